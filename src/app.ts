@@ -1,0 +1,163 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type Config, fileUriToPath } from './config/index.ts';
+import { openDatabase, syncSchema, type Db } from './db/connection.ts';
+import { ImagesRepo } from './db/repos/images.ts';
+import { MembersRepo } from './db/repos/members.ts';
+import { TasksRepo } from './db/repos/tasks.ts';
+import { StoreRegistry } from './stores/registry.ts';
+import { FileStoreDriver } from './stores/file.ts';
+import { Policy } from './auth/policy.ts';
+import type { Authenticator } from './auth/context.ts';
+import { createNoAuthAuthenticator } from './auth/noauth.ts';
+import { createKeystoneAuthenticator } from './auth/keystone.ts';
+import { LogNotificationDriver, Notifier } from './notify/notifier.ts';
+import { imageSchema, imagesSchema } from './schemas/image.ts';
+import { memberSchema, membersSchema, metadefNamespaceSchema, metadefResourceTypeSchema, taskSchema, tasksSchema } from './schemas/others.ts';
+import { SchemaValidator } from './schemas/validate.ts';
+import type { ServiceDeps } from './services/deps.ts';
+import { ImageService } from './services/images.ts';
+import { ImageUpdateService } from './services/image-update.ts';
+import { ImageListService } from './services/image-list.ts';
+import { ImageDataService } from './services/image-data.ts';
+import { MemberService } from './services/members.ts';
+import { UploadRegistry } from './services/uploads.ts';
+import { createServer } from './http/server.ts';
+import type { Api } from './http/api.ts';
+import { imageRoutes } from './http/routes/images.ts';
+import { imageDataRoutes } from './http/routes/image-data.ts';
+import { memberRoutes } from './http/routes/members.ts';
+import { schemaRoutes } from './http/routes/schemas.ts';
+import { closeHashWorkers } from './ingest/hashing.ts';
+
+export interface App {
+  server: FastifyInstance;
+  db: Db;
+  deps: ServiceDeps;
+  close(): Promise<void>;
+}
+
+export function databaseUrl(config: Config): string {
+  return config.get<string | null>('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
+}
+
+export function stagingDir(config: Config): string {
+  const uri = config.get<string | null>('DEFAULT', 'node_staging_uri');
+  return uri ? fileUriToPath(uri) : config.dataPath('staging');
+}
+
+function authenticator(config: Config): Authenticator {
+  const flavor = config.get<string>('paste_deploy', 'flavor').trim();
+  if (flavor === '') return createNoAuthAuthenticator(config.get<string>('DEFAULT', 'noauth_default_project_id'));
+  if (flavor === 'keystone' || flavor === 'keystone+cachemanagement') return createKeystoneAuthenticator(config);
+  throw new Error(`[paste_deploy] flavor '${flavor}' is not supported: use '' (no auth) or 'keystone'`);
+}
+
+/**
+ * After a crash or kill: uploads that were streaming are gone, so their images go back to `queued`
+ * (never stuck in `saving`), and half-written store files are removed.
+ */
+async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: string): Promise<void> {
+  for (const id of await images.idsInStatus('saving')) {
+    await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+  }
+  for (const store of stores.all()) if (store.driver instanceof FileStoreDriver) await store.driver.sweepPartials();
+  // Data of images deleted while a store could not remove it.
+  for (const location of await images.locationsOfDeletedImages(1000)) {
+    const store = stores.forLocation({ url: location.url, metadata: JSON.parse(location.metadata) });
+    try {
+      await store?.delete(location.url);
+      await images.purgeLocation(location.id);
+    } catch { /* tried again at next start */ }
+  }
+  // Staged files whose images no longer exist.
+  for (const name of await readdir(staging).catch(() => [] as string[])) {
+    if (!(await images.get(name))) await rm(path.join(staging, name), { force: true });
+  }
+}
+
+export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
+  const db = openDatabase(databaseUrl(config));
+  await syncSchema(db);
+  const stores = new StoreRegistry(config);
+  const staging = stagingDir(config);
+  await mkdir(staging, { recursive: true });
+
+  const diskFormats = config.get<string[]>('image_format', 'disk_formats');
+  const containerFormats = config.get<string[]>('image_format', 'container_formats');
+  const image = imageSchema(diskFormats, containerFormats);
+  const notifier = new Notifier(
+    [new LogNotificationDriver(() => {})],
+    config.get<string>('DEFAULT', 'default_publisher_id'),
+    config.get<string[]>('DEFAULT', 'disabled_notifications'),
+  );
+
+  const deps: ServiceDeps = {
+    images: new ImagesRepo(db),
+    members: new MembersRepo(db),
+    tasks: new TasksRepo(db),
+    stores,
+    policy: Policy.fromFile(config.get<string | null>('oslo_policy', 'policy_file')),
+    notifier,
+    imageValidator: new SchemaValidator('image', image),
+    settings: {
+      imageSizeCap: config.get<number>('DEFAULT', 'image_size_cap'),
+      hashingAlgorithm: config.get<string>('DEFAULT', 'hashing_algorithm'),
+      imagePropertyQuota: config.get<number>('DEFAULT', 'image_property_quota'),
+      imageTagQuota: config.get<number>('DEFAULT', 'image_tag_quota'),
+      imageMemberQuota: config.get<number>('DEFAULT', 'image_member_quota'),
+      limitParamDefault: config.get<number>('DEFAULT', 'limit_param_default'),
+      apiLimitMax: config.get<number>('DEFAULT', 'api_limit_max'),
+      showMultipleLocations: config.get<boolean>('DEFAULT', 'show_multiple_locations'),
+      showImageDirectUrl: config.get<boolean>('DEFAULT', 'show_image_direct_url'),
+      stagingDir: staging,
+    },
+  };
+  await recoverInterruptedUploads(deps.images, stores, staging);
+
+  const uploads = new UploadRegistry();
+  const images = new ImageService(deps, uploads);
+  const api: Api = {
+    images,
+    imageUpdates: new ImageUpdateService(deps, images),
+    imageList: new ImageListService(deps),
+    imageData: new ImageDataService(deps, uploads),
+    members: new MemberService(deps),
+    tasks: deps.tasks,
+    view: {
+      showMultipleLocations: deps.settings.showMultipleLocations,
+      showImageDirectUrl: deps.settings.showImageDirectUrl,
+      multistore: stores.multistore,
+    },
+    schemas: {
+      image, images: imagesSchema(image), member: memberSchema, members: membersSchema, task: taskSchema, tasks: tasksSchema,
+      'metadefs/namespace': metadefNamespaceSchema, 'metadefs/resource_type': metadefResourceTypeSchema,
+    },
+    importMethods: config.get<string[]>('DEFAULT', 'enabled_import_methods'),
+    storeIds: stores.multistore ? stores.all().map((s) => s.id) : [],
+  };
+
+  const auth = authenticator(config);
+  const server = createServer({
+    authenticator: auth,
+    versions: { cache: false, multistore: stores.multistore, publicEndpoint: config.get<string | null>('DEFAULT', 'public_endpoint') },
+    maxRequestIdLength: config.get<number>('DEFAULT', 'max_request_id_length'),
+    healthcheckDisableFile: '/etc/glance/healthcheck_disable',
+    logger: opts.logger ?? false,
+  });
+  imageRoutes(server, api);
+  imageDataRoutes(server, api);
+  memberRoutes(server, api);
+  schemaRoutes(server, api);
+
+  return {
+    server, db, deps,
+    async close() {
+      await server.close();
+      await auth.close?.();
+      await db.close();
+      await closeHashWorkers();
+    },
+  };
+}

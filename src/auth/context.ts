@@ -1,0 +1,50 @@
+// Who is calling: built once per request by the authenticator (no-auth headers or a Keystone token).
+
+export interface CatalogEndpoint {
+  url: string;
+  interface: string; // public | internal | admin
+  region: string | null;
+  region_id?: string | null;
+  id?: string;
+}
+
+export interface CatalogService {
+  type: string;
+  name?: string;
+  id?: string;
+  endpoints: CatalogEndpoint[];
+}
+
+export interface RequestContext {
+  userId: string | null;
+  projectId: string | null;
+  /** Lower-cased, as Glance compares them. */
+  roles: string[];
+  isAdmin: boolean;
+  /** The caller's token, kept to call other services on the caller's behalf (glance-download). */
+  authToken: string | null;
+  /** Keystone v3 catalog of the token, when known. */
+  serviceCatalog: CatalogService[];
+  requestId: string;
+  readOnly: boolean;
+}
+
+export function makeContext(fields: Partial<RequestContext> & { requestId: string }): RequestContext {
+  const roles = (fields.roles ?? []).map((r) => r.trim().toLowerCase()).filter((r) => r !== '');
+  return {
+    userId: fields.userId ?? null,
+    projectId: fields.projectId ?? null,
+    roles,
+    isAdmin: fields.isAdmin ?? roles.includes('admin'),
+    authToken: fields.authToken ?? null,
+    serviceCatalog: fields.serviceCatalog ?? [],
+    requestId: fields.requestId,
+    readOnly: fields.readOnly ?? false,
+  };
+}
+
+/** Turns request headers into a context, or throws GazeError UNAUTHORIZED. */
+export interface Authenticator {
+  authenticate(headers: Record<string, string | string[] | undefined>, requestId: string): Promise<RequestContext>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,204 @@
+// Keystone token authentication, the part of keystonemiddleware's auth_token that Glance relies on:
+// validate the caller's X-Auth-Token with Keystone using our own service token, and turn the answer
+// into a RequestContext. Successful validations are cached so a busy client costs one Keystone call
+// per token_cache_time, not one per request.
+
+import { createHash } from 'node:crypto';
+import { ConfigError, type Config } from '../config/index.ts';
+import { gazeError, type GazeError } from '../domain/errors.ts';
+import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
+
+export interface KeystoneAuthenticatorOptions {
+  fetch?: typeof fetch;
+  /** Milliseconds since the epoch; tests move time forward. */
+  now?: () => number;
+  /** Validated tokens kept in memory; the oldest is dropped beyond this. */
+  maxCachedTokens?: number;
+}
+
+/** What a validation yields that does not depend on the request. */
+type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly'>;
+
+interface Expiring<T> { value: T; expiresAt: number }
+
+// A service token this close to expiry is replaced before use, so it cannot expire in flight.
+const SERVICE_TOKEN_MARGIN_MS = 60_000;
+
+class KeystoneUnavailable extends Error {}
+
+export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
+  const opt = (name: string) => config.get<string | null>('keystone_authtoken', name) || null;
+  const authUrlOption = opt('auth_url');
+  if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');
+  for (const name of ['username', 'password', 'project_name']) {
+    if (!opt(name)) throw new ConfigError(`[keystone_authtoken] ${name} is required with Keystone authentication`);
+  }
+  // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
+  const authUrl = authUrlOption.replace(/\/+$/, '').replace(/\/v3$/, '');
+  const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
+  const timeoutMs = Math.max(1, config.get<number>('keystone_authtoken', 'http_connect_timeout')) * 1000;
+  const cacheTtlMs = config.get<number>('keystone_authtoken', 'token_cache_time') * 1000;
+  const maxCached = opts.maxCachedTokens ?? 10_000;
+  const doFetch = opts.fetch ?? fetch;
+  const now = opts.now ?? Date.now;
+
+  const domain = (id: string | null, name: string | null) => (id ? { id } : name ? { name } : { id: 'default' });
+  const serviceAuthBody = JSON.stringify({
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: { user: { name: opt('username'), password: opt('password'), domain: domain(opt('user_domain_id'), opt('user_domain_name')) } },
+      },
+      scope: { project: { name: opt('project_name'), domain: domain(opt('project_domain_id'), opt('project_domain_name')) } },
+    },
+  });
+
+  const unauthorized = (): GazeError => gazeError('UNAUTHORIZED').withHeaders({ 'WWW-Authenticate': wwwAuthenticate });
+
+  async function call(method: string, headers: Record<string, string>, body?: string): Promise<Response> {
+    try {
+      return await doFetch(`${authUrl}/v3/auth/tokens`, {
+        method,
+        headers: { Accept: 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw new KeystoneUnavailable(`no answer from ${authUrl} within ${timeoutMs / 1000} s`);
+      // undici's "fetch failed" hides the useful part (connect ECONNREFUSED ...) in `cause`.
+      const cause = (err as { cause?: { message?: string } }).cause;
+      throw new KeystoneUnavailable(cause?.message ?? (err as Error).message);
+    }
+  }
+
+  async function readJson(res: Response): Promise<any> {
+    try {
+      return await res.json();
+    } catch (err) {
+      throw new KeystoneUnavailable(`unreadable answer from ${res.url}: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- our own (service) token -------------------------------------------------------------------
+  let serviceToken: Expiring<string> | null = null;
+  let serviceTokenPending: Promise<string> | null = null;
+
+  async function fetchServiceToken(): Promise<string> {
+    const res = await call('POST', { 'Content-Type': 'application/json' }, serviceAuthBody);
+    if (res.status !== 201) {
+      await res.body?.cancel();
+      // Wrong service credentials are an operator problem, not the caller's: 503 like keystonemiddleware.
+      throw new KeystoneUnavailable(`service authentication as '${opt('username')}' failed with HTTP ${res.status}`);
+    }
+    const token = res.headers.get('x-subject-token');
+    const body = await readJson(res);
+    if (!token) throw new KeystoneUnavailable('no X-Subject-Token in the service token answer');
+    serviceToken = { value: token, expiresAt: Date.parse(body?.token?.expires_at) || now() + 3_600_000 };
+    return token;
+  }
+
+  function getServiceToken(): Promise<string> {
+    if (serviceToken && serviceToken.expiresAt - now() > SERVICE_TOKEN_MARGIN_MS) return Promise.resolve(serviceToken.value);
+    // One authentication shared by all requests that arrive while it is under way.
+    serviceTokenPending ??= fetchServiceToken().finally(() => { serviceTokenPending = null; });
+    return serviceTokenPending;
+  }
+
+  // ---- validated user tokens -----------------------------------------------------------------------
+  // Keyed by the SHA-256 of the token, as keystonemiddleware does: small fixed-size keys.
+  const cache = new Map<string, Expiring<TokenInfo>>();
+
+  function remember(key: string, info: TokenInfo, tokenExpiresAt: number): void {
+    const expiresAt = Math.min(now() + cacheTtlMs, tokenExpiresAt);
+    if (cacheTtlMs <= 0 || expiresAt <= now()) return;
+    cache.delete(key); // re-insert at the end: Map iteration order is insertion order
+    while (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { value: info, expiresAt });
+  }
+
+  async function validate(userToken: string): Promise<{ info: TokenInfo; expiresAt: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const service = await getServiceToken();
+      const res = await call('GET', { 'X-Auth-Token': service, 'X-Subject-Token': userToken });
+      if (res.status === 200) {
+        const body = await readJson(res);
+        const token = body?.token;
+        if (!token?.user?.id) throw new KeystoneUnavailable('token validation answer without a user');
+        const expiresAt = Date.parse(token.expires_at);
+        if (!(expiresAt > now())) throw unauthorized();
+        return { info: toInfo(token, userToken), expiresAt };
+      }
+      await res.body?.cancel();
+      // 404 (and 400 for garbage): the user's token is unknown, expired or revoked.
+      if (res.status === 404 || res.status === 400) throw unauthorized();
+      // 401: our service token expired or was revoked; get a new one, once.
+      if (res.status === 401 && attempt === 0) {
+        serviceToken = null;
+        continue;
+      }
+      throw new KeystoneUnavailable(`token validation failed with HTTP ${res.status}`);
+    }
+  }
+
+  return {
+    async authenticate(headers, requestId) {
+      // keystonemiddleware also accepts the Swift-era X-Storage-Token.
+      const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
+      // Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header.
+      if (!userToken || !/^[\x21-\x7e]+$/.test(userToken)) throw unauthorized();
+      const key = createHash('sha256').update(userToken).digest('hex');
+
+      const hit = cache.get(key);
+      if (hit && hit.expiresAt > now()) return makeContext({ ...hit.value, requestId });
+      if (hit) cache.delete(key);
+
+      try {
+        const { info, expiresAt } = await validate(userToken);
+        remember(key, info, expiresAt);
+        return makeContext({ ...info, requestId });
+      } catch (err) {
+        if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
+        throw err;
+      }
+    },
+    async close() {
+      cache.clear();
+      serviceToken = null;
+    },
+  };
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {
+  let value = headers[name];
+  if (value === undefined) {
+    const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
+    value = key === undefined ? undefined : headers[key];
+  }
+  const first = (Array.isArray(value) ? value[0] : value)?.trim();
+  return first ? first : null;
+}
+
+/** Keystone v3 token body → the request-independent part of a context. */
+function toInfo(token: any, authToken: string): TokenInfo {
+  const roles: string[] = (token.roles ?? []).map((r: { name: string }) => String(r.name).toLowerCase());
+  const serviceCatalog: CatalogService[] = (token.catalog ?? []).map((s: any) => ({
+    type: s.type,
+    name: s.name,
+    id: s.id,
+    endpoints: (s.endpoints ?? []).map((e: any) => ({
+      url: e.url,
+      interface: e.interface,
+      region: e.region ?? e.region_id ?? null,
+      region_id: e.region_id ?? e.region ?? null,
+      id: e.id,
+    })),
+  }));
+  return {
+    userId: token.user.id,
+    projectId: token.project?.id ?? null,
+    roles,
+    isAdmin: roles.includes('admin'),
+    authToken,
+    serviceCatalog,
+  };
+}

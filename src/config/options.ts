@@ -1,0 +1,78 @@
+// Every option Gaze reads, with Glance's section and option names where Glance has one.
+// Types follow oslo.config: lists are comma-separated, booleans are true/false (any case).
+
+export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist';
+
+export interface OptionSpec {
+  type: OptionType;
+  default: string | number | boolean | string[] | number[] | null;
+}
+
+export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
+  DEFAULT: {
+    bind_host: { type: 'string', default: '127.0.0.1' },
+    bind_port: { type: 'int', default: 9292 },
+    workers: { type: 'int', default: 1 },
+    // Gaze: where the embedded defaults keep the database, the file store and staging.
+    data_dir: { type: 'string', default: './data' },
+    image_size_cap: { type: 'int', default: 1099511627776 },
+    node_staging_uri: { type: 'string', default: null },
+    enabled_backends: { type: 'list', default: [] },
+    enabled_import_methods: { type: 'list', default: ['glance-direct', 'web-download', 'copy-image'] },
+    show_image_direct_url: { type: 'bool', default: false },
+    show_multiple_locations: { type: 'bool', default: false },
+    user_storage_quota: { type: 'string', default: '0' },
+    image_member_quota: { type: 'int', default: 128 },
+    image_property_quota: { type: 'int', default: 128 },
+    image_tag_quota: { type: 'int', default: 128 },
+    image_location_quota: { type: 'int', default: 10 },
+    limit_param_default: { type: 'int', default: 25 },
+    api_limit_max: { type: 'int', default: 1000 },
+    hashing_algorithm: { type: 'string', default: 'sha512' },
+    public_endpoint: { type: 'string', default: null },
+    max_request_id_length: { type: 'int', default: 64 },
+    default_publisher_id: { type: 'string', default: 'image.localhost' },
+    disabled_notifications: { type: 'list', default: [] },
+    // Gaze: the project a no-auth request without X-Project-Id acts as.
+    noauth_default_project_id: { type: 'string', default: 'admin' },
+    // Gaze: no-auth mode makes every anonymous caller an admin, so listening beyond loopback must be asked for.
+    noauth_allow_remote: { type: 'bool', default: false },
+  },
+  database: {
+    connection: { type: 'string', default: null },
+  },
+  glance_store: {
+    stores: { type: 'list', default: ['file', 'http'] },
+    default_store: { type: 'string', default: 'file' },
+    default_backend: { type: 'string', default: null },
+    filesystem_store_datadir: { type: 'string', default: null },
+  },
+  paste_deploy: {
+    flavor: { type: 'string', default: '' },
+  },
+  keystone_authtoken: {
+    www_authenticate_uri: { type: 'string', default: null },
+    auth_url: { type: 'string', default: null },
+    username: { type: 'string', default: null },
+    password: { type: 'string', default: null },
+    project_name: { type: 'string', default: null },
+    user_domain_name: { type: 'string', default: null },
+    user_domain_id: { type: 'string', default: null },
+    project_domain_name: { type: 'string', default: null },
+    project_domain_id: { type: 'string', default: null },
+    region_name: { type: 'string', default: null },
+    // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
+    token_cache_time: { type: 'int', default: 300 },
+    http_connect_timeout: { type: 'int', default: 10 },
+  },
+  oslo_policy: {
+    policy_file: { type: 'string', default: null },
+  },
+  image_format: {
+    container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] },
+    disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] },
+  },
+  task: {
+    task_time_to_live: { type: 'int', default: 48 },
+  },
+};

@@ -1,0 +1,48 @@
+import type { Db } from '../connection.ts';
+import type { ImageMembersTable } from '../schema.ts';
+import { nowTimestamp } from '../../domain/time.ts';
+
+export type MemberRow = ImageMembersTable;
+
+export class MembersRepo {
+  constructor(private readonly db: Db) {}
+
+  list(imageId: string): Promise<MemberRow[]> {
+    return this.db.kysely.selectFrom('image_members').selectAll().where('image_id', '=', imageId).orderBy('created_at').execute();
+  }
+
+  async get(imageId: string, member: string): Promise<MemberRow | null> {
+    return (await this.db.kysely.selectFrom('image_members').selectAll()
+      .where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst()) ?? null;
+  }
+
+  async count(imageId: string): Promise<number> {
+    const row = await this.db.kysely.selectFrom('image_members').select((eb) => eb.fn.countAll().as('n'))
+      .where('image_id', '=', imageId).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /** Returns null when the member already exists (unique constraint), so the caller can answer 409. */
+  async add(imageId: string, member: string): Promise<MemberRow | null> {
+    const now = nowTimestamp();
+    const row: MemberRow = { id: crypto.randomUUID(), image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
+    try {
+      await this.db.kysely.insertInto('image_members').values(row).execute();
+    } catch (err) {
+      if (await this.get(imageId, member)) return null;
+      throw err;
+    }
+    return row;
+  }
+
+  async setStatus(imageId: string, member: string, status: string): Promise<MemberRow | null> {
+    await this.db.kysely.updateTable('image_members').set({ status, updated_at: nowTimestamp() })
+      .where('image_id', '=', imageId).where('member', '=', member).execute();
+    return this.get(imageId, member);
+  }
+
+  async remove(imageId: string, member: string): Promise<boolean> {
+    const res = await this.db.kysely.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+}

@@ -1,0 +1,86 @@
+// Row types of every table. Timestamps are TEXT (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) and booleans are
+// 0/1 integers on both engines, so SQLite and PostgreSQL rows look the same to the repositories.
+
+export interface ImagesTable {
+  id: string;
+  name: string | null;
+  status: string;
+  visibility: string;
+  protected: number;
+  os_hidden: number;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  owner: string | null;
+  size: number | null;
+  virtual_size: number | null;
+  container_format: string | null;
+  disk_format: string | null;
+  min_ram: number;
+  min_disk: number;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  deleted: number;
+}
+
+export interface ImagePropertiesTable {
+  image_id: string;
+  name: string;
+  value: string;
+}
+
+export interface ImageTagsTable {
+  image_id: string;
+  value: string;
+}
+
+export interface ImageMembersTable {
+  id: string;
+  image_id: string;
+  member: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImageLocationsTable {
+  id: string;
+  image_id: string;
+  position: number;
+  url: string;
+  metadata: string; // JSON object
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TasksTable {
+  id: string;
+  type: string;
+  status: string;
+  owner: string;
+  input: string | null; // JSON
+  result: string | null; // JSON
+  message: string;
+  image_id: string | null;
+  request_id: string | null;
+  user_id: string | null;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  deleted: number;
+  /** Which service process runs the task, and until when its claim holds (restart recovery). */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+}
+
+export interface Database {
+  images: ImagesTable;
+  image_properties: ImagePropertiesTable;
+  image_tags: ImageTagsTable;
+  image_members: ImageMembersTable;
+  image_locations: ImageLocationsTable;
+  tasks: TasksTable;
+}

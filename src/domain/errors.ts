@@ -1,0 +1,124 @@
+// The one error table: a stable code, the HTTP status Glance answers with, and the message it shows.
+// Services throw these; http/errors.ts renders them in Glance's body shapes.
+
+type Template = (...args: any[]) => string;
+interface ErrorSpec { status: number; message: Template }
+
+const table = {
+  // generic request problems
+  BAD_REQUEST: { status: 400, message: (text: string) => text },
+  MALFORMED_JSON: { status: 400, message: () => 'Malformed JSON in request body.' },
+  UNEXPECTED_BODY_TYPE: { status: 400, message: () => 'Unexpected body type. Expected list/dict.' },
+  BODY_NOT_EXPECTED: { status: 400, message: () => 'A body is not expected with this request.' },
+  BODY_EXPECTED: { status: 400, message: () => 'Body expected in request.' },
+  SCHEMA_MISMATCH: { status: 400, message: (name: string, detail: string) => `Provided object does not match schema '${name}': ${detail}` },
+  REQUEST_TOO_LARGE: { status: 413, message: () => 'Request is too large.' },
+  REQUEST_ID_TOO_LONG: { status: 431, message: (max: number) => `x-openstack-request-id length is greater than ${max}.` },
+  NOT_FOUND: { status: 404, message: () => 'The resource could not be found.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource.` },
+  NOT_IMPLEMENTED: { status: 501, message: () => 'The server does not support the action requested by the browser.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: (ct: string) => `The request media type ${ct} is not supported by this server.` },
+  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | null) => `Invalid content type ${ct ?? 'None'}` },
+  UNAUTHORIZED: { status: 401, message: () => 'This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.' },
+  FORBIDDEN: { status: 403, message: (text: string) => text },
+  POLICY_DENIED: { status: 403, message: (rule: string) => `You are not authorized to complete ${rule} action.` },
+  CONFLICT: { status: 409, message: (text: string) => text },
+  INTERNAL: { status: 500, message: () => 'The server has either erred or is incapable of performing the requested operation.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: (text: string) => text },
+
+  // images
+  IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `No image found with ID ${id}` },
+  IMAGE_NOT_FOUND_SHORT: { status: 404, message: (id: string) => `Image ${id} not found.` },
+  IMAGE_NOT_FOUND_TO_DELETE: { status: 404, message: (id: string) => `Failed to find image ${id} to delete` },
+  IMAGE_ID_EXISTS: { status: 409, message: (id: string) => `Image ID ${id} already exists!` },
+  ATTRIBUTE_READ_ONLY: { status: 403, message: (key: string) => `Attribute '${key}' is read-only.` },
+  ATTRIBUTE_RESERVED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
+  PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.` },
+  PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.` },
+  PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.` },
+  PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
+  NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },
+  OWNER_NOT_PERMITTED: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'.` },
+  OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin." },
+  FORMAT_ONLY_QUEUED: { status: 403, message: (attr: string) => `Attribute ${attr} can be only replaced for a queued image.` },
+  IMAGE_PROTECTED: { status: 403, message: (id: string) => `Image ${id} is protected and cannot be deleted.` },
+  STATUS_TRANSITION: { status: 409, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
+  DEACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to deactivate image in status '${status}'` },
+  REACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to reactivate image in status '${status}'` },
+  PROPERTY_QUOTA: { status: 413, message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${max}` },
+  TAG_QUOTA: { status: 413, message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${max}` },
+  LOCATIONS_INVISIBLE: { status: 403, message: (verb: string) => `It's not allowed to ${verb} locations if locations are invisible.` },
+
+  // list
+  INVALID_SORT_KEY: { status: 400, message: (key: string, allowed: string) => `Invalid sort key: ${key}. It must be one of the following: ${allowed}.` },
+  INVALID_SORT_DIR: { status: 400, message: (dir: string) => `Invalid sort direction: ${dir}` },
+  MARKER_NOT_FOUND: { status: 400, message: (id: string) => `No image found with ID ${id}` },
+  MARKER_NOT_VISIBLE: { status: 403, message: (id: string) => `Forbidding request, image ${id} not visible` },
+
+  // data
+  FORMATS_REQUIRED: { status: 400, message: (missing: string[]) => missing.length === 1
+    ? `Property ${missing[0]} must be set prior to saving data.`
+    : `Properties ${missing.join(', ')} must be set prior to saving data.` },
+  UPLOAD_NOT_ALLOWED: { status: 403, message: (id: string) => `Not allowed to upload image data for image ${id}` },
+  IMAGE_TOO_LARGE: { status: 413, message: () => 'The incoming image is too large: The provided image is too large.' },
+  STORAGE_QUOTA: { status: 413, message: (size: number, remaining: number) => `Image exceeds the storage quota: The size of the data ${size} will exceed the limit. ${remaining} bytes remaining.` },
+  STORAGE_FULL: { status: 413, message: (detail: string) => `Image storage media is full: ${detail}` },
+  STORAGE_PERMISSION: { status: 503, message: (detail: string) => `Insufficient permissions on image storage media: ${detail}` },
+  DELETED_DURING_UPLOAD: { status: 410, message: (id: string) => `Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.` },
+  UPLOAD_INCOMPLETE: { status: 400, message: (expected: number, got: number) => `Upload incomplete: expected ${expected} bytes, received ${got}.` },
+  CHECKSUM_MISMATCH: { status: 400, message: (attr: string) => `${attr} of uploaded data is different from current value set on the image.` },
+  DOWNLOAD_DEACTIVATED: { status: 403, message: () => 'The requested image has been deactivated. Image data download is forbidden.' },
+  RANGE_INVALID: { status: 416, message: () => 'Invalid Range header.' },
+  RANGE_START_INVALID: { status: 416, message: (size: number) => `Invalid start position in Range header. Start position MUST be in the inclusive range [0, ${size - 1}].` },
+  RANGE_MULTIPLE: { status: 400, message: () => 'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.' },
+  STORE_UNKNOWN: { status: 400, message: (store: string) => `Store for identifier ${store} not found` },
+  DATA_UNAVAILABLE: { status: 503, message: (id: string) => `Image data for image ${id} is not available from any of its locations.` },
+
+  // tags
+  TAG_UPDATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to update tags for image ${id}.` },
+  TAG_DELETE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to delete tags for image ${id}.` },
+  TAG_LIMIT: { status: 413, message: (id: string, detail: string) => `Image tag limit exceeded for image ${id}: ${detail}` },
+
+  // members
+  MEMBER_CREATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to create members for image ${id}.` },
+  MEMBER_LIST_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to list members for image ${id}: Only shared images have members.` },
+  MEMBER_UPDATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to update members for image ${id}.` },
+  MEMBER_DELETE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to delete members for image ${id}.` },
+  MEMBER_DUPLICATE: { status: 409, message: (member: string, id: string) => `Member ${member} is duplicated for image ${id}` },
+  MEMBER_LIMIT: { status: 413, message: (id: string, detail: string) => `Image member limit exceeded for image ${id}: ${detail}` },
+  MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `Member ${member} not found for image ${id}.` },
+
+  // tasks
+  TASK_NOT_FOUND: { status: 404, message: (id: string) => `Task with the given id ${id} not found` },
+} satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof table;
+
+export class GazeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers (Allow, Accept-Patch, WWW-Authenticate). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'GazeError';
+    this.code = code;
+    this.status = status;
+    this.headers = headers;
+  }
+
+  withHeaders(headers: Record<string, string>): this {
+    Object.assign(this.headers, headers);
+    return this;
+  }
+}
+
+export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {
+  const spec: ErrorSpec = table[code];
+  return new GazeError(code, spec.status, spec.message(...args));
+}
+
+export function isGazeError(err: unknown): err is GazeError {
+  return err instanceof GazeError;
+}

@@ -1,0 +1,103 @@
+import { gazeError } from './errors.ts';
+
+export const IMAGE_STATUSES = [
+  'queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated',
+] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+
+export const VISIBILITIES = ['public', 'community', 'shared', 'private'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+export interface ImageLocation {
+  id: string;
+  url: string;
+  metadata: Record<string, unknown>;
+  status: string; // active | pending_delete | deleted
+}
+
+export interface Image {
+  id: string;
+  name: string | null;
+  status: ImageStatus;
+  visibility: Visibility;
+  protected: boolean;
+  os_hidden: boolean;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  owner: string | null;
+  size: number | null;
+  virtual_size: number | null;
+  container_format: string | null;
+  disk_format: string | null;
+  min_ram: number;
+  min_disk: number;
+  /** Internal timestamps: `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (see domain/time.ts). */
+  created_at: string;
+  updated_at: string;
+  properties: Record<string, string>;
+  tags: string[];
+  locations: ImageLocation[];
+}
+
+// The legal status transitions of spec README's state machine; anything else is refused.
+const TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
+  queued: ['saving', 'uploading', 'importing', 'active', 'deleted'],
+  saving: ['active', 'queued', 'killed', 'deleted'],
+  uploading: ['importing', 'queued', 'deleted'],
+  importing: ['active', 'queued', 'deleted'],
+  active: ['deactivated', 'pending_delete', 'deleted'],
+  deactivated: ['active', 'deleted'],
+  killed: ['deleted'],
+  pending_delete: ['deleted', 'active'],
+  deleted: [],
+};
+
+export function canTransition(from: ImageStatus, to: ImageStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function assertTransition(from: ImageStatus, to: ImageStatus): void {
+  if (!canTransition(from, to)) throw gazeError('STATUS_TRANSITION', from, to);
+}
+
+/** Leaving queued/uploading for a state that holds data needs both formats (spec README). */
+export function assertFormatsForData(image: Pick<Image, 'disk_format' | 'container_format'>): void {
+  const missing: string[] = [];
+  if (!image.disk_format) missing.push('disk_format');
+  if (!image.container_format) missing.push('container_format');
+  if (missing.length) throw gazeError('FORMATS_REQUIRED', missing);
+}
+
+/** Base attributes a user may set; everything not here and not reserved is an extra property. */
+export const USER_BASE_PROPERTIES = [
+  'name', 'visibility', 'protected', 'os_hidden', 'min_ram', 'min_disk', 'disk_format', 'container_format', 'tags', 'owner',
+] as const;
+
+export const READ_ONLY_PROPERTIES = [
+  'created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id',
+  'os_hash_algo', 'os_hash_value',
+] as const;
+
+/** Read-only keys refused on create; `id` is accepted on create (spec §3.2). */
+export const CREATE_DISALLOWED = ['direct_url', 'self', 'file', 'schema', 'stores'] as const;
+export const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value'] as const;
+export const RESERVED_PROPERTIES = ['location', 'deleted', 'deleted_at'] as const;
+
+/** Properties Gaze stores but never shows (spec §3.1). */
+export const HIDDEN_PROPERTIES = ['os_glance_stage_host', 'os_glance_hash_op_host'] as const;
+
+export function isReservedNamespace(key: string): boolean {
+  return key.startsWith('os_glance');
+}
+
+export function isBaseProperty(key: string): boolean {
+  return (USER_BASE_PROPERTIES as readonly string[]).includes(key)
+    || (READ_ONLY_PROPERTIES as readonly string[]).includes(key)
+    || key === 'locations' || key === 'stores';
+}
+
+/** Extra properties counted against image_property_quota (spec §3.2). */
+export function countedPropertyKeys(properties: Record<string, string>): number {
+  return Object.keys(properties).filter((k) => !isReservedNamespace(k)).length;
+}

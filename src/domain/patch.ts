@@ -1,0 +1,64 @@
+import { gazeError } from './errors.ts';
+import { READ_ONLY_PROPERTIES, RESERVED_PROPERTIES, isReservedNamespace } from './image.ts';
+
+// Glance's JSON-patch dialect for images: RFC 6902 add/remove/replace (v2.1 media type) or the
+// draft-04 `{"add": "/x"}` form (v2.0), single-segment pointers except for locations.
+
+export const PATCH_MEDIA_TYPES = {
+  'application/openstack-images-v2.1-json-patch': 'v2.1',
+  'application/openstack-images-v2.0-json-patch': 'v2.0',
+} as const;
+export type PatchDialect = (typeof PATCH_MEDIA_TYPES)[keyof typeof PATCH_MEDIA_TYPES];
+export const ACCEPT_PATCH = Object.keys(PATCH_MEDIA_TYPES).sort().join(', ');
+
+export type PatchVerb = 'add' | 'remove' | 'replace';
+export interface PatchOp { op: PatchVerb; path: string[]; value: unknown }
+
+const VERBS: PatchVerb[] = ['add', 'remove', 'replace'];
+
+function decodePointer(pointer: unknown): string[] {
+  if (typeof pointer !== 'string') throw gazeError('BAD_REQUEST', `Pointer \`${String(pointer)}\` does not start with "/".`);
+  if (!pointer.startsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` does not start with "/".`);
+  if (pointer.includes('//')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains adjacent "/".`);
+  if (pointer.length > 1 && pointer.endsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` end with "/".`);
+  if (/~(?![01])/.test(pointer)) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`);
+  return pointer.slice(1).split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
+}
+
+function readOp(raw: Record<string, unknown>, dialect: PatchDialect): { op: PatchVerb; pointer: unknown } {
+  if (dialect === 'v2.1') {
+    if (!('op' in raw)) {
+      throw gazeError('BAD_REQUEST', 'Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.');
+    }
+    if (!VERBS.includes(raw.op as PatchVerb)) {
+      throw gazeError('BAD_REQUEST', `Invalid operation: \`${String(raw.op)}\`. It must be one of the following: add, remove, replace.`);
+    }
+    if (!('path' in raw)) throw gazeError('BAD_REQUEST', "Unable to find 'path' in JSON Schema change");
+    return { op: raw.op as PatchVerb, pointer: raw.path };
+  }
+  const present = VERBS.filter((v) => v in raw);
+  if (present.length === 0) throw gazeError('BAD_REQUEST', 'Operation objects must contain exactly one member named "add", "remove", or "replace".');
+  if (present.length > 1) throw gazeError('BAD_REQUEST', 'Operation objects must contain only one member named "add", "remove", or "replace".');
+  return { op: present[0], pointer: raw[present[0]] };
+}
+
+/**
+ * Parses and checks every operation before any is applied, as Glance's deserializer does:
+ * shape (400), pointer (400), read-only and reserved roots (403). Value schema checks are the caller's.
+ */
+export function parsePatch(body: unknown, dialect: PatchDialect): PatchOp[] {
+  if (!Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Request body must be a JSON array of operation objects.');
+  return body.map((raw) => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw gazeError('BAD_REQUEST', 'Operations must be JSON objects.');
+    const record = raw as Record<string, unknown>;
+    const { op, pointer } = readOp(record, dialect);
+    if (op !== 'remove' && !('value' in record)) throw gazeError('BAD_REQUEST', `Operation "${op}" requires a member named "value".`);
+    const path = decodePointer(pointer);
+    const root = path[0];
+    const depthOk = root === 'locations' ? path.length === (op === 'replace' ? 1 : 2) : path.length === 1;
+    if (!depthOk) throw gazeError('BAD_REQUEST', `Invalid JSON pointer for this resource: '/${path.join('/')}'`);
+    if ((READ_ONLY_PROPERTIES as readonly string[]).includes(root) || root === 'stores') throw gazeError('ATTRIBUTE_READ_ONLY', root);
+    if ((RESERVED_PROPERTIES as readonly string[]).includes(root) || isReservedNamespace(root)) throw gazeError('ATTRIBUTE_RESERVED', root);
+    return { op, path, value: record.value };
+  });
+}

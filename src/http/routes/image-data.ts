@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { resource } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody } from '../body.ts';
+import { gazeError } from '../../domain/errors.ts';
+import { parseContentRangeHeader, parseRangeHeader, type RangeRequest } from '../../services/image-data.ts';
+
+export function imageDataRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/images/:id/file', {
+    async PUT(request, reply) {
+      const { id } = request.params as { id: string };
+      const contentType = request.headers['content-type'];
+      if (contentType === undefined) throw gazeError('INVALID_CONTENT_TYPE', null);
+      if (contentType.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
+      const store = request.headers['x-image-meta-store'] as string | undefined;
+      await api.imageData.upload(request.ctx, id, request.raw, store);
+      return reply.code(204).send();
+    },
+    async GET(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as { id: string };
+      const rangeHeader = request.headers.range;
+      const contentRange = request.headers['content-range'];
+      let range: RangeRequest | null = null;
+      if (rangeHeader) range = parseRangeHeader(rangeHeader);
+      else if (contentRange) range = parseContentRangeHeader(contentRange);
+      const { image, stream, range: served } = await api.imageData.download(request.ctx, id, range);
+      if (!stream) return reply.code(204).send();
+      reply.header('content-type', 'application/octet-stream');
+      if (image.checksum) reply.header('content-md5', image.checksum);
+      if (served) {
+        reply.code(206)
+          .header('content-range', `bytes ${served.start}-${served.end}/${image.size}`)
+          .header('content-length', served.end - served.start + 1);
+      } else {
+        reply.code(200).header('content-length', image.size!);
+      }
+      return reply.send(stream);
+    },
+  });
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { resource, requestBase } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody, readJson, readJsonObject } from '../body.ts';
+import { imageView } from '../views.ts';
+import { gazeError } from '../../domain/errors.ts';
+import { ACCEPT_PATCH, PATCH_MEDIA_TYPES } from '../../domain/patch.ts';
+import type { QueryPairs } from '../../services/image-list.ts';
+
+type IdParams = { Params: { id: string } };
+
+/** The raw query string as ordered pairs (repeated keys kept). */
+export function queryPairs(request: FastifyRequest): QueryPairs {
+  const q = request.url.indexOf('?');
+  return q < 0 ? [] : [...new URLSearchParams(request.url.slice(q + 1)).entries()];
+}
+
+/** Glance rebuilds paging links from a dict: a repeated key keeps its last value. */
+function pagingLink(pairs: QueryPairs, marker?: string): string {
+  const params = new Map<string, string>();
+  for (const [k, v] of pairs) if (k !== 'marker') params.set(k, v);
+  if (marker) params.set('marker', marker);
+  const qs = new URLSearchParams([...params.entries()]).toString();
+  return qs ? `/v2/images?${qs}` : '/v2/images';
+}
+
+export function imageRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/images', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      const pairs = queryPairs(request);
+      const { images, hasMore } = await api.imageList.list(request.ctx, pairs);
+      const body: Record<string, unknown> = {
+        images: images.map((i) => imageView(i, request.ctx, api.view)),
+        first: pagingLink(pairs),
+        schema: '/v2/schemas/images',
+      };
+      if (hasMore) body.next = pagingLink(pairs, images[images.length - 1].id);
+      return reply.send(body);
+    },
+    async POST(request, reply) {
+      const body = await readJsonObject(request);
+      const image = await api.images.create(request.ctx, body);
+      reply.code(201).header('location', `${requestBase(request)}/v2/images/${image.id}`);
+      if (api.importMethods.length) reply.header('openstack-image-import-methods', api.importMethods.join(','));
+      if (api.storeIds.length) reply.header('openstack-image-store-ids', api.storeIds.join(','));
+      return reply.send(imageView(image, request.ctx, api.view));
+    },
+  });
+
+  resource(app, '/v2/images/:id', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as IdParams['Params'];
+      return reply.send(imageView(await api.images.show(request.ctx, id), request.ctx, api.view));
+    },
+    async PATCH(request, reply) {
+      const { id } = request.params as IdParams['Params'];
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const dialect = PATCH_MEDIA_TYPES[contentType as keyof typeof PATCH_MEDIA_TYPES];
+      if (!dialect) {
+        throw gazeError('UNSUPPORTED_MEDIA_TYPE', request.headers['content-type'] ?? '').withHeaders({ 'Accept-Patch': ACCEPT_PATCH });
+      }
+      const body = await readJson(request);
+      const image = await api.imageUpdates.update(request.ctx, id, body ?? null, dialect);
+      return reply.send(imageView(image, request.ctx, api.view));
+    },
+    async DELETE(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as IdParams['Params'];
+      await api.images.delete(request.ctx, id);
+      return reply.code(204).send();
+    },
+  });
+
+  for (const action of ['deactivate', 'reactivate'] as const) {
+    resource(app, `/v2/images/:id/actions/${action}`, {
+      async POST(request, reply) {
+        assertNoBody(request);
+        const { id } = request.params as IdParams['Params'];
+        await api.images[action](request.ctx, id);
+        return reply.code(204).send();
+      },
+    });
+  }
+
+  resource(app, '/v2/images/:id/tags/:tag', {
+    async PUT(request, reply) {
+      assertNoBody(request);
+      const { id, tag } = request.params as { id: string; tag: string };
+      await api.images.addTag(request.ctx, id, tag);
+      return reply.code(204).send();
+    },
+    async DELETE(request, reply) {
+      assertNoBody(request);
+      const { id, tag } = request.params as { id: string; tag: string };
+      await api.images.removeTag(request.ctx, id, tag);
+      return reply.code(204).send();
+    },
+  });
+}

@@ -1,0 +1,119 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
+import { existsSync } from 'node:fs';
+import type { Authenticator, RequestContext } from '../auth/context.ts';
+import { gazeError } from '../domain/errors.ts';
+import { sendError } from './errors.ts';
+import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ctx: RequestContext;
+    requestId: string;
+  }
+}
+
+const SUPPORTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
+type Method = (typeof SUPPORTED_METHODS)[number];
+export type Handlers = Partial<Record<Exclude<Method, 'HEAD'>, RouteHandlerMethod>>;
+
+export interface ServerOptions {
+  authenticator: Authenticator;
+  versions: VersionOptions;
+  maxRequestIdLength: number;
+  healthcheckDisableFile: string;
+  logger: boolean;
+}
+
+const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
+const UNAUTHENTICATED = new Set(['/', '/versions', '/healthcheck', MULTIPLE_CHOICES]);
+
+export function requestBase(request: FastifyRequest): string {
+  const proto = (request.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
+  return `${proto}://${request.headers.host ?? '127.0.0.1'}`;
+}
+
+export function createServer(opts: ServerOptions): FastifyInstance {
+  const prefixes = allowedPrefixes(opts.versions);
+  const app = Fastify({
+    logger: opts.logger ? { level: 'info' } : false,
+    exposeHeadRoutes: false,
+    // Image uploads may take hours; the request must never time out on the server side.
+    requestTimeout: 0,
+    bodyLimit: 8 << 20,
+    // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
+    rewriteUrl(req) {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const pathname = q < 0 ? url : url.slice(0, q);
+      const query = q < 0 ? '' : url.slice(q);
+      const [first, ...rest] = pathname.split('/').slice(1);
+      if (first === '' || first === 'versions' || first === 'healthcheck') return url;
+      if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
+      return MULTIPLE_CHOICES;
+    },
+  });
+
+  // Every body is read by the route itself (JSON whatever the Content-Type, or a raw image stream).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  app.decorateRequest('ctx', null as unknown as RequestContext);
+  app.decorateRequest('requestId', '');
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) throw gazeError('NOT_IMPLEMENTED');
+    if (UNAUTHENTICATED.has(request.url.split('?')[0])) return;
+    const incoming = request.headers['x-openstack-request-id'];
+    const given = Array.isArray(incoming) ? incoming[0] : incoming;
+    if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
+    request.requestId = given ? (given.startsWith('req-') ? given : `req-${given}`) : `req-${crypto.randomUUID()}`;
+    reply.header('x-openstack-request-id', request.requestId);
+    request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId);
+  });
+
+  // Glance answers `application/json` without a charset parameter.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
+    return payload;
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) => {
+    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) return sendError(request, reply, gazeError('NOT_IMPLEMENTED'));
+    return sendError(request, reply, gazeError('NOT_FOUND'));
+  });
+
+  const versions = (status: number) => async (request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(status).header('content-type', 'application/json').send(JSON.stringify(versionDocument(opts.versions, requestBase(request))));
+  resource(app, '/', { GET: versions(300) });
+  resource(app, MULTIPLE_CHOICES, { GET: versions(300), POST: versions(300), PUT: versions(300), DELETE: versions(300), PATCH: versions(300) });
+  resource(app, '/versions', { GET: versions(200) });
+  resource(app, '/healthcheck', {
+    GET: async (_request, reply) => {
+      if (existsSync(opts.healthcheckDisableFile)) return reply.code(503).header('content-type', 'text/plain').send('DISABLED BY FILE');
+      return reply.code(200).header('content-type', 'text/plain').send('OK');
+    },
+  });
+  return app;
+}
+
+/**
+ * One path, its methods: anything else answers 405 with Allow, as Glance's router does. HEAD is served
+ * by the GET handler (Node drops the body).
+ */
+export function resource(app: FastifyInstance, url: string, handlers: Handlers): void {
+  const allow = Object.keys(handlers).join(', ');
+  app.route({
+    method: [...SUPPORTED_METHODS],
+    url,
+    handler(request, reply) {
+      const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
+      const handler = handlers[method];
+      if (!handler) {
+        const err = gazeError('METHOD_NOT_ALLOWED', request.method).withHeaders({ Allow: allow });
+        return sendError(request, reply, err);
+      }
+      return handler.call(this, request, reply);
+    },
+  });
+}

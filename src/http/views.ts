@@ -1,0 +1,65 @@
+import type { Image } from '../domain/image.ts';
+import { HIDDEN_PROPERTIES } from '../domain/image.ts';
+import { apiTime } from '../domain/time.ts';
+import type { MemberRow } from '../db/repos/members.ts';
+import type { RequestContext } from '../auth/context.ts';
+
+export interface ImageViewOptions {
+  showMultipleLocations: boolean;
+  showImageDirectUrl: boolean;
+  multistore: boolean;
+}
+
+/** An image as Glance's API shows it (spec images-api.md §3.1). */
+export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOptions): Record<string, unknown> {
+  const view: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(image.properties)) {
+    if (!(HIDDEN_PROPERTIES as readonly string[]).includes(key)) view[key] = value;
+  }
+  Object.assign(view, {
+    name: image.name,
+    disk_format: image.disk_format,
+    container_format: image.container_format,
+    visibility: image.visibility,
+    size: image.size,
+    virtual_size: image.virtual_size,
+    status: image.status,
+    checksum: image.checksum,
+    protected: image.protected,
+    min_ram: image.min_ram,
+    min_disk: image.min_disk,
+    owner: image.owner,
+    os_hidden: image.os_hidden,
+    os_hash_algo: image.os_hash_algo,
+    os_hash_value: image.os_hash_value,
+    id: image.id,
+    created_at: apiTime(image.created_at),
+    updated_at: apiTime(image.updated_at),
+    tags: [...image.tags],
+    self: `/v2/images/${image.id}`,
+    file: `/v2/images/${image.id}/file`,
+    schema: '/v2/schemas/image',
+  });
+  const active = image.locations.filter((l) => l.status === 'active');
+  if (opts.showMultipleLocations) {
+    const hidden = image.status === 'deactivated' && !ctx.isAdmin;
+    view.locations = hidden ? [] : active.map((l) => ({ url: l.url, metadata: l.metadata }));
+  }
+  if (opts.showImageDirectUrl && active.length > 0) view.direct_url = active[0].url;
+  if (opts.multistore) {
+    const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');
+    if (stores.length) view.stores = [...new Set(stores)].join(',');
+  }
+  return view;
+}
+
+export function memberView(row: MemberRow): Record<string, unknown> {
+  return {
+    member_id: row.member,
+    image_id: row.image_id,
+    status: row.status,
+    created_at: apiTime(row.created_at),
+    updated_at: apiTime(row.updated_at),
+    schema: '/v2/schemas/member',
+  };
+}

@@ -1,0 +1,175 @@
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { Transform, type TransformCallback } from 'node:stream';
+
+// Hashing runs on worker threads so a multi-GiB upload never blocks the event loop. Bytes reach the
+// workers through a few SharedArrayBuffer slots per job: one copy, no matter how many digests.
+
+const SLOT_BYTES = 1 << 20;
+const SLOTS_PER_JOB = 4;
+
+interface PoolWorker { worker: Worker; jobs: number }
+type Waiter = { ack: (slot: number) => void; digest: (hex: string | null) => void };
+
+class HashWorkerPool {
+  private workers: PoolWorker[] = [];
+  private readonly handlers = new Map<string, Waiter>();
+  private nextJob = 0;
+
+  constructor(private readonly size: number) {}
+
+  private ensure(): void {
+    if (this.workers.length) return;
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(new URL('./hash-worker.mjs', import.meta.url));
+      worker.unref();
+      worker.on('message', (msg: { op: string; job: string; slot?: number; hex?: string | null }) => {
+        const handler = this.handlers.get(msg.job);
+        if (!handler) return;
+        if (msg.op === 'ack') handler.ack(msg.slot!);
+        else if (msg.op === 'digest') handler.digest(msg.hex ?? null);
+      });
+      worker.on('error', (err) => { console.error('hash worker failed', err); });
+      this.workers.push({ worker, jobs: 0 });
+    }
+  }
+
+  /** Starts a digest on the least busy worker; returns its handle. */
+  start(algo: string, handlers: Waiter): { post(msg: object, transfer?: never[]): void; job: string; release(): void } {
+    this.ensure();
+    const pw = this.workers.reduce((a, b) => (b.jobs < a.jobs ? b : a));
+    pw.jobs += 1;
+    const job = `j${this.nextJob++}`;
+    this.handlers.set(job, handlers);
+    pw.worker.postMessage({ op: 'start', job, algo });
+    let released = false;
+    return {
+      job,
+      post: (msg) => pw.worker.postMessage({ ...msg, job }),
+      release: () => {
+        if (released) return;
+        released = true;
+        pw.jobs -= 1;
+        this.handlers.delete(job);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.workers = [];
+  }
+}
+
+let pool: HashWorkerPool | null = null;
+function sharedPool(): HashWorkerPool {
+  pool ??= new HashWorkerPool(Math.max(2, availableParallelism()));
+  return pool;
+}
+
+export async function closeHashWorkers(): Promise<void> {
+  await pool?.close();
+  pool = null;
+}
+
+export type Digests = Record<string, string>;
+
+/**
+ * A pass-through stream that computes the given digests (e.g. md5 and sha512) of everything that flows
+ * through it, each on its own worker. `digests` resolves once the stream has flushed.
+ */
+export class HashingStream extends Transform {
+  readonly digests: Promise<Digests>;
+  private readonly slots: SharedArrayBuffer[] = [];
+  private readonly pendingAcks: number[] = [];
+  private readonly free: number[] = [];
+  private readonly handles: Array<ReturnType<HashWorkerPool['start']>>;
+  private readonly results: Array<string | null> = [];
+  private current = -1;
+  private fill = 0;
+  private waitingForSlot: (() => void) | null = null;
+  private resolveDigests!: (d: Digests) => void;
+  private rejectDigests!: (e: Error) => void;
+  private digestsReceived = 0;
+
+  constructor(private readonly algorithms: string[]) {
+    super({ highWaterMark: 1 << 20 });
+    this.digests = new Promise((resolve, reject) => { this.resolveDigests = resolve; this.rejectDigests = reject; });
+    this.digests.catch(() => {});
+    for (let i = 0; i < SLOTS_PER_JOB; i++) {
+      this.slots.push(new SharedArrayBuffer(SLOT_BYTES));
+      this.pendingAcks.push(0);
+      this.free.push(i);
+    }
+    this.handles = algorithms.map((algo, index) => sharedPool().start(algo, {
+      ack: (slot) => this.onAck(slot),
+      digest: (hex) => this.onDigest(index, hex),
+    }));
+  }
+
+  private onAck(slot: number): void {
+    this.pendingAcks[slot] -= 1;
+    if (this.pendingAcks[slot] === 0) {
+      this.free.push(slot);
+      const wake = this.waitingForSlot;
+      this.waitingForSlot = null;
+      wake?.();
+    }
+  }
+
+  private onDigest(index: number, hex: string | null): void {
+    this.results[index] = hex;
+    this.digestsReceived += 1;
+    if (this.digestsReceived === this.algorithms.length) {
+      this.handles.forEach((h) => h.release());
+      if (this.results.some((r) => r === null)) return this.rejectDigests(new Error('hash worker lost a digest'));
+      this.resolveDigests(Object.fromEntries(this.algorithms.map((a, i) => [a, this.results[i]!])));
+    }
+  }
+
+  private dispatch(): void {
+    if (this.current < 0 || this.fill === 0) return;
+    const slot = this.current;
+    this.pendingAcks[slot] = this.handles.length;
+    for (const h of this.handles) h.post({ op: 'update', buffer: this.slots[slot], length: this.fill, slot });
+    this.current = -1;
+    this.fill = 0;
+  }
+
+  private async takeSlot(): Promise<void> {
+    while (this.free.length === 0) await new Promise<void>((resolve) => { this.waitingForSlot = resolve; });
+    this.current = this.free.shift()!;
+    this.fill = 0;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.copyIn(chunk).then(() => callback(null, chunk), callback);
+  }
+
+  private async copyIn(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.current < 0) await this.takeSlot();
+      const view = new Uint8Array(this.slots[this.current]);
+      const n = Math.min(chunk.length - offset, SLOT_BYTES - this.fill);
+      view.set(chunk.subarray(offset, offset + n), this.fill);
+      this.fill += n;
+      offset += n;
+      if (this.fill === SLOT_BYTES) this.dispatch();
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.dispatch();
+    for (const h of this.handles) h.post({ op: 'digest' });
+    this.digests.then(() => callback(), callback);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.digestsReceived < this.algorithms.length) {
+      for (const h of this.handles) { h.post({ op: 'abort' }); h.release(); }
+      this.rejectDigests(err ?? new Error('hashing aborted'));
+    }
+    callback(err);
+  }
+}

@@ -1,0 +1,23 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+export class SizeLimitExceeded extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = 'SizeLimitExceeded';
+  }
+}
+
+/** Fails the stream as soon as byte limit+1 arrives, before it is written anywhere. */
+export class SizeLimit extends Transform {
+  bytes = 0;
+
+  constructor(private readonly limit: number) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) return callback(new SizeLimitExceeded(this.limit));
+    callback(null, chunk);
+  }
+}

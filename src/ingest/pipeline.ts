@@ -1,0 +1,83 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Store } from '../stores/store.ts';
+import { StoreError } from '../stores/driver.ts';
+import { gazeError, GazeError } from '../domain/errors.ts';
+import { SizeLimit, SizeLimitExceeded } from './limit.ts';
+import { HashingStream } from './hashing.ts';
+import { InspectingStream, type InspectionResult } from '../formats/inspector.ts';
+
+export interface IngestRequest {
+  source: Readable;
+  /** Object key in the store (the image id). */
+  key: string;
+  store: Store;
+  sizeCap: number;
+  /** `hashing_algorithm` for os_hash_value; md5 is always computed for `checksum`. */
+  hashAlgo: string;
+  claimedDiskFormat: string | null;
+  signal?: AbortSignal;
+}
+
+export interface IngestResult {
+  size: number;
+  checksum: string;
+  hashAlgo: string;
+  hashValue: string;
+  inspection: InspectionResult;
+  location: { storeId: string; url: string };
+}
+
+/**
+ * The one path every incoming byte takes: size limit → hashing (worker threads) → format inspection →
+ * store write. Nothing is visible in the store unless the whole stream made it through.
+ */
+export async function ingest(req: IngestRequest): Promise<IngestResult> {
+  const limit = new SizeLimit(req.sizeCap);
+  const hashing = new HashingStream(['md5', req.hashAlgo]);
+  const inspecting = new InspectingStream(req.claimedDiskFormat);
+  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+
+  const write = req.store.write(req.key, toStore, { signal: req.signal });
+  write.catch(() => {});
+  try {
+    await pipeline(req.source, limit, hashing, inspecting, toStore, { signal: req.signal });
+    const written = await write;
+    const digests = await hashing.digests;
+    return {
+      size: written.size,
+      checksum: digests.md5,
+      hashAlgo: req.hashAlgo,
+      hashValue: digests[req.hashAlgo],
+      inspection: inspecting.result(),
+      location: { storeId: req.store.id, url: written.url },
+    };
+  } catch (err) {
+    toStore.destroy(err as Error);
+    await write.catch(() => {});
+    throw translateIngestError(err);
+  }
+}
+
+export class IngestAborted extends Error {
+  constructor(cause: unknown) {
+    super('the incoming data stream ended early', { cause });
+    this.name = 'IngestAborted';
+  }
+}
+
+function translateIngestError(err: unknown): Error {
+  if (err instanceof GazeError) return err;
+  if (err instanceof SizeLimitExceeded) return gazeError('IMAGE_TOO_LARGE');
+  if (err instanceof StoreError) {
+    if (err.code === 'FULL') return gazeError('STORAGE_FULL', err.message);
+    if (err.code === 'PERMISSION') return gazeError('STORAGE_PERMISSION', err.message);
+    if (err.code === 'ABORTED') return new IngestAborted(err);
+    return err;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.name === 'AbortError' || ['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(e?.code ?? '')) {
+    return new IngestAborted(err);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}

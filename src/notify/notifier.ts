@@ -1,0 +1,41 @@
+// Glance's notification events (image.create, image.upload, task.*, …) through one small interface.
+
+export interface Notification {
+  event_type: string;
+  priority: 'INFO' | 'ERROR';
+  publisher_id: string;
+  timestamp: string;
+  payload: unknown;
+}
+
+export interface NotificationDriver {
+  send(notification: Notification): void;
+}
+
+export class LogNotificationDriver implements NotificationDriver {
+  constructor(private readonly log: (line: string) => void) {}
+  send(n: Notification): void {
+    this.log(JSON.stringify({ notification: n.event_type, priority: n.priority, payload: n.payload }));
+  }
+}
+
+export class Notifier {
+
+  constructor(
+    private readonly drivers: NotificationDriver[],
+    private readonly publisherId: string,
+    private readonly disabled: string[] = [],
+  ) {}
+
+  info(eventType: string, payload: unknown): void { this.emit(eventType, 'INFO', payload); }
+  error(eventType: string, payload: unknown): void { this.emit(eventType, 'ERROR', payload); }
+
+  private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
+    const group = eventType.split('.')[0];
+    if (this.disabled.includes(eventType) || this.disabled.includes(group)) return;
+    const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: new Date().toISOString(), payload };
+    for (const d of this.drivers) {
+      try { d.send(n); } catch { /* a broken notifier must never fail the API call */ }
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { gazeError, type ErrorCode } from '../domain/errors.ts';
+import type { ServiceDeps } from './deps.ts';
+import { imageTarget, type PolicyTarget } from '../auth/policy.ts';
+
+/** Glance's visibility rule: who may know an image exists. */
+export async function canSee(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<boolean> {
+  if (ctx.isAdmin) return true;
+  if (image.visibility === 'public' || image.visibility === 'community') return true;
+  if (ctx.projectId !== null && image.owner === ctx.projectId) return true;
+  if (image.visibility === 'shared' && ctx.projectId !== null) return (await deps.members.get(image.id, ctx.projectId)) !== null;
+  return false;
+}
+
+type NotFoundCode = Extract<ErrorCode, 'IMAGE_NOT_FOUND' | 'IMAGE_NOT_FOUND_SHORT' | 'IMAGE_NOT_FOUND_TO_DELETE' | 'NOT_FOUND'>;
+
+/** The image if it exists and the caller may see it; 404 (with the call's own message) otherwise. */
+export async function findVisibleImage(deps: ServiceDeps, ctx: RequestContext, id: string, notFound: NotFoundCode = 'IMAGE_NOT_FOUND'): Promise<Image> {
+  const image = id.length <= 36 ? await deps.images.get(id) : null;
+  if (!image || !(await canSee(deps, ctx, image))) {
+    throw notFound === 'NOT_FOUND' ? gazeError('NOT_FOUND') : gazeError(notFound, id);
+  }
+  return image;
+}
+
+/** The policy target of an image for this caller (member_id is the caller's project when it is a member). */
+export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<PolicyTarget> {
+  const isMember = ctx.projectId !== null && image.owner !== ctx.projectId && (await deps.members.get(image.id, ctx.projectId)) !== null;
+  return imageTarget(image, isMember ? ctx.projectId : null);
+}
+
+/** Enforces a policy rule on an image, replacing Glance's generic 403 text with the call's own when given. */
+export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
+  if (!deps.policy.check(rule, ctx, await targetFor(deps, ctx, image))) throw denied ? denied() : gazeError('POLICY_DENIED', rule);
+}

@@ -1,0 +1,32 @@
+import type { ImagesRepo } from '../db/repos/images.ts';
+import type { MembersRepo } from '../db/repos/members.ts';
+import type { TasksRepo } from '../db/repos/tasks.ts';
+import type { StoreRegistry } from '../stores/registry.ts';
+import type { Policy } from '../auth/policy.ts';
+import type { Notifier } from '../notify/notifier.ts';
+import type { SchemaValidator } from '../schemas/validate.ts';
+
+/** Everything the use cases need, assembled once in app.ts. */
+export interface ServiceDeps {
+  images: ImagesRepo;
+  members: MembersRepo;
+  tasks: TasksRepo;
+  stores: StoreRegistry;
+  policy: Policy;
+  notifier: Notifier;
+  imageValidator: SchemaValidator;
+  settings: ServiceSettings;
+}
+
+export interface ServiceSettings {
+  imageSizeCap: number;
+  hashingAlgorithm: string;
+  imagePropertyQuota: number;
+  imageTagQuota: number;
+  imageMemberQuota: number;
+  limitParamDefault: number;
+  apiLimitMax: number;
+  showMultipleLocations: boolean;
+  showImageDirectUrl: boolean;
+  stagingDir: string;
+}

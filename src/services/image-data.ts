@@ -1,0 +1,120 @@
+import type { Readable } from 'node:stream';
+import type { RequestContext } from '../auth/context.ts';
+import { assertFormatsForData, type Image } from '../domain/image.ts';
+import { gazeError, isGazeError } from '../domain/errors.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage } from './access.ts';
+import type { UploadRegistry } from './uploads.ts';
+import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import type { ByteRange } from '../stores/driver.ts';
+import { StoreError } from '../stores/driver.ts';
+import { imagePayload } from './payloads.ts';
+
+export interface Download {
+  image: Image;
+  /** Absent when the image has no data (204). */
+  stream?: Readable;
+  range?: ByteRange;
+}
+
+export class ImageDataService {
+  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry) {}
+
+  /** PUT /v2/images/{id}/file. The caller has checked the content type. */
+  async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string): Promise<void> {
+    const store = storeId && this.deps.stores.multistore ? this.deps.stores.get(storeId) : this.deps.stores.default();
+    if (!store) throw gazeError('STORE_UNKNOWN', storeId!);
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'upload_image', image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
+    if (image.status !== 'queued') throw gazeError('STATUS_TRANSITION', image.status, 'saving');
+    assertFormatsForData(image);
+    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving' }))) {
+      const now = await this.deps.images.get(id);
+      if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
+      throw gazeError('STATUS_TRANSITION', now.status, 'saving');
+    }
+    this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: storeId ?? null });
+
+    const controller = this.uploads.begin(id);
+    try {
+      const result = await ingest({
+        source, key: id, store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm,
+        claimedDiskFormat: image.disk_format, signal: controller.signal,
+      });
+      const virtualSize = image.container_format === 'bare' ? result.inspection.virtualSize : null;
+      const activated = await this.deps.images.activateWithData(id, {
+        size: result.size, checksum: result.checksum, os_hash_algo: result.hashAlgo, os_hash_value: result.hashValue,
+        virtual_size: virtualSize,
+      }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} });
+      if (!activated) {
+        await store.delete(result.location.url).catch(() => {});
+        throw gazeError('DELETED_DURING_UPLOAD', id);
+      }
+      const done = await this.deps.images.get(id);
+      if (done) {
+        this.deps.notifier.info('image.upload', imagePayload(done));
+        this.deps.notifier.info('image.activate', imagePayload(done));
+      }
+    } catch (err) {
+      if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
+      await this.deps.images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+      this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
+      if (isGazeError(err)) throw err;
+      if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
+      if (err instanceof StoreError) throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.message}`);
+      throw err;
+    } finally {
+      this.uploads.end(id, controller);
+    }
+  }
+
+  /** GET /v2/images/{id}/file, with an optional parsed range. */
+  async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    if (image.status === 'deactivated' && !ctx.isAdmin) throw gazeError('DOWNLOAD_DEACTIVATED');
+    await authorizeOnImage(this.deps, ctx, 'download_image', image);
+    if (image.locations.length === 0 || image.size === null) return { image };
+    const byteRange = range ? resolveRange(range, image.size) : undefined;
+    for (const location of image.locations) {
+      const store = this.deps.stores.forLocation(location);
+      if (!store) continue;
+      try {
+        return { image, stream: await store.read(location.url, byteRange), range: byteRange };
+      } catch (err) {
+        console.error(`image ${id}: cannot read ${location.url}: ${(err as Error).message}`);
+      }
+    }
+    throw gazeError('DATA_UNAVAILABLE', id);
+  }
+}
+
+/** A single range as the client sent it: `start-end`, `start-` or `-suffix`. */
+export type RangeRequest = { start: number; end: number | null } | { suffix: number };
+
+export function parseRangeHeader(header: string): RangeRequest {
+  if (header.includes(',')) throw gazeError('RANGE_MULTIPLE');
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
+  if (!m || (m[1] === '' && m[2] === '')) throw gazeError('RANGE_INVALID');
+  if (m[1] === '') return { suffix: Number(m[2]) };
+  const start = Number(m[1]);
+  const end = m[2] === '' ? null : Number(m[2]);
+  if (end !== null && end < start) throw gazeError('RANGE_INVALID');
+  return { start, end };
+}
+
+/** The legacy request header `Content-Range: bytes a-b/*` that Glance also honours. */
+export function parseContentRangeHeader(header: string): RangeRequest {
+  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/.exec(header);
+  if (!m || Number(m[2]) < Number(m[1])) throw gazeError('RANGE_INVALID');
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+function resolveRange(range: RangeRequest, size: number): ByteRange {
+  if ('suffix' in range) {
+    if (range.suffix === 0 || size === 0) throw gazeError('RANGE_INVALID');
+    return { start: Math.max(0, size - range.suffix), end: size - 1 };
+  }
+  if (range.start >= size) throw gazeError('RANGE_START_INVALID', size);
+  return { start: range.start, end: Math.min(range.end ?? size - 1, size - 1) };
+}

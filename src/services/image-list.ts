@@ -1,0 +1,197 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { VISIBILITIES } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import { parseIsoSecond, addSeconds } from '../domain/time.ts';
+import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from '../db/repos/images.ts';
+import type { ServiceDeps } from './deps.ts';
+import { canSee } from './access.ts';
+
+/** A query string as a list of pairs, repeated keys kept in order. */
+export type QueryPairs = Array<[string, string]>;
+
+const SORT_KEYS: SortKey['key'][] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
+const IN_FILTER_COLUMNS: ImageColumn[] = ['name', 'id', 'status', 'container_format', 'disk_format'];
+const EXACT_COLUMNS: ImageColumn[] = ['checksum', 'os_hash_value', 'os_hash_algo', 'min_ram', 'min_disk', 'size', 'virtual_size', 'owner'];
+const RANGE_COLUMNS: ImageColumn[] = ['size', 'virtual_size', 'min_ram', 'min_disk'];
+const TIME_OPS: CompareOp[] = ['gt', 'gte', 'eq', 'neq', 'lt', 'lte'];
+const MEMBER_STATUSES = ['pending', 'accepted', 'rejected', 'all'] as const;
+
+/** Splits Glance's `in:a,b,"c,d"` value list, with its quoting rules. */
+function splitInValues(text: string): string[] {
+  const values: string[] = [];
+  let i = 0;
+  while (i <= text.length) {
+    if (text[i] === '"') {
+      const end = text.indexOf('"', i + 1);
+      if (end < 0) throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. The quote is not closed.`);
+      values.push(text.slice(i + 1, end));
+      i = end + 1;
+      if (i < text.length && text[i] !== ',') {
+        throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. A comma separator is missing after the quoted value.`);
+      }
+      i += 1;
+    } else {
+      const end = text.indexOf(',', i);
+      const part = end < 0 ? text.slice(i) : text.slice(i, end);
+      if (part.includes('"')) throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. There is no comma before opening quotation mark.`);
+      values.push(part);
+      if (end < 0) break;
+      i = end + 1;
+    }
+  }
+  return values;
+}
+
+/** `op:value` with ops in/eq for the exact-match columns (a value holding ':' needs an explicit `eq:`). */
+function columnFilter(column: ImageColumn, raw: string): ColumnCondition {
+  const colon = raw.indexOf(':');
+  if (colon < 0) return { column, op: 'eq', values: [raw] };
+  const op = raw.slice(0, colon);
+  const rest = raw.slice(colon + 1);
+  if (op === 'in') return { column, op: 'in', values: splitInValues(rest) };
+  if (op === 'eq') return { column, op: 'eq', values: [rest] };
+  throw gazeError('BAD_REQUEST', `Unable to filter by unknown operator '${op}'.`);
+}
+
+/** created_at/updated_at: `op:ISO8601`; compared at whole seconds, as Glance stores them. */
+function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCondition[] {
+  let op = 'eq';
+  let text = raw;
+  const m = /^([a-z]+):(.*)$/.exec(raw);
+  if (m) {
+    [, op, text] = m;
+    if (!TIME_OPS.includes(op as CompareOp)) throw gazeError('BAD_REQUEST', 'Unable to filter on a unknown operator.');
+  }
+  const second = parseIsoSecond(text);
+  if (!second) throw gazeError('BAD_REQUEST', `Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`);
+  const next = addSeconds(second, 1);
+  switch (op) {
+    case 'eq': return [{ column, op: 'gte', values: [second] }, { column, op: 'lt', values: [next] }];
+    case 'neq': return [{ column, op: 'outside', values: [second, next] }];
+    case 'gt': return [{ column, op: 'gte', values: [next] }];
+    case 'gte': return [{ column, op: 'gte', values: [second] }];
+    case 'lt': return [{ column, op: 'lt', values: [second] }];
+    default: return [{ column, op: 'lt', values: [next] }]; // lte
+  }
+}
+
+function parseBool(name: string, value: string, caseSensitive: boolean): boolean {
+  const v = caseSensitive ? value : value.toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${name}' filter. Valid values are 'true' or 'false'.`);
+}
+
+function parseSort(pairs: QueryPairs): SortKey[] {
+  const sortKeys = pairs.filter(([k]) => k === 'sort_key').map(([, v]) => v);
+  const sortDirs = pairs.filter(([k]) => k === 'sort_dir').map(([, v]) => v);
+  const sort = pairs.filter(([k]) => k === 'sort').map(([, v]) => v);
+  const keys: SortKey[] = [];
+  const checkKey = (key: string) => {
+    if (!SORT_KEYS.includes(key as SortKey['key'])) throw gazeError('INVALID_SORT_KEY', key, SORT_KEYS.join(', '));
+  };
+  const checkDir = (dir: string) => {
+    if (dir !== 'asc' && dir !== 'desc') throw gazeError('INVALID_SORT_DIR', dir);
+  };
+  if (sort.length) {
+    if (sortKeys.length || sortDirs.length) throw gazeError('BAD_REQUEST', 'Old and new sorting syntax cannot be combined');
+    for (const part of sort.join(',').split(',')) {
+      const [key, dir = 'desc'] = part.trim().split(':').map((s) => s.trim());
+      checkKey(key);
+      checkDir(dir);
+      keys.push({ key: key as SortKey['key'], dir: dir as 'asc' | 'desc' });
+    }
+  } else {
+    sortDirs.forEach(checkDir);
+    if (sortDirs.length > 1 && sortDirs.length !== sortKeys.length) {
+      throw gazeError('BAD_REQUEST', 'Number of sort dirs does not match the number of sort keys');
+    }
+    const list = sortKeys.length ? sortKeys : ['created_at'];
+    list.forEach((key, i) => {
+      checkKey(key);
+      const dir = (sortDirs.length > 1 ? sortDirs[i] : sortDirs[0] ?? 'desc') as 'asc' | 'desc';
+      keys.push({ key: key as SortKey['key'], dir });
+    });
+  }
+  // Tie-breakers, in the one direction given (or desc), as Glance appends them.
+  const dirs = new Set(keys.map((k) => k.dir));
+  const tieDir = dirs.size === 1 && (sortDirs.length === 1 || sort.length > 0 || sortDirs.length === 0) ? keys[0].dir : 'desc';
+  for (const extra of ['created_at', 'id'] as const) if (!keys.some((k) => k.key === extra)) keys.push({ key: extra, dir: tieDir });
+  return keys;
+}
+
+export class ImageListService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async list(ctx: RequestContext, pairs: QueryPairs): Promise<{ images: Image[]; hasMore: boolean }> {
+    this.deps.policy.enforce('get_images', ctx, { project_id: ctx.projectId });
+    const { settings } = this.deps;
+    const get = (name: string) => {
+      const found = pairs.filter(([k]) => k === name);
+      return found.length ? found[found.length - 1][1] : undefined;
+    };
+
+    let limit = settings.limitParamDefault;
+    const limitText = get('limit');
+    if (limitText !== undefined) {
+      if (!/^-?\d+$/.test(limitText.trim())) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      limit = Number(limitText);
+      if (limit < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
+    }
+    limit = Math.min(limit, settings.apiLimitMax);
+
+    const sort = parseSort(pairs);
+    const conditions: ColumnCondition[] = [];
+    const properties: Array<{ name: string; value: string }> = [];
+    const tags: string[] = [];
+    let visibility: ListQuery['scope']['visibility'] = null;
+    let memberStatus: ListQuery['scope']['memberStatus'] = 'accepted';
+    let osHidden = false;
+
+    for (const [key, value] of pairs) {
+      if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort'].includes(key)) continue;
+      if (key === 'changes-since') throw gazeError('BAD_REQUEST', 'The "changes-since" filter is no longer available on v2.');
+      if (key === 'visibility') {
+        if (![...VISIBILITIES, 'all'].includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid visibility value: ${value}`);
+        visibility = value as NonNullable<typeof visibility>;
+      } else if (key === 'member_status') {
+        if (!MEMBER_STATUSES.includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid status: ${value}`);
+        memberStatus = value as typeof memberStatus;
+      } else if (key === 'protected') {
+        conditions.push({ column: 'protected', op: 'eq', values: [parseBool('protected', value, true)] });
+      } else if (key === 'os_hidden') {
+        osHidden = parseBool('os_hidden', value, false);
+      } else if (key === 'tag') {
+        tags.push(value);
+      } else if (IN_FILTER_COLUMNS.includes(key as ImageColumn)) {
+        conditions.push(columnFilter(key as ImageColumn, value));
+      } else if (key === 'created_at' || key === 'updated_at') {
+        conditions.push(...timeFilters(key, value));
+      } else if (/_(min|max)$/.test(key) && RANGE_COLUMNS.includes(key.slice(0, -4) as ImageColumn)) {
+        if (!/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
+        conditions.push({ column: key.slice(0, -4) as ImageColumn, op: key.endsWith('_min') ? 'gte' : 'lte', values: [Number(value)] });
+      } else if (EXACT_COLUMNS.includes(key as ImageColumn)) {
+        const numeric = ['min_ram', 'min_disk', 'size', 'virtual_size'].includes(key);
+        if (numeric && !/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
+        conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? Number(value) : value] });
+      } else {
+        properties.push({ name: key, value });
+      }
+    }
+
+    let marker: Image | null = null;
+    const markerId = get('marker');
+    if (markerId !== undefined) {
+      marker = markerId.length <= 36 ? await this.deps.images.get(markerId) : null;
+      if (!marker) throw gazeError('MARKER_NOT_FOUND', markerId);
+      if (!(await canSee(this.deps, ctx, marker))) throw gazeError('MARKER_NOT_VISIBLE', markerId);
+    }
+
+    const rows = await this.deps.images.list({
+      conditions, properties, tags, osHidden, sort, limit, marker,
+      scope: { isAdmin: ctx.isAdmin, projectId: ctx.projectId, visibility, memberStatus },
+    });
+    return { images: rows, hasMore: rows.length === limit && limit > 0 };
+  }
+}

@@ -1,0 +1,102 @@
+import type { RequestContext } from '../auth/context.ts';
+import { USER_BASE_PROPERTIES, type Image } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage, targetFor } from './access.ts';
+import type { ImageService } from './images.ts';
+import { imagePayload } from './payloads.ts';
+
+const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
+const LOCATION_VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
+
+/** PATCH /v2/images/{id}: every operation is applied to a copy; the copy is saved only if all succeed. */
+export class ImageUpdateService {
+  constructor(private readonly deps: ServiceDeps, private readonly images: ImageService) {}
+
+  async update(ctx: RequestContext, id: string, body: unknown, dialect: PatchDialect): Promise<Image> {
+    const ops = parsePatch(body, dialect);
+    for (const op of ops) {
+      if (op.op !== 'remove' && op.path[0] !== 'locations') {
+        this.deps.imageValidator.validate({ [op.path[0]]: op.value });
+      }
+    }
+    // A concurrent status change (an upload finishing) makes the compare-and-set fail: re-read and re-apply.
+    for (let attempt = 0; ; attempt++) {
+      const image = await findVisibleImage(this.deps, ctx, id);
+      if (ops.some((op) => op.path[0] !== 'locations')) await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+      if (ops.length === 0) return image;
+      const updated: Image = structuredClone(image);
+      for (const op of ops) await this.apply(ctx, updated, op, dialect);
+      this.images.checkQuotas(updated.properties, updated.tags);
+      if (await this.deps.images.save(updated, { expectStatus: image.status })) {
+        this.deps.notifier.info('image.update', imagePayload(updated));
+        return updated;
+      }
+      if (attempt >= 3) throw gazeError('CONFLICT', `Image ${id} changed while it was being updated; try again.`);
+    }
+  }
+
+  private async apply(ctx: RequestContext, image: Image, op: PatchOp, dialect: PatchDialect): Promise<void> {
+    const key = op.path[0];
+    if (key === 'locations') {
+      if (!this.deps.settings.showMultipleLocations) throw gazeError('LOCATIONS_INVISIBLE', LOCATION_VERBS[op.op]);
+      throw gazeError('FORBIDDEN', 'Changing image locations is not supported by this service.');
+    }
+    const exists = isBase(key) || key in image.properties;
+    switch (op.op) {
+      case 'remove':
+        if (isBase(key)) throw gazeError('PROPERTY_NOT_REMOVABLE', key);
+        if (!(key in image.properties)) throw gazeError('PROPERTY_MISSING', key);
+        delete image.properties[key];
+        return;
+      case 'add':
+        if (dialect === 'v2.0' && exists) throw gazeError('PROPERTY_PRESENT', key);
+        return this.set(ctx, image, key, op.value);
+      case 'replace':
+        if (!exists) throw gazeError('PROPERTY_MISSING', key);
+        return this.set(ctx, image, key, op.value);
+    }
+  }
+
+  private async set(ctx: RequestContext, image: Image, key: string, value: unknown): Promise<void> {
+    if (!isBase(key)) {
+      if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
+      if (value === null) delete image.properties[key];
+      else image.properties[key] = value as string;
+      return;
+    }
+    const target = await targetFor(this.deps, ctx, image);
+    switch (key) {
+      case 'owner':
+        if (!ctx.isAdmin) throw gazeError('OWNER_ADMIN_ONLY');
+        image.owner = value as string | null;
+        return;
+      case 'visibility':
+        if (value === 'public' && image.visibility !== 'public') this.deps.policy.enforce('publicize_image', ctx, target);
+        if (value === 'community' && image.visibility !== 'community') this.deps.policy.enforce('communitize_image', ctx, target);
+        image.visibility = value as Image['visibility'];
+        return;
+      case 'disk_format':
+      case 'container_format':
+        if (image.status !== 'queued') throw gazeError('FORMAT_ONLY_QUEUED', key);
+        image[key] = value as string | null;
+        return;
+      case 'min_ram':
+      case 'min_disk':
+        if ((value as number) < 0) throw gazeError('NEGATIVE_VALUE', value, key);
+        image[key] = value as number;
+        return;
+      case 'tags':
+        image.tags = [...new Set(value as string[])];
+        return;
+      case 'name':
+        image.name = value as string | null;
+        return;
+      case 'protected':
+      case 'os_hidden':
+        image[key] = value as boolean;
+        return;
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { RequestContext } from '../auth/context.ts';
+import {
+  CREATE_DISALLOWED, CREATE_READ_ONLY, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
+  type Image, type Visibility,
+} from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import { nowTimestamp } from '../domain/time.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage } from './access.ts';
+import type { UploadRegistry } from './uploads.ts';
+import { imagePayload } from './payloads.ts';
+
+const TAG_MAX = 255;
+
+export class ImageService {
+  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry) {}
+
+  async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
+    for (const key of Object.keys(body)) {
+      if ((CREATE_DISALLOWED as readonly string[]).includes(key) || (CREATE_READ_ONLY as readonly string[]).includes(key)) {
+        throw gazeError('ATTRIBUTE_READ_ONLY', key);
+      }
+      if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || key === 'locations' || isReservedNamespace(key)) {
+        throw gazeError('ATTRIBUTE_RESERVED', key);
+      }
+    }
+    this.deps.imageValidator.validate(body);
+
+    const properties: Record<string, string> = {};
+    for (const [key, value] of Object.entries(body)) {
+      if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || key === 'id') continue;
+      if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
+      // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
+      if (value !== null) properties[key] = value as string;
+    }
+    for (const key of ['min_ram', 'min_disk'] as const) {
+      if (typeof body[key] === 'number' && (body[key] as number) < 0) throw gazeError('NEGATIVE_VALUE', body[key], key);
+    }
+
+    const owner = (body.owner as string | null | undefined) ?? ctx.projectId;
+    if (!ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
+    this.deps.policy.enforce('add_image', ctx, { project_id: owner, owner });
+    const visibility = (body.visibility as Visibility | undefined) ?? 'shared';
+    if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, { project_id: owner, owner });
+    if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
+
+    const tags = [...new Set((body.tags as string[] | undefined) ?? [])];
+    this.checkQuotas(properties, tags);
+
+    const id = (body.id as string | undefined)?.toLowerCase() ?? crypto.randomUUID();
+    if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
+    const now = nowTimestamp();
+    const image: Image = {
+      id,
+      name: (body.name as string | null | undefined) ?? null,
+      status: 'queued',
+      visibility,
+      protected: (body.protected as boolean | undefined) ?? false,
+      os_hidden: (body.os_hidden as boolean | undefined) ?? false,
+      checksum: null, os_hash_algo: null, os_hash_value: null,
+      owner,
+      size: null, virtual_size: null,
+      container_format: (body.container_format as string | null | undefined) ?? null,
+      disk_format: (body.disk_format as string | null | undefined) ?? null,
+      min_ram: (body.min_ram as number | undefined) ?? 0,
+      min_disk: (body.min_disk as number | undefined) ?? 0,
+      created_at: now, updated_at: now,
+      properties, tags, locations: [],
+    };
+    try {
+      await this.deps.images.insert(image);
+    } catch (err) {
+      if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
+      throw err;
+    }
+    this.deps.notifier.info('image.create', imagePayload(image));
+    return image;
+  }
+
+  checkQuotas(properties: Record<string, string>, tags: string[]): void {
+    const { imagePropertyQuota, imageTagQuota } = this.deps.settings;
+    const props = countedPropertyKeys(properties);
+    if (imagePropertyQuota >= 0 && props > imagePropertyQuota) throw gazeError('PROPERTY_QUOTA', props, imagePropertyQuota);
+    if (imageTagQuota >= 0 && tags.length > imageTagQuota) throw gazeError('TAG_QUOTA', tags.length, imageTagQuota);
+  }
+
+  async show(ctx: RequestContext, id: string): Promise<Image> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'get_image', image, () => gazeError('IMAGE_NOT_FOUND', id));
+    return image;
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_TO_DELETE');
+    await authorizeOnImage(this.deps, ctx, 'delete_image', image);
+    if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
+    if (!(await this.deps.images.markDeleted(id))) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
+    // An upload still streaming into this image is stopped; its request then answers 410.
+    this.uploads.abort(id);
+    await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
+    for (const location of image.locations) {
+      const store = this.deps.stores.forLocation(location);
+      try {
+        await store?.delete(location.url);
+        await this.deps.images.purgeLocation(location.id);
+      } catch (err) {
+        // The row stays marked deleted, so the start-up sweep tries again; the API call still succeeds.
+        console.error(`could not remove data of image ${id} at ${location.url}:`, (err as Error).message);
+      }
+    }
+    this.deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+  }
+
+  async deactivate(ctx: RequestContext, id: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'deactivate', image);
+    if (image.status === 'deactivated') return;
+    if (image.status !== 'active') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'active', { status: 'deactivated' }))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'deactivated' }));
+  }
+
+  async reactivate(ctx: RequestContext, id: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'reactivate', image);
+    if (image.status === 'active') return;
+    if (image.status !== 'deactivated') throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'deactivated', { status: 'active' }))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
+    this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'active' }));
+  }
+
+  async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
+    await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_UPDATE_FORBIDDEN', id));
+    if (tag.length > TAG_MAX) throw gazeError('SCHEMA_MISMATCH', 'image', `'${tag}' is too long`);
+    if (image.tags.includes(tag)) return;
+    const limit = this.deps.settings.imageTagQuota;
+    if (limit >= 0 && image.tags.length + 1 > limit) {
+      throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${image.tags.length + 1}, Maximum: ${limit}`);
+    }
+    image.tags.push(tag);
+    await this.deps.images.save(image);
+    this.deps.notifier.info('image.update', imagePayload(image));
+  }
+
+  async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
+    await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_DELETE_FORBIDDEN', id));
+    if (!image.tags.includes(tag)) throw gazeError('NOT_FOUND');
+    image.tags = image.tags.filter((t) => t !== tag);
+    await this.deps.images.save(image);
+    this.deps.notifier.info('image.update', imagePayload(image));
+  }
+}

@@ -1,0 +1,103 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import type { MemberRow } from '../db/repos/members.ts';
+import type { ServiceDeps } from './deps.ts';
+import { findVisibleImage, targetFor } from './access.ts';
+
+const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'];
+
+/** Image sharing (spec images-api.md §13). */
+export class MemberService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private async image(ctx: RequestContext, id: string): Promise<Image> {
+    return findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
+  }
+
+  private async allowed(ctx: RequestContext, rule: string, image: Image, memberId?: string): Promise<boolean> {
+    const target = await targetFor(this.deps, ctx, image);
+    if (memberId !== undefined) target.member_id = memberId;
+    return this.deps.policy.check(rule, ctx, target);
+  }
+
+  async list(ctx: RequestContext, imageId: string): Promise<MemberRow[]> {
+    const image = await this.image(ctx, imageId);
+    if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
+    if (!(await this.allowed(ctx, 'get_members', image))) throw gazeError('POLICY_DENIED', 'get_members');
+    const members = await this.deps.members.list(imageId);
+    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    return isOwner ? members : members.filter((m) => m.member === ctx.projectId);
+  }
+
+  async show(ctx: RequestContext, imageId: string, memberId: string): Promise<MemberRow> {
+    const image = await this.image(ctx, imageId);
+    const member = await this.deps.members.get(imageId, memberId);
+    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    // Not shared, not permitted or not found all answer 404 here (Glance turns the 403 into 404).
+    if (image.visibility !== 'shared' || !member || (!isOwner && memberId !== ctx.projectId)
+      || !(await this.allowed(ctx, 'get_member', image, memberId))) {
+      throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    }
+    return member;
+  }
+
+  async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRow> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
+    if (!('member' in body)) throw gazeError('BAD_REQUEST', 'Member to be added not specified');
+    const memberId = (body as { member: unknown }).member;
+    if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
+    if (memberId.trim() === '') throw gazeError('BAD_REQUEST', "Member can't be empty");
+    if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
+    const image = await this.image(ctx, imageId);
+    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    if (image.visibility !== 'shared' || !isOwner || !(await this.allowed(ctx, 'add_member', image))) {
+      throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
+    }
+    const quota = this.deps.settings.imageMemberQuota;
+    if (quota >= 0) {
+      const count = await this.deps.members.count(imageId);
+      if (count + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, `Maximum number of members exceeded. Attempted: ${count + 1}, Maximum: ${quota}`);
+    }
+    const row = await this.deps.members.add(imageId, memberId);
+    if (!row) throw gazeError('MEMBER_DUPLICATE', memberId, imageId);
+    this.deps.notifier.info('image.member.create', memberPayload(row));
+    return row;
+  }
+
+  async update(ctx: RequestContext, imageId: string, memberId: string, body: unknown): Promise<MemberRow> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
+    if (!('status' in body)) throw gazeError('BAD_REQUEST', 'Status not specified');
+    const status = (body as { status: unknown }).status;
+    if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
+    if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
+    const image = await this.image(ctx, imageId);
+    const member = await this.deps.members.get(imageId, memberId);
+    if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
+    if (!member) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    // Only the member project itself (or an admin) decides whether it accepts an image.
+    if (!(ctx.isAdmin || memberId === ctx.projectId) || !(await this.allowed(ctx, 'modify_member', image, memberId))) {
+      throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
+    }
+    const row = (await this.deps.members.setStatus(imageId, memberId, status))!;
+    this.deps.notifier.info('image.member.update', memberPayload(row));
+    return row;
+  }
+
+  async remove(ctx: RequestContext, imageId: string, memberId: string): Promise<void> {
+    const image = await this.image(ctx, imageId);
+    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    if (image.visibility !== 'shared' || !isOwner || !(await this.allowed(ctx, 'delete_member', image))) {
+      const member = await this.deps.members.get(imageId, memberId);
+      if (!member && isOwner) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+      throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
+    }
+    const row = await this.deps.members.get(imageId, memberId);
+    if (!row || !(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    this.deps.notifier.info('image.member.delete', { ...memberPayload(row), deleted: true });
+  }
+}
+
+function memberPayload(row: MemberRow): Record<string, unknown> {
+  return { image_id: row.image_id, member_id: row.member, status: row.status, created_at: row.created_at, updated_at: row.updated_at, deleted: false, deleted_at: null };
+}

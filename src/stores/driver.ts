@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+
+export interface StoreCapabilities {
+  /** False for read-only stores (http): the facade refuses writes and deletes before calling the driver. */
+  writable: boolean;
+  /** Can serve a byte range without reading from the start. */
+  rangeRead: boolean;
+}
+
+export interface ByteRange { start: number; end: number } // inclusive, as in HTTP
+
+export interface WriteResult {
+  url: string;
+  size: number;
+}
+
+/**
+ * What every storage backend implements. Keys are image ids (plain, safe names); urls are what the driver
+ * returned from write(). The shared conformance suite in test/stores/ holds every driver to this contract.
+ */
+export interface StoreDriver {
+  readonly type: string;
+  readonly capabilities: StoreCapabilities;
+  /**
+   * Streams `source` into the store. The object is visible under the returned url only once it is whole:
+   * on a source error or an abort nothing is left behind, not even a partial temporary object.
+   */
+  write(key: string, source: Readable, opts?: { signal?: AbortSignal }): Promise<WriteResult>;
+  /** The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. */
+  read(url: string, range?: ByteRange): Promise<Readable>;
+  /** Removes the data; absent data is not an error. */
+  delete(url: string): Promise<void>;
+  /** Size in bytes, or null when absent. */
+  stat(url: string): Promise<number | null>;
+  /** Whether this driver's url scheme and place match (used to route a location to its store). */
+  owns(url: string): boolean;
+}
+
+export type StoreErrorCode = 'NOT_FOUND' | 'FULL' | 'PERMISSION' | 'UNAVAILABLE' | 'READ_ONLY' | 'INVALID_KEY' | 'INVALID_URL' | 'ABORTED' | 'FAILED';
+
+export class StoreError extends Error {
+  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}

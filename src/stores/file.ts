@@ -1,0 +1,90 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { StoreError, type ByteRange, type StoreDriver, type WriteResult } from './driver.ts';
+
+/** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
+export class FileStoreDriver implements StoreDriver {
+  readonly type = 'file';
+  readonly capabilities = { writable: true, rangeRead: true };
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+    await mkdir(this.dir, { recursive: true });
+    const final = path.join(this.dir, key);
+    // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
+    const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
+    let size = 0;
+    try {
+      const out = createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 });
+      await pipeline(source, out, { signal: opts.signal });
+      size = out.bytesWritten;
+      // The bytes reach the disk before the name makes them visible (fsync is per file, any descriptor).
+      const handle = await open(temp, 'r');
+      try { await handle.sync(); } finally { await handle.close(); }
+      await rename(temp, final);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return { url: pathToFileURL(final).href, size };
+  }
+
+  async read(url: string, range?: ByteRange): Promise<Readable> {
+    const file = this.pathOf(url);
+    try {
+      await stat(file);
+    } catch {
+      throw new StoreError('NOT_FOUND', `no data at ${url}`);
+    }
+    return createReadStream(file, range ? { start: range.start, end: range.end, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
+  }
+
+  async delete(url: string): Promise<void> {
+    await rm(this.pathOf(url), { force: true });
+  }
+
+  async stat(url: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(url))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  owns(url: string): boolean {
+    try {
+      return path.dirname(this.pathOf(url)) === this.dir;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Temp files of writes that never finished (crash), for start-up cleanup. */
+  async sweepPartials(): Promise<number> {
+    const { readdir } = await import('node:fs/promises');
+    let removed = 0;
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (name.startsWith('.partial-')) {
+        await rm(path.join(this.dir, name), { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  private pathOf(url: string): string {
+    if (!url.startsWith('file://')) throw new StoreError('INVALID_URL', `not a file url: ${url}`);
+    const file = path.resolve(fileURLToPath(url));
+    // A location must never reach outside this store's directory.
+    if (path.dirname(file) !== this.dir) throw new StoreError('INVALID_URL', `${url} is outside the store`);
+    return file;
+  }
+}

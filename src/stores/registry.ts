@@ -1,0 +1,75 @@
+import type { Config } from '../config/index.ts';
+import { ConfigError } from '../config/index.ts';
+import { FileStoreDriver } from './file.ts';
+import { Store } from './store.ts';
+import type { StoreDriver } from './driver.ts';
+
+export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config) => StoreDriver;
+
+const factories: Record<string, DriverFactory> = {
+  file: (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
+};
+
+/** Registers another driver type (s3, swift, …) under its enabled_backends type name. */
+export function registerDriver(type: string, factory: DriverFactory): void {
+  factories[type] = factory;
+}
+
+/**
+ * The stores of this node. Single-store mode (no enabled_backends): one store named after
+ * `[glance_store] default_store`. Multi-store: `enabled_backends = id:type, ...`, one section per id.
+ */
+export class StoreRegistry {
+  private readonly stores = new Map<string, Store>();
+  readonly multistore: boolean;
+  readonly defaultId: string;
+
+  constructor(config: Config) {
+    const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
+    this.multistore = backends.length > 0;
+    if (!this.multistore) {
+      const type = config.get<string>('glance_store', 'default_store');
+      const options = { ...config.section('glance_store') };
+      options.filesystem_store_datadir ??= config.dataPath('images');
+      this.add(type, type, options, config);
+      this.defaultId = type;
+      return;
+    }
+    for (const entry of backends) {
+      const [id, type] = entry.split(':').map((s) => s.trim());
+      if (!id || !type) throw new ConfigError(`enabled_backends entry '${entry}' is not id:type`);
+      if (id.startsWith('os_glance_')) throw new ConfigError(`store id ${id} is reserved`);
+      this.add(id, type, config.section(id), config);
+    }
+    const wanted = config.get<string | null>('glance_store', 'default_backend');
+    if (!wanted || !this.stores.has(wanted)) {
+      throw new ConfigError(`[glance_store] default_backend must name one of enabled_backends (got '${wanted ?? ''}')`);
+    }
+    this.defaultId = wanted;
+  }
+
+  private add(id: string, type: string, options: Record<string, string>, config: Config): void {
+    const factory = factories[type];
+    if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
+    const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
+    this.stores.set(id, new Store(id, factory(id, options, config), { readOnly, description: options.store_description }));
+  }
+
+  get(id: string): Store | undefined {
+    return this.stores.get(id);
+  }
+
+  default(): Store {
+    return this.stores.get(this.defaultId)!;
+  }
+
+  all(): Store[] {
+    return [...this.stores.values()];
+  }
+
+  /** The store that holds a location: by its recorded store id, else by url. */
+  forLocation(location: { url: string; metadata: Record<string, unknown> }): Store | undefined {
+    const byId = typeof location.metadata.store === 'string' ? this.stores.get(location.metadata.store) : undefined;
+    return byId ?? this.all().find((s) => s.driver.owns(location.url));
+  }
+}

@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+import { StoreError, type ByteRange, type StoreDriver, type WriteResult } from './driver.ts';
+
+const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** The facade every caller uses: checks keys and capabilities, and gives driver failures a typed code. */
+export class Store {
+  constructor(readonly id: string, readonly driver: StoreDriver, readonly options: { readOnly?: boolean; description?: string } = {}) {}
+
+  get type(): string { return this.driver.type; }
+  get writable(): boolean { return this.driver.capabilities.writable && !this.options.readOnly; }
+
+  async write(key: string, source: Readable, opts?: { signal?: AbortSignal }): Promise<WriteResult> {
+    if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
+    if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+    return wrap(this.id, () => this.driver.write(key, source, opts));
+  }
+
+  read(url: string, range?: ByteRange): Promise<Readable> {
+    return wrap(this.id, () => this.driver.read(url, range));
+  }
+
+  delete(url: string): Promise<void> {
+    if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+    return wrap(this.id, () => this.driver.delete(url));
+  }
+
+  stat(url: string): Promise<number | null> {
+    return wrap(this.id, () => this.driver.stat(url));
+  }
+}
+
+async function wrap<T>(storeId: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const code = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'FULL'
+      : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'PERMISSION'
+        : e.code === 'ENOENT' ? 'NOT_FOUND'
+          : e.name === 'AbortError' ? 'ABORTED' : 'FAILED';
+    throw new StoreError(code, `store ${storeId}: ${e.message}`, { cause: err });
+  }
+}

@@ -1,0 +1,221 @@
+// The Keystone authenticator against a real Keystone (scripts/start-keystone.sh), not a mock: the
+// shapes of token bodies, implied roles and error statuses are Keystone's own.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { GazeError } from '../../src/domain/errors.ts';
+import { createKeystoneAuthenticator } from '../../src/auth/keystone.ts';
+import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
+
+let keystone: RunningKeystone;
+
+before(async () => {
+  keystone = await startKeystone({ regionOnePort: 19292, regionTwoPort: 19293 });
+});
+
+after(async () => {
+  await keystone?.stop();
+});
+
+function config(overrides: Record<string, string> = {}): Config {
+  return loadConfig(undefined, {}, {
+    keystone_authtoken: {
+      auth_url: `${keystone.url}/v3`,
+      username: 'gaze',
+      password: 'gaze-secret',
+      project_name: 'service',
+      user_domain_id: 'default',
+      project_domain_name: 'Default',
+      ...overrides,
+    },
+  });
+}
+
+/** A fetch that counts (and lets a test rewrite) what goes to Keystone. */
+function countingFetch(rewrite?: (res: Response, init?: RequestInit) => Response) {
+  const calls: string[] = [];
+  const wrapped: typeof fetch = async (input, init) => {
+    calls.push(`${init?.method ?? 'GET'} ${String(input)}`);
+    const res = await fetch(input, init);
+    return rewrite ? rewrite(res, init) : res;
+  };
+  return { fetch: wrapped, calls };
+}
+
+async function rejectsWith(promise: Promise<unknown>, status: number): Promise<GazeError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof GazeError, `expected a GazeError, got ${err}`);
+    assert.equal(err.status, status, err.message);
+    return err;
+  }
+  assert.fail(`expected HTTP ${status}`);
+}
+
+test('a demo user token yields project, implied roles and the two-region catalog', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const auth = createKeystoneAuthenticator(config());
+  const ctx = await auth.authenticate({ 'x-auth-token': token }, 'req-1');
+
+  const project = await projectOf(token);
+  assert.equal(ctx.projectId, project.id);
+  assert.match(ctx.userId ?? '', /^[0-9a-f]{32}$/);
+  assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+  assert.equal(ctx.isAdmin, false);
+  assert.equal(ctx.authToken, token);
+  assert.equal(ctx.requestId, 'req-1');
+
+  const image = ctx.serviceCatalog.find((s) => s.type === 'image');
+  assert.ok(image, 'image service in the catalog');
+  const publicUrl = (region: string) =>
+    image.endpoints.find((e) => e.region === region && e.interface === 'public')?.url;
+  assert.equal(publicUrl('RegionOne'), 'http://127.0.0.1:19292');
+  assert.equal(publicUrl('RegionTwo'), 'http://127.0.0.1:19293');
+  assert.equal(image.endpoints.length, 6);
+  for (const e of image.endpoints) {
+    assert.equal(e.region_id, e.region);
+    assert.match(e.id ?? '', /^[0-9a-f]{32}$/);
+  }
+  assert.ok(ctx.serviceCatalog.some((s) => s.type === 'identity'));
+});
+
+test('the service user is admin; the reader user only reads', async () => {
+  const auth = createKeystoneAuthenticator(config());
+  const admin = await auth.authenticate({ 'x-auth-token': await keystone.token('gaze', 'gaze-secret', 'service') }, 'r');
+  assert.equal(admin.isAdmin, true);
+  assert.deepEqual([...admin.roles].sort(), ['admin', 'member', 'reader']);
+
+  const reader = await auth.authenticate({ 'x-auth-token': await keystone.token('reader', 'reader-secret', 'demo') }, 'r');
+  assert.deepEqual(reader.roles, ['reader']);
+  assert.equal(reader.isAdmin, false);
+
+  const alt = await auth.authenticate({ 'x-auth-token': await keystone.token('alt', 'alt-secret', 'alt') }, 'r');
+  assert.notEqual(alt.projectId, reader.projectId);
+});
+
+test('a bogus token is 401 with WWW-Authenticate', async () => {
+  const auth = createKeystoneAuthenticator(config());
+  const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'gAAAAABbogus' }, 'r'), 401);
+  assert.equal(err.code, 'UNAUTHORIZED');
+  assert.equal(err.headers['WWW-Authenticate'], `Keystone uri="${keystone.url}/v3"`);
+
+  const withUri = createKeystoneAuthenticator(config({ www_authenticate_uri: 'http://keystone.example:5000' }));
+  const err2 = await rejectsWith(withUri.authenticate({ 'x-auth-token': 'nope' }, 'r'), 401);
+  assert.equal(err2.headers['WWW-Authenticate'], 'Keystone uri="http://keystone.example:5000"');
+});
+
+test('a missing or empty token is 401 without asking Keystone', async () => {
+  const counter = countingFetch();
+  const auth = createKeystoneAuthenticator(config(), { fetch: counter.fetch });
+  for (const headers of [{}, { 'x-auth-token': '' }, { 'x-auth-token': undefined }]) {
+    const err = await rejectsWith(auth.authenticate(headers, 'r'), 401);
+    assert.match(err.headers['WWW-Authenticate'], /^Keystone uri="/);
+  }
+  assert.deepEqual(counter.calls, []);
+});
+
+test('a second validation of the same token does not call Keystone', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const counter = countingFetch();
+  const auth = createKeystoneAuthenticator(config(), { fetch: counter.fetch });
+
+  const first = await auth.authenticate({ 'x-auth-token': token }, 'a');
+  assert.equal(counter.calls.length, 2, counter.calls.join('\n')); // service token + validation
+  const second = await auth.authenticate({ 'X-Auth-Token': token }, 'b');
+  assert.equal(counter.calls.length, 2, counter.calls.join('\n'));
+  assert.equal(second.requestId, 'b');
+  assert.deepEqual({ ...second, requestId: 'a' }, first);
+
+  // Another user's token reuses the service token: one more call.
+  await auth.authenticate({ 'x-auth-token': await keystone.token('alt', 'alt-secret', 'alt') }, 'c');
+  assert.equal(counter.calls.length, 3, counter.calls.join('\n'));
+});
+
+test('cached validations expire after token_cache_time and the cache is bounded', async () => {
+  let clock = Date.now();
+  const counter = countingFetch();
+  const auth = createKeystoneAuthenticator(config({ token_cache_time: '60' }), {
+    fetch: counter.fetch, now: () => clock, maxCachedTokens: 1,
+  });
+  const demo = await keystone.token('demo', 'demo-secret', 'demo');
+  const alt = await keystone.token('alt', 'alt-secret', 'alt');
+
+  await auth.authenticate({ 'x-auth-token': demo }, 'r');
+  const afterFirst = counter.calls.length;
+  clock += 59_000;
+  await auth.authenticate({ 'x-auth-token': demo }, 'r');
+  assert.equal(counter.calls.length, afterFirst, 'still cached');
+  clock += 2_000;
+  await auth.authenticate({ 'x-auth-token': demo }, 'r');
+  assert.equal(counter.calls.length, afterFirst + 1, 'expired from the cache');
+
+  await auth.authenticate({ 'x-auth-token': alt }, 'r'); // evicts demo (one entry at most)
+  await auth.authenticate({ 'x-auth-token': demo }, 'r');
+  assert.equal(counter.calls.length, afterFirst + 3, 'evicted from the cache');
+});
+
+test('a service token Keystone rejects is replaced once', async () => {
+  // The first service token handed out is corrupted, so Keystone answers 401 to the first validation.
+  let corrupted = false;
+  const counter = countingFetch((res, init) => {
+    if (init?.method !== 'POST' || corrupted) return res;
+    corrupted = true;
+    const headers = new Headers(res.headers);
+    headers.set('x-subject-token', 'gAAAAABnot-a-real-service-token');
+    return new Response(res.body, { status: res.status, headers });
+  });
+  const auth = createKeystoneAuthenticator(config(), { fetch: counter.fetch });
+  const ctx = await auth.authenticate({ 'x-auth-token': await keystone.token('demo', 'demo-secret', 'demo') }, 'r');
+  assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+  assert.deepEqual(counter.calls.map((c) => c.split(' ')[0]), ['POST', 'GET', 'POST', 'GET']);
+});
+
+test('wrong service credentials are 503, not the caller\'s fault', async () => {
+  const auth = createKeystoneAuthenticator(config({ password: 'wrong' }));
+  const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
+  assert.match(err.message, /^Keystone is unavailable: /);
+});
+
+test('a Keystone that never answers is 503 after http_connect_timeout', async () => {
+  // A listener that accepts connections and says nothing.
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => sockets.push(socket));
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  try {
+    const auth = createKeystoneAuthenticator(loadConfig(undefined, {}, {
+      keystone_authtoken: {
+        auth_url: `http://127.0.0.1:${port}`, username: 'gaze', password: 'gaze-secret', project_name: 'service',
+        http_connect_timeout: '1',
+      },
+    }));
+    const started = Date.now();
+    const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
+    assert.match(err.message, /^Keystone is unavailable: /);
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('Keystone stopped → 503', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const auth = createKeystoneAuthenticator(config());
+  await keystone.stop();
+  const err = await rejectsWith(auth.authenticate({ 'x-auth-token': token }, 'r'), 503);
+  assert.equal(err.code, 'SERVICE_UNAVAILABLE');
+  assert.match(err.message, /^Keystone is unavailable: /);
+});
+
+async function projectOf(token: string): Promise<{ id: string; name: string }> {
+  // The token validates itself (a user may look at its own token).
+  const res = await fetch(`${keystone.url}/v3/auth/tokens`, { headers: { 'X-Auth-Token': token, 'X-Subject-Token': token } });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { token: { project: { id: string; name: string } } };
+  assert.equal(body.token.project.name, 'demo');
+  return body.token.project;
+}

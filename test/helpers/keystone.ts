@@ -1,0 +1,118 @@
+// Starts a real, seeded Keystone for a test file (scripts/start-keystone.sh) in a temp dir on a free
+// loopback port. Users: admin/admin-secret (project admin), gaze/gaze-secret (service, admin role),
+// demo/demo-secret (demo, member), alt/alt-secret (alt, member), reader/reader-secret (demo, reader).
+// Starting takes ~15-20 s (most of it keystone-manage and the seeding), so share one per test file.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const scripts = fileURLToPath(new URL('../../scripts/', import.meta.url));
+
+export interface KeystoneOptions {
+  /** Ports the image endpoints of RegionOne / RegionTwo name in the catalog (defaults 9292 / 9293). */
+  regionOnePort?: number;
+  regionTwoPort?: number;
+}
+
+export interface RunningKeystone {
+  /** Base URL without version, e.g. http://127.0.0.1:40123 (what [keystone_authtoken] auth_url takes). */
+  url: string;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+  /** A project-scoped token for a user of the default domain (POST /v3/auth/tokens). */
+  token(user: string, password: string, project: string): Promise<string>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(scripts, script), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out}`));
+    });
+  });
+}
+
+export async function startKeystone(opts: KeystoneOptions = {}): Promise<RunningKeystone> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-keystone-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+
+  // If the test process dies without calling stop(), do not leave a Keystone behind. Only the uwsgi
+  // master whose PID this very start wrote is signalled.
+  const onExit = () => {
+    try {
+      const pid = Number(readFileSync(path.join(dir, 'uwsgi.pid'), 'utf8').trim());
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+    } catch { /* not running */ }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  try {
+    const out = await run('start-keystone.sh', [dir, String(port)], {
+      GAZE_REGION_ONE_PORT: String(opts.regionOnePort ?? 9292),
+      GAZE_REGION_TWO_PORT: String(opts.regionTwoPort ?? 9293),
+    }, 180_000);
+    if (!/^READY$/m.test(out)) throw new Error(`start-keystone.sh did not print READY:\n${out}`);
+  } catch (err) {
+    await run('stop-keystone.sh', [dir, '--remove'], {}, 30_000).catch(() => {});
+    process.removeListener('exit', onExit);
+    throw err;
+  }
+
+  let stopped: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    dir,
+    stop() {
+      stopped ??= run('stop-keystone.sh', [dir, '--remove'], {}, 30_000).then(() => {
+        process.removeListener('exit', onExit);
+      });
+      return stopped;
+    },
+    async token(user, password, project) {
+      const res = await fetch(`${url}/v3/auth/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          auth: {
+            identity: { methods: ['password'], password: { user: { name: user, password, domain: { id: 'default' } } } },
+            scope: { project: { name: project, domain: { id: 'default' } } },
+          },
+        }),
+      });
+      const token = res.headers.get('x-subject-token');
+      const text = await res.text();
+      if (res.status !== 201 || !token) throw new Error(`token for ${user}@${project}: HTTP ${res.status} ${text}`);
+      return token;
+    },
+  };
+}
