@@ -38,10 +38,8 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
       min_disk: { type: 'integer', description: 'Amount of disk space (in GB) required to boot image.' },
       self: { type: 'string', readOnly: true, description: 'An image self url' },
       file: { type: 'string', readOnly: true, description: 'An image file url' },
-      stores: {
-        type: 'string', readOnly: true,
-        description: 'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
-      },
+      // Glance also lists a read-only `stores` here; python-glanceclient 4.x then builds a `--stores`
+      // option from it that clashes with its own and every later `glance` command fails. Left out.
       schema: { type: 'string', readOnly: true, description: 'An image schema url' },
       locations: {
         type: 'array',

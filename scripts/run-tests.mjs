@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with node's test runner (TypeScript through tsx).
+// `--unit` leaves out the files that start real services (Keystone, PostgreSQL, the OpenStack CLI).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+const SLOW_DIRS = ['test/e2e', 'test/services'];
+const unitOnly = process.argv.includes('--unit');
+const extra = process.argv.slice(2).filter((a) => a !== '--unit');
+
+function find(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return find(full);
+    return name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+let files = extra.length ? extra : find('test').sort();
+if (unitOnly) files = files.filter((f) => !SLOW_DIRS.some((d) => f.startsWith(d)) && !f.includes('keystone') && !f.includes('postgres'));
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

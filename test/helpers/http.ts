@@ -1,0 +1,84 @@
+import { request as httpRequest } from 'node:http';
+// A small client for API tests: JSON in, parsed body out, every header visible.
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export type Caller = { project?: string; roles?: string; user?: string };
+
+export const ADMIN: Caller = {};
+export const alice: Caller = { project: 'alice-project', roles: 'member,reader', user: 'alice' };
+export const bob: Caller = { project: 'bob-project', roles: 'member,reader', user: 'bob' };
+export const carol: Caller = { project: 'carol-project', roles: 'reader', user: 'carol' };
+
+export function client(base: string) {
+  async function call(method: string, path: string, opts: {
+    as?: Caller; json?: unknown; body?: string | Buffer | ReadableStream; headers?: Record<string, string>;
+  } = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.as?.project) headers['x-project-id'] = opts.as.project;
+    if (opts.as?.roles) headers['x-roles'] = opts.as.roles;
+    if (opts.as?.user) headers['x-user-id'] = opts.as.user;
+    let body: BodyInit | undefined;
+    if (opts.json !== undefined) {
+      body = JSON.stringify(opts.json);
+      headers['content-type'] ??= 'application/json';
+    } else if (opts.body !== undefined) {
+      body = opts.body as BodyInit;
+    }
+    const res = await fetch(base + path, { method, headers, body, duplex: 'half' } as RequestInit);
+    const text = await res.text();
+    let json: unknown = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+  return {
+    call,
+    get: (path: string, opts?: Parameters<typeof call>[2]) => call('GET', path, opts),
+    post: (path: string, json?: unknown, opts?: Parameters<typeof call>[2]) => call('POST', path, { ...opts, json }),
+    put: (path: string, opts?: Parameters<typeof call>[2]) => call('PUT', path, opts),
+    del: (path: string, opts?: Parameters<typeof call>[2]) => call('DELETE', path, opts),
+    patch: (path: string, ops: unknown, opts: Parameters<typeof call>[2] & { mediaType?: string } = {}) => call('PATCH', path, {
+      ...opts,
+      body: JSON.stringify(ops),
+      headers: { 'content-type': opts.mediaType ?? 'application/openstack-images-v2.1-json-patch', ...(opts.headers ?? {}) },
+    }),
+    async createImage(fields: Record<string, unknown> = {}, as: Caller = ADMIN): Promise<any> {
+      const r = await call('POST', '/v2/images', { json: { disk_format: 'raw', container_format: 'bare', ...fields }, as });
+      if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
+      return r.json;
+    },
+    async upload(id: string, data: Buffer | string, as: Caller = ADMIN): Promise<Reply> {
+      return call('PUT', `/v2/images/${id}/file`, { body: typeof data === 'string' ? Buffer.from(data) : data, as, headers: { 'content-type': 'application/octet-stream' } });
+    },
+  };
+}
+
+/** The explanation inside a Glance-shaped JSON error body. */
+export function message(reply: Reply): string {
+  return String(reply.json?.message ?? '').replace(/<br \/><br \/>\n\n\n$/, '');
+}
+
+/** A request fetch() refuses to send (a GET with a body, a body cut off mid-way). */
+export function rawRequest(base: string, method: string, path: string, headers: Record<string, string | number>, body?: string | Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + path, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+        resolve({ status: res.statusCode!, headers: h, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

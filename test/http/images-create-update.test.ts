@@ -1,0 +1,241 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, message, alice, bob, type Reply } from '../helpers/http.ts';
+
+let gaze: RunningGaze;
+let api: ReturnType<typeof client>;
+before(async () => {
+  gaze = await startGazeInProcess({ DEFAULT: { image_property_quota: '3', image_tag_quota: '2' } });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); });
+
+const JSON_ACCEPT = { accept: 'application/json' };
+function expectError(r: Reply, status: number, text: string | RegExp): void {
+  assert.equal(r.status, status, r.text);
+  if (typeof text === 'string') assert.equal(message(r), text);
+  else assert.match(message(r), text);
+}
+
+test('create answers 201 with the full image, Location and import-method headers', async () => {
+  const r = await api.post('/v2/images', { name: 'Ubuntu', disk_format: 'qcow2', container_format: 'bare', visibility: 'private', tags: ['a', 'a', 'b'], os_distro: 'ubuntu' }, { as: alice });
+  assert.equal(r.status, 201);
+  const img = r.json;
+  assert.equal(r.headers.get('location'), `${gaze.url}/v2/images/${img.id}`);
+  assert.equal(r.headers.get('openstack-image-import-methods'), 'glance-direct,web-download,copy-image');
+  assert.equal(r.headers.get('openstack-image-store-ids'), null);
+  assert.equal(img.status, 'queued');
+  assert.equal(img.owner, 'alice-project');
+  assert.equal(img.visibility, 'private');
+  assert.equal(img.os_distro, 'ubuntu');
+  assert.deepEqual([...img.tags].sort(), ['a', 'b']);
+  for (const key of ['size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value']) assert.equal(img[key], null, key);
+  assert.equal(img.min_ram, 0);
+  assert.equal(img.protected, false);
+  assert.equal(img.os_hidden, false);
+  assert.equal(img.created_at, img.updated_at);
+  assert.match(img.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(img.self, `/v2/images/${img.id}`);
+  assert.equal(img.file, `/v2/images/${img.id}/file`);
+  assert.equal(img.schema, '/v2/schemas/image');
+  assert.ok(!('locations' in img) && !('direct_url' in img) && !('stores' in img));
+  const shown = await api.get(`/v2/images/${img.id}`, { as: alice });
+  assert.deepEqual(shown.json, img);
+  assert.equal((await api.createImage({})).visibility, 'shared', 'shared is the default visibility');
+});
+
+test('create refuses read-only, reserved and os_glance attributes with 403', async () => {
+  for (const key of ['status', 'checksum', 'size', 'virtual_size', 'created_at', 'updated_at', 'self', 'file', 'schema', 'direct_url', 'stores']) {
+    expectError(await api.post('/v2/images', { [key]: 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is read-only.`);
+  }
+  for (const key of ['location', 'locations', 'deleted', 'deleted_at', 'os_glance_import_task']) {
+    expectError(await api.post('/v2/images', { [key]: 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is reserved.`);
+  }
+});
+
+test('create validates against the image schema (400) and Glance rules', async () => {
+  expectError(await api.post('/v2/images', { disk_format: 'floppy' }, { headers: JSON_ACCEPT }), 400, /^Provided object does not match schema 'image': 'floppy' is not one of \[None, 'ami'/);
+  expectError(await api.post('/v2/images', { min_ram: 'lots' }, { headers: JSON_ACCEPT }), 400, /'lots' is not of type 'integer'/);
+  expectError(await api.post('/v2/images', { os_distro: 5 }, { headers: JSON_ACCEPT }), 400, /5 is not of type 'string'/);
+  expectError(await api.post('/v2/images', { custom: true }, { headers: JSON_ACCEPT }), 400, /True is not of type 'string'/);
+  expectError(await api.post('/v2/images', { id: 'not-a-uuid' }, { headers: JSON_ACCEPT }), 400, /does not match/);
+  expectError(await api.post('/v2/images', { name: 'n'.repeat(256) }, { headers: JSON_ACCEPT }), 400, /is too long/);
+  expectError(await api.post('/v2/images', { kernel_id: 'abc' }, { headers: JSON_ACCEPT }), 400, /does not match/);
+  expectError(await api.post('/v2/images', { min_ram: -1 }, { headers: JSON_ACCEPT }), 400, "Invalid value '-1' for parameter 'min_ram': Cannot be a negative value");
+  expectError(await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }), 400, 'Custom property should not be greater than 255 characters.');
+  expectError(await api.post('/v2/images', [], { headers: JSON_ACCEPT }), 400, /does not match schema 'image'/);
+});
+
+test('create enforces ownership, publicize policy, id uniqueness and quotas', async () => {
+  expectError(await api.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }), 403, "You are not permitted to create images owned by 'bob-project'.");
+  expectError(await api.post('/v2/images', { visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete publicize_image action.');
+  assert.equal((await api.post('/v2/images', { visibility: 'community' }, { as: alice })).status, 201);
+  assert.equal((await api.post('/v2/images', { owner: 'bob-project' })).json.owner, 'bob-project', 'an admin may create for another project');
+  expectError(await api.post('/v2/images', {}, { as: { project: 'p', roles: 'reader' }, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete add_image action.');
+
+  const id = '7a1e7e1c-6c8f-4bd0-9a43-2c1f2f0d2a11';
+  assert.equal((await api.post('/v2/images', { id })).status, 201);
+  expectError(await api.post('/v2/images', { id }, { headers: JSON_ACCEPT }), 409, `Image ID ${id} already exists!`);
+  assert.equal((await api.del(`/v2/images/${id}`)).status, 204);
+  expectError(await api.post('/v2/images', { id }, { headers: JSON_ACCEPT }), 409, `Image ID ${id} already exists!`);
+
+  expectError(await api.post('/v2/images', { a: '1', b: '2', c: '3', d: '4' }, { headers: JSON_ACCEPT }), 413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3');
+  expectError(await api.post('/v2/images', { tags: ['1', '2', '3'] }, { headers: JSON_ACCEPT }), 413,
+    'The limit has been exceeded on the number of allowed image tags. Attempted: 3, Maximum: 2');
+});
+
+test('PATCH needs one of the two json-patch media types (415 with Accept-Patch)', async () => {
+  const img = await api.createImage();
+  const r = await api.patch(`/v2/images/${img.id}`, [], { mediaType: 'application/json', headers: JSON_ACCEPT });
+  assert.equal(r.status, 415);
+  assert.equal(r.headers.get('accept-patch'), 'application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch');
+  assert.equal(message(r), 'The request media type application/json is not supported by this server.');
+  const empty = await api.patch(`/v2/images/${img.id}`, []);
+  assert.equal(empty.status, 200);
+  assert.equal(empty.json.updated_at, img.updated_at);
+});
+
+test('PATCH v2.1 add/replace/remove of base and extra properties', async () => {
+  const img = await api.createImage({ name: 'before', os_distro: 'debian' }, alice);
+  const r = await api.patch(`/v2/images/${img.id}`, [
+    { op: 'replace', path: '/name', value: 'after' },
+    { op: 'add', path: '/hw_disk_bus', value: 'scsi' },
+    { op: 'replace', path: '/os_distro', value: 'ubuntu' },
+    { op: 'add', path: '/min_ram', value: 512 },
+    { op: 'replace', path: '/tags', value: ['x', 'y'] },
+    { op: 'add', path: '/protected', value: true },
+    { op: 'replace', path: '/visibility', value: 'private' },
+  ], { as: alice });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.name, 'after');
+  assert.equal(r.json.hw_disk_bus, 'scsi');
+  assert.equal(r.json.os_distro, 'ubuntu');
+  assert.equal(r.json.min_ram, 512);
+  assert.deepEqual([...r.json.tags].sort(), ['x', 'y']);
+  assert.equal(r.json.protected, true);
+  assert.equal(r.json.visibility, 'private');
+  const removed = await api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/hw_disk_bus' }], { as: alice });
+  assert.ok(!('hw_disk_bus' in removed.json));
+  const escaped = await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/a~1b~0c', value: 'v' }], { as: alice });
+  assert.equal(escaped.json['a/b~c'], 'v');
+});
+
+test('PATCH v2.0 media type uses draft-04 operations and refuses add of existing properties', async () => {
+  const img = await api.createImage({ foo: 'bar' });
+  const v20 = { mediaType: 'application/openstack-images-v2.0-json-patch', headers: JSON_ACCEPT };
+  const ok = await api.patch(`/v2/images/${img.id}`, [{ replace: '/name', value: 'n' }, { add: '/new', value: 'v' }, { remove: '/foo' }], v20);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.name, 'n');
+  assert.equal(ok.json.new, 'v');
+  expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/new', value: 'w' }], v20), 409, 'Property new already present.');
+  expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/name', value: 'w' }], v20), 409, 'Property name already present.');
+  expectError(await api.patch(`/v2/images/${img.id}`, [{ value: 'w' }], v20), 400, 'Operation objects must contain exactly one member named "add", "remove", or "replace".');
+  expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/a', replace: '/b', value: 'w' }], v20), 400, 'Operation objects must contain only one member named "add", "remove", or "replace".');
+});
+
+test('PATCH rejects malformed operations with Glance messages', async () => {
+  const img = await api.createImage({ extra: 'e' });
+  const p = (ops: unknown) => api.patch(`/v2/images/${img.id}`, ops, { headers: JSON_ACCEPT });
+  expectError(await p({ op: 'add' }), 400, 'Request body must be a JSON array of operation objects.');
+  expectError(await p(['x']), 400, 'Operations must be JSON objects.');
+  expectError(await p([{ path: '/name', value: 'x' }]), 400, 'Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.');
+  expectError(await p([{ op: 'move', path: '/name', value: 'x' }]), 400, 'Invalid operation: `move`. It must be one of the following: add, remove, replace.');
+  expectError(await p([{ op: 'add', value: 'x' }]), 400, "Unable to find 'path' in JSON Schema change");
+  expectError(await p([{ op: 'add', path: '/name' }]), 400, 'Operation "add" requires a member named "value".');
+  expectError(await p([{ op: 'add', path: 'name', value: 'x' }]), 400, 'Pointer `name` does not start with "/".');
+  expectError(await p([{ op: 'add', path: '/a//b', value: 'x' }]), 400, 'Pointer `/a//b` contains adjacent "/".');
+  expectError(await p([{ op: 'add', path: '/name/', value: 'x' }]), 400, 'Pointer `/name/` end with "/".');
+  expectError(await p([{ op: 'add', path: '/a~2', value: 'x' }]), 400, /not part of a recognized escape sequence/);
+  expectError(await p([{ op: 'add', path: '/tags/-', value: 'x' }]), 400, "Invalid JSON pointer for this resource: '/tags/-'");
+  expectError(await p([{ op: 'replace', path: '/status', value: 'active' }]), 403, "Attribute 'status' is read-only.");
+  expectError(await p([{ op: 'remove', path: '/checksum' }]), 403, "Attribute 'checksum' is read-only.");
+  expectError(await p([{ op: 'add', path: '/deleted', value: 'x' }]), 403, "Attribute 'deleted' is reserved.");
+  expectError(await p([{ op: 'add', path: '/os_glance_foo', value: 'x' }]), 403, "Attribute 'os_glance_foo' is reserved.");
+  expectError(await p([{ op: 'replace', path: '/missing', value: 'x' }]), 409, 'Property missing does not exist.');
+  expectError(await p([{ op: 'remove', path: '/missing' }]), 409, 'Property missing does not exist.');
+  expectError(await p([{ op: 'remove', path: '/name' }]), 403, 'Property name may not be removed.');
+  expectError(await p([{ op: 'add', path: '/min_disk', value: 'x' }]), 400, /'x' is not of type 'integer'/);
+  expectError(await p([{ op: 'add', path: '/min_disk', value: -5 }]), 400, "Invalid value '-5' for parameter 'min_disk': Cannot be a negative value");
+  expectError(await p([{ op: 'add', path: '/extra2', value: 1 }]), 400, /1 is not of type 'string'/);
+  expectError(await p([{ op: 'add', path: '/visibility', value: 'everyone' }]), 400, /'everyone' is not one of/);
+  expectError(await p([{ op: 'add', path: '/locations/-', value: { url: 'http://x', metadata: {} } }]), 403, "It's not allowed to add locations if locations are invisible.");
+  expectError(await p([{ op: 'replace', path: '/locations', value: [] }]), 403, "It's not allowed to update locations if locations are invisible.");
+  expectError(await p([{ op: 'add', path: '/a', value: '1' }, { op: 'add', path: '/b', value: '2' }, { op: 'add', path: '/c', value: '3' }]), 413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3');
+});
+
+test('a PATCH whose later operation fails changes nothing', async () => {
+  const img = await api.createImage({ name: 'keep', keep: 'me' });
+  const r = await api.patch(`/v2/images/${img.id}`, [
+    { op: 'replace', path: '/name', value: 'changed' },
+    { op: 'remove', path: '/keep' },
+    { op: 'replace', path: '/not-there', value: 'x' },
+  ], { headers: JSON_ACCEPT });
+  assert.equal(r.status, 409);
+  const after = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(after.name, 'keep');
+  assert.equal(after.keep, 'me');
+  assert.equal(after.updated_at, img.updated_at);
+});
+
+test('PATCH policy: owner-only changes, admin-only owner, formats only while queued', async () => {
+  const img = await api.createImage({ visibility: 'public' }, { project: 'admin', roles: 'admin,member,reader' });
+  expectError(await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: bob, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete modify_image action.');
+  const bobs = await api.createImage({ visibility: 'private' }, bob);
+  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: alice, headers: JSON_ACCEPT }), 404, `No image found with ID ${bobs.id}`);
+  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }], { as: bob, headers: JSON_ACCEPT }), 403, "Owner can't be updated by non admin.");
+  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/visibility', value: 'public' }], { as: bob, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete publicize_image action.');
+  const moved = await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }]);
+  assert.equal(moved.json.owner, 'alice-project');
+
+  const active = await api.createImage();
+  assert.equal((await api.upload(active.id, 'data')).status, 204);
+  expectError(await api.patch(`/v2/images/${active.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }], { headers: JSON_ACCEPT }), 403, 'Attribute disk_format can be only replaced for a queued image.');
+  const queued = await api.createImage();
+  assert.equal((await api.patch(`/v2/images/${queued.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }])).json.disk_format, 'qcow2');
+});
+
+test('tags: add is idempotent, remove of an absent tag is 404, quota and length checked', async () => {
+  const img = await api.createImage({}, alice);
+  assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
+  assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
+  assert.deepEqual((await api.get(`/v2/images/${img.id}`, { as: alice })).json.tags, ['one']);
+  assert.equal((await api.put(`/v2/images/${img.id}/tags/two`, { as: alice })).status, 204);
+  expectError(await api.put(`/v2/images/${img.id}/tags/three`, { as: alice, headers: JSON_ACCEPT }), 413, new RegExp(`^Image tag limit exceeded for image ${img.id}`));
+  expectError(await api.put(`/v2/images/${img.id}/tags/${'t'.repeat(256)}`, { as: alice, headers: JSON_ACCEPT }), 400, /is too long/);
+  expectError(await api.put(`/v2/images/${img.id}/tags/x`, { as: bob, headers: JSON_ACCEPT }), 404, `Image ${img.id} not found.`);
+  assert.equal((await api.del(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
+  assert.equal((await api.del(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 404);
+  assert.deepEqual((await api.get(`/v2/images/${img.id}`, { as: alice })).json.tags, ['two']);
+  const pub = await api.createImage({ visibility: 'public' });
+  expectError(await api.put(`/v2/images/${pub.id}/tags/x`, { as: alice, headers: JSON_ACCEPT }), 403, `Not allowed to update tags for image ${pub.id}.`);
+});
+
+test('delete: protected images refuse, deleted images are gone, others may not delete', async () => {
+  const img = await api.createImage({ protected: true }, alice);
+  expectError(await api.del(`/v2/images/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 403, `Image ${img.id} is protected and cannot be deleted.`);
+  await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/protected', value: false }], { as: alice });
+  const pub = await api.createImage({ visibility: 'public' });
+  expectError(await api.del(`/v2/images/${pub.id}`, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete delete_image action.');
+  assert.equal((await api.del(`/v2/images/${img.id}`, { as: alice })).status, 204);
+  expectError(await api.del(`/v2/images/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 404, `Failed to find image ${img.id} to delete`);
+  expectError(await api.get(`/v2/images/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 404, `No image found with ID ${img.id}`);
+});
+
+test('deactivate and reactivate follow the status rules', async () => {
+  const img = await api.createImage({}, alice);
+  expectError(await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice, headers: JSON_ACCEPT }), 403, "Not allowed to deactivate image in status 'queued'");
+  expectError(await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice, headers: JSON_ACCEPT }), 403, "Not allowed to reactivate image in status 'queued'");
+  await api.upload(img.id, 'bytes', alice);
+  assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice })).status, 204, 'active → reactivate is a no-op');
+  assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice })).status, 204);
+  assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice })).status, 204, 'idempotent');
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'deactivated');
+  expectError(await api.get(`/v2/images/${img.id}/file`, { as: alice, headers: JSON_ACCEPT }), 403, 'The requested image has been deactivated. Image data download is forbidden.');
+  assert.equal((await api.get(`/v2/images/${img.id}/file`)).status, 200, 'admins still download');
+  expectError(await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: bob, headers: JSON_ACCEPT }), 404, `No image found with ID ${img.id}`);
+  assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice })).status, 204);
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'active');
+});

@@ -1,0 +1,149 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, message, alice, bob, type Caller, type Reply } from '../helpers/http.ts';
+
+let gaze: RunningGaze;
+let api: ReturnType<typeof client>;
+const ids: Record<string, string> = {};
+
+const JSON_ACCEPT = { accept: 'application/json' };
+function expectError(r: Reply, status: number, text: string | RegExp): void {
+  assert.equal(r.status, status, r.text);
+  if (typeof text === 'string') assert.equal(message(r), text);
+  else assert.match(message(r), text);
+}
+async function names(query: string, as?: Caller): Promise<string[]> {
+  const r = await api.get(`/v2/images${query}`, { as });
+  assert.equal(r.status, 200, r.text);
+  return r.json.images.map((i: any) => i.name).sort();
+}
+
+before(async () => {
+  gaze = await startGazeInProcess();
+  api = client(gaze.url);
+  const make = async (name: string, fields: Record<string, unknown>, as: Caller) => { ids[name] = (await api.createImage({ name, ...fields }, as)).id; };
+  await make('alice-private', { visibility: 'private', os_distro: 'debian', tags: ['blue', 'big'] }, alice);
+  await make('alice-shared', { visibility: 'shared', os_distro: 'ubuntu', tags: ['blue'] }, alice);
+  await make('alice-community', { visibility: 'community' }, alice);
+  await make('alice-hidden', { os_hidden: true }, alice);
+  await make('bob-private', { visibility: 'private', disk_format: 'qcow2' }, bob);
+  await make('bob-community', { visibility: 'community' }, bob);
+  await make('bob-shared-accepted', { visibility: 'shared' }, bob);
+  await make('bob-shared-pending', { visibility: 'shared' }, bob);
+  await make('admin-public', { visibility: 'public', protected: true, min_ram: 1024 }, {});
+  await api.upload(ids['admin-public'], 'x'.repeat(1000));
+  for (const name of ['bob-shared-accepted', 'bob-shared-pending']) {
+    assert.equal((await api.post(`/v2/images/${ids[name]}/members`, { member: 'alice-project' }, { as: bob })).status, 200);
+  }
+  assert.equal((await api.put(`/v2/images/${ids['bob-shared-accepted']}/members/alice-project`, { json: { status: 'accepted' }, as: alice })).status, 200);
+});
+after(async () => { await gaze.stop(); });
+
+test('a non-admin lists public, own and accepted shared images, not others community or hidden', async () => {
+  assert.deepEqual(await names('', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-shared-accepted']);
+});
+
+test('visibility and member_status filters select the documented sets', async () => {
+  assert.deepEqual(await names('?visibility=community', alice), ['alice-community', 'bob-community']);
+  assert.deepEqual(await names('?visibility=private', alice), ['alice-private']);
+  assert.deepEqual(await names('?visibility=public', alice), ['admin-public']);
+  assert.deepEqual(await names('?visibility=shared', alice), ['alice-shared', 'bob-shared-accepted']);
+  assert.deepEqual(await names('?visibility=shared&member_status=pending', alice), ['alice-shared', 'bob-shared-pending']);
+  assert.deepEqual(await names('?member_status=all', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-shared-accepted', 'bob-shared-pending']);
+  assert.deepEqual(await names('?visibility=all', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-community', 'bob-shared-accepted']);
+  expectError(await api.get('/v2/images?visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
+  expectError(await api.get('/v2/images?member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
+});
+
+test('an admin lists every project, but not other projects community images unless asked', async () => {
+  const all = await names('', {});
+  assert.ok(all.includes('bob-private') && all.includes('alice-private'));
+  assert.ok(!all.includes('bob-community') && !all.includes('alice-hidden'));
+  assert.ok((await names('?visibility=community', {})).includes('bob-community'));
+});
+
+test('os_hidden, protected, tag, property and column filters', async () => {
+  assert.deepEqual(await names('?os_hidden=true', alice), ['alice-hidden']);
+  assert.deepEqual(await names('?os_hidden=TRUE', alice), ['alice-hidden']);
+  expectError(await api.get('/v2/images?os_hidden=maybe', { headers: JSON_ACCEPT }), 400, "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'.");
+  assert.deepEqual(await names('?protected=true', alice), ['admin-public']);
+  expectError(await api.get('/v2/images?protected=True', { headers: JSON_ACCEPT }), 400, "Invalid value 'True' for 'protected' filter. Valid values are 'true' or 'false'.");
+  assert.deepEqual(await names('?tag=blue', alice), ['alice-private', 'alice-shared']);
+  assert.deepEqual(await names('?tag=blue&tag=big', alice), ['alice-private']);
+  assert.deepEqual(await names('?os_distro=ubuntu', alice), ['alice-shared']);
+  assert.deepEqual(await names('?name=alice-private', alice), ['alice-private']);
+  assert.deepEqual(await names('?name=in:alice-private,"alice-shared"', alice), ['alice-private', 'alice-shared']);
+  assert.deepEqual(await names('?name=eq:alice-shared', alice), ['alice-shared']);
+  assert.deepEqual(await names('?disk_format=qcow2', {}), ['bob-private']);
+  assert.deepEqual(await names('?status=active', alice), ['admin-public']);
+  assert.deepEqual(await names('?owner=bob-project', {}), ['bob-private', 'bob-shared-accepted', 'bob-shared-pending']);
+  assert.deepEqual(await names('?min_ram=1024', alice), ['admin-public']);
+  assert.deepEqual(await names('?size_min=1000&size_max=1000', alice), ['admin-public']);
+  assert.deepEqual(await names('?size_min=1001', alice), []);
+  expectError(await api.get('/v2/images?size_min=big', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a range with a non-numeric value.');
+  expectError(await api.get('/v2/images?name=like:x', { headers: JSON_ACCEPT }), 400, "Unable to filter by unknown operator 'like'.");
+  expectError(await api.get('/v2/images?name=in:"open', { headers: JSON_ACCEPT }), 400, /The quote is not closed/);
+  expectError(await api.get('/v2/images?changes-since=2020-01-01', { headers: JSON_ACCEPT }), 400, 'The "changes-since" filter is no longer available on v2.');
+});
+
+test('created_at and updated_at filters take ISO 8601 with operators', async () => {
+  const created = (await api.get(`/v2/images/${ids['alice-private']}`, { as: alice })).json.created_at;
+  assert.ok((await names(`?created_at=eq:${created}`, alice)).includes('alice-private'));
+  assert.ok((await names(`?created_at=lte:${created}`, alice)).includes('alice-private'));
+  assert.ok(!(await names(`?created_at=gt:${created}`, alice)).includes('alice-private'));
+  assert.ok(!(await names(`?created_at=neq:${created}`, alice)).includes('alice-private'));
+  assert.deepEqual(await names('?updated_at=lt:2000-01-01T00:00:00Z', alice), []);
+  expectError(await api.get('/v2/images?created_at=gt:yesterday', { headers: JSON_ACCEPT }), 400, 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.');
+  expectError(await api.get('/v2/images?created_at=near:2020-01-01T00:00:00Z', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a unknown operator.');
+});
+
+test('sorting: keys, directions, both syntaxes, and their errors', async () => {
+  const list = async (q: string) => (await api.get(`/v2/images${q}`, { as: alice })).json.images.map((i: any) => i.name);
+  const asc = await list('?sort_key=name&sort_dir=asc');
+  assert.deepEqual(asc, [...asc].sort());
+  assert.deepEqual(await list('?sort=name:desc'), [...asc].reverse());
+  assert.deepEqual(await list('?sort=name:asc'), asc);
+  const byDefault = (await api.get('/v2/images', { as: alice })).json.images;
+  const created = byDefault.map((i: any) => i.created_at);
+  assert.deepEqual(created, [...created].sort().reverse(), 'default order is created_at desc');
+  expectError(await api.get('/v2/images?sort_key=colour', { headers: JSON_ACCEPT }), 400,
+    'Invalid sort key: colour. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at.');
+  expectError(await api.get('/v2/images?sort_dir=up', { headers: JSON_ACCEPT }), 400, 'Invalid sort direction: up');
+  expectError(await api.get('/v2/images?sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc', { headers: JSON_ACCEPT }), 400,
+    'Number of sort dirs does not match the number of sort keys');
+  expectError(await api.get('/v2/images?sort=name&sort_key=id', { headers: JSON_ACCEPT }), 400, 'Old and new sorting syntax cannot be combined');
+});
+
+test('limit and marker page through the list with first and next links', async () => {
+  const full = (await api.get('/v2/images?sort_key=name&sort_dir=asc&member_status=all', { as: alice })).json.images.map((i: any) => i.id);
+  const seen: string[] = [];
+  let link = '/v2/images?limit=2&sort_key=name&sort_dir=asc&member_status=all';
+  let pages = 0;
+  for (;;) {
+    const page = await api.get(link, { as: alice });
+    assert.equal(page.status, 200);
+    assert.equal(page.json.first, '/v2/images?limit=2&sort_key=name&sort_dir=asc&member_status=all');
+    assert.equal(page.json.schema, '/v2/schemas/images');
+    seen.push(...page.json.images.map((i: any) => i.id));
+    pages += 1;
+    if (!page.json.next) break;
+    assert.match(page.json.next, /&marker=[0-9a-f-]{36}$/);
+    link = page.json.next;
+  }
+  assert.deepEqual(seen, full);
+  assert.equal(pages, Math.floor(full.length / 2) + 1, 'a final short (or empty) page ends the walk');
+  assert.equal((await api.get('/v2/images')).json.first, '/v2/images');
+  expectError(await api.get('/v2/images?limit=x', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
+  expectError(await api.get('/v2/images?limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
+  const missing = '3f0b1c1e-1111-4222-8333-444455556666';
+  expectError(await api.get(`/v2/images?marker=${missing}`, { headers: JSON_ACCEPT }), 400, `No image found with ID ${missing}`);
+  expectError(await api.get(`/v2/images?marker=${ids['bob-private']}`, { as: alice, headers: JSON_ACCEPT }), 403, `Forbidding request, image ${ids['bob-private']} not visible`);
+});
+
+test('show hides other projects private images as 404', async () => {
+  expectError(await api.get(`/v2/images/${ids['bob-private']}`, { as: alice, headers: JSON_ACCEPT }), 404, `No image found with ID ${ids['bob-private']}`);
+  assert.equal((await api.get(`/v2/images/${ids['bob-community']}`, { as: alice })).status, 200);
+  assert.equal((await api.get(`/v2/images/${ids['bob-shared-pending']}`, { as: alice })).status, 200, 'a pending member can still show the image');
+  expectError(await api.get(`/v2/images/${'a'.repeat(40)}`, { headers: JSON_ACCEPT }), 404, `No image found with ID ${'a'.repeat(40)}`);
+});
