@@ -1,0 +1,185 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, message, alice, bob, type Reply } from '../helpers/http.ts';
+
+let gaze: RunningGaze;
+let api: ReturnType<typeof client>;
+const CAP = 1 << 20;
+before(async () => {
+  gaze = await startGazeInProcess({ DEFAULT: { image_size_cap: String(CAP) } });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); });
+
+const JSON_ACCEPT = { accept: 'application/json' };
+function expectError(r: Reply, status: number, text: string | RegExp): void {
+  assert.equal(r.status, status, r.text);
+  if (typeof text === 'string') assert.equal(message(r), text);
+  else assert.match(message(r), text);
+}
+const storeFiles = () => readdirSync(path.join(gaze.dir, 'data', 'images'));
+const waitFor = async (check: () => Promise<boolean>, what: string) => {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+/**
+ * Starts an upload that sends `first` bytes and then waits; returns a function that either finishes it or
+ * cuts the connection, plus the promise of the server's reply (null when the connection was cut).
+ */
+function openUpload(id: string, declared: number, first: Buffer) {
+  let resolveReply!: (r: { status: number; body: string } | null) => void;
+  const reply = new Promise<{ status: number; body: string } | null>((r) => { resolveReply = r; });
+  const req = httpRequest(`${gaze.url}/v2/images/${id}/file`, {
+    method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json' },
+  }, (res) => {
+    let body = '';
+    res.on('data', (c) => (body += c));
+    res.on('end', () => resolveReply({ status: res.statusCode!, body }));
+  });
+  req.on('error', () => resolveReply(null));
+  req.write(first);
+  return { reply, finish: (rest: Buffer) => req.end(rest), cut: () => req.destroy() };
+}
+
+test('upload streams data in; size, checksum and sha512 are computed; download returns the bytes', async () => {
+  const data = randomBytes(300_000);
+  const img = await api.createImage({}, alice);
+  assert.equal((await api.upload(img.id, data, alice)).status, 204);
+  const shown = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(shown.status, 'active');
+  assert.equal(shown.size, data.length);
+  assert.equal(shown.virtual_size, data.length, 'raw images report their virtual size');
+  assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
+  assert.equal(shown.os_hash_algo, 'sha512');
+  assert.equal(shown.os_hash_value, createHash('sha512').update(data).digest('hex'));
+  const res = await fetch(`${gaze.url}/v2/images/${img.id}/file`, { headers: { 'x-project-id': 'alice-project', 'x-roles': 'member' } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+  assert.equal(res.headers.get('content-md5'), shown.checksum);
+  assert.equal(res.headers.get('content-length'), String(data.length));
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
+});
+
+test('ranges: 206 with Content-Range, suffix and open ranges, 416 and 400 for bad ones', async () => {
+  const data = Buffer.from('0123456789');
+  const img = await api.createImage();
+  await api.upload(img.id, data);
+  const get = (headers: Record<string, string>) => api.get(`/v2/images/${img.id}/file`, { headers: { ...headers, ...JSON_ACCEPT } });
+  const first = await get({ range: 'bytes=0-4' });
+  assert.equal(first.status, 206);
+  assert.equal(first.text, '01234');
+  assert.equal(first.headers.get('content-range'), 'bytes 0-4/10');
+  assert.equal(first.headers.get('content-md5'), createHash('md5').update(data).digest('hex'), 'the whole image checksum, even on 206');
+  assert.equal((await get({ range: 'bytes=4-' })).text, '456789');
+  assert.equal((await get({ range: 'bytes=-2' })).text, '89');
+  assert.equal((await get({ range: 'bytes=8-100' })).text, '89');
+  assert.equal((await get({ 'content-range': 'bytes 1-2/*' })).text, '12');
+  expectError(await get({ range: 'bytes=10-' }), 416, 'Invalid start position in Range header. Start position MUST be in the inclusive range [0, 9].');
+  expectError(await get({ range: 'pages=1-2' }), 416, 'Invalid Range header.');
+  expectError(await get({ range: 'bytes=0-1,3-4' }), 400, 'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.');
+});
+
+test('download of an image without data answers 204', async () => {
+  const img = await api.createImage();
+  const r = await api.get(`/v2/images/${img.id}/file`);
+  assert.equal(r.status, 204);
+  assert.equal(r.text, '');
+});
+
+test('upload checks content type, formats, status, ownership', async () => {
+  const img = await api.createImage({}, alice);
+  const put = (headers: Record<string, string>, as = alice) => api.put(`/v2/images/${img.id}/file`, { body: 'x', headers: { ...headers, ...JSON_ACCEPT }, as });
+  expectError(await put({ 'content-type': 'text/plain' }), 415, 'Invalid content type text/plain');
+  expectError(await put({}), 415, /^Invalid content type /);
+  expectError(await put({ 'content-type': 'application/octet-stream' }, bob), 404, `No image found with ID ${img.id}`);
+  const noFormats = await api.post('/v2/images', {}, { as: alice });
+  expectError(await api.put(`/v2/images/${noFormats.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
+    'Properties disk_format, container_format must be set prior to saving data.');
+  const onlyDisk = await api.post('/v2/images', { disk_format: 'raw' }, { as: alice });
+  expectError(await api.put(`/v2/images/${onlyDisk.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
+    'Property container_format must be set prior to saving data.');
+  assert.equal((await put({ 'content-type': 'application/octet-stream' })).status, 204);
+  expectError(await put({ 'content-type': 'application/octet-stream' }), 409, 'Image status transition from active to saving is not allowed');
+  const pub = await api.createImage({ visibility: 'public' });
+  expectError(await api.put(`/v2/images/${pub.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 403,
+    `Not allowed to upload image data for image ${pub.id}`);
+});
+
+test('an upload larger than image_size_cap is refused with 413 and the image stays queued with no data', async () => {
+  const img = await api.createImage();
+  expectError(await api.put(`/v2/images/${img.id}/file`, { body: Buffer.alloc(CAP + 1), headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 413,
+    'The incoming image is too large: The provided image is too large.');
+  const shown = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(shown.status, 'queued');
+  assert.equal(shown.size, null);
+  assert.equal(shown.checksum, null);
+  assert.ok(!storeFiles().some((f) => f.includes(img.id)), 'no bytes of the refused upload remain');
+  assert.equal((await api.upload(img.id, Buffer.alloc(CAP))).status, 204, 'exactly the cap is allowed');
+});
+
+test('an upload cut off mid-stream leaves the image queued and no stray bytes', async () => {
+  const img = await api.createImage();
+  const upload = openUpload(img.id, 500_000, randomBytes(100_000));
+  await waitFor(async () => (await api.get(`/v2/images/${img.id}`)).json.status === 'saving', 'saving');
+  upload.cut();
+  await upload.reply;
+  await waitFor(async () => (await api.get(`/v2/images/${img.id}`)).json.status === 'queued', 'queued after the cut');
+  const shown = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(shown.size, null);
+  await waitFor(async () => !storeFiles().some((f) => f.includes(img.id)), 'partial file removed');
+  assert.equal((await api.upload(img.id, 'retry')).status, 204, 'the image can be uploaded again');
+});
+
+test('a delete during an upload answers the uploader 410 and removes the data', async () => {
+  const img = await api.createImage();
+  const upload = openUpload(img.id, 500_000, randomBytes(100_000));
+  await waitFor(async () => (await api.get(`/v2/images/${img.id}`)).json.status === 'saving', 'saving');
+  assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
+  upload.finish(randomBytes(400_000));
+  const reply = await upload.reply;
+  assert.ok(reply, 'the uploader gets an answer');
+  assert.equal(reply!.status, 410);
+  assert.match(JSON.parse(reply!.body).message, new RegExp(`^Image ${img.id} could not be found after upload`));
+  await waitFor(async () => !storeFiles().some((f) => f.includes(img.id)), 'data removed');
+  assert.equal((await api.get(`/v2/images/${img.id}`)).status, 404);
+});
+
+test('two concurrent uploads to one image: one wins, the other gets 409, the data is the winner', async () => {
+  const img = await api.createImage();
+  const a = randomBytes(200_000);
+  const b = randomBytes(200_000);
+  const first = openUpload(img.id, a.length, a.subarray(0, 1000));
+  await waitFor(async () => (await api.get(`/v2/images/${img.id}`)).json.status === 'saving', 'saving');
+  const second = await api.put(`/v2/images/${img.id}/file`, { body: b, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } });
+  expectError(second, 409, 'Image status transition from saving to saving is not allowed');
+  first.finish(a.subarray(1000));
+  assert.equal((await first.reply)!.status, 204);
+  const shown = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(shown.checksum, createHash('md5').update(a).digest('hex'));
+});
+
+test('a chunked upload without Content-Length works', async () => {
+  const img = await api.createImage();
+  const parts = [randomBytes(70_000), randomBytes(90_000)];
+  const stream = new ReadableStream({ start(c) { parts.forEach((p) => c.enqueue(p)); c.close(); } });
+  const r = await api.put(`/v2/images/${img.id}/file`, { body: stream, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(r.status, 204, r.text);
+  assert.equal((await api.get(`/v2/images/${img.id}`)).json.size, 160_000);
+});
+
+test('deleting an active image removes its data from the store', async () => {
+  const img = await api.createImage();
+  await api.upload(img.id, 'bytes to remove');
+  assert.ok(storeFiles().includes(img.id));
+  assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
+  assert.ok(!storeFiles().includes(img.id));
+});

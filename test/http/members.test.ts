@@ -1,0 +1,85 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, message, alice, bob, carol, type Reply } from '../helpers/http.ts';
+
+let gaze: RunningGaze;
+let api: ReturnType<typeof client>;
+before(async () => {
+  gaze = await startGazeInProcess({ DEFAULT: { image_member_quota: '2' } });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); });
+
+const JSON_ACCEPT = { accept: 'application/json' };
+function expectError(r: Reply, status: number, text: string | RegExp): void {
+  assert.equal(r.status, status, r.text);
+  if (typeof text === 'string') assert.equal(message(r), text);
+  else assert.match(message(r), text);
+}
+
+test('the owner shares an image; the member accepts it and then sees it in its list', async () => {
+  const img = await api.createImage({ name: 'to-share' }, alice);
+  const added = await api.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice });
+  assert.equal(added.status, 200);
+  assert.equal(added.json.member_id, 'bob-project');
+  assert.equal(added.json.image_id, img.id);
+  assert.equal(added.json.status, 'pending');
+  assert.equal(added.json.schema, '/v2/schemas/member');
+  assert.match(added.json.created_at, /Z$/);
+
+  const bobList = async () => (await api.get('/v2/images', { as: bob })).json.images.map((i: any) => i.id);
+  assert.ok(!(await bobList()).includes(img.id), 'pending: not in the default list');
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: bob })).status, 200, 'pending: still visible by id');
+
+  const accepted = await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'accepted' }, as: bob });
+  assert.equal(accepted.status, 200);
+  assert.equal(accepted.json.status, 'accepted');
+  assert.ok((await bobList()).includes(img.id));
+
+  const list = await api.get(`/v2/images/${img.id}/members`, { as: alice });
+  assert.equal(list.json.schema, '/v2/schemas/members');
+  assert.deepEqual(list.json.members.map((m: any) => [m.member_id, m.status]), [['bob-project', 'accepted']]);
+  assert.equal((await api.get(`/v2/images/${img.id}/members/bob-project`, { as: bob })).json.status, 'accepted');
+
+  const rejected = await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'rejected' }, as: bob });
+  assert.equal(rejected.json.status, 'rejected');
+  assert.ok(!(await bobList()).includes(img.id));
+
+  assert.equal((await api.del(`/v2/images/${img.id}/members/bob-project`, { as: alice })).status, 204);
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: bob })).status, 404, 'no longer a member: invisible');
+});
+
+test('member calls refuse bad bodies, duplicates, non-owners and non-shared images', async () => {
+  const img = await api.createImage({}, alice);
+  const add = (body: unknown, as = alice) => api.call('POST', `/v2/images/${img.id}/members`, { json: body, as, headers: JSON_ACCEPT });
+  expectError(await add({}), 400, 'Member to be added not specified');
+  expectError(await add({ member: '' }), 400, "Member can't be empty");
+  expectError(await add(['x']), 400, 'Expected a member in the form: {"member": "image_id"}');
+  assert.equal((await add({ member: 'bob-project' })).status, 200);
+  expectError(await add({ member: 'bob-project' }), 409, `Member bob-project is duplicated for image ${img.id}`);
+  assert.equal((await add({ member: 'carol-project' })).status, 200);
+  expectError(await add({ member: 'dave-project' }), 413, new RegExp(`^Image member limit exceeded for image ${img.id}`));
+  expectError(await add({ member: 'x' }, bob), 403, `Not allowed to create members for image ${img.id}.`);
+
+  const update = (body: unknown, member = 'bob-project', as = bob) => api.put(`/v2/images/${img.id}/members/${member}`, { json: body, as, headers: JSON_ACCEPT });
+  expectError(await update({}), 400, 'Status not specified');
+  expectError(await update({ status: 'maybe' }), 400, 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
+  expectError(await update(['accepted']), 400, 'Expected a status in the form: {"status": "status"}');
+  expectError(await update({ status: 'accepted' }, 'bob-project', alice), 403, `Not allowed to update members for image ${img.id}.`);
+  expectError(await update({ status: 'accepted' }, 'bob-project', carol), 403, `Not allowed to update members for image ${img.id}.`);
+  expectError(await update({ status: 'accepted' }, 'nobody', alice), 404, /nobody/);
+
+  expectError(await api.get(`/v2/images/${img.id}/members/carol-project`, { as: bob, headers: JSON_ACCEPT }), 404, /carol-project/);
+  const bobSees = (await api.get(`/v2/images/${img.id}/members`, { as: bob })).json.members.map((m: any) => m.member_id);
+  assert.deepEqual(bobSees, ['bob-project'], 'a member sees only its own membership');
+  expectError(await api.del(`/v2/images/${img.id}/members/bob-project`, { as: bob, headers: JSON_ACCEPT }), 403, `Not allowed to delete members for image ${img.id}.`);
+  expectError(await api.del(`/v2/images/${img.id}/members/nobody`, { as: alice, headers: JSON_ACCEPT }), 404, /nobody/);
+
+  const priv = await api.createImage({ visibility: 'private' }, alice);
+  expectError(await api.call('POST', `/v2/images/${priv.id}/members`, { json: { member: 'bob-project' }, as: alice, headers: JSON_ACCEPT }), 403,
+    `Not allowed to create members for image ${priv.id}.`);
+  expectError(await api.get(`/v2/images/${priv.id}/members`, { as: alice, headers: JSON_ACCEPT }), 403,
+    `Not allowed to list members for image ${priv.id}: Only shared images have members.`);
+  expectError(await api.get(`/v2/images/${priv.id}/members`, { as: bob, headers: JSON_ACCEPT }), 404, `Image ${priv.id} not found.`);
+});
