@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Policy, imageTarget } from '../../src/auth/policy.ts';
+import { makeContext } from '../../src/auth/context.ts';
+
+const ctx = (projectId: string, roles: string[]) => makeContext({ requestId: 'req-1', projectId, roles });
+const image = (owner: string, visibility = 'shared') => imageTarget({ owner, visibility });
+
+test('Glance default rules: members modify their own images, readers only read, admins anything', () => {
+  const policy = new Policy();
+  assert.equal(policy.check('modify_image', ctx('p1', ['member', 'reader']), image('p1')), true);
+  assert.equal(policy.check('modify_image', ctx('p1', ['reader']), image('p1')), false);
+  assert.equal(policy.check('modify_image', ctx('p2', ['member']), image('p1')), false);
+  assert.equal(policy.check('modify_image', ctx('p2', ['admin']), image('p1')), true);
+  assert.equal(policy.check('get_image', ctx('p2', ['reader']), image('p1', 'public')), true);
+  assert.equal(policy.check('get_image', ctx('p2', ['reader']), image('p1', 'private')), false);
+  assert.equal(policy.check('download_image', ctx('p2', ['reader']), image('p1', 'public')), false, 'download needs member');
+  assert.equal(policy.check('publicize_image', ctx('p1', ['member']), image('p1')), false);
+  assert.equal(policy.check('tasks_api_access', ctx('p1', ['admin']), {}), true);
+  assert.equal(policy.check('get_task', ctx('p1', []), {}), true, 'empty rule allows');
+  assert.equal(policy.check('modify_member', ctx('p2', ['member']), { ...image('p1'), member_id: 'p2' }), true);
+});
+
+test('a missing target field never matches, even against a missing credential', () => {
+  const policy = new Policy({ odd: 'project_id:%(nothing)s' });
+  assert.equal(policy.check('odd', makeContext({ requestId: 'r', projectId: null, roles: [] }), {}), false);
+});
+
+test('check strings: not, parentheses, @, !, rule references and literals', () => {
+  const policy = new Policy({
+    a: 'not role:banned and (role:x or role:y)',
+    b: '@', c: '!', d: 'rule:a or rule:c',
+    e: "'public':%(visibility)s",
+  });
+  assert.equal(policy.check('a', ctx('p', ['y']), {}), true);
+  assert.equal(policy.check('a', ctx('p', ['y', 'banned']), {}), false);
+  assert.equal(policy.check('b', ctx('p', []), {}), true);
+  assert.equal(policy.check('c', ctx('p', ['admin']), {}), false);
+  assert.equal(policy.check('d', ctx('p', ['x']), {}), true);
+  assert.equal(policy.check('e', ctx('p', []), { visibility: 'public' }), true);
+  assert.equal(policy.check('e', ctx('p', []), { visibility: 'private' }), false);
+  assert.throws(() => new Policy({ bad: '(role:x' }), /unbalanced|unexpected/);
+});
+
+test('a policy file overrides defaults (YAML or JSON)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-policy-'));
+  try {
+    const file = path.join(dir, 'policy.yaml');
+    writeFileSync(file, `"copy_image": "'public':%(visibility)s"\n"publicize_image": "role:member"\n`);
+    const policy = Policy.fromFile(file);
+    assert.equal(policy.check('publicize_image', ctx('p', ['member']), {}), true);
+    assert.equal(policy.check('copy_image', ctx('p', ['member']), { visibility: 'public' }), true);
+    assert.equal(policy.check('modify_image', ctx('p', ['member']), image('p')), true, 'other rules keep their defaults');
+    assert.throws(() => policy.enforce('copy_image', ctx('p', ['member']), { visibility: 'private' }), /You are not authorized to complete copy_image action\./);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

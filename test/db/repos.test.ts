@@ -1,0 +1,700 @@
+// The repositories of src/db/repos against real databases, the same tests on SQLite and PostgreSQL
+// (test/helpers/databases.ts): schema sync, the image aggregate's round trip, compare-and-set writes,
+// list scopes/filters/sorting/keyset paging, members and tasks.
+
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Db } from '../../src/db/connection.ts';
+import { syncSchema } from '../../src/db/connection.ts';
+import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
+import { MembersRepo } from '../../src/db/repos/members.ts';
+import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
+import type { Image } from '../../src/domain/image.ts';
+import { nowTimestamp } from '../../src/domain/time.ts';
+import { forEachEngine } from '../helpers/databases.ts';
+
+const TiB = 1024 ** 4;
+const FIVE_TIB = 5 * TiB; // 5497558138880: above 2^32, needs BIGINT and must come back as a number
+
+/** Deterministic ids, so that id order is known (and differs from insertion order where wanted). */
+function uuid(n: number): string {
+  return `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.ffffff`, the stored form; n seconds after a fixed instant. */
+function ts(n: number): string {
+  return nowTimestamp(new Date(Date.UTC(2024, 0, 1, 0, 0, 0) + n * 1000));
+}
+
+function makeImage(overrides: Partial<Image> = {}): Image {
+  const now = nowTimestamp();
+  return {
+    id: crypto.randomUUID(),
+    name: 'image',
+    status: 'queued',
+    visibility: 'private',
+    protected: false,
+    os_hidden: false,
+    checksum: null,
+    os_hash_algo: null,
+    os_hash_value: null,
+    owner: 'alice',
+    size: null,
+    virtual_size: null,
+    container_format: null,
+    disk_format: null,
+    min_ram: 0,
+    min_disk: 0,
+    created_at: now,
+    updated_at: now,
+    properties: {},
+    tags: [],
+    locations: [],
+    ...overrides,
+  };
+}
+
+type QueryOverrides = Omit<Partial<ListQuery>, 'scope'> & { scope?: Partial<ListScope> };
+
+/** A list query as the service builds one: alice, non-admin, no filters, Glance's default sort. */
+function query(overrides: QueryOverrides = {}): ListQuery {
+  const { scope, ...rest } = overrides;
+  return {
+    conditions: [],
+    properties: [],
+    tags: [],
+    osHidden: false,
+    sort: [{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+    limit: 1000,
+    marker: null,
+    ...rest,
+    scope: { isAdmin: false, projectId: 'alice', visibility: null, memberStatus: 'accepted', ...scope },
+  };
+}
+
+/** Names of the listed images, sorted (for set comparisons). */
+function names(images: Image[]): string[] {
+  return images.map((i) => i.name ?? '<null>').sort();
+}
+
+/** The order the repository should produce: NULL is the smallest value (asc: first, desc: last). */
+function compareBy(sort: SortKey[]) {
+  return (a: Image, b: Image): number => {
+    for (const { key, dir } of sort) {
+      const av = a[key];
+      const bv = b[key];
+      let c = 0;
+      if (av === bv) c = 0;
+      else if (av === null) c = -1;
+      else if (bv === null) c = 1;
+      else c = av < bv ? -1 : 1;
+      if (c !== 0) return dir === 'asc' ? c : -c;
+    }
+    return 0;
+  };
+}
+
+/** Rows of one table, straight from the database (to see what the repositories left behind). */
+async function count(db: Db, table: 'image_properties' | 'image_tags' | 'image_members' | 'image_locations', imageId: string, status?: string): Promise<number> {
+  let q = db.kysely.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('image_id', '=', imageId);
+  if (status !== undefined) q = q.where('status' as never, '=', status as never);
+  const row = await q.executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+forEachEngine((engine) => {
+  test('schema sync applies the migrations once; a second sync applies nothing', async () => {
+    const db = await engine.open({ sync: false });
+    assert.deepEqual(await syncSchema(db), ['0001_initial']);
+    assert.deepEqual(await syncSchema(db), []);
+    // The tables are there and usable.
+    const images = new ImagesRepo(db);
+    assert.deepEqual(await images.list(query()), []);
+  });
+
+  describe('images: aggregate round trip and writes', () => {
+    let db: Db;
+    let images: ImagesRepo;
+    before(async () => {
+      db = await engine.open();
+      images = new ImagesRepo(db);
+    });
+
+    test('insert then get returns the same image: booleans, null vs 0, BIGINT sizes, properties, tags', async () => {
+      const image = makeImage({
+        name: 'Ubuntu 24.04 ✓',
+        status: 'active',
+        visibility: 'public',
+        protected: true,
+        os_hidden: false,
+        checksum: 'd41d8cd98f00b204e9800998ecf8427e',
+        os_hash_algo: 'sha512',
+        os_hash_value: 'ab'.repeat(64),
+        size: FIVE_TIB,
+        virtual_size: 0,
+        container_format: 'bare',
+        disk_format: 'qcow2',
+        min_ram: 0,
+        min_disk: 40,
+        properties: { os_distro: 'ubuntu', hw_qemu_guest_agent: 'yes', empty: '', 'with space': 'a "quoted" value' },
+        tags: ['lts', 'linux', 'lts'],
+      });
+      await images.insert(image);
+      const got = await images.get(image.id);
+      assert.ok(got);
+      assert.equal(got.size, FIVE_TIB);
+      assert.equal(typeof got.size, 'number');
+      assert.equal(got.virtual_size, 0);
+      assert.equal(got.protected, true);
+      assert.equal(got.os_hidden, false);
+      assert.deepEqual({ ...got, tags: [...got.tags].sort() }, { ...image, tags: ['linux', 'lts'] });
+
+      const bare = makeImage({ name: null, protected: false, os_hidden: true, size: null, virtual_size: Number.MAX_SAFE_INTEGER, min_ram: 2048 });
+      await images.insert(bare);
+      const gotBare = await images.get(bare.id);
+      assert.deepEqual(gotBare, bare);
+      assert.equal(gotBare?.size, null);
+      assert.equal(gotBare?.name, null);
+      assert.equal(gotBare?.virtual_size, Number.MAX_SAFE_INTEGER);
+
+      assert.equal(await images.get(crypto.randomUUID()), null);
+    });
+
+    test('a big size is found by an equality condition and comes back as a number from list', async () => {
+      const image = makeImage({ owner: 'size-owner', size: FIVE_TIB + 1, status: 'active' });
+      await images.insert(image);
+      const found = await images.list(query({
+        scope: { projectId: 'size-owner' },
+        conditions: [{ column: 'size', op: 'eq', values: [FIVE_TIB + 1] }],
+      }));
+      assert.deepEqual(found.map((i) => i.id), [image.id]);
+      assert.equal(found[0].size, FIVE_TIB + 1);
+      assert.equal(typeof found[0].size, 'number');
+    });
+
+    test('idExists is true for a live image and still true after markDeleted; get then returns null', async () => {
+      const members = new MembersRepo(db);
+      const image = makeImage({ properties: { a: '1' }, tags: ['t'] });
+      assert.equal(await images.idExists(image.id), false);
+      await images.insert(image);
+      await images.addLocation(image.id, 'file:///store/x', { store: 'fs' });
+      assert.ok(await members.add(image.id, 'bob'));
+      assert.equal(await images.idExists(image.id), true);
+
+      assert.equal(await images.markDeleted(image.id), true);
+      assert.equal(await images.idExists(image.id), true);
+      assert.equal(await images.get(image.id), null);
+      assert.equal(await images.markDeleted(image.id), false, 'a deleted image cannot be deleted again');
+      // Its relations are gone; its location is left for the store scrubber, marked deleted.
+      assert.equal(await count(db, 'image_properties', image.id), 0);
+      assert.equal(await count(db, 'image_tags', image.id), 0);
+      assert.equal(await count(db, 'image_members', image.id), 0);
+      assert.equal(await count(db, 'image_locations', image.id, 'deleted'), 1);
+      assert.ok((await images.locationsOfDeletedImages(1000)).some((l) => l.url === 'file:///store/x'));
+      // It cannot be saved back to life either.
+      assert.equal(await images.save({ ...image, status: 'active' }), false);
+      assert.equal(await images.updateFields(image.id, null, { name: 'zombie' }), false);
+    });
+
+    test('markDeleted with pending_delete keeps the image (and its data) readable', async () => {
+      const image = makeImage({ status: 'active', properties: { keep: 'me' } });
+      await images.insert(image);
+      assert.equal(await images.markDeleted(image.id, 'pending_delete'), true);
+      const got = await images.get(image.id);
+      assert.equal(got?.status, 'pending_delete');
+      assert.deepEqual(got?.properties, { keep: 'me' });
+    });
+
+    test('save with expectStatus is compare-and-set', async () => {
+      const image = makeImage({ status: 'queued', properties: { a: '1', b: '2' }, tags: ['x'] });
+      await images.insert(image);
+
+      const mine = structuredClone(image);
+      const stale = structuredClone(image);
+      mine.status = 'saving';
+      mine.properties = { a: '1', c: '3' };
+      mine.tags = ['y', 'z'];
+      assert.equal(await images.save(mine, { expectStatus: 'queued' }), true);
+
+      stale.status = 'active';
+      stale.name = 'stale';
+      stale.properties = { stale: 'yes' };
+      assert.equal(await images.save(stale, { expectStatus: 'queued' }), false, 'the status is no longer queued');
+
+      const got = await images.get(image.id);
+      assert.equal(got?.status, 'saving');
+      assert.equal(got?.name, 'image');
+      assert.deepEqual(got?.properties, { a: '1', c: '3' }, 'properties replaced by the winning save only');
+      assert.deepEqual([...(got?.tags ?? [])].sort(), ['y', 'z']);
+
+      // Without expectStatus the save is unconditional; touch: false keeps updated_at.
+      const plain = structuredClone(got!);
+      plain.name = 'renamed';
+      const before = plain.updated_at;
+      assert.equal(await images.save(plain, { touch: false }), true);
+      assert.equal((await images.get(image.id))?.updated_at, before);
+      assert.equal((await images.get(image.id))?.name, 'renamed');
+      plain.updated_at = ts(0);
+      assert.equal(await images.save(plain), true);
+      assert.notEqual((await images.get(image.id))?.updated_at, ts(0), 'a save touches updated_at');
+    });
+
+    test('updateFields is compare-and-set on one status or a list of them', async () => {
+      const image = makeImage({ status: 'queued' });
+      await images.insert(image);
+      assert.equal(await images.updateFields(image.id, 'active', { status: 'deactivated' }), false);
+      assert.equal(await images.updateFields(image.id, ['importing', 'queued'], { status: 'importing', min_ram: 128 }), true);
+      const got = await images.get(image.id);
+      assert.equal(got?.status, 'importing');
+      assert.equal(got?.min_ram, 128);
+      assert.deepEqual(await images.idsInStatus('importing'), [image.id]);
+    });
+
+    test('activateWithData only activates a saving image, and adds its location', async () => {
+      const image = makeImage({ status: 'queued', disk_format: 'raw', container_format: 'bare' });
+      await images.insert(image);
+      const data = { size: FIVE_TIB, checksum: 'c'.repeat(32), os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128), virtual_size: FIVE_TIB };
+      const location = { url: 'file:///store/data', metadata: { store: 'fs', nested: { n: 1 } } };
+
+      assert.equal(await images.activateWithData(image.id, data, location), false, 'queued is not saving');
+      assert.equal(await count(db, 'image_locations', image.id), 0);
+      assert.equal((await images.get(image.id))?.status, 'queued');
+
+      assert.equal(await images.updateFields(image.id, 'queued', { status: 'saving' }), true);
+      assert.equal(await images.activateWithData(image.id, data, location), true);
+      const got = await images.get(image.id);
+      assert.equal(got?.status, 'active');
+      assert.equal(got?.size, FIVE_TIB);
+      assert.equal(got?.virtual_size, FIVE_TIB);
+      assert.equal(got?.checksum, data.checksum);
+      assert.equal(got?.os_hash_value, data.os_hash_value);
+      assert.equal(got?.locations.length, 1);
+      assert.equal(got?.locations[0].url, location.url);
+      assert.deepEqual(got?.locations[0].metadata, location.metadata);
+      assert.equal(got?.locations[0].status, 'active');
+
+      assert.equal(await images.activateWithData(image.id, data, location), false, 'active is not saving');
+      assert.equal(await count(db, 'image_locations', image.id), 1);
+
+      // A saving image deleted meanwhile is not activated.
+      const gone = makeImage({ status: 'saving' });
+      await images.insert(gone);
+      await images.markDeleted(gone.id);
+      assert.equal(await images.activateWithData(gone.id, data, location), false);
+      assert.equal(await count(db, 'image_locations', gone.id), 0);
+    });
+
+    test('addLocation appends positions; removeLocation hides one; purgeLocation deletes it', async () => {
+      const image = makeImage({ status: 'active' });
+      await images.insert(image);
+      const first = await images.addLocation(image.id, 'file:///a', {});
+      const second = await images.addLocation(image.id, 'file:///b', { k: 'v' });
+      assert.deepEqual((await images.get(image.id))?.locations.map((l) => l.url), ['file:///a', 'file:///b']);
+      await images.removeLocation(first.id);
+      assert.deepEqual((await images.get(image.id))?.locations, [{ id: second.id, url: 'file:///b', metadata: { k: 'v' }, status: 'active' }]);
+      assert.ok((await images.locationsOfDeletedImages(1000)).some((l) => l.id === first.id));
+      await images.purgeLocation(first.id);
+      assert.ok(!(await images.locationsOfDeletedImages(1000)).some((l) => l.id === first.id));
+    });
+
+    test('setProperty sets, replaces and removes one property', async () => {
+      const image = makeImage({ properties: { a: '1' } });
+      await images.insert(image);
+      await images.setProperty(image.id, 'b', '2');
+      await images.setProperty(image.id, 'a', 'one');
+      assert.deepEqual((await images.get(image.id))?.properties, { a: 'one', b: '2' });
+      await images.setProperty(image.id, 'a', null);
+      assert.deepEqual((await images.get(image.id))?.properties, { b: '2' });
+    });
+  });
+
+  describe('images.list: visibility scopes and os_hidden', () => {
+    let images: ImagesRepo;
+    before(async () => {
+      const db = await engine.open();
+      images = new ImagesRepo(db);
+      const members = new MembersRepo(db);
+      const add = async (name: string, visibility: Image['visibility'], owner: string | null, extra: Partial<Image> = {}) => {
+        const image = makeImage({ name, visibility, owner, status: 'active', ...extra });
+        await images.insert(image);
+        return image;
+      };
+      await add('pub-bob', 'public', 'bob');
+      await add('priv-alice', 'private', 'alice');
+      await add('priv-bob', 'private', 'bob');
+      const sharedAlice = await add('shared-alice', 'shared', 'alice');
+      const accepted = await add('shared-bob-accepted', 'shared', 'bob');
+      const pending = await add('shared-bob-pending', 'shared', 'bob');
+      const rejected = await add('shared-bob-rejected', 'shared', 'bob');
+      const notMine = await add('shared-bob-carol', 'shared', 'bob');
+      await add('comm-bob', 'community', 'bob');
+      await add('comm-alice', 'community', 'alice');
+      await add('hidden-pub-bob', 'public', 'bob', { os_hidden: true });
+      await add('hidden-priv-alice', 'private', 'alice', { os_hidden: true });
+      await add('pub-noowner', 'public', null);
+      const deleted = await add('pub-deleted', 'public', 'bob');
+      await images.markDeleted(deleted.id);
+      await add('pub-killed', 'public', 'bob', { status: 'killed' });
+
+      await members.add(accepted.id, 'alice');
+      await members.setStatus(accepted.id, 'alice', 'accepted');
+      await members.add(pending.id, 'alice');
+      await members.add(rejected.id, 'alice');
+      await members.setStatus(rejected.id, 'alice', 'rejected');
+      await members.add(notMine.id, 'carol');
+      await members.setStatus(notMine.id, 'carol', 'accepted');
+      // Memberships of other projects change nothing for alice: bob on alice's own shared image, carol
+      // (pending) on the one shared with alice.
+      await members.add(sharedAlice.id, 'bob');
+      await members.setStatus(sharedAlice.id, 'bob', 'accepted');
+      await members.add(accepted.id, 'carol');
+    });
+
+    const nonAdmin: Array<[string, Partial<ListScope>, string[]]> = [
+      ['no filter: public, own (any visibility), shared with me and accepted', {},
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted']],
+      ['member_status=pending', { memberStatus: 'pending' },
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-pending']],
+      ['member_status=rejected', { memberStatus: 'rejected' },
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-rejected']],
+      ['member_status=all', { memberStatus: 'all' },
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected']],
+      ['visibility=public', { visibility: 'public' }, ['pub-bob', 'pub-noowner']],
+      ['visibility=private: only own', { visibility: 'private' }, ['priv-alice']],
+      ['visibility=shared: own shared and accepted shares', { visibility: 'shared' }, ['shared-alice', 'shared-bob-accepted']],
+      ['visibility=shared&member_status=all', { visibility: 'shared', memberStatus: 'all' },
+        ['shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected']],
+      ['visibility=community: everyone\'s community images', { visibility: 'community' }, ['comm-alice', 'comm-bob']],
+      ['visibility=all: adds others\' community images', { visibility: 'all' },
+        ['comm-alice', 'comm-bob', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted']],
+      ['no project (unscoped): public only', { projectId: null }, ['pub-bob', 'pub-noowner']],
+      ['carol: her accepted share only', { projectId: 'carol' }, ['pub-bob', 'pub-noowner', 'shared-bob-carol']],
+      ['carol, member_status=pending', { projectId: 'carol', memberStatus: 'pending' }, ['pub-bob', 'pub-noowner', 'shared-bob-accepted']],
+      ['bob: his own images and his accepted share of alice\'s', { projectId: 'bob' },
+        ['comm-bob', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+    ];
+    for (const [title, scope, expected] of nonAdmin) {
+      test(`non-admin ${title}`, async () => {
+        assert.deepEqual(names(await images.list(query({ scope }))), expected);
+      });
+    }
+
+    const admin: Array<[string, Partial<ListScope>, string[]]> = [
+      ['no filter: everything but others\' community images', {},
+        ['priv-alice', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+      ['visibility=all: everything', { visibility: 'all' },
+        ['comm-alice', 'comm-bob', 'priv-alice', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+      ['visibility=community', { visibility: 'community' }, ['comm-alice', 'comm-bob']],
+      ['visibility=private: everyone\'s', { visibility: 'private' }, ['priv-alice', 'priv-bob']],
+      ['visibility=shared: everyone\'s', { visibility: 'shared' },
+        ['shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+    ];
+    for (const [title, scope, expected] of admin) {
+      test(`admin ${title}`, async () => {
+        assert.deepEqual(names(await images.list(query({ scope: { isAdmin: true, projectId: 'admin', ...scope } }))), expected);
+      });
+    }
+
+    test('admin owning a community image sees it without a visibility filter', async () => {
+      const listed = await images.list(query({ scope: { isAdmin: true, projectId: 'bob' } }));
+      assert.ok(names(listed).includes('comm-bob'));
+      assert.ok(!names(listed).includes('comm-alice'));
+    });
+
+    test('os_hidden: hidden images are left out by default; osHidden lists only them (same scopes)', async () => {
+      assert.ok(!names(await images.list(query({ scope: { visibility: 'all' } }))).some((n) => n.startsWith('hidden')));
+      assert.deepEqual(names(await images.list(query({ osHidden: true }))), ['hidden-priv-alice', 'hidden-pub-bob']);
+      assert.deepEqual(names(await images.list(query({ osHidden: true, scope: { projectId: 'carol' } }))), ['hidden-pub-bob']);
+    });
+
+    test('deleted and killed images are never listed, not even for an admin with visibility=all', async () => {
+      const all = names(await images.list(query({ scope: { isAdmin: true, visibility: 'all' } })));
+      assert.ok(!all.includes('pub-deleted'));
+      assert.ok(!all.includes('pub-killed'));
+    });
+  });
+
+  describe('images.list: column conditions, properties, tags, sorting', () => {
+    let images: ImagesRepo;
+    before(async () => {
+      images = new ImagesRepo(await engine.open());
+      const rows: Array<Partial<Image>> = [
+        { id: uuid(1), name: 'alpha', status: 'active', size: 100, disk_format: 'qcow2', container_format: 'bare', min_ram: 0, protected: true, created_at: ts(10), properties: { os_distro: 'ubuntu', arch: 'x86_64' }, tags: ['linux', 'lts'] },
+        { id: uuid(2), name: 'beta', status: 'active', size: 2000, disk_format: 'raw', container_format: 'bare', min_ram: 512, created_at: ts(20), properties: { os_distro: 'ubuntu', arch: 'aarch64' }, tags: ['linux'] },
+        { id: uuid(3), name: null, status: 'queued', size: null, disk_format: null, container_format: null, min_ram: 0, created_at: ts(30) },
+        { id: uuid(4), name: 'gamma', status: 'active', size: FIVE_TIB, disk_format: 'qcow2', container_format: 'ovf', min_ram: 1024, created_at: ts(30), properties: { os_distro: 'debian' }, tags: ['linux', 'lts', 'gpu'] },
+        { id: uuid(5), name: 'delta', status: 'saving', size: 0, disk_format: 'iso', container_format: 'bare', min_ram: 2048, created_at: ts(40), properties: { arch: 'x86_64' }, tags: ['lts'] },
+        { id: uuid(6), name: null, status: 'active', size: 50, disk_format: 'raw', container_format: 'bare', min_ram: 0, created_at: ts(50) },
+        { id: uuid(7), name: 'beta', status: 'deactivated', size: 2000, disk_format: 'vmdk', container_format: 'bare', min_ram: 0, created_at: ts(5) },
+      ];
+      for (const r of rows) await images.insert(makeImage({ visibility: 'public', owner: 'alice', updated_at: r.created_at, ...r }));
+    });
+
+    const ids = async (q: QueryOverrides) => (await images.list(query(q))).map((i) => i.id).sort();
+    const where = async (...conditions: ColumnCondition[]) => ids({ conditions });
+    const u = (...ns: number[]) => ns.map(uuid).sort();
+
+    test('eq: a value, NULL (IS NULL), a boolean column given true/"true"/false', async () => {
+      assert.deepEqual(await where({ column: 'disk_format', op: 'eq', values: ['qcow2'] }), u(1, 4));
+      assert.deepEqual(await where({ column: 'name', op: 'eq', values: [null] }), u(3, 6));
+      assert.deepEqual(await where({ column: 'status', op: 'eq', values: ['active'] }), u(1, 2, 4, 6));
+      assert.deepEqual(await where({ column: 'protected', op: 'eq', values: [true] }), u(1));
+      assert.deepEqual(await where({ column: 'protected', op: 'eq', values: ['true'] }), u(1));
+      assert.deepEqual(await where({ column: 'protected', op: 'eq', values: [false] }), u(2, 3, 4, 5, 6, 7));
+      assert.deepEqual(await where({ column: 'size', op: 'eq', values: [FIVE_TIB] }), u(4));
+      assert.deepEqual(await where({ column: 'size', op: 'eq', values: [0] }), u(5), '0 is not NULL');
+      assert.deepEqual(await where({ column: 'name', op: 'eq', values: ['nope'] }), []);
+    });
+
+    test('neq: NULLs count as different', async () => {
+      assert.deepEqual(await where({ column: 'disk_format', op: 'neq', values: ['raw'] }), u(1, 3, 4, 5, 7));
+      assert.deepEqual(await where({ column: 'name', op: 'neq', values: [null] }), u(1, 2, 4, 5, 7));
+    });
+
+    test('in: any of the values; an empty list matches nothing', async () => {
+      assert.deepEqual(await where({ column: 'disk_format', op: 'in', values: ['raw', 'iso'] }), u(2, 5, 6));
+      assert.deepEqual(await where({ column: 'id', op: 'in', values: [uuid(3), uuid(7), uuid(99)] }), u(3, 7));
+      assert.deepEqual(await where({ column: 'disk_format', op: 'in', values: [] }), []);
+    });
+
+    test('gt/gte/lt/lte on numbers (NULL never matches) and on timestamps', async () => {
+      assert.deepEqual(await where({ column: 'size', op: 'gte', values: [2000] }), u(2, 4, 7));
+      assert.deepEqual(await where({ column: 'size', op: 'gt', values: [2000] }), u(4));
+      assert.deepEqual(await where({ column: 'size', op: 'gt', values: [4 * TiB] }), u(4));
+      assert.deepEqual(await where({ column: 'size', op: 'lt', values: [100] }), u(5, 6));
+      assert.deepEqual(await where({ column: 'size', op: 'lte', values: [100] }), u(1, 5, 6));
+      assert.deepEqual(await where({ column: 'min_ram', op: 'gte', values: [1024] }), u(4, 5));
+      assert.deepEqual(await where({ column: 'created_at', op: 'gte', values: [ts(30)] }), u(3, 4, 5, 6));
+      assert.deepEqual(await where({ column: 'created_at', op: 'lt', values: [ts(20)] }), u(1, 7));
+      // Several conditions are ANDed.
+      assert.deepEqual(await where(
+        { column: 'created_at', op: 'gte', values: [ts(10)] },
+        { column: 'created_at', op: 'lt', values: [ts(40)] },
+        { column: 'status', op: 'eq', values: ['active'] },
+      ), u(1, 2, 4));
+    });
+
+    test('outside [low, high): below low or at/above high', async () => {
+      assert.deepEqual(await where({ column: 'size', op: 'outside', values: [100, 2000] }), u(2, 4, 5, 6, 7));
+      assert.deepEqual(await where({ column: 'created_at', op: 'outside', values: [ts(10), ts(40)] }), u(5, 6, 7));
+    });
+
+    test('property filters: every given name=value must match', async () => {
+      assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'ubuntu' }] }), u(1, 2));
+      assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'ubuntu' }, { name: 'arch', value: 'x86_64' }] }), u(1));
+      assert.deepEqual(await ids({ properties: [{ name: 'arch', value: 'x86_64' }] }), u(1, 5));
+      assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'Ubuntu' }] }), [], 'values match exactly');
+      assert.deepEqual(await ids({ properties: [{ name: 'nope', value: 'x' }] }), []);
+    });
+
+    test('tag filters: all given tags (AND)', async () => {
+      assert.deepEqual(await ids({ tags: ['linux'] }), u(1, 2, 4));
+      assert.deepEqual(await ids({ tags: ['linux', 'lts'] }), u(1, 4));
+      assert.deepEqual(await ids({ tags: ['linux', 'lts', 'gpu'] }), u(4));
+      assert.deepEqual(await ids({ tags: ['lts', 'nope'] }), []);
+      assert.deepEqual(await ids({ tags: ['lts'], conditions: [{ column: 'disk_format', op: 'eq', values: ['iso'] }] }), u(5));
+    });
+
+    const ordered = async (sort: SortKey[]) => (await images.list(query({ sort }))).map((i) => i.id);
+
+    test('sort by name asc: NULL names first; desc: NULL names last', async () => {
+      assert.deepEqual(await ordered([{ key: 'name', dir: 'asc' }, { key: 'id', dir: 'asc' }]), [3, 6, 1, 2, 7, 5, 4].map(uuid));
+      assert.deepEqual(await ordered([{ key: 'name', dir: 'desc' }, { key: 'id', dir: 'desc' }]), [4, 5, 7, 2, 1, 6, 3].map(uuid));
+    });
+
+    test('multi-key sort: each key breaks the ties of the ones before it', async () => {
+      assert.deepEqual(
+        await ordered([{ key: 'disk_format', dir: 'asc' }, { key: 'size', dir: 'desc' }, { key: 'id', dir: 'asc' }]),
+        [3, 5, 4, 1, 2, 6, 7].map(uuid),
+      );
+      assert.deepEqual(
+        await ordered([{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }]),
+        [6, 5, 4, 3, 2, 1, 7].map(uuid),
+      );
+      assert.deepEqual(
+        await ordered([{ key: 'size', dir: 'asc' }, { key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }]),
+        [3, 5, 6, 1, 7, 2, 4].map(uuid),
+      );
+    });
+
+    test('limit', async () => {
+      assert.equal((await images.list(query({ limit: 3 }))).length, 3);
+      assert.equal((await images.list(query({ limit: 0 }))).length, 0);
+    });
+  });
+
+  describe('images.list: keyset paging with a marker', () => {
+    let images: ImagesRepo;
+    let all: Image[];
+    before(async () => {
+      images = new ImagesRepo(await engine.open());
+      for (let i = 0; i < 30; i++) {
+        await images.insert(makeImage({
+          // Ids in an order unrelated to creation; 3 images share each created_at.
+          id: uuid(((i * 7) % 30) + 1),
+          name: i % 5 === 0 ? null : `img-${i % 7}`,
+          size: i % 4 === 0 ? null : (i % 6) * TiB,
+          disk_format: i % 3 === 0 ? 'raw' : 'qcow2',
+          status: i % 8 === 0 ? 'queued' : 'active',
+          visibility: 'public',
+          created_at: ts(Math.floor(i / 3)),
+          updated_at: ts(Math.floor(i / 3)),
+        }));
+      }
+      all = await images.list(query({ sort: [{ key: 'id', dir: 'asc' }] }));
+      assert.equal(all.length, 30);
+    });
+
+    const sorts: SortKey[][] = [
+      [{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+      [{ key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }],
+      [{ key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }],
+      [{ key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'desc' }],
+      [{ key: 'size', dir: 'desc' }, { key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'asc' }],
+      [{ key: 'size', dir: 'asc' }, { key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+      [{ key: 'status', dir: 'asc' }, { key: 'disk_format', dir: 'desc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+    ];
+    for (const sort of sorts) {
+      const label = sort.map((s) => `${s.key}:${s.dir}`).join(',');
+      test(`sort ${label}: one query gives the expected order; pages of 1, 4, 7 and 30 walk it exactly`, async () => {
+        const expected = [...all].sort(compareBy(sort)).map((i) => i.id);
+        const full = (await images.list(query({ sort }))).map((i) => i.id);
+        assert.deepEqual(full, expected, 'unpaged order');
+        for (const limit of [1, 4, 7, 30]) {
+          const walked: string[] = [];
+          let marker: Image | null = null;
+          for (let pages = 0; ; pages++) {
+            assert.ok(pages <= 31, `limit ${limit}: paging does not end`);
+            const page: Image[] = await images.list(query({ sort, limit, marker }));
+            assert.ok(page.length <= limit);
+            walked.push(...page.map((i) => i.id));
+            if (page.length < limit) break;
+            // The service looks the marker up by id, as here.
+            marker = await images.get(page[page.length - 1].id);
+            assert.ok(marker);
+          }
+          assert.equal(new Set(walked).size, walked.length, `limit ${limit}: duplicates`);
+          assert.deepEqual(walked, expected, `limit ${limit}: pages differ from the unpaged order`);
+        }
+      });
+    }
+
+    test('paging composes with filters', async () => {
+      const sort: SortKey[] = [{ key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }];
+      const conditions: ColumnCondition[] = [{ column: 'disk_format', op: 'eq', values: ['qcow2'] }];
+      const expected = all.filter((i) => i.disk_format === 'qcow2').sort(compareBy(sort)).map((i) => i.id);
+      const walked: string[] = [];
+      let marker: Image | null = null;
+      for (;;) {
+        const page: Image[] = await images.list(query({ sort, conditions, limit: 3, marker }));
+        walked.push(...page.map((i) => i.id));
+        if (page.length < 3) break;
+        marker = page[page.length - 1];
+      }
+      assert.deepEqual(walked, expected);
+    });
+  });
+
+  describe('members', () => {
+    let db: Db;
+    let members: MembersRepo;
+    let imageId: string;
+    before(async () => {
+      db = await engine.open();
+      members = new MembersRepo(db);
+      const image = makeImage({ visibility: 'shared' });
+      await new ImagesRepo(db).insert(image);
+      imageId = image.id;
+    });
+
+    test('add, duplicate add (null), get, list, setStatus, count, remove', async () => {
+      assert.equal(await members.count(imageId), 0);
+      const bob = await members.add(imageId, 'bob');
+      assert.ok(bob);
+      assert.equal(bob.status, 'pending');
+      assert.equal(bob.image_id, imageId);
+      assert.equal(bob.member, 'bob');
+      assert.deepEqual(await members.get(imageId, 'bob'), bob);
+
+      assert.equal(await members.add(imageId, 'bob'), null, 'a duplicate member');
+      assert.equal(await members.count(imageId), 1);
+      assert.equal(typeof (await members.count(imageId)), 'number');
+
+      const carol = await members.add(imageId, 'carol');
+      assert.ok(carol);
+      assert.equal(await members.count(imageId), 2);
+      assert.deepEqual((await members.list(imageId)).map((m) => m.member).sort(), ['bob', 'carol']);
+
+      const accepted = await members.setStatus(imageId, 'bob', 'accepted');
+      assert.equal(accepted?.status, 'accepted');
+      assert.equal((await members.get(imageId, 'bob'))?.status, 'accepted');
+      assert.equal((await members.get(imageId, 'carol'))?.status, 'pending');
+      assert.equal(await members.setStatus(imageId, 'nobody', 'accepted'), null);
+      assert.equal(await members.get(imageId, 'nobody'), null);
+
+      assert.equal(await members.remove(imageId, 'bob'), true);
+      assert.equal(await members.remove(imageId, 'bob'), false);
+      assert.equal(await members.count(imageId), 1);
+      assert.equal(await members.get(imageId, 'bob'), null);
+      // After removal the same member can be added again.
+      assert.ok(await members.add(imageId, 'bob'));
+      assert.equal(await members.count(imageId), 2);
+    });
+
+    test('adding a member to an image that does not exist fails (foreign key), it is not a duplicate', async () => {
+      await assert.rejects(members.add(crypto.randomUUID(), 'bob'));
+    });
+  });
+
+  describe('tasks', () => {
+    let tasks: TasksRepo;
+    before(async () => {
+      tasks = new TasksRepo(await engine.open());
+    });
+
+    const task = (overrides: Partial<TaskRow> = {}): TaskRow => ({
+      id: crypto.randomUUID(),
+      type: 'api_image_import',
+      status: 'pending',
+      owner: 'alice',
+      input: JSON.stringify({ image_id: 'x', import_req: { method: { name: 'web-download' } } }),
+      result: null,
+      message: '',
+      image_id: null,
+      request_id: 'req-1',
+      user_id: 'u-1',
+      expires_at: null,
+      created_at: nowTimestamp(),
+      updated_at: nowTimestamp(),
+      deleted_at: null,
+      deleted: 0,
+      lease_owner: null,
+      lease_expires_at: null,
+      ...overrides,
+    });
+
+    test('insert then get returns the same row; unknown and deleted tasks are null', async () => {
+      const row = task({ result: JSON.stringify({ ok: true }), message: 'done', expires_at: ts(100), lease_owner: 'host-1', lease_expires_at: ts(200) });
+      await tasks.insert(row);
+      assert.deepEqual(await tasks.get(row.id), row);
+      assert.equal(await tasks.get(crypto.randomUUID()), null);
+      const gone = task({ deleted: 1, deleted_at: ts(5) });
+      await tasks.insert(gone);
+      assert.equal(await tasks.get(gone.id), null);
+    });
+
+    test('listForImage: the image\'s live tasks, oldest first', async () => {
+      const imageId = crypto.randomUUID();
+      const second = task({ image_id: imageId, created_at: ts(20) });
+      const first = task({ image_id: imageId, created_at: ts(10) });
+      const third = task({ image_id: imageId, created_at: ts(30), status: 'success' });
+      await tasks.insert(second);
+      await tasks.insert(first);
+      await tasks.insert(third);
+      await tasks.insert(task({ image_id: imageId, created_at: ts(15), deleted: 1, deleted_at: ts(16) }));
+      await tasks.insert(task({ image_id: crypto.randomUUID(), created_at: ts(12) }));
+      assert.deepEqual(await tasks.listForImage(imageId), [first, second, third]);
+      assert.deepEqual(await tasks.listForImage(crypto.randomUUID()), []);
+    });
+  });
+});

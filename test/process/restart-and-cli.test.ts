@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startGazeProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+
+const run = promisify(execFile);
+const gazeBin = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
+
+test('kill -9 during an upload: after a restart the image is queued again and no partial data remains', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-restart-'));
+  try {
+    const first = await startGazeProcess({}, { dir });
+    const api = client(first.url);
+    const img = await api.createImage({ name: 'interrupted' });
+    const req = httpRequest(`${first.url}/v2/images/${img.id}/file`, {
+      method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
+    });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(2_000_000, 1));
+    for (let i = 0; i < 200 && (await api.get(`/v2/images/${img.id}`)).json.status !== 'saving'; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal((await api.get(`/v2/images/${img.id}`)).json.status, 'saving');
+    await first.kill('SIGKILL');
+    req.destroy();
+    assert.ok(readdirSync(path.join(dir, 'data', 'images')).some((f) => f.startsWith('.partial-')), 'the crash left a partial file');
+
+    const second = await startGazeProcess({}, { dir, port: first.port });
+    try {
+      const shown = (await client(second.url).get(`/v2/images/${img.id}`)).json;
+      assert.equal(shown.status, 'queued');
+      assert.equal(shown.size, null);
+      assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')), [], 'partial data was swept at start');
+      assert.equal((await client(second.url).upload(img.id, 'complete')).status, 204);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('gaze db sync creates the schema once; no-auth mode refuses a non-loopback address', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-cli-'));
+  try {
+    const conf = path.join(dir, 'gaze.conf');
+    writeFileSync(conf, `[DEFAULT]\ndata_dir = ${path.join(dir, 'data')}\nbind_host = 0.0.0.0\n`);
+    const firstSync = await run(process.execPath, [gazeBin, 'db', 'sync', '--config', conf]);
+    assert.match(firstSync.stdout, /applied 0001_initial/);
+    const again = await run(process.execPath, [gazeBin, 'db', 'sync'], { env: { ...process.env, GAZE_CONFIG: conf } });
+    assert.match(again.stdout, /up to date/);
+    await assert.rejects(run(process.execPath, [gazeBin, 'serve', '--config', conf]), (err: any) =>
+      err.code === 1 && /refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr));
+    await assert.rejects(run(process.execPath, [gazeBin, 'frobnicate']), (err: any) => /unknown command 'frobnicate'/.test(err.stderr));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

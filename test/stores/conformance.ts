@@ -1,0 +1,106 @@
+// The contract every store driver must keep. Each driver's test file calls runStoreConformance().
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
+import type { StoreDriver } from '../../src/stores/driver.ts';
+import { StoreError } from '../../src/stores/driver.ts';
+import { Store } from '../../src/stores/store.ts';
+
+export interface ConformanceTarget {
+  name: string;
+  /** A fresh, empty driver for one test. */
+  make(): Promise<StoreDriver>;
+  /** Every object the backend holds, temporary ones included (to prove nothing is left behind). */
+  listAll(driver: StoreDriver): Promise<string[]>;
+}
+
+function chunks(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+/** A source that yields some bytes and then fails, as a client connection that breaks. */
+function failingSource(good: Buffer): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) { sent = true; this.push(good); return; }
+      setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
+    },
+  });
+}
+
+export function runStoreConformance(target: ConformanceTarget): void {
+  test(`${target.name}: write then read returns the same bytes and the size`, async () => {
+    const driver = await target.make();
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const written = await driver.write('image-1', chunks(data, 65536));
+    assert.equal(written.size, data.length);
+    assert.ok(driver.owns(written.url));
+    assert.equal(await driver.stat(written.url), data.length);
+    assert.ok((await buffer(await driver.read(written.url))).equals(data));
+  });
+
+  test(`${target.name}: range reads return exactly the inclusive range`, async () => {
+    const driver = await target.make();
+    const data = randomBytes(100_000);
+    const { url } = await driver.write('image-2', chunks(data, 7000));
+    assert.ok((await buffer(await driver.read(url, { start: 10, end: 19 }))).equals(data.subarray(10, 20)));
+    assert.ok((await buffer(await driver.read(url, { start: 99_990, end: 99_999 }))).equals(data.subarray(99_990)));
+  });
+
+  test(`${target.name}: an empty object can be written and read`, async () => {
+    const driver = await target.make();
+    const { url, size } = await driver.write('empty', Readable.from([]));
+    assert.equal(size, 0);
+    assert.equal((await buffer(await driver.read(url))).length, 0);
+  });
+
+  test(`${target.name}: a source that fails mid-way leaves nothing behind`, async () => {
+    const driver = await target.make();
+    await assert.rejects(driver.write('cut', failingSource(randomBytes(200_000))));
+    assert.deepEqual(await target.listAll(driver), []);
+  });
+
+  test(`${target.name}: an aborted write leaves nothing behind`, async () => {
+    const driver = await target.make();
+    const controller = new AbortController();
+    const endless = new Readable({ read() { setTimeout(() => this.push(randomBytes(65536)), 1); } });
+    const writing = driver.write('aborted', endless, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(writing);
+    assert.deepEqual(await target.listAll(driver), []);
+  });
+
+  test(`${target.name}: rewriting a key replaces the object whole`, async () => {
+    const driver = await target.make();
+    await driver.write('again', Readable.from([Buffer.from('first version')]));
+    const { url } = await driver.write('again', Readable.from([Buffer.from('second')]));
+    assert.equal((await buffer(await driver.read(url))).toString(), 'second');
+  });
+
+  test(`${target.name}: delete removes the data and is idempotent; missing data reads as NOT_FOUND`, async () => {
+    const driver = await target.make();
+    const { url } = await driver.write('gone', Readable.from([Buffer.from('x')]));
+    await driver.delete(url);
+    await driver.delete(url);
+    assert.equal(await driver.stat(url), null);
+    const store = new Store('s', driver);
+    await assert.rejects(store.read(url), (err: unknown) => err instanceof StoreError && err.code === 'NOT_FOUND');
+    assert.deepEqual(await target.listAll(driver), []);
+  });
+
+  test(`${target.name}: the facade refuses unsafe keys and writes to read-only stores`, async () => {
+    const driver = await target.make();
+    const store = new Store('s', driver);
+    for (const key of ['../escape', 'a/b', '', '.hidden']) {
+      await assert.rejects(store.write(key, Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'INVALID_KEY');
+    }
+    const readOnly = new Store('ro', driver, { readOnly: true });
+    await assert.rejects(readOnly.write('k', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'READ_ONLY');
+  });
+}
