@@ -87,8 +87,13 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   const diskFormats = config.get<string[]>('image_format', 'disk_formats');
   const containerFormats = config.get<string[]>('image_format', 'container_formats');
   const image = imageSchema(diskFormats, containerFormats);
+  const notificationDrivers = config.get<string[]>('oslo_messaging_notifications', 'driver').map((name) => {
+    if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver((line) => console.log(line));
+    if (name === 'noop') return null;
+    throw new Error(`[oslo_messaging_notifications] driver '${name}' is not supported: use log or noop`);
+  }).filter((d) => d !== null);
   const notifier = new Notifier(
-    [new LogNotificationDriver(() => {})],
+    notificationDrivers,
     config.get<string>('DEFAULT', 'default_publisher_id'),
     config.get<string[]>('DEFAULT', 'disabled_notifications'),
   );

@@ -72,6 +72,10 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] },
     disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] },
   },
+  oslo_messaging_notifications: {
+    // Glance's option: `log` writes each notification as a JSON line to the service log; empty sends none.
+    driver: { type: 'list', default: [] },
+  },
   task: {
     task_time_to_live: { type: 'int', default: 48 },
   },
