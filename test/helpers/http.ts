@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import assert from 'node:assert/strict';
 // A small client for API tests: JSON in, parsed body out, every header visible.
 
 export interface Reply {
@@ -81,4 +82,14 @@ export function rawRequest(base: string, method: string, path: string, headers: 
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Ask for JSON error bodies, so that message() can read them. */
+export const JSON_ACCEPT = { accept: 'application/json' };
+
+/** Asserts a Glance-shaped error: its status and its explanation (exact text or pattern). */
+export function expectError(reply: Reply, status: number, text: string | RegExp): void {
+  assert.equal(reply.status, status, reply.text);
+  if (typeof text === 'string') assert.equal(message(reply), text);
+  else assert.match(message(reply), text);
 }

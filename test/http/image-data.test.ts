@@ -5,7 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, message, alice, bob, type Reply } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
@@ -16,12 +16,6 @@ before(async () => {
 });
 after(async () => { await gaze.stop(); });
 
-const JSON_ACCEPT = { accept: 'application/json' };
-function expectError(r: Reply, status: number, text: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  if (typeof text === 'string') assert.equal(message(r), text);
-  else assert.match(message(r), text);
-}
 const storeFiles = () => readdirSync(path.join(gaze.dir, 'data', 'images'));
 const waitFor = async (check: () => Promise<boolean>, what: string) => {
   for (let i = 0; i < 200; i++) {

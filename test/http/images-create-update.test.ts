@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, message, alice, bob, type Reply } from '../helpers/http.ts';
+import { client, expectError, message, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
@@ -11,12 +11,6 @@ before(async () => {
 });
 after(async () => { await gaze.stop(); });
 
-const JSON_ACCEPT = { accept: 'application/json' };
-function expectError(r: Reply, status: number, text: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  if (typeof text === 'string') assert.equal(message(r), text);
-  else assert.match(message(r), text);
-}
 
 test('create answers 201 with the full image, Location and import-method headers', async () => {
   const r = await api.post('/v2/images', { name: 'Ubuntu', disk_format: 'qcow2', container_format: 'bare', visibility: 'private', tags: ['a', 'a', 'b'], os_distro: 'ubuntu' }, { as: alice });

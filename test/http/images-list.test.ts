@@ -1,18 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, message, alice, bob, type Caller, type Reply } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob, type Caller } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
 const ids: Record<string, string> = {};
 
-const JSON_ACCEPT = { accept: 'application/json' };
-function expectError(r: Reply, status: number, text: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  if (typeof text === 'string') assert.equal(message(r), text);
-  else assert.match(message(r), text);
-}
 async function names(query: string, as?: Caller): Promise<string[]> {
   const r = await api.get(`/v2/images${query}`, { as });
   assert.equal(r.status, 200, r.text);

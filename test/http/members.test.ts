@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, message, alice, bob, carol, type Reply } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
@@ -11,12 +11,6 @@ before(async () => {
 });
 after(async () => { await gaze.stop(); });
 
-const JSON_ACCEPT = { accept: 'application/json' };
-function expectError(r: Reply, status: number, text: string | RegExp): void {
-  assert.equal(r.status, status, r.text);
-  if (typeof text === 'string') assert.equal(message(r), text);
-  else assert.match(message(r), text);
-}
 
 test('the owner shares an image; the member accepts it and then sees it in its list', async () => {
   const img = await api.createImage({ name: 'to-share' }, alice);
