@@ -101,3 +101,17 @@ export function isBaseProperty(key: string): boolean {
 export function countedPropertyKeys(properties: Record<string, string>): number {
   return Object.keys(properties).filter((k) => !isReservedNamespace(k)).length;
 }
+
+/** min_ram/min_disk are 32-bit columns in Glance; JSON numbers beyond (even 1e400 = Infinity) are refused. */
+export const MAX_INT32 = 2147483647;
+
+export function checkMinimum(param: 'min_ram' | 'min_disk', value: unknown): void {
+  if (typeof value !== 'number') return;
+  if (value < 0) throw gazeError('NEGATIVE_VALUE', value, param);
+  if (!Number.isSafeInteger(value) || value > MAX_INT32) throw gazeError('VALUE_TOO_LARGE', value, param, MAX_INT32);
+}
+
+/** Property names that would reach into JavaScript object internals. */
+export function checkPropertyName(key: string): void {
+  if (key === '__proto__' || key === 'constructor' || key === 'prototype') throw gazeError('PROPERTY_NAME_INVALID', key);
+}

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
-import { USER_BASE_PROPERTIES, type Image } from '../domain/image.ts';
+import { USER_BASE_PROPERTIES, checkMinimum, checkPropertyName, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -62,6 +62,7 @@ export class ImageUpdateService {
   private async set(ctx: RequestContext, image: Image, key: string, value: unknown): Promise<void> {
     if (!isBase(key)) {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
+      checkPropertyName(key);
       if (value === null) delete image.properties[key];
       else image.properties[key] = value as string;
       return;
@@ -84,7 +85,7 @@ export class ImageUpdateService {
         return;
       case 'min_ram':
       case 'min_disk':
-        if ((value as number) < 0) throw gazeError('NEGATIVE_VALUE', value, key);
+        checkMinimum(key, value);
         image[key] = value as number;
         return;
       case 'tags':

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RequestContext } from '../auth/context.ts';
 import {
-  CREATE_DISALLOWED, CREATE_READ_ONLY, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
+  CREATE_DISALLOWED, CREATE_READ_ONLY, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
   type Image, type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -32,12 +32,12 @@ export class ImageService {
     for (const [key, value] of Object.entries(body)) {
       if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || key === 'id') continue;
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
+      checkPropertyName(key);
       // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
       if (value !== null) properties[key] = value as string;
     }
-    for (const key of ['min_ram', 'min_disk'] as const) {
-      if (typeof body[key] === 'number' && (body[key] as number) < 0) throw gazeError('NEGATIVE_VALUE', body[key], key);
-    }
+    checkMinimum('min_ram', body.min_ram);
+    checkMinimum('min_disk', body.min_disk);
 
     const owner = (body.owner as string | null | undefined) ?? ctx.projectId;
     if (!ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));

@@ -57,6 +57,11 @@ test('create validates against the image schema (400) and Glance rules', async (
   expectError(await api.post('/v2/images', { name: 'n'.repeat(256) }, { headers: JSON_ACCEPT }), 400, /is too long/);
   expectError(await api.post('/v2/images', { kernel_id: 'abc' }, { headers: JSON_ACCEPT }), 400, /does not match/);
   expectError(await api.post('/v2/images', { min_ram: -1 }, { headers: JSON_ACCEPT }), 400, "Invalid value '-1' for parameter 'min_ram': Cannot be a negative value");
+  expectError(await api.call('POST', '/v2/images', { body: '{"min_ram": 1e400}', headers: JSON_ACCEPT }), 400,
+    "Invalid value 'Infinity' for parameter 'min_ram': Cannot be greater than 2147483647");
+  expectError(await api.post('/v2/images', { min_disk: 2 ** 31 }, { headers: JSON_ACCEPT }), 400,
+    "Invalid value '2147483648' for parameter 'min_disk': Cannot be greater than 2147483647");
+  expectError(await api.call('POST', '/v2/images', { body: '{"__proto__": "x"}', headers: JSON_ACCEPT }), 400, "Property name '__proto__' is not allowed.");
   expectError(await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }), 400, 'Custom property should not be greater than 255 characters.');
   expectError(await api.post('/v2/images', [], { headers: JSON_ACCEPT }), 400, /does not match schema 'image'/);
 });
@@ -153,6 +158,8 @@ test('PATCH rejects malformed operations with Glance messages', async () => {
   expectError(await p([{ op: 'add', path: '/min_disk', value: 'x' }]), 400, /'x' is not of type 'integer'/);
   expectError(await p([{ op: 'add', path: '/min_disk', value: -5 }]), 400, "Invalid value '-5' for parameter 'min_disk': Cannot be a negative value");
   expectError(await p([{ op: 'add', path: '/extra2', value: 1 }]), 400, /1 is not of type 'string'/);
+  expectError(await p([{ op: 'add', path: '/__proto__', value: 'x' }]), 400, "Property name '__proto__' is not allowed.");
+  expectError(await p([{ op: 'replace', path: '/min_ram', value: 1e300 }]), 400, /Cannot be greater than 2147483647/);
   expectError(await p([{ op: 'add', path: '/visibility', value: 'everyone' }]), 400, /'everyone' is not one of/);
   expectError(await p([{ op: 'add', path: '/locations/-', value: { url: 'http://x', metadata: {} } }]), 403, "It's not allowed to add locations if locations are invisible.");
   expectError(await p([{ op: 'replace', path: '/locations', value: [] }]), 403, "It's not allowed to update locations if locations are invisible.");
