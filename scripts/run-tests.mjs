@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node's test runner (TypeScript through tsx).
-// `--unit` leaves out the files that start real services (Keystone, PostgreSQL, the OpenStack CLI).
+// `--unit` leaves out the files that start real services (Keystone, the OpenStack CLI) and runs the
+// database tests on SQLite only.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-const SLOW_DIRS = ['test/e2e', 'test/services'];
+const SLOW_DIRS = ['test/e2e'];
 const unitOnly = process.argv.includes('--unit');
 const extra = process.argv.slice(2).filter((a) => a !== '--unit');
 
@@ -18,6 +19,10 @@ function find(dir) {
 }
 
 let files = extra.length ? extra : find('test').sort();
-if (unitOnly) files = files.filter((f) => !SLOW_DIRS.some((d) => f.startsWith(d)) && !f.includes('keystone') && !f.includes('postgres'));
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const env = { ...process.env };
+if (unitOnly) {
+  files = files.filter((f) => !SLOW_DIRS.some((d) => f.startsWith(d)) && !f.includes('keystone'));
+  env.GAZE_TEST_ENGINES = 'sqlite';
+}
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

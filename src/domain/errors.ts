@@ -7,6 +7,7 @@ interface ErrorSpec { status: number; message: Template }
 const table = {
   // generic request problems
   BAD_REQUEST: { status: 400, message: (text: string) => text },
+  NUL_CHARACTER: { status: 400, message: () => 'Null characters are not allowed in requests.' },
   MALFORMED_JSON: { status: 400, message: () => 'Malformed JSON in request body.' },
   UNEXPECTED_BODY_TYPE: { status: 400, message: () => 'Unexpected body type. Expected list/dict.' },
   BODY_NOT_EXPECTED: { status: 400, message: () => 'A body is not expected with this request.' },

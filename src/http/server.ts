@@ -70,6 +70,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
     request.requestId = given ? (given.startsWith('req-') ? given : `req-${given}`) : `req-${crypto.randomUUID()}`;
     reply.header('x-openstack-request-id', request.requestId);
+    if (request.url.includes('%00')) throw gazeError('NUL_CHARACTER');
     request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId);
   });
 

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
-import { VISIBILITIES } from '../domain/image.ts';
+import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { parseIsoSecond, addSeconds } from '../domain/time.ts';
 import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from '../db/repos/images.ts';
@@ -74,6 +74,14 @@ function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCo
     case 'lt': return [{ column, op: 'lt', values: [second] }];
     default: return [{ column, op: 'lt', values: [next] }]; // lte
   }
+}
+
+/** A number that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
+function numericFilter(column: ImageColumn, param: string, text: string): number {
+  const value = Number(text);
+  const max = column === 'min_ram' || column === 'min_disk' ? MAX_INT32 : Number.MAX_SAFE_INTEGER;
+  if (value > max) throw gazeError('VALUE_TOO_LARGE', text.trim(), param, max);
+  return value;
 }
 
 function parseBool(name: string, value: string, caseSensitive: boolean): boolean {
@@ -169,12 +177,13 @@ export class ImageListService {
       } else if (key === 'created_at' || key === 'updated_at') {
         conditions.push(...timeFilters(key, value));
       } else if (/_(min|max)$/.test(key) && RANGE_COLUMNS.includes(key.slice(0, -4) as ImageColumn)) {
+        const column = key.slice(0, -4) as ImageColumn;
         if (!/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
-        conditions.push({ column: key.slice(0, -4) as ImageColumn, op: key.endsWith('_min') ? 'gte' : 'lte', values: [Number(value)] });
+        conditions.push({ column, op: key.endsWith('_min') ? 'gte' : 'lte', values: [numericFilter(column, key, value)] });
       } else if (EXACT_COLUMNS.includes(key as ImageColumn)) {
-        const numeric = ['min_ram', 'min_disk', 'size', 'virtual_size'].includes(key);
+        const numeric = RANGE_COLUMNS.includes(key as ImageColumn);
         if (numeric && !/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
-        conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? Number(value) : value] });
+        conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? numericFilter(key as ImageColumn, key, value) : value] });
       } else {
         properties.push({ name: key, value });
       }

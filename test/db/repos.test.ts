@@ -160,6 +160,19 @@ forEachEngine((engine) => {
       assert.equal(await images.get(crypto.randomUUID()), null);
     });
 
+    test('min_ram/min_disk up to 2^31-1 (the INTEGER columns\' limit) round-trip', async () => {
+      // Larger values are the services' to refuse (checkMinimum, 400 as in Glance): SQLite would store
+      // them and PostgreSQL would throw, so they must never reach the repository.
+      const max = 2 ** 31 - 1;
+      const atMax = makeImage({ min_ram: max, min_disk: max });
+      await images.insert(atMax);
+      const got = await images.get(atMax.id);
+      assert.equal(got?.min_ram, max);
+      assert.equal(got?.min_disk, max);
+      assert.equal(await images.updateFields(atMax.id, null, { min_ram: max - 1 }), true);
+      assert.equal((await images.get(atMax.id))?.min_ram, max - 1);
+    });
+
     test('a big size is found by an equality condition and comes back as a number from list', async () => {
       const image = makeImage({ owner: 'size-owner', size: FIVE_TIB + 1, status: 'active' });
       await images.insert(image);
@@ -248,6 +261,25 @@ forEachEngine((engine) => {
       assert.equal(got?.status, 'importing');
       assert.equal(got?.min_ram, 128);
       assert.deepEqual(await images.idsInStatus('importing'), [image.id]);
+    });
+
+    test('updateFields with an empty list of expected statuses matches nothing', async () => {
+      const image = makeImage({ status: 'queued' });
+      await images.insert(image);
+      assert.equal(await images.updateFields(image.id, [], { name: 'changed' }), false);
+      assert.equal((await images.get(image.id))?.name, 'image');
+    });
+
+    test('concurrent compare-and-set saves: exactly one wins', async () => {
+      const image = makeImage({ status: 'queued' });
+      await images.insert(image);
+      const results = await Promise.all([1, 2, 3, 4, 5].map((n) =>
+        images.save({ ...structuredClone(image), status: 'saving', name: `writer-${n}`, properties: { writer: String(n) } }, { expectStatus: 'queued' })));
+      assert.equal(results.filter(Boolean).length, 1);
+      const winner = results.indexOf(true) + 1;
+      const got = await images.get(image.id);
+      assert.equal(got?.name, `writer-${winner}`);
+      assert.deepEqual(got?.properties, { writer: String(winner) });
     });
 
     test('activateWithData only activates a saving image, and adds its location', async () => {
@@ -474,6 +506,13 @@ forEachEngine((engine) => {
       ), u(1, 2, 4));
     });
 
+    test('conditions on 32-bit columns (min_ram/min_disk) with values beyond 32 bits just compare', async () => {
+      // GET /v2/images?min_ram=3000000000 (or min_disk_max=…) reaches the repository as is.
+      assert.deepEqual(await where({ column: 'min_ram', op: 'eq', values: [3_000_000_000] }), []);
+      assert.deepEqual(await where({ column: 'min_ram', op: 'gte', values: [2 ** 31] }), []);
+      assert.deepEqual(await where({ column: 'min_disk', op: 'lte', values: [2 ** 31] }), u(1, 2, 3, 4, 5, 6, 7));
+    });
+
     test('outside [low, high): below low or at/above high', async () => {
       assert.deepEqual(await where({ column: 'size', op: 'outside', values: [100, 2000] }), u(2, 4, 5, 6, 7));
       assert.deepEqual(await where({ column: 'created_at', op: 'outside', values: [ts(10), ts(40)] }), u(5, 6, 7));
@@ -639,6 +678,12 @@ forEachEngine((engine) => {
       // After removal the same member can be added again.
       assert.ok(await members.add(imageId, 'bob'));
       assert.equal(await members.count(imageId), 2);
+    });
+
+    test('concurrent adds of the same member: one row, the others get null', async () => {
+      const results = await Promise.all([1, 2, 3, 4, 5].map(() => members.add(imageId, 'dave')));
+      assert.equal(results.filter((r) => r !== null).length, 1);
+      assert.equal((await members.list(imageId)).filter((m) => m.member === 'dave').length, 1);
     });
 
     test('adding a member to an image that does not exist fails (foreign key), it is not a duplicate', async () => {

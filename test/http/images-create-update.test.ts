@@ -62,6 +62,8 @@ test('create validates against the image schema (400) and Glance rules', async (
   expectError(await api.post('/v2/images', { min_disk: 2 ** 31 }, { headers: JSON_ACCEPT }), 400,
     "Invalid value '2147483648' for parameter 'min_disk': Cannot be greater than 2147483647");
   expectError(await api.call('POST', '/v2/images', { body: '{"__proto__": "x"}', headers: JSON_ACCEPT }), 400, "Property name '__proto__' is not allowed.");
+  expectError(await api.call('POST', '/v2/images', { body: '{"name": "a\\u0000b"}', headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
+  expectError(await api.call('POST', '/v2/images', { body: '{"k\\u0000": "v"}', headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
   expectError(await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }), 400, 'Custom property should not be greater than 255 characters.');
   expectError(await api.post('/v2/images', [], { headers: JSON_ACCEPT }), 400, /does not match schema 'image'/);
 });

@@ -161,8 +161,10 @@ export class ImagesRepo {
 
   /** Compare-and-set of status plus some columns, without touching properties or tags. */
   async updateFields(id: string, expectStatus: ImageStatus | ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>>): Promise<boolean> {
+    const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
+    if (expected?.length === 0) return false;
     let q = this.k.updateTable('images').set({ ...fields, updated_at: nowTimestamp() }).where('id', '=', id).where('deleted', '=', 0);
-    if (expectStatus) q = q.where('status', 'in', Array.isArray(expectStatus) ? expectStatus : [expectStatus]);
+    if (expected) q = q.where('status', 'in', expected);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
@@ -299,7 +301,12 @@ export class ImagesRepo {
 
   private columnCondition(eb: EB, cond: ColumnCondition): Expression<SqlBool> {
     const ref = eb.ref(`images.${cond.column}`);
-    const values = cond.values.map((v) => toStored(cond.column, v));
+    // Numbers are compared as BIGINT: PostgreSQL would otherwise read them as the column's 32-bit type and
+    // fail on larger values (min_ram=3000000000), where SQLite just compares.
+    const values = cond.values.map((v) => {
+      const stored = toStored(cond.column, v);
+      return typeof stored === 'number' ? sql`cast(${stored} as bigint)` : stored;
+    });
     const [v] = values;
     switch (cond.op) {
       case 'in': return values.length ? eb(ref, 'in', values as never[]) : eb.lit(false);
