@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/index.ts';
 import { createApp, databaseUrl } from './app.ts';
@@ -28,9 +29,11 @@ async function serve(config: Config): Promise<void> {
   if (noAuth && !LOOPBACK.test(host) && !config.get<boolean>('DEFAULT', 'noauth_allow_remote')) {
     throw new Error(`refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`);
   }
+  const workers = config.get<number>('DEFAULT', 'workers');
+  if (workers > 1 && cluster.isPrimary) return supervise(config, workers, host, port, noAuth);
   const app = await createApp(config, { logger: process.env.GAZE_LOG_REQUESTS === '1' });
   await app.server.listen({ host, port });
-  console.log(`gaze: serving the Image API on http://${host.includes(':') ? `[${host}]` : host}:${port}/ (${noAuth ? 'no auth' : 'keystone'})`);
+  if (cluster.isPrimary) console.log(`gaze: serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -42,11 +45,38 @@ async function serve(config: Config): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-async function dbSync(config: Config): Promise<void> {
+function displayUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+}
+
+/**
+ * `workers = N` (N > 1): N processes share the listening socket; the database is the only shared state
+ * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
+ * The schema is synced once here so that workers do not race on it.
+ */
+async function supervise(config: Config, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
+  await dbSync(config, true);
+  let stopping = false;
+  const start = () => cluster.fork().on('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`gaze: worker exited (${signal ?? code}); starting another`);
+    setTimeout(start, 1000);
+  });
+  for (let i = 0; i < workers; i++) start();
+  console.log(`gaze: serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
+  const stop = () => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function dbSync(config: Config, quiet = false): Promise<void> {
   const db = openDatabase(databaseUrl(config));
   try {
     const applied = await syncSchema(db);
-    console.log(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
+    if (!quiet) console.log(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
   } finally {
     await db.close();
   }

@@ -41,7 +41,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     requestTimeout: 0,
     bodyLimit: 8 << 20,
     // Tags and member ids travel in the path; Glance validates their length itself (400, not 414).
-    maxParamLength: 8192,
+    routerOptions: { maxParamLength: 8192 },
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
     rewriteUrl(req) {
       const url = req.url ?? '/';

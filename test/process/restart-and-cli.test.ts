@@ -61,3 +61,18 @@ test('gaze db sync creates the schema once; no-auth mode refuses a non-loopback 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('workers = 2 serves from two processes that share one database', async () => {
+  const gaze = await startGazeProcess({ DEFAULT: { workers: '2' } });
+  try {
+    const api = client(gaze.url);
+    const created = await Promise.all(Array.from({ length: 6 }, (_, i) => api.createImage({ name: `w${i}` })));
+    await api.upload(created[0].id, 'across workers');
+    const listed = (await api.get('/v2/images')).json.images.map((i: any) => i.name).sort();
+    assert.deepEqual(listed, ['w0', 'w1', 'w2', 'w3', 'w4', 'w5']);
+    const res = await fetch(`${gaze.url}/v2/images/${created[0].id}/file`);
+    assert.equal(await res.text(), 'across workers');
+  } finally {
+    await gaze.stop();
+  }
+});
