@@ -30,6 +30,8 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     api_limit_max: { type: 'int', default: 1000 },
     hashing_algorithm: { type: 'string', default: 'sha512' },
     public_endpoint: { type: 'string', default: null },
+    worker_self_reference_url: { type: 'string', default: null },
+    use_keystone_limits: { type: 'bool', default: false },
     max_request_id_length: { type: 'int', default: 64 },
     default_publisher_id: { type: 'string', default: 'image.localhost' },
     disabled_notifications: { type: 'list', default: [] },
@@ -78,5 +80,23 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   },
   task: {
     task_time_to_live: { type: 'int', default: 48 },
+  },
+  import_filtering_opts: {
+    allowed_schemes: { type: 'list', default: ['http', 'https'] },
+    disallowed_schemes: { type: 'list', default: [] },
+    allowed_hosts: { type: 'list', default: [] },
+    disallowed_hosts: { type: 'list', default: [] },
+    allowed_ports: { type: 'intlist', default: [80, 443] },
+    disallowed_ports: { type: 'intlist', default: [] },
+    // Gaze: limits of the service's own downloads (web-download, glance-download), in seconds.
+    connect_timeout: { type: 'int', default: 30 },
+    read_timeout: { type: 'int', default: 60 },
+    max_redirects: { type: 'int', default: 10 },
+  },
+  image_import_opts: {
+    image_import_plugins: { type: 'list', default: [] },
+  },
+  wsgi: {
+    task_pool_threads: { type: 'int', default: 16 },
   },
 };
