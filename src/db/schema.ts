@@ -74,6 +74,7 @@ export interface TasksTable {
   /** Which service process runs the task, and until when its claim holds (restart recovery). */
   lease_owner: string | null;
   lease_expires_at: string | null;
+  attempts: number;
 }
 
 export interface Database {

@@ -13,17 +13,21 @@ export interface IngestRequest {
   key: string;
   store: Store;
   sizeCap: number;
-  /** `hashing_algorithm` for os_hash_value; md5 is always computed for `checksum`. */
-  hashAlgo: string;
+  /** `hashing_algorithm` for os_hash_value (with md5 for `checksum`); null: no digests (staging). */
+  hashAlgo: string | null;
   claimedDiskFormat: string | null;
   signal?: AbortSignal;
 }
 
-export interface IngestResult {
-  size: number;
+export interface Digests {
   checksum: string;
   hashAlgo: string;
   hashValue: string;
+}
+
+export interface IngestResult {
+  size: number;
+  digests: Digests | null;
   inspection: InspectionResult;
   location: { storeId: string; url: string };
 }
@@ -34,7 +38,7 @@ export interface IngestResult {
  */
 export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const limit = new SizeLimit(req.sizeCap);
-  const hashing = new HashingStream(['md5', req.hashAlgo]);
+  const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: 1 << 20 });
   const inspecting = new InspectingStream(req.claimedDiskFormat);
   const toStore = new PassThrough({ highWaterMark: 1 << 20 });
 
@@ -43,12 +47,10 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   try {
     await pipeline(req.source, limit, hashing, inspecting, toStore, { signal: req.signal });
     const written = await write;
-    const digests = await hashing.digests;
+    const digests = hashing instanceof HashingStream ? await hashing.digests : null;
     return {
       size: written.size,
-      checksum: digests.md5,
-      hashAlgo: req.hashAlgo,
-      hashValue: digests[req.hashAlgo],
+      digests: digests && req.hashAlgo ? { checksum: digests.md5, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo] } : null,
       inspection: inspecting.result(),
       location: { storeId: req.store.id, url: written.url },
     };

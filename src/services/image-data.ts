@@ -42,8 +42,9 @@ export class ImageDataService {
         claimedDiskFormat: image.disk_format, signal: controller.signal,
       });
       const virtualSize = image.container_format === 'bare' ? result.inspection.virtualSize : null;
+      const digests = result.digests!;
       const activated = await this.deps.images.activateWithData(id, {
-        size: result.size, checksum: result.checksum, os_hash_algo: result.hashAlgo, os_hash_value: result.hashValue,
+        size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
         virtual_size: virtualSize,
       }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} });
       if (!activated) {

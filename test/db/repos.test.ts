@@ -105,7 +105,7 @@ async function count(db: Db, table: 'image_properties' | 'image_tags' | 'image_m
 forEachEngine((engine) => {
   test('schema sync applies the migrations once; a second sync applies nothing', async () => {
     const db = await engine.open({ sync: false });
-    assert.deepEqual(await syncSchema(db), ['0001_initial']);
+    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts']);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
     const images = new ImagesRepo(db);
@@ -715,13 +715,19 @@ forEachEngine((engine) => {
       deleted: 0,
       lease_owner: null,
       lease_expires_at: null,
+      attempts: 0,
       ...overrides,
     });
 
     test('insert then get returns the same row; unknown and deleted tasks are null', async () => {
-      const row = task({ result: JSON.stringify({ ok: true }), message: 'done', expires_at: ts(100), lease_owner: 'host-1', lease_expires_at: ts(200) });
+      const future = nowTimestamp(new Date(Date.now() + 3600_000));
+      const row = task({ result: JSON.stringify({ ok: true }), message: 'done', expires_at: future, lease_owner: 'host-1', lease_expires_at: ts(200) });
       await tasks.insert(row);
       assert.deepEqual(await tasks.get(row.id), row);
+      const expired = task({ status: 'success', expires_at: ts(100) });
+      await tasks.insert(expired);
+      assert.equal(await tasks.get(expired.id), null, 'an expired task is gone from the API');
+      assert.deepEqual(await tasks.getRaw(expired.id), expired, 'but its row is still there for lock checks');
       assert.equal(await tasks.get(crypto.randomUUID()), null);
       const gone = task({ deleted: 1, deleted_at: ts(5) });
       await tasks.insert(gone);

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
 
 // Ordered schema migrations; `gaze db sync` and the server's start apply the ones not yet applied.
 const migrations: Record<string, Migration> = {
@@ -88,7 +88,12 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_tasks_image').on('tasks').column('image_id').execute();
       await db.schema.createIndex('ix_tasks_owner').on('tasks').columns(['owner', 'created_at']).execute();
-      void sql;
+    },
+  },
+  '0002_task_attempts': {
+    async up(db: Kysely<any>) {
+      // How many times a task was started; restart recovery resumes a task only a few times.
+      await db.schema.alterTable('tasks').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
 };

@@ -4,6 +4,8 @@ import type { Db } from '../connection.ts';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
+export const IMPORT_LOCK = 'os_glance_import_task';
+
 export type ImageColumn =
   | 'id' | 'name' | 'status' | 'visibility' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'owner' | 'size'
   | 'virtual_size' | 'container_format' | 'disk_format' | 'min_ram' | 'min_disk' | 'created_at' | 'updated_at'
@@ -176,6 +178,23 @@ export class ImagesRepo {
     });
   }
 
+  /** Takes the import lock (`os_glance_import_task`) atomically: false when any task already holds it. */
+  async takeImportLock(id: string, taskId: string): Promise<boolean> {
+    try {
+      await this.k.insertInto('image_properties').values({ image_id: id, name: IMPORT_LOCK, value: taskId }).execute();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Drops the lock only if `taskId` still holds it (compare by value); true when it did. */
+  async releaseImportLock(id: string, taskId: string): Promise<boolean> {
+    const res = await this.k.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', IMPORT_LOCK)
+      .where('value', '=', taskId).executeTakeFirst();
+    return Number(res.numDeletedRows) === 1;
+  }
+
   async markDeleted(id: string, status: 'deleted' | 'pending_delete' = 'deleted'): Promise<boolean> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
@@ -206,14 +225,15 @@ export class ImagesRepo {
   }
 
   /**
-   * Makes uploaded data visible: saving → active with the data's fields and its location, in one
-   * transaction, only while the image is still `saving` (false when it was deleted meanwhile).
+   * Makes stored data visible: `from` (saving, or importing) → active with the data's fields and its
+   * location, in one transaction, only while the image is still in `from` (false when it was deleted).
    */
-  async activateWithData(id: string, fields: Partial<Omit<Row, 'id'>>, location: { url: string; metadata: Record<string, unknown> }): Promise<boolean> {
+  async activateWithData(id: string, fields: Partial<Omit<Row, 'id'>>, location: { url: string; metadata: Record<string, unknown> },
+    from: ImageStatus = 'saving'): Promise<boolean> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
       const res = await trx.updateTable('images').set({ ...fields, status: 'active', updated_at: now })
-        .where('id', '=', id).where('deleted', '=', 0).where('status', '=', 'saving').executeTakeFirst();
+        .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
       await trx.insertInto('image_locations').values({
         id: crypto.randomUUID(), image_id: id, position: 0, url: location.url, metadata: JSON.stringify(location.metadata),

@@ -1,22 +1,90 @@
 import type { Db } from '../connection.ts';
 import type { TasksTable } from '../schema.ts';
+import { nowTimestamp } from '../../domain/time.ts';
 
 export type TaskRow = TasksTable;
 
-/** Task rows; the import runner (next issue) adds leases on top of these. */
+export interface TaskListQuery {
+  owner: string | null; // null: every owner (admin)
+  status?: string;
+  type?: string;
+  sortDir: 'asc' | 'desc';
+  limit: number;
+  marker?: TaskRow;
+}
+
+/** Task rows, with the lease columns the import runner uses to survive restarts. */
 export class TasksRepo {
   constructor(private readonly db: Db) {}
 
+  private get k() { return this.db.kysely; }
+
   async insert(row: TaskRow): Promise<void> {
-    await this.db.kysely.insertInto('tasks').values(row).execute();
+    await this.k.insertInto('tasks').values(row).execute();
   }
 
+  /** A visible task: not deleted and not expired. */
   async get(id: string): Promise<TaskRow | null> {
-    return (await this.db.kysely.selectFrom('tasks').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()) ?? null;
+    const row = await this.k.selectFrom('tasks').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+    if (!row || (row.expires_at !== null && row.expires_at <= nowTimestamp())) return null;
+    return row;
+  }
+
+  /** Any row, expired or not (lock checks need the truth). */
+  async getRaw(id: string): Promise<TaskRow | null> {
+    return (await this.k.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   }
 
   listForImage(imageId: string): Promise<TaskRow[]> {
-    return this.db.kysely.selectFrom('tasks').selectAll().where('image_id', '=', imageId).where('deleted', '=', 0)
-      .orderBy('created_at').execute();
+    return this.k.selectFrom('tasks').selectAll().where('image_id', '=', imageId).where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowTimestamp())]))
+      .orderBy('created_at').orderBy('id').execute();
+  }
+
+  list(q: TaskListQuery): Promise<TaskRow[]> {
+    let query = this.k.selectFrom('tasks').selectAll().where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowTimestamp())]));
+    if (q.owner !== null) query = query.where('owner', '=', q.owner);
+    if (q.status) query = query.where('status', '=', q.status);
+    if (q.type) query = query.where('type', '=', q.type);
+    if (q.marker) {
+      const m = q.marker;
+      const cmp = q.sortDir === 'desc' ? '<' : '>';
+      query = query.where((eb) => eb.or([
+        eb('created_at', cmp, m.created_at),
+        eb.and([eb('created_at', '=', m.created_at), eb('id', cmp, m.id)]),
+      ]));
+    }
+    return query.orderBy('created_at', q.sortDir).orderBy('id', q.sortDir).limit(q.limit).execute();
+  }
+
+  /** Compare-and-set of the status (plus other columns); false when the task was not in one of `from`. */
+  async transition(id: string, from: string[], fields: Partial<Omit<TaskRow, 'id'>>): Promise<boolean> {
+    const res = await this.k.updateTable('tasks').set({ ...fields, updated_at: nowTimestamp() })
+      .where('id', '=', id).where('status', 'in', from).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async setMessage(id: string, message: string): Promise<void> {
+    await this.k.updateTable('tasks').set({ message, updated_at: nowTimestamp() }).where('id', '=', id).execute();
+  }
+
+  /** Takes (or renews) the lease of a task for `owner`; false when another live owner holds it. */
+  async claim(id: string, owner: string, until: string): Promise<boolean> {
+    const now = nowTimestamp();
+    const res = await this.k.updateTable('tasks').set({ lease_owner: owner, lease_expires_at: until })
+      .where('id', '=', id).where('status', 'in', ['pending', 'processing'])
+      .where((eb) => eb.or([
+        eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now),
+      ])).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
+  async orphaned(limit: number): Promise<TaskRow[]> {
+    const now = nowTimestamp();
+    return this.k.selectFrom('tasks').selectAll().where('status', 'in', ['pending', 'processing']).where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+      .orderBy('created_at').limit(limit).execute();
   }
 }

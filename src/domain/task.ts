@@ -1,0 +1,62 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
+import { apiTime, rawRowTime } from './time.ts';
+
+export const TASK_STATUSES = ['pending', 'processing', 'success', 'failure'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type TaskType = 'import' | 'api_image_import';
+
+const TASK_TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
+  pending: ['processing', 'failure'],
+  processing: ['success', 'failure'],
+  success: [],
+  failure: [],
+};
+
+export function canTaskTransition(from: TaskStatus, to: TaskStatus): boolean {
+  return TASK_TRANSITIONS[from].includes(to);
+}
+
+export function isTerminal(status: string): boolean {
+  return status === 'success' || status === 'failure';
+}
+
+function parse(json: string | null): unknown {
+  return json === null ? null : JSON.parse(json);
+}
+
+/** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set). */
+export function taskView(row: TaskRow): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: row.id, type: row.type, status: row.status, owner: row.owner,
+    input: parse(row.input), result: parse(row.result), message: row.message,
+    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
+    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
+  };
+  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
+  if (row.image_id) view.image_id = row.image_id;
+  if (row.request_id) view.request_id = row.request_id;
+  if (row.user_id) view.user_id = row.user_id;
+  return view;
+}
+
+/** The list item of GET /v2/tasks: no input, result or message. */
+export function taskStubView(row: TaskRow): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: row.id, type: row.type, status: row.status, owner: row.owner,
+    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
+    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
+  };
+  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
+  return view;
+}
+
+/** GET /v2/images/{id}/tasks returns Glance's raw database rows. */
+export function taskRawView(row: TaskRow): Record<string, unknown> {
+  return {
+    id: row.id, type: row.type, status: row.status, owner: row.owner,
+    expires_at: rawRowTime(row.expires_at), created_at: rawRowTime(row.created_at), updated_at: rawRowTime(row.updated_at),
+    deleted_at: rawRowTime(row.deleted_at), deleted: Boolean(row.deleted),
+    image_id: row.image_id, request_id: row.request_id, user_id: row.user_id,
+    input: parse(row.input), result: parse(row.result), message: row.message,
+  };
+}
