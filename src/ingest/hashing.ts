@@ -5,8 +5,9 @@ import { Transform, type TransformCallback } from 'node:stream';
 // Hashing runs on worker threads so a multi-GiB upload never blocks the event loop. Bytes reach the
 // workers through a few SharedArrayBuffer slots per job: one copy, no matter how many digests.
 
-const SLOT_BYTES = 1 << 20;
-const SLOTS_PER_JOB = 4;
+// Few, large slots: each costs one message per digest, so fewer messages mean less main-thread work.
+const SLOT_BYTES = 2 << 20;
+const SLOTS_PER_JOB = 3;
 
 interface PoolWorker { worker: Worker; jobs: number }
 type Waiter = { ack: (slot: number) => void; digest: (hex: string | null) => void };
@@ -81,6 +82,7 @@ export type Digests = Record<string, string>;
 export class HashingStream extends Transform {
   readonly digests: Promise<Digests>;
   private readonly slots: SharedArrayBuffer[] = [];
+  private readonly views: Buffer[] = [];
   private readonly pendingAcks: number[] = [];
   private readonly free: number[] = [];
   private readonly handles: Array<ReturnType<HashWorkerPool['start']>>;
@@ -97,7 +99,9 @@ export class HashingStream extends Transform {
     this.digests = new Promise((resolve, reject) => { this.resolveDigests = resolve; this.rejectDigests = reject; });
     this.digests.catch(() => {});
     for (let i = 0; i < SLOTS_PER_JOB; i++) {
-      this.slots.push(new SharedArrayBuffer(SLOT_BYTES));
+      const slot = new SharedArrayBuffer(SLOT_BYTES);
+      this.slots.push(slot);
+      this.views.push(Buffer.from(slot));
       this.pendingAcks.push(0);
       this.free.push(i);
     }
@@ -150,9 +154,9 @@ export class HashingStream extends Transform {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.current < 0) await this.takeSlot();
-      const view = new Uint8Array(this.slots[this.current]);
       const n = Math.min(chunk.length - offset, SLOT_BYTES - this.fill);
-      view.set(chunk.subarray(offset, offset + n), this.fill);
+      chunk.copy(this.views[this.current], this.fill, offset, offset + n); // native memcpy
+
       this.fill += n;
       offset += n;
       if (this.fill === SLOT_BYTES) this.dispatch();

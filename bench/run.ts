@@ -1,0 +1,206 @@
+// Gaze benchmark: `npm run bench`. One run measures the machine's ceilings (disk write, one core of md5
+// and sha512) and, against real `gaze serve` processes, upload/download throughput, request rates and
+// the server's peak memory during concurrent uploads. It prints labelled figures and, as the last line,
+// one JSON object with every number. It asserts nothing: targets are shown next to the figures.
+//
+//   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGazeProcess } from '../test/helpers/gaze.ts';
+import { MiB } from './bytes.ts';
+import { diskWrite, hashThroughput } from './ceilings.ts';
+import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
+import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
+
+type Server = Awaited<ReturnType<typeof startGazeProcess>>;
+
+const sizeMiB = process.env.GAZE_BENCH_SIZE_MIB ? Number(process.env.GAZE_BENCH_SIZE_MIB) : 1024;
+if (!Number.isInteger(sizeMiB) || sizeMiB < 1) {
+  console.error(`GAZE_BENCH_SIZE_MIB must be a positive integer number of MiB (got ${process.env.GAZE_BENCH_SIZE_MIB})`);
+  process.exit(2);
+}
+const SIZE = sizeMiB * MiB;
+const IMAGES = 1000;
+const CONCURRENCY = 16;
+const LOAD_SECONDS = 5;
+const WARMUP_SECONDS = 1;
+const PARALLEL_UPLOADS = 4;
+const UPLOAD_TARGET_PCT = 70;
+const RSS_TARGET_MIB = 200;
+
+// ---- cleanup: every server started is stopped and its temp dir removed, on success, error or signal ----
+
+const running = new Set<Server>();
+const tempDirs = new Set<string>();
+
+async function start(): Promise<Server> {
+  // Our own temp dir (the helper then leaves it alone), so it is removed even if the server fails to start.
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-bench-'));
+  tempDirs.add(dir);
+  const server = await startGazeProcess({}, { dir });
+  running.add(server);
+  return server;
+}
+
+async function stop(server: Server): Promise<void> {
+  if (running.delete(server)) {
+    const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+    try {
+      await server.stop();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  rmSync(server.dir, { recursive: true, force: true });
+  tempDirs.delete(server.dir);
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.allSettled([...running].map(stop));
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+// Last resort when the process exits without reaching `finally` (uncaught exception, process.exit).
+process.on('exit', () => {
+  for (const server of running) server.child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping servers and removing temp files`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+// `npm run bench | head` must not kill the run (and orphan a server) with EPIPE.
+process.stdout.on('error', () => {});
+
+// ---- output ----
+
+const r1 = (n: number) => Math.round(n * 10) / 10;
+const LABEL = 46;
+
+function line(label: string, value: string, note = ''): void {
+  console.log(`  ${label.padEnd(LABEL, '.')} ${value.padStart(12)}${note ? `   ${note}` : ''}`);
+}
+function section(title: string): void {
+  console.log(`\n${title}`);
+}
+function loadLine(label: string, r: LoadResult): void {
+  line(label, `${r1(r.rps)} req/s`,
+    `p50 ${r1(r.p50ms)} ms, p99 ${r1(r.p99ms)} ms, ${r.requests} req in ${r1(r.seconds)} s, ${r.errors} errors, ${Math.round(r.bytesPerResponse / 1024)} KiB/resp`);
+}
+function roundAll<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? r1(v) : v))) as T;
+}
+
+// ---- the run ----
+
+async function main(): Promise<void> {
+  const benchStarted = performance.now();
+  console.log(`Gaze bench: node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), image size ${sizeMiB} MiB`);
+
+  // Part 1 + 2 + 3 on one server.
+  const a = await start();
+
+  section('1. Machine ceilings (same run)');
+  const disk = await diskWrite(a.dir, SIZE); // a.dir holds the server's data dir: same filesystem
+  line(`disk sequential write ${sizeMiB} MiB + fsync`, `${r1(disk.mibs)} MiB/s`, `(${r1(disk.ms / 1000)} s, in the server's temp dir)`);
+  const md5 = hashThroughput('md5', SIZE);
+  line('md5, one core (node:crypto)', `${r1(md5.mibs)} MiB/s`);
+  const sha512 = hashThroughput('sha512', SIZE);
+  line('sha512, one core (node:crypto)', `${r1(sha512.mibs)} MiB/s`);
+  const ceiling = Math.min(disk.mibs, sha512.mibs);
+  line('upload ceiling min(disk write, sha512)', `${r1(ceiling)} MiB/s`, disk.mibs <= sha512.mibs ? '(disk-bound)' : '(sha512-bound)');
+
+  section(`2. Image data, ${sizeMiB} MiB, file store`);
+  const bigId = await createImage(a.url, 'bench-big');
+  const cpu0 = readCpuSeconds(a.child.pid!);
+  const client0 = process.cpuUsage();
+  const up = await upload(a.url, bigId, SIZE);
+  const upServerCpu = readCpuSeconds(a.child.pid!) - cpu0;
+  const clientUsage = process.cpuUsage(client0);
+  const upClientCpu = (clientUsage.user + clientUsage.system) / 1e6;
+  const shown = await showImage(a.url, bigId);
+  if (shown.status !== 'active' || shown.size !== SIZE) throw new Error(`after upload the image is ${String(shown.status)} with size ${String(shown.size)}`);
+  const uploadPct = (up.mibs / ceiling) * 100;
+  line('upload PUT /file', `${r1(up.mibs)} MiB/s`,
+    `(${r1(up.ms / 1000)} s; CPU: server ${r1(upServerCpu)} s = ${r1(upServerCpu / (up.ms / 1000))} cores, bench client ${r1(upClientCpu)} s)`);
+  line('upload as % of min(disk, sha512)', `${r1(uploadPct)} %`, `target >= ${UPLOAD_TARGET_PCT}%: ${uploadPct >= UPLOAD_TARGET_PCT ? 'MET' : 'MISSED'}`);
+  const down = await download(a.url, bigId, SIZE);
+  line('download GET /file', `${r1(down.mibs)} MiB/s`, `(${r1(down.ms / 1000)} s)`);
+
+  section(`3. Request rates, ${IMAGES} images, concurrency ${CONCURRENCY}, ${LOAD_SECONDS} s each (after ${WARMUP_SECONDS} s warm-up)`);
+  const createStarted = performance.now();
+  const ids = await createImages(a.url, IMAGES, CONCURRENCY);
+  const createSeconds = (performance.now() - createStarted) / 1000;
+  line(`create ${IMAGES} images POST /v2/images`, `${r1(IMAGES / createSeconds)} req/s`, `(${r1(createSeconds)} s)`);
+  const show = await loadTest(a.url, (i) => `/v2/images/${ids[i % ids.length]}`,
+    { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, maxRequests: 200_000, warmupSeconds: WARMUP_SECONDS });
+  loadLine('GET /v2/images/{id}', show);
+  const list = await loadTest(a.url, () => '/v2/images?limit=1000',
+    { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, maxRequests: 20_000, warmupSeconds: WARMUP_SECONDS });
+  loadLine('GET /v2/images?limit=1000', list);
+  await stop(a);
+
+  // Part 4 on a fresh server, so VmHWM is this workload's peak.
+  section(`4. Server memory, ${PARALLEL_UPLOADS} concurrent ${sizeMiB} MiB uploads (fresh server)`);
+  const b = await start();
+  const pid = b.child.pid!;
+  const idle = readMemory(pid);
+  const upIds = await Promise.all(Array.from({ length: PARALLEL_UPLOADS }, (_, i) => createImage(b.url, `bench-parallel-${i}`)));
+  const sampler = sampleMemory(pid, 100);
+  const parCpu0 = readCpuSeconds(pid);
+  const parStarted = performance.now();
+  let parallel: Awaited<ReturnType<typeof upload>>[];
+  let mem: ReturnType<ReturnType<typeof sampleMemory>['stop']>;
+  try {
+    parallel = await Promise.all(upIds.map((id) => upload(b.url, id, SIZE)));
+  } finally {
+    mem = sampler.stop();
+  }
+  const parSeconds = (performance.now() - parStarted) / 1000;
+  const parServerCpu = readCpuSeconds(pid) - parCpu0;
+  for (const id of upIds) {
+    const img = await showImage(b.url, id);
+    if (img.status !== 'active' || img.size !== SIZE) throw new Error(`after parallel upload image ${id} is ${String(img.status)} with size ${String(img.size)}`);
+  }
+  await stop(b);
+  const peakMiB = Math.max(mem.hwmKiB, mem.peakRssKiB) / 1024;
+  line('server RSS idle (after start)', `${r1((idle?.rssKiB ?? NaN) / 1024)} MiB`, `VmHWM ${r1((idle?.hwmKiB ?? NaN) / 1024)} MiB`);
+  line('aggregate upload', `${r1((PARALLEL_UPLOADS * SIZE) / MiB / parSeconds)} MiB/s`,
+    `(${r1(parSeconds)} s; each ${parallel.map((p) => r1(p.mibs)).join(', ')} MiB/s; server CPU ${r1(parServerCpu / parSeconds)} cores)`);
+  line('server peak RSS (VmHWM)', `${r1(mem.hwmKiB / 1024)} MiB`, `sampled VmRSS max ${r1(mem.peakRssKiB / 1024)} MiB over ${mem.samples} samples`);
+  line('server peak RSS vs target', `${r1(peakMiB)} MiB`, `target < ${RSS_TARGET_MIB} MiB: ${peakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`);
+
+  const totalSeconds = (performance.now() - benchStarted) / 1000;
+  console.log(`\nbench took ${r1(totalSeconds)} s`);
+
+  console.log(JSON.stringify(roundAll({
+    node: process.version, cores: availableParallelism(), sizeMiB,
+    ceilings: { diskWriteMiBs: disk.mibs, md5MiBs: md5.mibs, sha512MiBs: sha512.mibs, uploadCeilingMiBs: ceiling },
+    upload: { mibs: up.mibs, seconds: up.ms / 1000, serverCpuSeconds: upServerCpu, clientCpuSeconds: upClientCpu, pctOfCeiling: uploadPct, targetPct: UPLOAD_TARGET_PCT, met: uploadPct >= UPLOAD_TARGET_PCT },
+    download: { mibs: down.mibs, seconds: down.ms / 1000 },
+    createImages: { count: IMAGES, seconds: createSeconds, rps: IMAGES / createSeconds },
+    showImage: show,
+    listImages: list,
+    parallelUploads: {
+      count: PARALLEL_UPLOADS, seconds: parSeconds, aggregateMiBs: (PARALLEL_UPLOADS * SIZE) / MiB / parSeconds,
+      eachMiBs: parallel.map((p) => p.mibs), serverCpuSeconds: parServerCpu,
+      idleRssMiB: (idle?.rssKiB ?? NaN) / 1024, peakRssMiB: peakMiB, vmHwmMiB: mem.hwmKiB / 1024, sampledPeakRssMiB: mem.peakRssKiB / 1024,
+      targetMiB: RSS_TARGET_MIB, met: peakMiB < RSS_TARGET_MIB,
+    },
+    totalSeconds,
+  })));
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
