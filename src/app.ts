@@ -30,6 +30,18 @@ import { imageDataRoutes } from './http/routes/image-data.ts';
 import { memberRoutes } from './http/routes/members.ts';
 import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
+import { StagingArea } from './import/staging-area.ts';
+import { ImportRunner } from './import/runner.ts';
+import { StagingService } from './services/staging.ts';
+import { ImportService } from './services/imports.ts';
+import { TaskService } from './services/tasks.ts';
+import { StoreInfoService } from './services/store-info.ts';
+import { importRoutes } from './http/routes/import.ts';
+import { taskRoutes } from './http/routes/tasks.ts';
+import { infoRoutes } from './http/routes/info.ts';
+import { makeContext } from './auth/context.ts';
+import { downloadOptionsFromConfig } from './net/safe-download.ts';
+import { uriFilterFromConfig } from './net/uri-filter.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -121,15 +133,31 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   };
   await recoverInterruptedUploads(deps.images, stores, staging);
 
+  const stagingArea = new StagingArea(staging);
+  const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
+  const runner = new ImportRunner(deps, stagingArea, {
+    download: downloadOptionsFromConfig(config),
+    concurrency: config.get<number>('wsgi', 'task_pool_threads'),
+    taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
+    nodeId: `${process.pid}-${crypto.randomUUID()}`,
+  });
   const uploads = new UploadRegistry();
-  const images = new ImageService(deps, uploads);
+  const images = new ImageService(deps, uploads, runner);
+  runner.createImageForTask = (owner, properties) =>
+    images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties);
   const api: Api = {
     images,
     imageUpdates: new ImageUpdateService(deps, images),
     imageList: new ImageListService(deps),
     imageData: new ImageDataService(deps, uploads),
     members: new MemberService(deps),
-    tasks: deps.tasks,
+    staging: new StagingService(deps, uploads, stagingArea, {
+      importMethods, selfUrl: config.get<string | null>('DEFAULT', 'worker_self_reference_url') ?? config.get<string | null>('DEFAULT', 'public_endpoint'),
+    }),
+    imports: new ImportService(deps, runner, { importMethods, uriFilter: uriFilterFromConfig(config) }),
+    tasks: new TaskService(deps, runner),
+    storeInfo: new StoreInfoService(stores, deps.policy),
+    limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
     view: {
       showMultipleLocations: deps.settings.showMultipleLocations,
       showImageDirectUrl: deps.settings.showImageDirectUrl,
@@ -139,14 +167,14 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       image, images: imagesSchema(image), member: memberSchema, members: membersSchema, task: taskSchema, tasks: tasksSchema,
       'metadefs/namespace': metadefNamespaceSchema, 'metadefs/resource_type': metadefResourceTypeSchema,
     },
-    importMethods: config.get<string[]>('DEFAULT', 'enabled_import_methods'),
+    importMethods,
     storeIds: stores.multistore ? stores.all().map((s) => s.id) : [],
   };
 
   const auth = authenticator(config);
   const server = createServer({
     authenticator: auth,
-    versions: { cache: false, multistore: stores.multistore, publicEndpoint: config.get<string | null>('DEFAULT', 'public_endpoint') },
+    versions: { cache: false, publicEndpoint: config.get<string | null>('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get<number>('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
     logger: opts.logger ?? false,
@@ -155,10 +183,15 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   imageDataRoutes(server, api);
   memberRoutes(server, api);
   schemaRoutes(server, api);
+  importRoutes(server, api);
+  taskRoutes(server, api);
+  infoRoutes(server, api);
+  runner.start();
 
   return {
     server, db, deps,
     async close() {
+      await runner.stop();
       await server.close();
       await auth.close?.();
       await db.close();

@@ -91,7 +91,29 @@ const table = {
   MEMBER_LIMIT: { status: 413, message: (id: string, detail: string) => `Image member limit exceeded for image ${id}: ${detail}` },
   MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `Member ${member} not found for image ${id}.` },
 
+  // import
+  METHOD_NOT_AVAILABLE: { status: 404, message: (method: string) => `'${method}' method is not available at this site.` },
+  STAGE_TRANSITION: { status: 409, message: (from: string) => `Image status transition from ${from} to uploading is not allowed` },
+  STAGED_DATA_EXISTS: { status: 409, message: (id: string) => `The image ${id} has data on staging` },
+  IMPORT_METHOD_REQUIRED: { status: 400, message: () => "Import request requires a 'method' field." },
+  IMPORT_NAME_REQUIRED: { status: 400, message: () => "Import request requires a 'name' field." },
+  IMPORT_METHOD_UNKNOWN: { status: 400, message: (name: string) => `Unknown import method name '${name}'.` },
+  IMPORT_ACTIVE_TARGET: { status: 409, message: () => 'Image with status active cannot be target for import' },
+  IMPORT_COPY_NOT_ACTIVE: { status: 409, message: () => 'Only images with status active can be targeted for copying' },
+  IMPORT_NEEDS_QUEUED: { status: 409, message: (method: string) => `Image needs to be in 'queued' state to use '${method}' method` },
+  IMPORT_NEEDS_STAGING: { status: 409, message: () => "Image needs to be staged before 'glance-direct' method can be used" },
+  IMPORT_FORMAT_REQUIRED: { status: 409, message: (attr: string) => `'${attr}' needs to be set before import` },
+  IMPORT_ACTIVE_TASK: { status: 409, message: () => 'Image has active task' },
+  IMPORT_LOCK_LOST: { status: 409, message: (id: string) => `New operation on image '${id}' is not permitted as prior operation is still in progress` },
+  IMPORT_BOOLEAN: { status: 400, message: (field: string) => `'${field}' must be boolean value only` },
+  IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE: { status: 400, message: () => 'All_stores_must_succeed can only be set with enabled_backends None' },
+  IMPORT_URI_FILTERED: { status: 400, message: (uri: string) => `URI for web-download does not pass filtering: ${uri}` },
+  IMPORT_ALREADY_IN_STORE: { status: 400, message: (store: string) => `Image is already present at store '${store}'` },
+  IMPORT_NOT_RUNNING: { status: 409, message: (id: string) => `Image ${id} has no import in progress.` },
+  MULTISTORE_UNSUPPORTED: { status: 404, message: () => 'Multi backend is not supported at this site.' },
+
   // tasks
+  TASK_DELETE_NOT_ALLOWED: { status: 405, message: () => 'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.' },
   TASK_NOT_FOUND: { status: 404, message: (id: string) => `Task with the given id ${id} not found` },
 } satisfies Record<string, ErrorSpec>;
 

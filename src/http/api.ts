@@ -3,7 +3,10 @@ import type { ImageUpdateService } from '../services/image-update.ts';
 import type { ImageListService } from '../services/image-list.ts';
 import type { ImageDataService } from '../services/image-data.ts';
 import type { MemberService } from '../services/members.ts';
-import type { TasksRepo } from '../db/repos/tasks.ts';
+import type { StagingService } from '../services/staging.ts';
+import type { ImportService } from '../services/imports.ts';
+import type { TaskService } from '../services/tasks.ts';
+import type { StoreInfoService } from '../services/store-info.ts';
 import type { ImageViewOptions } from './views.ts';
 import type { JsonSchema } from '../schemas/image.ts';
 
@@ -14,7 +17,11 @@ export interface Api {
   imageList: ImageListService;
   imageData: ImageDataService;
   members: MemberService;
-  tasks: TasksRepo;
+  staging: StagingService;
+  imports: ImportService;
+  tasks: TaskService;
+  storeInfo: StoreInfoService;
+  limits: { default: number; max: number };
   view: ImageViewOptions;
   schemas: Record<string, JsonSchema>;
   importMethods: string[];

@@ -10,12 +10,13 @@ import { nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
+import type { ImportRunner } from '../import/runner.ts';
 import { imagePayload } from './payloads.ts';
 
 const TAG_MAX = 255;
 
 export class ImageService {
-  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry) {}
+  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry, private readonly imports: Pick<ImportRunner, 'abortImage'>) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
     for (const key of Object.keys(body)) {
@@ -97,8 +98,10 @@ export class ImageService {
     await authorizeOnImage(this.deps, ctx, 'delete_image', image);
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
     if (!(await this.deps.images.markDeleted(id))) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
-    // An upload still streaming into this image is stopped; its request then answers 410.
+    // An upload still streaming into this image is stopped (its request then answers 410), and so is an
+    // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);
+    this.imports.abortImage(id, 'Image has been deleted, aborting import.');
     await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
     for (const location of image.locations) {
       const store = this.deps.stores.forLocation(location);

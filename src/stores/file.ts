@@ -34,7 +34,12 @@ export class FileStoreDriver implements StoreDriver {
       await rm(temp, { force: true });
       throw err;
     }
-    return { url: pathToFileURL(final).href, size };
+    return { url: this.urlFor(key), size };
+  }
+
+  /** The url an object of this key has (or would have) in this store. */
+  urlFor(key: string): string {
+    return pathToFileURL(path.join(this.dir, key)).href;
   }
 
   async read(url: string, range?: ByteRange): Promise<Readable> {

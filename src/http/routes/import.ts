@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { resource } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody, readJson } from '../body.ts';
+import { gazeError } from '../../domain/errors.ts';
+import { taskRawView } from '../../domain/task.ts';
+
+export function importRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/images/:id/stage', {
+    async PUT(request, reply) {
+      const { id } = request.params as { id: string };
+      api.staging.assertAvailable();
+      const contentType = request.headers['content-type'];
+      if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') {
+        throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
+      }
+      await api.staging.stage(request.ctx, id, request.raw);
+      return reply.code(204).send();
+    },
+  });
+
+  resource(app, '/v2/images/:id/import', {
+    async POST(request, reply) {
+      const { id } = request.params as { id: string };
+      const body = await readJson(request);
+      await api.imports.start(request.ctx, id, body, request.headers['x-image-meta-store'] as string | undefined);
+      // Glance answers 202 with an empty body; clients poll the image (and its tasks).
+      return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+    },
+    // Gaze's extension: stop the running import of this image (the image goes back to where it was).
+    async DELETE(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as { id: string };
+      await api.imports.cancel(request.ctx, id);
+      return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+    },
+  });
+
+  resource(app, '/v2/images/:id/tasks', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as { id: string };
+      const tasks = await api.tasks.forImage(request.ctx, id);
+      return reply.send({ tasks: tasks.map(taskRawView) });
+    },
+  });
+}

@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import { resource } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody } from '../body.ts';
+import { gazeError } from '../../domain/errors.ts';
+
+/** Discovery: import methods, stores, usage (spec import.md §1). */
+export function infoRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/info/import', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      return reply.send({ 'import-methods': { description: 'Import methods available.', type: 'array', value: api.importMethods } });
+    },
+  });
+
+  resource(app, '/v2/info/stores', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      if (!api.storeInfo.multistore) throw gazeError('MULTISTORE_UNSUPPORTED');
+      return reply.send({ stores: api.storeInfo.list(false) });
+    },
+  });
+
+  resource(app, '/v2/info/stores/detail', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      if (!api.storeInfo.multistore) throw gazeError('MULTISTORE_UNSUPPORTED');
+      api.storeInfo.authorizeDetail(request.ctx);
+      return reply.send({ stores: api.storeInfo.list(true) });
+    },
+  });
+
+  resource(app, '/v2/info/usage', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      // Unified limits (use_keystone_limits) come with the quotas work; without them Glance answers this.
+      return reply.send({ usage: {} });
+    },
+  });
+}

@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import { resource, requestBase } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody, readJson } from '../body.ts';
+import { gazeError } from '../../domain/errors.ts';
+import { taskStubView, taskView } from '../../domain/task.ts';
+import { queryPairs } from './images.ts';
+
+function link(pairs: Array<[string, string]>, marker?: string): string {
+  const params = new Map<string, string>();
+  for (const [k, v] of pairs) if (k !== 'marker') params.set(k, v);
+  if (marker) params.set('marker', marker);
+  const qs = new URLSearchParams([...params.entries()]).toString();
+  return qs ? `/v2/tasks?${qs}` : '/v2/tasks';
+}
+
+/** The legacy tasks API (admin-only by default policy). */
+export function taskRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/tasks', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      const pairs = queryPairs(request);
+      const { tasks, hasMore } = await api.tasks.list(request.ctx, pairs, api.limits);
+      const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: link(pairs), schema: '/v2/schemas/tasks' };
+      if (hasMore) body.next = link(pairs, tasks[tasks.length - 1].id);
+      return reply.send(body);
+    },
+    async POST(request, reply) {
+      const task = await api.tasks.create(request.ctx, await readJson(request));
+      return reply.code(201).header('location', `${requestBase(request)}/v2/tasks/${task.id}`).send(taskView(task));
+    },
+  });
+
+  resource(app, '/v2/tasks/:id', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as { id: string };
+      return reply.send(taskView(await api.tasks.show(request.ctx, id)));
+    },
+    async DELETE() {
+      throw gazeError('TASK_DELETE_NOT_ALLOWED').withHeaders({ Allow: 'GET' });
+    },
+  });
+}

@@ -1,0 +1,330 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { ServiceDeps } from '../services/deps.ts';
+import type { TaskRow } from '../db/repos/tasks.ts';
+import type { Image } from '../domain/image.ts';
+import { isGazeError } from '../domain/errors.ts';
+import { addSeconds, nowTimestamp } from '../domain/time.ts';
+import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import { StoreError } from '../stores/driver.ts';
+import { imagePayload } from '../services/payloads.ts';
+import type { StagingArea } from './staging-area.ts';
+import { IMPORT_LOCK } from '../db/repos/images.ts';
+import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
+
+// Runs import tasks in the background. A task row is the source of truth: the process that runs it
+// holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
+// or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
+// sees the lease expire (a few times at most), or failed cleanly.
+
+const LEASE_SECONDS = 30;
+const HEARTBEAT_MS = 2000;
+const RECOVERY_MS = 15_000;
+const MAX_ATTEMPTS = 3;
+const PROGRESS_MS = 2000;
+export const IMPORTING_TO_STORES = 'os_glance_importing_to_stores';
+export const FAILED_IMPORT = 'os_glance_failed_import';
+
+export interface ImportInput {
+  image_id: string;
+  import_req: { method: { name: string; uri?: string } & Record<string, unknown> } & Record<string, unknown>;
+  backend: Array<string | null>;
+}
+
+/** Why a task stopped early; its message becomes the task's message. */
+class ImportStopped extends Error {}
+
+export interface RunnerOptions {
+  download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
+  concurrency: number;
+  taskTimeToLiveHours: number;
+  nodeId: string;
+}
+
+export class ImportRunner {
+  /** Task id → its image and abort switch, for the tasks this process runs. */
+  private readonly running = new Map<string, { imageId: string | null; controller: AbortController }>();
+  /** Creates the image of a legacy `import` task (set by app.ts: the image service lives above the runner). */
+  createImageForTask: ((owner: string, properties: Record<string, unknown>) => Promise<Image>) | null = null;
+  private readonly queue: TaskRow[] = [];
+  private recoveryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly deps: ServiceDeps, private readonly staging: StagingArea, private readonly opts: RunnerOptions) {}
+
+  get nodeId(): string { return this.opts.nodeId; }
+
+  leaseUntil(): string {
+    return addSeconds(nowTimestamp(), LEASE_SECONDS);
+  }
+
+  /** Starts the recovery sweep: now, and then periodically. */
+  start(): void {
+    void this.recover();
+    this.recoveryTimer = setInterval(() => void this.recover(), RECOVERY_MS);
+    this.recoveryTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
+    // Work in progress is left to the lease: another process (or this one after a restart) resumes it.
+    for (const { controller } of this.running.values()) controller.abort(new ImportStopped('service stopping'));
+  }
+
+  schedule(task: TaskRow): void {
+    this.queue.push(task);
+    this.pump();
+  }
+
+  /** Stops this process's work on an image's import at once (others notice on their next heartbeat). */
+  abortImage(imageId: string, reason: string): void {
+    for (const { imageId: taskImage, controller } of this.running.values()) {
+      if (taskImage === imageId) controller.abort(new ImportStopped(reason));
+    }
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.queue.length && this.running.size < this.opts.concurrency) {
+      const task = this.queue.shift()!;
+      void this.execute(task);
+    }
+  }
+
+  /** Unfinished tasks nobody holds: resume them (a few times) or fail them cleanly. */
+  async recover(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      for (const task of await this.deps.tasks.orphaned(50)) {
+        if (this.running.has(task.id)) continue;
+        if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) continue;
+        if (task.attempts >= MAX_ATTEMPTS) {
+          await this.finishFailed(task, 'Import was interrupted too many times (service restarts); giving up.');
+          continue;
+        }
+        this.schedule(task);
+      }
+    } catch (err) {
+      console.error('gaze: import recovery sweep failed:', (err as Error).message);
+    }
+  }
+
+  private async execute(task: TaskRow): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(task.id, { imageId: task.image_id, controller });
+    const heartbeat = setInterval(() => void this.beat(task, controller), HEARTBEAT_MS);
+    heartbeat.unref();
+    try {
+      if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) return;
+      await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'processing', attempts: task.attempts + 1 });
+      this.deps.notifier.info('task.processing', { id: task.id, type: task.type, status: 'processing' });
+      if (task.type === 'import') await this.runLegacy(task, controller.signal);
+      else await this.run(task, JSON.parse(task.input!) as ImportInput, controller.signal);
+    } catch (err) {
+      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      if (reason instanceof ImportStopped && reason.message === 'service stopping') return; // the lease hands it on
+      await this.finishFailed(task, describeFailure(reason)).catch((e) => console.error('gaze: could not fail task', task.id, e));
+    } finally {
+      clearInterval(heartbeat);
+      this.running.delete(task.id);
+      this.pump();
+    }
+  }
+
+  /** Renews the lease; aborts when the task was cancelled or failed elsewhere, or the image was deleted. */
+  private async beat(task: TaskRow, controller: AbortController): Promise<void> {
+    try {
+      const row = await this.deps.tasks.getRaw(task.id);
+      if (!row || row.status !== 'processing' && row.status !== 'pending') {
+        controller.abort(new ImportStopped(row?.message || 'The import task was stopped.'));
+        return;
+      }
+      const imageId = this.running.get(task.id)?.imageId ?? task.image_id;
+      if (imageId && !(await this.deps.images.get(imageId))) {
+        controller.abort(new ImportStopped('Image has been deleted, aborting import.'));
+        return;
+      }
+      if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) {
+        controller.abort(new ImportStopped('Task was aborted externally'));
+      }
+    } catch { /* a missed beat is harmless; the lease is long enough for the next */ }
+  }
+
+  private async run(task: TaskRow, input: ImportInput, signal: AbortSignal): Promise<void> {
+    const { images } = this.deps;
+    let image = await this.requireImage(input.image_id);
+    const method = input.import_req.method.name;
+    if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
+
+    if (image.status !== 'importing') {
+      const from = method === 'glance-direct' ? 'uploading' : 'queued';
+      if (!(await images.updateFields(image.id, from, { status: 'importing' }))) {
+        throw new ImportStopped(`Image ${image.id} is ${image.status}, not ${from}; the import cannot start.`);
+      }
+    }
+    await images.setProperty(image.id, IMPORTING_TO_STORES, '');
+    await images.setProperty(image.id, FAILED_IMPORT, '');
+    await images.setProperty(image.id, 'os_glance_stage_host', null);
+    image = await this.requireImage(input.image_id);
+    this.deps.notifier.info('image.update', imagePayload(image));
+
+    if (method === 'web-download') await this.download(image, input.import_req.method.uri!, signal);
+    const stagedSize = await this.staging.size(image.id);
+    if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
+
+    const store = this.deps.stores.default();
+    this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: null });
+    const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
+    const source = (await this.staging.read(image.id)).pipe(progress);
+    const result = await ingest({
+      source, key: image.id, store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm,
+      claimedDiskFormat: image.disk_format, signal,
+    });
+    const digests = result.digests!;
+    const expected = image.os_hash_value;
+    if (expected && expected !== digests.hashValue) {
+      await store.delete(result.location.url).catch(() => {});
+      throw new ImportStopped(`${image.os_hash_algo} of the imported data is ${digests.hashValue}, not the expected ${expected}; the data was not kept.`);
+    }
+    const activated = await images.activateWithData(image.id, {
+      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
+      virtual_size: image.container_format === 'bare' ? result.inspection.virtualSize : null,
+    }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} }, 'importing');
+    if (!activated) {
+      await store.delete(result.location.url).catch(() => {});
+      throw new ImportStopped('Image has been deleted, aborting import.');
+    }
+    await this.staging.remove(image.id);
+    await images.releaseImportLock(image.id, task.id);
+    await this.succeed(task, image.id);
+  }
+
+  /**
+   * The legacy tasks API's `import`: creates an image from `image_properties`, downloads `import_from`
+   * through the filtered client straight into the default store, and activates it.
+   */
+  private async runLegacy(task: TaskRow, signal: AbortSignal): Promise<void> {
+    const input = JSON.parse(task.input!) as Record<string, unknown>;
+    for (const key of ['import_from', 'import_from_format', 'image_properties']) {
+      if (!(key in input)) throw new ImportStopped(`Input does not contain '${key}' field`);
+    }
+    const uri = String(input.import_from);
+    if (uri.startsWith('file:')) throw new ImportStopped('File based imports are not allowed. Please use a non-local source of image data.');
+    if (!/^https?:\/\//i.test(uri)) throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http', 'https']");
+    const properties = input.image_properties;
+    if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
+    let image: Image;
+    if (task.image_id) {
+      image = await this.requireImage(task.image_id);
+    } else {
+      if (!this.createImageForTask) throw new Error('legacy import is not wired');
+      image = await this.createImageForTask(task.owner, properties as Record<string, unknown>);
+      await this.deps.tasks.transition(task.id, ['processing'], { image_id: image.id });
+      task.image_id = image.id;
+      this.running.set(task.id, { imageId: image.id, controller: this.running.get(task.id)!.controller });
+    }
+    if (image.status !== 'saving' && !(await this.deps.images.updateFields(image.id, 'queued', { status: 'saving' }))) {
+      throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
+    }
+    const store = this.deps.stores.default();
+    const response = await safeDownload(uri, { ...this.opts.download, maxBytes: this.deps.settings.imageSizeCap, signal });
+    const result = await ingest({
+      source: response.body, key: image.id, store, sizeCap: this.deps.settings.imageSizeCap,
+      hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
+    });
+    const digests = result.digests!;
+    const activated = await this.deps.images.activateWithData(image.id, {
+      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
+      virtual_size: image.container_format === 'bare' ? result.inspection.virtualSize : null,
+    }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} }, 'saving');
+    if (!activated) {
+      await store.delete(result.location.url).catch(() => {});
+      throw new ImportStopped('Image has been deleted, aborting import.');
+    }
+    await this.succeed(task, image.id);
+  }
+
+  private async succeed(task: TaskRow, imageId: string): Promise<void> {
+    const done = await this.deps.images.get(imageId);
+    if (done) {
+      this.deps.notifier.info('image.upload', imagePayload(done));
+      this.deps.notifier.info('image.activate', imagePayload(done));
+    }
+    await this.deps.tasks.transition(task.id, ['processing'], {
+      status: 'success', result: JSON.stringify({ image_id: imageId }), message: '',
+      expires_at: addSeconds(nowTimestamp(), this.opts.taskTimeToLiveHours * 3600), lease_owner: null, lease_expires_at: null,
+    });
+    this.deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
+  }
+
+  /** web-download: the service fetches the URL itself, through the filtered client, into staging. */
+  private async download(image: Image, uri: string, signal: AbortSignal): Promise<void> {
+    await this.staging.remove(image.id);
+    const sizeCap = this.deps.settings.imageSizeCap;
+    const response = await safeDownload(uri, { ...this.opts.download, maxBytes: sizeCap, signal });
+    const staged = await ingest({
+      source: response.body, key: image.id, store: this.staging.store, sizeCap, hashAlgo: null,
+      claimedDiskFormat: image.disk_format, signal,
+    });
+    await this.deps.images.updateFields(image.id, 'importing', { size: staged.size });
+  }
+
+  private async requireImage(id: string): Promise<Image> {
+    const image = await this.deps.images.get(id);
+    if (!image) throw new ImportStopped('Image has been deleted, aborting import.');
+    return image;
+  }
+
+  /** Reverts a failed import: staged data gone, image back to queued, lock dropped, task failed with why. */
+  private async finishFailed(task: TaskRow, message: string): Promise<void> {
+    const imageId = task.image_id;
+    const image = imageId ? await this.deps.images.get(imageId) : null;
+    if (image && task.type === 'import' && image.status === 'saving') {
+      await this.deps.images.updateFields(image.id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+    }
+    if (imageId && task.type !== 'import') await this.staging.remove(imageId).catch(() => {});
+    if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
+      if (image.status === 'importing' || image.status === 'uploading') {
+        await this.deps.images.updateFields(imageId, ['importing', 'uploading'], {
+          status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value,
+        });
+      }
+      await this.deps.images.setProperty(imageId, IMPORTING_TO_STORES, '');
+      await this.deps.images.releaseImportLock(imageId, task.id);
+    }
+    const failed = await this.deps.tasks.transition(task.id, ['pending', 'processing'], {
+      status: 'failure', message, expires_at: addSeconds(nowTimestamp(), this.opts.taskTimeToLiveHours * 3600),
+      lease_owner: null, lease_expires_at: null,
+    });
+    if (failed) this.deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
+  }
+}
+
+/** Counts bytes as they pass, reporting now and then (the task message "Copied N MiB"). */
+class Progress extends Transform {
+  private copied = 0;
+  private last = Date.now();
+
+  constructor(readonly total: number, private readonly report: (copied: number) => Promise<void>) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.copied += chunk.length;
+    if (Date.now() - this.last >= PROGRESS_MS) {
+      this.last = Date.now();
+      this.report(this.copied).catch(() => {});
+    }
+    callback(null, chunk);
+  }
+}
+
+function describeFailure(err: unknown): string {
+  if (err instanceof ImportStopped) return err.message;
+  if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
+  if (isGazeError(err)) return err.message;
+  if (err instanceof StoreError) return `Storing the image failed: ${err.message}`;
+  if (err instanceof IngestAborted) return 'The image data stream ended early.';
+  console.error('gaze: import failed unexpectedly:', err);
+  return 'Task failed due to Internal Error';
+}
+

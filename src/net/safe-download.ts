@@ -1,0 +1,515 @@
+import { isIP, type Socket } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import { Readable } from 'node:stream';
+import { Agent, buildConnector, request } from 'undici';
+import type { Config } from '../config/index.ts';
+import { addressPassesFilter, checkUri, uriFilterFromConfig, type UriFilterOptions } from './uri-filter.ts';
+
+// The service's own HTTP client for URIs a user gives (web-download, glance-download). It must not
+// become an SSRF tool, so:
+//  - the URI passes the [import_filtering_opts] filter (uri-filter.ts), and so does every redirect
+//    target; redirects are followed here, one at a time, never by the HTTP library;
+//  - the host is resolved once, every address it resolves to passes the host lists too, and the
+//    connection goes to exactly those checked addresses (the socket's lookup is pinned), so a name
+//    cannot switch to another address between the check and the connect (DNS rebinding); the Host
+//    header and the TLS server name stay the name;
+//  - the returned body enforces the size limit, an idle read timeout, and the announced length.
+
+export type DownloadErrorCode =
+  | 'FILTERED'
+  | 'REDIRECT_FILTERED'
+  | 'TOO_MANY_REDIRECTS'
+  | 'HTTP_STATUS'
+  | 'CONNECT_TIMEOUT'
+  | 'READ_TIMEOUT'
+  | 'TOO_LARGE'
+  | 'CLOSED_EARLY'
+  | 'DNS'
+  | 'ABORTED'
+  /** Connection refused or reset before a response, TLS failure, malformed response. */
+  | 'NETWORK';
+
+export class DownloadError extends Error {
+  override name = 'DownloadError';
+  readonly code: DownloadErrorCode;
+  /** The final HTTP status, for HTTP_STATUS. */
+  readonly status?: number;
+  /** The URL being fetched when the error happened (after redirects). */
+  readonly url?: string;
+
+  constructor(code: DownloadErrorCode, message: string, extra: { status?: number; url?: string; cause?: unknown } = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.code = code;
+    if (extra.status !== undefined) this.status = extra.status;
+    if (extra.url !== undefined) this.url = extra.url;
+  }
+}
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+export type HostLookup = (host: string) => Promise<ResolvedAddress[]>;
+
+export interface SafeDownloadOptions {
+  filter: UriFilterOptions;
+  /** Name resolution plus TCP connect plus TLS handshake, per request (0: none). */
+  connectTimeoutMs: number;
+  /** Longest wait for the response headers, and longest idle time between body bytes (0: none). */
+  readTimeoutMs: number;
+  maxRedirects: number;
+  /** Refuse bodies larger than this, whatever Content-Length says. */
+  maxBytes?: number;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Name resolution; the system resolver (getaddrinfo) by default. */
+  lookup?: HostLookup;
+}
+
+export interface DownloadResult {
+  body: Readable;
+  contentLength: number | null;
+  finalUrl: string;
+  status: number;
+}
+
+/** The limits of [import_filtering_opts] (seconds there, milliseconds here). */
+export function downloadOptionsFromConfig(config: Config): Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'> {
+  const s = 'import_filtering_opts';
+  return {
+    filter: uriFilterFromConfig(config),
+    connectTimeoutMs: config.get<number>(s, 'connect_timeout') * 1000,
+    readTimeoutMs: config.get<number>(s, 'read_timeout') * 1000,
+    maxRedirects: config.get<number>(s, 'max_redirects'),
+  };
+}
+
+const systemLookup: HostLookup = async (host) => {
+  const answers = await dnsLookup(host, { all: true, verbatim: true });
+  return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+};
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const SUPPORTED_PROTOCOLS = new Set(['http:', 'https:']);
+/** Never taken from the caller: the Host is the URL's, the framing is the client's. */
+const DROPPED_HEADERS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'content-length', 'te', 'trailer', 'proxy-connection']);
+/** Credentials do not follow a redirect to another origin. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'x-auth-token']);
+
+function abortedError(url?: string): DownloadError {
+  return new DownloadError('ABORTED', 'download aborted', url === undefined ? {} : { url });
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function errorText(err: unknown): string {
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+function releaseAgent(agent: Agent): void {
+  agent.destroy().catch(() => { /* already closed */ });
+}
+
+/** Resolves within the connect timeout, or fails with CONNECT_TIMEOUT, DNS or ABORTED. */
+function resolveHost(host: string, lookup: HostLookup, timeoutMs: number, signal: AbortSignal | undefined, url: string): Promise<ResolvedAddress[]> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = (): void => finish(() => reject(abortedError(url)));
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => finish(() => reject(new DownloadError('CONNECT_TIMEOUT', `timed out after ${timeoutMs} ms resolving ${host}`, { url }))), timeoutMs);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let answer: Promise<ResolvedAddress[]>;
+    try {
+      answer = lookup(host);
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (addresses) => finish(() => {
+        const valid = Array.isArray(addresses) ? addresses.filter((a) => a && typeof a.address === 'string' && isIP(a.address) !== 0) : [];
+        if (valid.length === 0 || valid.length !== addresses.length) {
+          reject(new DownloadError('DNS', `cannot resolve host ${host}: no usable address`, { url }));
+        } else {
+          resolve(valid.map((a) => ({ address: a.address, family: isIP(a.address) === 6 ? 6 : 4 })));
+        }
+      }),
+      (err: unknown) => finish(() => reject(new DownloadError('DNS', `cannot resolve host ${host}: ${errorText(err)}`, { url, cause: err }))),
+    );
+  });
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** A socket lookup that only ever answers the checked addresses of the one expected name. */
+function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    if (hostname.toLowerCase() !== expectedHost.toLowerCase()) {
+      const err: NodeJS.ErrnoException = new Error(`refusing to resolve ${hostname}: this connection is pinned to ${expectedHost}`);
+      err.code = 'ENOTFOUND';
+      process.nextTick(callback, err, '', 0);
+      return;
+    }
+    const wanted = options.family === 4 || options.family === 6 ? addresses.filter((a) => a.family === options.family) : addresses;
+    if (wanted.length === 0) {
+      const err: NodeJS.ErrnoException = new Error(`${hostname} has no checked address of family ${String(options.family)}`);
+      err.code = 'ENOTFOUND';
+      process.nextTick(callback, err, '', 0);
+      return;
+    }
+    if (options.all) process.nextTick(callback, null, wanted.map((a) => ({ address: a.address, family: a.family })));
+    else process.nextTick(callback, null, wanted[0].address, wanted[0].family);
+  };
+}
+
+interface Hop {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+  agent: Agent;
+}
+
+function headerValue(headers: Hop['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function discard(hop: Hop): void {
+  hop.body.on('error', () => { /* discarded */ });
+  hop.body.destroy();
+  releaseAgent(hop.agent);
+}
+
+/** One request to an already filtered URL: resolve, check the addresses, connect to them only. */
+async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean): Promise<Hop> {
+  const href = url.href;
+  const filteredError = (): DownloadError => redirected
+    ? new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${href}`, { url: href })
+    : new DownloadError('FILTERED', `URI does not pass filtering: ${href}`, { url: href });
+
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const started = Date.now();
+  const addresses: ResolvedAddress[] = isIP(host) !== 0
+    ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
+    : await resolveHost(host, opts.lookup ?? systemLookup, opts.connectTimeoutMs, opts.signal, href);
+  if (!addresses.every((a) => addressPassesFilter(a.address, url.hostname, opts.filter))) throw filteredError();
+  if (opts.signal?.aborted) throw abortedError(href);
+
+  // undici's own connect and headers timeouts run on a coarse clock (ticks of about half a second),
+  // so the phases are timed here with native timers; undici's stay as a backstop.
+  const connectTimeout = opts.connectTimeoutMs > 0 ? Math.max(1, opts.connectTimeoutMs - (Date.now() - started)) : 0;
+  const inner = new AbortController();
+  let timedOut: 'connect' | 'headers' | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const startPhase = (phase: 'connect' | 'headers', ms: number): void => {
+    if (timer) clearTimeout(timer);
+    timer = ms > 0 ? setTimeout(() => { timedOut = phase; inner.abort(); }, ms) : undefined;
+  };
+  const onUserAbort = (): void => inner.abort();
+  opts.signal?.addEventListener('abort', onUserAbort, { once: true });
+
+  // undici does not settle a request aborted while its connection is being made, so the socket
+  // being connected is destroyed here, and the request is raced against the abort.
+  const baseConnector = buildConnector({ timeout: 0, lookup: pinnedLookup(host, addresses) }) as unknown as
+    (options: buildConnector.Options, callback: buildConnector.Callback) => Socket | undefined;
+  const connecting = new Set<Socket>();
+  const connector: buildConnector.connector = (options, callback) => {
+    let socket: Socket | undefined;
+    socket = baseConnector(options, (...args) => {
+      if (socket) connecting.delete(socket);
+      if (args[0] === null && timedOut === null) startPhase('headers', opts.readTimeoutMs);
+      callback(...args);
+    });
+    if (socket) {
+      connecting.add(socket);
+      if (inner.signal.aborted) socket.destroy(new Error('download aborted'));
+    }
+  };
+  const agent = new Agent({
+    connections: 1,
+    pipelining: 1,
+    connect: connector,
+    headersTimeout: opts.readTimeoutMs > 0 ? opts.readTimeoutMs + 1000 : 0,
+    bodyTimeout: 0, // the idle timeout is the body guard's, which knows about back-pressure
+    maxResponseSize: opts.maxBytes ?? -1,
+  });
+
+  const target = new URL(href);
+  const requestHeaders = { ...headers };
+  if (target.username !== '' || target.password !== '') {
+    const user = decodeURIComponent(target.username);
+    const password = decodeURIComponent(target.password);
+    requestHeaders.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    target.username = '';
+    target.password = '';
+  }
+
+  let onInnerAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onInnerAbort = () => {
+      for (const socket of connecting) socket.destroy(new Error('download aborted'));
+      reject(new Error('aborted'));
+    };
+    inner.signal.addEventListener('abort', onInnerAbort, { once: true });
+  });
+  aborted.catch(() => { /* handled through the race */ });
+  startPhase('connect', connectTimeout);
+  const pending = request(target, { method: 'GET', headers: requestHeaders, dispatcher: agent, signal: inner.signal });
+  try {
+    const res = await Promise.race([pending, aborted]);
+    return { status: res.statusCode, headers: res.headers, body: res.body, agent };
+  } catch (err) {
+    pending.then((late) => late.body.destroy(), () => { /* already failed */ });
+    releaseAgent(agent);
+    if (opts.signal?.aborted) throw abortedError(href);
+    if (timedOut === 'connect') err = Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
+    if (timedOut === 'headers') err = Object.assign(new Error('headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    switch (errorCode(err)) {
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        throw new DownloadError('CONNECT_TIMEOUT', `timed out after ${opts.connectTimeoutMs} ms connecting to ${url.host}`, { url: href, cause: err });
+      case 'UND_ERR_HEADERS_TIMEOUT':
+        throw new DownloadError('READ_TIMEOUT', `no response from ${url.host} within ${opts.readTimeoutMs} ms`, { url: href, cause: err });
+      case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+        throw new DownloadError('TOO_LARGE', `response exceeds the limit of ${opts.maxBytes} bytes`, { url: href, cause: err });
+      default:
+        throw new DownloadError('NETWORK', `request to ${url.host} failed: ${errorText(err)}`, { url: href, cause: err });
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onUserAbort);
+    if (onInnerAbort) inner.signal.removeEventListener('abort', onInnerAbort);
+  }
+}
+
+function cleanHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (!DROPPED_HEADERS.has(lower)) out[lower] = value;
+  }
+  return out;
+}
+
+/**
+ * Downloads `url` without following it anywhere the filter forbids. Resolves once a 2xx response's
+ * headers arrived; the body stream then fails with a DownloadError (TOO_LARGE, READ_TIMEOUT,
+ * CLOSED_EARLY, ABORTED) instead of delivering too much, stalling or ending short.
+ */
+export async function safeDownload(url: string, opts: SafeDownloadOptions): Promise<DownloadResult> {
+  if (opts.signal?.aborted) throw abortedError(url);
+  const first = checkUri(url, opts.filter);
+  if (!first.ok || !SUPPORTED_PROTOCOLS.has(first.url.protocol)) {
+    throw new DownloadError('FILTERED', `URI does not pass filtering: ${url}`, { url });
+  }
+  let current = first.url;
+  let headers = cleanHeaders(opts.headers);
+
+  for (let redirects = 0; ; redirects++) {
+    const hop = await fetchOnce(current, headers, opts, redirects > 0);
+    const location = headerValue(hop.headers, 'location');
+
+    if (REDIRECT_STATUSES.has(hop.status) && location !== undefined) {
+      discard(hop);
+      if (redirects >= opts.maxRedirects) {
+        throw new DownloadError('TOO_MANY_REDIRECTS', `more than ${opts.maxRedirects} redirects fetching ${url}`, { url: current.href });
+      }
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${location}`, { url: current.href });
+      }
+      // Filter the Location as written when it is absolute (an explicit default port must count,
+      // as in Glance), the resolved URL otherwise.
+      let written = next.href;
+      if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(location.trim())) written = location;
+      else if (/^\s*[/\\]{2}/.test(location)) written = `${current.protocol}${location.trim()}`;
+      const check = checkUri(written, opts.filter);
+      if (!check.ok || !SUPPORTED_PROTOCOLS.has(next.protocol)) {
+        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${next.href}`, { url: next.href });
+      }
+      if (next.origin !== current.origin) {
+        headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.has(name)));
+      }
+      if (opts.signal?.aborted) throw abortedError(next.href);
+      current = next;
+      continue;
+    }
+
+    if (hop.status < 200 || hop.status > 299) {
+      discard(hop);
+      throw new DownloadError('HTTP_STATUS', `HTTP status ${hop.status} from ${current.href}`, { status: hop.status, url: current.href });
+    }
+
+    const declared = headerValue(hop.headers, 'content-length');
+    const contentLength = declared !== undefined && /^\s*\d+\s*$/.test(declared) ? Number(declared) : null;
+    if (opts.maxBytes !== undefined && contentLength !== null && contentLength > opts.maxBytes) {
+      discard(hop);
+      throw new DownloadError('TOO_LARGE', `Content-Length ${contentLength} exceeds the limit of ${opts.maxBytes} bytes`, { url: current.href });
+    }
+    const agent = hop.agent;
+    const body = guardBody(hop.body, {
+      maxBytes: opts.maxBytes,
+      expectedLength: contentLength,
+      readTimeoutMs: opts.readTimeoutMs,
+      signal: opts.signal,
+      url: current.href,
+      onClose: () => releaseAgent(agent),
+    });
+    return { body, contentLength, finalUrl: current.href, status: hop.status };
+  }
+}
+
+export interface BodyGuardOptions {
+  maxBytes?: number;
+  /** Content-Length: the body must end after exactly this many bytes. */
+  expectedLength: number | null;
+  /** Longest wait for the next bytes while the reader wants them (0: none). */
+  readTimeoutMs: number;
+  signal?: AbortSignal;
+  url?: string;
+  /** Called once when the guarded stream closes, however it ends. */
+  onClose?: () => void;
+}
+
+/**
+ * Wraps a response body: fails with TOO_LARGE as soon as more than maxBytes arrived, READ_TIMEOUT
+ * when no byte arrives for readTimeoutMs while the reader is waiting (time spent paused by a slow
+ * reader does not count), CLOSED_EARLY when the body ends before Content-Length, ABORTED on the
+ * signal. Destroying the guard destroys the source.
+ */
+export function guardBody(source: Readable, opts: BodyGuardOptions): Readable {
+  return new GuardedBody(source, opts);
+}
+
+class GuardedBody extends Readable {
+  readonly #source: Readable;
+  readonly #opts: BodyGuardOptions;
+  #received = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #sourceDone = false;
+  readonly #onAbort = (): void => { this.destroy(abortedError(this.#opts.url)); };
+
+  constructor(source: Readable, opts: BodyGuardOptions) {
+    super({ highWaterMark: 64 * 1024 });
+    this.#source = source;
+    this.#opts = opts;
+    source.pause();
+    source.on('data', (chunk: Buffer | string) => this.#onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    source.on('end', () => this.#onEnd());
+    source.on('error', (err: Error) => this.#onError(err));
+    source.on('close', () => {
+      if (!this.#sourceDone && !this.destroyed) this.destroy(this.#shortError());
+    });
+    if (opts.signal) {
+      if (opts.signal.aborted) process.nextTick(this.#onAbort);
+      else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  #extra(cause?: unknown): { url?: string; cause?: unknown } {
+    return { ...(this.#opts.url === undefined ? {} : { url: this.#opts.url }), ...(cause === undefined ? {} : { cause }) };
+  }
+
+  #shortError(cause?: unknown): DownloadError {
+    const expected = this.#opts.expectedLength;
+    return expected !== null
+      ? new DownloadError('CLOSED_EARLY', `downloaded data size ${this.#received} is different from expected ${expected}`, this.#extra(cause))
+      : new DownloadError('CLOSED_EARLY', `connection closed after ${this.#received} bytes before the body was complete`, this.#extra(cause));
+  }
+
+  #arm(): void {
+    const ms = this.#opts.readTimeoutMs;
+    if (ms <= 0 || this.#sourceDone) return;
+    if (this.#timer) this.#timer.refresh();
+    else {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.destroy(new DownloadError('READ_TIMEOUT', `no data received for ${ms} ms after ${this.#received} bytes`, this.#extra()));
+      }, ms);
+    }
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  override _read(): void {
+    if (this.#sourceDone) return;
+    this.#arm();
+    this.#source.resume();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.destroyed) return;
+    this.#disarm();
+    this.#received += chunk.length;
+    const max = this.#opts.maxBytes;
+    if (max !== undefined && this.#received > max) {
+      this.destroy(new DownloadError('TOO_LARGE', `download exceeds the limit of ${max} bytes`, this.#extra()));
+      return;
+    }
+    if (this.push(chunk)) this.#arm();
+    else this.#source.pause();
+  }
+
+  #onEnd(): void {
+    this.#sourceDone = true;
+    this.#disarm();
+    if (this.destroyed) return;
+    const expected = this.#opts.expectedLength;
+    if (expected !== null && this.#received !== expected) this.destroy(this.#shortError());
+    else this.push(null);
+  }
+
+  #onError(err: Error): void {
+    this.#sourceDone = true;
+    this.#disarm();
+    if (this.destroyed) return;
+    if (this.#opts.signal?.aborted) {
+      this.destroy(abortedError(this.#opts.url));
+      return;
+    }
+    switch (errorCode(err)) {
+      case 'UND_ERR_BODY_TIMEOUT':
+        this.destroy(new DownloadError('READ_TIMEOUT', `no data received for ${this.#opts.readTimeoutMs} ms after ${this.#received} bytes`, this.#extra(err)));
+        return;
+      case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+        this.destroy(new DownloadError('TOO_LARGE', `download exceeds the limit of ${this.#opts.maxBytes} bytes`, this.#extra(err)));
+        return;
+      default:
+        this.destroy(err instanceof DownloadError ? err : this.#shortError(err));
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#disarm();
+    this.#opts.signal?.removeEventListener('abort', this.#onAbort);
+    if (!this.#sourceDone) {
+      this.#sourceDone = true;
+      this.#source.on('error', () => { /* reported by the guard */ });
+      this.#source.destroy();
+    }
+    try {
+      this.#opts.onClose?.();
+    } finally {
+      callback(err);
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import { isIP, isIPv4 } from 'node:net';
+import type { Config } from '../config/index.ts';
+
+// Glance's URI filter for the service's own downloads (web-download, glance-download):
+// [import_filtering_opts] allowed/disallowed schemes, hosts and ports.
+//
+// The algorithm follows glance.common.utils.validate_import_uri:
+//  - at each level, when both an allow-list and a deny-list are set, only the allow-list is used;
+//  - reject when there is no scheme, when an allow-list is set and the scheme is not in it, or when
+//    the scheme is in the deny-list; the same for the host (a URI without a host is refused);
+//  - ports are checked only when the URI carries an explicit port.
+// Beyond Glance, hosts are compared in canonical form: the URI is parsed the WHATWG way (the same
+// parser that later fetches it), so `http://0x7f.1/`, `http://2130706433/` and `http://127.1/` are
+// all 127.0.0.1, `[::ffff:127.0.0.1]` is 127.0.0.1, and a trailing dot (`localhost.`) is dropped.
+// List entries are canonicalised the same way, so a deny-list entry `::1` matches `http://[::1]/`.
+
+export interface UriFilterOptions {
+  allowedSchemes: string[];
+  disallowedSchemes: string[];
+  allowedHosts: string[];
+  disallowedHosts: string[];
+  allowedPorts: number[];
+  disallowedPorts: number[];
+}
+
+export function uriFilterFromConfig(config: Config): UriFilterOptions {
+  const s = 'import_filtering_opts';
+  return {
+    allowedSchemes: config.get<string[]>(s, 'allowed_schemes'),
+    disallowedSchemes: config.get<string[]>(s, 'disallowed_schemes'),
+    allowedHosts: config.get<string[]>(s, 'allowed_hosts'),
+    disallowedHosts: config.get<string[]>(s, 'disallowed_hosts'),
+    allowedPorts: config.get<number[]>(s, 'allowed_ports'),
+    disallowedPorts: config.get<number[]>(s, 'disallowed_ports'),
+  };
+}
+
+/** Default ports of the WHATWG "special" schemes: the parser drops them from `URL.port`. */
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'ws:': 80, 'wss:': 443, 'ftp:': 21 };
+
+export type UriCheck =
+  | { ok: true; url: URL; scheme: string; host: string; port: number | null }
+  | { ok: false; reason: string };
+
+/** Only the allow-list counts when both lists of a level are set. */
+function effective<T>(allowed: T[], disallowed: T[]): { allow: Set<T>; deny: Set<T> } {
+  return allowed.length > 0 ? { allow: new Set(allowed), deny: new Set() } : { allow: new Set(), deny: new Set(disallowed) };
+}
+
+/**
+ * An IPv6 address as the WHATWG serialiser writes it (lower case, compressed, no brackets), with an
+ * IPv4-mapped address (::ffff:a.b.c.d) turned into its IPv4 form.
+ */
+function unmapIPv6(serialized: string): string {
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(serialized);
+  if (!m) return serialized;
+  const hi = parseInt(m[1], 16);
+  const lo = parseInt(m[2], 16);
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
+/** Canonical form of `URL.hostname` for comparisons. */
+export function canonicalHostname(hostname: string): string {
+  let h = hostname.toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) return unmapIPv6(h.slice(1, -1));
+  if (h.length > 1 && h.endsWith('.')) h = h.slice(0, -1);
+  return h;
+}
+
+/** Canonical form of a host-list entry: a name, an IPv4 address in any legacy spelling, or an IPv6 address. */
+export function canonicalHostEntry(entry: string): string {
+  const raw = entry.trim().toLowerCase();
+  // Anything that is not a bare host (a CIDR, a host:port, a URL) is kept as written: it can only
+  // match a host spelled exactly like it, as in Glance.
+  if (raw === '' || /[/?#@\\\s%]/.test(raw)) return raw;
+  const bracketed = raw.includes(':') && !raw.startsWith('[') ? `[${raw}]` : raw;
+  try {
+    const url = new URL(`http://${bracketed}/`);
+    if (url.port !== '' || url.username !== '' || url.password !== '') return raw;
+    return canonicalHostname(url.hostname);
+  } catch {
+    return raw;
+  }
+}
+
+/** Canonical form of a resolved address (from DNS or an IP literal); null when it is not an IP address. */
+export function canonicalAddress(address: string): string | null {
+  const a = address.trim().toLowerCase();
+  if (isIPv4(a)) return a;
+  if (isIP(a) === 6) {
+    try {
+      return canonicalHostname(new URL(`http://[${a}]/`).hostname);
+    } catch {
+      return null; // e.g. with a zone id (fe80::1%eth0)
+    }
+  }
+  return null;
+}
+
+/** Whether the raw text of the URI has a non-empty port after the host, as the WHATWG parser reads it. */
+function hasExplicitPort(raw: string): boolean {
+  const text = raw.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:[/\\]*/.exec(text);
+  if (!scheme) return false;
+  let authority = text.slice(scheme[0].length);
+  const end = authority.search(/[/\\?#]/);
+  if (end >= 0) authority = authority.slice(0, end);
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) authority = authority.slice(at + 1);
+  let inBrackets = false;
+  for (let i = 0; i < authority.length; i++) {
+    const c = authority[i];
+    if (c === '[') inBrackets = true;
+    else if (c === ']') inBrackets = false;
+    else if (c === ':' && !inBrackets) return i + 1 < authority.length;
+  }
+  return false;
+}
+
+function authorityIsPlain(raw: string): boolean {
+  const text = raw.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(text);
+  return m !== null && m[1] !== '' && !m[1].includes('\\');
+}
+
+/** The filter with its reason; `passesUriFilter` is the boolean form. Pure: no DNS. */
+export function checkUri(uri: string | null | undefined, opts: UriFilterOptions): UriCheck {
+  if (!uri) return { ok: false, reason: 'empty URI' };
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return { ok: false, reason: 'not a valid URI' };
+  }
+
+  const scheme = url.protocol.replace(/:$/, '').toLowerCase();
+  const schemes = effective(opts.allowedSchemes.map((s) => s.trim().toLowerCase()), opts.disallowedSchemes.map((s) => s.trim().toLowerCase()));
+  if (!scheme) return { ok: false, reason: 'no scheme' };
+  if (schemes.allow.size > 0 && !schemes.allow.has(scheme)) return { ok: false, reason: `scheme '${scheme}' is not allowed` };
+  if (schemes.deny.has(scheme)) return { ok: false, reason: `scheme '${scheme}' is disallowed` };
+
+  // A special-scheme URI must spell its authority as `//host`: the WHATWG parser reads `http:/x`,
+  // `http:///x` and `http:\\x` as host `x`, where Glance (Python's urlsplit) sees no host at all.
+  if (DEFAULT_PORTS[url.protocol] !== undefined && !authorityIsPlain(uri)) return { ok: false, reason: 'no host (authority not written as //host)' };
+  const host = canonicalHostname(url.hostname);
+  const hosts = effective(opts.allowedHosts.map(canonicalHostEntry), opts.disallowedHosts.map(canonicalHostEntry));
+  if (!host) return { ok: false, reason: 'no host' };
+  if (hosts.allow.size > 0 && !hosts.allow.has(host)) return { ok: false, reason: `host '${host}' is not allowed` };
+  if (hosts.deny.has(host)) return { ok: false, reason: `host '${host}' is disallowed` };
+
+  let port: number | null = null;
+  if (url.port !== '') port = Number(url.port);
+  else if (DEFAULT_PORTS[url.protocol] !== undefined && hasExplicitPort(uri)) port = DEFAULT_PORTS[url.protocol];
+  if (port !== null) {
+    const ports = effective(opts.allowedPorts, opts.disallowedPorts);
+    if (ports.allow.size > 0 && !ports.allow.has(port)) return { ok: false, reason: `port ${port} is not allowed` };
+    if (ports.deny.has(port)) return { ok: false, reason: `port ${port} is disallowed` };
+  }
+  return { ok: true, url, scheme, host, port };
+}
+
+/** Glance's validate_import_uri, with canonical host comparison. */
+export function passesUriFilter(uri: string | null | undefined, opts: UriFilterOptions): boolean {
+  return checkUri(uri, opts).ok;
+}
+
+/**
+ * The check applied to each address a URI's host resolves to (after `checkUri` passed for the URI).
+ * With a host allow-list, an address passes when the host itself is listed (a listed name allows the
+ * addresses it resolves to) or when the address is listed. Otherwise an address fails when the
+ * host deny-list names it (in any spelling of the address).
+ */
+export function addressPassesFilter(address: string, hostname: string, opts: UriFilterOptions): boolean {
+  const canonical = canonicalAddress(address);
+  if (canonical === null) return false;
+  const hosts = effective(opts.allowedHosts.map(canonicalHostEntry), opts.disallowedHosts.map(canonicalHostEntry));
+  if (hosts.allow.size > 0) return hosts.allow.has(canonicalHostname(hostname)) || hosts.allow.has(canonical);
+  return !hosts.deny.has(canonical);
+}

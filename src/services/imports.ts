@@ -1,0 +1,116 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import { addSeconds, nowTimestamp } from '../domain/time.ts';
+import { isTerminal } from '../domain/task.ts';
+import type { TaskRow } from '../db/repos/tasks.ts';
+import { IMPORT_LOCK } from '../db/repos/images.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage } from './access.ts';
+import type { ImportRunner, ImportInput } from '../import/runner.ts';
+import { passesUriFilter, type UriFilterOptions } from '../net/uri-filter.ts';
+
+// A lock older than this (since its task last changed) may be taken over; Glance's numbers.
+const STALE_LOCK_MINUTES = 60;
+const STALE_PENDING_LOCK_MINUTES = 120;
+
+export interface ImportOptions {
+  importMethods: string[];
+  uriFilter: UriFilterOptions;
+}
+
+/** POST /v2/images/{id}/import: every synchronous check of spec import.md §3.2, in order, then a task. */
+export class ImportService {
+  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner, private readonly opts: ImportOptions) {}
+
+  async start(ctx: RequestContext, id: string, body: unknown, storeHeader?: string): Promise<void> {
+    const request = this.parse(body);
+    const method = request.method.name;
+    const image = await findVisibleImage(this.deps, ctx, id);
+    this.checkStatus(image, method);
+    if (!image.container_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'container_format');
+    if (!image.disk_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'disk_format');
+    if (method === 'copy-image') this.deps.policy.enforce('copy_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility });
+    else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+    await this.checkLock(image);
+    void storeHeader; // store selection arrives with multi-store import
+    if (method === 'copy-image') throw gazeError('IMPORT_ALREADY_IN_STORE', this.deps.stores.defaultId);
+    if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
+    if (method === 'web-download' && !passesUriFilter(request.method.uri, this.opts.uriFilter)) {
+      throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
+    }
+
+    const now = nowTimestamp();
+    const input: ImportInput = { image_id: id, import_req: request, backend: [null] };
+    const task: TaskRow = {
+      id: crypto.randomUUID(), type: 'api_image_import', status: 'pending', owner: ctx.projectId ?? '',
+      input: JSON.stringify(input), result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId,
+      expires_at: null, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+      // Held by this process from the start, so that no other process picks it up before it runs here.
+      lease_owner: this.runner.nodeId, lease_expires_at: this.runner.leaseUntil(), attempts: 0,
+    };
+    await this.deps.tasks.insert(task);
+    if (!(await this.deps.images.takeImportLock(id, task.id))) {
+      await this.deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
+      throw gazeError('IMPORT_LOCK_LOST', id);
+    }
+    this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
+    this.runner.schedule(task);
+  }
+
+  private parse(body: unknown): ImportInput['import_req'] {
+    if (body === undefined || body === null) throw gazeError('BODY_EXPECTED');
+    if (typeof body !== 'object' || Array.isArray(body)) throw gazeError('IMPORT_METHOD_REQUIRED');
+    const request = body as Record<string, unknown>;
+    const method = request.method;
+    if (method === undefined || method === null || typeof method !== 'object' || Array.isArray(method)) throw gazeError('IMPORT_METHOD_REQUIRED');
+    const name = (method as Record<string, unknown>).name;
+    if (name === undefined || name === null) throw gazeError('IMPORT_NAME_REQUIRED');
+    if (typeof name !== 'string' || !this.opts.importMethods.includes(name)) throw gazeError('IMPORT_METHOD_UNKNOWN', String(name));
+    for (const field of ['all_stores_must_succeed', 'all_stores']) {
+      if (field in request && typeof request[field] !== 'boolean') throw gazeError('IMPORT_BOOLEAN', field);
+    }
+    if ('stores' in request && (!Array.isArray(request.stores) || request.stores.some((s) => typeof s !== 'string'))) {
+      throw gazeError('BAD_REQUEST', "'stores' must be a list of store identifiers");
+    }
+    return request as ImportInput['import_req'];
+  }
+
+  private checkStatus(image: Image, method: string): void {
+    if (method === 'copy-image') {
+      if (image.status !== 'active') throw gazeError('IMPORT_COPY_NOT_ACTIVE');
+      return;
+    }
+    if (image.status === 'active') throw gazeError('IMPORT_ACTIVE_TARGET');
+    if ((method === 'web-download' || method === 'glance-download') && image.status !== 'queued') throw gazeError('IMPORT_NEEDS_QUEUED', method);
+    if (method === 'glance-direct' && image.status !== 'uploading') throw gazeError('IMPORT_NEEDS_STAGING');
+  }
+
+  /** 409 while a live task holds the image; a stale lock is taken over (its task failed) as Glance does. */
+  private async checkLock(image: Image): Promise<void> {
+    const holder = image.properties[IMPORT_LOCK];
+    if (!holder) return;
+    const task = await this.deps.tasks.getRaw(holder);
+    if (task) {
+      const minutes = task.status === 'pending' ? STALE_PENDING_LOCK_MINUTES : STALE_LOCK_MINUTES;
+      if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp()) throw gazeError('IMPORT_ACTIVE_TASK');
+      if (!isTerminal(task.status)) {
+        await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message: 'Expired lock preempted' });
+      }
+    }
+    if (!(await this.deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
+  }
+
+  /** Gaze's cancel of just the import (DELETE /v2/images/{id}/import): the runner reverts the image. */
+  async cancel(ctx: RequestContext, id: string): Promise<void> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+    const holder = image.properties[IMPORT_LOCK];
+    const task = holder ? await this.deps.tasks.getRaw(holder) : null;
+    if (!task || isTerminal(task.status)) throw gazeError('IMPORT_NOT_RUNNING', id);
+    const message = 'Import cancelled by the user.';
+    // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
+    await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message });
+    this.runner.abortImage(id, message);
+  }
+}

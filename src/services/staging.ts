@@ -1,0 +1,59 @@
+import type { Readable } from 'node:stream';
+import type { RequestContext } from '../auth/context.ts';
+import { gazeError, isGazeError } from '../domain/errors.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage } from './access.ts';
+import type { UploadRegistry } from './uploads.ts';
+import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import type { StagingArea } from '../import/staging-area.ts';
+
+export const STAGE_HOST = 'os_glance_stage_host';
+
+/** PUT /v2/images/{id}/stage: the first half of glance-direct (spec import.md §2). */
+export class StagingService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly uploads: UploadRegistry,
+    private readonly staging: StagingArea,
+    private readonly opts: { importMethods: string[]; selfUrl: string | null },
+  ) {}
+
+  /** Checks that come before the content type is even looked at. */
+  assertAvailable(): void {
+    if (!this.opts.importMethods.includes('glance-direct')) throw gazeError('METHOD_NOT_AVAILABLE', 'glance-direct');
+  }
+
+  async stage(ctx: RequestContext, id: string, source: Readable): Promise<void> {
+    this.assertAvailable();
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+    if (image.status !== 'queued') throw gazeError('STAGE_TRANSITION', image.status);
+    if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
+    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading' }))) {
+      const now = await this.deps.images.get(id);
+      if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
+      throw gazeError('STAGE_TRANSITION', now.status);
+    }
+    const controller = this.uploads.begin(id);
+    try {
+      const result = await ingest({
+        source, key: id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
+        claimedDiskFormat: image.disk_format, signal: controller.signal,
+      });
+      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size }))) {
+        await this.staging.remove(id).catch(() => {});
+        throw gazeError('DELETED_DURING_UPLOAD', id);
+      }
+      if (this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
+    } catch (err) {
+      if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      await this.staging.remove(id).catch(() => {});
+      await this.deps.images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
+      if (isGazeError(err)) throw err;
+      if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
+      throw err;
+    } finally {
+      this.uploads.end(id, controller);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import type { RequestContext } from '../auth/context.ts';
+import { gazeError } from '../domain/errors.ts';
+import { TASK_STATUSES } from '../domain/task.ts';
+import type { TaskRow } from '../db/repos/tasks.ts';
+import type { ServiceDeps } from './deps.ts';
+import { findVisibleImage } from './access.ts';
+import { nowTimestamp } from '../domain/time.ts';
+import type { ImportRunner } from '../import/runner.ts';
+import type { QueryPairs } from './image-list.ts';
+
+const UUID_LIKE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
+
+/** The tasks API: an image's tasks, and the legacy admin-only /v2/tasks (spec import.md §8). */
+export class TaskService {
+  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner) {}
+
+  async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
+    const image = await findVisibleImage(this.deps, ctx, imageId, 'NOT_FOUND');
+    if (!this.deps.policy.check('get_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility, member_id: ctx.projectId })) {
+      throw gazeError('NOT_FOUND');
+    }
+    const rows = await this.deps.tasks.listForImage(imageId);
+    return ctx.isAdmin ? rows : rows.filter((t) => t.owner === ctx.projectId);
+  }
+
+  private access(ctx: RequestContext): void {
+    this.deps.policy.enforce('tasks_api_access', ctx, { project_id: ctx.projectId });
+  }
+
+  async show(ctx: RequestContext, id: string): Promise<TaskRow> {
+    this.access(ctx);
+    const task = await this.deps.tasks.get(id);
+    if (!task || (!ctx.isAdmin && task.owner !== ctx.projectId)) throw gazeError('TASK_NOT_FOUND', id);
+    return task;
+  }
+
+  async list(ctx: RequestContext, pairs: QueryPairs, limits: { default: number; max: number }): Promise<{ tasks: TaskRow[]; hasMore: boolean }> {
+    this.access(ctx);
+    const get = (name: string) => pairs.filter(([k]) => k === name).map(([, v]) => v).pop();
+    const status = get('status');
+    if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
+    const type = get('type');
+    if (type !== undefined && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
+    const sortDir = get('sort_dir') ?? 'desc';
+    if (sortDir !== 'asc' && sortDir !== 'desc') throw gazeError('INVALID_SORT_DIR', sortDir);
+    const sortKey = get('sort_key') ?? 'created_at';
+    if (!['created_at', 'updated_at', 'id', 'status', 'type'].includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, 'created_at, updated_at, id, status, type');
+    let limit = limits.default;
+    const limitText = get('limit');
+    if (limitText !== undefined) {
+      if (!/^\d+$/.test(limitText)) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      limit = Math.min(Number(limitText), limits.max);
+    }
+    const markerId = get('marker');
+    let marker: TaskRow | undefined;
+    if (markerId !== undefined) {
+      if (!UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
+      marker = (await this.deps.tasks.get(markerId)) ?? undefined;
+      if (!marker) throw gazeError('BAD_REQUEST', `Invalid marker. Task ${markerId} could not be found.`);
+    }
+    const tasks = await this.deps.tasks.list({ owner: ctx.isAdmin ? null : ctx.projectId, status, type, sortDir, limit, marker });
+    return { tasks, hasMore: tasks.length === limit && limit > 0 };
+  }
+
+  /** POST /v2/tasks with type `import`: a new image from `image_properties`, filled from `import_from`. */
+  async create(ctx: RequestContext, body: unknown): Promise<TaskRow> {
+    this.access(ctx);
+    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BODY_EXPECTED');
+    const request = body as Record<string, unknown>;
+    if (!('type' in request)) throw gazeError('BAD_REQUEST', "Task 'type' is required");
+    if (!('input' in request)) throw gazeError('BAD_REQUEST', "Task 'input' is required");
+    if (request.type !== 'import' && request.type !== 'api_image_import') {
+      throw gazeError('SCHEMA_MISMATCH', 'task', `'${String(request.type)}' is not one of ['import', 'api_image_import']`);
+    }
+    if (request.type !== 'import') throw gazeError('BAD_REQUEST', `Task type ${request.type} is created by the image import API, not here.`);
+    if (request.input === null || typeof request.input !== 'object' || Array.isArray(request.input)) {
+      throw gazeError('SCHEMA_MISMATCH', 'task', `${JSON.stringify(request.input)} is not of type 'object'`);
+    }
+    const now = nowTimestamp();
+    const task: TaskRow = {
+      id: crypto.randomUUID(), type: 'import', status: 'pending', owner: ctx.projectId ?? '', input: JSON.stringify(request.input),
+      result: null, message: '', image_id: null, request_id: ctx.requestId, user_id: ctx.userId, expires_at: null,
+      created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+      lease_owner: this.runner.nodeId, lease_expires_at: this.runner.leaseUntil(), attempts: 0,
+    };
+    await this.deps.tasks.insert(task);
+    this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
+    this.runner.schedule(task);
+    return task;
+  }
+}
