@@ -1,5 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir, readdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type Config, fileUriToPath } from './config/index.ts';
 import { openDatabase, syncSchema, type Db } from './db/connection.ts';
@@ -66,15 +65,26 @@ function authenticator(config: Config): Authenticator {
   throw new Error(`[paste_deploy] flavor '${flavor}' is not supported: use '' (no auth) or 'keystone'`);
 }
 
+// A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
+const LIVE_WRITE_MS = 60_000;
+
 /**
- * After a crash or kill: uploads that were streaming are gone, so their images go back to `queued`
- * (never stuck in `saving`), and half-written store files are removed.
+ * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
+ * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed. With several
+ * workers sharing the directories, a write whose temp file is still growing is left alone.
  */
-async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: string): Promise<void> {
+async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: StagingArea): Promise<void> {
+  const fileStores = stores.all().map((s) => s.driver).filter((d): d is FileStoreDriver => d instanceof FileStoreDriver);
   for (const id of await images.idsInStatus('saving')) {
+    const live = await Promise.all(fileStores.map((d) => d.writeInProgress(id, LIVE_WRITE_MS)));
+    if (live.some(Boolean)) continue;
     await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
   }
-  for (const store of stores.all()) if (store.driver instanceof FileStoreDriver) await store.driver.sweepPartials();
+  for (const id of await images.idsInStatus('uploading')) {
+    if ((await staging.size(id)) !== null || (await staging.driver.writeInProgress(id, LIVE_WRITE_MS))) continue;
+    await images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
+  }
+  for (const driver of [...fileStores, staging.driver]) await driver.sweepPartials(LIVE_WRITE_MS);
   // Data of images deleted while a store could not remove it.
   for (const location of await images.locationsOfDeletedImages(1000)) {
     const store = stores.forLocation({ url: location.url, metadata: JSON.parse(location.metadata) });
@@ -83,9 +93,11 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
       await images.purgeLocation(location.id);
     } catch { /* tried again at next start */ }
   }
-  // Staged files whose images no longer exist.
-  for (const name of await readdir(staging).catch(() => [] as string[])) {
-    if (!(await images.get(name))) await rm(path.join(staging, name), { force: true });
+  // Staged data of images that are gone, or that no longer wait for an import.
+  for (const name of await readdir(staging.dir).catch(() => [] as string[])) {
+    if (name.startsWith('.')) continue;
+    const image = await images.get(name);
+    if (!image || !['uploading', 'importing'].includes(image.status)) await staging.remove(name);
   }
 }
 
@@ -131,9 +143,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       stagingDir: staging,
     },
   };
-  await recoverInterruptedUploads(deps.images, stores, staging);
-
   const stagingArea = new StagingArea(staging);
+  await recoverInterruptedUploads(deps.images, stores, stagingArea);
   const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
   const runner = new ImportRunner(deps, stagingArea, {
     download: downloadOptionsFromConfig(config),

@@ -79,9 +79,27 @@ export const READ_ONLY_PROPERTIES = [
   'os_hash_algo', 'os_hash_value',
 ] as const;
 
-/** Read-only keys refused on create; `id` is accepted on create (spec §3.2). */
+/**
+ * Read-only keys refused on create; `id` is accepted on create (spec §3.2), and so are `os_hash_algo` with
+ * `os_hash_value`: Gaze keeps them as the expected digest that uploaded or imported data must match.
+ */
 export const CREATE_DISALLOWED = ['direct_url', 'self', 'file', 'schema', 'stores'] as const;
-export const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value'] as const;
+export const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size'] as const;
+
+const DIGEST_HEX_LENGTH: Record<string, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+
+/** Checks an expected digest given on create: both fields, the service's algorithm, hex of the right length. */
+export function checkExpectedDigest(algo: unknown, value: unknown, hashingAlgorithm: string): void {
+  if (algo === undefined && value === undefined) return;
+  if (typeof algo !== 'string' || typeof value !== 'string') {
+    throw gazeError('BAD_REQUEST', 'os_hash_algo and os_hash_value must be given together, as strings.');
+  }
+  if (algo !== hashingAlgorithm) throw gazeError('BAD_REQUEST', `os_hash_algo must be ${hashingAlgorithm}, not ${algo}`);
+  const length = DIGEST_HEX_LENGTH[algo];
+  if (!new RegExp(`^[0-9a-f]{${length}}$`).test(value)) {
+    throw gazeError('BAD_REQUEST', `os_hash_value must be the ${length} lowercase hex digits of a ${algo} digest`);
+  }
+}
 export const RESERVED_PROPERTIES = ['location', 'deleted', 'deleted_at'] as const;
 
 /** Properties Gaze stores but never shows (spec §3.1). */

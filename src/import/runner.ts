@@ -9,6 +9,7 @@ import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
+import { isTerminal } from '../domain/task.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
@@ -94,6 +95,7 @@ export class ImportRunner {
   async recover(): Promise<void> {
     if (this.stopped) return;
     try {
+      await this.revertAbandonedImports();
       for (const task of await this.deps.tasks.orphaned(50)) {
         if (this.running.has(task.id)) continue;
         if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) continue;
@@ -105,6 +107,21 @@ export class ImportRunner {
       }
     } catch (err) {
       console.error('gaze: import recovery sweep failed:', (err as Error).message);
+    }
+  }
+
+  /** Images left `importing` by a task that ended (or vanished) without reverting them. */
+  private async revertAbandonedImports(): Promise<void> {
+    for (const id of await this.deps.images.idsInStatus('importing')) {
+      const image = await this.deps.images.get(id);
+      if (!image) continue;
+      const holder = image.properties[IMPORT_LOCK];
+      const task = holder ? await this.deps.tasks.getRaw(holder) : null;
+      if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
+      await this.staging.remove(id).catch(() => {});
+      await this.deps.images.updateFields(id, 'importing', { status: 'queued', size: null, virtual_size: null, checksum: null });
+      await this.deps.images.setProperty(id, IMPORTING_TO_STORES, '');
+      if (holder) await this.deps.images.releaseImportLock(id, holder);
     }
   }
 

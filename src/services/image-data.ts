@@ -43,6 +43,10 @@ export class ImageDataService {
       });
       const virtualSize = image.container_format === 'bare' ? result.inspection.virtualSize : null;
       const digests = result.digests!;
+      if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {
+        await store.delete(result.location.url).catch(() => {});
+        throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
+      }
       const activated = await this.deps.images.activateWithData(id, {
         size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
         virtual_size: virtualSize,
@@ -59,7 +63,10 @@ export class ImageDataService {
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
-      await this.deps.images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+      await this.deps.images.updateFields(id, 'saving', {
+        status: 'queued', size: null, virtual_size: null, checksum: null,
+        os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value, // an expected digest stays expected
+      });
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RequestContext } from '../auth/context.ts';
 import {
-  CREATE_DISALLOWED, CREATE_READ_ONLY, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
+  CREATE_DISALLOWED, CREATE_READ_ONLY, checkExpectedDigest, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
   type Image, type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -31,12 +31,13 @@ export class ImageService {
 
     const properties: Record<string, string> = {};
     for (const [key, value] of Object.entries(body)) {
-      if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || key === 'id') continue;
+      if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || ['id', 'os_hash_algo', 'os_hash_value'].includes(key)) continue;
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
       // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
       if (value !== null) properties[key] = value as string;
     }
+    checkExpectedDigest(body.os_hash_algo, body.os_hash_value, this.deps.settings.hashingAlgorithm);
     checkMinimum('min_ram', body.min_ram);
     checkMinimum('min_disk', body.min_disk);
 
@@ -60,7 +61,9 @@ export class ImageService {
       visibility,
       protected: (body.protected as boolean | undefined) ?? false,
       os_hidden: (body.os_hidden as boolean | undefined) ?? false,
-      checksum: null, os_hash_algo: null, os_hash_value: null,
+      checksum: null,
+      os_hash_algo: (body.os_hash_algo as string | undefined) ?? null,
+      os_hash_value: (body.os_hash_value as string | undefined) ?? null,
       owner,
       size: null, virtual_size: null,
       container_format: (body.container_format as string | null | undefined) ?? null,

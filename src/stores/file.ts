@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -72,17 +72,34 @@ export class FileStoreDriver implements StoreDriver {
     }
   }
 
-  /** Temp files of writes that never finished (crash), for start-up cleanup. */
-  async sweepPartials(): Promise<number> {
-    const { readdir } = await import('node:fs/promises');
+  /**
+   * Temp files of writes that never finished (a crash), for cleanup. Files changed within `idleMs` may
+   * belong to a write still running in another process sharing the directory, and are kept.
+   */
+  async sweepPartials(idleMs = 0): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (name.startsWith('.partial-')) {
-        await rm(path.join(this.dir, name), { force: true });
-        removed += 1;
-      }
+      if (!name.startsWith('.partial-') || (await this.partialIsLive(name, idleMs))) continue;
+      await rm(path.join(this.dir, name), { force: true });
+      removed += 1;
     }
     return removed;
+  }
+
+  /** A temp file is live while the process named in it runs and the file keeps changing. */
+  private async partialIsLive(name: string, idleMs: number): Promise<boolean> {
+    const pid = Number(name.split('-').at(-2));
+    if (!processAlive(pid)) return false;
+    const info = await stat(path.join(this.dir, name)).catch(() => null);
+    return info !== null && Date.now() - info.mtimeMs < idleMs;
+  }
+
+  /** Whether a write of `key` is under way here (a temp file changed within `idleMs`). */
+  async writeInProgress(key: string, idleMs: number): Promise<boolean> {
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (name.startsWith(`.partial-${key}-`) && (await this.partialIsLive(name, idleMs))) return true;
+    }
+    return false;
   }
 
   private pathOf(url: string): string {
@@ -91,5 +108,16 @@ export class FileStoreDriver implements StoreDriver {
     // A location must never reach outside this store's directory.
     if (path.dirname(file) !== this.dir) throw new StoreError('INVALID_URL', `${url} is outside the store`);
     return file;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -177,3 +177,25 @@ test('deleting an active image removes its data from the store', async () => {
   assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
   assert.ok(!storeFiles().includes(img.id));
 });
+
+test('an expected sha512 given at create is verified: a mismatch is refused and nothing is kept', async () => {
+  const data = randomBytes(50_000);
+  const good = createHash('sha512').update(data).digest('hex');
+  expectError(await api.post('/v2/images', { os_hash_algo: 'sha512' }, { headers: JSON_ACCEPT }), 400, 'os_hash_algo and os_hash_value must be given together, as strings.');
+  expectError(await api.post('/v2/images', { os_hash_algo: 'md5', os_hash_value: 'a'.repeat(32) }, { headers: JSON_ACCEPT }), 400, 'os_hash_algo must be sha512, not md5');
+  expectError(await api.post('/v2/images', { os_hash_algo: 'sha512', os_hash_value: 'xyz' }, { headers: JSON_ACCEPT }), 400, /128 lowercase hex digits/);
+
+  const wrong = await api.createImage({ os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128) });
+  assert.equal(wrong.os_hash_value, 'f'.repeat(128), 'the expectation is shown until data arrives');
+  expectError(await api.put(`/v2/images/${wrong.id}/file`, { body: data, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
+    'os_hash_value of uploaded data is different from current value set on the image.');
+  const after = (await api.get(`/v2/images/${wrong.id}`)).json;
+  assert.equal(after.status, 'queued');
+  assert.equal(after.size, null);
+  assert.equal(after.os_hash_value, 'f'.repeat(128), 'the expectation stays');
+  assert.ok(!storeFiles().includes(wrong.id), 'no data kept');
+
+  const right = await api.createImage({ os_hash_algo: 'sha512', os_hash_value: good });
+  assert.equal((await api.upload(right.id, data)).status, 204);
+  assert.equal((await api.get(`/v2/images/${right.id}`)).json.status, 'active');
+});
