@@ -1,0 +1,277 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess } from '../helpers/gaze.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
+import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
+import { nowTimestamp } from '../../src/domain/time.ts';
+
+let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
+let api: ReturnType<typeof client>;
+let files: FileServer;
+const CAP = 2_000_000;
+
+before(async () => {
+  files = await startFileServer();
+  gaze = await startGazeInProcess({
+    DEFAULT: { image_size_cap: String(CAP) },
+    import_filtering_opts: { allowed_ports: `80,443,${files.port}`, read_timeout: '1', connect_timeout: '2' },
+  });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); await files.close(); });
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+const stagingFiles = () => readdirSync(path.join(gaze.dir, 'data', 'staging'));
+const storeFiles = () => readdirSync(path.join(gaze.dir, 'data', 'images'));
+
+async function until(id: string, done: (img: any) => boolean, what: string): Promise<any> {
+  for (let i = 0; i < 400; i++) {
+    const img = (await api.get(`/v2/images/${id}`)).json;
+    if (done(img)) return img;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+const settled = (img: any) => img && !('os_glance_import_task' in img) && ['active', 'queued'].includes(img.status);
+async function tasksOf(id: string, as = {}): Promise<any[]> {
+  return (await api.get(`/v2/images/${id}/tasks`, { as })).json.tasks;
+}
+const stage = (id: string, data: Buffer, as = {}) =>
+  api.put(`/v2/images/${id}/stage`, { body: data, as, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } });
+const importImage = (id: string, body: unknown, as = {}) => api.call('POST', `/v2/images/${id}/import`, { json: body, as, headers: JSON_ACCEPT });
+
+test('discovery: import methods, stores (single store: 404), usage', async () => {
+  const info = await api.get('/v2/info/import');
+  assert.deepEqual(info.json, { 'import-methods': { description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] } });
+  expectError(await api.get('/v2/info/stores', { headers: JSON_ACCEPT }), 404, 'Multi backend is not supported at this site.');
+  assert.deepEqual((await api.get('/v2/info/usage')).json, { usage: {} });
+});
+
+test('glance-direct: stage then import; the image becomes active with the staged bytes and the task succeeds', async () => {
+  const data = randomBytes(700_000);
+  const img = await api.createImage({}, alice);
+  assert.equal((await stage(img.id, data, alice)).status, 204);
+  const staged = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(staged.status, 'uploading');
+  assert.equal(staged.size, data.length);
+  assert.equal(staged.checksum, null);
+  const r = await importImage(img.id, { method: { name: 'glance-direct' } }, alice);
+  assert.equal(r.status, 202);
+  assert.equal(r.text, '');
+  const done = await until(img.id, settled, 'import');
+  assert.equal(done.status, 'active');
+  assert.equal(done.checksum, md5(data));
+  assert.equal(done.os_glance_importing_to_stores, '');
+  assert.equal(done.os_glance_failed_import, '');
+  const [task] = await tasksOf(img.id, alice);
+  assert.equal(task.type, 'api_image_import');
+  assert.equal(task.status, 'success');
+  assert.deepEqual(task.result, { image_id: img.id });
+  assert.equal(task.owner, 'alice-project');
+  assert.match(task.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$/);
+  assert.equal(task.input.import_req.method.name, 'glance-direct');
+  assert.ok(!stagingFiles().includes(img.id), 'staged data removed');
+  const res = await fetch(`${gaze.url}/v2/images/${img.id}/file`);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
+  assert.equal((await api.get(`/v2/images/${img.id}/tasks`, { as: bob })).status, 404, 'another project sees neither the image nor its tasks');
+});
+
+test('stage refuses wrong content types, wrong states, and data over image_size_cap', async () => {
+  const img = await api.createImage();
+  expectError(await api.put(`/v2/images/${img.id}/stage`, { body: 'x', headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }), 415, 'Invalid content type text/plain');
+  expectError(await stage(img.id, Buffer.alloc(CAP + 1)), 413, 'The incoming image is too large: The provided image is too large.');
+  const after = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(after.status, 'queued');
+  assert.equal(after.size, null);
+  assert.ok(!stagingFiles().includes(img.id));
+  assert.equal((await stage(img.id, Buffer.from('ok'))).status, 204);
+  expectError(await stage(img.id, Buffer.from('again')), 409, 'Image status transition from uploading to uploading is not allowed');
+  const noFormats = await api.post('/v2/images', {});
+  assert.equal((await stage(noFormats.json.id, Buffer.from('formats not needed to stage'))).status, 204);
+  expectError(await stage(img.id, Buffer.from('x'), bob), 404, `No image found with ID ${img.id}`);
+});
+
+test('import: every synchronous check of the spec, with its status and message', async () => {
+  const queued = await api.createImage({}, alice);
+  const bare = (await api.post('/v2/images', { disk_format: 'raw' }, { as: alice })).json;
+  const active = await api.createImage({}, alice);
+  await api.upload(active.id, 'data', alice);
+
+  expectError(await api.call('POST', `/v2/images/${queued.id}/import`, { as: alice, headers: JSON_ACCEPT }), 400, 'Body expected in request.');
+  expectError(await importImage(queued.id, {}, alice), 400, "Import request requires a 'method' field.");
+  expectError(await importImage(queued.id, { method: {} }, alice), 400, "Import request requires a 'name' field.");
+  expectError(await importImage(queued.id, { method: { name: 'magic' } }, alice), 400, "Unknown import method name 'magic'.");
+  expectError(await importImage(queued.id, { method: { name: 'glance-direct' }, all_stores: 'yes' }, alice), 400, "'all_stores' must be boolean value only");
+  expectError(await importImage('00000000-0000-4000-8000-000000000000', { method: { name: 'glance-direct' } }, alice), 404, 'No image found with ID 00000000-0000-4000-8000-000000000000');
+  expectError(await importImage(active.id, { method: { name: 'glance-direct' } }, alice), 409, 'Image with status active cannot be target for import');
+  expectError(await importImage(queued.id, { method: { name: 'copy-image' } }, alice), 409, 'Only images with status active can be targeted for copying');
+  expectError(await importImage(queued.id, { method: { name: 'glance-direct' } }, alice), 409, "Image needs to be staged before 'glance-direct' method can be used");
+  expectError(await importImage(bare.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice), 409, "'container_format' needs to be set before import");
+  expectError(await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') } }, bob), 404, `No image found with ID ${queued.id}`);
+  const pub = await api.createImage({ visibility: 'public' });
+  expectError(await importImage(pub.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice), 403, 'You are not authorized to complete modify_image action.');
+  expectError(await importImage(active.id, { method: { name: 'copy-image' } }, alice), 403, 'You are not authorized to complete copy_image action.');
+  expectError(await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice), 400,
+    'All_stores_must_succeed can only be set with enabled_backends None');
+  for (const uri of ['file:///etc/passwd', 'ftp://127.0.0.1/x', `http://127.0.0.1:1/x`, 'http:///nohost', undefined]) {
+    expectError(await importImage(queued.id, { method: { name: 'web-download', uri } }, alice), 400, `URI for web-download does not pass filtering: ${uri ?? 'None'}`);
+  }
+  assert.equal((await tasksOf(queued.id, alice)).length, 0, 'no check that failed created a task');
+  assert.equal((await api.get(`/v2/images/${queued.id}`, { as: alice })).json.status, 'queued');
+});
+
+test('the import lock: a second import while one runs gets 409; a stale lock is taken over', async () => {
+  files.routes.set('/slow-lock', trickle(400_000, 20));
+  const img = await api.createImage();
+  assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } })).status, 202);
+  const running = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.match(running.os_glance_import_task, /^[0-9a-f-]{36}$/);
+  expectError(await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, /^Image has active task$|^Image needs to be in 'queued' state/);
+  assert.equal((await until(img.id, settled, 'first import')).status, 'active');
+
+  // A lock whose task was last touched two hours ago is stale: the new import takes over.
+  const stale = await api.createImage();
+  const { images, tasks } = gaze.app.deps;
+  const oldTask = crypto.randomUUID();
+  const old = nowTimestamp(new Date(Date.now() - 3 * 3600_000));
+  await tasks.insert({ id: oldTask, type: 'api_image_import', status: 'processing', owner: 'admin', input: '{}', result: null, message: '',
+    image_id: stale.id, request_id: null, user_id: null, expires_at: null, created_at: old, updated_at: old, deleted_at: null, deleted: 0,
+    lease_owner: 'somebody-else', lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)), attempts: 1 });
+  assert.ok(await images.takeImportLock(stale.id, oldTask));
+  files.routes.set('/small', Buffer.from('small image'));
+  assert.equal((await importImage(stale.id, { method: { name: 'web-download', uri: files.url('/small') } })).status, 202);
+  assert.equal((await until(stale.id, settled, 'takeover import')).status, 'active');
+  const preempted = await tasks.getRaw(oldTask);
+  assert.equal(preempted!.status, 'failure');
+  assert.equal(preempted!.message, 'Expired lock preempted');
+});
+
+test('web-download: success; an expected digest that does not match fails the import and keeps nothing', async () => {
+  const data = randomBytes(300_000);
+  files.routes.set('/good.raw', data);
+  const img = await api.createImage({}, alice);
+  assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url('/good.raw') } }, alice)).status, 202);
+  const done = await until(img.id, settled, 'web-download');
+  assert.equal(done.status, 'active');
+  assert.equal(done.checksum, md5(data));
+  assert.equal(done.size, data.length);
+
+  const expecting = await api.createImage({ os_hash_algo: 'sha512', os_hash_value: '0'.repeat(128) });
+  await importImage(expecting.id, { method: { name: 'web-download', uri: files.url('/good.raw') } });
+  const failed = await until(expecting.id, settled, 'mismatch');
+  assert.equal(failed.status, 'queued');
+  assert.equal(failed.os_hash_value, '0'.repeat(128));
+  const [task] = await tasksOf(expecting.id);
+  assert.equal(task.status, 'failure');
+  assert.match(task.message, /^sha512 of the imported data is [0-9a-f]{128}, not the expected 0{128}; the data was not kept\.$/);
+  assert.ok(!storeFiles().includes(expecting.id) && !stagingFiles().includes(expecting.id));
+});
+
+test('web-download from hostile sources ends with the image queued and the reason on the task', async () => {
+  files.routes.set('/redirect-out', (res) => { res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end(); });
+  files.routes.set('/too-big', (res) => { res.writeHead(200); res.end(Buffer.alloc(CAP + 10)); });
+  files.routes.set('/cut', (res) => { res.writeHead(200, { 'content-length': 500_000 }); res.write(Buffer.alloc(100_000)); setTimeout(() => res.destroy(), 50); });
+  files.routes.set('/silent', () => { /* never answers */ });
+  const cases: Array<[string, RegExp]> = [
+    ['/missing', /HTTP status 404/],
+    ['/redirect-out', /Redirect to disallowed URL: http:\/\/127\.0\.0\.1:1\/elsewhere/],
+    ['/too-big', /too large|larger than|exceeds/i],
+    ['/cut', /different from expected|closed|ended/i],
+    ['/silent', /no response from 127\.0\.0\.1:\d+ within 1000 ms/],
+  ];
+  const ids = await Promise.all(cases.map(async ([route]) => {
+    const img = await api.createImage({ name: route });
+    assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url(route) } })).status, 202, route);
+    return img.id;
+  }));
+  for (const [i, [route, reason]] of cases.entries()) {
+    const img = await until(ids[i], settled, route);
+    assert.equal(img.status, 'queued', route);
+    assert.equal(img.size, null, route);
+    const [task] = await tasksOf(ids[i]);
+    assert.equal(task.status, 'failure', route);
+    assert.match(task.message, reason, `${route}: ${task.message}`);
+    assert.ok(!stagingFiles().includes(ids[i]) && !storeFiles().includes(ids[i]), `${route}: nothing kept`);
+  }
+});
+
+test('cancel: DELETE /v2/images/{id}/import stops a running import and reverts the image', async () => {
+  files.routes.set('/slow-cancel', trickle(1_500_000, 30));
+  const img = await api.createImage({}, alice);
+  await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-cancel') } }, alice);
+  await until(img.id, (i) => i.status === 'importing', 'importing');
+  expectError(await api.del(`/v2/images/${img.id}/import`, { as: bob, headers: JSON_ACCEPT }), 404, `No image found with ID ${img.id}`);
+  assert.equal((await api.del(`/v2/images/${img.id}/import`, { as: alice })).status, 202);
+  const after = await until(img.id, settled, 'cancelled');
+  assert.equal(after.status, 'queued');
+  const [task] = await tasksOf(img.id, alice);
+  assert.equal(task.status, 'failure');
+  assert.equal(task.message, 'Import cancelled by the user.');
+  assert.ok(!stagingFiles().includes(img.id));
+  expectError(await api.del(`/v2/images/${img.id}/import`, { as: alice, headers: JSON_ACCEPT }), 409, `Image ${img.id} has no import in progress.`);
+});
+
+test('deleting an image during its import stops the work and removes the partial data', async () => {
+  files.routes.set('/slow-delete', trickle(1_500_000, 30));
+  const img = await api.createImage();
+  await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-delete') } });
+  await until(img.id, (i) => i.status === 'importing', 'importing');
+  assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
+  const { tasks } = gaze.app.deps;
+  for (let i = 0; i < 200; i++) {
+    const [row] = await tasks.listForImage(img.id);
+    if (row?.status === 'failure') break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const [row] = await tasks.listForImage(img.id);
+  assert.equal(row.status, 'failure');
+  assert.equal(row.message, 'Image has been deleted, aborting import.');
+  assert.ok(!stagingFiles().some((f) => f.includes(img.id)) && !storeFiles().some((f) => f.includes(img.id)));
+});
+
+test('legacy tasks API: admin only, validated, runs an import that creates an active image', async () => {
+  const data = randomBytes(120_000);
+  files.routes.set('/legacy.raw', data);
+  expectError(await api.post('/v2/tasks', { type: 'import', input: {} }, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete tasks_api_access action.');
+  expectError(await api.post('/v2/tasks', { input: {} }, { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
+  expectError(await api.post('/v2/tasks', { type: 'import' }, { headers: JSON_ACCEPT }), 400, "Task 'input' is required");
+  expectError(await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }), 400, /does not match schema 'task'/);
+  const created = await api.post('/v2/tasks', { type: 'import', input: {
+    import_from: files.url('/legacy.raw'), import_from_format: 'raw', image_properties: { name: 'from-task', disk_format: 'raw', container_format: 'bare' },
+  } });
+  assert.equal(created.status, 201);
+  assert.equal(created.headers.get('location'), `${gaze.url}/v2/tasks/${created.json.id}`);
+  assert.equal(created.json.status, 'pending');
+  assert.equal(created.json.self, `/v2/tasks/${created.json.id}`);
+  let task: any;
+  for (let i = 0; i < 200; i++) {
+    task = (await api.get(`/v2/tasks/${created.json.id}`)).json;
+    if (task.status === 'success' || task.status === 'failure') break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(task.status, 'success', task.message);
+  const image = (await api.get(`/v2/images/${task.result.image_id}`)).json;
+  assert.equal(image.name, 'from-task');
+  assert.equal(image.status, 'active');
+  assert.equal(image.checksum, md5(data));
+  assert.match(task.expires_at, /Z$/);
+
+  const bad = await api.post('/v2/tasks', { type: 'import', input: { import_from: 'file:///etc/passwd', import_from_format: 'raw', image_properties: {} } });
+  for (let i = 0; i < 200 && (await api.get(`/v2/tasks/${bad.json.id}`)).json.status !== 'failure'; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal((await api.get(`/v2/tasks/${bad.json.id}`)).json.message, 'File based imports are not allowed. Please use a non-local source of image data.');
+
+  const list = await api.get('/v2/tasks?type=import&sort_dir=asc');
+  assert.equal(list.json.schema, '/v2/schemas/tasks');
+  assert.ok(list.json.tasks.some((t: any) => t.id === created.json.id));
+  assert.ok(!('input' in list.json.tasks[0]) && !('message' in list.json.tasks[0]));
+  expectError(await api.get('/v2/tasks?status=done', { headers: JSON_ACCEPT }), 400, 'Invalid status value: done');
+  expectError(await api.get('/v2/tasks?type=api_image_import', { headers: JSON_ACCEPT }), 400, 'Invalid type value: api_image_import');
+  expectError(await api.get('/v2/tasks?marker=zzz', { headers: JSON_ACCEPT }), 400, 'Invalid marker format');
+  const del = await api.del(`/v2/tasks/${created.json.id}`, { headers: JSON_ACCEPT });
+  expectError(del, 405, /^This operation is currently not permitted on Glance Tasks/);
+  assert.equal(del.headers.get('allow'), 'GET');
+  expectError(await api.get('/v2/tasks/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }), 404, /not found/);
+});
