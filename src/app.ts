@@ -30,7 +30,7 @@ import { memberRoutes } from './http/routes/members.ts';
 import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
 import { StagingArea } from './import/staging-area.ts';
-import { ImportRunner } from './import/runner.ts';
+import { ImportRunner, nodeName } from './import/runner.ts';
 import { StagingService } from './services/staging.ts';
 import { ImportService } from './services/imports.ts';
 import { TaskService } from './services/tasks.ts';
@@ -150,7 +150,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     download: downloadOptionsFromConfig(config),
     concurrency: config.get<number>('wsgi', 'task_pool_threads'),
     taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
-    nodeId: `${process.pid}-${crypto.randomUUID()}`,
+    nodeId: nodeName(),
   });
   const uploads = new UploadRegistry();
   const images = new ImageService(deps, uploads, runner);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ServiceDeps } from '../services/deps.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
@@ -10,6 +11,7 @@ import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { isTerminal } from '../domain/task.ts';
+import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
@@ -17,9 +19,9 @@ import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/sa
 // or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
 // sees the lease expire (a few times at most), or failed cleanly.
 
-const LEASE_SECONDS = 30;
+const LEASE_SECONDS = 10;
 const HEARTBEAT_MS = 2000;
-const RECOVERY_MS = 15_000;
+const RECOVERY_MS = 5000;
 const MAX_ATTEMPTS = 3;
 const PROGRESS_MS = 2000;
 export const IMPORTING_TO_STORES = 'os_glance_importing_to_stores';
@@ -96,9 +98,19 @@ export class ImportRunner {
     if (this.stopped) return;
     try {
       await this.revertAbandonedImports();
-      for (const task of await this.deps.tasks.orphaned(50)) {
+      const candidates: Array<{ task: TaskRow; deadOwner: string | null }> = [
+        ...(await this.deps.tasks.orphaned(50)).map((task) => ({ task, deadOwner: null })),
+        // A holder on this host whose process is gone (killed, crashed) need not be waited for.
+        ...(await this.deps.tasks.heldWithPrefix(`${hostname()}:`, 50))
+          .filter((task) => task.lease_owner !== this.nodeId && !processAlive(Number(task.lease_owner!.split(':')[1])))
+          .map((task) => ({ task, deadOwner: task.lease_owner })),
+      ];
+      for (const { task, deadOwner } of candidates) {
         if (this.running.has(task.id)) continue;
-        if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) continue;
+        const claimed = deadOwner
+          ? await this.deps.tasks.claimFrom(task.id, deadOwner, this.nodeId, this.leaseUntil())
+          : await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil());
+        if (!claimed) continue;
         if (task.attempts >= MAX_ATTEMPTS) {
           await this.finishFailed(task, 'Import was interrupted too many times (service restarts); giving up.');
           continue;
@@ -315,6 +327,12 @@ export class ImportRunner {
     if (failed) this.deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
   }
 }
+
+/** The lease owner name of this process: host and pid let a restarted neighbour see that it is gone. */
+export function nodeName(): string {
+  return `${hostname()}:${process.pid}:${crypto.randomUUID()}`;
+}
+
 
 /** Counts bytes as they pass, reporting now and then (the task message "Copied N MiB"). */
 class Progress extends Transform {

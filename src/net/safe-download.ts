@@ -113,6 +113,14 @@ function errorText(err: unknown): string {
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
+function decodeLenient(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function releaseAgent(agent: Agent): void {
   agent.destroy().catch(() => { /* already closed */ });
 }
@@ -196,11 +204,11 @@ function discard(hop: Hop): void {
 }
 
 /** One request to an already filtered URL: resolve, check the addresses, connect to them only. */
-async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean): Promise<Hop> {
+async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean, asGiven: string): Promise<Hop> {
   const href = url.href;
   const filteredError = (): DownloadError => redirected
     ? new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${href}`, { url: href })
-    : new DownloadError('FILTERED', `URI does not pass filtering: ${href}`, { url: href });
+    : new DownloadError('FILTERED', `URI does not pass filtering: ${asGiven}`, { url: asGiven });
 
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const started = Date.now();
@@ -209,6 +217,16 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
     : await resolveHost(host, opts.lookup ?? systemLookup, opts.connectTimeoutMs, opts.signal, href);
   if (!addresses.every((a) => addressPassesFilter(a.address, url.hostname, opts.filter))) throw filteredError();
   if (opts.signal?.aborted) throw abortedError(href);
+
+  // Credentials in the URL are sent as Basic authentication, not in the request line.
+  const target = new URL(href);
+  const requestHeaders = { ...headers };
+  if (target.username !== '' || target.password !== '') {
+    const basic = Buffer.from(`${decodeLenient(target.username)}:${decodeLenient(target.password)}`).toString('base64');
+    requestHeaders.authorization = `Basic ${basic}`;
+    target.username = '';
+    target.password = '';
+  }
 
   // undici's own connect and headers timeouts run on a coarse clock (ticks of about half a second),
   // so the phases are timed here with native timers; undici's stay as a backstop.
@@ -249,16 +267,6 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
     maxResponseSize: opts.maxBytes ?? -1,
   });
 
-  const target = new URL(href);
-  const requestHeaders = { ...headers };
-  if (target.username !== '' || target.password !== '') {
-    const user = decodeURIComponent(target.username);
-    const password = decodeURIComponent(target.password);
-    requestHeaders.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    target.username = '';
-    target.password = '';
-  }
-
   let onInnerAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onInnerAbort = () => {
@@ -269,12 +277,13 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
   });
   aborted.catch(() => { /* handled through the race */ });
   startPhase('connect', connectTimeout);
-  const pending = request(target, { method: 'GET', headers: requestHeaders, dispatcher: agent, signal: inner.signal });
+  let pending: ReturnType<typeof request> | undefined;
   try {
+    pending = request(target, { method: 'GET', headers: requestHeaders, dispatcher: agent, signal: inner.signal });
     const res = await Promise.race([pending, aborted]);
     return { status: res.statusCode, headers: res.headers, body: res.body, agent };
   } catch (err) {
-    pending.then((late) => late.body.destroy(), () => { /* already failed */ });
+    pending?.then((late) => late.body.destroy(), () => { /* already failed */ });
     releaseAgent(agent);
     if (opts.signal?.aborted) throw abortedError(href);
     if (timedOut === 'connect') err = Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
@@ -320,7 +329,7 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
   let headers = cleanHeaders(opts.headers);
 
   for (let redirects = 0; ; redirects++) {
-    const hop = await fetchOnce(current, headers, opts, redirects > 0);
+    const hop = await fetchOnce(current, headers, opts, redirects > 0, url);
     const location = headerValue(hop.headers, 'location');
 
     if (REDIRECT_STATUSES.has(hop.status) && location !== undefined) {

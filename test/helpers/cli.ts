@@ -30,6 +30,14 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Working directory; relative `--file` arguments resolve against it. Defaults to the temporary HOME. */
   cwd?: string;
+  /**
+   * `'empty'` (default): standard input is an empty pipe. `'closed'`: the client starts with file
+   * descriptor 0 closed (the shell's `<&-`), which glanceclient takes as "no stdin at all". It needs
+   * that for `image-create-via-import`: any non-TTY stdin (a pipe, /dev/null) counts as image data
+   * there, and then `--file` fails with "You cannot use both --file and stdin" and `--uri` with
+   * "You cannot pass data via stdin".
+   */
+  stdin?: 'empty' | 'closed';
 }
 
 /** The environment of a CLI run: the test's, minus anything that configures an OpenStack client. */
@@ -62,10 +70,14 @@ function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS.Proces
  */
 export async function runCli(file: string, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const home = mkdtempSync(path.join(tmpdir(), 'gaze-cli-home-'));
-  const command = [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const closed = opts.stdin === 'closed';
+  const command = [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ') + (closed ? ' <&-' : '');
+  // With stdin closed, /bin/sh closes descriptor 0 and then becomes the client (exec): Node itself can
+  // only give a child a pipe or /dev/null there.
+  const [bin, argv]: [string, string[]] = closed ? ['/bin/sh', ['-c', 'exec "$0" "$@" <&-', file, ...args]] : [file, args];
   try {
     return await new Promise<CliResult>((resolve, reject) => {
-      const child = execFile(file, args, {
+      const child = execFile(bin, argv, {
         cwd: opts.cwd ?? home,
         env: cliEnv(home, opts.env),
         timeout: opts.timeoutMs ?? 90_000,
@@ -167,6 +179,15 @@ export function keystoneEnv(user: KeystoneUser): Record<string, string> {
 export function keystoneOpenStack(user: KeystoneUser): OpenStack {
   const env = keystoneEnv(user);
   return (args, opts = {}) => runCli(OPENSTACK, args, { ...opts, env: { ...env, ...opts.env } });
+}
+
+/** The `glance` CLI, bound to a way of authenticating. */
+export type Glance = (args: string[], opts?: CliOptions) => Promise<CliResult>;
+
+/** `glance ...` as a Keystone user (through OS_* variables; the image endpoint comes from the catalog). */
+export function keystoneGlance(user: KeystoneUser): Glance {
+  const env = keystoneEnv(user);
+  return (args, opts = {}) => runCli(GLANCE, args, { ...opts, env: { ...env, ...opts.env } });
 }
 
 /** `glance --os-image-url URL --os-auth-token TOKEN ...` (no Keystone involved). */

@@ -80,6 +80,19 @@ export class TasksRepo {
     return Number(res.numUpdatedRows) === 1;
   }
 
+  /** Takes a task over from a holder known to be dead, whatever its lease says (compare-and-set on the holder). */
+  async claimFrom(id: string, deadOwner: string, owner: string, until: string): Promise<boolean> {
+    const res = await this.k.updateTable('tasks').set({ lease_owner: owner, lease_expires_at: until })
+      .where('id', '=', id).where('status', 'in', ['pending', 'processing']).where('lease_owner', '=', deadOwner).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Unfinished tasks held by owners whose name starts with `prefix` (this host's processes). */
+  heldWithPrefix(prefix: string, limit: number): Promise<TaskRow[]> {
+    return this.k.selectFrom('tasks').selectAll().where('status', 'in', ['pending', 'processing']).where('deleted', '=', 0)
+      .where('lease_owner', 'like', `${prefix}%`).limit(limit).execute();
+  }
+
   /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
   async orphaned(limit: number): Promise<TaskRow[]> {
     const now = nowTimestamp();
