@@ -1,4 +1,4 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type Config, fileUriToPath } from './config/index.ts';
 import { openDatabase, syncSchema, type Db } from './db/connection.ts';
@@ -70,7 +70,8 @@ const LIVE_WRITE_MS = 60_000;
 
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
- * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed. With several
+ * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
+ * files are the import runner's periodic sweep). With several
  * workers sharing the directories, a write whose temp file is still growing is left alone.
  */
 async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: StagingArea): Promise<void> {
@@ -92,12 +93,6 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
       await store?.delete(location.url);
       await images.purgeLocation(location.id);
     } catch { /* tried again at next start */ }
-  }
-  // Staged data of images that are gone, or that no longer wait for an import.
-  for (const name of await readdir(staging.dir).catch(() => [] as string[])) {
-    if (name.startsWith('.')) continue;
-    const image = await images.get(name);
-    if (!image || !['uploading', 'importing'].includes(image.status)) await staging.remove(name);
   }
 }
 

@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ServiceDeps } from '../services/deps.ts';
@@ -98,6 +99,7 @@ export class ImportRunner {
     if (this.stopped) return;
     try {
       await this.revertAbandonedImports();
+      await this.removeOrphanedStagedData();
       const candidates: Array<{ task: TaskRow; deadOwner: string | null }> = [
         ...(await this.deps.tasks.orphaned(50)).map((task) => ({ task, deadOwner: null })),
         // A holder on this host whose process is gone (killed, crashed) need not be waited for.
@@ -119,6 +121,15 @@ export class ImportRunner {
       }
     } catch (err) {
       console.error('gaze: import recovery sweep failed:', (err as Error).message);
+    }
+  }
+
+  /** Staged data of images that are gone, or that no longer wait for an import (finished, reverted). */
+  private async removeOrphanedStagedData(): Promise<void> {
+    for (const name of await readdir(this.staging.dir).catch(() => [] as string[])) {
+      if (name.startsWith('.')) continue; // a write in progress, or its leftovers (swept at start)
+      const image = await this.deps.images.get(name);
+      if (!image || !['uploading', 'importing'].includes(image.status)) await this.staging.remove(name);
     }
   }
 
