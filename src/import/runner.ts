@@ -7,6 +7,7 @@ import type { Image } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import { DigestMismatch, ImageGone, storeAndActivate } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -215,24 +216,7 @@ export class ImportRunner {
     this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: null });
     const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
     const source = (await this.staging.read(image.id)).pipe(progress);
-    const result = await ingest({
-      source, key: image.id, store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm,
-      claimedDiskFormat: image.disk_format, signal,
-    });
-    const digests = result.digests!;
-    const expected = image.os_hash_value;
-    if (expected && expected !== digests.hashValue) {
-      await store.delete(result.location.url).catch(() => {});
-      throw new ImportStopped(`${image.os_hash_algo} of the imported data is ${digests.hashValue}, not the expected ${expected}; the data was not kept.`);
-    }
-    const activated = await images.activateWithData(image.id, {
-      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-      virtual_size: image.container_format === 'bare' ? result.inspection.virtualSize : null,
-    }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} }, 'importing');
-    if (!activated) {
-      await store.delete(result.location.url).catch(() => {});
-      throw new ImportStopped('Image has been deleted, aborting import.');
-    }
+    await storeAndActivate(this.deps, image, source, store, 'importing', signal);
     await this.staging.remove(image.id);
     await images.releaseImportLock(image.id, task.id);
     await this.succeed(task, image.id);
@@ -267,19 +251,7 @@ export class ImportRunner {
     }
     const store = this.deps.stores.default();
     const response = await safeDownload(uri, { ...this.opts.download, maxBytes: this.deps.settings.imageSizeCap, signal });
-    const result = await ingest({
-      source: response.body, key: image.id, store, sizeCap: this.deps.settings.imageSizeCap,
-      hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
-    });
-    const digests = result.digests!;
-    const activated = await this.deps.images.activateWithData(image.id, {
-      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-      virtual_size: image.container_format === 'bare' ? result.inspection.virtualSize : null,
-    }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} }, 'saving');
-    if (!activated) {
-      await store.delete(result.location.url).catch(() => {});
-      throw new ImportStopped('Image has been deleted, aborting import.');
-    }
+    await storeAndActivate(this.deps, image, response.body, store, 'saving', signal);
     await this.succeed(task, image.id);
   }
 
@@ -366,6 +338,8 @@ class Progress extends Transform {
 
 function describeFailure(err: unknown): string {
   if (err instanceof ImportStopped) return err.message;
+  if (err instanceof DigestMismatch) return `${err.message}; the data was not kept.`;
+  if (err instanceof ImageGone) return 'Image has been deleted, aborting import.';
   if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
   if (isGazeError(err)) return err.message;
   if (err instanceof StoreError) return `Storing the image failed: ${err.message}`;

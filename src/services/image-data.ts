@@ -5,7 +5,8 @@ import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
-import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import { IngestAborted } from '../ingest/pipeline.ts';
+import { DigestMismatch, ImageGone, storeAndActivate } from './store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from './payloads.ts';
@@ -37,37 +38,21 @@ export class ImageDataService {
 
     const controller = this.uploads.begin(id);
     try {
-      const result = await ingest({
-        source, key: id, store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm,
-        claimedDiskFormat: image.disk_format, signal: controller.signal,
-      });
-      const virtualSize = image.container_format === 'bare' ? result.inspection.virtualSize : null;
-      const digests = result.digests!;
-      if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {
-        await store.delete(result.location.url).catch(() => {});
-        throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
-      }
-      const activated = await this.deps.images.activateWithData(id, {
-        size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-        virtual_size: virtualSize,
-      }, { url: result.location.url, metadata: this.deps.stores.multistore ? { store: store.id } : {} });
-      if (!activated) {
-        await store.delete(result.location.url).catch(() => {});
-        throw gazeError('DELETED_DURING_UPLOAD', id);
-      }
+      await storeAndActivate(this.deps, image, source, store, 'saving', controller.signal);
       const done = await this.deps.images.get(id);
       if (done) {
         this.deps.notifier.info('image.upload', imagePayload(done));
         this.deps.notifier.info('image.activate', imagePayload(done));
       }
     } catch (err) {
-      if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       await this.deps.images.updateFields(id, 'saving', {
         status: 'queued', size: null, virtual_size: null, checksum: null,
         os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value, // an expected digest stays expected
       });
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
+      if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       if (err instanceof StoreError) throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.message}`);

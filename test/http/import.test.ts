@@ -166,7 +166,7 @@ test('web-download: success; an expected digest that does not match fails the im
   assert.equal(failed.os_hash_value, '0'.repeat(128));
   const [task] = await tasksOf(expecting.id);
   assert.equal(task.status, 'failure');
-  assert.match(task.message, /^sha512 of the imported data is [0-9a-f]{128}, not the expected 0{128}; the data was not kept\.$/);
+  assert.match(task.message, /^sha512 of the data is [0-9a-f]{128}, not the expected 0{128}; the data was not kept\.$/);
   assert.ok(!storeFiles().includes(expecting.id) && !stagingFiles().includes(expecting.id));
 });
 

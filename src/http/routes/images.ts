@@ -1,28 +1,13 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson, readJsonObject } from '../body.ts';
 import { imageView } from '../views.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { ACCEPT_PATCH, PATCH_MEDIA_TYPES } from '../../domain/patch.ts';
-import type { QueryPairs } from '../../services/image-list.ts';
+import { pagingLink, queryPairs } from '../paging.ts';
 
 type IdParams = { Params: { id: string } };
-
-/** The raw query string as ordered pairs (repeated keys kept). */
-export function queryPairs(request: FastifyRequest): QueryPairs {
-  const q = request.url.indexOf('?');
-  return q < 0 ? [] : [...new URLSearchParams(request.url.slice(q + 1)).entries()];
-}
-
-/** Glance rebuilds paging links from a dict: a repeated key keeps its last value. */
-function pagingLink(pairs: QueryPairs, marker?: string): string {
-  const params = new Map<string, string>();
-  for (const [k, v] of pairs) if (k !== 'marker') params.set(k, v);
-  if (marker) params.set('marker', marker);
-  const qs = new URLSearchParams([...params.entries()]).toString();
-  return qs ? `/v2/images?${qs}` : '/v2/images';
-}
 
 export function imageRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/images', {
@@ -32,10 +17,10 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
       const { images, hasMore } = await api.imageList.list(request.ctx, pairs);
       const body: Record<string, unknown> = {
         images: images.map((i) => imageView(i, request.ctx, api.view)),
-        first: pagingLink(pairs),
+        first: pagingLink('/v2/images', pairs),
         schema: '/v2/schemas/images',
       };
-      if (hasMore) body.next = pagingLink(pairs, images[images.length - 1].id);
+      if (hasMore) body.next = pagingLink('/v2/images', pairs, images[images.length - 1].id);
       return reply.send(body);
     },
     async POST(request, reply) {

@@ -4,15 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { taskStubView, taskView } from '../../domain/task.ts';
-import { queryPairs } from './images.ts';
-
-function link(pairs: Array<[string, string]>, marker?: string): string {
-  const params = new Map<string, string>();
-  for (const [k, v] of pairs) if (k !== 'marker') params.set(k, v);
-  if (marker) params.set('marker', marker);
-  const qs = new URLSearchParams([...params.entries()]).toString();
-  return qs ? `/v2/tasks?${qs}` : '/v2/tasks';
-}
+import { pagingLink, queryPairs } from '../paging.ts';
 
 /** The legacy tasks API (admin-only by default policy). */
 export function taskRoutes(app: FastifyInstance, api: Api): void {
@@ -21,8 +13,8 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       assertNoBody(request);
       const pairs = queryPairs(request);
       const { tasks, hasMore } = await api.tasks.list(request.ctx, pairs, api.limits);
-      const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: link(pairs), schema: '/v2/schemas/tasks' };
-      if (hasMore) body.next = link(pairs, tasks[tasks.length - 1].id);
+      const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: pagingLink('/v2/tasks', pairs), schema: '/v2/schemas/tasks' };
+      if (hasMore) body.next = pagingLink('/v2/tasks', pairs, tasks[tasks.length - 1].id);
       return reply.send(body);
     },
     async POST(request, reply) {
