@@ -1,9 +1,11 @@
 // Gaze benchmark: `npm run bench`. One run measures the machine's ceilings (disk write, one core of md5
 // and sha512) and, against real `gaze serve` processes, upload/download throughput, request rates and
-// the server's peak memory during concurrent uploads. It prints labelled figures and, as the last line,
+// the server's peak memory during concurrent uploads, and interoperable import (glance-direct against a plain
+// PUT, web-download from a loopback file server the bench runs). It prints labelled figures and, as the last line,
 // one JSON object with every number. It asserts nothing: targets are shown next to the figures.
 //
 //   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
+//   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { startGazeProcess } from '../test/helpers/gaze.ts';
 import { MiB } from './bytes.ts';
 import { diskWrite, hashThroughput } from './ceilings.ts';
 import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
+import { importAndWait, stage, startFileServer, type BenchFileServer } from './import.ts';
 import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
@@ -22,6 +25,13 @@ if (!Number.isInteger(sizeMiB) || sizeMiB < 1) {
   process.exit(2);
 }
 const SIZE = sizeMiB * MiB;
+const importMiB = process.env.GAZE_BENCH_IMPORT_MIB ? Number(process.env.GAZE_BENCH_IMPORT_MIB) : 256;
+if (!Number.isInteger(importMiB) || importMiB < 1) {
+  console.error(`GAZE_BENCH_IMPORT_MIB must be a positive integer number of MiB (got ${process.env.GAZE_BENCH_IMPORT_MIB})`);
+  process.exit(2);
+}
+const IMPORT_SIZE = importMiB * MiB;
+const IMPORT_RATIO_TARGET = 1.3;
 const IMAGES = 1000;
 const CONCURRENCY = 16;
 const LOAD_SECONDS = 5;
@@ -34,12 +44,13 @@ const RSS_TARGET_MIB = 200;
 
 const running = new Set<Server>();
 const tempDirs = new Set<string>();
+const fileServers = new Set<BenchFileServer>();
 
-async function start(): Promise<Server> {
+async function start(sections: Record<string, Record<string, string>> = {}): Promise<Server> {
   // Our own temp dir (the helper then leaves it alone), so it is removed even if the server fails to start.
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-bench-'));
   tempDirs.add(dir);
-  const server = await startGazeProcess({}, { dir });
+  const server = await startGazeProcess(sections, { dir });
   running.add(server);
   return server;
 }
@@ -57,8 +68,13 @@ async function stop(server: Server): Promise<void> {
   tempDirs.delete(server.dir);
 }
 
+async function closeFileServer(fs: BenchFileServer): Promise<void> {
+  if (fileServers.delete(fs)) await fs.close();
+}
+
 async function stopAll(): Promise<void> {
   await Promise.allSettled([...running].map(stop));
+  await Promise.allSettled([...fileServers].map(closeFileServer));
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
@@ -80,6 +96,7 @@ process.stdout.on('error', () => {});
 // ---- output ----
 
 const r1 = (n: number) => Math.round(n * 10) / 10;
+const r2 = (n: number) => Math.round(n * 100) / 100;
 const LABEL = 46;
 
 function line(label: string, value: string, note = ''): void {
@@ -93,7 +110,7 @@ function loadLine(label: string, r: LoadResult): void {
     `p50 ${r1(r.p50ms)} ms, p99 ${r1(r.p99ms)} ms, ${r.requests} req in ${r1(r.seconds)} s, ${r.errors} errors, ${Math.round(r.bytesPerResponse / 1024)} KiB/resp`);
 }
 function roundAll<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? r1(v) : v))) as T;
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? (Math.abs(v) < 10 ? r2(v) : r1(v)) : v))) as T;
 }
 
 // ---- the run ----
@@ -175,6 +192,64 @@ async function main(): Promise<void> {
   line('server peak RSS (VmHWM)', `${r1(mem.hwmKiB / 1024)} MiB`, `sampled VmRSS max ${r1(mem.peakRssKiB / 1024)} MiB over ${mem.samples} samples`);
   line('server peak RSS vs target', `${r1(peakMiB)} MiB`, `target < ${RSS_TARGET_MIB} MiB: ${peakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`);
 
+  // Part 5 on a fresh server whose URI filter lets web-download reach the bench's own file server,
+  // which therefore starts first (its port goes into the server's config).
+  section(`5. Interoperable import, ${importMiB} MiB (fresh server)`);
+  const imagePath = '/img';
+  const files = await startFileServer(imagePath, IMPORT_SIZE);
+  fileServers.add(files);
+  const c = await start({ import_filtering_opts: { allowed_ports: `80,443,${files.port}` } });
+  const cPid = c.child.pid!;
+  const expectActive = (what: string, img: Record<string, unknown>) => {
+    if (img.status !== 'active' || img.size !== IMPORT_SIZE) {
+      throw new Error(`after ${what} image ${String(img.id)} is ${String(img.status)} with size ${String(img.size)} (expected active, ${IMPORT_SIZE})`);
+    }
+  };
+  const timedCpu = async <T>(fn: () => Promise<T>): Promise<{ result: T; serverCpu: number }> => {
+    const cpu0 = readCpuSeconds(cPid);
+    const result = await fn();
+    return { result, serverCpu: readCpuSeconds(cPid) - cpu0 };
+  };
+
+  // glance-direct: stage (not part of the timed span), then POST /import until active; and a plain PUT.
+  const gdId = await createImage(c.url, 'bench-glance-direct');
+  const staged = await stage(c.url, gdId, IMPORT_SIZE);
+  const stagedImage = await showImage(c.url, gdId);
+  if (stagedImage.status !== 'uploading') throw new Error(`after staging image ${gdId} is ${String(stagedImage.status)}, not uploading`);
+  const gd = await timedCpu(() => importAndWait(c.url, gdId, { name: 'glance-direct' }, IMPORT_SIZE));
+  expectActive('glance-direct import', gd.result.image);
+  const putId = await createImage(c.url, 'bench-import-put');
+  const put = await timedCpu(() => upload(c.url, putId, IMPORT_SIZE));
+  const putImage = await showImage(c.url, putId);
+  expectActive('PUT /file', putImage);
+  const importRatio = gd.result.ms / put.result.ms;
+  const ratioMet = importRatio <= IMPORT_RATIO_TARGET;
+  line('stage PUT /stage (not timed below)', `${r1(staged.mibs)} MiB/s`, `(${r1(staged.ms / 1000)} s)`);
+  line('glance-direct POST /import -> active', `${r2(gd.result.ms / 1000)} s`,
+    `(${r1(gd.result.mibs)} MiB/s; 202 after ${r1(gd.result.acceptMs)} ms, ${gd.result.polls} polls; server CPU ${r1(gd.serverCpu)} s)`);
+  line('plain PUT /file, same size, another image', `${r2(put.result.ms / 1000)} s`, `(${r1(put.result.mibs)} MiB/s; server CPU ${r1(put.serverCpu)} s)`);
+  line('glance-direct import / PUT', `${r2(importRatio)} x`, `target ≤ ${IMPORT_RATIO_TARGET}: ${ratioMet ? 'MET' : 'MISSED'}`);
+
+  // web-download from the loopback file server; then, for reference, the same bytes through PUT /file.
+  const wdId = await createImage(c.url, 'bench-web-download');
+  const wd = await timedCpu(() => importAndWait(c.url, wdId, { name: 'web-download', uri: files.url(imagePath) }, IMPORT_SIZE));
+  expectActive('web-download import', wd.result.image);
+  if (files.served < 1) throw new Error('web-download finished but the file server never completed a response');
+  const refId = await createImage(c.url, 'bench-web-download-ref-put');
+  const ref = await timedCpu(() => upload(c.url, refId, IMPORT_SIZE));
+  const refImage = await showImage(c.url, refId);
+  expectActive('reference PUT /file', refImage);
+  line('web-download POST /import -> active', `${r1(wd.result.mibs)} MiB/s`,
+    `(${r2(wd.result.ms / 1000)} s; 202 after ${r1(wd.result.acceptMs)} ms, ${wd.result.polls} polls; server CPU ${r1(wd.serverCpu)} s)`);
+  line('reference: same bytes via PUT /file', `${r1(ref.result.mibs)} MiB/s`, `(${r2(ref.result.ms / 1000)} s; web-download / PUT ${r2(wd.result.ms / ref.result.ms)} x)`);
+
+  // The same generated bytes went in four ways: every image must carry the same digests.
+  const digests = new Set([gd.result.image, putImage, wd.result.image, refImage].map((img) => `${String(img.checksum)}/${String(img.os_hash_value)}`));
+  if (digests.size !== 1) throw new Error(`imported and uploaded images differ in checksum/os_hash_value: ${[...digests].join(', ')}`);
+  line('all four images active, same size and digests', 'yes', `(${IMPORT_SIZE} bytes, md5 ${String(putImage.checksum)})`);
+  await stop(c);
+  await closeFileServer(files);
+
   const totalSeconds = (performance.now() - benchStarted) / 1000;
   console.log(`\nbench took ${r1(totalSeconds)} s`);
 
@@ -191,6 +266,15 @@ async function main(): Promise<void> {
       eachMiBs: parallel.map((p) => p.mibs), serverCpuSeconds: parServerCpu,
       idleRssMiB: (idle?.rssKiB ?? NaN) / 1024, peakRssMiB: peakMiB, vmHwmMiB: mem.hwmKiB / 1024, sampledPeakRssMiB: mem.peakRssKiB / 1024,
       targetMiB: RSS_TARGET_MIB, met: peakMiB < RSS_TARGET_MIB,
+    },
+    import: {
+      sizeMiB: importMiB,
+      stage: { mibs: staged.mibs, seconds: staged.ms / 1000 },
+      glanceDirect: { seconds: gd.result.ms / 1000, mibs: gd.result.mibs, acceptMs: gd.result.acceptMs, polls: gd.result.polls, serverCpuSeconds: gd.serverCpu },
+      put: { seconds: put.result.ms / 1000, mibs: put.result.mibs, serverCpuSeconds: put.serverCpu },
+      ratio: importRatio, targetRatio: IMPORT_RATIO_TARGET, met: ratioMet,
+      webDownload: { mibs: wd.result.mibs, seconds: wd.result.ms / 1000, acceptMs: wd.result.acceptMs, polls: wd.result.polls, serverCpuSeconds: wd.serverCpu },
+      referencePut: { mibs: ref.result.mibs, seconds: ref.result.ms / 1000, serverCpuSeconds: ref.serverCpu },
     },
     totalSeconds,
   })));

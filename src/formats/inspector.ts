@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 
 // The hook the ingest pipeline feeds as bytes pass. For now it knows just enough to report
 // virtual_size for raw and qcow2 (what Glance Zed does on upload); the safety checks of the format
@@ -17,7 +18,7 @@ export class InspectingStream extends Transform {
   private total = 0;
 
   constructor(private readonly claimedFormat: string | null) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {

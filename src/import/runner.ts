@@ -15,6 +15,7 @@ import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { isTerminal } from '../domain/task.ts';
 import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
+import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
@@ -323,7 +324,7 @@ class Progress extends Transform {
   private last = Date.now();
 
   constructor(readonly total: number, private readonly report: (copied: number) => Promise<void>) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {

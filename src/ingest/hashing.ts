@@ -1,13 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
+import { INGEST_BUFFER_BYTES } from './buffers.ts';
 
 // Hashing runs on worker threads so a multi-GiB upload never blocks the event loop. Bytes reach the
 // workers through a few SharedArrayBuffer slots per job: one copy, no matter how many digests.
 
 // Few, large slots: each costs one message per digest, so fewer messages mean less main-thread work.
-const SLOT_BYTES = 2 << 20;
-const SLOTS_PER_JOB = 3;
+const SLOT_BYTES = 1 << 20;
+const SLOTS_PER_JOB = 4;
 
 interface PoolWorker { worker: Worker; jobs: number }
 type Waiter = { ack: (slot: number) => void; digest: (hex: string | null) => void };
@@ -95,7 +96,7 @@ export class HashingStream extends Transform {
   private digestsReceived = 0;
 
   constructor(private readonly algorithms: string[]) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
     this.digests = new Promise((resolve, reject) => { this.resolveDigests = resolve; this.rejectDigests = reject; });
     this.digests.catch(() => {});
     for (let i = 0; i < SLOTS_PER_JOB; i++) {

@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { INGEST_BUFFER_BYTES } from './buffers.ts';
 
 export class SizeLimitExceeded extends Error {
   constructor(readonly limit: number) {
@@ -12,7 +13,7 @@ export class SizeLimit extends Transform {
   bytes = 0;
 
   constructor(private readonly limit: number) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {

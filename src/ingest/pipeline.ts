@@ -6,6 +6,7 @@ import { gazeError, GazeError } from '../domain/errors.ts';
 import { SizeLimit, SizeLimitExceeded } from './limit.ts';
 import { HashingStream } from './hashing.ts';
 import { InspectingStream, type InspectionResult } from '../formats/inspector.ts';
+import { INGEST_BUFFER_BYTES } from './buffers.ts';
 
 export interface IngestRequest {
   source: Readable;
@@ -38,9 +39,9 @@ export interface IngestResult {
  */
 export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const limit = new SizeLimit(req.sizeCap);
-  const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: 1 << 20 });
+  const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   const inspecting = new InspectingStream(req.claimedDiskFormat);
-  const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+  const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
 
   const write = req.store.write(req.key, toStore, { signal: req.signal });
   write.catch(() => {});

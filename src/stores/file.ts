@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, type ByteRange, type StoreDriver, type WriteResult } from './driver.ts';
 import { processAlive } from '../util/process.ts';
+import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 
 /** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
 export class FileStoreDriver implements StoreDriver {
@@ -24,7 +25,7 @@ export class FileStoreDriver implements StoreDriver {
     const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
     let size = 0;
     try {
-      const out = createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 });
+      const out = createWriteStream(temp, { flags: 'wx', highWaterMark: INGEST_BUFFER_BYTES });
       await pipeline(source, out, { signal: opts.signal });
       size = out.bytesWritten;
       // The bytes reach the disk before the name makes them visible (fsync is per file, any descriptor).
