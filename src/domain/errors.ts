@@ -110,6 +110,15 @@ const table = {
   IMPORT_URI_FILTERED: { status: 400, message: (uri: string) => `URI for web-download does not pass filtering: ${uri}` },
   IMPORT_ALREADY_IN_STORE: { status: 400, message: (store: string) => `Image is already present at store '${store}'` },
   IMPORT_NOT_RUNNING: { status: 409, message: (id: string) => `Image ${id} has no import in progress.` },
+  IMPORT_ALL_STORES_WITH_STORES: { status: 400, message: () => "All_stores parameter can't be used with x-image-meta-store header or stores parameter" },
+  IMPORT_STORES_AND_HEADER: { status: 400, message: () => "Stores parameter and x-image-meta-store header can't be both specified" },
+  IMPORT_STORE_UNKNOWN: { status: 409, message: (store: string) => `Unknown scheme '${store}' found in URI: the store ${store} is not enabled on this node.` },
+  IMPORT_STORE_READ_ONLY: { status: 409, message: (store: string) => `Store ${store} is read-only; images cannot be imported into it.` },
+  STORE_NOT_AVAILABLE: { status: 409, message: (store: string) => `The selected store ${store} is not available on this node.` },
+  STORE_IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `Failed to find image ${id}` },
+  STORE_DELETE_NOT_ACTIVE: { status: 409, message: () => "It's not allowed to remove image data from store if image status is not 'active'" },
+  STORE_DELETE_LAST: { status: 403, message: () => 'Cannot delete image data from the only store containing it. Consider deleting the image instead.' },
+  STORE_DELETE_ABSENT: { status: 404, message: (id: string, store: string) => `Image ${id} is not stored in store ${store}.` },
   MULTISTORE_UNSUPPORTED: { status: 404, message: () => 'Multi backend is not supported at this site.' },
 
   // tasks

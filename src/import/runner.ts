@@ -6,7 +6,7 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import type { Image } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
-import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import { ingest, IngestAborted, type Digests } from '../ingest/pipeline.ts';
 import { DigestMismatch, ImageGone, storeAndActivate } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
@@ -143,6 +143,10 @@ export class ImportRunner {
       const holder = image.properties[IMPORT_LOCK];
       const task = holder ? await this.deps.tasks.getRaw(holder) : null;
       if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
+      if (task && task.type === 'api_image_import') {
+        await this.finishFailed(task, task.message); // the same revert; the task itself stays as it ended
+        continue;
+      }
       await this.staging.remove(id).catch(() => {});
       await this.deps.images.updateFields(id, 'importing', { status: 'queued', size: null, virtual_size: null, checksum: null });
       await this.deps.images.setProperty(id, IMPORTING_TO_STORES, '');
@@ -195,32 +199,118 @@ export class ImportRunner {
     const { images } = this.deps;
     let image = await this.requireImage(input.image_id);
     const method = input.import_req.method.name;
+    const copying = method === 'copy-image';
     if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
+    const targets = input.backend.map((id) => {
+      const store = id === null ? this.deps.stores.default() : this.deps.stores.get(id);
+      if (!store) throw new ImportStopped(`Store ${id} is not enabled on this node.`);
+      return store;
+    });
+    const storeIds = input.backend.filter((id): id is string => id !== null);
 
-    if (image.status !== 'importing') {
+    if (!copying && image.status !== 'importing') {
       const from = method === 'glance-direct' ? 'uploading' : 'queued';
       if (!(await images.updateFields(image.id, from, { status: 'importing' }))) {
         throw new ImportStopped(`Image ${image.id} is ${image.status}, not ${from}; the import cannot start.`);
       }
     }
-    await images.setProperty(image.id, IMPORTING_TO_STORES, '');
-    await images.setProperty(image.id, FAILED_IMPORT, '');
+    await this.progress(image.id, { importing: storeIds, clearFailed: storeIds });
     await images.setProperty(image.id, 'os_glance_stage_host', null);
     image = await this.requireImage(input.image_id);
     this.deps.notifier.info('image.update', imagePayload(image));
 
     if (method === 'web-download') await this.download(image, input.import_req.method.uri!, signal);
+    if (copying) await this.stageExistingData(image, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
 
-    const store = this.deps.stores.default();
-    this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: null });
-    const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
-    const source = (await this.staging.read(image.id)).pipe(progress);
-    await storeAndActivate(this.deps, image, source, store, 'importing', signal);
+    // Every target store gets the staged bytes through the ingest pipeline, one after the other.
+    const mustAll = input.import_req.all_stores_must_succeed !== false;
+    let stored: { size: number; digests: Digests; virtualSize: number | null } | null = null;
+    let lastError: unknown = null;
+    for (const store of targets) {
+      this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
+      try {
+        const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
+        const result = await ingest({
+          source: (await this.staging.read(image.id)).pipe(progress), key: image.id, store,
+          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
+        });
+        const digests = result.digests!;
+        // A copy must be the very bytes the image has; new data must match a digest given at create.
+        if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {
+          await store.delete(result.location.url).catch(() => {});
+          throw new DigestMismatch(digests.hashAlgo, digests.hashValue, image.os_hash_value);
+        }
+        await images.addLocation(image.id, result.location.url, this.deps.stores.multistore ? { store: store.id } : {});
+        stored = { size: result.size, digests, virtualSize: image.container_format === 'bare' ? result.inspection.virtualSize : null };
+        if (!copying && !mustAll) await this.activate(image.id, stored);
+        await this.progress(image.id, { done: store.id });
+        this.deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
+      } catch (err) {
+        if (signal.aborted || err instanceof ImportStopped) throw err;
+        await this.progress(image.id, { failed: store.id });
+        if (mustAll) throw err;
+        lastError = err;
+      }
+    }
+    if (!stored) throw lastError ?? new ImportStopped('None of the uploads finished!');
+    if (!copying) await this.activate(image.id, stored);
     await this.staging.remove(image.id);
     await images.releaseImportLock(image.id, task.id);
-    await this.succeed(task, image.id);
+    await this.succeed(task, image.id, !copying);
+  }
+
+  /** importing → active with the stored data's fields (once: a second call finds it active). */
+  private async activate(imageId: string, stored: { size: number; digests: Digests; virtualSize: number | null }): Promise<void> {
+    const image = await this.requireImage(imageId);
+    if (image.status === 'active') return;
+    const { digests } = stored;
+    const ok = await this.deps.images.updateFields(imageId, 'importing', {
+      status: 'active', size: stored.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
+      virtual_size: stored.virtualSize,
+    });
+    if (!ok) throw new ImportStopped('Image has been deleted, aborting import.');
+  }
+
+  /** Keeps os_glance_importing_to_stores / os_glance_failed_import (sorted, comma-joined) up to date. */
+  private async progress(imageId: string, change: { importing?: string[]; clearFailed?: string[]; done?: string; failed?: string }): Promise<void> {
+    const image = await this.deps.images.get(imageId);
+    if (!image) return;
+    const split = (v: string | undefined) => new Set((v ?? '').split(',').filter((x) => x !== ''));
+    const importing = split(image.properties[IMPORTING_TO_STORES]);
+    const failed = split(image.properties[FAILED_IMPORT]);
+    for (const id of change.importing ?? []) importing.add(id);
+    for (const id of change.clearFailed ?? []) failed.delete(id);
+    if (change.done) importing.delete(change.done);
+    if (change.failed) { importing.delete(change.failed); failed.add(change.failed); }
+    await this.deps.images.setProperty(imageId, IMPORTING_TO_STORES, [...importing].sort().join(','));
+    await this.deps.images.setProperty(imageId, FAILED_IMPORT, [...failed].sort().join(','));
+  }
+
+  /**
+   * copy-image's source: a staged copy left by an earlier attempt when whole, else the data from the
+   * default store, else from any store that has it (spec import.md §5.4).
+   */
+  private async stageExistingData(image: Image, signal: AbortSignal): Promise<void> {
+    if ((await this.staging.size(image.id)) === image.size) return;
+    await this.staging.remove(image.id);
+    const locations = [...image.locations].sort((a, b) =>
+      Number(this.deps.stores.forLocation(b)?.id === this.deps.stores.defaultId) - Number(this.deps.stores.forLocation(a)?.id === this.deps.stores.defaultId));
+    for (const location of locations) {
+      const store = this.deps.stores.forLocation(location);
+      if (!store) continue;
+      try {
+        await ingest({
+          source: await store.read(location.url), key: image.id, store: this.staging.store,
+          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null, claimedDiskFormat: image.disk_format, signal,
+        });
+        return;
+      } catch (err) {
+        if (signal.aborted) throw err;
+      }
+    }
+    throw new ImportStopped('Image not found in any configured store');
   }
 
   /**
@@ -253,15 +343,13 @@ export class ImportRunner {
     const store = this.deps.stores.default();
     const response = await safeDownload(uri, { ...this.opts.download, maxBytes: this.deps.settings.imageSizeCap, signal });
     await storeAndActivate(this.deps, image, response.body, store, 'saving', signal);
+    this.deps.notifier.info('image.upload', imagePayload((await this.deps.images.get(image.id)) ?? image));
     await this.succeed(task, image.id);
   }
 
-  private async succeed(task: TaskRow, imageId: string): Promise<void> {
+  private async succeed(task: TaskRow, imageId: string, activated = true): Promise<void> {
     const done = await this.deps.images.get(imageId);
-    if (done) {
-      this.deps.notifier.info('image.upload', imagePayload(done));
-      this.deps.notifier.info('image.activate', imagePayload(done));
-    }
+    if (done && activated) this.deps.notifier.info('image.activate', imagePayload(done));
     await this.deps.tasks.transition(task.id, ['processing'], {
       status: 'success', result: JSON.stringify({ image_id: imageId }), message: '',
       expires_at: addSeconds(nowTimestamp(), this.opts.taskTimeToLiveHours * 3600), lease_owner: null, lease_expires_at: null,
@@ -287,7 +375,11 @@ export class ImportRunner {
     return image;
   }
 
-  /** Reverts a failed import: staged data gone, image back to queued, lock dropped, task failed with why. */
+  /**
+   * Reverts a failed import: staged data and any data it already wrote are removed, the image goes back
+   * to queued (copy-image leaves it active), its unfinished stores are listed as failed, the lock is
+   * dropped, and the task fails with why.
+   */
   private async finishFailed(task: TaskRow, message: string): Promise<void> {
     const imageId = task.image_id;
     const image = imageId ? await this.deps.images.get(imageId) : null;
@@ -297,11 +389,20 @@ export class ImportRunner {
     if (imageId && task.type !== 'import') await this.staging.remove(imageId).catch(() => {});
     if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
       if (image.status === 'importing' || image.status === 'uploading') {
+        // A queued image holds no data: whatever this import already wrote goes.
+        for (const location of image.locations) {
+          await this.deps.images.removeLocation(location.id);
+          await this.deps.stores.forLocation(location)?.delete(location.url).catch(() => {});
+          await this.deps.images.purgeLocation(location.id);
+        }
         await this.deps.images.updateFields(imageId, ['importing', 'uploading'], {
           status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value,
         });
       }
-      await this.deps.images.setProperty(imageId, IMPORTING_TO_STORES, '');
+      const input = task.input ? JSON.parse(task.input) as Partial<ImportInput> : {};
+      const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',')
+        .filter((id) => id !== '' && (input.backend ?? []).includes(id));
+      for (const id of unfinished) await this.progress(imageId, { failed: id });
       await this.deps.images.releaseImportLock(imageId, task.id);
     }
     const failed = await this.deps.tasks.transition(task.id, ['pending', 'processing'], {

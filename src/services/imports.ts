@@ -23,6 +23,7 @@ export interface ImportOptions {
 export class ImportService {
   constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner, private readonly opts: ImportOptions) {}
 
+  /** Starts an import; resolves once its task is scheduled (or at once when there is nothing to copy). */
   async start(ctx: RequestContext, id: string, body: unknown, storeHeader?: string): Promise<void> {
     const request = this.parse(body);
     const method = request.method.name;
@@ -33,15 +34,15 @@ export class ImportService {
     if (method === 'copy-image') this.deps.policy.enforce('copy_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility });
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await this.checkLock(image);
-    void storeHeader; // store selection arrives with multi-store import
-    if (method === 'copy-image') throw gazeError('IMPORT_ALREADY_IN_STORE', this.deps.stores.defaultId);
+    const backend = this.resolveStores(image, request, method, storeHeader);
+    if (backend.length === 0) return; // copy-image to all stores, and every store has it already: nothing to do
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
     if (method === 'web-download' && !passesUriFilter(request.method.uri, this.opts.uriFilter)) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }
 
     const now = nowTimestamp();
-    const input: ImportInput = { image_id: id, import_req: request, backend: [null] };
+    const input: ImportInput = { image_id: id, import_req: request, backend };
     const task: TaskRow = {
       id: crypto.randomUUID(), type: 'api_image_import', status: 'pending', owner: ctx.projectId ?? '',
       input: JSON.stringify(input), result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId,
@@ -74,6 +75,35 @@ export class ImportService {
       throw gazeError('BAD_REQUEST', "'stores' must be a list of store identifiers");
     }
     return request as ImportInput['import_req'];
+  }
+
+  /**
+   * The stores an import writes to (spec import.md §3.2 step 8). Single-store: `[null]`, the one store.
+   * Multi-store: all writable stores, the `stores` list, the X-Image-Meta-Store header, or the default.
+   */
+  private resolveStores(image: Image, request: ImportInput['import_req'], method: string, header?: string): Array<string | null> {
+    const heldBy = new Set(image.locations.map((l) => this.deps.stores.forLocation(l)?.id).filter((s): s is string => !!s));
+    if (!this.deps.stores.multistore) {
+      if (method === 'copy-image') throw gazeError('IMPORT_ALREADY_IN_STORE', this.deps.stores.defaultId);
+      return [null];
+    }
+    const listed = request.stores as string[] | undefined;
+    if (request.all_stores === true && (listed !== undefined || header !== undefined)) throw gazeError('IMPORT_ALL_STORES_WITH_STORES');
+    if (listed !== undefined && header !== undefined) throw gazeError('IMPORT_STORES_AND_HEADER');
+    let stores: string[];
+    if (request.all_stores === true) {
+      stores = this.deps.stores.all().filter((s) => s.writable).map((s) => s.id);
+      if (method === 'copy-image') stores = stores.filter((s) => !heldBy.has(s));
+    } else {
+      stores = listed ?? [header ?? this.deps.stores.defaultId];
+      for (const id of stores) {
+        const store = this.deps.stores.get(id);
+        if (!store) throw gazeError('IMPORT_STORE_UNKNOWN', id);
+        if (!store.writable) throw gazeError('IMPORT_STORE_READ_ONLY', id);
+        if (method === 'copy-image' && heldBy.has(id)) throw gazeError('IMPORT_ALREADY_IN_STORE', id);
+      }
+    }
+    return [...new Set(stores)];
   }
 
   private checkStatus(image: Image, method: string): void {

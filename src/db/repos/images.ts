@@ -212,7 +212,11 @@ export class ImagesRepo {
     });
   }
 
+  /** Adds a location; adding the same url again (a resumed import) returns the existing one. */
   async addLocation(imageId: string, url: string, metadata: Record<string, unknown>): Promise<ImageLocation> {
+    const existing = await this.k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('url', '=', url)
+      .where('status', '=', 'active').executeTakeFirst();
+    if (existing) return { id: existing.id, url, metadata: JSON.parse(existing.metadata), status: 'active' };
     const now = nowTimestamp();
     const max = await this.k.selectFrom('image_locations').select((eb) => eb.fn.max('position').as('p'))
       .where('image_id', '=', imageId).executeTakeFirst();
