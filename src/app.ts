@@ -54,6 +54,9 @@ export function databaseUrl(config: Config): string {
 }
 
 export function stagingDir(config: Config): string {
+  // Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section).
+  const reserved = config.section('os_glance_staging_store').filesystem_store_datadir;
+  if (config.get<string[]>('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
   const uri = config.get<string | null>('DEFAULT', 'node_staging_uri');
   return uri ? fileUriToPath(uri) : config.dataPath('staging');
 }
@@ -162,7 +165,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     }),
     imports: new ImportService(deps, runner, { importMethods, uriFilter: uriFilterFromConfig(config) }),
     tasks: new TaskService(deps, runner),
-    storeInfo: new StoreInfoService(stores, deps.policy),
+    storeInfo: new StoreInfoService(deps),
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
     view: {
       showMultipleLocations: deps.settings.showMultipleLocations,

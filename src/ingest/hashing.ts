@@ -24,7 +24,6 @@ class HashWorkerPool {
     if (this.workers.length) return;
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(new URL('./hash-worker.mjs', import.meta.url));
-      worker.unref();
       worker.on('message', (msg: { op: string; job: string; slot?: number; hex?: string | null }) => {
         const handler = this.handlers.get(msg.job);
         if (!handler) return;
@@ -32,6 +31,9 @@ class HashWorkerPool {
         else if (msg.op === 'digest') handler.digest(msg.hex ?? null);
       });
       worker.on('error', (err) => { console.error('hash worker failed', err); });
+      // Idle workers must not keep the process alive (unref after the listeners: adding a 'message'
+      // listener refs the port again); a worker with jobs is ref'd so pending digests arrive.
+      worker.unref();
       this.workers.push({ worker, jobs: 0 });
     }
   }
@@ -40,7 +42,7 @@ class HashWorkerPool {
   start(algo: string, handlers: Waiter): { post(msg: object, transfer?: never[]): void; job: string; release(): void } {
     this.ensure();
     const pw = this.workers.reduce((a, b) => (b.jobs < a.jobs ? b : a));
-    pw.jobs += 1;
+    if (pw.jobs++ === 0) pw.worker.ref();
     const job = `j${this.nextJob++}`;
     this.handlers.set(job, handlers);
     pw.worker.postMessage({ op: 'start', job, algo });
@@ -51,7 +53,7 @@ class HashWorkerPool {
       release: () => {
         if (released) return;
         released = true;
-        pw.jobs -= 1;
+        if (--pw.jobs === 0) pw.worker.unref();
         this.handlers.delete(job);
       },
     };

@@ -43,8 +43,12 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const inspecting = new InspectingStream(req.claimedDiskFormat);
   const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
 
+  // Errors reach us through pipeline() or the write promise; this listener keeps a late one from being
+  // an uncaught 'error' event.
+  toStore.on('error', () => {});
   const write = req.store.write(req.key, toStore, { signal: req.signal });
-  write.catch(() => {});
+  // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
+  write.catch((err) => toStore.destroy(err));
   try {
     await pipeline(req.source, limit, hashing, inspecting, toStore, { signal: req.signal });
     const written = await write;
@@ -56,9 +60,12 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
       location: { storeId: req.store.id, url: written.url },
     };
   } catch (err) {
-    toStore.destroy(err as Error);
-    await write.catch(() => {});
-    throw translateIngestError(err);
+    toStore.destroy();
+    const writeError = await write.then(() => null, (e: unknown) => e);
+    // A refusal of the data (size cap) is the cause; otherwise a failing store says more than the
+    // stream error its failure caused.
+    const cause = err instanceof SizeLimitExceeded || err instanceof GazeError || !(writeError instanceof StoreError) ? err : writeError;
+    throw translateIngestError(cause);
   }
 }
 

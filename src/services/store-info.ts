@@ -2,10 +2,42 @@ import type { RequestContext } from '../auth/context.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { Policy } from '../auth/policy.ts';
 import { FileStoreDriver } from '../stores/file.ts';
+import { gazeError } from '../domain/errors.ts';
+import type { ServiceDeps } from './deps.ts';
+import { canSee, targetFor } from './access.ts';
+import { imagePayload } from './payloads.ts';
 
-/** GET /v2/info/stores[/detail]: the enabled backends as Glance lists them. */
+/** GET /v2/info/stores[/detail] and DELETE /v2/stores/{store}/{image}: the enabled backends. */
 export class StoreInfoService {
-  constructor(private readonly stores: StoreRegistry, private readonly policy: Policy) {}
+  private readonly stores: StoreRegistry;
+  private readonly policy: Policy;
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.stores = deps.stores;
+    this.policy = deps.policy;
+  }
+
+  /** Removes an image's data from one store (spec images-api.md §14). */
+  async deleteFromStore(ctx: RequestContext, storeId: string, imageId: string): Promise<void> {
+    if (!this.stores.multistore) throw gazeError('NOT_FOUND');
+    const store = this.stores.get(storeId);
+    if (!store) throw gazeError('STORE_NOT_AVAILABLE', storeId);
+    const image = imageId.length <= 36 ? await this.deps.images.get(imageId) : null;
+    if (!image || !(await canSee(this.deps, ctx, image))) throw gazeError('STORE_IMAGE_NOT_FOUND', imageId);
+    const target = await targetFor(this.deps, ctx, image);
+    this.policy.enforce('get_image_location', ctx, target);
+    this.policy.enforce('delete_image_location', ctx, target);
+    if (image.status !== 'active') throw gazeError('STORE_DELETE_NOT_ACTIVE');
+    const here = image.locations.filter((l) => this.stores.forLocation(l)?.id === storeId);
+    if (here.length === 0) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
+    if (image.locations.length - here.length < 1) throw gazeError('STORE_DELETE_LAST');
+    for (const location of here) {
+      await this.deps.images.removeLocation(location.id);
+      await store.delete(location.url);
+      await this.deps.images.purgeLocation(location.id);
+    }
+    this.deps.notifier.info('image.update', imagePayload(image));
+  }
 
   get multistore(): boolean { return this.stores.multistore; }
 

@@ -19,10 +19,11 @@ export interface RunningGaze {
   stop(): Promise<void>;
 }
 
+/** Writes the INI file; `__DIR__` in a value stands for the test's temp dir. */
 function writeConfig(dir: string, port: number, sections: RawSections): string {
   const merged: RawSections = { ...sections, DEFAULT: { bind_host: '127.0.0.1', bind_port: String(port), data_dir: path.join(dir, 'data'), ...sections.DEFAULT } };
   const text = Object.entries(merged)
-    .map(([name, opts]) => `[${name}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`)
+    .map(([name, opts]) => `[${name}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v.replaceAll('__DIR__', dir)}`).join('\n')}\n`)
     .join('\n');
   const file = path.join(dir, 'gaze.conf');
   writeFileSync(file, text);

@@ -4,7 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 
-/** Discovery: import methods, stores, usage (spec import.md §1). */
+/** Discovery (import methods, stores, usage: spec import.md §1) and removing data from one store. */
 export function infoRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/info/import', {
     async GET(request, reply) {
@@ -27,6 +27,15 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
       if (!api.storeInfo.multistore) throw gazeError('MULTISTORE_UNSUPPORTED');
       api.storeInfo.authorizeDetail(request.ctx);
       return reply.send({ stores: api.storeInfo.list(true) });
+    },
+  });
+
+  resource(app, '/v2/stores/:store/:id', {
+    async DELETE(request, reply) {
+      assertNoBody(request);
+      const { store, id } = request.params as { store: string; id: string };
+      await api.storeInfo.deleteFromStore(request.ctx, store, id);
+      return reply.code(204).send();
     },
   });
 

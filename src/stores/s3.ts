@@ -1,0 +1,377 @@
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ConfigError, type Config } from '../config/index.ts';
+import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteResult } from './driver.ts';
+
+const MiB = 1024 * 1024;
+/** S3's smallest multipart part (all but the last). */
+const MIN_PART_SIZE = 5 * MiB;
+/** S3's largest part. */
+const MAX_PART_SIZE = 5 * 1024 * MiB;
+
+export interface S3StoreOptions {
+  /** Endpoint URL, e.g. http://127.0.0.1:8080 or https://s3.example.com. */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region?: string;
+  /** Create the bucket on the first write when it does not exist (otherwise a write fails). */
+  createBucketOnPut?: boolean;
+  /**
+   * Bytes per multipart part (default 64 MiB). S3 allows 10,000 parts, so 64 MiB parts allow objects up
+   * to 625 GiB. Objects that fit in one part are sent with a single PutObject.
+   */
+  partSize?: number;
+  /** Parts uploaded at once (default 2). A write buffers at most (queueSize + 1) × partSize bytes. */
+  queueSize?: number;
+  /** Path-style addressing (http://host/bucket/key, default) rather than virtual-hosted (bucket.host). */
+  forcePathStyle?: boolean;
+  /** Tries per request (the SDK's retries, default 3). */
+  maxAttempts?: number;
+}
+
+/**
+ * Objects in one S3 bucket (AWS S3, Ceph RGW, Swift's s3api, MinIO …), written with streamed multipart
+ * uploads (@aws-sdk/lib-storage) so memory stays bounded whatever the image size.
+ *
+ * Locations are `s3://<bucket>/<key>`. Unlike Glance (`s3://ACCESS:SECRET@HOST/BUCKET/KEY`) no
+ * credentials or host go into the url: they would be stored in the database and shown to admins in
+ * `locations`. Reading, stating and deleting also accept Glance's forms (`s3://`, `s3+http://`,
+ * `s3+https://` with credentials and host) for this store's bucket and host; the credentials in such a
+ * url are ignored and the store's own are used.
+ */
+export class S3StoreDriver implements StoreDriver {
+  readonly type = 's3';
+  readonly capabilities = { writable: true, rangeRead: true };
+  readonly bucket: string;
+  readonly client: S3Client;
+  readonly partSize: number;
+  readonly queueSize: number;
+  private readonly createBucketOnPut: boolean;
+  private readonly endpointHost: string;
+  private bucketReady: Promise<void> | null = null;
+
+  constructor(opts: S3StoreOptions) {
+    this.bucket = opts.bucket;
+    this.partSize = opts.partSize ?? 64 * MiB;
+    this.queueSize = opts.queueSize ?? 2;
+    if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_SIZE || this.partSize > MAX_PART_SIZE) {
+      throw new ConfigError(`s3 part size must be between 5 MiB and 5 GiB (got ${this.partSize} bytes)`);
+    }
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new ConfigError(`s3 queue size must be at least 1 (got ${this.queueSize})`);
+    this.createBucketOnPut = opts.createBucketOnPut ?? false;
+    const endpoint = /^https?:\/\//i.test(opts.endpoint) ? opts.endpoint : `https://${opts.endpoint}`;
+    try {
+      this.endpointHost = new URL(endpoint).host.toLowerCase();
+    } catch {
+      throw new ConfigError(`s3 endpoint '${opts.endpoint}' is not a URL`);
+    }
+    this.client = new S3Client({
+      endpoint,
+      region: opts.region ?? 'us-east-1',
+      forcePathStyle: opts.forcePathStyle ?? true,
+      credentials: { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey },
+      maxAttempts: opts.maxAttempts ?? 3,
+      // The SDK's defaults (since 3.729) send streamed bodies as aws-chunked with CRC32 trailers, which
+      // Swift's s3api (and other S3 implementations) refuse with 501; only checksum what S3 requires.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+    const { signal } = opts;
+    if (signal?.aborted) {
+      source.destroy();
+      throw new StoreError('ABORTED', `write of ${key} aborted`);
+    }
+    try {
+      await this.ensureBucket();
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
+
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    // What went wrong first decides what the caller is told.
+    const state: { failure: { kind: 'source' | 'request'; err: unknown } | null } = { failure: null };
+    // Requests of this write are cancelled through this when the write fails or is aborted.
+    const cancel = new AbortController();
+    // A source error (or the abort signal) destroys `counter` too, which stops the Upload's reader.
+    const feeding = pipeline(source, counter, signal ? { signal } : {}).catch((err: unknown) => {
+      state.failure ??= { kind: 'source', err };
+      cancel.abort();
+    });
+    // The first failed request stops reading the source at once: lib-storage's other uploaders would
+    // otherwise go on uploading the rest of the stream before giving up.
+    const fail = (err: unknown) => {
+      state.failure ??= { kind: 'request', err };
+      cancel.abort();
+      counter.destroy(err instanceof Error ? err : new Error(String(err)));
+    };
+    const onAbort = () => cancel.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const client = this.client;
+    const scoped = Object.create(client) as S3Client;
+    scoped.send = ((command: Parameters<S3Client['send']>[0], options?: object) => {
+      // Creating, completing and aborting an upload are short and must not be cut off half-way: the
+      // server might create or complete it without us learning of it. Parts and single PUTs are cut off.
+      const cancellable = !(command instanceof CreateMultipartUploadCommand || command instanceof CompleteMultipartUploadCommand
+        || command instanceof AbortMultipartUploadCommand);
+      const sent = client.send(command, cancellable ? { ...options, abortSignal: cancel.signal } : options);
+      return sent.catch((err: unknown) => {
+        fail(err);
+        throw err;
+      });
+    }) as S3Client['send'];
+
+    const upload = new Upload({
+      client: scoped,
+      params: { Bucket: this.bucket, Key: key, Body: counter },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      await feeding;
+      if (signal?.aborted) {
+        // Aborted after the last byte was read: the object is whole but no longer wanted.
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => {});
+        throw new StoreError('ABORTED', `write of ${key} aborted`);
+      }
+      if (state.failure) throw state.failure.err; // never report a cut-off source as written
+    } catch (err) {
+      state.failure ??= { kind: 'request', err };
+      cancel.abort();
+      counter.destroy();
+      await feeding;
+      // lib-storage aborts the multipart upload itself (leavePartsOnError: false); do it again in case
+      // that request failed, so no parts are left behind.
+      if (upload.uploadId) await this.abortUpload(key, upload.uploadId);
+      if (signal?.aborted) {
+        throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
+      }
+      // A failing source is the caller's error (a client that went away, a size limit): pass it on as is.
+      if (state.failure.kind === 'source') throw state.failure.err;
+      const mapped = toStoreError(state.failure.err, `writing ${key} to bucket ${this.bucket}`);
+      if (mapped.code === 'NOT_FOUND') {
+        // NoSuchBucket (or an upload that vanished): a configuration problem, not a missing image.
+        throw new StoreError('FAILED', `${mapped.message} (does bucket ${this.bucket} exist? see s3_store_create_bucket_on_put)`, { cause: state.failure.err });
+      }
+      throw mapped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return { url: this.urlFor(key), size };
+  }
+
+  /** The url an object of this key has (or would have) in this store. */
+  urlFor(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async read(url: string, range?: ByteRange): Promise<Readable> {
+    const key = this.keyOf(url);
+    try {
+      const res = await this.client.send(new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+      }));
+      return res.Body as Readable;
+    } catch (err) {
+      throw toStoreError(err, `reading ${url}`);
+    }
+  }
+
+  async delete(url: string): Promise<void> {
+    const key = this.keyOf(url);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      const mapped = toStoreError(err, `deleting ${url}`);
+      if (mapped.code !== 'NOT_FOUND') throw mapped;
+    }
+  }
+
+  async stat(url: string): Promise<number | null> {
+    const key = this.keyOf(url);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return res.ContentLength ?? 0;
+    } catch (err) {
+      const mapped = toStoreError(err, `checking ${url}`);
+      if (mapped.code === 'NOT_FOUND') return null;
+      throw mapped;
+    }
+  }
+
+  owns(url: string): boolean {
+    return this.parse(url) !== null;
+  }
+
+  private keyOf(url: string): string {
+    const key = this.parse(url);
+    if (key === null) throw new StoreError('INVALID_URL', `${url} is not a location in bucket ${this.bucket}`);
+    return key;
+  }
+
+  /** The key of a url in this store's bucket, or null. */
+  private parse(url: string): string | null {
+    const m = /^(s3|s3\+https?):\/\/(.*)$/i.exec(url);
+    if (!m) return null;
+    let rest = m[2];
+    // Glance's form: credentials (which may hold '/' in the secret) up to the last '@', then host.
+    const at = rest.lastIndexOf('@');
+    const glanceForm = at >= 0 || m[1].toLowerCase() !== 's3' || rest.split('/').length > 2;
+    if (glanceForm) {
+      if (at >= 0) rest = rest.slice(at + 1);
+      const slash = rest.indexOf('/');
+      if (slash < 0 || rest.slice(0, slash).toLowerCase() !== this.endpointHost) return null;
+      rest = rest.slice(slash + 1);
+    }
+    const slash = rest.indexOf('/');
+    if (slash < 0 || rest.slice(0, slash) !== this.bucket) return null;
+    const key = rest.slice(slash + 1);
+    if (key === '' || key.split('/').some((part) => part === '' || part === '.' || part === '..')) return null;
+    return key;
+  }
+
+  private ensureBucket(): Promise<void> {
+    if (!this.createBucketOnPut) return Promise.resolve();
+    this.bucketReady ??= this.createBucket().catch((err: unknown) => {
+      this.bucketReady = null; // try again on the next write
+      throw err;
+    });
+    return this.bucketReady;
+  }
+
+  private async createBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (err) {
+      const mapped = toStoreError(err, `checking bucket ${this.bucket}`);
+      if (mapped.code !== 'NOT_FOUND') throw mapped;
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return; // a concurrent writer made it
+      throw toStoreError(err, `creating bucket ${this.bucket}`);
+    }
+  }
+
+  private async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      // NoSuchUpload: lib-storage already aborted it.
+      if (toStoreError(err, '').code !== 'NOT_FOUND') {
+        process.emitWarning(`s3: could not abort multipart upload ${uploadId} of ${key} in ${this.bucket}: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
+const PERMISSION_NAMES = new Set(['AccessDenied', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken']);
+const FULL_NAMES = new Set(['EntityTooLarge', 'QuotaExceeded', 'InsufficientStorage', 'TooManyBuckets']);
+const UNAVAILABLE_NAMES = new Set(['ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+/** The StoreError code for an S3 SDK (or network) error. */
+export function s3ErrorCode(err: unknown): StoreErrorCode {
+  if (err instanceof StoreError) return err.code;
+  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; errors?: unknown[]; cause?: unknown } | null;
+  if (!e || typeof e !== 'object') return 'FAILED';
+  const name = e.Code ?? e.name ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  if (NOT_FOUND_NAMES.has(name) || status === 404) return 'NOT_FOUND';
+  if (PERMISSION_NAMES.has(name) || status === 401 || status === 403) return 'PERMISSION';
+  if (FULL_NAMES.has(name) || status === 413 || status === 507) return 'FULL';
+  if (name === 'AbortError') return 'ABORTED';
+  if (UNAVAILABLE_NAMES.has(name) || (status !== undefined && status >= 500)) return 'UNAVAILABLE';
+  // Connection failures come as plain Node errors, sometimes inside an AggregateError (happy eyeballs).
+  const codes = [e.code, ...(e.errors ?? []).map((x) => (x as { code?: string }).code), (e.cause as { code?: string } | undefined)?.code];
+  if (codes.some((c) => c !== undefined && NETWORK_CODES.has(c))) return 'UNAVAILABLE';
+  return 'FAILED';
+}
+
+function toStoreError(err: unknown, what: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const detail = [e?.name, status ? `HTTP ${status}` : '', e?.message].filter(Boolean).join(': ');
+  return new StoreError(s3ErrorCode(err), `s3 ${what} failed: ${detail || String(err)}`, { cause: err });
+}
+
+function bool(value: string | undefined, fallback: boolean, option: string): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${option}: '${value}' is not a boolean`);
+}
+
+function positiveInt(value: string | undefined, option: string): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new ConfigError(`${option}: '${value}' is not a positive integer`);
+  return Number(value);
+}
+
+/**
+ * The registry factory. Options of the store's section, with Glance's s3 store names:
+ *   s3_store_host                     endpoint URL (http://host:port; https:// is assumed without a scheme)
+ *   s3_store_access_key / s3_store_secret_key
+ *   s3_store_bucket
+ *   s3_store_create_bucket_on_put     create the bucket on the first write (default false)
+ *   s3_store_large_object_chunk_size  part size in MiB (default 64: objects up to 625 GiB in 10,000 parts)
+ *   s3_store_thread_pools             parts uploaded at once per write (default 2; Glance's default is 10)
+ *   s3_store_region_name              signing region (default us-east-1)
+ *   s3_store_bucket_url_format        'path' (default) or 'virtual'; 'auto' means path here
+ */
+export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config): S3StoreDriver {
+  const need = (option: string): string => {
+    const value = options[option]?.trim();
+    if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for an s3 store`);
+    return value;
+  };
+  const chunkMiB = positiveInt(options.s3_store_large_object_chunk_size, `store ${storeId}: s3_store_large_object_chunk_size`);
+  const format = (options.s3_store_bucket_url_format ?? 'path').trim().toLowerCase() || 'path';
+  if (!['path', 'virtual', 'auto'].includes(format)) {
+    throw new ConfigError(`store ${storeId}: s3_store_bucket_url_format must be path, virtual or auto`);
+  }
+  return new S3StoreDriver({
+    endpoint: need('s3_store_host'),
+    accessKey: need('s3_store_access_key'),
+    secretKey: need('s3_store_secret_key'),
+    bucket: need('s3_store_bucket'),
+    region: options.s3_store_region_name?.trim() || 'us-east-1',
+    createBucketOnPut: bool(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
+    partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
+    queueSize: positiveInt(options.s3_store_thread_pools, `store ${storeId}: s3_store_thread_pools`),
+    forcePathStyle: format !== 'virtual',
+  });
+}

@@ -1,0 +1,568 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { ConfigError, type Config } from '../config/index.ts';
+import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteResult } from './driver.ts';
+
+const MiB = 1024 * 1024;
+/** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
+const INLINE_LIMIT = 4 * MiB;
+/** Swift's default max_file_size: no single object (so no segment) may be larger. */
+const MAX_SEGMENT_SIZE = 5 * 1024 * MiB;
+
+export interface SwiftStoreOptions {
+  /** tempauth/swauth (auth v1) URL, e.g. http://127.0.0.1:8080/auth/v1.0. */
+  authUrl: string;
+  /** v1 user, `account:user` (e.g. test:tester). */
+  user: string;
+  key: string;
+  container: string;
+  /** Create the container (and its `_segments` container) on the first write. */
+  createContainerOnPut?: boolean;
+  /** Bytes per segment of a static large object (default 200 MiB, at most 5 GiB). */
+  segmentSize?: number;
+  /** Use this storage URL instead of the one the auth service returns (Glance's swift_store_endpoint). */
+  endpoint?: string;
+  /** Skip TLS certificate checks (Glance's swift_store_auth_insecure). */
+  insecure?: boolean;
+}
+
+interface Session { storageUrl: string; token: string; expiresAt: number }
+interface Segment { path: string; etag: string; size_bytes: number }
+
+/**
+ * Objects in one OpenStack Swift container through the Swift API, authenticated with auth v1 (tempauth).
+ *
+ * Data up to 4 MiB is written as one object. Larger data is streamed (nothing but the current chunk is
+ * held in memory) into segments of `segmentSize` bytes in `<container>_segments`, each checked against
+ * its MD5, and becomes visible only when the static large object manifest is PUT last. If the write fails
+ * or is aborted, the segments written so far are deleted. When a write replaces a large object, the old
+ * object's segments are deleted after the new object is in place.
+ *
+ * Locations are `swift://<container>/<key>`: unlike Glance's `swift+http://user:key@auth/container/obj`
+ * no credentials or auth address go into the url (they would be stored in the database and shown to
+ * admins). Glance's forms `swift://`, `swift+http://`, `swift+https://` and `swift+config://` with
+ * credentials and host are accepted for reading and deleting when the container is this store's.
+ */
+export class SwiftStoreDriver implements StoreDriver {
+  readonly type = 'swift';
+  readonly capabilities = { writable: true, rangeRead: true };
+  readonly container: string;
+  readonly segmentContainer: string;
+  readonly segmentSize: number;
+  private readonly authUrl: string;
+  private readonly user: string;
+  private readonly key: string;
+  private readonly endpoint: string | undefined;
+  private readonly createContainerOnPut: boolean;
+  private readonly dispatcher: Agent;
+  private session: Promise<Session> | null = null;
+  private containersReady: Promise<void> | null = null;
+  private maxSegments: Promise<number> | null = null;
+
+  constructor(opts: SwiftStoreOptions) {
+    this.authUrl = opts.authUrl;
+    try {
+      new URL(opts.authUrl);
+    } catch {
+      throw new ConfigError(`swift auth address '${opts.authUrl}' is not a URL`);
+    }
+    if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
+    this.user = opts.user;
+    this.key = opts.key;
+    this.container = opts.container;
+    this.segmentContainer = `${opts.container}_segments`;
+    this.segmentSize = opts.segmentSize ?? 200 * MiB;
+    if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
+      throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
+    }
+    this.endpoint = opts.endpoint?.replace(/\/+$/, '');
+    this.createContainerOnPut = opts.createContainerOnPut ?? false;
+    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: opts.insecure ? { rejectUnauthorized: false } : undefined });
+  }
+
+  /** Closes the driver's connections. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+    const { signal } = opts;
+    const aborted = () => new StoreError('ABORTED', `write of ${key} aborted`);
+    if (signal?.aborted) {
+      source.destroy();
+      throw aborted();
+    }
+    // Stop reading the source at once on abort; in-flight requests get the signal too. Until the
+    // source is read its errors would have no listener: they are seen (and kept) by the reader.
+    const onAbort = () => source.destroy(Object.assign(new Error('write aborted'), { name: 'AbortError' }));
+    const ignore = () => {};
+    source.on('error', ignore);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const reader = new ChunkReader(source);
+    const written: string[] = []; // segment names, including one whose PUT may be under way
+    try {
+      await this.ensureContainers();
+      const first = await reader.readUpTo(Math.min(INLINE_LIMIT, this.segmentSize));
+      if (reader.ended) {
+        const data = Buffer.concat(first);
+        const old = await this.oldSegments(key);
+        await this.expect(await this.call('PUT', this.objectPath(this.container, key), {
+          body: data,
+          headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
+          signal,
+        }), [201], `writing ${key}`);
+        await this.finish(key, old, signal);
+        return { url: this.urlFor(key), size: data.length };
+      }
+
+      const writeId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+      const segments: Segment[] = [];
+      let size = 0;
+      let pending: Buffer[] = first;
+      const limit = await this.segmentLimit();
+      for (let n = 1; ; n++) {
+        if (n > limit) {
+          throw new StoreError('FULL', `image is larger than ${limit} segments of ${this.segmentSize} bytes (raise swift_store_large_object_chunk_size)`);
+        }
+        const name = `${key}/${writeId}/${String(n).padStart(8, '0')}`;
+        written.push(name);
+        const hash = createHash('md5');
+        let bytes = 0;
+        const segmentSize = this.segmentSize;
+        const initial = pending;
+        pending = [];
+        // The segment's body: what was read ahead, then the source, up to segmentSize bytes.
+        const body = Readable.from((async function* () {
+          for (const chunk of initial) {
+            hash.update(chunk);
+            bytes += chunk.length;
+            yield chunk;
+          }
+          while (bytes < segmentSize) {
+            const chunk = await reader.read(segmentSize - bytes);
+            if (!chunk) return;
+            hash.update(chunk);
+            bytes += chunk.length;
+            yield chunk;
+          }
+        })(), { objectMode: false });
+        const res = await this.call('PUT', this.objectPath(this.segmentContainer, name), {
+          body,
+          headers: { 'content-type': 'application/octet-stream' },
+          signal,
+        }).catch((err: unknown) => {
+          throw reader.error ?? err;
+        });
+        if (reader.error) {
+          await res.body.dump().catch(() => {});
+          throw reader.error;
+        }
+        await this.expect(res, [201], `writing segment ${n} of ${key}`);
+        const etag = hash.digest('hex');
+        const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
+        if (returned && returned !== etag) throw new StoreError('FAILED', `segment ${n} of ${key} was corrupted in transit (etag ${returned}, expected ${etag})`);
+        segments.push({ path: `/${this.segmentContainer}/${name}`, etag, size_bytes: bytes });
+        size += bytes;
+        // Another segment only if there is more data (never an empty one).
+        const next = reader.ended ? null : await reader.read(this.segmentSize);
+        if (reader.error) throw reader.error;
+        if (!next) break;
+        pending = [next];
+      }
+      if (signal?.aborted) throw aborted();
+
+      const old = await this.oldSegments(key);
+      await this.expect(await this.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
+        body: JSON.stringify(segments),
+        headers: { 'content-type': 'application/octet-stream' },
+        signal,
+      }), [201], `writing the manifest of ${key}`);
+      written.length = 0; // the segments belong to the object now
+      await this.finish(key, old, signal);
+      return { url: this.urlFor(key), size };
+    } catch (err) {
+      source.destroy();
+      await this.removeSegments(written);
+      if (signal?.aborted) throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
+      // A failing source is the caller's error (a client that went away, a size limit): pass it on as is.
+      if (reader.error && (err === reader.error || !(err instanceof StoreError))) throw reader.error;
+      const mapped = toStoreError(err, `writing ${key} to container ${this.container}`);
+      if (mapped.code === 'NOT_FOUND') {
+        // A missing container: a configuration problem, not a missing image.
+        throw new StoreError('FAILED', `${mapped.message} (do containers ${this.container} and ${this.segmentContainer} exist? see swift_store_create_container_on_put)`, { cause: err });
+      }
+      throw mapped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      source.off('error', ignore);
+    }
+  }
+
+  /** After a write: aborted at the very end → remove the object again; else drop the replaced object's segments. */
+  private async finish(key: string, old: string[], signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) {
+      await this.delete(this.urlFor(key)).catch(() => {});
+      throw new StoreError('ABORTED', `write of ${key} aborted`);
+    }
+    await this.removeSegments(old);
+  }
+
+  /** The url an object of this key has (or would have) in this store. */
+  urlFor(key: string): string {
+    return `swift://${this.container}/${key}`;
+  }
+
+  async read(url: string, range?: ByteRange): Promise<Readable> {
+    const key = this.keyOf(url);
+    try {
+      const res = await this.call('GET', this.objectPath(this.container, key), {
+        headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
+      });
+      await this.expect(res, range ? [200, 206] : [200], `reading ${url}`);
+      if (range && res.statusCode === 200) {
+        // The server ignored the range (it should not): never hand out the wrong bytes.
+        res.body.destroy();
+        throw new StoreError('FAILED', `reading ${url}: the server ignored the range`);
+      }
+      return res.body;
+    } catch (err) {
+      throw toStoreError(err, `reading ${url}`);
+    }
+  }
+
+  async delete(url: string): Promise<void> {
+    const key = this.keyOf(url);
+    const path = this.objectPath(this.container, key);
+    try {
+      const head = await this.call('HEAD', path);
+      await head.body.dump();
+      if (head.statusCode === 404) return;
+      await this.expect(head, [200], `checking ${url}`);
+      if (isTrue(head.headers['x-static-large-object'])) {
+        // Deletes the manifest and every segment it names (Swift's bulk delete through slo).
+        const res = await this.call('DELETE', `${path}?multipart-manifest=delete`, { headers: { accept: 'application/json' } });
+        await this.expect(res, [200], `deleting ${url}`, false);
+        const report = (await res.body.json()) as { 'Response Status'?: string; Errors?: unknown[] };
+        const status = Number(String(report['Response Status'] ?? '').split(' ')[0]);
+        if (status !== 200 && status !== 404) {
+          throw new StoreError(statusCode(status), `deleting ${url}: ${report['Response Status']} ${JSON.stringify(report.Errors ?? [])}`);
+        }
+        return;
+      }
+      const res = await this.call('DELETE', path);
+      await this.expect(res, [204, 404], `deleting ${url}`);
+    } catch (err) {
+      throw toStoreError(err, `deleting ${url}`);
+    }
+  }
+
+  async stat(url: string): Promise<number | null> {
+    const key = this.keyOf(url);
+    try {
+      const res = await this.call('HEAD', this.objectPath(this.container, key));
+      await res.body.dump();
+      if (res.statusCode === 404) return null;
+      await this.expect(res, [200], `checking ${url}`);
+      return Number(res.headers['content-length'] ?? 0);
+    } catch (err) {
+      throw toStoreError(err, `checking ${url}`);
+    }
+  }
+
+  owns(url: string): boolean {
+    return this.parse(url) !== null;
+  }
+
+  private keyOf(url: string): string {
+    const key = this.parse(url);
+    if (key === null) throw new StoreError('INVALID_URL', `${url} is not a location in container ${this.container}`);
+    return key;
+  }
+
+  /** The key of a url in this store's container, or null. */
+  private parse(url: string): string | null {
+    const m = /^(swift|swift\+https?|swift\+config):\/\/(.*)$/i.exec(url);
+    if (!m) return null;
+    let rest = m[2];
+    // Glance's forms: credentials up to the last '@', then the auth address (which has path segments
+    // of its own), then container/object: the container and object are the last two segments.
+    const parts = rest.slice(rest.lastIndexOf('@') + 1).split('/');
+    if (m[1].toLowerCase() !== 'swift' || rest.includes('@') || parts.length > 2) {
+      if (parts.length < 3) return null;
+      rest = parts.slice(-2).join('/');
+    }
+    const slash = rest.indexOf('/');
+    if (slash < 0 || rest.slice(0, slash) !== this.container) return null;
+    const key = rest.slice(slash + 1);
+    if (key === '' || key.includes('/') || key === '.' || key === '..') return null;
+    return key;
+  }
+
+  private objectPath(container: string, name: string): string {
+    return `/${encodeURIComponent(container)}/${name.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  /** Names of the segments of the large object now at key (ours only), to delete once it is replaced. */
+  private async oldSegments(key: string): Promise<string[]> {
+    const path = this.objectPath(this.container, key);
+    const head = await this.call('HEAD', path);
+    await head.body.dump();
+    if (head.statusCode !== 200 || !isTrue(head.headers['x-static-large-object'])) return [];
+    const res = await this.call('GET', `${path}?multipart-manifest=get`);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return [];
+    }
+    const manifest = (await res.body.json()) as { name?: string }[];
+    const prefix = `/${this.segmentContainer}/${key}/`;
+    return manifest.map((s) => s.name ?? '').filter((name) => name.startsWith(prefix)).map((name) => name.slice(this.segmentContainer.length + 2));
+  }
+
+  /** Deletes segments (best effort: a failure here must not fail the write that is being finished or undone). */
+  private async removeSegments(names: string[]): Promise<void> {
+    const queue = [...names];
+    const worker = async () => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+        try {
+          const res = await this.call('DELETE', this.objectPath(this.segmentContainer, name));
+          await res.body.dump();
+          if (res.statusCode !== 204 && res.statusCode !== 404) process.emitWarning(`swift: could not delete segment ${name}: HTTP ${res.statusCode}`);
+        } catch (err) {
+          process.emitWarning(`swift: could not delete segment ${name}: ${(err as Error).message}`);
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  private ensureContainers(): Promise<void> {
+    if (!this.createContainerOnPut) return Promise.resolve();
+    this.containersReady ??= (async () => {
+      for (const container of [this.container, this.segmentContainer]) {
+        const res = await this.call('PUT', `/${encodeURIComponent(container)}`);
+        await this.expect(res, [201, 202], `creating container ${container}`);
+      }
+    })().catch((err: unknown) => {
+      this.containersReady = null; // try again on the next write
+      throw err;
+    });
+    return this.containersReady;
+  }
+
+  /** slo's max_manifest_segments, from the cluster's /info (Swift's default, 1000, when unknown). */
+  private segmentLimit(): Promise<number> {
+    this.maxSegments ??= (async () => {
+      try {
+        const { storageUrl } = await this.login();
+        const res = await request(`${new URL(storageUrl).origin}/info`, { dispatcher: this.dispatcher });
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          return 1000;
+        }
+        const info = (await res.body.json()) as { slo?: { max_manifest_segments?: number } };
+        return info.slo?.max_manifest_segments ?? 1000;
+      } catch {
+        return 1000;
+      }
+    })();
+    return this.maxSegments;
+  }
+
+  /** The current session, logging in when there is none, it expires within a minute, or `stale` was refused. */
+  private login(stale?: string): Promise<Session> {
+    const current = this.session;
+    this.session = (async () => {
+      const s = await current?.catch(() => null);
+      if (s && s.token !== stale && s.expiresAt > Date.now() + 60_000) return s;
+      return this.authenticate();
+    })();
+    this.session.catch(() => {});
+    return this.session;
+  }
+
+  private async authenticate(): Promise<Session> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.authUrl, {
+        method: 'GET',
+        headers: { 'x-storage-user': this.user, 'x-storage-pass': this.key, 'x-auth-user': this.user, 'x-auth-key': this.key },
+        dispatcher: this.dispatcher,
+      });
+    } catch (err) {
+      throw toStoreError(err, `authenticating at ${this.authUrl}`);
+    }
+    await res.body.dump();
+    if (res.statusCode === 401 || res.statusCode === 403) throw new StoreError('PERMISSION', `swift authentication of ${this.user} at ${this.authUrl} was refused (HTTP ${res.statusCode})`);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw new StoreError(statusCode(res.statusCode), `swift authentication at ${this.authUrl} failed: HTTP ${res.statusCode}`);
+    const token = header(res, 'x-auth-token') ?? header(res, 'x-storage-token');
+    const storageUrl = this.endpoint ?? header(res, 'x-storage-url');
+    if (!token || !storageUrl) throw new StoreError('FAILED', `swift authentication at ${this.authUrl} returned no token or storage URL`);
+    const ttl = Number(header(res, 'x-auth-token-expires') ?? NaN);
+    return { token, storageUrl: storageUrl.replace(/\/+$/, ''), expiresAt: Number.isFinite(ttl) ? Date.now() + ttl * 1000 : Infinity };
+  }
+
+  /**
+   * One request to the storage URL. A 401 (token expired or revoked) logs in again and retries once when
+   * the body can be sent again (not for streamed segments: their tokens are renewed ahead of expiry).
+   */
+  private async call(method: Dispatcher.HttpMethod, path: string, opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {}): Promise<Dispatcher.ResponseData> {
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.login();
+      const res = await request(`${session.storageUrl}${path}`, {
+        method,
+        headers: { ...opts.headers, 'x-auth-token': session.token },
+        body: opts.body,
+        signal: opts.signal,
+        dispatcher: this.dispatcher,
+      });
+      if (res.statusCode !== 401 || attempt > 0 || opts.body instanceof Readable) return res;
+      await res.body.dump();
+      await this.login(session.token);
+    }
+  }
+
+  /** Throws a StoreError unless the status is one of `ok` (the body is drained unless `keepBody`). */
+  private async expect(res: Dispatcher.ResponseData, ok: number[], what: string, drain = true): Promise<void> {
+    if (ok.includes(res.statusCode)) {
+      if (drain && res.statusCode !== 200 && res.statusCode !== 206) await res.body.dump();
+      return;
+    }
+    const text = (await res.body.text().catch(() => '')).slice(0, 300).trim();
+    throw new StoreError(statusCode(res.statusCode), `swift ${what} failed: HTTP ${res.statusCode}${text ? ` ${text}` : ''}`);
+  }
+}
+
+/** Reads a stream in pieces of at most a given size, remembering what it was asked for but not given. */
+class ChunkReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private rest: Buffer | null = null;
+  ended = false;
+  error: unknown = null;
+
+  constructor(source: Readable) {
+    this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** At most `max` bytes, or null at the end. Throws (and keeps) the source's error. */
+  async read(max: number): Promise<Buffer | null> {
+    let chunk = this.rest;
+    this.rest = null;
+    if (!chunk) {
+      if (this.ended) return null;
+      try {
+        const next = await this.it.next();
+        if (next.done) {
+          this.ended = true;
+          return null;
+        }
+        chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+      } catch (err) {
+        this.error ??= err;
+        this.ended = true;
+        throw err;
+      }
+    }
+    if (chunk.length > max) {
+      this.rest = chunk.subarray(max);
+      return chunk.subarray(0, max);
+    }
+    return chunk;
+  }
+
+  /** Chunks of `limit` bytes in all, or fewer when the stream ends first (then `ended` is set). */
+  async readUpTo(limit: number): Promise<Buffer[]> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < limit) {
+      const chunk = await this.read(limit - total);
+      if (!chunk) break;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    // Look one chunk ahead, so that data of exactly `limit` bytes also counts as ended.
+    if (!this.ended && this.rest === null) {
+      const more = await this.read(Infinity);
+      if (more) this.rest = more;
+    }
+    return chunks;
+  }
+}
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+function isTrue(value: string | string[] | undefined): boolean {
+  return /^(true|yes|1|on)$/i.test(String(value ?? ''));
+}
+
+function header(res: Dispatcher.ResponseData, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function statusCode(status: number): StoreErrorCode {
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 401 || status === 403) return 'PERMISSION';
+  if (status === 413 || status === 507) return 'FULL';
+  if (status >= 500) return 'UNAVAILABLE';
+  return 'FAILED';
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+
+function toStoreError(err: unknown, what: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const e = err as { name?: string; code?: string; message?: string; errors?: unknown[]; cause?: unknown } | null;
+  const codes = [e?.code, ...(e?.errors ?? []).map((x) => (x as { code?: string }).code), (e?.cause as { code?: string } | undefined)?.code];
+  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' ? 'ABORTED'
+    : codes.some((c) => c !== undefined && NETWORK_CODES.has(c)) ? 'UNAVAILABLE' : 'FAILED';
+  return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+function bool(value: string | undefined, fallback: boolean, option: string): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${option}: '${value}' is not a boolean`);
+}
+
+/**
+ * The registry factory. Options of the store's section, with Glance's swift store names:
+ *   swift_store_auth_address             auth v1 URL (tempauth), e.g. http://127.0.0.1:8080/auth/v1.0
+ *   swift_store_auth_version             must be 1 (the only one supported; default 1)
+ *   swift_store_user / swift_store_key   e.g. test:tester / testing
+ *   swift_store_container                default glance
+ *   swift_store_create_container_on_put  create the container and <container>_segments (default false)
+ *   swift_store_large_object_chunk_size  segment size in MiB (default 200)
+ *   swift_store_endpoint                 storage URL to use instead of the one auth returns
+ *   swift_store_auth_insecure            skip TLS certificate checks (default false)
+ */
+export function createSwiftDriver(storeId: string, options: Record<string, string>, _config: Config): SwiftStoreDriver {
+  const need = (option: string): string => {
+    const value = options[option]?.trim();
+    if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for a swift store`);
+    return value;
+  };
+  const version = (options.swift_store_auth_version ?? '1').trim() || '1';
+  if (!['1', '1.0'].includes(version)) {
+    throw new ConfigError(`store ${storeId}: swift_store_auth_version ${version} is not supported (only 1, tempauth)`);
+  }
+  const chunk = options.swift_store_large_object_chunk_size?.trim();
+  if (chunk && (!/^\d+$/.test(chunk) || Number(chunk) < 1)) {
+    throw new ConfigError(`store ${storeId}: swift_store_large_object_chunk_size '${chunk}' is not a positive integer (MiB)`);
+  }
+  return new SwiftStoreDriver({
+    authUrl: need('swift_store_auth_address'),
+    user: need('swift_store_user'),
+    key: need('swift_store_key'),
+    container: options.swift_store_container?.trim() || 'glance',
+    createContainerOnPut: bool(options.swift_store_create_container_on_put, false, `store ${storeId}: swift_store_create_container_on_put`),
+    segmentSize: chunk ? Number(chunk) * MiB : undefined,
+    endpoint: options.swift_store_endpoint?.trim() || undefined,
+    insecure: bool(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
+  });
+}

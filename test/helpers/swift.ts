@@ -1,0 +1,98 @@
+// Starts a real OpenStack Swift for a test file (scripts/start-swift.sh) in a temp dir on a free loopback
+// port: memcached, account/container/object servers and a proxy that speaks both the Swift API (tempauth)
+// and the S3 API (s3api). User test:tester / testing (.admin) for both. Starting takes about 5 s once the
+// Debian packages are installed (scripts/install-system-deps.sh), so share one per test file.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './keystone.ts';
+
+const scripts = fileURLToPath(new URL('../../scripts/', import.meta.url));
+
+export interface RunningSwift {
+  /** The proxy, e.g. http://127.0.0.1:40123 (serves /auth/v1.0, /v1/… and the S3 API). */
+  url: string;
+  port: number;
+  dir: string;
+  /** S3 API settings (path-style, region us-east-1). */
+  s3: { endpoint: string; accessKey: string; secretKey: string };
+  /** tempauth v1 settings (GET authUrl with X-Storage-User / X-Storage-Pass). */
+  swift: { authUrl: string; user: string; key: string };
+  /** Milliseconds start-swift.sh took. */
+  startMs: number;
+  stop(): Promise<void>;
+}
+
+function run(script: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(scripts, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out}`));
+    });
+  });
+}
+
+/** The PIDs start-swift.sh recorded under dir/run (its servers and memcached). */
+function recordedPids(dir: string): number[] {
+  const run = path.join(dir, 'run');
+  try {
+    return readdirSync(run).filter((f) => f.endsWith('.pid'))
+      .map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim()))
+      .filter((pid) => Number.isInteger(pid) && pid > 0);
+  } catch {
+    return [];
+  }
+}
+
+export async function startSwift(): Promise<RunningSwift> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-swift-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+
+  // If the test process dies without calling stop(), do not leave Swift behind: only the processes whose
+  // PIDs this very start recorded are signalled.
+  const onExit = () => {
+    for (const pid of recordedPids(dir)) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  const started = Date.now();
+  try {
+    const out = await run('start-swift.sh', [dir, String(port)], 120_000);
+    if (!out.includes(`READY ${url}`)) throw new Error(`start-swift.sh did not print READY ${url}:\n${out}`);
+  } catch (err) {
+    await run('stop-swift.sh', [dir, '--remove'], 30_000).catch(() => {});
+    process.removeListener('exit', onExit);
+    throw err;
+  }
+  const startMs = Date.now() - started;
+
+  let stopped: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    dir,
+    startMs,
+    s3: { endpoint: url, accessKey: 'test:tester', secretKey: 'testing' },
+    swift: { authUrl: `${url}/auth/v1.0`, user: 'test:tester', key: 'testing' },
+    stop() {
+      stopped ??= run('stop-swift.sh', [dir, '--remove'], 30_000).then(() => {
+        process.removeListener('exit', onExit);
+      });
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess } from '../helpers/gaze.ts';
+import { client, expectError, JSON_ACCEPT, alice } from '../helpers/http.ts';
+
+let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
+let api: ReturnType<typeof client>;
+const dirOf = (store: string) => path.join(gaze.dir, 'stores', store);
+const holds = (store: string, id: string) => existsSync(path.join(dirOf(store), id));
+
+before(async () => {
+  gaze = await startGazeInProcess({
+    DEFAULT: { enabled_backends: 'fast:file, cheap:file, archive:file, broken:file' },
+    glance_store: { default_backend: 'fast' },
+    fast: { filesystem_store_datadir: '__DIR__/stores/fast', store_description: 'Fast disks' },
+    cheap: { filesystem_store_datadir: '__DIR__/stores/cheap' },
+    archive: { filesystem_store_datadir: '__DIR__/stores/archive', read_only: 'true' },
+    // A store whose directory can never be created: every write to it fails.
+    broken: { filesystem_store_datadir: '/dev/null/gaze-broken' },
+  });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); });
+
+async function settle(id: string): Promise<any> {
+  for (let i = 0; i < 400; i++) {
+    const img = (await api.get(`/v2/images/${id}`)).json;
+    if (!('os_glance_import_task' in img) && !['importing', 'uploading', 'saving'].includes(img.status)) return img;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('import did not settle');
+}
+const stage = (id: string, data: Buffer) => api.put(`/v2/images/${id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+const importImage = (id: string, body: unknown, headers: Record<string, string> = {}) =>
+  api.call('POST', `/v2/images/${id}/import`, { json: body, headers: { ...JSON_ACCEPT, ...headers } });
+
+test('discovery lists the stores with Glance flags; details are admin-only; create names the store ids', async () => {
+  const stores = (await api.get('/v2/info/stores')).json.stores;
+  assert.deepEqual(stores, [
+    { id: 'fast', description: 'Fast disks', default: 'true' }, { id: 'cheap' }, { id: 'archive', 'read-only': 'true' }, { id: 'broken' },
+  ]);
+  expectError(await api.get('/v2/info/stores/detail', { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete stores_info_detail action.');
+  const detail = (await api.get('/v2/info/stores/detail')).json.stores;
+  assert.equal(detail[0].type, 'file');
+  assert.equal(detail[0].properties.data_dir, dirOf('fast'));
+  const created = await api.post('/v2/images', { name: 'x' });
+  assert.equal(created.headers.get('openstack-image-store-ids'), 'fast,cheap,archive,broken');
+});
+
+test('upload goes to the default store or the one X-Image-Meta-Store names; the image shows its stores', async () => {
+  const a = await api.createImage();
+  assert.equal((await api.upload(a.id, 'to the default')).status, 204);
+  assert.equal((await api.get(`/v2/images/${a.id}`)).json.stores, 'fast');
+  const b = await api.createImage();
+  const r = await api.put(`/v2/images/${b.id}/file`, { body: 'to cheap', headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'cheap' } });
+  assert.equal(r.status, 204);
+  assert.equal((await api.get(`/v2/images/${b.id}`)).json.stores, 'cheap');
+  assert.ok(holds('cheap', b.id) && !holds('fast', b.id));
+  const c = await api.createImage();
+  expectError(await api.put(`/v2/images/${c.id}/file`, { body: 'x', headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'nowhere', ...JSON_ACCEPT } }), 400,
+    'Store for identifier nowhere not found');
+});
+
+test('glance-direct into several stores; store selection errors', async () => {
+  const data = randomBytes(200_000);
+  const img = await api.createImage();
+  await stage(img.id, data);
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, all_stores: true, stores: ['fast'] }), 400,
+    "All_stores parameter can't be used with x-image-meta-store header or stores parameter");
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast'] }, { 'x-image-meta-store': 'cheap' }), 400,
+    "Stores parameter and x-image-meta-store header can't be both specified");
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['nowhere'] }), 409, /nowhere/);
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['archive'] }), 409, 'Store archive is read-only; images cannot be imported into it.');
+  assert.equal((await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast', 'cheap'] })).status, 202);
+  const done = await settle(img.id);
+  assert.equal(done.status, 'active');
+  assert.equal(done.stores, 'fast,cheap');
+  assert.equal(done.checksum, createHash('md5').update(data).digest('hex'));
+  assert.equal(done.os_glance_importing_to_stores, '');
+  assert.equal(done.os_glance_failed_import, '');
+  assert.ok(holds('fast', img.id) && holds('cheap', img.id));
+  const [task] = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
+  assert.deepEqual(task.input.backend, ['fast', 'cheap']);
+});
+
+test('a store that fails: with all_stores_must_succeed the import reverts; without, the image is active elsewhere', async () => {
+  const data = randomBytes(100_000);
+  const strict = await api.createImage();
+  await stage(strict.id, data);
+  assert.equal((await importImage(strict.id, { method: { name: 'glance-direct' }, stores: ['fast', 'broken'] })).status, 202);
+  const reverted = await settle(strict.id);
+  assert.equal(reverted.status, 'queued');
+  assert.equal(reverted.os_glance_failed_import, 'broken');
+  assert.equal(reverted.os_glance_importing_to_stores, '');
+  assert.ok(!holds('fast', strict.id), 'the data already written to fast was removed again');
+  assert.equal((await api.get(`/v2/images/${strict.id}/tasks`)).json.tasks[0].status, 'failure');
+
+  const lenient = await api.createImage();
+  await stage(lenient.id, data);
+  assert.equal((await importImage(lenient.id, { method: { name: 'glance-direct' }, all_stores: true, all_stores_must_succeed: false })).status, 202);
+  const partial = await settle(lenient.id);
+  assert.equal(partial.status, 'active');
+  assert.equal(partial.stores, 'fast,cheap');
+  assert.equal(partial.os_glance_failed_import, 'broken');
+  assert.equal((await api.get(`/v2/images/${lenient.id}/tasks`)).json.tasks[0].status, 'success');
+});
+
+test('copy-image: admin only, copies an active image into more stores without changing its status', async () => {
+  const data = randomBytes(150_000);
+  const img = await api.createImage({}, { project: 'alice-project', roles: 'member,reader' });
+  await api.put(`/v2/images/${img.id}/file`, { body: data, as: alice, headers: { 'content-type': 'application/octet-stream' } });
+  expectError(await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'copy-image' }, stores: ['cheap'] }, as: alice, headers: JSON_ACCEPT }), 403,
+    'You are not authorized to complete copy_image action.');
+  expectError(await importImage(img.id, { method: { name: 'copy-image' }, stores: ['fast'] }), 400, "Image is already present at store 'fast'");
+  assert.equal((await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] })).status, 202);
+  const copied = await settle(img.id);
+  assert.equal(copied.status, 'active');
+  assert.equal(copied.stores, 'fast,cheap');
+  assert.equal(copied.owner, 'alice-project');
+  const bytes = await (await fetch(`${gaze.url}/v2/images/${img.id}/file`)).arrayBuffer();
+  assert.ok(Buffer.from(bytes).equals(data));
+  assert.ok(holds('cheap', img.id));
+  assert.deepEqual(readdirSync(path.join(gaze.dir, 'data', 'staging')), [], 'no staged copy left');
+
+  // All writable stores but the broken one hold it now: all_stores has only that one left, which fails.
+  assert.equal((await importImage(img.id, { method: { name: 'copy-image' }, all_stores: true, all_stores_must_succeed: false })).status, 202);
+  const after = await settle(img.id);
+  assert.equal(after.status, 'active', 'a failed copy never changes the status');
+  assert.equal(after.os_glance_failed_import, 'broken');
+  assert.equal(after.stores, 'fast,cheap');
+});
+
+test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', async () => {
+  const img = await api.createImage();
+  await api.upload(img.id, 'two copies');
+  await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
+  assert.equal((await settle(img.id)).stores, 'fast,cheap');
+  expectError(await api.del(`/v2/stores/nowhere/${img.id}`, { headers: JSON_ACCEPT }), 409, 'The selected store nowhere is not available on this node.');
+  expectError(await api.del('/v2/stores/fast/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }), 404, 'Failed to find image 00000000-0000-4000-8000-000000000000');
+  expectError(await api.del(`/v2/stores/fast/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 404, `Failed to find image ${img.id}`);
+  expectError(await api.del(`/v2/stores/archive/${img.id}`, { headers: JSON_ACCEPT }), 404, `Image ${img.id} is not stored in store archive.`);
+  assert.equal((await api.del(`/v2/stores/fast/${img.id}`)).status, 204);
+  const after = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(after.stores, 'cheap');
+  assert.ok(!holds('fast', img.id) && holds('cheap', img.id));
+  expectError(await api.del(`/v2/stores/cheap/${img.id}`, { headers: JSON_ACCEPT }), 403,
+    'Cannot delete image data from the only store containing it. Consider deleting the image instead.');
+  const queued = await api.createImage();
+  expectError(await api.del(`/v2/stores/fast/${queued.id}`, { headers: JSON_ACCEPT }), 409, "It's not allowed to remove image data from store if image status is not 'active'");
+});

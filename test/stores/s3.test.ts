@@ -1,0 +1,245 @@
+// The s3 driver against a real Swift with its S3 API (s3api), started once for this file.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { S3StoreDriver, createS3Driver } from '../../src/stores/s3.ts';
+import type { StoreDriver } from '../../src/stores/driver.ts';
+import { StoreError } from '../../src/stores/driver.ts';
+import type { Config } from '../../src/config/index.ts';
+import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { freePort } from '../helpers/keystone.ts';
+import { runStoreConformance } from './conformance.ts';
+
+const MiB = 1024 * 1024;
+let swift: RunningSwift;
+let admin: S3Client;
+let n = 0;
+
+before(async () => {
+  swift = await startSwift();
+  console.log(`# swift started in ${swift.startMs} ms`);
+  admin = new S3Client({
+    endpoint: swift.s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: swift.s3.accessKey, secretAccessKey: swift.s3.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+});
+after(async () => {
+  admin?.destroy();
+  await swift?.stop();
+});
+
+function bucketName(): string {
+  return `gaze-${process.pid}-${n++}-${randomBytes(3).toString('hex')}`;
+}
+
+async function freshDriver(opts: { partSize?: number; queueSize?: number } = {}): Promise<S3StoreDriver> {
+  const bucket = bucketName();
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  return new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket, ...opts });
+}
+
+let swiftToken: string | null = null;
+/** Names in a Swift container through the Swift API (null when the container does not exist). */
+async function swiftListing(container: string): Promise<string[] | null> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (!swiftToken) {
+      const auth = await fetch(swift.swift.authUrl, { headers: { 'X-Storage-User': swift.swift.user, 'X-Storage-Pass': swift.swift.key } });
+      await auth.arrayBuffer();
+      swiftToken = auth.headers.get('x-auth-token');
+    }
+    const res = await fetch(`${swift.url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': swiftToken ?? '' } });
+    if (res.status === 401) { swiftToken = null; await res.arrayBuffer(); continue; }
+    if (res.status === 404) { await res.arrayBuffer(); return null; }
+    assert.ok(res.ok, `listing ${container}: HTTP ${res.status}`);
+    return ((await res.json()) as { name: string }[]).map((o) => o.name);
+  }
+  throw new Error('could not log in to Swift');
+}
+
+/**
+ * Everything the bucket holds: objects, multipart uploads in progress, and the segments s3api keeps in
+ * the hidden `<bucket>+segments` container (parts of unfinished uploads and of multipart objects).
+ */
+async function listAll(driver: StoreDriver): Promise<string[]> {
+  const bucket = (driver as S3StoreDriver).bucket;
+  const found: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) found.push(o.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const u of uploads.Uploads ?? []) found.push(`upload:${u.Key}:${u.UploadId}`);
+  for (const segment of (await swiftListing(`${bucket}+segments`)) ?? []) found.push(`segment:${segment}`);
+  return found.sort();
+}
+
+async function uploadsInProgress(driver: S3StoreDriver): Promise<number> {
+  const res = await admin.send(new ListMultipartUploadsCommand({ Bucket: driver.bucket }));
+  return res.Uploads?.length ?? 0;
+}
+
+function chunks(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+const config = {} as Config;
+
+runStoreConformance({ name: 's3', make: () => freshDriver(), listAll });
+
+test('s3: a multi-part object (5 MiB parts, 12 MiB) round-trips, ranges cross part boundaries, delete removes its segments', async () => {
+  const driver = await freshDriver({ partSize: 5 * MiB });
+  const data = randomBytes(12 * MiB + 123);
+  const { url, size } = await driver.write('big', chunks(data, 64 * 1024));
+  assert.equal(size, data.length);
+  assert.equal(url, `s3://${driver.bucket}/big`);
+  assert.equal(await driver.stat(url), data.length);
+  assert.ok((await buffer(await driver.read(url))).equals(data));
+  const cross = { start: 5 * MiB - 10, end: 10 * MiB + 9 };
+  assert.ok((await buffer(await driver.read(url, cross))).equals(data.subarray(cross.start, cross.end + 1)));
+  // s3api stores the three parts as segments of a static large object.
+  const listed = await listAll(driver);
+  assert.equal(listed.filter((name) => name.startsWith('segment:')).length, 3);
+  assert.equal(await uploadsInProgress(driver), 0);
+  await driver.delete(url);
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('s3: aborting a multi-part write mid-way leaves no multipart upload or segment behind', async () => {
+  const driver = await freshDriver({ partSize: 5 * MiB });
+  const controller = new AbortController();
+  // 11 MiB quickly (two whole parts go out), then the client stalls and never finishes.
+  let sent = 0;
+  const stalling = new Readable({
+    read() {
+      if (sent >= 11 * MiB) return;
+      sent += MiB;
+      this.push(randomBytes(MiB));
+    },
+  });
+  const writing = driver.write('aborted-big', stalling, { signal: controller.signal });
+  writing.catch(() => {});
+  // Wait until the multipart upload really exists, so the abort has something to clean up.
+  const deadline = Date.now() + 20_000;
+  while ((await uploadsInProgress(driver)) === 0) {
+    assert.ok(Date.now() < deadline, 'the multipart upload never started');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  controller.abort();
+  await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
+  assert.ok(stalling.destroyed, 'the source is released');
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('s3: a source that fails after several parts leaves nothing and its own error reaches the caller', async () => {
+  const driver = await freshDriver({ partSize: 5 * MiB });
+  const good = randomBytes(12 * MiB);
+  let i = 0;
+  const failing = new Readable({
+    read() {
+      if (i < good.length) {
+        this.push(good.subarray(i, i + MiB));
+        i += MiB;
+      } else {
+        setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
+      }
+    },
+  });
+  await assert.rejects(driver.write('cut-big', failing), /connection reset by peer/);
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('s3: rewriting a multi-part object with a small one replaces it (Swift keeps the old segments)', async () => {
+  const driver = await freshDriver({ partSize: 5 * MiB });
+  await driver.write('swap', chunks(randomBytes(11 * MiB), MiB));
+  const { url } = await driver.write('swap', Readable.from([Buffer.from('small now')]));
+  assert.equal((await buffer(await driver.read(url))).toString(), 'small now');
+  const listed = await listAll(driver);
+  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['swap']);
+  // Swift's s3api (2.30) does not delete the segments of a multipart object that a PUT overwrites
+  // (a DELETE does): a known Swift limitation that AWS S3, Ceph and MinIO do not have. The driver cannot
+  // reach the hidden `<bucket>+segments` container through the S3 API. If Swift fixes this, this
+  // assertion fails and can become deepEqual(listed, ['swap']).
+  assert.equal(listed.filter((name) => name.startsWith('segment:swap/')).length, 3);
+});
+
+test('s3: createS3Driver reads Glance option names and creates the bucket on the first write', async () => {
+  const bucket = bucketName();
+  const driver = createS3Driver('images', {
+    s3_store_host: swift.s3.endpoint,
+    s3_store_access_key: swift.s3.accessKey,
+    s3_store_secret_key: swift.s3.secretKey,
+    s3_store_bucket: bucket,
+    s3_store_create_bucket_on_put: 'True',
+    s3_store_large_object_chunk_size: '8',
+    s3_store_thread_pools: '3',
+  }, config);
+  assert.equal(driver.type, 's3');
+  assert.equal(driver.partSize, 8 * MiB);
+  assert.equal(driver.queueSize, 3);
+  await assert.rejects(admin.send(new HeadBucketCommand({ Bucket: bucket })));
+  const { url } = await driver.write('first', Readable.from([Buffer.from('hello')]));
+  await admin.send(new HeadBucketCommand({ Bucket: bucket }));
+  assert.equal((await buffer(await driver.read(url))).toString(), 'hello');
+
+  assert.throws(() => createS3Driver('x', { s3_store_host: swift.s3.endpoint }, config), /s3_store_access_key is required/);
+  assert.throws(() => createS3Driver('x', {
+    s3_store_host: swift.s3.endpoint, s3_store_access_key: 'a', s3_store_secret_key: 'b', s3_store_bucket: 'c',
+    s3_store_large_object_chunk_size: '4',
+  }, config), /between 5 MiB and 5 GiB/);
+});
+
+test('s3: a missing bucket without create_bucket_on_put fails the write clearly', async () => {
+  const driver = new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket: bucketName() });
+  await assert.rejects(driver.write('k', Readable.from([Buffer.from('x')])),
+    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_bucket_on_put/.test(err.message));
+});
+
+test('s3: owns() matches its bucket only; urls carry no credentials; Glance-style urls of this host are read', async () => {
+  const driver = await freshDriver();
+  const { url } = await driver.write('img', Readable.from([Buffer.from('data')]));
+  assert.equal(url, `s3://${driver.bucket}/img`);
+  assert.ok(!url.includes(swift.s3.secretKey));
+  assert.ok(driver.owns(url));
+  assert.ok(!driver.owns('s3://other-bucket/img'));
+  assert.ok(!driver.owns(`file:///${driver.bucket}/img`));
+  assert.ok(!driver.owns(`s3://${driver.bucket}/`));
+  assert.ok(!driver.owns(`s3://${driver.bucket}/../img`));
+  const host = new URL(swift.url).host;
+  const glance = `s3://test%3Atester:wrong/secret@${host}/${driver.bucket}/img`;
+  assert.ok(driver.owns(glance));
+  assert.ok(!driver.owns(`s3://a:b@elsewhere.example:80/${driver.bucket}/img`));
+  assert.equal((await buffer(await driver.read(glance))).toString(), 'data');
+  assert.equal(await driver.stat(`s3+http://${host}/${driver.bucket}/img`), 4);
+  await assert.rejects(driver.read('s3://other-bucket/img'), (err: unknown) => err instanceof StoreError && err.code === 'INVALID_URL');
+});
+
+test('s3: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)', async () => {
+  const driver = await freshDriver();
+  await assert.rejects(driver.read(`s3://${driver.bucket}/absent`), (err: unknown) => err instanceof StoreError && err.code === 'NOT_FOUND');
+  assert.equal(await driver.stat(`s3://${driver.bucket}/absent`), null);
+  await driver.delete(`s3://${driver.bucket}/absent`);
+
+  const wrong = new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: 'not-the-secret', bucket: driver.bucket });
+  await assert.rejects(wrong.read(`s3://${driver.bucket}/x`), (err: unknown) => err instanceof StoreError && err.code === 'PERMISSION');
+  await assert.rejects(wrong.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'PERMISSION');
+
+  const closed = await freePort();
+  const down = new S3StoreDriver({ endpoint: `http://127.0.0.1:${closed}`, accessKey: 'a', secretKey: 'b', bucket: 'b', maxAttempts: 1 });
+  await assert.rejects(down.stat('s3://b/x'), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
+  await assert.rejects(down.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
+});

@@ -1,0 +1,242 @@
+// The native swift driver (Swift API, tempauth, static large objects) against a real Swift started once
+// for this file.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
+import { SwiftStoreDriver, createSwiftDriver } from '../../src/stores/swift.ts';
+import type { StoreDriver } from '../../src/stores/driver.ts';
+import { StoreError } from '../../src/stores/driver.ts';
+import type { Config } from '../../src/config/index.ts';
+import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { freePort } from '../helpers/keystone.ts';
+import { runStoreConformance } from './conformance.ts';
+
+const MiB = 1024 * 1024;
+const config = {} as Config;
+let swift: RunningSwift;
+let n = 0;
+const drivers: SwiftStoreDriver[] = [];
+
+before(async () => {
+  swift = await startSwift();
+  console.log(`# swift started in ${swift.startMs} ms`);
+});
+after(async () => {
+  await Promise.all(drivers.map((d) => d.close()));
+  await swift?.stop();
+});
+
+function containerName(): string {
+  return `gaze-${process.pid}-${n++}-${randomBytes(3).toString('hex')}`;
+}
+
+function driverFor(opts: { segmentSize?: number; container?: string; key?: string; createContainerOnPut?: boolean; authUrl?: string } = {}): SwiftStoreDriver {
+  const driver = new SwiftStoreDriver({
+    authUrl: opts.authUrl ?? swift.swift.authUrl,
+    user: swift.swift.user,
+    key: opts.key ?? swift.swift.key,
+    container: opts.container ?? containerName(),
+    createContainerOnPut: opts.createContainerOnPut ?? true,
+    segmentSize: opts.segmentSize,
+  });
+  drivers.push(driver);
+  return driver;
+}
+
+let token: string | null = null;
+/** Object names in a container through the Swift API ([] when the container does not exist). */
+async function listing(container: string): Promise<string[]> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (!token) {
+      const auth = await fetch(swift.swift.authUrl, { headers: { 'X-Storage-User': swift.swift.user, 'X-Storage-Pass': swift.swift.key } });
+      await auth.arrayBuffer();
+      token = auth.headers.get('x-auth-token');
+    }
+    const res = await fetch(`${swift.url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': token ?? '' } });
+    if (res.status === 401) { token = null; await res.arrayBuffer(); continue; }
+    if (res.status === 404) { await res.arrayBuffer(); return []; }
+    assert.ok(res.ok, `listing ${container}: HTTP ${res.status}`);
+    return ((await res.json()) as { name: string }[]).map((o) => o.name);
+  }
+  throw new Error('could not log in to Swift');
+}
+
+/** Everything the store holds: objects and segments (of finished and unfinished writes). */
+async function listAll(driver: StoreDriver): Promise<string[]> {
+  const d = driver as SwiftStoreDriver;
+  const objects = await listing(d.container);
+  const segments = (await listing(d.segmentContainer)).map((name) => `segment:${name}`);
+  return [...objects, ...segments].sort();
+}
+
+function chunks(data: Buffer, size: number): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+// 1 MiB segments: the conformance suite's 3 MiB object and its aborted write go through segments.
+runStoreConformance({ name: 'swift', make: async () => driverFor({ segmentSize: MiB }), listAll });
+
+test('swift: a large object (5 MiB segments, 12 MiB) round-trips, ranges cross segments, delete removes the segments', async () => {
+  const driver = driverFor({ segmentSize: 5 * MiB });
+  const data = randomBytes(12 * MiB + 123);
+  const { url, size } = await driver.write('big', chunks(data, 64 * 1024));
+  assert.equal(size, data.length);
+  assert.equal(url, `swift://${driver.container}/big`);
+  assert.equal(await driver.stat(url), data.length);
+  assert.ok((await buffer(await driver.read(url))).equals(data));
+  const cross = { start: 5 * MiB - 10, end: 10 * MiB + 9 };
+  assert.ok((await buffer(await driver.read(url, cross))).equals(data.subarray(cross.start, cross.end + 1)));
+  const listed = await listAll(driver);
+  assert.equal(listed.filter((name) => name.startsWith('segment:big/')).length, 3);
+  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['big']);
+  await driver.delete(url);
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('swift: data of exactly one segment, and of exactly two, make no empty segment', async () => {
+  const driver = driverFor({ segmentSize: MiB });
+  for (const [key, length] of [['one', MiB], ['two', 2 * MiB]] as const) {
+    const data = randomBytes(length);
+    const { url, size } = await driver.write(key, chunks(data, 100_000));
+    assert.equal(size, length);
+    assert.ok((await buffer(await driver.read(url))).equals(data));
+  }
+  const listed = await listAll(driver);
+  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['one', 'two']);
+  // One MiB fits the in-memory limit of a 1 MiB-segment store: a plain object. Two MiB: two segments.
+  assert.equal(listed.filter((name) => name.startsWith('segment:one/')).length, 0);
+  assert.equal(listed.filter((name) => name.startsWith('segment:two/')).length, 2);
+});
+
+test('swift: aborting a large write mid-way deletes the segments written so far', async () => {
+  const driver = driverFor({ segmentSize: 5 * MiB });
+  const controller = new AbortController();
+  let sent = 0;
+  const stalling = new Readable({
+    read() {
+      if (sent >= 11 * MiB) return; // then the client stalls and never finishes
+      sent += MiB;
+      this.push(randomBytes(MiB));
+    },
+  });
+  const writing = driver.write('aborted-big', stalling, { signal: controller.signal });
+  writing.catch(() => {});
+  const deadline = Date.now() + 20_000;
+  while ((await listing(driver.segmentContainer)).length < 2) {
+    assert.ok(Date.now() < deadline, 'the segments never appeared');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  controller.abort();
+  await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
+  assert.ok(stalling.destroyed, 'the source is released');
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('swift: a source that fails after several segments leaves nothing and its own error reaches the caller', async () => {
+  const driver = driverFor({ segmentSize: 5 * MiB });
+  const good = randomBytes(12 * MiB);
+  let i = 0;
+  const failing = new Readable({
+    read() {
+      if (i < good.length) {
+        this.push(good.subarray(i, i + MiB));
+        i += MiB;
+      } else {
+        setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
+      }
+    },
+  });
+  await assert.rejects(driver.write('cut-big', failing), /connection reset by peer/);
+  assert.deepEqual(await listAll(driver), []);
+});
+
+test('swift: rewriting a large object deletes the old segments once the new object is in place', async () => {
+  const driver = driverFor({ segmentSize: 2 * MiB });
+  await driver.write('swap', chunks(randomBytes(5 * MiB), MiB));
+  const second = randomBytes(3 * MiB);
+  await driver.write('swap', chunks(second, MiB));
+  const listed = await listAll(driver);
+  assert.equal(listed.length, 3, listed.join(' '));
+  assert.equal(listed.filter((name) => name.startsWith('segment:swap/')).length, 2);
+  const { url } = await driver.write('swap', Readable.from([Buffer.from('small now')]));
+  assert.equal((await buffer(await driver.read(url))).toString(), 'small now');
+  assert.deepEqual(await listAll(driver), ['swap']);
+});
+
+test('swift: an expired or revoked token is renewed on 401', async () => {
+  const driver = driverFor();
+  const { url } = await driver.write('tok', Readable.from([Buffer.from('token test')]));
+  // Replace the session with a token Swift does not know, as after a revocation.
+  const internal = driver as unknown as { session: Promise<{ storageUrl: string; token: string; expiresAt: number }> };
+  const session = await internal.session;
+  internal.session = Promise.resolve({ ...session, token: 'AUTH_tk00000000000000000000000000000000' });
+  assert.equal(await driver.stat(url), 10);
+  assert.notEqual((await internal.session).token, 'AUTH_tk00000000000000000000000000000000');
+});
+
+test('swift: createSwiftDriver reads Glance option names; the containers are created on the first write', async () => {
+  const container = containerName();
+  const driver = createSwiftDriver('images', {
+    swift_store_auth_address: swift.swift.authUrl,
+    swift_store_user: swift.swift.user,
+    swift_store_key: swift.swift.key,
+    swift_store_container: container,
+    swift_store_create_container_on_put: 'True',
+    swift_store_large_object_chunk_size: '1',
+  }, config);
+  drivers.push(driver);
+  assert.equal(driver.type, 'swift');
+  assert.equal(driver.segmentSize, MiB);
+  assert.equal(driver.segmentContainer, `${container}_segments`);
+  const data = randomBytes(2 * MiB + 5);
+  const { url } = await driver.write('first', chunks(data, 65536));
+  assert.ok((await buffer(await driver.read(url))).equals(data));
+  assert.equal((await listing(`${container}_segments`)).length, 3);
+
+  assert.throws(() => createSwiftDriver('x', { swift_store_auth_address: swift.swift.authUrl }, config), /swift_store_user is required/);
+  assert.throws(() => createSwiftDriver('x', {
+    swift_store_auth_address: 'http://127.0.0.1:5000/v3', swift_store_user: 'u', swift_store_key: 'k', swift_store_auth_version: '3',
+  }, config), /not supported/);
+});
+
+test('swift: a missing container without create_container_on_put fails the write clearly', async () => {
+  const driver = driverFor({ createContainerOnPut: false });
+  await assert.rejects(driver.write('k', Readable.from([Buffer.from('x')])),
+    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_container_on_put/.test(err.message));
+});
+
+test('swift: owns() matches its container only; urls carry no credentials; Glance-style urls are read', async () => {
+  const driver = driverFor();
+  const { url } = await driver.write('img', Readable.from([Buffer.from('data')]));
+  assert.equal(url, `swift://${driver.container}/img`);
+  assert.ok(driver.owns(url));
+  assert.ok(!driver.owns('swift://other/img'));
+  assert.ok(!driver.owns(`s3://${driver.container}/img`));
+  assert.ok(!driver.owns(`swift://${driver.container}/`));
+  const host = new URL(swift.url).host;
+  const glance = `swift+http://test%3Atester:testing@${host}/auth/v1.0/${driver.container}/img`;
+  assert.ok(driver.owns(glance));
+  assert.equal((await buffer(await driver.read(glance))).toString(), 'data');
+  assert.equal(await driver.stat(`swift+config://ref1/${driver.container}/img`), 4);
+  await assert.rejects(driver.read('swift://other/img'), (err: unknown) => err instanceof StoreError && err.code === 'INVALID_URL');
+});
+
+test('swift: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)', async () => {
+  const driver = driverFor();
+  await assert.rejects(driver.read(`swift://${driver.container}/absent`), (err: unknown) => err instanceof StoreError && err.code === 'NOT_FOUND');
+  assert.equal(await driver.stat(`swift://${driver.container}/absent`), null);
+  await driver.delete(`swift://${driver.container}/absent`);
+
+  const wrong = driverFor({ key: 'not-the-key', container: driver.container });
+  await assert.rejects(wrong.stat(`swift://${driver.container}/x`), (err: unknown) => err instanceof StoreError && err.code === 'PERMISSION');
+  await assert.rejects(wrong.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'PERMISSION');
+
+  const down = driverFor({ authUrl: `http://127.0.0.1:${await freePort()}/auth/v1.0` });
+  await assert.rejects(down.stat(`swift://${down.container}/x`), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
+  await assert.rejects(down.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
+});
