@@ -149,6 +149,10 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     concurrency: config.get<number>('wsgi', 'task_pool_threads'),
     taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
     nodeId: nodeName(),
+    glanceDownload: {
+      extraProperties: config.get<string[]>('glance_download_properties', 'extra_properties'),
+      regionEndpoints: config.get<string[]>('glance_download_opts', 'region_endpoints'),
+    },
   });
   const uploads = new UploadRegistry();
   const images = new ImageService(deps, uploads, runner);

@@ -93,6 +93,15 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     read_timeout: { type: 'int', default: 60 },
     max_redirects: { type: 'int', default: 10 },
   },
+  glance_download_properties: {
+    // Prefixes of the remote image's properties that glance-download copies (Glance's defaults).
+    extra_properties: { type: 'list', default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'] },
+  },
+  glance_download_opts: {
+    // Gaze: where other regions' Image services are when there is no Keystone catalog (no-auth mode):
+    // `RegionTwo:http://127.0.0.1:9293, ...`.
+    region_endpoints: { type: 'list', default: [] },
+  },
   image_import_opts: {
     image_import_plugins: { type: 'list', default: [] },
   },

@@ -119,6 +119,8 @@ const table = {
   STORE_DELETE_NOT_ACTIVE: { status: 409, message: () => "It's not allowed to remove image data from store if image status is not 'active'" },
   STORE_DELETE_LAST: { status: 403, message: () => 'Cannot delete image data from the only store containing it. Consider deleting the image instead.' },
   STORE_DELETE_ABSENT: { status: 404, message: (id: string, store: string) => `Image ${id} is not stored in store ${store}.` },
+  GLANCE_DOWNLOAD_FIELD: { status: 400, message: (field: string) => `'${field}' needs to be set for glance-download import method` },
+  GLANCE_DOWNLOAD_BAD_ID: { status: 400, message: (value: string) => `Remote image id does not look like a UUID: ${value}` },
   MULTISTORE_UNSUPPORTED: { status: 404, message: () => 'Multi backend is not supported at this site.' },
 
   // tasks

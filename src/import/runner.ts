@@ -13,6 +13,8 @@ import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { isTerminal } from '../domain/task.ts';
+import type { CatalogService } from '../auth/context.ts';
+import { copiedProperties, fetchRemoteImage, GlanceDownloadFailed, openRemoteData, remoteEndpoint } from './glance-download.ts';
 import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
 import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
@@ -39,7 +41,13 @@ export interface ImportInput {
 /** Why a task stopped early; its message becomes the task's message. */
 class ImportStopped extends Error {}
 
+export interface CallerCredentials {
+  token: string | null;
+  catalog: CatalogService[];
+}
+
 export interface RunnerOptions {
+  glanceDownload: { extraProperties: string[]; regionEndpoints: string[] };
   download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
   concurrency: number;
   taskTimeToLiveHours: number;
@@ -49,6 +57,7 @@ export interface RunnerOptions {
 export class ImportRunner {
   /** Task id → its image and abort switch, for the tasks this process runs. */
   private readonly running = new Map<string, { imageId: string | null; controller: AbortController }>();
+  private readonly callers = new Map<string, CallerCredentials>();
   /** Creates the image of a legacy `import` task (set by app.ts: the image service lives above the runner). */
   createImageForTask: ((owner: string, properties: Record<string, unknown>) => Promise<Image>) | null = null;
   private readonly queue: TaskRow[] = [];
@@ -77,7 +86,12 @@ export class ImportRunner {
     for (const { controller } of this.running.values()) controller.abort(new ImportStopped('service stopping'));
   }
 
-  schedule(task: TaskRow): void {
+  /**
+   * Queues a task. `caller` carries the caller's token and catalog for glance-download: kept in memory
+   * only (the task row is shown through the API), so such a task cannot outlive this process.
+   */
+  schedule(task: TaskRow, caller?: CallerCredentials): void {
+    if (caller) this.callers.set(task.id, caller);
     this.queue.push(task);
     this.pump();
   }
@@ -172,6 +186,7 @@ export class ImportRunner {
     } finally {
       clearInterval(heartbeat);
       this.running.delete(task.id);
+      this.callers.delete(task.id);
       this.pump();
     }
   }
@@ -219,7 +234,9 @@ export class ImportRunner {
     image = await this.requireImage(input.image_id);
     this.deps.notifier.info('image.update', imagePayload(image));
 
+    let expectedDigest: { algo: 'md5' | 'hash'; value: string } | null = null;
     if (method === 'web-download') await this.download(image, input.import_req.method.uri!, signal);
+    if (method === 'glance-download') expectedDigest = await this.glanceDownload(task, image, input, signal);
     if (copying) await this.stageExistingData(image, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
@@ -237,10 +254,17 @@ export class ImportRunner {
           sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
         });
         const digests = result.digests!;
-        // A copy must be the very bytes the image has; new data must match a digest given at create.
-        if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {
+        // A copy must be the very bytes the image has; new data must match a digest given at create,
+        // and glance-download's data the remote image's digest.
+        const mismatch = expectedDigest?.algo === 'md5' && expectedDigest.value !== digests.checksum
+          ? new DigestMismatch('md5', digests.checksum, expectedDigest.value)
+          : expectedDigest?.algo === 'hash' && expectedDigest.value !== digests.hashValue
+            ? new DigestMismatch(digests.hashAlgo, digests.hashValue, expectedDigest.value)
+            : image.os_hash_value && image.os_hash_value !== digests.hashValue
+              ? new DigestMismatch(digests.hashAlgo, digests.hashValue, image.os_hash_value) : null;
+        if (mismatch) {
           await store.delete(result.location.url).catch(() => {});
-          throw new DigestMismatch(digests.hashAlgo, digests.hashValue, image.os_hash_value);
+          throw mismatch;
         }
         await images.addLocation(image.id, result.location.url, this.deps.stores.multistore ? { store: store.id } : {});
         stored = { size: result.size, digests, virtualSize: image.container_format === 'bare' ? result.inspection.virtualSize : null };
@@ -357,6 +381,48 @@ export class ImportRunner {
     this.deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
   }
 
+  /**
+   * glance-download: finds the remote region's Image service, copies the remote image's formats and
+   * configured properties (remembering the previous values in the task, for the revert), and downloads
+   * its data into staging. Returns the remote digest the stored data must match.
+   */
+  private async glanceDownload(task: TaskRow, image: Image, input: ImportInput, signal: AbortSignal): Promise<{ algo: 'md5' | 'hash'; value: string } | null> {
+    const caller = this.callers.get(task.id);
+    if (!caller) throw new ImportStopped("glance-download was interrupted (the caller's token is never stored); start the import again.");
+    const method = input.import_req.method as Record<string, string>;
+    const { regionEndpoints, extraProperties } = this.opts.glanceDownload;
+    const remoteId = method.glance_image_id;
+    const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, method.glance_region, method.glance_service_interface ?? 'public');
+    const remote = await fetchRemoteImage(endpoint, remoteId, caller.token, this.opts.download, signal);
+    if (remote.size > this.deps.settings.imageSizeCap) throw new ImportStopped('The incoming image is too large: The provided image is too large.');
+
+    const copied = copiedProperties(remote.metadata, extraProperties);
+    const previous = {
+      disk_format: image.disk_format, container_format: image.container_format,
+      properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
+    };
+    await this.deps.tasks.transition(task.id, ['processing'], { input: JSON.stringify({ ...input, previous }) });
+    for (const [key, value] of Object.entries(copied)) await this.deps.images.setProperty(image.id, key, value);
+    await this.deps.images.updateFields(image.id, 'importing', {
+      disk_format: String(remote.metadata.disk_format ?? image.disk_format), container_format: String(remote.metadata.container_format ?? image.container_format),
+    });
+
+    await this.staging.remove(image.id);
+    const response = await openRemoteData(remote, remoteId, caller.token, this.opts.download, signal, this.deps.settings.imageSizeCap);
+    const staged = await ingest({
+      source: response.body, key: image.id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
+      claimedDiskFormat: image.disk_format, signal,
+    });
+    if (staged.size !== remote.size) {
+      throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
+    }
+    await this.deps.images.updateFields(image.id, 'importing', { size: staged.size });
+    if (remote.metadata.os_hash_algo === this.deps.settings.hashingAlgorithm && typeof remote.metadata.os_hash_value === 'string') {
+      return { algo: 'hash', value: remote.metadata.os_hash_value };
+    }
+    return typeof remote.metadata.checksum === 'string' ? { algo: 'md5', value: remote.metadata.checksum } : null;
+  }
+
   /** web-download: the service fetches the URL itself, through the filtered client, into staging. */
   private async download(image: Image, uri: string, signal: AbortSignal): Promise<void> {
     await this.staging.remove(image.id);
@@ -395,8 +461,12 @@ export class ImportRunner {
           await this.deps.stores.forLocation(location)?.delete(location.url).catch(() => {});
           await this.deps.images.purgeLocation(location.id);
         }
+        const input = task.input ? JSON.parse(task.input) as { previous?: { disk_format: string | null; container_format: string | null; properties: Record<string, string | null> } } : {};
+        // glance-download copied formats and properties from the remote image: put the old ones back.
+        for (const [key, value] of Object.entries(input.previous?.properties ?? {})) await this.deps.images.setProperty(imageId, key, value);
         await this.deps.images.updateFields(imageId, ['importing', 'uploading'], {
           status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value,
+          ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
         });
       }
       const input = task.input ? JSON.parse(task.input) as Partial<ImportInput> : {};
@@ -442,6 +512,7 @@ function describeFailure(err: unknown): string {
   if (err instanceof ImportStopped) return err.message;
   if (err instanceof DigestMismatch) return `${err.message}; the data was not kept.`;
   if (err instanceof ImageGone) return 'Image has been deleted, aborting import.';
+  if (err instanceof GlanceDownloadFailed) return err.message;
   if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
   if (isGazeError(err)) return err.message;
   if (err instanceof StoreError) return `Storing the image failed: ${err.message}`;

@@ -31,6 +31,7 @@ export class ImportService {
     this.checkStatus(image, method);
     if (!image.container_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'container_format');
     if (!image.disk_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'disk_format');
+    if (method === 'glance-download') this.checkGlanceDownload(request.method);
     if (method === 'copy-image') this.deps.policy.enforce('copy_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility });
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await this.checkLock(image);
@@ -56,7 +57,18 @@ export class ImportService {
       throw gazeError('IMPORT_LOCK_LOST', id);
     }
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
-    this.runner.schedule(task);
+    this.runner.schedule(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
+  }
+
+  /** glance-download's own fields; the interface defaults to public and is written back (spec §3.1). */
+  private checkGlanceDownload(method: Record<string, unknown>): void {
+    for (const field of ['glance_region', 'glance_image_id']) {
+      if (typeof method[field] !== 'string' || method[field] === '') throw gazeError('GLANCE_DOWNLOAD_FIELD', field);
+    }
+    if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(method.glance_image_id as string)) {
+      throw gazeError('GLANCE_DOWNLOAD_BAD_ID', String(method.glance_image_id));
+    }
+    method.glance_service_interface ??= 'public';
   }
 
   private parse(body: unknown): ImportInput['import_req'] {

@@ -35,7 +35,10 @@ export interface S3StoreOptions {
    * to 625 GiB. Objects that fit in one part are sent with a single PutObject.
    */
   partSize?: number;
-  /** Parts uploaded at once (default 2). A write buffers at most (queueSize + 1) × partSize bytes. */
+  /**
+   * Parts uploaded at once (default 2). A write holds about (queueSize + 2) × partSize bytes at most
+   * (measured: 1 GiB with 64 MiB parts peaked at 423 MiB RSS with 2, 358 MiB with 1, 555 MiB with 4).
+   */
   queueSize?: number;
   /** Path-style addressing (http://host/bucket/key, default) rather than virtual-hosted (bucket.host). */
   forcePathStyle?: boolean;
@@ -117,8 +120,15 @@ export class S3StoreDriver implements StoreDriver {
     // Requests of this write are cancelled through this when the write fails or is aborted.
     const cancel = new AbortController();
     // A source error (or the abort signal) destroys `counter` too, which stops the Upload's reader.
+    // `counter` destroyed by us (below) is not a source failure.
+    let stoppedByUs = false;
+    const stop = (err?: Error) => {
+      if (counter.destroyed) return;
+      stoppedByUs = true;
+      counter.destroy(err);
+    };
     const feeding = pipeline(source, counter, signal ? { signal } : {}).catch((err: unknown) => {
-      state.failure ??= { kind: 'source', err };
+      if (!stoppedByUs) state.failure ??= { kind: 'source', err };
       cancel.abort();
     });
     // The first failed request stops reading the source at once: lib-storage's other uploaders would
@@ -126,7 +136,7 @@ export class S3StoreDriver implements StoreDriver {
     const fail = (err: unknown) => {
       state.failure ??= { kind: 'request', err };
       cancel.abort();
-      counter.destroy(err instanceof Error ? err : new Error(String(err)));
+      stop(err instanceof Error ? err : new Error(String(err)));
     };
     const onAbort = () => cancel.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -161,10 +171,10 @@ export class S3StoreDriver implements StoreDriver {
       }
       if (state.failure) throw state.failure.err; // never report a cut-off source as written
     } catch (err) {
-      state.failure ??= { kind: 'request', err };
       cancel.abort();
-      counter.destroy();
-      await feeding;
+      stop();
+      await feeding; // records a source failure (which may have come first) before we default to `err`
+      state.failure ??= { kind: 'request', err };
       // lib-storage aborts the multipart upload itself (leavePartsOnError: false); do it again in case
       // that request failed, so no parts are left behind.
       if (upload.uploadId) await this.abortUpload(key, upload.uploadId);

@@ -242,7 +242,7 @@ export class SwiftStoreDriver implements StoreDriver {
       if (isTrue(head.headers['x-static-large-object'])) {
         // Deletes the manifest and every segment it names (Swift's bulk delete through slo).
         const res = await this.call('DELETE', `${path}?multipart-manifest=delete`, { headers: { accept: 'application/json' } });
-        await this.expect(res, [200], `deleting ${url}`, false);
+        await this.expect(res, [200], `deleting ${url}`);
         const report = (await res.body.json()) as { 'Response Status'?: string; Errors?: unknown[] };
         const status = Number(String(report['Response Status'] ?? '').split(' ')[0]);
         if (status !== 200 && status !== 404) {
@@ -358,11 +358,12 @@ export class SwiftStoreDriver implements StoreDriver {
         const res = await request(`${new URL(storageUrl).origin}/info`, { dispatcher: this.dispatcher });
         if (res.statusCode !== 200) {
           await res.body.dump();
-          return 1000;
+          return 1000; // /info disabled: assume Swift's default
         }
         const info = (await res.body.json()) as { slo?: { max_manifest_segments?: number } };
         return info.slo?.max_manifest_segments ?? 1000;
       } catch {
+        this.maxSegments = null; // unreachable now: ask again next time
         return 1000;
       }
     })();
@@ -422,10 +423,10 @@ export class SwiftStoreDriver implements StoreDriver {
     }
   }
 
-  /** Throws a StoreError unless the status is one of `ok` (the body is drained unless `keepBody`). */
-  private async expect(res: Dispatcher.ResponseData, ok: number[], what: string, drain = true): Promise<void> {
+  /** Throws a StoreError unless the status is one of `ok`. The body of a 200/206 is left to the caller. */
+  private async expect(res: Dispatcher.ResponseData, ok: number[], what: string): Promise<void> {
     if (ok.includes(res.statusCode)) {
-      if (drain && res.statusCode !== 200 && res.statusCode !== 206) await res.body.dump();
+      if (res.statusCode !== 200 && res.statusCode !== 206) await res.body.dump();
       return;
     }
     const text = (await res.body.text().catch(() => '')).slice(0, 300).trim();
