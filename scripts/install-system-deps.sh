@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: PostgreSQL, Keystone (served by uwsgi),
+# Swift (proxy with s3api, account/container/object servers, memcached for tempauth tokens),
 # qemu-img, and the OpenStack command-line clients. Idempotent; quiet when everything is present.
 set -euo pipefail
 
@@ -7,6 +8,7 @@ packages=(
   postgresql
   keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
   python3-openstackclient python3-glanceclient
+  swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   qemu-utils
 )
 
@@ -19,7 +21,7 @@ done
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
 
-# Debian would start its own keystone/postgresql services on install; we start our own on loopback.
+# Debian would start its own keystone/postgresql/swift/memcached services on install; we start our own on loopback.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
   "${sudo_cmd[@]}" chmod +x /usr/sbin/policy-rc.d

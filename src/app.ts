@@ -31,7 +31,7 @@ import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
 import { StagingArea } from './import/staging-area.ts';
 import { ImportRunner, nodeName } from './import/runner.ts';
-import { StagingService } from './services/staging.ts';
+import { STAGE_HOST, StagingService } from './services/staging.ts';
 import { ImportService } from './services/imports.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
@@ -77,7 +77,7 @@ const LIVE_WRITE_MS = 60_000;
  * files are the import runner's periodic sweep). With several
  * workers sharing the directories, a write whose temp file is still growing is left alone.
  */
-async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: StagingArea): Promise<void> {
+async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: StagingArea, selfUrl: string | null): Promise<void> {
   const fileStores = stores.all().map((s) => s.driver).filter((d): d is FileStoreDriver => d instanceof FileStoreDriver);
   for (const id of await images.idsInStatus('saving')) {
     const live = await Promise.all(fileStores.map((d) => d.writeInProgress(id, LIVE_WRITE_MS)));
@@ -85,6 +85,8 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
     await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
   }
   for (const id of await images.idsInStatus('uploading')) {
+    const stageHost = (await images.get(id))?.properties[STAGE_HOST];
+    if (stageHost && stageHost !== selfUrl) continue; // staged on another worker: its data is there
     if ((await staging.size(id)) !== null || (await staging.driver.writeInProgress(id, LIVE_WRITE_MS))) continue;
     await images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
   }
@@ -102,7 +104,7 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
 export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
-  const stores = new StoreRegistry(config);
+  const stores = await StoreRegistry.create(config);
   const staging = stagingDir(config);
   await mkdir(staging, { recursive: true });
 
@@ -142,7 +144,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     },
   };
   const stagingArea = new StagingArea(staging);
-  await recoverInterruptedUploads(deps.images, stores, stagingArea);
+  const selfUrl = config.get<string | null>('DEFAULT', 'worker_self_reference_url') ?? config.get<string | null>('DEFAULT', 'public_endpoint');
+  await recoverInterruptedUploads(deps.images, stores, stagingArea, selfUrl);
   const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
   const runner = new ImportRunner(deps, stagingArea, {
     download: downloadOptionsFromConfig(config),
@@ -164,10 +167,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     imageList: new ImageListService(deps),
     imageData: new ImageDataService(deps, uploads),
     members: new MemberService(deps),
-    staging: new StagingService(deps, uploads, stagingArea, {
-      importMethods, selfUrl: config.get<string | null>('DEFAULT', 'worker_self_reference_url') ?? config.get<string | null>('DEFAULT', 'public_endpoint'),
-    }),
-    imports: new ImportService(deps, runner, { importMethods, uriFilter: uriFilterFromConfig(config) }),
+    staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
+    imports: new ImportService(deps, runner, { importMethods, selfUrl, uriFilter: uriFilterFromConfig(config) }),
     tasks: new TaskService(deps, runner),
     storeInfo: new StoreInfoService(deps),
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
@@ -181,6 +182,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       'metadefs/namespace': metadefNamespaceSchema, 'metadefs/resource_type': metadefResourceTypeSchema,
     },
     importMethods,
+    selfUrl,
     storeIds: stores.multistore ? stores.all().map((s) => s.id) : [],
   };
 

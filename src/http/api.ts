@@ -25,5 +25,7 @@ export interface Api {
   view: ImageViewOptions;
   schemas: Record<string, JsonSchema>;
   importMethods: string[];
+  /** worker_self_reference_url, else public_endpoint: how other workers reach this one. */
+  selfUrl: string | null;
   storeIds: string[];
 }

@@ -11,6 +11,7 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ImportRunner } from '../import/runner.ts';
+import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from './payloads.ts';
 
 const TAG_MAX = 255;
@@ -83,6 +84,10 @@ export class ImageService {
     return image;
   }
 
+  async exists(id: string): Promise<boolean> {
+    return (await this.deps.images.get(id)) !== null;
+  }
+
   checkQuotas(properties: Record<string, string>, tags: string[]): void {
     const { imagePropertyQuota, imageTagQuota } = this.deps.settings;
     const props = countedPropertyKeys(properties);
@@ -96,9 +101,15 @@ export class ImageService {
     return image;
   }
 
-  async delete(ctx: RequestContext, id: string): Promise<void> {
+  /**
+   * DELETE /v2/images/{id}. Returns the worker to replay the request to when the image's staged data
+   * lives there (unless `local`: the replay failed and the image is deleted here regardless).
+   */
+  async delete(ctx: RequestContext, id: string, opts: { selfUrl: string | null; local?: boolean } = { selfUrl: null }): Promise<{ forwardTo?: string }> {
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_TO_DELETE');
     await authorizeOnImage(this.deps, ctx, 'delete_image', image);
+    const stageHost = image.properties[STAGE_HOST];
+    if (!opts.local && stageHost && stageHost !== opts.selfUrl) return { forwardTo: stageHost };
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
     if (!(await this.deps.images.markDeleted(id))) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
@@ -117,6 +128,7 @@ export class ImageService {
       }
     }
     this.deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+    return {};
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {

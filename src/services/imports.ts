@@ -9,6 +9,7 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { ImportRunner, ImportInput } from '../import/runner.ts';
 import { passesUriFilter, type UriFilterOptions } from '../net/uri-filter.ts';
+import { STAGE_HOST } from './staging.ts';
 
 // A lock older than this (since its task last changed) may be taken over; Glance's numbers.
 const STALE_LOCK_MINUTES = 60;
@@ -16,6 +17,8 @@ const STALE_PENDING_LOCK_MINUTES = 120;
 
 export interface ImportOptions {
   importMethods: string[];
+  /** This worker's own URL (worker_self_reference_url, else public_endpoint), as stage recorded it. */
+  selfUrl: string | null;
   uriFilter: UriFilterOptions;
 }
 
@@ -23,8 +26,11 @@ export interface ImportOptions {
 export class ImportService {
   constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner, private readonly opts: ImportOptions) {}
 
-  /** Starts an import; resolves once its task is scheduled (or at once when there is nothing to copy). */
-  async start(ctx: RequestContext, id: string, body: unknown, storeHeader?: string): Promise<void> {
+  /**
+   * Starts an import; resolves once its task is scheduled (or at once when there is nothing to copy).
+   * Returns the worker to replay the request to when the staged data of a glance-direct lives there.
+   */
+  async start(ctx: RequestContext, id: string, body: unknown, storeHeader?: string): Promise<{ forwardTo?: string }> {
     const request = this.parse(body);
     const method = request.method.name;
     const image = await findVisibleImage(this.deps, ctx, id);
@@ -36,8 +42,10 @@ export class ImportService {
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await this.checkLock(image);
     const backend = this.resolveStores(image, request, method, storeHeader);
-    if (backend.length === 0) return; // copy-image to all stores, and every store has it already: nothing to do
+    if (backend.length === 0) return {}; // copy-image to all stores, and every store has it already: nothing to do
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
+    const stageHost = image.properties[STAGE_HOST];
+    if (method === 'glance-direct' && stageHost && stageHost !== this.opts.selfUrl) return { forwardTo: stageHost };
     if (method === 'web-download' && !passesUriFilter(request.method.uri, this.opts.uriFilter)) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }
@@ -58,6 +66,7 @@ export class ImportService {
     }
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
     this.runner.schedule(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
+    return {};
   }
 
   /** glance-download's own fields; the interface defaults to public and is written back (spec §3.1). */

@@ -6,14 +6,13 @@ import type { StoreDriver } from './driver.ts';
 
 export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config) => StoreDriver;
 
-const factories: Record<string, DriverFactory> = {
-  file: (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
+// Drivers by enabled_backends type name. Loaded only when a store uses them: the AWS SDK alone costs
+// a few tens of MiB that a file-only service need not carry.
+const factories: Record<string, () => Promise<DriverFactory>> = {
+  file: async () => (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
+  s3: async () => (await import('./s3.ts')).createS3Driver,
+  swift: async () => (await import('./swift.ts')).createSwiftDriver,
 };
-
-/** Registers another driver type (s3, swift, …) under its enabled_backends type name. */
-export function registerDriver(type: string, factory: DriverFactory): void {
-  factories[type] = factory;
-}
 
 /**
  * The stores of this node. Single-store mode (no enabled_backends): one store named after
@@ -24,7 +23,20 @@ export class StoreRegistry {
   readonly multistore: boolean;
   readonly defaultId: string;
 
-  constructor(config: Config) {
+  /** Loads the drivers the configuration names, then builds the registry. */
+  static async create(config: Config): Promise<StoreRegistry> {
+    const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
+    const types = backends.length ? backends.map((e) => e.split(':')[1]?.trim() ?? '') : [config.get<string>('glance_store', 'default_store')];
+    const loaded: Record<string, DriverFactory> = {};
+    for (const type of new Set(types)) {
+      const load = factories[type];
+      if (!load) throw new ConfigError(`unknown store type '${type}': use file, s3 or swift`);
+      loaded[type] = await load();
+    }
+    return new StoreRegistry(config, loaded);
+  }
+
+  private constructor(config: Config, private readonly loaded: Record<string, DriverFactory>) {
     const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
     this.multistore = backends.length > 0;
     if (!this.multistore) {
@@ -49,7 +61,7 @@ export class StoreRegistry {
   }
 
   private add(id: string, type: string, options: Record<string, string>, config: Config): void {
-    const factory = factories[type];
+    const factory = this.loaded[type];
     if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
     const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
     this.stores.set(id, new Store(id, factory(id, options, config), { readOnly, description: options.store_description }));

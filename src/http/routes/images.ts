@@ -3,7 +3,8 @@ import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson, readJsonObject } from '../body.ts';
 import { imageView } from '../views.ts';
-import { gazeError } from '../../domain/errors.ts';
+import { gazeError, GazeError } from '../../domain/errors.ts';
+import { forwardToStageHost } from '../../net/forward.ts';
 import { ACCEPT_PATCH, PATCH_MEDIA_TYPES } from '../../domain/patch.ts';
 import { pagingLink, queryPairs } from '../paging.ts';
 
@@ -53,7 +54,17 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     async DELETE(request, reply) {
       assertNoBody(request);
       const { id } = request.params as IdParams['Params'];
-      await api.images.delete(request.ctx, id);
+      const { forwardTo } = await api.images.delete(request.ctx, id, { selfUrl: api.selfUrl });
+      if (forwardTo) {
+        try {
+          const forwarded = await forwardToStageHost(forwardTo, request, undefined);
+          if (forwarded.requestId) reply.header('x-openstack-request-id', forwarded.requestId);
+        } catch (err) {
+          // The stage host failed (5xx or unreachable): delete here anyway; its staged data stays behind.
+          if (!(err instanceof GazeError) || err.status < 500) throw err;
+          if (await api.images.exists(id)) await api.images.delete(request.ctx, id, { selfUrl: api.selfUrl, local: true });
+        }
+      }
       return reply.code(204).send();
     },
   });

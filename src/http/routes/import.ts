@@ -4,6 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { taskRawView } from '../../domain/task.ts';
+import { forwardToStageHost } from '../../net/forward.ts';
 
 export function importRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/images/:id/stage', {
@@ -23,7 +24,11 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
     async POST(request, reply) {
       const { id } = request.params as { id: string };
       const body = await readJson(request);
-      await api.imports.start(request.ctx, id, body, request.headers['x-image-meta-store'] as string | undefined);
+      const { forwardTo } = await api.imports.start(request.ctx, id, body, request.headers['x-image-meta-store'] as string | undefined);
+      if (forwardTo) {
+        const forwarded = await forwardToStageHost(forwardTo, request, body);
+        if (forwarded.requestId) reply.header('x-openstack-request-id', forwarded.requestId);
+      }
       // Glance answers 202 with an empty body; clients poll the image (and its tasks).
       return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
     },

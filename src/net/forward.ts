@@ -1,0 +1,46 @@
+import { request } from 'undici';
+import type { FastifyRequest } from 'fastify';
+import { gazeError, GazeError } from '../domain/errors.ts';
+
+// Distributed import (spec import.md §7): a request that needs data staged on another worker is replayed
+// there, with the caller's identity, and that worker's answer is passed back.
+
+const FORWARDED_HEADERS = ['x-auth-token', 'x-project-id', 'x-tenant-id', 'x-user-id', 'x-roles', 'x-openstack-request-id', 'x-image-meta-store'];
+const TIMEOUT_MS = 60_000;
+
+export interface Forwarded {
+  status: number;
+  requestId: string | null;
+}
+
+export async function forwardToStageHost(stageHost: string, incoming: FastifyRequest, body: unknown): Promise<Forwarded> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = incoming.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response;
+  try {
+    response = await request(`${stageHost.replace(/\/+$/, '')}${incoming.url}`, {
+      method: incoming.method as 'POST' | 'DELETE',
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].includes(code) || (err as Error).name === 'TimeoutError';
+    throw new GazeError('SERVICE_UNAVAILABLE', unreachable ? 504 : 502, 'Stage host is unavailable');
+  }
+  await response.body.dump();
+  const requestId = response.headers['x-openstack-request-id'];
+  if (response.statusCode >= 200 && response.statusCode < 300) {
+    return { status: response.statusCode, requestId: typeof requestId === 'string' ? requestId : null };
+  }
+  // The stage host's refusal, as Glance passes it on: its status, without its body.
+  const err = gazeError('BAD_REQUEST', `The stage host ${stageHost} refused the request.`);
+  throw new GazeError(err.code, response.statusCode, err.message);
+}

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGazeProcess } from '../helpers/gaze.ts';
+import { freePort } from '../helpers/keystone.ts';
+import { client } from '../helpers/http.ts';
+
+// Two workers share the database and the image store but each stages locally: a glance-direct import
+// (and a delete) sent to the worker without the staged data is replayed to the one that has it.
+
+test('stage on one worker, import and delete through the other', async () => {
+  const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
+  const [portA, portB] = [await freePort(), await freePort()];
+  const sections = (name: string, port: number) => ({
+    DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${port}`, node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` },
+    database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
+    glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+  });
+  const a = await startGazeProcess(sections('a', portA), { port: portA });
+  const b = await startGazeProcess(sections('b', portB), { port: portB });
+  try {
+    const data = randomBytes(300_000);
+    const img = await client(a.url).createImage({ name: 'staged-on-a' });
+    const staged = await client(a.url).put(`/v2/images/${img.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(staged.status, 204);
+    assert.deepEqual(readdirSync(path.join(shared, 'staging-a')), [img.id]);
+    assert.ok(!('os_glance_stage_host' in (await client(b.url).get(`/v2/images/${img.id}`)).json), 'the stage host is never shown');
+
+    const r = await client(b.url).call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } });
+    assert.equal(r.status, 202, r.text);
+    let shown: any;
+    for (let i = 0; i < 200; i++) {
+      shown = (await client(b.url).get(`/v2/images/${img.id}`)).json;
+      if (shown.status === 'active') break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
+    const bytes = Buffer.from(await (await fetch(`${b.url}/v2/images/${img.id}/file`)).arrayBuffer());
+    assert.ok(bytes.equals(data), 'either worker serves the stored data');
+
+    const other = await client(a.url).createImage({ name: 'deleted-through-b' });
+    await client(a.url).put(`/v2/images/${other.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal((await client(b.url).del(`/v2/images/${other.id}`)).status, 204);
+    assert.equal((await client(a.url).get(`/v2/images/${other.id}`)).status, 404);
+    assert.deepEqual(readdirSync(path.join(shared, 'staging-a')), [], 'the worker holding the staged data removed it');
+  } finally {
+    await a.stop();
+    await b.stop();
+    rmSync(shared, { recursive: true, force: true });
+  }
+});
+
+test('a stage host that cannot be reached: import answers 504, delete still deletes', async () => {
+  const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
+  const deadPort = await freePort();
+  try {
+    const staging = (name: string) => ({ node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` });
+    const common = { database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` }, glance_store: { filesystem_store_datadir: path.join(shared, 'images') } };
+    const a = await startGazeProcess({ DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${deadPort}`, ...staging('a') }, ...common });
+    const img = await client(a.url).createImage();
+    await client(a.url).put(`/v2/images/${img.id}/stage`, { body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } });
+    await a.stop();
+    const b = await startGazeProcess({ DEFAULT: { worker_self_reference_url: 'http://127.0.0.1:1', ...staging('b') }, ...common });
+    try {
+      const r = await client(b.url).call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } }, headers: { accept: 'application/json' } });
+      assert.equal(r.status, 504);
+      assert.match(r.json.message, /^Stage host is unavailable/);
+      assert.equal((await client(b.url).del(`/v2/images/${img.id}`)).status, 204);
+      assert.equal((await client(b.url).get(`/v2/images/${img.id}`)).status, 404);
+    } finally {
+      await b.stop();
+    }
+  } finally {
+    rmSync(shared, { recursive: true, force: true });
+  }
+});
