@@ -3,14 +3,12 @@
 // demo/demo-secret (demo, member), alt/alt-secret (alt, member), reader/reader-secret (demo, reader).
 // Starting takes ~15-20 s (most of it keystone-manage and the seeding), so share one per test file.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runScript } from './scripts.ts';
 
-const scripts = fileURLToPath(new URL('../../scripts/', import.meta.url));
 
 export interface KeystoneOptions {
   /** Ports the image endpoints of RegionOne / RegionTwo name in the catalog (defaults 9292 / 9293). */
@@ -40,24 +38,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function run(script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(scripts, script), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out}`));
-    });
-  });
-}
 
 export async function startKeystone(opts: KeystoneOptions = {}): Promise<RunningKeystone> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-keystone-'));
@@ -76,13 +56,13 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
   process.once('exit', onExit);
 
   try {
-    const out = await run('start-keystone.sh', [dir, String(port)], {
+    const out = await runScript('start-keystone.sh', [dir, String(port)], 180_000, {
       GAZE_REGION_ONE_PORT: String(opts.regionOnePort ?? 9292),
       GAZE_REGION_TWO_PORT: String(opts.regionTwoPort ?? 9293),
-    }, 180_000);
+    });
     if (!/^READY$/m.test(out)) throw new Error(`start-keystone.sh did not print READY:\n${out}`);
   } catch (err) {
-    await run('stop-keystone.sh', [dir, '--remove'], {}, 30_000).catch(() => {});
+    await runScript('stop-keystone.sh', [dir, '--remove'], 30_000, {}).catch(() => {});
     process.removeListener('exit', onExit);
     throw err;
   }
@@ -93,7 +73,7 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
     port,
     dir,
     stop() {
-      stopped ??= run('stop-keystone.sh', [dir, '--remove'], {}, 30_000).then(() => {
+      stopped ??= runScript('stop-keystone.sh', [dir, '--remove'], 30_000, {}).then(() => {
         process.removeListener('exit', onExit);
       });
       return stopped;

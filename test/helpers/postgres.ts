@@ -2,15 +2,13 @@
 // free loopback port. Starting takes about a second (initdb plus start), so share one per test file and
 // isolate tests with freshDatabase(): each call creates a new, empty database owned by `gaze`.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from './keystone.ts';
+import { runScript } from './scripts.ts';
 
-const scripts = fileURLToPath(new URL('../../scripts/', import.meta.url));
 
 export interface RunningPostgres {
   /** postgresql://gaze:gaze@127.0.0.1:PORT/gaze, the database the start script made. */
@@ -23,21 +21,6 @@ export interface RunningPostgres {
   freshDatabase(): Promise<string>;
 }
 
-function run(script: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(scripts, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out}`));
-    });
-  });
-}
 
 let counter = 0;
 
@@ -62,14 +45,14 @@ export async function startPostgres(): Promise<RunningPostgres> {
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     try {
-      const out = await run('start-postgres.sh', [dir, String(port)], 120_000);
+      const out = await runScript('start-postgres.sh', [dir, String(port)], 120_000);
       const ready = /^READY (\S+)$/m.exec(out);
       if (!ready) throw new Error(`start-postgres.sh did not print READY:\n${out}`);
       url = ready[1];
       break;
     } catch (err) {
       if (attempt < 3 && /Address already in use/.test(String(err))) continue;
-      await run('stop-postgres.sh', [dir, '--remove'], 60_000).catch(() => {});
+      await runScript('stop-postgres.sh', [dir, '--remove'], 60_000).catch(() => {});
       process.removeListener('exit', onExit);
       throw err;
     }
@@ -100,7 +83,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
     stop() {
       stopped ??= (async () => {
         if (admin) await admin.then(({ client }) => client.end()).catch(() => {});
-        await run('stop-postgres.sh', [dir, '--remove'], 60_000);
+        await runScript('stop-postgres.sh', [dir, '--remove'], 60_000);
         process.removeListener('exit', onExit);
       })();
       return stopped;

@@ -3,14 +3,12 @@
 // and the S3 API (s3api). User test:tester / testing (.admin) for both. Starting takes about 5 s once the
 // Debian packages are installed (scripts/install-system-deps.sh), so share one per test file.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from './keystone.ts';
+import { runScript } from './scripts.ts';
 
-const scripts = fileURLToPath(new URL('../../scripts/', import.meta.url));
 
 export interface RunningSwift {
   /** The proxy, e.g. http://127.0.0.1:40123 (serves /auth/v1.0, /v1/… and the S3 API). */
@@ -26,21 +24,6 @@ export interface RunningSwift {
   stop(): Promise<void>;
 }
 
-function run(script: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(scripts, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out}`));
-    });
-  });
-}
 
 /** The PIDs start-swift.sh recorded under dir/run (its servers and memcached). */
 function recordedPids(dir: string): number[] {
@@ -71,10 +54,10 @@ export async function startSwift(): Promise<RunningSwift> {
 
   const started = Date.now();
   try {
-    const out = await run('start-swift.sh', [dir, String(port)], 120_000);
+    const out = await runScript('start-swift.sh', [dir, String(port)], 120_000);
     if (!out.includes(`READY ${url}`)) throw new Error(`start-swift.sh did not print READY ${url}:\n${out}`);
   } catch (err) {
-    await run('stop-swift.sh', [dir, '--remove'], 30_000).catch(() => {});
+    await runScript('stop-swift.sh', [dir, '--remove'], 30_000).catch(() => {});
     process.removeListener('exit', onExit);
     throw err;
   }
@@ -89,7 +72,7 @@ export async function startSwift(): Promise<RunningSwift> {
     s3: { endpoint: url, accessKey: 'test:tester', secretKey: 'testing' },
     swift: { authUrl: `${url}/auth/v1.0`, user: 'test:tester', key: 'testing' },
     stop() {
-      stopped ??= run('stop-swift.sh', [dir, '--remove'], 30_000).then(() => {
+      stopped ??= runScript('stop-swift.sh', [dir, '--remove'], 30_000).then(() => {
         process.removeListener('exit', onExit);
       });
       return stopped;
