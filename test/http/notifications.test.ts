@@ -24,3 +24,23 @@ test('with the log driver, image events are written as JSON lines with Glance ev
   assert.equal(events.at(-1).payload.deleted, true);
   assert.ok(!('locations' in upload.payload));
 });
+
+test('an import emits task.create, task.processing and task.success, and the image events of its data', async (t) => {
+  const lines: string[] = [];
+  t.mock.method(console, 'log', (line: unknown) => { lines.push(String(line)); });
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } });
+  try {
+    const api = client(gaze.url);
+    const img = await api.createImage({ name: 'imported' });
+    await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
+    await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } });
+    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.success"')); i++) await new Promise((r) => setTimeout(r, 25));
+  } finally {
+    await gaze.stop();
+  }
+  const names = lines.map((l) => JSON.parse(l).notification);
+  const order = ['task.create', 'task.processing', 'image.prepare', 'image.upload', 'image.activate', 'task.success'];
+  const positions = order.map((n) => names.indexOf(n));
+  assert.ok(positions.every((p) => p >= 0), `all of ${order.join(', ')} in ${names.join(', ')}`);
+  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'in this order');
+});
