@@ -1,7 +1,6 @@
 import type { RequestContext } from '../auth/context.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { Policy } from '../auth/policy.ts';
-import { FileStoreDriver } from '../stores/file.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee, targetFor } from './access.ts';
@@ -53,9 +52,7 @@ export class StoreInfoService {
       if (!store.writable) entry['read-only'] = 'true';
       if (detail) {
         entry.type = store.type;
-        entry.properties = store.driver instanceof FileStoreDriver
-          ? { data_dir: store.driver.dir, chunk_size: 65536, thin_provisioning: false }
-          : {};
+        entry.properties = store.driver.properties?.() ?? {};
       }
       return entry;
     });

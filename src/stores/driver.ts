@@ -34,6 +34,8 @@ export interface StoreDriver {
   stat(url: string): Promise<number | null>;
   /** Whether this driver's url scheme and place match (used to route a location to its store). */
   owns(url: string): boolean;
+  /** The `properties` GET /v2/info/stores/detail shows for this store, with Glance's keys for its type. */
+  properties?(): Record<string, unknown>;
 }
 
 export type StoreErrorCode = 'NOT_FOUND' | 'FULL' | 'PERMISSION' | 'UNAVAILABLE' | 'READ_ONLY' | 'INVALID_KEY' | 'INVALID_URL' | 'ABORTED' | 'FAILED';

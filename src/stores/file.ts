@@ -39,6 +39,10 @@ export class FileStoreDriver implements StoreDriver {
     return { url: this.urlFor(key), size };
   }
 
+  properties(): Record<string, unknown> {
+    return { data_dir: this.dir, chunk_size: 65536, thin_provisioning: false };
+  }
+
   /** The url an object of this key has (or would have) in this store. */
   urlFor(key: string): string {
     return pathToFileURL(path.join(this.dir, key)).href;

@@ -240,6 +240,11 @@ export class S3StoreDriver implements StoreDriver {
     return this.parse(url) !== null;
   }
 
+  properties(): Record<string, unknown> {
+    // Sizes in MiB, as Glance's s3 store options are given.
+    return { s3_store_large_object_size: this.partSize / 1048576, s3_store_large_object_chunk_size: this.partSize / 1048576, s3_store_thread_pools: this.queueSize };
+  }
+
   private keyOf(url: string): string {
     const key = this.parse(url);
     if (key === null) throw new StoreError('INVALID_URL', `${url} is not a location in bucket ${this.bucket}`);

@@ -274,6 +274,11 @@ export class SwiftStoreDriver implements StoreDriver {
     return this.parse(url) !== null;
   }
 
+  properties(): Record<string, unknown> {
+    const mib = this.segmentSize / 1048576;
+    return { container: this.container, large_object_size: mib, large_object_chunk_size: mib };
+  }
+
   private keyOf(url: string): string {
     const key = this.parse(url);
     if (key === null) throw new StoreError('INVALID_URL', `${url} is not a location in container ${this.container}`);
