@@ -1,36 +1,49 @@
 // Gaze benchmark: `npm run bench`. One run measures the machine's ceilings (disk write, one core of md5
 // and sha512) and, against real `gaze serve` processes, upload/download throughput, request rates and
 // the server's peak memory during concurrent uploads, and interoperable import (glance-direct against a plain
-// PUT, web-download from a loopback file server the bench runs). It prints labelled figures and, as the last line,
-// one JSON object with every number. It asserts nothing: targets are shown next to the figures.
+// PUT, web-download from a loopback file server the bench runs), the S3 store against a real Swift with its S3
+// API (scripts/start-swift.sh, started and stopped by the bench), and glance-download between two Gaze
+// processes acting as two regions. It prints labelled figures and, as the last line, one JSON object with
+// every number. It asserts nothing: targets are shown next to the figures.
 //
 //   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
 //   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
+//   GAZE_BENCH_S3_MIB=64 npm run bench       # smaller image for the S3 store section (default 512)
+//   GAZE_BENCH_GD_MIB=64 npm run bench       # smaller image for the glance-download section (default 256)
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../test/helpers/gaze.ts';
+import { startSwift, type RunningSwift } from '../test/helpers/swift.ts';
 import { MiB } from './bytes.ts';
 import { diskWrite, hashThroughput } from './ceilings.ts';
 import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
 import { importAndWait, stage, startFileServer, type BenchFileServer } from './import.ts';
 import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
+import { bucketObjects } from './s3.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
 
-const sizeMiB = process.env.GAZE_BENCH_SIZE_MIB ? Number(process.env.GAZE_BENCH_SIZE_MIB) : 1024;
-if (!Number.isInteger(sizeMiB) || sizeMiB < 1) {
-  console.error(`GAZE_BENCH_SIZE_MIB must be a positive integer number of MiB (got ${process.env.GAZE_BENCH_SIZE_MIB})`);
-  process.exit(2);
+/** A positive integer number of MiB from the environment variable `name`, else `fallback`. */
+function mibFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const value = raw ? Number(raw) : fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${name} must be a positive integer number of MiB (got ${raw})`);
+    process.exit(2);
+  }
+  return value;
 }
+const sizeMiB = mibFromEnv('GAZE_BENCH_SIZE_MIB', 1024);
 const SIZE = sizeMiB * MiB;
-const importMiB = process.env.GAZE_BENCH_IMPORT_MIB ? Number(process.env.GAZE_BENCH_IMPORT_MIB) : 256;
-if (!Number.isInteger(importMiB) || importMiB < 1) {
-  console.error(`GAZE_BENCH_IMPORT_MIB must be a positive integer number of MiB (got ${process.env.GAZE_BENCH_IMPORT_MIB})`);
-  process.exit(2);
-}
+const importMiB = mibFromEnv('GAZE_BENCH_IMPORT_MIB', 256);
 const IMPORT_SIZE = importMiB * MiB;
+const s3MiB = mibFromEnv('GAZE_BENCH_S3_MIB', 512);
+const S3_SIZE = s3MiB * MiB;
+const S3_BUCKET = 'gaze-bench';
+const gdMiB = mibFromEnv('GAZE_BENCH_GD_MIB', 256);
+const GD_SIZE = gdMiB * MiB;
 const IMPORT_RATIO_TARGET = 1.3;
 const IMAGES = 1000;
 const CONCURRENCY = 16;
@@ -45,6 +58,8 @@ const RSS_TARGET_MIB = 200;
 const running = new Set<Server>();
 const tempDirs = new Set<string>();
 const fileServers = new Set<BenchFileServer>();
+// A Swift the bench started. Its helper also signals the recorded Swift PIDs and removes its dir on `exit`.
+const swifts = new Set<RunningSwift>();
 
 async function start(sections: Record<string, Record<string, string>> = {}): Promise<Server> {
   // Our own temp dir (the helper then leaves it alone), so it is removed even if the server fails to start.
@@ -72,9 +87,14 @@ async function closeFileServer(fs: BenchFileServer): Promise<void> {
   if (fileServers.delete(fs)) await fs.close();
 }
 
+async function stopSwift(swift: RunningSwift): Promise<void> {
+  if (swifts.delete(swift)) await swift.stop();
+}
+
 async function stopAll(): Promise<void> {
   await Promise.allSettled([...running].map(stop));
   await Promise.allSettled([...fileServers].map(closeFileServer));
+  await Promise.allSettled([...swifts].map(stopSwift));
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
@@ -250,6 +270,93 @@ async function main(): Promise<void> {
   await stop(c);
   await closeFileServer(files);
 
+  // Part 6: a real Swift with its S3 API, and a fresh server whose only store is S3 (so VmHWM is this
+  // upload's peak). The bucket does not exist yet: the first write creates it.
+  section(`6. S3 store (Swift s3api), ${s3MiB} MiB (fresh server)`);
+  const swift = await startSwift();
+  swifts.add(swift);
+  const s = await start({
+    glance_store: {
+      default_store: 's3',
+      s3_store_host: swift.s3.endpoint,
+      s3_store_access_key: swift.s3.accessKey,
+      s3_store_secret_key: swift.s3.secretKey,
+      s3_store_bucket: S3_BUCKET,
+      s3_store_create_bucket_on_put: 'true',
+    },
+  });
+  const sPid = s.child.pid!;
+  const s3Idle = readMemory(sPid);
+  const s3Id = await createImage(s.url, 'bench-s3');
+  const s3Sampler = sampleMemory(sPid, 100);
+  const s3Cpu0 = readCpuSeconds(sPid);
+  let s3Up: Awaited<ReturnType<typeof upload>>;
+  let s3Mem: ReturnType<ReturnType<typeof sampleMemory>['stop']>;
+  try {
+    s3Up = await upload(s.url, s3Id, S3_SIZE);
+  } finally {
+    s3Mem = s3Sampler.stop();
+  }
+  const s3UpCpu = readCpuSeconds(sPid) - s3Cpu0;
+  const s3Image = await showImage(s.url, s3Id);
+  if (s3Image.status !== 'active' || s3Image.size !== S3_SIZE) {
+    throw new Error(`after the S3 upload image ${s3Id} is ${String(s3Image.status)} with size ${String(s3Image.size)} (expected active, ${S3_SIZE})`);
+  }
+  const s3Objects = await bucketObjects(swift.s3, S3_BUCKET);
+  const s3Object = s3Objects.find((o) => o.key.includes(s3Id));
+  if (!s3Object || s3Object.size !== S3_SIZE) {
+    throw new Error(`bucket ${S3_BUCKET} holds no ${S3_SIZE}-byte object for image ${s3Id}: ${JSON.stringify(s3Objects)}`);
+  }
+  const s3DownCpu0 = readCpuSeconds(sPid);
+  const s3Down = await download(s.url, s3Id, S3_SIZE);
+  const s3DownCpu = readCpuSeconds(sPid) - s3DownCpu0;
+  const s3HwmAfterDown = readMemory(sPid)?.hwmKiB ?? NaN;
+  await stop(s);
+  await stopSwift(swift);
+  const s3PeakMiB = Math.max(s3Mem.hwmKiB, s3Mem.peakRssKiB) / 1024;
+  line('Swift start (start-swift.sh)', `${r1(swift.startMs / 1000)} s`);
+  line('server RSS idle (after start)', `${r1((s3Idle?.rssKiB ?? NaN) / 1024)} MiB`, `VmHWM ${r1((s3Idle?.hwmKiB ?? NaN) / 1024)} MiB`);
+  line('upload PUT /file -> S3', `${r1(s3Up.mibs)} MiB/s`, `(${r1(s3Up.ms / 1000)} s; server CPU ${r1(s3UpCpu)} s = ${r1(s3UpCpu / (s3Up.ms / 1000))} cores)`);
+  line('server peak RSS during upload (VmHWM)', `${r1(s3Mem.hwmKiB / 1024)} MiB`,
+    `sampled VmRSS max ${r1(s3Mem.peakRssKiB / 1024)} MiB over ${s3Mem.samples} samples; target < ${RSS_TARGET_MIB} MiB: ${s3PeakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`);
+  line('image active, size; object in bucket', 'yes', `(${S3_SIZE} bytes; ${S3_BUCKET}/${s3Object.key})`);
+  line('download GET /file <- S3', `${r1(s3Down.mibs)} MiB/s`,
+    `(${r1(s3Down.ms / 1000)} s, ${S3_SIZE} bytes; server CPU ${r1(s3DownCpu)} s; VmHWM after it ${r1(s3HwmAfterDown / 1024)} MiB)`);
+
+  // Part 7: two no-auth servers as two regions. RegionOne starts first: its port goes into RegionTwo's
+  // region table and URI filter.
+  section(`7. glance-download RegionOne -> RegionTwo, ${gdMiB} MiB (two fresh servers)`);
+  const regionOne = await start();
+  const regionTwo = await start({
+    DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download' },
+    glance_download_opts: { region_endpoints: `RegionOne:http://127.0.0.1:${regionOne.port}` },
+    import_filtering_opts: { allowed_ports: `80,443,${regionOne.port}` },
+  });
+  const srcId = await createImage(regionOne.url, 'bench-gd-source');
+  const srcUp = await upload(regionOne.url, srcId, GD_SIZE);
+  const srcImage = await showImage(regionOne.url, srcId);
+  if (srcImage.status !== 'active' || srcImage.size !== GD_SIZE) {
+    throw new Error(`RegionOne source image ${srcId} is ${String(srcImage.status)} with size ${String(srcImage.size)} (expected active, ${GD_SIZE})`);
+  }
+  const dstId = await createImage(regionTwo.url, 'bench-gd-target');
+  const oneCpu0 = readCpuSeconds(regionOne.child.pid!);
+  const twoCpu0 = readCpuSeconds(regionTwo.child.pid!);
+  const gdl = await importAndWait(regionTwo.url, dstId, { name: 'glance-download', glance_image_id: srcId, glance_region: 'RegionOne' }, GD_SIZE);
+  const gdOneCpu = readCpuSeconds(regionOne.child.pid!) - oneCpu0;
+  const gdTwoCpu = readCpuSeconds(regionTwo.child.pid!) - twoCpu0;
+  if (gdl.image.status !== 'active' || gdl.image.size !== GD_SIZE) {
+    throw new Error(`after glance-download image ${dstId} is ${String(gdl.image.status)} with size ${String(gdl.image.size)} (expected active, ${GD_SIZE})`);
+  }
+  if (gdl.image.checksum !== srcImage.checksum || gdl.image.os_hash_value !== srcImage.os_hash_value) {
+    throw new Error(`glance-download image ${dstId} has checksum ${String(gdl.image.checksum)} / ${String(gdl.image.os_hash_value)}, RegionOne's ${srcId} has ${String(srcImage.checksum)} / ${String(srcImage.os_hash_value)}`);
+  }
+  await stop(regionTwo);
+  await stop(regionOne);
+  line('RegionOne: source upload PUT /file', `${r1(srcUp.mibs)} MiB/s`, `(${r2(srcUp.ms / 1000)} s; not timed below)`);
+  line('glance-download POST /import -> active', `${r1(gdl.mibs)} MiB/s`,
+    `(${r2(gdl.ms / 1000)} s; 202 after ${r1(gdl.acceptMs)} ms, ${gdl.polls} polls; CPU: RegionTwo ${r1(gdTwoCpu)} s, RegionOne ${r1(gdOneCpu)} s)`);
+  line('same size, checksum and os_hash_value', 'yes', `(md5 ${String(srcImage.checksum)})`);
+
   const totalSeconds = (performance.now() - benchStarted) / 1000;
   console.log(`\nbench took ${r1(totalSeconds)} s`);
 
@@ -275,6 +382,19 @@ async function main(): Promise<void> {
       ratio: importRatio, targetRatio: IMPORT_RATIO_TARGET, met: ratioMet,
       webDownload: { mibs: wd.result.mibs, seconds: wd.result.ms / 1000, acceptMs: wd.result.acceptMs, polls: wd.result.polls, serverCpuSeconds: wd.serverCpu },
       referencePut: { mibs: ref.result.mibs, seconds: ref.result.ms / 1000, serverCpuSeconds: ref.serverCpu },
+    },
+    s3: {
+      sizeMiB: s3MiB, swiftStartSeconds: swift.startMs / 1000,
+      upload: { mibs: s3Up.mibs, seconds: s3Up.ms / 1000, serverCpuSeconds: s3UpCpu },
+      idleRssMiB: (s3Idle?.rssKiB ?? NaN) / 1024, peakRssMiB: s3PeakMiB, vmHwmMiB: s3Mem.hwmKiB / 1024, sampledPeakRssMiB: s3Mem.peakRssKiB / 1024,
+      rssTargetMiB: RSS_TARGET_MIB, rssMet: s3PeakMiB < RSS_TARGET_MIB,
+      download: { mibs: s3Down.mibs, seconds: s3Down.ms / 1000, serverCpuSeconds: s3DownCpu, vmHwmAfterMiB: s3HwmAfterDown / 1024 },
+    },
+    glanceDownload: {
+      sizeMiB: gdMiB,
+      sourcePut: { mibs: srcUp.mibs, seconds: srcUp.ms / 1000 },
+      import: { mibs: gdl.mibs, seconds: gdl.ms / 1000, acceptMs: gdl.acceptMs, polls: gdl.polls, targetCpuSeconds: gdTwoCpu, sourceCpuSeconds: gdOneCpu },
+      checksumMatch: true,
     },
     totalSeconds,
   })));
