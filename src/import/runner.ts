@@ -252,6 +252,7 @@ export class ImportRunner {
         const result = await ingest({
           source: (await this.staging.read(image.id)).pipe(progress), key: image.id, store,
           sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
+          sizeHint: stagedSize,
         });
         const digests = result.digests!;
         // A copy must be the very bytes the image has; new data must match a digest given at create,
@@ -366,7 +367,7 @@ export class ImportRunner {
     }
     const store = this.deps.stores.default();
     const response = await safeDownload(uri, { ...this.opts.download, maxBytes: this.deps.settings.imageSizeCap, signal });
-    await storeAndActivate(this.deps, image, response.body, store, 'saving', signal);
+    await storeAndActivate(this.deps, image, response.body, store, 'saving', signal, response.contentLength ?? undefined);
     this.deps.notifier.info('image.upload', imagePayload((await this.deps.images.get(image.id)) ?? image));
     await this.succeed(task, image.id);
   }

@@ -18,6 +18,8 @@ export interface IngestRequest {
   hashAlgo: string | null;
   claimedDiskFormat: string | null;
   signal?: AbortSignal;
+  /** The size announced beforehand (Content-Length, the staged size), if any. */
+  sizeHint?: number;
 }
 
 export interface Digests {
@@ -46,7 +48,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // Errors reach us through pipeline() or the write promise; this listener keeps a late one from being
   // an uncaught 'error' event.
   toStore.on('error', () => {});
-  const write = req.store.write(req.key, toStore, { signal: req.signal });
+  const write = req.store.write(req.key, toStore, { signal: req.signal, sizeHint: req.sizeHint });
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
   write.catch((err) => toStore.destroy(err));
   try {

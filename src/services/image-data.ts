@@ -22,7 +22,7 @@ export class ImageDataService {
   constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry) {}
 
   /** PUT /v2/images/{id}/file. The caller has checked the content type. */
-  async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string): Promise<void> {
+  async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string, sizeHint?: number): Promise<void> {
     const store = storeId && this.deps.stores.multistore ? this.deps.stores.get(storeId) : this.deps.stores.default();
     if (!store) throw gazeError('STORE_UNKNOWN', storeId!);
     const image = await findVisibleImage(this.deps, ctx, id);
@@ -38,7 +38,7 @@ export class ImageDataService {
 
     const controller = this.uploads.begin(id);
     try {
-      await storeAndActivate(this.deps, image, source, store, 'saving', controller.signal);
+      await storeAndActivate(this.deps, image, source, store, 'saving', controller.signal, sizeHint);
       const done = await this.deps.images.get(id);
       if (done) {
         this.deps.notifier.info('image.upload', imagePayload(done));

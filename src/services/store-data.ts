@@ -26,10 +26,10 @@ export class ImageGone extends Error {
  * on any refusal the written data is removed again.
  */
 export async function storeAndActivate(deps: ServiceDeps, image: Image, source: Readable, store: Store,
-  from: ImageStatus, signal: AbortSignal): Promise<void> {
+  from: ImageStatus, signal: AbortSignal, sizeHint?: number): Promise<void> {
   const result = await ingest({
     source, key: image.id, store, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
-    claimedDiskFormat: image.disk_format, signal,
+    claimedDiskFormat: image.disk_format, signal, sizeHint,
   });
   const digests = result.digests!;
   if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {

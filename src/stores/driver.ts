@@ -9,6 +9,12 @@ export interface StoreCapabilities {
 
 export interface ByteRange { start: number; end: number } // inclusive, as in HTTP
 
+export interface WriteOptions {
+  signal?: AbortSignal;
+  /** The size the data will have, when known beforehand (drivers that buffer parts size them by it). */
+  sizeHint?: number;
+}
+
 export interface WriteResult {
   url: string;
   size: number;
@@ -25,7 +31,7 @@ export interface StoreDriver {
    * Streams `source` into the store. The object is visible under the returned url only once it is whole:
    * on a source error or an abort nothing is left behind, not even a partial temporary object.
    */
-  write(key: string, source: Readable, opts?: { signal?: AbortSignal }): Promise<WriteResult>;
+  write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult>;
   /** The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. */
   read(url: string, range?: ByteRange): Promise<Readable>;
   /** Removes the data; absent data is not an error. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { StoreError, type ByteRange, type StoreDriver, type WriteResult } from './driver.ts';
+import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { processAlive } from '../util/process.ts';
 import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 
@@ -18,7 +18,7 @@ export class FileStoreDriver implements StoreDriver {
     this.dir = path.resolve(dir);
   }
 
-  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
     await mkdir(this.dir, { recursive: true });
     const final = path.join(this.dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, type Config } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteResult } from './driver.ts';
+import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -95,7 +95,7 @@ export class S3StoreDriver implements StoreDriver {
     });
   }
 
-  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
     const { signal } = opts;
     if (signal?.aborted) {
       source.destroy();
@@ -157,7 +157,7 @@ export class S3StoreDriver implements StoreDriver {
     const upload = new Upload({
       client: scoped,
       params: { Bucket: this.bucket, Key: key, Body: counter },
-      partSize: this.partSize,
+      partSize: this.partSizeFor(opts.sizeHint),
       queueSize: this.queueSize,
       leavePartsOnError: false,
     });
@@ -238,6 +238,17 @@ export class S3StoreDriver implements StoreDriver {
 
   owns(url: string): boolean {
     return this.parse(url) !== null;
+  }
+
+  /**
+   * Parts are held in memory while they upload: with a known size, the smallest part (8 MiB at least)
+   * that keeps the object within S3's 10,000 parts; otherwise the configured size, which must fit the
+   * largest images.
+   */
+  partSizeFor(sizeHint?: number): number {
+    if (sizeHint === undefined || !Number.isFinite(sizeHint) || sizeHint < 0) return this.partSize;
+    const needed = Math.ceil(sizeHint / 9000 / MiB) * MiB;
+    return Math.min(this.partSize, Math.max(8 * MiB, needed));
   }
 
   properties(): Record<string, unknown> {

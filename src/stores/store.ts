@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { StoreError, type ByteRange, type StoreDriver, type WriteResult } from './driver.ts';
+import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -10,7 +10,7 @@ export class Store {
   get type(): string { return this.driver.type; }
   get writable(): boolean { return this.driver.capabilities.writable && !this.options.readOnly; }
 
-  async write(key: string, source: Readable, opts?: { signal?: AbortSignal }): Promise<WriteResult> {
+  async write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
     if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
     if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
     return wrap(this.id, () => this.driver.write(key, source, opts));

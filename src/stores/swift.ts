@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ConfigError, type Config } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteResult } from './driver.ts';
+import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -86,7 +86,7 @@ export class SwiftStoreDriver implements StoreDriver {
     await this.dispatcher.close();
   }
 
-  async write(key: string, source: Readable, opts: { signal?: AbortSignal } = {}): Promise<WriteResult> {
+  async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
     const { signal } = opts;
     const aborted = () => new StoreError('ABORTED', `write of ${key} aborted`);
     if (signal?.aborted) {

@@ -244,3 +244,13 @@ test('s3: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)', 
   await assert.rejects(down.stat('s3://b/x'), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
   await assert.rejects(down.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
 });
+
+test('s3: with a known size the part is the smallest that fits 10,000 parts (8 MiB at least); unknown: the configured size', () => {
+  const driver = new S3StoreDriver({ endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 'b', bucket: 'x', partSize: 64 * 1048576 });
+  const MiB = 1048576;
+  assert.equal(driver.partSizeFor(undefined), 64 * MiB);
+  assert.equal(driver.partSizeFor(512 * MiB), 8 * MiB);
+  assert.equal(driver.partSizeFor(100 * 1024 * MiB), 12 * MiB, '100 GiB in at most 9,000 parts of 12 MiB');
+  assert.equal(driver.partSizeFor(900 * 1024 * MiB), 64 * MiB, 'never more than the configured size');
+  assert.ok(Math.ceil((100 * 1024 * MiB) / driver.partSizeFor(100 * 1024 * MiB)) <= 10_000);
+});

@@ -13,7 +13,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       if (contentType === undefined) throw gazeError('INVALID_CONTENT_TYPE', null);
       if (contentType.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
       const store = request.headers['x-image-meta-store'] as string | undefined;
-      await api.imageData.upload(request.ctx, id, request.raw, store);
+      await api.imageData.upload(request.ctx, id, request.raw, store, contentLength(request.headers['content-length']));
       return reply.code(204).send();
     },
     async GET(request, reply) {
@@ -38,4 +38,9 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       return reply.send(stream);
     },
   });
+}
+
+/** A declared Content-Length, as a size hint for the store (the stream itself is still counted). */
+export function contentLength(header: string | undefined): number | undefined {
+  return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
 }
