@@ -236,7 +236,10 @@ export class ImportRunner {
 
     let expectedDigest: { algo: 'md5' | 'hash'; value: string } | null = null;
     if (method === 'web-download') await this.download(image, input.import_req.method.uri!, signal);
-    if (method === 'glance-download') expectedDigest = await this.glanceDownload(task, image, input, signal);
+    if (method === 'glance-download') {
+      expectedDigest = await this.glanceDownload(task, image, input, signal);
+      image = await this.requireImage(input.image_id); // it now has the remote image's formats
+    }
     if (copying) await this.stageExistingData(image, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Always the system clients: another python3 may come first on PATH. */
 export const OPENSTACK = '/usr/bin/openstack';
@@ -235,4 +236,50 @@ export function sha512(data: Buffer): string {
 
 export function md5File(file: string): string {
   return md5(readFileSync(file));
+}
+
+/** The system Python (the one Debian's glanceclient and keystoneauth1 are installed for). */
+export const PYTHON3 = '/usr/bin/python3';
+
+const GLANCE_DOWNLOAD_PY = fileURLToPath(new URL('./glance_download.py', import.meta.url));
+
+export interface GlanceDownloadRequest {
+  /** The local image (in `user.region`, queued, with formats set) to import into. */
+  imageId: string;
+  remoteRegion: string;
+  remoteImageId: string;
+  /** Default `public`. */
+  remoteServiceInterface?: string;
+}
+
+/** What test/helpers/glance_download.py printed: whether the import call got its 202. */
+export interface GlanceDownloadAnswer {
+  accepted: boolean;
+  status?: number | null;
+  error?: string;
+  run: CliResult;
+}
+
+/**
+ * Asks the image service of `user.region` (from the catalog) for a glance-download import, through
+ * python-glanceclient's library (test/helpers/glance_download.py): Debian's glance CLI loses the remote
+ * region and image id. Resolves with the helper's answer; rejects only if its output is not understood.
+ */
+export async function glanceDownloadImport(user: KeystoneUser, req: GlanceDownloadRequest, opts: CliOptions = {}): Promise<GlanceDownloadAnswer> {
+  const run = await runCli(PYTHON3, [
+    GLANCE_DOWNLOAD_PY, '--auth-url', user.authUrl, '--username', user.username, '--project', user.project,
+    '--region', user.region ?? 'RegionOne', '--remote-region', req.remoteRegion, '--remote-image-id', req.remoteImageId,
+    '--remote-service-interface', req.remoteServiceInterface ?? 'public', req.imageId,
+  ], { ...opts, env: { OS_PASSWORD: user.password, ...opts.env } });
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  let parsed: { accepted?: unknown; status?: number | null; error?: string };
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw new Error(`glance_download.py printed no JSON answer: ${describeRun(run)}`);
+  }
+  if (typeof parsed.accepted !== 'boolean' || parsed.accepted !== (run.code === 0)) {
+    throw new Error(`glance_download.py answer does not match its exit status: ${describeRun(run)}`);
+  }
+  return { accepted: parsed.accepted, status: parsed.status, error: parsed.error, run };
 }
