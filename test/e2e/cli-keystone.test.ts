@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
-import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
+import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   failed, json, keystoneOpenStack, md5, ok, sha512, value, type ImageRow, type OpenStack,
 } from '../helpers/cli.ts';
@@ -53,17 +53,7 @@ before(async () => {
   const port = await freePort();
   keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
   gaze = await startGazeProcess({
-    paste_deploy: { flavor: 'keystone' },
-    keystone_authtoken: {
-      auth_url: keystone.url,
-      www_authenticate_uri: keystone.url,
-      username: 'gaze',
-      password: 'gaze-secret',
-      project_name: 'service',
-      user_domain_id: 'default',
-      project_domain_id: 'default',
-      region_name: 'RegionOne',
-    },
+    ...keystoneAuthSections(keystone.url, 'RegionOne'),
   }, { port });
 
   const as = (username: string, password: string, project: string) =>

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
-import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
+import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   failed, keystoneGlance, md5, ok, parsePropertyTable, parseTable, sha512, type CliResult, type Glance,
 } from '../helpers/cli.ts';
@@ -87,17 +87,7 @@ before(async () => {
   const port = await freePort();
   keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
   gaze = await startGazeProcess({
-    paste_deploy: { flavor: 'keystone' },
-    keystone_authtoken: {
-      auth_url: keystone.url,
-      www_authenticate_uri: keystone.url,
-      username: 'gaze',
-      password: 'gaze-secret',
-      project_name: 'service',
-      user_domain_id: 'default',
-      project_domain_id: 'default',
-      region_name: 'RegionOne',
-    },
+    ...keystoneAuthSections(keystone.url, 'RegionOne'),
     import_filtering_opts: { allowed_ports: `80,443,${filesPort}` },
   }, { port });
 

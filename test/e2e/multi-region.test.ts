@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
-import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
+import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   describeRun, glanceDownloadImport, json, keystoneGlance, keystoneOpenStack, md5, ok, parsePropertyTable, sha512,
   type GlanceDownloadAnswer, type KeystoneUser, type OpenStack,
@@ -86,17 +86,7 @@ before(async () => {
   keystone = await startKeystone({ regionOnePort: ports.RegionOne, regionTwoPort: ports.RegionTwo });
   const started = await Promise.all(REGIONS.map((region) => startGazeProcess({
     DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download' },
-    paste_deploy: { flavor: 'keystone' },
-    keystone_authtoken: {
-      auth_url: keystone.url,
-      www_authenticate_uri: keystone.url,
-      username: 'gaze',
-      password: 'gaze-secret',
-      project_name: 'service',
-      user_domain_id: 'default',
-      project_domain_id: 'default',
-      region_name: region,
-    },
+    ...keystoneAuthSections(keystone.url, region),
     // glance-download's remote endpoint passes the web-download URI filter (spec import.md §5.3 step 4).
     import_filtering_opts: { allowed_ports: `80,443,${ports.RegionOne},${ports.RegionTwo}` },
   }, { port: ports[region] })));

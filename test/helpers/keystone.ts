@@ -96,3 +96,14 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
     },
   };
 }
+
+/** The config sections of a Gaze in Keystone mode, with the service user start-keystone.sh seeds. */
+export function keystoneAuthSections(keystoneUrl: string, region = 'RegionOne'): Record<string, Record<string, string>> {
+  return {
+    paste_deploy: { flavor: 'keystone' },
+    keystone_authtoken: {
+      auth_url: keystoneUrl, www_authenticate_uri: keystoneUrl, username: 'gaze', password: 'gaze-secret',
+      project_name: 'service', user_domain_id: 'default', project_domain_id: 'default', region_name: region,
+    },
+  };
+}
