@@ -109,6 +109,12 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, 
   };
 }
 
+/** An optional boolean option of a section without a fixed schema (a store's), read as oslo.config does. */
+export function boolOption(value: string | undefined, fallback: boolean, where: string): boolean {
+  if (value === undefined || value.trim() === '') return fallback;
+  return parseValue({ type: 'bool', default: null }, value, where) as boolean;
+}
+
 /** `file:///abs/dir` (Glance's form) to a directory path. */
 export function fileUriToPath(uri: string): string {
   if (!uri.startsWith('file://')) throw new ConfigError(`'${uri}' is not a file:// URI`);

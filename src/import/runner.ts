@@ -7,7 +7,7 @@ import type { Image } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { ingest, IngestAborted, type Digests } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, storeAndActivate } from '../services/store-data.ts';
+import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, storeAndActivate, type ExpectedDigest } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -234,7 +234,7 @@ export class ImportRunner {
     image = await this.requireImage(input.image_id);
     this.deps.notifier.info('image.update', imagePayload(image));
 
-    let expectedDigest: { algo: 'md5' | 'hash'; value: string } | null = null;
+    let expectedDigest: ExpectedDigest | null = null;
     if (method === 'web-download') await this.download(image, input.import_req.method.uri!, signal);
     if (method === 'glance-download') {
       expectedDigest = await this.glanceDownload(task, image, input, signal);
@@ -260,12 +260,7 @@ export class ImportRunner {
         const digests = result.digests!;
         // A copy must be the very bytes the image has; new data must match a digest given at create,
         // and glance-download's data the remote image's digest.
-        const mismatch = expectedDigest?.algo === 'md5' && expectedDigest.value !== digests.checksum
-          ? new DigestMismatch('md5', digests.checksum, expectedDigest.value)
-          : expectedDigest?.algo === 'hash' && expectedDigest.value !== digests.hashValue
-            ? new DigestMismatch(digests.hashAlgo, digests.hashValue, expectedDigest.value)
-            : image.os_hash_value && image.os_hash_value !== digests.hashValue
-              ? new DigestMismatch(digests.hashAlgo, digests.hashValue, image.os_hash_value) : null;
+        const mismatch = digestMismatch(digests, expectedDigest, expectedAtCreate(image));
         if (mismatch) {
           await store.delete(result.location.url).catch(() => {});
           throw mismatch;
@@ -390,7 +385,7 @@ export class ImportRunner {
    * configured properties (remembering the previous values in the task, for the revert), and downloads
    * its data into staging. Returns the remote digest the stored data must match.
    */
-  private async glanceDownload(task: TaskRow, image: Image, input: ImportInput, signal: AbortSignal): Promise<{ algo: 'md5' | 'hash'; value: string } | null> {
+  private async glanceDownload(task: TaskRow, image: Image, input: ImportInput, signal: AbortSignal): Promise<ExpectedDigest | null> {
     const caller = this.callers.get(task.id);
     if (!caller) throw new ImportStopped("glance-download was interrupted (the caller's token is never stored); start the import again.");
     const method = input.import_req.method as Record<string, string>;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Image, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest } from '../ingest/pipeline.ts';
+import { ingest, type Digests } from '../ingest/pipeline.ts';
 import type { ServiceDeps } from './deps.ts';
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
@@ -10,6 +10,23 @@ export class DigestMismatch extends Error {
     super(`${algo} of the data is ${actual}, not the expected ${expected}`);
     this.name = 'DigestMismatch';
   }
+}
+
+/** A digest the data must have: md5 (`checksum`) or the service's `hashing_algorithm`. */
+export interface ExpectedDigest { algo: 'md5' | 'hash'; value: string }
+
+/** The mismatch between stored data's digests and each expectation given, or null when all hold. */
+export function digestMismatch(digests: Digests, ...expected: Array<ExpectedDigest | null>): DigestMismatch | null {
+  for (const e of expected) {
+    if (e?.algo === 'md5' && e.value !== digests.checksum) return new DigestMismatch('md5', digests.checksum, e.value);
+    if (e?.algo === 'hash' && e.value !== digests.hashValue) return new DigestMismatch(digests.hashAlgo, digests.hashValue, e.value);
+  }
+  return null;
+}
+
+/** The digest given when the image was created, if any. */
+export function expectedAtCreate(image: Image): ExpectedDigest | null {
+  return image.os_hash_value ? { algo: 'hash', value: image.os_hash_value } : null;
 }
 
 /** The image left `from` (deleted, most likely) while its data was written; the data was removed. */
@@ -32,9 +49,10 @@ export async function storeAndActivate(deps: ServiceDeps, image: Image, source: 
     claimedDiskFormat: image.disk_format, signal, sizeHint,
   });
   const digests = result.digests!;
-  if (image.os_hash_value && image.os_hash_value !== digests.hashValue) {
+  const mismatch = digestMismatch(digests, expectedAtCreate(image));
+  if (mismatch) {
     await store.delete(result.location.url).catch(() => {});
-    throw new DigestMismatch(digests.hashAlgo, digests.hashValue, image.os_hash_value);
+    throw mismatch;
   }
   const activated = await deps.images.activateWithData(image.id, {
     size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,

@@ -52,3 +52,15 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+// Connection failures of Node's sockets and undici, as the drivers of remote stores meet them.
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+
+/** Whether an error is a network failure: its own code, an AggregateError's (happy eyeballs), or its cause's. */
+export function isNetworkFailure(err: unknown): boolean {
+  const e = err as { code?: string; errors?: unknown[]; cause?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  const codes = [e.code, ...(e.errors ?? []).map((x) => (x as { code?: string }).code), (e.cause as { code?: string } | undefined)?.code];
+  return codes.some((c) => c !== undefined && NETWORK_CODES.has(c));
+}

@@ -12,8 +12,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ConfigError, type Config } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
+import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { isNetworkFailure, StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -325,12 +325,11 @@ const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuc
 const PERMISSION_NAMES = new Set(['AccessDenied', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken']);
 const FULL_NAMES = new Set(['EntityTooLarge', 'QuotaExceeded', 'InsufficientStorage', 'TooManyBuckets']);
 const UNAVAILABLE_NAMES = new Set(['ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
 /** The StoreError code for an S3 SDK (or network) error. */
 export function s3ErrorCode(err: unknown): StoreErrorCode {
   if (err instanceof StoreError) return err.code;
-  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; errors?: unknown[]; cause?: unknown } | null;
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } } | null;
   if (!e || typeof e !== 'object') return 'FAILED';
   const name = e.Code ?? e.name ?? '';
   const status = e.$metadata?.httpStatusCode;
@@ -339,9 +338,7 @@ export function s3ErrorCode(err: unknown): StoreErrorCode {
   if (FULL_NAMES.has(name) || status === 413 || status === 507) return 'FULL';
   if (name === 'AbortError') return 'ABORTED';
   if (UNAVAILABLE_NAMES.has(name) || (status !== undefined && status >= 500)) return 'UNAVAILABLE';
-  // Connection failures come as plain Node errors, sometimes inside an AggregateError (happy eyeballs).
-  const codes = [e.code, ...(e.errors ?? []).map((x) => (x as { code?: string }).code), (e.cause as { code?: string } | undefined)?.code];
-  if (codes.some((c) => c !== undefined && NETWORK_CODES.has(c))) return 'UNAVAILABLE';
+  if (isNetworkFailure(err)) return 'UNAVAILABLE';
   return 'FAILED';
 }
 
@@ -353,13 +350,6 @@ function toStoreError(err: unknown, what: string): StoreError {
   return new StoreError(s3ErrorCode(err), `s3 ${what} failed: ${detail || String(err)}`, { cause: err });
 }
 
-function bool(value: string | undefined, fallback: boolean, option: string): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${option}: '${value}' is not a boolean`);
-}
 
 function positiveInt(value: string | undefined, option: string): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
@@ -395,7 +385,7 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
     secretKey: need('s3_store_secret_key'),
     bucket: need('s3_store_bucket'),
     region: options.s3_store_region_name?.trim() || 'us-east-1',
-    createBucketOnPut: bool(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
+    createBucketOnPut: boolOption(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
     partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
     queueSize: positiveInt(options.s3_store_thread_pools, `store ${storeId}: s3_store_thread_pools`),
     forcePathStyle: format !== 'virtual',

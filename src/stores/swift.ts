@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { ConfigError, type Config } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
+import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { isNetworkFailure, StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -516,25 +516,15 @@ function statusCode(status: number): StoreErrorCode {
   return 'FAILED';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
 function toStoreError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
-  const e = err as { name?: string; code?: string; message?: string; errors?: unknown[]; cause?: unknown } | null;
-  const codes = [e?.code, ...(e?.errors ?? []).map((x) => (x as { code?: string }).code), (e?.cause as { code?: string } | undefined)?.code];
+  const e = err as { name?: string; code?: string; message?: string } | null;
   const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' ? 'ABORTED'
-    : codes.some((c) => c !== undefined && NETWORK_CODES.has(c)) ? 'UNAVAILABLE' : 'FAILED';
+    : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
   return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
 }
 
-function bool(value: string | undefined, fallback: boolean, option: string): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${option}: '${value}' is not a boolean`);
-}
 
 /**
  * The registry factory. Options of the store's section, with Glance's swift store names:
@@ -566,9 +556,9 @@ export function createSwiftDriver(storeId: string, options: Record<string, strin
     user: need('swift_store_user'),
     key: need('swift_store_key'),
     container: options.swift_store_container?.trim() || 'glance',
-    createContainerOnPut: bool(options.swift_store_create_container_on_put, false, `store ${storeId}: swift_store_create_container_on_put`),
+    createContainerOnPut: boolOption(options.swift_store_create_container_on_put, false, `store ${storeId}: swift_store_create_container_on_put`),
     segmentSize: chunk ? Number(chunk) * MiB : undefined,
     endpoint: options.swift_store_endpoint?.trim() || undefined,
-    insecure: bool(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
+    insecure: boolOption(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
   });
 }
