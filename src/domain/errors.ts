@@ -93,7 +93,6 @@ const table = {
 
   // import
   METHOD_NOT_AVAILABLE: { status: 404, message: (method: string) => `'${method}' method is not available at this site.` },
-  STAGE_TRANSITION: { status: 409, message: (from: string) => `Image status transition from ${from} to uploading is not allowed` },
   STAGED_DATA_EXISTS: { status: 409, message: (id: string) => `The image ${id} has data on staging` },
   IMPORT_METHOD_REQUIRED: { status: 400, message: () => "Import request requires a 'method' field." },
   IMPORT_NAME_REQUIRED: { status: 400, message: () => "Import request requires a 'name' field." },

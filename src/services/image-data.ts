@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
-import { assertFormatsForData, type Image } from '../domain/image.ts';
+import { assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
@@ -27,7 +27,7 @@ export class ImageDataService {
     if (!store) throw gazeError('STORE_UNKNOWN', storeId!);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'upload_image', image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
-    if (image.status !== 'queued') throw gazeError('STATUS_TRANSITION', image.status, 'saving');
+    assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving' }))) {
       const now = await this.deps.images.get(id);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
+import { assertTransition } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
@@ -27,12 +28,12 @@ export class StagingService {
     this.assertAvailable();
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
-    if (image.status !== 'queued') throw gazeError('STAGE_TRANSITION', image.status);
+    assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading' }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
-      throw gazeError('STAGE_TRANSITION', now.status);
+      throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
     const controller = this.uploads.begin(id);
     try {
