@@ -10,6 +10,7 @@ packages=(
   python3-openstackclient python3-glanceclient
   swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   qemu-utils
+  genisoimage fdisk zip bzip2 xz-utils
 )
 
 missing=()

@@ -1,40 +1,137 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
+import type { FormatInspector, FormatReport } from './types.ts';
+import { INSPECTION_FAILED } from './verdict.ts';
+import { Qcow2Inspector } from './qcow2.ts';
+import { VhdInspector } from './vhd.ts';
+import { VhdxInspector } from './vhdx.ts';
+import { VmdkInspector } from './vmdk.ts';
+import { VdiInspector } from './vdi.ts';
+import { QedInspector } from './qed.ts';
+import { IsoInspector } from './iso.ts';
+import { GptInspector } from './gpt.ts';
+import { LuksInspector } from './luks.ts';
 
-// The hook the ingest pipeline feeds as bytes pass. For now it knows just enough to report
-// virtual_size for raw and qcow2 (what Glance Zed does on upload); the safety checks of the format
-// inspection issue plug in here without touching the pipeline.
+// The streaming format inspection engine (spec plugins-and-safety §2.2 step 1): every inspector sees
+// every byte once, in order, and the detected format is decided when the stream ends, as oslo.utils'
+// InspectWrapper does. Raw is what remains when no richer format matches.
 
-export interface InspectionResult {
-  format: string | null;
-  virtualSize: number | null;
+/** One inspector of each richer format (raw is implicit). */
+export function allInspectors(): FormatInspector[] {
+  return [
+    new Qcow2Inspector(),
+    new VhdInspector(),
+    new VhdxInspector(),
+    new VmdkInspector(),
+    new VdiInspector(),
+    new QedInspector(),
+    new IsoInspector(),
+    new GptInspector(),
+    new LuksInspector(),
+  ];
 }
 
-const QCOW2_MAGIC = 0x514649fb;
-const HEADER_BYTES = 512;
+/** Feeds inspectors and decides the format; the core of InspectingStream and inspectFile. */
+export class FormatDetector {
+  private offset = 0;
+  private finished: FormatReport | null = null;
+  /** Inspectors that threw while reading; like oslo.utils, they no longer count as candidates. */
+  private readonly broken = new Set<FormatInspector>();
 
+  constructor(private readonly inspectors: FormatInspector[] = allInspectors()) {}
+
+  feed(chunk: Buffer): void {
+    if (this.finished) throw new Error('format detector fed after the end of the stream');
+    if (chunk.length === 0) return;
+    for (const inspector of this.inspectors) {
+      if (this.broken.has(inspector)) continue;
+      try {
+        inspector.feed(chunk, this.offset);
+      } catch {
+        this.broken.add(inspector);
+      }
+    }
+    this.offset += chunk.length;
+  }
+
+  /** Ends the stream (idempotent) and returns the report. */
+  finish(): FormatReport {
+    if (this.finished) return this.finished;
+    for (const inspector of this.inspectors) {
+      if (this.broken.has(inspector)) continue;
+      try {
+        inspector.finish(this.offset);
+      } catch {
+        this.broken.add(inspector);
+      }
+    }
+    this.finished = this.decide();
+    return this.finished;
+  }
+
+  get report(): FormatReport | null {
+    return this.finished;
+  }
+
+  private decide(): FormatReport {
+    const size = this.offset;
+    const none = { failures: [], subformat: null };
+    try {
+      const matched = this.inspectors.filter((i) => !this.broken.has(i) && i.matches());
+      const names = matched.map((i) => i.format).sort();
+      if (matched.length === 0) return { format: 'raw', virtualSize: size, size, ...none, error: null };
+      // Bootable ISOs legitimately carry an MBR/GPT in their system area.
+      const detected = matched.length === 1 ? matched[0] : names.join(',') === 'gpt,iso' ? matched.find((i) => i.format === 'iso')! : null;
+      if (!detected) {
+        return { format: null, virtualSize: null, size, ...none, error: `Multiple formats detected: ${names.join(',')}` };
+      }
+      return {
+        format: detected.format,
+        virtualSize: detected.virtualSize(),
+        size,
+        failures: detected.safetyFailures(),
+        subformat: detected.subformat(),
+        error: null,
+      };
+    } catch {
+      // An inspector that cannot judge the data it accepted: refuse rather than guess (Glance does too).
+      return { format: null, virtualSize: null, size, ...none, error: INSPECTION_FAILED };
+    }
+  }
+}
+
+/** A pass-through stream that inspects what flows through it; report() once it has ended. */
 export class InspectingStream extends Transform {
-  private header = Buffer.alloc(0);
-  private total = 0;
+  private readonly detector: FormatDetector;
 
-  constructor(private readonly claimedFormat: string | null) {
+  constructor(inspectors?: FormatInspector[]) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
+    this.detector = new FormatDetector(inspectors);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    if (this.header.length < HEADER_BYTES) {
-      this.header = Buffer.concat([this.header, chunk.subarray(0, HEADER_BYTES - this.header.length)]);
-    }
-    this.total += chunk.length;
+    this.detector.feed(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     callback(null, chunk);
   }
 
-  result(): InspectionResult {
-    if (this.header.length >= 32 && this.header.readUInt32BE(0) === QCOW2_MAGIC) {
-      const size = this.header.readBigUInt64BE(24);
-      return { format: 'qcow2', virtualSize: size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : null };
-    }
-    if (this.claimedFormat === 'raw') return { format: 'raw', virtualSize: this.total };
-    return { format: null, virtualSize: null };
+  override _flush(callback: TransformCallback): void {
+    this.detector.finish();
+    callback();
   }
+
+  report(): FormatReport {
+    const report = this.detector.report;
+    if (!report) throw new Error('InspectingStream.report() asked before the stream ended');
+    return report;
+  }
+}
+
+/** Streams a whole file through the inspectors. */
+export async function inspectFile(path: string): Promise<FormatReport> {
+  const inspecting = new InspectingStream();
+  const discard = new Writable({ highWaterMark: INGEST_BUFFER_BYTES, write: (_chunk, _enc, done) => done() });
+  await pipeline(createReadStream(path, { highWaterMark: INGEST_BUFFER_BYTES }), inspecting, discard);
+  return inspecting.report();
 }

@@ -1,0 +1,305 @@
+import { CapturedRegion, type FormatInspector, type SafetyFailure } from './types.ts';
+
+// VMDK, as oslo.utils' format_inspector reads it: either a "hosted sparse extent" (512-byte
+// little-endian header `KDMV` followed by an embedded text descriptor) or a bare text descriptor
+// file. qemu follows a descriptor's extent lines to other files, URLs included, so the descriptor
+// is parsed cautiously and anything unexpected fails the `descriptor` check.
+//
+// Sparse header fields used (little-endian):
+//    0 magic "KDMV"      4 version (u32)        12 capacity in sectors (u64)
+//   28 descriptor offset in sectors (u64)       36 descriptor size in sectors (u64)
+//   56 grain directory offset (u64; GD_AT_END means "read the footer at the end of the stream")
+
+const SECTOR = 512;
+const HEADER_BYTES = 512;
+/** Fields up to gdOffset; fewer bytes than this cannot be a sparse header. */
+const MIN_SPARSE_HEADER = 64;
+/** Where qemu (and oslo) require the embedded descriptor to start. */
+const EMBEDDED_DESCRIPTOR_OFFSET = 0x200;
+/** qemu reads at most 1 MiB - 1 of descriptor; we read (and vouch for) no more than it does. */
+export const VMDK_DESCRIPTOR_MAX = (1 << 20) - 1;
+const GD_AT_END = 0xffffffffffffffffn;
+/** Footer marker sector + footer header sector + end-of-stream marker sector. */
+const FOOTER_BYTES = 3 * SECTOR;
+const MARKER_EOS = 0;
+const MARKER_FOOTER = 3;
+const SUPPORTED_SUBFORMATS = new Set(['monolithicsparse', 'streamoptimized']);
+const EXTENT_ACCESS = new Set(['rw', 'rdonly', 'noaccess']);
+
+type Mode = 'undecided' | 'sparse' | 'text' | 'none';
+
+interface SparseHeader {
+  signature: string;
+  version: number;
+  descriptorSector: bigint;
+  descriptorSectors: bigint;
+  gdOffset: bigint;
+}
+
+function parseSparseHeader(buf: Buffer, at = 0): SparseHeader {
+  return {
+    signature: buf.toString('latin1', at, at + 4),
+    version: buf.readUInt32LE(at + 4),
+    descriptorSector: buf.readBigUInt64LE(at + 28),
+    descriptorSectors: buf.readBigUInt64LE(at + 36),
+    gdOffset: buf.readBigUInt64LE(at + 56),
+  };
+}
+
+/** Python's ASCII whitespace (str.isspace/str.strip), which the descriptor rules are written in. */
+function isSpaceByte(b: number): boolean {
+  return (b >= 0x09 && b <= 0x0d) || (b >= 0x1c && b <= 0x20);
+}
+
+function isTextByte(b: number): boolean {
+  return isSpaceByte(b) || (b > 0x20 && b < 0x7f);
+}
+
+function pyStrip(line: string): string {
+  let start = 0;
+  let end = line.length;
+  while (start < end && isSpaceByte(line.charCodeAt(start))) start++;
+  while (end > start && isSpaceByte(line.charCodeAt(end - 1))) end--;
+  return line.slice(start, end);
+}
+
+/** Keeps the last `size` bytes of a stream in a ring: constant work per chunk whatever its length. */
+class TailBuffer {
+  private readonly buf: Buffer;
+  private pos = 0;
+  private filled = 0;
+
+  constructor(private readonly size: number) {
+    this.buf = Buffer.alloc(size);
+  }
+
+  push(chunk: Buffer): void {
+    const n = this.size;
+    if (chunk.length >= n) {
+      chunk.copy(this.buf, 0, chunk.length - n);
+      this.pos = 0;
+      this.filled = n;
+      return;
+    }
+    const first = Math.min(chunk.length, n - this.pos);
+    chunk.copy(this.buf, this.pos, 0, first);
+    if (first < chunk.length) chunk.copy(this.buf, 0, first);
+    this.pos = (this.pos + chunk.length) % n;
+    this.filled = Math.min(n, this.filled + chunk.length);
+  }
+
+  /** The retained bytes in stream order (fewer than `size` only when the stream was shorter). */
+  bytes(): Buffer {
+    if (this.filled < this.size) return this.buf.subarray(0, this.filled);
+    return Buffer.concat([this.buf.subarray(this.pos), this.buf.subarray(0, this.pos)]);
+  }
+}
+
+interface Descriptor {
+  /** Lower-cased text, as oslo compares it (the format is case-insensitive). */
+  text: string;
+  /** createType as written, or null when absent (or implausibly long). */
+  createType: string | null;
+  nonAscii: boolean;
+  tooLarge: boolean;
+}
+
+export class VmdkInspector implements FormatInspector {
+  readonly format = 'vmdk';
+
+  private mode: Mode = 'undecided';
+  private readonly header = new CapturedRegion(0, HEADER_BYTES);
+  private sparse: SparseHeader | null = null;
+  private capacitySectors = 0n;
+  /** Sparse: the embedded descriptor; text: the file itself from byte 0. */
+  private descRegion: CapturedRegion | null = null;
+  /** Sparse: the header declares more descriptor than we read. */
+  private descTruncated = false;
+  private tail: TailBuffer | null = null;
+  private total = 0;
+  private finished = false;
+  private descriptor: Descriptor | null | undefined;
+
+  feed(chunk: Buffer, offset: number): void {
+    if (this.mode === 'none') return;
+    if (this.mode === 'undecided') {
+      this.header.feed(chunk, offset);
+      if (!this.header.complete) return;
+      // Everything before this chunk lies inside the header, so it can be replayed from there.
+      if (this.decide(this.header.data.subarray(0, offset)) === 'none') return;
+    }
+    this.descRegion?.feed(chunk, offset);
+    this.tail?.push(chunk);
+  }
+
+  finish(totalSize: number): void {
+    if (this.finished) return;
+    this.total = totalSize;
+    if (this.mode === 'undecided') this.decide(this.header.bytes);
+    this.finished = true;
+  }
+
+  /** Picks sparse/text/none from the header bytes; `before` is the stream up to the current chunk. */
+  private decide(before: Buffer): Mode {
+    const head = this.header.bytes;
+    if (head.length >= 4 && head.toString('latin1', 0, 4) === 'KDMV') {
+      this.mode = this.openSparse(head, before);
+    } else if (head.length >= 4 && head.every(isTextByte)) {
+      // Not a sparse extent but all text so far: maybe a bare descriptor file, which qemu also opens.
+      this.mode = 'text';
+      this.descRegion = new CapturedRegion(0, VMDK_DESCRIPTOR_MAX);
+      this.descRegion.feed(before, 0);
+    } else {
+      this.mode = 'none';
+    }
+    return this.mode;
+  }
+
+  private openSparse(head: Buffer, before: Buffer): Mode {
+    if (head.length < MIN_SPARSE_HEADER) return 'sparse'; // too short to hold a descriptor: fails the check
+    const h = parseSparseHeader(head);
+    // Like oslo (and qemu), other versions and descriptor places are not VMDK we can read.
+    if (h.version < 1 || h.version > 3 || h.descriptorSector * BigInt(SECTOR) !== BigInt(EMBEDDED_DESCRIPTOR_OFFSET)) {
+      return 'none';
+    }
+    this.sparse = h;
+    this.capacitySectors = head.readBigUInt64LE(12);
+    const declared = h.descriptorSectors * BigInt(SECTOR);
+    this.descTruncated = declared > BigInt(VMDK_DESCRIPTOR_MAX);
+    const length = this.descTruncated ? VMDK_DESCRIPTOR_MAX : Number(declared);
+    if (length > 0) this.descRegion = new CapturedRegion(EMBEDDED_DESCRIPTOR_OFFSET, length);
+    if (h.gdOffset === GD_AT_END) {
+      // The real metadata is in a footer just before the end-of-stream marker; keep only the tail.
+      this.tail = new TailBuffer(FOOTER_BYTES);
+      this.tail.push(before);
+    }
+    return 'sparse';
+  }
+
+  /** The descriptor, parsed once; null when there is none (stream too short, empty region). */
+  private getDescriptor(): Descriptor | null {
+    if (this.descriptor !== undefined && this.finished) return this.descriptor;
+    const region = this.descRegion;
+    let result: Descriptor | null = null;
+    let data = region?.bytes ?? Buffer.alloc(0);
+    // Sparse descriptors are NUL-padded; text ends at the first NUL too (as oslo reads it).
+    const nul = data.indexOf(0);
+    const ended = nul >= 0;
+    // A sparse descriptor is whole once its region is, or once its terminating NUL went by.
+    if (data.length > 0 && (this.mode === 'text' || region!.complete || ended)) {
+      if (ended) data = data.subarray(0, nul);
+      const tooLarge =
+        this.mode === 'text' ? !ended && this.total > VMDK_DESCRIPTOR_MAX : this.descTruncated && !ended;
+      const original = data.toString('latin1');
+      const text = original.toLowerCase();
+      result = { text, createType: findCreateType(original, text), nonAscii: data.some((b) => b > 0x7f), tooLarge };
+    }
+    if (this.finished) this.descriptor = result;
+    return result;
+  }
+
+  matches(): boolean {
+    if (this.mode === 'sparse') return true;
+    if (this.mode === 'text') return this.getDescriptor()?.createType != null;
+    return false;
+  }
+
+  virtualSize(): number | null {
+    if (this.mode === 'sparse') {
+      if (!this.sparse) return null;
+      const bytes = this.capacitySectors * BigInt(SECTOR);
+      return bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : null;
+    }
+    if (this.mode !== 'text') return null;
+    const desc = this.getDescriptor();
+    if (!desc) return null;
+    // A bare descriptor has no header capacity: the disk is its extents laid end to end.
+    let sectors = 0n;
+    let found = false;
+    for (const raw of desc.text.split('\n')) {
+      const fields = pyStrip(raw).split(/\s+/);
+      if (!EXTENT_ACCESS.has(fields[0]) || !/^\d+$/.test(fields[1] ?? '')) continue;
+      sectors += BigInt(fields[1]);
+      found = true;
+    }
+    const bytes = sectors * BigInt(SECTOR);
+    return found && bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : null;
+  }
+
+  subformat(): string | null {
+    return this.getDescriptor()?.createType ?? null;
+  }
+
+  safetyFailures(): SafetyFailure[] {
+    const failures: SafetyFailure[] = [];
+    const descriptorProblem = this.checkDescriptor();
+    if (descriptorProblem) failures.push({ check: 'descriptor', message: descriptorProblem });
+    if (this.tail) {
+      const footerProblem = this.checkFooter();
+      if (footerProblem) failures.push({ check: 'footer', message: footerProblem });
+    }
+    return failures;
+  }
+
+  private checkDescriptor(): string | null {
+    const desc = this.getDescriptor();
+    if (!desc) return 'No descriptor found';
+    if (desc.tooLarge) return 'VMDK descriptor too large';
+    const type = desc.createType?.toLowerCase();
+    if (!type || !SUPPORTED_SUBFORMATS.has(type)) return 'Unsupported subformat';
+    if (desc.nonAscii) return 'Invalid VMDK descriptor data';
+    let extents = 0;
+    let unsafeExtent = false;
+    for (const raw of desc.text.split('\n')) {
+      const line = pyStrip(raw);
+      if (line === '' || line.startsWith('#') || line.startsWith('ddb')) continue;
+      const eq = line.indexOf('=');
+      if (eq >= 0 && !line.slice(0, eq).includes(' ')) continue; // key=value header field
+      if (EXTENT_ACCESS.has(line.split(' ')[0])) {
+        extents++;
+        // A slash means a path or URL: qemu would read another host file or a remote resource.
+        if (line.includes('/')) unsafeExtent = true;
+        continue;
+      }
+      return 'Invalid VMDK descriptor data';
+    }
+    if (unsafeExtent) return 'Invalid extent filenames found';
+    if (extents === 0) return 'No extents found';
+    return null;
+  }
+
+  private checkFooter(): string | null {
+    const tail = this.tail!.bytes();
+    if (tail.length < FOOTER_BYTES || !this.sparse) return 'Footer not found';
+    const h = this.sparse;
+    const f = parseSparseHeader(tail, SECTOR);
+    if (h.signature !== f.signature) return 'Header and footer signature do not match';
+    if (h.version !== f.version) return 'Header and footer versions do not match';
+    if (h.descriptorSector !== f.descriptorSector || h.descriptorSectors !== f.descriptorSectors) {
+      return 'Footer specifies a different descriptor than header';
+    }
+    if (f.gdOffset === GD_AT_END) return 'Footer indicates another footer';
+    if (!isMarker(tail.subarray(0, SECTOR), MARKER_FOOTER, false)) return 'Footer marker is invalid';
+    if (!isMarker(tail.subarray(2 * SECTOR), MARKER_EOS, true)) return 'End-of-stream marker is invalid';
+    return null;
+  }
+}
+
+/** A stream marker sector: u64 value, u32 size (0), u32 type, then 496 zero bytes. */
+function isMarker(sector: Buffer, type: number, valueMustBeZero: boolean): boolean {
+  if (valueMustBeZero && sector.readBigUInt64LE(0) !== 0n) return false;
+  if (sector.readUInt32LE(8) !== 0 || sector.readUInt32LE(12) !== type) return false;
+  for (let i = 16; i < SECTOR; i++) if (sector[i] !== 0) return false;
+  return true;
+}
+
+/** createType="..." (case-insensitive key); null when absent or longer than oslo accepts (64). */
+function findCreateType(original: string, lower: string): string | null {
+  const key = 'createtype="';
+  const at = lower.indexOf(key);
+  if (at < 0) return null;
+  const start = at + key.length;
+  const end = lower.indexOf('"', start);
+  if (end < 0 || end - start >= 64) return null;
+  return original.slice(start, end);
+}
