@@ -1,12 +1,14 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Store } from '../stores/store.ts';
 import { StoreError } from '../stores/driver.ts';
 import { gazeError, GazeError } from '../domain/errors.ts';
 import { SizeLimit, SizeLimitExceeded } from './limit.ts';
 import { HashingStream } from './hashing.ts';
-import { InspectingStream, type InspectionResult } from '../formats/inspector.ts';
+import { InspectingStream } from '../formats/inspector.ts';
+import { judge, type FormatPolicy } from '../formats/verdict.ts';
 import { INGEST_BUFFER_BYTES } from './buffers.ts';
+import type { ByteBudget } from '../quota/quotas.ts';
 
 export interface IngestRequest {
   source: Readable;
@@ -16,10 +18,24 @@ export interface IngestRequest {
   sizeCap: number;
   /** `hashing_algorithm` for os_hash_value (with md5 for `checksum`); null: no digests (staging). */
   hashAlgo: string | null;
-  claimedDiskFormat: string | null;
+  /** Judge the data's real format against this claim (store writes of container_format bare); null: don't inspect. */
+  formatCheck?: FormatCheck | null;
   signal?: AbortSignal;
   /** The size announced beforehand (Content-Length, the staged size), if any. */
   sizeHint?: number;
+  /** A quota's remaining bytes: the stream is cut with the quota's error when it goes beyond. */
+  budget?: ByteBudget | null;
+}
+
+export interface FormatCheck {
+  diskFormat: string | null;
+  policy: FormatPolicy;
+}
+
+/** What inspection made of accepted data: the detected format and the virtual size to record. */
+export interface InspectionResult {
+  format: string | null;
+  virtualSize: number | null;
 }
 
 export interface Digests {
@@ -31,7 +47,8 @@ export interface Digests {
 export interface IngestResult {
   size: number;
   digests: Digests | null;
-  inspection: InspectionResult;
+  /** Null when the data was not inspected. */
+  inspection: InspectionResult | null;
   location: { storeId: string; url: string };
 }
 
@@ -40,9 +57,27 @@ export interface IngestResult {
  * store write. Nothing is visible in the store unless the whole stream made it through.
  */
 export async function ingest(req: IngestRequest): Promise<IngestResult> {
-  const limit = new SizeLimit(req.sizeCap);
+  const quotaFirst = req.budget != null && req.budget.bytes < req.sizeCap;
+  const limit = new SizeLimit(quotaFirst ? req.budget!.bytes : req.sizeCap);
   const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
-  const inspecting = new InspectingStream(req.claimedDiskFormat);
+  const check = req.formatCheck ?? null;
+  const inspecting = check ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
+  let inspection: InspectionResult | null = null;
+  // Judged once the inspectors saw the last byte and before the store sees the end of the stream, so
+  // refused data never becomes a stored object.
+  const gate = new Transform({
+    highWaterMark: INGEST_BUFFER_BYTES,
+    transform: (chunk, _enc, done) => done(null, chunk),
+    flush: (done) => {
+      if (!check) return done();
+      const report = (inspecting as InspectingStream).report();
+      const verdict = judge(report, check.diskFormat, check.policy);
+      if (!verdict.accepted) return done(gazeError('IMAGE_FORMAT_REJECTED', verdict.reason));
+      for (const warning of verdict.warnings) console.warn(`gaze: image ${req.key}: ${warning}`);
+      inspection = { format: report.format, virtualSize: verdict.virtualSize };
+      done();
+    },
+  });
   const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
 
   // Errors reach us through pipeline() or the write promise; this listener keeps a late one from being
@@ -52,13 +87,13 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
   write.catch((err) => toStore.destroy(err));
   try {
-    await pipeline(req.source, limit, hashing, inspecting, toStore, { signal: req.signal });
+    await pipeline(req.source, limit, hashing, inspecting, gate, toStore, { signal: req.signal });
     const written = await write;
     const digests = hashing instanceof HashingStream ? await hashing.digests : null;
     return {
       size: written.size,
       digests: digests && req.hashAlgo ? { checksum: digests.md5, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo] } : null,
-      inspection: inspecting.result(),
+      inspection,
       location: { storeId: req.store.id, url: written.url },
     };
   } catch (err) {
@@ -67,6 +102,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     // A refusal of the data (size cap) is the cause; otherwise a failing store says more than the
     // stream error its failure caused.
     const cause = err instanceof SizeLimitExceeded || err instanceof GazeError || !(writeError instanceof StoreError) ? err : writeError;
+    if (cause instanceof SizeLimitExceeded && quotaFirst) throw req.budget!.exceeded(limit.bytes);
     throw translateIngestError(cause);
   }
 }

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Image, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest, type Digests } from '../ingest/pipeline.ts';
+import { ingest, type Digests, type FormatCheck } from '../ingest/pipeline.ts';
 import type { ServiceDeps } from './deps.ts';
+import type { ByteBudget } from '../quota/quotas.ts';
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
@@ -29,6 +30,11 @@ export function expectedAtCreate(image: Image): ExpectedDigest | null {
   return image.os_hash_value ? { algo: 'hash', value: image.os_hash_value } : null;
 }
 
+/** How a store write judges an image's data: only container_format bare is inspected (spec §2.2). */
+export function formatCheckFor(image: Image, deps: ServiceDeps): FormatCheck | null {
+  return image.container_format === 'bare' ? { diskFormat: image.disk_format, policy: deps.settings.formatPolicy } : null;
+}
+
 /** The image left `from` (deleted, most likely) while its data was written; the data was removed. */
 export class ImageGone extends Error {
   constructor(readonly imageId: string) {
@@ -43,10 +49,10 @@ export class ImageGone extends Error {
  * on any refusal the written data is removed again.
  */
 export async function storeAndActivate(deps: ServiceDeps, image: Image, source: Readable, store: Store,
-  from: ImageStatus, signal: AbortSignal, sizeHint?: number): Promise<void> {
+  from: ImageStatus, signal: AbortSignal, sizeHint?: number, budget?: ByteBudget | null): Promise<void> {
   const result = await ingest({
     source, key: image.id, store, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
-    claimedDiskFormat: image.disk_format, signal, sizeHint,
+    formatCheck: formatCheckFor(image, deps), signal, sizeHint, budget,
   });
   const digests = result.digests!;
   const mismatch = digestMismatch(digests, expectedAtCreate(image));
@@ -56,7 +62,7 @@ export async function storeAndActivate(deps: ServiceDeps, image: Image, source: 
   }
   const activated = await deps.images.activateWithData(image.id, {
     size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-    virtual_size: image.container_format === 'bare' ? result.inspection.virtualSize : null,
+    virtual_size: result.inspection?.virtualSize ?? null,
   }, { url: result.location.url, metadata: deps.stores.multistore ? { store: store.id } : {} }, from);
   if (!activated) {
     await store.delete(result.location.url).catch(() => {});

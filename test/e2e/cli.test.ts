@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ interface ShownImage {
   name: string;
   status: string;
   size?: number | null;
+  virtual_size?: number | null;
   checksum?: string | null;
   disk_format: string;
   container_format: string;
@@ -46,6 +48,7 @@ let imageFile: string;
 let imageData: Buffer;
 let smallFile: string;
 let smallData: Buffer;
+let qcow2File: string;
 
 /** The images the list tests discriminate between. */
 const ids = { a: '', b: '', c: '' };
@@ -61,8 +64,10 @@ before(async () => {
   imageFile = path.join(work, 'image.raw');
   writeFileSync(imageFile, imageData);
   smallData = randomBytes(64 * 1024 + 17);
-  smallFile = path.join(work, 'small.qcow2');
+  smallFile = path.join(work, 'small.raw');
   writeFileSync(smallFile, smallData);
+  qcow2File = path.join(work, 'small.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2File, '16M']);
 });
 
 after(async () => {
@@ -135,7 +140,7 @@ test('image list filters: --property, --tag, --status, --name, --long, --limit/-
   assert.ok(ids.a, 'needs the image of the first test');
   // B: active, another distro, same tag. C: queued (no data), same distro, another tag.
   const b = json<ShownImage>(await openstack([
-    'image', 'create', '--file', smallFile, '--disk-format', 'qcow2', '--container-format', 'bare',
+    'image', 'create', '--file', qcow2File, '--disk-format', 'qcow2', '--container-format', 'bare',
     '--property', 'os_distro=otheros', '--tag', 't1', names.b, '-f', 'json',
   ]));
   ids.b = b.id;
@@ -312,4 +317,19 @@ test('glance CLI: image-create --file, image-download, image-show, image-delete'
   const gone = await glance(['image-show', id]);
   assert.equal(gone.code, 1);
   assert.match(failed(gone), new RegExp(`HTTP 404 Not Found: No image found with ID ${id}`));
+});
+
+test('data that is not what its disk_format claims is refused: the CLI shows the 415 and its reason', { timeout: 120_000 }, async () => {
+  const name = `gaze-liar-${randomUUID()}`;
+  const liar = await openstack(['image', 'create', '--file', smallFile, '--disk-format', 'qcow2', '--container-format', 'bare', name, '-f', 'json']);
+  assert.match(failed(liar), /415: Client Error .*Unsupported Media Type/);
+  // The glance CLI prints the reason the service gave.
+  const viaGlance = await tokenGlance(gaze.url)(['image-create', '--name', name, '--disk-format', 'qcow2', '--container-format', 'bare', '--file', smallFile]);
+  assert.match(failed(viaGlance), /Image disk_format qcow2 does not match stream data raw/);
+  // The record stays queued without data (openstackclient may also delete it after the failed upload).
+  const res = await api('GET', `/v2/images?name=${name}`);
+  const left = ((await res.json()) as { images: ShownImage[] }).images;
+  assert.ok(left.every((image) => image.status === 'queued' && image.size === null), JSON.stringify(left));
+  const good = json<ShownImage>(await openstack(['image', 'show', ids.b, '-f', 'json']));
+  assert.equal(good.virtual_size, 16 * MiB);
 });
