@@ -50,8 +50,11 @@ export class ImportService {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }
 
+    // A glance-direct image already counts as uploading (it is); the other methods start taking data now.
+    await this.deps.quotas.enforce(image.owner, { image_size_total: 0, image_stage_total: 0, image_count_uploading: method === 'glance-direct' ? 0 : 1 });
+
     const now = nowTimestamp();
-    const input: ImportInput = { image_id: id, import_req: request, backend };
+    const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
     const task: TaskRow = {
       id: crypto.randomUUID(), type: 'api_image_import', status: 'pending', owner: ctx.projectId ?? '',
       input: JSON.stringify(input), result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId,

@@ -24,12 +24,16 @@ export class StagingService {
     if (!this.opts.importMethods.includes('glance-direct')) throw gazeError('METHOD_NOT_AVAILABLE', 'glance-direct');
   }
 
-  async stage(ctx: RequestContext, id: string, source: Readable): Promise<void> {
+  async stage(ctx: RequestContext, id: string, source: Readable, sizeHint?: number): Promise<void> {
     this.assertAvailable();
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
+    // Quotas refuse before the image changes or a byte is written, whenever the size is announced.
+    await this.deps.quotas.enforce(image.owner, { image_count_uploading: 1 });
+    const budget = await this.deps.quotas.stageBudget(image.owner, id);
+    if (budget && sizeHint !== undefined && sizeHint > budget.bytes) throw budget.exceeded(sizeHint);
     if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading' }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
@@ -39,7 +43,7 @@ export class StagingService {
     try {
       const result = await ingest({
         source, key: id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
-        claimedDiskFormat: image.disk_format, signal: controller.signal,
+        signal: controller.signal, sizeHint, budget,
       });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size }))) {
         await this.staging.remove(id).catch(() => {});

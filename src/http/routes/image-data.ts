@@ -3,6 +3,7 @@ import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
+import { watchUpload } from '../upload-watchdog.ts';
 import { parseContentRangeHeader, parseRangeHeader, type RangeRequest } from '../../services/image-data.ts';
 
 export function imageDataRoutes(app: FastifyInstance, api: Api): void {
@@ -13,7 +14,8 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       if (contentType === undefined) throw gazeError('INVALID_CONTENT_TYPE', null);
       if (contentType.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
       const store = request.headers['x-image-meta-store'] as string | undefined;
-      await api.imageData.upload(request.ctx, id, request.raw, store, contentLength(request.headers['content-length']));
+      const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
+      await api.imageData.upload(request.ctx, id, body, store, contentLength(request.headers['content-length']));
       return reply.code(204).send();
     },
     async GET(request, reply) {

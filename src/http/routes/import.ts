@@ -5,6 +5,8 @@ import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { taskRawView } from '../../domain/task.ts';
 import { forwardToStageHost } from '../../net/forward.ts';
+import { watchUpload } from '../upload-watchdog.ts';
+import { contentLength } from './image-data.ts';
 
 export function importRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/images/:id/stage', {
@@ -15,7 +17,8 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
       if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') {
         throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
       }
-      await api.staging.stage(request.ctx, id, request.raw);
+      const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
+      await api.staging.stage(request.ctx, id, body, contentLength(request.headers['content-length']));
       return reply.code(204).send();
     },
   });

@@ -42,8 +42,8 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/info/usage', {
     async GET(request, reply) {
       assertNoBody(request);
-      // Unified limits (use_keystone_limits) come with the quotas work; without them Glance answers this.
-      return reply.send({ usage: {} });
+      // Empty without unified limits, as Glance answers; Gaze's [project_limits] count as unified limits.
+      return reply.send({ usage: await api.quotas.report(request.ctx.projectId) });
     },
   });
 }

@@ -1,0 +1,58 @@
+import { sql, type ExpressionBuilder } from 'kysely';
+import type { Db } from '../connection.ts';
+import type { Database } from '../schema.ts';
+
+/** What one project uses, counted as Glance counts it for quotas (spec plugins-and-safety §4). */
+export interface ProjectUsage {
+  /** Σ size × active locations of the owner's live images (bytes). */
+  storedBytes: number;
+  /** Bytes waiting in staging: images uploading/importing, and images copying to more stores. */
+  stagedBytes: number;
+  /** Live images (not killed or deleted). */
+  imageCount: number;
+  /** Images taking data right now: saving, uploading, importing, or copying to more stores. */
+  uploadingCount: number;
+}
+
+const GONE = ['killed', 'deleted', 'pending_delete'];
+const TAKING_DATA = ['saving', 'uploading', 'importing'];
+const COPYING = 'os_glance_importing_to_stores';
+
+/** The image is being copied to more stores (its os_glance_importing_to_stores is not empty). */
+function copying(eb: ExpressionBuilder<Database, 'images'>) {
+  return eb.exists(eb.selectFrom('image_properties as p').select('p.image_id')
+    .whereRef('p.image_id', '=', 'images.id').where('p.name', '=', COPYING).where('p.value', '<>', ''));
+}
+
+export class UsageRepo {
+  constructor(private readonly db: Db) {}
+
+  private get k() { return this.db.kysely; }
+
+  /** `excludeImageId`: the image being written, whose old size must not count against its own new data. */
+  async forProject(owner: string, excludeImageId: string | null = null): Promise<ProjectUsage> {
+    const live = this.k.selectFrom('images')
+      .where('owner', '=', owner).where('deleted', '=', 0).where('status', 'not in', GONE)
+      .where('id', '!=', excludeImageId ?? '');
+
+    const stored = await live
+      .select(sql<string | number | null>`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status = 'active'))`.as('bytes'))
+      .where('size', '>', 0)
+      .executeTakeFirst();
+    const staged = await live
+      .select(sql<string | number | null>`sum(images.size)`.as('bytes'))
+      .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]))
+      .executeTakeFirst();
+    const count = await live.select(sql<string | number>`count(*)`.as('n')).executeTakeFirst();
+    const uploading = await live
+      .select(sql<string | number>`count(*)`.as('n'))
+      .where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]))
+      .executeTakeFirst();
+    return {
+      storedBytes: Number(stored?.bytes ?? 0),
+      stagedBytes: Number(staged?.bytes ?? 0),
+      imageCount: Number(count?.n ?? 0),
+      uploadingCount: Number(uploading?.n ?? 0),
+    };
+  }
+}

@@ -1,0 +1,84 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
+import { gazeError } from '../domain/errors.ts';
+
+export interface UploadWatchdogOptions {
+  /** client_socket_timeout: a body that sends nothing for this long is cut off; also the rate window. */
+  idleMs: number;
+  /** A body slower than this on average over a whole window (a slowloris trickle) is cut off too; 0: off. */
+  minBytesPerSecond: number;
+}
+
+// How long a refused upload's connection is drained after the answer, so that the client reads the
+// answer instead of a reset, before it is closed for good.
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * Passes an upload body through and cuts it off when it stalls or trickles. The request itself stays
+ * open, so the route can still answer (408, or a refusal such as 413) and the image can be put back;
+ * a body left unread when the answer is sent ends the connection.
+ */
+export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: UploadWatchdogOptions): Transform {
+  const watchdog = new UploadWatchdog(opts);
+  req.on('error', (err) => watchdog.destroy(err));
+  req.on('aborted', () => watchdog.destroy(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' })));
+  req.pipe(watchdog);
+  res.on('finish', () => {
+    if (req.complete) return;
+    res.shouldKeepAlive = false;
+    req.unpipe(watchdog);
+    req.resume();
+    req.socket.end();
+    setTimeout(() => req.socket.destroy(), CLOSE_GRACE_MS).unref();
+  });
+  return watchdog;
+}
+
+class UploadWatchdog extends Transform {
+  private lastByteAt = Date.now();
+  private windowBytes = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: UploadWatchdogOptions) {
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
+    this.timer = setInterval(() => this.check(), opts.idleMs);
+    this.timer.unref();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.lastByteAt = Date.now();
+    this.windowBytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    clearInterval(this.timer);
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    clearInterval(this.timer);
+    callback(err);
+  }
+
+  private check(): void {
+    const seconds = this.opts.idleMs / 1000;
+    // Downstream backpressure (a slow store) is not the client's fault: only judge while we wait for it.
+    if (this.writableLength > 0 || this.readableLength >= this.readableHighWaterMark) {
+      this.windowBytes = 0;
+      return;
+    }
+    if (Date.now() - this.lastByteAt >= this.opts.idleMs) {
+      this.destroy(stalled(`no data arrived for ${seconds} seconds`));
+    } else if (this.opts.minBytesPerSecond > 0 && this.windowBytes < this.opts.minBytesPerSecond * seconds) {
+      this.destroy(stalled(`fewer than ${this.opts.minBytesPerSecond} bytes per second arrived over ${seconds} seconds`));
+    }
+    this.windowBytes = 0;
+  }
+}
+
+/** The rest of the body is never read: the connection closes after the answer. */
+function stalled(why: string) {
+  return gazeError('UPLOAD_STALLED', why).withHeaders({ Connection: 'close' });
+}

@@ -1,0 +1,27 @@
+import type { Config } from '../config/index.ts';
+import type { UsageRepo } from '../db/repos/usage.ts';
+import { ConfigLimits, LIMIT_NAMES, type LimitSource, type Limits } from './limits.ts';
+import { KeystoneLimits } from './keystone-limits.ts';
+import { QuotaService, parseStorageQuota } from './quotas.ts';
+
+/** Quotas as the config asks: Keystone unified limits, [project_limits], and/or user_storage_quota. */
+export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService {
+  let source: LimitSource | null = null;
+  if (config.get<boolean>('DEFAULT', 'use_keystone_limits')) {
+    const opt = (name: string) => config.get<string | null>('oslo_limit', name) || null;
+    for (const name of ['auth_url', 'username', 'password']) {
+      if (!opt(name)) throw new Error(`[oslo_limit] ${name} is required with use_keystone_limits`);
+    }
+    source = new KeystoneLimits({
+      authUrl: opt('auth_url')!, username: opt('username')!, password: opt('password')!,
+      userDomainId: opt('user_domain_id'), userDomainName: opt('user_domain_name'), systemScope: opt('system_scope'),
+      projectName: opt('project_name'), projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name'),
+      endpointId: opt('endpoint_id'), endpointServiceType: opt('endpoint_service_type'), endpointRegionName: opt('endpoint_region_name'),
+      endpointInterface: opt('endpoint_interface') ?? 'publicURL',
+    });
+  } else {
+    const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, config.get<number>('project_limits', n)])) as Limits;
+    if (Object.values(limits).some((v) => v >= 0)) source = new ConfigLimits(limits);
+  }
+  return new QuotaService(usage, source, parseStorageQuota(config.get<string>('DEFAULT', 'user_storage_quota')));
+}

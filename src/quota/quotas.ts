@@ -1,0 +1,122 @@
+import type { UsageRepo, ProjectUsage } from '../db/repos/usage.ts';
+import { gazeError, type GazeError } from '../domain/errors.ts';
+import type { LimitName, Limits, LimitSource } from './limits.ts';
+import { LIMIT_NAMES } from './limits.ts';
+import { LimitsUnavailable } from './keystone-limits.ts';
+
+const MiB = 1024 * 1024;
+
+/**
+ * How many more bytes a write may take before a quota stops it, and the error that says so. Callers that
+ * know the size refuse up front; the ingest pipeline cuts a stream of unknown size at `bytes`.
+ */
+export interface ByteBudget {
+  bytes: number;
+  exceeded(attempted: number): GazeError;
+}
+
+/**
+ * Per-project quotas: the legacy `user_storage_quota` (when unified limits are off, as in Glance) and the
+ * unified limits image_size_total / image_stage_total / image_count_total / image_count_uploading, from
+ * Keystone or from [project_limits]. Sizes are compared in bytes: a hard quota, not Glance's MiB floor.
+ */
+export class QuotaService {
+  constructor(
+    private readonly usage: UsageRepo,
+    private readonly source: LimitSource | null,
+    /** user_storage_quota in bytes; 0 = unlimited. Ignored when Keystone limits are on, as in Glance. */
+    private readonly legacyStorageBytes: number,
+  ) {}
+
+  get unifiedLimitsOn(): boolean {
+    return this.source !== null;
+  }
+
+  /** Refuses with 413 when any of `deltas` (MiB for sizes, a count otherwise) would go over its limit. */
+  async enforce(projectId: string | null, deltas: Partial<Record<LimitName, number>>, excludeImageId: string | null = null): Promise<void> {
+    if (!this.source || !projectId) return;
+    const [limits, used] = await Promise.all([this.limits(projectId), this.usage.forProject(projectId, excludeImageId)]);
+    const over: string[] = [];
+    for (const [name, delta = 0] of Object.entries(deltas) as Array<[LimitName, number | undefined]>) {
+      const current = usageIn(name, used);
+      if (limits[name] >= 0 && current + delta > limits[name]) over.push(overLimitText(name, limits[name], current, delta));
+    }
+    if (over.length) throw gazeError('OVER_LIMIT', projectId, over);
+  }
+
+  /**
+   * Bytes the project may still store (a store write: upload, import, copy). Null: no quota applies.
+   * `excludeImageId`: the image whose data is being replaced, so its old size does not count twice.
+   */
+  async storeBudget(projectId: string | null, excludeImageId: string | null): Promise<ByteBudget | null> {
+    if (!projectId) return null;
+    const used = await this.usage.forProject(projectId, excludeImageId);
+    const budgets: ByteBudget[] = [];
+    if (!this.source && this.legacyStorageBytes > 0) {
+      const remaining = Math.max(0, this.legacyStorageBytes - used.storedBytes);
+      budgets.push({ bytes: remaining, exceeded: (attempted) => gazeError('STORAGE_QUOTA', attempted, remaining) });
+    }
+    if (this.source) budgets.push(...this.unifiedBudget(projectId, 'image_size_total', await this.limits(projectId), used));
+    return tightest(budgets);
+  }
+
+  /** Bytes the project may still put in staging (stage, web-download, glance-download). */
+  async stageBudget(projectId: string | null, imageId: string): Promise<ByteBudget | null> {
+    if (!this.source || !projectId) return null;
+    const used = await this.usage.forProject(projectId, imageId);
+    return tightest(this.unifiedBudget(projectId, 'image_stage_total', await this.limits(projectId), used));
+  }
+
+  /** GET /v2/info/usage: each unified limit with the project's usage; empty when unified limits are off. */
+  async report(projectId: string | null): Promise<Record<string, { limit: number; usage: number }>> {
+    if (!this.source || !projectId) return {};
+    const [limits, used] = await Promise.all([this.limits(projectId), this.usage.forProject(projectId)]);
+    return Object.fromEntries(LIMIT_NAMES.map((name) => [name, { limit: limits[name], usage: usageIn(name, used) }]));
+  }
+
+  private unifiedBudget(projectId: string, name: 'image_size_total' | 'image_stage_total', limits: Limits, used: ProjectUsage): ByteBudget[] {
+    const limit = limits[name];
+    if (limit < 0) return [];
+    const usedBytes = name === 'image_size_total' ? used.storedBytes : used.stagedBytes;
+    const current = Math.floor(usedBytes / MiB);
+    return [{
+      bytes: Math.max(0, limit * MiB - usedBytes),
+      exceeded: (attempted) => gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, current, Math.ceil(attempted / MiB))]),
+    }];
+  }
+
+  private async limits(projectId: string): Promise<Limits> {
+    try {
+      return await this.source!.limitsFor(projectId);
+    } catch (err) {
+      if (err instanceof LimitsUnavailable) throw gazeError('LIMITS_UNAVAILABLE', err.message);
+      throw err;
+    }
+  }
+}
+
+function usageIn(name: LimitName, used: ProjectUsage): number {
+  switch (name) {
+    case 'image_size_total': return Math.floor(used.storedBytes / MiB);
+    case 'image_stage_total': return Math.floor(used.stagedBytes / MiB);
+    case 'image_count_total': return used.imageCount;
+    case 'image_count_uploading': return used.uploadingCount;
+  }
+}
+
+/** oslo.limit's wording of one resource over its limit. */
+function overLimitText(name: LimitName, limit: number, usage: number, delta: number): string {
+  return `Resource ${name} is over limit of ${limit} due to current usage ${usage} and delta ${delta}`;
+}
+
+function tightest(budgets: ByteBudget[]): ByteBudget | null {
+  return budgets.reduce<ByteBudget | null>((best, b) => (best === null || b.bytes < best.bytes ? b : best), null);
+}
+
+/** `user_storage_quota`: a byte count with an optional 1024-based unit (B, KB, MB, GB, TB), as Glance reads it. */
+export function parseStorageQuota(text: string): number {
+  const m = /^(\d+)(B|KB|MB|GB|TB)?$/.exec(text.trim());
+  if (!m) throw new Error(`[DEFAULT] user_storage_quota '${text}' is not a size such as 10GB`);
+  const power = { B: 0, KB: 1, MB: 2, GB: 3, TB: 4 }[(m[2] ?? 'B') as 'B'];
+  return Number(m[1]) * 1024 ** power;
+}

@@ -1,0 +1,155 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, expectError, alice, bob } from '../helpers/http.ts';
+import { startFileServer } from '../helpers/file-server.ts';
+
+const MiB = 1 << 20;
+const running: RunningGaze[] = [];
+after(async () => { for (const g of running) await g.stop(); });
+
+async function start(sections: Record<string, Record<string, string>>) {
+  const gaze = await startGazeInProcess(sections);
+  running.push(gaze);
+  return { gaze, api: client(gaze.url) };
+}
+
+const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+const OVER_LIMIT = (project: string, detail: string) =>
+  'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.'
+  + `\n\nThe response body:\nProject ${project} is over a limit for [${detail}]`;
+
+/**
+ * Sends only the headers of a PUT that announces `declared` bytes, and waits for the answer: a reply
+ * that arrives proves the service refused before reading (or writing) any of the body.
+ */
+function announceOnly(url: string, declared: number, project: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, {
+      method: 'PUT', agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json', 'x-project-id': project, 'x-roles': 'member,reader' },
+    }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => { resolve({ status: res.statusCode!, body }); req.destroy(); });
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
+test('image_count_total: the next create is refused with 413; usage shows count and limit', async () => {
+  const { api } = await start({ project_limits: { image_count_total: '2' } });
+  await api.createImage({}, alice);
+  await api.createImage({}, alice);
+  const third = await api.post('/v2/images', { disk_format: 'raw', container_format: 'bare' }, { as: alice, headers: { accept: 'application/json' } });
+  expectError(third, 413, OVER_LIMIT('alice-project', 'Resource image_count_total is over limit of 2 due to current usage 2 and delta 1'));
+  // Another project has its own count.
+  await api.createImage({}, bob);
+  const usage = await api.get('/v2/info/usage', { as: alice });
+  assert.equal(usage.status, 200);
+  assert.deepEqual(usage.json, {
+    usage: {
+      image_size_total: { limit: -1, usage: 0 },
+      image_stage_total: { limit: -1, usage: 0 },
+      image_count_total: { limit: 2, usage: 2 },
+      image_count_uploading: { limit: -1, usage: 0 },
+    },
+  });
+});
+
+test('without unified limits /v2/info/usage is empty, as in Glance', async () => {
+  const { api } = await start({});
+  const usage = await api.get('/v2/info/usage', { as: alice });
+  assert.deepEqual(usage.json, { usage: {} });
+});
+
+test('user_storage_quota: an announced size over the quota is refused before any byte is read; a chunked one is cut', async () => {
+  const { gaze, api } = await start({ DEFAULT: { user_storage_quota: '1MB' } });
+  const stored = path.join(gaze.dir, 'data', 'images');
+  const first = await api.createImage({}, alice);
+  assert.equal((await api.upload(first.id, Buffer.alloc(700 * 1024, 1), alice)).status, 204);
+
+  const second = await api.createImage({}, alice);
+  const refused = await announceOnly(`${gaze.url}/v2/images/${second.id}/file`, 2 * MiB, 'alice-project');
+  assert.equal(refused.status, 413, refused.body);
+  assert.equal(JSON.parse(refused.body).message.replace(/<br \/>.*$/s, ''),
+    `Image exceeds the storage quota: The size of the data ${2 * MiB} will exceed the limit. ${MiB - 700 * 1024} bytes remaining.`);
+  assert.equal((await api.get(`/v2/images/${second.id}`, { as: alice })).json.status, 'queued');
+
+  // No Content-Length: the stream is cut as soon as it passes what remains.
+  const body = new ReadableStream({
+    start(c) { for (let i = 0; i < 8; i++) c.enqueue(new Uint8Array(256 * 1024)); c.close(); },
+  });
+  const chunked = await api.put(`/v2/images/${second.id}/file`, { body, as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' } });
+  assert.equal(chunked.status, 413, chunked.text);
+  assert.equal((await api.get(`/v2/images/${second.id}`, { as: alice })).json.status, 'queued');
+  assert.deepEqual(filesIn(stored), [first.id], 'nothing of the refused data stays in the store');
+
+  // Quotas are per project: bob still has room.
+  const bobs = await api.createImage({}, bob);
+  assert.equal((await api.upload(bobs.id, Buffer.alloc(900 * 1024, 2), bob)).status, 204);
+});
+
+test('image_size_total: refused up front with the unified-limits 413; within the limit uploads pass', async () => {
+  const { gaze, api } = await start({ project_limits: { image_size_total: '1' } });
+  const a = await api.createImage({}, alice);
+  assert.equal((await api.upload(a.id, Buffer.alloc(600 * 1024, 1), alice)).status, 204);
+  const b = await api.createImage({}, alice);
+  const refused = await announceOnly(`${gaze.url}/v2/images/${b.id}/file`, 600 * 1024, 'alice-project');
+  assert.equal(refused.status, 413, refused.body);
+  assert.match(JSON.parse(refused.body).message, /Resource image_size_total is over limit of 1 due to current usage 0 and delta 1/);
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'images')), [a.id]);
+  const usage = await api.get('/v2/info/usage', { as: alice });
+  assert.deepEqual(usage.json.usage.image_size_total, { limit: 1, usage: 0 }); // 600 KiB: 0 whole MiB, as Glance counts
+});
+
+test('image_stage_total and image_count_uploading guard staging; a refused stage leaves the image queued and staging empty', async () => {
+  const { gaze, api } = await start({ project_limits: { image_stage_total: '1', image_count_uploading: '1' } });
+  const staging = path.join(gaze.dir, 'data', 'staging');
+  const big = await api.createImage({}, alice);
+  const refused = await announceOnly(`${gaze.url}/v2/images/${big.id}/stage`, 2 * MiB, 'alice-project');
+  assert.equal(refused.status, 413, refused.body);
+  assert.match(JSON.parse(refused.body).message, /Resource image_stage_total is over limit of 1 due to current usage 0 and delta 2/);
+  assert.equal((await api.get(`/v2/images/${big.id}`, { as: alice })).json.status, 'queued');
+  assert.deepEqual(filesIn(staging), []);
+
+  // One image may be uploading at a time: a second stage is refused while the first waits for its import.
+  const one = await api.createImage({}, alice);
+  const staged = await api.put(`/v2/images/${one.id}/stage`, { body: Buffer.alloc(1024), as: alice, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(staged.status, 204, staged.text);
+  const two = await api.createImage({}, alice);
+  const second = await api.put(`/v2/images/${two.id}/stage`, { body: Buffer.alloc(1024), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' } });
+  expectError(second, 413, /Resource image_count_uploading is over limit of 1 due to current usage 1 and delta 1/);
+  assert.deepEqual(filesIn(staging), [one.id]);
+});
+
+test('web-download: a remote size over the stage limit fails the task before anything is downloaded', async () => {
+  const files = await startFileServer();
+  files.routes.set('/big.img', Buffer.alloc(3 * MiB, 7));
+  try {
+    const { gaze, api } = await start({
+      project_limits: { image_stage_total: '2' },
+      import_filtering_opts: { allowed_ports: String(files.port) },
+    });
+    const img = await api.createImage({}, alice);
+    const started = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'web-download', uri: files.url('/big.img') } }, { as: alice });
+    assert.equal(started.status, 202, started.text);
+    let task: any;
+    for (let i = 0; i < 200; i++) {
+      const tasks = await api.get(`/v2/images/${img.id}/tasks`, { as: alice });
+      task = tasks.json.tasks[0];
+      if (task?.status === 'failure' || task?.status === 'success') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(task.status, 'failure');
+    assert.match(task.message, /Resource image_stage_total is over limit of 2 due to current usage 0 and delta 3/);
+    assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'queued');
+    assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'staging')), []);
+  } finally {
+    await files.close();
+  }
+});

@@ -1,0 +1,83 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, alice } from '../helpers/http.ts';
+
+// client_socket_timeout = 1 s and a minimum of 2000 bytes/s: a stalled and a trickling client are cut
+// off; the image goes back to queued with nothing kept.
+let gaze: RunningGaze;
+let api: ReturnType<typeof client>;
+before(async () => {
+  gaze = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '1', upload_min_rate: '2000' } });
+  api = client(gaze.url);
+});
+after(async () => { await gaze.stop(); });
+
+const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+
+/** A PUT that announces `declared` bytes, then sends `chunk` every `everyMs` until the server answers. */
+function slowUpload(url: string, declared: number, chunk: Buffer, everyMs: number | null): Promise<{ status: number; body: string; connection: string | undefined; sent: number }> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const req = httpRequest(url, {
+      method: 'PUT', agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json', 'x-project-id': alice.project!, 'x-roles': alice.roles! },
+    }, (res) => {
+      clearInterval(timer);
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => { resolve({ status: res.statusCode!, body, connection: res.headers.connection, sent }); req.destroy(); });
+    });
+    req.on('error', (err) => { clearInterval(timer); reject(err); });
+    const send = () => { if (sent + chunk.length <= declared) { req.write(chunk); sent += chunk.length; } };
+    send();
+    if (everyMs !== null) timer = setInterval(send, everyMs);
+  });
+}
+
+test('an upload that stalls is cut off with 408; the image is queued again and nothing is stored', async () => {
+  const img = await api.createImage({}, alice);
+  const started = Date.now();
+  const r = await slowUpload(`${gaze.url}/v2/images/${img.id}/file`, 1 << 20, Buffer.alloc(4096, 1), null);
+  assert.equal(r.status, 408, r.body);
+  assert.match(JSON.parse(r.body).message, /The upload was cut off: no data arrived for 1 seconds/);
+  assert.equal(r.connection, 'close');
+  assert.ok(Date.now() - started < 10_000);
+  const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(after.status, 'queued');
+  assert.equal(after.size, null);
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'images')), []);
+});
+
+test('an upload that trickles (slowloris) is cut off too', async () => {
+  const img = await api.createImage({}, alice);
+  // 100 bytes every 100 ms: never idle, but 1000 bytes/s, under the 2000 asked for.
+  const r = await slowUpload(`${gaze.url}/v2/images/${img.id}/file`, 1 << 20, Buffer.alloc(100, 1), 100);
+  assert.equal(r.status, 408, r.body);
+  assert.match(JSON.parse(r.body).message, /fewer than 2000 bytes per second arrived over 1 seconds/);
+  assert.ok(r.sent < 1 << 20);
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'queued');
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'images')), []);
+});
+
+test('a stalled stage is cut off: the image is queued and staging is empty', async () => {
+  const img = await api.createImage({}, alice);
+  const r = await slowUpload(`${gaze.url}/v2/images/${img.id}/stage`, 1 << 20, Buffer.alloc(4096, 1), null);
+  assert.equal(r.status, 408, r.body);
+  assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'queued');
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'staging')), []);
+});
+
+test('an upload that keeps pace passes, even when it takes longer than the timeout', async () => {
+  const img = await api.createImage({}, alice);
+  // 64 KiB every 200 ms over ~2.4 s: well above the minimum rate.
+  const r = await slowUpload(`${gaze.url}/v2/images/${img.id}/file`, 12 * 65536, Buffer.alloc(65536, 3), 200);
+  assert.equal(r.status, 204, r.body);
+  const done = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(done.status, 'active');
+  assert.equal(done.size, 12 * 65536);
+});
