@@ -75,6 +75,11 @@ export class Policy {
     return new Policy(overrides as Record<string, string>);
   }
 
+  /** Whether a rule of this name exists (check() falls back to `default` for unknown names). */
+  has(rule: string): boolean {
+    return this.rules.has(rule);
+  }
+
   check(rule: string, ctx: RequestContext, target: PolicyTarget = {}): boolean {
     const node = this.rules.get(rule) ?? this.rules.get('default')!;
     return this.evaluate(node, ctx, target, 0);

@@ -3,18 +3,24 @@ import { HIDDEN_PROPERTIES } from '../domain/image.ts';
 import { apiTime } from '../domain/time.ts';
 import type { MemberRow } from '../db/repos/members.ts';
 import type { RequestContext } from '../auth/context.ts';
+import type { PropertyProtections } from '../auth/property-protections.ts';
 
 export interface ImageViewOptions {
   showMultipleLocations: boolean;
   showImageDirectUrl: boolean;
   multistore: boolean;
+  /** property_protection_file rules: extra properties the caller may not read are left out. */
+  propertyProtections?: PropertyProtections | null;
 }
 
 /** An image as Glance's API shows it (spec images-api.md §3.1). */
 export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOptions): Record<string, unknown> {
   const view: Record<string, unknown> = {};
+  const protections = opts.propertyProtections;
   for (const [key, value] of Object.entries(image.properties)) {
-    if (!(HIDDEN_PROPERTIES as readonly string[]).includes(key)) view[key] = value;
+    if ((HIDDEN_PROPERTIES as readonly string[]).includes(key)) continue;
+    if (protections && !protections.allows('read', key, ctx)) continue;
+    view[key] = value;
   }
   Object.assign(view, {
     name: image.name,

@@ -156,6 +156,7 @@ export class ImageListService {
     let visibility: ListQuery['scope']['visibility'] = null;
     let memberStatus: ListQuery['scope']['memberStatus'] = 'accepted';
     let osHidden = false;
+    let unreadableFilter = false;
 
     for (const [key, value] of pairs) {
       if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort'].includes(key)) continue;
@@ -186,6 +187,8 @@ export class ImageListService {
         conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? numericFilter(key as ImageColumn, key, value) : value] });
       } else {
         properties.push({ name: key, value });
+        // A property the caller may not read cannot be filtered on: as if no image had it.
+        if (this.deps.propertyProtections && !this.deps.propertyProtections.allows('read', key, ctx)) unreadableFilter = true;
       }
     }
 
@@ -197,6 +200,7 @@ export class ImageListService {
       if (!(await canSee(this.deps, ctx, marker))) throw gazeError('MARKER_NOT_VISIBLE', markerId);
     }
 
+    if (unreadableFilter) return { images: [], hasMore: false };
     const rows = await this.deps.images.list({
       conditions, properties, tags, osHidden, sort, limit, marker,
       scope: { isAdmin: ctx.isAdmin, projectId: ctx.projectId, visibility, memberStatus },

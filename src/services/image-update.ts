@@ -1,4 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
+import type { PropertyOperation } from '../auth/property-protections.ts';
 import { USER_BASE_PROPERTIES, checkMinimum, checkPropertyName, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts';
@@ -43,11 +44,13 @@ export class ImageUpdateService {
       if (!this.deps.settings.showMultipleLocations) throw gazeError('LOCATIONS_INVISIBLE', LOCATION_VERBS[op.op]);
       throw gazeError('FORBIDDEN', 'Changing image locations is not supported by this service.');
     }
-    const exists = isBase(key) || key in image.properties;
+    // A property the caller may not read looks absent, as in Glance: replace/remove answer 409 and add creates.
+    const exists = isBase(key) || this.readable(ctx, image, key);
     switch (op.op) {
       case 'remove':
         if (isBase(key)) throw gazeError('PROPERTY_NOT_REMOVABLE', key);
-        if (!(key in image.properties)) throw gazeError('PROPERTY_MISSING', key);
+        if (!exists) throw gazeError('PROPERTY_MISSING', key);
+        this.guard(ctx, 'delete', key);
         delete image.properties[key];
         return;
       case 'add':
@@ -59,10 +62,22 @@ export class ImageUpdateService {
     }
   }
 
+  private readable(ctx: RequestContext, image: Image, key: string): boolean {
+    const protections = this.deps.propertyProtections;
+    return key in image.properties && (!protections || protections.allows('read', key, ctx));
+  }
+
+  /** property_protection_file: 403 "Attribute '<key>' is reserved." when the operation is not granted. */
+  private guard(ctx: RequestContext, op: PropertyOperation, key: string): void {
+    const protections = this.deps.propertyProtections;
+    if (protections && !protections.allows(op, key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
+  }
+
   private async set(ctx: RequestContext, image: Image, key: string, value: unknown): Promise<void> {
     if (!isBase(key)) {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
+      this.guard(ctx, this.readable(ctx, image, key) ? 'update' : 'create', key);
       if (value === null) delete image.properties[key];
       else image.properties[key] = value as string;
       return;
