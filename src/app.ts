@@ -1,3 +1,5 @@
+import { quotasFromConfig } from './quota/from-config.ts';
+import { UsageRepo } from './db/repos/usage.ts';
 import { mkdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type Config, fileUriToPath } from './config/index.ts';
@@ -8,6 +10,7 @@ import { TasksRepo } from './db/repos/tasks.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { FileStoreDriver } from './stores/file.ts';
 import { Policy } from './auth/policy.ts';
+import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
 import { createNoAuthAuthenticator } from './auth/noauth.ts';
 import { createKeystoneAuthenticator } from './auth/keystone.ts';
@@ -38,6 +41,9 @@ import { StoreInfoService } from './services/store-info.ts';
 import { importRoutes } from './http/routes/import.ts';
 import { taskRoutes } from './http/routes/tasks.ts';
 import { infoRoutes } from './http/routes/info.ts';
+import { formatCheckRoutes } from './http/routes/format-check.ts';
+import { createPlugins } from './import/plugins/index.ts';
+import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
 import { uriFilterFromConfig } from './net/uri-filter.ts';
@@ -102,6 +108,11 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
 }
 
 export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
+  // Policy and property protections first: a bad rules file stops start-up before anything is opened.
+  const policy = Policy.fromFile(config.get<string | null>('oslo_policy', 'policy_file'));
+  const propertyProtections = loadPropertyProtections(
+    config.get<string | null>('DEFAULT', 'property_protection_file'), config.get<string>('DEFAULT', 'property_protection_rule_format'), policy);
+  for (const warning of propertyProtections?.warnings ?? []) console.warn(`property_protection_file: ${warning}`);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   const stores = await StoreRegistry.create(config);
@@ -127,9 +138,11 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     members: new MembersRepo(db),
     tasks: new TasksRepo(db),
     stores,
-    policy: Policy.fromFile(config.get<string | null>('oslo_policy', 'policy_file')),
+    policy,
     notifier,
     imageValidator: new SchemaValidator('image', image),
+    propertyProtections,
+    quotas: quotasFromConfig(config, new UsageRepo(db)),
     settings: {
       imageSizeCap: config.get<number>('DEFAULT', 'image_size_cap'),
       hashingAlgorithm: config.get<string>('DEFAULT', 'hashing_algorithm'),
@@ -141,6 +154,11 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       showMultipleLocations: config.get<boolean>('DEFAULT', 'show_multiple_locations'),
       showImageDirectUrl: config.get<boolean>('DEFAULT', 'show_image_direct_url'),
       stagingDir: staging,
+      formatPolicy: {
+        requireFormatMatch: config.get<boolean>('image_format', 'require_image_format_match'),
+        gptSafetyChecksNonfatal: config.get<string[]>('image_format', 'gpt_safety_checks_nonfatal'),
+        vmdkAllowedTypes: config.get<string[]>('image_format', 'vmdk_allowed_types'),
+      },
     },
   };
   const stagingArea = new StagingArea(staging);
@@ -148,6 +166,17 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   await recoverInterruptedUploads(deps.images, stores, stagingArea, selfUrl);
   const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
   const runner = new ImportRunner(deps, stagingArea, {
+    plugins: createPlugins(config.get<string[]>('image_import_opts', 'image_import_plugins'), {
+      inject: config.get<Record<string, string>>('inject_metadata_properties', 'inject'),
+      ignoreUserRoles: config.get<string[]>('inject_metadata_properties', 'ignore_user_roles'),
+      outputFormat: config.get<string>('image_conversion', 'output_format'),
+      qemuImg: {
+        infoCpuSeconds: config.get<number>('image_conversion', 'qemu_img_info_cpu_seconds'),
+        convertCpuSeconds: config.get<number>('image_conversion', 'qemu_img_convert_cpu_seconds'),
+        addressSpaceMiB: config.get<number>('image_conversion', 'qemu_img_address_space_mib'),
+      },
+      vmdkAllowedTypes: deps.settings.formatPolicy.vmdkAllowedTypes,
+    }),
     download: downloadOptionsFromConfig(config),
     concurrency: config.get<number>('wsgi', 'task_pool_threads'),
     taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
@@ -176,6 +205,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       showMultipleLocations: deps.settings.showMultipleLocations,
       showImageDirectUrl: deps.settings.showImageDirectUrl,
       multistore: stores.multistore,
+      propertyProtections,
     },
     schemas: {
       image, images: imagesSchema(image), member: memberSchema, members: membersSchema, task: taskSchema, tasks: tasksSchema,
@@ -184,6 +214,12 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     importMethods,
     selfUrl,
     storeIds: stores.multistore ? stores.all().map((s) => s.id) : [],
+    quotas: deps.quotas,
+    formatCheck: new FormatCheckService(deps, { diskFormats, formatPolicy: deps.settings.formatPolicy }),
+    uploadWatchdog: {
+      idleMs: config.get<number>('DEFAULT', 'client_socket_timeout') * 1000,
+      minBytesPerSecond: config.get<number>('DEFAULT', 'upload_min_rate'),
+    },
   };
 
   const auth = authenticator(config);
@@ -201,6 +237,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   importRoutes(server, api);
   taskRoutes(server, api);
   infoRoutes(server, api);
+  formatCheckRoutes(server, api);
   runner.start();
 
   return {

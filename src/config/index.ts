@@ -40,6 +40,15 @@ function parseValue(spec: OptionSpec, raw: string, where: string): unknown {
         if (!Number.isInteger(n)) throw new ConfigError(`${where}: '${s}' is not an integer`);
         return n;
       });
+    case 'dict': {
+      // oslo.config's DictOpt: `k1:v1,k2:v2`.
+      const entries = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '').map((pair) => {
+        const at = pair.indexOf(':');
+        if (at <= 0) throw new ConfigError(`${where}: '${pair}' is not a key:value pair`);
+        return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+      });
+      return Object.fromEntries(entries);
+    }
   }
 }
 

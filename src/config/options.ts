@@ -1,11 +1,11 @@
 // Every option Gaze reads, with Glance's section and option names where Glance has one.
 // Types follow oslo.config: lists are comma-separated, booleans are true/false (any case).
 
-export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist';
+export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist' | 'dict';
 
 export interface OptionSpec {
   type: OptionType;
-  default: string | number | boolean | string[] | number[] | null;
+  default: string | number | boolean | string[] | number[] | Record<string, string> | null;
 }
 
 export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
@@ -39,6 +39,13 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     noauth_default_project_id: { type: 'string', default: 'admin' },
     // Gaze: no-auth mode makes every anonymous caller an admin, so listening beyond loopback must be asked for.
     noauth_allow_remote: { type: 'bool', default: false },
+    property_protection_file: { type: 'string', default: null },
+    property_protection_rule_format: { type: 'string', default: 'roles' },
+    // Glance's WSGI socket timeout; Gaze applies it to request bodies: an upload or stage that sends no
+    // byte for this many seconds is cut off (slowloris), and the image goes back to where it was.
+    client_socket_timeout: { type: 'int', default: 900 },
+    // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
+    upload_min_rate: { type: 'int', default: 1024 },
   },
   database: {
     connection: { type: 'string', default: null },
@@ -92,6 +99,9 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   image_format: {
     container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] },
     disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] },
+    vmdk_allowed_types: { type: 'list', default: ['streamOptimized', 'monolithicSparse'] },
+    require_image_format_match: { type: 'bool', default: true },
+    gpt_safety_checks_nonfatal: { type: 'list', default: [] },
   },
   oslo_messaging_notifications: {
     // Glance's option: `log` writes each notification as a JSON line to the service log; empty sends none.
@@ -123,6 +133,42 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   },
   image_import_opts: {
     image_import_plugins: { type: 'list', default: [] },
+  },
+  inject_metadata_properties: {
+    inject: { type: 'dict', default: {} },
+    ignore_user_roles: { type: 'list', default: ['admin'] },
+  },
+  image_conversion: {
+    output_format: { type: 'string', default: 'raw' },
+    // Gaze: limits of every qemu-img run (Glance: 2 CPU-seconds and 1 GiB of address space for `info`;
+    // conversion itself gets more CPU time, since it reads the whole image).
+    qemu_img_info_cpu_seconds: { type: 'int', default: 2 },
+    qemu_img_convert_cpu_seconds: { type: 'int', default: 600 },
+    qemu_img_address_space_mib: { type: 'int', default: 1024 },
+  },
+  oslo_limit: {
+    // Where Keystone's unified limits are read when use_keystone_limits is on (oslo.limit's names).
+    auth_url: { type: 'string', default: null },
+    username: { type: 'string', default: null },
+    password: { type: 'string', default: null },
+    user_domain_id: { type: 'string', default: null },
+    user_domain_name: { type: 'string', default: null },
+    system_scope: { type: 'string', default: null },
+    project_name: { type: 'string', default: null },
+    project_domain_id: { type: 'string', default: null },
+    project_domain_name: { type: 'string', default: null },
+    endpoint_id: { type: 'string', default: null },
+    endpoint_service_type: { type: 'string', default: null },
+    endpoint_region_name: { type: 'string', default: null },
+    endpoint_interface: { type: 'string', default: 'publicURL' },
+  },
+  project_limits: {
+    // Gaze: the unified limits every project gets when use_keystone_limits is off (MiB for the sizes;
+    // -1 = unlimited). Keystone's registered limits play this part when it is on.
+    image_size_total: { type: 'int', default: -1 },
+    image_stage_total: { type: 'int', default: -1 },
+    image_count_total: { type: 'int', default: -1 },
+    image_count_uploading: { type: 'int', default: -1 },
   },
   wsgi: {
     task_pool_threads: { type: 'int', default: 16 },

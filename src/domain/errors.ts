@@ -34,6 +34,8 @@ const table = {
   IMAGE_ID_EXISTS: { status: 409, message: (id: string) => `Image ID ${id} already exists!` },
   ATTRIBUTE_READ_ONLY: { status: 403, message: (key: string) => `Attribute '${key}' is read-only.` },
   ATTRIBUTE_RESERVED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
+  // property_protection_file forbids the operation (Glance raises the same ReservedProperty text).
+  PROPERTY_PROTECTED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
   PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.` },
   PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.` },
   PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.` },
@@ -63,8 +65,17 @@ const table = {
     ? `Property ${missing[0]} must be set prior to saving data.`
     : `Properties ${missing.join(', ')} must be set prior to saving data.` },
   UPLOAD_NOT_ALLOWED: { status: 403, message: (id: string) => `Not allowed to upload image data for image ${id}` },
+  UPLOAD_STALLED: { status: 408, message: (why: string) => `The upload was cut off: ${why}. The image data was not kept.` },
+  // The data is not what the image claims, or fails the safety checks of its format (spec §2.2).
+  IMAGE_FORMAT_REJECTED: { status: 415, message: (reason: string) => reason },
   IMAGE_TOO_LARGE: { status: 413, message: () => 'The incoming image is too large: The provided image is too large.' },
   STORAGE_QUOTA: { status: 413, message: (size: number, remaining: number) => `Image exceeds the storage quota: The size of the data ${size} will exceed the limit. ${remaining} bytes remaining.` },
+  OVER_LIMIT: {
+    status: 413,
+    message: (projectId: string, over: string[]) => 'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.'
+      + `\n\nThe response body:\nProject ${projectId} is over a limit for [${over.join(', ')}]`,
+  },
+  LIMITS_UNAVAILABLE: { status: 503, message: (why: string) => `Unified limits cannot be read: ${why}` },
   STORAGE_FULL: { status: 413, message: (detail: string) => `Image storage media is full: ${detail}` },
   STORAGE_PERMISSION: { status: 503, message: (detail: string) => `Insufficient permissions on image storage media: ${detail}` },
   DELETED_DURING_UPLOAD: { status: 410, message: (id: string) => `Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.` },

@@ -9,6 +9,9 @@ import type { TaskService } from '../services/tasks.ts';
 import type { StoreInfoService } from '../services/store-info.ts';
 import type { ImageViewOptions } from './views.ts';
 import type { JsonSchema } from '../schemas/image.ts';
+import type { UploadWatchdogOptions } from './upload-watchdog.ts';
+import type { QuotaService } from '../quota/quotas.ts';
+import type { FormatCheckService } from '../services/format-check.ts';
 
 /** What the routes call: use cases and view settings, handed over by app.ts. */
 export interface Api {
@@ -28,4 +31,8 @@ export interface Api {
   /** worker_self_reference_url, else public_endpoint: how other workers reach this one. */
   selfUrl: string | null;
   storeIds: string[];
+  /** How long an upload body may stall or trickle before it is cut off. */
+  uploadWatchdog: UploadWatchdogOptions;
+  quotas: QuotaService;
+  formatCheck: FormatCheckService;
 }

@@ -7,7 +7,7 @@ import type { Image } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { ingest, IngestAborted, type Digests } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, storeAndActivate, type ExpectedDigest } from '../services/store-data.ts';
+import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, formatCheckFor, storeAndActivate, type ExpectedDigest } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -18,6 +18,9 @@ import { copiedProperties, fetchRemoteImage, GlanceDownloadFailed, openRemoteDat
 import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
 import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
+import { PluginFailed, type ImportPlugin } from './plugins/index.ts';
+import { inspectFile } from '../formats/inspector.ts';
+import { judge } from '../formats/verdict.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
@@ -36,6 +39,8 @@ export interface ImportInput {
   image_id: string;
   import_req: { method: { name: string; uri?: string } & Record<string, unknown> } & Record<string, unknown>;
   backend: Array<string | null>;
+  /** The importing user's roles, for the plugins that depend on them (inject_image_metadata). */
+  roles?: string[];
 }
 
 /** Why a task stopped early; its message becomes the task's message. */
@@ -47,6 +52,8 @@ export interface CallerCredentials {
 }
 
 export interface RunnerOptions {
+  /** [image_import_opts] image_import_plugins, in order. */
+  plugins: ImportPlugin[];
   glanceDownload: { extraProperties: string[]; regionEndpoints: string[] };
   download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
   concurrency: number;
@@ -144,7 +151,8 @@ export class ImportRunner {
   private async removeOrphanedStagedData(): Promise<void> {
     for (const name of await readdir(this.staging.dir).catch(() => [] as string[])) {
       if (name.startsWith('.')) continue; // a write in progress, or its leftovers (swept at start)
-      const image = await this.deps.images.get(name);
+      // `<id>.<suffix>` is a plugin's work file (a conversion's output): it belongs to image <id>.
+      const image = await this.deps.images.get(name.split('.')[0]);
       if (!image || !['uploading', 'importing'].includes(image.status)) await this.staging.remove(name);
     }
   }
@@ -241,8 +249,11 @@ export class ImportRunner {
       image = await this.requireImage(input.image_id); // it now has the remote image's formats
     }
     if (copying) await this.stageExistingData(image, signal);
+    else image = await this.runPlugins(image, input, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
+    // Every copy counts against the project's storage: refuse before the first byte is written.
+    await this.refuseOverStoreQuota(image, stagedSize * targets.length, copying);
 
     // Every target store gets the staged bytes through the ingest pipeline, one after the other.
     const mustAll = input.import_req.all_stores_must_succeed !== false;
@@ -254,7 +265,7 @@ export class ImportRunner {
         const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
         const result = await ingest({
           source: (await this.staging.read(image.id)).pipe(progress), key: image.id, store,
-          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, claimedDiskFormat: image.disk_format, signal,
+          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, this.deps), signal,
           sizeHint: stagedSize,
         });
         const digests = result.digests!;
@@ -266,7 +277,7 @@ export class ImportRunner {
           throw mismatch;
         }
         await images.addLocation(image.id, result.location.url, this.deps.stores.multistore ? { store: store.id } : {});
-        stored = { size: result.size, digests, virtualSize: image.container_format === 'bare' ? result.inspection.virtualSize : null };
+        stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
         if (!copying && !mustAll) await this.activate(image.id, stored);
         await this.progress(image.id, { done: store.id });
         this.deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
@@ -326,7 +337,7 @@ export class ImportRunner {
       try {
         await ingest({
           source: await store.read(location.url), key: image.id, store: this.staging.store,
-          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null, claimedDiskFormat: image.disk_format, signal,
+          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null, signal,
         });
         return;
       } catch (err) {
@@ -394,6 +405,10 @@ export class ImportRunner {
     const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, method.glance_region, method.glance_service_interface ?? 'public');
     const remote = await fetchRemoteImage(endpoint, remoteId, caller.token, this.opts.download, signal);
     if (remote.size > this.deps.settings.imageSizeCap) throw new ImportStopped('The incoming image is too large: The provided image is too large.');
+    // The remote size is known before any byte moves: quotas refuse now rather than after the download.
+    const stageBudget = await this.deps.quotas.stageBudget(image.owner, image.id);
+    if (stageBudget && remote.size > stageBudget.bytes) throw stageBudget.exceeded(remote.size);
+    await this.refuseOverStoreQuota(image, remote.size * input.backend.length, false);
 
     const copied = copiedProperties(remote.metadata, extraProperties);
     const previous = {
@@ -410,7 +425,7 @@ export class ImportRunner {
     const response = await openRemoteData(remote, remoteId, caller.token, this.opts.download, signal, this.deps.settings.imageSizeCap);
     const staged = await ingest({
       source: response.body, key: image.id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
-      claimedDiskFormat: image.disk_format, signal,
+      signal, budget: stageBudget,
     });
     if (staged.size !== remote.size) {
       throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
@@ -426,12 +441,59 @@ export class ImportRunner {
   private async download(image: Image, uri: string, signal: AbortSignal): Promise<void> {
     await this.staging.remove(image.id);
     const sizeCap = this.deps.settings.imageSizeCap;
+    const budget = await this.deps.quotas.stageBudget(image.owner, image.id);
     const response = await safeDownload(uri, { ...this.opts.download, maxBytes: sizeCap, signal });
+    if (budget && response.contentLength !== null && response.contentLength > budget.bytes) {
+      response.body.destroy();
+      throw budget.exceeded(response.contentLength);
+    }
     const staged = await ingest({
       source: response.body, key: image.id, store: this.staging.store, sizeCap, hashAlgo: null,
-      claimedDiskFormat: image.disk_format, signal,
+      signal, budget,
     });
     await this.deps.images.updateFields(image.id, 'importing', { size: staged.size });
+  }
+
+  /**
+   * The configured import plugins, in order, on the staged file (never for copy-image: those bytes are
+   * the image's already). Each may replace the file and change the image; the next sees the result.
+   */
+  private async runPlugins(image: Image, input: ImportInput, signal: AbortSignal): Promise<Image> {
+    const roles = input.roles ?? [];
+    const protections = this.deps.propertyProtections;
+    for (const plugin of this.opts.plugins) {
+      const current = await this.requireImage(image.id);
+      await plugin.run({
+        image: current,
+        stagedPath: this.staging.path(image.id),
+        roles,
+        signal,
+        sizeCap: this.deps.settings.imageSizeCap,
+        updateImage: async (fields) => {
+          if (!(await this.deps.images.updateFields(image.id, 'importing', fields))) throw new ImportStopped('Image has been deleted, aborting import.');
+        },
+        setProperties: async (props) => {
+          for (const [key, value] of Object.entries(props)) await this.deps.images.setProperty(image.id, key, value);
+        },
+        // As in PATCH: a property the user cannot read counts as absent, so writing it is a create.
+        mayWriteProperty: (name, exists) => {
+          if (!protections) return true;
+          const visible = exists && protections.allows('read', name, { roles });
+          return protections.allows(visible ? 'update' : 'create', name, { roles });
+        },
+        inspectFile,
+        judge: (report, claimed) => judge(report, claimed, this.deps.settings.formatPolicy),
+        warn: (message) => console.warn(`gaze: import of image ${image.id}, ${plugin.name}: ${message}`),
+      });
+    }
+    return this.requireImage(image.id);
+  }
+
+  /** Fails the task with the quota's message when `bytes` more data would not fit the project's storage. */
+  private async refuseOverStoreQuota(image: Image, bytes: number, copying: boolean): Promise<void> {
+    // A copy adds to the image's existing data; an import replaces whatever the image had.
+    const budget = await this.deps.quotas.storeBudget(image.owner, copying ? null : image.id);
+    if (budget && bytes > budget.bytes) throw budget.exceeded(bytes);
   }
 
   private async requireImage(id: string): Promise<Image> {
@@ -512,6 +574,7 @@ function describeFailure(err: unknown): string {
   if (err instanceof DigestMismatch) return `${err.message}; the data was not kept.`;
   if (err instanceof ImageGone) return 'Image has been deleted, aborting import.';
   if (err instanceof GlanceDownloadFailed) return err.message;
+  if (err instanceof PluginFailed) return err.message;
   if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
   if (isGazeError(err)) return err.message;
   if (err instanceof StoreError) return `Storing the image failed: ${err.message}`;

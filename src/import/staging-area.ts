@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { FileStoreDriver } from '../stores/file.ts';
 import { Store } from '../stores/store.ts';
 
@@ -16,6 +17,11 @@ export class StagingArea {
   }
 
   get dir(): string { return this.driver.dir; }
+
+  /** The staged file itself, for the import plugins that rewrite it. */
+  path(imageId: string): string {
+    return fileURLToPath(this.url(imageId));
+  }
 
   url(imageId: string): string {
     return this.driver.urlFor(imageId);

@@ -4,7 +4,10 @@ import type { TasksRepo } from '../db/repos/tasks.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { Policy } from '../auth/policy.ts';
 import type { Notifier } from '../notify/notifier.ts';
+import type { PropertyProtections } from '../auth/property-protections.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
+import type { QuotaService } from '../quota/quotas.ts';
+import type { FormatPolicy } from '../formats/verdict.ts';
 
 /** Everything the use cases need, assembled once in app.ts. */
 export interface ServiceDeps {
@@ -15,7 +18,10 @@ export interface ServiceDeps {
   policy: Policy;
   notifier: Notifier;
   imageValidator: SchemaValidator;
+  /** property_protection_file rules; null or absent when protections are off. */
+  propertyProtections?: PropertyProtections | null;
   settings: ServiceSettings;
+  quotas: QuotaService;
 }
 
 export interface ServiceSettings {
@@ -29,4 +35,6 @@ export interface ServiceSettings {
   showMultipleLocations: boolean;
   showImageDirectUrl: boolean;
   stagingDir: string;
+  /** [image_format] rules every store write of container_format bare is judged by. */
+  formatPolicy: FormatPolicy;
 }

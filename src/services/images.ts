@@ -31,10 +31,12 @@ export class ImageService {
     this.deps.imageValidator.validate(body);
 
     const properties: Record<string, string> = {};
+    const extraKeys: string[] = [];
     for (const [key, value] of Object.entries(body)) {
       if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || ['id', 'os_hash_algo', 'os_hash_value'].includes(key)) continue;
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
+      extraKeys.push(key);
       // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
       if (value !== null) properties[key] = value as string;
     }
@@ -50,7 +52,12 @@ export class ImageService {
     if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
 
     const tags = [...new Set((body.tags as string[] | undefined) ?? [])];
+    // Property protections come after the policy checks and before the property quota, as in Glance.
+    for (const key of extraKeys) {
+      if (this.deps.propertyProtections && !this.deps.propertyProtections.allows('create', key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
+    }
     this.checkQuotas(properties, tags);
+    await this.deps.quotas.enforce(owner, { image_count_total: 1 });
 
     const id = (body.id as string | undefined)?.toLowerCase() ?? crypto.randomUUID();
     if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
