@@ -13,11 +13,11 @@ async function expectStatus(what: string, res: Awaited<ReturnType<typeof request
   return text;
 }
 
-export async function createImage(url: string, name: string): Promise<string> {
+export async function createImage(url: string, name: string, fields: Record<string, unknown> = {}): Promise<string> {
   const res = await request(`${url}/v2/images`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare' }),
+    body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare', ...fields }),
   });
   const image = JSON.parse(await expectStatus(`POST /v2/images (${name})`, res, 201)) as { id: string };
   return image.id;

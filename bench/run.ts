@@ -10,6 +10,7 @@
 //   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
 //   GAZE_BENCH_S3_MIB=64 npm run bench       # smaller image for the S3 store section (default 512)
 //   GAZE_BENCH_GD_MIB=64 npm run bench       # smaller image for the glance-download section (default 256)
+//   GAZE_BENCH_CONVERT_MIB=64 npm run bench  # smaller qcow2 for the image_conversion section (default 1024)
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import { createImage, createImages, download, loadTest, showImage, upload, type 
 import { importAndWait, stage, startFileServer, type BenchFileServer } from './import.ts';
 import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
 import { bucketObjects } from './s3.ts';
+import { conversionImport, inspectionCost } from './safety.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
 
@@ -44,6 +46,10 @@ const S3_SIZE = s3MiB * MiB;
 const S3_BUCKET = 'gaze-bench';
 const gdMiB = mibFromEnv('GAZE_BENCH_GD_MIB', 256);
 const GD_SIZE = gdMiB * MiB;
+const convertMiB = mibFromEnv('GAZE_BENCH_CONVERT_MIB', 1024);
+const CONVERT_SIZE = convertMiB * MiB;
+const INSPECTION_RATIO_TARGET = 0.95;
+const INSPECTION_ROUNDS = 2;
 const IMPORT_RATIO_TARGET = 1.3;
 const IMAGES = 1000;
 const CONCURRENCY = 16;
@@ -357,6 +363,26 @@ async function main(): Promise<void> {
     `(${r2(gdl.ms / 1000)} s; 202 after ${r1(gdl.acceptMs)} ms, ${gdl.polls} polls; CPU: RegionTwo ${r1(gdTwoCpu)} s, RegionOne ${r1(gdOneCpu)} s)`);
   line('same size, checksum and os_hash_value', 'yes', `(md5 ${String(srcImage.checksum)})`);
 
+  // Part 8: what format inspection costs an upload, and an image_conversion import (qemu-img).
+  section(`8. Image safety: inspection cost (${sizeMiB} MiB uploads), conversion of a ${convertMiB} MiB qcow2 (fresh servers)`);
+  const inspectServer = await start();
+  const inspection = await inspectionCost(inspectServer.url, SIZE, INSPECTION_ROUNDS);
+  await stop(inspectServer);
+  const inspectionMet = inspection.ratio >= INSPECTION_RATIO_TARGET;
+  line('upload, inspected (container bare)', `${r1(inspection.onMiBs)} MiB/s`, `(best of ${inspection.rounds})`);
+  line('upload, not inspected (container ovf)', `${r1(inspection.offMiBs)} MiB/s`, `(best of ${inspection.rounds})`);
+  line('inspection on / off', `${r2(inspection.ratio)} x`, `target >= ${INSPECTION_RATIO_TARGET}: ${inspectionMet ? 'MET' : 'MISSED'}`);
+  const convertServer = await start({ image_import_opts: { image_import_plugins: 'image_conversion' }, image_conversion: { output_format: 'raw' } });
+  const convertDir = mkdtempSync(path.join(tmpdir(), 'gaze-bench-convert-'));
+  tempDirs.add(convertDir);
+  const conversion = await conversionImport(convertServer.url, convertDir, CONVERT_SIZE);
+  await stop(convertServer);
+  rmSync(convertDir, { recursive: true, force: true });
+  tempDirs.delete(convertDir);
+  line(`make the qcow2 (${convertMiB} MiB of data)`, `${r1(conversion.makeSeconds)} s`, `(${r1(conversion.qcow2Bytes / MiB)} MiB file; not timed below)`);
+  line('image_conversion import qcow2 -> raw, POST /import -> active', `${r2(conversion.importSeconds)} s`,
+    `(${r1(convertMiB / conversion.importSeconds)} MiB/s of virtual disk; inspect, qemu-img info + convert, inspect again, store with digests)`);
+
   const totalSeconds = (performance.now() - benchStarted) / 1000;
   console.log(`\nbench took ${r1(totalSeconds)} s`);
 
@@ -395,6 +421,10 @@ async function main(): Promise<void> {
       sourcePut: { mibs: srcUp.mibs, seconds: srcUp.ms / 1000 },
       import: { mibs: gdl.mibs, seconds: gdl.ms / 1000, acceptMs: gdl.acceptMs, polls: gdl.polls, targetCpuSeconds: gdTwoCpu, sourceCpuSeconds: gdOneCpu },
       checksumMatch: true,
+    },
+    safety: {
+      inspection: { ...inspection, targetRatio: INSPECTION_RATIO_TARGET, met: inspectionMet },
+      conversion: { sizeMiB: convertMiB, qcow2MiB: conversion.qcow2Bytes / MiB, makeSeconds: conversion.makeSeconds, importSeconds: conversion.importSeconds },
     },
     totalSeconds,
   })));
