@@ -24,11 +24,22 @@ function parse(json: string | null): unknown {
   return json === null ? null : JSON.parse(json);
 }
 
+// What the service keeps in a task's input for its own use (the importing user's roles for the plugins,
+// the values a glance-download overwrote): never part of the input the user gave, so never shown.
+const INTERNAL_INPUT_KEYS = ['roles', 'previous'];
+
+function shownInput(row: TaskRow): unknown {
+  const input = parse(row.input);
+  if (row.type !== 'api_image_import') return input; // a legacy task's input is all the user's
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  return Object.fromEntries(Object.entries(input).filter(([key]) => !INTERNAL_INPUT_KEYS.includes(key)));
+}
+
 /** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set). */
 export function taskView(row: TaskRow): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id: row.id, type: row.type, status: row.status, owner: row.owner,
-    input: parse(row.input), result: parse(row.result), message: row.message,
+    input: shownInput(row), result: parse(row.result), message: row.message,
     created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
     self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
   };
@@ -57,6 +68,6 @@ export function taskRawView(row: TaskRow): Record<string, unknown> {
     expires_at: rawRowTime(row.expires_at), created_at: rawRowTime(row.created_at), updated_at: rawRowTime(row.updated_at),
     deleted_at: rawRowTime(row.deleted_at), deleted: Boolean(row.deleted),
     image_id: row.image_id, request_id: row.request_id, user_id: row.user_id,
-    input: parse(row.input), result: parse(row.result), message: row.message,
+    input: shownInput(row), result: parse(row.result), message: row.message,
   };
 }

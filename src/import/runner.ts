@@ -252,8 +252,9 @@ export class ImportRunner {
     else image = await this.runPlugins(image, input, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
-    // Every copy counts against the project's storage: refuse before the first byte is written.
-    await this.refuseOverStoreQuota(image, stagedSize * targets.length, copying);
+    // Every copy counts against the project's storage: refuse before the first byte is written. A copy
+    // adds to the image's existing data; an import replaces whatever the image had.
+    await this.deps.quotas.refuseOversized(image.owner, copying ? null : image.id, { stored: stagedSize * targets.length });
 
     // Every target store gets the staged bytes through the ingest pipeline, one after the other.
     const mustAll = input.import_req.all_stores_must_succeed !== false;
@@ -406,9 +407,8 @@ export class ImportRunner {
     const remote = await fetchRemoteImage(endpoint, remoteId, caller.token, this.opts.download, signal);
     if (remote.size > this.deps.settings.imageSizeCap) throw new ImportStopped('The incoming image is too large: The provided image is too large.');
     // The remote size is known before any byte moves: quotas refuse now rather than after the download.
+    await this.deps.quotas.refuseOversized(image.owner, image.id, { staged: remote.size, stored: remote.size * input.backend.length });
     const stageBudget = await this.deps.quotas.stageBudget(image.owner, image.id);
-    if (stageBudget && remote.size > stageBudget.bytes) throw stageBudget.exceeded(remote.size);
-    await this.refuseOverStoreQuota(image, remote.size * input.backend.length, false);
 
     const copied = copiedProperties(remote.metadata, extraProperties);
     const previous = {
@@ -489,11 +489,19 @@ export class ImportRunner {
     return this.requireImage(image.id);
   }
 
-  /** Fails the task with the quota's message when `bytes` more data would not fit the project's storage. */
-  private async refuseOverStoreQuota(image: Image, bytes: number, copying: boolean): Promise<void> {
-    // A copy adds to the image's existing data; an import replaces whatever the image had.
-    const budget = await this.deps.quotas.storeBudget(image.owner, copying ? null : image.id);
-    if (budget && bytes > budget.bytes) throw budget.exceeded(bytes);
+  /**
+   * The size of the remote image a glance-download names, read with the caller's credentials, or null
+   * when it cannot be read now (the task then says why).
+   */
+  async remoteImageSize(caller: CallerCredentials, method: Record<string, unknown>): Promise<number | null> {
+    try {
+      const { regionEndpoints } = this.opts.glanceDownload;
+      const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, String(method.glance_region), String(method.glance_service_interface ?? 'public'));
+      const remote = await fetchRemoteImage(endpoint, String(method.glance_image_id), caller.token, this.opts.download, AbortSignal.timeout(this.opts.download.readTimeoutMs));
+      return remote.size;
+    } catch {
+      return null;
+    }
   }
 
   private async requireImage(id: string): Promise<Image> {

@@ -67,6 +67,26 @@ export class QuotaService {
     return tightest(this.unifiedBudget(projectId, 'image_stage_total', await this.limits(projectId), used));
   }
 
+  /**
+   * Refuses (413) data whose size is known before it arrives when it would not fit: `staged` bytes into
+   * staging, `stored` bytes into the stores (every copy counted). Nothing has been written yet.
+   */
+  async refuseOversized(projectId: string | null, excludeImageId: string | null, sizes: { staged?: number; stored?: number }): Promise<void> {
+    if (sizes.staged !== undefined) {
+      const budget = await this.stageBudget(projectId, excludeImageId ?? '');
+      if (budget && sizes.staged > budget.bytes) throw budget.exceeded(sizes.staged);
+    }
+    if (sizes.stored !== undefined) {
+      const budget = await this.storeBudget(projectId, excludeImageId);
+      if (budget && sizes.stored > budget.bytes) throw budget.exceeded(sizes.stored);
+    }
+  }
+
+  /** Whether any quota limits bytes (so that learning a size in advance is worth a request). */
+  get limitsBytes(): boolean {
+    return this.source !== null || this.legacyStorageBytes > 0;
+  }
+
   /** GET /v2/info/usage: each unified limit with the project's usage; empty when unified limits are off. */
   async report(projectId: string | null): Promise<Record<string, { limit: number; usage: number }>> {
     if (!this.source || !projectId) return {};

@@ -52,6 +52,12 @@ export class ImportService {
 
     // A glance-direct image already counts as uploading (it is); the other methods start taking data now.
     await this.deps.quotas.enforce(image.owner, { image_size_total: 0, image_stage_total: 0, image_count_uploading: method === 'glance-direct' ? 0 : 1 });
+    if (method === 'glance-download' && this.deps.quotas.limitsBytes) {
+      // Beyond Glance: the remote size is known now, so a download that cannot fit is refused with 413
+      // instead of failing its task later.
+      const size = await this.runner.remoteImageSize({ token: ctx.authToken, catalog: ctx.serviceCatalog }, request.method);
+      if (size !== null) await this.deps.quotas.refuseOversized(image.owner, image.id, { staged: size, stored: size * backend.length });
+    }
 
     const now = nowTimestamp();
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };

@@ -153,3 +153,23 @@ test('web-download: a remote size over the stage limit fails the task before any
     await files.close();
   }
 });
+
+test('glance-download: a remote image that cannot fit is refused with 413 at POST /import, before any task runs', async () => {
+  const { gaze: remote, api: r1 } = await start({});
+  const src = await r1.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
+  assert.equal((await r1.upload(src.id, Buffer.alloc(3 * MiB, 5), alice)).status, 204);
+  const { gaze, api } = await start({
+    DEFAULT: { enabled_import_methods: 'glance-direct,web-download,glance-download', user_storage_quota: '2MB' },
+    glance_download_opts: { region_endpoints: `RegionOne:${remote.url}` },
+    import_filtering_opts: { allowed_ports: String(remote.port) },
+  });
+  const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
+  const refused = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-download', glance_image_id: src.id, glance_region: 'RegionOne' } },
+    { as: alice, headers: { accept: 'application/json' } });
+  expectError(refused, 413, `Image exceeds the storage quota: The size of the data ${3 * MiB} will exceed the limit. ${2 * MiB} bytes remaining.`);
+  assert.deepEqual((await api.get(`/v2/images/${img.id}/tasks`, { as: alice })).json.tasks, []);
+  const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(after.status, 'queued');
+  assert.equal(after.os_glance_import_task, undefined);
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'staging')), []);
+});
