@@ -58,7 +58,7 @@ export class PropertyProtections {
     const unknown = new Set<string>();
     const everyone: Permission = { kind: 'everyone' };
     const sections: Section[] = [{
-      name: OS_GLANCE_SECTION, pattern: /os_glance.*/, ops: { create: everyone, read: everyone, update: everyone, delete: everyone },
+      name: OS_GLANCE_SECTION, pattern: /^os_glance/, ops: { create: everyone, read: everyone, update: everyone, delete: everyone },
     }];
     for (const [name, options] of raw) {
       if (name.startsWith('os_glance')) {
@@ -103,6 +103,19 @@ export class PropertyProtections {
         // Glance enforces the rule with an empty target: only the caller's credentials count.
         return this.policy.check(permission.rule, fullContext(ctx), {});
     }
+  }
+
+  /**
+   * The operation that writing `property` amounts to: an update when the caller can see it already,
+   * else a create (a property the caller cannot read counts as absent, as in Glance's PATCH).
+   */
+  writeOperation(property: string, exists: boolean, ctx: ProtectionCaller): 'create' | 'update' {
+    return exists && this.allows('read', property, ctx) ? 'update' : 'create';
+  }
+
+  /** May this caller write `property` (that the image has already, or not)? */
+  mayWrite(property: string, exists: boolean, ctx: ProtectionCaller): boolean {
+    return this.allows(this.writeOperation(property, exists, ctx), property, ctx);
   }
 }
 

@@ -22,6 +22,8 @@ export interface ImagesTable {
   updated_at: string;
   deleted_at: string | null;
   deleted: number;
+  /** Bytes a running upload, stage or import reserved against the quotas; null when none runs. */
+  reserved_bytes: number | null;
 }
 
 export interface ImagePropertiesTable {

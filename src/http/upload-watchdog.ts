@@ -28,6 +28,8 @@ export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: Upl
     if (req.complete) return;
     res.shouldKeepAlive = false;
     req.unpipe(watchdog);
+    // A service that refused before reading never consumes the watchdog: free its buffers and timer.
+    watchdog.destroy();
     req.resume();
     req.socket.end();
     setTimeout(() => req.socket.destroy(), CLOSE_GRACE_MS).unref();
@@ -38,12 +40,13 @@ export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: Upl
 class UploadWatchdog extends Transform {
   private lastByteAt = Date.now();
   private windowBytes = 0;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | null;
 
   constructor(private readonly opts: UploadWatchdogOptions) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
-    this.timer = setInterval(() => this.check(), opts.idleMs);
-    this.timer.unref();
+    // 0 (or less) means wait forever, as Glance reads client_socket_timeout.
+    this.timer = opts.idleMs > 0 ? setInterval(() => this.check(), opts.idleMs) : null;
+    this.timer?.unref();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -53,12 +56,12 @@ class UploadWatchdog extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     callback();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     callback(err);
   }
 

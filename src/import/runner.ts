@@ -41,6 +41,14 @@ export interface ImportInput {
   backend: Array<string | null>;
   /** The importing user's roles, for the plugins that depend on them (inject_image_metadata). */
   roles?: string[];
+  /** Formats and properties the import overwrote, put back if it fails (glance-download, plugins). */
+  previous?: PreviousValues;
+}
+
+export interface PreviousValues {
+  disk_format: string | null;
+  container_format: string | null;
+  properties: Record<string, string | null>;
 }
 
 /** Why a task stopped early; its message becomes the task's message. */
@@ -249,11 +257,12 @@ export class ImportRunner {
       image = await this.requireImage(input.image_id); // it now has the remote image's formats
     }
     if (copying) await this.stageExistingData(image, signal);
-    else image = await this.runPlugins(image, input, signal);
+    else image = await this.runPlugins(task, image, input, signal);
     const stagedSize = await this.staging.size(image.id);
     if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
     // Every copy counts against the project's storage: refuse before the first byte is written. A copy
     // adds to the image's existing data; an import replaces whatever the image had.
+    if (!copying) await images.updateFields(image.id, 'importing', { reserved_bytes: stagedSize * targets.length });
     await this.deps.quotas.refuseOversized(image.owner, copying ? null : image.id, { stored: stagedSize * targets.length });
 
     // Every target store gets the staged bytes through the ingest pipeline, one after the other.
@@ -303,7 +312,7 @@ export class ImportRunner {
     const { digests } = stored;
     const ok = await this.deps.images.updateFields(imageId, 'importing', {
       status: 'active', size: stored.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-      virtual_size: stored.virtualSize,
+      virtual_size: stored.virtualSize, reserved_bytes: null,
     });
     if (!ok) throw new ImportStopped('Image has been deleted, aborting import.');
   }
@@ -410,12 +419,16 @@ export class ImportRunner {
     await this.deps.quotas.refuseOversized(image.owner, image.id, { staged: remote.size, stored: remote.size * input.backend.length });
     const stageBudget = await this.deps.quotas.stageBudget(image.owner, image.id);
 
-    const copied = copiedProperties(remote.metadata, extraProperties);
+    // The importing user writes these properties: property protections apply as to a PATCH.
+    const protections = this.deps.propertyProtections;
+    const copied = Object.fromEntries(Object.entries(copiedProperties(remote.metadata, extraProperties))
+      .filter(([key]) => !protections || protections.mayWrite(key, key in image.properties, { roles: input.roles ?? [] })));
     const previous = {
       disk_format: image.disk_format, container_format: image.container_format,
       properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
     };
-    await this.deps.tasks.transition(task.id, ['processing'], { input: JSON.stringify({ ...input, previous }) });
+    input.previous = previous;
+    await this.deps.tasks.transition(task.id, ['processing'], { input: JSON.stringify(input) });
     for (const [key, value] of Object.entries(copied)) await this.deps.images.setProperty(image.id, key, value);
     await this.deps.images.updateFields(image.id, 'importing', {
       disk_format: String(remote.metadata.disk_format ?? image.disk_format), container_format: String(remote.metadata.container_format ?? image.container_format),
@@ -458,9 +471,17 @@ export class ImportRunner {
    * The configured import plugins, in order, on the staged file (never for copy-image: those bytes are
    * the image's already). Each may replace the file and change the image; the next sees the result.
    */
-  private async runPlugins(image: Image, input: ImportInput, signal: AbortSignal): Promise<Image> {
+  private async runPlugins(task: TaskRow, image: Image, input: ImportInput, signal: AbortSignal): Promise<Image> {
     const roles = input.roles ?? [];
     const protections = this.deps.propertyProtections;
+    if (this.opts.plugins.length && !input.previous) {
+      // A plugin may change the formats (image_conversion): a failed import puts the claimed ones back.
+      input.previous = { disk_format: image.disk_format, container_format: image.container_format, properties: {} };
+      await this.deps.tasks.transition(task.id, ['processing'], { input: JSON.stringify(input) });
+    }
+    // What a plugin writes to staging must fit the project's staging quota as well as image_size_cap.
+    const stageBudget = await this.deps.quotas.stageBudget(image.owner, image.id);
+    const sizeCap = Math.min(this.deps.settings.imageSizeCap, stageBudget?.bytes ?? Infinity);
     for (const plugin of this.opts.plugins) {
       const current = await this.requireImage(image.id);
       await plugin.run({
@@ -468,19 +489,14 @@ export class ImportRunner {
         stagedPath: this.staging.path(image.id),
         roles,
         signal,
-        sizeCap: this.deps.settings.imageSizeCap,
+        sizeCap,
         updateImage: async (fields) => {
           if (!(await this.deps.images.updateFields(image.id, 'importing', fields))) throw new ImportStopped('Image has been deleted, aborting import.');
         },
         setProperties: async (props) => {
           for (const [key, value] of Object.entries(props)) await this.deps.images.setProperty(image.id, key, value);
         },
-        // As in PATCH: a property the user cannot read counts as absent, so writing it is a create.
-        mayWriteProperty: (name, exists) => {
-          if (!protections) return true;
-          const visible = exists && protections.allows('read', name, { roles });
-          return protections.allows(visible ? 'update' : 'create', name, { roles });
-        },
+        mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
         inspectFile,
         judge: (report, claimed) => judge(report, claimed, this.deps.settings.formatPolicy),
         warn: (message) => console.warn(`gaze: import of image ${image.id}, ${plugin.name}: ${message}`),
@@ -515,7 +531,9 @@ export class ImportRunner {
    * to queued (copy-image leaves it active), its unfinished stores are listed as failed, the lock is
    * dropped, and the task fails with why.
    */
-  private async finishFailed(task: TaskRow, message: string): Promise<void> {
+  private async finishFailed(stale: TaskRow, message: string): Promise<void> {
+    // The run may have added to the task's input since it was read (the values to put back).
+    const task = (await this.deps.tasks.getRaw(stale.id)) ?? stale;
     const imageId = task.image_id;
     const image = imageId ? await this.deps.images.get(imageId) : null;
     if (image && task.type === 'import' && image.status === 'saving') {
@@ -530,11 +548,12 @@ export class ImportRunner {
           await this.deps.stores.forLocation(location)?.delete(location.url).catch(() => {});
           await this.deps.images.purgeLocation(location.id);
         }
-        const input = task.input ? JSON.parse(task.input) as { previous?: { disk_format: string | null; container_format: string | null; properties: Record<string, string | null> } } : {};
+        const input = task.input ? JSON.parse(task.input) as { previous?: PreviousValues } : {};
         // glance-download copied formats and properties from the remote image: put the old ones back.
         for (const [key, value] of Object.entries(input.previous?.properties ?? {})) await this.deps.images.setProperty(imageId, key, value);
         await this.deps.images.updateFields(imageId, ['importing', 'uploading'], {
           status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value,
+          reserved_bytes: null,
           ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
         });
       }

@@ -42,12 +42,14 @@ export class KeystoneLimits implements LimitSource {
   async limitsFor(projectId: string): Promise<Limits> {
     const { serviceId, regionId } = await this.service();
     const query = new URLSearchParams({ service_id: serviceId, ...(regionId ? { region_id: regionId } : {}) });
-    const registered = await this.get(`/v3/registered_limits?${query}`) as { registered_limits: Array<{ resource_name: string; default_limit: number }> };
-    const own = await this.get(`/v3/limits?${query}&project_id=${encodeURIComponent(projectId)}`) as { limits: Array<{ resource_name: string; resource_limit: number; project_id?: string }> };
+    const registered = listOf(await this.get(`/v3/registered_limits?${query}`), 'registered_limits');
+    const own = listOf(await this.get(`/v3/limits?${query}&project_id=${encodeURIComponent(projectId)}`), 'limits');
     const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, 0])) as Limits;
-    for (const r of registered.registered_limits) if (isLimitName(r.resource_name)) limits[r.resource_name] = r.default_limit;
-    for (const l of own.limits) {
-      if (isLimitName(l.resource_name) && (l.project_id ?? projectId) === projectId) limits[l.resource_name] = l.resource_limit;
+    for (const r of registered) {
+      if (isLimitName(r.resource_name) && Number.isInteger(r.default_limit)) limits[r.resource_name] = r.default_limit as number;
+    }
+    for (const l of own) {
+      if (isLimitName(l.resource_name) && Number.isInteger(l.resource_limit) && (l.project_id ?? projectId) === projectId) limits[l.resource_name] = l.resource_limit as number;
     }
     return limits;
   }
@@ -78,7 +80,11 @@ export class KeystoneLimits implements LimitSource {
       if (res.status === 401) this.token = null;
       throw new LimitsUnavailable(`Keystone answered ${res.status} to GET ${path.split('?')[0]}`);
     }
-    return res.json();
+    try {
+      return await res.json();
+    } catch {
+      throw new LimitsUnavailable(`Keystone answered GET ${path.split('?')[0]} with something that is not JSON`);
+    }
   }
 
   private async authToken(): Promise<string> {
@@ -115,6 +121,13 @@ export class KeystoneLimits implements LimitSource {
   }
 }
 
-function isLimitName(name: string): name is LimitName {
-  return (LIMIT_NAMES as readonly string[]).includes(name);
+/** The array `key` of a Keystone list answer; anything else means Keystone cannot be read. */
+function listOf(body: unknown, key: string): Array<Record<string, unknown>> {
+  const list = (body as Record<string, unknown> | null)?.[key];
+  if (!Array.isArray(list)) throw new LimitsUnavailable(`Keystone's answer has no ${key} list`);
+  return list.filter((item): item is Record<string, unknown> => item !== null && typeof item === 'object');
+}
+
+function isLimitName(name: unknown): name is LimitName {
+  return typeof name === 'string' && (LIMIT_NAMES as readonly string[]).includes(name);
 }

@@ -33,16 +33,20 @@ export class ImageDataService {
     await this.deps.quotas.enforce(image.owner, { image_count_uploading: 1 });
     const budget = await this.deps.quotas.storeBudget(image.owner, id);
     if (budget && sizeHint !== undefined && sizeHint > budget.bytes) throw budget.exceeded(sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving' }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving', reserved_bytes: sizeHint ?? null }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');
     }
-    this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: storeId ?? null });
+    // Read again: a PATCH could change the formats until the image left queued; now they are fixed,
+    // and the data is judged by these.
+    const saving = await this.deps.images.get(id);
+    if (!saving) throw gazeError('DELETED_DURING_UPLOAD', id);
+    this.deps.notifier.info('image.prepare', { ...imagePayload(saving), backend: storeId ?? null });
 
     const controller = this.uploads.begin(id);
     try {
-      await storeAndActivate(this.deps, image, source, store, 'saving', controller.signal, sizeHint, budget);
+      await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
       if (done) {
         this.deps.notifier.info('image.upload', imagePayload(done));
@@ -52,7 +56,7 @@ export class ImageDataService {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       await this.deps.images.updateFields(id, 'saving', {
-        status: 'queued', size: null, virtual_size: null, checksum: null,
+        status: 'queued', size: null, virtual_size: null, checksum: null, reserved_bytes: null,
         os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value, // an expected digest stays expected
       });
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));

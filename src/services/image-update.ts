@@ -77,7 +77,7 @@ export class ImageUpdateService {
     if (!isBase(key)) {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
-      this.guard(ctx, this.readable(ctx, image, key) ? 'update' : 'create', key);
+      this.guard(ctx, this.deps.propertyProtections?.writeOperation(key, key in image.properties, ctx) ?? 'create', key);
       if (value === null) delete image.properties[key];
       else image.properties[key] = value as string;
       return;

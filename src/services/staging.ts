@@ -34,7 +34,7 @@ export class StagingService {
     await this.deps.quotas.enforce(image.owner, { image_count_uploading: 1 });
     const budget = await this.deps.quotas.stageBudget(image.owner, id);
     if (budget && sizeHint !== undefined && sizeHint > budget.bytes) throw budget.exceeded(sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading' }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading', reserved_bytes: sizeHint ?? null }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
@@ -45,15 +45,18 @@ export class StagingService {
         source, key: id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
         signal: controller.signal, sizeHint, budget,
       });
-      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size }))) {
+      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) {
         await this.staging.remove(id).catch(() => {});
         throw gazeError('DELETED_DURING_UPLOAD', id);
       }
+      // Stages that ran side by side were each checked against the same remaining quota: with this
+      // one's size now counted, check again.
+      if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
       if (this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
+      await this.deps.images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null, reserved_bytes: null });
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

@@ -60,9 +60,19 @@ export async function storeAndActivate(deps: ServiceDeps, image: Image, source: 
     await store.delete(result.location.url).catch(() => {});
     throw mismatch;
   }
+  if (budget) {
+    // Writes that ran side by side were each checked against the same remaining quota: reserve what
+    // was written, then check again with everyone else's reservations counted.
+    await deps.images.updateFields(image.id, from, { reserved_bytes: result.size });
+    const now = await deps.quotas.storeBudget(image.owner, image.id);
+    if (now && result.size > now.bytes) {
+      await store.delete(result.location.url).catch(() => {});
+      throw now.exceeded(result.size);
+    }
+  }
   const activated = await deps.images.activateWithData(image.id, {
     size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-    virtual_size: result.inspection?.virtualSize ?? null,
+    virtual_size: result.inspection?.virtualSize ?? null, reserved_bytes: null,
   }, { url: result.location.url, metadata: deps.stores.multistore ? { store: store.id } : {} }, from);
   if (!activated) {
     await store.delete(result.location.url).catch(() => {});

@@ -172,3 +172,18 @@ test('loadPropertyProtections: null without a file; reads the file', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('only names that start with os_glance are the service own: a name that merely contains it is protected', () => {
+  const pp = parse(SAMPLE);
+  assert.ok(pp.allows('create', 'os_glance_import_task', roles('reader')));
+  assert.ok(!pp.allows('create', 'hw_os_glance_x', roles('member')));
+  assert.ok(!pp.allows('read', 'secret_os_glance', roles('reader')));
+});
+
+test('mayWrite: a property the caller cannot read counts as absent, so writing it is a create', () => {
+  const pp = parse('[^r_]\ncreate = member\nread = admin\nupdate = admin\ndelete = admin\n[.*]\ncreate = !\nread = !\nupdate = !\ndelete = !\n');
+  assert.equal(pp.writeOperation('r_x', true, roles('member')), 'create');
+  assert.ok(pp.mayWrite('r_x', true, roles('member')));
+  assert.equal(pp.writeOperation('r_x', true, roles('admin')), 'update');
+  assert.ok(!pp.mayWrite('r_x', true, roles('reader')));
+});

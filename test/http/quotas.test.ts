@@ -1,11 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { client, expectError, alice, bob } from '../helpers/http.ts';
 import { startFileServer } from '../helpers/file-server.ts';
+import { testCorpus } from '../helpers/corpus.ts';
 
 const MiB = 1 << 20;
 const running: RunningGaze[] = [];
@@ -171,5 +172,57 @@ test('glance-download: a remote image that cannot fit is refused with 413 at POS
   const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
   assert.equal(after.status, 'queued');
   assert.equal(after.os_glance_import_task, undefined);
+  assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'staging')), []);
+});
+
+test('uploads running side by side cannot together go over the quota', async () => {
+  const { gaze, api } = await start({ DEFAULT: { user_storage_quota: '1MB' } });
+  const images = [await api.createImage({}, alice), await api.createImage({}, alice)];
+  // Both streams are under way before either finishes: each alone would fit.
+  const paced = () => new ReadableStream({
+    async start(c) {
+      c.enqueue(new Uint8Array(350 * 1024));
+      await new Promise((r) => setTimeout(r, 300));
+      c.enqueue(new Uint8Array(350 * 1024));
+      c.close();
+    },
+  });
+  const results = await Promise.all(images.map((img) => api.put(`/v2/images/${img.id}/file`, {
+    body: paced(), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+  })));
+  const statuses = results.map((r) => r.status).sort();
+  assert.ok(!statuses.every((s) => s === 204), `both uploads passed: ${statuses}`);
+  assert.ok(statuses.every((s) => s === 204 || s === 413), statuses.join());
+  const stored = filesIn(path.join(gaze.dir, 'data', 'images')).length;
+  assert.equal(stored, statuses.filter((s) => s === 204).length);
+  for (const img of images) {
+    const now = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+    assert.ok(now.status === 'active' || (now.status === 'queued' && now.size === null), JSON.stringify(now));
+  }
+});
+
+test('an import refused by a quota after image_conversion puts the claimed formats back', async () => {
+  const corpus = await testCorpus();
+  const { gaze, api } = await start({
+    project_limits: { image_size_total: '20' },
+    image_import_opts: { image_import_plugins: 'image_conversion' },
+  });
+  const img = await api.createImage({ disk_format: 'qcow2', container_format: 'bare' }, alice);
+  const staged = await api.put(`/v2/images/${img.id}/stage`, { body: readFileSync(path.join(corpus, 'qcow2-v3.qcow2')), as: alice, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal(staged.status, 204, staged.text);
+  assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice })).status, 202);
+  let task: any;
+  for (let i = 0; i < 400 && !['success', 'failure'].includes(task?.status); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    task = (await api.get(`/v2/images/${img.id}/tasks`, { as: alice })).json.tasks[0];
+  }
+  assert.equal(task.status, 'failure');
+  // The qcow2 became a 32 MiB raw image, over the 20 MiB limit.
+  assert.match(task.message, /Resource image_size_total is over limit of 20 due to current usage 0 and delta 32/);
+  assert.equal(task.input.previous, undefined, 'kept for the revert, not shown');
+  const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.equal(after.status, 'queued');
+  assert.equal(after.disk_format, 'qcow2');
+  assert.equal(after.container_format, 'bare');
   assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'staging')), []);
 });

@@ -81,3 +81,15 @@ test('an upload that keeps pace passes, even when it takes longer than the timeo
   assert.equal(done.status, 'active');
   assert.equal(done.size, 12 * 65536);
 });
+
+test('client_socket_timeout = 0 waits forever, as in Glance', async () => {
+  const patient = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '0' } });
+  try {
+    const c = client(patient.url);
+    const img = await c.createImage({}, alice);
+    const r = await slowUpload(`${patient.url}/v2/images/${img.id}/file`, 4 * 4096, Buffer.alloc(4096, 1), 150);
+    assert.equal(r.status, 204, r.body);
+  } finally {
+    await patient.stop();
+  }
+});

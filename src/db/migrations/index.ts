@@ -96,6 +96,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tasks').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  '0003_image_reservations': {
+    async up(db: Kysely<any>) {
+      // Bytes an upload, stage or import is about to write, counted by the quotas while it runs, so
+      // that writes running side by side cannot each take the whole remaining quota.
+      await db.schema.alterTable('images').addColumn('reserved_bytes', 'bigint').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

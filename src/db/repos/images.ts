@@ -71,7 +71,7 @@ function rowToImage(row: Row): Image {
   };
 }
 
-function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at'> {
+function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes'> {
   return {
     id: image.id,
     name: image.name,

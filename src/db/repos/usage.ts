@@ -4,9 +4,9 @@ import type { Database } from '../schema.ts';
 
 /** What one project uses, counted as Glance counts it for quotas (spec plugins-and-safety §4). */
 export interface ProjectUsage {
-  /** Σ size × active locations of the owner's live images (bytes). */
+  /** Σ size × active locations of the owner's live images, plus what running writes reserved (bytes). */
   storedBytes: number;
-  /** Bytes waiting in staging: images uploading/importing, and images copying to more stores. */
+  /** Bytes in staging (or reserved there by a running stage): images uploading/importing or copying to more stores. */
   stagedBytes: number;
   /** Live images (not killed or deleted). */
   imageCount: number;
@@ -39,8 +39,13 @@ export class UsageRepo {
       .select(sql<string | number | null>`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status = 'active'))`.as('bytes'))
       .where('size', '>', 0)
       .executeTakeFirst();
+    // What running uploads and imports are about to store counts already (see reserved_bytes).
+    const reserved = await live
+      .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
+      .where('status', 'in', ['saving', 'importing'])
+      .executeTakeFirst();
     const staged = await live
-      .select(sql<string | number | null>`sum(images.size)`.as('bytes'))
+      .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))
       .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]))
       .executeTakeFirst();
     const count = await live.select(sql<string | number>`count(*)`.as('n')).executeTakeFirst();
@@ -49,7 +54,7 @@ export class UsageRepo {
       .where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]))
       .executeTakeFirst();
     return {
-      storedBytes: Number(stored?.bytes ?? 0),
+      storedBytes: Number(stored?.bytes ?? 0) + Number(reserved?.bytes ?? 0),
       stagedBytes: Number(staged?.bytes ?? 0),
       imageCount: Number(count?.n ?? 0),
       uploadingCount: Number(uploading?.n ?? 0),
