@@ -1,4 +1,5 @@
-import { CapturedRegion, type FormatInspector, type SafetyFailure } from './types.ts';
+import type { SafetyFailure } from './types.ts';
+import { HeaderInspector } from './header-inspector.ts';
 
 // LUKS-encrypted disk. Big-endian header: magic "LUKS\xba\xbe" at 0, version (u16) at 6, payload
 // offset in 512-byte sectors (u32) at 104. qemu only reads LUKS1, so any other version is refused.
@@ -11,23 +12,20 @@ const VERSION_OFFSET = 6;
 const PAYLOAD_OFFSET = 104;
 const SECTOR = 512;
 
-export class LuksInspector implements FormatInspector {
+export class LuksInspector extends HeaderInspector {
   readonly format = 'luks';
-  private readonly header = new CapturedRegion(0, HEADER_BYTES);
   private total: number | null = null;
 
-  feed(chunk: Buffer, offset: number): void {
-    if (offset >= HEADER_BYTES) return;
-    this.header.feed(chunk, offset);
+  constructor() {
+    super(HEADER_BYTES);
   }
 
-  finish(totalSize: number): void {
+  override finish(totalSize: number): void {
     this.total = totalSize;
   }
 
   matches(): boolean {
-    const got = this.header.bytes;
-    return got.length >= MAGIC.length && got.subarray(0, MAGIC.length).equals(MAGIC);
+    return this.startsWith(MAGIC);
   }
 
   virtualSize(): number | null {
@@ -36,13 +34,9 @@ export class LuksInspector implements FormatInspector {
     return payload > 0 ? payload : null;
   }
 
-  safetyFailures(): SafetyFailure[] {
+  override safetyFailures(): SafetyFailure[] {
     // A header cut short reads as version 0 (zero-filled) and is refused too.
     const version = this.header.data.readUInt16BE(VERSION_OFFSET);
     return version === 1 ? [] : [{ check: 'version', message: `LUKS version ${version} is not supported` }];
-  }
-
-  subformat(): string | null {
-    return null;
   }
 }

@@ -1,4 +1,5 @@
-import { CapturedRegion, type FormatInspector, type SafetyFailure } from './types.ts';
+import type { SafetyFailure } from './types.ts';
+import { HeaderInspector } from './header-inspector.ts';
 
 // QEMU qcow2 (and its predecessor qcow, which shares the magic). Big-endian header:
 //    0 magic "QFI\xfb"   4 version (u32)   8 backing file offset (u64)   24 virtual size (u64)
@@ -17,16 +18,12 @@ const DATA_FILE_BIT = 1n << 2n;
  */
 const KNOWN_FEATURES = 0b1111n;
 
-export class Qcow2Inspector implements FormatInspector {
+export class Qcow2Inspector extends HeaderInspector {
   readonly format = 'qcow2';
-  private readonly header = new CapturedRegion(0, HEADER_BYTES);
 
-  feed(chunk: Buffer, offset: number): void {
-    if (offset >= HEADER_BYTES) return;
-    this.header.feed(chunk, offset);
+  constructor() {
+    super(HEADER_BYTES);
   }
-
-  finish(_totalSize: number): void {}
 
   // The magic alone decides (oslo also waits for 512 bytes): a shorter file with the magic is judged
   // as qcow2, its missing header bytes read as zeros, and fails the version check instead of passing
@@ -46,11 +43,12 @@ export class Qcow2Inspector implements FormatInspector {
 
   virtualSize(): number | null {
     if (!this.matches()) return null;
+    // A short header's missing bytes read as zeros, as they did before: size 0 is no size.
     const size = Number(this.header.data.readBigUInt64BE(24));
     return Number.isSafeInteger(size) && size > 0 ? size : null;
   }
 
-  safetyFailures(): SafetyFailure[] {
+  override safetyFailures(): SafetyFailure[] {
     const failures: SafetyFailure[] = [];
     if (this.header.data.readBigUInt64BE(8) !== 0n) {
       failures.push({ check: 'backing_file', message: 'Image has a backing file' });
@@ -63,9 +61,5 @@ export class Qcow2Inspector implements FormatInspector {
       failures.push({ check: 'unknown_features', message: 'Unknown QCOW2 features found' });
     }
     return failures;
-  }
-
-  subformat(): string | null {
-    return null;
   }
 }
