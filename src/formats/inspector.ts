@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 import type { FormatInspector, FormatReport } from './types.ts';
@@ -129,9 +129,14 @@ export class InspectingStream extends Transform {
 }
 
 /** Streams a whole file through the inspectors. */
-export async function inspectFile(path: string): Promise<FormatReport> {
+export function inspectFile(path: string): Promise<FormatReport> {
+  return inspectStream(createReadStream(path, { highWaterMark: INGEST_BUFFER_BYTES }));
+}
+
+/** Reads a whole stream (through `before`, e.g. a size limit) only to inspect it; keeps none of it. */
+export async function inspectStream(source: Readable, ...before: Transform[]): Promise<FormatReport> {
   const inspecting = new InspectingStream();
   const discard = new Writable({ highWaterMark: INGEST_BUFFER_BYTES, write: (_chunk, _enc, done) => done() });
-  await pipeline(createReadStream(path, { highWaterMark: INGEST_BUFFER_BYTES }), inspecting, discard);
+  await pipeline([source, ...before, inspecting, discard]);
   return inspecting.report();
 }

@@ -68,18 +68,24 @@ export class QuotaService {
   }
 
   /**
+   * The checks before an upload (`store`) or a stage (`stage`) takes data: one more image taking data,
+   * and an announced size within what remains (413 before anything changes). Returns the budget the
+   * stream is then cut at, or null when no quota limits bytes.
+   */
+  async admitWrite(projectId: string | null, imageId: string, target: 'store' | 'stage', sizeHint?: number): Promise<ByteBudget | null> {
+    await this.enforce(projectId, { image_count_uploading: 1 });
+    const budget = target === 'store' ? await this.storeBudget(projectId, imageId) : await this.stageBudget(projectId, imageId);
+    refuseOver(budget, sizeHint);
+    return budget;
+  }
+
+  /**
    * Refuses (413) data whose size is known before it arrives when it would not fit: `staged` bytes into
    * staging, `stored` bytes into the stores (every copy counted). Nothing has been written yet.
    */
   async refuseOversized(projectId: string | null, excludeImageId: string | null, sizes: { staged?: number; stored?: number }): Promise<void> {
-    if (sizes.staged !== undefined) {
-      const budget = await this.stageBudget(projectId, excludeImageId ?? '');
-      if (budget && sizes.staged > budget.bytes) throw budget.exceeded(sizes.staged);
-    }
-    if (sizes.stored !== undefined) {
-      const budget = await this.storeBudget(projectId, excludeImageId);
-      if (budget && sizes.stored > budget.bytes) throw budget.exceeded(sizes.stored);
-    }
+    if (sizes.staged !== undefined) refuseOver(await this.stageBudget(projectId, excludeImageId ?? ''), sizes.staged);
+    if (sizes.stored !== undefined) refuseOver(await this.storeBudget(projectId, excludeImageId), sizes.stored);
   }
 
   /** Whether any quota limits bytes (so that learning a size in advance is worth a request). */
@@ -127,6 +133,11 @@ function usageIn(name: LimitName, used: ProjectUsage): number {
 /** oslo.limit's wording of one resource over its limit. */
 function overLimitText(name: LimitName, limit: number, usage: number, delta: number): string {
   return `Resource ${name} is over limit of ${limit} due to current usage ${usage} and delta ${delta}`;
+}
+
+/** 413 with the budget's message when `bytes` (if known) do not fit. */
+function refuseOver(budget: ByteBudget | null, bytes: number | undefined): void {
+  if (budget && bytes !== undefined && bytes > budget.bytes) throw budget.exceeded(bytes);
 }
 
 function tightest(budgets: ByteBudget[]): ByteBudget | null {

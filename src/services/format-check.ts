@@ -1,10 +1,9 @@
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
-import { InspectingStream } from '../formats/inspector.ts';
+import { inspectStream } from '../formats/inspector.ts';
 import { judge, type FormatPolicy } from '../formats/verdict.ts';
-import type { SafetyFailure } from '../formats/types.ts';
+import type { FormatReport, SafetyFailure } from '../formats/types.ts';
 import { SizeLimit, SizeLimitExceeded } from '../ingest/limit.ts';
 import type { ServiceDeps } from './deps.ts';
 
@@ -36,15 +35,13 @@ export class FormatCheckService {
     if (diskFormat !== null && !this.opts.diskFormats.includes(diskFormat)) {
       throw gazeError('BAD_REQUEST', `Invalid disk_format '${diskFormat}': one of ${this.opts.diskFormats.join(', ')} was expected.`);
     }
-    const inspecting = new InspectingStream();
-    const discard = new Writable({ write: (_chunk, _enc, done) => done() });
+    let report: FormatReport;
     try {
-      await pipeline(source, new SizeLimit(this.deps.settings.imageSizeCap), inspecting, discard);
+      report = await inspectStream(source, new SizeLimit(this.deps.settings.imageSizeCap));
     } catch (err) {
       if (err instanceof SizeLimitExceeded) throw gazeError('IMAGE_TOO_LARGE');
       throw err;
     }
-    const report = inspecting.report();
     const judgedAs = diskFormat ?? report.format;
     const verdict = judge(report, judgedAs, this.opts.formatPolicy);
     return {

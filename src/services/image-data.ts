@@ -29,10 +29,7 @@ export class ImageDataService {
     await authorizeOnImage(this.deps, ctx, 'upload_image', image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
-    // Quotas refuse before the image changes or a byte is written, whenever the size is announced.
-    await this.deps.quotas.enforce(image.owner, { image_count_uploading: 1 });
-    const budget = await this.deps.quotas.storeBudget(image.owner, id);
-    if (budget && sizeHint !== undefined && sizeHint > budget.bytes) throw budget.exceeded(sizeHint);
+    const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
     if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving', reserved_bytes: sizeHint ?? null }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);

@@ -30,10 +30,7 @@ export class StagingService {
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
-    // Quotas refuse before the image changes or a byte is written, whenever the size is announced.
-    await this.deps.quotas.enforce(image.owner, { image_count_uploading: 1 });
-    const budget = await this.deps.quotas.stageBudget(image.owner, id);
-    if (budget && sizeHint !== undefined && sizeHint > budget.bytes) throw budget.exceeded(sizeHint);
+    const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
     if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading', reserved_bytes: sizeHint ?? null }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
