@@ -21,6 +21,8 @@ export interface RunningSwift {
   swift: { authUrl: string; user: string; key: string };
   /** Milliseconds start-swift.sh took. */
   startMs: number;
+  /** Object names in a container, read through the Swift API; null when the container does not exist. */
+  listContainer(container: string): Promise<string[] | null>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,24 @@ export async function startSwift(): Promise<RunningSwift> {
   }
   const startMs = Date.now() - started;
 
+  const swift = { authUrl: `${url}/auth/v1.0`, user: 'test:tester', key: 'testing' };
+  let token: string | null = null;
+  async function listContainer(container: string): Promise<string[] | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!token) {
+        const auth = await fetch(swift.authUrl, { headers: { 'X-Storage-User': swift.user, 'X-Storage-Pass': swift.key } });
+        await auth.arrayBuffer();
+        token = auth.headers.get('x-auth-token');
+      }
+      const res = await fetch(`${url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': token ?? '' } });
+      if (res.status === 401) { token = null; await res.arrayBuffer(); continue; }
+      if (res.status === 404) { await res.arrayBuffer(); return null; }
+      if (!res.ok) throw new Error(`listing ${container}: HTTP ${res.status}`);
+      return ((await res.json()) as { name: string }[]).map((o) => o.name);
+    }
+    throw new Error('could not log in to Swift');
+  }
+
   let stopped: Promise<void> | null = null;
   return {
     url,
@@ -70,7 +90,8 @@ export async function startSwift(): Promise<RunningSwift> {
     dir,
     startMs,
     s3: { endpoint: url, accessKey: 'test:tester', secretKey: 'testing' },
-    swift: { authUrl: `${url}/auth/v1.0`, user: 'test:tester', key: 'testing' },
+    swift,
+    listContainer,
     stop() {
       stopped ??= runScript('stop-swift.sh', [dir, '--remove'], 30_000).then(() => {
         process.removeListener('exit', onExit);

@@ -19,6 +19,7 @@ import type { Config } from '../../src/config/index.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { runStoreConformance } from './conformance.ts';
+import { chunks, failingAfter, stallingAfter } from './sources.ts';
 
 const MiB = 1024 * 1024;
 let swift: RunningSwift;
@@ -49,24 +50,6 @@ async function freshDriver(opts: { partSize?: number; queueSize?: number } = {})
   return new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket, ...opts });
 }
 
-let swiftToken: string | null = null;
-/** Names in a Swift container through the Swift API (null when the container does not exist). */
-async function swiftListing(container: string): Promise<string[] | null> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (!swiftToken) {
-      const auth = await fetch(swift.swift.authUrl, { headers: { 'X-Storage-User': swift.swift.user, 'X-Storage-Pass': swift.swift.key } });
-      await auth.arrayBuffer();
-      swiftToken = auth.headers.get('x-auth-token');
-    }
-    const res = await fetch(`${swift.url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': swiftToken ?? '' } });
-    if (res.status === 401) { swiftToken = null; await res.arrayBuffer(); continue; }
-    if (res.status === 404) { await res.arrayBuffer(); return null; }
-    assert.ok(res.ok, `listing ${container}: HTTP ${res.status}`);
-    return ((await res.json()) as { name: string }[]).map((o) => o.name);
-  }
-  throw new Error('could not log in to Swift');
-}
-
 /**
  * Everything the bucket holds: objects, multipart uploads in progress, and the segments s3api keeps in
  * the hidden `<bucket>+segments` container (parts of unfinished uploads and of multipart objects).
@@ -82,19 +65,13 @@ async function listAll(driver: StoreDriver): Promise<string[]> {
   } while (token);
   const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   for (const u of uploads.Uploads ?? []) found.push(`upload:${u.Key}:${u.UploadId}`);
-  for (const segment of (await swiftListing(`${bucket}+segments`)) ?? []) found.push(`segment:${segment}`);
+  for (const segment of (await swift.listContainer(`${bucket}+segments`)) ?? []) found.push(`segment:${segment}`);
   return found.sort();
 }
 
 async function uploadsInProgress(driver: S3StoreDriver): Promise<number> {
   const res = await admin.send(new ListMultipartUploadsCommand({ Bucket: driver.bucket }));
   return res.Uploads?.length ?? 0;
-}
-
-function chunks(data: Buffer, size: number): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
-  return Readable.from(parts);
 }
 
 const config = {} as Config;
@@ -123,14 +100,7 @@ test('s3: aborting a multi-part write mid-way leaves no multipart upload or segm
   const driver = await freshDriver({ partSize: 5 * MiB });
   const controller = new AbortController();
   // 11 MiB quickly (two whole parts go out), then the client stalls and never finishes.
-  let sent = 0;
-  const stalling = new Readable({
-    read() {
-      if (sent >= 11 * MiB) return;
-      sent += MiB;
-      this.push(randomBytes(MiB));
-    },
-  });
+  const stalling = stallingAfter(11 * MiB);
   const writing = driver.write('aborted-big', stalling, { signal: controller.signal });
   writing.catch(() => {});
   // Wait until the multipart upload really exists, so the abort has something to clean up.
@@ -147,18 +117,7 @@ test('s3: aborting a multi-part write mid-way leaves no multipart upload or segm
 
 test('s3: a source that fails after several parts leaves nothing and its own error reaches the caller', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB });
-  const good = randomBytes(12 * MiB);
-  let i = 0;
-  const failing = new Readable({
-    read() {
-      if (i < good.length) {
-        this.push(good.subarray(i, i + MiB));
-        i += MiB;
-      } else {
-        setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
-      }
-    },
-  });
+  const failing = failingAfter(randomBytes(12 * MiB), 'connection reset by peer');
   await assert.rejects(driver.write('cut-big', failing),
     (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer');
   assert.deepEqual(await listAll(driver), []);

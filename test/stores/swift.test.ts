@@ -13,6 +13,7 @@ import type { Config } from '../../src/config/index.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { runStoreConformance } from './conformance.ts';
+import { chunks, failingAfter, stallingAfter } from './sources.ts';
 
 const MiB = 1024 * 1024;
 const config = {} as Config;
@@ -46,22 +47,9 @@ function driverFor(opts: { segmentSize?: number; container?: string; key?: strin
   return driver;
 }
 
-let token: string | null = null;
 /** Object names in a container through the Swift API ([] when the container does not exist). */
 async function listing(container: string): Promise<string[]> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (!token) {
-      const auth = await fetch(swift.swift.authUrl, { headers: { 'X-Storage-User': swift.swift.user, 'X-Storage-Pass': swift.swift.key } });
-      await auth.arrayBuffer();
-      token = auth.headers.get('x-auth-token');
-    }
-    const res = await fetch(`${swift.url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': token ?? '' } });
-    if (res.status === 401) { token = null; await res.arrayBuffer(); continue; }
-    if (res.status === 404) { await res.arrayBuffer(); return []; }
-    assert.ok(res.ok, `listing ${container}: HTTP ${res.status}`);
-    return ((await res.json()) as { name: string }[]).map((o) => o.name);
-  }
-  throw new Error('could not log in to Swift');
+  return (await swift.listContainer(container)) ?? [];
 }
 
 /** Everything the store holds: objects and segments (of finished and unfinished writes). */
@@ -70,12 +58,6 @@ async function listAll(driver: StoreDriver): Promise<string[]> {
   const objects = await listing(d.container);
   const segments = (await listing(d.segmentContainer)).map((name) => `segment:${name}`);
   return [...objects, ...segments].sort();
-}
-
-function chunks(data: Buffer, size: number): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
-  return Readable.from(parts);
 }
 
 // 1 MiB segments: the conformance suite's 3 MiB object and its aborted write go through segments.
@@ -116,14 +98,7 @@ test('swift: data of exactly one segment, and of exactly two, make no empty segm
 test('swift: aborting a large write mid-way deletes the segments written so far', async () => {
   const driver = driverFor({ segmentSize: 5 * MiB });
   const controller = new AbortController();
-  let sent = 0;
-  const stalling = new Readable({
-    read() {
-      if (sent >= 11 * MiB) return; // then the client stalls and never finishes
-      sent += MiB;
-      this.push(randomBytes(MiB));
-    },
-  });
+  const stalling = stallingAfter(11 * MiB); // then the client stalls and never finishes
   const writing = driver.write('aborted-big', stalling, { signal: controller.signal });
   writing.catch(() => {});
   const deadline = Date.now() + 20_000;
@@ -139,18 +114,7 @@ test('swift: aborting a large write mid-way deletes the segments written so far'
 
 test('swift: a source that fails after several segments leaves nothing and its own error reaches the caller', async () => {
   const driver = driverFor({ segmentSize: 5 * MiB });
-  const good = randomBytes(12 * MiB);
-  let i = 0;
-  const failing = new Readable({
-    read() {
-      if (i < good.length) {
-        this.push(good.subarray(i, i + MiB));
-        i += MiB;
-      } else {
-        setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
-      }
-    },
-  });
+  const failing = failingAfter(randomBytes(12 * MiB), 'connection reset by peer');
   await assert.rejects(driver.write('cut-big', failing),
     (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer');
   assert.deepEqual(await listAll(driver), []);
