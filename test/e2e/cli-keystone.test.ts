@@ -9,13 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   failed, json, keystoneOpenStack, md5, ok, sha512, value, type ImageRow, type OpenStack,
 } from '../helpers/cli.ts';
-
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
 
 interface ShownImage {
   id: string;
@@ -33,7 +31,7 @@ const MiB = 1024 * 1024;
 const NAME = 'ks-cli-image';
 
 let keystone: RunningKeystone;
-let gaze: Gaze;
+let gaze: GazeProcess;
 let work: string;
 let imageFile: string;
 let imageData: Buffer;

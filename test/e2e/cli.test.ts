@@ -10,13 +10,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import {
   failed, json, md5, noAuthOpenStack, ok, parsePropertyTable, sha512, tokenGlance, value,
   type ImageRow, type OpenStack,
 } from '../helpers/cli.ts';
-
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
 
 interface ShownImage {
   id: string;
@@ -41,7 +39,7 @@ interface MemberRow {
 
 const MiB = 1024 * 1024;
 
-let gaze: Gaze;
+let gaze: GazeProcess;
 let work: string;
 let openstack: OpenStack;
 let imageFile: string;

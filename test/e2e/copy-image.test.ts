@@ -13,37 +13,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import {
   failed, md5, ok, parsePropertyTable, sha512, tokenGlance, type CliOptions, type CliResult,
 } from '../helpers/cli.ts';
 
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
-
-interface ApiImage {
-  id: string;
-  status: string;
-  size: number | null;
-  checksum: string | null;
-  os_hash_value: string | null;
-  stores?: string;
-  [key: string]: unknown;
-}
-
-interface RawTask {
-  id: string;
-  type: string;
-  status: string;
-  message: string;
-  input: { import_req?: { method: { name: string } }; backend?: unknown[] } | null;
-}
-
 const IMPORT_LOCK = 'os_glance_import_task';
 const BUCKET = 'gaze-e2e';
 
 let swift: RunningSwift;
-let gaze: Gaze;
+let gaze: GazeProcess;
 let s3: S3Client;
 let work: string;
 let glance: (args: string[], opts?: CliOptions) => Promise<CliResult>;

@@ -11,41 +11,17 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   failed, keystoneGlance, md5, ok, parsePropertyTable, parseTable, sha512, type CliResult, type Glance,
 } from '../helpers/cli.ts';
 
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
-
-interface ApiImage {
-  id: string;
-  name: string;
-  status: string;
-  owner: string;
-  size: number | null;
-  checksum: string | null;
-  os_hash_value: string | null;
-  [key: string]: unknown;
-}
-
-interface RawTask {
-  id: string;
-  type: string;
-  status: string;
-  owner: string;
-  user_id: string | null;
-  image_id: string | null;
-  input: { import_req?: { method: { name: string; uri?: string } } } | null;
-  result: { image_id: string } | null;
-  message: string;
-}
-
 const IMPORT_LOCK = 'os_glance_import_task';
 
 let keystone: RunningKeystone;
-let gaze: Gaze;
+let gaze: GazeProcess;
 let work: string;
 let files: Server;
 let filesUrl: string;

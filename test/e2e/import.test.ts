@@ -12,35 +12,12 @@ import { createServer, type Server } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import {
   failed, json, md5, noAuthOpenStack, ok, parsePropertyTable, parseTable, sha512, tokenGlance,
   type CliOptions, type CliResult, type OpenStack,
 } from '../helpers/cli.ts';
-
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
-
-interface ApiImage {
-  id: string;
-  name: string;
-  status: string;
-  size: number | null;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  [key: string]: unknown;
-}
-
-interface RawTask {
-  id: string;
-  type: string;
-  status: string;
-  owner: string;
-  image_id: string | null;
-  input: { image_id?: string; import_req?: { method: { name: string; uri?: string } }; backend?: unknown[] } | null;
-  result: { image_id: string } | null;
-  message: string;
-}
 
 interface TaskView {
   id: string;
@@ -53,7 +30,7 @@ interface TaskView {
 
 const IMPORT_LOCK = 'os_glance_import_task';
 
-let gaze: Gaze;
+let gaze: GazeProcess;
 let work: string;
 let openstack: OpenStack;
 let glance: (args: string[], opts?: CliOptions) => Promise<CliResult>;

@@ -15,48 +15,20 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
   describeRun, glanceDownloadImport, json, keystoneGlance, keystoneOpenStack, md5, ok, parsePropertyTable, sha512,
   type GlanceDownloadAnswer, type KeystoneUser, type OpenStack,
 } from '../helpers/cli.ts';
 
-type Gaze = Awaited<ReturnType<typeof startGazeProcess>>;
-
-interface ApiImage {
-  id: string;
-  name: string;
-  status: string;
-  owner: string;
-  visibility: string;
-  size: number | null;
-  virtual_size: number | null;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  disk_format: string | null;
-  container_format: string | null;
-  [key: string]: unknown;
-}
-
-interface RawTask {
-  id: string;
-  type: string;
-  status: string;
-  owner: string;
-  image_id: string | null;
-  input: { import_req?: { method: Record<string, unknown> } } | null;
-  result: { image_id: string } | null;
-  message: string;
-}
-
 const IMPORT_LOCK = 'os_glance_import_task';
 const REGIONS = ['RegionOne', 'RegionTwo'] as const;
 type Region = (typeof REGIONS)[number];
 
 let keystone: RunningKeystone;
-const gaze = {} as Record<Region, Gaze>;
+const gaze = {} as Record<Region, GazeProcess>;
 let work: string;
 let imageFile: string;
 let imageData: Buffer;

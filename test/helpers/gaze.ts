@@ -46,6 +46,9 @@ export async function startGazeInProcess(sections: RawSections = {}): Promise<Ru
   };
 }
 
+/** What startGazeProcess returns. */
+export type GazeProcess = Awaited<ReturnType<typeof startGazeProcess>>;
+
 /** A real `gaze serve` process with a config file written from `sections`. */
 export async function startGazeProcess(sections: RawSections = {}, opts: { dir?: string; port?: number } = {}): Promise<RunningGaze & { child: ChildProcess; kill(signal?: NodeJS.Signals): Promise<void> }> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
