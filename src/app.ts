@@ -174,6 +174,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
         infoCpuSeconds: config.get<number>('image_conversion', 'qemu_img_info_cpu_seconds'),
         convertCpuSeconds: config.get<number>('image_conversion', 'qemu_img_convert_cpu_seconds'),
         addressSpaceMiB: config.get<number>('image_conversion', 'qemu_img_address_space_mib'),
+        convertAddressSpaceMiB: config.get<number>('image_conversion', 'qemu_img_convert_address_space_mib'),
       },
       vmdkAllowedTypes: deps.settings.formatPolicy.vmdkAllowedTypes,
     }),

@@ -145,6 +145,9 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     qemu_img_info_cpu_seconds: { type: 'int', default: 2 },
     qemu_img_convert_cpu_seconds: { type: 'int', default: 600 },
     qemu_img_address_space_mib: { type: 'int', default: 1024 },
+    // Gaze: convert runs a pool of I/O threads, each reserving stack address space; under 1 GiB it can
+    // fail to start them ("qemu_thread_create: Resource temporarily unavailable").
+    qemu_img_convert_address_space_mib: { type: 'int', default: 4096 },
   },
   oslo_limit: {
     // Where Keystone's unified limits are read when use_keystone_limits is on (oslo.limit's names).

@@ -76,8 +76,10 @@ export async function runLimited(command: string, args: string[], opts: RunOptio
   if (signal?.aborted) throw abortReason(signal);
   const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
   const [file, argv] = limitedArgv(command, args, opts.limits);
-  // LC_ALL=C: messages the caller may show or match stay in one language.
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  // LC_ALL=C: messages the caller may show or match stay in one language. MALLOC_ARENA_MAX: each
+  // thread's malloc arena would reserve 64 MiB of address space, which the --as limit counts.
+  const env = { ...process.env, LC_ALL: 'C', MALLOC_ARENA_MAX: '2' };
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
 
   let failure: unknown = null;
   const stop = (err: unknown): void => {

@@ -33,7 +33,7 @@ const OPTIONS: PluginOptions = {
   inject: {},
   ignoreUserRoles: ['admin'],
   outputFormat: 'raw',
-  qemuImg: { infoCpuSeconds: 2, convertCpuSeconds: 30, addressSpaceMiB: 1024 },
+  qemuImg: { infoCpuSeconds: 2, convertCpuSeconds: 30, addressSpaceMiB: 1024, convertAddressSpaceMiB: 4096 },
   vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
 };
 

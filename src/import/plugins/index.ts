@@ -15,7 +15,7 @@ export interface PluginOptions {
   /** [image_conversion] output_format */
   outputFormat: string;
   /** [image_conversion] qemu_img_* limits; the address-space limit also bounds bzip2, xz and unzip. */
-  qemuImg: { infoCpuSeconds: number; convertCpuSeconds: number; addressSpaceMiB: number };
+  qemuImg: { infoCpuSeconds: number; convertCpuSeconds: number; addressSpaceMiB: number; convertAddressSpaceMiB: number };
   /** [image_format] vmdk_allowed_types, which the conversion plugin checks against qemu-img's view too. */
   vmdkAllowedTypes: string[];
 }
@@ -38,6 +38,7 @@ export function createPlugins(names: string[], options: PluginOptions): ImportPl
             infoCpuSeconds: positive(options.qemuImg.infoCpuSeconds, 'qemu_img_info_cpu_seconds'),
             convertCpuSeconds: positive(options.qemuImg.convertCpuSeconds, 'qemu_img_convert_cpu_seconds'),
             addressSpaceMiB: positive(options.qemuImg.addressSpaceMiB, 'qemu_img_address_space_mib'),
+            convertAddressSpaceMiB: positive(options.qemuImg.convertAddressSpaceMiB, 'qemu_img_convert_address_space_mib'),
           },
           vmdkAllowedTypes: options.vmdkAllowedTypes,
         });

@@ -8,6 +8,8 @@ export interface QemuImgLimits {
   infoCpuSeconds: number;
   convertCpuSeconds: number;
   addressSpaceMiB: number;
+  /** Address space of `convert`, which runs I/O threads. */
+  convertAddressSpaceMiB: number;
 }
 
 /** The parts of `qemu-img info --output=json` the plugin looks at. */
@@ -52,7 +54,7 @@ export async function qemuImgConvert(
 ): Promise<void> {
   const { stderr } = await run(
     ['convert', '-f', qemuDriver(fromFormat), '-O', qemuDriver(toFormat), src, dest],
-    { cpuSeconds: limits.convertCpuSeconds, addressSpaceBytes: limits.addressSpaceMiB * 1024 * 1024 },
+    { cpuSeconds: limits.convertCpuSeconds, addressSpaceBytes: limits.convertAddressSpaceMiB * 1024 * 1024 },
     src,
     signal,
   );
