@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: PostgreSQL, Keystone (served by uwsgi),
 # Swift (proxy with s3api, account/container/object servers, memcached for tempauth tokens),
-# qemu-img, and the OpenStack command-line clients. Idempotent; quiet when everything is present.
+# qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), and
+# the OpenStack command-line clients. Idempotent; quiet when everything is present.
 set -euo pipefail
 
 packages=(
@@ -10,7 +11,7 @@ packages=(
   python3-openstackclient python3-glanceclient
   swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   qemu-utils
-  genisoimage fdisk zip bzip2 xz-utils
+  genisoimage fdisk zip unzip bzip2 xz-utils
 )
 
 missing=()

@@ -2,7 +2,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { existsSync } from 'node:fs';
 import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
-import { sendError } from './errors.ts';
+import { renderError, sendError } from './errors.ts';
+import type { Socket } from 'node:net';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 
 declare module 'fastify' {
@@ -42,6 +43,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     bodyLimit: 8 << 20,
     // Tags and member ids travel in the path; Glance validates their length itself (400, not 414).
     routerOptions: { maxParamLength: 8192 },
+    // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
+    clientErrorHandler: answerMalformedRequest,
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
     rewriteUrl(req) {
       const url = req.url ?? '/';
@@ -119,4 +122,17 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers):
       return handler.call(this, request, reply);
     },
   });
+}
+
+/** What the HTTP parser could not read: 431 for oversized headers, else 400; the connection ends. */
+function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const { contentType, body } = renderError(status, tooLarge ? 'The request headers are too large.' : 'The request could not be read: its HTTP framing is malformed.', undefined);
+  socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${contentType}\r\n`
+    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

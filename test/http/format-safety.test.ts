@@ -123,6 +123,9 @@ test('dry-run format check: reports format, virtual size and verdict, and stores
 
   const bad = await check('raw.img', '?disk_format=floppy');
   assert.equal(bad.status, 400);
+  const twice = await check('raw.img', '?disk_format=qcow2&disk_format=raw');
+  assert.equal(twice.status, 400);
+  assert.match(twice.json.message, /disk_format may be given only once/);
   const wrongType = await api.call('POST', '/v2/x-gaze/format-check', { body: 'x', as: alice, headers: { 'content-type': 'application/json', accept: 'application/json' } });
   assert.equal(wrongType.status, 415);
   assert.equal(filesIn(storeDir()).length, before);

@@ -110,3 +110,13 @@ test('schemas are served, with the custom properties marked is_base false', asyn
   const images = (await api.get('/v2/schemas/images')).json;
   assert.deepEqual(images.properties.images.items.properties, image.properties);
 });
+
+test('a request the HTTP parser refuses (a Content-Length that is not a number) gets a Glance-shaped 400', async () => {
+  for (const length of ['abc', '99999999999999999999']) {
+    const r = await rawRequest(gaze.url, 'PUT', '/v2/images/00000000-0000-4000-8000-000000000000/file',
+      { 'content-type': 'application/octet-stream', 'content-length': length }, 'x');
+    assert.equal(r.status, 400);
+    assert.equal(r.headers.get('connection'), 'close');
+    assert.equal(r.text, '400 Bad Request\n\nThe request could not be read: its HTTP framing is malformed.\n\n   ');
+  }
+});

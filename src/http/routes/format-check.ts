@@ -16,6 +16,7 @@ export function formatCheckRoutes(app: FastifyInstance, api: Api): void {
         throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
       }
       const query = request.query as Record<string, string | string[] | undefined>;
+      if (Array.isArray(query.disk_format)) throw gazeError('BAD_REQUEST', 'disk_format may be given only once.');
       const diskFormat = typeof query.disk_format === 'string' && query.disk_format !== '' ? query.disk_format : null;
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       return reply.send(await api.formatCheck.check(request.ctx, body, diskFormat));
