@@ -42,6 +42,8 @@ import { importRoutes } from './http/routes/import.ts';
 import { taskRoutes } from './http/routes/tasks.ts';
 import { infoRoutes } from './http/routes/info.ts';
 import { formatCheckRoutes } from './http/routes/format-check.ts';
+import { DataScrubber } from './services/scrubber.ts';
+import { scrubLocation } from './services/store-data.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
@@ -80,15 +82,21 @@ const LIVE_WRITE_MS = 60_000;
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
  * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
- * files are the import runner's periodic sweep). With several
+ * files are the import runner's periodic sweep, queued data the scrubber's). With several
  * workers sharing the directories, a write whose temp file is still growing is left alone.
  */
-async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegistry, staging: StagingArea, selfUrl: string | null): Promise<void> {
+async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
+  const { images, stores } = deps;
   const fileStores = stores.all().map((s) => s.driver).filter((d): d is FileStoreDriver => d instanceof FileStoreDriver);
   for (const id of await images.idsInStatus('saving')) {
     const live = await Promise.all(fileStores.map((d) => d.writeInProgress(id, LIVE_WRITE_MS)));
     if (live.some(Boolean)) continue;
-    await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+    if (!(await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null }))) continue;
+    // Whatever the interrupted upload had already put in place goes.
+    for (const location of await images.locationsOf(id)) {
+      await images.discardLocation(location.id);
+      await scrubLocation(deps, location);
+    }
   }
   for (const id of await images.idsInStatus('uploading')) {
     const stageHost = (await images.get(id))?.properties[STAGE_HOST];
@@ -97,14 +105,6 @@ async function recoverInterruptedUploads(images: ImagesRepo, stores: StoreRegist
     await images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
   }
   for (const driver of [...fileStores, staging.driver]) await driver.sweepPartials(LIVE_WRITE_MS);
-  // Data of images deleted while a store could not remove it.
-  for (const location of await images.locationsOfDeletedImages(1000)) {
-    const store = stores.forLocation({ url: location.url, metadata: JSON.parse(location.metadata) });
-    try {
-      await store?.delete(location.url);
-      await images.purgeLocation(location.id);
-    } catch { /* tried again at next start */ }
-  }
 }
 
 export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
@@ -163,7 +163,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   };
   const stagingArea = new StagingArea(staging);
   const selfUrl = config.get<string | null>('DEFAULT', 'worker_self_reference_url') ?? config.get<string | null>('DEFAULT', 'public_endpoint');
-  await recoverInterruptedUploads(deps.images, stores, stagingArea, selfUrl);
+  await recoverInterruptedUploads(deps, stagingArea, selfUrl);
+  const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });
   const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
   const runner = new ImportRunner(deps, stagingArea, {
     plugins: createPlugins(config.get<string[]>('image_import_opts', 'image_import_plugins'), {
@@ -240,11 +241,13 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   infoRoutes(server, api);
   formatCheckRoutes(server, api);
   runner.start();
+  scrubber.start();
 
   return {
     server, db, deps,
     async close() {
       await runner.stop();
+      await scrubber.stop();
       await server.close();
       await auth.close?.();
       await db.close();

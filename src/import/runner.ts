@@ -1,13 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { Transform, type TransformCallback } from 'node:stream';
 import type { ServiceDeps } from '../services/deps.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
-import type { Image } from '../domain/image.ts';
+import type { Image, ImageStatus } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { ingest, IngestAborted, type Digests } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, formatCheckFor, storeAndActivate, type ExpectedDigest } from '../services/store-data.ts';
+import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, storeAndActivate, writeData, type ExpectedDigest } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -17,7 +16,6 @@ import type { CatalogService } from '../auth/context.ts';
 import { copiedProperties, fetchRemoteImage, GlanceDownloadFailed, openRemoteData, remoteEndpoint } from './glance-download.ts';
 import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
-import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 import { PluginFailed, type ImportPlugin } from './plugins/index.ts';
 import { inspectFile } from '../formats/inspector.ts';
 import { judge } from '../formats/verdict.ts';
@@ -242,7 +240,8 @@ export class ImportRunner {
     if (!copying && image.status !== 'importing') {
       const from = method === 'glance-direct' ? 'uploading' : 'queued';
       if (!(await images.updateFields(image.id, from, { status: 'importing' }))) {
-        throw new ImportStopped(`Image ${image.id} is ${image.status}, not ${from}; the import cannot start.`);
+        const now = await this.requireImage(image.id); // deleted meanwhile: says so
+        throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${from}; the import cannot start.`);
       }
     }
     await this.progress(image.id, { importing: storeIds, clearFailed: storeIds });
@@ -267,14 +266,17 @@ export class ImportRunner {
 
     // Every target store gets the staged bytes through the ingest pipeline, one after the other.
     const mustAll = input.import_req.all_stores_must_succeed !== false;
+    // Data lands while the image imports; with all_stores_must_succeed off it is active after the first
+    // store, and a copy only ever writes to an active image.
+    const writableIn: ImageStatus[] = copying ? ['active'] : mustAll ? ['importing'] : ['importing', 'active'];
     let stored: { size: number; digests: Digests; virtualSize: number | null } | null = null;
     let lastError: unknown = null;
     for (const store of targets) {
       this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
       try {
-        const progress = new Progress(stagedSize, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
-        const result = await ingest({
-          source: (await this.staging.read(image.id)).pipe(progress), key: image.id, store,
+        const progress = throttled(PROGRESS_MS, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
+        const { result, location } = await writeData(this.deps, image, store, writableIn, {
+          source: await this.staging.read(image.id), onBytes: progress,
           sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, this.deps), signal,
           sizeHint: stagedSize,
         });
@@ -282,11 +284,10 @@ export class ImportRunner {
         // A copy must be the very bytes the image has; new data must match a digest given at create,
         // and glance-download's data the remote image's digest.
         const mismatch = digestMismatch(digests, expectedDigest, expectedAtCreate(image));
-        if (mismatch) {
-          await store.delete(result.location.url).catch(() => {});
-          throw mismatch;
+        if (mismatch || !(await images.activateLocation(image.id, location.id, writableIn))) {
+          await scrubLocation(this.deps, location, store);
+          throw mismatch ?? new ImportStopped('Image has been deleted, aborting import.');
         }
-        await images.addLocation(image.id, result.location.url, this.deps.stores.multistore ? { store: store.id } : {});
         stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
         if (!copying && !mustAll) await this.activate(image.id, stored);
         await this.progress(image.id, { done: store.id });
@@ -543,10 +544,9 @@ export class ImportRunner {
     if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
       if (image.status === 'importing' || image.status === 'uploading') {
         // A queued image holds no data: whatever this import already wrote goes.
-        for (const location of image.locations) {
-          await this.deps.images.removeLocation(location.id);
-          await this.deps.stores.forLocation(location)?.delete(location.url).catch(() => {});
-          await this.deps.images.purgeLocation(location.id);
+        for (const location of await this.deps.images.locationsOf(imageId)) {
+          await this.deps.images.discardLocation(location.id);
+          await scrubLocation(this.deps, location);
         }
         const input = task.input ? JSON.parse(task.input) as { previous?: PreviousValues } : {};
         // glance-download copied formats and properties from the remote image: put the old ones back.
@@ -577,23 +577,14 @@ export function nodeName(): string {
 }
 
 
-/** Counts bytes as they pass, reporting now and then (the task message "Copied N MiB"). */
-class Progress extends Transform {
-  private copied = 0;
-  private last = Date.now();
-
-  constructor(readonly total: number, private readonly report: (copied: number) => Promise<void>) {
-    super({ highWaterMark: INGEST_BUFFER_BYTES });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.copied += chunk.length;
-    if (Date.now() - this.last >= PROGRESS_MS) {
-      this.last = Date.now();
-      this.report(this.copied).catch(() => {});
-    }
-    callback(null, chunk);
-  }
+/** A byte-count callback that reports at most once per `everyMs` (the task message "Copied N MiB"). */
+function throttled(everyMs: number, report: (copied: number) => Promise<void>): (copied: number) => void {
+  let last = Date.now();
+  return (copied) => {
+    if (Date.now() - last < everyMs) return;
+    last = Date.now();
+    report(copied).catch(() => {});
+  };
 }
 
 function describeFailure(err: unknown): string {

@@ -12,13 +12,14 @@ export class SizeLimitExceeded extends Error {
 export class SizeLimit extends Transform {
   bytes = 0;
 
-  constructor(private readonly limit: number) {
+  constructor(private readonly limit: number, private readonly onBytes?: (bytes: number) => void) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) return callback(new SizeLimitExceeded(this.limit));
+    this.onBytes?.(this.bytes);
     callback(null, chunk);
   }
 }

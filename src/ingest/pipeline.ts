@@ -23,6 +23,8 @@ export interface IngestRequest {
   signal?: AbortSignal;
   /** The size announced beforehand (Content-Length, the staged size), if any. */
   sizeHint?: number;
+  /** Told the running byte count as data arrives (progress reports). */
+  onBytes?: (bytes: number) => void;
   /** A quota's remaining bytes: the stream is cut with the quota's error when it goes beyond. */
   budget?: ByteBudget | null;
 }
@@ -58,7 +60,7 @@ export interface IngestResult {
  */
 export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const quotaFirst = req.budget != null && req.budget.bytes < req.sizeCap;
-  const limit = new SizeLimit(quotaFirst ? req.budget!.bytes : req.sizeCap);
+  const limit = new SizeLimit(quotaFirst ? req.budget!.bytes : req.sizeCap, req.onBytes);
   const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   const check = req.formatCheck ?? null;
   const inspecting = check ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });

@@ -30,7 +30,10 @@ export class ImageUpdateService {
       const updated: Image = structuredClone(image);
       for (const op of ops) await this.apply(ctx, updated, op, dialect);
       this.images.checkQuotas(updated.properties, updated.tags);
-      if (await this.deps.images.save(updated, { expectStatus: image.status })) {
+      // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
+      // other fields keep theirs, and the quotas are checked again with everyone's changes counted.
+      const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);
+      if (await this.deps.images.save(updated, { expectStatus: image.status, original: image, verify })) {
         this.deps.notifier.info('image.update', imagePayload(updated));
         return updated;
       }

@@ -13,6 +13,7 @@ import type { UploadRegistry } from './uploads.ts';
 import type { ImportRunner } from '../import/runner.ts';
 import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from './payloads.ts';
+import { scrubLocation } from './store-data.ts';
 
 const TAG_MAX = 255;
 
@@ -118,22 +119,16 @@ export class ImageService {
     const stageHost = image.properties[STAGE_HOST];
     if (!opts.local && stageHost && stageHost !== opts.selfUrl) return { forwardTo: stageHost };
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
-    if (!(await this.deps.images.markDeleted(id))) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
+    const queued = await this.deps.images.markDeleted(id);
+    if (!queued) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
     // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);
     this.imports.abortImage(id, 'Image has been deleted, aborting import.');
     await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
-    for (const location of image.locations) {
-      const store = this.deps.stores.forLocation(location);
-      try {
-        await store?.delete(location.url);
-        await this.deps.images.purgeLocation(location.id);
-      } catch (err) {
-        // The row stays marked deleted, so the start-up sweep tries again; the API call still succeeds.
-        console.error(`could not remove data of image ${id} at ${location.url}:`, (err as Error).message);
-      }
-    }
+    // Data a write is still putting in place is removed by that write when it finds the image gone
+    // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
+    for (const location of queued.filter((l) => l.status === 'active')) await scrubLocation(this.deps, location);
     this.deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
     return {};
   }
@@ -165,17 +160,24 @@ export class ImageService {
     if (limit >= 0 && image.tags.length + 1 > limit) {
       throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${image.tags.length + 1}, Maximum: ${limit}`);
     }
-    image.tags.push(tag);
-    await this.deps.images.save(image);
-    this.deps.notifier.info('image.update', imagePayload(image));
+    const updated = { ...image, tags: [...image.tags, tag] };
+    // Only this tag is written, under the image's row lock; the limit is checked again with the tags
+    // that concurrent requests added.
+    const verify = (saved: Image) => {
+      if (limit >= 0 && saved.tags.length > limit) {
+        throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${saved.tags.length}, Maximum: ${limit}`);
+      }
+    };
+    if (!(await this.deps.images.save(updated, { original: image, verify }))) throw gazeError('IMAGE_NOT_FOUND_SHORT', id);
+    this.deps.notifier.info('image.update', imagePayload(updated));
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
     await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_DELETE_FORBIDDEN', id));
     if (!image.tags.includes(tag)) throw gazeError('NOT_FOUND');
-    image.tags = image.tags.filter((t) => t !== tag);
-    await this.deps.images.save(image);
-    this.deps.notifier.info('image.update', imagePayload(image));
+    const updated = { ...image, tags: image.tags.filter((t) => t !== tag) };
+    if (!(await this.deps.images.save(updated, { original: image }))) throw gazeError('IMAGE_NOT_FOUND_SHORT', id);
+    this.deps.notifier.info('image.update', imagePayload(updated));
   }
 }

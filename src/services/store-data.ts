@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import type { Image, ImageStatus } from '../domain/image.ts';
+import type { Image, ImageLocation, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest, type Digests, type FormatCheck } from '../ingest/pipeline.ts';
+import { ingest, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 
@@ -43,39 +43,79 @@ export class ImageGone extends Error {
   }
 }
 
+/** The metadata a location gets: the store's id in multi-store mode (Glance's `{"store": id}`). */
+export function locationMetadata(deps: ServiceDeps, store: Store): Record<string, unknown> {
+  return deps.stores.multistore ? { store: store.id } : {};
+}
+
 /**
- * Writes an image's data into a store through the ingest pipeline and makes the image active with it:
- * the one step shared by upload, import and the legacy import task. Checks an expected digest first;
- * on any refusal the written data is removed again.
+ * Writes an image's data into a store through the ingest pipeline, under a location reserved before
+ * the first byte (ImagesRepo.reserveLocation) while the image is in one of `statuses`. The location is
+ * returned still `pending`: the caller makes it visible, or calls scrubLocation. Any failure here
+ * removes what was written, and its row.
+ */
+export async function writeData(deps: ServiceDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
+  req: Omit<IngestRequest, 'key' | 'store'>): Promise<{ result: IngestResult; location: ImageLocation }> {
+  const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
+  if (!location) {
+    req.source.destroy();
+    throw new ImageGone(image.id);
+  }
+  try {
+    return { result: await ingest({ ...req, key: image.id, store }), location };
+  } catch (err) {
+    await scrubLocation(deps, location, store);
+    throw err;
+  }
+}
+
+/**
+ * Removes a location's data from its store and then its row. A store that cannot remove it now (down,
+ * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
+ * forgotten.
+ */
+export async function scrubLocation(deps: ServiceDeps, location: ImageLocation, store = deps.stores.forLocation(location)): Promise<boolean> {
+  try {
+    if (!store) throw new Error('its store is not configured on this node');
+    await store.delete(location.url);
+    await deps.images.purgeLocation(location.id);
+    return true;
+  } catch (err) {
+    console.error(`gaze: could not remove image data at ${location.url} (kept for a later retry): ${(err as Error).message}`);
+    await deps.images.discardLocation(location.id).catch(() => {});
+    return false;
+  }
+}
+
+/**
+ * Writes an image's data into a store and makes the image active with it: the one step shared by
+ * upload and the legacy import task. Checks an expected digest first; on any refusal the written data
+ * is removed again.
  */
 export async function storeAndActivate(deps: ServiceDeps, image: Image, source: Readable, store: Store,
   from: ImageStatus, signal: AbortSignal, sizeHint?: number, budget?: ByteBudget | null): Promise<void> {
-  const result = await ingest({
-    source, key: image.id, store, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
+  const { result, location } = await writeData(deps, image, store, [from], {
+    source, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
     formatCheck: formatCheckFor(image, deps), signal, sizeHint, budget,
   });
-  const digests = result.digests!;
-  const mismatch = digestMismatch(digests, expectedAtCreate(image));
-  if (mismatch) {
-    await store.delete(result.location.url).catch(() => {});
-    throw mismatch;
-  }
-  if (budget) {
-    // Writes that ran side by side were each checked against the same remaining quota: reserve what
-    // was written, then check again with everyone else's reservations counted.
-    await deps.images.updateFields(image.id, from, { reserved_bytes: result.size });
-    const now = await deps.quotas.storeBudget(image.owner, image.id);
-    if (now && result.size > now.bytes) {
-      await store.delete(result.location.url).catch(() => {});
-      throw now.exceeded(result.size);
+  try {
+    const digests = result.digests!;
+    const mismatch = digestMismatch(digests, expectedAtCreate(image));
+    if (mismatch) throw mismatch;
+    if (budget) {
+      // Writes that ran side by side were each checked against the same remaining quota: reserve what
+      // was written, then check again with everyone else's reservations counted.
+      await deps.images.updateFields(image.id, from, { reserved_bytes: result.size });
+      const now = await deps.quotas.storeBudget(image.owner, image.id);
+      if (now && result.size > now.bytes) throw now.exceeded(result.size);
     }
-  }
-  const activated = await deps.images.activateWithData(image.id, {
-    size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-    virtual_size: result.inspection?.virtualSize ?? null, reserved_bytes: null,
-  }, { url: result.location.url, metadata: deps.stores.multistore ? { store: store.id } : {} }, from);
-  if (!activated) {
-    await store.delete(result.location.url).catch(() => {});
-    throw new ImageGone(image.id);
+    const activated = await deps.images.activateWithData(image.id, {
+      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
+      virtual_size: result.inspection?.virtualSize ?? null, reserved_bytes: null,
+    }, location.id, from);
+    if (!activated) throw new ImageGone(image.id);
+  } catch (err) {
+    await scrubLocation(deps, location, store);
+    throw err;
   }
 }

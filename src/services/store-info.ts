@@ -5,6 +5,7 @@ import { gazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee, targetFor } from './access.ts';
 import { imagePayload } from './payloads.ts';
+import { scrubLocation } from './store-data.ts';
 
 /** GET /v2/info/stores[/detail] and DELETE /v2/stores/{store}/{image}: the enabled backends. */
 export class StoreInfoService {
@@ -31,9 +32,8 @@ export class StoreInfoService {
     if (here.length === 0) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
     if (image.locations.length - here.length < 1) throw gazeError('STORE_DELETE_LAST');
     for (const location of here) {
-      await this.deps.images.removeLocation(location.id);
-      await store.delete(location.url);
-      await this.deps.images.purgeLocation(location.id);
+      await this.deps.images.discardLocation(location.id);
+      await scrubLocation(this.deps, location, store);
     }
     this.deps.notifier.info('image.update', imagePayload(image));
   }

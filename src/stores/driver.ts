@@ -32,6 +32,8 @@ export interface StoreDriver {
    * on a source error or an abort nothing is left behind, not even a partial temporary object.
    */
   write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult>;
+  /** The url an object of this key has (or would have) in this store: known before the write begins. */
+  urlFor(key: string): string;
   /** The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. */
   read(url: string, range?: ByteRange): Promise<Readable>;
   /** Removes the data; absent data is not an error. */

@@ -50,12 +50,16 @@ export class FileStoreDriver implements StoreDriver {
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
     const file = this.pathOf(url);
+    // Opened before the stream exists: a file removed meanwhile is a rejected promise here, never a
+    // late 'error' event on a stream nobody listens to yet.
+    let handle;
     try {
-      await stat(file);
-    } catch {
-      throw new StoreError('NOT_FOUND', `no data at ${url}`);
+      handle = await open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError('NOT_FOUND', `no data at ${url}`);
+      throw err;
     }
-    return createReadStream(file, range ? { start: range.start, end: range.end, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
+    return handle.createReadStream({ highWaterMark: 1 << 20, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async delete(url: string): Promise<void> {

@@ -16,6 +16,11 @@ export class Store {
     return wrap(this.id, () => this.driver.write(key, source, opts));
   }
 
+  urlFor(key: string): string {
+    if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
+    return this.driver.urlFor(key);
+  }
+
   read(url: string, range?: ByteRange): Promise<Readable> {
     return wrap(this.id, () => this.driver.read(url, range));
   }

@@ -105,7 +105,7 @@ async function count(db: Db, table: 'image_properties' | 'image_tags' | 'image_m
 forEachEngine((engine) => {
   test('schema sync applies the migrations once; a second sync applies nothing', async () => {
     const db = await engine.open({ sync: false });
-    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts', '0003_image_reservations']);
+    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts', '0003_image_reservations', '0004_location_lifecycle']);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
     const images = new ImagesRepo(db);
@@ -190,20 +190,23 @@ forEachEngine((engine) => {
       const image = makeImage({ properties: { a: '1' }, tags: ['t'] });
       assert.equal(await images.idExists(image.id), false);
       await images.insert(image);
-      await images.addLocation(image.id, 'file:///store/x', { store: 'fs' });
+      const location = await images.reserveLocation(image.id, 'file:///store/x', { store: 'fs' }, ['queued']);
+      assert.ok(location && await images.activateLocation(image.id, location.id, ['queued']));
       assert.ok(await members.add(image.id, 'bob'));
       assert.equal(await images.idExists(image.id), true);
 
-      assert.equal(await images.markDeleted(image.id), true);
+      const queued = await images.markDeleted(image.id);
+      assert.deepEqual(queued?.map((l) => [l.url, l.status]), [['file:///store/x', 'active']], 'the data to remove, as it was');
       assert.equal(await images.idExists(image.id), true);
       assert.equal(await images.get(image.id), null);
-      assert.equal(await images.markDeleted(image.id), false, 'a deleted image cannot be deleted again');
-      // Its relations are gone; its location is left for the store scrubber, marked deleted.
+      assert.equal(await images.markDeleted(image.id), null, 'a deleted image cannot be deleted again');
+      // Its relations are gone; its location is left for the store scrubber, queued as pending_delete.
       assert.equal(await count(db, 'image_properties', image.id), 0);
       assert.equal(await count(db, 'image_tags', image.id), 0);
       assert.equal(await count(db, 'image_members', image.id), 0);
-      assert.equal(await count(db, 'image_locations', image.id, 'deleted'), 1);
-      assert.ok((await images.locationsOfDeletedImages(1000)).some((l) => l.url === 'file:///store/x'));
+      assert.equal(await count(db, 'image_locations', image.id, 'pending_delete'), 1);
+      assert.ok((await images.locationsToScrub(1000, ts(1_000_000_000))).some((l) => l.url === 'file:///store/x'));
+      assert.ok(!(await images.locationsToScrub(1000, ts(0))).some((l) => l.url === 'file:///store/x'), 'not before its grace period');
       // It cannot be saved back to life either.
       assert.equal(await images.save({ ...image, status: 'active' }), false);
       assert.equal(await images.updateFields(image.id, null, { name: 'zombie' }), false);
@@ -212,7 +215,7 @@ forEachEngine((engine) => {
     test('markDeleted with pending_delete keeps the image (and its data) readable', async () => {
       const image = makeImage({ status: 'active', properties: { keep: 'me' } });
       await images.insert(image);
-      assert.equal(await images.markDeleted(image.id, 'pending_delete'), true);
+      assert.deepEqual(await images.markDeleted(image.id, 'pending_delete'), []);
       const got = await images.get(image.id);
       assert.equal(got?.status, 'pending_delete');
       assert.deepEqual(got?.properties, { keep: 'me' });
@@ -282,18 +285,23 @@ forEachEngine((engine) => {
       assert.deepEqual(got?.properties, { writer: String(winner) });
     });
 
-    test('activateWithData only activates a saving image, and adds its location', async () => {
+    test('activateWithData only activates a saving image, and makes its reserved location visible', async () => {
       const image = makeImage({ status: 'queued', disk_format: 'raw', container_format: 'bare' });
       await images.insert(image);
       const data = { size: FIVE_TIB, checksum: 'c'.repeat(32), os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128), virtual_size: FIVE_TIB };
-      const location = { url: 'file:///store/data', metadata: { store: 'fs', nested: { n: 1 } } };
+      const metadata = { store: 'fs', nested: { n: 1 } };
 
-      assert.equal(await images.activateWithData(image.id, data, location), false, 'queued is not saving');
+      assert.equal(await images.reserveLocation(image.id, 'file:///store/data', metadata, ['saving']), null, 'queued is not saving');
       assert.equal(await count(db, 'image_locations', image.id), 0);
-      assert.equal((await images.get(image.id))?.status, 'queued');
-
       assert.equal(await images.updateFields(image.id, 'queued', { status: 'saving' }), true);
-      assert.equal(await images.activateWithData(image.id, data, location), true);
+      const location = await images.reserveLocation(image.id, 'file:///store/data', metadata, ['saving']);
+      assert.ok(location);
+      assert.equal(location.status, 'pending');
+      assert.deepEqual((await images.get(image.id))?.locations, [], 'a pending location is not shown');
+      assert.deepEqual((await images.locationsOf(image.id)).map((l) => l.id), [location.id], 'but known to the clean-up');
+
+      assert.equal(await images.activateWithData(image.id, data, location.id, 'queued'), false, 'the image is saving, not queued');
+      assert.equal(await images.activateWithData(image.id, data, location.id), true);
       const got = await images.get(image.id);
       assert.equal(got?.status, 'active');
       assert.equal(got?.size, FIVE_TIB);
@@ -301,32 +309,59 @@ forEachEngine((engine) => {
       assert.equal(got?.checksum, data.checksum);
       assert.equal(got?.os_hash_value, data.os_hash_value);
       assert.equal(got?.locations.length, 1);
-      assert.equal(got?.locations[0].url, location.url);
-      assert.deepEqual(got?.locations[0].metadata, location.metadata);
+      assert.equal(got?.locations[0].url, 'file:///store/data');
+      assert.deepEqual(got?.locations[0].metadata, metadata);
       assert.equal(got?.locations[0].status, 'active');
-
-      assert.equal(await images.activateWithData(image.id, data, location), false, 'active is not saving');
+      assert.equal(await images.activateWithData(image.id, data, location.id), false, 'active is not saving');
       assert.equal(await count(db, 'image_locations', image.id), 1);
 
-      // A saving image deleted meanwhile is not activated.
+      // A saving image deleted meanwhile is not activated, and its reserved location is queued for removal.
       const gone = makeImage({ status: 'saving' });
       await images.insert(gone);
-      await images.markDeleted(gone.id);
-      assert.equal(await images.activateWithData(gone.id, data, location), false);
-      assert.equal(await count(db, 'image_locations', gone.id), 0);
+      const reserved = await images.reserveLocation(gone.id, 'file:///store/gone', {}, ['saving']);
+      assert.deepEqual((await images.markDeleted(gone.id))?.map((l) => l.status), ['pending']);
+      assert.equal(await images.activateWithData(gone.id, data, reserved!.id), false);
+      assert.equal(await images.activateLocation(gone.id, reserved!.id, ['saving']), false);
+      assert.equal(await images.reserveLocation(gone.id, 'file:///store/gone2', {}, ['saving']), null);
+      assert.equal(await count(db, 'image_locations', gone.id, 'pending_delete'), 1);
+      assert.equal(await count(db, 'image_locations', gone.id), 1);
     });
 
-    test('addLocation appends positions; removeLocation hides one; purgeLocation deletes it', async () => {
+    test('reserveLocation appends positions and reuses the row of the same url; discard hides one; purge deletes it', async () => {
       const image = makeImage({ status: 'active' });
       await images.insert(image);
-      const first = await images.addLocation(image.id, 'file:///a', {});
-      const second = await images.addLocation(image.id, 'file:///b', { k: 'v' });
+      const first = (await images.reserveLocation(image.id, 'file:///a', {}, ['active']))!;
+      const second = (await images.reserveLocation(image.id, 'file:///b', { k: 'v' }, ['active']))!;
+      assert.equal((await images.reserveLocation(image.id, 'file:///a', {}, ['active']))?.id, first.id, 'a resumed write reuses its row');
+      for (const l of [first, second]) assert.equal(await images.activateLocation(image.id, l.id, ['active']), true);
       assert.deepEqual((await images.get(image.id))?.locations.map((l) => l.url), ['file:///a', 'file:///b']);
-      await images.removeLocation(first.id);
+      await images.discardLocation(first.id);
       assert.deepEqual((await images.get(image.id))?.locations, [{ id: second.id, url: 'file:///b', metadata: { k: 'v' }, status: 'active' }]);
-      assert.ok((await images.locationsOfDeletedImages(1000)).some((l) => l.id === first.id));
+      assert.ok((await images.locationsToScrub(1000, ts(1_000_000_000))).some((l) => l.id === first.id));
       await images.purgeLocation(first.id);
-      assert.ok(!(await images.locationsOfDeletedImages(1000)).some((l) => l.id === first.id));
+      assert.ok(!(await images.locationsToScrub(1000, ts(1_000_000_000))).some((l) => l.id === first.id));
+    });
+
+    test('a delete racing with location activations: each location is either visible on a live image or queued for removal', async () => {
+      for (let round = 0; round < 10; round++) {
+        const image = makeImage({ status: 'importing' });
+        await images.insert(image);
+        const reserved = await Promise.all([0, 1, 2, 3].map((n) => images.reserveLocation(image.id, `file:///race/${n}`, {}, ['importing'])));
+        const [activated, queued] = await Promise.all([
+          Promise.all(reserved.map((l) => images.activateLocation(image.id, l!.id, ['importing']))),
+          images.markDeleted(image.id),
+        ]);
+        const rows = await db.kysely.selectFrom('image_locations').select(['id', 'status']).where('image_id', '=', image.id).execute();
+        assert.equal(rows.length, 4);
+        assert.ok(rows.every((r) => r.status === 'pending_delete'), 'the image is deleted: all its data is queued');
+        assert.equal(queued?.length, 4);
+        // What the delete saw as active had been activated before it; the rest is for their writers to remove.
+        for (const [n, l] of reserved.entries()) {
+          const seen = queued!.find((q) => q.id === l!.id)!;
+          if (seen.status === 'active') assert.equal(activated[n], true);
+          else assert.equal(activated[n], false);
+        }
+      }
     });
 
     test('setProperty sets, replaces and removes one property', async () => {

@@ -103,6 +103,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('images').addColumn('reserved_bytes', 'bigint').execute();
     },
   },
+  '0004_location_lifecycle': {
+    async up(db: Kysely<any>) {
+      // Locations are pending (a write under way), active, or pending_delete (data the scrubber still
+      // has to remove); 'deleted' meant the last one.
+      await db.updateTable('image_locations').set({ status: 'pending_delete' }).where('status', '=', 'deleted').execute();
+      await db.schema.createIndex('ix_image_locations_status').on('image_locations').columns(['status', 'updated_at']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,5 +1,5 @@
 import { type ExpressionBuilder, type Expression, type SqlBool, type Transaction, sql } from 'kysely';
-import type { Database, ImagesTable } from '../schema.ts';
+import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
@@ -71,6 +71,10 @@ function rowToImage(row: Row): Image {
   };
 }
 
+function toLocation(row: ImageLocationsTable): ImageLocation {
+  return { id: row.id, url: row.url, metadata: JSON.parse(row.metadata), status: row.status };
+}
+
 function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes'> {
   return {
     id: image.id,
@@ -92,6 +96,11 @@ function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserve
     created_at: image.created_at,
     updated_at: image.updated_at,
   };
+}
+
+/** The columns whose value differs between two rows of the same image. */
+function changedColumns(before: Record<string, unknown>, after: Record<string, unknown>): Partial<Row> {
+  return Object.fromEntries(Object.entries(after).filter(([key, value]) => key !== 'updated_at' && before[key] !== value)) as Partial<Row>;
 }
 
 /** Booleans are stored as 0/1; comparisons on them must use numbers. */
@@ -143,20 +152,50 @@ export class ImagesRepo {
   }
 
   /**
-   * Saves the whole aggregate (row, properties, tags) in one transaction. With `expectStatus`, the write
-   * only happens while the stored status still is that one (compare-and-set); returns false otherwise.
+   * Saves the image aggregate (row, properties, tags) in one transaction. With `original` (the image as
+   * the caller read it), only what changed since is written, under the image's row lock: concurrent
+   * saves that change different fields all keep their changes (no lost update), and `verify` sees the
+   * result with everyone's committed changes before it commits (throw to refuse). Without `original`
+   * the whole aggregate is replaced. With `expectStatus` the write only happens while the stored status
+   * still is that one (compare-and-set); returns false otherwise, or when the image is gone.
    */
-  async save(image: Image, opts: { expectStatus?: ImageStatus; touch?: boolean } = {}): Promise<boolean> {
+  async save(image: Image, opts: { expectStatus?: ImageStatus; touch?: boolean; original?: Image; verify?: (saved: Image) => void } = {}): Promise<boolean> {
     if (opts.touch !== false) image.updated_at = nowTimestamp();
+    const { original } = opts;
     return this.k.transaction().execute(async (trx) => {
-      let q = trx.updateTable('images').set(imageToRow(image)).where('id', '=', image.id).where('deleted', '=', 0);
+      const row = imageToRow(image);
+      const columns = original ? changedColumns(imageToRow(original), row) : row;
+      let q = trx.updateTable('images').set({ ...columns, updated_at: image.updated_at }).where('id', '=', image.id).where('deleted', '=', 0);
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
-      await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
-      await this.writeProperties(trx, image.id, image.properties);
-      await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
-      await this.writeTags(trx, image.id, image.tags);
+      if (!original) {
+        await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
+        await this.writeProperties(trx, image.id, image.properties);
+        await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
+        await this.writeTags(trx, image.id, image.tags);
+        return true;
+      }
+      const before = original.properties;
+      const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])]
+        .filter((key) => before[key] !== image.properties[key]);
+      if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
+      await this.writeProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]])));
+      const removedTags = original.tags.filter((t) => !image.tags.includes(t));
+      if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
+      const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
+      if (addedTags.length) {
+        await trx.insertInto('image_tags').values(addedTags.map((value) => ({ image_id: image.id, value })))
+          .onConflict((oc) => oc.columns(['image_id', 'value']).doNothing()).execute();
+      }
+      if (opts.verify) {
+        const saved = await trx.selectFrom('images').selectAll().where('id', '=', image.id).executeTakeFirstOrThrow();
+        const [props, tags] = await Promise.all([
+          trx.selectFrom('image_properties').selectAll().where('image_id', '=', image.id).execute(),
+          trx.selectFrom('image_tags').selectAll().where('image_id', '=', image.id).execute(),
+        ]);
+        opts.verify({ ...rowToImage(saved), properties: Object.fromEntries(props.map((p) => [p.name, p.value])), tags: tags.map((t) => t.value) });
+      }
       return true;
     });
   }
@@ -195,54 +234,82 @@ export class ImagesRepo {
     return Number(res.numDeletedRows) === 1;
   }
 
-  async markDeleted(id: string, status: 'deleted' | 'pending_delete' = 'deleted'): Promise<boolean> {
+  /**
+   * Deletes the image (or marks it pending_delete) and, for `deleted`, queues the data of all its
+   * locations for removal. Returns the queued locations with the status each had (a `pending` one is
+   * a write still under way, which cleans up after itself), or null when the image was already gone.
+   */
+  async markDeleted(id: string, status: 'deleted' | 'pending_delete' = 'deleted'): Promise<ImageLocation[] | null> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('images')
-        .set({ status, deleted: status === 'deleted' ? 1 : 0, deleted_at: now, updated_at: now })
-        .where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      if (status === 'deleted') {
-        await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
-        await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
-        await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
-        await trx.updateTable('image_locations').set({ status: 'deleted', updated_at: now }).where('image_id', '=', id).execute();
-      }
-      return true;
+      if (!(await this.lockImage(trx, id, null, { status, deleted: status === 'deleted' ? 1 : 0, deleted_at: now }))) return null;
+      if (status !== 'deleted') return [];
+      await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
+      await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
+      await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
+      const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', ['pending', 'active']).execute();
+      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('image_id', '=', id)
+        .where('status', 'in', ['pending', 'active']).execute();
+      return queued.map(toLocation);
     });
   }
 
-  /** Adds a location; adding the same url again (a resumed import) returns the existing one. */
-  async addLocation(imageId: string, url: string, metadata: Record<string, unknown>): Promise<ImageLocation> {
-    const existing = await this.k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('url', '=', url)
-      .where('status', '=', 'active').executeTakeFirst();
-    if (existing) return { id: existing.id, url, metadata: JSON.parse(existing.metadata), status: 'active' };
-    const now = nowTimestamp();
-    const max = await this.k.selectFrom('image_locations').select((eb) => eb.fn.max('position').as('p'))
-      .where('image_id', '=', imageId).executeTakeFirst();
-    const location = { id: crypto.randomUUID(), url, metadata, status: 'active' };
-    await this.k.insertInto('image_locations').values({
-      id: location.id, image_id: imageId, position: Number(max?.p ?? -1) + 1, url,
-      metadata: JSON.stringify(metadata), status: 'active', created_at: now, updated_at: now,
-    }).execute();
-    return location;
+  /**
+   * Takes the image's row lock inside `trx` (an UPDATE of its own row), so that writes to one image's
+   * rows (locations, properties, tags) and its deletion happen one after the other on every engine.
+   * False when the image is gone or not in one of `statuses`.
+   */
+  private async lockImage(trx: Transaction<Database>, id: string, statuses: readonly ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>> = {}): Promise<boolean> {
+    let q = trx.updateTable('images').set({ ...fields, updated_at: nowTimestamp() }).where('id', '=', id).where('deleted', '=', 0);
+    if (statuses) q = q.where('status', 'in', [...statuses]);
+    const res = await q.executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Records that data is about to be written at `url`: a `pending` location, made before the first
+   * byte so that a crash or a delete at any later point leaves a row the clean-up finds. Reuses the
+   * image's row for the same url (a resumed write). Null when the image is gone or not in `statuses`.
+   */
+  async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation | null> {
+    return this.k.transaction().execute(async (trx) => {
+      if (!(await this.lockImage(trx, imageId, statuses))) return null;
+      const existing = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('url', '=', url)
+        .where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      if (existing) return toLocation(existing);
+      const now = nowTimestamp();
+      const max = await trx.selectFrom('image_locations').select((eb) => eb.fn.max('position').as('p'))
+        .where('image_id', '=', imageId).executeTakeFirst();
+      const row = {
+        id: crypto.randomUUID(), image_id: imageId, position: Number(max?.p ?? -1) + 1, url,
+        metadata: JSON.stringify(metadata), status: 'pending', created_at: now, updated_at: now,
+      };
+      await trx.insertInto('image_locations').values(row).execute();
+      return toLocation(row);
+    });
+  }
+
+  /** Makes a reserved location visible; false when the image is gone or not in `statuses` (its data must go). */
+  async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<boolean> {
+    return this.k.transaction().execute(async (trx) => {
+      if (!(await this.lockImage(trx, imageId, statuses))) return false;
+      const res = await trx.updateTable('image_locations').set({ status: 'active', updated_at: nowTimestamp() })
+        .where('id', '=', locationId).where('image_id', '=', imageId).where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    });
   }
 
   /**
    * Makes stored data visible: `from` (saving, or importing) → active with the data's fields and its
-   * location, in one transaction, only while the image is still in `from` (false when it was deleted).
+   * reserved location, in one transaction, only while the image is still in `from` (false when it was
+   * deleted meanwhile: the data must then go).
    */
-  async activateWithData(id: string, fields: Partial<Omit<Row, 'id'>>, location: { url: string; metadata: Record<string, unknown> },
-    from: ImageStatus = 'saving'): Promise<boolean> {
-    const now = nowTimestamp();
+  async activateWithData(id: string, fields: Partial<Omit<Row, 'id'>>, locationId: string, from: ImageStatus = 'saving'): Promise<boolean> {
     return this.k.transaction().execute(async (trx) => {
-      const res = await trx.updateTable('images').set({ ...fields, status: 'active', updated_at: now })
-        .where('id', '=', id).where('deleted', '=', 0).where('status', '=', from).executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      await trx.insertInto('image_locations').values({
-        id: crypto.randomUUID(), image_id: id, position: 0, url: location.url, metadata: JSON.stringify(location.metadata),
-        status: 'active', created_at: now, updated_at: now,
-      }).execute();
+      if (!(await this.lockImage(trx, id, [from], { ...fields, status: 'active' }))) return false;
+      const res = await trx.updateTable('image_locations').set({ status: 'active', updated_at: nowTimestamp() })
+        .where('id', '=', locationId).where('image_id', '=', id).where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
       return true;
     });
   }
@@ -253,13 +320,27 @@ export class ImagesRepo {
     return rows.map((r) => r.id);
   }
 
-  async removeLocation(locationId: string): Promise<void> {
-    await this.k.updateTable('image_locations').set({ status: 'deleted', updated_at: nowTimestamp() }).where('id', '=', locationId).execute();
+  /** Every location of an image whose data may exist (active, or a write that may have begun). */
+  async locationsOf(imageId: string): Promise<ImageLocation[]> {
+    const rows = await this.k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId)
+      .where('status', 'in', ['pending', 'active']).orderBy('position').execute();
+    return rows.map(toLocation);
   }
 
-  /** Locations whose data may still need removing from stores (deleted images, failed writes). */
-  async locationsOfDeletedImages(limit: number): Promise<Array<{ id: string; url: string; metadata: string }>> {
-    return this.k.selectFrom('image_locations').select(['id', 'url', 'metadata']).where('status', '=', 'deleted').limit(limit).execute();
+  /** Hides a location and queues its data for removal (pending_delete), whatever the image's state. */
+  async discardLocation(locationId: string): Promise<void> {
+    await this.k.updateTable('image_locations').set({ status: 'pending_delete', updated_at: nowTimestamp() }).where('id', '=', locationId).execute();
+  }
+
+  /**
+   * Locations whose data is to be removed from stores (deleted images, failed writes, failed store
+   * deletes), queued before `settledBefore`: a write still under way when its image was deleted has
+   * had time to stop by then.
+   */
+  async locationsToScrub(limit: number, settledBefore: string): Promise<ImageLocation[]> {
+    const rows = await this.k.selectFrom('image_locations').selectAll().where('status', '=', 'pending_delete')
+      .where('updated_at', '<', settledBefore).orderBy('updated_at').limit(limit).execute();
+    return rows.map(toLocation);
   }
 
   async purgeLocation(locationId: string): Promise<void> {
@@ -351,14 +432,12 @@ export class ImagesRepo {
     const [props, tags, locations] = await Promise.all([
       this.k.selectFrom('image_properties').selectAll().where('image_id', 'in', ids).execute(),
       this.k.selectFrom('image_tags').selectAll().where('image_id', 'in', ids).execute(),
-      this.k.selectFrom('image_locations').selectAll().where('image_id', 'in', ids).where('status', '!=', 'deleted')
+      this.k.selectFrom('image_locations').selectAll().where('image_id', 'in', ids).where('status', '=', 'active')
         .orderBy('position').execute(),
     ]);
     for (const p of props) byId.get(p.image_id)!.properties[p.name] = p.value;
     for (const t of tags) byId.get(t.image_id)!.tags.push(t.value);
-    for (const l of locations) {
-      byId.get(l.image_id)!.locations.push({ id: l.id, url: l.url, metadata: JSON.parse(l.metadata), status: l.status });
-    }
+    for (const l of locations) byId.get(l.image_id)!.locations.push(toLocation(l));
     return images;
   }
 

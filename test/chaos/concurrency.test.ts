@@ -1,0 +1,70 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { forEachEngine } from '../helpers/databases.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+
+// Real concurrency against a real `gaze serve` on each database: parallel clients that each change
+// something of their own on the same image. Every acknowledged change must be kept.
+
+const N = 20;
+
+forEachEngine((engine) => {
+  let gaze: GazeProcess;
+  let api: ReturnType<typeof client>;
+  before(async () => {
+    gaze = await startGazeProcess({ database: { connection: await engine.url() }, DEFAULT: { image_property_quota: '12', image_tag_quota: '12' } });
+    api = client(gaze.url);
+  });
+  after(() => gaze.stop());
+
+  test(`${N} parallel PATCHes, each adding its own property: all answered 200, all kept`, async () => {
+    const image = await api.createImage({ name: 'patched' });
+    const replies = await Promise.all(Array.from({ length: N }, (_, i) =>
+      api.patch(`/v2/images/${image.id}`, [{ op: 'add', path: `/p${i}`, value: String(i) }])));
+    const ok = replies.filter((r) => r.status === 200).length;
+    // The property quota is 12: twelve are kept, the others refused with 413, none lost.
+    assert.equal(ok, 12, replies.map((r) => r.status).join(','));
+    assert.ok(replies.every((r) => r.status === 200 || r.status === 413));
+    const props = Object.keys((await api.get(`/v2/images/${image.id}`)).json).filter((k) => /^p\d+$/.test(k));
+    assert.equal(props.length, 12);
+    for (const [i, r] of replies.entries()) assert.equal(props.includes(`p${i}`), r.status === 200, `p${i}: answered ${r.status}`);
+  });
+
+  test(`${N} parallel PATCHes of different base attributes and properties on one image: nothing lost`, async () => {
+    const image = await api.createImage({ name: 'before' });
+    const ops = [
+      { op: 'replace', path: '/name', value: 'after' },
+      { op: 'replace', path: '/min_ram', value: 512 },
+      { op: 'replace', path: '/min_disk', value: 7 },
+      { op: 'replace', path: '/os_hidden', value: true },
+      ...Array.from({ length: 8 }, (_, i) => ({ op: 'add', path: `/q${i}`, value: 'v' })),
+    ];
+    const replies = await Promise.all(ops.map((op) => api.patch(`/v2/images/${image.id}`, [op])));
+    assert.deepEqual(replies.map((r) => r.status), ops.map(() => 200));
+    const got = (await api.get(`/v2/images/${image.id}`)).json;
+    assert.equal(got.name, 'after');
+    assert.equal(got.min_ram, 512);
+    assert.equal(got.min_disk, 7);
+    assert.equal(got.os_hidden, true);
+    for (let i = 0; i < 8; i++) assert.equal(got[`q${i}`], 'v');
+  });
+
+  test(`${N} parallel tag PUTs with different tags: within the tag limit all are kept`, async () => {
+    const image = await api.createImage({ name: 'tagged' });
+    const replies = await Promise.all(Array.from({ length: N }, (_, i) => api.put(`/v2/images/${image.id}/tags/t${i}`)));
+    assert.ok(replies.every((r) => r.status === 204 || r.status === 413), replies.map((r) => r.status).join(','));
+    const tags: string[] = (await api.get(`/v2/images/${image.id}`)).json.tags;
+    assert.equal(tags.length, 12);
+    for (const [i, r] of replies.entries()) assert.equal(tags.includes(`t${i}`), r.status === 204, `t${i}: answered ${r.status}`);
+
+    // Tag removals race with additions on another image: the set ends as the sum of both.
+    const other = await api.createImage({ name: 'tag-churn', tags: ['a', 'b', 'c', 'd'] });
+    const churn = await Promise.all([
+      ...['a', 'b', 'c', 'd'].map((t) => api.del(`/v2/images/${other.id}/tags/${t}`)),
+      ...['e', 'f', 'g', 'h'].map((t) => api.put(`/v2/images/${other.id}/tags/${t}`)),
+    ]);
+    assert.deepEqual(churn.map((r) => r.status), Array(8).fill(204));
+    assert.deepEqual([...(await api.get(`/v2/images/${other.id}`)).json.tags].sort(), ['e', 'f', 'g', 'h']);
+  });
+});
