@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type HttpResponse } from './http-client.ts';
 import type { FastifyRequest } from 'fastify';
 import { gazeError, GazeError } from '../domain/errors.ts';
 
@@ -20,22 +20,22 @@ export async function forwardToStageHost(stageHost: string, incoming: FastifyReq
     if (typeof value === 'string') headers[name] = value;
   }
   if (body !== undefined) headers['content-type'] = 'application/json';
-  let response;
+  let response: HttpResponse;
   try {
     response = await request(`${stageHost.replace(/\/+$/, '')}${incoming.url}`, {
-      method: incoming.method as 'POST' | 'DELETE',
+      method: incoming.method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      headersTimeout: TIMEOUT_MS,
-      bodyTimeout: TIMEOUT_MS,
+      headersTimeoutMs: TIMEOUT_MS,
       signal: AbortSignal.timeout(TIMEOUT_MS),
+      agent: false,
     });
+    await response.body.dump();
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
-    const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].includes(code) || (err as Error).name === 'TimeoutError';
+    const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code) || ['TimeoutError', 'AbortError'].includes((err as Error).name);
     throw new GazeError('SERVICE_UNAVAILABLE', unreachable ? 504 : 502, 'Stage host is unavailable');
   }
-  await response.body.dump();
   const requestId = response.headers['x-openstack-request-id'];
   if (response.statusCode >= 200 && response.statusCode < 300) {
     return { status: response.statusCode, requestId: typeof requestId === 'string' ? requestId : null };

@@ -1,8 +1,9 @@
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { Readable } from 'node:stream';
-import { Agent, buildConnector, request } from 'undici';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/index.ts';
 import { addressPassesFilter, checkUri, uriFilterFromConfig, type UriFilterOptions } from './uri-filter.ts';
 
@@ -121,10 +122,6 @@ function decodeLenient(text: string): string {
   }
 }
 
-function releaseAgent(agent: Agent): void {
-  agent.destroy().catch(() => { /* already closed */ });
-}
-
 /** Resolves within the connect timeout, or fails with CONNECT_TIMEOUT, DNS or ABORTED. */
 function resolveHost(host: string, lookup: HostLookup, timeoutMs: number, signal: AbortSignal | undefined, url: string): Promise<ResolvedAddress[]> {
   return new Promise((resolve, reject) => {
@@ -187,9 +184,8 @@ function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]) {
 
 interface Hop {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Readable;
-  agent: Agent;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
 }
 
 function headerValue(headers: Hop['headers'], name: string): string | undefined {
@@ -200,10 +196,13 @@ function headerValue(headers: Hop['headers'], name: string): string | undefined 
 function discard(hop: Hop): void {
   hop.body.on('error', () => { /* discarded */ });
   hop.body.destroy();
-  releaseAgent(hop.agent);
 }
 
-/** One request to an already filtered URL: resolve, check the addresses, connect to them only. */
+/**
+ * One request to an already filtered URL: resolve, check the addresses, connect to them only. Node's
+ * own HTTP client, on a connection of its own (no pool): undici 7's parser throws an uncatchable
+ * assertion when a server closes a connection whose body is paused by back-pressure (undici #5360).
+ */
 async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean, asGiven: string): Promise<Hop> {
   const href = url.href;
   const filteredError = (): DownloadError => redirected
@@ -227,82 +226,52 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
     target.username = '';
     target.password = '';
   }
-
-  // undici's own connect and headers timeouts run on a coarse clock (ticks of about half a second),
-  // so the phases are timed here with native timers; undici's stay as a backstop.
+  const secure = target.protocol === 'https:';
   const connectTimeout = opts.connectTimeoutMs > 0 ? Math.max(1, opts.connectTimeoutMs - (Date.now() - started)) : 0;
-  const inner = new AbortController();
-  let timedOut: 'connect' | 'headers' | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  const startPhase = (phase: 'connect' | 'headers', ms: number): void => {
-    if (timer) clearTimeout(timer);
-    timer = ms > 0 ? setTimeout(() => { timedOut = phase; inner.abort(); }, ms) : undefined;
-  };
-  const onUserAbort = (): void => inner.abort();
-  opts.signal?.addEventListener('abort', onUserAbort, { once: true });
 
-  // undici does not settle a request aborted while its connection is being made, so the socket
-  // being connected is destroyed here, and the request is raced against the abort.
-  const baseConnector = buildConnector({ timeout: 0, lookup: pinnedLookup(host, addresses) }) as unknown as
-    (options: buildConnector.Options, callback: buildConnector.Callback) => Socket | undefined;
-  const connecting = new Set<Socket>();
-  const connector: buildConnector.connector = (options, callback) => {
-    let socket: Socket | undefined;
-    socket = baseConnector(options, (...args) => {
-      if (socket) connecting.delete(socket);
-      if (args[0] === null && timedOut === null) startPhase('headers', opts.readTimeoutMs);
-      callback(...args);
-    });
-    if (socket) {
-      connecting.add(socket);
-      if (inner.signal.aborted) socket.destroy(new Error('download aborted'));
-    }
-  };
-  const agent = new Agent({
-    connections: 1,
-    pipelining: 1,
-    connect: connector,
-    headersTimeout: opts.readTimeoutMs > 0 ? opts.readTimeoutMs + 1000 : 0,
-    bodyTimeout: 0, // the idle timeout is the body guard's, which knows about back-pressure
-    maxResponseSize: opts.maxBytes ?? -1,
-  });
-
-  let onInnerAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onInnerAbort = () => {
-      for (const socket of connecting) socket.destroy(new Error('download aborted'));
-      reject(new Error('aborted'));
+  return new Promise<Hop>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number, onTimeout: () => DownloadError): void => {
+      if (timer) clearTimeout(timer);
+      timer = ms > 0 ? setTimeout(() => fail(onTimeout()), ms) : undefined;
     };
-    inner.signal.addEventListener('abort', onInnerAbort, { once: true });
+    const finish = (): void => {
+      settled = true;
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: DownloadError): void => {
+      if (settled) return;
+      finish();
+      req.destroy();
+      reject(err);
+    };
+    const onAbort = (): void => fail(abortedError(href));
+
+    // The socket's lookup answers the checked addresses of this one name only; Host and the TLS
+    // server name stay the name. `agent: false`: a connection of its own, closed after the response.
+    const req = (secure ? httpsRequest : httpRequest)(target, {
+      method: 'GET', headers: requestHeaders, agent: false, lookup: pinnedLookup(host, addresses) as never,
+    }, (res) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      finish();
+      res.on('error', () => { /* reported through the body guard */ });
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+    });
+    req.on('error', (err) => fail(err instanceof DownloadError ? err
+      : new DownloadError('NETWORK', `request to ${url.host} failed: ${errorText(err)}`, { url: href, cause: err })));
+    req.on('socket', (socket) => {
+      const connected = (): void => arm(opts.readTimeoutMs, () => new DownloadError('READ_TIMEOUT', `no response from ${url.host} within ${opts.readTimeoutMs} ms`, { url: href }));
+      socket.once(secure ? 'secureConnect' : 'connect', connected);
+    });
+    arm(connectTimeout, () => new DownloadError('CONNECT_TIMEOUT', `timed out after ${opts.connectTimeoutMs} ms connecting to ${url.host}`, { url: href }));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    req.end();
   });
-  aborted.catch(() => { /* handled through the race */ });
-  startPhase('connect', connectTimeout);
-  let pending: ReturnType<typeof request> | undefined;
-  try {
-    pending = request(target, { method: 'GET', headers: requestHeaders, dispatcher: agent, signal: inner.signal });
-    const res = await Promise.race([pending, aborted]);
-    return { status: res.statusCode, headers: res.headers, body: res.body, agent };
-  } catch (err) {
-    pending?.then((late) => late.body.destroy(), () => { /* already failed */ });
-    releaseAgent(agent);
-    if (opts.signal?.aborted) throw abortedError(href);
-    if (timedOut === 'connect') err = Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
-    if (timedOut === 'headers') err = Object.assign(new Error('headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
-    switch (errorCode(err)) {
-      case 'UND_ERR_CONNECT_TIMEOUT':
-        throw new DownloadError('CONNECT_TIMEOUT', `timed out after ${opts.connectTimeoutMs} ms connecting to ${url.host}`, { url: href, cause: err });
-      case 'UND_ERR_HEADERS_TIMEOUT':
-        throw new DownloadError('READ_TIMEOUT', `no response from ${url.host} within ${opts.readTimeoutMs} ms`, { url: href, cause: err });
-      case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
-        throw new DownloadError('TOO_LARGE', `response exceeds the limit of ${opts.maxBytes} bytes`, { url: href, cause: err });
-      default:
-        throw new DownloadError('NETWORK', `request to ${url.host} failed: ${errorText(err)}`, { url: href, cause: err });
-    }
-  } finally {
-    if (timer) clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onUserAbort);
-    if (onInnerAbort) inner.signal.removeEventListener('abort', onInnerAbort);
-  }
 }
 
 function cleanHeaders(headers: Record<string, string> | undefined): Record<string, string> {
@@ -371,14 +340,12 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
       discard(hop);
       throw new DownloadError('TOO_LARGE', `Content-Length ${contentLength} exceeds the limit of ${opts.maxBytes} bytes`, { url: current.href });
     }
-    const agent = hop.agent;
     const body = guardBody(hop.body, {
       maxBytes: opts.maxBytes,
       expectedLength: contentLength,
       readTimeoutMs: opts.readTimeoutMs,
       signal: opts.signal,
       url: current.href,
-      onClose: () => releaseAgent(agent),
     });
     return { body, contentLength, finalUrl: current.href, status: hop.status };
   }
@@ -495,16 +462,7 @@ class GuardedBody extends Readable {
       this.destroy(abortedError(this.#opts.url));
       return;
     }
-    switch (errorCode(err)) {
-      case 'UND_ERR_BODY_TIMEOUT':
-        this.destroy(new DownloadError('READ_TIMEOUT', `no data received for ${this.#opts.readTimeoutMs} ms after ${this.#received} bytes`, this.#extra(err)));
-        return;
-      case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
-        this.destroy(new DownloadError('TOO_LARGE', `download exceeds the limit of ${this.#opts.maxBytes} bytes`, this.#extra(err)));
-        return;
-      default:
-        this.destroy(err instanceof DownloadError ? err : this.#shortError(err));
-    }
+    this.destroy(err instanceof DownloadError ? err : this.#shortError(err));
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { keepAliveAgents, request, type HttpResponse } from '../net/http-client.ts';
 import { boolOption, ConfigError, type Config } from '../config/index.ts';
 import { isNetworkFailure, StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
 
@@ -55,7 +55,7 @@ export class SwiftStoreDriver implements StoreDriver {
   private readonly key: string;
   private readonly endpoint: string | undefined;
   private readonly createContainerOnPut: boolean;
-  private readonly dispatcher: Agent;
+  private readonly agents: ReturnType<typeof keepAliveAgents>;
   private session: Promise<Session> | null = null;
   private containersReady: Promise<void> | null = null;
   private maxSegments: Promise<number> | null = null;
@@ -78,12 +78,12 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     this.endpoint = opts.endpoint?.replace(/\/+$/, '');
     this.createContainerOnPut = opts.createContainerOnPut ?? false;
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: opts.insecure ? { rejectUnauthorized: false } : undefined });
+    this.agents = keepAliveAgents({ insecure: opts.insecure });
   }
 
   /** Closes the driver's connections. */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.agents.close();
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -360,7 +360,7 @@ export class SwiftStoreDriver implements StoreDriver {
     this.maxSegments ??= (async () => {
       try {
         const { storageUrl } = await this.login();
-        const res = await request(`${new URL(storageUrl).origin}/info`, { dispatcher: this.dispatcher });
+        const res = await request(`${new URL(storageUrl).origin}/info`, { agents: this.agents });
         if (res.statusCode !== 200) {
           await res.body.dump();
           return 1000; // /info disabled: assume Swift's default
@@ -388,12 +388,12 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   private async authenticate(): Promise<Session> {
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await request(this.authUrl, {
         method: 'GET',
         headers: { 'x-storage-user': this.user, 'x-storage-pass': this.key, 'x-auth-user': this.user, 'x-auth-key': this.key },
-        dispatcher: this.dispatcher,
+        agents: this.agents,
       });
     } catch (err) {
       throw toStoreError(err, `authenticating at ${this.authUrl}`);
@@ -412,7 +412,7 @@ export class SwiftStoreDriver implements StoreDriver {
    * One request to the storage URL. A 401 (token expired or revoked) logs in again and retries once when
    * the body can be sent again (not for streamed segments: their tokens are renewed ahead of expiry).
    */
-  private async call(method: Dispatcher.HttpMethod, path: string, opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {}): Promise<Dispatcher.ResponseData> {
+  private async call(method: string, path: string, opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {}): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
       const session = await this.login();
       const res = await request(`${session.storageUrl}${path}`, {
@@ -420,7 +420,7 @@ export class SwiftStoreDriver implements StoreDriver {
         headers: { ...opts.headers, 'x-auth-token': session.token },
         body: opts.body,
         signal: opts.signal,
-        dispatcher: this.dispatcher,
+        agents: this.agents,
       });
       if (res.statusCode !== 401 || attempt > 0 || opts.body instanceof Readable) return res;
       await res.body.dump();
@@ -429,7 +429,7 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   /** Throws a StoreError unless the status is one of `ok`. The body of a 200/206 is left to the caller. */
-  private async expect(res: Dispatcher.ResponseData, ok: number[], what: string): Promise<void> {
+  private async expect(res: HttpResponse, ok: number[], what: string): Promise<void> {
     if (ok.includes(res.statusCode)) {
       if (res.statusCode !== 200 && res.statusCode !== 206) await res.body.dump();
       return;
@@ -503,7 +503,7 @@ function isTrue(value: string | string[] | undefined): boolean {
   return /^(true|yes|1|on)$/i.test(String(value ?? ''));
 }
 
-function header(res: Dispatcher.ResponseData, name: string): string | undefined {
+function header(res: HttpResponse, name: string): string | undefined {
   const value = res.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -520,7 +520,7 @@ function statusCode(status: number): StoreErrorCode {
 function toStoreError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const e = err as { name?: string; code?: string; message?: string } | null;
-  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' ? 'ABORTED'
+  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'ABORT_ERR' ? 'ABORTED'
     : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
   return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
 }

@@ -589,3 +589,32 @@ test('abort through the signal at every stage, releasing the socket', async (t) 
   dropped.body.destroy();
   await until(() => server.closed() === 3, 'the dropped body\'s socket to be released');
 });
+
+test('a server that sends its whole body and closes while the reader is paused: the body arrives whole, nothing throws', async (t) => {
+  // undici 7 threw an uncatchable AssertionError (assert(!this.paused)) from its socket 'end' handler
+  // here and took the whole process down (nodejs/undici#5360); small bodies hit it reliably.
+  for (const size of [64 * 1024, 100 * 1024, 1024 * 1024]) {
+    const data = randomBytes(size);
+    const server = await rawServer(t, (socket) => {
+      socket.once('data', () => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\nConnection: close\r\n\r\n`);
+        socket.end(data);
+      });
+    });
+    const r = await safeDownload(server.url('/'), options([server.port]));
+    await sleep(300); // the consumer does not read: back-pressure pauses the body while the FIN arrives
+    assert.ok((await readAll(r.body)).equals(data), `${size} bytes`);
+
+    // and a server that dies mid-body while the reader is paused: a clean CLOSED_EARLY
+    const dying = await rawServer(t, (socket) => {
+      socket.once('data', () => {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length * 2}\r\n\r\n`);
+        socket.end(data);
+      });
+    });
+    const cut = await safeDownload(dying.url('/'), options([dying.port]));
+    await sleep(300);
+    const { received } = await bodyFails(cut.body, 'CLOSED_EARLY', `downloaded data size ${size} is different from expected ${size * 2}`);
+    assert.equal(received, size);
+  }
+});
