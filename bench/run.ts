@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   const imagePath = '/img';
   const files = await startFileServer(imagePath, IMPORT_SIZE);
   fileServers.add(files);
-  const c = await start({ import_filtering_opts: { allowed_ports: `80,443,${files.port}` } });
+  const c = await start({ import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1' } });
   const cPid = c.child.pid!;
   const expectActive = (what: string, img: Record<string, unknown>) => {
     if (img.status !== 'active' || img.size !== IMPORT_SIZE) {

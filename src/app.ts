@@ -48,7 +48,6 @@ import { createPlugins } from './import/plugins/index.ts';
 import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
-import { uriFilterFromConfig } from './net/uri-filter.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -166,6 +165,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   await recoverInterruptedUploads(deps, stagingArea, selfUrl);
   const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });
   const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
+  const downloadOptions = downloadOptionsFromConfig(config);
   const runner = new ImportRunner(deps, stagingArea, {
     plugins: createPlugins(config.get<string[]>('image_import_opts', 'image_import_plugins'), {
       inject: config.get<Record<string, string>>('inject_metadata_properties', 'inject'),
@@ -179,7 +179,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       },
       vmdkAllowedTypes: deps.settings.formatPolicy.vmdkAllowedTypes,
     }),
-    download: downloadOptionsFromConfig(config),
+    download: downloadOptions,
     concurrency: config.get<number>('wsgi', 'task_pool_threads'),
     taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
     nodeId: nodeName(),
@@ -199,8 +199,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     imageData: new ImageDataService(deps, uploads),
     members: new MemberService(deps),
     staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
-    imports: new ImportService(deps, runner, { importMethods, selfUrl, uriFilter: uriFilterFromConfig(config) }),
-    tasks: new TaskService(deps, runner),
+    imports: new ImportService(deps, runner, { importMethods, selfUrl, uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
+    tasks: new TaskService(deps, runner, { uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
     storeInfo: new StoreInfoService(deps),
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
     view: {

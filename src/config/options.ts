@@ -117,6 +117,10 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     disallowed_hosts: { type: 'list', default: [] },
     allowed_ports: { type: 'intlist', default: [80, 443] },
     disallowed_ports: { type: 'intlist', default: [] },
+    // Gaze: refuse destinations that are not on the public internet (loopback, private, link-local and
+    // metadata, CGNAT, unique-local, multicast, reserved) unless allowed_hosts lists the host, the
+    // address or a network (CIDR) holding it. Glance has no such default; false restores its behaviour.
+    refuse_internal_addresses: { type: 'bool', default: true },
     // Gaze: limits of the service's own downloads (web-download, glance-download), in seconds.
     connect_timeout: { type: 'int', default: 30 },
     read_timeout: { type: 'int', default: 60 },

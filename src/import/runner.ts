@@ -369,7 +369,7 @@ export class ImportRunner {
     }
     const uri = String(input.import_from);
     if (uri.startsWith('file:')) throw new ImportStopped('File based imports are not allowed. Please use a non-local source of image data.');
-    if (!/^https?:\/\//i.test(uri)) throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http', 'https']");
+    if (!/^https?:\/\//i.test(uri)) throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
     const properties = input.image_properties;
     if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
     let image: Image;
@@ -537,8 +537,14 @@ export class ImportRunner {
     const task = (await this.deps.tasks.getRaw(stale.id)) ?? stale;
     const imageId = task.image_id;
     const image = imageId ? await this.deps.images.get(imageId) : null;
-    if (image && task.type === 'import' && image.status === 'saving') {
-      await this.deps.images.updateFields(image.id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null });
+    if (image && task.type === 'import' && image.status !== 'active') {
+      // The legacy task made this image for itself: like Glance's revert, it goes with the task.
+      const queued = await this.deps.images.markDeleted(image.id);
+      for (const location of queued ?? []) await scrubLocation(this.deps, location);
+      if (queued) {
+        this.deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+        message = `${message} The image ${image.id} created by this task was deleted.`;
+      }
     }
     if (imageId && task.type !== 'import') await this.staging.remove(imageId).catch(() => {});
     if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {

@@ -10,8 +10,8 @@ import { INGEST_BUFFER_BYTES } from './buffers.ts';
 const SLOT_BYTES = 1 << 20;
 const SLOTS_PER_JOB = 4;
 
-interface PoolWorker { worker: Worker; jobs: number }
-type Waiter = { ack: (slot: number) => void; digest: (hex: string | null) => void };
+interface PoolWorker { worker: Worker; jobs: number; alive: boolean }
+type Waiter = { ack: (slot: number) => void; digest: (hex: string | null) => void; worker: PoolWorker };
 
 class HashWorkerPool {
   private workers: PoolWorker[] = [];
@@ -20,48 +20,61 @@ class HashWorkerPool {
 
   constructor(private readonly size: number) {}
 
+  private spawn(): PoolWorker {
+    const pw: PoolWorker = { worker: new Worker(new URL('./hash-worker.mjs', import.meta.url)), jobs: 0, alive: true };
+    pw.worker.on('message', (msg: { op: string; job: string; slot?: number; hex?: string | null }) => {
+      const handler = this.handlers.get(msg.job);
+      if (!handler) return;
+      if (msg.op === 'ack') handler.ack(msg.slot!);
+      else if (msg.op === 'digest') handler.digest(msg.hex ?? null);
+    });
+    // A worker that fails or exits takes only its own jobs down (each digest rejects, so each upload
+    // fails); the pool starts another worker for the next job.
+    const lost = (err?: Error) => {
+      if (!pw.alive) return;
+      pw.alive = false;
+      this.workers = this.workers.filter((w) => w !== pw);
+      if (err) console.error('gaze: a hash worker failed:', err);
+      for (const handler of [...this.handlers.values()].filter((h) => h.worker === pw)) handler.digest(null);
+    };
+    pw.worker.on('error', lost);
+    pw.worker.on('exit', () => lost());
+    // Idle workers must not keep the process alive (unref after the listeners: adding a 'message'
+    // listener refs the port again); a worker with jobs is ref'd so pending digests arrive.
+    pw.worker.unref();
+    return pw;
+  }
+
   private ensure(): void {
-    if (this.workers.length) return;
-    for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(new URL('./hash-worker.mjs', import.meta.url));
-      worker.on('message', (msg: { op: string; job: string; slot?: number; hex?: string | null }) => {
-        const handler = this.handlers.get(msg.job);
-        if (!handler) return;
-        if (msg.op === 'ack') handler.ack(msg.slot!);
-        else if (msg.op === 'digest') handler.digest(msg.hex ?? null);
-      });
-      worker.on('error', (err) => { console.error('hash worker failed', err); });
-      // Idle workers must not keep the process alive (unref after the listeners: adding a 'message'
-      // listener refs the port again); a worker with jobs is ref'd so pending digests arrive.
-      worker.unref();
-      this.workers.push({ worker, jobs: 0 });
-    }
+    while (this.workers.length < this.size) this.workers.push(this.spawn());
   }
 
   /** Starts a digest on the least busy worker; returns its handle. */
-  start(algo: string, handlers: Waiter): { post(msg: object, transfer?: never[]): void; job: string; release(): void } {
+  start(algo: string, handlers: Omit<Waiter, 'worker'>): { post(msg: object): void; job: string; release(): void } {
     this.ensure();
     const pw = this.workers.reduce((a, b) => (b.jobs < a.jobs ? b : a));
     if (pw.jobs++ === 0) pw.worker.ref();
     const job = `j${this.nextJob++}`;
-    this.handlers.set(job, handlers);
+    this.handlers.set(job, { ...handlers, worker: pw });
     pw.worker.postMessage({ op: 'start', job, algo });
     let released = false;
     return {
       job,
-      post: (msg) => pw.worker.postMessage({ ...msg, job }),
+      post: (msg) => { if (pw.alive) pw.worker.postMessage({ ...msg, job }); },
       release: () => {
         if (released) return;
         released = true;
-        if (--pw.jobs === 0) pw.worker.unref();
+        if (--pw.jobs === 0 && pw.alive) pw.worker.unref();
         this.handlers.delete(job);
       },
     };
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    // Jobs still running on them fail (their 'exit' handler), rather than wait forever.
+    const workers = this.workers;
     this.workers = [];
+    await Promise.all(workers.map((w) => w.worker.terminate()));
   }
 }
 
@@ -125,6 +138,11 @@ export class HashingStream extends Transform {
   }
 
   private onDigest(index: number, hex: string | null): void {
+    if (hex === null && !this.destroyed) {
+      // Its worker is gone: the slots it held will never be acknowledged, so stop now.
+      this.destroy(new Error('a hash worker was lost; the digest cannot be computed'));
+      return;
+    }
     this.results[index] = hex;
     this.digestsReceived += 1;
     if (this.digestsReceived === this.algorithms.length) {

@@ -351,6 +351,25 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
   }
 }
 
+/**
+ * Whether `uri` passes the filter with the addresses its host resolves to now (a name that does not
+ * resolve now is left to the download, which resolves and checks again before it connects).
+ */
+export async function passesFilterResolved(uri: string | null | undefined, filter: UriFilterOptions,
+  opts: { lookup?: HostLookup; timeoutMs: number }): Promise<boolean> {
+  const check = checkUri(uri, filter);
+  if (!check.ok || !SUPPORTED_PROTOCOLS.has(check.url.protocol)) return false;
+  const host = check.url.hostname.startsWith('[') ? check.url.hostname.slice(1, -1) : check.url.hostname;
+  if (isIP(host) !== 0) return true;
+  let addresses: ResolvedAddress[];
+  try {
+    addresses = await resolveHost(host, opts.lookup ?? systemLookup, opts.timeoutMs, undefined, check.url.href);
+  } catch {
+    return true;
+  }
+  return addresses.every((a) => addressPassesFilter(a.address, check.url.hostname, filter));
+}
+
 export interface BodyGuardOptions {
   maxBytes?: number;
   /** Content-Length: the body must end after exactly this many bytes. */

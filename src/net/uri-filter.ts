@@ -1,4 +1,4 @@
-import { isIP, isIPv4 } from 'node:net';
+import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { Config } from '../config/index.ts';
 
 // Glance's URI filter for the service's own downloads (web-download, glance-download):
@@ -13,6 +13,12 @@ import type { Config } from '../config/index.ts';
 // parser that later fetches it), so `http://0x7f.1/`, `http://2130706433/` and `http://127.1/` are
 // all 127.0.0.1, `[::ffff:127.0.0.1]` is 127.0.0.1, and a trailing dot (`localhost.`) is dropped.
 // List entries are canonicalised the same way, so a deny-list entry `::1` matches `http://[::1]/`.
+//
+// Beyond Glance, and on by default (`refuse_internal_addresses`): an address that is not on the public
+// internet (loopback, unspecified, link-local and cloud metadata, private, CGNAT, unique-local,
+// multicast, reserved, documentation) is refused, as an IP literal in the URI and as any address a
+// name resolves to (at POST /import, at connect and after every redirect), unless `allowed_hosts`
+// lists the name, the address, or a network containing it (CIDR entries are a Gaze extension).
 
 export interface UriFilterOptions {
   allowedSchemes: string[];
@@ -21,6 +27,8 @@ export interface UriFilterOptions {
   disallowedHosts: string[];
   allowedPorts: number[];
   disallowedPorts: number[];
+  /** Refuse internal destinations unless allowed_hosts lists them (Gaze; Glance has no such default). */
+  refuseInternal: boolean;
 }
 
 export function uriFilterFromConfig(config: Config): UriFilterOptions {
@@ -32,6 +40,7 @@ export function uriFilterFromConfig(config: Config): UriFilterOptions {
     disallowedHosts: config.get<string[]>(s, 'disallowed_hosts'),
     allowedPorts: config.get<number[]>(s, 'allowed_ports'),
     disallowedPorts: config.get<number[]>(s, 'disallowed_ports'),
+    refuseInternal: config.get<boolean>(s, 'refuse_internal_addresses'),
   };
 }
 
@@ -97,6 +106,70 @@ export function canonicalAddress(address: string): string | null {
   return null;
 }
 
+// Destinations that are not on the public internet (IANA special-purpose registries).
+const INTERNAL_V4: Array<[string, number]> = [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
+  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+];
+const INTERNAL_V6: Array<[string, number]> = [
+  ['::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10],
+  ['fec0::', 10], ['ff00::', 8],
+];
+const internal = new BlockList();
+for (const [net, prefix] of INTERNAL_V4) internal.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of INTERNAL_V6) internal.addSubnet(net, prefix, 'ipv6');
+
+/** The IPv4 address an IPv6 address carries (NAT64 64:ff9b::/96, 6to4 2002::/16), if any. */
+function embeddedIPv4(v6: string): string | null {
+  const groups = expandIPv6(v6);
+  if (!groups) return null;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) return v4(groups[6], groups[7]);
+  if (groups[0] === 0x2002) return v4(groups[1], groups[2]);
+  return null;
+}
+
+function expandIPv6(v6: string): number[] | null {
+  const [head, tail] = v6.split('::');
+  const part = (text: string | undefined) => (text ? text.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  if (v6.includes('.')) return null; // dotted forms are unmapped before this
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups : null;
+}
+
+/** Whether a canonical address (see canonicalAddress) is internal: not a public internet destination. */
+export function isInternalAddress(canonical: string): boolean {
+  if (isIPv4(canonical)) return internal.check(canonical, 'ipv4');
+  if (internal.check(canonical, 'ipv6')) return true;
+  const carried = embeddedIPv4(canonical);
+  return carried !== null && internal.check(carried, 'ipv4');
+}
+
+/** A host-list entry written as a network (`10.0.0.0/8`, `fd00::/8`): a Gaze extension of allowed_hosts. */
+function listedNetworks(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const m = /^\s*([0-9a-fA-F:.]+)\/(\d{1,3})\s*$/.exec(entry);
+    const family = m ? isIP(m[1]) : 0;
+    if (!m || family === 0 || Number(m[2]) > (family === 4 ? 32 : 128)) continue;
+    list.addSubnet(m[1], Number(m[2]), family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
+}
+
+function inNetworks(networks: BlockList, canonical: string): boolean {
+  return isIP(canonical) !== 0 && networks.check(canonical, isIPv4(canonical) ? 'ipv4' : 'ipv6');
+}
+
+/** allowed_hosts names this host, or this address, or a network that contains the address. */
+function allowListed(opts: UriFilterOptions, canonicalHost: string, canonical: string | null): boolean {
+  const allowed = opts.allowedHosts.map(canonicalHostEntry);
+  return allowed.includes(canonicalHost) || (canonical !== null && (allowed.includes(canonical) || inNetworks(listedNetworks(opts.allowedHosts), canonical)));
+}
+
 /** Whether the raw text of the URI has a non-empty port after the host, as the WHATWG parser reads it. */
 function hasExplicitPort(raw: string): boolean {
   const text = raw.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
@@ -145,8 +218,13 @@ export function checkUri(uri: string | null | undefined, opts: UriFilterOptions)
   const host = canonicalHostname(url.hostname);
   const hosts = effective(opts.allowedHosts.map(canonicalHostEntry), opts.disallowedHosts.map(canonicalHostEntry));
   if (!host) return { ok: false, reason: 'no host' };
-  if (hosts.allow.size > 0 && !hosts.allow.has(host)) return { ok: false, reason: `host '${host}' is not allowed` };
+  if (hosts.allow.size > 0 && !hosts.allow.has(host) && !inNetworks(listedNetworks(opts.allowedHosts), host)) {
+    return { ok: false, reason: `host '${host}' is not allowed` };
+  }
   if (hosts.deny.has(host)) return { ok: false, reason: `host '${host}' is disallowed` };
+  if (opts.refuseInternal && isIP(host) !== 0 && isInternalAddress(host) && !allowListed(opts, host, host)) {
+    return { ok: false, reason: `host '${host}' is an internal address` };
+  }
 
   let port: number | null = null;
   if (url.port !== '') port = Number(url.port);
@@ -166,14 +244,17 @@ export function passesUriFilter(uri: string | null | undefined, opts: UriFilterO
 
 /**
  * The check applied to each address a URI's host resolves to (after `checkUri` passed for the URI).
- * With a host allow-list, an address passes when the host itself is listed (a listed name allows the
- * addresses it resolves to) or when the address is listed. Otherwise an address fails when the
- * host deny-list names it (in any spelling of the address).
+ * An internal address fails unless allowed_hosts lists the name, the address or its network. With a
+ * host allow-list, an address passes when the host itself is listed (a listed name allows the
+ * addresses it resolves to) or when the address (or a network holding it) is listed. Otherwise an
+ * address fails when the host deny-list names it (in any spelling of the address).
  */
 export function addressPassesFilter(address: string, hostname: string, opts: UriFilterOptions): boolean {
   const canonical = canonicalAddress(address);
   if (canonical === null) return false;
+  const host = canonicalHostname(hostname);
+  if (opts.refuseInternal && isInternalAddress(canonical) && !allowListed(opts, host, canonical)) return false;
   const hosts = effective(opts.allowedHosts.map(canonicalHostEntry), opts.disallowedHosts.map(canonicalHostEntry));
-  if (hosts.allow.size > 0) return hosts.allow.has(canonicalHostname(hostname)) || hosts.allow.has(canonical);
+  if (hosts.allow.size > 0) return allowListed(opts, host, canonical);
   return !hosts.deny.has(canonical);
 }

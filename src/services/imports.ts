@@ -8,7 +8,8 @@ import { IMPORT_LOCK } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { ImportRunner, ImportInput } from '../import/runner.ts';
-import { passesUriFilter, type UriFilterOptions } from '../net/uri-filter.ts';
+import type { UriFilterOptions } from '../net/uri-filter.ts';
+import { passesFilterResolved } from '../net/safe-download.ts';
 import { STAGE_HOST } from './staging.ts';
 
 // A lock older than this (since its task last changed) may be taken over; Glance's numbers.
@@ -20,6 +21,8 @@ export interface ImportOptions {
   /** This worker's own URL (worker_self_reference_url, else public_endpoint), as stage recorded it. */
   selfUrl: string | null;
   uriFilter: UriFilterOptions;
+  /** How long POST /import waits for the URI's host to resolve (the connect timeout). */
+  resolveTimeoutMs: number;
 }
 
 /** POST /v2/images/{id}/import: every synchronous check of spec import.md §3.2, in order, then a task. */
@@ -46,7 +49,7 @@ export class ImportService {
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
     const stageHost = image.properties[STAGE_HOST];
     if (method === 'glance-direct' && stageHost && stageHost !== this.opts.selfUrl) return { forwardTo: stageHost };
-    if (method === 'web-download' && !passesUriFilter(request.method.uri, this.opts.uriFilter)) {
+    if (method === 'web-download' && !(await passesFilterResolved(request.method.uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }
 

@@ -7,12 +7,15 @@ import { findVisibleImage } from './access.ts';
 import { nowTimestamp } from '../domain/time.ts';
 import type { ImportRunner } from '../import/runner.ts';
 import type { QueryPairs } from './image-list.ts';
+import type { UriFilterOptions } from '../net/uri-filter.ts';
+import { passesFilterResolved } from '../net/safe-download.ts';
 
 const UUID_LIKE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 
 /** The tasks API: an image's tasks, and the legacy admin-only /v2/tasks (spec import.md §8). */
 export class TaskService {
-  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner) {}
+  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner,
+    private readonly opts: { uriFilter: UriFilterOptions; resolveTimeoutMs: number }) {}
 
   async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
     const image = await findVisibleImage(this.deps, ctx, imageId, 'NOT_FOUND');
@@ -62,6 +65,29 @@ export class TaskService {
     return { tasks, hasMore: tasks.length === limit && limit > 0 };
   }
 
+  /**
+   * The checks Glance makes before it creates a legacy import task (its task would fail anyway): the
+   * input's fields, the source's scheme, and the import filter, the host's resolved addresses included.
+   */
+  private async checkLegacyInput(input: Record<string, unknown>): Promise<void> {
+    for (const key of ['import_from', 'import_from_format', 'image_properties']) {
+      if (!(key in input)) throw gazeError('BAD_REQUEST', `Input does not contain '${key}' field`);
+    }
+    const properties = input.image_properties;
+    if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw gazeError('BAD_REQUEST', "'image_properties' must be an object");
+    const uri = typeof input.import_from === 'string' ? input.import_from : '';
+    if (uri === '') throw gazeError('BAD_REQUEST', `Invalid location: ${JSON.stringify(input.import_from ?? null)}`);
+    if (uri.startsWith('file:') || uri.startsWith('filesystem:')) {
+      throw gazeError('BAD_REQUEST', 'File based imports are not allowed. Please use a non-local source of image data.');
+    }
+    if (!/^https?:\/\//i.test(uri)) {
+      throw gazeError('BAD_REQUEST', "The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
+    }
+    if (!(await passesFilterResolved(uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
+      throw gazeError('BAD_REQUEST', `URI for legacy import task does not pass filtering: ${uri}`);
+    }
+  }
+
   /** POST /v2/tasks with type `import`: a new image from `image_properties`, filled from `import_from`. */
   async create(ctx: RequestContext, body: unknown): Promise<TaskRow> {
     this.access(ctx);
@@ -76,6 +102,7 @@ export class TaskService {
     if (request.input === null || typeof request.input !== 'object' || Array.isArray(request.input)) {
       throw gazeError('SCHEMA_MISMATCH', 'task', `${JSON.stringify(request.input)} is not of type 'object'`);
     }
+    await this.checkLegacyInput(request.input as Record<string, unknown>);
     const now = nowTimestamp();
     const task: TaskRow = {
       id: crypto.randomUUID(), type: 'import', status: 'pending', owner: ctx.projectId ?? '', input: JSON.stringify(request.input),

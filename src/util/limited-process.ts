@@ -96,7 +96,8 @@ export async function runLimited(command: string, args: string[], opts: RunOptio
 
   try {
     const [code, sig] = await new Promise<[number | null, string | null]>((resolve) => {
-      child.once('error', (err) => {
+      // `on`, not `once`: a later 'error' (a kill that cannot be delivered) must not be unhandled.
+      child.on('error', (err) => {
         failure ??= err;
         // A process that never started emits no 'close'.
         if (child.pid === undefined) resolve([null, null]);
@@ -113,6 +114,7 @@ export async function runLimited(command: string, args: string[], opts: RunOptio
 }
 
 function collect(stream: Readable, max: number, onOverflow: () => void): { text(): string } {
+  stream.on('error', () => { /* the process's exit status tells what went wrong */ });
   const chunks: Buffer[] = [];
   let bytes = 0;
   let overflowed = false;

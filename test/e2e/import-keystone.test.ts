@@ -1,7 +1,7 @@
 // End to end with the real `glance` CLI and interoperable image import in Keystone mode: a real
 // Keystone whose catalog names this Gaze as RegionOne's image endpoint, users logging in with
 // passwords (OS_* variables), and a loopback HTTP server for web-download (its port is added to
-// [import_filtering_opts] allowed_ports). Users (test/helpers/keystone.ts): admin (project admin,
+// [import_filtering_opts] allowed_ports, 127.0.0.1 to allowed_hosts). Users (test/helpers/keystone.ts): admin (project admin,
 // admin role), demo (project demo, member), alt (project alt, member).
 
 import { test, before, after } from 'node:test';
@@ -64,7 +64,7 @@ before(async () => {
   keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
   gaze = await startGazeProcess({
     ...keystoneAuthSections(keystone.url, 'RegionOne'),
-    import_filtering_opts: { allowed_ports: `80,443,${filesPort}` },
+    import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' },
   }, { port });
 
   const as = (username: string, password: string, project: string): Glance => {

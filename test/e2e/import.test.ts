@@ -1,7 +1,8 @@
 // End to end with the real clients and interoperable image import, in no-auth mode: a `gaze serve`
 // process, Debian's `glance` (python3-glanceclient 4.x) and `openstack` (python3-openstackclient 6.x),
 // and a loopback HTTP server (node:http on a random port) serving the bytes web-download fetches. Its
-// port is added to [import_filtering_opts] allowed_ports (the defaults allow only 80 and 443).
+// port is added to [import_filtering_opts] allowed_ports (the defaults allow only 80 and 443), and
+// 127.0.0.1 to allowed_hosts (Gaze refuses internal addresses unless they are listed).
 // The clients run with standard input closed: glanceclient takes any other non-TTY stdin as image
 // data. Waiting for the background import is done with plain HTTP, the checks with the CLI.
 
@@ -75,7 +76,7 @@ before(async () => {
   filesPort = (files.address() as { port: number }).port;
   filesUrl = `http://127.0.0.1:${filesPort}`;
 
-  gaze = await startGazeProcess({ import_filtering_opts: { allowed_ports: `80,443,${filesPort}` } });
+  gaze = await startGazeProcess({ import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' } });
   openstack = noAuthOpenStack(gaze.url);
   const g = tokenGlance(gaze.url);
   glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });

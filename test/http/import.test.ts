@@ -17,7 +17,8 @@ before(async () => {
   files = await startFileServer();
   gaze = await startGazeInProcess({
     DEFAULT: { image_size_cap: String(CAP) },
-    import_filtering_opts: { allowed_ports: `80,443,${files.port}`, read_timeout: '1', connect_timeout: '2' },
+    // The test's file server is on loopback, which Gaze refuses unless it is listed.
+    import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1', read_timeout: '1', connect_timeout: '2' },
   });
   api = client(gaze.url);
 });
@@ -259,9 +260,36 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   assert.equal(image.checksum, md5(data));
   assert.match(task.expires_at, /Z$/);
 
-  const bad = await api.post('/v2/tasks', { type: 'import', input: { import_from: 'file:///etc/passwd', import_from_format: 'raw', image_properties: {} } });
-  for (let i = 0; i < 200 && (await api.get(`/v2/tasks/${bad.json.id}`)).json.status !== 'failure'; i++) await new Promise((r) => setTimeout(r, 25));
-  assert.equal((await api.get(`/v2/tasks/${bad.json.id}`)).json.message, 'File based imports are not allowed. Please use a non-local source of image data.');
+  // Refused before any task exists, as Glance does.
+  const before = (await api.get('/v2/tasks?limit=1000')).json.tasks.length;
+  const legacy = (input: Record<string, unknown>) => api.post('/v2/tasks', { type: 'import', input }, { headers: JSON_ACCEPT });
+  const fields = { import_from_format: 'raw', image_properties: {} };
+  expectError(await legacy({ import_from: 'file:///etc/passwd', ...fields }), 400, 'File based imports are not allowed. Please use a non-local source of image data.');
+  expectError(await legacy({ import_from: 'ftp://images.example.com/x', ...fields }), 400,
+    "The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
+  for (const uri of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/x', `http://127.0.0.1:1/x`, 'http://[::1]/x']) {
+    expectError(await legacy({ import_from: uri, ...fields }), 400, `URI for legacy import task does not pass filtering: ${uri}`);
+  }
+  expectError(await legacy({ import_from_format: 'raw', image_properties: {} }), 400, "Input does not contain 'import_from' field");
+  expectError(await legacy({ import_from: files.url('/legacy.raw'), image_properties: {} }), 400, "Input does not contain 'import_from_format' field");
+  expectError(await legacy({ import_from: files.url('/legacy.raw'), import_from_format: 'raw' }), 400, "Input does not contain 'image_properties' field");
+  assert.equal((await api.get('/v2/tasks?limit=1000')).json.tasks.length, before, 'no task was created');
+
+  // A legacy task that fails deletes the image it created, and says so.
+  const failing = await legacy({ import_from: files.url('/missing.raw'), import_from_format: 'raw', image_properties: { name: 'doomed', disk_format: 'raw', container_format: 'bare' } });
+  assert.equal(failing.status, 201);
+  let failed: any;
+  for (let i = 0; i < 200; i++) {
+    failed = (await api.get(`/v2/tasks/${failing.json.id}`)).json;
+    if (failed.status === 'failure') break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(failed.status, 'failure');
+  const [, createdId] = /The image (\S+) created by this task was deleted\.$/.exec(failed.message) ?? [];
+  assert.ok(createdId, failed.message);
+  assert.match(failed.message, /^Downloading the image failed: HTTP status 404/);
+  assert.equal((await api.get(`/v2/images/${createdId}`)).status, 404);
+  assert.ok(!(await api.get('/v2/images?limit=1000')).json.images.some((i: any) => i.name === 'doomed'));
 
   const list = await api.get('/v2/tasks?type=import&sort_dir=asc');
   assert.equal(list.json.schema, '/v2/schemas/tasks');

@@ -134,7 +134,7 @@ test('web-download: a remote size over the stage limit fails the task before any
   try {
     const { gaze, api } = await start({
       project_limits: { image_stage_total: '2' },
-      import_filtering_opts: { allowed_ports: String(files.port) },
+      import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
     });
     const img = await api.createImage({}, alice);
     const started = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'web-download', uri: files.url('/big.img') } }, { as: alice });

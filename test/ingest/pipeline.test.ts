@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ingest } from '../../src/ingest/pipeline.ts';
+import { closeHashWorkers } from '../../src/ingest/hashing.ts';
 import { Store } from '../../src/stores/store.ts';
 import { FileStoreDriver } from '../../src/stores/file.ts';
 import { StoreError } from '../../src/stores/driver.ts';
@@ -44,4 +45,17 @@ test('the size cap cuts an endless source, and nothing is left in the store', as
   await assert.rejects(ingest({ source: endless(), key: 'k', store, sizeCap: 5 << 20, hashAlgo: 'sha512', formatCheck: null }),
     (err: unknown) => err instanceof GazeError && err.status === 413);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a hash worker that dies mid-stream fails that ingest (no hang, nothing stored); the next one gets a new worker', async () => {
+  const dir = path.join(root, 'worker-loss');
+  const store = new Store('s', new FileStoreDriver(dir));
+  const running = ingest({ source: endless(), key: 'lost', store, sizeCap: 1e12, hashAlgo: 'sha512', formatCheck: null });
+  await new Promise((r) => setTimeout(r, 200));
+  await closeHashWorkers(); // terminates the workers under the running job
+  await assert.rejects(running, /hash worker was lost/);
+  assert.deepEqual(readdirSync(dir), []);
+  const data = Buffer.alloc(5_000_000, 3);
+  const result = await ingest({ source: Readable.from([data]), key: 'after', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: null });
+  assert.equal(result.digests!.hashValue, createHash('sha512').update(data).digest('hex'));
 });

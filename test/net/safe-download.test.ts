@@ -71,10 +71,12 @@ async function rawServer(t: TestContext, onSocket: (socket: Socket) => void): Pr
   return { port, url: (path = '/') => `http://127.0.0.1:${port}${path}`, requests: [], connections, closed };
 }
 
+// These servers live on loopback: the filter here is Glance's, without Gaze's default refusal of
+// internal addresses (tested on its own below).
 function openFilter(ports: number[]): UriFilterOptions {
   return {
     allowedSchemes: ['http', 'https'], disallowedSchemes: [], allowedHosts: [], disallowedHosts: [],
-    allowedPorts: ports, disallowedPorts: [],
+    allowedPorts: ports, disallowedPorts: [], refuseInternal: false,
   };
 }
 
@@ -617,4 +619,38 @@ test('a server that sends its whole body and closes while the reader is paused: 
     const { received } = await bodyFails(cut.body, 'CLOSED_EARLY', `downloaded data size ${size} is different from expected ${size * 2}`);
     assert.equal(received, size);
   }
+});
+
+test('by default internal destinations are refused: literal, resolved, and after a redirect; allowed_hosts can list them', async (t) => {
+  const server = await httpServer(t, (req, res) => {
+    if (req.url === '/to-internal') res.writeHead(302, { location: `http://127.0.0.1:${server.port}/secret` }).end();
+    else res.end('internal data');
+  });
+  const p = server.port;
+  const strict = (extra: Partial<UriFilterOptions> = {}) => ({ ...openFilter([p]), refuseInternal: true, ...extra });
+  const lookup = countingLookup({
+    'loopback.gaze.test': [{ address: '127.0.0.1', family: 4 }],
+    'metadata.gaze.test': [{ address: '169.254.169.254', family: 4 }],
+    'mixed.gaze.test': [{ address: '93.184.215.14', family: 4 }, { address: '10.1.2.3', family: 4 }],
+  });
+  for (const uri of [`http://127.0.0.1:${p}/`, `http://2130706433:${p}/`, `http://0:${p}/`, `http://[::1]:${p}/`, `http://[::ffff:7f00:1]:${p}/`]) {
+    await rejectsWith(safeDownload(uri, options([p], { filter: strict(), lookup })), 'FILTERED');
+  }
+  for (const host of ['loopback.gaze.test', 'metadata.gaze.test', 'mixed.gaze.test']) {
+    await rejectsWith(safeDownload(`http://${host}:${p}/`, options([p], { filter: strict(), lookup })), 'FILTERED');
+  }
+  assert.equal(server.connections.length, 0, 'nothing was connected to');
+
+  // listed by name (its addresses are then trusted), by address, or by network: allowed
+  const ok = await safeDownload(`http://loopback.gaze.test:${p}/`, options([p], { filter: strict({ allowedHosts: ['loopback.gaze.test'] }), lookup }));
+  assert.equal((await readAll(ok.body)).toString(), 'internal data');
+  for (const allowedHosts of [['127.0.0.1'], ['127.0.0.0/8']]) {
+    const literal = await safeDownload(`http://127.0.0.1:${p}/`, options([p], { filter: strict({ allowedHosts }), lookup }));
+    assert.equal((await readAll(literal.body)).toString(), 'internal data', JSON.stringify(allowedHosts));
+  }
+  // a public name that redirects inward is stopped at the redirect
+  const redirecting = countingLookup({ 'public.gaze.test': [{ address: '127.0.0.1', family: 4 }] });
+  await rejectsWith(safeDownload(`http://public.gaze.test:${p}/to-internal`, options([p], { filter: strict({ allowedHosts: ['public.gaze.test'] }), lookup: redirecting })),
+    'REDIRECT_FILTERED', `Redirect to disallowed URL: http://127.0.0.1:${p}/secret`);
+  assert.equal(server.requests.filter((r) => r.url === '/secret').length, 0);
 });

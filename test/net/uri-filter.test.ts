@@ -11,6 +11,8 @@ import {
   type UriFilterOptions,
 } from '../../src/net/uri-filter.ts';
 
+// Glance's defaults, and its list semantics: most tests here check those, without Gaze's default
+// refusal of internal addresses (which has tests of its own below).
 const DEFAULTS: UriFilterOptions = {
   allowedSchemes: ['http', 'https'],
   disallowedSchemes: [],
@@ -18,6 +20,7 @@ const DEFAULTS: UriFilterOptions = {
   disallowedHosts: [],
   allowedPorts: [80, 443],
   disallowedPorts: [],
+  refuseInternal: false,
 };
 
 function filter(overrides: Partial<UriFilterOptions>): UriFilterOptions {
@@ -30,8 +33,9 @@ function table(opts: UriFilterOptions, rows: Array<[string | null | undefined, b
   }
 }
 
-test('uriFilterFromConfig reads [import_filtering_opts] with Glance defaults', () => {
-  assert.deepEqual(uriFilterFromConfig(loadConfig(undefined, {})), DEFAULTS);
+test('uriFilterFromConfig reads [import_filtering_opts] with Glance defaults, and Gaze refuses internal addresses by default', () => {
+  assert.deepEqual(uriFilterFromConfig(loadConfig(undefined, {})), { ...DEFAULTS, refuseInternal: true });
+  assert.equal(uriFilterFromConfig(loadConfig(undefined, {}, { import_filtering_opts: { refuse_internal_addresses: 'false' } })).refuseInternal, false);
   const config = loadConfig(undefined, {}, {
     import_filtering_opts: {
       allowed_schemes: 'https', disallowed_schemes: 'ftp, gopher', allowed_hosts: 'images.example.com',
@@ -40,7 +44,7 @@ test('uriFilterFromConfig reads [import_filtering_opts] with Glance defaults', (
   });
   assert.deepEqual(uriFilterFromConfig(config), {
     allowedSchemes: ['https'], disallowedSchemes: ['ftp', 'gopher'], allowedHosts: ['images.example.com'],
-    disallowedHosts: ['169.254.169.254', 'localhost'], allowedPorts: [], disallowedPorts: [22, 25],
+    disallowedHosts: ['169.254.169.254', 'localhost'], allowedPorts: [], disallowedPorts: [22, 25], refuseInternal: true,
   });
 });
 
@@ -227,4 +231,49 @@ test('resolved addresses: the deny-list names addresses, a listed name allows it
   // allow-list wins: the deny-list is ignored
   const both = filter({ allowedHosts: ['images.example.com'], disallowedHosts: ['127.0.0.1'] });
   assert.equal(addressPassesFilter('127.0.0.1', 'images.example.com', both), true);
+});
+
+test('internal addresses are refused by default, in every spelling, unless allowed_hosts lists them', () => {
+  const gaze = filter({ refuseInternal: true, allowedPorts: [] });
+  table(gaze, [
+    ['http://169.254.169.254/latest/meta-data/', false],
+    ['http://127.0.0.1/', false],
+    ['http://127.8.9.10/', false],
+    ['http://[::1]/', false],
+    ['http://2130706433/', false],
+    ['http://0x7f000001/', false],
+    ['http://0177.0.0.1/', false],
+    ['http://0/', false],
+    ['http://0.0.0.0/', false],
+    ['http://[::]/', false],
+    ['http://[::ffff:7f00:1]/', false],
+    ['http://[::ffff:169.254.169.254]/', false],
+    ['http://10.0.0.1/', false],
+    ['http://172.16.5.4/', false],
+    ['http://192.168.1.1/', false],
+    ['http://100.64.0.1/', false],
+    ['http://[fd00::1]/', false],
+    ['http://[fe80::1]/', false],
+    ['http://224.0.0.1/', false],
+    ['http://[ff02::1]/', false],
+    ['http://240.0.0.1/', false],
+    ['http://255.255.255.255/', false],
+    ['http://198.18.0.1/', false],
+    ['http://[64:ff9b::a00:1]/', false], // NAT64 of 10.0.0.1
+    ['http://[2002:7f00:1::]/', false], // 6to4 of 127.0.0.1
+    ['http://93.184.215.14/', true],
+    ['http://[2606:4700::6810:84e5]/', true],
+    ['http://images.example.com/', true], // names are judged by what they resolve to
+  ]);
+  table(filter({ refuseInternal: true, allowedPorts: [], allowedHosts: ['127.0.0.1'] }), [['http://127.0.0.1/', true], ['http://[::1]/', false], ['http://93.184.215.14/', false]]);
+  table(filter({ refuseInternal: true, allowedPorts: [], allowedHosts: ['10.0.0.0/8', 'fd00::/8'] }), [
+    ['http://10.20.30.40/', true], ['http://[fd00::5]/', true], ['http://11.0.0.1/', false], ['http://192.168.1.1/', false],
+  ]);
+
+  assert.equal(addressPassesFilter('169.254.169.254', 'innocent.example', gaze), false);
+  assert.equal(addressPassesFilter('::ffff:10.0.0.1', 'innocent.example', gaze), false);
+  assert.equal(addressPassesFilter('93.184.215.14', 'innocent.example', gaze), true);
+  assert.equal(addressPassesFilter('127.0.0.1', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['files.internal'] })), true);
+  assert.equal(addressPassesFilter('10.9.8.7', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['10.9.0.0/16'] })), true);
+  assert.equal(addressPassesFilter('10.10.8.7', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['10.9.0.0/16'] })), false);
 });

@@ -57,7 +57,7 @@ test('kill -9 during a web-download: after the restart the import is resumed and
       const img = await api.createImage({ name: 'restart-web' });
       assert.equal((await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status, 202);
       return img.id;
-    }, { import_filtering_opts: { allowed_ports: `80,443,${files.port}` } });
+    }, { import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1' } });
     assert.equal(task.status, 'success');
     assert.equal(image.status, 'active');
     assert.equal(image.size, 3_000_000);
