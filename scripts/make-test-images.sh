@@ -38,6 +38,10 @@
 #   qcow2-backing.qcow2      qcow2/bare  backing file /etc/passwd (raw)        -> backing_file
 #   qcow2-datafile.qcow2     qcow2/bare  external data file                     -> data_file
 #   qcow2-unknown-feature.qcow2 qcow2/bare v3 with incompatible feature bit 40  -> unknown_features
+#   qcow2-exabyte.qcow2      qcow2/bare  v3 whose header claims 1 EiB (qemu-img: "Image is too big")
+#                                        -> virtual size beyond any limit
+#   qcow2-100t.qcow2         qcow2/bare  a real 100 TiB qcow2 (a few MiB of metadata)
+#                                        -> virtual size above virtual_size_cap (64 TiB)
 #   vmdk-flat-passwd.vmdk    vmdk/bare   text descriptor, monolithicFlat, extent "/etc/passwd" (qemu-img
 #                                        really serves that host file as the disk)
 #                                        -> descriptor: Unsupported subformat
@@ -56,8 +60,9 @@
 #                                        area -> Multiple formats detected: iso,qcow2
 #   liar.vmdk                vmdk/bare   THE LIAR: a qcow2 (copy of qcow2-v3.qcow2) claimed as vmdk
 #                                        -> does not match stream data qcow2
-#                                        (qcow2-v3.qcow2 claimed raw is accepted with virtual size =
-#                                        byte count; test/helpers/corpus.ts lists both uploads)
+#                                        (qcow2-v3.qcow2 claimed raw is refused the same way unless
+#                                        require_raw_format_match is off; test/helpers/corpus.ts
+#                                        lists both uploads)
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 <dir>" >&2; exit 2; }
@@ -153,6 +158,13 @@ if need qcow2-unknown-feature.qcow2; then
   poke qcow2-unknown-feature.qcow2 74 01
   publish qcow2-unknown-feature.qcow2
 fi
+if need qcow2-exabyte.qcow2; then
+  qemu-img create -q -f qcow2 -o compat=1.1 qcow2-exabyte.qcow2 1M
+  # the virtual size is a big-endian u64 at 24: 2^60 bytes
+  poke qcow2-exabyte.qcow2 24 1000000000000000
+  publish qcow2-exabyte.qcow2
+fi
+if need qcow2-100t.qcow2; then qemu-img create -q -f qcow2 qcow2-100t.qcow2 100T; publish qcow2-100t.qcow2; fi
 if need vmdk-flat-passwd.vmdk; then
   printf '%s\n' '# Disk DescriptorFile' 'version=1' 'CID=fffffffe' 'parentCID=ffffffff' \
     'createType="monolithicFlat"' '' '# Extent description' 'RW 2048 FLAT "/etc/passwd" 0' '' \

@@ -157,6 +157,8 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
         requireFormatMatch: config.get<boolean>('image_format', 'require_image_format_match'),
         gptSafetyChecksNonfatal: config.get<string[]>('image_format', 'gpt_safety_checks_nonfatal'),
         vmdkAllowedTypes: config.get<string[]>('image_format', 'vmdk_allowed_types'),
+        requireRawFormatMatch: config.get<boolean>('image_format', 'require_raw_format_match'),
+        virtualSizeCap: config.get<number>('image_format', 'virtual_size_cap'),
       },
     },
   };

@@ -102,6 +102,11 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     vmdk_allowed_types: { type: 'list', default: ['streamOptimized', 'monolithicSparse'] },
     require_image_format_match: { type: 'bool', default: true },
     gpt_safety_checks_nonfatal: { type: 'list', default: [] },
+    // Gaze: data claimed raw must be raw (or a partitioned or LUKS disk); false restores Glance's
+    // leniency (a qcow2 accepted as "raw" with a warning). Only with require_image_format_match.
+    require_raw_format_match: { type: 'bool', default: true },
+    // Gaze: inspected data whose virtual size is larger than this (bytes; 64 TiB) is refused.
+    virtual_size_cap: { type: 'int', default: 70368744177664 },
   },
   oslo_messaging_notifications: {
     // Glance's option: `log` writes each notification as a JSON line to the service log; empty sends none.

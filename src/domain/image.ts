@@ -133,3 +133,22 @@ export function checkMinimum(param: 'min_ram' | 'min_disk', value: unknown): voi
 export function checkPropertyName(key: string): void {
   if (key === '__proto__' || key === 'constructor' || key === 'prototype') throw gazeError('PROPERTY_NAME_INVALID', key);
 }
+
+const FOUR_BYTE_UNICODE = /[\u{10000}-\u{10FFFF}]/u;
+
+/** Python's str.title(), which Glance's message applies to the field name (os_distro → Os_Distro). */
+function pythonTitle(text: string): string {
+  return text.replace(/[A-Za-z]+/g, (word) => word[0].toUpperCase() + word.slice(1).toLowerCase());
+}
+
+/**
+ * Glance's no_4byte_params (its schema predates utf8mb4): characters beyond the Basic Multilingual
+ * Plane are refused in field names and string values of an image write, and in tags.
+ */
+export function checkNoFourByteUnicode(fields: Record<string, unknown>, tags: readonly string[] = []): void {
+  for (const [key, value] of Object.entries(fields)) {
+    if (FOUR_BYTE_UNICODE.test(key)) throw gazeError('BAD_REQUEST', "Property names can't contain 4 byte unicode.");
+    if (typeof value === 'string' && FOUR_BYTE_UNICODE.test(value)) throw gazeError('BAD_REQUEST', `${pythonTitle(key)} can't contain 4 byte unicode characters.`);
+  }
+  if (tags.some((tag) => FOUR_BYTE_UNICODE.test(tag))) throw gazeError('BAD_REQUEST', "Param values can't contain 4 byte unicode.");
+}

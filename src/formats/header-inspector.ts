@@ -1,4 +1,4 @@
-import { CapturedRegion, type FormatInspector, type SafetyFailure } from './types.ts';
+import { CapturedRegion, exactSize, type FormatInspector, type SafetyFailure } from './types.ts';
 
 /**
  * What the formats recognised by a fixed header at the start of the stream share (qcow2, qed, vdi,
@@ -36,11 +36,10 @@ export abstract class HeaderInspector implements FormatInspector {
     return got.length >= magic.length && got.subarray(0, magic.length).equals(magic);
   }
 
-  /** A u64 size field of the header: null when the header is cut short, or the value is 0 or not exact. */
+  /** A u64 size field of the header: null when the header is cut short (see exactSize for large values). */
   protected sizeField(offset: number, endian: 'BE' | 'LE'): number | null {
     if (this.header.bytes.length < offset + 8) return null;
-    const raw = endian === 'BE' ? this.header.data.readBigUInt64BE(offset) : this.header.data.readBigUInt64LE(offset);
-    const size = Number(raw);
-    return Number.isSafeInteger(size) && size > 0 ? size : null;
+    return exactSize(endian === 'BE' ? this.header.data.readBigUInt64BE(offset) : this.header.data.readBigUInt64LE(offset));
   }
 }
+

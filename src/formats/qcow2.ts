@@ -1,4 +1,4 @@
-import type { SafetyFailure } from './types.ts';
+import { exactSize, type SafetyFailure } from './types.ts';
 import { HeaderInspector } from './header-inspector.ts';
 
 // QEMU qcow2 (and its predecessor qcow, which shares the magic). Big-endian header:
@@ -43,9 +43,8 @@ export class Qcow2Inspector extends HeaderInspector {
 
   virtualSize(): number | null {
     if (!this.matches()) return null;
-    // A short header's missing bytes read as zeros, as they did before: size 0 is no size.
-    const size = Number(this.header.data.readBigUInt64BE(24));
-    return Number.isSafeInteger(size) && size > 0 ? size : null;
+    // A header cut short before the size field has no size.
+    return this.header.bytes.length >= 32 ? exactSize(this.header.data.readBigUInt64BE(24)) : null;
   }
 
   override safetyFailures(): SafetyFailure[] {

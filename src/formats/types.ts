@@ -75,3 +75,11 @@ export class CapturedRegion {
     return this.data.subarray(0, this.filled);
   }
 }
+
+/**
+ * A size in bytes as a number: Infinity when it cannot be represented exactly (beyond 2^53), so that
+ * the verdict refuses it as too large instead of losing it.
+ */
+export function exactSize(value: bigint): number {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : Number.POSITIVE_INFINITY;
+}

@@ -13,6 +13,13 @@ export interface FormatPolicy {
   gptSafetyChecksNonfatal: string[];
   /** vmdk_allowed_types: the vmdk create-types accepted (empty: no vmdk at all). */
   vmdkAllowedTypes: string[];
+  /**
+   * Gaze's require_raw_format_match: data claimed raw must be raw (a partitioned or LUKS disk counts as
+   * raw); false restores Glance's leniency, which lets a qcow2 through as "raw" with a warning.
+   */
+  requireRawFormatMatch: boolean;
+  /** Gaze's virtual_size_cap: inspected data whose virtual size is larger is refused (bytes). */
+  virtualSizeCap: number;
 }
 
 export type Verdict =
@@ -46,7 +53,12 @@ export function judge(report: FormatReport, claimedDiskFormat: string | null, po
   } else if (detected === 'raw' && (claimed === null || !INSPECTABLE.has(claimed))) {
     // ami, ari, aki, ploop...: nothing to compare with, so plain data is let through unmeasured.
   } else if (claimed === 'raw') {
-    // Claimed raw, the data is used as raw: its size is the byte count. A partitioned disk is raw.
+    // A partitioned disk is raw data, and so is a LUKS volume (no disk_format of its own); a qcow2 or
+    // any other container claimed raw is how bad images are slipped past checks (Nova refuses them).
+    if (!RAW_KINDS.has(detected) && policy.requireFormatMatch && policy.requireRawFormatMatch) {
+      return { accepted: false, kind: 'mismatch', reason: mismatchReason(claimed, detected), warnings };
+    }
+    // Claimed raw, the data is used as raw: its size is the byte count.
     if (detected !== 'gpt') warnings.push(`Image claims 'raw' disk_format but is actually '${detected}'`);
     virtualSize = report.size;
   } else {
@@ -59,9 +71,20 @@ export function judge(report: FormatReport, claimedDiskFormat: string | null, po
   if (fatal.length) {
     return { accepted: false, kind: 'safety', reason: `${SAFETY_FAILED}: ${fatal.map((f) => f.message).join('; ')}`, warnings };
   }
+  // A format whose header gives the disk size never goes active without it, nor with an absurd one
+  // (a 1 EiB qcow2 in a few KiB: qemu-img itself answers "Image is too big").
+  if (detected === claimed && virtualSize === null) {
+    return { accepted: false, kind: 'safety', reason: `${SAFETY_FAILED}: the virtual size of the ${detected} data cannot be determined`, warnings };
+  }
+  if (virtualSize !== null && virtualSize > policy.virtualSizeCap) {
+    return { accepted: false, kind: 'safety', reason: `${SAFETY_FAILED}: the virtual size exceeds the limit of ${policy.virtualSizeCap} bytes`, warnings };
+  }
   // Glance records a virtual size only when it is non-zero.
   return { accepted: true, virtualSize: virtualSize || null, warnings };
 }
+
+/** What may be stored as disk_format raw: plain data, a partitioned disk, a LUKS volume. */
+const RAW_KINDS = new Set(['raw', 'gpt', 'luks']);
 
 /** The detected format's failures that refuse the data; non-fatal ones become warnings. */
 function safetyProblems(report: FormatReport, policy: FormatPolicy, warnings: string[]): SafetyFailure[] {

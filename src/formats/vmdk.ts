@@ -1,4 +1,4 @@
-import { CapturedRegion, type FormatInspector, type SafetyFailure } from './types.ts';
+import { CapturedRegion, exactSize, type FormatInspector, type SafetyFailure } from './types.ts';
 
 // VMDK, as oslo.utils' format_inspector reads it: either a "hosted sparse extent" (512-byte
 // little-endian header `KDMV` followed by an embedded text descriptor) or a bare text descriptor
@@ -207,8 +207,7 @@ export class VmdkInspector implements FormatInspector {
   virtualSize(): number | null {
     if (this.mode === 'sparse') {
       if (!this.sparse) return null;
-      const bytes = this.capacitySectors * BigInt(SECTOR);
-      return bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : null;
+      return exactSize(this.capacitySectors * BigInt(SECTOR));
     }
     if (this.mode !== 'text') return null;
     const desc = this.getDescriptor();
@@ -222,8 +221,7 @@ export class VmdkInspector implements FormatInspector {
       sectors += BigInt(fields[1]);
       found = true;
     }
-    const bytes = sectors * BigInt(SECTOR);
-    return found && bytes <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bytes) : null;
+    return found ? exactSize(sectors * BigInt(SECTOR)) : null;
   }
 
   subformat(): string | null {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { gazeError } from '../domain/errors.ts';
 
 const MAX_JSON_BYTES = 8 << 20;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
@@ -14,15 +15,36 @@ export function assertNoBody(request: FastifyRequest): void {
   if (hasBody(request)) throw gazeError('BODY_NOT_EXPECTED');
 }
 
-async function readText(request: FastifyRequest): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request.raw) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BYTES) throw gazeError('REQUEST_TOO_LARGE');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * The body's bytes, up to MAX_JSON_BYTES. Reading stops (without destroying the request, which would
+ * reset the connection) when it is larger: the server drains the rest after the 413.
+ */
+function readBytes(request: FastifyRequest): Promise<Buffer> {
+  const req = request.raw;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_JSON_BYTES) {
+        done();
+        req.pause();
+        reject(gazeError('REQUEST_TOO_LARGE'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => { done(); resolve(Buffer.concat(chunks)); };
+    const onError = (err: Error) => { done(); reject(err); };
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 /**
@@ -31,7 +53,14 @@ async function readText(request: FastifyRequest): Promise<string> {
  */
 export async function readJson(request: FastifyRequest): Promise<unknown> {
   if (!hasBody(request)) return undefined;
-  const text = await readText(request);
+  let text: string;
+  try {
+    // Not valid UTF-8 is malformed, as in Glance (its decode is strict), never replaced by U+FFFD.
+    text = utf8.decode(await readBytes(request));
+  } catch (err) {
+    if (err instanceof TypeError) throw gazeError('MALFORMED_JSON');
+    throw err;
+  }
   if (text.trim() === '') return undefined;
   let value: unknown;
   let nul = false;

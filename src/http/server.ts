@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { existsSync } from 'node:fs';
+import { METHODS as httpMethods } from 'node:http';
 import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError } from './errors.ts';
 import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 
 declare module 'fastify' {
@@ -15,6 +17,12 @@ declare module 'fastify' {
 
 const SUPPORTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 type Method = (typeof SUPPORTED_METHODS)[number];
+/**
+ * Every method Node's parser accepts is routed (CONNECT has its own server event): on a known path the
+ * API's methods run, OPTIONS answers 200 with Allow, anything else 405 with Allow, as Glance's router
+ * does; on an unknown path an unknown method is 501.
+ */
+const ROUTED_METHODS = httpMethods.filter((m) => m !== 'CONNECT');
 export type Handlers = Partial<Record<Exclude<Method, 'HEAD'>, RouteHandlerMethod>>;
 
 export interface ServerOptions {
@@ -43,6 +51,17 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     bodyLimit: 8 << 20,
     // Tags and member ids travel in the path; Glance validates their length itself (400, not 414).
     routerOptions: { maxParamLength: 8192 },
+    // A path the router cannot decode, or a parameter beyond maxParamLength (eventlet's request-line
+    // limit, which answers 414): Glance's error shape, not fastify's own JSON.
+    frameworkErrors(err, request, reply) {
+      // Answered on the raw response: fastify runs no hooks for these.
+      const gz = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? gazeError('URI_TOO_LONG') : gazeError('BAD_URL');
+      const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept);
+      reply.hijack();
+      reply.raw.writeHead(gz.status, {
+        'content-type': contentType, 'content-length': Buffer.byteLength(body), 'x-openstack-request-id': `req-${crypto.randomUUID()}`,
+      }).end(body);
+    },
     // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
     clientErrorHandler: answerMalformedRequest,
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
@@ -65,9 +84,13 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.decorateRequest('ctx', null as unknown as RequestContext);
   app.decorateRequest('requestId', '');
 
+  for (const method of ROUTED_METHODS) {
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
+  }
+
   app.addHook('onRequest', async (request, reply) => {
-    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) throw gazeError('NOT_IMPLEMENTED');
-    if (UNAUTHENTICATED.has(request.url.split('?')[0])) return;
+    // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
+    if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0])) return;
     const incoming = request.headers['x-openstack-request-id'];
     const given = Array.isArray(incoming) ? incoming[0] : incoming;
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
@@ -83,9 +106,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     return payload;
   });
 
+  // An answer given before the body was read (413, 400, 408, a refusal): the client may still be
+  // sending, and most clients only read the answer once they have sent everything.
+  app.addHook('onResponse', async (request) => drainUnreadBody(request.raw));
+
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   app.setNotFoundHandler((request, reply) => {
-    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) return sendError(request, reply, gazeError('NOT_IMPLEMENTED'));
+    if (request.method === 'OPTIONS') return reply.code(200).send();
+    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) return sendError(request, reply, gazeError('NOT_IMPLEMENTED', request.method));
     return sendError(request, reply, gazeError('NOT_FOUND'));
   });
 
@@ -104,15 +132,16 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 }
 
 /**
- * One path, its methods: anything else answers 405 with Allow, as Glance's router does. HEAD is served
- * by the GET handler (Node drops the body).
+ * One path, its methods: OPTIONS answers 200 with Allow, anything else 405 with Allow, as Glance's
+ * router does. HEAD is served by the GET handler (Node drops the body).
  */
 export function resource(app: FastifyInstance, url: string, handlers: Handlers): void {
   const allow = Object.keys(handlers).join(', ');
   app.route({
-    method: [...SUPPORTED_METHODS],
+    method: ROUTED_METHODS,
     url,
     handler(request, reply) {
+      if (request.method === 'OPTIONS') return reply.code(200).header('allow', allow).send();
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
       const handler = handlers[method];
       if (!handler) {
@@ -135,4 +164,27 @@ function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Socket): voi
   const { contentType, body } = renderError(status, tooLarge ? 'The request headers are too large.' : 'The request could not be read: its HTTP framing is malformed.', undefined);
   socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${contentType}\r\n`
     + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+// How much of a body left unread is still read (and thrown away) after the answer, so that a client
+// that sends everything before it reads (python-requests, openstacksdk) sees the answer and not a
+// reset; beyond either bound the connection is closed.
+const DRAIN_MAX_BYTES = 64 << 20;
+const DRAIN_MAX_MS = 10_000;
+
+function drainUnreadBody(req: IncomingMessage): void {
+  if (req.complete || req.destroyed || req.socket.destroyed) return;
+  req.unpipe();
+  let drained = 0;
+  const stop = () => req.socket.destroy();
+  const timer = setTimeout(stop, DRAIN_MAX_MS);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) stop();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.on('error', () => clearTimeout(timer));
+  req.resume();
 }

@@ -10,14 +10,9 @@ export interface UploadWatchdogOptions {
   minBytesPerSecond: number;
 }
 
-// How long a refused upload's connection is drained after the answer, so that the client reads the
-// answer instead of a reset, before it is closed for good.
-const CLOSE_GRACE_MS = 2000;
-
 /**
  * Passes an upload body through and cuts it off when it stalls or trickles. The request itself stays
- * open, so the route can still answer (408, or a refusal such as 413) and the image can be put back;
- * a body left unread when the answer is sent ends the connection.
+ * open, so the route can still answer (408, or a refusal such as 413) and the image can be put back.
  */
 export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: UploadWatchdogOptions): Transform {
   const watchdog = new UploadWatchdog(opts);
@@ -26,13 +21,10 @@ export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: Upl
   req.pipe(watchdog);
   res.on('finish', () => {
     if (req.complete) return;
-    res.shouldKeepAlive = false;
-    req.unpipe(watchdog);
     // A service that refused before reading never consumes the watchdog: free its buffers and timer.
+    // The rest of the body is the server's to drain (or the connection to close).
+    req.unpipe(watchdog);
     watchdog.destroy();
-    req.resume();
-    req.socket.end();
-    setTimeout(() => req.socket.destroy(), CLOSE_GRACE_MS).unref();
   });
   return watchdog;
 }

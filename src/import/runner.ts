@@ -601,7 +601,10 @@ function describeFailure(err: unknown): string {
   if (err instanceof PluginFailed) return err.message;
   if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
   if (isGazeError(err)) return err.message;
-  if (err instanceof StoreError) return `Storing the image failed: ${err.message}`;
+  if (err instanceof StoreError) {
+    console.error(`gaze: an import failed to store data: ${err.message}`);
+    return `Storing the image failed: ${err.publicMessage}`;
+  }
   if (err instanceof IngestAborted) return 'The image data stream ended early.';
   console.error('gaze: import failed unexpectedly:', err);
   return 'Task failed due to Internal Error';

@@ -82,9 +82,12 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   });
   const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
 
-  // Errors reach us through pipeline() or the write promise; this listener keeps a late one from being
-  // an uncaught 'error' event.
-  toStore.on('error', () => {});
+  // Errors reach us through pipeline() or the write promise; these listeners keep a late one from being
+  // an uncaught 'error' event, and note which side failed first: the data (its source, a limit, the
+  // inspector) or the store (which tears down its input, the last stream, first).
+  let firstFailure: 'data' | 'store' | null = null;
+  for (const stage of [req.source, limit, hashing, inspecting, gate]) stage.once('error', () => { firstFailure ??= 'data'; });
+  toStore.on('error', () => { firstFailure ??= 'store'; });
   const write = req.store.write(req.key, toStore, { signal: req.signal, sizeHint: req.sizeHint });
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
   write.catch((err) => toStore.destroy(err));
@@ -101,9 +104,10 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   } catch (err) {
     toStore.destroy();
     const writeError = await write.then(() => null, (e: unknown) => e);
-    // A refusal of the data (size cap) is the cause; otherwise a failing store says more than the
-    // stream error its failure caused.
-    const cause = err instanceof SizeLimitExceeded || err instanceof GazeError || !(writeError instanceof StoreError) ? err : writeError;
+    // When the store failed first, its own error says more than what the torn-down streams report;
+    // otherwise the data's failure (a download cut short, the size cap, a refusal) is the cause.
+    const storeCaused = writeError instanceof StoreError && (firstFailure === 'store' || firstFailure === null);
+    const cause = storeCaused && !(err instanceof SizeLimitExceeded || err instanceof GazeError) ? writeError : err;
     if (cause instanceof SizeLimitExceeded && quotaFirst) throw req.budget!.exceeded(limit.bytes);
     throw translateIngestError(cause);
   }
@@ -120,8 +124,9 @@ function translateIngestError(err: unknown): Error {
   if (err instanceof GazeError) return err;
   if (err instanceof SizeLimitExceeded) return gazeError('IMAGE_TOO_LARGE');
   if (err instanceof StoreError) {
-    if (err.code === 'FULL') return gazeError('STORAGE_FULL', err.message);
-    if (err.code === 'PERMISSION') return gazeError('STORAGE_PERMISSION', err.message);
+    if (err.code === 'FULL' || err.code === 'PERMISSION') console.error(`gaze: ${err.message}`); // the client sees no path
+    if (err.code === 'FULL') return gazeError('STORAGE_FULL', err.publicMessage);
+    if (err.code === 'PERMISSION') return gazeError('STORAGE_PERMISSION', err.publicMessage);
     if (err.code === 'ABORTED') return new IngestAborted(err);
     return err;
   }
@@ -131,3 +136,4 @@ function translateIngestError(err: unknown): Error {
   }
   return err instanceof Error ? err : new Error(String(err));
 }
+

@@ -60,7 +60,10 @@ export class ImageDataService {
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
-      if (err instanceof StoreError) throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.message}`);
+      if (err instanceof StoreError) {
+        console.error(`gaze: storing the data of image ${id} failed: ${err.message}`);
+        throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`);
+      }
       throw err;
     } finally {
       this.uploads.end(id, controller);

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../auth/context.ts';
 import type { PropertyOperation } from '../auth/property-protections.ts';
-import { USER_BASE_PROPERTIES, checkMinimum, checkPropertyName, type Image } from '../domain/image.ts';
+import { USER_BASE_PROPERTIES, checkMinimum, checkNoFourByteUnicode, checkPropertyName, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -30,6 +30,7 @@ export class ImageUpdateService {
       const updated: Image = structuredClone(image);
       for (const op of ops) await this.apply(ctx, updated, op, dialect);
       this.images.checkQuotas(updated.properties, updated.tags);
+      checkNoFourByteUnicode({ name: updated.name, ...updated.properties }, updated.tags);
       // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
       // other fields keep theirs, and the quotas are checked again with everyone's changes counted.
       const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RequestContext } from '../auth/context.ts';
 import {
-  CREATE_DISALLOWED, CREATE_READ_ONLY, checkExpectedDigest, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
+  CREATE_DISALLOWED, CREATE_READ_ONLY, checkExpectedDigest, checkNoFourByteUnicode, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
   type Image, type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -82,6 +82,7 @@ export class ImageService {
       created_at: now, updated_at: now,
       properties, tags, locations: [],
     };
+    checkNoFourByteUnicode({ name: image.name, ...image.properties }, image.tags);
     try {
       await this.deps.images.insert(image);
     } catch (err) {
@@ -160,6 +161,7 @@ export class ImageService {
     if (limit >= 0 && image.tags.length + 1 > limit) {
       throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${image.tags.length + 1}, Maximum: ${limit}`);
     }
+    checkNoFourByteUnicode({}, [tag]);
     const updated = { ...image, tags: [...image.tags, tag] };
     // Only this tag is written, under the image's row lock; the limit is checked again with the tags
     // that concurrent requests added.

@@ -48,10 +48,25 @@ export interface StoreDriver {
 
 export type StoreErrorCode = 'NOT_FOUND' | 'FULL' | 'PERMISSION' | 'UNAVAILABLE' | 'READ_ONLY' | 'INVALID_KEY' | 'INVALID_URL' | 'ABORTED' | 'FAILED';
 
+// What a client is told for each code: the detail (paths, URLs, a server's own text) stays in the log.
+const PUBLIC_PHRASES: Record<StoreErrorCode, string> = {
+  NOT_FOUND: 'the data was not found', FULL: 'no space is left', PERMISSION: 'the storage refused access (read-only or not writable)',
+  UNAVAILABLE: 'the storage is unavailable', READ_ONLY: 'the store is read-only', INVALID_KEY: 'invalid object name',
+  INVALID_URL: 'the location does not belong to this store', ABORTED: 'the operation was aborted', FAILED: 'the operation failed',
+};
+
 export class StoreError extends Error {
+  /** The store the facade was acting for, once known. */
+  storeId: string | null = null;
+
   constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+
+  /** What a client may see: the store and what went wrong, never a path, a URL or a server's text. */
+  get publicMessage(): string {
+    return `${this.storeId ? `store ${this.storeId}` : 'the store'}: ${PUBLIC_PHRASES[this.code]}`;
   }
 }
 

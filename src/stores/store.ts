@@ -10,10 +10,12 @@ export class Store {
   get type(): string { return this.driver.type; }
   get writable(): boolean { return this.driver.capabilities.writable && !this.options.readOnly; }
 
-  async write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
-    if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
-    if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-    return wrap(this.id, () => this.driver.write(key, source, opts));
+  write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
+    return wrap(this.id, async () => {
+      if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
+      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      return this.driver.write(key, source, opts);
+    });
   }
 
   urlFor(key: string): string {
@@ -26,8 +28,10 @@ export class Store {
   }
 
   delete(url: string): Promise<void> {
-    if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-    return wrap(this.id, () => this.driver.delete(url));
+    return wrap(this.id, async () => {
+      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      return this.driver.delete(url);
+    });
   }
 
   stat(url: string): Promise<number | null> {
@@ -39,12 +43,17 @@ async function wrap<T>(storeId: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof StoreError) throw err;
+    if (err instanceof StoreError) {
+      err.storeId ??= storeId;
+      throw err;
+    }
     const e = err as NodeJS.ErrnoException;
     const code = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'FULL'
       : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'PERMISSION'
         : e.code === 'ENOENT' ? 'NOT_FOUND'
           : e.name === 'AbortError' ? 'ABORTED' : 'FAILED';
-    throw new StoreError(code, `store ${storeId}: ${e.message}`, { cause: err });
+    const mapped = new StoreError(code, `store ${storeId}: ${e.message}`, { cause: err });
+    mapped.storeId = storeId;
+    throw mapped;
   }
 }

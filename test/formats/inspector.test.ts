@@ -18,8 +18,10 @@ import { testCorpus } from '../helpers/corpus.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const STRICT: FormatPolicy = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'] };
+const STRICT: FormatPolicy = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
 const LENIENT: FormatPolicy = { ...STRICT, requireFormatMatch: false };
+/** Glance's leniency for raw claims only (require_raw_format_match = false). */
+const RAW_LENIENT: FormatPolicy = { ...STRICT, requireRawFormatMatch: false };
 
 let dir: string;
 const file = (name: string) => path.join(dir, name);
@@ -258,22 +260,42 @@ describe('judge', () => {
     assert.equal(judge(await report('v3.qcow2'), 'ami', STRICT).accepted, false);
   });
 
-  test('rich content claimed raw: accepted with a warning, virtual size = byte count; safety still applies', async () => {
+  test('rich content claimed raw: refused by default; with Glance\'s leniency accepted with a warning, virtual size = byte count, safety still applies', async () => {
     const qcow2 = await report('v3.qcow2');
-    const v = judge(qcow2, 'raw', STRICT);
-    assert.equal(v.accepted, true);
-    assert.equal(v.accepted && v.virtualSize, qcow2.size);
-    assert.deepEqual(v.warnings, ["Image claims 'raw' disk_format but is actually 'qcow2'"]);
+    assert.deepEqual(judge(qcow2, 'raw', STRICT), {
+      accepted: false, kind: 'mismatch', reason: 'Image disk_format raw does not match stream data qcow2', warnings: [],
+    });
+    for (const policy of [RAW_LENIENT, LENIENT]) {
+      const v = judge(qcow2, 'raw', policy);
+      assert.equal(v.accepted, true);
+      assert.equal(v.accepted && v.virtualSize, qcow2.size);
+      assert.deepEqual(v.warnings, ["Image claims 'raw' disk_format but is actually 'qcow2'"]);
+    }
+    // LUKS and partitioned disks have no disk_format of their own: raw they are.
     const luks = await report('disk.luks');
     assert.deepEqual(judge(luks, 'raw', STRICT), { accepted: true, virtualSize: luks.size, warnings: ["Image claims 'raw' disk_format but is actually 'luks'"] });
-    assert.deepEqual(judge(await report('backing.qcow2'), 'raw', STRICT), {
+    assert.deepEqual(judge(await report('backing.qcow2'), 'raw', RAW_LENIENT), {
       accepted: false, kind: 'safety', reason: 'Image failed safety checks: Image has a backing file', warnings: [
         "Image claims 'raw' disk_format but is actually 'qcow2'",
       ],
     });
-    // A partitioned disk is raw data.
     const gpt: FormatReport = { format: 'gpt', virtualSize: 4 * MiB, size: 4 * MiB, failures: [], subformat: null, error: null };
     assert.deepEqual(judge(gpt, 'raw', STRICT), { accepted: true, virtualSize: 4 * MiB, warnings: [] });
+  });
+
+  test('a virtual size that is unknown, not exactly representable or above virtual_size_cap refuses the data', () => {
+    const qcow2 = (virtualSize: number | null): FormatReport => ({ format: 'qcow2', virtualSize, size: 196608, failures: [], subformat: null, error: null });
+    const tooBig = { accepted: false, kind: 'safety', reason: 'Image failed safety checks: the virtual size exceeds the limit of 70368744177664 bytes', warnings: [] };
+    assert.deepEqual(judge(qcow2(Infinity), 'qcow2', STRICT), tooBig);
+    assert.deepEqual(judge(qcow2(2 ** 46 + 1), 'qcow2', STRICT), tooBig);
+    assert.deepEqual(judge(qcow2(2 ** 46), 'qcow2', STRICT), { accepted: true, virtualSize: 2 ** 46, warnings: [] });
+    assert.deepEqual(judge(qcow2(2 ** 50), 'qcow2', { ...STRICT, virtualSizeCap: 2 ** 50 }), { accepted: true, virtualSize: 2 ** 50, warnings: [] });
+    assert.deepEqual(judge(qcow2(null), 'qcow2', STRICT), {
+      accepted: false, kind: 'safety', reason: 'Image failed safety checks: the virtual size of the qcow2 data cannot be determined', warnings: [],
+    });
+    // even where mismatches are let through
+    assert.equal(judge(qcow2(Infinity), 'raw', LENIENT).accepted, true, 'claimed raw with leniency: the byte count is the size');
+    assert.equal(judge(qcow2(Infinity), 'qcow2', LENIENT).accepted, false);
   });
 
   test('safety failures refuse whatever the claim and require_image_format_match say', async () => {
@@ -285,7 +307,7 @@ describe('judge', () => {
     };
     for (const [name, reason] of Object.entries(reasons)) {
       const r = await report(name);
-      for (const [claimed, policy] of [[r.format, STRICT], ['raw', STRICT], ['vmdk', LENIENT]] as const) {
+      for (const [claimed, policy] of [[r.format, STRICT], ['raw', RAW_LENIENT], ['vmdk', LENIENT]] as const) {
         const v = judge(r, claimed, policy);
         assert.equal(v.accepted, false, `${name} as ${claimed}`);
         assert.equal(!v.accepted && v.kind, 'safety');
@@ -315,7 +337,7 @@ describe('judge', () => {
     const onlyStream = judge(vmdk, 'vmdk', { ...STRICT, vmdkAllowedTypes: ['streamOptimized'] });
     assert.equal(onlyStream.accepted, false);
     assert.equal(!onlyStream.accepted && onlyStream.reason, 'Image failed safety checks: Invalid VMDK create-type specified: monolithicSparse');
-    const none = judge(vmdk, 'raw', { ...STRICT, vmdkAllowedTypes: [] });
+    const none = judge(vmdk, 'raw', { ...RAW_LENIENT, vmdkAllowedTypes: [] });
     assert.equal(none.accepted, false);
     assert.equal(!none.accepted && none.kind, 'safety');
     assert.equal(judge({ ...vmdk, subformat: null }, 'vmdk', STRICT).accepted, false);

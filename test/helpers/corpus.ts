@@ -138,6 +138,12 @@ export const CORPUS_FILES: Record<string, CorpusFile> = {
     detected: null, matches: ['iso', 'qcow2'], failures: none, error: 'Multiple formats detected',
     note: 'qcow2 header over the ISO system area',
   },
+  'qcow2-exabyte.qcow2': {
+    detected: 'qcow2', matches: ['qcow2'], virtualSize: Infinity, failures: none, note: 'header claims 2^60 bytes',
+  },
+  'qcow2-100t.qcow2': {
+    detected: 'qcow2', matches: ['qcow2'], virtualSize: 100 * 2 ** 40, failures: none, note: 'a real 100 TiB qcow2',
+  },
   'liar.vmdk': {
     detected: 'qcow2', matches: ['qcow2'], virtualSize: 32 * MiB, failures: none, note: 'qcow2 named .vmdk',
   },
@@ -187,10 +193,10 @@ export const CORPUS: CorpusEntry[] = [
   { file: 'mbr.img', disk_format: 'raw', container_format: 'bare', expected: ok('raw', 4 * MiB) },
   { file: 'luks.img', disk_format: 'raw', container_format: 'bare', expected: ok('raw', 'file-size') },
   {
-    file: 'qcow2-v3.qcow2', disk_format: 'raw', container_format: 'bare', expected: ok('raw', 'file-size'),
-    note: 'a qcow2 claimed raw: accepted with a warning, virtual size = byte count',
+    file: 'qcow2-v3.qcow2', disk_format: 'raw', container_format: 'bare', expected: rejected('Image disk_format raw does not match stream data qcow2'),
+    note: 'a qcow2 claimed raw: refused (Glance accepts it with a warning; require_raw_format_match = false does too)',
   },
-  { file: 'iso.iso', disk_format: 'raw', container_format: 'bare', expected: ok('raw', 'file-size') },
+  { file: 'iso.iso', disk_format: 'raw', container_format: 'bare', expected: rejected('Image disk_format raw does not match stream data iso') },
   {
     file: 'raw.img', disk_format: 'ami', container_format: 'bare', expected: ok('ami', null),
     note: 'raw data under a format without an inspector: accepted, no virtual size',
@@ -212,9 +218,11 @@ export const CORPUS: CorpusEntry[] = [
   // Hostile images.
   { file: 'qcow2-backing.qcow2', disk_format: 'qcow2', container_format: 'bare', expected: rejected('backing file') },
   {
-    file: 'qcow2-backing.qcow2', disk_format: 'raw', container_format: 'bare', expected: rejected('backing file'),
-    note: 'claiming raw does not skip the safety checks of the detected format',
+    file: 'qcow2-backing.qcow2', disk_format: 'raw', container_format: 'bare', expected: rejected('does not match stream data qcow2'),
+    note: 'claiming raw does not get a qcow2 through (nor skip its safety checks when raw claims are lenient)',
   },
+  { file: 'qcow2-exabyte.qcow2', disk_format: 'qcow2', container_format: 'bare', expected: rejected('virtual size exceeds the limit of 70368744177664 bytes') },
+  { file: 'qcow2-100t.qcow2', disk_format: 'qcow2', container_format: 'bare', expected: rejected('virtual size exceeds the limit of 70368744177664 bytes') },
   { file: 'qcow2-datafile.qcow2', disk_format: 'qcow2', container_format: 'bare', expected: rejected('data_file') },
   {
     file: 'qcow2-unknown-feature.qcow2', disk_format: 'qcow2', container_format: 'bare',
@@ -234,7 +242,7 @@ export const CORPUS: CorpusEntry[] = [
     file: 'vmdk-stream-bad-footer.vmdk', disk_format: 'vmdk', container_format: 'bare',
     expected: rejected('different descriptor'),
   },
-  { file: 'qed.qed', disk_format: 'raw', container_format: 'bare', expected: rejected('not allowed') },
+  { file: 'qed.qed', disk_format: 'raw', container_format: 'bare', expected: rejected('does not match stream data qed') },
   { file: 'luks2.img', disk_format: 'raw', container_format: 'bare', expected: rejected('not supported') },
   { file: 'gpt-bad-bootflag.img', disk_format: 'raw', container_format: 'bare', expected: rejected('invalid boot flag') },
   {

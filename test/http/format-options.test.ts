@@ -35,6 +35,20 @@ test('a mismatch is accepted when require_image_format_match is off, with no vir
   assert.equal(image.virtual_size, null);
 });
 
+test('with require_image_format_match off, a qcow2 claimed raw is accepted as Glance does (virtual size = byte count)', async () => {
+  const { put, image } = await upload('qcow2-v3.qcow2', 'raw');
+  assert.equal(put.status, 204, put.text);
+  assert.equal(image.status, 'active');
+  assert.equal(image.virtual_size, readFileSync(path.join(corpus, 'qcow2-v3.qcow2')).length);
+  // but not one with a backing file, nor a banned format, nor a virtual size beyond the cap
+  for (const [file, disk, reason] of [['qcow2-backing.qcow2', 'raw', /backing file/], ['qed.qed', 'raw', /not allowed/], ['qcow2-exabyte.qcow2', 'qcow2', /virtual size exceeds the limit/]] as const) {
+    const refused = await upload(file, disk);
+    assert.equal(refused.put.status, 415, file);
+    assert.match(refused.put.json.message, reason);
+    assert.equal(refused.image.status, 'queued');
+  }
+});
+
 test('safety failures still refuse when require_image_format_match is off', async () => {
   const { put, image } = await upload('qcow2-backing.qcow2', 'qcow2');
   assert.equal(put.status, 415);

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { client, message, rawRequest } from '../helpers/http.ts';
 
@@ -59,16 +60,48 @@ test('error bodies follow the Accept header: JSON, HTML or plain text', async ()
   assert.equal(plain.text, '404 Not Found\n\nNo image found with ID x\n\n   ');
 });
 
-test('a wrong method answers 405 with Allow; an unknown method 501; an unknown path 404', async () => {
+test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown method on an unknown path 501; an unknown path 404', async () => {
   const r = await api.call('PUT', '/v2/images', { headers: { accept: 'application/json' } });
   assert.equal(r.status, 405);
   assert.equal(r.headers.get('allow'), 'GET, POST');
   assert.equal(message(r), 'The method PUT is not allowed for this resource.');
-  const opts = await api.call('OPTIONS', '/v2/images');
-  assert.equal(opts.status, 501);
+  // Glance answers OPTIONS with 200 (without credentials); Gaze adds the path's methods.
+  for (const [path, allow] of [['/v2/images', 'GET, POST'], ['/v2/images/x/file', 'PUT, GET'], ['/v2/images/x/tags/t', 'PUT, DELETE']]) {
+    const opts = await rawRequest(gaze.url, 'OPTIONS', path, {});
+    assert.equal(opts.status, 200, path);
+    assert.equal(opts.headers.get('allow'), allow, path);
+    assert.equal(opts.text, '');
+  }
+  assert.equal((await rawRequest(gaze.url, 'OPTIONS', '/v2/nothing-here', {})).status, 200);
+  for (const method of ['TRACE', 'PROPFIND', 'MKCOL', 'LOCK']) {
+    const refused = await rawRequest(gaze.url, method, '/v2/images/x/file', { accept: 'application/json' });
+    assert.equal(refused.status, 405, method);
+    assert.equal(refused.headers.get('allow'), 'PUT, GET');
+    assert.equal(message(refused), `The method ${method} is not allowed for this resource.`);
+    const nowhere = await rawRequest(gaze.url, method, '/v2/nothing-here', { accept: 'application/json' });
+    assert.equal(nowhere.status, 501, method);
+    assert.equal(message(nowhere), `The request method ${method} is not implemented for this server.`);
+  }
   const missing = await api.get('/v2/nothing-here', { headers: { accept: 'application/json' } });
   assert.equal(missing.status, 404);
   assert.equal(missing.json.title, 'Not Found');
+});
+
+test('URLs the router cannot decode, and over-long path parameters, get Glance-shaped errors', async () => {
+  for (const path of ['/v2/images/%ff', '/v2/images/%', '/v2/images/%E0%A4%A', '/v2/images/00000000-0000-4000-8000-000000000000/members/%c3%28']) {
+    const r = await rawRequest(gaze.url, 'GET', path, { accept: 'application/json' });
+    assert.equal(r.status, 400, path);
+    assert.deepEqual(Object.keys(r.json), ['message', 'code', 'title']);
+    assert.match(message(r), /^The request URL is not valid/);
+    assert.ok(r.headers.get('x-openstack-request-id')?.startsWith('req-'));
+  }
+  const tag = await rawRequest(gaze.url, 'PUT', '/v2/images/00000000-0000-4000-8000-000000000000/tags/%ff', {});
+  assert.equal(tag.status, 400);
+  assert.equal(tag.headers.get('content-type'), 'text/plain; charset=UTF-8');
+  assert.match(tag.text, /^400 Bad Request\n\nThe request URL is not valid/);
+  const long = await rawRequest(gaze.url, 'GET', `/v2/images/${'a'.repeat(10_000)}`, { accept: 'text/html' });
+  assert.equal(long.status, 414);
+  assert.match(long.text, /<title>414 Request-URI Too Long<\/title>/);
 });
 
 test('malformed JSON, non-object bodies and unexpected bodies are 400s with Glance wording', async () => {
@@ -119,4 +152,72 @@ test('a request the HTTP parser refuses (a Content-Length that is not a number) 
     assert.equal(r.headers.get('connection'), 'close');
     assert.equal(r.text, '400 Bad Request\n\nThe request could not be read: its HTTP framing is malformed.\n\n   ');
   }
+});
+
+/**
+ * A client that writes its whole request before it reads anything (python-requests, openstacksdk):
+ * one raw socket, the request, then the answer; a second request on the same socket must work too.
+ */
+function sendAllThenRead(base: string, head: string, body: Buffer, then?: string): Promise<string> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => { answer += d.toString('latin1'); });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+    socket.write(head);
+    socket.write(body, () => {
+      if (then) setTimeout(() => socket.write(then), 200);
+      setTimeout(() => socket.end(), then ? 1500 : 1000);
+    });
+  });
+}
+
+test('an early error answer reaches a client that sends its whole body first (no reset, no hang)', async () => {
+  const big = Buffer.concat([Buffer.from('{"name": "'), Buffer.alloc(20 << 20, 'x'), Buffer.from('"}')]);
+  const next = 'GET /v2/images?limit=1 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n';
+  const started = Date.now();
+  const answer = await sendAllThenRead(gaze.url,
+    `POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${big.length}\r\n\r\n`, big, next);
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  assert.match(answer, /Request is too large\./);
+  assert.match(answer, /HTTP\/1\.1 200 OK[\s\S]*"images"/, 'the connection stays usable once the body was drained');
+  assert.ok(Date.now() - started < 10_000);
+
+  // an upload to an image that does not exist: 404 before a byte is read, then drained
+  const upload = await sendAllThenRead(gaze.url,
+    `PUT /v2/images/00000000-0000-4000-8000-00000000dead/file HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${30 << 20}\r\n\r\n`,
+    Buffer.alloc(30 << 20, 1));
+  assert.match(upload, /^HTTP\/1\.1 404 /);
+});
+
+test('a JSON body that is not valid UTF-8 is malformed (400), never stored with replacement characters', async () => {
+  for (const bytes of [Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), Buffer.from('{"name":"\xc3\x28"}', 'latin1')]) {
+    const r = await api.call('POST', '/v2/images', { body: bytes, headers: { 'content-type': 'application/json', accept: 'application/json' } });
+    assert.equal(r.status, 400);
+    assert.equal(message(r), 'Malformed JSON in request body.');
+  }
+  const ok = await api.call('POST', '/v2/images', { body: Buffer.from('{"name":"caf\u00e9 \u65e5\u672c"}'), headers: { 'content-type': 'application/json' } });
+  assert.equal(ok.status, 201);
+  assert.equal(ok.json.name, 'caf\u00e9 \u65e5\u672c');
+  // Beyond the Basic Multilingual Plane, Glance refuses (its no_4byte_params), with these words.
+  const json = { 'content-type': 'application/json', accept: 'application/json' };
+  const emoji = '\u{1F600}';
+  for (const [body, text] of [
+    [{ name: `x${emoji}` }, "Name can't contain 4 byte unicode characters."],
+    [{ name: 'x', os_distro: emoji }, "Os_Distro can't contain 4 byte unicode characters."],
+    [{ name: 'x', [`k${emoji}`]: 'v' }, "Property names can't contain 4 byte unicode."],
+    [{ name: 'x', tags: [emoji] }, "Param values can't contain 4 byte unicode."],
+  ] as const) {
+    const refused = await api.call('POST', '/v2/images', { body: JSON.stringify(body), headers: json });
+    assert.equal(refused.status, 400, JSON.stringify(body));
+    assert.equal(message(refused), text);
+  }
+  const patched = await api.patch(`/v2/images/${ok.json.id}`, [{ op: 'add', path: '/hw_disk_bus', value: emoji }], { headers: { accept: 'application/json' } });
+  assert.equal(patched.status, 400);
+  assert.equal(message(patched), "Hw_Disk_Bus can't contain 4 byte unicode characters.");
+  const tagged = await api.call('PUT', `/v2/images/${ok.json.id}/tags/${encodeURIComponent(emoji)}`, { headers: { accept: 'application/json' } });
+  assert.equal(tagged.status, 400);
+  assert.equal(message(tagged), "Param values can't contain 4 byte unicode.");
 });

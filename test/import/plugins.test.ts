@@ -53,7 +53,7 @@ function sh(cmd: string, args: string[], cwd: string): Buffer {
   return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-const policy: FormatPolicy = { vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireFormatMatch: true, gptSafetyChecksNonfatal: [] };
+const policy: FormatPolicy = { vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireFormatMatch: true, gptSafetyChecksNonfatal: [], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
 
 interface Recorder {
   ctx: PluginContext;

@@ -12,7 +12,7 @@ import { FileStoreDriver } from '../../src/stores/file.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { GazeError } from '../../src/domain/errors.ts';
 
-const POLICY = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'] };
+const POLICY = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
 
 const root = mkdtempSync(path.join(tmpdir(), 'gaze-ingest-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -1,0 +1,136 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { forEachEngine } from '../helpers/databases.ts';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+import { startFileServer, type FileServer } from '../helpers/file-server.ts';
+
+// Faults against a real `gaze serve` on each database: kill -9 in the middle of an upload and of an
+// import (the next process recovers: nothing stuck, nothing half-written, the import finished with
+// the right checksum), and web-download sources that die mid-body, also while the service is busy.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** A PUT /file that sends `total` bytes slowly; resolves when the first bytes are out. */
+function slowUpload(base: string, id: string, total: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(`${base}/v2/images/${id}/file`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': total } });
+    req.on('error', () => { /* the server is killed under it */ });
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (req.destroyed || sent >= total) return clearInterval(timer);
+      req.write(Buffer.alloc(256 * 1024, 5));
+      sent += 256 * 1024;
+      if (sent >= 1024 * 1024) resolve();
+    }, 20);
+  });
+}
+
+const settledImage = (api: ReturnType<typeof client>, id: string) => until(async () => {
+  const img = (await api.get(`/v2/images/${id}`)).json;
+  return ['active', 'queued'].includes(img.status) && !('os_glance_import_task' in img) ? img : undefined;
+}, `image ${id} to settle`);
+
+forEachEngine((engine) => {
+  let files: FileServer;
+  let gaze: GazeProcess | null = null;
+  let dir = '';
+  after(async () => {
+    await gaze?.stop();
+    await files?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('kill -9 mid-upload and mid-import; the next process leaves nothing stuck and finishes the import', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'gaze-chaos-kill-'));
+    const sections = { database: { connection: await engine.url() } };
+    gaze = await startGazeProcess(sections, { dir });
+    let api = client(gaze.url);
+
+    const uploading = await api.createImage({ name: 'killed-upload' });
+    await slowUpload(gaze.url, uploading.id, 64 << 20);
+    await until(async () => ((await api.get(`/v2/images/${uploading.id}`)).json.status === 'saving' ? true : undefined), 'saving');
+
+    const data = randomBytes(48 << 20);
+    const importing = await api.createImage({ name: 'killed-import' });
+    assert.equal((await api.put(`/v2/images/${importing.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.equal((await api.call('POST', `/v2/images/${importing.id}/import`, { json: { method: { name: 'glance-direct' } } })).status, 202);
+    await until(async () => ((await api.get(`/v2/images/${importing.id}`)).json.status === 'importing' ? true : undefined), 'importing');
+    await gaze.kill('SIGKILL');
+
+    gaze = await startGazeProcess(sections, { dir, port: gaze.port });
+    api = client(gaze.url);
+    const upload = (await api.get(`/v2/images/${uploading.id}`)).json;
+    assert.equal(upload.status, 'queued', 'the interrupted upload is queued again');
+    assert.equal(upload.size, null);
+    const imported = await settledImage(api, importing.id);
+    assert.equal(imported.status, 'active', 'the interrupted import was resumed and finished');
+    assert.equal(imported.checksum, md5(data));
+    const [task] = (await api.get(`/v2/images/${importing.id}/tasks`)).json.tasks;
+    assert.equal(task.status, 'success');
+    assert.deepEqual(readdirSync(path.join(dir, 'data', 'staging')), []);
+    assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')).sort(), [importing.id], 'no partial file, nothing of the killed upload');
+
+    // The image of the killed upload takes a new upload.
+    assert.equal((await api.upload(uploading.id, Buffer.alloc(1000, 1))).status, 204);
+  });
+
+  test('web-download sources that die mid-body (also with the reader paused, and beside a busy upload): clean failures, the service keeps serving', async () => {
+    files = await startFileServer();
+    const half = (total: number, sendBytes: number) => (res: import('node:http').ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
+      res.write(Buffer.alloc(sendBytes, 3), () => setTimeout(() => res.socket?.destroy(), 50));
+    };
+    files.routes.set('/dies', half(32 << 20, 8 << 20));
+    files.routes.set('/dies-early', half(1 << 20, 64 * 1024));
+    const whole = randomBytes(24 << 20);
+    files.routes.set('/whole', (res) => { res.writeHead(200, { 'content-length': whole.length }); res.socket?.setNoDelay(true); res.end(whole, () => res.socket?.end()); });
+    await gaze?.stop();
+    gaze = await startGazeProcess({
+      database: { connection: await engine.url() },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(files.port) },
+    });
+    const api = client(gaze.url);
+
+    // a large upload keeps the process busy meanwhile
+    const busy = await api.createImage({ name: 'busy' });
+    const uploaded = api.upload(busy.id, randomBytes(96 << 20));
+    const ids: Record<string, string> = {};
+    for (const route of ['/dies', '/dies-early', '/whole', '/dies', '/whole']) {
+      const img = await api.createImage({ name: route });
+      ids[img.id] = route;
+      assert.equal((await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: files.url(route) } } })).status, 202);
+    }
+    assert.equal((await uploaded).status, 204);
+    for (const [id, route] of Object.entries(ids)) {
+      const img = await settledImage(api, id);
+      const [task] = (await api.get(`/v2/images/${id}/tasks`)).json.tasks;
+      if (route === '/whole') {
+        assert.equal(img.status, 'active');
+        assert.equal(img.checksum, md5(whole));
+      } else {
+        assert.equal(img.status, 'queued');
+        assert.equal(task.status, 'failure');
+        assert.match(task.message, /^Downloading the image failed: downloaded data size \d+ is different from expected \d+$/);
+      }
+    }
+    assert.equal(gaze.child.exitCode, null, 'the service is still running');
+    assert.deepEqual(readdirSync(path.join(gaze.dir, 'data', 'staging')), []);
+  });
+});
