@@ -57,22 +57,22 @@ export interface App {
 }
 
 export function databaseUrl(config: Config): string {
-  return config.get<string | null>('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
+  return config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
 }
 
 export function stagingDir(config: Config): string {
   // Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section).
   const reserved = config.section('os_glance_staging_store').filesystem_store_datadir;
-  if (config.get<string[]>('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
-  const uri = config.get<string | null>('DEFAULT', 'node_staging_uri');
+  if (config.get('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
+  const uri = config.get('DEFAULT', 'node_staging_uri');
   return uri ? fileUriToPath(uri) : config.dataPath('staging');
 }
 
 function authenticator(config: Config): Authenticator {
-  const flavor = config.get<string>('paste_deploy', 'flavor').trim();
-  if (flavor === '') return createNoAuthAuthenticator(config.get<string>('DEFAULT', 'noauth_default_project_id'));
+  const flavor = config.get('paste_deploy', 'flavor').trim();
+  if (flavor === '') return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
   if (flavor === 'keystone' || flavor === 'keystone+cachemanagement') return createKeystoneAuthenticator(config);
-  throw new Error(`[paste_deploy] flavor '${flavor}' is not supported: use '' (no auth) or 'keystone'`);
+  return config.refuse('paste_deploy', 'flavor', `'${flavor}' is not supported: use '' (no auth) or 'keystone'`);
 }
 
 // A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
@@ -108,9 +108,9 @@ async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea
 
 export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
-  const policy = Policy.fromFile(config.get<string | null>('oslo_policy', 'policy_file'));
+  const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
   const propertyProtections = loadPropertyProtections(
-    config.get<string | null>('DEFAULT', 'property_protection_file'), config.get<string>('DEFAULT', 'property_protection_rule_format'), policy);
+    config.get('DEFAULT', 'property_protection_file'), config.get('DEFAULT', 'property_protection_rule_format'), policy);
   for (const warning of propertyProtections?.warnings ?? []) console.warn(`property_protection_file: ${warning}`);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
@@ -118,18 +118,18 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   const staging = stagingDir(config);
   await mkdir(staging, { recursive: true });
 
-  const diskFormats = config.get<string[]>('image_format', 'disk_formats');
-  const containerFormats = config.get<string[]>('image_format', 'container_formats');
+  const diskFormats = config.get('image_format', 'disk_formats');
+  const containerFormats = config.get('image_format', 'container_formats');
   const image = imageSchema(diskFormats, containerFormats);
-  const notificationDrivers = config.get<string[]>('oslo_messaging_notifications', 'driver').map((name) => {
+  const notificationDrivers = config.get('oslo_messaging_notifications', 'driver').map((name) => {
     if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver((line) => console.log(line));
     if (name === 'noop') return null;
-    throw new Error(`[oslo_messaging_notifications] driver '${name}' is not supported: use log or noop`);
+    return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use log or noop`);
   }).filter((d) => d !== null);
   const notifier = new Notifier(
     notificationDrivers,
-    config.get<string>('DEFAULT', 'default_publisher_id'),
-    config.get<string[]>('DEFAULT', 'disabled_notifications'),
+    config.get('DEFAULT', 'default_publisher_id'),
+    config.get('DEFAULT', 'disabled_notifications'),
   );
 
   const deps: ServiceDeps = {
@@ -143,51 +143,52 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     propertyProtections,
     quotas: quotasFromConfig(config, new UsageRepo(db)),
     settings: {
-      imageSizeCap: config.get<number>('DEFAULT', 'image_size_cap'),
-      hashingAlgorithm: config.get<string>('DEFAULT', 'hashing_algorithm'),
-      imagePropertyQuota: config.get<number>('DEFAULT', 'image_property_quota'),
-      imageTagQuota: config.get<number>('DEFAULT', 'image_tag_quota'),
-      imageMemberQuota: config.get<number>('DEFAULT', 'image_member_quota'),
-      limitParamDefault: config.get<number>('DEFAULT', 'limit_param_default'),
-      apiLimitMax: config.get<number>('DEFAULT', 'api_limit_max'),
-      showMultipleLocations: config.get<boolean>('DEFAULT', 'show_multiple_locations'),
-      showImageDirectUrl: config.get<boolean>('DEFAULT', 'show_image_direct_url'),
+      imageSizeCap: config.get('DEFAULT', 'image_size_cap'),
+      hashingAlgorithm: config.get('DEFAULT', 'hashing_algorithm'),
+      imagePropertyQuota: config.get('DEFAULT', 'image_property_quota'),
+      imageTagQuota: config.get('DEFAULT', 'image_tag_quota'),
+      imageMemberQuota: config.get('DEFAULT', 'image_member_quota'),
+      limitParamDefault: config.get('DEFAULT', 'limit_param_default'),
+      apiLimitMax: config.get('DEFAULT', 'api_limit_max'),
+      showMultipleLocations: config.get('DEFAULT', 'show_multiple_locations'),
+      showImageDirectUrl: config.get('DEFAULT', 'show_image_direct_url'),
       stagingDir: staging,
       formatPolicy: {
-        requireFormatMatch: config.get<boolean>('image_format', 'require_image_format_match'),
-        gptSafetyChecksNonfatal: config.get<string[]>('image_format', 'gpt_safety_checks_nonfatal'),
-        vmdkAllowedTypes: config.get<string[]>('image_format', 'vmdk_allowed_types'),
-        requireRawFormatMatch: config.get<boolean>('image_format', 'require_raw_format_match'),
-        virtualSizeCap: config.get<number>('image_format', 'virtual_size_cap'),
+        requireFormatMatch: config.get('image_format', 'require_image_format_match'),
+        gptSafetyChecksNonfatal: config.get('image_format', 'gpt_safety_checks_nonfatal'),
+        vmdkAllowedTypes: config.get('image_format', 'vmdk_allowed_types'),
+        requireRawFormatMatch: config.get('image_format', 'require_raw_format_match'),
+        virtualSizeCap: config.get('image_format', 'virtual_size_cap'),
       },
     },
   };
   const stagingArea = new StagingArea(staging);
-  const selfUrl = config.get<string | null>('DEFAULT', 'worker_self_reference_url') ?? config.get<string | null>('DEFAULT', 'public_endpoint');
+  const selfUrl = config.get('DEFAULT', 'worker_self_reference_url') ?? config.get('DEFAULT', 'public_endpoint');
   await recoverInterruptedUploads(deps, stagingArea, selfUrl);
   const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });
-  const importMethods = config.get<string[]>('DEFAULT', 'enabled_import_methods');
+  const importMethods = config.get('DEFAULT', 'enabled_import_methods');
   const downloadOptions = downloadOptionsFromConfig(config);
   const runner = new ImportRunner(deps, stagingArea, {
-    plugins: createPlugins(config.get<string[]>('image_import_opts', 'image_import_plugins'), {
-      inject: config.get<Record<string, string>>('inject_metadata_properties', 'inject'),
-      ignoreUserRoles: config.get<string[]>('inject_metadata_properties', 'ignore_user_roles'),
-      outputFormat: config.get<string>('image_conversion', 'output_format'),
+    plugins: createPlugins(config.get('image_import_opts', 'image_import_plugins'), {
+      inject: config.get('inject_metadata_properties', 'inject'),
+      ignoreUserRoles: config.get('inject_metadata_properties', 'ignore_user_roles'),
+      outputFormat: config.get('image_conversion', 'output_format'),
       qemuImg: {
-        infoCpuSeconds: config.get<number>('image_conversion', 'qemu_img_info_cpu_seconds'),
-        convertCpuSeconds: config.get<number>('image_conversion', 'qemu_img_convert_cpu_seconds'),
-        addressSpaceMiB: config.get<number>('image_conversion', 'qemu_img_address_space_mib'),
-        convertAddressSpaceMiB: config.get<number>('image_conversion', 'qemu_img_convert_address_space_mib'),
+        infoCpuSeconds: config.get('image_conversion', 'qemu_img_info_cpu_seconds'),
+        convertCpuSeconds: config.get('image_conversion', 'qemu_img_convert_cpu_seconds'),
+        addressSpaceMiB: config.get('image_conversion', 'qemu_img_address_space_mib'),
+        convertAddressSpaceMiB: config.get('image_conversion', 'qemu_img_convert_address_space_mib'),
       },
       vmdkAllowedTypes: deps.settings.formatPolicy.vmdkAllowedTypes,
+      refuse: (section, option, reason) => config.refuse(section, option, reason),
     }),
     download: downloadOptions,
-    concurrency: config.get<number>('wsgi', 'task_pool_threads'),
-    taskTimeToLiveHours: config.get<number>('task', 'task_time_to_live'),
+    concurrency: config.get('wsgi', 'task_pool_threads'),
+    taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
     nodeId: nodeName(),
     glanceDownload: {
-      extraProperties: config.get<string[]>('glance_download_properties', 'extra_properties'),
-      regionEndpoints: config.get<string[]>('glance_download_opts', 'region_endpoints'),
+      extraProperties: config.get('glance_download_properties', 'extra_properties'),
+      regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
     },
   });
   const uploads = new UploadRegistry();
@@ -221,16 +222,16 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     quotas: deps.quotas,
     formatCheck: new FormatCheckService(deps, { diskFormats, formatPolicy: deps.settings.formatPolicy }),
     uploadWatchdog: {
-      idleMs: config.get<number>('DEFAULT', 'client_socket_timeout') * 1000,
-      minBytesPerSecond: config.get<number>('DEFAULT', 'upload_min_rate'),
+      idleMs: config.get('DEFAULT', 'client_socket_timeout') * 1000,
+      minBytesPerSecond: config.get('DEFAULT', 'upload_min_rate'),
     },
   };
 
   const auth = authenticator(config);
   const server = createServer({
     authenticator: auth,
-    versions: { cache: false, publicEndpoint: config.get<string | null>('DEFAULT', 'public_endpoint') },
-    maxRequestIdLength: config.get<number>('DEFAULT', 'max_request_id_length'),
+    versions: { cache: false, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
+    maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
     logger: opts.logger ?? false,
   });

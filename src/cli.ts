@@ -1,35 +1,43 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from './config/index.ts';
+import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
+import type { ConfigArg } from './config/sources.ts';
 import { createApp, databaseUrl } from './app.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 
-const USAGE = `usage: gaze <command> [--config FILE]
+const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
 
 commands:
-  serve      start the Image API service
-  db sync    create or upgrade the database schema
+  serve          start the Image API service
+  db sync        create or upgrade the database schema
+  config check   read the configuration, print its warnings, and exit 0 (or 2 with the first error)
+  config show    print every option's value and where it came from
 
-The config file (INI, Glance's option names) may also be given as GAZE_CONFIG=FILE.
-Without one, the embedded defaults apply: SQLite and a file store under ./data, no Keystone.`;
+Configuration (oslo.config's INI, Glance's option names), later files winning:
+  --config-file FILE   a file (repeatable; --config FILE is the same)
+  --config-dir DIR     every *.conf in DIR, in sorted order (repeatable)
+  GAZE_CONFIG=FILE     when no option names a file
+  OS_GLANCE_CONFIG_DIR=DIR   Glance's layout: DIR/glance-api-paste.ini and DIR/glance-image-import.conf
+                       when present, then DIR/glance-api.conf
+Without any of these, the embedded defaults apply: SQLite and a file store under ./data, no Keystone.`;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-function readConfig(file: string | undefined): Config {
-  const config = loadConfig(file ?? process.env.GAZE_CONFIG);
+function readConfig(args: ConfigArg[]): Config {
+  const config = loadConfig(configFiles(args));
   for (const warning of config.warnings) console.warn(`gaze: ${warning}`);
   return config;
 }
 
 async function serve(config: Config): Promise<void> {
-  const host = config.get<string>('DEFAULT', 'bind_host');
-  const port = config.get<number>('DEFAULT', 'bind_port');
-  const noAuth = config.get<string>('paste_deploy', 'flavor').trim() === '';
+  const host = config.get('DEFAULT', 'bind_host');
+  const port = config.get('DEFAULT', 'bind_port');
+  const noAuth = config.get('paste_deploy', 'flavor').trim() === '';
   // Without authentication every caller is an admin: only loopback unless the operator says otherwise.
-  if (noAuth && !LOOPBACK.test(host) && !config.get<boolean>('DEFAULT', 'noauth_allow_remote')) {
+  if (noAuth && !LOOPBACK.test(host) && !config.get('DEFAULT', 'noauth_allow_remote')) {
     throw new Error(`refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`);
   }
-  const workers = config.get<number>('DEFAULT', 'workers');
+  const workers = config.get('DEFAULT', 'workers');
   if (workers > 1 && cluster.isPrimary) return supervise(config, workers, host, port, noAuth);
   const app = await createApp(config, { logger: process.env.GAZE_LOG_REQUESTS === '1' });
   await app.server.listen({ host, port });
@@ -83,22 +91,51 @@ async function dbSync(config: Config, quiet = false): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  const { values, positionals, tokens } = parseArgs({
+    args: argv, allowPositionals: true, tokens: true,
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      'config-file': { type: 'string', multiple: true },
+      'config-dir': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const command = positionals.join(' ');
   if (values.help || command === '') {
     console.log(USAGE);
     return;
   }
-  const config = readConfig(values.config);
+  // The order on the command line decides which file wins, files and directories alike.
+  const args: ConfigArg[] = tokens.flatMap((t) => t.kind === 'option' && t.value !== undefined
+    ? [{ kind: t.name === 'config-dir' ? 'dir' as const : 'file' as const, path: t.value }] : []);
+  const config = readConfig(args);
   if (command === 'serve') return serve(config);
   if (command === 'db sync') return dbSync(config);
+  if (command === 'config check') {
+    console.log(`gaze: the configuration is usable (${config.files.length ? config.files.join(', ') : 'embedded defaults'})`);
+    return;
+  }
+  if (command === 'config show') return showConfig(config);
   throw new Error(`unknown command '${command}'\n\n${USAGE}`);
+}
+
+/** Every option as INI, with where its value came from. */
+function showConfig(config: Config): void {
+  let section = '';
+  for (const entry of config.entries()) {
+    if (entry.section !== section) {
+      console.log(`${section ? '\n' : ''}[${entry.section}]`);
+      section = entry.section;
+    }
+    const value = entry.value;
+    const text = value === null ? '' : Array.isArray(value) ? `[${value.join(', ')}]`
+      : typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${k}:${v}`).join(', ') : String(value);
+    console.log(`${entry.option} = ${text}    # ${entry.from}`);
+  }
 }
 
 main(process.argv.slice(2)).catch((err) => {
   console.error(`gaze: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  // A configuration that cannot be used is the operator's to fix: exit code 2, as for bad usage.
+  process.exit(err instanceof ConfigError ? 2 : 1);
 });

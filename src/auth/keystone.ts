@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
+import type { StringOptionName } from '../config/options.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 
 export interface KeystoneAuthenticatorOptions {
@@ -27,17 +28,20 @@ const SERVICE_TOKEN_MARGIN_MS = 60_000;
 class KeystoneUnavailable extends Error {}
 
 export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
-  const opt = (name: string) => config.get<string | null>('keystone_authtoken', name) || null;
+  const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
+  if (config.get('keystone_authtoken', 'auth_type') !== 'password') {
+    throw new ConfigError(`[keystone_authtoken] auth_type ${config.get('keystone_authtoken', 'auth_type')} is not supported: use password`);
+  }
   const authUrlOption = opt('auth_url');
   if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');
-  for (const name of ['username', 'password', 'project_name']) {
+  for (const name of ['username', 'password', 'project_name'] as const) {
     if (!opt(name)) throw new ConfigError(`[keystone_authtoken] ${name} is required with Keystone authentication`);
   }
   // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
   const authUrl = authUrlOption.replace(/\/+$/, '').replace(/\/v3$/, '');
   const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
-  const timeoutMs = Math.max(1, config.get<number>('keystone_authtoken', 'http_connect_timeout')) * 1000;
-  const cacheTtlMs = config.get<number>('keystone_authtoken', 'token_cache_time') * 1000;
+  const timeoutMs = Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')) * 1000;
+  const cacheTtlMs = config.get('keystone_authtoken', 'token_cache_time') * 1000;
   const maxCached = opts.maxCachedTokens ?? 10_000;
   const doFetch = opts.fetch ?? fetch;
   const now = opts.now ?? Date.now;

@@ -1,127 +1,239 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseIni } from 'ini';
-import { OPTIONS, type OptionSpec } from './options.ts';
+import { ConfigError, type ConfigPlace } from './errors.ts';
+import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
+import { interpolate } from './interpolate.ts';
+import { parseValue, unquote } from './values.ts';
+import { OPTIONS, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
+import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
+
+export { ConfigError } from './errors.ts';
+export { configFiles } from './sources.ts';
 
 export type RawSections = Record<string, Record<string, string>>;
 
-export class ConfigError extends Error {}
-
-/** Typed view of the configuration: known options parsed, other sections (per-store) kept raw. */
+/** Typed view of the configuration: declared options parsed, other sections (per-store) kept as text. */
 export interface Config {
-  get<T = unknown>(section: string, option: string): T;
-  /** Options of a section that has no fixed schema (e.g. one store's section under enabled_backends). */
+  get<S extends SectionName, O extends OptionName<S>>(section: S, option: O): OptionValue<S, O>;
+  /** Options of a section that has no fixed schema (one store's section under enabled_backends). */
   section(name: string): Record<string, string>;
   /** Absolute path resolved against data_dir. */
   dataPath(...parts: string[]): string;
   warnings: string[];
+  /** The files read, in order (later ones win). */
+  files: readonly string[];
+  /** Every declared option, its value and where that came from (`gaze config show`). */
+  entries(): Array<{ section: string; option: string; value: unknown; from: string }>;
+  /** Refuses an option's value that parsed but cannot be used, naming where it was set. */
+  refuse(section: string, option: string, reason: string): never;
 }
 
-function parseValue(spec: OptionSpec, raw: string, where: string): unknown {
-  const text = raw.trim();
-  switch (spec.type) {
-    case 'string':
-      return text;
-    case 'int': {
-      if (!/^-?\d+$/.test(text)) throw new ConfigError(`${where}: '${text}' is not an integer`);
-      return Number(text);
-    }
-    case 'bool': {
-      const lower = text.toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
-      if (['false', '0', 'no', 'off'].includes(lower)) return false;
-      throw new ConfigError(`${where}: '${text}' is not a boolean`);
-    }
-    case 'list':
-      return text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    case 'intlist':
-      return text === '' ? [] : text.split(',').map((s) => {
-        const n = Number(s.trim());
-        if (!Number.isInteger(n)) throw new ConfigError(`${where}: '${s}' is not an integer`);
-        return n;
-      });
-    case 'dict': {
-      // oslo.config's DictOpt: `k1:v1,k2:v2`.
-      const entries = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '').map((pair) => {
-        const at = pair.indexOf(':');
-        if (at <= 0) throw new ConfigError(`${where}: '${pair}' is not a key:value pair`);
-        return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
-      });
-      return Object.fromEntries(entries);
-    }
-  }
+/** One source of values: a file, the environment, or the overrides a test passes. */
+interface Layer {
+  sections: IniSections;
+  headers: Map<string, number>;
+  file: string | null;
 }
 
-function readSections(file: string | undefined): RawSections {
-  if (!file) return {};
+// Sections a config may hold besides Gaze's and Glance's own: the paste-deploy pipeline of
+// glance-api-paste.ini (Glance reads that file as configuration too), extra CORS origins, and Glance's
+// reserved stores.
+const PASTE_SECTION = /^(pipeline|filter|app|composite|filter-app|server|loader):/;
+const DECLARED: Record<string, Record<string, OptionSpec>> = OPTIONS;
+
+function readLayer(file: string): Layer {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read the config file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { file });
   }
-  const parsed = parseIni(text) as Record<string, unknown>;
-  const sections: RawSections = { DEFAULT: {} };
-  for (const [key, value] of Object.entries(parsed)) {
-    if (value !== null && typeof value === 'object') {
-      sections[key] = Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, String(v)]));
-    } else {
-      sections.DEFAULT[key] = String(value);
-    }
-  }
-  return sections;
+  return { ...parseIni(text, file), file };
 }
 
-/** `GAZE__SECTION__OPTION=value` overrides the file, e.g. `GAZE__DEFAULT__bind_port=9393`. */
-function applyEnvOverrides(sections: RawSections, env: NodeJS.ProcessEnv): void {
+/**
+ * `GAZE__<section>__<option>=value` (any section) and oslo.config's `OS_<SECTION>__<OPTION>=value` (for
+ * the options Gaze declares) override the files.
+ */
+function envLayer(env: NodeJS.ProcessEnv): Layer {
+  const sections: IniSections = new Map();
+  const put = (section: string, option: string, text: string, name: string) => {
+    if (!sections.has(section)) sections.set(section, new Map());
+    sections.get(section)!.set(option, { text, file: `environment ${name}`, line: 0 });
+  };
   for (const [name, value] of Object.entries(env)) {
-    const m = /^GAZE__([^_].*?)__(.+)$/.exec(name);
-    if (!m || value === undefined) continue;
-    const section = Object.keys(OPTIONS).find((s) => s.toLowerCase() === m[1].toLowerCase()) ?? m[1];
-    (sections[section] ??= {})[m[2].toLowerCase()] = value;
+    if (value === undefined) continue;
+    const gaze = /^GAZE__([^_].*?)__(.+)$/.exec(name);
+    if (gaze) {
+      const declared = Object.keys(DECLARED).find((s) => s.toLowerCase() === gaze[1].toLowerCase());
+      put(declared ?? sectionKey(gaze[1]), gaze[2].toLowerCase(), value, name);
+      continue;
+    }
+    const oslo = /^OS_([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(name);
+    if (!oslo) continue;
+    const section = Object.keys(DECLARED).find((s) => s.toUpperCase() === oslo[1]);
+    const option = oslo[2].toLowerCase();
+    if (section && DECLARED[section][option]) put(section, option, value, name);
   }
+  return { sections, headers: new Map(), file: null };
 }
 
-export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env, overrides: RawSections = {}): Config {
-  const sections = readSections(file);
-  applyEnvOverrides(sections, env);
-  for (const [s, opts] of Object.entries(overrides)) Object.assign((sections[s] ??= {}), opts);
+function overrideLayer(overrides: RawSections): Layer {
+  const sections: IniSections = new Map();
+  for (const [section, options] of Object.entries(overrides)) {
+    sections.set(sectionKey(section), new Map(Object.entries(options).map(([k, v]) => [k, { text: v, file: 'overrides', line: 0 }])));
+  }
+  return { sections, headers: new Map(), file: null };
+}
 
-  const values = new Map<string, unknown>();
+function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
+  return raw.file.startsWith('environment ') ? { env: raw.file.slice('environment '.length), section, option } : { file: raw.file, line: raw.line || undefined, section, option };
+}
+
+function defaultText(spec: OptionSpec): string {
+  const d = spec.default;
+  if (d === null) return '';
+  if (Array.isArray(d)) return d.join(',');
+  if (typeof d === 'object') return Object.entries(d).map(([k, v]) => `${k}:${v}`).join(',');
+  return String(d);
+}
+
+/**
+ * Reads the configuration: the files in order (later ones win, as oslo.config's --config-file), then
+ * the environment, then `overrides`. Without files, the embedded defaults apply. Stops with a
+ * ConfigError naming the file, line and option for anything it cannot use.
+ */
+export function loadConfig(files?: string | readonly string[], env: NodeJS.ProcessEnv = process.env, overrides: RawSections = {}): Config {
+  const fileList = files === undefined ? [] : typeof files === 'string' ? [files] : [...files];
+  const layers: Layer[] = [...fileList.map(readLayer), envLayer(env), overrideLayer(overrides)];
   const warnings: string[] = [];
-  for (const [section, specs] of Object.entries(OPTIONS)) {
-    for (const [option, spec] of Object.entries(specs)) {
-      const raw = sections[section]?.[option];
-      values.set(`${section}.${option}`, raw === undefined ? spec.default : parseValue(spec, raw, `[${section}] ${option}`));
+
+  /** The newest value of any name of the option, with the name it was found under. */
+  const find = (candidates: ReadonlyArray<readonly [string, string]>): { raw: RawValue; name: readonly [string, string] } | null => {
+    for (let i = layers.length - 1; i >= 0; i--) {
+      for (const name of candidates) {
+        const raw = layers[i].sections.get(name[0])?.get(name[1]);
+        if (raw) return { raw, name };
+      }
     }
-  }
-  const storeSections = new Set(
-    (values.get('DEFAULT.enabled_backends') as string[]).map((entry) => entry.split(':')[0].trim()),
-  );
-  for (const [section, opts] of Object.entries(sections)) {
-    if (storeSections.has(section) || section.startsWith('os_glance_')) continue;
-    for (const option of Object.keys(opts)) {
-      if (!OPTIONS[section]?.[option]) warnings.push(`unknown option [${section}] ${option} ignored`);
+    return null;
+  };
+
+  // Interpolated texts, resolved on demand; `resolving` catches a reference cycle.
+  const texts = new Map<string, string>();
+  const resolving: string[] = [];
+  const textOf = (section: string, option: string, place: ConfigPlace): string | null => {
+    const key = `${section}.${option}`;
+    const known = texts.get(key);
+    if (known !== undefined) return known;
+    const spec = DECLARED[section]?.[option];
+    const found = find([[section, option], ...(spec?.aliases ?? [])]);
+    if (!found && !spec) return null;
+    if (resolving.includes(key)) throw new ConfigError(`$ references loop: ${[...resolving, key].join(' -> ')}`, place);
+    resolving.push(key);
+    try {
+      const at = found ? placeOf(found.raw, section, option) : place;
+      const text = found ? interpolate(found.raw.text, (ref) => reference(section, ref, at)) : defaultText(spec!);
+      texts.set(key, text);
+      return text;
+    } finally {
+      resolving.pop();
+    }
+  };
+  const reference = (section: string, ref: string, place: ConfigPlace): string => {
+    const dot = ref.indexOf('.');
+    const resolved = dot > 0
+      ? textOf(sectionKey(ref.slice(0, dot)), ref.slice(dot + 1), place)
+      : textOf(section, ref, place) ?? textOf('DEFAULT', ref, place);
+    if (resolved === null) throw new ConfigError(`$${ref} refers to no option`, place);
+    return resolved;
+  };
+
+  const values = new Map<string, { value: unknown; from: string; place: ConfigPlace }>();
+  for (const [section, specs] of Object.entries(DECLARED)) {
+    for (const [option, spec] of Object.entries(specs)) {
+      const found = find([[section, option], ...(spec.aliases ?? [])]);
+      if (!found) {
+        values.set(`${section}.${option}`, { value: spec.default, from: 'default', place: { section, option } });
+        continue;
+      }
+      const place = placeOf(found.raw, section, option);
+      if (found.name[0] !== section || found.name[1] !== option) {
+        warnings.push(`[${found.name[0]}] ${found.name[1]} is another name of [${section}] ${option}; it was read as that`);
+      }
+      let value: unknown;
+      try {
+        value = parseValue(spec.type, textOf(section, option, place)!);
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        throw new ConfigError((err as Error).message, place);
+      }
+      values.set(`${section}.${option}`, { value, place, from: found.raw.file === 'overrides' ? 'overrides' : found.raw.line ? `${found.raw.file}:${found.raw.line}` : found.raw.file });
     }
   }
 
-  const dataDir = path.resolve(values.get('DEFAULT.data_dir') as string);
+  // Sections and options nothing reads: an unknown section stops the service (a misspelt section
+  // would silently lose every option in it); an unknown option only warns, once.
+  const stores = new Set((values.get('DEFAULT.enabled_backends')!.value as string[]).map((e) => sectionKey(e.split(':')[0].trim())));
+  const freeForm = (section: string) => stores.has(section) || section.startsWith('os_glance_') || PASTE_SECTION.test(section) || section.startsWith('cors.');
+  const aliasNames = new Set(Object.values(DECLARED).flatMap((specs) => Object.values(specs).flatMap((s) => (s.aliases ?? []).map(([a, b]) => `${a}.${b}`))));
+  const warned = new Set<string>();
+  for (const layer of layers) {
+    for (const [section, options] of layer.sections) {
+      if (freeForm(section)) continue;
+      if (!DECLARED[section] && !GLANCE_OPTION_NAMES[section]) {
+        const hint = section.toUpperCase() === 'DEFAULT' ? ' (the default section is spelt [DEFAULT])' : '';
+        throw new ConfigError(`unknown section [${section}]${hint}`, { file: layer.file ?? [...options.values()][0]?.file, line: layer.headers.get(section) });
+      }
+      for (const option of options.keys()) {
+        const key = `${section}.${option}`;
+        if (DECLARED[section]?.[option] || aliasNames.has(key) || warned.has(key)) continue;
+        warned.add(key);
+        warnings.push(GLANCE_OPTION_NAMES[section]?.includes(option)
+          ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
+          : `unknown option [${section}] ${option} ignored`);
+      }
+    }
+  }
+
+  const dataDir = path.resolve(values.get('DEFAULT.data_dir')!.value as string);
   return {
-    get<T>(section: string, option: string): T {
-      const key = `${section}.${option}`;
-      if (!values.has(key)) throw new Error(`option [${section}] ${option} is not declared`);
-      return values.get(key) as T;
+    get<S extends SectionName, O extends OptionName<S>>(section: S, option: O): OptionValue<S, O> {
+      const entry = values.get(`${section}.${option}`);
+      if (!entry) throw new Error(`option [${section}] ${option} is not declared`);
+      return entry.value as OptionValue<S, O>;
     },
-    section: (name) => ({ ...(sections[name] ?? {}) }),
+    section(name: string): Record<string, string> {
+      const section = sectionKey(name);
+      const merged: Record<string, string> = {};
+      for (const layer of layers) {
+        for (const [option, raw] of layer.sections.get(section) ?? []) {
+          merged[option] = unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+        }
+      }
+      return merged;
+    },
     dataPath: (...parts) => path.join(dataDir, ...parts),
     warnings,
+    files: fileList,
+    refuse(section: string, option: string, reason: string): never {
+      throw new ConfigError(reason, values.get(`${section}.${option}`)?.place ?? { section, option });
+    },
+    entries: () => [...values].map(([key, { value, from }]) => {
+      const dot = key.indexOf('.');
+      return { section: key.slice(0, dot), option: key.slice(dot + 1), value, from };
+    }),
   };
 }
 
 /** An optional boolean option of a section without a fixed schema (a store's), read as oslo.config does. */
 export function boolOption(value: string | undefined, fallback: boolean, where: string): boolean {
   if (value === undefined || value.trim() === '') return fallback;
-  return parseValue({ type: 'bool', default: null }, value, where) as boolean;
+  try {
+    return parseValue('bool', value);
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`);
+  }
 }
 
 /** `file:///abs/dir` (Glance's form) to a directory path. */

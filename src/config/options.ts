@@ -1,14 +1,18 @@
-// Every option Gaze reads, with Glance's section and option names where Glance has one.
-// Types follow oslo.config: lists are comma-separated, booleans are true/false (any case).
+// Every option Gaze reads, with Glance's section and option names where Glance has one, its type and
+// its default. Types follow oslo.config (see values.ts for how each is read); `aliases` are other names
+// the same option is read under (Glance's deprecated names, and names design documents used).
+// config.get() takes its result type from this table.
 
-export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist' | 'dict';
+import type { OptionType, TypeValues } from './values.ts';
 
 export interface OptionSpec {
   type: OptionType;
-  default: string | number | boolean | string[] | number[] | Record<string, string> | null;
+  default: string | number | boolean | readonly string[] | readonly number[] | Readonly<Record<string, string>> | null;
+  /** Other [section, option] names of the same option; the option's own name wins in the same file. */
+  aliases?: ReadonlyArray<readonly [string, string]>;
 }
 
-export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
+export const OPTIONS = {
   DEFAULT: {
     bind_host: { type: 'string', default: '127.0.0.1' },
     bind_port: { type: 'int', default: 9292 },
@@ -46,6 +50,20 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     client_socket_timeout: { type: 'int', default: 900 },
     // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
     upload_min_rate: { type: 'int', default: 1024 },
+  },
+  cors: {
+    // oslo.middleware's CORS, with the defaults Glance sets (set_cors_middleware_defaults). Off until
+    // allowed_origin names an origin (or *).
+    allowed_origin: { type: 'list', default: [] },
+    allow_credentials: { type: 'bool', default: true },
+    expose_headers: { type: 'list', default: ['X-Image-Meta-Checksum', 'X-Auth-Token', 'X-Subject-Token', 'X-Service-Token', 'X-OpenStack-Request-ID'] },
+    max_age: { type: 'int', default: 3600 },
+    allow_methods: { type: 'list', default: ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] },
+    allow_headers: {
+      type: 'list',
+      default: ['Content-MD5', 'X-Image-Meta-Checksum', 'X-Storage-Token', 'Accept-Encoding', 'X-Auth-Token', 'X-Identity-Status', 'X-Roles',
+        'X-Service-Catalog', 'X-User-Id', 'X-Tenant-Id', 'X-OpenStack-Request-ID'],
+    },
   },
   database: {
     connection: { type: 'string', default: null },
@@ -89,6 +107,8 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     project_domain_name: { type: 'string', default: null },
     project_domain_id: { type: 'string', default: null },
     region_name: { type: 'string', default: null },
+    // keystoneauth's plugin; only password is supported.
+    auth_type: { type: 'string', default: 'password' },
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },
@@ -97,8 +117,8 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     policy_file: { type: 'string', default: null },
   },
   image_format: {
-    container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] },
-    disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] },
+    container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'], aliases: [['DEFAULT', 'container_formats']] },
+    disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'], aliases: [['DEFAULT', 'disk_formats']] },
     vmdk_allowed_types: { type: 'list', default: ['streamOptimized', 'monolithicSparse'] },
     require_image_format_match: { type: 'bool', default: true },
     gpt_safety_checks_nonfatal: { type: 'list', default: [] },
@@ -113,7 +133,7 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     driver: { type: 'list', default: [] },
   },
   task: {
-    task_time_to_live: { type: 'int', default: 48 },
+    task_time_to_live: { type: 'int', default: 48, aliases: [['DEFAULT', 'task_time_to_live']] },
   },
   import_filtering_opts: {
     allowed_schemes: { type: 'list', default: ['http', 'https'] },
@@ -133,7 +153,8 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   },
   glance_download_properties: {
     // Prefixes of the remote image's properties that glance-download copies (Glance's defaults).
-    extra_properties: { type: 'list', default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'] },
+    // The glance-download design names it extra_properties_prefixes; Glance shipped extra_properties.
+    extra_properties: { type: 'list', default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'], aliases: [['glance_download_properties', 'extra_properties_prefixes']] },
   },
   glance_download_opts: {
     // Gaze: where other regions' Image services are when there is no Keystone catalog (no-auth mode):
@@ -185,4 +206,13 @@ export const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   wsgi: {
     task_pool_threads: { type: 'int', default: 16 },
   },
-};
+} as const satisfies Record<string, Record<string, OptionSpec>>;
+
+export type Options = typeof OPTIONS;
+export type SectionName = keyof Options;
+export type OptionName<S extends SectionName> = keyof Options[S] & string;
+/** The value type of an option: its type's, or null too where the option has no default. */
+export type OptionValue<S extends SectionName, O extends OptionName<S>> =
+  Options[S][O] extends { type: infer T extends OptionType; default: infer D } ? (D extends null ? TypeValues[T] | null : TypeValues[T]) : never;
+/** The options of a section whose value is text (for code that reads several of them alike). */
+export type StringOptionName<S extends SectionName> = { [O in OptionName<S>]: OptionValue<S, O> extends string | null ? O : never }[OptionName<S>];

@@ -81,9 +81,9 @@ export function downloadOptionsFromConfig(config: Config): Pick<SafeDownloadOpti
   const s = 'import_filtering_opts';
   return {
     filter: uriFilterFromConfig(config),
-    connectTimeoutMs: config.get<number>(s, 'connect_timeout') * 1000,
-    readTimeoutMs: config.get<number>(s, 'read_timeout') * 1000,
-    maxRedirects: config.get<number>(s, 'max_redirects'),
+    connectTimeoutMs: config.get(s, 'connect_timeout') * 1000,
+    readTimeoutMs: config.get(s, 'read_timeout') * 1000,
+    maxRedirects: config.get(s, 'max_redirects'),
   };
 }
 

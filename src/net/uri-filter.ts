@@ -34,13 +34,13 @@ export interface UriFilterOptions {
 export function uriFilterFromConfig(config: Config): UriFilterOptions {
   const s = 'import_filtering_opts';
   return {
-    allowedSchemes: config.get<string[]>(s, 'allowed_schemes'),
-    disallowedSchemes: config.get<string[]>(s, 'disallowed_schemes'),
-    allowedHosts: config.get<string[]>(s, 'allowed_hosts'),
-    disallowedHosts: config.get<string[]>(s, 'disallowed_hosts'),
-    allowedPorts: config.get<number[]>(s, 'allowed_ports'),
-    disallowedPorts: config.get<number[]>(s, 'disallowed_ports'),
-    refuseInternal: config.get<boolean>(s, 'refuse_internal_addresses'),
+    allowedSchemes: config.get(s, 'allowed_schemes'),
+    disallowedSchemes: config.get(s, 'disallowed_schemes'),
+    allowedHosts: config.get(s, 'allowed_hosts'),
+    disallowedHosts: config.get(s, 'disallowed_hosts'),
+    allowedPorts: config.get(s, 'allowed_ports'),
+    disallowedPorts: config.get(s, 'disallowed_ports'),
+    refuseInternal: config.get(s, 'refuse_internal_addresses'),
   };
 }
 

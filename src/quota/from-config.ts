@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import type { StringOptionName } from '../config/options.ts';
 import type { UsageRepo } from '../db/repos/usage.ts';
 import { ConfigLimits, LIMIT_NAMES, type LimitSource, type Limits } from './limits.ts';
 import { KeystoneLimits } from './keystone-limits.ts';
@@ -7,9 +8,9 @@ import { QuotaService, parseStorageQuota } from './quotas.ts';
 /** Quotas as the config asks: Keystone unified limits, [project_limits], and/or user_storage_quota. */
 export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService {
   let source: LimitSource | null = null;
-  if (config.get<boolean>('DEFAULT', 'use_keystone_limits')) {
-    const opt = (name: string) => config.get<string | null>('oslo_limit', name) || null;
-    for (const name of ['auth_url', 'username', 'password']) {
+  if (config.get('DEFAULT', 'use_keystone_limits')) {
+    const opt = (name: StringOptionName<'oslo_limit'>) => config.get('oslo_limit', name) || null;
+    for (const name of ['auth_url', 'username', 'password'] as const) {
       if (!opt(name)) throw new Error(`[oslo_limit] ${name} is required with use_keystone_limits`);
     }
     source = new KeystoneLimits({
@@ -20,8 +21,8 @@ export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService
       endpointInterface: opt('endpoint_interface') ?? 'publicURL',
     });
   } else {
-    const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, config.get<number>('project_limits', n)])) as Limits;
+    const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, config.get('project_limits', n)])) as Limits;
     if (Object.values(limits).some((v) => v >= 0)) source = new ConfigLimits(limits);
   }
-  return new QuotaService(usage, source, parseStorageQuota(config.get<string>('DEFAULT', 'user_storage_quota')));
+  return new QuotaService(usage, source, parseStorageQuota(config.get('DEFAULT', 'user_storage_quota')));
 }

@@ -25,8 +25,8 @@ export class StoreRegistry {
 
   /** Loads the drivers the configuration names, then builds the registry. */
   static async create(config: Config): Promise<StoreRegistry> {
-    const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
-    const types = backends.length ? backends.map((e) => e.split(':')[1]?.trim() ?? '') : [config.get<string>('glance_store', 'default_store')];
+    const backends = config.get('DEFAULT', 'enabled_backends');
+    const types = backends.length ? backends.map((e) => e.split(':')[1]?.trim() ?? '') : [config.get('glance_store', 'default_store')];
     const loaded: Record<string, DriverFactory> = {};
     for (const type of new Set(types)) {
       const load = factories[type];
@@ -37,10 +37,10 @@ export class StoreRegistry {
   }
 
   private constructor(config: Config, private readonly loaded: Record<string, DriverFactory>) {
-    const backends = config.get<string[]>('DEFAULT', 'enabled_backends');
+    const backends = config.get('DEFAULT', 'enabled_backends');
     this.multistore = backends.length > 0;
     if (!this.multistore) {
-      const type = config.get<string>('glance_store', 'default_store');
+      const type = config.get('glance_store', 'default_store');
       const options = { ...config.section('glance_store') };
       options.filesystem_store_datadir ??= config.dataPath('images');
       this.add(type, type, options, config);
@@ -53,7 +53,7 @@ export class StoreRegistry {
       if (id.startsWith('os_glance_')) throw new ConfigError(`store id ${id} is reserved`);
       this.add(id, type, config.section(id), config);
     }
-    const wanted = config.get<string | null>('glance_store', 'default_backend');
+    const wanted = config.get('glance_store', 'default_backend');
     if (!wanted || !this.stores.has(wanted)) {
       throw new ConfigError(`[glance_store] default_backend must name one of enabled_backends (got '${wanted ?? ''}')`);
     }

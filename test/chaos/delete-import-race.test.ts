@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
@@ -34,8 +34,10 @@ async function round(api: ReturnType<typeof client>): Promise<string> {
 }
 
 async function leftovers(db: Db, dir: string, ids: string[]) {
-  const storeFiles = readdirSync(path.join(dir, 'data', 'images')).filter((name) => ids.includes(name) || ids.some((id) => name.includes(id)));
-  const stagingFiles = readdirSync(path.join(dir, 'data', 'staging'));
+  // A directory that was never written to (every delete came first) does not exist.
+  const list = (sub: string) => (existsSync(path.join(dir, 'data', sub)) ? readdirSync(path.join(dir, 'data', sub)) : []);
+  const storeFiles = list('images').filter((name) => ids.some((id) => name.includes(id)));
+  const stagingFiles = list('staging');
   const locations = await db.kysely.selectFrom('image_locations').select(['image_id', 'status']).where('image_id', 'in', ids).execute();
   return { storeFiles, stagingFiles, locations };
 }

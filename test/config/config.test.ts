@@ -1,19 +1,36 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, fileUriToPath, ConfigError } from '../../src/config/index.ts';
+import { loadConfig, fileUriToPath, ConfigError, configFiles } from '../../src/config/index.ts';
 
-function withFile(text: string, fn: (file: string) => void): void {
+function withDir(fn: (dir: string, write: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-config-'));
   try {
-    const file = path.join(dir, 'gaze.conf');
-    writeFileSync(file, text);
-    fn(file);
+    fn(dir, (name, text) => {
+      const file = path.join(dir, name);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, text);
+      return file;
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function withFile(text: string, fn: (file: string) => void): void {
+  withDir((_dir, write) => fn(write('gaze.conf', text)));
+}
+
+/** Asserts a ConfigError whose one-line message is exactly `file:line: [section] option: reason`-shaped. */
+function refused(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    assert.match(err.message, message);
+    return true;
+  });
 }
 
 test('embedded defaults apply without a file', () => {
@@ -23,15 +40,18 @@ test('embedded defaults apply without a file', () => {
   assert.equal(config.get('DEFAULT', 'image_size_cap'), 1099511627776);
   assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download', 'copy-image']);
   assert.equal(config.get('paste_deploy', 'flavor'), '');
+  assert.deepEqual(config.get('cors', 'allowed_origin'), []);
+  assert.deepEqual(config.warnings, []);
 });
 
-test('Glance option names are read from the INI file; unknown options warn, never fail', () => {
+test('Glance option names are read from the INI file; Glance options Gaze lacks and unknown options warn once, never fail', () => {
   withFile(`[DEFAULT]
 bind_port = 9393
 image_size_cap = 1024
 enabled_import_methods = glance-direct, web-download
 show_image_direct_url = True
 bogus_option = 1
+delayed_delete = true
 
 [database]
 connection = postgresql://gaze:pw@127.0.0.1:5432/gaze
@@ -39,8 +59,8 @@ connection = postgresql://gaze:pw@127.0.0.1:5432/gaze
 [keystone_authtoken]
 auth_url = http://127.0.0.1:5000
 
-[not_a_section]
-x = y
+[oslo_concurrency]
+lock_path = /var/lock/glance
 `, (file) => {
     const config = loadConfig(file, {});
     assert.equal(config.get('DEFAULT', 'bind_port'), 9393);
@@ -49,16 +69,180 @@ x = y
     assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
     assert.equal(config.get('database', 'connection'), 'postgresql://gaze:pw@127.0.0.1:5432/gaze');
     assert.equal(config.get('keystone_authtoken', 'auth_url'), 'http://127.0.0.1:5000');
-    assert.deepEqual(config.warnings.sort(), ['unknown option [DEFAULT] bogus_option ignored', 'unknown option [not_a_section] x ignored']);
+    assert.deepEqual(config.warnings.sort(), [
+      '[DEFAULT] delayed_delete is a Glance option Gaze does not implement; it is ignored',
+      '[oslo_concurrency] lock_path is a Glance option Gaze does not implement; it is ignored',
+      'unknown option [DEFAULT] bogus_option ignored',
+    ]);
   });
 });
 
-test('environment variables override the file; bad values are refused clearly', () => {
+test('oslo.config values: bracketed and quoted lists, multi-line values, quoted dicts, booleans, integers, comments', () => {
+  withFile(`# a comment
+; another
+[DEFAULT]
+enabled_import_methods = [glance-direct,web-download,copy-image]
+workers = +3
+image_size_cap = 1_000_000
+show_multiple_locations = ON
+show_image_direct_url = "yes"
+disabled_notifications = image.create # this is part of the value, as in oslo.config
+
+[image_import_opts]
+image_import_plugins = [inject_image_metadata]
+
+[glance_download_properties]
+extra_properties = [ 'hw_',
+   'trait:',
+   "os_distro" ]
+
+[import_filtering_opts]
+allowed_ports = []
+allowed_hosts = [images.example.com, 10.0.0.0/8]
+disallowed_schemes =
+allowed_schemes = 'https'
+
+[inject_metadata_properties]
+inject = "property1":"value1","property2":"value with, comma"
+ignore_user_roles = admin,
+  reader
+`, (file) => {
+    const config = loadConfig(file, {});
+    assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download', 'copy-image']);
+    assert.equal(config.get('DEFAULT', 'workers'), 3);
+    assert.equal(config.get('DEFAULT', 'image_size_cap'), 1000000);
+    assert.equal(config.get('DEFAULT', 'show_multiple_locations'), true);
+    assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
+    assert.deepEqual(config.get('DEFAULT', 'disabled_notifications'), ['image.create # this is part of the value', 'as in oslo.config']);
+    assert.deepEqual(config.get('image_import_opts', 'image_import_plugins'), ['inject_image_metadata']);
+    assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'trait:', 'os_distro']);
+    assert.deepEqual(config.get('import_filtering_opts', 'allowed_ports'), []);
+    assert.deepEqual(config.get('import_filtering_opts', 'allowed_hosts'), ['images.example.com', '10.0.0.0/8']);
+    assert.deepEqual(config.get('import_filtering_opts', 'disallowed_schemes'), []);
+    assert.deepEqual(config.get('import_filtering_opts', 'allowed_schemes'), ['https']);
+    assert.deepEqual(config.get('inject_metadata_properties', 'inject'), { property1: 'value1', property2: 'value with, comma' });
+    assert.deepEqual(config.get('inject_metadata_properties', 'ignore_user_roles'), ['admin', 'reader']);
+  });
+});
+
+test('$ interpolation: same section, [DEFAULT], ${section.option}, $$ and \\$', () => {
+  withFile(`[DEFAULT]
+data_dir = /srv/gaze
+node_staging_uri = file://$data_dir/staging
+public_endpoint = http://images.example.com:\${bind_port}/
+bind_port = 9494
+default_publisher_id = image.\${database.connection}
+
+[database]
+connection = literal$$dollar\\$x $ %
+
+[glance_store]
+filesystem_store_datadir = $data_dir/images
+`, (file) => {
+    const config = loadConfig(file, {});
+    assert.equal(config.get('DEFAULT', 'node_staging_uri'), 'file:///srv/gaze/staging');
+    assert.equal(config.get('DEFAULT', 'public_endpoint'), 'http://images.example.com:9494/');
+    assert.equal(config.get('database', 'connection'), 'literal$dollar$x $ %');
+    assert.equal(config.get('DEFAULT', 'default_publisher_id'), 'image.literal$dollar$x $ %');
+    assert.equal(config.get('glance_store', 'filesystem_store_datadir'), '/srv/gaze/images');
+    assert.equal(config.section('glance_store').filesystem_store_datadir, '/srv/gaze/images');
+  });
+});
+
+test('later files win; --config-dir reads every *.conf in sorted order; Glance\'s layout in OS_GLANCE_CONFIG_DIR', () => {
+  withDir((dir, write) => {
+    const a = write('a.conf', '[DEFAULT]\nbind_port = 1111\nworkers = 2\n');
+    const b = write('b.conf', '[DEFAULT]\nbind_port = 2222\n');
+    write('conf.d/20-late.conf', '[DEFAULT]\nbind_port = 4444\n');
+    write('conf.d/10-early.conf', '[DEFAULT]\nbind_port = 3333\nworkers = 5\n');
+    write('conf.d/.hidden.conf', '[DEFAULT]\nbind_port = 9\n');
+    write('conf.d/notes.txt', 'not a config');
+    const config = loadConfig([a, b], {});
+    assert.equal(config.get('DEFAULT', 'bind_port'), 2222);
+    assert.equal(config.get('DEFAULT', 'workers'), 2);
+    const files = configFiles([{ kind: 'file', path: a }, { kind: 'dir', path: path.join(dir, 'conf.d') }], {});
+    assert.deepEqual(files, [a, path.join(dir, 'conf.d/10-early.conf'), path.join(dir, 'conf.d/20-late.conf')]);
+    assert.equal(loadConfig(files, {}).get('DEFAULT', 'bind_port'), 4444);
+    assert.equal(loadConfig(files, {}).get('DEFAULT', 'workers'), 5);
+    assert.equal(loadConfig(configFiles([{ kind: 'dir', path: path.join(dir, 'conf.d') }, { kind: 'file', path: a }], {}), {}).get('DEFAULT', 'bind_port'), 1111);
+
+    // OS_GLANCE_CONFIG_DIR: paste ini and image-import conf when present, then glance-api.conf (it wins).
+    const glance = path.join(dir, 'etc-glance');
+    write('etc-glance/glance-api.conf', '[DEFAULT]\nbind_port = 5555\n[image_import_opts]\nimage_import_plugins = [no_op]\n');
+    write('etc-glance/glance-image-import.conf', '[image_import_opts]\nimage_import_plugins = [inject_image_metadata]\n[image_conversion]\noutput_format = qcow2\n');
+    write('etc-glance/glance-api-paste.ini', '[pipeline:glance-api]\npipeline = cors healthcheck versionnegotiation unauthenticated-context rootapp\n[composite:rootapp]\npaste.composite_factory = glance.api:root_app_factory\n/: apiversions\n');
+    const layout = configFiles([], { OS_GLANCE_CONFIG_DIR: ` ${glance} ` });
+    assert.deepEqual(layout, ['glance-api-paste.ini', 'glance-image-import.conf', 'glance-api.conf'].map((n) => path.join(glance, n)));
+    const fromGlance = loadConfig(layout, {});
+    assert.equal(fromGlance.get('DEFAULT', 'bind_port'), 5555);
+    assert.deepEqual(fromGlance.get('image_import_opts', 'image_import_plugins'), ['no_op']);
+    assert.equal(fromGlance.get('image_conversion', 'output_format'), 'qcow2');
+    // explicit files and GAZE_CONFIG come first; nothing is read implicitly
+    assert.deepEqual(configFiles([{ kind: 'file', path: a }], { OS_GLANCE_CONFIG_DIR: glance, GAZE_CONFIG: b }), [a]);
+    assert.deepEqual(configFiles([], { OS_GLANCE_CONFIG_DIR: glance, GAZE_CONFIG: b }), [b]);
+    assert.deepEqual(configFiles([], {}), []);
+    refused(() => configFiles([], { OS_GLANCE_CONFIG_DIR: path.join(dir, 'conf.d') }), /conf\.d: OS_GLANCE_CONFIG_DIR names a directory without glance-api\.conf$/);
+    refused(() => configFiles([{ kind: 'dir', path: path.join(dir, 'missing') }], {}), /missing: cannot read the config directory/);
+  });
+});
+
+test('other names: the design documents\' extra_properties_prefixes, Glance\'s deprecated [DEFAULT] formats', () => {
+  withFile(`[DEFAULT]
+disk_formats = raw,qcow2
+
+[glance_download_properties]
+extra_properties_prefixes = [ 'hw_', 'os_' ]
+`, (file) => {
+    const config = loadConfig(file, {});
+    assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'os_']);
+    assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
+    assert.equal(config.warnings.length, 2);
+    assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
+  });
+});
+
+test('environment variables override the files (GAZE__section__option and oslo.config\'s OS_SECTION__OPTION)', () => {
   withFile('[DEFAULT]\nbind_port = 9393\n', (file) => {
     assert.equal(loadConfig(file, { GAZE__DEFAULT__bind_port: '9494' }).get('DEFAULT', 'bind_port'), 9494);
-    assert.throws(() => loadConfig(file, { GAZE__DEFAULT__bind_port: 'high' }), (err: unknown) => err instanceof ConfigError && /bind_port.*not an integer/.test((err as Error).message));
+    assert.equal(loadConfig(file, { OS_DEFAULT__BIND_PORT: '9595' }).get('DEFAULT', 'bind_port'), 9595);
+    assert.deepEqual(loadConfig(file, { OS_IMAGE_IMPORT_OPTS__IMAGE_IMPORT_PLUGINS: '[no_op]' }).get('image_import_opts', 'image_import_plugins'), ['no_op']);
+    refused(() => loadConfig(file, { GAZE__DEFAULT__bind_port: 'high' }), /^environment GAZE__DEFAULT__bind_port: \[DEFAULT\] bind_port: 'high' is not an integer$/);
   });
-  assert.throws(() => loadConfig('/nonexistent/gaze.conf', {}), /cannot read config file/);
+});
+
+test('bad input: one line naming the file, line and option', () => {
+  withDir((dir, write) => {
+    const cases: Array<[string, RegExp]> = [
+      ['[DEFAULT]\nworkers = many\n', /bad\.conf:2: \[DEFAULT\] workers: 'many' is not an integer$/],
+      ['[DEFAULT]\nshow_image_direct_url = maybe\n', /bad\.conf:2: \[DEFAULT\] show_image_direct_url: 'maybe' is not a boolean/],
+      ['[DEFAULT]\n\n[glance_stroe]\nfilesystem_store_datadir = /x\n', /bad\.conf:3: unknown section \[glance_stroe\]$/],
+      ['[default]\nbind_port = 1\n', /bad\.conf:1: unknown section \[default\] \(the default section is spelt \[DEFAULT\]\)$/],
+      ['[DEFAULT]\nenabled_import_methods = [glance-direct, web-download\n', /bad\.conf:2: \[DEFAULT\] enabled_import_methods: '\[' is never closed/],
+      ['[DEFAULT]\nbind_port = 1\nworkers = 2\nbind_port = 3\n', /bad\.conf:4: \[DEFAULT\] bind_port is set twice in this file \(also at line 2\)$/],
+      ['[DEFAULT]\npublic_endpoint = http://$nowhere/\n', /bad\.conf:2: \[DEFAULT\] public_endpoint: \$nowhere refers to no option$/],
+      ['[DEFAULT]\npublic_endpoint = $worker_self_reference_url\nworker_self_reference_url = $public_endpoint\n', /\[DEFAULT\] \w+: \$ references loop/],
+      ['[DEFAULT]\n  bind_port = 1\n', /bad\.conf:2: unexpected continuation line/],
+      ['bind_port = 1\n[DEFAULT]\n', /bad\.conf:1: 'bind_port' is set before any \[section\]$/],
+      ['[DEFAULT\nbind_port = 1\n', /bad\.conf:1: invalid section header/],
+      ['[DEFAULT]\njust words\n', /bad\.conf:2: 'just words' is neither/],
+      ['[inject_metadata_properties]\ninject = a:1, a:2\n', /bad\.conf:2: \[inject_metadata_properties\] inject: key 'a' is given twice$/],
+      ['[glance_download_properties]\nextra_properties = [\'hw_, os_]\n', /bad\.conf:2: \[glance_download_properties\] extra_properties: a quote is not closed/],
+      ['[import_filtering_opts]\nallowed_ports = [80, http]\n', /bad\.conf:2: \[import_filtering_opts\] allowed_ports: 'http' is not an integer$/],
+    ];
+    for (const [text, message] of cases) {
+      const file = write('bad.conf', text);
+      refused(() => loadConfig(file, {}), message);
+    }
+    refused(() => loadConfig(path.join(dir, 'nonexistent.conf'), {}), /nonexistent\.conf: cannot read the config file: it does not exist$/);
+  });
+});
+
+test('a value that parses but cannot be used is refused where it was set', () => {
+  withFile('[DEFAULT]\n\n[image_import_opts]\nimage_import_plugins = [no_op, web_download]\n', (file) => {
+    const config = loadConfig(file, {});
+    refused(() => config.refuse('image_import_opts', 'image_import_plugins', "unknown import plugin 'web_download'"),
+      /gaze\.conf:4: \[image_import_opts\] image_import_plugins: unknown import plugin 'web_download'$/);
+  });
 });
 
 test('node_staging_uri takes file:// URIs', () => {

@@ -35,6 +35,7 @@ const OPTIONS: PluginOptions = {
   outputFormat: 'raw',
   qemuImg: { infoCpuSeconds: 2, convertCpuSeconds: 30, addressSpaceMiB: 1024, convertAddressSpaceMiB: 4096 },
   vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
+  refuse: (section, option, reason) => { throw new Error(`[${section}] ${option}: ${reason}`); },
 };
 
 function plugin(name: string, options: Partial<PluginOptions> = {}): ImportPlugin {

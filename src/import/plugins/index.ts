@@ -18,11 +18,13 @@ export interface PluginOptions {
   qemuImg: { infoCpuSeconds: number; convertCpuSeconds: number; addressSpaceMiB: number; convertAddressSpaceMiB: number };
   /** [image_format] vmdk_allowed_types, which the conversion plugin checks against qemu-img's view too. */
   vmdkAllowedTypes: string[];
+  /** Stops the service over an option's value, naming where it was set (Config.refuse). */
+  refuse: (section: string, option: string, reason: string) => never;
 }
 
 /** The plugins of [image_import_opts] image_import_plugins, in order; a bad entry stops the service starting. */
 export function createPlugins(names: string[], options: PluginOptions): ImportPlugin[] {
-  return names.map((raw) => {
+  const plugins = names.map((raw) => {
     const name = raw.trim();
     switch (name) {
       case 'no_op':
@@ -30,7 +32,7 @@ export function createPlugins(names: string[], options: PluginOptions): ImportPl
       case 'inject_image_metadata':
         return new InjectMetadataPlugin(options.inject, options.ignoreUserRoles);
       case 'image_decompression':
-        return new DecompressionPlugin({ addressSpaceBytes: mib(options.qemuImg.addressSpaceMiB, 'qemu_img_address_space_mib') });
+        return new DecompressionPlugin({ addressSpaceBytes: positive(options.qemuImg.addressSpaceMiB, 'qemu_img_address_space_mib') * 1048576 });
       case 'image_conversion':
         return new ConversionPlugin({
           outputFormat: outputFormat(options.outputFormat),
@@ -43,21 +45,18 @@ export function createPlugins(names: string[], options: PluginOptions): ImportPl
           vmdkAllowedTypes: options.vmdkAllowedTypes,
         });
       default:
-        throw new Error(`[image_import_opts] image_import_plugins: unknown import plugin '${name}'`);
+        return options.refuse('image_import_opts', 'image_import_plugins', `unknown import plugin '${name}' (known: no_op, inject_image_metadata, image_decompression, image_conversion)`);
     }
   });
-}
+  return plugins;
 
-function outputFormat(value: string): OutputFormat {
-  if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  throw new Error(`[image_conversion] output_format: '${value}' is not one of ${OUTPUT_FORMATS.join(', ')}`);
-}
+  function outputFormat(value: string): OutputFormat {
+    if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
+    return options.refuse('image_conversion', 'output_format', `'${value}' is not one of ${OUTPUT_FORMATS.join(', ')}`);
+  }
 
-function positive(n: number, option: string): number {
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`[image_conversion] ${option} must be a positive integer, not ${n}`);
-  return n;
-}
-
-function mib(n: number, option: string): number {
-  return positive(n, option) * 1024 * 1024;
+  function positive(n: number, option: string): number {
+    if (!Number.isSafeInteger(n) || n <= 0) options.refuse('image_conversion', option, `must be a positive integer, not ${n}`);
+    return n;
+  }
 }

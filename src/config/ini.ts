@@ -1,0 +1,80 @@
+import { ConfigError } from './errors.ts';
+
+// oslo.config's INI dialect, as its iniparser reads Glance's files:
+//  - `[section]` headers; a section name is lower-cased, except the exact name DEFAULT;
+//  - `key = value` or `key: value` (the first of `=` and `:` separates); keys are exact-case;
+//  - comments are whole lines starting with `#` or `;` (no inline comments);
+//  - a line starting with a space or a tab continues the value above (joined with a newline); a blank
+//    line ends it;
+//  - one pair of quotes around a value is removed (by the typed readers here, which know when the
+//    quotes mean more, as in `"k":"v","k2":"v2"`).
+// What oslo accepts silently but is almost always a mistake is refused here with its file and line:
+// the same option twice in one section of one file.
+
+/** One value as written: where it came from, and its text (continuation lines joined with \n). */
+export interface RawValue {
+  text: string;
+  file: string;
+  line: number;
+}
+
+/** section → option → value, for one file. */
+export type IniSections = Map<string, Map<string, RawValue>>;
+
+export function sectionKey(name: string): string {
+  return name === 'DEFAULT' ? name : name.toLowerCase();
+}
+
+export function parseIni(text: string, file: string): { sections: IniSections; headers: Map<string, number> } {
+  const sections: IniSections = new Map();
+  const headers = new Map<string, number>();
+  let section: string | null = null;
+  let pending: { key: string; parts: string[]; line: number } | null = null;
+
+  const fail = (line: number, reason: string): never => {
+    throw new ConfigError(reason, { file, line });
+  };
+  const flush = () => {
+    if (!pending) return;
+    if (section === null) fail(pending.line, `'${pending.key}' is set before any [section]`);
+    const options = sections.get(section!)!;
+    const earlier = options.get(pending.key);
+    if (earlier) fail(pending.line, `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`);
+    options.set(pending.key, { text: pending.parts.join('\n'), file, line: pending.line });
+    pending = null;
+  };
+
+  const lines = text.split(/\r\n|\r|\n/);
+  lines.forEach((raw, index) => {
+    const lineNo = index + 1;
+    const line = raw.replace(/\s+$/, '');
+    if (line === '') {
+      flush();
+      return;
+    }
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!pending) fail(lineNo, `unexpected continuation line '${line.trim()}' (an indented line continues the value above it)`);
+      pending!.parts.push(line.trimStart());
+      return;
+    }
+    flush();
+    if (line.startsWith('[')) {
+      if (!line.endsWith(']')) fail(lineNo, `invalid section header '${line}' (must end with ']')`);
+      if (line.length <= 2) fail(lineNo, 'empty section name');
+      section = sectionKey(line.slice(1, -1));
+      if (!sections.has(section)) sections.set(section, new Map());
+      if (!headers.has(section)) headers.set(section, lineNo);
+      return;
+    }
+    if (line.startsWith('#') || line.startsWith(';')) return;
+    const eq = line.indexOf('=');
+    const colon = line.indexOf(':');
+    const at = eq < 0 ? colon : colon < 0 ? eq : Math.min(eq, colon);
+    if (at < 0) fail(lineNo, `'${line}' is neither a [section] nor an 'option = value' line`);
+    const key = line.slice(0, at).trim();
+    if (key === '') fail(lineNo, `'${line}' has no option name`);
+    pending = { key, parts: [line.slice(at + 1).trim()], line: lineNo };
+  });
+  flush();
+  return { sections, headers };
+}
