@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: PostgreSQL, Keystone (served by uwsgi),
 # Swift (proxy with s3api, account/container/object servers, memcached for tempauth tokens),
-# qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), and
-# the OpenStack command-line clients. Idempotent; quiet when everything is present.
+# qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), the
+# OpenStack command-line clients, and the reference Glance (glance-api: its shipped config files and
+# metadefs are test inputs, and the bench measures Gaze against it). Idempotent; quiet when everything
+# is present.
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,7 @@ packages=(
   swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   qemu-utils
   genisoimage fdisk zip unzip bzip2 xz-utils
+  glance-api
 )
 
 missing=()

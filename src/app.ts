@@ -106,21 +106,18 @@ async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea
   for (const driver of [...fileStores, staging.driver]) await driver.sweepPartials(LIVE_WRITE_MS);
 }
 
-export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
+/**
+ * What the configuration alone makes (rules files read, drivers and plugins chosen, values checked), with
+ * no database opened and nothing written: a configuration that cannot be used fails here, which is all
+ * `gaze config check` runs.
+ */
+export async function configuredParts(config: Config) {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
   const propertyProtections = loadPropertyProtections(
     config.get('DEFAULT', 'property_protection_file'), config.get('DEFAULT', 'property_protection_rule_format'), policy);
   for (const warning of propertyProtections?.warnings ?? []) console.warn(`property_protection_file: ${warning}`);
-  const db = openDatabase(databaseUrl(config));
-  await syncSchema(db);
   const stores = await StoreRegistry.create(config);
-  const staging = stagingDir(config);
-  await mkdir(staging, { recursive: true });
-
-  const diskFormats = config.get('image_format', 'disk_formats');
-  const containerFormats = config.get('image_format', 'container_formats');
-  const image = imageSchema(diskFormats, containerFormats);
   const notificationDrivers = config.get('oslo_messaging_notifications', 'driver').map((name) => {
     if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver((line) => console.log(line));
     if (name === 'noop') return null;
@@ -131,6 +128,40 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     config.get('DEFAULT', 'default_publisher_id'),
     config.get('DEFAULT', 'disabled_notifications'),
   );
+  const formatPolicy = {
+    requireFormatMatch: config.get('image_format', 'require_image_format_match'),
+    gptSafetyChecksNonfatal: config.get('image_format', 'gpt_safety_checks_nonfatal'),
+    vmdkAllowedTypes: config.get('image_format', 'vmdk_allowed_types'),
+    requireRawFormatMatch: config.get('image_format', 'require_raw_format_match'),
+    virtualSizeCap: config.get('image_format', 'virtual_size_cap'),
+  };
+  const plugins = createPlugins(config.get('image_import_opts', 'image_import_plugins'), {
+    inject: config.get('inject_metadata_properties', 'inject'),
+    ignoreUserRoles: config.get('inject_metadata_properties', 'ignore_user_roles'),
+    outputFormat: config.get('image_conversion', 'output_format'),
+    qemuImg: {
+      infoCpuSeconds: config.get('image_conversion', 'qemu_img_info_cpu_seconds'),
+      convertCpuSeconds: config.get('image_conversion', 'qemu_img_convert_cpu_seconds'),
+      addressSpaceMiB: config.get('image_conversion', 'qemu_img_address_space_mib'),
+      convertAddressSpaceMiB: config.get('image_conversion', 'qemu_img_convert_address_space_mib'),
+    },
+    vmdkAllowedTypes: formatPolicy.vmdkAllowedTypes,
+    refuse: (section, option, reason) => config.refuse(section, option, reason),
+  });
+  const auth = authenticator(config);
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth };
+}
+
+export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth } = await configuredParts(config);
+  const db = openDatabase(databaseUrl(config));
+  await syncSchema(db);
+  const staging = stagingDir(config);
+  await mkdir(staging, { recursive: true });
+
+  const diskFormats = config.get('image_format', 'disk_formats');
+  const containerFormats = config.get('image_format', 'container_formats');
+  const image = imageSchema(diskFormats, containerFormats);
 
   const deps: ServiceDeps = {
     images: new ImagesRepo(db),
@@ -153,13 +184,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       showMultipleLocations: config.get('DEFAULT', 'show_multiple_locations'),
       showImageDirectUrl: config.get('DEFAULT', 'show_image_direct_url'),
       stagingDir: staging,
-      formatPolicy: {
-        requireFormatMatch: config.get('image_format', 'require_image_format_match'),
-        gptSafetyChecksNonfatal: config.get('image_format', 'gpt_safety_checks_nonfatal'),
-        vmdkAllowedTypes: config.get('image_format', 'vmdk_allowed_types'),
-        requireRawFormatMatch: config.get('image_format', 'require_raw_format_match'),
-        virtualSizeCap: config.get('image_format', 'virtual_size_cap'),
-      },
+      formatPolicy,
     },
   };
   const stagingArea = new StagingArea(staging);
@@ -169,19 +194,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   const importMethods = config.get('DEFAULT', 'enabled_import_methods');
   const downloadOptions = downloadOptionsFromConfig(config);
   const runner = new ImportRunner(deps, stagingArea, {
-    plugins: createPlugins(config.get('image_import_opts', 'image_import_plugins'), {
-      inject: config.get('inject_metadata_properties', 'inject'),
-      ignoreUserRoles: config.get('inject_metadata_properties', 'ignore_user_roles'),
-      outputFormat: config.get('image_conversion', 'output_format'),
-      qemuImg: {
-        infoCpuSeconds: config.get('image_conversion', 'qemu_img_info_cpu_seconds'),
-        convertCpuSeconds: config.get('image_conversion', 'qemu_img_convert_cpu_seconds'),
-        addressSpaceMiB: config.get('image_conversion', 'qemu_img_address_space_mib'),
-        convertAddressSpaceMiB: config.get('image_conversion', 'qemu_img_convert_address_space_mib'),
-      },
-      vmdkAllowedTypes: deps.settings.formatPolicy.vmdkAllowedTypes,
-      refuse: (section, option, reason) => config.refuse(section, option, reason),
-    }),
+    plugins,
     download: downloadOptions,
     concurrency: config.get('wsgi', 'task_pool_threads'),
     taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
@@ -227,7 +240,6 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     },
   };
 
-  const auth = authenticator(config);
   const server = createServer({
     authenticator: auth,
     versions: { cache: false, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },

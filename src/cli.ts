@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
-import { createApp, databaseUrl } from './app.ts';
+import { configuredParts, createApp, databaseUrl } from './app.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 
 const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
@@ -112,6 +112,8 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serve(config);
   if (command === 'db sync') return dbSync(config);
   if (command === 'config check') {
+    // Everything `serve` builds from the configuration alone, without opening the database.
+    await (await configuredParts(config)).auth.close?.();
     console.log(`gaze: the configuration is usable (${config.files.length ? config.files.join(', ') : 'embedded defaults'})`);
     return;
   }

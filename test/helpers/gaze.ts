@@ -54,13 +54,28 @@ export async function startGazeProcess(sections: RawSections = {}, opts: { dir?:
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
   const port = opts.port ?? (await freePort());
   const configFile = writeConfig(dir, port, sections);
-  const child = spawn(process.execPath, [path.join(repo, 'bin/gaze.js'), 'serve', '--config', configFile], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env },
+  const gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port });
+  return {
+    ...gaze, dir,
+    async stop() {
+      await gaze.kill('SIGTERM');
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * `gaze serve` with the given arguments and environment, listening on `port` (which its configuration
+ * must name); resolves once it answers. Its output is kept in `output()`.
+ */
+export async function launchGaze(opts: { args: string[]; cwd: string; port: number; env?: NodeJS.ProcessEnv }) {
+  const child = spawn(process.execPath, [path.join(repo, 'bin/gaze.js'), 'serve', ...opts.args], {
+    cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${opts.port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gaze serve exited with ${child.exitCode}:\n${output}`);
@@ -79,11 +94,18 @@ export async function startGazeProcess(sections: RawSections = {}, opts: { dir?:
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
   };
-  return {
-    child, dir, port, url, kill,
-    async stop() {
-      await kill('SIGTERM');
-      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { child, port: opts.port, url, kill, output: () => output, stop: () => kill('SIGTERM') };
+}
+
+/** Runs a gaze command that exits (config check, db sync): its exit code and output. */
+export function runGaze(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repo, 'bin/gaze.js'), ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -1,0 +1,186 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { launchGaze, runGaze } from '../helpers/gaze.ts';
+import { freePort } from '../helpers/keystone.ts';
+import { client } from '../helpers/http.ts';
+import { startFileServer, type FileServer } from '../helpers/file-server.ts';
+
+// Gaze started on the configuration files Debian ships with Glance (package glance-common, installed by
+// scripts/install-system-deps.sh), with only paths and ports changed, and on a config written the way
+// deployment tools write Glance's: brackets everywhere, multi-line quoted lists, quoted dicts.
+
+const ETC_GLANCE = '/etc/glance';
+let root: string;
+let files: FileServer;
+
+before(async () => {
+  root = mkdtempSync(path.join(tmpdir(), 'gaze-glance-files-'));
+  files = await startFileServer();
+});
+after(async () => {
+  await files.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A copy of Debian's Glance config directory with its paths and the port moved to `dir`. */
+function glanceConfigDir(dir: string, port: number): string {
+  const etc = path.join(dir, 'etc-glance');
+  mkdirSync(etc, { recursive: true });
+  for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini']) copyFileSync(path.join(ETC_GLANCE, name), path.join(etc, name));
+  const api = path.join(etc, 'glance-api.conf');
+  const text = readFileSync(api, 'utf8')
+    .replace(/^#bind_port = <None>$/m, `bind_port = ${port}`)
+    .replace(/^#node_staging_uri = file:\/\/\/tmp\/staging\/$/m, `node_staging_uri = file://${dir}/staging/`)
+    .replace(/^filesystem_store_datadir = \/var\/lib\/glance\/images$/m, `filesystem_store_datadir = ${dir}/images`)
+    .replace(/^lock_path = \/var\/lock\/glance$/m, `lock_path = ${dir}/lock`)
+    .replace(/^#connection = <None>$/m, `connection = sqlite:///${dir}/glance.db`);
+  writeFileSync(api, text);
+  return etc;
+}
+
+test('Debian\'s glance-api.conf and glance-image-import.conf, paths and ports changed: Gaze starts and every option set there takes effect', { skip: !existsSync(`${ETC_GLANCE}/glance-api.conf`) && 'glance-common is not installed' }, async () => {
+  const dir = path.join(root, 'debian');
+  const port = await freePort();
+  const etc = glanceConfigDir(dir, port);
+
+  const check = await runGaze(['config', 'show'], { cwd: dir, env: { OS_GLANCE_CONFIG_DIR: etc } });
+  assert.equal(check.code, 0, check.stderr);
+  const shown = check.stdout;
+  const line = (option: string) => shown.split('\n').find((l) => l.startsWith(`${option} = `)) ?? '';
+  assert.match(line('bind_port'), new RegExp(`^bind_port = ${port} +# ${etc}/glance-api\\.conf:699$`));
+  assert.match(line('filesystem_store_datadir'), new RegExp(`^filesystem_store_datadir = ${dir}/images `));
+  assert.match(line('auth_url'), /^auth_url = http:\/\/localhost:5000 +# .*glance-api\.conf:\d+$/);
+  assert.match(line('www_authenticate_uri'), /^www_authenticate_uri = http:\/\/localhost:5000 /);
+  assert.match(line('region_name'), /^region_name = regionOne /);
+  assert.match(line('auth_type'), /^auth_type = password /);
+  assert.match(line('project_domain_name'), /^project_domain_name = Default /);
+  // what Gaze does not implement is named once, never refused
+  assert.match(check.stderr, /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement; it is ignored/);
+
+  // The service runs on these files: data lands where filesystem_store_datadir and node_staging_uri say.
+  const gaze = await launchGaze({ args: [], cwd: dir, port, env: { OS_GLANCE_CONFIG_DIR: etc } });
+  try {
+    const api = client(gaze.url);
+    const uploaded = await api.createImage({ name: 'debian-conf' });
+    assert.equal((await api.upload(uploaded.id, randomBytes(100_000))).status, 204);
+    assert.deepEqual(readdirSync(path.join(dir, 'images')), [uploaded.id]);
+    const staged = await api.createImage({ name: 'staged' });
+    assert.equal((await api.put(`/v2/images/${staged.id}/stage`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.deepEqual(readdirSync(path.join(dir, 'staging')), [staged.id]);
+    assert.ok(existsSync(path.join(dir, 'glance.db')), 'the database is where [database] connection says');
+    assert.deepEqual((await api.get('/v2/info/import')).json['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
+  } finally {
+    await gaze.stop();
+  }
+
+  // The same files named on the command line, as Debian's init script names glance-api.conf.
+  const explicit = await runGaze(['config', 'check', '--config-file', `${etc}/glance-api.conf`, '--config-file', `${etc}/glance-image-import.conf`], { cwd: dir });
+  assert.equal(explicit.code, 0, explicit.stderr);
+});
+
+test('a deployment tool\'s config (brackets everywhere, multi-line quoted lists, quoted dicts): each option takes effect', async () => {
+  const dir = path.join(root, 'tool');
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const conf = path.join(dir, 'glance-api.conf');
+  writeFileSync(conf, `[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = ${port}
+data_dir = ${dir}/data
+enabled_import_methods = [ 'glance-direct',
+                           'web-download',
+                           'copy-image' ]
+enabled_backends = fast:file, cheap:file
+show_image_direct_url = True
+image_member_quota = 2
+
+[glance_store]
+default_backend = fast
+
+[fast]
+filesystem_store_datadir = ${dir}/fast
+store_description = "Fast store"
+
+[cheap]
+filesystem_store_datadir = ${dir}/cheap
+
+[os_glance_staging_store]
+filesystem_store_datadir = ${dir}/staging
+
+[image_import_opts]
+image_import_plugins = [ "inject_image_metadata" ]
+
+[inject_metadata_properties]
+inject = "hw_disk_bus":"virtio","os_require_quiesce":"True"
+ignore_user_roles = [ ]
+
+[import_filtering_opts]
+allowed_hosts = [ 127.0.0.1 ]
+allowed_ports = [ ]
+
+[glance_download_properties]
+extra_properties_prefixes = [ 'hw_',
+  'trait:',
+  'os_' ]
+`);
+  const check = await runGaze(['config', 'show', '--config-file', conf], { cwd: dir });
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /^extra_properties = \[hw_, trait:, os_\] +# .*glance-api\.conf:\d+$/m);
+  assert.match(check.stdout, /^inject = hw_disk_bus:virtio, os_require_quiesce:True /m);
+  assert.match(check.stdout, /^allowed_ports = \[\] /m);
+  assert.match(check.stderr, /\[glance_download_properties\] extra_properties_prefixes is another name of \[glance_download_properties\] extra_properties/);
+
+  const gaze = await launchGaze({ args: ['--config-file', conf], cwd: dir, port });
+  try {
+    const api = client(gaze.url);
+    assert.deepEqual((await api.get('/v2/info/import')).json['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
+    assert.deepEqual((await api.get('/v2/info/stores')).json.stores, [{ id: 'fast', description: 'Fast store', default: 'true' }, { id: 'cheap' }]);
+
+    // web-download from a loopback server on a random port: allowed_hosts names it, allowed_ports = [] allows any port
+    const data = randomBytes(64 * 1024);
+    files.routes.set('/tool.raw', data);
+    const member = { project: 'tool-project', roles: 'member,reader' };
+    const image = await api.createImage({ name: 'tool' }, member);
+    const started = await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/tool.raw') } }, as: member });
+    assert.equal(started.status, 202, started.text);
+    let done: any;
+    for (let i = 0; i < 200; i++) {
+      done = (await api.get(`/v2/images/${image.id}`, { as: member })).json;
+      if (done.status === 'active' || (done.status === 'queued' && !done.os_glance_import_task)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(done.status, 'active');
+    // inject_image_metadata ran with the quoted dict, for a member (ignore_user_roles = [ ] exempts no one)
+    assert.equal(done.hw_disk_bus, 'virtio');
+    assert.equal(done.os_require_quiesce, 'True');
+    assert.equal(done.stores, 'fast');
+    assert.match(done.direct_url, new RegExp(`^file://${dir}/fast/${image.id}$`));
+    // image_member_quota = 2
+    const shared = await api.createImage({ name: 'shared', visibility: 'shared' });
+    for (const project of ['p1', 'p2']) assert.equal((await api.post(`/v2/images/${shared.id}/members`, { member: project })).status, 200);
+    assert.equal((await api.post(`/v2/images/${shared.id}/members`, { member: 'p3' })).status, 413);
+  } finally {
+    await gaze.stop();
+  }
+});
+
+test('a config that cannot be used stops `gaze serve` and `gaze config check` with exit code 2 and one line', async () => {
+  const dir = path.join(root, 'bad');
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'bad.conf');
+  writeFileSync(conf, '[DEFAULT]\nbind_port = 9\n[image_import_opts]\nimage_import_plugins = [inject_image_metadata, web_download]\n');
+  for (const command of [['config', 'check'], ['serve']]) {
+    const run = await runGaze([...command, '--config-file', conf], { cwd: dir });
+    assert.equal(run.code, 2, `${command.join(' ')}: ${run.stderr}`);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr.trim(), new RegExp(`^gaze: ${conf}:4: \\[image_import_opts\\] image_import_plugins: unknown import plugin 'web_download'`));
+  }
+  writeFileSync(conf, '[DEFAULT]\nbind_port = 1\n[glance_stroe]\nx = 1\n');
+  const unknown = await runGaze(['config', 'check', '--config', conf], { cwd: dir });
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr.trim(), `gaze: ${conf}:3: unknown section [glance_stroe]`);
+});
