@@ -2,7 +2,11 @@
 // Services throw these; http/errors.ts renders them in Glance's body shapes.
 
 type Template = (...args: any[]) => string;
-interface ErrorSpec { status: number; message: Template }
+/**
+ * `detail`: Glance raises this one as WebOb's detail (`HTTPForbidden(msg)`), so its body holds WebOb's
+ * standard explanation of the status, then the message.
+ */
+interface ErrorSpec { status: number; message: Template; detail?: true }
 
 const table = {
   // generic request problems
@@ -28,6 +32,8 @@ const table = {
   CONFLICT: { status: 409, message: (text: string) => text },
   INTERNAL: { status: 500, message: () => 'The server has either erred or is incapable of performing the requested operation.' },
   SERVICE_UNAVAILABLE: { status: 503, message: (text: string) => text },
+  STAGE_HOST_TIMEOUT: { status: 504, message: () => 'Stage host is unavailable', detail: true },
+  STAGE_HOST_BAD_GATEWAY: { status: 502, message: () => 'Stage host is unavailable', detail: true },
 
   // images
   IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `No image found with ID ${id}` },
@@ -36,17 +42,19 @@ const table = {
   IMAGE_ID_EXISTS: { status: 409, message: (id: string) => `Image ID ${id} already exists!` },
   ATTRIBUTE_READ_ONLY: { status: 403, message: (key: string) => `Attribute '${key}' is read-only.` },
   ATTRIBUTE_RESERVED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
+  // The same refusal on create, which Glance words as a detail.
+  ATTRIBUTE_RESERVED_ON_CREATE: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.`, detail: true },
   // property_protection_file forbids the operation (Glance raises the same ReservedProperty text).
   PROPERTY_PROTECTED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
-  PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.` },
-  PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.` },
-  PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.` },
+  PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.`, detail: true },
+  PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.`, detail: true },
+  PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.`, detail: true },
   VALUE_TOO_LARGE: { status: 400, message: (value: unknown, param: string, max: number) => `Invalid value '${value}' for parameter '${param}': Cannot be greater than ${max}` },
   PROPERTY_NAME_INVALID: { status: 400, message: (key: string) => `Property name '${key}' is not allowed.` },
   PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
   NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },
   OWNER_NOT_PERMITTED: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'.` },
-  OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin." },
+  OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin.", detail: true },
   FORMAT_ONLY_QUEUED: { status: 403, message: (attr: string) => `Attribute ${attr} can be only replaced for a queued image.` },
   IMAGE_PROTECTED: { status: 403, message: (id: string) => `Image ${id} is protected and cannot be deleted.` },
   STATUS_TRANSITION: { status: 409, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
@@ -147,13 +155,16 @@ export class GazeError extends Error {
   readonly status: number;
   /** Extra response headers (Allow, Accept-Patch, WWW-Authenticate). */
   readonly headers: Record<string, string>;
+  /** The message is WebOb's detail, after the status's standard explanation (see ErrorSpec). */
+  readonly detail: boolean;
 
-  constructor(code: ErrorCode, status: number, message: string, headers: Record<string, string> = {}) {
+  constructor(code: ErrorCode, status: number, message: string, opts: { headers?: Record<string, string>; detail?: boolean } = {}) {
     super(message);
     this.name = 'GazeError';
     this.code = code;
     this.status = status;
-    this.headers = headers;
+    this.headers = opts.headers ?? {};
+    this.detail = opts.detail ?? false;
   }
 
   withHeaders(headers: Record<string, string>): this {
@@ -164,7 +175,7 @@ export class GazeError extends Error {
 
 export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {
   const spec: ErrorSpec = table[code];
-  return new GazeError(code, spec.status, spec.message(...args));
+  return new GazeError(code, spec.status, spec.message(...args), { detail: spec.detail });
 }
 
 export function isGazeError(err: unknown): err is GazeError {

@@ -57,6 +57,9 @@ export function parsePatch(body: unknown, dialect: PatchDialect): PatchOp[] {
     const root = path[0];
     const depthOk = root === 'locations' ? path.length === (op === 'replace' ? 1 : 2) : path.length === 1;
     if (!depthOk) throw gazeError('BAD_REQUEST', `Invalid JSON pointer for this resource: '/${path.join('/')}'`);
+    // `stores` is computed, not an attribute: removing it is a missing property to Glance (Horizon
+    // sends such removals), setting it is refused.
+    if (root === 'stores' && op === 'remove') throw gazeError('PROPERTY_MISSING', root);
     if ((READ_ONLY_PROPERTIES as readonly string[]).includes(root) || root === 'stores') throw gazeError('ATTRIBUTE_READ_ONLY', root);
     if ((RESERVED_PROPERTIES as readonly string[]).includes(root) || isReservedNamespace(root)) throw gazeError('ATTRIBUTE_RESERVED', root);
     return { op, path, value: record.value };

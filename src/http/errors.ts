@@ -36,23 +36,48 @@ export function errorShape(accept: string | undefined): Shape {
   return best?.shape ?? 'plain';
 }
 
+/** A JSON string as Python's json.dumps writes it (ensure_ascii: everything beyond ASCII as \\uXXXX). */
+function pythonJson(text: string): string {
+  return JSON.stringify(text).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function renderError(status: number, explanation: string, accept: string | undefined): { contentType: string; body: string } {
+// WebOb's standard explanation of a status, shown before a detail.
+const EXPLANATIONS: Record<number, string> = {
+  400: 'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  403: 'Access was denied to this resource.',
+  404: 'The resource could not be found.',
+  409: 'There was a conflict when trying to complete your request.',
+  413: 'The request is larger than the server is willing or able to process.',
+  502: 'Bad gateway.',
+  504: 'The gateway has timed out.',
+};
+
+/**
+ * The three bodies WebOb renders, from `<explanation><br /><br />\n<detail>\n\n`; `detail` true means the
+ * text is the detail after the status's standard explanation.
+ */
+export function renderError(status: number, text: string, accept: string | undefined, detail = false): { contentType: string; body: string } {
   const title = TITLES[status] ?? 'Error';
   const code = `${status} ${title}`;
+  const explanation = detail ? EXPLANATIONS[status] ?? title : text;
+  const detailText = detail ? text : '';
   switch (errorShape(accept)) {
     case 'json':
-      return { contentType: 'application/json', body: JSON.stringify({ message: `${explanation}<br /><br />\n\n\n`, code, title }) };
+      return { contentType: 'application/json', body: `{"message": ${pythonJson(`${explanation}<br /><br />\n${detailText}\n\n`)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}` };
     case 'html':
       return {
         contentType: 'text/html; charset=UTF-8',
-        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(explanation)}<br /><br />\n\n\n\n </body>\n</html>`,
+        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(explanation)}<br /><br />\n${escapeHtml(detailText)}\n\n\n </body>\n</html>`,
       };
-    case 'plain':
-      return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${explanation}\n\n   ` };
+    case 'plain': {
+      // WebOb's strip_tags of the same text: newlines become spaces, then each <br /> a newline.
+      const inner = `${explanation}<br /><br />\n${detailText}\n\n`.replace(/\n/g, ' ').replace(/<br \/>/g, '\n');
+      return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${inner}` };
+    }
   }
 }
 
@@ -69,7 +94,7 @@ export function toGazeError(err: unknown): GazeError {
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const gz = toGazeError(err);
   if (gz.status >= 500 && !isGazeError(err)) request.log.error({ err }, 'unhandled error');
-  const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept);
+  const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept, gz.detail);
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
   return reply.code(gz.status).header('content-type', contentType).send(body);
 }

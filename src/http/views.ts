@@ -54,7 +54,8 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   if (opts.showImageDirectUrl && active.length > 0) view.direct_url = active[0].url;
   if (opts.multistore) {
     const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');
-    if (stores.length) view.stores = [...new Set(stores)].join(',');
+    // Sorted by store id: clients compare it with sorted lists.
+    if (stores.length) view.stores = [...new Set(stores)].sort().join(',');
   }
   return view;
 }

@@ -274,7 +274,8 @@ export class ImportRunner {
     for (const store of targets) {
       this.deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
       try {
-        const progress = throttled(PROGRESS_MS, (copied) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`));
+        const report = (copied: number) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
+        const progress = throttled(PROGRESS_MS, report);
         const { result, location } = await writeData(this.deps, image, store, writableIn, {
           source: await this.staging.read(image.id), onBytes: progress,
           sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, this.deps), signal,
@@ -288,6 +289,8 @@ export class ImportRunner {
           await scrubLocation(this.deps, location, store);
           throw mismatch ?? new ImportStopped('Image has been deleted, aborting import.');
         }
+        // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
+        await report(result.size);
         stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
         if (!copying && !mustAll) await this.activate(image.id, stored);
         await this.progress(image.id, { done: store.id });
@@ -396,7 +399,7 @@ export class ImportRunner {
     const done = await this.deps.images.get(imageId);
     if (done && activated) this.deps.notifier.info('image.activate', imagePayload(done));
     await this.deps.tasks.transition(task.id, ['processing'], {
-      status: 'success', result: JSON.stringify({ image_id: imageId }), message: '',
+      status: 'success', result: JSON.stringify({ image_id: imageId }),
       expires_at: addSeconds(nowTimestamp(), this.opts.taskTimeToLiveHours * 3600), lease_owner: null, lease_expires_at: null,
     });
     this.deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });

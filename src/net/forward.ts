@@ -34,7 +34,7 @@ export async function forwardToStageHost(stageHost: string, incoming: FastifyReq
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
     const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code) || ['TimeoutError', 'AbortError'].includes((err as Error).name);
-    throw new GazeError('SERVICE_UNAVAILABLE', unreachable ? 504 : 502, 'Stage host is unavailable');
+    throw gazeError(unreachable ? 'STAGE_HOST_TIMEOUT' : 'STAGE_HOST_BAD_GATEWAY');
   }
   const requestId = response.headers['x-openstack-request-id'];
   if (response.statusCode >= 200 && response.statusCode < 300) {

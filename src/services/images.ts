@@ -25,9 +25,8 @@ export class ImageService {
       if ((CREATE_DISALLOWED as readonly string[]).includes(key) || (CREATE_READ_ONLY as readonly string[]).includes(key)) {
         throw gazeError('ATTRIBUTE_READ_ONLY', key);
       }
-      if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || key === 'locations' || isReservedNamespace(key)) {
-        throw gazeError('ATTRIBUTE_RESERVED', key);
-      }
+      if (key === 'locations') throw gazeError('ATTRIBUTE_RESERVED', key);
+      if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || isReservedNamespace(key)) throw gazeError('ATTRIBUTE_RESERVED_ON_CREATE', key);
     }
     this.deps.imageValidator.validate(body);
 

@@ -142,7 +142,7 @@ test('glance stores-info lists the three stores, fast the default; --detail give
   const res = await api('POST', '/v2/images', { name: 'cp-headers' });
   const created = (await res.json()) as { id: string };
   assert.equal(res.status, 201);
-  assert.equal(res.headers.get('openstack-image-store-ids'), 'fast,cheap,s3');
+  assert.equal(res.headers.get('openstack-image-store-ids'), 'cheap,fast,s3');
   assert.equal((await api('DELETE', `/v2/images/${created.id}`)).status, 204);
 
   const detail = await getJson<{ stores: Array<{ id: string; type: string; properties: Record<string, unknown> }> }>('/v2/info/stores/detail');
@@ -168,7 +168,7 @@ test('glance image-import --import-method copy-image --stores cheap,s3: stores f
   ok(await glance(['image-import', '--import-method', 'copy-image', '--stores', 'cheap,s3', imageId]));
   const image = await settled(imageId);
   assertData(image, imageData);
-  assert.equal(image.stores, 'fast,cheap,s3');
+  assert.equal(image.stores, 'cheap,fast,s3');
   assert.equal(image.os_glance_failed_import, '');
 
   const tasks = await imageTasks(imageId);
@@ -190,7 +190,7 @@ test('copy-image again into a store that has the image: 400, nothing changes', {
   const res = await api('POST', `/v2/images/${imageId}/import`, { method: { name: 'copy-image' }, all_stores: true });
   assert.equal(res.status, 202, await res.text());
   const image = await getImage(imageId);
-  assert.equal(image.stores, 'fast,cheap,s3');
+  assert.equal(image.stores, 'cheap,fast,s3');
   assert.ok(!(IMPORT_LOCK in image));
   assert.equal((await imageTasks(imageId)).length, 1);
 });
@@ -208,7 +208,7 @@ test('copy-image as a non-admin (member of the owning project): 403, no task', {
     assert.match(text, /You are not authorized to complete copy_image action\./);
   }
   assert.equal((await imageTasks(imageId)).length, 1);
-  assert.equal((await getImage(imageId)).stores, 'fast,cheap,s3');
+  assert.equal((await getImage(imageId)).stores, 'cheap,fast,s3');
   // The member may still read the image: the 403 is the copy_image policy, not visibility.
   const seen = await api('GET', `/v2/images/${imageId}`, undefined, member);
   await seen.arrayBuffer();
@@ -220,7 +220,7 @@ test('glance stores-delete --store s3: stores fast,cheap, the S3 object is gone,
   ok(await glance(['stores-delete', '--store', 's3', imageId]));
   const image = await getImage(imageId);
   assertData(image, imageData);
-  assert.equal(image.stores, 'fast,cheap');
+  assert.equal(image.stores, 'cheap,fast');
   assert.ok(!(await bucketKeys()).some((k) => k.includes(imageId)), 'the S3 object was deleted');
   assert.ok((await download(imageId, 'after-s3-delete.raw')).equals(imageData));
 

@@ -59,9 +59,15 @@ export function client(base: string) {
   };
 }
 
-/** The explanation inside a Glance-shaped JSON error body. */
+/**
+ * What a Glance-shaped JSON error says: its explanation, or, when Glance gives it as WebOb's detail
+ * (`<standard explanation><br /><br />\n<detail>\n\n`), the detail.
+ */
 export function message(reply: Reply): string {
-  return String(reply.json?.message ?? '').replace(/<br \/><br \/>\n\n\n$/, '');
+  const text = String(reply.json?.message ?? '');
+  const m = /^[\s\S]*?<br \/><br \/>\n([\s\S]*)\n\n$/.exec(text);
+  if (m && m[1] !== '' && m[1] !== '\n') return m[1];
+  return text.replace(/<br \/><br \/>\n\n\n$/, '');
 }
 
 /** A request fetch() refuses to send (a GET with a body, a body cut off mid-way). */

@@ -242,3 +242,25 @@ test('deactivate and reactivate follow the status rules', async () => {
   assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice })).status, 204);
   assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'active');
 });
+
+test('PATCH removals of read-only and computed attributes answer as Glance (Horizon sends them when it cannot read the metadefs)', async () => {
+  const img = await api.createImage({ name: 'ro' });
+  const remove = (path: string, accept = 'application/json') => api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path }], { headers: { accept } });
+  // the exact bodies Glance 25 sends (WebOb's detail shape for these two)
+  const stores = await remove('/stores');
+  assert.equal(stores.status, 409);
+  assert.equal(stores.text, '{"message": "There was a conflict when trying to complete your request.<br /><br />\\nProperty stores does not exist.\\n\\n", "code": "409 Conflict", "title": "Conflict"}');
+  const name = await remove('/name');
+  assert.equal(name.status, 403);
+  assert.equal(name.text, '{"message": "Access was denied to this resource.<br /><br />\\nProperty name may not be removed.\\n\\n", "code": "403 Forbidden", "title": "Forbidden"}');
+  assert.equal((await remove('/name', '')).text, '403 Forbidden\n\nAccess was denied to this resource.\n\n Property name may not be removed.  ');
+  for (const attr of ['direct_url', 'os_hash_value', 'os_hash_algo', 'checksum', 'size', 'virtual_size', 'status', 'id', 'created_at', 'updated_at', 'self', 'file', 'schema']) {
+    const r = await remove(`/${attr}`);
+    assert.equal(r.status, 403, attr);
+    assert.equal(r.text, `{"message": "Attribute '${attr}' is read-only.<br /><br />\\n\\n\\n", "code": "403 Forbidden", "title": "Forbidden"}`);
+  }
+  // Horizon's whole request: a removal of what it could not show, together with the edit
+  const horizon = await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'edited' }, { op: 'remove', path: '/os_hash_value' }], { headers: { accept: 'application/json' } });
+  assert.equal(horizon.status, 403);
+  assert.equal((await api.get(`/v2/images/${img.id}`)).json.name, 'ro', 'nothing of a refused PATCH is applied');
+});

@@ -70,6 +70,7 @@ test('glance-direct: stage then import; the image becomes active with the staged
   const [task] = await tasksOf(img.id, alice);
   assert.equal(task.type, 'api_image_import');
   assert.equal(task.status, 'success');
+  assert.equal(task.message, 'Copied 0 MiB', 'a finished task keeps its last progress message, as in Glance');
   assert.deepEqual(task.result, { image_id: img.id });
   assert.equal(task.owner, 'alice-project');
   assert.match(task.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$/);
