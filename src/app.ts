@@ -246,6 +246,14 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
     logger: opts.logger ?? false,
+    cors: {
+      allowedOrigins: config.get('cors', 'allowed_origin'),
+      allowCredentials: config.get('cors', 'allow_credentials'),
+      exposeHeaders: config.get('cors', 'expose_headers'),
+      maxAge: config.get('cors', 'max_age'),
+      allowMethods: config.get('cors', 'allow_methods'),
+      allowHeaders: config.get('cors', 'allow_headers'),
+    },
   });
   imageRoutes(server, api);
   imageDataRoutes(server, api);

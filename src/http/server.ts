@@ -7,6 +7,7 @@ import { renderError, sendError } from './errors.ts';
 import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
+import { corsHooks, type CorsOptions } from './cors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,6 +32,7 @@ export interface ServerOptions {
   maxRequestIdLength: number;
   healthcheckDisableFile: string;
   logger: boolean;
+  cors: CorsOptions;
 }
 
 const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
@@ -105,6 +107,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
     return payload;
   });
+
+  corsHooks(app, opts.cors);
 
   // An answer given before the body was read (413, 400, 408, a refusal): the client may still be
   // sending, and most clients only read the answer once they have sent everything.
