@@ -6,8 +6,9 @@
 #   env:   GLANCE_WORKERS     API worker processes (2)
 #          GLANCE_DATABASE    SQLAlchemy URL (sqlite in DIR; SQLite under Glance answers "database is
 #                             locked" with two concurrent clients, so benchmarks pass a PostgreSQL URL)
-#          GLANCE_KEYSTONE    a Keystone v3 URL (http://127.0.0.1:5000): token auth with the glance
-#                             service user that scripts/keystone_seed.py makes; unset: no auth
+#          GLANCE_KEYSTONE    a Keystone v3 URL (http://127.0.0.1:5000): token auth, validated with the
+#                             service user GLANCE_SERVICE_USER / GLANCE_SERVICE_PASSWORD (gaze /
+#                             gaze-secret, which scripts/keystone_seed.py makes); unset: no auth
 #          GLANCE_ALLOWED_HOSTS / GLANCE_ALLOWED_PORTS   [import_filtering_opts] for web-download
 # Prints READY when it answers. Stop it with scripts/stop-glance.sh DIR. Logs: DIR/glance-api.log.
 set -euo pipefail
@@ -56,8 +57,8 @@ if [ -n "${GLANCE_KEYSTONE:-}" ]; then
 www_authenticate_uri = ${GLANCE_KEYSTONE}
 auth_url = ${GLANCE_KEYSTONE}
 auth_type = password
-username = glance
-password = glance-secret
+username = ${GLANCE_SERVICE_USER:-gaze}
+password = ${GLANCE_SERVICE_PASSWORD:-gaze-secret}
 project_name = service
 user_domain_id = default
 project_domain_id = default

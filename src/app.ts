@@ -16,7 +16,14 @@ import { createNoAuthAuthenticator } from './auth/noauth.ts';
 import { createKeystoneAuthenticator } from './auth/keystone.ts';
 import { LogNotificationDriver, Notifier } from './notify/notifier.ts';
 import { imageSchema, imagesSchema } from './schemas/image.ts';
-import { memberSchema, membersSchema, metadefNamespaceSchema, metadefResourceTypeSchema, taskSchema, tasksSchema } from './schemas/others.ts';
+import { memberSchema, membersSchema, taskSchema, tasksSchema } from './schemas/others.ts';
+import { associationSchema, metadefSchemas, namespaceSchema, objectSchema, propertySchema, tagSchema, tagsRequestSchema } from './schemas/metadefs.ts';
+import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
+import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
+import { MetadefNamespaceService } from './services/metadef-namespaces.ts';
+import { MetadefContentService } from './services/metadef-contents.ts';
+import type { MetadefDeps } from './services/metadef-access.ts';
+import { metadefRoutes } from './http/routes/metadefs.ts';
 import { SchemaValidator } from './schemas/validate.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { ImageService } from './services/images.ts';
@@ -204,6 +211,18 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
     },
   });
+  const metadefs: MetadefDeps = {
+    namespaces: new MetadefNamespacesRepo(db),
+    contents: new MetadefContentsRepo(db),
+    policy,
+    notifier,
+    validators: {
+      namespace: new SchemaValidator('namespace', namespaceSchema), object: new SchemaValidator('object', objectSchema),
+      property: new SchemaValidator('property', propertySchema), tag: new SchemaValidator('tag', tagSchema),
+      tags: new SchemaValidator('tags', tagsRequestSchema), resource_type_association: new SchemaValidator('resource_type_association', associationSchema),
+    },
+    limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
+  };
   const uploads = new UploadRegistry();
   const images = new ImageService(deps, uploads, runner);
   runner.createImageForTask = (owner, properties) =>
@@ -225,9 +244,11 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       multistore: stores.multistore,
       propertyProtections,
     },
+    metadefNamespaces: new MetadefNamespaceService(metadefs),
+    metadefContents: new MetadefContentService(metadefs),
     schemas: {
       image, images: imagesSchema(image), member: memberSchema, members: membersSchema, task: taskSchema, tasks: tasksSchema,
-      'metadefs/namespace': metadefNamespaceSchema, 'metadefs/resource_type': metadefResourceTypeSchema,
+      ...metadefSchemas,
     },
     importMethods,
     selfUrl,
@@ -263,6 +284,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
   taskRoutes(server, api);
   infoRoutes(server, api);
   formatCheckRoutes(server, api);
+  metadefRoutes(server, api);
   runner.start();
   scrubber.start();
 

@@ -4,12 +4,20 @@ import { configFiles, ConfigError, loadConfig, type Config } from './config/inde
 import type { ConfigArg } from './config/sources.ts';
 import { configuredParts, createApp, databaseUrl } from './app.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
+import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
+import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
+import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 
 const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
 
 commands:
   serve          start the Image API service
   db sync        create or upgrade the database schema
+  db load-metadefs [PATH] [--merge [--prefer-new | --overwrite]]
+                 load Glance's metadata definition files (default: [DEFAULT] metadata_source_path,
+                 /etc/glance/metadefs): a namespace that exists is skipped, unless --merge
+  db unload-metadefs           remove every metadata definition
+  db export-metadefs DIR       write each namespace to DIR as a JSON file
   config check   read the configuration, print its warnings, and exit 0 (or 2 with the first error)
   config show    print every option's value and where it came from
 
@@ -97,16 +105,20 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c', multiple: true },
       'config-file': { type: 'string', multiple: true },
       'config-dir': { type: 'string', multiple: true },
+      merge: { type: 'boolean' },
+      'prefer-new': { type: 'boolean' },
+      overwrite: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const command = positionals.join(' ');
+  const [first, second, ...operands] = positionals;
+  const command = [first, second].filter(Boolean).join(' ');
   if (values.help || command === '') {
     console.log(USAGE);
     return;
   }
   // The order on the command line decides which file wins, files and directories alike.
-  const args: ConfigArg[] = tokens.flatMap((t) => t.kind === 'option' && t.value !== undefined
+  const args: ConfigArg[] = tokens.flatMap((t) => t.kind === 'option' && t.value !== undefined && t.name.startsWith('config')
     ? [{ kind: t.name === 'config-dir' ? 'dir' as const : 'file' as const, path: t.value }] : []);
   const config = readConfig(args);
   if (command === 'serve') return serve(config);
@@ -118,7 +130,33 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'config show') return showConfig(config);
+  if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
+    return metadefsCommand(config, command, operands, { merge: values.merge ?? false, preferNew: values['prefer-new'] ?? false, overwrite: values.overwrite ?? false });
+  }
   throw new Error(`unknown command '${command}'\n\n${USAGE}`);
+}
+
+async function metadefsCommand(config: Config, command: string, operands: string[], opts: LoadOptions): Promise<void> {
+  const db = openDatabase(databaseUrl(config));
+  try {
+    await syncSchema(db);
+    const repos = { namespaces: new MetadefNamespacesRepo(db), contents: new MetadefContentsRepo(db) };
+    if (command === 'db load-metadefs') {
+      const source = operands[0] ?? config.get('DEFAULT', 'metadata_source_path');
+      const counts = await loadMetadefs(repos, source, opts, (line) => console.warn(`gaze: ${line}`));
+      console.log(`gaze: ${counts.loaded} namespaces loaded, ${counts.skipped} already there, ${counts.failed} files refused (${source})`);
+      if (counts.failed) process.exitCode = 1;
+    } else if (command === 'db unload-metadefs') {
+      await unloadMetadefs(repos.namespaces);
+      console.log('gaze: every metadata definition was removed');
+    } else {
+      if (!operands[0]) throw new Error('db export-metadefs needs a directory');
+      const files = await exportMetadefs(repos, operands[0]);
+      console.log(`gaze: ${files.length} namespaces written to ${operands[0]}`);
+    }
+  } finally {
+    await db.close();
+  }
 }
 
 /** Every option as INI, with where its value came from. */

@@ -4,6 +4,7 @@
 const ADMIN = 'role:admin';
 const PROJECT_MEMBER = 'role:member and project_id:%(project_id)s';
 const PROJECT_READER = 'role:reader and project_id:%(project_id)s';
+const READ_NAMESPACE = `${ADMIN} or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))`;
 
 export const DEFAULT_RULES: Record<string, string> = {
   context_is_admin: ADMIN,
@@ -38,4 +39,35 @@ export const DEFAULT_RULES: Record<string, string> = {
   modify_task: '',
   stores_info_detail: ADMIN,
   manage_image_cache: ADMIN,
+
+  // Metadata definitions: anyone with reader may read the namespaces of their project and the public
+  // ones; only admins write.
+  metadef_default: '',
+  metadef_admin: ADMIN,
+  get_metadef_namespace: READ_NAMESPACE,
+  get_metadef_namespaces: `${ADMIN} or (${PROJECT_READER})`,
+  modify_metadef_namespace: 'rule:metadef_admin',
+  add_metadef_namespace: 'rule:metadef_admin',
+  delete_metadef_namespace: 'rule:metadef_admin',
+  get_metadef_object: READ_NAMESPACE,
+  get_metadef_objects: READ_NAMESPACE,
+  modify_metadef_object: 'rule:metadef_admin',
+  add_metadef_object: 'rule:metadef_admin',
+  delete_metadef_object: 'rule:metadef_admin',
+  list_metadef_resource_types: READ_NAMESPACE,
+  get_metadef_resource_type: READ_NAMESPACE,
+  add_metadef_resource_type_association: 'rule:metadef_admin',
+  remove_metadef_resource_type_association: 'rule:metadef_admin',
+  get_metadef_property: READ_NAMESPACE,
+  get_metadef_properties: READ_NAMESPACE,
+  modify_metadef_property: 'rule:metadef_admin',
+  add_metadef_property: 'rule:metadef_admin',
+  remove_metadef_property: 'rule:metadef_admin',
+  get_metadef_tag: READ_NAMESPACE,
+  get_metadef_tags: READ_NAMESPACE,
+  modify_metadef_tag: 'rule:metadef_admin',
+  add_metadef_tag: 'rule:metadef_admin',
+  add_metadef_tags: 'rule:metadef_admin',
+  delete_metadef_tag: 'rule:metadef_admin',
+  delete_metadef_tags: 'rule:metadef_admin',
 };

@@ -17,6 +17,8 @@ export const OPTIONS = {
     bind_host: { type: 'string', default: '127.0.0.1' },
     bind_port: { type: 'int', default: 9292 },
     workers: { type: 'int', default: 1 },
+    // Where `gaze db load-metadefs` reads metadata definition files by default.
+    metadata_source_path: { type: 'string', default: '/etc/glance/metadefs/' },
     // Gaze: where the embedded defaults keep the database, the file store and staging.
     data_dir: { type: 'string', default: './data' },
     image_size_cap: { type: 'int', default: 1099511627776 },

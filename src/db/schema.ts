@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 // Row types of every table. Timestamps are TEXT (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) and booleans are
 // 0/1 integers on both engines, so SQLite and PostgreSQL rows look the same to the repositories.
 
@@ -79,6 +81,65 @@ export interface TasksTable {
   attempts: number;
 }
 
+// Metadata definitions: integer ids (generated), JSON kept as text.
+export interface MetadefNamespacesTable {
+  id: Generated<number>;
+  namespace: string;
+  display_name: string | null;
+  description: string | null;
+  visibility: string | null;
+  protected: number | null;
+  owner: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefObjectsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  description: string | null;
+  required: string | null;
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefPropertiesTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefResourceTypesTable {
+  id: Generated<number>;
+  name: string;
+  protected: number;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefNamespaceResourceTypesTable {
+  resource_type_id: number;
+  namespace_id: number;
+  properties_target: string | null;
+  prefix: string | null;
+  position: number;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefTagsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -86,4 +147,10 @@ export interface Database {
   image_members: ImageMembersTable;
   image_locations: ImageLocationsTable;
   tasks: TasksTable;
+  metadef_namespaces: MetadefNamespacesTable;
+  metadef_objects: MetadefObjectsTable;
+  metadef_properties: MetadefPropertiesTable;
+  metadef_resource_types: MetadefResourceTypesTable;
+  metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
+  metadef_tags: MetadefTagsTable;
 }

@@ -12,6 +12,8 @@ import type { JsonSchema } from '../schemas/image.ts';
 import type { UploadWatchdogOptions } from './upload-watchdog.ts';
 import type { QuotaService } from '../quota/quotas.ts';
 import type { FormatCheckService } from '../services/format-check.ts';
+import type { MetadefNamespaceService } from '../services/metadef-namespaces.ts';
+import type { MetadefContentService } from '../services/metadef-contents.ts';
 
 /** What the routes call: use cases and view settings, handed over by app.ts. */
 export interface Api {
@@ -24,6 +26,8 @@ export interface Api {
   imports: ImportService;
   tasks: TaskService;
   storeInfo: StoreInfoService;
+  metadefNamespaces: MetadefNamespaceService;
+  metadefContents: MetadefContentService;
   limits: { default: number; max: number };
   view: ImageViewOptions;
   schemas: Record<string, JsonSchema>;

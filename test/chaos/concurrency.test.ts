@@ -67,4 +67,16 @@ forEachEngine((engine) => {
     assert.deepEqual(churn.map((r) => r.status), Array(8).fill(204));
     assert.deepEqual([...(await api.get(`/v2/images/${other.id}`)).json.tags].sort(), ['e', 'f', 'g', 'h']);
   });
+
+  test(`metadefs under ${N} parallel clients: one namespace wins its name, every distinct tag is kept, one wins each tag name`, async () => {
+    const same = await Promise.all(Array.from({ length: N }, () => api.post('/v2/metadefs/namespaces', { namespace: 'Race', visibility: 'public' })));
+    assert.equal(same.filter((r) => r.status === 201).length, 1, same.map((r) => r.status).join(','));
+    assert.ok(same.every((r) => r.status === 201 || r.status === 409));
+    const distinct = await Promise.all(Array.from({ length: N }, (_, i) => api.call('POST', `/v2/metadefs/namespaces/Race/tags/t${i}`)));
+    assert.deepEqual(distinct.map((r) => r.status), Array(N).fill(201));
+    const clash = await Promise.all(Array.from({ length: N }, (_, i) => api.call('POST', `/v2/metadefs/namespaces/Race/tags/${i % 2 ? 'CLASH' : 'clash'}`)));
+    assert.equal(clash.filter((r) => r.status === 201).length, 1, clash.map((r) => r.status).join(','));
+    assert.ok(clash.every((r) => r.status === 201 || r.status === 409));
+    assert.equal((await api.get('/v2/metadefs/namespaces/Race/tags')).json.tags.length, N + 1);
+  });
 });

@@ -44,3 +44,35 @@ test('an import emits task.create, task.processing and task.success, and the ima
   assert.ok(positions.every((p) => p >= 0), `all of ${order.join(', ')} in ${names.join(', ')}`);
   assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'in this order');
 });
+
+test('metadefs emit Glance\'s metadef_* events with its payloads', async (t) => {
+  const lines: string[] = [];
+  t.mock.method(console, 'log', (line: unknown) => { lines.push(String(line)); });
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } });
+  try {
+    const api = client(gaze.url);
+    await api.post('/v2/metadefs/namespaces', {
+      namespace: 'Noticed', resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'n_' }],
+      objects: [{ name: 'o' }], tags: [{ name: 't' }], properties: { p: { type: 'string', title: 'P' } },
+    });
+    await api.call('PUT', '/v2/metadefs/namespaces/Noticed', { json: { namespace: 'Renamed' } });
+    await api.call('POST', '/v2/metadefs/namespaces/Renamed/tags', { json: { tags: [{ name: 'a' }, { name: 'b' }] } });
+    await api.call('PUT', '/v2/metadefs/namespaces/Renamed/tags/a', { json: { name: 'c' } });
+    await api.del('/v2/metadefs/namespaces/Renamed');
+  } finally {
+    await gaze.stop();
+  }
+  const events = lines.map((l) => JSON.parse(l)).filter((n) => n.notification.startsWith('metadef_'));
+  assert.deepEqual(events.map((n) => n.notification), [
+    'metadef_namespace.create', 'metadef_resource_type.create', 'metadef_object.create', 'metadef_tag.create', 'metadef_property.create',
+    'metadef_namespace.update', 'metadef_tag.create', 'metadef_tag.create', 'metadef_tag.update', 'metadef_namespace.delete',
+  ]);
+  const update = events.find((n) => n.notification === 'metadef_namespace.update');
+  assert.equal(update.payload.namespace, 'Renamed');
+  assert.equal(update.payload.namespace_old, 'Noticed');
+  assert.equal(events.find((n) => n.notification === 'metadef_tag.update').payload.name_old, 'a');
+  assert.equal(events.find((n) => n.notification === 'metadef_resource_type.create').payload.prefix, 'n_');
+  const deleted = events.at(-1);
+  assert.equal(deleted.payload.deleted, true);
+  assert.match(deleted.payload.deleted_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+});

@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 // Ordered schema migrations; `gaze db sync` and the server's start apply the ones not yet applied.
 const migrations: Record<string, Migration> = {
@@ -109,6 +109,63 @@ const migrations: Record<string, Migration> = {
       // has to remove); 'deleted' meant the last one.
       await db.updateTable('image_locations').set({ status: 'pending_delete' }).where('status', '=', 'deleted').execute();
       await db.schema.createIndex('ix_image_locations_status').on('image_locations').columns(['status', 'updated_at']).execute();
+    },
+  },
+  '0005_metadefs': {
+    async up(db: Kysely<any>) {
+      // Glance's metadata definitions tables. Integer ids that grow with each row: lists come back in
+      // creation order, and `id` breaks ties as in Glance. Names are the keys the API uses.
+      const serial = db.getExecutor().adapter instanceof PostgresAdapter;
+      const withId = (table: string) => {
+        const t = db.schema.createTable(table) as CreateTableBuilder<string, never>;
+        return serial ? t.addColumn('id', 'serial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+      };
+      const timestamps = <T extends CreateTableBuilder<string, never>>(t: T) =>
+        t.addColumn('created_at', 'varchar(26)', (c) => c.notNull()).addColumn('updated_at', 'varchar(26)');
+      const toNamespace = (c: ColumnDefinitionBuilder) => c.notNull().references('metadef_namespaces.id').onDelete('cascade');
+
+      await timestamps(withId('metadef_namespaces')
+        .addColumn('namespace', 'varchar(80)', (c) => c.notNull().unique())
+        .addColumn('display_name', 'varchar(80)')
+        .addColumn('description', 'text')
+        .addColumn('visibility', 'varchar(32)')
+        .addColumn('protected', 'integer')
+        .addColumn('owner', 'varchar(255)', (c) => c.notNull())).execute();
+      await db.schema.createIndex('ix_metadef_namespaces_owner').on('metadef_namespaces').column('owner').execute();
+
+      await timestamps(withId('metadef_objects')
+        .addColumn('namespace_id', 'integer', toNamespace)
+        .addColumn('name', 'varchar(80)', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('required', 'text') // JSON array
+        .addColumn('json_schema', 'text', (c) => c.notNull()) // JSON object: property definitions by name
+        .addUniqueConstraint('uq_metadef_objects_namespace_id_name', ['namespace_id', 'name'])).execute();
+
+      await timestamps(withId('metadef_properties')
+        .addColumn('namespace_id', 'integer', toNamespace)
+        .addColumn('name', 'varchar(80)', (c) => c.notNull())
+        .addColumn('json_schema', 'text', (c) => c.notNull())
+        .addUniqueConstraint('uq_metadef_properties_namespace_id_name', ['namespace_id', 'name'])).execute();
+
+      await timestamps(withId('metadef_resource_types')
+        .addColumn('name', 'varchar(80)', (c) => c.notNull().unique())
+        .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))).execute();
+
+      await timestamps(db.schema.createTable('metadef_namespace_resource_types')
+        .addColumn('resource_type_id', 'integer', (c) => c.notNull().references('metadef_resource_types.id'))
+        .addColumn('namespace_id', 'integer', toNamespace)
+        .addColumn('properties_target', 'varchar(80)')
+        .addColumn('prefix', 'varchar(80)')
+        // The order associations were made in, which is the order Glance lists them in.
+        .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('pk_metadef_namespace_resource_types', ['resource_type_id', 'namespace_id'])).execute();
+
+      await timestamps(withId('metadef_tags')
+        .addColumn('namespace_id', 'integer', toNamespace)
+        .addColumn('name', 'varchar(80)', (c) => c.notNull())).execute();
+      // Tag names are unique per namespace whatever their case (Glance says so in its message).
+      await db.schema.createIndex('uq_metadef_tags_namespace_id_name').on('metadef_tags').unique()
+        .expression(sql`namespace_id, lower(name)`).execute();
     },
   },
 };

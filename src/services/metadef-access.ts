@@ -1,0 +1,143 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Policy, PolicyTarget } from '../auth/policy.ts';
+import type { Notifier } from '../notify/notifier.ts';
+import type { MetadefNamespacesRepo } from '../db/repos/metadef-namespaces.ts';
+import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
+import type { SchemaValidator } from '../schemas/validate.ts';
+import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
+import { checkNoFourByteUnicode } from '../domain/image.ts';
+import { canSeeNamespace, type MetadefNamespace, type PropertyDefinition } from '../domain/metadefs.ts';
+import { apiTime } from '../domain/time.ts';
+
+/** What the metadefs use cases share. */
+export interface MetadefDeps {
+  namespaces: MetadefNamespacesRepo;
+  contents: MetadefContentsRepo;
+  policy: Policy;
+  notifier: Notifier;
+  validators: Record<'namespace' | 'object' | 'property' | 'tag' | 'tags' | 'resource_type_association', SchemaValidator>;
+  limits: { default: number; max: number };
+}
+
+type NamespaceNotFound = Extract<ErrorCode, 'MD_NAMESPACE_NOT_FOUND' | 'MD_NAMESPACE_NOT_FOUND_SHORT' | 'NOT_FOUND'>;
+
+export function namespaceTarget(ns: MetadefNamespace): PolicyTarget {
+  return { project_id: ns.owner, visibility: ns.visibility };
+}
+
+/**
+ * Glance's metadef policy check: a denied rule is 404 (as if the namespace did not exist) when the
+ * caller may not even see the namespace, 403 otherwise.
+ */
+export function enforce(deps: MetadefDeps, rule: string, ctx: RequestContext, ns: MetadefNamespace | null): void {
+  const target = ns ? namespaceTarget(ns) : { project_id: ctx.projectId };
+  if (deps.policy.check(rule, ctx, target)) return;
+  if (rule === 'get_metadef_namespace' || !deps.policy.check('get_metadef_namespace', ctx, target)) throw gazeError('NOT_FOUND');
+  throw gazeError('POLICY_DENIED', rule);
+}
+
+/**
+ * The namespace a request names, if the caller may see it. Glance words the 404 per endpoint: `missing`
+ * when the namespace does not exist, `hidden` when the caller may not see it.
+ */
+export async function findNamespace(deps: MetadefDeps, ctx: RequestContext, name: string,
+  notFound: { missing: NamespaceNotFound; hidden: NamespaceNotFound }): Promise<MetadefNamespace> {
+  const ns = await deps.namespaces.get(name);
+  const raise = (code: NamespaceNotFound) => (code === 'NOT_FOUND' ? gazeError('NOT_FOUND') : gazeError(code, name));
+  if (!ns) throw raise(notFound.missing);
+  if (!canSeeNamespace(ctx, ns)) throw raise(notFound.hidden);
+  return ns;
+}
+
+/** The caller's namespace for writes: absent and hidden alike are "Namespace <ns> not found". */
+export const WRITE_NOT_FOUND = { missing: 'MD_NAMESPACE_NOT_FOUND_SHORT', hidden: 'MD_NAMESPACE_NOT_FOUND_SHORT' } as const;
+
+/** Fields a body may not set (403 "Attribute '<key>' is read-only."). */
+export function refuseReadOnly(body: Record<string, unknown>, keys: readonly string[]): void {
+  for (const key of keys) if (key in body) throw gazeError('ATTRIBUTE_READ_ONLY', key);
+}
+
+/** Glance's 4-byte unicode refusal, with the write's own prefix ("Couldn't create metadata tag: …"). */
+export function refuseFourByte(what: string, fields: Record<string, unknown>, nested: Array<Record<string, unknown>> = []): void {
+  try {
+    checkNoFourByteUnicode(fields);
+    for (const map of nested) checkNoFourByteUnicode(map);
+  } catch (err) {
+    if (isGazeError(err)) throw gazeError('MD_WRITE_REFUSED', what, err.message);
+    throw err;
+  }
+}
+
+/** The body of a write, validated against its schema (an object: anything else is 400). */
+export function validated(deps: MetadefDeps, schema: keyof MetadefDeps['validators'], body: unknown): Record<string, unknown> {
+  if (body === undefined) throw gazeError('BODY_EXPECTED');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('SCHEMA_MISMATCH', schema, `${JSON.stringify(body)} is not of type 'object'`);
+  deps.validators[schema].validate(body);
+  return body as Record<string, unknown>;
+}
+
+// Notification payloads, as Glance's notifier formats them.
+
+const deletion = (deleted: boolean) => ({ deleted, deleted_at: deleted ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : null });
+
+export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+  return {
+    namespace: ns.namespace, namespace_old: opts.old ?? ns.namespace, display_name: ns.display_name, protected: ns.protected ?? false,
+    visibility: ns.visibility ?? 'private', owner: ns.owner, description: ns.description,
+    created_at: apiTime(ns.created_at), updated_at: ns.updated_at ? apiTime(ns.updated_at) : null, ...deletion(opts.deleted ?? false),
+  };
+}
+
+const PAYLOAD_PROPERTY_FIELDS = ['type', 'title', 'description', 'default', 'minimum', 'maximum', 'enum', 'pattern', 'minLength', 'maxLength',
+  'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems'];
+
+export function propertyPayload(ns: string, name: string, def: PropertyDefinition, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+  return {
+    namespace: ns, name, name_old: opts.old ?? name,
+    ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])), ...deletion(opts.deleted ?? false),
+  };
+}
+
+export function objectPayload(ns: string, obj: { name: string; description: string | null; required: string[]; properties: Record<string, PropertyDefinition>; created_at: string; updated_at: string | null },
+  opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+  return {
+    namespace: ns, name: obj.name, name_old: opts.old ?? obj.name,
+    properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])) })),
+    required: obj.required, description: obj.description,
+    created_at: apiTime(obj.created_at), updated_at: obj.updated_at ? apiTime(obj.updated_at) : null, ...deletion(opts.deleted ?? false),
+  };
+}
+
+export function tagPayload(ns: string, tag: { name: string; created_at: string; updated_at: string | null }, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+  return {
+    namespace: ns, name: tag.name, name_old: opts.old ?? tag.name,
+    created_at: apiTime(tag.created_at), updated_at: tag.updated_at ? apiTime(tag.updated_at) : null, ...deletion(opts.deleted ?? false),
+  };
+}
+
+export function associationPayload(ns: string, a: { name: string; prefix: string | null; properties_target: string | null; created_at: string; updated_at: string | null },
+  deleted = false): Record<string, unknown> {
+  return {
+    namespace: ns, name: a.name, prefix: a.prefix, properties_target: a.properties_target,
+    created_at: apiTime(a.created_at), updated_at: a.updated_at ? apiTime(a.updated_at) : null, ...deletion(deleted),
+  };
+}
+
+/** Query values of a list: limit as Glance checks it. */
+export function parseLimit(text: string | undefined, limits: { default: number; max: number } | null): number | undefined {
+  if (text === undefined || text === '') return limits?.default;
+  if (!/^[+-]?\d+$/.test(text.trim())) throw gazeError('LIMIT_NOT_INTEGER');
+  const n = Number(text);
+  if (n < 0) throw gazeError('LIMIT_NOT_POSITIVE');
+  return limits ? Math.min(n, limits.max) : n;
+}
+
+export function parseSortDir(text: string | undefined): 'asc' | 'desc' {
+  const dir = text ?? 'desc';
+  if (dir !== 'asc' && dir !== 'desc') throw gazeError('INVALID_SORT_DIR', dir);
+  return dir;
+}
+
+export function checkVisibilityParam(text: string | undefined, allowed: readonly string[]): void {
+  if (text !== undefined && !allowed.includes(text)) throw gazeError('MD_INVALID_VISIBILITY', text);
+}

@@ -1,0 +1,98 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { forEachEngine } from '../helpers/databases.ts';
+import { MetadefNamespacesRepo } from '../../src/db/repos/metadef-namespaces.ts';
+import { MetadefContentsRepo } from '../../src/db/repos/metadef-contents.ts';
+import { exportMetadefs, loadMetadefs, unloadMetadefs } from '../../src/services/metadef-files.ts';
+
+// `gaze db load-metadefs` and its siblings on SQLite and PostgreSQL, with the metadata definition files
+// Debian ships with Glance (glance-common, /etc/glance/metadefs: 33 namespaces).
+
+const SHIPPED = '/etc/glance/metadefs';
+const skip = !existsSync(SHIPPED) && 'glance-common is not installed (scripts/install-system-deps.sh installs it)';
+const none = { merge: false, preferNew: false, overwrite: false };
+const quiet = () => {};
+
+forEachEngine((engine) => {
+  let repos: { namespaces: MetadefNamespacesRepo; contents: MetadefContentsRepo };
+  let dir: string;
+  before(async () => {
+    const db = await engine.open();
+    repos = { namespaces: new MetadefNamespacesRepo(db), contents: new MetadefContentsRepo(db) };
+    dir = mkdtempSync(path.join(tmpdir(), 'gaze-metadefs-'));
+  });
+
+  const all = () => repos.namespaces.list({ caller: { isAdmin: true, projectId: null }, sortKey: 'namespace', sortDir: 'asc', limit: 1000 });
+
+  test('Debian\'s 33 files load; a second load changes nothing (existing namespaces are skipped)', { skip }, async () => {
+    const first = await loadMetadefs(repos, SHIPPED, none, quiet);
+    assert.deepEqual(first, { loaded: 33, skipped: 0, failed: 0 });
+    const namespaces = await all();
+    assert.equal(namespaces.length, 33);
+    const libvirt = namespaces.find((n) => n.namespace === 'OS::Compute::Libvirt')!;
+    assert.equal(libvirt.owner, 'admin');
+    assert.equal(libvirt.updated_at, null, 'loaded rows have no updated_at, as with glance-manage');
+    assert.equal(namespaces.find((n) => n.namespace === 'OS::Glance::CommonImageProperties')!.visibility, null, 'its file has no visibility');
+    const props = await repos.contents.properties(libvirt.id);
+    assert.ok(props.some((p) => p.name === 'boot_menu'));
+    assert.ok((await repos.namespaces.associations(libvirt.id)).some((a) => a.name === 'OS::Glance::Image' && a.prefix === 'hw_'));
+    assert.ok((await repos.namespaces.resourceTypes()).every((t) => t.protected), 'types made by a load are protected');
+    // an integer default is kept as text, as Glance serves it
+    const quota = (await all()).find((n) => n.namespace === 'OS::Compute::Quota')!;
+    const withDefault = (await repos.contents.objects(quota.id)).flatMap((o) => Object.values(o.properties)).find((p) => p.default !== undefined);
+    if (withDefault) assert.equal(typeof withDefault.default, 'string');
+
+    await repos.contents.insertTag(libvirt.id, 'local-change');
+    assert.deepEqual(await loadMetadefs(repos, SHIPPED, none, quiet), { loaded: 0, skipped: 33, failed: 0 });
+    assert.ok(await repos.contents.tag(libvirt.id, 'local-change'), 'a skipped namespace keeps what was changed in it');
+  });
+
+  test('--merge adds what is missing; --prefer-new also overwrites; --overwrite reloads exactly', { skip }, async () => {
+    const ns = (await repos.namespaces.get('OS::Compute::Libvirt'))!;
+    const file = path.join(dir, 'libvirt.json');
+    const original = JSON.parse(readFileSync(path.join(SHIPPED, 'compute-libvirt.json'), 'utf8'));
+    const changed = { ...original, description: 'from the file', properties: { ...original.properties, boot_menu: { type: 'string', title: 'Changed' }, brand_new: { type: 'string', title: 'New' } } };
+    writeFileSync(file, JSON.stringify(changed));
+
+    assert.deepEqual(await loadMetadefs(repos, file, { ...none, merge: true }, quiet), { loaded: 1, skipped: 0, failed: 0 });
+    assert.equal((await repos.contents.property(ns.id, 'brand_new'))?.definition.title, 'New', 'merge adds');
+    assert.notEqual((await repos.contents.property(ns.id, 'boot_menu'))?.definition.title, 'Changed', 'merge keeps what exists');
+    assert.notEqual((await repos.namespaces.get('OS::Compute::Libvirt'))?.description, 'from the file');
+
+    await loadMetadefs(repos, file, { ...none, merge: true, preferNew: true }, quiet);
+    assert.equal((await repos.contents.property(ns.id, 'boot_menu'))?.definition.title, 'Changed', 'prefer-new overwrites');
+    assert.equal((await repos.namespaces.get('OS::Compute::Libvirt'))?.description, 'from the file');
+    assert.ok(await repos.contents.tag(ns.id, 'local-change'), 'prefer-new keeps what only the database has');
+
+    await loadMetadefs(repos, path.join(SHIPPED, 'compute-libvirt.json'), { ...none, merge: true, overwrite: true }, quiet);
+    const reloaded = (await repos.namespaces.get('OS::Compute::Libvirt'))!;
+    assert.equal(await repos.contents.property(reloaded.id, 'brand_new'), null, 'overwrite drops what the file does not hold');
+    assert.equal(await repos.contents.tag(reloaded.id, 'local-change'), null);
+    assert.equal(reloaded.description, original.description);
+
+    await assert.rejects(loadMetadefs(repos, SHIPPED, { ...none, preferNew: true }, quiet), /used together with --merge/);
+    await assert.rejects(loadMetadefs(repos, SHIPPED, { merge: true, preferNew: true, overwrite: true }, quiet), /at most one/);
+    writeFileSync(path.join(dir, 'broken.json'), '{ not json');
+    const lines: string[] = [];
+    assert.deepEqual(await loadMetadefs(repos, path.join(dir, 'broken.json'), none, (l) => lines.push(l)), { loaded: 0, skipped: 0, failed: 1 });
+    assert.match(lines[0], /broken\.json: skipped/);
+  });
+
+  test('export writes one file per namespace (no owner); unload removes everything; the export loads back', { skip }, async () => {
+    const out = path.join(dir, 'export');
+    const files = await exportMetadefs(repos, out);
+    assert.equal(files.length, 33);
+    assert.ok(readdirSync(out).includes('libvirtDriverOptionsforImages.json'));
+    const doc = JSON.parse(readFileSync(path.join(out, 'libvirtDriverOptionsforImages.json'), 'utf8'));
+    assert.equal(doc.namespace, 'OS::Compute::LibvirtImage', 'named after the display name, letters and digits only');
+    assert.ok(!('owner' in doc));
+    await unloadMetadefs(repos.namespaces);
+    assert.deepEqual(await all(), []);
+    assert.deepEqual(await repos.namespaces.resourceTypes(), []);
+    assert.deepEqual(await loadMetadefs(repos, out, none, quiet), { loaded: 33, skipped: 0, failed: 0 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
