@@ -105,7 +105,7 @@ async function count(db: Db, table: 'image_properties' | 'image_tags' | 'image_m
 forEachEngine((engine) => {
   test('schema sync applies the migrations once; a second sync applies nothing', async () => {
     const db = await engine.open({ sync: false });
-    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts', '0003_image_reservations', '0004_location_lifecycle']);
+    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts', '0003_image_reservations', '0004_location_lifecycle', '0005_metadefs']);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
     const images = new ImagesRepo(db);
