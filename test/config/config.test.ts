@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, fileUriToPath, ConfigError, configFiles } from '../../src/config/index.ts';
+import { parseIni } from '../../src/config/ini.ts';
+import { OPTIONS } from '../../src/config/options.ts';
 
 function withDir(fn: (dir: string, write: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-config-'));
@@ -248,4 +250,24 @@ test('a value that parses but cannot be used is refused where it was set', () =>
 test('node_staging_uri takes file:// URIs', () => {
   assert.equal(fileUriToPath('file:///var/lib/gaze/staging'), '/var/lib/gaze/staging');
   assert.throws(() => fileUriToPath('http://x/'), /not a file:\/\/ URI/);
+});
+
+test('etc/gaze.conf.sample shows every option Gaze reads, and only those', () => {
+  const samplePath = new URL('../../etc/gaze.conf.sample', import.meta.url);
+  const sample = readFileSync(samplePath, 'utf8');
+  // The sample's [fast], [objects], ... are examples of per-store sections: they take [glance_store]'s store options.
+  const storeSections = new Set(['fast', 'objects', 'swiftstore', 'os_glance_staging_store']);
+  const uncommented = sample.split('\n').map((line) => line.replace(/^#(?=\[|[a-z_0-9]+ =)/, '')).join('\n');
+  const { sections } = parseIni(uncommented, 'gaze.conf.sample');
+  const shown = new Set<string>();
+  for (const [section, options] of sections) {
+    const asSection = storeSections.has(section) ? 'glance_store' : section;
+    for (const option of options.keys()) {
+      if (asSection !== section && (option === 'store_description' || option === 'read_only')) continue; // per-store only
+      shown.add(`${asSection}.${option}`);
+    }
+  }
+  const known = new Set(Object.entries(OPTIONS).flatMap(([section, options]) => Object.keys(options).map((option) => `${section}.${option}`)));
+  assert.deepEqual([...known].filter((name) => !shown.has(name)), [], 'options missing from the sample');
+  assert.deepEqual([...shown].filter((name) => !known.has(name)), [], 'sample options Gaze does not read');
 });
