@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
+bash scripts/install-horizon-deps.sh
 npm ci --no-audit --no-fund
 npm test
