@@ -240,13 +240,17 @@ for (const mode of MODES) {
     const dir = path.join(work, `horizon-${mode}`);
     mkdirSync(dir);
     const glanceLog = path.join(dir, 'glanceclient.log');
+    // Screenshots of each step are kept as test artifacts (git-ignored), replaced by the next run.
+    const shots = path.join(repo, 'test-artifacts', 'horizon', mode);
+    rmSync(shots, { recursive: true, force: true });
+    mkdirSync(shots, { recursive: true });
     const gazeLogStart = gaze!.output().length;
     // Settings are read when Horizon starts: rewrite them, then start a fresh Horizon for this mode.
     writeSettings(mode, glanceLog);
     const started = await startHorizon(mode, dir);
     let flow: Awaited<ReturnType<typeof runFlow>>;
     try {
-      flow = await runFlow(mode, path.join(dir, 'screenshots'));
+      flow = await runFlow(mode, shots);
     } finally {
       await stopHorizon();
     }
@@ -255,7 +259,7 @@ for (const mode of MODES) {
     const refused = answered.filter((r) => r.status >= 400).map((r) => `${r.method} ${r.url} -> ${r.status}`);
     const context = [
       `Gaze answers >= 400: ${refused.length ? refused.join('; ') : 'none'}`,
-      `screenshots: ${path.join(dir, 'screenshots')} (removed after the run)`,
+      `screenshots: ${shots}`,
       `Horizon's output (tail):\n${started.output().split('\n').slice(-15).join('\n')}`,
     ].join('\n');
 
