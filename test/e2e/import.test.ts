@@ -160,7 +160,7 @@ test('glance image-create-via-import --import-method glance-direct --file: activ
   if (created.status === 'importing') assert.equal(created[IMPORT_LOCK], task.id, 'the lock the client saw is the task');
 
   const rows = parseTable(ok(await glance(['image-tasks', id])));
-  assert.deepEqual(rows.map((r) => [r.Message, r.Status]), [['', 'success']]);
+  assert.deepEqual(rows.map((r) => [r.Message, r.Status]), [['Copied 1 MiB', 'success']]);
   assert.match(rows[0]['Updated at'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
 
   const out = path.join(work, 'direct-out.raw');
@@ -202,7 +202,7 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
   releaseSlow();
   assertActive(await settled(id), webData);
   tasks = await imageTasks(id);
-  assert.deepEqual(tasks.map((t) => [t.status, t.message]), [['success', '']]);
+  assert.deepEqual(tasks.map((t) => [t.status, t.message]), [['success', 'Copied 0 MiB']]);
   assert.ok(served.includes('GET /slow'));
 
   // Round trip through the API (the CLI download is covered above).
