@@ -88,7 +88,7 @@ function percentile(sorted: number[], p: number): number {
  * `concurrency` loops over one keep-alive pool, each issuing GETs of `pathFor(i)` until `seconds` have
  * passed or `maxRequests` were sent. A short warm-up first is not counted. Bodies are read in full.
  */
-export async function loadTest(url: string, pathFor: (i: number) => string, opts: { concurrency: number; seconds: number; maxRequests: number; warmupSeconds: number }): Promise<LoadResult> {
+export async function loadTest(url: string, pathFor: (i: number) => string, opts: { concurrency: number; seconds: number; maxRequests: number; warmupSeconds: number; headers?: Record<string, string> }): Promise<LoadResult> {
   const pool = new Pool(url, { connections: opts.concurrency, pipelining: 1 });
   try {
     const run = async (seconds: number, maxRequests: number, record: boolean) => {
@@ -104,7 +104,7 @@ export async function loadTest(url: string, pathFor: (i: number) => string, opts
           const i = issued++;
           const t0 = performance.now();
           try {
-            const res = await pool.request({ method: 'GET', path: pathFor(i) });
+            const res = await pool.request({ method: 'GET', path: pathFor(i), headers: opts.headers });
             const body = Buffer.from(await res.body.arrayBuffer());
             if (res.statusCode !== 200) {
               errors++;

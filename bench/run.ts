@@ -6,6 +6,7 @@
 // processes acting as two regions. It prints labelled figures and, as the last line, one JSON object with
 // every number. It asserts nothing: targets are shown next to the figures.
 //
+//   npm run bench -- --against-glance       # the same workloads against a real Glance, side by side (against-glance.ts)
 //   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
 //   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
 //   GAZE_BENCH_S3_MIB=64 npm run bench       # smaller image for the S3 store section (default 512)
@@ -24,6 +25,7 @@ import { importAndWait, stage, startFileServer, type BenchFileServer } from './i
 import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
 import { bucketObjects } from './s3.ts';
 import { conversionImport, inspectionCost } from './safety.ts';
+import { againstGlance } from './against-glance.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
 
@@ -431,7 +433,9 @@ async function main(): Promise<void> {
 }
 
 try {
-  await main();
+  // `npm run bench -- --against-glance`: the side-by-side comparison with a real Glance instead.
+  if (process.argv.includes('--against-glance')) await againstGlance();
+  else await main();
 } catch (err) {
   console.error('bench failed:', err);
   process.exitCode = 1;

@@ -37,6 +37,15 @@ if ! command -v glance-api >/dev/null || ! command -v glance-manage >/dev/null; 
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends glance-api >/dev/null
 fi
 
+# Glance reaches PostgreSQL through psycopg2, which glance-api does not pull in.
+if [[ "${GLANCE_DATABASE:-}" == postgresql* ]] && ! python3 -c 'import psycopg2' 2>/dev/null; then
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  log "installing python3-psycopg2"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-psycopg2 >/dev/null
+fi
+
 healthy() { curl -fsS -m 5 -o /dev/null "$url/versions" 2>/dev/null; }
 if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   if healthy; then echo READY; exit 0; fi

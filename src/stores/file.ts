@@ -1,4 +1,3 @@
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -6,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { processAlive } from '../util/process.ts';
-import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
+import { DurableFileWriter } from './durable-writer.ts';
+import { FileRangeReader } from './file-reader.ts';
 
 /** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
 export class FileStoreDriver implements StoreDriver {
@@ -25,12 +25,15 @@ export class FileStoreDriver implements StoreDriver {
     const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
     let size = 0;
     try {
-      const out = createWriteStream(temp, { flags: 'wx', highWaterMark: INGEST_BUFFER_BYTES });
-      await pipeline(source, out, { signal: opts.signal });
-      size = out.bytesWritten;
-      // The bytes reach the disk before the name makes them visible (fsync is per file, any descriptor).
-      const handle = await open(temp, 'r');
-      try { await handle.sync(); } finally { await handle.close(); }
+      const handle = await open(temp, 'wx');
+      try {
+        // The bytes reach the disk before the name makes them visible.
+        const out = new DurableFileWriter(handle);
+        await pipeline(source, out, { signal: opts.signal });
+        size = out.bytesWritten;
+      } finally {
+        await handle.close();
+      }
       await rename(temp, final);
     } catch (err) {
       await rm(temp, { force: true });
@@ -59,7 +62,13 @@ export class FileStoreDriver implements StoreDriver {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError('NOT_FOUND', `no data at ${url}`);
       throw err;
     }
-    return handle.createReadStream({ highWaterMark: 1 << 20, ...(range ? { start: range.start, end: range.end } : {}) });
+    try {
+      const size = (await handle.stat()).size;
+      return new FileRangeReader(handle, range?.start ?? 0, range ? Math.min(range.end, size - 1) : size - 1);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async delete(url: string): Promise<void> {
