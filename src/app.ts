@@ -194,7 +194,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       formatPolicy,
     },
   };
-  const stagingArea = new StagingArea(staging);
+  const stagingArea = new StagingArea(staging, deps.settings.hashingAlgorithm);
   const selfUrl = config.get('DEFAULT', 'worker_self_reference_url') ?? config.get('DEFAULT', 'public_endpoint');
   await recoverInterruptedUploads(deps, stagingArea, selfUrl);
   const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });

@@ -4,6 +4,7 @@ import { configFiles, ConfigError, loadConfig, type Config } from './config/inde
 import type { ConfigArg } from './config/sources.ts';
 import { configuredParts, createApp, databaseUrl } from './app.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
+import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
 import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
@@ -48,6 +49,7 @@ async function serve(config: Config): Promise<void> {
   const workers = config.get('DEFAULT', 'workers');
   if (workers > 1 && cluster.isPrimary) return supervise(config, workers, host, port, noAuth);
   const app = await createApp(config, { logger: process.env.GAZE_LOG_REQUESTS === '1' });
+  startHashWorkers();
   await app.server.listen({ host, port });
   if (cluster.isPrimary) console.log(`gaze: serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;

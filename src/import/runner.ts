@@ -5,8 +5,8 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import type { Image, ImageStatus } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
-import { ingest, IngestAborted, type Digests } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, storeAndActivate, writeData, type ExpectedDigest } from '../services/store-data.ts';
+import { IngestAborted, type Digests } from '../ingest/pipeline.ts';
+import { DigestMismatch, ImageGone, adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, storeAndActivate, writeData, type ExpectedDigest } from '../services/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../services/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -276,11 +276,15 @@ export class ImportRunner {
       try {
         const report = (copied: number) => this.deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
         const progress = throttled(PROGRESS_MS, report);
-        const { result, location } = await writeData(this.deps, image, store, writableIn, {
-          source: await this.staging.read(image.id), onBytes: progress,
-          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, this.deps), signal,
-          sizeHint: stagedSize,
-        });
+        // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
+        // the file as it is (a file store on the same filesystem) gets it without a copy.
+        const facts = await this.staging.facts(image.id);
+        const { result, location } = (facts && await adoptData(this.deps, image, store, writableIn, this.staging.path(image.id), facts))
+          || await writeData(this.deps, image, store, writableIn, {
+            source: await this.staging.read(image.id), onBytes: progress,
+            sizeCap: this.deps.settings.imageSizeCap, hashAlgo: this.deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, this.deps), signal,
+            sizeHint: stagedSize,
+          });
         const digests = result.digests!;
         // A copy must be the very bytes the image has; new data must match a digest given at create,
         // and glance-download's data the remote image's digest.
@@ -349,10 +353,7 @@ export class ImportRunner {
       const store = this.deps.stores.forLocation(location);
       if (!store) continue;
       try {
-        await ingest({
-          source: await store.read(location.url), key: image.id, store: this.staging.store,
-          sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null, signal,
-        });
+        await this.staging.write({ source: await store.read(location.url), key: image.id, sizeCap: this.deps.settings.imageSizeCap, signal });
         return;
       } catch (err) {
         if (signal.aborted) throw err;
@@ -440,10 +441,7 @@ export class ImportRunner {
 
     await this.staging.remove(image.id);
     const response = await openRemoteData(remote, remoteId, caller.token, this.opts.download, signal, this.deps.settings.imageSizeCap);
-    const staged = await ingest({
-      source: response.body, key: image.id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
-      signal, budget: stageBudget,
-    });
+    const staged = await this.staging.write({ source: response.body, key: image.id, sizeCap: this.deps.settings.imageSizeCap, signal, budget: stageBudget });
     if (staged.size !== remote.size) {
       throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
     }
@@ -464,10 +462,7 @@ export class ImportRunner {
       response.body.destroy();
       throw budget.exceeded(response.contentLength);
     }
-    const staged = await ingest({
-      source: response.body, key: image.id, store: this.staging.store, sizeCap, hashAlgo: null,
-      signal, budget,
-    });
+    const staged = await this.staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
     await this.deps.images.updateFields(image.id, 'importing', { size: staged.size });
   }
 

@@ -1,7 +1,25 @@
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FileStoreDriver } from '../stores/file.ts';
 import { Store } from '../stores/store.ts';
+import { ingest, type Digests, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
+import type { FormatReport } from '../formats/types.ts';
+
+/**
+ * What was learnt about staged data while it was written: its digests and what the format inspectors
+ * found. An import whose plugins left the file alone uses them instead of reading the bytes again.
+ */
+export interface StagedFacts {
+  size: number;
+  digests: Digests;
+  report: FormatReport;
+  /** The staged file these facts describe: any rewrite of it (a plugin's) makes them stale. */
+  file: { ino: number; mtimeMs: number };
+}
+
+/** Staged files remembered at once (a few hundred bytes each); the oldest are forgotten first. */
+const MAX_KNOWN = 10_000;
 
 /**
  * The staging area (`node_staging_uri`): a file store named `os_glance_staging_store` whose objects are
@@ -10,8 +28,9 @@ import { Store } from '../stores/store.ts';
 export class StagingArea {
   readonly driver: FileStoreDriver;
   readonly store: Store;
+  private readonly known = new Map<string, StagedFacts>();
 
-  constructor(dir: string) {
+  constructor(dir: string, private readonly hashAlgo: string) {
     this.driver = new FileStoreDriver(dir);
     this.store = new Store('os_glance_staging_store', this.driver);
   }
@@ -27,6 +46,32 @@ export class StagingArea {
     return this.driver.urlFor(imageId);
   }
 
+  /**
+   * Streams data into staging through the same pipeline as any upload (both digests, the format
+   * inspectors), and remembers what it learnt about the file.
+   */
+  async write(req: Omit<IngestRequest, 'store' | 'hashAlgo' | 'formatCheck' | 'inspect'>): Promise<IngestResult> {
+    this.known.delete(req.key);
+    const result = await ingest({ ...req, store: this.store, hashAlgo: this.hashAlgo, inspect: true });
+    const written = await stat(this.path(req.key)).catch(() => null);
+    if (written) {
+      // Kept in memory only: after a restart (or in another process) an import reads the bytes again.
+      if (this.known.size >= MAX_KNOWN) this.known.delete(this.known.keys().next().value!);
+      this.known.set(req.key, { size: result.size, digests: result.digests!, report: result.report!, file: { ino: written.ino, mtimeMs: written.mtimeMs } });
+    }
+    return result;
+  }
+
+  /** The facts of the staged data, if they still describe the file that is there now. */
+  async facts(imageId: string): Promise<StagedFacts | null> {
+    const facts = this.known.get(imageId);
+    if (!facts) return null;
+    const now = await stat(this.path(imageId)).catch(() => null);
+    if (now && now.size === facts.size && now.ino === facts.file.ino && now.mtimeMs === facts.file.mtimeMs) return facts;
+    this.known.delete(imageId);
+    return null;
+  }
+
   /** Size of the staged data, or null when nothing is staged. */
   size(imageId: string): Promise<number | null> {
     return this.driver.stat(this.url(imageId));
@@ -36,7 +81,8 @@ export class StagingArea {
     return this.store.read(this.url(imageId));
   }
 
-  remove(imageId: string): Promise<void> {
-    return this.driver.delete(this.url(imageId));
+  async remove(imageId: string): Promise<void> {
+    this.known.delete(imageId);
+    await this.driver.delete(this.url(imageId));
   }
 }

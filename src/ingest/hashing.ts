@@ -46,7 +46,7 @@ class HashWorkerPool {
     return pw;
   }
 
-  private ensure(): void {
+  ensure(): void {
     while (this.workers.length < this.size) this.workers.push(this.spawn());
   }
 
@@ -83,6 +83,11 @@ let pool: HashWorkerPool | null = null;
 function sharedPool(): HashWorkerPool {
   pool ??= new HashWorkerPool(Math.max(2, availableParallelism()));
   return pool;
+}
+
+/** Starts the hash workers now, so that the first upload does not wait for threads to boot. */
+export function startHashWorkers(): void {
+  sharedPool().ensure();
 }
 
 export async function closeHashWorkers(): Promise<void> {

@@ -7,6 +7,7 @@ import { SizeLimit, SizeLimitExceeded } from './limit.ts';
 import { HashingStream } from './hashing.ts';
 import { InspectingStream } from '../formats/inspector.ts';
 import { judge, type FormatPolicy } from '../formats/verdict.ts';
+import type { FormatReport } from '../formats/types.ts';
 import { INGEST_BUFFER_BYTES } from './buffers.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 
@@ -20,6 +21,8 @@ export interface IngestRequest {
   hashAlgo: string | null;
   /** Judge the data's real format against this claim (store writes of container_format bare); null: don't inspect. */
   formatCheck?: FormatCheck | null;
+  /** Inspect even without a claim to judge (staging keeps the report for the import). */
+  inspect?: boolean;
   signal?: AbortSignal;
   /** The size announced beforehand (Content-Length, the staged size), if any. */
   sizeHint?: number;
@@ -49,8 +52,10 @@ export interface Digests {
 export interface IngestResult {
   size: number;
   digests: Digests | null;
-  /** Null when the data was not inspected. */
+  /** Null when the data was not judged. */
   inspection: InspectionResult | null;
+  /** What the inspectors found, when the data was inspected. */
+  report: FormatReport | null;
   location: { storeId: string; url: string };
 }
 
@@ -63,16 +68,17 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const limit = new SizeLimit(quotaFirst ? req.budget!.bytes : req.sizeCap, req.onBytes);
   const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   const check = req.formatCheck ?? null;
-  const inspecting = check ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
+  const inspecting = check || req.inspect ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   let inspection: InspectionResult | null = null;
+  let report: FormatReport | null = null;
   // Judged once the inspectors saw the last byte and before the store sees the end of the stream, so
   // refused data never becomes a stored object.
   const gate = new Transform({
     highWaterMark: INGEST_BUFFER_BYTES,
     transform: (chunk, _enc, done) => done(null, chunk),
     flush: (done) => {
-      if (!check) return done();
-      const report = (inspecting as InspectingStream).report();
+      if (inspecting instanceof InspectingStream) report = inspecting.report();
+      if (!check || !report) return done();
       const verdict = judge(report, check.diskFormat, check.policy);
       if (!verdict.accepted) return done(gazeError('IMAGE_FORMAT_REJECTED', verdict.reason));
       for (const warning of verdict.warnings) console.warn(`gaze: image ${req.key}: ${warning}`);
@@ -99,6 +105,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
       size: written.size,
       digests: digests && req.hashAlgo ? { checksum: digests.md5, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo] } : null,
       inspection,
+      report,
       location: { storeId: req.store.id, url: written.url },
     };
   } catch (err) {
@@ -120,7 +127,8 @@ export class IngestAborted extends Error {
   }
 }
 
-function translateIngestError(err: unknown): Error {
+/** What a failed write means to the API (store errors with their codes; a cut-off source). */
+export function translateIngestError(err: unknown): Error {
   if (err instanceof GazeError) return err;
   if (err instanceof SizeLimitExceeded) return gazeError('IMAGE_TOO_LARGE');
   if (err instanceof StoreError) {

@@ -5,7 +5,7 @@ import { assertTransition } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
-import { ingest, IngestAborted } from '../ingest/pipeline.ts';
+import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 
 export const STAGE_HOST = 'os_glance_stage_host';
@@ -38,10 +38,7 @@ export class StagingService {
     }
     const controller = this.uploads.begin(id);
     try {
-      const result = await ingest({
-        source, key: id, store: this.staging.store, sizeCap: this.deps.settings.imageSizeCap, hashAlgo: null,
-        signal: controller.signal, sizeHint, budget,
-      });
+      const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) {
         await this.staging.remove(id).catch(() => {});
         throw gazeError('DELETED_DURING_UPLOAD', id);

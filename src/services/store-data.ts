@@ -1,9 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Image, ImageLocation, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
+import { ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
+import type { StagedFacts } from '../import/staging-area.ts';
+import { judge } from '../formats/verdict.ts';
+import { gazeError } from '../domain/errors.ts';
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
@@ -66,6 +69,37 @@ export async function writeData(deps: ServiceDeps, image: Image, store: Store, s
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw err;
+  }
+}
+
+/**
+ * writeData() without moving the bytes: a staged file whose digests and inspection are known becomes
+ * the store's object where the store can take it as it is (a hard link on the same filesystem). The
+ * known facts are judged as ingest() would judge the bytes. Null when the store cannot take the file.
+ */
+export async function adoptData(deps: ServiceDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
+  file: string, facts: StagedFacts): Promise<{ result: IngestResult; location: ImageLocation } | null> {
+  if (facts.size > deps.settings.imageSizeCap) throw gazeError('IMAGE_TOO_LARGE');
+  const check = formatCheckFor(image, deps);
+  let inspection: IngestResult['inspection'] = null;
+  if (check) {
+    const verdict = judge(facts.report, check.diskFormat, check.policy);
+    if (!verdict.accepted) throw gazeError('IMAGE_FORMAT_REJECTED', verdict.reason);
+    for (const warning of verdict.warnings) console.warn(`gaze: image ${image.id}: ${warning}`);
+    inspection = { format: facts.report.format, virtualSize: verdict.virtualSize };
+  }
+  const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
+  if (!location) throw new ImageGone(image.id);
+  try {
+    const adopted = await store.adopt(image.id, file);
+    if (!adopted) {
+      await deps.images.purgeLocation(location.id);
+      return null;
+    }
+    return { result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url } }, location };
+  } catch (err) {
+    await scrubLocation(deps, location, store);
+    throw translateIngestError(err);
   }
 }
 

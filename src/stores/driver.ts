@@ -42,6 +42,12 @@ export interface StoreDriver {
   stat(url: string): Promise<number | null>;
   /** Whether this driver's url scheme and place match (used to route a location to its store). */
   owns(url: string): boolean;
+  /**
+   * Takes a finished, synced local file as the object `key` without copying its bytes, when the driver
+   * can (the file store, on the same filesystem: a hard link). Null: it cannot; write() it instead.
+   * The file itself is left where it is.
+   */
+  adopt?(key: string, file: string): Promise<WriteResult | null>;
   /** The `properties` GET /v2/info/stores/detail shows for this store, with Glance's keys for its type. */
   properties?(): Record<string, unknown>;
 }

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -40,6 +40,22 @@ export class FileStoreDriver implements StoreDriver {
       throw err;
     }
     return { url: this.urlFor(key), size };
+  }
+
+  async adopt(key: string, file: string): Promise<WriteResult | null> {
+    await mkdir(this.dir, { recursive: true });
+    const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
+    try {
+      // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
+      await link(file, temp);
+      await rename(temp, path.join(this.dir, key));
+    } catch (err) {
+      await rm(temp, { force: true });
+      // Another filesystem, or one without hard links: the caller copies instead.
+      if (['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'].includes((err as NodeJS.ErrnoException).code ?? '')) return null;
+      throw err;
+    }
+    return { url: this.urlFor(key), size: (await stat(path.join(this.dir, key))).size };
   }
 
   properties(): Record<string, unknown> {

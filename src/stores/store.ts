@@ -18,6 +18,15 @@ export class Store {
     });
   }
 
+  /** The driver's adopt() when it has one; null when the bytes must be written instead. */
+  adopt(key: string, file: string): Promise<WriteResult | null> {
+    return wrap(this.id, async () => {
+      if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
+      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      return this.driver.adopt ? this.driver.adopt(key, file) : null;
+    });
+  }
+
   urlFor(key: string): string {
     if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
     return this.driver.urlFor(key);
