@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { StoreDriver } from '../../src/stores/driver.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { Store } from '../../src/stores/store.ts';
@@ -102,5 +105,34 @@ export function runStoreConformance(target: ConformanceTarget): void {
     }
     const readOnly = new Store('ro', driver, { readOnly: true });
     await assert.rejects(readOnly.write('k', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'READ_ONLY');
+  });
+
+  test(`${target.name}: adopt, where the driver has it, takes a local file without changing it; otherwise the facade answers null`, async () => {
+    const driver = await target.make();
+    const store = new Store('s', driver);
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-adopt-'));
+    try {
+      const file = path.join(dir, 'staged');
+      const data = randomBytes(256 * 1024 + 3);
+      writeFileSync(file, data);
+      const adopted = await store.adopt('adopted', file);
+      if (!driver.adopt) {
+        assert.equal(adopted, null);
+        return;
+      }
+      // A driver may still decline (another filesystem): then nothing may be left behind.
+      if (adopted === null) {
+        assert.deepEqual(await target.listAll(driver), []);
+        return;
+      }
+      assert.equal(adopted.size, data.length);
+      assert.ok((await buffer(await driver.read(adopted.url))).equals(data));
+      assert.ok(readFileSync(file).equals(data), 'the file is left where it was');
+      assert.deepEqual(await target.listAll(driver), ['adopted']);
+      const readOnly = new Store('ro', driver, { readOnly: true });
+      await assert.rejects(readOnly.adopt('k', file), (err: unknown) => err instanceof StoreError && err.code === 'READ_ONLY');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
