@@ -7,6 +7,7 @@
 // every number. It asserts nothing: targets are shown next to the figures.
 //
 //   npm run bench -- --against-glance       # the same workloads against a real Glance, side by side (against-glance.ts)
+//   npm run bench -- --profile              # where the CPU goes in one upload and one download (profile.ts)
 //   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
 //   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
 //   GAZE_BENCH_S3_MIB=64 npm run bench       # smaller image for the S3 store section (default 512)
@@ -26,6 +27,7 @@ import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
 import { bucketObjects } from './s3.ts';
 import { conversionImport, inspectionCost } from './safety.ts';
 import { againstGlance } from './against-glance.ts';
+import { profile } from './profile.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
 
@@ -435,6 +437,7 @@ async function main(): Promise<void> {
 try {
   // `npm run bench -- --against-glance`: the side-by-side comparison with a real Glance instead.
   if (process.argv.includes('--against-glance')) await againstGlance();
+  else if (process.argv.includes('--profile')) await profile();
   else await main();
 } catch (err) {
   console.error('bench failed:', err);

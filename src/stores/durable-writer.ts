@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
 /** Bytes buffered before a write: few large writev calls cost far fewer thread hand-offs than many 64 KiB ones. */
-const WRITE_BATCH_BYTES = 4 << 20;
+const WRITE_BATCH_BYTES = 2 << 20;
 /** Writeback is started every this many bytes, so the closing fdatasync only waits for the last stretch. */
 const SYNC_EVERY_BYTES = 64 << 20;
 

@@ -1,4 +1,6 @@
-import { type ExpressionBuilder, type Expression, type SqlBool, type Transaction, sql } from 'kysely';
+import { type ExpressionBuilder, type Expression, type SelectQueryBuilder, type SqlBool, type Transaction, sql } from 'kysely';
+import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
+import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
 import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
@@ -69,6 +71,19 @@ function rowToImage(row: Row): Image {
     tags: [],
     locations: [],
   };
+}
+
+/** SQLite hands the JSON arrays back as text, PostgreSQL already parsed. */
+function jsonColumn<T>(value: unknown): T[] {
+  return (typeof value === 'string' ? JSON.parse(value) : value ?? []) as T[];
+}
+
+function rowWithRelationsToImage(row: Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown }): Image {
+  const image = rowToImage(row);
+  for (const p of jsonColumn<{ name: string; value: string }>(row.rel_properties)) image.properties[p.name] = p.value;
+  for (const t of jsonColumn<{ value: string }>(row.rel_tags)) image.tags.push(t.value);
+  for (const l of jsonColumn<ImageLocationsTable>(row.rel_locations)) image.locations.push(toLocation(l));
+  return image;
 }
 
 function toLocation(row: ImageLocationsTable): ImageLocation {
@@ -145,10 +160,8 @@ export class ImagesRepo {
   }
 
   async get(id: string): Promise<Image | null> {
-    const row = await this.k.selectFrom('images').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
-    if (!row) return null;
-    const [image] = await this.withRelations([rowToImage(row)]);
-    return image;
+    const row = await this.withRelations(this.k.selectFrom('images').selectAll('images').where('id', '=', id).where('deleted', '=', 0)).executeTakeFirst();
+    return row ? rowWithRelationsToImage(row) : null;
   }
 
   /**
@@ -375,8 +388,8 @@ export class ImagesRepo {
       ]))));
     }
     for (const s of query.sort) q = q.orderBy(sql`${sql.ref(`images.${s.key}`)} ${nullsClause(s.dir)}`);
-    const rows = await q.limit(query.limit).execute();
-    return this.withRelations(rows.map(rowToImage));
+    const rows = await this.withRelations(q.limit(query.limit)).execute();
+    return rows.map(rowWithRelationsToImage);
   }
 
   private scopeCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
@@ -425,20 +438,18 @@ export class ImagesRepo {
     }
   }
 
-  private async withRelations(images: Image[]): Promise<Image[]> {
-    if (images.length === 0) return images;
-    const ids = images.map((i) => i.id);
-    const byId = new Map(images.map((i) => [i.id, i]));
-    const [props, tags, locations] = await Promise.all([
-      this.k.selectFrom('image_properties').selectAll().where('image_id', 'in', ids).execute(),
-      this.k.selectFrom('image_tags').selectAll().where('image_id', 'in', ids).execute(),
-      this.k.selectFrom('image_locations').selectAll().where('image_id', 'in', ids).where('status', '=', 'active')
-        .orderBy('position').execute(),
+  /**
+   * The image rows with their properties, tags and active locations, in one query (one round trip per
+   * image or page, where separate queries cost four): each relation as a JSON array column.
+   */
+  private withRelations<O extends Row>(q: SelectQueryBuilder<Database, 'images', O>) {
+    const arrayFrom = this.db.engine === 'postgresql' ? pgJsonArrayFrom : sqliteJsonArrayFrom;
+    return q.select((eb) => [
+      arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
+      arrayFrom(eb.selectFrom('image_tags as t').select(['t.value']).whereRef('t.image_id', '=', 'images.id')).as('rel_tags'),
+      arrayFrom(eb.selectFrom('image_locations as l').select(['l.id', 'l.image_id', 'l.url', 'l.metadata', 'l.status', 'l.position', 'l.created_at', 'l.updated_at'])
+        .whereRef('l.image_id', '=', 'images.id').where('l.status', '=', 'active').orderBy('l.position')).as('rel_locations'),
     ]);
-    for (const p of props) byId.get(p.image_id)!.properties[p.name] = p.value;
-    for (const t of tags) byId.get(t.image_id)!.tags.push(t.value);
-    for (const l of locations) byId.get(l.image_id)!.locations.push(toLocation(l));
-    return images;
   }
 
   private async writeProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {
