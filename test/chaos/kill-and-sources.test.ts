@@ -8,7 +8,7 @@ import path from 'node:path';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
-import { startFileServer, type FileServer } from '../helpers/file-server.ts';
+import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 
 // Faults against a real `gaze serve` on each database: kill -9 in the middle of an upload and of an
 // import (the next process recovers: nothing stuck, nothing half-written, the import finished with
@@ -57,9 +57,13 @@ forEachEngine((engine) => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('kill -9 mid-upload and mid-import; the next process leaves nothing stuck and finishes the import', async () => {
+  test('kill -9 mid-upload and mid-import; the next process leaves nothing stuck and finishes the imports', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'gaze-chaos-kill-'));
-    const sections = { database: { connection: await engine.url() } };
+    files = await startFileServer();
+    const sections = {
+      database: { connection: await engine.url() },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(files.port) },
+    };
     gaze = await startGazeProcess(sections, { dir });
     let api = client(gaze.url);
 
@@ -67,31 +71,45 @@ forEachEngine((engine) => {
     await slowUpload(gaze.url, uploading.id, 64 << 20);
     await until(async () => ((await api.get(`/v2/images/${uploading.id}`)).json.status === 'saving' ? true : undefined), 'saving');
 
-    const data = randomBytes(48 << 20);
+    // A web-download from a source that trickles is surely mid-import when the process dies.
+    const fetched = randomBytes(32 << 20); // ten seconds at the trickle's pace
+    files.routes.set('/slow', trickle(fetched.length, 20));
+    const downloading = await api.createImage({ name: 'killed-web-download', disk_format: 'raw', container_format: 'bare' });
+    assert.equal((await api.call('POST', `/v2/images/${downloading.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status, 202);
+    await until(async () => ((await api.get(`/v2/images/${downloading.id}`)).json.status === 'importing' ? true : undefined), 'importing');
+
+    // A glance-direct import of staged data is killed at whatever point it reached after the 202
+    // (a same-filesystem import takes milliseconds): every point must end in the same result.
+    const staged = randomBytes(48 << 20);
     const importing = await api.createImage({ name: 'killed-import' });
-    assert.equal((await api.put(`/v2/images/${importing.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.equal((await api.put(`/v2/images/${importing.id}/stage`, { body: staged, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
     assert.equal((await api.call('POST', `/v2/images/${importing.id}/import`, { json: { method: { name: 'glance-direct' } } })).status, 202);
-    await until(async () => ((await api.get(`/v2/images/${importing.id}`)).json.status === 'importing' ? true : undefined), 'importing');
+    await sleep(200); // the trickle has sent a few hundred KiB by now
+    assert.equal((await api.get(`/v2/images/${downloading.id}`)).json.status, 'importing', 'the web-download is still running when the process dies');
     await gaze.kill('SIGKILL');
 
+    files.routes.set('/slow', fetched); // the source is fast for the resumed download
     gaze = await startGazeProcess(sections, { dir, port: gaze.port });
     api = client(gaze.url);
     const upload = (await api.get(`/v2/images/${uploading.id}`)).json;
     assert.equal(upload.status, 'queued', 'the interrupted upload is queued again');
     assert.equal(upload.size, null);
-    const imported = await settledImage(api, importing.id);
-    assert.equal(imported.status, 'active', 'the interrupted import was resumed and finished');
-    assert.equal(imported.checksum, md5(data));
-    const [task] = (await api.get(`/v2/images/${importing.id}/tasks`)).json.tasks;
-    assert.equal(task.status, 'success');
+    for (const [image, data] of [[importing, staged], [downloading, fetched]] as const) {
+      const done = await settledImage(api, image.id);
+      assert.equal(done.status, 'active', `${done.name}: the interrupted import was resumed and finished`);
+      assert.equal(done.checksum, md5(data));
+      const [task] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+      assert.equal(task.status, 'success');
+    }
     assert.deepEqual(readdirSync(path.join(dir, 'data', 'staging')), []);
-    assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')).sort(), [importing.id], 'no partial file, nothing of the killed upload');
+    assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')).sort(), [importing.id, downloading.id].sort(), 'no partial file, nothing of the killed upload');
 
     // The image of the killed upload takes a new upload.
     assert.equal((await api.upload(uploading.id, Buffer.alloc(1000, 1))).status, 204);
   });
 
   test('web-download sources that die mid-body (also with the reader paused, and beside a busy upload): clean failures, the service keeps serving', async () => {
+    await files?.close();
     files = await startFileServer();
     const half = (total: number, sendBytes: number) => (res: import('node:http').ServerResponse) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
