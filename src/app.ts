@@ -8,7 +8,6 @@ import { ImagesRepo } from './db/repos/images.ts';
 import { MembersRepo } from './db/repos/members.ts';
 import { TasksRepo } from './db/repos/tasks.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { FileStoreDriver } from './stores/file.ts';
 import { Policy } from './auth/policy.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
@@ -55,6 +54,8 @@ import { createPlugins } from './import/plugins/index.ts';
 import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
+import { createLogger, logOptions, type Logger } from './util/logger.ts';
+import { resetToQueued } from './domain/image.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -93,11 +94,10 @@ const LIVE_WRITE_MS = 60_000;
  */
 async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
   const { images, stores } = deps;
-  const fileStores = stores.all().map((s) => s.driver).filter((d): d is FileStoreDriver => d instanceof FileStoreDriver);
   for (const id of await images.idsInStatus('saving')) {
-    const live = await Promise.all(fileStores.map((d) => d.writeInProgress(id, LIVE_WRITE_MS)));
+    const live = await Promise.all(stores.all().map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
     if (live.some(Boolean)) continue;
-    if (!(await images.updateFields(id, 'saving', { status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null }))) continue;
+    if (!(await images.updateFields(id, 'saving', resetToQueued()))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
       await images.discardLocation(location.id);
@@ -107,10 +107,10 @@ async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea
   for (const id of await images.idsInStatus('uploading')) {
     const stageHost = (await images.get(id))?.properties[STAGE_HOST];
     if (stageHost && stageHost !== selfUrl) continue; // staged on another worker: its data is there
-    if ((await staging.size(id)) !== null || (await staging.driver.writeInProgress(id, LIVE_WRITE_MS))) continue;
-    await images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null });
+    if ((await staging.size(id)) !== null || (await staging.store.writeInProgress(id, LIVE_WRITE_MS))) continue;
+    await images.updateFields(id, 'uploading', resetToQueued());
   }
-  for (const driver of [...fileStores, staging.driver]) await driver.sweepPartials(LIVE_WRITE_MS);
+  for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
 }
 
 /**
@@ -118,15 +118,15 @@ async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea
  * no database opened and nothing written: a configuration that cannot be used fails here, which is all
  * `gaze config check` runs.
  */
-export async function configuredParts(config: Config) {
+export async function configuredParts(config: Config, log: Logger) {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
   const propertyProtections = loadPropertyProtections(
     config.get('DEFAULT', 'property_protection_file'), config.get('DEFAULT', 'property_protection_rule_format'), policy);
-  for (const warning of propertyProtections?.warnings ?? []) console.warn(`property_protection_file: ${warning}`);
+  for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
   const stores = await StoreRegistry.create(config);
   const notificationDrivers = config.get('oslo_messaging_notifications', 'driver').map((name) => {
-    if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver((line) => console.log(line));
+    if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver(log.child({ component: 'notifications' }));
     if (name === 'noop') return null;
     return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use log or noop`);
   }).filter((d) => d !== null);
@@ -159,8 +159,10 @@ export async function configuredParts(config: Config) {
   return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth };
 }
 
-export async function createApp(config: Config, opts: { logger?: boolean } = {}): Promise<App> {
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth } = await configuredParts(config);
+/** `log` defaults to the logger the configuration asks for ([DEFAULT] debug, log_file, log_dir, use_stderr). */
+export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
+  const log = opts.log ?? createLogger(logOptions(config));
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth } = await configuredParts(config, log);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   const staging = stagingDir(config);
@@ -180,6 +182,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     imageValidator: new SchemaValidator('image', image),
     propertyProtections,
     quotas: quotasFromConfig(config, new UsageRepo(db)),
+    log,
     settings: {
       imageSizeCap: config.get('DEFAULT', 'image_size_cap'),
       hashingAlgorithm: config.get('DEFAULT', 'hashing_algorithm'),
@@ -266,7 +269,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
     versions: { cache: false, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
-    logger: opts.logger ?? false,
+    logger: log,
     cors: {
       allowedOrigins: config.get('cors', 'allowed_origin'),
       allowCredentials: config.get('cors', 'allow_credentials'),
@@ -295,6 +298,7 @@ export async function createApp(config: Config, opts: { logger?: boolean } = {})
       await scrubber.stop();
       await server.close();
       await auth.close?.();
+      await stores.close();
       await db.close();
       await closeHashWorkers();
     },

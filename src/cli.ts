@@ -8,6 +8,14 @@ import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
 import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
+import { pino } from 'pino';
+import { createLogger, logOptions, type Logger } from './util/logger.ts';
+
+// What a command prints for the person who ran it; `serve` logs through the logger instead.
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const complain = (line: string) => process.stderr.write(`${line}\n`);
+/** For commands run by a person: warnings as plain `gaze: …` lines on stderr. */
+const plainLogger = (): Logger => pino({ level: 'warn' }, { write: (line: string) => complain(`gaze: ${(JSON.parse(line) as { msg: string }).msg}`) });
 
 const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
 
@@ -32,13 +40,9 @@ Without any of these, the embedded defaults apply: SQLite and a file store under
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-function readConfig(args: ConfigArg[]): Config {
-  const config = loadConfig(configFiles(args));
-  for (const warning of config.warnings) console.warn(`gaze: ${warning}`);
-  return config;
-}
-
 async function serve(config: Config): Promise<void> {
+  const log = createLogger(logOptions(config));
+  for (const warning of config.warnings) log.warn(warning);
   const host = config.get('DEFAULT', 'bind_host');
   const port = config.get('DEFAULT', 'bind_port');
   const noAuth = config.get('paste_deploy', 'flavor').trim() === '';
@@ -47,17 +51,17 @@ async function serve(config: Config): Promise<void> {
     throw new Error(`refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`);
   }
   const workers = config.get('DEFAULT', 'workers');
-  if (workers > 1 && cluster.isPrimary) return supervise(config, workers, host, port, noAuth);
-  const app = await createApp(config, { logger: process.env.GAZE_LOG_REQUESTS === '1' });
-  startHashWorkers();
+  if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
+  const app = await createApp(config, { log });
+  startHashWorkers(log);
   await app.server.listen({ host, port });
-  if (cluster.isPrimary) console.log(`gaze: serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
+  if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     await app.close();
-    process.exit(0);
+    log.flush(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -72,16 +76,16 @@ function displayUrl(host: string, port: number): string {
  * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
  * The schema is synced once here so that workers do not race on it.
  */
-async function supervise(config: Config, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
+async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
   await dbSync(config, true);
   let stopping = false;
   const start = () => cluster.fork().on('exit', (code, signal) => {
     if (stopping) return;
-    console.error(`gaze: worker exited (${signal ?? code}); starting another`);
+    log.error(`worker exited (${signal ?? code}); starting another`);
     setTimeout(start, 1000);
   });
   for (let i = 0; i < workers; i++) start();
-  console.log(`gaze: serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
+  log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
   const stop = () => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
@@ -94,7 +98,7 @@ async function dbSync(config: Config, quiet = false): Promise<void> {
   const db = openDatabase(databaseUrl(config));
   try {
     const applied = await syncSchema(db);
-    if (!quiet) console.log(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
+    if (!quiet) print(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
   } finally {
     await db.close();
   }
@@ -116,19 +120,20 @@ async function main(argv: string[]): Promise<void> {
   const [first, second, ...operands] = positionals;
   const command = [first, second].filter(Boolean).join(' ');
   if (values.help || command === '') {
-    console.log(USAGE);
+    print(USAGE);
     return;
   }
   // The order on the command line decides which file wins, files and directories alike.
   const args: ConfigArg[] = tokens.flatMap((t) => t.kind === 'option' && t.value !== undefined && t.name.startsWith('config')
     ? [{ kind: t.name === 'config-dir' ? 'dir' as const : 'file' as const, path: t.value }] : []);
-  const config = readConfig(args);
+  const config = loadConfig(configFiles(args));
   if (command === 'serve') return serve(config);
+  for (const warning of config.warnings) complain(`gaze: ${warning}`);
   if (command === 'db sync') return dbSync(config);
   if (command === 'config check') {
     // Everything `serve` builds from the configuration alone, without opening the database.
-    await (await configuredParts(config)).auth.close?.();
-    console.log(`gaze: the configuration is usable (${config.files.length ? config.files.join(', ') : 'embedded defaults'})`);
+    await (await configuredParts(config, plainLogger())).auth.close?.();
+    print(`gaze: the configuration is usable (${config.files.length ? config.files.join(', ') : 'embedded defaults'})`);
     return;
   }
   if (command === 'config show') return showConfig(config);
@@ -145,16 +150,16 @@ async function metadefsCommand(config: Config, command: string, operands: string
     const repos = { namespaces: new MetadefNamespacesRepo(db), contents: new MetadefContentsRepo(db) };
     if (command === 'db load-metadefs') {
       const source = operands[0] ?? config.get('DEFAULT', 'metadata_source_path');
-      const counts = await loadMetadefs(repos, source, opts, (line) => console.warn(`gaze: ${line}`));
-      console.log(`gaze: ${counts.loaded} namespaces loaded, ${counts.skipped} already there, ${counts.failed} files refused (${source})`);
+      const counts = await loadMetadefs(repos, source, opts, (line) => complain(`gaze: ${line}`));
+      print(`gaze: ${counts.loaded} namespaces loaded, ${counts.skipped} already there, ${counts.failed} files refused (${source})`);
       if (counts.failed) process.exitCode = 1;
     } else if (command === 'db unload-metadefs') {
       await unloadMetadefs(repos.namespaces);
-      console.log('gaze: every metadata definition was removed');
+      print('gaze: every metadata definition was removed');
     } else {
       if (!operands[0]) throw new Error('db export-metadefs needs a directory');
       const files = await exportMetadefs(repos, operands[0]);
-      console.log(`gaze: ${files.length} namespaces written to ${operands[0]}`);
+      print(`gaze: ${files.length} namespaces written to ${operands[0]}`);
     }
   } finally {
     await db.close();
@@ -166,18 +171,18 @@ function showConfig(config: Config): void {
   let section = '';
   for (const entry of config.entries()) {
     if (entry.section !== section) {
-      console.log(`${section ? '\n' : ''}[${entry.section}]`);
+      print(`${section ? '\n' : ''}[${entry.section}]`);
       section = entry.section;
     }
     const value = entry.value;
     const text = value === null ? '' : Array.isArray(value) ? `[${value.join(', ')}]`
       : typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${k}:${v}`).join(', ') : String(value);
-    console.log(`${entry.option} = ${text}    # ${entry.from}`);
+    print(`${entry.option} = ${text}    # ${entry.from}`);
   }
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  console.error(`gaze: ${err instanceof Error ? err.message : String(err)}`);
+  complain(`gaze: ${err instanceof Error ? err.message : String(err)}`);
   // A configuration that cannot be used is the operator's to fix: exit code 2, as for bad usage.
   process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -52,6 +52,11 @@ export const OPTIONS = {
     client_socket_timeout: { type: 'int', default: 900 },
     // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
     upload_min_rate: { type: 'int', default: 1024 },
+    // oslo.log: the level, and where lines go (a file, else stdout, or stderr with use_stderr).
+    debug: { type: 'bool', default: false },
+    log_file: { type: 'string', default: null },
+    log_dir: { type: 'string', default: null },
+    use_stderr: { type: 'bool', default: false },
   },
   cors: {
     // oslo.middleware's CORS, with the defaults Glance sets (set_cors_middleware_defaults). Off until

@@ -196,6 +196,12 @@ export class GazeError extends Error {
     Object.assign(this.headers, headers);
     return this;
   }
+
+  /** What made it (a store's error with its path): logged, never shown to the client. */
+  withCause(cause: unknown): this {
+    Object.defineProperty(this, 'cause', { value: cause, enumerable: false, writable: true, configurable: true });
+    return this;
+  }
 }
 
 export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {

@@ -61,6 +61,51 @@ export function assertTransition(from: ImageStatus, to: ImageStatus): void {
   if (!canTransition(from, to)) throw gazeError('STATUS_TRANSITION', from, to);
 }
 
+// Every status change of an image is one of the changes below: the status with every field that goes
+// with it. The repository takes a status only in this shape (the brand) and checks it against the
+// table above for each status it expects the image to be in.
+declare const statusChangeBrand: unique symbol;
+export interface ImageDataFields {
+  size: number | null;
+  virtual_size: number | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  reserved_bytes: number | null;
+}
+export type StatusChange = Partial<ImageDataFields> & { status: ImageStatus; readonly [statusChangeBrand]: true };
+
+const change = (fields: Partial<ImageDataFields> & { status: ImageStatus }) => fields as StatusChange;
+
+/** A change of status alone (start of a transfer, deactivate, reactivate), with bytes to hold against the quotas. */
+export function moveTo(status: ImageStatus, reservedBytes?: number | null): StatusChange {
+  return change(reservedBytes === undefined ? { status } : { status, reserved_bytes: reservedBytes });
+}
+
+/**
+ * Back to `queued` after an upload, stage or import that failed or was interrupted: no data, no sizes,
+ * nothing reserved. A digest given at create (os_hash_algo/os_hash_value) stays: it is still expected.
+ */
+export function resetToQueued(): StatusChange {
+  return change({ status: 'queued', size: null, virtual_size: null, checksum: null, reserved_bytes: null });
+}
+
+/** Active with the stored data's facts; the reservation ends. */
+export function activation(data: { size: number; checksum: string; hashAlgo: string; hashValue: string; virtualSize: number | null }): StatusChange {
+  return change({
+    status: 'active', size: data.size, checksum: data.checksum, os_hash_algo: data.hashAlgo, os_hash_value: data.hashValue,
+    virtual_size: data.virtualSize, reserved_bytes: null,
+  });
+}
+
+/** Refuses (as a programming error) a status write that the state machine does not allow. */
+export function checkStatusChange(expected: readonly ImageStatus[] | null, to: ImageStatus): void {
+  if (expected === null) throw new Error(`a status change to ${to} must name the status it leaves`);
+  for (const from of expected) {
+    if (from !== to && !canTransition(from, to)) throw new Error(`image status ${from} -> ${to} is not in the state machine`);
+  }
+}
+
 /** Leaving queued/uploading for a state that holds data needs both formats (spec README). */
 export function assertFormatsForData(image: Pick<Image, 'disk_format' | 'container_format'>): void {
   const missing: string[] = [];

@@ -94,6 +94,7 @@ export function toGazeError(err: unknown): GazeError {
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const gz = toGazeError(err);
   if (gz.status >= 500 && !isGazeError(err)) request.log.error({ err }, 'unhandled error');
+  else if (gz.cause !== undefined) request.log.warn({ err: gz.cause }, gz.message);
   const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept, gz.detail);
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
   return reply.code(gz.status).header('content-type', contentType).send(body);

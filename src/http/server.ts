@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { existsSync } from 'node:fs';
 import { METHODS as httpMethods } from 'node:http';
 import type { Authenticator, RequestContext } from '../auth/context.ts';
@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
+import type { Logger } from '../util/logger.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,8 +32,19 @@ export interface ServerOptions {
   versions: VersionOptions;
   maxRequestIdLength: number;
   healthcheckDisableFile: string;
-  logger: boolean;
+  logger: Logger;
   cors: CorsOptions;
+}
+
+/** One line per answered request, like Glance's access log (fastify's default writes two). */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const fields = { method: request.method, url: request.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) reply.log.error({ ...fields, err: error }, 'request errored');
+    else reply.log.info(fields, 'request completed');
+  }
 }
 
 const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
@@ -46,7 +58,15 @@ export function requestBase(request: FastifyRequest): string {
 export function createServer(opts: ServerOptions): FastifyInstance {
   const prefixes = allowedPrefixes(opts.versions);
   const app = Fastify({
-    logger: opts.logger ? { level: 'info' } : false,
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    logController: new AccessLog(),
+    // The OpenStack request id is the request's id, so every line logged for it carries it (reqId).
+    genReqId(req) {
+      const incoming = req.headers['x-openstack-request-id'];
+      const given = Array.isArray(incoming) ? incoming[0] : incoming;
+      if (!given || given.length > opts.maxRequestIdLength) return `req-${crypto.randomUUID()}`;
+      return given.startsWith('req-') ? given : `req-${given}`;
+    },
     exposeHeadRoutes: false,
     // Image uploads may take hours; the request must never time out on the server side.
     requestTimeout: 0,
@@ -96,7 +116,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     const incoming = request.headers['x-openstack-request-id'];
     const given = Array.isArray(incoming) ? incoming[0] : incoming;
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
-    request.requestId = given ? (given.startsWith('req-') ? given : `req-${given}`) : `req-${crypto.randomUUID()}`;
+    request.requestId = request.id;
     reply.header('x-openstack-request-id', request.requestId);
     if (request.url.includes('%00')) throw gazeError('NUL_CHARACTER');
     request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId);

@@ -18,7 +18,9 @@ import { processAlive } from '../util/process.ts';
 import { safeDownload, DownloadError, type SafeDownloadOptions } from '../net/safe-download.ts';
 import { PluginFailed, type ImportPlugin } from './plugins/index.ts';
 import { inspectFile } from '../formats/inspector.ts';
+import type { Logger } from '../util/logger.ts';
 import { judge } from '../formats/verdict.ts';
+import { activation, moveTo, resetToQueued } from '../domain/image.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
@@ -51,6 +53,13 @@ export interface PreviousValues {
 
 /** Why a task stopped early; its message becomes the task's message. */
 class ImportStopped extends Error {}
+
+/**
+ * This process stops working on a task that stays unfinished: the service is stopping, or another
+ * process took the lease over (this one was paused past its lease). The task, the image and the staged
+ * data are left as they are, to whoever holds the lease now.
+ */
+class HandedOn extends Error {}
 
 export interface CallerCredentials {
   token: string | null;
@@ -96,7 +105,7 @@ export class ImportRunner {
     this.stopped = true;
     if (this.recoveryTimer) clearInterval(this.recoveryTimer);
     // Work in progress is left to the lease: another process (or this one after a restart) resumes it.
-    for (const { controller } of this.running.values()) controller.abort(new ImportStopped('service stopping'));
+    for (const { controller } of this.running.values()) controller.abort(new HandedOn('service stopping'));
   }
 
   /**
@@ -149,7 +158,7 @@ export class ImportRunner {
         this.schedule(task);
       }
     } catch (err) {
-      console.error('gaze: import recovery sweep failed:', (err as Error).message);
+      this.deps.log.error({ err }, 'import recovery sweep failed');
     }
   }
 
@@ -176,7 +185,7 @@ export class ImportRunner {
         continue;
       }
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'importing', { status: 'queued', size: null, virtual_size: null, checksum: null });
+      await this.deps.images.updateFields(id, 'importing', resetToQueued());
       await this.deps.images.setProperty(id, IMPORTING_TO_STORES, '');
       if (holder) await this.deps.images.releaseImportLock(id, holder);
     }
@@ -195,8 +204,9 @@ export class ImportRunner {
       else await this.run(task, JSON.parse(task.input!) as ImportInput, controller.signal);
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
-      if (reason instanceof ImportStopped && reason.message === 'service stopping') return; // the lease hands it on
-      await this.finishFailed(task, describeFailure(reason)).catch((e) => console.error('gaze: could not fail task', task.id, e));
+      if (reason instanceof HandedOn) return;
+      const log = this.deps.log.child({ task: task.id, image: task.image_id });
+      await this.finishFailed(task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));
     } finally {
       clearInterval(heartbeat);
       this.running.delete(task.id);
@@ -219,7 +229,7 @@ export class ImportRunner {
         return;
       }
       if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) {
-        controller.abort(new ImportStopped('Task was aborted externally'));
+        controller.abort(new HandedOn('the lease was taken over by another process'));
       }
     } catch { /* a missed beat is harmless; the lease is long enough for the next */ }
   }
@@ -239,7 +249,7 @@ export class ImportRunner {
 
     if (!copying && image.status !== 'importing') {
       const from = method === 'glance-direct' ? 'uploading' : 'queued';
-      if (!(await images.updateFields(image.id, from, { status: 'importing' }))) {
+      if (!(await images.updateFields(image.id, from, moveTo('importing')))) {
         const now = await this.requireImage(image.id); // deleted meanwhile: says so
         throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${from}; the import cannot start.`);
       }
@@ -289,6 +299,11 @@ export class ImportRunner {
         // A copy must be the very bytes the image has; new data must match a digest given at create,
         // and glance-download's data the remote image's digest.
         const mismatch = digestMismatch(digests, expectedDigest, expectedAtCreate(image));
+        // Fencing: a process paused past its lease must not activate data beside its successor's.
+        if (!(await this.deps.tasks.claim(task.id, this.nodeId, this.leaseUntil()))) {
+          await scrubLocation(this.deps, location, store);
+          throw new HandedOn('the lease was taken over by another process');
+        }
         if (mismatch || !(await images.activateLocation(image.id, location.id, writableIn))) {
           await scrubLocation(this.deps, location, store);
           throw mismatch ?? new ImportStopped('Image has been deleted, aborting import.');
@@ -300,7 +315,7 @@ export class ImportRunner {
         await this.progress(image.id, { done: store.id });
         this.deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
       } catch (err) {
-        if (signal.aborted || err instanceof ImportStopped) throw err;
+        if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
         await this.progress(image.id, { failed: store.id });
         if (mustAll) throw err;
         lastError = err;
@@ -318,10 +333,9 @@ export class ImportRunner {
     const image = await this.requireImage(imageId);
     if (image.status === 'active') return;
     const { digests } = stored;
-    const ok = await this.deps.images.updateFields(imageId, 'importing', {
-      status: 'active', size: stored.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-      virtual_size: stored.virtualSize, reserved_bytes: null,
-    });
+    const ok = await this.deps.images.updateFields(imageId, 'importing', activation({
+      size: stored.size, checksum: digests.checksum, hashAlgo: digests.hashAlgo, hashValue: digests.hashValue, virtualSize: stored.virtualSize,
+    }));
     if (!ok) throw new ImportStopped('Image has been deleted, aborting import.');
   }
 
@@ -386,7 +400,7 @@ export class ImportRunner {
       task.image_id = image.id;
       this.running.set(task.id, { imageId: image.id, controller: this.running.get(task.id)!.controller });
     }
-    if (image.status !== 'saving' && !(await this.deps.images.updateFields(image.id, 'queued', { status: 'saving' }))) {
+    if (image.status !== 'saving' && !(await this.deps.images.updateFields(image.id, 'queued', moveTo('saving')))) {
       throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
     }
     const store = this.deps.stores.default();
@@ -498,7 +512,7 @@ export class ImportRunner {
         mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
         inspectFile,
         judge: (report, claimed) => judge(report, claimed, this.deps.settings.formatPolicy),
-        warn: (message) => console.warn(`gaze: import of image ${image.id}, ${plugin.name}: ${message}`),
+        warn: (message) => this.deps.log.warn({ task: task.id, image: image.id, plugin: plugin.name }, message),
       });
     }
     return this.requireImage(image.id);
@@ -556,8 +570,7 @@ export class ImportRunner {
         // glance-download copied formats and properties from the remote image: put the old ones back.
         for (const [key, value] of Object.entries(input.previous?.properties ?? {})) await this.deps.images.setProperty(imageId, key, value);
         await this.deps.images.updateFields(imageId, ['importing', 'uploading'], {
-          status: 'queued', size: null, virtual_size: null, checksum: null, os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value,
-          reserved_bytes: null,
+          ...resetToQueued(),
           ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
         });
       }
@@ -591,20 +604,23 @@ function throttled(everyMs: number, report: (copied: number) => Promise<void>): 
   };
 }
 
-function describeFailure(err: unknown): string {
+function describeFailure(err: unknown, log: Logger): string {
   if (err instanceof ImportStopped) return err.message;
   if (err instanceof DigestMismatch) return `${err.message}; the data was not kept.`;
   if (err instanceof ImageGone) return 'Image has been deleted, aborting import.';
   if (err instanceof GlanceDownloadFailed) return err.message;
   if (err instanceof PluginFailed) return err.message;
   if (err instanceof DownloadError) return `Downloading the image failed: ${err.message}`;
-  if (isGazeError(err)) return err.message;
+  if (isGazeError(err)) {
+    if (err.cause !== undefined) log.warn({ err: err.cause }, err.message);
+    return err.message;
+  }
   if (err instanceof StoreError) {
-    console.error(`gaze: an import failed to store data: ${err.message}`);
+    log.error({ err }, 'an import failed to store data');
     return `Storing the image failed: ${err.publicMessage}`;
   }
   if (err instanceof IngestAborted) return 'The image data stream ended early.';
-  console.error('gaze: import failed unexpectedly:', err);
+  log.error({ err }, 'an import failed unexpectedly');
   return 'Task failed due to Internal Error';
 }
 

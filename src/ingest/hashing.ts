@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { INGEST_BUFFER_BYTES } from './buffers.ts';
+import type { Logger } from '../util/logger.ts';
 
 // Hashing runs on worker threads so a multi-GiB upload never blocks the event loop. Bytes reach the
 // workers through a few SharedArrayBuffer slots per job: one copy, no matter how many digests.
@@ -35,7 +36,7 @@ class HashWorkerPool {
       if (!pw.alive) return;
       pw.alive = false;
       this.workers = this.workers.filter((w) => w !== pw);
-      if (err) console.error('gaze: a hash worker failed:', err);
+      if (err) reportWorkerFailure(err);
       for (const handler of [...this.handlers.values()].filter((h) => h.worker === pw)) handler.digest(null);
     };
     pw.worker.on('error', lost);
@@ -86,7 +87,11 @@ function sharedPool(): HashWorkerPool {
 }
 
 /** Starts the hash workers now, so that the first upload does not wait for threads to boot. */
-export function startHashWorkers(): void {
+/** Where a failed worker is reported: the service's logger once it started the pool, else a process warning. */
+let reportWorkerFailure = (err: Error) => process.emitWarning(`a hash worker failed: ${err.stack ?? err.message}`);
+
+export function startHashWorkers(log?: Logger): void {
+  if (log) reportWorkerFailure = (err) => log.error({ err }, 'a hash worker failed');
   sharedPool().ensure();
 }
 

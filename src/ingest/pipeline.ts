@@ -57,6 +57,8 @@ export interface IngestResult {
   /** What the inspectors found, when the data was inspected. */
   report: FormatReport | null;
   location: { storeId: string; url: string };
+  /** What the judge accepted but wants said (for the log). */
+  warnings: string[];
 }
 
 /**
@@ -71,6 +73,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const inspecting = check || req.inspect ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   let inspection: InspectionResult | null = null;
   let report: FormatReport | null = null;
+  const warnings: string[] = [];
   // Judged once the inspectors saw the last byte and before the store sees the end of the stream, so
   // refused data never becomes a stored object.
   const gate = new Transform({
@@ -81,7 +84,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
       if (!check || !report) return done();
       const verdict = judge(report, check.diskFormat, check.policy);
       if (!verdict.accepted) return done(gazeError('IMAGE_FORMAT_REJECTED', verdict.reason));
-      for (const warning of verdict.warnings) console.warn(`gaze: image ${req.key}: ${warning}`);
+      warnings.push(...verdict.warnings);
       inspection = { format: report.format, virtualSize: verdict.virtualSize };
       done();
     },
@@ -107,6 +110,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
       inspection,
       report,
       location: { storeId: req.store.id, url: written.url },
+      warnings,
     };
   } catch (err) {
     toStore.destroy();
@@ -132,9 +136,9 @@ export function translateIngestError(err: unknown): Error {
   if (err instanceof GazeError) return err;
   if (err instanceof SizeLimitExceeded) return gazeError('IMAGE_TOO_LARGE');
   if (err instanceof StoreError) {
-    if (err.code === 'FULL' || err.code === 'PERMISSION') console.error(`gaze: ${err.message}`); // the client sees no path
-    if (err.code === 'FULL') return gazeError('STORAGE_FULL', err.publicMessage);
-    if (err.code === 'PERMISSION') return gazeError('STORAGE_PERMISSION', err.publicMessage);
+    // The client sees no path; the cause (with it) is for the log.
+    if (err.code === 'FULL') return gazeError('STORAGE_FULL', err.publicMessage).withCause(err);
+    if (err.code === 'PERMISSION') return gazeError('STORAGE_PERMISSION', err.publicMessage).withCause(err);
     if (err.code === 'ABORTED') return new IngestAborted(err);
     return err;
   }

@@ -1,5 +1,7 @@
 // Glance's notification events (image.create, image.upload, task.*, …) through one small interface.
 
+import type { Logger } from '../util/logger.ts';
+
 export interface Notification {
   event_type: string;
   priority: 'INFO' | 'ERROR';
@@ -12,10 +14,13 @@ export interface NotificationDriver {
   send(notification: Notification): void;
 }
 
+/** Each notification as one log line at its priority, as oslo.messaging's log driver writes them. */
 export class LogNotificationDriver implements NotificationDriver {
-  constructor(private readonly log: (line: string) => void) {}
+  constructor(private readonly log: Logger) {}
   send(n: Notification): void {
-    this.log(JSON.stringify({ notification: n.event_type, priority: n.priority, payload: n.payload }));
+    const fields = { notification: n.event_type, priority: n.priority, payload: n.payload };
+    if (n.priority === 'ERROR') this.log.error(fields, n.event_type);
+    else this.log.info(fields, n.event_type);
   }
 }
 

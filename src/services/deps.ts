@@ -8,6 +8,7 @@ import type { PropertyProtections } from '../auth/property-protections.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import type { QuotaService } from '../quota/quotas.ts';
 import type { FormatPolicy } from '../formats/verdict.ts';
+import type { Logger } from '../util/logger.ts';
 
 /** Everything the use cases need, assembled once in app.ts. */
 export interface ServiceDeps {
@@ -22,6 +23,8 @@ export interface ServiceDeps {
   propertyProtections?: PropertyProtections | null;
   settings: ServiceSettings;
   quotas: QuotaService;
+  /** For work outside a request (imports, sweeps); requests log through request.log. */
+  log: Logger;
 }
 
 export interface ServiceSettings {

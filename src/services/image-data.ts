@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
-import { assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
@@ -30,7 +30,7 @@ export class ImageDataService {
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'saving', reserved_bytes: sizeHint ?? null }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', sizeHint ?? null)))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');
@@ -52,17 +52,13 @@ export class ImageDataService {
     } catch (err) {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
-      await this.deps.images.updateFields(id, 'saving', {
-        status: 'queued', size: null, virtual_size: null, checksum: null, reserved_bytes: null,
-        os_hash_algo: image.os_hash_algo, os_hash_value: image.os_hash_value, // an expected digest stays expected
-      });
+      await this.deps.images.updateFields(id, 'saving', resetToQueued()); // an expected digest stays expected
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       if (err instanceof StoreError) {
-        console.error(`gaze: storing the data of image ${id} failed: ${err.message}`);
-        throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`);
+        throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`).withCause(err);
       }
       throw err;
     } finally {
@@ -83,7 +79,7 @@ export class ImageDataService {
       try {
         return { image, stream: await store.read(location.url, byteRange), range: byteRange };
       } catch (err) {
-        console.error(`image ${id}: cannot read ${location.url}: ${(err as Error).message}`);
+        this.deps.log.error({ err, image: id }, `cannot read ${location.url}; trying the next location`);
       }
     }
     throw gazeError('DATA_UNAVAILABLE', id);

@@ -14,6 +14,7 @@ import type { ImportRunner } from '../import/runner.ts';
 import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from './payloads.ts';
 import { scrubLocation } from './store-data.ts';
+import { moveTo } from '../domain/image.ts';
 
 const TAG_MAX = 255;
 
@@ -138,7 +139,7 @@ export class ImageService {
     await authorizeOnImage(this.deps, ctx, 'deactivate', image);
     if (image.status === 'deactivated') return;
     if (image.status !== 'active') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
-    if (!(await this.deps.images.updateFields(id, 'active', { status: 'deactivated' }))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'deactivated' }));
   }
 
@@ -147,7 +148,7 @@ export class ImageService {
     await authorizeOnImage(this.deps, ctx, 'reactivate', image);
     if (image.status === 'active') return;
     if (image.status !== 'deactivated') throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
-    if (!(await this.deps.images.updateFields(id, 'deactivated', { status: 'active' }))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'deactivated', moveTo('active')))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
     this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'active' }));
   }
 

@@ -37,7 +37,7 @@ export class DataScrubber {
       const settledBefore = addSeconds(nowTimestamp(), -this.opts.graceSeconds);
       for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrubLocation(this.deps, location);
     } catch (err) {
-      console.error(`gaze: the data scrubber failed: ${(err as Error).message}`);
+      this.deps.log.error({ err }, 'the data scrubber failed');
     }
   }
 }

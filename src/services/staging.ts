@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
-import { assertTransition } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertTransition } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
@@ -31,7 +31,7 @@ export class StagingService {
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', { status: 'uploading', reserved_bytes: sizeHint ?? null }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null)))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
@@ -50,7 +50,7 @@ export class StagingService {
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'uploading', { status: 'queued', size: null, virtual_size: null, reserved_bytes: null });
+      await this.deps.images.updateFields(id, 'uploading', resetToQueued());
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

@@ -7,6 +7,7 @@ import type { ByteBudget } from '../quota/quotas.ts';
 import type { StagedFacts } from '../import/staging-area.ts';
 import { judge } from '../formats/verdict.ts';
 import { gazeError } from '../domain/errors.ts';
+import { activation } from '../domain/image.ts';
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
@@ -65,7 +66,9 @@ export async function writeData(deps: ServiceDeps, image: Image, store: Store, s
     throw new ImageGone(image.id);
   }
   try {
-    return { result: await ingest({ ...req, key: image.id, store }), location };
+    const result = await ingest({ ...req, key: image.id, store });
+    for (const warning of result.warnings) deps.log.warn({ image: image.id }, warning);
+    return { result, location };
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw err;
@@ -85,7 +88,7 @@ export async function adoptData(deps: ServiceDeps, image: Image, store: Store, s
   if (check) {
     const verdict = judge(facts.report, check.diskFormat, check.policy);
     if (!verdict.accepted) throw gazeError('IMAGE_FORMAT_REJECTED', verdict.reason);
-    for (const warning of verdict.warnings) console.warn(`gaze: image ${image.id}: ${warning}`);
+    for (const warning of verdict.warnings) deps.log.warn({ image: image.id }, warning);
     inspection = { format: facts.report.format, virtualSize: verdict.virtualSize };
   }
   const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
@@ -96,7 +99,7 @@ export async function adoptData(deps: ServiceDeps, image: Image, store: Store, s
       await deps.images.purgeLocation(location.id);
       return null;
     }
-    return { result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url } }, location };
+    return { result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url }, warnings: [] }, location };
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw translateIngestError(err);
@@ -115,7 +118,7 @@ export async function scrubLocation(deps: ServiceDeps, location: ImageLocation, 
     await deps.images.purgeLocation(location.id);
     return true;
   } catch (err) {
-    console.error(`gaze: could not remove image data at ${location.url} (kept for a later retry): ${(err as Error).message}`);
+    deps.log.error({ err }, `could not remove image data at ${location.url} (kept for a later retry)`);
     await deps.images.discardLocation(location.id).catch(() => {});
     return false;
   }
@@ -143,10 +146,10 @@ export async function storeAndActivate(deps: ServiceDeps, image: Image, source: 
       const now = await deps.quotas.storeBudget(image.owner, image.id);
       if (now && result.size > now.bytes) throw now.exceeded(result.size);
     }
-    const activated = await deps.images.activateWithData(image.id, {
-      size: result.size, checksum: digests.checksum, os_hash_algo: digests.hashAlgo, os_hash_value: digests.hashValue,
-      virtual_size: result.inspection?.virtualSize ?? null, reserved_bytes: null,
-    }, location.id, from);
+    const activated = await deps.images.activateWithData(image.id, activation({
+      size: result.size, checksum: digests.checksum, hashAlgo: digests.hashAlgo, hashValue: digests.hashValue,
+      virtualSize: result.inspection?.virtualSize ?? null,
+    }), location.id, from);
     if (!activated) throw new ImageGone(image.id);
   } catch (err) {
     await scrubLocation(deps, location, store);

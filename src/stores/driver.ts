@@ -1,11 +1,24 @@
 import type { Readable } from 'node:stream';
 
+/**
+ * What a driver can do, as data: the facade (Store) reads these, never the driver's class. A driver that
+ * declares an ability implements the method named beside it (checked when the facade is built).
+ */
 export interface StoreCapabilities {
   /** False for read-only stores (http): the facade refuses writes and deletes before calling the driver. */
   writable: boolean;
   /** Can serve a byte range without reading from the start. */
   rangeRead: boolean;
+  /** adopt(): takes a finished local file as an object without copying its bytes. */
+  adopt: boolean;
+  /** sweepPartials() and writeInProgress(): writes go through local temporary files that a crash can orphan. */
+  localPartials: boolean;
+  /** close(): holds connections (agents, pools) to release when the service stops. */
+  closable: boolean;
 }
+
+/** The optional methods and the ability that promises each. */
+export const ABILITY_METHODS = { adopt: ['adopt'], localPartials: ['sweepPartials', 'writeInProgress'], closable: ['close'] } as const;
 
 export interface ByteRange { start: number; end: number } // inclusive, as in HTTP
 
@@ -48,6 +61,12 @@ export interface StoreDriver {
    * The file itself is left where it is.
    */
   adopt?(key: string, file: string): Promise<WriteResult | null>;
+  /** Removes temporary files of writes that ended without finishing (untouched for `idleMs`); how many. */
+  sweepPartials?(idleMs: number): Promise<number>;
+  /** Whether a write of `key` is still going (its temporary file changed within `idleMs`). */
+  writeInProgress?(key: string, idleMs: number): Promise<boolean>;
+  /** Releases connections; the driver is not used afterwards. */
+  close?(): Promise<void>;
   /** The `properties` GET /v2/info/stores/detail shows for this store, with Glance's keys for its type. */
   properties?(): Record<string, unknown>;
 }

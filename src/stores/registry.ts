@@ -79,6 +79,11 @@ export class StoreRegistry {
     return [...this.stores.values()];
   }
 
+  /** Releases every store's connections (the service is stopping). */
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((store) => store.close()));
+  }
+
   /** The store that holds a location: by its recorded store id, else by url. */
   forLocation(location: { url: string; metadata: Record<string, unknown> }): Store | undefined {
     const byId = typeof location.metadata.store === 'string' ? this.stores.get(location.metadata.store) : undefined;

@@ -58,7 +58,7 @@ export interface S3StoreOptions {
  */
 export class S3StoreDriver implements StoreDriver {
   readonly type = 's3';
-  readonly capabilities = { writable: true, rangeRead: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true };
   readonly bucket: string;
   readonly client: S3Client;
   readonly partSize: number;
@@ -93,6 +93,11 @@ export class S3StoreDriver implements StoreDriver {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+  }
+
+  /** Closes the client's keep-alive connections. */
+  async close(): Promise<void> {
+    this.client.destroy();
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {

@@ -1,11 +1,17 @@
 import type { Readable } from 'node:stream';
-import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { ABILITY_METHODS, StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The facade every caller uses: checks keys and capabilities, and gives driver failures a typed code. */
 export class Store {
-  constructor(readonly id: string, readonly driver: StoreDriver, readonly options: { readOnly?: boolean; description?: string } = {}) {}
+  constructor(readonly id: string, readonly driver: StoreDriver, readonly options: { readOnly?: boolean; description?: string } = {}) {
+    for (const [ability, methods] of Object.entries(ABILITY_METHODS)) {
+      if (!driver.capabilities[ability as keyof typeof ABILITY_METHODS]) continue;
+      const missing = methods.filter((m) => typeof driver[m] !== 'function');
+      if (missing.length) throw new Error(`store driver ${driver.type} declares ${ability} but has no ${missing.join(', ')}()`);
+    }
+  }
 
   get type(): string { return this.driver.type; }
   get writable(): boolean { return this.driver.capabilities.writable && !this.options.readOnly; }
@@ -23,8 +29,22 @@ export class Store {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
       if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-      return this.driver.adopt ? this.driver.adopt(key, file) : null;
+      return this.driver.capabilities.adopt ? this.driver.adopt!(key, file) : null;
     });
+  }
+
+  /** Temporary files of interrupted writes, where the driver has them (0 otherwise). */
+  sweepPartials(idleMs: number): Promise<number> {
+    return wrap(this.id, async () => (this.driver.capabilities.localPartials ? this.driver.sweepPartials!(idleMs) : 0));
+  }
+
+  /** Whether another process's write of `key` is still going; drivers without local partials cannot tell (false). */
+  writeInProgress(key: string, idleMs: number): Promise<boolean> {
+    return wrap(this.id, async () => (this.driver.capabilities.localPartials ? this.driver.writeInProgress!(key, idleMs) : false));
+  }
+
+  async close(): Promise<void> {
+    if (this.driver.capabilities.closable) await this.driver.close!();
   }
 
   urlFor(key: string): string {

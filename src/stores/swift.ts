@@ -46,7 +46,7 @@ interface Segment { path: string; etag: string; size_bytes: number }
  */
 export class SwiftStoreDriver implements StoreDriver {
   readonly type = 'swift';
-  readonly capabilities = { writable: true, rangeRead: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true };
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;

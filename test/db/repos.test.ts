@@ -9,7 +9,7 @@ import { syncSchema } from '../../src/db/connection.ts';
 import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
 import { MembersRepo } from '../../src/db/repos/members.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
-import type { Image } from '../../src/domain/image.ts';
+import { activation, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 
@@ -258,12 +258,21 @@ forEachEngine((engine) => {
     test('updateFields is compare-and-set on one status or a list of them', async () => {
       const image = makeImage({ status: 'queued' });
       await images.insert(image);
-      assert.equal(await images.updateFields(image.id, 'active', { status: 'deactivated' }), false);
-      assert.equal(await images.updateFields(image.id, ['importing', 'queued'], { status: 'importing', min_ram: 128 }), true);
+      assert.equal(await images.updateFields(image.id, 'active', moveTo('deactivated')), false);
+      assert.equal(await images.updateFields(image.id, ['importing', 'queued'], { ...moveTo('importing'), min_ram: 128 }), true);
       const got = await images.get(image.id);
       assert.equal(got?.status, 'importing');
       assert.equal(got?.min_ram, 128);
       assert.deepEqual(await images.idsInStatus('importing'), [image.id]);
+    });
+
+    test('a status change outside the state machine, or one that does not name what it leaves, is refused before any write', async () => {
+      const image = makeImage({ status: 'queued' });
+      await images.insert(image);
+      await assert.rejects(images.updateFields(image.id, 'queued', moveTo('deactivated')), /image status queued -> deactivated is not in the state machine/);
+      await assert.rejects(images.updateFields(image.id, ['importing', 'active'], resetToQueued()), /image status active -> queued is not in the state machine/);
+      await assert.rejects(images.updateFields(image.id, null, moveTo('saving')), /must name the status it leaves/);
+      assert.equal((await images.get(image.id))?.status, 'queued', 'nothing was written');
     });
 
     test('updateFields with an empty list of expected statuses matches nothing', async () => {
@@ -288,12 +297,12 @@ forEachEngine((engine) => {
     test('activateWithData only activates a saving image, and makes its reserved location visible', async () => {
       const image = makeImage({ status: 'queued', disk_format: 'raw', container_format: 'bare' });
       await images.insert(image);
-      const data = { size: FIVE_TIB, checksum: 'c'.repeat(32), os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128), virtual_size: FIVE_TIB };
+      const data = activation({ size: FIVE_TIB, checksum: 'c'.repeat(32), hashAlgo: 'sha512', hashValue: 'f'.repeat(128), virtualSize: FIVE_TIB });
       const metadata = { store: 'fs', nested: { n: 1 } };
 
       assert.equal(await images.reserveLocation(image.id, 'file:///store/data', metadata, ['saving']), null, 'queued is not saving');
       assert.equal(await count(db, 'image_locations', image.id), 0);
-      assert.equal(await images.updateFields(image.id, 'queued', { status: 'saving' }), true);
+      assert.equal(await images.updateFields(image.id, 'queued', moveTo('saving')), true);
       const location = await images.reserveLocation(image.id, 'file:///store/data', metadata, ['saving']);
       assert.ok(location);
       assert.equal(location.status, 'pending');

@@ -75,8 +75,8 @@ before(async () => {
   // Horizon's image pages list the namespaces for OS::Glance::Image; Update Metadata needs them.
   const loaded = await runGaze(['db', 'load-metadefs', '--config', conf], { cwd: gazeDir });
   assert.equal(loaded.code, 0, `gaze db load-metadefs: ${loaded.stdout}${loaded.stderr}`);
-  // GAZE_LOG_REQUESTS: one JSON line per request with its status, read by gazeStatuses().
-  gaze = await launchGaze({ args: ['--config', conf], cwd: gazeDir, port: gazePort, env: { GAZE_LOG_REQUESTS: '1' } });
+  // Gaze logs one JSON line per request with its status, read by gazeStatuses().
+  gaze = await launchGaze({ args: ['--config', conf], cwd: gazeDir, port: gazePort });
   await seedPublicImage();
   madeSecretKey = !existsSync(SECRET_KEY_FILE);
 }, { timeout: 180_000 });
@@ -221,16 +221,14 @@ function glanceFailures(log: string): { status: number; request: string }[] {
   return failures;
 }
 
-/** Method, URL and status of every request Gaze answered (its GAZE_LOG_REQUESTS JSON lines). */
+/** Method, URL and status of every request Gaze answered (its 'request completed' log lines). */
 function gazeStatuses(log: string): { method: string; url: string; status: number }[] {
-  const requests = new Map<string, { method: string; url: string }>();
   const answered: { method: string; url: string; status: number }[] = [];
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let entry: { reqId?: string; req?: { method: string; url: string }; res?: { statusCode: number } };
+    let entry: { reqId?: string; msg?: string; method?: string; url?: string; status?: number };
     try { entry = JSON.parse(line); } catch { continue; }
-    if (entry.reqId && entry.req) requests.set(entry.reqId, entry.req);
-    if (entry.reqId && entry.res) answered.push({ ...(requests.get(entry.reqId) ?? { method: '?', url: '?' }), status: entry.res.statusCode });
+    if (entry.reqId && entry.msg === 'request completed') answered.push({ method: entry.method!, url: entry.url!, status: entry.status! });
   }
   return answered;
 }

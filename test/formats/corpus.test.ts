@@ -14,6 +14,7 @@ import type { FormatInspector, FormatReport } from '../../src/formats/types.ts';
 import { VmdkInspector, VMDK_DESCRIPTOR_MAX } from '../../src/formats/vmdk.ts';
 import { IsoInspector } from '../../src/formats/iso.ts';
 import { GptInspector } from '../../src/formats/gpt.ts';
+import { inspectFile } from '../../src/formats/inspector.ts';
 
 const INSPECTORS = { vmdk: VmdkInspector, iso: IsoInspector, gpt: GptInspector } as const;
 type Mine = keyof typeof INSPECTORS;
@@ -122,15 +123,8 @@ describe('chunk sizes do not change the result', () => {
 });
 
 describe('inspectFile over the corpus', () => {
-  let inspectFile: ((file: string) => Promise<FormatReport>) | undefined;
-  before(async () => {
-    // The engine is written separately; until it exports inspectFile these tests skip.
-    const engine = (await import('../../src/formats/inspector.ts')) as Record<string, unknown>;
-    if (typeof engine.inspectFile === 'function') inspectFile = engine.inspectFile as typeof inspectFile;
-  });
   for (const [file, spec] of Object.entries(CORPUS_FILES)) {
-    test(file, async (t) => {
-      if (!inspectFile) return t.skip('src/formats/inspector.ts does not export inspectFile yet');
+    test(file, async () => {
       const report = await inspectFile(path.join(dir, file));
       assert.equal(report.format, spec.detected);
       if (spec.virtualSize !== undefined) assert.equal(report.virtualSize, await resolveSize(dir, file, spec.virtualSize));

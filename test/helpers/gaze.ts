@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type RawSections } from '../../src/config/index.ts';
 import { createApp, type App } from '../../src/app.ts';
 import { freePort } from './keystone.ts';
+import { silentLogger, type Logger } from '../../src/util/logger.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -31,11 +32,12 @@ function writeConfig(dir: string, port: number, sections: RawSections): string {
 }
 
 /** Gaze inside the test process, listening on a free loopback port. */
-export async function startGazeInProcess(sections: RawSections = {}): Promise<RunningGaze & { app: App }> {
+/** `log`: where the service's log lines go (silent unless a test reads them). */
+export async function startGazeInProcess(sections: RawSections = {}, opts: { log?: Logger } = {}): Promise<RunningGaze & { app: App }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-test-'));
   const port = await freePort();
   const config = loadConfig(writeConfig(dir, port, sections), {});
-  const app = await createApp(config);
+  const app = await createApp(config, { log: opts.log ?? silentLogger() });
   await app.server.listen({ host: '127.0.0.1', port });
   return {
     app, dir, port, url: `http://127.0.0.1:${port}`,
@@ -50,7 +52,7 @@ export async function startGazeInProcess(sections: RawSections = {}): Promise<Ru
 export type GazeProcess = Awaited<ReturnType<typeof startGazeProcess>>;
 
 /** A real `gaze serve` process with a config file written from `sections`. */
-export async function startGazeProcess(sections: RawSections = {}, opts: { dir?: string; port?: number } = {}): Promise<RunningGaze & { child: ChildProcess; kill(signal?: NodeJS.Signals): Promise<void> }> {
+export async function startGazeProcess(sections: RawSections = {}, opts: { dir?: string; port?: number } = {}): Promise<RunningGaze & { child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> }> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
   const port = opts.port ?? (await freePort());
   const configFile = writeConfig(dir, port, sections);

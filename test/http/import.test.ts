@@ -131,12 +131,25 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } })).status, 202);
   const running = (await api.get(`/v2/images/${img.id}`)).json;
   assert.match(running.os_glance_import_task, /^[0-9a-f-]{36}$/);
-  expectError(await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, /^Image has active task$|^Image needs to be in 'queued' state/);
+  // Glance checks the status before the lock: an importing image answers with its state.
+  await until(img.id, (i) => i.status === 'importing', 'importing');
+  expectError(await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, "Image needs to be in 'queued' state to use 'web-download' method");
   assert.equal((await until(img.id, settled, 'first import')).status, 'active');
+
+  // A queued image whose lock a live task holds (touched just now): the lock answers.
+  const locked = await api.createImage();
+  const { images, tasks } = gaze.app.deps;
+  const liveTask = crypto.randomUUID();
+  const now = nowTimestamp();
+  await tasks.insert({ id: liveTask, type: 'api_image_import', status: 'processing', owner: 'admin', input: '{}', result: null, message: '',
+    image_id: locked.id, request_id: null, user_id: null, expires_at: null, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+    lease_owner: 'somebody-else', lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)), attempts: 1 });
+  assert.ok(await images.takeImportLock(locked.id, liveTask));
+  expectError(await importImage(locked.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, 'Image has active task');
+  assert.equal((await tasks.getRaw(liveTask))!.status, 'processing', 'a live lock is not preempted');
 
   // A lock whose task was last touched two hours ago is stale: the new import takes over.
   const stale = await api.createImage();
-  const { images, tasks } = gaze.app.deps;
   const oldTask = crypto.randomUUID();
   const old = nowTimestamp(new Date(Date.now() - 3 * 3600_000));
   await tasks.insert({ id: oldTask, type: 'api_image_import', status: 'processing', owner: 'admin', input: '{}', result: null, message: '',

@@ -82,13 +82,19 @@ test('an upload that keeps pace passes, even when it takes longer than the timeo
   assert.equal(done.size, 12 * 65536);
 });
 
-test('client_socket_timeout = 0 waits forever, as in Glance', async () => {
-  const patient = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '0' } });
+test('client_socket_timeout = 0 turns both cut-offs off, as in Glance: 1.5 s pauses and a rate under upload_min_rate pass', async () => {
+  const patient = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '0', upload_min_rate: '2000' } });
   try {
     const c = client(patient.url);
     const img = await c.createImage({}, alice);
-    const r = await slowUpload(`${patient.url}/v2/images/${img.id}/file`, 4 * 4096, Buffer.alloc(4096, 1), 150);
+    // 1 KiB every 1.5 s: idle longer than the 1 s the other server allows, at about 680 bytes/s.
+    const started = Date.now();
+    const r = await slowUpload(`${patient.url}/v2/images/${img.id}/file`, 3 * 1024, Buffer.alloc(1024, 1), 1500);
     assert.equal(r.status, 204, r.body);
+    assert.ok(Date.now() - started >= 3000, 'the upload really paused');
+    const done = (await c.get(`/v2/images/${img.id}`, { as: alice })).json;
+    assert.equal(done.status, 'active');
+    assert.equal(done.size, 3 * 1024);
   } finally {
     await patient.stop();
   }

@@ -65,7 +65,9 @@ export function runStoreConformance(target: ConformanceTarget): void {
 
   test(`${target.name}: a source that fails mid-way leaves nothing behind`, async () => {
     const driver = await target.make();
-    await assert.rejects(driver.write('cut', failingSource(randomBytes(200_000))));
+    // The source's own error reaches the caller (possibly as a StoreError's cause).
+    await assert.rejects(driver.write('cut', failingSource(randomBytes(200_000))), (err: unknown) =>
+      [err, (err as Error).cause].some((e) => e instanceof Error && e.message.includes('connection reset by peer')));
     assert.deepEqual(await target.listAll(driver), []);
   });
 
@@ -75,7 +77,7 @@ export function runStoreConformance(target: ConformanceTarget): void {
     const endless = new Readable({ read() { setTimeout(() => this.push(randomBytes(65536)), 1); } });
     const writing = driver.write('aborted', endless, { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    await assert.rejects(writing);
+    await assert.rejects(writing, (err: unknown) => err === controller.signal.reason || (err as Error).name === 'AbortError' || (err as Error).cause === controller.signal.reason);
     assert.deepEqual(await target.listAll(driver), []);
   });
 
@@ -116,7 +118,7 @@ export function runStoreConformance(target: ConformanceTarget): void {
       const data = randomBytes(256 * 1024 + 3);
       writeFileSync(file, data);
       const adopted = await store.adopt('adopted', file);
-      if (!driver.adopt) {
+      if (!driver.capabilities.adopt) {
         assert.equal(adopted, null);
         return;
       }
@@ -135,4 +137,21 @@ export function runStoreConformance(target: ConformanceTarget): void {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test(`${target.name}: abilities are declared as data and honoured: a write in progress is seen where the driver keeps local partials`, async () => {
+    const driver = await target.make();
+    const store = new Store('s', driver); // refuses a driver that declares an ability without its method
+    const controller = new AbortController();
+    const endless = new Readable({ read() { setTimeout(() => this.push(randomBytes(65536)), 2); } });
+    const writing = store.write('growing', endless, { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(await store.writeInProgress('growing', 60_000), driver.capabilities.localPartials, 'seen while it runs');
+    assert.equal(await store.writeInProgress('other', 60_000), false);
+    controller.abort();
+    await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED' || (err as Error).name === 'AbortError');
+    assert.equal(await store.writeInProgress('growing', 60_000), false, 'not after the abort');
+    assert.equal(await store.sweepPartials(0), 0, 'an aborted write left nothing to sweep');
+    await store.close();
+  });
 }
+

@@ -37,3 +37,20 @@ test('file: sweepPartials removes temporary files left by a crash', async () => 
   assert.equal(await driver.sweepPartials(), 1);
   assert.deepEqual(readdirSync(dir), ['kept']);
 });
+
+test('the facade refuses a driver that declares an ability without its method, and asks nothing of abilities not declared', async () => {
+  const driver = new FileStoreDriver(path.join(root, 'abilities'));
+  const lying = Object.assign(Object.create(driver) as FileStoreDriver, {
+    capabilities: { ...driver.capabilities, closable: true },
+  });
+  assert.throws(() => new Store('liar', lying), /store driver file declares closable but has no close\(\)/);
+  const modest = Object.assign(Object.create(driver) as FileStoreDriver, {
+    capabilities: { ...driver.capabilities, adopt: false, localPartials: false },
+  });
+  const store = new Store('modest', modest);
+  writeFileSync(path.join(root, 'staged-file'), 'bytes');
+  assert.equal(await store.adopt('k', path.join(root, 'staged-file')), null, 'no adopt without the ability');
+  assert.equal(await store.sweepPartials(0), 0);
+  assert.equal(await store.writeInProgress('k', 1000), false);
+  await store.close(); // nothing to close
+});

@@ -3,7 +3,7 @@ import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
 import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
+import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange, type Visibility } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
 export const IMPORT_LOCK = 'os_glance_import_task';
@@ -45,6 +45,9 @@ export interface ListQuery {
 }
 
 type Row = ImagesTable;
+
+/** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
+export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
 type EB = ExpressionBuilder<Database, 'images'>;
 
 function rowToImage(row: Row): Image {
@@ -214,8 +217,9 @@ export class ImagesRepo {
   }
 
   /** Compare-and-set of status plus some columns, without touching properties or tags. */
-  async updateFields(id: string, expectStatus: ImageStatus | ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>>): Promise<boolean> {
+  async updateFields(id: string, expectStatus: ImageStatus | ImageStatus[] | null, fields: ImageFieldUpdate): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
+    if (fields.status !== undefined) checkStatusChange(expected, fields.status);
     if (expected?.length === 0) return false;
     let q = this.k.updateTable('images').set({ ...fields, updated_at: nowTimestamp() }).where('id', '=', id).where('deleted', '=', 0);
     if (expected) q = q.where('status', 'in', expected);
@@ -317,9 +321,10 @@ export class ImagesRepo {
    * reserved location, in one transaction, only while the image is still in `from` (false when it was
    * deleted meanwhile: the data must then go).
    */
-  async activateWithData(id: string, fields: Partial<Omit<Row, 'id'>>, locationId: string, from: ImageStatus = 'saving'): Promise<boolean> {
+  async activateWithData(id: string, activation: StatusChange, locationId: string, from: ImageStatus = 'saving'): Promise<boolean> {
+    checkStatusChange([from], activation.status);
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.lockImage(trx, id, [from], { ...fields, status: 'active' }))) return false;
+      if (!(await this.lockImage(trx, id, [from], activation))) return false;
       const res = await trx.updateTable('image_locations').set({ status: 'active', updated_at: nowTimestamp() })
         .where('id', '=', locationId).where('image_id', '=', id).where('status', 'in', ['pending', 'active']).executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) throw new Error(`location ${locationId} of image ${id} vanished before activation`);

@@ -1,0 +1,47 @@
+// The one logger: fastify's pino, configured from Glance's oslo.log options. Requests log through
+// `request.log`, which carries the request id (`reqId`) on every line; background work (imports, the
+// scrubber) logs through a child with the task or image it concerns.
+
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+
+export type { Logger };
+
+export interface LogOptions {
+  /** [DEFAULT] debug: debug level instead of info. */
+  debug: boolean;
+  /** [DEFAULT] log_file (relative to log_dir when that is set), else stdout, or stderr with use_stderr. */
+  logFile: string | null;
+  logDir: string | null;
+  useStderr: boolean;
+}
+
+export function logOptions(config: Config): LogOptions {
+  return {
+    debug: config.get('DEFAULT', 'debug'),
+    logFile: config.get('DEFAULT', 'log_file'),
+    logDir: config.get('DEFAULT', 'log_dir'),
+    useStderr: config.get('DEFAULT', 'use_stderr'),
+  };
+}
+
+/** Where log lines go, as oslo.log decides it: a file when one is named, else stderr or stdout. */
+export function logDestination(opts: LogOptions): string | number {
+  if (opts.logFile) return opts.logDir ? path.resolve(opts.logDir, opts.logFile) : opts.logFile;
+  if (opts.logDir) return path.join(opts.logDir, 'gaze.log');
+  return opts.useStderr ? 2 : 1;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const dest = logDestination(opts);
+  return pino(
+    { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest, mkdir: typeof dest === 'string', sync: false }),
+  );
+}
+
+/** A logger that writes nothing (in-process tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { startGazeInProcess, startGazeProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+import { createLogger, logDestination } from '../../src/util/logger.ts';
+
+// One structured logger: a line per answered request carrying the OpenStack request id, background
+// work logged with what it concerns, and oslo.log's options deciding level and destination.
+
+type Line = Record<string, any>;
+const capture = (lines: Line[]) => pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line)); } });
+
+test('every answered request logs one line with its request id, method, URL and status', async () => {
+  const lines: Line[] = [];
+  const gaze = await startGazeInProcess({}, { log: capture(lines) });
+  try {
+    const api = client(gaze.url);
+    const given = await api.get('/v2/images', { headers: { 'x-openstack-request-id': 'req-4b1f4c0e-1111-2222-3333-444455556666' } });
+    assert.equal(given.headers.get('x-openstack-request-id'), 'req-4b1f4c0e-1111-2222-3333-444455556666');
+    const missing = await api.get('/v2/images/00000000-0000-4000-8000-000000000000');
+    assert.equal(missing.status, 404);
+    const made = missing.headers.get('x-openstack-request-id')!;
+    assert.match(made, /^req-[0-9a-f-]{36}$/);
+    await new Promise((r) => setTimeout(r, 50)); // onResponse runs after the answer is sent
+    const completed = lines.filter((l) => l.msg === 'request completed');
+    const first = completed.find((l) => l.reqId === 'req-4b1f4c0e-1111-2222-3333-444455556666');
+    assert.deepEqual({ method: first?.method, url: first?.url, status: first?.status, level: first?.level }, { method: 'GET', url: '/v2/images', status: 200, level: 30 });
+    const second = completed.find((l) => l.reqId === made);
+    assert.equal(second?.status, 404);
+    assert.equal(typeof second?.ms, 'number');
+  } finally {
+    await gaze.stop();
+  }
+});
+
+test('log_file, log_dir, use_stderr and debug are read as oslo.log reads them', () => {
+  assert.equal(logDestination({ debug: false, logFile: null, logDir: null, useStderr: false }), 1);
+  assert.equal(logDestination({ debug: false, logFile: null, logDir: null, useStderr: true }), 2);
+  assert.equal(logDestination({ debug: false, logFile: '/var/log/gaze/api.log', logDir: null, useStderr: true }), '/var/log/gaze/api.log');
+  assert.equal(logDestination({ debug: false, logFile: 'api.log', logDir: '/var/log/gaze', useStderr: false }), '/var/log/gaze/api.log');
+  assert.equal(logDestination({ debug: false, logFile: null, logDir: '/var/log/gaze', useStderr: false }), '/var/log/gaze/gaze.log');
+  assert.equal(createLogger({ debug: true, logFile: null, logDir: null, useStderr: true }).level, 'debug');
+  assert.equal(createLogger({ debug: false, logFile: null, logDir: null, useStderr: true }).level, 'info');
+});
+
+test('a real gaze serve with log_file writes its start, its warnings and its requests there as JSON lines', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-log-'));
+  const logFile = path.join(dir, 'logs', 'gaze-api.log');
+  try {
+    const gaze = await startGazeProcess({ DEFAULT: { log_file: logFile }, oslo_concurrency: { lock_path: '/tmp' } }, { dir });
+    const reply = await client(gaze.url).get('/v2/images', { headers: { 'x-openstack-request-id': 'req-from-the-test' } });
+    assert.equal(reply.status, 200);
+    await gaze.stop(); // SIGTERM: the log is flushed before the process exits
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+    assert.ok(lines.some((l) => /^serving the Image API on http:\/\/127\.0\.0\.1:\d+\/ \(no auth\)$/.test(l.msg)), 'the start line');
+    assert.ok(lines.some((l) => l.level === 40 && /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement/.test(l.msg)), 'the warning');
+    assert.ok(lines.some((l) => l.reqId === 'req-from-the-test' && l.msg === 'request completed' && l.status === 200), 'the request');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
