@@ -1,4 +1,5 @@
-// Hash worker: keeps one digest per job and feeds it from shared buffers the main thread fills.
+// Hash worker: keeps the digests of each job (md5 and sha512, say) and feeds them from the shared
+// buffers the main thread fills.
 // Plain JavaScript so that it loads in a worker without the TypeScript loader.
 import { parentPort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
@@ -8,18 +9,19 @@ const jobs = new Map();
 parentPort.on('message', (msg) => {
   switch (msg.op) {
     case 'start':
-      jobs.set(msg.job, createHash(msg.algo));
+      jobs.set(msg.job, msg.algos.map((algo) => createHash(algo)));
       break;
     case 'update': {
-      const hash = jobs.get(msg.job);
-      if (hash) hash.update(new Uint8Array(msg.buffer, 0, msg.length));
+      const hashes = jobs.get(msg.job);
+      const bytes = new Uint8Array(msg.buffer, 0, msg.length);
+      for (const hash of hashes ?? []) hash.update(bytes);
       parentPort.postMessage({ op: 'ack', job: msg.job, slot: msg.slot });
       break;
     }
     case 'digest': {
-      const hash = jobs.get(msg.job);
+      const hashes = jobs.get(msg.job);
       jobs.delete(msg.job);
-      parentPort.postMessage({ op: 'digest', job: msg.job, hex: hash ? hash.digest('hex') : null });
+      parentPort.postMessage({ op: 'digest', job: msg.job, hex: hashes ? hashes.map((hash) => hash.digest('hex')) : null });
       break;
     }
     case 'abort':
