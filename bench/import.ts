@@ -77,6 +77,35 @@ export async function importAndWait(url: string, id: string, method: Record<stri
   }
 }
 
+/**
+ * copy-image of an active image to `stores`; waits until the image lists every one of them and no store
+ * is still being copied to. The image stays active throughout.
+ */
+export async function copyAndWait(url: string, id: string, stores: string[], size: number): Promise<ImportResult> {
+  const started = performance.now();
+  const res = await request(`${url}/v2/images/${id}/import`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ method: { name: 'copy-image' }, stores }),
+  });
+  await expectStatus(`POST /v2/images/${id}/import (copy-image)`, res, 202);
+  const acceptMs = performance.now() - started;
+  let polls = 0;
+  for (;;) {
+    const image = await showImage(url, id);
+    polls++;
+    const has = String(image.stores ?? '').split(',');
+    if (stores.every((s) => has.includes(s)) && !image.os_glance_importing_to_stores) {
+      const ms = performance.now() - started;
+      return { ms, mibs: mibPerSec(size, ms), acceptMs, polls, image };
+    }
+    const failed = await failedTask(url, id);
+    if (failed) throw new Error(`copy-image of ${id} failed: ${failed}`);
+    if (performance.now() - started > IMPORT_TIMEOUT_MS) throw new Error(`copy-image of ${id} not done after ${IMPORT_TIMEOUT_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
 /** The message of a failed import task of the image, or null. */
 async function failedTask(url: string, id: string): Promise<string | null> {
   const res = await request(`${url}/v2/images/${id}/tasks`);

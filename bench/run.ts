@@ -22,7 +22,7 @@ import { startSwift, type RunningSwift } from '../test/helpers/swift.ts';
 import { MiB } from './bytes.ts';
 import { diskWrite, hashThroughput } from './ceilings.ts';
 import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
-import { importAndWait, stage, startFileServer, type BenchFileServer } from './import.ts';
+import { copyAndWait, importAndWait, stage, startFileServer, type BenchFileServer } from './import.ts';
 import { readCpuSeconds, readMemory, sampleMemory } from './memory.ts';
 import { bucketObjects } from './s3.ts';
 import { conversionImport, inspectionCost } from './safety.ts';
@@ -280,6 +280,20 @@ async function main(): Promise<void> {
   await stop(c);
   await closeFileServer(files);
 
+  // copy-image between two file stores: staged from the first (read, digested, inspected), then taken
+  // by the second (a hard link where both are on one filesystem, as here; a copy otherwise).
+  section(`5b. copy-image between two file stores, ${importMiB} MiB (fresh server)`);
+  const m = await start({ DEFAULT: { enabled_backends: 'fast:file, cheap:file' }, glance_store: { default_backend: 'fast' } });
+  const copyId = await createImage(m.url, 'bench-copy-image');
+  const copySource = await upload(m.url, copyId, IMPORT_SIZE);
+  const cpuBefore = readCpuSeconds(m.child.pid!);
+  const copied = await copyAndWait(m.url, copyId, ['cheap'], IMPORT_SIZE);
+  const copyCpu = readCpuSeconds(m.child.pid!) - cpuBefore;
+  line('upload PUT /file -> fast (not timed below)', `${r1(copySource.mibs)} MiB/s`);
+  line('copy-image fast -> cheap, POST /import -> both stores', `${r1(copied.mibs)} MiB/s`,
+    `(${r2(copied.ms / 1000)} s; 202 after ${r1(copied.acceptMs)} ms; server CPU ${r1(copyCpu)} s; stores ${String(copied.image.stores)})`);
+  await stop(m);
+
   // Part 6: a real Swift with its S3 API, and a fresh server whose only store is S3 (so VmHWM is this
   // upload's peak). The bucket does not exist yet: the first write creates it.
   section(`6. S3 store (Swift s3api), ${s3MiB} MiB (fresh server)`);
@@ -412,6 +426,7 @@ async function main(): Promise<void> {
       ratio: importRatio, targetRatio: IMPORT_RATIO_TARGET, met: ratioMet,
       webDownload: { mibs: wd.result.mibs, seconds: wd.result.ms / 1000, acceptMs: wd.result.acceptMs, polls: wd.result.polls, serverCpuSeconds: wd.serverCpu },
       referencePut: { mibs: ref.result.mibs, seconds: ref.result.ms / 1000, serverCpuSeconds: ref.serverCpu },
+      copyImage: { mibs: copied.mibs, seconds: copied.ms / 1000, serverCpuSeconds: copyCpu },
     },
     s3: {
       sizeMiB: s3MiB, swiftStartSeconds: swift.startMs / 1000,

@@ -49,7 +49,7 @@ import { taskRoutes } from './http/routes/tasks.ts';
 import { infoRoutes } from './http/routes/info.ts';
 import { formatCheckRoutes } from './http/routes/format-check.ts';
 import { DataScrubber } from './services/scrubber.ts';
-import { scrubLocation } from './services/store-data.ts';
+import { scrubLocation } from './ingest/store-data.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';

@@ -1,14 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { ServiceDeps } from '../services/deps.ts';
+import type { ImportDeps } from './deps.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import type { Image, ImageStatus } from '../domain/image.ts';
 import { isGazeError } from '../domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { IngestAborted, type Digests } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, storeAndActivate, writeData, type ExpectedDigest } from '../services/store-data.ts';
+import { DigestMismatch, ImageGone, adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, storeAndActivate, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
-import { imagePayload } from '../services/payloads.ts';
+import { imagePayload } from '../notify/payloads.ts';
 import type { StagingArea } from './staging-area.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { isTerminal } from '../domain/task.ts';
@@ -86,7 +86,7 @@ export class ImportRunner {
   private recoveryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(private readonly deps: ServiceDeps, private readonly staging: StagingArea, private readonly opts: RunnerOptions) {}
+  constructor(private readonly deps: ImportDeps, private readonly staging: StagingArea, private readonly opts: RunnerOptions) {}
 
   get nodeId(): string { return this.opts.nodeId; }
 

@@ -3,20 +3,10 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FileStoreDriver } from '../stores/file.ts';
 import { Store } from '../stores/store.ts';
-import { ingest, type Digests, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
-import type { FormatReport } from '../formats/types.ts';
+import { ingest, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
+import type { StagedFacts } from '../ingest/store-data.ts';
 
-/**
- * What was learnt about staged data while it was written: its digests and what the format inspectors
- * found. An import whose plugins left the file alone uses them instead of reading the bytes again.
- */
-export interface StagedFacts {
-  size: number;
-  digests: Digests;
-  report: FormatReport;
-  /** The staged file these facts describe: any rewrite of it (a plugin's) makes them stale. */
-  file: { ino: number; mtimeMs: number };
-}
+export type { StagedFacts };
 
 /** Staged files remembered at once (a few hundred bytes each); the oldest are forgotten first. */
 const MAX_KNOWN = 10_000;

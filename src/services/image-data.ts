@@ -6,10 +6,10 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, storeAndActivate } from './store-data.ts';
+import { DigestMismatch, ImageGone, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
-import { imagePayload } from './payloads.ts';
+import { imagePayload } from '../notify/payloads.ts';
 
 export interface Download {
   image: Image;

@@ -6,7 +6,7 @@ import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts'
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage, targetFor } from './access.ts';
 import type { ImageService } from './images.ts';
-import { imagePayload } from './payloads.ts';
+import { imagePayload } from '../notify/payloads.ts';
 
 const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
 const LOCATION_VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;

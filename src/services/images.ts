@@ -12,8 +12,8 @@ import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ImportRunner } from '../import/runner.ts';
 import { STAGE_HOST } from './staging.ts';
-import { imagePayload } from './payloads.ts';
-import { scrubLocation } from './store-data.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
 import { moveTo } from '../domain/image.ts';
 
 const TAG_MAX = 255;

@@ -1,6 +1,6 @@
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
-import { scrubLocation } from './store-data.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
 
 /**
  * Removes queued data (locations in pending_delete: deleted images, failed imports, store deletes that

@@ -4,8 +4,8 @@ import type { Policy } from '../auth/policy.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee, targetFor } from './access.ts';
-import { imagePayload } from './payloads.ts';
-import { scrubLocation } from './store-data.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
 
 /** GET /v2/info/stores[/detail] and DELETE /v2/stores/{store}/{image}: the enabled backends. */
 export class StoreInfoService {

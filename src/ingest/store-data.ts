@@ -1,13 +1,39 @@
 import type { Readable } from 'node:stream';
 import type { Image, ImageLocation, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
-import type { ServiceDeps } from './deps.ts';
-import type { ByteBudget } from '../quota/quotas.ts';
-import type { StagedFacts } from '../import/staging-area.ts';
-import { judge } from '../formats/verdict.ts';
+import { ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from './pipeline.ts';
+import type { ByteBudget, QuotaService } from '../quota/quotas.ts';
+import type { ImagesRepo } from '../db/repos/images.ts';
+import type { StoreRegistry } from '../stores/registry.ts';
+import type { FormatReport } from '../formats/types.ts';
+import type { Logger } from '../util/logger.ts';
+import { judge, type FormatPolicy } from '../formats/verdict.ts';
 import { gazeError } from '../domain/errors.ts';
 import { activation } from '../domain/image.ts';
+
+// Writing an image's data into a store and making it visible: shared by uploads (services) and the
+// import engine, below both.
+
+/** What writing image data needs: the image rows, the stores, the limits and the log. */
+export interface DataDeps {
+  images: ImagesRepo;
+  stores: StoreRegistry;
+  quotas: QuotaService;
+  settings: { imageSizeCap: number; hashingAlgorithm: string; formatPolicy: FormatPolicy };
+  log: Logger;
+}
+
+/**
+ * What was learnt about staged data while it was written: its digests and what the format inspectors
+ * found. An import whose plugins left the file alone uses them instead of reading the bytes again.
+ */
+export interface StagedFacts {
+  size: number;
+  digests: Digests;
+  report: FormatReport;
+  /** The staged file these facts describe: any rewrite of it (a plugin's) makes them stale. */
+  file: { ino: number; mtimeMs: number };
+}
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
@@ -35,7 +61,7 @@ export function expectedAtCreate(image: Image): ExpectedDigest | null {
 }
 
 /** How a store write judges an image's data: only container_format bare is inspected (spec §2.2). */
-export function formatCheckFor(image: Image, deps: ServiceDeps): FormatCheck | null {
+export function formatCheckFor(image: Image, deps: DataDeps): FormatCheck | null {
   return image.container_format === 'bare' ? { diskFormat: image.disk_format, policy: deps.settings.formatPolicy } : null;
 }
 
@@ -48,7 +74,7 @@ export class ImageGone extends Error {
 }
 
 /** The metadata a location gets: the store's id in multi-store mode (Glance's `{"store": id}`). */
-export function locationMetadata(deps: ServiceDeps, store: Store): Record<string, unknown> {
+export function locationMetadata(deps: DataDeps, store: Store): Record<string, unknown> {
   return deps.stores.multistore ? { store: store.id } : {};
 }
 
@@ -58,7 +84,7 @@ export function locationMetadata(deps: ServiceDeps, store: Store): Record<string
  * returned still `pending`: the caller makes it visible, or calls scrubLocation. Any failure here
  * removes what was written, and its row.
  */
-export async function writeData(deps: ServiceDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
+export async function writeData(deps: DataDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
   req: Omit<IngestRequest, 'key' | 'store'>): Promise<{ result: IngestResult; location: ImageLocation }> {
   const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
   if (!location) {
@@ -80,7 +106,7 @@ export async function writeData(deps: ServiceDeps, image: Image, store: Store, s
  * the store's object where the store can take it as it is (a hard link on the same filesystem). The
  * known facts are judged as ingest() would judge the bytes. Null when the store cannot take the file.
  */
-export async function adoptData(deps: ServiceDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
+export async function adoptData(deps: DataDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
   file: string, facts: StagedFacts): Promise<{ result: IngestResult; location: ImageLocation } | null> {
   if (facts.size > deps.settings.imageSizeCap) throw gazeError('IMAGE_TOO_LARGE');
   const check = formatCheckFor(image, deps);
@@ -111,7 +137,7 @@ export async function adoptData(deps: ServiceDeps, image: Image, store: Store, s
  * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
  * forgotten.
  */
-export async function scrubLocation(deps: ServiceDeps, location: ImageLocation, store = deps.stores.forLocation(location)): Promise<boolean> {
+export async function scrubLocation(deps: DataDeps, location: ImageLocation, store = deps.stores.forLocation(location)): Promise<boolean> {
   try {
     if (!store) throw new Error('its store is not configured on this node');
     await store.delete(location.url);
@@ -129,7 +155,7 @@ export async function scrubLocation(deps: ServiceDeps, location: ImageLocation, 
  * upload and the legacy import task. Checks an expected digest first; on any refusal the written data
  * is removed again.
  */
-export async function storeAndActivate(deps: ServiceDeps, image: Image, source: Readable, store: Store,
+export async function storeAndActivate(deps: DataDeps, image: Image, source: Readable, store: Store,
   from: ImageStatus, signal: AbortSignal, sizeHint?: number, budget?: ByteBudget | null): Promise<void> {
   const { result, location } = await writeData(deps, image, store, [from], {
     source, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
