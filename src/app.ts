@@ -203,6 +203,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });
   const importMethods = config.get('DEFAULT', 'enabled_import_methods');
   const downloadOptions = downloadOptionsFromConfig(config);
+  const uploads = new UploadRegistry();
+  // A deleted image's import stops at once here (other processes notice on their next heartbeat).
+  const images = new ImageService(deps, uploads, { cancel: (id, reason) => runner.cancel(id, reason) });
   const runner = new ImportRunner(deps, stagingArea, {
     plugins,
     download: downloadOptions,
@@ -213,7 +216,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       extraProperties: config.get('glance_download_properties', 'extra_properties'),
       regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
     },
-  });
+  }, (owner, properties) =>
+    images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties));
   const metadefs: MetadefDeps = {
     namespaces: new MetadefNamespacesRepo(db),
     contents: new MetadefContentsRepo(db),
@@ -226,10 +230,6 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
   };
-  const uploads = new UploadRegistry();
-  const images = new ImageService(deps, uploads, runner);
-  runner.createImageForTask = (owner, properties) =>
-    images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties);
   const api: Api = {
     images,
     imageUpdates: new ImageUpdateService(deps, images),

@@ -1,3 +1,4 @@
+import type { TaskRecord } from '../domain/task.ts';
 import type { Generated } from 'kysely';
 
 // Row types of every table. Timestamps are TEXT (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) and booleans are
@@ -59,27 +60,7 @@ export interface ImageLocationsTable {
   updated_at: string;
 }
 
-export interface TasksTable {
-  id: string;
-  type: string;
-  status: string;
-  owner: string;
-  input: string | null; // JSON
-  result: string | null; // JSON
-  message: string;
-  image_id: string | null;
-  request_id: string | null;
-  user_id: string | null;
-  expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-  deleted_at: string | null;
-  deleted: number;
-  /** Which service process runs the task, and until when its claim holds (restart recovery). */
-  lease_owner: string | null;
-  lease_expires_at: string | null;
-  attempts: number;
-}
+export type TasksTable = TaskRecord;
 
 // Metadata definitions: integer ids (generated), JSON kept as text.
 export interface MetadefNamespacesTable {

@@ -1,5 +1,4 @@
-import type { TaskRow } from '../db/repos/tasks.ts';
-import { apiTime, rawRowTime } from './time.ts';
+// A task's record and its state machine. The API views of a task live in http/task-views.ts.
 
 export const TASK_STATUSES = ['pending', 'processing', 'success', 'failure'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -16,58 +15,36 @@ export function canTaskTransition(from: TaskStatus, to: TaskStatus): boolean {
   return TASK_TRANSITIONS[from].includes(to);
 }
 
+/** Refuses (as a programming error) a task status write the state machine does not allow; staying put is allowed. */
+export function checkTaskStatusChange(expected: readonly string[], to: string): void {
+  for (const from of expected) {
+    if (from !== to && !canTaskTransition(from as TaskStatus, to as TaskStatus)) throw new Error(`task status ${from} -> ${to} is not in the state machine`);
+  }
+}
+
+/** A task as stored: the columns of the tasks table. */
+export interface TaskRecord {
+  id: string;
+  type: string;
+  status: string;
+  owner: string;
+  input: string | null; // JSON
+  result: string | null; // JSON
+  message: string;
+  image_id: string | null;
+  request_id: string | null;
+  user_id: string | null;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+  deleted: number;
+  /** Which service process runs the task, and until when its claim holds (restart recovery). */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  attempts: number;
+}
+
 export function isTerminal(status: string): boolean {
   return status === 'success' || status === 'failure';
-}
-
-function parse(json: string | null): unknown {
-  return json === null ? null : JSON.parse(json);
-}
-
-// What the service keeps in a task's input for its own use (the importing user's roles for the plugins,
-// the values a glance-download overwrote): never part of the input the user gave, so never shown.
-const INTERNAL_INPUT_KEYS = ['roles', 'previous'];
-
-function shownInput(row: TaskRow): unknown {
-  const input = parse(row.input);
-  if (row.type !== 'api_image_import') return input; // a legacy task's input is all the user's
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
-  return Object.fromEntries(Object.entries(input).filter(([key]) => !INTERNAL_INPUT_KEYS.includes(key)));
-}
-
-/** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set). */
-export function taskView(row: TaskRow): Record<string, unknown> {
-  const view: Record<string, unknown> = {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    input: shownInput(row), result: parse(row.result), message: row.message,
-    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
-    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
-  };
-  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
-  if (row.image_id) view.image_id = row.image_id;
-  if (row.request_id) view.request_id = row.request_id;
-  if (row.user_id) view.user_id = row.user_id;
-  return view;
-}
-
-/** The list item of GET /v2/tasks: no input, result or message. */
-export function taskStubView(row: TaskRow): Record<string, unknown> {
-  const view: Record<string, unknown> = {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
-    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
-  };
-  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
-  return view;
-}
-
-/** GET /v2/images/{id}/tasks returns Glance's raw database rows. */
-export function taskRawView(row: TaskRow): Record<string, unknown> {
-  return {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    expires_at: rawRowTime(row.expires_at), created_at: rawRowTime(row.created_at), updated_at: rawRowTime(row.updated_at),
-    deleted_at: rawRowTime(row.deleted_at), deleted: Boolean(row.deleted),
-    image_id: row.image_id, request_id: row.request_id, user_id: row.user_id,
-    input: shownInput(row), result: parse(row.result), message: row.message,
-  };
 }

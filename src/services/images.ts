@@ -10,7 +10,7 @@ import { nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
-import type { ImportRunner } from '../import/runner.ts';
+import type { ImportEngine } from '../import/port.ts';
 import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
@@ -19,7 +19,7 @@ import { moveTo } from '../domain/image.ts';
 const TAG_MAX = 255;
 
 export class ImageService {
-  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry, private readonly imports: Pick<ImportRunner, 'abortImage'>) {}
+  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry, private readonly imports: Pick<ImportEngine, 'cancel'>) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
     for (const key of Object.keys(body)) {
@@ -125,7 +125,7 @@ export class ImageService {
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
     // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);
-    this.imports.abortImage(id, 'Image has been deleted, aborting import.');
+    this.imports.cancel(id, 'Image has been deleted, aborting import.');
     await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.

@@ -7,7 +7,8 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
-import type { ImportRunner, ImportInput } from '../import/runner.ts';
+import type { ImportEngine } from '../import/port.ts';
+import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { STAGE_HOST } from './staging.ts';
@@ -27,7 +28,7 @@ export interface ImportOptions {
 
 /** POST /v2/images/{id}/import: every synchronous check of spec import.md §3.2, in order, then a task. */
 export class ImportService {
-  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner, private readonly opts: ImportOptions) {}
+  constructor(private readonly deps: ServiceDeps, private readonly engine: ImportEngine, private readonly opts: ImportOptions) {}
 
   /**
    * Starts an import; resolves once its task is scheduled (or at once when there is nothing to copy).
@@ -58,26 +59,24 @@ export class ImportService {
     if (method === 'glance-download' && this.deps.quotas.limitsBytes) {
       // Beyond Glance: the remote size is known now, so a download that cannot fit is refused with 413
       // instead of failing its task later.
-      const size = await this.runner.remoteImageSize({ token: ctx.authToken, catalog: ctx.serviceCatalog }, request.method);
+      const size = await this.engine.remoteImageSize({ token: ctx.authToken, catalog: ctx.serviceCatalog }, request.method);
       if (size !== null) await this.deps.quotas.refuseOversized(image.owner, image.id, { staged: size, stored: size * backend.length });
     }
 
     const now = nowTimestamp();
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
-    const task: TaskRow = {
+    const task = this.engine.newTask({
       id: crypto.randomUUID(), type: 'api_image_import', status: 'pending', owner: ctx.projectId ?? '',
       input: JSON.stringify(input), result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId,
       expires_at: null, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
-      // Held by this process from the start, so that no other process picks it up before it runs here.
-      lease_owner: this.runner.nodeId, lease_expires_at: this.runner.leaseUntil(), attempts: 0,
-    };
+    });
     await this.deps.tasks.insert(task);
     if (!(await this.deps.images.takeImportLock(id, task.id))) {
       await this.deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
       throw gazeError('IMPORT_LOCK_LOST', id);
     }
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
-    this.runner.schedule(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
+    this.engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
     return {};
   }
 
@@ -164,7 +163,7 @@ export class ImportService {
     if (!(await this.deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
   }
 
-  /** Gaze's cancel of just the import (DELETE /v2/images/{id}/import): the runner reverts the image. */
+  /** Gaze's cancel of just the import (DELETE /v2/images/{id}/import): the engine reverts the image. */
   async cancel(ctx: RequestContext, id: string): Promise<void> {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
@@ -174,6 +173,6 @@ export class ImportService {
     const message = 'Import cancelled by the user.';
     // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
     await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message });
-    this.runner.abortImage(id, message);
+    this.engine.cancel(id, message);
   }
 }

@@ -5,7 +5,7 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import { nowTimestamp } from '../domain/time.ts';
-import type { ImportRunner } from '../import/runner.ts';
+import type { ImportEngine } from '../import/port.ts';
 import type { QueryPairs } from './image-list.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
@@ -14,7 +14,7 @@ const UUID_LIKE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{
 
 /** The tasks API: an image's tasks, and the legacy admin-only /v2/tasks (spec import.md §8). */
 export class TaskService {
-  constructor(private readonly deps: ServiceDeps, private readonly runner: ImportRunner,
+  constructor(private readonly deps: ServiceDeps, private readonly engine: ImportEngine,
     private readonly opts: { uriFilter: UriFilterOptions; resolveTimeoutMs: number }) {}
 
   async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
@@ -104,15 +104,14 @@ export class TaskService {
     }
     await this.checkLegacyInput(request.input as Record<string, unknown>);
     const now = nowTimestamp();
-    const task: TaskRow = {
+    const task = this.engine.newTask({
       id: crypto.randomUUID(), type: 'import', status: 'pending', owner: ctx.projectId ?? '', input: JSON.stringify(request.input),
       result: null, message: '', image_id: null, request_id: ctx.requestId, user_id: ctx.userId, expires_at: null,
       created_at: now, updated_at: now, deleted_at: null, deleted: 0,
-      lease_owner: this.runner.nodeId, lease_expires_at: this.runner.leaseUntil(), attempts: 0,
-    };
+    });
     await this.deps.tasks.insert(task);
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
-    this.runner.schedule(task);
+    this.engine.submit(task);
     return task;
   }
 }

@@ -79,6 +79,15 @@ forEachEngine((engine) => {
       assert.deepEqual(mine(await tasks.heldWithPrefix('h1:', 1000)), [rows.expired.id, rows.live.id].sort());
     });
 
+    test('a task status write outside the state machine is refused before it reaches the database', async () => {
+      const row = taskRow({ status: 'success' });
+      await tasks.insert(row);
+      await assert.rejects(tasks.transition(row.id, ['success'], { status: 'processing' }), /task status success -> processing is not in the state machine/);
+      await assert.rejects(tasks.transition(row.id, ['pending', 'failure'], { status: 'success' }), /task status pending -> success/);
+      assert.equal(await tasks.transition(row.id, ['pending', 'processing'], { status: 'failure' }), false, 'allowed, but the row is not in those states');
+      assert.equal((await tasks.getRaw(row.id))?.status, 'success');
+    });
+
     test('parallel claims by ten owners: exactly one wins', async () => {
       for (let round = 0; round < 5; round++) {
         const row = taskRow();

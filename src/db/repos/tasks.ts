@@ -1,6 +1,7 @@
 import type { Db } from '../connection.ts';
 import type { TasksTable } from '../schema.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { checkTaskStatusChange } from '../../domain/task.ts';
 
 export type TaskRow = TasksTable;
 
@@ -60,6 +61,7 @@ export class TasksRepo {
 
   /** Compare-and-set of the status (plus other columns); false when the task was not in one of `from`. */
   async transition(id: string, from: string[], fields: Partial<Omit<TaskRow, 'id'>>): Promise<boolean> {
+    if (fields.status !== undefined) checkTaskStatusChange(from, fields.status);
     const res = await this.k.updateTable('tasks').set({ ...fields, updated_at: nowTimestamp() })
       .where('id', '=', id).where('status', 'in', from).executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;

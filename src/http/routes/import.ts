@@ -3,7 +3,7 @@ import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
-import { taskRawView } from '../../domain/task.ts';
+import { taskRawView } from '../task-views.ts';
 import { forwardToStageHost } from '../../net/forward.ts';
 import { watchUpload } from '../upload-watchdog.ts';
 import { contentLength } from './image-data.ts';

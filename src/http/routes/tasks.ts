@@ -3,7 +3,7 @@ import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
-import { taskStubView, taskView } from '../../domain/task.ts';
+import { taskStubView, taskView } from '../task-views.ts';
 import { pagingLink, queryPairs } from '../paging.ts';
 
 /** The legacy tasks API (admin-only by default policy). */

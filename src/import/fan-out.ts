@@ -1,0 +1,91 @@
+import type { Image, ImageStatus } from '../domain/image.ts';
+import { activation } from '../domain/image.ts';
+import type { Digests } from '../ingest/pipeline.ts';
+import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import type { Store } from '../stores/store.ts';
+import { HandedOn, IMAGE_DELETED, ImportStopped } from './failures.ts';
+import { requireImage, type ImportJob } from './job.ts';
+import { recordStoreProgress } from './store-progress.ts';
+
+const PROGRESS_MS = 2000;
+
+export interface StoredData { size: number; digests: Digests; virtualSize: number | null }
+
+/**
+ * One source, many stores: every target store gets the staged bytes, one after the other, through the
+ * ingest pipeline (or as the staged file itself where the store can adopt it). Each store's outcome is
+ * recorded on the image as it happens. With all_stores_must_succeed (the default) the first failure
+ * ends the import; without it, the image is active after the first store and the failures are listed.
+ */
+export async function fanOut(job: ImportJob, image: Image, targets: Store[], opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number }): Promise<StoredData> {
+  const { deps, staging, task, signal } = job;
+  const mustAll = job.input.import_req.all_stores_must_succeed !== false;
+  // Data lands while the image imports; with all_stores_must_succeed off it is active after the first
+  // store, and a copy only ever writes to an active image.
+  const writableIn: ImageStatus[] = opts.copying ? ['active'] : mustAll ? ['importing'] : ['importing', 'active'];
+  let stored: StoredData | null = null;
+  let lastError: unknown = null;
+  for (const store of targets) {
+    deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
+    try {
+      const report = (copied: number) => deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
+      // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
+      // the file as it is (a file store on the same filesystem) gets it without a copy.
+      const facts = await staging.facts(image.id);
+      const { result, location } = (facts && await adoptData(deps, image, store, writableIn, staging.path(image.id), facts))
+        || await writeData(deps, image, store, writableIn, {
+          source: await staging.read(image.id), onBytes: throttled(PROGRESS_MS, report),
+          sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, deps), signal,
+          sizeHint: opts.stagedSize,
+        });
+      const digests = result.digests!;
+      // A copy must be the very bytes the image has; new data must match a digest given at create,
+      // and glance-download's data the remote image's digest.
+      const mismatch = digestMismatch(digests, opts.expected, expectedAtCreate(image));
+      // Fencing: a process paused past its lease must not activate data beside its successor's.
+      if (!(await job.holdsLease())) {
+        await scrubLocation(deps, location, store);
+        throw new HandedOn('the lease was taken over by another process');
+      }
+      if (mismatch || !(await deps.images.activateLocation(image.id, location.id, writableIn))) {
+        await scrubLocation(deps, location, store);
+        throw mismatch ?? new ImportStopped(IMAGE_DELETED);
+      }
+      // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
+      await report(result.size);
+      stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
+      if (!opts.copying && !mustAll) await activate(job, image.id, stored);
+      await recordStoreProgress(deps, image.id, { done: store.id });
+      deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
+    } catch (err) {
+      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
+      await recordStoreProgress(deps, image.id, { failed: store.id });
+      if (mustAll) throw err;
+      lastError = err;
+    }
+  }
+  if (!stored) throw lastError ?? new ImportStopped('None of the uploads finished!');
+  return stored;
+}
+
+/** importing → active with the stored data's fields (once: a second call finds it active). */
+export async function activate(job: ImportJob, imageId: string, stored: StoredData): Promise<void> {
+  const image = await requireImage(job, imageId);
+  if (image.status === 'active') return;
+  const { digests } = stored;
+  const ok = await job.deps.images.updateFields(imageId, 'importing', activation({
+    size: stored.size, checksum: digests.checksum, hashAlgo: digests.hashAlgo, hashValue: digests.hashValue, virtualSize: stored.virtualSize,
+  }));
+  if (!ok) throw new ImportStopped(IMAGE_DELETED);
+}
+
+/** A byte-count callback that reports at most once per `everyMs` (the task message "Copied N MiB"). */
+function throttled(everyMs: number, report: (copied: number) => Promise<void>): (copied: number) => void {
+  let last = Date.now();
+  return (copied) => {
+    if (Date.now() - last < everyMs) return;
+    last = Date.now();
+    report(copied).catch(() => {});
+  };
+}

@@ -1,0 +1,77 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
+import { IMPORT_LOCK } from '../db/repos/images.ts';
+import { resetToQueued } from '../domain/image.ts';
+import { addSeconds, nowTimestamp } from '../domain/time.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import type { ImportDeps } from './deps.ts';
+import type { ImportInput, PreviousValues } from './job.ts';
+import type { StagingArea } from './staging-area.ts';
+import { recordStoreProgress, IMPORTING_TO_STORES } from './store-progress.ts';
+
+// How a task ends: success, or failure with the revert of what the import did to the image.
+
+export interface FinishDeps {
+  deps: ImportDeps;
+  staging: StagingArea;
+  taskTimeToLiveHours: number;
+}
+
+const expiry = (f: FinishDeps) => addSeconds(nowTimestamp(), f.taskTimeToLiveHours * 3600);
+
+export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, activated = true): Promise<void> {
+  const { deps } = f;
+  const done = await deps.images.get(imageId);
+  if (done && activated) deps.notifier.info('image.activate', imagePayload(done));
+  await deps.tasks.transition(task.id, ['processing'], {
+    status: 'success', result: JSON.stringify({ image_id: imageId }), expires_at: expiry(f), lease_owner: null, lease_expires_at: null,
+  });
+  deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
+}
+
+/**
+ * Fails a task and reverts its import: staged data and any data it already wrote are removed, the image
+ * goes back to queued (copy-image leaves it active) with the formats and properties the import had
+ * overwritten, its unfinished stores are listed as failed, the lock is dropped, and the task says why.
+ */
+export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: string): Promise<void> {
+  const { deps, staging } = f;
+  // The run may have added to the task's input since it was read (the values to put back).
+  const task = (await deps.tasks.getRaw(stale.id)) ?? stale;
+  const imageId = task.image_id;
+  const image = imageId ? await deps.images.get(imageId) : null;
+  if (image && task.type === 'import' && image.status !== 'active') {
+    // The legacy task made this image for itself: like Glance's revert, it goes with the task.
+    const queued = await deps.images.markDeleted(image.id);
+    for (const location of queued ?? []) await scrubLocation(deps, location);
+    if (queued) {
+      deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+      message = `${message} The image ${image.id} created by this task was deleted.`;
+    }
+  }
+  if (imageId && task.type !== 'import') await staging.remove(imageId).catch(() => {});
+  if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
+    const input = task.input ? JSON.parse(task.input) as Partial<ImportInput> & { previous?: PreviousValues } : {};
+    if (image.status === 'importing' || image.status === 'uploading') {
+      // A queued image holds no data: whatever this import already wrote goes.
+      for (const location of await deps.images.locationsOf(imageId)) {
+        await deps.images.discardLocation(location.id);
+        await scrubLocation(deps, location);
+      }
+      // glance-download copied formats and properties from the remote image: put the old ones back.
+      for (const [key, value] of Object.entries(input.previous?.properties ?? {})) await deps.images.setProperty(imageId, key, value);
+      await deps.images.updateFields(imageId, ['importing', 'uploading'], {
+        ...resetToQueued(),
+        ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
+      });
+    }
+    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',')
+      .filter((id) => id !== '' && (input.backend ?? []).includes(id));
+    for (const id of unfinished) await recordStoreProgress(deps, imageId, { failed: id });
+    await deps.images.releaseImportLock(imageId, task.id);
+  }
+  const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], {
+    status: 'failure', message, expires_at: expiry(f), lease_owner: null, lease_expires_at: null,
+  });
+  if (failed) deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
+}

@@ -1,0 +1,66 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
+import type { Image } from '../domain/image.ts';
+import type { CatalogService } from '../auth/context.ts';
+import type { SafeDownloadOptions } from '../net/safe-download.ts';
+import type { ImportDeps } from './deps.ts';
+import type { ImportPlugin } from './plugins/index.ts';
+import type { StagingArea } from './staging-area.ts';
+import { IMAGE_DELETED, ImportStopped } from './failures.ts';
+
+// What one running import carries from step to step.
+
+export interface ImportInput {
+  image_id: string;
+  import_req: { method: { name: string; uri?: string } & Record<string, unknown> } & Record<string, unknown>;
+  backend: Array<string | null>;
+  /** The importing user's roles, for the plugins that depend on them (inject_image_metadata). */
+  roles?: string[];
+  /** Formats and properties the import overwrote, put back if it fails (glance-download, plugins). */
+  previous?: PreviousValues;
+}
+
+export interface PreviousValues {
+  disk_format: string | null;
+  container_format: string | null;
+  properties: Record<string, string | null>;
+}
+
+/** The caller's token and catalog (glance-download): kept in memory only, never in the task row. */
+export interface CallerCredentials {
+  token: string | null;
+  catalog: CatalogService[];
+}
+
+export interface EngineOptions {
+  /** [image_import_opts] image_import_plugins, in order. */
+  plugins: ImportPlugin[];
+  glanceDownload: { extraProperties: string[]; regionEndpoints: string[] };
+  download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
+  concurrency: number;
+  taskTimeToLiveHours: number;
+  nodeId: string;
+}
+
+export interface ImportJob {
+  deps: ImportDeps;
+  staging: StagingArea;
+  opts: EngineOptions;
+  task: TaskRow;
+  input: ImportInput;
+  signal: AbortSignal;
+  caller: CallerCredentials | undefined;
+  /** Renews this process's lease; false when another process holds the task now. */
+  holdsLease(): Promise<boolean>;
+}
+
+/** The image, or the import stops: it was deleted meanwhile. */
+export async function requireImage(job: Pick<ImportJob, 'deps'>, id: string): Promise<Image> {
+  const image = await job.deps.images.get(id);
+  if (!image) throw new ImportStopped(IMAGE_DELETED);
+  return image;
+}
+
+/** Writes the task's input back (the values to put back if it fails, which the run adds to it). */
+export async function saveInput(job: ImportJob): Promise<void> {
+  await job.deps.tasks.transition(job.task.id, ['processing'], { input: JSON.stringify(job.input) });
+}

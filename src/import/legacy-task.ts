@@ -1,0 +1,43 @@
+import type { Image } from '../domain/image.ts';
+import { moveTo } from '../domain/image.ts';
+import { storeAndActivate } from '../ingest/store-data.ts';
+import { safeDownload } from '../net/safe-download.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import { ImportStopped } from './failures.ts';
+import { requireImage, type ImportJob } from './job.ts';
+
+/** Creates the image of a legacy task, as the image service does for POST /v2/images. */
+export type CreateImage = (owner: string, properties: Record<string, unknown>) => Promise<Image>;
+
+/**
+ * The legacy tasks API's `import`: creates an image from `image_properties`, downloads `import_from`
+ * through the filtered client straight into the default store, and activates it. Returns the image id.
+ */
+export async function runLegacyTask(job: Omit<ImportJob, 'input'>, createImage: CreateImage, onImage: (id: string) => void): Promise<string> {
+  const { deps, task, signal } = job;
+  const input = JSON.parse(task.input!) as Record<string, unknown>;
+  for (const key of ['import_from', 'import_from_format', 'image_properties']) {
+    if (!(key in input)) throw new ImportStopped(`Input does not contain '${key}' field`);
+  }
+  const uri = String(input.import_from);
+  if (uri.startsWith('file:')) throw new ImportStopped('File based imports are not allowed. Please use a non-local source of image data.');
+  if (!/^https?:\/\//i.test(uri)) throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
+  const properties = input.image_properties;
+  if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
+  let image: Image;
+  if (task.image_id) {
+    image = await requireImage(job, task.image_id);
+  } else {
+    image = await createImage(task.owner, properties as Record<string, unknown>);
+    await deps.tasks.transition(task.id, ['processing'], { image_id: image.id });
+    task.image_id = image.id;
+    onImage(image.id);
+  }
+  if (image.status !== 'saving' && !(await deps.images.updateFields(image.id, 'queued', moveTo('saving')))) {
+    throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
+  }
+  const response = await safeDownload(uri, { ...job.opts.download, maxBytes: deps.settings.imageSizeCap, signal });
+  await storeAndActivate(deps, image, response.body, deps.stores.default(), 'saving', signal, response.contentLength ?? undefined);
+  deps.notifier.info('image.upload', imagePayload((await deps.images.get(image.id)) ?? image));
+  return image.id;
+}

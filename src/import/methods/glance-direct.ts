@@ -1,0 +1,9 @@
+import type { ImportMethod } from './index.ts';
+
+/** glance-direct: the user staged the bytes (PUT /stage); nothing to fetch. */
+export const glanceDirect: ImportMethod = {
+  copying: false,
+  from: 'uploading',
+  runsPlugins: true,
+  stage: async (_job, image) => ({ image, expected: null }),
+};

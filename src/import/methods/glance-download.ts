@@ -1,0 +1,55 @@
+import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
+import { ImportStopped } from '../failures.ts';
+import { requireImage, saveInput } from '../job.ts';
+import type { ImportMethod } from './index.ts';
+
+/**
+ * glance-download: finds the remote region's Image service, copies the remote image's formats and
+ * configured properties (remembering the previous values in the task, for the revert), and downloads
+ * its data into staging. The stored data must then match the remote image's digest.
+ */
+export const glanceDownload: ImportMethod = {
+  copying: false,
+  from: 'queued',
+  runsPlugins: true,
+  async stage(job, image) {
+    const { deps, staging, signal, input, caller } = job;
+    if (!caller) throw new ImportStopped("glance-download was interrupted (the caller's token is never stored); start the import again.");
+    const method = input.import_req.method as Record<string, string>;
+    const { regionEndpoints, extraProperties } = job.opts.glanceDownload;
+    const remoteId = method.glance_image_id;
+    const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, method.glance_region, method.glance_service_interface ?? 'public');
+    const remote = await fetchRemoteImage(endpoint, remoteId, caller.token, job.opts.download, signal);
+    if (remote.size > deps.settings.imageSizeCap) throw new ImportStopped('The incoming image is too large: The provided image is too large.');
+    // The remote size is known before any byte moves: quotas refuse now rather than after the download.
+    await deps.quotas.refuseOversized(image.owner, image.id, { staged: remote.size, stored: remote.size * input.backend.length });
+    const stageBudget = await deps.quotas.stageBudget(image.owner, image.id);
+
+    // The importing user writes these properties: property protections apply as to a PATCH.
+    const protections = deps.propertyProtections;
+    const copied = Object.fromEntries(Object.entries(copiedProperties(remote.metadata, extraProperties))
+      .filter(([key]) => !protections || protections.mayWrite(key, key in image.properties, { roles: input.roles ?? [] })));
+    input.previous = {
+      disk_format: image.disk_format, container_format: image.container_format,
+      properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
+    };
+    await saveInput(job);
+    for (const [key, value] of Object.entries(copied)) await deps.images.setProperty(image.id, key, value);
+    await deps.images.updateFields(image.id, 'importing', {
+      disk_format: String(remote.metadata.disk_format ?? image.disk_format), container_format: String(remote.metadata.container_format ?? image.container_format),
+    });
+
+    await staging.remove(image.id);
+    const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
+    const staged = await staging.write({ source: response.body, key: image.id, sizeCap: deps.settings.imageSizeCap, signal, budget: stageBudget });
+    if (staged.size !== remote.size) {
+      throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
+    }
+    await deps.images.updateFields(image.id, 'importing', { size: staged.size });
+    const expected = remote.metadata.os_hash_algo === deps.settings.hashingAlgorithm && typeof remote.metadata.os_hash_value === 'string'
+      ? { algo: 'hash' as const, value: remote.metadata.os_hash_value }
+      : typeof remote.metadata.checksum === 'string' ? { algo: 'md5' as const, value: remote.metadata.checksum } : null;
+    // It now has the remote image's formats and properties.
+    return { image: await requireImage(job, image.id), expected };
+  },
+};

@@ -1,0 +1,19 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
+import type { CallerCredentials } from './job.ts';
+
+export type { CallerCredentials };
+
+/** A task row as a service makes it; the engine adds the lease columns it alone manages. */
+export type NewTask = Omit<TaskRow, 'lease_owner' | 'lease_expires_at' | 'attempts'>;
+
+/** All the services see of the import engine. */
+export interface ImportEngine {
+  /** The row to insert for a new task: held by this process from the start, so no other takes it first. */
+  newTask(fields: NewTask): TaskRow;
+  /** Runs an inserted task. `caller` (glance-download's token and catalog) stays in memory only. */
+  submit(task: TaskRow, caller?: CallerCredentials): void;
+  /** Stops this process's work on an image's import at once (others notice on their next heartbeat). */
+  cancel(imageId: string, reason: string): void;
+  /** The size of the remote image a glance-download names, or null when it cannot be read now. */
+  remoteImageSize(caller: CallerCredentials, method: Record<string, unknown>): Promise<number | null>;
+}
