@@ -57,11 +57,13 @@ async function serve(config: Config): Promise<void> {
   await app.server.listen({ host, port });
   if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
-  const stop = async () => {
+  const stop = () => {
     if (stopping) return;
     stopping = true;
-    await app.close();
-    log.flush(() => process.exit(0));
+    app.close().then(
+      () => log.flush(() => process.exit(0)),
+      (err: unknown) => { log.error({ err }, 'stopping failed'); log.flush(() => process.exit(1)); },
+    );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { INGEST_BUFFER_BYTES } from '../ingest/buffers.ts';
 import type { FormatInspector, FormatReport } from './types.ts';
 import { INSPECTION_FAILED } from './verdict.ts';
 import { Qcow2Inspector } from './qcow2.ts';
@@ -13,6 +12,9 @@ import { QedInspector } from './qed.ts';
 import { IsoInspector } from './iso.ts';
 import { GptInspector } from './gpt.ts';
 import { LuksInspector } from './luks.ts';
+
+/** How much an inspecting stream holds, and a file is read by, at a time (as the ingest pipeline's stages). */
+const CHUNK_BYTES = 256 * 1024;
 
 // The streaming format inspection engine (spec plugins-and-safety §2.2 step 1): every inspector sees
 // every byte once, in order, and the detected format is decided when the stream ends, as oslo.utils'
@@ -107,7 +109,7 @@ export class InspectingStream extends Transform {
   private readonly detector: FormatDetector;
 
   constructor(inspectors?: FormatInspector[]) {
-    super({ highWaterMark: INGEST_BUFFER_BYTES });
+    super({ highWaterMark: CHUNK_BYTES });
     this.detector = new FormatDetector(inspectors);
   }
 
@@ -130,13 +132,13 @@ export class InspectingStream extends Transform {
 
 /** Streams a whole file through the inspectors. */
 export function inspectFile(path: string): Promise<FormatReport> {
-  return inspectStream(createReadStream(path, { highWaterMark: INGEST_BUFFER_BYTES }));
+  return inspectStream(createReadStream(path, { highWaterMark: CHUNK_BYTES }));
 }
 
 /** Reads a whole stream (through `before`, e.g. a size limit) only to inspect it; keeps none of it. */
 export async function inspectStream(source: Readable, ...before: Transform[]): Promise<FormatReport> {
   const inspecting = new InspectingStream();
-  const discard = new Writable({ highWaterMark: INGEST_BUFFER_BYTES, write: (_chunk, _enc, done) => done() });
+  const discard = new Writable({ highWaterMark: CHUNK_BYTES, write: (_chunk, _enc, done) => done() });
   await pipeline([source, ...before, inspecting, discard]);
   return inspecting.report();
 }

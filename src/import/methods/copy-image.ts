@@ -1,5 +1,5 @@
 import { ImportStopped } from '../failures.ts';
-import type { ImportMethod } from './index.ts';
+import type { ImportMethod } from './method.ts';
 
 /**
  * copy-image: the source is a staged copy left by an earlier attempt when whole, else the data from the

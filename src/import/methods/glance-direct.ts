@@ -1,4 +1,4 @@
-import type { ImportMethod } from './index.ts';
+import type { ImportMethod } from './method.ts';
 
 /** glance-direct: the user staged the bytes (PUT /stage); nothing to fetch. */
 export const glanceDirect: ImportMethod = {

@@ -1,7 +1,7 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
 import { ImportStopped } from '../failures.ts';
 import { requireImage, saveInput } from '../job.ts';
-import type { ImportMethod } from './index.ts';
+import type { ImportMethod } from './method.ts';
 
 /**
  * glance-download: finds the remote region's Image service, copies the remote image's formats and

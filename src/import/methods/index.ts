@@ -1,22 +1,10 @@
-import type { Image, ImageStatus } from '../../domain/image.ts';
-import type { ExpectedDigest } from '../../ingest/store-data.ts';
-import type { ImportJob } from '../job.ts';
+import type { ImportMethod } from './method.ts';
 import { copyImage } from './copy-image.ts';
 import { glanceDirect } from './glance-direct.ts';
 import { glanceDownload } from './glance-download.ts';
 import { webDownload } from './web-download.ts';
 
-/** One way of getting an image's bytes into staging; the engine does the rest the same way for all. */
-export interface ImportMethod {
-  /** copy-image works on an active image, which stays active; the others import into a new one. */
-  readonly copying: boolean;
-  /** The status the image leaves when its import starts (not for copying). */
-  readonly from: ImageStatus;
-  /** Whether the configured import plugins run on the staged data. */
-  readonly runsPlugins: boolean;
-  /** Puts the bytes into staging; returns the image as it now is and a digest the bytes must have, if any. */
-  stage(job: ImportJob, image: Image): Promise<{ image: Image; expected: ExpectedDigest | null }>;
-}
+export type { ImportMethod };
 
 export const IMPORT_METHODS: Readonly<Record<string, ImportMethod>> = {
   'glance-direct': glanceDirect,

@@ -1,5 +1,5 @@
 import { safeDownload } from '../../net/safe-download.ts';
-import type { ImportMethod } from './index.ts';
+import type { ImportMethod } from './method.ts';
 
 /** web-download: the service fetches the URL itself, through the filtered client, into staging. */
 export const webDownload: ImportMethod = {
