@@ -5,7 +5,7 @@ import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
-import type { ImportInput, PreviousValues } from './job.ts';
+import { parseImportInput, type ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
 import { recordStoreProgress, IMPORTING_TO_STORES } from './store-progress.ts';
 
@@ -51,7 +51,9 @@ export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: stri
   }
   if (imageId && task.type !== 'import') await staging.remove(imageId).catch(() => {});
   if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
-    const input = task.input ? JSON.parse(task.input) as Partial<ImportInput> & { previous?: PreviousValues } : {};
+    // A stored input that cannot be read leaves nothing to put back, but the revert itself goes on.
+    let input: Partial<ImportInput> = {};
+    if (task.type === 'api_image_import') try { input = parseImportInput(task.input); } catch { /* reverted without it */ }
     if (image.status === 'importing' || image.status === 'uploading') {
       // A queued image holds no data: whatever this import already wrote goes.
       for (const location of await deps.images.locationsOf(imageId)) {

@@ -1,3 +1,4 @@
+import { Ajv } from 'ajv';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import type { Image } from '../domain/image.ts';
 import type { CatalogService } from '../auth/context.ts';
@@ -51,6 +52,45 @@ export interface ImportJob {
   caller: CallerCredentials | undefined;
   /** Renews this process's lease; false when another process holds the task now. */
   holdsLease(): Promise<boolean>;
+}
+
+// The input an import task keeps in its row is read back by whichever process resumes or reverts it:
+// checked against this schema rather than trusted.
+const nullableString = { type: ['string', 'null'] };
+const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
+  type: 'object',
+  required: ['image_id', 'import_req', 'backend'],
+  properties: {
+    image_id: { type: 'string' },
+    import_req: {
+      type: 'object', required: ['method'],
+      properties: { method: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, uri: { type: 'string' } } } },
+    },
+    backend: { type: 'array', items: nullableString },
+    roles: { type: 'array', items: { type: 'string' } },
+    previous: {
+      type: 'object', required: ['disk_format', 'container_format', 'properties'],
+      properties: {
+        disk_format: nullableString, container_format: nullableString,
+        properties: { type: 'object', additionalProperties: nullableString },
+      },
+    },
+  },
+});
+
+/** The stored input of an import task; throws (the task then fails) when it is not what the engine wrote. */
+export function parseImportInput(text: string | null): ImportInput {
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? 'null');
+  } catch {
+    throw new ImportStopped('The import task\'s stored input is not valid JSON.');
+  }
+  if (!validInput(value)) {
+    const first = validInput.errors?.[0];
+    throw new ImportStopped(`The import task's stored input is not valid: ${first ? `${first.instancePath || '/'} ${first.message}` : 'unknown error'}.`);
+  }
+  return value;
 }
 
 /** The image, or the import stops: it was deleted meanwhile. */

@@ -12,7 +12,7 @@ import { HandedOn, IMAGE_DELETED, ImportStopped, describeFailure } from './failu
 import { activate, fanOut } from './fan-out.ts';
 import { failAndRevert, succeed, type FinishDeps } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
-import { requireImage, type CallerCredentials, type EngineOptions, type ImportInput, type ImportJob } from './job.ts';
+import { parseImportInput, requireImage, type CallerCredentials, type EngineOptions, type ImportJob } from './job.ts';
 import { runLegacyTask, type CreateImage } from './legacy-task.ts';
 import { IMPORT_METHODS } from './methods/index.ts';
 import type { ImportEngine, NewTask } from './port.ts';
@@ -183,7 +183,7 @@ export class ImportRunner implements ImportEngine {
         const imageId = await runLegacyTask(job, this.createImage, (id) => this.running.set(task.id, { imageId: id, controller }));
         await succeed(this.finish, task, imageId);
       } else {
-        await this.run({ ...job, input: JSON.parse(task.input!) as ImportInput });
+        await this.run({ ...job, input: parseImportInput(task.input) });
       }
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
