@@ -30,12 +30,12 @@ function parseRule(text: string): Node {
   const parseOr = (): Node => {
     const items = [parseAnd()];
     while (peek() === 'or') { pos++; items.push(parseAnd()); }
-    return items.length === 1 ? items[0] : { kind: 'or', items };
+    return items.length === 1 ? items[0]! : { kind: 'or', items };
   };
   const parseAnd = (): Node => {
     const items = [parseNot()];
     while (peek() === 'and') { pos++; items.push(parseNot()); }
-    return items.length === 1 ? items[0] : { kind: 'and', items };
+    return items.length === 1 ? items[0]! : { kind: 'and', items };
   };
   const parseNot = (): Node => {
     if (peek() === 'not') { pos++; return { kind: 'not', expr: parseNot() }; }

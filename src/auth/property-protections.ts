@@ -228,7 +228,7 @@ function parseIni(text: string, source: string): { defaults: Map<string, string>
     indent = lineIndent;
     const header = /^\[(.+)\]/.exec(stripped);
     if (header) {
-      currentName = header[1];
+      currentName = header[1]!;
       if (currentName === 'DEFAULT') current = defaults;
       else {
         if (sections.has(currentName)) throw new PropertyProtectionConfigError(source, `line ${lineNo}: section [${currentName}] appears twice`);
@@ -241,10 +241,10 @@ function parseIni(text: string, source: string): { defaults: Map<string, string>
     if (!current) throw new PropertyProtectionConfigError(source, `line ${lineNo}: an option before any [section] header`);
     const m = /^(.*?)\s*([=:])\s*(.*)$/.exec(stripped);
     if (!m || m[1] === '') throw new PropertyProtectionConfigError(source, `line ${lineNo}: cannot parse '${stripped}'`);
-    const key = m[1].toLowerCase();
+    const key = m[1]!.toLowerCase();
     if (multiline(current).has(key)) throw new PropertyProtectionConfigError(source, `line ${lineNo}: option '${key}' appears twice in [${currentName}]`);
     option = key;
-    multiline(current).set(key, [m[3].trim()]);
+    multiline(current).set(key, [m[3]!.trim()]);
   }
   for (const [section, opts] of values) {
     for (const [key, parts] of opts) section.set(key, parts.join('\n').trimEnd());

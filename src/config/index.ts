@@ -65,15 +65,16 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     if (value === undefined) continue;
     const gaze = /^GAZE__([^_].*?)__(.+)$/.exec(name);
     if (gaze) {
-      const declared = Object.keys(DECLARED).find((s) => s.toLowerCase() === gaze[1].toLowerCase());
-      put(declared ?? sectionKey(gaze[1]), gaze[2].toLowerCase(), value, name);
+      const [, section = '', option = ''] = gaze;
+      const declared = Object.keys(DECLARED).find((s) => s.toLowerCase() === section.toLowerCase());
+      put(declared ?? sectionKey(section), option.toLowerCase(), value, name);
       continue;
     }
     const oslo = /^OS_([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(name);
     if (!oslo) continue;
     const section = Object.keys(DECLARED).find((s) => s.toUpperCase() === oslo[1]);
-    const option = oslo[2].toLowerCase();
-    if (section && DECLARED[section][option]) put(section, option, value, name);
+    const option = (oslo[2] ?? '').toLowerCase();
+    if (section && DECLARED[section]?.[option]) put(section, option, value, name);
   }
   return { sections, headers: new Map(), file: null };
 }
@@ -112,7 +113,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   const find = (candidates: ReadonlyArray<readonly [string, string]>): { raw: RawValue; name: readonly [string, string] } | null => {
     for (let i = layers.length - 1; i >= 0; i--) {
       for (const name of candidates) {
-        const raw = layers[i].sections.get(name[0])?.get(name[1]);
+        const raw = layers[i]!.sections.get(name[0])?.get(name[1]);
         if (raw) return { raw, name };
       }
     }
@@ -174,7 +175,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
 
   // Sections and options nothing reads: an unknown section stops the service (a misspelt section
   // would silently lose every option in it); an unknown option only warns, once.
-  const stores = new Set((values.get('DEFAULT.enabled_backends')!.value as string[]).map((e) => sectionKey(e.split(':')[0].trim())));
+  const stores = new Set((values.get('DEFAULT.enabled_backends')!.value as string[]).map((e) => sectionKey((e.split(':')[0] ?? '').trim())));
   const freeForm = (section: string) => stores.has(section) || section.startsWith('os_glance_') || PASTE_SECTION.test(section) || section.startsWith('cors.');
   const aliasNames = new Set(Object.values(DECLARED).flatMap((specs) => Object.values(specs).flatMap((s) => (s.aliases ?? []).map(([a, b]) => `${a}.${b}`))));
   const warned = new Set<string>();

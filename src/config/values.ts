@@ -24,13 +24,13 @@ const QUOTES = new Set(['"', "'"]);
 /** One pair of quotes around the whole text, as oslo's INI layer removes it. */
 export function unquote(text: string): string {
   const t = text.trim();
-  return t.length >= 2 && QUOTES.has(t[0]) && t[t.length - 1] === t[0] ? t.slice(1, -1) : t.length === 1 && QUOTES.has(t) ? '' : t;
+  return t.length >= 2 && QUOTES.has(t.charAt(0)) && t.charAt(t.length - 1) === t.charAt(0) ? t.slice(1, -1) : t.length === 1 && QUOTES.has(t) ? '' : t;
 }
 
 /** Quotes around the whole text that are the only ones of their kind in it (so not item quotes). */
 function unquoteWhole(text: string): string {
   const t = text.trim();
-  if (t.length >= 2 && QUOTES.has(t[0]) && t[t.length - 1] === t[0] && !t.slice(1, -1).includes(t[0])) return t.slice(1, -1);
+  if (t.length >= 2 && QUOTES.has(t.charAt(0)) && t.charAt(t.length - 1) === t.charAt(0) && !t.slice(1, -1).includes(t.charAt(0))) return t.slice(1, -1);
   return t;
 }
 
@@ -47,7 +47,7 @@ function splitOutsideQuotes(text: string, separators: string, openers = ''): str
     if (quote) {
       current += ch;
       if (ch === quote) quote = null;
-    } else if (QUOTES.has(ch) && (before === '' || openers.includes(before[before.length - 1]))) {
+    } else if (QUOTES.has(ch) && (before === '' || openers.includes(before.charAt(before.length - 1)))) {
       quote = ch;
       current += ch;
     } else if (separators.includes(ch)) {
@@ -64,7 +64,7 @@ function splitOutsideQuotes(text: string, separators: string, openers = ''): str
 
 function item(text: string): string {
   const t = text.trim();
-  if (t.length >= 1 && QUOTES.has(t[0]) && (t.length < 2 || t[t.length - 1] !== t[0])) throw new Error(`a quote is not closed: ${t}`);
+  if (t.length >= 1 && QUOTES.has(t.charAt(0)) && (t.length < 2 || t.charAt(t.length - 1) !== t.charAt(0))) throw new Error(`a quote is not closed: ${t}`);
   return unquote(t);
 }
 
@@ -101,7 +101,7 @@ function dict(text: string): Record<string, string> {
     if (pair.trim() === '') continue;
     const [key, ...rest] = splitOutsideQuotes(pair, ':');
     if (rest.length === 0) throw new Error(`'${pair.trim()}' is not a key:value pair`);
-    const name = item(key);
+    const name = item(key ?? '');
     if (name === '') throw new Error(`'${pair.trim()}' has an empty key`);
     if (name in result) throw new Error(`key '${name}' is given twice`);
     result[name] = item(rest.join(':'));

@@ -183,7 +183,7 @@ const FOUR_BYTE_UNICODE = /[\u{10000}-\u{10FFFF}]/u;
 
 /** Python's str.title(), which Glance's message applies to the field name (os_distro → Os_Distro). */
 function pythonTitle(text: string): string {
-  return text.replace(/[A-Za-z]+/g, (word) => word[0].toUpperCase() + word.slice(1).toLowerCase());
+  return text.replace(/[A-Za-z]+/g, (word) => word.charAt(0).toUpperCase() + word.slice(1).toLowerCase());
 }
 
 /**

@@ -12,17 +12,20 @@ export type PatchDialect = (typeof PATCH_MEDIA_TYPES)[keyof typeof PATCH_MEDIA_T
 export const ACCEPT_PATCH = Object.keys(PATCH_MEDIA_TYPES).sort().join(', ');
 
 export type PatchVerb = 'add' | 'remove' | 'replace';
-export interface PatchOp { op: PatchVerb; path: string[]; value: unknown }
+export interface PatchOp { op: PatchVerb; path: Path; value: unknown }
+/** A decoded pointer: at least one segment (`/` alone is the segment ''). */
+type Path = [string, ...string[]];
 
 const VERBS: PatchVerb[] = ['add', 'remove', 'replace'];
 
-function decodePointer(pointer: unknown): string[] {
+function decodePointer(pointer: unknown): Path {
   if (typeof pointer !== 'string') throw gazeError('BAD_REQUEST', `Pointer \`${String(pointer)}\` does not start with "/".`);
   if (!pointer.startsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` does not start with "/".`);
   if (pointer.includes('//')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains adjacent "/".`);
   if (pointer.length > 1 && pointer.endsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` end with "/".`);
   if (/~(?![01])/.test(pointer)) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`);
-  return pointer.slice(1).split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
+  const [first, ...rest] = pointer.slice(1).split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
+  return [first ?? '', ...rest];
 }
 
 function readOp(raw: Record<string, unknown>, dialect: PatchDialect): { op: PatchVerb; pointer: unknown } {
@@ -36,10 +39,10 @@ function readOp(raw: Record<string, unknown>, dialect: PatchDialect): { op: Patc
     if (!('path' in raw)) throw gazeError('BAD_REQUEST', "Unable to find 'path' in JSON Schema change");
     return { op: raw.op as PatchVerb, pointer: raw.path };
   }
-  const present = VERBS.filter((v) => v in raw);
-  if (present.length === 0) throw gazeError('BAD_REQUEST', 'Operation objects must contain exactly one member named "add", "remove", or "replace".');
-  if (present.length > 1) throw gazeError('BAD_REQUEST', 'Operation objects must contain only one member named "add", "remove", or "replace".');
-  return { op: present[0], pointer: raw[present[0]] };
+  const [verb, ...others] = VERBS.filter((v) => v in raw);
+  if (verb === undefined) throw gazeError('BAD_REQUEST', 'Operation objects must contain exactly one member named "add", "remove", or "replace".');
+  if (others.length > 0) throw gazeError('BAD_REQUEST', 'Operation objects must contain only one member named "add", "remove", or "replace".');
+  return { op: verb, pointer: raw[verb] };
 }
 
 /**

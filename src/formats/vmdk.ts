@@ -216,9 +216,9 @@ export class VmdkInspector implements FormatInspector {
     let sectors = 0n;
     let found = false;
     for (const raw of desc.text.split('\n')) {
-      const fields = pyStrip(raw).split(/\s+/);
-      if (!EXTENT_ACCESS.has(fields[0]) || !/^\d+$/.test(fields[1] ?? '')) continue;
-      sectors += BigInt(fields[1]);
+      const [access = '', size = ''] = pyStrip(raw).split(/\s+/);
+      if (!EXTENT_ACCESS.has(access) || !/^\d+$/.test(size)) continue;
+      sectors += BigInt(size);
       found = true;
     }
     return found ? exactSize(sectors * BigInt(SECTOR)) : null;
@@ -253,7 +253,7 @@ export class VmdkInspector implements FormatInspector {
       if (line === '' || line.startsWith('#') || line.startsWith('ddb')) continue;
       const eq = line.indexOf('=');
       if (eq >= 0 && !line.slice(0, eq).includes(' ')) continue; // key=value header field
-      if (EXTENT_ACCESS.has(line.split(' ')[0])) {
+      if (EXTENT_ACCESS.has(line.split(' ')[0] ?? '')) {
         extents++;
         // A slash means a path or URL: qemu would read another host file or a remote resource.
         if (line.includes('/')) unsafeExtent = true;

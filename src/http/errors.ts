@@ -19,7 +19,7 @@ export function errorShape(accept: string | undefined): Shape {
   const offers: Array<[Shape, string]> = [['html', 'text/html'], ['json', 'application/json'], ['plain', 'text/plain']];
   let best: { shape: Shape; q: number; specificity: number } | null = null;
   for (const part of accept.split(',')) {
-    const [range, ...params] = part.trim().toLowerCase().split(';').map((s) => s.trim());
+    const [range = '', ...params] = part.trim().toLowerCase().split(';').map((s) => s.trim());
     const qParam = params.find((p) => p.startsWith('q='));
     const q = qParam ? Number(qParam.slice(2)) : 1;
     if (!(q > 0)) continue;

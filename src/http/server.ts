@@ -92,7 +92,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       const q = url.indexOf('?');
       const pathname = q < 0 ? url : url.slice(0, q);
       const query = q < 0 ? '' : url.slice(q);
-      const [first, ...rest] = pathname.split('/').slice(1);
+      const [first = '', ...rest] = pathname.split('/').slice(1);
       if (first === '' || first === 'versions' || first === 'healthcheck') return url;
       if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
       return MULTIPLE_CHOICES;
@@ -112,7 +112,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
-    if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0])) return;
+    if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0] ?? '')) return;
     const incoming = request.headers['x-openstack-request-id'];
     const given = Array.isArray(incoming) ? incoming[0] : incoming;
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);

@@ -51,7 +51,8 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
     const hidden = image.status === 'deactivated' && !ctx.isAdmin;
     view.locations = hidden ? [] : active.map((l) => ({ url: l.url, metadata: l.metadata }));
   }
-  if (opts.showImageDirectUrl && active.length > 0) view.direct_url = active[0].url;
+  const first = active[0];
+  if (opts.showImageDirectUrl && first) view.direct_url = first.url;
   if (opts.multistore) {
     const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');
     // Sorted by store id: clients compare it with sorted lists.

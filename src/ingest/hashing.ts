@@ -179,7 +179,7 @@ export class HashingStream extends Transform {
     while (offset < chunk.length) {
       if (this.current < 0) await this.takeSlot();
       const n = Math.min(chunk.length - offset, SLOT_BYTES - this.fill);
-      chunk.copy(this.views[this.current], this.fill, offset, offset + n); // native memcpy
+      chunk.copy(this.views[this.current]!, this.fill, offset, offset + n); // native memcpy
 
       this.fill += n;
       offset += n;

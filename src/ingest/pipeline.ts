@@ -106,7 +106,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     const digests = hashing instanceof HashingStream ? await hashing.digests : null;
     return {
       size: written.size,
-      digests: digests && req.hashAlgo ? { checksum: digests.md5, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo] } : null,
+      digests: digests && req.hashAlgo ? { checksum: digests.md5!, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo]! } : null,
       inspection,
       report,
       location: { storeId: req.store.id, url: written.url },

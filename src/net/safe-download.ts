@@ -178,7 +178,7 @@ function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]) {
       return;
     }
     if (options.all) process.nextTick(callback, null, wanted.map((a) => ({ address: a.address, family: a.family })));
-    else process.nextTick(callback, null, wanted[0].address, wanted[0].family);
+    else process.nextTick(callback, null, wanted[0]!.address, wanted[0]!.family);
   };
 }
 

@@ -63,8 +63,8 @@ function effective<T>(allowed: T[], disallowed: T[]): { allow: Set<T>; deny: Set
 function unmapIPv6(serialized: string): string {
   const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(serialized);
   if (!m) return serialized;
-  const hi = parseInt(m[1], 16);
-  const lo = parseInt(m[2], 16);
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
   return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }
 
@@ -130,14 +130,16 @@ function embeddedIPv4(v6: string): string | null {
   return null;
 }
 
-function expandIPv6(v6: string): number[] | null {
+type Groups = [number, number, number, number, number, number, number, number];
+
+function expandIPv6(v6: string): Groups | null {
   const [head, tail] = v6.split('::');
   const part = (text: string | undefined) => (text ? text.split(':').map((g) => parseInt(g, 16)) : []);
   const left = part(head);
   const right = part(tail);
   if (v6.includes('.')) return null; // dotted forms are unmapped before this
   const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups : null;
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups as Groups : null;
 }
 
 /** Whether a canonical address (see canonicalAddress) is internal: not a public internet destination. */
@@ -153,9 +155,10 @@ function listedNetworks(entries: string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
     const m = /^\s*([0-9a-fA-F:.]+)\/(\d{1,3})\s*$/.exec(entry);
-    const family = m ? isIP(m[1]) : 0;
-    if (!m || family === 0 || Number(m[2]) > (family === 4 ? 32 : 128)) continue;
-    list.addSubnet(m[1], Number(m[2]), family === 4 ? 'ipv4' : 'ipv6');
+    const [, address = '', bits = ''] = m ?? [];
+    const family = isIP(address);
+    if (family === 0 || Number(bits) > (family === 4 ? 32 : 128)) continue;
+    list.addSubnet(address, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
   }
   return list;
 }
@@ -193,7 +196,8 @@ function hasExplicitPort(raw: string): boolean {
 function authorityIsPlain(raw: string): boolean {
   const text = raw.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
   const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(text);
-  return m !== null && m[1] !== '' && !m[1].includes('\\');
+  const authority = m?.[1] ?? '';
+  return authority !== '' && !authority.includes('\\');
 }
 
 /** The filter with its reason; `passesUriFilter` is the boolean form. Pure: no DNS. */
@@ -228,7 +232,7 @@ export function checkUri(uri: string | null | undefined, opts: UriFilterOptions)
 
   let port: number | null = null;
   if (url.port !== '') port = Number(url.port);
-  else if (DEFAULT_PORTS[url.protocol] !== undefined && hasExplicitPort(uri)) port = DEFAULT_PORTS[url.protocol];
+  else if (DEFAULT_PORTS[url.protocol] !== undefined && hasExplicitPort(uri)) port = DEFAULT_PORTS[url.protocol]!;
   if (port !== null) {
     const ports = effective(opts.allowedPorts, opts.disallowedPorts);
     if (ports.allow.size > 0 && !ports.allow.has(port)) return { ok: false, reason: `port ${port} is not allowed` };

@@ -36,7 +36,7 @@ export class Notifier {
   error(eventType: string, payload: unknown): void { this.emit(eventType, 'ERROR', payload); }
 
   private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
-    const group = eventType.split('.')[0];
+    const group = eventType.split('.')[0] ?? eventType;
     if (this.disabled.includes(eventType) || this.disabled.includes(group)) return;
     const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: new Date().toISOString(), payload };
     for (const d of this.drivers) {

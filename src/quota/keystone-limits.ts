@@ -64,12 +64,14 @@ export class KeystoneLimits implements LimitSource {
       return this.target;
     }
     const { services } = await this.get(`/v3/services?type=${encodeURIComponent(endpointServiceType!)}`) as { services: Array<{ id: string }> };
-    if (services.length !== 1) throw new LimitsUnavailable(`Keystone lists ${services.length} services of type ${endpointServiceType}, not one`);
+    const [service] = services;
+    if (!service || services.length !== 1) throw new LimitsUnavailable(`Keystone lists ${services.length} services of type ${endpointServiceType}, not one`);
     const iface = endpointInterface.replace(/URL$/, '');
-    const query = new URLSearchParams({ service_id: services[0].id, interface: iface, ...(endpointRegionName ? { region_id: endpointRegionName } : {}) });
+    const query = new URLSearchParams({ service_id: service.id, interface: iface, ...(endpointRegionName ? { region_id: endpointRegionName } : {}) });
     const { endpoints } = await this.get(`/v3/endpoints?${query}`) as { endpoints: Array<{ region_id: string | null }> };
-    if (endpoints.length !== 1) throw new LimitsUnavailable(`Keystone lists ${endpoints.length} ${iface} endpoints for the ${endpointServiceType} service, not one`);
-    this.target = { serviceId: services[0].id, regionId: endpoints[0].region_id };
+    const [endpoint] = endpoints;
+    if (!endpoint || endpoints.length !== 1) throw new LimitsUnavailable(`Keystone lists ${endpoints.length} ${iface} endpoints for the ${endpointServiceType} service, not one`);
+    this.target = { serviceId: service.id, regionId: endpoint.region_id };
     return this.target;
   }
 

@@ -52,6 +52,6 @@ export class SchemaValidator {
 
   /** Throws 400 "Provided object does not match schema '<name>': ..." on the first violation. */
   validate(data: unknown): void {
-    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(this.fn.errors![0], data));
+    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(this.fn.errors![0]!, data));
   }
 }

@@ -56,11 +56,9 @@ function columnFilter(column: ImageColumn, raw: string): ColumnCondition {
 
 /** created_at/updated_at: `op:ISO8601`; compared at whole seconds, as Glance stores them. */
 function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCondition[] {
-  let op = 'eq';
-  let text = raw;
   const m = /^([a-z]+):(.*)$/.exec(raw);
+  const [, op = 'eq', text = raw] = m ?? [];
   if (m) {
-    [, op, text] = m;
     if (!TIME_OPS.includes(op as CompareOp)) throw gazeError('BAD_REQUEST', 'Unable to filter on a unknown operator.');
   }
   const second = parseIsoSecond(text);
@@ -105,7 +103,7 @@ function parseSort(pairs: QueryPairs): SortKey[] {
   if (sort.length) {
     if (sortKeys.length || sortDirs.length) throw gazeError('BAD_REQUEST', 'Old and new sorting syntax cannot be combined');
     for (const part of sort.join(',').split(',')) {
-      const [key, dir = 'desc'] = part.trim().split(':').map((s) => s.trim());
+      const [key = '', dir = 'desc'] = part.trim().split(':').map((s) => s.trim());
       checkKey(key);
       checkDir(dir);
       keys.push({ key: key as SortKey['key'], dir: dir as 'asc' | 'desc' });
@@ -124,7 +122,7 @@ function parseSort(pairs: QueryPairs): SortKey[] {
   }
   // Tie-breakers, in the one direction given (or desc), as Glance appends them.
   const dirs = new Set(keys.map((k) => k.dir));
-  const tieDir = dirs.size === 1 && (sortDirs.length === 1 || sort.length > 0 || sortDirs.length === 0) ? keys[0].dir : 'desc';
+  const tieDir = dirs.size === 1 && (sortDirs.length === 1 || sort.length > 0 || sortDirs.length === 0) ? keys[0]!.dir : 'desc';
   for (const extra of ['created_at', 'id'] as const) if (!keys.some((k) => k.key === extra)) keys.push({ key: extra, dir: tieDir });
   return keys;
 }
@@ -136,8 +134,7 @@ export class ImageListService {
     this.deps.policy.enforce('get_images', ctx, { project_id: ctx.projectId });
     const { settings } = this.deps;
     const get = (name: string) => {
-      const found = pairs.filter(([k]) => k === name);
-      return found.length ? found[found.length - 1][1] : undefined;
+      return pairs.filter(([k]) => k === name).at(-1)?.[1];
     };
 
     let limit = settings.limitParamDefault;

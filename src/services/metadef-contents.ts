@@ -204,7 +204,7 @@ export class MetadefContentService {
     enforce(this.deps, 'add_metadef_tags', ctx, ns);
     if (names.length === 0) return [];
     const dup = names.map((n) => n.toLowerCase()).findIndex((n, i, all) => all.indexOf(n) !== i);
-    if (dup >= 0) throw gazeError('MD_TAG_EXISTS', names[dup], name);
+    if (dup >= 0) throw gazeError('MD_TAG_EXISTS', names[dup]!, name);
     const created = await this.deps.namespaces.transaction(async (trx) => {
       if (!append) await this.deps.contents.deleteAll('metadef_tags', ns.id, trx);
       const out: MetadefTag[] = [];
@@ -214,7 +214,7 @@ export class MetadefContentService {
       }
       return out;
     }).catch((err: unknown) => {
-      if (isUniqueViolation(err)) throw gazeError('MD_TAG_EXISTS', names[0], name);
+      if (isUniqueViolation(err)) throw gazeError('MD_TAG_EXISTS', names[0]!, name);
       throw err;
     });
     for (const tag of created) this.deps.notifier.info('metadef_tag.create', tagPayload(name, tag));

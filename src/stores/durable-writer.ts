@@ -62,7 +62,7 @@ export class DurableFileWriter extends Writable {
 function remainderAfter(buffers: Buffer[], written: number): Buffer[] {
   let skip = written;
   let i = 0;
-  while (i < buffers.length && skip >= buffers[i].length) skip -= buffers[i++].length;
-  if (i === buffers.length) return [];
-  return [buffers[i].subarray(skip), ...buffers.slice(i + 1)];
+  for (let buffer = buffers[i]; buffer !== undefined && skip >= buffer.length; buffer = buffers[++i]) skip -= buffer.length;
+  const partial = buffers[i];
+  return partial === undefined ? [] : [partial.subarray(skip), ...buffers.slice(i + 1)];
 }

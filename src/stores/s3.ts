@@ -271,10 +271,11 @@ export class S3StoreDriver implements StoreDriver {
   private parse(url: string): string | null {
     const m = /^(s3|s3\+https?):\/\/(.*)$/i.exec(url);
     if (!m) return null;
-    let rest = m[2];
+    const scheme = m[1]!;
+    let rest = m[2]!;
     // Glance's form: credentials (which may hold '/' in the secret) up to the last '@', then host.
     const at = rest.lastIndexOf('@');
-    const glanceForm = at >= 0 || m[1].toLowerCase() !== 's3' || rest.split('/').length > 2;
+    const glanceForm = at >= 0 || scheme.toLowerCase() !== 's3' || rest.split('/').length > 2;
     if (glanceForm) {
       if (at >= 0) rest = rest.slice(at + 1);
       const slash = rest.indexOf('/');

@@ -289,11 +289,12 @@ export class SwiftStoreDriver implements StoreDriver {
   private parse(url: string): string | null {
     const m = /^(swift|swift\+https?|swift\+config):\/\/(.*)$/i.exec(url);
     if (!m) return null;
-    let rest = m[2];
+    const scheme = m[1]!;
+    let rest = m[2]!;
     // Glance's forms: credentials up to the last '@', then the auth address (which has path segments
     // of its own), then container/object: the container and object are the last two segments.
     const parts = rest.slice(rest.lastIndexOf('@') + 1).split('/');
-    if (m[1].toLowerCase() !== 'swift' || rest.includes('@') || parts.length > 2) {
+    if (scheme.toLowerCase() !== 'swift' || rest.includes('@') || parts.length > 2) {
       if (parts.length < 3) return null;
       rest = parts.slice(-2).join('/');
     }

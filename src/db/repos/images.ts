@@ -196,7 +196,7 @@ export class ImagesRepo {
       const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])]
         .filter((key) => before[key] !== image.properties[key]);
       if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
-      await this.writeProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]])));
+      await this.writeProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]!])));
       const removedTags = original.tags.filter((t) => !image.tags.includes(t));
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
@@ -387,9 +387,9 @@ export class ImagesRepo {
     if (query.marker) {
       const marker = imageToRow(query.marker) as unknown as Record<string, unknown>;
       // Keyset paging: rows strictly after the marker in the full sort order.
-      q = q.where((eb) => eb.or(query.sort.map((_, i) => eb.and([
+      q = q.where((eb) => eb.or(query.sort.map((key, i) => eb.and([
         ...query.sort.slice(0, i).map((s) => same(eb, s.key, marker[s.key])),
-        after(eb, query.sort[i].key, query.sort[i].dir, marker[query.sort[i].key]),
+        after(eb, key.key, key.dir, marker[key.key]),
       ]))));
     }
     for (const s of query.sort) q = q.orderBy(sql`${sql.ref(`images.${s.key}`)} ${nullsClause(s.dir)}`);

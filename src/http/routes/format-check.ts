@@ -12,7 +12,7 @@ export function formatCheckRoutes(app: FastifyInstance, api: Api): void {
   resource(app, `${EXTENSION_PREFIX}/format-check`, {
     async POST(request, reply) {
       const contentType = request.headers['content-type'];
-      if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') {
+      if (contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') {
         throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
       }
       const query = request.query as Record<string, string | string[] | undefined>;

@@ -12,7 +12,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       const { id } = request.params as { id: string };
       const contentType = request.headers['content-type'];
       if (contentType === undefined) throw gazeError('INVALID_CONTENT_TYPE', null);
-      if (contentType.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
+      if (contentType.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
       const store = request.headers['x-image-meta-store'] as string | undefined;
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       await api.imageData.upload(request.ctx, id, body, store, contentLength(request.headers['content-length']));

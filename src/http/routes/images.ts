@@ -21,7 +21,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
         first: pagingLink('/v2/images', pairs),
         schema: '/v2/schemas/images',
       };
-      if (hasMore) body.next = pagingLink('/v2/images', pairs, images[images.length - 1].id);
+      if (hasMore) body.next = pagingLink('/v2/images', pairs, images[images.length - 1]!.id);
       return reply.send(body);
     },
     async POST(request, reply) {
@@ -42,7 +42,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     },
     async PATCH(request, reply) {
       const { id } = request.params as IdParams['Params'];
-      const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       const dialect = PATCH_MEDIA_TYPES[contentType as keyof typeof PATCH_MEDIA_TYPES];
       if (!dialect) {
         throw gazeError('UNSUPPORTED_MEDIA_TYPE', request.headers['content-type'] ?? '').withHeaders({ 'Accept-Patch': ACCEPT_PATCH });

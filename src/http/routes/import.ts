@@ -14,7 +14,7 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
       const { id } = request.params as { id: string };
       api.staging.assertAvailable();
       const contentType = request.headers['content-type'];
-      if (contentType?.split(';')[0].trim().toLowerCase() !== 'application/octet-stream') {
+      if (contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') {
         throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
       }
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);

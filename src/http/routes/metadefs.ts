@@ -10,7 +10,8 @@ import {
 
 // The metadata definitions API (/v2/metadefs/…), as Glance routes it.
 
-type P = Record<string, string>;
+// The path parameters of these routes (each route has the ones its pattern names).
+type P = Readonly<Record<'namespace' | 'object' | 'property' | 'resourceType' | 'tag', string>>;
 const params = (request: FastifyRequest) => request.params as P;
 const NS = '/v2/metadefs/namespaces/:namespace';
 
@@ -32,7 +33,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
           ...namespaceLinks(namespace.namespace),
         })),
       };
-      if (hasMore) body.next = pagingLink('/v2/metadefs/namespaces', pairs, found[found.length - 1].namespace.namespace);
+      if (hasMore) body.next = pagingLink('/v2/metadefs/namespaces', pairs, found[found.length - 1]!.namespace.namespace);
       body.schema = '/v2/schemas/metadefs/namespaces';
       body.first = pagingLink('/v2/metadefs/namespaces', pairs);
       return reply.send(body);

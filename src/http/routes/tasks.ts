@@ -14,7 +14,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       const pairs = queryPairs(request);
       const { tasks, hasMore } = await api.tasks.list(request.ctx, pairs, api.limits);
       const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: pagingLink('/v2/tasks', pairs), schema: '/v2/schemas/tasks' };
-      if (hasMore) body.next = pagingLink('/v2/tasks', pairs, tasks[tasks.length - 1].id);
+      if (hasMore) body.next = pagingLink('/v2/tasks', pairs, tasks[tasks.length - 1]!.id);
       return reply.send(body);
     },
     async POST(request, reply) {

@@ -15,7 +15,8 @@ export const glanceDownload: ImportMethod = {
   async stage(job, image) {
     const { deps, staging, signal, input, caller } = job;
     if (!caller) throw new ImportStopped("glance-download was interrupted (the caller's token is never stored); start the import again.");
-    const method = input.import_req.method as Record<string, string>;
+    // Checked at POST /import: the image id and region are there; the interface defaults to public.
+    const method = input.import_req.method as unknown as { glance_image_id: string; glance_region: string; glance_service_interface?: string };
     const { regionEndpoints, extraProperties } = job.opts.glanceDownload;
     const remoteId = method.glance_image_id;
     const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, method.glance_region, method.glance_service_interface ?? 'public');

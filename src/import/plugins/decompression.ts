@@ -25,7 +25,7 @@ export function detectCompression(head: Buffer): Kind | null {
   if (at(2, [0x2d, 0x6c, 0x68]) && head[6] === 0x2d) return 'lha';
   if (at(0, [0x1f, 0x8b, 0x08])) return 'gzip';
   // "BZh" then the block size digit 1-9.
-  if (at(0, [0x42, 0x5a, 0x68]) && head.length > 3 && head[3] >= 0x31 && head[3] <= 0x39) return 'bzip2';
+  if (at(0, [0x42, 0x5a, 0x68]) && (head[3] ?? 0) >= 0x31 && (head[3] ?? 0) <= 0x39) return 'bzip2';
   if (at(0, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
   return null;
 }
@@ -110,7 +110,7 @@ async function checkSingleMember(src: string, limits: ProcessLimits, signal: Abo
     throw err;
   }
   if (names.length > 1) throw new PluginFailed('Archive contains more than one file.');
-  if (names.length === 0 || names[0].endsWith('/')) throw new PluginFailed('Archive contains no file.');
+  if (names[0] === undefined || names[0].endsWith('/')) throw new PluginFailed('Archive contains no file.');
 }
 
 function translate(err: unknown, kind: Kind, src: string, ctx: PluginContext): unknown {
