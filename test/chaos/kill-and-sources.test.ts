@@ -9,6 +9,7 @@ import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
+import { until } from '../helpers/wait.ts';
 
 // Faults against a real `gaze serve` on each database: kill -9 in the middle of an upload and of an
 // import (the next process recovers: nothing stuck, nothing half-written, the import finished with
@@ -16,16 +17,6 @@ import { startFileServer, trickle, type FileServer } from '../helpers/file-serve
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A PUT /file that sends `total` bytes slowly; resolves when the first bytes are out. */
 function slowUpload(base: string, id: string, total: number): Promise<void> {

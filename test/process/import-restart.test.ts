@@ -7,19 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { startFileServer, trickle } from '../helpers/file-server.ts';
+import { until } from '../helpers/wait.ts';
 
 // Kill -9 in the middle of an import, start again: the import completes or fails cleanly, and nothing
 // is left behind (no image stuck importing, no lock held, no staged file).
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function killMidImportAndRestart(start: (api: ReturnType<typeof client>, sections: any) => Promise<string>, sections: any, waitForImporting = true) {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-import-restart-'));

@@ -14,6 +14,7 @@ import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { startFileServer, trickle } from '../helpers/file-server.ts';
+import { until } from '../helpers/wait.ts';
 
 // Two `gaze serve` processes on one database. The one running an import is frozen (SIGSTOP: alive but
 // silent, as in a long pause) past its lease; the other takes the task over once the lease has expired
@@ -24,16 +25,6 @@ const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TOTAL = 24 << 20;
 const md5OfSevens = createHash('md5').update(Buffer.alloc(TOTAL, 7)).digest('hex'); // trickle() sends 7s
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 forEachEngine((engine) => {
   const processes: GazeProcess[] = [];
