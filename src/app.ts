@@ -40,7 +40,8 @@ import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
 import { StagingArea } from './import/staging-area.ts';
 import { ImportRunner, nodeName } from './import/runner.ts';
-import { STAGE_HOST, StagingService } from './services/staging.ts';
+import { StagingService } from './services/staging.ts';
+import { recoverInterruptedUploads } from './services/upload-recovery.ts';
 import { ImportService } from './services/imports.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
@@ -49,13 +50,11 @@ import { taskRoutes } from './http/routes/tasks.ts';
 import { infoRoutes } from './http/routes/info.ts';
 import { formatCheckRoutes } from './http/routes/format-check.ts';
 import { DataScrubber } from './services/scrubber.ts';
-import { scrubLocation } from './ingest/store-data.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { resetToQueued } from './domain/image.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -81,36 +80,6 @@ function authenticator(config: Config): Authenticator {
   if (flavor === '') return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
   if (flavor === 'keystone' || flavor === 'keystone+cachemanagement') return createKeystoneAuthenticator(config);
   return config.refuse('paste_deploy', 'flavor', `'${flavor}' is not supported: use '' (no auth) or 'keystone'`);
-}
-
-// A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
-const LIVE_WRITE_MS = 60_000;
-
-/**
- * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
- * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
- * files are the import runner's periodic sweep, queued data the scrubber's). With several
- * workers sharing the directories, a write whose temp file is still growing is left alone.
- */
-async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
-  const { images, stores } = deps;
-  for (const id of await images.idsInStatus('saving')) {
-    const live = await Promise.all(stores.all().map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
-    if (live.some(Boolean)) continue;
-    if (!(await images.updateFields(id, 'saving', resetToQueued()))) continue;
-    // Whatever the interrupted upload had already put in place goes.
-    for (const location of await images.locationsOf(id)) {
-      await images.discardLocation(location.id);
-      await scrubLocation(deps, location);
-    }
-  }
-  for (const id of await images.idsInStatus('uploading')) {
-    const stageHost = (await images.get(id))?.properties[STAGE_HOST];
-    if (stageHost && stageHost !== selfUrl) continue; // staged on another worker: its data is there
-    if ((await staging.size(id)) !== null || (await staging.store.writeInProgress(id, LIVE_WRITE_MS))) continue;
-    await images.updateFields(id, 'uploading', resetToQueued());
-  }
-  for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
 }
 
 /**
