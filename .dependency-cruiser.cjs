@@ -13,19 +13,25 @@ const LAYERS = [
 ];
 
 module.exports = {
-  forbidden: LAYERS.slice(1).map(([name, path], index) => ({
-    name: `no-upward-import-from-${name.replace(/ /g, '-')}`,
-    comment: `${name} must not import from the layers above it (${LAYERS.slice(0, index + 1).map(([n]) => n).join(', ')})`,
-    severity: 'error',
-    from: { path },
-    to: { path: LAYERS.slice(0, index + 1).map(([, p]) => p) },
-  })).concat([{
-    name: 'no-circular',
-    comment: 'modules must not import each other in a circle',
-    severity: 'error',
-    from: { path: '^src/' },
-    to: { circular: true },
-  }]),
+  forbidden: LAYERS.slice(1)
+    .map(([name, path], index) => ({
+      name: `no-upward-import-from-${name.replace(/ /g, '-')}`,
+      comment: `${name} must not import from the layers above it (${LAYERS.slice(0, index + 1)
+        .map(([n]) => n)
+        .join(', ')})`,
+      severity: 'error',
+      from: { path },
+      to: { path: LAYERS.slice(0, index + 1).map(([, p]) => p) },
+    }))
+    .concat([
+      {
+        name: 'no-circular',
+        comment: 'modules must not import each other in a circle',
+        severity: 'error',
+        from: { path: '^src/' },
+        to: { circular: true },
+      },
+    ]),
   options: {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,

@@ -65,19 +65,25 @@ async function startGlance(dir: string, keystone: RunningKeystone, database: str
   const port = await freePort();
   cleanups.push(() => runScript('stop-glance.sh', [dir], 60_000));
   await runScript('start-glance.sh', [dir, String(port)], 600_000, {
-    GLANCE_KEYSTONE: keystone.url, GLANCE_DATABASE: database, GLANCE_WORKERS: '2',
-    GLANCE_ALLOWED_HOSTS: '127.0.0.1', GLANCE_ALLOWED_PORTS: String(sourcePort),
+    GLANCE_KEYSTONE: keystone.url,
+    GLANCE_DATABASE: database,
+    GLANCE_WORKERS: '2',
+    GLANCE_ALLOWED_HOSTS: '127.0.0.1',
+    GLANCE_ALLOWED_PORTS: String(sourcePort),
   });
   return { name: 'Glance', url: `http://127.0.0.1:${port}`, root: Number(readFileSync(path.join(dir, 'glance-api.pid'), 'utf8')) };
 }
 
 async function startGaze(dir: string, keystone: RunningKeystone, database: string, sourcePort: number): Promise<Target> {
   mkdirSync(dir, { recursive: true });
-  const gaze = await startGazeProcess({
-    ...keystoneAuthSections(keystone.url),
-    database: { connection: database },
-    import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(sourcePort) },
-  }, { dir });
+  const gaze = await startGazeProcess(
+    {
+      ...keystoneAuthSections(keystone.url),
+      database: { connection: database },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(sourcePort) },
+    },
+    { dir },
+  );
   cleanups.push(() => gaze.stop());
   return { name: 'Gaze', url: gaze.url, root: gaze.child.pid! };
 }
@@ -85,7 +91,9 @@ async function startGaze(dir: string, keystone: RunningKeystone, database: strin
 /** The bare Node file server (bench/static-server.mjs) in its own process; resolves with its port. */
 async function startStaticServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(repo, 'bench/static-server.mjs'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(async () => { child.kill('SIGTERM'); });
+  cleanups.push(async () => {
+    child.kill('SIGTERM');
+  });
   const port = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (d) => resolve(String(d).trim()));
     child.once('exit', (code) => reject(new Error(`static server exited (${code})`)));
@@ -141,9 +149,14 @@ async function waitActive(t: Target, id: string, timeoutMs = 600_000): Promise<v
 async function createMany(t: Target, count: number): Promise<string> {
   let next = 0;
   let last = '';
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < count) { next++; last = await createImage(t, `bench-list-${next}`); }
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < count) {
+        next++;
+        last = await createImage(t, `bench-list-${next}`);
+      }
+    }),
+  );
   return last;
 }
 
@@ -169,7 +182,14 @@ async function settle(): Promise<void> {
  * Runs `measure` against `t` until a run is not disturbed by other processes (at most ATTEMPTS times)
  * and records its figures; `prepare` and `finish` run outside the watched time.
  */
-async function measured<P>(label: string, round: number, t: Target, prepare: () => Promise<P>, measure: (p: P) => Promise<Figures | ((usage: Usage) => Figures)>, finish: (p: P) => Promise<void>): Promise<void> {
+async function measured<P>(
+  label: string,
+  round: number,
+  t: Target,
+  prepare: () => Promise<P>,
+  measure: (p: P) => Promise<Figures | ((usage: Usage) => Figures)>,
+  finish: (p: P) => Promise<void>,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const prepared = await prepare();
     await settle();
@@ -186,7 +206,8 @@ async function measured<P>(label: string, round: number, t: Target, prepare: () 
       discarded.push(`round ${round}, ${label}, ${t.name}: others used ${usage.otherCores.toFixed(2)} cores; taken again`);
       continue;
     }
-    if (usage.otherCores > OTHERS_LIMIT) discarded.push(`round ${round}, ${label}, ${t.name}: others used ${usage.otherCores.toFixed(2)} cores in all ${ATTEMPTS} attempts; kept`);
+    if (usage.otherCores > OTHERS_LIMIT)
+      discarded.push(`round ${round}, ${label}, ${t.name}: others used ${usage.otherCores.toFixed(2)} cores in all ${ATTEMPTS} attempts; kept`);
     const result = typeof outcome === 'function' ? outcome(usage) : outcome;
     for (const [name, value] of Object.entries(result)) record(name, t.name, value);
     return;
@@ -199,85 +220,169 @@ function loadFigures(prefix: string, r: LoadResult): Figures {
 
 // ---------------------------------------------------------------- the workloads
 
-interface Files { big: string; importFile: string; sourceUrl: string; staticUrl: string }
+interface Files {
+  big: string;
+  importFile: string;
+  sourceUrl: string;
+  staticUrl: string;
+}
 
 async function runRound(round: number, targets: Target[], files: Files, showIds: Map<string, string>): Promise<void> {
   const ordered = round % 2 === 1 ? targets : [...targets].reverse();
-  const each = async (fn: (t: Target) => Promise<void>) => { for (const t of ordered) await fn(t); };
+  const each = async (fn: (t: Target) => Promise<void>) => {
+    for (const t of ordered) await fn(t);
+  };
 
   // The bare Node server sends the same file with the same client: what Node itself reaches here.
   await measuredStatic(files);
 
   // One upload, then downloads of what it stored (whole, and its second half as a Range).
   const uploaded = new Map<string, string>();
-  await each((t) => measured('upload', round, t, () => createImage(t, 'bench-upload'), async (id) => {
-    const put = await putFile(`${t.url}/v2/images/${id}/file`, token, files.big);
-    const earlier = uploaded.get(t.name); // a measurement taken again
-    if (earlier) await deleteImage(t, earlier);
-    uploaded.set(t.name, id);
-    return (usage: Usage) => ({ 'upload MiB/s': put.mibs, 'upload cpu s/GiB': usage.serverCpuSeconds / (SIZE / GiB) });
-  }, async () => {}));
-  await each((t) => measured('download', round, t, async () => uploaded.get(t.name)!, async (id) => {
-    const got = await getBody(`${t.url}/v2/images/${id}/file`, token, SIZE);
-    return { 'download MiB/s': got.mibs };
-  }, async () => {}));
-  await each((t) => measured('range download', round, t, async () => uploaded.get(t.name)!, async (id) => {
-    const got = await getBody(`${t.url}/v2/images/${id}/file`, token, SIZE / 2, `${SIZE / 2}-`);
-    return { 'range download MiB/s': got.mibs };
-  }, async () => {}));
+  await each((t) =>
+    measured(
+      'upload',
+      round,
+      t,
+      () => createImage(t, 'bench-upload'),
+      async (id) => {
+        const put = await putFile(`${t.url}/v2/images/${id}/file`, token, files.big);
+        const earlier = uploaded.get(t.name); // a measurement taken again
+        if (earlier) await deleteImage(t, earlier);
+        uploaded.set(t.name, id);
+        return (usage: Usage) => ({ 'upload MiB/s': put.mibs, 'upload cpu s/GiB': usage.serverCpuSeconds / (SIZE / GiB) });
+      },
+      async () => {},
+    ),
+  );
+  await each((t) =>
+    measured(
+      'download',
+      round,
+      t,
+      async () => uploaded.get(t.name)!,
+      async (id) => {
+        const got = await getBody(`${t.url}/v2/images/${id}/file`, token, SIZE);
+        return { 'download MiB/s': got.mibs };
+      },
+      async () => {},
+    ),
+  );
+  await each((t) =>
+    measured(
+      'range download',
+      round,
+      t,
+      async () => uploaded.get(t.name)!,
+      async (id) => {
+        const got = await getBody(`${t.url}/v2/images/${id}/file`, token, SIZE / 2, `${SIZE / 2}-`);
+        return { 'range download MiB/s': got.mibs };
+      },
+      async () => {},
+    ),
+  );
   for (const t of targets) await deleteImage(t, uploaded.get(t.name)!);
 
   // Several uploads at once: aggregate throughput and the service's peak memory (all its processes).
-  await each((t) => measured(`${PARALLEL_UPLOADS} uploads`, round, t,
-    () => Promise.all(Array.from({ length: PARALLEL_UPLOADS }, (_, i) => createImage(t, `bench-parallel-${i}`))),
-    async (ids) => {
-      const rss = samplePeakRss(t.root);
-      const started = performance.now();
-      await Promise.all(ids.map((id) => putFile(`${t.url}/v2/images/${id}/file`, token, files.big)));
-      const seconds = (performance.now() - started) / 1000;
-      return { [`${PARALLEL_UPLOADS} uploads MiB/s`]: (PARALLEL_UPLOADS * SIZE) / MiB / seconds, [`${PARALLEL_UPLOADS} uploads peak RSS MiB`]: rss.stop() };
-    },
-    async (ids) => { for (const id of ids) await deleteImage(t, id); }));
+  await each((t) =>
+    measured(
+      `${PARALLEL_UPLOADS} uploads`,
+      round,
+      t,
+      () => Promise.all(Array.from({ length: PARALLEL_UPLOADS }, (_, i) => createImage(t, `bench-parallel-${i}`))),
+      async (ids) => {
+        const rss = samplePeakRss(t.root);
+        const started = performance.now();
+        await Promise.all(ids.map((id) => putFile(`${t.url}/v2/images/${id}/file`, token, files.big)));
+        const seconds = (performance.now() - started) / 1000;
+        return { [`${PARALLEL_UPLOADS} uploads MiB/s`]: (PARALLEL_UPLOADS * SIZE) / MiB / seconds, [`${PARALLEL_UPLOADS} uploads peak RSS MiB`]: rss.stop() };
+      },
+      async (ids) => {
+        for (const id of ids) await deleteImage(t, id);
+      },
+    ),
+  );
 
   // web-download from the bare Node server, timed from POST /import to active.
-  await each((t) => measured('web-download', round, t, () => createImage(t, 'bench-web-download'), async (id) => {
-    const started = performance.now();
-    await startImport(t, id, { name: 'web-download', uri: files.sourceUrl });
-    await waitActive(t, id);
-    return { 'web-download MiB/s': IMPORT_SIZE / MiB / ((performance.now() - started) / 1000) };
-  }, async (id) => deleteImage(t, id)));
+  await each((t) =>
+    measured(
+      'web-download',
+      round,
+      t,
+      () => createImage(t, 'bench-web-download'),
+      async (id) => {
+        const started = performance.now();
+        await startImport(t, id, { name: 'web-download', uri: files.sourceUrl });
+        await waitActive(t, id);
+        return { 'web-download MiB/s': IMPORT_SIZE / MiB / ((performance.now() - started) / 1000) };
+      },
+      async (id) => deleteImage(t, id),
+    ),
+  );
 
   // glance-direct (stage, import, active) against a plain upload of the same file.
-  await each((t) => measured('glance-direct', round, t,
-    async () => [await createImage(t, 'bench-plain'), await createImage(t, 'bench-direct')] as const,
-    async ([plain, direct]) => {
-      const put = await putFile(`${t.url}/v2/images/${plain}/file`, token, files.importFile);
-      const started = performance.now();
-      await putFile(`${t.url}/v2/images/${direct}/stage`, token, files.importFile);
-      await startImport(t, direct, { name: 'glance-direct' });
-      await waitActive(t, direct);
-      const seconds = (performance.now() - started) / 1000;
-      return { 'plain upload of the import image s': put.seconds, 'glance-direct / plain upload': seconds / put.seconds };
-    },
-    async ([plain, direct]) => { await deleteImage(t, plain); await deleteImage(t, direct); }));
+  await each((t) =>
+    measured(
+      'glance-direct',
+      round,
+      t,
+      async () => [await createImage(t, 'bench-plain'), await createImage(t, 'bench-direct')] as const,
+      async ([plain, direct]) => {
+        const put = await putFile(`${t.url}/v2/images/${plain}/file`, token, files.importFile);
+        const started = performance.now();
+        await putFile(`${t.url}/v2/images/${direct}/stage`, token, files.importFile);
+        await startImport(t, direct, { name: 'glance-direct' });
+        await waitActive(t, direct);
+        const seconds = (performance.now() - started) / 1000;
+        return { 'plain upload of the import image s': put.seconds, 'glance-direct / plain upload': seconds / put.seconds };
+      },
+      async ([plain, direct]) => {
+        await deleteImage(t, plain);
+        await deleteImage(t, direct);
+      },
+    ),
+  );
 
   // Metadata: image-show, a page of 25, the whole list of IMAGES in one page.
-  await each((t) => measured('requests', round, t, async () => showIds.get(t.name)!, async (id) => {
-    const headers = { 'x-auth-token': token };
-    const show = await loadTest(t.url, () => `/v2/images/${id}`, { ...LOAD, headers });
-    const list25 = await loadTest(t.url, () => '/v2/images?limit=25', { ...LOAD, headers });
-    const listAll = await loadTest(t.url, () => `/v2/images?limit=${IMAGES}`, { ...LOAD, concurrency: 4, headers });
-    return { ...loadFigures('image-show', show), ...loadFigures('list 25', list25), ...loadFigures(`list ${IMAGES}`, listAll) };
-  }, async () => {}));
+  await each((t) =>
+    measured(
+      'requests',
+      round,
+      t,
+      async () => showIds.get(t.name)!,
+      async (id) => {
+        const headers = { 'x-auth-token': token };
+        const show = await loadTest(t.url, () => `/v2/images/${id}`, { ...LOAD, headers });
+        const list25 = await loadTest(t.url, () => '/v2/images?limit=25', { ...LOAD, headers });
+        const listAll = await loadTest(t.url, () => `/v2/images?limit=${IMAGES}`, { ...LOAD, concurrency: 4, headers });
+        return { ...loadFigures('image-show', show), ...loadFigures('list 25', list25), ...loadFigures(`list ${IMAGES}`, listAll) };
+      },
+      async () => {},
+    ),
+  );
 
   // The event loop while bytes move: image-show latency during an upload.
-  await each((t) => measured('show during upload', round, t, () => createImage(t, 'bench-busy'), async (id) => {
-    const upload = putFile(`${t.url}/v2/images/${id}/file`, token, files.big);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const show = await loadTest(t.url, () => `/v2/images/${showIds.get(t.name)!}`, { ...LOAD, seconds: 2, warmupSeconds: 0, concurrency: 4, headers: { 'x-auth-token': token } });
-    await upload;
-    return { 'image-show during upload p99 ms': show.p99ms, 'image-show during upload req/s': show.rps };
-  }, async (id) => deleteImage(t, id)));
+  await each((t) =>
+    measured(
+      'show during upload',
+      round,
+      t,
+      () => createImage(t, 'bench-busy'),
+      async (id) => {
+        const upload = putFile(`${t.url}/v2/images/${id}/file`, token, files.big);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const show = await loadTest(t.url, () => `/v2/images/${showIds.get(t.name)!}`, {
+          ...LOAD,
+          seconds: 2,
+          warmupSeconds: 0,
+          concurrency: 4,
+          headers: { 'x-auth-token': token },
+        });
+        await upload;
+        return { 'image-show during upload p99 ms': show.p99ms, 'image-show during upload req/s': show.rps };
+      },
+      async (id) => deleteImage(t, id),
+    ),
+  );
 }
 
 async function measuredStatic(files: Files): Promise<void> {
@@ -341,18 +446,34 @@ function report(ceilings: Figures, started: number): void {
     } else if (row.endsWith('failed')) {
       target = `0: ${gaze === 0 ? 'met' : 'MISSED'}`;
     }
-    console.log(`${row.padEnd(width)}  ${cell(byTarget.Glance).padEnd(26)}${cell(byTarget.Gaze).padEnd(26)}${cell(byTarget['bare Node']).padEnd(26)}${Number.isFinite(ratio) ? `${fmt(ratio)}×`.padEnd(13) : ''.padEnd(13)}${target}`);
+    console.log(
+      `${row.padEnd(width)}  ${cell(byTarget.Glance).padEnd(26)}${cell(byTarget.Gaze).padEnd(26)}${cell(byTarget['bare Node']).padEnd(26)}${Number.isFinite(ratio) ? `${fmt(ratio)}×`.padEnd(13) : ''.padEnd(13)}${target}`,
+    );
     summary[row] = Object.fromEntries(Object.entries(byTarget).map(([k, v]) => [k, { median: median(v), all: v }]));
   }
   const upload = median(figures['upload MiB/s']?.Gaze ?? []);
   const download = median(figures['download MiB/s']?.Gaze ?? []);
-  console.log('\nGaze against the machine\'s ceilings (same run):');
-  console.log(`  upload   ${fmt(upload)} MiB/s = ${fmt((100 * upload) / ceilings['disk write MiB/s'])}% of the disk write, ${fmt((100 * upload) / ceilings['md5 MiB/s'])}% of one core of md5, ${fmt((100 * upload) / ceilings['sha512 MiB/s'])}% of sha512`);
+  console.log("\nGaze against the machine's ceilings (same run):");
+  console.log(
+    `  upload   ${fmt(upload)} MiB/s = ${fmt((100 * upload) / ceilings['disk write MiB/s'])}% of the disk write, ${fmt((100 * upload) / ceilings['md5 MiB/s'])}% of one core of md5, ${fmt((100 * upload) / ceilings['sha512 MiB/s'])}% of sha512`,
+  );
   console.log(`  download ${fmt(download)} MiB/s = ${fmt((100 * download) / median(figures['download MiB/s']?.['bare Node'] ?? []))}% of the bare Node server`);
   if (discarded.length) console.log(`\nmeasurements disturbed by other processes:\n  ${discarded.join('\n  ')}`);
   else console.log('\nno measurement was disturbed by other processes');
   console.log(`\nbench took ${Math.round((performance.now() - started) / 1000)} s`);
-  console.log(JSON.stringify({ date: new Date().toISOString(), cores: availableParallelism(), cpu: cpus()[0]?.model, sizeMiB: SIZE / MiB, importMiB: IMPORT_SIZE / MiB, rounds: ROUNDS, ceilings, figures: summary, discarded }));
+  console.log(
+    JSON.stringify({
+      date: new Date().toISOString(),
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model,
+      sizeMiB: SIZE / MiB,
+      importMiB: IMPORT_SIZE / MiB,
+      rounds: ROUNDS,
+      ceilings,
+      figures: summary,
+      discarded,
+    }),
+  );
 }
 
 // ---------------------------------------------------------------- main
@@ -364,8 +485,10 @@ export async function againstGlance(): Promise<void> {
   let keystone: RunningKeystone | undefined;
   let postgres: RunningPostgres | undefined;
   try {
-    console.log(`Gaze against Glance: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), `
-      + `${SIZE / MiB} MiB image, ${IMPORT_SIZE / MiB} MiB imports, ${ROUNDS} rounds, curl as the client`);
+    console.log(
+      `Gaze against Glance: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ` +
+        `${SIZE / MiB} MiB image, ${IMPORT_SIZE / MiB} MiB imports, ${ROUNDS} rounds, curl as the client`,
+    );
     const glanceVersion = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'glance-api'], { encoding: 'utf8' }).stdout || 'not yet installed';
     console.log(`glance-api ${glanceVersion}, 2 workers; both with Keystone tokens, a file store and PostgreSQL`);
 
@@ -395,11 +518,18 @@ export async function againstGlance(): Promise<void> {
       'md5 MiB/s': hashThroughput('md5', SIZE).mibs,
       'sha512 MiB/s': hashThroughput('sha512', SIZE).mibs,
     };
-    console.log(`ceilings: disk write with fdatasync ${fmt(ceilings['disk write MiB/s'])} MiB/s, one core of md5 ${fmt(ceilings['md5 MiB/s'])} MiB/s, of sha512 ${fmt(ceilings['sha512 MiB/s'])} MiB/s`);
+    console.log(
+      `ceilings: disk write with fdatasync ${fmt(ceilings['disk write MiB/s'])} MiB/s, one core of md5 ${fmt(ceilings['md5 MiB/s'])} MiB/s, of sha512 ${fmt(ceilings['sha512 MiB/s'])} MiB/s`,
+    );
 
     const showIds = new Map<string, string>();
     for (const t of targets) showIds.set(t.name, await createMany(t, IMAGES));
-    const files: Files = { big: path.join(data, 'big'), importFile: path.join(data, 'import'), sourceUrl: `${staticServer.url}/import`, staticUrl: staticServer.url };
+    const files: Files = {
+      big: path.join(data, 'big'),
+      importFile: path.join(data, 'import'),
+      sourceUrl: `${staticServer.url}/import`,
+      staticUrl: staticServer.url,
+    };
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`round ${round} of ${ROUNDS} (${round % 2 ? 'Glance' : 'Gaze'} first)`);
       await runRound(round, targets, files, showIds);
@@ -412,5 +542,8 @@ export async function againstGlance(): Promise<void> {
 
 // Run directly (`node --import tsx bench/against-glance.ts`) as well as from bench/run.ts.
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  againstGlance().catch((err) => { console.error(err); process.exitCode = 1; });
+  againstGlance().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
 }

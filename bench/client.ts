@@ -27,12 +27,14 @@ export async function createImage(url: string, name: string, fields: Record<stri
 export async function createImages(url: string, count: number, concurrency: number): Promise<string[]> {
   const ids: string[] = new Array(count);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      const i = next++;
-      ids[i] = await createImage(url, `bench-${i}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        ids[i] = await createImage(url, `bench-${i}`);
+      }
+    }),
+  );
   return ids;
 }
 
@@ -88,7 +90,11 @@ function percentile(sorted: number[], p: number): number {
  * `concurrency` loops over one keep-alive pool, each issuing GETs of `pathFor(i)` until `seconds` have
  * passed or `maxRequests` were sent. A short warm-up first is not counted. Bodies are read in full.
  */
-export async function loadTest(url: string, pathFor: (i: number) => string, opts: { concurrency: number; seconds: number; maxRequests: number; warmupSeconds: number; headers?: Record<string, string> }): Promise<LoadResult> {
+export async function loadTest(
+  url: string,
+  pathFor: (i: number) => string,
+  opts: { concurrency: number; seconds: number; maxRequests: number; warmupSeconds: number; headers?: Record<string, string> },
+): Promise<LoadResult> {
   const pool = new Pool(url, { connections: opts.concurrency, pipelining: 1 });
   try {
     const run = async (seconds: number, maxRequests: number, record: boolean) => {
@@ -99,34 +105,40 @@ export async function loadTest(url: string, pathFor: (i: number) => string, opts
       let firstError: string | null = null;
       const started = performance.now();
       const deadline = started + seconds * 1000;
-      await Promise.all(Array.from({ length: opts.concurrency }, async () => {
-        while (performance.now() < deadline && issued < maxRequests) {
-          const i = issued++;
-          const t0 = performance.now();
-          try {
-            const res = await pool.request({ method: 'GET', path: pathFor(i), headers: opts.headers });
-            const body = Buffer.from(await res.body.arrayBuffer());
-            if (res.statusCode !== 200) {
+      await Promise.all(
+        Array.from({ length: opts.concurrency }, async () => {
+          while (performance.now() < deadline && issued < maxRequests) {
+            const i = issued++;
+            const t0 = performance.now();
+            try {
+              const res = await pool.request({ method: 'GET', path: pathFor(i), headers: opts.headers });
+              const body = Buffer.from(await res.body.arrayBuffer());
+              if (res.statusCode !== 200) {
+                errors++;
+                firstError ??= `HTTP ${res.statusCode}: ${body.toString('utf8', 0, 300)}`;
+                continue;
+              }
+              bytes += body.length;
+            } catch (err) {
               errors++;
-              firstError ??= `HTTP ${res.statusCode}: ${body.toString('utf8', 0, 300)}`;
+              firstError ??= String(err);
               continue;
             }
-            bytes += body.length;
-          } catch (err) {
-            errors++;
-            firstError ??= String(err);
-            continue;
+            if (record) latencies.push(performance.now() - t0);
           }
-          if (record) latencies.push(performance.now() - t0);
-        }
-      }));
+        }),
+      );
       const elapsed = (performance.now() - started) / 1000;
       if (firstError) console.error(`  (first error: ${firstError})`);
       latencies.sort((a, b) => a - b);
       const ok = latencies.length;
       return {
-        requests: issued, errors, seconds: elapsed, rps: ok / elapsed,
-        p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99),
+        requests: issued,
+        errors,
+        seconds: elapsed,
+        rps: ok / elapsed,
+        p50ms: percentile(latencies, 50),
+        p99ms: percentile(latencies, 99),
         bytesPerResponse: ok ? Math.round(bytes / ok) : 0,
       };
     };

@@ -14,7 +14,9 @@ export interface Transfer {
 /** Runs curl with `args` and the write-out format that reports the status, bytes and time. */
 function curl(args: string[]): Promise<Transfer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_upload} %{size_download} %{time_total}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_upload} %{size_download} %{time_total}', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -44,6 +46,7 @@ export async function putFile(url: string, token: string | null, file: string): 
 export async function getBody(url: string, token: string | null, expected: number, range?: string): Promise<Transfer> {
   const t = await curl([...authHeaders(token), ...(range ? ['-H', `Range: bytes=${range}`] : []), url]);
   const want = range ? 206 : 200;
-  if (t.status !== want || t.bytes !== expected) throw new Error(`GET ${url}${range ? ` (${range})` : ''}: HTTP ${t.status}, ${t.bytes} bytes (expected ${want}, ${expected})`);
+  if (t.status !== want || t.bytes !== expected)
+    throw new Error(`GET ${url}${range ? ` (${range})` : ''}: HTTP ${t.status}, ${t.bytes} bytes (expected ${want}, ${expected})`);
   return t;
 }

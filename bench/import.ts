@@ -111,7 +111,7 @@ async function failedTask(url: string, id: string): Promise<string | null> {
   const res = await request(`${url}/v2/images/${id}/tasks`);
   const { tasks } = JSON.parse(await expectStatus(`GET /v2/images/${id}/tasks`, res, 200)) as { tasks: Array<{ status: string; message?: string }> };
   const failed = tasks.find((t) => t.status === 'failure');
-  return failed ? (failed.message || '(no message)') : null;
+  return failed ? failed.message || '(no message)' : null;
 }
 
 export interface BenchFileServer {
@@ -139,8 +139,12 @@ export async function startFileServer(imagePath: string, size: number): Promise<
       return;
     }
     pipeline(Readable.from(generatedBytes(size), { objectMode: false, highWaterMark: MiB }), res).then(
-      () => { served++; },
-      () => { /* the client went away; nothing to do */ },
+      () => {
+        served++;
+      },
+      () => {
+        /* the client went away; nothing to do */
+      },
     );
   });
   await new Promise<void>((resolve, reject) => {
@@ -151,11 +155,14 @@ export async function startFileServer(imagePath: string, size: number): Promise<
   const handle: BenchFileServer = {
     port,
     url: (p) => `http://127.0.0.1:${port}${p}`,
-    get served() { return served; },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    get served() {
+      return served;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   return handle;
 }

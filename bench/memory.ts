@@ -2,7 +2,10 @@
 
 import { readFileSync } from 'node:fs';
 
-export interface MemoryStatus { rssKiB: number; hwmKiB: number }
+export interface MemoryStatus {
+  rssKiB: number;
+  hwmKiB: number;
+}
 
 export function readMemory(pid: number): MemoryStatus | null {
   let text: string;

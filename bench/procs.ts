@@ -66,7 +66,9 @@ export function rssKiBOf(pids: number[]): number {
     try {
       const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) kib += Number(m[1]);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return kib;
 }
@@ -74,14 +76,26 @@ export function rssKiBOf(pids: number[]): number {
 /** Samples a process tree's total RSS every `intervalMs`; stop() returns the peak in MiB. */
 export function samplePeakRss(root: number, intervalMs = 100): { stop(): number } {
   let peak = 0;
-  const take = () => { peak = Math.max(peak, rssKiBOf(processTree(root))); };
+  const take = () => {
+    peak = Math.max(peak, rssKiBOf(processTree(root)));
+  };
   take();
   const timer = setInterval(take, intervalMs);
-  return { stop() { clearInterval(timer); take(); return peak / 1024; } };
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return peak / 1024;
+    },
+  };
 }
 
 /** The watched servers' CPU seconds, the others' average cores, and the seconds elapsed. */
-export interface Usage { serverCpuSeconds: number; otherCores: number; seconds: number }
+export interface Usage {
+  serverCpuSeconds: number;
+  otherCores: number;
+  seconds: number;
+}
 
 export interface Watch {
   stop(): Usage;

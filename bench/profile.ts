@@ -22,8 +22,15 @@ const repo = fileURLToPath(new URL('../', import.meta.url));
 const SIZE = Number(process.env.GAZE_BENCH_SIZE_MIB ?? 1024) * MiB;
 const GiB = 1 << 30;
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 /** The part of the data path a profile frame belongs to. */
 function partOf(fn: string, url: string): string {
@@ -33,11 +40,18 @@ function partOf(fn: string, url: string): string {
   if (url.includes('/ingest/hashing') || url.includes('hash-worker') || url.includes('crypto/hash')) return 'hashing';
   if (url.includes('/formats/')) return 'format inspection';
   if (url.includes('upload-watchdog')) return 'upload watchdog';
-  if (url.includes('durable-writer') || url.includes('file-reader') || url.includes('/stores/') || url.includes('internal/fs/')
-    || ['writeBuffers', 'writeBuffer', 'fdatasync', 'read', 'open', 'close', 'fstat'].includes(fn)) return 'file I/O';
-  if (url.includes('_http_') || url.includes('node:net') || url.includes('internal/net') || url.includes('stream_base_commons') || fn === 'onStreamRead') return 'socket and HTTP';
-  if (url.includes('internal/streams/') || url.includes('node:events') || url.includes('task_queues') || fn === 'runMicrotasks'
-    || url.includes('/ingest/')) return 'stream plumbing';
+  if (
+    url.includes('durable-writer') ||
+    url.includes('file-reader') ||
+    url.includes('/stores/') ||
+    url.includes('internal/fs/') ||
+    ['writeBuffers', 'writeBuffer', 'fdatasync', 'read', 'open', 'close', 'fstat'].includes(fn)
+  )
+    return 'file I/O';
+  if (url.includes('_http_') || url.includes('node:net') || url.includes('internal/net') || url.includes('stream_base_commons') || fn === 'onStreamRead')
+    return 'socket and HTTP';
+  if (url.includes('internal/streams/') || url.includes('node:events') || url.includes('task_queues') || fn === 'runMicrotasks' || url.includes('/ingest/'))
+    return 'stream plumbing';
   if (fn === 'postMessage' || url.includes('worker') || url.includes('messageport')) return 'thread messages';
   return 'other';
 }
@@ -72,15 +86,24 @@ export async function profile(): Promise<void> {
   const conf = path.join(dir, 'gaze.conf');
   writeFileSync(conf, `[DEFAULT]\nbind_port = ${port}\ndata_dir = ${path.join(dir, 'data')}\n`);
   const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profiles}`, path.join(repo, 'bin/gaze.js'), 'serve', '--config-file', conf], {
-    env: { ...process.env, GAZE_FROM_SOURCE: '1' }, stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, GAZE_FROM_SOURCE: '1' },
+    stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`${url}/versions`)).ok) break; } catch { /* starting */ }
+    try {
+      if ((await fetch(`${url}/versions`)).ok) break;
+    } catch {
+      /* starting */
+    }
     if (i > 300) throw new Error('gaze did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const res = await fetch(`${url}/v2/images`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'profile', disk_format: 'raw', container_format: 'bare' }) });
+  const res = await fetch(`${url}/v2/images`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'profile', disk_format: 'raw', container_format: 'bare' }),
+  });
   const { id } = (await res.json()) as { id: string };
 
   const cpu0 = cpuOf(child.pid!);
@@ -93,8 +116,10 @@ export async function profile(): Promise<void> {
 
   const gib = SIZE / GiB;
   console.log(`profile of one ${SIZE / MiB} MiB upload (${up.mibs.toFixed(0)} MiB/s) and download (${down.mibs.toFixed(0)} MiB/s), curl as the client`);
-  console.log(`process CPU per GiB: upload ${((cpu1.user - cpu0.user) / gib).toFixed(2)} s user + ${((cpu1.system - cpu0.system) / gib).toFixed(2)} s system;`
-    + ` download ${((cpu2.user - cpu1.user) / gib).toFixed(2)} s user + ${((cpu2.system - cpu1.system) / gib).toFixed(2)} s system`);
+  console.log(
+    `process CPU per GiB: upload ${((cpu1.user - cpu0.user) / gib).toFixed(2)} s user + ${((cpu1.system - cpu0.system) / gib).toFixed(2)} s system;` +
+      ` download ${((cpu2.user - cpu1.user) / gib).toFixed(2)} s user + ${((cpu2.system - cpu1.system) / gib).toFixed(2)} s system`,
+  );
   console.log('V8 self time, ms per GiB of the whole run (upload + download), by thread and part:');
   for (const file of readdirSync(profiles).sort()) {
     const parts = [...selfTimes(path.join(profiles, file))].filter(([part]) => part !== 'idle').sort((a, b) => b[1] - a[1]);
@@ -105,5 +130,8 @@ export async function profile(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  profile().catch((err) => { console.error(err); process.exitCode = 1; });
+  profile().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
 }

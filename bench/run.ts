@@ -136,8 +136,11 @@ function section(title: string): void {
   console.log(`\n${title}`);
 }
 function loadLine(label: string, r: LoadResult): void {
-  line(label, `${r1(r.rps)} req/s`,
-    `p50 ${r1(r.p50ms)} ms, p99 ${r1(r.p99ms)} ms, ${r.requests} req in ${r1(r.seconds)} s, ${r.errors} errors, ${Math.round(r.bytesPerResponse / 1024)} KiB/resp`);
+  line(
+    label,
+    `${r1(r.rps)} req/s`,
+    `p50 ${r1(r.p50ms)} ms, p99 ${r1(r.p99ms)} ms, ${r.requests} req in ${r1(r.seconds)} s, ${r.errors} errors, ${Math.round(r.bytesPerResponse / 1024)} KiB/resp`,
+  );
 }
 function roundAll<T>(value: T): T {
   return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) ? (Math.abs(v) < 10 ? r2(v) : r1(v)) : v))) as T;
@@ -173,8 +176,11 @@ async function main(): Promise<void> {
   const shown = await showImage(a.url, bigId);
   if (shown.status !== 'active' || shown.size !== SIZE) throw new Error(`after upload the image is ${String(shown.status)} with size ${String(shown.size)}`);
   const uploadPct = (up.mibs / ceiling) * 100;
-  line('upload PUT /file', `${r1(up.mibs)} MiB/s`,
-    `(${r1(up.ms / 1000)} s; CPU: server ${r1(upServerCpu)} s = ${r1(upServerCpu / (up.ms / 1000))} cores, bench client ${r1(upClientCpu)} s)`);
+  line(
+    'upload PUT /file',
+    `${r1(up.mibs)} MiB/s`,
+    `(${r1(up.ms / 1000)} s; CPU: server ${r1(upServerCpu)} s = ${r1(upServerCpu / (up.ms / 1000))} cores, bench client ${r1(upClientCpu)} s)`,
+  );
   line('upload as % of min(disk, sha512)', `${r1(uploadPct)} %`, `target >= ${UPLOAD_TARGET_PCT}%: ${uploadPct >= UPLOAD_TARGET_PCT ? 'MET' : 'MISSED'}`);
   const down = await download(a.url, bigId, SIZE);
   line('download GET /file', `${r1(down.mibs)} MiB/s`, `(${r1(down.ms / 1000)} s)`);
@@ -184,11 +190,19 @@ async function main(): Promise<void> {
   const ids = await createImages(a.url, IMAGES, CONCURRENCY);
   const createSeconds = (performance.now() - createStarted) / 1000;
   line(`create ${IMAGES} images POST /v2/images`, `${r1(IMAGES / createSeconds)} req/s`, `(${r1(createSeconds)} s)`);
-  const show = await loadTest(a.url, (i) => `/v2/images/${ids[i % ids.length]}`,
-    { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, maxRequests: 200_000, warmupSeconds: WARMUP_SECONDS });
+  const show = await loadTest(a.url, (i) => `/v2/images/${ids[i % ids.length]}`, {
+    concurrency: CONCURRENCY,
+    seconds: LOAD_SECONDS,
+    maxRequests: 200_000,
+    warmupSeconds: WARMUP_SECONDS,
+  });
   loadLine('GET /v2/images/{id}', show);
-  const list = await loadTest(a.url, () => '/v2/images?limit=1000',
-    { concurrency: CONCURRENCY, seconds: LOAD_SECONDS, maxRequests: 20_000, warmupSeconds: WARMUP_SECONDS });
+  const list = await loadTest(a.url, () => '/v2/images?limit=1000', {
+    concurrency: CONCURRENCY,
+    seconds: LOAD_SECONDS,
+    maxRequests: 20_000,
+    warmupSeconds: WARMUP_SECONDS,
+  });
   loadLine('GET /v2/images?limit=1000', list);
   await stop(a);
 
@@ -212,13 +226,17 @@ async function main(): Promise<void> {
   const parServerCpu = readCpuSeconds(pid) - parCpu0;
   for (const id of upIds) {
     const img = await showImage(b.url, id);
-    if (img.status !== 'active' || img.size !== SIZE) throw new Error(`after parallel upload image ${id} is ${String(img.status)} with size ${String(img.size)}`);
+    if (img.status !== 'active' || img.size !== SIZE)
+      throw new Error(`after parallel upload image ${id} is ${String(img.status)} with size ${String(img.size)}`);
   }
   await stop(b);
   const peakMiB = Math.max(mem.hwmKiB, mem.peakRssKiB) / 1024;
   line('server RSS idle (after start)', `${r1((idle?.rssKiB ?? NaN) / 1024)} MiB`, `VmHWM ${r1((idle?.hwmKiB ?? NaN) / 1024)} MiB`);
-  line('aggregate upload', `${r1((PARALLEL_UPLOADS * SIZE) / MiB / parSeconds)} MiB/s`,
-    `(${r1(parSeconds)} s; each ${parallel.map((p) => r1(p.mibs)).join(', ')} MiB/s; server CPU ${r1(parServerCpu / parSeconds)} cores)`);
+  line(
+    'aggregate upload',
+    `${r1((PARALLEL_UPLOADS * SIZE) / MiB / parSeconds)} MiB/s`,
+    `(${r1(parSeconds)} s; each ${parallel.map((p) => r1(p.mibs)).join(', ')} MiB/s; server CPU ${r1(parServerCpu / parSeconds)} cores)`,
+  );
   line('server peak RSS (VmHWM)', `${r1(mem.hwmKiB / 1024)} MiB`, `sampled VmRSS max ${r1(mem.peakRssKiB / 1024)} MiB over ${mem.samples} samples`);
   line('server peak RSS vs target', `${r1(peakMiB)} MiB`, `target < ${RSS_TARGET_MIB} MiB: ${peakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`);
 
@@ -255,8 +273,11 @@ async function main(): Promise<void> {
   const importRatio = gd.result.ms / put.result.ms;
   const ratioMet = importRatio <= IMPORT_RATIO_TARGET;
   line('stage PUT /stage (not timed below)', `${r1(staged.mibs)} MiB/s`, `(${r1(staged.ms / 1000)} s)`);
-  line('glance-direct POST /import -> active', `${r2(gd.result.ms / 1000)} s`,
-    `(${r1(gd.result.mibs)} MiB/s; 202 after ${r1(gd.result.acceptMs)} ms, ${gd.result.polls} polls; server CPU ${r1(gd.serverCpu)} s)`);
+  line(
+    'glance-direct POST /import -> active',
+    `${r2(gd.result.ms / 1000)} s`,
+    `(${r1(gd.result.mibs)} MiB/s; 202 after ${r1(gd.result.acceptMs)} ms, ${gd.result.polls} polls; server CPU ${r1(gd.serverCpu)} s)`,
+  );
   line('plain PUT /file, same size, another image', `${r2(put.result.ms / 1000)} s`, `(${r1(put.result.mibs)} MiB/s; server CPU ${r1(put.serverCpu)} s)`);
   line('glance-direct import / PUT', `${r2(importRatio)} x`, `target ≤ ${IMPORT_RATIO_TARGET}: ${ratioMet ? 'MET' : 'MISSED'}`);
 
@@ -269,9 +290,16 @@ async function main(): Promise<void> {
   const ref = await timedCpu(() => upload(c.url, refId, IMPORT_SIZE));
   const refImage = await showImage(c.url, refId);
   expectActive('reference PUT /file', refImage);
-  line('web-download POST /import -> active', `${r1(wd.result.mibs)} MiB/s`,
-    `(${r2(wd.result.ms / 1000)} s; 202 after ${r1(wd.result.acceptMs)} ms, ${wd.result.polls} polls; server CPU ${r1(wd.serverCpu)} s)`);
-  line('reference: same bytes via PUT /file', `${r1(ref.result.mibs)} MiB/s`, `(${r2(ref.result.ms / 1000)} s; web-download / PUT ${r2(wd.result.ms / ref.result.ms)} x)`);
+  line(
+    'web-download POST /import -> active',
+    `${r1(wd.result.mibs)} MiB/s`,
+    `(${r2(wd.result.ms / 1000)} s; 202 after ${r1(wd.result.acceptMs)} ms, ${wd.result.polls} polls; server CPU ${r1(wd.serverCpu)} s)`,
+  );
+  line(
+    'reference: same bytes via PUT /file',
+    `${r1(ref.result.mibs)} MiB/s`,
+    `(${r2(ref.result.ms / 1000)} s; web-download / PUT ${r2(wd.result.ms / ref.result.ms)} x)`,
+  );
 
   // The same generated bytes went in four ways: every image must carry the same digests.
   const digests = new Set([gd.result.image, putImage, wd.result.image, refImage].map((img) => `${String(img.checksum)}/${String(img.os_hash_value)}`));
@@ -290,8 +318,11 @@ async function main(): Promise<void> {
   const copied = await copyAndWait(m.url, copyId, ['cheap'], IMPORT_SIZE);
   const copyCpu = readCpuSeconds(m.child.pid!) - cpuBefore;
   line('upload PUT /file -> fast (not timed below)', `${r1(copySource.mibs)} MiB/s`);
-  line('copy-image fast -> cheap, POST /import -> both stores', `${r1(copied.mibs)} MiB/s`,
-    `(${r2(copied.ms / 1000)} s; 202 after ${r1(copied.acceptMs)} ms; server CPU ${r1(copyCpu)} s; stores ${String(copied.image.stores)})`);
+  line(
+    'copy-image fast -> cheap, POST /import -> both stores',
+    `${r1(copied.mibs)} MiB/s`,
+    `(${r2(copied.ms / 1000)} s; 202 after ${r1(copied.acceptMs)} ms; server CPU ${r1(copyCpu)} s; stores ${String(copied.image.stores)})`,
+  );
   await stop(m);
 
   // Part 6: a real Swift with its S3 API, and a fresh server whose only store is S3 (so VmHWM is this
@@ -341,11 +372,17 @@ async function main(): Promise<void> {
   line('Swift start (start-swift.sh)', `${r1(swift.startMs / 1000)} s`);
   line('server RSS idle (after start)', `${r1((s3Idle?.rssKiB ?? NaN) / 1024)} MiB`, `VmHWM ${r1((s3Idle?.hwmKiB ?? NaN) / 1024)} MiB`);
   line('upload PUT /file -> S3', `${r1(s3Up.mibs)} MiB/s`, `(${r1(s3Up.ms / 1000)} s; server CPU ${r1(s3UpCpu)} s = ${r1(s3UpCpu / (s3Up.ms / 1000))} cores)`);
-  line('server peak RSS during upload (VmHWM)', `${r1(s3Mem.hwmKiB / 1024)} MiB`,
-    `sampled VmRSS max ${r1(s3Mem.peakRssKiB / 1024)} MiB over ${s3Mem.samples} samples; target < ${RSS_TARGET_MIB} MiB: ${s3PeakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`);
+  line(
+    'server peak RSS during upload (VmHWM)',
+    `${r1(s3Mem.hwmKiB / 1024)} MiB`,
+    `sampled VmRSS max ${r1(s3Mem.peakRssKiB / 1024)} MiB over ${s3Mem.samples} samples; target < ${RSS_TARGET_MIB} MiB: ${s3PeakMiB < RSS_TARGET_MIB ? 'MET' : 'MISSED'}`,
+  );
   line('image active, size; object in bucket', 'yes', `(${S3_SIZE} bytes; ${S3_BUCKET}/${s3Object.key})`);
-  line('download GET /file <- S3', `${r1(s3Down.mibs)} MiB/s`,
-    `(${r1(s3Down.ms / 1000)} s, ${S3_SIZE} bytes; server CPU ${r1(s3DownCpu)} s; VmHWM after it ${r1(s3HwmAfterDown / 1024)} MiB)`);
+  line(
+    'download GET /file <- S3',
+    `${r1(s3Down.mibs)} MiB/s`,
+    `(${r1(s3Down.ms / 1000)} s, ${S3_SIZE} bytes; server CPU ${r1(s3DownCpu)} s; VmHWM after it ${r1(s3HwmAfterDown / 1024)} MiB)`,
+  );
 
   // Part 7: two no-auth servers as two regions. RegionOne starts first: its port goes into RegionTwo's
   // region table and URI filter.
@@ -372,13 +409,18 @@ async function main(): Promise<void> {
     throw new Error(`after glance-download image ${dstId} is ${String(gdl.image.status)} with size ${String(gdl.image.size)} (expected active, ${GD_SIZE})`);
   }
   if (gdl.image.checksum !== srcImage.checksum || gdl.image.os_hash_value !== srcImage.os_hash_value) {
-    throw new Error(`glance-download image ${dstId} has checksum ${String(gdl.image.checksum)} / ${String(gdl.image.os_hash_value)}, RegionOne's ${srcId} has ${String(srcImage.checksum)} / ${String(srcImage.os_hash_value)}`);
+    throw new Error(
+      `glance-download image ${dstId} has checksum ${String(gdl.image.checksum)} / ${String(gdl.image.os_hash_value)}, RegionOne's ${srcId} has ${String(srcImage.checksum)} / ${String(srcImage.os_hash_value)}`,
+    );
   }
   await stop(regionTwo);
   await stop(regionOne);
   line('RegionOne: source upload PUT /file', `${r1(srcUp.mibs)} MiB/s`, `(${r2(srcUp.ms / 1000)} s; not timed below)`);
-  line('glance-download POST /import -> active', `${r1(gdl.mibs)} MiB/s`,
-    `(${r2(gdl.ms / 1000)} s; 202 after ${r1(gdl.acceptMs)} ms, ${gdl.polls} polls; CPU: RegionTwo ${r1(gdTwoCpu)} s, RegionOne ${r1(gdOneCpu)} s)`);
+  line(
+    'glance-download POST /import -> active',
+    `${r1(gdl.mibs)} MiB/s`,
+    `(${r2(gdl.ms / 1000)} s; 202 after ${r1(gdl.acceptMs)} ms, ${gdl.polls} polls; CPU: RegionTwo ${r1(gdTwoCpu)} s, RegionOne ${r1(gdOneCpu)} s)`,
+  );
   line('same size, checksum and os_hash_value', 'yes', `(md5 ${String(srcImage.checksum)})`);
 
   // Part 8: what format inspection costs an upload, and an image_conversion import (qemu-img).
@@ -398,55 +440,103 @@ async function main(): Promise<void> {
   rmSync(convertDir, { recursive: true, force: true });
   tempDirs.delete(convertDir);
   line(`make the qcow2 (${convertMiB} MiB of data)`, `${r1(conversion.makeSeconds)} s`, `(${r1(conversion.qcow2Bytes / MiB)} MiB file; not timed below)`);
-  line('image_conversion import qcow2 -> raw, POST /import -> active', `${r2(conversion.importSeconds)} s`,
-    `(${r1(convertMiB / conversion.importSeconds)} MiB/s of virtual disk; inspect, qemu-img info + convert, inspect again, store with digests)`);
+  line(
+    'image_conversion import qcow2 -> raw, POST /import -> active',
+    `${r2(conversion.importSeconds)} s`,
+    `(${r1(convertMiB / conversion.importSeconds)} MiB/s of virtual disk; inspect, qemu-img info + convert, inspect again, store with digests)`,
+  );
 
   const totalSeconds = (performance.now() - benchStarted) / 1000;
   console.log(`\nbench took ${r1(totalSeconds)} s`);
 
-  console.log(JSON.stringify(roundAll({
-    node: process.version, cores: availableParallelism(), sizeMiB,
-    ceilings: { diskWriteMiBs: disk.mibs, md5MiBs: md5.mibs, sha512MiBs: sha512.mibs, uploadCeilingMiBs: ceiling },
-    upload: { mibs: up.mibs, seconds: up.ms / 1000, serverCpuSeconds: upServerCpu, clientCpuSeconds: upClientCpu, pctOfCeiling: uploadPct, targetPct: UPLOAD_TARGET_PCT, met: uploadPct >= UPLOAD_TARGET_PCT },
-    download: { mibs: down.mibs, seconds: down.ms / 1000 },
-    createImages: { count: IMAGES, seconds: createSeconds, rps: IMAGES / createSeconds },
-    showImage: show,
-    listImages: list,
-    parallelUploads: {
-      count: PARALLEL_UPLOADS, seconds: parSeconds, aggregateMiBs: (PARALLEL_UPLOADS * SIZE) / MiB / parSeconds,
-      eachMiBs: parallel.map((p) => p.mibs), serverCpuSeconds: parServerCpu,
-      idleRssMiB: (idle?.rssKiB ?? NaN) / 1024, peakRssMiB: peakMiB, vmHwmMiB: mem.hwmKiB / 1024, sampledPeakRssMiB: mem.peakRssKiB / 1024,
-      targetMiB: RSS_TARGET_MIB, met: peakMiB < RSS_TARGET_MIB,
-    },
-    import: {
-      sizeMiB: importMiB,
-      stage: { mibs: staged.mibs, seconds: staged.ms / 1000 },
-      glanceDirect: { seconds: gd.result.ms / 1000, mibs: gd.result.mibs, acceptMs: gd.result.acceptMs, polls: gd.result.polls, serverCpuSeconds: gd.serverCpu },
-      put: { seconds: put.result.ms / 1000, mibs: put.result.mibs, serverCpuSeconds: put.serverCpu },
-      ratio: importRatio, targetRatio: IMPORT_RATIO_TARGET, met: ratioMet,
-      webDownload: { mibs: wd.result.mibs, seconds: wd.result.ms / 1000, acceptMs: wd.result.acceptMs, polls: wd.result.polls, serverCpuSeconds: wd.serverCpu },
-      referencePut: { mibs: ref.result.mibs, seconds: ref.result.ms / 1000, serverCpuSeconds: ref.serverCpu },
-      copyImage: { mibs: copied.mibs, seconds: copied.ms / 1000, serverCpuSeconds: copyCpu },
-    },
-    s3: {
-      sizeMiB: s3MiB, swiftStartSeconds: swift.startMs / 1000,
-      upload: { mibs: s3Up.mibs, seconds: s3Up.ms / 1000, serverCpuSeconds: s3UpCpu },
-      idleRssMiB: (s3Idle?.rssKiB ?? NaN) / 1024, peakRssMiB: s3PeakMiB, vmHwmMiB: s3Mem.hwmKiB / 1024, sampledPeakRssMiB: s3Mem.peakRssKiB / 1024,
-      rssTargetMiB: RSS_TARGET_MIB, rssMet: s3PeakMiB < RSS_TARGET_MIB,
-      download: { mibs: s3Down.mibs, seconds: s3Down.ms / 1000, serverCpuSeconds: s3DownCpu, vmHwmAfterMiB: s3HwmAfterDown / 1024 },
-    },
-    glanceDownload: {
-      sizeMiB: gdMiB,
-      sourcePut: { mibs: srcUp.mibs, seconds: srcUp.ms / 1000 },
-      import: { mibs: gdl.mibs, seconds: gdl.ms / 1000, acceptMs: gdl.acceptMs, polls: gdl.polls, targetCpuSeconds: gdTwoCpu, sourceCpuSeconds: gdOneCpu },
-      checksumMatch: true,
-    },
-    safety: {
-      inspection: { ...inspection, targetRatio: INSPECTION_RATIO_TARGET, met: inspectionMet },
-      conversion: { sizeMiB: convertMiB, qcow2MiB: conversion.qcow2Bytes / MiB, makeSeconds: conversion.makeSeconds, importSeconds: conversion.importSeconds },
-    },
-    totalSeconds,
-  })));
+  console.log(
+    JSON.stringify(
+      roundAll({
+        node: process.version,
+        cores: availableParallelism(),
+        sizeMiB,
+        ceilings: { diskWriteMiBs: disk.mibs, md5MiBs: md5.mibs, sha512MiBs: sha512.mibs, uploadCeilingMiBs: ceiling },
+        upload: {
+          mibs: up.mibs,
+          seconds: up.ms / 1000,
+          serverCpuSeconds: upServerCpu,
+          clientCpuSeconds: upClientCpu,
+          pctOfCeiling: uploadPct,
+          targetPct: UPLOAD_TARGET_PCT,
+          met: uploadPct >= UPLOAD_TARGET_PCT,
+        },
+        download: { mibs: down.mibs, seconds: down.ms / 1000 },
+        createImages: { count: IMAGES, seconds: createSeconds, rps: IMAGES / createSeconds },
+        showImage: show,
+        listImages: list,
+        parallelUploads: {
+          count: PARALLEL_UPLOADS,
+          seconds: parSeconds,
+          aggregateMiBs: (PARALLEL_UPLOADS * SIZE) / MiB / parSeconds,
+          eachMiBs: parallel.map((p) => p.mibs),
+          serverCpuSeconds: parServerCpu,
+          idleRssMiB: (idle?.rssKiB ?? NaN) / 1024,
+          peakRssMiB: peakMiB,
+          vmHwmMiB: mem.hwmKiB / 1024,
+          sampledPeakRssMiB: mem.peakRssKiB / 1024,
+          targetMiB: RSS_TARGET_MIB,
+          met: peakMiB < RSS_TARGET_MIB,
+        },
+        import: {
+          sizeMiB: importMiB,
+          stage: { mibs: staged.mibs, seconds: staged.ms / 1000 },
+          glanceDirect: {
+            seconds: gd.result.ms / 1000,
+            mibs: gd.result.mibs,
+            acceptMs: gd.result.acceptMs,
+            polls: gd.result.polls,
+            serverCpuSeconds: gd.serverCpu,
+          },
+          put: { seconds: put.result.ms / 1000, mibs: put.result.mibs, serverCpuSeconds: put.serverCpu },
+          ratio: importRatio,
+          targetRatio: IMPORT_RATIO_TARGET,
+          met: ratioMet,
+          webDownload: {
+            mibs: wd.result.mibs,
+            seconds: wd.result.ms / 1000,
+            acceptMs: wd.result.acceptMs,
+            polls: wd.result.polls,
+            serverCpuSeconds: wd.serverCpu,
+          },
+          referencePut: { mibs: ref.result.mibs, seconds: ref.result.ms / 1000, serverCpuSeconds: ref.serverCpu },
+          copyImage: { mibs: copied.mibs, seconds: copied.ms / 1000, serverCpuSeconds: copyCpu },
+        },
+        s3: {
+          sizeMiB: s3MiB,
+          swiftStartSeconds: swift.startMs / 1000,
+          upload: { mibs: s3Up.mibs, seconds: s3Up.ms / 1000, serverCpuSeconds: s3UpCpu },
+          idleRssMiB: (s3Idle?.rssKiB ?? NaN) / 1024,
+          peakRssMiB: s3PeakMiB,
+          vmHwmMiB: s3Mem.hwmKiB / 1024,
+          sampledPeakRssMiB: s3Mem.peakRssKiB / 1024,
+          rssTargetMiB: RSS_TARGET_MIB,
+          rssMet: s3PeakMiB < RSS_TARGET_MIB,
+          download: { mibs: s3Down.mibs, seconds: s3Down.ms / 1000, serverCpuSeconds: s3DownCpu, vmHwmAfterMiB: s3HwmAfterDown / 1024 },
+        },
+        glanceDownload: {
+          sizeMiB: gdMiB,
+          sourcePut: { mibs: srcUp.mibs, seconds: srcUp.ms / 1000 },
+          import: { mibs: gdl.mibs, seconds: gdl.ms / 1000, acceptMs: gdl.acceptMs, polls: gdl.polls, targetCpuSeconds: gdTwoCpu, sourceCpuSeconds: gdOneCpu },
+          checksumMatch: true,
+        },
+        safety: {
+          inspection: { ...inspection, targetRatio: INSPECTION_RATIO_TARGET, met: inspectionMet },
+          conversion: {
+            sizeMiB: convertMiB,
+            qcow2MiB: conversion.qcow2Bytes / MiB,
+            makeSeconds: conversion.makeSeconds,
+            importSeconds: conversion.importSeconds,
+          },
+        },
+        totalSeconds,
+      }),
+    ),
+  );
 }
 
 try {

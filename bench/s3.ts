@@ -3,7 +3,11 @@
 
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 
-export interface S3Settings { endpoint: string; accessKey: string; secretKey: string }
+export interface S3Settings {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+}
 
 /** Every object of `bucket` (key and size), following continuation tokens. */
 export async function bucketObjects(s3: S3Settings, bucket: string): Promise<Array<{ key: string; size: number }>> {
@@ -16,9 +20,12 @@ export async function bucketObjects(s3: S3Settings, bucket: string): Promise<Arr
   let client: S3Client;
   try {
     client = new S3Client({
-      endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
       credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
     });
   } finally {
     if (before === undefined) delete process.env[SWITCH];

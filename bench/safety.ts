@@ -36,7 +36,8 @@ export async function inspectionCost(url: string, size: number, rounds: number):
     const off = await createImage(url, `bench-inspect-off-${i}`, { container_format: 'ovf' });
     offMiBs = Math.max(offMiBs, (await upload(url, off, size)).mibs);
     const shown = await showImage(url, on);
-    if (shown.status !== 'active' || shown.virtual_size !== size) throw new Error(`inspected upload ${on}: ${String(shown.status)}, virtual_size ${String(shown.virtual_size)}`);
+    if (shown.status !== 'active' || shown.virtual_size !== size)
+      throw new Error(`inspected upload ${on}: ${String(shown.status)}, virtual_size ${String(shown.virtual_size)}`);
   }
   return { onMiBs, offMiBs, ratio: onMiBs / offMiBs, rounds };
 }
@@ -66,14 +67,17 @@ export async function conversionImport(url: string, dir: string, size: number): 
     method: 'PUT',
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(qcow2Bytes) },
     body: createReadStream(qcow2, { highWaterMark: MiB }),
-    headersTimeout: 300_000, bodyTimeout: 300_000,
+    headersTimeout: 300_000,
+    bodyTimeout: 300_000,
   });
   if (res.statusCode !== 204) throw new Error(`staging the qcow2: HTTP ${res.statusCode} ${await res.body.text()}`);
   await res.body.dump();
   const imported = await importAndWait(url, id, { name: 'glance-direct' }, size);
   const image = imported.image;
   if (image.disk_format !== 'raw' || image.size !== size || image.virtual_size !== size) {
-    throw new Error(`converted image ${id}: disk_format ${String(image.disk_format)}, size ${String(image.size)}, virtual_size ${String(image.virtual_size)} (expected raw, ${size})`);
+    throw new Error(
+      `converted image ${id}: disk_format ${String(image.disk_format)}, size ${String(image.size)}, virtual_size ${String(image.virtual_size)} (expected raw, ${size})`,
+    );
   }
   return { qcow2Bytes, makeSeconds, importSeconds: imported.ms / 1000, image };
 }

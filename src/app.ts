@@ -91,19 +91,21 @@ export async function configuredParts(config: Config, log: Logger) {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
   const propertyProtections = loadPropertyProtections(
-    config.get('DEFAULT', 'property_protection_file'), config.get('DEFAULT', 'property_protection_rule_format'), policy);
+    config.get('DEFAULT', 'property_protection_file'),
+    config.get('DEFAULT', 'property_protection_rule_format'),
+    policy,
+  );
   for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
   const stores = await StoreRegistry.create(config);
-  const notificationDrivers = config.get('oslo_messaging_notifications', 'driver').map((name) => {
-    if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver(log.child({ component: 'notifications' }));
-    if (name === 'noop') return null;
-    return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use log or noop`);
-  }).filter((d) => d !== null);
-  const notifier = new Notifier(
-    notificationDrivers,
-    config.get('DEFAULT', 'default_publisher_id'),
-    config.get('DEFAULT', 'disabled_notifications'),
-  );
+  const notificationDrivers = config
+    .get('oslo_messaging_notifications', 'driver')
+    .map((name) => {
+      if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver(log.child({ component: 'notifications' }));
+      if (name === 'noop') return null;
+      return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use log or noop`);
+    })
+    .filter((d) => d !== null);
+  const notifier = new Notifier(notificationDrivers, config.get('DEFAULT', 'default_publisher_id'), config.get('DEFAULT', 'disabled_notifications'));
   const formatPolicy = {
     requireFormatMatch: config.get('image_format', 'require_image_format_match'),
     gptSafetyChecksNonfatal: config.get('image_format', 'gpt_safety_checks_nonfatal'),
@@ -175,27 +177,35 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const uploads = new UploadRegistry();
   // A deleted image's import stops at once here (other processes notice on their next heartbeat).
   const images = new ImageService(deps, uploads, { cancel: (id, reason) => runner.cancel(id, reason) });
-  const runner = new ImportRunner(deps, stagingArea, {
-    plugins,
-    download: downloadOptions,
-    concurrency: config.get('wsgi', 'task_pool_threads'),
-    taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
-    nodeId: nodeName(),
-    glanceDownload: {
-      extraProperties: config.get('glance_download_properties', 'extra_properties'),
-      regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
+  const runner = new ImportRunner(
+    deps,
+    stagingArea,
+    {
+      plugins,
+      download: downloadOptions,
+      concurrency: config.get('wsgi', 'task_pool_threads'),
+      taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
+      nodeId: nodeName(),
+      glanceDownload: {
+        extraProperties: config.get('glance_download_properties', 'extra_properties'),
+        regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
+      },
     },
-  }, (owner, properties) =>
-    images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties));
+    (owner, properties) =>
+      images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties),
+  );
   const metadefs: MetadefDeps = {
     namespaces: new MetadefNamespacesRepo(db),
     contents: new MetadefContentsRepo(db),
     policy,
     notifier,
     validators: {
-      namespace: new SchemaValidator('namespace', namespaceSchema), object: new SchemaValidator('object', objectSchema),
-      property: new SchemaValidator('property', propertySchema), tag: new SchemaValidator('tag', tagSchema),
-      tags: new SchemaValidator('tags', tagsRequestSchema), resource_type_association: new SchemaValidator('resource_type_association', associationSchema),
+      namespace: new SchemaValidator('namespace', namespaceSchema),
+      object: new SchemaValidator('object', objectSchema),
+      property: new SchemaValidator('property', propertySchema),
+      tag: new SchemaValidator('tag', tagSchema),
+      tags: new SchemaValidator('tags', tagsRequestSchema),
+      resource_type_association: new SchemaValidator('resource_type_association', associationSchema),
     },
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
   };
@@ -219,7 +229,12 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     metadefNamespaces: new MetadefNamespaceService(metadefs),
     metadefContents: new MetadefContentService(metadefs),
     schemas: {
-      image, images: imagesSchema(image), member: memberSchema, members: membersSchema, task: taskSchema, tasks: tasksSchema,
+      image,
+      images: imagesSchema(image),
+      member: memberSchema,
+      members: membersSchema,
+      task: taskSchema,
+      tasks: tasksSchema,
       ...metadefSchemas,
     },
     importMethods,
@@ -261,7 +276,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   scrubber.start();
 
   return {
-    server, db, deps,
+    server,
+    db,
+    deps,
     async close() {
       await runner.stop();
       await scrubber.stop();

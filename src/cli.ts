@@ -62,7 +62,10 @@ async function serve(config: Config): Promise<void> {
     stopping = true;
     app.close().then(
       () => log.flush(() => process.exit(0)),
-      (err: unknown) => { log.error({ err }, 'stopping failed'); log.flush(() => process.exit(1)); },
+      (err: unknown) => {
+        log.error({ err }, 'stopping failed');
+        log.flush(() => process.exit(1));
+      },
     );
   };
   process.on('SIGTERM', stop);
@@ -81,11 +84,12 @@ function displayUrl(host: string, port: number): string {
 async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
   await dbSync(config, true);
   let stopping = false;
-  const start = () => cluster.fork().on('exit', (code, signal) => {
-    if (stopping) return;
-    log.error(`worker exited (${signal ?? code}); starting another`);
-    setTimeout(start, 1000);
-  });
+  const start = () =>
+    cluster.fork().on('exit', (code, signal) => {
+      if (stopping) return;
+      log.error(`worker exited (${signal ?? code}); starting another`);
+      setTimeout(start, 1000);
+    });
   for (let i = 0; i < workers; i++) start();
   log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
   const stop = () => {
@@ -108,7 +112,9 @@ async function dbSync(config: Config, quiet = false): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals, tokens } = parseArgs({
-    args: argv, allowPositionals: true, tokens: true,
+    args: argv,
+    allowPositionals: true,
+    tokens: true,
     options: {
       config: { type: 'string', short: 'c', multiple: true },
       'config-file': { type: 'string', multiple: true },
@@ -126,8 +132,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   // The order on the command line decides which file wins, files and directories alike.
-  const args: ConfigArg[] = tokens.flatMap((t) => t.kind === 'option' && t.value !== undefined && t.name.startsWith('config')
-    ? [{ kind: t.name === 'config-dir' ? 'dir' as const : 'file' as const, path: t.value }] : []);
+  const args: ConfigArg[] = tokens.flatMap((t) =>
+    t.kind === 'option' && t.value !== undefined && t.name.startsWith('config')
+      ? [{ kind: t.name === 'config-dir' ? ('dir' as const) : ('file' as const), path: t.value }]
+      : [],
+  );
   const config = loadConfig(configFiles(args));
   if (command === 'serve') return serve(config);
   for (const warning of config.warnings) complain(`gaze: ${warning}`);
@@ -140,7 +149,11 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'config show') return showConfig(config);
   if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
-    return metadefsCommand(config, command, operands, { merge: values.merge ?? false, preferNew: values['prefer-new'] ?? false, overwrite: values.overwrite ?? false });
+    return metadefsCommand(config, command, operands, {
+      merge: values.merge ?? false,
+      preferNew: values['prefer-new'] ?? false,
+      overwrite: values.overwrite ?? false,
+    });
   }
   throw new Error(`unknown command '${command}'\n\n${USAGE}`);
 }
@@ -177,8 +190,16 @@ function showConfig(config: Config): void {
       section = entry.section;
     }
     const value = entry.value;
-    const text = value === null ? '' : Array.isArray(value) ? `[${value.join(', ')}]`
-      : typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${k}:${v}`).join(', ') : String(value);
+    const text =
+      value === null
+        ? ''
+        : Array.isArray(value)
+          ? `[${value.join(', ')}]`
+          : typeof value === 'object'
+            ? Object.entries(value)
+                .map(([k, v]) => `${k}:${v}`)
+                .join(', ')
+            : String(value);
     print(`${entry.option} = ${text}    # ${entry.from}`);
   }
 }

@@ -20,7 +20,10 @@ export interface KeystoneAuthenticatorOptions {
 /** What a validation yields that does not depend on the request. */
 type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly'>;
 
-interface Expiring<T> { value: T; expiresAt: number }
+interface Expiring<T> {
+  value: T;
+  expiresAt: number;
+}
 
 // A service token this close to expiry is replaced before use, so it cannot expire in flight.
 const SERVICE_TOKEN_MARGIN_MS = 60_000;
@@ -104,7 +107,9 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   function getServiceToken(): Promise<string> {
     if (serviceToken && serviceToken.expiresAt - now() > SERVICE_TOKEN_MARGIN_MS) return Promise.resolve(serviceToken.value);
     // One authentication shared by all requests that arrive while it is under way.
-    serviceTokenPending ??= fetchServiceToken().finally(() => { serviceTokenPending = null; });
+    serviceTokenPending ??= fetchServiceToken().finally(() => {
+      serviceTokenPending = null;
+    });
     return serviceTokenPending;
   }
 

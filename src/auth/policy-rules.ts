@@ -11,15 +11,17 @@ export const DEFAULT_RULES: Record<string, string> = {
   default: '',
   admin_or_owner: 'is_admin:True or project_id:%(owner)s',
   add_image: `${ADMIN} or (${PROJECT_MEMBER} and project_id:%(owner)s)`,
-  get_image: `${ADMIN} or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s`
-    + ` or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))`,
+  get_image:
+    `${ADMIN} or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s` +
+    ` or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))`,
   get_images: `${ADMIN} or (${PROJECT_READER})`,
   modify_image: `${ADMIN} or (${PROJECT_MEMBER})`,
   delete_image: `${ADMIN} or (${PROJECT_MEMBER})`,
   publicize_image: ADMIN,
   communitize_image: `${ADMIN} or (${PROJECT_MEMBER})`,
-  download_image: `${ADMIN} or (role:member and (project_id:%(project_id)s or project_id:%(member_id)s`
-    + ` or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))`,
+  download_image:
+    `${ADMIN} or (role:member and (project_id:%(project_id)s or project_id:%(member_id)s` +
+    ` or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))`,
   upload_image: `${ADMIN} or (${PROJECT_MEMBER})`,
   get_image_location: `${ADMIN} or (${PROJECT_READER})`,
   set_image_location: `${ADMIN} or (${PROJECT_MEMBER})`,

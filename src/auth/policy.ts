@@ -8,10 +8,7 @@ import { gazeError } from '../domain/errors.ts';
 // `'literal':%(target)s`, `@`, `!`, `not`, `and`, `or` and parentheses. Rules are parsed once.
 
 type Node =
-  | { kind: 'true' } | { kind: 'false' }
-  | { kind: 'not'; expr: Node }
-  | { kind: 'and' | 'or'; items: Node[] }
-  | { kind: 'check'; left: string; right: string };
+  { kind: 'true' } | { kind: 'false' } | { kind: 'not'; expr: Node } | { kind: 'and' | 'or'; items: Node[] } | { kind: 'check'; left: string; right: string };
 
 export type PolicyTarget = Record<string, string | boolean | null | undefined>;
 
@@ -29,16 +26,25 @@ function parseRule(text: string): Node {
   const peek = () => tokens[pos];
   const parseOr = (): Node => {
     const items = [parseAnd()];
-    while (peek() === 'or') { pos++; items.push(parseAnd()); }
+    while (peek() === 'or') {
+      pos++;
+      items.push(parseAnd());
+    }
     return items.length === 1 ? items[0]! : { kind: 'or', items };
   };
   const parseAnd = (): Node => {
     const items = [parseNot()];
-    while (peek() === 'and') { pos++; items.push(parseNot()); }
+    while (peek() === 'and') {
+      pos++;
+      items.push(parseNot());
+    }
     return items.length === 1 ? items[0]! : { kind: 'and', items };
   };
   const parseNot = (): Node => {
-    if (peek() === 'not') { pos++; return { kind: 'not', expr: parseNot() }; }
+    if (peek() === 'not') {
+      pos++;
+      return { kind: 'not', expr: parseNot() };
+    }
     return parseAtom();
   };
   const parseAtom = (): Node => {
@@ -93,12 +99,18 @@ export class Policy {
   private evaluate(node: Node, ctx: RequestContext, target: PolicyTarget, depth: number): boolean {
     if (depth > 20) throw new Error('policy rules refer to each other in a loop');
     switch (node.kind) {
-      case 'true': return true;
-      case 'false': return false;
-      case 'not': return !this.evaluate(node.expr, ctx, target, depth);
-      case 'and': return node.items.every((n) => this.evaluate(n, ctx, target, depth));
-      case 'or': return node.items.some((n) => this.evaluate(n, ctx, target, depth));
-      case 'check': return this.check1(node.left, node.right, ctx, target, depth);
+      case 'true':
+        return true;
+      case 'false':
+        return false;
+      case 'not':
+        return !this.evaluate(node.expr, ctx, target, depth);
+      case 'and':
+        return node.items.every((n) => this.evaluate(n, ctx, target, depth));
+      case 'or':
+        return node.items.some((n) => this.evaluate(n, ctx, target, depth));
+      case 'check':
+        return this.check1(node.left, node.right, ctx, target, depth);
     }
   }
 
@@ -112,7 +124,9 @@ export class Policy {
     // `'literal':%(field)s` compares a constant with a target field.
     if (/^'.*'$/.test(left)) return left.slice(1, -1) === expected;
     const credentials: Record<string, string | boolean | null> = {
-      project_id: ctx.projectId, user_id: ctx.userId, is_admin: ctx.isAdmin,
+      project_id: ctx.projectId,
+      user_id: ctx.userId,
+      is_admin: ctx.isAdmin,
     };
     const actual = credentials[left];
     if (actual === undefined || actual === null) return false;

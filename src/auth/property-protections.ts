@@ -11,11 +11,7 @@ export const PROPERTY_OPERATIONS: readonly PropertyOperation[] = ['create', 'rea
 /** Who asks: roles are enough in `roles` format; `policies` format uses whatever else is known. */
 export type ProtectionCaller = { roles: string[] } & Partial<RequestContext>;
 
-type Permission =
-  | { kind: 'everyone' }
-  | { kind: 'no-one' }
-  | { kind: 'roles'; roles: ReadonlySet<string> }
-  | { kind: 'policy'; rule: string };
+type Permission = { kind: 'everyone' } | { kind: 'no-one' } | { kind: 'roles'; roles: ReadonlySet<string> } | { kind: 'policy'; rule: string };
 
 interface Section {
   name: string;
@@ -57,9 +53,13 @@ export class PropertyProtections {
     const warnings: string[] = [];
     const unknown = new Set<string>();
     const everyone: Permission = { kind: 'everyone' };
-    const sections: Section[] = [{
-      name: OS_GLANCE_SECTION, pattern: /^os_glance/, ops: { create: everyone, read: everyone, update: everyone, delete: everyone },
-    }];
+    const sections: Section[] = [
+      {
+        name: OS_GLANCE_SECTION,
+        pattern: /^os_glance/,
+        ops: { create: everyone, read: everyone, update: everyone, delete: everyone },
+      },
+    ];
     for (const [name, options] of raw) {
       if (name.startsWith('os_glance')) {
         warnings.push(`section [${name}] is ignored: os_glance properties are reserved for the service`);
@@ -95,9 +95,12 @@ export class PropertyProtections {
     if (!section) return false;
     const permission = section.ops[op];
     switch (permission.kind) {
-      case 'everyone': return true;
-      case 'no-one': return false;
-      case 'roles': return ctx.roles.some((r) => permission.roles.has(r.trim().toLowerCase()));
+      case 'everyone':
+        return true;
+      case 'no-one':
+        return false;
+      case 'roles':
+        return ctx.roles.some((r) => permission.roles.has(r.trim().toLowerCase()));
       case 'policy':
         if (this.unknownRules.has(permission.rule)) return false;
         // Glance enforces the rule with an empty target: only the caller's credentials count.

@@ -14,7 +14,10 @@ export interface ConfigPlace {
  * integer`. The service stops with exit code 2.
  */
 export class ConfigError extends Error {
-  constructor(readonly reason: string, readonly place: ConfigPlace = {}) {
+  constructor(
+    readonly reason: string,
+    readonly place: ConfigPlace = {},
+  ) {
     super(describe(reason, place));
     this.name = 'ConfigError';
   }

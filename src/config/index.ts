@@ -46,7 +46,9 @@ function readLayer(file: string): Layer {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the config file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, { file });
+    throw new ConfigError(`cannot read the config file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, {
+      file,
+    });
   }
   return { ...parseIni(text, file), file };
 }
@@ -88,14 +90,19 @@ function overrideLayer(overrides: RawSections): Layer {
 }
 
 function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
-  return raw.file.startsWith('environment ') ? { env: raw.file.slice('environment '.length), section, option } : { file: raw.file, line: raw.line || undefined, section, option };
+  return raw.file.startsWith('environment ')
+    ? { env: raw.file.slice('environment '.length), section, option }
+    : { file: raw.file, line: raw.line || undefined, section, option };
 }
 
 function defaultText(spec: OptionSpec): string {
   const d = spec.default;
   if (d === null) return '';
   if (Array.isArray(d)) return d.join(',');
-  if (typeof d === 'object') return Object.entries(d).map(([k, v]) => `${k}:${v}`).join(',');
+  if (typeof d === 'object')
+    return Object.entries(d)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(',');
   return String(d);
 }
 
@@ -143,9 +150,8 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   };
   const reference = (section: string, ref: string, place: ConfigPlace): string => {
     const dot = ref.indexOf('.');
-    const resolved = dot > 0
-      ? textOf(sectionKey(ref.slice(0, dot)), ref.slice(dot + 1), place)
-      : textOf(section, ref, place) ?? textOf('DEFAULT', ref, place);
+    const resolved =
+      dot > 0 ? textOf(sectionKey(ref.slice(0, dot)), ref.slice(dot + 1), place) : (textOf(section, ref, place) ?? textOf('DEFAULT', ref, place));
     if (resolved === null) throw new ConfigError(`$${ref} refers to no option`, place);
     return resolved;
   };
@@ -169,7 +175,11 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);
       }
-      values.set(`${section}.${option}`, { value, place, from: found.raw.file === 'overrides' ? 'overrides' : found.raw.line ? `${found.raw.file}:${found.raw.line}` : found.raw.file });
+      values.set(`${section}.${option}`, {
+        value,
+        place,
+        from: found.raw.file === 'overrides' ? 'overrides' : found.raw.line ? `${found.raw.file}:${found.raw.line}` : found.raw.file,
+      });
     }
   }
 
@@ -190,9 +200,11 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         const key = `${section}.${option}`;
         if (DECLARED[section]?.[option] || aliasNames.has(key) || warned.has(key)) continue;
         warned.add(key);
-        warnings.push(GLANCE_OPTION_NAMES[section]?.includes(option)
-          ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
-          : `unknown option [${section}] ${option} ignored`);
+        warnings.push(
+          GLANCE_OPTION_NAMES[section]?.includes(option)
+            ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
+            : `unknown option [${section}] ${option} ignored`,
+        );
       }
     }
   }
@@ -220,10 +232,11 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     refuse(section: string, option: string, reason: string): never {
       throw new ConfigError(reason, values.get(`${section}.${option}`)?.place ?? { section, option });
     },
-    entries: () => [...values].map(([key, { value, from }]) => {
-      const dot = key.indexOf('.');
-      return { section: key.slice(0, dot), option: key.slice(dot + 1), value, from };
-    }),
+    entries: () =>
+      [...values].map(([key, { value, from }]) => {
+        const dot = key.indexOf('.');
+        return { section: key.slice(0, dot), option: key.slice(dot + 1), value, from };
+      }),
   };
 }
 

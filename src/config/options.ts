@@ -68,8 +68,19 @@ export const OPTIONS = {
     allow_methods: { type: 'list', default: ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'] },
     allow_headers: {
       type: 'list',
-      default: ['Content-MD5', 'X-Image-Meta-Checksum', 'X-Storage-Token', 'Accept-Encoding', 'X-Auth-Token', 'X-Identity-Status', 'X-Roles',
-        'X-Service-Catalog', 'X-User-Id', 'X-Tenant-Id', 'X-OpenStack-Request-ID'],
+      default: [
+        'Content-MD5',
+        'X-Image-Meta-Checksum',
+        'X-Storage-Token',
+        'Accept-Encoding',
+        'X-Auth-Token',
+        'X-Identity-Status',
+        'X-Roles',
+        'X-Service-Catalog',
+        'X-User-Id',
+        'X-Tenant-Id',
+        'X-OpenStack-Request-ID',
+      ],
     },
   },
   database: {
@@ -124,8 +135,16 @@ export const OPTIONS = {
     policy_file: { type: 'string', default: null },
   },
   image_format: {
-    container_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'], aliases: [['DEFAULT', 'container_formats']] },
-    disk_formats: { type: 'list', default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'], aliases: [['DEFAULT', 'disk_formats']] },
+    container_formats: {
+      type: 'list',
+      default: ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'],
+      aliases: [['DEFAULT', 'container_formats']],
+    },
+    disk_formats: {
+      type: 'list',
+      default: ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'],
+      aliases: [['DEFAULT', 'disk_formats']],
+    },
     vmdk_allowed_types: { type: 'list', default: ['streamOptimized', 'monolithicSparse'] },
     require_image_format_match: { type: 'bool', default: true },
     gpt_safety_checks_nonfatal: { type: 'list', default: [] },
@@ -161,7 +180,11 @@ export const OPTIONS = {
   glance_download_properties: {
     // Prefixes of the remote image's properties that glance-download copies (Glance's defaults).
     // The glance-download design names it extra_properties_prefixes; Glance shipped extra_properties.
-    extra_properties: { type: 'list', default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'], aliases: [['glance_download_properties', 'extra_properties_prefixes']] },
+    extra_properties: {
+      type: 'list',
+      default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'],
+      aliases: [['glance_download_properties', 'extra_properties_prefixes']],
+    },
   },
   glance_download_opts: {
     // Gaze: where other regions' Image services are when there is no Keystone catalog (no-auth mode):
@@ -219,7 +242,10 @@ export type Options = typeof OPTIONS;
 export type SectionName = keyof Options;
 export type OptionName<S extends SectionName> = keyof Options[S] & string;
 /** The value type of an option: its type's, or null too where the option has no default. */
-export type OptionValue<S extends SectionName, O extends OptionName<S>> =
-  Options[S][O] extends { type: infer T extends OptionType; default: infer D } ? (D extends null ? TypeValues[T] | null : TypeValues[T]) : never;
+export type OptionValue<S extends SectionName, O extends OptionName<S>> = Options[S][O] extends { type: infer T extends OptionType; default: infer D }
+  ? D extends null
+    ? TypeValues[T] | null
+    : TypeValues[T]
+  : never;
 /** The options of a section whose value is text (for code that reads several of them alike). */
 export type StringOptionName<S extends SectionName> = { [O in OptionName<S>]: OptionValue<S, O> extends string | null ? O : never }[OptionName<S>];

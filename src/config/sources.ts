@@ -16,8 +16,11 @@ function confFilesOf(dir: string): string[] {
   } catch (err) {
     throw new ConfigError(`cannot read the config directory: ${(err as Error).message}`, { file: dir });
   }
-  return names.filter((n) => n.endsWith('.conf') && !n.startsWith('.')).map((n) => path.resolve(dir, n))
-    .filter((f) => statSync(f).isFile()).sort();
+  return names
+    .filter((n) => n.endsWith('.conf') && !n.startsWith('.'))
+    .map((n) => path.resolve(dir, n))
+    .filter((f) => statSync(f).isFile())
+    .sort();
 }
 
 /**

@@ -76,7 +76,9 @@ function bracketed(text: string, open: string, close: string): string {
 
 function list(text: string): string[] {
   const inner = bracketed(unquoteWhole(text).replace(/,+$/, '').trim(), '[', ']');
-  return splitOutsideQuotes(inner, ',\n').map(item).filter((s) => s !== '');
+  return splitOutsideQuotes(inner, ',\n')
+    .map(item)
+    .filter((s) => s !== '');
 }
 
 function integer(text: string): number {
@@ -111,12 +113,18 @@ function dict(text: string): Record<string, string> {
 
 export function parseValue<T extends OptionType>(type: T, text: string): TypeValues[T] {
   switch (type) {
-    case 'string': return unquote(text) as TypeValues[T];
-    case 'int': return integer(text) as TypeValues[T];
-    case 'bool': return boolean(text) as TypeValues[T];
-    case 'list': return list(text) as TypeValues[T];
-    case 'intlist': return list(text).map(integer) as TypeValues[T];
-    case 'dict': return dict(text) as TypeValues[T];
+    case 'string':
+      return unquote(text) as TypeValues[T];
+    case 'int':
+      return integer(text) as TypeValues[T];
+    case 'bool':
+      return boolean(text) as TypeValues[T];
+    case 'list':
+      return list(text) as TypeValues[T];
+    case 'intlist':
+      return list(text).map(integer) as TypeValues[T];
+    case 'dict':
+      return dict(text) as TypeValues[T];
   }
   throw new Error(`unknown option type ${String(type)}`);
 }

@@ -6,7 +6,11 @@ type Template = (...args: any[]) => string;
  * `detail`: Glance raises this one as WebOb's detail (`HTTPForbidden(msg)`), so its body holds WebOb's
  * standard explanation of the status, then the message.
  */
-interface ErrorSpec { status: number; message: Template; detail?: true }
+interface ErrorSpec {
+  status: number;
+  message: Template;
+  detail?: true;
+}
 
 const table = {
   // generic request problems
@@ -26,7 +30,11 @@ const table = {
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: (ct: string) => `The request media type ${ct} is not supported by this server.` },
   INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | null) => `Invalid content type ${ct ?? 'None'}` },
-  UNAUTHORIZED: { status: 401, message: () => 'This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.' },
+  UNAUTHORIZED: {
+    status: 401,
+    message: () =>
+      'This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.',
+  },
   FORBIDDEN: { status: 403, message: (text: string) => text },
   POLICY_DENIED: { status: 403, message: (rule: string) => `You are not authorized to complete ${rule} action.` },
   CONFLICT: { status: 409, message: (text: string) => text },
@@ -49,7 +57,10 @@ const table = {
   PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.`, detail: true },
   PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.`, detail: true },
   PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.`, detail: true },
-  VALUE_TOO_LARGE: { status: 400, message: (value: unknown, param: string, max: number) => `Invalid value '${value}' for parameter '${param}': Cannot be greater than ${max}` },
+  VALUE_TOO_LARGE: {
+    status: 400,
+    message: (value: unknown, param: string, max: number) => `Invalid value '${value}' for parameter '${param}': Cannot be greater than ${max}`,
+  },
   PROPERTY_NAME_INVALID: { status: 400, message: (key: string) => `Property name '${key}' is not allowed.` },
   PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
   NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },
@@ -60,8 +71,15 @@ const table = {
   STATUS_TRANSITION: { status: 409, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
   DEACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to deactivate image in status '${status}'` },
   REACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to reactivate image in status '${status}'` },
-  PROPERTY_QUOTA: { status: 413, message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${max}` },
-  TAG_QUOTA: { status: 413, message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${max}` },
+  PROPERTY_QUOTA: {
+    status: 413,
+    message: (attempted: number, max: number) =>
+      `The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${max}`,
+  },
+  TAG_QUOTA: {
+    status: 413,
+    message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${max}`,
+  },
   LOCATIONS_INVISIBLE: { status: 403, message: (verb: string) => `It's not allowed to ${verb} locations if locations are invisible.` },
 
   // list
@@ -71,30 +89,46 @@ const table = {
   MARKER_NOT_VISIBLE: { status: 403, message: (id: string) => `Forbidding request, image ${id} not visible` },
 
   // data
-  FORMATS_REQUIRED: { status: 400, message: (missing: string[]) => missing.length === 1
-    ? `Property ${missing[0]} must be set prior to saving data.`
-    : `Properties ${missing.join(', ')} must be set prior to saving data.` },
+  FORMATS_REQUIRED: {
+    status: 400,
+    message: (missing: string[]) =>
+      missing.length === 1 ? `Property ${missing[0]} must be set prior to saving data.` : `Properties ${missing.join(', ')} must be set prior to saving data.`,
+  },
   UPLOAD_NOT_ALLOWED: { status: 403, message: (id: string) => `Not allowed to upload image data for image ${id}` },
   UPLOAD_STALLED: { status: 408, message: (why: string) => `The upload was cut off: ${why}. The image data was not kept.` },
   // The data is not what the image claims, or fails the safety checks of its format (spec §2.2).
   IMAGE_FORMAT_REJECTED: { status: 415, message: (reason: string) => reason },
   IMAGE_TOO_LARGE: { status: 413, message: () => 'The incoming image is too large: The provided image is too large.' },
-  STORAGE_QUOTA: { status: 413, message: (size: number, remaining: number) => `Image exceeds the storage quota: The size of the data ${size} will exceed the limit. ${remaining} bytes remaining.` },
+  STORAGE_QUOTA: {
+    status: 413,
+    message: (size: number, remaining: number) =>
+      `Image exceeds the storage quota: The size of the data ${size} will exceed the limit. ${remaining} bytes remaining.`,
+  },
   OVER_LIMIT: {
     status: 413,
-    message: (projectId: string, over: string[]) => 'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.'
-      + `\n\nThe response body:\nProject ${projectId} is over a limit for [${over.join(', ')}]`,
+    message: (projectId: string, over: string[]) =>
+      'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.' +
+      `\n\nThe response body:\nProject ${projectId} is over a limit for [${over.join(', ')}]`,
   },
   LIMITS_UNAVAILABLE: { status: 503, message: (why: string) => `Unified limits cannot be read: ${why}` },
   STORAGE_FULL: { status: 413, message: (detail: string) => `Image storage media is full: ${detail}` },
   STORAGE_PERMISSION: { status: 503, message: (detail: string) => `Insufficient permissions on image storage media: ${detail}` },
-  DELETED_DURING_UPLOAD: { status: 410, message: (id: string) => `Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.` },
+  DELETED_DURING_UPLOAD: {
+    status: 410,
+    message: (id: string) => `Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.`,
+  },
   UPLOAD_INCOMPLETE: { status: 400, message: (expected: number, got: number) => `Upload incomplete: expected ${expected} bytes, received ${got}.` },
   CHECKSUM_MISMATCH: { status: 400, message: (attr: string) => `${attr} of uploaded data is different from current value set on the image.` },
   DOWNLOAD_DEACTIVATED: { status: 403, message: () => 'The requested image has been deactivated. Image data download is forbidden.' },
   RANGE_INVALID: { status: 416, message: () => 'Invalid Range header.' },
-  RANGE_START_INVALID: { status: 416, message: (size: number) => `Invalid start position in Range header. Start position MUST be in the inclusive range [0, ${size - 1}].` },
-  RANGE_MULTIPLE: { status: 400, message: () => 'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.' },
+  RANGE_START_INVALID: {
+    status: 416,
+    message: (size: number) => `Invalid start position in Range header. Start position MUST be in the inclusive range [0, ${size - 1}].`,
+  },
+  RANGE_MULTIPLE: {
+    status: 400,
+    message: () => 'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.',
+  },
   STORE_UNKNOWN: { status: 400, message: (store: string) => `Store for identifier ${store} not found` },
   DATA_UNAVAILABLE: { status: 503, message: (id: string) => `Image data for image ${id} is not available from any of its locations.` },
 
@@ -147,20 +181,48 @@ const table = {
   MD_NAMESPACE_NOT_FOUND: { status: 404, message: (ns: string) => `Metadata definition namespace=${ns} was not found.` },
   MD_NAMESPACE_NOT_FOUND_SHORT: { status: 404, message: (ns: string) => `Namespace ${ns} not found` },
   MD_NAMESPACE_EXISTS: { status: 409, message: (ns: string) => `The metadata definition namespace=${ns} already exists.` },
-  MD_NAMESPACE_RENAME_CONFLICT: { status: 409, message: (ns: string) => `Invalid update. It would result in a duplicate metadata definition namespace with the same name of ${ns}` },
+  MD_NAMESPACE_RENAME_CONFLICT: {
+    status: 409,
+    message: (ns: string) => `Invalid update. It would result in a duplicate metadata definition namespace with the same name of ${ns}`,
+  },
   MD_MARKER_NOT_VISIBLE: { status: 403, message: (ns: string) => `Forbidding request, metadata definition namespace=${ns} is not visible.` },
   MD_PROTECTED: { status: 403, message: (kind: string, name: string) => `Metadata definition ${kind} ${name} is protected and cannot be deleted.` },
   MD_OBJECT_EXISTS: { status: 409, message: (name: string, ns: string) => `A metadata definition object with name=${name} already exists in namespace=${ns}.` },
-  MD_OBJECT_RENAME_CONFLICT: { status: 409, message: (name: string, ns: string) => `Invalid update. It would result in a duplicate metadata definition object with the same name=${name} in namespace=${ns}.` },
+  MD_OBJECT_RENAME_CONFLICT: {
+    status: 409,
+    message: (name: string, ns: string) =>
+      `Invalid update. It would result in a duplicate metadata definition object with the same name=${name} in namespace=${ns}.`,
+  },
   MD_OBJECT_NOT_FOUND: { status: 404, message: (name: string) => `Could not find metadata object ${name}` },
-  MD_PROPERTY_EXISTS: { status: 409, message: (name: string, ns: string) => `A metadata definition property with name=${name} already exists in namespace=${ns}.` },
-  MD_PROPERTY_RENAME_CONFLICT: { status: 409, message: (name: string, ns: string) => `Invalid update. It would result in a duplicate metadata definition property with the same name=${name} in namespace=${ns}.` },
+  MD_PROPERTY_EXISTS: {
+    status: 409,
+    message: (name: string, ns: string) => `A metadata definition property with name=${name} already exists in namespace=${ns}.`,
+  },
+  MD_PROPERTY_RENAME_CONFLICT: {
+    status: 409,
+    message: (name: string, ns: string) =>
+      `Invalid update. It would result in a duplicate metadata definition property with the same name=${name} in namespace=${ns}.`,
+  },
   MD_PROPERTY_NOT_FOUND: { status: 404, message: (name: string) => `Could not find property ${name}` },
-  MD_PROPERTY_PREFIX: { status: 404, message: (name: string, prefix: string | null) => `Property ${name} does not start with the expected resource type association prefix of '${prefix ?? 'None'}'.` },
-  MD_TAG_EXISTS: { status: 409, message: (name: string, ns: string) => `A metadata tag with name=${name} already exists in namespace=${ns}. (Please note that metadata tag names are case insensitive).` },
+  MD_PROPERTY_PREFIX: {
+    status: 404,
+    message: (name: string, prefix: string | null) =>
+      `Property ${name} does not start with the expected resource type association prefix of '${prefix ?? 'None'}'.`,
+  },
+  MD_TAG_EXISTS: {
+    status: 409,
+    message: (name: string, ns: string) =>
+      `A metadata tag with name=${name} already exists in namespace=${ns}. (Please note that metadata tag names are case insensitive).`,
+  },
   MD_TAG_NOT_FOUND: { status: 404, message: (name: string) => `Could not find metadata tag ${name}` },
-  MD_ASSOCIATION_EXISTS: { status: 409, message: (rt: string, ns: string) => `The metadata definition resource-type association of resource-type=${rt} to namespace=${ns} already exists.` },
-  MD_ASSOCIATION_NOT_FOUND: { status: 404, message: (rt: string, ns: string) => `The metadata definition resource-type association of resource-type=${rt} to namespace=${ns}, was not found.` },
+  MD_ASSOCIATION_EXISTS: {
+    status: 409,
+    message: (rt: string, ns: string) => `The metadata definition resource-type association of resource-type=${rt} to namespace=${ns} already exists.`,
+  },
+  MD_ASSOCIATION_NOT_FOUND: {
+    status: 404,
+    message: (rt: string, ns: string) => `The metadata definition resource-type association of resource-type=${rt} to namespace=${ns}, was not found.`,
+  },
   MD_RESOURCE_TYPE_NOT_FOUND: { status: 404, message: (rt: string) => `The metadata definition resource-type with name=${rt}, was not found.` },
   MD_RESOURCE_TYPE_NOT_FOUND_TO_DELETE: { status: 404, message: (rt: string) => `Failed to find resource type ${rt} to delete` },
   MD_INVALID_VISIBILITY: { status: 400, message: (value: string) => `Invalid visibility value: ${value}` },
@@ -169,7 +231,11 @@ const table = {
   LIMIT_NOT_INTEGER: { status: 400, message: () => 'limit param must be an integer' },
 
   // tasks
-  TASK_DELETE_NOT_ALLOWED: { status: 405, message: () => 'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.' },
+  TASK_DELETE_NOT_ALLOWED: {
+    status: 405,
+    message: () =>
+      'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
+  },
   TASK_NOT_FOUND: { status: 404, message: (id: string) => `Task with the given id ${id} not found` },
 } satisfies Record<string, ErrorSpec>;
 

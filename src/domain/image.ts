@@ -1,8 +1,6 @@
 import { gazeError } from './errors.ts';
 
-export const IMAGE_STATUSES = [
-  'queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated',
-] as const;
+export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
 export const VISIBILITIES = ['public', 'community', 'shared', 'private'] as const;
@@ -93,8 +91,13 @@ export function resetToQueued(): StatusChange {
 /** Active with the stored data's facts; the reservation ends. */
 export function activation(data: { size: number; checksum: string; hashAlgo: string; hashValue: string; virtualSize: number | null }): StatusChange {
   return change({
-    status: 'active', size: data.size, checksum: data.checksum, os_hash_algo: data.hashAlgo, os_hash_value: data.hashValue,
-    virtual_size: data.virtualSize, reserved_bytes: null,
+    status: 'active',
+    size: data.size,
+    checksum: data.checksum,
+    os_hash_algo: data.hashAlgo,
+    os_hash_value: data.hashValue,
+    virtual_size: data.virtualSize,
+    reserved_bytes: null,
   });
 }
 
@@ -116,12 +119,32 @@ export function assertFormatsForData(image: Pick<Image, 'disk_format' | 'contain
 
 /** Base attributes a user may set; everything not here and not reserved is an extra property. */
 export const USER_BASE_PROPERTIES = [
-  'name', 'visibility', 'protected', 'os_hidden', 'min_ram', 'min_disk', 'disk_format', 'container_format', 'tags', 'owner',
+  'name',
+  'visibility',
+  'protected',
+  'os_hidden',
+  'min_ram',
+  'min_disk',
+  'disk_format',
+  'container_format',
+  'tags',
+  'owner',
 ] as const;
 
 export const READ_ONLY_PROPERTIES = [
-  'created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id',
-  'os_hash_algo', 'os_hash_value',
+  'created_at',
+  'updated_at',
+  'status',
+  'checksum',
+  'size',
+  'virtual_size',
+  'direct_url',
+  'self',
+  'file',
+  'schema',
+  'id',
+  'os_hash_algo',
+  'os_hash_value',
 ] as const;
 
 /**
@@ -155,9 +178,12 @@ export function isReservedNamespace(key: string): boolean {
 }
 
 export function isBaseProperty(key: string): boolean {
-  return (USER_BASE_PROPERTIES as readonly string[]).includes(key)
-    || (READ_ONLY_PROPERTIES as readonly string[]).includes(key)
-    || key === 'locations' || key === 'stores';
+  return (
+    (USER_BASE_PROPERTIES as readonly string[]).includes(key) ||
+    (READ_ONLY_PROPERTIES as readonly string[]).includes(key) ||
+    key === 'locations' ||
+    key === 'stores'
+  );
 }
 
 /** Extra properties counted against image_property_quota (spec §3.2). */
@@ -193,7 +219,8 @@ function pythonTitle(text: string): string {
 export function checkNoFourByteUnicode(fields: Record<string, unknown>, tags: readonly string[] = []): void {
   for (const [key, value] of Object.entries(fields)) {
     if (FOUR_BYTE_UNICODE.test(key)) throw gazeError('BAD_REQUEST', "Property names can't contain 4 byte unicode.");
-    if (typeof value === 'string' && FOUR_BYTE_UNICODE.test(value)) throw gazeError('BAD_REQUEST', `${pythonTitle(key)} can't contain 4 byte unicode characters.`);
+    if (typeof value === 'string' && FOUR_BYTE_UNICODE.test(value))
+      throw gazeError('BAD_REQUEST', `${pythonTitle(key)} can't contain 4 byte unicode characters.`);
   }
   if (tags.some((tag) => FOUR_BYTE_UNICODE.test(tag))) throw gazeError('BAD_REQUEST', "Param values can't contain 4 byte unicode.");
 }

@@ -67,8 +67,25 @@ export function canSeeNamespace(caller: { isAdmin: boolean; projectId: string | 
 
 /** The order Glance writes a property definition's fields in. */
 export const PROPERTY_FIELDS = [
-  'name', 'type', 'title', 'description', 'operators', 'default', 'readonly', 'minimum', 'maximum', 'enum', 'pattern',
-  'minLength', 'maxLength', 'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems',
+  'name',
+  'type',
+  'title',
+  'description',
+  'operators',
+  'default',
+  'readonly',
+  'minimum',
+  'maximum',
+  'enum',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'confidential',
+  'items',
+  'uniqueItems',
+  'minItems',
+  'maxItems',
+  'additionalItems',
 ] as const;
 
 const INTEGER_FIELDS = new Set(['minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems']);

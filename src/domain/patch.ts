@@ -12,7 +12,11 @@ export type PatchDialect = (typeof PATCH_MEDIA_TYPES)[keyof typeof PATCH_MEDIA_T
 export const ACCEPT_PATCH = Object.keys(PATCH_MEDIA_TYPES).sort().join(', ');
 
 export type PatchVerb = 'add' | 'remove' | 'replace';
-export interface PatchOp { op: PatchVerb; path: Path; value: unknown }
+export interface PatchOp {
+  op: PatchVerb;
+  path: Path;
+  value: unknown;
+}
 /** A decoded pointer: at least one segment (`/` alone is the segment ''). */
 type Path = [string, ...string[]];
 
@@ -24,7 +28,10 @@ function decodePointer(pointer: unknown): Path {
   if (pointer.includes('//')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains adjacent "/".`);
   if (pointer.length > 1 && pointer.endsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` end with "/".`);
   if (/~(?![01])/.test(pointer)) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`);
-  const [first, ...rest] = pointer.slice(1).split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
+  const [first, ...rest] = pointer
+    .slice(1)
+    .split('/')
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
   return [first ?? '', ...rest];
 }
 

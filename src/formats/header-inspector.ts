@@ -42,4 +42,3 @@ export abstract class HeaderInspector implements FormatInspector {
     return exactSize(endian === 'BE' ? this.header.data.readBigUInt64BE(offset) : this.header.data.readBigUInt64LE(offset));
   }
 }
-

@@ -51,7 +51,10 @@ export class CapturedRegion {
   readonly data: Buffer;
   private filled = 0;
 
-  constructor(readonly offset: number, readonly length: number) {
+  constructor(
+    readonly offset: number,
+    readonly length: number,
+  ) {
     this.data = Buffer.alloc(length);
   }
 

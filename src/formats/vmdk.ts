@@ -188,8 +188,7 @@ export class VmdkInspector implements FormatInspector {
     // A sparse descriptor is whole once its region is, or once its terminating NUL went by.
     if (data.length > 0 && (this.mode === 'text' || region!.complete || ended)) {
       if (ended) data = data.subarray(0, nul);
-      const tooLarge =
-        this.mode === 'text' ? !ended && this.total > VMDK_DESCRIPTOR_MAX : this.descTruncated && !ended;
+      const tooLarge = this.mode === 'text' ? !ended && this.total > VMDK_DESCRIPTOR_MAX : this.descTruncated && !ended;
       const original = data.toString('latin1');
       const text = original.toLowerCase();
       result = { text, createType: findCreateType(original, text), nonAscii: data.some((b) => b > 0x7f), tooLarge };

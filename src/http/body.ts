@@ -34,8 +34,14 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
       }
       chunks.push(chunk);
     };
-    const onEnd = () => { done(); resolve(Buffer.concat(chunks)); };
-    const onError = (err: Error) => { done(); reject(err); };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
     const done = () => {
       req.off('data', onData);
       req.off('end', onEnd);

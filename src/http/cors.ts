@@ -35,7 +35,10 @@ export function corsHooks(app: FastifyInstance, opts: CorsOptions): void {
   const preflight = (request: FastifyRequest, reply: FastifyReply, origin: string): void => {
     const method = header(request, 'access-control-request-method');
     if (!method || !opts.allowMethods.includes(method)) return;
-    const requested = (header(request, 'access-control-request-headers') ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+    const requested = (header(request, 'access-control-request-headers') ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
     if (requested.some((h) => !permittedHeaders.has(h.toUpperCase()))) return;
     reply.header('vary', 'Origin').header('access-control-allow-origin', origin);
     if (opts.allowCredentials) reply.header('access-control-allow-credentials', 'true');

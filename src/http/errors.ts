@@ -4,10 +4,23 @@ import { GazeError, gazeError, isGazeError } from '../domain/errors.ts';
 // Errors are rendered as WebOb renders Glance's: a JSON, HTML or plain-text body chosen by Accept.
 
 const TITLES: Record<number, string> = {
-  300: 'Multiple Choices', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 406: 'Not Acceptable', 409: 'Conflict', 410: 'Gone', 411: 'Length Required',
-  413: 'Request Entity Too Large', 414: 'Request-URI Too Long', 415: 'Unsupported Media Type', 416: 'Requested Range Not Satisfiable',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented',
+  300: 'Multiple Choices',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  413: 'Request Entity Too Large',
+  414: 'Request-URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Requested Range Not Satisfiable',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
 };
 
@@ -16,10 +29,18 @@ type Shape = 'json' | 'html' | 'plain';
 /** WebOb's choice among its offers, text/html first, by the client's Accept q-values. */
 export function errorShape(accept: string | undefined): Shape {
   if (!accept || accept.trim() === '') return 'plain';
-  const offers: Array<[Shape, string]> = [['html', 'text/html'], ['json', 'application/json'], ['plain', 'text/plain']];
+  const offers: Array<[Shape, string]> = [
+    ['html', 'text/html'],
+    ['json', 'application/json'],
+    ['plain', 'text/plain'],
+  ];
   let best: { shape: Shape; q: number; specificity: number } | null = null;
   for (const part of accept.split(',')) {
-    const [range = '', ...params] = part.trim().toLowerCase().split(';').map((s) => s.trim());
+    const [range = '', ...params] = part
+      .trim()
+      .toLowerCase()
+      .split(';')
+      .map((s) => s.trim());
     const qParam = params.find((p) => p.startsWith('q='));
     const q = qParam ? Number(qParam.slice(2)) : 1;
     if (!(q > 0)) continue;
@@ -63,11 +84,14 @@ const EXPLANATIONS: Record<number, string> = {
 export function renderError(status: number, text: string, accept: string | undefined, detail = false): { contentType: string; body: string } {
   const title = TITLES[status] ?? 'Error';
   const code = `${status} ${title}`;
-  const explanation = detail ? EXPLANATIONS[status] ?? title : text;
+  const explanation = detail ? (EXPLANATIONS[status] ?? title) : text;
   const detailText = detail ? text : '';
   switch (errorShape(accept)) {
     case 'json':
-      return { contentType: 'application/json', body: `{"message": ${pythonJson(`${explanation}<br /><br />\n${detailText}\n\n`)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}` };
+      return {
+        contentType: 'application/json',
+        body: `{"message": ${pythonJson(`${explanation}<br /><br />\n${detailText}\n\n`)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}`,
+      };
     case 'html':
       return {
         contentType: 'text/html; charset=UTF-8',

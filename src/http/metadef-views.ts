@@ -1,5 +1,12 @@
 import { apiTime } from '../domain/time.ts';
-import { PROPERTY_FIELDS, type MetadefAssociation, type MetadefNamespace, type MetadefObject, type MetadefTag, type PropertyDefinition } from '../domain/metadefs.ts';
+import {
+  PROPERTY_FIELDS,
+  type MetadefAssociation,
+  type MetadefNamespace,
+  type MetadefObject,
+  type MetadefTag,
+  type PropertyDefinition,
+} from '../domain/metadefs.ts';
 
 // Metadefs as Glance's API shows them: a field without a value is left out (never null), timestamps
 // are `YYYY-MM-DDTHH:MM:SSZ`, links are built from names without escaping, as Glance builds them.
@@ -15,9 +22,14 @@ const time = (t: string | null) => (t ? apiTime(t) : null);
 
 export function namespaceBase(ns: MetadefNamespace): View {
   return present([
-    ['namespace', ns.namespace], ['display_name', ns.display_name], ['description', ns.description],
-    ['visibility', ns.visibility ?? 'private'], ['protected', ns.protected ?? false], ['owner', ns.owner],
-    ['created_at', time(ns.created_at)], ['updated_at', time(ns.updated_at)],
+    ['namespace', ns.namespace],
+    ['display_name', ns.display_name],
+    ['description', ns.description],
+    ['visibility', ns.visibility ?? 'private'],
+    ['protected', ns.protected ?? false],
+    ['owner', ns.owner],
+    ['created_at', time(ns.created_at)],
+    ['updated_at', time(ns.updated_at)],
   ]);
 }
 
@@ -26,14 +38,20 @@ export function namespaceLinks(name: string): View {
 }
 
 export function associationView(a: Partial<MetadefAssociation> & { name: string }): View {
-  return present([['name', a.name], ['prefix', a.prefix], ['properties_target', a.properties_target], ['created_at', time(a.created_at ?? null)], ['updated_at', time(a.updated_at ?? null)]]);
+  return present([
+    ['name', a.name],
+    ['prefix', a.prefix],
+    ['properties_target', a.properties_target],
+    ['created_at', time(a.created_at ?? null)],
+    ['updated_at', time(a.updated_at ?? null)],
+  ]);
 }
 
 /** A property definition in Glance's field order; `default` is the one field shown even when null. */
 export function propertyView(def: PropertyDefinition, name?: string): View {
   const view: View = {};
   for (const field of PROPERTY_FIELDS) {
-    const value = field === 'name' ? name ?? def.name : def[field];
+    const value = field === 'name' ? (name ?? def.name) : def[field];
     if (value !== undefined && (value !== null || field === 'default')) view[field] = value;
   }
   return view;
@@ -51,11 +69,17 @@ export function objectView(ns: string, o: MetadefObject, given?: Set<string>): V
     ['required', show('required') ? o.required : undefined],
     ['description', show('description') ? o.description : undefined],
     ['properties', show('properties') ? propertiesView(o.properties) : undefined],
-    ['created_at', time(o.created_at)], ['updated_at', time(o.updated_at)],
-    ['self', `/v2/metadefs/namespaces/${ns}/objects/${o.name}`], ['schema', '/v2/schemas/metadefs/object'],
+    ['created_at', time(o.created_at)],
+    ['updated_at', time(o.updated_at)],
+    ['self', `/v2/metadefs/namespaces/${ns}/objects/${o.name}`],
+    ['schema', '/v2/schemas/metadefs/object'],
   ]);
 }
 
 export function tagView(t: MetadefTag): View {
-  return present([['name', t.name], ['created_at', time(t.created_at)], ['updated_at', time(t.updated_at)]]);
+  return present([
+    ['name', t.name],
+    ['created_at', time(t.created_at)],
+    ['updated_at', time(t.updated_at)],
+  ]);
 }

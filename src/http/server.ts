@@ -80,9 +80,13 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       const gz = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? gazeError('URI_TOO_LONG') : gazeError('BAD_URL');
       const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept);
       reply.hijack();
-      reply.raw.writeHead(gz.status, {
-        'content-type': contentType, 'content-length': Buffer.byteLength(body), 'x-openstack-request-id': `req-${crypto.randomUUID()}`,
-      }).end(body);
+      reply.raw
+        .writeHead(gz.status, {
+          'content-type': contentType,
+          'content-length': Buffer.byteLength(body),
+          'x-openstack-request-id': `req-${crypto.randomUUID()}`,
+        })
+        .end(body);
     },
     // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
     clientErrorHandler: answerMalformedRequest,
@@ -142,7 +146,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   });
 
   const versions = (status: number) => async (request: FastifyRequest, reply: FastifyReply) =>
-    reply.code(status).header('content-type', 'application/json').send(JSON.stringify(versionDocument(opts.versions, requestBase(request))));
+    reply
+      .code(status)
+      .header('content-type', 'application/json')
+      .send(JSON.stringify(versionDocument(opts.versions, requestBase(request))));
   resource(app, '/', { GET: versions(300) });
   resource(app, MULTIPLE_CHOICES, { GET: versions(300), POST: versions(300), PUT: versions(300), DELETE: versions(300), PATCH: versions(300) });
   resource(app, '/versions', { GET: versions(200) });
@@ -185,9 +192,15 @@ function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Socket): voi
   }
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
   const status = tooLarge ? 431 : 400;
-  const { contentType, body } = renderError(status, tooLarge ? 'The request headers are too large.' : 'The request could not be read: its HTTP framing is malformed.', undefined);
-  socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${contentType}\r\n`
-    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const { contentType, body } = renderError(
+    status,
+    tooLarge ? 'The request headers are too large.' : 'The request could not be read: its HTTP framing is malformed.',
+    undefined,
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${contentType}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 // How much of a body left unread is still read (and thrown away) after the answer, so that a client

@@ -21,10 +21,17 @@ function shownInput(row: TaskRow): unknown {
 /** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set). */
 export function taskView(row: TaskRow): Record<string, unknown> {
   const view: Record<string, unknown> = {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    input: shownInput(row), result: parse(row.result), message: row.message,
-    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
-    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    owner: row.owner,
+    input: shownInput(row),
+    result: parse(row.result),
+    message: row.message,
+    created_at: apiTime(row.created_at),
+    updated_at: apiTime(row.updated_at),
+    self: `/v2/tasks/${row.id}`,
+    schema: '/v2/schemas/task',
   };
   if (row.expires_at) view.expires_at = apiTime(row.expires_at);
   if (row.image_id) view.image_id = row.image_id;
@@ -36,9 +43,14 @@ export function taskView(row: TaskRow): Record<string, unknown> {
 /** The list item of GET /v2/tasks: no input, result or message. */
 export function taskStubView(row: TaskRow): Record<string, unknown> {
   const view: Record<string, unknown> = {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    created_at: apiTime(row.created_at), updated_at: apiTime(row.updated_at),
-    self: `/v2/tasks/${row.id}`, schema: '/v2/schemas/task',
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    owner: row.owner,
+    created_at: apiTime(row.created_at),
+    updated_at: apiTime(row.updated_at),
+    self: `/v2/tasks/${row.id}`,
+    schema: '/v2/schemas/task',
   };
   if (row.expires_at) view.expires_at = apiTime(row.expires_at);
   return view;
@@ -47,10 +59,20 @@ export function taskStubView(row: TaskRow): Record<string, unknown> {
 /** GET /v2/images/{id}/tasks returns Glance's raw database rows. */
 export function taskRawView(row: TaskRow): Record<string, unknown> {
   return {
-    id: row.id, type: row.type, status: row.status, owner: row.owner,
-    expires_at: rawRowTime(row.expires_at), created_at: rawRowTime(row.created_at), updated_at: rawRowTime(row.updated_at),
-    deleted_at: rawRowTime(row.deleted_at), deleted: Boolean(row.deleted),
-    image_id: row.image_id, request_id: row.request_id, user_id: row.user_id,
-    input: shownInput(row), result: parse(row.result), message: row.message,
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    owner: row.owner,
+    expires_at: rawRowTime(row.expires_at),
+    created_at: rawRowTime(row.created_at),
+    updated_at: rawRowTime(row.updated_at),
+    deleted_at: rawRowTime(row.deleted_at),
+    deleted: Boolean(row.deleted),
+    image_id: row.image_id,
+    request_id: row.request_id,
+    user_id: row.user_id,
+    input: shownInput(row),
+    result: parse(row.result),
+    message: row.message,
   };
 }

@@ -1,6 +1,9 @@
 // Version negotiation (spec images-api.md §1): which /v2.N prefixes exist and the version document.
 
-export interface VersionOptions { cache: boolean; publicEndpoint: string | null }
+export interface VersionOptions {
+  cache: boolean;
+  publicEndpoint: string | null;
+}
 
 export function versionList(opts: VersionOptions): Array<{ id: string; status: string }> {
   const list: Array<{ id: string; status: string }> = [];

@@ -10,7 +10,11 @@ import { recordStoreProgress } from './store-progress.ts';
 
 const PROGRESS_MS = 2000;
 
-export interface StoredData { size: number; digests: Digests; virtualSize: number | null }
+export interface StoredData {
+  size: number;
+  digests: Digests;
+  virtualSize: number | null;
+}
 
 /**
  * One source, many stores: every target store gets the staged bytes, one after the other, through the
@@ -18,7 +22,12 @@ export interface StoredData { size: number; digests: Digests; virtualSize: numbe
  * recorded on the image as it happens. With all_stores_must_succeed (the default) the first failure
  * ends the import; without it, the image is active after the first store and the failures are listed.
  */
-export async function fanOut(job: ImportJob, image: Image, targets: Store[], opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number }): Promise<StoredData> {
+export async function fanOut(
+  job: ImportJob,
+  image: Image,
+  targets: Store[],
+  opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number },
+): Promise<StoredData> {
   const { deps, staging, task, signal } = job;
   const mustAll = job.input.import_req.all_stores_must_succeed !== false;
   // Data lands while the image imports; with all_stores_must_succeed off it is active after the first
@@ -33,12 +42,17 @@ export async function fanOut(job: ImportJob, image: Image, targets: Store[], opt
       // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
       // the file as it is (a file store on the same filesystem) gets it without a copy.
       const facts = await staging.facts(image.id);
-      const { result, location } = (facts && await adoptData(deps, image, store, writableIn, staging.path(image.id), facts))
-        || await writeData(deps, image, store, writableIn, {
-          source: await staging.read(image.id), onBytes: throttled(PROGRESS_MS, report),
-          sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm, formatCheck: formatCheckFor(image, deps), signal,
+      const { result, location } =
+        (facts && (await adoptData(deps, image, store, writableIn, staging.path(image.id), facts))) ||
+        (await writeData(deps, image, store, writableIn, {
+          source: await staging.read(image.id),
+          onBytes: throttled(PROGRESS_MS, report),
+          sizeCap: deps.settings.imageSizeCap,
+          hashAlgo: deps.settings.hashingAlgorithm,
+          formatCheck: formatCheckFor(image, deps),
+          signal,
           sizeHint: opts.stagedSize,
-        });
+        }));
       const digests = result.digests!;
       // A copy must be the very bytes the image has; new data must match a digest given at create,
       // and glance-download's data the remote image's digest.
@@ -74,9 +88,17 @@ export async function activate(job: ImportJob, imageId: string, stored: StoredDa
   const image = await requireImage(job, imageId);
   if (image.status === 'active') return;
   const { digests } = stored;
-  const ok = await job.deps.images.updateFields(imageId, 'importing', activation({
-    size: stored.size, checksum: digests.checksum, hashAlgo: digests.hashAlgo, hashValue: digests.hashValue, virtualSize: stored.virtualSize,
-  }));
+  const ok = await job.deps.images.updateFields(
+    imageId,
+    'importing',
+    activation({
+      size: stored.size,
+      checksum: digests.checksum,
+      hashAlgo: digests.hashAlgo,
+      hashValue: digests.hashValue,
+      virtualSize: stored.virtualSize,
+    }),
+  );
   if (!ok) throw new ImportStopped(IMAGE_DELETED);
 }
 

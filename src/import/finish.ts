@@ -24,7 +24,11 @@ export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, act
   const done = await deps.images.get(imageId);
   if (done && activated) deps.notifier.info('image.activate', imagePayload(done));
   await deps.tasks.transition(task.id, ['processing'], {
-    status: 'success', result: JSON.stringify({ image_id: imageId }), expires_at: expiry(f), lease_owner: null, lease_expires_at: null,
+    status: 'success',
+    result: JSON.stringify({ image_id: imageId }),
+    expires_at: expiry(f),
+    lease_owner: null,
+    lease_expires_at: null,
   });
   deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
 }
@@ -53,7 +57,12 @@ export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: stri
   if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
     // A stored input that cannot be read leaves nothing to put back, but the revert itself goes on.
     let input: Partial<ImportInput> = {};
-    if (task.type === 'api_image_import') try { input = parseImportInput(task.input); } catch { /* reverted without it */ }
+    if (task.type === 'api_image_import')
+      try {
+        input = parseImportInput(task.input);
+      } catch {
+        /* reverted without it */
+      }
     if (image.status === 'importing' || image.status === 'uploading') {
       // A queued image holds no data: whatever this import already wrote goes.
       for (const location of await deps.images.locationsOf(imageId)) {
@@ -67,13 +76,16 @@ export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: stri
         ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
       });
     }
-    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',')
-      .filter((id) => id !== '' && (input.backend ?? []).includes(id));
+    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
     for (const id of unfinished) await recordStoreProgress(deps, imageId, { failed: id });
     await deps.images.releaseImportLock(imageId, task.id);
   }
   const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], {
-    status: 'failure', message, expires_at: expiry(f), lease_owner: null, lease_expires_at: null,
+    status: 'failure',
+    message,
+    expires_at: expiry(f),
+    lease_owner: null,
+    lease_expires_at: null,
   });
   if (failed) deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
 }

@@ -19,14 +19,17 @@ export interface RemoteImage {
  */
 export function remoteEndpoint(catalog: CatalogService[], regionTable: string[], region: string, iface: string): string {
   for (const service of catalog.filter((s) => s.type === 'image')) {
-    const match = service.endpoints.find((e) =>
-      (e.region ?? e.region_id ?? '').toLowerCase() === region.toLowerCase() && e.interface === iface);
+    const match = service.endpoints.find((e) => (e.region ?? e.region_id ?? '').toLowerCase() === region.toLowerCase() && e.interface === iface);
     if (match) return match.url.replace(/\/+$/, '');
   }
   if (catalog.length === 0) {
     for (const entry of regionTable) {
       const colon = entry.indexOf(':');
-      if (colon > 0 && entry.slice(0, colon).trim().toLowerCase() === region.toLowerCase()) return entry.slice(colon + 1).trim().replace(/\/+$/, '');
+      if (colon > 0 && entry.slice(0, colon).trim().toLowerCase() === region.toLowerCase())
+        return entry
+          .slice(colon + 1)
+          .trim()
+          .replace(/\/+$/, '');
     }
   }
   throw new GlanceDownloadFailed(`${iface} glance endpoint not found for region ${region}`);

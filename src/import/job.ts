@@ -63,15 +63,18 @@ const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
   properties: {
     image_id: { type: 'string' },
     import_req: {
-      type: 'object', required: ['method'],
+      type: 'object',
+      required: ['method'],
       properties: { method: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, uri: { type: 'string' } } } },
     },
     backend: { type: 'array', items: nullableString },
     roles: { type: 'array', items: { type: 'string' } },
     previous: {
-      type: 'object', required: ['disk_format', 'container_format', 'properties'],
+      type: 'object',
+      required: ['disk_format', 'container_format', 'properties'],
       properties: {
-        disk_format: nullableString, container_format: nullableString,
+        disk_format: nullableString,
+        container_format: nullableString,
         properties: { type: 'object', additionalProperties: nullableString },
       },
     },
@@ -84,7 +87,7 @@ export function parseImportInput(text: string | null): ImportInput {
   try {
     value = JSON.parse(text ?? 'null');
   } catch {
-    throw new ImportStopped('The import task\'s stored input is not valid JSON.');
+    throw new ImportStopped("The import task's stored input is not valid JSON.");
   }
   if (!validInput(value)) {
     const first = validInput.errors?.[0];

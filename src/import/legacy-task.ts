@@ -21,7 +21,8 @@ export async function runLegacyTask(job: Omit<ImportJob, 'input'>, createImage: 
   }
   const uri = String(input.import_from);
   if (uri.startsWith('file:')) throw new ImportStopped('File based imports are not allowed. Please use a non-local source of image data.');
-  if (!/^https?:\/\//i.test(uri)) throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
+  if (!/^https?:\/\//i.test(uri))
+    throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
   const properties = input.image_properties;
   if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
   let image: Image;

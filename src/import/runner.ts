@@ -45,8 +45,12 @@ export class ImportRunner implements ImportEngine {
   private readonly finish: FinishDeps;
 
   /** `createImage` makes the image of a legacy `import` task (the image service lives above the engine). */
-  constructor(private readonly deps: ImportDeps, private readonly staging: StagingArea, private readonly opts: EngineOptions,
-    private readonly createImage: CreateImage) {
+  constructor(
+    private readonly deps: ImportDeps,
+    private readonly staging: StagingArea,
+    private readonly opts: EngineOptions,
+    private readonly createImage: CreateImage,
+  ) {
     this.finish = { deps, staging, taskTimeToLiveHours: opts.taskTimeToLiveHours };
   }
 
@@ -92,7 +96,13 @@ export class ImportRunner implements ImportEngine {
     try {
       const { regionEndpoints } = this.opts.glanceDownload;
       const endpoint = remoteEndpoint(caller.catalog, regionEndpoints, String(method.glance_region), String(method.glance_service_interface ?? 'public'));
-      const remote = await fetchRemoteImage(endpoint, String(method.glance_image_id), caller.token, this.opts.download, AbortSignal.timeout(this.opts.download.readTimeoutMs));
+      const remote = await fetchRemoteImage(
+        endpoint,
+        String(method.glance_image_id),
+        caller.token,
+        this.opts.download,
+        AbortSignal.timeout(this.opts.download.readTimeoutMs),
+      );
       return remote.size;
     } catch {
       return null;
@@ -122,9 +132,7 @@ export class ImportRunner implements ImportEngine {
       ];
       for (const { task, deadOwner } of candidates) {
         if (this.running.has(task.id)) continue;
-        const claimed = deadOwner
-          ? await this.deps.tasks.claimFrom(task.id, deadOwner, nodeId, this.leaseUntil())
-          : await this.holdLease(task.id);
+        const claimed = deadOwner ? await this.deps.tasks.claimFrom(task.id, deadOwner, nodeId, this.leaseUntil()) : await this.holdLease(task.id);
         if (!claimed) continue;
         if (task.attempts >= MAX_ATTEMPTS) {
           await failAndRevert(this.finish, task, 'Import was interrupted too many times (service restarts); giving up.');
@@ -176,8 +184,13 @@ export class ImportRunner implements ImportEngine {
       await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'processing', attempts: task.attempts + 1 });
       this.deps.notifier.info('task.processing', { id: task.id, type: task.type, status: 'processing' });
       const job = {
-        deps: this.deps, staging: this.staging, opts: this.opts, task, signal: controller.signal,
-        caller: this.callers.get(task.id), holdsLease: () => this.holdLease(task.id),
+        deps: this.deps,
+        staging: this.staging,
+        opts: this.opts,
+        task,
+        signal: controller.signal,
+        caller: this.callers.get(task.id),
+        holdsLease: () => this.holdLease(task.id),
       };
       if (task.type === 'import') {
         const imageId = await runLegacyTask(job, this.createImage, (id) => this.running.set(task.id, { imageId: id, controller }));
@@ -202,7 +215,7 @@ export class ImportRunner implements ImportEngine {
   private async beat(task: TaskRow, controller: AbortController): Promise<void> {
     try {
       const row = await this.deps.tasks.getRaw(task.id);
-      if (!row || row.status !== 'processing' && row.status !== 'pending') {
+      if (!row || (row.status !== 'processing' && row.status !== 'pending')) {
         controller.abort(new ImportStopped(row?.message || 'The import task was stopped.'));
         return;
       }
@@ -212,7 +225,9 @@ export class ImportRunner implements ImportEngine {
         return;
       }
       if (!(await this.holdLease(task.id))) controller.abort(new HandedOn('the lease was taken over by another process'));
-    } catch { /* a missed beat is harmless; the lease is long enough for the next */ }
+    } catch {
+      /* a missed beat is harmless; the lease is long enough for the next */
+    }
   }
 
   /** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out, activate, succeed. */

@@ -20,12 +20,17 @@ export class StagingArea {
   readonly store: Store;
   private readonly known = new Map<string, StagedFacts>();
 
-  constructor(dir: string, private readonly hashAlgo: string) {
+  constructor(
+    dir: string,
+    private readonly hashAlgo: string,
+  ) {
     this.driver = new FileStoreDriver(dir);
     this.store = new Store('os_glance_staging_store', this.driver);
   }
 
-  get dir(): string { return this.driver.dir; }
+  get dir(): string {
+    return this.driver.dir;
+  }
 
   /** The staged file itself, for the import plugins that rewrite it. */
   path(imageId: string): string {

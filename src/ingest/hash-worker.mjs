@@ -9,7 +9,10 @@ const jobs = new Map();
 parentPort.on('message', (msg) => {
   switch (msg.op) {
     case 'start':
-      jobs.set(msg.job, msg.algos.map((algo) => createHash(algo)));
+      jobs.set(
+        msg.job,
+        msg.algos.map((algo) => createHash(algo)),
+      );
       break;
     case 'update': {
       const hashes = jobs.get(msg.job);

@@ -16,7 +16,11 @@ import type { Logger } from '../util/logger.ts';
 const SLOT_BYTES = 1 << 20;
 const SLOTS_PER_JOB = 4;
 
-interface PoolWorker { worker: Worker; jobs: number; alive: boolean }
+interface PoolWorker {
+  worker: Worker;
+  jobs: number;
+  alive: boolean;
+}
 type Waiter = { ack: (slot: number) => void; digests: (hex: string[] | null) => void; worker: PoolWorker };
 
 class HashWorkerPool {
@@ -66,7 +70,9 @@ class HashWorkerPool {
     let released = false;
     return {
       job,
-      post: (msg) => { if (pw.alive) pw.worker.postMessage({ ...msg, job }); },
+      post: (msg) => {
+        if (pw.alive) pw.worker.postMessage({ ...msg, job });
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -125,7 +131,10 @@ export class HashingStream extends Transform {
 
   constructor(private readonly algorithms: string[]) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
-    this.digests = new Promise((resolve, reject) => { this.resolveDigests = resolve; this.rejectDigests = reject; });
+    this.digests = new Promise((resolve, reject) => {
+      this.resolveDigests = resolve;
+      this.rejectDigests = reject;
+    });
     this.digests.catch(() => {});
     for (let i = 0; i < SLOTS_PER_JOB; i++) {
       const slot = new SharedArrayBuffer(SLOT_BYTES);
@@ -165,7 +174,10 @@ export class HashingStream extends Transform {
   }
 
   private async takeSlot(): Promise<void> {
-    while (this.free.length === 0) await new Promise<void>((resolve) => { this.waitingForSlot = resolve; });
+    while (this.free.length === 0)
+      await new Promise<void>((resolve) => {
+        this.waitingForSlot = resolve;
+      });
     this.current = this.free.shift()!;
     this.fill = 0;
   }

@@ -12,7 +12,10 @@ export class SizeLimitExceeded extends Error {
 export class SizeLimit extends Transform {
   bytes = 0;
 
-  constructor(private readonly limit: number, private readonly onBytes?: (bytes: number) => void) {
+  constructor(
+    private readonly limit: number,
+    private readonly onBytes?: (bytes: number) => void,
+  ) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
   }
 

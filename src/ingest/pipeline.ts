@@ -95,8 +95,13 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // an uncaught 'error' event, and note which side failed first: the data (its source, a limit, the
   // inspector) or the store (which tears down its input, the last stream, first).
   let firstFailure: 'data' | 'store' | null = null;
-  for (const stage of [req.source, limit, hashing, inspecting, gate]) stage.once('error', () => { firstFailure ??= 'data'; });
-  toStore.on('error', () => { firstFailure ??= 'store'; });
+  for (const stage of [req.source, limit, hashing, inspecting, gate])
+    stage.once('error', () => {
+      firstFailure ??= 'data';
+    });
+  toStore.on('error', () => {
+    firstFailure ??= 'store';
+  });
   const write = req.store.write(req.key, toStore, { signal: req.signal, sizeHint: req.sizeHint });
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
   write.catch((err) => toStore.destroy(err));
@@ -114,7 +119,10 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     };
   } catch (err) {
     toStore.destroy();
-    const writeError = await write.then(() => null, (e: unknown) => e);
+    const writeError = await write.then(
+      () => null,
+      (e: unknown) => e,
+    );
     // When the store failed first, its own error says more than what the torn-down streams report;
     // otherwise the data's failure (a download cut short, the size cap, a refusal) is the cause.
     const storeCaused = writeError instanceof StoreError && (firstFailure === 'store' || firstFailure === null);
@@ -148,4 +156,3 @@ export function translateIngestError(err: unknown): Error {
   }
   return err instanceof Error ? err : new Error(String(err));
 }
-

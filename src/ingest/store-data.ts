@@ -37,14 +37,21 @@ export interface StagedFacts {
 
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
-  constructor(readonly algo: string, readonly actual: string, readonly expected: string) {
+  constructor(
+    readonly algo: string,
+    readonly actual: string,
+    readonly expected: string,
+  ) {
     super(`${algo} of the data is ${actual}, not the expected ${expected}`);
     this.name = 'DigestMismatch';
   }
 }
 
 /** A digest the data must have: md5 (`checksum`) or the service's `hashing_algorithm`. */
-export interface ExpectedDigest { algo: 'md5' | 'hash'; value: string }
+export interface ExpectedDigest {
+  algo: 'md5' | 'hash';
+  value: string;
+}
 
 /** The mismatch between stored data's digests and each expectation given, or null when all hold. */
 export function digestMismatch(digests: Digests, ...expected: Array<ExpectedDigest | null>): DigestMismatch | null {
@@ -84,8 +91,13 @@ export function locationMetadata(deps: DataDeps, store: Store): Record<string, u
  * returned still `pending`: the caller makes it visible, or calls scrubLocation. Any failure here
  * removes what was written, and its row.
  */
-export async function writeData(deps: DataDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
-  req: Omit<IngestRequest, 'key' | 'store'>): Promise<{ result: IngestResult; location: ImageLocation }> {
+export async function writeData(
+  deps: DataDeps,
+  image: Image,
+  store: Store,
+  statuses: readonly ImageStatus[],
+  req: Omit<IngestRequest, 'key' | 'store'>,
+): Promise<{ result: IngestResult; location: ImageLocation }> {
   const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
   if (!location) {
     req.source.destroy();
@@ -106,8 +118,14 @@ export async function writeData(deps: DataDeps, image: Image, store: Store, stat
  * the store's object where the store can take it as it is (a hard link on the same filesystem). The
  * known facts are judged as ingest() would judge the bytes. Null when the store cannot take the file.
  */
-export async function adoptData(deps: DataDeps, image: Image, store: Store, statuses: readonly ImageStatus[],
-  file: string, facts: StagedFacts): Promise<{ result: IngestResult; location: ImageLocation } | null> {
+export async function adoptData(
+  deps: DataDeps,
+  image: Image,
+  store: Store,
+  statuses: readonly ImageStatus[],
+  file: string,
+  facts: StagedFacts,
+): Promise<{ result: IngestResult; location: ImageLocation } | null> {
   if (facts.size > deps.settings.imageSizeCap) throw gazeError('IMAGE_TOO_LARGE');
   const check = formatCheckFor(image, deps);
   let inspection: IngestResult['inspection'] = null;
@@ -125,7 +143,10 @@ export async function adoptData(deps: DataDeps, image: Image, store: Store, stat
       await deps.images.purgeLocation(location.id);
       return null;
     }
-    return { result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url }, warnings: [] }, location };
+    return {
+      result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url }, warnings: [] },
+      location,
+    };
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw translateIngestError(err);
@@ -155,11 +176,24 @@ export async function scrubLocation(deps: DataDeps, location: ImageLocation, sto
  * upload and the legacy import task. Checks an expected digest first; on any refusal the written data
  * is removed again.
  */
-export async function storeAndActivate(deps: DataDeps, image: Image, source: Readable, store: Store,
-  from: ImageStatus, signal: AbortSignal, sizeHint?: number, budget?: ByteBudget | null): Promise<void> {
+export async function storeAndActivate(
+  deps: DataDeps,
+  image: Image,
+  source: Readable,
+  store: Store,
+  from: ImageStatus,
+  signal: AbortSignal,
+  sizeHint?: number,
+  budget?: ByteBudget | null,
+): Promise<void> {
   const { result, location } = await writeData(deps, image, store, [from], {
-    source, sizeCap: deps.settings.imageSizeCap, hashAlgo: deps.settings.hashingAlgorithm,
-    formatCheck: formatCheckFor(image, deps), signal, sizeHint, budget,
+    source,
+    sizeCap: deps.settings.imageSizeCap,
+    hashAlgo: deps.settings.hashingAlgorithm,
+    formatCheck: formatCheckFor(image, deps),
+    signal,
+    sizeHint,
+    budget,
   });
   try {
     const digests = result.digests!;
@@ -172,10 +206,18 @@ export async function storeAndActivate(deps: DataDeps, image: Image, source: Rea
       const now = await deps.quotas.storeBudget(image.owner, image.id);
       if (now && result.size > now.bytes) throw now.exceeded(result.size);
     }
-    const activated = await deps.images.activateWithData(image.id, activation({
-      size: result.size, checksum: digests.checksum, hashAlgo: digests.hashAlgo, hashValue: digests.hashValue,
-      virtualSize: result.inspection?.virtualSize ?? null,
-    }), location.id, from);
+    const activated = await deps.images.activateWithData(
+      image.id,
+      activation({
+        size: result.size,
+        checksum: digests.checksum,
+        hashAlgo: digests.hashAlgo,
+        hashValue: digests.hashValue,
+        virtualSize: result.inspection?.virtualSize ?? null,
+      }),
+      location.id,
+      from,
+    );
     if (!activated) throw new ImageGone(image.id);
   } catch (err) {
     await scrubLocation(deps, location, store);

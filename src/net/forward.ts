@@ -33,7 +33,8 @@ export async function forwardToStageHost(stageHost: string, incoming: FastifyReq
     await response.body.dump();
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
-    const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code) || ['TimeoutError', 'AbortError'].includes((err as Error).name);
+    const unreachable =
+      ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code) || ['TimeoutError', 'AbortError'].includes((err as Error).name);
     throw gazeError(unreachable ? 'STAGE_HOST_TIMEOUT' : 'STAGE_HOST_BAD_GATEWAY');
   }
   const requestId = response.headers['x-openstack-request-id'];

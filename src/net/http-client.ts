@@ -36,7 +36,14 @@ export interface HttpRequestOptions {
 export function keepAliveAgents(opts: { insecure?: boolean } = {}): { http: HttpAgent; https: HttpsAgent; close(): void } {
   const http = new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
   const https = new HttpsAgent({ keepAlive: true, keepAliveMsecs: 10_000, rejectUnauthorized: !opts.insecure });
-  return { http, https, close: () => { http.destroy(); https.destroy(); } };
+  return {
+    http,
+    https,
+    close: () => {
+      http.destroy();
+      https.destroy();
+    },
+  };
 }
 
 export class HttpTimeoutError extends Error {
@@ -51,7 +58,12 @@ function asBody(res: IncomingMessage): ResponseBody {
   // Errors reach whoever reads the body; without a reader they must not be unhandled events.
   res.on('error', () => {});
   return Object.assign(res, {
-    dump: () => pipeline(res, async (source: AsyncIterable<unknown>) => { for await (const _ of source) { /* discard */ } }),
+    dump: () =>
+      pipeline(res, async (source: AsyncIterable<unknown>) => {
+        for await (const _ of source) {
+          /* discard */
+        }
+      }),
     text: () => text(res),
     json: async () => JSON.parse(await text(res)) as unknown,
   });

@@ -95,7 +95,18 @@ const systemLookup: HostLookup = async (host) => {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const SUPPORTED_PROTOCOLS = new Set(['http:', 'https:']);
 /** Never taken from the caller: the Host is the URL's, the framing is the client's. */
-const DROPPED_HEADERS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'content-length', 'te', 'trailer', 'proxy-connection']);
+const DROPPED_HEADERS = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'content-length',
+  'te',
+  'trailer',
+  'proxy-connection',
+]);
 /** Credentials do not follow a redirect to another origin. */
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'x-auth-token']);
 
@@ -136,7 +147,10 @@ function resolveHost(host: string, lookup: HostLookup, timeoutMs: number, signal
     };
     const onAbort = (): void => finish(() => reject(abortedError(url)));
     if (timeoutMs > 0) {
-      timer = setTimeout(() => finish(() => reject(new DownloadError('CONNECT_TIMEOUT', `timed out after ${timeoutMs} ms resolving ${host}`, { url }))), timeoutMs);
+      timer = setTimeout(
+        () => finish(() => reject(new DownloadError('CONNECT_TIMEOUT', `timed out after ${timeoutMs} ms resolving ${host}`, { url }))),
+        timeoutMs,
+      );
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     let answer: Promise<ResolvedAddress[]>;
@@ -146,14 +160,15 @@ function resolveHost(host: string, lookup: HostLookup, timeoutMs: number, signal
       answer = Promise.reject(err);
     }
     answer.then(
-      (addresses) => finish(() => {
-        const valid = Array.isArray(addresses) ? addresses.filter((a) => a && typeof a.address === 'string' && isIP(a.address) !== 0) : [];
-        if (valid.length === 0 || valid.length !== addresses.length) {
-          reject(new DownloadError('DNS', `cannot resolve host ${host}: no usable address`, { url }));
-        } else {
-          resolve(valid.map((a) => ({ address: a.address, family: isIP(a.address) === 6 ? 6 : 4 })));
-        }
-      }),
+      (addresses) =>
+        finish(() => {
+          const valid = Array.isArray(addresses) ? addresses.filter((a) => a && typeof a.address === 'string' && isIP(a.address) !== 0) : [];
+          if (valid.length === 0 || valid.length !== addresses.length) {
+            reject(new DownloadError('DNS', `cannot resolve host ${host}: no usable address`, { url }));
+          } else {
+            resolve(valid.map((a) => ({ address: a.address, family: isIP(a.address) === 6 ? 6 : 4 })));
+          }
+        }),
       (err: unknown) => finish(() => reject(new DownloadError('DNS', `cannot resolve host ${host}: ${errorText(err)}`, { url, cause: err }))),
     );
   });
@@ -177,7 +192,12 @@ function pinnedLookup(expectedHost: string, addresses: ResolvedAddress[]) {
       process.nextTick(callback, err, '', 0);
       return;
     }
-    if (options.all) process.nextTick(callback, null, wanted.map((a) => ({ address: a.address, family: a.family })));
+    if (options.all)
+      process.nextTick(
+        callback,
+        null,
+        wanted.map((a) => ({ address: a.address, family: a.family })),
+      );
     else process.nextTick(callback, null, wanted[0]!.address, wanted[0]!.family);
   };
 }
@@ -194,7 +214,9 @@ function headerValue(headers: Hop['headers'], name: string): string | undefined 
 }
 
 function discard(hop: Hop): void {
-  hop.body.on('error', () => { /* discarded */ });
+  hop.body.on('error', () => {
+    /* discarded */
+  });
   hop.body.destroy();
 }
 
@@ -205,15 +227,17 @@ function discard(hop: Hop): void {
  */
 async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean, asGiven: string): Promise<Hop> {
   const href = url.href;
-  const filteredError = (): DownloadError => redirected
-    ? new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${href}`, { url: href })
-    : new DownloadError('FILTERED', `URI does not pass filtering: ${asGiven}`, { url: asGiven });
+  const filteredError = (): DownloadError =>
+    redirected
+      ? new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${href}`, { url: href })
+      : new DownloadError('FILTERED', `URI does not pass filtering: ${asGiven}`, { url: asGiven });
 
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const started = Date.now();
-  const addresses: ResolvedAddress[] = isIP(host) !== 0
-    ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
-    : await resolveHost(host, opts.lookup ?? systemLookup, opts.connectTimeoutMs, opts.signal, href);
+  const addresses: ResolvedAddress[] =
+    isIP(host) !== 0
+      ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
+      : await resolveHost(host, opts.lookup ?? systemLookup, opts.connectTimeoutMs, opts.signal, href);
   if (!addresses.every((a) => addressPassesFilter(a.address, url.hostname, opts.filter))) throw filteredError();
   if (opts.signal?.aborted) throw abortedError(href);
 
@@ -251,21 +275,32 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
 
     // The socket's lookup answers the checked addresses of this one name only; Host and the TLS
     // server name stay the name. `agent: false`: a connection of its own, closed after the response.
-    const req = (secure ? httpsRequest : httpRequest)(target, {
-      method: 'GET', headers: requestHeaders, agent: false, lookup: pinnedLookup(host, addresses) as never,
-    }, (res) => {
-      if (settled) {
-        res.destroy();
-        return;
-      }
-      finish();
-      res.on('error', () => { /* reported through the body guard */ });
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
-    });
-    req.on('error', (err) => fail(err instanceof DownloadError ? err
-      : new DownloadError('NETWORK', `request to ${url.host} failed: ${errorText(err)}`, { url: href, cause: err })));
+    const req = (secure ? httpsRequest : httpRequest)(
+      target,
+      {
+        method: 'GET',
+        headers: requestHeaders,
+        agent: false,
+        lookup: pinnedLookup(host, addresses) as never,
+      },
+      (res) => {
+        if (settled) {
+          res.destroy();
+          return;
+        }
+        finish();
+        res.on('error', () => {
+          /* reported through the body guard */
+        });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+      },
+    );
+    req.on('error', (err) =>
+      fail(err instanceof DownloadError ? err : new DownloadError('NETWORK', `request to ${url.host} failed: ${errorText(err)}`, { url: href, cause: err })),
+    );
     req.on('socket', (socket) => {
-      const connected = (): void => arm(opts.readTimeoutMs, () => new DownloadError('READ_TIMEOUT', `no response from ${url.host} within ${opts.readTimeoutMs} ms`, { url: href }));
+      const connected = (): void =>
+        arm(opts.readTimeoutMs, () => new DownloadError('READ_TIMEOUT', `no response from ${url.host} within ${opts.readTimeoutMs} ms`, { url: href }));
       socket.once(secure ? 'secureConnect' : 'connect', connected);
     });
     arm(connectTimeout, () => new DownloadError('CONNECT_TIMEOUT', `timed out after ${opts.connectTimeoutMs} ms connecting to ${url.host}`, { url: href }));
@@ -355,8 +390,11 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
  * Whether `uri` passes the filter with the addresses its host resolves to now (a name that does not
  * resolve now is left to the download, which resolves and checks again before it connects).
  */
-export async function passesFilterResolved(uri: string | null | undefined, filter: UriFilterOptions,
-  opts: { lookup?: HostLookup; timeoutMs: number }): Promise<boolean> {
+export async function passesFilterResolved(
+  uri: string | null | undefined,
+  filter: UriFilterOptions,
+  opts: { lookup?: HostLookup; timeoutMs: number },
+): Promise<boolean> {
   const check = checkUri(uri, filter);
   if (!check.ok || !SUPPORTED_PROTOCOLS.has(check.url.protocol)) return false;
   const host = check.url.hostname.startsWith('[') ? check.url.hostname.slice(1, -1) : check.url.hostname;
@@ -398,7 +436,9 @@ class GuardedBody extends Readable {
   #received = 0;
   #timer: NodeJS.Timeout | undefined;
   #sourceDone = false;
-  readonly #onAbort = (): void => { this.destroy(abortedError(this.#opts.url)); };
+  readonly #onAbort = (): void => {
+    this.destroy(abortedError(this.#opts.url));
+  };
 
   constructor(source: Readable, opts: BodyGuardOptions) {
     super({ highWaterMark: 64 * 1024 });
@@ -489,7 +529,9 @@ class GuardedBody extends Readable {
     this.#opts.signal?.removeEventListener('abort', this.#onAbort);
     if (!this.#sourceDone) {
       this.#sourceDone = true;
-      this.#source.on('error', () => { /* reported by the guard */ });
+      this.#source.on('error', () => {
+        /* reported by the guard */
+      });
       this.#source.destroy();
     }
     try {

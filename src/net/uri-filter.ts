@@ -47,9 +47,7 @@ export function uriFilterFromConfig(config: Config): UriFilterOptions {
 /** Default ports of the WHATWG "special" schemes: the parser drops them from `URL.port`. */
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'ws:': 80, 'wss:': 443, 'ftp:': 21 };
 
-export type UriCheck =
-  | { ok: true; url: URL; scheme: string; host: string; port: number | null }
-  | { ok: false; reason: string };
+export type UriCheck = { ok: true; url: URL; scheme: string; host: string; port: number | null } | { ok: false; reason: string };
 
 /** Only the allow-list counts when both lists of a level are set. */
 function effective<T>(allowed: T[], disallowed: T[]): { allow: Set<T>; deny: Set<T> } {
@@ -108,13 +106,32 @@ export function canonicalAddress(address: string): string | null {
 
 // Destinations that are not on the public internet (IANA special-purpose registries).
 const INTERNAL_V4: Array<[string, number]> = [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
 ];
 const INTERNAL_V6: Array<[string, number]> = [
-  ['::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10],
-  ['fec0::', 10], ['ff00::', 8],
+  ['::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 23],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
 ];
 const internal = new BlockList();
 for (const [net, prefix] of INTERNAL_V4) internal.addSubnet(net, prefix, 'ipv4');
@@ -139,7 +156,7 @@ function expandIPv6(v6: string): Groups | null {
   const right = part(tail);
   if (v6.includes('.')) return null; // dotted forms are unmapped before this
   const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? groups as Groups : null;
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? (groups as Groups) : null;
 }
 
 /** Whether a canonical address (see canonicalAddress) is internal: not a public internet destination. */
@@ -211,7 +228,10 @@ export function checkUri(uri: string | null | undefined, opts: UriFilterOptions)
   }
 
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
-  const schemes = effective(opts.allowedSchemes.map((s) => s.trim().toLowerCase()), opts.disallowedSchemes.map((s) => s.trim().toLowerCase()));
+  const schemes = effective(
+    opts.allowedSchemes.map((s) => s.trim().toLowerCase()),
+    opts.disallowedSchemes.map((s) => s.trim().toLowerCase()),
+  );
   if (!scheme) return { ok: false, reason: 'no scheme' };
   if (schemes.allow.size > 0 && !schemes.allow.has(scheme)) return { ok: false, reason: `scheme '${scheme}' is not allowed` };
   if (schemes.deny.has(scheme)) return { ok: false, reason: `scheme '${scheme}' is disallowed` };

@@ -25,22 +25,29 @@ export class LogNotificationDriver implements NotificationDriver {
 }
 
 export class Notifier {
-
   constructor(
     private readonly drivers: NotificationDriver[],
     private readonly publisherId: string,
     private readonly disabled: string[] = [],
   ) {}
 
-  info(eventType: string, payload: unknown): void { this.emit(eventType, 'INFO', payload); }
-  error(eventType: string, payload: unknown): void { this.emit(eventType, 'ERROR', payload); }
+  info(eventType: string, payload: unknown): void {
+    this.emit(eventType, 'INFO', payload);
+  }
+  error(eventType: string, payload: unknown): void {
+    this.emit(eventType, 'ERROR', payload);
+  }
 
   private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
     const group = eventType.split('.')[0] ?? eventType;
     if (this.disabled.includes(eventType) || this.disabled.includes(group)) return;
     const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: new Date().toISOString(), payload };
     for (const d of this.drivers) {
-      try { d.send(n); } catch { /* a broken notifier must never fail the API call */ }
+      try {
+        d.send(n);
+      } catch {
+        /* a broken notifier must never fail the API call */
+      }
     }
   }
 }

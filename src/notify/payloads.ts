@@ -4,11 +4,25 @@ import { apiTime } from '../domain/time.ts';
 /** Glance's notification payload of an image (locations never included). */
 export function imagePayload(image: Image): Record<string, unknown> {
   return {
-    id: image.id, name: image.name, status: image.status,
-    created_at: apiTime(image.created_at), updated_at: apiTime(image.updated_at),
-    min_disk: image.min_disk, min_ram: image.min_ram, protected: image.protected,
-    checksum: image.checksum, owner: image.owner, disk_format: image.disk_format, container_format: image.container_format,
-    size: image.size, virtual_size: image.virtual_size, is_public: image.visibility === 'public', visibility: image.visibility,
-    properties: { ...image.properties }, tags: [...image.tags], deleted: false, deleted_at: null,
+    id: image.id,
+    name: image.name,
+    status: image.status,
+    created_at: apiTime(image.created_at),
+    updated_at: apiTime(image.updated_at),
+    min_disk: image.min_disk,
+    min_ram: image.min_ram,
+    protected: image.protected,
+    checksum: image.checksum,
+    owner: image.owner,
+    disk_format: image.disk_format,
+    container_format: image.container_format,
+    size: image.size,
+    virtual_size: image.virtual_size,
+    is_public: image.visibility === 'public',
+    visibility: image.visibility,
+    properties: { ...image.properties },
+    tags: [...image.tags],
+    deleted: false,
+    deleted_at: null,
   };
 }

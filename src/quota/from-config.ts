@@ -14,10 +14,18 @@ export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService
       if (!opt(name)) throw new Error(`[oslo_limit] ${name} is required with use_keystone_limits`);
     }
     source = new KeystoneLimits({
-      authUrl: opt('auth_url')!, username: opt('username')!, password: opt('password')!,
-      userDomainId: opt('user_domain_id'), userDomainName: opt('user_domain_name'), systemScope: opt('system_scope'),
-      projectName: opt('project_name'), projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name'),
-      endpointId: opt('endpoint_id'), endpointServiceType: opt('endpoint_service_type'), endpointRegionName: opt('endpoint_region_name'),
+      authUrl: opt('auth_url')!,
+      username: opt('username')!,
+      password: opt('password')!,
+      userDomainId: opt('user_domain_id'),
+      userDomainName: opt('user_domain_name'),
+      systemScope: opt('system_scope'),
+      projectName: opt('project_name'),
+      projectDomainId: opt('project_domain_id'),
+      projectDomainName: opt('project_domain_name'),
+      endpointId: opt('endpoint_id'),
+      endpointServiceType: opt('endpoint_service_type'),
+      endpointRegionName: opt('endpoint_region_name'),
       endpointInterface: opt('endpoint_interface') ?? 'publicURL',
     });
   } else {

@@ -49,7 +49,8 @@ export class KeystoneLimits implements LimitSource {
       if (isLimitName(r.resource_name) && Number.isInteger(r.default_limit)) limits[r.resource_name] = r.default_limit as number;
     }
     for (const l of own) {
-      if (isLimitName(l.resource_name) && Number.isInteger(l.resource_limit) && (l.project_id ?? projectId) === projectId) limits[l.resource_name] = l.resource_limit as number;
+      if (isLimitName(l.resource_name) && Number.isInteger(l.resource_limit) && (l.project_id ?? projectId) === projectId)
+        limits[l.resource_name] = l.resource_limit as number;
     }
     return limits;
   }
@@ -59,18 +60,21 @@ export class KeystoneLimits implements LimitSource {
     if (this.target) return this.target;
     const { endpointId, endpointServiceType, endpointRegionName, endpointInterface } = this.opts;
     if (endpointId) {
-      const { endpoint } = await this.get(`/v3/endpoints/${encodeURIComponent(endpointId)}`) as { endpoint: { service_id: string; region_id: string | null } };
+      const { endpoint } = (await this.get(`/v3/endpoints/${encodeURIComponent(endpointId)}`)) as {
+        endpoint: { service_id: string; region_id: string | null };
+      };
       this.target = { serviceId: endpoint.service_id, regionId: endpoint.region_id };
       return this.target;
     }
-    const { services } = await this.get(`/v3/services?type=${encodeURIComponent(endpointServiceType!)}`) as { services: Array<{ id: string }> };
+    const { services } = (await this.get(`/v3/services?type=${encodeURIComponent(endpointServiceType!)}`)) as { services: Array<{ id: string }> };
     const [service] = services;
     if (!service || services.length !== 1) throw new LimitsUnavailable(`Keystone lists ${services.length} services of type ${endpointServiceType}, not one`);
     const iface = endpointInterface.replace(/URL$/, '');
     const query = new URLSearchParams({ service_id: service.id, interface: iface, ...(endpointRegionName ? { region_id: endpointRegionName } : {}) });
-    const { endpoints } = await this.get(`/v3/endpoints?${query}`) as { endpoints: Array<{ region_id: string | null }> };
+    const { endpoints } = (await this.get(`/v3/endpoints?${query}`)) as { endpoints: Array<{ region_id: string | null }> };
     const [endpoint] = endpoints;
-    if (!endpoint || endpoints.length !== 1) throw new LimitsUnavailable(`Keystone lists ${endpoints.length} ${iface} endpoints for the ${endpointServiceType} service, not one`);
+    if (!endpoint || endpoints.length !== 1)
+      throw new LimitsUnavailable(`Keystone lists ${endpoints.length} ${iface} endpoints for the ${endpointServiceType} service, not one`);
     this.target = { serviceId: service.id, regionId: endpoint.region_id };
     return this.target;
   }
@@ -93,9 +97,7 @@ export class KeystoneLimits implements LimitSource {
     if (this.token && this.token.expiresAt - Date.now() > TOKEN_MARGIN_MS) return this.token.value;
     const o = this.opts;
     const domain = (id: string | null, name: string | null) => (id ? { id } : name ? { name } : { id: 'default' });
-    const scope = o.systemScope
-      ? { system: { all: true } }
-      : { project: { name: o.projectName, domain: domain(o.projectDomainId, o.projectDomainName) } };
+    const scope = o.systemScope ? { system: { all: true } } : { project: { name: o.projectName, domain: domain(o.projectDomainId, o.projectDomainName) } };
     const body = {
       auth: {
         identity: { methods: ['password'], password: { user: { name: o.username, password: o.password, domain: domain(o.userDomainId, o.userDomainName) } } },

@@ -2,7 +2,7 @@
 // [project_limits] section of the config. Both speak the unified-limit names Glance registers.
 
 export const LIMIT_NAMES = ['image_size_total', 'image_stage_total', 'image_count_total', 'image_count_uploading'] as const;
-export type LimitName = typeof LIMIT_NAMES[number];
+export type LimitName = (typeof LIMIT_NAMES)[number];
 
 /** A limit per name: MiB for the *_total sizes, a count otherwise; negative = unlimited. */
 export type Limits = Record<LimitName, number>;

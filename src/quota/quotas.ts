@@ -105,10 +105,12 @@ export class QuotaService {
     if (limit < 0) return [];
     const usedBytes = name === 'image_size_total' ? used.storedBytes : used.stagedBytes;
     const current = Math.floor(usedBytes / MiB);
-    return [{
-      bytes: Math.max(0, limit * MiB - usedBytes),
-      exceeded: (attempted) => gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, current, Math.ceil(attempted / MiB))]),
-    }];
+    return [
+      {
+        bytes: Math.max(0, limit * MiB - usedBytes),
+        exceeded: (attempted) => gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, current, Math.ceil(attempted / MiB))]),
+      },
+    ];
   }
 
   private async limits(projectId: string): Promise<Limits> {
@@ -123,10 +125,14 @@ export class QuotaService {
 
 function usageIn(name: LimitName, used: ProjectUsage): number {
   switch (name) {
-    case 'image_size_total': return Math.floor(used.storedBytes / MiB);
-    case 'image_stage_total': return Math.floor(used.stagedBytes / MiB);
-    case 'image_count_total': return used.imageCount;
-    case 'image_count_uploading': return used.uploadingCount;
+    case 'image_size_total':
+      return Math.floor(used.storedBytes / MiB);
+    case 'image_stage_total':
+      return Math.floor(used.stagedBytes / MiB);
+    case 'image_count_total':
+      return used.imageCount;
+    case 'image_count_uploading':
+      return used.uploadingCount;
   }
 }
 

@@ -13,7 +13,9 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
       id: { type: 'string', description: 'An identifier for the image', pattern: UUID_PATTERN },
       name: { type: ['null', 'string'], description: 'Descriptive name for the image', maxLength: 255 },
       status: {
-        type: 'string', readOnly: true, description: 'Status of the image',
+        type: 'string',
+        readOnly: true,
+        description: 'Status of the image',
         enum: ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'],
       },
       visibility: { type: 'string', description: 'Scope of image accessibility', enum: ['community', 'public', 'private', 'shared'] },
@@ -22,8 +24,10 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
       checksum: { type: ['null', 'string'], readOnly: true, description: 'md5 hash of image contents.', maxLength: 32 },
       os_hash_algo: { type: ['null', 'string'], readOnly: true, description: 'Algorithm to calculate the os_hash_value', maxLength: 64 },
       os_hash_value: {
-        type: ['null', 'string'], readOnly: true,
-        description: 'Hexdigest of the image contents using the algorithm specified by the os_hash_algo', maxLength: 128,
+        type: ['null', 'string'],
+        readOnly: true,
+        description: 'Hexdigest of the image contents using the algorithm specified by the os_hash_algo',
+        maxLength: 128,
       },
       owner: { type: ['null', 'string'], description: 'Owner of the image', maxLength: 255 },
       size: { type: ['null', 'integer'], readOnly: true, description: 'Size of image file in bytes' },
@@ -49,8 +53,11 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
             url: { type: 'string', maxLength: 255 },
             metadata: { type: 'object' },
             validation_data: {
-              description: "Values to be used to populate the corresponding image properties. If the image status is not 'queued', values must exactly match those already contained in the image properties.",
-              type: 'object', writeOnly: true, additionalProperties: false,
+              description:
+                "Values to be used to populate the corresponding image properties. If the image status is not 'queued', values must exactly match those already contained in the image properties.",
+              type: 'object',
+              writeOnly: true,
+              additionalProperties: false,
               properties: {
                 checksum: { type: 'string', minLength: 32, maxLength: 32 },
                 os_hash_algo: { type: 'string', maxLength: 64 },
@@ -64,16 +71,21 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
         description: 'A set of URLs to access the image file kept in external store',
       },
       kernel_id: {
-        type: ['null', 'string'], pattern: UUID_PATTERN,
-        description: 'ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.', is_base: false,
+        type: ['null', 'string'],
+        pattern: UUID_PATTERN,
+        description: 'ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.',
+        is_base: false,
       },
       ramdisk_id: {
-        type: ['null', 'string'], pattern: UUID_PATTERN,
-        description: 'ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.', is_base: false,
+        type: ['null', 'string'],
+        pattern: UUID_PATTERN,
+        description: 'ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.',
+        is_base: false,
       },
       instance_uuid: {
         type: 'string',
-        description: 'Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)',
+        description:
+          'Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)',
         is_base: false,
       },
       architecture: { description: `Operating system architecture as specified in ${PROPERTY_KEYS_DOC}`, type: 'string', is_base: false },
@@ -81,12 +93,17 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
       os_version: { description: 'Operating system version as specified by the distributor.', type: 'string', is_base: false },
       description: { description: 'A human-readable string describing this image.', type: 'string', is_base: false },
       cinder_encryption_key_id: {
-        description: 'Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image',
-        type: 'string', is_base: false,
+        description:
+          'Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image',
+        type: 'string',
+        is_base: false,
       },
       cinder_encryption_key_deletion_policy: {
-        description: "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action",
-        type: 'string', enum: ['on_image_deletion', 'do_not_delete'], is_base: false,
+        description:
+          "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action",
+        type: 'string',
+        enum: ['on_image_deletion', 'do_not_delete'],
+        is_base: false,
       },
     },
     additionalProperties: { type: 'string' },
@@ -107,6 +124,10 @@ export function imagesSchema(image: JsonSchema): JsonSchema {
       next: { type: 'string' },
       schema: { type: 'string' },
     },
-    links: [{ rel: 'first', href: '{first}' }, { rel: 'next', href: '{next}' }, { rel: 'describedby', href: '{schema}' }],
+    links: [
+      { rel: 'first', href: '{first}' },
+      { rel: 'next', href: '{next}' },
+      { rel: 'describedby', href: '{schema}' },
+    ],
   };
 }

@@ -47,8 +47,16 @@ export const associationSchema: JsonSchema = {
   name: 'resource_type_association',
   properties: {
     name: { type: 'string', description: 'The resource type, named as Heat names it where it can (OS::Glance::Image, OS::Nova::Flavor…).', maxLength: 80 },
-    prefix: { type: 'string', description: 'Prefix of the namespace\'s properties when applied to this resource type, separator included (hw_, os:).', maxLength: 80 },
-    properties_target: { type: 'string', description: 'Which of the resource\'s key/value sets the properties belong to, where it has several (Cinder volumes: image).', maxLength: 80 },
+    prefix: {
+      type: 'string',
+      description: "Prefix of the namespace's properties when applied to this resource type, separator included (hw_, os:).",
+      maxLength: 80,
+    },
+    properties_target: {
+      type: 'string',
+      description: "Which of the resource's key/value sets the properties belong to, where it has several (Cinder volumes: image).",
+      maxLength: 80,
+    },
     created_at: timestamp('When the association was made'),
     updated_at: timestamp('When the association last changed'),
   },
@@ -78,7 +86,12 @@ export const namespaceSchema: JsonSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { name: { type: 'string' }, description: { type: 'string' }, required: { $ref: '#/definitions/stringArray' }, properties: { $ref: '#/definitions/property' } },
+        properties: {
+          name: { type: 'string' },
+          description: { type: 'string' },
+          required: { $ref: '#/definitions/stringArray' },
+          properties: { $ref: '#/definitions/property' },
+        },
       },
     },
     tags: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' } } } },
@@ -131,7 +144,11 @@ export const tagsRequestSchema: JsonSchema = {
   additionalProperties: false,
 };
 
-const LINKS = [{ rel: 'first', href: '{first}' }, { rel: 'next', href: '{next}' }, { rel: 'describedby', href: '{schema}' }];
+const LINKS = [
+  { rel: 'first', href: '{first}' },
+  { rel: 'next', href: '{next}' },
+  { rel: 'describedby', href: '{schema}' },
+];
 
 /** Glance's CollectionSchema: the items without their definitions, which move to the top. */
 function collection(name: string, item: JsonSchema): JsonSchema {
@@ -156,7 +173,9 @@ export const metadefSchemas: Record<string, JsonSchema> = {
       name: 'properties',
       properties: {
         properties: { type: 'object', additionalProperties: { ...rest, required: (required as string[]).filter((r) => r !== 'name') } },
-        first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' },
+        first: { type: 'string' },
+        next: { type: 'string' },
+        schema: { type: 'string' },
       },
       links: LINKS,
       definitions: defs,

@@ -59,5 +59,9 @@ export const tasksSchema: JsonSchema = {
     first: { type: 'string' },
     next: { type: 'string' },
   },
-  links: [{ rel: 'first', href: '{first}' }, { rel: 'next', href: '{next}' }, { rel: 'describedby', href: '{schema}' }],
+  links: [
+    { rel: 'first', href: '{first}' },
+    { rel: 'next', href: '{next}' },
+    { rel: 'describedby', href: '{schema}' },
+  ],
 };

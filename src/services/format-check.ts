@@ -28,7 +28,10 @@ export interface FormatCheckResult {
  * upload with container_format bare, and stores nothing.
  */
 export class FormatCheckService {
-  constructor(private readonly deps: ServiceDeps, private readonly opts: { diskFormats: string[]; formatPolicy: FormatPolicy }) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly opts: { diskFormats: string[]; formatPolicy: FormatPolicy },
+  ) {}
 
   async check(ctx: RequestContext, source: Readable, diskFormat: string | null): Promise<FormatCheckResult> {
     this.deps.policy.enforce('add_image', ctx, { project_id: ctx.projectId, owner: ctx.projectId });

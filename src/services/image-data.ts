@@ -19,7 +19,10 @@ export interface Download {
 }
 
 export class ImageDataService {
-  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly uploads: UploadRegistry,
+  ) {}
 
   /** PUT /v2/images/{id}/file. The caller has checked the content type. */
   async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string, sizeHint?: number): Promise<void> {

@@ -65,12 +65,21 @@ function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCo
   if (!second) throw gazeError('BAD_REQUEST', `Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`);
   const next = addSeconds(second, 1);
   switch (op) {
-    case 'eq': return [{ column, op: 'gte', values: [second] }, { column, op: 'lt', values: [next] }];
-    case 'neq': return [{ column, op: 'outside', values: [second, next] }];
-    case 'gt': return [{ column, op: 'gte', values: [next] }];
-    case 'gte': return [{ column, op: 'gte', values: [second] }];
-    case 'lt': return [{ column, op: 'lt', values: [second] }];
-    default: return [{ column, op: 'lt', values: [next] }]; // lte
+    case 'eq':
+      return [
+        { column, op: 'gte', values: [second] },
+        { column, op: 'lt', values: [next] },
+      ];
+    case 'neq':
+      return [{ column, op: 'outside', values: [second, next] }];
+    case 'gt':
+      return [{ column, op: 'gte', values: [next] }];
+    case 'gte':
+      return [{ column, op: 'gte', values: [second] }];
+    case 'lt':
+      return [{ column, op: 'lt', values: [second] }];
+    default:
+      return [{ column, op: 'lt', values: [next] }]; // lte
   }
 }
 
@@ -103,7 +112,10 @@ function parseSort(pairs: QueryPairs): SortKey[] {
   if (sort.length) {
     if (sortKeys.length || sortDirs.length) throw gazeError('BAD_REQUEST', 'Old and new sorting syntax cannot be combined');
     for (const part of sort.join(',').split(',')) {
-      const [key = '', dir = 'desc'] = part.trim().split(':').map((s) => s.trim());
+      const [key = '', dir = 'desc'] = part
+        .trim()
+        .split(':')
+        .map((s) => s.trim());
       checkKey(key);
       checkDir(dir);
       keys.push({ key: key as SortKey['key'], dir: dir as 'asc' | 'desc' });
@@ -116,7 +128,7 @@ function parseSort(pairs: QueryPairs): SortKey[] {
     const list = sortKeys.length ? sortKeys : ['created_at'];
     list.forEach((key, i) => {
       checkKey(key);
-      const dir = (sortDirs.length > 1 ? sortDirs[i] : sortDirs[0] ?? 'desc') as 'asc' | 'desc';
+      const dir = (sortDirs.length > 1 ? sortDirs[i] : (sortDirs[0] ?? 'desc')) as 'asc' | 'desc';
       keys.push({ key: key as SortKey['key'], dir });
     });
   }
@@ -199,7 +211,13 @@ export class ImageListService {
 
     if (unreadableFilter) return { images: [], hasMore: false };
     const rows = await this.deps.images.list({
-      conditions, properties, tags, osHidden, sort, limit, marker,
+      conditions,
+      properties,
+      tags,
+      osHidden,
+      sort,
+      limit,
+      marker,
       scope: { isAdmin: ctx.isAdmin, projectId: ctx.projectId, visibility, memberStatus },
     });
     return { images: rows, hasMore: rows.length === limit && limit > 0 };

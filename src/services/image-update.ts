@@ -13,7 +13,10 @@ const LOCATION_VERBS = { add: 'add', remove: 'remove', replace: 'update' } as co
 
 /** PATCH /v2/images/{id}: every operation is applied to a copy; the copy is saved only if all succeed. */
 export class ImageUpdateService {
-  constructor(private readonly deps: ServiceDeps, private readonly images: ImageService) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly images: ImageService,
+  ) {}
 
   async update(ctx: RequestContext, id: string, body: unknown, dialect: PatchDialect): Promise<Image> {
     const ops = parsePatch(body, dialect);

@@ -2,8 +2,18 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RequestContext } from '../auth/context.ts';
 import {
-  CREATE_DISALLOWED, CREATE_READ_ONLY, checkExpectedDigest, checkNoFourByteUnicode, checkMinimum, checkPropertyName, RESERVED_PROPERTIES, USER_BASE_PROPERTIES, countedPropertyKeys, isReservedNamespace,
-  type Image, type Visibility,
+  CREATE_DISALLOWED,
+  CREATE_READ_ONLY,
+  checkExpectedDigest,
+  checkNoFourByteUnicode,
+  checkMinimum,
+  checkPropertyName,
+  RESERVED_PROPERTIES,
+  USER_BASE_PROPERTIES,
+  countedPropertyKeys,
+  isReservedNamespace,
+  type Image,
+  type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { nowTimestamp } from '../domain/time.ts';
@@ -19,7 +29,11 @@ import { moveTo } from '../domain/image.ts';
 const TAG_MAX = 255;
 
 export class ImageService {
-  constructor(private readonly deps: ServiceDeps, private readonly uploads: UploadRegistry, private readonly imports: Pick<ImportEngine, 'cancel'>) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly uploads: UploadRegistry,
+    private readonly imports: Pick<ImportEngine, 'cancel'>,
+  ) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
     for (const key of Object.keys(body)) {
@@ -74,13 +88,17 @@ export class ImageService {
       os_hash_algo: (body.os_hash_algo as string | undefined) ?? null,
       os_hash_value: (body.os_hash_value as string | undefined) ?? null,
       owner,
-      size: null, virtual_size: null,
+      size: null,
+      virtual_size: null,
       container_format: (body.container_format as string | null | undefined) ?? null,
       disk_format: (body.disk_format as string | null | undefined) ?? null,
       min_ram: (body.min_ram as number | undefined) ?? 0,
       min_disk: (body.min_disk as number | undefined) ?? 0,
-      created_at: now, updated_at: now,
-      properties, tags, locations: [],
+      created_at: now,
+      updated_at: now,
+      properties,
+      tags,
+      locations: [],
     };
     checkNoFourByteUnicode({ name: image.name, ...image.properties }, image.tags);
     try {

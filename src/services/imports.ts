@@ -28,7 +28,11 @@ export interface ImportOptions {
 
 /** POST /v2/images/{id}/import: every synchronous check of spec import.md §3.2, in order, then a task. */
 export class ImportService {
-  constructor(private readonly deps: ServiceDeps, private readonly engine: ImportEngine, private readonly opts: ImportOptions) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly engine: ImportEngine,
+    private readonly opts: ImportOptions,
+  ) {}
 
   /**
    * Starts an import; resolves once its task is scheduled (or at once when there is nothing to copy).
@@ -66,9 +70,21 @@ export class ImportService {
     const now = nowTimestamp();
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
     const task = this.engine.newTask({
-      id: crypto.randomUUID(), type: 'api_image_import', status: 'pending', owner: ctx.projectId ?? '',
-      input: JSON.stringify(input), result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId,
-      expires_at: null, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+      id: crypto.randomUUID(),
+      type: 'api_image_import',
+      status: 'pending',
+      owner: ctx.projectId ?? '',
+      input: JSON.stringify(input),
+      result: null,
+      message: '',
+      image_id: id,
+      request_id: ctx.requestId,
+      user_id: ctx.userId,
+      expires_at: null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+      deleted: 0,
     });
     await this.deps.tasks.insert(task);
     if (!(await this.deps.images.takeImportLock(id, task.id))) {
@@ -124,7 +140,10 @@ export class ImportService {
     if (listed !== undefined && header !== undefined) throw gazeError('IMPORT_STORES_AND_HEADER');
     let stores: string[];
     if (request.all_stores === true) {
-      stores = this.deps.stores.all().filter((s) => s.writable).map((s) => s.id);
+      stores = this.deps.stores
+        .all()
+        .filter((s) => s.writable)
+        .map((s) => s.id);
       if (method === 'copy-image') stores = stores.filter((s) => !heldBy.has(s));
     } else {
       stores = listed ?? [header ?? this.deps.stores.defaultId];

@@ -35,15 +35,15 @@ export class MemberService {
     const member = await this.deps.members.get(imageId, memberId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Not shared, not permitted or not found all answer 404 here (Glance turns the 403 into 404).
-    if (image.visibility !== 'shared' || !member || (!isOwner && memberId !== ctx.projectId)
-      || !(await this.allowed(ctx, 'get_member', image, memberId))) {
+    if (image.visibility !== 'shared' || !member || (!isOwner && memberId !== ctx.projectId) || !(await this.allowed(ctx, 'get_member', image, memberId))) {
       throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     }
     return member;
   }
 
   async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRow> {
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (!('member' in body)) throw gazeError('BAD_REQUEST', 'Member to be added not specified');
     const memberId = (body as { member: unknown }).member;
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
@@ -99,5 +99,13 @@ export class MemberService {
 }
 
 function memberPayload(row: MemberRow): Record<string, unknown> {
-  return { image_id: row.image_id, member_id: row.member, status: row.status, created_at: row.created_at, updated_at: row.updated_at, deleted: false, deleted_at: null };
+  return {
+    image_id: row.image_id,
+    member_id: row.member,
+    status: row.status,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    deleted: false,
+    deleted_at: null,
+  };
 }

@@ -40,8 +40,12 @@ export function enforce(deps: MetadefDeps, rule: string, ctx: RequestContext, ns
  * The namespace a request names, if the caller may see it. Glance words the 404 per endpoint: `missing`
  * when the namespace does not exist, `hidden` when the caller may not see it.
  */
-export async function findNamespace(deps: MetadefDeps, ctx: RequestContext, name: string,
-  notFound: { missing: NamespaceNotFound; hidden: NamespaceNotFound }): Promise<MetadefNamespace> {
+export async function findNamespace(
+  deps: MetadefDeps,
+  ctx: RequestContext,
+  name: string,
+  notFound: { missing: NamespaceNotFound; hidden: NamespaceNotFound },
+): Promise<MetadefNamespace> {
   const ns = await deps.namespaces.get(name);
   const raise = (code: NamespaceNotFound) => (code === 'NOT_FOUND' ? gazeError('NOT_FOUND') : gazeError(code, name));
   if (!ns) throw raise(notFound.missing);
@@ -71,7 +75,8 @@ export function refuseFourByte(what: string, fields: Record<string, unknown>, ne
 /** The body of a write, validated against its schema (an object: anything else is 400). */
 export function validated(deps: MetadefDeps, schema: keyof MetadefDeps['validators'], body: unknown): Record<string, unknown> {
   if (body === undefined) throw gazeError('BODY_EXPECTED');
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('SCHEMA_MISMATCH', schema, `${JSON.stringify(body)} is not of type 'object'`);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw gazeError('SCHEMA_MISMATCH', schema, `${JSON.stringify(body)} is not of type 'object'`);
   deps.validators[schema].validate(body);
   return body as Record<string, unknown>;
 }
@@ -82,44 +87,101 @@ const deletion = (deleted: boolean) => ({ deleted, deleted_at: deleted ? new Dat
 
 export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
-    namespace: ns.namespace, namespace_old: opts.old ?? ns.namespace, display_name: ns.display_name, protected: ns.protected ?? false,
-    visibility: ns.visibility ?? 'private', owner: ns.owner, description: ns.description,
-    created_at: apiTime(ns.created_at), updated_at: ns.updated_at ? apiTime(ns.updated_at) : null, ...deletion(opts.deleted ?? false),
+    namespace: ns.namespace,
+    namespace_old: opts.old ?? ns.namespace,
+    display_name: ns.display_name,
+    protected: ns.protected ?? false,
+    visibility: ns.visibility ?? 'private',
+    owner: ns.owner,
+    description: ns.description,
+    created_at: apiTime(ns.created_at),
+    updated_at: ns.updated_at ? apiTime(ns.updated_at) : null,
+    ...deletion(opts.deleted ?? false),
   };
 }
 
-const PAYLOAD_PROPERTY_FIELDS = ['type', 'title', 'description', 'default', 'minimum', 'maximum', 'enum', 'pattern', 'minLength', 'maxLength',
-  'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems'];
+const PAYLOAD_PROPERTY_FIELDS = [
+  'type',
+  'title',
+  'description',
+  'default',
+  'minimum',
+  'maximum',
+  'enum',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'confidential',
+  'items',
+  'uniqueItems',
+  'minItems',
+  'maxItems',
+  'additionalItems',
+];
 
 export function propertyPayload(ns: string, name: string, def: PropertyDefinition, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
-    namespace: ns, name, name_old: opts.old ?? name,
-    ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])), ...deletion(opts.deleted ?? false),
+    namespace: ns,
+    name,
+    name_old: opts.old ?? name,
+    ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])),
+    ...deletion(opts.deleted ?? false),
   };
 }
 
-export function objectPayload(ns: string, obj: { name: string; description: string | null; required: string[]; properties: Record<string, PropertyDefinition>; created_at: string; updated_at: string | null },
-  opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+export function objectPayload(
+  ns: string,
+  obj: {
+    name: string;
+    description: string | null;
+    required: string[];
+    properties: Record<string, PropertyDefinition>;
+    created_at: string;
+    updated_at: string | null;
+  },
+  opts: { old?: string; deleted?: boolean } = {},
+): Record<string, unknown> {
   return {
-    namespace: ns, name: obj.name, name_old: opts.old ?? obj.name,
+    namespace: ns,
+    name: obj.name,
+    name_old: opts.old ?? obj.name,
     properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])) })),
-    required: obj.required, description: obj.description,
-    created_at: apiTime(obj.created_at), updated_at: obj.updated_at ? apiTime(obj.updated_at) : null, ...deletion(opts.deleted ?? false),
+    required: obj.required,
+    description: obj.description,
+    created_at: apiTime(obj.created_at),
+    updated_at: obj.updated_at ? apiTime(obj.updated_at) : null,
+    ...deletion(opts.deleted ?? false),
   };
 }
 
-export function tagPayload(ns: string, tag: { name: string; created_at: string; updated_at: string | null }, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+export function tagPayload(
+  ns: string,
+  tag: { name: string; created_at: string; updated_at: string | null },
+  opts: { old?: string; deleted?: boolean } = {},
+): Record<string, unknown> {
   return {
-    namespace: ns, name: tag.name, name_old: opts.old ?? tag.name,
-    created_at: apiTime(tag.created_at), updated_at: tag.updated_at ? apiTime(tag.updated_at) : null, ...deletion(opts.deleted ?? false),
+    namespace: ns,
+    name: tag.name,
+    name_old: opts.old ?? tag.name,
+    created_at: apiTime(tag.created_at),
+    updated_at: tag.updated_at ? apiTime(tag.updated_at) : null,
+    ...deletion(opts.deleted ?? false),
   };
 }
 
-export function associationPayload(ns: string, a: { name: string; prefix: string | null; properties_target: string | null; created_at: string; updated_at: string | null },
-  deleted = false): Record<string, unknown> {
+export function associationPayload(
+  ns: string,
+  a: { name: string; prefix: string | null; properties_target: string | null; created_at: string; updated_at: string | null },
+  deleted = false,
+): Record<string, unknown> {
   return {
-    namespace: ns, name: a.name, prefix: a.prefix, properties_target: a.properties_target,
-    created_at: apiTime(a.created_at), updated_at: a.updated_at ? apiTime(a.updated_at) : null, ...deletion(deleted),
+    namespace: ns,
+    name: a.name,
+    prefix: a.prefix,
+    properties_target: a.properties_target,
+    created_at: apiTime(a.created_at),
+    updated_at: a.updated_at ? apiTime(a.updated_at) : null,
+    ...deletion(deleted),
   };
 }
 

@@ -4,14 +4,25 @@ import { normalizeProperty, type MetadefObject, type MetadefProperty, type Metad
 import { TAG_SORT_KEYS, type TagSortKey } from '../db/repos/metadef-contents.ts';
 import { isUniqueViolation } from '../db/connection.ts';
 import {
-  checkVisibilityParam, enforce, findNamespace, objectPayload, parseLimit, parseSortDir, propertyPayload, refuseFourByte, refuseReadOnly, tagPayload,
-  validated, WRITE_NOT_FOUND, type MetadefDeps,
+  checkVisibilityParam,
+  enforce,
+  findNamespace,
+  objectPayload,
+  parseLimit,
+  parseSortDir,
+  propertyPayload,
+  refuseFourByte,
+  refuseReadOnly,
+  tagPayload,
+  validated,
+  WRITE_NOT_FOUND,
+  type MetadefDeps,
 } from './metadef-access.ts';
 import type { QueryPairs } from './image-list.ts';
 
 const OBJECT_READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'] as const;
 const OBJECT_NOT_FOUND = { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'MD_NAMESPACE_NOT_FOUND_SHORT' } as const;
-const bodyOf = (raw: unknown) => (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, unknown> : {});
+const bodyOf = (raw: unknown) => (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {});
 
 /** Glance's truthy header values (oslo_utils.strutils.bool_from_string). */
 export function truthy(value: string | undefined): boolean {
@@ -25,7 +36,11 @@ export class MetadefContentService {
   // --- objects
 
   async objects(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefObject[]> {
-    const get = (key: string) => pairs.filter(([k]) => k === key).map(([, v]) => v).pop();
+    const get = (key: string) =>
+      pairs
+        .filter(([k]) => k === key)
+        .map(([, v]) => v)
+        .pop();
     // Checked as Glance checks them, then (as in Glance) not used: objects come in creation order.
     if (parseLimit(get('limit'), null) === 0) throw gazeError('LIMIT_NOT_POSITIVE');
     parseSortDir(get('sort_dir'));
@@ -37,9 +52,12 @@ export class MetadefContentService {
 
   private objectFields(body: Record<string, unknown>) {
     return {
-      name: body.name as string, description: (body.description as string | undefined) ?? null, required: (body.required as string[] | undefined) ?? [],
-      properties: Object.fromEntries(Object.entries((body.properties ?? {}) as Record<string, PropertyDefinition>)
-        .map(([k, v]) => [k, normalizeProperty(v, `property ${k}`)])),
+      name: body.name as string,
+      description: (body.description as string | undefined) ?? null,
+      required: (body.required as string[] | undefined) ?? [],
+      properties: Object.fromEntries(
+        Object.entries((body.properties ?? {}) as Record<string, PropertyDefinition>).map(([k, v]) => [k, normalizeProperty(v, `property ${k}`)]),
+      ),
     };
   }
 
@@ -51,9 +69,14 @@ export class MetadefContentService {
     const ns = await findNamespace(this.deps, ctx, name, OBJECT_NOT_FOUND);
     enforce(this.deps, 'add_metadef_object', ctx, ns);
     const fields = this.objectFields(body);
-    refuseFourByte('create metadata object', { name: fields.name, description: fields.description }, [Object.fromEntries(Object.keys(fields.properties).map((k) => [k, '']))]);
+    refuseFourByte('create metadata object', { name: fields.name, description: fields.description }, [
+      Object.fromEntries(Object.keys(fields.properties).map((k) => [k, ''])),
+    ]);
     if (await this.deps.contents.object(ns.id, fields.name)) throw gazeError('MD_OBJECT_EXISTS', fields.name, name);
-    const object = await this.insertUnique(() => this.deps.contents.insertObject(ns.id, fields), () => gazeError('MD_OBJECT_EXISTS', fields.name, name));
+    const object = await this.insertUnique(
+      () => this.deps.contents.insertObject(ns.id, fields),
+      () => gazeError('MD_OBJECT_EXISTS', fields.name, name),
+    );
     this.deps.notifier.info('metadef_object.create', objectPayload(name, object));
     return { object, given: new Set(Object.keys(body)) };
   }
@@ -78,7 +101,7 @@ export class MetadefContentService {
     const fields = this.objectFields(body);
     refuseFourByte('update metadata object', { name: fields.name, description: fields.description });
     const conflict = () => gazeError('MD_OBJECT_RENAME_CONFLICT', current.name, name);
-    if (fields.name !== current.name && await this.deps.contents.object(ns.id, fields.name)) throw conflict();
+    if (fields.name !== current.name && (await this.deps.contents.object(ns.id, fields.name))) throw conflict();
     await this.insertUnique(() => this.deps.contents.updateObject(current.id, fields), conflict);
     const object = { ...current, ...fields };
     this.deps.notifier.info('metadef_object.update', objectPayload(name, object, { old: current.name }));
@@ -117,7 +140,10 @@ export class MetadefContentService {
     const pname = definition.name as string;
     refuseFourByte('create metadata property', { name: pname, title: definition.title, description: definition.description });
     if (await this.deps.contents.property(ns.id, pname)) throw gazeError('MD_PROPERTY_EXISTS', pname, name);
-    const property = await this.insertUnique(() => this.deps.contents.insertProperty(ns.id, pname, definition), () => gazeError('MD_PROPERTY_EXISTS', pname, name));
+    const property = await this.insertUnique(
+      () => this.deps.contents.insertProperty(ns.id, pname, definition),
+      () => gazeError('MD_PROPERTY_EXISTS', pname, name),
+    );
     this.deps.notifier.info('metadef_property.create', propertyPayload(name, pname, definition));
     return property;
   }
@@ -149,7 +175,7 @@ export class MetadefContentService {
     const pname = definition.name as string;
     refuseFourByte('update metadata property', { name: pname, title: definition.title, description: definition.description });
     const conflict = () => gazeError('MD_PROPERTY_RENAME_CONFLICT', current.name, name);
-    if (pname !== current.name && await this.deps.contents.property(ns.id, pname)) throw conflict();
+    if (pname !== current.name && (await this.deps.contents.property(ns.id, pname))) throw conflict();
     await this.insertUnique(() => this.deps.contents.updateProperty(current.id, pname, definition), conflict);
     this.deps.notifier.info('metadef_property.update', propertyPayload(name, pname, definition, { old: current.name }));
     return { ...current, name: pname, definition };
@@ -168,7 +194,11 @@ export class MetadefContentService {
   // --- tags
 
   async tags(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefTag[]> {
-    const get = (key: string) => pairs.filter(([k]) => k === key).map(([, v]) => v).pop();
+    const get = (key: string) =>
+      pairs
+        .filter(([k]) => k === key)
+        .map(([, v]) => v)
+        .pop();
     const limit = parseLimit(get('limit'), null);
     const sortDir = parseSortDir(get('sort_dir'));
     const sortKey = get('sort_key') ?? 'created_at';
@@ -188,7 +218,10 @@ export class MetadefContentService {
     enforce(this.deps, 'add_metadef_tag', ctx, ns);
     refuseFourByte('create metadata tag', { name: tagName });
     if (await this.deps.contents.tag(ns.id, tagName)) throw gazeError('MD_TAG_EXISTS', tagName, name);
-    const tag = await this.insertUnique(() => this.deps.contents.insertTag(ns.id, tagName), () => gazeError('MD_TAG_EXISTS', tagName, name));
+    const tag = await this.insertUnique(
+      () => this.deps.contents.insertTag(ns.id, tagName),
+      () => gazeError('MD_TAG_EXISTS', tagName, name),
+    );
     this.deps.notifier.info('metadef_tag.create', tagPayload(name, tag));
     return tag;
   }
@@ -205,18 +238,20 @@ export class MetadefContentService {
     if (names.length === 0) return [];
     const dup = names.map((n) => n.toLowerCase()).findIndex((n, i, all) => all.indexOf(n) !== i);
     if (dup >= 0) throw gazeError('MD_TAG_EXISTS', names[dup]!, name);
-    const created = await this.deps.namespaces.transaction(async (trx) => {
-      if (!append) await this.deps.contents.deleteAll('metadef_tags', ns.id, trx);
-      const out: MetadefTag[] = [];
-      for (const tagName of names) {
-        if (append && await this.deps.contents.tag(ns.id, tagName, trx)) throw gazeError('MD_TAG_EXISTS', tagName, name);
-        out.push(await this.deps.contents.insertTag(ns.id, tagName, trx));
-      }
-      return out;
-    }).catch((err: unknown) => {
-      if (isUniqueViolation(err)) throw gazeError('MD_TAG_EXISTS', names[0]!, name);
-      throw err;
-    });
+    const created = await this.deps.namespaces
+      .transaction(async (trx) => {
+        if (!append) await this.deps.contents.deleteAll('metadef_tags', ns.id, trx);
+        const out: MetadefTag[] = [];
+        for (const tagName of names) {
+          if (append && (await this.deps.contents.tag(ns.id, tagName, trx))) throw gazeError('MD_TAG_EXISTS', tagName, name);
+          out.push(await this.deps.contents.insertTag(ns.id, tagName, trx));
+        }
+        return out;
+      })
+      .catch((err: unknown) => {
+        if (isUniqueViolation(err)) throw gazeError('MD_TAG_EXISTS', names[0]!, name);
+        throw err;
+      });
     for (const tag of created) this.deps.notifier.info('metadef_tag.create', tagPayload(name, tag));
     return names;
   }
@@ -268,4 +303,3 @@ export class MetadefContentService {
     }
   }
 }
-

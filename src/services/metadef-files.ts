@@ -32,7 +32,11 @@ interface NamespaceFile {
 /** The JSON files of a directory (not recursive), or the one file named. */
 function filesAt(source: string): string[] {
   if (statSync(source).isFile()) return [source];
-  return readdirSync(source).filter((n) => n.endsWith('.json')).map((n) => path.join(source, n)).filter((f) => statSync(f).isFile()).sort();
+  return readdirSync(source)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => path.join(source, n))
+    .filter((f) => statSync(f).isFile())
+    .sort();
 }
 
 const normalized = (map: Record<string, PropertyDefinition> | undefined, file: string) =>
@@ -43,8 +47,12 @@ const normalized = (map: Record<string, PropertyDefinition> | undefined, file: s
  * that exists is skipped), `merge` adds what is missing, `preferNew` also overwrites what exists,
  * `overwrite` drops existing namespaces and loads them again. Loaded rows have no updated_at.
  */
-export async function loadMetadefs(repos: { namespaces: MetadefNamespacesRepo; contents: MetadefContentsRepo }, source: string, opts: LoadOptions,
-  log: (line: string) => void): Promise<{ loaded: number; skipped: number; failed: number }> {
+export async function loadMetadefs(
+  repos: { namespaces: MetadefNamespacesRepo; contents: MetadefContentsRepo },
+  source: string,
+  opts: LoadOptions,
+  log: (line: string) => void,
+): Promise<{ loaded: number; skipped: number; failed: number }> {
   if ((opts.preferNew || opts.overwrite) && !opts.merge) throw new Error('--prefer-new and --overwrite are used together with --merge');
   if (opts.preferNew && opts.overwrite) throw new Error('give at most one of --prefer-new and --overwrite');
   const files = filesAt(source);
@@ -60,15 +68,24 @@ export async function loadMetadefs(repos: { namespaces: MetadefNamespacesRepo; c
       if (typeof doc.namespace !== 'string') throw new Error('it names no namespace');
       properties = normalized(doc.properties, file);
       // As glance-manage does, an object's `required` is not loaded.
-      objects = (doc.objects ?? []).map((o) => ({ name: o.name, description: o.description ?? null, required: [], properties: normalized(o.properties, file) }));
+      objects = (doc.objects ?? []).map((o) => ({
+        name: o.name,
+        description: o.description ?? null,
+        required: [],
+        properties: normalized(o.properties, file),
+      }));
     } catch (err) {
       log(`${file}: skipped: ${(err as Error).message}`);
       counts.failed += 1;
       continue;
     }
     const fields = {
-      namespace: doc.namespace, display_name: doc.display_name ?? null, description: doc.description ?? null, visibility: doc.visibility ?? null,
-      protected: doc.protected ?? null, owner: doc.owner ?? 'admin',
+      namespace: doc.namespace,
+      display_name: doc.display_name ?? null,
+      description: doc.description ?? null,
+      visibility: doc.visibility ?? null,
+      protected: doc.protected ?? null,
+      owner: doc.owner ?? 'admin',
     };
     const outcome = await namespaces.transaction(async (trx) => {
       let ns = await namespaces.get(doc.namespace, trx);
@@ -124,8 +141,16 @@ export async function exportMetadefs(repos: { namespaces: MetadefNamespacesRepo;
   const all = await repos.namespaces.list({ caller: { isAdmin: true, projectId: null }, sortKey: 'id', sortDir: 'asc', limit: Number.MAX_SAFE_INTEGER });
   for (const ns of all) {
     const doc = {
-      namespace: ns.namespace, display_name: ns.display_name, description: ns.description, visibility: ns.visibility, protected: ns.protected,
-      resource_type_associations: (await repos.namespaces.associations(ns.id)).map((a) => ({ name: a.name, prefix: a.prefix, properties_target: a.properties_target })),
+      namespace: ns.namespace,
+      display_name: ns.display_name,
+      description: ns.description,
+      visibility: ns.visibility,
+      protected: ns.protected,
+      resource_type_associations: (await repos.namespaces.associations(ns.id)).map((a) => ({
+        name: a.name,
+        prefix: a.prefix,
+        properties_target: a.properties_target,
+      })),
       properties: Object.fromEntries((await repos.contents.properties(ns.id)).map((p) => [p.name, p.definition])),
       objects: (await repos.contents.objects(ns.id)).map((o) => ({ name: o.name, description: o.description, properties: o.properties })),
       tags: (await repos.contents.tags(ns.id)).map((t) => ({ name: t.name })),

@@ -1,11 +1,31 @@
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
-import { normalizeProperty, type MetadefAssociation, type MetadefNamespace, type MetadefObject, type MetadefResourceType, type PropertyDefinition } from '../domain/metadefs.ts';
+import {
+  normalizeProperty,
+  type MetadefAssociation,
+  type MetadefNamespace,
+  type MetadefObject,
+  type MetadefResourceType,
+  type PropertyDefinition,
+} from '../domain/metadefs.ts';
 import { NAMESPACE_SORT_KEYS, type NamespaceSortKey } from '../db/repos/metadef-namespaces.ts';
 import { isUniqueViolation } from '../db/connection.ts';
 import {
-  associationPayload, checkVisibilityParam, enforce, findNamespace, namespacePayload, objectPayload, parseLimit, parseSortDir, propertyPayload,
-  refuseFourByte, refuseReadOnly, tagPayload, validated, WRITE_NOT_FOUND, type MetadefDeps,
+  associationPayload,
+  checkVisibilityParam,
+  enforce,
+  findNamespace,
+  namespacePayload,
+  objectPayload,
+  parseLimit,
+  parseSortDir,
+  propertyPayload,
+  refuseFourByte,
+  refuseReadOnly,
+  tagPayload,
+  validated,
+  WRITE_NOT_FOUND,
+  type MetadefDeps,
 } from './metadef-access.ts';
 import type { QueryPairs } from './image-list.ts';
 
@@ -32,12 +52,15 @@ export interface CreatedNamespace {
 const NAMESPACE_READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'] as const;
 
 function normalizeProperties(map: unknown, where: string): Record<string, PropertyDefinition> {
-  return Object.fromEntries(Object.entries((map ?? {}) as Record<string, PropertyDefinition>).map(([name, def]) => [name, normalizeProperty(def, `${where} property ${name}`)]));
+  return Object.fromEntries(
+    Object.entries((map ?? {}) as Record<string, PropertyDefinition>).map(([name, def]) => [name, normalizeProperty(def, `${where} property ${name}`)]),
+  );
 }
 
 function requireNames(items: unknown[] | undefined, section: string): void {
   for (const item of items ?? []) {
-    if (typeof (item as { name?: unknown }).name !== 'string') throw gazeError('SCHEMA_MISMATCH', 'namespace', `'name' is a required property in every item of ${section}`);
+    if (typeof (item as { name?: unknown }).name !== 'string')
+      throw gazeError('SCHEMA_MISMATCH', 'namespace', `'name' is a required property in every item of ${section}`);
   }
 }
 
@@ -45,8 +68,15 @@ function requireNames(items: unknown[] | undefined, section: string): void {
 export class MetadefNamespaceService {
   constructor(private readonly deps: MetadefDeps) {}
 
-  async list(ctx: RequestContext, pairs: QueryPairs): Promise<{ namespaces: Array<{ namespace: MetadefNamespace; associations: MetadefAssociation[] }>; hasMore: boolean }> {
-    const get = (name: string) => pairs.filter(([k]) => k === name).map(([, v]) => v).pop();
+  async list(
+    ctx: RequestContext,
+    pairs: QueryPairs,
+  ): Promise<{ namespaces: Array<{ namespace: MetadefNamespace; associations: MetadefAssociation[] }>; hasMore: boolean }> {
+    const get = (name: string) =>
+      pairs
+        .filter(([k]) => k === name)
+        .map(([, v]) => v)
+        .pop();
     const limit = parseLimit(get('limit'), this.deps.limits)!;
     const sortDir = parseSortDir(get('sort_dir'));
     const sortKey = get('sort_key') ?? 'created_at';
@@ -62,9 +92,18 @@ export class MetadefNamespaceService {
       if (!marker) throw gazeError('MD_NAMESPACE_NOT_FOUND', markerName);
       if (!ctx.isAdmin && marker.owner !== ctx.projectId && marker.visibility !== 'public') throw gazeError('MD_MARKER_NOT_VISIBLE', markerName);
     }
-    const resourceTypes = get('resource_types')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const resourceTypes = get('resource_types')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const rows = await this.deps.namespaces.list({
-      caller: ctx, visibility: visibility as 'public' | 'private' | undefined, resourceTypes, sortKey: sortKey as NamespaceSortKey, sortDir, limit, marker,
+      caller: ctx,
+      visibility: visibility as 'public' | 'private' | undefined,
+      resourceTypes,
+      sortKey: sortKey as NamespaceSortKey,
+      sortDir,
+      limit,
+      marker,
     });
     const visible = rows.filter((ns) => this.deps.policy.check('get_metadef_namespace', ctx, { project_id: ns.owner, visibility: ns.visibility }));
     const associations = await this.deps.namespaces.associationsOf(visible.map((ns) => ns.id));
@@ -75,37 +114,51 @@ export class MetadefNamespaceService {
   }
 
   async create(ctx: RequestContext, raw: unknown): Promise<CreatedNamespace> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, unknown> : {};
+    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
     refuseReadOnly(body, NAMESPACE_READ_ONLY);
     validated(this.deps, 'namespace', raw);
     enforce(this.deps, 'add_metadef_namespace', ctx, null);
-    const rules: Array<[string, string]> = [['resource_type_associations', 'add_metadef_resource_type_association'], ['objects', 'add_metadef_object'],
-      ['properties', 'add_metadef_property'], ['tags', 'add_metadef_tag']];
+    const rules: Array<[string, string]> = [
+      ['resource_type_associations', 'add_metadef_resource_type_association'],
+      ['objects', 'add_metadef_object'],
+      ['properties', 'add_metadef_property'],
+      ['tags', 'add_metadef_tag'],
+    ];
     for (const [section, rule] of rules) if (section in body) enforce(this.deps, rule, ctx, null);
     for (const section of ['resource_type_associations', 'objects', 'tags']) requireNames(body[section] as unknown[] | undefined, section);
 
     const name = body.namespace as string;
     const fields = {
-      namespace: name, display_name: (body.display_name as string | undefined) ?? null, description: (body.description as string | undefined) ?? null,
-      visibility: (body.visibility as string | undefined) ?? 'private', protected: (body.protected as boolean | undefined) ?? false,
+      namespace: name,
+      display_name: (body.display_name as string | undefined) ?? null,
+      description: (body.description as string | undefined) ?? null,
+      visibility: (body.visibility as string | undefined) ?? 'private',
+      protected: (body.protected as boolean | undefined) ?? false,
       owner: (body.owner as string | undefined) ?? ctx.projectId ?? '',
     };
     const sections: CreatedNamespace['sections'] = {};
     if ('resource_type_associations' in body) {
-      sections.associations = (body.resource_type_associations as Array<Record<string, string | undefined>>)
-        .map((a) => ({ name: a.name!, prefix: a.prefix ?? null, properties_target: a.properties_target ?? null }));
+      sections.associations = (body.resource_type_associations as Array<Record<string, string | undefined>>).map((a) => ({
+        name: a.name!,
+        prefix: a.prefix ?? null,
+        properties_target: a.properties_target ?? null,
+      }));
     }
     if ('properties' in body) sections.properties = normalizeProperties(body.properties, 'namespace');
     if ('objects' in body) {
       sections.objects = (body.objects as Array<Record<string, unknown>>).map((o) => ({
-        name: o.name as string, description: (o.description as string | undefined) ?? null, required: (o.required as string[] | undefined) ?? [],
+        name: o.name as string,
+        description: (o.description as string | undefined) ?? null,
+        required: (o.required as string[] | undefined) ?? [],
         properties: normalizeProperties(o.properties, `object ${String(o.name)}`),
       }));
     }
     if ('tags' in body) sections.tags = (body.tags as Array<{ name: string }>).map((t) => t.name);
     refuseFourByte('create metadata namespace', fields, [
-      ...(sections.tags ?? []).map((t) => ({ name: t })), ...(sections.objects ?? []).map((o) => ({ name: o.name, description: o.description })),
-      ...(sections.associations ?? []).map((a) => ({ ...a })), Object.fromEntries(Object.keys(sections.properties ?? {}).map((k) => [k, ''])),
+      ...(sections.tags ?? []).map((t) => ({ name: t })),
+      ...(sections.objects ?? []).map((o) => ({ name: o.name, description: o.description })),
+      ...(sections.associations ?? []).map((a) => ({ ...a })),
+      Object.fromEntries(Object.keys(sections.properties ?? {}).map((k) => [k, ''])),
     ]);
     const duplicate = <T>(items: T[], key: (t: T) => string) => items.map(key).find((k, i, all) => all.indexOf(k) !== i);
     const dupObject = duplicate(sections.objects ?? [], (o) => o.name);
@@ -135,14 +188,20 @@ export class MetadefNamespaceService {
     const notify = this.deps.notifier;
     notify.info('metadef_namespace.create', namespacePayload(created));
     for (const a of associations) notify.info('metadef_resource_type.create', associationPayload(name, a));
-    for (const o of sections.objects ?? []) notify.info('metadef_object.create', objectPayload(name, { ...o, created_at: created.created_at, updated_at: created.created_at }));
-    for (const t of sections.tags ?? []) notify.info('metadef_tag.create', tagPayload(name, { name: t, created_at: created.created_at, updated_at: created.created_at }));
+    for (const o of sections.objects ?? [])
+      notify.info('metadef_object.create', objectPayload(name, { ...o, created_at: created.created_at, updated_at: created.created_at }));
+    for (const t of sections.tags ?? [])
+      notify.info('metadef_tag.create', tagPayload(name, { name: t, created_at: created.created_at, updated_at: created.created_at }));
     for (const [pname, def] of Object.entries(sections.properties ?? {})) notify.info('metadef_property.create', propertyPayload(name, pname, def));
     return { namespace: created, sections };
   }
 
   async show(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<NamespaceDetail> {
-    const get = (key: string) => pairs.filter(([k]) => k === key).map(([, v]) => v).pop();
+    const get = (key: string) =>
+      pairs
+        .filter(([k]) => k === key)
+        .map(([, v]) => v)
+        .pop();
     checkVisibilityParam(get('visibility'), ['public', 'private']);
     const ns = await findNamespace(this.deps, ctx, name, { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'NOT_FOUND' });
     enforce(this.deps, 'get_metadef_namespace', ctx, ns);
@@ -155,7 +214,8 @@ export class MetadefNamespaceService {
     const prefix = associations.find((a) => a.name === get('resource_type'))?.prefix;
     if (prefix) {
       objects = objects.map((o) => ({
-        ...o, required: o.required.map((r) => `${prefix}${r}`),
+        ...o,
+        required: o.required.map((r) => `${prefix}${r}`),
         properties: Object.fromEntries(Object.entries(o.properties).map(([k, v]) => [`${prefix}${k}`, v])),
       }));
       return { namespace: ns, associations, properties: properties.map(([k, v]) => [`${prefix}${k}`, v]), objects, tags };
@@ -165,14 +225,17 @@ export class MetadefNamespaceService {
 
   /** PUT: the namespace's own fields are replaced (an absent one takes its default); its contents stay. */
   async update(ctx: RequestContext, name: string, raw: unknown): Promise<MetadefNamespace> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, unknown> : {};
+    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
     refuseReadOnly(body, NAMESPACE_READ_ONLY);
     validated(this.deps, 'namespace', raw);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'modify_metadef_namespace', ctx, ns);
     const fields = {
-      namespace: body.namespace as string, display_name: (body.display_name as string | undefined) ?? null, description: (body.description as string | undefined) ?? null,
-      visibility: (body.visibility as string | undefined) ?? 'private', protected: (body.protected as boolean | undefined) ?? false,
+      namespace: body.namespace as string,
+      display_name: (body.display_name as string | undefined) ?? null,
+      description: (body.description as string | undefined) ?? null,
+      visibility: (body.visibility as string | undefined) ?? 'private',
+      protected: (body.protected as boolean | undefined) ?? false,
       owner: (body.owner as string | undefined) ?? ctx.projectId ?? '',
     };
     refuseFourByte('update metadata namespace', fields);
@@ -219,12 +282,16 @@ export class MetadefNamespaceService {
   }
 
   async associate(ctx: RequestContext, name: string, raw: unknown): Promise<MetadefAssociation> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, unknown> : {};
+    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
     refuseReadOnly(body, ['created_at', 'updated_at']);
     validated(this.deps, 'resource_type_association', raw);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'add_metadef_resource_type_association', ctx, ns);
-    const association = { name: body.name as string, prefix: (body.prefix as string | undefined) ?? null, properties_target: (body.properties_target as string | undefined) ?? null };
+    const association = {
+      name: body.name as string,
+      prefix: (body.prefix as string | undefined) ?? null,
+      properties_target: (body.properties_target as string | undefined) ?? null,
+    };
     refuseFourByte('create metadata resource type association', association);
     let created: MetadefAssociation;
     try {

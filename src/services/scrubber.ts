@@ -12,7 +12,10 @@ export class DataScrubber {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly deps: ServiceDeps, private readonly opts: { intervalSeconds: number; graceSeconds: number }) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly opts: { intervalSeconds: number; graceSeconds: number },
+  ) {}
 
   start(): void {
     void this.run();
@@ -28,7 +31,9 @@ export class DataScrubber {
 
   /** One pass; concurrent calls share it. */
   run(): Promise<void> {
-    this.running ??= this.pass().finally(() => { this.running = null; });
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 

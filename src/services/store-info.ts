@@ -38,7 +38,9 @@ export class StoreInfoService {
     this.deps.notifier.info('image.update', imagePayload(image));
   }
 
-  get multistore(): boolean { return this.stores.multistore; }
+  get multistore(): boolean {
+    return this.stores.multistore;
+  }
 
   authorizeDetail(ctx: RequestContext): void {
     this.policy.enforce('stores_info_detail', ctx, { project_id: ctx.projectId });

@@ -14,8 +14,11 @@ const UUID_LIKE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{
 
 /** The tasks API: an image's tasks, and the legacy admin-only /v2/tasks (spec import.md §8). */
 export class TaskService {
-  constructor(private readonly deps: ServiceDeps, private readonly engine: ImportEngine,
-    private readonly opts: { uriFilter: UriFilterOptions; resolveTimeoutMs: number }) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly engine: ImportEngine,
+    private readonly opts: { uriFilter: UriFilterOptions; resolveTimeoutMs: number },
+  ) {}
 
   async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
     const image = await findVisibleImage(this.deps, ctx, imageId, 'NOT_FOUND');
@@ -39,7 +42,11 @@ export class TaskService {
 
   async list(ctx: RequestContext, pairs: QueryPairs, limits: { default: number; max: number }): Promise<{ tasks: TaskRow[]; hasMore: boolean }> {
     this.access(ctx);
-    const get = (name: string) => pairs.filter(([k]) => k === name).map(([, v]) => v).pop();
+    const get = (name: string) =>
+      pairs
+        .filter(([k]) => k === name)
+        .map(([, v]) => v)
+        .pop();
     const status = get('status');
     if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
     const type = get('type');
@@ -47,7 +54,8 @@ export class TaskService {
     const sortDir = get('sort_dir') ?? 'desc';
     if (sortDir !== 'asc' && sortDir !== 'desc') throw gazeError('INVALID_SORT_DIR', sortDir);
     const sortKey = get('sort_key') ?? 'created_at';
-    if (!['created_at', 'updated_at', 'id', 'status', 'type'].includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, 'created_at, updated_at, id, status, type');
+    if (!['created_at', 'updated_at', 'id', 'status', 'type'].includes(sortKey))
+      throw gazeError('INVALID_SORT_KEY', sortKey, 'created_at, updated_at, id, status, type');
     let limit = limits.default;
     const limitText = get('limit');
     if (limitText !== undefined) {
@@ -74,7 +82,8 @@ export class TaskService {
       if (!(key in input)) throw gazeError('BAD_REQUEST', `Input does not contain '${key}' field`);
     }
     const properties = input.image_properties;
-    if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw gazeError('BAD_REQUEST', "'image_properties' must be an object");
+    if (properties === null || typeof properties !== 'object' || Array.isArray(properties))
+      throw gazeError('BAD_REQUEST', "'image_properties' must be an object");
     const uri = typeof input.import_from === 'string' ? input.import_from : '';
     if (uri === '') throw gazeError('BAD_REQUEST', `Invalid location: ${JSON.stringify(input.import_from ?? null)}`);
     if (uri.startsWith('file:') || uri.startsWith('filesystem:')) {
@@ -105,9 +114,21 @@ export class TaskService {
     await this.checkLegacyInput(request.input as Record<string, unknown>);
     const now = nowTimestamp();
     const task = this.engine.newTask({
-      id: crypto.randomUUID(), type: 'import', status: 'pending', owner: ctx.projectId ?? '', input: JSON.stringify(request.input),
-      result: null, message: '', image_id: null, request_id: ctx.requestId, user_id: ctx.userId, expires_at: null,
-      created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+      id: crypto.randomUUID(),
+      type: 'import',
+      status: 'pending',
+      owner: ctx.projectId ?? '',
+      input: JSON.stringify(request.input),
+      result: null,
+      message: '',
+      image_id: null,
+      request_id: ctx.requestId,
+      user_id: ctx.userId,
+      expires_at: null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+      deleted: 0,
     });
     await this.deps.tasks.insert(task);
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });

@@ -20,7 +20,10 @@ export interface StoreCapabilities {
 /** The optional methods and the ability that promises each. */
 export const ABILITY_METHODS = { adopt: ['adopt'], localPartials: ['sweepPartials', 'writeInProgress'], closable: ['close'] } as const;
 
-export interface ByteRange { start: number; end: number } // inclusive, as in HTTP
+export interface ByteRange {
+  start: number;
+  end: number;
+} // inclusive, as in HTTP
 
 export interface WriteOptions {
   signal?: AbortSignal;
@@ -75,16 +78,26 @@ export type StoreErrorCode = 'NOT_FOUND' | 'FULL' | 'PERMISSION' | 'UNAVAILABLE'
 
 // What a client is told for each code: the detail (paths, URLs, a server's own text) stays in the log.
 const PUBLIC_PHRASES: Record<StoreErrorCode, string> = {
-  NOT_FOUND: 'the data was not found', FULL: 'no space is left', PERMISSION: 'the storage refused access (read-only or not writable)',
-  UNAVAILABLE: 'the storage is unavailable', READ_ONLY: 'the store is read-only', INVALID_KEY: 'invalid object name',
-  INVALID_URL: 'the location does not belong to this store', ABORTED: 'the operation was aborted', FAILED: 'the operation failed',
+  NOT_FOUND: 'the data was not found',
+  FULL: 'no space is left',
+  PERMISSION: 'the storage refused access (read-only or not writable)',
+  UNAVAILABLE: 'the storage is unavailable',
+  READ_ONLY: 'the store is read-only',
+  INVALID_KEY: 'invalid object name',
+  INVALID_URL: 'the location does not belong to this store',
+  ABORTED: 'the operation was aborted',
+  FAILED: 'the operation failed',
 };
 
 export class StoreError extends Error {
   /** The store the facade was acting for, once known. */
   storeId: string | null = null;
 
-  constructor(readonly code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'StoreError';
   }
@@ -96,8 +109,22 @@ export class StoreError extends Error {
 }
 
 // Connection failures of Node's sockets and undici, as the drivers of remote stores meet them.
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
-  'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
 
 /** Whether an error is a network failure: its own code, an AggregateError's (happy eyeballs), or its cause's. */
 export function isNetworkFailure(err: unknown): boolean {

@@ -51,8 +51,13 @@ export class DurableFileWriter extends Writable {
     if (this.unsynced >= SYNC_EVERY_BYTES && this.rollingSync === null) {
       this.unsynced = 0;
       this.rollingSync = this.handle.datasync().then(
-        () => { this.rollingSync = null; },
-        (err: Error) => { this.syncError = err; this.rollingSync = null; },
+        () => {
+          this.rollingSync = null;
+        },
+        (err: Error) => {
+          this.syncError = err;
+          this.rollingSync = null;
+        },
       );
     }
   }

@@ -28,7 +28,11 @@ export class FileRangeReader extends Readable {
   private position: number;
   private sending = false;
 
-  constructor(private readonly handle: FileHandle, start: number, private readonly end: number) {
+  constructor(
+    private readonly handle: FileHandle,
+    start: number,
+    private readonly end: number,
+  ) {
     super({ highWaterMark: 1 << 20 });
     this.position = start;
   }
@@ -41,33 +45,46 @@ export class FileRangeReader extends Readable {
       return;
     }
     const chunk = Buffer.allocUnsafeSlow(length);
-    this.handle.read(chunk, 0, length, this.position).then(({ bytesRead }) => {
-      if (bytesRead === 0) return this.destroy(new Error('the file ended before the expected size'));
-      this.position += bytesRead;
-      this.push(bytesRead === length ? chunk : chunk.subarray(0, bytesRead));
-    }, (err: Error) => this.destroy(err));
+    this.handle.read(chunk, 0, length, this.position).then(
+      ({ bytesRead }) => {
+        if (bytesRead === 0) return this.destroy(new Error('the file ended before the expected size'));
+        this.position += bytesRead;
+        this.push(bytesRead === length ? chunk : chunk.subarray(0, bytesRead));
+      },
+      (err: Error) => this.destroy(err),
+    );
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     if (!(destination instanceof ServerResponse) || options?.end === false || this.sending) return super.pipe(destination, options);
     this.sending = true;
-    this.send(destination).then(() => {
-      // Ends the readable side, so whoever watches this stream sees it finish.
-      this.push(null);
-      this.resume();
-    }, (err: Error) => this.destroy(err));
+    this.send(destination).then(
+      () => {
+        // Ends the readable side, so whoever watches this stream sees it finish.
+        this.push(null);
+        this.resume();
+      },
+      (err: Error) => this.destroy(err),
+    );
     return destination;
   }
 
   private async send(res: ServerResponse): Promise<void> {
     let inFlight = 0;
     let wake: (() => void) | null = null;
-    const settle = () => { const w = wake; wake = null; w?.(); };
+    const settle = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
     res.on('drain', settle);
     res.on('close', settle);
     try {
       while (this.position <= this.end) {
-        while ((inFlight >= CHUNKS_PER_SEND || res.writableNeedDrain) && !this.stopped(res)) await new Promise<void>((r) => { wake = r; });
+        while ((inFlight >= CHUNKS_PER_SEND || res.writableNeedDrain) && !this.stopped(res))
+          await new Promise<void>((r) => {
+            wake = r;
+          });
         if (this.stopped(res)) return;
         const chunk = takeChunk();
         const length = Math.min(chunk.length, this.end - this.position + 1);
@@ -103,6 +120,9 @@ export class FileRangeReader extends Readable {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.handle.close().then(() => callback(err), () => callback(err));
+    this.handle.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }

@@ -145,4 +145,3 @@ export class FileStoreDriver implements StoreDriver {
     return file;
   }
 }
-

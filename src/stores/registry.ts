@@ -36,7 +36,10 @@ export class StoreRegistry {
     return new StoreRegistry(config, loaded);
   }
 
-  private constructor(config: Config, private readonly loaded: Record<string, DriverFactory>) {
+  private constructor(
+    config: Config,
+    private readonly loaded: Record<string, DriverFactory>,
+  ) {
     const backends = config.get('DEFAULT', 'enabled_backends');
     this.multistore = backends.length > 0;
     if (!this.multistore) {

@@ -150,8 +150,11 @@ export class S3StoreDriver implements StoreDriver {
     scoped.send = ((command: Parameters<S3Client['send']>[0], options?: object) => {
       // Creating, completing and aborting an upload are short and must not be cut off half-way: the
       // server might create or complete it without us learning of it. Parts and single PUTs are cut off.
-      const cancellable = !(command instanceof CreateMultipartUploadCommand || command instanceof CompleteMultipartUploadCommand
-        || command instanceof AbortMultipartUploadCommand);
+      const cancellable = !(
+        command instanceof CreateMultipartUploadCommand ||
+        command instanceof CompleteMultipartUploadCommand ||
+        command instanceof AbortMultipartUploadCommand
+      );
       const sent = client.send(command, cancellable ? { ...options, abortSignal: cancel.signal } : options);
       return sent.catch((err: unknown) => {
         fail(err);
@@ -208,11 +211,13 @@ export class S3StoreDriver implements StoreDriver {
   async read(url: string, range?: ByteRange): Promise<Readable> {
     const key = this.keyOf(url);
     try {
-      const res = await this.client.send(new GetObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-      }));
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+      );
       return res.Body as Readable;
     } catch (err) {
       throw toStoreError(err, `reading ${url}`);
@@ -258,7 +263,11 @@ export class S3StoreDriver implements StoreDriver {
 
   properties(): Record<string, unknown> {
     // Sizes in MiB, as Glance's s3 store options are given.
-    return { s3_store_large_object_size: this.partSize / 1048576, s3_store_large_object_chunk_size: this.partSize / 1048576, s3_store_thread_pools: this.queueSize };
+    return {
+      s3_store_large_object_size: this.partSize / 1048576,
+      s3_store_large_object_chunk_size: this.partSize / 1048576,
+      s3_store_thread_pools: this.queueSize,
+    };
   }
 
   private keyOf(url: string): string {
@@ -328,7 +337,16 @@ export class S3StoreDriver implements StoreDriver {
 }
 
 const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
-const PERMISSION_NAMES = new Set(['AccessDenied', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'AccountProblem', 'InvalidToken', 'ExpiredToken']);
+const PERMISSION_NAMES = new Set([
+  'AccessDenied',
+  'Forbidden',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AllAccessDisabled',
+  'AccountProblem',
+  'InvalidToken',
+  'ExpiredToken',
+]);
 const FULL_NAMES = new Set(['EntityTooLarge', 'QuotaExceeded', 'InsufficientStorage', 'TooManyBuckets']);
 const UNAVAILABLE_NAMES = new Set(['ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
 
@@ -355,7 +373,6 @@ function toStoreError(err: unknown, what: string): StoreError {
   const detail = [e?.name, status ? `HTTP ${status}` : '', e?.message].filter(Boolean).join(': ');
   return new StoreError(s3ErrorCode(err), `s3 ${what} failed: ${detail || String(err)}`, { cause: err });
 }
-
 
 function positiveInt(value: string | undefined, option: string): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;

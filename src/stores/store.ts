@@ -5,7 +5,11 @@ const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The facade every caller uses: checks keys and capabilities, and gives driver failures a typed code. */
 export class Store {
-  constructor(readonly id: string, readonly driver: StoreDriver, readonly options: { readOnly?: boolean; description?: string } = {}) {
+  constructor(
+    readonly id: string,
+    readonly driver: StoreDriver,
+    readonly options: { readOnly?: boolean; description?: string } = {},
+  ) {
     for (const [ability, methods] of Object.entries(ABILITY_METHODS)) {
       if (!driver.capabilities[ability as keyof typeof ABILITY_METHODS]) continue;
       const missing = methods.filter((m) => typeof driver[m] !== 'function');
@@ -13,8 +17,12 @@ export class Store {
     }
   }
 
-  get type(): string { return this.driver.type; }
-  get writable(): boolean { return this.driver.capabilities.writable && !this.options.readOnly; }
+  get type(): string {
+    return this.driver.type;
+  }
+  get writable(): boolean {
+    return this.driver.capabilities.writable && !this.options.readOnly;
+  }
 
   write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
     return wrap(this.id, async () => {
@@ -77,10 +85,16 @@ async function wrap<T>(storeId: string, fn: () => Promise<T>): Promise<T> {
       throw err;
     }
     const e = err as NodeJS.ErrnoException;
-    const code = e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'FULL'
-      : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? 'PERMISSION'
-        : e.code === 'ENOENT' ? 'NOT_FOUND'
-          : e.name === 'AbortError' ? 'ABORTED' : 'FAILED';
+    const code =
+      e.code === 'ENOSPC' || e.code === 'EDQUOT'
+        ? 'FULL'
+        : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS'
+          ? 'PERMISSION'
+          : e.code === 'ENOENT'
+            ? 'NOT_FOUND'
+            : e.name === 'AbortError'
+              ? 'ABORTED'
+              : 'FAILED';
     const mapped = new StoreError(code, `store ${storeId}: ${e.message}`, { cause: err });
     mapped.storeId = storeId;
     throw mapped;

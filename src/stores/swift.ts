@@ -27,8 +27,16 @@ export interface SwiftStoreOptions {
   insecure?: boolean;
 }
 
-interface Session { storageUrl: string; token: string; expiresAt: number }
-interface Segment { path: string; etag: string; size_bytes: number }
+interface Session {
+  storageUrl: string;
+  token: string;
+  expiresAt: number;
+}
+interface Segment {
+  path: string;
+  etag: string;
+  size_bytes: number;
+}
 
 /**
  * Objects in one OpenStack Swift container through the Swift API, authenticated with auth v1 (tempauth).
@@ -107,11 +115,15 @@ export class SwiftStoreDriver implements StoreDriver {
       if (reader.ended) {
         const data = Buffer.concat(first);
         const old = await this.oldSegments(key);
-        await this.expect(await this.call('PUT', this.objectPath(this.container, key), {
-          body: data,
-          headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
-          signal,
-        }), [201], `writing ${key}`);
+        await this.expect(
+          await this.call('PUT', this.objectPath(this.container, key), {
+            body: data,
+            headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
+            signal,
+          }),
+          [201],
+          `writing ${key}`,
+        );
         await this.finish(key, old, signal);
         return { url: this.urlFor(key), size: data.length };
       }
@@ -133,20 +145,23 @@ export class SwiftStoreDriver implements StoreDriver {
         const initial = pending;
         pending = [];
         // The segment's body: what was read ahead, then the source, up to segmentSize bytes.
-        const body = Readable.from((async function* () {
-          for (const chunk of initial) {
-            hash.update(chunk);
-            bytes += chunk.length;
-            yield chunk;
-          }
-          while (bytes < segmentSize) {
-            const chunk = await reader.read(segmentSize - bytes);
-            if (!chunk) return;
-            hash.update(chunk);
-            bytes += chunk.length;
-            yield chunk;
-          }
-        })(), { objectMode: false });
+        const body = Readable.from(
+          (async function* () {
+            for (const chunk of initial) {
+              hash.update(chunk);
+              bytes += chunk.length;
+              yield chunk;
+            }
+            while (bytes < segmentSize) {
+              const chunk = await reader.read(segmentSize - bytes);
+              if (!chunk) return;
+              hash.update(chunk);
+              bytes += chunk.length;
+              yield chunk;
+            }
+          })(),
+          { objectMode: false },
+        );
         const res = await this.call('PUT', this.objectPath(this.segmentContainer, name), {
           body,
           headers: { 'content-type': 'application/octet-stream' },
@@ -161,7 +176,8 @@ export class SwiftStoreDriver implements StoreDriver {
         await this.expect(res, [201], `writing segment ${n} of ${key}`);
         const etag = hash.digest('hex');
         const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
-        if (returned && returned !== etag) throw new StoreError('FAILED', `segment ${n} of ${key} was corrupted in transit (etag ${returned}, expected ${etag})`);
+        if (returned && returned !== etag)
+          throw new StoreError('FAILED', `segment ${n} of ${key} was corrupted in transit (etag ${returned}, expected ${etag})`);
         segments.push({ path: `/${this.segmentContainer}/${name}`, etag, size_bytes: bytes });
         size += bytes;
         // Another segment only if there is more data (never an empty one).
@@ -173,24 +189,33 @@ export class SwiftStoreDriver implements StoreDriver {
       if (signal?.aborted) throw aborted();
 
       const old = await this.oldSegments(key);
-      await this.expect(await this.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
-        body: JSON.stringify(segments),
-        headers: { 'content-type': 'application/octet-stream' },
-        signal,
-      }), [201], `writing the manifest of ${key}`);
+      await this.expect(
+        await this.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
+          body: JSON.stringify(segments),
+          headers: { 'content-type': 'application/octet-stream' },
+          signal,
+        }),
+        [201],
+        `writing the manifest of ${key}`,
+      );
       written.length = 0; // the segments belong to the object now
       await this.finish(key, old, signal);
       return { url: this.urlFor(key), size };
     } catch (err) {
       source.destroy();
       await this.removeSegments(written);
-      if (signal?.aborted) throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
+      if (signal?.aborted)
+        throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
       // A failing source is the caller's error (a client that went away, a size limit): pass it on as is.
       if (reader.error && (err === reader.error || !(err instanceof StoreError))) throw reader.error;
       const mapped = toStoreError(err, `writing ${key} to container ${this.container}`);
       if (mapped.code === 'NOT_FOUND') {
         // A missing container: a configuration problem, not a missing image.
-        throw new StoreError('FAILED', `${mapped.message} (do containers ${this.container} and ${this.segmentContainer} exist? see swift_store_create_container_on_put)`, { cause: err });
+        throw new StoreError(
+          'FAILED',
+          `${mapped.message} (do containers ${this.container} and ${this.segmentContainer} exist? see swift_store_create_container_on_put)`,
+          { cause: err },
+        );
       }
       throw mapped;
     } finally {
@@ -322,7 +347,10 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     const manifest = (await res.body.json()) as { name?: string }[];
     const prefix = `/${this.segmentContainer}/${key}/`;
-    return manifest.map((s) => s.name ?? '').filter((name) => name.startsWith(prefix)).map((name) => name.slice(this.segmentContainer.length + 2));
+    return manifest
+      .map((s) => s.name ?? '')
+      .filter((name) => name.startsWith(prefix))
+      .map((name) => name.slice(this.segmentContainer.length + 2));
   }
 
   /** Deletes segments (best effort: a failure here must not fail the write that is being finished or undone). */
@@ -400,8 +428,10 @@ export class SwiftStoreDriver implements StoreDriver {
       throw toStoreError(err, `authenticating at ${this.authUrl}`);
     }
     await res.body.dump();
-    if (res.statusCode === 401 || res.statusCode === 403) throw new StoreError('PERMISSION', `swift authentication of ${this.user} at ${this.authUrl} was refused (HTTP ${res.statusCode})`);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw new StoreError(statusCode(res.statusCode), `swift authentication at ${this.authUrl} failed: HTTP ${res.statusCode}`);
+    if (res.statusCode === 401 || res.statusCode === 403)
+      throw new StoreError('PERMISSION', `swift authentication of ${this.user} at ${this.authUrl} was refused (HTTP ${res.statusCode})`);
+    if (res.statusCode < 200 || res.statusCode >= 300)
+      throw new StoreError(statusCode(res.statusCode), `swift authentication at ${this.authUrl} failed: HTTP ${res.statusCode}`);
     const token = header(res, 'x-auth-token') ?? header(res, 'x-storage-token');
     const storageUrl = this.endpoint ?? header(res, 'x-storage-url');
     if (!token || !storageUrl) throw new StoreError('FAILED', `swift authentication at ${this.authUrl} returned no token or storage URL`);
@@ -413,7 +443,11 @@ export class SwiftStoreDriver implements StoreDriver {
    * One request to the storage URL. A 401 (token expired or revoked) logs in again and retries once when
    * the body can be sent again (not for streamed segments: their tokens are renewed ahead of expiry).
    */
-  private async call(method: string, path: string, opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {}): Promise<HttpResponse> {
+  private async call(
+    method: string,
+    path: string,
+    opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {},
+  ): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
       const session = await this.login();
       const res = await request(`${session.storageUrl}${path}`, {
@@ -517,15 +551,12 @@ function statusCode(status: number): StoreErrorCode {
   return 'FAILED';
 }
 
-
 function toStoreError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const e = err as { name?: string; code?: string; message?: string } | null;
-  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'ABORT_ERR' ? 'ABORTED'
-    : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
+  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'ABORT_ERR' ? 'ABORTED' : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
   return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
 }
-
 
 /**
  * The registry factory. Options of the store's section, with Glance's swift store names:

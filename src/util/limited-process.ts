@@ -45,7 +45,11 @@ export class ProcessFailed extends Error {
 }
 
 export class ProcessOutputTooLarge extends Error {
-  constructor(readonly command: string, readonly stream: 'stdout' | 'stderr', readonly limit: number) {
+  constructor(
+    readonly command: string,
+    readonly stream: 'stdout' | 'stderr',
+    readonly limit: number,
+  ) {
     super(`${command} wrote more than ${limit} bytes to ${stream}`);
     this.name = 'ProcessOutputTooLarge';
   }
@@ -114,7 +118,9 @@ export async function runLimited(command: string, args: string[], opts: RunOptio
 }
 
 function collect(stream: Readable, max: number, onOverflow: () => void): { text(): string } {
-  stream.on('error', () => { /* the process's exit status tells what went wrong */ });
+  stream.on('error', () => {
+    /* the process's exit status tells what went wrong */
+  });
   const chunks: Buffer[] = [];
   let bytes = 0;
   let overflowed = false;

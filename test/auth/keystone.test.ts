@@ -20,17 +20,21 @@ after(async () => {
 });
 
 function config(overrides: Record<string, string> = {}): Config {
-  return loadConfig(undefined, {}, {
-    keystone_authtoken: {
-      auth_url: `${keystone.url}/v3`,
-      username: 'gaze',
-      password: 'gaze-secret',
-      project_name: 'service',
-      user_domain_id: 'default',
-      project_domain_name: 'Default',
-      ...overrides,
+  return loadConfig(
+    undefined,
+    {},
+    {
+      keystone_authtoken: {
+        auth_url: `${keystone.url}/v3`,
+        username: 'gaze',
+        password: 'gaze-secret',
+        project_name: 'service',
+        user_domain_id: 'default',
+        project_domain_name: 'Default',
+        ...overrides,
+      },
     },
-  });
+  );
 }
 
 /** A fetch that counts (and lets a test rewrite) what goes to Keystone. */
@@ -70,8 +74,7 @@ test('a demo user token yields project, implied roles and the two-region catalog
 
   const image = ctx.serviceCatalog.find((s) => s.type === 'image');
   assert.ok(image, 'image service in the catalog');
-  const publicUrl = (region: string) =>
-    image.endpoints.find((e) => e.region === region && e.interface === 'public')?.url;
+  const publicUrl = (region: string) => image.endpoints.find((e) => e.region === region && e.interface === 'public')?.url;
   assert.equal(publicUrl('RegionOne'), 'http://127.0.0.1:19292');
   assert.equal(publicUrl('RegionTwo'), 'http://127.0.0.1:19293');
   assert.equal(image.endpoints.length, 6);
@@ -138,7 +141,9 @@ test('cached validations expire after token_cache_time and the cache is bounded'
   let clock = Date.now();
   const counter = countingFetch();
   const auth = createKeystoneAuthenticator(config({ token_cache_time: '60' }), {
-    fetch: counter.fetch, now: () => clock, maxCachedTokens: 1,
+    fetch: counter.fetch,
+    now: () => clock,
+    maxCachedTokens: 1,
   });
   const demo = await keystone.token('demo', 'demo-secret', 'demo');
   const alt = await keystone.token('alt', 'alt-secret', 'alt');
@@ -170,10 +175,13 @@ test('a service token Keystone rejects is replaced once', async () => {
   const auth = createKeystoneAuthenticator(config(), { fetch: counter.fetch });
   const ctx = await auth.authenticate({ 'x-auth-token': await keystone.token('demo', 'demo-secret', 'demo') }, 'r');
   assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
-  assert.deepEqual(counter.calls.map((c) => c.split(' ')[0]), ['POST', 'GET', 'POST', 'GET']);
+  assert.deepEqual(
+    counter.calls.map((c) => c.split(' ')[0]),
+    ['POST', 'GET', 'POST', 'GET'],
+  );
 });
 
-test('wrong service credentials are 503, not the caller\'s fault', async () => {
+test("wrong service credentials are 503, not the caller's fault", async () => {
   const auth = createKeystoneAuthenticator(config({ password: 'wrong' }));
   const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
   assert.match(err.message, /^Keystone is unavailable: /);
@@ -186,12 +194,21 @@ test('a Keystone that never answers is 503 after http_connect_timeout', async ()
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   try {
-    const auth = createKeystoneAuthenticator(loadConfig(undefined, {}, {
-      keystone_authtoken: {
-        auth_url: `http://127.0.0.1:${port}`, username: 'gaze', password: 'gaze-secret', project_name: 'service',
-        http_connect_timeout: '1',
-      },
-    }));
+    const auth = createKeystoneAuthenticator(
+      loadConfig(
+        undefined,
+        {},
+        {
+          keystone_authtoken: {
+            auth_url: `http://127.0.0.1:${port}`,
+            username: 'gaze',
+            password: 'gaze-secret',
+            project_name: 'service',
+            http_connect_timeout: '1',
+          },
+        },
+      ),
+    );
     const started = Date.now();
     const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
     assert.match(err.message, /^Keystone is unavailable: /);

@@ -12,7 +12,8 @@ let altToken: string;
 
 async function systemAdminToken(url: string): Promise<string> {
   const res = await fetch(`${url}/v3/auth/tokens`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       auth: {
         identity: { methods: ['password'], password: { user: { name: 'admin', password: 'admin-secret', domain: { id: 'default' } } } },
@@ -26,7 +27,9 @@ async function systemAdminToken(url: string): Promise<string> {
 
 async function keystoneCall(token: string, method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(`${keystone.url}${path}`, {
-    method, headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+    method,
+    headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text}`);
@@ -41,7 +44,12 @@ before(async () => {
   const { projects } = await keystoneCall(admin, 'GET', '/v3/projects?name=demo');
   const defaults = { image_size_total: 100, image_stage_total: 100, image_count_total: 3, image_count_uploading: 2 };
   await keystoneCall(admin, 'POST', '/v3/registered_limits', {
-    registered_limits: Object.entries(defaults).map(([resource_name, default_limit]) => ({ service_id: serviceId, region_id: 'RegionOne', resource_name, default_limit })),
+    registered_limits: Object.entries(defaults).map(([resource_name, default_limit]) => ({
+      service_id: serviceId,
+      region_id: 'RegionOne',
+      resource_name,
+      default_limit,
+    })),
   });
   await keystoneCall(admin, 'POST', '/v3/limits', {
     limits: [{ service_id: serviceId, region_id: 'RegionOne', project_id: projects[0].id, resource_name: 'image_count_total', resource_limit: 1 }],
@@ -50,8 +58,14 @@ before(async () => {
     ...keystoneAuthSections(keystone.url),
     DEFAULT: { use_keystone_limits: 'true' },
     oslo_limit: {
-      auth_url: keystone.url, username: 'admin', password: 'admin-secret', user_domain_id: 'default', system_scope: 'all',
-      endpoint_service_type: 'image', endpoint_region_name: 'RegionOne', endpoint_interface: 'public',
+      auth_url: keystone.url,
+      username: 'admin',
+      password: 'admin-secret',
+      user_domain_id: 'default',
+      system_scope: 'all',
+      endpoint_service_type: 'image',
+      endpoint_region_name: 'RegionOne',
+      endpoint_interface: 'public',
     },
   });
   demoToken = await keystone.token('demo', 'demo-secret', 'demo');
@@ -64,17 +78,21 @@ after(async () => {
 
 async function createImage(token: string) {
   const res = await fetch(`${gaze.url}/v2/images`, {
-    method: 'POST', headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json', Accept: 'application/json' },
+    method: 'POST',
+    headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify({ disk_format: 'raw', container_format: 'bare' }),
   });
-  return { status: res.status, body: await res.json() as any };
+  return { status: res.status, body: (await res.json()) as any };
 }
 
 test('a project limit in Keystone overrides the registered default; the next image is refused with 413', async () => {
   assert.equal((await createImage(demoToken)).status, 201);
   const refused = await createImage(demoToken);
   assert.equal(refused.status, 413);
-  assert.match(refused.body.message, /^The request returned a 413 Request Entity Too Large\. This generally means that rate limiting or a quota threshold was breached\.\n\nThe response body:\nProject [0-9a-f]{32} is over a limit for \[Resource image_count_total is over limit of 1 due to current usage 1 and delta 1\]/);
+  assert.match(
+    refused.body.message,
+    /^The request returned a 413 Request Entity Too Large\. This generally means that rate limiting or a quota threshold was breached\.\n\nThe response body:\nProject [0-9a-f]{32} is over a limit for \[Resource image_count_total is over limit of 1 due to current usage 1 and delta 1\]/,
+  );
   // alt has no override: the registered default of 3 applies.
   for (let i = 0; i < 3; i++) assert.equal((await createImage(altToken)).status, 201);
   assert.equal((await createImage(altToken)).status, 413);

@@ -32,7 +32,9 @@ test('a missing target field never matches, even against a missing credential', 
 test('check strings: not, parentheses, @, !, rule references and literals', () => {
   const policy = new Policy({
     a: 'not role:banned and (role:x or role:y)',
-    b: '@', c: '!', d: 'rule:a or rule:c',
+    b: '@',
+    c: '!',
+    d: 'rule:a or rule:c',
     e: "'public':%(visibility)s",
   });
   assert.equal(policy.check('a', ctx('p', ['y']), {}), true);
@@ -54,7 +56,10 @@ test('a policy file overrides defaults (YAML or JSON)', () => {
     assert.equal(policy.check('publicize_image', ctx('p', ['member']), {}), true);
     assert.equal(policy.check('copy_image', ctx('p', ['member']), { visibility: 'public' }), true);
     assert.equal(policy.check('modify_image', ctx('p', ['member']), image('p')), true, 'other rules keep their defaults');
-    assert.throws(() => policy.enforce('copy_image', ctx('p', ['member']), { visibility: 'private' }), /You are not authorized to complete copy_image action\./);
+    assert.throws(
+      () => policy.enforce('copy_image', ctx('p', ['member']), { visibility: 'private' }),
+      /You are not authorized to complete copy_image action\./,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -65,8 +65,10 @@ test("'@' allows everyone, '!' no one, admins included; both in one list is a co
   assert.ok(pp.allows('delete', 'all_x', roles('joe_soap')));
   assert.ok(!pp.allows('create', 'none_x', roles('admin')));
   assert.ok(!pp.allows('read', 'none_x', roles('admin', 'member')));
-  assert.throws(() => parse('[^x]\ncreate = @,!\nread = @\nupdate = @\ndelete = @\n'), (err: Error) =>
-    err instanceof PropertyProtectionConfigError && /\[\^x\] create.*'@' and '!' are mutually exclusive/.test(err.message));
+  assert.throws(
+    () => parse('[^x]\ncreate = @,!\nread = @\nupdate = @\ndelete = @\n'),
+    (err: Error) => err instanceof PropertyProtectionConfigError && /\[\^x\] create.*'@' and '!' are mutually exclusive/.test(err.message),
+  );
   assert.throws(() => parse('[^x]\ncreate = admin\nread = !, member, @\nupdate = @\ndelete = @\n'), PropertyProtectionConfigError);
 });
 
@@ -130,7 +132,8 @@ test('Python-only regex spellings are translated', () => {
 
 test('policies format: each operation names one rule of the policy engine', () => {
   const custom = new Policy({ glance_creator: 'role:admin or role:spl_role', owner_only: 'project_id:p1' });
-  const pp = parse(`
+  const pp = parse(
+    `
 [^spl_]
 create = glance_creator
 read = @
@@ -141,7 +144,10 @@ create = no_such_rule
 read = no_such_rule
 update = no_such_rule
 delete = no_such_rule
-`, 'policies', custom);
+`,
+    'policies',
+    custom,
+  );
   assert.ok(pp.allows('create', 'spl_a', roles('spl_role')));
   assert.ok(pp.allows('create', 'spl_a', roles('Admin')));
   assert.ok(!pp.allows('create', 'spl_a', roles('member')));
@@ -167,7 +173,10 @@ test('loadPropertyProtections: null without a file; reads the file', () => {
     const pp = loadPropertyProtections(file, 'Roles', policy)!;
     assert.ok(pp.allows('update', 'x_y', roles('_member_')));
     writeFileSync(file, '[.*]\ncreate = @,!\nread = @\nupdate = @\ndelete = @\n');
-    assert.throws(() => loadPropertyProtections(file, 'roles', policy), (err: Error) => err.message.includes(file));
+    assert.throws(
+      () => loadPropertyProtections(file, 'roles', policy),
+      (err: Error) => err.message.includes(file),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

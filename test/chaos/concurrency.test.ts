@@ -20,8 +20,9 @@ forEachEngine((engine) => {
 
   test(`${N} parallel PATCHes, each adding its own property: all answered 200, all kept`, async () => {
     const image = await api.createImage({ name: 'patched' });
-    const replies = await Promise.all(Array.from({ length: N }, (_, i) =>
-      api.patch(`/v2/images/${image.id}`, [{ op: 'add', path: `/p${i}`, value: String(i) }])));
+    const replies = await Promise.all(
+      Array.from({ length: N }, (_, i) => api.patch(`/v2/images/${image.id}`, [{ op: 'add', path: `/p${i}`, value: String(i) }])),
+    );
     const ok = replies.filter((r) => r.status === 200).length;
     // The property quota is 12: twelve are kept, the others refused with 413, none lost.
     assert.equal(ok, 12, replies.map((r) => r.status).join(','));
@@ -41,7 +42,10 @@ forEachEngine((engine) => {
       ...Array.from({ length: 8 }, (_, i) => ({ op: 'add', path: `/q${i}`, value: 'v' })),
     ];
     const replies = await Promise.all(ops.map((op) => api.patch(`/v2/images/${image.id}`, [op])));
-    assert.deepEqual(replies.map((r) => r.status), ops.map(() => 200));
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      ops.map(() => 200),
+    );
     const got = (await api.get(`/v2/images/${image.id}`)).json;
     assert.equal(got.name, 'after');
     assert.equal(got.min_ram, 512);
@@ -53,7 +57,10 @@ forEachEngine((engine) => {
   test(`${N} parallel tag PUTs with different tags: within the tag limit all are kept`, async () => {
     const image = await api.createImage({ name: 'tagged' });
     const replies = await Promise.all(Array.from({ length: N }, (_, i) => api.put(`/v2/images/${image.id}/tags/t${i}`)));
-    assert.ok(replies.every((r) => r.status === 204 || r.status === 413), replies.map((r) => r.status).join(','));
+    assert.ok(
+      replies.every((r) => r.status === 204 || r.status === 413),
+      replies.map((r) => r.status).join(','),
+    );
     const tags: string[] = (await api.get(`/v2/images/${image.id}`)).json.tags;
     assert.equal(tags.length, 12);
     for (const [i, r] of replies.entries()) assert.equal(tags.includes(`t${i}`), r.status === 204, `t${i}: answered ${r.status}`);
@@ -64,7 +71,10 @@ forEachEngine((engine) => {
       ...['a', 'b', 'c', 'd'].map((t) => api.del(`/v2/images/${other.id}/tags/${t}`)),
       ...['e', 'f', 'g', 'h'].map((t) => api.put(`/v2/images/${other.id}/tags/${t}`)),
     ]);
-    assert.deepEqual(churn.map((r) => r.status), Array(8).fill(204));
+    assert.deepEqual(
+      churn.map((r) => r.status),
+      Array(8).fill(204),
+    );
     assert.deepEqual([...(await api.get(`/v2/images/${other.id}`)).json.tags].sort(), ['e', 'f', 'g', 'h']);
   });
 
@@ -73,7 +83,10 @@ forEachEngine((engine) => {
     assert.equal(same.filter((r) => r.status === 201).length, 1, same.map((r) => r.status).join(','));
     assert.ok(same.every((r) => r.status === 201 || r.status === 409));
     const distinct = await Promise.all(Array.from({ length: N }, (_, i) => api.call('POST', `/v2/metadefs/namespaces/Race/tags/t${i}`)));
-    assert.deepEqual(distinct.map((r) => r.status), Array(N).fill(201));
+    assert.deepEqual(
+      distinct.map((r) => r.status),
+      Array(N).fill(201),
+    );
     const clash = await Promise.all(Array.from({ length: N }, (_, i) => api.call('POST', `/v2/metadefs/namespaces/Race/tags/${i % 2 ? 'CLASH' : 'clash'}`)));
     assert.equal(clash.filter((r) => r.status === 201).length, 1, clash.map((r) => r.status).join(','));
     assert.ok(clash.every((r) => r.status === 201 || r.status === 409));

@@ -54,7 +54,10 @@ async function settledTasks(db: Db, ids: string[]) {
 forEachEngine((engine) => {
   let gaze: GazeProcess | null = null;
   let db: Db | null = null;
-  after(async () => { await gaze?.stop(); await db?.close(); });
+  after(async () => {
+    await gaze?.stop();
+    await db?.close();
+  });
 
   test(`${ROUNDS} rounds of stage, import, delete: the process survives and nothing is left, even after a restart`, async () => {
     const connection = await engine.url();
@@ -63,7 +66,7 @@ forEachEngine((engine) => {
     const api = client(gaze.url);
     const ids: string[] = [];
     for (let done = 0; done < ROUNDS; done += PARALLEL) {
-      ids.push(...await Promise.all(Array.from({ length: Math.min(PARALLEL, ROUNDS - done) }, () => round(api))));
+      ids.push(...(await Promise.all(Array.from({ length: Math.min(PARALLEL, ROUNDS - done) }, () => round(api)))));
       assert.equal(gaze.child.exitCode, null, 'the service process is still running');
     }
     const tasks = await settledTasks(db, ids);

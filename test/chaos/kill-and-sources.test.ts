@@ -22,7 +22,9 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 function slowUpload(base: string, id: string, total: number): Promise<void> {
   return new Promise((resolve) => {
     const req = request(`${base}/v2/images/${id}/file`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': total } });
-    req.on('error', () => { /* the server is killed under it */ });
+    req.on('error', () => {
+      /* the server is killed under it */
+    });
     let sent = 0;
     const timer = setInterval(() => {
       if (req.destroyed || sent >= total) return clearInterval(timer);
@@ -33,10 +35,11 @@ function slowUpload(base: string, id: string, total: number): Promise<void> {
   });
 }
 
-const settledImage = (api: ReturnType<typeof client>, id: string) => until(async () => {
-  const img = (await api.get(`/v2/images/${id}`)).json;
-  return ['active', 'queued'].includes(img.status) && !('os_glance_import_task' in img) ? img : undefined;
-}, `image ${id} to settle`);
+const settledImage = (api: ReturnType<typeof client>, id: string) =>
+  until(async () => {
+    const img = (await api.get(`/v2/images/${id}`)).json;
+    return ['active', 'queued'].includes(img.status) && !('os_glance_import_task' in img) ? img : undefined;
+  }, `image ${id} to settle`);
 
 forEachEngine((engine) => {
   let files: FileServer;
@@ -66,7 +69,10 @@ forEachEngine((engine) => {
     const fetched = randomBytes(32 << 20); // ten seconds at the trickle's pace
     files.routes.set('/slow', trickle(fetched.length, 20));
     const downloading = await api.createImage({ name: 'killed-web-download', disk_format: 'raw', container_format: 'bare' });
-    assert.equal((await api.call('POST', `/v2/images/${downloading.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status, 202);
+    assert.equal(
+      (await api.call('POST', `/v2/images/${downloading.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status,
+      202,
+    );
     await until(async () => ((await api.get(`/v2/images/${downloading.id}`)).json.status === 'importing' ? true : undefined), 'importing');
 
     // A glance-direct import of staged data is killed at whatever point it reached after the 202
@@ -85,7 +91,10 @@ forEachEngine((engine) => {
     const upload = (await api.get(`/v2/images/${uploading.id}`)).json;
     assert.equal(upload.status, 'queued', 'the interrupted upload is queued again');
     assert.equal(upload.size, null);
-    for (const [image, data] of [[importing, staged], [downloading, fetched]] as const) {
+    for (const [image, data] of [
+      [importing, staged],
+      [downloading, fetched],
+    ] as const) {
       const done = await settledImage(api, image.id);
       assert.equal(done.status, 'active', `${done.name}: the interrupted import was resumed and finished`);
       assert.equal(done.checksum, md5(data));
@@ -93,7 +102,11 @@ forEachEngine((engine) => {
       assert.equal(task.status, 'success');
     }
     assert.deepEqual(readdirSync(path.join(dir, 'data', 'staging')), []);
-    assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')).sort(), [importing.id, downloading.id].sort(), 'no partial file, nothing of the killed upload');
+    assert.deepEqual(
+      readdirSync(path.join(dir, 'data', 'images')).sort(),
+      [importing.id, downloading.id].sort(),
+      'no partial file, nothing of the killed upload',
+    );
 
     // The image of the killed upload takes a new upload.
     assert.equal((await api.upload(uploading.id, Buffer.alloc(1000, 1))).status, 204);
@@ -109,7 +122,11 @@ forEachEngine((engine) => {
     files.routes.set('/dies', half(32 << 20, 8 << 20));
     files.routes.set('/dies-early', half(1 << 20, 64 * 1024));
     const whole = randomBytes(24 << 20);
-    files.routes.set('/whole', (res) => { res.writeHead(200, { 'content-length': whole.length }); res.socket?.setNoDelay(true); res.end(whole, () => res.socket?.end()); });
+    files.routes.set('/whole', (res) => {
+      res.writeHead(200, { 'content-length': whole.length });
+      res.socket?.setNoDelay(true);
+      res.end(whole, () => res.socket?.end());
+    });
     await gaze?.stop();
     gaze = await startGazeProcess({
       database: { connection: await engine.url() },

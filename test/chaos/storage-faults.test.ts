@@ -50,40 +50,50 @@ after(async () => {
 
 const noPath = (text: string) => assert.ok(!text.includes(root) && !/\.partial-|\/tmp\//.test(text), `a server path leaked: ${text}`);
 
-test('a full store: 413 naming the store, the image is queued again, no partial file is left', { skip: !canMount && 'mounting a tmpfs is not permitted here' }, async () => {
-  const image = await api.createImage({ name: 'too-big' });
-  const reply = await api.put(`/v2/images/${image.id}/file`, {
-    body: randomBytes(4 * 1024 * 1024), headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'small', ...JSON_ACCEPT },
-  });
-  assert.equal(reply.status, 413, reply.text);
-  assert.equal(message(reply), 'Image storage media is full: store small: no space is left');
-  noPath(reply.text);
-  assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
-  assert.deepEqual(readdirSync(full), []);
-});
+test(
+  'a full store: 413 naming the store, the image is queued again, no partial file is left',
+  { skip: !canMount && 'mounting a tmpfs is not permitted here' },
+  async () => {
+    const image = await api.createImage({ name: 'too-big' });
+    const reply = await api.put(`/v2/images/${image.id}/file`, {
+      body: randomBytes(4 * 1024 * 1024),
+      headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'small', ...JSON_ACCEPT },
+    });
+    assert.equal(reply.status, 413, reply.text);
+    assert.equal(message(reply), 'Image storage media is full: store small: no space is left');
+    noPath(reply.text);
+    assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
+    assert.deepEqual(readdirSync(full), []);
+  },
+);
 
-test('a read-only store: 503 naming the store; an import into it fails with a message without paths', { skip: !canMount && 'mounting a tmpfs is not permitted here' }, async () => {
-  const image = await api.createImage({ name: 'frozen' });
-  const reply = await api.put(`/v2/images/${image.id}/file`, {
-    body: randomBytes(64 * 1024), headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'frozen', ...JSON_ACCEPT },
-  });
-  assert.equal(reply.status, 503, reply.text);
-  assert.equal(message(reply), 'Insufficient permissions on image storage media: store frozen: the storage refused access (read-only or not writable)');
-  noPath(reply.text);
-  assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
+test(
+  'a read-only store: 503 naming the store; an import into it fails with a message without paths',
+  { skip: !canMount && 'mounting a tmpfs is not permitted here' },
+  async () => {
+    const image = await api.createImage({ name: 'frozen' });
+    const reply = await api.put(`/v2/images/${image.id}/file`, {
+      body: randomBytes(64 * 1024),
+      headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'frozen', ...JSON_ACCEPT },
+    });
+    assert.equal(reply.status, 503, reply.text);
+    assert.equal(message(reply), 'Insufficient permissions on image storage media: store frozen: the storage refused access (read-only or not writable)');
+    noPath(reply.text);
+    assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
 
-  const staged = await api.put(`/v2/images/${image.id}/stage`, { body: randomBytes(64 * 1024), headers: { 'content-type': 'application/octet-stream' } });
-  assert.equal(staged.status, 204);
-  const imported = await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'glance-direct' }, stores: ['frozen'] } });
-  assert.equal(imported.status, 202);
-  let task: any;
-  for (let i = 0; i < 200; i++) {
-    [task] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks;
-    if (task?.status === 'failure' || task?.status === 'success') break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.equal(task.status, 'failure');
-  assert.equal(task.message, 'Insufficient permissions on image storage media: store frozen: the storage refused access (read-only or not writable)');
-  noPath(task.message);
-  assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
-});
+    const staged = await api.put(`/v2/images/${image.id}/stage`, { body: randomBytes(64 * 1024), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(staged.status, 204);
+    const imported = await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'glance-direct' }, stores: ['frozen'] } });
+    assert.equal(imported.status, 202);
+    let task: any;
+    for (let i = 0; i < 200; i++) {
+      [task] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+      if (task?.status === 'failure' || task?.status === 'success') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(task.status, 'failure');
+    assert.equal(task.message, 'Insufficient permissions on image storage media: store frozen: the storage refused access (read-only or not writable)');
+    noPath(task.message);
+    assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
+  },
+);

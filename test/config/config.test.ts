@@ -47,7 +47,8 @@ test('embedded defaults apply without a file', () => {
 });
 
 test('Glance option names are read from the INI file; Glance options Gaze lacks and unknown options warn once, never fail', () => {
-  withFile(`[DEFAULT]
+  withFile(
+    `[DEFAULT]
 bind_port = 9393
 image_size_cap = 1024
 enabled_import_methods = glance-direct, web-download
@@ -63,24 +64,27 @@ auth_url = http://127.0.0.1:5000
 
 [oslo_concurrency]
 lock_path = /var/lock/glance
-`, (file) => {
-    const config = loadConfig(file, {});
-    assert.equal(config.get('DEFAULT', 'bind_port'), 9393);
-    assert.equal(config.get('DEFAULT', 'image_size_cap'), 1024);
-    assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download']);
-    assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
-    assert.equal(config.get('database', 'connection'), 'postgresql://gaze:pw@127.0.0.1:5432/gaze');
-    assert.equal(config.get('keystone_authtoken', 'auth_url'), 'http://127.0.0.1:5000');
-    assert.deepEqual(config.warnings.sort(), [
-      '[DEFAULT] delayed_delete is a Glance option Gaze does not implement; it is ignored',
-      '[oslo_concurrency] lock_path is a Glance option Gaze does not implement; it is ignored',
-      'unknown option [DEFAULT] bogus_option ignored',
-    ]);
-  });
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.equal(config.get('DEFAULT', 'bind_port'), 9393);
+      assert.equal(config.get('DEFAULT', 'image_size_cap'), 1024);
+      assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download']);
+      assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
+      assert.equal(config.get('database', 'connection'), 'postgresql://gaze:pw@127.0.0.1:5432/gaze');
+      assert.equal(config.get('keystone_authtoken', 'auth_url'), 'http://127.0.0.1:5000');
+      assert.deepEqual(config.warnings.sort(), [
+        '[DEFAULT] delayed_delete is a Glance option Gaze does not implement; it is ignored',
+        '[oslo_concurrency] lock_path is a Glance option Gaze does not implement; it is ignored',
+        'unknown option [DEFAULT] bogus_option ignored',
+      ]);
+    },
+  );
 });
 
 test('oslo.config values: bracketed and quoted lists, multi-line values, quoted dicts, booleans, integers, comments', () => {
-  withFile(`# a comment
+  withFile(
+    `# a comment
 ; another
 [DEFAULT]
 enabled_import_methods = [glance-direct,web-download,copy-image]
@@ -108,27 +112,30 @@ allowed_schemes = 'https'
 inject = "property1":"value1","property2":"value with, comma"
 ignore_user_roles = admin,
   reader
-`, (file) => {
-    const config = loadConfig(file, {});
-    assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download', 'copy-image']);
-    assert.equal(config.get('DEFAULT', 'workers'), 3);
-    assert.equal(config.get('DEFAULT', 'image_size_cap'), 1000000);
-    assert.equal(config.get('DEFAULT', 'show_multiple_locations'), true);
-    assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
-    assert.deepEqual(config.get('DEFAULT', 'disabled_notifications'), ['image.create # this is part of the value', 'as in oslo.config']);
-    assert.deepEqual(config.get('image_import_opts', 'image_import_plugins'), ['inject_image_metadata']);
-    assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'trait:', 'os_distro']);
-    assert.deepEqual(config.get('import_filtering_opts', 'allowed_ports'), []);
-    assert.deepEqual(config.get('import_filtering_opts', 'allowed_hosts'), ['images.example.com', '10.0.0.0/8']);
-    assert.deepEqual(config.get('import_filtering_opts', 'disallowed_schemes'), []);
-    assert.deepEqual(config.get('import_filtering_opts', 'allowed_schemes'), ['https']);
-    assert.deepEqual(config.get('inject_metadata_properties', 'inject'), { property1: 'value1', property2: 'value with, comma' });
-    assert.deepEqual(config.get('inject_metadata_properties', 'ignore_user_roles'), ['admin', 'reader']);
-  });
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct', 'web-download', 'copy-image']);
+      assert.equal(config.get('DEFAULT', 'workers'), 3);
+      assert.equal(config.get('DEFAULT', 'image_size_cap'), 1000000);
+      assert.equal(config.get('DEFAULT', 'show_multiple_locations'), true);
+      assert.equal(config.get('DEFAULT', 'show_image_direct_url'), true);
+      assert.deepEqual(config.get('DEFAULT', 'disabled_notifications'), ['image.create # this is part of the value', 'as in oslo.config']);
+      assert.deepEqual(config.get('image_import_opts', 'image_import_plugins'), ['inject_image_metadata']);
+      assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'trait:', 'os_distro']);
+      assert.deepEqual(config.get('import_filtering_opts', 'allowed_ports'), []);
+      assert.deepEqual(config.get('import_filtering_opts', 'allowed_hosts'), ['images.example.com', '10.0.0.0/8']);
+      assert.deepEqual(config.get('import_filtering_opts', 'disallowed_schemes'), []);
+      assert.deepEqual(config.get('import_filtering_opts', 'allowed_schemes'), ['https']);
+      assert.deepEqual(config.get('inject_metadata_properties', 'inject'), { property1: 'value1', property2: 'value with, comma' });
+      assert.deepEqual(config.get('inject_metadata_properties', 'ignore_user_roles'), ['admin', 'reader']);
+    },
+  );
 });
 
 test('$ interpolation: same section, [DEFAULT], ${section.option}, $$ and \\$', () => {
-  withFile(`[DEFAULT]
+  withFile(
+    `[DEFAULT]
 data_dir = /srv/gaze
 node_staging_uri = file://$data_dir/staging
 public_endpoint = http://images.example.com:\${bind_port}/
@@ -140,18 +147,20 @@ connection = literal$$dollar\\$x $ %
 
 [glance_store]
 filesystem_store_datadir = $data_dir/images
-`, (file) => {
-    const config = loadConfig(file, {});
-    assert.equal(config.get('DEFAULT', 'node_staging_uri'), 'file:///srv/gaze/staging');
-    assert.equal(config.get('DEFAULT', 'public_endpoint'), 'http://images.example.com:9494/');
-    assert.equal(config.get('database', 'connection'), 'literal$dollar$x $ %');
-    assert.equal(config.get('DEFAULT', 'default_publisher_id'), 'image.literal$dollar$x $ %');
-    assert.equal(config.get('glance_store', 'filesystem_store_datadir'), '/srv/gaze/images');
-    assert.equal(config.section('glance_store').filesystem_store_datadir, '/srv/gaze/images');
-  });
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.equal(config.get('DEFAULT', 'node_staging_uri'), 'file:///srv/gaze/staging');
+      assert.equal(config.get('DEFAULT', 'public_endpoint'), 'http://images.example.com:9494/');
+      assert.equal(config.get('database', 'connection'), 'literal$dollar$x $ %');
+      assert.equal(config.get('DEFAULT', 'default_publisher_id'), 'image.literal$dollar$x $ %');
+      assert.equal(config.get('glance_store', 'filesystem_store_datadir'), '/srv/gaze/images');
+      assert.equal(config.section('glance_store').filesystem_store_datadir, '/srv/gaze/images');
+    },
+  );
 });
 
-test('later files win; --config-dir reads every *.conf in sorted order; Glance\'s layout in OS_GLANCE_CONFIG_DIR', () => {
+test("later files win; --config-dir reads every *.conf in sorted order; Glance's layout in OS_GLANCE_CONFIG_DIR", () => {
   withDir((dir, write) => {
     const a = write('a.conf', '[DEFAULT]\nbind_port = 1111\nworkers = 2\n');
     const b = write('b.conf', '[DEFAULT]\nbind_port = 2222\n');
@@ -162,19 +171,46 @@ test('later files win; --config-dir reads every *.conf in sorted order; Glance\'
     const config = loadConfig([a, b], {});
     assert.equal(config.get('DEFAULT', 'bind_port'), 2222);
     assert.equal(config.get('DEFAULT', 'workers'), 2);
-    const files = configFiles([{ kind: 'file', path: a }, { kind: 'dir', path: path.join(dir, 'conf.d') }], {});
+    const files = configFiles(
+      [
+        { kind: 'file', path: a },
+        { kind: 'dir', path: path.join(dir, 'conf.d') },
+      ],
+      {},
+    );
     assert.deepEqual(files, [a, path.join(dir, 'conf.d/10-early.conf'), path.join(dir, 'conf.d/20-late.conf')]);
     assert.equal(loadConfig(files, {}).get('DEFAULT', 'bind_port'), 4444);
     assert.equal(loadConfig(files, {}).get('DEFAULT', 'workers'), 5);
-    assert.equal(loadConfig(configFiles([{ kind: 'dir', path: path.join(dir, 'conf.d') }, { kind: 'file', path: a }], {}), {}).get('DEFAULT', 'bind_port'), 1111);
+    assert.equal(
+      loadConfig(
+        configFiles(
+          [
+            { kind: 'dir', path: path.join(dir, 'conf.d') },
+            { kind: 'file', path: a },
+          ],
+          {},
+        ),
+        {},
+      ).get('DEFAULT', 'bind_port'),
+      1111,
+    );
 
     // OS_GLANCE_CONFIG_DIR: paste ini and image-import conf when present, then glance-api.conf (it wins).
     const glance = path.join(dir, 'etc-glance');
     write('etc-glance/glance-api.conf', '[DEFAULT]\nbind_port = 5555\n[image_import_opts]\nimage_import_plugins = [no_op]\n');
-    write('etc-glance/glance-image-import.conf', '[image_import_opts]\nimage_import_plugins = [inject_image_metadata]\n[image_conversion]\noutput_format = qcow2\n');
-    write('etc-glance/glance-api-paste.ini', '[pipeline:glance-api]\npipeline = cors healthcheck versionnegotiation unauthenticated-context rootapp\n[composite:rootapp]\npaste.composite_factory = glance.api:root_app_factory\n/: apiversions\n');
+    write(
+      'etc-glance/glance-image-import.conf',
+      '[image_import_opts]\nimage_import_plugins = [inject_image_metadata]\n[image_conversion]\noutput_format = qcow2\n',
+    );
+    write(
+      'etc-glance/glance-api-paste.ini',
+      '[pipeline:glance-api]\npipeline = cors healthcheck versionnegotiation unauthenticated-context rootapp\n[composite:rootapp]\npaste.composite_factory = glance.api:root_app_factory\n/: apiversions\n',
+    );
     const layout = configFiles([], { OS_GLANCE_CONFIG_DIR: ` ${glance} ` });
-    assert.deepEqual(layout, ['glance-api-paste.ini', 'glance-image-import.conf', 'glance-api.conf'].map((n) => path.join(glance, n)));
+    assert.deepEqual(
+      layout,
+      ['glance-api-paste.ini', 'glance-image-import.conf', 'glance-api.conf'].map((n) => path.join(glance, n)),
+    );
     const fromGlance = loadConfig(layout, {});
     assert.equal(fromGlance.get('DEFAULT', 'bind_port'), 5555);
     assert.deepEqual(fromGlance.get('image_import_opts', 'image_import_plugins'), ['no_op']);
@@ -183,32 +219,41 @@ test('later files win; --config-dir reads every *.conf in sorted order; Glance\'
     assert.deepEqual(configFiles([{ kind: 'file', path: a }], { OS_GLANCE_CONFIG_DIR: glance, GAZE_CONFIG: b }), [a]);
     assert.deepEqual(configFiles([], { OS_GLANCE_CONFIG_DIR: glance, GAZE_CONFIG: b }), [b]);
     assert.deepEqual(configFiles([], {}), []);
-    refused(() => configFiles([], { OS_GLANCE_CONFIG_DIR: path.join(dir, 'conf.d') }), /conf\.d: OS_GLANCE_CONFIG_DIR names a directory without glance-api\.conf$/);
+    refused(
+      () => configFiles([], { OS_GLANCE_CONFIG_DIR: path.join(dir, 'conf.d') }),
+      /conf\.d: OS_GLANCE_CONFIG_DIR names a directory without glance-api\.conf$/,
+    );
     refused(() => configFiles([{ kind: 'dir', path: path.join(dir, 'missing') }], {}), /missing: cannot read the config directory/);
   });
 });
 
-test('other names: the design documents\' extra_properties_prefixes, Glance\'s deprecated [DEFAULT] formats', () => {
-  withFile(`[DEFAULT]
+test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats", () => {
+  withFile(
+    `[DEFAULT]
 disk_formats = raw,qcow2
 
 [glance_download_properties]
 extra_properties_prefixes = [ 'hw_', 'os_' ]
-`, (file) => {
-    const config = loadConfig(file, {});
-    assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'os_']);
-    assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
-    assert.equal(config.warnings.length, 2);
-    assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
-  });
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'os_']);
+      assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
+      assert.equal(config.warnings.length, 2);
+      assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
+    },
+  );
 });
 
-test('environment variables override the files (GAZE__section__option and oslo.config\'s OS_SECTION__OPTION)', () => {
+test("environment variables override the files (GAZE__section__option and oslo.config's OS_SECTION__OPTION)", () => {
   withFile('[DEFAULT]\nbind_port = 9393\n', (file) => {
     assert.equal(loadConfig(file, { GAZE__DEFAULT__bind_port: '9494' }).get('DEFAULT', 'bind_port'), 9494);
     assert.equal(loadConfig(file, { OS_DEFAULT__BIND_PORT: '9595' }).get('DEFAULT', 'bind_port'), 9595);
     assert.deepEqual(loadConfig(file, { OS_IMAGE_IMPORT_OPTS__IMAGE_IMPORT_PLUGINS: '[no_op]' }).get('image_import_opts', 'image_import_plugins'), ['no_op']);
-    refused(() => loadConfig(file, { GAZE__DEFAULT__bind_port: 'high' }), /^environment GAZE__DEFAULT__bind_port: \[DEFAULT\] bind_port: 'high' is not an integer$/);
+    refused(
+      () => loadConfig(file, { GAZE__DEFAULT__bind_port: 'high' }),
+      /^environment GAZE__DEFAULT__bind_port: \[DEFAULT\] bind_port: 'high' is not an integer$/,
+    );
   });
 });
 
@@ -228,7 +273,7 @@ test('bad input: one line naming the file, line and option', () => {
       ['[DEFAULT\nbind_port = 1\n', /bad\.conf:1: invalid section header/],
       ['[DEFAULT]\njust words\n', /bad\.conf:2: 'just words' is neither/],
       ['[inject_metadata_properties]\ninject = a:1, a:2\n', /bad\.conf:2: \[inject_metadata_properties\] inject: key 'a' is given twice$/],
-      ['[glance_download_properties]\nextra_properties = [\'hw_, os_]\n', /bad\.conf:2: \[glance_download_properties\] extra_properties: a quote is not closed/],
+      ["[glance_download_properties]\nextra_properties = ['hw_, os_]\n", /bad\.conf:2: \[glance_download_properties\] extra_properties: a quote is not closed/],
       ['[import_filtering_opts]\nallowed_ports = [80, http]\n', /bad\.conf:2: \[import_filtering_opts\] allowed_ports: 'http' is not an integer$/],
     ];
     for (const [text, message] of cases) {
@@ -242,8 +287,10 @@ test('bad input: one line naming the file, line and option', () => {
 test('a value that parses but cannot be used is refused where it was set', () => {
   withFile('[DEFAULT]\n\n[image_import_opts]\nimage_import_plugins = [no_op, web_download]\n', (file) => {
     const config = loadConfig(file, {});
-    refused(() => config.refuse('image_import_opts', 'image_import_plugins', "unknown import plugin 'web_download'"),
-      /gaze\.conf:4: \[image_import_opts\] image_import_plugins: unknown import plugin 'web_download'$/);
+    refused(
+      () => config.refuse('image_import_opts', 'image_import_plugins', "unknown import plugin 'web_download'"),
+      /gaze\.conf:4: \[image_import_opts\] image_import_plugins: unknown import plugin 'web_download'$/,
+    );
   });
 });
 
@@ -257,7 +304,10 @@ test('etc/gaze.conf.sample shows every option Gaze reads, and only those', () =>
   const sample = readFileSync(samplePath, 'utf8');
   // The sample's [fast], [objects], ... are examples of per-store sections: they take [glance_store]'s store options.
   const storeSections = new Set(['fast', 'objects', 'swiftstore', 'os_glance_staging_store']);
-  const uncommented = sample.split('\n').map((line) => line.replace(/^#(?=\[|[a-z_0-9]+ =)/, '')).join('\n');
+  const uncommented = sample
+    .split('\n')
+    .map((line) => line.replace(/^#(?=\[|[a-z_0-9]+ =)/, ''))
+    .join('\n');
   const { sections } = parseIni(uncommented, 'gaze.conf.sample');
   const shown = new Set<string>();
   for (const [section, options] of sections) {
@@ -268,6 +318,14 @@ test('etc/gaze.conf.sample shows every option Gaze reads, and only those', () =>
     }
   }
   const known = new Set(Object.entries(OPTIONS).flatMap(([section, options]) => Object.keys(options).map((option) => `${section}.${option}`)));
-  assert.deepEqual([...known].filter((name) => !shown.has(name)), [], 'options missing from the sample');
-  assert.deepEqual([...shown].filter((name) => !known.has(name)), [], 'sample options Gaze does not read');
+  assert.deepEqual(
+    [...known].filter((name) => !shown.has(name)),
+    [],
+    'options missing from the sample',
+  );
+  assert.deepEqual(
+    [...shown].filter((name) => !known.has(name)),
+    [],
+    'sample options Gaze does not read',
+  );
 });

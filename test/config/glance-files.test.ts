@@ -42,52 +42,63 @@ function glanceConfigDir(dir: string, port: number): string {
   return etc;
 }
 
-test('Debian\'s glance-api.conf and glance-image-import.conf, paths and ports changed: Gaze starts and every option set there takes effect', { skip: !existsSync(`${ETC_GLANCE}/glance-api.conf`) && 'glance-common is not installed' }, async () => {
-  const dir = path.join(root, 'debian');
-  const port = await freePort();
-  const etc = glanceConfigDir(dir, port);
+test(
+  "Debian's glance-api.conf and glance-image-import.conf, paths and ports changed: Gaze starts and every option set there takes effect",
+  { skip: !existsSync(`${ETC_GLANCE}/glance-api.conf`) && 'glance-common is not installed' },
+  async () => {
+    const dir = path.join(root, 'debian');
+    const port = await freePort();
+    const etc = glanceConfigDir(dir, port);
 
-  const check = await runGaze(['config', 'show'], { cwd: dir, env: { OS_GLANCE_CONFIG_DIR: etc } });
-  assert.equal(check.code, 0, check.stderr);
-  const shown = check.stdout;
-  const line = (option: string) => shown.split('\n').find((l) => l.startsWith(`${option} = `)) ?? '';
-  assert.match(line('bind_port'), new RegExp(`^bind_port = ${port} +# ${etc}/glance-api\\.conf:699$`));
-  assert.match(line('filesystem_store_datadir'), new RegExp(`^filesystem_store_datadir = ${dir}/images `));
-  assert.match(line('auth_url'), /^auth_url = http:\/\/localhost:5000 +# .*glance-api\.conf:\d+$/);
-  assert.match(line('www_authenticate_uri'), /^www_authenticate_uri = http:\/\/localhost:5000 /);
-  assert.match(line('region_name'), /^region_name = regionOne /);
-  assert.match(line('auth_type'), /^auth_type = password /);
-  assert.match(line('project_domain_name'), /^project_domain_name = Default /);
-  // what Gaze does not implement is named once, never refused
-  assert.match(check.stderr, /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement; it is ignored/);
+    const check = await runGaze(['config', 'show'], { cwd: dir, env: { OS_GLANCE_CONFIG_DIR: etc } });
+    assert.equal(check.code, 0, check.stderr);
+    const shown = check.stdout;
+    const line = (option: string) => shown.split('\n').find((l) => l.startsWith(`${option} = `)) ?? '';
+    assert.match(line('bind_port'), new RegExp(`^bind_port = ${port} +# ${etc}/glance-api\\.conf:699$`));
+    assert.match(line('filesystem_store_datadir'), new RegExp(`^filesystem_store_datadir = ${dir}/images `));
+    assert.match(line('auth_url'), /^auth_url = http:\/\/localhost:5000 +# .*glance-api\.conf:\d+$/);
+    assert.match(line('www_authenticate_uri'), /^www_authenticate_uri = http:\/\/localhost:5000 /);
+    assert.match(line('region_name'), /^region_name = regionOne /);
+    assert.match(line('auth_type'), /^auth_type = password /);
+    assert.match(line('project_domain_name'), /^project_domain_name = Default /);
+    // what Gaze does not implement is named once, never refused
+    assert.match(check.stderr, /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement; it is ignored/);
 
-  // The service runs on these files: data lands where filesystem_store_datadir and node_staging_uri say.
-  const gaze = await launchGaze({ args: [], cwd: dir, port, env: { OS_GLANCE_CONFIG_DIR: etc } });
-  try {
-    const api = client(gaze.url);
-    const uploaded = await api.createImage({ name: 'debian-conf' });
-    assert.equal((await api.upload(uploaded.id, randomBytes(100_000))).status, 204);
-    assert.deepEqual(readdirSync(path.join(dir, 'images')), [uploaded.id]);
-    const staged = await api.createImage({ name: 'staged' });
-    assert.equal((await api.put(`/v2/images/${staged.id}/stage`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status, 204);
-    assert.deepEqual(readdirSync(path.join(dir, 'staging')), [staged.id]);
-    assert.ok(existsSync(path.join(dir, 'glance.db')), 'the database is where [database] connection says');
-    assert.deepEqual((await api.get('/v2/info/import')).json['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
-  } finally {
-    await gaze.stop();
-  }
+    // The service runs on these files: data lands where filesystem_store_datadir and node_staging_uri say.
+    const gaze = await launchGaze({ args: [], cwd: dir, port, env: { OS_GLANCE_CONFIG_DIR: etc } });
+    try {
+      const api = client(gaze.url);
+      const uploaded = await api.createImage({ name: 'debian-conf' });
+      assert.equal((await api.upload(uploaded.id, randomBytes(100_000))).status, 204);
+      assert.deepEqual(readdirSync(path.join(dir, 'images')), [uploaded.id]);
+      const staged = await api.createImage({ name: 'staged' });
+      assert.equal(
+        (await api.put(`/v2/images/${staged.id}/stage`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status,
+        204,
+      );
+      assert.deepEqual(readdirSync(path.join(dir, 'staging')), [staged.id]);
+      assert.ok(existsSync(path.join(dir, 'glance.db')), 'the database is where [database] connection says');
+      assert.deepEqual((await api.get('/v2/info/import')).json['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
+    } finally {
+      await gaze.stop();
+    }
 
-  // The same files named on the command line, as Debian's init script names glance-api.conf.
-  const explicit = await runGaze(['config', 'check', '--config-file', `${etc}/glance-api.conf`, '--config-file', `${etc}/glance-image-import.conf`], { cwd: dir });
-  assert.equal(explicit.code, 0, explicit.stderr);
-});
+    // The same files named on the command line, as Debian's init script names glance-api.conf.
+    const explicit = await runGaze(['config', 'check', '--config-file', `${etc}/glance-api.conf`, '--config-file', `${etc}/glance-image-import.conf`], {
+      cwd: dir,
+    });
+    assert.equal(explicit.code, 0, explicit.stderr);
+  },
+);
 
-test('a deployment tool\'s config (brackets everywhere, multi-line quoted lists, quoted dicts): each option takes effect', async () => {
+test("a deployment tool's config (brackets everywhere, multi-line quoted lists, quoted dicts): each option takes effect", async () => {
   const dir = path.join(root, 'tool');
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const conf = path.join(dir, 'glance-api.conf');
-  writeFileSync(conf, `[DEFAULT]
+  writeFileSync(
+    conf,
+    `[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = ${port}
 data_dir = ${dir}/data
@@ -126,7 +137,8 @@ allowed_ports = [ ]
 extra_properties_prefixes = [ 'hw_',
   'trait:',
   'os_' ]
-`);
+`,
+  );
   const check = await runGaze(['config', 'show', '--config-file', conf], { cwd: dir });
   assert.equal(check.code, 0, check.stderr);
   assert.match(check.stdout, /^extra_properties = \[hw_, trait:, os_\] +# .*glance-api\.conf:\d+$/m);
@@ -145,7 +157,10 @@ extra_properties_prefixes = [ 'hw_',
     files.routes.set('/tool.raw', data);
     const member = { project: 'tool-project', roles: 'member,reader' };
     const image = await api.createImage({ name: 'tool' }, member);
-    const started = await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/tool.raw') } }, as: member });
+    const started = await api.call('POST', `/v2/images/${image.id}/import`, {
+      json: { method: { name: 'web-download', uri: files.url('/tool.raw') } },
+      as: member,
+    });
     assert.equal(started.status, 202, started.text);
     let done: any;
     for (let i = 0; i < 200; i++) {

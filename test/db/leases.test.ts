@@ -12,9 +12,25 @@ import { forEachEngine } from '../helpers/databases.ts';
 function taskRow(overrides: Partial<TaskRow> = {}): TaskRow {
   const now = nowTimestamp();
   return {
-    id: randomUUID(), type: 'api_image_import', status: 'pending', owner: 'p1', input: '{}', result: null, message: '',
-    image_id: randomUUID(), request_id: null, user_id: null, expires_at: null, created_at: now, updated_at: now,
-    deleted_at: null, deleted: 0, lease_owner: null, lease_expires_at: null, attempts: 0, ...overrides,
+    id: randomUUID(),
+    type: 'api_image_import',
+    status: 'pending',
+    owner: 'p1',
+    input: '{}',
+    result: null,
+    message: '',
+    image_id: randomUUID(),
+    request_id: null,
+    user_id: null,
+    expires_at: null,
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+    deleted: 0,
+    lease_owner: null,
+    lease_expires_at: null,
+    attempts: 0,
+    ...overrides,
   };
 }
 
@@ -23,7 +39,9 @@ const inSeconds = (n: number) => addSeconds(nowTimestamp(), n);
 forEachEngine((engine) => {
   describe('task leases', () => {
     let tasks: TasksRepo;
-    before(async () => { tasks = new TasksRepo(await engine.open()); });
+    before(async () => {
+      tasks = new TasksRepo(await engine.open());
+    });
 
     test('claim: the first owner takes it, another is refused while the lease lives, the holder renews', async () => {
       const row = taskRow();
@@ -74,7 +92,11 @@ forEachEngine((engine) => {
         deleted: taskRow({ owner: marker, deleted: 1, deleted_at: nowTimestamp() }),
       };
       for (const row of Object.values(rows)) await tasks.insert(row);
-      const mine = (list: TaskRow[]) => list.filter((t) => t.owner === marker).map((t) => t.id).sort();
+      const mine = (list: TaskRow[]) =>
+        list
+          .filter((t) => t.owner === marker)
+          .map((t) => t.id)
+          .sort();
       assert.deepEqual(mine(await tasks.orphaned(1000)), [rows.noLease.id, rows.expired.id].sort());
       assert.deepEqual(mine(await tasks.heldWithPrefix('h1:', 1000)), [rows.expired.id, rows.live.id].sort());
     });

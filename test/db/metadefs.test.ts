@@ -27,7 +27,7 @@ forEachEngine((engine) => {
 
   const all = () => repos.namespaces.list({ caller: { isAdmin: true, projectId: null }, sortKey: 'namespace', sortDir: 'asc', limit: 1000 });
 
-  test('Debian\'s 33 files load; a second load changes nothing (existing namespaces are skipped)', { skip }, async () => {
+  test("Debian's 33 files load; a second load changes nothing (existing namespaces are skipped)", { skip }, async () => {
     const first = await loadMetadefs(repos, SHIPPED, none, quiet);
     assert.deepEqual(first, { loaded: 33, skipped: 0, failed: 0 });
     const namespaces = await all();
@@ -39,7 +39,10 @@ forEachEngine((engine) => {
     const props = await repos.contents.properties(libvirt.id);
     assert.ok(props.some((p) => p.name === 'boot_menu'));
     assert.ok((await repos.namespaces.associations(libvirt.id)).some((a) => a.name === 'OS::Glance::Image' && a.prefix === 'hw_'));
-    assert.ok((await repos.namespaces.resourceTypes()).every((t) => t.protected), 'types made by a load are protected');
+    assert.ok(
+      (await repos.namespaces.resourceTypes()).every((t) => t.protected),
+      'types made by a load are protected',
+    );
     // an integer default is kept as text, as Glance serves it
     const quota = (await all()).find((n) => n.namespace === 'OS::Compute::Quota')!;
     const withDefault = (await repos.contents.objects(quota.id)).flatMap((o) => Object.values(o.properties)).find((p) => p.default !== undefined);
@@ -54,7 +57,11 @@ forEachEngine((engine) => {
     const ns = (await repos.namespaces.get('OS::Compute::Libvirt'))!;
     const file = path.join(dir, 'libvirt.json');
     const original = JSON.parse(readFileSync(path.join(SHIPPED, 'compute-libvirt.json'), 'utf8'));
-    const changed = { ...original, description: 'from the file', properties: { ...original.properties, boot_menu: { type: 'string', title: 'Changed' }, brand_new: { type: 'string', title: 'New' } } };
+    const changed = {
+      ...original,
+      description: 'from the file',
+      properties: { ...original.properties, boot_menu: { type: 'string', title: 'Changed' }, brand_new: { type: 'string', title: 'New' } },
+    };
     writeFileSync(file, JSON.stringify(changed));
 
     assert.deepEqual(await loadMetadefs(repos, file, { ...none, merge: true }, quiet), { loaded: 1, skipped: 0, failed: 0 });

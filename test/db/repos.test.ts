@@ -64,7 +64,10 @@ function query(overrides: QueryOverrides = {}): ListQuery {
     properties: [],
     tags: [],
     osHidden: false,
-    sort: [{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+    sort: [
+      { key: 'created_at', dir: 'desc' },
+      { key: 'id', dir: 'desc' },
+    ],
     limit: 1000,
     marker: null,
     ...rest,
@@ -95,8 +98,16 @@ function compareBy(sort: SortKey[]) {
 }
 
 /** Rows of one table, straight from the database (to see what the repositories left behind). */
-async function count(db: Db, table: 'image_properties' | 'image_tags' | 'image_members' | 'image_locations', imageId: string, status?: string): Promise<number> {
-  let q = db.kysely.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('image_id', '=', imageId);
+async function count(
+  db: Db,
+  table: 'image_properties' | 'image_tags' | 'image_members' | 'image_locations',
+  imageId: string,
+  status?: string,
+): Promise<number> {
+  let q = db.kysely
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('image_id', '=', imageId);
   if (status !== undefined) q = q.where('status' as never, '=', status as never);
   const row = await q.executeTakeFirstOrThrow();
   return Number(row.n);
@@ -160,7 +171,7 @@ forEachEngine((engine) => {
       assert.equal(await images.get(crypto.randomUUID()), null);
     });
 
-    test('min_ram/min_disk up to 2^31-1 (the INTEGER columns\' limit) round-trip', async () => {
+    test("min_ram/min_disk up to 2^31-1 (the INTEGER columns' limit) round-trip", async () => {
       // Larger values are the services' to refuse (checkMinimum, 400 as in Glance): SQLite would store
       // them and PostgreSQL would throw, so they must never reach the repository.
       const max = 2 ** 31 - 1;
@@ -176,11 +187,16 @@ forEachEngine((engine) => {
     test('a big size is found by an equality condition and comes back as a number from list', async () => {
       const image = makeImage({ owner: 'size-owner', size: FIVE_TIB + 1, status: 'active' });
       await images.insert(image);
-      const found = await images.list(query({
-        scope: { projectId: 'size-owner' },
-        conditions: [{ column: 'size', op: 'eq', values: [FIVE_TIB + 1] }],
-      }));
-      assert.deepEqual(found.map((i) => i.id), [image.id]);
+      const found = await images.list(
+        query({
+          scope: { projectId: 'size-owner' },
+          conditions: [{ column: 'size', op: 'eq', values: [FIVE_TIB + 1] }],
+        }),
+      );
+      assert.deepEqual(
+        found.map((i) => i.id),
+        [image.id],
+      );
       assert.equal(found[0].size, FIVE_TIB + 1);
       assert.equal(typeof found[0].size, 'number');
     });
@@ -191,12 +207,16 @@ forEachEngine((engine) => {
       assert.equal(await images.idExists(image.id), false);
       await images.insert(image);
       const location = await images.reserveLocation(image.id, 'file:///store/x', { store: 'fs' }, ['queued']);
-      assert.ok(location && await images.activateLocation(image.id, location.id, ['queued']));
+      assert.ok(location && (await images.activateLocation(image.id, location.id, ['queued'])));
       assert.ok(await members.add(image.id, 'bob'));
       assert.equal(await images.idExists(image.id), true);
 
       const queued = await images.markDeleted(image.id);
-      assert.deepEqual(queued?.map((l) => [l.url, l.status]), [['file:///store/x', 'active']], 'the data to remove, as it was');
+      assert.deepEqual(
+        queued?.map((l) => [l.url, l.status]),
+        [['file:///store/x', 'active']],
+        'the data to remove, as it was',
+      );
       assert.equal(await images.idExists(image.id), true);
       assert.equal(await images.get(image.id), null);
       assert.equal(await images.markDeleted(image.id), null, 'a deleted image cannot be deleted again');
@@ -270,7 +290,10 @@ forEachEngine((engine) => {
       const image = makeImage({ status: 'queued' });
       await images.insert(image);
       await assert.rejects(images.updateFields(image.id, 'queued', moveTo('deactivated')), /image status queued -> deactivated is not in the state machine/);
-      await assert.rejects(images.updateFields(image.id, ['importing', 'active'], resetToQueued()), /image status active -> queued is not in the state machine/);
+      await assert.rejects(
+        images.updateFields(image.id, ['importing', 'active'], resetToQueued()),
+        /image status active -> queued is not in the state machine/,
+      );
       await assert.rejects(images.updateFields(image.id, null, moveTo('saving')), /must name the status it leaves/);
       assert.equal((await images.get(image.id))?.status, 'queued', 'nothing was written');
     });
@@ -285,8 +308,11 @@ forEachEngine((engine) => {
     test('concurrent compare-and-set saves: exactly one wins', async () => {
       const image = makeImage({ status: 'queued' });
       await images.insert(image);
-      const results = await Promise.all([1, 2, 3, 4, 5].map((n) =>
-        images.save({ ...structuredClone(image), status: 'saving', name: `writer-${n}`, properties: { writer: String(n) } }, { expectStatus: 'queued' })));
+      const results = await Promise.all(
+        [1, 2, 3, 4, 5].map((n) =>
+          images.save({ ...structuredClone(image), status: 'saving', name: `writer-${n}`, properties: { writer: String(n) } }, { expectStatus: 'queued' }),
+        ),
+      );
       assert.equal(results.filter(Boolean).length, 1);
       const winner = results.indexOf(true) + 1;
       const got = await images.get(image.id);
@@ -307,7 +333,11 @@ forEachEngine((engine) => {
       assert.ok(location);
       assert.equal(location.status, 'pending');
       assert.deepEqual((await images.get(image.id))?.locations, [], 'a pending location is not shown');
-      assert.deepEqual((await images.locationsOf(image.id)).map((l) => l.id), [location.id], 'but known to the clean-up');
+      assert.deepEqual(
+        (await images.locationsOf(image.id)).map((l) => l.id),
+        [location.id],
+        'but known to the clean-up',
+      );
 
       assert.equal(await images.activateWithData(image.id, data, location.id, 'queued'), false, 'the image is saving, not queued');
       assert.equal(await images.activateWithData(image.id, data, location.id), true);
@@ -328,7 +358,10 @@ forEachEngine((engine) => {
       const gone = makeImage({ status: 'saving' });
       await images.insert(gone);
       const reserved = await images.reserveLocation(gone.id, 'file:///store/gone', {}, ['saving']);
-      assert.deepEqual((await images.markDeleted(gone.id))?.map((l) => l.status), ['pending']);
+      assert.deepEqual(
+        (await images.markDeleted(gone.id))?.map((l) => l.status),
+        ['pending'],
+      );
       assert.equal(await images.activateWithData(gone.id, data, reserved!.id), false);
       assert.equal(await images.activateLocation(gone.id, reserved!.id, ['saving']), false);
       assert.equal(await images.reserveLocation(gone.id, 'file:///store/gone2', {}, ['saving']), null);
@@ -343,7 +376,10 @@ forEachEngine((engine) => {
       const second = (await images.reserveLocation(image.id, 'file:///b', { k: 'v' }, ['active']))!;
       assert.equal((await images.reserveLocation(image.id, 'file:///a', {}, ['active']))?.id, first.id, 'a resumed write reuses its row');
       for (const l of [first, second]) assert.equal(await images.activateLocation(image.id, l.id, ['active']), true);
-      assert.deepEqual((await images.get(image.id))?.locations.map((l) => l.url), ['file:///a', 'file:///b']);
+      assert.deepEqual(
+        (await images.get(image.id))?.locations.map((l) => l.url),
+        ['file:///a', 'file:///b'],
+      );
       await images.discardLocation(first.id);
       assert.deepEqual((await images.get(image.id))?.locations, [{ id: second.id, url: 'file:///b', metadata: { k: 'v' }, status: 'active' }]);
       assert.ok((await images.locationsToScrub(1000, ts(1_000_000_000))).some((l) => l.id === first.id));
@@ -362,7 +398,10 @@ forEachEngine((engine) => {
         ]);
         const rows = await db.kysely.selectFrom('image_locations').select(['id', 'status']).where('image_id', '=', image.id).execute();
         assert.equal(rows.length, 4);
-        assert.ok(rows.every((r) => r.status === 'pending_delete'), 'the image is deleted: all its data is queued');
+        assert.ok(
+          rows.every((r) => r.status === 'pending_delete'),
+          'the image is deleted: all its data is queued',
+        );
         assert.equal(queued?.length, 4);
         // What the delete saw as active had been activated before it; the rest is for their writers to remove.
         for (const [n, l] of reserved.entries()) {
@@ -427,27 +466,50 @@ forEachEngine((engine) => {
     });
 
     const nonAdmin: Array<[string, Partial<ListScope>, string[]]> = [
-      ['no filter: public, own (any visibility), shared with me and accepted', {},
-        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted']],
-      ['member_status=pending', { memberStatus: 'pending' },
-        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-pending']],
-      ['member_status=rejected', { memberStatus: 'rejected' },
-        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-rejected']],
-      ['member_status=all', { memberStatus: 'all' },
-        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected']],
+      [
+        'no filter: public, own (any visibility), shared with me and accepted',
+        {},
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted'],
+      ],
+      ['member_status=pending', { memberStatus: 'pending' }, ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-pending']],
+      ['member_status=rejected', { memberStatus: 'rejected' }, ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-rejected']],
+      [
+        'member_status=all',
+        { memberStatus: 'all' },
+        ['comm-alice', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected'],
+      ],
       ['visibility=public', { visibility: 'public' }, ['pub-bob', 'pub-noowner']],
       ['visibility=private: only own', { visibility: 'private' }, ['priv-alice']],
       ['visibility=shared: own shared and accepted shares', { visibility: 'shared' }, ['shared-alice', 'shared-bob-accepted']],
-      ['visibility=shared&member_status=all', { visibility: 'shared', memberStatus: 'all' },
-        ['shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected']],
-      ['visibility=community: everyone\'s community images', { visibility: 'community' }, ['comm-alice', 'comm-bob']],
-      ['visibility=all: adds others\' community images', { visibility: 'all' },
-        ['comm-alice', 'comm-bob', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted']],
+      [
+        'visibility=shared&member_status=all',
+        { visibility: 'shared', memberStatus: 'all' },
+        ['shared-alice', 'shared-bob-accepted', 'shared-bob-pending', 'shared-bob-rejected'],
+      ],
+      ["visibility=community: everyone's community images", { visibility: 'community' }, ['comm-alice', 'comm-bob']],
+      [
+        "visibility=all: adds others' community images",
+        { visibility: 'all' },
+        ['comm-alice', 'comm-bob', 'priv-alice', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted'],
+      ],
       ['no project (unscoped): public only', { projectId: null }, ['pub-bob', 'pub-noowner']],
       ['carol: her accepted share only', { projectId: 'carol' }, ['pub-bob', 'pub-noowner', 'shared-bob-carol']],
       ['carol, member_status=pending', { projectId: 'carol', memberStatus: 'pending' }, ['pub-bob', 'pub-noowner', 'shared-bob-accepted']],
-      ['bob: his own images and his accepted share of alice\'s', { projectId: 'bob' },
-        ['comm-bob', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+      [
+        "bob: his own images and his accepted share of alice's",
+        { projectId: 'bob' },
+        [
+          'comm-bob',
+          'priv-bob',
+          'pub-bob',
+          'pub-noowner',
+          'shared-alice',
+          'shared-bob-accepted',
+          'shared-bob-carol',
+          'shared-bob-pending',
+          'shared-bob-rejected',
+        ],
+      ],
     ];
     for (const [title, scope, expected] of nonAdmin) {
       test(`non-admin ${title}`, async () => {
@@ -456,14 +518,45 @@ forEachEngine((engine) => {
     }
 
     const admin: Array<[string, Partial<ListScope>, string[]]> = [
-      ['no filter: everything but others\' community images', {},
-        ['priv-alice', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
-      ['visibility=all: everything', { visibility: 'all' },
-        ['comm-alice', 'comm-bob', 'priv-alice', 'priv-bob', 'pub-bob', 'pub-noowner', 'shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+      [
+        "no filter: everything but others' community images",
+        {},
+        [
+          'priv-alice',
+          'priv-bob',
+          'pub-bob',
+          'pub-noowner',
+          'shared-alice',
+          'shared-bob-accepted',
+          'shared-bob-carol',
+          'shared-bob-pending',
+          'shared-bob-rejected',
+        ],
+      ],
+      [
+        'visibility=all: everything',
+        { visibility: 'all' },
+        [
+          'comm-alice',
+          'comm-bob',
+          'priv-alice',
+          'priv-bob',
+          'pub-bob',
+          'pub-noowner',
+          'shared-alice',
+          'shared-bob-accepted',
+          'shared-bob-carol',
+          'shared-bob-pending',
+          'shared-bob-rejected',
+        ],
+      ],
       ['visibility=community', { visibility: 'community' }, ['comm-alice', 'comm-bob']],
-      ['visibility=private: everyone\'s', { visibility: 'private' }, ['priv-alice', 'priv-bob']],
-      ['visibility=shared: everyone\'s', { visibility: 'shared' },
-        ['shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected']],
+      ["visibility=private: everyone's", { visibility: 'private' }, ['priv-alice', 'priv-bob']],
+      [
+        "visibility=shared: everyone's",
+        { visibility: 'shared' },
+        ['shared-alice', 'shared-bob-accepted', 'shared-bob-carol', 'shared-bob-pending', 'shared-bob-rejected'],
+      ],
     ];
     for (const [title, scope, expected] of admin) {
       test(`admin ${title}`, async () => {
@@ -495,11 +588,56 @@ forEachEngine((engine) => {
     before(async () => {
       images = new ImagesRepo(await engine.open());
       const rows: Array<Partial<Image>> = [
-        { id: uuid(1), name: 'alpha', status: 'active', size: 100, disk_format: 'qcow2', container_format: 'bare', min_ram: 0, protected: true, created_at: ts(10), properties: { os_distro: 'ubuntu', arch: 'x86_64' }, tags: ['linux', 'lts'] },
-        { id: uuid(2), name: 'beta', status: 'active', size: 2000, disk_format: 'raw', container_format: 'bare', min_ram: 512, created_at: ts(20), properties: { os_distro: 'ubuntu', arch: 'aarch64' }, tags: ['linux'] },
+        {
+          id: uuid(1),
+          name: 'alpha',
+          status: 'active',
+          size: 100,
+          disk_format: 'qcow2',
+          container_format: 'bare',
+          min_ram: 0,
+          protected: true,
+          created_at: ts(10),
+          properties: { os_distro: 'ubuntu', arch: 'x86_64' },
+          tags: ['linux', 'lts'],
+        },
+        {
+          id: uuid(2),
+          name: 'beta',
+          status: 'active',
+          size: 2000,
+          disk_format: 'raw',
+          container_format: 'bare',
+          min_ram: 512,
+          created_at: ts(20),
+          properties: { os_distro: 'ubuntu', arch: 'aarch64' },
+          tags: ['linux'],
+        },
         { id: uuid(3), name: null, status: 'queued', size: null, disk_format: null, container_format: null, min_ram: 0, created_at: ts(30) },
-        { id: uuid(4), name: 'gamma', status: 'active', size: FIVE_TIB, disk_format: 'qcow2', container_format: 'ovf', min_ram: 1024, created_at: ts(30), properties: { os_distro: 'debian' }, tags: ['linux', 'lts', 'gpu'] },
-        { id: uuid(5), name: 'delta', status: 'saving', size: 0, disk_format: 'iso', container_format: 'bare', min_ram: 2048, created_at: ts(40), properties: { arch: 'x86_64' }, tags: ['lts'] },
+        {
+          id: uuid(4),
+          name: 'gamma',
+          status: 'active',
+          size: FIVE_TIB,
+          disk_format: 'qcow2',
+          container_format: 'ovf',
+          min_ram: 1024,
+          created_at: ts(30),
+          properties: { os_distro: 'debian' },
+          tags: ['linux', 'lts', 'gpu'],
+        },
+        {
+          id: uuid(5),
+          name: 'delta',
+          status: 'saving',
+          size: 0,
+          disk_format: 'iso',
+          container_format: 'bare',
+          min_ram: 2048,
+          created_at: ts(40),
+          properties: { arch: 'x86_64' },
+          tags: ['lts'],
+        },
         { id: uuid(6), name: null, status: 'active', size: 50, disk_format: 'raw', container_format: 'bare', min_ram: 0, created_at: ts(50) },
         { id: uuid(7), name: 'beta', status: 'deactivated', size: 2000, disk_format: 'vmdk', container_format: 'bare', min_ram: 0, created_at: ts(5) },
       ];
@@ -543,11 +681,14 @@ forEachEngine((engine) => {
       assert.deepEqual(await where({ column: 'created_at', op: 'gte', values: [ts(30)] }), u(3, 4, 5, 6));
       assert.deepEqual(await where({ column: 'created_at', op: 'lt', values: [ts(20)] }), u(1, 7));
       // Several conditions are ANDed.
-      assert.deepEqual(await where(
-        { column: 'created_at', op: 'gte', values: [ts(10)] },
-        { column: 'created_at', op: 'lt', values: [ts(40)] },
-        { column: 'status', op: 'eq', values: ['active'] },
-      ), u(1, 2, 4));
+      assert.deepEqual(
+        await where(
+          { column: 'created_at', op: 'gte', values: [ts(10)] },
+          { column: 'created_at', op: 'lt', values: [ts(40)] },
+          { column: 'status', op: 'eq', values: ['active'] },
+        ),
+        u(1, 2, 4),
+      );
     });
 
     test('conditions on 32-bit columns (min_ram/min_disk) with values beyond 32 bits just compare', async () => {
@@ -564,7 +705,15 @@ forEachEngine((engine) => {
 
     test('property filters: every given name=value must match', async () => {
       assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'ubuntu' }] }), u(1, 2));
-      assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'ubuntu' }, { name: 'arch', value: 'x86_64' }] }), u(1));
+      assert.deepEqual(
+        await ids({
+          properties: [
+            { name: 'os_distro', value: 'ubuntu' },
+            { name: 'arch', value: 'x86_64' },
+          ],
+        }),
+        u(1),
+      );
       assert.deepEqual(await ids({ properties: [{ name: 'arch', value: 'x86_64' }] }), u(1, 5));
       assert.deepEqual(await ids({ properties: [{ name: 'os_distro', value: 'Ubuntu' }] }), [], 'values match exactly');
       assert.deepEqual(await ids({ properties: [{ name: 'nope', value: 'x' }] }), []);
@@ -581,21 +730,45 @@ forEachEngine((engine) => {
     const ordered = async (sort: SortKey[]) => (await images.list(query({ sort }))).map((i) => i.id);
 
     test('sort by name asc: NULL names first; desc: NULL names last', async () => {
-      assert.deepEqual(await ordered([{ key: 'name', dir: 'asc' }, { key: 'id', dir: 'asc' }]), [3, 6, 1, 2, 7, 5, 4].map(uuid));
-      assert.deepEqual(await ordered([{ key: 'name', dir: 'desc' }, { key: 'id', dir: 'desc' }]), [4, 5, 7, 2, 1, 6, 3].map(uuid));
+      assert.deepEqual(
+        await ordered([
+          { key: 'name', dir: 'asc' },
+          { key: 'id', dir: 'asc' },
+        ]),
+        [3, 6, 1, 2, 7, 5, 4].map(uuid),
+      );
+      assert.deepEqual(
+        await ordered([
+          { key: 'name', dir: 'desc' },
+          { key: 'id', dir: 'desc' },
+        ]),
+        [4, 5, 7, 2, 1, 6, 3].map(uuid),
+      );
     });
 
     test('multi-key sort: each key breaks the ties of the ones before it', async () => {
       assert.deepEqual(
-        await ordered([{ key: 'disk_format', dir: 'asc' }, { key: 'size', dir: 'desc' }, { key: 'id', dir: 'asc' }]),
+        await ordered([
+          { key: 'disk_format', dir: 'asc' },
+          { key: 'size', dir: 'desc' },
+          { key: 'id', dir: 'asc' },
+        ]),
         [3, 5, 4, 1, 2, 6, 7].map(uuid),
       );
       assert.deepEqual(
-        await ordered([{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }]),
+        await ordered([
+          { key: 'created_at', dir: 'desc' },
+          { key: 'id', dir: 'desc' },
+        ]),
         [6, 5, 4, 3, 2, 1, 7].map(uuid),
       );
       assert.deepEqual(
-        await ordered([{ key: 'size', dir: 'asc' }, { key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }]),
+        await ordered([
+          { key: 'size', dir: 'asc' },
+          { key: 'name', dir: 'desc' },
+          { key: 'created_at', dir: 'asc' },
+          { key: 'id', dir: 'asc' },
+        ]),
         [3, 5, 6, 1, 7, 2, 4].map(uuid),
       );
     });
@@ -612,30 +785,61 @@ forEachEngine((engine) => {
     before(async () => {
       images = new ImagesRepo(await engine.open());
       for (let i = 0; i < 30; i++) {
-        await images.insert(makeImage({
-          // Ids in an order unrelated to creation; 3 images share each created_at.
-          id: uuid(((i * 7) % 30) + 1),
-          name: i % 5 === 0 ? null : `img-${i % 7}`,
-          size: i % 4 === 0 ? null : (i % 6) * TiB,
-          disk_format: i % 3 === 0 ? 'raw' : 'qcow2',
-          status: i % 8 === 0 ? 'queued' : 'active',
-          visibility: 'public',
-          created_at: ts(Math.floor(i / 3)),
-          updated_at: ts(Math.floor(i / 3)),
-        }));
+        await images.insert(
+          makeImage({
+            // Ids in an order unrelated to creation; 3 images share each created_at.
+            id: uuid(((i * 7) % 30) + 1),
+            name: i % 5 === 0 ? null : `img-${i % 7}`,
+            size: i % 4 === 0 ? null : (i % 6) * TiB,
+            disk_format: i % 3 === 0 ? 'raw' : 'qcow2',
+            status: i % 8 === 0 ? 'queued' : 'active',
+            visibility: 'public',
+            created_at: ts(Math.floor(i / 3)),
+            updated_at: ts(Math.floor(i / 3)),
+          }),
+        );
       }
       all = await images.list(query({ sort: [{ key: 'id', dir: 'asc' }] }));
       assert.equal(all.length, 30);
     });
 
     const sorts: SortKey[][] = [
-      [{ key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
-      [{ key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }],
-      [{ key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'asc' }],
-      [{ key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'asc' }, { key: 'id', dir: 'desc' }],
-      [{ key: 'size', dir: 'desc' }, { key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'asc' }],
-      [{ key: 'size', dir: 'asc' }, { key: 'name', dir: 'desc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
-      [{ key: 'status', dir: 'asc' }, { key: 'disk_format', dir: 'desc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }],
+      [
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'desc' },
+      ],
+      [
+        { key: 'created_at', dir: 'asc' },
+        { key: 'id', dir: 'asc' },
+      ],
+      [
+        { key: 'name', dir: 'asc' },
+        { key: 'created_at', dir: 'asc' },
+        { key: 'id', dir: 'asc' },
+      ],
+      [
+        { key: 'name', dir: 'desc' },
+        { key: 'created_at', dir: 'asc' },
+        { key: 'id', dir: 'desc' },
+      ],
+      [
+        { key: 'size', dir: 'desc' },
+        { key: 'name', dir: 'asc' },
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'asc' },
+      ],
+      [
+        { key: 'size', dir: 'asc' },
+        { key: 'name', dir: 'desc' },
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'desc' },
+      ],
+      [
+        { key: 'status', dir: 'asc' },
+        { key: 'disk_format', dir: 'desc' },
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'desc' },
+      ],
     ];
     for (const sort of sorts) {
       const label = sort.map((s) => `${s.key}:${s.dir}`).join(',');
@@ -663,9 +867,16 @@ forEachEngine((engine) => {
     }
 
     test('paging composes with filters', async () => {
-      const sort: SortKey[] = [{ key: 'name', dir: 'asc' }, { key: 'created_at', dir: 'desc' }, { key: 'id', dir: 'desc' }];
+      const sort: SortKey[] = [
+        { key: 'name', dir: 'asc' },
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'desc' },
+      ];
       const conditions: ColumnCondition[] = [{ column: 'disk_format', op: 'eq', values: ['qcow2'] }];
-      const expected = all.filter((i) => i.disk_format === 'qcow2').sort(compareBy(sort)).map((i) => i.id);
+      const expected = all
+        .filter((i) => i.disk_format === 'qcow2')
+        .sort(compareBy(sort))
+        .map((i) => i.id);
       const walked: string[] = [];
       let marker: Image | null = null;
       for (;;) {
@@ -778,7 +989,7 @@ forEachEngine((engine) => {
       assert.equal(await tasks.get(gone.id), null);
     });
 
-    test('listForImage: the image\'s live tasks, oldest first', async () => {
+    test("listForImage: the image's live tasks, oldest first", async () => {
       const imageId = crypto.randomUUID();
       const second = task({ image_id: imageId, created_at: ts(20) });
       const first = task({ image_id: imageId, created_at: ts(10) });

@@ -5,12 +5,29 @@ import { GazeError } from '../../src/domain/errors.ts';
 
 test('the status table allows exactly the transitions of the spec', () => {
   const allowed = new Set([
-    'queued>saving', 'queued>uploading', 'queued>importing', 'queued>active', 'queued>deleted',
-    'saving>active', 'saving>queued', 'saving>killed', 'saving>deleted',
-    'uploading>importing', 'uploading>queued', 'uploading>deleted',
-    'importing>active', 'importing>queued', 'importing>deleted',
-    'active>deactivated', 'active>pending_delete', 'active>deleted',
-    'deactivated>active', 'deactivated>deleted', 'killed>deleted', 'pending_delete>deleted', 'pending_delete>active',
+    'queued>saving',
+    'queued>uploading',
+    'queued>importing',
+    'queued>active',
+    'queued>deleted',
+    'saving>active',
+    'saving>queued',
+    'saving>killed',
+    'saving>deleted',
+    'uploading>importing',
+    'uploading>queued',
+    'uploading>deleted',
+    'importing>active',
+    'importing>queued',
+    'importing>deleted',
+    'active>deactivated',
+    'active>pending_delete',
+    'active>deleted',
+    'deactivated>active',
+    'deactivated>deleted',
+    'killed>deleted',
+    'pending_delete>deleted',
+    'pending_delete>active',
   ]);
   for (const from of IMAGE_STATUSES) {
     for (const to of IMAGE_STATUSES) assert.equal(canTransition(from, to), allowed.has(`${from}>${to}`), `${from} → ${to}`);
@@ -18,13 +35,21 @@ test('the status table allows exactly the transitions of the spec', () => {
 });
 
 test('a refused transition says which, as Glance does', () => {
-  assert.throws(() => assertTransition('active', 'saving'), (err: unknown) =>
-    err instanceof GazeError && err.status === 409 && err.message === 'Image status transition from active to saving is not allowed');
+  assert.throws(
+    () => assertTransition('active', 'saving'),
+    (err: unknown) => err instanceof GazeError && err.status === 409 && err.message === 'Image status transition from active to saving is not allowed',
+  );
   assert.doesNotThrow(() => assertTransition('queued', 'saving'));
 });
 
 test('data needs both formats', () => {
-  assert.throws(() => assertFormatsForData({ disk_format: null, container_format: null }), /Properties disk_format, container_format must be set prior to saving data\./);
-  assert.throws(() => assertFormatsForData({ disk_format: 'raw', container_format: null }), /^GazeError: Property container_format must be set prior to saving data\.$|Property container_format must be set/);
+  assert.throws(
+    () => assertFormatsForData({ disk_format: null, container_format: null }),
+    /Properties disk_format, container_format must be set prior to saving data\./,
+  );
+  assert.throws(
+    () => assertFormatsForData({ disk_format: 'raw', container_format: null }),
+    /^GazeError: Property container_format must be set prior to saving data\.$|Property container_format must be set/,
+  );
   assert.doesNotThrow(() => assertFormatsForData({ disk_format: 'raw', container_format: 'bare' }));
 });

@@ -11,9 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
-import {
-  failed, json, keystoneOpenStack, md5, ok, sha512, value, type ImageRow, type OpenStack,
-} from '../helpers/cli.ts';
+import { failed, json, keystoneOpenStack, md5, ok, sha512, value, type ImageRow, type OpenStack } from '../helpers/cli.ts';
 
 interface ShownImage {
   id: string;
@@ -42,26 +40,31 @@ let demoProject: string;
 let altProject: string;
 let imageId = '';
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-cli-ks-e2e-'));
-  imageData = randomBytes(2 * MiB + 123);
-  imageFile = path.join(work, 'image.raw');
-  writeFileSync(imageFile, imageData);
+before(
+  async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-cli-ks-e2e-'));
+    imageData = randomBytes(2 * MiB + 123);
+    imageFile = path.join(work, 'image.raw');
+    writeFileSync(imageFile, imageData);
 
-  const port = await freePort();
-  keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
-  gaze = await startGazeProcess({
-    ...keystoneAuthSections(keystone.url, 'RegionOne'),
-  }, { port });
+    const port = await freePort();
+    keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
+    gaze = await startGazeProcess(
+      {
+        ...keystoneAuthSections(keystone.url, 'RegionOne'),
+      },
+      { port },
+    );
 
-  const as = (username: string, password: string, project: string) =>
-    keystoneOpenStack({ authUrl: keystone.url, username, password, project });
-  demo = as('demo', 'demo-secret', 'demo');
-  alt = as('alt', 'alt-secret', 'alt');
-  reader = as('reader', 'reader-secret', 'demo');
-  demoProject = await projectId('demo');
-  altProject = await projectId('alt');
-}, { timeout: 240_000 });
+    const as = (username: string, password: string, project: string) => keystoneOpenStack({ authUrl: keystone.url, username, password, project });
+    demo = as('demo', 'demo-secret', 'demo');
+    alt = as('alt', 'alt-secret', 'alt');
+    reader = as('reader', 'reader-secret', 'demo');
+    demoProject = await projectId('demo');
+    altProject = await projectId('alt');
+  },
+  { timeout: 240_000 },
+);
 
 after(async () => {
   await gaze?.stop();
@@ -94,10 +97,25 @@ async function listIds(os: OpenStack, ...args: string[]): Promise<string[]> {
 }
 
 test('demo: image create --file through the catalog endpoint, image show', { timeout: 120_000 }, async () => {
-  const created = json<ShownImage>(await demo([
-    'image', 'create', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare',
-    '--property', 'os_distro=gazeos', '--tag', 't1', NAME, '-f', 'json',
-  ]));
+  const created = json<ShownImage>(
+    await demo([
+      'image',
+      'create',
+      '--file',
+      imageFile,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      '--property',
+      'os_distro=gazeos',
+      '--tag',
+      't1',
+      NAME,
+      '-f',
+      'json',
+    ]),
+  );
   imageId = created.id;
   assert.match(imageId, /^[0-9a-f-]{36}$/);
 
@@ -161,9 +179,9 @@ test('sharing with the alt project: add project, accept as alt, alt lists and do
   assert.equal(member.member_id, altProject);
   assert.equal(member.status, 'pending');
 
-  assert.ok(!(await listIds(alt)).includes(imageId), 'a pending share is not in alt\'s list');
+  assert.ok(!(await listIds(alt)).includes(imageId), "a pending share is not in alt's list");
   ok(await alt(['image', 'set', '--accept', imageId]));
-  assert.ok((await listIds(alt)).includes(imageId), 'an accepted share is in alt\'s list');
+  assert.ok((await listIds(alt)).includes(imageId), "an accepted share is in alt's list");
 
   const members = json<Record<string, string>[]>(await demo(['image', 'member', 'list', NAME, '-f', 'json']));
   assert.deepEqual(members, [{ 'Image ID': imageId, 'Member ID': altProject, Status: 'accepted' }]);
@@ -181,9 +199,7 @@ test('sharing with the alt project: add project, accept as alt, alt lists and do
 test('reader: can list but cannot create (403)', { timeout: 120_000 }, async () => {
   assert.ok(imageId, 'needs the image of the first test');
   assert.ok((await listIds(reader)).includes(imageId));
-  const created = await reader([
-    'image', 'create', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare', 'reader-image',
-  ]);
+  const created = await reader(['image', 'create', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare', 'reader-image']);
   const text = failed(created);
   assert.equal(created.code, 1);
   assert.match(text, /403/);

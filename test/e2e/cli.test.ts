@@ -11,10 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
-import {
-  failed, json, md5, noAuthOpenStack, ok, parsePropertyTable, sha512, tokenGlance, value,
-  type ImageRow, type OpenStack,
-} from '../helpers/cli.ts';
+import { failed, json, md5, noAuthOpenStack, ok, parsePropertyTable, sha512, tokenGlance, value, type ImageRow, type OpenStack } from '../helpers/cli.ts';
 
 interface ShownImage {
   id: string;
@@ -105,15 +102,34 @@ async function list(...args: string[]): Promise<ImageRow[]> {
 function assertOurs(rows: ImageRow[], expected: (keyof typeof ids)[], what: string): void {
   const got = new Set(rows.map((r) => r.ID));
   for (const key of ['a', 'b', 'c'] as const) {
-    assert.equal(got.has(ids[key]), expected.includes(key), `${what}: ${names[key]} should ${expected.includes(key) ? '' : 'not '}be listed; got ${rows.map((r) => r.Name).join(', ')}`);
+    assert.equal(
+      got.has(ids[key]),
+      expected.includes(key),
+      `${what}: ${names[key]} should ${expected.includes(key) ? '' : 'not '}be listed; got ${rows.map((r) => r.Name).join(', ')}`,
+    );
   }
 }
 
 test('image create --file uploads; image show reports status, size, checksums, property and tag', { timeout: 120_000 }, async () => {
-  const created = json<ShownImage>(await openstack([
-    'image', 'create', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare',
-    '--property', 'os_distro=gazeos', '--tag', 't1', names.a, '-f', 'json',
-  ]));
+  const created = json<ShownImage>(
+    await openstack([
+      'image',
+      'create',
+      '--file',
+      imageFile,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      '--property',
+      'os_distro=gazeos',
+      '--tag',
+      't1',
+      names.a,
+      '-f',
+      'json',
+    ]),
+  );
   assert.match(created.id, /^[0-9a-f-]{36}$/);
   assert.equal(created.name, names.a);
   ids.a = created.id;
@@ -137,10 +153,25 @@ test('image create --file uploads; image show reports status, size, checksums, p
 test('image list filters: --property, --tag, --status, --name, --long, --limit/--marker paging', { timeout: 180_000 }, async () => {
   assert.ok(ids.a, 'needs the image of the first test');
   // B: active, another distro, same tag. C: queued (no data), same distro, another tag.
-  const b = json<ShownImage>(await openstack([
-    'image', 'create', '--file', qcow2File, '--disk-format', 'qcow2', '--container-format', 'bare',
-    '--property', 'os_distro=otheros', '--tag', 't1', names.b, '-f', 'json',
-  ]));
+  const b = json<ShownImage>(
+    await openstack([
+      'image',
+      'create',
+      '--file',
+      qcow2File,
+      '--disk-format',
+      'qcow2',
+      '--container-format',
+      'bare',
+      '--property',
+      'os_distro=otheros',
+      '--tag',
+      't1',
+      names.b,
+      '-f',
+      'json',
+    ]),
+  );
   ids.b = b.id;
   // The CLI always uploads something (stdin when there is no --file), so the queued one is made raw.
   const res = await api('POST', '/v2/images', {
@@ -158,14 +189,26 @@ test('image list filters: --property, --tag, --status, --name, --long, --limit/-
   assertOurs(await list('--status', 'active'), ['a', 'b'], '--status active');
   assertOurs(await list('--status', 'queued'), ['c'], '--status queued');
   const byName = await list('--name', names.b);
-  assert.deepEqual(byName.map((r) => [r.ID, r.Name, r.Status]), [[ids.b, names.b, 'active']]);
+  assert.deepEqual(
+    byName.map((r) => [r.ID, r.Name, r.Status]),
+    [[ids.b, names.b, 'active']],
+  );
   assertOurs(await list('--tag', 't1', '--property', 'os_distro=gazeos', '--status', 'active'), ['a'], 'tag + property + status');
 
   const long = await list('--long', '--name', names.a);
   assert.equal(long.length, 1);
   assert.deepEqual(long[0], {
-    ID: ids.a, Name: names.a, 'Disk Format': 'raw', 'Container Format': 'bare', Size: 3 * MiB,
-    Checksum: md5(imageData), Status: 'active', Visibility: 'shared', Protected: false, Project: 'admin', Tags: ['t1'],
+    ID: ids.a,
+    Name: names.a,
+    'Disk Format': 'raw',
+    'Container Format': 'bare',
+    Size: 3 * MiB,
+    Checksum: md5(imageData),
+    Status: 'active',
+    Visibility: 'shared',
+    Protected: false,
+    Project: 'admin',
+    Tags: ['t1'],
   });
 
   // Paging: the client sends limit and marker to the server (and sorts each page by name itself), so
@@ -175,7 +218,10 @@ test('image list filters: --property, --tag, --status, --name, --long, --limit/-
   const page1 = await list('--limit', '2');
   assert.deepEqual(new Set(page1.map((r) => r.ID)), new Set(order.slice(0, 2)));
   const page2 = await list('--limit', '2', '--marker', order[1]);
-  assert.deepEqual(page2.map((r) => r.ID), [order[2]]);
+  assert.deepEqual(
+    page2.map((r) => r.ID),
+    [order[2]],
+  );
   const page3 = await list('--limit', '2', '--marker', order[2]);
   assert.deepEqual(page3, []);
 });
@@ -240,7 +286,9 @@ test('sharing: image set --shared, image add project, acceptance by the member, 
   assert.ok(!(await listIds('/v2/images', 'stranger')).includes(ids.a));
 
   res = await api('PUT', `/v2/images/${ids.a}/members/${memberProject}`, {
-    project: memberProject, roles: 'member,reader', body: { status: 'accepted' },
+    project: memberProject,
+    roles: 'member,reader',
+    body: { status: 'accepted' },
   });
   const accepted = (await res.json()) as Record<string, string>;
   assert.equal(res.status, 200, JSON.stringify(accepted));
@@ -284,9 +332,9 @@ test('image delete; image show then fails', { timeout: 120_000 }, async () => {
 
 test('glance CLI: image-create --file, image-download, image-show, image-delete', { timeout: 180_000 }, async () => {
   const glance = tokenGlance(gaze.url);
-  const created = parsePropertyTable(ok(await glance([
-    'image-create', '--name', 'glance-x', '--disk-format', 'raw', '--container-format', 'bare', '--file', smallFile,
-  ])));
+  const created = parsePropertyTable(
+    ok(await glance(['image-create', '--name', 'glance-x', '--disk-format', 'raw', '--container-format', 'bare', '--file', smallFile])),
+  );
   const id = created.id;
   assert.match(id, /^[0-9a-f-]{36}$/);
   assert.equal(created.name, 'glance-x');
@@ -327,7 +375,10 @@ test('data that is not what its disk_format claims is refused: the CLI shows the
   // The record stays queued without data (openstackclient may also delete it after the failed upload).
   const res = await api('GET', `/v2/images?name=${name}`);
   const left = ((await res.json()) as { images: ShownImage[] }).images;
-  assert.ok(left.every((image) => image.status === 'queued' && image.size === null), JSON.stringify(left));
+  assert.ok(
+    left.every((image) => image.status === 'queued' && image.size === null),
+    JSON.stringify(left),
+  );
   const good = json<ShownImage>(await openstack(['image', 'show', ids.b, '-f', 'json']));
   assert.equal(good.virtual_size, 16 * MiB);
 });

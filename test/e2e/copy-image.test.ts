@@ -16,9 +16,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
-import {
-  failed, md5, ok, parsePropertyTable, sha512, tokenGlance, type CliOptions, type CliResult,
-} from '../helpers/cli.ts';
+import { failed, md5, ok, parsePropertyTable, sha512, tokenGlance, type CliOptions, type CliResult } from '../helpers/cli.ts';
 
 const IMPORT_LOCK = 'os_glance_import_task';
 const BUCKET = 'gaze-e2e';
@@ -33,36 +31,39 @@ let imageData: Buffer;
 /** The image made in fast and copied around by the tests below. */
 let imageId = '';
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-copy-image-e2e-'));
-  imageData = randomBytes(3 * 1024 * 1024 + 789);
-  imageFile = path.join(work, 'image.raw');
-  writeFileSync(imageFile, imageData);
+before(
+  async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-copy-image-e2e-'));
+    imageData = randomBytes(3 * 1024 * 1024 + 789);
+    imageFile = path.join(work, 'image.raw');
+    writeFileSync(imageFile, imageData);
 
-  swift = await startSwift();
-  gaze = await startGazeProcess({
-    DEFAULT: { enabled_backends: 'fast:file, cheap:file, s3:s3' },
-    glance_store: { default_backend: 'fast' },
-    s3: {
-      s3_store_host: swift.s3.endpoint,
-      s3_store_access_key: swift.s3.accessKey,
-      s3_store_secret_key: swift.s3.secretKey,
-      s3_store_bucket: BUCKET,
-      s3_store_create_bucket_on_put: 'true',
-    },
-  });
-  s3 = new S3Client({
-    endpoint: swift.s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: swift.s3.accessKey, secretAccessKey: swift.s3.secretKey },
-    // Swift's s3api refuses the SDK's default aws-chunked CRC32 uploads; only checksum when required.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const g = tokenGlance(gaze.url);
-  glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
-}, { timeout: 180_000 });
+    swift = await startSwift();
+    gaze = await startGazeProcess({
+      DEFAULT: { enabled_backends: 'fast:file, cheap:file, s3:s3' },
+      glance_store: { default_backend: 'fast' },
+      s3: {
+        s3_store_host: swift.s3.endpoint,
+        s3_store_access_key: swift.s3.accessKey,
+        s3_store_secret_key: swift.s3.secretKey,
+        s3_store_bucket: BUCKET,
+        s3_store_create_bucket_on_put: 'true',
+      },
+    });
+    s3 = new S3Client({
+      endpoint: swift.s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: swift.s3.accessKey, secretAccessKey: swift.s3.secretKey },
+      // Swift's s3api refuses the SDK's default aws-chunked CRC32 uploads; only checksum when required.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    const g = tokenGlance(gaze.url);
+    glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
+  },
+  { timeout: 180_000 },
+);
 
 after(async () => {
   s3?.destroy();
@@ -146,15 +147,25 @@ test('glance stores-info lists the three stores, fast the default; --detail give
   assert.equal((await api('DELETE', `/v2/images/${created.id}`)).status, 204);
 
   const detail = await getJson<{ stores: Array<{ id: string; type: string; properties: Record<string, unknown> }> }>('/v2/info/stores/detail');
-  assert.deepEqual(detail.stores.map((s) => [s.id, s.type]), [['fast', 'file'], ['cheap', 'file'], ['s3', 's3']]);
-  assert.deepEqual(Object.keys(detail.stores[2].properties).sort(),
-    ['s3_store_large_object_chunk_size', 's3_store_large_object_size', 's3_store_thread_pools']);
+  assert.deepEqual(
+    detail.stores.map((s) => [s.id, s.type]),
+    [
+      ['fast', 'file'],
+      ['cheap', 'file'],
+      ['s3', 's3'],
+    ],
+  );
+  assert.deepEqual(Object.keys(detail.stores[2].properties).sort(), [
+    's3_store_large_object_chunk_size',
+    's3_store_large_object_size',
+    's3_store_thread_pools',
+  ]);
 });
 
 test('glance image-create --file --store fast: the data is in fast only', { timeout: 60_000 }, async () => {
-  const created = parsePropertyTable(ok(await glance([
-    'image-create', '--file', imageFile, '--store', 'fast', '--disk-format', 'raw', '--container-format', 'bare', '--name', 'cp-image',
-  ])));
+  const created = parsePropertyTable(
+    ok(await glance(['image-create', '--file', imageFile, '--store', 'fast', '--disk-format', 'raw', '--container-format', 'bare', '--name', 'cp-image'])),
+  );
   imageId = created.id;
   assert.match(imageId, /^[0-9a-f-]{36}$/);
   const image = await getImage(imageId);
@@ -201,7 +212,10 @@ test('copy-image as a non-admin (member of the owning project): 403, no task', {
   const member = { 'X-Project-Id': String(image.owner), 'X-Roles': 'member,reader', Accept: 'application/json' };
   // Every store has the image, so for an admin all_stores would be a 202 that does nothing: the policy
   // comes first (spec import.md §3.2 step 6 before step 8).
-  for (const body of [{ method: { name: 'copy-image' }, all_stores: true }, { method: { name: 'copy-image' }, stores: ['s3'] }]) {
+  for (const body of [
+    { method: { name: 'copy-image' }, all_stores: true },
+    { method: { name: 'copy-image' }, stores: ['s3'] },
+  ]) {
     const res = await api('POST', `/v2/images/${imageId}/import`, body, member);
     const text = await res.text();
     assert.equal(res.status, 403, text);
@@ -274,9 +288,9 @@ test('glance image-create --file --store s3: the data goes straight into S3 and 
   const data = randomBytes(1024 * 1024 + 17);
   const file = path.join(work, 's3-only.raw');
   writeFileSync(file, data);
-  const id = parsePropertyTable(ok(await glance([
-    'image-create', '--file', file, '--store', 's3', '--disk-format', 'raw', '--container-format', 'bare', '--name', 'cp-s3',
-  ]))).id;
+  const id = parsePropertyTable(
+    ok(await glance(['image-create', '--file', file, '--store', 's3', '--disk-format', 'raw', '--container-format', 'bare', '--name', 'cp-s3'])),
+  ).id;
   const image = await getImage(id);
   assertData(image, data);
   assert.equal(image.stores, 's3');

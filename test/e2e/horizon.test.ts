@@ -32,8 +32,10 @@ const MODES = ['legacy', 'direct'] as const;
 
 // Installing needs apt and the Debian archive; without them there is nothing to drive.
 const install = spawnSync('bash', [path.join(repo, 'scripts/install-horizon-deps.sh')], { encoding: 'utf8', timeout: 400_000 });
-const skip = install.status === 0 ? false
-  : `scripts/install-horizon-deps.sh could not install Horizon/Chromium/selenium: ${(install.stderr || install.error?.message || '').trim().split('\n').slice(-3).join(' ')}`;
+const skip =
+  install.status === 0
+    ? false
+    : `scripts/install-horizon-deps.sh could not install Horizon/Chromium/selenium: ${(install.stderr || install.error?.message || '').trim().split('\n').slice(-3).join(' ')}`;
 
 let work = '';
 let keystone: RunningKeystone | undefined;
@@ -55,42 +57,57 @@ function onExit(): void {
   removeSystemFiles();
 }
 
-before(async () => {
-  if (skip) return;
-  process.once('exit', onExit);
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-horizon-e2e-'));
-  const gazePort = await freePort();
-  horizonPort = await freePort();
-  keystone = await startKeystone({ regionOnePort: gazePort, regionTwoPort: await freePort() });
+before(
+  async () => {
+    if (skip) return;
+    process.once('exit', onExit);
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-horizon-e2e-'));
+    const gazePort = await freePort();
+    horizonPort = await freePort();
+    keystone = await startKeystone({ regionOnePort: gazePort, regionTwoPort: await freePort() });
 
-  const gazeDir = path.join(work, 'gaze');
-  mkdirSync(gazeDir);
-  const sections: Record<string, Record<string, string>> = {
-    DEFAULT: { bind_host: '127.0.0.1', bind_port: String(gazePort), data_dir: path.join(gazeDir, 'data') },
-    ...keystoneAuthSections(keystone.url, 'RegionOne'),
-    // Direct upload mode: the browser on Horizon's origin PUTs the image data to Gaze.
-    cors: { allowed_origin: `http://127.0.0.1:${horizonPort}` },
-  };
-  const conf = path.join(gazeDir, 'gaze.conf');
-  writeFileSync(conf, Object.entries(sections)
-    .map(([name, opts]) => `[${name}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`).join('\n'));
-  // Horizon's image pages list the namespaces for OS::Glance::Image; Update Metadata needs them.
-  const loaded = await runGaze(['db', 'load-metadefs', '--config', conf], { cwd: gazeDir });
-  assert.equal(loaded.code, 0, `gaze db load-metadefs: ${loaded.stdout}${loaded.stderr}`);
-  // Gaze logs one JSON line per request with its status, read by gazeStatuses().
-  gaze = await launchGaze({ args: ['--config', conf], cwd: gazeDir, port: gazePort });
-  await seedPublicImage();
-  madeSecretKey = !existsSync(SECRET_KEY_FILE);
-}, { timeout: 180_000 });
+    const gazeDir = path.join(work, 'gaze');
+    mkdirSync(gazeDir);
+    const sections: Record<string, Record<string, string>> = {
+      DEFAULT: { bind_host: '127.0.0.1', bind_port: String(gazePort), data_dir: path.join(gazeDir, 'data') },
+      ...keystoneAuthSections(keystone.url, 'RegionOne'),
+      // Direct upload mode: the browser on Horizon's origin PUTs the image data to Gaze.
+      cors: { allowed_origin: `http://127.0.0.1:${horizonPort}` },
+    };
+    const conf = path.join(gazeDir, 'gaze.conf');
+    writeFileSync(
+      conf,
+      Object.entries(sections)
+        .map(
+          ([name, opts]) =>
+            `[${name}]\n${Object.entries(opts)
+              .map(([k, v]) => `${k} = ${v}`)
+              .join('\n')}\n`,
+        )
+        .join('\n'),
+    );
+    // Horizon's image pages list the namespaces for OS::Glance::Image; Update Metadata needs them.
+    const loaded = await runGaze(['db', 'load-metadefs', '--config', conf], { cwd: gazeDir });
+    assert.equal(loaded.code, 0, `gaze db load-metadefs: ${loaded.stdout}${loaded.stderr}`);
+    // Gaze logs one JSON line per request with its status, read by gazeStatuses().
+    gaze = await launchGaze({ args: ['--config', conf], cwd: gazeDir, port: gazePort });
+    await seedPublicImage();
+    madeSecretKey = !existsSync(SECRET_KEY_FILE);
+  },
+  { timeout: 180_000 },
+);
 
-after(async () => {
-  await stopHorizon();
-  await gaze?.stop();
-  await keystone?.stop();
-  removeSystemFiles();
-  process.removeListener('exit', onExit);
-  if (work) rmSync(work, { recursive: true, force: true });
-}, { timeout: 60_000 });
+after(
+  async () => {
+    await stopHorizon();
+    await gaze?.stop();
+    await keystone?.stop();
+    removeSystemFiles();
+    process.removeListener('exit', onExit);
+    if (work) rmSync(work, { recursive: true, force: true });
+  },
+  { timeout: 60_000 },
+);
 
 /** A public image of the admin project, for the member's list to show something not its own. */
 async function seedPublicImage(): Promise<void> {
@@ -104,7 +121,9 @@ async function seedPublicImage(): Promise<void> {
   assert.equal(created.status, 201, JSON.stringify(image));
   seedImageId = image.id;
   const uploaded = await fetch(`${gaze!.url}/v2/images/${image.id}/file`, {
-    method: 'PUT', headers: { 'X-Auth-Token': token, 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(randomBytes(4096)),
+    method: 'PUT',
+    headers: { 'X-Auth-Token': token, 'Content-Type': 'application/octet-stream' },
+    body: new Uint8Array(randomBytes(4096)),
   });
   assert.equal(uploaded.status, 204, await uploaded.text());
 }
@@ -117,7 +136,9 @@ async function seedPublicImage(): Promise<void> {
 function writeSettings(mode: string, glanceLog: string): void {
   const py = (v: unknown) => JSON.stringify(v); // JSON strings and lists are Python literals here
   settingsFile = path.join(SETTINGS_DIR, `_9990_gaze_e2e_${process.pid}.py`);
-  writeFileSync(settingsFile, `# Written by Gaze's test/e2e/horizon.test.ts for one run; removed afterwards.
+  writeFileSync(
+    settingsFile,
+    `# Written by Gaze's test/e2e/horizon.test.ts for one run; removed afterwards.
 import os as _gaze_os
 if _gaze_os.environ.get("GAZE_HORIZON_E2E") == ${py(runToken)}:
     OPENSTACK_KEYSTONE_URL = ${py(`${keystone!.url}/v3`)}
@@ -132,14 +153,17 @@ if _gaze_os.environ.get("GAZE_HORIZON_E2E") == ${py(runToken)}:
     LOGGING["handlers"]["gaze_e2e_glance"] = {"level": "DEBUG", "class": "logging.FileHandler",
                                               "filename": ${py(glanceLog)}, "formatter": "console"}
     LOGGING["loggers"]["glanceclient"] = {"handlers": ["gaze_e2e_glance"], "level": "DEBUG", "propagate": False}
-`);
+`,
+  );
 }
 
 async function startHorizon(mode: string, dir: string): Promise<{ output: () => string }> {
   let output = '';
   // runserver writes nothing but may want a writable cwd; --noreload keeps it one process (our PID).
   horizon = spawn(PY, [MANAGE, 'runserver', '--insecure', '--noreload', `127.0.0.1:${horizonPort}`], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GAZE_HORIZON_E2E: runToken },
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GAZE_HORIZON_E2E: runToken },
   });
   horizon.stdout!.on('data', (d) => (output += d));
   horizon.stderr!.on('data', (d) => (output += d));
@@ -150,7 +174,9 @@ async function startHorizon(mode: string, dir: string): Promise<{ output: () => 
       const res = await fetch(`http://127.0.0.1:${horizonPort}/auth/login/`);
       await res.arrayBuffer();
       if (res.status === 200) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) throw new Error(`Horizon (${mode}) did not answer within 60 s:\n${output}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -180,23 +206,51 @@ interface FlowSummary {
 /** Runs horizon_flow.py in its own process group, so that a timeout also ends its chromedriver/Chromium. */
 function runFlow(mode: string, shots: string): Promise<{ code: number | null; summary: FlowSummary | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PY, [path.join(repo, 'scripts/horizon_flow.py'),
-      '--url', `http://127.0.0.1:${horizonPort}`, '--screenshots', shots,
-      '--member-user', 'demo', '--admin-user', 'admin', '--expect-image', SEED_IMAGE,
-      '--name', `gaze-horizon-${mode}`, '--timeout', '45'], {
-      detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, HORIZON_MEMBER_PASSWORD: 'demo-secret', HORIZON_ADMIN_PASSWORD: 'admin-secret' },
-    });
+    const child = spawn(
+      PY,
+      [
+        path.join(repo, 'scripts/horizon_flow.py'),
+        '--url',
+        `http://127.0.0.1:${horizonPort}`,
+        '--screenshots',
+        shots,
+        '--member-user',
+        'demo',
+        '--admin-user',
+        'admin',
+        '--expect-image',
+        SEED_IMAGE,
+        '--name',
+        `gaze-horizon-${mode}`,
+        '--timeout',
+        '45',
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HORIZON_MEMBER_PASSWORD: 'demo-secret', HORIZON_ADMIN_PASSWORD: 'admin-secret' },
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 150_000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 150_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       let summary: FlowSummary | null = null;
-      try { summary = JSON.parse(stdout) as FlowSummary; } catch { /* reported below */ }
+      try {
+        summary = JSON.parse(stdout) as FlowSummary;
+      } catch {
+        /* reported below */
+      }
       resolve({ code, summary, stdout, stderr });
     });
   });
@@ -230,7 +284,11 @@ function gazeStatuses(log: string): { method: string; url: string; status: numbe
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
     let entry: { reqId?: string; msg?: string; method?: string; url?: string; status?: number };
-    try { entry = JSON.parse(line); } catch { continue; }
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
     if (entry.reqId && entry.msg === 'request completed') answered.push({ method: entry.method!, url: entry.url!, status: entry.status! });
   }
   return answered;
@@ -276,7 +334,11 @@ for (const mode of MODES) {
     assert.deepEqual(toGaze, [], 'the browser reported failed requests to Gaze');
 
     assert.deepEqual(glanceFailures(glance), [], `Image API calls Horizon made that failed\n${context}`);
-    assert.deepEqual(answered.filter((r) => r.status >= 500), [], 'Gaze answered 5xx');
+    assert.deepEqual(
+      answered.filter((r) => r.status >= 500),
+      [],
+      'Gaze answered 5xx',
+    );
     // Sanity: the flow did reach Gaze the way the mode says.
     const put = answered.filter((r) => r.method === 'PUT' && r.url.endsWith('/file'));
     assert.equal(put.length, 1, `one PUT /file expected: ${JSON.stringify(answered.filter((r) => r.method !== 'GET'))}`);

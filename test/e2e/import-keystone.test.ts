@@ -14,9 +14,7 @@ import path from 'node:path';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
-import {
-  failed, keystoneGlance, md5, ok, parsePropertyTable, parseTable, sha512, type CliResult, type Glance,
-} from '../helpers/cli.ts';
+import { failed, keystoneGlance, md5, ok, parsePropertyTable, parseTable, sha512, type CliResult, type Glance } from '../helpers/cli.ts';
 
 const IMPORT_LOCK = 'os_glance_import_task';
 
@@ -37,49 +35,55 @@ const tokens: Record<string, string> = {};
 /** The image demo imported with glance-direct (used by the visibility checks). */
 let directId = '';
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-import-ks-e2e-'));
-  imageData = randomBytes(1024 * 1024 + 777);
-  imageFile = path.join(work, 'image.raw');
-  writeFileSync(imageFile, imageData);
-  webData = randomBytes(512 * 1024 + 3);
+before(
+  async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-import-ks-e2e-'));
+    imageData = randomBytes(1024 * 1024 + 777);
+    imageFile = path.join(work, 'image.raw');
+    writeFileSync(imageFile, imageData);
+    webData = randomBytes(512 * 1024 + 3);
 
-  files = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/f') {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
-      res.end(webData);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not here\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    files.once('error', reject);
-    files.listen(0, '127.0.0.1', () => resolve());
-  });
-  const filesPort = (files.address() as { port: number }).port;
-  filesUrl = `http://127.0.0.1:${filesPort}`;
+    files = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/f') {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
+        res.end(webData);
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('not here\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      files.once('error', reject);
+      files.listen(0, '127.0.0.1', () => resolve());
+    });
+    const filesPort = (files.address() as { port: number }).port;
+    filesUrl = `http://127.0.0.1:${filesPort}`;
 
-  const port = await freePort();
-  keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
-  gaze = await startGazeProcess({
-    ...keystoneAuthSections(keystone.url, 'RegionOne'),
-    import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' },
-  }, { port });
+    const port = await freePort();
+    keystone = await startKeystone({ regionOnePort: port, regionTwoPort: await freePort() });
+    gaze = await startGazeProcess(
+      {
+        ...keystoneAuthSections(keystone.url, 'RegionOne'),
+        import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' },
+      },
+      { port },
+    );
 
-  const as = (username: string, password: string, project: string): Glance => {
-    const g = keystoneGlance({ authUrl: keystone.url, username, password, project });
-    return (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
-  };
-  demo = as('demo', 'demo-secret', 'demo');
-  admin = as('admin', 'admin-secret', 'admin');
-  tokens.demo = await keystone.token('demo', 'demo-secret', 'demo');
-  tokens.alt = await keystone.token('alt', 'alt-secret', 'alt');
-  tokens.admin = await keystone.token('admin', 'admin-secret', 'admin');
-  demoProject = await keystoneId('projects', 'demo');
-  adminProject = await keystoneId('projects', 'admin');
-  demoUser = await keystoneId('users', 'demo');
-}, { timeout: 240_000 });
+    const as = (username: string, password: string, project: string): Glance => {
+      const g = keystoneGlance({ authUrl: keystone.url, username, password, project });
+      return (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
+    };
+    demo = as('demo', 'demo-secret', 'demo');
+    admin = as('admin', 'admin-secret', 'admin');
+    tokens.demo = await keystone.token('demo', 'demo-secret', 'demo');
+    tokens.alt = await keystone.token('alt', 'alt-secret', 'alt');
+    tokens.admin = await keystone.token('admin', 'admin-secret', 'admin');
+    demoProject = await keystoneId('projects', 'demo');
+    adminProject = await keystoneId('projects', 'admin');
+    demoUser = await keystoneId('users', 'demo');
+  },
+  { timeout: 240_000 },
+);
 
 after(async () => {
   await gaze?.stop();
@@ -146,8 +150,17 @@ function createdId(r: CliResult): string {
 
 test('demo: glance image-create-via-import glance-direct, image-tasks, image-download', { timeout: 120_000 }, async () => {
   const r = await demo([
-    'image-create-via-import', '--import-method', 'glance-direct', '--file', imageFile,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'ks-imp-direct',
+    'image-create-via-import',
+    '--import-method',
+    'glance-direct',
+    '--file',
+    imageFile,
+    '--disk-format',
+    'raw',
+    '--container-format',
+    'bare',
+    '--name',
+    'ks-imp-direct',
   ]);
   directId = createdId(r);
   assertActive(await settled(directId), imageData, demoProject);
@@ -161,7 +174,10 @@ test('demo: glance image-create-via-import glance-direct, image-tasks, image-dow
   assert.deepEqual(tasks[0].result, { image_id: directId });
 
   const rows = parseTable(ok(await demo(['image-tasks', directId])));
-  assert.deepEqual(rows.map((row) => [row.Message, row.Status]), [['Copied 1 MiB', 'success']]);
+  assert.deepEqual(
+    rows.map((row) => [row.Message, row.Status]),
+    [['Copied 1 MiB', 'success']],
+  );
 
   const out = path.join(work, 'direct-out.raw');
   ok(await demo(['image-download', '--file', out, directId]));
@@ -170,20 +186,34 @@ test('demo: glance image-create-via-import glance-direct, image-tasks, image-dow
 
 test('demo: glance image-create-via-import web-download from the loopback server', { timeout: 120_000 }, async () => {
   const uri = `${filesUrl}/f`;
-  const id = createdId(await demo([
-    'image-create-via-import', '--import-method', 'web-download', '--uri', uri,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'ks-imp-web',
-  ]));
+  const id = createdId(
+    await demo([
+      'image-create-via-import',
+      '--import-method',
+      'web-download',
+      '--uri',
+      uri,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      '--name',
+      'ks-imp-web',
+    ]),
+  );
   assertActive(await settled(id), webData, demoProject);
   const tasks = (await getJson<{ tasks: RawTask[] }>('demo', `/v2/images/${id}/tasks`)).tasks;
-  assert.deepEqual(tasks.map((t) => [t.status, t.owner, t.input?.import_req?.method]), [['success', demoProject, { name: 'web-download', uri }]]);
+  assert.deepEqual(
+    tasks.map((t) => [t.status, t.owner, t.input?.import_req?.method]),
+    [['success', demoProject, { name: 'web-download', uri }]],
+  );
 
   const res = await api('demo', 'GET', `/v2/images/${id}/file`);
   assert.equal(res.status, 200);
   assert.ok(Buffer.from(await res.arrayBuffer()).equals(webData));
 });
 
-test('another project neither sees demo\'s import tasks nor may import into demo\'s image', { timeout: 60_000 }, async () => {
+test("another project neither sees demo's import tasks nor may import into demo's image", { timeout: 60_000 }, async () => {
   assert.ok(directId, 'needs the image of the first test');
   let res = await api('alt', 'GET', `/v2/images/${directId}/tasks`);
   await res.arrayBuffer();

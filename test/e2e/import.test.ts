@@ -16,8 +16,18 @@ import path from 'node:path';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import {
-  failed, json, md5, noAuthOpenStack, ok, parsePropertyTable, parseTable, sha512, tokenGlance,
-  type CliOptions, type CliResult, type OpenStack,
+  failed,
+  json,
+  md5,
+  noAuthOpenStack,
+  ok,
+  parsePropertyTable,
+  parseTable,
+  sha512,
+  tokenGlance,
+  type CliOptions,
+  type CliResult,
+  type OpenStack,
 } from '../helpers/cli.ts';
 
 interface TaskView {
@@ -47,40 +57,43 @@ let slowReleased: Promise<void> = Promise.resolve();
 /** Requests the file server saw, as "METHOD /path". */
 const served: string[] = [];
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-import-e2e-'));
-  imageData = randomBytes(1024 * 1024 + 4321);
-  imageFile = path.join(work, 'image.raw');
-  writeFileSync(imageFile, imageData);
-  webData = randomBytes(768 * 1024 + 99);
+before(
+  async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-import-e2e-'));
+    imageData = randomBytes(1024 * 1024 + 4321);
+    imageFile = path.join(work, 'image.raw');
+    writeFileSync(imageFile, imageData);
+    webData = randomBytes(768 * 1024 + 99);
 
-  files = createServer((req, res) => {
-    served.push(`${req.method} ${req.url}`);
-    if (req.method === 'GET' && req.url === '/f') {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
-      res.end(webData);
-    } else if (req.method === 'GET' && req.url === '/slow') {
-      const half = webData.length >> 1;
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
-      res.write(webData.subarray(0, half));
-      void slowReleased.then(() => res.end(webData.subarray(half)));
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('not here\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    files.once('error', reject);
-    files.listen(0, '127.0.0.1', () => resolve());
-  });
-  filesPort = (files.address() as { port: number }).port;
-  filesUrl = `http://127.0.0.1:${filesPort}`;
+    files = createServer((req, res) => {
+      served.push(`${req.method} ${req.url}`);
+      if (req.method === 'GET' && req.url === '/f') {
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
+        res.end(webData);
+      } else if (req.method === 'GET' && req.url === '/slow') {
+        const half = webData.length >> 1;
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(webData.length) });
+        res.write(webData.subarray(0, half));
+        void slowReleased.then(() => res.end(webData.subarray(half)));
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('not here\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      files.once('error', reject);
+      files.listen(0, '127.0.0.1', () => resolve());
+    });
+    filesPort = (files.address() as { port: number }).port;
+    filesUrl = `http://127.0.0.1:${filesPort}`;
 
-  gaze = await startGazeProcess({ import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' } });
-  openstack = noAuthOpenStack(gaze.url);
-  const g = tokenGlance(gaze.url);
-  glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
-}, { timeout: 60_000 });
+    gaze = await startGazeProcess({ import_filtering_opts: { allowed_ports: `80,443,${filesPort}`, allowed_hosts: '127.0.0.1' } });
+    openstack = noAuthOpenStack(gaze.url);
+    const g = tokenGlance(gaze.url);
+    glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
+  },
+  { timeout: 60_000 },
+);
 
 after(async () => {
   releaseSlow();
@@ -136,8 +149,17 @@ function createdTable(r: CliResult): Record<string, string> {
 
 test('glance image-create-via-import --import-method glance-direct --file: active, image-tasks, image-download', { timeout: 120_000 }, async () => {
   const r = await glance([
-    'image-create-via-import', '--import-method', 'glance-direct', '--file', imageFile,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'imp-direct',
+    'image-create-via-import',
+    '--import-method',
+    'glance-direct',
+    '--file',
+    imageFile,
+    '--disk-format',
+    'raw',
+    '--container-format',
+    'bare',
+    '--name',
+    'imp-direct',
   ]);
   ok(r);
   const created = createdTable(r);
@@ -160,7 +182,10 @@ test('glance image-create-via-import --import-method glance-direct --file: activ
   if (created.status === 'importing') assert.equal(created[IMPORT_LOCK], task.id, 'the lock the client saw is the task');
 
   const rows = parseTable(ok(await glance(['image-tasks', id])));
-  assert.deepEqual(rows.map((r) => [r.Message, r.Status]), [['Copied 1 MiB', 'success']]);
+  assert.deepEqual(
+    rows.map((r) => [r.Message, r.Status]),
+    [['Copied 1 MiB', 'success']],
+  );
   assert.match(rows[0]['Updated at'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
 
   const out = path.join(work, 'direct-out.raw');
@@ -172,8 +197,17 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
   slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
   const uri = `${filesUrl}/slow`;
   const r = await glance([
-    'image-create-via-import', '--import-method', 'web-download', '--uri', uri,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'imp-web',
+    'image-create-via-import',
+    '--import-method',
+    'web-download',
+    '--uri',
+    uri,
+    '--disk-format',
+    'raw',
+    '--container-format',
+    'bare',
+    '--name',
+    'imp-web',
   ]);
   ok(r);
   const created = createdTable(r);
@@ -192,7 +226,8 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
   assert.deepEqual(tasks[0].input?.import_req, { method: { name: 'web-download', uri } });
   // Another import while this one runs is refused (the image is no longer queued).
   const again = await fetch(`${gaze.url}/v2/images/${id}/import`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ method: { name: 'web-download', uri } }),
   });
   const againText = await again.text();
@@ -202,7 +237,10 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
   releaseSlow();
   assertActive(await settled(id), webData);
   tasks = await imageTasks(id);
-  assert.deepEqual(tasks.map((t) => [t.status, t.message]), [['success', 'Copied 0 MiB']]);
+  assert.deepEqual(
+    tasks.map((t) => [t.status, t.message]),
+    [['success', 'Copied 0 MiB']],
+  );
   assert.ok(served.includes('GET /slow'));
 
   // Round trip through the API (the CLI download is covered above).
@@ -212,9 +250,9 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
 });
 
 test('openstack image create --import --file: staged and imported with glance-direct, then active', { timeout: 120_000 }, async () => {
-  const created = json<{ id: string; name: string; status: string }>(await openstack([
-    'image', 'create', '--import', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare', 'imp-osc', '-f', 'json',
-  ]));
+  const created = json<{ id: string; name: string; status: string }>(
+    await openstack(['image', 'create', '--import', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare', 'imp-osc', '-f', 'json']),
+  );
   assert.equal(created.name, 'imp-osc');
   // openstackclient 6 prints the image as it created it (before staging); it does not wait.
   assert.equal(created.status, 'queued');
@@ -223,7 +261,10 @@ test('openstack image create --import --file: staged and imported with glance-di
   assertActive(await settled(id), imageData);
   // The import path, not a plain PUT /file: one glance-direct task.
   const tasks = await imageTasks(id);
-  assert.deepEqual(tasks.map((t) => [t.type, t.status, t.input?.import_req?.method.name]), [['api_image_import', 'success', 'glance-direct']]);
+  assert.deepEqual(
+    tasks.map((t) => [t.type, t.status, t.input?.import_req?.method.name]),
+    [['api_image_import', 'success', 'glance-direct']],
+  );
 
   const out = path.join(work, 'osc-out.raw');
   ok(await openstack(['image', 'save', '--file', out, id]));
@@ -233,8 +274,17 @@ test('openstack image create --import --file: staged and imported with glance-di
 test('web-download failures: a 404 source fails the task (image back to queued); a forbidden port is a 400 with no task', { timeout: 120_000 }, async () => {
   const missing = `${filesUrl}/missing`;
   const r404 = await glance([
-    'image-create-via-import', '--import-method', 'web-download', '--uri', missing,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'imp-404',
+    'image-create-via-import',
+    '--import-method',
+    'web-download',
+    '--uri',
+    missing,
+    '--disk-format',
+    'raw',
+    '--container-format',
+    'bare',
+    '--name',
+    'imp-404',
   ]);
   ok(r404); // the import call itself is accepted (202); the download fails in the background
   const id404 = createdTable(r404).id;
@@ -258,7 +308,8 @@ test('web-download failures: a 404 source fails the task (image back to queued);
 
   // A failed web-download may be retried on the queued image (here from a good URL).
   const retry = await fetch(`${gaze.url}/v2/images/${id404}/import`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ method: { name: 'web-download', uri: `${filesUrl}/f` } }),
   });
   assert.equal(retry.status, 202, await retry.text());
@@ -269,8 +320,17 @@ test('web-download failures: a 404 source fails the task (image back to queued);
   const forbidden = 'http://127.0.0.1:8080/f';
   const servedBefore = served.length;
   const rPort = await glance([
-    'image-create-via-import', '--import-method', 'web-download', '--uri', forbidden,
-    '--disk-format', 'raw', '--container-format', 'bare', '--name', 'imp-port',
+    'image-create-via-import',
+    '--import-method',
+    'web-download',
+    '--uri',
+    forbidden,
+    '--disk-format',
+    'raw',
+    '--container-format',
+    'bare',
+    '--name',
+    'imp-port',
   ]);
   const text = failed(rPort);
   assert.equal(rPort.code, 1);
@@ -328,12 +388,16 @@ test('legacy tasks API: glance task-create --type import, task-show until succes
   const row = listed.find((t) => t.ID === taskId);
   assert.deepEqual(row, { ID: taskId, Type: 'import', Status: 'success', Owner: 'admin' });
   // The import API's tasks are listed there too (as in Glance).
-  assert.ok(listed.some((t) => t.Type === 'api_image_import'), JSON.stringify(listed));
+  assert.ok(
+    listed.some((t) => t.Type === 'api_image_import'),
+    JSON.stringify(listed),
+  );
 });
 
 test('two steps: glance image-stage --file, then glance image-import --import-method glance-direct', { timeout: 120_000 }, async () => {
   const res = await fetch(`${gaze.url}/v2/images`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ name: 'imp-two-step', disk_format: 'raw', container_format: 'bare' }),
   });
   const { id } = (await res.json()) as { id: string };
@@ -353,12 +417,17 @@ test('two steps: glance image-stage --file, then glance image-import --import-me
 
   ok(await glance(['image-import', '--import-method', 'glance-direct', id]));
   assertActive(await settled(id), imageData);
-  assert.deepEqual((await imageTasks(id)).map((t) => [t.input?.import_req?.method.name, t.status]), [['glance-direct', 'success']]);
+  assert.deepEqual(
+    (await imageTasks(id)).map((t) => [t.input?.import_req?.method.name, t.status]),
+    [['glance-direct', 'success']],
+  );
   assert.ok(!existsSync(stagedFile), 'the staged data is removed after the import');
 
   // An active image cannot be the target of another import.
   const again = await fetch(`${gaze.url}/v2/images/${id}/import`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ method: { name: 'glance-direct' } }),
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ method: { name: 'glance-direct' } }),
   });
   const againText = await again.text();
   assert.equal(again.status, 409, againText);

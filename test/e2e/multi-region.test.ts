@@ -19,8 +19,18 @@ import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
 import { freePort, startKeystone, type RunningKeystone, keystoneAuthSections } from '../helpers/keystone.ts';
 import {
-  describeRun, glanceDownloadImport, json, keystoneGlance, keystoneOpenStack, md5, ok, parsePropertyTable, sha512,
-  type GlanceDownloadAnswer, type KeystoneUser, type OpenStack,
+  describeRun,
+  glanceDownloadImport,
+  json,
+  keystoneGlance,
+  keystoneOpenStack,
+  md5,
+  ok,
+  parsePropertyTable,
+  sha512,
+  type GlanceDownloadAnswer,
+  type KeystoneUser,
+  type OpenStack,
 } from '../helpers/cli.ts';
 
 const IMPORT_LOCK = 'os_glance_import_task';
@@ -48,25 +58,35 @@ function user(name: string, region: Region | string): KeystoneUser {
 
 const openstack = (name: string, region: Region): OpenStack => keystoneOpenStack(user(name, region));
 
-before(async () => {
-  work = mkdtempSync(path.join(tmpdir(), 'gaze-multi-region-e2e-'));
-  imageData = randomBytes(2 * 1024 * 1024 + 4321);
-  imageFile = path.join(work, 'image.raw');
-  writeFileSync(imageFile, imageData);
+before(
+  async () => {
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-multi-region-e2e-'));
+    imageData = randomBytes(2 * 1024 * 1024 + 4321);
+    imageFile = path.join(work, 'image.raw');
+    writeFileSync(imageFile, imageData);
 
-  const ports: Record<Region, number> = { RegionOne: await freePort(), RegionTwo: await freePort() };
-  keystone = await startKeystone({ regionOnePort: ports.RegionOne, regionTwoPort: ports.RegionTwo });
-  const started = await Promise.all(REGIONS.map((region) => startGazeProcess({
-    DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download' },
-    ...keystoneAuthSections(keystone.url, region),
-    // glance-download's remote endpoint passes the web-download URI filter (spec import.md §5.3 step 4).
-    import_filtering_opts: { allowed_ports: `80,443,${ports.RegionOne},${ports.RegionTwo}` },
-  }, { port: ports[region] })));
-  REGIONS.forEach((region, i) => (gaze[region] = started[i]));
+    const ports: Record<Region, number> = { RegionOne: await freePort(), RegionTwo: await freePort() };
+    keystone = await startKeystone({ regionOnePort: ports.RegionOne, regionTwoPort: ports.RegionTwo });
+    const started = await Promise.all(
+      REGIONS.map((region) =>
+        startGazeProcess(
+          {
+            DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download' },
+            ...keystoneAuthSections(keystone.url, region),
+            // glance-download's remote endpoint passes the web-download URI filter (spec import.md §5.3 step 4).
+            import_filtering_opts: { allowed_ports: `80,443,${ports.RegionOne},${ports.RegionTwo}` },
+          },
+          { port: ports[region] },
+        ),
+      ),
+    );
+    REGIONS.forEach((region, i) => (gaze[region] = started[i]));
 
-  for (const name of Object.keys(passwords)) tokens[name] = await keystone.token(name, ...passwords[name]);
-  demoProject = await projectId('demo');
-}, { timeout: 240_000 });
+    for (const name of Object.keys(passwords)) tokens[name] = await keystone.token(name, ...passwords[name]);
+    demoProject = await projectId('demo');
+  },
+  { timeout: 240_000 },
+);
 
 after(async () => {
   await Promise.all(REGIONS.map((region) => gaze[region]?.stop()));
@@ -99,8 +119,7 @@ async function getJson<T>(region: Region, name: string, url: string): Promise<T>
   return JSON.parse(text) as T;
 }
 
-const imageTasks = async (region: Region, name: string, id: string) =>
-  (await getJson<{ tasks: RawTask[] }>(region, name, `/v2/images/${id}/tasks`)).tasks;
+const imageTasks = async (region: Region, name: string, id: string) => (await getJson<{ tasks: RawTask[] }>(region, name, `/v2/images/${id}/tasks`)).tasks;
 
 /** Polls an image until the import lock is gone and the status is not a transient one. */
 async function settled(region: Region, name: string, id: string, timeoutMs = 60_000): Promise<ApiImage> {
@@ -156,11 +175,34 @@ async function expectFailedImport(remoteRegion: string, remoteImageId: string, m
 }
 
 test('demo: openstack image create --file in RegionOne (catalog endpoint of RegionOne)', { timeout: 120_000 }, async () => {
-  const created = json<{ id: string }>(await openstack('demo', 'RegionOne')([
-    'image', 'create', '--file', imageFile, '--disk-format', 'raw', '--container-format', 'bare',
-    '--property', 'hw_disk_bus=scsi', '--property', 'os_distro=debian', '--property', 'unrelated=x',
-    '--tag', 'src-tag', '--min-ram', '64', 'mr-source', '-f', 'json',
-  ]));
+  const created = json<{ id: string }>(
+    await openstack(
+      'demo',
+      'RegionOne',
+    )([
+      'image',
+      'create',
+      '--file',
+      imageFile,
+      '--disk-format',
+      'raw',
+      '--container-format',
+      'bare',
+      '--property',
+      'hw_disk_bus=scsi',
+      '--property',
+      'os_distro=debian',
+      '--property',
+      'unrelated=x',
+      '--tag',
+      'src-tag',
+      '--min-ram',
+      '64',
+      'mr-source',
+      '-f',
+      'json',
+    ]),
+  );
   sourceId = created.id;
   assert.match(sourceId, /^[0-9a-f-]{36}$/);
   const image = await getJson<ApiImage>('RegionOne', 'demo', `/v2/images/${sourceId}`);
@@ -182,9 +224,14 @@ test('demo: glance-download from RegionOne into a RegionTwo record, image save f
   // The record is made with the glance CLI through RegionTwo's catalog endpoint, with formats of its own.
   // (Standard input closed: glanceclient, like openstackclient, uploads any non-TTY stdin as image data;
   // openstackclient 6 cannot run with stdin closed at all.)
-  const record = parsePropertyTable(ok(await keystoneGlance(user('demo', 'RegionTwo'))([
-    'image-create', '--disk-format', 'qcow2', '--container-format', 'ovf', '--property', 'local=kept', '--name', 'mr-copy',
-  ], { stdin: 'closed' })));
+  const record = parsePropertyTable(
+    ok(
+      await keystoneGlance(user('demo', 'RegionTwo'))(
+        ['image-create', '--disk-format', 'qcow2', '--container-format', 'ovf', '--property', 'local=kept', '--name', 'mr-copy'],
+        { stdin: 'closed' },
+      ),
+    ),
+  );
   assert.equal(record.status, 'queued');
   assert.notEqual(record.id, sourceId);
   copyId = record.id;
@@ -217,7 +264,10 @@ test('demo: glance-download from RegionOne into a RegionTwo record, image save f
   assert.equal(tasks[0].owner, demoProject);
   assert.deepEqual(tasks[0].result, { image_id: record.id });
   assert.deepEqual(tasks[0].input?.import_req?.method, {
-    name: 'glance-download', glance_region: 'RegionOne', glance_image_id: sourceId, glance_service_interface: 'public',
+    name: 'glance-download',
+    glance_region: 'RegionOne',
+    glance_image_id: sourceId,
+    glance_service_interface: 'public',
   });
 
   const out = path.join(work, 'from-region-two.raw');
@@ -247,15 +297,19 @@ test('glance-download: a raw image gets its virtual_size as an upload would', { 
 
 // The store step inspects the data with the formats glance-download copied (as Glance's ImportToStore
 // re-reads the image after ImportMetadata): raw/bare data gets virtual_size = size.
-test('glance-download into a qcow2/ovf record: the data is raw, virtual_size as for a raw upload', {
-  timeout: 30_000,
-}, async () => {
-  assert.ok(copyId, 'needs the image of the second test');
-  const image = await getJson<ApiImage>('RegionTwo', 'demo', `/v2/images/${copyId}`);
-  assert.equal(image.disk_format, 'raw');
-  assert.equal(image.container_format, 'bare');
-  assert.equal(image.virtual_size, imageData.length);
-});
+test(
+  'glance-download into a qcow2/ovf record: the data is raw, virtual_size as for a raw upload',
+  {
+    timeout: 30_000,
+  },
+  async () => {
+    assert.ok(copyId, 'needs the image of the second test');
+    const image = await getJson<ApiImage>('RegionTwo', 'demo', `/v2/images/${copyId}`);
+    assert.equal(image.disk_format, 'raw');
+    assert.equal(image.container_format, 'bare');
+    assert.equal(image.virtual_size, imageData.length);
+  },
+);
 
 test('glance-download: a remote image id RegionOne does not have fails the task, image queued again', { timeout: 120_000 }, async () => {
   const missing = randomUUID();
@@ -280,16 +334,20 @@ test('glance-download: a remote image that is not active fails the task, image q
   await expectFailedImport('RegionOne', queued.id, /^Source image status should be active instead of queued$/);
 });
 
-test('glance-download: alt\'s private image in RegionOne is not demo\'s to copy; alt may copy it', { timeout: 180_000 }, async () => {
+test("glance-download: alt's private image in RegionOne is not demo's to copy; alt may copy it", { timeout: 180_000 }, async () => {
   const altData = randomBytes(64 * 1024 + 5);
   const created = await createRecord('RegionOne', 'alt', {
-    name: 'mr-alt-private', disk_format: 'raw', container_format: 'bare', visibility: 'private', os_distro: 'altos',
+    name: 'mr-alt-private',
+    disk_format: 'raw',
+    container_format: 'bare',
+    visibility: 'private',
+    os_distro: 'altos',
   });
   let res = await api('RegionOne', 'alt', 'PUT', `/v2/images/${created.id}/file`, altData, 'application/octet-stream');
   assert.equal(res.status, 204, await res.text());
   res = await api('RegionOne', 'demo', 'GET', `/v2/images/${created.id}`);
   await res.arrayBuffer();
-  assert.equal(res.status, 404, 'demo cannot see alt\'s private image');
+  assert.equal(res.status, 404, "demo cannot see alt's private image");
 
   const task = await expectFailedImport('RegionOne', created.id, /not found|refused/i);
   assert.ok(task.message.includes(created.id), task.message);

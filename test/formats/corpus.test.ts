@@ -184,16 +184,42 @@ describe('gpt edge cases', () => {
     assert.deepEqual(mbrFailure(mbr([])), ['mbr: GPT MBR has no partitions defined']);
     assert.deepEqual(mbrFailure(mbr([{ type: 0xee, lba: 1, chs: [0, 1, 0] }])), ['mbr: GPT MBR has invalid start CHS']);
     assert.deepEqual(mbrFailure(mbr([{ type: 0xee, lba: 2 }])), ['mbr: GPT MBR has invalid start LBA']);
-    assert.deepEqual(mbrFailure(mbr([{ type: 0xee, lba: 1 }, { type: 0x83, lba: 2048 }])), [
-      'mbr: GPT MBR defines invalid extra partitions',
-    ]);
-    assert.deepEqual(mbrFailure(mbr([{ type: 0, lba: 0 }, { type: 0xee, lba: 1 }])), [
-      'mbr: GPT MBR defines invalid extra partitions',
-    ]);
-    assert.deepEqual(mbrFailure(mbr([{ type: 0x83, lba: 2048 }, { type: 0x83, lba: 4096, boot: 0x7f }])), [
-      'mbr: MBR PTE 1 has invalid boot flag',
-    ]);
-    assert.deepEqual(mbrFailure(mbr([{ type: 0x83, lba: 2048, boot: 0x80 }, { type: 0x05, lba: 4096 }])), []);
+    assert.deepEqual(
+      mbrFailure(
+        mbr([
+          { type: 0xee, lba: 1 },
+          { type: 0x83, lba: 2048 },
+        ]),
+      ),
+      ['mbr: GPT MBR defines invalid extra partitions'],
+    );
+    assert.deepEqual(
+      mbrFailure(
+        mbr([
+          { type: 0, lba: 0 },
+          { type: 0xee, lba: 1 },
+        ]),
+      ),
+      ['mbr: GPT MBR defines invalid extra partitions'],
+    );
+    assert.deepEqual(
+      mbrFailure(
+        mbr([
+          { type: 0x83, lba: 2048 },
+          { type: 0x83, lba: 4096, boot: 0x7f },
+        ]),
+      ),
+      ['mbr: MBR PTE 1 has invalid boot flag'],
+    );
+    assert.deepEqual(
+      mbrFailure(
+        mbr([
+          { type: 0x83, lba: 2048, boot: 0x80 },
+          { type: 0x05, lba: 4096 },
+        ]),
+      ),
+      [],
+    );
   });
 });
 
@@ -216,7 +242,10 @@ describe('iso edge cases', () => {
 
   test('a UDF-only disc (BEA01 first, NSR02 after) matches, with no ISO 9660 size', () => {
     assert.deepEqual(feedAll(new IsoInspector(), disc(['BEA01', 'NSR02', 'TEA01'])), {
-      matches: true, virtualSize: null, failures: [], subformat: null,
+      matches: true,
+      virtualSize: null,
+      failures: [],
+      subformat: null,
     });
   });
   test('the primary volume descriptor gives blocks × block size', () => {
@@ -246,7 +275,10 @@ describe('vmdk edge cases', () => {
 
   test('a text descriptor: subformat, size from the extents', () => {
     assert.deepEqual(check(descriptor([...good, 'RDONLY 28 FLAT "b.vmdk" 0'])), {
-      matches: true, virtualSize: 128 * 512, failures: [], subformat: 'monolithicSparse',
+      matches: true,
+      virtualSize: 128 * 512,
+      failures: [],
+      subformat: 'monolithicSparse',
     });
   });
   test('text without createType is not a vmdk', () => {

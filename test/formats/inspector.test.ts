@@ -18,7 +18,13 @@ import { testCorpus } from '../helpers/corpus.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const STRICT: FormatPolicy = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
+const STRICT: FormatPolicy = {
+  requireFormatMatch: true,
+  gptSafetyChecksNonfatal: [],
+  vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
+  requireRawFormatMatch: true,
+  virtualSizeCap: 64 * 2 ** 40,
+};
 const LENIENT: FormatPolicy = { ...STRICT, requireFormatMatch: false };
 /** Glance's leniency for raw claims only (require_raw_format_match = false). */
 const RAW_LENIENT: FormatPolicy = { ...STRICT, requireRawFormatMatch: false };
@@ -63,7 +69,9 @@ const IMAGES: Record<string, Expected> = {
   'backing.qcow2': { format: 'qcow2', virtualSize: 64 * MiB, failures: [{ check: 'backing_file', message: 'Image has a backing file' }] },
   'datafile.qcow2': { format: 'qcow2', virtualSize: 64 * MiB, failures: [{ check: 'data_file', message: 'Image has data_file set' }] },
   'unknown-feature.qcow2': {
-    format: 'qcow2', virtualSize: 64 * MiB, failures: [{ check: 'unknown_features', message: 'Unknown QCOW2 features found' }],
+    format: 'qcow2',
+    virtualSize: 64 * MiB,
+    failures: [{ check: 'unknown_features', message: 'Unknown QCOW2 features found' }],
   },
   'disk.vhd': { format: 'vhd', virtualSize: 64 * MiB },
   'disk.vhdx': { format: 'vhdx', virtualSize: 64 * MiB },
@@ -92,7 +100,12 @@ describe('inspectFile over qemu-img images', () => {
 
 /** Small chunks over the regions inspectors read (first 320 KiB, vhdx metadata at 2–3 MiB, the tail). */
 function* chunks(length: number, small: number): Iterable<[number, number]> {
-  const windows: Array<[number, number]> = [[0, 320 * 1024], [2 * MiB, 2 * MiB + 72 * 1024], [3 * MiB, 3 * MiB + 72 * 1024], [length - 8192, length]];
+  const windows: Array<[number, number]> = [
+    [0, 320 * 1024],
+    [2 * MiB, 2 * MiB + 72 * 1024],
+    [3 * MiB, 3 * MiB + 72 * 1024],
+    [length - 8192, length],
+  ];
   let at = 0;
   while (at < length) {
     const inWindow = windows.some(([s, e]) => at >= s && at < e);
@@ -123,7 +136,12 @@ test('InspectingStream passes every byte through unchanged and reports at the en
   const inspecting = new InspectingStream();
   assert.throws(() => inspecting.report(), /before the stream ended/);
   const out: Buffer[] = [];
-  const sink = new Writable({ write: (c, _e, done) => { out.push(c); done(); } });
+  const sink = new Writable({
+    write: (c, _e, done) => {
+      out.push(c);
+      done();
+    },
+  });
   await pipeline(Readable.from([data.subarray(0, 3), data.subarray(3, 100_000), data.subarray(100_000)]), inspecting, sink);
   assert.ok(Buffer.concat(out).equals(data));
   assert.equal(inspecting.report().format, 'qcow2');
@@ -131,7 +149,12 @@ test('InspectingStream passes every byte through unchanged and reports at the en
 });
 
 test('allInspectors: one of each richer format', () => {
-  assert.deepEqual(allInspectors().map((i) => i.format).sort(), ['gpt', 'iso', 'luks', 'qcow2', 'qed', 'vdi', 'vhd', 'vhdx', 'vmdk']);
+  assert.deepEqual(
+    allInspectors()
+      .map((i) => i.format)
+      .sort(),
+    ['gpt', 'iso', 'luks', 'qcow2', 'qed', 'vdi', 'vhd', 'vhdx', 'vmdk'],
+  );
 });
 
 describe('hand-made data', () => {
@@ -152,7 +175,10 @@ describe('hand-made data', () => {
     assert.equal(report.virtualSize, null);
     for (const policy of [STRICT, LENIENT]) {
       assert.deepEqual(judge(report, 'qcow2', policy), {
-        accepted: false, kind: 'inspection', reason: 'Multiple formats detected: qcow2,vdi', warnings: [],
+        accepted: false,
+        kind: 'inspection',
+        reason: 'Multiple formats detected: qcow2,vdi',
+        warnings: [],
       });
     }
   });
@@ -185,23 +211,55 @@ describe('hand-made data', () => {
       edit(d);
       return detect(d, [[0, d.length]]).failures.map((f) => `${f.check}: ${f.message}`);
     };
-    assert.deepEqual(failures(() => {}), []);
-    assert.deepEqual(failures((d) => d.writeUInt32BE(1, 4)), ['unknown_features: Unsupported qcow2 version']);
-    assert.deepEqual(failures((d) => (d[79] = 0x0b)), []); // dirty, corrupt, compression type: known bits
-    assert.deepEqual(failures((d) => (d[79] = 0x10)), ['unknown_features: Unknown QCOW2 features found']);
-    assert.deepEqual(failures((d) => (d[79] = 0x04)), ['data_file: Image has data_file set']);
+    assert.deepEqual(
+      failures(() => {}),
+      [],
+    );
+    assert.deepEqual(
+      failures((d) => d.writeUInt32BE(1, 4)),
+      ['unknown_features: Unsupported qcow2 version'],
+    );
+    assert.deepEqual(
+      failures((d) => (d[79] = 0x0b)),
+      [],
+    ); // dirty, corrupt, compression type: known bits
+    assert.deepEqual(
+      failures((d) => (d[79] = 0x10)),
+      ['unknown_features: Unknown QCOW2 features found'],
+    );
+    assert.deepEqual(
+      failures((d) => (d[79] = 0x04)),
+      ['data_file: Image has data_file set'],
+    );
     // Version 2 has no feature field: whatever follows its 72-byte header is not read as one.
-    assert.deepEqual(failures((d) => { d.writeUInt32BE(2, 4); d[79] = 0xff; }), []);
-    assert.deepEqual(failures((d) => d.writeBigUInt64BE(512n, 8)), ['backing_file: Image has a backing file']);
+    assert.deepEqual(
+      failures((d) => {
+        d.writeUInt32BE(2, 4);
+        d[79] = 0xff;
+      }),
+      [],
+    );
+    assert.deepEqual(
+      failures((d) => d.writeBigUInt64BE(512n, 8)),
+      ['backing_file: Image has a backing file'],
+    );
   });
 
   test('a stream too short for a header is raw, or judged as what its magic says', () => {
     assert.deepEqual(detect(Buffer.from('QF'), [[0, 2]]), {
-      format: 'raw', virtualSize: 2, size: 2, failures: [], subformat: null, error: null,
+      format: 'raw',
+      virtualSize: 2,
+      size: 2,
+      failures: [],
+      subformat: null,
+      error: null,
     });
     const stub = detect(Buffer.from('QFI\xfb', 'latin1'), [[0, 4]]);
     assert.equal(stub.format, 'qcow2');
-    assert.deepEqual(stub.failures.map((f) => f.check), ['unknown_features']);
+    assert.deepEqual(
+      stub.failures.map((f) => f.check),
+      ['unknown_features'],
+    );
     assert.deepEqual(detect(Buffer.alloc(0), []), { format: 'raw', virtualSize: 0, size: 0, failures: [], subformat: null, error: null });
   });
 
@@ -229,7 +287,7 @@ describe('hand-made data', () => {
 describe('judge', () => {
   const report = async (name: string) => inspectFile(file(name));
 
-  test('claimed format matches: the virtual size is the inspector\'s', async () => {
+  test("claimed format matches: the virtual size is the inspector's", async () => {
     assert.deepEqual(judge(await report('v2.qcow2'), 'qcow2', STRICT), { accepted: true, virtualSize: 64 * MiB, warnings: [] });
     assert.deepEqual(judge(await report('disk.vhdx'), 'vhdx', STRICT), { accepted: true, virtualSize: 64 * MiB, warnings: [] });
     const raw = await report('raw.img');
@@ -239,7 +297,10 @@ describe('judge', () => {
   test('mismatch: refused when required, else accepted with a warning and no virtual size', async () => {
     const qcow2 = await report('v3.qcow2');
     assert.deepEqual(judge(qcow2, 'vmdk', STRICT), {
-      accepted: false, kind: 'mismatch', reason: 'Image disk_format vmdk does not match stream data qcow2', warnings: [],
+      accepted: false,
+      kind: 'mismatch',
+      reason: 'Image disk_format vmdk does not match stream data qcow2',
+      warnings: [],
     });
     const lenient = judge(qcow2, 'vmdk', LENIENT);
     assert.equal(lenient.accepted, true);
@@ -247,7 +308,10 @@ describe('judge', () => {
     assert.match(lenient.warnings.join(), /Image disk_format vmdk does not match stream data qcow2/);
     const raw = await report('raw.img');
     assert.deepEqual(judge(raw, 'qcow2', STRICT), {
-      accepted: false, kind: 'mismatch', reason: 'Image disk_format qcow2 does not match stream data raw', warnings: [],
+      accepted: false,
+      kind: 'mismatch',
+      reason: 'Image disk_format qcow2 does not match stream data raw',
+      warnings: [],
     });
     assert.equal(judge(raw, 'iso', STRICT).accepted, false);
   });
@@ -260,10 +324,13 @@ describe('judge', () => {
     assert.equal(judge(await report('v3.qcow2'), 'ami', STRICT).accepted, false);
   });
 
-  test('rich content claimed raw: refused by default; with Glance\'s leniency accepted with a warning, virtual size = byte count, safety still applies', async () => {
+  test("rich content claimed raw: refused by default; with Glance's leniency accepted with a warning, virtual size = byte count, safety still applies", async () => {
     const qcow2 = await report('v3.qcow2');
     assert.deepEqual(judge(qcow2, 'raw', STRICT), {
-      accepted: false, kind: 'mismatch', reason: 'Image disk_format raw does not match stream data qcow2', warnings: [],
+      accepted: false,
+      kind: 'mismatch',
+      reason: 'Image disk_format raw does not match stream data qcow2',
+      warnings: [],
     });
     for (const policy of [RAW_LENIENT, LENIENT]) {
       const v = judge(qcow2, 'raw', policy);
@@ -273,11 +340,16 @@ describe('judge', () => {
     }
     // LUKS and partitioned disks have no disk_format of their own: raw they are.
     const luks = await report('disk.luks');
-    assert.deepEqual(judge(luks, 'raw', STRICT), { accepted: true, virtualSize: luks.size, warnings: ["Image claims 'raw' disk_format but is actually 'luks'"] });
+    assert.deepEqual(judge(luks, 'raw', STRICT), {
+      accepted: true,
+      virtualSize: luks.size,
+      warnings: ["Image claims 'raw' disk_format but is actually 'luks'"],
+    });
     assert.deepEqual(judge(await report('backing.qcow2'), 'raw', RAW_LENIENT), {
-      accepted: false, kind: 'safety', reason: 'Image failed safety checks: Image has a backing file', warnings: [
-        "Image claims 'raw' disk_format but is actually 'qcow2'",
-      ],
+      accepted: false,
+      kind: 'safety',
+      reason: 'Image failed safety checks: Image has a backing file',
+      warnings: ["Image claims 'raw' disk_format but is actually 'qcow2'"],
     });
     const gpt: FormatReport = { format: 'gpt', virtualSize: 4 * MiB, size: 4 * MiB, failures: [], subformat: null, error: null };
     assert.deepEqual(judge(gpt, 'raw', STRICT), { accepted: true, virtualSize: 4 * MiB, warnings: [] });
@@ -285,13 +357,21 @@ describe('judge', () => {
 
   test('a virtual size that is unknown, not exactly representable or above virtual_size_cap refuses the data', () => {
     const qcow2 = (virtualSize: number | null): FormatReport => ({ format: 'qcow2', virtualSize, size: 196608, failures: [], subformat: null, error: null });
-    const tooBig = { accepted: false, kind: 'safety', reason: 'Image failed safety checks: the virtual size exceeds the limit of 70368744177664 bytes', warnings: [] };
+    const tooBig = {
+      accepted: false,
+      kind: 'safety',
+      reason: 'Image failed safety checks: the virtual size exceeds the limit of 70368744177664 bytes',
+      warnings: [],
+    };
     assert.deepEqual(judge(qcow2(Infinity), 'qcow2', STRICT), tooBig);
     assert.deepEqual(judge(qcow2(2 ** 46 + 1), 'qcow2', STRICT), tooBig);
     assert.deepEqual(judge(qcow2(2 ** 46), 'qcow2', STRICT), { accepted: true, virtualSize: 2 ** 46, warnings: [] });
     assert.deepEqual(judge(qcow2(2 ** 50), 'qcow2', { ...STRICT, virtualSizeCap: 2 ** 50 }), { accepted: true, virtualSize: 2 ** 50, warnings: [] });
     assert.deepEqual(judge(qcow2(null), 'qcow2', STRICT), {
-      accepted: false, kind: 'safety', reason: 'Image failed safety checks: the virtual size of the qcow2 data cannot be determined', warnings: [],
+      accepted: false,
+      kind: 'safety',
+      reason: 'Image failed safety checks: the virtual size of the qcow2 data cannot be determined',
+      warnings: [],
     });
     // even where mismatches are let through
     assert.equal(judge(qcow2(Infinity), 'raw', LENIENT).accepted, true, 'claimed raw with leniency: the byte count is the size');
@@ -307,7 +387,11 @@ describe('judge', () => {
     };
     for (const [name, reason] of Object.entries(reasons)) {
       const r = await report(name);
-      for (const [claimed, policy] of [[r.format, STRICT], ['raw', RAW_LENIENT], ['vmdk', LENIENT]] as const) {
+      for (const [claimed, policy] of [
+        [r.format, STRICT],
+        ['raw', RAW_LENIENT],
+        ['vmdk', LENIENT],
+      ] as const) {
         const v = judge(r, claimed, policy);
         assert.equal(v.accepted, false, `${name} as ${claimed}`);
         assert.equal(!v.accepted && v.kind, 'safety');
@@ -320,7 +404,10 @@ describe('judge', () => {
     const failures = [{ check: 'mbr', message: 'MBR PTE 0 has invalid boot flag' }];
     const gpt: FormatReport = { format: 'gpt', virtualSize: MiB, size: MiB, failures, subformat: null, error: null };
     assert.deepEqual(judge(gpt, 'raw', STRICT), {
-      accepted: false, kind: 'safety', reason: 'Image failed safety checks: MBR PTE 0 has invalid boot flag', warnings: [],
+      accepted: false,
+      kind: 'safety',
+      reason: 'Image failed safety checks: MBR PTE 0 has invalid boot flag',
+      warnings: [],
     });
     const relaxed = { ...STRICT, gptSafetyChecksNonfatal: ['mbr'] };
     const v = judge(gpt, 'raw', relaxed);

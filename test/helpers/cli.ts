@@ -78,23 +78,28 @@ export async function runCli(file: string, args: string[], opts: CliOptions = {}
   const [bin, argv]: [string, string[]] = closed ? ['/bin/sh', ['-c', 'exec "$0" "$@" <&-', file, ...args]] : [file, args];
   try {
     return await new Promise<CliResult>((resolve, reject) => {
-      const child = execFile(bin, argv, {
-        cwd: opts.cwd ?? home,
-        env: cliEnv(home, opts.env),
-        timeout: opts.timeoutMs ?? 90_000,
-        killSignal: 'SIGKILL',
-        maxBuffer: 64 * 1024 * 1024,
-        encoding: 'utf8',
-      }, (err, stdout, stderr) => {
-        if (err && typeof err.code === 'string') {
-          // ENOENT, EACCES, ...: the client could not be started at all.
-          reject(new Error(`${command}: ${err.message}`));
-          return;
-        }
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        const signal = (err?.signal ?? null) as NodeJS.Signals | null;
-        resolve({ command, stdout, stderr, code, signal });
-      });
+      const child = execFile(
+        bin,
+        argv,
+        {
+          cwd: opts.cwd ?? home,
+          env: cliEnv(home, opts.env),
+          timeout: opts.timeoutMs ?? 90_000,
+          killSignal: 'SIGKILL',
+          maxBuffer: 64 * 1024 * 1024,
+          encoding: 'utf8',
+        },
+        (err, stdout, stderr) => {
+          if (err && typeof err.code === 'string') {
+            // ENOENT, EACCES, ...: the client could not be started at all.
+            reject(new Error(`${command}: ${err.message}`));
+            return;
+          }
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          const signal = (err?.signal ?? null) as NodeJS.Signals | null;
+          resolve({ command, stdout, stderr, code, signal });
+        },
+      );
       child.stdin?.end();
     });
   } finally {
@@ -202,8 +207,16 @@ export function tokenGlance(url: string, token = 'x'): (args: string[], opts?: C
  * joined back together); any other table becomes one object per row keyed by the header.
  */
 export function parseTable(text: string): Record<string, string>[] {
-  const rows = text.split('\n').map((l) => l.trimEnd()).filter((l) => l.startsWith('|'));
-  const cells = rows.map((l) => l.slice(1, -1).split('|').map((c) => c.trim()));
+  const rows = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.startsWith('|'));
+  const cells = rows.map((l) =>
+    l
+      .slice(1, -1)
+      .split('|')
+      .map((c) => c.trim()),
+  );
   if (cells.length === 0) return [];
   const [header, ...body] = cells;
   return body.map((row) => Object.fromEntries(header.map((h, i) => [h, row[i] ?? ''])));
@@ -266,11 +279,28 @@ export interface GlanceDownloadAnswer {
  * region and image id. Resolves with the helper's answer; rejects only if its output is not understood.
  */
 export async function glanceDownloadImport(user: KeystoneUser, req: GlanceDownloadRequest, opts: CliOptions = {}): Promise<GlanceDownloadAnswer> {
-  const run = await runCli(PYTHON3, [
-    GLANCE_DOWNLOAD_PY, '--auth-url', user.authUrl, '--username', user.username, '--project', user.project,
-    '--region', user.region ?? 'RegionOne', '--remote-region', req.remoteRegion, '--remote-image-id', req.remoteImageId,
-    '--remote-service-interface', req.remoteServiceInterface ?? 'public', req.imageId,
-  ], { ...opts, env: { OS_PASSWORD: user.password, ...opts.env } });
+  const run = await runCli(
+    PYTHON3,
+    [
+      GLANCE_DOWNLOAD_PY,
+      '--auth-url',
+      user.authUrl,
+      '--username',
+      user.username,
+      '--project',
+      user.project,
+      '--region',
+      user.region ?? 'RegionOne',
+      '--remote-region',
+      req.remoteRegion,
+      '--remote-image-id',
+      req.remoteImageId,
+      '--remote-service-interface',
+      req.remoteServiceInterface ?? 'public',
+      req.imageId,
+    ],
+    { ...opts, env: { OS_PASSWORD: user.password, ...opts.env } },
+  );
   const line = run.stdout.trim().split('\n').pop() ?? '';
   let parsed: { accepted?: unknown; status?: number | null; error?: string };
   try {

@@ -24,7 +24,10 @@ export const ALL_ENGINES: readonly Engine[] = ['sqlite', 'postgresql'];
 
 /** The engines to test: all of them, or the ones GAZE_TEST_ENGINES names. */
 export function testEngines(): Engine[] {
-  const wanted = (process.env.GAZE_TEST_ENGINES ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const wanted = (process.env.GAZE_TEST_ENGINES ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   if (wanted.length === 0) return [...ALL_ENGINES];
   const unknown = wanted.filter((w) => !(ALL_ENGINES as readonly string[]).includes(w));
   if (unknown.length) throw new Error(`GAZE_TEST_ENGINES: unknown engine(s) ${unknown.join(', ')} (use ${ALL_ENGINES.join(', ')})`);

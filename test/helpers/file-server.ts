@@ -24,9 +24,14 @@ export async function startFileServer(): Promise<FileServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   return {
-    port, routes,
+    port,
+    routes,
     url: (path) => `http://127.0.0.1:${port}${path}`,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -40,7 +45,10 @@ export function trickle(total: number, everyMs: number, piece = 64 * 1024): (res
       const n = Math.min(piece, total - sent);
       res.write(Buffer.alloc(n, 7));
       sent += n;
-      if (sent >= total) { clearInterval(timer); res.end(); }
+      if (sent >= total) {
+        clearInterval(timer);
+        res.end();
+      }
     }, everyMs);
     res.on('close', () => clearInterval(timer));
   };

@@ -22,9 +22,17 @@ export interface RunningGaze {
 
 /** Writes the INI file; `__DIR__` in a value stands for the test's temp dir. */
 function writeConfig(dir: string, port: number, sections: RawSections): string {
-  const merged: RawSections = { ...sections, DEFAULT: { bind_host: '127.0.0.1', bind_port: String(port), data_dir: path.join(dir, 'data'), ...sections.DEFAULT } };
+  const merged: RawSections = {
+    ...sections,
+    DEFAULT: { bind_host: '127.0.0.1', bind_port: String(port), data_dir: path.join(dir, 'data'), ...sections.DEFAULT },
+  };
   const text = Object.entries(merged)
-    .map(([name, opts]) => `[${name}]\n${Object.entries(opts).map(([k, v]) => `${k} = ${v.replaceAll('__DIR__', dir)}`).join('\n')}\n`)
+    .map(
+      ([name, opts]) =>
+        `[${name}]\n${Object.entries(opts)
+          .map(([k, v]) => `${k} = ${v.replaceAll('__DIR__', dir)}`)
+          .join('\n')}\n`,
+    )
     .join('\n');
   const file = path.join(dir, 'gaze.conf');
   writeFileSync(file, text);
@@ -40,7 +48,10 @@ export async function startGazeInProcess(sections: RawSections = {}, opts: { log
   const app = await createApp(config, { log: opts.log ?? silentLogger() });
   await app.server.listen({ host: '127.0.0.1', port });
   return {
-    app, dir, port, url: `http://127.0.0.1:${port}`,
+    app,
+    dir,
+    port,
+    url: `http://127.0.0.1:${port}`,
     async stop() {
       await app.close();
       rmSync(dir, { recursive: true, force: true });
@@ -52,13 +63,17 @@ export async function startGazeInProcess(sections: RawSections = {}, opts: { log
 export type GazeProcess = Awaited<ReturnType<typeof startGazeProcess>>;
 
 /** A real `gaze serve` process with a config file written from `sections`. */
-export async function startGazeProcess(sections: RawSections = {}, opts: { dir?: string; port?: number } = {}): Promise<RunningGaze & { child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> }> {
+export async function startGazeProcess(
+  sections: RawSections = {},
+  opts: { dir?: string; port?: number } = {},
+): Promise<RunningGaze & { child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> }> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
   const port = opts.port ?? (await freePort());
   const configFile = writeConfig(dir, port, sections);
   const gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port });
   return {
-    ...gaze, dir,
+    ...gaze,
+    dir,
     async stop() {
       await gaze.kill('SIGTERM');
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
@@ -72,7 +87,9 @@ export async function startGazeProcess(sections: RawSections = {}, opts: { dir?:
  */
 export async function launchGaze(opts: { args: string[]; cwd: string; port: number; env?: NodeJS.ProcessEnv }) {
   const child = spawn(process.execPath, [path.join(repo, 'bin/gaze.js'), 'serve', ...opts.args], {
-    cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -84,7 +101,9 @@ export async function launchGaze(opts: { args: string[]; cwd: string; port: numb
     try {
       const res = await fetch(`${url}/versions`);
       if (res.status === 200) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`gaze serve did not start within 30 s:\n${output}`);

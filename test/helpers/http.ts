@@ -17,9 +17,16 @@ export const bob: Caller = { project: 'bob-project', roles: 'member,reader', use
 export const carol: Caller = { project: 'carol-project', roles: 'reader', user: 'carol' };
 
 export function client(base: string) {
-  async function call(method: string, path: string, opts: {
-    as?: Caller; json?: unknown; body?: string | Buffer | ReadableStream; headers?: Record<string, string>;
-  } = {}): Promise<Reply> {
+  async function call(
+    method: string,
+    path: string,
+    opts: {
+      as?: Caller;
+      json?: unknown;
+      body?: string | Buffer | ReadableStream;
+      headers?: Record<string, string>;
+    } = {},
+  ): Promise<Reply> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.as?.project) headers['x-project-id'] = opts.as.project;
     if (opts.as?.roles) headers['x-roles'] = opts.as.roles;
@@ -34,7 +41,11 @@ export function client(base: string) {
     const res = await fetch(base + path, { method, headers, body, duplex: 'half' } as RequestInit);
     const text = await res.text();
     let json: unknown = null;
-    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
     return { status: res.status, headers: res.headers, text, json };
   }
   return {
@@ -43,18 +54,23 @@ export function client(base: string) {
     post: (path: string, json?: unknown, opts?: Parameters<typeof call>[2]) => call('POST', path, { ...opts, json }),
     put: (path: string, opts?: Parameters<typeof call>[2]) => call('PUT', path, opts),
     del: (path: string, opts?: Parameters<typeof call>[2]) => call('DELETE', path, opts),
-    patch: (path: string, ops: unknown, opts: Parameters<typeof call>[2] & { mediaType?: string } = {}) => call('PATCH', path, {
-      ...opts,
-      body: JSON.stringify(ops),
-      headers: { 'content-type': opts.mediaType ?? 'application/openstack-images-v2.1-json-patch', ...(opts.headers ?? {}) },
-    }),
+    patch: (path: string, ops: unknown, opts: Parameters<typeof call>[2] & { mediaType?: string } = {}) =>
+      call('PATCH', path, {
+        ...opts,
+        body: JSON.stringify(ops),
+        headers: { 'content-type': opts.mediaType ?? 'application/openstack-images-v2.1-json-patch', ...(opts.headers ?? {}) },
+      }),
     async createImage(fields: Record<string, unknown> = {}, as: Caller = ADMIN): Promise<any> {
       const r = await call('POST', '/v2/images', { json: { disk_format: 'raw', container_format: 'bare', ...fields }, as });
       if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
       return r.json;
     },
     async upload(id: string, data: Buffer | string, as: Caller = ADMIN): Promise<Reply> {
-      return call('PUT', `/v2/images/${id}/file`, { body: typeof data === 'string' ? Buffer.from(data) : data, as, headers: { 'content-type': 'application/octet-stream' } });
+      return call('PUT', `/v2/images/${id}/file`, {
+        body: typeof data === 'string' ? Buffer.from(data) : data,
+        as,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
     },
   };
 }
@@ -79,7 +95,11 @@ export function rawRequest(base: string, method: string, path: string, headers: 
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let json: unknown = null;
-        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        try {
+          json = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
         resolve({ status: res.statusCode!, headers: h, text, json });

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runScript } from './scripts.ts';
 
-
 export interface KeystoneOptions {
   /** Ports the image endpoints of RegionOne / RegionTwo name in the catalog (defaults 9292 / 9293). */
   regionOnePort?: number;
@@ -38,7 +37,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-
 export async function startKeystone(opts: KeystoneOptions = {}): Promise<RunningKeystone> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-keystone-'));
   const port = await freePort();
@@ -50,7 +48,9 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
     try {
       const pid = Number(readFileSync(path.join(dir, 'uwsgi.pid'), 'utf8').trim());
       if (pid > 0) process.kill(pid, 'SIGTERM');
-    } catch { /* not running */ }
+    } catch {
+      /* not running */
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -102,8 +102,14 @@ export function keystoneAuthSections(keystoneUrl: string, region = 'RegionOne'):
   return {
     paste_deploy: { flavor: 'keystone' },
     keystone_authtoken: {
-      auth_url: keystoneUrl, www_authenticate_uri: keystoneUrl, username: 'gaze', password: 'gaze-secret',
-      project_name: 'service', user_domain_id: 'default', project_domain_id: 'default', region_name: region,
+      auth_url: keystoneUrl,
+      www_authenticate_uri: keystoneUrl,
+      username: 'gaze',
+      password: 'gaze-secret',
+      project_name: 'service',
+      user_domain_id: 'default',
+      project_domain_id: 'default',
+      region_name: region,
     },
   };
 }

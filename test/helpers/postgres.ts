@@ -9,7 +9,6 @@ import pg from 'pg';
 import { freePort } from './keystone.ts';
 import { runScript } from './scripts.ts';
 
-
 export interface RunningPostgres {
   /** postgresql://gaze:gaze@127.0.0.1:PORT/gaze, the database the start script made. */
   url: string;
@@ -21,7 +20,6 @@ export interface RunningPostgres {
   freshDatabase(): Promise<string>;
 }
 
-
 let counter = 0;
 
 export async function startPostgres(): Promise<RunningPostgres> {
@@ -31,9 +29,15 @@ export async function startPostgres(): Promise<RunningPostgres> {
   // whose PID this very cluster wrote is signalled (SIGQUIT: immediate shutdown, the data is thrown away).
   const onExit = () => {
     try {
-      const pid = Number(readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0].trim());
+      const pid = Number(
+        readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8')
+          .split('\n')[0]
+          .trim(),
+      );
       if (pid > 0) process.kill(pid, 'SIGQUIT');
-    } catch { /* not running */ }
+    } catch {
+      /* not running */
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -69,7 +73,9 @@ export async function startPostgres(): Promise<RunningPostgres> {
       if (stopped) throw new Error('freshDatabase() after stop()');
       admin ??= (async () => {
         const client = new pg.Client({ connectionString: url });
-        client.on('error', () => { /* the server went away; the next query reports it */ });
+        client.on('error', () => {
+          /* the server went away; the next query reports it */
+        });
         await client.connect();
         // Copying template1's files is a little faster than WAL-logging them (PostgreSQL 15+).
         const { rows } = await client.query<{ v: string }>('SHOW server_version_num');

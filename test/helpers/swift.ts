@@ -9,7 +9,6 @@ import path from 'node:path';
 import { freePort } from './keystone.ts';
 import { runScript } from './scripts.ts';
 
-
 export interface RunningSwift {
   /** The proxy, e.g. http://127.0.0.1:40123 (serves /auth/v1.0, /v1/… and the S3 API). */
   url: string;
@@ -26,12 +25,12 @@ export interface RunningSwift {
   stop(): Promise<void>;
 }
 
-
 /** The PIDs start-swift.sh recorded under dir/run (its servers and memcached). */
 function recordedPids(dir: string): number[] {
   const run = path.join(dir, 'run');
   try {
-    return readdirSync(run).filter((f) => f.endsWith('.pid'))
+    return readdirSync(run)
+      .filter((f) => f.endsWith('.pid'))
       .map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim()))
       .filter((pid) => Number.isInteger(pid) && pid > 0);
   } catch {
@@ -48,7 +47,11 @@ export async function startSwift(): Promise<RunningSwift> {
   // PIDs this very start recorded are signalled.
   const onExit = () => {
     for (const pid of recordedPids(dir)) {
-      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   };
@@ -75,8 +78,15 @@ export async function startSwift(): Promise<RunningSwift> {
         token = auth.headers.get('x-auth-token');
       }
       const res = await fetch(`${url}/v1/AUTH_test/${encodeURIComponent(container)}?format=json`, { headers: { 'X-Auth-Token': token ?? '' } });
-      if (res.status === 401) { token = null; await res.arrayBuffer(); continue; }
-      if (res.status === 404) { await res.arrayBuffer(); return null; }
+      if (res.status === 401) {
+        token = null;
+        await res.arrayBuffer();
+        continue;
+      }
+      if (res.status === 404) {
+        await res.arrayBuffer();
+        return null;
+      }
       if (!res.ok) throw new Error(`listing ${container}: HTTP ${res.status}`);
       return ((await res.json()) as { name: string }[]).map((o) => o.name);
     }

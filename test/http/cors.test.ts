@@ -14,13 +14,19 @@ before(async () => {
   gaze = await startGazeInProcess({ cors: { allowed_origin: `${HORIZON},http://other.example` } });
   plain = await startGazeInProcess({});
 });
-after(async () => { await gaze.stop(); await plain.stop(); });
-
-const preflight = (base: string, path: string, method: string, headers: string | null, origin = HORIZON) => rawRequest(base, 'OPTIONS', path, {
-  origin, 'access-control-request-method': method, ...(headers ? { 'access-control-request-headers': headers } : {}),
+after(async () => {
+  await gaze.stop();
+  await plain.stop();
 });
 
-test('the preflight of a direct upload (PUT /file, PUT /stage) is answered with Glance\'s defaults', async () => {
+const preflight = (base: string, path: string, method: string, headers: string | null, origin = HORIZON) =>
+  rawRequest(base, 'OPTIONS', path, {
+    origin,
+    'access-control-request-method': method,
+    ...(headers ? { 'access-control-request-headers': headers } : {}),
+  });
+
+test("the preflight of a direct upload (PUT /file, PUT /stage) is answered with Glance's defaults", async () => {
   const image = await client(gaze.url).createImage({ name: 'cors' });
   for (const path of [`/v2/images/${image.id}/file`, `/v2/images/${image.id}/stage`]) {
     const r = await preflight(gaze.url, path, 'PUT', 'x-auth-token,content-type,X-OpenStack-Request-ID');
@@ -49,13 +55,19 @@ test('answers to an allowed origin, errors and uploads included, carry the CORS 
   const listed = await api.get('/v2/images', { headers: { origin: 'http://other.example' } });
   assert.equal(listed.headers.get('access-control-allow-origin'), 'http://other.example');
   assert.equal(listed.headers.get('access-control-allow-credentials'), 'true');
-  assert.equal(listed.headers.get('access-control-expose-headers'), 'X-Image-Meta-Checksum,X-Auth-Token,X-Subject-Token,X-Service-Token,X-OpenStack-Request-ID');
+  assert.equal(
+    listed.headers.get('access-control-expose-headers'),
+    'X-Image-Meta-Checksum,X-Auth-Token,X-Subject-Token,X-Service-Token,X-OpenStack-Request-ID',
+  );
   assert.equal(listed.headers.get('vary'), 'Origin');
   const missing = await api.get('/v2/images/00000000-0000-4000-8000-000000000000', { headers: { origin: HORIZON } });
   assert.equal(missing.status, 404);
   assert.equal(missing.headers.get('access-control-allow-origin'), HORIZON);
   const image = await api.createImage({ name: 'browser-upload' });
-  const put = await api.call('PUT', `/v2/images/${image.id}/file`, { body: Buffer.alloc(2048, 1), headers: { origin: HORIZON, 'content-type': 'application/octet-stream' } });
+  const put = await api.call('PUT', `/v2/images/${image.id}/file`, {
+    body: Buffer.alloc(2048, 1),
+    headers: { origin: HORIZON, 'content-type': 'application/octet-stream' },
+  });
   assert.equal(put.status, 204);
   assert.equal(put.headers.get('access-control-allow-origin'), HORIZON);
   assert.equal((await api.get('/v2/images', { headers: { origin: 'http://evil.example' } })).headers.get('access-control-allow-origin'), null);

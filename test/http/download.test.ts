@@ -25,12 +25,17 @@ before(async () => {
     images.push({ id: image.id, data });
   }
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 /** GET /file read to the end, or cut after `stopAfter` bytes; optionally pausing the reader for a while. */
-function download(id: string, opts: { range?: string; stopAfter?: number; pauseMs?: number } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; cut: boolean }> {
+function download(
+  id: string,
+  opts: { range?: string; stopAfter?: number; pauseMs?: number } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; cut: boolean }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${gaze.url}/v2/images/${id}/file`, { agent: false, headers: opts.range ? { range: opts.range } : {} }, (res) => {
       const parts: Buffer[] = [];
@@ -50,10 +55,14 @@ function download(id: string, opts: { range?: string; stopAfter?: number; pauseM
       });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), cut: false }));
       // The server cut the answer short (or we did): what arrived, marked as cut.
-      res.on('error', () => { /* seen as the close below */ });
+      res.on('error', () => {
+        /* seen as the close below */
+      });
       res.on('close', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), cut: true }));
     });
-    req.on('error', (err) => { if (opts.stopAfter === undefined) reject(err); });
+    req.on('error', (err) => {
+      if (opts.stopAfter === undefined) reject(err);
+    });
     req.end();
   });
 }
@@ -92,10 +101,12 @@ test('more downloads at once than pooled chunks, with readers that pause and rea
       // Hangs up after a few MiB: its chunks go back to the pool while others use it.
       runs.push(download(id, { stopAfter: 2 * MiB + i }).then((got) => assert.ok(got.cut)));
     } else {
-      runs.push(download(id, { pauseMs: i % 4 === 1 ? 300 : 0 }).then((got) => {
-        assert.equal(got.status, 200);
-        assert.ok(got.body.equals(data), `download ${i} of ${data.length} bytes came back different`);
-      }));
+      runs.push(
+        download(id, { pauseMs: i % 4 === 1 ? 300 : 0 }).then((got) => {
+          assert.equal(got.status, 200);
+          assert.ok(got.body.equals(data), `download ${i} of ${data.length} bytes came back different`);
+        }),
+      );
     }
   }
   await Promise.all(runs);
@@ -113,10 +124,7 @@ test('an image whose file shrank under it ends the download early instead of han
   const file = fileURLToPath(new URL(`file://${gaze.dir}/data/images/${image.id}`));
   // The size recorded is 10 MiB; the file now holds 5 MiB: the answer is cut short, never a hang.
   truncateSync(file, 5 * MiB);
-  const got = await Promise.race([
-    download(image.id),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the download hung')), 10_000)),
-  ]);
+  const got = await Promise.race([download(image.id), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the download hung')), 10_000))]);
   assert.ok(got.cut, 'the answer must not look complete');
   assert.ok(got.body.equals(data.subarray(0, got.body.length)) && got.body.length <= 5 * MiB, 'what arrived is the start of the image');
   // The service goes on serving.

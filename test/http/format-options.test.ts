@@ -18,12 +18,16 @@ before(async () => {
   });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 async function upload(file: string, disk_format: string) {
   const img = await api.createImage({ disk_format, container_format: 'bare' }, alice);
   const put = await api.put(`/v2/images/${img.id}/file`, {
-    body: readFileSync(path.join(corpus, file)), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+    body: readFileSync(path.join(corpus, file)),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
   });
   return { put, image: (await api.get(`/v2/images/${img.id}`, { as: alice })).json };
 }
@@ -41,7 +45,11 @@ test('with require_image_format_match off, a qcow2 claimed raw is accepted as Gl
   assert.equal(image.status, 'active');
   assert.equal(image.virtual_size, readFileSync(path.join(corpus, 'qcow2-v3.qcow2')).length);
   // but not one with a backing file, nor a banned format, nor a virtual size beyond the cap
-  for (const [file, disk, reason] of [['qcow2-backing.qcow2', 'raw', /backing file/], ['qed.qed', 'raw', /not allowed/], ['qcow2-exabyte.qcow2', 'qcow2', /virtual size exceeds the limit/]] as const) {
+  for (const [file, disk, reason] of [
+    ['qcow2-backing.qcow2', 'raw', /backing file/],
+    ['qed.qed', 'raw', /not allowed/],
+    ['qcow2-exabyte.qcow2', 'qcow2', /virtual size exceeds the limit/],
+  ] as const) {
     const refused = await upload(file, disk);
     assert.equal(refused.put.status, 415, file);
     assert.match(refused.put.json.message, reason);

@@ -17,7 +17,9 @@ before(async () => {
   gaze = await startGazeInProcess({});
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const storeDir = () => path.join(gaze.dir, 'data', 'images');
@@ -54,7 +56,9 @@ for (const entry of CORPUS) {
   test(`PUT /file: ${label}`, async () => {
     const img = await createFor(entry);
     const put = await api.put(`/v2/images/${img.id}/file`, {
-      body: fileBody(entry.file), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+      body: fileBody(entry.file),
+      as: alice,
+      headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
     });
     const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
     if ('rejected' in entry.expected) {
@@ -71,7 +75,11 @@ for (const entry of CORPUS) {
 
   test(`glance-direct import: ${label}`, async () => {
     const img = await createFor(entry);
-    const staged = await api.put(`/v2/images/${img.id}/stage`, { body: fileBody(entry.file), as: alice, headers: { 'content-type': 'application/octet-stream' } });
+    const staged = await api.put(`/v2/images/${img.id}/stage`, {
+      body: fileBody(entry.file),
+      as: alice,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(staged.status, 204, staged.text);
     const started = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice });
     assert.equal(started.status, 202, started.text);
@@ -92,7 +100,11 @@ for (const entry of CORPUS) {
 
 test('the exact 415 of a mismatch and of a failed safety check', async () => {
   const mismatch = await api.createImage({ disk_format: 'qcow2', container_format: 'bare' }, alice);
-  const r1 = await api.put(`/v2/images/${mismatch.id}/file`, { body: fileBody('raw.img'), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' } });
+  const r1 = await api.put(`/v2/images/${mismatch.id}/file`, {
+    body: fileBody('raw.img'),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+  });
   assert.equal(r1.status, 415);
   assert.equal(r1.json.code, '415 Unsupported Media Type');
   assert.match(r1.json.message, /^Image disk_format qcow2 does not match stream data raw/);
@@ -100,9 +112,12 @@ test('the exact 415 of a mismatch and of a failed safety check', async () => {
 
 test('dry-run format check: reports format, virtual size and verdict, and stores nothing', async () => {
   const before = filesIn(storeDir()).length;
-  const check = async (file: string, query = '') => api.call('POST', `/v2/x-gaze/format-check${query}`, {
-    body: fileBody(file), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
-  });
+  const check = async (file: string, query = '') =>
+    api.call('POST', `/v2/x-gaze/format-check${query}`, {
+      body: fileBody(file),
+      as: alice,
+      headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+    });
   const good = await check('qcow2-v2.qcow2');
   assert.equal(good.status, 200, good.text);
   assert.equal(good.json.format, 'qcow2');
@@ -126,8 +141,15 @@ test('dry-run format check: reports format, virtual size and verdict, and stores
   const twice = await check('raw.img', '?disk_format=qcow2&disk_format=raw');
   assert.equal(twice.status, 400);
   assert.match(twice.json.message, /disk_format may be given only once/);
-  const wrongType = await api.call('POST', '/v2/x-gaze/format-check', { body: 'x', as: alice, headers: { 'content-type': 'application/json', accept: 'application/json' } });
+  const wrongType = await api.call('POST', '/v2/x-gaze/format-check', {
+    body: 'x',
+    as: alice,
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+  });
   assert.equal(wrongType.status, 415);
   assert.equal(filesIn(storeDir()).length, before);
-  assert.deepEqual(filesIn(stagingDir()).filter((f) => !f.startsWith('.')), []);
+  assert.deepEqual(
+    filesIn(stagingDir()).filter((f) => !f.startsWith('.')),
+    [],
+  );
 });

@@ -28,14 +28,35 @@ before(async () => {
   r1 = client(remote.url);
   api = client(local.url);
   // ami: random bytes pass format inspection only under a format without an inspector.
-  const src = await r1.createImage({ name: 'source', disk_format: 'ami', container_format: 'bare', hw_disk_bus: 'scsi', os_distro: 'debian', 'trait:CUSTOM_X': 'required', unrelated: 'stays home' });
+  const src = await r1.createImage({
+    name: 'source',
+    disk_format: 'ami',
+    container_format: 'bare',
+    hw_disk_bus: 'scsi',
+    os_distro: 'debian',
+    'trait:CUSTOM_X': 'required',
+    unrelated: 'stays home',
+  });
   assert.equal((await r1.upload(src.id, data)).status, 204);
   sourceId = src.id;
-  const fakeMeta = { id: FAKE_ID, status: 'active', size: 5, disk_format: 'raw', container_format: 'bare', os_hash_algo: 'sha512', os_hash_value: '0'.repeat(128), checksum: '0'.repeat(32) };
+  const fakeMeta = {
+    id: FAKE_ID,
+    status: 'active',
+    size: 5,
+    disk_format: 'raw',
+    container_format: 'bare',
+    os_hash_algo: 'sha512',
+    os_hash_value: '0'.repeat(128),
+    checksum: '0'.repeat(32),
+  };
   fake.routes.set(`/v2/images/${FAKE_ID}`, Buffer.from(JSON.stringify(fakeMeta)));
   fake.routes.set(`/v2/images/${FAKE_ID}/file`, Buffer.from('lies!'));
 });
-after(async () => { await local.stop(); await remote.stop(); await fake.close(); });
+after(async () => {
+  await local.stop();
+  await remote.stop();
+  await fake.close();
+});
 
 async function settle(id: string): Promise<any> {
   for (let i = 0; i < 400; i++) {
@@ -72,13 +93,19 @@ test('glance-download field checks answer 400 before anything starts', async () 
   expectError(await gd(img.id, { glance_image_id: sourceId }), 400, "'glance_region' needs to be set for glance-download import method");
   expectError(await gd(img.id, { glance_region: 'RegionOne' }), 400, "'glance_image_id' needs to be set for glance-download import method");
   expectError(await gd(img.id, { glance_region: 'RegionOne', glance_image_id: 'not-a-uuid' }), 400, 'Remote image id does not look like a UUID: not-a-uuid');
-  expectError(await client(remote.url).call('POST', `/v2/images/${sourceId}/import`, { json: { method: { name: 'glance-download' } }, headers: JSON_ACCEPT }), 400,
-    "Unknown import method name 'glance-download'.", );
+  expectError(
+    await client(remote.url).call('POST', `/v2/images/${sourceId}/import`, { json: { method: { name: 'glance-download' } }, headers: JSON_ACCEPT }),
+    400,
+    "Unknown import method name 'glance-download'.",
+  );
 });
 
 test('a missing remote image, a wrong region, or lying data each fail the task clearly and revert the image', async () => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
-    [{ glance_image_id: '99999999-9999-4999-8999-999999999999', glance_region: 'RegionOne' }, /^Remote image 99999999-9999-4999-8999-999999999999 was not found \(HTTP 404/],
+    [
+      { glance_image_id: '99999999-9999-4999-8999-999999999999', glance_region: 'RegionOne' },
+      /^Remote image 99999999-9999-4999-8999-999999999999 was not found \(HTTP 404/,
+    ],
     [{ glance_image_id: sourceId, glance_region: 'Nowhere' }, /^public glance endpoint not found for region Nowhere$/],
     [{ glance_image_id: FAKE_ID, glance_region: 'Liar' }, /^sha512 of the data is [0-9a-f]{128}, not the expected 0{128}; the data was not kept\.$/],
   ];

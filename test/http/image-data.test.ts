@@ -14,7 +14,9 @@ before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { image_size_cap: String(CAP) } });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 const storeFiles = () => readdirSync(path.join(gaze.dir, 'data', 'images'));
 const waitFor = async (check: () => Promise<boolean>, what: string) => {
@@ -31,14 +33,22 @@ const waitFor = async (check: () => Promise<boolean>, what: string) => {
  */
 function openUpload(id: string, declared: number, first: Buffer) {
   let resolveReply!: (r: { status: number; body: string } | null) => void;
-  const reply = new Promise<{ status: number; body: string } | null>((r) => { resolveReply = r; });
-  const req = httpRequest(`${gaze.url}/v2/images/${id}/file`, {
-    method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json' },
-  }, (res) => {
-    let body = '';
-    res.on('data', (c) => (body += c));
-    res.on('end', () => resolveReply({ status: res.statusCode!, body }));
+  const reply = new Promise<{ status: number; body: string } | null>((r) => {
+    resolveReply = r;
   });
+  const req = httpRequest(
+    `${gaze.url}/v2/images/${id}/file`,
+    {
+      method: 'PUT',
+      agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json' },
+    },
+    (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolveReply({ status: res.statusCode!, body }));
+    },
+  );
   req.on('error', () => resolveReply(null));
   req.write(first);
   return { reply, finish: (rest: Buffer) => req.end(rest), cut: () => req.destroy() };
@@ -79,7 +89,11 @@ test('ranges: 206 with Content-Range, suffix and open ranges, 416 and 400 for ba
   assert.equal((await get({ 'content-range': 'bytes 1-2/*' })).text, '12');
   expectError(await get({ range: 'bytes=10-' }), 416, 'Invalid start position in Range header. Start position MUST be in the inclusive range [0, 9].');
   expectError(await get({ range: 'pages=1-2' }), 416, 'Invalid Range header.');
-  expectError(await get({ range: 'bytes=0-1,3-4' }), 400, 'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.');
+  expectError(
+    await get({ range: 'bytes=0-1,3-4' }),
+    400,
+    'Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.',
+  );
 });
 
 test('download of an image without data answers 204', async () => {
@@ -96,22 +110,34 @@ test('upload checks content type, formats, status, ownership', async () => {
   expectError(await put({}), 415, /^Invalid content type /);
   expectError(await put({ 'content-type': 'application/octet-stream' }, bob), 404, `No image found with ID ${img.id}`);
   const noFormats = await api.post('/v2/images', {}, { as: alice });
-  expectError(await api.put(`/v2/images/${noFormats.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
-    'Properties disk_format, container_format must be set prior to saving data.');
+  expectError(
+    await api.put(`/v2/images/${noFormats.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
+    400,
+    'Properties disk_format, container_format must be set prior to saving data.',
+  );
   const onlyDisk = await api.post('/v2/images', { disk_format: 'raw' }, { as: alice });
-  expectError(await api.put(`/v2/images/${onlyDisk.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
-    'Property container_format must be set prior to saving data.');
+  expectError(
+    await api.put(`/v2/images/${onlyDisk.json.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
+    400,
+    'Property container_format must be set prior to saving data.',
+  );
   assert.equal((await put({ 'content-type': 'application/octet-stream' })).status, 204);
   expectError(await put({ 'content-type': 'application/octet-stream' }), 409, 'Image status transition from active to saving is not allowed');
   const pub = await api.createImage({ visibility: 'public' });
-  expectError(await api.put(`/v2/images/${pub.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 403,
-    `Not allowed to upload image data for image ${pub.id}`);
+  expectError(
+    await api.put(`/v2/images/${pub.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
+    403,
+    `Not allowed to upload image data for image ${pub.id}`,
+  );
 });
 
 test('an upload larger than image_size_cap is refused with 413 and the image stays queued with no data', async () => {
   const img = await api.createImage();
-  expectError(await api.put(`/v2/images/${img.id}/file`, { body: Buffer.alloc(CAP + 1), headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 413,
-    'The incoming image is too large: The provided image is too large.');
+  expectError(
+    await api.put(`/v2/images/${img.id}/file`, { body: Buffer.alloc(CAP + 1), headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
+    413,
+    'The incoming image is too large: The provided image is too large.',
+  );
   const shown = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(shown.status, 'queued');
   assert.equal(shown.size, null);
@@ -164,7 +190,12 @@ test('two concurrent uploads to one image: one wins, the other gets 409, the dat
 test('a chunked upload without Content-Length works', async () => {
   const img = await api.createImage();
   const parts = [randomBytes(70_000), randomBytes(90_000)];
-  const stream = new ReadableStream({ start(c) { parts.forEach((p) => c.enqueue(p)); c.close(); } });
+  const stream = new ReadableStream({
+    start(c) {
+      parts.forEach((p) => c.enqueue(p));
+      c.close();
+    },
+  });
   const r = await api.put(`/v2/images/${img.id}/file`, { body: stream, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(r.status, 204, r.text);
   assert.equal((await api.get(`/v2/images/${img.id}`)).json.size, 160_000);
@@ -181,14 +212,25 @@ test('deleting an active image removes its data from the store', async () => {
 test('an expected sha512 given at create is verified: a mismatch is refused and nothing is kept', async () => {
   const data = randomBytes(50_000);
   const good = createHash('sha512').update(data).digest('hex');
-  expectError(await api.post('/v2/images', { os_hash_algo: 'sha512' }, { headers: JSON_ACCEPT }), 400, 'os_hash_algo and os_hash_value must be given together, as strings.');
-  expectError(await api.post('/v2/images', { os_hash_algo: 'md5', os_hash_value: 'a'.repeat(32) }, { headers: JSON_ACCEPT }), 400, 'os_hash_algo must be sha512, not md5');
+  expectError(
+    await api.post('/v2/images', { os_hash_algo: 'sha512' }, { headers: JSON_ACCEPT }),
+    400,
+    'os_hash_algo and os_hash_value must be given together, as strings.',
+  );
+  expectError(
+    await api.post('/v2/images', { os_hash_algo: 'md5', os_hash_value: 'a'.repeat(32) }, { headers: JSON_ACCEPT }),
+    400,
+    'os_hash_algo must be sha512, not md5',
+  );
   expectError(await api.post('/v2/images', { os_hash_algo: 'sha512', os_hash_value: 'xyz' }, { headers: JSON_ACCEPT }), 400, /128 lowercase hex digits/);
 
   const wrong = await api.createImage({ os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128) });
   assert.equal(wrong.os_hash_value, 'f'.repeat(128), 'the expectation is shown until data arrives');
-  expectError(await api.put(`/v2/images/${wrong.id}/file`, { body: data, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }), 400,
-    'os_hash_value of uploaded data is different from current value set on the image.');
+  expectError(
+    await api.put(`/v2/images/${wrong.id}/file`, { body: data, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
+    400,
+    'os_hash_value of uploaded data is different from current value set on the image.',
+  );
   const after = (await api.get(`/v2/images/${wrong.id}`)).json;
   assert.equal(after.status, 'queued');
   assert.equal(after.size, null);

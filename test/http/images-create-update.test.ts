@@ -9,11 +9,16 @@ before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { image_property_quota: '3', image_tag_quota: '2' } });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
-
+after(async () => {
+  await gaze.stop();
+});
 
 test('create answers 201 with the full image, Location and import-method headers', async () => {
-  const r = await api.post('/v2/images', { name: 'Ubuntu', disk_format: 'qcow2', container_format: 'bare', visibility: 'private', tags: ['a', 'a', 'b'], os_distro: 'ubuntu' }, { as: alice });
+  const r = await api.post(
+    '/v2/images',
+    { name: 'Ubuntu', disk_format: 'qcow2', container_format: 'bare', visibility: 'private', tags: ['a', 'a', 'b'], os_distro: 'ubuntu' },
+    { as: alice },
+  );
   assert.equal(r.status, 201);
   const img = r.json;
   assert.equal(r.headers.get('location'), `${gaze.url}/v2/images/${img.id}`);
@@ -49,31 +54,65 @@ test('create refuses read-only, reserved and os_glance attributes with 403', asy
 });
 
 test('create validates against the image schema (400) and Glance rules', async () => {
-  expectError(await api.post('/v2/images', { disk_format: 'floppy' }, { headers: JSON_ACCEPT }), 400, /^Provided object does not match schema 'image': 'floppy' is not one of \[None, 'ami'/);
+  expectError(
+    await api.post('/v2/images', { disk_format: 'floppy' }, { headers: JSON_ACCEPT }),
+    400,
+    /^Provided object does not match schema 'image': 'floppy' is not one of \[None, 'ami'/,
+  );
   expectError(await api.post('/v2/images', { min_ram: 'lots' }, { headers: JSON_ACCEPT }), 400, /'lots' is not of type 'integer'/);
   expectError(await api.post('/v2/images', { os_distro: 5 }, { headers: JSON_ACCEPT }), 400, /5 is not of type 'string'/);
   expectError(await api.post('/v2/images', { custom: true }, { headers: JSON_ACCEPT }), 400, /True is not of type 'string'/);
   expectError(await api.post('/v2/images', { id: 'not-a-uuid' }, { headers: JSON_ACCEPT }), 400, /does not match/);
   expectError(await api.post('/v2/images', { name: 'n'.repeat(256) }, { headers: JSON_ACCEPT }), 400, /is too long/);
   expectError(await api.post('/v2/images', { kernel_id: 'abc' }, { headers: JSON_ACCEPT }), 400, /does not match/);
-  expectError(await api.post('/v2/images', { min_ram: -1 }, { headers: JSON_ACCEPT }), 400, "Invalid value '-1' for parameter 'min_ram': Cannot be a negative value");
-  expectError(await api.call('POST', '/v2/images', { body: '{"min_ram": 1e400}', headers: JSON_ACCEPT }), 400,
-    "Invalid value 'Infinity' for parameter 'min_ram': Cannot be greater than 2147483647");
-  expectError(await api.post('/v2/images', { min_disk: 2 ** 31 }, { headers: JSON_ACCEPT }), 400,
-    "Invalid value '2147483648' for parameter 'min_disk': Cannot be greater than 2147483647");
+  expectError(
+    await api.post('/v2/images', { min_ram: -1 }, { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value '-1' for parameter 'min_ram': Cannot be a negative value",
+  );
+  expectError(
+    await api.call('POST', '/v2/images', { body: '{"min_ram": 1e400}', headers: JSON_ACCEPT }),
+    400,
+    "Invalid value 'Infinity' for parameter 'min_ram': Cannot be greater than 2147483647",
+  );
+  expectError(
+    await api.post('/v2/images', { min_disk: 2 ** 31 }, { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value '2147483648' for parameter 'min_disk': Cannot be greater than 2147483647",
+  );
   expectError(await api.call('POST', '/v2/images', { body: '{"__proto__": "x"}', headers: JSON_ACCEPT }), 400, "Property name '__proto__' is not allowed.");
-  expectError(await api.call('POST', '/v2/images', { body: '{"name": "a\\u0000b"}', headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
+  expectError(
+    await api.call('POST', '/v2/images', { body: '{"name": "a\\u0000b"}', headers: JSON_ACCEPT }),
+    400,
+    'Null characters are not allowed in requests.',
+  );
   expectError(await api.call('POST', '/v2/images', { body: '{"k\\u0000": "v"}', headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
-  expectError(await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }), 400, 'Custom property should not be greater than 255 characters.');
+  expectError(
+    await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }),
+    400,
+    'Custom property should not be greater than 255 characters.',
+  );
   expectError(await api.post('/v2/images', [], { headers: JSON_ACCEPT }), 400, /does not match schema 'image'/);
 });
 
 test('create enforces ownership, publicize policy, id uniqueness and quotas', async () => {
-  expectError(await api.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }), 403, "You are not permitted to create images owned by 'bob-project'.");
-  expectError(await api.post('/v2/images', { visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete publicize_image action.');
+  expectError(
+    await api.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'bob-project'.",
+  );
+  expectError(
+    await api.post('/v2/images', { visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
   assert.equal((await api.post('/v2/images', { visibility: 'community' }, { as: alice })).status, 201);
   assert.equal((await api.post('/v2/images', { owner: 'bob-project' })).json.owner, 'bob-project', 'an admin may create for another project');
-  expectError(await api.post('/v2/images', {}, { as: { project: 'p', roles: 'reader' }, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete add_image action.');
+  expectError(
+    await api.post('/v2/images', {}, { as: { project: 'p', roles: 'reader' }, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete add_image action.',
+  );
 
   const id = '7a1e7e1c-6c8f-4bd0-9a43-2c1f2f0d2a11';
   assert.equal((await api.post('/v2/images', { id })).status, 201);
@@ -81,10 +120,16 @@ test('create enforces ownership, publicize policy, id uniqueness and quotas', as
   assert.equal((await api.del(`/v2/images/${id}`)).status, 204);
   expectError(await api.post('/v2/images', { id }, { headers: JSON_ACCEPT }), 409, `Image ID ${id} already exists!`);
 
-  expectError(await api.post('/v2/images', { a: '1', b: '2', c: '3', d: '4' }, { headers: JSON_ACCEPT }), 413,
-    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3');
-  expectError(await api.post('/v2/images', { tags: ['1', '2', '3'] }, { headers: JSON_ACCEPT }), 413,
-    'The limit has been exceeded on the number of allowed image tags. Attempted: 3, Maximum: 2');
+  expectError(
+    await api.post('/v2/images', { a: '1', b: '2', c: '3', d: '4' }, { headers: JSON_ACCEPT }),
+    413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3',
+  );
+  expectError(
+    await api.post('/v2/images', { tags: ['1', '2', '3'] }, { headers: JSON_ACCEPT }),
+    413,
+    'The limit has been exceeded on the number of allowed image tags. Attempted: 3, Maximum: 2',
+  );
 });
 
 test('PATCH needs one of the two json-patch media types (415 with Accept-Patch)', async () => {
@@ -100,15 +145,19 @@ test('PATCH needs one of the two json-patch media types (415 with Accept-Patch)'
 
 test('PATCH v2.1 add/replace/remove of base and extra properties', async () => {
   const img = await api.createImage({ name: 'before', os_distro: 'debian' }, alice);
-  const r = await api.patch(`/v2/images/${img.id}`, [
-    { op: 'replace', path: '/name', value: 'after' },
-    { op: 'add', path: '/hw_disk_bus', value: 'scsi' },
-    { op: 'replace', path: '/os_distro', value: 'ubuntu' },
-    { op: 'add', path: '/min_ram', value: 512 },
-    { op: 'replace', path: '/tags', value: ['x', 'y'] },
-    { op: 'add', path: '/protected', value: true },
-    { op: 'replace', path: '/visibility', value: 'private' },
-  ], { as: alice });
+  const r = await api.patch(
+    `/v2/images/${img.id}`,
+    [
+      { op: 'replace', path: '/name', value: 'after' },
+      { op: 'add', path: '/hw_disk_bus', value: 'scsi' },
+      { op: 'replace', path: '/os_distro', value: 'ubuntu' },
+      { op: 'add', path: '/min_ram', value: 512 },
+      { op: 'replace', path: '/tags', value: ['x', 'y'] },
+      { op: 'add', path: '/protected', value: true },
+      { op: 'replace', path: '/visibility', value: 'private' },
+    ],
+    { as: alice },
+  );
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.name, 'after');
   assert.equal(r.json.hw_disk_bus, 'scsi');
@@ -132,8 +181,16 @@ test('PATCH v2.0 media type uses draft-04 operations and refuses add of existing
   assert.equal(ok.json.new, 'v');
   expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/new', value: 'w' }], v20), 409, 'Property new already present.');
   expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/name', value: 'w' }], v20), 409, 'Property name already present.');
-  expectError(await api.patch(`/v2/images/${img.id}`, [{ value: 'w' }], v20), 400, 'Operation objects must contain exactly one member named "add", "remove", or "replace".');
-  expectError(await api.patch(`/v2/images/${img.id}`, [{ add: '/a', replace: '/b', value: 'w' }], v20), 400, 'Operation objects must contain only one member named "add", "remove", or "replace".');
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ value: 'w' }], v20),
+    400,
+    'Operation objects must contain exactly one member named "add", "remove", or "replace".',
+  );
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ add: '/a', replace: '/b', value: 'w' }], v20),
+    400,
+    'Operation objects must contain only one member named "add", "remove", or "replace".',
+  );
 });
 
 test('PATCH rejects malformed operations with Glance messages', async () => {
@@ -141,7 +198,11 @@ test('PATCH rejects malformed operations with Glance messages', async () => {
   const p = (ops: unknown) => api.patch(`/v2/images/${img.id}`, ops, { headers: JSON_ACCEPT });
   expectError(await p({ op: 'add' }), 400, 'Request body must be a JSON array of operation objects.');
   expectError(await p(['x']), 400, 'Operations must be JSON objects.');
-  expectError(await p([{ path: '/name', value: 'x' }]), 400, 'Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.');
+  expectError(
+    await p([{ path: '/name', value: 'x' }]),
+    400,
+    'Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.',
+  );
   expectError(await p([{ op: 'move', path: '/name', value: 'x' }]), 400, 'Invalid operation: `move`. It must be one of the following: add, remove, replace.');
   expectError(await p([{ op: 'add', value: 'x' }]), 400, "Unable to find 'path' in JSON Schema change");
   expectError(await p([{ op: 'add', path: '/name' }]), 400, 'Operation "add" requires a member named "value".');
@@ -163,19 +224,34 @@ test('PATCH rejects malformed operations with Glance messages', async () => {
   expectError(await p([{ op: 'add', path: '/__proto__', value: 'x' }]), 400, "Property name '__proto__' is not allowed.");
   expectError(await p([{ op: 'replace', path: '/min_ram', value: 1e300 }]), 400, /Cannot be greater than 2147483647/);
   expectError(await p([{ op: 'add', path: '/visibility', value: 'everyone' }]), 400, /'everyone' is not one of/);
-  expectError(await p([{ op: 'add', path: '/locations/-', value: { url: 'http://x', metadata: {} } }]), 403, "It's not allowed to add locations if locations are invisible.");
+  expectError(
+    await p([{ op: 'add', path: '/locations/-', value: { url: 'http://x', metadata: {} } }]),
+    403,
+    "It's not allowed to add locations if locations are invisible.",
+  );
   expectError(await p([{ op: 'replace', path: '/locations', value: [] }]), 403, "It's not allowed to update locations if locations are invisible.");
-  expectError(await p([{ op: 'add', path: '/a', value: '1' }, { op: 'add', path: '/b', value: '2' }, { op: 'add', path: '/c', value: '3' }]), 413,
-    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3');
+  expectError(
+    await p([
+      { op: 'add', path: '/a', value: '1' },
+      { op: 'add', path: '/b', value: '2' },
+      { op: 'add', path: '/c', value: '3' },
+    ]),
+    413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3',
+  );
 });
 
 test('a PATCH whose later operation fails changes nothing', async () => {
   const img = await api.createImage({ name: 'keep', keep: 'me' });
-  const r = await api.patch(`/v2/images/${img.id}`, [
-    { op: 'replace', path: '/name', value: 'changed' },
-    { op: 'remove', path: '/keep' },
-    { op: 'replace', path: '/not-there', value: 'x' },
-  ], { headers: JSON_ACCEPT });
+  const r = await api.patch(
+    `/v2/images/${img.id}`,
+    [
+      { op: 'replace', path: '/name', value: 'changed' },
+      { op: 'remove', path: '/keep' },
+      { op: 'replace', path: '/not-there', value: 'x' },
+    ],
+    { headers: JSON_ACCEPT },
+  );
   assert.equal(r.status, 409);
   const after = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(after.name, 'keep');
@@ -185,17 +261,37 @@ test('a PATCH whose later operation fails changes nothing', async () => {
 
 test('PATCH policy: owner-only changes, admin-only owner, formats only while queued', async () => {
   const img = await api.createImage({ visibility: 'public' }, { project: 'admin', roles: 'admin,member,reader' });
-  expectError(await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: bob, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete modify_image action.');
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: bob, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete modify_image action.',
+  );
   const bobs = await api.createImage({ visibility: 'private' }, bob);
-  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: alice, headers: JSON_ACCEPT }), 404, `No image found with ID ${bobs.id}`);
-  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }], { as: bob, headers: JSON_ACCEPT }), 403, "Owner can't be updated by non admin.");
-  expectError(await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/visibility', value: 'public' }], { as: bob, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete publicize_image action.');
+  expectError(
+    await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/name', value: 'x' }], { as: alice, headers: JSON_ACCEPT }),
+    404,
+    `No image found with ID ${bobs.id}`,
+  );
+  expectError(
+    await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }], { as: bob, headers: JSON_ACCEPT }),
+    403,
+    "Owner can't be updated by non admin.",
+  );
+  expectError(
+    await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/visibility', value: 'public' }], { as: bob, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
   const moved = await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }]);
   assert.equal(moved.json.owner, 'alice-project');
 
   const active = await api.createImage();
   assert.equal((await api.upload(active.id, 'data')).status, 204);
-  expectError(await api.patch(`/v2/images/${active.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }], { headers: JSON_ACCEPT }), 403, 'Attribute disk_format can be only replaced for a queued image.');
+  expectError(
+    await api.patch(`/v2/images/${active.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }], { headers: JSON_ACCEPT }),
+    403,
+    'Attribute disk_format can be only replaced for a queued image.',
+  );
   const queued = await api.createImage();
   assert.equal((await api.patch(`/v2/images/${queued.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }])).json.disk_format, 'qcow2');
 });
@@ -206,7 +302,11 @@ test('tags: add is idempotent, remove of an absent tag is 404, quota and length 
   assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
   assert.deepEqual((await api.get(`/v2/images/${img.id}`, { as: alice })).json.tags, ['one']);
   assert.equal((await api.put(`/v2/images/${img.id}/tags/two`, { as: alice })).status, 204);
-  expectError(await api.put(`/v2/images/${img.id}/tags/three`, { as: alice, headers: JSON_ACCEPT }), 413, new RegExp(`^Image tag limit exceeded for image ${img.id}`));
+  expectError(
+    await api.put(`/v2/images/${img.id}/tags/three`, { as: alice, headers: JSON_ACCEPT }),
+    413,
+    new RegExp(`^Image tag limit exceeded for image ${img.id}`),
+  );
   expectError(await api.put(`/v2/images/${img.id}/tags/${'t'.repeat(256)}`, { as: alice, headers: JSON_ACCEPT }), 400, /is too long/);
   expectError(await api.put(`/v2/images/${img.id}/tags/x`, { as: bob, headers: JSON_ACCEPT }), 404, `Image ${img.id} not found.`);
   assert.equal((await api.del(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
@@ -229,14 +329,26 @@ test('delete: protected images refuse, deleted images are gone, others may not d
 
 test('deactivate and reactivate follow the status rules', async () => {
   const img = await api.createImage({}, alice);
-  expectError(await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice, headers: JSON_ACCEPT }), 403, "Not allowed to deactivate image in status 'queued'");
-  expectError(await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice, headers: JSON_ACCEPT }), 403, "Not allowed to reactivate image in status 'queued'");
+  expectError(
+    await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "Not allowed to deactivate image in status 'queued'",
+  );
+  expectError(
+    await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "Not allowed to reactivate image in status 'queued'",
+  );
   await api.upload(img.id, 'bytes', alice);
   assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice })).status, 204, 'active → reactivate is a no-op');
   assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice })).status, 204);
   assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: alice })).status, 204, 'idempotent');
   assert.equal((await api.get(`/v2/images/${img.id}`, { as: alice })).json.status, 'deactivated');
-  expectError(await api.get(`/v2/images/${img.id}/file`, { as: alice, headers: JSON_ACCEPT }), 403, 'The requested image has been deactivated. Image data download is forbidden.');
+  expectError(
+    await api.get(`/v2/images/${img.id}/file`, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'The requested image has been deactivated. Image data download is forbidden.',
+  );
   assert.equal((await api.get(`/v2/images/${img.id}/file`)).status, 200, 'admins still download');
   expectError(await api.post(`/v2/images/${img.id}/actions/deactivate`, undefined, { as: bob, headers: JSON_ACCEPT }), 404, `No image found with ID ${img.id}`);
   assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`, undefined, { as: alice })).status, 204);
@@ -249,18 +361,45 @@ test('PATCH removals of read-only and computed attributes answer as Glance (Hori
   // the exact bodies Glance 25 sends (WebOb's detail shape for these two)
   const stores = await remove('/stores');
   assert.equal(stores.status, 409);
-  assert.equal(stores.text, '{"message": "There was a conflict when trying to complete your request.<br /><br />\\nProperty stores does not exist.\\n\\n", "code": "409 Conflict", "title": "Conflict"}');
+  assert.equal(
+    stores.text,
+    '{"message": "There was a conflict when trying to complete your request.<br /><br />\\nProperty stores does not exist.\\n\\n", "code": "409 Conflict", "title": "Conflict"}',
+  );
   const name = await remove('/name');
   assert.equal(name.status, 403);
-  assert.equal(name.text, '{"message": "Access was denied to this resource.<br /><br />\\nProperty name may not be removed.\\n\\n", "code": "403 Forbidden", "title": "Forbidden"}');
+  assert.equal(
+    name.text,
+    '{"message": "Access was denied to this resource.<br /><br />\\nProperty name may not be removed.\\n\\n", "code": "403 Forbidden", "title": "Forbidden"}',
+  );
   assert.equal((await remove('/name', '')).text, '403 Forbidden\n\nAccess was denied to this resource.\n\n Property name may not be removed.  ');
-  for (const attr of ['direct_url', 'os_hash_value', 'os_hash_algo', 'checksum', 'size', 'virtual_size', 'status', 'id', 'created_at', 'updated_at', 'self', 'file', 'schema']) {
+  for (const attr of [
+    'direct_url',
+    'os_hash_value',
+    'os_hash_algo',
+    'checksum',
+    'size',
+    'virtual_size',
+    'status',
+    'id',
+    'created_at',
+    'updated_at',
+    'self',
+    'file',
+    'schema',
+  ]) {
     const r = await remove(`/${attr}`);
     assert.equal(r.status, 403, attr);
     assert.equal(r.text, `{"message": "Attribute '${attr}' is read-only.<br /><br />\\n\\n\\n", "code": "403 Forbidden", "title": "Forbidden"}`);
   }
   // Horizon's whole request: a removal of what it could not show, together with the edit
-  const horizon = await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'edited' }, { op: 'remove', path: '/os_hash_value' }], { headers: { accept: 'application/json' } });
+  const horizon = await api.patch(
+    `/v2/images/${img.id}`,
+    [
+      { op: 'replace', path: '/name', value: 'edited' },
+      { op: 'remove', path: '/os_hash_value' },
+    ],
+    { headers: { accept: 'application/json' } },
+  );
   assert.equal(horizon.status, 403);
   assert.equal((await api.get(`/v2/images/${img.id}`)).json.name, 'ro', 'nothing of a refused PATCH is applied');
 });

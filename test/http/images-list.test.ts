@@ -16,7 +16,9 @@ async function names(query: string, as?: Caller): Promise<string[]> {
 before(async () => {
   gaze = await startGazeInProcess();
   api = client(gaze.url);
-  const make = async (name: string, fields: Record<string, unknown>, as: Caller) => { ids[name] = (await api.createImage({ name, ...fields }, as)).id; };
+  const make = async (name: string, fields: Record<string, unknown>, as: Caller) => {
+    ids[name] = (await api.createImage({ name, ...fields }, as)).id;
+  };
   await make('alice-private', { visibility: 'private', os_distro: 'debian', tags: ['blue', 'big'] }, alice);
   await make('alice-shared', { visibility: 'shared', os_distro: 'ubuntu', tags: ['blue'] }, alice);
   await make('alice-community', { visibility: 'community' }, alice);
@@ -32,7 +34,9 @@ before(async () => {
   }
   assert.equal((await api.put(`/v2/images/${ids['bob-shared-accepted']}/members/alice-project`, { json: { status: 'accepted' }, as: alice })).status, 200);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 test('a non-admin lists public, own and accepted shared images, not others community or hidden', async () => {
   assert.deepEqual(await names('', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-shared-accepted']);
@@ -44,8 +48,22 @@ test('visibility and member_status filters select the documented sets', async ()
   assert.deepEqual(await names('?visibility=public', alice), ['admin-public']);
   assert.deepEqual(await names('?visibility=shared', alice), ['alice-shared', 'bob-shared-accepted']);
   assert.deepEqual(await names('?visibility=shared&member_status=pending', alice), ['alice-shared', 'bob-shared-pending']);
-  assert.deepEqual(await names('?member_status=all', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-shared-accepted', 'bob-shared-pending']);
-  assert.deepEqual(await names('?visibility=all', alice), ['admin-public', 'alice-community', 'alice-private', 'alice-shared', 'bob-community', 'bob-shared-accepted']);
+  assert.deepEqual(await names('?member_status=all', alice), [
+    'admin-public',
+    'alice-community',
+    'alice-private',
+    'alice-shared',
+    'bob-shared-accepted',
+    'bob-shared-pending',
+  ]);
+  assert.deepEqual(await names('?visibility=all', alice), [
+    'admin-public',
+    'alice-community',
+    'alice-private',
+    'alice-shared',
+    'bob-community',
+    'bob-shared-accepted',
+  ]);
   expectError(await api.get('/v2/images?visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
   expectError(await api.get('/v2/images?member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
 });
@@ -60,9 +78,17 @@ test('an admin lists every project, but not other projects community images unle
 test('os_hidden, protected, tag, property and column filters', async () => {
   assert.deepEqual(await names('?os_hidden=true', alice), ['alice-hidden']);
   assert.deepEqual(await names('?os_hidden=TRUE', alice), ['alice-hidden']);
-  expectError(await api.get('/v2/images?os_hidden=maybe', { headers: JSON_ACCEPT }), 400, "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'.");
+  expectError(
+    await api.get('/v2/images?os_hidden=maybe', { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'.",
+  );
   assert.deepEqual(await names('?protected=true', alice), ['admin-public']);
-  expectError(await api.get('/v2/images?protected=True', { headers: JSON_ACCEPT }), 400, "Invalid value 'True' for 'protected' filter. Valid values are 'true' or 'false'.");
+  expectError(
+    await api.get('/v2/images?protected=True', { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value 'True' for 'protected' filter. Valid values are 'true' or 'false'.",
+  );
   assert.deepEqual(await names('?tag=blue', alice), ['alice-private', 'alice-shared']);
   assert.deepEqual(await names('?tag=blue&tag=big', alice), ['alice-private']);
   assert.deepEqual(await names('?os_distro=ubuntu', alice), ['alice-shared']);
@@ -76,7 +102,11 @@ test('os_hidden, protected, tag, property and column filters', async () => {
   assert.deepEqual(await names('?size_min=1000&size_max=1000', alice), ['admin-public']);
   assert.deepEqual(await names('?size_min=1001', alice), []);
   expectError(await api.get('/v2/images?size_min=big', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a range with a non-numeric value.');
-  expectError(await api.get('/v2/images?min_ram=3000000000', { headers: JSON_ACCEPT }), 400, "Invalid value '3000000000' for parameter 'min_ram': Cannot be greater than 2147483647");
+  expectError(
+    await api.get('/v2/images?min_ram=3000000000', { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value '3000000000' for parameter 'min_ram': Cannot be greater than 2147483647",
+  );
   expectError(await api.get('/v2/images?min_disk_max=2147483648', { headers: JSON_ACCEPT }), 400, /Cannot be greater than 2147483647/);
   expectError(await api.get('/v2/images?size_max=99999999999999999999', { headers: JSON_ACCEPT }), 400, /Cannot be greater than 9007199254740991/);
   expectError(await api.get('/v2/images?name=a%00b', { headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
@@ -92,7 +122,11 @@ test('created_at and updated_at filters take ISO 8601 with operators', async () 
   assert.ok(!(await names(`?created_at=gt:${created}`, alice)).includes('alice-private'));
   assert.ok(!(await names(`?created_at=neq:${created}`, alice)).includes('alice-private'));
   assert.deepEqual(await names('?updated_at=lt:2000-01-01T00:00:00Z', alice), []);
-  expectError(await api.get('/v2/images?created_at=gt:yesterday', { headers: JSON_ACCEPT }), 400, 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.');
+  expectError(
+    await api.get('/v2/images?created_at=gt:yesterday', { headers: JSON_ACCEPT }),
+    400,
+    'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.',
+  );
   expectError(await api.get('/v2/images?created_at=near:2020-01-01T00:00:00Z', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a unknown operator.');
 });
 
@@ -105,11 +139,17 @@ test('sorting: keys, directions, both syntaxes, and their errors', async () => {
   const byDefault = (await api.get('/v2/images', { as: alice })).json.images;
   const created = byDefault.map((i: any) => i.created_at);
   assert.deepEqual(created, [...created].sort().reverse(), 'default order is created_at desc');
-  expectError(await api.get('/v2/images?sort_key=colour', { headers: JSON_ACCEPT }), 400,
-    'Invalid sort key: colour. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at.');
+  expectError(
+    await api.get('/v2/images?sort_key=colour', { headers: JSON_ACCEPT }),
+    400,
+    'Invalid sort key: colour. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at.',
+  );
   expectError(await api.get('/v2/images?sort_dir=up', { headers: JSON_ACCEPT }), 400, 'Invalid sort direction: up');
-  expectError(await api.get('/v2/images?sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc', { headers: JSON_ACCEPT }), 400,
-    'Number of sort dirs does not match the number of sort keys');
+  expectError(
+    await api.get('/v2/images?sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc', { headers: JSON_ACCEPT }),
+    400,
+    'Number of sort dirs does not match the number of sort keys',
+  );
   expectError(await api.get('/v2/images?sort=name&sort_key=id', { headers: JSON_ACCEPT }), 400, 'Old and new sorting syntax cannot be combined');
 });
 
@@ -136,7 +176,11 @@ test('limit and marker page through the list with first and next links', async (
   expectError(await api.get('/v2/images?limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
   const missing = '3f0b1c1e-1111-4222-8333-444455556666';
   expectError(await api.get(`/v2/images?marker=${missing}`, { headers: JSON_ACCEPT }), 400, `No image found with ID ${missing}`);
-  expectError(await api.get(`/v2/images?marker=${ids['bob-private']}`, { as: alice, headers: JSON_ACCEPT }), 403, `Forbidding request, image ${ids['bob-private']} not visible`);
+  expectError(
+    await api.get(`/v2/images?marker=${ids['bob-private']}`, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    `Forbidding request, image ${ids['bob-private']} not visible`,
+  );
 });
 
 test('show hides other projects private images as 404', async () => {

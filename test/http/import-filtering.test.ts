@@ -18,16 +18,34 @@ before(async () => {
   gaze = await startGazeInProcess({});
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); await files.close(); });
+after(async () => {
+  await gaze.stop();
+  await files.close();
+});
 
-const importFrom = (id: string, uri: string) => api.call('POST', `/v2/images/${id}/import`, { json: { method: { name: 'web-download', uri } }, headers: JSON_ACCEPT });
+const importFrom = (id: string, uri: string) =>
+  api.call('POST', `/v2/images/${id}/import`, { json: { method: { name: 'web-download', uri } }, headers: JSON_ACCEPT });
 
 test('with the default configuration, internal destinations in every spelling are refused with 400 before any task exists', async () => {
   const image = await api.createImage({ name: 'ssrf' });
   const uris = [
-    'http://169.254.169.254/', 'http://169.254.169.254/latest/meta-data/iam/', 'http://127.0.0.1/', 'http://[::1]/', 'http://2130706433/',
-    'http://0/', 'http://[::ffff:7f00:1]/', 'http://10.0.0.1/', 'http://0x7f.1/', 'http://127.1/', 'http://192.168.0.1/', 'http://172.16.0.1/',
-    'http://100.64.1.1/', 'http://[fd12::1]/', 'http://[fe80::1]/', 'http://224.0.0.251/', 'http://255.255.255.255/',
+    'http://169.254.169.254/',
+    'http://169.254.169.254/latest/meta-data/iam/',
+    'http://127.0.0.1/',
+    'http://[::1]/',
+    'http://2130706433/',
+    'http://0/',
+    'http://[::ffff:7f00:1]/',
+    'http://10.0.0.1/',
+    'http://0x7f.1/',
+    'http://127.1/',
+    'http://192.168.0.1/',
+    'http://172.16.0.1/',
+    'http://100.64.1.1/',
+    'http://[fd12::1]/',
+    'http://[fe80::1]/',
+    'http://224.0.0.251/',
+    'http://255.255.255.255/',
   ];
   // a name that resolves to loopback is refused after resolution
   if ((await lookup('localhost', { all: true })).every((a) => a.address === '127.0.0.1' || a.address === '::1')) uris.push('http://localhost/');
@@ -46,7 +64,10 @@ test('listing the host (or its network) in allowed_hosts lets the import through
     const ok = await a.createImage({ name: 'allowed' });
     assert.equal((await a.call('POST', `/v2/images/${ok.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/ok.raw') } } })).status, 202);
     const redirected = await a.createImage({ name: 'redirected' });
-    assert.equal((await a.call('POST', `/v2/images/${redirected.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/inward') } } })).status, 202);
+    assert.equal(
+      (await a.call('POST', `/v2/images/${redirected.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/inward') } } })).status,
+      202,
+    );
     const settle = async (id: string) => {
       for (let i = 0; i < 200; i++) {
         const [task] = (await a.get(`/v2/images/${id}/tasks`)).json.tasks;

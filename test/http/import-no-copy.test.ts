@@ -12,7 +12,9 @@ import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 
 const started: Array<{ stop(): Promise<void> }> = [];
-after(async () => { for (const g of started) await g.stop(); });
+after(async () => {
+  for (const g of started) await g.stop();
+});
 
 async function gazeWith(sections: Record<string, Record<string, string>> = {}) {
   const gaze = await startGazeInProcess(sections);

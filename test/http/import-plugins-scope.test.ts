@@ -14,11 +14,27 @@ let corpus: string;
 before(async () => {
   corpus = await testCorpus();
   const protections = path.join(corpus, 'protections.conf');
-  writeFileSync(protections, [
-    '[^injected_ok$]', 'create = member', 'read = member', 'update = member', 'delete = member',
-    '[^x_]', 'create = member', 'read = member', 'update = member', 'delete = member',
-    '[.*]', 'create = admin', 'read = admin,member', 'update = admin', 'delete = admin', '',
-  ].join('\n'));
+  writeFileSync(
+    protections,
+    [
+      '[^injected_ok$]',
+      'create = member',
+      'read = member',
+      'update = member',
+      'delete = member',
+      '[^x_]',
+      'create = member',
+      'read = member',
+      'update = member',
+      'delete = member',
+      '[.*]',
+      'create = admin',
+      'read = admin,member',
+      'update = admin',
+      'delete = admin',
+      '',
+    ].join('\n'),
+  );
   gaze = await startGazeInProcess({
     DEFAULT: { enabled_backends: 'fast:file, cheap:file', property_protection_file: protections },
     glance_store: { default_backend: 'fast' },
@@ -29,7 +45,9 @@ before(async () => {
   });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 async function settle(id: string, as: Caller): Promise<any> {
   for (let i = 0; i < 400; i++) {
@@ -44,7 +62,11 @@ async function settle(id: string, as: Caller): Promise<any> {
 
 test('inject_image_metadata writes only the properties the importing user may create', async () => {
   const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
-  const staged = await api.put(`/v2/images/${img.id}/stage`, { body: readFileSync(path.join(corpus, 'raw.img')), as: alice, headers: { 'content-type': 'application/octet-stream' } });
+  const staged = await api.put(`/v2/images/${img.id}/stage`, {
+    body: readFileSync(path.join(corpus, 'raw.img')),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   assert.equal(staged.status, 204);
   assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice })).status, 202);
   const { tasks, image } = await settle(img.id, alice);
@@ -56,7 +78,10 @@ test('inject_image_metadata writes only the properties the importing user may cr
 
 test('copy-image runs no plugin: a qcow2 is copied as qcow2, byte for byte, with nothing injected', async () => {
   const img = await api.createImage({ disk_format: 'qcow2', container_format: 'bare' }, ADMIN);
-  const put = await api.put(`/v2/images/${img.id}/file`, { body: readFileSync(path.join(corpus, 'qcow2-v2.qcow2')), headers: { 'content-type': 'application/octet-stream' } });
+  const put = await api.put(`/v2/images/${img.id}/file`, {
+    body: readFileSync(path.join(corpus, 'qcow2-v2.qcow2')),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   assert.equal(put.status, 204, put.text);
   const before = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'copy-image' }, stores: ['cheap'] })).status, 202);

@@ -36,7 +36,9 @@ const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 async function importFile(file: string, fields: Record<string, unknown>, as: Caller = alice): Promise<{ task: any; image: any }> {
   const img = await api.createImage({ container_format: 'bare', ...fields }, as);
   const staged = await api.put(`/v2/images/${img.id}/stage`, {
-    body: readFileSync(path.join(corpus, file)), as, headers: { 'content-type': 'application/octet-stream' },
+    body: readFileSync(path.join(corpus, file)),
+    as,
+    headers: { 'content-type': 'application/octet-stream' },
   });
   assert.equal(staged.status, 204, staged.text);
   assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as })).status, 202);

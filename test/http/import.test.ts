@@ -22,7 +22,10 @@ before(async () => {
   });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); await files.close(); });
+after(async () => {
+  await gaze.stop();
+  await files.close();
+});
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const stagingFiles = () => readdirSync(path.join(gaze.dir, 'data', 'staging'));
@@ -46,7 +49,9 @@ const importImage = (id: string, body: unknown, as = {}) => api.call('POST', `/v
 
 test('discovery: import methods, stores (single store: 404), usage', async () => {
   const info = await api.get('/v2/info/import');
-  assert.deepEqual(info.json, { 'import-methods': { description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] } });
+  assert.deepEqual(info.json, {
+    'import-methods': { description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] },
+  });
   expectError(await api.get('/v2/info/stores', { headers: JSON_ACCEPT }), 404, 'Multi backend is not supported at this site.');
   assert.deepEqual((await api.get('/v2/info/usage')).json, { usage: {} });
 });
@@ -83,7 +88,11 @@ test('glance-direct: stage then import; the image becomes active with the staged
 
 test('stage refuses wrong content types, wrong states, and data over image_size_cap', async () => {
   const img = await api.createImage();
-  expectError(await api.put(`/v2/images/${img.id}/stage`, { body: 'x', headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }), 415, 'Invalid content type text/plain');
+  expectError(
+    await api.put(`/v2/images/${img.id}/stage`, { body: 'x', headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }),
+    415,
+    'Invalid content type text/plain',
+  );
   expectError(await stage(img.id, Buffer.alloc(CAP + 1)), 413, 'The incoming image is too large: The provided image is too large.');
   const after = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(after.status, 'queued');
@@ -107,19 +116,42 @@ test('import: every synchronous check of the spec, with its status and message',
   expectError(await importImage(queued.id, { method: {} }, alice), 400, "Import request requires a 'name' field.");
   expectError(await importImage(queued.id, { method: { name: 'magic' } }, alice), 400, "Unknown import method name 'magic'.");
   expectError(await importImage(queued.id, { method: { name: 'glance-direct' }, all_stores: 'yes' }, alice), 400, "'all_stores' must be boolean value only");
-  expectError(await importImage('00000000-0000-4000-8000-000000000000', { method: { name: 'glance-direct' } }, alice), 404, 'No image found with ID 00000000-0000-4000-8000-000000000000');
+  expectError(
+    await importImage('00000000-0000-4000-8000-000000000000', { method: { name: 'glance-direct' } }, alice),
+    404,
+    'No image found with ID 00000000-0000-4000-8000-000000000000',
+  );
   expectError(await importImage(active.id, { method: { name: 'glance-direct' } }, alice), 409, 'Image with status active cannot be target for import');
   expectError(await importImage(queued.id, { method: { name: 'copy-image' } }, alice), 409, 'Only images with status active can be targeted for copying');
-  expectError(await importImage(queued.id, { method: { name: 'glance-direct' } }, alice), 409, "Image needs to be staged before 'glance-direct' method can be used");
-  expectError(await importImage(bare.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice), 409, "'container_format' needs to be set before import");
+  expectError(
+    await importImage(queued.id, { method: { name: 'glance-direct' } }, alice),
+    409,
+    "Image needs to be staged before 'glance-direct' method can be used",
+  );
+  expectError(
+    await importImage(bare.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice),
+    409,
+    "'container_format' needs to be set before import",
+  );
   expectError(await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') } }, bob), 404, `No image found with ID ${queued.id}`);
   const pub = await api.createImage({ visibility: 'public' });
-  expectError(await importImage(pub.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice), 403, 'You are not authorized to complete modify_image action.');
+  expectError(
+    await importImage(pub.id, { method: { name: 'web-download', uri: files.url('/x') } }, alice),
+    403,
+    'You are not authorized to complete modify_image action.',
+  );
   expectError(await importImage(active.id, { method: { name: 'copy-image' } }, alice), 403, 'You are not authorized to complete copy_image action.');
-  expectError(await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice), 400,
-    'All_stores_must_succeed can only be set with enabled_backends None');
+  expectError(
+    await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice),
+    400,
+    'All_stores_must_succeed can only be set with enabled_backends None',
+  );
   for (const uri of ['file:///etc/passwd', 'ftp://127.0.0.1/x', `http://127.0.0.1:1/x`, 'http:///nohost', undefined]) {
-    expectError(await importImage(queued.id, { method: { name: 'web-download', uri } }, alice), 400, `URI for web-download does not pass filtering: ${uri ?? 'None'}`);
+    expectError(
+      await importImage(queued.id, { method: { name: 'web-download', uri } }, alice),
+      400,
+      `URI for web-download does not pass filtering: ${uri ?? 'None'}`,
+    );
   }
   assert.equal((await tasksOf(queued.id, alice)).length, 0, 'no check that failed created a task');
   assert.equal((await api.get(`/v2/images/${queued.id}`, { as: alice })).json.status, 'queued');
@@ -133,7 +165,11 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   assert.match(running.os_glance_import_task, /^[0-9a-f-]{36}$/);
   // Glance checks the status before the lock: an importing image answers with its state.
   await until(img.id, (i) => i.status === 'importing', 'importing');
-  expectError(await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, "Image needs to be in 'queued' state to use 'web-download' method");
+  expectError(
+    await importImage(img.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }),
+    409,
+    "Image needs to be in 'queued' state to use 'web-download' method",
+  );
   assert.equal((await until(img.id, settled, 'first import')).status, 'active');
 
   // A queued image whose lock a live task holds (touched just now): the lock answers.
@@ -141,9 +177,26 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   const { images, tasks } = gaze.app.deps;
   const liveTask = crypto.randomUUID();
   const now = nowTimestamp();
-  await tasks.insert({ id: liveTask, type: 'api_image_import', status: 'processing', owner: 'admin', input: '{}', result: null, message: '',
-    image_id: locked.id, request_id: null, user_id: null, expires_at: null, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
-    lease_owner: 'somebody-else', lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)), attempts: 1 });
+  await tasks.insert({
+    id: liveTask,
+    type: 'api_image_import',
+    status: 'processing',
+    owner: 'admin',
+    input: '{}',
+    result: null,
+    message: '',
+    image_id: locked.id,
+    request_id: null,
+    user_id: null,
+    expires_at: null,
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+    deleted: 0,
+    lease_owner: 'somebody-else',
+    lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
+    attempts: 1,
+  });
   assert.ok(await images.takeImportLock(locked.id, liveTask));
   expectError(await importImage(locked.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, 'Image has active task');
   assert.equal((await tasks.getRaw(liveTask))!.status, 'processing', 'a live lock is not preempted');
@@ -152,9 +205,26 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   const stale = await api.createImage();
   const oldTask = crypto.randomUUID();
   const old = nowTimestamp(new Date(Date.now() - 3 * 3600_000));
-  await tasks.insert({ id: oldTask, type: 'api_image_import', status: 'processing', owner: 'admin', input: '{}', result: null, message: '',
-    image_id: stale.id, request_id: null, user_id: null, expires_at: null, created_at: old, updated_at: old, deleted_at: null, deleted: 0,
-    lease_owner: 'somebody-else', lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)), attempts: 1 });
+  await tasks.insert({
+    id: oldTask,
+    type: 'api_image_import',
+    status: 'processing',
+    owner: 'admin',
+    input: '{}',
+    result: null,
+    message: '',
+    image_id: stale.id,
+    request_id: null,
+    user_id: null,
+    expires_at: null,
+    created_at: old,
+    updated_at: old,
+    deleted_at: null,
+    deleted: 0,
+    lease_owner: 'somebody-else',
+    lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
+    attempts: 1,
+  });
   assert.ok(await images.takeImportLock(stale.id, oldTask));
   files.routes.set('/small', Buffer.from('small image'));
   assert.equal((await importImage(stale.id, { method: { name: 'web-download', uri: files.url('/small') } })).status, 202);
@@ -186,10 +256,21 @@ test('web-download: success; an expected digest that does not match fails the im
 });
 
 test('web-download from hostile sources ends with the image queued and the reason on the task', async () => {
-  files.routes.set('/redirect-out', (res) => { res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end(); });
-  files.routes.set('/too-big', (res) => { res.writeHead(200); res.end(Buffer.alloc(CAP + 10)); });
-  files.routes.set('/cut', (res) => { res.writeHead(200, { 'content-length': 500_000 }); res.write(Buffer.alloc(100_000)); setTimeout(() => res.destroy(), 50); });
-  files.routes.set('/silent', () => { /* never answers */ });
+  files.routes.set('/redirect-out', (res) => {
+    res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end();
+  });
+  files.routes.set('/too-big', (res) => {
+    res.writeHead(200);
+    res.end(Buffer.alloc(CAP + 10));
+  });
+  files.routes.set('/cut', (res) => {
+    res.writeHead(200, { 'content-length': 500_000 });
+    res.write(Buffer.alloc(100_000));
+    setTimeout(() => res.destroy(), 50);
+  });
+  files.routes.set('/silent', () => {
+    /* never answers */
+  });
   const cases: Array<[string, RegExp]> = [
     ['/missing', /HTTP status 404/],
     ['/redirect-out', /Redirect to disallowed URL: http:\/\/127\.0\.0\.1:1\/elsewhere/],
@@ -197,11 +278,13 @@ test('web-download from hostile sources ends with the image queued and the reaso
     ['/cut', /different from expected|closed|ended/i],
     ['/silent', /no response from 127\.0\.0\.1:\d+ within 1000 ms/],
   ];
-  const ids = await Promise.all(cases.map(async ([route]) => {
-    const img = await api.createImage({ name: route });
-    assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url(route) } })).status, 202, route);
-    return img.id;
-  }));
+  const ids = await Promise.all(
+    cases.map(async ([route]) => {
+      const img = await api.createImage({ name: route });
+      assert.equal((await importImage(img.id, { method: { name: 'web-download', uri: files.url(route) } })).status, 202, route);
+      return img.id;
+    }),
+  );
   for (const [i, [route, reason]] of cases.entries()) {
     const img = await until(ids[i], settled, route);
     assert.equal(img.status, 'queued', route);
@@ -250,13 +333,22 @@ test('deleting an image during its import stops the work and removes the partial
 test('legacy tasks API: admin only, validated, runs an import that creates an active image', async () => {
   const data = randomBytes(120_000);
   files.routes.set('/legacy.raw', data);
-  expectError(await api.post('/v2/tasks', { type: 'import', input: {} }, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete tasks_api_access action.');
+  expectError(
+    await api.post('/v2/tasks', { type: 'import', input: {} }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete tasks_api_access action.',
+  );
   expectError(await api.post('/v2/tasks', { input: {} }, { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
   expectError(await api.post('/v2/tasks', { type: 'import' }, { headers: JSON_ACCEPT }), 400, "Task 'input' is required");
   expectError(await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }), 400, /does not match schema 'task'/);
-  const created = await api.post('/v2/tasks', { type: 'import', input: {
-    import_from: files.url('/legacy.raw'), import_from_format: 'raw', image_properties: { name: 'from-task', disk_format: 'raw', container_format: 'bare' },
-  } });
+  const created = await api.post('/v2/tasks', {
+    type: 'import',
+    input: {
+      import_from: files.url('/legacy.raw'),
+      import_from_format: 'raw',
+      image_properties: { name: 'from-task', disk_format: 'raw', container_format: 'bare' },
+    },
+  });
   assert.equal(created.status, 201);
   assert.equal(created.headers.get('location'), `${gaze.url}/v2/tasks/${created.json.id}`);
   assert.equal(created.json.status, 'pending');
@@ -278,9 +370,16 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   const before = (await api.get('/v2/tasks?limit=1000')).json.tasks.length;
   const legacy = (input: Record<string, unknown>) => api.post('/v2/tasks', { type: 'import', input }, { headers: JSON_ACCEPT });
   const fields = { import_from_format: 'raw', image_properties: {} };
-  expectError(await legacy({ import_from: 'file:///etc/passwd', ...fields }), 400, 'File based imports are not allowed. Please use a non-local source of image data.');
-  expectError(await legacy({ import_from: 'ftp://images.example.com/x', ...fields }), 400,
-    "The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
+  expectError(
+    await legacy({ import_from: 'file:///etc/passwd', ...fields }),
+    400,
+    'File based imports are not allowed. Please use a non-local source of image data.',
+  );
+  expectError(
+    await legacy({ import_from: 'ftp://images.example.com/x', ...fields }),
+    400,
+    "The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']",
+  );
   for (const uri of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/x', `http://127.0.0.1:1/x`, 'http://[::1]/x']) {
     expectError(await legacy({ import_from: uri, ...fields }), 400, `URI for legacy import task does not pass filtering: ${uri}`);
   }
@@ -290,7 +389,11 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   assert.equal((await api.get('/v2/tasks?limit=1000')).json.tasks.length, before, 'no task was created');
 
   // A legacy task that fails deletes the image it created, and says so.
-  const failing = await legacy({ import_from: files.url('/missing.raw'), import_from_format: 'raw', image_properties: { name: 'doomed', disk_format: 'raw', container_format: 'bare' } });
+  const failing = await legacy({
+    import_from: files.url('/missing.raw'),
+    import_from_format: 'raw',
+    image_properties: { name: 'doomed', disk_format: 'raw', container_format: 'bare' },
+  });
   assert.equal(failing.status, 201);
   let failed: any;
   for (let i = 0; i < 200; i++) {

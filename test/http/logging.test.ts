@@ -12,7 +12,15 @@ import { createLogger, logDestination } from '../../src/util/logger.ts';
 // work logged with what it concerns, and oslo.log's options deciding level and destination.
 
 type Line = Record<string, any>;
-const capture = (lines: Line[]) => pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line)); } });
+const capture = (lines: Line[]) =>
+  pino(
+    { level: 'debug' },
+    {
+      write: (line: string) => {
+        lines.push(JSON.parse(line));
+      },
+    },
+  );
 
 test('every answered request logs one line with its request id, method, URL and status', async () => {
   const lines: Line[] = [];
@@ -28,7 +36,10 @@ test('every answered request logs one line with its request id, method, URL and 
     await new Promise((r) => setTimeout(r, 50)); // onResponse runs after the answer is sent
     const completed = lines.filter((l) => l.msg === 'request completed');
     const first = completed.find((l) => l.reqId === 'req-4b1f4c0e-1111-2222-3333-444455556666');
-    assert.deepEqual({ method: first?.method, url: first?.url, status: first?.status, level: first?.level }, { method: 'GET', url: '/v2/images', status: 200, level: 30 });
+    assert.deepEqual(
+      { method: first?.method, url: first?.url, status: first?.status, level: first?.level },
+      { method: 'GET', url: '/v2/images', status: 200, level: 30 },
+    );
     const second = completed.find((l) => l.reqId === made);
     assert.equal(second?.status, 404);
     assert.equal(typeof second?.ms, 'number');
@@ -55,10 +66,22 @@ test('a real gaze serve with log_file writes its start, its warnings and its req
     const reply = await client(gaze.url).get('/v2/images', { headers: { 'x-openstack-request-id': 'req-from-the-test' } });
     assert.equal(reply.status, 200);
     await gaze.stop(); // SIGTERM: the log is flushed before the process exits
-    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
-    assert.ok(lines.some((l) => /^serving the Image API on http:\/\/127\.0\.0\.1:\d+\/ \(no auth\)$/.test(l.msg)), 'the start line');
-    assert.ok(lines.some((l) => l.level === 40 && /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement/.test(l.msg)), 'the warning');
-    assert.ok(lines.some((l) => l.reqId === 'req-from-the-test' && l.msg === 'request completed' && l.status === 200), 'the request');
+    const lines = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line);
+    assert.ok(
+      lines.some((l) => /^serving the Image API on http:\/\/127\.0\.0\.1:\d+\/ \(no auth\)$/.test(l.msg)),
+      'the start line',
+    );
+    assert.ok(
+      lines.some((l) => l.level === 40 && /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement/.test(l.msg)),
+      'the warning',
+    );
+    assert.ok(
+      lines.some((l) => l.reqId === 'req-from-the-test' && l.msg === 'request completed' && l.status === 200),
+      'the request',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

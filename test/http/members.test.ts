@@ -9,8 +9,9 @@ before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { image_member_quota: '2' } });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
-
+after(async () => {
+  await gaze.stop();
+});
 
 test('the owner shares an image; the member accepts it and then sees it in its list', async () => {
   const img = await api.createImage({ name: 'to-share' }, alice);
@@ -33,7 +34,10 @@ test('the owner shares an image; the member accepts it and then sees it in its l
 
   const list = await api.get(`/v2/images/${img.id}/members`, { as: alice });
   assert.equal(list.json.schema, '/v2/schemas/members');
-  assert.deepEqual(list.json.members.map((m: any) => [m.member_id, m.status]), [['bob-project', 'accepted']]);
+  assert.deepEqual(
+    list.json.members.map((m: any) => [m.member_id, m.status]),
+    [['bob-project', 'accepted']],
+  );
   assert.equal((await api.get(`/v2/images/${img.id}/members/bob-project`, { as: bob })).json.status, 'accepted');
 
   const rejected = await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'rejected' }, as: bob });
@@ -56,7 +60,8 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   expectError(await add({ member: 'dave-project' }), 413, new RegExp(`^Image member limit exceeded for image ${img.id}`));
   expectError(await add({ member: 'x' }, bob), 403, `Not allowed to create members for image ${img.id}.`);
 
-  const update = (body: unknown, member = 'bob-project', as = bob) => api.put(`/v2/images/${img.id}/members/${member}`, { json: body, as, headers: JSON_ACCEPT });
+  const update = (body: unknown, member = 'bob-project', as = bob) =>
+    api.put(`/v2/images/${img.id}/members/${member}`, { json: body, as, headers: JSON_ACCEPT });
   expectError(await update({}), 400, 'Status not specified');
   expectError(await update({ status: 'maybe' }), 400, 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
   expectError(await update(['accepted']), 400, 'Expected a status in the form: {"status": "status"}');
@@ -67,13 +72,23 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   expectError(await api.get(`/v2/images/${img.id}/members/carol-project`, { as: bob, headers: JSON_ACCEPT }), 404, /carol-project/);
   const bobSees = (await api.get(`/v2/images/${img.id}/members`, { as: bob })).json.members.map((m: any) => m.member_id);
   assert.deepEqual(bobSees, ['bob-project'], 'a member sees only its own membership');
-  expectError(await api.del(`/v2/images/${img.id}/members/bob-project`, { as: bob, headers: JSON_ACCEPT }), 403, `Not allowed to delete members for image ${img.id}.`);
+  expectError(
+    await api.del(`/v2/images/${img.id}/members/bob-project`, { as: bob, headers: JSON_ACCEPT }),
+    403,
+    `Not allowed to delete members for image ${img.id}.`,
+  );
   expectError(await api.del(`/v2/images/${img.id}/members/nobody`, { as: alice, headers: JSON_ACCEPT }), 404, /nobody/);
 
   const priv = await api.createImage({ visibility: 'private' }, alice);
-  expectError(await api.call('POST', `/v2/images/${priv.id}/members`, { json: { member: 'bob-project' }, as: alice, headers: JSON_ACCEPT }), 403,
-    `Not allowed to create members for image ${priv.id}.`);
-  expectError(await api.get(`/v2/images/${priv.id}/members`, { as: alice, headers: JSON_ACCEPT }), 403,
-    `Not allowed to list members for image ${priv.id}: Only shared images have members.`);
+  expectError(
+    await api.call('POST', `/v2/images/${priv.id}/members`, { json: { member: 'bob-project' }, as: alice, headers: JSON_ACCEPT }),
+    403,
+    `Not allowed to create members for image ${priv.id}.`,
+  );
+  expectError(
+    await api.get(`/v2/images/${priv.id}/members`, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    `Not allowed to list members for image ${priv.id}: Only shared images have members.`,
+  );
   expectError(await api.get(`/v2/images/${priv.id}/members`, { as: bob, headers: JSON_ACCEPT }), 404, `Image ${priv.id} not found.`);
 });

@@ -22,28 +22,51 @@ after(() => gaze.stop());
 const create = (body: Record<string, unknown>, as = ADMIN) => api.post(NS, body, { as, ...json });
 const stripTimes = (x: unknown): unknown => {
   if (Array.isArray(x)) return x.map(stripTimes);
-  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'created_at' && k !== 'updated_at').map(([k, v]) => [k, stripTimes(v)]));
+  if (x && typeof x === 'object')
+    return Object.fromEntries(
+      Object.entries(x)
+        .filter(([k]) => k !== 'created_at' && k !== 'updated_at')
+        .map(([k, v]) => [k, stripTimes(v)]),
+    );
   return x;
 };
 
 test('create with contents: 201 with Location, the sections echoed as Glance normalises them, then shown with the resource type prefix', async () => {
   const body = {
-    namespace: 'Test::CPU', display_name: 'CPU', description: 'cpu things', visibility: 'public', protected: true,
-    resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'hw_', properties_target: 'image' }, { name: 'OS::Nova::Flavor', prefix: 'hw:' }],
+    namespace: 'Test::CPU',
+    display_name: 'CPU',
+    description: 'cpu things',
+    visibility: 'public',
+    protected: true,
+    resource_type_associations: [
+      { name: 'OS::Glance::Image', prefix: 'hw_', properties_target: 'image' },
+      { name: 'OS::Nova::Flavor', prefix: 'hw:' },
+    ],
     properties: { cpu_policy: { type: 'string', title: 'CPU policy', default: true, enum: ['shared', 'dedicated'], operators: ['<or>'] } },
-    objects: [{ name: 'Topology', required: ['sockets'], description: 'topology', properties: { sockets: { type: 'integer', title: 'Sockets', minimum: 1.9 } } }],
+    objects: [
+      { name: 'Topology', required: ['sockets'], description: 'topology', properties: { sockets: { type: 'integer', title: 'Sockets', minimum: 1.9 } } },
+    ],
     tags: [{ name: 'cpu' }, { name: 'perf' }],
   };
   const created = await create(body);
   assert.equal(created.status, 201, created.text);
   assert.equal(created.headers.get('location'), `${gaze.url}${NS}/Test::CPU`);
   assert.deepEqual(stripTimes(created.json), {
-    namespace: 'Test::CPU', display_name: 'CPU', description: 'cpu things', visibility: 'public', protected: true, owner: 'admin-project',
-    resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'hw_', properties_target: 'image' }, { name: 'OS::Nova::Flavor', prefix: 'hw:' }],
+    namespace: 'Test::CPU',
+    display_name: 'CPU',
+    description: 'cpu things',
+    visibility: 'public',
+    protected: true,
+    owner: 'admin-project',
+    resource_type_associations: [
+      { name: 'OS::Glance::Image', prefix: 'hw_', properties_target: 'image' },
+      { name: 'OS::Nova::Flavor', prefix: 'hw:' },
+    ],
     properties: { cpu_policy: { type: 'string', title: 'CPU policy', operators: ['<or>'], default: 'True', enum: ['shared', 'dedicated'] } },
     objects: [{ name: 'Topology', required: ['sockets'], description: 'topology', properties: { sockets: { type: 'integer', title: 'Sockets', minimum: 1 } } }],
     tags: [{ name: 'cpu' }, { name: 'perf' }],
-    self: `${NS}/Test::CPU`, schema: '/v2/schemas/metadefs/namespace',
+    self: `${NS}/Test::CPU`,
+    schema: '/v2/schemas/metadefs/namespace',
   });
   assert.match(created.json.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(created.json.created_at, created.json.updated_at);
@@ -51,7 +74,10 @@ test('create with contents: 201 with Location, the sections echoed as Glance nor
   // What Horizon asks for: the namespaces of images, then each as images see it (prefixed)
   const listed = await api.get(`${NS}?resource_types=OS%3A%3AGlance%3A%3AImage&limit=1000&sort_key=namespace&sort_dir=asc`, { as: alice });
   assert.equal(listed.status, 200);
-  assert.deepEqual(listed.json.namespaces.map((n: any) => n.namespace), ['Test::CPU']);
+  assert.deepEqual(
+    listed.json.namespaces.map((n: any) => n.namespace),
+    ['Test::CPU'],
+  );
   assert.equal(listed.json.first, `${NS}?resource_types=OS%3A%3AGlance%3A%3AImage&limit=1000&sort_key=namespace&sort_dir=asc`);
   assert.equal(listed.json.schema, '/v2/schemas/metadefs/namespaces');
   assert.ok(!('properties' in listed.json.namespaces[0]), 'a list shows associations only');
@@ -67,44 +93,80 @@ test('create with contents: 201 with Location, the sections echoed as Glance nor
   const prop = await api.get(`${NS}/Test::CPU/properties/hw_cpu_policy?resource_type=OS::Glance::Image`, { as: alice });
   assert.equal(prop.status, 200);
   assert.equal(prop.json.name, 'cpu_policy');
-  expectError(await api.get(`${NS}/Test::CPU/properties/cpu_policy?resource_type=OS::Glance::Image`, json), 404,
-    "Property cpu_policy does not start with the expected resource type association prefix of 'hw_'.");
-  expectError(await api.get(`${NS}/Test::CPU/properties/x?resource_type=OS::Nope`, json), 404, 'The metadata definition resource-type with name=OS::Nope, was not found.');
+  expectError(
+    await api.get(`${NS}/Test::CPU/properties/cpu_policy?resource_type=OS::Glance::Image`, json),
+    404,
+    "Property cpu_policy does not start with the expected resource type association prefix of 'hw_'.",
+  );
+  expectError(
+    await api.get(`${NS}/Test::CPU/properties/x?resource_type=OS::Nope`, json),
+    404,
+    'The metadata definition resource-type with name=OS::Nope, was not found.',
+  );
   // auto-created resource types
   const types = (await api.get('/v2/metadefs/resource_types')).json.resource_types.map((t: any) => t.name);
   assert.ok(types.includes('OS::Glance::Image') && types.includes('OS::Nova::Flavor'));
 });
 
-test('create is all or nothing; duplicates, read-only keys, schema and 4-byte refusals use Glance\'s words', async () => {
-  expectError(await create({ namespace: 'Dup', tags: [{ name: 'a' }, { name: 'A' }] }), 409,
-    'A metadata tag with name=a already exists in namespace=Dup. (Please note that metadata tag names are case insensitive).');
-  expectError(await create({ namespace: 'Dup', objects: [{ name: 'o' }, { name: 'o' }] }), 409, 'A metadata definition object with name=o already exists in namespace=Dup.');
+test("create is all or nothing; duplicates, read-only keys, schema and 4-byte refusals use Glance's words", async () => {
+  expectError(
+    await create({ namespace: 'Dup', tags: [{ name: 'a' }, { name: 'A' }] }),
+    409,
+    'A metadata tag with name=a already exists in namespace=Dup. (Please note that metadata tag names are case insensitive).',
+  );
+  expectError(
+    await create({ namespace: 'Dup', objects: [{ name: 'o' }, { name: 'o' }] }),
+    409,
+    'A metadata definition object with name=o already exists in namespace=Dup.',
+  );
   assert.equal((await api.get(`${NS}/Dup`, json)).status, 404, 'nothing of a refused create remains');
   assert.equal((await create({ namespace: 'Dup' })).status, 201);
   expectError(await create({ namespace: 'Dup' }), 409, 'The metadata definition namespace=Dup already exists.');
   expectError(await create({ namespace: 'X', created_at: 'now' }), 403, "Attribute 'created_at' is read-only.");
-  expectError(await create({ namespace: 'X', visibility: 'shared' }), 400, /^Provided object does not match schema 'namespace': 'shared' is not one of \['public', 'private'\]/);
+  expectError(
+    await create({ namespace: 'X', visibility: 'shared' }),
+    400,
+    /^Provided object does not match schema 'namespace': 'shared' is not one of \['public', 'private'\]/,
+  );
   expectError(await create({ namespace: 'X'.repeat(81) }), 400, /is too long/);
   expectError(await create({ namespace: 'X', properties: { p: { type: 'string' } } }), 400, /'title' is a required property/);
   expectError(await create({ namespace: 'X', nope: 1 }), 400, /Additional properties are not allowed \('nope' was unexpected\)/);
   expectError(await create({ namespace: 'X\u{1F600}' }), 400, "Couldn't create metadata namespace: Namespace can't contain 4 byte unicode characters.");
   expectError(await create({ namespace: 'X', objects: [{ description: 'no name' }] }), 400, /'name' is a required property/);
-  expectError(await api.call('POST', NS, { body: '[1]', as: ADMIN, headers: { 'content-type': 'application/json', ...JSON_ACCEPT } }), 400, /is not of type 'object'/);
+  expectError(
+    await api.call('POST', NS, { body: '[1]', as: ADMIN, headers: { 'content-type': 'application/json', ...JSON_ACCEPT } }),
+    400,
+    /is not of type 'object'/,
+  );
 });
 
-test('properties, objects and tags: create, show, rename, replace, delete, with Glance\'s conflicts', async () => {
+test("properties, objects and tags: create, show, rename, replace, delete, with Glance's conflicts", async () => {
   assert.equal((await create({ namespace: 'Edit', visibility: 'public' })).status, 201);
   const P = `${NS}/Edit`;
-  const post = (path: string, body?: unknown, headers: Record<string, string> = {}) => api.call('POST', `${P}${path}`, { json: body, as: ADMIN, headers: { ...JSON_ACCEPT, ...headers } });
+  const post = (path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    api.call('POST', `${P}${path}`, { json: body, as: ADMIN, headers: { ...JSON_ACCEPT, ...headers } });
   const put = (path: string, body: unknown) => api.call('PUT', `${P}${path}`, { json: body, as: ADMIN, headers: JSON_ACCEPT });
   const del = (path: string) => api.call('DELETE', `${P}${path}`, { as: ADMIN, headers: JSON_ACCEPT });
 
   // properties
-  assert.deepEqual((await post('/properties', { name: 'p1', type: 'boolean', title: 'P1', default: false })).json, { name: 'p1', type: 'boolean', title: 'P1', default: 'False' });
-  expectError(await post('/properties', { name: 'p1', type: 'boolean', title: 'P1' }), 409, 'A metadata definition property with name=p1 already exists in namespace=Edit.');
+  assert.deepEqual((await post('/properties', { name: 'p1', type: 'boolean', title: 'P1', default: false })).json, {
+    name: 'p1',
+    type: 'boolean',
+    title: 'P1',
+    default: 'False',
+  });
+  expectError(
+    await post('/properties', { name: 'p1', type: 'boolean', title: 'P1' }),
+    409,
+    'A metadata definition property with name=p1 already exists in namespace=Edit.',
+  );
   assert.equal((await post('/properties', { name: 'p2', type: 'string', title: 'P2', confidential: true })).status, 400, 'confidential is not in the schema');
   assert.equal((await post('/properties', { name: 'p2', type: 'string', title: 'P2' })).status, 201);
-  expectError(await put('/properties/p2', { name: 'p1', type: 'string', title: 'X' }), 409, 'Invalid update. It would result in a duplicate metadata definition property with the same name=p2 in namespace=Edit.');
+  expectError(
+    await put('/properties/p2', { name: 'p1', type: 'string', title: 'X' }),
+    409,
+    'Invalid update. It would result in a duplicate metadata definition property with the same name=p2 in namespace=Edit.',
+  );
   assert.deepEqual((await put('/properties/p2', { name: 'p3', type: 'string', title: 'X' })).json, { name: 'p3', type: 'string', title: 'X' });
   expectError(await api.get(`${P}/properties/p2`, json), 404, 'Could not find property p2');
   assert.deepEqual(Object.keys((await api.get(`${P}/properties`)).json.properties).sort(), ['p1', 'p3']);
@@ -116,13 +178,21 @@ test('properties, objects and tags: create, show, rename, replace, delete, with 
   assert.deepEqual(stripTimes(o.json), { name: 'O2', self: `${P}/objects/O2`, schema: '/v2/schemas/metadefs/object' });
   expectError(await post('/objects', { name: 'O2' }), 409, 'A metadata definition object with name=O2 already exists in namespace=Edit.');
   assert.equal((await post('/objects', { name: 'O1', description: 'd', required: ['x'] })).status, 201);
-  expectError(await put('/objects/O2', { name: 'O1' }), 409, 'Invalid update. It would result in a duplicate metadata definition object with the same name=O2 in namespace=Edit.');
+  expectError(
+    await put('/objects/O2', { name: 'O1' }),
+    409,
+    'Invalid update. It would result in a duplicate metadata definition object with the same name=O2 in namespace=Edit.',
+  );
   assert.equal((await put('/objects/O1', { name: 'O1b' })).status, 200);
   const replaced = (await api.get(`${P}/objects/O1b`)).json;
   assert.deepEqual([replaced.required, replaced.properties, replaced.description], [[], {}, undefined], 'what PUT left out is gone');
   const objects = await api.get(`${P}/objects?limit=1&sort_dir=asc&sort_key=nonsense`);
   assert.equal(objects.json.schema, 'v2/schemas/metadefs/objects', 'Glance names it without the leading slash');
-  assert.deepEqual(objects.json.objects.map((x: any) => x.name), ['O2', 'O1b'], 'objects ignore paging and come in creation order');
+  assert.deepEqual(
+    objects.json.objects.map((x: any) => x.name),
+    ['O2', 'O1b'],
+    'objects ignore paging and come in creation order',
+  );
   expectError(await api.get(`${P}/objects?limit=0`, json), 400, 'limit param must be positive');
   expectError(await api.get(`${P}/objects?visibility=x`, json), 400, 'Invalid visibility value: x');
   assert.equal((await del('/objects/O2')).status, 204);
@@ -130,14 +200,26 @@ test('properties, objects and tags: create, show, rename, replace, delete, with 
 
   // tags: single (no body), batch replace, append, empty list, paging, case-insensitive names
   assert.deepEqual(stripTimes((await post('/tags/t1')).json), { name: 't1' });
-  expectError(await post('/tags/T1'), 409, 'A metadata tag with name=T1 already exists in namespace=Edit. (Please note that metadata tag names are case insensitive).');
-  expectError(await api.call('POST', `${P}/tags/t9`, { body: 'x', as: ADMIN, headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }), 400, 'A body is not expected with this request.');
+  expectError(
+    await post('/tags/T1'),
+    409,
+    'A metadata tag with name=T1 already exists in namespace=Edit. (Please note that metadata tag names are case insensitive).',
+  );
+  expectError(
+    await api.call('POST', `${P}/tags/t9`, { body: 'x', as: ADMIN, headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }),
+    400,
+    'A body is not expected with this request.',
+  );
   assert.deepEqual((await post('/tags', { tags: [{ name: 'x1' }, { name: 'x2' }] })).json, { tags: [{ name: 'x1' }, { name: 'x2' }] });
   assert.deepEqual((await api.get(`${P}/tags?sort_key=name&sort_dir=asc`)).json.tags, [{ name: 'x1' }, { name: 'x2' }], 'a batch without append replaced t1');
   assert.equal((await post('/tags', { tags: [{ name: 'x3' }] }, { 'X-Openstack-Append': 'yes' })).status, 201);
   expectError(await post('/tags', { tags: [{ name: 'X3' }, { name: 'x4' }] }, { 'X-Openstack-Append': 'true' }), 409, /name=X3 already exists/);
   assert.deepEqual((await post('/tags', { tags: [] })).json, { tags: [] });
-  assert.deepEqual((await api.get(`${P}/tags?sort_key=name&sort_dir=asc`)).json.tags.map((t: any) => t.name), ['x1', 'x2', 'x3'], 'the refused batch and the empty one changed nothing');
+  assert.deepEqual(
+    (await api.get(`${P}/tags?sort_key=name&sort_dir=asc`)).json.tags.map((t: any) => t.name),
+    ['x1', 'x2', 'x3'],
+    'the refused batch and the empty one changed nothing',
+  );
   assert.deepEqual((await api.get(`${P}/tags?limit=1&sort_key=name&sort_dir=asc&marker=x1`)).json.tags, [{ name: 'x2' }]);
   expectError(await api.get(`${P}/tags?marker=nope`, json), 404, 'Could not find metadata tag nope');
   expectError(await api.get(`${P}/tags?limit=x`, json), 400, 'limit param must be an integer');
@@ -150,30 +232,60 @@ test('properties, objects and tags: create, show, rename, replace, delete, with 
   // namespace PUT resets what it leaves out; renames; a rename onto another namespace is refused
   const updated = await api.call('PUT', P, { json: { namespace: 'Edit2', description: 'changed' }, as: ADMIN, headers: JSON_ACCEPT });
   assert.equal(updated.status, 200);
-  assert.deepEqual(stripTimes(updated.json), { namespace: 'Edit2', description: 'changed', visibility: 'private', protected: false, owner: 'admin-project', self: `${NS}/Edit2`, schema: '/v2/schemas/metadefs/namespace' });
-  expectError(await api.call('PUT', `${NS}/Edit2`, { json: { namespace: 'Dup' }, as: ADMIN, headers: JSON_ACCEPT }), 409,
-    'Invalid update. It would result in a duplicate metadata definition namespace with the same name of Dup');
+  assert.deepEqual(stripTimes(updated.json), {
+    namespace: 'Edit2',
+    description: 'changed',
+    visibility: 'private',
+    protected: false,
+    owner: 'admin-project',
+    self: `${NS}/Edit2`,
+    schema: '/v2/schemas/metadefs/namespace',
+  });
+  expectError(
+    await api.call('PUT', `${NS}/Edit2`, { json: { namespace: 'Dup' }, as: ADMIN, headers: JSON_ACCEPT }),
+    409,
+    'Invalid update. It would result in a duplicate metadata definition namespace with the same name of Dup',
+  );
   assert.equal((await api.call('DELETE', `${NS}/Edit2`, { as: ADMIN })).status, 204);
 });
 
-test('protected namespaces: contents may be added, nothing deleted, with Glance\'s messages', async () => {
-  assert.equal((await create({ namespace: 'Locked', protected: true, objects: [{ name: 'o' }], tags: [{ name: 't' }], properties: { p: { type: 'string', title: 'P' } },
-    resource_type_associations: [{ name: 'OS::Glance::Image' }] })).status, 201);
+test("protected namespaces: contents may be added, nothing deleted, with Glance's messages", async () => {
+  assert.equal(
+    (
+      await create({
+        namespace: 'Locked',
+        protected: true,
+        objects: [{ name: 'o' }],
+        tags: [{ name: 't' }],
+        properties: { p: { type: 'string', title: 'P' } },
+        resource_type_associations: [{ name: 'OS::Glance::Image' }],
+      })
+    ).status,
+    201,
+  );
   const L = `${NS}/Locked`;
   const del = (path: string) => api.call('DELETE', `${L}${path}`, { as: ADMIN, headers: JSON_ACCEPT });
   expectError(await del(''), 403, 'Metadata definition namespace Locked is protected and cannot be deleted.');
-  for (const kind of ['/objects', '/properties', '/tags']) expectError(await del(kind), 403, 'Metadata definition namespace Locked is protected and cannot be deleted.');
+  for (const kind of ['/objects', '/properties', '/tags'])
+    expectError(await del(kind), 403, 'Metadata definition namespace Locked is protected and cannot be deleted.');
   expectError(await del('/objects/o'), 403, 'Metadata definition object o is protected and cannot be deleted.');
   expectError(await del('/properties/p'), 403, 'Metadata definition property p is protected and cannot be deleted.');
   expectError(await del('/tags/t'), 403, 'Metadata definition tag t is protected and cannot be deleted.');
-  expectError(await del('/resource_types/OS::Glance::Image'), 403, 'Metadata definition resource-type-association OS::Glance::Image is protected and cannot be deleted.');
+  expectError(
+    await del('/resource_types/OS::Glance::Image'),
+    403,
+    'Metadata definition resource-type-association OS::Glance::Image is protected and cannot be deleted.',
+  );
   assert.equal((await api.call('POST', `${L}/tags/t2`, { as: ADMIN })).status, 201, 'adding is allowed');
   // unprotect, then it all goes
   assert.equal((await api.call('PUT', L, { json: { namespace: 'Locked', protected: false }, as: ADMIN })).status, 200);
   assert.equal((await del('/resource_types/OS::Glance::Image')).status, 204);
   expectError(await del('/resource_types/OS::Glance::Image'), 404, 'Failed to find resource type OS::Glance::Image to delete');
   assert.equal((await del('')).status, 204);
-  assert.ok((await api.get('/v2/metadefs/resource_types')).json.resource_types.some((t: any) => t.name === 'OS::Glance::Image'), 'resource types stay');
+  assert.ok(
+    (await api.get('/v2/metadefs/resource_types')).json.resource_types.some((t: any) => t.name === 'OS::Glance::Image'),
+    'resource types stay',
+  );
 });
 
 test('visibility and policy: readers see public and own namespaces, only admins write; hidden is 404', async () => {
@@ -187,10 +299,18 @@ test('visibility and policy: readers see public and own namespaces, only admins 
   expectError(await api.get(`${NS}/Alice::Private/properties`, { as: bob, ...json }), 404, 'Namespace Alice::Private not found');
   expectError(await api.get(`${NS}/Alice::Private/objects`, { as: bob, ...json }), 404, 'Namespace Alice::Private not found');
   expectError(await api.get(`${NS}/Nope::At::All/objects`, { as: bob, ...json }), 404, 'Metadata definition namespace=Nope::At::All was not found.');
-  expectError(await api.get(`${NS}?marker=Alice::Private`, { as: bob, ...json }), 403, 'Forbidding request, metadata definition namespace=Alice::Private is not visible.');
+  expectError(
+    await api.get(`${NS}?marker=Alice::Private`, { as: bob, ...json }),
+    403,
+    'Forbidding request, metadata definition namespace=Alice::Private is not visible.',
+  );
   // writes need admin: 403 on what the caller sees, 404 on what it does not
   expectError(await create({ namespace: 'Mine' }, alice), 403, 'You are not authorized to complete add_metadef_namespace action.');
-  expectError(await api.call('POST', `${NS}/Everyone/tags/t`, { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete add_metadef_tag action.');
+  expectError(
+    await api.call('POST', `${NS}/Everyone/tags/t`, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete add_metadef_tag action.',
+  );
   expectError(await api.call('DELETE', `${NS}/Alice::Private`, { as: bob, headers: JSON_ACCEPT }), 404, 'Namespace Alice::Private not found');
   // a project reader without roles beyond reader still reads
   assert.equal((await api.get(`${NS}/Everyone`, { as: carol })).status, 200);
@@ -213,9 +333,16 @@ test('resource type associations: list, associate (types made on the way), dupli
   const made = await api.call('POST', A, { json: { name: 'OS::Brand::New', prefix: 'x_' }, as: ADMIN });
   assert.equal(made.status, 201);
   assert.deepEqual(stripTimes(made.json), { name: 'OS::Brand::New', prefix: 'x_' });
-  expectError(await api.call('POST', A, { json: { name: 'OS::Brand::New' }, as: ADMIN, headers: JSON_ACCEPT }), 409,
-    'The metadata definition resource-type association of resource-type=OS::Brand::New to namespace=Assoc already exists.');
-  expectError(await api.call('POST', A, { json: { name: 'x', created_at: 'y' }, as: ADMIN, headers: JSON_ACCEPT }), 403, "Attribute 'created_at' is read-only.");
+  expectError(
+    await api.call('POST', A, { json: { name: 'OS::Brand::New' }, as: ADMIN, headers: JSON_ACCEPT }),
+    409,
+    'The metadata definition resource-type association of resource-type=OS::Brand::New to namespace=Assoc already exists.',
+  );
+  expectError(
+    await api.call('POST', A, { json: { name: 'x', created_at: 'y' }, as: ADMIN, headers: JSON_ACCEPT }),
+    403,
+    "Attribute 'created_at' is read-only.",
+  );
   assert.deepEqual(stripTimes((await api.get(A, { as: bob })).json), { resource_type_associations: [{ name: 'OS::Brand::New', prefix: 'x_' }] });
   for (const name of ['namespace', 'namespaces', 'object', 'objects', 'property', 'properties', 'tag', 'tags', 'resource_type', 'resource_types']) {
     const schema = await api.get(`/v2/schemas/metadefs/${name}`);

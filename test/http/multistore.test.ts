@@ -23,7 +23,9 @@ before(async () => {
   });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 async function settle(id: string): Promise<any> {
   for (let i = 0; i < 400; i++) {
@@ -40,9 +42,16 @@ const importImage = (id: string, body: unknown, headers: Record<string, string> 
 test('discovery lists the stores with Glance flags; details are admin-only; create names the store ids', async () => {
   const stores = (await api.get('/v2/info/stores')).json.stores;
   assert.deepEqual(stores, [
-    { id: 'fast', description: 'Fast disks', default: 'true' }, { id: 'cheap' }, { id: 'archive', 'read-only': 'true' }, { id: 'broken' },
+    { id: 'fast', description: 'Fast disks', default: 'true' },
+    { id: 'cheap' },
+    { id: 'archive', 'read-only': 'true' },
+    { id: 'broken' },
   ]);
-  expectError(await api.get('/v2/info/stores/detail', { as: alice, headers: JSON_ACCEPT }), 403, 'You are not authorized to complete stores_info_detail action.');
+  expectError(
+    await api.get('/v2/info/stores/detail', { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete stores_info_detail action.',
+  );
   const detail = (await api.get('/v2/info/stores/detail')).json.stores;
   assert.equal(detail[0].type, 'file');
   assert.equal(detail[0].properties.data_dir, dirOf('fast'));
@@ -55,25 +64,44 @@ test('upload goes to the default store or the one X-Image-Meta-Store names; the 
   assert.equal((await api.upload(a.id, 'to the default')).status, 204);
   assert.equal((await api.get(`/v2/images/${a.id}`)).json.stores, 'fast');
   const b = await api.createImage();
-  const r = await api.put(`/v2/images/${b.id}/file`, { body: 'to cheap', headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'cheap' } });
+  const r = await api.put(`/v2/images/${b.id}/file`, {
+    body: 'to cheap',
+    headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'cheap' },
+  });
   assert.equal(r.status, 204);
   assert.equal((await api.get(`/v2/images/${b.id}`)).json.stores, 'cheap');
   assert.ok(holds('cheap', b.id) && !holds('fast', b.id));
   const c = await api.createImage();
-  expectError(await api.put(`/v2/images/${c.id}/file`, { body: 'x', headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'nowhere', ...JSON_ACCEPT } }), 400,
-    'Store for identifier nowhere not found');
+  expectError(
+    await api.put(`/v2/images/${c.id}/file`, {
+      body: 'x',
+      headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'nowhere', ...JSON_ACCEPT },
+    }),
+    400,
+    'Store for identifier nowhere not found',
+  );
 });
 
 test('glance-direct into several stores; store selection errors', async () => {
   const data = randomBytes(200_000);
   const img = await api.createImage();
   await stage(img.id, data);
-  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, all_stores: true, stores: ['fast'] }), 400,
-    "All_stores parameter can't be used with x-image-meta-store header or stores parameter");
-  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast'] }, { 'x-image-meta-store': 'cheap' }), 400,
-    "Stores parameter and x-image-meta-store header can't be both specified");
+  expectError(
+    await importImage(img.id, { method: { name: 'glance-direct' }, all_stores: true, stores: ['fast'] }),
+    400,
+    "All_stores parameter can't be used with x-image-meta-store header or stores parameter",
+  );
+  expectError(
+    await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast'] }, { 'x-image-meta-store': 'cheap' }),
+    400,
+    "Stores parameter and x-image-meta-store header can't be both specified",
+  );
   expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['nowhere'] }), 409, /nowhere/);
-  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['archive'] }), 409, 'Store archive is read-only; images cannot be imported into it.');
+  expectError(
+    await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['archive'] }),
+    409,
+    'Store archive is read-only; images cannot be imported into it.',
+  );
   assert.equal((await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast', 'cheap'] })).status, 202);
   const done = await settle(img.id);
   assert.equal(done.status, 'active');
@@ -112,8 +140,11 @@ test('copy-image: admin only, copies an active image into more stores without ch
   const data = randomBytes(150_000);
   const img = await api.createImage({}, { project: 'alice-project', roles: 'member,reader' });
   await api.put(`/v2/images/${img.id}/file`, { body: data, as: alice, headers: { 'content-type': 'application/octet-stream' } });
-  expectError(await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'copy-image' }, stores: ['cheap'] }, as: alice, headers: JSON_ACCEPT }), 403,
-    'You are not authorized to complete copy_image action.');
+  expectError(
+    await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'copy-image' }, stores: ['cheap'] }, as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete copy_image action.',
+  );
   expectError(await importImage(img.id, { method: { name: 'copy-image' }, stores: ['fast'] }), 400, "Image is already present at store 'fast'");
   assert.equal((await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] })).status, 202);
   const copied = await settle(img.id);
@@ -139,15 +170,26 @@ test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', a
   await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
   assert.equal((await settle(img.id)).stores, 'cheap,fast');
   expectError(await api.del(`/v2/stores/nowhere/${img.id}`, { headers: JSON_ACCEPT }), 409, 'The selected store nowhere is not available on this node.');
-  expectError(await api.del('/v2/stores/fast/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }), 404, 'Failed to find image 00000000-0000-4000-8000-000000000000');
+  expectError(
+    await api.del('/v2/stores/fast/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }),
+    404,
+    'Failed to find image 00000000-0000-4000-8000-000000000000',
+  );
   expectError(await api.del(`/v2/stores/fast/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 404, `Failed to find image ${img.id}`);
   expectError(await api.del(`/v2/stores/archive/${img.id}`, { headers: JSON_ACCEPT }), 404, `Image ${img.id} is not stored in store archive.`);
   assert.equal((await api.del(`/v2/stores/fast/${img.id}`)).status, 204);
   const after = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(after.stores, 'cheap');
   assert.ok(!holds('fast', img.id) && holds('cheap', img.id));
-  expectError(await api.del(`/v2/stores/cheap/${img.id}`, { headers: JSON_ACCEPT }), 403,
-    'Cannot delete image data from the only store containing it. Consider deleting the image instead.');
+  expectError(
+    await api.del(`/v2/stores/cheap/${img.id}`, { headers: JSON_ACCEPT }),
+    403,
+    'Cannot delete image data from the only store containing it. Consider deleting the image instead.',
+  );
   const queued = await api.createImage();
-  expectError(await api.del(`/v2/stores/fast/${queued.id}`, { headers: JSON_ACCEPT }), 409, "It's not allowed to remove image data from store if image status is not 'active'");
+  expectError(
+    await api.del(`/v2/stores/fast/${queued.id}`, { headers: JSON_ACCEPT }),
+    409,
+    "It's not allowed to remove image data from store if image status is not 'active'",
+  );
 });

@@ -6,7 +6,14 @@ import { pino } from 'pino';
 
 /** A logger that keeps the notification lines (the log driver's) in `lines`. */
 function notificationLog(lines: string[]) {
-  return pino({ level: 'info' }, { write: (line: string) => { if (JSON.parse(line).notification) lines.push(line); } });
+  return pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        if (JSON.parse(line).notification) lines.push(line);
+      },
+    },
+  );
 }
 
 test('with the log driver, image events are written as JSON lines with Glance event types', async () => {
@@ -22,7 +29,10 @@ test('with the log driver, image events are written as JSON lines with Glance ev
     await gaze.stop();
   }
   const events = lines.map((l) => JSON.parse(l)).filter((n) => n.payload?.id);
-  assert.deepEqual(events.map((n) => n.notification), ['image.create', 'image.prepare', 'image.upload', 'image.activate', 'image.update', 'image.delete']);
+  assert.deepEqual(
+    events.map((n) => n.notification),
+    ['image.create', 'image.prepare', 'image.upload', 'image.activate', 'image.update', 'image.delete'],
+  );
   const upload = events.find((n) => n.notification === 'image.upload');
   assert.equal(upload.payload.status, 'active');
   assert.equal(upload.payload.size, 5);
@@ -45,18 +55,28 @@ test('an import emits task.create, task.processing and task.success, and the ima
   const names = lines.map((l) => JSON.parse(l).notification);
   const order = ['task.create', 'task.processing', 'image.prepare', 'image.upload', 'image.activate', 'task.success'];
   const positions = order.map((n) => names.indexOf(n));
-  assert.ok(positions.every((p) => p >= 0), `all of ${order.join(', ')} in ${names.join(', ')}`);
-  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'in this order');
+  assert.ok(
+    positions.every((p) => p >= 0),
+    `all of ${order.join(', ')} in ${names.join(', ')}`,
+  );
+  assert.deepEqual(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    'in this order',
+  );
 });
 
-test('metadefs emit Glance\'s metadef_* events with its payloads', async () => {
+test("metadefs emit Glance's metadef_* events with its payloads", async () => {
   const lines: string[] = [];
   const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
   try {
     const api = client(gaze.url);
     await api.post('/v2/metadefs/namespaces', {
-      namespace: 'Noticed', resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'n_' }],
-      objects: [{ name: 'o' }], tags: [{ name: 't' }], properties: { p: { type: 'string', title: 'P' } },
+      namespace: 'Noticed',
+      resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'n_' }],
+      objects: [{ name: 'o' }],
+      tags: [{ name: 't' }],
+      properties: { p: { type: 'string', title: 'P' } },
     });
     await api.call('PUT', '/v2/metadefs/namespaces/Noticed', { json: { namespace: 'Renamed' } });
     await api.call('POST', '/v2/metadefs/namespaces/Renamed/tags', { json: { tags: [{ name: 'a' }, { name: 'b' }] } });
@@ -66,10 +86,21 @@ test('metadefs emit Glance\'s metadef_* events with its payloads', async () => {
     await gaze.stop();
   }
   const events = lines.map((l) => JSON.parse(l)).filter((n) => n.notification.startsWith('metadef_'));
-  assert.deepEqual(events.map((n) => n.notification), [
-    'metadef_namespace.create', 'metadef_resource_type.create', 'metadef_object.create', 'metadef_tag.create', 'metadef_property.create',
-    'metadef_namespace.update', 'metadef_tag.create', 'metadef_tag.create', 'metadef_tag.update', 'metadef_namespace.delete',
-  ]);
+  assert.deepEqual(
+    events.map((n) => n.notification),
+    [
+      'metadef_namespace.create',
+      'metadef_resource_type.create',
+      'metadef_object.create',
+      'metadef_tag.create',
+      'metadef_property.create',
+      'metadef_namespace.update',
+      'metadef_tag.create',
+      'metadef_tag.create',
+      'metadef_tag.update',
+      'metadef_namespace.delete',
+    ],
+  );
   const update = events.find((n) => n.notification === 'metadef_namespace.update');
   assert.equal(update.payload.namespace, 'Renamed');
   assert.equal(update.payload.namespace_old, 'Noticed');

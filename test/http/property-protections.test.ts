@@ -70,7 +70,11 @@ after(async () => {
 const AS_JSON = { headers: JSON_ACCEPT };
 
 test('create with a property the caller may not create: 403 "Attribute \'<k>\' is reserved."', async () => {
-  const denied = await api.post('/v2/images', { name: 'image-1', disk_format: 'raw', container_format: 'bare', foo: 'bar', x_owner_foo: 'o' }, { as: member, ...AS_JSON });
+  const denied = await api.post(
+    '/v2/images',
+    { name: 'image-1', disk_format: 'raw', container_format: 'bare', foo: 'bar', x_owner_foo: 'o' },
+    { as: member, ...AS_JSON },
+  );
   expectError(denied, 403, "Attribute 'foo' is reserved.");
   assert.deepEqual({ code: denied.json.code, title: denied.json.title }, { code: '403 Forbidden', title: 'Forbidden' });
   const html = await api.post('/v2/images', { foo: 'bar' }, { as: member });
@@ -78,8 +82,11 @@ test('create with a property the caller may not create: 403 "Attribute \'<k>\' i
   assert.match(html.text, /Attribute 'foo' is reserved\./);
   // admins are governed too
   expectError(await api.post('/v2/images', { x_owner_ok: '1', x_frozen: 'x' }, { as: admin, ...AS_JSON }), 403, "Attribute 'x_frozen' is reserved.");
-  expectError(await api.post('/v2/images', { x_none_read: '1', spl_update_prop: 'x' }, { as: member, ...AS_JSON }), 403,
-    "Attribute 'spl_update_prop' is reserved.");
+  expectError(
+    await api.post('/v2/images', { x_none_read: '1', spl_update_prop: 'x' }, { as: member, ...AS_JSON }),
+    403,
+    "Attribute 'spl_update_prop' is reserved.",
+  );
 
   const ok = await api.post('/v2/images', { name: 'image-1', disk_format: 'raw', container_format: 'bare', x_owner_foo: 'o' }, { as: member });
   assert.equal(ok.status, 201, ok.text);
@@ -91,7 +98,7 @@ test('unreadable properties are left out of show, list, create and PATCH answers
   const created = await api.createImage({ name: 'mixed', x_owner_a: 'a', x_secret: 's', x_none_read: 'n' }, admin);
   assert.equal(created.x_owner_a, 'a');
   assert.equal(created.x_secret, 's');
-  assert.ok(!('x_none_read' in created), "read = ! hides it even from the admin who created it");
+  assert.ok(!('x_none_read' in created), 'read = ! hides it even from the admin who created it');
 
   const asMember = (await api.get(`/v2/images/${created.id}`, { as: member })).json;
   assert.equal(asMember.x_owner_a, 'a');
@@ -128,7 +135,10 @@ test('PATCH add/replace/remove follow the create/update/delete rules', async () 
   const path = `/v2/images/${img.id}`;
   const patch = (ops: unknown[], as: Caller = spl) => api.patch(path, ops, { as, headers: JSON_ACCEPT });
 
-  const replaced = await patch([{ op: 'replace', path: '/spl_update_prop', value: '' }, { op: 'replace', path: '/spl_update_prop', value: 'u' }]);
+  const replaced = await patch([
+    { op: 'replace', path: '/spl_update_prop', value: '' },
+    { op: 'replace', path: '/spl_update_prop', value: 'u' },
+  ]);
   assert.equal(replaced.status, 200, replaced.text);
   assert.equal(replaced.json.spl_update_prop, 'u');
   expectError(await patch([{ op: 'replace', path: '/spl_delete_prop', value: 'x' }]), 403, "Attribute 'spl_delete_prop' is reserved.");
@@ -137,15 +147,27 @@ test('PATCH add/replace/remove follow the create/update/delete rules', async () 
   expectError(await patch([{ op: 'add', path: '/spl_new_prop', value: 'n' }]), 403, "Attribute 'spl_new_prop' is reserved.");
 
   // All or nothing: the allowed first operation is not kept when a later one is refused.
-  expectError(await patch([{ op: 'replace', path: '/spl_update_prop', value: 'lost' }, { op: 'remove', path: '/spl_update_prop' }]), 403,
-    "Attribute 'spl_update_prop' is reserved.");
+  expectError(
+    await patch([
+      { op: 'replace', path: '/spl_update_prop', value: 'lost' },
+      { op: 'remove', path: '/spl_update_prop' },
+    ]),
+    403,
+    "Attribute 'spl_update_prop' is reserved.",
+  );
   assert.equal((await api.get(path, { as: spl })).json.spl_update_prop, 'u');
 
   const removed = await patch([{ op: 'remove', path: '/spl_delete_prop' }]);
   assert.equal(removed.status, 200, removed.text);
   assert.ok(!('spl_delete_prop' in removed.json));
 
-  const byAdmin = await patch([{ op: 'add', path: '/spl_new_prop', value: 'n' }, { op: 'remove', path: '/spl_update_prop' }], admin);
+  const byAdmin = await patch(
+    [
+      { op: 'add', path: '/spl_new_prop', value: 'n' },
+      { op: 'remove', path: '/spl_update_prop' },
+    ],
+    admin,
+  );
   assert.equal(byAdmin.status, 200, byAdmin.text);
   assert.equal(byAdmin.json.spl_new_prop, 'n');
 });
@@ -176,14 +198,28 @@ test('PATCH on a property the caller cannot read: absent for replace and remove,
 test('base attributes and os_glance handling are unaffected', async () => {
   const img = await api.createImage({ name: 'base', min_ram: 1, tags: ['t'], visibility: 'private', protected: false }, member);
   assert.equal(img.name, 'base');
-  const r = await api.patch(`/v2/images/${img.id}`, [
-    { op: 'replace', path: '/name', value: 'b2' }, { op: 'add', path: '/min_disk', value: 2 },
-    { op: 'replace', path: '/tags', value: ['u'] }, { op: 'replace', path: '/os_hidden', value: true },
-  ], { as: member });
+  const r = await api.patch(
+    `/v2/images/${img.id}`,
+    [
+      { op: 'replace', path: '/name', value: 'b2' },
+      { op: 'add', path: '/min_disk', value: 2 },
+      { op: 'replace', path: '/tags', value: ['u'] },
+      { op: 'replace', path: '/os_hidden', value: true },
+    ],
+    { as: member },
+  );
   assert.equal(r.status, 200, r.text);
   assert.deepEqual([r.json.name, r.json.min_disk, r.json.tags, r.json.os_hidden], ['b2', 2, ['u'], true]);
-  expectError(await api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/name' }], { as: member, headers: JSON_ACCEPT }), 403, 'Property name may not be removed.');
-  expectError(await api.post('/v2/images', { os_glance_import_task: 'x' }, { as: member, headers: JSON_ACCEPT }), 403, "Attribute 'os_glance_import_task' is reserved.");
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/name' }], { as: member, headers: JSON_ACCEPT }),
+    403,
+    'Property name may not be removed.',
+  );
+  expectError(
+    await api.post('/v2/images', { os_glance_import_task: 'x' }, { as: member, headers: JSON_ACCEPT }),
+    403,
+    "Attribute 'os_glance_import_task' is reserved.",
+  );
 });
 
 test("the service refuses to start when a rule list holds both '@' and '!'", async () => {

@@ -10,7 +10,9 @@ import { testCorpus } from '../helpers/corpus.ts';
 
 const MiB = 1 << 20;
 const running: RunningGaze[] = [];
-after(async () => { for (const g of running) await g.stop(); });
+after(async () => {
+  for (const g of running) await g.stop();
+});
 
 async function start(sections: Record<string, Record<string, string>>) {
   const gaze = await startGazeInProcess(sections);
@@ -20,8 +22,8 @@ async function start(sections: Record<string, Record<string, string>>) {
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const OVER_LIMIT = (project: string, detail: string) =>
-  'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.'
-  + `\n\nThe response body:\nProject ${project} is over a limit for [${detail}]`;
+  'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.' +
+  `\n\nThe response body:\nProject ${project} is over a limit for [${detail}]`;
 
 /**
  * Sends only the headers of a PUT that announces `declared` bytes, and waits for the answer: a reply
@@ -29,14 +31,28 @@ const OVER_LIMIT = (project: string, detail: string) =>
  */
 function announceOnly(url: string, declared: number, project: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, {
-      method: 'PUT', agent: false,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json', 'x-project-id': project, 'x-roles': 'member,reader' },
-    }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => { resolve({ status: res.statusCode!, body }); req.destroy(); });
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'PUT',
+        agent: false,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': declared,
+          accept: 'application/json',
+          'x-project-id': project,
+          'x-roles': 'member,reader',
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode!, body });
+          req.destroy();
+        });
+      },
+    );
     req.on('error', reject);
     req.flushHeaders();
   });
@@ -77,15 +93,24 @@ test('user_storage_quota: an announced size over the quota is refused before any
   const second = await api.createImage({}, alice);
   const refused = await announceOnly(`${gaze.url}/v2/images/${second.id}/file`, 2 * MiB, 'alice-project');
   assert.equal(refused.status, 413, refused.body);
-  assert.equal(JSON.parse(refused.body).message.replace(/<br \/>.*$/s, ''),
-    `Image exceeds the storage quota: The size of the data ${2 * MiB} will exceed the limit. ${MiB - 700 * 1024} bytes remaining.`);
+  assert.equal(
+    JSON.parse(refused.body).message.replace(/<br \/>.*$/s, ''),
+    `Image exceeds the storage quota: The size of the data ${2 * MiB} will exceed the limit. ${MiB - 700 * 1024} bytes remaining.`,
+  );
   assert.equal((await api.get(`/v2/images/${second.id}`, { as: alice })).json.status, 'queued');
 
   // No Content-Length: the stream is cut as soon as it passes what remains.
   const body = new ReadableStream({
-    start(c) { for (let i = 0; i < 8; i++) c.enqueue(new Uint8Array(256 * 1024)); c.close(); },
+    start(c) {
+      for (let i = 0; i < 8; i++) c.enqueue(new Uint8Array(256 * 1024));
+      c.close();
+    },
   });
-  const chunked = await api.put(`/v2/images/${second.id}/file`, { body, as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' } });
+  const chunked = await api.put(`/v2/images/${second.id}/file`, {
+    body,
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+  });
   assert.equal(chunked.status, 413, chunked.text);
   assert.equal((await api.get(`/v2/images/${second.id}`, { as: alice })).json.status, 'queued');
   assert.deepEqual(filesIn(stored), [first.id], 'nothing of the refused data stays in the store');
@@ -123,7 +148,11 @@ test('image_stage_total and image_count_uploading guard staging; a refused stage
   const staged = await api.put(`/v2/images/${one.id}/stage`, { body: Buffer.alloc(1024), as: alice, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(staged.status, 204, staged.text);
   const two = await api.createImage({}, alice);
-  const second = await api.put(`/v2/images/${two.id}/stage`, { body: Buffer.alloc(1024), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' } });
+  const second = await api.put(`/v2/images/${two.id}/stage`, {
+    body: Buffer.alloc(1024),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+  });
   expectError(second, 413, /Resource image_count_uploading is over limit of 1 due to current usage 1 and delta 1/);
   assert.deepEqual(filesIn(staging), [one.id]);
 });
@@ -165,8 +194,11 @@ test('glance-download: a remote image that cannot fit is refused with 413 at POS
     import_filtering_opts: { allowed_ports: String(remote.port) },
   });
   const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
-  const refused = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-download', glance_image_id: src.id, glance_region: 'RegionOne' } },
-    { as: alice, headers: { accept: 'application/json' } });
+  const refused = await api.post(
+    `/v2/images/${img.id}/import`,
+    { method: { name: 'glance-download', glance_image_id: src.id, glance_region: 'RegionOne' } },
+    { as: alice, headers: { accept: 'application/json' } },
+  );
   expectError(refused, 413, `Image exceeds the storage quota: The size of the data ${3 * MiB} will exceed the limit. ${2 * MiB} bytes remaining.`);
   assert.deepEqual((await api.get(`/v2/images/${img.id}/tasks`, { as: alice })).json.tasks, []);
   const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
@@ -179,20 +211,30 @@ test('uploads running side by side cannot together go over the quota', async () 
   const { gaze, api } = await start({ DEFAULT: { user_storage_quota: '1MB' } });
   const images = [await api.createImage({}, alice), await api.createImage({}, alice)];
   // Both streams are under way before either finishes: each alone would fit.
-  const paced = () => new ReadableStream({
-    async start(c) {
-      c.enqueue(new Uint8Array(350 * 1024));
-      await new Promise((r) => setTimeout(r, 300));
-      c.enqueue(new Uint8Array(350 * 1024));
-      c.close();
-    },
-  });
-  const results = await Promise.all(images.map((img) => api.put(`/v2/images/${img.id}/file`, {
-    body: paced(), as: alice, headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
-  })));
+  const paced = () =>
+    new ReadableStream({
+      async start(c) {
+        c.enqueue(new Uint8Array(350 * 1024));
+        await new Promise((r) => setTimeout(r, 300));
+        c.enqueue(new Uint8Array(350 * 1024));
+        c.close();
+      },
+    });
+  const results = await Promise.all(
+    images.map((img) =>
+      api.put(`/v2/images/${img.id}/file`, {
+        body: paced(),
+        as: alice,
+        headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+      }),
+    ),
+  );
   const statuses = results.map((r) => r.status).sort();
   assert.ok(!statuses.every((s) => s === 204), `both uploads passed: ${statuses}`);
-  assert.ok(statuses.every((s) => s === 204 || s === 413), statuses.join());
+  assert.ok(
+    statuses.every((s) => s === 204 || s === 413),
+    statuses.join(),
+  );
   const stored = filesIn(path.join(gaze.dir, 'data', 'images')).length;
   assert.equal(stored, statuses.filter((s) => s === 204).length);
   for (const img of images) {
@@ -208,7 +250,11 @@ test('an import refused by a quota after image_conversion puts the claimed forma
     image_import_opts: { image_import_plugins: 'image_conversion' },
   });
   const img = await api.createImage({ disk_format: 'qcow2', container_format: 'bare' }, alice);
-  const staged = await api.put(`/v2/images/${img.id}/stage`, { body: readFileSync(path.join(corpus, 'qcow2-v3.qcow2')), as: alice, headers: { 'content-type': 'application/octet-stream' } });
+  const staged = await api.put(`/v2/images/${img.id}/stage`, {
+    body: readFileSync(path.join(corpus, 'qcow2-v3.qcow2')),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   assert.equal(staged.status, 204, staged.text);
   assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice })).status, 202);
   let task: any;

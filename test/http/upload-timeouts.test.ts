@@ -14,26 +14,55 @@ before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '1', upload_min_rate: '2000' } });
   api = client(gaze.url);
 });
-after(async () => { await gaze.stop(); });
+after(async () => {
+  await gaze.stop();
+});
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 
 /** A PUT that announces `declared` bytes, then sends `chunk` every `everyMs` until the server answers. */
-function slowUpload(url: string, declared: number, chunk: Buffer, everyMs: number | null): Promise<{ status: number; body: string; connection: string | undefined; sent: number }> {
+function slowUpload(
+  url: string,
+  declared: number,
+  chunk: Buffer,
+  everyMs: number | null,
+): Promise<{ status: number; body: string; connection: string | undefined; sent: number }> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let timer: NodeJS.Timeout | undefined;
-    const req = httpRequest(url, {
-      method: 'PUT', agent: false,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': declared, accept: 'application/json', 'x-project-id': alice.project!, 'x-roles': alice.roles! },
-    }, (res) => {
+    const req = httpRequest(
+      url,
+      {
+        method: 'PUT',
+        agent: false,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': declared,
+          accept: 'application/json',
+          'x-project-id': alice.project!,
+          'x-roles': alice.roles!,
+        },
+      },
+      (res) => {
+        clearInterval(timer);
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode!, body, connection: res.headers.connection, sent });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', (err) => {
       clearInterval(timer);
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => { resolve({ status: res.statusCode!, body, connection: res.headers.connection, sent }); req.destroy(); });
+      reject(err);
     });
-    req.on('error', (err) => { clearInterval(timer); reject(err); });
-    const send = () => { if (sent + chunk.length <= declared) { req.write(chunk); sent += chunk.length; } };
+    const send = () => {
+      if (sent + chunk.length <= declared) {
+        req.write(chunk);
+        sent += chunk.length;
+      }
+    };
     send();
     if (everyMs !== null) timer = setInterval(send, everyMs);
   });

@@ -6,8 +6,13 @@ import { client, message, rawRequest } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
-before(async () => { gaze = await startGazeInProcess(); api = client(gaze.url); });
-after(async () => { await gaze.stop(); });
+before(async () => {
+  gaze = await startGazeInProcess();
+  api = client(gaze.url);
+});
+after(async () => {
+  await gaze.stop();
+});
 
 test('GET / answers 300 with the version document; /versions answers 200', async () => {
   const root = await api.get('/');
@@ -53,7 +58,10 @@ test('error bodies follow the Accept header: JSON, HTML or plain text', async ()
 
   const html = await api.get('/v2/images/x', { headers: { accept: '*/*' } });
   assert.equal(html.headers.get('content-type'), 'text/html; charset=UTF-8');
-  assert.equal(html.text, '<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  No image found with ID x<br /><br />\n\n\n\n </body>\n</html>');
+  assert.equal(
+    html.text,
+    '<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  No image found with ID x<br /><br />\n\n\n\n </body>\n</html>',
+  );
 
   const plain = await api.get('/v2/images/x', { headers: { accept: '' } });
   assert.equal(plain.headers.get('content-type'), 'text/plain; charset=UTF-8');
@@ -66,7 +74,11 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   assert.equal(r.headers.get('allow'), 'GET, POST');
   assert.equal(message(r), 'The method PUT is not allowed for this resource.');
   // Glance answers OPTIONS with 200 (without credentials); Gaze adds the path's methods.
-  for (const [path, allow] of [['/v2/images', 'GET, POST'], ['/v2/images/x/file', 'PUT, GET'], ['/v2/images/x/tags/t', 'PUT, DELETE']]) {
+  for (const [path, allow] of [
+    ['/v2/images', 'GET, POST'],
+    ['/v2/images/x/file', 'PUT, GET'],
+    ['/v2/images/x/tags/t', 'PUT, DELETE'],
+  ]) {
     const opts = await rawRequest(gaze.url, 'OPTIONS', path, {});
     assert.equal(opts.status, 200, path);
     assert.equal(opts.headers.get('allow'), allow, path);
@@ -114,7 +126,13 @@ test('malformed JSON, non-object bodies and unexpected bodies are 400s with Glan
   const noBody = await api.call('POST', '/v2/images', { headers: { accept: 'application/json' } });
   assert.equal(noBody.status, 400);
   assert.equal(message(noBody), 'Body expected in request.');
-  const getWithBody = await rawRequest(gaze.url, 'GET', '/v2/images', { 'content-type': 'application/json', accept: 'application/json', 'content-length': 2 }, '{}');
+  const getWithBody = await rawRequest(
+    gaze.url,
+    'GET',
+    '/v2/images',
+    { 'content-type': 'application/json', accept: 'application/json', 'content-length': 2 },
+    '{}',
+  );
   assert.equal(getWithBody.status, 400);
   assert.equal(message(getWithBody), 'A body is not expected with this request.');
   // JSON is parsed whatever the Content-Type says.
@@ -146,8 +164,13 @@ test('schemas are served, with the custom properties marked is_base false', asyn
 
 test('a request the HTTP parser refuses (a Content-Length that is not a number) gets a Glance-shaped 400', async () => {
   for (const length of ['abc', '99999999999999999999']) {
-    const r = await rawRequest(gaze.url, 'PUT', '/v2/images/00000000-0000-4000-8000-000000000000/file',
-      { 'content-type': 'application/octet-stream', 'content-length': length }, 'x');
+    const r = await rawRequest(
+      gaze.url,
+      'PUT',
+      '/v2/images/00000000-0000-4000-8000-000000000000/file',
+      { 'content-type': 'application/octet-stream', 'content-length': length },
+      'x',
+    );
     assert.equal(r.status, 400);
     assert.equal(r.headers.get('connection'), 'close');
     assert.equal(r.text, '400 Bad Request\n\nThe request could not be read: its HTTP framing is malformed.\n\n   ');
@@ -163,7 +186,9 @@ function sendAllThenRead(base: string, head: string, body: Buffer, then?: string
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1');
     let answer = '';
-    socket.on('data', (d) => { answer += d.toString('latin1'); });
+    socket.on('data', (d) => {
+      answer += d.toString('latin1');
+    });
     socket.on('error', reject);
     socket.on('close', () => resolve(answer));
     socket.write(head);
@@ -178,22 +203,31 @@ test('an early error answer reaches a client that sends its whole body first (no
   const big = Buffer.concat([Buffer.from('{"name": "'), Buffer.alloc(20 << 20, 'x'), Buffer.from('"}')]);
   const next = 'GET /v2/images?limit=1 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n';
   const started = Date.now();
-  const answer = await sendAllThenRead(gaze.url,
-    `POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${big.length}\r\n\r\n`, big, next);
+  const answer = await sendAllThenRead(
+    gaze.url,
+    `POST /v2/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${big.length}\r\n\r\n`,
+    big,
+    next,
+  );
   assert.match(answer, /^HTTP\/1\.1 413 /);
   assert.match(answer, /Request is too large\./);
   assert.match(answer, /HTTP\/1\.1 200 OK[\s\S]*"images"/, 'the connection stays usable once the body was drained');
   assert.ok(Date.now() - started < 10_000);
 
   // an upload to an image that does not exist: 404 before a byte is read, then drained
-  const upload = await sendAllThenRead(gaze.url,
+  const upload = await sendAllThenRead(
+    gaze.url,
     `PUT /v2/images/00000000-0000-4000-8000-00000000dead/file HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${30 << 20}\r\n\r\n`,
-    Buffer.alloc(30 << 20, 1));
+    Buffer.alloc(30 << 20, 1),
+  );
   assert.match(upload, /^HTTP\/1\.1 404 /);
 });
 
 test('a JSON body that is not valid UTF-8 is malformed (400), never stored with replacement characters', async () => {
-  for (const bytes of [Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), Buffer.from('{"name":"\xc3\x28"}', 'latin1')]) {
+  for (const bytes of [
+    Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    Buffer.from('{"name":"\xc3\x28"}', 'latin1'),
+  ]) {
     const r = await api.call('POST', '/v2/images', { body: bytes, headers: { 'content-type': 'application/json', accept: 'application/json' } });
     assert.equal(r.status, 400);
     assert.equal(message(r), 'Malformed JSON in request body.');

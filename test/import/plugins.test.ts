@@ -35,7 +35,9 @@ const OPTIONS: PluginOptions = {
   outputFormat: 'raw',
   qemuImg: { infoCpuSeconds: 2, convertCpuSeconds: 30, addressSpaceMiB: 1024, convertAddressSpaceMiB: 4096 },
   vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
-  refuse: (section, option, reason) => { throw new Error(`[${section}] ${option}: ${reason}`); },
+  refuse: (section, option, reason) => {
+    throw new Error(`[${section}] ${option}: ${reason}`);
+  },
 };
 
 function plugin(name: string, options: Partial<PluginOptions> = {}): ImportPlugin {
@@ -54,7 +56,13 @@ function sh(cmd: string, args: string[], cwd: string): Buffer {
   return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-const policy: FormatPolicy = { vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireFormatMatch: true, gptSafetyChecksNonfatal: [], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
+const policy: FormatPolicy = {
+  vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
+  requireFormatMatch: true,
+  gptSafetyChecksNonfatal: [],
+  requireRawFormatMatch: true,
+  virtualSizeCap: 64 * 2 ** 40,
+};
 
 interface Recorder {
   ctx: PluginContext;
@@ -68,10 +76,28 @@ function context(stagedPath: string, image: Partial<Image> = {}, over: Partial<P
   const props: Array<Record<string, string>> = [];
   const warnings: string[] = [];
   const full: Image = {
-    id: 'f0000000-0000-4000-8000-000000000001', name: 'x', status: 'importing', visibility: 'private', protected: false,
-    os_hidden: false, checksum: null, os_hash_algo: null, os_hash_value: null, owner: 'p1', size: null, virtual_size: null,
-    container_format: 'bare', disk_format: 'raw', min_ram: 0, min_disk: 0, created_at: '', updated_at: '',
-    properties: {}, tags: [], locations: [], ...image,
+    id: 'f0000000-0000-4000-8000-000000000001',
+    name: 'x',
+    status: 'importing',
+    visibility: 'private',
+    protected: false,
+    os_hidden: false,
+    checksum: null,
+    os_hash_algo: null,
+    os_hash_value: null,
+    owner: 'p1',
+    size: null,
+    virtual_size: null,
+    container_format: 'bare',
+    disk_format: 'raw',
+    min_ram: 0,
+    min_disk: 0,
+    created_at: '',
+    updated_at: '',
+    properties: {},
+    tags: [],
+    locations: [],
+    ...image,
   };
   const ctx: PluginContext = {
     image: full,
@@ -79,8 +105,12 @@ function context(stagedPath: string, image: Partial<Image> = {}, over: Partial<P
     roles: ['member', 'reader'],
     signal: new AbortController().signal,
     sizeCap: 1024 * MiB,
-    async updateImage(fields) { updates.push(fields); },
-    async setProperties(p) { props.push(p); },
+    async updateImage(fields) {
+      updates.push(fields);
+    },
+    async setProperties(p) {
+      props.push(p);
+    },
     mayWriteProperty: () => true,
     inspectFile,
     judge: (report: FormatReport, claimed: string | null): Verdict => realJudge(report, claimed, policy),
@@ -133,9 +163,13 @@ test('no_op changes nothing', async () => {
 
 test('inject_image_metadata writes the configured pairs, dropping os_glance* and protected keys', async () => {
   const inject = { hw_a: '1', os_glance_x: 'no', secret_k: 'v', b: '2' };
-  const r = context('/nonexistent', { properties: { b: 'old' } }, {
-    mayWriteProperty: (name, exists) => name !== 'secret_k' && (name !== 'b' || exists),
-  });
+  const r = context(
+    '/nonexistent',
+    { properties: { b: 'old' } },
+    {
+      mayWriteProperty: (name, exists) => name !== 'secret_k' && (name !== 'b' || exists),
+    },
+  );
   await plugin('inject_image_metadata', { inject }).run(r.ctx);
   assert.deepEqual(r.props, [{ hw_a: '1', b: '2' }]);
   assert.equal(r.warnings.length, 2);
@@ -298,9 +332,15 @@ test('image_conversion keeps data already in the output format, setting virtual_
 
 test('image_conversion refuses data that is not what disk_format claims', async () => {
   const { staged } = await disk('qcow2');
-  await rejectsWith(plugin('image_conversion').run(context(staged, { disk_format: 'vmdk' }).ctx), 'Image format mismatch: disk_format vmdk, but the data is qcow2');
+  await rejectsWith(
+    plugin('image_conversion').run(context(staged, { disk_format: 'vmdk' }).ctx),
+    'Image format mismatch: disk_format vmdk, but the data is qcow2',
+  );
   // disk_format raw with qcow2 content: accepted on upload with a warning, but never converted.
-  await rejectsWith(plugin('image_conversion').run(context(staged, { disk_format: 'raw' }).ctx), 'Image format mismatch: disk_format raw, but the data is qcow2');
+  await rejectsWith(
+    plugin('image_conversion').run(context(staged, { disk_format: 'raw' }).ctx),
+    'Image format mismatch: disk_format raw, but the data is qcow2',
+  );
 });
 
 test('image_conversion refuses backing files and external data files', async () => {
@@ -361,7 +401,10 @@ test('image_conversion skips ISO images claimed as iso and refuses them claimed 
   await plugin('image_conversion').run(r.ctx);
   assert.deepEqual(r.updates, []);
   assert.ok((await readFile(staged)).equals(before));
-  await rejectsWith(plugin('image_conversion').run(context(staged, { disk_format: 'raw' }).ctx), 'Image has disallowed configuration: the data is an ISO, not raw');
+  await rejectsWith(
+    plugin('image_conversion').run(context(staged, { disk_format: 'raw' }).ctx),
+    'Image has disallowed configuration: the data is an ISO, not raw',
+  );
 });
 
 test('image_conversion refuses a raw output larger than image_size_cap before writing it', async () => {

@@ -7,8 +7,10 @@ import { parseImportInput } from '../../src/import/job.ts';
 
 test('a stored import input the engine wrote is read back whole', () => {
   const input = {
-    image_id: 'i', import_req: { method: { name: 'web-download', uri: 'http://x/' }, all_stores_must_succeed: false },
-    backend: ['fast', null], roles: ['member'],
+    image_id: 'i',
+    import_req: { method: { name: 'web-download', uri: 'http://x/' }, all_stores_must_succeed: false },
+    backend: ['fast', null],
+    roles: ['member'],
     previous: { disk_format: 'raw', container_format: null, properties: { hw_a: 'b', gone: null } },
   };
   assert.deepEqual(parseImportInput(JSON.stringify(input)), input);
@@ -21,9 +23,16 @@ test('a stored input that is not what the engine wrote stops the task with a cle
     ['{}', /stored input is not valid: \/ must have required property 'image_id'/],
     ['{"image_id":"i","import_req":{"method":{}},"backend":[]}', /\/import_req\/method must have required property 'name'/],
     ['{"image_id":"i","import_req":{"method":{"name":"glance-direct"}},"backend":[3]}', /\/backend\/0 must be string,null/],
-    ['{"image_id":"i","import_req":{"method":{"name":"x"}},"backend":[],"previous":{"disk_format":1,"container_format":null,"properties":{}}}', /\/previous\/disk_format must be string,null/],
+    [
+      '{"image_id":"i","import_req":{"method":{"name":"x"}},"backend":[],"previous":{"disk_format":1,"container_format":null,"properties":{}}}',
+      /\/previous\/disk_format must be string,null/,
+    ],
   ];
   for (const [text, message] of cases) {
-    assert.throws(() => parseImportInput(text), (err: Error) => message.test(err.message), String(text));
+    assert.throws(
+      () => parseImportInput(text),
+      (err: Error) => message.test(err.message),
+      String(text),
+    );
   }
 });

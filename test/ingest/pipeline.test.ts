@@ -12,19 +12,36 @@ import { FileStoreDriver } from '../../src/stores/file.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { GazeError } from '../../src/domain/errors.ts';
 
-const POLICY = { requireFormatMatch: true, gptSafetyChecksNonfatal: [], vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], requireRawFormatMatch: true, virtualSizeCap: 64 * 2 ** 40 };
+const POLICY = {
+  requireFormatMatch: true,
+  gptSafetyChecksNonfatal: [],
+  vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'],
+  requireRawFormatMatch: true,
+  virtualSizeCap: 64 * 2 ** 40,
+};
 
 const root = mkdtempSync(path.join(tmpdir(), 'gaze-ingest-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function endless(): Readable {
-  return new Readable({ read() { this.push(Buffer.alloc(1 << 20, 1)); } });
+  return new Readable({
+    read() {
+      this.push(Buffer.alloc(1 << 20, 1));
+    },
+  });
 }
 
 test('bytes, size, md5 and sha512 come out of one pass', async () => {
   const data = Buffer.from('x'.repeat(3_000_001));
   const store = new Store('s', new FileStoreDriver(path.join(root, 'ok')));
-  const result = await ingest({ source: Readable.from([data.subarray(0, 1000), data.subarray(1000)]), key: 'k', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: { diskFormat: 'raw', policy: POLICY } });
+  const result = await ingest({
+    source: Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+    key: 'k',
+    store,
+    sizeCap: 1e9,
+    hashAlgo: 'sha512',
+    formatCheck: { diskFormat: 'raw', policy: POLICY },
+  });
   assert.equal(result.size, data.length);
   assert.equal(result.digests!.checksum, createHash('md5').update(data).digest('hex'));
   assert.equal(result.digests!.hashValue, createHash('sha512').update(data).digest('hex'));
@@ -34,16 +51,20 @@ test('bytes, size, md5 and sha512 come out of one pass', async () => {
 test('a store that fails before reading stops an endless source at once, with the store error', async () => {
   const store = new Store('broken', new FileStoreDriver('/dev/null/gaze-never'));
   const started = Date.now();
-  await assert.rejects(ingest({ source: endless(), key: 'k', store, sizeCap: 1e12, hashAlgo: 'sha512', formatCheck: null }),
-    (err: unknown) => err instanceof StoreError && /ENOTDIR/.test(err.message));
+  await assert.rejects(
+    ingest({ source: endless(), key: 'k', store, sizeCap: 1e12, hashAlgo: 'sha512', formatCheck: null }),
+    (err: unknown) => err instanceof StoreError && /ENOTDIR/.test(err.message),
+  );
   assert.ok(Date.now() - started < 5000);
 });
 
 test('the size cap cuts an endless source, and nothing is left in the store', async () => {
   const dir = path.join(root, 'capped');
   const store = new Store('s', new FileStoreDriver(dir));
-  await assert.rejects(ingest({ source: endless(), key: 'k', store, sizeCap: 5 << 20, hashAlgo: 'sha512', formatCheck: null }),
-    (err: unknown) => err instanceof GazeError && err.status === 413);
+  await assert.rejects(
+    ingest({ source: endless(), key: 'k', store, sizeCap: 5 << 20, hashAlgo: 'sha512', formatCheck: null }),
+    (err: unknown) => err instanceof GazeError && err.status === 413,
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -51,7 +72,10 @@ test('a hash worker that dies mid-stream fails that ingest (no hang, nothing sto
   const dir = path.join(root, 'worker-loss');
   const store = new Store('s', new FileStoreDriver(dir));
   const running = ingest({ source: endless(), key: 'lost', store, sizeCap: 1e12, hashAlgo: 'sha512', formatCheck: null });
-  const outcome = running.then(() => null, (err: Error) => err);
+  const outcome = running.then(
+    () => null,
+    (err: Error) => err,
+  );
   await new Promise((r) => setTimeout(r, 200));
   await closeHashWorkers(); // terminates the workers under the running job
   assert.match(String(await outcome), /hash worker was lost/);

@@ -38,12 +38,17 @@ function track(t: TestContext, server: Server): Promise<{ port: number; connecti
   let closed = 0;
   server.on('connection', (socket: Socket) => {
     connections.push(socket);
-    socket.on('close', () => { closed++; });
+    socket.on('close', () => {
+      closed++;
+    });
   });
-  t.after(() => new Promise<void>((resolve) => {
-    for (const socket of connections) socket.destroy();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of connections) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as AddressInfo).port, connections, closed: () => closed }));
   });
@@ -64,7 +69,9 @@ async function httpServer(t: TestContext, handler: (req: IncomingMessage, res: S
 /** A TCP server that speaks whatever the test writes (or nothing at all). */
 async function rawServer(t: TestContext, onSocket: (socket: Socket) => void): Promise<TestServer> {
   const server = createNetServer((socket) => {
-    socket.on('error', () => { /* the client may reset */ });
+    socket.on('error', () => {
+      /* the client may reset */
+    });
     onSocket(socket);
   });
   const { port, connections, closed } = await track(t, server);
@@ -75,8 +82,13 @@ async function rawServer(t: TestContext, onSocket: (socket: Socket) => void): Pr
 // internal addresses (tested on its own below).
 function openFilter(ports: number[]): UriFilterOptions {
   return {
-    allowedSchemes: ['http', 'https'], disallowedSchemes: [], allowedHosts: [], disallowedHosts: [],
-    allowedPorts: ports, disallowedPorts: [], refuseInternal: false,
+    allowedSchemes: ['http', 'https'],
+    disallowedSchemes: [],
+    allowedHosts: [],
+    disallowedHosts: [],
+    allowedPorts: ports,
+    disallowedPorts: [],
+    refuseInternal: false,
   };
 }
 
@@ -106,7 +118,13 @@ async function rejectsWith(promise: Promise<unknown>, code: DownloadErrorCode, m
 /** Reads the body and expects it to fail; returns the error and how many bytes came through. */
 async function bodyFails(body: Readable, code: DownloadErrorCode, message?: RegExp | string): Promise<{ error: DownloadError; received: number }> {
   let received = 0;
-  const error = await rejectsWith((async () => { for await (const chunk of body) received += (chunk as Buffer).length; })(), code, message);
+  const error = await rejectsWith(
+    (async () => {
+      for await (const chunk of body) received += (chunk as Buffer).length;
+    })(),
+    code,
+    message,
+  );
   return { error, received };
 }
 
@@ -129,7 +147,10 @@ function countingLookup(answers: Record<string, Array<{ address: string; family:
   return Object.assign(fn, { calls });
 }
 
-const never: HostLookup = () => new Promise(() => { /* never answers */ });
+const never: HostLookup = () =>
+  new Promise(() => {
+    /* never answers */
+  });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -158,7 +179,7 @@ test('downloads the bytes as served, with and without Content-Length', async (t)
   assert.equal(server.requests[0].headers.host, `127.0.0.1:${server.port}`);
 });
 
-test('sends the caller\'s headers but never its Host; URL credentials become Basic auth', async (t) => {
+test("sends the caller's headers but never its Host; URL credentials become Basic auth", async (t) => {
   const server = await httpServer(t, (_req, res) => res.end('ok'));
   const r = await safeDownload(server.url('/x'), options([server.port], { headers: { 'X-Auth-Token': 'tok', Host: 'metadata.internal', Accept: '*/*' } }));
   assert.equal((await readAll(r.body)).toString(), 'ok');
@@ -186,7 +207,13 @@ test('the limits come from [import_filtering_opts]', () => {
 test('other schemes are refused before any connection', async (t) => {
   const server = await httpServer(t, (_req, res) => res.end('no'));
   const lookup = countingLookup({});
-  for (const uri of ['file:///etc/passwd', `ftp://127.0.0.1:${server.port}/x`, `gopher://127.0.0.1:${server.port}/_GET%20/`, 'data:text/plain,hi', `ws://127.0.0.1:${server.port}/`]) {
+  for (const uri of [
+    'file:///etc/passwd',
+    `ftp://127.0.0.1:${server.port}/x`,
+    `gopher://127.0.0.1:${server.port}/_GET%20/`,
+    'data:text/plain,hi',
+    `ws://127.0.0.1:${server.port}/`,
+  ]) {
     await rejectsWith(safeDownload(uri, options([server.port], { lookup })), 'FILTERED', `URI does not pass filtering: ${uri}`);
   }
   // even when the operator allows them: this client speaks HTTP only
@@ -205,8 +232,15 @@ test('forbidden hosts and ports are refused before any connection', async (t) =>
   await rejectsWith(safeDownload(server.url('/x'), options([], { filter: { ...openFilter([]), disallowedPorts: [p] } })), 'FILTERED');
 
   const denyLoopback = options([p], { filter: { ...openFilter([p]), disallowedHosts: ['127.0.0.1', 'localhost'] } });
-  for (const uri of [`http://127.0.0.1:${p}/`, `http://0x7f.1:${p}/`, `http://2130706433:${p}/`, `http://127.1:${p}/`,
-    `http://[::ffff:127.0.0.1]:${p}/`, `http://localhost:${p}/`, `http://LOCALHOST.:${p}/`]) {
+  for (const uri of [
+    `http://127.0.0.1:${p}/`,
+    `http://0x7f.1:${p}/`,
+    `http://2130706433:${p}/`,
+    `http://127.1:${p}/`,
+    `http://[::ffff:127.0.0.1]:${p}/`,
+    `http://localhost:${p}/`,
+    `http://LOCALHOST.:${p}/`,
+  ]) {
     await rejectsWith(safeDownload(uri, denyLoopback), 'FILTERED');
   }
   const allowOther = options([p], { filter: { ...openFilter([p]), allowedHosts: ['images.example.com'] } });
@@ -221,16 +255,26 @@ test('a name resolving to a denied address is refused; the system resolver is us
   const lookup = countingLookup({
     'loopback.gaze.test': [{ address: '127.0.0.1', family: 4 }],
     'mapped.gaze.test': [{ address: '::ffff:127.0.0.1', family: 6 }],
-    'mixed.gaze.test': [{ address: '192.0.2.1', family: 4 }, { address: '169.254.169.254', family: 4 }],
+    'mixed.gaze.test': [
+      { address: '192.0.2.1', family: 4 },
+      { address: '169.254.169.254', family: 4 },
+    ],
   });
   for (const host of ['loopback.gaze.test', 'mapped.gaze.test', 'mixed.gaze.test']) {
-    await rejectsWith(safeDownload(`http://${host}:${p}/x`, options([p], { filter: deny, lookup })), 'FILTERED', `URI does not pass filtering: http://${host}:${p}/x`);
+    await rejectsWith(
+      safeDownload(`http://${host}:${p}/x`, options([p], { filter: deny, lookup })),
+      'FILTERED',
+      `URI does not pass filtering: http://${host}:${p}/x`,
+    );
   }
   assert.deepEqual(lookup.calls, ['loopback.gaze.test', 'mapped.gaze.test', 'mixed.gaze.test']);
 
   const localhost = await systemLookup('localhost', { all: true });
   if (localhost.some((a) => a.address === '127.0.0.1' || a.address === '::1')) {
-    await rejectsWith(safeDownload(`http://localhost:${p}/x`, options([p], { filter: { ...openFilter([p]), disallowedHosts: ['127.0.0.1', '::1'] } })), 'FILTERED');
+    await rejectsWith(
+      safeDownload(`http://localhost:${p}/x`, options([p], { filter: { ...openFilter([p]), disallowedHosts: ['127.0.0.1', '::1'] } })),
+      'FILTERED',
+    );
   }
   assert.equal(server.connections.length, 0);
 
@@ -267,7 +311,10 @@ test('DNS answers are pinned: resolved once, connected to that address, Host sta
   assert.equal(r.finalUrl, `http://files.gaze.test:${p}/img`);
 
   // an IPv4-mapped answer is connected to as such and still reaches the same server
-  const mapped = await safeDownload(`http://mapped.gaze.test:${p}/`, options([p], { lookup: countingLookup({ 'mapped.gaze.test': [{ address: '::ffff:127.0.0.1', family: 6 }] }) }));
+  const mapped = await safeDownload(
+    `http://mapped.gaze.test:${p}/`,
+    options([p], { lookup: countingLookup({ 'mapped.gaze.test': [{ address: '::ffff:127.0.0.1', family: 6 }] }) }),
+  );
   assert.equal((await readAll(mapped.body)).toString(), 'pinned');
 });
 
@@ -290,14 +337,19 @@ function sniOf(hello: Buffer): string | null {
       }
       i += 4 + length;
     }
-  } catch { /* truncated */ }
+  } catch {
+    /* truncated */
+  }
   return null;
 }
 
-test('over https, the TLS server name is the URL\'s name, not the pinned address', async (t) => {
+test("over https, the TLS server name is the URL's name, not the pinned address", async (t) => {
   let sni: string | null | undefined;
   const server = await rawServer(t, (socket) => {
-    socket.once('data', (hello: Buffer) => { sni = sniOf(hello); socket.destroy(); });
+    socket.once('data', (hello: Buffer) => {
+      sni = sniOf(hello);
+      socket.destroy();
+    });
   });
   const lookup = countingLookup({ 'secure.gaze.test': [{ address: '127.0.0.1', family: 4 }] });
   await assert.rejects(safeDownload(`https://secure.gaze.test:${server.port}/img`, options([server.port], { lookup })), DownloadError);
@@ -353,14 +405,21 @@ test('a redirect to a forbidden host, port or scheme is refused with REDIRECT_FI
   ];
   for (const [status, to] of cases) {
     const expected = new URL(to).href;
-    const err = await rejectsWith(safeDownload(go(status, to), options([p], { filter, lookup })), 'REDIRECT_FILTERED', `Redirect to disallowed URL: ${expected}`);
+    const err = await rejectsWith(
+      safeDownload(go(status, to), options([p], { filter, lookup })),
+      'REDIRECT_FILTERED',
+      `Redirect to disallowed URL: ${expected}`,
+    );
     assert.equal(err.url, expected);
   }
   assert.deepEqual(lookup.calls, ['internal.gaze.test']);
   assert.equal(forbidden.connections.length, 0);
   // relative Locations are resolved first: a relative redirect to a denied port
-  await rejectsWith(safeDownload(go(302, `//127.0.0.1:${forbidden.port}/secret`), options([p], { filter })), 'REDIRECT_FILTERED',
-    `Redirect to disallowed URL: ${forbidden.url('/secret')}`);
+  await rejectsWith(
+    safeDownload(go(302, `//127.0.0.1:${forbidden.port}/secret`), options([p], { filter })),
+    'REDIRECT_FILTERED',
+    `Redirect to disallowed URL: ${forbidden.url('/secret')}`,
+  );
   assert.equal(forbidden.connections.length, 0);
 });
 
@@ -416,7 +475,11 @@ test('a final status other than 2xx is HTTP_STATUS', async (t) => {
 });
 
 test('a server that accepts but never answers: READ_TIMEOUT within the configured time', async (t) => {
-  const server = await rawServer(t, (socket) => socket.on('data', () => { /* never answers */ }));
+  const server = await rawServer(t, (socket) =>
+    socket.on('data', () => {
+      /* never answers */
+    }),
+  );
   const started = Date.now();
   await rejectsWith(safeDownload(server.url('/'), options([server.port], { readTimeoutMs: TIMEOUT })), 'READ_TIMEOUT', /within 300 ms/);
   const elapsed = Date.now() - started;
@@ -425,7 +488,11 @@ test('a server that accepts but never answers: READ_TIMEOUT within the configure
 });
 
 test('connect-phase timeouts: a TLS handshake that never completes, a resolver that never answers', async (t) => {
-  const server = await rawServer(t, (socket) => socket.on('data', () => { /* swallows the ClientHello */ }));
+  const server = await rawServer(t, (socket) =>
+    socket.on('data', () => {
+      /* swallows the ClientHello */
+    }),
+  );
   let started = Date.now();
   await rejectsWith(safeDownload(`https://127.0.0.1:${server.port}/`, options([server.port], { connectTimeoutMs: TIMEOUT })), 'CONNECT_TIMEOUT');
   let elapsed = Date.now() - started;
@@ -433,7 +500,11 @@ test('connect-phase timeouts: a TLS handshake that never completes, a resolver t
   await until(() => server.closed() === 1, 'the socket to be released');
 
   started = Date.now();
-  await rejectsWith(safeDownload(`http://slow-dns.gaze.test:${server.port}/`, options([server.port], { connectTimeoutMs: TIMEOUT, lookup: never })), 'CONNECT_TIMEOUT', /resolving slow-dns\.gaze\.test/);
+  await rejectsWith(
+    safeDownload(`http://slow-dns.gaze.test:${server.port}/`, options([server.port], { connectTimeoutMs: TIMEOUT, lookup: never })),
+    'CONNECT_TIMEOUT',
+    /resolving slow-dns\.gaze\.test/,
+  );
   elapsed = Date.now() - started;
   assert.ok(elapsed >= TIMEOUT - 20 && elapsed < TIMEOUT + 700, `took ${elapsed} ms`);
   assert.equal(server.connections.length, 1);
@@ -476,7 +547,10 @@ test('the body stops with READ_TIMEOUT when the server stalls, but a slow reader
   let pauses = 0;
   for await (const chunk of slow.body) {
     chunks.push(chunk as Buffer);
-    if (pauses < 2) { pauses++; await sleep(TIMEOUT * 2); }
+    if (pauses < 2) {
+      pauses++;
+      await sleep(TIMEOUT * 2);
+    }
   }
   assert.ok(Buffer.concat(chunks).equals(big));
 });
@@ -488,7 +562,8 @@ test('maxBytes: TOO_LARGE from Content-Length, without it, and as soon as exceed
     } else if (req.url === '/chunked') {
       res.writeHead(200);
       res.end(Buffer.alloc(5000));
-    } else { // streams forever
+    } else {
+      // streams forever
       res.writeHead(200);
       const timer = setInterval(() => res.write(Buffer.alloc(1024)), 5);
       res.on('close', () => clearInterval(timer));
@@ -539,8 +614,11 @@ test('a body shorter than Content-Length is CLOSED_EARLY', async (t) => {
   await bodyFails(chunked.body, 'CLOSED_EARLY', /after 5 bytes/);
 
   // and the guard on its own, for a source that just ends
-  await bodyFails(guardBody(Readable.from([Buffer.from('abc')]), { expectedLength: 7, readTimeoutMs: 0 }), 'CLOSED_EARLY',
-    'downloaded data size 3 is different from expected 7');
+  await bodyFails(
+    guardBody(Readable.from([Buffer.from('abc')]), { expectedLength: 7, readTimeoutMs: 0 }),
+    'CLOSED_EARLY',
+    'downloaded data size 3 is different from expected 7',
+  );
 });
 
 test('abort through the signal at every stage, releasing the socket', async (t) => {
@@ -550,7 +628,11 @@ test('abort through the signal at every stage, releasing the socket', async (t) 
       res.write(Buffer.alloc(10));
     } // '/silent': never answers
   });
-  const silent = await rawServer(t, (socket) => socket.on('data', () => { /* swallows */ }));
+  const silent = await rawServer(t, (socket) =>
+    socket.on('data', () => {
+      /* swallows */
+    }),
+  );
   const o = (signal: AbortSignal, extra: Partial<SafeDownloadOptions> = {}) => options([server.port, silent.port], { signal, ...extra });
 
   // before anything
@@ -584,12 +666,12 @@ test('abort through the signal at every stage, releasing the socket', async (t) 
   setTimeout(() => ac.abort(), 50);
   const { received } = await bodyFails(r.body, 'ABORTED');
   assert.equal(received, 10);
-  await until(() => server.closed() === 2, 'the body\'s socket to be released');
+  await until(() => server.closed() === 2, "the body's socket to be released");
 
   // a reader that gives up (destroys the body) releases the socket too
   const dropped = await safeDownload(server.url('/body'), options([server.port]));
   dropped.body.destroy();
-  await until(() => server.closed() === 3, 'the dropped body\'s socket to be released');
+  await until(() => server.closed() === 3, "the dropped body's socket to be released");
 });
 
 test('a server that sends its whole body and closes while the reader is paused: the body arrives whole, nothing throws', async (t) => {
@@ -631,7 +713,10 @@ test('by default internal destinations are refused: literal, resolved, and after
   const lookup = countingLookup({
     'loopback.gaze.test': [{ address: '127.0.0.1', family: 4 }],
     'metadata.gaze.test': [{ address: '169.254.169.254', family: 4 }],
-    'mixed.gaze.test': [{ address: '93.184.215.14', family: 4 }, { address: '10.1.2.3', family: 4 }],
+    'mixed.gaze.test': [
+      { address: '93.184.215.14', family: 4 },
+      { address: '10.1.2.3', family: 4 },
+    ],
   });
   for (const uri of [`http://127.0.0.1:${p}/`, `http://2130706433:${p}/`, `http://0:${p}/`, `http://[::1]:${p}/`, `http://[::ffff:7f00:1]:${p}/`]) {
     await rejectsWith(safeDownload(uri, options([p], { filter: strict(), lookup })), 'FILTERED');
@@ -650,7 +735,10 @@ test('by default internal destinations are refused: literal, resolved, and after
   }
   // a public name that redirects inward is stopped at the redirect
   const redirecting = countingLookup({ 'public.gaze.test': [{ address: '127.0.0.1', family: 4 }] });
-  await rejectsWith(safeDownload(`http://public.gaze.test:${p}/to-internal`, options([p], { filter: strict({ allowedHosts: ['public.gaze.test'] }), lookup: redirecting })),
-    'REDIRECT_FILTERED', `Redirect to disallowed URL: http://127.0.0.1:${p}/secret`);
+  await rejectsWith(
+    safeDownload(`http://public.gaze.test:${p}/to-internal`, options([p], { filter: strict({ allowedHosts: ['public.gaze.test'] }), lookup: redirecting })),
+    'REDIRECT_FILTERED',
+    `Redirect to disallowed URL: http://127.0.0.1:${p}/secret`,
+  );
   assert.equal(server.requests.filter((r) => r.url === '/secret').length, 0);
 });

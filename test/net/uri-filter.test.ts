@@ -29,22 +29,39 @@ function filter(overrides: Partial<UriFilterOptions>): UriFilterOptions {
 
 function table(opts: UriFilterOptions, rows: Array<[string | null | undefined, boolean]>): void {
   for (const [uri, expected] of rows) {
-    assert.equal(passesUriFilter(uri, opts), expected, `${JSON.stringify(uri)} should ${expected ? 'pass' : 'be refused'}: ${JSON.stringify(checkUri(uri, opts))}`);
+    assert.equal(
+      passesUriFilter(uri, opts),
+      expected,
+      `${JSON.stringify(uri)} should ${expected ? 'pass' : 'be refused'}: ${JSON.stringify(checkUri(uri, opts))}`,
+    );
   }
 }
 
 test('uriFilterFromConfig reads [import_filtering_opts] with Glance defaults, and Gaze refuses internal addresses by default', () => {
   assert.deepEqual(uriFilterFromConfig(loadConfig(undefined, {})), { ...DEFAULTS, refuseInternal: true });
   assert.equal(uriFilterFromConfig(loadConfig(undefined, {}, { import_filtering_opts: { refuse_internal_addresses: 'false' } })).refuseInternal, false);
-  const config = loadConfig(undefined, {}, {
-    import_filtering_opts: {
-      allowed_schemes: 'https', disallowed_schemes: 'ftp, gopher', allowed_hosts: 'images.example.com',
-      disallowed_hosts: '169.254.169.254,localhost', allowed_ports: '', disallowed_ports: '22, 25',
+  const config = loadConfig(
+    undefined,
+    {},
+    {
+      import_filtering_opts: {
+        allowed_schemes: 'https',
+        disallowed_schemes: 'ftp, gopher',
+        allowed_hosts: 'images.example.com',
+        disallowed_hosts: '169.254.169.254,localhost',
+        allowed_ports: '',
+        disallowed_ports: '22, 25',
+      },
     },
-  });
+  );
   assert.deepEqual(uriFilterFromConfig(config), {
-    allowedSchemes: ['https'], disallowedSchemes: ['ftp', 'gopher'], allowedHosts: ['images.example.com'],
-    disallowedHosts: ['169.254.169.254', 'localhost'], allowedPorts: [], disallowedPorts: [22, 25], refuseInternal: true,
+    allowedSchemes: ['https'],
+    disallowedSchemes: ['ftp', 'gopher'],
+    allowedHosts: ['images.example.com'],
+    disallowedHosts: ['169.254.169.254', 'localhost'],
+    allowedPorts: [],
+    disallowedPorts: [22, 25],
+    refuseInternal: true,
   });
 });
 
@@ -102,7 +119,10 @@ test('schemes: allow-list, deny-list, allow-list wins when both are set', () => 
     ['http://h.example/x', false], // not in the allow-list
   ]);
   const noLists = filter({ allowedSchemes: [], disallowedSchemes: [] });
-  table(noLists, [['gopher://h.example/x', true], ['file:///etc/passwd', false /* no host */]]);
+  table(noLists, [
+    ['gopher://h.example/x', true],
+    ['file:///etc/passwd', false /* no host */],
+  ]);
 });
 
 test('hosts: allow-list, deny-list, allow-list wins when both are set', () => {
@@ -139,10 +159,22 @@ test('hosts: allow-list, deny-list, allow-list wins when both are set', () => {
 test('encoded IPv4 and IPv6 spellings are compared in canonical form', () => {
   const deny = filter({ disallowedHosts: ['127.0.0.1', '169.254.169.254'] });
   const spellings = [
-    'http://127.0.0.1/', 'http://0x7f.1/', 'http://0x7f000001/', 'http://2130706433/', 'http://017700000001/',
-    'http://0177.0.0.1/', 'http://127.1/', 'http://127.0.1/', 'http://127.0.0.1./', 'http://[::ffff:127.0.0.1]/',
-    'http://[::ffff:7f00:1]/', 'http://[0:0:0:0:0:ffff:127.0.0.1]/', 'http://%31%32%37.0.0.1/', 'http://１２７.０.０.１/',
-    'http://169.254.43518/', 'http://0xa9fea9fe/',
+    'http://127.0.0.1/',
+    'http://0x7f.1/',
+    'http://0x7f000001/',
+    'http://2130706433/',
+    'http://017700000001/',
+    'http://0177.0.0.1/',
+    'http://127.1/',
+    'http://127.0.1/',
+    'http://127.0.0.1./',
+    'http://[::ffff:127.0.0.1]/',
+    'http://[::ffff:7f00:1]/',
+    'http://[0:0:0:0:0:ffff:127.0.0.1]/',
+    'http://%31%32%37.0.0.1/',
+    'http://１２７.０.０.１/',
+    'http://169.254.43518/',
+    'http://0xa9fea9fe/',
   ];
   for (const uri of spellings) assert.equal(passesUriFilter(uri, deny), false, uri);
   // and the list entries themselves may be written in any spelling
@@ -182,9 +214,16 @@ test('ports: checked only when the URI has an explicit port; allow-list wins whe
     ['http://h.example/x', true],
   ]);
   const both = filter({ allowedPorts: [8080], disallowedPorts: [8080] });
-  table(both, [['http://h.example:8080/x', true], ['http://h.example:9090/x', false]]);
+  table(both, [
+    ['http://h.example:8080/x', true],
+    ['http://h.example:9090/x', false],
+  ]);
   const none = filter({ allowedPorts: [], disallowedPorts: [] });
-  table(none, [['http://h.example:1/x', true], ['http://h.example:65535/x', true], ['http://h.example:65536/x', false]]);
+  table(none, [
+    ['http://h.example:1/x', true],
+    ['http://h.example:65535/x', true],
+    ['http://h.example:65536/x', false],
+  ]);
 });
 
 test('checkUri explains the refusal and returns the parsed URL', () => {
@@ -265,9 +304,16 @@ test('internal addresses are refused by default, in every spelling, unless allow
     ['http://[2606:4700::6810:84e5]/', true],
     ['http://images.example.com/', true], // names are judged by what they resolve to
   ]);
-  table(filter({ refuseInternal: true, allowedPorts: [], allowedHosts: ['127.0.0.1'] }), [['http://127.0.0.1/', true], ['http://[::1]/', false], ['http://93.184.215.14/', false]]);
+  table(filter({ refuseInternal: true, allowedPorts: [], allowedHosts: ['127.0.0.1'] }), [
+    ['http://127.0.0.1/', true],
+    ['http://[::1]/', false],
+    ['http://93.184.215.14/', false],
+  ]);
   table(filter({ refuseInternal: true, allowedPorts: [], allowedHosts: ['10.0.0.0/8', 'fd00::/8'] }), [
-    ['http://10.20.30.40/', true], ['http://[fd00::5]/', true], ['http://11.0.0.1/', false], ['http://192.168.1.1/', false],
+    ['http://10.20.30.40/', true],
+    ['http://[fd00::5]/', true],
+    ['http://11.0.0.1/', false],
+    ['http://192.168.1.1/', false],
   ]);
 
   assert.equal(addressPassesFilter('169.254.169.254', 'innocent.example', gaze), false);

@@ -59,16 +59,22 @@ test('a stage host that cannot be reached: import answers 504, delete still dele
   const deadPort = await freePort();
   try {
     const staging = (name: string) => ({ node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` });
-    const common = { database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` }, glance_store: { filesystem_store_datadir: path.join(shared, 'images') } };
+    const common = {
+      database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
+      glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+    };
     const a = await startGazeProcess({ DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${deadPort}`, ...staging('a') }, ...common });
     const img = await client(a.url).createImage();
     await client(a.url).put(`/v2/images/${img.id}/stage`, { body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } });
     await a.stop();
     const b = await startGazeProcess({ DEFAULT: { worker_self_reference_url: 'http://127.0.0.1:1', ...staging('b') }, ...common });
     try {
-      const r = await client(b.url).call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } }, headers: { accept: 'application/json' } });
+      const r = await client(b.url).call('POST', `/v2/images/${img.id}/import`, {
+        json: { method: { name: 'glance-direct' } },
+        headers: { accept: 'application/json' },
+      });
       assert.equal(r.status, 504);
-      assert.equal(r.json.message, 'The gateway has timed out.<br /><br />\nStage host is unavailable\n\n', 'WebOb\'s detail shape, as Glance raises it');
+      assert.equal(r.json.message, 'The gateway has timed out.<br /><br />\nStage host is unavailable\n\n', "WebOb's detail shape, as Glance raises it");
       assert.equal((await client(b.url).del(`/v2/images/${img.id}`)).status, 204);
       assert.equal((await client(b.url).get(`/v2/images/${img.id}`)).status, 404);
     } finally {

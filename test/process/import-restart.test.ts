@@ -17,7 +17,8 @@ async function killMidImportAndRestart(start: (api: ReturnType<typeof client>, s
   try {
     const first = await startGazeProcess(sections, { dir });
     const id = await start(client(first.url), sections);
-    if (waitForImporting) await until(async () => ((await client(first.url).get(`/v2/images/${id}`)).json.status === 'importing' ? true : undefined), 'importing');
+    if (waitForImporting)
+      await until(async () => ((await client(first.url).get(`/v2/images/${id}`)).json.status === 'importing' ? true : undefined), 'importing');
     await first.kill('SIGKILL');
 
     const second = await startGazeProcess(sections, { dir, port: first.port });
@@ -44,11 +45,17 @@ test('kill -9 during a web-download: after the restart the import is resumed and
   const files = await startFileServer();
   files.routes.set('/slow', trickle(3_000_000, 40, 128 * 1024));
   try {
-    const { image, task } = await killMidImportAndRestart(async (api) => {
-      const img = await api.createImage({ name: 'restart-web' });
-      assert.equal((await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status, 202);
-      return img.id;
-    }, { import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1' } });
+    const { image, task } = await killMidImportAndRestart(
+      async (api) => {
+        const img = await api.createImage({ name: 'restart-web' });
+        assert.equal(
+          (await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/slow') } } })).status,
+          202,
+        );
+        return img.id;
+      },
+      { import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1' } },
+    );
     assert.equal(task.status, 'success');
     assert.equal(image.status, 'active');
     assert.equal(image.size, 3_000_000);
@@ -59,15 +66,19 @@ test('kill -9 during a web-download: after the restart the import is resumed and
 
 test('kill -9 right after a glance-direct import starts: after the restart the image is active or cleanly queued', async () => {
   const data = randomBytes(48 * 1024 * 1024);
-  const { image } = await killMidImportAndRestart(async (api) => {
-    const img = await api.createImage({ name: 'restart-direct' });
-    const staged = await api.put(`/v2/images/${img.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
-    assert.equal(staged.status, 204);
-    assert.equal((await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } })).status, 202);
-    return img.id;
-    // An import of staged data on the store's filesystem takes milliseconds: the kill lands right
-    // after the 202, at whatever point the import reached.
-  }, {}, false);
+  const { image } = await killMidImportAndRestart(
+    async (api) => {
+      const img = await api.createImage({ name: 'restart-direct' });
+      const staged = await api.put(`/v2/images/${img.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(staged.status, 204);
+      assert.equal((await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } })).status, 202);
+      return img.id;
+      // An import of staged data on the store's filesystem takes milliseconds: the kill lands right
+      // after the 202, at whatever point the import reached.
+    },
+    {},
+    false,
+  );
   // The staged data survives the kill, so whatever point the import reached, it is finished.
   assert.equal(image.status, 'active');
   assert.equal(image.size, data.length);

@@ -30,7 +30,10 @@ forEachEngine((engine) => {
   const processes: GazeProcess[] = [];
   const dirs: string[] = [];
   after(async () => {
-    for (const gaze of processes) { gaze.child.kill('SIGCONT'); await gaze.stop(); }
+    for (const gaze of processes) {
+      gaze.child.kill('SIGCONT');
+      await gaze.stop();
+    }
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -60,15 +63,19 @@ forEachEngine((engine) => {
       const api = client(first.url);
 
       const image = await api.createImage({ name: 'taken-over', disk_format: 'raw', container_format: 'bare' });
-      assert.equal((await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/image') } } })).status, 202);
+      assert.equal(
+        (await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/image') } } })).status,
+        202,
+      );
       // Frozen once its download runs (before that, there would be nothing of its own to step away from).
       await until(() => (requests.length >= 1 ? true : undefined), 'the first process to start downloading');
       await until(async () => ((await api.get(`/v2/images/${image.id}`)).json.status === 'importing' ? true : undefined), 'importing');
       first.child.kill('SIGSTOP');
 
       // The lease (10 s) expires, the second process's recovery sweep claims the task and downloads again.
-      await until(() => (requests.length >= 2 ? true : undefined), 'the second process to take the task over', 40_000)
-        .catch((err) => { throw new Error(`${err.message}\n--- second process ---\n${second.output()}`); });
+      await until(() => (requests.length >= 2 ? true : undefined), 'the second process to take the task over', 40_000).catch((err) => {
+        throw new Error(`${err.message}\n--- second process ---\n${second.output()}`);
+      });
       first.child.kill('SIGCONT');
       const secondApi = client(second.url);
       const done = await until(async () => {
@@ -104,7 +111,10 @@ forEachEngine((engine) => {
     processes.push(gaze);
     const api = client(gaze.url);
     const image = await api.createImage({ name: 'interrupted-thrice' });
-    assert.equal((await api.put(`/v2/images/${image.id}/stage`, { body: Buffer.alloc(4096, 1), headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.equal(
+      (await api.put(`/v2/images/${image.id}/stage`, { body: Buffer.alloc(4096, 1), headers: { 'content-type': 'application/octet-stream' } })).status,
+      204,
+    );
 
     // What three holders that each died mid-import leave behind: the task processing with an expired
     // lease held by a process elsewhere, three attempts made, the image importing under its lock.
@@ -113,19 +123,37 @@ forEachEngine((engine) => {
       const taskId = randomUUID();
       const now = nowTimestamp();
       await new TasksRepo(db).insert({
-        id: taskId, type: 'api_image_import', status: 'processing', owner: image.owner, message: '', result: null,
+        id: taskId,
+        type: 'api_image_import',
+        status: 'processing',
+        owner: image.owner,
+        message: '',
+        result: null,
         input: JSON.stringify({ image_id: image.id, import_req: { method: { name: 'glance-direct' } }, backend: [null] }),
-        image_id: image.id, request_id: null, user_id: null, expires_at: null, created_at: now, updated_at: now,
-        deleted_at: null, deleted: 0, lease_owner: 'elsewhere:1:gone', lease_expires_at: addSeconds(now, -60), attempts: 3,
+        image_id: image.id,
+        request_id: null,
+        user_id: null,
+        expires_at: null,
+        created_at: now,
+        updated_at: now,
+        deleted_at: null,
+        deleted: 0,
+        lease_owner: 'elsewhere:1:gone',
+        lease_expires_at: addSeconds(now, -60),
+        attempts: 3,
       });
       const images = new ImagesRepo(db);
       assert.equal(await images.takeImportLock(image.id, taskId), true);
       assert.equal(await images.updateFields(image.id, 'uploading', moveTo('importing')), true);
 
-      const settled = await until(async () => {
-        const img = (await api.get(`/v2/images/${image.id}`)).json;
-        return img.status === 'queued' && !('os_glance_import_task' in img) ? img : undefined;
-      }, 'the recovery sweep to give up', 20_000);
+      const settled = await until(
+        async () => {
+          const img = (await api.get(`/v2/images/${image.id}`)).json;
+          return img.status === 'queued' && !('os_glance_import_task' in img) ? img : undefined;
+        },
+        'the recovery sweep to give up',
+        20_000,
+      );
       assert.equal(settled.size, null);
       const task = (await api.get(`/v2/tasks/${taskId}`)).json;
       assert.equal(task.status, 'failure');

@@ -20,7 +20,9 @@ test('kill -9 during an upload: after a restart the image is queued again and no
     const api = client(first.url);
     const img = await api.createImage({ name: 'interrupted' });
     const req = httpRequest(`${first.url}/v2/images/${img.id}/file`, {
-      method: 'PUT', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
+      method: 'PUT',
+      agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
     });
     req.on('error', () => {});
     req.write(Buffer.alloc(2_000_000, 1));
@@ -28,7 +30,10 @@ test('kill -9 during an upload: after a restart the image is queued again and no
     assert.equal((await api.get(`/v2/images/${img.id}`)).json.status, 'saving');
     await first.kill('SIGKILL');
     req.destroy();
-    assert.ok(readdirSync(path.join(dir, 'data', 'images')).some((f) => f.startsWith('.partial-')), 'the crash left a partial file');
+    assert.ok(
+      readdirSync(path.join(dir, 'data', 'images')).some((f) => f.startsWith('.partial-')),
+      'the crash left a partial file',
+    );
 
     const second = await startGazeProcess({}, { dir, port: first.port });
     try {
@@ -54,8 +59,10 @@ test('gaze db sync creates the schema once; no-auth mode refuses a non-loopback 
     assert.match(firstSync.stdout, /applied 0001_initial/);
     const again = await run(process.execPath, [gazeBin, 'db', 'sync'], { env: { ...process.env, GAZE_CONFIG: conf } });
     assert.match(again.stdout, /up to date/);
-    await assert.rejects(run(process.execPath, [gazeBin, 'serve', '--config', conf]), (err: any) =>
-      err.code === 1 && /refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr));
+    await assert.rejects(
+      run(process.execPath, [gazeBin, 'serve', '--config', conf]),
+      (err: any) => err.code === 1 && /refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr),
+    );
     await assert.rejects(run(process.execPath, [gazeBin, 'frobnicate']), (err: any) => /unknown command 'frobnicate'/.test(err.stderr));
   } finally {
     rmSync(dir, { recursive: true, force: true });

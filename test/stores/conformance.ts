@@ -31,7 +31,11 @@ function failingSource(good: Buffer): Readable {
   let sent = false;
   return new Readable({
     read() {
-      if (!sent) { sent = true; this.push(good); return; }
+      if (!sent) {
+        sent = true;
+        this.push(good);
+        return;
+      }
       setTimeout(() => this.destroy(new Error('connection reset by peer')), 10);
     },
   });
@@ -67,18 +71,29 @@ export function runStoreConformance(target: ConformanceTarget): void {
     const driver = await target.make();
     // The source's own error reaches the caller (possibly as a StoreError's cause).
     await assert.rejects(driver.write('cut', failingSource(randomBytes(200_000))), (err: unknown) =>
-      [err, (err as Error).cause].some((e) => e instanceof Error && e.message.includes('connection reset by peer')));
+      [err, (err as Error).cause].some((e) => e instanceof Error && e.message.includes('connection reset by peer')),
+    );
     assert.deepEqual(await target.listAll(driver), []);
   });
 
   test(`${target.name}: an aborted write leaves nothing behind`, async () => {
     const driver = await target.make();
     const controller = new AbortController();
-    const endless = new Readable({ read() { setTimeout(() => this.push(randomBytes(65536)), 1); } });
+    const endless = new Readable({
+      read() {
+        setTimeout(() => this.push(randomBytes(65536)), 1);
+      },
+    });
     const writing = driver.write('aborted', endless, { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    await assert.rejects(writing, (err: unknown) => err === controller.signal.reason || (err as Error).name === 'AbortError'
-      || (err as Error).cause === controller.signal.reason || (err instanceof StoreError && err.code === 'ABORTED'));
+    await assert.rejects(
+      writing,
+      (err: unknown) =>
+        err === controller.signal.reason ||
+        (err as Error).name === 'AbortError' ||
+        (err as Error).cause === controller.signal.reason ||
+        (err instanceof StoreError && err.code === 'ABORTED'),
+    );
     assert.deepEqual(await target.listAll(driver), []);
   });
 
@@ -143,16 +158,19 @@ export function runStoreConformance(target: ConformanceTarget): void {
     const driver = await target.make();
     const store = new Store('s', driver); // refuses a driver that declares an ability without its method
     const controller = new AbortController();
-    const endless = new Readable({ read() { setTimeout(() => this.push(randomBytes(65536)), 2); } });
+    const endless = new Readable({
+      read() {
+        setTimeout(() => this.push(randomBytes(65536)), 2);
+      },
+    });
     const writing = store.write('growing', endless, { signal: controller.signal });
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(await store.writeInProgress('growing', 60_000), driver.capabilities.localPartials, 'seen while it runs');
     assert.equal(await store.writeInProgress('other', 60_000), false);
     controller.abort();
-    await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED' || (err as Error).name === 'AbortError');
+    await assert.rejects(writing, (err: unknown) => (err instanceof StoreError && err.code === 'ABORTED') || (err as Error).name === 'AbortError');
     assert.equal(await store.writeInProgress('growing', 60_000), false, 'not after the abort');
     assert.equal(await store.sweepPartials(0), 0, 'an aborted write left nothing to sweep');
     await store.close();
   });
 }
-

@@ -5,13 +5,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
-import {
-  CreateBucketCommand,
-  HeadBucketCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { S3StoreDriver, createS3Driver } from '../../src/stores/s3.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
 import { StoreError } from '../../src/stores/driver.ts';
@@ -30,9 +24,12 @@ before(async () => {
   swift = await startSwift();
   console.log(`# swift started in ${swift.startMs} ms`);
   admin = new S3Client({
-    endpoint: swift.s3.endpoint, region: 'us-east-1', forcePathStyle: true,
+    endpoint: swift.s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
     credentials: { accessKeyId: swift.s3.accessKey, secretAccessKey: swift.s3.secretKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 });
 after(async () => {
@@ -118,8 +115,10 @@ test('s3: aborting a multi-part write mid-way leaves no multipart upload or segm
 test('s3: a source that fails after several parts leaves nothing and its own error reaches the caller', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB });
   const failing = failingAfter(randomBytes(12 * MiB), 'connection reset by peer');
-  await assert.rejects(driver.write('cut-big', failing),
-    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer');
+  await assert.rejects(
+    driver.write('cut-big', failing),
+    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',
+  );
   assert.deepEqual(await listAll(driver), []);
 });
 
@@ -129,7 +128,10 @@ test('s3: rewriting a multi-part object with a small one replaces it (Swift keep
   const { url } = await driver.write('swap', Readable.from([Buffer.from('small now')]));
   assert.equal((await buffer(await driver.read(url))).toString(), 'small now');
   const listed = await listAll(driver);
-  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['swap']);
+  assert.deepEqual(
+    listed.filter((name) => !name.startsWith('segment:')),
+    ['swap'],
+  );
   // Swift's s3api (2.30) does not delete the segments of a multipart object that a PUT overwrites
   // (a DELETE does): a known Swift limitation that AWS S3, Ceph and MinIO do not have. The driver cannot
   // reach the hidden `<bucket>+segments` container through the S3 API. If Swift fixes this, this
@@ -139,15 +141,19 @@ test('s3: rewriting a multi-part object with a small one replaces it (Swift keep
 
 test('s3: createS3Driver reads Glance option names and creates the bucket on the first write', async () => {
   const bucket = bucketName();
-  const driver = createS3Driver('images', {
-    s3_store_host: swift.s3.endpoint,
-    s3_store_access_key: swift.s3.accessKey,
-    s3_store_secret_key: swift.s3.secretKey,
-    s3_store_bucket: bucket,
-    s3_store_create_bucket_on_put: 'True',
-    s3_store_large_object_chunk_size: '8',
-    s3_store_thread_pools: '3',
-  }, config);
+  const driver = createS3Driver(
+    'images',
+    {
+      s3_store_host: swift.s3.endpoint,
+      s3_store_access_key: swift.s3.accessKey,
+      s3_store_secret_key: swift.s3.secretKey,
+      s3_store_bucket: bucket,
+      s3_store_create_bucket_on_put: 'True',
+      s3_store_large_object_chunk_size: '8',
+      s3_store_thread_pools: '3',
+    },
+    config,
+  );
   assert.equal(driver.type, 's3');
   assert.equal(driver.partSize, 8 * MiB);
   assert.equal(driver.queueSize, 3);
@@ -157,16 +163,29 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
   assert.equal((await buffer(await driver.read(url))).toString(), 'hello');
 
   assert.throws(() => createS3Driver('x', { s3_store_host: swift.s3.endpoint }, config), /s3_store_access_key is required/);
-  assert.throws(() => createS3Driver('x', {
-    s3_store_host: swift.s3.endpoint, s3_store_access_key: 'a', s3_store_secret_key: 'b', s3_store_bucket: 'c',
-    s3_store_large_object_chunk_size: '4',
-  }, config), /between 5 MiB and 5 GiB/);
+  assert.throws(
+    () =>
+      createS3Driver(
+        'x',
+        {
+          s3_store_host: swift.s3.endpoint,
+          s3_store_access_key: 'a',
+          s3_store_secret_key: 'b',
+          s3_store_bucket: 'c',
+          s3_store_large_object_chunk_size: '4',
+        },
+        config,
+      ),
+    /between 5 MiB and 5 GiB/,
+  );
 });
 
 test('s3: a missing bucket without create_bucket_on_put fails the write clearly', async () => {
   const driver = new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket: bucketName() });
-  await assert.rejects(driver.write('k', Readable.from([Buffer.from('x')])),
-    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_bucket_on_put/.test(err.message));
+  await assert.rejects(
+    driver.write('k', Readable.from([Buffer.from('x')])),
+    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_bucket_on_put/.test(err.message),
+  );
 });
 
 test('s3: owns() matches its bucket only; urls carry no credentials; Glance-style urls of this host are read', async () => {

@@ -75,21 +75,30 @@ test('swift: a large object (5 MiB segments, 12 MiB) round-trips, ranges cross s
   assert.ok((await buffer(await driver.read(url, cross))).equals(data.subarray(cross.start, cross.end + 1)));
   const listed = await listAll(driver);
   assert.equal(listed.filter((name) => name.startsWith('segment:big/')).length, 3);
-  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['big']);
+  assert.deepEqual(
+    listed.filter((name) => !name.startsWith('segment:')),
+    ['big'],
+  );
   await driver.delete(url);
   assert.deepEqual(await listAll(driver), []);
 });
 
 test('swift: data of exactly one segment, and of exactly two, make no empty segment', async () => {
   const driver = driverFor({ segmentSize: MiB });
-  for (const [key, length] of [['one', MiB], ['two', 2 * MiB]] as const) {
+  for (const [key, length] of [
+    ['one', MiB],
+    ['two', 2 * MiB],
+  ] as const) {
     const data = randomBytes(length);
     const { url, size } = await driver.write(key, chunks(data, 100_000));
     assert.equal(size, length);
     assert.ok((await buffer(await driver.read(url))).equals(data));
   }
   const listed = await listAll(driver);
-  assert.deepEqual(listed.filter((name) => !name.startsWith('segment:')), ['one', 'two']);
+  assert.deepEqual(
+    listed.filter((name) => !name.startsWith('segment:')),
+    ['one', 'two'],
+  );
   // One MiB fits the in-memory limit of a 1 MiB-segment store: a plain object. Two MiB: two segments.
   assert.equal(listed.filter((name) => name.startsWith('segment:one/')).length, 0);
   assert.equal(listed.filter((name) => name.startsWith('segment:two/')).length, 2);
@@ -115,8 +124,10 @@ test('swift: aborting a large write mid-way deletes the segments written so far'
 test('swift: a source that fails after several segments leaves nothing and its own error reaches the caller', async () => {
   const driver = driverFor({ segmentSize: 5 * MiB });
   const failing = failingAfter(randomBytes(12 * MiB), 'connection reset by peer');
-  await assert.rejects(driver.write('cut-big', failing),
-    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer');
+  await assert.rejects(
+    driver.write('cut-big', failing),
+    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',
+  );
   assert.deepEqual(await listAll(driver), []);
 });
 
@@ -146,14 +157,18 @@ test('swift: an expired or revoked token is renewed on 401', async () => {
 
 test('swift: createSwiftDriver reads Glance option names; the containers are created on the first write', async () => {
   const container = containerName();
-  const driver = createSwiftDriver('images', {
-    swift_store_auth_address: swift.swift.authUrl,
-    swift_store_user: swift.swift.user,
-    swift_store_key: swift.swift.key,
-    swift_store_container: container,
-    swift_store_create_container_on_put: 'True',
-    swift_store_large_object_chunk_size: '1',
-  }, config);
+  const driver = createSwiftDriver(
+    'images',
+    {
+      swift_store_auth_address: swift.swift.authUrl,
+      swift_store_user: swift.swift.user,
+      swift_store_key: swift.swift.key,
+      swift_store_container: container,
+      swift_store_create_container_on_put: 'True',
+      swift_store_large_object_chunk_size: '1',
+    },
+    config,
+  );
   drivers.push(driver);
   assert.equal(driver.type, 'swift');
   assert.equal(driver.segmentSize, MiB);
@@ -164,15 +179,28 @@ test('swift: createSwiftDriver reads Glance option names; the containers are cre
   assert.equal((await listing(`${container}_segments`)).length, 3);
 
   assert.throws(() => createSwiftDriver('x', { swift_store_auth_address: swift.swift.authUrl }, config), /swift_store_user is required/);
-  assert.throws(() => createSwiftDriver('x', {
-    swift_store_auth_address: 'http://127.0.0.1:5000/v3', swift_store_user: 'u', swift_store_key: 'k', swift_store_auth_version: '3',
-  }, config), /not supported/);
+  assert.throws(
+    () =>
+      createSwiftDriver(
+        'x',
+        {
+          swift_store_auth_address: 'http://127.0.0.1:5000/v3',
+          swift_store_user: 'u',
+          swift_store_key: 'k',
+          swift_store_auth_version: '3',
+        },
+        config,
+      ),
+    /not supported/,
+  );
 });
 
 test('swift: a missing container without create_container_on_put fails the write clearly', async () => {
   const driver = driverFor({ createContainerOnPut: false });
-  await assert.rejects(driver.write('k', Readable.from([Buffer.from('x')])),
-    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_container_on_put/.test(err.message));
+  await assert.rejects(
+    driver.write('k', Readable.from([Buffer.from('x')])),
+    (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /create_container_on_put/.test(err.message),
+  );
 });
 
 test('swift: owns() matches its container only; urls carry no credentials; Glance-style urls are read', async () => {

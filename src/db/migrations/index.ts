@@ -4,7 +4,8 @@ import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type CreateTableBui
 const migrations: Record<string, Migration> = {
   '0001_initial': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('images')
+      await db.schema
+        .createTable('images')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('name', 'varchar(255)')
         .addColumn('status', 'varchar(30)', (c) => c.notNull())
@@ -30,7 +31,8 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ix_images_visibility').on('images').column('visibility').execute();
       await db.schema.createIndex('ix_images_created_at').on('images').columns(['created_at', 'id']).execute();
 
-      await db.schema.createTable('image_properties')
+      await db.schema
+        .createTable('image_properties')
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('name', 'varchar(255)', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
@@ -38,13 +40,15 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_image_properties_name').on('image_properties').columns(['name', 'value']).execute();
 
-      await db.schema.createTable('image_tags')
+      await db.schema
+        .createTable('image_tags')
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('value', 'varchar(255)', (c) => c.notNull())
         .addPrimaryKeyConstraint('pk_image_tags', ['image_id', 'value'])
         .execute();
 
-      await db.schema.createTable('image_members')
+      await db.schema
+        .createTable('image_members')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('member', 'varchar(255)', (c) => c.notNull())
@@ -55,7 +59,8 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_image_members_member').on('image_members').columns(['member', 'status']).execute();
 
-      await db.schema.createTable('image_locations')
+      await db.schema
+        .createTable('image_locations')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('position', 'integer', (c) => c.notNull())
@@ -67,7 +72,8 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_image_locations_image').on('image_locations').column('image_id').execute();
 
-      await db.schema.createTable('tasks')
+      await db.schema
+        .createTable('tasks')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('type', 'varchar(30)', (c) => c.notNull())
         .addColumn('status', 'varchar(30)', (c) => c.notNull())
@@ -93,7 +99,10 @@ const migrations: Record<string, Migration> = {
   '0002_task_attempts': {
     async up(db: Kysely<any>) {
       // How many times a task was started; restart recovery resumes a task only a few times.
-      await db.schema.alterTable('tasks').addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('tasks')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   },
   '0003_image_reservations': {
@@ -124,48 +133,65 @@ const migrations: Record<string, Migration> = {
         t.addColumn('created_at', 'varchar(26)', (c) => c.notNull()).addColumn('updated_at', 'varchar(26)');
       const toNamespace = (c: ColumnDefinitionBuilder) => c.notNull().references('metadef_namespaces.id').onDelete('cascade');
 
-      await timestamps(withId('metadef_namespaces')
-        .addColumn('namespace', 'varchar(80)', (c) => c.notNull().unique())
-        .addColumn('display_name', 'varchar(80)')
-        .addColumn('description', 'text')
-        .addColumn('visibility', 'varchar(32)')
-        .addColumn('protected', 'integer')
-        .addColumn('owner', 'varchar(255)', (c) => c.notNull())).execute();
+      await timestamps(
+        withId('metadef_namespaces')
+          .addColumn('namespace', 'varchar(80)', (c) => c.notNull().unique())
+          .addColumn('display_name', 'varchar(80)')
+          .addColumn('description', 'text')
+          .addColumn('visibility', 'varchar(32)')
+          .addColumn('protected', 'integer')
+          .addColumn('owner', 'varchar(255)', (c) => c.notNull()),
+      ).execute();
       await db.schema.createIndex('ix_metadef_namespaces_owner').on('metadef_namespaces').column('owner').execute();
 
-      await timestamps(withId('metadef_objects')
-        .addColumn('namespace_id', 'integer', toNamespace)
-        .addColumn('name', 'varchar(80)', (c) => c.notNull())
-        .addColumn('description', 'text')
-        .addColumn('required', 'text') // JSON array
-        .addColumn('json_schema', 'text', (c) => c.notNull()) // JSON object: property definitions by name
-        .addUniqueConstraint('uq_metadef_objects_namespace_id_name', ['namespace_id', 'name'])).execute();
+      await timestamps(
+        withId('metadef_objects')
+          .addColumn('namespace_id', 'integer', toNamespace)
+          .addColumn('name', 'varchar(80)', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('required', 'text') // JSON array
+          .addColumn('json_schema', 'text', (c) => c.notNull()) // JSON object: property definitions by name
+          .addUniqueConstraint('uq_metadef_objects_namespace_id_name', ['namespace_id', 'name']),
+      ).execute();
 
-      await timestamps(withId('metadef_properties')
-        .addColumn('namespace_id', 'integer', toNamespace)
-        .addColumn('name', 'varchar(80)', (c) => c.notNull())
-        .addColumn('json_schema', 'text', (c) => c.notNull())
-        .addUniqueConstraint('uq_metadef_properties_namespace_id_name', ['namespace_id', 'name'])).execute();
+      await timestamps(
+        withId('metadef_properties')
+          .addColumn('namespace_id', 'integer', toNamespace)
+          .addColumn('name', 'varchar(80)', (c) => c.notNull())
+          .addColumn('json_schema', 'text', (c) => c.notNull())
+          .addUniqueConstraint('uq_metadef_properties_namespace_id_name', ['namespace_id', 'name']),
+      ).execute();
 
-      await timestamps(withId('metadef_resource_types')
-        .addColumn('name', 'varchar(80)', (c) => c.notNull().unique())
-        .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))).execute();
+      await timestamps(
+        withId('metadef_resource_types')
+          .addColumn('name', 'varchar(80)', (c) => c.notNull().unique())
+          .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0)),
+      ).execute();
 
-      await timestamps(db.schema.createTable('metadef_namespace_resource_types')
-        .addColumn('resource_type_id', 'integer', (c) => c.notNull().references('metadef_resource_types.id'))
-        .addColumn('namespace_id', 'integer', toNamespace)
-        .addColumn('properties_target', 'varchar(80)')
-        .addColumn('prefix', 'varchar(80)')
-        // The order associations were made in, which is the order Glance lists them in.
-        .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
-        .addPrimaryKeyConstraint('pk_metadef_namespace_resource_types', ['resource_type_id', 'namespace_id'])).execute();
+      await timestamps(
+        db.schema
+          .createTable('metadef_namespace_resource_types')
+          .addColumn('resource_type_id', 'integer', (c) => c.notNull().references('metadef_resource_types.id'))
+          .addColumn('namespace_id', 'integer', toNamespace)
+          .addColumn('properties_target', 'varchar(80)')
+          .addColumn('prefix', 'varchar(80)')
+          // The order associations were made in, which is the order Glance lists them in.
+          .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('pk_metadef_namespace_resource_types', ['resource_type_id', 'namespace_id']),
+      ).execute();
 
-      await timestamps(withId('metadef_tags')
-        .addColumn('namespace_id', 'integer', toNamespace)
-        .addColumn('name', 'varchar(80)', (c) => c.notNull())).execute();
+      await timestamps(
+        withId('metadef_tags')
+          .addColumn('namespace_id', 'integer', toNamespace)
+          .addColumn('name', 'varchar(80)', (c) => c.notNull()),
+      ).execute();
       // Tag names are unique per namespace whatever their case (Glance says so in its message).
-      await db.schema.createIndex('uq_metadef_tags_namespace_id_name').on('metadef_tags').unique()
-        .expression(sql`namespace_id, lower(name)`).execute();
+      await db.schema
+        .createIndex('uq_metadef_tags_namespace_id_name')
+        .on('metadef_tags')
+        .unique()
+        .expression(sql`namespace_id, lower(name)`)
+        .execute();
     },
   },
 };

@@ -9,9 +9,24 @@ import { nowTimestamp } from '../../domain/time.ts';
 export const IMPORT_LOCK = 'os_glance_import_task';
 
 export type ImageColumn =
-  | 'id' | 'name' | 'status' | 'visibility' | 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'owner' | 'size'
-  | 'virtual_size' | 'container_format' | 'disk_format' | 'min_ram' | 'min_disk' | 'created_at' | 'updated_at'
-  | 'protected' | 'os_hidden';
+  | 'id'
+  | 'name'
+  | 'status'
+  | 'visibility'
+  | 'checksum'
+  | 'os_hash_algo'
+  | 'os_hash_value'
+  | 'owner'
+  | 'size'
+  | 'virtual_size'
+  | 'container_format'
+  | 'disk_format'
+  | 'min_ram'
+  | 'min_disk'
+  | 'created_at'
+  | 'updated_at'
+  | 'protected'
+  | 'os_hidden';
 
 /** `outside`: values [low, high): the column is below low or at/above high. */
 export type CompareOp = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'outside';
@@ -30,7 +45,10 @@ export interface ListScope {
   memberStatus: 'pending' | 'accepted' | 'rejected' | 'all';
 }
 
-export interface SortKey { key: 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at'; dir: 'asc' | 'desc' }
+export interface SortKey {
+  key: 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
+  dir: 'asc' | 'desc';
+}
 
 export interface ListQuery {
   conditions: ColumnCondition[];
@@ -78,7 +96,7 @@ function rowToImage(row: Row): Image {
 
 /** SQLite hands the JSON arrays back as text, PostgreSQL already parsed. */
 function jsonColumn<T>(value: unknown): T[] {
-  return (typeof value === 'string' ? JSON.parse(value) : value ?? []) as T[];
+  return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
 }
 
 function rowWithRelationsToImage(row: Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown }): Image {
@@ -146,7 +164,9 @@ function same(eb: EB, column: SortKey['key'], value: unknown): Expression<SqlBoo
 export class ImagesRepo {
   constructor(private readonly db: Db) {}
 
-  private get k() { return this.db.kysely; }
+  private get k() {
+    return this.db.kysely;
+  }
 
   /** True when the id was ever used, deleted images included (Glance refuses to reuse them). */
   async idExists(id: string): Promise<boolean> {
@@ -156,7 +176,10 @@ export class ImagesRepo {
 
   async insert(image: Image): Promise<void> {
     await this.k.transaction().execute(async (trx) => {
-      await trx.insertInto('images').values({ ...imageToRow(image), deleted: 0, deleted_at: null }).execute();
+      await trx
+        .insertInto('images')
+        .values({ ...imageToRow(image), deleted: 0, deleted_at: null })
+        .execute();
       await this.writeProperties(trx, image.id, image.properties);
       await this.writeTags(trx, image.id, image.tags);
     });
@@ -181,7 +204,11 @@ export class ImagesRepo {
     return this.k.transaction().execute(async (trx) => {
       const row = imageToRow(image);
       const columns = original ? changedColumns(imageToRow(original), row) : row;
-      let q = trx.updateTable('images').set({ ...columns, updated_at: image.updated_at }).where('id', '=', image.id).where('deleted', '=', 0);
+      let q = trx
+        .updateTable('images')
+        .set({ ...columns, updated_at: image.updated_at })
+        .where('id', '=', image.id)
+        .where('deleted', '=', 0);
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
@@ -193,16 +220,18 @@ export class ImagesRepo {
         return true;
       }
       const before = original.properties;
-      const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])]
-        .filter((key) => before[key] !== image.properties[key]);
+      const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
       if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
       await this.writeProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]!])));
       const removedTags = original.tags.filter((t) => !image.tags.includes(t));
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
       if (addedTags.length) {
-        await trx.insertInto('image_tags').values(addedTags.map((value) => ({ image_id: image.id, value })))
-          .onConflict((oc) => oc.columns(['image_id', 'value']).doNothing()).execute();
+        await trx
+          .insertInto('image_tags')
+          .values(addedTags.map((value) => ({ image_id: image.id, value })))
+          .onConflict((oc) => oc.columns(['image_id', 'value']).doNothing())
+          .execute();
       }
       if (opts.verify) {
         const saved = await trx.selectFrom('images').selectAll().where('id', '=', image.id).executeTakeFirstOrThrow();
@@ -221,7 +250,11 @@ export class ImagesRepo {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     if (fields.status !== undefined) checkStatusChange(expected, fields.status);
     if (expected?.length === 0) return false;
-    let q = this.k.updateTable('images').set({ ...fields, updated_at: nowTimestamp() }).where('id', '=', id).where('deleted', '=', 0);
+    let q = this.k
+      .updateTable('images')
+      .set({ ...fields, updated_at: nowTimestamp() })
+      .where('id', '=', id)
+      .where('deleted', '=', 0);
     if (expected) q = q.where('status', 'in', expected);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
@@ -246,8 +279,12 @@ export class ImagesRepo {
 
   /** Drops the lock only if `taskId` still holds it (compare by value); true when it did. */
   async releaseImportLock(id: string, taskId: string): Promise<boolean> {
-    const res = await this.k.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', IMPORT_LOCK)
-      .where('value', '=', taskId).executeTakeFirst();
+    const res = await this.k
+      .deleteFrom('image_properties')
+      .where('image_id', '=', id)
+      .where('name', '=', IMPORT_LOCK)
+      .where('value', '=', taskId)
+      .executeTakeFirst();
     return Number(res.numDeletedRows) === 1;
   }
 
@@ -265,8 +302,12 @@ export class ImagesRepo {
       await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
       await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
       const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', ['pending', 'active']).execute();
-      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('image_id', '=', id)
-        .where('status', 'in', ['pending', 'active']).execute();
+      await trx
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: now })
+        .where('image_id', '=', id)
+        .where('status', 'in', ['pending', 'active'])
+        .execute();
       return queued.map(toLocation);
     });
   }
@@ -276,8 +317,17 @@ export class ImagesRepo {
    * rows (locations, properties, tags) and its deletion happen one after the other on every engine.
    * False when the image is gone or not in one of `statuses`.
    */
-  private async lockImage(trx: Transaction<Database>, id: string, statuses: readonly ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>> = {}): Promise<boolean> {
-    let q = trx.updateTable('images').set({ ...fields, updated_at: nowTimestamp() }).where('id', '=', id).where('deleted', '=', 0);
+  private async lockImage(
+    trx: Transaction<Database>,
+    id: string,
+    statuses: readonly ImageStatus[] | null,
+    fields: Partial<Omit<Row, 'id'>> = {},
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable('images')
+      .set({ ...fields, updated_at: nowTimestamp() })
+      .where('id', '=', id)
+      .where('deleted', '=', 0);
     if (statuses) q = q.where('status', 'in', [...statuses]);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
@@ -291,15 +341,29 @@ export class ImagesRepo {
   async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation | null> {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.lockImage(trx, imageId, statuses))) return null;
-      const existing = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('url', '=', url)
-        .where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      const existing = await trx
+        .selectFrom('image_locations')
+        .selectAll()
+        .where('image_id', '=', imageId)
+        .where('url', '=', url)
+        .where('status', 'in', ['pending', 'active'])
+        .executeTakeFirst();
       if (existing) return toLocation(existing);
       const now = nowTimestamp();
-      const max = await trx.selectFrom('image_locations').select((eb) => eb.fn.max('position').as('p'))
-        .where('image_id', '=', imageId).executeTakeFirst();
+      const max = await trx
+        .selectFrom('image_locations')
+        .select((eb) => eb.fn.max('position').as('p'))
+        .where('image_id', '=', imageId)
+        .executeTakeFirst();
       const row = {
-        id: crypto.randomUUID(), image_id: imageId, position: Number(max?.p ?? -1) + 1, url,
-        metadata: JSON.stringify(metadata), status: 'pending', created_at: now, updated_at: now,
+        id: crypto.randomUUID(),
+        image_id: imageId,
+        position: Number(max?.p ?? -1) + 1,
+        url,
+        metadata: JSON.stringify(metadata),
+        status: 'pending',
+        created_at: now,
+        updated_at: now,
       };
       await trx.insertInto('image_locations').values(row).execute();
       return toLocation(row);
@@ -310,8 +374,13 @@ export class ImagesRepo {
   async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<boolean> {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.lockImage(trx, imageId, statuses))) return false;
-      const res = await trx.updateTable('image_locations').set({ status: 'active', updated_at: nowTimestamp() })
-        .where('id', '=', locationId).where('image_id', '=', imageId).where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      const res = await trx
+        .updateTable('image_locations')
+        .set({ status: 'active', updated_at: nowTimestamp() })
+        .where('id', '=', locationId)
+        .where('image_id', '=', imageId)
+        .where('status', 'in', ['pending', 'active'])
+        .executeTakeFirst();
       return Number(res.numUpdatedRows) === 1;
     });
   }
@@ -325,8 +394,13 @@ export class ImagesRepo {
     checkStatusChange([from], activation.status);
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.lockImage(trx, id, [from], activation))) return false;
-      const res = await trx.updateTable('image_locations').set({ status: 'active', updated_at: nowTimestamp() })
-        .where('id', '=', locationId).where('image_id', '=', id).where('status', 'in', ['pending', 'active']).executeTakeFirst();
+      const res = await trx
+        .updateTable('image_locations')
+        .set({ status: 'active', updated_at: nowTimestamp() })
+        .where('id', '=', locationId)
+        .where('image_id', '=', id)
+        .where('status', 'in', ['pending', 'active'])
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
       return true;
     });
@@ -340,8 +414,13 @@ export class ImagesRepo {
 
   /** Every location of an image whose data may exist (active, or a write that may have begun). */
   async locationsOf(imageId: string): Promise<ImageLocation[]> {
-    const rows = await this.k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId)
-      .where('status', 'in', ['pending', 'active']).orderBy('position').execute();
+    const rows = await this.k
+      .selectFrom('image_locations')
+      .selectAll()
+      .where('image_id', '=', imageId)
+      .where('status', 'in', ['pending', 'active'])
+      .orderBy('position')
+      .execute();
     return rows.map(toLocation);
   }
 
@@ -356,8 +435,14 @@ export class ImagesRepo {
    * had time to stop by then.
    */
   async locationsToScrub(limit: number, settledBefore: string): Promise<ImageLocation[]> {
-    const rows = await this.k.selectFrom('image_locations').selectAll().where('status', '=', 'pending_delete')
-      .where('updated_at', '<', settledBefore).orderBy('updated_at').limit(limit).execute();
+    const rows = await this.k
+      .selectFrom('image_locations')
+      .selectAll()
+      .where('status', '=', 'pending_delete')
+      .where('updated_at', '<', settledBefore)
+      .orderBy('updated_at')
+      .limit(limit)
+      .execute();
     return rows.map(toLocation);
   }
 
@@ -366,9 +451,7 @@ export class ImagesRepo {
   }
 
   async list(query: ListQuery): Promise<Image[]> {
-    let q = this.k.selectFrom('images').selectAll('images')
-      .where('images.deleted', '=', 0)
-      .where('images.status', 'not in', ['deleted', 'killed']);
+    let q = this.k.selectFrom('images').selectAll('images').where('images.deleted', '=', 0).where('images.status', 'not in', ['deleted', 'killed']);
 
     q = q.where((eb) => this.scopeCondition(eb, query.scope));
     q = q.where('images.os_hidden', '=', query.osHidden ? 1 : 0);
@@ -377,20 +460,30 @@ export class ImagesRepo {
       q = q.where((eb) => this.columnCondition(eb, cond));
     }
     for (const prop of query.properties) {
-      q = q.where((eb) => eb.exists(eb.selectFrom('image_properties as p').select('p.name')
-        .whereRef('p.image_id', '=', 'images.id').where('p.name', '=', prop.name).where('p.value', '=', prop.value)));
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('image_properties as p')
+            .select('p.name')
+            .whereRef('p.image_id', '=', 'images.id')
+            .where('p.name', '=', prop.name)
+            .where('p.value', '=', prop.value),
+        ),
+      );
     }
     for (const tag of query.tags) {
-      q = q.where((eb) => eb.exists(eb.selectFrom('image_tags as t').select('t.value')
-        .whereRef('t.image_id', '=', 'images.id').where('t.value', '=', tag)));
+      q = q.where((eb) => eb.exists(eb.selectFrom('image_tags as t').select('t.value').whereRef('t.image_id', '=', 'images.id').where('t.value', '=', tag)));
     }
     if (query.marker) {
       const marker = imageToRow(query.marker) as unknown as Record<string, unknown>;
       // Keyset paging: rows strictly after the marker in the full sort order.
-      q = q.where((eb) => eb.or(query.sort.map((key, i) => eb.and([
-        ...query.sort.slice(0, i).map((s) => same(eb, s.key, marker[s.key])),
-        after(eb, key.key, key.dir, marker[key.key]),
-      ]))));
+      q = q.where((eb) =>
+        eb.or(
+          query.sort.map((key, i) =>
+            eb.and([...query.sort.slice(0, i).map((s) => same(eb, s.key, marker[s.key])), after(eb, key.key, key.dir, marker[key.key])]),
+          ),
+        ),
+      );
     }
     for (const s of query.sort) q = q.orderBy(sql`${sql.ref(`images.${s.key}`)} ${nullsClause(s.dir)}`);
     const rows = await this.withRelations(q.limit(query.limit)).execute();
@@ -406,19 +499,33 @@ export class ImagesRepo {
       if (visibility === 'all') return eb.lit(true);
       return vis(visibility);
     }
-    const sharedWithMe = projectId === null ? eb.lit(false) : eb.and([
-      vis('shared'),
-      eb.exists(eb.selectFrom('image_members as m').select('m.id')
-        .whereRef('m.image_id', '=', 'images.id').where('m.member', '=', projectId)
-        .$if(memberStatus !== 'all', (qb) => qb.where('m.status', '=', memberStatus))),
-    ]);
+    const sharedWithMe =
+      projectId === null
+        ? eb.lit(false)
+        : eb.and([
+            vis('shared'),
+            eb.exists(
+              eb
+                .selectFrom('image_members as m')
+                .select('m.id')
+                .whereRef('m.image_id', '=', 'images.id')
+                .where('m.member', '=', projectId)
+                .$if(memberStatus !== 'all', (qb) => qb.where('m.status', '=', memberStatus)),
+            ),
+          ]);
     switch (visibility) {
-      case null: return eb.or([vis('public'), owned, sharedWithMe]);
-      case 'all': return eb.or([vis('public'), vis('community'), owned, sharedWithMe]);
-      case 'public': return vis('public');
-      case 'community': return vis('community');
-      case 'private': return eb.and([vis('private'), owned]);
-      case 'shared': return eb.or([eb.and([vis('shared'), owned]), sharedWithMe]);
+      case null:
+        return eb.or([vis('public'), owned, sharedWithMe]);
+      case 'all':
+        return eb.or([vis('public'), vis('community'), owned, sharedWithMe]);
+      case 'public':
+        return vis('public');
+      case 'community':
+        return vis('community');
+      case 'private':
+        return eb.and([vis('private'), owned]);
+      case 'shared':
+        return eb.or([eb.and([vis('shared'), owned]), sharedWithMe]);
     }
   }
 
@@ -432,14 +539,22 @@ export class ImagesRepo {
     });
     const [v] = values;
     switch (cond.op) {
-      case 'in': return values.length ? eb(ref, 'in', values as never[]) : eb.lit(false);
-      case 'eq': return v === null ? eb(ref, 'is', null) : eb(ref, '=', v as never);
-      case 'neq': return v === null ? eb(ref, 'is not', null) : eb.or([eb(ref, '!=', v as never), eb(ref, 'is', null)]);
-      case 'gt': return eb(ref, '>', v as never);
-      case 'gte': return eb(ref, '>=', v as never);
-      case 'lt': return eb(ref, '<', v as never);
-      case 'lte': return eb(ref, '<=', v as never);
-      case 'outside': return eb.or([eb(ref, '<', v as never), eb(ref, '>=', values[1] as never)]);
+      case 'in':
+        return values.length ? eb(ref, 'in', values as never[]) : eb.lit(false);
+      case 'eq':
+        return v === null ? eb(ref, 'is', null) : eb(ref, '=', v as never);
+      case 'neq':
+        return v === null ? eb(ref, 'is not', null) : eb.or([eb(ref, '!=', v as never), eb(ref, 'is', null)]);
+      case 'gt':
+        return eb(ref, '>', v as never);
+      case 'gte':
+        return eb(ref, '>=', v as never);
+      case 'lt':
+        return eb(ref, '<', v as never);
+      case 'lte':
+        return eb(ref, '<=', v as never);
+      case 'outside':
+        return eb.or([eb(ref, '<', v as never), eb(ref, '>=', values[1] as never)]);
     }
   }
 
@@ -452,8 +567,14 @@ export class ImagesRepo {
     return q.select((eb) => [
       arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
       arrayFrom(eb.selectFrom('image_tags as t').select(['t.value']).whereRef('t.image_id', '=', 'images.id')).as('rel_tags'),
-      arrayFrom(eb.selectFrom('image_locations as l').select(['l.id', 'l.image_id', 'l.url', 'l.metadata', 'l.status', 'l.position', 'l.created_at', 'l.updated_at'])
-        .whereRef('l.image_id', '=', 'images.id').where('l.status', '=', 'active').orderBy('l.position')).as('rel_locations'),
+      arrayFrom(
+        eb
+          .selectFrom('image_locations as l')
+          .select(['l.id', 'l.image_id', 'l.url', 'l.metadata', 'l.status', 'l.position', 'l.created_at', 'l.updated_at'])
+          .whereRef('l.image_id', '=', 'images.id')
+          .where('l.status', '=', 'active')
+          .orderBy('l.position'),
+      ).as('rel_locations'),
     ]);
   }
 

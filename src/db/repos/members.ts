@@ -12,13 +12,17 @@ export class MembersRepo {
   }
 
   async get(imageId: string, member: string): Promise<MemberRow | null> {
-    return (await this.db.kysely.selectFrom('image_members').selectAll()
-      .where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst()) ?? null;
+    return (
+      (await this.db.kysely.selectFrom('image_members').selectAll().where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst()) ?? null
+    );
   }
 
   async count(imageId: string): Promise<number> {
-    const row = await this.db.kysely.selectFrom('image_members').select((eb) => eb.fn.countAll().as('n'))
-      .where('image_id', '=', imageId).executeTakeFirst();
+    const row = await this.db.kysely
+      .selectFrom('image_members')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('image_id', '=', imageId)
+      .executeTakeFirst();
     return Number(row?.n ?? 0);
   }
 
@@ -36,8 +40,12 @@ export class MembersRepo {
   }
 
   async setStatus(imageId: string, member: string, status: string): Promise<MemberRow | null> {
-    await this.db.kysely.updateTable('image_members').set({ status, updated_at: nowTimestamp() })
-      .where('image_id', '=', imageId).where('member', '=', member).execute();
+    await this.db.kysely
+      .updateTable('image_members')
+      .set({ status, updated_at: nowTimestamp() })
+      .where('image_id', '=', imageId)
+      .where('member', '=', member)
+      .execute();
     return this.get(imageId, member);
   }
 

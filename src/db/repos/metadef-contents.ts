@@ -13,8 +13,13 @@ type InsertOptions = { updated?: boolean };
 
 function toObject(row: Omit<MetadefObjectsTable, 'id'> & { id: number }): MetadefObject {
   return {
-    id: row.id, name: row.name, description: row.description, required: row.required ? JSON.parse(row.required) as string[] : [],
-    properties: JSON.parse(row.json_schema) as Record<string, PropertyDefinition> ?? {}, created_at: row.created_at, updated_at: row.updated_at,
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    required: row.required ? (JSON.parse(row.required) as string[]) : [],
+    properties: (JSON.parse(row.json_schema) as Record<string, PropertyDefinition>) ?? {},
+    created_at: row.created_at,
+    updated_at: row.updated_at,
   };
 }
 
@@ -33,7 +38,9 @@ export interface ObjectFields {
 export class MetadefContentsRepo {
   constructor(private readonly db: Db) {}
 
-  private x(trx: Executor) { return trx ?? this.db.kysely; }
+  private x(trx: Executor) {
+    return trx ?? this.db.kysely;
+  }
 
   async objects(namespaceId: number, trx: Executor = null): Promise<MetadefObject[]> {
     return (await this.x(trx).selectFrom('metadef_objects').selectAll().where('namespace_id', '=', namespaceId).orderBy('id').execute()).map(toObject);
@@ -47,17 +54,30 @@ export class MetadefContentsRepo {
   async insertObject(namespaceId: number, fields: ObjectFields, trx: Executor = null, opts: InsertOptions = {}): Promise<MetadefObject> {
     const now = nowTimestamp();
     const row = {
-      namespace_id: namespaceId, name: fields.name, description: fields.description, required: JSON.stringify(fields.required),
-      json_schema: JSON.stringify(fields.properties), created_at: now, updated_at: opts.updated === false ? null : now,
+      namespace_id: namespaceId,
+      name: fields.name,
+      description: fields.description,
+      required: JSON.stringify(fields.required),
+      json_schema: JSON.stringify(fields.properties),
+      created_at: now,
+      updated_at: opts.updated === false ? null : now,
     };
     const { id } = await this.x(trx).insertInto('metadef_objects').values(row).returning('id').executeTakeFirstOrThrow();
     return toObject({ ...row, id });
   }
 
   async updateObject(id: number, fields: ObjectFields, trx: Executor = null): Promise<void> {
-    await this.x(trx).updateTable('metadef_objects').set({
-      name: fields.name, description: fields.description, required: JSON.stringify(fields.required), json_schema: JSON.stringify(fields.properties), updated_at: nowTimestamp(),
-    }).where('id', '=', id).execute();
+    await this.x(trx)
+      .updateTable('metadef_objects')
+      .set({
+        name: fields.name,
+        description: fields.description,
+        required: JSON.stringify(fields.required),
+        json_schema: JSON.stringify(fields.properties),
+        updated_at: nowTimestamp(),
+      })
+      .where('id', '=', id)
+      .execute();
   }
 
   async properties(namespaceId: number, trx: Executor = null): Promise<MetadefProperty[]> {
@@ -65,11 +85,22 @@ export class MetadefContentsRepo {
   }
 
   async property(namespaceId: number, name: string, trx: Executor = null): Promise<MetadefProperty | null> {
-    const row = await this.x(trx).selectFrom('metadef_properties').selectAll().where('namespace_id', '=', namespaceId).where('name', '=', name).executeTakeFirst();
+    const row = await this.x(trx)
+      .selectFrom('metadef_properties')
+      .selectAll()
+      .where('namespace_id', '=', namespaceId)
+      .where('name', '=', name)
+      .executeTakeFirst();
     return row ? toProperty(row) : null;
   }
 
-  async insertProperty(namespaceId: number, name: string, definition: PropertyDefinition, trx: Executor = null, opts: InsertOptions = {}): Promise<MetadefProperty> {
+  async insertProperty(
+    namespaceId: number,
+    name: string,
+    definition: PropertyDefinition,
+    trx: Executor = null,
+    opts: InsertOptions = {},
+  ): Promise<MetadefProperty> {
     const now = nowTimestamp();
     const row = { namespace_id: namespaceId, name, json_schema: JSON.stringify(definition), created_at: now, updated_at: opts.updated === false ? null : now };
     const { id } = await this.x(trx).insertInto('metadef_properties').values(row).returning('id').executeTakeFirstOrThrow();
@@ -77,19 +108,32 @@ export class MetadefContentsRepo {
   }
 
   async updateProperty(id: number, name: string, definition: PropertyDefinition, trx: Executor = null): Promise<void> {
-    await this.x(trx).updateTable('metadef_properties').set({ name, json_schema: JSON.stringify(definition), updated_at: nowTimestamp() }).where('id', '=', id).execute();
+    await this.x(trx)
+      .updateTable('metadef_properties')
+      .set({ name, json_schema: JSON.stringify(definition), updated_at: nowTimestamp() })
+      .where('id', '=', id)
+      .execute();
   }
 
-  async tags(namespaceId: number, q: { sortKey: TagSortKey; sortDir: 'asc' | 'desc'; limit?: number; marker?: MetadefTag } = { sortKey: 'created_at', sortDir: 'desc' }): Promise<MetadefTag[]> {
+  async tags(
+    namespaceId: number,
+    q: { sortKey: TagSortKey; sortDir: 'asc' | 'desc'; limit?: number; marker?: MetadefTag } = { sortKey: 'created_at', sortDir: 'desc' },
+  ): Promise<MetadefTag[]> {
     const keys = [...new Set<TagSortKey>([q.sortKey, 'created_at', 'id'])];
     let query = this.db.kysely.selectFrom('metadef_tags').select(['id', 'name', 'created_at', 'updated_at']).where('namespace_id', '=', namespaceId);
     if (q.marker) {
       const marker = q.marker as unknown as Record<string, unknown>;
       const cmp = q.sortDir === 'asc' ? '>' : '<';
-      query = query.where((eb) => eb.or(keys.map((key, i) => eb.and([
-        ...keys.slice(0, i).map((k) => (marker[k] === null ? eb(k, 'is', null) : eb(k, '=', marker[k] as never))),
-        marker[key] === null ? eb.lit(q.sortDir === 'asc') : eb(key, cmp, marker[key] as never),
-      ]))));
+      query = query.where((eb) =>
+        eb.or(
+          keys.map((key, i) =>
+            eb.and([
+              ...keys.slice(0, i).map((k) => (marker[k] === null ? eb(k, 'is', null) : eb(k, '=', marker[k] as never))),
+              marker[key] === null ? eb.lit(q.sortDir === 'asc') : eb(key, cmp, marker[key] as never),
+            ]),
+          ),
+        ),
+      );
     }
     for (const key of keys) query = query.orderBy(sql`${sql.ref(key)} ${sql.raw(q.sortDir)}`);
     if (q.limit !== undefined) query = query.limit(q.limit);
@@ -98,8 +142,14 @@ export class MetadefContentsRepo {
 
   /** A tag by name, whatever its case (tag names are unique per namespace regardless of case). */
   async tag(namespaceId: number, name: string, trx: Executor = null): Promise<MetadefTag | null> {
-    return (await this.x(trx).selectFrom('metadef_tags').select(['id', 'name', 'created_at', 'updated_at']).where('namespace_id', '=', namespaceId)
-      .where(sql<boolean>`lower(name) = lower(${name})`).executeTakeFirst()) ?? null;
+    return (
+      (await this.x(trx)
+        .selectFrom('metadef_tags')
+        .select(['id', 'name', 'created_at', 'updated_at'])
+        .where('namespace_id', '=', namespaceId)
+        .where(sql<boolean>`lower(name) = lower(${name})`)
+        .executeTakeFirst()) ?? null
+    );
   }
 
   async insertTag(namespaceId: number, name: string, trx: Executor = null, opts: InsertOptions = {}): Promise<MetadefTag> {

@@ -35,7 +35,9 @@ function fromFields(fields: NamespaceFields) {
 export class MetadefNamespacesRepo {
   constructor(private readonly db: Db) {}
 
-  private get k() { return this.db.kysely; }
+  private get k() {
+    return this.db.kysely;
+  }
 
   /** Runs `fn` in one transaction (namespace create with its contents is all or nothing). */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -51,14 +53,22 @@ export class MetadefNamespacesRepo {
     let query = this.k.selectFrom('metadef_namespaces').selectAll('metadef_namespaces');
     const { caller } = q;
     if (!caller.isAdmin) {
-      query = query.where((eb) => caller.projectId === null ? eb('visibility', '=', 'public')
-        : eb.or([eb('owner', '=', caller.projectId), eb('visibility', '=', 'public')]));
+      query = query.where((eb) =>
+        caller.projectId === null ? eb('visibility', '=', 'public') : eb.or([eb('owner', '=', caller.projectId), eb('visibility', '=', 'public')]),
+      );
     }
     if (q.visibility) query = query.where('visibility', '=', q.visibility);
     if (q.resourceTypes?.length) {
-      query = query.where((eb) => eb.exists(eb.selectFrom('metadef_namespace_resource_types as a')
-        .innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
-        .select('a.namespace_id').whereRef('a.namespace_id', '=', 'metadef_namespaces.id').where('r.name', 'in', q.resourceTypes!)));
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('metadef_namespace_resource_types as a')
+            .innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
+            .select('a.namespace_id')
+            .whereRef('a.namespace_id', '=', 'metadef_namespaces.id')
+            .where('r.name', 'in', q.resourceTypes!),
+        ),
+      );
     }
     // Glance's order: the sort key, then created_at and id, all the same way.
     const keys = [...new Set<NamespaceSortKey>([q.sortKey, 'created_at', 'id'])];
@@ -66,11 +76,22 @@ export class MetadefNamespacesRepo {
       const marker = q.marker as unknown as Record<string, unknown>;
       const value = (key: NamespaceSortKey) => (key === 'protected' && marker.protected !== null ? Number(marker.protected) : marker[key]);
       const cmp = q.sortDir === 'asc' ? '>' : '<';
-      query = query.where((eb) => eb.or(keys.map((key, i) => eb.and([
-        ...keys.slice(0, i).map((k) => (value(k) === null ? eb(k, 'is', null) : eb(k, '=', value(k) as never))),
-        value(key) === null ? (q.sortDir === 'asc' ? eb(key, 'is not', null) : eb.lit(false)) : (q.sortDir === 'asc' ? eb(key, cmp, value(key) as never)
-          : eb.or([eb(key, cmp, value(key) as never), eb(key, 'is', null)])),
-      ]))));
+      query = query.where((eb) =>
+        eb.or(
+          keys.map((key, i) =>
+            eb.and([
+              ...keys.slice(0, i).map((k) => (value(k) === null ? eb(k, 'is', null) : eb(k, '=', value(k) as never))),
+              value(key) === null
+                ? q.sortDir === 'asc'
+                  ? eb(key, 'is not', null)
+                  : eb.lit(false)
+                : q.sortDir === 'asc'
+                  ? eb(key, cmp, value(key) as never)
+                  : eb.or([eb(key, cmp, value(key) as never), eb(key, 'is', null)]),
+            ]),
+          ),
+        ),
+      );
     }
     for (const key of keys) query = query.orderBy(sql`${sql.ref(key)} ${sql.raw(q.sortDir === 'asc' ? 'asc nulls first' : 'desc nulls last')}`);
     return (await query.limit(q.limit).execute()).map(toNamespace);
@@ -85,7 +106,11 @@ export class MetadefNamespacesRepo {
 
   /** Replaces the namespace's own fields (its name too); false when it is gone. */
   async update(id: number, fields: NamespaceFields, trx: Transaction<Database> | null = null): Promise<boolean> {
-    const res = await (trx ?? this.k).updateTable('metadef_namespaces').set({ ...fromFields(fields), updated_at: nowTimestamp() }).where('id', '=', id).executeTakeFirst();
+    const res = await (trx ?? this.k)
+      .updateTable('metadef_namespaces')
+      .set({ ...fromFields(fields), updated_at: nowTimestamp() })
+      .where('id', '=', id)
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -118,59 +143,105 @@ export class MetadefNamespacesRepo {
       return existing.id;
     }
     const now = nowTimestamp();
-    const { id } = await trx.insertInto('metadef_resource_types').values({ name, protected: opts.protected ? 1 : 0, created_at: now, updated_at: opts.protected ? null : now })
-      .returning('id').executeTakeFirstOrThrow();
+    const { id } = await trx
+      .insertInto('metadef_resource_types')
+      .values({ name, protected: opts.protected ? 1 : 0, created_at: now, updated_at: opts.protected ? null : now })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return id;
   }
 
   async associations(namespaceId: number, trx: Transaction<Database> | null = null): Promise<MetadefAssociation[]> {
-    return (trx ?? this.k).selectFrom('metadef_namespace_resource_types as a').innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
-      .select(['r.name', 'a.prefix', 'a.properties_target', 'a.created_at', 'a.updated_at']).where('a.namespace_id', '=', namespaceId)
-      .orderBy('a.position').execute();
+    return (trx ?? this.k)
+      .selectFrom('metadef_namespace_resource_types as a')
+      .innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
+      .select(['r.name', 'a.prefix', 'a.properties_target', 'a.created_at', 'a.updated_at'])
+      .where('a.namespace_id', '=', namespaceId)
+      .orderBy('a.position')
+      .execute();
   }
 
   /** Associations of many namespaces at once, for lists. */
   async associationsOf(namespaceIds: number[]): Promise<Map<number, MetadefAssociation[]>> {
     const byId = new Map<number, MetadefAssociation[]>();
     if (namespaceIds.length === 0) return byId;
-    const rows = await this.k.selectFrom('metadef_namespace_resource_types as a').innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
+    const rows = await this.k
+      .selectFrom('metadef_namespace_resource_types as a')
+      .innerJoin('metadef_resource_types as r', 'r.id', 'a.resource_type_id')
       .select(['a.namespace_id', 'r.name', 'a.prefix', 'a.properties_target', 'a.created_at', 'a.updated_at'])
-      .where('a.namespace_id', 'in', namespaceIds).orderBy('a.namespace_id').orderBy('a.position').execute();
+      .where('a.namespace_id', 'in', namespaceIds)
+      .orderBy('a.namespace_id')
+      .orderBy('a.position')
+      .execute();
     for (const { namespace_id: id, ...association } of rows) byId.set(id, [...(byId.get(id) ?? []), association]);
     return byId;
   }
 
-  async associate(namespaceId: number, association: { name: string; prefix: string | null; properties_target: string | null }, trx: Transaction<Database>,
-    opts: { protectedType?: boolean; updated?: boolean } = {}): Promise<MetadefAssociation> {
+  async associate(
+    namespaceId: number,
+    association: { name: string; prefix: string | null; properties_target: string | null },
+    trx: Transaction<Database>,
+    opts: { protectedType?: boolean; updated?: boolean } = {},
+  ): Promise<MetadefAssociation> {
     const typeId = await this.ensureResourceType(association.name, trx, { protected: opts.protectedType ?? false });
     const now = nowTimestamp();
-    const last = await trx.selectFrom('metadef_namespace_resource_types').select((eb) => eb.fn.max('position').as('p')).where('namespace_id', '=', namespaceId).executeTakeFirst();
-    const row = { resource_type_id: typeId, namespace_id: namespaceId, prefix: association.prefix, properties_target: association.properties_target,
-      position: Number(last?.p ?? -1) + 1, created_at: now, updated_at: opts.updated === false ? null : now };
+    const last = await trx
+      .selectFrom('metadef_namespace_resource_types')
+      .select((eb) => eb.fn.max('position').as('p'))
+      .where('namespace_id', '=', namespaceId)
+      .executeTakeFirst();
+    const row = {
+      resource_type_id: typeId,
+      namespace_id: namespaceId,
+      prefix: association.prefix,
+      properties_target: association.properties_target,
+      position: Number(last?.p ?? -1) + 1,
+      created_at: now,
+      updated_at: opts.updated === false ? null : now,
+    };
     await trx.insertInto('metadef_namespace_resource_types').values(row).execute();
     return { name: association.name, prefix: row.prefix, properties_target: row.properties_target, created_at: now, updated_at: row.updated_at };
   }
 
-  async updateAssociation(namespaceId: number, name: string, fields: { prefix: string | null; properties_target: string | null }, trx: Transaction<Database>): Promise<void> {
+  async updateAssociation(
+    namespaceId: number,
+    name: string,
+    fields: { prefix: string | null; properties_target: string | null },
+    trx: Transaction<Database>,
+  ): Promise<void> {
     const type = await this.resourceType(name, trx);
     if (!type) return;
-    await trx.updateTable('metadef_namespace_resource_types').set({ prefix: fields.prefix, properties_target: fields.properties_target, updated_at: nowTimestamp() })
-      .where('namespace_id', '=', namespaceId).where('resource_type_id', '=', type.id).execute();
+    await trx
+      .updateTable('metadef_namespace_resource_types')
+      .set({ prefix: fields.prefix, properties_target: fields.properties_target, updated_at: nowTimestamp() })
+      .where('namespace_id', '=', namespaceId)
+      .where('resource_type_id', '=', type.id)
+      .execute();
   }
 
   /** Removes an association; false when there was none. */
   async deassociate(namespaceId: number, name: string): Promise<boolean> {
     const type = await this.resourceType(name);
     if (!type) return false;
-    const res = await this.k.deleteFrom('metadef_namespace_resource_types').where('namespace_id', '=', namespaceId)
-      .where('resource_type_id', '=', type.id).executeTakeFirst();
+    const res = await this.k
+      .deleteFrom('metadef_namespace_resource_types')
+      .where('namespace_id', '=', namespaceId)
+      .where('resource_type_id', '=', type.id)
+      .executeTakeFirst();
     return Number(res.numDeletedRows) === 1;
   }
 
   /** Every metadef row (unload_metadefs). */
   async deleteEverything(): Promise<void> {
     await this.transaction(async (t) => {
-      for (const table of ['metadef_properties', 'metadef_objects', 'metadef_tags', 'metadef_namespace_resource_types', 'metadef_namespaces', 'metadef_resource_types'] as const) {
+      for (const table of [
+        'metadef_properties',
+        'metadef_objects',
+        'metadef_tags',
+        'metadef_namespace_resource_types',
+        'metadef_namespaces',
+        'metadef_resource_types',
+      ] as const) {
         await t.deleteFrom(table).execute();
       }
     });

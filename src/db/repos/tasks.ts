@@ -18,7 +18,9 @@ export interface TaskListQuery {
 export class TasksRepo {
   constructor(private readonly db: Db) {}
 
-  private get k() { return this.db.kysely; }
+  private get k() {
+    return this.db.kysely;
+  }
 
   async insert(row: TaskRow): Promise<void> {
     await this.k.insertInto('tasks').values(row).execute();
@@ -37,13 +39,22 @@ export class TasksRepo {
   }
 
   listForImage(imageId: string): Promise<TaskRow[]> {
-    return this.k.selectFrom('tasks').selectAll().where('image_id', '=', imageId).where('deleted', '=', 0)
+    return this.k
+      .selectFrom('tasks')
+      .selectAll()
+      .where('image_id', '=', imageId)
+      .where('deleted', '=', 0)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowTimestamp())]))
-      .orderBy('created_at').orderBy('id').execute();
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
   }
 
   list(q: TaskListQuery): Promise<TaskRow[]> {
-    let query = this.k.selectFrom('tasks').selectAll().where('deleted', '=', 0)
+    let query = this.k
+      .selectFrom('tasks')
+      .selectAll()
+      .where('deleted', '=', 0)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowTimestamp())]));
     if (q.owner !== null) query = query.where('owner', '=', q.owner);
     if (q.status) query = query.where('status', '=', q.status);
@@ -51,10 +62,7 @@ export class TasksRepo {
     if (q.marker) {
       const m = q.marker;
       const cmp = q.sortDir === 'desc' ? '<' : '>';
-      query = query.where((eb) => eb.or([
-        eb('created_at', cmp, m.created_at),
-        eb.and([eb('created_at', '=', m.created_at), eb('id', cmp, m.id)]),
-      ]));
+      query = query.where((eb) => eb.or([eb('created_at', cmp, m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', cmp, m.id)])]));
     }
     return query.orderBy('created_at', q.sortDir).orderBy('id', q.sortDir).limit(q.limit).execute();
   }
@@ -62,8 +70,12 @@ export class TasksRepo {
   /** Compare-and-set of the status (plus other columns); false when the task was not in one of `from`. */
   async transition(id: string, from: string[], fields: Partial<Omit<TaskRow, 'id'>>): Promise<boolean> {
     if (fields.status !== undefined) checkTaskStatusChange(from, fields.status);
-    const res = await this.k.updateTable('tasks').set({ ...fields, updated_at: nowTimestamp() })
-      .where('id', '=', id).where('status', 'in', from).executeTakeFirst();
+    const res = await this.k
+      .updateTable('tasks')
+      .set({ ...fields, updated_at: nowTimestamp() })
+      .where('id', '=', id)
+      .where('status', 'in', from)
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -74,32 +86,53 @@ export class TasksRepo {
   /** Takes (or renews) the lease of a task for `owner`; false when another live owner holds it. */
   async claim(id: string, owner: string, until: string): Promise<boolean> {
     const now = nowTimestamp();
-    const res = await this.k.updateTable('tasks').set({ lease_owner: owner, lease_expires_at: until })
-      .where('id', '=', id).where('status', 'in', ['pending', 'processing'])
-      .where((eb) => eb.or([
-        eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now),
-      ])).executeTakeFirst();
+    const res = await this.k
+      .updateTable('tasks')
+      .set({ lease_owner: owner, lease_expires_at: until })
+      .where('id', '=', id)
+      .where('status', 'in', ['pending', 'processing'])
+      .where((eb) =>
+        eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]),
+      )
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
   /** Takes a task over from a holder known to be dead, whatever its lease says (compare-and-set on the holder). */
   async claimFrom(id: string, deadOwner: string, owner: string, until: string): Promise<boolean> {
-    const res = await this.k.updateTable('tasks').set({ lease_owner: owner, lease_expires_at: until })
-      .where('id', '=', id).where('status', 'in', ['pending', 'processing']).where('lease_owner', '=', deadOwner).executeTakeFirst();
+    const res = await this.k
+      .updateTable('tasks')
+      .set({ lease_owner: owner, lease_expires_at: until })
+      .where('id', '=', id)
+      .where('status', 'in', ['pending', 'processing'])
+      .where('lease_owner', '=', deadOwner)
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
   /** Unfinished tasks held by owners whose name starts with `prefix` (this host's processes). */
   heldWithPrefix(prefix: string, limit: number): Promise<TaskRow[]> {
-    return this.k.selectFrom('tasks').selectAll().where('status', 'in', ['pending', 'processing']).where('deleted', '=', 0)
-      .where('lease_owner', 'like', `${prefix}%`).limit(limit).execute();
+    return this.k
+      .selectFrom('tasks')
+      .selectAll()
+      .where('status', 'in', ['pending', 'processing'])
+      .where('deleted', '=', 0)
+      .where('lease_owner', 'like', `${prefix}%`)
+      .limit(limit)
+      .execute();
   }
 
   /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
   async orphaned(limit: number): Promise<TaskRow[]> {
     const now = nowTimestamp();
-    return this.k.selectFrom('tasks').selectAll().where('status', 'in', ['pending', 'processing']).where('deleted', '=', 0)
+    return this.k
+      .selectFrom('tasks')
+      .selectAll()
+      .where('status', 'in', ['pending', 'processing'])
+      .where('deleted', '=', 0)
       .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
-      .orderBy('created_at').limit(limit).execute();
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
   }
 }

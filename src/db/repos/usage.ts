@@ -20,23 +20,38 @@ const COPYING = 'os_glance_importing_to_stores';
 
 /** The image is being copied to more stores (its os_glance_importing_to_stores is not empty). */
 function copying(eb: ExpressionBuilder<Database, 'images'>) {
-  return eb.exists(eb.selectFrom('image_properties as p').select('p.image_id')
-    .whereRef('p.image_id', '=', 'images.id').where('p.name', '=', COPYING).where('p.value', '<>', ''));
+  return eb.exists(
+    eb
+      .selectFrom('image_properties as p')
+      .select('p.image_id')
+      .whereRef('p.image_id', '=', 'images.id')
+      .where('p.name', '=', COPYING)
+      .where('p.value', '<>', ''),
+  );
 }
 
 export class UsageRepo {
   constructor(private readonly db: Db) {}
 
-  private get k() { return this.db.kysely; }
+  private get k() {
+    return this.db.kysely;
+  }
 
   /** `excludeImageId`: the image being written, whose old size must not count against its own new data. */
   async forProject(owner: string, excludeImageId: string | null = null): Promise<ProjectUsage> {
-    const live = this.k.selectFrom('images')
-      .where('owner', '=', owner).where('deleted', '=', 0).where('status', 'not in', GONE)
+    const live = this.k
+      .selectFrom('images')
+      .where('owner', '=', owner)
+      .where('deleted', '=', 0)
+      .where('status', 'not in', GONE)
       .where('id', '!=', excludeImageId ?? '');
 
     const stored = await live
-      .select(sql<string | number | null>`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status = 'active'))`.as('bytes'))
+      .select(
+        sql<string | number | null>`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status = 'active'))`.as(
+          'bytes',
+        ),
+      )
       .where('size', '>', 0)
       .executeTakeFirst();
     // What running uploads and imports are about to store counts already (see reserved_bytes).

@@ -31,7 +31,8 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       reply.header('content-type', 'application/octet-stream');
       if (image.checksum) reply.header('content-md5', image.checksum);
       if (served) {
-        reply.code(206)
+        reply
+          .code(206)
           .header('content-range', `bytes ${served.start}-${served.end}/${image.size}`)
           .header('content-length', served.end - served.start + 1);
       } else {

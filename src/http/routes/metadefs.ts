@@ -4,9 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { pagingLink, queryPairs } from '../paging.ts';
 import { truthy } from '../../services/metadef-contents.ts';
-import {
-  associationView, namespaceBase, namespaceLinks, objectView, propertiesView, propertyView, tagView,
-} from '../metadef-views.ts';
+import { associationView, namespaceBase, namespaceLinks, objectView, propertiesView, propertyView, tagView } from '../metadef-views.ts';
 
 // The metadata definitions API (/v2/metadefs/…), as Glance routes it.
 
@@ -44,11 +42,19 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       if (sections.associations) body.resource_type_associations = sections.associations.map(associationView);
       if (sections.properties) body.properties = propertiesView(sections.properties);
       if (sections.objects) {
-        body.objects = sections.objects.map((o) => ({ name: o.name, required: o.required, ...(o.description ? { description: o.description } : {}), properties: propertiesView(o.properties) }));
+        body.objects = sections.objects.map((o) => ({
+          name: o.name,
+          required: o.required,
+          ...(o.description ? { description: o.description } : {}),
+          properties: propertiesView(o.properties),
+        }));
       }
       if (sections.tags) body.tags = sections.tags.map((name) => ({ name }));
       Object.assign(body, namespaceLinks(namespace.namespace));
-      return reply.code(201).header('location', `${requestBase(request)}/v2/metadefs/namespaces/${namespace.namespace}`).send(body);
+      return reply
+        .code(201)
+        .header('location', `${requestBase(request)}/v2/metadefs/namespaces/${namespace.namespace}`)
+        .send(body);
     },
   });
 
@@ -130,7 +136,10 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
   resource(app, `${NS}/properties/:property`, {
     async GET(request, reply) {
       const { namespace, property } = params(request);
-      const resourceType = queryPairs(request).filter(([k]) => k === 'resource_type').map(([, v]) => v).pop();
+      const resourceType = queryPairs(request)
+        .filter(([k]) => k === 'resource_type')
+        .map(([, v]) => v)
+        .pop();
       const found = await contents.property(request.ctx, namespace, property, resourceType);
       return reply.send(propertyView(found.definition, found.name));
     },

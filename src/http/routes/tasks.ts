@@ -19,7 +19,10 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
     },
     async POST(request, reply) {
       const task = await api.tasks.create(request.ctx, await readJson(request));
-      return reply.code(201).header('location', `${requestBase(request)}/v2/tasks/${task.id}`).send(taskView(task));
+      return reply
+        .code(201)
+        .header('location', `${requestBase(request)}/v2/tasks/${task.id}`)
+        .send(taskView(task));
     },
   });
 

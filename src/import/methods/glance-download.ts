@@ -28,16 +28,21 @@ export const glanceDownload: ImportMethod = {
 
     // The importing user writes these properties: property protections apply as to a PATCH.
     const protections = deps.propertyProtections;
-    const copied = Object.fromEntries(Object.entries(copiedProperties(remote.metadata, extraProperties))
-      .filter(([key]) => !protections || protections.mayWrite(key, key in image.properties, { roles: input.roles ?? [] })));
+    const copied = Object.fromEntries(
+      Object.entries(copiedProperties(remote.metadata, extraProperties)).filter(
+        ([key]) => !protections || protections.mayWrite(key, key in image.properties, { roles: input.roles ?? [] }),
+      ),
+    );
     input.previous = {
-      disk_format: image.disk_format, container_format: image.container_format,
+      disk_format: image.disk_format,
+      container_format: image.container_format,
       properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
     };
     await saveInput(job);
     for (const [key, value] of Object.entries(copied)) await deps.images.setProperty(image.id, key, value);
     await deps.images.updateFields(image.id, 'importing', {
-      disk_format: String(remote.metadata.disk_format ?? image.disk_format), container_format: String(remote.metadata.container_format ?? image.container_format),
+      disk_format: String(remote.metadata.disk_format ?? image.disk_format),
+      container_format: String(remote.metadata.container_format ?? image.container_format),
     });
 
     await staging.remove(image.id);
@@ -47,9 +52,12 @@ export const glanceDownload: ImportMethod = {
       throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
     }
     await deps.images.updateFields(image.id, 'importing', { size: staged.size });
-    const expected = remote.metadata.os_hash_algo === deps.settings.hashingAlgorithm && typeof remote.metadata.os_hash_value === 'string'
-      ? { algo: 'hash' as const, value: remote.metadata.os_hash_value }
-      : typeof remote.metadata.checksum === 'string' ? { algo: 'md5' as const, value: remote.metadata.checksum } : null;
+    const expected =
+      remote.metadata.os_hash_algo === deps.settings.hashingAlgorithm && typeof remote.metadata.os_hash_value === 'string'
+        ? { algo: 'hash' as const, value: remote.metadata.os_hash_value }
+        : typeof remote.metadata.checksum === 'string'
+          ? { algo: 'md5' as const, value: remote.metadata.checksum }
+          : null;
     // It now has the remote image's formats and properties.
     return { image: await requireImage(job, image.id), expected };
   },

@@ -88,7 +88,9 @@ export class ConversionPlugin implements ImportPlugin {
       // Glance's words, then what exactly was found: the user can act on "a backing file", not on
       // "disallowed configuration" alone.
       const found = report.failures.map((f) => f.message).join('; ') || verdict.reason;
-      throw new PluginFailed(verdict.kind === 'inspection' ? `Image format detection failed: ${verdict.reason}` : `Image has disallowed configuration: ${found}`);
+      throw new PluginFailed(
+        verdict.kind === 'inspection' ? `Image format detection failed: ${verdict.reason}` : `Image has disallowed configuration: ${found}`,
+      );
     }
     return report.format === 'gpt' ? 'raw' : report.format;
   }

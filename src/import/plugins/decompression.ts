@@ -18,8 +18,7 @@ const HEADER_BYTES = 8;
 
 /** The archive kind by magic number, in Glance's order (zip, lha, gzip), then bzip2 and xz. */
 export function detectCompression(head: Buffer): Kind | null {
-  const at = (offset: number, bytes: number[]): boolean =>
-    head.length >= offset + bytes.length && bytes.every((b, i) => head[offset + i] === b);
+  const at = (offset: number, bytes: number[]): boolean => head.length >= offset + bytes.length && bytes.every((b, i) => head[offset + i] === b);
   if (at(0, [0x50, 0x4b, 0x03, 0x04])) return 'zip';
   // "-lh?-" at offset 2 (e.g. -lh5-): Glance matches "-lh"; the closing dash avoids catching raw data.
   if (at(2, [0x2d, 0x6c, 0x68]) && head[6] === 0x2d) return 'lha';
@@ -65,8 +64,7 @@ export class DecompressionPlugin implements ImportPlugin {
   }
 
   private async decompress(kind: Exclude<Kind, 'lha'>, src: string, out: FileHandle, ctx: PluginContext): Promise<void> {
-    const save = (data: Readable): Promise<void> =>
-      pipeline(data, new SizeLimit(ctx.sizeCap), out.createWriteStream(), { signal: ctx.signal });
+    const save = (data: Readable): Promise<void> => pipeline(data, new SizeLimit(ctx.sizeCap), out.createWriteStream(), { signal: ctx.signal });
     const limits = { addressSpaceBytes: this.options.addressSpaceBytes };
     switch (kind) {
       case 'gzip':

@@ -45,7 +45,11 @@ export function createPlugins(names: string[], options: PluginOptions): ImportPl
           vmdkAllowedTypes: options.vmdkAllowedTypes,
         });
       default:
-        return options.refuse('image_import_opts', 'image_import_plugins', `unknown import plugin '${name}' (known: no_op, inject_image_metadata, image_decompression, image_conversion)`);
+        return options.refuse(
+          'image_import_opts',
+          'image_import_plugins',
+          `unknown import plugin '${name}' (known: no_op, inject_image_metadata, image_decompression, image_conversion)`,
+        );
     }
   });
   return plugins;

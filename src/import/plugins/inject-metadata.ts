@@ -9,7 +9,10 @@ export class InjectMetadataPlugin implements ImportPlugin {
   readonly name = 'inject_image_metadata';
   private readonly ignoreRoles: Set<string>;
 
-  constructor(private readonly inject: Record<string, string>, ignoreUserRoles: string[]) {
+  constructor(
+    private readonly inject: Record<string, string>,
+    ignoreUserRoles: string[],
+  ) {
     // Context roles arrive lower-cased; compare the configured ones the same way.
     this.ignoreRoles = new Set(ignoreUserRoles.map((r) => r.trim().toLowerCase()).filter(Boolean));
   }
