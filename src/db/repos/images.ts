@@ -1,165 +1,19 @@
-import { type ExpressionBuilder, type Expression, type SelectQueryBuilder, type SqlBool, type Transaction, sql } from 'kysely';
-import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
-import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
-import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
+import type { Transaction } from 'kysely';
+import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange, type Visibility } from '../../domain/image.ts';
+import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations } from './image-rows.ts';
+import { listImages, type ListQuery } from './image-list-query.ts';
+
+export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
 export const IMPORT_LOCK = 'os_glance_import_task';
-
-export type ImageColumn =
-  | 'id'
-  | 'name'
-  | 'status'
-  | 'visibility'
-  | 'checksum'
-  | 'os_hash_algo'
-  | 'os_hash_value'
-  | 'owner'
-  | 'size'
-  | 'virtual_size'
-  | 'container_format'
-  | 'disk_format'
-  | 'min_ram'
-  | 'min_disk'
-  | 'created_at'
-  | 'updated_at'
-  | 'protected'
-  | 'os_hidden';
-
-/** `outside`: values [low, high): the column is below low or at/above high. */
-export type CompareOp = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'outside';
-
-export interface ColumnCondition {
-  column: ImageColumn;
-  op: CompareOp;
-  values: Array<string | number | boolean | null>;
-}
-
-export interface ListScope {
-  isAdmin: boolean;
-  projectId: string | null;
-  /** The `visibility` query parameter, or null when absent. */
-  visibility: Visibility | 'all' | null;
-  memberStatus: 'pending' | 'accepted' | 'rejected' | 'all';
-}
-
-export interface SortKey {
-  key: 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
-  dir: 'asc' | 'desc';
-}
-
-export interface ListQuery {
-  conditions: ColumnCondition[];
-  properties: Array<{ name: string; value: string }>;
-  tags: string[];
-  scope: ListScope;
-  /** false (default): hidden images are left out; true: only hidden ones. */
-  osHidden: boolean;
-  sort: SortKey[];
-  limit: number;
-  marker: Image | null;
-}
 
 type Row = ImagesTable;
 
 /** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
 export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
-type EB = ExpressionBuilder<Database, 'images'>;
-
-function rowToImage(row: Row): Image {
-  return {
-    id: row.id,
-    name: row.name,
-    status: row.status as ImageStatus,
-    visibility: row.visibility as Visibility,
-    protected: Boolean(row.protected),
-    os_hidden: Boolean(row.os_hidden),
-    checksum: row.checksum,
-    os_hash_algo: row.os_hash_algo,
-    os_hash_value: row.os_hash_value,
-    owner: row.owner,
-    size: row.size === null ? null : Number(row.size),
-    virtual_size: row.virtual_size === null ? null : Number(row.virtual_size),
-    container_format: row.container_format,
-    disk_format: row.disk_format,
-    min_ram: Number(row.min_ram),
-    min_disk: Number(row.min_disk),
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-    properties: {},
-    tags: [],
-    locations: [],
-  };
-}
-
-/** SQLite hands the JSON arrays back as text, PostgreSQL already parsed. */
-function jsonColumn<T>(value: unknown): T[] {
-  return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
-}
-
-function rowWithRelationsToImage(row: Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown }): Image {
-  const image = rowToImage(row);
-  for (const p of jsonColumn<{ name: string; value: string }>(row.rel_properties)) image.properties[p.name] = p.value;
-  for (const t of jsonColumn<{ value: string }>(row.rel_tags)) image.tags.push(t.value);
-  for (const l of jsonColumn<ImageLocationsTable>(row.rel_locations)) image.locations.push(toLocation(l));
-  return image;
-}
-
-function toLocation(row: ImageLocationsTable): ImageLocation {
-  return { id: row.id, url: row.url, metadata: JSON.parse(row.metadata), status: row.status };
-}
-
-function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes'> {
-  return {
-    id: image.id,
-    name: image.name,
-    status: image.status,
-    visibility: image.visibility,
-    protected: image.protected ? 1 : 0,
-    os_hidden: image.os_hidden ? 1 : 0,
-    checksum: image.checksum,
-    os_hash_algo: image.os_hash_algo,
-    os_hash_value: image.os_hash_value,
-    owner: image.owner,
-    size: image.size,
-    virtual_size: image.virtual_size,
-    container_format: image.container_format,
-    disk_format: image.disk_format,
-    min_ram: image.min_ram,
-    min_disk: image.min_disk,
-    created_at: image.created_at,
-    updated_at: image.updated_at,
-  };
-}
-
-/** The columns whose value differs between two rows of the same image. */
-function changedColumns(before: Record<string, unknown>, after: Record<string, unknown>): Partial<Row> {
-  return Object.fromEntries(Object.entries(after).filter(([key, value]) => key !== 'updated_at' && before[key] !== value)) as Partial<Row>;
-}
-
-/** Booleans are stored as 0/1; comparisons on them must use numbers. */
-function toStored(column: ImageColumn, value: string | number | boolean | null): string | number | null {
-  if (column === 'protected' || column === 'os_hidden') return value === true || value === 'true' || value === 1 ? 1 : 0;
-  return typeof value === 'boolean' ? Number(value) : value;
-}
-
-// NULL sorts as the smallest value on both engines, so keyset comparisons below can assume it.
-function nullsClause(dir: 'asc' | 'desc') {
-  return dir === 'asc' ? sql.raw('asc nulls first') : sql.raw('desc nulls last');
-}
-
-function after(eb: EB, column: SortKey['key'], dir: 'asc' | 'desc', value: unknown): Expression<SqlBool> {
-  const ref = eb.ref(`images.${column}`);
-  if (dir === 'asc') return value === null ? eb(ref, 'is not', null) : eb(ref, '>', value as never);
-  return value === null ? eb.lit(false) : eb.or([eb(ref, '<', value as never), eb(ref, 'is', null)]);
-}
-
-function same(eb: EB, column: SortKey['key'], value: unknown): Expression<SqlBool> {
-  const ref = eb.ref(`images.${column}`);
-  return value === null ? eb(ref, 'is', null) : eb(ref, '=', value as never);
-}
 
 export class ImagesRepo {
   constructor(private readonly db: Db) {}
@@ -186,7 +40,7 @@ export class ImagesRepo {
   }
 
   async get(id: string): Promise<Image | null> {
-    const row = await this.withRelations(this.k.selectFrom('images').selectAll('images').where('id', '=', id).where('deleted', '=', 0)).executeTakeFirst();
+    const row = await withRelations(this.db, this.k.selectFrom('images').selectAll('images').where('id', '=', id).where('deleted', '=', 0)).executeTakeFirst();
     return row ? rowWithRelationsToImage(row) : null;
   }
 
@@ -450,132 +304,8 @@ export class ImagesRepo {
     await this.k.deleteFrom('image_locations').where('id', '=', locationId).execute();
   }
 
-  async list(query: ListQuery): Promise<Image[]> {
-    let q = this.k.selectFrom('images').selectAll('images').where('images.deleted', '=', 0).where('images.status', 'not in', ['deleted', 'killed']);
-
-    q = q.where((eb) => this.scopeCondition(eb, query.scope));
-    q = q.where('images.os_hidden', '=', query.osHidden ? 1 : 0);
-
-    for (const cond of query.conditions) {
-      q = q.where((eb) => this.columnCondition(eb, cond));
-    }
-    for (const prop of query.properties) {
-      q = q.where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('image_properties as p')
-            .select('p.name')
-            .whereRef('p.image_id', '=', 'images.id')
-            .where('p.name', '=', prop.name)
-            .where('p.value', '=', prop.value),
-        ),
-      );
-    }
-    for (const tag of query.tags) {
-      q = q.where((eb) => eb.exists(eb.selectFrom('image_tags as t').select('t.value').whereRef('t.image_id', '=', 'images.id').where('t.value', '=', tag)));
-    }
-    if (query.marker) {
-      const marker = imageToRow(query.marker) as unknown as Record<string, unknown>;
-      // Keyset paging: rows strictly after the marker in the full sort order.
-      q = q.where((eb) =>
-        eb.or(
-          query.sort.map((key, i) =>
-            eb.and([...query.sort.slice(0, i).map((s) => same(eb, s.key, marker[s.key])), after(eb, key.key, key.dir, marker[key.key])]),
-          ),
-        ),
-      );
-    }
-    for (const s of query.sort) q = q.orderBy(sql`${sql.ref(`images.${s.key}`)} ${nullsClause(s.dir)}`);
-    const rows = await this.withRelations(q.limit(query.limit)).execute();
-    return rows.map(rowWithRelationsToImage);
-  }
-
-  private scopeCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
-    const { isAdmin, projectId, visibility, memberStatus } = scope;
-    const vis = (v: Visibility) => eb('images.visibility', '=', v);
-    const owned = projectId === null ? eb.lit(false) : eb('images.owner', '=', projectId);
-    if (isAdmin) {
-      if (visibility === null) return eb.or([eb('images.visibility', '!=', 'community'), owned]);
-      if (visibility === 'all') return eb.lit(true);
-      return vis(visibility);
-    }
-    const sharedWithMe =
-      projectId === null
-        ? eb.lit(false)
-        : eb.and([
-            vis('shared'),
-            eb.exists(
-              eb
-                .selectFrom('image_members as m')
-                .select('m.id')
-                .whereRef('m.image_id', '=', 'images.id')
-                .where('m.member', '=', projectId)
-                .$if(memberStatus !== 'all', (qb) => qb.where('m.status', '=', memberStatus)),
-            ),
-          ]);
-    switch (visibility) {
-      case null:
-        return eb.or([vis('public'), owned, sharedWithMe]);
-      case 'all':
-        return eb.or([vis('public'), vis('community'), owned, sharedWithMe]);
-      case 'public':
-        return vis('public');
-      case 'community':
-        return vis('community');
-      case 'private':
-        return eb.and([vis('private'), owned]);
-      case 'shared':
-        return eb.or([eb.and([vis('shared'), owned]), sharedWithMe]);
-    }
-  }
-
-  private columnCondition(eb: EB, cond: ColumnCondition): Expression<SqlBool> {
-    const ref = eb.ref(`images.${cond.column}`);
-    // Numbers are compared as BIGINT: PostgreSQL would otherwise read them as the column's 32-bit type and
-    // fail on larger values (min_ram=3000000000), where SQLite just compares.
-    const values = cond.values.map((v) => {
-      const stored = toStored(cond.column, v);
-      return typeof stored === 'number' ? sql`cast(${stored} as bigint)` : stored;
-    });
-    const [v] = values;
-    switch (cond.op) {
-      case 'in':
-        return values.length ? eb(ref, 'in', values as never[]) : eb.lit(false);
-      case 'eq':
-        return v === null ? eb(ref, 'is', null) : eb(ref, '=', v as never);
-      case 'neq':
-        return v === null ? eb(ref, 'is not', null) : eb.or([eb(ref, '!=', v as never), eb(ref, 'is', null)]);
-      case 'gt':
-        return eb(ref, '>', v as never);
-      case 'gte':
-        return eb(ref, '>=', v as never);
-      case 'lt':
-        return eb(ref, '<', v as never);
-      case 'lte':
-        return eb(ref, '<=', v as never);
-      case 'outside':
-        return eb.or([eb(ref, '<', v as never), eb(ref, '>=', values[1] as never)]);
-    }
-  }
-
-  /**
-   * The image rows with their properties, tags and active locations, in one query (one round trip per
-   * image or page, where separate queries cost four): each relation as a JSON array column.
-   */
-  private withRelations<O extends Row>(q: SelectQueryBuilder<Database, 'images', O>) {
-    const arrayFrom = this.db.engine === 'postgresql' ? pgJsonArrayFrom : sqliteJsonArrayFrom;
-    return q.select((eb) => [
-      arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
-      arrayFrom(eb.selectFrom('image_tags as t').select(['t.value']).whereRef('t.image_id', '=', 'images.id')).as('rel_tags'),
-      arrayFrom(
-        eb
-          .selectFrom('image_locations as l')
-          .select(['l.id', 'l.image_id', 'l.url', 'l.metadata', 'l.status', 'l.position', 'l.created_at', 'l.updated_at'])
-          .whereRef('l.image_id', '=', 'images.id')
-          .where('l.status', '=', 'active')
-          .orderBy('l.position'),
-      ).as('rel_locations'),
-    ]);
+  list(query: ListQuery): Promise<Image[]> {
+    return listImages(this.db, query);
   }
 
   private async writeProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {

@@ -1,0 +1,102 @@
+import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
+import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
+import type { SelectQueryBuilder } from 'kysely';
+import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
+import type { Db } from '../connection.ts';
+import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
+
+// Image rows and the image aggregate: the mapping both ways, and the one query that reads an image with
+// its relations.
+
+type Row = ImagesTable;
+
+export function rowToImage(row: Row): Image {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status as ImageStatus,
+    visibility: row.visibility as Visibility,
+    protected: Boolean(row.protected),
+    os_hidden: Boolean(row.os_hidden),
+    checksum: row.checksum,
+    os_hash_algo: row.os_hash_algo,
+    os_hash_value: row.os_hash_value,
+    owner: row.owner,
+    size: row.size === null ? null : Number(row.size),
+    virtual_size: row.virtual_size === null ? null : Number(row.virtual_size),
+    container_format: row.container_format,
+    disk_format: row.disk_format,
+    min_ram: Number(row.min_ram),
+    min_disk: Number(row.min_disk),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    properties: {},
+    tags: [],
+    locations: [],
+  };
+}
+
+/** SQLite hands the JSON arrays back as text, PostgreSQL already parsed. */
+function jsonColumn<T>(value: unknown): T[] {
+  return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
+}
+
+export function rowWithRelationsToImage(row: Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown }): Image {
+  const image = rowToImage(row);
+  for (const p of jsonColumn<{ name: string; value: string }>(row.rel_properties)) image.properties[p.name] = p.value;
+  for (const t of jsonColumn<{ value: string }>(row.rel_tags)) image.tags.push(t.value);
+  for (const l of jsonColumn<ImageLocationsTable>(row.rel_locations)) image.locations.push(toLocation(l));
+  return image;
+}
+
+export function toLocation(row: ImageLocationsTable): ImageLocation {
+  return { id: row.id, url: row.url, metadata: JSON.parse(row.metadata), status: row.status };
+}
+
+export function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes'> {
+  return {
+    id: image.id,
+    name: image.name,
+    status: image.status,
+    visibility: image.visibility,
+    protected: image.protected ? 1 : 0,
+    os_hidden: image.os_hidden ? 1 : 0,
+    checksum: image.checksum,
+    os_hash_algo: image.os_hash_algo,
+    os_hash_value: image.os_hash_value,
+    owner: image.owner,
+    size: image.size,
+    virtual_size: image.virtual_size,
+    container_format: image.container_format,
+    disk_format: image.disk_format,
+    min_ram: image.min_ram,
+    min_disk: image.min_disk,
+    created_at: image.created_at,
+    updated_at: image.updated_at,
+  };
+}
+
+/** The columns whose value differs between two rows of the same image. */
+export function changedColumns(before: Record<string, unknown>, after: Record<string, unknown>): Partial<Row> {
+  return Object.fromEntries(Object.entries(after).filter(([key, value]) => key !== 'updated_at' && before[key] !== value)) as Partial<Row>;
+}
+
+/**
+ * The image rows with their properties, tags and active locations, in one query (one round trip per
+ * image or page, where separate queries cost four): each relation as a JSON array column.
+ */
+export function withRelations<O extends Row>(db: Db, q: SelectQueryBuilder<Database, 'images', O>) {
+  const arrayFrom = db.engine === 'postgresql' ? pgJsonArrayFrom : sqliteJsonArrayFrom;
+  return q.select((eb) => [
+    arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
+    arrayFrom(eb.selectFrom('image_tags as t').select(['t.value']).whereRef('t.image_id', '=', 'images.id')).as('rel_tags'),
+    arrayFrom(
+      eb
+        .selectFrom('image_locations as l')
+        .select(['l.id', 'l.image_id', 'l.url', 'l.metadata', 'l.status', 'l.position', 'l.created_at', 'l.updated_at'])
+        .whereRef('l.image_id', '=', 'images.id')
+        .where('l.status', '=', 'active')
+        .orderBy('l.position'),
+    ).as('rel_locations'),
+  ]);
+}
