@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { keepAliveAgents, request, type HttpResponse } from '../net/http-client.ts';
+import { keepAliveAgents, request } from '../net/http-client.ts';
 import { boolOption, ConfigError, type Config } from '../config/index.ts';
-import { isNetworkFailure, StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
+import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { ChunkReader } from './chunk-reader.ts';
+import { SwiftSession, isTrue, md5, statusCode, toStoreError } from './swift-session.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -27,11 +29,6 @@ export interface SwiftStoreOptions {
   insecure?: boolean;
 }
 
-interface Session {
-  storageUrl: string;
-  token: string;
-  expiresAt: number;
-}
 interface Segment {
   path: string;
   etag: string;
@@ -58,40 +55,31 @@ export class SwiftStoreDriver implements StoreDriver {
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;
-  private readonly authUrl: string;
-  private readonly user: string;
-  private readonly key: string;
-  private readonly endpoint: string | undefined;
   private readonly createContainerOnPut: boolean;
-  private readonly agents: ReturnType<typeof keepAliveAgents>;
-  private session: Promise<Session> | null = null;
+  private readonly swift: SwiftSession;
   private containersReady: Promise<void> | null = null;
   private maxSegments: Promise<number> | null = null;
 
   constructor(opts: SwiftStoreOptions) {
-    this.authUrl = opts.authUrl;
     try {
       new URL(opts.authUrl);
     } catch {
       throw new ConfigError(`swift auth address '${opts.authUrl}' is not a URL`);
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
-    this.user = opts.user;
-    this.key = opts.key;
     this.container = opts.container;
     this.segmentContainer = `${opts.container}_segments`;
     this.segmentSize = opts.segmentSize ?? 200 * MiB;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
     }
-    this.endpoint = opts.endpoint?.replace(/\/+$/, '');
     this.createContainerOnPut = opts.createContainerOnPut ?? false;
-    this.agents = keepAliveAgents({ insecure: opts.insecure });
+    this.swift = new SwiftSession(opts.authUrl, opts.user, opts.key, opts.endpoint?.replace(/\/+$/, ''), keepAliveAgents({ insecure: opts.insecure }));
   }
 
   /** Closes the driver's connections. */
   async close(): Promise<void> {
-    this.agents.close();
+    this.swift.agents.close();
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -115,8 +103,8 @@ export class SwiftStoreDriver implements StoreDriver {
       if (reader.ended) {
         const data = Buffer.concat(first);
         const old = await this.oldSegments(key);
-        await this.expect(
-          await this.call('PUT', this.objectPath(this.container, key), {
+        await this.swift.expect(
+          await this.swift.call('PUT', this.objectPath(this.container, key), {
             body: data,
             headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
             signal,
@@ -162,18 +150,20 @@ export class SwiftStoreDriver implements StoreDriver {
           })(),
           { objectMode: false },
         );
-        const res = await this.call('PUT', this.objectPath(this.segmentContainer, name), {
-          body,
-          headers: { 'content-type': 'application/octet-stream' },
-          signal,
-        }).catch((err: unknown) => {
-          throw reader.error ?? err;
-        });
+        const res = await this.swift
+          .call('PUT', this.objectPath(this.segmentContainer, name), {
+            body,
+            headers: { 'content-type': 'application/octet-stream' },
+            signal,
+          })
+          .catch((err: unknown) => {
+            throw reader.error ?? err;
+          });
         if (reader.error) {
           await res.body.dump().catch(() => {});
           throw reader.error;
         }
-        await this.expect(res, [201], `writing segment ${n} of ${key}`);
+        await this.swift.expect(res, [201], `writing segment ${n} of ${key}`);
         const etag = hash.digest('hex');
         const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
         if (returned && returned !== etag)
@@ -189,8 +179,8 @@ export class SwiftStoreDriver implements StoreDriver {
       if (signal?.aborted) throw aborted();
 
       const old = await this.oldSegments(key);
-      await this.expect(
-        await this.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
+      await this.swift.expect(
+        await this.swift.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
           body: JSON.stringify(segments),
           headers: { 'content-type': 'application/octet-stream' },
           signal,
@@ -241,10 +231,10 @@ export class SwiftStoreDriver implements StoreDriver {
   async read(url: string, range?: ByteRange): Promise<Readable> {
     const key = this.keyOf(url);
     try {
-      const res = await this.call('GET', this.objectPath(this.container, key), {
+      const res = await this.swift.call('GET', this.objectPath(this.container, key), {
         headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
       });
-      await this.expect(res, range ? [200, 206] : [200], `reading ${url}`);
+      await this.swift.expect(res, range ? [200, 206] : [200], `reading ${url}`);
       if (range && res.statusCode === 200) {
         // The server ignored the range (it should not): never hand out the wrong bytes.
         res.body.destroy();
@@ -260,14 +250,14 @@ export class SwiftStoreDriver implements StoreDriver {
     const key = this.keyOf(url);
     const path = this.objectPath(this.container, key);
     try {
-      const head = await this.call('HEAD', path);
+      const head = await this.swift.call('HEAD', path);
       await head.body.dump();
       if (head.statusCode === 404) return;
-      await this.expect(head, [200], `checking ${url}`);
+      await this.swift.expect(head, [200], `checking ${url}`);
       if (isTrue(head.headers['x-static-large-object'])) {
         // Deletes the manifest and every segment it names (Swift's bulk delete through slo).
-        const res = await this.call('DELETE', `${path}?multipart-manifest=delete`, { headers: { accept: 'application/json' } });
-        await this.expect(res, [200], `deleting ${url}`);
+        const res = await this.swift.call('DELETE', `${path}?multipart-manifest=delete`, { headers: { accept: 'application/json' } });
+        await this.swift.expect(res, [200], `deleting ${url}`);
         const report = (await res.body.json()) as { 'Response Status'?: string; Errors?: unknown[] };
         const status = Number(String(report['Response Status'] ?? '').split(' ')[0]);
         if (status !== 200 && status !== 404) {
@@ -275,8 +265,8 @@ export class SwiftStoreDriver implements StoreDriver {
         }
         return;
       }
-      const res = await this.call('DELETE', path);
-      await this.expect(res, [204, 404], `deleting ${url}`);
+      const res = await this.swift.call('DELETE', path);
+      await this.swift.expect(res, [204, 404], `deleting ${url}`);
     } catch (err) {
       throw toStoreError(err, `deleting ${url}`);
     }
@@ -285,10 +275,10 @@ export class SwiftStoreDriver implements StoreDriver {
   async stat(url: string): Promise<number | null> {
     const key = this.keyOf(url);
     try {
-      const res = await this.call('HEAD', this.objectPath(this.container, key));
+      const res = await this.swift.call('HEAD', this.objectPath(this.container, key));
       await res.body.dump();
       if (res.statusCode === 404) return null;
-      await this.expect(res, [200], `checking ${url}`);
+      await this.swift.expect(res, [200], `checking ${url}`);
       return Number(res.headers['content-length'] ?? 0);
     } catch (err) {
       throw toStoreError(err, `checking ${url}`);
@@ -337,10 +327,10 @@ export class SwiftStoreDriver implements StoreDriver {
   /** Names of the segments of the large object now at key (ours only), to delete once it is replaced. */
   private async oldSegments(key: string): Promise<string[]> {
     const path = this.objectPath(this.container, key);
-    const head = await this.call('HEAD', path);
+    const head = await this.swift.call('HEAD', path);
     await head.body.dump();
     if (head.statusCode !== 200 || !isTrue(head.headers['x-static-large-object'])) return [];
-    const res = await this.call('GET', `${path}?multipart-manifest=get`);
+    const res = await this.swift.call('GET', `${path}?multipart-manifest=get`);
     if (res.statusCode !== 200) {
       await res.body.dump();
       return [];
@@ -359,7 +349,7 @@ export class SwiftStoreDriver implements StoreDriver {
     const worker = async () => {
       for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
         try {
-          const res = await this.call('DELETE', this.objectPath(this.segmentContainer, name));
+          const res = await this.swift.call('DELETE', this.objectPath(this.segmentContainer, name));
           await res.body.dump();
           if (res.statusCode !== 204 && res.statusCode !== 404) process.emitWarning(`swift: could not delete segment ${name}: HTTP ${res.statusCode}`);
         } catch (err) {
@@ -374,8 +364,8 @@ export class SwiftStoreDriver implements StoreDriver {
     if (!this.createContainerOnPut) return Promise.resolve();
     this.containersReady ??= (async () => {
       for (const container of [this.container, this.segmentContainer]) {
-        const res = await this.call('PUT', `/${encodeURIComponent(container)}`);
-        await this.expect(res, [201, 202], `creating container ${container}`);
+        const res = await this.swift.call('PUT', `/${encodeURIComponent(container)}`);
+        await this.swift.expect(res, [201, 202], `creating container ${container}`);
       }
     })().catch((err: unknown) => {
       this.containersReady = null; // try again on the next write
@@ -388,8 +378,8 @@ export class SwiftStoreDriver implements StoreDriver {
   private segmentLimit(): Promise<number> {
     this.maxSegments ??= (async () => {
       try {
-        const { storageUrl } = await this.login();
-        const res = await request(`${new URL(storageUrl).origin}/info`, { agents: this.agents });
+        const { storageUrl } = await this.swift.login();
+        const res = await request(`${new URL(storageUrl).origin}/info`, { agents: this.swift.agents });
         if (res.statusCode !== 200) {
           await res.body.dump();
           return 1000; // /info disabled: assume Swift's default
@@ -403,159 +393,6 @@ export class SwiftStoreDriver implements StoreDriver {
     })();
     return this.maxSegments;
   }
-
-  /** The current session, logging in when there is none, it expires within a minute, or `stale` was refused. */
-  private login(stale?: string): Promise<Session> {
-    const current = this.session;
-    this.session = (async () => {
-      const s = await current?.catch(() => null);
-      if (s && s.token !== stale && s.expiresAt > Date.now() + 60_000) return s;
-      return this.authenticate();
-    })();
-    this.session.catch(() => {});
-    return this.session;
-  }
-
-  private async authenticate(): Promise<Session> {
-    let res: HttpResponse;
-    try {
-      res = await request(this.authUrl, {
-        method: 'GET',
-        headers: { 'x-storage-user': this.user, 'x-storage-pass': this.key, 'x-auth-user': this.user, 'x-auth-key': this.key },
-        agents: this.agents,
-      });
-    } catch (err) {
-      throw toStoreError(err, `authenticating at ${this.authUrl}`);
-    }
-    await res.body.dump();
-    if (res.statusCode === 401 || res.statusCode === 403)
-      throw new StoreError('PERMISSION', `swift authentication of ${this.user} at ${this.authUrl} was refused (HTTP ${res.statusCode})`);
-    if (res.statusCode < 200 || res.statusCode >= 300)
-      throw new StoreError(statusCode(res.statusCode), `swift authentication at ${this.authUrl} failed: HTTP ${res.statusCode}`);
-    const token = header(res, 'x-auth-token') ?? header(res, 'x-storage-token');
-    const storageUrl = this.endpoint ?? header(res, 'x-storage-url');
-    if (!token || !storageUrl) throw new StoreError('FAILED', `swift authentication at ${this.authUrl} returned no token or storage URL`);
-    const ttl = Number(header(res, 'x-auth-token-expires') ?? NaN);
-    return { token, storageUrl: storageUrl.replace(/\/+$/, ''), expiresAt: Number.isFinite(ttl) ? Date.now() + ttl * 1000 : Infinity };
-  }
-
-  /**
-   * One request to the storage URL. A 401 (token expired or revoked) logs in again and retries once when
-   * the body can be sent again (not for streamed segments: their tokens are renewed ahead of expiry).
-   */
-  private async call(
-    method: string,
-    path: string,
-    opts: { headers?: Record<string, string>; body?: Buffer | string | Readable; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse> {
-    for (let attempt = 0; ; attempt++) {
-      const session = await this.login();
-      const res = await request(`${session.storageUrl}${path}`, {
-        method,
-        headers: { ...opts.headers, 'x-auth-token': session.token },
-        body: opts.body,
-        signal: opts.signal,
-        agents: this.agents,
-      });
-      if (res.statusCode !== 401 || attempt > 0 || opts.body instanceof Readable) return res;
-      await res.body.dump();
-      await this.login(session.token);
-    }
-  }
-
-  /** Throws a StoreError unless the status is one of `ok`. The body of a 200/206 is left to the caller. */
-  private async expect(res: HttpResponse, ok: number[], what: string): Promise<void> {
-    if (ok.includes(res.statusCode)) {
-      if (res.statusCode !== 200 && res.statusCode !== 206) await res.body.dump();
-      return;
-    }
-    const text = (await res.body.text().catch(() => '')).slice(0, 300).trim();
-    throw new StoreError(statusCode(res.statusCode), `swift ${what} failed: HTTP ${res.statusCode}${text ? ` ${text}` : ''}`);
-  }
-}
-
-/** Reads a stream in pieces of at most a given size, remembering what it was asked for but not given. */
-class ChunkReader {
-  private readonly it: AsyncIterator<Buffer>;
-  private rest: Buffer | null = null;
-  ended = false;
-  error: unknown = null;
-
-  constructor(source: Readable) {
-    this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
-
-  /** At most `max` bytes, or null at the end. Throws (and keeps) the source's error. */
-  async read(max: number): Promise<Buffer | null> {
-    let chunk = this.rest;
-    this.rest = null;
-    if (!chunk) {
-      if (this.ended) return null;
-      try {
-        const next = await this.it.next();
-        if (next.done) {
-          this.ended = true;
-          return null;
-        }
-        chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
-      } catch (err) {
-        this.error ??= err;
-        this.ended = true;
-        throw err;
-      }
-    }
-    if (chunk.length > max) {
-      this.rest = chunk.subarray(max);
-      return chunk.subarray(0, max);
-    }
-    return chunk;
-  }
-
-  /** Chunks of `limit` bytes in all, or fewer when the stream ends first (then `ended` is set). */
-  async readUpTo(limit: number): Promise<Buffer[]> {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    while (total < limit) {
-      const chunk = await this.read(limit - total);
-      if (!chunk) break;
-      chunks.push(chunk);
-      total += chunk.length;
-    }
-    // Look one chunk ahead, so that data of exactly `limit` bytes also counts as ended.
-    if (!this.ended && this.rest === null) {
-      const more = await this.read(Infinity);
-      if (more) this.rest = more;
-    }
-    return chunks;
-  }
-}
-
-function md5(data: Buffer): string {
-  return createHash('md5').update(data).digest('hex');
-}
-
-function isTrue(value: string | string[] | undefined): boolean {
-  return /^(true|yes|1|on)$/i.test(String(value ?? ''));
-}
-
-function header(res: HttpResponse, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function statusCode(status: number): StoreErrorCode {
-  if (status === 404) return 'NOT_FOUND';
-  if (status === 401 || status === 403) return 'PERMISSION';
-  if (status === 413 || status === 507) return 'FULL';
-  if (status >= 500) return 'UNAVAILABLE';
-  return 'FAILED';
-}
-
-function toStoreError(err: unknown, what: string): StoreError {
-  if (err instanceof StoreError) return err;
-  const e = err as { name?: string; code?: string; message?: string } | null;
-  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'ABORT_ERR' ? 'ABORTED' : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
-  return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
 }
 
 /**

@@ -148,11 +148,11 @@ test('swift: an expired or revoked token is renewed on 401', async () => {
   const driver = driverFor();
   const { url } = await driver.write('tok', Readable.from([Buffer.from('token test')]));
   // Replace the session with a token Swift does not know, as after a revocation.
-  const internal = driver as unknown as { session: Promise<{ storageUrl: string; token: string; expiresAt: number }> };
-  const session = await internal.session;
-  internal.session = Promise.resolve({ ...session, token: 'AUTH_tk00000000000000000000000000000000' });
+  const internal = (driver as unknown as { swift: { current: Promise<{ storageUrl: string; token: string; expiresAt: number }> } }).swift;
+  const session = await internal.current;
+  internal.current = Promise.resolve({ ...session, token: 'AUTH_tk00000000000000000000000000000000' });
   assert.equal(await driver.stat(url), 10);
-  assert.notEqual((await internal.session).token, 'AUTH_tk00000000000000000000000000000000');
+  assert.notEqual((await internal.current).token, 'AUTH_tk00000000000000000000000000000000');
 });
 
 test('swift: createSwiftDriver reads Glance option names; the containers are created on the first write', async () => {
