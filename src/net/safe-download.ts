@@ -1,11 +1,16 @@
 import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/index.ts';
 import { addressPassesFilter, checkUri, uriFilterFromConfig, type UriFilterOptions } from './uri-filter.ts';
+import { DownloadError, abortedError, errorCode, errorText } from './download-error.ts';
+import { guardBody } from './body-guard.ts';
+
+export { DownloadError, type DownloadErrorCode } from './download-error.ts';
+export { guardBody, type BodyGuardOptions } from './body-guard.ts';
 
 // The service's own HTTP client for URIs a user gives (web-download, glance-download). It must not
 // become an SSRF tool, so:
@@ -16,36 +21,6 @@ import { addressPassesFilter, checkUri, uriFilterFromConfig, type UriFilterOptio
 //    cannot switch to another address between the check and the connect (DNS rebinding); the Host
 //    header and the TLS server name stay the name;
 //  - the returned body enforces the size limit, an idle read timeout, and the announced length.
-
-export type DownloadErrorCode =
-  | 'FILTERED'
-  | 'REDIRECT_FILTERED'
-  | 'TOO_MANY_REDIRECTS'
-  | 'HTTP_STATUS'
-  | 'CONNECT_TIMEOUT'
-  | 'READ_TIMEOUT'
-  | 'TOO_LARGE'
-  | 'CLOSED_EARLY'
-  | 'DNS'
-  | 'ABORTED'
-  /** Connection refused or reset before a response, TLS failure, malformed response. */
-  | 'NETWORK';
-
-export class DownloadError extends Error {
-  override name = 'DownloadError';
-  readonly code: DownloadErrorCode;
-  /** The final HTTP status, for HTTP_STATUS. */
-  readonly status?: number;
-  /** The URL being fetched when the error happened (after redirects). */
-  readonly url?: string;
-
-  constructor(code: DownloadErrorCode, message: string, extra: { status?: number; url?: string; cause?: unknown } = {}) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
-    this.code = code;
-    if (extra.status !== undefined) this.status = extra.status;
-    if (extra.url !== undefined) this.url = extra.url;
-  }
-}
 
 export interface ResolvedAddress {
   address: string;
@@ -109,21 +84,6 @@ const DROPPED_HEADERS = new Set([
 ]);
 /** Credentials do not follow a redirect to another origin. */
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization', 'x-auth-token']);
-
-function abortedError(url?: string): DownloadError {
-  return new DownloadError('ABORTED', 'download aborted', url === undefined ? {} : { url });
-}
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function errorText(err: unknown): string {
-  const code = errorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
-  return code && !message.includes(code) ? `${code}: ${message}` : message;
-}
 
 function decodeLenient(text: string): string {
   try {
@@ -406,138 +366,4 @@ export async function passesFilterResolved(
     return true;
   }
   return addresses.every((a) => addressPassesFilter(a.address, check.url.hostname, filter));
-}
-
-export interface BodyGuardOptions {
-  maxBytes?: number;
-  /** Content-Length: the body must end after exactly this many bytes. */
-  expectedLength: number | null;
-  /** Longest wait for the next bytes while the reader wants them (0: none). */
-  readTimeoutMs: number;
-  signal?: AbortSignal;
-  url?: string;
-  /** Called once when the guarded stream closes, however it ends. */
-  onClose?: () => void;
-}
-
-/**
- * Wraps a response body: fails with TOO_LARGE as soon as more than maxBytes arrived, READ_TIMEOUT
- * when no byte arrives for readTimeoutMs while the reader is waiting (time spent paused by a slow
- * reader does not count), CLOSED_EARLY when the body ends before Content-Length, ABORTED on the
- * signal. Destroying the guard destroys the source.
- */
-export function guardBody(source: Readable, opts: BodyGuardOptions): Readable {
-  return new GuardedBody(source, opts);
-}
-
-class GuardedBody extends Readable {
-  readonly #source: Readable;
-  readonly #opts: BodyGuardOptions;
-  #received = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #sourceDone = false;
-  readonly #onAbort = (): void => {
-    this.destroy(abortedError(this.#opts.url));
-  };
-
-  constructor(source: Readable, opts: BodyGuardOptions) {
-    super({ highWaterMark: 64 * 1024 });
-    this.#source = source;
-    this.#opts = opts;
-    source.pause();
-    source.on('data', (chunk: Buffer | string) => this.#onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
-    source.on('end', () => this.#onEnd());
-    source.on('error', (err: Error) => this.#onError(err));
-    source.on('close', () => {
-      if (!this.#sourceDone && !this.destroyed) this.destroy(this.#shortError());
-    });
-    if (opts.signal) {
-      if (opts.signal.aborted) process.nextTick(this.#onAbort);
-      else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
-  }
-
-  #extra(cause?: unknown): { url?: string; cause?: unknown } {
-    return { ...(this.#opts.url === undefined ? {} : { url: this.#opts.url }), ...(cause === undefined ? {} : { cause }) };
-  }
-
-  #shortError(cause?: unknown): DownloadError {
-    const expected = this.#opts.expectedLength;
-    return expected !== null
-      ? new DownloadError('CLOSED_EARLY', `downloaded data size ${this.#received} is different from expected ${expected}`, this.#extra(cause))
-      : new DownloadError('CLOSED_EARLY', `connection closed after ${this.#received} bytes before the body was complete`, this.#extra(cause));
-  }
-
-  #arm(): void {
-    const ms = this.#opts.readTimeoutMs;
-    if (ms <= 0 || this.#sourceDone) return;
-    if (this.#timer) this.#timer.refresh();
-    else {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.destroy(new DownloadError('READ_TIMEOUT', `no data received for ${ms} ms after ${this.#received} bytes`, this.#extra()));
-      }, ms);
-    }
-  }
-
-  #disarm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  override _read(): void {
-    if (this.#sourceDone) return;
-    this.#arm();
-    this.#source.resume();
-  }
-
-  #onData(chunk: Buffer): void {
-    if (this.destroyed) return;
-    this.#disarm();
-    this.#received += chunk.length;
-    const max = this.#opts.maxBytes;
-    if (max !== undefined && this.#received > max) {
-      this.destroy(new DownloadError('TOO_LARGE', `download exceeds the limit of ${max} bytes`, this.#extra()));
-      return;
-    }
-    if (this.push(chunk)) this.#arm();
-    else this.#source.pause();
-  }
-
-  #onEnd(): void {
-    this.#sourceDone = true;
-    this.#disarm();
-    if (this.destroyed) return;
-    const expected = this.#opts.expectedLength;
-    if (expected !== null && this.#received !== expected) this.destroy(this.#shortError());
-    else this.push(null);
-  }
-
-  #onError(err: Error): void {
-    this.#sourceDone = true;
-    this.#disarm();
-    if (this.destroyed) return;
-    if (this.#opts.signal?.aborted) {
-      this.destroy(abortedError(this.#opts.url));
-      return;
-    }
-    this.destroy(err instanceof DownloadError ? err : this.#shortError(err));
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.#disarm();
-    this.#opts.signal?.removeEventListener('abort', this.#onAbort);
-    if (!this.#sourceDone) {
-      this.#sourceDone = true;
-      this.#source.on('error', () => {
-        /* reported by the guard */
-      });
-      this.#source.destroy();
-    }
-    try {
-      this.#opts.onClose?.();
-    } finally {
-      callback(err);
-    }
-  }
 }

@@ -1,0 +1,46 @@
+// How a download the service makes fails: one error with a code, for the task message and the log.
+
+export type DownloadErrorCode =
+  | 'FILTERED'
+  | 'REDIRECT_FILTERED'
+  | 'TOO_MANY_REDIRECTS'
+  | 'HTTP_STATUS'
+  | 'CONNECT_TIMEOUT'
+  | 'READ_TIMEOUT'
+  | 'TOO_LARGE'
+  | 'CLOSED_EARLY'
+  | 'DNS'
+  | 'ABORTED'
+  /** Connection refused or reset before a response, TLS failure, malformed response. */
+  | 'NETWORK';
+
+export class DownloadError extends Error {
+  override name = 'DownloadError';
+  readonly code: DownloadErrorCode;
+  /** The final HTTP status, for HTTP_STATUS. */
+  readonly status?: number;
+  /** The URL being fetched when the error happened (after redirects). */
+  readonly url?: string;
+
+  constructor(code: DownloadErrorCode, message: string, extra: { status?: number; url?: string; cause?: unknown } = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.code = code;
+    if (extra.status !== undefined) this.status = extra.status;
+    if (extra.url !== undefined) this.url = extra.url;
+  }
+}
+
+export function abortedError(url?: string): DownloadError {
+  return new DownloadError('ABORTED', 'download aborted', url === undefined ? {} : { url });
+}
+
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function errorText(err: unknown): string {
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
