@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
@@ -54,9 +54,12 @@ async function settledTasks(db: Db, ids: string[]) {
 forEachEngine((engine) => {
   let gaze: GazeProcess | null = null;
   let db: Db | null = null;
+  let restartedDir = '';
   after(async () => {
     await gaze?.stop();
     await db?.close();
+    // The restarted process was given the first one's directory, so stopping it leaves the directory.
+    if (restartedDir) rmSync(restartedDir, { recursive: true, force: true });
   });
 
   test(`${ROUNDS} rounds of stage, import, delete: the process survives and nothing is left, even after a restart`, async () => {
@@ -78,6 +81,7 @@ forEachEngine((engine) => {
     assert.deepEqual(await leftovers(db, gaze.dir, ids), { storeFiles: [], stagingFiles: [], locations: [] });
 
     const dir = gaze.dir;
+    restartedDir = dir;
     await gaze.kill('SIGKILL');
     gaze = await startGazeProcess({ database: { connection } }, { dir, port: gaze.port });
     await sleep(500);
