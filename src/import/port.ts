@@ -3,8 +3,8 @@ import type { CallerCredentials } from './job.ts';
 
 export type { CallerCredentials };
 
-/** A task row as a service makes it; the engine adds the lease columns it alone manages. */
-export type NewTask = Omit<TaskRow, 'lease_owner' | 'lease_expires_at' | 'attempts'>;
+/** What a service says of a new task; the engine makes the rest of the row (id, status, times, lease). */
+export type NewTask = Pick<TaskRow, 'type' | 'owner' | 'input' | 'image_id' | 'request_id' | 'user_id'>;
 
 /** All the services see of the import engine. */
 export interface ImportEngine {

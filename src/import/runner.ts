@@ -63,7 +63,22 @@ export class ImportRunner implements ImportEngine {
   }
 
   newTask(fields: NewTask): TaskRow {
-    return { ...fields, lease_owner: this.opts.nodeId, lease_expires_at: this.leaseUntil(), attempts: 0 };
+    const now = nowTimestamp();
+    return {
+      ...fields,
+      id: crypto.randomUUID(),
+      status: 'pending',
+      result: null,
+      message: '',
+      expires_at: null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+      deleted: 0,
+      lease_owner: this.opts.nodeId,
+      lease_expires_at: this.leaseUntil(),
+      attempts: 0,
+    };
   }
 
   /** Starts the recovery sweep: now, and then periodically. */

@@ -67,24 +67,14 @@ export class ImportService {
       if (size !== null) await this.deps.quotas.refuseOversized(image.owner, image.id, { staged: size, stored: size * backend.length });
     }
 
-    const now = nowTimestamp();
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
     const task = this.engine.newTask({
-      id: crypto.randomUUID(),
       type: 'api_image_import',
-      status: 'pending',
       owner: ctx.projectId ?? '',
       input: JSON.stringify(input),
-      result: null,
-      message: '',
       image_id: id,
       request_id: ctx.requestId,
       user_id: ctx.userId,
-      expires_at: null,
-      created_at: now,
-      updated_at: now,
-      deleted_at: null,
-      deleted: 0,
     });
     await this.deps.tasks.insert(task);
     if (!(await this.deps.images.takeImportLock(id, task.id))) {

@@ -4,7 +4,6 @@ import { TASK_STATUSES } from '../domain/task.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
-import { nowTimestamp } from '../domain/time.ts';
 import type { ImportEngine } from '../import/port.ts';
 import type { QueryPairs } from './image-list.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
@@ -112,23 +111,13 @@ export class TaskService {
       throw gazeError('SCHEMA_MISMATCH', 'task', `${JSON.stringify(request.input)} is not of type 'object'`);
     }
     await this.checkLegacyInput(request.input as Record<string, unknown>);
-    const now = nowTimestamp();
     const task = this.engine.newTask({
-      id: crypto.randomUUID(),
       type: 'import',
-      status: 'pending',
       owner: ctx.projectId ?? '',
       input: JSON.stringify(request.input),
-      result: null,
-      message: '',
       image_id: null,
       request_id: ctx.requestId,
       user_id: ctx.userId,
-      expires_at: null,
-      created_at: now,
-      updated_at: now,
-      deleted_at: null,
-      deleted: 0,
     });
     await this.deps.tasks.insert(task);
     this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
