@@ -6,7 +6,7 @@ import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
-import { canSeeNamespace, type MetadefNamespace, type PropertyDefinition } from '../domain/metadefs.ts';
+import { canSeeNamespace, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
 import { apiTime } from '../domain/time.ts';
 
 /** What the metadefs use cases share. */
@@ -73,6 +73,11 @@ export function refuseFourByte(what: string, fields: Record<string, unknown>, ne
 }
 
 /** The body of a write, validated against its schema (an object: anything else is 400). */
+/** A request body's fields ({} when the body is not a JSON object). */
+export function bodyOf(raw: unknown): Record<string, unknown> {
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+}
+
 export function validated(deps: MetadefDeps, schema: keyof MetadefDeps['validators'], body: unknown): Record<string, unknown> {
   if (body === undefined) throw gazeError('BODY_EXPECTED');
   if (body === null || typeof body !== 'object' || Array.isArray(body))
@@ -119,33 +124,25 @@ const PAYLOAD_PROPERTY_FIELDS = [
   'additionalItems',
 ];
 
+/** A property definition's fields as Glance's notifications show them (null where absent). */
+const payloadFields = (def: PropertyDefinition) => Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null]));
+
 export function propertyPayload(ns: string, name: string, def: PropertyDefinition, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
     namespace: ns,
     name,
     name_old: opts.old ?? name,
-    ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])),
+    ...payloadFields(def),
     ...deletion(opts.deleted ?? false),
   };
 }
 
-export function objectPayload(
-  ns: string,
-  obj: {
-    name: string;
-    description: string | null;
-    required: string[];
-    properties: Record<string, PropertyDefinition>;
-    created_at: string;
-    updated_at: string | null;
-  },
-  opts: { old?: string; deleted?: boolean } = {},
-): Record<string, unknown> {
+export function objectPayload(ns: string, obj: Omit<MetadefObject, 'id'>, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
     namespace: ns,
     name: obj.name,
     name_old: opts.old ?? obj.name,
-    properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null])) })),
+    properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...payloadFields(def) })),
     required: obj.required,
     description: obj.description,
     created_at: apiTime(obj.created_at),

@@ -4,6 +4,7 @@ import { normalizeProperty, type MetadefObject, type MetadefProperty, type Metad
 import { TAG_SORT_KEYS, type TagSortKey } from '../db/repos/metadef-contents.ts';
 import { isUniqueViolation } from '../db/connection.ts';
 import {
+  bodyOf,
   checkVisibilityParam,
   enforce,
   findNamespace,
@@ -22,7 +23,6 @@ import type { QueryPairs } from './image-list.ts';
 
 const OBJECT_READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'] as const;
 const OBJECT_NOT_FOUND = { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'MD_NAMESPACE_NOT_FOUND_SHORT' } as const;
-const bodyOf = (raw: unknown) => (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {});
 
 /** Glance's truthy header values (oslo_utils.strutils.bool_from_string). */
 export function truthy(value: string | undefined): boolean {

@@ -12,6 +12,7 @@ import { NAMESPACE_SORT_KEYS, type NamespaceSortKey } from '../db/repos/metadef-
 import { isUniqueViolation } from '../db/connection.ts';
 import {
   associationPayload,
+  bodyOf,
   checkVisibilityParam,
   enforce,
   findNamespace,
@@ -114,7 +115,7 @@ export class MetadefNamespaceService {
   }
 
   async create(ctx: RequestContext, raw: unknown): Promise<CreatedNamespace> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+    const body = bodyOf(raw);
     refuseReadOnly(body, NAMESPACE_READ_ONLY);
     validated(this.deps, 'namespace', raw);
     enforce(this.deps, 'add_metadef_namespace', ctx, null);
@@ -225,7 +226,7 @@ export class MetadefNamespaceService {
 
   /** PUT: the namespace's own fields are replaced (an absent one takes its default); its contents stay. */
   async update(ctx: RequestContext, name: string, raw: unknown): Promise<MetadefNamespace> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+    const body = bodyOf(raw);
     refuseReadOnly(body, NAMESPACE_READ_ONLY);
     validated(this.deps, 'namespace', raw);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
@@ -282,7 +283,7 @@ export class MetadefNamespaceService {
   }
 
   async associate(ctx: RequestContext, name: string, raw: unknown): Promise<MetadefAssociation> {
-    const body = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+    const body = bodyOf(raw);
     refuseReadOnly(body, ['created_at', 'updated_at']);
     validated(this.deps, 'resource_type_association', raw);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
