@@ -8,31 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
+import { taskRow as sharedTaskRow } from '../helpers/tasks.ts';
 
-function taskRow(overrides: Partial<TaskRow> = {}): TaskRow {
-  const now = nowTimestamp();
-  return {
-    id: randomUUID(),
-    type: 'api_image_import',
-    status: 'pending',
-    owner: 'p1',
-    input: '{}',
-    result: null,
-    message: '',
-    image_id: randomUUID(),
-    request_id: null,
-    user_id: null,
-    expires_at: null,
-    created_at: now,
-    updated_at: now,
-    deleted_at: null,
-    deleted: 0,
-    lease_owner: null,
-    lease_expires_at: null,
-    attempts: 0,
-    ...overrides,
-  };
-}
+/** A pending import task of its own image. */
+const taskRow = (overrides: Partial<TaskRow> = {}) => sharedTaskRow({ image_id: randomUUID(), ...overrides });
 
 const inSeconds = (n: number) => addSeconds(nowTimestamp(), n);
 

@@ -12,6 +12,7 @@ import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { activation, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
+import { taskRow } from '../helpers/tasks.ts';
 
 const TiB = 1024 ** 4;
 const FIVE_TIB = 5 * TiB; // 5497558138880: above 2^32, needs BIGINT and must come back as a number
@@ -952,27 +953,14 @@ forEachEngine((engine) => {
       tasks = new TasksRepo(await engine.open());
     });
 
-    const task = (overrides: Partial<TaskRow> = {}): TaskRow => ({
-      id: crypto.randomUUID(),
-      type: 'api_image_import',
-      status: 'pending',
-      owner: 'alice',
-      input: JSON.stringify({ image_id: 'x', import_req: { method: { name: 'web-download' } } }),
-      result: null,
-      message: '',
-      image_id: null,
-      request_id: 'req-1',
-      user_id: 'u-1',
-      expires_at: null,
-      created_at: nowTimestamp(),
-      updated_at: nowTimestamp(),
-      deleted_at: null,
-      deleted: 0,
-      lease_owner: null,
-      lease_expires_at: null,
-      attempts: 0,
-      ...overrides,
-    });
+    const task = (overrides: Partial<TaskRow> = {}): TaskRow =>
+      taskRow({
+        owner: 'alice',
+        input: JSON.stringify({ image_id: 'x', import_req: { method: { name: 'web-download' } } }),
+        request_id: 'req-1',
+        user_id: 'u-1',
+        ...overrides,
+      });
 
     test('insert then get returns the same row; unknown and deleted tasks are null', async () => {
       const future = nowTimestamp(new Date(Date.now() + 3600_000));

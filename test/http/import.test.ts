@@ -7,6 +7,7 @@ import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
 import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
+import { taskRow } from '../helpers/tasks.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
@@ -176,27 +177,17 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   const locked = await api.createImage();
   const { images, tasks } = gaze.app.deps;
   const liveTask = crypto.randomUUID();
-  const now = nowTimestamp();
-  await tasks.insert({
-    id: liveTask,
-    type: 'api_image_import',
-    status: 'processing',
-    owner: 'admin',
-    input: '{}',
-    result: null,
-    message: '',
-    image_id: locked.id,
-    request_id: null,
-    user_id: null,
-    expires_at: null,
-    created_at: now,
-    updated_at: now,
-    deleted_at: null,
-    deleted: 0,
-    lease_owner: 'somebody-else',
-    lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
-    attempts: 1,
-  });
+  await tasks.insert(
+    taskRow({
+      id: liveTask,
+      status: 'processing',
+      owner: 'admin',
+      image_id: locked.id,
+      lease_owner: 'somebody-else',
+      lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
+      attempts: 1,
+    }),
+  );
   assert.ok(await images.takeImportLock(locked.id, liveTask));
   expectError(await importImage(locked.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, 'Image has active task');
   assert.equal((await tasks.getRaw(liveTask))!.status, 'processing', 'a live lock is not preempted');
@@ -205,26 +196,19 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   const stale = await api.createImage();
   const oldTask = crypto.randomUUID();
   const old = nowTimestamp(new Date(Date.now() - 3 * 3600_000));
-  await tasks.insert({
-    id: oldTask,
-    type: 'api_image_import',
-    status: 'processing',
-    owner: 'admin',
-    input: '{}',
-    result: null,
-    message: '',
-    image_id: stale.id,
-    request_id: null,
-    user_id: null,
-    expires_at: null,
-    created_at: old,
-    updated_at: old,
-    deleted_at: null,
-    deleted: 0,
-    lease_owner: 'somebody-else',
-    lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
-    attempts: 1,
-  });
+  await tasks.insert(
+    taskRow({
+      id: oldTask,
+      status: 'processing',
+      owner: 'admin',
+      image_id: stale.id,
+      created_at: old,
+      updated_at: old,
+      lease_owner: 'somebody-else',
+      lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
+      attempts: 1,
+    }),
+  );
   assert.ok(await images.takeImportLock(stale.id, oldTask));
   files.routes.set('/small', Buffer.from('small image'));
   assert.equal((await importImage(stale.id, { method: { name: 'web-download', uri: files.url('/small') } })).status, 202);
