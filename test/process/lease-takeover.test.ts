@@ -15,6 +15,7 @@ import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { startFileServer, trickle } from '../helpers/file-server.ts';
 import { until } from '../helpers/wait.ts';
+import { taskRow } from '../helpers/tasks.ts';
 
 // Two `gaze serve` processes on one database. The one running an import is frozen (SIGSTOP: alive but
 // silent, as in a long pause) past its lease; the other takes the task over once the lease has expired
@@ -60,44 +61,51 @@ forEachEngine((engine) => {
       };
       const first = await start();
       const second = await start();
-      const api = client(first.url);
+      // A failure says what both processes logged (the takeover is timing-dependent under load).
+      const withLogs = (err: Error) =>
+        Object.assign(err, {
+          message: `${err.message}\ndownloads started: ${requests.join(', ')}\n--- first process ---\n${first.output()}\n--- second process ---\n${second.output()}`,
+        });
+      try {
+        const api = client(first.url);
 
-      const image = await api.createImage({ name: 'taken-over', disk_format: 'raw', container_format: 'bare' });
-      assert.equal(
-        (await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/image') } } })).status,
-        202,
-      );
-      // Frozen once its download runs (before that, there would be nothing of its own to step away from).
-      await until(() => (requests.length >= 1 ? true : undefined), 'the first process to start downloading');
-      await until(async () => ((await api.get(`/v2/images/${image.id}`)).json.status === 'importing' ? true : undefined), 'importing');
-      first.child.kill('SIGSTOP');
+        const image = await api.createImage({ name: 'taken-over', disk_format: 'raw', container_format: 'bare' });
+        assert.equal(
+          (await api.call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/image') } } })).status,
+          202,
+        );
+        // Frozen once its download runs (before that, there would be nothing of its own to step away from).
+        await until(() => (requests.length >= 1 ? true : undefined), 'the first process to start downloading');
+        await until(async () => ((await api.get(`/v2/images/${image.id}`)).json.status === 'importing' ? true : undefined), 'importing');
+        first.child.kill('SIGSTOP');
 
-      // The lease (10 s) expires, the second process's recovery sweep claims the task and downloads again.
-      await until(() => (requests.length >= 2 ? true : undefined), 'the second process to take the task over', 40_000).catch((err) => {
-        throw new Error(`${err.message}\n--- second process ---\n${second.output()}`);
-      });
-      first.child.kill('SIGCONT');
-      const secondApi = client(second.url);
-      const done = await until(async () => {
-        const img = (await secondApi.get(`/v2/images/${image.id}`)).json;
-        return img.status === 'active' || !('os_glance_import_task' in img) ? img : undefined;
-      }, 'the import to finish');
-      assert.equal(done.status, 'active', 'the woken process did not revert the import');
-      assert.equal(done.size, TOTAL);
-      assert.equal(done.checksum, md5OfSevens);
-      const [task] = (await secondApi.get(`/v2/images/${image.id}/tasks`)).json.tasks;
-      assert.equal(task.status, 'success', `task: ${task.message}`);
-      // The first process heard of the takeover (its heartbeat runs every 2 s) and kept out of it.
-      await sleep(3000);
-      const later = (await api.get(`/v2/images/${image.id}`)).json;
-      assert.equal(later.status, 'active');
-      assert.equal((await api.get(`/v2/images/${image.id}/tasks`)).json.tasks[0].status, 'success');
-      assert.equal(requests.length, 2, 'nobody downloaded a third time');
-      // Only the successor's store holds the data; neither staging area keeps anything.
-      assert.deepEqual(filesIn(path.join(second.dir, 'data', 'images')), [image.id]);
-      assert.deepEqual(filesIn(path.join(first.dir, 'data', 'images')), []);
-      await until(() => (filesIn(path.join(first.dir, 'data', 'staging')).length === 0 ? true : undefined), 'the first staging area to be swept', 15_000);
-      assert.deepEqual(filesIn(path.join(second.dir, 'data', 'staging')), []);
+        // The lease (10 s) expires, the second process's recovery sweep claims the task and downloads again.
+        await until(() => (requests.length >= 2 ? true : undefined), 'the second process to take the task over', 40_000);
+        first.child.kill('SIGCONT');
+        const secondApi = client(second.url);
+        const done = await until(async () => {
+          const img = (await secondApi.get(`/v2/images/${image.id}`)).json;
+          return img.status === 'active' || !('os_glance_import_task' in img) ? img : undefined;
+        }, 'the import to finish');
+        assert.equal(done.status, 'active', 'the woken process did not revert the import');
+        assert.equal(done.size, TOTAL);
+        assert.equal(done.checksum, md5OfSevens);
+        const [task] = (await secondApi.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+        assert.equal(task.status, 'success', `task: ${task.message}`);
+        // The first process heard of the takeover (its heartbeat runs every 2 s) and kept out of it.
+        await sleep(3000);
+        const later = (await api.get(`/v2/images/${image.id}`)).json;
+        assert.equal(later.status, 'active');
+        assert.equal((await api.get(`/v2/images/${image.id}/tasks`)).json.tasks[0].status, 'success');
+        assert.equal(requests.length, 2, 'nobody downloaded a third time');
+        // Only the successor's store holds the data; neither staging area keeps anything.
+        assert.deepEqual(filesIn(path.join(second.dir, 'data', 'images')), [image.id]);
+        assert.deepEqual(filesIn(path.join(first.dir, 'data', 'images')), []);
+        await until(() => (filesIn(path.join(first.dir, 'data', 'staging')).length === 0 ? true : undefined), 'the first staging area to be swept', 15_000);
+        assert.deepEqual(filesIn(path.join(second.dir, 'data', 'staging')), []);
+      } catch (err) {
+        throw withLogs(err as Error);
+      }
     } finally {
       await files.close();
     }
@@ -122,26 +130,19 @@ forEachEngine((engine) => {
     try {
       const taskId = randomUUID();
       const now = nowTimestamp();
-      await new TasksRepo(db).insert({
-        id: taskId,
-        type: 'api_image_import',
-        status: 'processing',
-        owner: image.owner,
-        message: '',
-        result: null,
-        input: JSON.stringify({ image_id: image.id, import_req: { method: { name: 'glance-direct' } }, backend: [null] }),
-        image_id: image.id,
-        request_id: null,
-        user_id: null,
-        expires_at: null,
-        created_at: now,
-        updated_at: now,
-        deleted_at: null,
-        deleted: 0,
-        lease_owner: 'elsewhere:1:gone',
-        lease_expires_at: addSeconds(now, -60),
-        attempts: 3,
-      });
+      await new TasksRepo(db).insert(
+        taskRow({
+          id: taskId,
+          status: 'processing',
+          owner: image.owner,
+          input: JSON.stringify({ image_id: image.id, import_req: { method: { name: 'glance-direct' } }, backend: [null] }),
+          image_id: image.id,
+          lease_owner: 'elsewhere:1:gone',
+          lease_expires_at: addSeconds(now, -60),
+          attempts: 3,
+        }),
+      );
+
       const images = new ImagesRepo(db);
       assert.equal(await images.takeImportLock(image.id, taskId), true);
       assert.equal(await images.updateFields(image.id, 'uploading', moveTo('importing')), true);
