@@ -5,7 +5,7 @@ import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError } from './errors.ts';
 import type { Socket } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
@@ -36,6 +36,12 @@ export interface ServerOptions {
   cors: CorsOptions;
 }
 
+/** The request id a client sent (X-OpenStack-Request-ID), if any. */
+function givenRequestId(headers: IncomingHttpHeaders): string | undefined {
+  const incoming = headers['x-openstack-request-id'];
+  return Array.isArray(incoming) ? incoming[0] : incoming;
+}
+
 /** One line per answered request, like Glance's access log (fastify's default writes two). */
 class AccessLog extends LogController {
   override incomingRequest(): void {}
@@ -62,8 +68,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     logController: new AccessLog(),
     // The OpenStack request id is the request's id, so every line logged for it carries it (reqId).
     genReqId(req) {
-      const incoming = req.headers['x-openstack-request-id'];
-      const given = Array.isArray(incoming) ? incoming[0] : incoming;
+      const given = givenRequestId(req.headers);
       if (!given || given.length > opts.maxRequestIdLength) return `req-${crypto.randomUUID()}`;
       return given.startsWith('req-') ? given : `req-${given}`;
     },
@@ -117,8 +122,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
     if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0] ?? '')) return;
-    const incoming = request.headers['x-openstack-request-id'];
-    const given = Array.isArray(incoming) ? incoming[0] : incoming;
+    const given = givenRequestId(request.headers);
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
     request.requestId = request.id;
     reply.header('x-openstack-request-id', request.requestId);

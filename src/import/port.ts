@@ -2,6 +2,8 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import type { CallerCredentials } from './job.ts';
 
 export type { CallerCredentials };
+/** The message of an import stopped because its image was deleted. */
+export { IMAGE_DELETED } from './failures.ts';
 
 /** What a service says of a new task; the engine makes the rest of the row (id, status, times, lease). */
 export type NewTask = Pick<TaskRow, 'type' | 'owner' | 'input' | 'image_id' | 'request_id' | 'user_id'>;

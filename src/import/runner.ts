@@ -20,9 +20,6 @@ import { runPlugins } from './run-plugins.ts';
 import type { StagingArea } from './staging-area.ts';
 import { IMPORTING_TO_STORES, recordStoreProgress } from './store-progress.ts';
 
-export type { ImportInput } from './job.ts';
-export { IMPORTING_TO_STORES, FAILED_IMPORT } from './store-progress.ts';
-
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
 // or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever

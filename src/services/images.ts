@@ -25,6 +25,7 @@ import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { moveTo } from '../domain/image.ts';
+import { IMAGE_DELETED } from '../import/port.ts';
 
 const TAG_MAX = 255;
 
@@ -143,7 +144,7 @@ export class ImageService {
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
     // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);
-    this.imports.cancel(id, 'Image has been deleted, aborting import.');
+    this.imports.cancel(id, IMAGE_DELETED);
     await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
