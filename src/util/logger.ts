@@ -2,9 +2,10 @@
 // `request.log`, which carries the request id (`reqId`) on every line; background work (imports, the
 // scrubber) logs through a child with the task or image it concerns.
 
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
 
 export type { Logger };
 
@@ -35,10 +36,21 @@ export function logDestination(opts: LogOptions): string | number {
 
 export function createLogger(opts: LogOptions): Logger {
   const dest = logDestination(opts);
+  if (typeof dest === 'string') checkWritable(dest, opts.logFile ? 'log_file' : 'log_dir');
   return pino(
     { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest, mkdir: typeof dest === 'string', sync: false }),
   );
+}
+
+/** A log file that cannot be written stops start-up with the reason (pino would lose every line). */
+function checkWritable(file: string, option: 'log_file' | 'log_dir'): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    closeSync(openSync(file, 'a'));
+  } catch (err) {
+    throw new ConfigError(`cannot write the log file ${file}: ${(err as Error).message}`, { section: 'DEFAULT', option });
+  }
 }
 
 /** A logger that writes nothing (in-process tests, library use). */

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { startGazeInProcess, startGazeProcess } from '../helpers/gaze.ts';
+import { runGaze, startGazeInProcess, startGazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { createLogger, logDestination } from '../../src/util/logger.ts';
 
@@ -82,6 +82,21 @@ test('a real gaze serve with log_file writes its start, its warnings and its req
       lines.some((l) => l.reqId === 'req-from-the-test' && l.msg === 'request completed' && l.status === 200),
       'the request',
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a log file that cannot be written stops gaze serve at start with exit code 2 and the reason', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-log-'));
+  try {
+    const notADirectory = path.join(dir, 'a-file');
+    writeFileSync(notADirectory, 'not a directory');
+    const conf = path.join(dir, 'gaze.conf');
+    writeFileSync(conf, `[DEFAULT]\nbind_port = 1\ndata_dir = ${path.join(dir, 'data')}\nlog_file = ${path.join(notADirectory, 'gaze.log')}\n`);
+    const run = await runGaze(['serve', '--config', conf], { cwd: dir });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr.trim(), /^gaze: \[DEFAULT\] log_file: cannot write the log file .*a-file\/gaze\.log: /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
