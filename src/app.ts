@@ -163,6 +163,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       limitParamDefault: config.get('DEFAULT', 'limit_param_default'),
       apiLimitMax: config.get('DEFAULT', 'api_limit_max'),
       showMultipleLocations: config.get('DEFAULT', 'show_multiple_locations'),
+      imageLocationQuota: config.get('DEFAULT', 'image_location_quota'),
       showImageDirectUrl: config.get('DEFAULT', 'show_image_direct_url'),
       stagingDir: staging,
       formatPolicy,

@@ -81,6 +81,26 @@ const table = {
     message: (attempted: number, max: number) => `The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${max}`,
   },
   LOCATIONS_INVISIBLE: { status: 403, message: (verb: string) => `It's not allowed to ${verb} locations if locations are invisible.` },
+  LOCATIONS_STATUS: { status: 409, message: (verb: string, status: string) => `It's not allowed to ${verb} locations if image status is ${status}.` },
+  LOCATIONS_EMPTY: { status: 403, message: () => 'Cannot set locations to empty list.', detail: true },
+  LOCATIONS_NOT_EMPTY: { status: 400, message: (current: string) => `Original locations is not empty: ${current}` },
+  LOCATION_LAST: { status: 403, message: () => 'Cannot remove last location in the image.', detail: true },
+  LOCATION_INVALID: { status: 400, message: () => 'Invalid location' },
+  LOCATION_SIZE_MISMATCH: {
+    status: 400,
+    message: (url: string, found: number, size: number) => `Invalid location: ${url} holds ${found} bytes, the image has ${size}.`,
+  },
+  LOCATION_DUPLICATE: { status: 400, message: (url: string) => `The location ${url} already exists` },
+  LOCATION_ADD_POSITION: { status: 400, message: () => 'Invalid position for adding a location.' },
+  LOCATION_REMOVE_POSITION: { status: 400, message: () => 'Invalid position for removing a location.' },
+  LOCATION_QUOTA: {
+    status: 413,
+    message: (attempted: number, max: number) =>
+      `The limit has been exceeded on the number of allowed image locations. Attempted: ${attempted}, Maximum: ${max}`,
+  },
+  /** validation_data of a location that disagrees with the image or is malformed (Glance's texts). */
+  VALIDATION_DATA_CONFLICT: { status: 409, message: (text: string) => text },
+  IMAGE_NOT_OWNED: { status: 403, message: () => 'You do not own this image' },
 
   // list
   INVALID_SORT_KEY: { status: 400, message: (key: string, allowed: string) => `Invalid sort key: ${key}. It must be one of the following: ${allowed}.` },
@@ -111,6 +131,7 @@ const table = {
       `\n\nThe response body:\nProject ${projectId} is over a limit for [${over.join(', ')}]`,
   },
   LIMITS_UNAVAILABLE: { status: 503, message: (why: string) => `Unified limits cannot be read: ${why}` },
+  STORE_ADD_DISABLED: { status: 410, message: () => 'Error in store configuration. Adding images to store is disabled.' },
   STORAGE_FULL: { status: 413, message: (detail: string) => `Image storage media is full: ${detail}` },
   STORAGE_PERMISSION: { status: 503, message: (detail: string) => `Insufficient permissions on image storage media: ${detail}` },
   DELETED_DURING_UPLOAD: {

@@ -101,6 +101,14 @@ export function activation(data: { size: number; checksum: string; hashAlgo: str
   });
 }
 
+/**
+ * Active with data that was not written here but registered as a location: the size its store reports
+ * and the digests the client vouched for, when it gave them (validation_data).
+ */
+export function locationActivation(size: number, digests: Partial<Pick<ImageDataFields, 'checksum' | 'os_hash_algo' | 'os_hash_value'>>): StatusChange {
+  return change({ status: 'active', size, ...digests, reserved_bytes: null });
+}
+
 /** Refuses (as a programming error) a status write that the state machine does not allow. */
 export function checkStatusChange(expected: readonly ImageStatus[] | null, to: ImageStatus): void {
   if (expected === null) throw new Error(`a status change to ${to} must name the status it leaves`);
@@ -154,7 +162,7 @@ export const READ_ONLY_PROPERTIES = [
 export const CREATE_DISALLOWED = ['direct_url', 'self', 'file', 'schema', 'stores'] as const;
 export const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size'] as const;
 
-const DIGEST_HEX_LENGTH: Record<string, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+export const DIGEST_HEX_LENGTH: Record<string, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
 
 /** Checks an expected digest given on create: both fields, the service's algorithm, hex of the right length. */
 export function checkExpectedDigest(algo: unknown, value: unknown, hashingAlgorithm: string): void {

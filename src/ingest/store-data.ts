@@ -156,12 +156,12 @@ export async function adoptData(
 /**
  * Removes a location's data from its store and then its row. A store that cannot remove it now (down,
  * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
- * forgotten.
+ * forgotten. Data on a store this service never writes to (http) is not its to remove: only the row goes.
  */
 export async function scrubLocation(deps: DataDeps, location: ImageLocation, store = deps.stores.forLocation(location)): Promise<boolean> {
   try {
     if (!store) throw new Error('its store is not configured on this node');
-    await store.delete(location.url);
+    if (store.ownsData) await store.delete(location.url);
     await deps.images.purgeLocation(location.id);
     return true;
   } catch (err) {

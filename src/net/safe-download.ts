@@ -49,6 +49,7 @@ export interface DownloadResult {
   contentLength: number | null;
   finalUrl: string;
   status: number;
+  headers: IncomingHttpHeaders;
 }
 
 /** The limits of [import_filtering_opts] (seconds there, milliseconds here). */
@@ -185,7 +186,14 @@ function discard(hop: Hop): void {
  * own HTTP client, on a connection of its own (no pool): undici 7's parser throws an uncatchable
  * assertion when a server closes a connection whose body is paused by back-pressure (undici #5360).
  */
-async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDownloadOptions, redirected: boolean, asGiven: string): Promise<Hop> {
+async function fetchOnce(
+  url: URL,
+  method: 'GET' | 'HEAD',
+  headers: Record<string, string>,
+  opts: SafeDownloadOptions,
+  redirected: boolean,
+  asGiven: string,
+): Promise<Hop> {
   const href = url.href;
   const filteredError = (): DownloadError =>
     redirected
@@ -238,7 +246,7 @@ async function fetchOnce(url: URL, headers: Record<string, string>, opts: SafeDo
     const req = (secure ? httpsRequest : httpRequest)(
       target,
       {
-        method: 'GET',
+        method,
         headers: requestHeaders,
         agent: false,
         lookup: pinnedLookup(host, addresses) as never,
@@ -278,12 +286,8 @@ function cleanHeaders(headers: Record<string, string> | undefined): Record<strin
   return out;
 }
 
-/**
- * Downloads `url` without following it anywhere the filter forbids. Resolves once a 2xx response's
- * headers arrived; the body stream then fails with a DownloadError (TOO_LARGE, READ_TIMEOUT,
- * CLOSED_EARLY, ABORTED) instead of delivering too much, stalling or ending short.
- */
-export async function safeDownload(url: string, opts: SafeDownloadOptions): Promise<DownloadResult> {
+/** Follows `url` through filtered redirects to the first response that is not a redirect (which must be 2xx). */
+async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOptions): Promise<{ hop: Hop; finalUrl: URL }> {
   if (opts.signal?.aborted) throw abortedError(url);
   const first = checkUri(url, opts.filter);
   if (!first.ok || !SUPPORTED_PROTOCOLS.has(first.url.protocol)) {
@@ -293,7 +297,7 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
   let headers = cleanHeaders(opts.headers);
 
   for (let redirects = 0; ; redirects++) {
-    const hop = await fetchOnce(current, headers, opts, redirects > 0, url);
+    const hop = await fetchOnce(current, method, headers, opts, redirects > 0, url);
     const location = headerValue(hop.headers, 'location');
 
     if (REDIRECT_STATUSES.has(hop.status) && location !== undefined) {
@@ -328,22 +332,42 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
       discard(hop);
       throw new DownloadError('HTTP_STATUS', `HTTP status ${hop.status} from ${current.href}`, { status: hop.status, url: current.href });
     }
-
-    const declared = headerValue(hop.headers, 'content-length');
-    const contentLength = declared !== undefined && /^\s*\d+\s*$/.test(declared) ? Number(declared) : null;
-    if (opts.maxBytes !== undefined && contentLength !== null && contentLength > opts.maxBytes) {
-      discard(hop);
-      throw new DownloadError('TOO_LARGE', `Content-Length ${contentLength} exceeds the limit of ${opts.maxBytes} bytes`, { url: current.href });
-    }
-    const body = guardBody(hop.body, {
-      maxBytes: opts.maxBytes,
-      expectedLength: contentLength,
-      readTimeoutMs: opts.readTimeoutMs,
-      signal: opts.signal,
-      url: current.href,
-    });
-    return { body, contentLength, finalUrl: current.href, status: hop.status };
+    return { hop, finalUrl: current };
   }
+}
+
+function declaredLength(headers: Hop['headers']): number | null {
+  const declared = headerValue(headers, 'content-length');
+  return declared !== undefined && /^\s*\d+\s*$/.test(declared) ? Number(declared) : null;
+}
+
+/**
+ * Downloads `url` without following it anywhere the filter forbids. Resolves once a 2xx response's
+ * headers arrived; the body stream then fails with a DownloadError (TOO_LARGE, READ_TIMEOUT,
+ * CLOSED_EARLY, ABORTED) instead of delivering too much, stalling or ending short.
+ */
+export async function safeDownload(url: string, opts: SafeDownloadOptions): Promise<DownloadResult> {
+  const { hop, finalUrl } = await follow(url, 'GET', opts);
+  const contentLength = declaredLength(hop.headers);
+  if (opts.maxBytes !== undefined && contentLength !== null && contentLength > opts.maxBytes) {
+    discard(hop);
+    throw new DownloadError('TOO_LARGE', `Content-Length ${contentLength} exceeds the limit of ${opts.maxBytes} bytes`, { url: finalUrl.href });
+  }
+  const body = guardBody(hop.body, {
+    maxBytes: opts.maxBytes,
+    expectedLength: contentLength,
+    readTimeoutMs: opts.readTimeoutMs,
+    signal: opts.signal,
+    url: finalUrl.href,
+  });
+  return { body, contentLength, finalUrl: finalUrl.href, status: hop.status, headers: hop.headers };
+}
+
+/** A HEAD request under the same rules as safeDownload: what the server says of the data, without it. */
+export async function safeHead(url: string, opts: SafeDownloadOptions): Promise<Omit<DownloadResult, 'body'>> {
+  const { hop, finalUrl } = await follow(url, 'HEAD', opts);
+  discard(hop);
+  return { contentLength: declaredLength(hop.headers), finalUrl: finalUrl.href, status: hop.status, headers: hop.headers };
 }
 
 /**

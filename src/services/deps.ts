@@ -36,6 +36,8 @@ export interface ServiceSettings {
   limitParamDefault: number;
   apiLimitMax: number;
   showMultipleLocations: boolean;
+  /** Most locations an image may have (image_location_quota; negative: no limit). */
+  imageLocationQuota: number;
   showImageDirectUrl: boolean;
   stagingDir: string;
   /** [image_format] rules every store write of container_format bare is judged by. */

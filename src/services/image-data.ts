@@ -60,6 +60,7 @@ export class ImageDataService {
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
+      if (err instanceof StoreError && err.code === 'READ_ONLY') throw gazeError('STORE_ADD_DISABLED').withCause(err);
       if (err instanceof StoreError) {
         throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`).withCause(err);
       }

@@ -7,23 +7,29 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage, targetFor } from './access.ts';
 import type { ImageService } from './images.ts';
 import { imagePayload } from '../notify/payloads.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
+import { LocationEditor } from './image-locations.ts';
 
 const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
-const LOCATION_VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
 
 /** PATCH /v2/images/{id}: every operation is applied to a copy; the copy is saved only if all succeed. */
 export class ImageUpdateService {
+  private readonly locations: LocationEditor;
+
   constructor(
     private readonly deps: ServiceDeps,
     private readonly images: ImageService,
-  ) {}
+  ) {
+    this.locations = new LocationEditor(deps);
+  }
 
   async update(ctx: RequestContext, id: string, body: unknown, dialect: PatchDialect): Promise<Image> {
     const ops = parsePatch(body, dialect);
     for (const op of ops) {
-      if (op.op !== 'remove' && op.path[0] !== 'locations') {
-        this.deps.imageValidator.validate({ [op.path[0]]: op.value });
-      }
+      if (op.op === 'remove') continue;
+      // One location for /locations/<n>, the whole list for /locations (Glance validates {root: [value]}).
+      const value = op.path[0] === 'locations' && op.path.length === 2 ? [op.value] : op.value;
+      this.deps.imageValidator.validate({ [op.path[0]]: value });
     }
     // A concurrent status change (an upload finishing) makes the compare-and-set fail: re-read and re-apply.
     for (let attempt = 0; ; attempt++) {
@@ -39,6 +45,9 @@ export class ImageUpdateService {
       const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);
       if (await this.deps.images.save(updated, { expectStatus: image.status, original: image, verify })) {
         this.deps.notifier.info('image.update', imagePayload(updated));
+        // Removed locations lose their data now, as in Glance (the scrubber retries what fails here).
+        const kept = new Set(updated.locations.map((l) => l.id));
+        for (const dropped of image.locations.filter((l) => !kept.has(l.id))) await scrubLocation(this.deps, dropped);
         return updated;
       }
       if (attempt >= 3) throw gazeError('CONFLICT', `Image ${id} changed while it was being updated; try again.`);
@@ -47,10 +56,7 @@ export class ImageUpdateService {
 
   private async apply(ctx: RequestContext, image: Image, op: PatchOp, dialect: PatchDialect): Promise<void> {
     const key = op.path[0];
-    if (key === 'locations') {
-      if (!this.deps.settings.showMultipleLocations) throw gazeError('LOCATIONS_INVISIBLE', LOCATION_VERBS[op.op]);
-      throw gazeError('FORBIDDEN', 'Changing image locations is not supported by this service.');
-    }
+    if (key === 'locations') return this.locations.apply(ctx, image, op);
     // A property the caller may not read looks absent, as in Glance: replace/remove answer 409 and add creates.
     const exists = isBase(key) || this.readable(ctx, image, key);
     switch (op.op) {

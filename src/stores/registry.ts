@@ -12,7 +12,14 @@ const factories: Record<string, () => Promise<DriverFactory>> = {
   file: async () => (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
   s3: async () => (await import('./s3.ts')).createS3Driver,
   swift: async () => (await import('./swift.ts')).createSwiftDriver,
+  http: async () => (await import('./http.ts')).createHttpDriver,
 };
+
+/** Single-store mode: `[glance_store] stores` (Glance's default `file, http`) adds the read-only http store beside the default one. */
+function singleStoreExtras(config: Config): string[] {
+  const defaultType = config.get('glance_store', 'default_store');
+  return config.get('glance_store', 'stores').includes('http') && defaultType !== 'http' ? ['http'] : [];
+}
 
 /**
  * The stores of this node. Single-store mode (no enabled_backends): one store named after
@@ -26,11 +33,13 @@ export class StoreRegistry {
   /** Loads the drivers the configuration names, then builds the registry. */
   static async create(config: Config): Promise<StoreRegistry> {
     const backends = config.get('DEFAULT', 'enabled_backends');
-    const types = backends.length ? backends.map((e) => e.split(':')[1]?.trim() ?? '') : [config.get('glance_store', 'default_store')];
+    const types = backends.length
+      ? backends.map((e) => e.split(':')[1]?.trim() ?? '')
+      : [config.get('glance_store', 'default_store'), ...singleStoreExtras(config)];
     const loaded: Record<string, DriverFactory> = {};
     for (const type of new Set(types)) {
       const load = factories[type];
-      if (!load) throw new ConfigError(`unknown store type '${type}': use file, s3 or swift`);
+      if (!load) throw new ConfigError(`unknown store type '${type}': use file, s3, swift or http`);
       loaded[type] = await load();
     }
     return new StoreRegistry(config, loaded);
@@ -47,6 +56,7 @@ export class StoreRegistry {
       const options = { ...config.section('glance_store') };
       options.filesystem_store_datadir ??= config.dataPath('images');
       this.add(type, type, options, config);
+      for (const extra of singleStoreExtras(config)) this.add(extra, extra, {}, config);
       this.defaultId = type;
       return;
     }

@@ -20,6 +20,10 @@ export class Store {
   get type(): string {
     return this.driver.type;
   }
+  /** False for a store whose data this service never writes (http): dropping a location leaves its data alone. */
+  get ownsData(): boolean {
+    return this.driver.capabilities.writable;
+  }
   get writable(): boolean {
     return this.driver.capabilities.writable && !this.options.readOnly;
   }

@@ -132,6 +132,42 @@ forEachEngine((engine) => {
       images = new ImagesRepo(db);
     });
 
+    test('save writes an edited location list: new ones active in order, dropped ones queued for removal, a write in progress untouched', async () => {
+      const image = makeImage({ status: 'active', size: 10, disk_format: 'raw', container_format: 'bare' });
+      await images.insert(image);
+      const first = await images.reserveLocation(image.id, 'http://web/a', {}, ['active']);
+      assert.ok(first && (await images.activateLocation(image.id, first.id, ['active'])));
+      const writing = await images.reserveLocation(image.id, 's3://bucket/copy', { store: 'cold' }, ['active']);
+      assert.ok(writing);
+
+      const read = (await images.get(image.id))!;
+      const edited = structuredClone(read);
+      const added = { id: crypto.randomUUID(), url: 'http://web/b', metadata: { region: 'two' }, status: 'active' };
+      edited.locations = [added, { ...read.locations[0]!, metadata: { k: 'v' } }];
+      assert.equal(await images.save(edited, { expectStatus: 'active', original: read }), true);
+      assert.deepEqual(
+        (await images.get(image.id))!.locations.map((l) => [l.url, l.metadata]),
+        [
+          ['http://web/b', { region: 'two' }],
+          ['http://web/a', { k: 'v' }],
+        ],
+      );
+
+      const again = (await images.get(image.id))!;
+      const dropped = structuredClone(again);
+      dropped.locations = [again.locations[1]!];
+      assert.equal(await images.save(dropped, { expectStatus: 'active', original: again }), true);
+      assert.deepEqual(
+        (await images.get(image.id))!.locations.map((l) => l.url),
+        ['http://web/a'],
+      );
+      assert.equal(await count(db, 'image_locations', image.id, 'pending_delete'), 1, 'the dropped location waits for the scrubber');
+      assert.equal(await count(db, 'image_locations', image.id, 'pending'), 1, 'the write in progress keeps its row');
+      assert.equal(await images.urlHeldByOtherImage('s3://bucket/copy', image.id), false);
+      assert.equal(await images.urlHeldByOtherImage('s3://bucket/copy', crypto.randomUUID()), true);
+      assert.equal(await images.urlHeldByOtherImage('http://web/b', crypto.randomUUID()), false, 'a dropped location holds nothing');
+    });
+
     test('insert then get returns the same image: booleans, null vs 0, BIGINT sizes, properties, tags', async () => {
       const image = makeImage({
         name: 'Ubuntu 24.04 ✓',

@@ -12,6 +12,10 @@ export const IMPORT_LOCK = 'os_glance_import_task';
 
 type Row = ImagesTable;
 
+function locationsChanged(before: ImageLocation[], after: ImageLocation[]): boolean {
+  return before.length !== after.length || before.some((l, i) => l.id !== after[i]!.id || JSON.stringify(l.metadata) !== JSON.stringify(after[i]!.metadata));
+}
+
 /** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
 export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
 
@@ -66,6 +70,7 @@ export class ImagesRepo {
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
+      if (original && locationsChanged(original.locations, image.locations)) await this.writeLocations(trx, image, original);
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
         await this.writeProperties(trx, image.id, image.properties);
@@ -306,6 +311,56 @@ export class ImagesRepo {
 
   list(query: ListQuery): Promise<Image[]> {
     return listImages(this.db, query);
+  }
+
+  /**
+   * Writes a changed location list (JSON-patch on /locations): new ones inserted active, dropped ones
+   * queued for removal (pending_delete, the scrubber's work), all in the list's order. Locations being
+   * written meanwhile (pending) are left as they are.
+   */
+  private async writeLocations(trx: Transaction<Database>, image: Image, original: Image): Promise<void> {
+    const kept = new Set(image.locations.map((l) => l.id));
+    const dropped = original.locations.filter((l) => !kept.has(l.id)).map((l) => l.id);
+    const now = nowTimestamp();
+    if (dropped.length) {
+      await trx
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: now })
+        .where('image_id', '=', image.id)
+        .where('id', 'in', dropped)
+        .where('status', '=', 'active')
+        .execute();
+    }
+    const max = await trx
+      .selectFrom('image_locations')
+      .select((eb) => eb.fn.max('position').as('p'))
+      .where('image_id', '=', image.id)
+      .executeTakeFirst();
+    const base = Number(max?.p ?? -1) + 1;
+    const existing = new Set(original.locations.map((l) => l.id));
+    for (const [index, location] of image.locations.entries()) {
+      const fields = { position: base + index, metadata: JSON.stringify(location.metadata), updated_at: now };
+      if (existing.has(location.id)) {
+        await trx.updateTable('image_locations').set(fields).where('id', '=', location.id).where('image_id', '=', image.id).execute();
+      } else {
+        await trx
+          .insertInto('image_locations')
+          .values({ ...fields, id: location.id, image_id: image.id, url: location.url, status: 'active', created_at: now })
+          .execute();
+      }
+    }
+  }
+
+  /** Whether a live location (active, or being written) of another image points at `url`. */
+  async urlHeldByOtherImage(url: string, imageId: string): Promise<boolean> {
+    const row = await this.k
+      .selectFrom('image_locations')
+      .select('id')
+      .where('url', '=', url)
+      .where('image_id', '!=', imageId)
+      .where('status', 'in', ['pending', 'active'])
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   private async writeProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {

@@ -1,0 +1,140 @@
+import type { RequestContext } from '../auth/context.ts';
+import { gazeError } from '../domain/errors.ts';
+import { assertFormatsForData, assertTransition, locationActivation, type Image, type ImageLocation } from '../domain/image.ts';
+import {
+  addPosition,
+  describeLocations,
+  removePosition,
+  sameLocation,
+  sameUrls,
+  validationDataChanges,
+  type LocationInput,
+  type ValidationData,
+} from '../domain/locations.ts';
+import type { PatchOp } from '../domain/patch.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage } from './access.ts';
+
+const VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
+
+/**
+ * JSON-patch operations on `/locations` (spec images-api.md §5.4), applied to the working copy of a PATCH:
+ * Glance's rules, order of checks and messages. Beyond Glance: a location must hold as many bytes as the
+ * image has, and a url that another image's location holds in a store this service writes to is refused
+ * (removing it would delete that image's data).
+ */
+export class LocationEditor {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async apply(ctx: RequestContext, image: Image, op: PatchOp): Promise<void> {
+    if (op.op === 'replace' && Array.isArray(op.value) && op.value.length === 0) throw gazeError('LOCATIONS_EMPTY');
+    if (!this.deps.settings.showMultipleLocations) throw gazeError('LOCATIONS_INVISIBLE', VERBS[op.op]);
+    switch (op.op) {
+      case 'replace':
+        await authorizeOnImage(this.deps, ctx, 'set_image_location', image);
+        return this.replace(image, op.value as LocationInput[]);
+      case 'add':
+        await authorizeOnImage(this.deps, ctx, 'set_image_location', image);
+        return this.add(image, op.path[1]!, op.value as LocationInput);
+      case 'remove':
+        await authorizeOnImage(this.deps, ctx, 'delete_image_location', image);
+        // Glance's legacy admin-or-owner check (its enforce_secure_rbac is off by default).
+        if (!ctx.isAdmin && (image.owner === null || image.owner !== ctx.projectId)) throw gazeError('IMAGE_NOT_OWNED');
+        return this.remove(image, op.path[1]!);
+    }
+  }
+
+  private async add(image: Image, segment: string, input: LocationInput): Promise<void> {
+    if (image.status !== 'active' && image.status !== 'queued') throw gazeError('LOCATIONS_STATUS', 'add', image.status);
+    const digests = validationDataChanges(image, [input], this.deps.settings.hashingAlgorithm);
+    const position = addPosition(segment, image.locations.length);
+    if (position === null) throw gazeError('LOCATION_ADD_POSITION');
+    this.checkQuota(image.locations.length + 1);
+    const { size, ...location } = await this.checked(image, input);
+    if (image.locations.some((l) => sameLocation(l, location))) throw gazeError('LOCATION_DUPLICATE', location.url);
+    image.locations.splice(position, 0, location);
+    await this.activateIfQueued(image, size, digests);
+  }
+
+  private async replace(image: Image, inputs: LocationInput[]): Promise<void> {
+    if (image.status !== 'active' && image.status !== 'queued') throw gazeError('LOCATIONS_STATUS', 'replace', image.status);
+    const digests = validationDataChanges(image, inputs, this.deps.settings.hashingAlgorithm);
+    this.checkQuota(inputs.length);
+    const current = image.locations;
+    if (sameUrls(current, inputs)) {
+      // The same urls, in another order or with other metadata: nothing to check in the stores.
+      const unused = [...current];
+      image.locations = inputs.map((input) => {
+        const match = unused.splice(
+          unused.findIndex((l) => l.url === input.url),
+          1,
+        )[0]!;
+        return { ...match, metadata: this.withStoreId(input) };
+      });
+      return;
+    }
+    if (current.length > 0) throw gazeError('LOCATIONS_NOT_EMPTY', describeLocations(current));
+    const checked: Array<ImageLocation & { size: number }> = [];
+    for (const input of inputs) {
+      const location = await this.checked(image, input);
+      if (inputs.filter((other) => sameLocation(other, location)).length > 1 || checked.some((l) => sameLocation(l, location))) {
+        throw gazeError('LOCATION_DUPLICATE', location.url);
+      }
+      checked.push(location);
+    }
+    image.locations = checked.map(({ size: _size, ...location }) => location);
+    await this.activateIfQueued(image, checked[0]!.size, digests);
+  }
+
+  private remove(image: Image, segment: string): void {
+    if (image.status !== 'active') throw gazeError('LOCATIONS_STATUS', 'remove', image.status);
+    if (image.locations.length === 1) throw gazeError('LOCATION_LAST');
+    const index = removePosition(segment, image.locations.length);
+    if (index === null) throw gazeError('LOCATION_REMOVE_POSITION');
+    image.locations.splice(index, 1);
+  }
+
+  private checkQuota(attempted: number): void {
+    const max = this.deps.settings.imageLocationQuota;
+    if (max >= 0 && attempted > max) throw gazeError('LOCATION_QUOTA', attempted, max);
+  }
+
+  /** In multi-store mode the location names its store, as Glance adds it from the url. */
+  private withStoreId(input: LocationInput): Record<string, unknown> {
+    const store = this.deps.stores.multistore ? this.deps.stores.forLocation({ url: input.url, metadata: {} }) : undefined;
+    return store ? { ...input.metadata, store: store.id } : { ...input.metadata };
+  }
+
+  /**
+   * The location as it will be saved, once its store has said how many bytes it holds. Refused (400
+   * "Invalid location") when no configured store takes the url, when it is a file url (Glance refuses
+   * them: a client must not point an image at the server's own disk), when an http url does not pass
+   * the web-download filter, or when the store cannot tell a size.
+   */
+  private async checked(image: Image, input: LocationInput): Promise<ImageLocation & { size: number }> {
+    const metadata = this.withStoreId(input);
+    const store = this.deps.stores.forLocation({ url: input.url, metadata });
+    if (!store || store.type === 'file') throw gazeError('LOCATION_INVALID');
+    let size: number | null;
+    try {
+      size = await store.stat(input.url);
+    } catch (err) {
+      this.deps.log.info({ err }, `location ${input.url} of image ${image.id} refused: its store cannot read it`);
+      throw gazeError('LOCATION_INVALID');
+    }
+    if (size === null || size <= 0) throw gazeError('LOCATION_INVALID');
+    if (image.size !== null && image.size !== size) throw gazeError('LOCATION_SIZE_MISMATCH', input.url, size, image.size);
+    if (store.ownsData && (await this.deps.images.urlHeldByOtherImage(input.url, image.id))) throw gazeError('LOCATION_INVALID');
+    return { id: crypto.randomUUID(), url: input.url, metadata, status: 'active', size };
+  }
+
+  /** A queued image becomes active with its first location (Glance: formats needed, digests as vouched). */
+  private async activateIfQueued(image: Image, size: number, digests: ValidationData): Promise<void> {
+    if (image.status !== 'queued') return;
+    assertFormatsForData(image);
+    assertTransition('queued', 'active');
+    const budget = await this.deps.quotas.storeBudget(image.owner, image.id);
+    if (budget && size > budget.bytes) throw budget.exceeded(size);
+    Object.assign(image, locationActivation(size, digests));
+  }
+}
