@@ -43,6 +43,7 @@ import { ImportRunner, nodeName } from './import/runner.ts';
 import { StagingService } from './services/staging.ts';
 import { recoverInterruptedUploads } from './services/upload-recovery.ts';
 import { ImportService } from './services/imports.ts';
+import { LocationApiService } from './services/location-api.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
 import { importRoutes } from './http/routes/import.ts';
@@ -186,6 +187,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       download: downloadOptions,
       concurrency: config.get('wsgi', 'task_pool_threads'),
       taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
+      locationImport: { secureHash: config.get('DEFAULT', 'do_secure_hash'), retries: config.get('DEFAULT', 'http_retries') },
       nodeId: nodeName(),
       glanceDownload: {
         extraProperties: config.get('glance_download_properties', 'extra_properties'),
@@ -217,6 +219,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     imageData: new ImageDataService(deps, uploads),
     members: new MemberService(deps),
     staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
+    locations: new LocationApiService(deps, runner),
     imports: new ImportService(deps, runner, { importMethods, selfUrl, uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
     tasks: new TaskService(deps, runner, { uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
     storeInfo: new StoreInfoService(deps),

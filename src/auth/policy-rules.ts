@@ -26,6 +26,10 @@ export const DEFAULT_RULES: Record<string, string> = {
   get_image_location: `${ADMIN} or (${PROJECT_READER})`,
   set_image_location: `${ADMIN} or (${PROJECT_MEMBER})`,
   delete_image_location: ADMIN,
+  // The locations API (Glance 2024.2): services (Nova, Cinder) register data they wrote themselves.
+  service_api: 'role:service or role:admin',
+  add_image_location: `rule:service_api or (${PROJECT_MEMBER} and project_id:%(owner)s)`,
+  fetch_image_location: 'rule:service_api',
   add_member: `${ADMIN} or (${PROJECT_MEMBER})`,
   delete_member: `${ADMIN} or (${PROJECT_MEMBER})`,
   get_member: `${ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)`,

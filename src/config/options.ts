@@ -32,6 +32,10 @@ export const OPTIONS = {
     image_property_quota: { type: 'int', default: 128 },
     image_tag_quota: { type: 'int', default: 128 },
     image_location_quota: { type: 'int', default: 10 },
+    // The locations API of Glance 2024.2 (POST /v2/images/{id}/locations): compute the digests of a new
+    // location's data, and how often to try reading it.
+    do_secure_hash: { type: 'bool', default: true },
+    http_retries: { type: 'int', default: 3 },
     limit_param_default: { type: 'int', default: 25 },
     api_limit_max: { type: 'int', default: 1000 },
     hashing_algorithm: { type: 'string', default: 'sha512' },

@@ -101,6 +101,7 @@ const table = {
   /** validation_data of a location that disagrees with the image or is malformed (Glance's texts). */
   VALIDATION_DATA_CONFLICT: { status: 409, message: (text: string) => text },
   IMAGE_NOT_OWNED: { status: 403, message: () => 'You do not own this image' },
+  LOCATION_API_HTTP_ONLY: { status: 403, message: () => 'http store must be enabled to use location API by normal user.' },
 
   // list
   INVALID_SORT_KEY: { status: 400, message: (key: string, allowed: string) => `Invalid sort key: ${key}. It must be one of the following: ${allowed}.` },

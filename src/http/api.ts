@@ -5,6 +5,7 @@ import type { ImageDataService } from '../services/image-data.ts';
 import type { MemberService } from '../services/members.ts';
 import type { StagingService } from '../services/staging.ts';
 import type { ImportService } from '../services/imports.ts';
+import type { LocationApiService } from '../services/location-api.ts';
 import type { TaskService } from '../services/tasks.ts';
 import type { StoreInfoService } from '../services/store-info.ts';
 import type { ImageViewOptions } from './views.ts';
@@ -24,6 +25,7 @@ export interface Api {
   members: MemberService;
   staging: StagingService;
   imports: ImportService;
+  locations: LocationApiService;
   tasks: TaskService;
   storeInfo: StoreInfoService;
   metadefNamespaces: MetadefNamespaceService;

@@ -5,13 +5,17 @@ export interface VersionOptions {
   publicEndpoint: string | null;
 }
 
+/** In Glance 2024.2's order (2.17, the locations API, is the current version; it comes after 2.8 there). */
 export function versionList(opts: VersionOptions): Array<{ id: string; status: string }> {
   const list: Array<{ id: string; status: string }> = [];
-  if (opts.cache) list.push({ id: 'v2.16', status: 'CURRENT' }, { id: 'v2.15', status: 'SUPPORTED' }, { id: 'v2.14', status: 'SUPPORTED' });
-  else list.push({ id: 'v2.15', status: 'CURRENT' });
+  if (opts.cache) {
+    list.push({ id: 'v2.17', status: 'CURRENT' });
+    for (const n of [16, 15, 14]) list.push({ id: `v2.${n}`, status: 'SUPPORTED' });
+  } else list.push({ id: 'v2.15', status: 'SUPPORTED' });
   // Glance lists 2.8–2.13 only with several stores, yet the image tasks API (2.12) works either way and
   // python-glanceclient refuses `glance image-tasks` unless v2.12 is listed: Gaze always lists them.
   for (const n of [13, 12, 11, 10, 9, 8]) list.push({ id: `v2.${n}`, status: 'SUPPORTED' });
+  if (!opts.cache) list.push({ id: 'v2.17', status: 'CURRENT' });
   for (let n = 7; n >= 0; n--) list.push({ id: `v2.${n}`, status: 'SUPPORTED' });
   return list;
 }

@@ -39,7 +39,16 @@ export interface EngineOptions {
   download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
   concurrency: number;
   taskTimeToLiveHours: number;
+  locationImport: LocationImportOptions;
   nodeId: string;
+}
+
+/** The locations API's task (location-import.ts). */
+export interface LocationImportOptions {
+  /** [DEFAULT] do_secure_hash. */
+  secureHash: boolean;
+  /** [DEFAULT] http_retries: reads of the data tried this many times at most. */
+  retries: number;
 }
 
 export interface ImportJob {

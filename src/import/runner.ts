@@ -14,6 +14,7 @@ import { failAndRevert, succeed, type FinishDeps } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import { parseImportInput, requireImage, type CallerCredentials, type EngineOptions, type ImportJob } from './job.ts';
 import { runLegacyTask, type CreateImage } from './legacy-task.ts';
+import { runLocationImport } from './location-import.ts';
 import { IMPORT_METHODS } from './methods/index.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import { runPlugins } from './run-plugins.ts';
@@ -175,7 +176,7 @@ export class ImportRunner implements ImportEngine {
       const holder = image.properties[IMPORT_LOCK];
       const task = holder ? await this.deps.tasks.getRaw(holder) : null;
       if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
-      if (task && task.type === 'api_image_import') {
+      if (task && (task.type === 'api_image_import' || task.type === 'location_import')) {
         await failAndRevert(this.finish, task, task.message); // the same revert; the task itself stays as it ended
         continue;
       }
@@ -207,6 +208,8 @@ export class ImportRunner implements ImportEngine {
       if (task.type === 'import') {
         const imageId = await runLegacyTask(job, this.createImage, (id) => this.running.set(task.id, { imageId: id, controller }));
         await succeed(this.finish, task, imageId);
+      } else if (task.type === 'location_import') {
+        await succeed(this.finish, task, await runLocationImport({ ...job, options: this.opts.locationImport }));
       } else {
         await this.run({ ...job, input: parseImportInput(task.input) });
       }

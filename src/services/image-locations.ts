@@ -14,14 +14,13 @@ import {
 import type { PatchOp } from '../domain/patch.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage } from './access.ts';
+import { checkExternalLocation, withStoreId } from '../ingest/external-location.ts';
 
 const VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
 
 /**
  * JSON-patch operations on `/locations` (spec images-api.md §5.4), applied to the working copy of a PATCH:
- * Glance's rules, order of checks and messages. Beyond Glance: a location must hold as many bytes as the
- * image has, and a url that another image's location holds in a store this service writes to is refused
- * (removing it would delete that image's data).
+ * Glance's rules, order of checks and messages (the store checks: ingest/external-location.ts).
  */
 export class LocationEditor {
   constructor(private readonly deps: ServiceDeps) {}
@@ -69,7 +68,7 @@ export class LocationEditor {
           unused.findIndex((l) => l.url === input.url),
           1,
         )[0]!;
-        return { ...match, metadata: this.withStoreId(input) };
+        return { ...match, metadata: withStoreId(this.deps, input.url, input.metadata) };
       });
       return;
     }
@@ -99,33 +98,9 @@ export class LocationEditor {
     if (max >= 0 && attempted > max) throw gazeError('LOCATION_QUOTA', attempted, max);
   }
 
-  /** In multi-store mode the location names its store, as Glance adds it from the url. */
-  private withStoreId(input: LocationInput): Record<string, unknown> {
-    const store = this.deps.stores.multistore ? this.deps.stores.forLocation({ url: input.url, metadata: {} }) : undefined;
-    return store ? { ...input.metadata, store: store.id } : { ...input.metadata };
-  }
-
-  /**
-   * The location as it will be saved, once its store has said how many bytes it holds. Refused (400
-   * "Invalid location") when no configured store takes the url, when it is a file url (Glance refuses
-   * them: a client must not point an image at the server's own disk), when an http url does not pass
-   * the web-download filter, or when the store cannot tell a size.
-   */
   private async checked(image: Image, input: LocationInput): Promise<ImageLocation & { size: number }> {
-    const metadata = this.withStoreId(input);
-    const store = this.deps.stores.forLocation({ url: input.url, metadata });
-    if (!store || store.type === 'file') throw gazeError('LOCATION_INVALID');
-    let size: number | null;
-    try {
-      size = await store.stat(input.url);
-    } catch (err) {
-      this.deps.log.info({ err }, `location ${input.url} of image ${image.id} refused: its store cannot read it`);
-      throw gazeError('LOCATION_INVALID');
-    }
-    if (size === null || size <= 0) throw gazeError('LOCATION_INVALID');
-    if (image.size !== null && image.size !== size) throw gazeError('LOCATION_SIZE_MISMATCH', input.url, size, image.size);
-    if (store.ownsData && (await this.deps.images.urlHeldByOtherImage(input.url, image.id))) throw gazeError('LOCATION_INVALID');
-    return { id: crypto.randomUUID(), url: input.url, metadata, status: 'active', size };
+    const { location, size } = await checkExternalLocation(this.deps, image, input.url, input.metadata);
+    return { ...location, size };
   }
 
   /** A queued image becomes active with its first location (Glance: formats needed, digests as vouched). */

@@ -1,9 +1,7 @@
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
-import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { isTerminal } from '../domain/task.ts';
-import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
@@ -12,10 +10,7 @@ import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { STAGE_HOST } from './staging.ts';
-
-// A lock older than this (since its task last changed) may be taken over; Glance's numbers.
-const STALE_LOCK_MINUTES = 60;
-const STALE_PENDING_LOCK_MINUTES = 120;
+import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
 
 export interface ImportOptions {
   importMethods: string[];
@@ -48,7 +43,7 @@ export class ImportService {
     if (method === 'glance-download') this.checkGlanceDownload(request.method);
     if (method === 'copy-image') this.deps.policy.enforce('copy_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility });
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
-    await this.checkLock(image);
+    await takeOverStaleLock(this.deps, image);
     const backend = this.resolveStores(image, request, method, storeHeader);
     if (backend.length === 0) return {}; // copy-image to all stores, and every store has it already: nothing to do
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
@@ -68,21 +63,7 @@ export class ImportService {
     }
 
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
-    const task = this.engine.newTask({
-      type: 'api_image_import',
-      owner: ctx.projectId ?? '',
-      input: JSON.stringify(input),
-      image_id: id,
-      request_id: ctx.requestId,
-      user_id: ctx.userId,
-    });
-    await this.deps.tasks.insert(task);
-    if (!(await this.deps.images.takeImportLock(id, task.id))) {
-      await this.deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
-      throw gazeError('IMPORT_LOCK_LOST', id);
-    }
-    this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
-    this.engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
+    await startLockedTask(this.deps, this.engine, ctx, id, 'api_image_import', input);
     return {};
   }
 
@@ -155,21 +136,6 @@ export class ImportService {
     if (image.status === 'active') throw gazeError('IMPORT_ACTIVE_TARGET');
     if ((method === 'web-download' || method === 'glance-download') && image.status !== 'queued') throw gazeError('IMPORT_NEEDS_QUEUED', method);
     if (method === 'glance-direct' && image.status !== 'uploading') throw gazeError('IMPORT_NEEDS_STAGING');
-  }
-
-  /** 409 while a live task holds the image; a stale lock is taken over (its task failed) as Glance does. */
-  private async checkLock(image: Image): Promise<void> {
-    const holder = image.properties[IMPORT_LOCK];
-    if (!holder) return;
-    const task = await this.deps.tasks.getRaw(holder);
-    if (task) {
-      const minutes = task.status === 'pending' ? STALE_PENDING_LOCK_MINUTES : STALE_LOCK_MINUTES;
-      if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp()) throw gazeError('IMPORT_ACTIVE_TASK');
-      if (!isTerminal(task.status)) {
-        await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message: 'Expired lock preempted' });
-      }
-    }
-    if (!(await this.deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
   }
 
   /** Gaze's cancel of just the import (DELETE /v2/images/{id}/import): the engine reverts the image. */

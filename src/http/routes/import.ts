@@ -44,6 +44,20 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
     },
   });
 
+  // The locations API (2.17): services register data they wrote; 202 and an empty body, as import.
+  resource(app, '/v2/images/:id/locations', {
+    async POST(request, reply) {
+      const { id } = request.params as { id: string };
+      await api.locations.add(request.ctx, id, await readJson(request));
+      return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+    },
+    async GET(request, reply) {
+      assertNoBody(request);
+      const { id } = request.params as { id: string };
+      return reply.send(await api.locations.list(request.ctx, id));
+    },
+  });
+
   resource(app, '/v2/images/:id/tasks', {
     async GET(request, reply) {
       assertNoBody(request);

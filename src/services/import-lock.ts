@@ -1,0 +1,56 @@
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import { addSeconds, nowTimestamp } from '../domain/time.ts';
+import { isTerminal } from '../domain/task.ts';
+import { IMPORT_LOCK } from '../db/repos/images.ts';
+import type { ImportEngine } from '../import/port.ts';
+import type { ServiceDeps } from './deps.ts';
+
+// The import lock (os_glance_import_task): one task at a time works on an image's data. Taken by
+// POST /import and by the locations API.
+
+// A lock older than this (since its task last changed) may be taken over; Glance's numbers.
+const STALE_LOCK_MINUTES = 60;
+const STALE_PENDING_LOCK_MINUTES = 120;
+
+/** 409 while a live task holds the image; a stale lock is taken over (its task failed) as Glance does. */
+export async function takeOverStaleLock(deps: ServiceDeps, image: Image): Promise<void> {
+  const holder = image.properties[IMPORT_LOCK];
+  if (!holder) return;
+  const task = await deps.tasks.getRaw(holder);
+  if (task) {
+    const minutes = task.status === 'pending' ? STALE_PENDING_LOCK_MINUTES : STALE_LOCK_MINUTES;
+    if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp()) throw gazeError('IMPORT_ACTIVE_TASK');
+    if (!isTerminal(task.status)) {
+      await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message: 'Expired lock preempted' });
+    }
+  }
+  if (!(await deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
+}
+
+/** Records a task for the image, takes the image's lock for it (409 if another took it first) and hands it to the engine. */
+export async function startLockedTask(
+  deps: ServiceDeps,
+  engine: ImportEngine,
+  ctx: RequestContext,
+  imageId: string,
+  type: string,
+  input: unknown,
+): Promise<void> {
+  const task = engine.newTask({
+    type,
+    owner: ctx.projectId ?? '',
+    input: JSON.stringify(input),
+    image_id: imageId,
+    request_id: ctx.requestId,
+    user_id: ctx.userId,
+  });
+  await deps.tasks.insert(task);
+  if (!(await deps.images.takeImportLock(imageId, task.id))) {
+    await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
+    throw gazeError('IMPORT_LOCK_LOST', imageId);
+  }
+  deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
+  engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
+}

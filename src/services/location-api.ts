@@ -1,0 +1,58 @@
+import type { RequestContext } from '../auth/context.ts';
+import { DIGEST_HEX_LENGTH } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import type { ImportEngine } from '../import/port.ts';
+import type { LocationImportInput } from '../import/location-import.ts';
+import { SchemaValidator } from '../schemas/validate.ts';
+import { LOCATION_API_SCHEMA } from '../schemas/location.ts';
+import type { ServiceDeps } from './deps.ts';
+import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
+
+const bodyValidator = new SchemaValidator('location', LOCATION_API_SCHEMA);
+
+/**
+ * The locations API of Glance 2024.2 (image API 2.17, spec images-api.md §16): POST registers data a
+ * service wrote itself as a queued image's data, through a `location_import` task; GET lists the
+ * locations for services.
+ */
+export class LocationApiService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly engine: ImportEngine,
+  ) {}
+
+  async add(ctx: RequestContext, id: string, body: unknown): Promise<void> {
+    bodyValidator.validate({ add_location: body });
+    const { url, validation_data: given = {} } = body as { url: string; validation_data?: LocationImportInput['validation_data'] };
+    const image = await findVisibleImage(this.deps, ctx, id);
+    if (image.status !== 'queued') throw gazeError('LOCATIONS_STATUS', 'add', image.status);
+    await authorizeOnImage(this.deps, ctx, 'add_image_location', image);
+    // Callers without the service role may only name data on a web server (Glance's rule).
+    if (!ctx.roles.includes('service') && !(url.startsWith('http') && this.deps.stores.all().some((s) => s.type === 'http'))) {
+      throw gazeError('LOCATION_API_HTTP_ONLY');
+    }
+    checkDigest(given, this.deps.settings.hashingAlgorithm);
+    await takeOverStaleLock(this.deps, image);
+    const input: LocationImportInput = { image_id: id, loc_url: url, validation_data: given };
+    await startLockedTask(this.deps, this.engine, ctx, id, 'location_import', input);
+  }
+
+  async list(ctx: RequestContext, id: string): Promise<Array<{ url: string; metadata: Record<string, unknown> }>> {
+    const image = await findVisibleImage(this.deps, ctx, id);
+    await authorizeOnImage(this.deps, ctx, 'fetch_image_location', image);
+    return image.locations.map((l) => ({ url: l.url, metadata: l.metadata }));
+  }
+}
+
+/** Glance's checks of a given digest: hex, of the length its algorithm (or the service's) makes. */
+function checkDigest(given: LocationImportInput['validation_data'], hashingAlgorithm: string): void {
+  const value = given.os_hash_value;
+  if (value === undefined) return;
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(value)) throw gazeError('BAD_REQUEST', `os_hash_value (${value}) is not a valid hexadecimal value`);
+  const algorithm = given.os_hash_algo ?? hashingAlgorithm;
+  const want = (DIGEST_HEX_LENGTH[algorithm] ?? 0) / 2;
+  if (value.length / 2 !== want) {
+    throw gazeError('BAD_REQUEST', `os_hash_value: (${value}) is not the correct size for (${algorithm}) (should be (${want}) bytes)`);
+  }
+}
