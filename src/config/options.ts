@@ -35,6 +35,8 @@ export const OPTIONS = {
     // The locations API of Glance 2024.2 (POST /v2/images/{id}/locations): compute the digests of a new
     // location's data, and how often to try reading it.
     do_secure_hash: { type: 'bool', default: true },
+    // Which location of an image a read tries first: the list's order, or by store type.
+    location_strategy: { type: 'string', default: 'location_order' },
     http_retries: { type: 'int', default: 3 },
     limit_param_default: { type: 'int', default: 25 },
     api_limit_max: { type: 'int', default: 1000 },
@@ -114,6 +116,9 @@ export const OPTIONS = {
     swift_store_large_object_chunk_size: { type: 'string', default: null },
     swift_store_endpoint: { type: 'string', default: null },
     swift_store_auth_insecure: { type: 'string', default: null },
+  },
+  store_type_location_strategy: {
+    store_type_preference: { type: 'list', default: [] },
   },
   paste_deploy: {
     flavor: { type: 'string', default: '' },

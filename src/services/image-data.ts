@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { guardBody } from '../net/body-guard.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { moveTo, resetToQueued, assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
@@ -77,11 +78,16 @@ export class ImageDataService {
     await authorizeOnImage(this.deps, ctx, 'download_image', image);
     if (image.locations.length === 0 || image.size === null) return { image };
     const byteRange = range ? resolveRange(range, image.size) : undefined;
-    for (const location of image.locations) {
+    for (const location of this.deps.stores.readOrder(image.locations)) {
       const store = this.deps.stores.forLocation(location);
       if (!store) continue;
       try {
-        return { image, stream: await store.read(location.url, byteRange), range: byteRange };
+        const stream = await store.read(location.url, byteRange);
+        const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
+        // Data on a web server may have changed since it was registered: more or fewer bytes than the
+        // image has fail the transfer instead of passing for the image.
+        const guarded = store.ownsData ? stream : guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url: location.url });
+        return { image, stream: guarded, range: byteRange };
       } catch (err) {
         this.deps.log.error({ err, image: id }, `cannot read ${location.url}; trying the next location`);
       }

@@ -29,6 +29,8 @@ export class StoreRegistry {
   private readonly stores = new Map<string, Store>();
   readonly multistore: boolean;
   readonly defaultId: string;
+  /** location_strategy = store_type: the store types a read tries first, in this order. Null: the list's order. */
+  private readonly typePreference: string[] | null;
 
   /** Loads the drivers the configuration names, then builds the registry. */
   static async create(config: Config): Promise<StoreRegistry> {
@@ -49,6 +51,11 @@ export class StoreRegistry {
     config: Config,
     private readonly loaded: Record<string, DriverFactory>,
   ) {
+    const strategy = config.get('DEFAULT', 'location_strategy');
+    if (strategy !== 'location_order' && strategy !== 'store_type') {
+      throw new ConfigError(`[DEFAULT] location_strategy must be location_order or store_type (got '${strategy}')`);
+    }
+    this.typePreference = strategy === 'store_type' ? config.get('store_type_location_strategy', 'store_type_preference') : null;
     const backends = config.get('DEFAULT', 'enabled_backends');
     this.multistore = backends.length > 0;
     if (!this.multistore) {
@@ -95,6 +102,20 @@ export class StoreRegistry {
   /** Releases every store's connections (the service is stopping). */
   async close(): Promise<void> {
     await Promise.all(this.all().map((store) => store.close()));
+  }
+
+  /**
+   * The order in which a read tries an image's locations (Glance's location_strategy): as listed, or
+   * with store_type, the types of store_type_preference first in its order, the rest after, as listed.
+   */
+  readOrder<L extends { url: string; metadata: Record<string, unknown> }>(locations: L[]): L[] {
+    const preference = this.typePreference;
+    if (!preference) return locations;
+    const rank = (l: L) => {
+      const at = preference.indexOf(this.forLocation(l)?.type ?? '');
+      return at < 0 ? preference.length : at;
+    };
+    return [...locations].sort((a, b) => rank(a) - rank(b));
   }
 
   /** The store that holds a location: by its recorded store id, else by url. */

@@ -278,3 +278,38 @@ test('multi-store: an http store in enabled_backends names itself on the locatio
     await multi.stop();
   }
 });
+
+test('a web server whose data changed after it was registered fails the download instead of serving other bytes', async () => {
+  const image = await api.createImage({ name: 'changed' });
+  web.routes.set('/changing.img', data);
+  assert.equal((await add(image.id, at('/changing.img'))).status, 200);
+  web.routes.set('/changing.img', Buffer.concat([data, Buffer.from('appended')]));
+  const r = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+  await assert.rejects(r.arrayBuffer());
+});
+
+test('location_strategy = store_type reads from the preferred store type first; location_order keeps the list order', async () => {
+  const bytes = randomBytes(50_000);
+  web.routes.set('/mirror.img', bytes);
+  for (const strategy of ['store_type', 'location_order']) {
+    const multi = await startGazeInProcess({
+      DEFAULT: { enabled_backends: 'fast:file, web:http', show_multiple_locations: 'True', location_strategy: strategy },
+      store_type_location_strategy: { store_type_preference: 'http, file' },
+      glance_store: { default_backend: 'fast' },
+      fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+    });
+    try {
+      const c = client(multi.url);
+      const image = await c.createImage({ name: strategy });
+      assert.equal((await c.upload(image.id, bytes)).status, 204);
+      assert.equal((await c.patch(`/v2/images/${image.id}`, [{ op: 'add', path: '/locations/-', value: at('/mirror.img') }])).status, 200);
+      const before = web.requests.length;
+      const r = await fetch(`${multi.url}/v2/images/${image.id}/file`);
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), bytes);
+      assert.deepEqual(web.requests.slice(before), strategy === 'store_type' ? ['GET /mirror.img'] : [], strategy);
+    } finally {
+      await multi.stop();
+    }
+  }
+});
