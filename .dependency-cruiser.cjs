@@ -6,7 +6,7 @@ const LAYERS = [
   ['http', '^src/http/'],
   ['services', '^src/services/'],
   ['import engine', '^src/import/'],
-  ['data path', '^src/ingest/'],
+  ['data path', '^src/(ingest|cache)/'],
   ['parts', '^src/(stores|notify|quota)/'],
   ['infrastructure', '^src/(db|net|auth|schemas|util)/'],
   ['foundations', '^src/(domain|config|formats)/'],

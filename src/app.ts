@@ -23,6 +23,7 @@ import { MetadefNamespaceService } from './services/metadef-namespaces.ts';
 import { MetadefContentService } from './services/metadef-contents.ts';
 import type { MetadefDeps } from './services/metadef-access.ts';
 import { metadefRoutes } from './http/routes/metadefs.ts';
+import { cacheRoutes } from './http/routes/cache.ts';
 import { SchemaValidator } from './schemas/validate.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { ImageService } from './services/images.ts';
@@ -44,6 +45,8 @@ import { StagingService } from './services/staging.ts';
 import { recoverInterruptedUploads } from './services/upload-recovery.ts';
 import { ImportService } from './services/imports.ts';
 import { LocationApiService } from './services/location-api.ts';
+import { ImageCacheService, type CacheSettings } from './services/image-cache.ts';
+import { ImageCache } from './cache/image-cache.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
 import { importRoutes } from './http/routes/import.ts';
@@ -76,11 +79,52 @@ export function stagingDir(config: Config): string {
   return uri ? fileUriToPath(uri) : config.dataPath('staging');
 }
 
-function authenticator(config: Config): Authenticator {
+/** Glance's paste flavors: '' (no auth) or keystone, each alone or with caching / cachemanagement. */
+const PASTE_FLAVORS: Record<string, { keystone: boolean; caching: boolean }> = {
+  '': { keystone: false, caching: false },
+  keystone: { keystone: true, caching: false },
+  caching: { keystone: false, caching: true },
+  cachemanagement: { keystone: false, caching: true },
+  'keystone+caching': { keystone: true, caching: true },
+  'keystone+cachemanagement': { keystone: true, caching: true },
+};
+
+export function pasteFlavor(config: Config): { keystone: boolean; caching: boolean } {
   const flavor = config.get('paste_deploy', 'flavor').trim();
-  if (flavor === '') return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
-  if (flavor === 'keystone' || flavor === 'keystone+cachemanagement') return createKeystoneAuthenticator(config);
-  return config.refuse('paste_deploy', 'flavor', `'${flavor}' is not supported: use '' (no auth) or 'keystone'`);
+  return (
+    PASTE_FLAVORS[flavor] ??
+    config.refuse(
+      'paste_deploy',
+      'flavor',
+      `'${flavor}' is not supported: use one of ${Object.keys(PASTE_FLAVORS)
+        .map((f) => `'${f}'`)
+        .join(', ')}`,
+    )
+  );
+}
+
+function authenticator(config: Config): Authenticator {
+  if (!pasteFlavor(config).keystone) return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
+  return createKeystoneAuthenticator(config);
+}
+
+/** The node's image cache: on when image_cache_dir is set (the API); downloads use it with a caching flavor. */
+function cacheConfig(config: Config): { dir: string | null; database: string; settings: CacheSettings } {
+  const dir = config.get('DEFAULT', 'image_cache_dir');
+  const { caching } = pasteFlavor(config);
+  if (caching && !dir) return config.refuse('DEFAULT', 'image_cache_dir', 'must be set for a paste flavor with caching or cachemanagement');
+  const driver = config.get('DEFAULT', 'image_cache_driver');
+  if (!['centralized_db', 'sqlite', 'xattr'].includes(driver)) return config.refuse('DEFAULT', 'image_cache_driver', 'must be centralized_db, sqlite or xattr');
+  return {
+    dir,
+    database: config.get('DEFAULT', 'image_cache_sqlite_db'),
+    settings: {
+      maxBytes: config.get('DEFAULT', 'image_cache_max_size'),
+      stallSeconds: config.get('DEFAULT', 'image_cache_stall_time'),
+      prefetchIntervalSeconds: config.get('DEFAULT', 'cache_prefetcher_interval'),
+      serveDownloads: caching,
+    },
+  };
 }
 
 /**
@@ -128,13 +172,14 @@ export async function configuredParts(config: Config, log: Logger) {
     refuse: (section, option, reason) => config.refuse(section, option, reason),
   });
   const auth = authenticator(config);
-  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth };
+  const cache = cacheConfig(config);
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache };
 }
 
 /** `log` defaults to the logger the configuration asks for ([DEFAULT] debug, log_file, log_dir, use_stderr). */
 export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(logOptions(config));
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth } = await configuredParts(config, log);
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   const staging = stagingDir(config);
@@ -177,8 +222,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const importMethods = config.get('DEFAULT', 'enabled_import_methods');
   const downloadOptions = downloadOptionsFromConfig(config);
   const uploads = new UploadRegistry();
+  const imageCache = new ImageCacheService(deps, cache.dir ? new ImageCache(cache.dir, cache.database) : null, cache.settings);
   // A deleted image's import stops at once here (other processes notice on their next heartbeat).
-  const images = new ImageService(deps, uploads, { cancel: (id, reason) => runner.cancel(id, reason) });
+  const images = new ImageService(deps, uploads, { cancel: (id, reason) => runner.cancel(id, reason) }, imageCache);
   const runner = new ImportRunner(
     deps,
     stagingArea,
@@ -216,7 +262,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     images,
     imageUpdates: new ImageUpdateService(deps, images),
     imageList: new ImageListService(deps),
-    imageData: new ImageDataService(deps, uploads),
+    imageData: new ImageDataService(deps, uploads, imageCache),
+    cache: imageCache,
     members: new MemberService(deps),
     staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
     locations: new LocationApiService(deps, runner),
@@ -254,7 +301,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
 
   const server = createServer({
     authenticator: auth,
-    versions: { cache: false, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
+    versions: { cache: imageCache.cache !== null, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
     logger: log,
@@ -276,8 +323,10 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   infoRoutes(server, api);
   formatCheckRoutes(server, api);
   metadefRoutes(server, api);
+  cacheRoutes(server, api);
   runner.start();
   scrubber.start();
+  imageCache.start();
 
   return {
     server,
@@ -287,6 +336,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       await runner.stop();
       await scrubber.stop();
       await server.close();
+      await imageCache.stop();
       await auth.close?.();
       await stores.close();
       await db.close();

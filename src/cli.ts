@@ -2,7 +2,9 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
-import { configuredParts, createApp, databaseUrl } from './app.ts';
+import { configuredParts, createApp, databaseUrl, pasteFlavor } from './app.ts';
+import { runCacheCommand } from './cache/command.ts';
+import { ImagesRepo } from './db/repos/images.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
@@ -27,6 +29,9 @@ commands:
                  /etc/glance/metadefs): a namespace that exists is skipped, unless --merge
   db unload-metadefs           remove every metadata definition
   db export-metadefs DIR       write each namespace to DIR as a JSON file
+  cache list | queue ID... | delete ID... | clear [--target both|cache|queue] | prune
+                 this node's image cache ([DEFAULT] image_cache_dir), like glance-cache-manage
+                 and glance-cache-prune
   config check   read the configuration, print its warnings, and exit 0 (or 2 with the first error)
   config show    print every option's value and where it came from
 
@@ -45,7 +50,7 @@ async function serve(config: Config): Promise<void> {
   for (const warning of config.warnings) log.warn(warning);
   const host = config.get('DEFAULT', 'bind_host');
   const port = config.get('DEFAULT', 'bind_port');
-  const noAuth = config.get('paste_deploy', 'flavor').trim() === '';
+  const noAuth = !pasteFlavor(config).keystone;
   // Without authentication every caller is an admin: only loopback unless the operator says otherwise.
   if (noAuth && !LOOPBACK.test(host) && !config.get('DEFAULT', 'noauth_allow_remote')) {
     throw new Error(`refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`);
@@ -122,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
       merge: { type: 'boolean' },
       'prefer-new': { type: 'boolean' },
       overwrite: { type: 'boolean' },
+      target: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -148,6 +154,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'config show') return showConfig(config);
+  if (first === 'cache') return cacheCommand(config, second, operands, values.target);
   if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
     return metadefsCommand(config, command, operands, {
       merge: values.merge ?? false,
@@ -156,6 +163,24 @@ async function main(argv: string[]): Promise<void> {
     });
   }
   throw new Error(`unknown command '${command}'\n\n${USAGE}`);
+}
+
+async function cacheCommand(config: Config, verb: string | undefined, operands: string[], target: string | undefined): Promise<void> {
+  const dir = config.get('DEFAULT', 'image_cache_dir');
+  if (!dir) throw new ConfigError('[DEFAULT] image_cache_dir is not set: this node has no image cache');
+  const db = openDatabase(databaseUrl(config));
+  try {
+    await runCacheCommand(verb, operands, target, {
+      dir,
+      database: config.get('DEFAULT', 'image_cache_sqlite_db'),
+      maxBytes: config.get('DEFAULT', 'image_cache_max_size'),
+      stallSeconds: config.get('DEFAULT', 'image_cache_stall_time'),
+      images: new ImagesRepo(db),
+      print,
+    });
+  } finally {
+    await db.close();
+  }
 }
 
 async function metadefsCommand(config: Config, command: string, operands: string[], opts: LoadOptions): Promise<void> {

@@ -30,6 +30,10 @@ export const DEFAULT_RULES: Record<string, string> = {
   service_api: 'role:service or role:admin',
   add_image_location: `rule:service_api or (${PROJECT_MEMBER} and project_id:%(owner)s)`,
   fetch_image_location: 'rule:service_api',
+  // The cache API (2.14–2.16).
+  cache_list: ADMIN,
+  cache_delete: ADMIN,
+  cache_image: ADMIN,
   add_member: `${ADMIN} or (${PROJECT_MEMBER})`,
   delete_member: `${ADMIN} or (${PROJECT_MEMBER})`,
   get_member: `${ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)`,

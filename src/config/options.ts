@@ -35,6 +35,13 @@ export const OPTIONS = {
     // The locations API of Glance 2024.2 (POST /v2/images/{id}/locations): compute the digests of a new
     // location's data, and how often to try reading it.
     do_secure_hash: { type: 'bool', default: true },
+    // The local image cache of this node (on when set, with a caching paste flavor for downloads).
+    image_cache_dir: { type: 'string', default: null },
+    image_cache_max_size: { type: 'int', default: 10737418240 },
+    image_cache_stall_time: { type: 'int', default: 86400 },
+    image_cache_driver: { type: 'string', default: 'centralized_db' },
+    image_cache_sqlite_db: { type: 'string', default: 'cache.db' },
+    cache_prefetcher_interval: { type: 'int', default: 300 },
     // Which location of an image a read tries first: the list's order, or by store type.
     location_strategy: { type: 'string', default: 'location_order' },
     http_retries: { type: 'int', default: 3 },

@@ -101,6 +101,11 @@ const table = {
   /** validation_data of a location that disagrees with the image or is malformed (Glance's texts). */
   VALIDATION_DATA_CONFLICT: { status: 409, message: (text: string) => text },
   IMAGE_NOT_OWNED: { status: 403, message: () => 'You do not own this image' },
+  CACHE_FORBIDDEN: { status: 403, message: () => 'Access was denied to this resource.' },
+  CACHE_API_UNSUPPORTED: { status: 404, message: () => 'Caching via API is not supported at this site.' },
+  CACHE_IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `Image ${id} not found.` },
+  CACHE_QUEUE_NOT_ACTIVE: { status: 400, message: () => 'Only images with status active can be targeted for queueing' },
+  CACHE_CLEAR_TARGET: { status: 400, message: () => "If provided 'x-image-cache-clear-target' must be 'cache', 'queue' or empty string." },
   LOCATION_API_HTTP_ONLY: { status: 403, message: () => 'http store must be enabled to use location API by normal user.' },
 
   // list

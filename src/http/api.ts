@@ -6,6 +6,7 @@ import type { MemberService } from '../services/members.ts';
 import type { StagingService } from '../services/staging.ts';
 import type { ImportService } from '../services/imports.ts';
 import type { LocationApiService } from '../services/location-api.ts';
+import type { ImageCacheService } from '../services/image-cache.ts';
 import type { TaskService } from '../services/tasks.ts';
 import type { StoreInfoService } from '../services/store-info.ts';
 import type { ImageViewOptions } from './views.ts';
@@ -26,6 +27,7 @@ export interface Api {
   staging: StagingService;
   imports: ImportService;
   locations: LocationApiService;
+  cache: ImageCacheService;
   tasks: TaskService;
   storeInfo: StoreInfoService;
   metadefNamespaces: MetadefNamespaceService;

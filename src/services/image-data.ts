@@ -6,6 +6,7 @@ import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
+import type { ImageCacheService } from './image-cache.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import { DigestMismatch, ImageGone, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
@@ -23,6 +24,8 @@ export class ImageDataService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly uploads: UploadRegistry,
+    /** The node's image cache, when downloads go through it. */
+    private readonly cache?: Pick<ImageCacheService, 'cachedData' | 'passThrough'>,
   ) {}
 
   /** PUT /v2/images/{id}/file. The caller has checked the content type. */
@@ -78,6 +81,8 @@ export class ImageDataService {
     await authorizeOnImage(this.deps, ctx, 'download_image', image);
     if (image.locations.length === 0 || image.size === null) return { image };
     const byteRange = range ? resolveRange(range, image.size) : undefined;
+    const cached = await this.cache?.cachedData(image, byteRange);
+    if (cached) return { image, stream: cached, range: byteRange };
     for (const location of this.deps.stores.readOrder(image.locations)) {
       const store = this.deps.stores.forLocation(location);
       if (!store) continue;
@@ -87,7 +92,7 @@ export class ImageDataService {
         // Data on a web server may have changed since it was registered: more or fewer bytes than the
         // image has fail the transfer instead of passing for the image.
         const guarded = store.ownsData ? stream : guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url: location.url });
-        return { image, stream: guarded, range: byteRange };
+        return { image, stream: byteRange || !this.cache ? guarded : this.cache.passThrough(image, guarded), range: byteRange };
       } catch (err) {
         this.deps.log.error({ err, image: id }, `cannot read ${location.url}; trying the next location`);
       }

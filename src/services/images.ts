@@ -20,6 +20,7 @@ import { nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
+import type { ImageCacheService } from './image-cache.ts';
 import type { ImportEngine } from '../import/port.ts';
 import { STAGE_HOST } from './staging.ts';
 import { imagePayload } from '../notify/payloads.ts';
@@ -34,6 +35,7 @@ export class ImageService {
     private readonly deps: ServiceDeps,
     private readonly uploads: UploadRegistry,
     private readonly imports: Pick<ImportEngine, 'cancel'>,
+    private readonly cache?: Pick<ImageCacheService, 'forget'>,
   ) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
@@ -145,6 +147,7 @@ export class ImageService {
     // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);
     this.imports.cancel(id, IMAGE_DELETED);
+    await this.cache?.forget(id);
     await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
@@ -159,6 +162,7 @@ export class ImageService {
     if (image.status === 'deactivated') return;
     if (image.status !== 'active') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    await this.cache?.forget(id);
     this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'deactivated' }));
   }
 

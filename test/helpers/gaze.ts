@@ -44,8 +44,13 @@ function writeConfig(dir: string, port: number, sections: RawSections): string {
 export async function startGazeInProcess(sections: RawSections = {}, opts: { log?: Logger } = {}): Promise<RunningGaze & { app: App }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-test-'));
   const port = await freePort();
-  const config = loadConfig(writeConfig(dir, port, sections), {});
-  const app = await createApp(config, { log: opts.log ?? silentLogger() });
+  let app: App;
+  try {
+    app = await createApp(loadConfig(writeConfig(dir, port, sections), {}), { log: opts.log ?? silentLogger() });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   await app.server.listen({ host: '127.0.0.1', port });
   return {
     app,

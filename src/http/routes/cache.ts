@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { resource } from '../server.ts';
+import type { Api } from '../api.ts';
+import { assertNoBody } from '../body.ts';
+
+/** The cache API of image API 2.14–2.16 (spec images-api.md, Glance's cached_images controller). */
+export function cacheRoutes(app: FastifyInstance, api: Api): void {
+  resource(app, '/v2/cache', {
+    async GET(request, reply) {
+      assertNoBody(request);
+      return reply.send(await api.cache.state(request.ctx));
+    },
+    async DELETE(request, reply) {
+      await api.cache.clear(request.ctx, request.headers['x-image-cache-clear-target'] as string | undefined);
+      return reply.code(204).send();
+    },
+  });
+
+  resource(app, '/v2/cache/:id', {
+    async PUT(request, reply) {
+      const { id } = request.params as { id: string };
+      await api.cache.queue(request.ctx, id);
+      return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+    },
+    async DELETE(request, reply) {
+      const { id } = request.params as { id: string };
+      await api.cache.remove(request.ctx, id);
+      return reply.code(204).send();
+    },
+  });
+}

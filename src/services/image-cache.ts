@@ -1,0 +1,209 @@
+import { Transform, type Readable } from 'node:stream';
+import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
+import { gazeError } from '../domain/errors.ts';
+import type { ImageCache, CachedImage } from '../cache/image-cache.ts';
+import type { CacheFill } from '../cache/cache-fill.ts';
+import { guardBody } from '../net/body-guard.ts';
+import type { ByteRange } from '../stores/driver.ts';
+import type { ServiceDeps } from './deps.ts';
+import { canSee } from './access.ts';
+
+export interface CacheSettings {
+  /** image_cache_max_size: pruned down to this after each fill and periodically. */
+  maxBytes: number;
+  /** image_cache_stall_time: a fill untouched this long is given up. */
+  stallSeconds: number;
+  /** cache_prefetcher_interval: how often queued images are fetched (and the cache cleaned). */
+  prefetchIntervalSeconds: number;
+  /** Whether downloads go through the cache (paste flavor with caching or cachemanagement). */
+  serveDownloads: boolean;
+}
+
+/**
+ * The image cache of this node as the service uses it: downloads served from it or filling it, the
+ * cache API (image API 2.14–2.16), the prefetcher of queued images and the periodic clean-up. Null
+ * cache: image_cache_dir is not set; the API then answers as Glance does.
+ */
+export class ImageCacheService {
+  private timer: NodeJS.Timeout | null = null;
+  private prefetching: Promise<void> | null = null;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly deps: ServiceDeps,
+    readonly cache: ImageCache | null,
+    private readonly settings: CacheSettings,
+  ) {}
+
+  /** The cached bytes of an active image, when the cache holds exactly its data. */
+  async cachedData(image: Image, range?: ByteRange): Promise<Readable | null> {
+    if (!this.cache || !this.settings.serveDownloads) return null;
+    if (image.status !== 'active') {
+      await this.cache.evict(image.id);
+      return null;
+    }
+    return (await this.cache.holds(image)) ? this.cache.read(image.id, range) : null;
+  }
+
+  /** A whole download from a store, copied into the cache as it passes, without ever holding the client back. */
+  passThrough(image: Image, stream: Readable): Readable {
+    if (!this.cache || !this.settings.serveDownloads || image.status !== 'active' || image.size === null) return stream;
+    const fill = this.cache.beginFill({ id: image.id, size: image.size, checksum: image.checksum });
+    if (!fill) return stream; // being filled by another reader already
+    let ended = false;
+    const tee = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        fill.offer(chunk);
+        done(null, chunk);
+      },
+      flush: (done) => {
+        ended = true;
+        void this.finishFill(fill);
+        done();
+      },
+    });
+    tee.on('close', () => {
+      if (!ended) fill.abandon();
+    });
+    stream.on('error', (err) => tee.destroy(err));
+    return stream.pipe(tee);
+  }
+
+  private async finishFill(fill: CacheFill): Promise<void> {
+    if (await fill.finish()) await this.cache!.prune(this.settings.maxBytes);
+    else this.deps.log.warn({ image: fill.imageId }, 'the cached copy did not match the image and was discarded');
+  }
+
+  /** The image is gone or not active any more: its copy must never be served. */
+  async forget(id: string): Promise<void> {
+    if (this.cache) await this.cache.evict(id);
+  }
+
+  // The cache API: policies first, then whether this node has a cache (Glance's order).
+
+  async state(ctx: RequestContext): Promise<{ cached_images: CachedImage[]; queued_images: string[] }> {
+    this.enforce(ctx, 'cache_list');
+    const cache = this.required();
+    return { cached_images: cache.list(), queued_images: cache.queued() };
+  }
+
+  async queue(ctx: RequestContext, id: string): Promise<void> {
+    const image = await this.visible(ctx, id);
+    if (!image) throw gazeError('CACHE_IMAGE_NOT_FOUND', id);
+    this.enforce(ctx, 'cache_image', image);
+    const cache = this.required();
+    if (image.status !== 'active') throw gazeError('CACHE_QUEUE_NOT_ACTIVE');
+    cache.queue(id);
+    void this.prefetch();
+  }
+
+  async remove(ctx: RequestContext, id: string): Promise<void> {
+    const image = await this.visible(ctx, id);
+    if (!image && this.cache && !this.cache.isCached(id) && !this.cache.queued().includes(id)) throw gazeError('CACHE_IMAGE_NOT_FOUND', id);
+    this.enforce(ctx, 'cache_delete', image ?? undefined);
+    const cache = this.required();
+    await cache.evict(id);
+    cache.dequeue(id);
+  }
+
+  async clear(ctx: RequestContext, targetHeader: string | undefined): Promise<{ cache_deleted?: number; queue_deleted?: number }> {
+    this.enforce(ctx, 'cache_delete');
+    const cache = this.required();
+    const target = (targetHeader ?? '').toLowerCase();
+    if (!['', 'cache', 'queue'].includes(target)) throw gazeError('CACHE_CLEAR_TARGET');
+    return {
+      ...(target !== 'queue' ? { cache_deleted: await cache.clearCached() } : {}),
+      ...(target !== 'cache' ? { queue_deleted: cache.clearQueued() } : {}),
+    };
+  }
+
+  private async visible(ctx: RequestContext, id: string): Promise<Image | null> {
+    const image = id.length <= 36 ? await this.deps.images.get(id) : null;
+    return image && (await canSee(this.deps, ctx, image)) ? image : null;
+  }
+
+  private enforce(ctx: RequestContext, rule: string, image?: Image): void {
+    const target = image ? { project_id: image.owner, owner: image.owner, visibility: image.visibility } : {};
+    if (!this.deps.policy.check(rule, ctx, target)) throw gazeError('CACHE_FORBIDDEN');
+  }
+
+  private required(): ImageCache {
+    if (!this.cache) throw gazeError('CACHE_API_UNSUPPORTED');
+    return this.cache;
+  }
+
+  // Background work: the prefetcher, then clean-up and pruning, every cache_prefetcher_interval.
+
+  start(): void {
+    if (!this.cache) return;
+    const tick = () => void this.prefetch().then(() => this.cleanUp());
+    tick();
+    this.timer = setInterval(tick, this.settings.prefetchIntervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.stopping.abort();
+    await this.prefetching?.catch(() => {});
+    this.cache?.close();
+  }
+
+  /** Fetches every queued image into the cache (one run at a time); images not active are dropped from the queue. */
+  prefetch(): Promise<void> {
+    this.prefetching ??= this.prefetchQueued().finally(() => (this.prefetching = null));
+    return this.prefetching;
+  }
+
+  private async prefetchQueued(): Promise<void> {
+    const cache = this.cache;
+    if (!cache) return;
+    for (const id of cache.queued()) {
+      if (this.stopping.signal.aborted) return;
+      try {
+        const image = await this.deps.images.get(id);
+        if (image?.status === 'active' && image.size !== null && !(await cache.holds(image))) await this.fetchInto(cache, image as Image & { size: number });
+        if (!image || image.status !== 'active' || (await cache.holds(image))) cache.dequeue(id);
+      } catch (err) {
+        this.deps.log.warn({ err, image: id }, 'prefetching an image into the cache failed; it stays queued');
+      }
+    }
+  }
+
+  private async fetchInto(cache: ImageCache, image: Image & { size: number }): Promise<void> {
+    const fill = cache.beginFill(image);
+    if (!fill) return;
+    for (const location of this.deps.stores.readOrder(image.locations)) {
+      const store = this.deps.stores.forLocation(location);
+      if (!store) continue;
+      let source: Readable;
+      try {
+        source = await store.read(location.url);
+      } catch (err) {
+        this.deps.log.warn({ err, image: image.id }, `cannot read ${location.url} to cache it; trying the next location`);
+        continue;
+      }
+      if (!store.ownsData) source = guardBody(source, { expectedLength: image.size, maxBytes: image.size, readTimeoutMs: 0, url: location.url });
+      if (await fill.consume(source, this.stopping.signal)) await cache.prune(this.settings.maxBytes);
+      return;
+    }
+    fill.abandon();
+  }
+
+  /** Stalled fills and invalid copies go; so do copies of images that are gone or not active; then LRU pruning. */
+  async cleanUp(): Promise<void> {
+    const cache = this.cache;
+    if (!cache) return;
+    try {
+      await cache.sweep(this.settings.stallSeconds * 1000);
+      for (const { image_id } of cache.list()) {
+        const image = await this.deps.images.get(image_id);
+        if (!image || image.status !== 'active') await cache.evict(image_id);
+      }
+      await cache.prune(this.settings.maxBytes);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'cleaning the image cache failed');
+    }
+  }
+}
