@@ -67,12 +67,15 @@ demo = project('demo', 'Demo project')
 alt = project('alt', 'Second tenant, for cross-project tests')
 
 admin_role, member_role, reader_role = role('admin'), role('member'), role('reader')
+# The role Nova and Cinder hold in their service tokens (X-Service-Token).
+service_role = role('service')
 
 grants = [
     (user('gaze', 'gaze-secret', service_project), admin_role, service_project),
     (user('demo', 'demo-secret', demo), member_role, demo),
     (user('alt', 'alt-secret', alt), member_role, alt),
     (user('reader', 'reader-secret', demo), reader_role, demo),
+    (user('nova', 'nova-secret', service_project), service_role, service_project),
 ]
 for u, r, p in grants:
     ks.roles.grant(r, user=u, project=p)  # a PUT: granting twice is fine

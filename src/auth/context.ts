@@ -27,6 +27,8 @@ export interface RequestContext {
   serviceCatalog: CatalogService[];
   requestId: string;
   readOnly: boolean;
+  /** Roles of the X-Service-Token a service (Nova, Cinder) sent beside the user's token; lower-cased. */
+  serviceRoles: string[];
 }
 
 export function makeContext(fields: Partial<RequestContext> & { requestId: string }): RequestContext {
@@ -40,6 +42,7 @@ export function makeContext(fields: Partial<RequestContext> & { requestId: strin
     serviceCatalog: fields.serviceCatalog ?? [],
     requestId: fields.requestId,
     readOnly: fields.readOnly ?? false,
+    serviceRoles: (fields.serviceRoles ?? []).map((r) => r.trim().toLowerCase()).filter((r) => r !== ''),
   };
 }
 

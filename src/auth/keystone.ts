@@ -18,7 +18,7 @@ export interface KeystoneAuthenticatorOptions {
 }
 
 /** What a validation yields that does not depend on the request. */
-type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly'>;
+type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly' | 'serviceRoles'>;
 
 interface Expiring<T> {
   value: T;
@@ -149,22 +149,31 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     }
   }
 
+  /** A token's facts: from the cache while they are fresh, else from Keystone. */
+  async function known(token: string): Promise<TokenInfo> {
+    const key = createHash('sha256').update(token).digest('hex');
+    const hit = cache.get(key);
+    if (hit && hit.expiresAt > now()) return hit.value;
+    if (hit) cache.delete(key);
+    const { info, expiresAt } = await validate(token);
+    remember(key, info, expiresAt);
+    return info;
+  }
+
   return {
     async authenticate(headers, requestId) {
       // keystonemiddleware also accepts the Swift-era X-Storage-Token.
       const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
       // Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header.
       if (!userToken || !/^[\x21-\x7e]+$/.test(userToken)) throw unauthorized();
-      const key = createHash('sha256').update(userToken).digest('hex');
-
-      const hit = cache.get(key);
-      if (hit && hit.expiresAt > now()) return makeContext({ ...hit.value, requestId });
-      if (hit) cache.delete(key);
 
       try {
-        const { info, expiresAt } = await validate(userToken);
-        remember(key, info, expiresAt);
-        return makeContext({ ...info, requestId });
+        const info = await known(userToken);
+        // A service calling on a user's behalf adds its own token; a bad one is refused, as keystonemiddleware does.
+        const serviceToken = header(headers, 'x-service-token');
+        if (serviceToken !== null && !/^[\x21-\x7e]+$/.test(serviceToken)) throw unauthorized();
+        const serviceRoles = serviceToken === null ? [] : (await known(serviceToken)).roles;
+        return makeContext({ ...info, serviceRoles, requestId });
       } catch (err) {
         if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
         throw err;

@@ -22,6 +22,8 @@ export function createNoAuthAuthenticator(defaultProjectId: string): Authenticat
         userId: header(headers, 'x-user-id') ?? null,
         roles,
         authToken: header(headers, 'x-auth-token') ?? null,
+        // The header keystonemiddleware sets from a validated X-Service-Token.
+        serviceRoles: header(headers, 'x-service-roles')?.split(',') ?? [],
       });
     },
   };

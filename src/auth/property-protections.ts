@@ -172,6 +172,7 @@ function fullContext(ctx: ProtectionCaller): RequestContext {
     serviceCatalog: ctx.serviceCatalog ?? [],
     requestId: ctx.requestId ?? '',
     readOnly: ctx.readOnly ?? false,
+    serviceRoles: ctx.serviceRoles ?? [],
   };
 }
 

@@ -28,8 +28,9 @@ export class LocationApiService {
     const image = await findVisibleImage(this.deps, ctx, id);
     if (image.status !== 'queued') throw gazeError('LOCATIONS_STATUS', 'add', image.status);
     await authorizeOnImage(this.deps, ctx, 'add_image_location', image);
-    // Callers without the service role may only name data on a web server (Glance's rule).
-    if (!ctx.roles.includes('service') && !(url.startsWith('http') && this.deps.stores.all().some((s) => s.type === 'http'))) {
+    // Callers without the service role (their own, or their service token's) may only name data on a web
+    // server (Glance's rule).
+    if (![...ctx.roles, ...ctx.serviceRoles].includes('service') && !(url.startsWith('http') && this.deps.stores.all().some((s) => s.type === 'http'))) {
       throw gazeError('LOCATION_API_HTTP_ONLY');
     }
     checkDigest(given, this.deps.settings.hashingAlgorithm);

@@ -122,6 +122,15 @@ test('an unusable location fails its task with "Invalid location" and leaves the
   const task = await settled(id);
   assert.deepEqual([task.status, task.message], ['failure', 'Invalid location']);
   assert.equal((await image(id)).status, 'queued');
+
+  // A member whose service token carries the service role may name any store's url (here: none takes it).
+  const viaService = await api.call('POST', `/v2/images/${id}/locations`, {
+    json: { url: 's3://bucket/object' },
+    as: alice,
+    headers: { 'x-service-roles': 'service', ...JSON_ACCEPT },
+  });
+  assert.equal(viaService.status, 202, viaService.text);
+  await until(async () => ((await tasksOf(id)).filter((t) => t.status === 'failure').length === 2 ? true : undefined), 'the second task to fail');
 });
 
 test('the image lock: a second registration while one runs answers 409; deleting the image stops the task', async () => {
