@@ -48,6 +48,8 @@ const IMPORT_SIZE = importMiB * MiB;
 const s3MiB = mibFromEnv('GAZE_BENCH_S3_MIB', 512);
 const S3_SIZE = s3MiB * MiB;
 const S3_BUCKET = 'gaze-bench';
+const cacheMiB = mibFromEnv('GAZE_BENCH_CACHE_MIB', 1024);
+const CACHE_SIZE = cacheMiB * MiB;
 const gdMiB = mibFromEnv('GAZE_BENCH_GD_MIB', 256);
 const GD_SIZE = gdMiB * MiB;
 const convertMiB = mibFromEnv('GAZE_BENCH_CONVERT_MIB', 1024);
@@ -91,6 +93,12 @@ async function stop(server: Server): Promise<void> {
   }
   rmSync(server.dir, { recursive: true, force: true });
   tempDirs.delete(server.dir);
+}
+
+async function isCached(url: string, id: string): Promise<boolean> {
+  const res = await fetch(`${url}/v2/cache`);
+  const body = (await res.json()) as { cached_images?: Array<{ image_id: string }> };
+  return (body.cached_images ?? []).some((e) => e.image_id === id);
 }
 
 async function closeFileServer(fs: BenchFileServer): Promise<void> {
@@ -367,6 +375,33 @@ async function main(): Promise<void> {
   const s3DownCpu = readCpuSeconds(sPid) - s3DownCpu0;
   const s3HwmAfterDown = readMemory(sPid)?.hwmKiB ?? NaN;
   await stop(s);
+
+  // The image cache in front of the same Swift (its Swift API): a first download misses and fills the
+  // cache as it passes; the next one is served from the cache.
+  const cacheServer = await start({
+    DEFAULT: { image_cache_dir: '__DIR__/cache' },
+    paste_deploy: { flavor: 'caching' },
+    glance_store: {
+      default_store: 'swift',
+      swift_store_auth_address: swift.swift.authUrl,
+      swift_store_user: swift.swift.user,
+      swift_store_key: swift.swift.key,
+      swift_store_container: 'gaze-bench-cache',
+      swift_store_create_container_on_put: 'True',
+    },
+  });
+  const cacheId = await createImage(cacheServer.url, 'bench-cache');
+  const cacheUp = await upload(cacheServer.url, cacheId, CACHE_SIZE);
+  const cold = await download(cacheServer.url, cacheId, CACHE_SIZE);
+  const cachedAt = Date.now();
+  while (!(await isCached(cacheServer.url, cacheId))) {
+    if (Date.now() - cachedAt > 60_000) throw new Error(`image ${cacheId} was not in the cache 60 s after its first download`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cachedCpu0 = readCpuSeconds(cacheServer.child.pid!);
+  const warm = await download(cacheServer.url, cacheId, CACHE_SIZE);
+  const warmCpu = readCpuSeconds(cacheServer.child.pid!) - cachedCpu0;
+  await stop(cacheServer);
   await stopSwift(swift);
   const s3PeakMiB = Math.max(s3Mem.hwmKiB, s3Mem.peakRssKiB) / 1024;
   line('Swift start (start-swift.sh)', `${r1(swift.startMs / 1000)} s`);
@@ -383,6 +418,11 @@ async function main(): Promise<void> {
     `${r1(s3Down.mibs)} MiB/s`,
     `(${r1(s3Down.ms / 1000)} s, ${S3_SIZE} bytes; server CPU ${r1(s3DownCpu)} s; VmHWM after it ${r1(s3HwmAfterDown / 1024)} MiB)`,
   );
+
+  section(`6b. image cache in front of Swift, ${cacheMiB} MiB (fresh server, flavor caching)`);
+  line('upload PUT /file -> Swift (not timed below)', `${r1(cacheUp.mibs)} MiB/s`);
+  line('download GET /file <- Swift, cold (fills the cache as it passes)', `${r1(cold.mibs)} MiB/s`, `(${r2(cold.ms / 1000)} s)`);
+  line('download GET /file <- cache', `${r1(warm.mibs)} MiB/s`, `(${r2(warm.ms / 1000)} s; server CPU ${r1(warmCpu)} s)`);
 
   // Part 7: two no-auth servers as two regions. RegionOne starts first: its port goes into RegionTwo's
   // region table and URI filter.

@@ -23,6 +23,8 @@ export class CacheFill {
   private readonly written: Promise<void>;
   private bytes = 0;
   private abandoned = false;
+  /** Given up because the copy could not keep up with the client (the prefetcher can fill it later). */
+  fellBehind = false;
 
   private constructor(
     readonly imageId: string,
@@ -54,7 +56,10 @@ export class CacheFill {
   /** A copy of bytes a client is being sent: never waits; a fill that falls too far behind is given up. */
   offer(chunk: Buffer): void {
     if (this.abandoned) return;
-    if (this.hasher.writableLength > MAX_BACKLOG_BYTES) return this.abandon();
+    if (this.hasher.writableLength > MAX_BACKLOG_BYTES) {
+      this.fellBehind = true;
+      return this.abandon();
+    }
     this.bytes += chunk.length;
     this.hasher.write(chunk);
   }
@@ -100,6 +105,7 @@ export class CacheFill {
     if (this.abandoned) return;
     this.abandoned = true;
     this.hasher.destroy();
-    void this.written.finally(() => rm(this.paths.incomplete, { force: true }).catch(() => {}));
+    const removePartial = () => rm(this.paths.incomplete, { force: true }).catch(() => {});
+    void this.written.then(removePartial, removePartial);
   }
 }

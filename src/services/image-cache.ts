@@ -59,12 +59,17 @@ export class ImageCacheService {
       },
       flush: (done) => {
         ended = true;
-        void this.finishFill(fill);
+        if (!fill.fellBehind) void this.finishFill(fill);
         done();
       },
     });
     tee.on('close', () => {
       if (!ended) fill.abandon();
+      // Too fast a client for the copy to keep up with: the prefetcher fills the cache from the store instead.
+      if (fill.fellBehind && this.cache) {
+        this.cache.queue(image.id);
+        void this.prefetch();
+      }
     });
     stream.on('error', (err) => tee.destroy(err));
     return stream.pipe(tee);

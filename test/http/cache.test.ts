@@ -177,3 +177,17 @@ test('without image_cache_dir the cache API answers as Glance: 403 for non-admin
   }
   await assert.rejects(startGazeInProcess({ paste_deploy: { flavor: 'caching' } }), /image_cache_dir/);
 });
+
+test('a client that goes away mid-download leaves no partial copy; the next download fills the cache', async () => {
+  const data = randomBytes(8_000_000);
+  const id = await uploaded(data);
+  const controller = new AbortController();
+  const res = await fetch(`${gaze.url}/v2/images/${id}/file`, { signal: controller.signal });
+  const reader = res.body!.getReader();
+  await reader.read();
+  controller.abort();
+  await until(async () => (readdirSync(path.join(cacheDir(), 'incomplete')).length === 0 ? true : undefined), 'the partial copy to go');
+  assert.equal(await cachedEntry(id), undefined);
+  assert.deepEqual((await download(id)).body, data);
+  await whenCached(id);
+});
