@@ -558,6 +558,11 @@ async function main(): Promise<void> {
           rssMet: s3PeakMiB < RSS_TARGET_MIB,
           download: { mibs: s3Down.mibs, seconds: s3Down.ms / 1000, serverCpuSeconds: s3DownCpu, vmHwmAfterMiB: s3HwmAfterDown / 1024 },
         },
+        cache: {
+          sizeMiB: cacheMiB,
+          swiftCold: { mibs: cold.mibs, seconds: cold.ms / 1000 },
+          cached: { mibs: warm.mibs, seconds: warm.ms / 1000, serverCpuSeconds: warmCpu },
+        },
         glanceDownload: {
           sizeMiB: gdMiB,
           sourcePut: { mibs: srcUp.mibs, seconds: srcUp.ms / 1000 },
