@@ -82,7 +82,7 @@ export class CacheIndex {
 
   /** In the order they were queued. */
   queued(): string[] {
-    return (this.db.prepare('SELECT image_id FROM queued_images ORDER BY queued_at, image_id').all() as Array<{ image_id: string }>).map((r) => r.image_id);
+    return (this.db.prepare('SELECT image_id FROM queued_images ORDER BY rowid').all() as Array<{ image_id: string }>).map((r) => r.image_id);
   }
 
   clearQueue(): number {
