@@ -47,6 +47,7 @@ import { ImportService } from './services/imports.ts';
 import { LocationApiService } from './services/location-api.ts';
 import { ImageCacheService, type CacheSettings } from './services/image-cache.ts';
 import { ImageCache } from './cache/image-cache.ts';
+import { Metrics } from './util/metrics.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
 import { importRoutes } from './http/routes/import.ts';
@@ -64,6 +65,7 @@ export interface App {
   server: FastifyInstance;
   db: Db;
   deps: ServiceDeps;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -132,7 +134,7 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  * no database opened and nothing written: a configuration that cannot be used fails here, which is all
  * `gaze config check` runs.
  */
-export async function configuredParts(config: Config, log: Logger) {
+export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
   const propertyProtections = loadPropertyProtections(
@@ -141,7 +143,7 @@ export async function configuredParts(config: Config, log: Logger) {
     policy,
   );
   for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
-  const stores = await StoreRegistry.create(config);
+  const stores = await StoreRegistry.create(config, metrics && ((store, direction, bytes) => metrics.storeBytes.inc({ store, direction }, bytes)));
   const notificationDrivers = config
     .get('oslo_messaging_notifications', 'driver')
     .map((name) => {
@@ -179,7 +181,8 @@ export async function configuredParts(config: Config, log: Logger) {
 /** `log` defaults to the logger the configuration asks for ([DEFAULT] debug, log_file, log_dir, use_stderr). */
 export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(logOptions(config));
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log);
+  const metrics = new Metrics();
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   const staging = stagingDir(config);
@@ -200,6 +203,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     propertyProtections,
     quotas: quotasFromConfig(config, new UsageRepo(db)),
     log,
+    metrics,
     settings: {
       imageSizeCap: config.get('DEFAULT', 'image_size_cap'),
       hashingAlgorithm: config.get('DEFAULT', 'hashing_algorithm'),
@@ -234,6 +238,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       concurrency: config.get('wsgi', 'task_pool_threads'),
       taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
       locationImport: { secureHash: config.get('DEFAULT', 'do_secure_hash'), retries: config.get('DEFAULT', 'http_retries') },
+      metrics,
       nodeId: nodeName(),
       glanceDownload: {
         extraProperties: config.get('glance_download_properties', 'extra_properties'),
@@ -305,6 +310,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     healthcheckDisableFile: '/etc/glance/healthcheck_disable',
     logger: log,
+    metrics,
     cors: {
       allowedOrigins: config.get('cors', 'allowed_origin'),
       allowCredentials: config.get('cors', 'allow_credentials'),
@@ -324,6 +330,10 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   formatCheckRoutes(server, api);
   metadefRoutes(server, api);
   cacheRoutes(server, api);
+  metrics.gauge('gaze_import_queue_depth', 'Import tasks waiting for a free slot on this node', () => runner.load.queued);
+  metrics.gauge('gaze_import_leases_held', 'Import tasks this node holds the lease of (running)', () => runner.load.running);
+  metrics.labelledGauge('gaze_db_pool_connections', 'Database connections by state (PostgreSQL pool; SQLite has one)', 'state', () => db.poolUsage());
+  metrics.gauge('gaze_image_cache_bytes', 'Bytes of image data in the node image cache', () => imageCache.cache?.totalSize() ?? 0);
   runner.start();
   scrubber.start();
   imageCache.start();
@@ -332,6 +342,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     server,
     db,
     deps,
+    metrics,
     async close() {
       await runner.stop();
       await scrubber.stop();

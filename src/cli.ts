@@ -12,6 +12,8 @@ import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
+import { ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
+import type { Server } from 'node:http';
 
 // What a command prints for the person who ran it; `serve` logs through the logger instead.
 const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -60,11 +62,14 @@ async function serve(config: Config): Promise<void> {
   const app = await createApp(config, { log });
   startHashWorkers(log);
   await app.server.listen({ host, port });
+  const metricsServer = cluster.isPrimary ? await startMetrics(config, ownMetrics(app.metrics), log) : null;
+  if (cluster.isWorker) app.metrics.shareWithSupervisor();
   if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    metricsServer?.close();
     app.close().then(
       () => log.flush(() => process.exit(0)),
       (err: unknown) => {
@@ -96,13 +101,26 @@ async function supervise(config: Config, log: Logger, workers: number, host: str
       setTimeout(start, 1000);
     });
   for (let i = 0; i < workers; i++) start();
+  // The supervisor answers /metrics with every worker's figures added up.
+  const metricsServer = await startMetrics(config, workersMetrics(), log);
   log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
   const stop = () => {
     stopping = true;
+    metricsServer?.close();
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** [metrics] enabled: GET /metrics on its own address; null when off. */
+async function startMetrics(config: Config, source: MetricsSource, log: Logger): Promise<Server | null> {
+  if (!config.get('metrics', 'enabled')) return null;
+  const host = config.get('metrics', 'bind_host');
+  const port = config.get('metrics', 'bind_port');
+  const server = await serveMetrics(source, host, port);
+  log.info(`serving metrics on ${displayUrl(host, port)}metrics`);
+  return server;
 }
 
 async function dbSync(config: Config, quiet = false): Promise<void> {

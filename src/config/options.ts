@@ -127,6 +127,12 @@ export const OPTIONS = {
   store_type_location_strategy: {
     store_type_preference: { type: 'list', default: [] },
   },
+  // Gaze: Prometheus metrics on an address of their own (off by default).
+  metrics: {
+    enabled: { type: 'bool', default: false },
+    bind_host: { type: 'string', default: '127.0.0.1' },
+    bind_port: { type: 'int', default: 9393 },
+  },
   paste_deploy: {
     flavor: { type: 'string', default: '' },
   },

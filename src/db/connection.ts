@@ -12,6 +12,8 @@ export interface Db {
   kysely: Kysely<Database>;
   engine: Engine;
   close(): Promise<void>;
+  /** Connections by state, for metrics. */
+  poolUsage(): Record<'total' | 'idle' | 'waiting' | 'max', number>;
 }
 
 // PostgreSQL returns BIGINT (sizes) as strings; image sizes fit in a double up to 8 PiB.
@@ -32,13 +34,14 @@ export function openDatabase(connection: string): Db {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { kysely, engine: 'sqlite', close: () => kysely.destroy() };
+    return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, engine: 'postgresql', close: () => kysely.destroy() };
+    const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
+    return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
   throw new Error(`unsupported [database] connection '${connection}': use sqlite:////path.db or postgresql://...`);
 }

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
+import type { Metrics } from '../util/metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,6 +35,7 @@ export interface ServerOptions {
   healthcheckDisableFile: string;
   logger: Logger;
   cors: CorsOptions;
+  metrics?: Metrics;
 }
 
 /** The request id a client sent (X-OpenStack-Request-ID), if any. */
@@ -117,6 +119,16 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   for (const method of ROUTED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
+  }
+
+  const { metrics } = opts;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      // The route's pattern, never the path itself: one series per resource, not per image.
+      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+      metrics.requests.inc(labels);
+      metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
+    });
   }
 
   app.addHook('onRequest', async (request, reply) => {

@@ -6,6 +6,7 @@ import type { SafeDownloadOptions } from '../net/safe-download.ts';
 import type { ImportDeps } from './deps.ts';
 import type { ImportPlugin } from './plugins/index.ts';
 import type { StagingArea } from './staging-area.ts';
+import type { Metrics } from '../util/metrics.ts';
 import { IMAGE_DELETED, ImportStopped } from './failures.ts';
 
 // What one running import carries from step to step.
@@ -40,6 +41,7 @@ export interface EngineOptions {
   concurrency: number;
   taskTimeToLiveHours: number;
   locationImport: LocationImportOptions;
+  metrics?: Metrics;
   nodeId: string;
 }
 

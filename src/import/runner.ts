@@ -122,6 +122,11 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
+  /** Tasks waiting for a free slot here, and tasks this process holds the lease of (for metrics). */
+  get load(): { queued: number; running: number } {
+    return { queued: this.queue.length, running: this.running.size };
+  }
+
   private pump(): void {
     while (!this.stopped && this.queue.length && this.running.size < this.opts.concurrency) {
       const task = this.queue.shift()!;
@@ -188,6 +193,8 @@ export class ImportRunner implements ImportEngine {
   }
 
   private async execute(task: TaskRow): Promise<void> {
+    const started = performance.now();
+    let outcome = 'handed_on';
     const controller = new AbortController();
     this.running.set(task.id, { imageId: task.image_id, controller });
     const heartbeat = setInterval(() => void this.beat(task, controller), HEARTBEAT_MS);
@@ -213,12 +220,17 @@ export class ImportRunner implements ImportEngine {
       } else {
         await this.run({ ...job, input: parseImportInput(task.input) });
       }
+      outcome = 'success';
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof HandedOn) return;
+      outcome = 'failure';
       const log = this.deps.log.child({ task: task.id, image: task.image_id });
       await failAndRevert(this.finish, task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));
     } finally {
+      const labels = { method: methodOf(task), outcome };
+      this.opts.metrics?.importTasks.inc(labels);
+      this.opts.metrics?.importSeconds.observe(labels, (performance.now() - started) / 1000);
       clearInterval(heartbeat);
       this.running.delete(task.id);
       this.callers.delete(task.id);
@@ -288,4 +300,14 @@ export class ImportRunner implements ImportEngine {
 /** The lease owner name of this process: host and pid let a restarted neighbour see that it is gone. */
 export function nodeName(): string {
   return `${hostname()}:${process.pid}:${crypto.randomUUID()}`;
+}
+
+/** The import method a task runs (its type for the legacy and location tasks), for metrics. */
+function methodOf(task: TaskRow): string {
+  if (task.type !== 'api_image_import') return task.type;
+  try {
+    return parseImportInput(task.input).import_req.method.name;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -9,6 +9,7 @@ import type { SchemaValidator } from '../schemas/validate.ts';
 import type { QuotaService } from '../quota/quotas.ts';
 import type { FormatPolicy } from '../formats/verdict.ts';
 import type { Logger } from '../util/logger.ts';
+import type { Metrics } from '../util/metrics.ts';
 
 /** Everything the use cases need, assembled once in app.ts. */
 export interface ServiceDeps {
@@ -25,6 +26,7 @@ export interface ServiceDeps {
   quotas: QuotaService;
   /** For work outside a request (imports, sweeps); requests log through request.log. */
   log: Logger;
+  metrics?: Metrics;
 }
 
 export interface ServiceSettings {

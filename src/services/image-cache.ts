@@ -43,7 +43,11 @@ export class ImageCacheService {
       await this.cache.evict(image.id);
       return null;
     }
-    return (await this.cache.holds(image)) ? this.cache.read(image.id, range) : null;
+    if (!(await this.cache.holds(image))) return null;
+    const stream = this.cache.read(image.id, range);
+    const length = range ? range.end - range.start + 1 : image.size!;
+    stream.once('end', () => this.deps.metrics?.storeBytes.inc({ store: 'cache', direction: 'out' }, length));
+    return stream;
   }
 
   /** A whole download from a store, copied into the cache as it passes, without ever holding the client back. */

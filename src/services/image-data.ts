@@ -87,8 +87,8 @@ export class ImageDataService {
       const store = this.deps.stores.forLocation(location);
       if (!store) continue;
       try {
-        const stream = await store.read(location.url, byteRange);
         const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
+        const stream = await store.read(location.url, byteRange, length);
         // Data on a web server may have changed since it was registered: more or fewer bytes than the
         // image has fail the transfer instead of passing for the image.
         const guarded = store.ownsData ? stream : guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url: location.url });

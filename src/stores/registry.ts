@@ -33,7 +33,7 @@ export class StoreRegistry {
   private readonly typePreference: string[] | null;
 
   /** Loads the drivers the configuration names, then builds the registry. */
-  static async create(config: Config): Promise<StoreRegistry> {
+  static async create(config: Config, countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void): Promise<StoreRegistry> {
     const backends = config.get('DEFAULT', 'enabled_backends');
     const types = backends.length
       ? backends.map((e) => e.split(':')[1]?.trim() ?? '')
@@ -44,12 +44,13 @@ export class StoreRegistry {
       if (!load) throw new ConfigError(`unknown store type '${type}': use file, s3, swift or http`);
       loaded[type] = await load();
     }
-    return new StoreRegistry(config, loaded);
+    return new StoreRegistry(config, loaded, countBytes);
   }
 
   private constructor(
     config: Config,
     private readonly loaded: Record<string, DriverFactory>,
+    private readonly countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void,
   ) {
     const strategy = config.get('DEFAULT', 'location_strategy');
     if (strategy !== 'location_order' && strategy !== 'store_type') {
@@ -84,7 +85,15 @@ export class StoreRegistry {
     const factory = this.loaded[type];
     if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
     const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
-    this.stores.set(id, new Store(id, factory(id, options, config), { readOnly, description: options.store_description }));
+    const count = this.countBytes;
+    this.stores.set(
+      id,
+      new Store(id, factory(id, options, config), {
+        readOnly,
+        description: options.store_description,
+        countBytes: count && ((direction, bytes) => count(id, direction, bytes)),
+      }),
+    );
   }
 
   get(id: string): Store | undefined {

@@ -8,7 +8,7 @@ export class Store {
   constructor(
     readonly id: string,
     readonly driver: StoreDriver,
-    readonly options: { readOnly?: boolean; description?: string } = {},
+    readonly options: { readOnly?: boolean; description?: string; countBytes?: (direction: 'in' | 'out', bytes: number) => void } = {},
   ) {
     for (const [ability, methods] of Object.entries(ABILITY_METHODS)) {
       if (!driver.capabilities[ability as keyof typeof ABILITY_METHODS]) continue;
@@ -32,7 +32,9 @@ export class Store {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
       if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-      return this.driver.write(key, source, opts);
+      const written = await this.driver.write(key, source, opts);
+      this.options.countBytes?.('in', written.size);
+      return written;
     });
   }
 
@@ -41,7 +43,9 @@ export class Store {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
       if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-      return this.driver.capabilities.adopt ? this.driver.adopt!(key, file) : null;
+      const adopted = this.driver.capabilities.adopt ? await this.driver.adopt!(key, file) : null;
+      if (adopted) this.options.countBytes?.('in', adopted.size);
+      return adopted;
     });
   }
 
@@ -64,8 +68,14 @@ export class Store {
     return this.driver.urlFor(key);
   }
 
-  read(url: string, range?: ByteRange): Promise<Readable> {
-    return wrap(this.id, () => this.driver.read(url, range));
+  /** The data at url; when the stream ends, its bytes count as read (`length`, when the caller knows it). */
+  read(url: string, range?: ByteRange, length?: number): Promise<Readable> {
+    return wrap(this.id, async () => {
+      const stream = await this.driver.read(url, range);
+      const count = this.options.countBytes;
+      if (count && length !== undefined) stream.once('end', () => count('out', length));
+      return stream;
+    });
   }
 
   delete(url: string): Promise<void> {
