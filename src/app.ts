@@ -66,6 +66,8 @@ export interface App {
   db: Db;
   deps: ServiceDeps;
   metrics: Metrics;
+  /** From now on /healthcheck answers 503 (the node is about to stop); everything else is still served. */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -304,11 +306,13 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
   };
 
+  let draining = false;
   const server = createServer({
     authenticator: auth,
     versions: { cache: imageCache.cache !== null, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
-    healthcheckDisableFile: '/etc/glance/healthcheck_disable',
+    healthcheckDisableFile: config.get('healthcheck', 'disable_by_file_path'),
+    draining: () => draining,
     logger: log,
     metrics,
     cors: {
@@ -343,6 +347,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     db,
     deps,
     metrics,
+    drain() {
+      draining = true;
+    },
     async close() {
       await runner.stop();
       await scrubber.stop();

@@ -69,8 +69,16 @@ async function serve(config: Config): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // Draining: the load balancer sees 503 on /healthcheck and moves clients away; then the service
+    // stops accepting, hands running imports back (their leases) and exits.
+    app.drain();
+    const drainMs = config.get('DEFAULT', 'drain_seconds') * 1000;
+    if (drainMs > 0) log.info(`draining for ${drainMs / 1000} s before stopping`);
+    setTimeout(() => void close(), drainMs);
+  };
+  const close = () => {
     metricsServer?.close();
-    app.close().then(
+    return app.close().then(
       () => log.flush(() => process.exit(0)),
       (err: unknown) => {
         log.error({ err }, 'stopping failed');

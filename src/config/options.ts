@@ -17,6 +17,9 @@ export const OPTIONS = {
     bind_host: { type: 'string', default: '127.0.0.1' },
     bind_port: { type: 'int', default: 9292 },
     workers: { type: 'int', default: 1 },
+    // Gaze: on SIGTERM, /healthcheck answers 503 for this long while requests are still served, so a
+    // load balancer takes the node out before it stops accepting.
+    drain_seconds: { type: 'int', default: 0 },
     // Where `gaze db load-metadefs` reads metadata definition files by default.
     metadata_source_path: { type: 'string', default: '/etc/glance/metadefs/' },
     // Gaze: where the embedded defaults keep the database, the file store and staging.
@@ -126,6 +129,10 @@ export const OPTIONS = {
   },
   store_type_location_strategy: {
     store_type_preference: { type: 'list', default: [] },
+  },
+  // oslo.middleware's healthcheck (Glance's paste pipeline): a file whose presence answers 503.
+  healthcheck: {
+    disable_by_file_path: { type: 'string', default: '/etc/glance/healthcheck_disable' },
   },
   // Gaze: Prometheus metrics on an address of their own (off by default).
   metrics: {

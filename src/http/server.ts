@@ -33,6 +33,8 @@ export interface ServerOptions {
   versions: VersionOptions;
   maxRequestIdLength: number;
   healthcheckDisableFile: string;
+  /** True once the node drains (stopping): /healthcheck answers 503 while requests are still served. */
+  draining?: () => boolean;
   logger: Logger;
   cors: CorsOptions;
   metrics?: Metrics;
@@ -172,6 +174,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   resource(app, '/healthcheck', {
     GET: async (_request, reply) => {
       if (existsSync(opts.healthcheckDisableFile)) return reply.code(503).header('content-type', 'text/plain').send('DISABLED BY FILE');
+      if (opts.draining?.()) return reply.code(503).header('content-type', 'text/plain').send('DRAINING');
       return reply.code(200).header('content-type', 'text/plain').send('OK');
     },
   });

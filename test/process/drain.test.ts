@@ -1,0 +1,36 @@
+// A node leaving a load balancer: /healthcheck answers 503 while the disable file exists (oslo.middleware's
+// disable_by_file_path) and, after SIGTERM, for drain_seconds while every other request is still served;
+// then the process stops accepting and exits cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeProcess } from '../helpers/gaze.ts';
+import { until } from '../helpers/wait.ts';
+
+test('healthcheck: 503 with the disable file, 503 DRAINING after SIGTERM while the API still answers, then a clean exit', async () => {
+  const gaze = await startGazeProcess({ DEFAULT: { drain_seconds: '3' }, healthcheck: { disable_by_file_path: '__DIR__/healthcheck_disable' } });
+  try {
+    const health = async () => {
+      const r = await fetch(`${gaze.url}/healthcheck`);
+      return `${r.status} ${await r.text()}`;
+    };
+    assert.equal(await health(), '200 OK');
+    const disable = path.join(gaze.dir, 'healthcheck_disable');
+    writeFileSync(disable, '');
+    assert.equal(await health(), '503 DISABLED BY FILE');
+    rmSync(disable);
+    assert.equal(await health(), '200 OK');
+
+    const exited = new Promise<number | null>((resolve) => gaze.child.once('exit', (code) => resolve(code)));
+    const signalled = Date.now();
+    gaze.child.kill('SIGTERM');
+    await until(async () => ((await health()) === '503 DRAINING' ? true : undefined), 'the node to drain', 2000);
+    assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200, 'requests are still served while draining');
+    assert.equal(await exited, 0);
+    assert.ok(Date.now() - signalled >= 2500, 'it waited out drain_seconds');
+    await assert.rejects(fetch(`${gaze.url}/healthcheck`), 'and then stopped accepting');
+  } finally {
+    await gaze.stop();
+  }
+});
