@@ -3,8 +3,8 @@
 # Swift (proxy with s3api, account/container/object servers, memcached for tempauth tokens),
 # qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), the
 # OpenStack command-line clients, and the reference Glance (glance-api: its shipped config files and
-# metadefs are test inputs, and the bench measures Gaze against it). Idempotent; quiet when everything
-# is present.
+# metadefs are test inputs, and the bench measures Gaze against it), RabbitMQ and oslo.messaging (the
+# notifications' broker and a real consumer). Idempotent; quiet when everything is present.
 set -euo pipefail
 
 packages=(
@@ -15,6 +15,7 @@ packages=(
   qemu-utils
   genisoimage fdisk zip unzip bzip2 xz-utils
   glance-api
+  rabbitmq-server python3-oslo.messaging
 )
 
 exec bash "$(dirname "$0")/apt-install.sh" "${packages[@]}"

@@ -13,7 +13,7 @@ import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
 import { createNoAuthAuthenticator } from './auth/noauth.ts';
 import { createKeystoneAuthenticator } from './auth/keystone.ts';
-import { LogNotificationDriver, Notifier } from './notify/notifier.ts';
+import { LogNotificationDriver, Notifier, type NotificationDriver } from './notify/notifier.ts';
 import { imageSchema, imagesSchema } from './schemas/image.ts';
 import { memberSchema, membersSchema, taskSchema, tasksSchema } from './schemas/others.ts';
 import { associationSchema, metadefSchemas, namespaceSchema, objectSchema, propertySchema, tagSchema, tagsRequestSchema } from './schemas/metadefs.ts';
@@ -48,6 +48,7 @@ import { LocationApiService } from './services/location-api.ts';
 import { ImageCacheService, type CacheSettings } from './services/image-cache.ts';
 import { ImageCache } from './cache/image-cache.ts';
 import { Metrics } from './util/metrics.ts';
+import { AmqpNotificationDriver, amqpUrls } from './notify/amqp.ts';
 import { TaskService } from './services/tasks.ts';
 import { StoreInfoService } from './services/store-info.ts';
 import { importRoutes } from './http/routes/import.ts';
@@ -81,6 +82,27 @@ export function stagingDir(config: Config): string {
   if (config.get('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
   const uri = config.get('DEFAULT', 'node_staging_uri');
   return uri ? fileUriToPath(uri) : config.dataPath('staging');
+}
+
+/** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
+function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
+  const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
+  if (!url) return new LogNotificationDriver(log.child({ component: 'notifications' }));
+  let urls: string[];
+  try {
+    urls = amqpUrls(url);
+  } catch (err) {
+    return config.refuse('oslo_messaging_notifications', 'transport_url', (err as Error).message);
+  }
+  return new AmqpNotificationDriver({
+    urls,
+    exchange: config.get('DEFAULT', 'control_exchange'),
+    topics: config.get('oslo_messaging_notifications', 'topics'),
+    envelope: name === 'messagingv2',
+    durable: config.get('oslo_messaging_rabbit', 'amqp_durable_queues'),
+    maxQueued: 10_000,
+    log: log.child({ component: 'notifications' }),
+  });
 }
 
 /** Glance's paste flavors: '' (no auth) or keystone, each alone or with caching / cachemanagement. */
@@ -149,9 +171,10 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   const notificationDrivers = config
     .get('oslo_messaging_notifications', 'driver')
     .map((name) => {
-      if (name === 'log' || name === 'messagingv2' || name === 'messaging') return new LogNotificationDriver(log.child({ component: 'notifications' }));
+      if (name === 'messagingv2' || name === 'messaging') return messagingDriver(config, name, log);
+      if (name === 'log') return new LogNotificationDriver(log.child({ component: 'notifications' }));
       if (name === 'noop') return null;
-      return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use log or noop`);
+      return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use messagingv2, messaging, log or noop`);
     })
     .filter((d) => d !== null);
   const notifier = new Notifier(notificationDrivers, config.get('DEFAULT', 'default_publisher_id'), config.get('DEFAULT', 'disabled_notifications'));
@@ -337,6 +360,11 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   metrics.gauge('gaze_import_queue_depth', 'Import tasks waiting for a free slot on this node', () => runner.load.queued);
   metrics.gauge('gaze_import_leases_held', 'Import tasks this node holds the lease of (running)', () => runner.load.running);
   metrics.labelledGauge('gaze_db_pool_connections', 'Database connections by state (PostgreSQL pool; SQLite has one)', 'state', () => db.poolUsage());
+  for (const driver of notifier.drivers) {
+    if (!(driver instanceof AmqpNotificationDriver)) continue;
+    metrics.gauge('gaze_notifications_queued', 'Notifications waiting for the message broker', () => driver.depth);
+    metrics.gauge('gaze_notifications_dropped_total', 'Notifications given up while the broker was away (the queue was full)', () => driver.dropped);
+  }
   metrics.gauge('gaze_image_cache_bytes', 'Bytes of image data in the node image cache', () => imageCache.cache?.totalSize() ?? 0);
   runner.start();
   scrubber.start();
@@ -355,6 +383,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       await scrubber.stop();
       await server.close();
       await imageCache.stop();
+      await notifier.close();
       await auth.close?.();
       await stores.close();
       await db.close();

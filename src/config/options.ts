@@ -56,6 +56,10 @@ export const OPTIONS = {
     use_keystone_limits: { type: 'bool', default: false },
     max_request_id_length: { type: 'int', default: 64 },
     default_publisher_id: { type: 'string', default: 'image.localhost' },
+    // oslo.messaging's: the broker notifications go to (unless [oslo_messaging_notifications] names
+    // another), and the exchange (Glance's default is glance).
+    transport_url: { type: 'string', default: null },
+    control_exchange: { type: 'string', default: 'glance' },
     disabled_notifications: { type: 'list', default: [] },
     // Gaze: the project a no-auth request without X-Project-Id acts as.
     noauth_default_project_id: { type: 'string', default: 'admin' },
@@ -184,8 +188,14 @@ export const OPTIONS = {
     virtual_size_cap: { type: 'int', default: 70368744177664 },
   },
   oslo_messaging_notifications: {
-    // Glance's option: `log` writes each notification as a JSON line to the service log; empty sends none.
+    // Glance's option: `log` writes each notification as a JSON line to the service log; `messagingv2`
+    // (and `messaging`) send them to RabbitMQ; empty sends none.
     driver: { type: 'list', default: [] },
+    transport_url: { type: 'string', default: null },
+    topics: { type: 'list', default: ['notifications'] },
+  },
+  oslo_messaging_rabbit: {
+    amqp_durable_queues: { type: 'bool', default: false },
   },
   task: {
     task_time_to_live: { type: 'int', default: 48, aliases: [['DEFAULT', 'task_time_to_live']] },

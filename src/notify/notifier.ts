@@ -12,6 +12,8 @@ export interface Notification {
 
 export interface NotificationDriver {
   send(notification: Notification): void;
+  /** Sends what is still waiting and lets go of connections (the service is stopping). */
+  close?(): Promise<void>;
 }
 
 /** Each notification as one log line at its priority, as oslo.messaging's log driver writes them. */
@@ -26,10 +28,14 @@ export class LogNotificationDriver implements NotificationDriver {
 
 export class Notifier {
   constructor(
-    private readonly drivers: NotificationDriver[],
+    readonly drivers: NotificationDriver[],
     private readonly publisherId: string,
     private readonly disabled: string[] = [],
   ) {}
+
+  async close(): Promise<void> {
+    await Promise.all(this.drivers.map((d) => d.close?.()));
+  }
 
   info(eventType: string, payload: unknown): void {
     this.emit(eventType, 'INFO', payload);

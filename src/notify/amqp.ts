@@ -1,0 +1,159 @@
+import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Logger } from '../util/logger.ts';
+import type { Notification, NotificationDriver } from './notifier.ts';
+
+// oslo.messaging's notification drivers on RabbitMQ (`messagingv2`, and `messaging` without the
+// envelope), as Ceilometer and other consumers read them: a topic exchange (control_exchange, Glance's is
+// `glance`), routing key `<topic>.<priority>`, the message as JSON. Sending never blocks or fails an API
+// call: notifications wait in a bounded queue, are removed only once the broker confirmed them, and the
+// oldest are dropped (and counted) when the queue is full while the broker is away.
+
+export interface AmqpNotifierOptions {
+  /** transport_url's hosts as amqp URLs, tried in turn. */
+  urls: string[];
+  exchange: string;
+  topics: string[];
+  /** messagingv2: the oslo.messaging 2.0 envelope; messaging: the bare message. */
+  envelope: boolean;
+  /** [oslo_messaging_rabbit] amqp_durable_queues: the exchange is durable, messages persistent. */
+  durable: boolean;
+  maxQueued: number;
+  log: Logger;
+}
+
+const BATCH = 100;
+const MAX_BACKOFF_MS = 30_000;
+
+/** `rabbit://user:pass@host:port[,user:pass@host:port]/vhost` → one amqp URL per host. */
+export function amqpUrls(transportUrl: string): string[] {
+  const m = /^(?:rabbit|amqp|kombu)(?:\+\w+)?:\/\/([^/]*)(?:\/(.*))?$/.exec(transportUrl.trim());
+  if (!m) throw new Error(`transport_url '${transportUrl}' is not rabbit://user:password@host:port/vhost`);
+  const vhost = m[2] ?? '';
+  return m[1]!.split(',').map((host) => `amqp://${host}${vhost === '' ? '' : `/${encodeURIComponent(decodeURIComponent(vhost))}`}`);
+}
+
+/** oslo.messaging's timestamp: `str(datetime.utcnow())`. */
+function osloTimestamp(iso: string): string {
+  return iso
+    .replace('T', ' ')
+    .replace(/Z$/, '')
+    .replace(/\.(\d{3})$/, '.$1000');
+}
+
+export class AmqpNotificationDriver implements NotificationDriver {
+  private readonly queue: Array<{ routingKey: string; body: Buffer }> = [];
+  /** Notifications given up because the queue was full while the broker was unreachable. */
+  dropped = 0;
+  private model: ChannelModel | null = null;
+  private channel: ConfirmChannel | null = null;
+  private pumping: Promise<void> | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private backoffMs = 500;
+  private nextUrl = 0;
+  private closed = false;
+  private warned = false;
+
+  constructor(private readonly opts: AmqpNotifierOptions) {}
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  send(n: Notification): void {
+    if (this.closed) return;
+    const message = {
+      message_id: crypto.randomUUID(),
+      publisher_id: n.publisher_id,
+      event_type: n.event_type,
+      priority: n.priority,
+      payload: n.payload,
+      timestamp: osloTimestamp(n.timestamp),
+      _unique_id: crypto.randomUUID().replace(/-/g, ''),
+    };
+    const text = JSON.stringify(this.opts.envelope ? { 'oslo.version': '2.0', 'oslo.message': JSON.stringify(message) } : message);
+    for (const topic of this.opts.topics) {
+      this.queue.push({ routingKey: `${topic}.${n.priority.toLowerCase()}`, body: Buffer.from(text) });
+      if (this.queue.length > this.opts.maxQueued) {
+        this.queue.shift();
+        this.dropped++;
+      }
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping || this.retry || this.closed) return;
+    this.pumping = this.deliver().finally(() => (this.pumping = null));
+  }
+
+  /** Sends what is queued, in batches confirmed by the broker; on failure, tries again later. */
+  private async deliver(): Promise<void> {
+    try {
+      while (this.queue.length && !this.closed) {
+        const channel = this.channel ?? (await this.open());
+        const batch = this.queue.slice(0, BATCH);
+        for (const m of batch) {
+          channel.publish(this.opts.exchange, m.routingKey, m.body, {
+            contentType: 'application/json',
+            contentEncoding: 'utf-8',
+            deliveryMode: this.opts.durable ? 2 : 1,
+          });
+        }
+        await channel.waitForConfirms();
+        this.queue.splice(0, batch.length);
+        this.backoffMs = 500;
+        this.warned = false;
+      }
+    } catch (err) {
+      if (!this.warned) this.opts.log.warn({ err, queued: this.queue.length }, 'notifications cannot reach the message broker; they wait in memory');
+      this.warned = true;
+      this.drop();
+      if (this.closed) return;
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.pump();
+      }, this.backoffMs);
+      this.retry.unref();
+      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  private async open(): Promise<ConfirmChannel> {
+    const url = this.opts.urls[this.nextUrl++ % this.opts.urls.length]!;
+    const model = await connect(url, { timeout: 10_000 });
+    model.on('error', () => {
+      /* reported through the failed publish */
+    });
+    model.on('close', () => {
+      if (this.model === model) this.drop();
+    });
+    const channel = await model.createConfirmChannel();
+    channel.on('error', () => {
+      /* reported through the failed publish */
+    });
+    await channel.assertExchange(this.opts.exchange, 'topic', { durable: this.opts.durable, autoDelete: false });
+    this.model = model;
+    this.channel = channel;
+    return channel;
+  }
+
+  private drop(): void {
+    const model = this.model;
+    this.model = null;
+    this.channel = null;
+    model?.close().catch(() => {});
+  }
+
+  /** Sends what is still queued (for at most `waitMs`), then closes the connection. */
+  async close(waitMs = 2000): Promise<void> {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    if (this.queue.length) {
+      this.pump();
+      await Promise.race([this.pumping, new Promise((r) => setTimeout(r, waitMs).unref())]);
+    }
+    this.closed = true;
+    await this.pumping?.catch(() => {});
+    this.drop();
+  }
+}

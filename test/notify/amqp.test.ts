@@ -1,0 +1,36 @@
+// The RabbitMQ driver's pure parts: transport_url as oslo.messaging writes it, and a broker that cannot be
+// reached (nothing listens): sending returns at once, the queue is bounded and counts what it drops.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AmqpNotificationDriver, amqpUrls } from '../../src/notify/amqp.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { freePort } from '../helpers/keystone.ts';
+
+test('transport_url: hosts, credentials and the virtual host as amqp URLs', () => {
+  assert.deepEqual(amqpUrls('rabbit://guest:guest@127.0.0.1:5672/'), ['amqp://guest:guest@127.0.0.1:5672']);
+  assert.deepEqual(amqpUrls('rabbit://u:p@h1:5672,u:p@h2:5673/openstack'), ['amqp://u:p@h1:5672/openstack', 'amqp://u:p@h2:5673/openstack']);
+  assert.deepEqual(amqpUrls('rabbit://u:p@h:5672'), ['amqp://u:p@h:5672']);
+  assert.deepEqual(amqpUrls('rabbit://u:p@h:5672/%2F'), ['amqp://u:p@h:5672/%2F']);
+  assert.throws(() => amqpUrls('http://example.com'), /is not rabbit:\/\//);
+});
+
+test('an unreachable broker: send returns at once, at most maxQueued wait, the oldest are dropped and counted', async () => {
+  const port = await freePort();
+  const driver = new AmqpNotificationDriver({
+    urls: [`amqp://guest:guest@127.0.0.1:${port}`],
+    exchange: 'glance',
+    topics: ['notifications'],
+    envelope: true,
+    durable: false,
+    maxQueued: 5,
+    log: silentLogger(),
+  });
+  const started = performance.now();
+  for (let i = 0; i < 8; i++) {
+    driver.send({ event_type: 'image.create', priority: 'INFO', publisher_id: 'image.localhost', timestamp: new Date().toISOString(), payload: { i } });
+  }
+  assert.ok(performance.now() - started < 100, 'sending never waits for the broker');
+  assert.equal(driver.depth, 5);
+  assert.equal(driver.dropped, 3);
+  await driver.close(200);
+});
