@@ -1,0 +1,227 @@
+// Three Gaze nodes behind a real HAProxy (Debian's haproxy: round robin, health checks on /healthcheck),
+// sharing one PostgreSQL and one S3 store (a real Swift's S3 API), driven through the load balancer by
+// the real openstack and glance CLIs; then the node running an import is killed with SIGKILL: another
+// node finishes it with the right checksum, and no request through the load balancer fails for longer
+// than the health checks take to notice.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
+import { startPostgres, type RunningPostgres } from '../helpers/postgres.ts';
+import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { freePort } from '../helpers/keystone.ts';
+import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
+import { json, md5, noAuthOpenStack, ok, parsePropertyTable, tokenGlance, type Glance, type OpenStack } from '../helpers/cli.ts';
+import { runScript } from '../helpers/scripts.ts';
+import { until } from '../helpers/wait.ts';
+
+const HEALTH_INTERVAL_MS = 500;
+const HEALTH_FALL = 2;
+
+let postgres: RunningPostgres;
+let swift: RunningSwift;
+let web: FileServer;
+let work: string;
+let haproxy: ChildProcess;
+let lb: string;
+let database: string;
+const nodes: GazeProcess[] = [];
+let openstack: OpenStack;
+let glance: Glance;
+
+/** The HAProxy configuration the README shows, with this test's ports. */
+function haproxyConfig(port: number, nodePorts: number[]): string {
+  return `global
+  maxconn 512
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 300s
+  timeout server 300s
+  retries 3
+  option redispatch
+
+frontend image_api
+  bind 127.0.0.1:${port}
+  default_backend gaze
+
+backend gaze
+  balance roundrobin
+  option httpchk GET /healthcheck
+  http-check expect status 200
+  default-server inter ${HEALTH_INTERVAL_MS} fall ${HEALTH_FALL} rise 2
+${nodePorts.map((p, i) => `  server node${i + 1} 127.0.0.1:${p} check`).join('\n')}
+`;
+}
+
+before(
+  async () => {
+    await runScript('apt-install.sh', ['haproxy'], 300_000);
+    work = mkdtempSync(path.join(tmpdir(), 'gaze-three-nodes-'));
+    [postgres, swift, web] = await Promise.all([startPostgres(), startSwift(), startFileServer()]);
+    database = await postgres.freshDatabase();
+    const ports = [await freePort(), await freePort(), await freePort()];
+    for (const port of ports) {
+      nodes.push(
+        await startGazeProcess(
+          {
+            DEFAULT: {
+              worker_self_reference_url: `http://127.0.0.1:${port}`,
+              enabled_import_methods: 'glance-direct,web-download',
+            },
+            database: { connection: database },
+            glance_store: {
+              default_store: 's3',
+              s3_store_host: swift.s3.endpoint,
+              s3_store_access_key: swift.s3.accessKey,
+              s3_store_secret_key: swift.s3.secretKey,
+              s3_store_bucket: 'three-nodes',
+              s3_store_create_bucket_on_put: 'true',
+            },
+            import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+          },
+          { port },
+        ),
+      );
+    }
+    const lbPort = await freePort();
+    const config = path.join(work, 'haproxy.cfg');
+    writeFileSync(config, haproxyConfig(lbPort, ports));
+    haproxy = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
+    lb = `http://127.0.0.1:${lbPort}`;
+    await until(async () => ((await fetch(`${lb}/healthcheck`).catch(() => null))?.status === 200 ? true : undefined), 'HAProxy', 30_000);
+    openstack = noAuthOpenStack(lb);
+    const g = tokenGlance(lb);
+    glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
+  },
+  { timeout: 400_000 },
+);
+
+after(async () => {
+  haproxy?.kill('SIGTERM');
+  for (const node of nodes) await node.stop().catch(() => {});
+  await web?.close();
+  await swift?.stop();
+  await postgres?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('through the load balancer: upload, stage on one node and import on another, web-download, delete', async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 11);
+  const file = path.join(work, 'disk.raw');
+  writeFileSync(file, data);
+  const created = json<{ id: string }>(
+    await openstack(['image', 'create', '--file', file, '--disk-format', 'raw', '--container-format', 'bare', 'uploaded', '-f', 'json']),
+  );
+  const uploaded = json<{ status: string; checksum: string }>(await openstack(['image', 'show', created.id, '-f', 'json']));
+  assert.deepEqual([uploaded.status, uploaded.checksum], ['active', md5(data)]);
+  const saved = path.join(work, 'saved.raw');
+  for (let i = 0; i < 3; i++) ok(await openstack(['image', 'save', '--file', saved, created.id])); // each node serves it once
+
+  const staged = parsePropertyTable(ok(await glance(['image-create', '--name', 'staged', '--disk-format', 'raw', '--container-format', 'bare']))).id!;
+  ok(await glance(['image-stage', '--file', file, staged]));
+  ok(await glance(['image-import', '--import-method', 'glance-direct', staged]));
+  web.routes.set('/remote.raw', data);
+  const fetched = parsePropertyTable(
+    ok(
+      await glance([
+        'image-create-via-import',
+        '--import-method',
+        'web-download',
+        '--uri',
+        web.url('/remote.raw'),
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        '--name',
+        'fetched',
+      ]),
+    ),
+  ).id!;
+  for (const id of [staged, fetched]) {
+    const shown = await until(async () => {
+      const img = json<{ status: string; checksum: string }>(await openstack(['image', 'show', id, '-f', 'json']));
+      return img.status === 'active' ? img : undefined;
+    }, `image ${id} active`);
+    assert.equal(shown.checksum, md5(data));
+  }
+  for (const id of [created.id, staged, fetched]) ok(await openstack(['image', 'delete', id]));
+});
+
+test('kill -9 of the node running an import: another node finishes it; requests through the balancer keep being answered', async (t) => {
+  const total = 48 * 1024 * 1024;
+  web.routes.set('/slow.raw', trickle(total, 20, 256 * 1024)); // about 12 MiB/s: a 4 s import
+  const expected = createHash('md5').update(Buffer.alloc(total, 7)).digest('hex');
+  const id = parsePropertyTable(ok(await glance(['image-create', '--name', 'survivor', '--disk-format', 'raw', '--container-format', 'bare']))).id!;
+
+  // A client polling through the balancer all along; the longest run of failed requests is what it saw.
+  let polling = true;
+  let failedSince: number | null = null;
+  let longestOutageMs = 0;
+  const poller = (async () => {
+    while (polling) {
+      const okNow = await fetch(`${lb}/v2/images/${id}`)
+        .then((r) => r.status === 200)
+        .catch(() => false);
+      if (!okNow) failedSince ??= Date.now();
+      else if (failedSince !== null) {
+        longestOutageMs = Math.max(longestOutageMs, Date.now() - failedSince);
+        failedSince = null;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+
+  ok(await glance(['image-import', '--import-method', 'web-download', '--uri', web.url('/slow.raw'), id]));
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  let owner: string;
+  try {
+    owner = await until(async () => {
+      const row = await client.query<{ lease_owner: string | null }>("SELECT lease_owner FROM tasks WHERE image_id = $1 AND status = 'processing'", [id]);
+      return row.rows[0]?.lease_owner ?? undefined;
+    }, 'the import to run on a node');
+  } finally {
+    await client.end();
+  }
+  // A lease owner is host:pid:instance.
+  const victim = nodes.find((n) => owner.split(':')[1] === String(n.child.pid));
+  assert.ok(victim, `the lease owner ${owner} is one of the nodes`);
+  await new Promise((r) => setTimeout(r, 1000)); // well into the download
+  const killedAt = Date.now();
+  await victim.kill('SIGKILL');
+
+  const done = await until(
+    async () => {
+      const img = json<{ status: string; checksum: string; size: number }>(await openstack(['image', 'show', id, '-f', 'json']));
+      return img.status === 'active' ? img : undefined;
+    },
+    'another node to finish the import',
+    120_000,
+  );
+  const resumedMs = Date.now() - killedAt;
+  polling = false;
+  await poller;
+  t.diagnostic(`kill -9 to active on another node: ${resumedMs} ms; longest run of failed requests through the balancer: ${longestOutageMs} ms`);
+  assert.equal(done.size, total);
+  assert.equal(done.checksum, expected);
+  assert.ok(
+    longestOutageMs <= HEALTH_INTERVAL_MS * HEALTH_FALL + 1000,
+    `requests through the balancer failed for ${longestOutageMs} ms at most (health checks: ${HEALTH_FALL} × ${HEALTH_INTERVAL_MS} ms)`,
+  );
+  for (const node of nodes.filter((n) => n !== victim)) {
+    const staging = path.join(node.dir, 'data', 'staging');
+    assert.deepEqual(
+      readdirSync(staging).filter((f) => !f.startsWith('.')),
+      [],
+      `nothing left in ${staging}`,
+    );
+  }
+});
