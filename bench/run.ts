@@ -8,6 +8,7 @@
 //
 //   npm run bench -- --against-glance       # the same workloads against a real Glance, side by side (against-glance.ts)
 //   npm run bench -- --profile              # where the CPU goes in one upload and one download (profile.ts)
+//   npm run bench -- --multi-node           # 1, 2 and 3 nodes behind HAProxy, and kill -9 of one (multi-node.ts)
 //   GAZE_BENCH_SIZE_MIB=64 npm run bench     # smaller images and ceilings for a quick run (default 1024)
 //   GAZE_BENCH_IMPORT_MIB=64 npm run bench   # smaller images for the import section (default 256)
 //   GAZE_BENCH_S3_MIB=64 npm run bench       # smaller image for the S3 store section (default 512)
@@ -28,6 +29,7 @@ import { bucketObjects } from './s3.ts';
 import { conversionImport, inspectionCost } from './safety.ts';
 import { againstGlance } from './against-glance.ts';
 import { profile } from './profile.ts';
+import { multiNode } from './multi-node.ts';
 
 type Server = Awaited<ReturnType<typeof startGazeProcess>>;
 
@@ -588,6 +590,7 @@ try {
   // `npm run bench -- --against-glance`: the side-by-side comparison with a real Glance instead.
   if (process.argv.includes('--against-glance')) await againstGlance();
   else if (process.argv.includes('--profile')) await profile();
+  else if (process.argv.includes('--multi-node')) await multiNode();
   else await main();
 } catch (err) {
   console.error('bench failed:', err);
