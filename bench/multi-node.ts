@@ -4,8 +4,7 @@
 // and finishing, on another node. Everything runs on this one machine: the point is that nothing
 // serialises on one node, not that three nodes on 2 cores go three times as fast.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -13,7 +12,7 @@ import { startGazeProcess, type GazeProcess } from '../test/helpers/gaze.ts';
 import { startPostgres } from '../test/helpers/postgres.ts';
 import { freePort } from '../test/helpers/keystone.ts';
 import { startFileServer as startRouteServer, trickle } from '../test/helpers/file-server.ts';
-import { runScript } from '../test/helpers/scripts.ts';
+import { startHaproxy, type RunningHaproxy } from '../test/helpers/haproxy.ts';
 import { MiB } from './bytes.ts';
 import { createImage, loadTest, upload } from './client.ts';
 
@@ -35,39 +34,15 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, ms 
   }
 }
 
-function haproxyConfig(port: number, nodePorts: number[]): string {
-  return `defaults
-  mode http
-  timeout connect 2s
-  timeout client 300s
-  timeout server 300s
-  retries 3
-  option redispatch
-frontend image_api
-  bind 127.0.0.1:${port}
-  default_backend gaze
-backend gaze
-  balance roundrobin
-  option httpchk GET /healthcheck
-  http-check expect status 200
-  default-server inter 500 fall 2 rise 2
-${nodePorts.map((p, i) => `  server node${i + 1} 127.0.0.1:${p} check`).join('\n')}
-`;
-}
-
 export async function multiNode(): Promise<void> {
   console.log(`Gaze multi-node bench: node ${process.version}, ${availableParallelism()} cores, HAProxy round robin, PostgreSQL, shared file store`);
-  await runScript('apt-install.sh', ['haproxy'], 300_000);
   const work = mkdtempSync(path.join(tmpdir(), 'gaze-bench-nodes-'));
   const postgres = await startPostgres();
   const web = await startRouteServer();
   const nodes: GazeProcess[] = [];
-  let haproxy: ChildProcess | null = null;
+  let haproxy: RunningHaproxy | null = null;
   const stopHaproxy = async () => {
-    if (!haproxy) return;
-    const exited = new Promise((r) => haproxy!.once('exit', r));
-    haproxy.kill('SIGTERM');
-    await exited;
+    await haproxy?.stop();
     haproxy = null;
   };
   try {
@@ -90,10 +65,7 @@ export async function multiNode(): Promise<void> {
     const lb = `http://127.0.0.1:${lbPort}`;
     const figures: Array<{ nodes: number; uploadMiBs: number; showRps: number; showErrors: number }> = [];
     for (const count of [1, 2, 3]) {
-      const config = path.join(work, `haproxy-${count}.cfg`);
-      writeFileSync(config, haproxyConfig(lbPort, ports.slice(0, count)));
-      haproxy = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
-      await waitFor(async () => ((await fetch(`${lb}/healthcheck`)).status === 200 ? true : undefined), 'HAProxy');
+      haproxy = await startHaproxy(ports.slice(0, count), lbPort);
       await new Promise((r) => setTimeout(r, 1500)); // every server's health checks passed (rise 2)
       console.log(`\n${count} node${count > 1 ? 's' : ''}`);
       const ids = await Promise.all(Array.from({ length: PARALLEL_UPLOADS }, (_, i) => createImage(lb, `bench-nodes-${count}-${i}`)));
@@ -110,9 +82,7 @@ export async function multiNode(): Promise<void> {
 
     // kill -9 of the node running a web-download import (48 MiB at about 12 MiB/s).
     console.log('\nkill -9 of the node running an import (3 nodes)');
-    const config = path.join(work, 'haproxy-3.cfg');
-    haproxy = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
-    await waitFor(async () => ((await fetch(`${lb}/healthcheck`)).status === 200 ? true : undefined), 'HAProxy');
+    haproxy = await startHaproxy(ports, lbPort);
     web.routes.set('/slow.raw', trickle(48 * MiB, 20, 256 * 1024));
     const id = await createImage(lb, 'bench-nodes-survivor');
     const res = await fetch(`${lb}/v2/images/${id}/import`, {

@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../test/helpers/gaze.ts';
-import { startSwift, type RunningSwift } from '../test/helpers/swift.ts';
+import { startSwift, swiftStoreOptions, type RunningSwift } from '../test/helpers/swift.ts';
 import { MiB } from './bytes.ts';
 import { diskWrite, hashThroughput } from './ceilings.ts';
 import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
@@ -383,14 +383,7 @@ async function main(): Promise<void> {
   const cacheServer = await start({
     DEFAULT: { image_cache_dir: '__DIR__/cache' },
     paste_deploy: { flavor: 'caching' },
-    glance_store: {
-      default_store: 'swift',
-      swift_store_auth_address: swift.swift.authUrl,
-      swift_store_user: swift.swift.user,
-      swift_store_key: swift.swift.key,
-      swift_store_container: 'gaze-bench-cache',
-      swift_store_create_container_on_put: 'True',
-    },
+    glance_store: { default_store: 'swift', ...swiftStoreOptions(swift, 'gaze-bench-cache') },
   });
   const cacheId = await createImage(cacheServer.url, 'bench-cache');
   const cacheUp = await upload(cacheServer.url, cacheId, CACHE_SIZE);

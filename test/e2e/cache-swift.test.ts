@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startGazeInProcess } from '../helpers/gaze.ts';
-import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { startSwift, swiftStoreOptions, type RunningSwift } from '../helpers/swift.ts';
 import { client } from '../helpers/http.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -18,14 +18,7 @@ before(
     gaze = await startGazeInProcess({
       DEFAULT: { image_cache_dir: '__DIR__/cache' },
       paste_deploy: { flavor: 'caching' },
-      glance_store: {
-        default_store: 'swift',
-        swift_store_auth_address: swift.swift.authUrl,
-        swift_store_user: swift.swift.user,
-        swift_store_key: swift.swift.key,
-        swift_store_container: 'cached',
-        swift_store_create_container_on_put: 'True',
-      },
+      glance_store: { default_store: 'swift', ...swiftStoreOptions(swift, 'cached') },
     });
     api = client(gaze.url);
   },

@@ -5,7 +5,6 @@
 // than the health checks take to notice.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,52 +16,22 @@ import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 import { json, md5, noAuthOpenStack, ok, parsePropertyTable, tokenGlance, type Glance, type OpenStack } from '../helpers/cli.ts';
-import { runScript } from '../helpers/scripts.ts';
+import { HEALTH_FALL, HEALTH_INTERVAL_MS, startHaproxy, type RunningHaproxy } from '../helpers/haproxy.ts';
 import { until } from '../helpers/wait.ts';
-
-const HEALTH_INTERVAL_MS = 500;
-const HEALTH_FALL = 2;
 
 let postgres: RunningPostgres;
 let swift: RunningSwift;
 let web: FileServer;
 let work: string;
-let haproxy: ChildProcess;
+let haproxy: RunningHaproxy;
 let lb: string;
 let database: string;
 const nodes: GazeProcess[] = [];
 let openstack: OpenStack;
 let glance: Glance;
 
-/** The HAProxy configuration the README shows, with this test's ports. */
-function haproxyConfig(port: number, nodePorts: number[]): string {
-  return `global
-  maxconn 512
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 300s
-  timeout server 300s
-  retries 3
-  option redispatch
-
-frontend image_api
-  bind 127.0.0.1:${port}
-  default_backend gaze
-
-backend gaze
-  balance roundrobin
-  option httpchk GET /healthcheck
-  http-check expect status 200
-  default-server inter ${HEALTH_INTERVAL_MS} fall ${HEALTH_FALL} rise 2
-${nodePorts.map((p, i) => `  server node${i + 1} 127.0.0.1:${p} check`).join('\n')}
-`;
-}
-
 before(
   async () => {
-    await runScript('apt-install.sh', ['haproxy'], 300_000);
     work = mkdtempSync(path.join(tmpdir(), 'gaze-three-nodes-'));
     [postgres, swift, web] = await Promise.all([startPostgres(), startSwift(), startFileServer()]);
     database = await postgres.freshDatabase();
@@ -90,12 +59,8 @@ before(
         ),
       );
     }
-    const lbPort = await freePort();
-    const config = path.join(work, 'haproxy.cfg');
-    writeFileSync(config, haproxyConfig(lbPort, ports));
-    haproxy = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
-    lb = `http://127.0.0.1:${lbPort}`;
-    await until(async () => ((await fetch(`${lb}/healthcheck`).catch(() => null))?.status === 200 ? true : undefined), 'HAProxy', 30_000);
+    haproxy = await startHaproxy(ports);
+    lb = haproxy.url;
     openstack = noAuthOpenStack(lb);
     const g = tokenGlance(lb);
     glance = (args, opts = {}) => g(args, { stdin: 'closed', ...opts });
@@ -104,7 +69,7 @@ before(
 );
 
 after(async () => {
-  haproxy?.kill('SIGTERM');
+  await haproxy?.stop();
   for (const node of nodes) await node.stop().catch(() => {});
   await web?.close();
   await swift?.stop();

@@ -110,3 +110,14 @@ export async function startSwift(): Promise<RunningSwift> {
     },
   };
 }
+
+/** The options of a `swift` store on this Swift (tempauth), for [glance_store] or a store's section. */
+export function swiftStoreOptions(swift: RunningSwift, container: string): Record<string, string> {
+  return {
+    swift_store_auth_address: swift.swift.authUrl,
+    swift_store_user: swift.swift.user,
+    swift_store_key: swift.swift.key,
+    swift_store_container: container,
+    swift_store_create_container_on_put: 'True',
+  };
+}
