@@ -48,7 +48,11 @@ export async function runLocationImport(job: LocationJob): Promise<string> {
   let image = await requireImage(job, input.image_id);
   if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
   const algorithm = input.validation_data.os_hash_algo ?? deps.settings.hashingAlgorithm;
-  const vouched = input.validation_data.os_hash_value;
+  // A digest the image has expected since it was created must be met too (Gaze's check, end to end).
+  const expected = image.status !== 'active' && image.os_hash_algo === algorithm ? (image.os_hash_value ?? undefined) : undefined;
+  const given = input.validation_data.os_hash_value;
+  if (given !== undefined && expected !== undefined && given !== expected) throw new ImportStopped('os_hash_value is already set with a different value');
+  const vouched = given ?? expected;
 
   if (image.status === 'queued' || image.status === 'importing') {
     assertFormatsForData(image);

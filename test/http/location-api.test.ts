@@ -86,6 +86,21 @@ test('without a digest the image is active at once and its digests follow, compu
   assert.deepEqual([done.status, done.checksum, done.os_hash_algo, done.os_hash_value], ['active', digest('md5', data), 'sha512', digest('sha512', data)]);
 });
 
+test('a digest the image expects since its creation is checked like a given one', async () => {
+  const wrong = await api.createImage({ name: 'expects', os_hash_algo: 'sha512', os_hash_value: digest('sha512', Buffer.from('not this data')) }, alice);
+  assert.equal((await post(wrong.id, { url: web.url('/disk.raw') })).status, 202);
+  const failed = await settled(wrong.id);
+  assert.equal(failed.status, 'failure');
+  assert.match(failed.message, /^os_hash_value: \(.*\) not matched with actual os_hash_value: \(/);
+  assert.equal((await image(wrong.id)).status, 'queued');
+
+  const right = await api.createImage({ name: 'expects', os_hash_algo: 'sha512', os_hash_value: digest('sha512', data) }, alice);
+  assert.equal((await post(right.id, { url: web.url('/disk.raw') })).status, 202);
+  assert.equal((await settled(right.id)).status, 'success');
+  const done = await image(right.id);
+  assert.deepEqual([done.status, done.checksum, done.os_hash_value], ['active', digest('md5', data), digest('sha512', data)]);
+});
+
 test('refusals before any task: status, policy, non-http urls for non-services, malformed digests and bodies', async () => {
   const { id } = await queuedImage();
   const url = web.url('/disk.raw');
