@@ -43,7 +43,8 @@ export class ImageUpdateService {
       // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
       // other fields keep theirs, and the quotas are checked again with everyone's changes counted.
       const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);
-      if (await this.deps.images.save(updated, { expectStatus: image.status, original: image, verify })) {
+      const maxLocations = this.deps.settings.imageLocationQuota;
+      if (await this.deps.images.save(updated, { expectStatus: image.status, original: image, verify, maxLocations })) {
         this.deps.notifier.info('image.update', imagePayload(updated));
         // Removed locations lose their data now, as in Glance (the scrubber retries what fails here).
         const kept = new Set(updated.locations.map((l) => l.id));

@@ -189,6 +189,19 @@ test("Glance's rules for add, replace and remove, and its messages", async () =>
   assert.deepEqual((await api.get(`/v2/images/${image.id}`, { as: alice })).json.locations ?? [], [], 'non-admins see no locations of a deactivated image');
 });
 
+test('image_location_quota holds for concurrent additions: with room for two more, five at once leave three', async () => {
+  const image = await api.createImage({ name: 'crowded' });
+  assert.equal((await add(image.id, at('/a.img'))).status, 200);
+  const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => add(image.id, at('/a.img', { n }))));
+  const statuses = answers.map((r) => r.status).sort();
+  assert.equal(statuses.filter((s) => s === 200).length, 2, JSON.stringify(statuses));
+  assert.ok(
+    statuses.every((s) => s === 200 || s === 413 || s === 409),
+    JSON.stringify(statuses),
+  );
+  assert.equal((await api.get(`/v2/images/${image.id}`)).json.locations.length, 3);
+});
+
 test('policies: owners set locations of their images, only admins remove them; others get 403 or 404', async () => {
   const mine = await api.createImage({ name: 'alice', visibility: 'community' }, alice);
   assert.equal((await add(mine.id, at('/a.img'), '-', alice)).status, 200);

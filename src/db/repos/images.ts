@@ -3,6 +3,7 @@ import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { gazeError } from '../../domain/errors.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 
@@ -56,7 +57,10 @@ export class ImagesRepo {
    * the whole aggregate is replaced. With `expectStatus` the write only happens while the stored status
    * still is that one (compare-and-set); returns false otherwise, or when the image is gone.
    */
-  async save(image: Image, opts: { expectStatus?: ImageStatus; touch?: boolean; original?: Image; verify?: (saved: Image) => void } = {}): Promise<boolean> {
+  async save(
+    image: Image,
+    opts: { expectStatus?: ImageStatus; touch?: boolean; original?: Image; verify?: (saved: Image) => void; maxLocations?: number } = {},
+  ): Promise<boolean> {
     if (opts.touch !== false) image.updated_at = nowTimestamp();
     const { original } = opts;
     return this.k.transaction().execute(async (trx) => {
@@ -70,7 +74,7 @@ export class ImagesRepo {
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
-      if (original && locationsChanged(original.locations, image.locations)) await this.writeLocations(trx, image, original);
+      if (original && locationsChanged(original.locations, image.locations)) await this.writeLocations(trx, image, original, opts.maxLocations ?? -1);
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
         await this.writeProperties(trx, image.id, image.properties);
@@ -318,7 +322,7 @@ export class ImagesRepo {
    * queued for removal (pending_delete, the scrubber's work), all in the list's order. Locations being
    * written meanwhile (pending) are left as they are.
    */
-  private async writeLocations(trx: Transaction<Database>, image: Image, original: Image): Promise<void> {
+  private async writeLocations(trx: Transaction<Database>, image: Image, original: Image, maxLocations: number): Promise<void> {
     const kept = new Set(image.locations.map((l) => l.id));
     const dropped = original.locations.filter((l) => !kept.has(l.id)).map((l) => l.id);
     const now = nowTimestamp();
@@ -348,6 +352,16 @@ export class ImagesRepo {
           .values({ ...fields, id: location.id, image_id: image.id, url: location.url, status: 'active', created_at: now })
           .execute();
       }
+    }
+    // Counted under the image's row lock: concurrent additions cannot pass image_location_quota together.
+    if (maxLocations >= 0) {
+      const row = await trx
+        .selectFrom('image_locations')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('image_id', '=', image.id)
+        .where('status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      if (Number(row.n) > maxLocations) throw gazeError('LOCATION_QUOTA', Number(row.n), maxLocations);
     }
   }
 
