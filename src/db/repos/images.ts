@@ -3,19 +3,15 @@ import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
-import { gazeError } from '../../domain/errors.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
+import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
 export const IMPORT_LOCK = 'os_glance_import_task';
 
 type Row = ImagesTable;
-
-function locationsChanged(before: ImageLocation[], after: ImageLocation[]): boolean {
-  return before.length !== after.length || before.some((l, i) => l.id !== after[i]!.id || JSON.stringify(l.metadata) !== JSON.stringify(after[i]!.metadata));
-}
 
 /** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
 export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
@@ -74,7 +70,7 @@ export class ImagesRepo {
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
-      if (original && locationsChanged(original.locations, image.locations)) await this.writeLocations(trx, image, original, opts.maxLocations ?? -1);
+      if (original && locationsChanged(original.locations, image.locations)) await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
         await this.writeProperties(trx, image.id, image.properties);
@@ -315,54 +311,6 @@ export class ImagesRepo {
 
   list(query: ListQuery): Promise<Image[]> {
     return listImages(this.db, query);
-  }
-
-  /**
-   * Writes a changed location list (JSON-patch on /locations): new ones inserted active, dropped ones
-   * queued for removal (pending_delete, the scrubber's work), all in the list's order. Locations being
-   * written meanwhile (pending) are left as they are.
-   */
-  private async writeLocations(trx: Transaction<Database>, image: Image, original: Image, maxLocations: number): Promise<void> {
-    const kept = new Set(image.locations.map((l) => l.id));
-    const dropped = original.locations.filter((l) => !kept.has(l.id)).map((l) => l.id);
-    const now = nowTimestamp();
-    if (dropped.length) {
-      await trx
-        .updateTable('image_locations')
-        .set({ status: 'pending_delete', updated_at: now })
-        .where('image_id', '=', image.id)
-        .where('id', 'in', dropped)
-        .where('status', '=', 'active')
-        .execute();
-    }
-    const max = await trx
-      .selectFrom('image_locations')
-      .select((eb) => eb.fn.max('position').as('p'))
-      .where('image_id', '=', image.id)
-      .executeTakeFirst();
-    const base = Number(max?.p ?? -1) + 1;
-    const existing = new Set(original.locations.map((l) => l.id));
-    for (const [index, location] of image.locations.entries()) {
-      const fields = { position: base + index, metadata: JSON.stringify(location.metadata), updated_at: now };
-      if (existing.has(location.id)) {
-        await trx.updateTable('image_locations').set(fields).where('id', '=', location.id).where('image_id', '=', image.id).execute();
-      } else {
-        await trx
-          .insertInto('image_locations')
-          .values({ ...fields, id: location.id, image_id: image.id, url: location.url, status: 'active', created_at: now })
-          .execute();
-      }
-    }
-    // Counted under the image's row lock: concurrent additions cannot pass image_location_quota together.
-    if (maxLocations >= 0) {
-      const row = await trx
-        .selectFrom('image_locations')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('image_id', '=', image.id)
-        .where('status', '=', 'active')
-        .executeTakeFirstOrThrow();
-      if (Number(row.n) > maxLocations) throw gazeError('LOCATION_QUOTA', Number(row.n), maxLocations);
-    }
   }
 
   /** Whether a live location (active, or being written) of another image points at `url`. */
