@@ -10,7 +10,7 @@ export type DriverFactory = (storeId: string, options: Record<string, string>, c
 // a few tens of MiB that a file-only service need not carry.
 const factories: Record<string, () => Promise<DriverFactory>> = {
   file: async () => (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
-  s3: async () => (await import('./s3.ts')).createS3Driver,
+  s3: async () => (await import('./s3-options.ts')).createS3Driver,
   swift: async () => (await import('./swift.ts')).createSwiftDriver,
   http: async () => (await import('./http.ts')).createHttpDriver,
 };

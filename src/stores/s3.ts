@@ -12,8 +12,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { boolOption, ConfigError, type Config } from '../config/index.ts';
-import { isNetworkFailure, StoreError, type ByteRange, type StoreDriver, type StoreErrorCode, type WriteOptions, type WriteResult } from './driver.ts';
+import { ConfigError } from '../config/index.ts';
+import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { toStoreError } from './s3-errors.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -334,83 +335,4 @@ export class S3StoreDriver implements StoreDriver {
       }
     }
   }
-}
-
-const NOT_FOUND_NAMES = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
-const PERMISSION_NAMES = new Set([
-  'AccessDenied',
-  'Forbidden',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'AllAccessDisabled',
-  'AccountProblem',
-  'InvalidToken',
-  'ExpiredToken',
-]);
-const FULL_NAMES = new Set(['EntityTooLarge', 'QuotaExceeded', 'InsufficientStorage', 'TooManyBuckets']);
-const UNAVAILABLE_NAMES = new Set(['ServiceUnavailable', 'SlowDown', 'InternalError', 'RequestTimeout', 'TimeoutError', 'RequestTimeTooSkewed']);
-
-/** The StoreError code for an S3 SDK (or network) error. */
-export function s3ErrorCode(err: unknown): StoreErrorCode {
-  if (err instanceof StoreError) return err.code;
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } } | null;
-  if (!e || typeof e !== 'object') return 'FAILED';
-  const name = e.Code ?? e.name ?? '';
-  const status = e.$metadata?.httpStatusCode;
-  if (NOT_FOUND_NAMES.has(name) || status === 404) return 'NOT_FOUND';
-  if (PERMISSION_NAMES.has(name) || status === 401 || status === 403) return 'PERMISSION';
-  if (FULL_NAMES.has(name) || status === 413 || status === 507) return 'FULL';
-  if (name === 'AbortError') return 'ABORTED';
-  if (UNAVAILABLE_NAMES.has(name) || (status !== undefined && status >= 500)) return 'UNAVAILABLE';
-  if (isNetworkFailure(err)) return 'UNAVAILABLE';
-  return 'FAILED';
-}
-
-function toStoreError(err: unknown, what: string): StoreError {
-  if (err instanceof StoreError) return err;
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e?.$metadata?.httpStatusCode;
-  const detail = [e?.name, status ? `HTTP ${status}` : '', e?.message].filter(Boolean).join(': ');
-  return new StoreError(s3ErrorCode(err), `s3 ${what} failed: ${detail || String(err)}`, { cause: err });
-}
-
-function positiveInt(value: string | undefined, option: string): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new ConfigError(`${option}: '${value}' is not a positive integer`);
-  return Number(value);
-}
-
-/**
- * The registry factory. Options of the store's section, with Glance's s3 store names:
- *   s3_store_host                     endpoint URL (http://host:port; https:// is assumed without a scheme)
- *   s3_store_access_key / s3_store_secret_key
- *   s3_store_bucket
- *   s3_store_create_bucket_on_put     create the bucket on the first write (default false)
- *   s3_store_large_object_chunk_size  part size in MiB (default 64: objects up to 625 GiB in 10,000 parts)
- *   s3_store_thread_pools             parts uploaded at once per write (default 2; Glance's default is 10)
- *   s3_store_region_name              signing region (default us-east-1)
- *   s3_store_bucket_url_format        'path' (default) or 'virtual'; 'auto' means path here
- */
-export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config): S3StoreDriver {
-  const need = (option: string): string => {
-    const value = options[option]?.trim();
-    if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for an s3 store`);
-    return value;
-  };
-  const chunkMiB = positiveInt(options.s3_store_large_object_chunk_size, `store ${storeId}: s3_store_large_object_chunk_size`);
-  const format = (options.s3_store_bucket_url_format ?? 'path').trim().toLowerCase() || 'path';
-  if (!['path', 'virtual', 'auto'].includes(format)) {
-    throw new ConfigError(`store ${storeId}: s3_store_bucket_url_format must be path, virtual or auto`);
-  }
-  return new S3StoreDriver({
-    endpoint: need('s3_store_host'),
-    accessKey: need('s3_store_access_key'),
-    secretKey: need('s3_store_secret_key'),
-    bucket: need('s3_store_bucket'),
-    region: options.s3_store_region_name?.trim() || 'us-east-1',
-    createBucketOnPut: boolOption(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
-    partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
-    queueSize: positiveInt(options.s3_store_thread_pools, `store ${storeId}: s3_store_thread_pools`),
-    forcePathStyle: format !== 'virtual',
-  });
 }
