@@ -12,7 +12,7 @@ import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
+import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
 import type { Server } from 'node:http';
 
 // What a command prints for the person who ran it; `serve` logs through the logger instead.
@@ -59,6 +59,7 @@ async function serve(config: Config): Promise<void> {
   }
   const workers = config.get('DEFAULT', 'workers');
   if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
+  if (cluster.isWorker) answerSupervisor();
   const app = await createApp(config, { log });
   startHashWorkers(log);
   await app.server.listen({ host, port });

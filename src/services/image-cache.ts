@@ -68,6 +68,8 @@ export class ImageCacheService {
       },
     });
     tee.on('close', () => {
+      // The client went away: so does the read from the store (pipe() does not pass that on).
+      if (!ended) stream.destroy();
       if (!ended) fill.abandon();
       // Too fast a client for the copy to keep up with: the prefetcher fills the cache from the store instead.
       if (fill.fellBehind && this.cache) {

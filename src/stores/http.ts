@@ -84,6 +84,7 @@ function byteWindow(body: Readable, range: ByteRange): Readable {
     },
   });
   body.on('error', (err) => window.destroy(err));
+  window.on('close', () => body.destroy()); // a reader that stops early stops the download too
   return body.pipe(window);
 }
 

@@ -72,9 +72,16 @@ export class Metrics {
   /** This process as one worker of several: the supervisor asks it for its metrics to add them up. */
   shareWithSupervisor(): void {
     AggregatorRegistry.setRegistries([this.registry]);
-    // prom-client answers the supervisor's requests only once an aggregator exists in the worker too.
-    new AggregatorRegistry();
   }
+}
+
+/**
+ * A worker answers the supervisor's requests for metrics from now on (prom-client does so only once an
+ * aggregator exists in the worker too): called first thing, so that a worker still starting answers
+ * (with nothing yet) instead of making the supervisor's scrape wait for it and time out.
+ */
+export function answerSupervisor(): void {
+  new AggregatorRegistry();
 }
 
 /** The workers' metrics added up, read by the supervisor of `workers = N`. */

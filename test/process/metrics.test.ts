@@ -62,8 +62,17 @@ test("metrics with workers = 2: the supervisor answers with both workers' reques
   const gaze = await startGazeProcess({ DEFAULT: { workers: '2' }, metrics: { enabled: 'true', bind_port: String(metricsPort) } });
   try {
     for (let i = 0; i < 20; i++) assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200);
-    const page = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    assert.equal(sample(page, 'gaze_http_requests_total{method="GET",route="/v2/images",status="200"}'), 20);
+    // Every request was answered by one worker or the other; the supervisor's figure is their sum.
+    const counted = await until(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        const n = res.status === 200 ? sample(await res.text(), 'gaze_http_requests_total{method="GET",route="/v2/images",status="200"}') : 0;
+        return n === 20 ? n : undefined;
+      },
+      'the supervisor to count 20 requests',
+      30_000,
+    );
+    assert.equal(counted, 20);
   } finally {
     await gaze.stop();
   }
