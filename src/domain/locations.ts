@@ -90,3 +90,15 @@ export function validationDataChanges(image: Image, locations: LocationInput[], 
 export function describeLocations(locations: ImageLocation[]): string {
   return JSON.stringify(locations.map((l) => ({ url: l.url, metadata: l.metadata })));
 }
+
+/** Glance's checks of the digest given to the locations API: hex, of the length its algorithm (or the service's) makes. */
+export function checkGivenDigest(given: { os_hash_algo?: string; os_hash_value?: string }, hashingAlgorithm: string): void {
+  const value = given.os_hash_value;
+  if (value === undefined) return;
+  if (!isHex(value)) throw gazeError('BAD_REQUEST', `os_hash_value (${value}) is not a valid hexadecimal value`);
+  const algorithm = given.os_hash_algo ?? hashingAlgorithm;
+  const want = (DIGEST_HEX_LENGTH[algorithm] ?? 0) / 2;
+  if (value.length / 2 !== want) {
+    throw gazeError('BAD_REQUEST', `os_hash_value: (${value}) is not the correct size for (${algorithm}) (should be (${want}) bytes)`);
+  }
+}

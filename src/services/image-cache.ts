@@ -4,7 +4,6 @@ import type { Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ImageCache, CachedImage } from '../cache/image-cache.ts';
 import type { CacheFill } from '../cache/cache-fill.ts';
-import { guardBody } from '../net/body-guard.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
@@ -36,8 +35,8 @@ export class ImageCacheService {
     private readonly settings: CacheSettings,
   ) {}
 
-  /** The cached bytes of an active image, when the cache holds exactly its data. */
-  async cachedData(image: Image, range?: ByteRange): Promise<Readable | null> {
+  /** The cached bytes of an active image (`length` of them), when the cache holds exactly its data. */
+  async cachedData(image: Image, range: ByteRange | undefined, length: number): Promise<Readable | null> {
     if (!this.cache || !this.settings.serveDownloads) return null;
     if (image.status !== 'active') {
       await this.cache.evict(image.id);
@@ -45,7 +44,6 @@ export class ImageCacheService {
     }
     if (!(await this.cache.holds(image))) return null;
     const stream = this.cache.read(image.id, range);
-    const length = range ? range.end - range.start + 1 : image.size!;
     stream.once('end', () => this.deps.metrics?.storeBytes.inc({ store: 'cache', direction: 'out' }, length));
     return stream;
   }
@@ -69,8 +67,10 @@ export class ImageCacheService {
     });
     tee.on('close', () => {
       // The client went away: so does the read from the store (pipe() does not pass that on).
-      if (!ended) stream.destroy();
-      if (!ended) fill.abandon();
+      if (!ended) {
+        stream.destroy();
+        fill.abandon();
+      }
       // Too fast a client for the copy to keep up with: the prefetcher fills the cache from the store instead.
       if (fill.fellBehind && this.cache) {
         this.cache.queue(image.id);
@@ -174,32 +174,35 @@ export class ImageCacheService {
       if (this.stopping.signal.aborted) return;
       try {
         const image = await this.deps.images.get(id);
-        if (image?.status === 'active' && image.size !== null && !(await cache.holds(image))) await this.fetchInto(cache, image as Image & { size: number });
-        if (!image || image.status !== 'active' || (await cache.holds(image))) cache.dequeue(id);
+        // Images no longer active leave the queue; the others once they are in the cache.
+        const done =
+          !image ||
+          image.status !== 'active' ||
+          image.size === null ||
+          (await cache.holds(image)) ||
+          (await this.fetchInto(cache, image as Image & { size: number }));
+        if (done) cache.dequeue(id);
       } catch (err) {
         this.deps.log.warn({ err, image: id }, 'prefetching an image into the cache failed; it stays queued');
       }
     }
   }
 
-  private async fetchInto(cache: ImageCache, image: Image & { size: number }): Promise<void> {
+  /** Whether the image is in the cache now. */
+  private async fetchInto(cache: ImageCache, image: Image & { size: number }): Promise<boolean> {
     const fill = cache.beginFill(image);
-    if (!fill) return;
-    for (const location of this.deps.stores.readOrder(image.locations)) {
-      const store = this.deps.stores.forLocation(location);
-      if (!store) continue;
-      let source: Readable;
-      try {
-        source = await store.read(location.url);
-      } catch (err) {
-        this.deps.log.warn({ err, image: image.id }, `cannot read ${location.url} to cache it; trying the next location`);
-        continue;
-      }
-      if (!store.ownsData) source = guardBody(source, { expectedLength: image.size, maxBytes: image.size, readTimeoutMs: 0, url: location.url });
-      if (await fill.consume(source, this.stopping.signal)) await cache.prune(this.settings.maxBytes);
-      return;
+    if (!fill) return false;
+    const source = await this.deps.stores.openFirst(image.locations, {
+      length: image.size,
+      failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${url} to cache it; trying the next location`),
+    });
+    if (!source) {
+      fill.abandon();
+      return false;
     }
-    fill.abandon();
+    if (!(await fill.consume(source, this.stopping.signal))) return false;
+    await cache.prune(this.settings.maxBytes);
+    return true;
   }
 
   /** Stalled fills and invalid copies go; so do copies of images that are gone or not active; then LRU pruning. */

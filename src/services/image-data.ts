@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { guardBody } from '../net/body-guard.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { moveTo, resetToQueued, assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
@@ -81,22 +80,15 @@ export class ImageDataService {
     await authorizeOnImage(this.deps, ctx, 'download_image', image);
     if (image.locations.length === 0 || image.size === null) return { image };
     const byteRange = range ? resolveRange(range, image.size) : undefined;
-    const cached = await this.cache?.cachedData(image, byteRange);
+    const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
+    const cached = await this.cache?.cachedData(image, byteRange, length);
     if (cached) return { image, stream: cached, range: byteRange };
-    for (const location of this.deps.stores.readOrder(image.locations)) {
-      const store = this.deps.stores.forLocation(location);
-      if (!store) continue;
-      try {
-        const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
-        const stream = await store.read(location.url, byteRange, length);
-        // Data on a web server may have changed since it was registered: more or fewer bytes than the
-        // image has fail the transfer instead of passing for the image.
-        const guarded = store.ownsData ? stream : guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url: location.url });
-        return { image, stream: byteRange || !this.cache ? guarded : this.cache.passThrough(image, guarded), range: byteRange };
-      } catch (err) {
-        this.deps.log.error({ err, image: id }, `cannot read ${location.url}; trying the next location`);
-      }
-    }
+    const stream = await this.deps.stores.openFirst(image.locations, {
+      range: byteRange,
+      length,
+      failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
+    });
+    if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange };
     throw gazeError('DATA_UNAVAILABLE', id);
   }
 }

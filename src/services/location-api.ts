@@ -1,5 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
-import { DIGEST_HEX_LENGTH } from '../domain/image.ts';
+import { checkGivenDigest } from '../domain/locations.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ImportEngine } from '../import/port.ts';
 import type { LocationImportInput } from '../import/location-import.ts';
@@ -33,7 +33,7 @@ export class LocationApiService {
     if (![...ctx.roles, ...ctx.serviceRoles].includes('service') && !(url.startsWith('http') && this.deps.stores.all().some((s) => s.type === 'http'))) {
       throw gazeError('LOCATION_API_HTTP_ONLY');
     }
-    checkDigest(given, this.deps.settings.hashingAlgorithm);
+    checkGivenDigest(given, this.deps.settings.hashingAlgorithm);
     await takeOverStaleLock(this.deps, image);
     const input: LocationImportInput = { image_id: id, loc_url: url, validation_data: given };
     await startLockedTask(this.deps, this.engine, ctx, id, 'location_import', input);
@@ -43,17 +43,5 @@ export class LocationApiService {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'fetch_image_location', image);
     return image.locations.map((l) => ({ url: l.url, metadata: l.metadata }));
-  }
-}
-
-/** Glance's checks of a given digest: hex, of the length its algorithm (or the service's) makes. */
-function checkDigest(given: LocationImportInput['validation_data'], hashingAlgorithm: string): void {
-  const value = given.os_hash_value;
-  if (value === undefined) return;
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(value)) throw gazeError('BAD_REQUEST', `os_hash_value (${value}) is not a valid hexadecimal value`);
-  const algorithm = given.os_hash_algo ?? hashingAlgorithm;
-  const want = (DIGEST_HEX_LENGTH[algorithm] ?? 0) / 2;
-  if (value.length / 2 !== want) {
-    throw gazeError('BAD_REQUEST', `os_hash_value: (${value}) is not the correct size for (${algorithm}) (should be (${want}) bytes)`);
   }
 }

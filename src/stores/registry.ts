@@ -2,7 +2,8 @@ import type { Config } from '../config/index.ts';
 import { ConfigError } from '../config/index.ts';
 import { FileStoreDriver } from './file.ts';
 import { Store } from './store.ts';
-import type { StoreDriver } from './driver.ts';
+import type { ByteRange, StoreDriver } from './driver.ts';
+import type { Readable } from 'node:stream';
 
 export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config) => StoreDriver;
 
@@ -117,7 +118,7 @@ export class StoreRegistry {
    * The order in which a read tries an image's locations (Glance's location_strategy): as listed, or
    * with store_type, the types of store_type_preference first in its order, the rest after, as listed.
    */
-  readOrder<L extends { url: string; metadata: Record<string, unknown> }>(locations: L[]): L[] {
+  private readOrder<L extends { url: string; metadata: Record<string, unknown> }>(locations: L[]): L[] {
     const preference = this.typePreference;
     if (!preference) return locations;
     const rank = (l: L) => {
@@ -125,6 +126,26 @@ export class StoreRegistry {
       return at < 0 ? preference.length : at;
     };
     return [...locations].sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * The data of the first of an image's locations, in read order, that its store opens; null when none
+   * does (each failure is reported to `failed`). `length` as for Store.read.
+   */
+  async openFirst(
+    locations: Array<{ url: string; metadata: Record<string, unknown> }>,
+    opts: { range?: ByteRange; length: number; failed(url: string, err: unknown): void },
+  ): Promise<Readable | null> {
+    for (const location of this.readOrder(locations)) {
+      const store = this.forLocation(location);
+      if (!store) continue;
+      try {
+        return await store.read(location.url, opts.range, opts.length);
+      } catch (err) {
+        opts.failed(location.url, err);
+      }
+    }
+    return null;
   }
 
   /** The store that holds a location: by its recorded store id, else by url. */

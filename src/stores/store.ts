@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { guardBody } from '../net/body-guard.ts';
 import { ABILITY_METHODS, StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -68,12 +69,18 @@ export class Store {
     return this.driver.urlFor(key);
   }
 
-  /** The data at url; when the stream ends, its bytes count as read (`length`, when the caller knows it). */
+  /**
+   * The data at url. With `length` (the bytes the read must deliver), they count as read when the stream
+   * ends, and data this service does not own (a web server's) that ends at another length fails the
+   * stream instead of passing for the image.
+   */
   read(url: string, range?: ByteRange, length?: number): Promise<Readable> {
     return wrap(this.id, async () => {
-      const stream = await this.driver.read(url, range);
+      let stream = await this.driver.read(url, range);
+      if (length === undefined) return stream;
+      if (!this.ownsData) stream = guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url });
       const count = this.options.countBytes;
-      if (count && length !== undefined) stream.once('end', () => count('out', length));
+      if (count) stream.once('end', () => count('out', length));
       return stream;
     });
   }

@@ -37,14 +37,16 @@ after(async () => {
 
 const cacheRows = async () => parseTable(ok(await glance(['cache-list'])));
 const stateOf = async (id: string) => (await cacheRows()).find((r) => r.ID === id)?.State;
+/** An active image of `data`, made with glance image-create --file. */
+async function uploadedImage(name: string): Promise<string> {
+  const file = path.join(work, `${name}.raw`);
+  writeFileSync(file, data);
+  return parsePropertyTable(ok(await glance(['image-create', '--name', name, '--disk-format', 'raw', '--container-format', 'bare', '--file', file]))).id!;
+}
 const gazeCache = async (...args: string[]) => (await run(process.execPath, [gazeBin, 'cache', ...args, '--config', path.join(gaze.dir, 'gaze.conf')])).stdout;
 
 test('glance cache-queue has the prefetcher cache an image; cache-list shows it; cache-delete and cache-clear remove it', async () => {
-  const file = path.join(work, 'image.raw');
-  writeFileSync(file, data);
-  const id = parsePropertyTable(
-    ok(await glance(['image-create', '--name', 'cached', '--disk-format', 'raw', '--container-format', 'bare', '--file', file])),
-  ).id!;
+  const id = await uploadedImage('cached');
 
   ok(await glance(['cache-queue', id]));
   await until(async () => ((await stateOf(id)) === 'cached' ? true : undefined), 'the prefetcher to cache the image');
@@ -67,11 +69,7 @@ test('glance cache-queue has the prefetcher cache an image; cache-list shows it;
 });
 
 test("gaze cache lists, queues, prunes and clears the node's cache, as the running service sees it", async () => {
-  const file = path.join(work, 'second.raw');
-  writeFileSync(file, data);
-  const id = parsePropertyTable(
-    ok(await glance(['image-create', '--name', 'second', '--disk-format', 'raw', '--container-format', 'bare', '--file', file])),
-  ).id!;
+  const id = await uploadedImage('second');
   assert.match(await gazeCache('queue', id), new RegExp(`image ${id} queued for caching`));
   await until(async () => ((await stateOf(id)) === 'cached' ? true : undefined), 'the service to fetch what gaze cache queued');
   assert.match(await gazeCache('list'), new RegExp(`^${id}\tcached\t`, 'm'));
