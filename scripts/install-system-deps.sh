@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives for real: PostgreSQL, Keystone (served by uwsgi),
+# Installs the Debian packages the test suite drives for real: PostgreSQL, MariaDB, Keystone (served by uwsgi),
 # Swift (proxy with s3api, account/container/object servers, memcached for tempauth tokens),
 # qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), the
 # OpenStack command-line clients, and the reference Glance (glance-api: its shipped config files and
@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-  postgresql
+  postgresql mariadb-server mariadb-client
   keystone uwsgi-core uwsgi-plugin-python3 python3-keystoneclient
   python3-openstackclient python3-glanceclient
   swift-proxy swift-account swift-container swift-object python3-swiftclient memcached

@@ -2,11 +2,12 @@ import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { createPool as createMysqlPool } from 'mysql2';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
-import { migrationProvider } from './migrations/index.ts';
+import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
 
-export type Engine = 'sqlite' | 'postgresql';
+export type Engine = 'sqlite' | 'postgresql' | 'mysql';
 
 export interface Db {
   kysely: Kysely<Database>;
@@ -21,7 +22,8 @@ pg.types.setTypeParser(20, (value: string) => Number(value));
 
 /**
  * `sqlite:////abs/path.db` (SQLAlchemy's form: four slashes for an absolute path), `sqlite://` for memory,
- * or `postgresql://user:pw@host:port/db` (`postgresql+psycopg2://` is accepted too).
+ * `postgresql://user:pw@host:port/db` (`postgresql+psycopg2://` is accepted too), or MySQL/MariaDB as
+ * Glance writes it: `mysql+pymysql://user:pw@host:port/db` (or `mysql://`).
  */
 export function openDatabase(connection: string): Db {
   if (connection.startsWith('sqlite:')) {
@@ -43,7 +45,51 @@ export function openDatabase(connection: string): Db {
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
-  throw new Error(`unsupported [database] connection '${connection}': use sqlite:////path.db or postgresql://...`);
+  if (/^mysql(\+\w+)?:\/\//.test(connection)) return openMysql(connection);
+  throw new Error(`unsupported [database] connection '${connection}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
+}
+
+function openMysql(connection: string): Db {
+  const url = new URL(connection.replace(/^mysql(\+\w+)?:/, 'mysql:'));
+  // Query parameters as SQLAlchemy's: `unix_socket` is honoured; `charset` is always utf8mb4 here.
+  const socketPath = url.searchParams.get('unix_socket') ?? undefined;
+  const pool = createMysqlPool({
+    host: url.hostname || '127.0.0.1',
+    port: url.port ? Number(url.port) : 3306,
+    socketPath,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    connectionLimit: 10,
+    charset: 'utf8mb4',
+    // affectedRows counts the rows a WHERE matched, as on the other engines (not only the changed ones):
+    // a guarded update that rewrites a row with equal values still reports that it found it.
+    flags: ['FOUND_ROWS'],
+  });
+  const kysely = new Kysely<Database>({
+    dialect: new MysqlDialect({
+      pool,
+      // READ COMMITTED as PostgreSQL: a transaction sees rows other transactions committed after it
+      // started, which the row-lock patterns (select ... for update, then read) rely on. Strings compare
+      // byte for byte, as on the other engines (the tables are made with the same collation).
+      onCreateConnection: async (conn) => {
+        await conn.executeQuery(CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'));
+        await conn.executeQuery(CompiledQuery.raw(`SET NAMES utf8mb4 COLLATE ${MYSQL_COLLATION}`));
+        // JSON_ARRAYAGG (an image's properties in one column) is cut at this length, 1 MiB by default.
+        await conn.executeQuery(CompiledQuery.raw('SET SESSION group_concat_max_len = 67108864'));
+      },
+    }),
+  });
+  const poolUsage = () => {
+    const internals = pool as unknown as { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } };
+    return {
+      total: internals._allConnections?.length ?? 0,
+      idle: internals._freeConnections?.length ?? 0,
+      waiting: internals._connectionQueue?.length ?? 0,
+      max: 10,
+    };
+  };
+  return { kysely, engine: 'mysql', close: () => kysely.destroy(), poolUsage };
 }
 
 /** Applies pending migrations; returns the names applied. */
@@ -57,5 +103,5 @@ export async function syncSchema(db: Db): Promise<string[]> {
 /** Whether a write failed on a unique constraint (a concurrent or duplicate insert), on either engine. */
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'ER_DUP_ENTRY';
 }

@@ -78,6 +78,30 @@ forEachEngine((engine) => {
     assert.deepEqual([...(await api.get(`/v2/images/${other.id}`)).json.tags].sort(), ['e', 'f', 'g', 'h']);
   });
 
+  test(`${N} parallel imports of one staged image: one is accepted, the others answer 409, the image ends active`, async () => {
+    const image = await api.createImage({ name: 'raced-import', disk_format: 'raw', container_format: 'bare' });
+    const data = Buffer.alloc(1024 * 1024, 3);
+    assert.equal((await api.put(`/v2/images/${image.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    const replies = await Promise.all(Array.from({ length: N }, () => api.post(`/v2/images/${image.id}/import`, { method: { name: 'glance-direct' } })));
+    assert.equal(replies.filter((r) => r.status === 202).length, 1, replies.map((r) => r.status).join(','));
+    assert.ok(replies.every((r) => r.status === 202 || r.status === 409));
+    let shown = (await api.get(`/v2/images/${image.id}`)).json;
+    for (let i = 0; i < 300 && shown.status !== 'active'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      shown = (await api.get(`/v2/images/${image.id}`)).json;
+    }
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.size, data.length);
+    // Only the winner's task ran. A loser that got past the status check before the winner took the lock
+    // has its task recorded as failed; how many did depends on timing.
+    const statuses: string[] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.map((t: { status: string }) => t.status);
+    assert.equal(statuses.filter((s) => s === 'success').length, 1, statuses.join(','));
+    assert.ok(
+      statuses.every((s) => s === 'success' || s === 'failure'),
+      statuses.join(','),
+    );
+  });
+
   test(`metadefs under ${N} parallel clients: one namespace wins its name, every distinct tag is kept, one wins each tag name`, async () => {
     const same = await Promise.all(Array.from({ length: N }, () => api.post('/v2/metadefs/namespaces', { namespace: 'Race', visibility: 'public' })));
     assert.equal(same.filter((r) => r.status === 201).length, 1, same.map((r) => r.status).join(','));

@@ -1,11 +1,14 @@
-// The repositories of src/db/repos against real databases, the same tests on SQLite and PostgreSQL
+// The repositories of src/db/repos against real databases, the same tests on SQLite, PostgreSQL and MariaDB
 // (test/helpers/databases.ts): schema sync, the image aggregate's round trip, compare-and-set writes,
 // list scopes/filters/sorting/keyset paging, members and tasks.
 
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from '../../src/db/connection.ts';
+import { Migrator } from 'kysely';
 import { syncSchema } from '../../src/db/connection.ts';
+import { migrationProvider } from '../../src/db/migrations/index.ts';
+import { imageToRow } from '../../src/db/repos/image-rows.ts';
 import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
 import { MembersRepo } from '../../src/db/repos/members.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
@@ -122,6 +125,29 @@ forEachEngine((engine) => {
     // The tables are there and usable.
     const images = new ImagesRepo(db);
     assert.deepEqual(await images.list(query()), []);
+  });
+
+  test('schema sync upgrades an older schema and keeps its rows (0004 renames deleted locations)', async () => {
+    const db = await engine.open({ sync: false });
+    const { results } = await new Migrator({ db: db.kysely, provider: migrationProvider }).migrateTo('0003_image_reservations');
+    assert.deepEqual(
+      results?.map((r) => r.migrationName),
+      ['0001_initial', '0002_task_attempts', '0003_image_reservations'],
+    );
+    const image = makeImage({ status: 'active', size: FIVE_TIB });
+    const now = nowTimestamp();
+    await db.kysely
+      .insertInto('images')
+      .values({ ...imageToRow(image), deleted: 0, reserved_bytes: null })
+      .execute();
+    await db.kysely
+      .insertInto('image_locations')
+      .values({ id: uuid(1), image_id: image.id, position: 0, url: 'file:///gone', metadata: '{}', status: 'deleted', created_at: now, updated_at: now })
+      .execute();
+    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs']);
+    const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'pending_delete');
+    assert.equal((await new ImagesRepo(db).get(image.id))?.size, FIVE_TIB);
   });
 
   describe('images: aggregate round trip and writes', () => {

@@ -1,4 +1,4 @@
-// Runs the same tests against both database engines Gaze supports:
+// Runs the same tests against every database engine Gaze supports:
 //
 //   forEachEngine((engine) => {
 //     let db: Db;
@@ -6,21 +6,28 @@
 //     test('...', async () => { ... });
 //   });
 //
-// registers one `describe('sqlite')` and one `describe('postgresql')` around the body. SQLite databases
-// are files in a temp dir (`sqlite:////abs/path.db`); PostgreSQL is one real server per test file
-// (test/helpers/postgres.ts), started when first needed, with a new database for every open()/url().
+// registers one `describe('sqlite')`, one `describe('postgresql')` and one `describe('mysql')` around the
+// body. SQLite databases are files in a temp dir (`sqlite:////abs/path.db`); PostgreSQL and MariaDB are one
+// real server each per test file (test/helpers/postgres.ts, mariadb.ts), started when first needed, with a
+// new database for every open()/url().
 // Everything opened is closed, and the server stopped, after the engine's describe.
-// GAZE_TEST_ENGINES=sqlite (or postgresql; comma-separated) limits the engines, e.g. where no
-// PostgreSQL is installed.
+// GAZE_TEST_ENGINES=sqlite (or postgresql, mysql; comma-separated) limits the engines, e.g. where no
+// database server is installed.
 
 import { describe, after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDatabase, syncSchema, type Db, type Engine } from '../../src/db/connection.ts';
-import { startPostgres, type RunningPostgres } from './postgres.ts';
+import { startPostgres } from './postgres.ts';
+import { startMariadb } from './mariadb.ts';
 
-export const ALL_ENGINES: readonly Engine[] = ['sqlite', 'postgresql'];
+export const ALL_ENGINES: readonly Engine[] = ['sqlite', 'postgresql', 'mysql'];
+
+interface RunningServer {
+  freshDatabase(): Promise<string>;
+  stop(): Promise<void>;
+}
 
 /** The engines to test: all of them, or the ones GAZE_TEST_ENGINES names. */
 export function testEngines(): Engine[] {
@@ -40,7 +47,7 @@ export interface TestEngine {
   url(): Promise<string>;
   /** Opens a new, empty database; with the schema synced unless `sync: false`. Closed after the suite. */
   open(opts?: { sync?: boolean }): Promise<Db>;
-  /** Closes what open() returned, removes SQLite files and stops PostgreSQL (after() does it too). */
+  /** Closes what open() returned, removes SQLite files and stops the server (after() does it too). */
   cleanup(): Promise<void>;
 }
 
@@ -48,7 +55,7 @@ export interface TestEngine {
 export function createTestEngine(name: Engine): TestEngine {
   const opened: Db[] = [];
   let sqliteDir: string | null = null;
-  let server: Promise<RunningPostgres> | null = null;
+  let server: Promise<RunningServer> | null = null;
   let files = 0;
 
   async function url(): Promise<string> {
@@ -57,7 +64,7 @@ export function createTestEngine(name: Engine): TestEngine {
       // SQLAlchemy's form: `sqlite:///` + an absolute path, hence four slashes.
       return `sqlite:///${path.join(sqliteDir, `test-${++files}.db`)}`;
     }
-    server ??= startPostgres();
+    server ??= name === 'mysql' ? startMariadb() : startPostgres();
     return (await server).freshDatabase();
   }
 

@@ -1,11 +1,34 @@
-import { PostgresAdapter, sql, type ColumnDefinitionBuilder, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import {
+  MysqlAdapter,
+  PostgresAdapter,
+  sql,
+  type ColumnDefinitionBuilder,
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+} from 'kysely';
 
 // Ordered schema migrations; `gaze db sync` and the server's start apply the ones not yet applied.
+
+/** Case- and trailing-space-sensitive, as strings are on SQLite and PostgreSQL (MariaDB's name for it). */
+export const MYSQL_COLLATION = 'utf8mb4_nopad_bin';
+
+const isMysql = (db: Kysely<any>) => db.getExecutor().adapter instanceof MysqlAdapter;
+
+/**
+ * A new table; on MySQL/MariaDB with the binary no-pad collation (strings compare as on the other engines,
+ * whatever the server's default) and InnoDB (row locks and foreign keys).
+ */
+function createTable(db: Kysely<any>, name: string): CreateTableBuilder<string, never> {
+  const table = db.schema.createTable(name) as CreateTableBuilder<string, never>;
+  return isMysql(db) ? table.modifyEnd(sql.raw(`engine=InnoDB default charset=utf8mb4 collate=${MYSQL_COLLATION}`)) : table;
+}
+
 const migrations: Record<string, Migration> = {
   '0001_initial': {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('images')
+      await createTable(db, 'images')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('name', 'varchar(255)')
         .addColumn('status', 'varchar(30)', (c) => c.notNull())
@@ -31,24 +54,23 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ix_images_visibility').on('images').column('visibility').execute();
       await db.schema.createIndex('ix_images_created_at').on('images').columns(['created_at', 'id']).execute();
 
-      await db.schema
-        .createTable('image_properties')
+      await createTable(db, 'image_properties')
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('name', 'varchar(255)', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('pk_image_properties', ['image_id', 'name'])
         .execute();
-      await db.schema.createIndex('ix_image_properties_name').on('image_properties').columns(['name', 'value']).execute();
+      // MySQL indexes a TEXT column by a prefix only; 255 characters tell values apart as well as needed.
+      const byNameAndValue = db.schema.createIndex('ix_image_properties_name').on('image_properties');
+      await (isMysql(db) ? byNameAndValue.expression(sql`name, value(255)`) : byNameAndValue.columns(['name', 'value'])).execute();
 
-      await db.schema
-        .createTable('image_tags')
+      await createTable(db, 'image_tags')
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('value', 'varchar(255)', (c) => c.notNull())
         .addPrimaryKeyConstraint('pk_image_tags', ['image_id', 'value'])
         .execute();
 
-      await db.schema
-        .createTable('image_members')
+      await createTable(db, 'image_members')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('member', 'varchar(255)', (c) => c.notNull())
@@ -59,8 +81,7 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_image_members_member').on('image_members').columns(['member', 'status']).execute();
 
-      await db.schema
-        .createTable('image_locations')
+      await createTable(db, 'image_locations')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
         .addColumn('position', 'integer', (c) => c.notNull())
@@ -72,8 +93,7 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('ix_image_locations_image').on('image_locations').column('image_id').execute();
 
-      await db.schema
-        .createTable('tasks')
+      await createTable(db, 'tasks')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('type', 'varchar(30)', (c) => c.notNull())
         .addColumn('status', 'varchar(30)', (c) => c.notNull())
@@ -126,7 +146,7 @@ const migrations: Record<string, Migration> = {
       // creation order, and `id` breaks ties as in Glance. Names are the keys the API uses.
       const serial = db.getExecutor().adapter instanceof PostgresAdapter;
       const withId = (table: string) => {
-        const t = db.schema.createTable(table) as CreateTableBuilder<string, never>;
+        const t = createTable(db, table);
         return serial ? t.addColumn('id', 'serial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
       };
       const timestamps = <T extends CreateTableBuilder<string, never>>(t: T) =>
@@ -169,8 +189,7 @@ const migrations: Record<string, Migration> = {
       ).execute();
 
       await timestamps(
-        db.schema
-          .createTable('metadef_namespace_resource_types')
+        createTable(db, 'metadef_namespace_resource_types')
           .addColumn('resource_type_id', 'integer', (c) => c.notNull().references('metadef_resource_types.id'))
           .addColumn('namespace_id', 'integer', toNamespace)
           .addColumn('properties_target', 'varchar(80)')
@@ -180,17 +199,17 @@ const migrations: Record<string, Migration> = {
           .addPrimaryKeyConstraint('pk_metadef_namespace_resource_types', ['resource_type_id', 'namespace_id']),
       ).execute();
 
-      await timestamps(
-        withId('metadef_tags')
-          .addColumn('namespace_id', 'integer', toNamespace)
-          .addColumn('name', 'varchar(80)', (c) => c.notNull()),
-      ).execute();
-      // Tag names are unique per namespace whatever their case (Glance says so in its message).
+      // Tag names are unique per namespace whatever their case (Glance says so in its message). MariaDB has
+      // no index on an expression: there it is a generated column's.
+      const tags = withId('metadef_tags')
+        .addColumn('namespace_id', 'integer', toNamespace)
+        .addColumn('name', 'varchar(80)', (c) => c.notNull());
+      await timestamps(isMysql(db) ? tags.addColumn('name_key', 'varchar(80)', (c) => c.generatedAlwaysAs(sql`lower(name)`).stored()) : tags).execute();
       await db.schema
         .createIndex('uq_metadef_tags_namespace_id_name')
         .on('metadef_tags')
         .unique()
-        .expression(sql`namespace_id, lower(name)`)
+        .expression(isMysql(db) ? sql`namespace_id, name_key` : sql`namespace_id, lower(name)`)
         .execute();
     },
   },

@@ -1,6 +1,7 @@
-import { type ExpressionBuilder, type Expression, type SqlBool, sql } from 'kysely';
+import { type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
 import type { Database } from '../schema.ts';
-import type { Db } from '../connection.ts';
+import type { Db, Engine } from '../connection.ts';
+import { int64, orderNullsLow } from '../dialect.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import { imageToRow, rowWithRelationsToImage, withRelations } from './image-rows.ts';
 
@@ -69,11 +70,6 @@ function toStored(column: ImageColumn, value: string | number | boolean | null):
   return typeof value === 'boolean' ? Number(value) : value;
 }
 
-// NULL sorts as the smallest value on both engines, so keyset comparisons below can assume it.
-function nullsClause(dir: 'asc' | 'desc') {
-  return dir === 'asc' ? sql.raw('asc nulls first') : sql.raw('desc nulls last');
-}
-
 function after(eb: EB, column: SortKey['key'], dir: 'asc' | 'desc', value: unknown): Expression<SqlBool> {
   const ref = eb.ref(`images.${column}`);
   if (dir === 'asc') return value === null ? eb(ref, 'is not', null) : eb(ref, '>', value as never);
@@ -92,7 +88,7 @@ export async function listImages(db: Db, query: ListQuery): Promise<Image[]> {
   q = q.where('images.os_hidden', '=', query.osHidden ? 1 : 0);
 
   for (const cond of query.conditions) {
-    q = q.where((eb) => columnCondition(eb, cond));
+    q = q.where((eb) => columnCondition(eb, cond, db.engine));
   }
   for (const prop of query.properties) {
     q = q.where((eb) =>
@@ -120,7 +116,8 @@ export async function listImages(db: Db, query: ListQuery): Promise<Image[]> {
       ),
     );
   }
-  for (const s of query.sort) q = q.orderBy(sql`${sql.ref(`images.${s.key}`)} ${nullsClause(s.dir)}`);
+  // NULL sorts as the smallest value on every engine, so the keyset comparisons can assume it.
+  for (const s of query.sort) q = q.orderBy(orderNullsLow(db.engine, `images.${s.key}`, s.dir));
   const rows = await withRelations(db, q.limit(query.limit)).execute();
   return rows.map(rowWithRelationsToImage);
 }
@@ -164,13 +161,13 @@ function scopeCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
   }
 }
 
-function columnCondition(eb: EB, cond: ColumnCondition): Expression<SqlBool> {
+function columnCondition(eb: EB, cond: ColumnCondition, engine: Engine): Expression<SqlBool> {
   const ref = eb.ref(`images.${cond.column}`);
   // Numbers are compared as BIGINT: PostgreSQL would otherwise read them as the column's 32-bit type and
   // fail on larger values (min_ram=3000000000), where SQLite just compares.
   const values = cond.values.map((v) => {
     const stored = toStored(cond.column, v);
-    return typeof stored === 'number' ? sql`cast(${stored} as bigint)` : stored;
+    return typeof stored === 'number' ? int64(engine, stored) : stored;
   });
   const [v] = values;
   switch (cond.op) {

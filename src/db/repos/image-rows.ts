@@ -1,6 +1,6 @@
 import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
-import type { SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
@@ -36,7 +36,7 @@ export function rowToImage(row: Row): Image {
   };
 }
 
-/** SQLite hands the JSON arrays back as text, PostgreSQL already parsed. */
+/** SQLite and MySQL hand the JSON arrays back as text, PostgreSQL already parsed. */
 function jsonColumn<T>(value: unknown): T[] {
   return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
 }
@@ -86,6 +86,7 @@ export function changedColumns(before: Record<string, unknown>, after: Record<st
  * image or page, where separate queries cost four): each relation as a JSON array column.
  */
 export function withRelations<O extends Row>(db: Db, q: SelectQueryBuilder<Database, 'images', O>) {
+  if (db.engine === 'mysql') return withRelationsMysql(q);
   const arrayFrom = db.engine === 'postgresql' ? pgJsonArrayFrom : sqliteJsonArrayFrom;
   return q.select((eb) => [
     arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
@@ -97,6 +98,27 @@ export function withRelations<O extends Row>(db: Db, q: SelectQueryBuilder<Datab
         .whereRef('l.image_id', '=', 'images.id')
         .where('l.status', '=', 'active')
         .orderBy('l.position'),
+    ).as('rel_locations'),
+  ]);
+}
+
+/**
+ * The same on MySQL/MariaDB, whose derived tables cannot see the outer row (so Kysely's MySQL helper does
+ * not apply): one aggregate per relation, ordered inside the aggregate.
+ */
+function withRelationsMysql<O extends Row>(q: SelectQueryBuilder<Database, 'images', O>) {
+  const arrayOf = (table: string, columns: readonly string[], where = sql``, orderBy = sql``) => {
+    const fields = sql.join(columns.map((c) => sql`${sql.lit(c)}, ${sql.ref(`r.${c}`)}`));
+    return sql<unknown>`(select coalesce(json_arrayagg(json_object(${fields}) ${orderBy}), '[]') from ${sql.table(table)} as r where r.image_id = images.id ${where})`;
+  };
+  return q.select([
+    arrayOf('image_properties', ['name', 'value']).as('rel_properties'),
+    arrayOf('image_tags', ['value']).as('rel_tags'),
+    arrayOf(
+      'image_locations',
+      ['id', 'image_id', 'url', 'metadata', 'status', 'position', 'created_at', 'updated_at'],
+      sql`and r.status = 'active'`,
+      sql`order by r.position`,
     ).as('rel_locations'),
   ]);
 }

@@ -86,11 +86,13 @@ export class ImagesRepo {
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
       if (addedTags.length) {
-        await trx
-          .insertInto('image_tags')
-          .values(addedTags.map((value) => ({ image_id: image.id, value })))
-          .onConflict((oc) => oc.columns(['image_id', 'value']).doNothing())
-          .execute();
+        const insert = trx.insertInto('image_tags').values(addedTags.map((value) => ({ image_id: image.id, value })));
+        // A tag another writer added meanwhile is no conflict.
+        await (
+          this.db.engine === 'mysql'
+            ? insert.onDuplicateKeyUpdate({ value: (eb) => eb.ref('image_tags.value') })
+            : insert.onConflict((oc) => oc.columns(['image_id', 'value']).doNothing())
+        ).execute();
       }
       if (opts.verify) {
         const saved = await trx.selectFrom('images').selectAll().where('id', '=', image.id).executeTakeFirstOrThrow();

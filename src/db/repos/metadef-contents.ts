@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, MetadefObjectsTable, MetadefPropertiesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
+import { insertReturningId } from '../dialect.ts';
 import type { MetadefObject, MetadefProperty, MetadefTag, PropertyDefinition } from '../../domain/metadefs.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
@@ -62,7 +63,7 @@ export class MetadefContentsRepo {
       created_at: now,
       updated_at: opts.updated === false ? null : now,
     };
-    const { id } = await this.x(trx).insertInto('metadef_objects').values(row).returning('id').executeTakeFirstOrThrow();
+    const id = await insertReturningId(this.db.engine, this.x(trx).insertInto('metadef_objects').values(row));
     return toObject({ ...row, id });
   }
 
@@ -103,7 +104,7 @@ export class MetadefContentsRepo {
   ): Promise<MetadefProperty> {
     const now = nowTimestamp();
     const row = { namespace_id: namespaceId, name, json_schema: JSON.stringify(definition), created_at: now, updated_at: opts.updated === false ? null : now };
-    const { id } = await this.x(trx).insertInto('metadef_properties').values(row).returning('id').executeTakeFirstOrThrow();
+    const id = await insertReturningId(this.db.engine, this.x(trx).insertInto('metadef_properties').values(row));
     return toProperty({ ...row, id });
   }
 
@@ -155,7 +156,7 @@ export class MetadefContentsRepo {
   async insertTag(namespaceId: number, name: string, trx: Executor = null, opts: InsertOptions = {}): Promise<MetadefTag> {
     const now = nowTimestamp();
     const row = { namespace_id: namespaceId, name, created_at: now, updated_at: opts.updated === false ? null : now };
-    const { id } = await this.x(trx).insertInto('metadef_tags').values(row).returning('id').executeTakeFirstOrThrow();
+    const id = await insertReturningId(this.db.engine, this.x(trx).insertInto('metadef_tags').values(row));
     return { id, name, created_at: row.created_at, updated_at: row.updated_at };
   }
 

@@ -1,6 +1,7 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database, MetadefNamespacesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
+import { insertReturningId, orderNullsLow } from '../dialect.ts';
 import type { MetadefAssociation, MetadefNamespace, MetadefResourceType } from '../../domain/metadefs.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
@@ -93,14 +94,14 @@ export class MetadefNamespacesRepo {
         ),
       );
     }
-    for (const key of keys) query = query.orderBy(sql`${sql.ref(key)} ${sql.raw(q.sortDir === 'asc' ? 'asc nulls first' : 'desc nulls last')}`);
+    for (const key of keys) query = query.orderBy(orderNullsLow(this.db.engine, key, q.sortDir));
     return (await query.limit(q.limit).execute()).map(toNamespace);
   }
 
   async insert(fields: NamespaceFields, trx: Transaction<Database> | null = null, timestamps?: { updated: boolean }): Promise<MetadefNamespace> {
     const now = nowTimestamp();
     const row = { ...fromFields(fields), created_at: now, updated_at: timestamps?.updated === false ? null : now };
-    const { id } = await (trx ?? this.k).insertInto('metadef_namespaces').values(row).returning('id').executeTakeFirstOrThrow();
+    const id = await insertReturningId(this.db.engine, (trx ?? this.k).insertInto('metadef_namespaces').values(row));
     return toNamespace({ ...row, id });
   }
 
@@ -143,11 +144,10 @@ export class MetadefNamespacesRepo {
       return existing.id;
     }
     const now = nowTimestamp();
-    const { id } = await trx
-      .insertInto('metadef_resource_types')
-      .values({ name, protected: opts.protected ? 1 : 0, created_at: now, updated_at: opts.protected ? null : now })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const id = await insertReturningId(
+      this.db.engine,
+      trx.insertInto('metadef_resource_types').values({ name, protected: opts.protected ? 1 : 0, created_at: now, updated_at: opts.protected ? null : now }),
+    );
     return id;
   }
 
