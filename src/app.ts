@@ -39,7 +39,7 @@ import { imageDataRoutes } from './http/routes/image-data.ts';
 import { memberRoutes } from './http/routes/members.ts';
 import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
-import { StagingArea } from './import/staging-area.ts';
+import { stagingAreaFromConfig } from './import/staging-config.ts';
 import { ImportRunner, nodeName } from './import/runner.ts';
 import { StagingService } from './services/staging.ts';
 import { recoverInterruptedUploads } from './services/upload-recovery.ts';
@@ -74,14 +74,6 @@ export interface App {
 
 export function databaseUrl(config: Config): string {
   return config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
-}
-
-export function stagingDir(config: Config): string {
-  // Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section).
-  const reserved = config.section('os_glance_staging_store').filesystem_store_datadir;
-  if (config.get('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
-  const uri = config.get('DEFAULT', 'node_staging_uri');
-  return uri ? fileUriToPath(uri) : config.dataPath('staging');
 }
 
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
@@ -210,8 +202,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
-  const staging = stagingDir(config);
-  await mkdir(staging, { recursive: true });
+  const stagingArea = await stagingAreaFromConfig(config, stores);
 
   const diskFormats = config.get('image_format', 'disk_formats');
   const containerFormats = config.get('image_format', 'container_formats');
@@ -240,11 +231,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       showMultipleLocations: config.get('DEFAULT', 'show_multiple_locations'),
       imageLocationQuota: config.get('DEFAULT', 'image_location_quota'),
       showImageDirectUrl: config.get('DEFAULT', 'show_image_direct_url'),
-      stagingDir: staging,
       formatPolicy,
     },
   };
-  const stagingArea = new StagingArea(staging, deps.settings.hashingAlgorithm);
   const selfUrl = config.get('DEFAULT', 'worker_self_reference_url') ?? config.get('DEFAULT', 'public_endpoint');
   await recoverInterruptedUploads(deps, stagingArea, selfUrl);
   const scrubber = new DataScrubber(deps, { intervalSeconds: 60, graceSeconds: 60 });
@@ -253,7 +242,12 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const uploads = new UploadRegistry();
   const imageCache = new ImageCacheService(deps, cache.dir ? new ImageCache(cache.dir, cache.database) : null, cache.settings);
   // A deleted image's import stops at once here (other processes notice on their next heartbeat).
-  const images = new ImageService(deps, uploads, { cancel: (id, reason) => runner.cancel(id, reason) }, imageCache);
+  const images = new ImageService(
+    deps,
+    uploads,
+    { cancel: (id, reason) => runner.cancel(id, reason), discardStaged: (id): Promise<void> => stagingArea.remove(id) },
+    imageCache,
+  );
   const runner = new ImportRunner(
     deps,
     stagingArea,
@@ -297,7 +291,12 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     members: new MemberService(deps),
     staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
     locations: new LocationApiService(deps, runner),
-    imports: new ImportService(deps, runner, { importMethods, selfUrl, uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
+    imports: new ImportService(deps, runner, {
+      importMethods,
+      staging: { selfUrl, shared: stagingArea.shared },
+      uriFilter: downloadOptions.filter,
+      resolveTimeoutMs: downloadOptions.connectTimeoutMs,
+    }),
     tasks: new TaskService(deps, runner, { uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
     storeInfo: new StoreInfoService(deps),
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
@@ -319,7 +318,6 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       ...metadefSchemas,
     },
     importMethods,
-    selfUrl,
     storeIds: stores.multistore ? stores.all().map((s) => s.id) : [],
     quotas: deps.quotas,
     formatCheck: new FormatCheckService(deps, { diskFormats, formatPolicy: deps.settings.formatPolicy }),

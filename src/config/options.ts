@@ -26,6 +26,9 @@ export const OPTIONS = {
     data_dir: { type: 'string', default: './data' },
     image_size_cap: { type: 'int', default: 1099511627776 },
     node_staging_uri: { type: 'string', default: null },
+    // Gaze: an S3 or Swift store of this node's stores that keeps staged data (shared by every node, so
+    // imports need no forwarding). Default: files, per node (node_staging_uri).
+    staging_store: { type: 'string', default: null },
     enabled_backends: { type: 'list', default: [] },
     enabled_import_methods: { type: 'list', default: ['glance-direct', 'web-download', 'copy-image'] },
     show_image_direct_url: { type: 'bool', default: false },

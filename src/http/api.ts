@@ -36,8 +36,6 @@ export interface Api {
   view: ImageViewOptions;
   schemas: Record<string, JsonSchema>;
   importMethods: string[];
-  /** worker_self_reference_url, else public_endpoint: how other workers reach this one. */
-  selfUrl: string | null;
   storeIds: string[];
   /** How long an upload body may stall or trickle before it is cut off. */
   uploadWatchdog: UploadWatchdogOptions;

@@ -16,6 +16,8 @@ export interface ImportEngine {
   submit(task: TaskRow, caller?: CallerCredentials): void;
   /** Stops this process's work on an image's import at once (others notice on their next heartbeat). */
   cancel(imageId: string, reason: string): void;
+  /** Removes the data staged for an image (it was deleted); nothing staged is no error. */
+  discardStaged(imageId: string): Promise<void>;
   /** The size of the remote image a glance-download names, or null when it cannot be read now. */
   remoteImageSize(caller: CallerCredentials, method: Record<string, unknown>): Promise<number | null>;
 }

@@ -6,14 +6,15 @@ import { requireImage, saveInput, type ImportJob } from './job.ts';
 
 /**
  * The configured import plugins, in order, on the staged file (never for copy-image: those bytes are
- * the image's already). Each may replace the file and change the image; the next sees the result.
+ * the image's already). Each may replace the file and change the image; the next sees the result. On
+ * object staging they work on a local copy, put back once all of them succeeded.
  */
 export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
-  const { deps, staging, input, signal } = job;
+  const { deps, staging, input } = job;
   const plugins = job.opts.plugins;
   const roles = input.roles ?? [];
-  const protections = deps.propertyProtections;
-  if (plugins.length && !input.previous) {
+  if (plugins.length === 0) return requireImage(job, image.id);
+  if (!input.previous) {
     // A plugin may change the formats (image_conversion): a failed import puts the claimed ones back.
     input.previous = { disk_format: image.disk_format, container_format: image.container_format, properties: {} };
     await saveInput(job);
@@ -21,11 +22,26 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
   // What a plugin writes to staging must fit the project's staging quota as well as image_size_cap.
   const stageBudget = await deps.quotas.stageBudget(image.owner, image.id);
   const sizeCap = Math.min(deps.settings.imageSizeCap, stageBudget?.bytes ?? Infinity);
-  for (const plugin of plugins) {
+  const stagedPath = await staging.checkOut(image.id);
+  try {
+    await runEach(job, image, { stagedPath, sizeCap, roles });
+  } catch (err) {
+    await staging.release(image.id);
+    throw err;
+  }
+  await staging.checkIn(image.id);
+  return requireImage(job, image.id);
+}
+
+async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string; sizeCap: number; roles: string[] }): Promise<void> {
+  const { deps, signal } = job;
+  const { stagedPath, sizeCap, roles } = opts;
+  const protections = deps.propertyProtections;
+  for (const plugin of job.opts.plugins) {
     const current = await requireImage(job, image.id);
     await plugin.run({
       image: current,
-      stagedPath: staging.path(image.id),
+      stagedPath,
       roles,
       signal,
       sizeCap,
@@ -41,5 +57,4 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
       warn: (message) => deps.log.warn({ task: job.task.id, image: image.id, plugin: plugin.name }, message),
     });
   }
-  return requireImage(job, image.id);
 }

@@ -1,4 +1,3 @@
-import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
@@ -105,6 +104,10 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
+  async discardStaged(imageId: string): Promise<void> {
+    await this.staging.remove(imageId);
+  }
+
   async remoteImageSize(caller: CallerCredentials, method: Record<string, unknown>): Promise<number | null> {
     try {
       const { regionEndpoints } = this.opts.glanceDownload;
@@ -165,8 +168,13 @@ export class ImportRunner implements ImportEngine {
 
   /** Staged data of images that are gone, or that no longer wait for an import (finished, reverted). */
   private async removeOrphanedStagedData(): Promise<void> {
-    for (const name of await readdir(this.staging.dir).catch(() => [] as string[])) {
-      if (name.startsWith('.')) continue; // a write in progress, or its leftovers (swept at start)
+    // Writes in progress (dot-names of local staging) are not listed; they are swept at start. A staging
+    // store that cannot be listed now must not hold up the resumption of tasks: the next sweep tries again.
+    const names = await this.staging.names().catch((err: unknown) => {
+      this.deps.log.warn({ err }, 'could not list the staging area; its sweep waits for the next round');
+      return [] as string[];
+    });
+    for (const name of names) {
       // `<id>.<suffix>` is a plugin's work file (a conversion's output): it belongs to image <id>.
       const image = await this.deps.images.get(name.split('.')[0]!);
       if (!image || !['uploading', 'importing'].includes(image.status)) await this.staging.remove(name);

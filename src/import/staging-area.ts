@@ -1,4 +1,7 @@
-import { stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FileStoreDriver } from '../stores/file.ts';
@@ -11,53 +14,91 @@ export type { StagedFacts };
 /** Staged files remembered at once (a few hundred bytes each); the oldest are forgotten first. */
 const MAX_KNOWN = 10_000;
 
+/** Where staged data waits in an object store shared with images: beside them, never under an image's own key. */
+const SHARED_STORE_PREFIX = 'os_glance_staging-';
+
+/** A local copy of an object-stored staged image, for the import plugins that work on files. */
+interface WorkCopy {
+  file: string;
+  size: number;
+  mtimeMs: number;
+}
+
 /**
- * The staging area (`node_staging_uri`): a file store named `os_glance_staging_store` whose objects are
- * named after image ids. Staged data waits here between stage (or download) and the import into stores.
+ * The staging area: where data waits between stage (or download) and the import into stores.
+ *
+ * - On files (`node_staging_uri`, `[os_glance_staging_store] filesystem_store_datadir`): one node's
+ *   directory, objects named after image ids. An import of data staged on another node is forwarded to it.
+ * - In an object store (S3 or Swift, `[os_glance_staging_store]` or the store `staging_store` names): every
+ *   node sees the same staged data, so any node runs any import. Plugins get a local copy to work on.
  */
 export class StagingArea {
-  readonly driver: FileStoreDriver;
   readonly store: Store;
+  /** True when every node sees the same staged data (an object store): nothing is forwarded. */
+  readonly shared: boolean;
   private readonly known = new Map<string, StagedFacts>();
+  private readonly workCopies = new Map<string, WorkCopy>();
 
-  constructor(
-    dir: string,
+  private constructor(
+    store: Store,
     private readonly hashAlgo: string,
+    private readonly fileDriver: FileStoreDriver | null,
+    /** Object staging only: where plugins get their local copies. */
+    private readonly workDir: string,
+    private readonly prefix: string,
   ) {
-    this.driver = new FileStoreDriver(dir);
-    this.store = new Store('os_glance_staging_store', this.driver);
+    this.store = store;
+    this.shared = fileDriver === null;
   }
 
-  get dir(): string {
-    return this.driver.dir;
+  static onFiles(dir: string, hashAlgo: string): StagingArea {
+    const driver = new FileStoreDriver(dir);
+    return new StagingArea(new Store('os_glance_staging_store', driver), hashAlgo, driver, driver.dir, '');
   }
 
-  /** The staged file itself, for the import plugins that rewrite it. */
+  /** `dedicated`: the store holds staged data only (its own section); else it is an image store too. */
+  static inStore(store: Store, opts: { workDir: string; hashAlgo: string; dedicated: boolean }): StagingArea {
+    if (!store.writable || !store.driver.capabilities.list) throw new Error(`store ${store.id} cannot hold staged data (it must be writable and listable)`);
+    return new StagingArea(store, opts.hashAlgo, null, opts.workDir, opts.dedicated ? '' : SHARED_STORE_PREFIX);
+  }
+
+  /** What a local file staging area's directory is, for what must look at it directly; null for object staging. */
+  get dir(): string | null {
+    return this.fileDriver?.dir ?? null;
+  }
+
+  private key(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** The staged file itself (file staging), where a store on the same filesystem may adopt it. */
   path(imageId: string): string {
-    return fileURLToPath(this.url(imageId));
+    if (!this.fileDriver) throw new Error('object staging has no local path; use checkOut()');
+    return fileURLToPath(this.fileDriver.urlFor(imageId));
   }
 
   url(imageId: string): string {
-    return this.driver.urlFor(imageId);
+    return this.store.urlFor(this.key(imageId));
   }
 
   /**
    * Streams data into staging through the same pipeline as any upload (both digests, the format
-   * inspectors), and remembers what it learnt about the file.
+   * inspectors), and remembers what it learnt about a local file.
    */
   async write(req: Omit<IngestRequest, 'store' | 'hashAlgo' | 'formatCheck' | 'inspect'>): Promise<IngestResult> {
-    this.known.delete(req.key);
-    const result = await ingest({ ...req, store: this.store, hashAlgo: this.hashAlgo, inspect: true });
-    const written = await stat(this.path(req.key)).catch(() => null);
+    const imageId = req.key;
+    this.known.delete(imageId);
+    const result = await ingest({ ...req, key: this.key(imageId), store: this.store, hashAlgo: this.hashAlgo, inspect: true });
+    const written = this.fileDriver ? await stat(this.path(imageId)).catch(() => null) : null;
     if (written) {
       // Kept in memory only: after a restart (or in another process) an import reads the bytes again.
       if (this.known.size >= MAX_KNOWN) this.known.delete(this.known.keys().next().value!);
-      this.known.set(req.key, { size: result.size, digests: result.digests!, report: result.report!, file: { ino: written.ino, mtimeMs: written.mtimeMs } });
+      this.known.set(imageId, { size: result.size, digests: result.digests!, report: result.report!, file: { ino: written.ino, mtimeMs: written.mtimeMs } });
     }
     return result;
   }
 
-  /** The facts of the staged data, if they still describe the file that is there now. */
+  /** The facts of the staged data, if they still describe the local file that is there now. */
   async facts(imageId: string): Promise<StagedFacts | null> {
     const facts = this.known.get(imageId);
     if (!facts) return null;
@@ -69,15 +110,62 @@ export class StagingArea {
 
   /** Size of the staged data, or null when nothing is staged. */
   size(imageId: string): Promise<number | null> {
-    return this.driver.stat(this.url(imageId));
+    return this.store.stat(this.url(imageId));
   }
 
   read(imageId: string): Promise<Readable> {
     return this.store.read(this.url(imageId));
   }
 
-  async remove(imageId: string): Promise<void> {
-    this.known.delete(imageId);
-    await this.driver.delete(this.url(imageId));
+  /** Whether a write of this image's staged data is still going (only local files can tell). */
+  writeInProgress(imageId: string, idleMs: number): Promise<boolean> {
+    return this.store.writeInProgress(this.key(imageId), idleMs);
+  }
+
+  /**
+   * A local file of the staged data for the import plugins, which may rewrite it (or write `<id>.<suffix>`
+   * files beside it). File staging: the staged file itself. Object staging: a copy, put back by checkIn().
+   */
+  async checkOut(imageId: string): Promise<string> {
+    if (this.fileDriver) return this.path(imageId);
+    await mkdir(this.workDir, { recursive: true });
+    const file = path.join(this.workDir, imageId);
+    await pipeline(await this.read(imageId), createWriteStream(file));
+    const copied = await stat(file);
+    this.workCopies.set(imageId, { file, size: copied.size, mtimeMs: copied.mtimeMs });
+    return file;
+  }
+
+  /** Puts back what the plugins made of a checked-out copy (when they changed it) and drops the copy. */
+  async checkIn(imageId: string): Promise<void> {
+    const copy = this.workCopies.get(imageId);
+    if (!copy) return;
+    try {
+      const now = await stat(copy.file);
+      if (now.size !== copy.size || now.mtimeMs !== copy.mtimeMs) await this.store.write(this.key(imageId), createReadStream(copy.file));
+    } finally {
+      await this.release(imageId);
+    }
+  }
+
+  /** Drops a checked-out copy without putting anything back (the plugins failed). */
+  async release(imageId: string): Promise<void> {
+    this.workCopies.delete(imageId);
+    if (this.fileDriver) return;
+    const names = await readdir(this.workDir).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => n === imageId || n.startsWith(`${imageId}.`)).map((n) => rm(path.join(this.workDir, n), { force: true })));
+  }
+
+  /** Names of everything staged: image ids, and `<id>.<suffix>` work files of plugins on local staging. */
+  async names(): Promise<string[]> {
+    const keys = (await this.store.list(this.prefix)) ?? [];
+    return keys.map((key) => key.slice(this.prefix.length));
+  }
+
+  /** Removes what names() named (an image's staged data, or a work file), with any local work copy. */
+  async remove(name: string): Promise<void> {
+    this.known.delete(name);
+    await this.store.delete(this.url(name));
+    if (this.workCopies.has(name)) await this.release(name);
   }
 }

@@ -41,7 +41,6 @@ export interface ServiceSettings {
   /** Most locations an image may have (image_location_quota; negative: no limit). */
   imageLocationQuota: number;
   showImageDirectUrl: boolean;
-  stagingDir: string;
   /** [image_format] rules every store write of container_format bare is judged by. */
   formatPolicy: FormatPolicy;
 }

@@ -1,5 +1,3 @@
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { RequestContext } from '../auth/context.ts';
 import {
   CREATE_DISALLOWED,
@@ -22,7 +20,7 @@ import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import type { ImportEngine } from '../import/port.ts';
-import { STAGE_HOST } from './staging.ts';
+import { stagedElsewhere, type StagingPlace } from './staging.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { moveTo } from '../domain/image.ts';
@@ -34,7 +32,7 @@ export class ImageService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly uploads: UploadRegistry,
-    private readonly imports: Pick<ImportEngine, 'cancel'>,
+    private readonly imports: Pick<ImportEngine, 'cancel' | 'discardStaged'>,
     private readonly cache?: Pick<ImageCacheService, 'forget'>,
   ) {}
 
@@ -135,11 +133,11 @@ export class ImageService {
    * DELETE /v2/images/{id}. Returns the worker to replay the request to when the image's staged data
    * lives there (unless `local`: the replay failed and the image is deleted here regardless).
    */
-  async delete(ctx: RequestContext, id: string, opts: { selfUrl: string | null; local?: boolean } = { selfUrl: null }): Promise<{ forwardTo?: string }> {
+  async delete(ctx: RequestContext, id: string, opts: { staging: StagingPlace; local?: boolean }): Promise<{ forwardTo?: string }> {
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_TO_DELETE');
     await authorizeOnImage(this.deps, ctx, 'delete_image', image);
-    const stageHost = image.properties[STAGE_HOST];
-    if (!opts.local && stageHost && stageHost !== opts.selfUrl) return { forwardTo: stageHost };
+    const stageHost = stagedElsewhere(image, opts.staging);
+    if (!opts.local && stageHost) return { forwardTo: stageHost };
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
     const queued = await this.deps.images.markDeleted(id);
     if (!queued) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
@@ -148,7 +146,8 @@ export class ImageService {
     this.uploads.abort(id);
     this.imports.cancel(id, IMAGE_DELETED);
     await this.cache?.forget(id);
-    await rm(path.join(this.deps.settings.stagingDir, id), { force: true });
+    // Best effort: staged data left behind (a store that failed now) goes with the engine's next sweep.
+    await this.imports.discardStaged(id).catch(() => {});
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
     for (const location of queued.filter((l) => l.status === 'active')) await scrubLocation(this.deps, location);

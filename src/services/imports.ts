@@ -9,13 +9,13 @@ import type { ImportEngine } from '../import/port.ts';
 import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
-import { STAGE_HOST } from './staging.ts';
+import { stagedElsewhere, type StagingPlace } from './staging.ts';
 import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
 
 export interface ImportOptions {
   importMethods: string[];
-  /** This worker's own URL (worker_self_reference_url, else public_endpoint), as stage recorded it. */
-  selfUrl: string | null;
+  /** Where staged data is: this worker's own URL (as stage recorded it), and whether staging is shared. */
+  staging: StagingPlace;
   uriFilter: UriFilterOptions;
   /** How long POST /import waits for the URI's host to resolve (the connect timeout). */
   resolveTimeoutMs: number;
@@ -47,8 +47,8 @@ export class ImportService {
     const backend = this.resolveStores(image, request, method, storeHeader);
     if (backend.length === 0) return {}; // copy-image to all stores, and every store has it already: nothing to do
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
-    const stageHost = image.properties[STAGE_HOST];
-    if (method === 'glance-direct' && stageHost && stageHost !== this.opts.selfUrl) return { forwardTo: stageHost };
+    const stageHost = stagedElsewhere(image, this.opts.staging);
+    if (method === 'glance-direct' && stageHost) return { forwardTo: stageHost };
     if (method === 'web-download' && !(await passesFilterResolved(request.method.uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }

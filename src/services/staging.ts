@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
+import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import { moveTo, resetToQueued, assertTransition } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -10,6 +11,21 @@ import type { StagingArea } from '../import/staging-area.ts';
 
 export const STAGE_HOST = 'os_glance_stage_host';
 
+/** How this node finds where staged data is: its own URL, and whether staging is shared by every node. */
+export interface StagingPlace {
+  selfUrl: string | null;
+  shared: boolean;
+}
+
+/**
+ * The node a request about an image's staged data must be replayed to (the one whose local staging holds
+ * it), or null when this node can act on it: here, or in staging every node shares.
+ */
+export function stagedElsewhere(image: Image, place: StagingPlace): string | null {
+  const stageHost = image.properties[STAGE_HOST];
+  return !place.shared && stageHost && stageHost !== place.selfUrl ? stageHost : null;
+}
+
 /** PUT /v2/images/{id}/stage: the first half of glance-direct (spec import.md §2). */
 export class StagingService {
   constructor(
@@ -18,6 +34,10 @@ export class StagingService {
     private readonly staging: StagingArea,
     private readonly opts: { importMethods: string[]; selfUrl: string | null },
   ) {}
+
+  get place(): StagingPlace {
+    return { selfUrl: this.opts.selfUrl, shared: this.staging.shared };
+  }
 
   /** Checks that come before the content type is even looked at. */
   assertAvailable(): void {
@@ -36,6 +56,10 @@ export class StagingService {
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
+    // Shared staging: the node that stages says so from the start, so that no other node's restart
+    // takes the stage for interrupted (see recoverInterruptedUploads). Local staging says so once the
+    // data is there, as the address imports and deletes are replayed to.
+    if (this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
     const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
@@ -46,7 +70,7 @@ export class StagingService {
       // Stages that ran side by side were each checked against the same remaining quota: with this
       // one's size now counted, check again.
       if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
-      if (this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
+      if (!this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});

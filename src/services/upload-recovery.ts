@@ -28,7 +28,9 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
   for (const id of await images.idsInStatus('uploading')) {
     const stageHost = (await images.get(id))?.properties[STAGE_HOST];
     if (stageHost && stageHost !== selfUrl) continue; // staged on another worker: its data is there
-    if ((await staging.size(id)) !== null || (await staging.store.writeInProgress(id, LIVE_WRITE_MS))) continue;
+    // A staging store that cannot answer now leaves the image as it is (the next start looks again).
+    const staged = await staging.size(id).catch(() => undefined);
+    if (staged !== null || (await staging.writeInProgress(id, LIVE_WRITE_MS))) continue;
     await images.updateFields(id, 'uploading', resetToQueued());
   }
   for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);

@@ -15,10 +15,12 @@ export interface StoreCapabilities {
   localPartials: boolean;
   /** close(): holds connections (agents, pools) to release when the service stops. */
   closable: boolean;
+  /** list(): can name the objects it holds (a staging area sweeps what no import waits for). */
+  list: boolean;
 }
 
 /** The optional methods and the ability that promises each. */
-export const ABILITY_METHODS = { adopt: ['adopt'], localPartials: ['sweepPartials', 'writeInProgress'], closable: ['close'] } as const;
+export const ABILITY_METHODS = { adopt: ['adopt'], localPartials: ['sweepPartials', 'writeInProgress'], closable: ['close'], list: ['list'] } as const;
 
 export interface ByteRange {
   start: number;
@@ -68,6 +70,8 @@ export interface StoreDriver {
   sweepPartials?(idleMs: number): Promise<number>;
   /** Whether a write of `key` is still going (its temporary file changed within `idleMs`). */
   writeInProgress?(key: string, idleMs: number): Promise<boolean>;
+  /** The keys of the whole objects this store holds that begin with `prefix` (no temporary or segment objects). */
+  list?(prefix: string): Promise<string[]>;
   /** Releases connections; the driver is not used afterwards. */
   close?(): Promise<void>;
   /** The `properties` GET /v2/info/stores/detail shows for this store, with Glance's keys for its type. */

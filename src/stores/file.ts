@@ -11,7 +11,7 @@ import { FileRangeReader } from './file-reader.ts';
 /** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
 export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true };
   readonly dir: string;
 
   constructor(dir: string) {
@@ -40,6 +40,15 @@ export class FileStoreDriver implements StoreDriver {
       throw err;
     }
     return { url: this.urlFor(key), size };
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    // Dot-names are writes in progress (or their leftovers).
+    return names.filter((name) => !name.startsWith('.') && name.startsWith(prefix)).sort();
   }
 
   async adopt(key: string, file: string): Promise<WriteResult | null> {

@@ -48,6 +48,16 @@ export class StoreRegistry {
     return new StoreRegistry(config, loaded, countBytes);
   }
 
+  /**
+   * A store outside the registry (not an image store: the staging area's own), of the given type, from
+   * options written as in a store's section.
+   */
+  static async standalone(id: string, type: string, options: Record<string, string>, config: Config): Promise<Store> {
+    const load = factories[type];
+    if (!load) throw new ConfigError(`unknown store type '${type}' for ${id}`);
+    return new Store(id, (await load())(id, options, config));
+  }
+
   private constructor(
     config: Config,
     private readonly loaded: Record<string, DriverFactory>,

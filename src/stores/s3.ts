@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -59,7 +60,7 @@ export interface S3StoreOptions {
  */
 export class S3StoreDriver implements StoreDriver {
   readonly type = 's3';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true };
   readonly bucket: string;
   readonly client: S3Client;
   readonly partSize: number;
@@ -249,6 +250,23 @@ export class S3StoreDriver implements StoreDriver {
 
   owns(url: string): boolean {
     return this.parse(url) !== null;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      const mapped = toStoreError(err, `listing bucket ${this.bucket}`);
+      if (mapped.code === 'NOT_FOUND') return []; // no bucket yet: nothing in it
+      throw mapped;
+    }
+    return keys;
   }
 
   /**

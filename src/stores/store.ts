@@ -60,6 +60,11 @@ export class Store {
     return wrap(this.id, async () => (this.driver.capabilities.localPartials ? this.driver.writeInProgress!(key, idleMs) : false));
   }
 
+  /** The keys of the objects whose names begin with `prefix`; null when the driver cannot list. */
+  list(prefix: string): Promise<string[] | null> {
+    return wrap(this.id, async () => (this.driver.capabilities.list ? this.driver.list!(prefix) : null));
+  }
+
   async close(): Promise<void> {
     if (this.driver.capabilities.closable) await this.driver.close!();
   }

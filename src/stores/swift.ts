@@ -51,7 +51,7 @@ interface Segment {
  */
 export class SwiftStoreDriver implements StoreDriver {
   readonly type = 'swift';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true };
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;
@@ -287,6 +287,28 @@ export class SwiftStoreDriver implements StoreDriver {
 
   owns(url: string): boolean {
     return this.parse(url) !== null;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    try {
+      // Swift lists at most 10,000 names per request; the last name is the marker of the next page.
+      for (let marker = ''; ;) {
+        const query = `?format=json&prefix=${encodeURIComponent(prefix)}&marker=${encodeURIComponent(marker)}`;
+        const res = await this.swift.call('GET', `/${encodeURIComponent(this.container)}${query}`);
+        if (res.statusCode === 404) {
+          await res.body.dump();
+          return keys; // no container yet: nothing in it
+        }
+        await this.swift.expect(res, [200, 204], `listing container ${this.container}`);
+        const page = res.statusCode === 204 ? [] : ((await res.body.json()) as { name: string }[]);
+        if (page.length === 0) return keys;
+        keys.push(...page.map((entry) => entry.name));
+        marker = page[page.length - 1]!.name;
+      }
+    } catch (err) {
+      throw toStoreError(err, `listing container ${this.container}`);
+    }
   }
 
   properties(): Record<string, unknown> {

@@ -154,6 +154,25 @@ export function runStoreConformance(target: ConformanceTarget): void {
     }
   });
 
+  test(`${target.name}: list, where the driver has it, names the whole objects with a prefix; otherwise the facade answers null`, async () => {
+    const driver = await target.make();
+    const store = new Store('s', driver);
+    if (!driver.capabilities.list) {
+      assert.equal(await store.list(''), null);
+      return;
+    }
+    assert.deepEqual(await store.list('staged-'), [], 'an empty (or not yet created) container lists nothing');
+    const big = randomBytes(3 * 1024 * 1024 + 5); // a segmented object where the driver segments, listed once
+    await store.write('staged-b', Readable.from([big]));
+    await store.write('staged-a', Readable.from([Buffer.from('a')]));
+    await store.write('other', Readable.from([Buffer.from('o')]));
+    // A write that failed mid-way is no object.
+    await assert.rejects(store.write('staged-c', failingSource(randomBytes(1000))));
+    assert.deepEqual((await store.list('staged-'))!.sort(), ['staged-a', 'staged-b']);
+    assert.deepEqual((await store.list(''))!.sort(), ['other', 'staged-a', 'staged-b']);
+    assert.deepEqual(await store.list('nothing-'), []);
+  });
+
   test(`${target.name}: abilities are declared as data and honoured: a write in progress is seen where the driver keeps local partials`, async () => {
     const driver = await target.make();
     const store = new Store('s', driver); // refuses a driver that declares an ability without its method

@@ -54,7 +54,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     async DELETE(request, reply) {
       assertNoBody(request);
       const { id } = request.params as IdParams['Params'];
-      const { forwardTo } = await api.images.delete(request.ctx, id, { selfUrl: api.selfUrl });
+      const { forwardTo } = await api.images.delete(request.ctx, id, { staging: api.staging.place });
       if (forwardTo) {
         try {
           const forwarded = await forwardToStageHost(forwardTo, request, undefined);
@@ -62,7 +62,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
         } catch (err) {
           // The stage host failed (5xx or unreachable): delete here anyway; its staged data stays behind.
           if (!(err instanceof GazeError) || err.status < 500) throw err;
-          if (await api.images.exists(id)) await api.images.delete(request.ctx, id, { selfUrl: api.selfUrl, local: true });
+          if (await api.images.exists(id)) await api.images.delete(request.ctx, id, { staging: api.staging.place, local: true });
         }
       }
       return reply.code(204).send();

@@ -1,0 +1,76 @@
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, fileUriToPath, type Config } from '../config/index.ts';
+import { StoreRegistry } from '../stores/registry.ts';
+import { processAlive } from '../util/process.ts';
+import { StagingArea } from './staging-area.ts';
+
+/**
+ * The staging area the configuration asks for, in this order:
+ * - `[DEFAULT] staging_store = <store>` (Gaze): an S3 or Swift store of this node's stores, which
+ *   then keeps staged data beside images, under names of its own;
+ * - `[os_glance_staging_store]` with S3 (`s3_store_host`, …) or Swift (`swift_store_auth_address`, …)
+ *   options, as a store section takes them: a store for staged data only;
+ * - files: `[os_glance_staging_store] filesystem_store_datadir` (multi-store, as Glance), else
+ *   `node_staging_uri`, else `<data_dir>/staging`.
+ */
+export async function stagingAreaFromConfig(config: Config, stores: StoreRegistry): Promise<StagingArea> {
+  const hashAlgo = config.get('DEFAULT', 'hashing_algorithm');
+  const workDir = await processWorkDir(config.dataPath('staging-work'));
+  const named = config.get('DEFAULT', 'staging_store');
+  if (named) {
+    const store = stores.get(named);
+    if (!store)
+      return config.refuse(
+        'DEFAULT',
+        'staging_store',
+        `no store '${named}' is configured (stores: ${stores
+          .all()
+          .map((s) => s.id)
+          .join(', ')})`,
+      );
+    if (store.type !== 's3' && store.type !== 'swift') {
+      return config.refuse(
+        'DEFAULT',
+        'staging_store',
+        `store '${named}' is a ${store.type} store; staging in a store needs s3 or swift (files: node_staging_uri)`,
+      );
+    }
+    return object(config, () => StagingArea.inStore(store, { workDir, hashAlgo, dedicated: false }));
+  }
+  const section = config.section('os_glance_staging_store');
+  const type = section.s3_store_host ? 's3' : section.swift_store_auth_address ? 'swift' : null;
+  if (type) {
+    const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config);
+    return object(config, () => StagingArea.inStore(store, { workDir, hashAlgo, dedicated: true }));
+  }
+  return StagingArea.onFiles(stagingDir(config), hashAlgo);
+}
+
+function object(config: Config, make: () => StagingArea): StagingArea {
+  try {
+    return make();
+  } catch (err) {
+    throw new ConfigError(`staging: ${(err as Error).message}`);
+  }
+}
+
+export function stagingDir(config: Config): string {
+  // Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section).
+  const reserved = config.section('os_glance_staging_store').filesystem_store_datadir;
+  if (config.get('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
+  const uri = config.get('DEFAULT', 'node_staging_uri');
+  return uri ? fileUriToPath(uri) : config.dataPath('staging');
+}
+
+/**
+ * This process's directory for plugins' local copies of object-staged data (workers share the parent);
+ * the directories of processes that are gone are removed.
+ */
+async function processWorkDir(base: string): Promise<string> {
+  for (const name of await readdir(base).catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) await rm(path.join(base, name), { recursive: true, force: true });
+  }
+  return path.join(base, String(process.pid));
+}
