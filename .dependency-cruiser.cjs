@@ -2,7 +2,7 @@
 // below it, never from one above (`npm run lint:layers`).
 const LAYERS = [
   ['entry', '^src/cli\\.ts$'],
-  ['composition', '^src/app\\.ts$'],
+  ['composition', '^src/(app|configured-parts)\\.ts$'],
   ['http', '^src/http/'],
   ['services', '^src/services/'],
   ['import engine', '^src/import/'],

@@ -12,7 +12,7 @@ export type DriverFactory = (storeId: string, options: Record<string, string>, c
 const factories: Record<string, () => Promise<DriverFactory>> = {
   file: async () => (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
   s3: async () => (await import('./s3-options.ts')).createS3Driver,
-  swift: async () => (await import('./swift.ts')).createSwiftDriver,
+  swift: async () => (await import('./swift-options.ts')).createSwiftDriver,
   http: async () => (await import('./http.ts')).createHttpDriver,
 };
 

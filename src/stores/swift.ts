@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { keepAliveAgents, request } from '../net/http-client.ts';
-import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { keepAliveAgents } from '../net/http-client.ts';
+import { ConfigError } from '../config/index.ts';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import { SwiftSession, isTrue, md5, statusCode, toStoreError } from './swift-session.ts';
+import { SwiftContainers } from './swift-containers.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -55,10 +56,8 @@ export class SwiftStoreDriver implements StoreDriver {
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;
-  private readonly createContainerOnPut: boolean;
   private readonly swift: SwiftSession;
-  private containersReady: Promise<void> | null = null;
-  private maxSegments: Promise<number> | null = null;
+  private readonly containers: SwiftContainers;
 
   constructor(opts: SwiftStoreOptions) {
     try {
@@ -68,13 +67,13 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
     this.container = opts.container;
-    this.segmentContainer = `${opts.container}_segments`;
     this.segmentSize = opts.segmentSize ?? 200 * MiB;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
     }
-    this.createContainerOnPut = opts.createContainerOnPut ?? false;
     this.swift = new SwiftSession(opts.authUrl, opts.user, opts.key, opts.endpoint?.replace(/\/+$/, ''), keepAliveAgents({ insecure: opts.insecure }));
+    this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false);
+    this.segmentContainer = this.containers.segmentContainer;
   }
 
   /** Closes the driver's connections. */
@@ -98,13 +97,13 @@ export class SwiftStoreDriver implements StoreDriver {
     const reader = new ChunkReader(source);
     const written: string[] = []; // segment names, including one whose PUT may be under way
     try {
-      await this.ensureContainers();
+      await this.containers.ensureContainers();
       const first = await reader.readUpTo(Math.min(INLINE_LIMIT, this.segmentSize));
       if (reader.ended) {
         const data = Buffer.concat(first);
-        const old = await this.oldSegments(key);
+        const old = await this.containers.oldSegments(key);
         await this.swift.expect(
-          await this.swift.call('PUT', this.objectPath(this.container, key), {
+          await this.swift.call('PUT', this.containers.objectPath(this.container, key), {
             body: data,
             headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
             signal,
@@ -120,7 +119,7 @@ export class SwiftStoreDriver implements StoreDriver {
       const segments: Segment[] = [];
       let size = 0;
       let pending: Buffer[] = first;
-      const limit = await this.segmentLimit();
+      const limit = await this.containers.segmentLimit();
       for (let n = 1; ; n++) {
         if (n > limit) {
           throw new StoreError('FULL', `image is larger than ${limit} segments of ${this.segmentSize} bytes (raise swift_store_large_object_chunk_size)`);
@@ -151,7 +150,7 @@ export class SwiftStoreDriver implements StoreDriver {
           { objectMode: false },
         );
         const res = await this.swift
-          .call('PUT', this.objectPath(this.segmentContainer, name), {
+          .call('PUT', this.containers.objectPath(this.segmentContainer, name), {
             body,
             headers: { 'content-type': 'application/octet-stream' },
             signal,
@@ -178,9 +177,9 @@ export class SwiftStoreDriver implements StoreDriver {
       }
       if (signal?.aborted) throw aborted();
 
-      const old = await this.oldSegments(key);
+      const old = await this.containers.oldSegments(key);
       await this.swift.expect(
-        await this.swift.call('PUT', `${this.objectPath(this.container, key)}?multipart-manifest=put`, {
+        await this.swift.call('PUT', `${this.containers.objectPath(this.container, key)}?multipart-manifest=put`, {
           body: JSON.stringify(segments),
           headers: { 'content-type': 'application/octet-stream' },
           signal,
@@ -193,7 +192,7 @@ export class SwiftStoreDriver implements StoreDriver {
       return { url: this.urlFor(key), size };
     } catch (err) {
       source.destroy();
-      await this.removeSegments(written);
+      await this.containers.removeSegments(written);
       if (signal?.aborted)
         throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
       // A failing source is the caller's error (a client that went away, a size limit): pass it on as is.
@@ -220,7 +219,7 @@ export class SwiftStoreDriver implements StoreDriver {
       await this.delete(this.urlFor(key)).catch(() => {});
       throw new StoreError('ABORTED', `write of ${key} aborted`);
     }
-    await this.removeSegments(old);
+    await this.containers.removeSegments(old);
   }
 
   /** The url an object of this key has (or would have) in this store. */
@@ -231,7 +230,7 @@ export class SwiftStoreDriver implements StoreDriver {
   async read(url: string, range?: ByteRange): Promise<Readable> {
     const key = this.keyOf(url);
     try {
-      const res = await this.swift.call('GET', this.objectPath(this.container, key), {
+      const res = await this.swift.call('GET', this.containers.objectPath(this.container, key), {
         headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
       });
       await this.swift.expect(res, range ? [200, 206] : [200], `reading ${url}`);
@@ -248,7 +247,7 @@ export class SwiftStoreDriver implements StoreDriver {
 
   async delete(url: string): Promise<void> {
     const key = this.keyOf(url);
-    const path = this.objectPath(this.container, key);
+    const path = this.containers.objectPath(this.container, key);
     try {
       const head = await this.swift.call('HEAD', path);
       await head.body.dump();
@@ -275,7 +274,7 @@ export class SwiftStoreDriver implements StoreDriver {
   async stat(url: string): Promise<number | null> {
     const key = this.keyOf(url);
     try {
-      const res = await this.swift.call('HEAD', this.objectPath(this.container, key));
+      const res = await this.swift.call('HEAD', this.containers.objectPath(this.container, key));
       await res.body.dump();
       if (res.statusCode === 404) return null;
       await this.swift.expect(res, [200], `checking ${url}`);
@@ -341,115 +340,4 @@ export class SwiftStoreDriver implements StoreDriver {
     if (key === '' || key.includes('/') || key === '.' || key === '..') return null;
     return key;
   }
-
-  private objectPath(container: string, name: string): string {
-    return `/${encodeURIComponent(container)}/${name.split('/').map(encodeURIComponent).join('/')}`;
-  }
-
-  /** Names of the segments of the large object now at key (ours only), to delete once it is replaced. */
-  private async oldSegments(key: string): Promise<string[]> {
-    const path = this.objectPath(this.container, key);
-    const head = await this.swift.call('HEAD', path);
-    await head.body.dump();
-    if (head.statusCode !== 200 || !isTrue(head.headers['x-static-large-object'])) return [];
-    const res = await this.swift.call('GET', `${path}?multipart-manifest=get`);
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return [];
-    }
-    const manifest = (await res.body.json()) as { name?: string }[];
-    const prefix = `/${this.segmentContainer}/${key}/`;
-    return manifest
-      .map((s) => s.name ?? '')
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => name.slice(this.segmentContainer.length + 2));
-  }
-
-  /** Deletes segments (best effort: a failure here must not fail the write that is being finished or undone). */
-  private async removeSegments(names: string[]): Promise<void> {
-    const queue = [...names];
-    const worker = async () => {
-      for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-        try {
-          const res = await this.swift.call('DELETE', this.objectPath(this.segmentContainer, name));
-          await res.body.dump();
-          if (res.statusCode !== 204 && res.statusCode !== 404) process.emitWarning(`swift: could not delete segment ${name}: HTTP ${res.statusCode}`);
-        } catch (err) {
-          process.emitWarning(`swift: could not delete segment ${name}: ${(err as Error).message}`);
-        }
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-  }
-
-  private ensureContainers(): Promise<void> {
-    if (!this.createContainerOnPut) return Promise.resolve();
-    this.containersReady ??= (async () => {
-      for (const container of [this.container, this.segmentContainer]) {
-        const res = await this.swift.call('PUT', `/${encodeURIComponent(container)}`);
-        await this.swift.expect(res, [201, 202], `creating container ${container}`);
-      }
-    })().catch((err: unknown) => {
-      this.containersReady = null; // try again on the next write
-      throw err;
-    });
-    return this.containersReady;
-  }
-
-  /** slo's max_manifest_segments, from the cluster's /info (Swift's default, 1000, when unknown). */
-  private segmentLimit(): Promise<number> {
-    this.maxSegments ??= (async () => {
-      try {
-        const { storageUrl } = await this.swift.login();
-        const res = await request(`${new URL(storageUrl).origin}/info`, { agents: this.swift.agents });
-        if (res.statusCode !== 200) {
-          await res.body.dump();
-          return 1000; // /info disabled: assume Swift's default
-        }
-        const info = (await res.body.json()) as { slo?: { max_manifest_segments?: number } };
-        return info.slo?.max_manifest_segments ?? 1000;
-      } catch {
-        this.maxSegments = null; // unreachable now: ask again next time
-        return 1000;
-      }
-    })();
-    return this.maxSegments;
-  }
-}
-
-/**
- * The registry factory. Options of the store's section, with Glance's swift store names:
- *   swift_store_auth_address             auth v1 URL (tempauth), e.g. http://127.0.0.1:8080/auth/v1.0
- *   swift_store_auth_version             must be 1 (the only one supported; default 1)
- *   swift_store_user / swift_store_key   e.g. test:tester / testing
- *   swift_store_container                default glance
- *   swift_store_create_container_on_put  create the container and <container>_segments (default false)
- *   swift_store_large_object_chunk_size  segment size in MiB (default 200)
- *   swift_store_endpoint                 storage URL to use instead of the one auth returns
- *   swift_store_auth_insecure            skip TLS certificate checks (default false)
- */
-export function createSwiftDriver(storeId: string, options: Record<string, string>, _config: Config): SwiftStoreDriver {
-  const need = (option: string): string => {
-    const value = options[option]?.trim();
-    if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for a swift store`);
-    return value;
-  };
-  const version = (options.swift_store_auth_version ?? '1').trim() || '1';
-  if (!['1', '1.0'].includes(version)) {
-    throw new ConfigError(`store ${storeId}: swift_store_auth_version ${version} is not supported (only 1, tempauth)`);
-  }
-  const chunk = options.swift_store_large_object_chunk_size?.trim();
-  if (chunk && (!/^\d+$/.test(chunk) || Number(chunk) < 1)) {
-    throw new ConfigError(`store ${storeId}: swift_store_large_object_chunk_size '${chunk}' is not a positive integer (MiB)`);
-  }
-  return new SwiftStoreDriver({
-    authUrl: need('swift_store_auth_address'),
-    user: need('swift_store_user'),
-    key: need('swift_store_key'),
-    container: options.swift_store_container?.trim() || 'glance',
-    createContainerOnPut: boolOption(options.swift_store_create_container_on_put, false, `store ${storeId}: swift_store_create_container_on_put`),
-    segmentSize: chunk ? Number(chunk) * MiB : undefined,
-    endpoint: options.swift_store_endpoint?.trim() || undefined,
-    insecure: boolOption(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
-  });
 }

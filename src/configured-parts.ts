@@ -1,0 +1,139 @@
+import type { Config } from './config/index.ts';
+import { StoreRegistry } from './stores/registry.ts';
+import { Policy } from './auth/policy.ts';
+import { loadPropertyProtections } from './auth/property-protections.ts';
+import type { Authenticator } from './auth/context.ts';
+import { createNoAuthAuthenticator } from './auth/noauth.ts';
+import { createKeystoneAuthenticator } from './auth/keystone.ts';
+import { LogNotificationDriver, Notifier, type NotificationDriver } from './notify/notifier.ts';
+import type { CacheSettings } from './services/image-cache.ts';
+import type { Metrics } from './util/metrics.ts';
+import { AmqpNotificationDriver, amqpUrls } from './notify/amqp.ts';
+import { createPlugins } from './import/plugins/index.ts';
+import type { Logger } from './util/logger.ts';
+
+// The parts the configuration alone decides (policy, stores, notifications, plugins, authentication,
+// cache settings), shared by `gaze serve` (app.ts) and the commands that check or use the configuration.
+
+export function databaseUrl(config: Config): string {
+  return config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
+}
+
+/** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
+function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
+  const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
+  if (!url) return new LogNotificationDriver(log.child({ component: 'notifications' }));
+  let urls: string[];
+  try {
+    urls = amqpUrls(url);
+  } catch (err) {
+    return config.refuse('oslo_messaging_notifications', 'transport_url', (err as Error).message);
+  }
+  return new AmqpNotificationDriver({
+    urls,
+    exchange: config.get('DEFAULT', 'control_exchange'),
+    topics: config.get('oslo_messaging_notifications', 'topics'),
+    envelope: name === 'messagingv2',
+    durable: config.get('oslo_messaging_rabbit', 'amqp_durable_queues'),
+    maxQueued: 10_000,
+    log: log.child({ component: 'notifications' }),
+  });
+}
+
+/** Glance's paste flavors: '' (no auth) or keystone, each alone or with caching / cachemanagement. */
+const PASTE_FLAVORS: Record<string, { keystone: boolean; caching: boolean }> = {
+  '': { keystone: false, caching: false },
+  keystone: { keystone: true, caching: false },
+  caching: { keystone: false, caching: true },
+  cachemanagement: { keystone: false, caching: true },
+  'keystone+caching': { keystone: true, caching: true },
+  'keystone+cachemanagement': { keystone: true, caching: true },
+};
+
+export function pasteFlavor(config: Config): { keystone: boolean; caching: boolean } {
+  const flavor = config.get('paste_deploy', 'flavor').trim();
+  return (
+    PASTE_FLAVORS[flavor] ??
+    config.refuse(
+      'paste_deploy',
+      'flavor',
+      `'${flavor}' is not supported: use one of ${Object.keys(PASTE_FLAVORS)
+        .map((f) => `'${f}'`)
+        .join(', ')}`,
+    )
+  );
+}
+
+function authenticator(config: Config): Authenticator {
+  if (!pasteFlavor(config).keystone) return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
+  return createKeystoneAuthenticator(config);
+}
+
+/** The node's image cache: on when image_cache_dir is set (the API); downloads use it with a caching flavor. */
+function cacheConfig(config: Config): { dir: string | null; database: string; settings: CacheSettings } {
+  const dir = config.get('DEFAULT', 'image_cache_dir');
+  const { caching } = pasteFlavor(config);
+  if (caching && !dir) return config.refuse('DEFAULT', 'image_cache_dir', 'must be set for a paste flavor with caching or cachemanagement');
+  const driver = config.get('DEFAULT', 'image_cache_driver');
+  if (!['centralized_db', 'sqlite', 'xattr'].includes(driver)) return config.refuse('DEFAULT', 'image_cache_driver', 'must be centralized_db, sqlite or xattr');
+  return {
+    dir,
+    database: config.get('DEFAULT', 'image_cache_sqlite_db'),
+    settings: {
+      maxBytes: config.get('DEFAULT', 'image_cache_max_size'),
+      stallSeconds: config.get('DEFAULT', 'image_cache_stall_time'),
+      prefetchIntervalSeconds: config.get('DEFAULT', 'cache_prefetcher_interval'),
+      serveDownloads: caching,
+    },
+  };
+}
+
+/**
+ * What the configuration alone makes (rules files read, drivers and plugins chosen, values checked), with
+ * no database opened and nothing written: a configuration that cannot be used fails here, which is all
+ * `gaze config check` runs.
+ */
+export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
+  // Policy and property protections first: a bad rules file stops start-up before anything is opened.
+  const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
+  const propertyProtections = loadPropertyProtections(
+    config.get('DEFAULT', 'property_protection_file'),
+    config.get('DEFAULT', 'property_protection_rule_format'),
+    policy,
+  );
+  for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
+  const stores = await StoreRegistry.create(config, metrics && ((store, direction, bytes) => metrics.storeBytes.inc({ store, direction }, bytes)));
+  const notificationDrivers = config
+    .get('oslo_messaging_notifications', 'driver')
+    .map((name) => {
+      if (name === 'messagingv2' || name === 'messaging') return messagingDriver(config, name, log);
+      if (name === 'log') return new LogNotificationDriver(log.child({ component: 'notifications' }));
+      if (name === 'noop') return null;
+      return config.refuse('oslo_messaging_notifications', 'driver', `'${name}' is not supported: use messagingv2, messaging, log or noop`);
+    })
+    .filter((d) => d !== null);
+  const notifier = new Notifier(notificationDrivers, config.get('DEFAULT', 'default_publisher_id'), config.get('DEFAULT', 'disabled_notifications'));
+  const formatPolicy = {
+    requireFormatMatch: config.get('image_format', 'require_image_format_match'),
+    gptSafetyChecksNonfatal: config.get('image_format', 'gpt_safety_checks_nonfatal'),
+    vmdkAllowedTypes: config.get('image_format', 'vmdk_allowed_types'),
+    requireRawFormatMatch: config.get('image_format', 'require_raw_format_match'),
+    virtualSizeCap: config.get('image_format', 'virtual_size_cap'),
+  };
+  const plugins = createPlugins(config.get('image_import_opts', 'image_import_plugins'), {
+    inject: config.get('inject_metadata_properties', 'inject'),
+    ignoreUserRoles: config.get('inject_metadata_properties', 'ignore_user_roles'),
+    outputFormat: config.get('image_conversion', 'output_format'),
+    qemuImg: {
+      infoCpuSeconds: config.get('image_conversion', 'qemu_img_info_cpu_seconds'),
+      convertCpuSeconds: config.get('image_conversion', 'qemu_img_convert_cpu_seconds'),
+      addressSpaceMiB: config.get('image_conversion', 'qemu_img_address_space_mib'),
+      convertAddressSpaceMiB: config.get('image_conversion', 'qemu_img_convert_address_space_mib'),
+    },
+    vmdkAllowedTypes: formatPolicy.vmdkAllowedTypes,
+    refuse: (section, option, reason) => config.refuse(section, option, reason),
+  });
+  const auth = authenticator(config);
+  const cache = cacheConfig(config);
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache };
+}
