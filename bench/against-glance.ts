@@ -45,6 +45,16 @@ const PARALLEL_UPLOADS = 4;
 const OTHERS_LIMIT = 0.25;
 const ATTEMPTS = 3;
 const LOAD = { concurrency: 16, seconds: 5, warmupSeconds: 1, maxRequests: 1_000_000 };
+/**
+ * GAZE_BENCH_ONLY=requests,upload,…: only these measurements (labels as printed: upload, download, range
+ * download, 4 uploads, web-download, glance-direct, requests, show during upload, bare Node), to re-measure
+ * one part without the hour the whole run takes. Default: all.
+ */
+const ONLY = (process.env.GAZE_BENCH_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+const wanted = (label: string) => ONLY.length === 0 || ONLY.includes(label);
 
 interface Target {
   name: 'Glance' | 'Gaze';
@@ -190,6 +200,7 @@ async function measured<P>(
   measure: (p: P) => Promise<Figures | ((usage: Usage) => Figures)>,
   finish: (p: P) => Promise<void>,
 ): Promise<void> {
+  if (!wanted(label)) return;
   for (let attempt = 1; ; attempt++) {
     const prepared = await prepare();
     await settle();
@@ -280,7 +291,7 @@ async function runRound(round: number, targets: Target[], files: Files, showIds:
       async () => {},
     ),
   );
-  for (const t of targets) await deleteImage(t, uploaded.get(t.name)!);
+  for (const t of targets) if (uploaded.has(t.name)) await deleteImage(t, uploaded.get(t.name)!);
 
   // Several uploads at once: aggregate throughput and the service's peak memory (all its processes).
   await each((t) =>
@@ -386,6 +397,7 @@ async function runRound(round: number, targets: Target[], files: Files, showIds:
 }
 
 async function measuredStatic(files: Files): Promise<void> {
+  if (!wanted('bare Node')) return;
   await settle();
   const got = await getBody(`${files.staticUrl}/big`, null, SIZE);
   const range = await getBody(`${files.staticUrl}/big`, null, SIZE / 2, `${SIZE / 2}-`);

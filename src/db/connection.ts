@@ -6,6 +6,7 @@ import { createPool as createMysqlPool } from 'mysql2';
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
+import { preparingPool } from './prepared-statements.ts';
 
 export type Engine = 'sqlite' | 'postgresql' | 'mysql';
 
@@ -41,7 +42,7 @@ export function openDatabase(connection: string): Db {
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
     const pool = new pg.Pool({ connectionString: url, max: 10 });
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }

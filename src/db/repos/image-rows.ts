@@ -41,7 +41,10 @@ function jsonColumn<T>(value: unknown): T[] {
   return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
 }
 
-export function rowWithRelationsToImage(row: Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown }): Image {
+/** An image row with its relations as JSON array columns (withRelations()). */
+export type RowWithRelations = Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown };
+
+export function rowWithRelationsToImage(row: RowWithRelations): Image {
   const image = rowToImage(row);
   for (const p of jsonColumn<{ name: string; value: string }>(row.rel_properties)) image.properties[p.name] = p.value;
   for (const t of jsonColumn<{ value: string }>(row.rel_tags)) image.tags.push(t.value);

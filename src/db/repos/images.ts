@@ -1,9 +1,9 @@
-import type { Transaction } from 'kysely';
+import type { CompiledQuery, Transaction } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
-import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations } from './image-rows.ts';
+import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 
@@ -16,7 +16,13 @@ type Row = ImagesTable;
 /** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
 export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
 
+/** Stands for the image id in the compiled form of get(): replaced by the real id on each call. */
+const ID_SLOT = '\u0000image-id';
+
 export class ImagesRepo {
+  /** get()'s query, built and compiled once: an image show is mostly this query, and building it each time cost more than running it. */
+  private compiledGet: CompiledQuery<RowWithRelations> | null = null;
+
   constructor(private readonly db: Db) {}
 
   private get k() {
@@ -41,8 +47,13 @@ export class ImagesRepo {
   }
 
   async get(id: string): Promise<Image | null> {
-    const row = await withRelations(this.db, this.k.selectFrom('images').selectAll('images').where('id', '=', id).where('deleted', '=', 0)).executeTakeFirst();
-    return row ? rowWithRelationsToImage(row) : null;
+    this.compiledGet ??= withRelations(
+      this.db,
+      this.k.selectFrom('images').selectAll('images').where('id', '=', ID_SLOT).where('deleted', '=', 0),
+    ).compile() as CompiledQuery<RowWithRelations>;
+    const query = this.compiledGet;
+    const { rows } = await this.k.executeQuery<RowWithRelations>({ ...query, parameters: query.parameters.map((p) => (p === ID_SLOT ? id : p)) });
+    return rows[0] ? rowWithRelationsToImage(rows[0]) : null;
   }
 
   /**
