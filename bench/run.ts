@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../test/helpers/gaze.ts';
-import { startSwift, swiftStoreOptions, type RunningSwift } from '../test/helpers/swift.ts';
+import { s3StoreOptions, startSwift, swiftStoreOptions, type RunningSwift } from '../test/helpers/swift.ts';
 import { MiB } from './bytes.ts';
 import { diskWrite, hashThroughput } from './ceilings.ts';
 import { createImage, createImages, download, loadTest, showImage, upload, type LoadResult } from './client.ts';
@@ -341,14 +341,7 @@ async function main(): Promise<void> {
   const swift = await startSwift();
   swifts.add(swift);
   const s = await start({
-    glance_store: {
-      default_store: 's3',
-      s3_store_host: swift.s3.endpoint,
-      s3_store_access_key: swift.s3.accessKey,
-      s3_store_secret_key: swift.s3.secretKey,
-      s3_store_bucket: S3_BUCKET,
-      s3_store_create_bucket_on_put: 'true',
-    },
+    glance_store: { default_store: 's3', ...s3StoreOptions(swift, S3_BUCKET) },
   });
   const sPid = s.child.pid!;
   const s3Idle = readMemory(sPid);

@@ -114,7 +114,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const images = new ImageService(
     deps,
     uploads,
-    { cancel: (id, reason) => runner.cancel(id, reason), discardStaged: (id): Promise<void> => stagingArea.remove(id) },
+    { cancel: (id, reason) => runner.cancel(id, reason), discardStaged: (id): Promise<void> => runner.discardStaged(id) },
     imageCache,
   );
   const runner = new ImportRunner(

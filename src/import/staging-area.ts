@@ -62,11 +62,6 @@ export class StagingArea {
     return new StagingArea(store, opts.hashAlgo, null, opts.workDir, opts.dedicated ? '' : SHARED_STORE_PREFIX);
   }
 
-  /** What a local file staging area's directory is, for what must look at it directly; null for object staging. */
-  get dir(): string | null {
-    return this.fileDriver?.dir ?? null;
-  }
-
   private key(name: string): string {
     return this.prefix + name;
   }

@@ -16,7 +16,8 @@ import { StagingArea } from './staging-area.ts';
  */
 export async function stagingAreaFromConfig(config: Config, stores: StoreRegistry): Promise<StagingArea> {
   const hashAlgo = config.get('DEFAULT', 'hashing_algorithm');
-  const workDir = await processWorkDir(config.dataPath('staging-work'));
+  // Plugins' local copies of object-staged data; files are worked on where they are staged.
+  const workDir = () => processWorkDir(config.dataPath('staging-work'));
   const named = config.get('DEFAULT', 'staging_store');
   if (named) {
     const store = stores.get(named);
@@ -36,13 +37,15 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
         `store '${named}' is a ${store.type} store; staging in a store needs s3 or swift (files: node_staging_uri)`,
       );
     }
-    return object(config, () => StagingArea.inStore(store, { workDir, hashAlgo, dedicated: false }));
+    const dir = await workDir();
+    return object(config, () => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: false }));
   }
   const section = config.section('os_glance_staging_store');
   const type = section.s3_store_host ? 's3' : section.swift_store_auth_address ? 'swift' : null;
   if (type) {
     const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config);
-    return object(config, () => StagingArea.inStore(store, { workDir, hashAlgo, dedicated: true }));
+    const dir = await workDir();
+    return object(config, () => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: true }));
   }
   return StagingArea.onFiles(stagingDir(config), hashAlgo);
 }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import type { ApiImage, RawTask } from '../helpers/api-shapes.ts';
-import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { s3StoreOptions, startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { failed, md5, ok, parsePropertyTable, sha512, tokenGlance, type CliOptions, type CliResult } from '../helpers/cli.ts';
 
 const IMPORT_LOCK = 'os_glance_import_task';
@@ -42,13 +42,7 @@ before(
     gaze = await startGazeProcess({
       DEFAULT: { enabled_backends: 'fast:file, cheap:file, s3:s3' },
       glance_store: { default_backend: 'fast' },
-      s3: {
-        s3_store_host: swift.s3.endpoint,
-        s3_store_access_key: swift.s3.accessKey,
-        s3_store_secret_key: swift.s3.secretKey,
-        s3_store_bucket: BUCKET,
-        s3_store_create_bucket_on_put: 'true',
-      },
+      s3: s3StoreOptions(swift, BUCKET),
     });
     s3 = new S3Client({
       endpoint: swift.s3.endpoint,

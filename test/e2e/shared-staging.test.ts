@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startGazeInProcess, startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
-import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { s3StoreOptions, startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { client } from '../helpers/http.ts';
 import { until } from '../helpers/wait.ts';
@@ -22,13 +22,7 @@ let shared: string;
 let nodeA: GazeProcess;
 let nodeB: GazeProcess;
 
-const s3Store = (bucket: string) => ({
-  s3_store_host: swift.s3.endpoint,
-  s3_store_access_key: swift.s3.accessKey,
-  s3_store_secret_key: swift.s3.secretKey,
-  s3_store_bucket: bucket,
-  s3_store_create_bucket_on_put: 'true',
-});
+const s3Store = (bucket: string) => s3StoreOptions(swift, bucket);
 
 async function startNode(): Promise<GazeProcess> {
   const port = await freePort();

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres.ts';
-import { startSwift, type RunningSwift } from '../helpers/swift.ts';
+import { s3StoreOptions, startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { startFileServer, type FileServer } from '../helpers/file-server.ts';
 import { json, md5, noAuthOpenStack, ok, parsePropertyTable, tokenGlance, type Glance, type OpenStack } from '../helpers/cli.ts';
@@ -32,13 +32,7 @@ const nodes: GazeProcess[] = [];
 let openstack: OpenStack;
 let glance: Glance;
 
-const s3Store = (bucket: string) => ({
-  s3_store_host: swift.s3.endpoint,
-  s3_store_access_key: swift.s3.accessKey,
-  s3_store_secret_key: swift.s3.secretKey,
-  s3_store_bucket: bucket,
-  s3_store_create_bucket_on_put: 'true',
-});
+const s3Store = (bucket: string) => s3StoreOptions(swift, bucket);
 
 before(
   async () => {

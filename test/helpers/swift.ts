@@ -111,6 +111,17 @@ export async function startSwift(): Promise<RunningSwift> {
   };
 }
 
+/** The options of an `s3` store on this Swift's S3 API (the bucket made on the first write), for [glance_store] or a store's section. */
+export function s3StoreOptions(swift: RunningSwift, bucket: string): Record<string, string> {
+  return {
+    s3_store_host: swift.s3.endpoint,
+    s3_store_access_key: swift.s3.accessKey,
+    s3_store_secret_key: swift.s3.secretKey,
+    s3_store_bucket: bucket,
+    s3_store_create_bucket_on_put: 'true',
+  };
+}
+
 /** The options of a `swift` store on this Swift (tempauth), for [glance_store] or a store's section. */
 export function swiftStoreOptions(swift: RunningSwift, container: string): Record<string, string> {
   return {
