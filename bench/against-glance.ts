@@ -10,6 +10,7 @@
 //   GAZE_BENCH_IMPORT_MIB=256   size of the web-download and glance-direct images
 //   GAZE_BENCH_ROUNDS=3         rounds
 //   GAZE_BENCH_IMAGES=1000      images in each service for the list figures
+//   GAZE_BENCH_GAZE_WORKERS=1   Gaze's worker processes (Glance always runs two: its default here)
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -44,6 +45,8 @@ const PARALLEL_UPLOADS = 4;
 /** Average cores others may use during a measurement before it is thrown away. */
 const OTHERS_LIMIT = 0.25;
 const ATTEMPTS = 3;
+/** Gaze runs as one process unless asked (its default); Glance's default on 2 cores is two workers. */
+const GAZE_WORKERS = Number(process.env.GAZE_BENCH_GAZE_WORKERS ?? 1);
 const LOAD = { concurrency: 16, seconds: 5, warmupSeconds: 1, maxRequests: 1_000_000 };
 /**
  * GAZE_BENCH_ONLY=requests,upload,…: only these measurements (labels as printed: upload, download, range
@@ -89,6 +92,7 @@ async function startGaze(dir: string, keystone: RunningKeystone, database: strin
   const gaze = await startGazeProcess(
     {
       ...keystoneAuthSections(keystone.url),
+      DEFAULT: { workers: String(GAZE_WORKERS) },
       database: { connection: database },
       import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(sourcePort) },
     },
@@ -502,7 +506,9 @@ export async function againstGlance(): Promise<void> {
         `${SIZE / MiB} MiB image, ${IMPORT_SIZE / MiB} MiB imports, ${ROUNDS} rounds, curl as the client`,
     );
     const glanceVersion = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'glance-api'], { encoding: 'utf8' }).stdout || 'not yet installed';
-    console.log(`glance-api ${glanceVersion}, 2 workers; both with Keystone tokens, a file store and PostgreSQL`);
+    console.log(
+      `glance-api ${glanceVersion}, 2 workers; Gaze ${GAZE_WORKERS} worker${GAZE_WORKERS > 1 ? 's' : ''}; both with Keystone tokens, a file store and PostgreSQL`,
+    );
 
     const data = path.join(work, 'files');
     mkdirSync(data);
@@ -523,7 +529,7 @@ export async function againstGlance(): Promise<void> {
       Number(readFileSync(path.join(keystone.dir, 'uwsgi.pid'), 'utf8')),
     ];
     const targets = [glance, gaze];
-    console.log(`Glance ${glance.url} (pids ${processTree(glance.root).join(',')}), Gaze ${gaze.url} (pid ${gaze.root})`);
+    console.log(`Glance ${glance.url} (pids ${processTree(glance.root).join(',')}), Gaze ${gaze.url} (pids ${processTree(gaze.root).join(',')})`);
 
     const ceilings: Figures = {
       'disk write MiB/s': (await diskWrite(path.join(work, 'gaze'), SIZE)).mibs,

@@ -5,12 +5,12 @@ import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocat
 import { imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, IMAGE_DELETED, ImportStopped } from './failures.ts';
+import { storeProgress } from '../domain/import-progress.ts';
 import { requireImage, type ImportJob } from './job.ts';
-import { recordStoreProgress } from './store-progress.ts';
 
 const PROGRESS_MS = 2000;
 
-export interface StoredData {
+interface StoredData {
   size: number;
   digests: Digests;
   virtualSize: number | null;
@@ -20,14 +20,15 @@ export interface StoredData {
  * One source, many stores: every target store gets the staged bytes, one after the other, through the
  * ingest pipeline (or as the staged file itself where the store can adopt it). Each store's outcome is
  * recorded on the image as it happens. With all_stores_must_succeed (the default) the first failure
- * ends the import; without it, the image is active after the first store and the failures are listed.
+ * ends the import and the image turns active with the last store; without it, the image is active
+ * after the first store and the failures are listed. A copy leaves the image's status alone.
  */
 export async function fanOut(
   job: ImportJob,
   image: Image,
   targets: Store[],
   opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number },
-): Promise<StoredData> {
+): Promise<void> {
   const { deps, staging, task, signal } = job;
   const mustAll = job.input.import_req.all_stores_must_succeed !== false;
   // Data lands while the image imports; with all_stores_must_succeed off it is active after the first
@@ -35,7 +36,15 @@ export async function fanOut(
   const writableIn: ImageStatus[] = opts.copying ? ['active'] : mustAll ? ['importing'] : ['importing', 'active'];
   let stored: StoredData | null = null;
   let lastError: unknown = null;
-  for (const store of targets) {
+  // The import holds the image's lock: nobody else writes these properties meanwhile.
+  let properties = image.properties;
+  const record = async (change: Parameters<typeof storeProgress>[1], activateWith?: StoredData) => {
+    const progress = storeProgress(properties, change);
+    if (activateWith) await activate(job, image.id, activateWith, progress);
+    else await deps.images.setProperties(image.id, progress);
+    properties = { ...properties, ...progress };
+  };
+  for (const [index, store] of targets.entries()) {
     deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
     try {
       const report = (copied: number) => deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
@@ -68,38 +77,35 @@ export async function fanOut(
       }
       // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
       await report(result.size);
+      const first = stored === null;
       stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
-      if (!opts.copying && !mustAll) await activate(job, image.id, stored);
-      await recordStoreProgress(deps, image.id, { done: store.id });
+      const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
+      await record({ done: store.id }, activates ? stored : undefined);
       deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
     } catch (err) {
       if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
-      await recordStoreProgress(deps, image.id, { failed: store.id });
+      await record({ failed: [store.id] });
       if (mustAll) throw err;
       lastError = err;
     }
   }
   if (!stored) throw lastError ?? new ImportStopped('None of the uploads finished!');
-  return stored;
 }
 
-/** importing → active with the stored data's fields (once: a second call finds it active). */
-export async function activate(job: ImportJob, imageId: string, stored: StoredData): Promise<void> {
-  const image = await requireImage(job, imageId);
-  if (image.status === 'active') return;
+/** importing → active with the stored data's fields, and the store progress, in one write. */
+async function activate(job: ImportJob, imageId: string, stored: StoredData, progress: Record<string, string>): Promise<void> {
   const { digests } = stored;
-  const ok = await job.deps.images.updateFields(
-    imageId,
-    'importing',
-    activation({
-      size: stored.size,
-      checksum: digests.checksum,
-      hashAlgo: digests.hashAlgo,
-      hashValue: digests.hashValue,
-      virtualSize: stored.virtualSize,
-    }),
-  );
-  if (!ok) throw new ImportStopped(IMAGE_DELETED);
+  const fields = activation({
+    size: stored.size,
+    checksum: digests.checksum,
+    hashAlgo: digests.hashAlgo,
+    hashValue: digests.hashValue,
+    virtualSize: stored.virtualSize,
+  });
+  if (!(await job.deps.images.updateFields(imageId, 'importing', fields, progress))) {
+    await requireImage(job, imageId); // deleted meanwhile: says so
+    throw new ImportStopped(`Image ${imageId} is no longer importing; its data was not activated.`);
+  }
 }
 
 /** A byte-count callback that reports at most once per `everyMs` (the task message "Copied N MiB"). */

@@ -1,13 +1,13 @@
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { resetToQueued } from '../domain/image.ts';
+import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
 import { parseImportInput, type ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
-import { recordStoreProgress, IMPORTING_TO_STORES } from './store-progress.ts';
 
 // How a task ends: success, or failure with the revert of what the import did to the image.
 
@@ -63,21 +63,20 @@ export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: stri
       } catch {
         /* reverted without it */
       }
+    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
+    const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};
     if (image.status === 'importing' || image.status === 'uploading') {
       // A queued image holds no data: whatever this import already wrote goes.
       for (const location of await deps.images.locationsOf(imageId)) {
         await deps.images.discardLocation(location.id);
         await scrubLocation(deps, location);
       }
-      // glance-download copied formats and properties from the remote image: put the old ones back.
-      for (const [key, value] of Object.entries(input.previous?.properties ?? {})) await deps.images.setProperty(imageId, key, value);
-      await deps.images.updateFields(imageId, ['importing', 'uploading'], {
-        ...resetToQueued(),
-        ...(input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {}),
-      });
+      // glance-download copied formats and properties from the remote image: the old ones go back.
+      const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
+      await deps.images.updateFields(imageId, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
+    } else if (unfinished.length) {
+      await deps.images.setProperties(imageId, progress);
     }
-    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
-    for (const id of unfinished) await recordStoreProgress(deps, imageId, { failed: id });
     await deps.images.releaseImportLock(imageId, task.id);
   }
   const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], {

@@ -13,7 +13,7 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
   const { deps, staging, input } = job;
   const plugins = job.opts.plugins;
   const roles = input.roles ?? [];
-  if (plugins.length === 0) return requireImage(job, image.id);
+  if (plugins.length === 0) return image;
   if (!input.previous) {
     // A plugin may change the formats (image_conversion): a failed import puts the claimed ones back.
     input.previous = { disk_format: image.disk_format, container_format: image.container_format, properties: {} };
@@ -49,7 +49,7 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
         if (!(await deps.images.updateFields(image.id, 'importing', fields))) throw new ImportStopped(IMAGE_DELETED);
       },
       setProperties: async (props) => {
-        for (const [key, value] of Object.entries(props)) await deps.images.setProperty(image.id, key, value);
+        if (!(await deps.images.updateFields(image.id, 'importing', {}, props))) throw new ImportStopped(IMAGE_DELETED);
       },
       mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
       inspectFile,

@@ -2,13 +2,14 @@ import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
 import { moveTo, resetToQueued } from '../domain/image.ts';
+import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { isTerminal } from '../domain/task.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { processAlive } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, IMAGE_DELETED, ImportStopped, describeFailure } from './failures.ts';
-import { activate, fanOut } from './fan-out.ts';
+import { fanOut } from './fan-out.ts';
 import { failAndRevert, succeed, type FinishDeps } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import { parseImportInput, requireImage, type CallerCredentials, type EngineOptions, type ImportJob } from './job.ts';
@@ -18,7 +19,6 @@ import { IMPORT_METHODS } from './methods/index.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import { runPlugins } from './run-plugins.ts';
 import type { StagingArea } from './staging-area.ts';
-import { IMPORTING_TO_STORES, recordStoreProgress } from './store-progress.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
@@ -194,8 +194,7 @@ export class ImportRunner implements ImportEngine {
         continue;
       }
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'importing', resetToQueued());
-      await this.deps.images.setProperty(id, IMPORTING_TO_STORES, '');
+      await this.deps.images.updateFields(id, 'importing', resetToQueued(), { [IMPORTING_TO_STORES]: '' });
       if (holder) await this.deps.images.releaseImportLock(id, holder);
     }
   }
@@ -265,7 +264,7 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
-  /** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out, activate, succeed. */
+  /** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out (which activates), succeed. */
   private async run(job: ImportJob): Promise<void> {
     const { deps, input, task } = job;
     const method = IMPORT_METHODS[input.import_req.method.name];
@@ -279,12 +278,14 @@ export class ImportRunner implements ImportEngine {
     });
     const storeIds = input.backend.filter((id): id is string => id !== null);
 
-    if (!method.copying && image.status !== 'importing' && !(await deps.images.updateFields(image.id, method.from, moveTo('importing')))) {
+    // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end
+    // of the stage's claim on a host.
+    const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
+    const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), os_glance_stage_host: null };
+    if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
       const now = await requireImage(job, image.id); // deleted meanwhile: says so
       throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
     }
-    await recordStoreProgress(deps, image.id, { importing: storeIds, clearFailed: storeIds });
-    await deps.images.setProperty(image.id, 'os_glance_stage_host', null);
     image = await requireImage(job, input.image_id);
     deps.notifier.info('image.update', imagePayload(image));
 
@@ -297,8 +298,7 @@ export class ImportRunner implements ImportEngine {
     if (!method.copying) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: stagedSize * targets.length });
     await deps.quotas.refuseOversized(image.owner, method.copying ? null : image.id, { stored: stagedSize * targets.length });
 
-    const stored = await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
-    if (!method.copying) await activate(job, image.id, stored);
+    await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
     await this.staging.remove(image.id);
     await deps.images.releaseImportLock(image.id, task.id);
     await succeed(this.finish, task, image.id, !method.copying);

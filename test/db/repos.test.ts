@@ -361,6 +361,19 @@ forEachEngine((engine) => {
       assert.equal((await images.get(image.id))?.status, 'queued', 'nothing was written');
     });
 
+    test('updateFields with properties writes both in one step, or neither when the status has moved on', async () => {
+      const image = makeImage({ status: 'uploading', properties: { keep: 'k', drop: 'd' } });
+      await images.insert(image);
+      assert.equal(await images.updateFields(image.id, 'queued', moveTo('importing'), { added: 'a', drop: null }), false);
+      assert.deepEqual((await images.get(image.id))?.properties, { keep: 'k', drop: 'd' }, 'a failed compare-and-set writes no property');
+      assert.equal(await images.updateFields(image.id, 'uploading', moveTo('importing'), { added: 'a', drop: null }), true);
+      const got = await images.get(image.id);
+      assert.equal(got?.status, 'importing');
+      assert.deepEqual(got?.properties, { keep: 'k', added: 'a' });
+      await images.markDeleted(image.id);
+      assert.equal(await images.updateFields(image.id, null, {}, { late: 'x' }), false, 'a deleted image takes no property');
+    });
+
     test('updateFields with an empty list of expected statuses matches nothing', async () => {
       const image = makeImage({ status: 'queued' });
       await images.insert(image);

@@ -1,4 +1,4 @@
-import type { CompiledQuery, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
@@ -117,26 +117,50 @@ export class ImagesRepo {
     });
   }
 
-  /** Compare-and-set of status plus some columns, without touching properties or tags. */
-  async updateFields(id: string, expectStatus: ImageStatus | ImageStatus[] | null, fields: ImageFieldUpdate): Promise<boolean> {
+  /**
+   * Compare-and-set of status plus some columns; with `properties`, those properties are set (null
+   * removes one) in the same transaction, only when the row was updated. Tags are left alone.
+   */
+  async updateFields(
+    id: string,
+    expectStatus: ImageStatus | ImageStatus[] | null,
+    fields: ImageFieldUpdate,
+    properties?: Record<string, string | null>,
+  ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     if (fields.status !== undefined) checkStatusChange(expected, fields.status);
     if (expected?.length === 0) return false;
-    let q = this.k
-      .updateTable('images')
-      .set({ ...fields, updated_at: nowTimestamp() })
-      .where('id', '=', id)
-      .where('deleted', '=', 0);
-    if (expected) q = q.where('status', 'in', expected);
-    const res = await q.executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    const update = (db: Kysely<Database>) => {
+      let q = db
+        .updateTable('images')
+        .set({ ...fields, updated_at: nowTimestamp() })
+        .where('id', '=', id)
+        .where('deleted', '=', 0);
+      if (expected) q = q.where('status', 'in', expected);
+      return q.executeTakeFirst().then((res) => Number(res.numUpdatedRows) === 1);
+    };
+    if (!properties) return update(this.k);
+    return this.k.transaction().execute(async (trx) => {
+      if (!(await update(trx))) return false;
+      await this.setPropertiesIn(trx, id, properties);
+      return true;
+    });
   }
 
   async setProperty(id: string, name: string, value: string | null): Promise<void> {
-    await this.k.transaction().execute(async (trx) => {
+    await this.setProperties(id, { [name]: value });
+  }
+
+  /** Sets several properties in one transaction (null removes one). */
+  async setProperties(id: string, properties: Record<string, string | null>): Promise<void> {
+    await this.k.transaction().execute((trx) => this.setPropertiesIn(trx, id, properties));
+  }
+
+  private async setPropertiesIn(trx: Transaction<Database>, id: string, properties: Record<string, string | null>): Promise<void> {
+    for (const [name, value] of Object.entries(properties)) {
       await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name).execute();
       if (value !== null) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
-    });
+    }
   }
 
   /** Takes the import lock (`os_glance_import_task`) atomically: false when any task already holds it. */

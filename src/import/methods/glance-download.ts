@@ -1,5 +1,5 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
-import { ImportStopped } from '../failures.ts';
+import { IMAGE_DELETED, ImportStopped } from '../failures.ts';
 import { requireImage, saveInput } from '../job.ts';
 import type { ImportMethod } from './method.ts';
 
@@ -39,11 +39,11 @@ export const glanceDownload: ImportMethod = {
       properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
     };
     await saveInput(job);
-    for (const [key, value] of Object.entries(copied)) await deps.images.setProperty(image.id, key, value);
-    await deps.images.updateFields(image.id, 'importing', {
+    const formats = {
       disk_format: String(remote.metadata.disk_format ?? image.disk_format),
       container_format: String(remote.metadata.container_format ?? image.container_format),
-    });
+    };
+    if (!(await deps.images.updateFields(image.id, 'importing', formats, copied))) throw new ImportStopped(IMAGE_DELETED);
 
     await staging.remove(image.id);
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);

@@ -18,6 +18,6 @@ export const webDownload: ImportMethod = {
     }
     const staged = await staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
     await deps.images.updateFields(image.id, 'importing', { size: staged.size });
-    return { image, expected: null };
+    return { image: { ...image, size: staged.size }, expected: null };
   },
 };

@@ -1,0 +1,29 @@
+// Which stores an import still writes to and which failed, as Glance shows them on the image:
+// os_glance_importing_to_stores / os_glance_failed_import, sorted and comma-joined.
+
+export const IMPORTING_TO_STORES = 'os_glance_importing_to_stores';
+export const FAILED_IMPORT = 'os_glance_failed_import';
+
+export interface StoreProgressChange {
+  /** Stores the import starts writing to. */
+  importing?: string[];
+  /** Stores whose earlier failure no longer counts (they are tried again). */
+  clearFailed?: string[];
+  done?: string;
+  failed?: string[];
+}
+
+/** The two progress properties after `change`, from the image's properties before it. */
+export function storeProgress(properties: Readonly<Record<string, string>>, change: StoreProgressChange): Record<string, string> {
+  const split = (v: string | undefined) => new Set((v ?? '').split(',').filter((x) => x !== ''));
+  const importing = split(properties[IMPORTING_TO_STORES]);
+  const failed = split(properties[FAILED_IMPORT]);
+  for (const id of change.importing ?? []) importing.add(id);
+  for (const id of change.clearFailed ?? []) failed.delete(id);
+  if (change.done) importing.delete(change.done);
+  for (const id of change.failed ?? []) {
+    importing.delete(id);
+    failed.add(id);
+  }
+  return { [IMPORTING_TO_STORES]: [...importing].sort().join(','), [FAILED_IMPORT]: [...failed].sort().join(',') };
+}
