@@ -79,6 +79,14 @@ async function serve(config: Config): Promise<void> {
     setTimeout(() => void close(), drainMs);
   };
   const close = () => {
+    const graceMs = config.get('DEFAULT', 'graceful_shutdown_timeout') * 1000;
+    if (graceMs > 0) {
+      setTimeout(() => {
+        // What was cut off is recovered as after a crash: its image goes back to queued at the next start.
+        log.warn(`requests still running ${graceMs / 1000} s after the stop began (graceful_shutdown_timeout); exiting`);
+        log.flush(() => process.exit(1));
+      }, graceMs).unref();
+    }
     metricsServer?.close();
     return app.close().then(
       () => log.flush(() => process.exit(0)),

@@ -20,6 +20,9 @@ export const OPTIONS = {
     // Gaze: on SIGTERM, /healthcheck answers 503 for this long while requests are still served, so a
     // load balancer takes the node out before it stops accepting.
     drain_seconds: { type: 'int', default: 0 },
+    // oslo.service's name: after draining, requests still running get this long to end before the
+    // process exits anyway (an upload whose client stalled would otherwise hold it); 0 waits for them.
+    graceful_shutdown_timeout: { type: 'int', default: 60 },
     // Where `gaze db load-metadefs` reads metadata definition files by default.
     metadata_source_path: { type: 'string', default: '/etc/glance/metadefs/' },
     // Gaze: where the embedded defaults keep the database, the file store and staging.

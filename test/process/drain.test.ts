@@ -1,12 +1,16 @@
 // A node leaving a load balancer: /healthcheck answers 503 while the disable file exists (oslo.middleware's
 // disable_by_file_path) and, after SIGTERM, for drain_seconds while every other request is still served;
-// then the process stops accepting and exits cleanly.
+// then the process stops accepting and exits cleanly. A request that does not end (a stalled upload) holds
+// the stop for graceful_shutdown_timeout at most; its image is queued again at the next start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { until } from '../helpers/wait.ts';
+import { client } from '../helpers/http.ts';
 
 test('healthcheck: 503 with the disable file, 503 DRAINING after SIGTERM while the API still answers, then a clean exit', async () => {
   const gaze = await startGazeProcess({ DEFAULT: { drain_seconds: '3' }, healthcheck: { disable_by_file_path: '__DIR__/healthcheck_disable' } });
@@ -32,5 +36,38 @@ test('healthcheck: 503 with the disable file, 503 DRAINING after SIGTERM while t
     await assert.rejects(fetch(`${gaze.url}/healthcheck`), 'and then stopped accepting');
   } finally {
     await gaze.stop();
+  }
+});
+
+test('a stalled upload holds the stop for graceful_shutdown_timeout at most; its image is queued at the next start', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-stop-'));
+  try {
+    const gaze = await startGazeProcess({ DEFAULT: { graceful_shutdown_timeout: '2' } }, { dir });
+    const api = client(gaze.url);
+    const image = await api.createImage({ name: 'stalled' });
+    const upload = httpRequest(`${gaze.url}/v2/images/${image.id}/file`, {
+      method: 'PUT',
+      agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
+    });
+    upload.on('error', () => {});
+    upload.write(Buffer.alloc(1_000_000, 7)); // and then nothing more: the client stalls
+    await until(async () => ((await api.get(`/v2/images/${image.id}`)).json.status === 'saving' ? true : undefined), 'the upload to begin');
+    const exited = new Promise<number | null>((resolve) => gaze.child.once('exit', (code) => resolve(code)));
+    gaze.child.kill('SIGTERM');
+    assert.equal(await exited, 1, 'it gave up on the stalled request and said so by its exit code');
+    assert.match(gaze.output(), /requests still running 2 s after the stop began \(graceful_shutdown_timeout\); exiting/);
+    upload.destroy();
+
+    const again = await startGazeProcess({}, { dir, port: gaze.port });
+    try {
+      const shown = (await client(again.url).get(`/v2/images/${image.id}`)).json;
+      assert.equal(shown.status, 'queued');
+      assert.equal((await client(again.url).upload(image.id, 'whole this time')).status, 204);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
