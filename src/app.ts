@@ -32,7 +32,8 @@ import { memberRoutes } from './http/routes/members.ts';
 import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
 import { stagingAreaFromConfig } from './import/staging-config.ts';
-import { ImportRunner, nodeName } from './import/runner.ts';
+import { ImportRunner } from './import/runner.ts';
+import { nodeName } from './util/process.ts';
 import { StagingService } from './services/staging.ts';
 import { recoverInterruptedUploads } from './services/upload-recovery.ts';
 import { ImportService } from './services/imports.ts';
@@ -87,6 +88,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     imageValidator: new SchemaValidator('image', image),
     propertyProtections,
     quotas: quotasFromConfig(config, new UsageRepo(db)),
+    nodeId: nodeName(),
     log,
     metrics,
     settings: {
@@ -127,7 +129,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       taskTimeToLiveHours: config.get('task', 'task_time_to_live'),
       locationImport: { secureHash: config.get('DEFAULT', 'do_secure_hash'), retries: config.get('DEFAULT', 'http_retries') },
       metrics,
-      nodeId: nodeName(),
+      nodeId: deps.nodeId,
       glanceDownload: {
         extraProperties: config.get('glance_download_properties', 'extra_properties'),
         regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),

@@ -178,8 +178,11 @@ export function checkExpectedDigest(algo: unknown, value: unknown, hashingAlgori
 }
 export const RESERVED_PROPERTIES = ['location', 'deleted', 'deleted_at'] as const;
 
+/** The node writing an image's data while it is `saving` (set with that status): recovery leaves a live writer's upload alone. */
+export const UPLOAD_NODE = 'os_glance_upload_node';
+
 /** Properties Gaze stores but never shows (spec §3.1). */
-export const HIDDEN_PROPERTIES = ['os_glance_stage_host', 'os_glance_hash_op_host'] as const;
+export const HIDDEN_PROPERTIES = ['os_glance_stage_host', 'os_glance_hash_op_host', UPLOAD_NODE] as const;
 
 export function isReservedNamespace(key: string): boolean {
   return key.startsWith('os_glance');

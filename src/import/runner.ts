@@ -6,7 +6,7 @@ import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts
 import { isTerminal } from '../domain/task.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { imagePayload } from '../notify/payloads.ts';
-import { processAlive } from '../util/process.ts';
+import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, IMAGE_DELETED, ImportStopped, describeFailure } from './failures.ts';
 import { fanOut } from './fan-out.ts';
@@ -148,7 +148,7 @@ export class ImportRunner implements ImportEngine {
         ...(await this.deps.tasks.orphaned(50)).map((task) => ({ task, deadOwner: null })),
         // A holder on this host whose process is gone (killed, crashed) need not be waited for.
         ...(await this.deps.tasks.heldWithPrefix(`${hostname()}:`, 50))
-          .filter((task) => task.lease_owner !== nodeId && !processAlive(Number(task.lease_owner!.split(':')[1])))
+          .filter((task) => task.lease_owner !== nodeId && nodeGone(task.lease_owner!))
           .map((task) => ({ task, deadOwner: task.lease_owner })),
       ];
       for (const { task, deadOwner } of candidates) {
@@ -303,11 +303,6 @@ export class ImportRunner implements ImportEngine {
     await deps.images.releaseImportLock(image.id, task.id);
     await succeed(this.finish, task, image.id, !method.copying);
   }
-}
-
-/** The lease owner name of this process: host and pid let a restarted neighbour see that it is gone. */
-export function nodeName(): string {
-  return `${hostname()}:${process.pid}:${crypto.randomUUID()}`;
 }
 
 /** The import method a task runs (its type for the legacy and location tasks), for metrics. */

@@ -1,4 +1,4 @@
-import type { Image } from '../domain/image.ts';
+import { HIDDEN_PROPERTIES, type Image } from '../domain/image.ts';
 import { apiTime } from '../domain/time.ts';
 
 /** Glance's notification payload of an image (locations never included). */
@@ -20,7 +20,8 @@ export function imagePayload(image: Image): Record<string, unknown> {
     virtual_size: image.virtual_size,
     is_public: image.visibility === 'public',
     visibility: image.visibility,
-    properties: { ...image.properties },
+    // What the API never shows (which node stages or uploads) stays out of notifications too.
+    properties: Object.fromEntries(Object.entries(image.properties).filter(([key]) => !(HIDDEN_PROPERTIES as readonly string[]).includes(key))),
     tags: [...image.tags],
     deleted: false,
     deleted_at: null,

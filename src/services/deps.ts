@@ -24,6 +24,8 @@ export interface ServiceDeps {
   propertyProtections?: PropertyProtections | null;
   settings: ServiceSettings;
   quotas: QuotaService;
+  /** This process among the nodes sharing the database (util/process.ts nodeName()). */
+  nodeId: string;
   /** For work outside a request (imports, sweeps); requests log through request.log. */
   log: Logger;
   metrics?: Metrics;

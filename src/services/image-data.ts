@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
-import { moveTo, resetToQueued, assertFormatsForData, assertTransition, type Image } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertFormatsForData, assertTransition, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
@@ -36,7 +36,8 @@ export class ImageDataService {
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', sizeHint ?? null)))) {
+    // Who writes is recorded with the status: another node's start must not take a live upload for a dead one.
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');
@@ -58,7 +59,7 @@ export class ImageDataService {
     } catch (err) {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
-      await this.deps.images.updateFields(id, 'saving', resetToQueued()); // an expected digest stays expected
+      await this.deps.images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }); // an expected digest stays expected
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;

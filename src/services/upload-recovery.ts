@@ -1,8 +1,10 @@
-import { resetToQueued } from '../domain/image.ts';
+import { resetToQueued, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
 import { STAGE_HOST } from './staging.ts';
+import type { Store } from '../stores/store.ts';
+import { nodeGone } from '../util/process.ts';
 
 // A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
 const LIVE_WRITE_MS = 60_000;
@@ -10,15 +12,17 @@ const LIVE_WRITE_MS = 60_000;
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
  * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
- * files are the import runner's periodic sweep, queued data the scrubber's). With several
- * workers sharing the directories, a write whose temp file is still growing is left alone.
+ * files are the import runner's periodic sweep, queued data the scrubber's). An upload names its writer
+ * on the image: only a writer known to be gone (a dead process of this host) is recovered here, so a
+ * node's start never ends another node's upload, whatever the store. Images saving since before
+ * writers were named fall back to the stores' own signs of a write in progress.
  */
 export async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
   const { images, stores } = deps;
   for (const id of await images.idsInStatus('saving')) {
-    const live = await Promise.all(stores.all().map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
-    if (live.some(Boolean)) continue;
-    if (!(await images.updateFields(id, 'saving', resetToQueued()))) continue;
+    const writer = (await images.get(id))?.properties[UPLOAD_NODE];
+    if (writer ? !nodeGone(writer) : await writeInProgress(stores.all(), id)) continue;
+    if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
       await images.discardLocation(location.id);
@@ -34,4 +38,9 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
     await images.updateFields(id, 'uploading', resetToQueued());
   }
   for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
+}
+
+async function writeInProgress(stores: Store[], id: string): Promise<boolean> {
+  const live = await Promise.all(stores.map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
+  return live.some(Boolean);
 }

@@ -4,7 +4,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
-import { processAlive } from '../util/process.ts';
+import { processTag, processTagGone } from '../util/process.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
 
@@ -22,7 +22,7 @@ export class FileStoreDriver implements StoreDriver {
     await mkdir(this.dir, { recursive: true });
     const final = path.join(this.dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
-    const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
+    const temp = path.join(this.dir, `.partial-${key}-${processTag()}-${Date.now()}`);
     let size = 0;
     try {
       const handle = await open(temp, 'wx');
@@ -53,7 +53,7 @@ export class FileStoreDriver implements StoreDriver {
 
   async adopt(key: string, file: string): Promise<WriteResult | null> {
     await mkdir(this.dir, { recursive: true });
-    const temp = path.join(this.dir, `.partial-${key}-${process.pid}-${Date.now()}`);
+    const temp = path.join(this.dir, `.partial-${key}-${processTag()}-${Date.now()}`);
     try {
       // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
       await link(file, temp);
@@ -130,10 +130,12 @@ export class FileStoreDriver implements StoreDriver {
     return removed;
   }
 
-  /** A temp file is live while the process named in it runs and the file keeps changing. */
+  /**
+   * A temp file is live while it keeps changing and the process named in it runs. A process of another
+   * host sharing the directory cannot be probed: its file is judged by its changes alone.
+   */
   private async partialIsLive(name: string, idleMs: number): Promise<boolean> {
-    const pid = Number(name.split('-').at(-2));
-    if (!processAlive(pid)) return false;
+    if (processTagGone(name.split('-').at(-2) ?? '')) return false;
     const info = await stat(path.join(this.dir, name)).catch(() => null);
     return info !== null && Date.now() - info.mtimeMs < idleMs;
   }

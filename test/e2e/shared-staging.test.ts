@@ -1,6 +1,7 @@
-// Staging in an object store (a real Swift's S3 API): every node sees the same staged data, so data
-// staged through one node is imported by another, even after the first was killed, without forwarding.
-// The import plugins work on a local copy of object-staged data; deletes and imports leave nothing staged.
+// Nodes sharing an object store (a real Swift's S3 API). Staging in it: every node sees the same staged
+// data, so data staged through one node is imported by another, even after the first was killed, without
+// forwarding. The import plugins work on a local copy of object-staged data; deletes and imports leave
+// nothing staged. Uploads into it: a node's start never ends another node's upload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -36,6 +37,27 @@ async function startNode(): Promise<GazeProcess> {
     },
     { port },
   );
+}
+
+/** A request body sent in two halves: the second only when `sendRest()` is called. */
+function twoHalves(): { body: ReadableStream<Uint8Array>; data: Buffer; sendRest(): void } {
+  const first = randomBytes(1024 * 1024);
+  const rest = randomBytes(1024 * 1024);
+  let sendRest!: () => void;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(first);
+      sendRest = () => {
+        controller.enqueue(rest);
+        controller.close();
+      };
+    },
+  });
+  return { body, data: Buffer.concat([first, rest]), sendRest: () => sendRest() };
+}
+
+async function statusOn(url: string, id: string): Promise<string> {
+  return (await client(url).get(`/v2/images/${id}`)).json.status;
 }
 
 /** Staged data is removed just after the image turns active: wait for the bucket to have none. */
@@ -102,29 +124,21 @@ test('data staged through one node is imported by another after the first was ki
   // A node that starts while another node is still staging leaves that stage alone (it cannot see an
   // object store's upload in progress; the image says which node stages it).
   const other = await client(nodeB.url).createImage({ name: 'staged-on-b' });
-  const first = randomBytes(1024 * 1024);
-  const rest = randomBytes(1024 * 1024);
-  let sendRest!: () => void;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(first);
-      sendRest = () => {
-        controller.enqueue(rest);
-        controller.close();
-      };
-    },
+  const halves = twoHalves();
+  const staging = client(nodeB.url).put(`/v2/images/${other.id}/stage`, {
+    body: halves.body as never,
+    headers: { 'content-type': 'application/octet-stream' },
   });
-  const staging = client(nodeB.url).put(`/v2/images/${other.id}/stage`, { body: body as never, headers: { 'content-type': 'application/octet-stream' } });
-  await until(async () => ((await client(nodeB.url).get(`/v2/images/${other.id}`)).json.status === 'uploading' ? true : undefined), 'the stage to begin');
+  await until(async () => ((await statusOn(nodeB.url, other.id)) === 'uploading' ? true : undefined), 'the stage to begin');
   const starting = await startNode();
   try {
-    assert.equal((await client(starting.url).get(`/v2/images/${other.id}`)).json.status, 'uploading');
+    assert.equal(await statusOn(starting.url, other.id), 'uploading');
   } finally {
     await starting.stop();
+    halves.sendRest(); // even after a failed assertion: a body left open would hold node B's stop
   }
-  sendRest();
   assert.equal((await staging).status, 204);
-  assert.equal((await importAndWait(nodeA.url, other.id)).checksum, md5(Buffer.concat([first, rest])));
+  assert.equal((await importAndWait(nodeA.url, other.id)).checksum, md5(halves.data));
   await noneStaged();
 });
 
@@ -170,4 +184,42 @@ test('[os_glance_staging_store] with S3 options: a bucket for staged data only',
   } finally {
     await gaze.stop();
   }
+});
+
+test("a node's start leaves another node's upload into the shared store alone; a killed uploader's image is queued again", async () => {
+  // The object store shows no sign of an upload in progress: the image names its writer.
+  const image = await client(nodeA.url).createImage({ name: 'uploading-on-a', disk_format: 'raw', container_format: 'bare' });
+  const halves = twoHalves();
+  const upload = client(nodeA.url).put(`/v2/images/${image.id}/file`, { body: halves.body as never, headers: { 'content-type': 'application/octet-stream' } });
+  await until(async () => ((await statusOn(nodeA.url, image.id)) === 'saving' ? true : undefined), 'the upload to begin');
+  const starting = await startNode();
+  try {
+    assert.equal(await statusOn(starting.url, image.id), 'saving');
+  } finally {
+    await starting.stop();
+    halves.sendRest();
+  }
+  assert.equal((await upload).status, 204);
+  const active = (await client(nodeB.url).get(`/v2/images/${image.id}`)).json;
+  assert.equal(active.status, 'active');
+  assert.equal(active.checksum, md5(halves.data));
+  assert.equal(active.os_glance_upload_node, undefined, 'the writer is never shown');
+  const back = await fetch(`${nodeB.url}/v2/images/${image.id}/file`);
+  assert.equal(md5(Buffer.from(await back.arrayBuffer())), md5(halves.data));
+
+  const cut = await client(nodeA.url).createImage({ name: 'cut-off', disk_format: 'raw', container_format: 'bare' });
+  const unfinished = twoHalves();
+  const dying = client(nodeA.url)
+    .put(`/v2/images/${cut.id}/file`, { body: unfinished.body as never, headers: { 'content-type': 'application/octet-stream' } })
+    .catch((err: unknown) => err);
+  await until(async () => ((await statusOn(nodeA.url, cut.id)) === 'saving' ? true : undefined), 'the second upload to begin');
+  await nodeA.kill('SIGKILL');
+  await dying;
+  assert.equal(await statusOn(nodeB.url, cut.id), 'saving', 'a running node does not recover uploads by itself');
+  nodeA = await startNode(); // same host: the dead writer is recognised at start
+  const queued = (await client(nodeA.url).get(`/v2/images/${cut.id}`)).json;
+  assert.equal(queued.status, 'queued');
+  assert.equal(queued.size, null);
+  assert.equal((await client(nodeA.url).upload(cut.id, 'complete')).status, 204);
+  assert.equal(await statusOn(nodeB.url, cut.id), 'active');
 });

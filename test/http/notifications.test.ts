@@ -38,6 +38,9 @@ test('with the log driver, image events are written as JSON lines with Glance ev
   assert.equal(upload.payload.size, 5);
   assert.equal(events.at(-1).payload.deleted, true);
   assert.ok(!('locations' in upload.payload));
+  const prepare = events.find((n) => n.notification === 'image.prepare');
+  assert.equal(prepare.payload.status, 'saving');
+  assert.deepEqual(prepare.payload.properties, {}, 'which node writes the data is not told');
 });
 
 test('an import emits task.create, task.processing and task.success, and the image events of its data', async () => {

@@ -1,12 +1,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStoreDriver } from '../../src/stores/file.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
+import { processTag } from '../../src/util/process.ts';
 import { runStoreConformance } from './conformance.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'gaze-filestore-'));
@@ -36,6 +37,25 @@ test('file: sweepPartials removes temporary files left by a crash', async () => 
   writeFileSync(path.join(dir, '.partial-dead-1-2'), 'half');
   assert.equal(await driver.sweepPartials(), 1);
   assert.deepEqual(readdirSync(dir), ['kept']);
+});
+
+test('file: a shared directory: partials of another host are judged by their changes alone, never by a local pid', async () => {
+  const dir = path.join(root, 'shared');
+  const driver = new FileStoreDriver(dir);
+  await driver.write('kept', Readable.from([Buffer.from('whole')]));
+  const deadPid = 4_194_305; // beyond the largest pid Linux gives out (2^22)
+  const name = (key: string, tag: string) => `.partial-${key}-${tag}-${Date.now()}`;
+  const foreignFresh = name('a', `${deadPid}.0badc0de`);
+  const foreignIdle = name('b', `${process.pid}.0badc0de`); // a pid that runs here says nothing of another host
+  const localDead = name('c', `${deadPid}.${processTag().split('.')[1]}`);
+  const localLive = name('d', processTag());
+  for (const file of [foreignFresh, foreignIdle, localDead, localLive]) writeFileSync(path.join(dir, file), 'half');
+  const longAgo = new Date(Date.now() - 120_000);
+  utimesSync(path.join(dir, foreignIdle), longAgo, longAgo);
+  assert.equal(await driver.writeInProgress('a', 60_000), true, "another host's write that keeps changing is live");
+  assert.equal(await driver.writeInProgress('c', 60_000), false, 'a write of a dead process of this host is not');
+  assert.equal(await driver.sweepPartials(60_000), 2);
+  assert.deepEqual(readdirSync(dir).sort(), [foreignFresh, localLive, 'kept'].sort());
 });
 
 test('the facade refuses a driver that declares an ability without its method, and asks nothing of abilities not declared', async () => {
