@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
-import { moveTo, resetToQueued, assertTransition } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertTransition, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
@@ -51,15 +51,12 @@ export class StagingService {
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null)))) {
+    // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
-    // Shared staging: the node that stages says so from the start, so that no other node's restart
-    // takes the stage for interrupted (see recoverInterruptedUploads). Local staging says so once the
-    // data is there, as the address imports and deletes are replayed to.
-    if (this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
     const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
@@ -70,11 +67,12 @@ export class StagingService {
       // Stages that ran side by side were each checked against the same remaining quota: with this
       // one's size now counted, check again.
       if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
+      // Local staging: the node that holds the data is where imports and deletes are replayed to.
       if (!this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'uploading', resetToQueued());
+      await this.deps.images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null });
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

@@ -12,10 +12,10 @@ const LIVE_WRITE_MS = 60_000;
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
  * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
- * files are the import runner's periodic sweep, queued data the scrubber's). An upload names its writer
- * on the image: only a writer known to be gone (a dead process of this host) is recovered here, so a
- * node's start never ends another node's upload, whatever the store. Images saving since before
- * writers were named fall back to the stores' own signs of a write in progress.
+ * files are the import runner's periodic sweep, queued data the scrubber's). An upload or a stage names
+ * its writer on the image: only a writer known to be gone (a dead process of this host) is recovered
+ * here, so a node's start never ends another node's upload, whatever the store. Images written since
+ * before writers were named fall back to the stores' own signs of a write in progress.
  */
 export async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
   const { images, stores } = deps;
@@ -30,12 +30,15 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
     }
   }
   for (const id of await images.idsInStatus('uploading')) {
-    const stageHost = (await images.get(id))?.properties[STAGE_HOST];
-    if (stageHost && stageHost !== selfUrl) continue; // staged on another worker: its data is there
+    const properties = (await images.get(id))?.properties ?? {};
+    const stageHost = properties[STAGE_HOST];
+    if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
     // A staging store that cannot answer now leaves the image as it is (the next start looks again).
     const staged = await staging.size(id).catch(() => undefined);
-    if (staged !== null || (await staging.writeInProgress(id, LIVE_WRITE_MS))) continue;
-    await images.updateFields(id, 'uploading', resetToQueued());
+    if (staged !== null) continue;
+    const writer = properties[UPLOAD_NODE];
+    if (writer ? !nodeGone(writer) : await staging.writeInProgress(id, LIVE_WRITE_MS)) continue;
+    await images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null });
   }
   for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
 }
