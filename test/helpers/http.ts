@@ -119,3 +119,21 @@ export function expectError(reply: Reply, status: number, text: string | RegExp)
   if (typeof text === 'string') assert.equal(message(reply), text);
   else assert.match(message(reply), text);
 }
+
+/**
+ * An upload (PUT /file) that announces 10 MB, sends `sent` bytes and then stalls; resolves once the image
+ * is `saving`. Destroy the request to end it.
+ */
+export async function stalledUpload(base: string, id: string, sent: number): Promise<ReturnType<typeof httpRequest>> {
+  const req = httpRequest(`${base}/v2/images/${id}/file`, {
+    method: 'PUT',
+    agent: false,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
+  });
+  req.on('error', () => {});
+  req.write(Buffer.alloc(sent, 1));
+  const api = client(base);
+  for (let i = 0; i < 200 && (await api.get(`/v2/images/${id}`)).json.status !== 'saving'; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal((await api.get(`/v2/images/${id}`)).json.status, 'saving', 'the upload began');
+  return req;
+}

@@ -5,12 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { until } from '../helpers/wait.ts';
-import { client } from '../helpers/http.ts';
+import { client, stalledUpload } from '../helpers/http.ts';
 
 test('healthcheck: 503 with the disable file, 503 DRAINING after SIGTERM while the API still answers, then a clean exit', async () => {
   const gaze = await startGazeProcess({ DEFAULT: { drain_seconds: '3' }, healthcheck: { disable_by_file_path: '__DIR__/healthcheck_disable' } });
@@ -45,14 +44,7 @@ test('a stalled upload holds the stop for graceful_shutdown_timeout at most; its
     const gaze = await startGazeProcess({ DEFAULT: { graceful_shutdown_timeout: '2' } }, { dir });
     const api = client(gaze.url);
     const image = await api.createImage({ name: 'stalled' });
-    const upload = httpRequest(`${gaze.url}/v2/images/${image.id}/file`, {
-      method: 'PUT',
-      agent: false,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
-    });
-    upload.on('error', () => {});
-    upload.write(Buffer.alloc(1_000_000, 7)); // and then nothing more: the client stalls
-    await until(async () => ((await api.get(`/v2/images/${image.id}`)).json.status === 'saving' ? true : undefined), 'the upload to begin');
+    const upload = await stalledUpload(gaze.url, image.id, 1_000_000); // and then nothing more: the client stalls
     const exited = new Promise<number | null>((resolve) => gaze.child.once('exit', (code) => resolve(code)));
     gaze.child.kill('SIGTERM');
     assert.equal(await exited, 1, 'it gave up on the stalled request and said so by its exit code');

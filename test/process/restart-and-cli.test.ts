@@ -2,13 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startGazeProcess } from '../helpers/gaze.ts';
-import { client } from '../helpers/http.ts';
+import { client, stalledUpload } from '../helpers/http.ts';
 
 const run = promisify(execFile);
 const gazeBin = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
@@ -19,15 +18,7 @@ test('kill -9 during an upload: after a restart the image is queued again and no
     const first = await startGazeProcess({}, { dir });
     const api = client(first.url);
     const img = await api.createImage({ name: 'interrupted' });
-    const req = httpRequest(`${first.url}/v2/images/${img.id}/file`, {
-      method: 'PUT',
-      agent: false,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': 10_000_000 },
-    });
-    req.on('error', () => {});
-    req.write(Buffer.alloc(2_000_000, 1));
-    for (let i = 0; i < 200 && (await api.get(`/v2/images/${img.id}`)).json.status !== 'saving'; i++) await new Promise((r) => setTimeout(r, 25));
-    assert.equal((await api.get(`/v2/images/${img.id}`)).json.status, 'saving');
+    const req = await stalledUpload(first.url, img.id, 2_000_000);
     await first.kill('SIGKILL');
     req.destroy();
     assert.ok(
