@@ -152,6 +152,11 @@ export class StagingArea {
   }
 
   /** Names of everything staged: image ids, and `<id>.<suffix>` work files of plugins on local staging. */
+  /** The image a key of the staging store belongs to (a key without this area's prefix is an image id). */
+  imageOf(key: string): string {
+    return key.startsWith(this.prefix) ? key.slice(this.prefix.length) : key;
+  }
+
   async names(): Promise<string[]> {
     const keys = (await this.store.list(this.prefix)) ?? [];
     return keys.map((key) => key.slice(this.prefix.length));

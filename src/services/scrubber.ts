@@ -14,7 +14,8 @@ export class DataScrubber {
 
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly opts: { intervalSeconds: number; graceSeconds: number },
+    /** `alsoSweep`: more of the same kind of cleanup, run on every pass (orphaned parts in object stores). */
+    private readonly opts: { intervalSeconds: number; graceSeconds: number; alsoSweep?: () => Promise<void> },
   ) {}
 
   start(): void {
@@ -41,6 +42,7 @@ export class DataScrubber {
     try {
       const settledBefore = addSeconds(nowTimestamp(), -this.opts.graceSeconds);
       for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrubLocation(this.deps, location);
+      await this.opts.alsoSweep?.();
     } catch (err) {
       this.deps.log.error({ err }, 'the data scrubber failed');
     }

@@ -43,6 +43,31 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
   for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
 }
 
+/**
+ * Unfinished parts that writes killed mid-way left in object stores (S3 multipart uploads): an image
+ * being written, staged, imported or copied, by any node, keeps its own, and so does a write begun less
+ * than `minAgeMs` ago. Run with the data scrubber, on the image stores and the staging store.
+ */
+export async function sweepOrphanedParts(
+  deps: Pick<ServiceDeps, 'images' | 'tasks' | 'log'>,
+  stores: Store[],
+  staging: Pick<StagingArea, 'imageOf'>,
+  minAgeMs = LIVE_WRITE_MS,
+): Promise<void> {
+  const { images } = deps;
+  const writing = new Set([
+    ...(await images.idsInStatus('saving')),
+    ...(await images.idsInStatus('uploading')),
+    ...(await images.idsInStatus('importing')),
+    ...(await deps.tasks.unfinishedImageIds()),
+  ]);
+  const inUse = (key: string) => writing.has(staging.imageOf(key));
+  for (const store of new Set(stores)) {
+    const aborted = await store.sweepOrphans(inUse, minAgeMs);
+    if (aborted) deps.log.info(`store ${store.id}: removed ${aborted} unfinished upload(s) of writes that died`);
+  }
+}
+
 async function writeInProgress(stores: Store[], id: string): Promise<boolean> {
   const live = await Promise.all(stores.map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
   return live.some(Boolean);

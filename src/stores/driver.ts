@@ -17,10 +17,18 @@ export interface StoreCapabilities {
   closable: boolean;
   /** list(): can name the objects it holds (a staging area sweeps what no import waits for). */
   list: boolean;
+  /** sweepOrphans(): writes keep unfinished parts in the store itself (multipart uploads) that a crash can orphan. */
+  orphans: boolean;
 }
 
 /** The optional methods and the ability that promises each. */
-export const ABILITY_METHODS = { adopt: ['adopt'], localPartials: ['sweepPartials', 'writeInProgress'], closable: ['close'], list: ['list'] } as const;
+export const ABILITY_METHODS = {
+  adopt: ['adopt'],
+  localPartials: ['sweepPartials', 'writeInProgress'],
+  closable: ['close'],
+  list: ['list'],
+  orphans: ['sweepOrphans'],
+} as const;
 
 export interface ByteRange {
   start: number;
@@ -70,6 +78,11 @@ export interface StoreDriver {
   sweepPartials?(idleMs: number): Promise<number>;
   /** Whether a write of `key` is still going (its temporary file changed within `idleMs`). */
   writeInProgress?(key: string, idleMs: number): Promise<boolean>;
+  /**
+   * Removes the unfinished parts of writes that died, except for keys `inUse` says are being written
+   * and writes begun less than `minAgeMs` ago; how many.
+   */
+  sweepOrphans?(inUse: (key: string) => boolean, minAgeMs: number): Promise<number>;
   /** The keys of the whole objects this store holds that begin with `prefix` (no temporary or segment objects). */
   list?(prefix: string): Promise<string[]>;
   /** Releases connections; the driver is not used afterwards. */

@@ -11,7 +11,7 @@ import { FileRangeReader } from './file-reader.ts';
 /** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
 export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: false };
   readonly dir: string;
 
   constructor(dir: string) {

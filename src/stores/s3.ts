@@ -16,6 +16,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError } from '../config/index.ts';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { toStoreError } from './s3-errors.ts';
+import { orphanedUploads } from './s3-orphans.ts';
+import { s3KeyOf } from './s3-url.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -60,7 +62,7 @@ export interface S3StoreOptions {
  */
 export class S3StoreDriver implements StoreDriver {
   readonly type = 's3';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true, orphans: true };
   readonly bucket: string;
   readonly client: S3Client;
   readonly partSize: number;
@@ -95,6 +97,13 @@ export class S3StoreDriver implements StoreDriver {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+  }
+
+  /** Aborts the multipart uploads of writes that died (see s3-orphans.ts); how many. */
+  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
+    const orphans = await orphanedUploads(this.client, this.bucket, inUse, minAgeMs);
+    for (const { key, uploadId } of orphans) await this.abortUpload(key, uploadId);
+    return orphans.length;
   }
 
   /** Closes the client's keep-alive connections. */
@@ -297,24 +306,7 @@ export class S3StoreDriver implements StoreDriver {
 
   /** The key of a url in this store's bucket, or null. */
   private parse(url: string): string | null {
-    const m = /^(s3|s3\+https?):\/\/(.*)$/i.exec(url);
-    if (!m) return null;
-    const scheme = m[1]!;
-    let rest = m[2]!;
-    // Glance's form: credentials (which may hold '/' in the secret) up to the last '@', then host.
-    const at = rest.lastIndexOf('@');
-    const glanceForm = at >= 0 || scheme.toLowerCase() !== 's3' || rest.split('/').length > 2;
-    if (glanceForm) {
-      if (at >= 0) rest = rest.slice(at + 1);
-      const slash = rest.indexOf('/');
-      if (slash < 0 || rest.slice(0, slash).toLowerCase() !== this.endpointHost) return null;
-      rest = rest.slice(slash + 1);
-    }
-    const slash = rest.indexOf('/');
-    if (slash < 0 || rest.slice(0, slash) !== this.bucket) return null;
-    const key = rest.slice(slash + 1);
-    if (key === '' || key.split('/').some((part) => part === '' || part === '.' || part === '..')) return null;
-    return key;
+    return s3KeyOf(url, this.bucket, this.endpointHost);
   }
 
   private ensureBucket(): Promise<void> {

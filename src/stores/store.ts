@@ -60,6 +60,11 @@ export class Store {
     return wrap(this.id, async () => (this.driver.capabilities.localPartials ? this.driver.writeInProgress!(key, idleMs) : false));
   }
 
+  /** Unfinished parts a dead write left in the store itself (multipart uploads), where the driver has them (0 otherwise). */
+  sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
+    return wrap(this.id, async () => (this.driver.capabilities.orphans ? this.driver.sweepOrphans!(inUse, minAgeMs) : 0));
+  }
+
   /** The keys of the objects whose names begin with `prefix`; null when the driver cannot list. */
   list(prefix: string): Promise<string[] | null> {
     return wrap(this.id, async () => (this.driver.capabilities.list ? this.driver.list!(prefix) : null));

@@ -52,7 +52,7 @@ interface Segment {
  */
 export class SwiftStoreDriver implements StoreDriver {
   readonly type = 'swift';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true, orphans: false };
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;

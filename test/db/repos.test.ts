@@ -16,6 +16,7 @@ import { activation, moveTo, resetToQueued, type Image } from '../../src/domain/
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 import { taskRow } from '../helpers/tasks.ts';
+import { imageRecord } from '../helpers/images.ts';
 
 const TiB = 1024 ** 4;
 const FIVE_TIB = 5 * TiB; // 5497558138880: above 2^32, needs BIGINT and must come back as a number
@@ -30,33 +31,7 @@ function ts(n: number): string {
   return nowTimestamp(new Date(Date.UTC(2024, 0, 1, 0, 0, 0) + n * 1000));
 }
 
-function makeImage(overrides: Partial<Image> = {}): Image {
-  const now = nowTimestamp();
-  return {
-    id: crypto.randomUUID(),
-    name: 'image',
-    status: 'queued',
-    visibility: 'private',
-    protected: false,
-    os_hidden: false,
-    checksum: null,
-    os_hash_algo: null,
-    os_hash_value: null,
-    owner: 'alice',
-    size: null,
-    virtual_size: null,
-    container_format: null,
-    disk_format: null,
-    min_ram: 0,
-    min_disk: 0,
-    created_at: now,
-    updated_at: now,
-    properties: {},
-    tags: [],
-    locations: [],
-    ...overrides,
-  };
-}
+const makeImage = imageRecord;
 
 type QueryOverrides = Omit<Partial<ListQuery>, 'scope'> & { scope?: Partial<ListScope> };
 

@@ -5,7 +5,16 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
-import { CreateBucketCommand, HeadBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { S3StoreDriver } from '../../src/stores/s3.ts';
 import { createS3Driver } from '../../src/stores/s3-options.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
@@ -14,6 +23,16 @@ import type { Config } from '../../src/config/index.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { runStoreConformance } from './conformance.ts';
+import { Store } from '../../src/stores/store.ts';
+import { FileStoreDriver } from '../../src/stores/file.ts';
+import { StagingArea } from '../../src/import/staging-area.ts';
+import { ImagesRepo } from '../../src/db/repos/images.ts';
+import { TasksRepo } from '../../src/db/repos/tasks.ts';
+import { sweepOrphanedParts } from '../../src/services/upload-recovery.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { createTestEngine } from '../helpers/databases.ts';
+import { imageRecord } from '../helpers/images.ts';
+import { taskRow } from '../helpers/tasks.ts';
 import { chunks, failingAfter, stallingAfter } from './sources.ts';
 
 const MiB = 1024 * 1024;
@@ -70,6 +89,12 @@ async function listAll(driver: StoreDriver): Promise<string[]> {
 async function uploadsInProgress(driver: S3StoreDriver): Promise<number> {
   const res = await admin.send(new ListMultipartUploadsCommand({ Bucket: driver.bucket }));
   return res.Uploads?.length ?? 0;
+}
+
+/** The keys of the multipart uploads in progress in the driver's bucket, sorted. */
+async function pendingUploads(driver: S3StoreDriver): Promise<string[]> {
+  const res = await admin.send(new ListMultipartUploadsCommand({ Bucket: driver.bucket }));
+  return (res.Uploads ?? []).map((u) => u.Key!).sort();
 }
 
 const config = {} as Config;
@@ -232,4 +257,36 @@ test('s3: with a known size the part is the smallest that fits 10,000 parts (8 M
   assert.equal(driver.partSizeFor(100 * 1024 * MiB), 12 * MiB, '100 GiB in at most 9,000 parts of 12 MiB');
   assert.equal(driver.partSizeFor(900 * 1024 * MiB), 64 * MiB, 'never more than the configured size');
   assert.ok(Math.ceil((100 * 1024 * MiB) / driver.partSizeFor(100 * 1024 * MiB)) <= 10_000);
+});
+
+test('s3: the multipart uploads of writes that died are aborted; those of images being written, and new ones, stay', async () => {
+  const driver = await freshDriver();
+  const store = new Store('objects', driver);
+  const staging = StagingArea.inStore(store, { workDir: path.join(tmpdir(), `gaze-s3-work-${process.pid}`), hashAlgo: 'sha512', dedicated: false });
+  const engine = createTestEngine('sqlite');
+  try {
+    const db = await engine.open();
+    const images = new ImagesRepo(db);
+    const tasks = new TasksRepo(db);
+    const saving = imageRecord({ status: 'saving' });
+    const staged = imageRecord({ status: 'uploading' });
+    const copying = imageRecord({ status: 'active' });
+    const idle = imageRecord({ status: 'queued' });
+    for (const image of [saving, staged, copying, idle]) await images.insert(image);
+    await tasks.insert(taskRow({ status: 'processing', image_id: copying.id }));
+    const begin = (key: string) => admin.send(new CreateMultipartUploadCommand({ Bucket: driver.bucket, Key: key }));
+    const keys = [saving.id, `os_glance_staging-${staged.id}`, copying.id, idle.id, `os_glance_staging-${idle.id}`, 'stray'];
+    for (const key of keys) await begin(key);
+    await new Promise((r) => setTimeout(r, 1100)); // Swift's s3api gives Initiated in whole seconds, rounded up
+
+    await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [store, staging.store], staging, 0);
+    assert.deepEqual(await pendingUploads(driver), [saving.id, copying.id, `os_glance_staging-${staged.id}`].sort());
+
+    await begin('just-begun');
+    await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [store], staging, 60_000);
+    assert.ok((await pendingUploads(driver)).includes('just-begun'), 'a write begun a moment ago may not show on its image yet');
+    assert.equal(await new Store('files', new FileStoreDriver(path.join(tmpdir(), `gaze-s3-files-${process.pid}`))).sweepOrphans(() => false, 0), 0);
+  } finally {
+    await engine.cleanup();
+  }
 });

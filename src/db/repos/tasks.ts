@@ -123,6 +123,19 @@ export class TasksRepo {
   }
 
   /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
+  /** The images that unfinished tasks work on (an import or a copy may be writing their data). */
+  async unfinishedImageIds(): Promise<string[]> {
+    const rows = await this.k
+      .selectFrom('tasks')
+      .select('image_id')
+      .distinct()
+      .where('status', 'in', ['pending', 'processing'])
+      .where('deleted', '=', 0)
+      .where('image_id', 'is not', null)
+      .execute();
+    return rows.map((row) => row.image_id!);
+  }
+
   async orphaned(limit: number): Promise<TaskRow[]> {
     const now = nowTimestamp();
     return this.k
