@@ -178,7 +178,10 @@ export function checkExpectedDigest(algo: unknown, value: unknown, hashingAlgori
 }
 export const RESERVED_PROPERTIES = ['location', 'deleted', 'deleted_at'] as const;
 
-/** The node writing an image's data while it is `saving` (set with that status): recovery leaves a live writer's upload alone. */
+/**
+ * The node writing an image's data while it is `saving` or `uploading` (set with that status, as a
+ * `util/process.ts` node name): a node's start leaves a live writer's upload or stage alone.
+ */
 export const UPLOAD_NODE = 'os_glance_upload_node';
 
 /** Properties Gaze stores but never shows (spec §3.1). */

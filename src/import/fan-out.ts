@@ -1,11 +1,11 @@
 import type { Image, ImageStatus } from '../domain/image.ts';
 import { activation } from '../domain/image.ts';
+import { storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, IMAGE_DELETED, ImportStopped } from './failures.ts';
-import { storeProgress } from '../domain/import-progress.ts';
 import { requireImage, type ImportJob } from './job.ts';
 
 const PROGRESS_MS = 2000;

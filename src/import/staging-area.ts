@@ -151,12 +151,12 @@ export class StagingArea {
     await Promise.all(names.filter((n) => n === imageId || n.startsWith(`${imageId}.`)).map((n) => rm(path.join(this.workDir, n), { force: true })));
   }
 
-  /** Names of everything staged: image ids, and `<id>.<suffix>` work files of plugins on local staging. */
   /** The image a key of the staging store belongs to (a key without this area's prefix is an image id). */
   imageOf(key: string): string {
     return key.startsWith(this.prefix) ? key.slice(this.prefix.length) : key;
   }
 
+  /** Names of everything staged: image ids, and `<id>.<suffix>` work files of plugins on local staging. */
   async names(): Promise<string[]> {
     const keys = (await this.store.list(this.prefix)) ?? [];
     return keys.map((key) => key.slice(this.prefix.length));

@@ -3,9 +3,9 @@ import { toStoreError } from './s3-errors.ts';
 
 /**
  * The multipart uploads a crash left in a bucket: a process killed mid-write never aborts its upload,
- * and its parts stay stored (and billed) until someone does. An upload is left alone while its key is in
- * use (an image being written or staged, by any node) or when it began less than `minAgeMs` ago (its
- * image may have turned `saving` after the caller looked). Returns what to abort.
+ * and its parts stay stored (and billed) until someone does. An upload is left alone while its key is
+ * in use (an image being written, staged, imported or copied, by any node) or when it began less than
+ * `minAgeMs` ago (its image may have turned `saving` after the caller looked). Returns what to abort.
  */
 export async function orphanedUploads(
   client: S3Client,

@@ -122,7 +122,6 @@ export class TasksRepo {
       .execute();
   }
 
-  /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
   /** The images that unfinished tasks work on (an import or a copy may be writing their data). */
   async unfinishedImageIds(): Promise<string[]> {
     const rows = await this.k
@@ -136,6 +135,7 @@ export class TasksRepo {
     return rows.map((row) => row.image_id!);
   }
 
+  /** Unfinished tasks whose holder is gone (no lease, or an expired one). */
   async orphaned(limit: number): Promise<TaskRow[]> {
     const now = nowTimestamp();
     return this.k
