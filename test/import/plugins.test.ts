@@ -15,6 +15,7 @@ import { judge as realJudge, type FormatPolicy, type Verdict } from '../../src/f
 import { createPlugins, type PluginOptions } from '../../src/import/plugins/index.ts';
 import { PluginFailed, type ImportPlugin, type PluginContext } from '../../src/import/plugins/plugin.ts';
 import { detectCompression } from '../../src/import/plugins/decompression.ts';
+import { imageRecord } from '../helpers/images.ts';
 import { runLimited, ProcessOutputTooLarge } from '../../src/util/limited-process.ts';
 
 const MiB = 1024 * 1024;
@@ -75,30 +76,15 @@ function context(stagedPath: string, image: Partial<Image> = {}, over: Partial<P
   const updates: Array<Record<string, unknown>> = [];
   const props: Array<Record<string, string>> = [];
   const warnings: string[] = [];
-  const full: Image = {
+  const full: Image = imageRecord({
     id: 'f0000000-0000-4000-8000-000000000001',
     name: 'x',
     status: 'importing',
-    visibility: 'private',
-    protected: false,
-    os_hidden: false,
-    checksum: null,
-    os_hash_algo: null,
-    os_hash_value: null,
     owner: 'p1',
-    size: null,
-    virtual_size: null,
     container_format: 'bare',
     disk_format: 'raw',
-    min_ram: 0,
-    min_disk: 0,
-    created_at: '',
-    updated_at: '',
-    properties: {},
-    tags: [],
-    locations: [],
     ...image,
-  };
+  });
   const ctx: PluginContext = {
     image: full,
     stagedPath,
