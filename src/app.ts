@@ -35,7 +35,7 @@ import { stagingAreaFromConfig } from './import/staging-config.ts';
 import { ImportRunner } from './import/runner.ts';
 import { nodeName } from './util/process.ts';
 import { StagingService } from './services/staging.ts';
-import { recoverInterruptedUploads, sweepOrphanedParts } from './services/upload-recovery.ts';
+import { orphanSweepEvery, recoverInterruptedUploads, sweepOrphanedParts } from './services/upload-recovery.ts';
 import { ImportService } from './services/imports.ts';
 import { LocationApiService } from './services/location-api.ts';
 import { ImageCacheService } from './services/image-cache.ts';
@@ -110,7 +110,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const scrubber = new DataScrubber(deps, {
     intervalSeconds: 60,
     graceSeconds: 60,
-    alsoSweep: () => sweepOrphanedParts(deps, [...stores.all(), stagingArea.store], stagingArea),
+    alsoSweep: orphanSweepEvery(3600_000, () => sweepOrphanedParts(deps, [...stores.all(), stagingArea.store], stagingArea)),
   });
   const importMethods = config.get('DEFAULT', 'enabled_import_methods');
   const downloadOptions = downloadOptionsFromConfig(config);

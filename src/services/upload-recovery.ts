@@ -46,7 +46,8 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
 /**
  * Unfinished parts that writes killed mid-way left in object stores (S3 multipart uploads): an image
  * being written, staged, imported or copied, by any node, keeps its own, and so does a write begun less
- * than `minAgeMs` ago. Run with the data scrubber, on the image stores and the staging store.
+ * than `minAgeMs` ago. Run with the data scrubber (see orphanSweepEvery), on the image stores and the
+ * staging store.
  */
 export async function sweepOrphanedParts(
   deps: Pick<ServiceDeps, 'images' | 'tasks' | 'log'>,
@@ -71,4 +72,14 @@ export async function sweepOrphanedParts(
 async function writeInProgress(stores: Store[], id: string): Promise<boolean> {
   const live = await Promise.all(stores.map((store) => store.writeInProgress(id, LIVE_WRITE_MS)));
   return live.some(Boolean);
+}
+
+/** Runs `sweep` on the first call and then at most once per `intervalMs` (listing a Swift segment container is not free). */
+export function orphanSweepEvery(intervalMs: number, sweep: () => Promise<void>): () => Promise<void> {
+  let last = -Infinity;
+  return async () => {
+    if (Date.now() - last < intervalMs) return;
+    last = Date.now();
+    await sweep();
+  };
 }

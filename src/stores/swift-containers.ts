@@ -42,6 +42,25 @@ export class SwiftContainers {
       .map((name) => name.slice(this.segmentContainer.length + 2));
   }
 
+  /** The names in a container that begin with `prefix` ([] when the container does not exist yet). */
+  async names(container: string, prefix = ''): Promise<string[]> {
+    const names: string[] = [];
+    // Swift lists at most 10,000 names per request; the last name is the marker of the next page.
+    for (let marker = ''; ;) {
+      const query = `?format=json&prefix=${encodeURIComponent(prefix)}&marker=${encodeURIComponent(marker)}`;
+      const res = await this.swift.call('GET', `/${encodeURIComponent(container)}${query}`);
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return names;
+      }
+      await this.swift.expect(res, [200, 204], `listing container ${container}`);
+      const page = res.statusCode === 204 ? [] : ((await res.body.json()) as { name: string }[]);
+      if (page.length === 0) return names;
+      names.push(...page.map((entry) => entry.name));
+      marker = page[page.length - 1]!.name;
+    }
+  }
+
   /** Deletes segments (best effort: a failure here must not fail the write that is being finished or undone). */
   async removeSegments(names: string[]): Promise<void> {
     const queue = [...names];

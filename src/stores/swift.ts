@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { keepAliveAgents } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
@@ -6,6 +6,7 @@ import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type W
 import { ChunkReader } from './chunk-reader.ts';
 import { SwiftSession, isTrue, md5, statusCode, toStoreError } from './swift-session.ts';
 import { SwiftContainers } from './swift-containers.ts';
+import { newWriteId, orphanedSegments } from './swift-orphans.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -52,11 +53,13 @@ interface Segment {
  */
 export class SwiftStoreDriver implements StoreDriver {
   readonly type = 'swift';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true, orphans: false };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true, orphans: true };
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;
   private readonly swift: SwiftSession;
+  /** Segment prefixes known to make an object (sweepOrphans reads each object's manifest once). */
+  private readonly wholeWrites = new Set<string>();
   private readonly containers: SwiftContainers;
 
   constructor(opts: SwiftStoreOptions) {
@@ -115,7 +118,7 @@ export class SwiftStoreDriver implements StoreDriver {
         return { url: this.urlFor(key), size: data.length };
       }
 
-      const writeId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+      const writeId = newWriteId();
       const segments: Segment[] = [];
       let size = 0;
       let pending: Buffer[] = first;
@@ -289,24 +292,21 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
     try {
-      // Swift lists at most 10,000 names per request; the last name is the marker of the next page.
-      for (let marker = ''; ;) {
-        const query = `?format=json&prefix=${encodeURIComponent(prefix)}&marker=${encodeURIComponent(marker)}`;
-        const res = await this.swift.call('GET', `/${encodeURIComponent(this.container)}${query}`);
-        if (res.statusCode === 404) {
-          await res.body.dump();
-          return keys; // no container yet: nothing in it
-        }
-        await this.swift.expect(res, [200, 204], `listing container ${this.container}`);
-        const page = res.statusCode === 204 ? [] : ((await res.body.json()) as { name: string }[]);
-        if (page.length === 0) return keys;
-        keys.push(...page.map((entry) => entry.name));
-        marker = page[page.length - 1]!.name;
-      }
+      return await this.containers.names(this.container, prefix);
     } catch (err) {
       throw toStoreError(err, `listing container ${this.container}`);
+    }
+  }
+
+  /** Deletes the segments of writes that died (see swift-orphans.ts); how many writes they were. */
+  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
+    try {
+      const writes = await orphanedSegments(this.containers, inUse, minAgeMs, this.wholeWrites);
+      await this.containers.removeSegments(writes.flat());
+      return writes.length;
+    } catch (err) {
+      throw toStoreError(err, `sweeping container ${this.segmentContainer}`);
     }
   }
 

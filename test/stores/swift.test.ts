@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { SwiftStoreDriver } from '../../src/stores/swift.ts';
 import { createSwiftDriver } from '../../src/stores/swift-options.ts';
+import { newWriteId } from '../../src/stores/swift-orphans.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import type { Config } from '../../src/config/index.ts';
@@ -233,4 +234,29 @@ test('swift: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)
   const down = driverFor({ authUrl: `http://127.0.0.1:${await freePort()}/auth/v1.0` });
   await assert.rejects(down.stat(`swift://${down.container}/x`), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
   await assert.rejects(down.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
+});
+
+test('swift: the segments of writes that died are deleted; those of objects, of keys in use and of new writes stay', async () => {
+  const driver = driverFor({ segmentSize: MiB });
+  const whole = randomBytes(3 * MiB);
+  await driver.write('whole', Readable.from([whole]));
+  const ownSegments = await listing(driver.segmentContainer);
+  assert.equal(ownSegments.length, 3);
+
+  // What a process killed mid-write leaves: segments and no object naming them.
+  const auth = await fetch(swift.swift.authUrl, { headers: { 'x-storage-user': swift.swift.user, 'x-storage-pass': swift.swift.key } });
+  const storage = auth.headers.get('x-storage-url')!;
+  const token = auth.headers.get('x-auth-token')!;
+  const putSegment = async (name: string) => {
+    const res = await fetch(`${storage}/${driver.segmentContainer}/${name}`, { method: 'PUT', headers: { 'x-auth-token': token }, body: 'part' });
+    assert.equal(res.status, 201);
+  };
+  const longAgo = newWriteId(Date.now() - 120_000);
+  const dead = [`dead/${longAgo}/00000001`, `dead/${longAgo}/00000002`, `whole/${longAgo}/00000001`];
+  const kept = [`busy/${longAgo}/00000001`, `fresh/${newWriteId()}/00000001`];
+  for (const name of [...dead, ...kept]) await putSegment(name);
+
+  assert.equal(await driver.sweepOrphans((key) => key === 'busy', 60_000), 2, 'two dead writes');
+  assert.deepEqual((await listing(driver.segmentContainer)).sort(), [...ownSegments, ...kept].sort());
+  assert.ok((await buffer(await driver.read(driver.urlFor('whole')))).equals(whole), 'the object that was whole still is');
 });
