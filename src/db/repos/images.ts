@@ -6,6 +6,7 @@ import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
+import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
@@ -41,8 +42,8 @@ export class ImagesRepo {
         .insertInto('images')
         .values({ ...imageToRow(image), deleted: 0, deleted_at: null })
         .execute();
-      await this.writeProperties(trx, image.id, image.properties);
-      await this.writeTags(trx, image.id, image.tags);
+      await insertProperties(trx, image.id, image.properties);
+      await insertTags(trx, image.id, image.tags);
     });
   }
 
@@ -84,15 +85,15 @@ export class ImagesRepo {
       if (original && locationsChanged(original.locations, image.locations)) await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
-        await this.writeProperties(trx, image.id, image.properties);
+        await insertProperties(trx, image.id, image.properties);
         await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
-        await this.writeTags(trx, image.id, image.tags);
+        await insertTags(trx, image.id, image.tags);
         return true;
       }
       const before = original.properties;
       const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
       if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
-      await this.writeProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]!])));
+      await insertProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k]!])));
       const removedTags = original.tags.filter((t) => !image.tags.includes(t));
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
@@ -130,19 +131,10 @@ export class ImagesRepo {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     if (fields.status !== undefined) checkStatusChange(expected, fields.status);
     if (expected?.length === 0) return false;
-    const update = (db: Kysely<Database>) => {
-      let q = db
-        .updateTable('images')
-        .set({ ...fields, updated_at: nowTimestamp() })
-        .where('id', '=', id)
-        .where('deleted', '=', 0);
-      if (expected) q = q.where('status', 'in', expected);
-      return q.executeTakeFirst().then((res) => Number(res.numUpdatedRows) === 1);
-    };
-    if (!properties) return update(this.k);
+    if (!properties) return this.updateRow(this.k, id, expected, fields);
     return this.k.transaction().execute(async (trx) => {
-      if (!(await update(trx))) return false;
-      await this.setPropertiesIn(trx, id, properties);
+      if (!(await this.updateRow(trx, id, expected, fields))) return false;
+      await setPropertiesIn(trx, id, properties);
       return true;
     });
   }
@@ -153,14 +145,7 @@ export class ImagesRepo {
 
   /** Sets several properties in one transaction (null removes one). */
   async setProperties(id: string, properties: Record<string, string | null>): Promise<void> {
-    await this.k.transaction().execute((trx) => this.setPropertiesIn(trx, id, properties));
-  }
-
-  private async setPropertiesIn(trx: Transaction<Database>, id: string, properties: Record<string, string | null>): Promise<void> {
-    for (const [name, value] of Object.entries(properties)) {
-      await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name).execute();
-      if (value !== null) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
-    }
+    await this.k.transaction().execute((trx) => setPropertiesIn(trx, id, properties));
   }
 
   /** Takes the import lock (`os_glance_import_task`) atomically: false when any task already holds it. */
@@ -192,7 +177,7 @@ export class ImagesRepo {
   async markDeleted(id: string, status: 'deleted' | 'pending_delete' = 'deleted'): Promise<ImageLocation[] | null> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.lockImage(trx, id, null, { status, deleted: status === 'deleted' ? 1 : 0, deleted_at: now }))) return null;
+      if (!(await this.updateRow(trx, id, null, { status, deleted: status === 'deleted' ? 1 : 0, deleted_at: now }))) return null;
       if (status !== 'deleted') return [];
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
       await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
@@ -209,23 +194,30 @@ export class ImagesRepo {
   }
 
   /**
-   * Takes the image's row lock inside `trx` (an UPDATE of its own row), so that writes to one image's
+   * An UPDATE of the image's own row, while it is not deleted and (with `statuses`) in one of them;
+   * false otherwise. Inside a transaction it takes the image's row lock, so that writes to one image's
    * rows (locations, properties, tags) and its deletion happen one after the other on every engine.
-   * False when the image is gone or not in one of `statuses`.
    */
-  private async lockImage(
-    trx: Transaction<Database>,
-    id: string,
-    statuses: readonly ImageStatus[] | null,
-    fields: Partial<Omit<Row, 'id'>> = {},
-  ): Promise<boolean> {
-    let q = trx
+  private async updateRow(db: Kysely<Database>, id: string, statuses: readonly ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>> = {}): Promise<boolean> {
+    let q = db
       .updateTable('images')
       .set({ ...fields, updated_at: nowTimestamp() })
       .where('id', '=', id)
       .where('deleted', '=', 0);
     if (statuses) q = q.where('status', 'in', [...statuses]);
     const res = await q.executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Makes a reserved (or already active) location of the image visible; false when it is not there. */
+  private async activateLocationRow(trx: Transaction<Database>, imageId: string, locationId: string): Promise<boolean> {
+    const res = await trx
+      .updateTable('image_locations')
+      .set({ status: 'active', updated_at: nowTimestamp() })
+      .where('id', '=', locationId)
+      .where('image_id', '=', imageId)
+      .where('status', 'in', ['pending', 'active'])
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -236,7 +228,7 @@ export class ImagesRepo {
    */
   async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation | null> {
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.lockImage(trx, imageId, statuses))) return null;
+      if (!(await this.updateRow(trx, imageId, statuses))) return null;
       const existing = await trx
         .selectFrom('image_locations')
         .selectAll()
@@ -269,15 +261,7 @@ export class ImagesRepo {
   /** Makes a reserved location visible; false when the image is gone or not in `statuses` (its data must go). */
   async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<boolean> {
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.lockImage(trx, imageId, statuses))) return false;
-      const res = await trx
-        .updateTable('image_locations')
-        .set({ status: 'active', updated_at: nowTimestamp() })
-        .where('id', '=', locationId)
-        .where('image_id', '=', imageId)
-        .where('status', 'in', ['pending', 'active'])
-        .executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+      return (await this.updateRow(trx, imageId, statuses)) && this.activateLocationRow(trx, imageId, locationId);
     });
   }
 
@@ -289,15 +273,8 @@ export class ImagesRepo {
   async activateWithData(id: string, activation: StatusChange, locationId: string, from: ImageStatus = 'saving'): Promise<boolean> {
     checkStatusChange([from], activation.status);
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.lockImage(trx, id, [from], activation))) return false;
-      const res = await trx
-        .updateTable('image_locations')
-        .set({ status: 'active', updated_at: nowTimestamp() })
-        .where('id', '=', locationId)
-        .where('image_id', '=', id)
-        .where('status', 'in', ['pending', 'active'])
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
+      if (!(await this.updateRow(trx, id, [from], activation))) return false;
+      if (!(await this.activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
       return true;
     });
   }
@@ -360,15 +337,5 @@ export class ImagesRepo {
       .where('status', 'in', ['pending', 'active'])
       .executeTakeFirst();
     return row !== undefined;
-  }
-
-  private async writeProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {
-    const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
-    if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
-  }
-
-  private async writeTags(trx: Transaction<Database>, imageId: string, tags: string[]): Promise<void> {
-    const rows = [...new Set(tags)].map((value) => ({ image_id: imageId, value }));
-    if (rows.length) await trx.insertInto('image_tags').values(rows).execute();
   }
 }

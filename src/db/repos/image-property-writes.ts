@@ -1,0 +1,24 @@
+import type { Transaction } from 'kysely';
+import type { Database } from '../schema.ts';
+
+// The rows of an image's properties and tags, written inside the caller's transaction.
+
+/** Adds properties the image does not have yet (a new image, or names just cleared). */
+export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {
+  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
+  if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
+}
+
+/** Sets each property to its value, or removes it for null. */
+export async function setPropertiesIn(trx: Transaction<Database>, imageId: string, properties: Record<string, string | null>): Promise<void> {
+  for (const [name, value] of Object.entries(properties)) {
+    await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', '=', name).execute();
+    if (value !== null) await trx.insertInto('image_properties').values({ image_id: imageId, name, value }).execute();
+  }
+}
+
+/** Adds tags (each once). */
+export async function insertTags(trx: Transaction<Database>, imageId: string, tags: string[]): Promise<void> {
+  const rows = [...new Set(tags)].map((value) => ({ image_id: imageId, value }));
+  if (rows.length) await trx.insertInto('image_tags').values(rows).execute();
+}
