@@ -184,8 +184,11 @@ export const RESERVED_PROPERTIES = ['location', 'deleted', 'deleted_at'] as cons
  */
 export const UPLOAD_NODE = 'os_glance_upload_node';
 
+/** The node whose local staging holds an image's staged data (`worker_self_reference_url`), as Glance names it. */
+export const STAGE_HOST = 'os_glance_stage_host';
+
 /** Properties Gaze stores but never shows (spec §3.1). */
-export const HIDDEN_PROPERTIES = ['os_glance_stage_host', 'os_glance_hash_op_host', UPLOAD_NODE] as const;
+export const HIDDEN_PROPERTIES = [STAGE_HOST, 'os_glance_hash_op_host', UPLOAD_NODE] as const;
 
 export function isReservedNamespace(key: string): boolean {
   return key.startsWith('os_glance');

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK } from '../db/repos/images.ts';
-import { moveTo, resetToQueued, UPLOAD_NODE } from '../domain/image.ts';
+import { moveTo, resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { isTerminal } from '../domain/task.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
@@ -281,7 +281,7 @@ export class ImportRunner implements ImportEngine {
     // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end
     // of the stage's claims on a host and a writer.
     const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
-    const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), os_glance_stage_host: null, [UPLOAD_NODE]: null };
+    const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null, [UPLOAD_NODE]: null };
     if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
       const now = await requireImage(job, image.id); // deleted meanwhile: says so
       throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);

@@ -2,14 +2,12 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
-import { moveTo, resetToQueued, assertTransition, UPLOAD_NODE } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertTransition, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
-
-export const STAGE_HOST = 'os_glance_stage_host';
 
 /** How this node finds where staged data is: its own URL, and whether staging is shared by every node. */
 export interface StagingPlace {

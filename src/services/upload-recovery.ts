@@ -1,8 +1,7 @@
-import { resetToQueued, UPLOAD_NODE } from '../domain/image.ts';
+import { resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
-import { STAGE_HOST } from './staging.ts';
 import type { Store } from '../stores/store.ts';
 import { nodeGone } from '../util/process.ts';
 

@@ -19,16 +19,17 @@ export async function orphanedSegments(
   minAgeMs: number,
   whole: Set<string>,
 ): Promise<string[][]> {
-  const writes = new Map<string, string[]>();
+  const writes = new Map<string, { key: string; write: string; names: string[] }>();
   for (const name of await containers.names(containers.segmentContainer)) {
     const [key, write, n, ...rest] = name.split('/');
     if (!key || !write || !n || rest.length) continue; // not one of ours
     const prefix = `${key}/${write}/`;
-    writes.set(prefix, [...(writes.get(prefix) ?? []), name]);
+    let found = writes.get(prefix);
+    if (!found) writes.set(prefix, (found = { key, write, names: [] }));
+    found.names.push(name);
   }
   const orphans: string[][] = [];
-  for (const [prefix, names] of writes) {
-    const [key, write] = prefix.split('/') as [string, string];
+  for (const [prefix, { key, write, names }] of writes) {
     const started = parseInt(write.split('-')[0]!, 36);
     if (whole.has(prefix) || inUse(key) || !Number.isFinite(started) || Date.now() - started < minAgeMs) continue;
     if ((await containers.oldSegments(key)).some((name) => name.startsWith(prefix))) {
