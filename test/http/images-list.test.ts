@@ -189,3 +189,19 @@ test('show hides other projects private images as 404', async () => {
   assert.equal((await api.get(`/v2/images/${ids['bob-shared-pending']}`, { as: alice })).status, 200, 'a pending member can still show the image');
   expectError(await api.get(`/v2/images/${'a'.repeat(40)}`, { headers: JSON_ACCEPT }), 404, `No image found with ID ${'a'.repeat(40)}`);
 });
+
+test('a page is JSON in UTF-8 whose length header counts bytes, not characters', async () => {
+  const name = 'Debian – café ☃';
+  const id = (await api.createImage({ name, description: 'naïve' }, bob)).id;
+  const page = await api.get('/v2/images?limit=1000', { as: bob });
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get('content-type'), 'application/json');
+  assert.equal(Number(page.headers.get('content-length')), Buffer.byteLength(page.text));
+  const listed = page.json.images.find((i: any) => i.id === id);
+  assert.equal(listed.name, name);
+  assert.equal(listed.description, 'naïve');
+  const head = await api.call('HEAD', '/v2/images?limit=1000', { as: bob });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), page.headers.get('content-length'));
+  assert.equal((await api.call('DELETE', `/v2/images/${id}`, { as: bob })).status, 204);
+});

@@ -6,7 +6,7 @@ import { imageView } from '../views.ts';
 import { gazeError, GazeError } from '../../domain/errors.ts';
 import { forwardToStageHost } from '../../net/forward.ts';
 import { ACCEPT_PATCH, PATCH_MEDIA_TYPES } from '../../domain/patch.ts';
-import { pagingLink, queryPairs } from '../paging.ts';
+import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 
 type IdParams = { Params: { id: string } };
 
@@ -22,7 +22,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
         schema: '/v2/schemas/images',
       };
       if (hasMore) body.next = pagingLink('/v2/images', pairs, images[images.length - 1]!.id);
-      return reply.send(body);
+      return sendPage(reply, body);
     },
     async POST(request, reply) {
       const body = await readJsonObject(request);

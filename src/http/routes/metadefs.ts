@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
-import { pagingLink, queryPairs } from '../paging.ts';
+import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 import { truthy } from '../../services/metadef-contents.ts';
 import { associationView, namespaceBase, namespaceLinks, objectView, propertiesView, propertyView, tagView } from '../metadef-views.ts';
 
@@ -34,7 +34,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       if (hasMore) body.next = pagingLink('/v2/metadefs/namespaces', pairs, found[found.length - 1]!.namespace.namespace);
       body.schema = '/v2/schemas/metadefs/namespaces';
       body.first = pagingLink('/v2/metadefs/namespaces', pairs);
-      return reply.send(body);
+      return sendPage(reply, body);
     },
     async POST(request, reply) {
       const { namespace, sections } = await namespaces.create(request.ctx, await readJson(request));

@@ -4,7 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody, readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { taskStubView, taskView } from '../task-views.ts';
-import { pagingLink, queryPairs } from '../paging.ts';
+import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 
 /** The legacy tasks API (admin-only by default policy). */
 export function taskRoutes(app: FastifyInstance, api: Api): void {
@@ -15,7 +15,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       const { tasks, hasMore } = await api.tasks.list(request.ctx, pairs, api.limits);
       const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: pagingLink('/v2/tasks', pairs), schema: '/v2/schemas/tasks' };
       if (hasMore) body.next = pagingLink('/v2/tasks', pairs, tasks[tasks.length - 1]!.id);
-      return reply.send(body);
+      return sendPage(reply, body);
     },
     async POST(request, reply) {
       const task = await api.tasks.create(request.ctx, await readJson(request));
