@@ -22,30 +22,29 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
     if (protections && !protections.allows('read', key, ctx)) continue;
     view[key] = value;
   }
-  Object.assign(view, {
-    name: image.name,
-    disk_format: image.disk_format,
-    container_format: image.container_format,
-    visibility: image.visibility,
-    size: image.size,
-    virtual_size: image.virtual_size,
-    status: image.status,
-    checksum: image.checksum,
-    protected: image.protected,
-    min_ram: image.min_ram,
-    min_disk: image.min_disk,
-    owner: image.owner,
-    os_hidden: image.os_hidden,
-    os_hash_algo: image.os_hash_algo,
-    os_hash_value: image.os_hash_value,
-    id: image.id,
-    created_at: apiTime(image.created_at),
-    updated_at: apiTime(image.updated_at),
-    tags: [...image.tags],
-    self: `/v2/images/${image.id}`,
-    file: `/v2/images/${image.id}/file`,
-    schema: '/v2/schemas/image',
-  });
+  // Assigned one by one: a literal copied in by Object.assign made a second object per image.
+  view.name = image.name;
+  view.disk_format = image.disk_format;
+  view.container_format = image.container_format;
+  view.visibility = image.visibility;
+  view.size = image.size;
+  view.virtual_size = image.virtual_size;
+  view.status = image.status;
+  view.checksum = image.checksum;
+  view.protected = image.protected;
+  view.min_ram = image.min_ram;
+  view.min_disk = image.min_disk;
+  view.owner = image.owner;
+  view.os_hidden = image.os_hidden;
+  view.os_hash_algo = image.os_hash_algo;
+  view.os_hash_value = image.os_hash_value;
+  view.id = image.id;
+  view.created_at = apiTime(image.created_at);
+  view.updated_at = apiTime(image.updated_at);
+  view.tags = [...image.tags];
+  view.self = `/v2/images/${image.id}`;
+  view.file = `/v2/images/${image.id}/file`;
+  view.schema = '/v2/schemas/image';
   const active = image.locations.filter((l) => l.status === 'active');
   if (opts.showMultipleLocations) {
     const hidden = image.status === 'deactivated' && !ctx.isAdmin;
