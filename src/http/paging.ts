@@ -18,14 +18,35 @@ export function pagingLink(base: string, pairs: Array<[string, string]>, marker?
   return qs ? `${base}?${qs}` : base;
 }
 
-/**
- * Sends a page as UTF-8 bytes encoded once. Given the string, Node measures its length and then encodes
- * it again into the socket; and `Buffer.from(string)` is ten times slower on a large string than writing
- * it into a buffer of the right size. For a page of 1,000 images that is about a fifth of the request's CPU.
- */
+/** Sends a page (see `pageBytes`). */
 export function sendPage(reply: FastifyReply, body: Record<string, unknown>): FastifyReply {
-  const json = JSON.stringify(body);
-  const bytes = Buffer.allocUnsafe(Buffer.byteLength(json));
-  bytes.write(json);
-  return reply.header('content-type', 'application/json').send(bytes);
+  return reply.header('content-type', 'application/json').send(pageBytes(body));
+}
+
+/**
+ * The bytes of `JSON.stringify(body)` in UTF-8, with each item of a list serialized on its own and
+ * written into one buffer of the right size. The whole page as one string is a rope that Node flattens
+ * to measure and then encodes again into the socket: for a page of 1,000 images that cost about a
+ * quarter of the request's CPU.
+ */
+export function pageBytes(body: Record<string, unknown>): Buffer {
+  const pieces: string[] = [];
+  for (const [key, value] of Object.entries(body)) {
+    if (value === undefined) continue;
+    pieces.push(pieces.length ? ',' : '{', JSON.stringify(key), ':');
+    if (!Array.isArray(value)) {
+      pieces.push(JSON.stringify(value));
+      continue;
+    }
+    pieces.push('[');
+    value.forEach((item: unknown, i) => pieces.push(i ? ',' : '', JSON.stringify(item) ?? 'null'));
+    pieces.push(']');
+  }
+  pieces.push(pieces.length ? '}' : '{}');
+  let length = 0;
+  for (const piece of pieces) length += Buffer.byteLength(piece);
+  const bytes = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const piece of pieces) offset += bytes.write(piece, offset);
+  return bytes;
 }
