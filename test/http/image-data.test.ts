@@ -5,9 +5,10 @@ import { request as httpRequest } from 'node:http';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import type { App } from '../../src/app.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
 
-let gaze: RunningGaze;
+let gaze: RunningGaze & { app: App };
 let api: ReturnType<typeof client>;
 const CAP = 1 << 20;
 before(async () => {
@@ -65,6 +66,8 @@ test('upload streams data in; size, checksum and sha512 are computed; download r
   assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
   assert.equal(shown.os_hash_algo, 'sha512');
   assert.equal(shown.os_hash_value, createHash('sha512').update(data).digest('hex'));
+  const stored = await gaze.app.deps.images.get(img.id);
+  assert.equal(stored!.properties.os_glance_upload_node, undefined, 'who wrote the data is forgotten once it is active');
   const res = await fetch(`${gaze.url}/v2/images/${img.id}/file`, { headers: { 'x-project-id': 'alice-project', 'x-roles': 'member' } });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/octet-stream');

@@ -1,7 +1,7 @@
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
+import { checkStatusChange, UPLOAD_NODE, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
@@ -275,6 +275,8 @@ export class ImagesRepo {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, id, [from], activation))) return false;
       if (!(await this.activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
+      // An upload's writer matters only while it writes (an import already let go of it when it began).
+      if (from === 'saving') await setPropertiesIn(trx, id, { [UPLOAD_NODE]: null });
       return true;
     });
   }
