@@ -99,6 +99,12 @@ before(
   { timeout: 180_000 },
 );
 
+/** kill -9 of node A; its own directory goes with it (stop() would have removed it; a new node A gets another). */
+async function killNodeA(): Promise<void> {
+  await nodeA.kill('SIGKILL');
+  rmSync(nodeA.dir, { recursive: true, force: true });
+}
+
 after(async () => {
   await nodeA?.stop().catch(() => {});
   await nodeB?.stop().catch(() => {});
@@ -112,7 +118,7 @@ test('data staged through one node is imported by another after the first was ki
   await stage(nodeA.url, image.id, data);
   assert.deepEqual(await stagedObjects(), [`${STAGED_PREFIX}${image.id}`]);
 
-  await nodeA.kill('SIGKILL');
+  await killNodeA();
   const active = await importAndWait(nodeB.url, image.id);
   assert.equal(active.checksum, md5(data));
   assert.equal(active.size, data.length);
@@ -213,7 +219,7 @@ test("a node's start leaves another node's upload into the shared store alone; a
     .put(`/v2/images/${cut.id}/file`, { body: unfinished.body as never, headers: { 'content-type': 'application/octet-stream' } })
     .catch((err: unknown) => err);
   await until(async () => ((await statusOn(nodeA.url, cut.id)) === 'saving' ? true : undefined), 'the second upload to begin');
-  await nodeA.kill('SIGKILL');
+  await killNodeA();
   await dying;
   assert.equal(await statusOn(nodeB.url, cut.id), 'saving', 'a running node does not recover uploads by itself');
   nodeA = await startNode(); // same host: the dead writer is recognised at start
