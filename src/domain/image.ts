@@ -190,6 +190,11 @@ export const STAGE_HOST = 'os_glance_stage_host';
 /** Properties Gaze stores but never shows (spec §3.1). */
 export const HIDDEN_PROPERTIES = [STAGE_HOST, 'os_glance_hash_op_host', UPLOAD_NODE] as const;
 
+/** Whether the API and notifications leave this property out (one of HIDDEN_PROPERTIES). */
+export function isHiddenProperty(key: string): boolean {
+  return (HIDDEN_PROPERTIES as readonly string[]).includes(key);
+}
+
 export function isReservedNamespace(key: string): boolean {
   return key.startsWith('os_glance');
 }

@@ -1,5 +1,5 @@
 import type { Image } from '../domain/image.ts';
-import { HIDDEN_PROPERTIES } from '../domain/image.ts';
+import { isHiddenProperty } from '../domain/image.ts';
 import { apiTime } from '../domain/time.ts';
 import type { MemberRow } from '../db/repos/members.ts';
 import type { RequestContext } from '../auth/context.ts';
@@ -18,7 +18,7 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   const view: Record<string, unknown> = {};
   const protections = opts.propertyProtections;
   for (const [key, value] of Object.entries(image.properties)) {
-    if ((HIDDEN_PROPERTIES as readonly string[]).includes(key)) continue;
+    if (isHiddenProperty(key)) continue;
     if (protections && !protections.allows('read', key, ctx)) continue;
     view[key] = value;
   }

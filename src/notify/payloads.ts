@@ -1,4 +1,4 @@
-import { HIDDEN_PROPERTIES, type Image } from '../domain/image.ts';
+import { isHiddenProperty, type Image } from '../domain/image.ts';
 import { apiTime } from '../domain/time.ts';
 
 /** Glance's notification payload of an image (locations never included). */
@@ -21,7 +21,7 @@ export function imagePayload(image: Image): Record<string, unknown> {
     is_public: image.visibility === 'public',
     visibility: image.visibility,
     // What the API never shows (which node stages or uploads) stays out of notifications too.
-    properties: Object.fromEntries(Object.entries(image.properties).filter(([key]) => !(HIDDEN_PROPERTIES as readonly string[]).includes(key))),
+    properties: Object.fromEntries(Object.entries(image.properties).filter(([key]) => !isHiddenProperty(key))),
     tags: [...image.tags],
     deleted: false,
     deleted_at: null,
