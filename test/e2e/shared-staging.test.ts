@@ -56,6 +56,27 @@ function twoHalves(): { body: ReadableStream<Uint8Array>; data: Buffer; sendRest
   return { body, data: Buffer.concat([first, rest]), sendRest: () => sendRest() };
 }
 
+/**
+ * Sends half of an image's data to `url` (a stage or an upload), starts a fresh node while the write
+ * waits for the rest, checks that the new node still sees the write in progress, then sends the rest;
+ * the write must succeed. Returns the data written.
+ */
+async function writeWhileANodeStarts(url: string, id: string, kind: 'stage' | 'file'): Promise<Buffer> {
+  const during = kind === 'stage' ? 'uploading' : 'saving';
+  const halves = twoHalves();
+  const write = client(url).put(`/v2/images/${id}/${kind}`, { body: halves.body as never, headers: { 'content-type': 'application/octet-stream' } });
+  await until(async () => ((await statusOn(url, id)) === during ? true : undefined), `the ${kind === 'stage' ? 'stage' : 'upload'} to begin`);
+  const starting = await startNode();
+  try {
+    assert.equal(await statusOn(starting.url, id), during);
+  } finally {
+    await starting.stop();
+    halves.sendRest(); // even after a failed assertion: a body left open would hold the writer's stop
+  }
+  assert.equal((await write).status, 204);
+  return halves.data;
+}
+
 async function statusOn(url: string, id: string): Promise<string> {
   return (await client(url).get(`/v2/images/${id}`)).json.status;
 }
@@ -130,21 +151,8 @@ test('data staged through one node is imported by another after the first was ki
   // A node that starts while another node is still staging leaves that stage alone (it cannot see an
   // object store's upload in progress; the image says which node stages it).
   const other = await client(nodeB.url).createImage({ name: 'staged-on-b' });
-  const halves = twoHalves();
-  const staging = client(nodeB.url).put(`/v2/images/${other.id}/stage`, {
-    body: halves.body as never,
-    headers: { 'content-type': 'application/octet-stream' },
-  });
-  await until(async () => ((await statusOn(nodeB.url, other.id)) === 'uploading' ? true : undefined), 'the stage to begin');
-  const starting = await startNode();
-  try {
-    assert.equal(await statusOn(starting.url, other.id), 'uploading');
-  } finally {
-    await starting.stop();
-    halves.sendRest(); // even after a failed assertion: a body left open would hold node B's stop
-  }
-  assert.equal((await staging).status, 204);
-  assert.equal((await importAndWait(nodeA.url, other.id)).checksum, md5(halves.data));
+  const staged = await writeWhileANodeStarts(nodeB.url, other.id, 'stage');
+  assert.equal((await importAndWait(nodeA.url, other.id)).checksum, md5(staged));
   await noneStaged();
 });
 
@@ -195,23 +203,13 @@ test('[os_glance_staging_store] with S3 options: a bucket for staged data only',
 test("a node's start leaves another node's upload into the shared store alone; a killed uploader's image is queued again", async () => {
   // The object store shows no sign of an upload in progress: the image names its writer.
   const image = await client(nodeA.url).createImage({ name: 'uploading-on-a', disk_format: 'raw', container_format: 'bare' });
-  const halves = twoHalves();
-  const upload = client(nodeA.url).put(`/v2/images/${image.id}/file`, { body: halves.body as never, headers: { 'content-type': 'application/octet-stream' } });
-  await until(async () => ((await statusOn(nodeA.url, image.id)) === 'saving' ? true : undefined), 'the upload to begin');
-  const starting = await startNode();
-  try {
-    assert.equal(await statusOn(starting.url, image.id), 'saving');
-  } finally {
-    await starting.stop();
-    halves.sendRest();
-  }
-  assert.equal((await upload).status, 204);
+  const uploaded = await writeWhileANodeStarts(nodeA.url, image.id, 'file');
   const active = (await client(nodeB.url).get(`/v2/images/${image.id}`)).json;
   assert.equal(active.status, 'active');
-  assert.equal(active.checksum, md5(halves.data));
+  assert.equal(active.checksum, md5(uploaded));
   assert.equal(active.os_glance_upload_node, undefined, 'the writer is never shown');
   const back = await fetch(`${nodeB.url}/v2/images/${image.id}/file`);
-  assert.equal(md5(Buffer.from(await back.arrayBuffer())), md5(halves.data));
+  assert.equal(md5(Buffer.from(await back.arrayBuffer())), md5(uploaded));
 
   const cut = await client(nodeA.url).createImage({ name: 'cut-off', disk_format: 'raw', container_format: 'bare' });
   const unfinished = twoHalves();
