@@ -35,7 +35,9 @@ import { stagingAreaFromConfig } from './import/staging-config.ts';
 import { ImportRunner } from './import/runner.ts';
 import { nodeName } from './util/process.ts';
 import { StagingService } from './services/staging.ts';
-import { orphanSweepEvery, recoverInterruptedUploads, sweepOrphanedParts } from './services/upload-recovery.ts';
+import { orphanSweepEvery, recoverAbandonedUploads, recoverInterruptedUploads, sweepOrphanedParts } from './services/upload-recovery.ts';
+import { NodeLiveness } from './services/node-liveness.ts';
+import { NodesRepo } from './db/repos/nodes.ts';
 import { ImportService } from './services/imports.ts';
 import { LocationApiService } from './services/location-api.ts';
 import { ImageCacheService } from './services/image-cache.ts';
@@ -62,6 +64,8 @@ export interface App {
   metrics: Metrics;
   /** From now on /healthcheck answers 503 (the node is about to stop); everything else is still served. */
   drain(): void;
+  /** One pass of what runs after every renewal of this node: uploads of writers gone since are queued again. */
+  recoverAbandonedUploads(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -106,7 +110,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
   };
   const selfUrl = config.get('DEFAULT', 'worker_self_reference_url') ?? config.get('DEFAULT', 'public_endpoint');
-  await recoverInterruptedUploads(deps, stagingArea, selfUrl);
+  const liveness = new NodeLiveness(new NodesRepo(db), deps.nodeId, log);
+  await liveness.beat();
+  await recoverInterruptedUploads(deps, stagingArea, selfUrl, liveness);
   const scrubber = new DataScrubber(deps, {
     intervalSeconds: 60,
     graceSeconds: 60,
@@ -242,6 +248,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   runner.start();
   scrubber.start();
   imageCache.start();
+  const recoverAbandoned = () => recoverAbandonedUploads(deps, stagingArea, selfUrl, liveness);
+  liveness.start(recoverAbandoned);
 
   return {
     server,
@@ -251,7 +259,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     drain() {
       draining = true;
     },
+    recoverAbandonedUploads: recoverAbandoned,
     async close() {
+      await liveness.stop();
       await runner.stop();
       await scrubber.stop();
       await server.close();

@@ -121,6 +121,12 @@ export interface MetadefTagsTable {
   updated_at: string | null;
 }
 
+/** A running node (`host:pid:boot:random`) and until when it vouches for its uploads; renewed while it runs. */
+export interface NodesTable {
+  name: string;
+  alive_until: string;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -134,4 +140,5 @@ export interface Database {
   metadef_resource_types: MetadefResourceTypesTable;
   metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
   metadef_tags: MetadefTagsTable;
+  nodes: NodesTable;
 }

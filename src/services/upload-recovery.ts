@@ -1,26 +1,58 @@
-import { resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { resetToQueued, STAGE_HOST, UPLOAD_NODE, type ImageStatus } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { Store } from '../stores/store.ts';
-import { nodeGone } from '../util/process.ts';
 
 // A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
 const LIVE_WRITE_MS = 60_000;
+
+/** Tells which upload writers (node names) are known to be gone (services/node-liveness.ts). */
+export interface WriterLiveness {
+  goneAmong(names: string[]): Promise<Set<string>>;
+}
 
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
  * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
  * files are the import runner's periodic sweep, queued data the scrubber's). An upload or a stage names
- * its writer on the image: only a writer known to be gone (a dead process of this host) is recovered
- * here, so a node's start never ends another node's upload, whatever the store. Images written since
- * before writers were named fall back to the stores' own signs of a write in progress.
+ * its writer on the image: only a writer known to be gone (a dead process of this host, or a node that
+ * stopped renewing its row) is recovered here, so a node's start never ends another node's live upload,
+ * whatever the store. Images written since before writers were named fall back to the stores' own signs
+ * of a write in progress.
  */
-export async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null): Promise<void> {
+export async function recoverInterruptedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null, liveness: WriterLiveness): Promise<void> {
+  await revertUploadsOfGoneWriters(deps, staging, selfUrl, liveness, true);
+  for (const store of [...deps.stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
+}
+
+/**
+ * The same, while the node runs: the uploads and stages of writers gone since (on any host: a node
+ * whose host died for good never comes back to recover its own). Only named writers are judged.
+ */
+export async function recoverAbandonedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null, liveness: WriterLiveness): Promise<void> {
+  await revertUploadsOfGoneWriters(deps, staging, selfUrl, liveness, false);
+}
+
+async function revertUploadsOfGoneWriters(
+  deps: ServiceDeps,
+  staging: StagingArea,
+  selfUrl: string | null,
+  liveness: WriterLiveness,
+  probeUnnamedWriters: boolean,
+): Promise<void> {
   const { images, stores } = deps;
-  for (const id of await images.idsInStatus('saving')) {
-    const writer = (await images.get(id))?.properties[UPLOAD_NODE];
-    if (writer ? !nodeGone(writer) : await writeInProgress(stores.all(), id)) continue;
+  const withProperties = async (status: ImageStatus) =>
+    Promise.all((await images.idsInStatus(status)).map(async (id) => ({ id, properties: (await images.get(id))?.properties ?? {} })));
+  const saving = await withProperties('saving');
+  const uploading = await withProperties('uploading');
+  const writers = [...saving, ...uploading].flatMap(({ properties }) => (properties[UPLOAD_NODE] ? [properties[UPLOAD_NODE]] : []));
+  const gone = await liveness.goneAmong(writers);
+  const writerGone = async (writer: string | undefined, unnamedWriteLive: () => Promise<boolean>) =>
+    writer ? gone.has(writer) : probeUnnamedWriters && !(await unnamedWriteLive());
+
+  for (const { id, properties } of saving) {
+    if (!(await writerGone(properties[UPLOAD_NODE], () => writeInProgress(stores.all(), id)))) continue;
     if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
@@ -28,18 +60,16 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
       await scrubLocation(deps, location);
     }
   }
-  for (const id of await images.idsInStatus('uploading')) {
-    const properties = (await images.get(id))?.properties ?? {};
+  for (const { id, properties } of uploading) {
     const stageHost = properties[STAGE_HOST];
     if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
-    // A staging store that cannot answer now leaves the image as it is (the next start looks again).
+    if (!(await writerGone(properties[UPLOAD_NODE], () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
+    // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
+    // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
     if (staged !== null) continue;
-    const writer = properties[UPLOAD_NODE];
-    if (writer ? !nodeGone(writer) : await staging.writeInProgress(id, LIVE_WRITE_MS)) continue;
     await images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null });
   }
-  for (const store of [...stores.all(), staging.store]) await store.sweepPartials(LIVE_WRITE_MS);
 }
 
 /**

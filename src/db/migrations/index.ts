@@ -213,6 +213,16 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_nodes': {
+    async up(db: Kysely<any>) {
+      // Each running node renews its row; an upload whose writer stopped renewing is taken back by the
+      // other nodes, whatever host the writer ran on.
+      await createTable(db, 'nodes')
+        .addColumn('name', 'varchar(255)', (c) => c.primaryKey())
+        .addColumn('alive_until', 'varchar(26)', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

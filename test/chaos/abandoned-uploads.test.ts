@@ -1,0 +1,75 @@
+// A node that dies for good (its host gone) never restarts to recover its own uploads: the running nodes
+// must. Each node renews its row in the database; an upload or a stage whose writer stopped renewing
+// goes back to `queued` on another node's next pass, and only those: a writer still renewing, or one
+// with no row at all (a node older than the rows), keeps its image. On every engine, through a real
+// running Gaze and its database.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { forEachEngine } from '../helpers/databases.ts';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+import { NodesRepo } from '../../src/db/repos/nodes.ts';
+import { moveTo, UPLOAD_NODE, type ImageStatus } from '../../src/domain/image.ts';
+import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
+import type { App } from '../../src/app.ts';
+
+/** A node name of another host, as nodeName() builds them. */
+const farNode = () => `far-host-${randomUUID().slice(0, 8)}:4242:some-boot:${randomUUID()}`;
+
+forEachEngine((engine) => {
+  let gaze: RunningGaze & { app: App };
+  before(async () => {
+    gaze = await startGazeInProcess({ database: { connection: await engine.url() }, DEFAULT: { enabled_import_methods: 'glance-direct' } });
+  });
+  after(async () => {
+    await gaze?.stop();
+  });
+
+  test('uploads and stages of a node that stopped renewing are queued again; live and unknown writers keep theirs', async () => {
+    const api = client(gaze.url);
+    const { images } = gaze.app.deps;
+    const nodes = new NodesRepo(gaze.app.db);
+    const writers = { stopped: farNode(), running: farNode(), unknown: farNode() };
+    await nodes.beat(writers.stopped, addSeconds(nowTimestamp(), -1));
+    await nodes.beat(writers.running, addSeconds(nowTimestamp(), 120));
+
+    /** An image another node is writing: the state its upload (saving) or stage (uploading) left. */
+    const writtenBy = async (name: string, status: ImageStatus, writer: string) => {
+      const { id } = await api.createImage({ name });
+      assert.ok(await images.updateFields(id, 'queued', moveTo(status, 1 << 20), { [UPLOAD_NODE]: writer }));
+      return id as string;
+    };
+    const ids = {
+      stoppedUpload: await writtenBy('stopped-upload', 'saving', writers.stopped),
+      stoppedStage: await writtenBy('stopped-stage', 'uploading', writers.stopped),
+      runningUpload: await writtenBy('running-upload', 'saving', writers.running),
+      runningStage: await writtenBy('running-stage', 'uploading', writers.running),
+      unknownUpload: await writtenBy('unknown-upload', 'saving', writers.unknown),
+    };
+
+    await gaze.app.recoverAbandonedUploads();
+
+    const status = async (id: string) => (await api.get(`/v2/images/${id}`)).json.status;
+    assert.equal(await status(ids.stoppedUpload), 'queued');
+    assert.equal(await status(ids.stoppedStage), 'queued');
+    assert.equal(await status(ids.runningUpload), 'saving');
+    assert.equal(await status(ids.runningStage), 'uploading');
+    assert.equal(await status(ids.unknownUpload), 'saving');
+    const reverted = await images.get(ids.stoppedUpload);
+    assert.equal(reverted?.properties[UPLOAD_NODE], undefined, 'the dead writer is forgotten');
+    const row = await gaze.app.db.kysely.selectFrom('images').select('reserved_bytes').where('id', '=', ids.stoppedUpload).executeTakeFirst();
+    assert.equal(row?.reserved_bytes, null, 'its reservation no longer counts against the quota');
+
+    // The recovered images take data again, by upload and by stage.
+    assert.equal((await api.upload(ids.stoppedUpload, 'recovered')).status, 204);
+    assert.equal((await api.get(`/v2/images/${ids.stoppedUpload}`)).json.status, 'active');
+    const restaged = await api.put(`/v2/images/${ids.stoppedStage}/stage`, { body: 'staged again', headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(restaged.status, 204);
+
+    // The running node renewed its own row at start: it is not among the stopped.
+    assert.equal((await nodes.expiredAmong([gaze.app.deps.nodeId])).size, 0);
+    assert.ok(await gaze.app.db.kysely.selectFrom('nodes').select('name').where('name', '=', gaze.app.deps.nodeId).executeTakeFirst());
+  });
+});
