@@ -64,7 +64,7 @@ export interface App {
   metrics: Metrics;
   /** From now on /healthcheck answers 503 (the node is about to stop); everything else is still served. */
   drain(): void;
-  /** One pass of what runs after every renewal of this node: uploads of writers gone since are queued again. */
+  /** One pass of what runs every 30 s while the node runs: uploads of writers gone since are queued again. */
   recoverAbandonedUploads(): Promise<void>;
   close(): Promise<void>;
 }
@@ -261,10 +261,11 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
     recoverAbandonedUploads: recoverAbandoned,
     async close() {
-      await liveness.stop();
       await runner.stop();
       await scrubber.stop();
       await server.close();
+      // After the last request: an upload still running until now must not look abandoned to the others.
+      await liveness.stop();
       await imageCache.stop();
       await notifier.close();
       await auth.close?.();

@@ -9,7 +9,7 @@ const LIVE_WRITE_MS = 60_000;
 
 /** Tells which upload writers (node names) are known to be gone (services/node-liveness.ts). */
 export interface WriterLiveness {
-  goneAmong(names: string[]): Promise<Set<string>>;
+  goneAmong(names: string[], probeProcesses: boolean): Promise<Set<string>>;
 }
 
 /**
@@ -39,7 +39,8 @@ async function revertUploadsOfGoneWriters(
   staging: StagingArea,
   selfUrl: string | null,
   liveness: WriterLiveness,
-  probeUnnamedWriters: boolean,
+  /** At a node's start: this host's dead processes are probed, and writes that name no writer judged by the stores. */
+  atStart: boolean,
 ): Promise<void> {
   const { images, stores } = deps;
   const withProperties = async (status: ImageStatus) =>
@@ -47,13 +48,17 @@ async function revertUploadsOfGoneWriters(
   const saving = await withProperties('saving');
   const uploading = await withProperties('uploading');
   const writers = [...saving, ...uploading].flatMap(({ properties }) => (properties[UPLOAD_NODE] ? [properties[UPLOAD_NODE]] : []));
-  const gone = await liveness.goneAmong(writers);
+  const gone = await liveness.goneAmong(writers, atStart);
   const writerGone = async (writer: string | undefined, unnamedWriteLive: () => Promise<boolean>) =>
-    writer ? gone.has(writer) : probeUnnamedWriters && !(await unnamedWriteLive());
+    writer ? gone.has(writer) : atStart && !(await unnamedWriteLive());
+  // Only while the same writer holds it: another node may have recovered the image, and a new upload
+  // begun, since the list was read.
+  const sameWriter = (writer: string | undefined) => (writer ? { name: UPLOAD_NODE, value: writer } : undefined);
 
   for (const { id, properties } of saving) {
-    if (!(await writerGone(properties[UPLOAD_NODE], () => writeInProgress(stores.all(), id)))) continue;
-    if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }))) continue;
+    const writer = properties[UPLOAD_NODE];
+    if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
+    if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }, sameWriter(writer)))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
       await images.discardLocation(location.id);
@@ -63,12 +68,13 @@ async function revertUploadsOfGoneWriters(
   for (const { id, properties } of uploading) {
     const stageHost = properties[STAGE_HOST];
     if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
-    if (!(await writerGone(properties[UPLOAD_NODE], () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
+    const writer = properties[UPLOAD_NODE];
+    if (!(await writerGone(writer, () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
     if (staged !== null) continue;
-    await images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null });
+    await images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null }, sameWriter(writer));
   }
 }
 

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client } from '../helpers/http.ts';
+import { client, stalledUpload } from '../helpers/http.ts';
+import { until } from '../helpers/wait.ts';
 import { NodesRepo } from '../../src/db/repos/nodes.ts';
 import { moveTo, UPLOAD_NODE, type ImageStatus } from '../../src/domain/image.ts';
 import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
@@ -67,6 +68,15 @@ forEachEngine((engine) => {
     assert.equal((await api.get(`/v2/images/${ids.stoppedUpload}`)).json.status, 'active');
     const restaged = await api.put(`/v2/images/${ids.stoppedStage}/stage`, { body: 'staged again', headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(restaged.status, 204);
+
+    // An upload streaming into this node right now is left alone by the pass.
+    const { id: liveId } = await api.createImage({ name: 'live-upload' });
+    const live = await stalledUpload(gaze.url, liveId, 256 * 1024);
+    await gaze.app.recoverAbandonedUploads();
+    assert.equal(await status(liveId), 'saving', 'a live upload survives the pass');
+    assert.equal((await images.get(liveId))?.properties[UPLOAD_NODE], gaze.app.deps.nodeId);
+    live.destroy();
+    await until(async () => ((await status(liveId)) === 'queued' ? true : undefined), 'the cut-off upload to be queued again');
 
     // The running node renewed its own row at start: it is not among the stopped.
     assert.equal((await nodes.expiredAmong([gaze.app.deps.nodeId])).size, 0);

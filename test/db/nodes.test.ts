@@ -12,7 +12,7 @@ import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 import { until } from '../helpers/wait.ts';
-import type { Db } from '../../src/db/connection.ts';
+import { openDatabase, syncSchema, type Db } from '../../src/db/connection.ts';
 
 const inSeconds = (n: number) => addSeconds(nowTimestamp(), n);
 /** A node name of another host, as nodeName() builds them. */
@@ -57,33 +57,53 @@ forEachEngine((engine) => {
       assert.ok(await aliveUntil(recent));
     });
 
-    test('liveness: a dead process of this host is gone without a row; another host is gone once its row expired', async () => {
+    test('liveness: another host is gone once its row expired; a dead process of this host only when probed (at start)', async () => {
       const me = nodeName();
       const deadHere = me.replace(`:${process.pid}:`, ':2147483646:');
       const [stopped, running, unknown] = [farNode(), farNode(), farNode()];
       await nodes.beat(stopped, inSeconds(-1));
       await nodes.beat(running, inSeconds(60));
       const liveness = new NodeLiveness(nodes, me, silentLogger());
-      const gone = await liveness.goneAmong([me, deadHere, stopped, running, unknown, stopped]);
-      assert.deepEqual([...gone].sort(), [deadHere, stopped].sort());
+      const names = [me, deadHere, stopped, running, unknown, stopped];
+      assert.deepEqual([...(await liveness.goneAmong(names, true))].sort(), [deadHere, stopped].sort());
+      assert.deepEqual([...(await liveness.goneAmong(names, false))], [stopped], 'no probe while running: rows alone decide');
     });
 
-    test('liveness timer: renews its own row, then runs the pass; stop() waits for a pass under way', async () => {
+    test('liveness timers: renewals and passes while running; stop() marks the node expired and no pass follows', async () => {
       const me = farNode();
-      const liveness = new NodeLiveness(nodes, me, silentLogger());
+      const liveness = new NodeLiveness(nodes, me, silentLogger(), { beatMs: 20, aliveSeconds: 180 });
       await nodes.beat(me, inSeconds(-10));
-      assert.equal((await nodes.expiredAmong([me])).size, 1, 'expired before the timer runs');
       let passes = 0;
       liveness.start(async () => {
         passes++;
-      }, 20);
+      });
+      await until(async () => ((await nodes.expiredAmong([me])).size === 0 ? true : undefined), 'a renewal');
+      assert.ok((await aliveUntil(me))! > nowTimestamp(), 'renewed into the future');
       await until(async () => passes >= 2 || undefined, 'two recovery passes');
       await liveness.stop();
       const counted = passes;
-      assert.ok((await aliveUntil(me))! > nowTimestamp(), 'renewed into the future');
-      assert.equal((await nodes.expiredAmong([me])).size, 0);
-      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.equal((await nodes.expiredAmong([me])).size, 1, 'a stopped node is recovered from at once');
+      await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(passes, counted, 'no pass after stop()');
+    });
+
+    test('a node that cannot renew (its database gone) makes no more passes', async () => {
+      const own = openDatabase(await engine.url());
+      await syncSchema(own);
+      const me = farNode();
+      const liveness = new NodeLiveness(new NodesRepo(own), me, silentLogger(), { beatMs: 20, aliveSeconds: 1 });
+      await liveness.beat();
+      let passes = 0;
+      liveness.start(async () => {
+        passes++;
+      });
+      await until(async () => passes >= 1 || undefined, 'a first pass');
+      await own.close();
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past half the validity since the last renewal
+      const settled = passes;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(passes, settled, 'no pass without a recent renewal');
+      await liveness.stop(); // its last write fails and is logged, not thrown
     });
   });
 });

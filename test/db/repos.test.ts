@@ -95,7 +95,14 @@ async function count(
 forEachEngine((engine) => {
   test('schema sync applies the migrations once; a second sync applies nothing', async () => {
     const db = await engine.open({ sync: false });
-    assert.deepEqual(await syncSchema(db), ['0001_initial', '0002_task_attempts', '0003_image_reservations', '0004_location_lifecycle', '0005_metadefs']);
+    assert.deepEqual(await syncSchema(db), [
+      '0001_initial',
+      '0002_task_attempts',
+      '0003_image_reservations',
+      '0004_location_lifecycle',
+      '0005_metadefs',
+      '0006_nodes',
+    ]);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
     const images = new ImagesRepo(db);
@@ -119,7 +126,7 @@ forEachEngine((engine) => {
       .insertInto('image_locations')
       .values({ id: uuid(1), image_id: image.id, position: 0, url: 'file:///gone', metadata: '{}', status: 'deleted', created_at: now, updated_at: now })
       .execute();
-    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs']);
+    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs', '0006_nodes']);
     const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
     assert.equal(row.status, 'pending_delete');
     assert.equal((await new ImagesRepo(db).get(image.id))?.size, FIVE_TIB);
@@ -347,6 +354,20 @@ forEachEngine((engine) => {
       assert.deepEqual(got?.properties, { keep: 'k', added: 'a' });
       await images.markDeleted(image.id);
       assert.equal(await images.updateFields(image.id, null, {}, { late: 'x' }), false, 'a deleted image takes no property');
+    });
+
+    test('updateFields with an expected property: only while the image still has that value', async () => {
+      const image = makeImage({ status: 'saving', properties: { os_glance_upload_node: 'node-c' } });
+      await images.insert(image);
+      const byDeadWriter = { name: 'os_glance_upload_node', value: 'node-w' };
+      assert.equal(await images.updateFields(image.id, 'saving', resetToQueued(), { os_glance_upload_node: null }, byDeadWriter), false);
+      const untouched = await images.get(image.id);
+      assert.equal(untouched?.status, 'saving', 'another writer holds the image now');
+      assert.equal(untouched?.properties.os_glance_upload_node, 'node-c');
+      assert.equal(await images.updateFields(image.id, 'saving', resetToQueued(), { os_glance_upload_node: null }, { ...byDeadWriter, value: 'node-c' }), true);
+      const reverted = await images.get(image.id);
+      assert.equal(reverted?.status, 'queued');
+      assert.equal(reverted?.properties.os_glance_upload_node, undefined);
     });
 
     test('updateFields with an empty list of expected statuses matches nothing', async () => {

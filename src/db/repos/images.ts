@@ -127,13 +127,15 @@ export class ImagesRepo {
     expectStatus: ImageStatus | ImageStatus[] | null,
     fields: ImageFieldUpdate,
     properties?: Record<string, string | null>,
+    /** Only if the image still has this property with this value (who writes its data, say). */
+    expectProperty?: { name: string; value: string },
   ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     if (fields.status !== undefined) checkStatusChange(expected, fields.status);
     if (expected?.length === 0) return false;
-    if (!properties) return this.updateRow(this.k, id, expected, fields);
+    if (!properties) return this.updateRow(this.k, id, expected, fields, expectProperty);
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, id, expected, fields))) return false;
+      if (!(await this.updateRow(trx, id, expected, fields, expectProperty))) return false;
       await setPropertiesIn(trx, id, properties);
       return true;
     });
@@ -198,13 +200,31 @@ export class ImagesRepo {
    * false otherwise. Inside a transaction it takes the image's row lock, so that writes to one image's
    * rows (locations, properties, tags) and its deletion happen one after the other on every engine.
    */
-  private async updateRow(db: Kysely<Database>, id: string, statuses: readonly ImageStatus[] | null, fields: Partial<Omit<Row, 'id'>> = {}): Promise<boolean> {
+  private async updateRow(
+    db: Kysely<Database>,
+    id: string,
+    statuses: readonly ImageStatus[] | null,
+    fields: Partial<Omit<Row, 'id'>> = {},
+    expectProperty?: { name: string; value: string },
+  ): Promise<boolean> {
     let q = db
       .updateTable('images')
       .set({ ...fields, updated_at: nowTimestamp() })
       .where('id', '=', id)
       .where('deleted', '=', 0);
     if (statuses) q = q.where('status', 'in', [...statuses]);
+    if (expectProperty) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('image_properties')
+            .select('image_properties.image_id')
+            .where('image_properties.image_id', '=', id)
+            .where('image_properties.name', '=', expectProperty.name)
+            .where('image_properties.value', '=', expectProperty.value),
+        ),
+      );
+    }
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
