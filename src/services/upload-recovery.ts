@@ -1,4 +1,4 @@
-import { resetToQueued, STAGE_HOST, UPLOAD_NODE, type ImageStatus } from '../domain/image.ts';
+import { resetToQueued, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -43,20 +43,19 @@ async function revertUploadsOfGoneWriters(
   atStart: boolean,
 ): Promise<void> {
   const { images, stores } = deps;
-  const withProperties = async (status: ImageStatus) =>
-    Promise.all((await images.idsInStatus(status)).map(async (id) => ({ id, properties: (await images.get(id))?.properties ?? {} })));
-  const saving = await withProperties('saving');
-  const uploading = await withProperties('uploading');
-  const writers = [...saving, ...uploading].flatMap(({ properties }) => (properties[UPLOAD_NODE] ? [properties[UPLOAD_NODE]] : []));
-  const gone = await liveness.goneAmong(writers, atStart);
-  const writerGone = async (writer: string | undefined, unnamedWriteLive: () => Promise<boolean>) =>
+  const saving = await images.writesInStatus('saving');
+  const uploading = await images.writesInStatus('uploading');
+  const gone = await liveness.goneAmong(
+    [...saving, ...uploading].flatMap(({ writer }) => (writer ? [writer] : [])),
+    atStart,
+  );
+  const writerGone = async (writer: string | null, unnamedWriteLive: () => Promise<boolean>) =>
     writer ? gone.has(writer) : atStart && !(await unnamedWriteLive());
   // Only while the same writer holds it: another node may have recovered the image, and a new upload
   // begun, since the list was read.
-  const sameWriter = (writer: string | undefined) => (writer ? { name: UPLOAD_NODE, value: writer } : undefined);
+  const sameWriter = (writer: string | null) => (writer ? { name: UPLOAD_NODE, value: writer } : undefined);
 
-  for (const { id, properties } of saving) {
-    const writer = properties[UPLOAD_NODE];
+  for (const { id, writer } of saving) {
     if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
     if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }, sameWriter(writer)))) continue;
     // Whatever the interrupted upload had already put in place goes.
@@ -65,10 +64,8 @@ async function revertUploadsOfGoneWriters(
       await scrubLocation(deps, location);
     }
   }
-  for (const { id, properties } of uploading) {
-    const stageHost = properties[STAGE_HOST];
+  for (const { id, writer, stageHost } of uploading) {
     if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
-    const writer = properties[UPLOAD_NODE];
     if (!(await writerGone(writer, () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).

@@ -370,6 +370,26 @@ forEachEngine((engine) => {
       assert.equal(reverted?.properties.os_glance_upload_node, undefined);
     });
 
+    test('writesInStatus: the images of one status with their writer and stage host, in one query', async () => {
+      const marker = `node-${crypto.randomUUID()}`;
+      const named = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker, other: 'x' } });
+      const unnamed = makeImage({ status: 'saving', properties: { other: 'x' } });
+      const staged = makeImage({ status: 'uploading', properties: { os_glance_upload_node: marker, os_glance_stage_host: 'http://n1:9292' } });
+      const active = makeImage({ status: 'active', properties: { os_glance_upload_node: marker } });
+      const deleted = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker } });
+      for (const image of [named, unnamed, staged, active, deleted]) await images.insert(image);
+      await images.markDeleted(deleted.id);
+      const mine = (rows: Array<{ id: string }>) => rows.filter((row) => [named, unnamed, staged, active, deleted].some((i) => i.id === row.id));
+      assert.deepEqual(
+        mine(await images.writesInStatus('saving')).sort((a, b) => a.id.localeCompare(b.id)),
+        [
+          { id: named.id, writer: marker, stageHost: null },
+          { id: unnamed.id, writer: null, stageHost: null },
+        ].sort((a, b) => a.id.localeCompare(b.id)),
+      );
+      assert.deepEqual(mine(await images.writesInStatus('uploading')), [{ id: staged.id, writer: marker, stageHost: 'http://n1:9292' }]);
+    });
+
     test('updateFields with an empty list of expected statuses matches nothing', async () => {
       const image = makeImage({ status: 'queued' });
       await images.insert(image);
