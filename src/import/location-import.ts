@@ -95,8 +95,7 @@ export async function runLocationImport(job: LocationJob): Promise<string> {
       deps.log.warn({ err, image: image.id }, `Hash calculation failed for image ${image.id} data`);
     }
   }
-  await deps.images.releaseImportLock(image.id, task.id);
-  return image.id;
+  return image.id; // the runner ends the task, then releases the lock
 }
 
 async function digestWithRetries(job: LocationJob, store: Store, url: string, size: number, algorithm: string): Promise<Record<string, string>> {

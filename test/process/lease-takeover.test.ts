@@ -90,7 +90,15 @@ forEachEngine((engine) => {
         assert.equal(done.status, 'active', 'the woken process did not revert the import');
         assert.equal(done.size, TOTAL);
         assert.equal(done.checksum, md5OfSevens);
-        const [task] = (await secondApi.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+        // The task is finished just after the image turns active (two writes, as in Glance): wait for it.
+        const task = await until(
+          async () => {
+            const [latest] = (await secondApi.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+            return ['success', 'failure'].includes(latest.status) ? latest : undefined;
+          },
+          'the task to finish',
+          15_000,
+        );
         assert.equal(task.status, 'success', `task: ${task.message}`);
         // The first process heard of the takeover (its heartbeat runs every 2 s) and kept out of it.
         await sleep(3000);
