@@ -187,6 +187,9 @@ export const UPLOAD_NODE = 'os_glance_upload_node';
 /** The node whose local staging holds an image's staged data (`worker_self_reference_url`), as Glance names it. */
 export const STAGE_HOST = 'os_glance_stage_host';
 
+/** The task that holds an image's data while it imports (one at a time), as Glance names it. */
+export const IMPORT_LOCK = 'os_glance_import_task';
+
 /** Properties Gaze stores but never shows (spec §3.1). */
 export const HIDDEN_PROPERTIES = [STAGE_HOST, 'os_glance_hash_op_host', UPLOAD_NODE] as const;
 

@@ -142,6 +142,7 @@ export class ImportRunner implements ImportEngine {
     if (this.stopped) return;
     try {
       await this.revertAbandonedImports();
+      await this.releaseLocksOfFinishedTasks();
       await this.removeOrphanedStagedData();
       const nodeId = this.opts.nodeId;
       const candidates: Array<{ task: TaskRow; deadOwner: string | null }> = [
@@ -163,6 +164,17 @@ export class ImportRunner implements ImportEngine {
       }
     } catch (err) {
       this.deps.log.error({ err }, 'import recovery sweep failed');
+    }
+  }
+
+  /**
+   * A task ends, then its lock goes: a process stopped in between leaves the image locked by a finished
+   * task, which Glance keeps refusing imports for (409) until the lock is an hour old. Released here a
+   * minute after the task ended.
+   */
+  private async releaseLocksOfFinishedTasks(): Promise<void> {
+    for (const { imageId, taskId } of await this.deps.images.locksOfFinishedTasks(addSeconds(nowTimestamp(), -60), 50)) {
+      await this.deps.images.releaseImportLock(imageId, taskId);
     }
   }
 

@@ -13,7 +13,7 @@ import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCo
 import { MembersRepo } from '../../src/db/repos/members.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { activation, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
-import { nowTimestamp } from '../../src/domain/time.ts';
+import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 import { taskRow } from '../helpers/tasks.ts';
 import { imageRecord } from '../helpers/images.ts';
@@ -388,6 +388,32 @@ forEachEngine((engine) => {
         ].sort((a, b) => a.id.localeCompare(b.id)),
       );
       assert.deepEqual(mine(await images.writesInStatus('uploading')), [{ id: staged.id, writer: marker, stageHost: 'http://n1:9292' }]);
+    });
+
+    test('locksOfFinishedTasks: locks of tasks that ended before the given time, on images not importing', async () => {
+      const tasks = new TasksRepo(db);
+      const longAgo = ts(0);
+      const cases = {
+        succeededLongAgo: { image: 'active', task: 'success', updated: longAgo, listed: true },
+        failedLongAgo: { image: 'queued', task: 'failure', updated: longAgo, listed: true },
+        succeededJustNow: { image: 'active', task: 'success', updated: nowTimestamp(), listed: false },
+        stillRunning: { image: 'active', task: 'processing', updated: longAgo, listed: false },
+        importingAfterFailure: { image: 'importing', task: 'failure', updated: longAgo, listed: false },
+      } as const;
+      const expected: Array<{ imageId: string; taskId: string }> = [];
+      const mine = new Set<string>();
+      for (const c of Object.values(cases)) {
+        const image = makeImage({ status: c.image });
+        await images.insert(image);
+        const task = taskRow({ status: c.task, image_id: image.id, updated_at: c.updated });
+        await tasks.insert(task);
+        assert.ok(await images.takeImportLock(image.id, task.id));
+        mine.add(image.id);
+        if (c.listed) expected.push({ imageId: image.id, taskId: task.id });
+      }
+      const found = (await images.locksOfFinishedTasks(addSeconds(nowTimestamp(), -60), 1000)).filter((l) => mine.has(l.imageId));
+      const byImage = (a: { imageId: string }, b: { imageId: string }) => a.imageId.localeCompare(b.imageId);
+      assert.deepEqual(found.sort(byImage), expected.sort(byImage));
     });
 
     test('updateFields with an empty list of expected statuses matches nothing', async () => {

@@ -218,6 +218,21 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   assert.equal(preempted!.message, 'Expired lock preempted');
 });
 
+test('a lock left by a task that had already ended (its process stopped before the release) is released by the recovery sweep', async () => {
+  const { images, tasks } = gaze.app.deps;
+  const image = await api.createImage();
+  const endedTask = crypto.randomUUID();
+  const twoMinutesAgo = nowTimestamp(new Date(Date.now() - 120_000));
+  await tasks.insert(taskRow({ id: endedTask, status: 'success', owner: 'admin', image_id: image.id, created_at: twoMinutesAgo, updated_at: twoMinutesAgo }));
+  assert.ok(await images.takeImportLock(image.id, endedTask));
+  // Glance would answer 409 to imports for an hour; the sweep (every 5 s) drops the lock.
+  await until(image.id, (img) => !('os_glance_import_task' in img), 'the lock of the ended task to go');
+  assert.equal((await tasks.getRaw(endedTask))!.status, 'success', 'the ended task is left as it ended');
+  files.routes.set('/after-lock', Buffer.from('imported after the lock went'));
+  assert.equal((await importImage(image.id, { method: { name: 'web-download', uri: files.url('/after-lock') } })).status, 202);
+  assert.equal((await until(image.id, settled, 'the next import')).status, 'active');
+});
+
 test('web-download: success; an expected digest that does not match fails the import and keeps nothing', async () => {
   const data = randomBytes(300_000);
   files.routes.set('/good.raw', data);

@@ -1,16 +1,17 @@
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, STAGE_HOST, UPLOAD_NODE, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
+import { checkStatusChange, IMPORT_LOCK, UPLOAD_NODE, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
+import { locksOfFinishedTasks, writesInStatus, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
-export const IMPORT_LOCK = 'os_glance_import_task';
+export { IMPORT_LOCK } from '../../domain/image.ts';
 
 type Row = ImagesTable;
 
@@ -307,20 +308,14 @@ export class ImagesRepo {
     return rows.map((r) => r.id);
   }
 
-  /**
-   * The images in `status` with who writes their data (os_glance_upload_node) and the node holding their
-   * staged data (os_glance_stage_host), in one query: the recovery pass of every node reads them often.
-   */
-  async writesInStatus(status: ImageStatus): Promise<Array<{ id: string; writer: string | null; stageHost: string | null }>> {
-    const rows = await this.k
-      .selectFrom('images')
-      .leftJoin('image_properties as w', (join) => join.onRef('w.image_id', '=', 'images.id').on('w.name', '=', UPLOAD_NODE))
-      .leftJoin('image_properties as h', (join) => join.onRef('h.image_id', '=', 'images.id').on('h.name', '=', STAGE_HOST))
-      .select(['images.id', 'w.value as writer', 'h.value as stageHost'])
-      .where('images.status', '=', status)
-      .where('images.deleted', '=', 0)
-      .execute();
-    return rows.map((row) => ({ id: row.id, writer: row.writer ?? null, stageHost: row.stageHost ?? null }));
+  /** The images in `status` with their writer (os_glance_upload_node) and stage host, in one query. */
+  writesInStatus(status: ImageStatus): Promise<WriteInProgress[]> {
+    return writesInStatus(this.k, status);
+  }
+
+  /** Import locks held by a task that finished before `before`, on images not left `importing`. */
+  locksOfFinishedTasks(before: string, limit: number): Promise<Array<{ imageId: string; taskId: string }>> {
+    return locksOfFinishedTasks(this.k, before, limit);
   }
 
   /** Every location of an image whose data may exist (active, or a write that may have begun). */
