@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './keystone.ts';
+import { createServer } from 'node:net';
 import { runScript } from './scripts.ts';
 import { PYTHON3 } from './cli.ts';
 
@@ -16,6 +16,30 @@ export interface RunningRabbit {
   url: string;
   dir: string;
   stop(): Promise<void>;
+}
+
+/** Whether `port` on loopback can be listened on now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive free ports, below the kernel's range of ephemeral ports (32768 and
+ * up): a port picked there (listen on 0) leaves its neighbours to any client connection of the
+ * running tests, which could take Erlang's port mapper's port before RabbitMQ does.
+ */
+async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    let free = true;
+    for (let i = 0; i < count && free; i++) free = await portFree(base + i);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found between 20000 and 32000`);
 }
 
 export async function startRabbit(): Promise<RunningRabbit> {
@@ -29,7 +53,7 @@ export async function startRabbit(): Promise<RunningRabbit> {
   };
   process.once('exit', onExit);
   // The script uses PORT, PORT+1 (Erlang's port mapper) and PORT+2 (distribution).
-  const port = await freePort();
+  const port = await freePortRun(3);
   try {
     const out = await runScript('start-rabbitmq.sh', [dir, String(port)], 180_000);
     const ready = /^READY (\S+)$/m.exec(out);
