@@ -4,7 +4,7 @@
 # own (PORT+1, PORT+2), user guest/guest allowed from loopback. Prints
 #   READY rabbit://guest:guest@127.0.0.1:PORT/   (oslo.messaging's transport_url form)
 #   usage: scripts/start-rabbitmq.sh DIR [PORT]      (PORT defaults to 5672)
-# Stop it with scripts/stop-rabbitmq.sh DIR. Logs: DIR/log, DIR/server.out.
+# Stop it with scripts/stop-rabbitmq.sh DIR. Logs: DIR/log, DIR/server.out (and DIR/erl_crash.dump when Erlang dies).
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
@@ -32,6 +32,7 @@ export RABBITMQ_PID_FILE='$dir/rabbit.pid'
 export RABBITMQ_ENABLED_PLUGINS_FILE='$dir/enabled_plugins'
 export RABBITMQ_CONFIG_FILE='$dir/rabbitmq'
 export RABBITMQ_ADVANCED_CONFIG_FILE='$dir/advanced.config'
+export ERL_CRASH_DUMP='$dir/erl_crash.dump'
 ENV
 echo '[].' >"$dir/enabled_plugins"
 echo 'loopback_users = none' >"$dir/rabbitmq.conf"
