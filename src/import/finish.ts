@@ -1,6 +1,5 @@
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { IMPORT_LOCK } from '../db/repos/images.ts';
-import { resetToQueued } from '../domain/image.ts';
+import { IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';

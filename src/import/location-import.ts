@@ -1,6 +1,5 @@
 import { Ajv } from 'ajv';
-import { IMPORT_LOCK } from '../db/repos/images.ts';
-import { assertFormatsForData, locationActivation, moveTo } from '../domain/image.ts';
+import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
 import type { Store } from '../stores/store.ts';
 import { IMAGE_DELETED, ImportStopped } from './failures.ts';

@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { IMPORT_LOCK } from '../db/repos/images.ts';
-import { moveTo, resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { IMPORT_LOCK, moveTo, resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { isTerminal } from '../domain/task.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';

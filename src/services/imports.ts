@@ -1,8 +1,7 @@
 import type { RequestContext } from '../auth/context.ts';
-import type { Image } from '../domain/image.ts';
+import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/task.ts';
-import { IMPORT_LOCK } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';

@@ -11,8 +11,6 @@ import { insertProperties, insertTags, setPropertiesIn } from './image-property-
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
-export { IMPORT_LOCK } from '../../domain/image.ts';
-
 type Row = ImagesTable;
 
 /** Column writes: without a status, or with a status change made in the domain (domain/image.ts). */
