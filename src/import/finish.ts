@@ -18,6 +18,10 @@ export interface FinishDeps {
 
 const expiry = (f: FinishDeps) => addSeconds(nowTimestamp(), f.taskTimeToLiveHours * 3600);
 
+/**
+ * Ends the task, then releases the image's import lock if the task holds it: Glance's last step, in
+ * that order, so that a client that sees the lock gone finds the task finished.
+ */
 export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, activated = true): Promise<void> {
   const { deps } = f;
   const done = await deps.images.get(imageId);
@@ -30,6 +34,7 @@ export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, act
     lease_expires_at: null,
   });
   deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
+  await deps.images.releaseImportLock(imageId, task.id);
 }
 
 /**

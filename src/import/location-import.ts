@@ -94,7 +94,7 @@ export async function runLocationImport(job: LocationJob): Promise<string> {
       deps.log.warn({ err, image: image.id }, `Hash calculation failed for image ${image.id} data`);
     }
   }
-  return image.id; // the runner ends the task, then releases the lock
+  return image.id; // succeed() ends the task, then releases the lock
 }
 
 async function digestWithRetries(job: LocationJob, store: Store, url: string, size: number, algorithm: string): Promise<Record<string, string>> {

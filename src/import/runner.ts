@@ -234,9 +234,7 @@ export class ImportRunner implements ImportEngine {
         const imageId = await runLegacyTask(job, this.createImage, (id) => this.running.set(task.id, { imageId: id, controller }));
         await succeed(this.finish, task, imageId);
       } else if (task.type === 'location_import') {
-        const imageId = await runLocationImport({ ...job, options: this.opts.locationImport });
-        await succeed(this.finish, task, imageId);
-        await this.deps.images.releaseImportLock(imageId, task.id);
+        await succeed(this.finish, task, await runLocationImport({ ...job, options: this.opts.locationImport }));
       } else {
         await this.run({ ...job, input: parseImportInput(task.input) });
       }
@@ -313,10 +311,7 @@ export class ImportRunner implements ImportEngine {
 
     await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
     await this.staging.remove(image.id);
-    // As Glance's last step: the task ends first, then the lock goes, so that a client that sees the
-    // lock gone finds the task finished.
     await succeed(this.finish, task, image.id, !method.copying);
-    await deps.images.releaseImportLock(image.id, task.id);
   }
 }
 
