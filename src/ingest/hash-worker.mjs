@@ -1,5 +1,5 @@
-// Hash worker: keeps the digests of each job (md5 and sha512, say) and feeds them from the shared
-// buffers the main thread fills.
+// Hash worker: keeps the digests of each job (md5 and sha512, say) and feeds them from the buffers the
+// main thread fills and transfers here; each goes back with its acknowledgement.
 // Plain JavaScript so that it loads in a worker without the TypeScript loader.
 import { parentPort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
@@ -18,7 +18,7 @@ parentPort.on('message', (msg) => {
       const hashes = jobs.get(msg.job);
       const bytes = new Uint8Array(msg.buffer, 0, msg.length);
       for (const hash of hashes ?? []) hash.update(bytes);
-      parentPort.postMessage({ op: 'ack', job: msg.job, slot: msg.slot });
+      parentPort.postMessage({ op: 'ack', job: msg.job, slot: msg.slot, buffer: msg.buffer }, [msg.buffer]);
       break;
     }
     case 'digest': {
