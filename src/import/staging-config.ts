@@ -38,19 +38,20 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
       );
     }
     const dir = await workDir();
-    return object(config, () => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: false }));
+    return configured(() => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: false }));
   }
   const section = config.section('os_glance_staging_store');
   const type = section.s3_store_host ? 's3' : section.swift_store_auth_address ? 'swift' : null;
   if (type) {
     const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config);
     const dir = await workDir();
-    return object(config, () => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: true }));
+    return configured(() => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: true }));
   }
   return StagingArea.onFiles(stagingDir(config), hashAlgo);
 }
 
-function object(config: Config, make: () => StagingArea): StagingArea {
+/** A staging area whose construction failed on its settings is a configuration error. */
+function configured(make: () => StagingArea): StagingArea {
   try {
     return make();
   } catch (err) {

@@ -10,7 +10,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CORPUS, CORPUS_FILES, resolveSize, testCorpus, type Failure } from '../helpers/corpus.ts';
-import type { FormatInspector, FormatReport } from '../../src/formats/types.ts';
+import type { FormatInspector } from '../../src/formats/types.ts';
 import { VmdkInspector, VMDK_DESCRIPTOR_MAX } from '../../src/formats/vmdk.ts';
 import { IsoInspector } from '../../src/formats/iso.ts';
 import { GptInspector } from '../../src/formats/gpt.ts';
