@@ -51,6 +51,14 @@ const TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
   deleted: [],
 };
 
+/** The image was deleted (or left the status a write expected) while work on it went on. */
+export class ImageGone extends Error {
+  constructor(readonly imageId: string) {
+    super(`image ${imageId} is gone`);
+    this.name = 'ImageGone';
+  }
+}
+
 export function canTransition(from: ImageStatus, to: ImageStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -1,6 +1,7 @@
 import { isGazeError } from '../domain/errors.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone } from '../ingest/store-data.ts';
+import { ImageGone } from '../domain/image.ts';
+import { DigestMismatch } from '../ingest/store-data.ts';
 import { StoreError } from '../stores/driver.ts';
 import { DownloadError } from '../net/safe-download.ts';
 import { GlanceDownloadFailed } from './glance-download.ts';

@@ -1,12 +1,12 @@
 import type { Image, ImageStatus } from '../domain/image.ts';
-import { activation } from '../domain/image.ts';
+import { activation, ImageGone } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
-import { HandedOn, IMAGE_DELETED, ImportStopped } from './failures.ts';
-import { requireImage, type ImportJob } from './job.ts';
+import { HandedOn, ImportStopped } from './failures.ts';
+import type { ImportJob } from './job.ts';
 
 const PROGRESS_MS = 2000;
 
@@ -73,7 +73,7 @@ export async function fanOut(
       }
       if (mismatch || !(await deps.images.activateLocation(image.id, location.id, writableIn))) {
         await scrubLocation(deps, location, store);
-        throw mismatch ?? new ImportStopped(IMAGE_DELETED);
+        throw mismatch ?? new ImageGone(image.id);
       }
       // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
       await report(result.size);
@@ -83,7 +83,7 @@ export async function fanOut(
       await record({ done: store.id }, activates ? stored : undefined);
       deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
     } catch (err) {
-      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
+      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn || err instanceof ImageGone) throw err;
       await record({ failed: [store.id] });
       if (mustAll) throw err;
       lastError = err;
@@ -103,7 +103,7 @@ async function activate(job: ImportJob, imageId: string, stored: StoredData, pro
     virtualSize: stored.virtualSize,
   });
   if (!(await job.deps.images.updateFields(imageId, 'importing', fields, progress))) {
-    await requireImage(job, imageId); // deleted meanwhile: says so
+    await job.deps.images.require(imageId); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${imageId} is no longer importing; its data was not activated.`);
   }
 }

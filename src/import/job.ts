@@ -1,13 +1,12 @@
 import { Ajv } from 'ajv';
 import type { TaskRow } from '../db/repos/tasks.ts';
-import type { Image } from '../domain/image.ts';
 import type { CatalogService } from '../auth/context.ts';
 import type { SafeDownloadOptions } from '../net/safe-download.ts';
 import type { ImportDeps } from './deps.ts';
 import type { ImportPlugin } from './plugins/index.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { Metrics } from '../util/metrics.ts';
-import { IMAGE_DELETED, ImportStopped } from './failures.ts';
+import { ImportStopped } from './failures.ts';
 
 // What one running import carries from step to step.
 
@@ -105,13 +104,6 @@ export function parseImportInput(text: string | null): ImportInput {
     throw new ImportStopped(`The import task's stored input is not valid: ${first ? `${first.instancePath || '/'} ${first.message}` : 'unknown error'}.`);
   }
   return value;
-}
-
-/** The image, or the import stops: it was deleted meanwhile. */
-export async function requireImage(job: Pick<ImportJob, 'deps'>, id: string): Promise<Image> {
-  const image = await job.deps.images.get(id);
-  if (!image) throw new ImportStopped(IMAGE_DELETED);
-  return image;
 }
 
 /** Writes the task's input back (the values to put back if it fails, which the run adds to it). */

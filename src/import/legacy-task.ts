@@ -1,19 +1,21 @@
-import type { Image } from '../domain/image.ts';
-import { moveTo } from '../domain/image.ts';
+import { moveTo, type Image } from '../domain/image.ts';
 import { storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
-import { requireImage, type ImportJob } from './job.ts';
+import { succeed } from './finish.ts';
+import type { TaskJob, TaskKind } from './task-kind.ts';
 
-/** Creates the image of a legacy task, as the image service does for POST /v2/images. */
-export type CreateImage = (owner: string, properties: Record<string, unknown>) => Promise<Image>;
+/** The legacy tasks API's `import` task. */
+export const legacyImport: TaskKind = {
+  run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job)),
+};
 
 /**
- * The legacy tasks API's `import`: creates an image from `image_properties`, downloads `import_from`
- * through the filtered client straight into the default store, and activates it. Returns the image id.
+ * Creates an image from `image_properties`, downloads `import_from` through the filtered client
+ * straight into the default store, and activates it. Returns the image id.
  */
-export async function runLegacyTask(job: Omit<ImportJob, 'input'>, createImage: CreateImage, onImage: (id: string) => void): Promise<string> {
+async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   const { deps, task, signal } = job;
   const input = JSON.parse(task.input!) as Record<string, unknown>;
   for (const key of ['import_from', 'import_from_format', 'image_properties']) {
@@ -27,12 +29,12 @@ export async function runLegacyTask(job: Omit<ImportJob, 'input'>, createImage: 
   if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
   let image: Image;
   if (task.image_id) {
-    image = await requireImage(job, task.image_id);
+    image = await job.deps.images.require(task.image_id);
   } else {
-    image = await createImage(task.owner, properties as Record<string, unknown>);
+    image = await job.createImage(task.owner, properties as Record<string, unknown>);
     await deps.tasks.transition(task.id, ['processing'], { image_id: image.id });
     task.image_id = image.id;
-    onImage(image.id);
+    job.trackImage(image.id);
   }
   if (image.status !== 'saving' && !(await deps.images.updateFields(image.id, 'queued', moveTo('saving')))) {
     throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);

@@ -1,9 +1,11 @@
 import { Ajv } from 'ajv';
-import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
+import { assertFormatsForData, ImageGone, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
 import type { Store } from '../stores/store.ts';
-import { IMAGE_DELETED, ImportStopped } from './failures.ts';
-import { requireImage, type ImportJob, type LocationImportOptions } from './job.ts';
+import { ImportStopped } from './failures.ts';
+import { succeed } from './finish.ts';
+import type { ImportJob, LocationImportOptions } from './job.ts';
+import type { TaskKind } from './task-kind.ts';
 
 // The `location_import` task of the locations API (Glance 2024.2, POST /v2/images/{id}/locations): data
 // that a client (Nova, Cinder) wrote itself becomes the image's. Its location is checked like a JSON-patch
@@ -40,11 +42,15 @@ export function parseLocationInput(text: string | null): LocationImportInput {
 
 type LocationJob = Pick<ImportJob, 'deps' | 'task' | 'signal'> & { options: LocationImportOptions };
 
-/** Runs the task; resolves with the image id once the image is active (and its digests known, when computed). */
-export async function runLocationImport(job: LocationJob): Promise<string> {
+export const locationImport: TaskKind = {
+  run: async (job) => succeed(job.finish, job.task, await addLocation({ ...job, options: job.opts.locationImport })),
+};
+
+/** Resolves with the image id once the image is active (and its digests known, when computed). */
+async function addLocation(job: LocationJob): Promise<string> {
   const { deps, task, options } = job;
   const input = parseLocationInput(task.input);
-  let image = await requireImage(job, input.image_id);
+  let image = await job.deps.images.require(input.image_id);
   if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
   const algorithm = input.validation_data.os_hash_algo ?? deps.settings.hashingAlgorithm;
   // A digest the image has expected since it was created must be met too (Gaze's check, end to end).
@@ -62,7 +68,7 @@ export async function runLocationImport(job: LocationJob): Promise<string> {
       throw new ImportStopped(`Image ${image.id} changed while its location was being added.`);
     }
     const reserved = await deps.images.reserveLocation(image.id, location.url, location.metadata, [from]);
-    if (!reserved) throw new ImportStopped(IMAGE_DELETED);
+    if (!reserved) throw new ImageGone(image.id);
     let digests: Record<string, string> = {};
     if (verifyFirst) {
       const computed = await digestWithRetries(job, store, location.url, size, algorithm).catch((err: unknown) => {
@@ -77,8 +83,8 @@ export async function runLocationImport(job: LocationJob): Promise<string> {
     } else if (vouched !== undefined) {
       digests = { os_hash_algo: algorithm, os_hash_value: vouched };
     }
-    if (!(await deps.images.activateWithData(image.id, locationActivation(size, digests), reserved.id, from))) throw new ImportStopped(IMAGE_DELETED);
-    image = await requireImage(job, image.id);
+    if (!(await deps.images.activateWithData(image.id, locationActivation(size, digests), reserved.id, from))) throw new ImageGone(image.id);
+    image = await job.deps.images.require(image.id);
   }
 
   if (options.secureHash && image.status === 'active' && image.os_hash_value === null) {

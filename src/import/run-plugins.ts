@@ -1,8 +1,7 @@
-import type { Image } from '../domain/image.ts';
+import { ImageGone, type Image } from '../domain/image.ts';
 import { inspectFile } from '../formats/inspector.ts';
 import { judge } from '../formats/verdict.ts';
-import { IMAGE_DELETED, ImportStopped } from './failures.ts';
-import { requireImage, saveInput, type ImportJob } from './job.ts';
+import { saveInput, type ImportJob } from './job.ts';
 
 /**
  * The configured import plugins, in order, on the staged file (never for copy-image: those bytes are
@@ -30,7 +29,7 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
     throw err;
   }
   await staging.checkIn(image.id);
-  return requireImage(job, image.id);
+  return job.deps.images.require(image.id);
 }
 
 async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string; sizeCap: number; roles: string[] }): Promise<void> {
@@ -38,7 +37,7 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
   const { stagedPath, sizeCap, roles } = opts;
   const protections = deps.propertyProtections;
   for (const plugin of job.opts.plugins) {
-    const current = await requireImage(job, image.id);
+    const current = await job.deps.images.require(image.id);
     await plugin.run({
       image: current,
       stagedPath,
@@ -46,10 +45,10 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
       signal,
       sizeCap,
       updateImage: async (fields) => {
-        if (!(await deps.images.updateFields(image.id, 'importing', fields))) throw new ImportStopped(IMAGE_DELETED);
+        if (!(await deps.images.updateFields(image.id, 'importing', fields))) throw new ImageGone(image.id);
       },
       setProperties: async (props) => {
-        if (!(await deps.images.updateFields(image.id, 'importing', {}, props))) throw new ImportStopped(IMAGE_DELETED);
+        if (!(await deps.images.updateFields(image.id, 'importing', {}, props))) throw new ImageGone(image.id);
       },
       mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
       inspectFile,

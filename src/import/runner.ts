@@ -1,30 +1,26 @@
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { IMPORT_LOCK, moveTo, resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
-import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
+import { ImageGone, IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
+import { IMPORTING_TO_STORES } from '../domain/import-progress.ts';
 import { isTerminal } from '../domain/task.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
-import { imagePayload } from '../notify/payloads.ts';
 import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
-import { HandedOn, IMAGE_DELETED, ImportStopped, describeFailure } from './failures.ts';
-import { fanOut } from './fan-out.ts';
-import { failAndRevert, succeed, type FinishDeps } from './finish.ts';
+import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
+import { failAndRevert, type FinishDeps } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
-import { parseImportInput, requireImage, type CallerCredentials, type EngineOptions, type ImportJob } from './job.ts';
-import { runLegacyTask, type CreateImage } from './legacy-task.ts';
-import { runLocationImport } from './location-import.ts';
-import { IMPORT_METHODS } from './methods/index.ts';
+import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
-import { runPlugins } from './run-plugins.ts';
 import type { StagingArea } from './staging-area.ts';
+import type { CreateImage } from './task-kind.ts';
+import { TASK_KINDS } from './task-kinds.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
 // or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
 // sees the lease expire (a few times at most), or failed cleanly. This file is the scheduler (queue,
-// leases, heartbeat, recovery sweeps) and the one sequence every import follows; the methods
-// (methods/), the fan-out to stores, the plugins and the revert each live in their own file.
+// leases, heartbeat, recovery sweeps); each kind of task runs from its own file (task-kinds.ts), the
+// interoperable import's one sequence in api-import.ts.
 
 const LEASE_SECONDS = 10;
 const HEARTBEAT_MS = 2000;
@@ -229,15 +225,13 @@ export class ImportRunner implements ImportEngine {
         signal: controller.signal,
         caller: this.callers.get(task.id),
         holdsLease: () => this.holdLease(task.id),
+        finish: this.finish,
+        createImage: this.createImage,
+        trackImage: (imageId: string) => this.running.set(task.id, { imageId, controller }),
       };
-      if (task.type === 'import') {
-        const imageId = await runLegacyTask(job, this.createImage, (id) => this.running.set(task.id, { imageId: id, controller }));
-        await succeed(this.finish, task, imageId);
-      } else if (task.type === 'location_import') {
-        await succeed(this.finish, task, await runLocationImport({ ...job, options: this.opts.locationImport }));
-      } else {
-        await this.run({ ...job, input: parseImportInput(task.input) });
-      }
+      const kind = TASK_KINDS[task.type];
+      if (!kind) throw new ImportStopped(`Tasks of type ${task.type} are not supported.`);
+      await kind.run(job);
       outcome = 'success';
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
@@ -266,52 +260,13 @@ export class ImportRunner implements ImportEngine {
       }
       const imageId = this.running.get(task.id)?.imageId ?? task.image_id;
       if (imageId && !(await this.deps.images.get(imageId))) {
-        controller.abort(new ImportStopped(IMAGE_DELETED));
+        controller.abort(new ImageGone(imageId));
         return;
       }
       if (!(await this.holdLease(task.id))) controller.abort(new HandedOn('the lease was taken over by another process'));
     } catch {
       /* a missed beat is harmless; the lease is long enough for the next */
     }
-  }
-
-  /** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out (which activates), succeed. */
-  private async run(job: ImportJob): Promise<void> {
-    const { deps, input, task } = job;
-    const method = IMPORT_METHODS[input.import_req.method.name];
-    if (!method) throw new ImportStopped(`Import method ${input.import_req.method.name} is not supported.`);
-    let image = await requireImage(job, input.image_id);
-    if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
-    const targets = input.backend.map((id) => {
-      const store = id === null ? deps.stores.default() : deps.stores.get(id);
-      if (!store) throw new ImportStopped(`Store ${id} is not enabled on this node.`);
-      return store;
-    });
-    const storeIds = input.backend.filter((id): id is string => id !== null);
-
-    // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end
-    // of the stage's claims on a host and a writer.
-    const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
-    const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null, [UPLOAD_NODE]: null };
-    if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
-      const now = await requireImage(job, image.id); // deleted meanwhile: says so
-      throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
-    }
-    image = await requireImage(job, input.image_id);
-    deps.notifier.info('image.update', imagePayload(image));
-
-    const staged = await method.stage(job, image);
-    image = method.runsPlugins ? await runPlugins(job, staged.image) : staged.image;
-    const stagedSize = await this.staging.size(image.id);
-    if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
-    // Every copy counts against the project's storage: refuse before the first byte is written. A copy
-    // adds to the image's existing data; an import replaces whatever the image had.
-    if (!method.copying) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: stagedSize * targets.length });
-    await deps.quotas.refuseOversized(image.owner, method.copying ? null : image.id, { stored: stagedSize * targets.length });
-
-    await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
-    await this.staging.remove(image.id);
-    await succeed(this.finish, task, image.id, !method.copying);
   }
 }
 

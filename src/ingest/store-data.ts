@@ -9,7 +9,7 @@ import type { FormatReport } from '../formats/types.ts';
 import type { Logger } from '../util/logger.ts';
 import { judge, type FormatPolicy } from '../formats/verdict.ts';
 import { gazeError } from '../domain/errors.ts';
-import { activation } from '../domain/image.ts';
+import { activation, ImageGone } from '../domain/image.ts';
 
 // Writing an image's data into a store and making it visible: shared by uploads (services) and the
 // import engine, below both.
@@ -70,14 +70,6 @@ export function expectedAtCreate(image: Image): ExpectedDigest | null {
 /** How a store write judges an image's data: only container_format bare is inspected (spec §2.2). */
 export function formatCheckFor(image: Image, deps: DataDeps): FormatCheck | null {
   return image.container_format === 'bare' ? { diskFormat: image.disk_format, policy: deps.settings.formatPolicy } : null;
-}
-
-/** The image left `from` (deleted, most likely) while its data was written; the data was removed. */
-export class ImageGone extends Error {
-  constructor(readonly imageId: string) {
-    super(`image ${imageId} is gone`);
-    this.name = 'ImageGone';
-  }
 }
 
 /** The metadata a location gets: the store's id in multi-store mode (Glance's `{"store": id}`). */

@@ -1,13 +1,13 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
-import { moveTo, resetToQueued, assertFormatsForData, assertTransition, UPLOAD_NODE, type Image } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
-import { DigestMismatch, ImageGone, storeAndActivate } from '../ingest/store-data.ts';
+import { DigestMismatch, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imagePayload } from '../notify/payloads.ts';

@@ -1,7 +1,16 @@
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, IMPORT_LOCK, UPLOAD_NODE, type Image, type ImageLocation, type ImageStatus, type StatusChange } from '../../domain/image.ts';
+import {
+  checkStatusChange,
+  ImageGone,
+  IMPORT_LOCK,
+  UPLOAD_NODE,
+  type Image,
+  type ImageLocation,
+  type ImageStatus,
+  type StatusChange,
+} from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
@@ -54,6 +63,13 @@ export class ImagesRepo {
     const query = this.compiledGet;
     const { rows } = await this.k.executeQuery<RowWithRelations>({ ...query, parameters: query.parameters.map((p) => (p === ID_SLOT ? id : p)) });
     return rows[0] ? rowWithRelationsToImage(rows[0]) : null;
+  }
+
+  /** The image, which work in progress needs: gone (deleted meanwhile) is an `ImageGone`. */
+  async require(id: string): Promise<Image> {
+    const image = await this.get(id);
+    if (!image) throw new ImageGone(id);
+    return image;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
-import { IMAGE_DELETED, ImportStopped } from '../failures.ts';
-import { requireImage, saveInput } from '../job.ts';
+import { ImageGone } from '../../domain/image.ts';
+import { ImportStopped } from '../failures.ts';
+import { saveInput } from '../job.ts';
 import type { ImportMethod } from './method.ts';
 
 /**
@@ -43,7 +44,7 @@ export const glanceDownload: ImportMethod = {
       disk_format: String(remote.metadata.disk_format ?? image.disk_format),
       container_format: String(remote.metadata.container_format ?? image.container_format),
     };
-    if (!(await deps.images.updateFields(image.id, 'importing', formats, copied))) throw new ImportStopped(IMAGE_DELETED);
+    if (!(await deps.images.updateFields(image.id, 'importing', formats, copied))) throw new ImageGone(image.id);
 
     await staging.remove(image.id);
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
@@ -59,6 +60,6 @@ export const glanceDownload: ImportMethod = {
           ? { algo: 'md5' as const, value: remote.metadata.checksum }
           : null;
     // It now has the remote image's formats and properties.
-    return { image: await requireImage(job, image.id), expected };
+    return { image: await job.deps.images.require(image.id), expected };
   },
 };

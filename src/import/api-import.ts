@@ -1,0 +1,54 @@
+import { IMPORT_LOCK, moveTo, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { storeProgress } from '../domain/import-progress.ts';
+import { imagePayload } from '../notify/payloads.ts';
+import { ImportStopped } from './failures.ts';
+import { fanOut } from './fan-out.ts';
+import { succeed } from './finish.ts';
+import { parseImportInput, type ImportJob } from './job.ts';
+import { IMPORT_METHODS } from './methods/index.ts';
+import { runPlugins } from './run-plugins.ts';
+import type { TaskJob, TaskKind } from './task-kind.ts';
+
+/** The interoperable import's task (`api_image_import`): every import method, the same way. */
+export const apiImport: TaskKind = {
+  run: (job) => runImport({ ...job, input: parseImportInput(job.task.input) }),
+};
+
+/** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out (which activates), succeed. */
+async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void> {
+  const { deps, input, task } = job;
+  const method = IMPORT_METHODS[input.import_req.method.name];
+  if (!method) throw new ImportStopped(`Import method ${input.import_req.method.name} is not supported.`);
+  let image = await job.deps.images.require(input.image_id);
+  if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
+  const targets = input.backend.map((id) => {
+    const store = id === null ? deps.stores.default() : deps.stores.get(id);
+    if (!store) throw new ImportStopped(`Store ${id} is not enabled on this node.`);
+    return store;
+  });
+  const storeIds = input.backend.filter((id): id is string => id !== null);
+
+  // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end
+  // of the stage's claims on a host and a writer.
+  const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
+  const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null, [UPLOAD_NODE]: null };
+  if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
+    const now = await job.deps.images.require(image.id); // deleted meanwhile: says so
+    throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
+  }
+  image = await job.deps.images.require(input.image_id);
+  deps.notifier.info('image.update', imagePayload(image));
+
+  const staged = await method.stage(job, image);
+  image = method.runsPlugins ? await runPlugins(job, staged.image) : staged.image;
+  const stagedSize = await job.staging.size(image.id);
+  if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
+  // Every copy counts against the project's storage: refuse before the first byte is written. A copy
+  // adds to the image's existing data; an import replaces whatever the image had.
+  if (!method.copying) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: stagedSize * targets.length });
+  await deps.quotas.refuseOversized(image.owner, method.copying ? null : image.id, { stored: stagedSize * targets.length });
+
+  await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
+  await job.staging.remove(image.id);
+  await succeed(job.finish, task, image.id, !method.copying);
+}

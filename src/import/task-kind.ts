@@ -1,0 +1,19 @@
+import type { Image } from '../domain/image.ts';
+import type { FinishDeps } from './finish.ts';
+import type { ImportJob } from './job.ts';
+
+/** Creates the image of a legacy task, as the image service does for POST /v2/images. */
+export type CreateImage = (owner: string, properties: Record<string, unknown>) => Promise<Image>;
+
+/** What the scheduler hands every kind of task. */
+export interface TaskJob extends Omit<ImportJob, 'input'> {
+  finish: FinishDeps;
+  createImage: CreateImage;
+  /** Tells the scheduler the task's image once the task knows it (a legacy task creates its own). */
+  trackImage(imageId: string): void;
+}
+
+/** One `type` of task: runs it to its end, success included. A throw fails it; the scheduler reverts. */
+export interface TaskKind {
+  run(job: TaskJob): Promise<void>;
+}
