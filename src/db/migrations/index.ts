@@ -223,6 +223,13 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_images_status': {
+    async up(db: Kysely<any>) {
+      // Every node's recovery passes look up the images in a status (saving, uploading, importing)
+      // every few seconds: a handful among all images, found without reading the whole table.
+      await db.schema.createIndex('ix_images_status').on('images').columns(['status', 'deleted']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
