@@ -1,19 +1,12 @@
-import type { CompiledQuery, Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import {
-  checkStatusChange,
-  ImageGone,
-  IMPORT_LOCK,
-  UPLOAD_NODE,
-  type Image,
-  type ImageLocation,
-  type ImageStatus,
-  type StatusChange,
-} from '../../domain/image.ts';
+import { checkStatusChange, ImageGone, IMPORT_LOCK, UPLOAD_NODE } from '../../domain/image.ts';
+import type { Image, ImageLocation, ImageStatus, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
+import { activateLocationRow, findOrInsertPendingLocation, liveLocationsOf, locationsToScrub, urlHeldByOtherImage } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatus, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
@@ -244,18 +237,6 @@ export class ImagesRepo {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  /** Makes a reserved (or already active) location of the image visible; false when it is not there. */
-  private async activateLocationRow(trx: Transaction<Database>, imageId: string, locationId: string): Promise<boolean> {
-    const res = await trx
-      .updateTable('image_locations')
-      .set({ status: 'active', updated_at: nowTimestamp() })
-      .where('id', '=', locationId)
-      .where('image_id', '=', imageId)
-      .where('status', 'in', ['pending', 'active'])
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
-  }
-
   /**
    * Records that data is about to be written at `url`: a `pending` location, made before the first
    * byte so that a crash or a delete at any later point leaves a row the clean-up finds. Reuses the
@@ -264,39 +245,14 @@ export class ImagesRepo {
   async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation | null> {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, imageId, statuses))) return null;
-      const existing = await trx
-        .selectFrom('image_locations')
-        .selectAll()
-        .where('image_id', '=', imageId)
-        .where('url', '=', url)
-        .where('status', 'in', ['pending', 'active'])
-        .executeTakeFirst();
-      if (existing) return toLocation(existing);
-      const now = nowTimestamp();
-      const max = await trx
-        .selectFrom('image_locations')
-        .select((eb) => eb.fn.max('position').as('p'))
-        .where('image_id', '=', imageId)
-        .executeTakeFirst();
-      const row = {
-        id: crypto.randomUUID(),
-        image_id: imageId,
-        position: Number(max?.p ?? -1) + 1,
-        url,
-        metadata: JSON.stringify(metadata),
-        status: 'pending',
-        created_at: now,
-        updated_at: now,
-      };
-      await trx.insertInto('image_locations').values(row).execute();
-      return toLocation(row);
+      return findOrInsertPendingLocation(trx, imageId, url, metadata);
     });
   }
 
   /** Makes a reserved location visible; false when the image is gone or not in `statuses` (its data must go). */
   async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<boolean> {
     return this.k.transaction().execute(async (trx) => {
-      return (await this.updateRow(trx, imageId, statuses)) && this.activateLocationRow(trx, imageId, locationId);
+      return (await this.updateRow(trx, imageId, statuses)) && activateLocationRow(trx, imageId, locationId);
     });
   }
 
@@ -309,7 +265,7 @@ export class ImagesRepo {
     checkStatusChange([from], activation.status);
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, id, [from], activation))) return false;
-      if (!(await this.activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
+      if (!(await activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
       // An upload's writer matters only while it writes (an import already let go of it when it began).
       if (from === 'saving') await setPropertiesIn(trx, id, { [UPLOAD_NODE]: null });
       return true;
@@ -333,15 +289,8 @@ export class ImagesRepo {
   }
 
   /** Every location of an image whose data may exist (active, or a write that may have begun). */
-  async locationsOf(imageId: string): Promise<ImageLocation[]> {
-    const rows = await this.k
-      .selectFrom('image_locations')
-      .selectAll()
-      .where('image_id', '=', imageId)
-      .where('status', 'in', ['pending', 'active'])
-      .orderBy('position')
-      .execute();
-    return rows.map(toLocation);
+  locationsOf(imageId: string): Promise<ImageLocation[]> {
+    return liveLocationsOf(this.k, imageId);
   }
 
   /** Hides a location and queues its data for removal (pending_delete), whatever the image's state. */
@@ -349,21 +298,9 @@ export class ImagesRepo {
     await this.k.updateTable('image_locations').set({ status: 'pending_delete', updated_at: nowTimestamp() }).where('id', '=', locationId).execute();
   }
 
-  /**
-   * Locations whose data is to be removed from stores (deleted images, failed writes, failed store
-   * deletes), queued before `settledBefore`: a write still under way when its image was deleted has
-   * had time to stop by then.
-   */
-  async locationsToScrub(limit: number, settledBefore: string): Promise<ImageLocation[]> {
-    const rows = await this.k
-      .selectFrom('image_locations')
-      .selectAll()
-      .where('status', '=', 'pending_delete')
-      .where('updated_at', '<', settledBefore)
-      .orderBy('updated_at')
-      .limit(limit)
-      .execute();
-    return rows.map(toLocation);
+  /** Locations queued for removal from stores before `settledBefore` (see image-location-rows.ts). */
+  locationsToScrub(limit: number, settledBefore: string): Promise<ImageLocation[]> {
+    return locationsToScrub(this.k, limit, settledBefore);
   }
 
   async purgeLocation(locationId: string): Promise<void> {
@@ -375,14 +312,7 @@ export class ImagesRepo {
   }
 
   /** Whether a live location (active, or being written) of another image points at `url`. */
-  async urlHeldByOtherImage(url: string, imageId: string): Promise<boolean> {
-    const row = await this.k
-      .selectFrom('image_locations')
-      .select('id')
-      .where('url', '=', url)
-      .where('image_id', '!=', imageId)
-      .where('status', 'in', ['pending', 'active'])
-      .executeTakeFirst();
-    return row !== undefined;
+  urlHeldByOtherImage(url: string, imageId: string): Promise<boolean> {
+    return urlHeldByOtherImage(this.k, url, imageId);
   }
 }

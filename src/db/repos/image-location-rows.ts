@@ -1,0 +1,94 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../schema.ts';
+import type { ImageLocation } from '../../domain/image.ts';
+import { nowTimestamp } from '../../domain/time.ts';
+import { toLocation } from './image-rows.ts';
+
+// The rows of the data lifecycle of locations: reserved before a write (pending), made visible with it
+// (active), queued for removal (pending_delete). The images repository calls these inside its own
+// transactions, after it checked the image's status.
+
+/** Locations whose data may exist: active, or a write that may have begun. */
+const LIVE = ['pending', 'active'] as const;
+
+/** The image's row for `url` (a resumed write), or a new pending one at the end of its list. */
+export async function findOrInsertPendingLocation(
+  trx: Transaction<Database>,
+  imageId: string,
+  url: string,
+  metadata: Record<string, unknown>,
+): Promise<ImageLocation> {
+  const existing = await trx
+    .selectFrom('image_locations')
+    .selectAll()
+    .where('image_id', '=', imageId)
+    .where('url', '=', url)
+    .where('status', 'in', LIVE)
+    .executeTakeFirst();
+  if (existing) return toLocation(existing);
+  const now = nowTimestamp();
+  const max = await trx
+    .selectFrom('image_locations')
+    .select((eb) => eb.fn.max('position').as('p'))
+    .where('image_id', '=', imageId)
+    .executeTakeFirst();
+  const row = {
+    id: crypto.randomUUID(),
+    image_id: imageId,
+    position: Number(max?.p ?? -1) + 1,
+    url,
+    metadata: JSON.stringify(metadata),
+    status: 'pending',
+    created_at: now,
+    updated_at: now,
+  };
+  await trx.insertInto('image_locations').values(row).execute();
+  return toLocation(row);
+}
+
+/** Makes a reserved (or already active) location of the image visible; false when it is not there. */
+export async function activateLocationRow(trx: Transaction<Database>, imageId: string, locationId: string): Promise<boolean> {
+  const res = await trx
+    .updateTable('image_locations')
+    .set({ status: 'active', updated_at: nowTimestamp() })
+    .where('id', '=', locationId)
+    .where('image_id', '=', imageId)
+    .where('status', 'in', LIVE)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** Every location of an image whose data may exist, in order. */
+export async function liveLocationsOf(k: Kysely<Database>, imageId: string): Promise<ImageLocation[]> {
+  const rows = await k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', 'in', LIVE).orderBy('position').execute();
+  return rows.map(toLocation);
+}
+
+/**
+ * Locations whose data is to be removed from stores (deleted images, failed writes, failed store
+ * deletes), queued before `settledBefore`: a write still under way when its image was deleted has had
+ * time to stop by then.
+ */
+export async function locationsToScrub(k: Kysely<Database>, limit: number, settledBefore: string): Promise<ImageLocation[]> {
+  const rows = await k
+    .selectFrom('image_locations')
+    .selectAll()
+    .where('status', '=', 'pending_delete')
+    .where('updated_at', '<', settledBefore)
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute();
+  return rows.map(toLocation);
+}
+
+/** Whether a live location of another image points at `url`. */
+export async function urlHeldByOtherImage(k: Kysely<Database>, url: string, imageId: string): Promise<boolean> {
+  const row = await k
+    .selectFrom('image_locations')
+    .select('id')
+    .where('url', '=', url)
+    .where('image_id', '!=', imageId)
+    .where('status', 'in', LIVE)
+    .executeTakeFirst();
+  return row !== undefined;
+}
