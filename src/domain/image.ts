@@ -117,8 +117,17 @@ export function locationActivation(size: number, digests: Partial<Pick<ImageData
   return change({ status: 'active', size, ...digests, reserved_bytes: null });
 }
 
+/**
+ * The properties a status change ends, to be removed with it: who writes the data
+ * (os_glance_upload_node) means something only while the image is saving or uploading.
+ */
+export function propertiesEndedBy(from: readonly ImageStatus[], to: ImageStatus): Record<string, null> {
+  const writing = (status: ImageStatus) => status === 'saving' || status === 'uploading';
+  return from.some(writing) && !writing(to) ? { [UPLOAD_NODE]: null } : {};
+}
+
 /** Refuses (as a programming error) a status write that the state machine does not allow. */
-export function checkStatusChange(expected: readonly ImageStatus[] | null, to: ImageStatus): void {
+export function checkStatusChange(expected: readonly ImageStatus[] | null, to: ImageStatus): asserts expected is readonly ImageStatus[] {
   if (expected === null) throw new Error(`a status change to ${to} must name the status it leaves`);
   for (const from of expected) {
     if (from !== to && !canTransition(from, to)) throw new Error(`image status ${from} -> ${to} is not in the state machine`);

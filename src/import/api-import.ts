@@ -1,4 +1,4 @@
-import { IMPORT_LOCK, moveTo, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { IMPORT_LOCK, moveTo, STAGE_HOST } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
@@ -29,9 +29,9 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   const storeIds = input.backend.filter((id): id is string => id !== null);
 
   // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end
-  // of the stage's claims on a host and a writer.
+  // of the stage's claim on a host (its writer's ends with the status: propertiesEndedBy).
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
-  const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null, [UPLOAD_NODE]: null };
+  const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
   if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
     const now = await job.deps.images.require(image.id); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);

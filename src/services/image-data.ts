@@ -59,7 +59,7 @@ export class ImageDataService {
     } catch (err) {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
-      await this.deps.images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }); // an expected digest stays expected
+      await this.deps.images.updateFields(id, 'saving', resetToQueued()); // an expected digest stays expected
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;

@@ -70,7 +70,7 @@ export class StagingService {
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null });
+      await this.deps.images.updateFields(id, 'uploading', resetToQueued());
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

@@ -57,7 +57,7 @@ async function revertUploadsOfGoneWriters(
 
   for (const { id, writer } of saving) {
     if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
-    if (!(await images.updateFields(id, 'saving', resetToQueued(), { [UPLOAD_NODE]: null }, sameWriter(writer)))) continue;
+    if (!(await images.updateFields(id, 'saving', resetToQueued(), {}, sameWriter(writer)))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
       await images.discardLocation(location.id);
@@ -71,7 +71,7 @@ async function revertUploadsOfGoneWriters(
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
     if (staged !== null) continue;
-    await images.updateFields(id, 'uploading', resetToQueued(), { [UPLOAD_NODE]: null }, sameWriter(writer));
+    await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer));
   }
 }
 

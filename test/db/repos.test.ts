@@ -371,6 +371,22 @@ forEachEngine((engine) => {
       assert.equal(reverted?.properties.os_glance_upload_node, undefined);
     });
 
+    test("a status change that ends a write removes the writer's property with it; one that goes on writing keeps it", async () => {
+      const writer = { os_glance_upload_node: 'node-w', other: 'kept' };
+      const failed = makeImage({ status: 'saving', properties: writer });
+      const staged = makeImage({ status: 'uploading', properties: writer });
+      const starting = makeImage({ status: 'queued', properties: { other: 'kept' } });
+      for (const image of [failed, staged, starting]) await images.insert(image);
+      assert.equal(await images.updateFields(failed.id, 'saving', resetToQueued()), true);
+      assert.equal(await images.updateFields(staged.id, 'uploading', { size: 3 }), true);
+      assert.equal(await images.updateFields(starting.id, 'queued', moveTo('saving'), { os_glance_upload_node: 'node-s' }), true);
+      assert.deepEqual((await images.get(failed.id))?.properties, { other: 'kept' });
+      assert.deepEqual((await images.get(staged.id))?.properties, writer, 'no status change: still being written');
+      assert.deepEqual((await images.get(starting.id))?.properties, { other: 'kept', os_glance_upload_node: 'node-s' });
+      assert.equal(await images.updateFields(staged.id, 'uploading', moveTo('importing')), true);
+      assert.deepEqual((await images.get(staged.id))?.properties, { other: 'kept' });
+    });
+
     test('writesInStatus: the images of one status with their writer and stage host, in one query', async () => {
       const marker = `node-${crypto.randomUUID()}`;
       const named = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker, other: 'x' } });

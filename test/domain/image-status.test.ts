@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IMAGE_STATUSES, assertTransition, canTransition, assertFormatsForData } from '../../src/domain/image.ts';
+import { IMAGE_STATUSES, assertTransition, canTransition, assertFormatsForData, propertiesEndedBy } from '../../src/domain/image.ts';
 import { GazeError } from '../../src/domain/errors.ts';
 
 test('the status table allows exactly the transitions of the spec', () => {
@@ -52,4 +52,16 @@ test('data needs both formats', () => {
     /^GazeError: Property container_format must be set prior to saving data\.$|Property container_format must be set/,
   );
   assert.doesNotThrow(() => assertFormatsForData({ disk_format: 'raw', container_format: 'bare' }));
+});
+
+test("leaving saving or uploading ends the writer's property; other changes end nothing", () => {
+  const writerEnds = { os_glance_upload_node: null };
+  assert.deepEqual(propertiesEndedBy(['saving'], 'queued'), writerEnds);
+  assert.deepEqual(propertiesEndedBy(['saving'], 'active'), writerEnds);
+  assert.deepEqual(propertiesEndedBy(['uploading'], 'importing'), writerEnds);
+  assert.deepEqual(propertiesEndedBy(['importing', 'uploading'], 'queued'), writerEnds);
+  assert.deepEqual(propertiesEndedBy(['queued'], 'saving'), {});
+  assert.deepEqual(propertiesEndedBy(['queued'], 'uploading'), {});
+  assert.deepEqual(propertiesEndedBy(['importing'], 'active'), {});
+  assert.deepEqual(propertiesEndedBy(['active'], 'deactivated'), {});
 });

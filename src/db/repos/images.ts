@@ -1,7 +1,7 @@
 import type { CompiledQuery, Kysely } from 'kysely';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, ImageGone, IMPORT_LOCK, UPLOAD_NODE } from '../../domain/image.ts';
+import { checkStatusChange, ImageGone, IMPORT_LOCK, propertiesEndedBy } from '../../domain/image.ts';
 import type { Image, ImageLocation, ImageStatus, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
@@ -139,12 +139,17 @@ export class ImagesRepo {
     expectProperty?: { name: string; value: string },
   ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
-    if (fields.status !== undefined) checkStatusChange(expected, fields.status);
+    if (fields.status !== undefined) {
+      checkStatusChange(expected, fields.status);
+      const ended = propertiesEndedBy(expected, fields.status);
+      if (Object.keys(ended).length) properties = { ...ended, ...properties };
+    }
     if (expected?.length === 0) return false;
     if (!properties) return this.updateRow(this.k, id, expected, fields, expectProperty);
+    const withProperties = properties;
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, id, expected, fields, expectProperty))) return false;
-      await setPropertiesIn(trx, id, properties);
+      await setPropertiesIn(trx, id, withProperties);
       return true;
     });
   }
@@ -266,8 +271,7 @@ export class ImagesRepo {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, id, [from], activation))) return false;
       if (!(await activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
-      // An upload's writer matters only while it writes (an import already let go of it when it began).
-      if (from === 'saving') await setPropertiesIn(trx, id, { [UPLOAD_NODE]: null });
+      await setPropertiesIn(trx, id, propertiesEndedBy([from], activation.status));
       return true;
     });
   }
