@@ -43,8 +43,9 @@ async function revertUploadsOfGoneWriters(
   atStart: boolean,
 ): Promise<void> {
   const { images, stores } = deps;
-  const saving = await images.writesInStatus('saving');
-  const uploading = await images.writesInStatus('uploading');
+  const writes = await images.writesInStatuses(['saving', 'uploading']);
+  const saving = writes.filter((write) => write.status === 'saving');
+  const uploading = writes.filter((write) => write.status === 'uploading');
   const gone = await liveness.goneAmong(
     [...saving, ...uploading].flatMap(({ writer }) => (writer ? [writer] : [])),
     atStart,

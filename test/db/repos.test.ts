@@ -387,7 +387,7 @@ forEachEngine((engine) => {
       assert.deepEqual((await images.get(staged.id))?.properties, { other: 'kept' });
     });
 
-    test('writesInStatus: the images of one status with their writer and stage host, in one query', async () => {
+    test('writesInStatuses: the images of some statuses with their status, writer and stage host, in one query', async () => {
       const marker = `node-${crypto.randomUUID()}`;
       const named = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker, other: 'x' } });
       const unnamed = makeImage({ status: 'saving', properties: { other: 'x' } });
@@ -397,14 +397,18 @@ forEachEngine((engine) => {
       for (const image of [named, unnamed, staged, active, deleted]) await images.insert(image);
       await images.markDeleted(deleted.id);
       const mine = (rows: Array<{ id: string }>) => rows.filter((row) => [named, unnamed, staged, active, deleted].some((i) => i.id === row.id));
+      const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
       assert.deepEqual(
-        mine(await images.writesInStatus('saving')).sort((a, b) => a.id.localeCompare(b.id)),
+        mine(await images.writesInStatuses(['saving', 'uploading'])).sort(byId),
         [
-          { id: named.id, writer: marker, stageHost: null },
-          { id: unnamed.id, writer: null, stageHost: null },
-        ].sort((a, b) => a.id.localeCompare(b.id)),
+          { id: named.id, status: 'saving', writer: marker, stageHost: null },
+          { id: unnamed.id, status: 'saving', writer: null, stageHost: null },
+          { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292' },
+        ].sort(byId),
       );
-      assert.deepEqual(mine(await images.writesInStatus('uploading')), [{ id: staged.id, writer: marker, stageHost: 'http://n1:9292' }]);
+      assert.deepEqual(mine(await images.writesInStatuses(['uploading'])), [
+        { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292' },
+      ]);
     });
 
     test('a read of the images in one status goes through an index (the recovery passes make it every few seconds)', async () => {

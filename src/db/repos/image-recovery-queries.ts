@@ -6,23 +6,24 @@ import { IMPORT_LOCK, STAGE_HOST, UPLOAD_NODE, type ImageStatus } from '../../do
 
 export interface WriteInProgress {
   id: string;
+  status: ImageStatus;
   /** Who writes the data (os_glance_upload_node), when named. */
   writer: string | null;
   /** The node whose own staging holds the staged data (os_glance_stage_host). */
   stageHost: string | null;
 }
 
-/** The images in `status` with their writer and stage host. */
-export async function writesInStatus(k: Kysely<Database>, status: ImageStatus): Promise<WriteInProgress[]> {
+/** The images in these statuses with their writer and stage host. */
+export async function writesInStatuses(k: Kysely<Database>, statuses: readonly ImageStatus[]): Promise<WriteInProgress[]> {
   const rows = await k
     .selectFrom('images')
     .leftJoin('image_properties as w', (join) => join.onRef('w.image_id', '=', 'images.id').on('w.name', '=', UPLOAD_NODE))
     .leftJoin('image_properties as h', (join) => join.onRef('h.image_id', '=', 'images.id').on('h.name', '=', STAGE_HOST))
-    .select(['images.id', 'w.value as writer', 'h.value as stageHost'])
-    .where('images.status', '=', status)
+    .select(['images.id', 'images.status', 'w.value as writer', 'h.value as stageHost'])
+    .where('images.status', 'in', [...statuses])
     .where('images.deleted', '=', 0)
     .execute();
-  return rows.map((row) => ({ id: row.id, writer: row.writer ?? null, stageHost: row.stageHost ?? null }));
+  return rows.map((row) => ({ id: row.id, status: row.status as ImageStatus, writer: row.writer ?? null, stageHost: row.stageHost ?? null }));
 }
 
 /**

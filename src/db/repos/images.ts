@@ -7,7 +7,7 @@ import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 import { activateLocationRow, findOrInsertPendingLocation, liveLocationsOf, locationsToScrub, urlHeldByOtherImage } from './image-location-rows.ts';
-import { locksOfFinishedTasks, writesInStatus, type WriteInProgress } from './image-recovery-queries.ts';
+import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
 
@@ -282,9 +282,9 @@ export class ImagesRepo {
     return rows.map((r) => r.id);
   }
 
-  /** The images in `status` with their writer (os_glance_upload_node) and stage host, in one query. */
-  writesInStatus(status: ImageStatus): Promise<WriteInProgress[]> {
-    return writesInStatus(this.k, status);
+  /** The images in these statuses with their writer (os_glance_upload_node) and stage host, in one query. */
+  writesInStatuses(statuses: readonly ImageStatus[]): Promise<WriteInProgress[]> {
+    return writesInStatuses(this.k, statuses);
   }
 
   /** Import locks held by a task that finished before `before`, on images not left `importing`. */
