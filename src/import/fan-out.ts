@@ -83,7 +83,9 @@ export async function fanOut(
       await record({ done: store.id }, activates ? stored : undefined);
       deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
     } catch (err) {
-      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn || err instanceof ImageGone) throw err;
+      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
+      // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store failed.
+      if (err instanceof ImageGone && !(await deps.images.get(image.id))) throw err;
       await record({ failed: [store.id] });
       if (mustAll) throw err;
       lastError = err;

@@ -229,7 +229,7 @@ export class ImportRunner implements ImportEngine {
         createImage: this.createImage,
         trackImage: (imageId: string) => this.running.set(task.id, { imageId, controller }),
       };
-      const kind = TASK_KINDS[task.type];
+      const kind = Object.hasOwn(TASK_KINDS, task.type) ? TASK_KINDS[task.type] : undefined;
       if (!kind) throw new ImportStopped(`Tasks of type ${task.type} are not supported.`);
       await kind.run(job);
       outcome = 'success';

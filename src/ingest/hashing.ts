@@ -171,8 +171,8 @@ export class HashingStream extends Transform {
   private dispatch(): void {
     if (this.current < 0 || this.fill === 0) return;
     const buffer = this.views[this.current]!.buffer as ArrayBuffer;
-    this.views[this.current] = null;
     this.handle.post({ op: 'update', buffer, length: this.fill, slot: this.current }, [buffer]);
+    this.views[this.current] = null; // transferred: back with the worker's acknowledgement
     this.current = -1;
     this.fill = 0;
   }

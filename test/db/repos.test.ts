@@ -423,7 +423,9 @@ forEachEngine((engine) => {
           if (db.engine === 'postgresql') await sql`reset enable_seqscan`.execute(conn);
         }
       });
-      assert.match(plan, /ix_images_status/);
+      // MariaDB's plan names the index it may use (possible_keys) and the one it chose (key): the chosen one counts.
+      if (db.engine === 'mysql') assert.equal((JSON.parse(plan) as Array<{ key: string | null }>)[0]?.key, 'ix_images_status');
+      else assert.match(plan, /ix_images_status/);
     });
 
     test('locksOfFinishedTasks: locks of tasks that ended before the given time, on images not importing', async () => {

@@ -5,8 +5,8 @@ import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
 
 // The rows of the data lifecycle of locations: reserved before a write (pending), made visible with it
-// (active), queued for removal (pending_delete). The images repository calls these inside its own
-// transactions, after it checked the image's status.
+// (active), queued for removal (pending_delete). The images repository reserves and activates inside
+// its own transactions, after it checked the image's status; the reads need no such check.
 
 /** Locations whose data may exist: active, or a write that may have begun. */
 const LIVE = ['pending', 'active'] as const;
