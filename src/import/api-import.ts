@@ -19,7 +19,7 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   const { deps, input, task } = job;
   const method = IMPORT_METHODS[input.import_req.method.name];
   if (!method) throw new ImportStopped(`Import method ${input.import_req.method.name} is not supported.`);
-  let image = await job.deps.images.require(input.image_id);
+  let image = await deps.images.require(input.image_id);
   if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
   const targets = input.backend.map((id) => {
     const store = id === null ? deps.stores.default() : deps.stores.get(id);
@@ -33,10 +33,10 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
   const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
   if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
-    const now = await job.deps.images.require(image.id); // deleted meanwhile: says so
+    const now = await deps.images.require(image.id); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
   }
-  image = await job.deps.images.require(input.image_id);
+  image = await deps.images.require(input.image_id);
   deps.notifier.info('image.update', imagePayload(image));
 
   const staged = await method.stage(job, image);

@@ -29,7 +29,7 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
   let image: Image;
   if (task.image_id) {
-    image = await job.deps.images.require(task.image_id);
+    image = await deps.images.require(task.image_id);
   } else {
     image = await job.createImage(task.owner, properties as Record<string, unknown>);
     await deps.tasks.transition(task.id, ['processing'], { image_id: image.id });

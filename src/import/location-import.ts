@@ -50,7 +50,7 @@ export const locationImport: TaskKind = {
 async function addLocation(job: LocationJob): Promise<string> {
   const { deps, task, options } = job;
   const input = parseLocationInput(task.input);
-  let image = await job.deps.images.require(input.image_id);
+  let image = await deps.images.require(input.image_id);
   if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
   const algorithm = input.validation_data.os_hash_algo ?? deps.settings.hashingAlgorithm;
   // A digest the image has expected since it was created must be met too (Gaze's check, end to end).
@@ -84,7 +84,7 @@ async function addLocation(job: LocationJob): Promise<string> {
       digests = { os_hash_algo: algorithm, os_hash_value: vouched };
     }
     if (!(await deps.images.activateWithData(image.id, locationActivation(size, digests), reserved.id, from))) throw new ImageGone(image.id);
-    image = await job.deps.images.require(image.id);
+    image = await deps.images.require(image.id);
   }
 
   if (options.secureHash && image.status === 'active' && image.os_hash_value === null) {

@@ -29,7 +29,7 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
     throw err;
   }
   await staging.checkIn(image.id);
-  return job.deps.images.require(image.id);
+  return deps.images.require(image.id);
 }
 
 async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string; sizeCap: number; roles: string[] }): Promise<void> {
@@ -37,7 +37,7 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
   const { stagedPath, sizeCap, roles } = opts;
   const protections = deps.propertyProtections;
   for (const plugin of job.opts.plugins) {
-    const current = await job.deps.images.require(image.id);
+    const current = await deps.images.require(image.id);
     await plugin.run({
       image: current,
       stagedPath,

@@ -9,7 +9,7 @@ import { toLocation } from './image-rows.ts';
 // its own transactions, after it checked the image's status; the reads need no such check.
 
 /** Locations whose data may exist: active, or a write that may have begun. */
-const LIVE = ['pending', 'active'] as const;
+export const LIVE = ['pending', 'active'] as const;
 
 /** The image's row for `url` (a resumed write), or a new pending one at the end of its list. */
 export async function findOrInsertPendingLocation(

@@ -6,7 +6,7 @@ import type { Image, ImageLocation, ImageStatus, StatusChange } from '../../doma
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
-import { activateLocationRow, findOrInsertPendingLocation, liveLocationsOf, locationsToScrub, urlHeldByOtherImage } from './image-location-rows.ts';
+import { activateLocationRow, findOrInsertPendingLocation, LIVE, liveLocationsOf, locationsToScrub, urlHeldByOtherImage } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
@@ -197,12 +197,12 @@ export class ImagesRepo {
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
       await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
       await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
-      const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', ['pending', 'active']).execute();
+      const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
       await trx
         .updateTable('image_locations')
         .set({ status: 'pending_delete', updated_at: now })
         .where('image_id', '=', id)
-        .where('status', 'in', ['pending', 'active'])
+        .where('status', 'in', LIVE)
         .execute();
       return queued.map(toLocation);
     });

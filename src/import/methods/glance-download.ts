@@ -60,6 +60,6 @@ export const glanceDownload: ImportMethod = {
           ? { algo: 'md5' as const, value: remote.metadata.checksum }
           : null;
     // It now has the remote image's formats and properties.
-    return { image: await job.deps.images.require(image.id), expected };
+    return { image: await deps.images.require(image.id), expected };
   },
 };
