@@ -66,14 +66,14 @@ export async function fanOut(
       // A copy must be the very bytes the image has; new data must match a digest given at create,
       // and glance-download's data the remote image's digest.
       const mismatch = digestMismatch(digests, opts.expected, expectedAtCreate(image));
-      // Fencing: a process paused past its lease must not activate data beside its successor's.
-      if (!(await job.holdsLease())) {
+      try {
+        // Fencing: a process paused past its lease must not activate data beside its successor's.
+        if (!(await job.holdsLease())) throw new HandedOn('the lease was taken over by another process');
+        if (mismatch) throw mismatch;
+        await deps.images.activateLocation(image.id, location.id, writableIn);
+      } catch (err) {
         await scrubLocation(deps, location, store);
-        throw new HandedOn('the lease was taken over by another process');
-      }
-      if (mismatch || !(await deps.images.activateLocation(image.id, location.id, writableIn))) {
-        await scrubLocation(deps, location, store);
-        throw mismatch ?? new ImageGone(image.id);
+        throw err;
       }
       // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
       await report(result.size);

@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import { assertFormatsForData, ImageGone, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
+import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
 import type { Store } from '../stores/store.ts';
 import { ImportStopped } from './failures.ts';
@@ -68,7 +68,6 @@ async function addLocation(job: LocationJob): Promise<string> {
       throw new ImportStopped(`Image ${image.id} changed while its location was being added.`);
     }
     const reserved = await deps.images.reserveLocation(image.id, location.url, location.metadata, [from]);
-    if (!reserved) throw new ImageGone(image.id);
     let digests: Record<string, string> = {};
     if (verifyFirst) {
       const computed = await digestWithRetries(job, store, location.url, size, algorithm).catch((err: unknown) => {
@@ -83,7 +82,7 @@ async function addLocation(job: LocationJob): Promise<string> {
     } else if (vouched !== undefined) {
       digests = { os_hash_algo: algorithm, os_hash_value: vouched };
     }
-    if (!(await deps.images.activateWithData(image.id, locationActivation(size, digests), reserved.id, from))) throw new ImageGone(image.id);
+    await deps.images.activateWithData(image.id, locationActivation(size, digests), reserved.id, from);
     image = await deps.images.require(image.id);
   }
 

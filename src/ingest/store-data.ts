@@ -9,7 +9,7 @@ import type { FormatReport } from '../formats/types.ts';
 import type { Logger } from '../util/logger.ts';
 import { judge, type FormatPolicy } from '../formats/verdict.ts';
 import { gazeError } from '../domain/errors.ts';
-import { activation, ImageGone } from '../domain/image.ts';
+import { activation } from '../domain/image.ts';
 
 // Writing an image's data into a store and making it visible: shared by uploads (services) and the
 // import engine, below both.
@@ -90,11 +90,11 @@ export async function writeData(
   statuses: readonly ImageStatus[],
   req: Omit<IngestRequest, 'key' | 'store'>,
 ): Promise<{ result: IngestResult; location: ImageLocation }> {
-  const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
-  if (!location) {
+  const url = store.urlFor(image.id);
+  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
     req.source.destroy();
-    throw new ImageGone(image.id);
-  }
+    throw err;
+  });
   try {
     const result = await ingest({ ...req, key: image.id, store });
     for (const warning of result.warnings) deps.log.warn({ image: image.id }, warning);
@@ -127,8 +127,8 @@ export async function adoptData(
     for (const warning of verdict.warnings) deps.log.warn({ image: image.id }, warning);
     inspection = { format: facts.report.format, virtualSize: verdict.virtualSize };
   }
-  const location = await deps.images.reserveLocation(image.id, store.urlFor(image.id), locationMetadata(deps, store), statuses);
-  if (!location) throw new ImageGone(image.id);
+  const url = store.urlFor(image.id);
+  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses);
   try {
     const adopted = await store.adopt(image.id, file);
     if (!adopted) {
@@ -198,7 +198,7 @@ export async function storeAndActivate(
       const now = await deps.quotas.storeBudget(image.owner, image.id);
       if (now && result.size > now.bytes) throw now.exceeded(result.size);
     }
-    const activated = await deps.images.activateWithData(
+    await deps.images.activateWithData(
       image.id,
       activation({
         size: result.size,
@@ -210,7 +210,6 @@ export async function storeAndActivate(
       location.id,
       from,
     );
-    if (!activated) throw new ImageGone(image.id);
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw err;

@@ -245,34 +245,33 @@ export class ImagesRepo {
   /**
    * Records that data is about to be written at `url`: a `pending` location, made before the first
    * byte so that a crash or a delete at any later point leaves a row the clean-up finds. Reuses the
-   * image's row for the same url (a resumed write). Null when the image is gone or not in `statuses`.
+   * image's row for the same url (a resumed write). ImageGone when the image is gone or not in `statuses`.
    */
-  async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation | null> {
+  async reserveLocation(imageId: string, url: string, metadata: Record<string, unknown>, statuses: readonly ImageStatus[]): Promise<ImageLocation> {
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, imageId, statuses))) return null;
+      if (!(await this.updateRow(trx, imageId, statuses))) throw new ImageGone(imageId);
       return findOrInsertPendingLocation(trx, imageId, url, metadata);
     });
   }
 
-  /** Makes a reserved location visible; false when the image is gone or not in `statuses` (its data must go). */
-  async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<boolean> {
-    return this.k.transaction().execute(async (trx) => {
-      return (await this.updateRow(trx, imageId, statuses)) && activateLocationRow(trx, imageId, locationId);
+  /** Makes a reserved location visible; ImageGone when the image is gone or not in `statuses` (its data must go). */
+  async activateLocation(imageId: string, locationId: string, statuses: readonly ImageStatus[]): Promise<void> {
+    await this.k.transaction().execute(async (trx) => {
+      if (!((await this.updateRow(trx, imageId, statuses)) && (await activateLocationRow(trx, imageId, locationId)))) throw new ImageGone(imageId);
     });
   }
 
   /**
    * Makes stored data visible: `from` (saving, or importing) → active with the data's fields and its
-   * reserved location, in one transaction, only while the image is still in `from` (false when it was
-   * deleted meanwhile: the data must then go).
+   * reserved location, in one transaction, only while the image is still in `from` (ImageGone when it
+   * was deleted or moved on meanwhile: the data must then go).
    */
-  async activateWithData(id: string, activation: StatusChange, locationId: string, from: ImageStatus = 'saving'): Promise<boolean> {
+  async activateWithData(id: string, activation: StatusChange, locationId: string, from: ImageStatus = 'saving'): Promise<void> {
     checkStatusChange([from], activation.status);
-    return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, id, [from], activation))) return false;
+    await this.k.transaction().execute(async (trx) => {
+      if (!(await this.updateRow(trx, id, [from], activation))) throw new ImageGone(id);
       if (!(await activateLocationRow(trx, id, locationId))) throw new Error(`location ${locationId} of image ${id} vanished before activation`);
       await setPropertiesIn(trx, id, propertiesEndedBy([from], activation.status));
-      return true;
     });
   }
 
