@@ -91,10 +91,11 @@ export async function startGazeProcess(
  * must name); resolves once it answers. Its output is kept in `output()`.
  */
 export async function launchGaze(opts: { args: string[]; cwd: string; port: number; env?: NodeJS.ProcessEnv }) {
-  const child = spawn(process.execPath, [path.join(repo, 'bin/gaze.js'), 'serve', ...opts.args], {
+  // Through the launcher an operator uses (bin/gaze, which execs node: the child's pid is the service's).
+  const child = spawn(path.join(repo, 'bin/gaze'), ['serve', ...opts.args], {
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, GAZE_NODE: process.execPath, ...opts.env },
   });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

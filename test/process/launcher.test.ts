@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startGazeProcess } from '../helpers/gaze.ts';
+
+const run = promisify(execFile);
+const launcher = fileURLToPath(new URL('../../bin/gaze', import.meta.url));
+
+/** GLIBC_TUNABLES as bin/gaze hands it to node, given the caller's own value (or none). */
+async function tunablesPassedOn(callers: string | undefined): Promise<string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-launcher-'));
+  try {
+    // Stands in for node: prints what it was given.
+    const fakeNode = path.join(dir, 'node');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$GLIBC_TUNABLES|$1|$2"\n');
+    chmodSync(fakeNode, 0o755);
+    const env: NodeJS.ProcessEnv = { ...process.env, GAZE_NODE: fakeNode };
+    if (callers === undefined) delete env.GLIBC_TUNABLES;
+    else env.GLIBC_TUNABLES = callers;
+    const { stdout } = await run(launcher, ['serve'], { env });
+    const [tunables, script, arg] = stdout.trim().split('|');
+    assert.equal(script, fileURLToPath(new URL('../../bin/gaze.js', import.meta.url)));
+    assert.equal(arg, 'serve');
+    return tunables!;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('bin/gaze keeps freed memory for reuse (glibc tunables) and leaves an operator’s own settings alone', async () => {
+  assert.equal(await tunablesPassedOn(undefined), 'glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432');
+  assert.equal(await tunablesPassedOn(''), 'glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432');
+  assert.equal(
+    await tunablesPassedOn('glibc.malloc.trim_threshold=1048576:glibc.malloc.arena_max=2'),
+    'glibc.malloc.trim_threshold=1048576:glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=33554432',
+    'the operator’s trim threshold wins; the rest is added',
+  );
+  assert.equal(
+    await tunablesPassedOn('glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=0'),
+    'glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=0',
+  );
+});
+
+test('gaze serve through bin/gaze is one node process (exec, not a child) with the tunables in its environment', async () => {
+  const gaze = await startGazeProcess();
+  try {
+    const pid = gaze.child.pid!;
+    assert.equal(readlinkSync(`/proc/${pid}/exe`), readlinkSync('/proc/self/exe'), 'the launched pid is node itself');
+    // glibc parses the variable in place at start, cutting it at each ':' (so they show as NULs here).
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    assert.match(environ, /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.trim_threshold=134217728[:\0]glibc\.malloc\.mmap_threshold=33554432\0/);
+    assert.equal((await fetch(`${gaze.url}/versions`)).status, 200);
+  } finally {
+    await gaze.stop();
+  }
+});
