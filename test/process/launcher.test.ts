@@ -17,14 +17,14 @@ async function tunablesPassedOn(callers: string | undefined): Promise<string> {
   try {
     // Stands in for node: prints what it was given.
     const fakeNode = path.join(dir, 'node');
-    writeFileSync(fakeNode, '#!/bin/sh\necho "$GLIBC_TUNABLES|$1|$2|$3"\n');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$GLIBC_TUNABLES|$1 $2|$3|$4"\n');
     chmodSync(fakeNode, 0o755);
     const env: NodeJS.ProcessEnv = { ...process.env, GAZE_NODE: fakeNode };
     if (callers === undefined) delete env.GLIBC_TUNABLES;
     else env.GLIBC_TUNABLES = callers;
     const { stdout } = await run(launcher, ['serve'], { env });
-    const [tunables, flag, script, arg] = stdout.trim().split('|');
-    assert.equal(flag, '--min-semi-space-size=16');
+    const [tunables, flags, script, arg] = stdout.trim().split('|');
+    assert.equal(flags, '--min-semi-space-size=16 --initial-old-space-size=128');
     assert.equal(script, fileURLToPath(new URL('../../bin/gaze.js', import.meta.url)));
     assert.equal(arg, 'serve');
     return tunables!;
@@ -33,7 +33,7 @@ async function tunablesPassedOn(callers: string | undefined): Promise<string> {
   }
 }
 
-test('bin/gaze keeps freed memory for reuse (glibc tunables, a larger young generation) and leaves an operator’s own settings alone', async () => {
+test('bin/gaze keeps freed memory for reuse (glibc tunables, V8 heap sizes) and leaves an operator’s own settings alone', async () => {
   assert.equal(await tunablesPassedOn(undefined), 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432');
   assert.equal(await tunablesPassedOn(''), 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432');
   assert.equal(
@@ -47,13 +47,14 @@ test('bin/gaze keeps freed memory for reuse (glibc tunables, a larger young gene
   );
 });
 
-test('gaze serve through bin/gaze is one node process (exec, not a child) with the young generation flag and the tunables', async () => {
+test('gaze serve through bin/gaze is one node process (exec, not a child) with the heap flags and the tunables', async () => {
   const gaze = await startGazeProcess();
   try {
     const pid = gaze.child.pid!;
     assert.equal(readlinkSync(`/proc/${pid}/exe`), readlinkSync('/proc/self/exe'), 'the launched pid is node itself');
-    assert.deepEqual(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 4), [
+    assert.deepEqual(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 5), [
       '--min-semi-space-size=16',
+      '--initial-old-space-size=128',
       fileURLToPath(new URL('../../bin/gaze.js', import.meta.url)),
       'serve',
     ]);
