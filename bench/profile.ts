@@ -85,9 +85,9 @@ export async function profile(): Promise<void> {
   const port = await freePort();
   const conf = path.join(dir, 'gaze.conf');
   writeFileSync(conf, `[DEFAULT]\nbind_port = ${port}\ndata_dir = ${path.join(dir, 'data')}\n`);
-  // Through the operator's launcher (its malloc settings), with the profiler asked for in NODE_OPTIONS.
+  // Through the operator's launcher (its memory settings), with the profiler as node flags of its own.
   const child = spawn(path.join(repo, 'bin/gaze'), ['serve', '--config-file', conf], {
-    env: { ...process.env, GAZE_FROM_SOURCE: '1', GAZE_NODE: process.execPath, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` },
+    env: { ...process.env, GAZE_FROM_SOURCE: '1', GAZE_NODE: process.execPath, GAZE_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profiles}` },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

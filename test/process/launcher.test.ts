@@ -11,40 +11,46 @@ import { startGazeProcess } from '../helpers/gaze.ts';
 const run = promisify(execFile);
 const launcher = fileURLToPath(new URL('../../bin/gaze', import.meta.url));
 
-/** GLIBC_TUNABLES as bin/gaze hands it to node, given the caller's own value (or none). */
-async function tunablesPassedOn(callers: string | undefined): Promise<string> {
+/** GLIBC_TUNABLES and the arguments bin/gaze hands to node, given the caller's environment. */
+async function passedOn(callers: NodeJS.ProcessEnv): Promise<{ tunables: string; args: string }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-launcher-'));
   try {
     // Stands in for node: prints what it was given.
     const fakeNode = path.join(dir, 'node');
-    writeFileSync(fakeNode, '#!/bin/sh\necho "$GLIBC_TUNABLES|$1|$2|$3"\n');
+    writeFileSync(fakeNode, '#!/bin/sh\necho "$GLIBC_TUNABLES|$*"\n');
     chmodSync(fakeNode, 0o755);
     const env: NodeJS.ProcessEnv = { ...process.env, GAZE_NODE: fakeNode };
-    if (callers === undefined) delete env.GLIBC_TUNABLES;
-    else env.GLIBC_TUNABLES = callers;
-    const { stdout } = await run(launcher, ['serve'], { env });
-    const [tunables, flags, script, arg] = stdout.trim().split('|');
-    assert.equal(flags, '--initial-old-space-size=128');
-    assert.equal(script, fileURLToPath(new URL('../../bin/gaze.js', import.meta.url)));
-    assert.equal(arg, 'serve');
-    return tunables!;
+    delete env.GLIBC_TUNABLES;
+    delete env.GAZE_NODE_FLAGS;
+    const { stdout } = await run(launcher, ['serve', '--config-file', 'my gaze.conf'], { env: { ...env, ...callers } });
+    const [tunables, args] = stdout.trim().split('|');
+    return { tunables: tunables!, args: args! };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 test('bin/gaze keeps freed memory for reuse (glibc tunables, V8 heap sizes) and leaves an operator’s own settings alone', async () => {
-  assert.equal(await tunablesPassedOn(undefined), 'glibc.malloc.trim_threshold=33554432');
-  assert.equal(await tunablesPassedOn(''), 'glibc.malloc.trim_threshold=33554432');
+  const script = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
+  assert.deepEqual(await passedOn({}), {
+    tunables: 'glibc.malloc.trim_threshold=33554432',
+    args: `--initial-old-space-size=128 ${script} serve --config-file my gaze.conf`,
+  });
+  assert.equal((await passedOn({ GLIBC_TUNABLES: '' })).tunables, 'glibc.malloc.trim_threshold=33554432');
   assert.equal(
-    await tunablesPassedOn('glibc.malloc.arena_max=2'),
+    (await passedOn({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).tunables,
     'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=33554432',
     'added to the operator’s own tunables',
   );
   assert.equal(
-    await tunablesPassedOn('glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=0'),
+    (await passedOn({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=0' })).tunables,
     'glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=0',
     'the operator’s trim threshold wins',
+  );
+  assert.equal(
+    (await passedOn({ GAZE_NODE_FLAGS: '--cpu-prof --cpu-prof-dir=/tmp/p' })).args,
+    `--initial-old-space-size=128 --cpu-prof --cpu-prof-dir=/tmp/p ${script} serve --config-file my gaze.conf`,
+    'GAZE_NODE_FLAGS go to node, before the script',
   );
 });
 
