@@ -93,8 +93,14 @@ forEachEngine((engine) => {
     assert.equal(shown.status, 'active');
     assert.equal(shown.size, data.length);
     // Only the winner's task ran. A loser that got past the status check before the winner took the lock
-    // has its task recorded as failed; how many did depends on timing.
-    const statuses: string[] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.map((t: { status: string }) => t.status);
+    // has its task recorded as failed; how many did depends on timing. The image turns active just before
+    // its task records success: wait for the tasks to finish.
+    const taskStatuses = async (): Promise<string[]> => (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.map((t: { status: string }) => t.status);
+    let statuses = await taskStatuses();
+    for (let i = 0; i < 100 && statuses.some((s) => s === 'pending' || s === 'processing'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      statuses = await taskStatuses();
+    }
     assert.equal(statuses.filter((s) => s === 'success').length, 1, statuses.join(','));
     assert.ok(
       statuses.every((s) => s === 'success' || s === 'failure'),
