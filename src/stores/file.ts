@@ -137,7 +137,8 @@ export class FileStoreDriver implements StoreDriver {
   private async partialIsLive(name: string, idleMs: number): Promise<boolean> {
     if (processTagGone(name.split('-').at(-2) ?? '')) return false;
     const info = await stat(path.join(this.dir, name)).catch(() => null);
-    return info !== null && Date.now() - info.mtimeMs < idleMs;
+    // idleMs 0 keeps nothing for its recency: a file's mtime can read a fraction of a ms past Date.now().
+    return info !== null && idleMs > 0 && Date.now() - info.mtimeMs < idleMs;
   }
 
   /** Whether a write of `key` is under way here (a temp file changed within `idleMs`). */
