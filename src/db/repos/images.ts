@@ -139,17 +139,17 @@ export class ImagesRepo {
     expectProperty?: { name: string; value: string },
   ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
+    let ended: Record<string, null> = {};
     if (fields.status !== undefined) {
       checkStatusChange(expected, fields.status);
-      const ended = propertiesEndedBy(expected, fields.status);
-      if (Object.keys(ended).length) properties = { ...ended, ...properties };
+      ended = propertiesEndedBy(expected, fields.status);
     }
+    const toSet = Object.keys(ended).length ? { ...ended, ...properties } : properties;
     if (expected?.length === 0) return false;
-    if (!properties) return this.updateRow(this.k, id, expected, fields, expectProperty);
-    const withProperties = properties;
+    if (!toSet) return this.updateRow(this.k, id, expected, fields, expectProperty);
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, id, expected, fields, expectProperty))) return false;
-      await setPropertiesIn(trx, id, withProperties);
+      await setPropertiesIn(trx, id, toSet);
       return true;
     });
   }
