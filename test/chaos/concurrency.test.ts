@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
+import { until } from '../helpers/wait.ts';
 
 // Real concurrency against a real `gaze serve` on each database: parallel clients that each change
 // something of their own on the same image. Every acknowledged change must be kept.
@@ -95,12 +96,14 @@ forEachEngine((engine) => {
     // Only the winner's task ran. A loser that got past the status check before the winner took the lock
     // has its task recorded as failed; how many did depends on timing. The image turns active just before
     // its task records success: wait for the tasks to finish.
-    const taskStatuses = async (): Promise<string[]> => (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.map((t: { status: string }) => t.status);
-    let statuses = await taskStatuses();
-    for (let i = 0; i < 100 && statuses.some((s) => s === 'pending' || s === 'processing'); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      statuses = await taskStatuses();
-    }
+    const statuses = await until(
+      async () => {
+        const now: string[] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.map((t: { status: string }) => t.status);
+        return now.some((s) => s === 'pending' || s === 'processing') ? undefined : now;
+      },
+      'the import tasks to finish',
+      10_000,
+    );
     assert.equal(statuses.filter((s) => s === 'success').length, 1, statuses.join(','));
     assert.ok(
       statuses.every((s) => s === 'success' || s === 'failure'),
