@@ -82,11 +82,14 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     flush: (done) => {
       if (inspecting instanceof InspectingStream) report = inspecting.report();
       if (!check || !report) return done();
-      const verdict = judge(report, check.diskFormat, check.policy);
-      if (!verdict.accepted) return done(gazeError('IMAGE_FORMAT_REJECTED', verdict.reason));
-      warnings.push(...verdict.warnings);
-      inspection = { format: report.format, virtualSize: verdict.virtualSize };
-      done();
+      try {
+        const accepted = acceptFormat(report, check);
+        warnings.push(...accepted.warnings);
+        inspection = accepted.inspection;
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
     },
   });
   const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
@@ -130,6 +133,13 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     if (cause instanceof SizeLimitExceeded && quotaFirst) throw req.budget!.exceeded(limit.bytes);
     throw translateIngestError(cause);
   }
+}
+
+/** The judge's verdict on what the inspectors found: what to record, or IMAGE_FORMAT_REJECTED. */
+export function acceptFormat(report: FormatReport, check: FormatCheck): { inspection: InspectionResult; warnings: string[] } {
+  const verdict = judge(report, check.diskFormat, check.policy);
+  if (!verdict.accepted) throw gazeError('IMAGE_FORMAT_REJECTED', verdict.reason);
+  return { inspection: { format: report.format, virtualSize: verdict.virtualSize }, warnings: verdict.warnings };
 }
 
 export class IngestAborted extends Error {

@@ -1,13 +1,13 @@
 import type { Readable } from 'node:stream';
 import type { Image, ImageLocation, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
-import { ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from './pipeline.ts';
+import { acceptFormat, ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from './pipeline.ts';
 import type { ByteBudget, QuotaService } from '../quota/quotas.ts';
 import type { ImagesRepo } from '../db/repos/images.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { FormatReport } from '../formats/types.ts';
 import type { Logger } from '../util/logger.ts';
-import { judge, type FormatPolicy } from '../formats/verdict.ts';
+import type { FormatPolicy } from '../formats/verdict.ts';
 import { gazeError } from '../domain/errors.ts';
 import { activation } from '../domain/image.ts';
 
@@ -90,19 +90,9 @@ export async function writeData(
   statuses: readonly ImageStatus[],
   req: Omit<IngestRequest, 'key' | 'store'>,
 ): Promise<{ result: IngestResult; location: ImageLocation }> {
-  const url = store.urlFor(image.id);
-  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
-    req.source.destroy();
-    throw err;
-  });
-  try {
-    const result = await ingest({ ...req, key: image.id, store });
-    for (const warning of result.warnings) deps.log.warn({ image: image.id }, warning);
-    return { result, location };
-  } catch (err) {
-    await scrubLocation(deps, location, store);
-    throw err;
-  }
+  const written = await intoNewLocation(deps, image, store, statuses, () => ingest({ ...req, key: image.id, store }), req.source);
+  for (const warning of written!.result.warnings) deps.log.warn({ image: image.id }, warning);
+  return written!;
 }
 
 /**
@@ -120,25 +110,38 @@ export async function adoptData(
 ): Promise<{ result: IngestResult; location: ImageLocation } | null> {
   if (facts.size > deps.settings.imageSizeCap) throw gazeError('IMAGE_TOO_LARGE');
   const check = formatCheckFor(image, deps);
-  let inspection: IngestResult['inspection'] = null;
-  if (check) {
-    const verdict = judge(facts.report, check.diskFormat, check.policy);
-    if (!verdict.accepted) throw gazeError('IMAGE_FORMAT_REJECTED', verdict.reason);
-    for (const warning of verdict.warnings) deps.log.warn({ image: image.id }, warning);
-    inspection = { format: facts.report.format, virtualSize: verdict.virtualSize };
-  }
-  const url = store.urlFor(image.id);
-  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses);
-  try {
+  const accepted = check && acceptFormat(facts.report, check);
+  for (const warning of accepted ? accepted.warnings : []) deps.log.warn({ image: image.id }, warning);
+  return intoNewLocation(deps, image, store, statuses, async () => {
     const adopted = await store.adopt(image.id, file);
-    if (!adopted) {
-      await deps.images.purgeLocation(location.id);
-      return null;
-    }
-    return {
-      result: { size: adopted.size, digests: facts.digests, inspection, report: facts.report, location: { storeId: store.id, url: adopted.url }, warnings: [] },
-      location,
-    };
+    if (!adopted) return null;
+    const location = { storeId: store.id, url: adopted.url };
+    return { size: adopted.size, digests: facts.digests, inspection: accepted ? accepted.inspection : null, report: facts.report, location, warnings: [] };
+  });
+}
+
+/**
+ * Reserves the image's location in `store` and has `put` put the data there. When `put` fails, what it
+ * put is removed, and the row; when it puts nothing (null), the row goes. A refused reservation ends
+ * the `source` that would have been read.
+ */
+async function intoNewLocation(
+  deps: DataDeps,
+  image: Image,
+  store: Store,
+  statuses: readonly ImageStatus[],
+  put: () => Promise<IngestResult | null>,
+  source?: Readable,
+): Promise<{ result: IngestResult; location: ImageLocation } | null> {
+  const url = store.urlFor(image.id);
+  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
+    source?.destroy();
+    throw err;
+  });
+  try {
+    const result = await put();
+    if (result === null) await deps.images.purgeLocation(location.id);
+    return result && { result, location };
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw translateIngestError(err);
