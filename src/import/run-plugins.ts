@@ -1,4 +1,4 @@
-import { ImageGone, type Image } from '../domain/image.ts';
+import type { Image } from '../domain/image.ts';
 import { inspectFile } from '../formats/inspector.ts';
 import { judge } from '../formats/verdict.ts';
 import { saveInput, type ImportJob } from './job.ts';
@@ -44,12 +44,8 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
       roles,
       signal,
       sizeCap,
-      updateImage: async (fields) => {
-        if (!(await deps.images.updateFields(image.id, 'importing', fields))) throw new ImageGone(image.id);
-      },
-      setProperties: async (props) => {
-        if (!(await deps.images.updateFields(image.id, 'importing', {}, props))) throw new ImageGone(image.id);
-      },
+      updateImage: (fields) => deps.images.requireUpdate(image.id, 'importing', fields),
+      setProperties: (props) => deps.images.requireUpdate(image.id, 'importing', {}, props),
       mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
       inspectFile,
       judge: (report, claimed) => judge(report, claimed, deps.settings.formatPolicy),

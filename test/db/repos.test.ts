@@ -360,6 +360,19 @@ forEachEngine((engine) => {
       assert.equal(await images.updateFields(image.id, null, {}, { late: 'x' }), false, 'a deleted image takes no property');
     });
 
+    test('requireUpdate writes like updateFields, and refuses with ImageGone when the image moved on or went', async () => {
+      const image = makeImage({ status: 'importing', properties: { a: '1' } });
+      await images.insert(image);
+      await images.requireUpdate(image.id, 'importing', { disk_format: 'qcow2' }, { b: '2' });
+      const got = await images.get(image.id);
+      assert.equal(got?.disk_format, 'qcow2');
+      assert.deepEqual(got?.properties, { a: '1', b: '2' });
+      await assert.rejects(images.requireUpdate(image.id, 'queued', { disk_format: 'raw' }), ImageGone);
+      assert.equal((await images.get(image.id))?.disk_format, 'qcow2', 'a refused update writes nothing');
+      await images.markDeleted(image.id);
+      await assert.rejects(images.requireUpdate(image.id, 'importing', {}, { late: 'x' }), ImageGone);
+    });
+
     test('updateFields with an expected property: only while the image still has that value', async () => {
       const image = makeImage({ status: 'saving', properties: { os_glance_upload_node: 'node-c' } });
       await images.insert(image);

@@ -154,6 +154,11 @@ export class ImagesRepo {
     });
   }
 
+  /** updateFields() for work that must find the image as it left it: otherwise it is an `ImageGone`. */
+  async requireUpdate(id: string, expectStatus: ImageStatus, fields: ImageFieldUpdate, properties?: Record<string, string | null>): Promise<void> {
+    if (!(await this.updateFields(id, expectStatus, fields, properties))) throw new ImageGone(id);
+  }
+
   async setProperty(id: string, name: string, value: string | null): Promise<void> {
     await this.setProperties(id, { [name]: value });
   }

@@ -1,5 +1,4 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
-import { ImageGone } from '../../domain/image.ts';
 import { ImportStopped } from '../failures.ts';
 import { saveInput } from '../job.ts';
 import type { ImportMethod } from './method.ts';
@@ -44,7 +43,7 @@ export const glanceDownload: ImportMethod = {
       disk_format: String(remote.metadata.disk_format ?? image.disk_format),
       container_format: String(remote.metadata.container_format ?? image.container_format),
     };
-    if (!(await deps.images.updateFields(image.id, 'importing', formats, copied))) throw new ImageGone(image.id);
+    await deps.images.requireUpdate(image.id, 'importing', formats, copied);
 
     await staging.remove(image.id);
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
