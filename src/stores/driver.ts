@@ -17,7 +17,7 @@ export interface StoreCapabilities {
   closable: boolean;
   /** list(): can name the objects it holds (a staging area sweeps what no import waits for). */
   list: boolean;
-  /** sweepOrphans(): writes keep unfinished parts in the store itself (multipart uploads) that a crash can orphan. */
+  /** sweepOrphans(): writes keep unfinished parts in the store itself (multipart uploads, segments, temporary files) that a crash can orphan, on any host. */
   orphans: boolean;
 }
 

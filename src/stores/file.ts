@@ -11,7 +11,7 @@ import { FileRangeReader } from './file-reader.ts';
 /** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
 export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
-  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: false };
+  readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: true };
   readonly dir: string;
 
   constructor(dir: string) {
@@ -121,9 +121,22 @@ export class FileStoreDriver implements StoreDriver {
    * belong to a write still running in another process sharing the directory, and are kept.
    */
   async sweepPartials(idleMs = 0): Promise<number> {
+    return this.removePartials(async (name) => !(await this.partialIsLive(name, idleMs)));
+  }
+
+  /**
+   * The same while the service runs, for a directory shared by several hosts: a host that died for good
+   * never sweeps its own at a restart. Only partials of keys no write is under way for (`inUse`, from
+   * the database), unchanged for `minAgeMs`, go.
+   */
+  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
+    return this.removePartials(async (name) => !inUse(partialKey(name)) && !(await this.partialIsLive(name, minAgeMs)));
+  }
+
+  private async removePartials(dead: (name: string) => Promise<boolean>): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (!name.startsWith('.partial-') || (await this.partialIsLive(name, idleMs))) continue;
+      if (!name.startsWith('.partial-') || !(await dead(name))) continue;
       await rm(path.join(this.dir, name), { force: true });
       removed += 1;
     }
@@ -144,7 +157,7 @@ export class FileStoreDriver implements StoreDriver {
   /** Whether a write of `key` is under way here (a temp file changed within `idleMs`). */
   async writeInProgress(key: string, idleMs: number): Promise<boolean> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (name.startsWith(`.partial-${key}-`) && (await this.partialIsLive(name, idleMs))) return true;
+      if (name.startsWith('.partial-') && partialKey(name) === key && (await this.partialIsLive(name, idleMs))) return true;
     }
     return false;
   }
@@ -156,4 +169,9 @@ export class FileStoreDriver implements StoreDriver {
     if (path.dirname(file) !== this.dir) throw new StoreError('INVALID_URL', `${url} is outside the store`);
     return file;
   }
+}
+
+/** The key a temp file was written for: `.partial-<key>-<process tag>-<time>`. */
+function partialKey(name: string): string {
+  return name.slice('.partial-'.length).split('-').slice(0, -2).join('-');
 }

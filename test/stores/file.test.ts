@@ -58,6 +58,28 @@ test('file: a shared directory: partials of another host are judged by their cha
   assert.deepEqual(readdirSync(dir).sort(), [foreignFresh, localLive, 'kept'].sort());
 });
 
+test('file: sweepOrphans (run hourly) removes idle partials of keys no write is under way for, from any host', async () => {
+  const dir = path.join(root, 'orphans');
+  const driver = new FileStoreDriver(dir);
+  await driver.write('kept', Readable.from([Buffer.from('whole')]));
+  const otherHost = `${process.pid}.0badc0de`; // judged by its changes alone
+  const name = (key: string, tag: string) => `.partial-${key}-${tag}-${Date.now()}`;
+  const orphan = name('0c1e2d3f-aaaa-bbbb-cccc-000000000001', otherHost);
+  const busy = name('0c1e2d3f-aaaa-bbbb-cccc-000000000002', otherHost);
+  const fresh = name('0c1e2d3f-aaaa-bbbb-cccc-000000000003', otherHost);
+  const ownLive = name('0c1e2d3f-aaaa-bbbb-cccc-000000000004', processTag());
+  for (const file of [orphan, busy, fresh, ownLive]) writeFileSync(path.join(dir, file), 'half');
+  const longAgo = new Date(Date.now() - 120_000);
+  for (const file of [orphan, busy]) utimesSync(path.join(dir, file), longAgo, longAgo);
+  const inUse = (key: string) => key === '0c1e2d3f-aaaa-bbbb-cccc-000000000002';
+  assert.equal(await driver.sweepOrphans(inUse, 60_000), 1);
+  assert.deepEqual(readdirSync(dir).sort(), [busy, fresh, ownLive, 'kept'].sort(), 'the image being written, the fresh one and a live local write stay');
+  const store = new Store('file', driver);
+  assert.equal(await store.sweepOrphans(() => false, 60_000), 1, 'through the facade, once its image is no longer written: the idle one goes');
+  assert.deepEqual(readdirSync(dir).sort(), [fresh, ownLive, 'kept'].sort(), 'the fresh one and the live local write stay');
+  assert.equal(await driver.writeInProgress('0c1e2d3f-aaaa-bbbb-cccc-00000000000', 60_000), false, 'a key that is only a prefix of another is not that write');
+});
+
 test('the facade refuses a driver that declares an ability without its method, and asks nothing of abilities not declared', async () => {
   const driver = new FileStoreDriver(path.join(root, 'abilities'));
   const lying = Object.assign(Object.create(driver) as FileStoreDriver, {

@@ -13,6 +13,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3StoreDriver } from '../../src/stores/s3.ts';
@@ -285,7 +286,26 @@ test('s3: the multipart uploads of writes that died are aborted; those of images
     await begin('just-begun');
     await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [store], staging, 60_000);
     assert.ok((await pendingUploads(driver)).includes('just-begun'), 'a write begun a moment ago may not show on its image yet');
-    assert.equal(await new Store('files', new FileStoreDriver(path.join(tmpdir(), `gaze-s3-files-${process.pid}`))).sweepOrphans(() => false, 0), 0);
+
+    // A file store shared by several hosts: a dead host's temporary files, judged by the same rule.
+    const filesDir = path.join(tmpdir(), `gaze-s3-files-${process.pid}`);
+    const files = new Store('files', new FileStoreDriver(filesDir));
+    await files.write('kept', Readable.from([Buffer.from('whole')]));
+    const partial = (key: string) => path.join(filesDir, `.partial-${key}-1.0badc0de-${Date.now()}`); // another host's
+    const longAgo = new Date(Date.now() - 120_000);
+    for (const key of [saving.id, idle.id]) {
+      writeFileSync(partial(key), 'half');
+      utimesSync(partial(key), longAgo, longAgo);
+    }
+    await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [files], staging, 60_000);
+    assert.deepEqual(
+      readdirSync(filesDir)
+        .map((name) => name.split('-1.0badc0de-')[0])
+        .sort(),
+      [`.partial-${saving.id}`, 'kept'].sort(),
+      'the image still saving keeps its file',
+    );
+    rmSync(filesDir, { recursive: true, force: true });
   } finally {
     await engine.cleanup();
   }
