@@ -1,8 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
-/** Bytes buffered before a write: few large writev calls cost far fewer thread hand-offs than many 64 KiB ones. */
-const WRITE_BATCH_BYTES = 2 << 20;
+/**
+ * Bytes buffered before a write: a few large writev calls cost far fewer thread hand-offs than many
+ * 64 KiB ones, and a small batch lets the chunks go sooner (see INGEST_BUFFER_BYTES).
+ */
+const WRITE_BATCH_BYTES = 1 << 20;
 /** Writeback is started every this many bytes, so the closing fdatasync only waits for the last stretch. */
 const SYNC_EVERY_BYTES = 64 << 20;
 
