@@ -291,11 +291,11 @@ test('s3: the multipart uploads of writes that died are aborted; those of images
     const filesDir = path.join(tmpdir(), `gaze-s3-files-${process.pid}`);
     const files = new Store('files', new FileStoreDriver(filesDir));
     await files.write('kept', Readable.from([Buffer.from('whole')]));
-    const partial = (key: string) => path.join(filesDir, `.partial-${key}-1.0badc0de-${Date.now()}`); // another host's
     const longAgo = new Date(Date.now() - 120_000);
     for (const key of [saving.id, idle.id]) {
-      writeFileSync(partial(key), 'half');
-      utimesSync(partial(key), longAgo, longAgo);
+      const partial = path.join(filesDir, `.partial-${key}-1.0badc0de-${Date.now()}`); // another host's
+      writeFileSync(partial, 'half');
+      utimesSync(partial, longAgo, longAgo);
     }
     await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [files], staging, 60_000);
     assert.deepEqual(
