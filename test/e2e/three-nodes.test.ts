@@ -119,10 +119,18 @@ test('through the load balancer: upload, stage on one node and import on another
     assert.equal(shown.checksum, md5(data));
   }
   ok(await glance(['image-import', '--import-method', 'copy-image', '--stores', 'cold', created.id]));
-  await until(async () => {
-    const img = json<{ stores?: string; properties?: { stores?: string } }>(await openstack(['image', 'show', created.id, '-f', 'json']));
-    return (img.stores ?? img.properties?.stores) === 'cold,hot' ? true : undefined;
-  }, 'the copy into the cold store');
+  // In the whole suite each CLI call can take seconds (timed out once at 60 s): a longer deadline, and
+  // the image's tasks in the message should the copy never land.
+  await until(
+    async () => {
+      const img = json<{ stores?: string; properties?: { stores?: string } }>(await openstack(['image', 'show', created.id, '-f', 'json']));
+      return (img.stores ?? img.properties?.stores) === 'cold,hot' ? true : undefined;
+    },
+    'the copy into the cold store',
+    120_000,
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}; the image's tasks: ${await (await fetch(`${lb}/v2/images/${created.id}/tasks`)).text()}`);
+  });
   for (const id of [created.id, staged, fetched]) ok(await openstack(['image', 'delete', id]));
 });
 
