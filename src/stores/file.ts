@@ -22,7 +22,7 @@ export class FileStoreDriver implements StoreDriver {
     await mkdir(this.dir, { recursive: true });
     const final = path.join(this.dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
-    const temp = path.join(this.dir, `.partial-${key}-${processTag()}-${Date.now()}`);
+    const temp = path.join(this.dir, partialName(key));
     let size = 0;
     try {
       const handle = await open(temp, 'wx');
@@ -53,7 +53,7 @@ export class FileStoreDriver implements StoreDriver {
 
   async adopt(key: string, file: string): Promise<WriteResult | null> {
     await mkdir(this.dir, { recursive: true });
-    const temp = path.join(this.dir, `.partial-${key}-${processTag()}-${Date.now()}`);
+    const temp = path.join(this.dir, partialName(key));
     try {
       // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
       await link(file, temp);
@@ -121,7 +121,7 @@ export class FileStoreDriver implements StoreDriver {
    * belong to a write still running in another process sharing the directory, and are kept.
    */
   async sweepPartials(idleMs = 0): Promise<number> {
-    return this.removePartials(async (name) => !(await this.partialIsLive(name, idleMs)));
+    return this.removePartials(async (partial) => !(await this.partialIsLive(partial, idleMs)));
   }
 
   /**
@@ -130,34 +130,42 @@ export class FileStoreDriver implements StoreDriver {
    * the database), unchanged for `minAgeMs`, go.
    */
   async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
-    return this.removePartials(async (name) => !inUse(partialKey(name)) && !(await this.partialIsLive(name, minAgeMs)));
+    return this.removePartials(async (partial) => !inUse(partial.key) && !(await this.partialIsLive(partial, minAgeMs)));
   }
 
-  private async removePartials(dead: (name: string) => Promise<boolean>): Promise<number> {
+  private async removePartials(dead: (partial: TempFile) => Promise<boolean>): Promise<number> {
     let removed = 0;
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (!name.startsWith('.partial-') || !(await dead(name))) continue;
-      await rm(path.join(this.dir, name), { force: true });
+    for (const partial of await this.partials()) {
+      if (!(await dead(partial))) continue;
+      await rm(path.join(this.dir, partial.name), { force: true });
       removed += 1;
     }
     return removed;
+  }
+
+  /** The temp files in the directory, each with the key and the writer its name gives. */
+  private async partials(): Promise<TempFile[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names
+      .filter((name) => name.startsWith(PARTIAL))
+      .map((name) => ({ name, key: name.slice(PARTIAL.length).split('-').slice(0, -2).join('-'), writer: name.split('-').at(-2) ?? '' }));
   }
 
   /**
    * A temp file is live while it keeps changing and the process named in it runs. A process of another
    * host sharing the directory cannot be probed: its file is judged by its changes alone.
    */
-  private async partialIsLive(name: string, idleMs: number): Promise<boolean> {
-    if (processTagGone(name.split('-').at(-2) ?? '')) return false;
-    const info = await stat(path.join(this.dir, name)).catch(() => null);
+  private async partialIsLive(partial: TempFile, idleMs: number): Promise<boolean> {
+    if (processTagGone(partial.writer)) return false;
+    const info = await stat(path.join(this.dir, partial.name)).catch(() => null);
     // idleMs 0 keeps nothing for its recency: a file's mtime can read a fraction of a ms past Date.now().
     return info !== null && idleMs > 0 && Date.now() - info.mtimeMs < idleMs;
   }
 
   /** Whether a write of `key` is under way here (a temp file changed within `idleMs`). */
   async writeInProgress(key: string, idleMs: number): Promise<boolean> {
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (name.startsWith('.partial-') && partialKey(name) === key && (await this.partialIsLive(name, idleMs))) return true;
+    for (const partial of await this.partials()) {
+      if (partial.key === key && (await this.partialIsLive(partial, idleMs))) return true;
     }
     return false;
   }
@@ -171,7 +179,16 @@ export class FileStoreDriver implements StoreDriver {
   }
 }
 
-/** The key a temp file was written for: `.partial-<key>-<process tag>-<time>`. */
-function partialKey(name: string): string {
-  return name.slice('.partial-'.length).split('-').slice(0, -2).join('-');
+const PARTIAL = '.partial-';
+
+/** A write's temp file: `.partial-<key>-<process tag>-<time>` (the key may hold dashes; the tag and time do not). */
+function partialName(key: string): string {
+  return `${PARTIAL}${key}-${processTag()}-${Date.now()}`;
+}
+
+interface TempFile {
+  name: string;
+  key: string;
+  /** The process tag of the writer. */
+  writer: string;
 }

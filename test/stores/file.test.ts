@@ -77,7 +77,8 @@ test('file: sweepOrphans (run hourly) removes idle partials of keys no write is 
   const store = new Store('file', driver);
   assert.equal(await store.sweepOrphans(() => false, 60_000), 1, 'through the facade, once its image is no longer written: the idle one goes');
   assert.deepEqual(readdirSync(dir).sort(), [fresh, ownLive, 'kept'].sort(), 'the fresh one and the live local write stay');
-  assert.equal(await driver.writeInProgress('0c1e2d3f-aaaa-bbbb-cccc-00000000000', 60_000), false, 'a key that is only a prefix of another is not that write');
+  assert.equal(await driver.writeInProgress('0c1e2d3f-aaaa-bbbb-cccc-000000000003', 60_000), true, 'the fresh write is under way');
+  assert.equal(await driver.writeInProgress('0c1e2d3f-aaaa-bbbb-cccc', 60_000), false, 'a key that is the first dash-parts of another is not that write');
 });
 
 test('the facade refuses a driver that declares an ability without its method, and asks nothing of abilities not declared', async () => {
