@@ -116,10 +116,11 @@ export async function closeHashWorkers(): Promise<void> {
 export type Digests = Record<string, string>;
 
 /**
- * A pass-through stream that computes the given digests (e.g. md5 and sha512) of everything that flows
- * through it, on a worker. `digests` resolves once the stream has flushed.
+ * Computes the given digests (e.g. md5 and sha512) of the bytes fed to it, on a worker. Each chunk is
+ * copied into a free slot; `update` returns a promise only when every slot is away at the worker, so
+ * the common case costs one memcpy and no promise.
  */
-export class HashingStream extends Transform {
+export class Hasher {
   readonly digests: Promise<Digests>;
   /** A slot's buffer is away (null here) while the worker hashes it. */
   private readonly views: (Buffer | null)[] = [];
@@ -130,10 +131,13 @@ export class HashingStream extends Transform {
   private waitingForSlot: (() => void) | null = null;
   private resolveDigests!: (d: Digests) => void;
   private rejectDigests!: (e: Error) => void;
-  private finished = false;
+  private settled = false;
 
-  constructor(private readonly algorithms: string[]) {
-    super({ highWaterMark: INGEST_BUFFER_BYTES });
+  /** `onLost`: the worker died; the digests will never come. */
+  constructor(
+    private readonly algorithms: string[],
+    private readonly onLost: (err: Error) => void,
+  ) {
     this.digests = new Promise((resolve, reject) => {
       this.resolveDigests = resolve;
       this.rejectDigests = reject;
@@ -160,10 +164,10 @@ export class HashingStream extends Transform {
   private onDigests(hex: string[] | null): void {
     if (hex === null) {
       // The worker is gone: the slots it held will never be acknowledged, so stop now.
-      if (!this.destroyed) this.destroy(new Error('a hash worker was lost; the digest cannot be computed'));
+      if (!this.settled) this.onLost(new Error('a hash worker was lost; the digest cannot be computed'));
       return;
     }
-    this.finished = true;
+    this.settled = true;
     this.handle.release();
     this.resolveDigests(Object.fromEntries(this.algorithms.map((a, i) => [a, hex[i]!])));
   }
@@ -177,44 +181,72 @@ export class HashingStream extends Transform {
     this.fill = 0;
   }
 
-  private async takeSlot(): Promise<void> {
-    while (this.free.length === 0)
-      await new Promise<void>((resolve) => {
-        this.waitingForSlot = resolve;
-      });
-    this.current = this.free.shift()!;
-    this.fill = 0;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.copyIn(chunk).then(() => callback(null, chunk), callback);
-  }
-
-  private async copyIn(chunk: Buffer): Promise<void> {
+  /** Takes a chunk in; a promise when it must wait for a slot to come back from the worker. */
+  update(chunk: Buffer): Promise<void> | undefined {
     let offset = 0;
     while (offset < chunk.length) {
-      if (this.current < 0) await this.takeSlot();
+      if (this.current < 0) {
+        const slot = this.free.shift();
+        if (slot === undefined) return this.waitForSlot().then(() => this.update(chunk.subarray(offset)));
+        this.current = slot;
+        this.fill = 0;
+      }
       const n = Math.min(chunk.length - offset, SLOT_BYTES - this.fill);
       chunk.copy(this.views[this.current]!, this.fill, offset, offset + n); // native memcpy
-
       this.fill += n;
       offset += n;
       if (this.fill === SLOT_BYTES) this.dispatch();
     }
+    return undefined;
+  }
+
+  private waitForSlot(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waitingForSlot = resolve;
+    });
+  }
+
+  /** Sends what is left and asks for the digests. */
+  end(): Promise<Digests> {
+    this.dispatch();
+    this.handle.post({ op: 'digest' });
+    return this.digests;
+  }
+
+  abort(err: Error | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.handle.post({ op: 'abort' });
+    this.handle.release();
+    this.rejectDigests(err ?? new Error('hashing aborted'));
+  }
+}
+
+/** A pass-through stream over a Hasher. `digests` resolves once the stream has flushed. */
+export class HashingStream extends Transform {
+  private readonly hasher: Hasher;
+  readonly digests: Promise<Digests>;
+
+  constructor(algorithms: string[]) {
+    super({ highWaterMark: INGEST_BUFFER_BYTES });
+    this.hasher = new Hasher(algorithms, (err) => {
+      if (!this.destroyed) this.destroy(err);
+    });
+    this.digests = this.hasher.digests;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    const wait = this.hasher.update(chunk);
+    if (wait) wait.then(() => callback(null, chunk), callback);
+    else callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.dispatch();
-    this.handle.post({ op: 'digest' });
-    this.digests.then(() => callback(), callback);
+    this.hasher.end().then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.finished) {
-      this.handle.post({ op: 'abort' });
-      this.handle.release();
-      this.rejectDigests(err ?? new Error('hashing aborted'));
-    }
+    this.hasher.abort(err);
     callback(err);
   }
 }

@@ -1,14 +1,12 @@
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Store } from '../stores/store.ts';
 import { StoreError } from '../stores/driver.ts';
 import { gazeError, GazeError } from '../domain/errors.ts';
-import { SizeLimit, SizeLimitExceeded } from './limit.ts';
-import { HashingStream } from './hashing.ts';
-import { InspectingStream } from '../formats/inspector.ts';
+import { SizeLimitExceeded } from './limit.ts';
+import { IngestStream } from './ingest-stream.ts';
 import { judge, type FormatPolicy } from '../formats/verdict.ts';
 import type { FormatReport } from '../formats/types.ts';
-import { INGEST_BUFFER_BYTES } from './buffers.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 
 export interface IngestRequest {
@@ -62,66 +60,57 @@ export interface IngestResult {
 }
 
 /**
- * The one path every incoming byte takes: size limit → hashing (worker threads) → format inspection →
- * store write. Nothing is visible in the store unless the whole stream made it through.
+ * The one path every incoming byte takes: one stage of checks (size limit, hashing on worker threads,
+ * format inspection) → store write. Nothing is visible in the store unless the whole stream made it through.
  */
 export async function ingest(req: IngestRequest): Promise<IngestResult> {
   const quotaFirst = req.budget != null && req.budget.bytes < req.sizeCap;
-  const limit = new SizeLimit(quotaFirst ? req.budget!.bytes : req.sizeCap, req.onBytes);
-  const hashing = req.hashAlgo ? new HashingStream(['md5', req.hashAlgo]) : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   const check = req.formatCheck ?? null;
-  const inspecting = check || req.inspect ? new InspectingStream() : new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
   let inspection: InspectionResult | null = null;
-  let report: FormatReport | null = null;
   const warnings: string[] = [];
-  // Judged once the inspectors saw the last byte and before the store sees the end of the stream, so
-  // refused data never becomes a stored object.
-  const gate = new Transform({
-    highWaterMark: INGEST_BUFFER_BYTES,
-    transform: (chunk, _enc, done) => done(null, chunk),
-    flush: (done) => {
-      if (inspecting instanceof InspectingStream) report = inspecting.report();
-      if (!check || !report) return done();
-      try {
-        const accepted = acceptFormat(report, check);
-        warnings.push(...accepted.warnings);
-        inspection = accepted.inspection;
-        done();
-      } catch (err) {
-        done(err as Error);
-      }
-    },
+  // The verdict comes once the inspectors saw the last byte and before the store sees the end of the
+  // stream, so refused data never becomes a stored object.
+  const checked = new IngestStream({
+    limit: quotaFirst ? req.budget!.bytes : req.sizeCap,
+    onBytes: req.onBytes,
+    algorithms: req.hashAlgo ? ['md5', req.hashAlgo] : null,
+    inspect: check !== null || req.inspect === true,
+    verdict: check
+      ? (report) => {
+          const accepted = acceptFormat(report, check);
+          warnings.push(...accepted.warnings);
+          inspection = accepted.inspection;
+        }
+      : undefined,
   });
-  const toStore = new PassThrough({ highWaterMark: INGEST_BUFFER_BYTES });
 
   // Errors reach us through pipeline() or the write promise; these listeners keep a late one from being
   // an uncaught 'error' event, and note which side failed first: the data (its source, a limit, the
-  // inspector) or the store (which tears down its input, the last stream, first).
+  // inspector) or the store (which tears down its input first).
   let firstFailure: 'data' | 'store' | null = null;
-  for (const stage of [req.source, limit, hashing, inspecting, gate])
-    stage.once('error', () => {
-      firstFailure ??= 'data';
-    });
-  toStore.on('error', () => {
-    firstFailure ??= 'store';
+  req.source.once('error', () => {
+    firstFailure ??= 'data';
   });
-  const write = req.store.write(req.key, toStore, { signal: req.signal, sizeHint: req.sizeHint });
+  checked.on('error', () => {
+    firstFailure ??= checked.failedItself ? 'data' : 'store';
+  });
+  const write = req.store.write(req.key, checked, { signal: req.signal, sizeHint: req.sizeHint });
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
-  write.catch((err) => toStore.destroy(err));
+  write.catch((err) => checked.destroy(err));
   try {
-    await pipeline(req.source, limit, hashing, inspecting, gate, toStore, { signal: req.signal });
+    await pipeline(req.source, checked, { signal: req.signal });
     const written = await write;
-    const digests = hashing instanceof HashingStream ? await hashing.digests : null;
+    const digests = checked.digests;
     return {
       size: written.size,
       digests: digests && req.hashAlgo ? { checksum: digests.md5!, hashAlgo: req.hashAlgo, hashValue: digests[req.hashAlgo]! } : null,
       inspection,
-      report,
+      report: checked.report,
       location: { storeId: req.store.id, url: written.url },
       warnings,
     };
   } catch (err) {
-    toStore.destroy();
+    checked.destroy();
     const writeError = await write.then(
       () => null,
       (e: unknown) => e,
@@ -130,7 +119,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
     // otherwise the data's failure (a download cut short, the size cap, a refusal) is the cause.
     const storeCaused = writeError instanceof StoreError && (firstFailure === 'store' || firstFailure === null);
     const cause = storeCaused && !(err instanceof SizeLimitExceeded || err instanceof GazeError) ? writeError : err;
-    if (cause instanceof SizeLimitExceeded && quotaFirst) throw req.budget!.exceeded(limit.bytes);
+    if (cause instanceof SizeLimitExceeded && quotaFirst) throw req.budget!.exceeded(checked.bytes);
     throw translateIngestError(cause);
   }
 }

@@ -1,8 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ingest } from '../../src/ingest/pipeline.ts';
@@ -46,6 +46,36 @@ test('bytes, size, md5 and sha512 come out of one pass', async () => {
   assert.equal(result.digests!.checksum, createHash('md5').update(data).digest('hex'));
   assert.equal(result.digests!.hashValue, createHash('sha512').update(data).digest('hex'));
   assert.deepEqual(result.inspection, { format: 'raw', virtualSize: data.length });
+});
+
+test('chunks of every size (one byte, a slot and a half, more than all the slots) arrive whole, in order, with their digests', async () => {
+  const sizes = [1, 7, 65_536, 1_572_864, 3, 9_437_184, 1 << 20, 12_345];
+  const chunks = sizes.map((n, i) => randomBytes(n).fill(i, 0, 1));
+  const data = Buffer.concat(chunks);
+  const dir = path.join(root, 'chunks');
+  const store = new Store('s', new FileStoreDriver(dir));
+  const result = await ingest({ source: Readable.from(chunks), key: 'k', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: null });
+  assert.equal(result.size, data.length);
+  assert.ok(readFileSync(path.join(dir, 'k')).equals(data));
+  assert.equal(result.digests!.checksum, createHash('md5').update(data).digest('hex'));
+  assert.equal(result.digests!.hashValue, createHash('sha512').update(data).digest('hex'));
+});
+
+test('data whose format contradicts the claim is refused after the last byte, and nothing is left in the store', async () => {
+  const dir = path.join(root, 'refused');
+  const store = new Store('s', new FileStoreDriver(dir));
+  await assert.rejects(
+    ingest({
+      source: Readable.from([Buffer.alloc(3 << 20, 7)]),
+      key: 'k',
+      store,
+      sizeCap: 1e9,
+      hashAlgo: 'sha512',
+      formatCheck: { diskFormat: 'qcow2', policy: POLICY },
+    }),
+    (err: unknown) => err instanceof GazeError && err.code === 'IMAGE_FORMAT_REJECTED',
+  );
+  assert.deepEqual(readdirSync(dir), []);
 });
 
 test('a store that fails before reading stops an endless source at once, with the store error', async () => {
