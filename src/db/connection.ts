@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
-import { createPool as createMysqlPool } from 'mysql2';
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
@@ -18,8 +17,17 @@ export interface Db {
   poolUsage(): Record<'total' | 'idle' | 'waiting' | 'max', number>;
 }
 
-// PostgreSQL returns BIGINT (sizes) as strings; image sizes fit in a double up to 8 PiB.
-pg.types.setTypeParser(20, (value: string) => Number(value));
+// The client of the engine configured is loaded when it is opened: pg and mysql2 together hold about
+// 8 MiB of every process that uses neither (SQLite, the embedded default). Synchronous require (both
+// are CommonJS) keeps openDatabase synchronous.
+const require = createRequire(import.meta.url);
+
+function loadPg(): typeof import('pg') {
+  const pg = require('pg') as typeof import('pg');
+  // PostgreSQL returns BIGINT (sizes) as strings; image sizes fit in a double up to 8 PiB.
+  pg.types.setTypeParser(20, (value: string) => Number(value));
+  return pg;
+}
 
 /**
  * `sqlite:////abs/path.db` (SQLAlchemy's form: four slashes for an absolute path), `sqlite://` for memory,
@@ -41,7 +49,7 @@ export function openDatabase(connection: string): Db {
   }
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new (loadPg().Pool)({ connectionString: url, max: 10 });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
@@ -54,7 +62,8 @@ function openMysql(connection: string): Db {
   const url = new URL(connection.replace(/^mysql(\+\w+)?:/, 'mysql:'));
   // Query parameters as SQLAlchemy's: `unix_socket` is honoured; `charset` is always utf8mb4 here.
   const socketPath = url.searchParams.get('unix_socket') ?? undefined;
-  const pool = createMysqlPool({
+  const { createPool } = require('mysql2') as typeof import('mysql2');
+  const pool = createPool({
     host: url.hostname || '127.0.0.1',
     port: url.port ? Number(url.port) : 3306,
     socketPath,
