@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { RequestContext } from './context.ts';
 import { DEFAULT_RULES } from './policy-rules.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -76,7 +76,9 @@ export class Policy {
   /** Reads a policy.yaml / policy.json file of rule overrides. */
   static fromFile(file: string | null): Policy {
     if (!file) return new Policy();
-    const overrides = parseYaml(readFileSync(file, 'utf8')) ?? {};
+    // The YAML parser (about 4 MiB of memory) is loaded only when an operator has a policy file.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    const overrides: unknown = parse(readFileSync(file, 'utf8')) ?? {};
     if (typeof overrides !== 'object' || Array.isArray(overrides)) throw new Error(`${file}: policy file must map rule names to check strings`);
     return new Policy(overrides as Record<string, string>);
   }

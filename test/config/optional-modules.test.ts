@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 
 const loaded = () => Object.keys(createRequire(import.meta.url).cache);
-const OPTIONAL = /node_modules\/(pg|mysql2|amqplib|@aws-sdk\/[^/]+)\//;
+const OPTIONAL = /node_modules\/(pg|mysql2|amqplib|yaml|@aws-sdk\/[^/]+)\//;
 
 // Each test file runs in a process of its own: what is cached here was loaded by this Gaze.
-test('a Gaze on the embedded defaults (SQLite, a file store, no notifications) loads no client of an engine, broker or store it does not use', async () => {
+test('a Gaze on the embedded defaults (SQLite, a file store, no notifications, no policy file) loads no client of an engine, broker or store it does not use', async () => {
   const gaze = await startGazeInProcess();
   try {
     const res = await fetch(`${gaze.url}/v2/images`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"m"}' });
