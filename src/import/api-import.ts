@@ -3,8 +3,8 @@ import { storeProgress } from '../domain/import-progress.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
 import { fanOut } from './fan-out.ts';
-import { succeed } from './finish.ts';
-import { parseImportInput, type ImportJob } from './job.ts';
+import { revertImport, succeed } from './finish.ts';
+import { parseImportInput, type ImportInput, type ImportJob } from './job.ts';
 import { IMPORT_METHODS } from './methods/index.ts';
 import { runPlugins } from './run-plugins.ts';
 import type { TaskJob, TaskKind } from './task-kind.ts';
@@ -12,7 +12,17 @@ import type { TaskJob, TaskKind } from './task-kind.ts';
 /** The interoperable import's task (`api_image_import`): every import method, the same way. */
 export const apiImport: TaskKind = {
   run: (job) => runImport({ ...job, input: parseImportInput(job.task.input) }),
+  revert: (f, task, image) => revertImport(f, task, image, inputToRevert(task.input)),
 };
+
+/** A stored input that cannot be read leaves nothing to put back, but the revert itself goes on. */
+function inputToRevert(text: string | null): Partial<ImportInput> {
+  try {
+    return parseImportInput(text);
+  } catch {
+    return {};
+  }
+}
 
 /** The one sequence of every import: start, stage (by method), plugins, quotas, fan-out (which activates), succeed. */
 async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void> {

@@ -1,11 +1,11 @@
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
+import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
-import { parseImportInput, type ImportInput } from './job.ts';
+import type { ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
 
 // How a task ends: success, or failure with the revert of what the import did to the image.
@@ -37,52 +37,17 @@ export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, act
   await deps.images.releaseImportLock(imageId, task.id);
 }
 
-/**
- * Fails a task and reverts its import: staged data and any data it already wrote are removed, the image
- * goes back to queued (copy-image leaves it active) with the formats and properties the import had
- * overwritten, its unfinished stores are listed as failed, the lock is dropped, and the task says why.
- */
-export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: string): Promise<void> {
-  const { deps, staging } = f;
+/** Undoes what a failed task did to its image (each kind of task its own way); may return a sentence for the task's message. */
+export type Revert = (f: FinishDeps, task: TaskRow, image: Image | null) => Promise<string | null>;
+
+/** Fails a task after its kind's revert; the task says why (and what the revert did, where it says so). */
+export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale: TaskRow, message: string): Promise<void> {
+  const { deps } = f;
   // The run may have added to the task's input since it was read (the values to put back).
   const task = (await deps.tasks.getRaw(stale.id)) ?? stale;
-  const imageId = task.image_id;
-  const image = imageId ? await deps.images.get(imageId) : null;
-  if (image && task.type === 'import' && image.status !== 'active') {
-    // The legacy task made this image for itself: like Glance's revert, it goes with the task.
-    const queued = await deps.images.markDeleted(image.id);
-    for (const location of queued ?? []) await scrubLocation(deps, location);
-    if (queued) {
-      deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
-      message = `${message} The image ${image.id} created by this task was deleted.`;
-    }
-  }
-  if (imageId && task.type !== 'import') await staging.remove(imageId).catch(() => {});
-  if (image && imageId && image.properties[IMPORT_LOCK] === task.id) {
-    // A stored input that cannot be read leaves nothing to put back, but the revert itself goes on.
-    let input: Partial<ImportInput> = {};
-    if (task.type === 'api_image_import')
-      try {
-        input = parseImportInput(task.input);
-      } catch {
-        /* reverted without it */
-      }
-    const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
-    const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};
-    if (image.status === 'importing' || image.status === 'uploading') {
-      // A queued image holds no data: whatever this import already wrote goes.
-      for (const location of await deps.images.locationsOf(imageId)) {
-        await deps.images.discardLocation(location.id);
-        await scrubLocation(deps, location);
-      }
-      // glance-download copied formats and properties from the remote image: the old ones go back.
-      const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
-      await deps.images.updateFields(imageId, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
-    } else if (unfinished.length) {
-      await deps.images.setProperties(imageId, progress);
-    }
-    await deps.images.releaseImportLock(imageId, task.id);
-  }
+  const image = task.image_id ? await deps.images.get(task.image_id) : null;
+  const said = revert ? await revert(f, task, image) : null;
+  if (said) message = `${message} ${said}`;
   const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], {
     status: 'failure',
     message,
@@ -91,4 +56,33 @@ export async function failAndRevert(f: FinishDeps, stale: TaskRow, message: stri
     lease_expires_at: null,
   });
   if (failed) deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
+}
+
+/**
+ * The revert of an import (and of a location import, which has no `input` to give): staged data and any
+ * data it already wrote are removed, the image goes back to queued (copy-image leaves it active) with
+ * the formats and properties the import had overwritten, its unfinished stores are listed as failed,
+ * and the lock is dropped.
+ */
+export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | null, input: Partial<ImportInput>): Promise<null> {
+  const { deps, staging } = f;
+  const imageId = task.image_id;
+  if (imageId) await staging.remove(imageId).catch(() => {});
+  if (!image || image.properties[IMPORT_LOCK] !== task.id) return null;
+  const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
+  const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};
+  if (image.status === 'importing' || image.status === 'uploading') {
+    // A queued image holds no data: whatever this import already wrote goes.
+    for (const location of await deps.images.locationsOf(image.id)) {
+      await deps.images.discardLocation(location.id);
+      await scrubLocation(deps, location);
+    }
+    // glance-download copied formats and properties from the remote image: the old ones go back.
+    const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
+    await deps.images.updateFields(image.id, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
+  } else if (unfinished.length) {
+    await deps.images.setProperties(image.id, progress);
+  }
+  await deps.images.releaseImportLock(image.id, task.id);
+  return null;
 }

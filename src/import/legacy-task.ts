@@ -1,15 +1,27 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
 import { moveTo, type Image } from '../domain/image.ts';
-import { storeAndActivate } from '../ingest/store-data.ts';
+import { scrubLocation, storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
-import { succeed } from './finish.ts';
+import { succeed, type FinishDeps } from './finish.ts';
 import type { TaskJob, TaskKind } from './task-kind.ts';
 
 /** The legacy tasks API's `import` task. */
 export const legacyImport: TaskKind = {
   run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job)),
+  revert: deleteOwnImage,
 };
+
+/** The task made its image for itself: like Glance's revert, an image that did not turn active goes with the task. */
+async function deleteOwnImage({ deps }: FinishDeps, _task: TaskRow, image: Image | null): Promise<string | null> {
+  if (!image || image.status === 'active') return null;
+  const locations = await deps.images.markDeleted(image.id);
+  if (!locations) return null;
+  for (const location of locations) await scrubLocation(deps, location);
+  deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+  return `The image ${image.id} created by this task was deleted.`;
+}
 
 /**
  * Creates an image from `image_properties`, downloads `import_from` through the filtered client

@@ -3,7 +3,7 @@ import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '.
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
 import type { Store } from '../stores/store.ts';
 import { ImportStopped } from './failures.ts';
-import { succeed } from './finish.ts';
+import { revertImport, succeed } from './finish.ts';
 import type { ImportJob, LocationImportOptions } from './job.ts';
 import type { TaskKind } from './task-kind.ts';
 
@@ -44,6 +44,8 @@ type LocationJob = Pick<ImportJob, 'deps' | 'task' | 'signal'> & { options: Loca
 
 export const locationImport: TaskKind = {
   run: async (job) => succeed(job.finish, job.task, await addLocation({ ...job, options: job.opts.locationImport })),
+  // The image is put back as any import's; there are no stores or formats of its own to restore.
+  revert: (f, task, image) => revertImport(f, task, image, {}),
 };
 
 /** Resolves with the image id once the image is active (and its digests known, when computed). */

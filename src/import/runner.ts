@@ -7,12 +7,12 @@ import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
-import { failAndRevert, type FinishDeps } from './finish.ts';
+import { failAndRevert, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import type { StagingArea } from './staging-area.ts';
-import type { CreateImage } from './task-kind.ts';
+import type { CreateImage, TaskKind } from './task-kind.ts';
 import { TASK_KINDS } from './task-kinds.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
@@ -152,7 +152,7 @@ export class ImportRunner implements ImportEngine {
         const claimed = deadOwner ? await this.deps.tasks.claimFrom(task.id, deadOwner, nodeId, this.leaseUntil()) : await this.holdLease(task.id);
         if (!claimed) continue;
         if (task.attempts >= MAX_ATTEMPTS) {
-          await failAndRevert(this.finish, task, 'Import was interrupted too many times (service restarts); giving up.');
+          await failAndRevert(this.finish, revertOf(task), task, 'Import was interrupted too many times (service restarts); giving up.');
           continue;
         }
         this.submit(task);
@@ -197,7 +197,7 @@ export class ImportRunner implements ImportEngine {
       const task = holder ? await this.deps.tasks.getRaw(holder) : null;
       if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
       if (task && (task.type === 'api_image_import' || task.type === 'location_import')) {
-        await failAndRevert(this.finish, task, task.message); // the same revert; the task itself stays as it ended
+        await failAndRevert(this.finish, revertOf(task), task, task.message); // the same revert; the task itself stays as it ended
         continue;
       }
       await this.staging.remove(id).catch(() => {});
@@ -208,6 +208,7 @@ export class ImportRunner implements ImportEngine {
 
   private async execute(task: TaskRow): Promise<void> {
     const started = performance.now();
+    const method = methodOf(task);
     let outcome = 'handed_on';
     const controller = new AbortController();
     this.running.set(task.id, { imageId: task.image_id, controller });
@@ -229,7 +230,7 @@ export class ImportRunner implements ImportEngine {
         createImage: this.createImage,
         trackImage: (imageId: string) => this.running.set(task.id, { imageId, controller }),
       };
-      const kind = Object.hasOwn(TASK_KINDS, task.type) ? TASK_KINDS[task.type] : undefined;
+      const kind = kindOf(task);
       if (!kind) throw new ImportStopped(`Tasks of type ${task.type} are not supported.`);
       await kind.run(job);
       outcome = 'success';
@@ -238,9 +239,9 @@ export class ImportRunner implements ImportEngine {
       if (reason instanceof HandedOn) return;
       outcome = 'failure';
       const log = this.deps.log.child({ task: task.id, image: task.image_id });
-      await failAndRevert(this.finish, task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));
+      await failAndRevert(this.finish, revertOf(task), task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));
     } finally {
-      const labels = { method: methodOf(task), outcome };
+      const labels = { method, outcome };
       this.opts.metrics?.importTasks.inc(labels);
       this.opts.metrics?.importSeconds.observe(labels, (performance.now() - started) / 1000);
       clearInterval(heartbeat);
@@ -253,21 +254,30 @@ export class ImportRunner implements ImportEngine {
   /** Renews the lease; aborts when the task was cancelled or failed elsewhere, or the image was deleted. */
   private async beat(task: TaskRow, controller: AbortController): Promise<void> {
     try {
-      const row = await this.deps.tasks.getRaw(task.id);
-      if (!row || (row.status !== 'processing' && row.status !== 'pending')) {
-        controller.abort(new ImportStopped(row?.message || 'The import task was stopped.'));
+      // One write when all is well; only a refused renewal is looked into.
+      if (!(await this.holdLease(task.id))) {
+        const row = await this.deps.tasks.getRaw(task.id);
+        const live = row && (row.status === 'processing' || row.status === 'pending');
+        controller.abort(
+          live ? new HandedOn('the lease was taken over by another process') : new ImportStopped(row?.message || 'The import task was stopped.'),
+        );
         return;
       }
       const imageId = this.running.get(task.id)?.imageId ?? task.image_id;
-      if (imageId && !(await this.deps.images.get(imageId))) {
-        controller.abort(new ImageGone(imageId));
-        return;
-      }
-      if (!(await this.holdLease(task.id))) controller.abort(new HandedOn('the lease was taken over by another process'));
+      if (imageId && !(await this.deps.images.get(imageId))) controller.abort(new ImageGone(imageId));
     } catch {
       /* a missed beat is harmless; the lease is long enough for the next */
     }
   }
+}
+
+function kindOf(task: TaskRow): TaskKind | undefined {
+  return Object.hasOwn(TASK_KINDS, task.type) ? TASK_KINDS[task.type] : undefined;
+}
+
+/** How a failed task of this kind is undone (none for a type this engine does not run). */
+function revertOf(task: TaskRow): Revert | null {
+  return kindOf(task)?.revert ?? null;
 }
 
 /** The import method a task runs (its type for the legacy and location tasks), for metrics. */

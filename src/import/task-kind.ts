@@ -1,5 +1,5 @@
 import type { Image } from '../domain/image.ts';
-import type { FinishDeps } from './finish.ts';
+import type { FinishDeps, Revert } from './finish.ts';
 import type { ImportJob } from './job.ts';
 
 /** Creates the image of a legacy task, as the image service does for POST /v2/images. */
@@ -13,7 +13,8 @@ export interface TaskJob extends Omit<ImportJob, 'input'> {
   trackImage(imageId: string): void;
 }
 
-/** One `type` of task: runs it to its end, success included. A throw fails it; the scheduler reverts. */
+/** One `type` of task: runs it to its end, success included. A throw fails it, after its own revert. */
 export interface TaskKind {
   run(job: TaskJob): Promise<void>;
+  revert: Revert;
 }
