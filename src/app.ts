@@ -3,6 +3,7 @@ import { UsageRepo } from './db/repos/usage.ts';
 import type { FastifyInstance } from 'fastify';
 import { type Config } from './config/index.ts';
 import { openDatabase, syncSchema, type Db } from './db/connection.ts';
+import { DatabaseClock } from './db/clock.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { MembersRepo } from './db/repos/members.ts';
 import { TasksRepo } from './db/repos/tasks.ts';
@@ -76,6 +77,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
+  // Before anything is stamped: every node writes times on the database server's clock.
+  const clock = new DatabaseClock(db, log);
+  await clock.sync();
   const stagingArea = await stagingAreaFromConfig(config, stores);
 
   const diskFormats = config.get('image_format', 'disk_formats');
@@ -245,6 +249,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     metrics.gauge('gaze_notifications_dropped_total', 'Notifications given up while the broker was away (the queue was full)', () => driver.dropped);
   }
   metrics.gauge('gaze_image_cache_bytes', 'Bytes of image data in the node image cache', () => imageCache.cache?.totalSize() ?? 0);
+  clock.start();
   runner.start();
   scrubber.start();
   imageCache.start();
@@ -270,6 +275,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       await notifier.close();
       await auth.close?.();
       await stores.close();
+      clock.stop();
       await db.close();
       await closeHashWorkers();
     },

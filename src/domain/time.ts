@@ -1,6 +1,16 @@
 // Timestamps are stored with microseconds (so creation order is stable) and shown as Glance shows them.
 
-export function nowTimestamp(date = new Date()): string {
+let clockOffsetMs = 0;
+
+/**
+ * Puts this process's timestamps on the shared database's clock (`db/clock.ts` measures the offset):
+ * nodes on hosts whose clocks disagree then still agree on leases, liveness and ages.
+ */
+export function setClockOffset(ms: number): void {
+  clockOffsetMs = ms;
+}
+
+export function nowTimestamp(date = new Date(Date.now() + clockOffsetMs)): string {
   return date.toISOString().replace('T', ' ').replace('Z', '000').slice(0, 26);
 }
 

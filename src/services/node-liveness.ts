@@ -17,8 +17,8 @@ export interface LivenessTiming {
 /**
  * Whether the nodes sharing the database still run. Each node renews a row of its own; a node of
  * another host is gone once it stopped renewing (a host that died for good never restarts to recover
- * its own uploads, so the others must). Rows compare times of different hosts: their clocks must agree
- * (NTP), as the task leases already require.
+ * its own uploads, so the others must). Rows compare times written by different hosts, all on the
+ * database server's clock (db/clock.ts), as the task leases are.
  */
 export class NodeLiveness {
   private beatTimer: NodeJS.Timeout | null = null;

@@ -70,12 +70,12 @@ export type GazeProcess = Awaited<ReturnType<typeof startGazeProcess>>;
 /** A real `gaze serve` process with a config file written from `sections`. */
 export async function startGazeProcess(
   sections: RawSections = {},
-  opts: { dir?: string; port?: number } = {},
+  opts: { dir?: string; port?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunningGaze & { child: ChildProcess; output(): string; kill(signal?: NodeJS.Signals): Promise<void> }> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
   const port = opts.port ?? (await freePort());
   const configFile = writeConfig(dir, port, sections);
-  const gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port });
+  const gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port, env: opts.env });
   return {
     ...gaze,
     dir,
