@@ -35,6 +35,12 @@ export interface StagedFacts {
   file: { ino: number; mtimeMs: number };
 }
 
+/** Data put into a store, and the location row that records it there. */
+export interface Located {
+  result: IngestResult;
+  location: ImageLocation;
+}
+
 /** The data's digest differs from the one given when the image was created; nothing was kept. */
 export class DigestMismatch extends Error {
   constructor(
@@ -89,10 +95,10 @@ export async function writeData(
   store: Store,
   statuses: readonly ImageStatus[],
   req: Omit<IngestRequest, 'key' | 'store'>,
-): Promise<{ result: IngestResult; location: ImageLocation }> {
+): Promise<Located> {
   const written = await intoNewLocation(deps, image, store, statuses, () => ingest({ ...req, key: image.id, store }), req.source);
-  for (const warning of written!.result.warnings) deps.log.warn({ image: image.id }, warning);
-  return written!;
+  for (const warning of written.result.warnings) deps.log.warn({ image: image.id }, warning);
+  return written;
 }
 
 /**
@@ -107,7 +113,7 @@ export async function adoptData(
   statuses: readonly ImageStatus[],
   file: string,
   facts: StagedFacts,
-): Promise<{ result: IngestResult; location: ImageLocation } | null> {
+): Promise<Located | null> {
   if (facts.size > deps.settings.imageSizeCap) throw gazeError('IMAGE_TOO_LARGE');
   const check = formatCheckFor(image, deps);
   const accepted = check && acceptFormat(facts.report, check);
@@ -130,9 +136,25 @@ async function intoNewLocation(
   image: Image,
   store: Store,
   statuses: readonly ImageStatus[],
+  put: () => Promise<IngestResult>,
+  source?: Readable,
+): Promise<Located>;
+async function intoNewLocation(
+  deps: DataDeps,
+  image: Image,
+  store: Store,
+  statuses: readonly ImageStatus[],
   put: () => Promise<IngestResult | null>,
   source?: Readable,
-): Promise<{ result: IngestResult; location: ImageLocation } | null> {
+): Promise<Located | null>;
+async function intoNewLocation(
+  deps: DataDeps,
+  image: Image,
+  store: Store,
+  statuses: readonly ImageStatus[],
+  put: () => Promise<IngestResult | null>,
+  source?: Readable,
+): Promise<Located | null> {
   const url = store.urlFor(image.id);
   const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
     source?.destroy();
