@@ -7,18 +7,33 @@ const RESYNC_MS = 60_000;
 /** An offset beyond this is worth an operator's attention (their hosts' NTP). */
 const WARN_OFFSET_MS = 1000;
 
-/** How far the database server's clock is ahead of this process's, in ms, measured across one query. */
-export async function databaseClockOffset(db: Db): Promise<number> {
+/** A sample whose round trip took longer than this (a pool wait, a stalled loop) says too little. */
+const MAX_ROUND_TRIP_MS = 1000;
+const SAMPLES = 3;
+
+/**
+ * How far the database server's clock is ahead of this process's, in ms: of a few queries, the one with
+ * the shortest round trip (its midpoint is the best guess of when the server read its clock). Null when
+ * every round trip took too long to say.
+ */
+export async function databaseClockOffset(db: Db): Promise<number | null> {
   // SQLite has no server: its clock is this host's.
   if (db.engine === 'sqlite') return 0;
+  // Both in UTC: MySQL's unix_timestamp(now()) goes through the session's time zone, which repeats an
+  // hour when daylight saving ends.
   const query =
     db.engine === 'postgresql'
       ? sql<{ ms: string | number }>`select extract(epoch from clock_timestamp()) * 1000 as ms`
-      : sql<{ ms: string | number }>`select unix_timestamp(now(6)) * 1000 as ms`;
-  const sent = Date.now();
-  const { rows } = await query.execute(db.kysely);
-  const received = Date.now();
-  return Number(rows[0]!.ms) - (sent + received) / 2;
+      : sql<{ ms: string | number }>`select timestampdiff(microsecond, '1970-01-01 00:00:00', utc_timestamp(6)) / 1000 as ms`;
+  let best: { offset: number; roundTrip: number } | null = null;
+  for (let i = 0; i < SAMPLES; i++) {
+    const sent = Date.now();
+    const { rows } = await query.execute(db.kysely);
+    const received = Date.now();
+    const roundTrip = received - sent;
+    if (roundTrip <= MAX_ROUND_TRIP_MS && (!best || roundTrip < best.roundTrip)) best = { offset: Number(rows[0]!.ms) - (sent + received) / 2, roundTrip };
+  }
+  return best && best.offset;
 }
 
 /**
@@ -37,6 +52,7 @@ export class DatabaseClock {
 
   async sync(): Promise<void> {
     const offset = await databaseClockOffset(this.db);
+    if (offset === null) return; // keeps the last offset
     setClockOffset(offset);
     const far = Math.abs(offset) > WARN_OFFSET_MS;
     if (far && !this.warned)

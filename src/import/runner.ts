@@ -7,7 +7,7 @@ import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
-import { failAndRevert, type FinishDeps, type Revert } from './finish.ts';
+import { failAndRevert, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
@@ -16,8 +16,8 @@ import type { CreateImage, TaskKind } from './task-kind.ts';
 import { TASK_KINDS } from './task-kinds.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
-// holds a lease (renewed by a heartbeat) and re-reads the row and the image on every beat, so a cancel
-// or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
+// holds a lease (renewed by a heartbeat, which reads the row when the renewal is refused and checks the
+// image on every beat), so a cancel or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
 // sees the lease expire (a few times at most), or failed cleanly. This file is the scheduler (queue,
 // leases, heartbeat, recovery sweeps); each kind of task runs from its own file (task-kinds.ts), the
 // interoperable import's one sequence in api-import.ts.
@@ -275,9 +275,12 @@ function kindOf(task: TaskRow): TaskKind | undefined {
   return Object.hasOwn(TASK_KINDS, task.type) ? TASK_KINDS[task.type] : undefined;
 }
 
-/** How a failed task of this kind is undone (none for a type this engine does not run). */
-function revertOf(task: TaskRow): Revert | null {
-  return kindOf(task)?.revert ?? null;
+/**
+ * How a failed task of this kind is undone. A type this engine does not run (a row another version
+ * wrote) gets an import's revert, which acts only on an image whose import lock the task holds.
+ */
+function revertOf(task: TaskRow): Revert {
+  return kindOf(task)?.revert ?? ((f, row, image) => revertImport(f, row, image, {}));
 }
 
 /** The import method a task runs (its type for the legacy and location tasks), for metrics. */

@@ -28,6 +28,7 @@ export class IngestStream extends Transform {
   report: FormatReport | null = null;
   /** It failed by one of its own checks (or its hash worker), not torn down from outside. */
   failedItself = false;
+  private tornDown = false;
   private readonly hasher: Hasher | null;
   private readonly detector: FormatDetector | null;
 
@@ -69,12 +70,14 @@ export class IngestStream extends Transform {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    // From outside (the store, the pipeline): what the aborted hasher rejects next is not a failure of its own.
+    if (!this.failedItself) this.tornDown = true;
     this.hasher?.abort(err);
     callback(err);
   }
 
   private refuse(callback: TransformCallback, err: unknown): void {
-    this.failedItself = true;
+    if (!this.tornDown) this.failedItself = true;
     callback(err instanceof Error ? err : new Error(String(err)));
   }
 

@@ -91,6 +91,10 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   req.source.once('error', () => {
     firstFailure ??= 'data';
   });
+  // A source may also just close before its end (a stream destroyed without an error).
+  req.source.once('close', () => {
+    if (!req.source.readableEnded) firstFailure ??= 'data';
+  });
   checked.on('error', () => {
     firstFailure ??= checked.failedItself ? 'data' : 'store';
   });

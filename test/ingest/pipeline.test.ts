@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ingest } from '../../src/ingest/pipeline.ts';
+import { ingest, IngestAborted } from '../../src/ingest/pipeline.ts';
 import { closeHashWorkers } from '../../src/ingest/hashing.ts';
 import { Store } from '../../src/stores/store.ts';
 import { FileStoreDriver } from '../../src/stores/file.ts';
@@ -74,6 +74,23 @@ test('data whose format contradicts the claim is refused after the last byte, an
       formatCheck: { diskFormat: 'qcow2', policy: POLICY },
     }),
     (err: unknown) => err instanceof GazeError && err.code === 'IMAGE_FORMAT_REJECTED',
+  );
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a source that closes before its end, without an error, is a cut-off source (not a store failure), and nothing is stored', async () => {
+  const dir = path.join(root, 'closed-early');
+  const store = new Store('s', new FileStoreDriver(dir));
+  let pushed = 0;
+  const source = new Readable({
+    read() {
+      if (pushed++ < 8) this.push(Buffer.alloc(64 * 1024, 5));
+      else this.destroy();
+    },
+  });
+  await assert.rejects(
+    ingest({ source, key: 'k', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: null }),
+    (err: unknown) => err instanceof IngestAborted,
   );
   assert.deepEqual(readdirSync(dir), []);
 });
