@@ -10,7 +10,12 @@ export function setClockOffset(ms: number): void {
   clockOffsetMs = ms;
 }
 
-export function nowTimestamp(date = new Date(Date.now() + clockOffsetMs)): string {
+/** Now, on the database server's clock when one was measured. */
+export function clockNow(): Date {
+  return new Date(Date.now() + clockOffsetMs);
+}
+
+export function nowTimestamp(date = clockNow()): string {
   return date.toISOString().replace('T', ' ').replace('Z', '000').slice(0, 26);
 }
 

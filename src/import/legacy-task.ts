@@ -2,7 +2,7 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import { moveTo, type Image } from '../domain/image.ts';
 import { scrubLocation, storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
 import { succeed, type FinishDeps } from './finish.ts';
 import type { TaskJob, TaskKind } from './task-kind.ts';
@@ -19,7 +19,7 @@ async function deleteOwnImage({ deps }: FinishDeps, _task: TaskRow, image: Image
   const locations = await deps.images.markDeleted(image.id);
   if (!locations) return null;
   for (const location of locations) await scrubLocation(deps, location);
-  deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+  deps.notifier.info('image.delete', imageDeletedPayload(image));
   return `The image ${image.id} created by this task was deleted.`;
 }
 

@@ -1,6 +1,7 @@
 // Glance's notification events (image.create, image.upload, task.*, …) through one small interface.
 
 import type { Logger } from '../util/logger.ts';
+import { clockNow } from '../domain/time.ts';
 
 export interface Notification {
   event_type: string;
@@ -47,7 +48,7 @@ export class Notifier {
   private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
     const group = eventType.split('.')[0] ?? eventType;
     if (this.disabled.includes(eventType) || this.disabled.includes(group)) return;
-    const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: new Date().toISOString(), payload };
+    const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: clockNow().toISOString(), payload };
     for (const d of this.drivers) {
       try {
         d.send(n);

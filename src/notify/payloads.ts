@@ -1,5 +1,5 @@
 import { isHiddenProperty, type Image } from '../domain/image.ts';
-import { apiTime } from '../domain/time.ts';
+import { apiTime, clockNow } from '../domain/time.ts';
 
 /** Glance's notification payload of an image (locations never included). */
 export function imagePayload(image: Image): Record<string, unknown> {
@@ -26,4 +26,9 @@ export function imagePayload(image: Image): Record<string, unknown> {
     deleted: false,
     deleted_at: null,
   };
+}
+
+/** image.delete's payload: the image as it was, deleted now. */
+export function imageDeletedPayload(image: Image): Record<string, unknown> {
+  return { ...imagePayload(image), deleted: true, deleted_at: clockNow().toISOString() };
 }

@@ -21,7 +21,7 @@ import type { UploadRegistry } from './uploads.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import type { ImportEngine } from '../import/port.ts';
 import { stagedElsewhere, type StagingPlace } from './staging.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { moveTo } from '../domain/image.ts';
 import { IMAGE_DELETED } from '../import/port.ts';
@@ -151,7 +151,7 @@ export class ImageService {
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
     for (const location of queued.filter((l) => l.status === 'active')) await scrubLocation(this.deps, location);
-    this.deps.notifier.info('image.delete', { ...imagePayload(image), deleted: true, deleted_at: new Date().toISOString() });
+    this.deps.notifier.info('image.delete', imageDeletedPayload(image));
     return {};
   }
 

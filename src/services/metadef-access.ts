@@ -6,6 +6,7 @@ import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
+import { clockNow } from '../domain/time.ts';
 import { canSeeNamespace, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
 import { apiTime } from '../domain/time.ts';
 
@@ -88,7 +89,14 @@ export function validated(deps: MetadefDeps, schema: keyof MetadefDeps['validato
 
 // Notification payloads, as Glance's notifier formats them.
 
-const deletion = (deleted: boolean) => ({ deleted, deleted_at: deleted ? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') : null });
+const deletion = (deleted: boolean) => ({
+  deleted,
+  deleted_at: deleted
+    ? clockNow()
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z')
+    : null,
+});
 
 export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
