@@ -118,12 +118,20 @@ export async function adoptData(
   const check = formatCheckFor(image, deps);
   const accepted = check && acceptFormat(facts.report, check);
   for (const warning of accepted ? accepted.warnings : []) deps.log.warn({ image: image.id }, warning);
-  return intoNewLocation(deps, image, store, statuses, async () => {
+  const { result, location } = await intoNewLocation(deps, image, store, statuses, async (): Promise<IngestResult | null> => {
     const adopted = await store.adopt(image.id, file);
     if (!adopted) return null;
-    const location = { storeId: store.id, url: adopted.url };
-    return { size: adopted.size, digests: facts.digests, inspection: accepted ? accepted.inspection : null, report: facts.report, location, warnings: [] };
+    const stored = { storeId: store.id, url: adopted.url };
+    return {
+      size: adopted.size,
+      digests: facts.digests,
+      inspection: accepted ? accepted.inspection : null,
+      report: facts.report,
+      location: stored,
+      warnings: [],
+    };
   });
+  return result && { result, location };
 }
 
 /**
@@ -131,30 +139,14 @@ export async function adoptData(
  * put is removed, and the row; when it puts nothing (null), the row goes. A refused reservation ends
  * the `source` that would have been read.
  */
-async function intoNewLocation(
+async function intoNewLocation<R extends IngestResult | null>(
   deps: DataDeps,
   image: Image,
   store: Store,
   statuses: readonly ImageStatus[],
-  put: () => Promise<IngestResult>,
+  put: () => Promise<R>,
   source?: Readable,
-): Promise<Located>;
-async function intoNewLocation(
-  deps: DataDeps,
-  image: Image,
-  store: Store,
-  statuses: readonly ImageStatus[],
-  put: () => Promise<IngestResult | null>,
-  source?: Readable,
-): Promise<Located | null>;
-async function intoNewLocation(
-  deps: DataDeps,
-  image: Image,
-  store: Store,
-  statuses: readonly ImageStatus[],
-  put: () => Promise<IngestResult | null>,
-  source?: Readable,
-): Promise<Located | null> {
+): Promise<{ result: R; location: ImageLocation }> {
   const url = store.urlFor(image.id);
   const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
     source?.destroy();
@@ -163,7 +155,7 @@ async function intoNewLocation(
   try {
     const result = await put();
     if (result === null) await deps.images.purgeLocation(location.id);
-    return result && { result, location };
+    return { result, location };
   } catch (err) {
     await scrubLocation(deps, location, store);
     throw translateIngestError(err);
