@@ -17,10 +17,10 @@ import { TASK_KINDS } from './task-kinds.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat, which reads the row when the renewal is refused and checks the
-// image on every beat), so a cancel or a delete made through any process stops the work. Tasks whose holder died are resumed by whoever
-// sees the lease expire (a few times at most), or failed cleanly. This file is the scheduler (queue,
-// leases, heartbeat, recovery sweeps); each kind of task runs from its own file (task-kinds.ts), the
-// interoperable import's one sequence in api-import.ts.
+// image on every beat), so a cancel or a delete made through any process stops the work. Tasks whose
+// holder died are resumed by whoever sees the lease expire (a few times at most), or failed cleanly.
+// This file is the scheduler (queue, leases, heartbeat, recovery sweeps); each kind of task runs from
+// its own file (task-kinds.ts), the interoperable import's one sequence in api-import.ts.
 
 const LEASE_SECONDS = 10;
 const HEARTBEAT_MS = 2000;
