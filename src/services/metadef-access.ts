@@ -6,9 +6,8 @@ import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
-import { clockNow } from '../domain/time.ts';
 import { canSeeNamespace, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
-import { apiTime } from '../domain/time.ts';
+import { apiTime, clockNow } from '../domain/time.ts';
 
 /** What the metadefs use cases share. */
 export interface MetadefDeps {
