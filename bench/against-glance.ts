@@ -26,7 +26,7 @@ import { MiB } from './bytes.ts';
 import { diskWriteAfterIdleAndAgain, hashThroughput } from './ceilings.ts';
 import { getBody, putFile } from './curl.ts';
 import { loadTest, type LoadResult } from './client.ts';
-import { machineLoad, processTree, samplePeakRss, watch, type Usage } from './procs.ts';
+import { benchCpuSeconds, cpuSecondsOf, machineLoad, processTree, samplePeakRss, watch, type Usage } from './procs.ts';
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const GiB = 1 << 30;
@@ -250,6 +250,7 @@ interface Files {
   importFile: string;
   sourceUrl: string;
   staticUrl: string;
+  staticPid: number;
 }
 
 async function runRound(round: number, targets: Target[], files: Files, showIds: Map<string, string>): Promise<void> {
@@ -445,6 +446,33 @@ async function measuredStatic(files: Files): Promise<void> {
   const range = await getBody(`${files.staticUrl}/big`, null, SIZE / 2, `${SIZE / 2}-`);
   record('download MiB/s', 'bare Node', got.mibs);
   record('range download MiB/s', 'bare Node', range.mibs);
+  // The same upload into a server that only counts the bytes: the CPU that receiving them costs Node,
+  // and what curl itself spends sending them (the bench's reaped children), both on this machine's cores.
+  await settle();
+  const server0 = cpuSecondsOf([files.staticPid]);
+  const client0 = benchCpuSeconds();
+  const put = await putFile(`${files.staticUrl}/sink`, null, files.big);
+  record('upload MiB/s', 'bare Node', put.mibs);
+  record('upload cpu s/GiB', 'bare Node', (cpuSecondsOf([files.staticPid]) - server0) / (SIZE / GiB));
+  record('upload client cpu s/GiB', 'bare Node', (benchCpuSeconds() - client0) / (SIZE / GiB));
+}
+
+/**
+ * The CPU that any service must spend on one GiB uploaded here, whatever its code: curl sending it, Node
+ * receiving it and nothing more, md5 and sha512 (both digests are required), and writing it to a file
+ * with fdatasync. Two cores at full use can take at most `cores / that` GiB/s of concurrent uploads.
+ */
+function uploadCpuBudget(ceilings: Figures): { perGiB: number; parts: string; mibs: number } {
+  const bare = (row: string) => median(figures[row]?.['bare Node'] ?? []);
+  const parts: Array<[string, number]> = [
+    ['curl', bare('upload client cpu s/GiB')],
+    ['receiving', bare('upload cpu s/GiB')],
+    ['md5', 1024 / ceilings['md5 MiB/s']],
+    ['sha512', 1024 / ceilings['sha512 MiB/s']],
+    ['file write', ceilings['disk write at once again CPU s/GiB']],
+  ];
+  const perGiB = parts.reduce((sum, [, v]) => sum + v, 0);
+  return { perGiB, parts: parts.map(([name, v]) => `${name} ${fmt(v)}`).join(', '), mibs: (availableParallelism() * 1024) / perGiB };
 }
 
 // ---------------------------------------------------------------- output
@@ -512,6 +540,16 @@ function report(ceilings: Figures, started: number): void {
     `  upload   ${fmt(upload)} MiB/s = ${fmt((100 * upload) / ceilings['disk write MiB/s'])}% of the disk write, ${fmt((100 * upload) / ceilings['md5 MiB/s'])}% of one core of md5, ${fmt((100 * upload) / ceilings['sha512 MiB/s'])}% of sha512`,
   );
   console.log(`  download ${fmt(download)} MiB/s = ${fmt((100 * download) / median(figures['download MiB/s']?.['bare Node'] ?? []))}% of the bare Node server`);
+  const parallel = figures[`${PARALLEL_UPLOADS} uploads MiB/s`];
+  const budget = uploadCpuBudget(ceilings);
+  if (parallel?.Gaze && Number.isFinite(budget.mibs)) {
+    const wanted = TARGETS[`${PARALLEL_UPLOADS} uploads MiB/s`].ratio * median(parallel.Glance ?? []);
+    console.log(
+      `  ${PARALLEL_UPLOADS} uploads ${fmt(median(parallel.Gaze))} MiB/s = ${fmt((100 * median(parallel.Gaze)) / budget.mibs)}% of the most that ${availableParallelism()} cores can take ` +
+        `(${fmt(budget.mibs)} MiB/s: ${fmt(budget.perGiB)} CPU-s per GiB that no service can skip: ${budget.parts}); ` +
+        `the target, ${fmt(wanted)} MiB/s, is ${fmt((100 * wanted) / budget.mibs)}% of it`,
+    );
+  }
   if (discarded.length) console.log(`\nmeasurements disturbed by other processes:\n  ${discarded.join('\n  ')}`);
   else console.log('\nno measurement was disturbed by other processes');
   console.log(`\nbench took ${Math.round((performance.now() - started) / 1000)} s`);
@@ -592,6 +630,7 @@ export async function againstGlance(): Promise<void> {
       importFile: path.join(data, 'import'),
       sourceUrl: `${staticServer.url}/import`,
       staticUrl: staticServer.url,
+      staticPid: staticServer.child.pid!,
     };
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`round ${round} of ${ROUNDS} (${round % 2 ? 'Glance' : 'Gaze'} first)`);

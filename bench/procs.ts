@@ -47,7 +47,7 @@ export function cpuSecondsOf(pids: number[]): number {
 }
 
 /** The bench's own CPU seconds, with those of its reaped children (curl, the static file server's runs). */
-function benchCpuSeconds(): number {
+export function benchCpuSeconds(): number {
   const f = statFields('self')!;
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS_PER_SECOND;
 }

@@ -1,6 +1,7 @@
 // A bare node:http file server, the bench's reference for what Node itself can send: GET (and Range) of
 // the files in one directory, read in 1 MiB pieces and piped to the socket. It also serves web-download
-// sources. Runs as its own process so that it does not share the bench's event loop.
+// sources. A PUT is only counted and answered 204: what receiving an upload costs Node with no other work.
+// Runs as its own process so that it does not share the bench's event loop.
 //   node bench/static-server.mjs DIR     -> prints the port it listens on (127.0.0.1)
 
 import { createServer } from 'node:http';
@@ -9,6 +10,12 @@ import path from 'node:path';
 
 const dir = path.resolve(process.argv[2]);
 const server = createServer((req, res) => {
+  if (req.method === 'PUT') {
+    let received = 0;
+    req.on('data', (chunk) => (received += chunk.length));
+    req.on('end', () => res.writeHead(204, { 'x-received-bytes': received }).end());
+    return;
+  }
   const name = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
   const file = path.join(dir, name);
   let size;
