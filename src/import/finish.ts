@@ -69,7 +69,8 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
   const imageId = task.image_id;
   if (imageId) await staging.remove(imageId).catch(() => {});
   if (!image || image.properties[IMPORT_LOCK] !== task.id) return null;
-  const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (input.backend ?? []).includes(id));
+  // The stores this import was still writing to; all of them where its input is not known.
+  const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (!input.backend || input.backend.includes(id)));
   const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};
   if (image.status === 'importing' || image.status === 'uploading') {
     // A queued image holds no data: whatever this import already wrote goes.

@@ -188,7 +188,10 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
-  /** Images left `importing` by a task that ended (or vanished) without reverting them. */
+  /**
+   * Images left `importing` by a task that ended without reverting them (its kind's revert, as if it had
+   * failed now), or whose task vanished (back to queued, without the stores it was writing to).
+   */
   private async revertAbandonedImports(): Promise<void> {
     for (const id of await this.deps.images.idsInStatus('importing')) {
       const image = await this.deps.images.get(id);
@@ -196,8 +199,8 @@ export class ImportRunner implements ImportEngine {
       const holder = image.properties[IMPORT_LOCK];
       const task = holder ? await this.deps.tasks.getRaw(holder) : null;
       if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
-      if (task && (task.type === 'api_image_import' || task.type === 'location_import')) {
-        await failAndRevert(this.finish, revertOf(task), task, task.message); // the same revert; the task itself stays as it ended
+      if (task) {
+        await failAndRevert(this.finish, revertOf(task), task, task.message); // its kind's revert; the task itself stays as it ended
         continue;
       }
       await this.staging.remove(id).catch(() => {});

@@ -8,6 +8,9 @@ import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts
 import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { taskRow } from '../helpers/tasks.ts';
+import type { TaskRow } from '../../src/db/repos/tasks.ts';
+import { moveTo } from '../../src/domain/image.ts';
+import { IMPORTING_TO_STORES } from '../../src/domain/import-progress.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
@@ -231,6 +234,37 @@ test('a lock left by a task that had already ended (its process stopped before t
   files.routes.set('/after-lock', Buffer.from('imported after the lock went'));
   assert.equal((await importImage(image.id, { method: { name: 'web-download', uri: files.url('/after-lock') } })).status, 202);
   assert.equal((await until(image.id, settled, 'the next import')).status, 'active');
+});
+
+test('images left importing by an ended, vanished or unknown task are put back to queued by the recovery sweep, their unfinished stores failed', async () => {
+  const { images, tasks } = gaze.app.deps;
+  const twoMinutesAgo = nowTimestamp(new Date(Date.now() - 120_000));
+  const leftImporting = async (task: Partial<TaskRow> | null) => {
+    const image = await api.createImage();
+    const taskId = crypto.randomUUID();
+    if (task) await tasks.insert(taskRow({ id: taskId, owner: 'admin', image_id: image.id, created_at: twoMinutesAgo, updated_at: twoMinutesAgo, ...task }));
+    assert.ok(await images.updateFields(image.id, 'queued', moveTo('importing'), { [IMPORTING_TO_STORES]: 'fast,slow' }));
+    assert.ok(await images.takeImportLock(image.id, taskId));
+    return { image, taskId };
+  };
+  // Failed by a cancel through another process, which died before its revert ran; its input says
+  // it wrote to `slow` only (`fast` belongs to no import of this task).
+  const input = JSON.stringify({ image_id: 'x', import_req: { method: { name: 'web-download', uri: 'http://127.0.0.1/' } }, backend: ['slow'] });
+  const failed = await leftImporting({ status: 'failure', message: 'Cancelled by the user', input });
+  const vanished = await leftImporting(null);
+  const unknownKind = await leftImporting({ status: 'success', type: 'a_later_kind', input: 'not json' });
+
+  const back = async (id: string) => until(id, (img) => img.status === 'queued' && !('os_glance_import_task' in img), `image ${id} back to queued`);
+  const [afterFailed, afterVanished, afterUnknown] = await Promise.all([back(failed.image.id), back(vanished.image.id), back(unknownKind.image.id)]);
+  assert.equal(afterFailed.os_glance_failed_import, 'slow');
+  assert.equal(afterFailed.os_glance_importing_to_stores, 'fast');
+  assert.equal(afterVanished.os_glance_importing_to_stores, '');
+  assert.equal(afterUnknown.os_glance_failed_import, 'fast,slow', 'an input that cannot be read: every store it was writing to failed');
+  assert.equal(afterUnknown.os_glance_importing_to_stores, '');
+  const ended = await tasks.getRaw(failed.taskId);
+  assert.equal(ended!.status, 'failure');
+  assert.equal(ended!.message, 'Cancelled by the user', 'the ended task is left as it ended');
+  assert.equal((await tasks.getRaw(unknownKind.taskId))!.status, 'success');
 });
 
 test('web-download: success; an expected digest that does not match fails the import and keeps nothing', async () => {
