@@ -12,11 +12,12 @@ import type { TaskJob, TaskKind } from './task-kind.ts';
 /** The interoperable import's task (`api_image_import`): every import method, the same way. */
 export const apiImport: TaskKind = {
   run: (job) => runImport({ ...job, input: parseImportInput(job.task.input) }),
-  revert: (f, task, image) => revertImport(f, task, image, inputToRevert(task.input)),
+  revert: (f, task, image) => revertImport(f, task, image, readableInput(task.input)),
+  method: (task) => readableInput(task.input).import_req?.method.name ?? 'unknown',
 };
 
 /** A stored input that cannot be read leaves nothing to put back, but the revert itself goes on. */
-function inputToRevert(text: string | null): Partial<ImportInput> {
+function readableInput(text: string | null): Partial<ImportInput> {
   try {
     return parseImportInput(text);
   } catch {

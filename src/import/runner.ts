@@ -9,7 +9,7 @@ import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { failAndRevert, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
-import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
+import { type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { CreateImage, TaskKind } from './task-kind.ts';
@@ -288,10 +288,5 @@ function revertOf(task: TaskRow): Revert {
 
 /** The import method a task runs (its type for the legacy and location tasks), for metrics. */
 function methodOf(task: TaskRow): string {
-  if (task.type !== 'api_image_import') return task.type;
-  try {
-    return parseImportInput(task.input).import_req.method.name;
-  } catch {
-    return 'unknown';
-  }
+  return kindOf(task)?.method?.(task) ?? task.type;
 }

@@ -1,3 +1,4 @@
+import type { TaskRow } from '../db/repos/tasks.ts';
 import type { Image } from '../domain/image.ts';
 import type { FinishDeps, Revert } from './finish.ts';
 import type { ImportJob } from './job.ts';
@@ -17,4 +18,6 @@ export interface TaskJob extends Omit<ImportJob, 'input'> {
 export interface TaskKind {
   run(job: TaskJob): Promise<void>;
   revert: Revert;
+  /** The method a task of this kind runs, for metrics; the task's type where the kind has one method. */
+  method?(task: TaskRow): string;
 }
