@@ -23,6 +23,7 @@ export class LocationApiService {
   ) {}
 
   async add(ctx: RequestContext, id: string, body: unknown): Promise<void> {
+    if (body === undefined) throw gazeError('BODY_EXPECTED');
     bodyValidator.validate({ add_location: body });
     const { url, validation_data: given = {} } = body as { url: string; validation_data?: LocationImportInput['validation_data'] };
     const image = await findVisibleImage(this.deps, ctx, id);

@@ -121,6 +121,8 @@ test('refusals before any task: status, policy, non-http urls for non-services, 
     /^Provided object does not match schema 'location': 'sha384' is not one of/,
   );
   expectError(await post(id, { validation_data: {} }), 400, /^Provided object does not match schema 'location': 'url' is a required property/);
+  const noBody = await api.call('POST', `/v2/images/${id}/locations`, { as: service, headers: { ...JSON_ACCEPT, 'content-type': 'application/json' } });
+  expectError(noBody, 400, 'Body expected in request.');
   expectError(await post(id, { url }, bob), 404, `No image found with ID ${id}`);
   const shared = await api.createImage({ name: 'community', visibility: 'community' }, alice);
   expectError(await post(shared.id, { url }, bob), 403, 'You are not authorized to complete add_image_location action.');
