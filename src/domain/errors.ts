@@ -3,9 +3,12 @@
 
 type Template = (...args: any[]) => string;
 /**
- * `detail`: Glance raises this one as WebOb's detail (`HTTPForbidden(msg)`), so its body holds WebOb's
- * standard explanation of the status, then the message.
+ * How WebOb lays the message out in the body: as its explanation (the default), as its detail after
+ * the status's standard explanation (`detail`: Glance raises `HTTPForbidden(msg)`), or as the detail
+ * under WebOb's own 415 sentence, which names the request's Content-Type (`media-type`: every 415).
  */
+export type ErrorLayout = 'explanation' | 'detail' | 'media-type';
+
 interface ErrorSpec {
   status: number;
   message: Template;
@@ -28,8 +31,9 @@ const table = {
   NOT_IMPLEMENTED: { status: 501, message: (method: string) => `The request method ${method} is not implemented for this server.` },
   BAD_URL: { status: 400, message: () => 'The request URL is not valid: it holds a malformed percent-encoding or text that is not UTF-8.' },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: (ct: string) => `The request media type ${ct} is not supported by this server.` },
-  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | null) => `Invalid content type ${ct ?? 'None'}` },
+  // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
+  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}` },
+  PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}` },
   UNAUTHORIZED: {
     status: 401,
     message: () =>
@@ -273,16 +277,16 @@ export class GazeError extends Error {
   readonly status: number;
   /** Extra response headers (Allow, Accept-Patch, WWW-Authenticate). */
   readonly headers: Record<string, string>;
-  /** The message is WebOb's detail, after the status's standard explanation (see ErrorSpec). */
-  readonly detail: boolean;
+  /** Where the message stands in WebOb's body (see ErrorSpec). */
+  readonly layout: ErrorLayout;
 
-  constructor(code: ErrorCode, status: number, message: string, opts: { headers?: Record<string, string>; detail?: boolean } = {}) {
+  constructor(code: ErrorCode, status: number, message: string, opts: { headers?: Record<string, string>; layout?: ErrorLayout } = {}) {
     super(message);
     this.name = 'GazeError';
     this.code = code;
     this.status = status;
     this.headers = opts.headers ?? {};
-    this.detail = opts.detail ?? false;
+    this.layout = opts.layout ?? 'explanation';
   }
 
   withHeaders(headers: Record<string, string>): this {
@@ -299,7 +303,8 @@ export class GazeError extends Error {
 
 export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {
   const spec: ErrorSpec = table[code];
-  return new GazeError(code, spec.status, spec.message(...args), { detail: spec.detail });
+  const layout = spec.status === 415 ? 'media-type' : spec.detail ? 'detail' : 'explanation';
+  return new GazeError(code, spec.status, spec.message(...args), { layout });
 }
 
 export function isGazeError(err: unknown): err is GazeError {

@@ -10,6 +10,12 @@ export function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined && ['POST', 'PUT', 'PATCH'].includes(request.method);
 }
 
+/** Image bytes (uploads, staging, the format check) come as application/octet-stream, or get a 415. */
+export function assertOctetStream(request: FastifyRequest): void {
+  const declared = request.declaredContentType;
+  if (declared?.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', declared);
+}
+
 /** Routes that take no body refuse one (Glance: "A body is not expected with this request."). */
 export function assertNoBody(request: FastifyRequest): void {
   if (hasBody(request)) throw gazeError('BODY_NOT_EXPECTED');

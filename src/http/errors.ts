@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { GazeError, gazeError, isGazeError } from '../domain/errors.ts';
+import { GazeError, gazeError, isGazeError, type ErrorLayout } from '../domain/errors.ts';
 
 // Errors are rendered as WebOb renders Glance's: a JSON, HTML or plain-text body chosen by Accept.
 
@@ -78,28 +78,41 @@ const EXPLANATIONS: Record<number, string> = {
 };
 
 /**
- * The three bodies WebOb renders, from `<explanation><br /><br />\n<detail>\n\n`; `detail` true means the
- * text is the detail after the status's standard explanation.
+ * The three bodies WebOb renders from its body text: `<explanation><br /><br />\n<detail>\n\n` (the
+ * message as the explanation, or as the detail after the status's standard explanation), or for a 415
+ * its own template, `The request media type <Content-Type> is not supported by this server.\n<br /><br />\n<detail>`,
+ * with the request's Content-Type (text/plain where there was none: what Glance's eventlet server fills in).
  */
-export function renderError(status: number, text: string, accept: string | undefined, detail = false): { contentType: string; body: string } {
+export function renderError(
+  status: number,
+  text: string,
+  accept: string | undefined,
+  layout: ErrorLayout = 'explanation',
+  requestContentType?: string,
+): { contentType: string; body: string } {
   const title = TITLES[status] ?? 'Error';
   const code = `${status} ${title}`;
-  const explanation = detail ? (EXPLANATIONS[status] ?? title) : text;
-  const detailText = detail ? text : '';
+  const explanation = layout === 'detail' ? (EXPLANATIONS[status] ?? title) : text;
+  const detailText = layout === 'detail' ? text : '';
+  const escaped = (f: (t: string) => string) =>
+    layout === 'media-type'
+      ? `The request media type ${f(requestContentType ?? 'text/plain')} is not supported by this server.\n<br /><br />\n${f(text)}`
+      : `${f(explanation)}<br /><br />\n${f(detailText)}\n\n`;
+  const body = escaped((t) => t);
   switch (errorShape(accept)) {
     case 'json':
       return {
         contentType: 'application/json',
-        body: `{"message": ${pythonJson(`${explanation}<br /><br />\n${detailText}\n\n`)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}`,
+        body: `{"message": ${pythonJson(body)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}`,
       };
     case 'html':
       return {
         contentType: 'text/html; charset=UTF-8',
-        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(explanation)}<br /><br />\n${escapeHtml(detailText)}\n\n\n </body>\n</html>`,
+        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escaped(escapeHtml)}\n </body>\n</html>`,
       };
     case 'plain': {
       // WebOb's strip_tags of the same text: newlines become spaces, then each <br /> a newline.
-      const inner = `${explanation}<br /><br />\n${detailText}\n\n`.replace(/\n/g, ' ').replace(/<br \/>/g, '\n');
+      const inner = body.replace(/\n/g, ' ').replace(/<br \/>/g, '\n');
       return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${inner}` };
     }
   }
@@ -119,7 +132,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const gz = toGazeError(err);
   if (gz.status >= 500 && !isGazeError(err)) request.log.error({ err }, 'unhandled error');
   else if (gz.cause !== undefined) request.log.warn({ err: gz.cause }, gz.message);
-  const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept, gz.detail);
+  const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept, gz.layout, request.declaredContentType);
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
   return reply.code(gz.status).header('content-type', contentType).send(body);
 }

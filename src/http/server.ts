@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     ctx: RequestContext;
     requestId: string;
+    /** The request's Content-Type as the client sent it (taken out of fastify's headers: see below). */
+    declaredContentType: string | undefined;
   }
 }
 
@@ -118,6 +120,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
   app.decorateRequest('requestId', '');
+  app.decorateRequest('declaredContentType', undefined);
+  // Glance reads JSON whatever the Content-Type says, and ignores it where no body is read; fastify would
+  // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
+  // the type (uploads, PATCH) read the declared one.
+  app.addHook('onRequest', async (request) => {
+    request.declaredContentType = request.raw.headers['content-type'];
+    delete request.raw.headers['content-type'];
+  });
 
   for (const method of ROUTED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });

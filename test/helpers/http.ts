@@ -81,6 +81,9 @@ export function client(base: string) {
  */
 export function message(reply: Reply): string {
   const text = String(reply.json?.message ?? '');
+  // A 415: WebOb's sentence about the request's Content-Type, then Glance's detail.
+  const media = /^The request media type [^\n]* is not supported by this server\.\n<br \/><br \/>\n([\s\S]*)$/.exec(text);
+  if (media) return media[1]!;
   const m = /^[\s\S]*?<br \/><br \/>\n([\s\S]*)\n\n$/.exec(text);
   if (m && m[1] !== '' && m[1] !== '\n') return m[1];
   return text.replace(/<br \/><br \/>\n\n\n$/, '');

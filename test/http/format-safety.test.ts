@@ -107,7 +107,10 @@ test('the exact 415 of a mismatch and of a failed safety check', async () => {
   });
   assert.equal(r1.status, 415);
   assert.equal(r1.json.code, '415 Unsupported Media Type');
-  assert.match(r1.json.message, /^Image disk_format qcow2 does not match stream data raw/);
+  assert.match(
+    r1.json.message,
+    /^The request media type application\/octet-stream is not supported by this server\.\n<br \/><br \/>\nImage disk_format qcow2 does not match stream data raw/,
+  );
 });
 
 test('dry-run format check: reports format, virtual size and verdict, and stores nothing', async () => {

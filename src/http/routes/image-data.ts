@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody } from '../body.ts';
-import { gazeError } from '../../domain/errors.ts';
+import { assertNoBody, assertOctetStream } from '../body.ts';
 import { watchUpload } from '../upload-watchdog.ts';
 import { parseContentRangeHeader, parseRangeHeader, type RangeRequest } from '../../services/image-data.ts';
 
@@ -10,9 +9,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/images/:id/file', {
     async PUT(request, reply) {
       const { id } = request.params as { id: string };
-      const contentType = request.headers['content-type'];
-      if (contentType === undefined) throw gazeError('INVALID_CONTENT_TYPE', null);
-      if (contentType.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', contentType);
+      assertOctetStream(request);
       const store = request.headers['x-image-meta-store'] as string | undefined;
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       await api.imageData.upload(request.ctx, id, body, store, contentLength(request.headers['content-length']));

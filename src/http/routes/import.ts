@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody, readJson } from '../body.ts';
-import { gazeError } from '../../domain/errors.ts';
+import { assertNoBody, assertOctetStream, readJson } from '../body.ts';
 import { taskRawView } from '../task-views.ts';
 import { forwardToStageHost } from '../../net/forward.ts';
 import { watchUpload } from '../upload-watchdog.ts';
@@ -13,10 +12,7 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
     async PUT(request, reply) {
       const { id } = request.params as { id: string };
       api.staging.assertAvailable();
-      const contentType = request.headers['content-type'];
-      if (contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') {
-        throw gazeError('INVALID_CONTENT_TYPE', contentType ?? null);
-      }
+      assertOctetStream(request);
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       await api.staging.stage(request.ctx, id, body, contentLength(request.headers['content-length']));
       return reply.code(204).send();
@@ -52,7 +48,6 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
       return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
     },
     async GET(request, reply) {
-      assertNoBody(request);
       const { id } = request.params as { id: string };
       return reply.send(await api.locations.list(request.ctx, id));
     },

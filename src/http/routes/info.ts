@@ -41,7 +41,6 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
 
   resource(app, '/v2/info/usage', {
     async GET(request, reply) {
-      assertNoBody(request);
       // Empty without unified limits, as Glance answers; Gaze's [project_limits] count as unified limits.
       return reply.send({ usage: await api.quotas.report(request.ctx.projectId) });
     },

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody, readJson } from '../body.ts';
+import { readJson } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { taskStubView, taskView } from '../task-views.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
@@ -10,7 +10,6 @@ import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 export function taskRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/tasks', {
     async GET(request, reply) {
-      assertNoBody(request);
       const pairs = queryPairs(request);
       const { tasks, hasMore } = await api.tasks.list(request.ctx, pairs, api.limits);
       const body: Record<string, unknown> = { tasks: tasks.map(taskStubView), first: pagingLink('/v2/tasks', pairs), schema: '/v2/schemas/tasks' };
@@ -28,7 +27,6 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
 
   resource(app, '/v2/tasks/:id', {
     async GET(request, reply) {
-      assertNoBody(request);
       const { id } = request.params as { id: string };
       return reply.send(taskView(await api.tasks.show(request.ctx, id)));
     },
