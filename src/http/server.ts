@@ -6,6 +6,7 @@ import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError } from './errors.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { healthcheckBody } from './healthcheck.ts';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
@@ -178,17 +179,30 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       .code(status)
       .header('content-type', 'application/json')
       .send(JSON.stringify(versionDocument(opts.versions, requestBase(request))));
-  resource(app, '/', { GET: versions(300) });
-  resource(app, MULTIPLE_CHOICES, { GET: versions(300), POST: versions(300), PUT: versions(300), DELETE: versions(300), PATCH: versions(300) });
-  resource(app, '/versions', { GET: versions(200) });
-  resource(app, '/healthcheck', {
-    GET: async (_request, reply) => {
-      if (existsSync(opts.healthcheckDisableFile)) return reply.code(503).header('content-type', 'text/plain').send('DISABLED BY FILE');
-      if (opts.draining?.()) return reply.code(503).header('content-type', 'text/plain').send('DRAINING');
-      return reply.code(200).header('content-type', 'text/plain').send('OK');
-    },
-  });
+  // Glance's version documents and its healthcheck answer whatever the method.
+  resource(app, '/', everyMethod(versions(300)));
+  resource(app, MULTIPLE_CHOICES, everyMethod(versions(300)));
+  resource(app, '/versions', everyMethod(versions(200)));
+  resource(
+    app,
+    '/healthcheck',
+    everyMethod(async (request, reply) => {
+      const reason = existsSync(opts.healthcheckDisableFile) ? 'DISABLED BY FILE' : opts.draining?.() ? 'DRAINING' : 'OK';
+      const healthy = reason === 'OK';
+      if (request.method === 'HEAD') return reply.code(healthy ? 204 : 503).send();
+      const { contentType, body } = healthcheckBody(reason, request.headers.accept);
+      return reply
+        .code(healthy ? 200 : 503)
+        .header('content-type', contentType)
+        .send(body);
+    }),
+  );
   return app;
+}
+
+/** The same handler for every method routed (HEAD goes to GET's; OPTIONS stays the Allow answer). */
+function everyMethod(handler: RouteHandlerMethod): Handlers {
+  return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'HEAD' && m !== 'OPTIONS').map((m) => [m, handler]));
 }
 
 /**

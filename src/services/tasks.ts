@@ -28,6 +28,12 @@ export class TaskService {
     return ctx.isAdmin ? rows : rows.filter((t) => t.owner === ctx.projectId);
   }
 
+  /** Tasks are never deleted through the API; Glance checks the caller may use the tasks API before it says so. */
+  refuseDelete(ctx: RequestContext): never {
+    this.access(ctx);
+    throw gazeError('TASK_DELETE_NOT_ALLOWED').withHeaders({ Allow: 'GET' });
+  }
+
   private access(ctx: RequestContext): void {
     this.deps.policy.enforce('tasks_api_access', ctx, { project_id: ctx.projectId });
   }

@@ -451,5 +451,11 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   const del = await api.del(`/v2/tasks/${created.json.id}`, { headers: JSON_ACCEPT });
   expectError(del, 405, /^This operation is currently not permitted on Glance Tasks/);
   assert.equal(del.headers.get('allow'), 'GET');
+  // Who may not use the tasks API hears that first, as from Glance.
+  expectError(
+    await api.del(`/v2/tasks/${created.json.id}`, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete tasks_api_access action.',
+  );
   expectError(await api.get('/v2/tasks/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }), 404, /not found/);
 });

@@ -154,10 +154,25 @@ test('malformed JSON, non-object bodies and unexpected bodies are 400s with Glan
   assert.equal(deleted.status, 204, deleted.text);
 });
 
-test('healthcheck answers OK without authentication', async () => {
+test("healthcheck answers OK without authentication, as oslo.middleware's: any method, the Accept header's shape, HEAD 204", async () => {
   const r = await api.get('/healthcheck');
   assert.equal(r.status, 200);
   assert.equal(r.text, 'OK');
+  assert.equal(r.headers.get('content-type'), 'text/plain; charset=UTF-8');
+  const json = await api.get('/healthcheck', { headers: { accept: 'application/json' } });
+  assert.equal(json.headers.get('content-type'), 'application/json');
+  assert.equal(json.text, '{\n    "detailed": false,\n    "reasons": [\n        "OK"\n    ]\n}');
+  const html = await api.get('/healthcheck', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+  assert.equal(html.headers.get('content-type'), 'text/html; charset=UTF-8');
+  assert.match(html.text, /^<HTML>\n<HEAD><TITLE>Healthcheck Status<\/TITLE><\/HEAD>[\s\S]*<TD>OK<\/TD>[\s\S]*<\/HTML>$/);
+  assert.equal((await api.get('/healthcheck', { headers: { accept: 'image/png' } })).text, 'OK');
+  const head = await rawRequest(gaze.url, 'HEAD', '/healthcheck', {});
+  assert.equal(head.status, 204);
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND']) {
+    assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
+    assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);
+    assert.equal((await rawRequest(gaze.url, method, '/', {})).status, 300, method);
+  }
 });
 
 test('schemas are served, with the custom properties marked is_base false', async () => {

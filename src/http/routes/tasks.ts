@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { readJson } from '../body.ts';
-import { gazeError } from '../../domain/errors.ts';
 import { taskStubView, taskView } from '../task-views.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 
@@ -30,8 +29,8 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       const { id } = request.params as { id: string };
       return reply.send(taskView(await api.tasks.show(request.ctx, id)));
     },
-    async DELETE() {
-      throw gazeError('TASK_DELETE_NOT_ALLOWED').withHeaders({ Allow: 'GET' });
+    async DELETE(request) {
+      api.tasks.refuseDelete(request.ctx);
     },
   });
 }
