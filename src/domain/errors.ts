@@ -4,15 +4,17 @@
 type Template = (...args: any[]) => string;
 /**
  * How WebOb lays the message out in the body: as its explanation (the default), as its detail after
- * the status's standard explanation (`detail`: Glance raises `HTTPForbidden(msg)`), or as the detail
- * under WebOb's own 415 sentence, which names the request's Content-Type (`media-type`: every 415).
+ * the status's standard explanation (`detail`: Glance raises `HTTPForbidden(msg)`), as the whole body
+ * (`whole`: WebOb's own template for the status, or Glance's `body_template='${explanation}'`), or as
+ * the detail under WebOb's 415 sentence, which names the request's Content-Type (`media-type`: every 415).
  */
-export type ErrorLayout = 'explanation' | 'detail' | 'media-type';
+export type ErrorLayout = 'explanation' | 'detail' | 'whole' | 'media-type';
 
 interface ErrorSpec {
   status: number;
   message: Template;
   detail?: true;
+  whole?: true;
 }
 
 const table = {
@@ -27,8 +29,13 @@ const table = {
   REQUEST_TOO_LARGE: { status: 413, message: () => 'Request is too large.' },
   REQUEST_ID_TOO_LONG: { status: 431, message: (max: number) => `x-openstack-request-id length is greater than ${max}.` },
   NOT_FOUND: { status: 404, message: () => 'The resource could not be found.' },
-  METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource.` },
-  NOT_IMPLEMENTED: { status: 501, message: (method: string) => `The request method ${method} is not implemented for this server.` },
+  // WebOb's own templates for these two statuses.
+  METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource. <br /><br />\n`, whole: true },
+  NOT_IMPLEMENTED: {
+    status: 501,
+    message: (method: string) => `\nThe request method ${method} is not implemented for this server. <br /><br />\n`,
+    whole: true,
+  },
   BAD_URL: { status: 400, message: () => 'The request URL is not valid: it holds a malformed percent-encoding or text that is not UTF-8.' },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
@@ -105,7 +112,6 @@ const table = {
   /** validation_data of a location that disagrees with the image or is malformed (Glance's texts). */
   VALIDATION_DATA_CONFLICT: { status: 409, message: (text: string) => text },
   IMAGE_NOT_OWNED: { status: 403, message: () => 'You do not own this image' },
-  CACHE_FORBIDDEN: { status: 403, message: () => 'Access was denied to this resource.' },
   CACHE_API_UNSUPPORTED: { status: 404, message: () => 'Caching via API is not supported at this site.' },
   CACHE_IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `Image ${id} not found.` },
   CACHE_QUEUE_NOT_ACTIVE: { status: 400, message: () => 'Only images with status active can be targeted for queueing' },
@@ -262,10 +268,12 @@ const table = {
   LIMIT_NOT_INTEGER: { status: 400, message: () => 'limit param must be an integer' },
 
   // tasks
+  // Glance raises it with body_template='${explanation}': the sentence is the whole body.
   TASK_DELETE_NOT_ALLOWED: {
     status: 405,
     message: () =>
       'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
+    whole: true,
   },
   TASK_NOT_FOUND: { status: 404, message: (id: string) => `Task with the given id ${id} not found` },
 } satisfies Record<string, ErrorSpec>;
@@ -303,7 +311,7 @@ export class GazeError extends Error {
 
 export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {
   const spec: ErrorSpec = table[code];
-  const layout = spec.status === 415 ? 'media-type' : spec.detail ? 'detail' : 'explanation';
+  const layout = spec.status === 415 ? 'media-type' : spec.whole ? 'whole' : spec.detail ? 'detail' : 'explanation';
   return new GazeError(code, spec.status, spec.message(...args), { layout });
 }
 

@@ -97,7 +97,9 @@ export function renderError(
   const escaped = (f: (t: string) => string) =>
     layout === 'media-type'
       ? `The request media type ${f(requestContentType ?? 'text/plain')} is not supported by this server.\n<br /><br />\n${f(text)}`
-      : `${f(explanation)}<br /><br />\n${f(detailText)}\n\n`;
+      : layout === 'whole'
+        ? text // a template's own markup, with only a method name or a fixed sentence in it
+        : `${f(explanation)}<br /><br />\n${f(detailText)}\n\n`;
   const body = escaped((t) => t);
   switch (errorShape(accept)) {
     case 'json':

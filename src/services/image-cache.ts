@@ -136,7 +136,7 @@ export class ImageCacheService {
 
   private enforce(ctx: RequestContext, rule: string, image?: Image): void {
     const target = image ? { project_id: image.owner, owner: image.owner, visibility: image.visibility } : {};
-    if (!this.deps.policy.check(rule, ctx, target)) throw gazeError('CACHE_FORBIDDEN');
+    this.deps.policy.enforce(rule, ctx, target);
   }
 
   private required(): ImageCache {

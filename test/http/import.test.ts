@@ -450,6 +450,7 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   expectError(await api.get('/v2/tasks?marker=zzz', { headers: JSON_ACCEPT }), 400, 'Invalid marker format');
   const del = await api.del(`/v2/tasks/${created.json.id}`, { headers: JSON_ACCEPT });
   expectError(del, 405, /^This operation is currently not permitted on Glance Tasks/);
+  assert.match(del.json.message, /expires_at property\.$/, 'the sentence is the whole body, as Glance words it');
   assert.equal(del.headers.get('allow'), 'GET');
   // Who may not use the tasks API hears that first, as from Glance.
   expectError(

@@ -76,7 +76,12 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   const r = await api.call('PUT', '/v2/images', { headers: { accept: 'application/json' } });
   assert.equal(r.status, 405);
   assert.equal(r.headers.get('allow'), 'GET, POST');
-  assert.equal(message(r), 'The method PUT is not allowed for this resource.');
+  // WebOb's own template for 405 (and 501 below): a space before the breaks, nothing after.
+  assert.equal(r.json.message, 'The method PUT is not allowed for this resource. <br /><br />\n');
+  const html = await api.call('PUT', '/v2/images', { headers: { accept: 'text/html' } });
+  assert.match(html.text, /<h1>405 Method Not Allowed<\/h1>\n  The method PUT is not allowed for this resource\. <br \/><br \/>\n\n <\/body>/);
+  const plain = await api.call('PUT', '/v2/images', { headers: { accept: 'text/plain' } });
+  assert.equal(plain.text, '405 Method Not Allowed\n\nThe method PUT is not allowed for this resource. \n\n ');
   // Glance answers OPTIONS with 200 (without credentials); Gaze adds the path's methods.
   for (const [path, allow] of [
     ['/v2/images', 'GET, POST'],
@@ -93,10 +98,10 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
     const refused = await rawRequest(gaze.url, method, '/v2/images/x/file', { accept: 'application/json' });
     assert.equal(refused.status, 405, method);
     assert.equal(refused.headers.get('allow'), 'PUT, GET');
-    assert.equal(message(refused), `The method ${method} is not allowed for this resource.`);
+    assert.equal(refused.json?.message, `The method ${method} is not allowed for this resource. <br /><br />\n`);
     const nowhere = await rawRequest(gaze.url, method, '/v2/nothing-here', { accept: 'application/json' });
     assert.equal(nowhere.status, 501, method);
-    assert.equal(message(nowhere), `The request method ${method} is not implemented for this server.`);
+    assert.equal(nowhere.json?.message, `\nThe request method ${method} is not implemented for this server. <br /><br />\n`);
   }
   const missing = await api.get('/v2/nothing-here', { headers: { accept: 'application/json' } });
   assert.equal(missing.status, 404);
