@@ -181,7 +181,7 @@ const table = {
   MEMBER_DELETE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to delete members for image ${id}.` },
   MEMBER_DUPLICATE: { status: 409, message: (member: string, id: string) => `Member ${member} is duplicated for image ${id}` },
   MEMBER_LIMIT: { status: 413, message: (id: string, detail: string) => `Image member limit exceeded for image ${id}: ${detail}` },
-  MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `Member ${member} not found for image ${id}.` },
+  MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `${member} not found in the member list of the image ${id}.` },
 
   // import
   METHOD_NOT_AVAILABLE: { status: 404, message: (method: string) => `'${method}' method is not available at this site.` },
@@ -275,7 +275,8 @@ const table = {
       'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
     whole: true,
   },
-  TASK_NOT_FOUND: { status: 404, message: (id: string) => `Task with the given id ${id} not found` },
+  // Glance's database layer words it (its TaskNotFound exception is never shown).
+  TASK_NOT_FOUND: { status: 404, message: (id: string) => `Could not find task ${id}` },
 } satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof table;

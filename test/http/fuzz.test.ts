@@ -14,7 +14,8 @@ import { requestGenerator, ROUTES, STANDARD_METHODS } from '../helpers/fuzz-requ
 //   GAZE_FUZZ_REQUESTS=20000 GAZE_FUZZ_SEED=7 GAZE_FUZZ_LANES=8 node scripts/run-tests.mjs test/http/fuzz.test.ts
 
 const REQUESTS = Number(process.env.GAZE_FUZZ_REQUESTS ?? 2500);
-const SEED = Number(process.env.GAZE_FUZZ_SEED ?? Date.now() % 100_000);
+// A fixed seed by default, so that a run in CI is one that can be replayed; set one to explore further.
+const SEED = Number(process.env.GAZE_FUZZ_SEED ?? 20261205);
 const REQUEST_TIMEOUT_MS = 15_000;
 
 /** The headers that say who calls a Gaze without Keystone. */

@@ -458,5 +458,9 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
     403,
     'You are not authorized to complete tasks_api_access action.',
   );
-  expectError(await api.get('/v2/tasks/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }), 404, /not found/);
+  expectError(
+    await api.get('/v2/tasks/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }),
+    404,
+    'Could not find task 00000000-0000-4000-8000-000000000000',
+  );
 });
