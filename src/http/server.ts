@@ -168,11 +168,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onResponse', async (request) => drainUnreadBody(request.raw));
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  app.setNotFoundHandler((request, reply) => {
-    if (request.method === 'OPTIONS') return reply.code(200).send();
-    if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) return sendError(request, reply, gazeError('NOT_IMPLEMENTED', request.method));
-    return sendError(request, reply, gazeError('NOT_FOUND'));
-  });
+  app.setNotFoundHandler(answerNoRoute);
 
   const versions = (status: number) => async (request: FastifyRequest, reply: FastifyReply) =>
     reply
@@ -200,6 +196,21 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   return app;
 }
 
+/** A path no route takes: OPTIONS 200, an unknown method 501, anything else Glance's bare 404. */
+function answerNoRoute(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (request.method === 'OPTIONS') return reply.code(200).send();
+  if (!(SUPPORTED_METHODS as readonly string[]).includes(request.method)) return sendError(request, reply, gazeError('NOT_IMPLEMENTED', request.method));
+  return sendError(request, reply, gazeError('NOT_FOUND'));
+}
+
+/**
+ * Glance routes the decoded path: an empty segment (`/namespaces//tags`) or an encoded slash in one
+ * (`/images/a%2Fb`) matches none of its routes.
+ */
+function routable(params: unknown): boolean {
+  return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '' && !value.includes('/'));
+}
+
 /** The same handler for every method routed (HEAD goes to GET's; OPTIONS stays the Allow answer). */
 function everyMethod(handler: RouteHandlerMethod): Handlers {
   return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'HEAD' && m !== 'OPTIONS').map((m) => [m, handler]));
@@ -215,6 +226,7 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers):
     method: ROUTED_METHODS,
     url,
     handler(request, reply) {
+      if (!routable(request.params)) return answerNoRoute(request, reply);
       if (request.method === 'OPTIONS') return reply.code(200).header('allow', allow).send();
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
       const handler = handlers[method];

@@ -46,8 +46,10 @@ export class MemberService {
       throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (!('member' in body)) throw gazeError('BAD_REQUEST', 'Member to be added not specified');
     const memberId = (body as { member: unknown }).member;
+    // Glance tests the value's truth first (Python's: null, false, 0, "", [] and {} are all empty).
+    const empty = !memberId || (typeof memberId === 'object' && Object.keys(memberId).length === 0);
+    if (empty || (typeof memberId === 'string' && memberId.trim() === '')) throw gazeError('BAD_REQUEST', "Member can't be empty");
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
-    if (memberId.trim() === '') throw gazeError('BAD_REQUEST', "Member can't be empty");
     if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;

@@ -53,6 +53,9 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   const add = (body: unknown, as = alice) => api.call('POST', `/v2/images/${img.id}/members`, { json: body, as, headers: JSON_ACCEPT });
   expectError(await add({}), 400, 'Member to be added not specified');
   expectError(await add({ member: '' }), 400, "Member can't be empty");
+  // Python's falsy values are all empty to Glance; another non-string is not a member id.
+  for (const member of [null, false, 0, [], {}]) expectError(await add({ member }), 400, "Member can't be empty");
+  expectError(await add({ member: 5 }), 400, 'Expected a member in the form: {"member": "image_id"}');
   expectError(await add(['x']), 400, 'Expected a member in the form: {"member": "image_id"}');
   assert.equal((await add({ member: 'bob-project' })).status, 200);
   expectError(await add({ member: 'bob-project' }), 409, `Member bob-project is duplicated for image ${img.id}`);

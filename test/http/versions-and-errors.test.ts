@@ -106,6 +106,17 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   const missing = await api.get('/v2/nothing-here', { headers: { accept: 'application/json' } });
   assert.equal(missing.status, 404);
   assert.equal(missing.json.title, 'Not Found');
+  // Glance routes the decoded path: an empty segment or an encoded slash matches none of its routes.
+  for (const [method, path] of [
+    ['GET', '/v2/images/a%2Fb'],
+    ['PUT', '/v2/images/00000000-0000-4000-8000-000000000000/tags/a%2Fb'],
+    ['DELETE', '/v2/metadefs/namespaces//tags/x'],
+    ['GET', '/v2/metadefs/namespaces/'],
+  ] as const) {
+    const unrouted = await rawRequest(gaze.url, method, path, { accept: 'application/json' });
+    assert.equal(unrouted.status, 404, path);
+    assert.equal(message(unrouted), 'The resource could not be found.', path);
+  }
 });
 
 test('URLs the router cannot decode, and over-long path parameters, get Glance-shaped errors', async () => {
