@@ -125,9 +125,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // Glance reads JSON whatever the Content-Type says, and ignores it where no body is read; fastify would
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     request.declaredContentType = request.raw.headers['content-type'];
     delete request.raw.headers['content-type'];
+    done();
   });
 
   for (const method of ROUTED_METHODS) {
