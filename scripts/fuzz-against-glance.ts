@@ -11,7 +11,7 @@ import { startGazeProcess } from '../test/helpers/gaze.ts';
 import { rawRequest, type Reply } from '../test/helpers/http.ts';
 import { keystoneAuthSections, freePort, startKeystone } from '../test/helpers/keystone.ts';
 import { runScript } from '../test/helpers/scripts.ts';
-import { requestGenerator, ROUTES } from '../test/helpers/fuzz-requests.ts';
+import { requestGenerator, routeMethods } from '../test/helpers/fuzz-requests.ts';
 
 const REQUESTS = Number(process.argv[2] ?? 3000);
 const SEED = Number(process.argv[3] ?? 1);
@@ -110,18 +110,7 @@ async function main(): Promise<void> {
       name: ['p', 'o', 't', 'OS::Glance::Image'],
       tag: ['t', 'x'.repeat(300)],
     };
-    const allows = new Map<string, string[]>();
-    for (const template of ROUTES) {
-      const p = template.replace(/\{(\w+)\}/g, (_, name: string) => ids[name === 'member' ? 'project' : name]![0]!);
-      const r = await call(targets[1]!, 'OPTIONS', p, { 'x-auth-token': tokens.admin });
-      allows.set(
-        template,
-        (r.headers.get('allow') ?? '')
-          .split(',')
-          .map((m) => m.trim())
-          .filter(Boolean),
-      );
-    }
+    const allows = await routeMethods(ids, async (p) => (await call(targets[1]!, 'OPTIONS', p, { 'x-auth-token': tokens.admin })).headers.get('allow'));
     const callers = [tokens.admin, tokens.admin, tokens.demo, tokens.alt, tokens.reader].map((token) => ({ 'x-auth-token': token }));
     const gen = requestGenerator(SEED, ids, allows, callers);
 

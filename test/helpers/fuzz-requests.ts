@@ -385,3 +385,20 @@ export function requestGenerator(seed: number, ids: Record<string, string[]>, al
 }
 
 const isHeaderSafe = (s: string) => /^[\x20-\x7e]*$/.test(s);
+
+/** Each route's methods, as its OPTIONS answer lists them (`options` sends one to a path and returns its Allow). */
+export async function routeMethods(ids: Record<string, string[]>, options: (path: string) => Promise<string | null>): Promise<Map<string, string[]>> {
+  const allows = new Map<string, string[]>();
+  for (const template of ROUTES) {
+    const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(ids[name === 'member' ? 'project' : name]![0]!));
+    const allow = await options(path);
+    allows.set(
+      template,
+      (allow ?? '')
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean),
+    );
+  }
+  return allows;
+}

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import type { RawSections } from '../../src/config/index.ts';
 import { client, ADMIN, alice, bob, carol, rawRequest, type Caller, type Reply } from '../helpers/http.ts';
-import { requestGenerator, ROUTES, STANDARD_METHODS } from '../helpers/fuzz-requests.ts';
+import { requestGenerator, routeMethods, STANDARD_METHODS } from '../helpers/fuzz-requests.ts';
 
 // Requests built at random from the API's own vocabulary (its routes, query parameters, body fields,
 // patch paths and headers) with hostile values, against one Gaze: every answer must be a 4xx in
@@ -73,18 +73,7 @@ async function fuzzOne(url: string, stores: string[], errorLines: string[], lane
     name: ['p', 'o', 't', 'OS::Glance::Image'],
     tag: ['t', 'x'.repeat(300)],
   };
-  const allows = new Map<string, string[]>();
-  for (const template of ROUTES) {
-    const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(ids[name === 'member' ? 'project' : name]![0]!));
-    const reply = await api.call('OPTIONS', path);
-    allows.set(
-      template,
-      (reply.headers.get('allow') ?? '')
-        .split(',')
-        .map((m) => m.trim())
-        .filter(Boolean),
-    );
-  }
+  const allows = await routeMethods(ids, async (path) => (await api.call('OPTIONS', path)).headers.get('allow'));
   const gen = requestGenerator(SEED, ids, allows, [ADMIN, ADMIN, alice, bob, carol].map(identityHeaders));
   const statuses = new Map<number, number>();
   let sent = 0;
