@@ -9,7 +9,7 @@ import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { failAndRevert, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
-import { type CallerCredentials, type EngineOptions } from './job.ts';
+import type { CallerCredentials, EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { CreateImage, TaskKind } from './task-kind.ts';
