@@ -7,7 +7,7 @@ import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
 import { canSeeNamespace, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
-import { apiTime, clockNow } from '../domain/time.ts';
+import { apiTime, nowTimestamp } from '../domain/time.ts';
 
 /** What the metadefs use cases share. */
 export interface MetadefDeps {
@@ -88,14 +88,7 @@ export function validated(deps: MetadefDeps, schema: keyof MetadefDeps['validato
 
 // Notification payloads, as Glance's notifier formats them.
 
-const deletion = (deleted: boolean) => ({
-  deleted,
-  deleted_at: deleted
-    ? clockNow()
-        .toISOString()
-        .replace(/\.\d{3}Z$/, 'Z')
-    : null,
-});
+const deletion = (deleted: boolean) => ({ deleted, deleted_at: deleted ? apiTime(nowTimestamp()) : null });
 
 export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
