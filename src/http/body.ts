@@ -10,10 +10,14 @@ export function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined && ['POST', 'PUT', 'PATCH'].includes(request.method);
 }
 
+/** The media type the client declared, without parameters, lower case ('' when it declared none). */
+export function declaredMediaType(request: FastifyRequest): string {
+  return (request.declaredContentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** Image bytes (uploads, staging, the format check) come as application/octet-stream, or get a 415. */
 export function assertOctetStream(request: FastifyRequest): void {
-  const declared = request.declaredContentType;
-  if (declared?.split(';')[0]?.trim().toLowerCase() !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', declared);
+  if (declaredMediaType(request) !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', request.declaredContentType);
 }
 
 /** Routes that take no body refuse one (Glance: "A body is not expected with this request."). */

@@ -79,8 +79,9 @@ const EXPLANATIONS: Record<number, string> = {
 
 /**
  * The three bodies WebOb renders from its body text: `<explanation><br /><br />\n<detail>\n\n` (the
- * message as the explanation, or as the detail after the status's standard explanation), or for a 415
- * its own template, `The request media type <Content-Type> is not supported by this server.\n<br /><br />\n<detail>`,
+ * message as the explanation, or as the detail after the status's standard explanation), the message
+ * itself where it is the whole body (`whole`), or for a 415 WebOb's own template,
+ * `The request media type <Content-Type> is not supported by this server.\n<br /><br />\n<detail>`,
  * with the request's Content-Type (text/plain where there was none: what Glance's eventlet server fills in).
  */
 export function renderError(

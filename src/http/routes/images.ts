@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody, readJson, readJsonObject } from '../body.ts';
+import { assertNoBody, declaredMediaType, readJson, readJsonObject } from '../body.ts';
 import { imageView } from '../views.ts';
 import { gazeError, GazeError } from '../../domain/errors.ts';
 import { forwardToStageHost } from '../../net/forward.ts';
@@ -42,8 +42,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     },
     async PATCH(request, reply) {
       const { id } = request.params as IdParams['Params'];
-      const contentType = (request.declaredContentType ?? '').split(';')[0]!.trim().toLowerCase();
-      const dialect = PATCH_MEDIA_TYPES[contentType as keyof typeof PATCH_MEDIA_TYPES];
+      const dialect = PATCH_MEDIA_TYPES[declaredMediaType(request) as keyof typeof PATCH_MEDIA_TYPES];
       if (!dialect) {
         throw gazeError('PATCH_MEDIA_TYPE', ACCEPT_PATCH).withHeaders({ 'Accept-Patch': ACCEPT_PATCH });
       }
