@@ -39,8 +39,7 @@ function writeConfig(dir: string, port: number, sections: RawSections): string {
   return file;
 }
 
-/** Gaze inside the test process, listening on a free loopback port. */
-/** `log`: where the service's log lines go (silent unless a test reads them). */
+/** Gaze inside the test process, listening on a free loopback port; `log` takes its log lines (silent unless a test reads them). */
 export async function startGazeInProcess(sections: RawSections = {}, opts: { log?: Logger } = {}): Promise<RunningGaze & { app: App }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-test-'));
   const port = await freePort();

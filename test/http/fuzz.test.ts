@@ -5,6 +5,7 @@ import { startGazeInProcess } from '../helpers/gaze.ts';
 import type { RawSections } from '../../src/config/index.ts';
 import { client, ADMIN, alice, bob, carol, rawRequest, type Caller, type Reply } from '../helpers/http.ts';
 import { requestGenerator, routeMethods, STANDARD_METHODS } from '../helpers/fuzz-requests.ts';
+import { forEachEngine } from '../helpers/databases.ts';
 
 // Requests built at random from the API's own vocabulary (its routes, query parameters, body fields,
 // patch paths and headers) with hostile values, against one Gaze: every answer must be a 4xx in
@@ -116,26 +117,30 @@ test(`random hostile requests, default configuration: a 4xx in Glance's shape or
   await fuzz({}, ['file1', 'x']);
 });
 
-test(`random hostile requests, four at a time, with several stores, locations shown, cache, plugins and a storage quota (seed ${SEED})`, async () => {
-  await fuzz(
-    {
-      DEFAULT: {
-        enabled_backends: 'fast:file, cheap:file, archive:file',
-        show_multiple_locations: 'True',
-        show_image_direct_url: 'True',
-        image_location_quota: '3',
-        image_cache_dir: '__DIR__/cache',
-        user_storage_quota: '2MB',
-        enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download',
+// Four requests at a time race on the database: this configuration runs on every engine.
+forEachEngine((engine) => {
+  test(`random hostile requests, four at a time, with several stores, locations shown, cache, plugins and a storage quota (seed ${SEED})`, async () => {
+    await fuzz(
+      {
+        DEFAULT: {
+          enabled_backends: 'fast:file, cheap:file, archive:file',
+          show_multiple_locations: 'True',
+          show_image_direct_url: 'True',
+          image_location_quota: '3',
+          image_cache_dir: '__DIR__/cache',
+          user_storage_quota: '2MB',
+          enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download',
+        },
+        database: { connection: await engine.url() },
+        glance_store: { default_backend: 'fast' },
+        fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
+        cheap: { filesystem_store_datadir: '__DIR__/stores/cheap' },
+        archive: { filesystem_store_datadir: '__DIR__/stores/archive', read_only: 'true' },
+        image_import_opts: { image_import_plugins: 'image_decompression,inject_image_metadata' },
+        inject_metadata_properties: { inject: 'fuzz_injected:yes' },
       },
-      glance_store: { default_backend: 'fast' },
-      fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
-      cheap: { filesystem_store_datadir: '__DIR__/stores/cheap' },
-      archive: { filesystem_store_datadir: '__DIR__/stores/archive', read_only: 'true' },
-      image_import_opts: { image_import_plugins: 'image_decompression,inject_image_metadata' },
-      inject_metadata_properties: { inject: 'fuzz_injected:yes' },
-    },
-    ['fast', 'cheap', 'archive', 'x'],
-    4,
-  );
+      ['fast', 'cheap', 'archive', 'x'],
+      4,
+    );
+  });
 });
