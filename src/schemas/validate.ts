@@ -45,9 +45,11 @@ function describe(err: ErrorObject, data: unknown): string {
     case 'required':
       text = `${pyRepr(params.missingProperty)} is a required property`;
       break;
-    case 'additionalProperties':
-      text = `Additional properties are not allowed (${pyRepr(params.additionalProperty)} was unexpected)`;
+    case 'additionalProperties': {
+      const extras = [params.additionalProperty].flat();
+      text = `Additional properties are not allowed (${extras.map(pyRepr).join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;
       break;
+    }
     default:
       text = err.message ?? 'is invalid';
   }
@@ -65,21 +67,92 @@ function describe(err: ErrorObject, data: unknown): string {
   return `${text}\n\nFailed validating '${err.keyword}' in schema${schemaPath}:\n    ${JSON.stringify(err.parentSchema ?? {})}\n\nOn instance${at}:\n    ${pyRepr(value)}`;
 }
 
-const ajv = new Ajv({ strict: false, allErrors: false, verbose: true, validateFormats: false });
+// Every violation is collected, so that the one reported is the one Glance reports: jsonschema's
+// best_match over its errors, in the order it meets them.
+const ajv = new Ajv({ strict: false, allErrors: true, verbose: true, validateFormats: false });
+
+const WEAK_KEYWORDS = new Set(['anyOf', 'oneOf']);
+
+/** Python jsonschema's type check, for best_match's preference of a value of the wrong type. */
+function isType(value: unknown, type: string): boolean {
+  switch (type) {
+    case 'null':
+      return value === null;
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'integer':
+      return Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number';
+    case 'string':
+      return typeof value === 'string';
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return value !== null && typeof value === 'object' && !Array.isArray(value);
+    default:
+      return false;
+  }
+}
+
+/** jsonschema's relevance: shallower first, then not anyOf/oneOf, then a value that is not of its schema's type. */
+function relevance(err: ErrorObject): number[] {
+  const depth = err.instancePath === '' ? 0 : err.instancePath.split('/').length - 1;
+  const declared = (err.parentSchema as { type?: string | string[] } | undefined)?.type;
+  const matchesType = declared === undefined ? false : [declared].flat().some((t) => isType(err.data, t));
+  return [-depth, WEAK_KEYWORDS.has(err.keyword) ? 0 : 1, matchesType ? 0 : 1];
+}
+
+/** Where jsonschema meets the error: the position of each step of its schema path among the keys of that level. */
+function visitOrder(schema: unknown, err: ErrorObject): number[] {
+  const order: number[] = [];
+  let node = schema;
+  for (const raw of err.schemaPath.replace(/^#\/?/, '').split('/')) {
+    const step = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node === null || typeof node !== 'object') break;
+    order.push(Array.isArray(node) ? Number(step) : Object.keys(node).indexOf(step));
+    node = (node as Record<string, unknown>)[step];
+  }
+  return order;
+}
+
+function compare(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? -1) - (b[i] ?? -1);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The error Glance's jsonschema.validate would raise: the most relevant, the first met among equals. */
+function bestMatch(schema: unknown, errors: ErrorObject[]): ErrorObject {
+  const ranked = errors.map((err) => ({ err, relevance: relevance(err), order: visitOrder(schema, err) }));
+  ranked.sort((a, b) => compare(b.relevance, a.relevance) || compare(a.order, b.order));
+  const best = ranked[0]!.err;
+  if (best.keyword !== 'additionalProperties' || !('additionalProperty' in best.params)) return best;
+  // jsonschema names every unexpected property in one error, sorted.
+  const extras = errors
+    .filter((e) => e.keyword === best.keyword && e.instancePath === best.instancePath && e.schemaPath === best.schemaPath)
+    .map((e) => String(e.params.additionalProperty))
+    .sort();
+  return { ...best, params: { additionalProperty: extras } };
+}
 
 export class SchemaValidator {
   private readonly fn: ValidateFunction;
+  private readonly schema: JsonSchema;
 
   constructor(
     readonly name: string,
     schema: JsonSchema,
   ) {
     // The served schema carries non-validating keys (name, links, is_base); ajv ignores them in lax mode.
-    this.fn = ajv.compile({ ...schema, $id: undefined });
+    this.schema = { ...schema, $id: undefined };
+    this.fn = ajv.compile(this.schema);
   }
 
-  /** Throws 400 "Provided object does not match schema '<name>': ..." on the first violation. */
+  /** Throws 400 "Provided object does not match schema '<name>': ..." naming the violation Glance names. */
   validate(data: unknown): void {
-    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(this.fn.errors![0]!, data));
+    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(bestMatch(this.schema, this.fn.errors!), data));
   }
 }
