@@ -37,20 +37,19 @@ export class ImageService {
   ) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
-    for (const key of Object.keys(body)) {
-      if ((CREATE_DISALLOWED as readonly string[]).includes(key) || (CREATE_READ_ONLY as readonly string[]).includes(key)) {
-        throw gazeError('ATTRIBUTE_READ_ONLY', key);
-      }
-      if (key === 'locations') throw gazeError('ATTRIBUTE_RESERVED', key);
-      if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || isReservedNamespace(key)) throw gazeError('ATTRIBUTE_RESERVED_ON_CREATE', key);
-    }
+    // Glance's order: the attributes no request may set, the schema, the custom properties' names; then
+    // (in its image factory, after the policy, the quotas and the property protections) the read-only
+    // attributes and `locations`.
+    for (const key of Object.keys(body)) if ((CREATE_DISALLOWED as readonly string[]).includes(key)) throw gazeError('ATTRIBUTE_READ_ONLY', key);
     this.deps.imageValidator.validate(body);
 
     const properties: Record<string, string> = {};
     const extraKeys: string[] = [];
     for (const [key, value] of Object.entries(body)) {
-      if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || ['id', 'os_hash_algo', 'os_hash_value'].includes(key)) continue;
+      if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || (CREATE_READ_ONLY as readonly string[]).includes(key)) continue;
+      if (['id', 'os_hash_algo', 'os_hash_value'].includes(key)) continue;
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
+      if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || isReservedNamespace(key)) throw gazeError('ATTRIBUTE_RESERVED_ON_CREATE', key);
       checkPropertyName(key);
       extraKeys.push(key);
       // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
@@ -67,13 +66,16 @@ export class ImageService {
     if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, { project_id: owner, owner });
     if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
 
+    await this.deps.quotas.enforce(owner, { image_count_total: 1 });
     const tags = [...new Set((body.tags as string[] | undefined) ?? [])];
     // Property protections come after the policy checks and before the property quota, as in Glance.
     for (const key of extraKeys) {
       if (this.deps.propertyProtections && !this.deps.propertyProtections.allows('create', key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
     }
     this.checkQuotas(properties, tags);
-    await this.deps.quotas.enforce(owner, { image_count_total: 1 });
+    const readOnly = CREATE_READ_ONLY.find((key) => key in body);
+    if (readOnly) throw gazeError('ATTRIBUTE_READ_ONLY', readOnly);
+    if ('locations' in body) throw gazeError('ATTRIBUTE_RESERVED', 'locations');
 
     const id = (body.id as string | undefined)?.toLowerCase() ?? crypto.randomUUID();
     if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);

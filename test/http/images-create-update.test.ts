@@ -45,12 +45,31 @@ test('create answers 201 with the full image, Location and import-method headers
 });
 
 test('create refuses read-only, reserved and os_glance attributes with 403', async () => {
+  const valid: Record<string, unknown> = { status: 'active', size: 1, virtual_size: 1, locations: [] };
   for (const key of ['status', 'checksum', 'size', 'virtual_size', 'created_at', 'updated_at', 'self', 'file', 'schema', 'direct_url', 'stores']) {
-    expectError(await api.post('/v2/images', { [key]: 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is read-only.`);
+    expectError(await api.post('/v2/images', { [key]: valid[key] ?? 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is read-only.`);
   }
   for (const key of ['location', 'locations', 'deleted', 'deleted_at', 'os_glance_import_task']) {
-    expectError(await api.post('/v2/images', { [key]: 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is reserved.`);
+    expectError(await api.post('/v2/images', { [key]: valid[key] ?? 'x' }, { headers: JSON_ACCEPT }), 403, `Attribute '${key}' is reserved.`);
   }
+  // Glance's order, checked against Glance 25: what no request may set, then the schema, then the
+  // read-only attributes and `locations` (its image factory's checks).
+  expectError(
+    await api.post('/v2/images', { status: 'x' }, { headers: JSON_ACCEPT }),
+    400,
+    /^Provided object does not match schema 'image': 'x' is not one of/,
+  );
+  expectError(
+    await api.post('/v2/images', { locations: 'x' }, { headers: JSON_ACCEPT }),
+    400,
+    /^Provided object does not match schema 'image': 'x' is not of type 'array'/,
+  );
+  expectError(await api.post('/v2/images', { file: 5 }, { headers: JSON_ACCEPT }), 403, "Attribute 'file' is read-only.");
+  expectError(
+    await api.post('/v2/images', { locations: [], updated_at: 'x', status: 'active' }, { headers: JSON_ACCEPT }),
+    403,
+    "Attribute 'updated_at' is read-only.",
+  );
 });
 
 test('create validates against the image schema (400) and Glance rules', async () => {
