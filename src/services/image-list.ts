@@ -91,6 +91,18 @@ function numericFilter(column: ImageColumn, param: string, text: string): number
   return value;
 }
 
+/** The filters that decide which images are in scope: a visibility Glance knows; never changes-since. */
+function checkScopeFilter(key: 'visibility' | 'changes-since', value: string): string {
+  if (key === 'changes-since') throw gazeError('BAD_REQUEST', 'The "changes-since" filter is no longer available on v2.');
+  if (![...VISIBILITIES, 'all'].includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid visibility value: ${value}`);
+  return value;
+}
+
+function checkMemberStatus(value: string): (typeof MEMBER_STATUSES)[number] {
+  if (!MEMBER_STATUSES.includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid status: ${value}`);
+  return value as (typeof MEMBER_STATUSES)[number];
+}
+
 function parseBool(name: string, value: string, caseSensitive: boolean): boolean {
   const v = caseSensitive ? value : value.toLowerCase();
   if (v === 'true') return true;
@@ -149,6 +161,10 @@ export class ImageListService {
       return pairs.filter(([k]) => k === name).at(-1)?.[1];
     };
 
+    // Glance's deserializer checks visibility and changes-since, then member_status, then the limit and
+    // the sorting; the other filters only once the query runs. The first of several faults is named.
+    for (const [key, value] of pairs) if (key === 'visibility' || key === 'changes-since') checkScopeFilter(key, value);
+    for (const [key, value] of pairs) if (key === 'member_status') checkMemberStatus(value);
     let limit = settings.limitParamDefault;
     const limitText = get('limit');
     if (limitText !== undefined) {
@@ -169,13 +185,10 @@ export class ImageListService {
 
     for (const [key, value] of pairs) {
       if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort'].includes(key)) continue;
-      if (key === 'changes-since') throw gazeError('BAD_REQUEST', 'The "changes-since" filter is no longer available on v2.');
       if (key === 'visibility') {
-        if (![...VISIBILITIES, 'all'].includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid visibility value: ${value}`);
-        visibility = value as NonNullable<typeof visibility>;
+        visibility = checkScopeFilter(key, value) as NonNullable<typeof visibility>;
       } else if (key === 'member_status') {
-        if (!MEMBER_STATUSES.includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid status: ${value}`);
-        memberStatus = value as typeof memberStatus;
+        memberStatus = checkMemberStatus(value);
       } else if (key === 'protected') {
         conditions.push({ column: 'protected', op: 'eq', values: [parseBool('protected', value, true)] });
       } else if (key === 'os_hidden') {

@@ -66,6 +66,10 @@ test('visibility and member_status filters select the documented sets', async ()
   ]);
   expectError(await api.get('/v2/images?visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
   expectError(await api.get('/v2/images?member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
+  // Several faults: the one Glance's deserializer meets first (scope, member status, limit, sorting, the rest).
+  expectError(await api.get('/v2/images?sort_key=colour&member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
+  expectError(await api.get('/v2/images?limit=x&member_status=maybe&visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
+  expectError(await api.get('/v2/images?protected=maybe&limit=x', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
 });
 
 test('an admin lists every project, but not other projects community images unless asked', async () => {
