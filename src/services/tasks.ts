@@ -102,9 +102,13 @@ export class TaskService {
     }
   }
 
-  /** POST /v2/tasks with type `import`: a new image from `image_properties`, filled from `import_from`. */
-  async create(ctx: RequestContext, body: unknown): Promise<TaskRow> {
+  /**
+   * POST /v2/tasks with type `import`: a new image from `image_properties`, filled from `import_from`.
+   * The body is read once the caller may use the tasks API (Glance refuses before it parses).
+   */
+  async create(ctx: RequestContext, readBody: () => Promise<unknown>): Promise<TaskRow> {
     this.access(ctx);
+    const body = await readBody();
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BODY_EXPECTED');
     const request = body as Record<string, unknown>;
     if (!('type' in request)) throw gazeError('BAD_REQUEST', "Task 'type' is required");

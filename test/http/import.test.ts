@@ -371,6 +371,13 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
     403,
     'You are not authorized to complete tasks_api_access action.',
   );
+  // Glance checks the caller may use the tasks API before it reads the body.
+  const malformed = await fetch(`${gaze.url}/v2/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-project-id': alice.project!, 'x-roles': alice.roles!, 'x-user-id': alice.user! },
+    body: '{',
+  });
+  assert.equal(malformed.status, 403);
   expectError(await api.post('/v2/tasks', { input: {} }, { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
   expectError(await api.post('/v2/tasks', { type: 'import' }, { headers: JSON_ACCEPT }), 400, "Task 'input' is required");
   expectError(await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }), 400, /does not match schema 'task'/);

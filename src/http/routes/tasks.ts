@@ -16,7 +16,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       return sendPage(reply, body);
     },
     async POST(request, reply) {
-      const task = await api.tasks.create(request.ctx, await readJson(request));
+      const task = await api.tasks.create(request.ctx, () => readJson(request));
       return reply
         .code(201)
         .header('location', `${requestBase(request)}/v2/tasks/${task.id}`)
