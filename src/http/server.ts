@@ -128,6 +128,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onRequest', (request, _reply, done) => {
     request.declaredContentType = request.raw.headers['content-type'];
     delete request.raw.headers['content-type'];
+    // fastify answers 400 to a QUERY without a type (RFC 10008) before the router; Glance's router
+    // answers it as any other method (the version documents, 405 elsewhere).
+    if (request.method === 'QUERY') request.raw.headers['content-type'] = 'application/octet-stream';
     done();
   });
 

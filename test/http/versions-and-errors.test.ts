@@ -94,7 +94,7 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
     assert.equal(opts.text, '');
   }
   assert.equal((await rawRequest(gaze.url, 'OPTIONS', '/v2/nothing-here', {})).status, 200);
-  for (const method of ['TRACE', 'PROPFIND', 'MKCOL', 'LOCK']) {
+  for (const method of ['TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'QUERY']) {
     const refused = await rawRequest(gaze.url, method, '/v2/images/x/file', { accept: 'application/json' });
     assert.equal(refused.status, 405, method);
     assert.equal(refused.headers.get('allow'), 'PUT, GET');
@@ -184,7 +184,7 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
   assert.equal((await api.get('/healthcheck', { headers: { accept: 'image/png' } })).text, 'OK');
   const head = await rawRequest(gaze.url, 'HEAD', '/healthcheck', {});
   assert.equal(head.status, 204);
-  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND']) {
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'QUERY']) {
     assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/', {})).status, 300, method);
