@@ -8,6 +8,11 @@ import type { ImportEngine } from '../import/port.ts';
 import type { QueryPairs } from './image-list.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
+import { SchemaValidator } from '../schemas/validate.ts';
+import { taskSchema } from '../schemas/others.ts';
+
+/** A new task's body: Glance validates it with the served schema, closed to other properties. */
+const taskBody = new SchemaValidator('task', { ...taskSchema, additionalProperties: false });
 
 const UUID_LIKE = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 
@@ -113,13 +118,10 @@ export class TaskService {
     const request = body as Record<string, unknown>;
     if (!('type' in request)) throw gazeError('BAD_REQUEST', "Task 'type' is required");
     if (!('input' in request)) throw gazeError('BAD_REQUEST', "Task 'input' is required");
-    if (request.type !== 'import' && request.type !== 'api_image_import') {
-      throw gazeError('SCHEMA_MISMATCH', 'task', `'${String(request.type)}' is not one of ['import', 'api_image_import']`);
-    }
+    taskBody.validate(request);
     if (request.type !== 'import') throw gazeError('BAD_REQUEST', `Task type ${request.type} is created by the image import API, not here.`);
-    if (request.input === null || typeof request.input !== 'object' || Array.isArray(request.input)) {
-      throw gazeError('SCHEMA_MISMATCH', 'task', `${JSON.stringify(request.input)} is not of type 'object'`);
-    }
+    // The schema lets a null input through; an import task without one could never run.
+    if (request.input === null) throw gazeError('SCHEMA_MISMATCH', 'task', "None is not of type 'object'");
     await this.checkLegacyInput(request.input as Record<string, unknown>);
     const task = this.engine.newTask({
       type: 'import',

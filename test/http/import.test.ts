@@ -380,7 +380,22 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   assert.equal(malformed.status, 403);
   expectError(await api.post('/v2/tasks', { input: {} }, { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
   expectError(await api.post('/v2/tasks', { type: 'import' }, { headers: JSON_ACCEPT }), 400, "Task 'input' is required");
-  expectError(await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }), 400, /does not match schema 'task'/);
+  expectError(
+    await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }),
+    400,
+    /does not match schema 'task': 'export' is not one of \['import', 'api_image_import'\]/,
+  );
+  // The whole task schema, closed to other properties, as Glance validates it; before the URI is looked at.
+  expectError(
+    await api.post('/v2/tasks', { type: 'import', input: { import_from: 'http://127.0.0.1:1/x' }, zzz: 1 }, { headers: JSON_ACCEPT }),
+    400,
+    /does not match schema 'task': Additional properties are not allowed \('zzz' was unexpected\)/,
+  );
+  expectError(
+    await api.post('/v2/tasks', { type: 'import', input: 5 }, { headers: JSON_ACCEPT }),
+    400,
+    /does not match schema 'task': 5 is not of type 'null', 'object'/,
+  );
   const created = await api.post('/v2/tasks', {
     type: 'import',
     input: {
