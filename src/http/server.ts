@@ -224,7 +224,11 @@ function everyMethod(handler: RouteHandlerMethod): Handlers {
  * One path, its methods: OPTIONS answers 200 with Allow, anything else 405 with Allow, as Glance's
  * router does. HEAD is served by the GET handler (Node drops the body).
  */
-export function resource(app: FastifyInstance, url: string, handlers: Handlers): void {
+/**
+ * `othersUnrouted`: another method is answered as on an unknown path (404, or 501 for a method HTTP does
+ * not define), where Glance's router has no 405 route for the path (/v2/info/usage, an image's tasks).
+ */
+export function resource(app: FastifyInstance, url: string, handlers: Handlers, opts: { othersUnrouted?: boolean } = {}): void {
   const allow = Object.keys(handlers).join(', ');
   app.route({
     method: ROUTED_METHODS,
@@ -235,6 +239,7 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers):
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
       const handler = handlers[method];
       if (!handler) {
+        if (opts.othersUnrouted) return answerNoRoute(request, reply);
         const err = gazeError('METHOD_NOT_ALLOWED', request.method).withHeaders({ Allow: allow });
         return sendError(request, reply, err);
       }

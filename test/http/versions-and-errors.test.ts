@@ -103,6 +103,12 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
     assert.equal(nowhere.status, 501, method);
     assert.equal(nowhere.json?.message, `\nThe request method ${method} is not implemented for this server. <br /><br />\n`);
   }
+  // Where Glance's router has no 405 route for a path, another method finds no route at all.
+  for (const path of ['/v2/info/usage', '/v2/images/x/tasks']) {
+    assert.equal((await rawRequest(gaze.url, 'POST', path, {})).status, 404, path);
+    assert.equal((await rawRequest(gaze.url, 'DELETE', path, {})).status, 404, path);
+    assert.equal((await rawRequest(gaze.url, 'PROPFIND', path, {})).status, 501, path);
+  }
   const missing = await api.get('/v2/nothing-here', { headers: { accept: 'application/json' } });
   assert.equal(missing.status, 404);
   assert.equal(missing.json.title, 'Not Found');

@@ -53,12 +53,17 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
     },
   });
 
-  resource(app, '/v2/images/:id/tasks', {
-    async GET(request, reply) {
-      assertNoBody(request);
-      const { id } = request.params as { id: string };
-      const tasks = await api.tasks.forImage(request.ctx, id);
-      return reply.send({ tasks: tasks.map(taskRawView) });
+  resource(
+    app,
+    '/v2/images/:id/tasks',
+    {
+      async GET(request, reply) {
+        assertNoBody(request);
+        const { id } = request.params as { id: string };
+        const tasks = await api.tasks.forImage(request.ctx, id);
+        return reply.send({ tasks: tasks.map(taskRawView) });
+      },
     },
-  });
+    { othersUnrouted: true },
+  );
 }

@@ -39,10 +39,15 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
     },
   });
 
-  resource(app, '/v2/info/usage', {
-    async GET(request, reply) {
-      // Empty without unified limits, as Glance answers; Gaze's [project_limits] count as unified limits.
-      return reply.send({ usage: await api.quotas.report(request.ctx.projectId) });
+  resource(
+    app,
+    '/v2/info/usage',
+    {
+      async GET(request, reply) {
+        // Empty without unified limits, as Glance answers; Gaze's [project_limits] count as unified limits.
+        return reply.send({ usage: await api.quotas.report(request.ctx.projectId) });
+      },
     },
-  });
+    { othersUnrouted: true },
+  );
 }
