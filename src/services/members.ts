@@ -49,13 +49,14 @@ export class MemberService {
     // Glance tests the value's truth first (Python's: null, false, 0, "", [] and {} are all empty).
     const empty = !memberId || (typeof memberId === 'object' && Object.keys(memberId).length === 0);
     if (empty || (typeof memberId === 'string' && memberId.trim() === '')) throw gazeError('BAD_REQUEST', "Member can't be empty");
-    if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
-    if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
+    // The value itself is looked at once the image is found and the caller may share it, as in Glance.
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     if (image.visibility !== 'shared' || !isOwner || !(await this.allowed(ctx, 'add_member', image))) {
       throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
     }
+    if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
+    if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const quota = this.deps.settings.imageMemberQuota;
     if (quota >= 0) {
       const count = await this.deps.members.count(imageId);

@@ -62,6 +62,10 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   assert.equal((await add({ member: 'carol-project' })).status, 200);
   expectError(await add({ member: 'dave-project' }), 413, new RegExp(`^Image member limit exceeded for image ${img.id}`));
   expectError(await add({ member: 'x' }, bob), 403, `Not allowed to create members for image ${img.id}.`);
+  // The member's value is looked at after the image: who cannot see it hears 404 first, as from Glance.
+  const hidden = await api.createImage({ visibility: 'private' }, alice);
+  const addHidden = await api.call('POST', `/v2/images/${hidden.id}/members`, { json: { member: true }, as: bob, headers: JSON_ACCEPT });
+  expectError(addHidden, 404, `Image ${hidden.id} not found.`);
 
   const update = (body: unknown, member = 'bob-project', as = bob) =>
     api.put(`/v2/images/${img.id}/members/${member}`, { json: body, as, headers: JSON_ACCEPT });
