@@ -199,13 +199,14 @@ export class MetadefContentService {
         .filter(([k]) => k === key)
         .map(([, v]) => v)
         .pop();
-    const limit = parseLimit(get('limit'), null);
+    // Glance's order: the direction, the visibility and the limit; the sort key once the namespace is found.
     const sortDir = parseSortDir(get('sort_dir'));
-    const sortKey = get('sort_key') ?? 'created_at';
-    if (!(TAG_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, TAG_SORT_KEYS.join(', '));
     checkVisibilityParam(get('visibility'), ['public', 'private', 'shared']);
+    const limit = parseLimit(get('limit'), null);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'get_metadef_tags', ctx, ns);
+    const sortKey = get('sort_key') ?? 'created_at';
+    if (!(TAG_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, TAG_SORT_KEYS.join(', '));
     const markerName = get('marker');
     const marker = markerName === undefined ? undefined : await this.deps.contents.tag(ns.id, markerName);
     if (marker === null) throw gazeError('MD_TAG_NOT_FOUND', markerName!);
@@ -231,10 +232,11 @@ export class MetadefContentService {
     const body = bodyOf(raw);
     refuseReadOnly(body, ['created_at', 'updated_at']);
     validated(this.deps, 'tags', raw);
-    if (!Array.isArray(body.tags)) throw gazeError('SCHEMA_MISMATCH', 'tags', "'tags' is a required property");
-    const names = (body.tags as Array<{ name: string }>).map((t) => t.name);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'add_metadef_tags', ctx, ns);
+    // The served schema does not require the list; Glance's controller finds the namespace first.
+    if (!Array.isArray(body.tags)) throw gazeError('SCHEMA_MISMATCH', 'tags', "'tags' is a required property");
+    const names = (body.tags as Array<{ name: string }>).map((t) => t.name);
     if (names.length === 0) return [];
     const dup = names.map((n) => n.toLowerCase()).findIndex((n, i, all) => all.indexOf(n) !== i);
     if (dup >= 0) throw gazeError('MD_TAG_EXISTS', names[dup]!, name);

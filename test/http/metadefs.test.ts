@@ -240,11 +240,15 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   assert.deepEqual((await api.get(`${P}/tags?limit=1&sort_key=name&sort_dir=asc&marker=x1`)).json.tags, [{ name: 'x2' }]);
   expectError(await api.get(`${P}/tags?marker=nope`, json), 404, 'Could not find metadata tag nope');
   expectError(await api.get(`${P}/tags?limit=x`, json), 400, 'limit param must be an integer');
+  expectError(await api.get(`${NS}/Nowhere/tags?sort_key=colour`, json), 404, 'Namespace Nowhere not found');
   expectError(await put('/tags/x1', { name: 'X2' }), 409, /name=X2 already exists/);
   assert.deepEqual(stripTimes((await put('/tags/x1', { name: 'y1' })).json), { name: 'y1' });
   assert.equal((await del('/tags/y1')).status, 204);
   assert.equal((await del('/tags')).status, 204);
   assert.deepEqual((await api.get(`${P}/tags`)).json.tags, []);
+  // A body without the list: the namespace is looked for first, as Glance's controller does.
+  expectError(await api.post(`${NS}/Nowhere/tags`, {}, json), 404, 'Namespace Nowhere not found');
+  expectError(await api.post(`${P}/tags`, {}, json), 400, /'tags' is a required property/);
 
   // namespace PUT resets what it leaves out; renames; a rename onto another namespace is refused
   const updated = await api.call('PUT', P, { json: { namespace: 'Edit2', description: 'changed' }, as: ADMIN, headers: JSON_ACCEPT });
