@@ -7,8 +7,7 @@ import { configuredParts, databaseUrl, pasteFlavor } from './configured-parts.ts
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
-import { databaseClockOffset } from './db/clock.ts';
-import { setClockOffset } from './domain/time.ts';
+import { DatabaseClock } from './db/clock.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
 import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
@@ -225,8 +224,8 @@ async function metadefsCommand(config: Config, command: string, operands: string
   const db = openDatabase(databaseUrl(config));
   try {
     await syncSchema(db);
-    // The rows it writes carry the database server's time, as the service's do.
-    setClockOffset((await databaseClockOffset(db)) ?? 0);
+    // The rows it writes carry the database server's time, as the service's do (and a far clock is told).
+    await new DatabaseClock(db, createLogger(logOptions(config))).sync();
     const repos = { namespaces: new MetadefNamespacesRepo(db), contents: new MetadefContentsRepo(db) };
     if (command === 'db load-metadefs') {
       const source = operands[0] ?? config.get('DEFAULT', 'metadata_source_path');
