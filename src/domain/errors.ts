@@ -13,8 +13,8 @@ export type ErrorLayout = 'explanation' | 'detail' | 'whole' | 'media-type';
 interface ErrorSpec {
   status: number;
   message: Template;
-  detail?: true;
-  whole?: true;
+  /** 'explanation' unless said. */
+  layout?: ErrorLayout;
 }
 
 const table = {
@@ -30,17 +30,17 @@ const table = {
   REQUEST_ID_TOO_LONG: { status: 431, message: (max: number) => `x-openstack-request-id length is greater than ${max}.` },
   NOT_FOUND: { status: 404, message: () => 'The resource could not be found.' },
   // WebOb's own templates for these two statuses.
-  METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource. <br /><br />\n`, whole: true },
+  METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource. <br /><br />\n`, layout: 'whole' },
   NOT_IMPLEMENTED: {
     status: 501,
     message: (method: string) => `\nThe request method ${method} is not implemented for this server. <br /><br />\n`,
-    whole: true,
+    layout: 'whole',
   },
   BAD_URL: { status: 400, message: () => 'The request URL is not valid: it holds a malformed percent-encoding or text that is not UTF-8.' },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
-  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}` },
-  PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}` },
+  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}`, layout: 'media-type' },
+  PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}`, layout: 'media-type' },
   UNAUTHORIZED: {
     status: 401,
     message: () =>
@@ -51,8 +51,8 @@ const table = {
   CONFLICT: { status: 409, message: (text: string) => text },
   INTERNAL: { status: 500, message: () => 'The server has either erred or is incapable of performing the requested operation.' },
   SERVICE_UNAVAILABLE: { status: 503, message: (text: string) => text },
-  STAGE_HOST_TIMEOUT: { status: 504, message: () => 'Stage host is unavailable', detail: true },
-  STAGE_HOST_BAD_GATEWAY: { status: 502, message: () => 'Stage host is unavailable', detail: true },
+  STAGE_HOST_TIMEOUT: { status: 504, message: () => 'Stage host is unavailable', layout: 'detail' },
+  STAGE_HOST_BAD_GATEWAY: { status: 502, message: () => 'Stage host is unavailable', layout: 'detail' },
 
   // images
   IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `No image found with ID ${id}` },
@@ -62,12 +62,12 @@ const table = {
   ATTRIBUTE_READ_ONLY: { status: 403, message: (key: string) => `Attribute '${key}' is read-only.` },
   ATTRIBUTE_RESERVED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
   // The same refusal on create, which Glance words as a detail.
-  ATTRIBUTE_RESERVED_ON_CREATE: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.`, detail: true },
+  ATTRIBUTE_RESERVED_ON_CREATE: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.`, layout: 'detail' },
   // property_protection_file forbids the operation (Glance raises the same ReservedProperty text).
   PROPERTY_PROTECTED: { status: 403, message: (key: string) => `Attribute '${key}' is reserved.` },
-  PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.`, detail: true },
-  PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.`, detail: true },
-  PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.`, detail: true },
+  PROPERTY_NOT_REMOVABLE: { status: 403, message: (key: string) => `Property ${key} may not be removed.`, layout: 'detail' },
+  PROPERTY_MISSING: { status: 409, message: (key: string) => `Property ${key} does not exist.`, layout: 'detail' },
+  PROPERTY_PRESENT: { status: 409, message: (key: string) => `Property ${key} already present.`, layout: 'detail' },
   VALUE_TOO_LARGE: {
     status: 400,
     message: (value: unknown, param: string, max: number) => `Invalid value '${value}' for parameter '${param}': Cannot be greater than ${max}`,
@@ -76,7 +76,7 @@ const table = {
   PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
   NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },
   OWNER_NOT_PERMITTED: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'.` },
-  OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin.", detail: true },
+  OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin.", layout: 'detail' },
   FORMAT_ONLY_QUEUED: { status: 403, message: (attr: string) => `Attribute ${attr} can be only replaced for a queued image.` },
   IMAGE_PROTECTED: { status: 403, message: (id: string) => `Image ${id} is protected and cannot be deleted.` },
   STATUS_TRANSITION: { status: 409, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
@@ -93,9 +93,9 @@ const table = {
   },
   LOCATIONS_INVISIBLE: { status: 403, message: (verb: string) => `It's not allowed to ${verb} locations if locations are invisible.` },
   LOCATIONS_STATUS: { status: 409, message: (verb: string, status: string) => `It's not allowed to ${verb} locations if image status is ${status}.` },
-  LOCATIONS_EMPTY: { status: 403, message: () => 'Cannot set locations to empty list.', detail: true },
+  LOCATIONS_EMPTY: { status: 403, message: () => 'Cannot set locations to empty list.', layout: 'detail' },
   LOCATIONS_NOT_EMPTY: { status: 400, message: (current: string) => `Original locations is not empty: ${current}` },
-  LOCATION_LAST: { status: 403, message: () => 'Cannot remove last location in the image.', detail: true },
+  LOCATION_LAST: { status: 403, message: () => 'Cannot remove last location in the image.', layout: 'detail' },
   LOCATION_INVALID: { status: 400, message: () => 'Invalid location' },
   LOCATION_SIZE_MISMATCH: {
     status: 400,
@@ -133,7 +133,7 @@ const table = {
   UPLOAD_NOT_ALLOWED: { status: 403, message: (id: string) => `Not allowed to upload image data for image ${id}` },
   UPLOAD_STALLED: { status: 408, message: (why: string) => `The upload was cut off: ${why}. The image data was not kept.` },
   // The data is not what the image claims, or fails the safety checks of its format (spec §2.2).
-  IMAGE_FORMAT_REJECTED: { status: 415, message: (reason: string) => reason },
+  IMAGE_FORMAT_REJECTED: { status: 415, message: (reason: string) => reason, layout: 'media-type' },
   IMAGE_TOO_LARGE: { status: 413, message: () => 'The incoming image is too large: The provided image is too large.' },
   STORAGE_QUOTA: {
     status: 413,
@@ -273,7 +273,7 @@ const table = {
     status: 405,
     message: () =>
       'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
-    whole: true,
+    layout: 'whole',
   },
   // Glance's database layer words it (its TaskNotFound exception is never shown).
   TASK_NOT_FOUND: { status: 404, message: (id: string) => `Could not find task ${id}` },
@@ -312,8 +312,7 @@ export class GazeError extends Error {
 
 export function gazeError<K extends ErrorCode>(code: K, ...args: Parameters<(typeof table)[K]['message']>): GazeError {
   const spec: ErrorSpec = table[code];
-  const layout = spec.status === 415 ? 'media-type' : spec.whole ? 'whole' : spec.detail ? 'detail' : 'explanation';
-  return new GazeError(code, spec.status, spec.message(...args), { layout });
+  return new GazeError(code, spec.status, spec.message(...args), { layout: spec.layout ?? 'explanation' });
 }
 
 export function isGazeError(err: unknown): err is GazeError {
