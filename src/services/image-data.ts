@@ -74,12 +74,16 @@ export class ImageDataService {
     }
   }
 
-  /** GET /v2/images/{id}/file, with an optional parsed range. */
-  async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
+  /**
+   * GET /v2/images/{id}/file, with the Range (or legacy Content-Range) header the client sent: read once
+   * the image is found, may be read and has data, as Glance's serializer does.
+   */
+  async download(ctx: RequestContext, id: string, headers: { range?: string; contentRange?: string } = {}): Promise<Download> {
     const image = await findVisibleImage(this.deps, ctx, id);
     if (image.status === 'deactivated' && !ctx.isAdmin) throw gazeError('DOWNLOAD_DEACTIVATED');
     await authorizeOnImage(this.deps, ctx, 'download_image', image);
     if (image.locations.length === 0 || image.size === null) return { image };
+    const range = headers.range ? parseRangeHeader(headers.range) : headers.contentRange ? parseContentRangeHeader(headers.contentRange) : null;
     const byteRange = range ? resolveRange(range, image.size) : undefined;
     const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
     const cached = await this.cache?.cachedData(image, byteRange, length);
@@ -95,9 +99,9 @@ export class ImageDataService {
 }
 
 /** A single range as the client sent it: `start-end`, `start-` or `-suffix`. */
-export type RangeRequest = { start: number; end: number | null } | { suffix: number };
+type RangeRequest = { start: number; end: number | null } | { suffix: number };
 
-export function parseRangeHeader(header: string): RangeRequest {
+function parseRangeHeader(header: string): RangeRequest {
   if (header.includes(',')) throw gazeError('RANGE_MULTIPLE');
   const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
   if (!m || (m[1] === '' && m[2] === '')) throw gazeError('RANGE_INVALID');
@@ -109,7 +113,7 @@ export function parseRangeHeader(header: string): RangeRequest {
 }
 
 /** The legacy request header `Content-Range: bytes a-b/*` that Glance also honours. */
-export function parseContentRangeHeader(header: string): RangeRequest {
+function parseContentRangeHeader(header: string): RangeRequest {
   const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/.exec(header);
   if (!m || Number(m[2]) < Number(m[1])) throw gazeError('RANGE_INVALID');
   return { start: Number(m[1]), end: Number(m[2]) };

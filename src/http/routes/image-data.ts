@@ -3,7 +3,6 @@ import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, assertOctetStream } from '../body.ts';
 import { watchUpload } from '../upload-watchdog.ts';
-import { parseContentRangeHeader, parseRangeHeader, type RangeRequest } from '../../services/image-data.ts';
 
 export function imageDataRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/images/:id/file', {
@@ -18,12 +17,14 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
     async GET(request, reply) {
       assertNoBody(request);
       const { id } = request.params as { id: string };
-      const rangeHeader = request.headers.range;
-      const contentRange = request.headers['content-range'];
-      let range: RangeRequest | null = null;
-      if (rangeHeader) range = parseRangeHeader(rangeHeader);
-      else if (contentRange) range = parseContentRangeHeader(contentRange);
-      const { image, stream, range: served } = await api.imageData.download(request.ctx, id, range);
+      const {
+        image,
+        stream,
+        range: served,
+      } = await api.imageData.download(request.ctx, id, {
+        range: request.headers.range,
+        contentRange: request.headers['content-range'],
+      });
       if (!stream) return reply.code(204).send();
       reply.header('content-type', 'application/octet-stream');
       if (image.checksum) reply.header('content-md5', image.checksum);
