@@ -72,8 +72,6 @@ export class MemberService {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!('status' in body)) throw gazeError('BAD_REQUEST', 'Status not specified');
     const status = (body as { status: unknown }).status;
-    if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
-    if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
     const image = await this.image(ctx, imageId);
     const member = await this.deps.members.get(imageId, memberId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
@@ -82,6 +80,9 @@ export class MemberService {
     if (!(ctx.isAdmin || memberId === ctx.projectId) || !(await this.allowed(ctx, 'modify_member', image, memberId))) {
       throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     }
+    // The value is judged last, as Glance's member does when its status is set.
+    if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
+    if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
     const row = (await this.deps.members.setStatus(imageId, memberId, status))!;
     this.deps.notifier.info('image.member.update', memberPayload(row));
     return row;

@@ -75,6 +75,11 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   expectError(await update({ status: 'accepted' }, 'bob-project', alice), 403, `Not allowed to update members for image ${img.id}.`);
   expectError(await update({ status: 'accepted' }, 'bob-project', carol), 403, `Not allowed to update members for image ${img.id}.`);
   expectError(await update({ status: 'accepted' }, 'nobody', alice), 404, /nobody/);
+  // The status's value is judged after the image, the member and the caller, as in Glance.
+  expectError(await update({ status: true }, 'bob-project', carol), 403, `Not allowed to update members for image ${img.id}.`);
+  const hiddenUpdate = await api.put(`/v2/images/${hidden.id}/members/bob-project`, { json: { status: true }, as: bob, headers: JSON_ACCEPT });
+  expectError(hiddenUpdate, 404, `Image ${hidden.id} not found.`);
+  expectError(await update({ status: true }), 400, 'Expected a status in the form: {"status": "status"}');
 
   expectError(await api.get(`/v2/images/${img.id}/members/carol-project`, { as: bob, headers: JSON_ACCEPT }), 404, /carol-project/);
   const bobSees = (await api.get(`/v2/images/${img.id}/members`, { as: bob })).json.members.map((m: any) => m.member_id);
