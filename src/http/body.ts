@@ -94,6 +94,15 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
   return value;
 }
 
+/**
+ * Where Glance's default deserializer reads a body its action has no use for (a task, the usage, a
+ * refused method): malformed JSON, or JSON that is neither an object nor a list, is a 400; anything
+ * else is ignored (Glance then fails with a 500 of its own).
+ */
+export async function readUnusedBody(request: FastifyRequest): Promise<void> {
+  await readJson(request);
+}
+
 export async function readJsonObject(request: FastifyRequest): Promise<Record<string, unknown>> {
   const body = await readJson(request);
   if (body === undefined) throw gazeError('BODY_EXPECTED');

@@ -4,6 +4,7 @@ import { METHODS as httpMethods } from 'node:http';
 import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError } from './errors.ts';
+import { readUnusedBody } from './body.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { healthcheckBody } from './healthcheck.ts';
@@ -240,12 +241,17 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers, 
       const handler = handlers[method];
       if (!handler) {
         if (opts.othersUnrouted) return answerNoRoute(request, reply);
-        const err = gazeError('METHOD_NOT_ALLOWED', request.method).withHeaders({ Allow: allow });
-        return sendError(request, reply, err);
+        return refuseMethod(request, allow);
       }
       return handler.call(this, request, reply);
     },
   });
+}
+
+/** 405, once the body is read: Glance's refusing controller reads it first, as any of its actions does. */
+async function refuseMethod(request: FastifyRequest, allow: string): Promise<never> {
+  await readUnusedBody(request);
+  throw gazeError('METHOD_NOT_ALLOWED', request.method).withHeaders({ Allow: allow });
 }
 
 /** What the HTTP parser could not read: 431 for oversized headers, else 400; the connection ends. */

@@ -161,6 +161,24 @@ test('malformed JSON, non-object bodies and unexpected bodies are 400s with Glan
   assert.equal(showWithBody.status, 400);
   assert.equal(message(showWithBody), 'A body is not expected with this request.');
   for (const path of ['/v2/images', '/v2/tasks', '/v2/info/usage']) assert.equal((await withBody(path)).status, 200, path);
+  // Where Glance's default deserializer reads that body (a task, the usage, a refused method), it must
+  // still be JSON and an object or a list. Checked against Glance 25.
+  const rawBody = (method: string, path: string, body: string) =>
+    rawRequest(gaze.url, method, path, { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) }, body);
+  for (const [method, path] of [
+    ['GET', '/v2/info/usage'],
+    ['GET', '/v2/tasks/00000000-0000-4000-8000-000000000000'],
+    ['PUT', '/v2/images'],
+    ['PATCH', '/v2/images/x/actions/reactivate'],
+  ]) {
+    const malformed = await rawBody(method!, path!, '{');
+    assert.equal(malformed.status, 400, `${method} ${path}`);
+    assert.equal(message(malformed), 'Malformed JSON in request body.');
+    const scalarBody = await rawBody(method!, path!, '"x"');
+    assert.equal(scalarBody.status, 400, `${method} ${path}`);
+    assert.equal(message(scalarBody), 'Unexpected body type. Expected list/dict.');
+  }
+  assert.equal((await rawBody('PUT', '/v2/images', '{}')).status, 405);
   // JSON is parsed whatever the Content-Type says, even one that is no media type at all.
   const anyType = await api.call('POST', '/v2/images', { body: '{"name":"typed"}', headers: { 'content-type': 'text/plain' } });
   assert.equal(anyType.status, 201);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody } from '../body.ts';
+import { assertNoBody, readUnusedBody } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
 
 /** Discovery (import methods, stores, usage: spec import.md §1) and removing data from one store. */
@@ -44,6 +44,7 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
     '/v2/info/usage',
     {
       async GET(request, reply) {
+        await readUnusedBody(request);
         // Empty without unified limits, as Glance answers; Gaze's [project_limits] count as unified limits.
         return reply.send({ usage: await api.quotas.report(request.ctx.projectId) });
       },

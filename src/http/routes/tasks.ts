@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
-import { readJson } from '../body.ts';
+import { readJson, readUnusedBody } from '../body.ts';
 import { taskStubView, taskView } from '../task-views.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 
@@ -26,6 +26,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
 
   resource(app, '/v2/tasks/:id', {
     async GET(request, reply) {
+      await readUnusedBody(request);
       const { id } = request.params as { id: string };
       return reply.send(taskView(await api.tasks.show(request.ctx, id)));
     },
