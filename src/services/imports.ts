@@ -89,9 +89,6 @@ export class ImportService {
     for (const field of ['all_stores_must_succeed', 'all_stores']) {
       if (field in request && typeof request[field] !== 'boolean') throw gazeError('IMPORT_BOOLEAN', field);
     }
-    if ('stores' in request && (!Array.isArray(request.stores) || request.stores.some((s) => typeof s !== 'string'))) {
-      throw gazeError('BAD_REQUEST', "'stores' must be a list of store identifiers");
-    }
     return request as ImportInput['import_req'];
   }
 
@@ -105,7 +102,11 @@ export class ImportService {
       if (method === 'copy-image') throw gazeError('IMPORT_ALREADY_IN_STORE', this.deps.stores.defaultId);
       return [null];
     }
-    const listed = request.stores as string[] | undefined;
+    // Read here, after the image's status and the policy, as Glance reads them (and only with several stores).
+    const listed: unknown = request.stores;
+    if (listed !== undefined && (!Array.isArray(listed) || listed.some((s) => typeof s !== 'string'))) {
+      throw gazeError('BAD_REQUEST', "'stores' must be a list of store identifiers");
+    }
     if (request.all_stores === true && (listed !== undefined || header !== undefined)) throw gazeError('IMPORT_ALL_STORES_WITH_STORES');
     if (listed !== undefined && header !== undefined) throw gazeError('IMPORT_STORES_AND_HEADER');
     let stores: string[];
@@ -116,7 +117,7 @@ export class ImportService {
         .map((s) => s.id);
       if (method === 'copy-image') stores = stores.filter((s) => !heldBy.has(s));
     } else {
-      stores = listed ?? [header ?? this.deps.stores.defaultId];
+      stores = (listed as string[] | undefined) ?? [header ?? this.deps.stores.defaultId];
       for (const id of stores) {
         const store = this.deps.stores.get(id);
         if (!store) throw gazeError('IMPORT_STORE_UNKNOWN', id);

@@ -85,7 +85,11 @@ test('upload goes to the default store or the one X-Image-Meta-Store names; the 
 test('glance-direct into several stores; store selection errors', async () => {
   const data = randomBytes(200_000);
   const img = await api.createImage();
+  // The stores are read after the image's status, as Glance reads them.
+  const unstaged = await importImage(img.id, { method: { name: 'glance-direct' }, stores: [false] });
+  expectError(unstaged, 409, "Image needs to be staged before 'glance-direct' method can be used");
   await stage(img.id, data);
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: [false] }), 400, "'stores' must be a list of store identifiers");
   expectError(
     await importImage(img.id, { method: { name: 'glance-direct' }, all_stores: true, stores: ['fast'] }),
     400,
