@@ -1,9 +1,12 @@
+import { gazeError } from '../domain/errors.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** The raw query string as ordered pairs (repeated keys kept). */
+/** The raw query string as ordered pairs (repeated keys kept); a NUL in one is refused, as it could not reach the database. */
 export function queryPairs(request: FastifyRequest): Array<[string, string]> {
   const q = request.url.indexOf('?');
-  return q < 0 ? [] : [...new URLSearchParams(request.url.slice(q + 1)).entries()];
+  const pairs = q < 0 ? [] : [...new URLSearchParams(request.url.slice(q + 1)).entries()];
+  if (pairs.some(([key, value]) => key.includes('\0') || value.includes('\0'))) throw gazeError('NUL_CHARACTER');
+  return pairs;
 }
 
 /**
