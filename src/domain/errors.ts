@@ -36,7 +36,11 @@ const table = {
     message: (method: string) => `\nThe request method ${method} is not implemented for this server. <br /><br />\n`,
     layout: 'whole',
   },
-  BAD_URL: { status: 400, message: () => 'The request URL is not valid: it holds a malformed percent-encoding or text that is not UTF-8.' },
+  // Glance's words for a query that is not UTF-8 (in a path, eventlet answers an empty 500).
+  BAD_URL: {
+    status: 400,
+    message: () => 'Error decoding your request. Either the URL or the request body contained characters that could not be decoded by Glance',
+  },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
   INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}`, layout: 'media-type' },

@@ -4,7 +4,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 /** The raw query string as ordered pairs (repeated keys kept); a NUL in one is refused, as it could not reach the database. */
 export function queryPairs(request: FastifyRequest): Array<[string, string]> {
   const q = request.url.indexOf('?');
-  const pairs = q < 0 ? [] : [...new URLSearchParams(request.url.slice(q + 1)).entries()];
+  const raw = q < 0 ? '' : request.url.slice(q + 1);
+  // URLSearchParams would put U+FFFD for bytes that are not UTF-8; Glance refuses them.
+  try {
+    decodeURIComponent(raw);
+  } catch {
+    throw gazeError('BAD_URL');
+  }
+  const pairs = [...new URLSearchParams(raw).entries()];
   if (pairs.some(([key, value]) => key.includes('\0') || value.includes('\0'))) throw gazeError('NUL_CHARACTER');
   return pairs;
 }

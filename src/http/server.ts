@@ -105,7 +105,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     clientErrorHandler: answerMalformedRequest,
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
     rewriteUrl(req) {
-      const url = req.url ?? '/';
+      // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
+      const url = (req.url ?? '/').replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
       const q = url.indexOf('?');
       const pathname = q < 0 ? url : url.slice(0, q);
       const query = q < 0 ? '' : url.slice(q);
