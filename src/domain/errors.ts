@@ -125,6 +125,8 @@ const table = {
   // list
   INVALID_SORT_KEY: { status: 400, message: (key: string, allowed: string) => `Invalid sort key: ${key}. It must be one of the following: ${allowed}.` },
   INVALID_SORT_DIR: { status: 400, message: (dir: string) => `Invalid sort direction: ${dir}` },
+  // Glance's database layer words it, where the API checks no sort key (the task list).
+  SORT_KEY_NOT_VALID: { status: 400, message: () => 'Sort key supplied was not valid.' },
   MARKER_NOT_FOUND: { status: 400, message: (id: string) => `No image found with ID ${id}` },
   MARKER_NOT_VISIBLE: { status: 403, message: (id: string) => `Forbidding request, image ${id} not visible` },
 

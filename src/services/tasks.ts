@@ -1,7 +1,7 @@
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { TASK_STATUSES } from '../domain/task.ts';
-import type { TaskRow } from '../db/repos/tasks.ts';
+import { TASK_SORT_KEYS, type TaskRow, type TaskSortKey } from '../db/repos/tasks.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
@@ -57,29 +57,39 @@ export class TaskService {
         .filter(([k]) => k === name)
         .map(([, v]) => v)
         .pop();
-    const status = get('status');
-    if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
-    const type = get('type');
-    if (type !== undefined && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
+    // Glance's order: the direction, the status and type filters (when not empty), the marker's form,
+    // the limit; the sort key and the marker itself only when the database is asked.
     const sortDir = get('sort_dir') ?? 'desc';
     if (sortDir !== 'asc' && sortDir !== 'desc') throw gazeError('INVALID_SORT_DIR', sortDir);
-    const sortKey = get('sort_key') ?? 'created_at';
-    if (!['created_at', 'updated_at', 'id', 'status', 'type'].includes(sortKey))
-      throw gazeError('INVALID_SORT_KEY', sortKey, 'created_at, updated_at, id, status, type');
+    const status = get('status') || undefined;
+    if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
+    const type = get('type') || undefined;
+    if (type !== undefined && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
+    const markerId = get('marker') || undefined;
+    if (markerId !== undefined && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
     let limit = limits.default;
     const limitText = get('limit');
     if (limitText !== undefined) {
-      if (!/^\d+$/.test(limitText)) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      if (!/^\s*[+-]?\d+\s*$/.test(limitText)) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      if (Number(limitText) < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
       limit = Math.min(Number(limitText), limits.max);
     }
-    const markerId = get('marker');
+    const sortKey = get('sort_key') ?? 'created_at';
+    if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');
     let marker: TaskRow | undefined;
     if (markerId !== undefined) {
-      if (!UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
       marker = (await this.deps.tasks.get(markerId)) ?? undefined;
       if (!marker) throw gazeError('BAD_REQUEST', `Invalid marker. Task ${markerId} could not be found.`);
     }
-    const tasks = await this.deps.tasks.list({ owner: ctx.isAdmin ? null : ctx.projectId, status, type, sortDir, limit, marker });
+    const tasks = await this.deps.tasks.list({
+      owner: ctx.isAdmin ? null : ctx.projectId,
+      status,
+      type,
+      sortKey: sortKey as TaskSortKey,
+      sortDir,
+      limit,
+      marker,
+    });
     return { tasks, hasMore: tasks.length === limit && limit > 0 };
   }
 

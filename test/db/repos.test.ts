@@ -1167,5 +1167,44 @@ forEachEngine((engine) => {
       assert.deepEqual(await tasks.listForImage(imageId), [first, second, third]);
       assert.deepEqual(await tasks.listForImage(crypto.randomUUID()), []);
     });
+
+    test('list: sorted by the given key, then created_at and id; a marker pages on all three', async () => {
+      const owner = `sorter-${crypto.randomUUID()}`;
+      const rows = [
+        task({ owner, status: 'success', created_at: ts(1) }),
+        task({ owner, status: 'failure', created_at: ts(2) }),
+        task({ owner, status: 'success', created_at: ts(3) }),
+        task({ owner, status: 'pending', created_at: ts(3) }),
+        task({ owner, status: 'failure', created_at: ts(5) }),
+      ];
+      for (const row of rows) await tasks.insert(row);
+      const byStatus = [...rows].sort((a, b) => a.status.localeCompare(b.status) || a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
+      const all = await tasks.list({ owner, sortKey: 'status', sortDir: 'asc', limit: 10 });
+      assert.deepEqual(
+        all.map((t) => t.id),
+        byStatus.map((t) => t.id),
+      );
+      // Two at a time, each page after the last one's row: every task once, in the same order.
+      const paged: string[] = [];
+      let marker: TaskRow | undefined;
+      for (;;) {
+        const page = await tasks.list({ owner, sortKey: 'status', sortDir: 'asc', limit: 2, marker });
+        paged.push(...page.map((t) => t.id));
+        if (page.length < 2) break;
+        marker = page.at(-1);
+      }
+      assert.deepEqual(
+        paged,
+        byStatus.map((t) => t.id),
+      );
+      const desc = await tasks.list({ owner, sortKey: 'status', sortDir: 'desc', limit: 10, marker: byStatus[2] });
+      assert.deepEqual(
+        desc.map((t) => t.id),
+        byStatus
+          .slice(0, 2)
+          .reverse()
+          .map((t) => t.id),
+      );
+    });
   });
 });

@@ -470,6 +470,10 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   expectError(await api.get('/v2/tasks?status=done', { headers: JSON_ACCEPT }), 400, 'Invalid status value: done');
   expectError(await api.get('/v2/tasks?type=api_image_import', { headers: JSON_ACCEPT }), 400, 'Invalid type value: api_image_import');
   expectError(await api.get('/v2/tasks?marker=zzz', { headers: JSON_ACCEPT }), 400, 'Invalid marker format');
+  // Glance's order and words: the sort key is looked at by its database layer, after the limit.
+  expectError(await api.get('/v2/tasks?sort_key=input', { headers: JSON_ACCEPT }), 400, 'Sort key supplied was not valid.');
+  expectError(await api.get('/v2/tasks?sort_key=input&limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
+  assert.equal((await api.get('/v2/tasks?status=&type=&sort_key=status')).status, 200, 'empty filters are no filters');
   const del = await api.del(`/v2/tasks/${created.json.id}`, { headers: JSON_ACCEPT });
   expectError(del, 405, /^This operation is currently not permitted on Glance Tasks/);
   assert.match(del.json.message, /expires_at property\.$/, 'the sentence is the whole body, as Glance words it');

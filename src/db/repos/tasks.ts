@@ -5,10 +5,15 @@ import { checkTaskStatusChange } from '../../domain/task.ts';
 
 export type TaskRow = TasksTable;
 
+/** The task columns a list may be sorted by: Glance's task columns that always hold a value. */
+export const TASK_SORT_KEYS = ['id', 'type', 'status', 'owner', 'created_at', 'updated_at'] as const;
+export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
+
 export interface TaskListQuery {
   owner: string | null; // null: every owner (admin)
   status?: string;
   type?: string;
+  sortKey: TaskSortKey;
   sortDir: 'asc' | 'desc';
   limit: number;
   marker?: TaskRow;
@@ -59,12 +64,16 @@ export class TasksRepo {
     if (q.owner !== null) query = query.where('owner', '=', q.owner);
     if (q.status) query = query.where('status', '=', q.status);
     if (q.type) query = query.where('type', '=', q.type);
+    // The given key, then created_at and id (Glance's tie-breakers), all in the one direction.
+    const keys = [...new Set<TaskSortKey>([q.sortKey, 'created_at', 'id'])];
     if (q.marker) {
       const m = q.marker;
       const cmp = q.sortDir === 'desc' ? '<' : '>';
-      query = query.where((eb) => eb.or([eb('created_at', cmp, m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', cmp, m.id)])]));
+      // After the marker in that order: beyond it on the first key that differs.
+      query = query.where((eb) => eb.or(keys.map((key, i) => eb.and([...keys.slice(0, i).map((before) => eb(before, '=', m[before])), eb(key, cmp, m[key])]))));
     }
-    return query.orderBy('created_at', q.sortDir).orderBy('id', q.sortDir).limit(q.limit).execute();
+    for (const key of keys) query = query.orderBy(key, q.sortDir);
+    return query.limit(q.limit).execute();
   }
 
   /** Compare-and-set of the status (plus other columns); false when the task was not in one of `from`. */
