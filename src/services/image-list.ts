@@ -175,6 +175,11 @@ export class ImageListService {
     limit = Math.min(limit, settings.apiLimitMax);
 
     const sort = parseSort(pairs);
+    // Then Glance's controller: os_hidden (any case), then protected, each by its last value.
+    const hiddenText = get('os_hidden');
+    if (hiddenText !== undefined) parseBool('os_hidden', hiddenText, false);
+    const protectedText = get('protected');
+    if (protectedText !== undefined) parseBool('protected', protectedText, true);
     const conditions: ColumnCondition[] = [];
     const properties: Array<{ name: string; value: string }> = [];
     const tags: string[] = [];

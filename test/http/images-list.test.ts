@@ -70,6 +70,11 @@ test('visibility and member_status filters select the documented sets', async ()
   expectError(await api.get('/v2/images?sort_key=colour&member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
   expectError(await api.get('/v2/images?limit=x&member_status=maybe&visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
   expectError(await api.get('/v2/images?protected=maybe&limit=x', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
+  expectError(
+    await api.get('/v2/images?protected=maybe&os_hidden=perhaps', { headers: JSON_ACCEPT }),
+    400,
+    "Invalid value 'perhaps' for 'os_hidden' filter. Valid values are 'true' or 'false'.",
+  );
 });
 
 test('an admin lists every project, but not other projects community images unless asked', async () => {
