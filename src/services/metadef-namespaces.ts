@@ -78,10 +78,10 @@ export class MetadefNamespaceService {
         .filter(([k]) => k === name)
         .map(([, v]) => v)
         .pop();
+    // Glance's order: the limit, the direction and the visibility; the policies and the marker; the sort
+    // key when the database is asked.
     const limit = parseLimit(get('limit'), this.deps.limits)!;
     const sortDir = parseSortDir(get('sort_dir'));
-    const sortKey = get('sort_key') ?? 'created_at';
-    if (!(NAMESPACE_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, NAMESPACE_SORT_KEYS.join(', '));
     const visibility = get('visibility');
     checkVisibilityParam(visibility, ['public', 'private']);
     enforce(this.deps, 'get_metadef_namespaces', ctx, null);
@@ -93,6 +93,8 @@ export class MetadefNamespaceService {
       if (!marker) throw gazeError('MD_NAMESPACE_NOT_FOUND', markerName);
       if (!ctx.isAdmin && marker.owner !== ctx.projectId && marker.visibility !== 'public') throw gazeError('MD_MARKER_NOT_VISIBLE', markerName);
     }
+    const sortKey = get('sort_key') ?? 'created_at';
+    if (!(NAMESPACE_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, NAMESPACE_SORT_KEYS.join(', '));
     const resourceTypes = get('resource_types')
       ?.split(',')
       .map((s) => s.trim())

@@ -241,6 +241,7 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   expectError(await api.get(`${P}/tags?marker=nope`, json), 404, 'Could not find metadata tag nope');
   expectError(await api.get(`${P}/tags?limit=x`, json), 400, 'limit param must be an integer');
   expectError(await api.get(`${NS}/Nowhere/tags?sort_key=colour`, json), 404, 'Namespace Nowhere not found');
+  expectError(await api.get(`${NS}?sort_key=colour&visibility=shared`, json), 400, 'Invalid visibility value: shared');
   expectError(await put('/tags/x1', { name: 'X2' }), 409, /name=X2 already exists/);
   assert.deepEqual(stripTimes((await put('/tags/x1', { name: 'y1' })).json), { name: 'y1' });
   assert.equal((await del('/tags/y1')).status, 204);
