@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody } from '../body.ts';
+import { assertNoBody, readUnusedBody } from '../body.ts';
 
 /** The cache API of image API 2.14–2.16 (spec images-api.md, Glance's cached_images controller). */
 export function cacheRoutes(app: FastifyInstance, api: Api): void {
@@ -11,6 +11,7 @@ export function cacheRoutes(app: FastifyInstance, api: Api): void {
       return reply.send(await api.cache.state(request.ctx));
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request);
       await api.cache.clear(request.ctx, request.headers['x-image-cache-clear-target'] as string | undefined);
       return reply.code(204).send();
     },
@@ -18,11 +19,13 @@ export function cacheRoutes(app: FastifyInstance, api: Api): void {
 
   resource(app, '/v2/cache/:id', {
     async PUT(request, reply) {
+      await readUnusedBody(request);
       const { id } = request.params as { id: string };
       await api.cache.queue(request.ctx, id);
       return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request);
       const { id } = request.params as { id: string };
       await api.cache.remove(request.ctx, id);
       return reply.code(204).send();
