@@ -76,6 +76,8 @@ const table = {
     status: 400,
     message: (value: unknown, param: string, max: number) => `Invalid value '${value}' for parameter '${param}': Cannot be greater than ${max}`,
   },
+  // Glance's database layer words it (min_ram and min_disk are 32-bit columns).
+  COLUMN_OUT_OF_RANGE: { status: 400, message: (param: string, max: number) => `'${param}' value out of range, must not exceed ${max}.` },
   PROPERTY_NAME_INVALID: { status: 400, message: (key: string) => `Property name '${key}' is not allowed.` },
   PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
   NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },

@@ -236,10 +236,19 @@ export function countedPropertyKeys(properties: Record<string, string>): number 
 /** min_ram/min_disk are 32-bit columns in Glance; JSON numbers beyond (even 1e400 = Infinity) are refused. */
 export const MAX_INT32 = 2147483647;
 
+/** Glance's image refuses a negative value as it is set. */
+export function checkNotNegative(param: 'min_ram' | 'min_disk', value: unknown): void {
+  if (typeof value === 'number' && value < 0) throw gazeError('NEGATIVE_VALUE', value, param);
+}
+
+/** Its database layer refuses what a 32-bit column cannot hold, when the image is saved. */
+export function checkFitsColumn(param: 'min_ram' | 'min_disk', value: unknown): void {
+  if (typeof value === 'number' && (!Number.isSafeInteger(value) || value > MAX_INT32)) throw gazeError('COLUMN_OUT_OF_RANGE', param, MAX_INT32);
+}
+
 export function checkMinimum(param: 'min_ram' | 'min_disk', value: unknown): void {
-  if (typeof value !== 'number') return;
-  if (value < 0) throw gazeError('NEGATIVE_VALUE', value, param);
-  if (!Number.isSafeInteger(value) || value > MAX_INT32) throw gazeError('VALUE_TOO_LARGE', value, param, MAX_INT32);
+  checkNotNegative(param, value);
+  checkFitsColumn(param, value);
 }
 
 /** Property names that would reach into JavaScript object internals. */

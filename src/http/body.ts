@@ -67,6 +67,32 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
  * The request's JSON body, whatever its Content-Type (as Glance parses it). Must be an object or an
  * array; `undefined` when the request has no body at all.
  */
+/** Python refuses to read an integer of more digits (int_max_str_digits), so Glance's JSON parser fails. */
+const PYTHON_INT_MAX_DIGITS = 4300;
+
+/** Whether valid JSON text holds an integer literal (outside strings) longer than Python reads. */
+function hasHugeInteger(text: string): boolean {
+  const number = /-?(\d+)(\.\d+)?([eE][+-]?\d+)?/y;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === '\\')
+        i++; // the escaped character is skipped
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      number.lastIndex = i;
+      const m = number.exec(text)!;
+      // A fraction or an exponent makes a float, which Python reads at any length.
+      if (!m[2] && !m[3] && m[1]!.length > PYTHON_INT_MAX_DIGITS) return true;
+      i = number.lastIndex - 1;
+    }
+  }
+  return false;
+}
+
 export async function readJson(request: FastifyRequest): Promise<unknown> {
   if (!hasBody(request)) return undefined;
   let text: string;
@@ -89,6 +115,7 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
   } catch {
     throw gazeError('MALFORMED_JSON');
   }
+  if (text.length > PYTHON_INT_MAX_DIGITS && hasHugeInteger(text)) throw gazeError('MALFORMED_JSON');
   if (nul) throw gazeError('NUL_CHARACTER');
   if (value === null || typeof value !== 'object') throw gazeError('UNEXPECTED_BODY_TYPE');
   return value;

@@ -9,6 +9,8 @@ function pyRepr(value: unknown): string {
   if (value === true) return 'True';
   if (value === false) return 'False';
   if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  if (value === Infinity) return 'inf';
+  if (value === -Infinity) return '-inf';
   if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
   if (typeof value === 'object')
     return `{${Object.entries(value as object)
@@ -69,7 +71,8 @@ function describe(err: ErrorObject, data: unknown): string {
 
 // Every violation is collected, so that the one reported is the one Glance reports: jsonschema's
 // best_match over its errors, in the order it meets them.
-const ajv = new Ajv({ strict: false, allErrors: true, verbose: true, validateFormats: false });
+// strictNumbers: a number beyond a double's range (1e400, Python's inf) is no integer, as in Python.
+const ajv = new Ajv({ strict: false, allErrors: true, verbose: true, validateFormats: false, strictNumbers: true });
 
 const WEAK_KEYWORDS = new Set(['anyOf', 'oneOf']);
 

@@ -4,7 +4,8 @@ import {
   CREATE_READ_ONLY,
   checkExpectedDigest,
   checkNoFourByteUnicode,
-  checkMinimum,
+  checkFitsColumn,
+  checkNotNegative,
   checkPropertyName,
   RESERVED_PROPERTIES,
   USER_BASE_PROPERTIES,
@@ -56,8 +57,11 @@ export class ImageService {
       if (value !== null) properties[key] = value as string;
     }
     checkExpectedDigest(body.os_hash_algo, body.os_hash_value, this.deps.settings.hashingAlgorithm);
-    checkMinimum('min_ram', body.min_ram);
-    checkMinimum('min_disk', body.min_disk);
+    // As Glance's image is built (min_disk, then min_ram), then as its row is written.
+    checkNotNegative('min_disk', body.min_disk);
+    checkNotNegative('min_ram', body.min_ram);
+    checkFitsColumn('min_disk', body.min_disk);
+    checkFitsColumn('min_ram', body.min_ram);
 
     const owner = (body.owner as string | null | undefined) ?? ctx.projectId;
     if (!ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
