@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
+import { RefuseNulPlugin } from './refuse-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
 import { preparingPool } from './prepared-statements.ts';
@@ -44,13 +45,13 @@ export function openDatabase(connection: string): Db {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
     const pool = new (loadPg().Pool)({ connectionString: url, max: 10 });
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
@@ -77,6 +78,7 @@ function openMysql(connection: string): Db {
     flags: ['FOUND_ROWS'],
   });
   const kysely = new Kysely<Database>({
+    plugins: [new RefuseNulPlugin()],
     dialect: new MysqlDialect({
       pool,
       // READ COMMITTED as PostgreSQL: a transaction sees rows other transactions committed after it

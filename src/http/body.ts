@@ -105,18 +105,12 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
   }
   if (text.trim() === '') return undefined;
   let value: unknown;
-  let nul = false;
   try {
-    // NUL cannot be stored by PostgreSQL (and Glance's MySQL refuses it too): refused in keys and strings.
-    value = JSON.parse(text, (key, v) => {
-      if (key.includes('\0') || (typeof v === 'string' && v.includes('\0'))) nul = true;
-      return v;
-    });
+    value = JSON.parse(text);
   } catch {
     throw gazeError('MALFORMED_JSON');
   }
   if (text.length > PYTHON_INT_MAX_DIGITS && hasHugeInteger(text)) throw gazeError('MALFORMED_JSON');
-  if (nul) throw gazeError('NUL_CHARACTER');
   if (value === null || typeof value !== 'object') throw gazeError('UNEXPECTED_BODY_TYPE');
   return value;
 }

@@ -236,11 +236,6 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers, 
     url,
     handler(request, reply) {
       if (!routable(request.params)) return answerNoRoute(request, reply);
-      // NUL cannot reach the database (PostgreSQL refuses it): refused in a path's values here, in the
-      // query where a route reads it (queryPairs), in bodies where they are parsed.
-      if (Object.values(request.params as Record<string, string>).some((value) => value.includes('\0'))) {
-        return sendError(request, reply, gazeError('NUL_CHARACTER'));
-      }
       if (request.method === 'OPTIONS') return reply.code(200).header('allow', allow).send();
       const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
       const handler = handlers[method];

@@ -13,6 +13,7 @@ import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCo
 import { MembersRepo } from '../../src/db/repos/members.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { activation, ImageGone, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
+import { GazeError } from '../../src/domain/errors.ts';
 import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 import { taskRow } from '../helpers/tasks.ts';
@@ -139,6 +140,20 @@ forEachEngine((engine) => {
     before(async () => {
       db = await engine.open();
       images = new ImagesRepo(db);
+    });
+
+    test('a NUL character never reaches the database: the query is refused with a 400 before it is sent', async () => {
+      const nul = (err: unknown) => err instanceof GazeError && err.code === 'NUL_CHARACTER' && err.status === 400;
+      await assert.rejects(images.get('a\0b'), nul, 'a compiled query');
+      await assert.rejects(images.insert(makeImage({ name: 'x\0y' })), nul, 'an insert');
+      await assert.rejects(sql`select ${'p\0q'} as v`.execute(db.kysely), nul, 'raw SQL');
+      const image = makeImage({ properties: { k: 'v' } });
+      await images.insert(image);
+      await assert.rejects(images.setProperties(image.id, { ['k\0']: 'v' }), nul, 'a property name');
+      assert.deepEqual((await images.get(image.id))?.properties, { k: 'v' }, 'nothing was written');
+      // A NUL inside JSON text is its escape, which every engine stores.
+      const { rows } = await sql<{ v: string }>`select ${JSON.stringify('p\0q')} as v`.execute(db.kysely);
+      assert.equal(JSON.parse(rows[0]!.v), 'p\0q');
     });
 
     test('save writes an edited location list: new ones active in order, dropped ones queued for removal, a write in progress untouched', async () => {

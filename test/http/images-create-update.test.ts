@@ -106,6 +106,12 @@ test('create validates against the image schema (400) and Glance rules', async (
     'Null characters are not allowed in requests.',
   );
   expectError(await api.call('POST', '/v2/images', { body: '{"k\\u0000": "v"}', headers: JSON_ACCEPT }), 400, 'Null characters are not allowed in requests.');
+  // Refused where it would reach the database: the request's other checks come first, in Glance's order.
+  expectError(
+    await api.call('POST', '/v2/images', { body: '{"k\\u0000": 1}', headers: JSON_ACCEPT }),
+    400,
+    /^Provided object does not match schema 'image': 1 is not of type 'string'/,
+  );
   expectError(
     await api.post('/v2/images', { ['k'.repeat(256)]: 'v' }, { headers: JSON_ACCEPT }),
     400,

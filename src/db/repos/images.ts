@@ -1,4 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely';
+import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, ImageGone, IMPORT_LOCK, propertiesEndedBy } from '../../domain/image.ts';
@@ -19,7 +20,7 @@ type Row = ImagesTable;
 export type ImageFieldUpdate = (Partial<Omit<Row, 'id' | 'status'>> & { status?: never }) | (StatusChange & Partial<Omit<Row, 'id' | 'status'>>);
 
 /** Stands for the image id in the compiled form of get(): replaced by the real id on each call. */
-const ID_SLOT = '\u0000image-id';
+const ID_SLOT = `image-id-slot-${crypto.randomUUID()}`;
 
 export class ImagesRepo {
   /** get()'s query, built and compiled once: an image show is mostly this query, and building it each time cost more than running it. */
@@ -54,6 +55,7 @@ export class ImagesRepo {
       this.k.selectFrom('images').selectAll('images').where('id', '=', ID_SLOT).where('deleted', '=', 0),
     ).compile() as CompiledQuery<RowWithRelations>;
     const query = this.compiledGet;
+    refuseNulValue(id); // a compiled query runs past the plugin that checks the others
     const { rows } = await this.k.executeQuery<RowWithRelations>({ ...query, parameters: query.parameters.map((p) => (p === ID_SLOT ? id : p)) });
     return rows[0] ? rowWithRelationsToImage(rows[0]) : null;
   }
