@@ -30,7 +30,7 @@ type Method = (typeof SUPPORTED_METHODS)[number];
  * does; on an unknown path an unknown method is 501.
  */
 const ROUTED_METHODS = httpMethods.filter((m) => m !== 'CONNECT');
-export type Handlers = Partial<Record<Exclude<Method, 'HEAD'>, RouteHandlerMethod>>;
+export type Handlers = Partial<Record<Method, RouteHandlerMethod>>;
 
 export interface ServerOptions {
   authenticator: Authenticator;
@@ -216,9 +216,9 @@ function routable(params: unknown): boolean {
   return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '' && !value.includes('/'));
 }
 
-/** The same handler for every method routed (HEAD goes to GET's; OPTIONS stays the Allow answer). */
+/** The same handler for every method routed, HEAD included (OPTIONS stays the Allow answer). */
 function everyMethod(handler: RouteHandlerMethod): Handlers {
-  return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'HEAD' && m !== 'OPTIONS').map((m) => [m, handler]));
+  return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'OPTIONS').map((m) => [m, handler]));
 }
 
 /**
@@ -237,8 +237,8 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers, 
     handler(request, reply) {
       if (!routable(request.params)) return answerNoRoute(request, reply);
       if (request.method === 'OPTIONS') return reply.code(200).header('allow', allow).send();
-      const method = (request.method === 'HEAD' ? 'GET' : request.method) as keyof Handlers;
-      const handler = handlers[method];
+      // HEAD is no method of the API's resources: Glance's router answers it 405, as any other.
+      const handler = handlers[request.method as keyof Handlers];
       if (!handler) {
         if (opts.othersUnrouted) return answerNoRoute(request, reply);
         return refuseMethod(request, allow);

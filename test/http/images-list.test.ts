@@ -213,8 +213,9 @@ test('a page is JSON in UTF-8 whose length header counts bytes, not characters',
   const listed = page.json.images.find((i: any) => i.id === id);
   assert.equal(listed.name, name);
   assert.equal(listed.description, 'naïve');
+  // Glance's router has no HEAD on the API's resources.
   const head = await api.call('HEAD', '/v2/images?limit=1000', { as: bob });
-  assert.equal(head.status, 200);
-  assert.equal(head.headers.get('content-length'), page.headers.get('content-length'));
+  assert.equal(head.status, 405);
+  assert.equal(head.headers.get('allow'), 'GET, POST');
   assert.equal((await api.call('DELETE', `/v2/images/${id}`, { as: bob })).status, 204);
 });

@@ -222,6 +222,12 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
   assert.equal((await api.get('/healthcheck', { headers: { accept: 'image/png' } })).text, 'OK');
   const head = await rawRequest(gaze.url, 'HEAD', '/healthcheck', {});
   assert.equal(head.status, 204);
+  // HEAD: the version documents and the healthcheck answer it; the API's resources do not (Glance 25).
+  assert.equal((await rawRequest(gaze.url, 'HEAD', '/versions', {})).status, 200);
+  assert.equal((await rawRequest(gaze.url, 'HEAD', '/', {})).status, 300);
+  const headImage = await rawRequest(gaze.url, 'HEAD', '/v2/images/00000000-0000-4000-8000-000000000000', {});
+  assert.equal(headImage.status, 405);
+  assert.equal(headImage.headers.get('allow'), 'GET, PATCH, DELETE');
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'QUERY']) {
     assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);
