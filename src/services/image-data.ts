@@ -76,14 +76,15 @@ export class ImageDataService {
 
   /**
    * GET /v2/images/{id}/file, with the Range (or legacy Content-Range) header the client sent: read once
-   * the image is found, may be read and has data, as Glance's serializer does.
+   * the image is found and may be read, as Glance's serializer does.
    */
   async download(ctx: RequestContext, id: string, headers: { range?: string; contentRange?: string } = {}): Promise<Download> {
     const image = await findVisibleImage(this.deps, ctx, id);
     if (image.status === 'deactivated' && !ctx.isAdmin) throw gazeError('DOWNLOAD_DEACTIVATED');
     await authorizeOnImage(this.deps, ctx, 'download_image', image);
-    if (image.locations.length === 0 || image.size === null) return { image };
+    // An unreadable header is refused even for an image without data, as Glance's serializer reads it first.
     const range = headers.range ? parseRangeHeader(headers.range) : headers.contentRange ? parseContentRangeHeader(headers.contentRange) : null;
+    if (image.locations.length === 0 || image.size === null) return { image };
     const byteRange = range ? resolveRange(range, image.size) : undefined;
     const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
     const cached = await this.cache?.cachedData(image, byteRange, length);

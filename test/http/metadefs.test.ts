@@ -249,6 +249,10 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   assert.deepEqual((await api.get(`${P}/tags`)).json.tags, []);
   // A body without the list: the namespace is looked for first, as Glance's controller does.
   expectError(await api.post(`${NS}/Nowhere/tags`, {}, json), 404, 'Namespace Nowhere not found');
+  for (const contents of ['objects', 'properties', 'tags']) {
+    const scalar = await api.call('DELETE', `${NS}/Nowhere/${contents}`, { body: '"x"', headers: { 'content-type': 'application/json', ...JSON_ACCEPT } });
+    expectError(scalar, 400, 'Unexpected body type. Expected list/dict.');
+  }
   expectError(await api.post(`${P}/tags`, {}, json), 400, /'tags' is a required property/);
 
   // namespace PUT resets what it leaves out; renames; a rename onto another namespace is refused

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
-import { assertNoBody, readJson } from '../body.ts';
+import { assertNoBody, readJson, readUnusedBody } from '../body.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 import { truthy } from '../../services/metadef-contents.ts';
 import { associationView, namespaceBase, namespaceLinks, objectView, propertiesView, propertyView, tagView } from '../metadef-views.ts';
@@ -93,6 +93,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       return reply.code(201).send(objectView(namespace, object, given));
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request); // Glance's default deserializer reads it
       await namespaces.deleteContents(request.ctx, params(request).namespace, 'objects');
       return noContent(reply);
     },
@@ -128,6 +129,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       return reply.code(201).send(propertyView(property.definition, property.name));
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request); // Glance's default deserializer reads it
       await namespaces.deleteContents(request.ctx, params(request).namespace, 'properties');
       return noContent(reply);
     },
@@ -166,6 +168,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       return reply.code(201).send({ tags: names.map((name) => ({ name })) });
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request); // Glance's default deserializer reads it
       await namespaces.deleteContents(request.ctx, params(request).namespace, 'tags');
       return noContent(reply);
     },
