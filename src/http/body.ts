@@ -63,10 +63,6 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
   });
 }
 
-/**
- * The request's JSON body, whatever its Content-Type (as Glance parses it). Must be an object or an
- * array; `undefined` when the request has no body at all.
- */
 /** Python refuses to read an integer of more digits (int_max_str_digits), so Glance's JSON parser fails. */
 const PYTHON_INT_MAX_DIGITS = 4300;
 
@@ -77,8 +73,8 @@ function hasHugeInteger(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (inString) {
-      if (c === '\\')
-        i++; // the escaped character is skipped
+      // An escaped character is skipped: it never ends the string.
+      if (c === '\\') i++;
       else if (c === '"') inString = false;
     } else if (c === '"') {
       inString = true;
@@ -93,6 +89,10 @@ function hasHugeInteger(text: string): boolean {
   return false;
 }
 
+/**
+ * The request's JSON body, whatever its Content-Type (as Glance parses it). Must be an object or an
+ * array; `undefined` when the request has no body at all.
+ */
 export async function readJson(request: FastifyRequest): Promise<unknown> {
   if (!hasBody(request)) return undefined;
   let text: string;

@@ -11,8 +11,7 @@ export function queryPairs(request: FastifyRequest): Array<[string, string]> {
   } catch {
     throw gazeError('BAD_URL');
   }
-  const pairs = [...new URLSearchParams(raw).entries()];
-  return pairs;
+  return [...new URLSearchParams(raw).entries()];
 }
 
 /**

@@ -223,11 +223,9 @@ function everyMethod(handler: RouteHandlerMethod): Handlers {
 
 /**
  * One path, its methods: OPTIONS answers 200 with Allow, anything else 405 with Allow, as Glance's
- * router does. HEAD is served by the GET handler (Node drops the body).
- */
-/**
- * `othersUnrouted`: another method is answered as on an unknown path (404, or 501 for a method HTTP does
- * not define), where Glance's router has no 405 route for the path (/v2/info/usage, an image's tasks).
+ * router does (HEAD included, unless a handler is given for it). With `othersUnrouted`, another method is
+ * answered as on an unknown path (404, or 501 for a method HTTP does not define), where Glance's router
+ * has no 405 route for the path (/v2/info/usage, an image's tasks).
  */
 export function resource(app: FastifyInstance, url: string, handlers: Handlers, opts: { othersUnrouted?: boolean } = {}): void {
   const allow = Object.keys(handlers).join(', ');
