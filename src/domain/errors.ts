@@ -165,10 +165,23 @@ const table = {
   UPLOAD_INCOMPLETE: { status: 400, message: (expected: number, got: number) => `Upload incomplete: expected ${expected} bytes, received ${got}.` },
   CHECKSUM_MISMATCH: { status: 400, message: (attr: string) => `${attr} of uploaded data is different from current value set on the image.` },
   DOWNLOAD_DEACTIVATED: { status: 403, message: () => 'The requested image has been deactivated. Image data download is forbidden.' },
-  RANGE_INVALID: { status: 416, message: () => 'Invalid Range header.' },
+  // Glance raises these as WebOb's 416 with a detail, under "The Range requested is not available.".
+  RANGE_INVALID: { status: 416, message: () => 'Invalid Range header.', layout: 'detail' },
   RANGE_START_INVALID: {
     status: 416,
     message: (size: number) => `Invalid start position in Range header. Start position MUST be in the inclusive range [0, ${size - 1}].`,
+    layout: 'detail',
+  },
+  CONTENT_RANGE_INVALID: { status: 416, message: () => 'Invalid Content-Range header.', layout: 'detail' },
+  CONTENT_RANGE_STOP_INVALID: {
+    status: 416,
+    message: (size: number) => `Invalid stop position in Content-Range header. The stop position MUST be in the inclusive range [0, ${size - 1}].`,
+    layout: 'detail',
+  },
+  CONTENT_RANGE_START_INVALID: {
+    status: 416,
+    message: (size: number) => `Invalid start position in Content-Range header. Start position MUST be in the inclusive range [0, ${size - 1}].`,
+    layout: 'detail',
   },
   RANGE_MULTIPLE: {
     status: 400,

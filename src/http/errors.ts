@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import { GazeError, gazeError, isGazeError, type ErrorLayout } from '../domain/errors.ts';
 
 // Errors are rendered as WebOb renders Glance's: a JSON, HTML or plain-text body chosen by Accept.
@@ -17,12 +18,17 @@ const TITLES: Record<number, string> = {
   413: 'Request Entity Too Large',
   414: 'Request-URI Too Long',
   415: 'Unsupported Media Type',
-  416: 'Requested Range Not Satisfiable',
+  416: 'Request Range Not Satisfiable',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
 };
+
+/** WebOb's title of a status, which is also its reason phrase. */
+export function statusTitle(status: number): string {
+  return TITLES[status] ?? STATUS_CODES[status] ?? 'Unknown';
+}
 
 type Shape = 'json' | 'html' | 'plain';
 
@@ -73,6 +79,7 @@ const EXPLANATIONS: Record<number, string> = {
   404: 'The resource could not be found.',
   409: 'There was a conflict when trying to complete your request.',
   413: 'The request is larger than the server is willing or able to process.',
+  416: 'The Range requested is not available.',
   502: 'Bad gateway.',
   504: 'The gateway has timed out.',
 };
@@ -137,5 +144,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   else if (gz.cause !== undefined) request.log.warn({ err: gz.cause }, gz.message);
   const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept, gz.layout, request.declaredContentType);
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
+  // WebOb's reason phrase in the status line ("413 Request Entity Too Large", not Node's "Payload Too Large").
+  reply.raw.statusMessage = statusTitle(gz.status);
   return reply.code(gz.status).header('content-type', contentType).send(body);
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { METHODS as httpMethods } from 'node:http';
 import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
-import { renderError, sendError } from './errors.ts';
+import { renderError, sendError, statusTitle } from './errors.ts';
 import { readUnusedBody } from './body.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -94,7 +94,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       const { contentType, body } = renderError(gz.status, gz.message, request.headers.accept);
       reply.hijack();
       reply.raw
-        .writeHead(gz.status, {
+        .writeHead(gz.status, statusTitle(gz.status), {
           'content-type': contentType,
           'content-length': Buffer.byteLength(body),
           'x-openstack-request-id': `req-${crypto.randomUUID()}`,

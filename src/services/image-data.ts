@@ -99,8 +99,8 @@ export class ImageDataService {
   }
 }
 
-/** A single range as the client sent it: `start-end`, `start-` or `-suffix`. */
-type RangeRequest = { start: number; end: number | null } | { suffix: number };
+/** A single range as the client sent it: `start-end`, `start-` or `-suffix`, or the legacy Content-Range (`total`: its length, null for `*`). */
+type RangeRequest = { start: number; end: number | null } | { suffix: number } | { start: number; end: number; total: number | null };
 
 function parseRangeHeader(header: string): RangeRequest {
   if (header.includes(',')) throw gazeError('RANGE_MULTIPLE');
@@ -116,14 +116,22 @@ function parseRangeHeader(header: string): RangeRequest {
 /** The legacy request header `Content-Range: bytes a-b/*` that Glance also honours. */
 function parseContentRangeHeader(header: string): RangeRequest {
   const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/.exec(header);
-  if (!m || Number(m[2]) < Number(m[1])) throw gazeError('RANGE_INVALID');
-  return { start: Number(m[1]), end: Number(m[2]) };
+  const total = m?.[3] === '*' ? null : Number(m?.[3]);
+  // WebOb's ContentRange: the end not before the start, and inside the length when one is given.
+  if (!m || Number(m[2]) < Number(m[1]) || (total !== null && Number(m[2]) >= total)) throw gazeError('CONTENT_RANGE_INVALID');
+  return { start: Number(m[1]), end: Number(m[2]), total };
 }
 
 function resolveRange(range: RangeRequest, size: number): ByteRange {
   if ('suffix' in range) {
-    if (range.suffix === 0 || size === 0) throw gazeError('RANGE_INVALID');
-    return { start: Math.max(0, size - range.suffix), end: size - 1 };
+    if (size === 0) throw gazeError('RANGE_INVALID');
+    // WebOb reads `-0` as a start of 0: the whole image, as Glance serves it.
+    return { start: range.suffix === 0 ? 0 : Math.max(0, size - range.suffix), end: size - 1 };
+  }
+  if ('total' in range) {
+    // Glance's own checks of the legacy header, in its order.
+    if (range.total === null && range.end + 1 > size) throw gazeError('CONTENT_RANGE_STOP_INVALID', size);
+    if (range.start >= size) throw gazeError('CONTENT_RANGE_START_INVALID', size);
   }
   if (range.start >= size) throw gazeError('RANGE_START_INVALID', size);
   return { start: range.start, end: Math.min(range.end ?? size - 1, size - 1) };

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 
 export interface Reply {
   status: number;
+  /** The status line's reason phrase. */
+  statusText: string;
   headers: Headers;
   text: string;
   json: any;
@@ -46,7 +48,7 @@ export function client(base: string) {
     } catch {
       /* not JSON */
     }
-    return { status: res.status, headers: res.headers, text, json };
+    return { status: res.status, statusText: res.statusText, headers: res.headers, text, json };
   }
   return {
     call,
@@ -105,7 +107,7 @@ export function rawRequest(base: string, method: string, path: string, headers: 
         }
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-        resolve({ status: res.statusCode!, headers: h, text, json });
+        resolve({ status: res.statusCode!, statusText: res.statusMessage ?? '', headers: h, text, json });
       });
     });
     req.on('error', reject);

@@ -92,6 +92,30 @@ test('ranges: 206 with Content-Range, suffix and open ranges, 416 and 400 for ba
   assert.equal((await get({ 'content-range': 'bytes 1-2/*' })).text, '12');
   expectError(await get({ range: 'bytes=10-' }), 416, 'Invalid start position in Range header. Start position MUST be in the inclusive range [0, 9].');
   expectError(await get({ range: 'pages=1-2' }), 416, 'Invalid Range header.');
+  // WebOb's 416, as Glance raises it: its explanation, the detail, its title and reason phrase.
+  const unsatisfiable = await rawRequest(gaze.url, 'GET', `/v2/images/${img.id}/file`, { range: 'bytes=5-1', accept: 'application/json' });
+  assert.equal(
+    unsatisfiable.text,
+    '{"message": "The Range requested is not available.<br /><br />\\nInvalid Range header.\\n\\n", "code": "416 Request Range Not Satisfiable", "title": "Request Range Not Satisfiable"}',
+  );
+  assert.equal(unsatisfiable.statusText, 'Request Range Not Satisfiable');
+  // The legacy Content-Range, with Glance's own checks and words.
+  expectError(await get({ 'content-range': 'bytes 2-1/*' }), 416, 'Invalid Content-Range header.');
+  expectError(await get({ 'content-range': 'bytes 1-5/3' }), 416, 'Invalid Content-Range header.');
+  expectError(
+    await get({ 'content-range': 'bytes 5-20/*' }),
+    416,
+    'Invalid stop position in Content-Range header. The stop position MUST be in the inclusive range [0, 9].',
+  );
+  expectError(
+    await get({ 'content-range': 'bytes 20-25/30' }),
+    416,
+    'Invalid start position in Content-Range header. Start position MUST be in the inclusive range [0, 9].',
+  );
+  // WebOb reads a suffix of 0 as a start of 0: the whole image.
+  const zero = await get({ range: 'bytes=-0' });
+  assert.equal(zero.status, 206);
+  assert.equal(zero.text, '0123456789');
   expectError(
     await get({ range: 'bytes=0-1,3-4' }),
     400,
