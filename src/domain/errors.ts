@@ -27,7 +27,8 @@ const table = {
   BODY_EXPECTED: { status: 400, message: () => 'Body expected in request.' },
   SCHEMA_MISMATCH: { status: 400, message: (name: string, detail: string) => `Provided object does not match schema '${name}': ${detail}` },
   REQUEST_TOO_LARGE: { status: 413, message: () => 'Request is too large.' },
-  REQUEST_ID_TOO_LONG: { status: 431, message: (max: number) => `x-openstack-request-id length is greater than ${max}.` },
+  // Glance's words (its context middleware returns this error instead of raising it, so its requests go on).
+  REQUEST_ID_TOO_LONG: { status: 431, message: (max: number) => `x-openstack-request-id is too long, max size ${max}` },
   NOT_FOUND: { status: 404, message: () => 'The resource could not be found.' },
   // WebOb's own templates for these two statuses.
   METHOD_NOT_ALLOWED: { status: 405, message: (method: string) => `The method ${method} is not allowed for this resource. <br /><br />\n`, layout: 'whole' },

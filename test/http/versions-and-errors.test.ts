@@ -50,8 +50,9 @@ test('every API response carries a request id; a given one is reused with the re
   const kept = await api.get('/v2/images/nope', { headers: { 'x-openstack-request-id': 'req-xyz' } });
   assert.equal(kept.status, 404);
   assert.equal(kept.headers.get('x-openstack-request-id'), 'req-xyz');
-  const long = await api.get('/v2/images', { headers: { 'x-openstack-request-id': 'x'.repeat(65) } });
+  const long = await api.get('/v2/images', { headers: { 'x-openstack-request-id': 'x'.repeat(65), accept: 'application/json' } });
   assert.equal(long.status, 431);
+  assert.equal(message(long), 'x-openstack-request-id is too long, max size 64');
 });
 
 test('error bodies follow the Accept header: JSON, HTML or plain text', async () => {
