@@ -1,25 +1,11 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { gazeError } from '../domain/errors.ts';
 import type { JsonSchema } from './image.ts';
+import { pformat, pyRepr } from './python-repr.ts';
 
 // Validation errors read like Python's jsonschema messages, which is what Glance shows.
 
-function pyRepr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (value === Infinity) return 'inf';
-  if (value === -Infinity) return '-inf';
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
-  if (typeof value === 'object')
-    return `{${Object.entries(value as object)
-      .map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`)
-      .join(', ')}}`;
-  return String(value);
-}
-
-function describe(err: ErrorObject, data: unknown): string {
+function describe(err: ErrorObject, data: unknown, root: unknown): string {
   const value = err.instancePath
     .split('/')
     .slice(1)
@@ -49,24 +35,61 @@ function describe(err: ErrorObject, data: unknown): string {
       break;
     case 'additionalProperties': {
       const extras = [params.additionalProperty].flat();
-      text = `Additional properties are not allowed (${extras.map(pyRepr).join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;
+      text = `Additional properties are not allowed (${extras.map((extra) => pyRepr(extra)).join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;
       break;
     }
     default:
       text = err.message ?? 'is invalid';
   }
-  const schemaPath = err.schemaPath
-    .replace(/^#\//, '')
-    .split('/')
-    .slice(0, -1)
-    .map((seg) => `[${/^\d+$/.test(seg) ? seg : pyRepr(seg)}]`)
-    .join('');
+  const steps = jsonschemaPath(root, err) ?? err.schemaPath.replace(/^#\//, '').split('/').slice(0, -1);
+  const schemaPath = steps.map((seg) => `[${/^\d+$/.test(seg) ? seg : pyRepr(seg)}]`).join('');
   const at = err.instancePath
     .split('/')
     .slice(1)
     .map((seg) => `[${/^\d+$/.test(seg) ? seg : pyRepr(seg)}]`)
     .join('');
-  return `${text}\n\nFailed validating '${err.keyword}' in schema${schemaPath}:\n    ${JSON.stringify(err.parentSchema ?? {})}\n\nOn instance${at}:\n    ${pyRepr(value)}`;
+  // jsonschema's str(): the schema and the instance as pprint shows them, indented by four.
+  const shown = (v: unknown) => pformat(v, 72).replace(/^/gm, '    ');
+  return `${text}\n\nFailed validating '${err.keyword}' in schema${schemaPath}:\n${shown(err.parentSchema ?? {})}\n\nOn instance${at}:\n${shown(value)}`;
+}
+
+type SchemaNode = { $ref?: string; properties?: Record<string, unknown>; additionalProperties?: unknown; items?: unknown };
+
+/** A local `$ref` followed to what it names (jsonschema shows the schema it resolved to). */
+function resolved(root: unknown, node: unknown): unknown {
+  for (let hops = 0; hops < 8 && typeof (node as SchemaNode | null)?.$ref === 'string'; hops++) {
+    const ref = (node as SchemaNode).$ref!;
+    if (!ref.startsWith('#/')) break;
+    node = ref
+      .slice(2)
+      .split('/')
+      .reduce<unknown>((n, key) => (n as Record<string, unknown> | undefined)?.[key], root);
+  }
+  return node;
+}
+
+/**
+ * The schema path jsonschema names: the way from the root to the instance's place, through properties,
+ * additionalProperties and items, with each `$ref` followed and not named. ajv names the referenced
+ * schema's own path instead. Null where the way does not lead to the error's schema.
+ */
+function jsonschemaPath(root: unknown, err: ErrorObject): string[] | null {
+  const path: string[] = [];
+  let node = resolved(root, root) as SchemaNode | undefined;
+  for (const raw of err.instancePath.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (node?.properties && Object.hasOwn(node.properties, seg)) {
+      path.push('properties', seg);
+      node = resolved(root, node.properties[seg]) as SchemaNode;
+    } else if (node && typeof node.additionalProperties === 'object') {
+      path.push('additionalProperties');
+      node = resolved(root, node.additionalProperties) as SchemaNode;
+    } else if (node && typeof node.items === 'object') {
+      path.push('items');
+      node = resolved(root, node.items) as SchemaNode;
+    } else return null;
+  }
+  return node === err.parentSchema ? path : null;
 }
 
 // Every violation is collected, so that the one reported is the one Glance reports: jsonschema's
@@ -156,6 +179,6 @@ export class SchemaValidator {
 
   /** Throws 400 "Provided object does not match schema '<name>': ..." naming the violation Glance names. */
   validate(data: unknown): void {
-    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(bestMatch(this.schema, this.fn.errors!), data));
+    if (!this.fn(data)) throw gazeError('SCHEMA_MISMATCH', this.name, describe(bestMatch(this.schema, this.fn.errors!), data, this.schema));
   }
 }

@@ -73,6 +73,16 @@ test('create refuses read-only, reserved and os_glance attributes with 403', asy
 });
 
 test('create validates against the image schema (400) and Glance rules', async () => {
+  // The whole message as Glance 25 words it (captured from one): jsonschema's error, then the schema and
+  // the instance as Python's pprint shows them.
+  const wrongType = await api.post('/v2/images', { disk_format: true }, { headers: JSON_ACCEPT });
+  assert.equal(
+    wrongType.json.message,
+    "Provided object does not match schema 'image': True is not of type 'null', 'string'\n\nFailed validating 'type' in schema['properties']['disk_format']:\n    {'description': 'Format of the disk',\n     'enum': [None,\n              'ami',\n              'ari',\n              'aki',\n              'vhd',\n              'vhdx',\n              'vmdk',\n              'raw',\n              'qcow2',\n              'vdi',\n              'iso',\n              'ploop'],\n     'type': ['null', 'string']}\n\nOn instance['disk_format']:\n    True<br /><br />\n\n\n",
+  );
+  // A long string is cut at its spaces into adjacent literals, as pprint cuts it.
+  const longName = await api.post('/v2/images', { name: `it's ${'word '.repeat(60)}` }, { headers: JSON_ACCEPT });
+  assert.ok(longName.json.message.includes(`On instance['name']:\n    ("it's ${'word '.repeat(12)}"\n     '${'word '.repeat(13)}'\n`), longName.json.message);
   expectError(
     await api.post('/v2/images', { disk_format: 'floppy' }, { headers: JSON_ACCEPT }),
     400,

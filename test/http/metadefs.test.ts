@@ -143,6 +143,12 @@ test("create is all or nothing; duplicates, read-only keys, schema and 4-byte re
     400,
     /^Provided object does not match schema 'property': 'name' is a required property\n/,
   );
+  // A $ref is followed and not named in the path, as jsonschema does (captured from Glance 25).
+  const refd = await api.post(`${NS}/Dup/objects`, { name: 'o', required: 'x' }, { headers: JSON_ACCEPT });
+  assert.equal(
+    refd.json.message,
+    "Provided object does not match schema 'object': 'x' is not of type 'array'\n\nFailed validating 'type' in schema['properties']['required']:\n    {'items': {'type': 'string'}, 'type': 'array', 'uniqueItems': True}\n\nOn instance['required']:\n    'x'<br /><br />\n\n\n",
+  );
   expectError(
     await api.post(`${NS}/Dup/objects`, { required: ['p'], glance_service_interface: 'x' }, { headers: JSON_ACCEPT }),
     400,
