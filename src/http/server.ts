@@ -106,10 +106,12 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
     rewriteUrl(req) {
       // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
-      const url = (req.url ?? '/').replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
-      const q = url.indexOf('?');
-      const pathname = q < 0 ? url : url.slice(0, q);
-      const query = q < 0 ? '' : url.slice(q);
+      const raw = (req.url ?? '/').replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
+      const q = raw.indexOf('?');
+      // Glance routes the decoded path without empty segments: an encoded slash is a slash, `//` is one.
+      const pathname = (q < 0 ? raw : raw.slice(0, q)).replace(/%2f/gi, '/').replace(/\/{2,}/g, '/');
+      const query = q < 0 ? '' : raw.slice(q);
+      const url = pathname + query;
       const [first = '', ...rest] = pathname.split('/').slice(1);
       if (first === '' || first === 'versions' || first === 'healthcheck') return url;
       if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
@@ -208,10 +210,7 @@ function answerNoRoute(request: FastifyRequest, reply: FastifyReply): FastifyRep
   return sendError(request, reply, gazeError('NOT_FOUND'));
 }
 
-/**
- * Glance routes the decoded path: an empty segment (`/namespaces//tags`) or an encoded slash in one
- * (`/images/a%2Fb`) matches none of its routes.
- */
+/** An empty parameter (a trailing slash: `/images/x/tags/`) matches none of Glance's routes. */
 function routable(params: unknown): boolean {
   return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '' && !value.includes('/'));
 }

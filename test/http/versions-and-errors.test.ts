@@ -113,7 +113,13 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   const missing = await api.get('/v2/nothing-here', { headers: { accept: 'application/json' } });
   assert.equal(missing.status, 404);
   assert.equal(missing.json.title, 'Not Found');
-  // Glance routes the decoded path: an empty segment or an encoded slash matches none of its routes.
+  // Glance routes the decoded path without its empty segments (checked against Glance 25).
+  const doubled = await api.get('/v2/images//members', { headers: { accept: 'application/json' } });
+  assert.equal(doubled.status, 404);
+  assert.equal(message(doubled), 'No image found with ID members');
+  assert.equal((await api.get('/v2//images')).status, 200);
+  assert.equal((await rawRequest(gaze.url, 'PUT', '/v2/images/%2F/stage', {})).status, 405);
+  assert.equal(message(await api.get('/v2/images/%252F', { headers: { accept: 'application/json' } })), 'No image found with ID %2F');
   for (const [method, path] of [
     ['GET', '/v2/images/a%2Fb'],
     ['PUT', '/v2/images/00000000-0000-4000-8000-000000000000/tags/a%2Fb'],
