@@ -39,31 +39,40 @@ function numberRepr(n: number): string {
   return `${sign}${whole}.${fraction || '0'}`;
 }
 
+/**
+ * How deep a value is shown; deeper containers print as `...`, as pprint's `depth` does. Glance itself
+ * fails (500) on bodies nested some hundreds deep; Gaze answers them with this much shown.
+ */
+const MAX_DEPTH = 100;
+/** Beyond this many characters on one line, a value is not laid out again over several (each layout step re-measures its part). */
+const MAX_PRETTY = 64 * 1024;
+
 /** Python's repr(): dicts in their keys' order (`sorted`: as pprint writes them, keys sorted). */
-export function pyRepr(value: Json, sorted = false): string {
+export function pyRepr(value: Json, sorted = false, depth = 0): string {
   if (value === null || value === undefined) return 'None';
   if (value === true) return 'True';
   if (value === false) return 'False';
   if (typeof value === 'string') return strRepr(value);
   if (typeof value === 'number') return numberRepr(value);
-  if (Array.isArray(value)) return `[${value.map((v) => pyRepr(v, sorted)).join(', ')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, Json>).filter(([, v]) => v !== undefined);
-    if (sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${strRepr(k)}: ${pyRepr(v, sorted)}`).join(', ')}}`;
-  }
-  return String(value);
+  if (typeof value !== 'object') return String(value);
+  if (depth >= MAX_DEPTH) return Array.isArray(value) ? '[...]' : '{...}';
+  if (Array.isArray(value)) return `[${value.map((v) => pyRepr(v, sorted, depth + 1)).join(', ')}]`;
+  const entries = Object.entries(value as Record<string, Json>).filter(([, v]) => v !== undefined);
+  if (sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${strRepr(k)}: ${pyRepr(v, sorted, depth + 1)}`).join(', ')}}`;
 }
 
 /** pprint.pformat(value, width): CPython's PrettyPrinter (indent 1, dicts sorted) for JSON values. */
 export function pformat(value: Json, width = 80): string {
+  const whole = pyRepr(value, true);
+  if (whole.length > MAX_PRETTY) return whole;
   const out: string[] = [];
   format(value, 0, 0, 1);
   return out.join('');
 
   function format(object: Json, indent: number, allowance: number, level: number): void {
-    const rep = pyRepr(object, true);
-    if (rep.length > width - indent - allowance) {
+    const rep = pyRepr(object, true, level - 1);
+    if (rep.length > width - indent - allowance && level <= MAX_DEPTH) {
       if (Array.isArray(object) && object.length > 0) {
         out.push('[');
         formatItems(object, indent, allowance + 1, level);
