@@ -163,7 +163,11 @@ export class ImageListService {
 
     // Glance's deserializer checks visibility and changes-since, then member_status, then the limit and
     // the sorting; the other filters only once the query runs. The first of several faults is named.
-    for (const [key, value] of pairs) if (key === 'visibility' || key === 'changes-since') checkScopeFilter(key, value);
+    // Each by its last value, as Glance's MultiDict gives it.
+    for (const key of ['visibility', 'changes-since'] as const) {
+      const value = get(key);
+      if (value) checkScopeFilter(key, value); // an empty one is no fault to Glance
+    }
     for (const [key, value] of pairs) if (key === 'member_status') checkMemberStatus(value);
     let limit = settings.limitParamDefault;
     const limitText = get('limit');
@@ -189,9 +193,9 @@ export class ImageListService {
     let unreadableFilter = false;
 
     for (const [key, value] of pairs) {
-      if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort'].includes(key)) continue;
+      if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort', 'changes-since'].includes(key)) continue;
       if (key === 'visibility') {
-        visibility = checkScopeFilter(key, value) as NonNullable<typeof visibility>;
+        visibility = value as NonNullable<typeof visibility>; // its last value was checked above
       } else if (key === 'member_status') {
         memberStatus = checkMemberStatus(value);
       } else if (key === 'protected') {
@@ -227,7 +231,8 @@ export class ImageListService {
       if (!(await canSee(this.deps, ctx, marker))) throw gazeError('MARKER_NOT_VISIBLE', markerId);
     }
 
-    if (unreadableFilter) return { images: [], hasMore: false };
+    // An empty visibility is a filter no image passes, as in Glance.
+    if (unreadableFilter || (visibility as string | null) === '') return { images: [], hasMore: false };
     const rows = await this.deps.images.list({
       conditions,
       properties,

@@ -65,6 +65,10 @@ test('visibility and member_status filters select the documented sets', async ()
     'bob-shared-accepted',
   ]);
   expectError(await api.get('/v2/images?visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
+  // The last value counts, as in Glance's MultiDict; an empty one matches no image.
+  assert.equal((await api.get('/v2/images?visibility=everyone&visibility=private')).status, 200);
+  expectError(await api.get('/v2/images?visibility=private&visibility=everyone', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: everyone');
+  assert.deepEqual((await api.get('/v2/images?visibility=')).json.images, []);
   expectError(await api.get('/v2/images?member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');
   // Several faults: the one Glance's deserializer meets first (scope, member status, limit, sorting, the rest).
   expectError(await api.get('/v2/images?sort_key=colour&member_status=maybe', { headers: JSON_ACCEPT }), 400, 'Invalid status: maybe');

@@ -474,6 +474,13 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   expectError(await api.get('/v2/tasks?sort_key=input', { headers: JSON_ACCEPT }), 400, 'Sort key supplied was not valid.');
   expectError(await api.get('/v2/tasks?sort_key=input&limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
   assert.equal((await api.get('/v2/tasks?status=&type=&sort_key=status')).status, 200, 'empty filters are no filters');
+  // Glance's default deserializer reads a body first, even here.
+  const scalarDelete = await api.call('DELETE', `/v2/tasks/${created.json.id}`, {
+    body: 'false',
+    as: alice,
+    headers: { 'content-type': 'application/json', ...JSON_ACCEPT },
+  });
+  expectError(scalarDelete, 400, 'Unexpected body type. Expected list/dict.');
   const del = await api.del(`/v2/tasks/${created.json.id}`, { headers: JSON_ACCEPT });
   expectError(del, 405, /^This operation is currently not permitted on Glance Tasks/);
   assert.match(del.json.message, /expires_at property\.$/, 'the sentence is the whole body, as Glance words it');

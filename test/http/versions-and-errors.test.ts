@@ -189,6 +189,8 @@ test('malformed JSON, non-object bodies and unexpected bodies are 400s with Glan
   for (const [method, path] of [
     ['GET', '/v2/info/usage'],
     ['GET', '/v2/tasks/00000000-0000-4000-8000-000000000000'],
+    ['GET', '/v2/schemas/task'],
+    ['GET', '/v2/schemas/tasks'],
     ['PUT', '/v2/images'],
     ['PATCH', '/v2/images/x/actions/reactivate'],
   ]) {

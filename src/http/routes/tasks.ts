@@ -31,6 +31,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       return reply.send(taskView(await api.tasks.show(request.ctx, id)));
     },
     async DELETE(request) {
+      await readUnusedBody(request);
       api.tasks.refuseDelete(request.ctx);
     },
   });
