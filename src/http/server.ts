@@ -212,7 +212,7 @@ function answerNoRoute(request: FastifyRequest, reply: FastifyReply): FastifyRep
 
 /** An empty parameter (a trailing slash: `/images/x/tags/`) matches none of Glance's routes. */
 function routable(params: unknown): boolean {
-  return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '' && !value.includes('/'));
+  return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '');
 }
 
 /** The same handler for every method routed, HEAD included (OPTIONS stays the Allow answer). */

@@ -92,15 +92,13 @@ function numericFilter(column: ImageColumn, param: string, text: string): number
 }
 
 /** The filters that decide which images are in scope: a visibility Glance knows; never changes-since. */
-function checkScopeFilter(key: 'visibility' | 'changes-since', value: string): string {
+function checkScopeFilter(key: 'visibility' | 'changes-since', value: string): void {
   if (key === 'changes-since') throw gazeError('BAD_REQUEST', 'The "changes-since" filter is no longer available on v2.');
   if (![...VISIBILITIES, 'all'].includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid visibility value: ${value}`);
-  return value;
 }
 
-function checkMemberStatus(value: string): (typeof MEMBER_STATUSES)[number] {
+function checkMemberStatus(value: string): void {
   if (!MEMBER_STATUSES.includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid status: ${value}`);
-  return value as (typeof MEMBER_STATUSES)[number];
 }
 
 function parseBool(name: string, value: string, caseSensitive: boolean): boolean {
@@ -197,7 +195,7 @@ export class ImageListService {
       if (key === 'visibility') {
         visibility = value as NonNullable<typeof visibility>; // its last value was checked above
       } else if (key === 'member_status') {
-        memberStatus = checkMemberStatus(value);
+        memberStatus = value as typeof memberStatus; // each was checked above
       } else if (key === 'protected') {
         conditions.push({ column: 'protected', op: 'eq', values: [parseBool('protected', value, true)] });
       } else if (key === 'os_hidden') {
