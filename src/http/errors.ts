@@ -98,7 +98,7 @@ export function renderError(
   layout: ErrorLayout = 'explanation',
   requestContentType?: string,
 ): { contentType: string; body: string } {
-  const title = TITLES[status] ?? 'Error';
+  const title = statusTitle(status);
   const code = `${status} ${title}`;
   const explanation = layout === 'detail' ? (EXPLANATIONS[status] ?? title) : text;
   const detailText = layout === 'detail' ? text : '';

@@ -1,4 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
+import { lastValue, type QueryPairs } from './query.ts';
 import type { Image } from '../domain/image.ts';
 import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -8,7 +9,6 @@ import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
 
 /** A query string as a list of pairs, repeated keys kept in order. */
-export type QueryPairs = Array<[string, string]>;
 
 const SORT_KEYS: SortKey['key'][] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
 const IN_FILTER_COLUMNS: ImageColumn[] = ['name', 'id', 'status', 'container_format', 'disk_format'];
@@ -155,9 +155,7 @@ export class ImageListService {
   async list(ctx: RequestContext, pairs: QueryPairs): Promise<{ images: Image[]; hasMore: boolean }> {
     this.deps.policy.enforce('get_images', ctx, { project_id: ctx.projectId });
     const { settings } = this.deps;
-    const get = (name: string) => {
-      return pairs.filter(([k]) => k === name).at(-1)?.[1];
-    };
+    const get = (name: string) => lastValue(pairs, name);
 
     // Glance's deserializer checks visibility and changes-since, then member_status, then the limit and
     // the sorting; the other filters only once the query runs. The first of several faults is named.

@@ -19,7 +19,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import type { QueryPairs } from './image-list.ts';
+import { lastValue, type QueryPairs } from './query.ts';
 
 const OBJECT_READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'] as const;
 const OBJECT_NOT_FOUND = { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'MD_NAMESPACE_NOT_FOUND_SHORT' } as const;
@@ -36,11 +36,7 @@ export class MetadefContentService {
   // --- objects
 
   async objects(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefObject[]> {
-    const get = (key: string) =>
-      pairs
-        .filter(([k]) => k === key)
-        .map(([, v]) => v)
-        .pop();
+    const get = (name: string) => lastValue(pairs, name);
     // Checked as Glance checks them, then (as in Glance) not used: objects come in creation order.
     if (parseLimit(get('limit'), null) === 0) throw gazeError('LIMIT_NOT_POSITIVE');
     parseSortDir(get('sort_dir'));
@@ -194,11 +190,7 @@ export class MetadefContentService {
   // --- tags
 
   async tags(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefTag[]> {
-    const get = (key: string) =>
-      pairs
-        .filter(([k]) => k === key)
-        .map(([, v]) => v)
-        .pop();
+    const get = (name: string) => lastValue(pairs, name);
     // Glance's order: the direction, the visibility and the limit; the sort key once the namespace is found.
     const sortDir = parseSortDir(get('sort_dir'));
     checkVisibilityParam(get('visibility'), ['public', 'private', 'shared']);

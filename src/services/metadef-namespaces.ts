@@ -28,7 +28,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import type { QueryPairs } from './image-list.ts';
+import { lastValue, type QueryPairs } from './query.ts';
 
 /** A namespace with what GET shows of it. */
 export interface NamespaceDetail {
@@ -73,11 +73,7 @@ export class MetadefNamespaceService {
     ctx: RequestContext,
     pairs: QueryPairs,
   ): Promise<{ namespaces: Array<{ namespace: MetadefNamespace; associations: MetadefAssociation[] }>; hasMore: boolean }> {
-    const get = (name: string) =>
-      pairs
-        .filter(([k]) => k === name)
-        .map(([, v]) => v)
-        .pop();
+    const get = (name: string) => lastValue(pairs, name);
     // Glance's order: the limit, the direction and the visibility; the policies and the marker; the sort
     // key when the database is asked.
     const limit = parseLimit(get('limit'), this.deps.limits)!;
@@ -200,11 +196,7 @@ export class MetadefNamespaceService {
   }
 
   async show(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<NamespaceDetail> {
-    const get = (key: string) =>
-      pairs
-        .filter(([k]) => k === key)
-        .map(([, v]) => v)
-        .pop();
+    const get = (name: string) => lastValue(pairs, name);
     checkVisibilityParam(get('visibility'), ['public', 'private']);
     const ns = await findNamespace(this.deps, ctx, name, { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'NOT_FOUND' });
     enforce(this.deps, 'get_metadef_namespace', ctx, ns);

@@ -5,7 +5,7 @@ import { TASK_SORT_KEYS, type TaskRow, type TaskSortKey } from '../db/repos/task
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
-import type { QueryPairs } from './image-list.ts';
+import { lastValue, type QueryPairs } from './query.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
@@ -52,11 +52,7 @@ export class TaskService {
 
   async list(ctx: RequestContext, pairs: QueryPairs, limits: { default: number; max: number }): Promise<{ tasks: TaskRow[]; hasMore: boolean }> {
     this.access(ctx);
-    const get = (name: string) =>
-      pairs
-        .filter(([k]) => k === name)
-        .map(([, v]) => v)
-        .pop();
+    const get = (name: string) => lastValue(pairs, name);
     // Glance's order: the direction, the status and type filters (when not empty), the marker's form,
     // the limit; the sort key and the marker itself only when the database is asked.
     const sortDir = get('sort_dir') ?? 'desc';

@@ -74,6 +74,7 @@ test('an upload that stalls is cut off with 408; the image is queued again and n
   const r = await slowUpload(`${gaze.url}/v2/images/${img.id}/file`, 1 << 20, Buffer.alloc(4096, 1), null);
   assert.equal(r.status, 408, r.body);
   assert.match(JSON.parse(r.body).message, /The upload was cut off: no data arrived for 1 seconds/);
+  assert.equal(JSON.parse(r.body).title, 'Request Timeout', "WebOb's title of a 408");
   assert.equal(r.connection, 'close');
   assert.ok(Date.now() - started < 10_000);
   const after = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;

@@ -75,6 +75,7 @@ test('a stage host that cannot be reached: import answers 504, delete still dele
       });
       assert.equal(r.status, 504);
       assert.equal(r.json.message, 'The gateway has timed out.<br /><br />\nStage host is unavailable\n\n', "WebOb's detail shape, as Glance raises it");
+      assert.equal(r.json.title, 'Gateway Timeout');
       assert.equal((await client(b.url).del(`/v2/images/${img.id}`)).status, 204);
       assert.equal((await client(b.url).get(`/v2/images/${img.id}`)).status, 404);
     } finally {
