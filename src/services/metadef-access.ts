@@ -6,7 +6,7 @@ import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
-import { canSeeNamespace, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
+import { canSeeNamespace, PROPERTY_FIELDS, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
 import { apiTime, nowTimestamp } from '../domain/time.ts';
 
 /** What the metadefs use cases share. */
@@ -105,27 +105,12 @@ export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; del
   };
 }
 
-const PAYLOAD_PROPERTY_FIELDS = [
-  'type',
-  'title',
-  'description',
-  'default',
-  'minimum',
-  'maximum',
-  'enum',
-  'pattern',
-  'minLength',
-  'maxLength',
-  'confidential',
-  'items',
-  'uniqueItems',
-  'minItems',
-  'maxItems',
-  'additionalItems',
-];
+// Glance's notifications leave out a property's name (given beside it), its operators and readonly.
+const NOT_IN_PAYLOAD: ReadonlySet<string> = new Set(['name', 'operators', 'readonly']);
+const PAYLOAD_PROPERTY_FIELDS = PROPERTY_FIELDS.filter((f) => !NOT_IN_PAYLOAD.has(f));
 
 /** A property definition's fields as Glance's notifications show them (null where absent). */
-const payloadFields = (def: PropertyDefinition) => Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] || null]));
+const payloadFields = (def: PropertyDefinition) => Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] ?? null]));
 
 export function propertyPayload(ns: string, name: string, def: PropertyDefinition, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {

@@ -79,7 +79,7 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
       resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'n_' }],
       objects: [{ name: 'o' }],
       tags: [{ name: 't' }],
-      properties: { p: { type: 'string', title: 'P' } },
+      properties: { p: { type: 'integer', title: 'P', minimum: 0, confidential: false, readonly: true } },
     });
     await api.call('PUT', '/v2/metadefs/namespaces/Noticed', { json: { namespace: 'Renamed' } });
     await api.call('POST', '/v2/metadefs/namespaces/Renamed/tags', { json: { tags: [{ name: 'a' }, { name: 'b' }] } });
@@ -109,6 +109,30 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
   assert.equal(update.payload.namespace_old, 'Noticed');
   assert.equal(events.find((n) => n.notification === 'metadef_tag.update').payload.name_old, 'a');
   assert.equal(events.find((n) => n.notification === 'metadef_resource_type.create').payload.prefix, 'n_');
+  // Glance's format_metadef_property_notification: every schema field, a falsy value kept as given.
+  assert.deepEqual(events.find((n) => n.notification === 'metadef_property.create').payload, {
+    namespace: 'Noticed',
+    name: 'p',
+    name_old: 'p',
+    type: 'integer',
+    title: 'P',
+    description: null,
+    default: null,
+    minimum: 0,
+    maximum: null,
+    enum: null,
+    pattern: null,
+    minLength: null,
+    maxLength: null,
+    confidential: false,
+    items: null,
+    uniqueItems: null,
+    minItems: null,
+    maxItems: null,
+    additionalItems: null,
+    deleted: false,
+    deleted_at: null,
+  });
   const deleted = events.at(-1);
   assert.equal(deleted.payload.deleted, true);
   assert.match(deleted.payload.deleted_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
