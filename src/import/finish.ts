@@ -3,7 +3,7 @@ import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { imagePayload, taskPayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
 import type { ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -14,6 +14,12 @@ export interface FinishDeps {
   deps: ImportDeps;
   staging: StagingArea;
   taskTimeToLiveHours: number;
+}
+
+/** A task event with the task as it now is (Glance sends the task it has just saved). */
+export async function notifyTask(deps: ImportDeps, event: string, taskId: string): Promise<void> {
+  const task = await deps.tasks.getRaw(taskId);
+  if (task) deps.notifier.info(event, taskPayload(task));
 }
 
 const expiry = (f: FinishDeps) => addSeconds(nowTimestamp(), f.taskTimeToLiveHours * 3600);
@@ -33,7 +39,7 @@ export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, act
     lease_owner: null,
     lease_expires_at: null,
   });
-  deps.notifier.info('task.success', { id: task.id, type: task.type, status: 'success' });
+  await notifyTask(deps, 'task.success', task.id);
   await deps.images.releaseImportLock(imageId, task.id);
 }
 
@@ -55,7 +61,7 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
     lease_owner: null,
     lease_expires_at: null,
   });
-  if (failed) deps.notifier.info('task.failure', { id: task.id, type: task.type, status: 'failure', message });
+  if (failed) await notifyTask(deps, 'task.failure', task.id);
 }
 
 /**

@@ -7,7 +7,8 @@ import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
-import { failAndRevert, revertImport, type FinishDeps, type Revert } from './finish.ts';
+import { taskPayload } from '../notify/payloads.ts';
+import { failAndRevert, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import type { CallerCredentials, EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
@@ -220,7 +221,7 @@ export class ImportRunner implements ImportEngine {
     try {
       if (!(await this.holdLease(task.id))) return;
       await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'processing', attempts: task.attempts + 1 });
-      this.deps.notifier.info('task.processing', { id: task.id, type: task.type, status: 'processing' });
+      await notifyTask(this.deps, 'task.processing', task.id);
       const job = {
         deps: this.deps,
         staging: this.staging,
@@ -237,6 +238,8 @@ export class ImportRunner implements ImportEngine {
       if (!kind) throw new ImportStopped(`Tasks of type ${task.type} are not supported.`);
       await kind.run(job);
       outcome = 'success';
+      // Glance's task.run comes once its run has returned, with the task as its API process saw it.
+      this.deps.notifier.info('task.run', taskPayload(task));
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof HandedOn) return;

@@ -1,5 +1,6 @@
 import { isHiddenProperty, type Image } from '../domain/image.ts';
-import { apiTime, clockNow } from '../domain/time.ts';
+import type { TaskRecord } from '../domain/task.ts';
+import { apiTime, nowTimestamp } from '../domain/time.ts';
 
 /** Glance's notification payload of an image (locations never included). */
 export function imagePayload(image: Image): Record<string, unknown> {
@@ -28,7 +29,43 @@ export function imagePayload(image: Image): Record<string, unknown> {
   };
 }
 
-/** image.delete's payload: the image as it was, deleted now. */
+/** image.delete's payload: the image as it was, deleted now (whole seconds, as Glance's isotime()). */
 export function imageDeletedPayload(image: Image): Record<string, unknown> {
-  return { ...imagePayload(image), deleted: true, deleted_at: clockNow().toISOString() };
+  return { ...imagePayload(image), deleted: true, deleted_at: apiTime(nowTimestamp()) };
+}
+
+/** Glance's payload of an image member (image.member.*); a deletion says when. */
+export function memberPayload(
+  member: { image_id: string; member: string; status: string; created_at: string; updated_at: string },
+  deleted = false,
+): Record<string, unknown> {
+  return {
+    image_id: member.image_id,
+    member_id: member.member,
+    status: member.status,
+    created_at: apiTime(member.created_at),
+    updated_at: apiTime(member.updated_at),
+    deleted,
+    deleted_at: deleted ? apiTime(nowTimestamp()) : null,
+  };
+}
+
+/**
+ * Glance's payload of a task (task.*): never its input, result or message, which may hold secrets.
+ * A task without an expiry shows the current time there, as Glance's isotime(None) does.
+ */
+export function taskPayload(task: TaskRecord): Record<string, unknown> {
+  return {
+    id: task.id,
+    type: task.type,
+    status: task.status,
+    result: null,
+    owner: task.owner,
+    message: null,
+    expires_at: apiTime(task.expires_at ?? nowTimestamp()),
+    created_at: apiTime(task.created_at),
+    updated_at: apiTime(task.updated_at),
+    deleted: false,
+    deleted_at: null,
+  };
 }

@@ -1,3 +1,4 @@
+import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -50,6 +51,6 @@ export async function startLockedTask(
     await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
     throw gazeError('IMPORT_LOCK_LOST', imageId);
   }
-  deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
+  deps.notifier.info('task.create', taskPayload(task));
   engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
 }

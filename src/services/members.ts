@@ -2,6 +2,7 @@ import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { MemberRow } from '../db/repos/members.ts';
+import { memberPayload } from '../notify/payloads.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage, targetFor } from './access.ts';
 
@@ -98,18 +99,6 @@ export class MemberService {
     }
     const row = await this.deps.members.get(imageId, memberId);
     if (!row || !(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
-    this.deps.notifier.info('image.member.delete', { ...memberPayload(row), deleted: true });
+    this.deps.notifier.info('image.member.delete', memberPayload(row, true));
   }
-}
-
-function memberPayload(row: MemberRow): Record<string, unknown> {
-  return {
-    image_id: row.image_id,
-    member_id: row.member,
-    status: row.status,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-    deleted: false,
-    deleted_at: null,
-  };
 }

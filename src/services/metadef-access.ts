@@ -109,8 +109,17 @@ export function namespacePayload(ns: MetadefNamespace, opts: { old?: string; del
 const NOT_IN_PAYLOAD: ReadonlySet<string> = new Set(['name', 'operators', 'readonly']);
 const PAYLOAD_PROPERTY_FIELDS = PROPERTY_FIELDS.filter((f) => !NOT_IN_PAYLOAD.has(f));
 
-/** A property definition's fields as Glance's notifications show them (null where absent). */
+/** A property definition's fields as Glance's property notifications show them (null where absent). */
 const payloadFields = (def: PropertyDefinition) => Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, def[f] ?? null]));
+
+/** The same inside an object's notification, where Glance writes `value or None`: what Python finds false is null. */
+const objectPropertyFields = (def: PropertyDefinition) => Object.fromEntries(PAYLOAD_PROPERTY_FIELDS.map((f) => [f, pythonFalsy(def[f]) ? null : def[f]]));
+
+function pythonFalsy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length === 0;
+  if (value !== null && typeof value === 'object') return Object.keys(value).length === 0;
+  return !value;
+}
 
 export function propertyPayload(ns: string, name: string, def: PropertyDefinition, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
   return {
@@ -127,7 +136,7 @@ export function objectPayload(ns: string, obj: Omit<MetadefObject, 'id'>, opts: 
     namespace: ns,
     name: obj.name,
     name_old: opts.old ?? obj.name,
-    properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...payloadFields(def) })),
+    properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...objectPropertyFields(def) })),
     required: obj.required,
     description: obj.description,
     created_at: apiTime(obj.created_at),

@@ -1,3 +1,4 @@
+import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { TASK_STATUSES } from '../domain/task.ts';
@@ -138,7 +139,7 @@ export class TaskService {
       user_id: ctx.userId,
     });
     await this.deps.tasks.insert(task);
-    this.deps.notifier.info('task.create', { id: task.id, type: task.type, status: task.status, owner: task.owner });
+    this.deps.notifier.info('task.create', taskPayload(task));
     this.engine.submit(task);
     return task;
   }

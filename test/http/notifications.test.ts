@@ -37,13 +37,14 @@ test('with the log driver, image events are written as JSON lines with Glance ev
   assert.equal(upload.payload.status, 'active');
   assert.equal(upload.payload.size, 5);
   assert.equal(events.at(-1).payload.deleted, true);
+  assert.match(events.at(-1).payload.deleted_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, "whole seconds, as Glance's isotime()");
   assert.ok(!('locations' in upload.payload));
   const prepare = events.find((n) => n.notification === 'image.prepare');
   assert.equal(prepare.payload.status, 'saving');
   assert.deepEqual(prepare.payload.properties, {}, 'which node writes the data is not told');
 });
 
-test('an import emits task.create, task.processing and task.success, and the image events of its data', async () => {
+test("an import emits task.create, task.processing, task.success and task.run with Glance's task payload, and the image events of its data", async () => {
   const lines: string[] = [];
   const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
   try {
@@ -51,12 +52,14 @@ test('an import emits task.create, task.processing and task.success, and the ima
     const img = await api.createImage({ name: 'imported' });
     await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
     await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } });
-    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.success"')); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.run"')); i++) await new Promise((r) => setTimeout(r, 25));
   } finally {
     await gaze.stop();
   }
-  const names = lines.map((l) => JSON.parse(l).notification);
-  const order = ['task.create', 'task.processing', 'image.prepare', 'image.upload', 'image.activate', 'task.success'];
+  const notes = lines.map((l) => JSON.parse(l));
+  const names = notes.map((n) => n.notification);
+  // Glance's order: its task.run notifies once the executor's run, which does the whole import, returned.
+  const order = ['task.create', 'task.processing', 'image.prepare', 'image.upload', 'image.activate', 'task.success', 'task.run'];
   const positions = order.map((n) => names.indexOf(n));
   assert.ok(
     positions.every((p) => p >= 0),
@@ -67,6 +70,63 @@ test('an import emits task.create, task.processing and task.success, and the ima
     positions,
     'in this order',
   );
+  // Glance's format_task_notification: the task's fields, never its input, result or message.
+  const payloadOf = (event: string) => notes.find((n) => n.notification === event).payload;
+  const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+  const success = payloadOf('task.success');
+  assert.deepEqual(Object.keys(success), [
+    'id',
+    'type',
+    'status',
+    'result',
+    'owner',
+    'message',
+    'expires_at',
+    'created_at',
+    'updated_at',
+    'deleted',
+    'deleted_at',
+  ]);
+  assert.equal(success.type, 'api_image_import');
+  assert.equal(success.status, 'success');
+  assert.equal(success.result, null);
+  assert.equal(success.message, null);
+  for (const key of ['expires_at', 'created_at', 'updated_at']) assert.match(success[key], stamp, key);
+  assert.ok(success.expires_at > success.created_at, 'a finished task expires later');
+  assert.equal(payloadOf('task.create').status, 'pending');
+  assert.equal(payloadOf('task.processing').status, 'processing');
+  assert.equal(payloadOf('task.run').status, 'pending', 'the task as the API saw it');
+  assert.equal(new Set(['task.create', 'task.processing', 'task.run', 'task.success'].map((e) => payloadOf(e).id)).size, 1);
+});
+
+test("image member events carry Glance's payload, with API times and a deletion time", async () => {
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
+  try {
+    const api = client(gaze.url);
+    const img = await api.createImage({ name: 'shared', visibility: 'shared' });
+    assert.equal((await api.post(`/v2/images/${img.id}/members`, { member: 'other-project' })).status, 200);
+    assert.equal((await api.del(`/v2/images/${img.id}/members/other-project`)).status, 204);
+    const events = lines.map((l) => JSON.parse(l)).filter((n) => n.notification.startsWith('image.member.'));
+    assert.deepEqual(
+      events.map((n) => n.notification),
+      ['image.member.create', 'image.member.delete'],
+    );
+    const [created, deleted] = events.map((n) => n.payload);
+    const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    assert.deepEqual(Object.keys(created), ['image_id', 'member_id', 'status', 'created_at', 'updated_at', 'deleted', 'deleted_at']);
+    assert.equal(created.image_id, img.id);
+    assert.equal(created.member_id, 'other-project');
+    assert.equal(created.status, 'pending');
+    assert.match(created.created_at, stamp);
+    assert.match(created.updated_at, stamp);
+    assert.equal(created.deleted, false);
+    assert.equal(created.deleted_at, null);
+    assert.equal(deleted.deleted, true);
+    assert.match(deleted.deleted_at, stamp);
+  } finally {
+    await gaze.stop();
+  }
 });
 
 test("metadefs emit Glance's metadef_* events with its payloads", async () => {
@@ -77,7 +137,7 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
     await api.post('/v2/metadefs/namespaces', {
       namespace: 'Noticed',
       resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'n_' }],
-      objects: [{ name: 'o' }],
+      objects: [{ name: 'o', properties: { size: { type: 'integer', title: 'Size', minimum: 0 } } }],
       tags: [{ name: 't' }],
       properties: { p: { type: 'integer', title: 'P', minimum: 0, confidential: false, readonly: true } },
     });
@@ -109,6 +169,19 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
   assert.equal(update.payload.namespace_old, 'Noticed');
   assert.equal(events.find((n) => n.notification === 'metadef_tag.update').payload.name_old, 'a');
   assert.equal(events.find((n) => n.notification === 'metadef_resource_type.create').payload.prefix, 'n_');
+  // An object's properties are written `value or None` by Glance: its 0 turns null there.
+  const objectProperty = events.find((n) => n.notification === 'metadef_object.create').payload.properties;
+  assert.equal(objectProperty.length, 1);
+  assert.deepEqual(
+    {
+      name: objectProperty[0].name,
+      type: objectProperty[0].type,
+      title: objectProperty[0].title,
+      minimum: objectProperty[0].minimum,
+      enum: objectProperty[0].enum,
+    },
+    { name: 'size', type: 'integer', title: 'Size', minimum: null, enum: null },
+  );
   // Glance's format_metadef_property_notification: every schema field, a falsy value kept as given.
   assert.deepEqual(events.find((n) => n.notification === 'metadef_property.create').payload, {
     namespace: 'Noticed',
