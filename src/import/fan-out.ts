@@ -3,7 +3,7 @@ import { activation, ImageGone } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { imageDataPayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, ImportStopped } from './failures.ts';
 import type { ImportJob } from './job.ts';
@@ -45,7 +45,8 @@ export async function fanOut(
     properties = { ...properties, ...progress };
   };
   for (const [index, store] of targets.entries()) {
-    deps.notifier.info('image.prepare', { ...imagePayload(image), backend: store.id });
+    const backend = deps.stores.multistore ? store.id : undefined;
+    deps.notifier.info('image.prepare', imageDataPayload({ ...image, properties }, backend));
     try {
       const report = (copied: number) => deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
       // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
@@ -81,7 +82,8 @@ export async function fanOut(
       stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       await record({ done: store.id }, activates ? stored : undefined);
-      deps.notifier.info('image.upload', { ...imagePayload(image), backend: store.id });
+      const now = await deps.images.get(image.id);
+      if (now) deps.notifier.info('image.upload', imageDataPayload(now));
     } catch (err) {
       if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
       // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store failed.

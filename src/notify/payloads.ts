@@ -1,4 +1,5 @@
 import { isHiddenProperty, type Image } from '../domain/image.ts';
+import { FAILED_IMPORT, IMPORTING_TO_STORES } from '../domain/import-progress.ts';
 import type { TaskRecord } from '../domain/task.ts';
 import { apiTime, nowTimestamp } from '../domain/time.ts';
 
@@ -26,6 +27,31 @@ export function imagePayload(image: Image): Record<string, unknown> {
     tags: [...image.tags],
     deleted: false,
     deleted_at: null,
+  };
+}
+
+/**
+ * image.prepare's and image.upload's payload: the image, the stores its import still writes to and those
+ * that failed (as lists), and for image.prepare with several stores the store written to.
+ */
+export function imageDataPayload(image: Image, backend?: string): Record<string, unknown> {
+  const list = (value: string | undefined) => (value ? value.split(',') : []);
+  return {
+    ...imagePayload(image),
+    [IMPORTING_TO_STORES]: list(image.properties[IMPORTING_TO_STORES]),
+    [FAILED_IMPORT]: list(image.properties[FAILED_IMPORT]),
+    ...(backend ? { backend } : {}),
+  };
+}
+
+/** image.send's payload, once a download's last byte went out: who read how much of whose image. */
+export function imageSendPayload(image: Image, bytesSent: number, reader: { projectId: string | null; userId: string | null }): Record<string, unknown> {
+  return {
+    bytes_sent: bytesSent,
+    image_id: image.id,
+    owner_id: image.owner,
+    receiver_tenant_id: reader.projectId,
+    receiver_user_id: reader.userId,
   };
 }
 

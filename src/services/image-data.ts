@@ -10,13 +10,15 @@ import { IngestAborted } from '../ingest/pipeline.ts';
 import { DigestMismatch, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { imageDataPayload, imagePayload, imageSendPayload } from '../notify/payloads.ts';
 
 export interface Download {
   image: Image;
   /** Absent when the image has no data (204). */
   stream?: Readable;
   range?: ByteRange;
+  /** To call once the stream's last byte went out to the client: Glance's image.send. */
+  delivered?: () => void;
 }
 
 export class ImageDataService {
@@ -46,14 +48,14 @@ export class ImageDataService {
     // and the data is judged by these.
     const saving = await this.deps.images.get(id);
     if (!saving) throw gazeError('DELETED_DURING_UPLOAD', id);
-    this.deps.notifier.info('image.prepare', { ...imagePayload(saving), backend: storeId ?? null });
+    this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
 
     const controller = this.uploads.begin(id);
     try {
       await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
       if (done) {
-        this.deps.notifier.info('image.upload', imagePayload(done));
+        this.deps.notifier.info('image.upload', imageDataPayload(done));
         this.deps.notifier.info('image.activate', imagePayload(done));
       }
     } catch (err) {
@@ -87,14 +89,15 @@ export class ImageDataService {
     if (image.locations.length === 0 || image.size === null) return { image };
     const byteRange = range ? resolveRange(range, image.size) : undefined;
     const length = byteRange ? byteRange.end - byteRange.start + 1 : image.size;
+    const delivered = () => this.deps.notifier.info('image.send', imageSendPayload(image, length, ctx));
     const cached = await this.cache?.cachedData(image, byteRange, length);
-    if (cached) return { image, stream: cached, range: byteRange };
+    if (cached) return { image, stream: cached, range: byteRange, delivered };
     const stream = await this.deps.stores.openFirst(image.locations, {
       range: byteRange,
       length,
       failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
     });
-    if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange };
+    if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange, delivered };
     throw gazeError('DATA_UNAVAILABLE', id);
   }
 }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess } from '../helpers/gaze.ts';
-import { client } from '../helpers/http.ts';
+import http from 'node:http';
+import { alice, client } from '../helpers/http.ts';
 import { pino } from 'pino';
 
 /** A logger that keeps the notification lines (the log driver's) in `lines`. */
@@ -42,6 +43,86 @@ test('with the log driver, image events are written as JSON lines with Glance ev
   const prepare = events.find((n) => n.notification === 'image.prepare');
   assert.equal(prepare.payload.status, 'saving');
   assert.deepEqual(prepare.payload.properties, {}, 'which node writes the data is not told');
+  // Glance adds the import's store lists to both, and names a store only where there are several.
+  for (const payload of [prepare.payload, upload.payload]) {
+    assert.deepEqual(payload.os_glance_importing_to_stores, []);
+    assert.deepEqual(payload.os_glance_failed_import, []);
+    assert.ok(!('backend' in payload));
+  }
+});
+
+test('a download that went out whole emits image.send with who read how many bytes; one cut short does not', async () => {
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
+  try {
+    const api = client(gaze.url);
+    const small = await api.createImage({ name: 'read' }, alice);
+    await api.upload(small.id, 'ten bytes!', alice);
+    assert.equal((await api.get(`/v2/images/${small.id}/file`, { as: alice })).status, 200);
+    assert.equal((await api.get(`/v2/images/${small.id}/file`, { as: alice, headers: { range: 'bytes=2-5' } })).status, 206);
+    // A client that hangs up after its first chunk of a large image.
+    const large = await api.createImage({ name: 'large' }, alice);
+    await api.upload(large.id, Buffer.alloc(64 << 20, 7), alice);
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(
+        `${gaze.url}/v2/images/${large.id}/file`,
+        { headers: { 'x-project-id': alice.project, 'x-roles': alice.roles, 'x-user-id': alice.user } },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', (err) => (req.destroyed ? resolve() : reject(err)));
+    });
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await gaze.stop();
+  }
+  const sends = lines.map((l) => JSON.parse(l)).filter((n) => n.notification === 'image.send');
+  assert.equal(sends.length, 2, 'the whole image and the range; not the download cut short');
+  const [whole, range] = sends.map((n) => n.payload);
+  assert.deepEqual(Object.keys(whole), ['bytes_sent', 'image_id', 'owner_id', 'receiver_tenant_id', 'receiver_user_id']);
+  assert.equal(whole.bytes_sent, 10);
+  assert.equal(range.bytes_sent, 4);
+  assert.equal(whole.receiver_tenant_id, alice.project);
+  assert.equal(whole.receiver_user_id, alice.user);
+  assert.equal(whole.owner_id, alice.project);
+});
+
+test('with several stores, image.prepare names the store written to, and the store lists follow the import', async () => {
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess(
+    {
+      oslo_messaging_notifications: { driver: 'log' },
+      DEFAULT: { enabled_backends: 'one:file, two:file' },
+      glance_store: { default_backend: 'one' },
+      one: { filesystem_store_datadir: '__DIR__/stores/one' },
+      two: { filesystem_store_datadir: '__DIR__/stores/two' },
+    },
+    { log: notificationLog(lines) },
+  );
+  try {
+    const api = client(gaze.url);
+    const img = await api.createImage({ name: 'everywhere' });
+    await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
+    await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' }, stores: ['one', 'two'] } });
+    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.run"')); i++) await new Promise((r) => setTimeout(r, 25));
+  } finally {
+    await gaze.stop();
+  }
+  const events = lines.map((l) => JSON.parse(l)).filter((n) => ['image.prepare', 'image.upload'].includes(n.notification));
+  assert.deepEqual(
+    events.map((n) => [n.notification, n.payload.backend, n.payload.os_glance_importing_to_stores]),
+    [
+      ['image.prepare', 'one', ['one', 'two']],
+      ['image.upload', undefined, ['two']],
+      ['image.prepare', 'two', ['two']],
+      ['image.upload', undefined, []],
+    ],
+  );
 });
 
 test("an import emits task.create, task.processing, task.success and task.run with Glance's task payload, and the image events of its data", async () => {

@@ -21,6 +21,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
         image,
         stream,
         range: served,
+        delivered,
       } = await api.imageData.download(request.ctx, id, {
         range: request.headers.range,
         contentRange: request.headers['content-range'],
@@ -36,6 +37,8 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       } else {
         reply.code(200).header('content-length', image.size!);
       }
+      // Only a body that went out whole counts (a client that hung up early is not told of).
+      if (delivered) reply.raw.once('finish', delivered);
       return reply.send(stream);
     },
   });
