@@ -84,11 +84,15 @@ function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCo
 }
 
 /** A number that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
+/** What Python's int() reads: a sign, digits with single underscores between them, spaces around. */
+const PYTHON_INT = /^\s*[+-]?\d+(?:_\d+)*\s*$/;
+
 function numericFilter(column: ImageColumn, param: string, text: string): number {
-  const value = Number(text);
+  const value = Number(text.replace(/_/g, ''));
   const max = column === 'min_ram' || column === 'min_disk' ? MAX_INT32 : Number.MAX_SAFE_INTEGER;
   if (value > max) throw gazeError('VALUE_TOO_LARGE', text.trim(), param, max);
-  return value;
+  // Below every value the column can hold: the same answer as the smallest, and a number the database takes.
+  return Math.max(value, -max);
 }
 
 /** The filters that decide which images are in scope: a visibility Glance knows; never changes-since. */
@@ -206,11 +210,11 @@ export class ImageListService {
         conditions.push(...timeFilters(key, value));
       } else if (/_(min|max)$/.test(key) && RANGE_COLUMNS.includes(key.slice(0, -4) as ImageColumn)) {
         const column = key.slice(0, -4) as ImageColumn;
-        if (!/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
+        if (!PYTHON_INT.test(value)) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
         conditions.push({ column, op: key.endsWith('_min') ? 'gte' : 'lte', values: [numericFilter(column, key, value)] });
       } else if (EXACT_COLUMNS.includes(key as ImageColumn)) {
         const numeric = RANGE_COLUMNS.includes(key as ImageColumn);
-        if (numeric && !/^\d+$/.test(value.trim())) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
+        if (numeric && !PYTHON_INT.test(value)) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
         conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? numericFilter(key as ImageColumn, key, value) : value] });
       } else {
         properties.push({ name: key, value });

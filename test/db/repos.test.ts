@@ -871,6 +871,10 @@ forEachEngine((engine) => {
       assert.deepEqual(await where({ column: 'size', op: 'lt', values: [100] }), u(5, 6));
       assert.deepEqual(await where({ column: 'size', op: 'lte', values: [100] }), u(1, 5, 6));
       assert.deepEqual(await where({ column: 'min_ram', op: 'gte', values: [1024] }), u(4, 5));
+      // The lowest bounds the image list passes (a filter below what a column holds) are taken by every engine.
+      assert.deepEqual(await where({ column: 'size', op: 'gte', values: [-Number.MAX_SAFE_INTEGER] }), await where({ column: 'size', op: 'gte', values: [0] }));
+      assert.deepEqual(await where({ column: 'min_ram', op: 'gte', values: [-2147483647] }), await where({ column: 'min_ram', op: 'gte', values: [0] }));
+      assert.deepEqual(await where({ column: 'min_disk', op: 'lte', values: [-2147483647] }), []);
       assert.deepEqual(await where({ column: 'created_at', op: 'gte', values: [ts(30)] }), u(3, 4, 5, 6));
       assert.deepEqual(await where({ column: 'created_at', op: 'lt', values: [ts(20)] }), u(1, 7));
       // Several conditions are ANDed.

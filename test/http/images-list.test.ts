@@ -115,6 +115,18 @@ test('os_hidden, protected, tag, property and column filters', async () => {
   assert.deepEqual(await names('?size_min=1000&size_max=1000', alice), ['admin-public']);
   assert.deepEqual(await names('?size_min=1001', alice), []);
   expectError(await api.get('/v2/images?size_min=big', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a range with a non-numeric value.');
+  // A range bound is read as Python's int() reads it: a sign, underscores between digits, spaces around.
+  assert.deepEqual(await names('?size_min=%2B1_000&size_max=%201000%20', alice), ['admin-public']);
+  assert.deepEqual(await names('?size_min=-1', alice), ['admin-public'], 'every image with a size (SQL: a null size is in no range)');
+  assert.deepEqual(await names('?min_ram_min=-99999999999999999999', alice), await names('', alice), 'below anything a column holds');
+  assert.deepEqual(await names('?size_max=-5', alice), []);
+  for (const bad of ['1__0', '1.5', '_1', '1_', '- 1']) {
+    expectError(
+      await api.get(`/v2/images?size_min=${encodeURIComponent(bad)}`, { headers: JSON_ACCEPT }),
+      400,
+      'Unable to filter on a range with a non-numeric value.',
+    );
+  }
   expectError(
     await api.get('/v2/images?min_ram=3000000000', { headers: JSON_ACCEPT }),
     400,
