@@ -2,7 +2,7 @@
 // Keystone with the same tokens and the same fixtures; prints where their status codes differ, grouped by
 // method, route and the pair of codes, with one example each. A tool for finding where Gaze is not yet
 // a drop-in, not a test: some differences are Glance's own faults (its 500s) or newer API versions.
-//   [GAZE_FUZZ_WORDS=1] node --import tsx scripts/fuzz-against-glance.ts [REQUESTS] [SEED]
+//   [GAZE_FUZZ_WORDS=1] [GAZE_FUZZ_LEGACY=1] node --import tsx scripts/fuzz-against-glance.ts [REQUESTS] [SEED]
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,8 @@ async function main(): Promise<void> {
       ...keystoneAuthSections(keystone.url),
       DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image', image_cache_dir: '__DIR__/cache' },
       glance_store: { stores: 'file,http', default_store: 'file' },
+      // Zed's own default is the deprecated rules: GAZE_FUZZ_LEGACY=1 gives Gaze the same.
+      ...(process.env.GAZE_FUZZ_LEGACY === '1' ? { oslo_policy: { enforce_new_defaults: 'False' } } : {}),
     });
     stops.push(() => gaze.stop());
 

@@ -95,7 +95,7 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  */
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
-  const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'));
+  const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'), { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') });
   const propertyProtections = loadPropertyProtections(
     config.get('DEFAULT', 'property_protection_file'),
     config.get('DEFAULT', 'property_protection_rule_format'),

@@ -81,3 +81,48 @@ export const DEFAULT_RULES: Record<string, string> = {
   delete_metadef_tag: 'rule:metadef_admin',
   delete_metadef_tags: 'rule:metadef_admin',
 };
+
+// The deprecated rules Glance still registers beside them. With `[oslo_policy] enforce_new_defaults =
+// False`, oslo.policy ORs each with its new rule unless the policy file sets that rule itself.
+const DEFAULT = 'rule:default';
+const METADEF_DEFAULT = 'rule:metadef_default';
+const MANAGE_CACHE = 'rule:manage_image_cache';
+
+export const DEPRECATED_RULES: Record<string, string> = {
+  default: 'rule:context_is_admin',
+  add_image: DEFAULT,
+  delete_image: DEFAULT,
+  get_image: DEFAULT,
+  get_images: DEFAULT,
+  modify_image: DEFAULT,
+  communitize_image: DEFAULT,
+  download_image: DEFAULT,
+  upload_image: DEFAULT,
+  delete_image_location: DEFAULT,
+  get_image_location: DEFAULT,
+  set_image_location: DEFAULT,
+  add_member: DEFAULT,
+  delete_member: DEFAULT,
+  get_member: DEFAULT,
+  get_members: DEFAULT,
+  modify_member: DEFAULT,
+  deactivate: DEFAULT,
+  reactivate: DEFAULT,
+  get_task: DEFAULT,
+  get_tasks: DEFAULT,
+  add_task: DEFAULT,
+  get_metadef_namespace: METADEF_DEFAULT,
+  get_metadef_namespaces: METADEF_DEFAULT,
+  get_metadef_object: METADEF_DEFAULT,
+  get_metadef_objects: METADEF_DEFAULT,
+  list_metadef_resource_types: METADEF_DEFAULT,
+  get_metadef_resource_type: METADEF_DEFAULT,
+  get_metadef_property: METADEF_DEFAULT,
+  get_metadef_properties: METADEF_DEFAULT,
+  get_metadef_tag: METADEF_DEFAULT,
+  get_metadef_tags: METADEF_DEFAULT,
+  cache_image: MANAGE_CACHE,
+  cache_list: MANAGE_CACHE,
+  cache_delete: MANAGE_CACHE,
+  stores_info_detail: 'rule:context_is_admin',
+};

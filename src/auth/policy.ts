@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { RequestContext } from './context.ts';
-import { DEFAULT_RULES } from './policy-rules.ts';
+import { DEFAULT_RULES, DEPRECATED_RULES } from './policy-rules.ts';
 import { gazeError } from '../domain/errors.ts';
 
 // A small evaluator for oslo.policy check strings: `role:x`, `rule:x`, `field:%(target)s`,
@@ -68,19 +68,30 @@ function parseRule(text: string): Node {
 
 export class Policy {
   private readonly rules = new Map<string, Node>();
+  /**
+   * `[oslo_policy] enforce_new_defaults = False`: the deprecated rules count too, and Glance's legacy
+   * checks apply (only an image's owner or an admin changes it).
+   */
+  readonly legacyDefaults: boolean;
 
-  constructor(overrides: Record<string, string> = {}) {
-    for (const [name, text] of Object.entries({ ...DEFAULT_RULES, ...overrides })) this.rules.set(name, parseRule(String(text)));
+  constructor(overrides: Record<string, string> = {}, opts: { enforceNewDefaults?: boolean } = {}) {
+    this.legacyDefaults = opts.enforceNewDefaults === false;
+    for (const [name, text] of Object.entries({ ...DEFAULT_RULES, ...overrides })) {
+      const rule = parseRule(String(text));
+      const deprecated = DEPRECATED_RULES[name];
+      const orDeprecated = this.legacyDefaults && deprecated !== undefined && !(name in overrides) && deprecated !== text;
+      this.rules.set(name, orDeprecated ? { kind: 'or', items: [rule, parseRule(deprecated)] } : rule);
+    }
   }
 
   /** Reads a policy.yaml / policy.json file of rule overrides. */
-  static fromFile(file: string | null): Policy {
-    if (!file) return new Policy();
+  static fromFile(file: string | null, opts: { enforceNewDefaults?: boolean } = {}): Policy {
+    if (!file) return new Policy({}, opts);
     // The YAML parser (about 4 MiB of memory) is loaded only when an operator has a policy file.
     const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
     const overrides: unknown = parse(readFileSync(file, 'utf8')) ?? {};
     if (typeof overrides !== 'object' || Array.isArray(overrides)) throw new Error(`${file}: policy file must map rule names to check strings`);
-    return new Policy(overrides as Record<string, string>);
+    return new Policy(overrides as Record<string, string>, opts);
   }
 
   /** Whether a rule of this name exists (check() falls back to `default` for unknown names). */

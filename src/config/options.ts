@@ -172,6 +172,8 @@ export const OPTIONS = {
   },
   oslo_policy: {
     policy_file: { type: 'string', default: null },
+    // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
+    enforce_new_defaults: { type: 'bool', default: true },
   },
   image_format: {
     container_formats: {

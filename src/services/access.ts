@@ -30,7 +30,16 @@ export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: I
   return imageTarget(image, isMember ? ctx.projectId : null);
 }
 
-/** Enforces a policy rule on an image, replacing Glance's generic 403 text with the call's own when given. */
+/** The rules after which Glance's legacy policy also holds an image to its owner (check_is_image_mutable). */
+const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'upload_image', 'deactivate', 'reactivate', 'delete_image_location']);
+
+/**
+ * Enforces a policy rule on an image, replacing Glance's generic 403 text with the call's own when given.
+ * With the deprecated rules (enforce_new_defaults off) most rules pass anyone, and changes to an image
+ * are then held to its owner (or an admin), as Glance does in that mode.
+ */
 export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
   if (!deps.policy.check(rule, ctx, await targetFor(deps, ctx, image))) throw denied ? denied() : gazeError('POLICY_DENIED', rule);
+  if (!deps.policy.legacyDefaults || !OWNER_ONLY_WITH_LEGACY_RULES.has(rule) || ctx.isAdmin) return;
+  if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
 }

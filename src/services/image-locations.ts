@@ -37,8 +37,6 @@ export class LocationEditor {
         return this.add(image, op.path[1]!, op.value as LocationInput);
       case 'remove':
         await authorizeOnImage(this.deps, ctx, 'delete_image_location', image);
-        // Glance's legacy admin-or-owner check (its enforce_secure_rbac is off by default).
-        if (!ctx.isAdmin && (image.owner === null || image.owner !== ctx.projectId)) throw gazeError('IMAGE_NOT_OWNED');
         return this.remove(image, op.path[1]!);
     }
   }

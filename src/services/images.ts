@@ -63,12 +63,16 @@ export class ImageService {
     checkFitsColumn('min_disk', body.min_disk);
     checkFitsColumn('min_ram', body.min_ram);
 
+    // Glance's order: the add_image rule (naming the owner when it is another project's), the
+    // visibility's rule, then with the deprecated rules its legacy check of the owner.
     const owner = (body.owner as string | null | undefined) ?? ctx.projectId;
-    if (!ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
-    this.deps.policy.enforce('add_image', ctx, { project_id: owner, owner });
+    if (!this.deps.policy.check('add_image', ctx, { project_id: owner, owner })) {
+      throw owner !== ctx.projectId ? gazeError('OWNER_NOT_PERMITTED_BY_RULE', String(owner)) : gazeError('POLICY_DENIED', 'add_image');
+    }
     const visibility = (body.visibility as Visibility | undefined) ?? 'shared';
     if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, { project_id: owner, owner });
     if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
+    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
 
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });
     const tags = [...new Set((body.tags as string[] | undefined) ?? [])];

@@ -64,3 +64,28 @@ test('a policy file overrides defaults (YAML or JSON)', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("enforce_new_defaults off: each deprecated rule is OR'd in, unless the policy file sets that rule", () => {
+  const legacy = new Policy({}, { enforceNewDefaults: false });
+  assert.equal(legacy.legacyDefaults, true);
+  assert.equal(new Policy().legacyDefaults, false);
+  // rule:default is empty: anyone passes the rules it was the deprecated default of.
+  assert.equal(legacy.check('modify_image', ctx('p1', ['reader']), image('p1')), true);
+  assert.equal(legacy.check('add_image', ctx('p1', []), { project_id: 'p1', owner: 'p1' }), true);
+  assert.equal(legacy.check('get_images', ctx('p2', []), {}), true);
+  assert.equal(legacy.check('get_metadef_namespaces', ctx('p2', []), {}), true, 'rule:metadef_default');
+  // Rules without a deprecated one are the same in both modes.
+  assert.equal(legacy.check('publicize_image', ctx('p1', ['member']), image('p1')), false);
+  assert.equal(legacy.check('copy_image', ctx('p1', ['member']), image('p1')), false);
+  assert.equal(legacy.check('tasks_api_access', ctx('p1', ['member']), {}), false);
+  // The cache API's deprecated rule is manage_image_cache, itself admin only.
+  assert.equal(legacy.check('cache_list', ctx('p1', ['member']), {}), false);
+  // A rule the operator wrote is taken as written.
+  const written = new Policy({ modify_image: 'role:admin' }, { enforceNewDefaults: false });
+  assert.equal(written.check('modify_image', ctx('p1', ['member']), image('p1')), false);
+  assert.equal(written.check('delete_image', ctx('p1', ['reader']), image('p1')), true);
+  // The deprecated rule refers to `default` by name: an operator's `default` counts.
+  const strictDefault = new Policy({ default: 'role:admin' }, { enforceNewDefaults: false });
+  assert.equal(strictDefault.check('modify_image', ctx('p1', ['reader']), image('p1')), false);
+  assert.equal(strictDefault.check('modify_image', ctx('p1', ['member']), image('p1')), true, 'the new rule still passes a member');
+});

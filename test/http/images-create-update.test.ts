@@ -148,7 +148,7 @@ test('create enforces ownership, publicize policy, id uniqueness and quotas', as
   expectError(
     await api.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }),
     403,
-    "You are not permitted to create images owned by 'bob-project'.",
+    "You are not permitted to create images owned by 'bob-project'", // the add_image rule's words, as current Glance words them
   );
   expectError(
     await api.post('/v2/images', { visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }),

@@ -1,0 +1,88 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
+
+// `[oslo_policy] enforce_new_defaults = False`: Glance ORs each deprecated rule (mostly the empty
+// `default`) into its rule, and holds changes to an image to its owner with its legacy checks. Compared
+// with the new defaults in the same requests, each on its own service.
+
+let legacy: RunningGaze;
+let current: RunningGaze;
+before(async () => {
+  legacy = await startGazeInProcess({ oslo_policy: { enforce_new_defaults: 'False' } });
+  current = await startGazeInProcess({});
+});
+after(async () => {
+  await legacy.stop();
+  await current.stop();
+});
+
+test('a reader may create and change an image of its own project with the deprecated rules, not without', async () => {
+  const old = client(legacy.url);
+  const img = await old.createImage({ name: 'by a reader' }, carol);
+  assert.equal(img.owner, 'carol-project');
+  const patched = await old.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: carol });
+  assert.equal(patched.status, 200, patched.text);
+  assert.equal(patched.json.k, 'v');
+  assert.equal((await old.get('/v2/images', { as: carol })).status, 200);
+
+  expectError(
+    await client(current.url).post('/v2/images', {}, { as: carol, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete add_image action.',
+  );
+});
+
+test("with the deprecated rules, a member of a shared image may not change or delete it: Glance's owner checks answer", async () => {
+  const old = client(legacy.url);
+  const img = await old.createImage({ name: 'shared', visibility: 'shared', disk_format: 'raw', container_format: 'bare' }, alice);
+  assert.equal((await old.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice })).status, 200);
+
+  expectError(await old.call('DELETE', `/v2/images/${img.id}`, { as: bob, headers: JSON_ACCEPT }), 403, 'You do not own this image');
+  expectError(
+    await old.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: bob, headers: JSON_ACCEPT }),
+    403,
+    'You do not own this image',
+  );
+  expectError(await old.call('POST', `/v2/images/${img.id}/actions/deactivate`, { as: bob, headers: JSON_ACCEPT }), 403, 'You do not own this image');
+  expectError(await old.call('PUT', `/v2/images/${img.id}/tags/t`, { as: bob, headers: JSON_ACCEPT }), 403, `Not allowed to update tags for image ${img.id}.`);
+  expectError(
+    await old.put(`/v2/images/${img.id}/file`, { body: Buffer.from('data'), as: bob, headers: { ...JSON_ACCEPT, 'content-type': 'application/octet-stream' } }),
+    403,
+    `Not allowed to upload image data for image ${img.id}`,
+  );
+  // The owner still may; nothing of the refused calls stuck.
+  const own = await old.get(`/v2/images/${img.id}`, { as: alice });
+  assert.equal(own.json.status, 'queued');
+  assert.deepEqual(own.json.tags, []);
+  assert.equal(own.json.k, undefined);
+  assert.equal((await old.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: alice })).status, 200);
+  assert.equal((await old.call('DELETE', `/v2/images/${img.id}`, { as: alice })).status, 204);
+});
+
+test("creating an image for another project: the legacy owner check's words after the visibility rule, or the add_image rule's words", async () => {
+  const old = client(legacy.url);
+  expectError(
+    await old.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'bob-project'.",
+  );
+  // The rules come first with the deprecated ones too: publicize_image is still admin only.
+  expectError(
+    await old.post('/v2/images', { owner: 'bob-project', visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
+  const now = client(current.url);
+  expectError(
+    await now.post('/v2/images', { owner: 'bob-project' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'bob-project'",
+  );
+  expectError(
+    await now.post('/v2/images', { owner: 'bob-project', visibility: 'public' }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'bob-project'",
+  );
+});
