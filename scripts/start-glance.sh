@@ -10,6 +10,7 @@
 #                             service user GLANCE_SERVICE_USER / GLANCE_SERVICE_PASSWORD (gaze /
 #                             gaze-secret, which scripts/keystone_seed.py makes); unset: no auth
 #          GLANCE_ALLOWED_HOSTS / GLANCE_ALLOWED_PORTS   [import_filtering_opts] for web-download
+#          GLANCE_NOTIFICATIONS  an oslo.messaging notification driver (`log` writes them to its log)
 # Prints READY when it answers. Stop it with scripts/stop-glance.sh DIR. Logs: DIR/glance-api.log.
 set -euo pipefail
 
@@ -103,6 +104,9 @@ filesystem_store_datadir = $dir/staging
 [import_filtering_opts]
 allowed_hosts = [${GLANCE_ALLOWED_HOSTS:-}]
 allowed_ports = [${GLANCE_ALLOWED_PORTS:-}]
+
+[oslo_messaging_notifications]
+driver = ${GLANCE_NOTIFICATIONS:-noop}
 
 [paste_deploy]
 flavor = ${flavor}

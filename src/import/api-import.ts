@@ -61,5 +61,5 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
 
   await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
   await job.staging.remove(image.id);
-  await succeed(job.finish, task, image.id, !method.copying);
+  await succeed(job.finish, task, image.id, false); // the fan-out announced the activation with its store
 }

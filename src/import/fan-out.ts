@@ -3,7 +3,7 @@ import { activation, ImageGone } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
-import { imageDataPayload } from '../notify/payloads.ts';
+import { imageDataPayload, imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, ImportStopped } from './failures.ts';
 import type { ImportJob } from './job.ts';
@@ -83,12 +83,18 @@ export async function fanOut(
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       await record({ done: store.id }, activates ? stored : undefined);
       const now = await deps.images.get(image.id);
-      if (now) deps.notifier.info('image.upload', imageDataPayload(now));
+      if (now) {
+        deps.notifier.info('image.upload', imageDataPayload(now));
+        if (activates) deps.notifier.info('image.activate', imagePayload(now));
+        deps.notifier.info('image.update', imagePayload(now)); // the save of this store's outcome
+      }
     } catch (err) {
       if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
       // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store failed.
       if (err instanceof ImageGone && !(await deps.images.get(image.id))) throw err;
       await record({ failed: [store.id] });
+      const now = await deps.images.get(image.id);
+      if (now) deps.notifier.info('image.update', imagePayload(now));
       if (mustAll) throw err;
       lastError = err;
     }

@@ -91,5 +91,8 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     await deps.images.setProperties(image.id, progress);
   }
   await deps.images.releaseImportLock(image.id, task.id);
+  // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy).
+  const reverted = await deps.images.get(image.id);
+  if (reverted) deps.notifier.info('image.update', imagePayload(reverted));
   return null;
 }

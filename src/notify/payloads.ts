@@ -55,9 +55,9 @@ export function imageSendPayload(image: Image, bytesSent: number, reader: { proj
   };
 }
 
-/** image.delete's payload: the image as it was, deleted now (whole seconds, as Glance's isotime()). */
+/** image.delete's payload: the image, deleted now (whole seconds, as Glance's isotime()). */
 export function imageDeletedPayload(image: Image): Record<string, unknown> {
-  return { ...imagePayload(image), deleted: true, deleted_at: apiTime(nowTimestamp()) };
+  return { ...imagePayload(image), status: 'deleted', deleted: true, deleted_at: apiTime(nowTimestamp()) };
 }
 
 /** Glance's payload of an image member (image.member.*); a deletion says when. */

@@ -48,6 +48,8 @@ export class ImageDataService {
     // and the data is judged by these.
     const saving = await this.deps.images.get(id);
     if (!saving) throw gazeError('DELETED_DURING_UPLOAD', id);
+    // Glance's order: the save to saving, then the data's events, then the save of the result.
+    this.deps.notifier.info('image.update', imagePayload(saving));
     this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
 
     const controller = this.uploads.begin(id);
@@ -57,6 +59,7 @@ export class ImageDataService {
       if (done) {
         this.deps.notifier.info('image.upload', imageDataPayload(done));
         this.deps.notifier.info('image.activate', imagePayload(done));
+        this.deps.notifier.info('image.update', imagePayload(done));
       }
     } catch (err) {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);

@@ -1,0 +1,140 @@
+// The same API calls to a real Glance (Debian's glance-api) and to Gaze, both behind one Keystone and
+// with the `log` notification driver; prints the notifications each sent, in order, side by side: the
+// event type, its priority, the image's status and the payload's keys where they differ. A tool for
+// checking the notifications a consumer (billing, search) reads, not a test.
+//   node --import tsx scripts/notifications-against-glance.ts
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGazeProcess } from '../test/helpers/gaze.ts';
+import { keystoneAuthSections, freePort, startKeystone } from '../test/helpers/keystone.ts';
+import { runScript } from '../test/helpers/scripts.ts';
+
+interface Note {
+  event: string;
+  priority: string;
+  payload: Record<string, unknown>;
+}
+
+/** Glance's log driver: `oslo.messaging.notification.<event> [<context>] <JSON>` lines. */
+function glanceNotes(logFile: string): Note[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(' oslo.messaging.notification.'))
+    .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { event_type: string; priority: string; payload: Record<string, unknown> })
+    .map((n) => ({ event: n.event_type, priority: n.priority, payload: n.payload }));
+}
+
+/** Gaze's log driver: one JSON line a notification, with `notification`, `priority` and `payload`. */
+function gazeNotes(output: string): Note[] {
+  return output
+    .split('\n')
+    .filter((line) => line.includes('"notification"'))
+    .map((line) => JSON.parse(line) as { notification: string; priority: string; payload: Record<string, unknown> })
+    .map((n) => ({ event: n.notification, priority: n.priority, payload: n.payload }));
+}
+
+/** The calls of one run, in order: an upload, a download, changes, sharing, an import, deletions. */
+async function exercise(url: string, token: string, altToken: string, altProject: string): Promise<void> {
+  const call = async (method: string, route: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
+    const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token };
+    if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
+    const data = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
+    const res = await fetch(`${url}${route}`, { method, headers, body: data });
+    const text = await res.text();
+    if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  };
+  const octets = 'application/octet-stream';
+  const patch = 'application/openstack-images-v2.1-json-patch';
+  const image = await call('POST', '/v2/images', { name: 'noticed', disk_format: 'raw', container_format: 'bare', visibility: 'shared' });
+  const id = String(image.id);
+  await call('PUT', `/v2/images/${id}/file`, Buffer.from('ten bytes!'), { type: octets });
+  await fetch(`${url}/v2/images/${id}/file`, { headers: { 'x-auth-token': token } }).then((r) => r.arrayBuffer());
+  await call('PATCH', `/v2/images/${id}`, [{ op: 'add', path: '/k', value: 'v' }], { type: patch });
+  await call('PUT', `/v2/images/${id}/tags/t`);
+  await call('DELETE', `/v2/images/${id}/tags/t`);
+  await call('POST', `/v2/images/${id}/actions/deactivate`);
+  await call('POST', `/v2/images/${id}/actions/reactivate`);
+  await call('POST', `/v2/images/${id}/members`, { member: altProject });
+  await call('PUT', `/v2/images/${id}/members/${altProject}`, { status: 'accepted' }, { token: altToken });
+  await call('DELETE', `/v2/images/${id}/members/${altProject}`);
+
+  const staged = await call('POST', '/v2/images', { name: 'imported', disk_format: 'raw', container_format: 'bare' });
+  const stagedId = String(staged.id);
+  await call('PUT', `/v2/images/${stagedId}/stage`, Buffer.from('staged bytes'), { type: octets });
+  await call('POST', `/v2/images/${stagedId}/import`, { method: { name: 'glance-direct' } });
+  for (let i = 0; i < 200; i++) {
+    const now = await call('GET', `/v2/images/${stagedId}`);
+    if (now.status === 'active' && !('os_glance_import_task' in now)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // the task's last events
+  await call('DELETE', `/v2/images/${stagedId}`);
+  await call('DELETE', `/v2/images/${id}`);
+}
+
+function describe(n: Note, other: Note | undefined): string {
+  const status = typeof n.payload.status === 'string' ? ` ${n.payload.status}` : '';
+  let text = `${n.event} (${n.priority}${status})`;
+  if (other && other.event === n.event) {
+    const mine = Object.keys(n.payload);
+    const theirs = new Set(Object.keys(other.payload));
+    const extra = mine.filter((k) => !theirs.has(k));
+    if (extra.length) text += ` +${extra.join(',')}`;
+  }
+  return text;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(tmpdir(), 'gaze-notes-glance-'));
+  const stops: Array<() => Promise<unknown>> = [];
+  try {
+    const keystone = await startKeystone();
+    stops.push(() => keystone.stop());
+    const glancePort = await freePort();
+    const glanceDir = path.join(work, 'glance');
+    stops.push(() => runScript('stop-glance.sh', [glanceDir], 60_000));
+    await runScript('start-glance.sh', [glanceDir, String(glancePort)], 600_000, {
+      GLANCE_KEYSTONE: keystone.url,
+      GLANCE_WORKERS: '1',
+      GLANCE_NOTIFICATIONS: 'log',
+    });
+    const gaze = await startGazeProcess({
+      ...keystoneAuthSections(keystone.url),
+      DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image' },
+      oslo_messaging_notifications: { driver: 'log' },
+    });
+    stops.push(() => gaze.stop());
+
+    const token = await keystone.token('demo', 'demo-secret', 'demo');
+    const altToken = await keystone.token('alt', 'alt-secret', 'alt');
+    const projects = (await (
+      await fetch(`${keystone.url}/v3/projects`, { headers: { 'x-auth-token': await keystone.token('admin', 'admin-secret', 'admin') } })
+    ).json()) as {
+      projects: Array<{ id: string; name: string }>;
+    };
+    const alt = projects.projects.find((p) => p.name === 'alt')!.id;
+
+    await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt);
+    await exercise(gaze.url, token, altToken, alt);
+    await new Promise((r) => setTimeout(r, 500));
+
+    const glance = glanceNotes(path.join(glanceDir, 'glance-api.log'));
+    const ours = gazeNotes(gaze.output());
+    const rows = Math.max(glance.length, ours.length);
+    const width = 64;
+    console.log(`${'Glance'.padEnd(width)} Gaze`);
+    for (let i = 0; i < rows; i++) {
+      const left = glance[i] ? describe(glance[i]!, ours[i]) : '';
+      const right = ours[i] ? describe(ours[i]!, glance[i]) : '';
+      const mark = glance[i]?.event === ours[i]?.event ? ' ' : '≠';
+      console.log(`${mark} ${left.padEnd(width)} ${right}`);
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error(err));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
