@@ -4,6 +4,8 @@
 // checking the notifications a consumer (billing, search) reads, not a test.
 //   node --import tsx scripts/notifications-against-glance.ts
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeProcess } from '../test/helpers/gaze.ts';
@@ -35,7 +37,7 @@ function gazeNotes(output: string): Note[] {
 }
 
 /** The calls of one run, in order: an upload, a download, changes, sharing, an import, deletions. */
-async function exercise(url: string, token: string, altToken: string, altProject: string): Promise<void> {
+async function exercise(url: string, token: string, altToken: string, altProject: string, webSource: string): Promise<void> {
   const call = async (method: string, route: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
     const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token };
     if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
@@ -70,6 +72,17 @@ async function exercise(url: string, token: string, altToken: string, altProject
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000)); // the task's last events
+
+  const fetched = await call('POST', '/v2/images', { name: 'fetched', disk_format: 'raw', container_format: 'bare' });
+  const fetchedId = String(fetched.id);
+  await call('POST', `/v2/images/${fetchedId}/import`, { method: { name: 'web-download', uri: webSource } });
+  for (let i = 0; i < 200; i++) {
+    const now = await call('GET', `/v2/images/${fetchedId}`);
+    if (now.status === 'active' && !('os_glance_import_task' in now)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  await call('DELETE', `/v2/images/${fetchedId}`);
   await call('DELETE', `/v2/images/${stagedId}`);
   await call('DELETE', `/v2/images/${id}`);
 }
@@ -86,12 +99,40 @@ function describe(n: Note, other: Note | undefined): string {
   return text;
 }
 
+/** What differs in the values of two payloads of one event, ids and times made alike first. */
+function valueDifferences(glance: Note, gaze: Note): string[] {
+  // Keys in one order: a consumer reads a JSON object by name.
+  const sorted = (value: unknown): unknown =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.entries(value)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, v]) => [k, sorted(v)]),
+        )
+      : value;
+  const plain = (value: unknown) =>
+    JSON.stringify(sorted(value) ?? null)
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+      .replace(/[0-9a-f]{32}/g, '<project>')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?/g, '<time>');
+  const keys = new Set([...Object.keys(glance.payload), ...Object.keys(gaze.payload)]);
+  return [...keys]
+    .filter((k) => plain(glance.payload[k]) !== plain(gaze.payload[k]))
+    .map((k) => `${k}: ${plain(glance.payload[k])} / ${plain(gaze.payload[k])}`);
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'gaze-notes-glance-'));
   const stops: Array<() => Promise<unknown>> = [];
   try {
     const keystone = await startKeystone();
     stops.push(() => keystone.stop());
+    // The web-download source: a server on loopback that both services are allowed to fetch from.
+    const source = http.createServer((_req, res) => res.end('web bytes!'));
+    await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+    stops.push(() => new Promise((resolve) => source.close(resolve)));
+    const sourcePort = (source.address() as AddressInfo).port;
+    const webSource = `http://127.0.0.1:${sourcePort}/image.raw`;
     const glancePort = await freePort();
     const glanceDir = path.join(work, 'glance');
     stops.push(() => runScript('stop-glance.sh', [glanceDir], 60_000));
@@ -99,11 +140,14 @@ async function main(): Promise<void> {
       GLANCE_KEYSTONE: keystone.url,
       GLANCE_WORKERS: '1',
       GLANCE_NOTIFICATIONS: 'log',
+      GLANCE_ALLOWED_HOSTS: '127.0.0.1',
+      GLANCE_ALLOWED_PORTS: String(sourcePort),
     });
     const gaze = await startGazeProcess({
       ...keystoneAuthSections(keystone.url),
       DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image' },
       oslo_messaging_notifications: { driver: 'log' },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(sourcePort) },
     });
     stops.push(() => gaze.stop());
 
@@ -116,8 +160,8 @@ async function main(): Promise<void> {
     };
     const alt = projects.projects.find((p) => p.name === 'alt')!.id;
 
-    await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt);
-    await exercise(gaze.url, token, altToken, alt);
+    await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt, webSource);
+    await exercise(gaze.url, token, altToken, alt, webSource);
     await new Promise((r) => setTimeout(r, 500));
 
     const glance = glanceNotes(path.join(glanceDir, 'glance-api.log'));
@@ -130,6 +174,9 @@ async function main(): Promise<void> {
       const right = ours[i] ? describe(ours[i]!, glance[i]) : '';
       const mark = glance[i]?.event === ours[i]?.event ? ' ' : '≠';
       console.log(`${mark} ${left.padEnd(width)} ${right}`);
+      if (glance[i] && ours[i] && glance[i]!.event === ours[i]!.event) {
+        for (const line of valueDifferences(glance[i]!, ours[i]!)) console.log(`      ${line}`);
+      }
     }
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error(err));

@@ -60,6 +60,9 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   await deps.quotas.refuseOversized(image.owner, method.copying ? null : image.id, { stored: stagedSize * targets.length });
 
   await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
+  // Glance's import ends by checking the image is active, with a save (and so an image.update) of its own.
+  const verified = await deps.images.get(image.id);
+  if (verified) deps.notifier.info('image.update', imagePayload(verified));
   await job.staging.remove(image.id);
   await succeed(job.finish, task, image.id, false); // the fan-out announced the activation with its store
 }

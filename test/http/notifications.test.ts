@@ -144,10 +144,9 @@ test("an import emits task.create, task.processing, task.success and task.run wi
     await gaze.stop();
   }
   const notes = lines.map((l) => JSON.parse(l));
-  const names = notes.map((n) => n.notification);
-  // Glance 25's sequence, read from its log driver for the same calls (scripts/notifications-against-glance.ts),
-  // less the second image.update its import sends for a save that changes nothing. task.run comes once the
-  // executor's run, which does the whole import, returned.
+  // Glance 25's sequence, read from its log driver for the same calls (scripts/notifications-against-glance.ts):
+  // the store's outcome and the final check each save the image; task.run comes once the executor's run,
+  // which does the whole import, returned.
   assert.deepEqual(
     notes.map((n) => [n.notification, n.payload.status ?? null]),
     [
@@ -160,6 +159,7 @@ test("an import emits task.create, task.processing, task.success and task.run wi
       ['image.prepare', 'importing'],
       ['image.upload', 'active'],
       ['image.activate', 'active'],
+      ['image.update', 'active'],
       ['image.update', 'active'],
       ['task.success', 'success'],
       ['task.run', 'pending'],
