@@ -82,6 +82,18 @@ async function exercise(url: string, token: string, altToken: string, altProject
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000));
+
+  // An import that fails: the source answers 404, and the image goes back to queued.
+  const failing = await call('POST', '/v2/images', { name: 'not fetched', disk_format: 'raw', container_format: 'bare' });
+  const failingId = String(failing.id);
+  await call('POST', `/v2/images/${failingId}/import`, { method: { name: 'web-download', uri: `${webSource}?missing` } });
+  for (let i = 0; i < 200; i++) {
+    const now = await call('GET', `/v2/images/${failingId}`);
+    if (now.status === 'queued' && !('os_glance_import_task' in now)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  await call('DELETE', `/v2/images/${failingId}`);
   await call('DELETE', `/v2/images/${fetchedId}`);
   await call('DELETE', `/v2/images/${stagedId}`);
   await call('DELETE', `/v2/images/${id}`);
@@ -128,7 +140,10 @@ async function main(): Promise<void> {
     const keystone = await startKeystone();
     stops.push(() => keystone.stop());
     // The web-download source: a server on loopback that both services are allowed to fetch from.
-    const source = http.createServer((_req, res) => res.end('web bytes!'));
+    const source = http.createServer((req, res) => {
+      if (req.url?.includes('missing')) res.writeHead(404);
+      res.end('web bytes!');
+    });
     await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
     stops.push(() => new Promise((resolve) => source.close(resolve)));
     const sourcePort = (source.address() as AddressInfo).port;

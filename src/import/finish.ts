@@ -90,9 +90,10 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
   } else if (unfinished.length) {
     await deps.images.setProperties(image.id, progress);
   }
-  await deps.images.releaseImportLock(image.id, task.id);
-  // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy).
+  // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy) while the
+  // task still holds its lock.
   const reverted = await deps.images.get(image.id);
   if (reverted) deps.notifier.info('image.update', imagePayload(reverted));
+  await deps.images.releaseImportLock(image.id, task.id);
   return null;
 }

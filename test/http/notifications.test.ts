@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { alice, client } from '../helpers/http.ts';
 import { pino } from 'pino';
 
@@ -193,6 +194,57 @@ test("an import emits task.create, task.processing, task.success and task.run wi
   assert.equal(payloadOf('task.processing').status, 'processing');
   assert.equal(payloadOf('task.run').status, 'pending', 'the task as the API saw it');
   assert.equal(new Set(['task.create', 'task.processing', 'task.run', 'task.success'].map((e) => payloadOf(e).id)).size, 1);
+});
+
+test('a failed import: the revert saves the image as queued, still locked, then task.failure, as Glance sends them', async () => {
+  const source = http.createServer((req, res) => {
+    if (req.url === '/missing') res.writeHead(404);
+    res.end('web bytes!');
+  });
+  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  const port = (source.address() as AddressInfo).port;
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess(
+    {
+      oslo_messaging_notifications: { driver: 'log' },
+      DEFAULT: { enabled_import_methods: 'glance-direct,web-download' },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(port) },
+    },
+    { log: notificationLog(lines) },
+  );
+  try {
+    const api = client(gaze.url);
+    const img = await api.createImage({ name: 'not fetched' });
+    const r = await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/missing` } } });
+    assert.equal(r.status, 202, r.text);
+    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.failure"')); i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 200)); // nothing may follow
+    // A web-download that works: the image has no size until its data is activated, as in Glance.
+    const fetched = await api.createImage({ name: 'fetched' });
+    await api.call('POST', `/v2/images/${fetched.id}/import`, { json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/image` } } });
+    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  } finally {
+    await gaze.stop();
+    source.close();
+  }
+  const prepare = lines.map((l) => JSON.parse(l)).find((n) => n.notification === 'image.prepare');
+  assert.equal(prepare.payload.size, null);
+  assert.equal(prepare.payload.status, 'importing');
+  // The failed import's six, all sent before the second import began.
+  const notes = lines.map((l) => JSON.parse(l)).slice(0, 6);
+  assert.deepEqual(
+    notes.map((n) => [n.notification, n.payload.status ?? null]),
+    [
+      ['image.create', 'queued'],
+      ['task.create', 'pending'],
+      ['task.processing', 'processing'],
+      ['image.update', 'importing'],
+      ['image.update', 'queued'],
+      ['task.failure', 'failure'],
+    ],
+  );
+  assert.equal(notes[4].payload.properties.os_glance_import_task, notes[1].payload.id, 'saved while the task still holds the lock');
+  assert.equal(notes[5].payload.message, null, 'never the message, as Glance');
 });
 
 test("image member events carry Glance's payload, with API times and a deletion time", async () => {

@@ -51,7 +51,6 @@ export const glanceDownload: ImportMethod = {
     if (staged.size !== remote.size) {
       throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
     }
-    await deps.images.updateFields(image.id, 'importing', { size: staged.size });
     const expected =
       remote.metadata.os_hash_algo === deps.settings.hashingAlgorithm && typeof remote.metadata.os_hash_value === 'string'
         ? { algo: 'hash' as const, value: remote.metadata.os_hash_value }

@@ -16,8 +16,8 @@ export const webDownload: ImportMethod = {
       response.body.destroy();
       throw budget.exceeded(response.contentLength);
     }
-    const staged = await staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
-    await deps.images.updateFields(image.id, 'importing', { size: staged.size });
-    return { image: { ...image, size: staged.size }, expected: null };
+    // The image's size comes with its data's activation: while it imports it has none, as in Glance.
+    await staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
+    return { image, expected: null };
   },
 };
