@@ -37,7 +37,8 @@ function gazeNotes(output: string): Note[] {
 }
 
 /** The calls of one run, in order: an upload, a download, changes, sharing, an import, deletions. */
-async function exercise(url: string, token: string, altToken: string, altProject: string, webSource: string): Promise<void> {
+async function exercise(url: string, token: string, altToken: string, altProject: string, webSource: string): Promise<Map<string, unknown>> {
+  const snapshots = new Map<string, unknown>();
   const call = async (method: string, route: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
     const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token };
     if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
@@ -49,9 +50,15 @@ async function exercise(url: string, token: string, altToken: string, altProject
   };
   const octets = 'application/octet-stream';
   const patch = 'application/openstack-images-v2.1-json-patch';
+  // The image and its tasks as the API shows them, to compare after the run.
+  const snapshot = async (label: string, imageId: string) => {
+    snapshots.set(`${label}: image`, await call('GET', `/v2/images/${imageId}`));
+    snapshots.set(`${label}: its tasks`, await call('GET', `/v2/images/${imageId}/tasks`));
+  };
   const image = await call('POST', '/v2/images', { name: 'noticed', disk_format: 'raw', container_format: 'bare', visibility: 'shared' });
   const id = String(image.id);
   await call('PUT', `/v2/images/${id}/file`, Buffer.from('ten bytes!'), { type: octets });
+  await snapshot('uploaded', id);
   await fetch(`${url}/v2/images/${id}/file`, { headers: { 'x-auth-token': token } }).then((r) => r.arrayBuffer());
   await call('PATCH', `/v2/images/${id}`, [{ op: 'add', path: '/k', value: 'v' }], { type: patch });
   await call('PUT', `/v2/images/${id}/tags/t`);
@@ -61,10 +68,12 @@ async function exercise(url: string, token: string, altToken: string, altProject
   await call('POST', `/v2/images/${id}/members`, { member: altProject });
   await call('PUT', `/v2/images/${id}/members/${altProject}`, { status: 'accepted' }, { token: altToken });
   await call('DELETE', `/v2/images/${id}/members/${altProject}`);
+  await snapshot('changed', id);
 
   const staged = await call('POST', '/v2/images', { name: 'imported', disk_format: 'raw', container_format: 'bare' });
   const stagedId = String(staged.id);
   await call('PUT', `/v2/images/${stagedId}/stage`, Buffer.from('staged bytes'), { type: octets });
+  await snapshot('staged', stagedId);
   await call('POST', `/v2/images/${stagedId}/import`, { method: { name: 'glance-direct' } });
   for (let i = 0; i < 200; i++) {
     const now = await call('GET', `/v2/images/${stagedId}`);
@@ -72,6 +81,7 @@ async function exercise(url: string, token: string, altToken: string, altProject
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000)); // the task's last events
+  await snapshot('glance-direct', stagedId);
 
   const fetched = await call('POST', '/v2/images', { name: 'fetched', disk_format: 'raw', container_format: 'bare' });
   const fetchedId = String(fetched.id);
@@ -82,6 +92,7 @@ async function exercise(url: string, token: string, altToken: string, altProject
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000));
+  await snapshot('web-download', fetchedId);
 
   // An import that fails: the source answers 404, and the image goes back to queued.
   const failing = await call('POST', '/v2/images', { name: 'not fetched', disk_format: 'raw', container_format: 'bare' });
@@ -93,10 +104,12 @@ async function exercise(url: string, token: string, altToken: string, altProject
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 1000));
+  await snapshot('failed web-download', failingId);
   await call('DELETE', `/v2/images/${failingId}`);
   await call('DELETE', `/v2/images/${fetchedId}`);
   await call('DELETE', `/v2/images/${stagedId}`);
   await call('DELETE', `/v2/images/${id}`);
+  return snapshots;
 }
 
 function describe(n: Note, other: Note | undefined): string {
@@ -111,26 +124,26 @@ function describe(n: Note, other: Note | undefined): string {
   return text;
 }
 
-/** What differs in the values of two payloads of one event, ids and times made alike first. */
-function valueDifferences(glance: Note, gaze: Note): string[] {
-  // Keys in one order: a consumer reads a JSON object by name.
-  const sorted = (value: unknown): unknown =>
-    value !== null && typeof value === 'object' && !Array.isArray(value)
+/** A value as text with its keys in one order (a consumer reads a JSON object by name), ids and times made alike. */
+function plain(value: unknown): string {
+  const sorted = (v: unknown): unknown =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(
-          Object.entries(value)
+          Object.entries(v)
             .sort(([a], [b]) => a.localeCompare(b))
-            .map(([k, v]) => [k, sorted(v)]),
+            .map(([k, inner]) => [k, sorted(inner)]),
         )
-      : value;
-  const plain = (value: unknown) =>
-    JSON.stringify(sorted(value) ?? null)
-      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
-      .replace(/[0-9a-f]{32}/g, '<project>')
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?/g, '<time>');
-  const keys = new Set([...Object.keys(glance.payload), ...Object.keys(gaze.payload)]);
-  return [...keys]
-    .filter((k) => plain(glance.payload[k]) !== plain(gaze.payload[k]))
-    .map((k) => `${k}: ${plain(glance.payload[k])} / ${plain(gaze.payload[k])}`);
+      : v;
+  return JSON.stringify(sorted(value) ?? null)
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+    .replace(/[0-9a-f]{32}/g, '<project>')
+    .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?/g, '<time>');
+}
+
+/** The keys whose values differ between two objects, with both values. */
+function differences(glance: Record<string, unknown>, gaze: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(glance), ...Object.keys(gaze)]);
+  return [...keys].filter((k) => plain(glance[k]) !== plain(gaze[k])).map((k) => `${k}: ${plain(glance[k])} / ${plain(gaze[k])}`);
 }
 
 async function main(): Promise<void> {
@@ -175,8 +188,8 @@ async function main(): Promise<void> {
     };
     const alt = projects.projects.find((p) => p.name === 'alt')!.id;
 
-    await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt, webSource);
-    await exercise(gaze.url, token, altToken, alt, webSource);
+    const glanceState = await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt, webSource);
+    const gazeState = await exercise(gaze.url, token, altToken, alt, webSource);
     await new Promise((r) => setTimeout(r, 500));
 
     const glance = glanceNotes(path.join(glanceDir, 'glance-api.log'));
@@ -190,8 +203,21 @@ async function main(): Promise<void> {
       const mark = glance[i]?.event === ours[i]?.event ? ' ' : '≠';
       console.log(`${mark} ${left.padEnd(width)} ${right}`);
       if (glance[i] && ours[i] && glance[i]!.event === ours[i]!.event) {
-        for (const line of valueDifferences(glance[i]!, ours[i]!)) console.log(`      ${line}`);
+        for (const line of differences(glance[i]!.payload, ours[i]!.payload)) console.log(`      ${line}`);
       }
+    }
+
+    // What the API showed of the images and their tasks at the same points.
+    console.log('\nThe API at the same points (Glance / Gaze), where they differ:');
+    for (const [label, glanceView] of glanceState) {
+      const gazeView = gazeState.get(label);
+      const lines = Array.isArray((glanceView as { tasks?: unknown }).tasks)
+        ? ((glanceView as { tasks: Record<string, unknown>[] }).tasks.flatMap((task, n) =>
+            differences(task, ((gazeView as { tasks?: Record<string, unknown>[] }).tasks ?? [])[n] ?? {}),
+          ) as string[])
+        : differences(glanceView as Record<string, unknown>, gazeView as Record<string, unknown>);
+      console.log(`${lines.length ? '≠' : ' '} ${label}`);
+      for (const line of lines) console.log(`      ${line}`);
     }
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error(err));
