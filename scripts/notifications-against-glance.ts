@@ -1,7 +1,8 @@
 // The same API calls to a real Glance (Debian's glance-api) and to Gaze, both behind one Keystone and
-// with the `log` notification driver; prints the notifications each sent, in order, side by side: the
-// event type, its priority, the image's status and the payload's keys where they differ. A tool for
-// checking the notifications a consumer (billing, search) reads, not a test.
+// with the `log` notification driver; prints the notifications each sent, in order, side by side (the
+// event type, its priority, the image's status, and the payload's values where they differ), then the
+// API's views of the same images, tasks and definitions where they differ. A tool for checking what a
+// notification consumer (billing, search) and a client read, not a test.
 //   node --import tsx scripts/notifications-against-glance.ts
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -37,7 +38,15 @@ function gazeNotes(output: string): Note[] {
 }
 
 /** The calls of one run, in order: an upload, a download, changes, sharing, an import, deletions. */
-async function exercise(url: string, token: string, altToken: string, altProject: string, webSource: string): Promise<Map<string, unknown>> {
+interface Tokens {
+  demo: string;
+  alt: string;
+  admin: string;
+}
+
+async function exercise(url: string, tokens: Tokens, altProject: string, webSource: string): Promise<Map<string, unknown>> {
+  const token = tokens.demo;
+  const altToken = tokens.alt;
   const snapshots = new Map<string, unknown>();
   const call = async (method: string, route: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
     const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token };
@@ -109,6 +118,50 @@ async function exercise(url: string, token: string, altToken: string, altProject
   await call('DELETE', `/v2/images/${fetchedId}`);
   await call('DELETE', `/v2/images/${stagedId}`);
   await call('DELETE', `/v2/images/${id}`);
+
+  // Metadata definitions, as an admin writes them and Horizon reads them.
+  const admin = { token: tokens.admin };
+  const ns = 'Compare::Definitions';
+  const nsPath = `/v2/metadefs/namespaces/${encodeURIComponent(ns)}`;
+  await call(
+    'POST',
+    '/v2/metadefs/namespaces',
+    {
+      namespace: ns,
+      display_name: 'Compared',
+      description: 'Written alike to both services',
+      visibility: 'public',
+      protected: false,
+      resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'cmp_' }],
+    },
+    admin,
+  );
+  await call(
+    'POST',
+    `${nsPath}/objects`,
+    { name: 'machine', required: ['cores'], properties: { cores: { type: 'integer', title: 'Cores', minimum: 0 } } },
+    admin,
+  );
+  await call('POST', `${nsPath}/properties`, { name: 'mode', type: 'string', title: 'Mode', enum: ['a', 'b'], default: 'a' }, admin);
+  await call('POST', `${nsPath}/tags`, { tags: [{ name: 'first' }, { name: 'second' }] }, admin);
+  await call('PUT', `${nsPath}/tags/first`, { name: 'renamed' }, admin);
+  await call(
+    'PUT',
+    `${nsPath}/objects/machine`,
+    { name: 'machine', description: 'Changed', properties: { cores: { type: 'integer', title: 'Cores', maximum: 64 } } },
+    admin,
+  );
+  await call('PUT', `${nsPath}/properties/mode`, { name: 'mode', type: 'string', title: 'Mode', enum: ['a', 'b', 'c'] }, admin);
+  await call('PUT', nsPath, { namespace: ns, display_name: 'Compared again', visibility: 'public' }, admin);
+  snapshots.set('metadefs: namespace', await call('GET', nsPath, undefined, admin));
+  snapshots.set('metadefs: objects', await call('GET', `${nsPath}/objects`, undefined, admin));
+  snapshots.set('metadefs: properties', await call('GET', `${nsPath}/properties`, undefined, admin));
+  snapshots.set('metadefs: tags', await call('GET', `${nsPath}/tags`, undefined, admin));
+  snapshots.set('metadefs: its resource types', await call('GET', `${nsPath}/resource_types`, undefined, admin));
+  await call('DELETE', `${nsPath}/objects/machine`, undefined, admin);
+  await call('DELETE', `${nsPath}/resource_types/OS::Glance::Image`, undefined, admin);
+  await call('DELETE', `${nsPath}/tags`, undefined, admin);
+  await call('DELETE', nsPath, undefined, admin);
   return snapshots;
 }
 
@@ -179,17 +232,18 @@ async function main(): Promise<void> {
     });
     stops.push(() => gaze.stop());
 
-    const token = await keystone.token('demo', 'demo-secret', 'demo');
-    const altToken = await keystone.token('alt', 'alt-secret', 'alt');
-    const projects = (await (
-      await fetch(`${keystone.url}/v3/projects`, { headers: { 'x-auth-token': await keystone.token('admin', 'admin-secret', 'admin') } })
-    ).json()) as {
+    const tokens: Tokens = {
+      demo: await keystone.token('demo', 'demo-secret', 'demo'),
+      alt: await keystone.token('alt', 'alt-secret', 'alt'),
+      admin: await keystone.token('admin', 'admin-secret', 'admin'),
+    };
+    const projects = (await (await fetch(`${keystone.url}/v3/projects`, { headers: { 'x-auth-token': tokens.admin } })).json()) as {
       projects: Array<{ id: string; name: string }>;
     };
     const alt = projects.projects.find((p) => p.name === 'alt')!.id;
 
-    const glanceState = await exercise(`http://127.0.0.1:${glancePort}`, token, altToken, alt, webSource);
-    const gazeState = await exercise(gaze.url, token, altToken, alt, webSource);
+    const glanceState = await exercise(`http://127.0.0.1:${glancePort}`, tokens, alt, webSource);
+    const gazeState = await exercise(gaze.url, tokens, alt, webSource);
     await new Promise((r) => setTimeout(r, 500));
 
     const glance = glanceNotes(path.join(glanceDir, 'glance-api.log'));

@@ -131,13 +131,21 @@ export function propertyPayload(ns: string, name: string, def: PropertyDefinitio
   };
 }
 
-export function objectPayload(ns: string, obj: Omit<MetadefObject, 'id'>, opts: { old?: string; deleted?: boolean } = {}): Record<string, unknown> {
+/**
+ * An object's notification. Glance builds it from the request on create and update, where a `required`
+ * the request did not give is null (`requiredGiven: false`), and from its database on delete (a list).
+ */
+export function objectPayload(
+  ns: string,
+  obj: Omit<MetadefObject, 'id'>,
+  opts: { old?: string; deleted?: boolean; requiredGiven?: boolean } = {},
+): Record<string, unknown> {
   return {
     namespace: ns,
     name: obj.name,
     name_old: opts.old ?? obj.name,
     properties: Object.entries(obj.properties).map(([name, def]) => ({ name, ...objectPropertyFields(def) })),
-    required: obj.required,
+    required: opts.requiredGiven === false ? null : obj.required,
     description: obj.description,
     created_at: apiTime(obj.created_at),
     updated_at: obj.updated_at ? apiTime(obj.updated_at) : null,
@@ -168,6 +176,7 @@ export function associationPayload(
   return {
     namespace: ns,
     name: a.name,
+    name_old: a.name,
     prefix: a.prefix,
     properties_target: a.properties_target,
     created_at: apiTime(a.created_at),

@@ -73,7 +73,7 @@ export class MetadefContentService {
       () => this.deps.contents.insertObject(ns.id, fields),
       () => gazeError('MD_OBJECT_EXISTS', fields.name, name),
     );
-    this.deps.notifier.info('metadef_object.create', objectPayload(name, object));
+    this.deps.notifier.info('metadef_object.create', objectPayload(name, object, { requiredGiven: 'required' in body }));
     return { object, given: new Set(Object.keys(body)) };
   }
 
@@ -100,7 +100,7 @@ export class MetadefContentService {
     if (fields.name !== current.name && (await this.deps.contents.object(ns.id, fields.name))) throw conflict();
     await this.insertUnique(() => this.deps.contents.updateObject(current.id, fields), conflict);
     const object = { ...current, ...fields };
-    this.deps.notifier.info('metadef_object.update', objectPayload(name, object, { old: current.name }));
+    this.deps.notifier.info('metadef_object.update', objectPayload(name, object, { old: current.name, requiredGiven: 'required' in body }));
     return { object, given: new Set(Object.keys(body)) };
   }
 

@@ -187,8 +187,11 @@ export class MetadefNamespaceService {
     const notify = this.deps.notifier;
     notify.info('metadef_namespace.create', namespacePayload(created));
     for (const a of associations) notify.info('metadef_resource_type.create', associationPayload(name, a));
-    for (const o of sections.objects ?? [])
-      notify.info('metadef_object.create', objectPayload(name, { ...o, created_at: created.created_at, updated_at: created.created_at }));
+    const givenObjects = (body.objects ?? []) as Array<Record<string, unknown>>;
+    for (const [i, o] of (sections.objects ?? []).entries()) {
+      const timed = { ...o, created_at: created.created_at, updated_at: created.created_at };
+      notify.info('metadef_object.create', objectPayload(name, timed, { requiredGiven: givenObjects[i]?.required !== undefined }));
+    }
     for (const t of sections.tags ?? [])
       notify.info('metadef_tag.create', tagPayload(name, { name: t, created_at: created.created_at, updated_at: created.created_at }));
     for (const [pname, def] of Object.entries(sections.properties ?? {})) notify.info('metadef_property.create', propertyPayload(name, pname, def));

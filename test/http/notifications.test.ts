@@ -316,7 +316,10 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
   assert.equal(update.payload.namespace, 'Renamed');
   assert.equal(update.payload.namespace_old, 'Noticed');
   assert.equal(events.find((n) => n.notification === 'metadef_tag.update').payload.name_old, 'a');
-  assert.equal(events.find((n) => n.notification === 'metadef_resource_type.create').payload.prefix, 'n_');
+  const association = events.find((n) => n.notification === 'metadef_resource_type.create').payload;
+  assert.equal(association.prefix, 'n_');
+  assert.equal(association.name_old, 'OS::Glance::Image', "Glance's payload names it twice");
+  assert.equal(events.find((n) => n.notification === 'metadef_object.create').payload.required, null, 'no list given: null, as Glance stores none');
   // An object's properties are written `value or None` by Glance: its 0 turns null there.
   const objectProperty = events.find((n) => n.notification === 'metadef_object.create').payload.properties;
   assert.equal(objectProperty.length, 1);
