@@ -119,8 +119,31 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   await call('DELETE', `/v2/images/${stagedId}`);
   await call('DELETE', `/v2/images/${id}`);
 
-  // Metadata definitions, as an admin writes them and Horizon reads them.
+  // The tasks API's own import (an admin's: tasks_api_access), which makes its image from a URL.
   const admin = { token: tokens.admin };
+  const task = await call(
+    'POST',
+    '/v2/tasks',
+    {
+      type: 'import',
+      input: { import_from: webSource, import_from_format: 'raw', image_properties: { name: 'by task', disk_format: 'raw', container_format: 'bare' } },
+    },
+    admin,
+  );
+  let taskView: Record<string, unknown> = task;
+  for (let i = 0; i < 200 && ['pending', 'processing'].includes(String(taskView.status)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    taskView = await call('GET', `/v2/tasks/${String(task.id)}`, undefined, admin);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  snapshots.set('tasks API import: task', await call('GET', `/v2/tasks/${String(task.id)}`, undefined, admin));
+  const madeId = (taskView.result as { image_id?: string } | null)?.image_id;
+  if (madeId) {
+    snapshots.set('tasks API import: image', await call('GET', `/v2/images/${madeId}`, undefined, admin));
+    await call('DELETE', `/v2/images/${madeId}`, undefined, admin);
+  }
+
+  // Metadata definitions, as an admin writes them and Horizon reads them.
   const ns = 'Compare::Definitions';
   const nsPath = `/v2/metadefs/namespaces/${encodeURIComponent(ns)}`;
   await call(

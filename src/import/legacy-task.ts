@@ -2,14 +2,14 @@ import type { TaskRow } from '../db/repos/tasks.ts';
 import { moveTo, type Image } from '../domain/image.ts';
 import { scrubLocation, storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
-import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
+import { imageDataPayload, imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
 import { succeed, type FinishDeps } from './finish.ts';
 import type { TaskJob, TaskKind } from './task-kind.ts';
 
 /** The legacy tasks API's `import` task. */
 export const legacyImport: TaskKind = {
-  run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job)),
+  run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job), false),
   revert: deleteOwnImage,
 };
 
@@ -51,8 +51,17 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   if (image.status !== 'saving' && !(await deps.images.updateFields(image.id, 'queued', moveTo('saving')))) {
     throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
   }
+  // Glance's notifications of this task, in its order: the save to saving, the data's events, and the
+  // two saves of its flow once the image is active.
+  const saving = (await deps.images.get(image.id)) ?? image;
+  deps.notifier.info('image.update', imagePayload(saving));
+  deps.notifier.info('image.prepare', imageDataPayload(saving));
   const response = await safeDownload(uri, { ...job.opts.download, maxBytes: deps.settings.imageSizeCap, signal });
   await storeAndActivate(deps, image, response.body, deps.stores.default(), 'saving', signal, response.contentLength ?? undefined);
-  deps.notifier.info('image.upload', imagePayload((await deps.images.get(image.id)) ?? image));
+  const active = (await deps.images.get(image.id)) ?? image;
+  deps.notifier.info('image.upload', imageDataPayload(active));
+  deps.notifier.info('image.activate', imagePayload(active));
+  deps.notifier.info('image.update', imagePayload(active));
+  deps.notifier.info('image.update', imagePayload(active));
   return image.id;
 }

@@ -196,7 +196,7 @@ test("an import emits task.create, task.processing, task.success and task.run wi
   assert.equal(new Set(['task.create', 'task.processing', 'task.run', 'task.success'].map((e) => payloadOf(e).id)).size, 1);
 });
 
-test('a failed import: the revert saves the image as queued, still locked, then task.failure, as Glance sends them', async () => {
+test('a failed import, a web-download and a tasks API import notify as Glance does: a revert saves the image as queued, still locked, then task.failure', async () => {
   const source = http.createServer((req, res) => {
     if (req.url === '/missing') res.writeHead(404);
     res.end('web bytes!');
@@ -204,6 +204,7 @@ test('a failed import: the revert saves the image as queued, still locked, then 
   await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
   const port = (source.address() as AddressInfo).port;
   const lines: string[] = [];
+  const legacy: any[] = [];
   const gaze = await startGazeInProcess(
     {
       oslo_messaging_notifications: { driver: 'log' },
@@ -223,10 +224,40 @@ test('a failed import: the revert saves the image as queued, still locked, then 
     const fetched = await api.createImage({ name: 'fetched' });
     await api.call('POST', `/v2/images/${fetched.id}/import`, { json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/image` } } });
     for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    // The tasks API's import (an admin's), which makes its own image.
+    const before = lines.length;
+    const task = await api.post('/v2/tasks', {
+      type: 'import',
+      input: {
+        import_from: `http://127.0.0.1:${port}/image`,
+        import_from_format: 'raw',
+        image_properties: { name: 'by task', disk_format: 'raw', container_format: 'bare' },
+      },
+    });
+    assert.equal(task.status, 201, task.text);
+    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    legacy.push(...lines.slice(before).map((l) => JSON.parse(l)));
   } finally {
     await gaze.stop();
     source.close();
   }
+  // Glance 25's sequence for the same task (scripts/notifications-against-glance.ts).
+  assert.deepEqual(
+    legacy.map((n) => [n.notification, n.payload.status ?? null]),
+    [
+      ['task.create', 'pending'],
+      ['task.processing', 'processing'],
+      ['image.create', 'queued'],
+      ['image.update', 'saving'],
+      ['image.prepare', 'saving'],
+      ['image.upload', 'active'],
+      ['image.activate', 'active'],
+      ['image.update', 'active'],
+      ['image.update', 'active'],
+      ['task.success', 'success'],
+      ['task.run', 'pending'],
+    ],
+  );
   const prepare = lines.map((l) => JSON.parse(l)).find((n) => n.notification === 'image.prepare');
   assert.equal(prepare.payload.size, null);
   assert.equal(prepare.payload.status, 'importing');
