@@ -3,7 +3,7 @@
 // event type, its priority, the image's status, and the payload's values where they differ), then the
 // API's views of the same images, tasks and definitions where they differ. A tool for checking what a
 // notification consumer (billing, search) and a client read, not a test.
-//   node --import tsx scripts/notifications-against-glance.ts
+//   node --import tsx scripts/notifications-against-glance.ts [multistore]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,9 @@ import path from 'node:path';
 import { startGazeProcess } from '../test/helpers/gaze.ts';
 import { keystoneAuthSections, freePort, startKeystone } from '../test/helpers/keystone.ts';
 import { runScript } from '../test/helpers/scripts.ts';
+
+/** `multistore`: both services with two file stores, and the calls that use them. */
+const MULTISTORE = process.argv.includes('multistore');
 
 interface Note {
   event: string;
@@ -37,19 +40,23 @@ function gazeNotes(output: string): Note[] {
     .map((n) => ({ event: n.notification, priority: n.priority, payload: n.payload }));
 }
 
-/** The calls of one run, in order: an upload, a download, changes, sharing, an import, deletions. */
 interface Tokens {
   demo: string;
   alt: string;
   admin: string;
 }
 
-async function exercise(url: string, tokens: Tokens, altProject: string, webSource: string): Promise<Map<string, unknown>> {
-  const token = tokens.demo;
-  const altToken = tokens.alt;
-  const snapshots = new Map<string, unknown>();
-  const call = async (method: string, route: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
-    const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token };
+type Call = (
+  method: string,
+  route: string,
+  body?: unknown,
+  opts?: { token?: string; type?: string; headers?: Record<string, string> },
+) => Promise<Record<string, unknown>>;
+
+/** A JSON API client of one service, as `token` unless a call names another; an error answer throws. */
+function caller(url: string, token: string): Call {
+  return async (method, route, body, opts = {}) => {
+    const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token, ...opts.headers };
     if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
     const res = await fetch(`${url}${route}`, { method, headers, body: data });
@@ -57,6 +64,59 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
     if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   };
+}
+
+/** Until the image's import is over (no lock, no store left to write), and a second for the last events. */
+async function settled(call: Call, imageId: string, as?: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const now = await call('GET', `/v2/images/${imageId}`, undefined, { token: as });
+    if (!['importing', 'saving', 'uploading'].includes(String(now.status)) && !('os_glance_import_task' in now) && !now.os_glance_importing_to_stores) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** With several stores: uploads to one, copy-image to another, imports to all or to one, a delete from one store. */
+async function exerciseStores(url: string, tokens: Tokens, webSource: string): Promise<Map<string, unknown>> {
+  const snapshots = new Map<string, unknown>();
+  const call = caller(url, tokens.demo);
+  const admin = { token: tokens.admin };
+  const octets = 'application/octet-stream';
+  snapshots.set('stores', await call('GET', '/v2/info/stores'));
+  const snapshot = async (label: string, imageId: string) => {
+    snapshots.set(`${label}: image`, await call('GET', `/v2/images/${imageId}`, undefined, admin));
+    snapshots.set(`${label}: its tasks`, await call('GET', `/v2/images/${imageId}/tasks`, undefined, admin));
+  };
+  const uploaded = String((await call('POST', '/v2/images', { name: 'uploaded', disk_format: 'raw', container_format: 'bare' })).id);
+  await call('PUT', `/v2/images/${uploaded}/file`, Buffer.from('ten bytes!'), { type: octets, headers: { 'x-image-meta-store': 'cheap' } });
+  await snapshot('uploaded to cheap', uploaded);
+  await call('POST', `/v2/images/${uploaded}/import`, { method: { name: 'copy-image' }, stores: ['fast'] }, admin);
+  await settled(call, uploaded, tokens.admin);
+  await snapshot('copied to fast', uploaded);
+  await call('DELETE', `/v2/stores/cheap/${uploaded}`, undefined, admin);
+  await snapshot('deleted from cheap', uploaded);
+
+  const everywhere = String((await call('POST', '/v2/images', { name: 'everywhere', disk_format: 'raw', container_format: 'bare' })).id);
+  await call('PUT', `/v2/images/${everywhere}/stage`, Buffer.from('staged bytes'), { type: octets });
+  await call('POST', `/v2/images/${everywhere}/import`, { method: { name: 'glance-direct' }, all_stores: true });
+  await settled(call, everywhere);
+  await snapshot('glance-direct to all stores', everywhere);
+
+  const fetched = String((await call('POST', '/v2/images', { name: 'fetched', disk_format: 'raw', container_format: 'bare' })).id);
+  await call('POST', `/v2/images/${fetched}/import`, { method: { name: 'web-download', uri: webSource }, stores: ['cheap'] });
+  await settled(call, fetched);
+  await snapshot('web-download to cheap', fetched);
+
+  for (const id of [fetched, everywhere, uploaded]) await call('DELETE', `/v2/images/${id}`);
+  return snapshots;
+}
+
+/** The calls of one run, in order: an upload, a download, changes, sharing, imports, deletions, an admin's tasks and definitions. */
+async function exercise(url: string, tokens: Tokens, altProject: string, webSource: string): Promise<Map<string, unknown>> {
+  const token = tokens.demo;
+  const altToken = tokens.alt;
+  const snapshots = new Map<string, unknown>();
+  const call = caller(url, token);
   const octets = 'application/octet-stream';
   const patch = 'application/openstack-images-v2.1-json-patch';
   // The image and its tasks as the API shows them, to compare after the run.
@@ -241,6 +301,7 @@ async function main(): Promise<void> {
     const glanceDir = path.join(work, 'glance');
     stops.push(() => runScript('stop-glance.sh', [glanceDir], 60_000));
     await runScript('start-glance.sh', [glanceDir, String(glancePort)], 600_000, {
+      ...(MULTISTORE ? { GLANCE_BACKENDS: 'fast,cheap' } : {}),
       GLANCE_KEYSTONE: keystone.url,
       GLANCE_WORKERS: '1',
       GLANCE_NOTIFICATIONS: 'log',
@@ -249,7 +310,14 @@ async function main(): Promise<void> {
     });
     const gaze = await startGazeProcess({
       ...keystoneAuthSections(keystone.url),
-      DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image' },
+      DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image', ...(MULTISTORE ? { enabled_backends: 'fast:file, cheap:file' } : {}) },
+      ...(MULTISTORE
+        ? {
+            glance_store: { default_backend: 'fast' },
+            fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
+            cheap: { filesystem_store_datadir: '__DIR__/stores/cheap' },
+          }
+        : {}),
       oslo_messaging_notifications: { driver: 'log' },
       import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(sourcePort) },
     });
@@ -265,8 +333,9 @@ async function main(): Promise<void> {
     };
     const alt = projects.projects.find((p) => p.name === 'alt')!.id;
 
-    const glanceState = await exercise(`http://127.0.0.1:${glancePort}`, tokens, alt, webSource);
-    const gazeState = await exercise(gaze.url, tokens, alt, webSource);
+    const run = (url: string) => (MULTISTORE ? exerciseStores(url, tokens, webSource) : exercise(url, tokens, alt, webSource));
+    const glanceState = await run(`http://127.0.0.1:${glancePort}`);
+    const gazeState = await run(gaze.url);
     await new Promise((r) => setTimeout(r, 500));
 
     const glance = glanceNotes(path.join(glanceDir, 'glance-api.log'));

@@ -11,6 +11,7 @@
 #                             gaze-secret, which scripts/keystone_seed.py makes); unset: no auth
 #          GLANCE_ALLOWED_HOSTS / GLANCE_ALLOWED_PORTS   [import_filtering_opts] for web-download
 #          GLANCE_NOTIFICATIONS  an oslo.messaging notification driver (`log` writes them to its log)
+#          GLANCE_BACKENDS    several file stores by name (`fast,cheap`: multi-store, the first the default)
 # Prints READY when it answers. Stop it with scripts/stop-glance.sh DIR. Logs: DIR/glance-api.log.
 set -euo pipefail
 
@@ -59,6 +60,24 @@ if healthy; then
 fi
 
 mkdir -p "$dir/images" "$dir/staging" "$dir/tasks"
+stores="[glance_store]
+stores = file,http
+default_store = file
+filesystem_store_datadir = $dir/images"
+backends=
+if [ -n "${GLANCE_BACKENDS:-}" ]; then
+  IFS=, read -r -a names <<<"$GLANCE_BACKENDS"
+  stores="[glance_store]
+default_backend = ${names[0]}"
+  for name in "${names[@]}"; do
+    mkdir -p "$dir/images-$name"
+    backends="${backends:+$backends, }$name:file"
+    stores="$stores
+
+[$name]
+filesystem_store_datadir = $dir/images-$name"
+  done
+fi
 flavor=
 auth=
 if [ -n "${GLANCE_KEYSTONE:-}" ]; then
@@ -85,15 +104,13 @@ log_file = $dir/glance-api.log
 use_stderr = false
 enabled_import_methods = [glance-direct,web-download,copy-image]
 node_staging_uri = file://$dir/staging
+${backends:+enabled_backends = $backends}
 image_cache_dir = $dir/cache
 
 [database]
 connection = ${GLANCE_DATABASE:-sqlite:///$dir/glance.db}
 
-[glance_store]
-stores = file,http
-default_store = file
-filesystem_store_datadir = $dir/images
+${stores}
 
 [os_glance_tasks_store]
 filesystem_store_datadir = $dir/tasks

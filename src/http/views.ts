@@ -53,9 +53,9 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   const first = active[0];
   if (opts.showImageDirectUrl && first) view.direct_url = first.url;
   if (opts.multistore) {
+    // In the locations' order (the order reads try them), as Glance lists them.
     const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');
-    // Sorted by store id: clients compare it with sorted lists.
-    if (stores.length) view.stores = [...new Set(stores)].sort().join(',');
+    if (stores.length) view.stores = stores.join(',');
   }
   return view;
 }

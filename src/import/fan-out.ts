@@ -1,6 +1,6 @@
 import type { Image, ImageStatus } from '../domain/image.ts';
 import { activation, ImageGone } from '../domain/image.ts';
-import { storeProgress } from '../domain/import-progress.ts';
+import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
 import { imageDataPayload, imagePayload } from '../notify/payloads.ts';
@@ -81,11 +81,14 @@ export async function fanOut(
       const first = stored === null;
       stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
+      const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
       await record({ done: store.id }, activates ? stored : undefined);
       const now = await deps.images.get(image.id);
       if (now) {
-        deps.notifier.info('image.upload', imageDataPayload(now));
-        if (activates) deps.notifier.info('image.activate', imagePayload(now));
+        // Glance announces the data while the store is still listed as importing; its next save takes it off.
+        const announced = { ...now, properties: { ...now.properties, [IMPORTING_TO_STORES]: importingBefore } };
+        deps.notifier.info('image.upload', imageDataPayload(announced));
+        if (activates) deps.notifier.info('image.activate', imagePayload(announced));
         deps.notifier.info('image.update', imagePayload(now)); // the save of this store's outcome
       }
     } catch (err) {

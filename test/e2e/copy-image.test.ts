@@ -173,7 +173,7 @@ test('glance image-import --import-method copy-image --stores cheap,s3: stores f
   ok(await glance(['image-import', '--import-method', 'copy-image', '--stores', 'cheap,s3', imageId]));
   const image = await settled(imageId);
   assertData(image, imageData);
-  assert.equal(image.stores, 'cheap,fast,s3');
+  assert.equal(image.stores, 'fast,cheap,s3');
   assert.equal(image.os_glance_failed_import, '');
 
   const tasks = await imageTasks(imageId);
@@ -195,7 +195,7 @@ test('copy-image again into a store that has the image: 400, nothing changes', {
   const res = await api('POST', `/v2/images/${imageId}/import`, { method: { name: 'copy-image' }, all_stores: true });
   assert.equal(res.status, 202, await res.text());
   const image = await getImage(imageId);
-  assert.equal(image.stores, 'cheap,fast,s3');
+  assert.equal(image.stores, 'fast,cheap,s3');
   assert.ok(!(IMPORT_LOCK in image));
   assert.equal((await imageTasks(imageId)).length, 1);
 });
@@ -216,7 +216,7 @@ test('copy-image as a non-admin (member of the owning project): 403, no task', {
     assert.match(text, /You are not authorized to complete copy_image action\./);
   }
   assert.equal((await imageTasks(imageId)).length, 1);
-  assert.equal((await getImage(imageId)).stores, 'cheap,fast,s3');
+  assert.equal((await getImage(imageId)).stores, 'fast,cheap,s3');
   // The member may still read the image: the 403 is the copy_image policy, not visibility.
   const seen = await api('GET', `/v2/images/${imageId}`, undefined, member);
   await seen.arrayBuffer();
@@ -228,7 +228,7 @@ test('glance stores-delete --store s3: stores fast,cheap, the S3 object is gone,
   ok(await glance(['stores-delete', '--store', 's3', imageId]));
   const image = await getImage(imageId);
   assertData(image, imageData);
-  assert.equal(image.stores, 'cheap,fast');
+  assert.equal(image.stores, 'fast,cheap');
   assert.ok(!(await bucketKeys()).some((k) => k.includes(imageId)), 'the S3 object was deleted');
   assert.ok((await download(imageId, 'after-s3-delete.raw')).equals(imageData));
 

@@ -109,7 +109,7 @@ test('glance-direct into several stores; store selection errors', async () => {
   assert.equal((await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['fast', 'cheap'] })).status, 202);
   const done = await settle(img.id);
   assert.equal(done.status, 'active');
-  assert.equal(done.stores, 'cheap,fast');
+  assert.equal(done.stores, 'fast,cheap');
   assert.equal(done.checksum, createHash('md5').update(data).digest('hex'));
   assert.equal(done.os_glance_importing_to_stores, '');
   assert.equal(done.os_glance_failed_import, '');
@@ -135,7 +135,7 @@ test('a store that fails: with all_stores_must_succeed the import reverts; witho
   assert.equal((await importImage(lenient.id, { method: { name: 'glance-direct' }, all_stores: true, all_stores_must_succeed: false })).status, 202);
   const partial = await settle(lenient.id);
   assert.equal(partial.status, 'active');
-  assert.equal(partial.stores, 'cheap,fast');
+  assert.equal(partial.stores, 'fast,cheap');
   assert.equal(partial.os_glance_failed_import, 'broken');
   assert.equal((await api.get(`/v2/images/${lenient.id}/tasks`)).json.tasks[0].status, 'success');
 });
@@ -153,7 +153,7 @@ test('copy-image: admin only, copies an active image into more stores without ch
   assert.equal((await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] })).status, 202);
   const copied = await settle(img.id);
   assert.equal(copied.status, 'active');
-  assert.equal(copied.stores, 'cheap,fast');
+  assert.equal(copied.stores, 'fast,cheap');
   assert.equal(copied.owner, 'alice-project');
   const bytes = await (await fetch(`${gaze.url}/v2/images/${img.id}/file`)).arrayBuffer();
   assert.ok(Buffer.from(bytes).equals(data));
@@ -165,14 +165,14 @@ test('copy-image: admin only, copies an active image into more stores without ch
   const after = await settle(img.id);
   assert.equal(after.status, 'active', 'a failed copy never changes the status');
   assert.equal(after.os_glance_failed_import, 'broken');
-  assert.equal(after.stores, 'cheap,fast');
+  assert.equal(after.stores, 'fast,cheap');
 });
 
 test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', async () => {
   const img = await api.createImage();
   await api.upload(img.id, 'two copies');
   await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
-  assert.equal((await settle(img.id)).stores, 'cheap,fast');
+  assert.equal((await settle(img.id)).stores, 'fast,cheap');
   expectError(await api.del(`/v2/stores/nowhere/${img.id}`, { headers: JSON_ACCEPT }), 409, 'The selected store nowhere is not available on this node.');
   expectError(
     await api.del('/v2/stores/fast/00000000-0000-4000-8000-000000000000', { headers: JSON_ACCEPT }),

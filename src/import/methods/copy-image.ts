@@ -1,3 +1,4 @@
+import { imagePayload } from '../../notify/payloads.ts';
 import { ImportStopped } from '../failures.ts';
 import type { ImportMethod } from './method.ts';
 
@@ -12,7 +13,12 @@ export const copyImage: ImportMethod = {
   runsPlugins: false,
   async stage(job, image) {
     const { deps, staging, signal } = job;
-    if ((await staging.size(image.id)) === image.size) return { image, expected: null };
+    // Glance's copy step saves the image once it has its staged copy: an image.update, whichever way.
+    const staged = () => {
+      deps.notifier.info('image.update', imagePayload(image));
+      return { image, expected: null };
+    };
+    if ((await staging.size(image.id)) === image.size) return staged();
     await staging.remove(image.id);
     const isDefault = (location: (typeof image.locations)[number]) => Number(deps.stores.forLocation(location)?.id === deps.stores.defaultId);
     const locations = [...image.locations].sort((a, b) => isDefault(b) - isDefault(a));
@@ -21,7 +27,7 @@ export const copyImage: ImportMethod = {
       if (!store) continue;
       try {
         await staging.write({ source: await store.read(location.url), key: image.id, sizeCap: deps.settings.imageSizeCap, signal });
-        return { image, expected: null };
+        return staged();
       } catch (err) {
         if (signal.aborted) throw err;
       }
