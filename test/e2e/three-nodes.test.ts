@@ -124,7 +124,7 @@ test('through the load balancer: upload, stage on one node and import on another
   await until(
     async () => {
       const img = json<{ stores?: string; properties?: { stores?: string } }>(await openstack(['image', 'show', created.id, '-f', 'json']));
-      return (img.stores ?? img.properties?.stores) === 'cold,hot' ? true : undefined;
+      return (img.stores ?? img.properties?.stores) === 'hot,cold' ? true : undefined; // in the locations' order
     },
     'the copy into the cold store',
     120_000,

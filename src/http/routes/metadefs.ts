@@ -151,6 +151,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       return reply.send(propertyView(updated.definition, updated.name));
     },
     async DELETE(request, reply) {
+      await readUnusedBody(request); // Glance's default deserializer reads it
       const { namespace, property } = params(request);
       await contents.deleteProperty(request.ctx, namespace, property);
       return noContent(reply);
