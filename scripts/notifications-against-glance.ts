@@ -54,16 +54,24 @@ type Call = (
 ) => Promise<Record<string, unknown>>;
 
 /** A JSON API client of one service, as `token` unless a call names another; an error answer throws. */
-function caller(url: string, token: string): Call {
+function caller(url: string, token: string, answers?: Map<string, unknown>): Call {
   return async (method, route, body, opts = {}) => {
     const headers: Record<string, string> = { 'x-auth-token': opts.token ?? token, ...opts.headers };
     if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
     const res = await fetch(`${url}${route}`, { method, headers, body: data });
     const text = await res.text();
+    answers?.set(`answer ${answers.size + 1}: ${method} ${plain(route).slice(1, -1)}`, answerOf(res));
     if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   };
+}
+
+/** What clients read of an answer besides its body: the status and the headers that are not per request or per byte. */
+function answerOf(res: Response): Record<string, unknown> {
+  const varying = new Set(['date', 'x-openstack-request-id', 'content-length', 'connection', 'keep-alive']);
+  const headers = Object.fromEntries([...res.headers].filter(([name]) => !varying.has(name)));
+  return { status: res.status, ...headers };
 }
 
 /** Until the image's import is over (no lock, no store left to write), and a second for the last events. */
@@ -79,7 +87,7 @@ async function settled(call: Call, imageId: string, as?: string): Promise<void> 
 /** With several stores: uploads to one, copy-image to another, imports to all or to one, a delete from one store. */
 async function exerciseStores(url: string, tokens: Tokens, webSource: string): Promise<Map<string, unknown>> {
   const snapshots = new Map<string, unknown>();
-  const call = caller(url, tokens.demo);
+  const call = caller(url, tokens.demo, snapshots);
   const admin = { token: tokens.admin };
   const octets = 'application/octet-stream';
   snapshots.set('stores', await call('GET', '/v2/info/stores'));
@@ -116,7 +124,7 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   const token = tokens.demo;
   const altToken = tokens.alt;
   const snapshots = new Map<string, unknown>();
-  const call = caller(url, token);
+  const call = caller(url, token, snapshots);
   const octets = 'application/octet-stream';
   const patch = 'application/openstack-images-v2.1-json-patch';
   // The image and its tasks as the API shows them, to compare after the run.
@@ -273,6 +281,7 @@ function plain(value: unknown): string {
   return JSON.stringify(sorted(value) ?? null)
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
     .replace(/[0-9a-f]{32}/g, '<project>')
+    .replace(/127\.0\.0\.1:\d+/g, '<host>')
     .replace(/\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?/g, '<time>');
 }
 

@@ -220,6 +220,11 @@ function everyMethod(handler: RouteHandlerMethod): Handlers {
   return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'OPTIONS').map((m) => [m, handler]));
 }
 
+/** A 204 as Glance's serializers answer it: WebOb's default content type, on no body. */
+export function noContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).header('content-type', 'text/html; charset=UTF-8').send();
+}
+
 /**
  * One path, its methods: OPTIONS answers 200 with Allow, anything else 405 with Allow, as Glance's
  * router does (HEAD included, unless a handler is given for it). With `othersUnrouted`, another method is

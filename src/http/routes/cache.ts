@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource } from '../server.ts';
+import { noContent, resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readUnusedBody } from '../body.ts';
 
@@ -13,7 +13,7 @@ export function cacheRoutes(app: FastifyInstance, api: Api): void {
     async DELETE(request, reply) {
       await readUnusedBody(request);
       await api.cache.clear(request.ctx, request.headers['x-image-cache-clear-target'] as string | undefined);
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 
@@ -28,7 +28,7 @@ export function cacheRoutes(app: FastifyInstance, api: Api): void {
       await readUnusedBody(request);
       const { id } = request.params as { id: string };
       await api.cache.remove(request.ctx, id);
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 }

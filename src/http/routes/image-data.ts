@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource } from '../server.ts';
+import { noContent, resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, assertOctetStream } from '../body.ts';
 import { watchUpload } from '../upload-watchdog.ts';
@@ -12,7 +12,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
       const store = request.headers['x-image-meta-store'] as string | undefined;
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       await api.imageData.upload(request.ctx, id, body, store, contentLength(request.headers['content-length']));
-      return reply.code(204).send();
+      return noContent(reply);
     },
     async GET(request, reply) {
       assertNoBody(request);
@@ -26,7 +26,7 @@ export function imageDataRoutes(app: FastifyInstance, api: Api): void {
         range: request.headers.range,
         contentRange: request.headers['content-range'],
       });
-      if (!stream) return reply.code(204).send();
+      if (!stream) return reply.code(204).send(); // WebOb's HTTPNoContent: no content type
       reply.header('content-type', 'application/octet-stream');
       if (image.checksum) reply.header('content-md5', image.checksum);
       if (served) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource, requestBase } from '../server.ts';
+import { noContent, resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, declaredMediaType, readJson, readJsonObject } from '../body.ts';
 import { imageView } from '../views.ts';
@@ -64,7 +64,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
           if (await api.images.exists(id)) await api.images.delete(request.ctx, id, { staging: api.staging.place, local: true });
         }
       }
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 
@@ -74,7 +74,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
         assertNoBody(request);
         const { id } = request.params as IdParams['Params'];
         await api.images[action](request.ctx, id);
-        return reply.code(204).send();
+        return noContent(reply);
       },
     });
   }
@@ -84,13 +84,13 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
       assertNoBody(request);
       const { id, tag } = request.params as { id: string; tag: string };
       await api.images.addTag(request.ctx, id, tag);
-      return reply.code(204).send();
+      return noContent(reply);
     },
     async DELETE(request, reply) {
       assertNoBody(request);
       const { id, tag } = request.params as { id: string; tag: string };
       await api.images.removeTag(request.ctx, id, tag);
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 }

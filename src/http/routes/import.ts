@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource } from '../server.ts';
+import { noContent, resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, assertOctetStream, readJson } from '../body.ts';
 import { taskRawView } from '../task-views.ts';
@@ -15,7 +15,7 @@ export function importRoutes(app: FastifyInstance, api: Api): void {
       assertOctetStream(request);
       const body = watchUpload(request.raw, reply.raw, api.uploadWatchdog);
       await api.staging.stage(request.ctx, id, body, contentLength(request.headers['content-length']));
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource } from '../server.ts';
+import { noContent, resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readUnusedBody } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
@@ -35,7 +35,7 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
       assertNoBody(request);
       const { store, id } = request.params as { store: string; id: string };
       await api.storeInfo.deleteFromStore(request.ctx, store, id);
-      return reply.code(204).send();
+      return noContent(reply);
     },
   });
 

@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { resource, requestBase } from '../server.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { noContent, resource, requestBase } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson, readUnusedBody } from '../body.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
@@ -12,10 +12,6 @@ import { associationView, namespaceBase, namespaceLinks, objectView, propertiesV
 type P = Readonly<Record<'namespace' | 'object' | 'property' | 'resourceType' | 'tag', string>>;
 const params = (request: FastifyRequest) => request.params as P;
 const NS = '/v2/metadefs/namespaces/:namespace';
-
-function noContent(reply: FastifyReply) {
-  return reply.code(204).header('content-type', 'text/html; charset=UTF-8').send();
-}
 
 export function metadefRoutes(app: FastifyInstance, api: Api): void {
   const { metadefNamespaces: namespaces, metadefContents: contents } = api;
