@@ -46,11 +46,12 @@ interface Tokens {
   admin: string;
 }
 
+/** `polling`: a call repeated until something happens, as many times as it takes: its answers are not compared. */
 type Call = (
   method: string,
   route: string,
   body?: unknown,
-  opts?: { token?: string; type?: string; headers?: Record<string, string> },
+  opts?: { token?: string; type?: string; headers?: Record<string, string>; polling?: boolean },
 ) => Promise<Record<string, unknown>>;
 
 /** A JSON API client of one service, as `token` unless a call names another; an error answer throws. */
@@ -61,7 +62,7 @@ function caller(url: string, token: string, answers?: Map<string, unknown>): Cal
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
     const res = await fetch(`${url}${route}`, { method, headers, body: data });
     const text = await res.text();
-    answers?.set(`answer ${answers.size + 1}: ${method} ${plain(route).slice(1, -1)}`, answerOf(res));
+    if (!opts.polling) answers?.set(`answer ${answers.size + 1}: ${method} ${plain(route).slice(1, -1)}`, answerOf(res));
     if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${text}`);
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
   };
@@ -77,7 +78,7 @@ function answerOf(res: Response): Record<string, unknown> {
 /** Until the image's import is over (no lock, no store left to write), and a second for the last events. */
 async function settled(call: Call, imageId: string, as?: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${imageId}`, undefined, { token: as });
+    const now = await call('GET', `/v2/images/${imageId}`, undefined, { token: as, polling: true });
     if (!['importing', 'saving', 'uploading'].includes(String(now.status)) && !('os_glance_import_task' in now) && !now.os_glance_importing_to_stores) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -143,6 +144,9 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   await call('POST', `/v2/images/${id}/actions/deactivate`);
   await call('POST', `/v2/images/${id}/actions/reactivate`);
   await call('POST', `/v2/images/${id}/members`, { member: altProject });
+  snapshots.set('members', await call('GET', `/v2/images/${id}/members`));
+  snapshots.set('a list page', await call('GET', '/v2/images?limit=1&sort_key=name&sort_dir=asc'));
+  snapshots.set("the member's view of the list", await call('GET', '/v2/images?member_status=pending&visibility=shared', undefined, { token: altToken }));
   await call('PUT', `/v2/images/${id}/members/${altProject}`, { status: 'accepted' }, { token: altToken });
   await call('DELETE', `/v2/images/${id}/members/${altProject}`);
   await snapshot('changed', id);
@@ -153,7 +157,7 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   await snapshot('staged', stagedId);
   await call('POST', `/v2/images/${stagedId}/import`, { method: { name: 'glance-direct' } });
   for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${stagedId}`);
+    const now = await call('GET', `/v2/images/${stagedId}`, undefined, { polling: true });
     if (now.status === 'active' && !('os_glance_import_task' in now)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -164,7 +168,7 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   const fetchedId = String(fetched.id);
   await call('POST', `/v2/images/${fetchedId}/import`, { method: { name: 'web-download', uri: webSource } });
   for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${fetchedId}`);
+    const now = await call('GET', `/v2/images/${fetchedId}`, undefined, { polling: true });
     if (now.status === 'active' && !('os_glance_import_task' in now)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -176,7 +180,7 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   const failingId = String(failing.id);
   await call('POST', `/v2/images/${failingId}/import`, { method: { name: 'web-download', uri: `${webSource}?missing` } });
   for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${failingId}`);
+    const now = await call('GET', `/v2/images/${failingId}`, undefined, { polling: true });
     if (now.status === 'queued' && !('os_glance_import_task' in now)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -201,10 +205,11 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   let taskView: Record<string, unknown> = task;
   for (let i = 0; i < 200 && ['pending', 'processing'].includes(String(taskView.status)); i++) {
     await new Promise((r) => setTimeout(r, 100));
-    taskView = await call('GET', `/v2/tasks/${String(task.id)}`, undefined, admin);
+    taskView = await call('GET', `/v2/tasks/${String(task.id)}`, undefined, { ...admin, polling: true });
   }
   await new Promise((r) => setTimeout(r, 1000));
   snapshots.set('tasks API import: task', await call('GET', `/v2/tasks/${String(task.id)}`, undefined, admin));
+  snapshots.set('a task list page', await call('GET', '/v2/tasks?limit=2&sort_dir=asc', undefined, admin));
   const madeId = (taskView.result as { image_id?: string } | null)?.image_id;
   if (madeId) {
     snapshots.set('tasks API import: image', await call('GET', `/v2/images/${madeId}`, undefined, admin));
@@ -286,9 +291,9 @@ function plain(value: unknown): string {
 }
 
 /** The keys whose values differ between two objects, with both values. */
-function differences(glance: Record<string, unknown>, gaze: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(glance), ...Object.keys(gaze)]);
-  return [...keys].filter((k) => plain(glance[k]) !== plain(gaze[k])).map((k) => `${k}: ${plain(glance[k])} / ${plain(gaze[k])}`);
+function differences(glance: Record<string, unknown> | undefined, gaze: Record<string, unknown> | undefined): string[] {
+  const keys = new Set([...Object.keys(glance ?? {}), ...Object.keys(gaze ?? {})]);
+  return [...keys].filter((k) => plain(glance?.[k]) !== plain(gaze?.[k])).map((k) => `${k}: ${plain(glance?.[k])} / ${plain(gaze?.[k])}`);
 }
 
 async function main(): Promise<void> {
@@ -366,10 +371,15 @@ async function main(): Promise<void> {
     console.log('\nThe API at the same points (Glance / Gaze), where they differ:');
     for (const [label, glanceView] of glanceState) {
       const gazeView = gazeState.get(label);
-      const lines = Array.isArray((glanceView as { tasks?: unknown }).tasks)
-        ? ((glanceView as { tasks: Record<string, unknown>[] }).tasks.flatMap((task, n) =>
-            differences(task, ((gazeView as { tasks?: Record<string, unknown>[] }).tasks ?? [])[n] ?? {}),
-          ) as string[])
+      // A list of tasks is compared task by task, then the rest of the page.
+      const glanceTasks = (glanceView as { tasks?: unknown }).tasks;
+      const lines = Array.isArray(glanceTasks)
+        ? [
+            ...(glanceTasks as Record<string, unknown>[]).flatMap((task, n) =>
+              differences(task, ((gazeView as { tasks?: Record<string, unknown>[] }).tasks ?? [])[n]),
+            ),
+            ...differences({ ...(glanceView as object), tasks: null }, { ...(gazeView as object), tasks: null }),
+          ]
         : differences(glanceView as Record<string, unknown>, gazeView as Record<string, unknown>);
       console.log(`${lines.length ? '≠' : ' '} ${label}`);
       for (const line of lines) console.log(`      ${line}`);
