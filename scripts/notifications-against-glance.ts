@@ -156,35 +156,20 @@ async function exercise(url: string, tokens: Tokens, altProject: string, webSour
   await call('PUT', `/v2/images/${stagedId}/stage`, Buffer.from('staged bytes'), { type: octets });
   await snapshot('staged', stagedId);
   await call('POST', `/v2/images/${stagedId}/import`, { method: { name: 'glance-direct' } });
-  for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${stagedId}`, undefined, { polling: true });
-    if (now.status === 'active' && !('os_glance_import_task' in now)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await new Promise((r) => setTimeout(r, 1000)); // the task's last events
+  await settled(call, stagedId);
   await snapshot('glance-direct', stagedId);
 
   const fetched = await call('POST', '/v2/images', { name: 'fetched', disk_format: 'raw', container_format: 'bare' });
   const fetchedId = String(fetched.id);
   await call('POST', `/v2/images/${fetchedId}/import`, { method: { name: 'web-download', uri: webSource } });
-  for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${fetchedId}`, undefined, { polling: true });
-    if (now.status === 'active' && !('os_glance_import_task' in now)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await new Promise((r) => setTimeout(r, 1000));
+  await settled(call, fetchedId);
   await snapshot('web-download', fetchedId);
 
   // An import that fails: the source answers 404, and the image goes back to queued.
   const failing = await call('POST', '/v2/images', { name: 'not fetched', disk_format: 'raw', container_format: 'bare' });
   const failingId = String(failing.id);
   await call('POST', `/v2/images/${failingId}/import`, { method: { name: 'web-download', uri: `${webSource}?missing` } });
-  for (let i = 0; i < 200; i++) {
-    const now = await call('GET', `/v2/images/${failingId}`, undefined, { polling: true });
-    if (now.status === 'queued' && !('os_glance_import_task' in now)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await new Promise((r) => setTimeout(r, 1000));
+  await settled(call, failingId);
   await snapshot('failed web-download', failingId);
   await call('DELETE', `/v2/images/${failingId}`);
   await call('DELETE', `/v2/images/${fetchedId}`);
