@@ -99,8 +99,9 @@ test('a download that went out whole emits image.send with who read how many byt
   assert.equal(whole.owner_id, alice.project);
 });
 
-test('with several stores, image.prepare names the store written to, and the store lists follow the import', async () => {
+test('with several stores, image.prepare names the store written to, and the store lists follow the import; copy-image notifies as Glance', async () => {
   const lines: string[] = [];
+  const copied: any[] = [];
   const gaze = await startGazeInProcess(
     {
       oslo_messaging_notifications: { driver: 'log' },
@@ -117,10 +118,38 @@ test('with several stores, image.prepare names the store written to, and the sto
     await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
     await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' }, stores: ['one', 'two'] } });
     for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.run"')); i++) await new Promise((r) => setTimeout(r, 25));
+    // copy-image of an image uploaded into one store, into the other.
+    const uploaded = await api.createImage({ name: 'copied' });
+    await api.upload(uploaded.id, 'ten bytes!');
+    const before = lines.length;
+    const copy = await api.call('POST', `/v2/images/${uploaded.id}/import`, { json: { method: { name: 'copy-image' }, stores: ['two'] } });
+    assert.equal(copy.status, 202, copy.text);
+    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    copied.push(...lines.slice(before).map((l) => JSON.parse(l)));
   } finally {
     await gaze.stop();
   }
-  const events = lines.map((l) => JSON.parse(l)).filter((n) => ['image.prepare', 'image.upload'].includes(n.notification));
+  // Glance 25's sequence for the same copy (scripts/notifications-against-glance.ts multistore): the
+  // import's start, its staging step, then the store's data and outcome, and the final check.
+  assert.deepEqual(
+    copied.map((n) => [n.notification, n.payload.status ?? null]),
+    [
+      ['task.create', 'pending'],
+      ['task.processing', 'processing'],
+      ['image.update', 'active'],
+      ['image.update', 'active'],
+      ['image.prepare', 'active'],
+      ['image.upload', 'active'],
+      ['image.update', 'active'],
+      ['image.update', 'active'],
+      ['task.success', 'success'],
+      ['task.run', 'pending'],
+    ],
+  );
+  const events = lines
+    .slice(0, -copied.length)
+    .map((l) => JSON.parse(l))
+    .filter((n) => ['image.prepare', 'image.upload'].includes(n.notification) && n.payload.name === 'everywhere');
   assert.deepEqual(
     events.map((n) => [n.notification, n.payload.backend, n.payload.os_glance_importing_to_stores]),
     // As Glance: image.upload comes while its store is still listed as importing.
