@@ -1,5 +1,6 @@
 import { IMPORT_LOCK, moveTo, STAGE_HOST } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
+import { notifyImage } from '../notify/image-events.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { ImportStopped } from './failures.ts';
 import { fanOut } from './fan-out.ts';
@@ -61,8 +62,7 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
 
   await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
   // Glance's import ends by checking the image is active, with a save (and so an image.update) of its own.
-  const verified = await deps.images.get(image.id);
-  if (verified) deps.notifier.info('image.update', imagePayload(verified));
+  await notifyImage(deps, 'image.update', image.id);
   await job.staging.remove(image.id);
-  await succeed(job.finish, task, image.id, false); // the fan-out announced the activation with its store
+  await succeed(job.finish, task, image.id);
 }

@@ -3,6 +3,7 @@ import { activation, ImageGone } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import type { Digests } from '../ingest/pipeline.ts';
 import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocation, writeData, type ExpectedDigest } from '../ingest/store-data.ts';
+import { notifyImage } from '../notify/image-events.ts';
 import { imageDataPayload, imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, ImportStopped } from './failures.ts';
@@ -83,7 +84,7 @@ export async function fanOut(
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
       await record({ done: store.id }, activates ? stored : undefined);
-      const now = await deps.images.get(image.id);
+      const now = deps.notifier.sends('image.upload', 'image.activate', 'image.update') ? await deps.images.get(image.id) : null;
       if (now) {
         // Glance announces the data while the store is still listed as importing; its next save takes it off.
         const announced = { ...now, properties: { ...now.properties, [IMPORTING_TO_STORES]: importingBefore } };
@@ -96,8 +97,7 @@ export async function fanOut(
       // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store failed.
       if (err instanceof ImageGone && !(await deps.images.get(image.id))) throw err;
       await record({ failed: [store.id] });
-      const now = await deps.images.get(image.id);
-      if (now) deps.notifier.info('image.update', imagePayload(now));
+      await notifyImage(deps, 'image.update', image.id);
       if (mustAll) throw err;
       lastError = err;
     }

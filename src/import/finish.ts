@@ -3,7 +3,8 @@ import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
-import { imagePayload, taskPayload } from '../notify/payloads.ts';
+import { notifyImage } from '../notify/image-events.ts';
+import { taskPayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
 import type { ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
@@ -18,6 +19,7 @@ export interface FinishDeps {
 
 /** A task event with the task as it now is (Glance sends the task it has just saved). */
 export async function notifyTask(deps: ImportDeps, event: string, taskId: string): Promise<void> {
+  if (!deps.notifier.sends(event)) return;
   const task = await deps.tasks.getRaw(taskId);
   if (task) deps.notifier.info(event, taskPayload(task));
 }
@@ -28,10 +30,8 @@ const expiry = (f: FinishDeps) => addSeconds(nowTimestamp(), f.taskTimeToLiveHou
  * Ends the task, then releases the image's import lock if the task holds it: Glance's last step, in
  * that order, so that a client that sees the lock gone finds the task finished.
  */
-export async function succeed(f: FinishDeps, task: TaskRow, imageId: string, activated = true): Promise<void> {
+export async function succeed(f: FinishDeps, task: TaskRow, imageId: string): Promise<void> {
   const { deps } = f;
-  const done = await deps.images.get(imageId);
-  if (done && activated) deps.notifier.info('image.activate', imagePayload(done));
   await deps.tasks.transition(task.id, ['processing'], {
     status: 'success',
     result: JSON.stringify({ image_id: imageId }),
@@ -92,8 +92,7 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
   }
   // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy) while the
   // task still holds its lock.
-  const reverted = await deps.images.get(image.id);
-  if (reverted) deps.notifier.info('image.update', imagePayload(reverted));
+  await notifyImage(deps, 'image.update', image.id);
   await deps.images.releaseImportLock(image.id, task.id);
   return null;
 }

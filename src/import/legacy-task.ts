@@ -9,7 +9,7 @@ import type { TaskJob, TaskKind } from './task-kind.ts';
 
 /** The legacy tasks API's `import` task. */
 export const legacyImport: TaskKind = {
-  run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job), false),
+  run: async (job) => succeed(job.finish, job.task, await downloadIntoNewImage(job)),
   revert: deleteOwnImage,
 };
 

@@ -1,6 +1,7 @@
 import { Ajv } from 'ajv';
 import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
+import { notifyImage } from '../notify/image-events.ts';
 import type { Store } from '../stores/store.ts';
 import { ImportStopped } from './failures.ts';
 import { revertImport, succeed } from './finish.ts';
@@ -43,7 +44,12 @@ export function parseLocationInput(text: string | null): LocationImportInput {
 type LocationJob = Pick<ImportJob, 'deps' | 'task' | 'signal'> & { options: LocationImportOptions };
 
 export const locationImport: TaskKind = {
-  run: async (job) => succeed(job.finish, job.task, await addLocation({ ...job, options: job.opts.locationImport })),
+  run: async (job) => {
+    const imageId = await addLocation({ ...job, options: job.opts.locationImport });
+    // The location is the image's data: announced as its activation, as the other imports do theirs.
+    await notifyImage(job.deps, 'image.activate', imageId);
+    await succeed(job.finish, job.task, imageId);
+  },
   // The image is put back as any import's; there are no stores or formats of its own to restore.
   revert: (f, task, image) => revertImport(f, task, image, {}),
 };

@@ -38,6 +38,11 @@ export class Notifier {
     await Promise.all(this.drivers.map((d) => d.close?.()));
   }
 
+  /** Whether any of these events would be sent: a caller may skip building a payload (or reading for it) otherwise. */
+  sends(...eventTypes: string[]): boolean {
+    return this.drivers.length > 0 && eventTypes.some((e) => !this.isDisabled(e));
+  }
+
   info(eventType: string, payload: unknown): void {
     this.emit(eventType, 'INFO', payload);
   }
@@ -45,9 +50,13 @@ export class Notifier {
     this.emit(eventType, 'ERROR', payload);
   }
 
-  private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
+  private isDisabled(eventType: string): boolean {
     const group = eventType.split('.')[0] ?? eventType;
-    if (this.disabled.includes(eventType) || this.disabled.includes(group)) return;
+    return this.disabled.includes(eventType) || this.disabled.includes(group);
+  }
+
+  private emit(eventType: string, priority: 'INFO' | 'ERROR', payload: unknown): void {
+    if (this.isDisabled(eventType)) return;
     const n: Notification = { event_type: eventType, priority, publisher_id: this.publisherId, timestamp: clockNow().toISOString(), payload };
     for (const d of this.drivers) {
       try {

@@ -8,8 +8,6 @@ import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from
 import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
 
-/** A query string as a list of pairs, repeated keys kept in order. */
-
 const SORT_KEYS: SortKey['key'][] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
 const IN_FILTER_COLUMNS: ImageColumn[] = ['name', 'id', 'status', 'container_format', 'disk_format'];
 const EXACT_COLUMNS: ImageColumn[] = ['checksum', 'os_hash_value', 'os_hash_algo', 'min_ram', 'min_disk', 'size', 'virtual_size', 'owner'];
@@ -83,10 +81,10 @@ function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCo
   }
 }
 
-/** A number that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
 /** What Python's int() reads: a sign, digits with single underscores between them, spaces around. */
 const PYTHON_INT = /^\s*[+-]?\d+(?:_\d+)*\s*$/;
 
+/** A number that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
 function numericFilter(column: ImageColumn, param: string, text: string): number {
   const value = Number(text.replace(/_/g, ''));
   const max = column === 'min_ram' || column === 'min_disk' ? MAX_INT32 : Number.MAX_SAFE_INTEGER;

@@ -5,7 +5,7 @@ import { gazeError, isGazeError } from '../domain/errors.ts';
 import { moveTo, resetToQueued, assertTransition, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
-import { imagePayload } from '../notify/payloads.ts';
+import { notifyImage } from '../notify/image-events.ts';
 import type { UploadRegistry } from './uploads.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
@@ -56,7 +56,7 @@ export class StagingService {
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
-    await this.notifyUpdate(id);
+    await notifyImage(this.deps, 'image.update', id);
     const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
@@ -69,7 +69,7 @@ export class StagingService {
       if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
       // Local staging: the node that holds the data is where imports and deletes are replayed to.
       if (!this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
-      await this.notifyUpdate(id);
+      await notifyImage(this.deps, 'image.update', id);
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
@@ -80,11 +80,5 @@ export class StagingService {
     } finally {
       this.uploads.end(id, controller);
     }
-  }
-
-  /** image.update, as Glance sends it at each save of a stage (uploading, then with its size). */
-  private async notifyUpdate(id: string): Promise<void> {
-    const image = await this.deps.images.get(id);
-    if (image) this.deps.notifier.info('image.update', imagePayload(image));
   }
 }

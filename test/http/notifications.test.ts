@@ -18,6 +18,14 @@ function notificationLog(lines: string[]) {
   );
 }
 
+/** Until `count` notifications of `event` were written (five seconds at most). */
+async function untilNoted(lines: string[], event: string, count = 1): Promise<void> {
+  for (let i = 0; i < 200 && lines.filter((l) => l.includes(`"${event}"`)).length < count; i++) await new Promise((r) => setTimeout(r, 25));
+}
+
+/** Each notification as its event and the status its payload names. */
+const sequence = (notes: any[]) => notes.map((n) => [n.notification, n.payload.status ?? null]);
+
 test('with the log driver, image events are written as JSON lines with Glance event types', async () => {
   const lines: string[] = [];
   const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
@@ -117,35 +125,32 @@ test('with several stores, image.prepare names the store written to, and the sto
     const img = await api.createImage({ name: 'everywhere' });
     await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
     await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' }, stores: ['one', 'two'] } });
-    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.run"')); i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.run');
     // copy-image of an image uploaded into one store, into the other.
     const uploaded = await api.createImage({ name: 'copied' });
     await api.upload(uploaded.id, 'ten bytes!');
     const before = lines.length;
     const copy = await api.call('POST', `/v2/images/${uploaded.id}/import`, { json: { method: { name: 'copy-image' }, stores: ['two'] } });
     assert.equal(copy.status, 202, copy.text);
-    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.run', 2);
     copied.push(...lines.slice(before).map((l) => JSON.parse(l)));
   } finally {
     await gaze.stop();
   }
   // Glance 25's sequence for the same copy (scripts/notifications-against-glance.ts multistore): the
   // import's start, its staging step, then the store's data and outcome, and the final check.
-  assert.deepEqual(
-    copied.map((n) => [n.notification, n.payload.status ?? null]),
-    [
-      ['task.create', 'pending'],
-      ['task.processing', 'processing'],
-      ['image.update', 'active'],
-      ['image.update', 'active'],
-      ['image.prepare', 'active'],
-      ['image.upload', 'active'],
-      ['image.update', 'active'],
-      ['image.update', 'active'],
-      ['task.success', 'success'],
-      ['task.run', 'pending'],
-    ],
-  );
+  assert.deepEqual(sequence(copied), [
+    ['task.create', 'pending'],
+    ['task.processing', 'processing'],
+    ['image.update', 'active'],
+    ['image.update', 'active'],
+    ['image.prepare', 'active'],
+    ['image.upload', 'active'],
+    ['image.update', 'active'],
+    ['image.update', 'active'],
+    ['task.success', 'success'],
+    ['task.run', 'pending'],
+  ]);
   const events = lines
     .slice(0, -copied.length)
     .map((l) => JSON.parse(l))
@@ -170,7 +175,7 @@ test("an import emits task.create, task.processing, task.success and task.run wi
     const img = await api.createImage({ name: 'imported' });
     await api.put(`/v2/images/${img.id}/stage`, { body: Buffer.from('staged bytes'), headers: { 'content-type': 'application/octet-stream' } });
     await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } });
-    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.run"')); i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.run');
   } finally {
     await gaze.stop();
   }
@@ -178,24 +183,21 @@ test("an import emits task.create, task.processing, task.success and task.run wi
   // Glance 25's sequence, read from its log driver for the same calls (scripts/notifications-against-glance.ts):
   // the store's outcome and the final check each save the image; task.run comes once the executor's run,
   // which does the whole import, returned.
-  assert.deepEqual(
-    notes.map((n) => [n.notification, n.payload.status ?? null]),
-    [
-      ['image.create', 'queued'],
-      ['image.update', 'uploading'],
-      ['image.update', 'uploading'],
-      ['task.create', 'pending'],
-      ['task.processing', 'processing'],
-      ['image.update', 'importing'],
-      ['image.prepare', 'importing'],
-      ['image.upload', 'active'],
-      ['image.activate', 'active'],
-      ['image.update', 'active'],
-      ['image.update', 'active'],
-      ['task.success', 'success'],
-      ['task.run', 'pending'],
-    ],
-  );
+  assert.deepEqual(sequence(notes), [
+    ['image.create', 'queued'],
+    ['image.update', 'uploading'],
+    ['image.update', 'uploading'],
+    ['task.create', 'pending'],
+    ['task.processing', 'processing'],
+    ['image.update', 'importing'],
+    ['image.prepare', 'importing'],
+    ['image.upload', 'active'],
+    ['image.activate', 'active'],
+    ['image.update', 'active'],
+    ['image.update', 'active'],
+    ['task.success', 'success'],
+    ['task.run', 'pending'],
+  ]);
   assert.equal(notes[2].payload.size, 12, 'the stage saved with its size');
   // Glance's format_task_notification: the task's fields, never its input, result or message.
   const payloadOf = (event: string) => notes.find((n) => n.notification === event).payload;
@@ -248,12 +250,12 @@ test('a failed import, a web-download and a tasks API import notify as Glance do
     const img = await api.createImage({ name: 'not fetched' });
     const r = await api.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/missing` } } });
     assert.equal(r.status, 202, r.text);
-    for (let i = 0; i < 200 && !lines.some((l) => l.includes('"task.failure"')); i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.failure');
     await new Promise((r) => setTimeout(r, 200)); // nothing may follow
     // A web-download that works: the image has no size until its data is activated, as in Glance.
     const fetched = await api.createImage({ name: 'fetched' });
     await api.call('POST', `/v2/images/${fetched.id}/import`, { json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/image` } } });
-    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.run');
     // The tasks API's import (an admin's), which makes its own image.
     const before = lines.length;
     const task = await api.post('/v2/tasks', {
@@ -265,45 +267,39 @@ test('a failed import, a web-download and a tasks API import notify as Glance do
       },
     });
     assert.equal(task.status, 201, task.text);
-    for (let i = 0; i < 200 && lines.filter((l) => l.includes('"task.run"')).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'task.run', 2);
     legacy.push(...lines.slice(before).map((l) => JSON.parse(l)));
   } finally {
     await gaze.stop();
     source.close();
   }
   // Glance 25's sequence for the same task (scripts/notifications-against-glance.ts).
-  assert.deepEqual(
-    legacy.map((n) => [n.notification, n.payload.status ?? null]),
-    [
-      ['task.create', 'pending'],
-      ['task.processing', 'processing'],
-      ['image.create', 'queued'],
-      ['image.update', 'saving'],
-      ['image.prepare', 'saving'],
-      ['image.upload', 'active'],
-      ['image.activate', 'active'],
-      ['image.update', 'active'],
-      ['image.update', 'active'],
-      ['task.success', 'success'],
-      ['task.run', 'pending'],
-    ],
-  );
+  assert.deepEqual(sequence(legacy), [
+    ['task.create', 'pending'],
+    ['task.processing', 'processing'],
+    ['image.create', 'queued'],
+    ['image.update', 'saving'],
+    ['image.prepare', 'saving'],
+    ['image.upload', 'active'],
+    ['image.activate', 'active'],
+    ['image.update', 'active'],
+    ['image.update', 'active'],
+    ['task.success', 'success'],
+    ['task.run', 'pending'],
+  ]);
   const prepare = lines.map((l) => JSON.parse(l)).find((n) => n.notification === 'image.prepare');
   assert.equal(prepare.payload.size, null);
   assert.equal(prepare.payload.status, 'importing');
   // The failed import's six, all sent before the second import began.
   const notes = lines.map((l) => JSON.parse(l)).slice(0, 6);
-  assert.deepEqual(
-    notes.map((n) => [n.notification, n.payload.status ?? null]),
-    [
-      ['image.create', 'queued'],
-      ['task.create', 'pending'],
-      ['task.processing', 'processing'],
-      ['image.update', 'importing'],
-      ['image.update', 'queued'],
-      ['task.failure', 'failure'],
-    ],
-  );
+  assert.deepEqual(sequence(notes), [
+    ['image.create', 'queued'],
+    ['task.create', 'pending'],
+    ['task.processing', 'processing'],
+    ['image.update', 'importing'],
+    ['image.update', 'queued'],
+    ['task.failure', 'failure'],
+  ]);
   assert.equal(notes[4].payload.properties.os_glance_import_task, notes[1].payload.id, 'saved while the task still holds the lock');
   assert.equal(notes[5].payload.message, null, 'never the message, as Glance');
 });
