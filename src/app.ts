@@ -5,6 +5,7 @@ import { type Config } from './config/index.ts';
 import { openDatabase, syncSchema, type Db } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { ImagesRepo } from './db/repos/images.ts';
+import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { MembersRepo } from './db/repos/members.ts';
 import { TasksRepo } from './db/repos/tasks.ts';
 import { imageSchema, imagesSchema } from './schemas/image.ts';
@@ -74,7 +75,7 @@ export interface App {
 export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(logOptions(config));
   const metrics = new Metrics();
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache } = await configuredParts(config, log, metrics);
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds } = await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   // Before anything is stamped: every node writes times on the database server's clock.
@@ -88,6 +89,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
 
   const deps: ServiceDeps = {
     images: new ImagesRepo(db),
+    delayedDeletes: new DelayedDeletesRepo(db),
     members: new MembersRepo(db),
     tasks: new TasksRepo(db),
     stores,
@@ -110,6 +112,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       showMultipleLocations: config.get('DEFAULT', 'show_multiple_locations'),
       imageLocationQuota: config.get('DEFAULT', 'image_location_quota'),
       showImageDirectUrl: config.get('DEFAULT', 'show_image_direct_url'),
+      delayedDelete: config.get('DEFAULT', 'delayed_delete'),
       formatPolicy,
     },
   };
@@ -120,6 +123,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const scrubber = new DataScrubber(deps, {
     intervalSeconds: 60,
     graceSeconds: 60,
+    scrubTimeSeconds,
     alsoSweep: orphanSweepEvery(3600_000, () => sweepOrphanedParts(deps, [...stores.all(), stagingArea.store], stagingArea)),
   });
   const importMethods = config.get('DEFAULT', 'enabled_import_methods');

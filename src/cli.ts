@@ -6,6 +6,9 @@ import { createApp } from './app.ts';
 import { configuredParts, databaseUrl, pasteFlavor } from './configured-parts.ts';
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
+import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
+import { restoreDeletedImage } from './services/delayed-delete.ts';
+import { StoreRegistry } from './stores/registry.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
@@ -36,6 +39,9 @@ commands:
   cache list | queue ID... | delete ID... | clear [--target both|cache|queue] | prune
                  this node's image cache ([DEFAULT] image_cache_dir), like glance-cache-manage
                  and glance-cache-prune
+  scrub --restore ID
+                 make an image deleted with [DEFAULT] delayed_delete active again, while its data is
+                 kept (scrub_time), like glance-scrubber --restore
   config check   read the configuration, print its warnings, and exit 0 (or 2 with the first error)
   config show    print every option's value and where it came from
 
@@ -165,6 +171,7 @@ async function main(argv: string[]): Promise<void> {
       'prefer-new': { type: 'boolean' },
       overwrite: { type: 'boolean' },
       target: { type: 'string' },
+      restore: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -192,6 +199,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'config show') return showConfig(config);
   if (first === 'cache') return cacheCommand(config, second, operands, values.target);
+  if (command === 'scrub') return restoreCommand(config, values.restore);
   if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
     return metadefsCommand(config, command, operands, {
       merge: values.merge ?? false,
@@ -217,6 +225,20 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
     });
   } finally {
     await db.close();
+  }
+}
+
+/** `gaze scrub --restore ID`, as `glance-scrubber --restore ID`: the scrubbing itself runs in every node. */
+async function restoreCommand(config: Config, id: string | undefined): Promise<void> {
+  if (!id) throw new Error('scrub needs --restore ID: the service itself scrubs deleted data on every node, every minute');
+  const stores = await StoreRegistry.create(config);
+  const db = openDatabase(databaseUrl(config));
+  try {
+    const restored = await restoreDeletedImage({ delayedDeletes: new DelayedDeletesRepo(db), stores }, id);
+    print(`gaze: image ${id} is active again, with its data at ${restored.map((l) => l.url).join(', ')}`);
+  } finally {
+    await db.close();
+    await stores.close();
   }
 }
 

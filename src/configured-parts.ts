@@ -94,6 +94,9 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  * `gaze config check` runs.
  */
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
+  // How long a delayed delete keeps the data (oslo.config's minimum for Glance's option is 0).
+  const scrubTimeSeconds = config.get('DEFAULT', 'scrub_time');
+  if (scrubTimeSeconds < 0) config.refuse('DEFAULT', 'scrub_time', 'must be 0 or more');
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'), { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') });
   const propertyProtections = loadPropertyProtections(
@@ -135,5 +138,5 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   });
   const auth = authenticator(config);
   const cache = cacheConfig(config);
-  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache };
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds };
 }

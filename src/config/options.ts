@@ -41,6 +41,10 @@ export const OPTIONS = {
     image_property_quota: { type: 'int', default: 128 },
     image_tag_quota: { type: 'int', default: 128 },
     image_location_quota: { type: 'int', default: 10 },
+    // Glance's scrubber options: a deleted image with data becomes pending_delete and keeps its data for
+    // scrub_time seconds (restorable with `gaze scrub --restore`); the service's own scrubber removes it then.
+    delayed_delete: { type: 'bool', default: false },
+    scrub_time: { type: 'int', default: 0 },
     // The locations API of Glance 2024.2 (POST /v2/images/{id}/locations): compute the digests of a new
     // location's data, and how often to try reading it.
     do_secure_hash: { type: 'bool', default: true },

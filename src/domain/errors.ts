@@ -88,6 +88,15 @@ const table = {
   OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin.", layout: 'detail' },
   FORMAT_ONLY_QUEUED: { status: 403, message: (attr: string) => `Attribute ${attr} can be only replaced for a queued image.` },
   IMAGE_PROTECTED: { status: 403, message: (id: string) => `Image ${id} is protected and cannot be deleted.` },
+  // `gaze scrub --restore` (glance-scrubber --restore): Glance's words where it has them.
+  RESTORE_IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `No image found with ID ${id}` },
+  RESTORE_NOT_PENDING_DELETE: {
+    status: 409,
+    message: (status: string) => `cannot restore the image from ${status} to active (wanted from_state=pending_delete)`,
+  },
+  RESTORE_NO_DATA: { status: 409, message: (id: string) => `image ${id} has no whole data left in any store: it cannot be restored` },
+  // Glance's delete raises the same transition error as a 400.
+  DELETE_STATUS_TRANSITION: { status: 400, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
   STATUS_TRANSITION: { status: 409, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },
   DEACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to deactivate image in status '${status}'` },
   REACTIVATE_NOT_ALLOWED: { status: 403, message: (status: string) => `Not allowed to reactivate image in status '${status}'` },

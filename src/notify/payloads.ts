@@ -56,8 +56,8 @@ export function imageSendPayload(image: Image, bytesSent: number, reader: { proj
 }
 
 /** image.delete's payload: the image, deleted now (whole seconds, as Glance's isotime()). */
-export function imageDeletedPayload(image: Image): Record<string, unknown> {
-  return { ...imagePayload(image), status: 'deleted', deleted: true, deleted_at: apiTime(nowTimestamp()) };
+export function imageDeletedPayload(image: Image, status: 'deleted' | 'pending_delete' = 'deleted'): Record<string, unknown> {
+  return { ...imagePayload(image), status, deleted: true, deleted_at: apiTime(nowTimestamp()) };
 }
 
 /** Glance's payload of an image member (image.member.*); a deletion says when. */

@@ -1,4 +1,5 @@
 import type { ImagesRepo } from '../db/repos/images.ts';
+import type { DelayedDeletesRepo } from '../db/repos/delayed-deletes.ts';
 import type { MembersRepo } from '../db/repos/members.ts';
 import type { TasksRepo } from '../db/repos/tasks.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
@@ -14,6 +15,7 @@ import type { Metrics } from '../util/metrics.ts';
 /** Everything the use cases need, assembled once in app.ts. */
 export interface ServiceDeps {
   images: ImagesRepo;
+  delayedDeletes: DelayedDeletesRepo;
   members: MembersRepo;
   tasks: TasksRepo;
   stores: StoreRegistry;
@@ -43,6 +45,8 @@ export interface ServiceSettings {
   /** Most locations an image may have (image_location_quota; negative: no limit). */
   imageLocationQuota: number;
   showImageDirectUrl: boolean;
+  /** [DEFAULT] delayed_delete: a deleted image with data is kept as pending_delete until scrubbed. */
+  delayedDelete: boolean;
   /** [image_format] rules every store write of container_format bare is judged by. */
   formatPolicy: FormatPolicy;
 }

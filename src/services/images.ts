@@ -149,7 +149,13 @@ export class ImageService {
     const stageHost = stagedElsewhere(image, opts.staging);
     if (!opts.local && stageHost) return { forwardTo: stageHost };
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
-    const queued = await this.deps.images.markDeleted(id);
+    // delayed_delete: an image with data becomes pending_delete, its data kept for the scrubber (or a
+    // restore). Glance's status table has no way there from deactivated: it refuses such a delete.
+    if (this.deps.settings.delayedDelete && image.status === 'deactivated' && image.locations.length > 0) {
+      throw gazeError('DELETE_STATUS_TRANSITION', image.status, 'pending_delete');
+    }
+    const delayed = this.deps.settings.delayedDelete && (await this.deps.delayedDeletes.mark(id));
+    const queued = delayed ? [] : await this.deps.images.markDeleted(id);
     if (!queued) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
     // import running here (one running in another process sees the deletion on its next heartbeat).
@@ -161,7 +167,7 @@ export class ImageService {
     // Data a write is still putting in place is removed by that write when it finds the image gone
     // (or by the scrubber); stored data goes now, or is left queued for the scrubber when a store fails.
     for (const location of queued.filter((l) => l.status === 'active')) await scrubLocation(this.deps, location);
-    this.deps.notifier.info('image.delete', imageDeletedPayload(image));
+    this.deps.notifier.info('image.delete', imageDeletedPayload(image, delayed ? 'pending_delete' : 'deleted'));
     return {};
   }
 

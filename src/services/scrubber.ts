@@ -6,7 +6,10 @@ import { scrubLocation } from '../ingest/store-data.ts';
  * Removes queued data (locations in pending_delete: deleted images, failed imports, store deletes that
  * failed) from the stores, at start and then periodically, until each store confirms. A location is
  * taken only once it has been queued for `graceSeconds`: a write still under way when its image was
- * deleted has stopped by then (it aborts within a heartbeat) and cleans up after itself first.
+ * deleted has stopped by then (it aborts within a heartbeat) and cleans up after itself first. Images
+ * deleted with delayed_delete wait `scrubTimeSeconds` (at least the grace) from their deletion; their
+ * delete is ended first, so that a restore can no longer take them, and then their data goes. This is
+ * the work of Glance's glance-scrubber, done by every node.
  */
 export class DataScrubber {
   private timer: NodeJS.Timeout | null = null;
@@ -15,7 +18,7 @@ export class DataScrubber {
   constructor(
     private readonly deps: ServiceDeps,
     /** `alsoSweep`: more of the same kind of cleanup, run on every pass (orphaned parts in object stores). */
-    private readonly opts: { intervalSeconds: number; graceSeconds: number; alsoSweep?: () => Promise<void> },
+    private readonly opts: { intervalSeconds: number; graceSeconds: number; scrubTimeSeconds?: number; alsoSweep?: () => Promise<void> },
   ) {}
 
   start(): void {
@@ -40,6 +43,10 @@ export class DataScrubber {
 
   private async pass(): Promise<void> {
     try {
+      const deletedBefore = addSeconds(nowTimestamp(), -Math.max(this.opts.graceSeconds, this.opts.scrubTimeSeconds ?? 0));
+      for (const id of await this.deps.delayedDeletes.due(deletedBefore, 100)) {
+        for (const location of (await this.deps.delayedDeletes.finish(id)) ?? []) await scrubLocation(this.deps, location);
+      }
       const settledBefore = addSeconds(nowTimestamp(), -this.opts.graceSeconds);
       for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrubLocation(this.deps, location);
       await this.opts.alsoSweep?.();

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { loadConfig, fileUriToPath, ConfigError, configFiles } from '../../src/config/index.ts';
 import { parseIni } from '../../src/config/ini.ts';
 import { OPTIONS } from '../../src/config/options.ts';
+import { configuredParts } from '../../src/configured-parts.ts';
+import { silentLogger } from '../../src/util/logger.ts';
 
 function withDir(fn: (dir: string, write: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-config-'));
@@ -54,7 +56,7 @@ image_size_cap = 1024
 enabled_import_methods = glance-direct, web-download
 show_image_direct_url = True
 bogus_option = 1
-delayed_delete = true
+scrub_pool_size = 4
 
 [database]
 connection = postgresql://gaze:pw@127.0.0.1:5432/gaze
@@ -74,7 +76,7 @@ lock_path = /var/lock/glance
       assert.equal(config.get('database', 'connection'), 'postgresql://gaze:pw@127.0.0.1:5432/gaze');
       assert.equal(config.get('keystone_authtoken', 'auth_url'), 'http://127.0.0.1:5000');
       assert.deepEqual(config.warnings.sort(), [
-        '[DEFAULT] delayed_delete is a Glance option Gaze does not implement; it is ignored',
+        '[DEFAULT] scrub_pool_size is a Glance option Gaze does not implement; it is ignored',
         '[oslo_concurrency] lock_path is a Glance option Gaze does not implement; it is ignored',
         'unknown option [DEFAULT] bogus_option ignored',
       ]);
@@ -292,6 +294,21 @@ test('a value that parses but cannot be used is refused where it was set', () =>
       /gaze\.conf:4: \[image_import_opts\] image_import_plugins: unknown import plugin 'web_download'$/,
     );
   });
+});
+
+test("a negative scrub_time stops start-up where it was set (oslo.config's minimum is 0)", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-scrub-time-'));
+  try {
+    const file = path.join(dir, 'gaze.conf');
+    writeFileSync(file, `[DEFAULT]\ndata_dir = ${dir}\ndelayed_delete = True\nscrub_time = -1\n`);
+    await assert.rejects(configuredParts(loadConfig(file, {}), silentLogger()), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /gaze\.conf:4: \[DEFAULT\] scrub_time: must be 0 or more$/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('node_staging_uri takes file:// URIs', () => {

@@ -11,6 +11,7 @@ import { migrationProvider } from '../../src/db/migrations/index.ts';
 import { imageToRow } from '../../src/db/repos/image-rows.ts';
 import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
 import { MembersRepo } from '../../src/db/repos/members.ts';
+import { DelayedDeletesRepo } from '../../src/db/repos/delayed-deletes.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { activation, ImageGone, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
 import { GazeError } from '../../src/domain/errors.ts';
@@ -296,13 +297,115 @@ forEachEngine((engine) => {
       assert.equal(await images.updateFields(image.id, null, { name: 'zombie' }), false);
     });
 
-    test('markDeleted with pending_delete keeps the image (and its data) readable', async () => {
-      const image = makeImage({ status: 'active', properties: { keep: 'me' } });
-      await images.insert(image);
-      assert.deepEqual(await images.markDeleted(image.id, 'pending_delete'), []);
-      const got = await images.get(image.id);
-      assert.equal(got?.status, 'pending_delete');
-      assert.deepEqual(got?.properties, { keep: 'me' });
+    test('delayed delete: pending_delete hides the image but keeps its rows and data until the scrubber or a restore takes it, never both', async () => {
+      const delayed = new DelayedDeletesRepo(db);
+      const members = new MembersRepo(db);
+      const withData = async (status: 'active' | 'deactivated', url: string) => {
+        const image = makeImage({ status: 'queued', size: 5, properties: { keep: 'me' }, tags: ['t'] });
+        await images.insert(image);
+        const location = await images.reserveLocation(image.id, url, { store: 'fs' }, ['queued']);
+        await images.activateWithData(
+          image.id,
+          activation({ size: 5, checksum: 'c', hashAlgo: 'sha512', hashValue: 'h', virtualSize: null }),
+          location.id,
+          'queued',
+        );
+        if (status === 'deactivated') assert.ok(await images.updateFields(image.id, 'active', moveTo('deactivated')));
+        assert.ok(await members.add(image.id, 'bob'));
+        return image;
+      };
+
+      // No data, or not whole yet: nothing to delay (the caller deletes at once).
+      const empty = makeImage({ status: 'queued' });
+      await images.insert(empty);
+      assert.equal(await delayed.mark(empty.id), false);
+      assert.equal((await images.get(empty.id))?.status, 'queued', 'left as it was');
+
+      // Glance's status table has no way from deactivated to pending_delete.
+      const stopped = await withData('deactivated', 'file:///store/stopped');
+      assert.equal(await delayed.mark(stopped.id), false);
+      assert.equal((await images.get(stopped.id))?.status, 'deactivated');
+
+      const a = await withData('active', 'file:///store/a');
+      const b = await withData('active', 'file:///store/b');
+      for (const image of [a, b]) assert.equal(await delayed.mark(image.id), true);
+      assert.equal(await delayed.mark(a.id), false, 'a deleted image cannot be deleted again');
+      for (const image of [a, b]) {
+        assert.equal(await images.get(image.id), null, 'hidden as a deleted image is');
+        const found = await delayed.find(image.id);
+        assert.equal(found?.status, 'pending_delete');
+        assert.equal(await count(db, 'image_properties', image.id), 1, 'properties kept for a restore');
+        assert.equal(await count(db, 'image_tags', image.id), 1);
+        assert.equal(await count(db, 'image_members', image.id), 1);
+        assert.deepEqual(
+          (await delayed.queuedLocations(image.id, found!.deletedAt!)).map((l) => l.status),
+          ['pending_delete'],
+          'its location is queued at the time of the deletion',
+        );
+      }
+      // The ordinary scrub does not take the data of a delayed delete, however old.
+      const far = addSeconds(nowTimestamp(), 3600);
+      assert.ok(!(await images.locationsToScrub(1000, far)).some((l) => ['file:///store/a', 'file:///store/b'].includes(l.url)));
+      // Due once deleted before the given time.
+      assert.deepEqual(
+        (await delayed.due(addSeconds(nowTimestamp(), -3600), 10)).filter((id) => [a.id, b.id].includes(id)),
+        [],
+      );
+      assert.deepEqual((await delayed.due(far, 10)).filter((id) => [a.id, b.id].includes(id)).sort(), [a.id, b.id].sort());
+
+      // A restore and the scrubber's finish race for each image: exactly one of them wins.
+      const [restoredA, finishedA] = await Promise.all([
+        delayed.restore(
+          a.id,
+          (await images.locationsOf(a.id)).map((l) => l.id),
+        ),
+        delayed.finish(a.id),
+      ]);
+      assert.ok(restoredA !== (finishedA !== null), `one winner for ${a.id}: restore ${restoredA}, finish ${String(finishedA)}`);
+
+      // b: restored whole.
+      const bLocations = await delayed.queuedLocations(b.id, (await delayed.find(b.id))!.deletedAt!);
+      assert.equal(
+        await delayed.restore(
+          b.id,
+          bLocations.map((l) => l.id),
+        ),
+        true,
+      );
+      const back = await images.get(b.id);
+      assert.equal(back?.status, 'active', "Glance's restore makes it active");
+      assert.deepEqual(back?.properties, { keep: 'me' });
+      assert.deepEqual(back?.tags, ['t']);
+      assert.deepEqual(
+        back?.locations.map((l) => [l.url, l.status]),
+        [['file:///store/b', 'active']],
+      );
+      assert.equal(await count(db, 'image_members', b.id), 1);
+      assert.equal(
+        await delayed.restore(
+          b.id,
+          bLocations.map((l) => l.id),
+        ),
+        false,
+        'only a pending_delete image is restored',
+      );
+      assert.equal(await delayed.finish(b.id), null, 'nor finished');
+
+      // Finishing a delete: deleted for good, relations dropped, its data handed to the scrubber.
+      const c = await withData('active', 'file:///store/c');
+      assert.ok(await delayed.mark(c.id));
+      assert.deepEqual(
+        (await delayed.finish(c.id))?.map((l) => [l.url, l.status]),
+        [['file:///store/c', 'pending_delete']],
+      );
+      assert.equal((await delayed.find(c.id))?.status, 'deleted');
+      assert.equal(await count(db, 'image_properties', c.id), 0);
+      assert.equal(await count(db, 'image_members', c.id), 0);
+      assert.equal(await delayed.restore(c.id, ['x']), false, 'a finished delete cannot be restored');
+      assert.ok(
+        (await images.locationsToScrub(1000, far)).some((l) => l.url === 'file:///store/c'),
+        'now the scrubber takes its data',
+      );
     });
 
     test('save with expectStatus is compare-and-set', async () => {

@@ -66,6 +66,33 @@ test('with the log driver, image events are written as JSON lines with Glance ev
   }
 });
 
+test("with delayed_delete, image.delete names the status the image is left in, as Glance's domain sets it", async () => {
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess(
+    { DEFAULT: { delayed_delete: 'True' }, oslo_messaging_notifications: { driver: 'log' } },
+    { log: notificationLog(lines) },
+  );
+  try {
+    const api = client(gaze.url);
+    const withData = await api.createImage({ name: 'kept' });
+    await api.upload(withData.id, 'bytes');
+    await api.del(`/v2/images/${withData.id}`);
+    const empty = await api.createImage({ name: 'empty' });
+    await api.del(`/v2/images/${empty.id}`);
+    await untilNoted(lines, 'image.delete', 2);
+  } finally {
+    await gaze.stop();
+  }
+  const deletes = lines.map((l) => JSON.parse(l)).filter((n) => n.notification === 'image.delete');
+  assert.deepEqual(
+    deletes.map((n) => [n.payload.name, n.payload.status, n.payload.deleted]),
+    [
+      ['kept', 'pending_delete', true],
+      ['empty', 'deleted', true],
+    ],
+  );
+});
+
 test('a download that went out whole emits image.send with who read how many bytes; one cut short does not', async () => {
   const lines: string[] = [];
   const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });

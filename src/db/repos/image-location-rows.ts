@@ -58,6 +58,16 @@ export async function activateLocationRow(trx: Transaction<Database>, imageId: s
   return Number(res.numUpdatedRows) === 1;
 }
 
+/** Queues the data of every live location of the image for removal (pending_delete), stamped `now`. */
+export async function queueLiveLocations(trx: Transaction<Database>, imageId: string, now: string): Promise<void> {
+  await trx
+    .updateTable('image_locations')
+    .set({ status: 'pending_delete', updated_at: now })
+    .where('image_id', '=', imageId)
+    .where('status', 'in', LIVE)
+    .execute();
+}
+
 /** Every location of an image whose data may exist, in order. */
 export async function liveLocationsOf(k: Kysely<Database>, imageId: string): Promise<ImageLocation[]> {
   const rows = await k.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', 'in', LIVE).orderBy('position').execute();
@@ -75,6 +85,8 @@ export async function locationsToScrub(k: Kysely<Database>, limit: number, settl
     .selectAll()
     .where('status', '=', 'pending_delete')
     .where('updated_at', '<', settledBefore)
+    // An image deleted with delayed_delete keeps its data until the scrubber ends its delete.
+    .where('image_id', 'not in', (eb) => eb.selectFrom('images').select('images.id').where('images.status', '=', 'pending_delete'))
     .orderBy('updated_at')
     .limit(limit)
     .execute();

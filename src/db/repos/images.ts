@@ -7,10 +7,19 @@ import type { Image, ImageLocation, ImageStatus, StatusChange } from '../../doma
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
-import { activateLocationRow, findOrInsertPendingLocation, LIVE, liveLocationsOf, locationsToScrub, urlHeldByOtherImage } from './image-location-rows.ts';
+import {
+  activateLocationRow,
+  findOrInsertPendingLocation,
+  LIVE,
+  liveLocationsOf,
+  locationsToScrub,
+  queueLiveLocations,
+  urlHeldByOtherImage,
+} from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
 import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
+import { dropRelations } from './delayed-deletes.ts';
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
@@ -192,25 +201,17 @@ export class ImagesRepo {
   }
 
   /**
-   * Deletes the image (or marks it pending_delete) and, for `deleted`, queues the data of all its
-   * locations for removal. Returns the queued locations with the status each had (a `pending` one is
-   * a write still under way, which cleans up after itself), or null when the image was already gone.
+   * Deletes the image and queues the data of all its locations for removal. Returns the queued
+   * locations with the status each had (a `pending` one is a write still under way, which cleans up
+   * after itself), or null when the image was already gone.
    */
-  async markDeleted(id: string, status: 'deleted' | 'pending_delete' = 'deleted'): Promise<ImageLocation[] | null> {
+  async markDeleted(id: string): Promise<ImageLocation[] | null> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, id, null, { status, deleted: status === 'deleted' ? 1 : 0, deleted_at: now }))) return null;
-      if (status !== 'deleted') return [];
-      await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
-      await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
-      await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
+      if (!(await this.updateRow(trx, id, null, { status: 'deleted', deleted: 1, deleted_at: now }))) return null;
+      await dropRelations(trx, id);
       const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
-      await trx
-        .updateTable('image_locations')
-        .set({ status: 'pending_delete', updated_at: now })
-        .where('image_id', '=', id)
-        .where('status', 'in', LIVE)
-        .execute();
+      await queueLiveLocations(trx, id, now);
       return queued.map(toLocation);
     });
   }

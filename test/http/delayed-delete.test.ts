@@ -1,0 +1,165 @@
+// [DEFAULT] delayed_delete (Glance's scrubber options): a deleted image with data becomes pending_delete,
+// hidden from the API but with its data and rows kept for scrub_time; the scrubber then removes it, and
+// until then a restore makes it active again. On every test engine: restores race the scrubber for real.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { startGazeInProcess } from '../helpers/gaze.ts';
+import { alice, bob, client } from '../helpers/http.ts';
+import { forEachEngine } from '../helpers/databases.ts';
+import { DataScrubber } from '../../src/services/scrubber.ts';
+import { restoreDeletedImage } from '../../src/services/delayed-delete.ts';
+import { GazeError } from '../../src/domain/errors.ts';
+
+const SCRUB_TIME = 2;
+
+/** The file a file store keeps an image's data in (found on disk, not through the service). */
+function dataFile(root: string, id: string): string | null {
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name === id) return path.join(entry.parentPath, entry.name);
+  }
+  return null;
+}
+
+forEachEngine((engine) => {
+  let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
+  let api: ReturnType<typeof client>;
+  before(async () => {
+    gaze = await startGazeInProcess({
+      DEFAULT: { delayed_delete: 'True', scrub_time: String(SCRUB_TIME) },
+      database: { connection: await engine.url() },
+    });
+    api = client(gaze.url);
+  });
+  after(() => gaze?.stop());
+
+  const dataRoot = () => path.join(gaze.dir, 'data');
+  /** One pass of the scrubber as every node runs it, without the minute of grace (nothing is being written here). */
+  const scrubPass = () => new DataScrubber(gaze.app.deps, { intervalSeconds: 3600, graceSeconds: 0, scrubTimeSeconds: SCRUB_TIME }).run();
+  const restore = (id: string) => restoreDeletedImage(gaze.app.deps, id);
+  const refusal = (code: string) => (err: unknown) => err instanceof GazeError && err.code === code;
+
+  async function imageWithData(name: string, data: Buffer): Promise<string> {
+    const image = await api.createImage({ name, visibility: 'shared', tags: ['kept'], os_distro: 'demo' }, alice);
+    assert.equal((await api.upload(image.id, data, alice)).status, 204);
+    assert.equal((await api.post(`/v2/images/${image.id}/members`, { member: bob.project }, { as: alice })).status, 200);
+    return image.id;
+  }
+
+  test('DELETE of an image with data: gone from the API, its data kept; a restore brings it back whole', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 11);
+    const id = await imageWithData('kept', data);
+    const file = dataFile(dataRoot(), id);
+    assert.ok(file, 'the upload wrote its file');
+
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+    assert.equal((await api.get(`/v2/images/${id}`, { as: alice })).status, 404);
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 404, 'a second delete finds nothing');
+    assert.ok(!((await api.get('/v2/images', { as: alice })).json.images as Array<{ id: string }>).some((i) => i.id === id));
+    assert.equal((await api.get(`/v2/images/${id}/file`, { as: alice })).status, 404);
+    const reused = await api.call('POST', '/v2/images', { json: { id, disk_format: 'raw', container_format: 'bare' } });
+    assert.equal(reused.status, 409, 'the id of a pending_delete image is not given out again');
+    assert.ok(existsSync(file), 'the data waits for scrub_time');
+
+    await scrubPass();
+    assert.ok(existsSync(file), 'not removed before scrub_time has passed');
+
+    const restored = await restore(id);
+    assert.equal(restored.length, 1);
+    const image = (await api.get(`/v2/images/${id}`, { as: alice })).json as Record<string, unknown>;
+    assert.equal(image.status, 'active');
+    assert.equal(image.checksum, createHash('md5').update(data).digest('hex'));
+    assert.deepEqual(image.tags, ['kept']);
+    assert.equal(image.os_distro, 'demo');
+    const members = (await api.get(`/v2/images/${id}/members`, { as: alice })).json.members as Array<{ member_id: string }>;
+    assert.deepEqual(
+      members.map((m) => m.member_id),
+      [bob.project],
+    );
+    const download = await fetch(`${gaze.url}/v2/images/${id}/file`, { headers: { 'x-project-id': alice.project!, 'x-roles': alice.roles! } });
+    assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
+    await assert.rejects(restore(id), refusal('RESTORE_NOT_PENDING_DELETE'), 'an active image is not restored');
+  });
+
+  test('once scrub_time has passed the scrubber removes the data and ends the delete: no restore then', async () => {
+    const id = await imageWithData('scrubbed', randomBytes(100_000));
+    const file = dataFile(dataRoot(), id)!;
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+    await new Promise((r) => setTimeout(r, (SCRUB_TIME + 1) * 1000));
+    await scrubPass();
+    assert.ok(!existsSync(file), 'the data is gone');
+    await assert.rejects(restore(id), (err: unknown) => refusal('RESTORE_NOT_PENDING_DELETE')(err) && /from deleted to active/.test((err as Error).message));
+    await assert.rejects(restore('00000000-0000-4000-8000-000000000000'), refusal('RESTORE_IMAGE_NOT_FOUND'));
+  });
+
+  test("a deactivated image is not deleted: Glance's status table has no way from there to pending_delete", async () => {
+    const id = await imageWithData('stopped', randomBytes(1000));
+    assert.equal((await api.post(`/v2/images/${id}/actions/deactivate`, undefined)).status, 204);
+    const refused = await api.del(`/v2/images/${id}`, { as: alice, headers: { accept: 'application/json' } });
+    assert.equal(refused.status, 400);
+    // Glance 25's body, byte for byte.
+    assert.equal(
+      refused.text,
+      '{"message": "Image status transition from deactivated to pending_delete is not allowed<br /><br />\\n\\n\\n", "code": "400 Bad Request", "title": "Bad Request"}',
+    );
+    assert.equal((await api.get(`/v2/images/${id}`, { as: alice })).json.status, 'deactivated');
+    assert.ok(dataFile(dataRoot(), id));
+  });
+
+  test('an image without data is deleted at once; a restore of it is refused', async () => {
+    const image = await api.createImage({ name: 'empty' }, alice);
+    assert.equal((await api.del(`/v2/images/${image.id}`, { as: alice })).status, 204);
+    await assert.rejects(restore(image.id), refusal('RESTORE_NOT_PENDING_DELETE'));
+  });
+
+  test('a restore refuses an image whose data is no longer whole, which stays pending_delete', async () => {
+    const id = await imageWithData('lost', randomBytes(50_000));
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+    rmSync(dataFile(dataRoot(), id)!);
+    await assert.rejects(restore(id), refusal('RESTORE_NO_DATA'));
+    assert.equal((await gaze.app.deps.delayedDeletes.find(id))?.status, 'pending_delete');
+    assert.equal((await api.get(`/v2/images/${id}`, { as: alice })).status, 404);
+  });
+
+  describe('restores racing the scrubber', () => {
+    test('each image ends active with its data, or deleted without it: never one without the other', async () => {
+      const images = new Map<string, Buffer>();
+      for (let i = 0; i < 8; i++) {
+        const data = randomBytes(20_000 + i);
+        images.set(await imageWithData(`race-${i}`, data), data);
+      }
+      for (const id of images.keys()) assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+      await new Promise((r) => setTimeout(r, (SCRUB_TIME + 1) * 1000));
+      // Every image is due: the scrubber's pass and a restore of each run at once, the restores spread
+      // over the pass (every other one at once) so that some come before the scrubber reaches their image
+      // and some after.
+      const restoreLater = (id: string, i: number) =>
+        new Promise((r) => setTimeout(r, i % 2 === 0 ? 0 : i * 4))
+          .then(() => restore(id))
+          .then(
+            () => 'restored',
+            (err: Error) => err.message,
+          );
+      const outcomes = await Promise.all([scrubPass(), ...[...images.keys()].map(restoreLater)]);
+      let restored = 0;
+      for (const [id, data] of images) {
+        const shown = await api.get(`/v2/images/${id}`, { as: alice });
+        const file = dataFile(dataRoot(), id);
+        if (shown.status === 200) {
+          restored++;
+          assert.equal(shown.json.status, 'active');
+          const download = await fetch(`${gaze.url}/v2/images/${id}/file`, { headers: { 'x-project-id': alice.project!, 'x-roles': alice.roles! } });
+          assert.ok(Buffer.from(await download.arrayBuffer()).equals(data), `restored ${id} downloads whole`);
+        } else {
+          assert.equal(shown.status, 404);
+          assert.equal((await gaze.app.deps.delayedDeletes.find(id))?.status, 'deleted');
+          assert.equal(file, null, `scrubbed ${id} left no data`);
+        }
+      }
+      assert.equal(restored, outcomes.filter((o) => o === 'restored').length, `outcomes: ${outcomes.join('; ')}`);
+    });
+  });
+});
