@@ -121,6 +121,8 @@ export const OPTIONS = {
     default_store: { type: 'string', default: 'file' },
     default_backend: { type: 'string', default: null },
     filesystem_store_datadir: { type: 'string', default: null },
+    // The file store reads it (single-store mode); in multi-store mode each store's section.
+    filesystem_store_file_perm: { type: 'string', default: null },
     // The s3 and swift drivers read these (single-store mode); in multi-store mode each store's section.
     s3_store_host: { type: 'string', default: null },
     s3_store_access_key: { type: 'string', default: null },

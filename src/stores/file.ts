@@ -1,4 +1,4 @@
-import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -13,13 +13,36 @@ export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
   readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: true };
   readonly dir: string;
+  /** filesystem_store_file_perm: the mode each image file gets (null: the process's default). */
+  private readonly fileMode: number | null;
+  private dirOpened: Promise<void> | null = null;
 
-  constructor(dir: string) {
+  constructor(dir: string, opts: { fileMode?: number | null } = {}) {
     this.dir = path.resolve(dir);
+    this.fileMode = opts.fileMode ?? null;
+  }
+
+  /**
+   * Creates the directory if needed. With a file mode that lets the group or others read, they may also
+   * enter the directory (g+x, o+x), as Glance's store sets it (checked once per process).
+   */
+  private async prepareDir(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const fileMode = this.fileMode;
+    if (fileMode === null) return;
+    this.dirOpened ??= (async () => {
+      const mode = (await stat(this.dir)).mode & 0o7777;
+      const wanted = mode | (fileMode & 0o070 ? 0o010 : 0) | (fileMode & 0o007 ? 0o001 : 0);
+      if (wanted !== mode) await chmod(this.dir, wanted);
+    })().catch((err: unknown) => {
+      this.dirOpened = null;
+      throw err;
+    });
+    await this.dirOpened;
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
-    await mkdir(this.dir, { recursive: true });
+    await this.prepareDir();
     const final = path.join(this.dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
     const temp = path.join(this.dir, partialName(key));
@@ -34,6 +57,7 @@ export class FileStoreDriver implements StoreDriver {
       } finally {
         await handle.close();
       }
+      if (this.fileMode !== null) await chmod(temp, this.fileMode);
       await rename(temp, final);
     } catch (err) {
       await rm(temp, { force: true });
@@ -52,11 +76,12 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   async adopt(key: string, file: string): Promise<WriteResult | null> {
-    await mkdir(this.dir, { recursive: true });
+    await this.prepareDir();
     const temp = path.join(this.dir, partialName(key));
     try {
       // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
       await link(file, temp);
+      if (this.fileMode !== null) await chmod(temp, this.fileMode);
       await rename(temp, path.join(this.dir, key));
     } catch (err) {
       await rm(temp, { force: true });

@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
 import { ConfigError } from '../config/index.ts';
-import { FileStoreDriver } from './file.ts';
+import { createFileDriver } from './file-options.ts';
 import { Store } from './store.ts';
 import type { ByteRange, StoreDriver } from './driver.ts';
 import type { Readable } from 'node:stream';
@@ -10,7 +10,7 @@ export type DriverFactory = (storeId: string, options: Record<string, string>, c
 // Drivers by enabled_backends type name. Loaded only when a store uses them: the AWS SDK alone costs
 // a few tens of MiB that a file-only service need not carry.
 const factories: Record<string, () => Promise<DriverFactory>> = {
-  file: async () => (storeId, options, config) => new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId)),
+  file: async () => createFileDriver,
   s3: async () => (await import('./s3-options.ts')).createS3Driver,
   swift: async () => (await import('./swift-options.ts')).createSwiftDriver,
   http: async () => (await import('./http.ts')).createHttpDriver,

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,7 +37,9 @@ function glanceConfigDir(dir: string, port: number): string {
     .replace(/^#node_staging_uri = file:\/\/\/tmp\/staging\/$/m, `node_staging_uri = file://${dir}/staging/`)
     .replace(/^filesystem_store_datadir = \/var\/lib\/glance\/images$/m, `filesystem_store_datadir = ${dir}/images`)
     .replace(/^lock_path = \/var\/lock\/glance$/m, `lock_path = ${dir}/lock`)
-    .replace(/^#connection = <None>$/m, `connection = sqlite:///${dir}/glance.db`);
+    .replace(/^#connection = <None>$/m, `connection = sqlite:///${dir}/glance.db`)
+    // The [glance_store] one (the [file] section's copy comes first and is not a store's section).
+    .replace(/^#filesystem_store_file_perm = 0$(?![\s\S]*^#filesystem_store_file_perm = 0$)/m, 'filesystem_store_file_perm = 640');
   writeFileSync(api, text);
   return etc;
 }
@@ -71,6 +73,9 @@ test(
       const uploaded = await api.createImage({ name: 'debian-conf' });
       assert.equal((await api.upload(uploaded.id, randomBytes(100_000))).status, 204);
       assert.deepEqual(readdirSync(path.join(dir, 'images')), [uploaded.id]);
+      // filesystem_store_file_perm = 640: the file for nova's group to read, and the directory to enter.
+      assert.equal(statSync(path.join(dir, 'images', uploaded.id)).mode & 0o7777, 0o640);
+      assert.equal(statSync(path.join(dir, 'images')).mode & 0o010, 0o010);
       const staged = await api.createImage({ name: 'staged' });
       assert.equal(
         (await api.put(`/v2/images/${staged.id}/stage`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status,

@@ -1,10 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStoreDriver } from '../../src/stores/file.ts';
+import { fileMode } from '../../src/stores/file-options.ts';
+import { ConfigError } from '../../src/config/index.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { processTag } from '../../src/util/process.ts';
@@ -96,4 +98,49 @@ test('the facade refuses a driver that declares an ability without its method, a
   assert.equal(await store.sweepPartials(0), 0);
   assert.equal(await store.writeInProgress('k', 1000), false);
   await store.close(); // nothing to close
+});
+
+test('filesystem_store_file_perm: digits read as octal; refused where Glance refuses it, and where not octal', () => {
+  assert.equal(fileMode('file', '640'), 0o640);
+  assert.equal(fileMode('file', ' 0644 '), 0o644);
+  for (const none of [undefined, '', '0', '-1']) assert.equal(fileMode('file', none), null, String(none));
+  for (const [bad, why] of [
+    ['abc', /must be an integer/],
+    ['698', /octal digits/],
+    ['12345', /octal digits/],
+    ['200', /unreadable by the service/],
+  ] as const) {
+    assert.throws(
+      () => fileMode('fast', bad),
+      (err: unknown) => err instanceof ConfigError && why.test(err.message) && err.message.startsWith('store fast: '),
+      bad,
+    );
+  }
+});
+
+test('filesystem_store_file_perm: each image file gets the mode, whatever the umask; the directory lets readers in', async () => {
+  const umask = process.umask(0o077);
+  try {
+    for (const [mode, dirBits] of [
+      [0o640, 0o010],
+      [0o644, 0o011],
+      [0o600, 0o000],
+    ] as const) {
+      const dir = path.join(root, `perm-${mode.toString(8)}`);
+      const driver = new FileStoreDriver(dir, { fileMode: mode });
+      const { url } = await driver.write('written', Readable.from([Buffer.from('data')]));
+      assert.equal(statSync(new URL(url)).mode & 0o7777, mode, `write with ${mode.toString(8)}`);
+      assert.equal(statSync(dir).mode & 0o011, dirBits, `directory with ${mode.toString(8)}`);
+      const staged = path.join(root, `staged-${mode.toString(8)}`);
+      writeFileSync(staged, 'staged', { mode: 0o600 });
+      const adopted = await driver.adopt('adopted', staged);
+      assert.ok(adopted);
+      assert.equal(statSync(new URL(adopted.url)).mode & 0o7777, mode, `adopt with ${mode.toString(8)}`);
+    }
+    const plain = new FileStoreDriver(path.join(root, 'perm-default'));
+    const { url } = await plain.write('written', Readable.from([Buffer.from('data')]));
+    assert.equal(statSync(new URL(url)).mode & 0o777, 0o600, 'without the option, the umask decides');
+  } finally {
+    process.umask(umask);
+  }
 });
