@@ -1,6 +1,7 @@
 import type { Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy } from './auth/policy.ts';
+import { policyFiles } from './auth/policy-files.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
 import { createNoAuthAuthenticator } from './auth/noauth.ts';
@@ -98,7 +99,10 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   const scrubTimeSeconds = config.get('DEFAULT', 'scrub_time');
   if (scrubTimeSeconds < 0) config.refuse('DEFAULT', 'scrub_time', 'must be 0 or more');
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
-  const policy = Policy.fromFile(config.get('oslo_policy', 'policy_file'), { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') });
+  const policy = Policy.fromFiles(
+    policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
+    { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
+  );
   const propertyProtections = loadPropertyProtections(
     config.get('DEFAULT', 'property_protection_file'),
     config.get('DEFAULT', 'property_protection_rule_format'),

@@ -84,14 +84,19 @@ export class Policy {
     }
   }
 
-  /** Reads a policy.yaml / policy.json file of rule overrides. */
-  static fromFile(file: string | null, opts: { enforceNewDefaults?: boolean } = {}): Policy {
-    if (!file) return new Policy({}, opts);
+  /** Reads policy.yaml / policy.json files of rule overrides, in order: a rule of a later file wins. */
+  static fromFiles(files: readonly string[], opts: { enforceNewDefaults?: boolean } = {}): Policy {
+    if (files.length === 0) return new Policy({}, opts);
     // The YAML parser (about 4 MiB of memory) is loaded only when an operator has a policy file.
     const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-    const overrides: unknown = parse(readFileSync(file, 'utf8')) ?? {};
-    if (typeof overrides !== 'object' || Array.isArray(overrides)) throw new Error(`${file}: policy file must map rule names to check strings`);
-    return new Policy(overrides as Record<string, string>, opts);
+    const overrides: Record<string, string> = {};
+    for (const file of files) {
+      // A file of comments alone (Debian's policy.d/00_default_policy.yaml) sets nothing.
+      const rules: unknown = parse(readFileSync(file, 'utf8')) ?? {};
+      if (typeof rules !== 'object' || Array.isArray(rules)) throw new Error(`${file}: policy file must map rule names to check strings`);
+      Object.assign(overrides, rules);
+    }
+    return new Policy(overrides, opts);
   }
 
   /** Whether a rule of this name exists (check() falls back to `default` for unknown names). */

@@ -177,7 +177,10 @@ export const OPTIONS = {
     http_connect_timeout: { type: 'int', default: 10 },
   },
   oslo_policy: {
+    // oslo.policy's: looked for beside the configuration files (policy.yaml when unset), then every
+    // file of policy_dirs (policy.d), later rules winning. One directory: the option cannot repeat here.
     policy_file: { type: 'string', default: null },
+    policy_dirs: { type: 'string', default: null },
     // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
     enforce_new_defaults: { type: 'bool', default: true },
   },

@@ -52,7 +52,7 @@ test('a policy file overrides defaults (YAML or JSON)', () => {
   try {
     const file = path.join(dir, 'policy.yaml');
     writeFileSync(file, `"copy_image": "'public':%(visibility)s"\n"publicize_image": "role:member"\n`);
-    const policy = Policy.fromFile(file);
+    const policy = Policy.fromFiles([file]);
     assert.equal(policy.check('publicize_image', ctx('p', ['member']), {}), true);
     assert.equal(policy.check('copy_image', ctx('p', ['member']), { visibility: 'public' }), true);
     assert.equal(policy.check('modify_image', ctx('p', ['member']), image('p')), true, 'other rules keep their defaults');

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,9 @@ function glanceConfigDir(dir: string, port: number): string {
   const etc = path.join(dir, 'etc-glance');
   mkdirSync(etc, { recursive: true });
   for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini']) copyFileSync(path.join(ETC_GLANCE, name), path.join(etc, name));
+  // Debian's policy.d (one file, all comments), and an operator's rule beside it.
+  cpSync(path.join(ETC_GLANCE, 'policy.d'), path.join(etc, 'policy.d'), { recursive: true });
+  writeFileSync(path.join(etc, 'policy.d', '50-local.yaml'), '"publicize_image": "!"\n');
   const api = path.join(etc, 'glance-api.conf');
   const text = readFileSync(api, 'utf8')
     .replace(/^#bind_port = <None>$/m, `bind_port = ${port}`)
@@ -82,6 +85,10 @@ test(
         204,
       );
       assert.deepEqual(readdirSync(path.join(dir, 'staging')), [staged.id]);
+      // policy.d beside glance-api.conf is read, as oslo.policy reads it: not even an admin publicizes.
+      const refused = await api.call('POST', '/v2/images', { json: { name: 'public', visibility: 'public', disk_format: 'raw', container_format: 'bare' } });
+      assert.equal(refused.status, 403, refused.text);
+      assert.match(refused.text, /You are not authorized to complete publicize_image action/);
       assert.ok(existsSync(path.join(dir, 'glance.db')), 'the database is where [database] connection says');
       assert.deepEqual((await api.get('/v2/info/import')).json['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
     } finally {

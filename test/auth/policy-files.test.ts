@@ -1,0 +1,63 @@
+// Which policy files are read, as oslo.policy finds them beside the configuration files: policy_file
+// (policy.yaml by default), then each file of policy_dirs (policy.d), later rules winning.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { policyFiles } from '../../src/auth/policy-files.ts';
+import { Policy } from '../../src/auth/policy.ts';
+import { makeContext } from '../../src/auth/context.ts';
+
+function withTree(body: (dir: string) => void): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-policy-files-'));
+  try {
+    body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const member = makeContext({ projectId: 'p', roles: ['member', 'reader'], userId: 'u', requestId: 'req-policy-files' });
+
+test('policy.yaml and policy.d beside the configuration files, in name order; dot-files and subdirectories left out', () => {
+  withTree((dir) => {
+    const etc = path.join(dir, 'etc');
+    mkdirSync(path.join(etc, 'policy.d', 'nested'), { recursive: true });
+    writeFileSync(path.join(etc, 'glance-api.conf'), '[DEFAULT]\n');
+    writeFileSync(path.join(etc, 'policy.yaml'), '"publicize_image": "role:member"\n"add_image": "role:member"\n');
+    writeFileSync(path.join(etc, 'policy.d', '20-json.json'), '{"add_image": "!"}');
+    writeFileSync(path.join(etc, 'policy.d', '10-comments.yaml'), '# nothing but comments, as Debian ships it\n#"default": ""\n');
+    writeFileSync(path.join(etc, 'policy.d', '.hidden.yaml'), '"publicize_image": "!"\n');
+    writeFileSync(path.join(etc, 'policy.d', 'nested', 'x.yaml'), '"publicize_image": "!"\n');
+    const files = policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: null, policyDirs: null });
+    assert.deepEqual(
+      files.map((f) => path.relative(etc, f)),
+      ['policy.yaml', 'policy.d/10-comments.yaml', 'policy.d/20-json.json'],
+    );
+    const policy = Policy.fromFiles(files);
+    assert.equal(policy.check('publicize_image', member, {}), true, 'from policy.yaml');
+    assert.equal(policy.check('add_image', member, { project_id: 'p', owner: 'p' }), false, 'policy.d overrides policy.yaml');
+
+    // Named ones: relative to the configuration's directory, or absolute; policy_dirs of another name.
+    writeFileSync(path.join(etc, 'local.yaml'), '"add_image": "role:member"\n');
+    mkdirSync(path.join(dir, 'rules'));
+    writeFileSync(path.join(dir, 'rules', 'a.yaml'), '"publicize_image": "!"\n');
+    assert.deepEqual(policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'local.yaml', policyDirs: path.join(dir, 'rules') }), [
+      path.join(etc, 'local.yaml'),
+      path.join(dir, 'rules', 'a.yaml'),
+    ]);
+    assert.throws(
+      () => policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'missing.yaml', policyDirs: null }),
+      /\[oslo_policy\] policy_file missing\.yaml was not found/,
+    );
+  });
+});
+
+test('the embedded defaults read no policy file, and a configuration without policy.yaml or policy.d none', () => {
+  withTree((dir) => {
+    assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: null }), []);
+    writeFileSync(path.join(dir, 'gaze.conf'), '[DEFAULT]\n');
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: null }), []);
+  });
+});
