@@ -75,7 +75,11 @@ export interface App {
 export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(logOptions(config));
   const metrics = new Metrics();
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds } = await configuredParts(config, log, metrics);
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties } = await configuredParts(
+    config,
+    log,
+    metrics,
+  );
   const db = openDatabase(databaseUrl(config));
   await syncSchema(db);
   // Before anything is stamped: every node writes times on the database server's clock.
@@ -85,7 +89,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
 
   const diskFormats = config.get('image_format', 'disk_formats');
   const containerFormats = config.get('image_format', 'container_formats');
-  const image = imageSchema(diskFormats, containerFormats);
+  const image = imageSchema(diskFormats, containerFormats, customProperties);
 
   const deps: ServiceDeps = {
     images: new ImagesRepo(db),

@@ -2,6 +2,7 @@ import type { Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
+import { customImageProperties } from './schemas/custom-properties.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
 import { createNoAuthAuthenticator } from './auth/noauth.ts';
@@ -142,5 +143,6 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   });
   const auth = authenticator(config);
   const cache = cacheConfig(config);
-  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds };
+  const customProperties = customImageProperties(config.files);
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties };
 }

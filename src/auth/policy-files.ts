@@ -1,22 +1,16 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { findBesideConfig } from '../config/find-file.ts';
 
 /**
  * The policy files oslo.policy would read for this configuration, in order (later rules win):
  * `policy_file` (default `policy.yaml`), then every file of each `policy_dirs` directory (default
- * `policy.d`), in name order, dot-files and subdirectories left out. A relative name is looked for, as
- * oslo.config's find_file() does, beside the configuration files read (their directories, in order).
- * The standard directories (/etc/glance and others) are not searched: without configuration files the
- * embedded defaults apply. A missing default is no error; a policy_file that names a file that cannot
+ * `policy.d`), in name order, dot-files and subdirectories left out. Both are looked for beside the
+ * configuration files (findBesideConfig). A missing default is no error; a policy_file that names a file that cannot
  * be found is (Glance would quietly enforce its defaults instead).
  */
 export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: string | null }): string[] {
-  const searched = [...new Set(opts.configFiles.map((f) => path.dirname(path.resolve(f))))];
-  const find = (name: string): string | null => {
-    if (path.isAbsolute(name)) return existsSync(name) ? name : null;
-    for (const dir of searched) if (existsSync(path.join(dir, name))) return path.join(dir, name);
-    return null;
-  };
+  const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
   if (opts.policyFile === null) {
     const found = find('policy.yaml');

@@ -6,7 +6,46 @@ const PROPERTY_KEYS_DOC = 'https://docs.openstack.org/python-glanceclient/latest
 
 export type JsonSchema = Record<string, unknown>;
 
-export function imageSchema(diskFormats: string[], containerFormats: string[]): JsonSchema {
+/**
+ * The custom properties of the schema-image.json Debian ships with Glance (and Glance's own tree), which
+ * Glance merges into its image schema: Gaze's unless a schema-image.json beside the configuration files
+ * says otherwise (schemas/custom-properties.ts).
+ */
+export const SHIPPED_CUSTOM_PROPERTIES: Record<string, JsonSchema> = {
+  kernel_id: {
+    type: ['null', 'string'],
+    pattern: UUID_PATTERN,
+    description: 'ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.',
+  },
+  ramdisk_id: {
+    type: ['null', 'string'],
+    pattern: UUID_PATTERN,
+    description: 'ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.',
+  },
+  instance_uuid: {
+    type: 'string',
+    description:
+      'Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)',
+  },
+  architecture: { description: `Operating system architecture as specified in ${PROPERTY_KEYS_DOC}`, type: 'string' },
+  os_distro: { description: `Common name of operating system distribution as specified in ${PROPERTY_KEYS_DOC}`, type: 'string' },
+  os_version: { description: 'Operating system version as specified by the distributor.', type: 'string' },
+  description: { description: 'A human-readable string describing this image.', type: 'string' },
+  cinder_encryption_key_id: {
+    description:
+      'Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image',
+    type: 'string',
+  },
+  cinder_encryption_key_deletion_policy: {
+    description:
+      "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action",
+    type: 'string',
+    enum: ['on_image_deletion', 'do_not_delete'],
+  },
+};
+
+/** `custom`: the schema-image.json properties, which Glance marks `is_base: false` after the base ones. */
+export function imageSchema(diskFormats: string[], containerFormats: string[], custom: Record<string, JsonSchema> = SHIPPED_CUSTOM_PROPERTIES): JsonSchema {
   return {
     name: 'image',
     properties: {
@@ -70,41 +109,7 @@ export function imageSchema(diskFormats: string[], containerFormats: string[]): 
         },
         description: 'A set of URLs to access the image file kept in external store',
       },
-      kernel_id: {
-        type: ['null', 'string'],
-        pattern: UUID_PATTERN,
-        description: 'ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.',
-        is_base: false,
-      },
-      ramdisk_id: {
-        type: ['null', 'string'],
-        pattern: UUID_PATTERN,
-        description: 'ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.',
-        is_base: false,
-      },
-      instance_uuid: {
-        type: 'string',
-        description:
-          'Metadata which can be used to record which instance this image is associated with. (Informational only, does not create an instance snapshot.)',
-        is_base: false,
-      },
-      architecture: { description: `Operating system architecture as specified in ${PROPERTY_KEYS_DOC}`, type: 'string', is_base: false },
-      os_distro: { description: `Common name of operating system distribution as specified in ${PROPERTY_KEYS_DOC}`, type: 'string', is_base: false },
-      os_version: { description: 'Operating system version as specified by the distributor.', type: 'string', is_base: false },
-      description: { description: 'A human-readable string describing this image.', type: 'string', is_base: false },
-      cinder_encryption_key_id: {
-        description:
-          'Identifier in the OpenStack Key Management Service for the encryption key for the Block Storage Service to use when mounting a volume created from this image',
-        type: 'string',
-        is_base: false,
-      },
-      cinder_encryption_key_deletion_policy: {
-        description:
-          "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action",
-        type: 'string',
-        enum: ['on_image_deletion', 'do_not_delete'],
-        is_base: false,
-      },
+      ...withIsBase(custom),
     },
     additionalProperties: { type: 'string' },
     links: [
@@ -130,4 +135,8 @@ export function imagesSchema(image: JsonSchema): JsonSchema {
       { rel: 'describedby', href: '{schema}' },
     ],
   };
+}
+
+function withIsBase(custom: Record<string, JsonSchema>): Record<string, JsonSchema> {
+  return Object.fromEntries(Object.entries(custom).map(([name, schema]) => [name, { ...schema, is_base: false }]));
 }

@@ -30,7 +30,8 @@ after(async () => {
 function glanceConfigDir(dir: string, port: number): string {
   const etc = path.join(dir, 'etc-glance');
   mkdirSync(etc, { recursive: true });
-  for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini']) copyFileSync(path.join(ETC_GLANCE, name), path.join(etc, name));
+  for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini', 'schema-image.json'])
+    copyFileSync(path.join(ETC_GLANCE, name), path.join(etc, name));
   // Debian's policy.d (one file, all comments), and an operator's rule beside it.
   cpSync(path.join(ETC_GLANCE, 'policy.d'), path.join(etc, 'policy.d'), { recursive: true });
   writeFileSync(path.join(etc, 'policy.d', '50-local.yaml'), '"publicize_image": "!"\n');
@@ -85,6 +86,10 @@ test(
         204,
       );
       assert.deepEqual(readdirSync(path.join(dir, 'staging')), [staged.id]);
+      // Debian's schema-image.json beside it: its custom properties, as Glance serves them.
+      const schema = (await api.get('/v2/schemas/image')).json as { properties: Record<string, { is_base?: boolean }> };
+      assert.deepEqual(Object.keys(schema.properties).slice(-3), ['description', 'cinder_encryption_key_id', 'cinder_encryption_key_deletion_policy']);
+      assert.equal(schema.properties.kernel_id?.is_base, false);
       // policy.d beside glance-api.conf is read, as oslo.policy reads it: not even an admin publicizes.
       const refused = await api.call('POST', '/v2/images', { json: { name: 'public', visibility: 'public', disk_format: 'raw', container_format: 'bare' } });
       assert.equal(refused.status, 403, refused.text);

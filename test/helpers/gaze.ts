@@ -40,11 +40,15 @@ function writeConfig(dir: string, port: number, sections: RawSections): string {
 }
 
 /** Gaze inside the test process, listening on a free loopback port; `log` takes its log lines (silent unless a test reads them). */
-export async function startGazeInProcess(sections: RawSections = {}, opts: { log?: Logger } = {}): Promise<RunningGaze & { app: App }> {
+export async function startGazeInProcess(
+  sections: RawSections = {},
+  opts: { log?: Logger; /** Files written beside the config file first (policy.yaml, schema-image.json). */ besideConfig?: Record<string, string> } = {},
+): Promise<RunningGaze & { app: App }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-test-'));
   const port = await freePort();
   let app: App;
   try {
+    for (const [name, text] of Object.entries(opts.besideConfig ?? {})) writeFileSync(path.join(dir, name), text);
     app = await createApp(loadConfig(writeConfig(dir, port, sections), {}), { log: opts.log ?? silentLogger() });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,17 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * oslo.config's find_file(), for the files Glance finds that way (policy.yaml, policy.d,
+ * schema-image.json): an absolute name if it exists, else the name beside the configuration files
+ * read, in their order. The standard directories (/etc/glance and others) are not searched: without
+ * configuration files the embedded defaults apply. Null when not found.
+ */
+export function findBesideConfig(configFiles: readonly string[], name: string): string | null {
+  if (path.isAbsolute(name)) return existsSync(name) ? name : null;
+  for (const dir of new Set(configFiles.map((f) => path.dirname(path.resolve(f))))) {
+    const candidate = path.join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return null;
+}
