@@ -2,6 +2,7 @@ import type { Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
+import { findBesideConfig } from './config/find-file.ts';
 import { customImageProperties } from './schemas/custom-properties.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
@@ -105,7 +106,7 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
   );
   const propertyProtections = loadPropertyProtections(
-    config.get('DEFAULT', 'property_protection_file'),
+    besideConfigOrAsGiven(config, config.get('DEFAULT', 'property_protection_file')),
     config.get('DEFAULT', 'property_protection_rule_format'),
     policy,
   );
@@ -145,4 +146,9 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   const cache = cacheConfig(config);
   const customProperties = customImageProperties(config.files);
   return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties };
+}
+
+/** A file Glance finds with find_file(): beside the configuration files first, else the name as given. */
+function besideConfigOrAsGiven(config: Config, file: string | null): string | null {
+  return file === null ? null : (findBesideConfig(config.files, file) ?? file);
 }

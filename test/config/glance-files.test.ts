@@ -30,7 +30,7 @@ after(async () => {
 function glanceConfigDir(dir: string, port: number): string {
   const etc = path.join(dir, 'etc-glance');
   mkdirSync(etc, { recursive: true });
-  for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini', 'schema-image.json'])
+  for (const name of ['glance-api.conf', 'glance-image-import.conf', 'glance-api-paste.ini', 'schema-image.json', 'property-protections-roles.conf'])
     copyFileSync(path.join(ETC_GLANCE, name), path.join(etc, name));
   // Debian's policy.d (one file, all comments), and an operator's rule beside it.
   cpSync(path.join(ETC_GLANCE, 'policy.d'), path.join(etc, 'policy.d'), { recursive: true });
@@ -42,6 +42,8 @@ function glanceConfigDir(dir: string, port: number): string {
     .replace(/^filesystem_store_datadir = \/var\/lib\/glance\/images$/m, `filesystem_store_datadir = ${dir}/images`)
     .replace(/^lock_path = \/var\/lock\/glance$/m, `lock_path = ${dir}/lock`)
     .replace(/^#connection = <None>$/m, `connection = sqlite:///${dir}/glance.db`)
+    // Named as Glance finds it, beside the configuration files.
+    .replace(/^#property_protection_file = <None>$/m, 'property_protection_file = property-protections-roles.conf')
     // The [glance_store] one (the [file] section's copy comes first and is not a store's section).
     .replace(/^#filesystem_store_file_perm = 0$(?![\s\S]*^#filesystem_store_file_perm = 0$)/m, 'filesystem_store_file_perm = 640');
   writeFileSync(api, text);
@@ -90,6 +92,10 @@ test(
       const schema = (await api.get('/v2/schemas/image')).json as { properties: Record<string, { is_base?: boolean }> };
       assert.deepEqual(Object.keys(schema.properties).slice(-3), ['description', 'cinder_encryption_key_id', 'cinder_encryption_key_deletion_policy']);
       assert.equal(schema.properties.kernel_id?.is_base, false);
+      // Debian's property-protections-roles.conf, found beside glance-api.conf: only x_ properties for members.
+      const asMember = { as: { project: 'p', roles: 'member,reader', user: 'u' } };
+      assert.equal((await api.call('POST', '/v2/images', { ...asMember, json: { name: 'm', x_mine: 'yes' } })).status, 201);
+      assert.equal((await api.call('POST', '/v2/images', { ...asMember, json: { name: 'm', os_distro: 'debian' } })).status, 403);
       // policy.d beside glance-api.conf is read, as oslo.policy reads it: not even an admin publicizes.
       const refused = await api.call('POST', '/v2/images', { json: { name: 'public', visibility: 'public', disk_format: 'raw', container_format: 'bare' } });
       assert.equal(refused.status, 403, refused.text);
