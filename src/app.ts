@@ -57,7 +57,7 @@ import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { configuredParts, databaseUrl } from './configured-parts.ts';
+import { configuredParts, databasePoolSize, databaseUrl } from './configured-parts.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -80,7 +80,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     log,
     metrics,
   );
-  const db = openDatabase(databaseUrl(config));
+  const db = openDatabase(databaseUrl(config), { maxConnections: databasePoolSize(config) });
   await syncSchema(db);
   // Before anything is stamped: every node writes times on the database server's clock.
   const clock = new DatabaseClock(db, log);

@@ -22,6 +22,19 @@ export function databaseUrl(config: Config): string {
   return config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
 }
 
+/**
+ * The most connections the pool opens: oslo.db's max_pool_size plus max_overflow (its defaults 5 and 50
+ * for the one not set; a max_pool_size of 0 means no limit), or Gaze's 10 when neither is set.
+ */
+export function databasePoolSize(config: Config): number | undefined {
+  const size = config.get('database', 'max_pool_size');
+  const overflow = config.get('database', 'max_overflow');
+  if (size === null && overflow === null) return undefined;
+  if (size !== null && size < 0) config.refuse('database', 'max_pool_size', 'must be 0 (no limit) or more');
+  if (size === 0) return Infinity;
+  return (size ?? 5) + Math.max(0, overflow ?? 50);
+}
+
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
 function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
   const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
@@ -97,6 +110,7 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  * `gaze config check` runs.
  */
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
+  databasePoolSize(config); // refuses a negative max_pool_size before anything is opened
   // How long a delayed delete keeps the data (oslo.config's minimum for Glance's option is 0).
   const scrubTimeSeconds = config.get('DEFAULT', 'scrub_time');
   if (scrubTimeSeconds < 0) config.refuse('DEFAULT', 'scrub_time', 'must be 0 or more');

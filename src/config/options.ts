@@ -115,6 +115,10 @@ export const OPTIONS = {
   },
   database: {
     connection: { type: 'string', default: null },
+    // oslo.db's pool: max_pool_size connections kept and max_overflow more when busy (5 and 50 in
+    // oslo.db); Gaze's pool holds up to their sum, and 10 when neither is set.
+    max_pool_size: { type: 'int', default: null },
+    max_overflow: { type: 'int', default: null },
   },
   glance_store: {
     stores: { type: 'list', default: ['file', 'http'] },

@@ -35,7 +35,8 @@ function loadPg(): typeof import('pg') {
  * `postgresql://user:pw@host:port/db` (`postgresql+psycopg2://` is accepted too), or MySQL/MariaDB as
  * Glance writes it: `mysql+pymysql://user:pw@host:port/db` (or `mysql://`).
  */
-export function openDatabase(connection: string): Db {
+export function openDatabase(connection: string, opts: { maxConnections?: number } = {}): Db {
+  const maxConnections = opts.maxConnections ?? 10;
   if (connection.startsWith('sqlite:')) {
     const rest = connection.replace(/^sqlite:\/\//, '');
     const file = rest === '' || rest === '/:memory:' ? ':memory:' : rest.replace(/^\//, '');
@@ -50,16 +51,16 @@ export function openDatabase(connection: string): Db {
   }
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
-    const pool = new (loadPg().Pool)({ connectionString: url, max: 10 });
+    const pool = new (loadPg().Pool)({ connectionString: url, max: maxConnections });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
-    const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 });
+    const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
-  if (/^mysql(\+\w+)?:\/\//.test(connection)) return openMysql(connection);
+  if (/^mysql(\+\w+)?:\/\//.test(connection)) return openMysql(connection, maxConnections);
   throw new Error(`unsupported [database] connection '${connection}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
 }
 
-function openMysql(connection: string): Db {
+function openMysql(connection: string, maxConnections: number): Db {
   const url = new URL(connection.replace(/^mysql(\+\w+)?:/, 'mysql:'));
   // Query parameters as SQLAlchemy's: `unix_socket` is honoured; `charset` is always utf8mb4 here.
   const socketPath = url.searchParams.get('unix_socket') ?? undefined;
@@ -71,7 +72,8 @@ function openMysql(connection: string): Db {
     user: decodeURIComponent(url.username),
     password: decodeURIComponent(url.password),
     database: decodeURIComponent(url.pathname.replace(/^\//, '')),
-    connectionLimit: 10,
+    // mysql2's 0 is no limit.
+    connectionLimit: Number.isFinite(maxConnections) ? maxConnections : 0,
     charset: 'utf8mb4',
     // affectedRows counts the rows a WHERE matched, as on the other engines (not only the changed ones):
     // a guarded update that rewrites a row with equal values still reports that it found it.
@@ -98,7 +100,7 @@ function openMysql(connection: string): Db {
       total: internals._allConnections?.length ?? 0,
       idle: internals._freeConnections?.length ?? 0,
       waiting: internals._connectionQueue?.length ?? 0,
-      max: 10,
+      max: maxConnections,
     };
   };
   return { kysely, engine: 'mysql', close: () => kysely.destroy(), poolUsage };

@@ -1,0 +1,58 @@
+// oslo.db's pool options as Gaze reads them: the most connections a process opens to the database.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../src/config/index.ts';
+import { databasePoolSize } from '../../src/configured-parts.ts';
+import { openDatabase } from '../../src/db/connection.ts';
+import { forEachEngine } from '../helpers/databases.ts';
+
+function poolSizeOf(lines: string): number | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-pool-'));
+  try {
+    writeFileSync(path.join(dir, 'gaze.conf'), `[database]\n${lines}\n`);
+    return databasePoolSize(loadConfig(path.join(dir, 'gaze.conf'), {}));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('max_pool_size and max_overflow: their sum, with oslo.db defaults for the one not set; 10 when neither is', () => {
+  assert.equal(poolSizeOf(''), undefined);
+  assert.equal(poolSizeOf('max_pool_size = 3\nmax_overflow = 2'), 5);
+  assert.equal(poolSizeOf('max_pool_size = 3'), 53);
+  assert.equal(poolSizeOf('max_overflow = 0'), 5);
+  assert.equal(poolSizeOf('max_pool_size = 0'), Infinity, "oslo.db's 0: no limit");
+  assert.throws(
+    () => poolSizeOf('max_pool_size = -1'),
+    (err: unknown) => err instanceof ConfigError && /max_pool_size: must be 0 \(no limit\) or more/.test(err.message),
+  );
+});
+
+forEachEngine((engine) => {
+  if (engine.name === 'sqlite') return; // one connection, whatever the options
+  test('a pool of 3 opens no more than 3 connections for 8 queries at once, and all of them run', async () => {
+    const db = openDatabase(await engine.url(), { maxConnections: 3 });
+    try {
+      const sleep = engine.name === 'postgresql' ? sql`select pg_sleep(0.2)` : sql`select sleep(0.2)`;
+      let peak = 0;
+      let queued = 0;
+      const sampler = setInterval(() => {
+        const usage = db.poolUsage();
+        peak = Math.max(peak, usage.total);
+        queued = Math.max(queued, usage.waiting);
+      }, 5);
+      const results = await Promise.all(Array.from({ length: 8 }, () => sleep.execute(db.kysely)));
+      clearInterval(sampler);
+      assert.equal(results.length, 8);
+      assert.equal(db.poolUsage().max, 3);
+      assert.ok(peak <= 3 && peak >= 2, `connections open at once: ${peak}`);
+      assert.ok(queued >= 1, 'the other queries waited for a connection');
+    } finally {
+      await db.close();
+    }
+  });
+});
