@@ -229,6 +229,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     draining: () => draining,
     logger: log,
     metrics,
+    keepAlive: config.get('DEFAULT', 'http_keepalive'),
     cors: {
       allowedOrigins: config.get('cors', 'allowed_origin'),
       allowCredentials: config.get('cors', 'allow_credentials'),

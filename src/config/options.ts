@@ -80,6 +80,8 @@ export const OPTIONS = {
     // Glance's WSGI socket timeout; Gaze applies it to request bodies: an upload or stage that sends no
     // byte for this many seconds is cut off (slowloris), and the image goes back to where it was.
     client_socket_timeout: { type: 'int', default: 900 },
+    // Glance's: false answers every request with `Connection: close` and closes the connection.
+    http_keepalive: { type: 'bool', default: true },
     // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
     upload_min_rate: { type: 'int', default: 1024 },
     // oslo.log: the level, and where lines go (a file, else stdout, or stderr with use_stderr).

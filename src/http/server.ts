@@ -42,6 +42,8 @@ export interface ServerOptions {
   logger: Logger;
   cors: CorsOptions;
   metrics?: Metrics;
+  /** [DEFAULT] http_keepalive: false closes each connection after its answer, as Glance's server then does. */
+  keepAlive?: boolean;
 }
 
 /** The request id a client sent (X-OpenStack-Request-ID), if any. */
@@ -137,6 +139,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (request.method === 'QUERY') request.raw.headers['content-type'] = 'application/octet-stream';
     done();
   });
+
+  if (opts.keepAlive === false) {
+    app.addHook('onRequest', (_request, reply, done) => {
+      // Node then sends `Connection: close` and closes the socket after the answer, however it is written.
+      reply.raw.shouldKeepAlive = false;
+      done();
+    });
+  }
 
   for (const method of ROUTED_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
