@@ -24,15 +24,16 @@ export function databaseUrl(config: Config): string {
 
 /**
  * The most connections the pool opens: oslo.db's max_pool_size plus max_overflow (its defaults 5 and 50
- * for the one not set; a max_pool_size of 0 means no limit), or Gaze's 10 when neither is set.
+ * for the one not set; as SQLAlchemy reads them, a max_pool_size of 0 and a negative max_overflow mean
+ * no limit), or Gaze's 10 when neither is set.
  */
 export function databasePoolSize(config: Config): number | undefined {
   const size = config.get('database', 'max_pool_size');
   const overflow = config.get('database', 'max_overflow');
   if (size === null && overflow === null) return undefined;
   if (size !== null && size < 0) config.refuse('database', 'max_pool_size', 'must be 0 (no limit) or more');
-  if (size === 0) return Infinity;
-  return (size ?? 5) + Math.max(0, overflow ?? 50);
+  if (size === 0 || (overflow !== null && overflow < 0)) return Infinity;
+  return (size ?? 5) + (overflow ?? 50);
 }
 
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */

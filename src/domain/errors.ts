@@ -94,6 +94,7 @@ const table = {
     status: 409,
     message: (status: string) => `cannot restore the image from ${status} to active (wanted from_state=pending_delete)`,
   },
+  RESTORE_STORE_UNKNOWN: { status: 503, message: (id: string, where: string) => `image ${id} cannot be restored now: its data at ${where} cannot be checked` },
   RESTORE_NO_DATA: { status: 409, message: (id: string) => `image ${id} has no whole data left in any store: it cannot be restored` },
   // Glance's delete raises the same transition error as a 400.
   DELETE_STATUS_TRANSITION: { status: 400, message: (from: string, to: string) => `Image status transition from ${from} to ${to} is not allowed` },

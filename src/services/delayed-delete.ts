@@ -12,17 +12,20 @@ import type { StoreRegistry } from '../stores/registry.ts';
 export async function restoreDeletedImage(deps: { delayedDeletes: DelayedDeletesRepo; stores: StoreRegistry }, id: string): Promise<ImageLocation[]> {
   const found = await deps.delayedDeletes.find(id);
   if (!found) throw gazeError('RESTORE_IMAGE_NOT_FOUND', id);
-  if (found.status !== 'pending_delete' || !found.deletedAt) throw gazeError('RESTORE_NOT_PENDING_DELETE', found.status);
+  if (found.status !== 'pending_delete') throw gazeError('RESTORE_NOT_PENDING_DELETE', found.status);
   const whole: ImageLocation[] = [];
-  for (const location of await deps.delayedDeletes.queuedLocations(id, found.deletedAt)) {
+  for (const location of await deps.delayedDeletes.keptLocations(id)) {
     const store = deps.stores.forLocation(location);
-    if (!store) continue;
+    // Only data known to be gone is left behind (then removed): a store this node cannot ask stops the restore.
+    if (!store) throw gazeError('RESTORE_STORE_UNKNOWN', id, location.url);
     // Data on a store this service never writes to (http) was never its to remove.
     if (!store.ownsData) {
       whole.push(location);
       continue;
     }
-    const size = await store.stat(location.url).catch(() => null);
+    const size = await store.stat(location.url).catch((err: unknown) => {
+      throw gazeError('RESTORE_STORE_UNKNOWN', id, `${location.url} (${(err as Error).message})`);
+    });
     if (size !== null && (found.size === null || size === found.size)) whole.push(location);
   }
   if (whole.length === 0) throw gazeError('RESTORE_NO_DATA', id);

@@ -41,11 +41,16 @@ export class DataScrubber {
     return this.running;
   }
 
+  private async endDelayedDelete(id: string): Promise<void> {
+    for (const location of (await this.deps.delayedDeletes.finish(id)) ?? []) await scrubLocation(this.deps, location);
+  }
+
   private async pass(): Promise<void> {
     try {
       const deletedBefore = addSeconds(nowTimestamp(), -Math.max(this.opts.graceSeconds, this.opts.scrubTimeSeconds ?? 0));
       for (const id of await this.deps.delayedDeletes.due(deletedBefore, 100)) {
-        for (const location of (await this.deps.delayedDeletes.finish(id)) ?? []) await scrubLocation(this.deps, location);
+        // One image that fails (a deadlock, say) is tried again next time; the others go on.
+        await this.endDelayedDelete(id).catch((err: unknown) => this.deps.log.error({ err }, `could not end the delayed delete of image ${id}`));
       }
       const settledBefore = addSeconds(nowTimestamp(), -this.opts.graceSeconds);
       for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrubLocation(this.deps, location);

@@ -33,12 +33,21 @@ export class FileStoreDriver implements StoreDriver {
     this.dirOpened ??= (async () => {
       const mode = (await stat(this.dir)).mode & 0o7777;
       const wanted = mode | (fileMode & 0o070 ? 0o010 : 0) | (fileMode & 0o007 ? 0o001 : 0);
-      if (wanted !== mode) await chmod(this.dir, wanted);
+      if (wanted !== mode) await chmod(this.dir, wanted).catch((err: Error) => this.permissionsNotSet(this.dir, err));
     })().catch((err: unknown) => {
       this.dirOpened = null;
       throw err;
     });
     await this.dirOpened;
+  }
+
+  /** filesystem_store_file_perm on one file; a failure is a warning, as in Glance, never a failed write. */
+  private async setFileMode(file: string): Promise<void> {
+    if (this.fileMode !== null) await chmod(file, this.fileMode).catch((err: Error) => this.permissionsNotSet(file, err));
+  }
+
+  private permissionsNotSet(file: string, err: Error): void {
+    process.emitWarning(`filesystem_store_file_perm: could not set the permissions of ${file} (${err.message})`);
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -57,7 +66,7 @@ export class FileStoreDriver implements StoreDriver {
       } finally {
         await handle.close();
       }
-      if (this.fileMode !== null) await chmod(temp, this.fileMode);
+      await this.setFileMode(temp);
       await rename(temp, final);
     } catch (err) {
       await rm(temp, { force: true });
@@ -81,7 +90,7 @@ export class FileStoreDriver implements StoreDriver {
     try {
       // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
       await link(file, temp);
-      if (this.fileMode !== null) await chmod(temp, this.fileMode);
+      await this.setFileMode(temp);
       await rename(temp, path.join(this.dir, key));
     } catch (err) {
       await rm(temp, { force: true });

@@ -26,6 +26,7 @@ test('max_pool_size and max_overflow: their sum, with oslo.db defaults for the o
   assert.equal(poolSizeOf('max_pool_size = 3'), 53);
   assert.equal(poolSizeOf('max_overflow = 0'), 5);
   assert.equal(poolSizeOf('max_pool_size = 0'), Infinity, "oslo.db's 0: no limit");
+  assert.equal(poolSizeOf('max_pool_size = 3\nmax_overflow = -1'), Infinity, "SQLAlchemy's -1: no limit to the overflow");
   assert.throws(
     () => poolSizeOf('max_pool_size = -1'),
     (err: unknown) => err instanceof ConfigError && /max_pool_size: must be 0 \(no limit\) or more/.test(err.message),

@@ -328,6 +328,9 @@ forEachEngine((engine) => {
 
       const a = await withData('active', 'file:///store/a');
       const b = await withData('active', 'file:///store/b');
+      // A copy to another store that failed before the delete: queued for removal, never to come back.
+      const failedCopy = await images.reserveLocation(b.id, 'file:///store/b-copy', { store: 'other' }, ['active']);
+      await images.discardLocation(failedCopy.id);
       for (const image of [a, b]) assert.equal(await delayed.mark(image.id), true);
       assert.equal(await delayed.mark(a.id), false, 'a deleted image cannot be deleted again');
       for (const image of [a, b]) {
@@ -338,14 +341,16 @@ forEachEngine((engine) => {
         assert.equal(await count(db, 'image_tags', image.id), 1);
         assert.equal(await count(db, 'image_members', image.id), 1);
         assert.deepEqual(
-          (await delayed.queuedLocations(image.id, found!.deletedAt!)).map((l) => l.status),
-          ['pending_delete'],
-          'its location is queued at the time of the deletion',
+          (await delayed.keptLocations(image.id)).map((l) => l.url),
+          [image === a ? 'file:///store/a' : 'file:///store/b'],
+          'its data is kept, and only its data',
         );
       }
       // The ordinary scrub does not take the data of a delayed delete, however old.
       const far = addSeconds(nowTimestamp(), 3600);
-      assert.ok(!(await images.locationsToScrub(1000, far)).some((l) => ['file:///store/a', 'file:///store/b'].includes(l.url)));
+      const scrubbable = (await images.locationsToScrub(1000, far)).map((l) => l.url);
+      assert.ok(!scrubbable.some((url) => ['file:///store/a', 'file:///store/b'].includes(url)));
+      assert.ok(scrubbable.includes('file:///store/b-copy'), 'what was queued before the delete is still removed');
       // Due once deleted before the given time.
       assert.deepEqual(
         (await delayed.due(addSeconds(nowTimestamp(), -3600), 10)).filter((id) => [a.id, b.id].includes(id)),
@@ -357,14 +362,14 @@ forEachEngine((engine) => {
       const [restoredA, finishedA] = await Promise.all([
         delayed.restore(
           a.id,
-          (await images.locationsOf(a.id)).map((l) => l.id),
+          (await delayed.keptLocations(a.id)).map((l) => l.id),
         ),
         delayed.finish(a.id),
       ]);
       assert.ok(restoredA !== (finishedA !== null), `one winner for ${a.id}: restore ${restoredA}, finish ${String(finishedA)}`);
 
       // b: restored whole.
-      const bLocations = await delayed.queuedLocations(b.id, (await delayed.find(b.id))!.deletedAt!);
+      const bLocations = await delayed.keptLocations(b.id);
       assert.equal(
         await delayed.restore(
           b.id,

@@ -58,6 +58,7 @@ test('a schema-image.json that redefines a base property, or is not a map of sch
     [JSON.stringify({ name: { type: 'string' }, os_type: { type: 'string' } }), /schema-image\.json: custom properties \(name\) conflict with base properties/],
     ['{"os_type": "string"}', /schema-image\.json: must map property names to JSON schemas/],
     ['{ not json', /schema-image\.json: cannot read the custom image properties/],
+    [JSON.stringify({ os_type: { type: 'str' } }), /schema-image\.json: not a usable JSON schema/],
   ] as const) {
     await assert.rejects(startGazeInProcess({}, { besideConfig: { 'schema-image.json': text } }), message);
   }

@@ -124,6 +124,18 @@ forEachEngine((engine) => {
     assert.equal((await api.get(`/v2/images/${id}`, { as: alice })).status, 404);
   });
 
+  test('a restore on a node that cannot check a store stops, leaving the image and all its data as they were', async () => {
+    const id = await imageWithData('unchecked', randomBytes(10_000));
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+    // A node whose configuration lacks the image's store.
+    const elsewhere = { delayedDeletes: gaze.app.deps.delayedDeletes, stores: { forLocation: () => undefined } as never };
+    await assert.rejects(restoreDeletedImage(elsewhere, id), refusal('RESTORE_STORE_UNKNOWN'));
+    assert.equal((await gaze.app.deps.delayedDeletes.find(id))?.status, 'pending_delete');
+    assert.equal((await gaze.app.deps.delayedDeletes.keptLocations(id)).length, 1, 'its data is still kept');
+    assert.ok(dataFile(dataRoot(), id));
+    assert.equal((await restore(id)).length, 1, 'a node with the store restores it');
+  });
+
   describe('restores racing the scrubber', () => {
     test('each image ends active with its data, or deleted without it: never one without the other', async () => {
       const images = new Map<string, Buffer>();

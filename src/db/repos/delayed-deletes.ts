@@ -5,14 +5,15 @@ import type { ImageLocation } from '../../domain/image.ts';
 import { checkStatusChange, IMPORT_LOCK } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
-import { queueLiveLocations } from './image-location-rows.ts';
+import { DELAYED, queueLiveLocations } from './image-location-rows.ts';
 
 // Glance's delayed delete ([DEFAULT] delayed_delete): a deleted image that has data becomes
 // pending_delete. It is hidden as a deleted image is (deleted = 1), but keeps its properties, tags,
-// members and data, and its locations wait as pending_delete until scrub_time has passed since the
-// deletion. Then the scrubber ends the delete (the image becomes deleted) before it removes any data; a
-// restore makes it active again. Each of the two takes the image out of pending_delete with one
-// conditional update, so only one of them ever acts on an image.
+// members and data. Its live locations become DELAYED, which no scrubber takes (unlike pending_delete,
+// which a failed write may have left before), until scrub_time has passed since the deletion. Then the
+// scrubber ends the delete (the image becomes deleted, its locations pending_delete) before it removes
+// any data; a restore makes it active again. Each of the two takes the image out of pending_delete with
+// one conditional update, so only one of them ever acts on an image.
 
 /** The one status a delayed delete leaves (Glance's table has no other way into pending_delete). */
 const WITH_DATA = ['active'] as const;
@@ -21,7 +22,6 @@ const WITH_DATA = ['active'] as const;
 export interface DelayedDelete {
   status: string;
   size: number | null;
-  deletedAt: string | null;
 }
 
 class NoData extends Error {}
@@ -53,8 +53,7 @@ export class DelayedDeletesRepo {
         if (Number(res.numUpdatedRows) !== 1) return false;
         const data = await trx.selectFrom('image_locations').select('id').where('image_id', '=', id).where('status', '=', 'active').executeTakeFirst();
         if (!data) throw new NoData();
-        // The same time as the image's deleted_at: a restore knows by it which locations this queued.
-        await queueLiveLocations(trx, id, now);
+        await queueLiveLocations(trx, id, now, DELAYED);
         return true;
       });
     } catch (err) {
@@ -78,8 +77,8 @@ export class DelayedDeletesRepo {
 
   /**
    * Ends the delayed delete: the image becomes deleted and loses its properties, tags and members, as
-   * an immediate delete does. Returns its locations queued for removal, or null when a restore (or
-   * another node's scrubber) took the image out of pending_delete first.
+   * an immediate delete does, and its kept locations are queued for removal. Returns them, or null when
+   * a restore (or another node's scrubber) took the image out of pending_delete first.
    */
   async finish(id: string): Promise<ImageLocation[] | null> {
     checkStatusChange(['pending_delete'], 'deleted');
@@ -92,34 +91,34 @@ export class DelayedDeletesRepo {
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return null;
       await dropRelations(trx, id);
-      const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '=', 'pending_delete').execute();
-      return rows.map(toLocation);
+      const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '=', DELAYED).execute();
+      await trx
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: nowTimestamp() })
+        .where('image_id', '=', id)
+        .where('status', '=', DELAYED)
+        .execute();
+      return rows.map((row) => toLocation({ ...row, status: 'pending_delete' }));
     });
   }
 
   /** The image whatever its state, deleted ones included; null when the id was never used. */
   async find(id: string): Promise<DelayedDelete | null> {
-    const row = await this.k.selectFrom('images').select(['status', 'size', 'deleted_at']).where('id', '=', id).executeTakeFirst();
-    return row ? { status: row.status, size: row.size, deletedAt: row.deleted_at } : null;
+    const row = await this.k.selectFrom('images').select(['status', 'size']).where('id', '=', id).executeTakeFirst();
+    return row ? { status: row.status, size: row.size } : null;
   }
 
-  /** The locations the image's delayed delete queued (not those queued before it, by a failed write). */
-  async queuedLocations(id: string, deletedAt: string): Promise<ImageLocation[]> {
-    const rows = await this.k
-      .selectFrom('image_locations')
-      .selectAll()
-      .where('image_id', '=', id)
-      .where('status', '=', 'pending_delete')
-      .where('updated_at', '=', deletedAt)
-      .orderBy('position')
-      .execute();
+  /** The locations the image's delayed delete kept (not those queued for removal before it, by a failed write). */
+  async keptLocations(id: string): Promise<ImageLocation[]> {
+    const rows = await this.k.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '=', DELAYED).orderBy('position').execute();
     return rows.map(toLocation);
   }
 
   /**
    * Makes the image active again with the given locations (those whose data was found whole), as
-   * Glance's restore does whatever status it had. An import that was running when it was deleted no
-   * longer holds it. False when it is no longer pending_delete (the scrubber came first).
+   * Glance's restore does whatever status it had; its other kept locations are queued for removal. An
+   * import that was running when it was deleted no longer holds it. False when it is no longer
+   * pending_delete (the scrubber came first).
    */
   async restore(id: string, locationIds: string[]): Promise<boolean> {
     checkStatusChange(['pending_delete'], 'active');
@@ -138,7 +137,13 @@ export class DelayedDeletesRepo {
         .set({ status: 'active', updated_at: now })
         .where('image_id', '=', id)
         .where('id', 'in', locationIds)
-        .where('status', '=', 'pending_delete')
+        .where('status', '=', DELAYED)
+        .execute();
+      await trx
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: now })
+        .where('image_id', '=', id)
+        .where('status', '=', DELAYED)
         .execute();
       await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', IMPORT_LOCK).execute();
       return true;

@@ -5,11 +5,14 @@ import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
 
 // The rows of the data lifecycle of locations: reserved before a write (pending), made visible with it
-// (active), queued for removal (pending_delete). The images repository reserves and activates inside
+// (active), queued for removal (pending_delete), or kept by a delayed delete (DELAYED). The images repository reserves and activates inside
 // its own transactions, after it checked the image's status; the reads need no such check.
 
 /** Locations whose data may exist: active, or a write that may have begun. */
 export const LIVE = ['pending', 'active'] as const;
+
+/** Locations of an image deleted with delayed_delete: their data waits for the scrubber or a restore. */
+export const DELAYED = 'delayed_delete';
 
 /** The image's row for `url` (a resumed write), or a new pending one at the end of its list. */
 export async function findOrInsertPendingLocation(
@@ -58,14 +61,12 @@ export async function activateLocationRow(trx: Transaction<Database>, imageId: s
   return Number(res.numUpdatedRows) === 1;
 }
 
-/** Queues the data of every live location of the image for removal (pending_delete), stamped `now`. */
-export async function queueLiveLocations(trx: Transaction<Database>, imageId: string, now: string): Promise<void> {
-  await trx
-    .updateTable('image_locations')
-    .set({ status: 'pending_delete', updated_at: now })
-    .where('image_id', '=', imageId)
-    .where('status', 'in', LIVE)
-    .execute();
+/**
+ * Every live location of the image leaves the live ones, stamped `now`: queued for removal
+ * (pending_delete), or kept for a delayed delete (DELAYED: data no one removes until the delete ends).
+ */
+export async function queueLiveLocations(trx: Transaction<Database>, imageId: string, now: string, status = 'pending_delete'): Promise<void> {
+  await trx.updateTable('image_locations').set({ status, updated_at: now }).where('image_id', '=', imageId).where('status', 'in', LIVE).execute();
 }
 
 /** Every location of an image whose data may exist, in order. */
@@ -85,8 +86,6 @@ export async function locationsToScrub(k: Kysely<Database>, limit: number, settl
     .selectAll()
     .where('status', '=', 'pending_delete')
     .where('updated_at', '<', settledBefore)
-    // An image deleted with delayed_delete keeps its data until the scrubber ends its delete.
-    .where('image_id', 'not in', (eb) => eb.selectFrom('images').select('images.id').where('images.status', '=', 'pending_delete'))
     .orderBy('updated_at')
     .limit(limit)
     .execute();
