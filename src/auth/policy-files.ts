@@ -6,8 +6,8 @@ import { findBesideConfig } from '../config/find-file.ts';
  * The policy files oslo.policy would read for this configuration, in order (later rules win):
  * `policy_file` (default `policy.yaml`), then every file of each `policy_dirs` directory (default
  * `policy.d`), in name order, dot-files and subdirectories left out. Both are looked for beside the
- * configuration files (findBesideConfig). A missing default is no error; a policy_file that names a file that cannot
- * be found is (Glance would quietly enforce its defaults instead).
+ * configuration files (findBesideConfig). A missing default is no error; a policy_file that names a
+ * file that cannot be found is (Glance would quietly enforce its defaults instead).
  */
 export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: string | null }): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
@@ -16,7 +16,7 @@ export function policyFiles(opts: { configFiles: readonly string[]; policyFile: 
     const found = find('policy.yaml');
     if (found) files.push(found);
   } else {
-    // Beside the configuration files first, then (as before oslo.config's search was followed) from the working directory.
+    // Beside the configuration files first, then from the working directory (as Gaze read it before).
     const found = find(opts.policyFile) ?? (existsSync(opts.policyFile) ? path.resolve(opts.policyFile) : null);
     if (!found) throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
     files.push(found);

@@ -5,8 +5,9 @@ import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
 
 // The rows of the data lifecycle of locations: reserved before a write (pending), made visible with it
-// (active), queued for removal (pending_delete), or kept by a delayed delete (DELAYED). The images repository reserves and activates inside
-// its own transactions, after it checked the image's status; the reads need no such check.
+// (active), queued for removal (pending_delete), or kept by a delayed delete (DELAYED). The images
+// repository reserves and activates inside its own transactions, after it checked the image's status;
+// the reads need no such check.
 
 /** Locations whose data may exist: active, or a write that may have begun. */
 export const LIVE = ['pending', 'active'] as const;
