@@ -42,6 +42,26 @@ test("an operator's schema-image.json: its properties are served and enforced, a
   }
 });
 
+test('typed custom properties (integer, boolean) are stored as text, as Glance stores them on PostgreSQL', async () => {
+  const typed = JSON.stringify({ cores: { type: 'integer' }, fast: { type: 'boolean' } });
+  const gaze = await startGazeInProcess({}, { besideConfig: { 'schema-image.json': typed } });
+  try {
+    const api = client(gaze.url);
+    // Glance 25 answers the create with the values as given, and shows them as the column's text after.
+    const created = await api.createImage({ name: 'typed', cores: 4, fast: true });
+    assert.equal(created.cores, 4);
+    assert.equal(created.fast, true);
+    const shown = (await api.get(`/v2/images/${created.id}`)).json as Record<string, unknown>;
+    assert.equal(shown.cores, '4');
+    assert.equal(shown.fast, 'true');
+    const patched = await api.patch(`/v2/images/${created.id}`, [{ op: 'replace', path: '/cores', value: 8 }]);
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal(((await api.get(`/v2/images/${created.id}`)).json as Record<string, unknown>).cores, '8');
+  } finally {
+    await gaze.stop();
+  }
+});
+
 test('without a schema-image.json the shipped custom properties are served', async () => {
   const gaze = await startGazeInProcess();
   try {

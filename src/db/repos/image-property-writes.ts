@@ -3,9 +3,19 @@ import type { Database } from '../schema.ts';
 
 // The rows of an image's properties and tags, written inside the caller's transaction.
 
+/**
+ * The text a property is stored as. A property that schema-image.json types (integer, boolean) arrives
+ * as such, and the column holds text, as Glance's does: its value reads back as PostgreSQL casts it
+ * (4 as "4", true as "true") on every engine (SQLite would keep the number and refuse the boolean).
+ */
+function storedText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
 /** Adds properties the image does not have yet (a new image, or names just cleared). */
 export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {
-  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
+  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value: storedText(value) }));
   if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
 }
 
@@ -13,7 +23,11 @@ export async function insertProperties(trx: Transaction<Database>, imageId: stri
 export async function setPropertiesIn(trx: Transaction<Database>, imageId: string, properties: Record<string, string | null>): Promise<void> {
   for (const [name, value] of Object.entries(properties)) {
     await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', '=', name).execute();
-    if (value !== null) await trx.insertInto('image_properties').values({ image_id: imageId, name, value }).execute();
+    if (value !== null)
+      await trx
+        .insertInto('image_properties')
+        .values({ image_id: imageId, name, value: storedText(value) })
+        .execute();
   }
 }
 
