@@ -2,7 +2,7 @@ import type { Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
-import { findBesideConfig } from './config/find-file.ts';
+import { besideConfigOrAsGiven } from './config/find-file.ts';
 import { customImageProperties } from './schemas/custom-properties.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
 import type { Authenticator } from './auth/context.ts';
@@ -120,8 +120,9 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
     { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
   );
+  const protectionFile = config.get('DEFAULT', 'property_protection_file');
   const propertyProtections = loadPropertyProtections(
-    besideConfigOrAsGiven(config, config.get('DEFAULT', 'property_protection_file')),
+    protectionFile === null ? null : besideConfigOrAsGiven(config.files, protectionFile),
     config.get('DEFAULT', 'property_protection_rule_format'),
     policy,
   );
@@ -161,9 +162,4 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   const cache = cacheConfig(config);
   const customProperties = customImageProperties(config.files);
   return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties };
-}
-
-/** A file Glance finds with find_file(): beside the configuration files first, else the name as given. */
-function besideConfigOrAsGiven(config: Config, file: string | null): string | null {
-  return file === null ? null : (findBesideConfig(config.files, file) ?? file);
 }

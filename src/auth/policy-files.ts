@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { findBesideConfig } from '../config/find-file.ts';
+import { besideConfigOrAsGiven, findBesideConfig } from '../config/find-file.ts';
 
 /**
  * The policy files oslo.policy would read for this configuration, in order (later rules win):
@@ -12,14 +12,14 @@ import { findBesideConfig } from '../config/find-file.ts';
 export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: string | null }): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
-  if (opts.policyFile === null) {
+  if (!opts.policyFile) {
     const found = find('policy.yaml');
     if (found) files.push(found);
   } else {
     // Beside the configuration files first, then from the working directory (as Gaze read it before).
-    const found = find(opts.policyFile) ?? (existsSync(opts.policyFile) ? path.resolve(opts.policyFile) : null);
-    if (!found) throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
-    files.push(found);
+    const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);
+    if (!existsSync(found)) throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
+    files.push(path.resolve(found));
   }
   const dir = find(opts.policyDirs ?? 'policy.d');
   if (dir && statSync(dir).isDirectory()) {

@@ -9,10 +9,17 @@ import path from 'node:path';
  * configuration files the embedded defaults apply. Null when not found.
  */
 export function findBesideConfig(configFiles: readonly string[], name: string): string | null {
+  // An empty value names no file (path.join would make it the directory itself).
+  if (name === '') return null;
   if (path.isAbsolute(name)) return existsSync(name) ? name : null;
   for (const dir of new Set([...configFiles].reverse().map((f) => path.dirname(path.resolve(f))))) {
     const candidate = path.join(dir, name);
     if (existsSync(candidate)) return candidate;
   }
   return null;
+}
+
+/** A file named in the configuration: found beside the configuration files first, else the name as given (from the working directory). */
+export function besideConfigOrAsGiven(configFiles: readonly string[], name: string): string {
+  return findBesideConfig(configFiles, name) ?? name;
 }

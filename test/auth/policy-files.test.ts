@@ -59,5 +59,7 @@ test('the embedded defaults read no policy file, and a configuration without pol
     assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: null }), []);
     writeFileSync(path.join(dir, 'gaze.conf'), '[DEFAULT]\n');
     assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: null }), []);
+    // Empty values (`policy_file =`) name no file: not the configuration's directory itself.
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: '', policyDirs: '' }), []);
   });
 });

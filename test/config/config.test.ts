@@ -296,19 +296,32 @@ test('a value that parses but cannot be used is refused where it was set', () =>
   });
 });
 
-test("a negative scrub_time stops start-up where it was set (oslo.config's minimum is 0)", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-scrub-time-'));
+/** What configuredParts() (what `config check` builds) makes of a gaze.conf written from `text` in a temp dir. */
+async function configuredPartsOf(text: (dir: string) => string) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-config-'));
   try {
     const file = path.join(dir, 'gaze.conf');
-    writeFileSync(file, `[DEFAULT]\ndata_dir = ${dir}\ndelayed_delete = True\nscrub_time = -1\n`);
-    await assert.rejects(configuredParts(loadConfig(file, {}), silentLogger()), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /gaze\.conf:4: \[DEFAULT\] scrub_time: must be 0 or more$/);
-      return true;
-    });
+    writeFileSync(file, text(dir));
+    return await configuredParts(loadConfig(file, {}), silentLogger());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test("a negative scrub_time stops start-up where it was set (oslo.config's minimum is 0)", async () => {
+  await assert.rejects(
+    configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\ndelayed_delete = True\nscrub_time = -1\n`),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /gaze\.conf:4: \[DEFAULT\] scrub_time: must be 0 or more$/);
+      return true;
+    },
+  );
+});
+
+test('empty policy_file, policy_dirs and property_protection_file values name no file', async () => {
+  const parts = await configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\nproperty_protection_file =\n\n[oslo_policy]\npolicy_file =\npolicy_dirs =\n`);
+  assert.equal(parts.propertyProtections, null);
 });
 
 test('node_staging_uri takes file:// URIs', () => {
