@@ -30,12 +30,10 @@ export async function restoreDeletedImage(deps: { delayedDeletes: DelayedDeletes
   }
   if (whole.length === 0) throw gazeError('RESTORE_NO_DATA', id);
   // The scrubber may have ended the delete meanwhile: then nothing changes.
-  if (
-    !(await deps.delayedDeletes.restore(
-      id,
-      whole.map((l) => l.id),
-    ))
-  )
-    throw gazeError('RESTORE_NOT_PENDING_DELETE', 'deleted');
+  const restored = await deps.delayedDeletes.restore(
+    id,
+    whole.map((l) => l.id),
+  );
+  if (!restored) throw gazeError('RESTORE_NOT_PENDING_DELETE', 'deleted');
   return whole;
 }

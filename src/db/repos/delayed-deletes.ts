@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { ImageLocation } from '../../domain/image.ts';
@@ -6,6 +6,7 @@ import { checkStatusChange, IMPORT_LOCK } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
 import { DELAYED, queueLiveLocations } from './image-location-rows.ts';
+import { dropRelations } from './image-property-writes.ts';
 
 // Glance's delayed delete ([DEFAULT] delayed_delete): a deleted image that has data becomes
 // pending_delete. It is hidden as a deleted image is (deleted = 1), but keeps its properties, tags,
@@ -149,11 +150,4 @@ export class DelayedDeletesRepo {
       return true;
     });
   }
-}
-
-/** What an image loses when it is deleted for good. */
-export async function dropRelations(trx: Transaction<Database>, id: string): Promise<void> {
-  await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
-  await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
-  await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
 }

@@ -36,3 +36,10 @@ export async function insertTags(trx: Transaction<Database>, imageId: string, ta
   const rows = [...new Set(tags)].map((value) => ({ image_id: imageId, value }));
   if (rows.length) await trx.insertInto('image_tags').values(rows).execute();
 }
+
+/** What an image loses when it is deleted for good. */
+export async function dropRelations(trx: Transaction<Database>, id: string): Promise<void> {
+  await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
+  await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
+  await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
+}

@@ -18,8 +18,7 @@ import {
 } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, writeLocationList } from './image-location-writes.ts';
-import { insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
-import { dropRelations } from './delayed-deletes.ts';
+import { dropRelations, insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
