@@ -184,6 +184,35 @@ backend_conf account-server "$account_port" account
 backend_conf container-server "$container_port" container
 backend_conf object-server "$object_port" object
 
+# With SWIFT_KEYSTONE_URL (a Keystone's address, e.g. http://127.0.0.1:5000), Keystone tokens are taken
+# too: authtoken checks them (as SWIFT_KEYSTONE_SERVICE_USER, default gaze / gaze-secret of project
+# service, what start-keystone.sh seeds) and keystoneauth gives members and admins of a project its
+# account KEY_<project id>. tempauth keeps its accounts (AUTH_*): the two prefixes keep them apart.
+keystone_filters="" keystone_conf=""
+if [ -n "${SWIFT_KEYSTONE_URL:-}" ]; then
+  keystone_filters="authtoken keystoneauth"
+  keystone_conf="
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = $SWIFT_KEYSTONE_URL
+auth_url = $SWIFT_KEYSTONE_URL
+auth_type = password
+username = ${SWIFT_KEYSTONE_SERVICE_USER:-gaze}
+password = ${SWIFT_KEYSTONE_SERVICE_PASSWORD:-gaze-secret}
+project_name = service
+user_domain_id = default
+project_domain_id = default
+delay_auth_decision = True
+memcached_servers = 127.0.0.1:$memcached_port
+
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+reseller_prefix = KEY_
+operator_roles = admin, member
+"
+  "$py" -c 'import keystonemiddleware' 2>/dev/null || { log "python3-keystonemiddleware is missing (run scripts/install-system-deps.sh)"; exit 1; }
+fi
+
 # s3api sits right before tempauth (it turns S3 signatures into a tempauth check), and before slo (S3
 # multipart uploads become static large objects). error_suppression_interval = 0: with one object node, a
 # single 507 (e.g. metadata over the ext4 xattr space) would otherwise fail every request for 60 s.
@@ -197,7 +226,7 @@ swift_dir = $etc
 log_name = proxy-server
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl s3api tempauth $keystone_filters copy slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -264,6 +293,7 @@ use = egg:swift#dlo
 
 [filter:symlink]
 use = egg:swift#symlink
+$keystone_conf
 EOF
 
 # One device, one replica, part power 10; rebuilt only when a backend port changed.

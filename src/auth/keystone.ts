@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
+import { passwordAuthBody } from './keystone-password.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 
 export interface KeystoneAuthenticatorOptions {
@@ -49,15 +50,12 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const doFetch = opts.fetch ?? fetch;
   const now = opts.now ?? Date.now;
 
-  const domain = (id: string | null, name: string | null) => (id ? { id } : name ? { name } : { id: 'default' });
-  const serviceAuthBody = JSON.stringify({
-    auth: {
-      identity: {
-        methods: ['password'],
-        password: { user: { name: opt('username'), password: opt('password'), domain: domain(opt('user_domain_id'), opt('user_domain_name')) } },
-      },
-      scope: { project: { name: opt('project_name'), domain: domain(opt('project_domain_id'), opt('project_domain_name')) } },
-    },
+  const serviceAuthBody = passwordAuthBody({
+    username: opt('username')!,
+    password: opt('password')!,
+    userDomainId: opt('user_domain_id'),
+    userDomainName: opt('user_domain_name'),
+    scope: { projectName: opt('project_name')!, projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name') },
   });
 
   const unauthorized = (): GazeError => gazeError('UNAUTHORIZED').withHeaders({ 'WWW-Authenticate': wwwAuthenticate });

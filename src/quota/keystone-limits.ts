@@ -1,3 +1,4 @@
+import { passwordAuthBody } from '../auth/keystone-password.ts';
 import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
 
@@ -96,15 +97,14 @@ export class KeystoneLimits implements LimitSource {
   private async authToken(): Promise<string> {
     if (this.token && this.token.expiresAt - Date.now() > TOKEN_MARGIN_MS) return this.token.value;
     const o = this.opts;
-    const domain = (id: string | null, name: string | null) => (id ? { id } : name ? { name } : { id: 'default' });
-    const scope = o.systemScope ? { system: { all: true } } : { project: { name: o.projectName, domain: domain(o.projectDomainId, o.projectDomainName) } };
-    const body = {
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: o.username, password: o.password, domain: domain(o.userDomainId, o.userDomainName) } } },
-        scope,
-      },
-    };
-    const res = await this.call('/v3/auth/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const body = passwordAuthBody({
+      username: o.username,
+      password: o.password,
+      userDomainId: o.userDomainId,
+      userDomainName: o.userDomainName,
+      scope: o.systemScope ? 'system' : { projectName: o.projectName ?? '', projectDomainId: o.projectDomainId, projectDomainName: o.projectDomainName },
+    });
+    const res = await this.call('/v3/auth/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     const token = res.headers.get('x-subject-token');
     if (res.status !== 201 || !token) {
       await res.body?.cancel();

@@ -1,24 +1,18 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type HttpResponse, type keepAliveAgents } from '../net/http-client.ts';
-import { isNetworkFailure, StoreError, type StoreErrorCode } from './driver.ts';
+import { StoreError } from './driver.ts';
+import { statusCode } from './swift-errors.ts';
+import { logIn, type Session, type SwiftAuth } from './swift-login.ts';
 
-// A Swift account reached with auth v1 (tempauth): the token and storage URL, renewed before they
-// expire or when refused, and the requests made with them.
-
-export interface Session {
-  storageUrl: string;
-  token: string;
-  expiresAt: number;
-}
+// A Swift account: the token and storage URL, renewed before they expire or when refused, and the
+// requests made with them.
 
 export class SwiftSession {
   private current: Promise<Session> | null = null;
 
   constructor(
-    private readonly authUrl: string,
-    private readonly user: string,
-    private readonly key: string,
+    private readonly auth: SwiftAuth,
     /** Glance's swift_store_endpoint: this storage URL instead of the one auth returns. */
     private readonly endpoint: string | undefined,
     readonly agents: ReturnType<typeof keepAliveAgents>,
@@ -30,33 +24,10 @@ export class SwiftSession {
     this.current = (async () => {
       const s = await current?.catch(() => null);
       if (s && s.token !== stale && s.expiresAt > Date.now() + 60_000) return s;
-      return this.authenticate();
+      return logIn(this.auth, this.endpoint, this.agents);
     })();
     this.current.catch(() => {});
     return this.current;
-  }
-
-  private async authenticate(): Promise<Session> {
-    let res: HttpResponse;
-    try {
-      res = await request(this.authUrl, {
-        method: 'GET',
-        headers: { 'x-storage-user': this.user, 'x-storage-pass': this.key, 'x-auth-user': this.user, 'x-auth-key': this.key },
-        agents: this.agents,
-      });
-    } catch (err) {
-      throw toStoreError(err, `authenticating at ${this.authUrl}`);
-    }
-    await res.body.dump();
-    if (res.statusCode === 401 || res.statusCode === 403)
-      throw new StoreError('PERMISSION', `swift authentication of ${this.user} at ${this.authUrl} was refused (HTTP ${res.statusCode})`);
-    if (res.statusCode < 200 || res.statusCode >= 300)
-      throw new StoreError(statusCode(res.statusCode), `swift authentication at ${this.authUrl} failed: HTTP ${res.statusCode}`);
-    const token = header(res, 'x-auth-token') ?? header(res, 'x-storage-token');
-    const storageUrl = this.endpoint ?? header(res, 'x-storage-url');
-    if (!token || !storageUrl) throw new StoreError('FAILED', `swift authentication at ${this.authUrl} returned no token or storage URL`);
-    const ttl = Number(header(res, 'x-auth-token-expires') ?? NaN);
-    return { token, storageUrl: storageUrl.replace(/\/+$/, ''), expiresAt: Number.isFinite(ttl) ? Date.now() + ttl * 1000 : Infinity };
   }
 
   /**
@@ -100,24 +71,4 @@ export function md5(data: Buffer): string {
 
 export function isTrue(value: string | string[] | undefined): boolean {
   return /^(true|yes|1|on)$/i.test(String(value ?? ''));
-}
-
-export function header(res: HttpResponse, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-export function statusCode(status: number): StoreErrorCode {
-  if (status === 404) return 'NOT_FOUND';
-  if (status === 401 || status === 403) return 'PERMISSION';
-  if (status === 413 || status === 507) return 'FULL';
-  if (status >= 500) return 'UNAVAILABLE';
-  return 'FAILED';
-}
-
-export function toStoreError(err: unknown, what: string): StoreError {
-  if (err instanceof StoreError) return err;
-  const e = err as { name?: string; code?: string; message?: string } | null;
-  const code: StoreErrorCode = e?.name === 'AbortError' || e?.code === 'ABORT_ERR' ? 'ABORTED' : isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED';
-  return new StoreError(code, `swift ${what} failed: ${e?.message ?? String(err)}`, { cause: err });
 }

@@ -4,7 +4,9 @@ import { keepAliveAgents } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { ChunkReader } from './chunk-reader.ts';
-import { SwiftSession, isTrue, md5, statusCode, toStoreError } from './swift-session.ts';
+import { SwiftSession, isTrue, md5 } from './swift-session.ts';
+import { statusCode, toStoreError } from './swift-errors.ts';
+import type { SwiftAuth } from './swift-login.ts';
 import { SwiftContainers } from './swift-containers.ts';
 import { newWriteId, orphanedSegments } from './swift-orphans.ts';
 
@@ -15,11 +17,8 @@ const INLINE_LIMIT = 4 * MiB;
 const MAX_SEGMENT_SIZE = 5 * 1024 * MiB;
 
 export interface SwiftStoreOptions {
-  /** tempauth/swauth (auth v1) URL, e.g. http://127.0.0.1:8080/auth/v1.0. */
-  authUrl: string;
-  /** v1 user, `account:user` (e.g. test:tester). */
-  user: string;
-  key: string;
+  /** The account: tempauth (e.g. http://127.0.0.1:8080/auth/v1.0, user test:tester) or Keystone v3. */
+  auth: SwiftAuth;
   container: string;
   /** Create the container (and its `_segments` container) on the first write. */
   createContainerOnPut?: boolean;
@@ -38,7 +37,7 @@ interface Segment {
 }
 
 /**
- * Objects in one OpenStack Swift container through the Swift API, authenticated with auth v1 (tempauth).
+ * Objects in one OpenStack Swift container through the Swift API, authenticated with tempauth or Keystone v3.
  *
  * Data up to 4 MiB is written as one object. Larger data is streamed (nothing but the current chunk is
  * held in memory) into segments of `segmentSize` bytes in `<container>_segments`, each checked against
@@ -64,9 +63,9 @@ export class SwiftStoreDriver implements StoreDriver {
 
   constructor(opts: SwiftStoreOptions) {
     try {
-      new URL(opts.authUrl);
+      new URL(opts.auth.url);
     } catch {
-      throw new ConfigError(`swift auth address '${opts.authUrl}' is not a URL`);
+      throw new ConfigError(`swift auth address '${opts.auth.url}' is not a URL`);
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
     this.container = opts.container;
@@ -74,7 +73,7 @@ export class SwiftStoreDriver implements StoreDriver {
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
     }
-    this.swift = new SwiftSession(opts.authUrl, opts.user, opts.key, opts.endpoint?.replace(/\/+$/, ''), keepAliveAgents({ insecure: opts.insecure }));
+    this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure }));
     this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false);
     this.segmentContainer = this.containers.segmentContainer;
   }

@@ -1,7 +1,8 @@
 // Starts a real OpenStack Swift for a test file (scripts/start-swift.sh) in a temp dir on a free loopback
-// port: memcached, account/container/object servers and a proxy that speaks both the Swift API (tempauth)
-// and the S3 API (s3api). User test:tester / testing (.admin) for both. Starting takes about 5 s once the
-// Debian packages are installed (scripts/install-system-deps.sh), so share one per test file.
+// port: memcached, account/container/object servers and a proxy that speaks both the Swift API (tempauth,
+// and Keystone tokens when asked) and the S3 API (s3api). User test:tester / testing (.admin) for both.
+// Starting takes about 5 s once the Debian packages are installed (scripts/install-system-deps.sh), so
+// share one per test file.
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,8 @@ function recordedPids(dir: string): number[] {
   }
 }
 
-export async function startSwift(): Promise<RunningSwift> {
+/** keystoneUrl: Keystone tokens are taken too (accounts KEY_<project id>, for members and admins), beside tempauth's. */
+export async function startSwift(opts: { keystoneUrl?: string } = {}): Promise<RunningSwift> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-swift-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -59,7 +61,7 @@ export async function startSwift(): Promise<RunningSwift> {
 
   const started = Date.now();
   try {
-    const out = await runScript('start-swift.sh', [dir, String(port)], 120_000);
+    const out = await runScript('start-swift.sh', [dir, String(port)], 120_000, opts.keystoneUrl ? { SWIFT_KEYSTONE_URL: opts.keystoneUrl } : {});
     if (!out.includes(`READY ${url}`)) throw new Error(`start-swift.sh did not print READY ${url}:\n${out}`);
   } catch (err) {
     await runScript('stop-swift.sh', [dir, '--remove'], 30_000).catch(() => {});

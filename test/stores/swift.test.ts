@@ -38,9 +38,7 @@ function containerName(): string {
 
 function driverFor(opts: { segmentSize?: number; container?: string; key?: string; createContainerOnPut?: boolean; authUrl?: string } = {}): SwiftStoreDriver {
   const driver = new SwiftStoreDriver({
-    authUrl: opts.authUrl ?? swift.swift.authUrl,
-    user: swift.swift.user,
-    key: opts.key ?? swift.swift.key,
+    auth: { version: '1', url: opts.authUrl ?? swift.swift.authUrl, user: swift.swift.user, key: opts.key ?? swift.swift.key },
     container: opts.container ?? containerName(),
     createContainerOnPut: opts.createContainerOnPut ?? true,
     segmentSize: opts.segmentSize,
@@ -181,20 +179,11 @@ test('swift: createSwiftDriver reads Glance option names; the containers are cre
   assert.equal((await listing(`${container}_segments`)).length, 3);
 
   assert.throws(() => createSwiftDriver('x', { swift_store_auth_address: swift.swift.authUrl }, config), /swift_store_user is required/);
-  assert.throws(
-    () =>
-      createSwiftDriver(
-        'x',
-        {
-          swift_store_auth_address: 'http://127.0.0.1:5000/v3',
-          swift_store_user: 'u',
-          swift_store_key: 'k',
-          swift_store_auth_version: '3',
-        },
-        config,
-      ),
-    /not supported/,
-  );
+  const v3 = { swift_store_auth_address: 'http://127.0.0.1:5000/v3', swift_store_user: 'demo:demo', swift_store_key: 'k' };
+  // Glance 25's default version, 2, is Keystone's v2.0 API, which Keystone no longer has.
+  assert.throws(() => createSwiftDriver('x', { ...v3, swift_store_auth_version: '2' }, config), /auth_version 2 \(Keystone v2.0\) is not supported/);
+  assert.throws(() => createSwiftDriver('x', { ...v3, swift_store_user: 'demo' }, config), /user 'demo' must be project:user/);
+  assert.throws(() => createSwiftDriver('x', { ...v3, swift_store_multi_tenant: 'True' }, config), /swift_store_multi_tenant is not supported/);
 });
 
 test('swift: a missing container without create_container_on_put fails the write clearly', async () => {
