@@ -277,15 +277,17 @@ function showConfig(config: Config): void {
     }
     const value = entry.value;
     const text =
-      value === null
-        ? ''
-        : Array.isArray(value)
-          ? `[${value.join(', ')}]`
-          : typeof value === 'object'
-            ? Object.entries(value)
-                .map(([k, v]) => `${k}:${v}`)
-                .join(', ')
-            : String(value);
+      entry.secret && value !== null
+        ? '****'
+        : value === null
+          ? ''
+          : Array.isArray(value)
+            ? `[${value.join(', ')}]`
+            : typeof value === 'object'
+              ? Object.entries(value)
+                  .map(([k, v]) => `${k}:${v}`)
+                  .join(', ')
+              : String(value);
     print(`${entry.option} = ${text}    # ${entry.from}`);
   }
 }

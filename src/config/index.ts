@@ -23,7 +23,7 @@ export interface Config {
   /** The files read, in order (later ones win). */
   files: readonly string[];
   /** Every declared option, its value and where that came from (`gaze config show`). */
-  entries(): Array<{ section: string; option: string; value: unknown; from: string }>;
+  entries(): Array<{ section: string; option: string; value: unknown; from: string; secret: boolean }>;
   /** Refuses an option's value that parsed but cannot be used, naming where it was set. */
   refuse(section: string, option: string, reason: string): never;
 }
@@ -235,7 +235,9 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     entries: () =>
       [...values].map(([key, { value, from }]) => {
         const dot = key.indexOf('.');
-        return { section: key.slice(0, dot), option: key.slice(dot + 1), value, from };
+        const section = key.slice(0, dot);
+        const option = key.slice(dot + 1);
+        return { section, option, value, from, secret: DECLARED[section]?.[option]?.secret === true };
       }),
   };
 }

@@ -10,6 +10,8 @@ export interface OptionSpec {
   default: string | number | boolean | readonly string[] | readonly number[] | Readonly<Record<string, string>> | null;
   /** Other [section, option] names of the same option; the option's own name wins in the same file. */
   aliases?: ReadonlyArray<readonly [string, string]>;
+  /** Credentials, or a URL that may hold them: `gaze config show` prints **** (oslo.config's secret=True). */
+  secret?: boolean;
 }
 
 export const OPTIONS = {
@@ -68,7 +70,7 @@ export const OPTIONS = {
     default_publisher_id: { type: 'string', default: 'image.localhost' },
     // oslo.messaging's: the broker notifications go to (unless [oslo_messaging_notifications] names
     // another), and the exchange (Glance's default is glance).
-    transport_url: { type: 'string', default: null },
+    transport_url: { type: 'string', default: null, secret: true },
     control_exchange: { type: 'string', default: 'glance' },
     disabled_notifications: { type: 'list', default: [] },
     // Gaze: the project a no-auth request without X-Project-Id acts as.
@@ -116,7 +118,7 @@ export const OPTIONS = {
     },
   },
   database: {
-    connection: { type: 'string', default: null },
+    connection: { type: 'string', default: null, secret: true },
     // oslo.db's pool: max_pool_size connections kept and max_overflow more when busy (5 and 50 in
     // oslo.db); Gaze's pool holds up to their sum, and 10 when neither is set.
     max_pool_size: { type: 'int', default: null },
@@ -131,8 +133,8 @@ export const OPTIONS = {
     filesystem_store_file_perm: { type: 'string', default: null },
     // The s3 and swift drivers read these (single-store mode); in multi-store mode each store's section.
     s3_store_host: { type: 'string', default: null },
-    s3_store_access_key: { type: 'string', default: null },
-    s3_store_secret_key: { type: 'string', default: null },
+    s3_store_access_key: { type: 'string', default: null, secret: true },
+    s3_store_secret_key: { type: 'string', default: null, secret: true },
     s3_store_bucket: { type: 'string', default: null },
     s3_store_create_bucket_on_put: { type: 'string', default: null },
     s3_store_large_object_chunk_size: { type: 'string', default: null },
@@ -141,8 +143,8 @@ export const OPTIONS = {
     s3_store_bucket_url_format: { type: 'string', default: null },
     swift_store_auth_address: { type: 'string', default: null },
     swift_store_auth_version: { type: 'string', default: null },
-    swift_store_user: { type: 'string', default: null },
-    swift_store_key: { type: 'string', default: null },
+    swift_store_user: { type: 'string', default: null, secret: true },
+    swift_store_key: { type: 'string', default: null, secret: true },
     swift_store_container: { type: 'string', default: null },
     swift_store_create_container_on_put: { type: 'string', default: null },
     swift_store_large_object_chunk_size: { type: 'string', default: null },
@@ -154,8 +156,8 @@ export const OPTIONS = {
     swift_store_endpoint_type: { type: 'string', default: null },
     swift_store_service_type: { type: 'string', default: null },
     swift_store_multi_tenant: { type: 'string', default: null },
-    swift_store_application_credential_id: { type: 'string', default: null },
-    swift_store_application_credential_secret: { type: 'string', default: null },
+    swift_store_application_credential_id: { type: 'string', default: null, secret: true },
+    swift_store_application_credential_secret: { type: 'string', default: null, secret: true },
   },
   store_type_location_strategy: {
     store_type_preference: { type: 'list', default: [] },
@@ -177,7 +179,7 @@ export const OPTIONS = {
     www_authenticate_uri: { type: 'string', default: null },
     auth_url: { type: 'string', default: null },
     username: { type: 'string', default: null },
-    password: { type: 'string', default: null },
+    password: { type: 'string', default: null, secret: true },
     project_name: { type: 'string', default: null },
     user_domain_name: { type: 'string', default: null },
     user_domain_id: { type: 'string', default: null },
@@ -222,7 +224,7 @@ export const OPTIONS = {
     // Glance's option: `log` writes each notification as a JSON line to the service log; `messagingv2`
     // (and `messaging`) send them to RabbitMQ; empty sends none.
     driver: { type: 'list', default: [] },
-    transport_url: { type: 'string', default: null },
+    transport_url: { type: 'string', default: null, secret: true },
     topics: { type: 'list', default: ['notifications'] },
   },
   oslo_messaging_rabbit: {
@@ -283,7 +285,7 @@ export const OPTIONS = {
     // Where Keystone's unified limits are read when use_keystone_limits is on (oslo.limit's names).
     auth_url: { type: 'string', default: null },
     username: { type: 'string', default: null },
-    password: { type: 'string', default: null },
+    password: { type: 'string', default: null, secret: true },
     user_domain_id: { type: 'string', default: null },
     user_domain_name: { type: 'string', default: null },
     system_scope: { type: 'string', default: null },

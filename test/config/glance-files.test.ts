@@ -69,6 +69,10 @@ test(
     assert.match(line('region_name'), /^region_name = regionOne /);
     assert.match(line('auth_type'), /^auth_type = password /);
     assert.match(line('project_domain_name'), /^project_domain_name = Default /);
+    // Credentials are not printed (oslo.config's secret options): the database URL may hold a password.
+    assert.match(line('connection'), /^connection = \*\*\*\* +# .*glance-api\.conf:\d+$/);
+    assert.ok(!shown.includes('sqlite://'), 'the database URL is not shown');
+    assert.match(line('password'), /^password = +# default$/);
     // what Gaze does not implement is named once, never refused
     assert.match(check.stderr, /\[oslo_concurrency\] lock_path is a Glance option Gaze does not implement; it is ignored/);
 
