@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type ConfigPlace } from './errors.ts';
-import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
+import { MULTI_VALUED, parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
 import { interpolate } from './interpolate.ts';
 import { parseValue, unquote } from './values.ts';
 import { OPTIONS, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
@@ -221,7 +221,10 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       const merged: Record<string, string> = {};
       for (const layer of layers) {
         for (const [option, raw] of layer.sections.get(section) ?? []) {
-          merged[option] = unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+          const read = (text: string) => unquote(interpolate(text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+          // A multi-valued option keeps the values of every file, one per line, each read on its own.
+          if (MULTI_VALUED.has(option)) merged[option] = [merged[option], ...raw.text.split('\n').map(read)].filter((v) => v !== undefined).join('\n');
+          else merged[option] = read(raw.text);
         }
       }
       return merged;

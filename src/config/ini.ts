@@ -9,7 +9,8 @@ import { ConfigError } from './errors.ts';
 //  - one pair of quotes around a value is removed (by the typed readers here, which know when the
 //    quotes mean more, as in `"k":"v","k2":"v2"`).
 // What oslo accepts silently but is almost always a mistake is refused here with its file and line:
-// the same option twice in one section of one file.
+// the same option twice in one section of one file. Options that oslo declares multi-valued
+// (MultiStrOpt) are the exception: each line adds a value, and the values are kept one per line.
 
 /** One value as written: where it came from, and its text (continuation lines joined with \n). */
 export interface RawValue {
@@ -20,6 +21,9 @@ export interface RawValue {
 
 /** section → option → value, for one file. */
 export type IniSections = Map<string, Map<string, RawValue>>;
+
+/** The MultiStrOpts Gaze reads: set once per value, the values of every file kept (oslo.config's rule). */
+export const MULTI_VALUED: ReadonlySet<string> = new Set(['filesystem_store_datadirs']);
 
 export function sectionKey(name: string): string {
   return name === 'DEFAULT' ? name : name.toLowerCase();
@@ -39,8 +43,14 @@ export function parseIni(text: string, file: string): { sections: IniSections; h
     if (section === null) fail(pending.line, `'${pending.key}' is set before any [section]`);
     const options = sections.get(section!)!;
     const earlier = options.get(pending.key);
+    const text = pending.parts.join('\n');
+    if (earlier && MULTI_VALUED.has(pending.key)) {
+      options.set(pending.key, { ...earlier, text: `${earlier.text}\n${text}` });
+      pending = null;
+      return;
+    }
     if (earlier) fail(pending.line, `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`);
-    options.set(pending.key, { text: pending.parts.join('\n'), file, line: pending.line });
+    options.set(pending.key, { text, file, line: pending.line });
     pending = null;
   };
 

@@ -1,18 +1,51 @@
 import { ConfigError } from '../config/index.ts';
 import type { Config } from '../config/index.ts';
-import { FileStoreDriver } from './file.ts';
+import path from 'node:path';
+import { FileStoreDriver, type DataDir } from './file.ts';
 
 /**
  * The registry factory of a file store. Options of the store's section, with Glance's names:
  *   filesystem_store_datadir    the directory (default: under [DEFAULT] data_dir)
+ *   filesystem_store_datadirs   several directories instead, one `path:priority` per line (repeat the
+ *                               option), the priority an integer, 0 when left out
  *   filesystem_store_file_perm  the mode of each image file, for other services (nova) that read the
  *                               files directly: an integer whose digits are octal (640 is rw-r-----);
  *                               0 or less leaves the process's default
  */
 export function createFileDriver(storeId: string, options: Record<string, string>, config: Config): FileStoreDriver {
-  return new FileStoreDriver(options.filesystem_store_datadir ?? config.dataPath('stores', storeId), {
-    fileMode: fileMode(storeId, options.filesystem_store_file_perm),
-  });
+  const mode = { fileMode: fileMode(storeId, options.filesystem_store_file_perm) };
+  const dir = options.filesystem_store_datadir?.trim();
+  const dirs = options.filesystem_store_datadirs;
+  if (dirs !== undefined) {
+    // Glance refuses both; its default datadir makes it refuse datadirs unless datadir is emptied, which
+    // Gaze, whose default directory is its own, does not ask for.
+    if (dir) throw new ConfigError(`store ${storeId}: specify either filesystem_store_datadir or filesystem_store_datadirs`);
+    return new FileStoreDriver(dataDirs(storeId, dirs), mode);
+  }
+  if (dir === '') throw new ConfigError(`store ${storeId}: specify at least filesystem_store_datadir or filesystem_store_datadirs`);
+  return new FileStoreDriver(dir ?? config.dataPath('stores', storeId), mode);
+}
+
+/** filesystem_store_datadirs' lines, `path[:priority]` each, as glance_store reads them. */
+function dataDirs(storeId: string, text: string): DataDir[] {
+  const dirs: DataDir[] = [];
+  for (const line of text.split('\n')) {
+    const colon = line.lastIndexOf(':');
+    const dir = (colon < 0 ? line : line.slice(0, colon)).trim();
+    const priorityText = colon < 0 ? '' : line.slice(colon + 1).trim();
+    if (priorityText !== '' && !/^[+-]?\d+$/.test(priorityText)) {
+      throw new ConfigError(`store ${storeId}: filesystem_store_datadirs '${line}': the priority '${priorityText}' is not an integer`);
+    }
+    if (!dir) throw new ConfigError(`store ${storeId}: filesystem_store_datadirs '${line}' names no directory`);
+    const priority = priorityText === '' ? 0 : Number(priorityText);
+    const resolved = path.resolve(dir);
+    const same = dirs.find((d) => d.path === resolved);
+    // The same directory twice: harmless with the same priority (Glance warns), a contradiction otherwise.
+    if (same && same.priority !== priority)
+      throw new ConfigError(`store ${storeId}: filesystem_store_datadirs names ${dir} twice, with priorities ${same.priority} and ${priority}`);
+    if (!same) dirs.push({ path: resolved, priority });
+  }
+  return dirs;
 }
 
 /** filesystem_store_file_perm as a mode, or null for none; refused where Glance refuses it, and where its digits are not octal. */

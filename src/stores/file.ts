@@ -1,4 +1,4 @@
-import { chmod, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -8,37 +8,77 @@ import { processTag, processTagGone } from '../util/process.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
 
-/** Files under one directory; `file:///dir/<key>` urls, as Glance's filesystem store writes them. */
+/** One directory of a store, and its priority among the store's directories (filesystem_store_datadirs). */
+export interface DataDir {
+  path: string;
+  priority: number;
+}
+
+/**
+ * Files under one directory, or several (Glance's filesystem_store_datadirs); `file:///dir/<key>` urls,
+ * as Glance's filesystem store writes them. With several, a write goes to the directory of the highest
+ * priority that has room for it (of equal priorities, the one with the most free space), and data is
+ * read from any of them.
+ */
 export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
   readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: true };
+  /** The first directory of the highest priority (the only one, usually). */
   readonly dir: string;
+  readonly dirs: readonly DataDir[];
   /** filesystem_store_file_perm: the mode each image file gets (null: the process's default). */
   private readonly fileMode: number | null;
-  private dirOpened: Promise<void> | null = null;
+  private readonly dirsOpened = new Map<string, Promise<void>>();
 
-  constructor(dir: string, opts: { fileMode?: number | null } = {}) {
-    this.dir = path.resolve(dir);
+  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null } = {}) {
+    const list = typeof dirs === 'string' ? [{ path: dirs, priority: 0 }] : dirs;
+    if (list.length === 0) throw new Error('a file store needs a directory');
+    // Highest priority first; the order given among equals (sort is stable).
+    this.dirs = list.map((d) => ({ path: path.resolve(d.path), priority: d.priority })).sort((a, b) => b.priority - a.priority);
+    this.dir = this.dirs[0]!.path;
     this.fileMode = opts.fileMode ?? null;
   }
 
   /**
-   * Creates the directory if needed. With a file mode that lets the group or others read, they may also
+   * Where data of `size` bytes goes: the directories of the highest priority first, of those the one
+   * with the most free space that has room; a full store is FULL, as Glance's StorageFull.
+   */
+  private async dirFor(size: number): Promise<string> {
+    if (this.dirs.length === 1) return this.dir;
+    for (const priority of [...new Set(this.dirs.map((d) => d.priority))]) {
+      let best: { dir: string; free: number } | null = null;
+      for (const { path: dir } of this.dirs.filter((d) => d.priority === priority)) {
+        await mkdir(dir, { recursive: true });
+        const info = await statfs(dir);
+        const free = info.bavail * info.bsize;
+        if (free >= size && (!best || free > best.free)) best = { dir, free };
+      }
+      if (best) return best.dir;
+    }
+    throw new StoreError('FULL', `no directory of the store has room for ${size} bytes`);
+  }
+
+  /**
+   * Creates a directory if needed. With a file mode that lets the group or others read, they may also
    * enter the directory (g+x, o+x), as Glance's store sets it (checked once per process).
    */
-  private async prepareDir(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+  private async prepareDir(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
     const fileMode = this.fileMode;
     if (fileMode === null) return;
-    this.dirOpened ??= (async () => {
-      const mode = (await stat(this.dir)).mode & 0o7777;
-      const wanted = mode | (fileMode & 0o070 ? 0o010 : 0) | (fileMode & 0o007 ? 0o001 : 0);
-      if (wanted !== mode) await chmod(this.dir, wanted).catch((err: Error) => this.permissionsNotSet(this.dir, err));
-    })().catch((err: unknown) => {
-      this.dirOpened = null;
-      throw err;
-    });
-    await this.dirOpened;
+    let opened = this.dirsOpened.get(dir);
+    if (!opened) {
+      opened = (async () => {
+        const mode = (await stat(dir)).mode & 0o7777;
+        const wanted = mode | (fileMode & 0o070 ? 0o010 : 0) | (fileMode & 0o007 ? 0o001 : 0);
+        if (wanted !== mode) await chmod(dir, wanted).catch((err: Error) => this.permissionsNotSet(dir, err));
+      })().catch((err: unknown) => {
+        this.dirsOpened.delete(dir);
+        throw err;
+      });
+      this.dirsOpened.set(dir, opened);
+    }
+    await opened;
   }
 
   /** filesystem_store_file_perm on one file; a failure is a warning, as in Glance, never a failed write. */
@@ -51,10 +91,11 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
-    await this.prepareDir();
-    const final = path.join(this.dir, key);
+    const dir = await this.dirFor(opts.sizeHint ?? 0);
+    await this.prepareDir(dir);
+    const final = path.join(dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
-    const temp = path.join(this.dir, partialName(key));
+    const temp = path.join(dir, partialName(key));
     let size = 0;
     try {
       const handle = await open(temp, 'wx');
@@ -72,42 +113,46 @@ export class FileStoreDriver implements StoreDriver {
       await rm(temp, { force: true });
       throw err;
     }
-    return { url: this.urlFor(key), size };
+    return { url: urlOf(dir, key), size };
   }
 
   async list(prefix: string): Promise<string[]> {
-    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return [] as string[];
-      throw err;
-    });
-    // Dot-names are writes in progress (or their leftovers).
-    return names.filter((name) => !name.startsWith('.') && name.startsWith(prefix)).sort();
+    const names = new Set<string>();
+    for (const { path: dir } of this.dirs) {
+      for (const name of await namesIn(dir)) {
+        // Dot-names are writes in progress (or their leftovers).
+        if (!name.startsWith('.') && name.startsWith(prefix)) names.add(name);
+      }
+    }
+    return [...names].sort();
   }
 
   async adopt(key: string, file: string): Promise<WriteResult | null> {
-    await this.prepareDir();
-    const temp = path.join(this.dir, partialName(key));
+    const size = (await stat(file)).size;
+    const dir = await this.dirFor(size);
+    await this.prepareDir(dir);
+    const temp = path.join(dir, partialName(key));
     try {
       // A second name for the same (already synced) bytes; rename makes it visible whole, as write() does.
       await link(file, temp);
       await this.setFileMode(temp);
-      await rename(temp, path.join(this.dir, key));
+      await rename(temp, path.join(dir, key));
     } catch (err) {
       await rm(temp, { force: true });
       // Another filesystem, or one without hard links: the caller copies instead.
       if (['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'].includes((err as NodeJS.ErrnoException).code ?? '')) return null;
       throw err;
     }
-    return { url: this.urlFor(key), size: (await stat(path.join(this.dir, key))).size };
+    return { url: urlOf(dir, key), size };
   }
 
   properties(): Record<string, unknown> {
     return { data_dir: this.dir, chunk_size: 65536, thin_provisioning: false };
   }
 
-  /** The url an object of this key has (or would have) in this store. */
+  /** The url an object of this key has (or would have) in this store's first directory. */
   urlFor(key: string): string {
-    return pathToFileURL(path.join(this.dir, key)).href;
+    return urlOf(this.dir, key);
   }
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
@@ -144,7 +189,8 @@ export class FileStoreDriver implements StoreDriver {
 
   owns(url: string): boolean {
     try {
-      return path.dirname(this.pathOf(url)) === this.dir;
+      this.pathOf(url);
+      return true;
     } catch {
       return false;
     }
@@ -171,18 +217,21 @@ export class FileStoreDriver implements StoreDriver {
     let removed = 0;
     for (const partial of await this.partials()) {
       if (!(await dead(partial))) continue;
-      await rm(path.join(this.dir, partial.name), { force: true });
+      await rm(partial.file, { force: true });
       removed += 1;
     }
     return removed;
   }
 
-  /** The temp files in the directory, each with the key and the writer its name gives. */
+  /** The temp files in the directories, each with the key and the writer its name gives. */
   private async partials(): Promise<TempFile[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
-    return names
-      .filter((name) => name.startsWith(PARTIAL))
-      .map((name) => ({ name, key: name.slice(PARTIAL.length).split('-').slice(0, -2).join('-'), writer: name.split('-').at(-2) ?? '' }));
+    const found: TempFile[] = [];
+    for (const { path: dir } of this.dirs) {
+      for (const name of (await namesIn(dir).catch(() => [] as string[])).filter((n) => n.startsWith(PARTIAL))) {
+        found.push({ file: path.join(dir, name), key: name.slice(PARTIAL.length).split('-').slice(0, -2).join('-'), writer: name.split('-').at(-2) ?? '' });
+      }
+    }
+    return found;
   }
 
   /**
@@ -191,7 +240,7 @@ export class FileStoreDriver implements StoreDriver {
    */
   private async partialIsLive(partial: TempFile, idleMs: number): Promise<boolean> {
     if (processTagGone(partial.writer)) return false;
-    const info = await stat(path.join(this.dir, partial.name)).catch(() => null);
+    const info = await stat(partial.file).catch(() => null);
     // idleMs 0 keeps nothing for its recency: a file's mtime can read a fraction of a ms past Date.now().
     return info !== null && idleMs > 0 && Date.now() - info.mtimeMs < idleMs;
   }
@@ -207,10 +256,22 @@ export class FileStoreDriver implements StoreDriver {
   private pathOf(url: string): string {
     if (!url.startsWith('file://')) throw new StoreError('INVALID_URL', `not a file url: ${url}`);
     const file = path.resolve(fileURLToPath(url));
-    // A location must never reach outside this store's directory.
-    if (path.dirname(file) !== this.dir) throw new StoreError('INVALID_URL', `${url} is outside the store`);
+    // A location must never reach outside this store's directories.
+    if (!this.dirs.some((d) => d.path === path.dirname(file))) throw new StoreError('INVALID_URL', `${url} is outside the store`);
     return file;
   }
+}
+
+function urlOf(dir: string, key: string): string {
+  return pathToFileURL(path.join(dir, key)).href;
+}
+
+/** The names in a directory; none when it does not exist (yet). */
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
 }
 
 const PARTIAL = '.partial-';
@@ -221,7 +282,7 @@ function partialName(key: string): string {
 }
 
 interface TempFile {
-  name: string;
+  file: string;
   key: string;
   /** The process tag of the writer. */
   writer: string;

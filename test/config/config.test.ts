@@ -229,6 +229,22 @@ test("later files win; --config-dir reads every *.conf in sorted order; Glance's
   });
 });
 
+test('a multi-valued option (filesystem_store_datadirs) takes a value per line, from every file, each read on its own', () => {
+  withDir((_dir, write) => {
+    const a = write('a.conf', "[DEFAULT]\nroot = /srv\n\n[glance_store]\nfilesystem_store_datadirs = $root/a:200\nfilesystem_store_datadirs = '/srv/b'\n");
+    const b = write(
+      'b.conf',
+      '[glance_store]\nfilesystem_store_datadirs = /srv/c:5\n\n[fast]\nfilesystem_store_datadirs = /x:1\nfilesystem_store_datadirs = /y\n',
+    );
+    const config = loadConfig([a, b, write('stores.conf', '[DEFAULT]\nenabled_backends = fast:file\n')], {});
+    assert.equal(config.section('glance_store').filesystem_store_datadirs, '/srv/a:200\n/srv/b\n/srv/c:5');
+    assert.equal(config.section('fast').filesystem_store_datadirs, '/x:1\n/y');
+    // Any other option set twice in one file is still the mistake it almost always is.
+    const twice = write('twice.conf', '[glance_store]\nfilesystem_store_datadir = /a\nfilesystem_store_datadir = /b\n');
+    refused(() => loadConfig([twice], {}), /twice\.conf:3: \[glance_store\] filesystem_store_datadir is set twice in this file \(also at line 2\)$/);
+  });
+});
+
 test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats", () => {
   withFile(
     `[DEFAULT]

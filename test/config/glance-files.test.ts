@@ -117,6 +117,39 @@ test(
   },
 );
 
+test(
+  "Debian's glance-api.conf with the file store on several disks (filesystem_store_datadirs), written as Glance needs it: uploads go to the disk of the highest priority",
+  { skip: !existsSync(`${ETC_GLANCE}/glance-api.conf`) && 'glance-common is not installed' },
+  async () => {
+    const dir = path.join(root, 'datadirs');
+    const port = await freePort();
+    const etc = glanceConfigDir(dir, port);
+    const conf = path.join(etc, 'glance-api.conf');
+    const text = readFileSync(conf, 'utf8');
+    const datadir = `filesystem_store_datadir = ${dir}/images\n`;
+    assert.ok(text.includes(datadir));
+    // Glance 25 refuses datadirs beside its default datadir: its operators empty that one.
+    writeFileSync(
+      conf,
+      text.replace(datadir, `filesystem_store_datadir =\nfilesystem_store_datadirs = ${dir}/disk1:100\nfilesystem_store_datadirs = ${dir}/disk2:200\n`),
+    );
+    const gaze = await launchGaze({ args: [], cwd: dir, port, env: { OS_GLANCE_CONFIG_DIR: etc } });
+    try {
+      const api = client(gaze.url);
+      const image = await api.createImage({ name: 'on the second disk' });
+      const data = randomBytes(100_000);
+      assert.equal((await api.upload(image.id, data)).status, 204);
+      assert.deepEqual(readdirSync(path.join(dir, 'disk2')), [image.id]);
+      assert.ok(readFileSync(path.join(dir, 'disk2', image.id)).equals(data));
+      assert.ok(!existsSync(path.join(dir, 'images')));
+      const download = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+      assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
+    } finally {
+      await gaze.stop();
+    }
+  },
+);
+
 test("a deployment tool's config (brackets everywhere, multi-line quoted lists, quoted dicts): each option takes effect", async () => {
   const dir = path.join(root, 'tool');
   mkdirSync(dir, { recursive: true });

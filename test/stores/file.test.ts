@@ -1,12 +1,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { buffer } from 'node:stream/consumers';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStoreDriver } from '../../src/stores/file.ts';
-import { fileMode } from '../../src/stores/file-options.ts';
-import { ConfigError } from '../../src/config/index.ts';
+import { createFileDriver, fileMode } from '../../src/stores/file-options.ts';
+import { ConfigError, type Config } from '../../src/config/index.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { processTag } from '../../src/util/process.ts';
@@ -20,6 +23,86 @@ runStoreConformance({
   name: 'file',
   make: async () => new FileStoreDriver(path.join(root, `store-${n++}`)),
   listAll: async (driver) => readdirSync((driver as FileStoreDriver).dir).sort(),
+});
+
+// Several directories (filesystem_store_datadirs): the same contract, whatever directory a write takes.
+runStoreConformance({
+  name: 'file (several directories)',
+  make: async () => {
+    const id = n++;
+    return new FileStoreDriver([
+      { path: path.join(root, `low-${id}`), priority: 1 },
+      { path: path.join(root, `high-${id}`), priority: 9 },
+    ]);
+  },
+  listAll: async (driver) => (driver as FileStoreDriver).dirs.flatMap((d) => (existsSync(d.path) ? readdirSync(d.path) : [])).sort(),
+});
+
+test("filesystem_store_datadirs: the highest priority takes writes; data in any directory is the store's; leftovers are swept in each", async () => {
+  const [a, b, c] = ['a', 'b', 'c'].map((name) => path.join(root, `datadirs-${name}`));
+  const driver = createFileDriver('fs', { filesystem_store_datadirs: `${a}:100\n${b} : 200\n${c}` }, {} as Config);
+  assert.deepEqual(driver.dirs, [
+    { path: b, priority: 200 },
+    { path: a, priority: 100 },
+    { path: c, priority: 0 },
+  ]);
+  const written = await driver.write('new', Readable.from([Buffer.from('new data')]));
+  assert.equal(written.url, pathToFileURL(path.join(b, 'new')).href);
+  // Data Glance wrote to another of the directories, when it had other priorities or free space.
+  mkdirSync(c, { recursive: true });
+  writeFileSync(path.join(c, 'old'), 'old data');
+  const old = pathToFileURL(path.join(c, 'old')).href;
+  assert.ok(driver.owns(old));
+  assert.equal(await driver.stat(old), 8);
+  assert.equal((await buffer(await driver.read(old, { start: 4, end: 7 }))).toString(), 'data');
+  assert.deepEqual(await driver.list(''), ['new', 'old']);
+  assert.ok(!driver.owns(pathToFileURL(path.join(root, 'old')).href));
+  mkdirSync(a, { recursive: true });
+  writeFileSync(path.join(a, '.partial-gone-1-2'), 'half');
+  assert.equal(await driver.sweepPartials(), 1);
+  assert.deepEqual(readdirSync(a), []);
+  await driver.delete(old);
+  assert.equal(await driver.stat(old), null);
+
+  const refused = (options: Record<string, string>, pattern: RegExp) =>
+    assert.throws(
+      () => createFileDriver('fs', options, {} as Config),
+      (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+    );
+  refused({ filesystem_store_datadirs: `${a}:high` }, /the priority 'high' is not an integer/);
+  refused({ filesystem_store_datadirs: ':5' }, /names no directory/);
+  refused({ filesystem_store_datadirs: `${a}:1\n${a}:2` }, /names .* twice, with priorities 1 and 2/);
+  refused({ filesystem_store_datadirs: a, filesystem_store_datadir: b }, /specify either filesystem_store_datadir or filesystem_store_datadirs/);
+  refused({ filesystem_store_datadir: '' }, /specify at least filesystem_store_datadir or filesystem_store_datadirs/);
+  assert.equal(createFileDriver('fs', { filesystem_store_datadirs: `${a}:1\n${a}:1` }, {} as Config).dirs.length, 1);
+});
+
+test('filesystem_store_datadirs: of one priority the directory with the most free space; one without room is passed over; none with room is FULL', async (t) => {
+  // Two filesystems with different free space: the tmpfs of /dev/shm and the one of the temp directory.
+  const dirs = ['/dev/shm', root].map((base) => mkdtempSync(path.join(base, 'gaze-room-')));
+  t.after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const free = await Promise.all(dirs.map(async (d) => ((s) => s.bavail * s.bsize)(await statfs(d))));
+  if (Math.abs(free[0]! - free[1]!) < 64 * 1024 * 1024) return t.skip(`/dev/shm and ${tmpdir()} have the same free space here`);
+  const [small, big] = free[0]! < free[1]! ? [dirs[0]!, dirs[1]!] : [dirs[1]!, dirs[0]!];
+  const smallFree = Math.min(...free);
+  const bigFree = Math.max(...free);
+  const data = () => Readable.from([Buffer.from('x')]);
+  const same = new FileStoreDriver([
+    { path: small, priority: 1 },
+    { path: big, priority: 1 },
+  ]);
+  assert.equal((await same.write('k1', data())).url, pathToFileURL(path.join(big, 'k1')).href);
+  // The smaller filesystem first by priority, while the data fits in it; the bigger when it does not.
+  const ranked = new FileStoreDriver([
+    { path: small, priority: 9 },
+    { path: big, priority: 1 },
+  ]);
+  assert.equal((await ranked.write('k2', data(), { sizeHint: 1000 })).url, pathToFileURL(path.join(small, 'k2')).href);
+  // Free space moves a little as the machine writes: the hints keep well clear of both figures.
+  const between = smallFree + Math.floor((bigFree - smallFree) / 2);
+  assert.equal((await ranked.write('k3', data(), { sizeHint: between })).url, pathToFileURL(path.join(big, 'k3')).href);
+  await assert.rejects(ranked.write('k4', data(), { sizeHint: bigFree * 2 }), (err: unknown) => err instanceof StoreError && err.code === 'FULL');
+  assert.ok(!existsSync(path.join(small, 'k4')) && !existsSync(path.join(big, 'k4')));
 });
 
 test('file: a location outside the store directory is refused', async () => {
