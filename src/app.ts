@@ -230,6 +230,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     logger: log,
     metrics,
     keepAlive: config.get('DEFAULT', 'http_keepalive'),
+    proxyHeaders: config.get('oslo_middleware', 'enable_proxy_headers_parsing'),
     cors: {
       allowedOrigins: config.get('cors', 'allowed_origin'),
       allowCredentials: config.get('cors', 'allow_credentials'),

@@ -165,6 +165,11 @@ export const OPTIONS = {
     store_type_preference: { type: 'list', default: [] },
   },
   // oslo.middleware's healthcheck (Glance's paste pipeline): a file whose presence answers 503.
+  // oslo.middleware's HTTPProxyToWSGI (in Glance's paste pipeline): behind a proxy that terminates TLS or
+  // serves the API under a path, the links and Location headers say what the proxy's headers say.
+  oslo_middleware: {
+    enable_proxy_headers_parsing: { type: 'bool', default: false },
+  },
   healthcheck: {
     disable_by_file_path: { type: 'string', default: '/etc/glance/healthcheck_disable' },
   },

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { healthcheckBody } from './healthcheck.ts';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
+import { publicBase } from './public-base.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -19,6 +20,8 @@ declare module 'fastify' {
     requestId: string;
     /** The request's Content-Type as the client sent it (taken out of fastify's headers: see below). */
     declaredContentType: string | undefined;
+    /** Scheme, host and prefix the client reached the service at (publicBase). */
+    publicBase: string;
   }
 }
 
@@ -44,6 +47,8 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** [DEFAULT] http_keepalive: false closes each connection after its answer, as Glance's server then does. */
   keepAlive?: boolean;
+  /** [oslo_middleware] enable_proxy_headers_parsing: believe a proxy's Forwarded and X-Forwarded-* headers. */
+  proxyHeaders?: boolean;
 }
 
 /** The request id a client sent (X-OpenStack-Request-ID), if any. */
@@ -67,8 +72,7 @@ const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
 const UNAUTHENTICATED = new Set(['/', '/versions', '/healthcheck', MULTIPLE_CHOICES]);
 
 export function requestBase(request: FastifyRequest): string {
-  const proto = (request.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
-  return `${proto}://${request.headers.host ?? '127.0.0.1'}`;
+  return request.publicBase;
 }
 
 export function createServer(opts: ServerOptions): FastifyInstance {
@@ -128,10 +132,12 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.decorateRequest('ctx', null as unknown as RequestContext);
   app.decorateRequest('requestId', '');
   app.decorateRequest('declaredContentType', undefined);
+  app.decorateRequest('publicBase', '');
   // Glance reads JSON whatever the Content-Type says, and ignores it where no body is read; fastify would
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
   app.addHook('onRequest', (request, _reply, done) => {
+    request.publicBase = publicBase(request.raw.headers, opts.proxyHeaders ?? false);
     request.declaredContentType = request.raw.headers['content-type'];
     delete request.raw.headers['content-type'];
     // fastify answers 400 to a QUERY without a type (RFC 10008) before the router; Glance's router

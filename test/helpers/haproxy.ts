@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './keystone.ts';
 import { runScript } from './scripts.ts';
+import { Agent, fetch as undiciFetch } from 'undici';
+
+// Health checks through a TLS frontend whose certificate is a test's own.
+const insecure = new Agent({ connect: { rejectUnauthorized: false } });
 
 export const HEALTH_INTERVAL_MS = 500;
 export const HEALTH_FALL = 2;
@@ -41,13 +45,21 @@ export interface RunningHaproxy {
 
 /** HAProxy over the nodes on `nodePorts`; resolves once it answers /healthcheck (on `port`, or a free one). */
 export async function startHaproxy(nodePorts: number[], port?: number): Promise<RunningHaproxy> {
-  await runScript('apt-install.sh', ['haproxy'], 300_000);
   const lbPort = port ?? (await freePort());
+  return startHaproxyWith(haproxyConfig(lbPort, nodePorts), `http://127.0.0.1:${lbPort}`);
+}
+
+/**
+ * HAProxy on a configuration of the caller's (its files, a certificate say, in `files`, written beside
+ * it); resolves once `url` answers /healthcheck with 200.
+ */
+export async function startHaproxyWith(configText: string, url: string, files: Record<string, string> = {}): Promise<RunningHaproxy> {
+  await runScript('apt-install.sh', ['haproxy'], 300_000);
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-haproxy-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
   const config = path.join(dir, 'haproxy.cfg');
-  writeFileSync(config, haproxyConfig(lbPort, nodePorts));
+  writeFileSync(config, configText.replaceAll('__DIR__', dir));
   const child: ChildProcess = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${lbPort}`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -58,7 +70,7 @@ export async function startHaproxy(nodePorts: number[], port?: number): Promise<
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const status = await fetch(`${url}/healthcheck`).then(
+    const status = await undiciFetch(`${url}/healthcheck`, { dispatcher: insecure }).then(
       (r) => r.status,
       () => 0,
     );
