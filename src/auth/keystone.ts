@@ -8,6 +8,7 @@ import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
 import { passwordAuthBody } from './keystone-password.ts';
+import { fetchWithTls } from '../net/tls-fetch.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 
 export interface KeystoneAuthenticatorOptions {
@@ -47,7 +48,17 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const timeoutMs = Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')) * 1000;
   const cacheTtlMs = config.get('keystone_authtoken', 'token_cache_time') * 1000;
   const maxCached = opts.maxCachedTokens ?? 10_000;
-  const doFetch = opts.fetch ?? fetch;
+  const doFetch =
+    opts.fetch ??
+    fetchWithTls(
+      {
+        cafile: opt('cafile'),
+        certfile: opt('certfile'),
+        keyfile: opt('keyfile'),
+        insecure: config.get('keystone_authtoken', 'insecure'),
+      },
+      'keystone_authtoken',
+    );
   const now = opts.now ?? Date.now;
 
   const serviceAuthBody = passwordAuthBody({

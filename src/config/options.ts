@@ -198,6 +198,11 @@ export const OPTIONS = {
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },
+    // keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own.
+    cafile: { type: 'string', default: null },
+    certfile: { type: 'string', default: null },
+    keyfile: { type: 'string', default: null },
+    insecure: { type: 'bool', default: false },
   },
   oslo_policy: {
     // oslo.policy's: looked for beside the configuration files (policy.yaml when unset), then every
@@ -303,6 +308,11 @@ export const OPTIONS = {
     endpoint_service_type: { type: 'string', default: null },
     endpoint_region_name: { type: 'string', default: null },
     endpoint_interface: { type: 'string', default: 'publicURL' },
+    // keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own.
+    cafile: { type: 'string', default: null },
+    certfile: { type: 'string', default: null },
+    keyfile: { type: 'string', default: null },
+    insecure: { type: 'bool', default: false },
   },
   project_limits: {
     // Gaze: the unified limits every project gets when use_keystone_limits is off (MiB for the sizes;

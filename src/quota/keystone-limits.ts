@@ -22,6 +22,8 @@ export interface KeystoneLimitsOptions {
   endpointRegionName: string | null;
   endpointInterface: string;
   timeoutMs?: number;
+  /** The fetch to call Keystone with (its TLS settings: fetchWithTls). */
+  fetch?: typeof fetch;
 }
 
 export class LimitsUnavailable extends Error {}
@@ -117,7 +119,7 @@ export class KeystoneLimits implements LimitSource {
 
   private async call(path: string, init: RequestInit): Promise<Response> {
     try {
-      return await fetch(`${this.base}${path}`, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000) });
+      return await (this.opts.fetch ?? fetch)(`${this.base}${path}`, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000) });
     } catch (err) {
       const cause = (err as { cause?: { message?: string } }).cause;
       throw new LimitsUnavailable(`Keystone at ${this.base} is unreachable: ${cause?.message ?? (err as Error).message}`);

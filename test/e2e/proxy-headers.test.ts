@@ -5,15 +5,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { startHaproxyWith, type RunningHaproxy } from '../helpers/haproxy.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { OPENSTACK, runCli, describeRun } from '../helpers/cli.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
 
 const insecure = new Agent({ connect: { rejectUnauthorized: false } });
 let plain: RunningGaze;
@@ -22,39 +19,6 @@ let haproxy: RunningHaproxy;
 /** The proxy's address for each Gaze, with the /image prefix. */
 let plainUrl: string;
 let proxiedUrl: string;
-
-/** A self-signed certificate for 127.0.0.1, with its key, as HAProxy reads one (a single PEM). */
-function certificate(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-cert-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        `${dir}/key.pem`,
-        '-out',
-        `${dir}/cert.pem`,
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-    return readFileSync(`${dir}/cert.pem`, 'utf8') + readFileSync(`${dir}/key.pem`, 'utf8');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function frontend(name: string, port: number, backendPort: number): string {
   return `
@@ -81,7 +45,7 @@ before(
     haproxy = await startHaproxyWith(
       `defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n${frontend('plain', plainPort, plain.port)}${frontend('proxied', proxiedPort, proxied.port)}`,
       proxiedUrl,
-      { 'site.pem': certificate() },
+      { 'site.pem': selfSignedCertificate().pem },
     );
   },
   { timeout: 300_000 },

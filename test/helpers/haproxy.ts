@@ -51,9 +51,9 @@ export async function startHaproxy(nodePorts: number[], port?: number): Promise<
 
 /**
  * HAProxy on a configuration of the caller's (its files, a certificate say, in `files`, written beside
- * it); resolves once `url` answers /healthcheck with 200.
+ * it, `__DIR__` in the text naming their directory); resolves once `url` + `ready` answers 200.
  */
-export async function startHaproxyWith(configText: string, url: string, files: Record<string, string> = {}): Promise<RunningHaproxy> {
+export async function startHaproxyWith(configText: string, url: string, files: Record<string, string> = {}, ready = '/healthcheck'): Promise<RunningHaproxy> {
   await runScript('apt-install.sh', ['haproxy'], 300_000);
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-haproxy-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
@@ -70,14 +70,14 @@ export async function startHaproxyWith(configText: string, url: string, files: R
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const status = await undiciFetch(`${url}/healthcheck`, { dispatcher: insecure }).then(
+    const status = await undiciFetch(`${url}${ready}`, { dispatcher: insecure }).then(
       (r) => r.status,
       () => 0,
     );
     if (status === 200) break;
     if (Date.now() > deadline || child.exitCode !== null) {
       await stop();
-      throw new Error('HAProxy did not answer /healthcheck within 30 s');
+      throw new Error(`HAProxy did not answer ${ready} within 30 s`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,0 +1,126 @@
+// Keystone served over https with a certificate of the cloud's own CA, as production clouds serve it:
+// a real Keystone behind a real HAProxy that terminates TLS. keystoneauth's cafile, insecure, certfile
+// and keyfile of [keystone_authtoken] and [oslo_limit] decide whether Gaze trusts it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError, type RawSections } from '../../src/config/index.ts';
+import { GazeError } from '../../src/domain/errors.ts';
+import { createKeystoneAuthenticator } from '../../src/auth/keystone.ts';
+import { KeystoneLimits, LimitsUnavailable } from '../../src/quota/keystone-limits.ts';
+import { fetchWithTls } from '../../src/net/tls-fetch.ts';
+import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
+import { startHaproxyWith, type RunningHaproxy } from '../helpers/haproxy.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
+
+let keystone: RunningKeystone;
+let haproxy: RunningHaproxy;
+let httpsUrl: string;
+const dir = mkdtempSync(path.join(tmpdir(), 'gaze-keystone-tls-'));
+const caFile = path.join(dir, 'ca.pem');
+const otherCaFile = path.join(dir, 'other-ca.pem');
+
+before(
+  async () => {
+    keystone = await startKeystone();
+    const certificate = selfSignedCertificate();
+    writeFileSync(caFile, certificate.cert);
+    writeFileSync(otherCaFile, selfSignedCertificate().cert);
+    const port = await freePort();
+    httpsUrl = `https://127.0.0.1:${port}`;
+    haproxy = await startHaproxyWith(
+      `defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\nfrontend keystone\n  bind 127.0.0.1:${port} ssl crt __DIR__/site.pem\n  default_backend keystone\nbackend keystone\n  server k 127.0.0.1:${keystone.port}\n`,
+      httpsUrl,
+      { 'site.pem': certificate.pem },
+      '/v3',
+    );
+  },
+  { timeout: 300_000 },
+);
+after(async () => {
+  await haproxy?.stop();
+  await keystone?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function authenticator(tls: Record<string, string>) {
+  const sections: RawSections = {
+    keystone_authtoken: {
+      auth_url: `${httpsUrl}/v3`,
+      username: 'gaze',
+      password: 'gaze-secret',
+      project_name: 'service',
+      user_domain_id: 'default',
+      project_domain_id: 'default',
+      ...tls,
+    },
+  };
+  return createKeystoneAuthenticator(loadConfig(undefined, {}, sections));
+}
+
+test('[keystone_authtoken] cafile: tokens are validated over https with the CA named; without it, or with another CA, Keystone is unavailable (503)', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const ctx = await authenticator({ cafile: caFile }).authenticate({ 'x-auth-token': token }, 'r');
+  assert.ok(ctx.userId);
+  assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+
+  for (const tls of [{}, { cafile: otherCaFile }] as Array<Record<string, string>>) {
+    await assert.rejects(
+      authenticator(tls).authenticate({ 'x-auth-token': token }, 'r'),
+      (err: unknown) => err instanceof GazeError && err.status === 503 && /^Keystone is unavailable: .*self[- ]signed certificate/i.test(err.message),
+    );
+  }
+  // insecure = True skips the check, as keystoneauth's does.
+  const insecure = await authenticator({ insecure: 'True' }).authenticate({ 'x-auth-token': token }, 'r');
+  assert.deepEqual([...insecure.roles].sort(), ['member', 'reader']);
+});
+
+test('[oslo_limit] cafile: unified limits are read over https with the CA named', async () => {
+  const limits = (cafile: string) =>
+    new KeystoneLimits({
+      authUrl: httpsUrl,
+      username: 'admin',
+      password: 'admin-secret',
+      userDomainId: 'default',
+      userDomainName: null,
+      systemScope: 'all',
+      projectName: null,
+      projectDomainId: null,
+      projectDomainName: null,
+      endpointId: null,
+      endpointServiceType: 'image',
+      endpointRegionName: 'RegionOne',
+      endpointInterface: 'public',
+      fetch: fetchWithTls({ cafile, certfile: null, keyfile: null, insecure: false }, 'oslo_limit'),
+    });
+  // No limit registered here: every resource is 0, read from Keystone.
+  assert.deepEqual(await limits(caFile).limitsFor('any-project'), {
+    image_size_total: 0,
+    image_stage_total: 0,
+    image_count_total: 0,
+    image_count_uploading: 0,
+  });
+  await assert.rejects(
+    limits(otherCaFile).limitsFor('any-project'),
+    (err: unknown) => err instanceof LimitsUnavailable && /self[- ]signed certificate/i.test(err.message),
+  );
+});
+
+test('a TLS file that cannot be read, or a certfile without its keyfile, stops start-up', () => {
+  const tls = { cafile: null, certfile: null, keyfile: null, insecure: false };
+  assert.throws(
+    () => fetchWithTls({ ...tls, cafile: path.join(dir, 'absent.pem') }, 'keystone_authtoken'),
+    (err: unknown) => err instanceof ConfigError && /\[keystone_authtoken\] cafile .*absent\.pem cannot be read: ENOENT/.test(err.message),
+  );
+  assert.throws(
+    () => fetchWithTls({ ...tls, certfile: caFile }, 'oslo_limit'),
+    (err: unknown) => err instanceof ConfigError && /\[oslo_limit\] certfile and keyfile go together/.test(err.message),
+  );
+  assert.throws(
+    () => authenticator({ cafile: path.join(dir, 'absent.pem') }),
+    (err: unknown) => err instanceof ConfigError && /cafile/.test(err.message),
+  );
+});
