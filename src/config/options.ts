@@ -152,6 +152,7 @@ export const OPTIONS = {
     swift_store_large_object_chunk_size: { type: 'string', default: null },
     swift_store_endpoint: { type: 'string', default: null },
     swift_store_auth_insecure: { type: 'string', default: null },
+    swift_store_cacert: { type: 'string', default: null },
     swift_store_config_file: { type: 'string', default: null },
     default_swift_reference: { type: 'string', default: null },
     swift_store_region: { type: 'string', default: null },

@@ -32,10 +32,13 @@ export interface HttpRequestOptions {
   agent?: HttpAgent | false;
 }
 
-/** Keep-alive connection pools for one remote service; `insecure` skips TLS certificate checks. */
-export function keepAliveAgents(opts: { insecure?: boolean } = {}): { http: HttpAgent; https: HttpsAgent; close(): void } {
+/**
+ * Keep-alive connection pools for one remote service; `ca` (PEM) is what the server's certificate is
+ * checked against instead of the system's CAs, and `insecure` skips the check.
+ */
+export function keepAliveAgents(opts: { insecure?: boolean; ca?: Buffer } = {}): { http: HttpAgent; https: HttpsAgent; close(): void } {
   const http = new HttpAgent({ keepAlive: true, keepAliveMsecs: 10_000 });
-  const https = new HttpsAgent({ keepAlive: true, keepAliveMsecs: 10_000, rejectUnauthorized: !opts.insecure });
+  const https = new HttpsAgent({ keepAlive: true, keepAliveMsecs: 10_000, rejectUnauthorized: !opts.insecure, ca: opts.ca });
   return {
     http,
     https,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { boolOption, ConfigError, type Config } from '../config/index.ts';
 import { besideConfigOrAsGiven } from '../config/find-file.ts';
 import { readSwiftReference } from './swift-references.ts';
@@ -20,6 +21,7 @@ const MiB = 1024 * 1024;
  *   swift_store_large_object_chunk_size  segment size in MiB (default 200)
  *   swift_store_endpoint                 storage URL to use instead of the one auth returns
  *   swift_store_auth_insecure            skip TLS certificate checks (default false)
+ *   swift_store_cacert                   CA certificates (PEM) to check the auth service and Swift with
  */
 export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config): SwiftStoreDriver {
   const chunk = options.swift_store_large_object_chunk_size?.trim();
@@ -36,7 +38,18 @@ export function createSwiftDriver(storeId: string, options: Record<string, strin
     segmentSize: chunk ? Number(chunk) * MiB : undefined,
     endpoint: options.swift_store_endpoint?.trim() || undefined,
     insecure: boolOption(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
+    ca: caFile(storeId, options.swift_store_cacert?.trim() || undefined),
   });
+}
+
+/** swift_store_cacert's certificates, read at start: a file that cannot be read stops the store. */
+function caFile(storeId: string, file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`store ${storeId}: swift_store_cacert ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 /**

@@ -28,6 +28,8 @@ export interface SwiftStoreOptions {
   endpoint?: string;
   /** Skip TLS certificate checks (Glance's swift_store_auth_insecure). */
   insecure?: boolean;
+  /** CA certificates (PEM) the auth service's and Swift's certificates are checked against (swift_store_cacert). */
+  ca?: Buffer;
 }
 
 interface Segment {
@@ -73,7 +75,7 @@ export class SwiftStoreDriver implements StoreDriver {
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
     }
-    this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure }));
+    this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }));
     this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false);
     this.segmentContainer = this.containers.segmentContainer;
   }

@@ -15,6 +15,13 @@ import { StoreError } from '../../src/stores/driver.ts';
 import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { startGazeInProcess } from '../helpers/gaze.ts';
+import { startHaproxyWith, type RunningHaproxy } from '../helpers/haproxy.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
+import { createSwiftDriver } from '../../src/stores/swift-options.ts';
+import type { Config } from '../../src/config/index.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { client } from '../helpers/http.ts';
 import { runStoreConformance } from './conformance.ts';
 import { chunks } from './sources.ts';
@@ -24,6 +31,11 @@ let keystone: RunningKeystone;
 let swift: RunningSwift;
 let n = 0;
 const drivers: SwiftStoreDriver[] = [];
+const certificate = selfSignedCertificate();
+const caFile = path.join(tmpdir(), `gaze-swift-ca-${process.pid}.pem`);
+let haproxy: RunningHaproxy;
+/** Keystone's and Swift's https addresses (HAProxy terminating TLS with `certificate`). */
+let tls: { keystone: string; swift: string };
 
 /** A token of a default-domain user and the id of its project. */
 async function login(user: string, password: string, project: string): Promise<{ token: string; projectId: string; userId: string }> {
@@ -70,13 +82,27 @@ before(
         endpoint: { service_id: service.id, interface: iface, region_id: region, url: `${base}/v1/KEY_$(project_id)s` },
       });
     }
+    // Both again over https, as a cloud serves them, through a real HAProxy with a certificate of our own.
+    const [keystonePort, swiftPort] = [await freePort(), await freePort()];
+    const frontend = (name: string, port: number, backend: number) =>
+      `frontend ${name}\n  bind 127.0.0.1:${port} ssl crt __DIR__/site.pem\n  default_backend ${name}_servers\nbackend ${name}_servers\n  server s 127.0.0.1:${backend}\n`;
+    haproxy = await startHaproxyWith(
+      `defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n${frontend('keystone', keystonePort, keystone.port)}${frontend('swift', swiftPort, swift.port)}`,
+      `https://127.0.0.1:${keystonePort}`,
+      { 'site.pem': certificate.pem },
+      '/v3',
+    );
+    tls = { keystone: `https://127.0.0.1:${keystonePort}`, swift: `https://127.0.0.1:${swiftPort}` };
+    writeFileSync(caFile, certificate.cert);
   },
   { timeout: 300_000 },
 );
 after(async () => {
   await Promise.all(drivers.map((d) => d.close()));
+  await haproxy?.stop();
   await swift?.stop();
   await keystone?.stop();
+  rmSync(caFile, { force: true });
 });
 
 function containerName(): string {
@@ -225,4 +251,32 @@ test('swift keystone: a Gaze reads the operator glance-swift.conf beside its con
   } finally {
     await gaze.stop();
   }
+});
+
+test('swift keystone over https: swift_store_cacert checks Keystone and Swift with the cloud CA; without it the login fails on the certificate', async () => {
+  const demo = await login('demo', 'demo-secret', 'demo');
+  const container = containerName();
+  const options = {
+    swift_store_auth_address: `${tls.keystone}/v3`,
+    swift_store_user: 'demo:demo',
+    swift_store_key: 'demo-secret',
+    swift_store_region: 'RegionOne',
+    // The catalog names Swift's plain address; the https one is given.
+    swift_store_endpoint: `${tls.swift}/v1/KEY_${demo.projectId}`,
+    swift_store_container: container,
+    swift_store_create_container_on_put: 'True',
+  };
+  const trusted = createSwiftDriver('tls', { ...options, swift_store_cacert: caFile }, {} as Config);
+  drivers.push(trusted);
+  const { url } = await trusted.write('over-tls', Readable.from([Buffer.from('sent over https')]));
+  assert.equal((await buffer(await trusted.read(url))).toString(), 'sent over https');
+  assert.deepEqual(await listing(demo, container), ['over-tls']);
+
+  const untrusted = createSwiftDriver('tls', options, {} as Config);
+  drivers.push(untrusted);
+  await assert.rejects(untrusted.stat(url), (err: unknown) => err instanceof StoreError && /self[- ]signed certificate/i.test(err.message));
+  assert.throws(
+    () => createSwiftDriver('tls', { ...options, swift_store_cacert: `${caFile}.absent` }, {} as Config),
+    /swift_store_cacert .* cannot be read: ENOENT/,
+  );
 });
