@@ -153,6 +153,9 @@ export const OPTIONS = {
     swift_store_endpoint: { type: 'string', default: null },
     swift_store_auth_insecure: { type: 'string', default: null },
     swift_store_cacert: { type: 'string', default: null },
+    // The http store's (single-store mode; in multi-store mode its section's).
+    https_ca_certificates_file: { type: 'string', default: null },
+    https_insecure: { type: 'string', default: null },
     swift_store_config_file: { type: 'string', default: null },
     default_swift_reference: { type: 'string', default: null },
     swift_store_region: { type: 'string', default: null },

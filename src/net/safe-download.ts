@@ -36,6 +36,8 @@ export interface SafeDownloadOptions {
   signal?: AbortSignal;
   /** Name resolution; the system resolver (getaddrinfo) by default. */
   lookup?: HostLookup;
+  /** https: the CA certificates (PEM) to check servers with instead of the system's, or no check at all. */
+  tls?: { ca?: Buffer; insecure?: boolean };
 }
 
 export interface DownloadResult {
@@ -170,6 +172,7 @@ async function fetchOnce(
         headers: requestHeaders,
         agent: false,
         lookup: pinnedLookup(host, addresses) as never,
+        ...(secure && opts.tls ? { ca: opts.tls.ca, rejectUnauthorized: !opts.tls.insecure } : {}),
       },
       (res) => {
         if (settled) {

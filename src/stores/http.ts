@@ -1,9 +1,10 @@
 import { Transform, type Readable } from 'node:stream';
-import type { Config } from '../config/index.ts';
+import { readFileSync } from 'node:fs';
+import { boolOption, ConfigError, type Config } from '../config/index.ts';
 import { DownloadError, downloadOptionsFromConfig, safeDownload, safeHead, type SafeDownloadOptions } from '../net/safe-download.ts';
 import { StoreError, isNetworkFailure, type ByteRange, type StoreDriver, type StoreErrorCode } from './driver.ts';
 
-type FetchLimits = Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects' | 'lookup'>;
+type FetchLimits = Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects' | 'lookup' | 'tls'>;
 
 /**
  * Glance's read-only `http` store: image data that lives on some web server, registered as a location.
@@ -108,6 +109,24 @@ function storeError(err: unknown, url: string): StoreError {
   return new StoreError(isNetworkFailure(err) ? 'UNAVAILABLE' : 'FAILED', `${url}: ${String(err)}`, { cause: err });
 }
 
-export function createHttpDriver(_storeId: string, _options: Record<string, string>, config: Config): HttpStoreDriver {
-  return new HttpStoreDriver(downloadOptionsFromConfig(config));
+/**
+ * Options with Glance's names: https_ca_certificates_file, the CA certificates (PEM) web servers' https
+ * certificates are checked against (then https_insecure is ignored, as in Glance); https_insecure, no
+ * check at all. Glance's default for https_insecure is True; Gaze's is false: servers are checked
+ * against the system's CAs unless the operator says otherwise.
+ */
+export function createHttpDriver(storeId: string, options: Record<string, string>, config: Config): HttpStoreDriver {
+  const caFile = options.https_ca_certificates_file?.trim();
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError(
+        `store ${storeId}: https_ca_certificates_file ${caFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+  }
+  const insecure = !ca && boolOption(options.https_insecure, false, `store ${storeId}: https_insecure`);
+  return new HttpStoreDriver({ ...downloadOptionsFromConfig(config), tls: { ca, insecure } });
 }

@@ -73,9 +73,10 @@ export class StoreRegistry {
     if (!this.multistore) {
       const type = config.get('glance_store', 'default_store');
       const options = { ...config.section('glance_store') };
-      options.filesystem_store_datadir ??= config.dataPath('images');
+      if (options.filesystem_store_datadirs === undefined) options.filesystem_store_datadir ??= config.dataPath('images');
       this.add(type, type, options, config);
-      for (const extra of singleStoreExtras(config)) this.add(extra, extra, {}, config);
+      // The http store's options (https_insecure, …) are [glance_store]'s too.
+      for (const extra of singleStoreExtras(config)) this.add(extra, extra, options, config);
       this.defaultId = type;
       return;
     }

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStoreDriver } from '../../src/stores/file.ts';
 import { createFileDriver, fileMode } from '../../src/stores/file-options.ts';
-import { ConfigError, type Config } from '../../src/config/index.ts';
+import { ConfigError, loadConfig, type Config } from '../../src/config/index.ts';
+import { StoreRegistry } from '../../src/stores/registry.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { processTag } from '../../src/util/process.ts';
@@ -75,6 +76,20 @@ test("filesystem_store_datadirs: the highest priority takes writes; data in any 
   refused({ filesystem_store_datadirs: a, filesystem_store_datadir: b }, /specify either filesystem_store_datadir or filesystem_store_datadirs/);
   refused({ filesystem_store_datadir: '' }, /specify at least filesystem_store_datadir or filesystem_store_datadirs/);
   assert.equal(createFileDriver('fs', { filesystem_store_datadirs: `${a}:1\n${a}:1` }, {} as Config).dirs.length, 1);
+});
+
+test('filesystem_store_datadirs in [glance_store] alone (single-store mode): the store takes them, not the default directory', async () => {
+  const [a, b] = ['one', 'two'].map((name) => path.join(root, `single-${name}`));
+  const config = loadConfig(
+    undefined,
+    {},
+    { DEFAULT: { data_dir: path.join(root, 'single-data') }, glance_store: { filesystem_store_datadirs: `${a}:1\n${b}:2` } },
+  );
+  const store = (await StoreRegistry.create(config)).default();
+  assert.deepEqual((store.driver as FileStoreDriver).dirs, [
+    { path: b, priority: 2 },
+    { path: a, priority: 1 },
+  ]);
 });
 
 test('filesystem_store_datadirs: of one priority the directory with the most free space; one without room is passed over; none with room is FULL', async (t) => {

@@ -4,7 +4,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { HttpStoreDriver } from '../../src/stores/http.ts';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createHttpDriver, HttpStoreDriver } from '../../src/stores/http.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { selfSignedCertificate } from '../helpers/tls.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { startFileServer, type FileServer } from '../helpers/file-server.ts';
@@ -82,4 +89,34 @@ test('http store: a body cut short fails the stream; writes and deletes are refu
   assert.equal(store.ownsData, false);
   assert.equal(store.driver.owns('https://example.com/x'), true);
   assert.equal(store.driver.owns('s3://bucket/x'), false);
+});
+
+test('http store over https: servers are checked against the system CAs, https_ca_certificates_file, or not at all with https_insecure', async (t) => {
+  const certificate = selfSignedCertificate();
+  const server = createHttpsServer({ cert: certificate.cert, key: certificate.key }, (_req, res) => res.end('served over https'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-http-tls-'));
+  t.after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}/image`;
+  writeFileSync(path.join(dir, 'ca.pem'), certificate.cert);
+  const config = loadConfig(undefined, {}, { import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(port) } });
+  const driver = (options: Record<string, string>) => new Store('web', createHttpDriver('web', options, config));
+
+  await assert.rejects(driver({}).read(url), (err: unknown) => err instanceof StoreError && /self[- ]signed certificate/i.test(err.message));
+  assert.equal((await bytes(await driver({ https_ca_certificates_file: path.join(dir, 'ca.pem') }).read(url))).toString(), 'served over https');
+  assert.equal((await bytes(await driver({ https_insecure: 'True' }).read(url))).toString(), 'served over https');
+  // A CA file wins over https_insecure, as in Glance: this one is not the server's.
+  writeFileSync(path.join(dir, 'other.pem'), selfSignedCertificate().cert);
+  await assert.rejects(
+    driver({ https_ca_certificates_file: path.join(dir, 'other.pem'), https_insecure: 'True' }).read(url),
+    (err: unknown) => err instanceof StoreError,
+  );
+  assert.throws(
+    () => createHttpDriver('web', { https_ca_certificates_file: path.join(dir, 'absent.pem') }, config),
+    /https_ca_certificates_file .* cannot be read: ENOENT/,
+  );
 });
