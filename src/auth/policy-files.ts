@@ -9,7 +9,7 @@ import { besideConfigOrAsGiven, findBesideConfig } from '../config/find-file.ts'
  * configuration files (findBesideConfig). A missing default is no error; a policy_file that names a
  * file that cannot be found is (Glance would quietly enforce its defaults instead).
  */
-export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: string | null }): string[] {
+export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: readonly string[] }): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
   if (!opts.policyFile) {
@@ -21,11 +21,12 @@ export function policyFiles(opts: { configFiles: readonly string[]; policyFile: 
     if (!existsSync(found)) throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
     files.push(path.resolve(found));
   }
-  const dir = find(opts.policyDirs ?? 'policy.d');
-  if (dir && statSync(dir).isDirectory()) {
-    for (const name of readdirSync(dir).sort()) {
-      const file = path.join(dir, name);
-      if (!name.startsWith('.') && statSync(file).isFile()) files.push(file);
+  for (const name of opts.policyDirs) {
+    const dir = find(name);
+    if (!dir || !statSync(dir).isDirectory()) continue;
+    for (const entry of readdirSync(dir).sort()) {
+      const file = path.join(dir, entry);
+      if (!entry.startsWith('.') && statSync(file).isFile()) files.push(file);
     }
   }
   return files;

@@ -98,7 +98,7 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 function defaultText(spec: OptionSpec): string {
   const d = spec.default;
   if (d === null) return '';
-  if (Array.isArray(d)) return d.join(',');
+  if (Array.isArray(d)) return d.join(spec.type === 'multistring' ? '\n' : ',');
   if (typeof d === 'object')
     return Object.entries(d)
       .map(([k, v]) => `${k}:${v}`)
@@ -168,9 +168,19 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       if (found.name[0] !== section || found.name[1] !== option) {
         warnings.push(`[${found.name[0]}] ${found.name[1]} is another name of [${section}] ${option}; it was read as that`);
       }
+      // A multi-valued option keeps the values of every file (oslo.config's MultiStrOpt), not the last one's.
+      const text =
+        spec.type === 'multistring'
+          ? layers
+              .flatMap((layer) => {
+                const raw = layer.sections.get(section)?.get(option);
+                return raw ? [interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option)))] : [];
+              })
+              .join('\n')
+          : textOf(section, option, place)!;
       let value: unknown;
       try {
-        value = parseValue(spec.type, textOf(section, option, place)!);
+        value = parseValue(spec.type, text);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);

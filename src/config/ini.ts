@@ -23,7 +23,7 @@ export interface RawValue {
 export type IniSections = Map<string, Map<string, RawValue>>;
 
 /** The MultiStrOpts Gaze reads: set once per value, the values of every file kept (oslo.config's rule). */
-export const MULTI_VALUED: ReadonlySet<string> = new Set(['filesystem_store_datadirs']);
+export const MULTI_VALUED: ReadonlySet<string> = new Set(['filesystem_store_datadirs', 'policy_dirs']);
 
 export function sectionKey(name: string): string {
   return name === 'DEFAULT' ? name : name.toLowerCase();

@@ -210,9 +210,9 @@ export const OPTIONS = {
   },
   oslo_policy: {
     // oslo.policy's: looked for beside the configuration files (policy.yaml when unset), then every
-    // file of policy_dirs (policy.d), later rules winning. One directory: the option cannot repeat here.
+    // file of each policy_dirs directory (a MultiStrOpt: once per directory), later rules winning.
     policy_file: { type: 'string', default: null },
-    policy_dirs: { type: 'string', default: null },
+    policy_dirs: { type: 'multistring', default: ['policy.d'] },
     // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
     enforce_new_defaults: { type: 'bool', default: true },
   },

@@ -8,10 +8,12 @@
 // brackets into part of the value (a bracketed list where brackets are optional, a quoted dict), the
 // meaning the operator wrote is taken instead.
 
-export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist' | 'dict';
+export type OptionType = 'string' | 'int' | 'bool' | 'list' | 'intlist' | 'dict' | 'multistring';
 
 export interface TypeValues {
   string: string;
+  /** A MultiStrOpt: one value per line (the option set once per value; see ini.ts). */
+  multistring: string[];
   int: number;
   bool: boolean;
   list: string[];
@@ -115,6 +117,8 @@ export function parseValue<T extends OptionType>(type: T, text: string): TypeVal
   switch (type) {
     case 'string':
       return unquote(text) as TypeValues[T];
+    case 'multistring':
+      return text.split('\n').map(unquote) as TypeValues[T];
     case 'int':
       return integer(text) as TypeValues[T];
     case 'bool':

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { policyFiles } from '../../src/auth/policy-files.ts';
 import { Policy } from '../../src/auth/policy.ts';
 import { makeContext } from '../../src/auth/context.ts';
+import { loadConfig } from '../../src/config/index.ts';
 
 function withTree(body: (dir: string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-policy-files-'));
@@ -30,7 +31,7 @@ test('policy.yaml and policy.d beside the configuration files, in name order; do
     writeFileSync(path.join(etc, 'policy.d', '10-comments.yaml'), '# nothing but comments, as Debian ships it\n#"default": ""\n');
     writeFileSync(path.join(etc, 'policy.d', '.hidden.yaml'), '"publicize_image": "!"\n');
     writeFileSync(path.join(etc, 'policy.d', 'nested', 'x.yaml'), '"publicize_image": "!"\n');
-    const files = policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: null, policyDirs: null });
+    const files = policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: null, policyDirs: ['policy.d'] });
     assert.deepEqual(
       files.map((f) => path.relative(etc, f)),
       ['policy.yaml', 'policy.d/10-comments.yaml', 'policy.d/20-json.json'],
@@ -43,23 +44,48 @@ test('policy.yaml and policy.d beside the configuration files, in name order; do
     writeFileSync(path.join(etc, 'local.yaml'), '"add_image": "role:member"\n');
     mkdirSync(path.join(dir, 'rules'));
     writeFileSync(path.join(dir, 'rules', 'a.yaml'), '"publicize_image": "!"\n');
-    assert.deepEqual(policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'local.yaml', policyDirs: path.join(dir, 'rules') }), [
+    assert.deepEqual(policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'local.yaml', policyDirs: [path.join(dir, 'rules')] }), [
       path.join(etc, 'local.yaml'),
       path.join(dir, 'rules', 'a.yaml'),
     ]);
     assert.throws(
-      () => policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'missing.yaml', policyDirs: null }),
+      () => policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'missing.yaml', policyDirs: ['policy.d'] }),
       /\[oslo_policy\] policy_file missing\.yaml was not found/,
     );
   });
 });
 
+test('policy_dirs set once per directory (a MultiStrOpt), in every file: each directory read in turn, later ones winning', () => {
+  withTree((dir) => {
+    const etc = path.join(dir, 'etc');
+    for (const sub of ['policy.d', 'site.d', 'extra']) mkdirSync(path.join(etc, sub), { recursive: true });
+    writeFileSync(path.join(etc, 'glance-api.conf'), '[oslo_policy]\npolicy_dirs = policy.d\npolicy_dirs = site.d\n');
+    writeFileSync(path.join(etc, 'override.conf'), '[oslo_policy]\npolicy_dirs = extra\n');
+    writeFileSync(path.join(etc, 'policy.d', '50.yaml'), '"add_image": "!"\n');
+    writeFileSync(path.join(etc, 'site.d', '10.yaml'), '"add_image": "role:member"\n');
+    writeFileSync(path.join(etc, 'extra', '10.yaml'), '"publicize_image": "role:member"\n');
+    const configFiles = [path.join(etc, 'glance-api.conf'), path.join(etc, 'override.conf')];
+    const config = loadConfig(configFiles, {});
+    assert.deepEqual(config.get('oslo_policy', 'policy_dirs'), ['policy.d', 'site.d', 'extra']);
+    const files = policyFiles({ configFiles, policyFile: null, policyDirs: config.get('oslo_policy', 'policy_dirs') });
+    assert.deepEqual(
+      files.map((f) => path.relative(etc, f)),
+      ['policy.d/50.yaml', 'site.d/10.yaml', 'extra/10.yaml'],
+    );
+    const policy = Policy.fromFiles(files);
+    assert.equal(policy.check('add_image', member, { project_id: 'p', owner: 'p' }), true, 'site.d, read after policy.d, wins');
+    assert.equal(policy.check('publicize_image', member, {}), true);
+    // Unset: oslo.policy's default, policy.d.
+    assert.deepEqual(loadConfig(undefined, {}).get('oslo_policy', 'policy_dirs'), ['policy.d']);
+  });
+});
+
 test('the embedded defaults read no policy file, and a configuration without policy.yaml or policy.d none', () => {
   withTree((dir) => {
-    assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: null }), []);
+    assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: ['policy.d'] }), []);
     writeFileSync(path.join(dir, 'gaze.conf'), '[DEFAULT]\n');
-    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: null }), []);
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: ['policy.d'] }), []);
     // Empty values (`policy_file =`) name no file: not the configuration's directory itself.
-    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: '', policyDirs: '' }), []);
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: '', policyDirs: [''] }), []);
   });
 });
