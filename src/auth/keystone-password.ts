@@ -2,6 +2,11 @@
 // V3ApplicationCredential send it. Gaze logs in to Keystone for three things (its service token, unified
 // limits, a Swift account), each with the options of its own section.
 
+/** Keystone's address without the version: deployments write it with /v3 and without. */
+export function keystoneBase(url: string): string {
+  return url.replace(/\/+$/, '').replace(/\/v3$/, '');
+}
+
 /** A domain given by id or by name; neither means the default domain, as keystoneauth's callers assume. */
 export function domainRef(id: string | null | undefined, name: string | null | undefined): { id: string } | { name: string } {
   return id ? { id } : name ? { name } : { id: 'default' };

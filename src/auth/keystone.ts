@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
-import { passwordAuthBody } from './keystone-password.ts';
-import { fetchWithTls } from '../net/tls-fetch.ts';
+import { keystoneBase, passwordAuthBody } from './keystone-password.ts';
+import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 
 export interface KeystoneAuthenticatorOptions {
@@ -43,22 +43,12 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     if (!opt(name)) throw new ConfigError(`[keystone_authtoken] ${name} is required with Keystone authentication`);
   }
   // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
-  const authUrl = authUrlOption.replace(/\/+$/, '').replace(/\/v3$/, '');
+  const authUrl = keystoneBase(authUrlOption);
   const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
   const timeoutMs = Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')) * 1000;
   const cacheTtlMs = config.get('keystone_authtoken', 'token_cache_time') * 1000;
   const maxCached = opts.maxCachedTokens ?? 10_000;
-  const doFetch =
-    opts.fetch ??
-    fetchWithTls(
-      {
-        cafile: opt('cafile'),
-        certfile: opt('certfile'),
-        keyfile: opt('keyfile'),
-        insecure: config.get('keystone_authtoken', 'insecure'),
-      },
-      'keystone_authtoken',
-    );
+  const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken');
   const now = opts.now ?? Date.now;
 
   const serviceAuthBody = passwordAuthBody({

@@ -156,6 +156,19 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     return resolved;
   };
 
+  /**
+   * A multi-valued option's values, one per line, each interpolated: those of every file in order
+   * (oslo.config's MultiStrOpt), unless the environment or the overrides set it, which replace them.
+   */
+  const multiValues = (section: string, option: string, read: (text: string) => string = (t) => t): string | undefined => {
+    const given = (layer: Layer) => layer.sections.get(section)?.get(option);
+    const replacing = layers.filter((l) => l.file === null && given(l)).at(-1);
+    const raws = (replacing ? [replacing] : layers.filter((l) => l.file !== null)).flatMap((l) => given(l) ?? []);
+    if (raws.length === 0) return undefined;
+    const one = (raw: RawValue) => (text: string) => read(interpolate(text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+    return raws.flatMap((raw) => raw.text.split('\n').map(one(raw))).join('\n');
+  };
+
   const values = new Map<string, { value: unknown; from: string; place: ConfigPlace }>();
   for (const [section, specs] of Object.entries(DECLARED)) {
     for (const [option, spec] of Object.entries(specs)) {
@@ -168,16 +181,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       if (found.name[0] !== section || found.name[1] !== option) {
         warnings.push(`[${found.name[0]}] ${found.name[1]} is another name of [${section}] ${option}; it was read as that`);
       }
-      // A multi-valued option keeps the values of every file (oslo.config's MultiStrOpt), not the last one's.
-      const text =
-        spec.type === 'multistring'
-          ? layers
-              .flatMap((layer) => {
-                const raw = layer.sections.get(section)?.get(option);
-                return raw ? [interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option)))] : [];
-              })
-              .join('\n')
-          : textOf(section, option, place)!;
+      const text = spec.type === 'multistring' ? multiValues(section, option)! : textOf(section, option, place)!;
       let value: unknown;
       try {
         value = parseValue(spec.type, text);
@@ -231,10 +235,9 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       const merged: Record<string, string> = {};
       for (const layer of layers) {
         for (const [option, raw] of layer.sections.get(section) ?? []) {
-          const read = (text: string) => unquote(interpolate(text, (ref) => reference(section, ref, placeOf(raw, section, option))));
-          // A multi-valued option keeps the values of every file, one per line, each read on its own.
-          if (MULTI_VALUED.has(option)) merged[option] = [merged[option], ...raw.text.split('\n').map(read)].filter((v) => v !== undefined).join('\n');
-          else merged[option] = read(raw.text);
+          merged[option] = MULTI_VALUED.has(option)
+            ? multiValues(section, option, unquote)!
+            : unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
         }
       }
       return merged;

@@ -130,7 +130,7 @@ export const OPTIONS = {
     default_backend: { type: 'string', default: null },
     filesystem_store_datadir: { type: 'string', default: null },
     // Several directories, one `path:priority` per line (a MultiStrOpt); the file store reads them.
-    filesystem_store_datadirs: { type: 'string', default: null },
+    filesystem_store_datadirs: { type: 'multistring', default: [] },
     // The file store reads it (single-store mode); in multi-store mode each store's section.
     filesystem_store_file_perm: { type: 'string', default: null },
     // The s3 and swift drivers read these (single-store mode); in multi-store mode each store's section.

@@ -41,7 +41,8 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
     return configured(() => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: false }));
   }
   const section = config.section('os_glance_staging_store');
-  const type = section.s3_store_host ? 's3' : section.swift_store_auth_address ? 'swift' : null;
+  // A Swift account is named inline or by a reference of glance-swift.conf.
+  const type = section.s3_store_host ? 's3' : section.swift_store_auth_address || section.swift_store_config_file ? 'swift' : null;
   if (type) {
     const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config);
     const dir = await workDir();

@@ -24,6 +24,8 @@ export interface IngestRequest {
   signal?: AbortSignal;
   /** The size announced beforehand (Content-Length, the staged size), if any. */
   sizeHint?: number;
+  /** The url reserved for the data before the write (Store.urlFor): the write puts it there. */
+  at?: string;
   /** Told the running byte count as data arrives (progress reports). */
   onBytes?: (bytes: number) => void;
   /** A quota's remaining bytes: the stream is cut with the quota's error when it goes beyond. */
@@ -98,7 +100,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   checked.on('error', () => {
     firstFailure ??= checked.failedItself ? 'data' : 'store';
   });
-  const write = req.store.write(req.key, checked, { signal: req.signal, sizeHint: req.sizeHint });
+  const write = req.store.write(req.key, checked, { signal: req.signal, sizeHint: req.sizeHint, at: req.at });
   // A store that fails (even before reading a byte) stops the whole flow at once instead of stalling it.
   write.catch((err) => checked.destroy(err));
   try {

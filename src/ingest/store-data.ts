@@ -96,7 +96,7 @@ export async function writeData(
   statuses: readonly ImageStatus[],
   req: Omit<IngestRequest, 'key' | 'store'>,
 ): Promise<Located> {
-  const written = await intoNewLocation(deps, image, store, statuses, () => ingest({ ...req, key: image.id, store }), req.source);
+  const written = await intoNewLocation(deps, image, store, statuses, req.sizeHint ?? 0, (at) => ingest({ ...req, key: image.id, store, at }), req.source);
   for (const warning of written.result.warnings) deps.log.warn({ image: image.id }, warning);
   return written;
 }
@@ -118,8 +118,8 @@ export async function adoptData(
   const check = formatCheckFor(image, deps);
   const accepted = check && acceptFormat(facts.report, check);
   for (const warning of accepted ? accepted.warnings : []) deps.log.warn({ image: image.id }, warning);
-  const { result, location } = await intoNewLocation(deps, image, store, statuses, async (): Promise<IngestResult | null> => {
-    const adopted = await store.adopt(image.id, file);
+  const { result, location } = await intoNewLocation(deps, image, store, statuses, facts.size, async (at): Promise<IngestResult | null> => {
+    const adopted = await store.adopt(image.id, file, at);
     if (!adopted) return null;
     const stored = { storeId: store.id, url: adopted.url };
     return {
@@ -135,25 +135,29 @@ export async function adoptData(
 }
 
 /**
- * Reserves the image's location in `store` and has `put` put the data there. When `put` fails, what it
- * put is removed, and the row; when it puts nothing (null), the row goes. A refused reservation ends
- * the `source` that would have been read.
+ * Reserves the image's location in `store` (for `size` bytes, where the store has several places) and
+ * has `put` put the data at its url. When `put` fails, what it put is removed, and the row; when it puts
+ * nothing (null), the row goes. A refused reservation ends the `source` that would have been read.
  */
 async function intoNewLocation<R extends IngestResult | null>(
   deps: DataDeps,
   image: Image,
   store: Store,
   statuses: readonly ImageStatus[],
-  put: () => Promise<R>,
+  size: number,
+  put: (at: string) => Promise<R>,
   source?: Readable,
 ): Promise<{ result: R; location: ImageLocation }> {
-  const url = store.urlFor(image.id);
-  const location = await deps.images.reserveLocation(image.id, url, locationMetadata(deps, store), statuses).catch((err: unknown) => {
-    source?.destroy();
-    throw err;
-  });
+  const location = await (async () => {
+    try {
+      return await deps.images.reserveLocation(image.id, store.urlFor(image.id, size), locationMetadata(deps, store), statuses);
+    } catch (err) {
+      source?.destroy();
+      throw translateIngestError(err);
+    }
+  })();
   try {
-    const result = await put();
+    const result = await put(location.url);
     if (result === null) await deps.images.purgeLocation(location.id);
     return { result, location };
   } catch (err) {

@@ -1,37 +1,45 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
 
 /** keystoneauth's TLS options of a section ([keystone_authtoken], [oslo_limit]). */
 export interface TlsOptions {
   /** CA certificates (PEM) to verify the server with, instead of the system's. */
   cafile: string | null;
-  /** A client certificate and its key (PEM), for servers that ask for one. */
+  /** A client certificate (PEM), with its key in `keyfile` or in the same file. */
   certfile: string | null;
   keyfile: string | null;
   /** Skip the server's certificate check. */
   insecure: boolean;
 }
 
+/** The TLS options of a section that has keystoneauth's. */
+export function tlsOptionsOf(config: Config, section: 'keystone_authtoken' | 'oslo_limit'): TlsOptions {
+  const text = (option: 'cafile' | 'certfile' | 'keyfile') => config.get(section, option) || null;
+  return { cafile: text('cafile'), certfile: text('certfile'), keyfile: text('keyfile'), insecure: config.get(section, 'insecure') };
+}
+
+/** A PEM file named by an option, read at start: one that cannot be read stops start-up, naming the option. */
+export function readPemFile(file: string, where: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${where} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 /**
  * fetch for the calls of one section: the process's own when the section sets no TLS option, else one
  * whose connections verify the server with `cafile` (and only it, as keystoneauth's verify=cafile does),
- * show `certfile`, or skip the check. A file that cannot be read stops start-up.
+ * show `certfile`, or skip the check. As keystoneauth, a keyfile without a certfile is not used.
  */
 export function fetchWithTls(tls: TlsOptions, section: string): typeof fetch {
   if (!tls.cafile && !tls.certfile && !tls.insecure) return fetch;
-  const read = (option: string, file: string | null): Buffer | undefined => {
-    if (!file) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new ConfigError(`[${section}] ${option} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  };
-  if (Boolean(tls.certfile) !== Boolean(tls.keyfile)) throw new ConfigError(`[${section}] certfile and keyfile go together`);
+  const read = (option: string, file: string | null) => (file ? readPemFile(file, `[${section}] ${option}`) : undefined);
+  const cert = read('certfile', tls.certfile);
   const connect = {
     ca: read('cafile', tls.cafile),
-    cert: read('certfile', tls.certfile),
-    key: read('keyfile', tls.keyfile),
+    cert,
+    key: cert && (tls.keyfile ? read('keyfile', tls.keyfile) : cert),
     rejectUnauthorized: !tls.insecure,
   };
   // undici's own fetch (the process's takes no dispatcher of another undici version), loaded only here.

@@ -4,7 +4,7 @@ import type { UsageRepo } from '../db/repos/usage.ts';
 import { ConfigLimits, LIMIT_NAMES, type LimitSource, type Limits } from './limits.ts';
 import { KeystoneLimits } from './keystone-limits.ts';
 import { QuotaService, parseStorageQuota } from './quotas.ts';
-import { fetchWithTls } from '../net/tls-fetch.ts';
+import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 
 /** Quotas as the config asks: Keystone unified limits, [project_limits], and/or user_storage_quota. */
 export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService {
@@ -28,10 +28,7 @@ export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService
       endpointServiceType: opt('endpoint_service_type'),
       endpointRegionName: opt('endpoint_region_name'),
       endpointInterface: opt('endpoint_interface') ?? 'publicURL',
-      fetch: fetchWithTls(
-        { cafile: opt('cafile'), certfile: opt('certfile'), keyfile: opt('keyfile'), insecure: config.get('oslo_limit', 'insecure') },
-        'oslo_limit',
-      ),
+      fetch: fetchWithTls(tlsOptionsOf(config, 'oslo_limit'), 'oslo_limit'),
     });
   } else {
     const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, config.get('project_limits', n)])) as Limits;

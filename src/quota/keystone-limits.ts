@@ -1,4 +1,4 @@
-import { passwordAuthBody } from '../auth/keystone-password.ts';
+import { keystoneBase, passwordAuthBody } from '../auth/keystone-password.ts';
 import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
 
@@ -36,7 +36,7 @@ export class KeystoneLimits implements LimitSource {
   private target: { serviceId: string; regionId: string | null } | null = null;
 
   constructor(private readonly opts: KeystoneLimitsOptions) {
-    this.base = opts.authUrl.replace(/\/+$/, '').replace(/\/v3$/, '');
+    this.base = keystoneBase(opts.authUrl);
     if (!opts.endpointId && !opts.endpointServiceType) {
       throw new Error('[oslo_limit] needs endpoint_id, or endpoint_service_type (and endpoint_region_name), with use_keystone_limits');
     }

@@ -39,6 +39,8 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** The size the data will have, when known beforehand (drivers that buffer parts size them by it). */
   sizeHint?: number;
+  /** The url urlFor() gave for this write, reserved before it began: a driver with several places writes there. */
+  at?: string;
 }
 
 export interface WriteResult {
@@ -58,8 +60,12 @@ export interface StoreDriver {
    * on a source error or an abort nothing is left behind, not even a partial temporary object.
    */
   write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult>;
-  /** The url an object of this key has (or would have) in this store: known before the write begins. */
-  urlFor(key: string): string;
+  /**
+   * The url an object of this key has (or would have) in this store: known before the write begins.
+   * A driver with several places (a file store's directories) chooses one for `sizeHint` bytes; the
+   * write is then given that url (WriteOptions.at).
+   */
+  urlFor(key: string, sizeHint?: number): string;
   /** The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. */
   read(url: string, range?: ByteRange): Promise<Readable>;
   /** Removes the data; absent data is not an error. */
@@ -73,7 +79,7 @@ export interface StoreDriver {
    * can (the file store, on the same filesystem: a hard link). Null: it cannot; write() it instead.
    * The file itself is left where it is.
    */
-  adopt?(key: string, file: string): Promise<WriteResult | null>;
+  adopt?(key: string, file: string, at?: string): Promise<WriteResult | null>;
   /** Removes temporary files of writes that ended without finishing (untouched for `idleMs`); how many. */
   sweepPartials?(idleMs: number): Promise<number>;
   /** Whether a write of `key` is still going (its temporary file changed within `idleMs`). */

@@ -1,4 +1,5 @@
-import { chmod, link, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -29,6 +30,7 @@ export class FileStoreDriver implements StoreDriver {
   /** filesystem_store_file_perm: the mode each image file gets (null: the process's default). */
   private readonly fileMode: number | null;
   private readonly dirsOpened = new Map<string, Promise<void>>();
+  private dirsCreated = false;
 
   constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null } = {}) {
     const list = typeof dirs === 'string' ? [{ path: dirs, priority: 0 }] : dirs;
@@ -40,22 +42,37 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   /**
-   * Where data of `size` bytes goes: the directories of the highest priority first, of those the one
-   * with the most free space that has room; a full store is FULL, as Glance's StorageFull.
+   * The directory of `key`: the one that holds it already, else where new data of `size` bytes goes:
+   * of the highest priority, the directory with the most free space that has room for it; a full store
+   * is FULL, as Glance's StorageFull. (Synchronous: urlFor() answers with it before the write begins.)
    */
-  private async dirFor(size: number): Promise<string> {
+  private dirFor(key: string, size: number): string {
     if (this.dirs.length === 1) return this.dir;
+    const holding = this.dirs.find((d) => existsSync(path.join(d.path, key)));
+    if (holding) return holding.path;
+    // Every directory exists from the first choice on, as Glance creates them at start; one that cannot
+    // be created or read has no room.
+    if (!this.dirsCreated) for (const { path: dir } of this.dirs) tryIt(() => mkdirSync(dir, { recursive: true }));
+    this.dirsCreated = true;
     for (const priority of [...new Set(this.dirs.map((d) => d.priority))]) {
       let best: { dir: string; free: number } | null = null;
       for (const { path: dir } of this.dirs.filter((d) => d.priority === priority)) {
-        await mkdir(dir, { recursive: true });
-        const info = await statfs(dir);
+        const info = tryIt(() => statfsSync(dir));
+        if (!info) continue;
         const free = info.bavail * info.bsize;
         if (free >= size && (!best || free > best.free)) best = { dir, free };
       }
       if (best) return best.dir;
     }
     throw new StoreError('FULL', `no directory of the store has room for ${size} bytes`);
+  }
+
+  /** The directory a write goes to: that of the url reserved for it (urlFor), else the choice now. */
+  private dirOfWrite(key: string, at: string | undefined, size: number): string {
+    if (at === undefined) return this.dirFor(key, size);
+    const file = this.pathOf(at);
+    if (path.basename(file) !== key) throw new StoreError('INVALID_URL', `${at} is not the place of ${key}`);
+    return path.dirname(file);
   }
 
   /**
@@ -91,7 +108,7 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
-    const dir = await this.dirFor(opts.sizeHint ?? 0);
+    const dir = this.dirOfWrite(key, opts.at, opts.sizeHint ?? 0);
     await this.prepareDir(dir);
     const final = path.join(dir, key);
     // A dot-name in the same directory: rename() is then atomic, and a crash leaves only a temp to sweep.
@@ -127,9 +144,9 @@ export class FileStoreDriver implements StoreDriver {
     return [...names].sort();
   }
 
-  async adopt(key: string, file: string): Promise<WriteResult | null> {
+  async adopt(key: string, file: string, at?: string): Promise<WriteResult | null> {
     const size = (await stat(file)).size;
-    const dir = await this.dirFor(size);
+    const dir = this.dirOfWrite(key, at, size);
     await this.prepareDir(dir);
     const temp = path.join(dir, partialName(key));
     try {
@@ -150,9 +167,9 @@ export class FileStoreDriver implements StoreDriver {
     return { data_dir: this.dir, chunk_size: 65536, thin_provisioning: false };
   }
 
-  /** The url an object of this key has (or would have) in this store's first directory. */
-  urlFor(key: string): string {
-    return urlOf(this.dir, key);
+  /** The url an object of this key has, or would have if `sizeHint` bytes were written now (dirFor). */
+  urlFor(key: string, sizeHint = 0): string {
+    return urlOf(this.dirFor(key, sizeHint), key);
   }
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
@@ -259,6 +276,14 @@ export class FileStoreDriver implements StoreDriver {
     // A location must never reach outside this store's directories.
     if (!this.dirs.some((d) => d.path === path.dirname(file))) throw new StoreError('INVALID_URL', `${url} is outside the store`);
     return file;
+  }
+}
+
+function tryIt<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch {
+    return null;
   }
 }
 

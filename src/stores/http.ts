@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
-import { readFileSync } from 'node:fs';
-import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { boolOption, type Config } from '../config/index.ts';
+import { readPemFile } from '../net/tls-fetch.ts';
 import { DownloadError, downloadOptionsFromConfig, safeDownload, safeHead, type SafeDownloadOptions } from '../net/safe-download.ts';
 import { StoreError, isNetworkFailure, type ByteRange, type StoreDriver, type StoreErrorCode } from './driver.ts';
 
@@ -117,16 +117,7 @@ function storeError(err: unknown, url: string): StoreError {
  */
 export function createHttpDriver(storeId: string, options: Record<string, string>, config: Config): HttpStoreDriver {
   const caFile = options.https_ca_certificates_file?.trim();
-  let ca: Buffer | undefined;
-  if (caFile) {
-    try {
-      ca = readFileSync(caFile);
-    } catch (err) {
-      throw new ConfigError(
-        `store ${storeId}: https_ca_certificates_file ${caFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      );
-    }
-  }
+  const ca = caFile ? readPemFile(caFile, `store ${storeId}: https_ca_certificates_file`) : undefined;
   const insecure = !ca && boolOption(options.https_insecure, false, `store ${storeId}: https_insecure`);
   return new HttpStoreDriver({ ...downloadOptionsFromConfig(config), tls: { ca, insecure } });
 }

@@ -40,11 +40,11 @@ export class Store {
   }
 
   /** The driver's adopt() when it has one; null when the bytes must be written instead. */
-  adopt(key: string, file: string): Promise<WriteResult | null> {
+  adopt(key: string, file: string, at?: string): Promise<WriteResult | null> {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
       if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
-      const adopted = this.driver.capabilities.adopt ? await this.driver.adopt!(key, file) : null;
+      const adopted = this.driver.capabilities.adopt ? await this.driver.adopt!(key, file, at) : null;
       if (adopted) this.options.countBytes?.('in', adopted.size);
       return adopted;
     });
@@ -74,9 +74,9 @@ export class Store {
     if (this.driver.capabilities.closable) await this.driver.close!();
   }
 
-  urlFor(key: string): string {
+  urlFor(key: string, sizeHint?: number): string {
     if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
-    return this.driver.urlFor(key);
+    return this.driver.urlFor(key, sizeHint);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { applicationCredentialAuthBody, passwordAuthBody, type PasswordLogin } from '../auth/keystone-password.ts';
+import { applicationCredentialAuthBody, keystoneBase, passwordAuthBody, type PasswordLogin } from '../auth/keystone-password.ts';
 import { request, type HttpResponse, type keepAliveAgents } from '../net/http-client.ts';
 import { StoreError } from './driver.ts';
 import { header, statusCode, toStoreError } from './swift-errors.ts';
@@ -42,9 +42,12 @@ export async function logIn(auth: SwiftAuth, endpoint: string | undefined, agent
   return { ...session, storageUrl };
 }
 
+// A login that gets no answer must end: every request of the store waits for the session it brings.
+const LOGIN_TIMEOUT_MS = 30_000;
+
 async function call(url: string, init: Parameters<typeof request>[1]): Promise<HttpResponse> {
   try {
-    return await request(url, init);
+    return await request(url, { ...init, headersTimeoutMs: LOGIN_TIMEOUT_MS });
   } catch (err) {
     throw toStoreError(err, `authenticating at ${url}`);
   }
@@ -76,7 +79,7 @@ interface CatalogEntry {
 
 async function keystoneLogin(auth: Extract<SwiftAuth, { version: '3' }>, agents: Agents, endpointGiven: boolean): Promise<Session> {
   // Deployments write the address with or without the version, as for keystone_authtoken.
-  const url = `${auth.url.replace(/\/+$/, '').replace(/\/v3$/, '')}/v3/auth/tokens`;
+  const url = `${keystoneBase(auth.url)}/v3/auth/tokens`;
   const body = auth.applicationCredential
     ? applicationCredentialAuthBody(auth.applicationCredential.id, auth.applicationCredential.secret)
     : passwordAuthBody(auth.password!);

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { boolOption, ConfigError, type Config } from '../config/index.ts';
 import { besideConfigOrAsGiven } from '../config/find-file.ts';
 import { readSwiftReference } from './swift-references.ts';
 import type { SwiftAuth } from './swift-login.ts';
 import { SwiftStoreDriver } from './swift.ts';
+import { readPemFile } from '../net/tls-fetch.ts';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +25,7 @@ const MiB = 1024 * 1024;
  */
 export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config): SwiftStoreDriver {
   const chunk = options.swift_store_large_object_chunk_size?.trim();
+  const cacert = options.swift_store_cacert?.trim();
   if (chunk && (!/^\d+$/.test(chunk) || Number(chunk) < 1)) {
     throw new ConfigError(`store ${storeId}: swift_store_large_object_chunk_size '${chunk}' is not a positive integer (MiB)`);
   }
@@ -38,18 +39,8 @@ export function createSwiftDriver(storeId: string, options: Record<string, strin
     segmentSize: chunk ? Number(chunk) * MiB : undefined,
     endpoint: options.swift_store_endpoint?.trim() || undefined,
     insecure: boolOption(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
-    ca: caFile(storeId, options.swift_store_cacert?.trim() || undefined),
+    ca: cacert ? readPemFile(cacert, `store ${storeId}: swift_store_cacert`) : undefined,
   });
-}
-
-/** swift_store_cacert's certificates, read at start: a file that cannot be read stops the store. */
-function caFile(storeId: string, file: string | undefined): Buffer | undefined {
-  if (!file) return undefined;
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new ConfigError(`store ${storeId}: swift_store_cacert ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 /**

@@ -19,6 +19,9 @@ import { selfSignedCertificate } from '../helpers/tls.ts';
 let keystone: RunningKeystone;
 let haproxy: RunningHaproxy;
 let httpsUrl: string;
+/** The same Keystone behind a frontend that also asks for a client certificate (`client`). */
+let clientCertUrl: string;
+const client = selfSignedCertificate();
 const dir = mkdtempSync(path.join(tmpdir(), 'gaze-keystone-tls-'));
 const caFile = path.join(dir, 'ca.pem');
 const otherCaFile = path.join(dir, 'other-ca.pem');
@@ -29,12 +32,19 @@ before(
     const certificate = selfSignedCertificate();
     writeFileSync(caFile, certificate.cert);
     writeFileSync(otherCaFile, selfSignedCertificate().cert);
-    const port = await freePort();
+    writeFileSync(path.join(dir, 'client.pem'), client.pem);
+    writeFileSync(path.join(dir, 'client-cert.pem'), client.cert);
+    writeFileSync(path.join(dir, 'client-key.pem'), client.key);
+    const [port, clientPort] = [await freePort(), await freePort()];
     httpsUrl = `https://127.0.0.1:${port}`;
+    clientCertUrl = `https://127.0.0.1:${clientPort}`;
     haproxy = await startHaproxyWith(
-      `defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\nfrontend keystone\n  bind 127.0.0.1:${port} ssl crt __DIR__/site.pem\n  default_backend keystone\nbackend keystone\n  server k 127.0.0.1:${keystone.port}\n`,
+      `defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n` +
+        `frontend keystone\n  bind 127.0.0.1:${port} ssl crt __DIR__/site.pem\n  default_backend keystone\n` +
+        `frontend keystone_client_cert\n  bind 127.0.0.1:${clientPort} ssl crt __DIR__/site.pem ca-file __DIR__/client-ca.pem verify required\n  default_backend keystone\n` +
+        `backend keystone\n  server k 127.0.0.1:${keystone.port}\n`,
       httpsUrl,
-      { 'site.pem': certificate.pem },
+      { 'site.pem': certificate.pem, 'client-ca.pem': client.cert },
       '/v3',
     );
   },
@@ -46,10 +56,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function authenticator(tls: Record<string, string>) {
+function authenticator(tls: Record<string, string>, url = httpsUrl) {
   const sections: RawSections = {
     keystone_authtoken: {
-      auth_url: `${httpsUrl}/v3`,
+      auth_url: `${url}/v3`,
       username: 'gaze',
       password: 'gaze-secret',
       project_name: 'service',
@@ -76,6 +86,22 @@ test('[keystone_authtoken] cafile: tokens are validated over https with the CA n
   // insecure = True skips the check, as keystoneauth's does.
   const insecure = await authenticator({ insecure: 'True' }).authenticate({ 'x-auth-token': token }, 'r');
   assert.deepEqual([...insecure.roles].sort(), ['member', 'reader']);
+});
+
+test('[keystone_authtoken] certfile and keyfile: a Keystone that asks for a client certificate gets it (key beside it, or in the same file)', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const withCert: Array<Record<string, string>> = [
+    { cafile: caFile, certfile: path.join(dir, 'client-cert.pem'), keyfile: path.join(dir, 'client-key.pem') },
+    { cafile: caFile, certfile: path.join(dir, 'client.pem') },
+  ];
+  for (const tls of withCert) {
+    const ctx = await authenticator(tls, clientCertUrl).authenticate({ 'x-auth-token': token }, 'r');
+    assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+  }
+  await assert.rejects(
+    authenticator({ cafile: caFile }, clientCertUrl).authenticate({ 'x-auth-token': token }, 'r'),
+    (err: unknown) => err instanceof GazeError && err.status === 503,
+  );
 });
 
 test('[oslo_limit] cafile: unified limits are read over https with the CA named', async () => {
@@ -109,15 +135,15 @@ test('[oslo_limit] cafile: unified limits are read over https with the CA named'
   );
 });
 
-test('a TLS file that cannot be read, or a certfile without its keyfile, stops start-up', () => {
+test('a TLS file that cannot be read stops start-up', () => {
   const tls = { cafile: null, certfile: null, keyfile: null, insecure: false };
   assert.throws(
     () => fetchWithTls({ ...tls, cafile: path.join(dir, 'absent.pem') }, 'keystone_authtoken'),
     (err: unknown) => err instanceof ConfigError && /\[keystone_authtoken\] cafile .*absent\.pem cannot be read: ENOENT/.test(err.message),
   );
   assert.throws(
-    () => fetchWithTls({ ...tls, certfile: caFile }, 'oslo_limit'),
-    (err: unknown) => err instanceof ConfigError && /\[oslo_limit\] certfile and keyfile go together/.test(err.message),
+    () => fetchWithTls({ ...tls, certfile: path.join(dir, 'client-cert.pem'), keyfile: path.join(dir, 'absent-key.pem') }, 'oslo_limit'),
+    (err: unknown) => err instanceof ConfigError && /\[oslo_limit\] keyfile .*absent-key\.pem cannot be read: ENOENT/.test(err.message),
   );
   assert.throws(
     () => authenticator({ cafile: path.join(dir, 'absent.pem') }),

@@ -239,6 +239,13 @@ test('a multi-valued option (filesystem_store_datadirs) takes a value per line, 
     const config = loadConfig([a, b, write('stores.conf', '[DEFAULT]\nenabled_backends = fast:file\n')], {});
     assert.equal(config.section('glance_store').filesystem_store_datadirs, '/srv/a:200\n/srv/b\n/srv/c:5');
     assert.equal(config.section('fast').filesystem_store_datadirs, '/x:1\n/y');
+    // `gaze config show` lists them all; the environment replaces them, as oslo.config's does.
+    assert.deepEqual(config.get('glance_store', 'filesystem_store_datadirs'), ['/srv/a:200', '/srv/b', '/srv/c:5']);
+    const fromEnv = loadConfig([a, b, write('stores2.conf', '[DEFAULT]\nenabled_backends = fast:file\n')], {
+      GAZE__glance_store__filesystem_store_datadirs: '/env:1',
+    });
+    assert.equal(fromEnv.section('glance_store').filesystem_store_datadirs, '/env:1');
+    assert.deepEqual(fromEnv.get('glance_store', 'filesystem_store_datadirs'), ['/env:1']);
     // Any other option set twice in one file is still the mistake it almost always is.
     const twice = write('twice.conf', '[glance_store]\nfilesystem_store_datadir = /a\nfilesystem_store_datadir = /b\n');
     refused(() => loadConfig([twice], {}), /twice\.conf:3: \[glance_store\] filesystem_store_datadir is set twice in this file \(also at line 2\)$/);

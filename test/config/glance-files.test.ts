@@ -258,3 +258,33 @@ test('a config that cannot be used stops `gaze serve` and `gaze config check` wi
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stderr.trim(), `gaze: ${conf}:3: unknown section [glance_stroe]`);
 });
+
+test('gaze config show prints set credentials, and URLs that may hold them, as ****', async () => {
+  const dir = path.join(root, 'secrets');
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'glance-api.conf');
+  writeFileSync(
+    conf,
+    [
+      '[DEFAULT]',
+      'transport_url = rabbit://glance:rabbit-pw@127.0.0.1:5672/',
+      '[database]',
+      'connection = postgresql://glance:db-pw@127.0.0.1/glance',
+      '[keystone_authtoken]',
+      'username = glance',
+      'password = keystone-pw',
+      '[glance_store]',
+      'swift_store_user = project:glance',
+      'swift_store_key = swift-pw',
+      's3_store_secret_key = s3-pw',
+      '',
+    ].join('\n'),
+  );
+  const shown = await runGaze(['config', 'show', '--config-file', conf], { cwd: dir });
+  assert.equal(shown.code, 0, shown.stderr);
+  for (const secret of ['rabbit-pw', 'db-pw', 'keystone-pw', 'swift-pw', 's3-pw', 'project:glance']) assert.ok(!shown.stdout.includes(secret), secret);
+  for (const option of ['transport_url', 'connection', 'password', 'swift_store_user', 'swift_store_key', 's3_store_secret_key']) {
+    assert.match(shown.stdout, new RegExp(`^${option} = \\*\\*\\*\\* +# .*glance-api\\.conf:\\d+$`, 'm'), option);
+  }
+  assert.match(shown.stdout, /^username = glance +# /m);
+});

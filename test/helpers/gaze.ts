@@ -30,7 +30,14 @@ function writeConfig(dir: string, port: number, sections: RawSections): string {
     .map(
       ([name, opts]) =>
         `[${name}]\n${Object.entries(opts)
-          .map(([k, v]) => `${k} = ${v.replaceAll('__DIR__', dir)}`)
+          // A value of several lines is a multi-valued option's: the option once per value.
+          .map(([k, v]) =>
+            v
+              .replaceAll('__DIR__', dir)
+              .split('\n')
+              .map((line) => `${k} = ${line}`)
+              .join('\n'),
+          )
           .join('\n')}\n`,
     )
     .join('\n');

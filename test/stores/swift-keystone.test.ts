@@ -214,6 +214,14 @@ test('swift keystone: a Gaze reads the operator glance-swift.conf beside its con
         swift_store_create_container_on_put: 'True',
         swift_store_large_object_chunk_size: '1',
       },
+      // Staged data in the same account, named by the same file.
+      os_glance_staging_store: {
+        swift_store_config_file: 'glance-swift.conf',
+        default_swift_reference: 'demo_account',
+        swift_store_region: 'RegionOne',
+        swift_store_container: `${container}-staging`,
+        swift_store_create_container_on_put: 'True',
+      },
     },
     {
       besideConfig: {
@@ -248,6 +256,17 @@ test('swift keystone: a Gaze reads the operator glance-swift.conf beside its con
     assert.deepEqual(await listing(demo, container), [image.id]);
     assert.equal((await listing(demo, `${container}_segments`)).length, 4);
     assert.deepEqual(await listing(await login('alt', 'alt-secret', 'alt'), container), []);
+
+    // glance-direct through the staging store of the same account.
+    const staged = await api.createImage({ name: 'staged in swift' });
+    const stagedData = randomBytes(100_000);
+    assert.equal((await api.put(`/v2/images/${staged.id}/stage`, { body: stagedData, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.deepEqual(await listing(demo, `${container}-staging`), [staged.id]);
+    assert.equal((await api.post(`/v2/images/${staged.id}/import`, { method: { name: 'glance-direct' } })).status, 202);
+    for (let i = 0; i < 300 && (await api.get(`/v2/images/${staged.id}`)).json.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
+    const stagedDownload = await fetch(`${gaze.url}/v2/images/${staged.id}/file`);
+    assert.ok(Buffer.from(await stagedDownload.arrayBuffer()).equals(stagedData));
+    assert.deepEqual(await listing(demo, `${container}-staging`), []);
   } finally {
     await gaze.stop();
   }
