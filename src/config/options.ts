@@ -123,6 +123,23 @@ export const OPTIONS = {
     // oslo.db); Gaze's pool holds up to their sum, and 10 when neither is set.
     max_pool_size: { type: 'int', default: null },
     max_overflow: { type: 'int', default: null },
+    // oslo.db's wait for the server at start: attempts (-1: no end) and seconds between them.
+    max_retries: {
+      type: 'int',
+      default: 10,
+      aliases: [
+        ['DEFAULT', 'sql_max_retries'],
+        ['database', 'sql_max_retries'],
+      ],
+    },
+    retry_interval: {
+      type: 'int',
+      default: 10,
+      aliases: [
+        ['DEFAULT', 'sql_retry_interval'],
+        ['database', 'reconnect_interval'],
+      ],
+    },
   },
   glance_store: {
     stores: { type: 'list', default: ['file', 'http'] },

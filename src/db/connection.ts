@@ -114,6 +114,49 @@ export async function syncSchema(db: Db): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
+// Failures to reach the server at all (oslo.db's DBConnectionError): refused, unresolvable, cut, timed
+// out, or a PostgreSQL still starting up or shutting down. Not a refused password or a missing database.
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  '57P03',
+  '57P01',
+  'PROTOCOL_CONNECTION_LOST',
+]);
+
+function unreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; errors?: unknown[]; message?: unknown } | null;
+  const codes = [e?.code, ...(Array.isArray(e?.errors) ? e.errors.map((x) => (x as { code?: unknown }).code) : [])];
+  return codes.some((c) => typeof c === 'string' && UNREACHABLE.has(c)) || /Connection terminated unexpectedly/.test(String(e?.message));
+}
+
+/**
+ * `first` (the first use of the database at start), tried again while the server cannot be reached:
+ * up to `maxRetries` attempts `intervalMs` apart (-1: no end), as oslo.db waits for its server at start
+ * ([database] max_retries, retry_interval), so a service started before its database comes up waits.
+ */
+export async function whenReachable<T>(
+  first: () => Promise<T>,
+  opts: { maxRetries: number; intervalMs: number; onRetry: (err: unknown, attemptsLeft: number | null) => void },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await first();
+    } catch (err) {
+      const left = opts.maxRetries < 0 ? null : opts.maxRetries - attempt;
+      if (!unreachable(err) || (left !== null && left <= 0)) throw err;
+      opts.onRetry(err, left);
+      await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));
+    }
+  }
+}
+
 /** Whether a write failed on a unique constraint (a concurrent or duplicate insert), on either engine. */
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
