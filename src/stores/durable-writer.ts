@@ -9,10 +9,15 @@ const WRITE_BATCH_BYTES = 1 << 20;
 /** Writeback is started every this many bytes, so the closing fdatasync only waits for the last stretch. */
 const SYNC_EVERY_BYTES = 64 << 20;
 
+/** All-zero chunks up to this size are recognised with one memcmp against it. */
+const ZEROS = Buffer.alloc(1 << 16);
+
 /**
  * Writes a stream into an open file and ends only once every byte is on disk (fdatasync). Rolling
  * syncs run while later data is still arriving: the kernel would otherwise keep the whole image dirty
- * in memory and write all of it at the close, which would add seconds to each upload.
+ * in memory and write all of it at the close, which would add seconds to each upload. With `sparse`
+ * (Glance's filesystem_thin_provisioning), chunks of zeros are not written but left as holes, which
+ * read back as zeros and take no space.
  */
 export class DurableFileWriter extends Writable {
   bytesWritten = 0;
@@ -21,7 +26,10 @@ export class DurableFileWriter extends Writable {
   private rollingSync: Promise<void> | null = null;
   private syncError: Error | null = null;
 
-  constructor(private readonly handle: FileHandle) {
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly opts: { sparse?: boolean } = {},
+  ) {
     super({ highWaterMark: WRITE_BATCH_BYTES });
   }
 
@@ -37,12 +45,31 @@ export class DurableFileWriter extends Writable {
     (async () => {
       await this.rollingSync;
       if (this.syncError) throw this.syncError;
+      // Holes at the end: the file reaches its length only by being extended.
+      if (this.opts.sparse && (await this.handle.stat()).size < this.position) await this.handle.truncate(this.position);
       await this.handle.datasync();
     })().then(() => callback(), callback);
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
     if (this.syncError) throw this.syncError;
+    if (!this.opts.sparse) return this.writeAt(buffers);
+    // Runs of data are written; a chunk of zeros only moves the position on.
+    let run: Buffer[] = [];
+    for (const buffer of buffers) {
+      if (!isZeros(buffer)) {
+        run.push(buffer);
+        continue;
+      }
+      await this.writeAt(run);
+      run = [];
+      this.position += buffer.length;
+      this.bytesWritten += buffer.length;
+    }
+    await this.writeAt(run);
+  }
+
+  private async writeAt(buffers: Buffer[]): Promise<void> {
     let pending = buffers;
     while (pending.length > 0) {
       const { bytesWritten } = await this.handle.writev(pending, this.position);
@@ -64,6 +91,14 @@ export class DurableFileWriter extends Writable {
       );
     }
   }
+}
+
+function isZeros(buffer: Buffer): boolean {
+  for (let at = 0; at < buffer.length; at += ZEROS.length) {
+    const part = buffer.subarray(at, at + ZEROS.length);
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return buffer.length > 0;
 }
 
 /** What is left of `buffers` once the first `written` bytes of them are written (a short writev). */

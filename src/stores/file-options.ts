@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/index.ts';
+import { boolOption, ConfigError } from '../config/index.ts';
 import type { Config } from '../config/index.ts';
 import path from 'node:path';
 import { FileStoreDriver, type DataDir } from './file.ts';
@@ -8,12 +8,16 @@ import { FileStoreDriver, type DataDir } from './file.ts';
  *   filesystem_store_datadir    the directory (default: under [DEFAULT] data_dir)
  *   filesystem_store_datadirs   several directories instead, one `path:priority` per line (repeat the
  *                               option), the priority an integer, 0 when left out
+ *   filesystem_thin_provisioning  zeros left as holes in the files (sparse), not written (default false)
  *   filesystem_store_file_perm  the mode of each image file, for other services (nova) that read the
  *                               files directly: an integer whose digits are octal (640 is rw-r-----);
  *                               0 or less leaves the process's default
  */
 export function createFileDriver(storeId: string, options: Record<string, string>, config: Config): FileStoreDriver {
-  const mode = { fileMode: fileMode(storeId, options.filesystem_store_file_perm) };
+  const mode = {
+    fileMode: fileMode(storeId, options.filesystem_store_file_perm),
+    sparse: boolOption(options.filesystem_thin_provisioning, false, `store ${storeId}: filesystem_thin_provisioning`),
+  };
   const dir = options.filesystem_store_datadir?.trim();
   const dirs = options.filesystem_store_datadirs;
   if (dirs !== undefined) {

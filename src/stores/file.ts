@@ -32,13 +32,17 @@ export class FileStoreDriver implements StoreDriver {
   private readonly dirsOpened = new Map<string, Promise<void>>();
   private dirsCreated = false;
 
-  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null } = {}) {
+  /** filesystem_thin_provisioning: zeros are left as holes. */
+  private readonly sparse: boolean;
+
+  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null; sparse?: boolean } = {}) {
     const list = typeof dirs === 'string' ? [{ path: dirs, priority: 0 }] : dirs;
     if (list.length === 0) throw new Error('a file store needs a directory');
     // Highest priority first; the order given among equals (sort is stable).
     this.dirs = list.map((d) => ({ path: path.resolve(d.path), priority: d.priority })).sort((a, b) => b.priority - a.priority);
     this.dir = this.dirs[0]!.path;
     this.fileMode = opts.fileMode ?? null;
+    this.sparse = opts.sparse ?? false;
   }
 
   /**
@@ -118,7 +122,7 @@ export class FileStoreDriver implements StoreDriver {
       const handle = await open(temp, 'wx');
       try {
         // The bytes reach the disk before the name makes them visible.
-        const out = new DurableFileWriter(handle);
+        const out = new DurableFileWriter(handle, { sparse: this.sparse });
         await pipeline(source, out, { signal: opts.signal });
         size = out.bytesWritten;
       } finally {
@@ -164,7 +168,7 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   properties(): Record<string, unknown> {
-    return { data_dir: this.dir, chunk_size: 65536, thin_provisioning: false };
+    return { data_dir: this.dir, chunk_size: 65536, thin_provisioning: this.sparse };
   }
 
   /** The url an object of this key has, or would have if `sizeHint` bytes were written now (dirFor). */

@@ -1,5 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
@@ -15,6 +16,7 @@ import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { processTag } from '../../src/util/process.ts';
 import { runStoreConformance } from './conformance.ts';
+import { chunks } from './sources.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'gaze-filestore-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -76,6 +78,23 @@ test("filesystem_store_datadirs: the highest priority takes writes; data in any 
   refused({ filesystem_store_datadirs: a, filesystem_store_datadir: b }, /specify either filesystem_store_datadir or filesystem_store_datadirs/);
   refused({ filesystem_store_datadir: '' }, /specify at least filesystem_store_datadir or filesystem_store_datadirs/);
   assert.equal(createFileDriver('fs', { filesystem_store_datadirs: `${a}:1\n${a}:1` }, {} as Config).dirs.length, 1);
+});
+
+test('thin provisioning: chunks of zeros are holes, at the end too; without it they are written', async () => {
+  const data = Buffer.concat([randomBytes(65536), Buffer.alloc(4 << 20), randomBytes(1000), Buffer.alloc(1 << 20)]);
+  const sizes: number[] = [];
+  for (const sparse of [true, false]) {
+    const dir = path.join(root, `thin-${sparse}`);
+    const driver = createFileDriver('fs', { filesystem_store_datadir: dir, filesystem_thin_provisioning: String(sparse) }, {} as Config);
+    const { url, size } = await driver.write('img', chunks(data, 65536));
+    assert.equal(size, data.length);
+    assert.equal(await driver.stat(url), data.length);
+    assert.ok((await buffer(await driver.read(url))).equals(data));
+    assert.equal(driver.properties().thin_provisioning, sparse);
+    sizes.push(statSync(path.join(dir, 'img')).blocks * 512);
+  }
+  assert.ok(sizes[0]! < 1 << 20, `sparse: ${sizes[0]} bytes allocated`);
+  assert.ok(sizes[1]! >= data.length, `dense: ${sizes[1]} bytes allocated`);
 });
 
 test('filesystem_store_datadirs in [glance_store] alone (single-store mode): the store takes them, not the default directory', async () => {

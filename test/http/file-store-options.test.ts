@@ -1,11 +1,13 @@
-// A file store on two filesystems of one priority (filesystem_store_datadirs): data goes to the one
-// with more free space, which need not be the first listed, and the image's location names where it
-// went, so it downloads and its delete removes it.
+// A file store's options through the API: on two filesystems of one priority (filesystem_store_datadirs)
+// data goes to the one with more free space, which need not be the first listed, and the image's
+// location names where it went, so it downloads and its delete removes it; with thin provisioning,
+// zeros take no space and the digests are those of the whole data.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
@@ -44,6 +46,27 @@ test('an upload lands in the directory with more free space, listed second; it d
 
     assert.equal((await api.del(`/v2/images/${image.id}`)).status, 204);
     assert.ok(!existsSync(path.join(emptier, image.id)), 'the delete removed the data where it was');
+  } finally {
+    await gaze.stop();
+  }
+});
+
+test('filesystem_thin_provisioning: the zeros of an upload are holes in the file; the size, digests and download are the whole data', async () => {
+  const gaze = await startGazeInProcess({ glance_store: { filesystem_thin_provisioning: 'True' } });
+  try {
+    const api = client(gaze.url);
+    const image = await api.createImage({ name: 'mostly zeros' });
+    const data = Buffer.concat([randomBytes(100_000), Buffer.alloc(8 << 20), randomBytes(100_000), Buffer.alloc(2 << 20)]);
+    assert.equal((await api.upload(image.id, data)).status, 204);
+    const shown = (await api.get(`/v2/images/${image.id}`)).json;
+    assert.equal(shown.size, data.length);
+    assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
+    assert.equal(shown.os_hash_value, createHash('sha512').update(data).digest('hex'));
+    const file = statSync(path.join(gaze.dir, 'data', 'images', image.id));
+    assert.equal(file.size, data.length);
+    assert.ok(file.blocks * 512 < 2 << 20, `${file.blocks * 512} bytes allocated for ${data.length}`);
+    const download = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+    assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
   } finally {
     await gaze.stop();
   }
