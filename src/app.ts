@@ -236,6 +236,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     metrics,
     keepAlive: config.get('DEFAULT', 'http_keepalive'),
     proxyHeaders: config.get('oslo_middleware', 'enable_proxy_headers_parsing'),
+    tcpKeepIdleSeconds: config.get('DEFAULT', 'tcp_keepidle'),
     cors: {
       allowedOrigins: config.get('cors', 'allowed_origin'),
       allowCredentials: config.get('cors', 'allow_credentials'),

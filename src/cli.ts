@@ -70,7 +70,7 @@ async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) answerSupervisor();
   const app = await createApp(config, { log });
   startHashWorkers(log);
-  await app.server.listen({ host, port });
+  await app.server.listen({ host, port, backlog: config.get('DEFAULT', 'backlog') });
   const metricsServer = cluster.isPrimary ? await startMetrics(config, ownMetrics(app.metrics), log) : null;
   if (cluster.isWorker) app.metrics.shareWithSupervisor();
   if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);

@@ -84,6 +84,10 @@ export const OPTIONS = {
     client_socket_timeout: { type: 'int', default: 900 },
     // Glance's: false answers every request with `Connection: close` and closes the connection.
     http_keepalive: { type: 'bool', default: true },
+    // Glance's server socket: the listen queue (capped by net.core.somaxconn), and TCP keepalive probes
+    // on every client connection after this many idle seconds.
+    backlog: { type: 'int', default: 4096 },
+    tcp_keepidle: { type: 'int', default: 600 },
     // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
     upload_min_rate: { type: 'int', default: 1024 },
     // oslo.log: the level, and where lines go (a file, else stdout, or stderr with use_stderr).

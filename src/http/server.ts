@@ -47,6 +47,8 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** [DEFAULT] http_keepalive: false closes each connection after its answer, as Glance's server then does. */
   keepAlive?: boolean;
+  /** [DEFAULT] tcp_keepidle: TCP keepalive on each client connection after this many idle seconds (0: none). */
+  tcpKeepIdleSeconds?: number;
   /** [oslo_middleware] enable_proxy_headers_parsing: believe a proxy's Forwarded and X-Forwarded-* headers. */
   proxyHeaders?: boolean;
 }
@@ -145,6 +147,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (request.method === 'QUERY') request.raw.headers['content-type'] = 'application/octet-stream';
     done();
   });
+
+  const keepIdle = opts.tcpKeepIdleSeconds ?? 0;
+  // As Glance's server: a client that vanished without closing (a rebooted host) is found and let go.
+  if (keepIdle > 0) app.server.on('connection', (socket: Socket) => socket.setKeepAlive(true, keepIdle * 1000));
 
   if (opts.keepAlive === false) {
     app.addHook('onRequest', (_request, reply, done) => {
