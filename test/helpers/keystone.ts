@@ -23,6 +23,8 @@ export interface RunningKeystone {
   stop(): Promise<void>;
   /** A project-scoped token for a user of the default domain (POST /v3/auth/tokens). */
   token(user: string, password: string, project: string): Promise<string>;
+  /** The same, with the ids of its user and project. */
+  login(user: string, password: string, project: string): Promise<{ token: string; projectId: string; userId: string }>;
 }
 
 export async function freePort(): Promise<number> {
@@ -67,6 +69,24 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
     throw err;
   }
 
+  async function login(user: string, password: string, project: string): Promise<{ token: string; projectId: string; userId: string }> {
+    const res = await fetch(`${url}/v3/auth/tokens`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: user, password, domain: { id: 'default' } } } },
+          scope: { project: { name: project, domain: { id: 'default' } } },
+        },
+      }),
+    });
+    const token = res.headers.get('x-subject-token');
+    const text = await res.text();
+    if (res.status !== 201 || !token) throw new Error(`token for ${user}@${project}: HTTP ${res.status} ${text}`);
+    const body = JSON.parse(text) as { token: { project: { id: string }; user: { id: string } } };
+    return { token, projectId: body.token.project.id, userId: body.token.user.id };
+  }
+
   let stopped: Promise<void> | null = null;
   return {
     url,
@@ -79,21 +99,9 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
       return stopped;
     },
     async token(user, password, project) {
-      const res = await fetch(`${url}/v3/auth/tokens`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          auth: {
-            identity: { methods: ['password'], password: { user: { name: user, password, domain: { id: 'default' } } } },
-            scope: { project: { name: project, domain: { id: 'default' } } },
-          },
-        }),
-      });
-      const token = res.headers.get('x-subject-token');
-      const text = await res.text();
-      if (res.status !== 201 || !token) throw new Error(`token for ${user}@${project}: HTTP ${res.status} ${text}`);
-      return token;
+      return (await login(user, password, project)).token;
     },
+    login,
   };
 }
 

@@ -37,21 +37,9 @@ let haproxy: RunningHaproxy;
 /** Keystone's and Swift's https addresses (HAProxy terminating TLS with `certificate`). */
 let tls: { keystone: string; swift: string };
 
-/** A token of a default-domain user and the id of its project. */
-async function login(user: string, password: string, project: string): Promise<{ token: string; projectId: string; userId: string }> {
-  const res = await fetch(`${keystone.url}/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: user, password, domain: { id: 'default' } } } },
-        scope: { project: { name: project, domain: { id: 'default' } } },
-      },
-    }),
-  });
-  const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
-  assert.equal(res.status, 201);
-  return { token: res.headers.get('x-subject-token')!, projectId: body.token.project.id, userId: body.token.user.id };
+/** A token of a default-domain user, with the ids of its project and user. */
+function login(user: string, password: string, project: string): Promise<{ token: string; projectId: string; userId: string }> {
+  return keystone.login(user, password, project);
 }
 
 async function keystoneCall(token: string, method: string, path: string, json: unknown): Promise<any> {
