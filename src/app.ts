@@ -2,7 +2,7 @@ import { quotasFromConfig } from './quota/from-config.ts';
 import { UsageRepo } from './db/repos/usage.ts';
 import type { FastifyInstance } from 'fastify';
 import { type Config } from './config/index.ts';
-import { openDatabase, syncSchema, whenReachable, type Db } from './db/connection.ts';
+import { openDatabase, syncSchema, type Db } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
@@ -57,7 +57,7 @@ import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { configuredParts, databasePoolSize, databaseUrl } from './configured-parts.ts';
+import { configuredParts, databasePoolSize, databaseUrl, whenDatabaseReachable } from './configured-parts.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -81,12 +81,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     metrics,
   );
   const db = openDatabase(databaseUrl(config), { maxConnections: databasePoolSize(config) });
-  await whenReachable(() => syncSchema(db), {
-    maxRetries: config.get('database', 'max_retries'),
-    intervalMs: config.get('database', 'retry_interval') * 1000,
-    onRetry: (err, left) =>
-      log.warn({ err }, `the database cannot be reached; trying again in ${config.get('database', 'retry_interval')} s (${left ?? 'unlimited'} attempts left)`),
-  });
+  await whenDatabaseReachable(config, log, () => syncSchema(db));
   // Before anything is stamped: every node writes times on the database server's clock.
   const clock = new DatabaseClock(db, log);
   await clock.sync();

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
 import { createApp } from './app.ts';
-import { configuredParts, databaseUrl, pasteFlavor } from './configured-parts.ts';
+import { configuredParts, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
@@ -117,7 +117,7 @@ function displayUrl(host: string, port: number): string {
  * The schema is synced once here so that workers do not race on it.
  */
 async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
-  await dbSync(config, true);
+  await dbSync(config, log, true);
   let stopping = false;
   const start = () =>
     cluster.fork().on('exit', (code, signal) => {
@@ -148,10 +148,11 @@ async function startMetrics(config: Config, source: MetricsSource, log: Logger):
   return server;
 }
 
-async function dbSync(config: Config, quiet = false): Promise<void> {
+async function dbSync(config: Config, log: Logger, quiet = false): Promise<void> {
   const db = openDatabase(databaseUrl(config));
   try {
-    const applied = await syncSchema(db);
+    // As glance-manage through oslo.db: a database still starting is waited for.
+    const applied = await whenDatabaseReachable(config, log, () => syncSchema(db));
     if (!quiet) print(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
   } finally {
     await db.close();
@@ -190,7 +191,7 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig(configFiles(args));
   if (command === 'serve') return serve(config);
   for (const warning of config.warnings) complain(`gaze: ${warning}`);
-  if (command === 'db sync') return dbSync(config);
+  if (command === 'db sync') return dbSync(config, createLogger(logOptions(config)));
   if (command === 'config check') {
     // Everything `serve` builds from the configuration alone, without opening the database.
     await (await configuredParts(config, plainLogger())).auth.close?.();

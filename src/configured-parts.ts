@@ -14,6 +14,7 @@ import type { Metrics } from './util/metrics.ts';
 import { AmqpNotificationDriver, amqpUrls } from './notify/amqp.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
+import { whenReachable } from './db/connection.ts';
 
 // The parts the configuration alone decides (policy, stores, notifications, plugins, authentication,
 // cache settings), shared by `gaze serve` (app.ts) and the commands that check or use the configuration.
@@ -34,6 +35,19 @@ export function databasePoolSize(config: Config): number | undefined {
   if (size !== null && size < 0) config.refuse('database', 'max_pool_size', 'must be 0 (no limit) or more');
   if (size === 0 || (overflow !== null && overflow < 0)) return Infinity;
   return (size ?? 5) + (overflow ?? 50);
+}
+
+/**
+ * `first` (the first use of the database at start), tried again while the server cannot be reached,
+ * as [database] max_retries and retry_interval say (oslo.db's wait at start); each wait is logged.
+ */
+export function whenDatabaseReachable<T>(config: Config, log: Logger, first: () => Promise<T>): Promise<T> {
+  const intervalSeconds = config.get('database', 'retry_interval');
+  return whenReachable(first, {
+    maxRetries: config.get('database', 'max_retries'),
+    intervalMs: intervalSeconds * 1000,
+    onRetry: (err, left) => log.warn({ err }, `the database cannot be reached; trying again in ${intervalSeconds} s (${left ?? 'unlimited'} attempts left)`),
+  });
 }
 
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */

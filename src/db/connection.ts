@@ -116,14 +116,18 @@ export async function syncSchema(db: Db): Promise<string[]> {
 
 // Failures to reach the server at all (oslo.db's DBConnectionError): refused, unresolvable, cut, timed
 // out, or a PostgreSQL still starting up or shutting down. Not a refused password or a missing database.
+// ENOENT: the unix socket of a server not started yet (pg's ?host=/run/postgresql, mysql's unix_socket).
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
+  'ENOENT',
   'ENOTFOUND',
   'EAI_AGAIN',
   'ETIMEDOUT',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  'EADDRNOTAVAIL',
   'ECONNRESET',
+  'ECONNABORTED',
   'EPIPE',
   '57P03',
   '57P01',
@@ -149,7 +153,7 @@ export async function whenReachable<T>(
     try {
       return await first();
     } catch (err) {
-      const left = opts.maxRetries < 0 ? null : opts.maxRetries - attempt;
+      const left = opts.maxRetries === -1 ? null : opts.maxRetries - attempt;
       if (!unreachable(err) || (left !== null && left <= 0)) throw err;
       opts.onRetry(err, left);
       await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));

@@ -103,12 +103,12 @@ export class StagingArea {
     return null;
   }
 
-  /** Size of the staged data, or null when nothing is staged. */
-  size(imageId: string): Promise<number | null> {
+  /** Size of the staged data, or null when nothing is staged. (async: a url that cannot be made rejects.) */
+  async size(imageId: string): Promise<number | null> {
     return this.store.stat(this.url(imageId));
   }
 
-  read(imageId: string): Promise<Readable> {
+  async read(imageId: string): Promise<Readable> {
     return this.store.read(this.url(imageId));
   }
 

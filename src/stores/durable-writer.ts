@@ -9,8 +9,9 @@ const WRITE_BATCH_BYTES = 1 << 20;
 /** Writeback is started every this many bytes, so the closing fdatasync only waits for the last stretch. */
 const SYNC_EVERY_BYTES = 64 << 20;
 
-/** All-zero chunks up to this size are recognised with one memcmp against it. */
-const ZEROS = Buffer.alloc(1 << 16);
+/** Sparse writes look at the data in blocks of this size, aligned to the file, as Glance's store does. */
+const HOLE_BYTES = 1 << 16;
+const ZEROS = Buffer.alloc(HOLE_BYTES);
 
 /**
  * Writes a stream into an open file and ends only once every byte is on disk (fdatasync). Rolling
@@ -54,17 +55,23 @@ export class DurableFileWriter extends Writable {
   private async writeAll(buffers: Buffer[]): Promise<void> {
     if (this.syncError) throw this.syncError;
     if (!this.opts.sparse) return this.writeAt(buffers);
-    // Runs of data are written; a chunk of zeros only moves the position on.
+    // Runs of data are written; a block of zeros only moves the position on.
     let run: Buffer[] = [];
+    let at = this.position;
     for (const buffer of buffers) {
-      if (!isZeros(buffer)) {
-        run.push(buffer);
-        continue;
+      for (let offset = 0; offset < buffer.length;) {
+        const block = buffer.subarray(offset, offset + HOLE_BYTES - (at % HOLE_BYTES));
+        offset += block.length;
+        at += block.length;
+        if (!block.equals(ZEROS.subarray(0, block.length))) {
+          run.push(block);
+          continue;
+        }
+        await this.writeAt(run);
+        run = [];
+        this.position += block.length;
+        this.bytesWritten += block.length;
       }
-      await this.writeAt(run);
-      run = [];
-      this.position += buffer.length;
-      this.bytesWritten += buffer.length;
     }
     await this.writeAt(run);
   }
@@ -91,14 +98,6 @@ export class DurableFileWriter extends Writable {
       );
     }
   }
-}
-
-function isZeros(buffer: Buffer): boolean {
-  for (let at = 0; at < buffer.length; at += ZEROS.length) {
-    const part = buffer.subarray(at, at + ZEROS.length);
-    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
-  }
-  return buffer.length > 0;
 }
 
 /** What is left of `buffers` once the first `written` bytes of them are written (a short writev). */

@@ -56,13 +56,15 @@ export class FileStoreDriver implements StoreDriver {
     if (holding) return holding.path;
     // Every directory exists from the first choice on, as Glance creates them at start; one that cannot
     // be created or read has no room.
-    if (!this.dirsCreated) for (const { path: dir } of this.dirs) tryIt(() => mkdirSync(dir, { recursive: true }));
-    this.dirsCreated = true;
+    if (!this.dirsCreated) this.dirsCreated = this.dirs.every(({ path: dir }) => tryIt(() => mkdirSync(dir, { recursive: true })) !== null);
     for (const priority of [...new Set(this.dirs.map((d) => d.priority))]) {
       let best: { dir: string; free: number } | null = null;
       for (const { path: dir } of this.dirs.filter((d) => d.priority === priority)) {
         const info = tryIt(() => statfsSync(dir));
-        if (!info) continue;
+        if (!info) {
+          process.emitWarning(`filesystem_store_datadirs: ${dir} cannot be read; it takes no data`);
+          continue;
+        }
         const free = info.bavail * info.bsize;
         if (free >= size && (!best || free > best.free)) best = { dir, free };
       }
@@ -149,6 +151,8 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   async adopt(key: string, file: string, at?: string): Promise<WriteResult | null> {
+    // A staged file is not sparse: with thin provisioning the data is written, leaving its zeros out.
+    if (this.sparse) return null;
     const size = (await stat(file)).size;
     const dir = this.dirOfWrite(key, at, size);
     await this.prepareDir(dir);

@@ -67,6 +67,16 @@ test('filesystem_thin_provisioning: the zeros of an upload are holes in the file
     assert.ok(file.blocks * 512 < 2 << 20, `${file.blocks * 512} bytes allocated for ${data.length}`);
     const download = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
     assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
+
+    // glance-direct: the staged file (not sparse) is written into the store, not linked, so its zeros go too.
+    const staged = await api.createImage({ name: 'staged zeros' });
+    assert.equal((await api.put(`/v2/images/${staged.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.equal((await api.post(`/v2/images/${staged.id}/import`, { method: { name: 'glance-direct' } })).status, 202);
+    for (let i = 0; i < 200 && (await api.get(`/v2/images/${staged.id}`)).json.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await api.get(`/v2/images/${staged.id}`)).json.checksum, createHash('md5').update(data).digest('hex'));
+    const imported = statSync(path.join(gaze.dir, 'data', 'images', staged.id));
+    assert.equal(imported.size, data.length);
+    assert.ok(imported.blocks * 512 < 2 << 20, `${imported.blocks * 512} bytes allocated for ${data.length}`);
   } finally {
     await gaze.stop();
   }

@@ -20,28 +20,30 @@ after(async () => {
   await pg?.stop();
 });
 
-test('the database comes up seconds after the service: the service waits, then serves', { timeout: 120_000 }, async () => {
-  await runScript('stop-postgres.sh', [pg.dir], 60_000);
-  const started = Date.now();
-  let upAt = 0;
-  // The server comes back 4 s into the service's start, on its port, with its data.
-  const comingBack = new Promise((resolve) => setTimeout(resolve, 4_000)).then(async () => {
-    await runScript('start-postgres.sh', [pg.dir, String(pg.port)], 120_000);
-    upAt = Date.now();
+for (const workers of ['1', '2']) {
+  test(`the database comes up seconds after the service (workers = ${workers}): the service waits, then serves`, { timeout: 120_000 }, async () => {
+    await runScript('stop-postgres.sh', [pg.dir], 60_000);
+    const started = Date.now();
+    let upAt = 0;
+    // The server comes back 4 s into the service's start, on its port, with its data.
+    const comingBack = new Promise((resolve) => setTimeout(resolve, 4_000)).then(async () => {
+      await runScript('start-postgres.sh', [pg.dir, String(pg.port)], 120_000);
+      upAt = Date.now();
+    });
+    const gaze = await startGazeProcess({ DEFAULT: { workers }, database: { connection: url, max_retries: '-1', retry_interval: '1' } });
+    try {
+      await comingBack;
+      assert.ok(upAt - started >= 4_000);
+      assert.match(gaze.output(), /the database cannot be reached; trying again in 1 s \(unlimited attempts left\)/);
+      const api = client(gaze.url);
+      const image = await api.createImage({ name: 'after the wait' });
+      assert.equal((await api.upload(image.id, 'data')).status, 204);
+      assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'active');
+    } finally {
+      await gaze.stop();
+    }
   });
-  const gaze = await startGazeProcess({ database: { connection: url, max_retries: '-1', retry_interval: '1' } });
-  try {
-    await comingBack;
-    assert.ok(upAt - started >= 4_000);
-    assert.match(gaze.output(), /the database cannot be reached; trying again in 1 s \(unlimited attempts left\)/);
-    const api = client(gaze.url);
-    const image = await api.createImage({ name: 'after the wait' });
-    assert.equal((await api.upload(image.id, 'data')).status, 204);
-    assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'active');
-  } finally {
-    await gaze.stop();
-  }
-});
+}
 
 test('max_retries = 1: one attempt, then the service stops with the connection failure', { timeout: 60_000 }, async () => {
   await runScript('stop-postgres.sh', [pg.dir], 60_000);
