@@ -31,6 +31,8 @@ export class FileStoreDriver implements StoreDriver {
   private readonly fileMode: number | null;
   private readonly dirsOpened = new Map<string, Promise<void>>();
   private dirsCreated = false;
+  /** Directories whose free space could not be read (each named in one warning until it can be again). */
+  private readonly unreadable = new Set<string>();
 
   /** filesystem_thin_provisioning: zeros are left as holes. */
   private readonly sparse: boolean;
@@ -62,9 +64,11 @@ export class FileStoreDriver implements StoreDriver {
       for (const { path: dir } of this.dirs.filter((d) => d.priority === priority)) {
         const info = tryIt(() => statfsSync(dir));
         if (!info) {
-          process.emitWarning(`filesystem_store_datadirs: ${dir} cannot be read; it takes no data`);
+          if (!this.unreadable.has(dir)) process.emitWarning(`filesystem_store_datadirs: ${dir} cannot be read; it takes no data`);
+          this.unreadable.add(dir);
           continue;
         }
+        this.unreadable.delete(dir);
         const free = info.bavail * info.bsize;
         if (free >= size && (!best || free > best.free)) best = { dir, free };
       }
