@@ -1,0 +1,49 @@
+// kill -9 of a `gaze serve` process right after a delayed delete (delayed_delete = True): the restarted
+// service, and its scrubber's first pass at start, keep the image pending_delete with its data until
+// scrub_time has passed, and the operator's `gaze scrub --restore` still brings it back whole.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startGazeProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
+
+const run = promisify(execFile);
+const gazeBin = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
+const sections = { DEFAULT: { delayed_delete: 'True', scrub_time: '3600' } };
+
+test('kill -9 after a delayed delete: after the restart the data is kept, hidden, and restorable', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-delayed-crash-'));
+  try {
+    const first = await startGazeProcess(sections, { dir });
+    const api = client(first.url);
+    const image = await api.createImage({ name: 'deleted, then a crash' });
+    const data = randomBytes(1 << 20);
+    assert.equal((await api.upload(image.id, data)).status, 204);
+    assert.equal((await api.del(`/v2/images/${image.id}`)).status, 204);
+    await first.kill('SIGKILL');
+
+    const second = await startGazeProcess(sections, { dir, port: first.port });
+    try {
+      const after = client(second.url);
+      assert.equal((await after.get(`/v2/images/${image.id}`)).status, 404);
+      // The scrubber ran at start: the data is not yet due, and stays.
+      assert.ok(existsSync(path.join(dir, 'data', 'images', image.id)));
+      const { stdout } = await run(process.execPath, [gazeBin, 'scrub', '--restore', image.id, '--config', path.join(dir, 'gaze.conf')]);
+      assert.match(stdout, /is active again/);
+      assert.equal((await after.get(`/v2/images/${image.id}`)).json.status, 'active');
+      const download = await fetch(`${second.url}/v2/images/${image.id}/file`);
+      assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
