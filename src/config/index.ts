@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type ConfigPlace } from './errors.ts';
-import { MULTI_VALUED, parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
+import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
 import { interpolate } from './interpolate.ts';
 import { parseValue, unquote } from './values.ts';
-import { OPTIONS, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
+import { MULTI_VALUED, OPTIONS, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
 export { ConfigError } from './errors.ts';
@@ -235,9 +235,9 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       const merged: Record<string, string> = {};
       for (const layer of layers) {
         for (const [option, raw] of layer.sections.get(section) ?? []) {
-          merged[option] = MULTI_VALUED.has(option)
-            ? multiValues(section, option, unquote)!
-            : unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+          // A multi-valued option's values come from every layer at once: read once.
+          if (MULTI_VALUED.has(option)) merged[option] ??= multiValues(section, option, unquote)!;
+          else merged[option] = unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
         }
       }
       return merged;

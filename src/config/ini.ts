@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.ts';
+import { MULTI_VALUED } from './options.ts';
 
 // oslo.config's INI dialect, as its iniparser reads Glance's files:
 //  - `[section]` headers; a section name is lower-cased, except the exact name DEFAULT;
@@ -21,9 +22,6 @@ export interface RawValue {
 
 /** section → option → value, for one file. */
 export type IniSections = Map<string, Map<string, RawValue>>;
-
-/** The MultiStrOpts Gaze reads: set once per value, the values of every file kept (oslo.config's rule). */
-export const MULTI_VALUED: ReadonlySet<string> = new Set(['filesystem_store_datadirs', 'policy_dirs']);
 
 export function sectionKey(name: string): string {
   return name === 'DEFAULT' ? name : name.toLowerCase();

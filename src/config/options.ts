@@ -14,6 +14,15 @@ export interface OptionSpec {
   secret?: boolean;
 }
 
+// keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own: the same in
+// every section that logs in to Keystone ([keystone_authtoken], [oslo_limit]).
+const KEYSTONEAUTH_TLS = {
+  cafile: { type: 'string', default: null },
+  certfile: { type: 'string', default: null },
+  keyfile: { type: 'string', default: null },
+  insecure: { type: 'bool', default: false },
+} as const;
+
 export const OPTIONS = {
   DEFAULT: {
     bind_host: { type: 'string', default: '127.0.0.1' },
@@ -224,11 +233,7 @@ export const OPTIONS = {
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },
-    // keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own.
-    cafile: { type: 'string', default: null },
-    certfile: { type: 'string', default: null },
-    keyfile: { type: 'string', default: null },
-    insecure: { type: 'bool', default: false },
+    ...KEYSTONEAUTH_TLS,
   },
   oslo_policy: {
     // oslo.policy's: looked for beside the configuration files (policy.yaml when unset), then every
@@ -334,11 +339,7 @@ export const OPTIONS = {
     endpoint_service_type: { type: 'string', default: null },
     endpoint_region_name: { type: 'string', default: null },
     endpoint_interface: { type: 'string', default: 'publicURL' },
-    // keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own.
-    cafile: { type: 'string', default: null },
-    certfile: { type: 'string', default: null },
-    keyfile: { type: 'string', default: null },
-    insecure: { type: 'bool', default: false },
+    ...KEYSTONEAUTH_TLS,
   },
   project_limits: {
     // Gaze: the unified limits every project gets when use_keystone_limits is off (MiB for the sizes;
@@ -352,6 +353,15 @@ export const OPTIONS = {
     task_pool_threads: { type: 'int', default: 16 },
   },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
+
+/** The MultiStrOpts Gaze reads (type multistring, in any section): set once per value (ini.ts). */
+export const MULTI_VALUED: ReadonlySet<string> = new Set(
+  Object.values(OPTIONS as Record<string, Record<string, OptionSpec>>).flatMap((specs) =>
+    Object.entries(specs)
+      .filter(([, spec]) => spec.type === 'multistring')
+      .map(([name]) => name),
+  ),
+);
 
 export type Options = typeof OPTIONS;
 export type SectionName = keyof Options;
