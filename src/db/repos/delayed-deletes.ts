@@ -5,7 +5,7 @@ import type { ImageLocation } from '../../domain/image.ts';
 import { checkStatusChange, IMPORT_LOCK } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
-import { DELAYED, queueLiveLocations } from './image-location-rows.ts';
+import { DELAYED, LIVE, moveLocations } from './image-location-rows.ts';
 import { dropRelations } from './image-property-writes.ts';
 
 // Glance's delayed delete ([DEFAULT] delayed_delete): a deleted image that has data becomes
@@ -54,7 +54,7 @@ export class DelayedDeletesRepo {
         if (Number(res.numUpdatedRows) !== 1) return false;
         const data = await trx.selectFrom('image_locations').select('id').where('image_id', '=', id).where('status', '=', 'active').executeTakeFirst();
         if (!data) throw new NoData();
-        await queueLiveLocations(trx, id, now, DELAYED);
+        await moveLocations(trx, id, now, LIVE, DELAYED);
         return true;
       });
     } catch (err) {
@@ -83,22 +83,18 @@ export class DelayedDeletesRepo {
    */
   async finish(id: string): Promise<ImageLocation[] | null> {
     checkStatusChange(['pending_delete'], 'deleted');
+    const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
       const res = await trx
         .updateTable('images')
-        .set({ status: 'deleted', updated_at: nowTimestamp() })
+        .set({ status: 'deleted', updated_at: now })
         .where('id', '=', id)
         .where('status', '=', 'pending_delete')
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return null;
       await dropRelations(trx, id);
       const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '=', DELAYED).execute();
-      await trx
-        .updateTable('image_locations')
-        .set({ status: 'pending_delete', updated_at: nowTimestamp() })
-        .where('image_id', '=', id)
-        .where('status', '=', DELAYED)
-        .execute();
+      await moveLocations(trx, id, now, [DELAYED], 'pending_delete');
       return rows.map((row) => toLocation({ ...row, status: 'pending_delete' }));
     });
   }
@@ -140,12 +136,7 @@ export class DelayedDeletesRepo {
         .where('id', 'in', locationIds)
         .where('status', '=', DELAYED)
         .execute();
-      await trx
-        .updateTable('image_locations')
-        .set({ status: 'pending_delete', updated_at: now })
-        .where('image_id', '=', id)
-        .where('status', '=', DELAYED)
-        .execute();
+      await moveLocations(trx, id, now, [DELAYED], 'pending_delete');
       await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', IMPORT_LOCK).execute();
       return true;
     });

@@ -63,11 +63,12 @@ export async function activateLocationRow(trx: Transaction<Database>, imageId: s
 }
 
 /**
- * Every live location of the image leaves the live ones, stamped `now`: queued for removal
- * (pending_delete), or kept for a delayed delete (DELAYED: data no one removes until the delete ends).
+ * The image's locations in one of the `from` statuses move to `to`, stamped `now`: live ones queued for
+ * removal (pending_delete) or kept for a delayed delete (DELAYED: data no one removes until the delete
+ * ends), and kept ones queued when it ends.
  */
-export async function queueLiveLocations(trx: Transaction<Database>, imageId: string, now: string, status = 'pending_delete'): Promise<void> {
-  await trx.updateTable('image_locations').set({ status, updated_at: now }).where('image_id', '=', imageId).where('status', 'in', LIVE).execute();
+export async function moveLocations(trx: Transaction<Database>, imageId: string, now: string, from: readonly string[], to: string): Promise<void> {
+  await trx.updateTable('image_locations').set({ status: to, updated_at: now }).where('image_id', '=', imageId).where('status', 'in', from).execute();
 }
 
 /** Every location of an image whose data may exist, in order. */

@@ -13,7 +13,7 @@ import {
   LIVE,
   liveLocationsOf,
   locationsToScrub,
-  queueLiveLocations,
+  moveLocations,
   urlHeldByOtherImage,
 } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
@@ -210,7 +210,7 @@ export class ImagesRepo {
       if (!(await this.updateRow(trx, id, null, { status: 'deleted', deleted: 1, deleted_at: now }))) return null;
       await dropRelations(trx, id);
       const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
-      await queueLiveLocations(trx, id, now);
+      await moveLocations(trx, id, now, LIVE, 'pending_delete');
       return queued.map(toLocation);
     });
   }
