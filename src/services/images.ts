@@ -24,7 +24,7 @@ import type { ImportEngine } from '../import/port.ts';
 import { stagedElsewhere, type StagingPlace } from './staging.ts';
 import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
-import { moveTo } from '../domain/image.ts';
+import { canTransition, moveTo } from '../domain/image.ts';
 import { IMAGE_DELETED } from '../import/port.ts';
 
 const TAG_MAX = 255;
@@ -150,8 +150,8 @@ export class ImageService {
     if (!opts.local && stageHost) return { forwardTo: stageHost };
     if (image.protected) throw gazeError('IMAGE_PROTECTED', id);
     // delayed_delete: an image with data becomes pending_delete, its data kept for the scrubber (or a
-    // restore). Glance's status table has no way there from deactivated: it refuses such a delete.
-    if (this.deps.settings.delayedDelete && image.status === 'deactivated' && image.locations.length > 0) {
+    // restore). Where the status table has no way there (deactivated), Glance refuses such a delete.
+    if (this.deps.settings.delayedDelete && image.locations.length > 0 && !canTransition(image.status, 'pending_delete')) {
       throw gazeError('DELETE_STATUS_TRANSITION', image.status, 'pending_delete');
     }
     const delayed = this.deps.settings.delayedDelete && (await this.deps.delayedDeletes.mark(id));
