@@ -268,6 +268,16 @@ export function boolOption(value: string | undefined, fallback: boolean, where: 
   }
 }
 
+/** An optional integer option of a section without a fixed schema, at least `min` (oslo.config's IntOpt with min). */
+export function intOption<T extends number | undefined>(value: string | undefined, fallback: T, where: string, min: number): number | T {
+  if (value === undefined || value.trim() === '') return fallback;
+  const text = value.trim();
+  if (!/^[+-]?\d+$/.test(text)) throw new ConfigError(`${where}: '${text}' is not an integer`);
+  const n = Number(text);
+  if (n < min) throw new ConfigError(`${where}: ${n} is less than the minimum of ${min}`);
+  return n;
+}
+
 /** `file:///abs/dir` (Glance's form) to a directory path. */
 export function fileUriToPath(uri: string): string {
   if (!uri.startsWith('file://')) throw new ConfigError(`'${uri}' is not a file:// URI`);

@@ -1,13 +1,7 @@
-import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { boolOption, ConfigError, intOption, type Config } from '../config/index.ts';
 import { S3StoreDriver } from './s3.ts';
 
 const MiB = 1024 * 1024;
-
-function positiveInt(value: string | undefined, option: string): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new ConfigError(`${option}: '${value}' is not a positive integer`);
-  return Number(value);
-}
 
 /**
  * The registry factory. Options of the store's section, with Glance's s3 store names:
@@ -26,7 +20,7 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
     if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for an s3 store`);
     return value;
   };
-  const chunkMiB = positiveInt(options.s3_store_large_object_chunk_size, `store ${storeId}: s3_store_large_object_chunk_size`);
+  const chunkMiB = intOption(options.s3_store_large_object_chunk_size, undefined, `store ${storeId}: s3_store_large_object_chunk_size`, 1);
   const format = (options.s3_store_bucket_url_format ?? 'path').trim().toLowerCase() || 'path';
   if (!['path', 'virtual', 'auto'].includes(format)) {
     throw new ConfigError(`store ${storeId}: s3_store_bucket_url_format must be path, virtual or auto`);
@@ -39,7 +33,7 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
     region: options.s3_store_region_name?.trim() || 'us-east-1',
     createBucketOnPut: boolOption(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
     partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
-    queueSize: positiveInt(options.s3_store_thread_pools, `store ${storeId}: s3_store_thread_pools`),
+    queueSize: intOption(options.s3_store_thread_pools, undefined, `store ${storeId}: s3_store_thread_pools`, 1),
     forcePathStyle: format !== 'virtual',
   });
 }

@@ -290,10 +290,10 @@ export class S3StoreDriver implements StoreDriver {
   }
 
   properties(): Record<string, unknown> {
-    // Sizes in MiB, as Glance's s3 store options are given.
+    // In bytes, as Glance's discovery shows them.
     return {
-      s3_store_large_object_size: this.partSize / 1048576,
-      s3_store_large_object_chunk_size: this.partSize / 1048576,
+      s3_store_large_object_size: this.partSize,
+      s3_store_large_object_chunk_size: this.partSize,
       s3_store_thread_pools: this.queueSize,
     };
   }

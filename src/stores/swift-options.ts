@@ -1,11 +1,12 @@
-import { boolOption, ConfigError, type Config } from '../config/index.ts';
+import { boolOption, ConfigError, intOption, type Config } from '../config/index.ts';
 import { besideConfigOrAsGiven } from '../config/find-file.ts';
 import { readSwiftReference } from './swift-references.ts';
 import type { SwiftAuth } from './swift-login.ts';
 import { SwiftStoreDriver } from './swift.ts';
 import { readPemFile } from '../net/tls-fetch.ts';
 
-const MiB = 1024 * 1024;
+/** glance_store's swift "MB" for its size options: 1000 KiB ("the mixed meaning of MB"), kept so that a size means the same bytes. */
+const SWIFT_MB = 1000 * 1024;
 
 /**
  * The registry factory. Options of the store's section, with Glance's swift store names:
@@ -18,28 +19,31 @@ const MiB = 1024 * 1024;
  *                                        which endpoint of the Keystone catalog holds the account
  *   swift_store_container                default glance
  *   swift_store_create_container_on_put  create the container and <container>_segments (default false)
- *   swift_store_large_object_chunk_size  segment size in MiB (default 200)
+ *   swift_store_large_object_size        data of a known size below this many MB is one object (default 5120)
+ *   swift_store_large_object_chunk_size  segment size in MB of larger data (default 200)
+ *   swift_store_retry_get_count          a read that breaks resumes where it stopped this many times (default 0)
+ *   swift_store_expire_soon_interval     a token this close to expiry (seconds) is renewed first (default 60)
  *   swift_store_endpoint                 storage URL to use instead of the one auth returns
  *   swift_store_auth_insecure            skip TLS certificate checks (default false)
  *   swift_store_cacert                   CA certificates (PEM) to check the auth service and Swift with
  */
 export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config): SwiftStoreDriver {
-  const chunk = options.swift_store_large_object_chunk_size?.trim();
+  const where = (option: string) => `store ${storeId}: ${option}`;
   const cacert = options.swift_store_cacert?.trim();
-  if (chunk && (!/^\d+$/.test(chunk) || Number(chunk) < 1)) {
-    throw new ConfigError(`store ${storeId}: swift_store_large_object_chunk_size '${chunk}' is not a positive integer (MiB)`);
-  }
-  if (boolOption(options.swift_store_multi_tenant, false, `store ${storeId}: swift_store_multi_tenant`)) {
+  if (boolOption(options.swift_store_multi_tenant, false, where('swift_store_multi_tenant'))) {
     throw new ConfigError(`store ${storeId}: swift_store_multi_tenant is not supported: Gaze keeps every image in the account of the store's own reference`);
   }
   return new SwiftStoreDriver({
     auth: swiftAuth(storeId, options, config.files ?? []),
     container: options.swift_store_container?.trim() || 'glance',
-    createContainerOnPut: boolOption(options.swift_store_create_container_on_put, false, `store ${storeId}: swift_store_create_container_on_put`),
-    segmentSize: chunk ? Number(chunk) * MiB : undefined,
+    createContainerOnPut: boolOption(options.swift_store_create_container_on_put, false, where('swift_store_create_container_on_put')),
+    largeObjectSize: intOption(options.swift_store_large_object_size, 5120, where('swift_store_large_object_size'), 1) * SWIFT_MB,
+    segmentSize: intOption(options.swift_store_large_object_chunk_size, 200, where('swift_store_large_object_chunk_size'), 1) * SWIFT_MB,
+    retryGetCount: intOption(options.swift_store_retry_get_count, 0, where('swift_store_retry_get_count'), 0),
+    expireSoonMs: intOption(options.swift_store_expire_soon_interval, 60, where('swift_store_expire_soon_interval'), 0) * 1000,
     endpoint: options.swift_store_endpoint?.trim() || undefined,
-    insecure: boolOption(options.swift_store_auth_insecure, false, `store ${storeId}: swift_store_auth_insecure`),
-    ca: cacert ? readPemFile(cacert, `store ${storeId}: swift_store_cacert`) : undefined,
+    insecure: boolOption(options.swift_store_auth_insecure, false, where('swift_store_auth_insecure')),
+    ca: cacert ? readPemFile(cacert, where('swift_store_cacert')) : undefined,
   });
 }
 

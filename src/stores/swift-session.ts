@@ -16,14 +16,16 @@ export class SwiftSession {
     /** Glance's swift_store_endpoint: this storage URL instead of the one auth returns. */
     private readonly endpoint: string | undefined,
     readonly agents: ReturnType<typeof keepAliveAgents>,
+    /** Glance's swift_store_expire_soon_interval: a token this close to expiry is renewed first. */
+    private readonly expireSoonMs = 60_000,
   ) {}
 
-  /** The current session, logging in when there is none, it expires within a minute, or `stale` was refused. */
+  /** The current session, logging in when there is none, it expires within expireSoonMs, or `stale` was refused. */
   login(stale?: string): Promise<Session> {
     const current = this.current;
     this.current = (async () => {
       const s = await current?.catch(() => null);
-      if (s && s.token !== stale && s.expiresAt > Date.now() + 60_000) return s;
+      if (s && s.token !== stale && s.expiresAt > Date.now() + this.expireSoonMs) return s;
       return logIn(this.auth, this.endpoint, this.agents);
     })();
     this.current.catch(() => {});

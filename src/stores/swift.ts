@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { keepAliveAgents } from '../net/http-client.ts';
+import { keepAliveAgents, type HttpResponse } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
 import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
 import { ChunkReader } from './chunk-reader.ts';
@@ -22,8 +22,14 @@ export interface SwiftStoreOptions {
   container: string;
   /** Create the container (and its `_segments` container) on the first write. */
   createContainerOnPut?: boolean;
-  /** Bytes per segment of a static large object (default 200 MiB, at most 5 GiB). */
+  /** Bytes per segment of a static large object (default Glance's 200 "MB" of 1000 KiB, at most 5 GiB). */
   segmentSize?: number;
+  /** Data of a known size below this many bytes is written as one object (default Glance's 5120 "MB"). */
+  largeObjectSize?: number;
+  /** A read whose connection breaks resumes where it stopped (a Range request) this many times (default 0). */
+  retryGetCount?: number;
+  /** A token this close to its expiry is renewed before a request (default 60 s). */
+  expireSoonMs?: number;
   /** Use this storage URL instead of the one the auth service returns (Glance's swift_store_endpoint). */
   endpoint?: string;
   /** Skip TLS certificate checks (Glance's swift_store_auth_insecure). */
@@ -41,9 +47,11 @@ interface Segment {
 /**
  * Objects in one OpenStack Swift container through the Swift API, authenticated with tempauth or Keystone v3.
  *
- * Data up to 4 MiB is written as one object. Larger data is streamed (nothing but the current chunk is
- * held in memory) into segments of `segmentSize` bytes in `<container>_segments`, each checked against
- * its MD5, and becomes visible only when the static large object manifest is PUT last. If the write fails
+ * Data whose size is known beforehand and below `largeObjectSize` is streamed as one object (as Glance
+ * does), as is data of unknown size that ends within 4 MiB (buffered). Other data is streamed (nothing
+ * but the current chunk is held in memory) into segments of `segmentSize` bytes in `<container>_segments`,
+ * each checked against its MD5, and becomes visible only when the static large object manifest is PUT
+ * last (Glance writes a dynamic one). If the write fails
  * or is aborted, the segments written so far are deleted. When a write replaces a large object, the old
  * object's segments are deleted after the new object is in place.
  *
@@ -58,6 +66,8 @@ export class SwiftStoreDriver implements StoreDriver {
   readonly container: string;
   readonly segmentContainer: string;
   readonly segmentSize: number;
+  readonly largeObjectSize: number;
+  private readonly retryGetCount: number;
   private readonly swift: SwiftSession;
   /** Segment prefixes known to make an object (sweepOrphans reads each object's manifest once). */
   private readonly wholeWrites = new Set<string>();
@@ -71,11 +81,13 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
     this.container = opts.container;
-    this.segmentSize = opts.segmentSize ?? 200 * MiB;
+    this.segmentSize = opts.segmentSize ?? 200 * 1000 * 1024;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
     }
-    this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }));
+    this.largeObjectSize = opts.largeObjectSize ?? 5120 * 1000 * 1024;
+    this.retryGetCount = opts.retryGetCount ?? 0;
+    this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }), opts.expireSoonMs ?? 60_000);
     this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false);
     this.segmentContainer = this.containers.segmentContainer;
   }
@@ -102,12 +114,21 @@ export class SwiftStoreDriver implements StoreDriver {
     const written: string[] = []; // segment names, including one whose PUT may be under way
     try {
       await this.containers.ensureContainers();
+      const objectPath = this.containers.objectPath(this.container, key);
+      // Glance's rule: data of a known size below large_object_size is one object, streamed.
+      const { sizeHint } = opts;
+      if (sizeHint !== undefined && sizeHint > 0 && sizeHint < this.largeObjectSize) {
+        const old = await this.containers.oldSegments(key);
+        const { bytes } = await this.putStreamed(objectPath, `writing ${key}`, [], reader, Infinity, signal);
+        await this.finish(key, old, signal);
+        return { url: this.urlFor(key), size: bytes };
+      }
       const first = await reader.readUpTo(Math.min(INLINE_LIMIT, this.segmentSize));
       if (reader.ended) {
         const data = Buffer.concat(first);
         const old = await this.containers.oldSegments(key);
         await this.swift.expect(
-          await this.swift.call('PUT', this.containers.objectPath(this.container, key), {
+          await this.swift.call('PUT', objectPath, {
             body: data,
             headers: { 'content-type': 'application/octet-stream', etag: md5(data) },
             signal,
@@ -130,47 +151,8 @@ export class SwiftStoreDriver implements StoreDriver {
         }
         const name = `${key}/${writeId}/${String(n).padStart(8, '0')}`;
         written.push(name);
-        const hash = createHash('md5');
-        let bytes = 0;
-        const segmentSize = this.segmentSize;
-        const initial = pending;
-        pending = [];
-        // The segment's body: what was read ahead, then the source, up to segmentSize bytes.
-        const body = Readable.from(
-          (async function* () {
-            for (const chunk of initial) {
-              hash.update(chunk);
-              bytes += chunk.length;
-              yield chunk;
-            }
-            while (bytes < segmentSize) {
-              const chunk = await reader.read(segmentSize - bytes);
-              if (!chunk) return;
-              hash.update(chunk);
-              bytes += chunk.length;
-              yield chunk;
-            }
-          })(),
-          { objectMode: false },
-        );
-        const res = await this.swift
-          .call('PUT', this.containers.objectPath(this.segmentContainer, name), {
-            body,
-            headers: { 'content-type': 'application/octet-stream' },
-            signal,
-          })
-          .catch((err: unknown) => {
-            throw reader.error ?? err;
-          });
-        if (reader.error) {
-          await res.body.dump().catch(() => {});
-          throw reader.error;
-        }
-        await this.swift.expect(res, [201], `writing segment ${n} of ${key}`);
-        const etag = hash.digest('hex');
-        const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
-        if (returned && returned !== etag)
-          throw new StoreError('FAILED', `segment ${n} of ${key} was corrupted in transit (etag ${returned}, expected ${etag})`);
+        const path = this.containers.objectPath(this.segmentContainer, name);
+        const { etag, bytes } = await this.putStreamed(path, `writing segment ${n} of ${key}`, pending, reader, this.segmentSize, signal);
         segments.push({ path: `/${this.segmentContainer}/${name}`, etag, size_bytes: bytes });
         size += bytes;
         // Another segment only if there is more data (never an empty one).
@@ -183,7 +165,7 @@ export class SwiftStoreDriver implements StoreDriver {
 
       const old = await this.containers.oldSegments(key);
       await this.swift.expect(
-        await this.swift.call('PUT', `${this.containers.objectPath(this.container, key)}?multipart-manifest=put`, {
+        await this.swift.call('PUT', `${objectPath}?multipart-manifest=put`, {
           body: JSON.stringify(segments),
           headers: { 'content-type': 'application/octet-stream' },
           signal,
@@ -217,6 +199,57 @@ export class SwiftStoreDriver implements StoreDriver {
     }
   }
 
+  /**
+   * PUTs `initial` (read ahead) and then the source, up to `limit` bytes in all, as the object at `path`,
+   * streamed (only the current chunk is in memory), and checks Swift's etag against the MD5 of the bytes
+   * sent. A source that fails breaks the request off before its last chunk, so Swift keeps nothing; an
+   * object that arrived corrupted is deleted again.
+   */
+  private async putStreamed(
+    path: string,
+    what: string,
+    initial: Buffer[],
+    reader: ChunkReader,
+    limit: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ etag: string; bytes: number }> {
+    const hash = createHash('md5');
+    let bytes = 0;
+    const body = Readable.from(
+      (async function* () {
+        for (const chunk of initial) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+        while (bytes < limit) {
+          const chunk = await reader.read(limit - bytes);
+          if (!chunk) return;
+          hash.update(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      })(),
+      { objectMode: false },
+    );
+    const res = await this.swift.call('PUT', path, { body, headers: { 'content-type': 'application/octet-stream' }, signal }).catch((err: unknown) => {
+      throw reader.error ?? err;
+    });
+    if (reader.error) {
+      await res.body.dump().catch(() => {});
+      throw reader.error;
+    }
+    await this.swift.expect(res, [201], what);
+    const etag = hash.digest('hex');
+    const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
+    if (returned && returned !== etag) {
+      const removed = await this.swift.call('DELETE', path).catch(() => null);
+      await removed?.body.dump().catch(() => {});
+      throw new StoreError('FAILED', `${what}: the data was corrupted in transit (etag ${returned}, expected ${etag})`);
+    }
+    return { etag, bytes };
+  }
+
   /** After a write: aborted at the very end → remove the object again; else drop the replaced object's segments. */
   private async finish(key: string, old: string[], signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) {
@@ -232,6 +265,14 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
+    const first = await this.open(url, range);
+    const length = Number(first.headers['content-length']);
+    if (this.retryGetCount === 0 || !Number.isSafeInteger(length)) return first.body;
+    return Readable.from(this.resuming(url, first.body, range?.start ?? 0, length), { objectMode: false });
+  }
+
+  /** The GET of an object, or of a range of it, answered 200 or 206 (its body not yet read). */
+  private async open(url: string, range?: ByteRange): Promise<HttpResponse> {
     const key = this.keyOf(url);
     try {
       const res = await this.swift.call('GET', this.containers.objectPath(this.container, key), {
@@ -243,9 +284,34 @@ export class SwiftStoreDriver implements StoreDriver {
         res.body.destroy();
         throw new StoreError('FAILED', `reading ${url}: the server ignored the range`);
       }
-      return res.body;
+      return res;
     } catch (err) {
       throw toStoreError(err, `reading ${url}`);
+    }
+  }
+
+  /**
+   * The `length` bytes from `start` on, read again from where they stopped when the connection breaks,
+   * up to swift_store_retry_get_count times (glance_store's swift_retry_iter, which also resumes with a
+   * Range request). Past that, the read fails: bytes are never silently missing.
+   */
+  private async *resuming(url: string, body: Readable, start: number, length: number): AsyncGenerator<Buffer> {
+    let done = 0;
+    for (let retries = 0; ; retries++) {
+      let broken: unknown = null;
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          done += chunk.length;
+          yield chunk;
+        }
+      } catch (err) {
+        broken = err;
+      }
+      if (done >= length) return;
+      if (retries >= this.retryGetCount) {
+        throw broken ?? new StoreError('FAILED', `reading ${url}: the data ended after ${done} of ${length} bytes`);
+      }
+      body = (await this.open(url, { start: start + done, end: start + length - 1 })).body;
     }
   }
 
@@ -312,8 +378,8 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   properties(): Record<string, unknown> {
-    const mib = this.segmentSize / 1048576;
-    return { container: this.container, large_object_size: mib, large_object_chunk_size: mib };
+    // In bytes, as Glance's discovery shows them.
+    return { container: this.container, large_object_size: this.largeObjectSize, large_object_chunk_size: this.segmentSize };
   }
 
   private keyOf(url: string): string {

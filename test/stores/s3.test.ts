@@ -184,6 +184,8 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
   assert.equal(driver.type, 's3');
   assert.equal(driver.partSize, 8 * MiB);
   assert.equal(driver.queueSize, 3);
+  // Discovery (/v2/info/stores/detail) shows sizes in bytes, as Glance's does.
+  assert.deepEqual(driver.properties(), { s3_store_large_object_size: 8 * MiB, s3_store_large_object_chunk_size: 8 * MiB, s3_store_thread_pools: 3 });
   await assert.rejects(admin.send(new HeadBucketCommand({ Bucket: bucket })));
   const { url } = await driver.write('first', Readable.from([Buffer.from('hello')]));
   await admin.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -204,6 +206,12 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
         config,
       ),
     /between 5 MiB and 5 GiB/,
+  );
+  const base = { s3_store_host: swift.s3.endpoint, s3_store_access_key: 'a', s3_store_secret_key: 'b', s3_store_bucket: 'c' };
+  assert.throws(() => createS3Driver('x', { ...base, s3_store_thread_pools: '0' }, config), /s3_store_thread_pools: 0 is less than the minimum of 1/);
+  assert.throws(
+    () => createS3Driver('x', { ...base, s3_store_large_object_chunk_size: '8M' }, config),
+    /s3_store_large_object_chunk_size: '8M' is not an integer/,
   );
 });
 

@@ -200,6 +200,8 @@ test('swift keystone: a Gaze reads the operator glance-swift.conf beside its con
         swift_store_region: 'RegionOne',
         swift_store_container: container,
         swift_store_create_container_on_put: 'True',
+        // 3 MiB of known size is above 2 "MB" of 1000 KiB: segments of 1 "MB".
+        swift_store_large_object_size: '2',
         swift_store_large_object_chunk_size: '1',
       },
       // Staged data in the same account, named by the same file.

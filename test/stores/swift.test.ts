@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
-import { SwiftStoreDriver } from '../../src/stores/swift.ts';
+import { SwiftStoreDriver, type SwiftStoreOptions } from '../../src/stores/swift.ts';
 import { createSwiftDriver } from '../../src/stores/swift-options.ts';
 import { newWriteId } from '../../src/stores/swift-orphans.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
@@ -14,6 +14,7 @@ import { StoreError } from '../../src/stores/driver.ts';
 import type { Config } from '../../src/config/index.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
+import { startCuttingProxy } from '../helpers/cutting-proxy.ts';
 import { runStoreConformance } from './conformance.ts';
 import { chunks, failingAfter, stallingAfter } from './sources.ts';
 
@@ -36,12 +37,13 @@ function containerName(): string {
   return `gaze-${process.pid}-${n++}-${randomBytes(3).toString('hex')}`;
 }
 
-function driverFor(opts: { segmentSize?: number; container?: string; key?: string; createContainerOnPut?: boolean; authUrl?: string } = {}): SwiftStoreDriver {
+function driverFor(opts: Partial<Omit<SwiftStoreOptions, 'auth'>> & { key?: string; authUrl?: string } = {}): SwiftStoreDriver {
+  const { key, authUrl, ...rest } = opts;
   const driver = new SwiftStoreDriver({
-    auth: { version: '1', url: opts.authUrl ?? swift.swift.authUrl, user: swift.swift.user, key: opts.key ?? swift.swift.key },
-    container: opts.container ?? containerName(),
-    createContainerOnPut: opts.createContainerOnPut ?? true,
-    segmentSize: opts.segmentSize,
+    container: containerName(),
+    createContainerOnPut: true,
+    ...rest,
+    auth: { version: '1', url: authUrl ?? swift.swift.authUrl, user: swift.swift.user, key: key ?? swift.swift.key },
   });
   drivers.push(driver);
   return driver;
@@ -62,6 +64,14 @@ async function listAll(driver: StoreDriver): Promise<string[]> {
 
 // 1 MiB segments: the conformance suite's 3 MiB object and its aborted write go through segments.
 runStoreConformance({ name: 'swift', make: async () => driverFor({ segmentSize: MiB }), listAll });
+
+/** The driver, with every write told a size below large_object_size: each is streamed as one object. */
+function sizedWrites(driver: SwiftStoreDriver): SwiftStoreDriver {
+  const sized = Object.create(driver) as SwiftStoreDriver;
+  sized.write = (key, source, opts) => driver.write(key, source, { ...opts, sizeHint: 1 });
+  return sized;
+}
+runStoreConformance({ name: 'swift (known sizes: one object each)', make: async () => sizedWrites(driverFor({ segmentSize: MiB })), listAll });
 
 test('swift: a large object (5 MiB segments, 12 MiB) round-trips, ranges cross segments, delete removes the segments', async () => {
   const driver = driverFor({ segmentSize: 5 * MiB });
@@ -171,7 +181,7 @@ test('swift: createSwiftDriver reads Glance option names; the containers are cre
   );
   drivers.push(driver);
   assert.equal(driver.type, 'swift');
-  assert.equal(driver.segmentSize, MiB);
+  assert.equal(driver.segmentSize, 1_024_000);
   assert.equal(driver.segmentContainer, `${container}_segments`);
   const data = randomBytes(2 * MiB + 5);
   const { url } = await driver.write('first', chunks(data, 65536));
@@ -248,4 +258,128 @@ test('swift: the segments of writes that died are deleted; those of objects, of 
   assert.equal(await driver.sweepOrphans((key) => key === 'busy', 60_000), 2, 'two dead writes');
   assert.deepEqual((await listing(driver.segmentContainer)).sort(), [...ownSegments, ...kept].sort());
   assert.ok((await buffer(await driver.read(driver.urlFor('whole')))).equals(whole), 'the object that was whole still is');
+});
+
+test('swift: data of a known size below swift_store_large_object_size is one object; at or above it, and of unknown size, segments', async () => {
+  const driver = driverFor({ segmentSize: MiB, largeObjectSize: 6 * MiB });
+  const data = randomBytes(5 * MiB + 7);
+  const below = await driver.write('below', chunks(data, 65536), { sizeHint: data.length });
+  assert.equal(below.size, data.length);
+  assert.ok((await buffer(await driver.read(below.url))).equals(data));
+  const range = { start: MiB - 3, end: 4 * MiB };
+  assert.ok((await buffer(await driver.read(below.url, range))).equals(data.subarray(range.start, range.end + 1)));
+  await driver.write('unknown', chunks(data, 65536));
+  await driver.write('at', chunks(randomBytes(6 * MiB), 65536), { sizeHint: 6 * MiB });
+  const listed = await listAll(driver);
+  assert.deepEqual(
+    listed.filter((name) => !name.startsWith('segment:')),
+    ['at', 'below', 'unknown'],
+  );
+  assert.equal(listed.filter((name) => name.startsWith('segment:below/')).length, 0, 'one plain object');
+  assert.equal(listed.filter((name) => name.startsWith('segment:unknown/')).length, 6);
+  assert.equal(listed.filter((name) => name.startsWith('segment:at/')).length, 6);
+
+  // Replacing a segmented object with one of known size removes the old segments.
+  const smaller = randomBytes(2 * MiB);
+  await driver.write('unknown', chunks(smaller, 65536), { sizeHint: smaller.length });
+  assert.ok((await buffer(await driver.read(driver.urlFor('unknown')))).equals(smaller));
+  assert.equal((await listAll(driver)).filter((name) => name.startsWith('segment:unknown/')).length, 0);
+});
+
+test('swift: a streamed one-object write whose source fails or is aborted leaves no object and keeps the old one', async () => {
+  const driver = driverFor({ segmentSize: MiB });
+  const old = randomBytes(1000);
+  const { url } = await driver.write('kept', Readable.from([old]));
+  await assert.rejects(
+    driver.write('kept', failingAfter(randomBytes(3 * MiB), 'connection reset by peer'), { sizeHint: 3 * MiB }),
+    (err: unknown) => (err as Error).message === 'connection reset by peer',
+  );
+  assert.ok((await buffer(await driver.read(url))).equals(old), 'a broken write does not replace the object');
+  const controller = new AbortController();
+  const writing = driver.write('never', stallingAfter(2 * MiB), { signal: controller.signal, sizeHint: 10 * MiB });
+  writing.catch(() => {});
+  await new Promise((r) => setTimeout(r, 300));
+  controller.abort();
+  await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
+  assert.deepEqual(await listAll(driver), ['kept']);
+});
+
+test('swift: swift_store_retry_get_count resumes a read that breaks off with a Range request; past it the read fails', async () => {
+  const proxy = await startCuttingProxy(swift.url);
+  try {
+    const login = await fetch(swift.swift.authUrl, { headers: { 'x-storage-user': swift.swift.user, 'x-storage-pass': swift.swift.key } });
+    const account = new URL(login.headers.get('x-storage-url')!).pathname;
+    const container = containerName();
+    const through = (retryGetCount: number) => driverFor({ container, segmentSize: MiB, retryGetCount, endpoint: `${proxy.url}${account}` });
+    const driver = through(2);
+    const data = randomBytes(3 * MiB + 11);
+    const { url } = await driver.write('flaky', chunks(data, 65536));
+    const gets = () => proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/flaky'));
+
+    proxy.cutGets(2, 700_000, /\/flaky$/);
+    assert.ok((await buffer(await driver.read(url))).equals(data), 'the whole data, resumed twice');
+    const ranges = gets().map((r) => r.headers.range);
+    assert.equal(ranges.length, 3);
+    assert.equal(ranges[0], undefined);
+    const resumedAt = Number(/^bytes=(\d+)-(\d+)$/.exec(ranges[1] ?? '')?.[1]);
+    assert.ok(resumedAt > 0 && resumedAt <= 700_000, `resumed where it stopped: ${ranges[1]}`);
+    assert.match(ranges[1]!, new RegExp(`-${data.length - 1}$`));
+
+    // A range read resumes within its range.
+    proxy.cutGets(1, 100_000, /\/flaky$/);
+    const range = { start: MiB, end: 2 * MiB + 500_000 };
+    assert.ok((await buffer(await driver.read(url, range))).equals(data.subarray(range.start, range.end + 1)));
+    assert.match(gets().at(-1)!.headers.range!, new RegExp(`^bytes=\\d+-${range.end}$`));
+
+    // More breaks than retries: the read fails rather than handing out fewer bytes.
+    proxy.cutGets(2, 300_000, /\/flaky$/);
+    await assert.rejects(buffer(await through(1).read(url)));
+    proxy.cutGets(1, 300_000, /\/flaky$/);
+    await assert.rejects(buffer(await through(0).read(url)));
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('swift: swift_store_expire_soon_interval renews a token that expires within it before each request', async () => {
+  const proxy = await startCuttingProxy(swift.url);
+  try {
+    const authUrl = `${proxy.url}/auth/v1.0`;
+    const logins = () => proxy.requests.filter((r) => r.path === '/auth/v1.0').length;
+    // tempauth's tokens live a day: a window of two days renews before every request, one second never.
+    const eager = driverFor({ authUrl, expireSoonMs: 2 * 86_400_000 });
+    const { url } = await eager.write('tok', Readable.from([Buffer.from('x')]));
+    const before = logins();
+    await eager.stat(url);
+    await eager.stat(url);
+    assert.equal(logins(), before + 2);
+    const lazy = driverFor({ authUrl, container: eager.container, expireSoonMs: 1000 });
+    await lazy.stat(url);
+    const once = logins();
+    await lazy.stat(url);
+    await lazy.stat(url);
+    assert.equal(logins(), once);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("swift: createSwiftDriver reads the size, retry and token options in Glance's units and refuses bad values; discovery shows bytes", () => {
+  const base = { swift_store_auth_address: swift.swift.authUrl, swift_store_user: swift.swift.user, swift_store_key: swift.swift.key };
+  const defaults = createSwiftDriver('d', base, config);
+  drivers.push(defaults);
+  // glance_store's swift "MB" is 1000 KiB.
+  assert.deepEqual(defaults.properties(), { container: 'glance', large_object_size: 5120 * 1_024_000, large_object_chunk_size: 200 * 1_024_000 });
+  const set = createSwiftDriver('s', { ...base, swift_store_large_object_size: '10', swift_store_large_object_chunk_size: '2' }, config);
+  drivers.push(set);
+  assert.equal(set.largeObjectSize, 10_240_000);
+  assert.equal(set.segmentSize, 2_048_000);
+  for (const [option, value, message] of [
+    ['swift_store_large_object_size', '0', /swift_store_large_object_size: 0 is less than the minimum of 1/],
+    ['swift_store_large_object_chunk_size', 'big', /swift_store_large_object_chunk_size: 'big' is not an integer/],
+    ['swift_store_retry_get_count', '-1', /swift_store_retry_get_count: -1 is less than the minimum of 0/],
+    ['swift_store_expire_soon_interval', '1.5', /swift_store_expire_soon_interval: '1.5' is not an integer/],
+  ] as const) {
+    assert.throws(() => createSwiftDriver('x', { ...base, [option]: value }, config), message);
+  }
 });
