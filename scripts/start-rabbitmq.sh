@@ -3,12 +3,16 @@
 # under DIR: AMQP on 127.0.0.1:PORT, its Erlang port mapper and distribution on loopback ports of their
 # own (PORT+1, PORT+2), user guest/guest allowed from loopback. Prints
 #   READY rabbit://guest:guest@127.0.0.1:PORT/   (oslo.messaging's transport_url form)
-#   usage: scripts/start-rabbitmq.sh DIR [PORT]      (PORT defaults to 5672)
+#   usage: scripts/start-rabbitmq.sh DIR [PORT [TLS_DIR]]   (PORT defaults to 5672)
+# With TLS_DIR (holding ca.pem, cert.pem and key.pem), AMQP over TLS listens on 127.0.0.1:PORT+3 as well,
+# with cert.pem, and asks clients for a certificate signed by ca.pem (refusing those without); it
+# then also prints
+#   READY_TLS 127.0.0.1:PORT+3
 # Stop it with scripts/stop-rabbitmq.sh DIR. Logs: DIR/log, DIR/server.out (and DIR/erl_crash.dump when Erlang dies).
 set -euo pipefail
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: $0 DIR [PORT]" >&2
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then
+  echo "usage: $0 DIR [PORT [TLS_DIR]]" >&2
   exit 2
 fi
 port=${2:-5672}
@@ -36,6 +40,19 @@ export ERL_CRASH_DUMP='$dir/erl_crash.dump'
 ENV
 echo '[].' >"$dir/enabled_plugins"
 echo 'loopback_users = none' >"$dir/rabbitmq.conf"
+tls_port=
+if [ -n "${3:-}" ]; then
+  tls=$(cd "$3" && pwd)
+  tls_port=$((port + 3))
+  cat >>"$dir/rabbitmq.conf" <<CONF
+listeners.ssl.default = 127.0.0.1:$tls_port
+ssl_options.cacertfile = $tls/ca.pem
+ssl_options.certfile = $tls/cert.pem
+ssl_options.keyfile = $tls/key.pem
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
+CONF
+fi
 # shellcheck source=/dev/null
 . "$dir/env.sh"
 
@@ -44,6 +61,7 @@ echo $! >"$dir/server.pid"
 for _ in $(seq 1 120); do
   if "$bin/rabbitmqctl" -q await_startup >/dev/null 2>&1; then
     echo "READY rabbit://guest:guest@127.0.0.1:$port/"
+    if [ -n "$tls_port" ]; then echo "READY_TLS 127.0.0.1:$tls_port"; fi
     exit 0
   fi
   if ! kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; then

@@ -11,10 +11,12 @@ import { createKeystoneAuthenticator } from './auth/keystone.ts';
 import { LogNotificationDriver, Notifier, type NotificationDriver } from './notify/notifier.ts';
 import type { CacheSettings } from './services/image-cache.ts';
 import type { Metrics } from './util/metrics.ts';
-import { AmqpNotificationDriver, amqpUrls } from './notify/amqp.ts';
+import { AmqpNotificationDriver, amqpUrls, tlsVersions } from './notify/amqp.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
 import { whenReachable } from './db/connection.ts';
+import { readPemFile } from './net/tls-fetch.ts';
+import type { ConnectionOptions } from 'node:tls';
 
 // The parts the configuration alone decides (policy, stores, notifications, plugins, authentication,
 // cache settings), shared by `gaze serve` (app.ts) and the commands that check or use the configuration.
@@ -54,14 +56,16 @@ export function whenDatabaseReachable<T>(config: Config, log: Logger, first: () 
 function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
   const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
   if (!url) return new LogNotificationDriver(log.child({ component: 'notifications' }));
+  const tls = brokerTls(config);
   let urls: string[];
   try {
-    urls = amqpUrls(url);
+    urls = amqpUrls(url, tls !== null);
   } catch (err) {
     return config.refuse('oslo_messaging_notifications', 'transport_url', (err as Error).message);
   }
   return new AmqpNotificationDriver({
     urls,
+    tls: tls ?? undefined,
     exchange: config.get('DEFAULT', 'control_exchange'),
     topics: config.get('oslo_messaging_notifications', 'topics'),
     envelope: name === 'messagingv2',
@@ -69,6 +73,38 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
     maxQueued: 10_000,
     log: log.child({ component: 'notifications' }),
   });
+}
+
+/**
+ * [oslo_messaging_rabbit] ssl and its files as the broker connections' TLS options (null without ssl).
+ * As oslo.messaging: the certificate chain is checked, against ssl_ca_file or else the system's CAs; the
+ * broker's name only with ssl_enforce_hostname_verification and a CA file; the key may sit in the
+ * certificate's file.
+ */
+function brokerTls(config: Config): ConnectionOptions | null {
+  const section = 'oslo_messaging_rabbit';
+  if (!config.get(section, 'ssl')) return null;
+  const read = (option: 'ssl_ca_file' | 'ssl_cert_file' | 'ssl_key_file') => {
+    const file = config.get(section, option);
+    return file ? readPemFile(file, `[${section}] ${option}`) : undefined;
+  };
+  const ca = read('ssl_ca_file');
+  const cert = read('ssl_cert_file');
+  let versions: ReturnType<typeof tlsVersions>;
+  try {
+    versions = tlsVersions(config.get(section, 'ssl_version') ?? '');
+  } catch (err) {
+    return config.refuse(section, 'ssl_version', (err as Error).message);
+  }
+  const checkName = ca !== undefined && config.get(section, 'ssl_enforce_hostname_verification');
+  return {
+    ca,
+    cert,
+    key: cert && (read('ssl_key_file') ?? cert),
+    rejectUnauthorized: true,
+    ...(checkName ? {} : { checkServerIdentity: () => undefined }),
+    ...versions,
+  };
 }
 
 /** Glance's paste flavors: '' (no auth) or keystone, each alone or with caching / cachemanagement. */

@@ -275,6 +275,14 @@ export const OPTIONS = {
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: { type: 'bool', default: false },
+    // TLS to the broker, as oslo.messaging reads it: the chain is checked (against ssl_ca_file, else the
+    // system's CAs), the broker's name only with ssl_enforce_hostname_verification and a CA file.
+    ssl: { type: 'bool', default: false, aliases: [['oslo_messaging_rabbit', 'rabbit_use_ssl']] },
+    ssl_ca_file: { type: 'string', default: null, aliases: [['oslo_messaging_rabbit', 'kombu_ssl_ca_certs']] },
+    ssl_cert_file: { type: 'string', default: null, aliases: [['oslo_messaging_rabbit', 'kombu_ssl_certfile']] },
+    ssl_key_file: { type: 'string', default: null, aliases: [['oslo_messaging_rabbit', 'kombu_ssl_keyfile']] },
+    ssl_version: { type: 'string', default: null, aliases: [['oslo_messaging_rabbit', 'kombu_ssl_version']] },
+    ssl_enforce_hostname_verification: { type: 'bool', default: false },
   },
   task: {
     task_time_to_live: { type: 'int', default: 48, aliases: [['DEFAULT', 'task_time_to_live']] },

@@ -1,4 +1,5 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../util/logger.ts';
 import type { Notification, NotificationDriver } from './notifier.ts';
 
@@ -9,8 +10,10 @@ import type { Notification, NotificationDriver } from './notifier.ts';
 // oldest are dropped (and counted) when the queue is full while the broker is away.
 
 export interface AmqpNotifierOptions {
-  /** transport_url's hosts as amqp URLs, tried in turn. */
+  /** transport_url's hosts as amqp URLs (amqps with TLS), tried in turn. */
   urls: string[];
+  /** TLS options of the broker connections ([oslo_messaging_rabbit] ssl and its files). */
+  tls?: ConnectionOptions;
   exchange: string;
   topics: string[];
   /** messagingv2: the oslo.messaging 2.0 envelope; messaging: the bare message. */
@@ -24,12 +27,33 @@ export interface AmqpNotifierOptions {
 const BATCH = 100;
 const MAX_BACKOFF_MS = 30_000;
 
-/** `rabbit://user:pass@host:port[,user:pass@host:port]/vhost` → one amqp URL per host. */
-export function amqpUrls(transportUrl: string): string[] {
+/** `rabbit://user:pass@host:port[,user:pass@host:port]/vhost` → one amqp (or, with TLS, amqps) URL per host. */
+export function amqpUrls(transportUrl: string, tls = false): string[] {
   const m = /^(?:rabbit|amqp|kombu)(?:\+\w+)?:\/\/([^/]*)(?:\/(.*))?$/.exec(transportUrl.trim());
   if (!m) throw new Error(`transport_url '${transportUrl}' is not rabbit://user:password@host:port/vhost`);
   const vhost = m[2] ?? '';
-  return m[1]!.split(',').map((host) => `amqp://${host}${vhost === '' ? '' : `/${encodeURIComponent(decodeURIComponent(vhost))}`}`);
+  return m[1]!.split(',').map((host) => `${tls ? 'amqps' : 'amqp'}://${host}${vhost === '' ? '' : `/${encodeURIComponent(decodeURIComponent(vhost))}`}`);
+}
+
+/**
+ * oslo.messaging's ssl_version (a Python ssl.PROTOCOL_* name) as the TLS versions a connection may use.
+ * SSLv2 and SSLv3 are refused: no current TLS library speaks them.
+ */
+export function tlsVersions(sslVersion: string): Pick<ConnectionOptions, 'minVersion' | 'maxVersion'> {
+  const only = (v: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2') => ({ minVersion: v, maxVersion: v });
+  switch (sslVersion.trim().toLowerCase()) {
+    case '':
+    case 'sslv23':
+      return {};
+    case 'tlsv1':
+      return only('TLSv1');
+    case 'tlsv1_1':
+      return only('TLSv1.1');
+    case 'tlsv1_2':
+      return only('TLSv1.2');
+    default:
+      throw new Error(`'${sslVersion}' is not one of TLSv1, TLSv1_1, TLSv1_2 and SSLv23`);
+  }
 }
 
 /** oslo.messaging's timestamp: `str(datetime.utcnow())`. */
@@ -122,7 +146,7 @@ export class AmqpNotificationDriver implements NotificationDriver {
     const url = this.opts.urls[this.nextUrl++ % this.opts.urls.length]!;
     // Loaded when a transport is configured: about 2 MiB of every process that sends no notifications.
     const { connect } = await import('amqplib');
-    const model = await connect(url, { timeout: 10_000 });
+    const model = await connect(url, { timeout: 10_000, ...this.opts.tls });
     model.on('error', () => {
       /* reported through the failed publish */
     });

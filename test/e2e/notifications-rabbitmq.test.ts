@@ -9,13 +9,27 @@ import { client } from '../helpers/http.ts';
 import { until } from '../helpers/wait.ts';
 import { listenForNotifications, startRabbit, type Listener, type RunningRabbit } from '../helpers/rabbitmq.ts';
 import { runScript } from '../helpers/scripts.ts';
+import { certificateAuthority } from '../helpers/tls.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
 
 let rabbit: RunningRabbit;
 let listener: Listener;
+// A CA, the broker's certificate (tlsDir/cert.pem) and Gaze's client certificate, both signed by it.
+const tlsDir = mkdtempSync(path.join(tmpdir(), 'gaze-rabbit-tls-'));
+const authority = certificateAuthority();
+const files = { ca: path.join(tlsDir, 'ca.pem'), cert: path.join(tlsDir, 'client.pem'), key: path.join(tlsDir, 'client.key') };
 
 before(
   async () => {
-    rabbit = await startRabbit();
+    writeFileSync(files.ca, authority.ca);
+    writeFileSync(path.join(tlsDir, 'cert.pem'), authority.server.cert);
+    writeFileSync(path.join(tlsDir, 'key.pem'), authority.server.key);
+    writeFileSync(files.cert, authority.client.cert);
+    writeFileSync(files.key, authority.client.key);
+    rabbit = await startRabbit({ tlsDir });
     listener = await listenForNotifications(rabbit.url);
   },
   { timeout: 240_000 },
@@ -23,6 +37,7 @@ before(
 after(async () => {
   await listener?.stop();
   await rabbit?.stop();
+  rmSync(tlsDir, { recursive: true, force: true });
 });
 
 const eventsOf = (id: string) => listener.received.filter((n) => n.payload.id === id || n.payload.image_id === id).map((n) => n.event_type);
@@ -64,6 +79,70 @@ test("messagingv2: image and task events reach an oslo.messaging listener with G
   } finally {
     await gaze.stop();
   }
+});
+
+/** Log lines of a Gaze, as text. */
+function capturedLog() {
+  const lines: string[] = [];
+  return { log: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }), text: () => lines.join('') };
+}
+
+/** Starts a Gaze sending to the broker's TLS port (as `host`) with these [oslo_messaging_rabbit] options, creates an image, and stops. */
+async function imageCreatedOverTls(rabbitOptions: Record<string, string>, host = '127.0.0.1') {
+  const port = rabbit.tls!.split(':')[1];
+  const captured = capturedLog();
+  const gaze = await startGazeInProcess(
+    {
+      oslo_messaging_notifications: { driver: 'messagingv2', transport_url: `rabbit://guest:guest@${host}:${port}/` },
+      oslo_messaging_rabbit: { ssl: 'True', ...rabbitOptions },
+    },
+    { log: captured.log },
+  );
+  try {
+    const image = await client(gaze.url).createImage({ name: 'over tls' });
+    const arrived = await until(
+      () => (eventsOf(image.id).includes('image.create') ? 'arrived' : /cannot reach the message broker/.test(captured.text()) ? 'refused' : undefined),
+      'the notification to arrive or the broker to be refused',
+      30_000,
+    );
+    return { arrived: arrived === 'arrived', log: captured.text() };
+  } finally {
+    await gaze.stop();
+  }
+}
+
+test('[oslo_messaging_rabbit] ssl: notifications go over TLS with the CA file and a client certificate (key in its own file or in the same one)', async () => {
+  assert.ok(rabbit.tls, 'the broker has a TLS listener');
+  const both = path.join(tlsDir, 'both.pem');
+  writeFileSync(both, authority.client.pem);
+  const settings: Array<Record<string, string>> = [
+    { ssl_ca_file: files.ca, ssl_cert_file: files.cert, ssl_key_file: files.key },
+    { kombu_ssl_ca_certs: files.ca, ssl_cert_file: both, ssl_version: 'TLSv1_2' },
+  ];
+  for (const options of settings) {
+    const sent = await imageCreatedOverTls(options);
+    assert.equal(sent.arrived, true, sent.log);
+  }
+});
+
+test('[oslo_messaging_rabbit] ssl: the chain is checked (system CAs without ssl_ca_file), the broker asks for the client certificate', async () => {
+  const withoutCa = await imageCreatedOverTls({ ssl_cert_file: files.cert, ssl_key_file: files.key });
+  assert.equal(withoutCa.arrived, false);
+  assert.match(withoutCa.log, /self[- ]signed certificate|unable to get local issuer certificate/);
+  const withoutClientCertificate = await imageCreatedOverTls({ ssl_ca_file: files.ca });
+  assert.equal(withoutClientCertificate.arrived, false);
+  assert.match(withoutClientCertificate.log, /certificate required|handshake failure/);
+});
+
+test("[oslo_messaging_rabbit] ssl_enforce_hostname_verification: the broker's name is checked only when asked, as oslo.messaging does", async () => {
+  // The certificate names 127.0.0.1 only: reached as localhost, the chain holds and the name does not.
+  const tls = { ssl_ca_file: files.ca, ssl_cert_file: files.cert, ssl_key_file: files.key };
+  const unchecked = await imageCreatedOverTls(tls, 'localhost');
+  assert.equal(unchecked.arrived, true, unchecked.log);
+  const enforced = await imageCreatedOverTls({ ...tls, ssl_enforce_hostname_verification: 'True' }, 'localhost');
+  assert.equal(enforced.arrived, false);
+  assert.match(enforced.log, /does not match certificate's altnames/);
+  await assert.rejects(imageCreatedOverTls({ ...tls, ssl_version: 'SSLv3' }), /ssl_version.*'SSLv3' is not one of/);
 });
 
 test('a broker that is away: API calls answer at once, notifications wait in memory and arrive once it is back', async () => {

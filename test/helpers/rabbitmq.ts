@@ -14,6 +14,8 @@ import { PYTHON3 } from './cli.ts';
 export interface RunningRabbit {
   /** rabbit://guest:guest@127.0.0.1:PORT/ */
   url: string;
+  /** With tlsDir: host:port of AMQP over TLS (which asks for a client certificate signed by the CA). */
+  tls?: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -42,7 +44,8 @@ async function freePortRun(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found between 20000 and 32000`);
 }
 
-export async function startRabbit(): Promise<RunningRabbit> {
+/** tlsDir: ca.pem, cert.pem and key.pem for a TLS listener beside the plain one. */
+export async function startRabbit(opts: { tlsDir?: string } = {}): Promise<RunningRabbit> {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-rabbitmq-'));
   const onExit = () => {
     try {
@@ -52,14 +55,15 @@ export async function startRabbit(): Promise<RunningRabbit> {
     }
   };
   process.once('exit', onExit);
-  // The script uses PORT, PORT+1 (Erlang's port mapper) and PORT+2 (distribution).
-  const port = await freePortRun(3);
+  // The script uses PORT, PORT+1 (Erlang's port mapper), PORT+2 (distribution) and PORT+3 (TLS).
+  const port = await freePortRun(opts.tlsDir ? 4 : 3);
   try {
-    const out = await runScript('start-rabbitmq.sh', [dir, String(port)], 180_000);
+    const out = await runScript('start-rabbitmq.sh', [dir, String(port), ...(opts.tlsDir ? [opts.tlsDir] : [])], 180_000);
     const ready = /^READY (\S+)$/m.exec(out);
     if (!ready) throw new Error(`start-rabbitmq.sh did not print READY:\n${out}`);
     return {
       url: ready[1]!,
+      tls: /^READY_TLS (\S+)$/m.exec(out)?.[1],
       dir,
       async stop() {
         await runScript('stop-rabbitmq.sh', [dir, '--remove'], 60_000).catch(() => {});

@@ -2,7 +2,7 @@
 // reached (nothing listens): sending returns at once, the queue is bounded and counts what it drops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmqpNotificationDriver, amqpUrls } from '../../src/notify/amqp.ts';
+import { AmqpNotificationDriver, amqpUrls, tlsVersions } from '../../src/notify/amqp.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { freePort } from '../helpers/keystone.ts';
 
@@ -12,6 +12,16 @@ test('transport_url: hosts, credentials and the virtual host as amqp URLs', () =
   assert.deepEqual(amqpUrls('rabbit://u:p@h:5672'), ['amqp://u:p@h:5672']);
   assert.deepEqual(amqpUrls('rabbit://u:p@h:5672/%2F'), ['amqp://u:p@h:5672/%2F']);
   assert.throws(() => amqpUrls('http://example.com'), /is not rabbit:\/\//);
+  assert.deepEqual(amqpUrls('rabbit://u:p@h1:5671,u:p@h2:5671/', true), ['amqps://u:p@h1:5671', 'amqps://u:p@h2:5671']);
+});
+
+test("ssl_version: Python's protocol names as the TLS versions a connection may use", () => {
+  assert.deepEqual(tlsVersions(''), {});
+  assert.deepEqual(tlsVersions('SSLv23'), {});
+  assert.deepEqual(tlsVersions('TLSv1_2'), { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+  assert.deepEqual(tlsVersions('tlsv1_1'), { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' });
+  assert.deepEqual(tlsVersions('TLSv1'), { minVersion: 'TLSv1', maxVersion: 'TLSv1' });
+  assert.throws(() => tlsVersions('SSLv3'), /'SSLv3' is not one of/);
 });
 
 test('an unreachable broker: send returns at once, at most maxQueued wait, the oldest are dropped and counted', async () => {
