@@ -164,6 +164,7 @@ export const OPTIONS = {
     // The file store reads it (single-store mode); in multi-store mode each store's section.
     filesystem_store_file_perm: { type: 'string', default: null },
     filesystem_thin_provisioning: { type: 'string', default: null },
+    filesystem_store_metadata_file: { type: 'string', default: null },
     // The s3 and swift drivers read these (single-store mode); in multi-store mode each store's section.
     s3_store_host: { type: 'string', default: null },
     s3_store_access_key: { type: 'string', default: null, secret: true },

@@ -78,11 +78,6 @@ export function formatCheckFor(image: Image, deps: DataDeps): FormatCheck | null
   return image.container_format === 'bare' ? { diskFormat: image.disk_format, policy: deps.settings.formatPolicy } : null;
 }
 
-/** The metadata a location gets: the store's id in multi-store mode (Glance's `{"store": id}`). */
-export function locationMetadata(deps: DataDeps, store: Store): Record<string, unknown> {
-  return deps.stores.multistore ? { store: store.id } : {};
-}
-
 /**
  * Writes an image's data into a store through the ingest pipeline, under a location reserved before
  * the first byte (ImagesRepo.reserveLocation) while the image is in one of `statuses`. The location is
@@ -150,7 +145,8 @@ async function intoNewLocation<R extends IngestResult | null>(
 ): Promise<{ result: R; location: ImageLocation }> {
   const location = await (async () => {
     try {
-      return await deps.images.reserveLocation(image.id, store.urlFor(image.id, size), locationMetadata(deps, store), statuses);
+      const url = store.urlFor(image.id, size);
+      return await deps.images.reserveLocation(image.id, url, store.locationMetadata(url, deps.stores.multistore), statuses);
     } catch (err) {
       source?.destroy();
       throw translateIngestError(err);

@@ -95,6 +95,8 @@ export interface StoreDriver {
   close?(): Promise<void>;
   /** The `properties` GET /v2/info/stores/detail shows for this store, with Glance's keys for its type. */
   properties?(): Record<string, unknown>;
+  /** The metadata of a new location at `url` beyond the store's id (a file store's mountpoint entry); none by default. */
+  locationMetadata?(url: string): Record<string, unknown>;
 }
 
 export type StoreErrorCode = 'NOT_FOUND' | 'FULL' | 'PERMISSION' | 'UNAVAILABLE' | 'READ_ONLY' | 'INVALID_KEY' | 'INVALID_URL' | 'ABORTED' | 'FAILED';

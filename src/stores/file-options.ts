@@ -1,7 +1,8 @@
 import { boolOption, ConfigError } from '../config/index.ts';
 import type { Config } from '../config/index.ts';
 import path from 'node:path';
-import { FileStoreDriver, type DataDir } from './file.ts';
+import { readFileSync } from 'node:fs';
+import { FileStoreDriver, type DataDir, type MountpointMetadata } from './file.ts';
 
 /**
  * The registry factory of a file store. Options of the store's section, with Glance's names:
@@ -12,11 +13,15 @@ import { FileStoreDriver, type DataDir } from './file.ts';
  *   filesystem_store_file_perm  the mode of each image file, for other services (nova) that read the
  *                               files directly: an integer whose digits are octal (640 is rw-r-----);
  *                               0 or less leaves the process's default
+ *   filesystem_store_metadata_file  a JSON file of `{"id", "mountpoint"}` (or a list of them): each new
+ *                               location gets the one whose mountpoint holds its file, for the same
+ *                               services
  */
 export function createFileDriver(storeId: string, options: Record<string, string>, config: Config): FileStoreDriver {
   const mode = {
     fileMode: fileMode(storeId, options.filesystem_store_file_perm),
     sparse: boolOption(options.filesystem_thin_provisioning, false, `store ${storeId}: filesystem_thin_provisioning`),
+    mountpoints: mountpointMetadata(storeId, options.filesystem_store_metadata_file),
   };
   const dir = options.filesystem_store_datadir?.trim();
   const dirs = options.filesystem_store_datadirs;
@@ -65,4 +70,28 @@ export function fileMode(storeId: string, value: string | undefined): number | n
   // Glance's check: image files the service itself could not read.
   if (!(mode & 0o400)) throw refuse('would make image files unreadable by the service');
   return mode;
+}
+
+/**
+ * filesystem_store_metadata_file's entries, read at start as glance_store validates them: one object or a
+ * list, each with string `id` and `mountpoint`. A file that cannot be read or is not that stops start-up.
+ */
+function mountpointMetadata(storeId: string, file: string | undefined): MountpointMetadata[] {
+  if (file === undefined || file.trim() === '') return [];
+  const where = `store ${storeId}: filesystem_store_metadata_file ${file.trim()}`;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file.trim(), 'utf8'));
+  } catch (err) {
+    const reason = err instanceof SyntaxError ? `is not valid JSON (${err.message})` : `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    throw new ConfigError(`${where} ${reason}`);
+  }
+  const entries = Array.isArray(value) ? value : [value];
+  for (const [i, entry] of entries.entries()) {
+    const fields = entry as Record<string, unknown> | null;
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields) || typeof fields.id !== 'string' || typeof fields.mountpoint !== 'string') {
+      throw new ConfigError(`${where}: entry ${i} is not an object with string "id" and "mountpoint"`);
+    }
+  }
+  return entries as MountpointMetadata[];
 }

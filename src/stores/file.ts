@@ -9,6 +9,13 @@ import { processTag, processTagGone } from '../util/process.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
 
+/** An entry of filesystem_store_metadata_file: `id` and `mountpoint`, and whatever else the operator put in it. */
+export interface MountpointMetadata {
+  id: string;
+  mountpoint: string;
+  [key: string]: unknown;
+}
+
 /** One directory of a store, and its priority among the store's directories (filesystem_store_datadirs). */
 export interface DataDir {
   path: string;
@@ -36,8 +43,10 @@ export class FileStoreDriver implements StoreDriver {
 
   /** filesystem_thin_provisioning: zeros are left as holes. */
   private readonly sparse: boolean;
+  /** filesystem_store_metadata_file's entries: a new location gets the one whose mountpoint holds its file. */
+  private readonly mountpoints: readonly MountpointMetadata[];
 
-  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null; sparse?: boolean } = {}) {
+  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null; sparse?: boolean; mountpoints?: readonly MountpointMetadata[] } = {}) {
     const list = typeof dirs === 'string' ? [{ path: dirs, priority: 0 }] : dirs;
     if (list.length === 0) throw new Error('a file store needs a directory');
     // Highest priority first; the order given among equals (sort is stable).
@@ -45,6 +54,7 @@ export class FileStoreDriver implements StoreDriver {
     this.dir = this.dirs[0]!.path;
     this.fileMode = opts.fileMode ?? null;
     this.sparse = opts.sparse ?? false;
+    this.mountpoints = opts.mountpoints ?? [];
   }
 
   /**
@@ -182,6 +192,19 @@ export class FileStoreDriver implements StoreDriver {
   /** The url an object of this key has, or would have if `sizeHint` bytes were written now (dirFor). */
   urlFor(key: string, sizeHint = 0): string {
     return urlOf(this.dirFor(key, sizeHint), key);
+  }
+
+  /**
+   * The metadata a new location at `url` gets: the filesystem_store_metadata_file entry whose mountpoint
+   * begins its path (as glance_store compares them, by text), for services that read the files
+   * directly (Nova's file download); none without a match, with a warning as Glance logs an error.
+   */
+  locationMetadata(url: string): Record<string, unknown> {
+    if (this.mountpoints.length === 0) return {};
+    const file = this.pathOf(url);
+    const entry = this.mountpoints.find((m) => file.startsWith(m.mountpoint));
+    if (!entry) process.emitWarning(`filesystem_store_metadata_file: no mountpoint holds ${file}; its location gets no metadata`);
+    return entry ? { ...entry } : {};
   }
 
   async read(url: string, range?: ByteRange): Promise<Readable> {

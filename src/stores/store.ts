@@ -74,6 +74,11 @@ export class Store {
     if (this.driver.capabilities.closable) await this.driver.close!();
   }
 
+  /** The metadata a new location at `url` gets: the store's id with several stores (Glance's `{"store": id}`), and the driver's own. */
+  locationMetadata(url: string, multistore: boolean): Record<string, unknown> {
+    return { ...this.driver.locationMetadata?.(url), ...(multistore ? { store: this.id } : {}) };
+  }
+
   urlFor(key: string, sizeHint?: number): string {
     if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
     return this.driver.urlFor(key, sizeHint);

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -79,5 +79,63 @@ test('filesystem_thin_provisioning: the zeros of an upload are holes in the file
     assert.ok(imported.blocks * 512 < 2 << 20, `${imported.blocks * 512} bytes allocated for ${data.length}`);
   } finally {
     await gaze.stop();
+  }
+});
+
+test('filesystem_store_metadata_file: a location gets the entry whose mountpoint holds its file, with the store id in multi-store mode; none without a match', async () => {
+  const metadataDir = mkdtempSync(path.join(tmpdir(), 'gaze-mountpoints-'));
+  const entries = [
+    { id: 'shared-a', mountpoint: dirs[0]! },
+    { id: 'shared-b', mountpoint: dirs[1]!, share: 'nfs:/b' },
+  ];
+  const both = path.join(metadataDir, 'both.json');
+  const onlyA = path.join(metadataDir, 'only-a.json');
+  writeFileSync(both, JSON.stringify(entries));
+  writeFileSync(onlyA, JSON.stringify(entries[0])); // one object, not a list: Glance takes it too
+  const uploadedLocations = async (sections: Record<string, Record<string, string>>) => {
+    const gaze = await startGazeInProcess({ ...sections, DEFAULT: { ...sections.DEFAULT, show_multiple_locations: 'True' } });
+    try {
+      const api = client(gaze.url);
+      const image = await api.createImage({ name: 'located' });
+      assert.equal((await api.upload(image.id, randomBytes(1000))).status, 204);
+      return (await api.get(`/v2/images/${image.id}`)).json.locations as Array<{ url: string; metadata: Record<string, unknown> }>;
+    } finally {
+      await gaze.stop();
+    }
+  };
+  try {
+    // The higher priority directory, dirs[1], takes the data.
+    const [second] = await uploadedLocations({
+      glance_store: { filesystem_store_datadirs: `${dirs[0]}:1\n${dirs[1]}:9`, filesystem_store_metadata_file: both },
+    });
+    assert.ok(second!.url.startsWith(`file://${dirs[1]}/`));
+    assert.deepEqual(second!.metadata, entries[1]);
+    const [inFast] = await uploadedLocations({
+      DEFAULT: { enabled_backends: 'fast:file' },
+      glance_store: { default_backend: 'fast' },
+      fast: { filesystem_store_datadir: dirs[0]!, filesystem_store_metadata_file: onlyA },
+    });
+    assert.deepEqual(inFast!.metadata, { ...entries[0], store: 'fast' });
+    const [unmatched] = await uploadedLocations({ glance_store: { filesystem_store_datadir: dirs[1]!, filesystem_store_metadata_file: onlyA } });
+    assert.deepEqual(unmatched!.metadata, {});
+
+    for (const [content, reason] of [
+      ['{"id": "x"', /is not valid JSON/],
+      ['[{"id": "x"}]', /entry 0 is not an object with string "id" and "mountpoint"/],
+      ['[{"id": 1, "mountpoint": "/m"}]', /entry 0 is not an object/],
+      ['"text"', /entry 0 is not an object/],
+    ] as const) {
+      writeFileSync(path.join(metadataDir, 'bad.json'), content);
+      await assert.rejects(
+        startGazeInProcess({ glance_store: { filesystem_store_metadata_file: path.join(metadataDir, 'bad.json') } }),
+        (err: Error) => /filesystem_store_metadata_file/.test(err.message) && reason.test(err.message),
+      );
+    }
+    await assert.rejects(
+      startGazeInProcess({ glance_store: { filesystem_store_metadata_file: path.join(metadataDir, 'absent.json') } }),
+      /cannot be read \(ENOENT\)/,
+    );
+  } finally {
+    rmSync(metadataDir, { recursive: true, force: true });
   }
 });
