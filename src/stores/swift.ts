@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { keepAliveAgents, type HttpResponse } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
@@ -8,7 +7,8 @@ import { SwiftSession, isTrue, md5 } from './swift-session.ts';
 import { statusCode, toStoreError } from './swift-errors.ts';
 import type { SwiftAuth } from './swift-login.ts';
 import { SwiftContainers } from './swift-containers.ts';
-import { newWriteId, orphanedSegments } from './swift-orphans.ts';
+import { orphanedSegments } from './swift-orphans.ts';
+import { putStreamed, writeSegments } from './swift-upload.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -36,12 +36,6 @@ export interface SwiftStoreOptions {
   insecure?: boolean;
   /** CA certificates (PEM) the auth service's and Swift's certificates are checked against (swift_store_cacert). */
   ca?: Buffer;
-}
-
-interface Segment {
-  path: string;
-  etag: string;
-  size_bytes: number;
 }
 
 /**
@@ -119,7 +113,7 @@ export class SwiftStoreDriver implements StoreDriver {
       const { sizeHint } = opts;
       if (sizeHint !== undefined && sizeHint > 0 && sizeHint < this.largeObjectSize) {
         const old = await this.containers.oldSegments(key);
-        const { bytes } = await this.putStreamed(objectPath, `writing ${key}`, [], reader, Infinity, signal);
+        const { bytes } = await putStreamed(this.swift, objectPath, `writing ${key}`, [], reader, Infinity, signal);
         await this.finish(key, old, signal);
         return { url: this.urlFor(key), size: bytes };
       }
@@ -140,27 +134,7 @@ export class SwiftStoreDriver implements StoreDriver {
         return { url: this.urlFor(key), size: data.length };
       }
 
-      const writeId = newWriteId();
-      const segments: Segment[] = [];
-      let size = 0;
-      let pending: Buffer[] = first;
-      const limit = await this.containers.segmentLimit();
-      for (let n = 1; ; n++) {
-        if (n > limit) {
-          throw new StoreError('FULL', `image is larger than ${limit} segments of ${this.segmentSize} bytes (raise swift_store_large_object_chunk_size)`);
-        }
-        const name = `${key}/${writeId}/${String(n).padStart(8, '0')}`;
-        written.push(name);
-        const path = this.containers.objectPath(this.segmentContainer, name);
-        const { etag, bytes } = await this.putStreamed(path, `writing segment ${n} of ${key}`, pending, reader, this.segmentSize, signal);
-        segments.push({ path: `/${this.segmentContainer}/${name}`, etag, size_bytes: bytes });
-        size += bytes;
-        // Another segment only if there is more data (never an empty one).
-        const next = reader.ended ? null : await reader.read(this.segmentSize);
-        if (reader.error) throw reader.error;
-        if (!next) break;
-        pending = [next];
-      }
+      const { segments, size } = await writeSegments(this.swift, this.containers, key, first, reader, { segmentSize: this.segmentSize, signal, written });
       if (signal?.aborted) throw aborted();
 
       const old = await this.containers.oldSegments(key);
@@ -197,57 +171,6 @@ export class SwiftStoreDriver implements StoreDriver {
       signal?.removeEventListener('abort', onAbort);
       source.off('error', ignore);
     }
-  }
-
-  /**
-   * PUTs `initial` (read ahead) and then the source, up to `limit` bytes in all, as the object at `path`,
-   * streamed (only the current chunk is in memory), and checks Swift's etag against the MD5 of the bytes
-   * sent. A source that fails breaks the request off before its last chunk, so Swift keeps nothing; an
-   * object that arrived corrupted is deleted again.
-   */
-  private async putStreamed(
-    path: string,
-    what: string,
-    initial: Buffer[],
-    reader: ChunkReader,
-    limit: number,
-    signal: AbortSignal | undefined,
-  ): Promise<{ etag: string; bytes: number }> {
-    const hash = createHash('md5');
-    let bytes = 0;
-    const body = Readable.from(
-      (async function* () {
-        for (const chunk of initial) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          yield chunk;
-        }
-        while (bytes < limit) {
-          const chunk = await reader.read(limit - bytes);
-          if (!chunk) return;
-          hash.update(chunk);
-          bytes += chunk.length;
-          yield chunk;
-        }
-      })(),
-      { objectMode: false },
-    );
-    const res = await this.swift.call('PUT', path, { body, headers: { 'content-type': 'application/octet-stream' }, signal }).catch((err: unknown) => {
-      throw reader.error ?? err;
-    });
-    if (reader.error) {
-      await res.body.dump().catch(() => {});
-      throw reader.error;
-    }
-    await this.swift.expect(res, [201], what);
-    const etag = hash.digest('hex');
-    const returned = (res.headers.etag as string | undefined)?.replace(/"/g, '');
-    if (returned && returned !== etag) {
-      const removed = await this.swift.call('DELETE', path).catch(() => null);
-      await removed?.body.dump().catch(() => {});
-      throw new StoreError('FAILED', `${what}: the data was corrupted in transit (etag ${returned}, expected ${etag})`);
-    }
-    return { etag, bytes };
   }
 
   /** After a write: aborted at the very end → remove the object again; else drop the replaced object's segments. */
