@@ -22,6 +22,10 @@ const table = {
   BAD_REQUEST: { status: 400, message: (text: string) => text },
   NUL_CHARACTER: { status: 400, message: () => 'Null characters are not allowed in requests.' },
   MALFORMED_JSON: { status: 400, message: () => 'Malformed JSON in request body.' },
+  JSON_TOO_DEEP: { status: 400, message: (max: number) => `Malformed JSON in request body: arrays and objects nest deeper than ${max} levels.` },
+  // A JSON body that stopped arriving (client_socket_timeout), or whose client hung up before its end.
+  BODY_STALLED: { status: 408, message: (seconds: number) => `The request body was cut off: no data arrived for ${seconds} seconds.` },
+  BODY_CUT_OFF: { status: 400, message: () => 'The request body ended before its announced length: the client closed the connection.' },
   UNEXPECTED_BODY_TYPE: { status: 400, message: () => 'Unexpected body type. Expected list/dict.' },
   BODY_NOT_EXPECTED: { status: 400, message: () => 'A body is not expected with this request.' },
   BODY_EXPECTED: { status: 400, message: () => 'Body expected in request.' },

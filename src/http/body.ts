@@ -27,19 +27,25 @@ export function assertNoBody(request: FastifyRequest): void {
 
 /**
  * The body's bytes, up to MAX_JSON_BYTES. Reading stops (without destroying the request, which would
- * reset the connection) when it is larger: the server drains the rest after the 413.
+ * reset the connection) when it is larger: the server drains the rest after the 413. A body that sends
+ * nothing for the request's `bodyIdleMs` (client_socket_timeout) is given up with a 408, as an upload
+ * is; a client that hangs up mid-body is no error of the service's.
  */
 function readBytes(request: FastifyRequest): Promise<Buffer> {
   const req = request.raw;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let lastDataAt = Date.now();
+    const idleMs = request.bodyIdleMs;
+    const timer = idleMs > 0 ? setInterval(() => Date.now() - lastDataAt >= idleMs && fail(stalledBody(idleMs)), Math.min(idleMs, 1000)) : null;
+    timer?.unref();
     const onData = (chunk: Buffer) => {
+      lastDataAt = Date.now();
       size += chunk.length;
       if (size > MAX_JSON_BYTES) {
-        done();
         req.pause();
-        reject(gazeError('REQUEST_TOO_LARGE'));
+        fail(gazeError('REQUEST_TOO_LARGE'));
         return;
       }
       chunks.push(chunk);
@@ -48,11 +54,13 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
       done();
       resolve(Buffer.concat(chunks));
     };
-    const onError = (err: Error) => {
+    const onError = (err: NodeJS.ErrnoException) => fail(err.code === 'ECONNRESET' || err.message === 'aborted' ? gazeError('BODY_CUT_OFF') : err);
+    const fail = (err: unknown) => {
       done();
       reject(err);
     };
     const done = () => {
+      if (timer) clearInterval(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -61,6 +69,38 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
     req.on('end', onEnd);
     req.on('error', onError);
   });
+}
+
+/** The rest of the body is never read: the connection closes after the answer. */
+function stalledBody(idleMs: number) {
+  return gazeError('BODY_STALLED', idleMs / 1000).withHeaders({ Connection: 'close' });
+}
+
+/**
+ * JSON nested deeper than this is refused: Python's parser gives up near its recursion limit of 1000,
+ * and far deeper nesting would exhaust the stack of whatever walks the value (a 500 instead of a 400).
+ */
+const MAX_JSON_DEPTH = 1000;
+
+/** Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings do not count). */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // an escaped character never ends the string
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /** Python refuses to read an integer of more digits (int_max_str_digits), so Glance's JSON parser fails. */
@@ -111,6 +151,7 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
     throw gazeError('MALFORMED_JSON');
   }
   if (text.length > PYTHON_INT_MAX_DIGITS && hasHugeInteger(text)) throw gazeError('MALFORMED_JSON');
+  if (text.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(text, MAX_JSON_DEPTH)) throw gazeError('JSON_TOO_DEEP', MAX_JSON_DEPTH);
   if (value === null || typeof value !== 'object') throw gazeError('UNEXPECTED_BODY_TYPE');
   return value;
 }

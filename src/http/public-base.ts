@@ -43,3 +43,12 @@ function firstForwarded(header: string): Record<string, string> {
   }
   return entry;
 }
+
+/**
+ * A URL as a header value (Location): each character outside printable ASCII percent-encoded as UTF-8.
+ * Node refuses characters above U+00FF in a header (a 500 after the write it reports), and would send
+ * those below as Latin-1; names (a metadefs namespace) may hold any of them.
+ */
+export function headerSafeUrl(url: string): string {
+  return url.replace(/[^\x21-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}

@@ -6,10 +6,10 @@ import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError, statusTitle } from './errors.ts';
 import { readUnusedBody } from './body.ts';
 import type { Socket } from 'node:net';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { healthcheckBody } from './healthcheck.ts';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
-import { publicBase } from './public-base.ts';
+import { headerSafeUrl, publicBase } from './public-base.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -22,6 +22,8 @@ declare module 'fastify' {
     declaredContentType: string | undefined;
     /** Scheme, host and prefix the client reached the service at (publicBase). */
     publicBase: string;
+    /** client_socket_timeout in ms: a JSON body that sends nothing this long is given up (0: never). */
+    bodyIdleMs: number;
   }
 }
 
@@ -51,6 +53,8 @@ export interface ServerOptions {
   tcpKeepIdleSeconds?: number;
   /** [oslo_middleware] enable_proxy_headers_parsing: believe a proxy's Forwarded and X-Forwarded-* headers. */
   proxyHeaders?: boolean;
+  /** [DEFAULT] client_socket_timeout in ms, for JSON bodies (uploads have their own watchdog); 0: never. */
+  bodyIdleMs?: number;
 }
 
 /** The request id a client sent (X-OpenStack-Request-ID), if any. */
@@ -77,6 +81,11 @@ export function requestBase(request: FastifyRequest): string {
   return request.publicBase;
 }
 
+/** The Location header of a resource created at `path` (under /v2): absolute, as Glance writes it. */
+export function locationOf(request: FastifyRequest, path: string): string {
+  return headerSafeUrl(`${request.publicBase}${path}`);
+}
+
 export function createServer(opts: ServerOptions): FastifyInstance {
   const prefixes = allowedPrefixes(opts.versions);
   const app = Fastify({
@@ -91,6 +100,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     exposeHeadRoutes: false,
     // Image uploads may take hours; the request must never time out on the server side.
     requestTimeout: 0,
+    // A request without Host is served, as Glance's eventlet server serves it (Node would answer a bare 400).
+    // Headers that do not arrive within client_socket_timeout (Node's 60 s at most) are a 408.
+    http: { requireHostHeader: false, ...headerTimeouts(opts.bodyIdleMs ?? 0) },
     bodyLimit: 8 << 20,
     // Tags and member ids travel in the path; Glance validates their length itself (400, not 414).
     routerOptions: { maxParamLength: 8192 },
@@ -135,11 +147,13 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.decorateRequest('requestId', '');
   app.decorateRequest('declaredContentType', undefined);
   app.decorateRequest('publicBase', '');
+  app.decorateRequest('bodyIdleMs', 0);
   // Glance reads JSON whatever the Content-Type says, and ignores it where no body is read; fastify would
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
   app.addHook('onRequest', (request, _reply, done) => {
     request.publicBase = publicBase(request.raw.headers, opts.proxyHeaders ?? false);
+    request.bodyIdleMs = opts.bodyIdleMs ?? 0;
     request.declaredContentType = request.raw.headers['content-type'];
     delete request.raw.headers['content-type'];
     // fastify answers 400 to a QUERY without a type (RFC 10008) before the router; Glance's router
@@ -147,6 +161,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (request.method === 'QUERY') request.raw.headers['content-type'] = 'application/octet-stream';
     done();
   });
+
+  // An Expect other than 100-continue is ignored, as by Glance's server: Node would answer a bare 417.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
 
   const keepIdle = opts.tcpKeepIdleSeconds ?? 0;
   // As Glance's server: a client that vanished without closing (a rebooted host) is found and let go.
@@ -225,6 +242,13 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   return app;
 }
 
+/** Node's limits on a request's headers: client_socket_timeout, but never more than Node's own 60 s. */
+function headerTimeouts(idleMs: number): { headersTimeout: number; connectionsCheckingInterval: number } {
+  const headersTimeout = idleMs > 0 ? Math.min(idleMs, 60_000) : 60_000;
+  // Node checks the connections this often: often enough for the limit to mean what it says.
+  return { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(250, headersTimeout / 4)) };
+}
+
 /** A path no route takes: OPTIONS 200, an unknown method 501, anything else Glance's bare 404. */
 function answerNoRoute(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (request.method === 'OPTIONS') return reply.code(200).send();
@@ -284,15 +308,17 @@ function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Socket): voi
     socket.destroy();
     return;
   }
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : 400;
-  const { contentType, body } = renderError(
-    status,
-    tooLarge ? 'The request headers are too large.' : 'The request could not be read: its HTTP framing is malformed.',
-    undefined,
-  );
+  // Headers that did not arrive within Node's headersTimeout (an idle or slow-header connection) are a
+  // 408, as a body that stops is; over-long headers a 431; anything else broken framing.
+  const [status, text] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request headers are too large.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request was not received in time.']
+        : [400, 'The request could not be read: its HTTP framing is malformed.'];
+  const { contentType, body } = renderError(status, text, undefined);
   socket.end(
-    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${contentType}\r\n` +
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${contentType}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

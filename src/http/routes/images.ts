@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { noContent, resource, requestBase } from '../server.ts';
+import { noContent, resource, locationOf } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, declaredMediaType, readJson, readJsonObject } from '../body.ts';
 import { imageView } from '../views.ts';
@@ -27,7 +27,7 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     async POST(request, reply) {
       const body = await readJsonObject(request);
       const image = await api.images.create(request.ctx, body);
-      reply.code(201).header('location', `${requestBase(request)}/v2/images/${image.id}`);
+      reply.code(201).header('location', locationOf(request, `/v2/images/${image.id}`));
       if (api.importMethods.length) reply.header('openstack-image-import-methods', api.importMethods.join(','));
       if (api.storeIds.length) reply.header('openstack-image-store-ids', api.storeIds.join(','));
       return reply.send(imageView(image, request.ctx, api.view));

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { noContent, resource, requestBase } from '../server.ts';
+import { noContent, resource, locationOf } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readJson, readUnusedBody } from '../body.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
@@ -49,7 +49,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       Object.assign(body, namespaceLinks(namespace.namespace));
       return reply
         .code(201)
-        .header('location', `${requestBase(request)}/v2/metadefs/namespaces/${namespace.namespace}`)
+        .header('location', locationOf(request, `/v2/metadefs/namespaces/${namespace.namespace}`))
         .send(body);
     },
   });

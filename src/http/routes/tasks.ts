@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { resource, requestBase } from '../server.ts';
+import { resource, locationOf } from '../server.ts';
 import type { Api } from '../api.ts';
 import { readJson, readUnusedBody } from '../body.ts';
 import { taskStubView, taskView } from '../task-views.ts';
@@ -19,7 +19,7 @@ export function taskRoutes(app: FastifyInstance, api: Api): void {
       const task = await api.tasks.create(request.ctx, () => readJson(request));
       return reply
         .code(201)
-        .header('location', `${requestBase(request)}/v2/tasks/${task.id}`)
+        .header('location', locationOf(request, `/v2/tasks/${task.id}`))
         .send(taskView(task));
     },
   });
