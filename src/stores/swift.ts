@@ -45,9 +45,9 @@ export interface SwiftStoreOptions {
  * does), as is data of unknown size that ends within 4 MiB (buffered). Other data is streamed (nothing
  * but the current chunk is held in memory) into segments of `segmentSize` bytes in `<container>_segments`,
  * each checked against its MD5, and becomes visible only when the static large object manifest is PUT
- * last (Glance writes a dynamic one). If the write fails
- * or is aborted, the segments written so far are deleted. When a write replaces a large object, the old
- * object's segments are deleted after the new object is in place.
+ * last (Glance writes a dynamic one). If the write fails or is aborted, the segments written so far are
+ * deleted. When a write replaces a large object, the old object's segments are deleted after the new
+ * object is in place.
  *
  * Locations are `swift://<container>/<key>`: unlike Glance's `swift+http://user:key@auth/container/obj`
  * no credentials or auth address go into the url (they would be stored in the database and shown to
