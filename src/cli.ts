@@ -8,6 +8,7 @@ import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
+import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
@@ -39,6 +40,9 @@ commands:
   cache list | queue ID... | delete ID... | clear [--target both|cache|queue] | prune
                  this node's image cache ([DEFAULT] image_cache_dir), like glance-cache-manage
                  and glance-cache-prune
+  scrub          one pass of the scrubber every node runs each minute, like glance-scrubber without
+                 --daemon: the data of images deleted with [DEFAULT] delayed_delete scrub_time ago,
+                 and data whose delete failed, is removed
   scrub --restore ID
                  make an image deleted with [DEFAULT] delayed_delete active again, while its data is
                  kept (scrub_time), like glance-scrubber --restore
@@ -200,7 +204,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'config show') return showConfig(config);
   if (first === 'cache') return cacheCommand(config, second, operands, values.target);
-  if (command === 'scrub') return restoreCommand(config, values.restore);
+  if (command === 'scrub') return values.restore === undefined ? scrubCommand(config) : restoreCommand(config, values.restore);
   if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
     return metadefsCommand(config, command, operands, {
       merge: values.merge ?? false,
@@ -229,9 +233,30 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
   }
 }
 
-/** `gaze scrub --restore ID`, as `glance-scrubber --restore ID`: the scrubbing itself runs in every node. */
-async function restoreCommand(config: Config, id: string | undefined): Promise<void> {
-  if (!id) throw new Error('scrub needs --restore ID: the service itself scrubs deleted data on every node, every minute');
+/** `gaze scrub`, as `glance-scrubber` run once (from cron): the pass the service itself makes every minute. */
+async function scrubCommand(config: Config): Promise<void> {
+  const stores = await StoreRegistry.create(config);
+  const db = openDatabase(databaseUrl(config));
+  try {
+    const log = plainLogger();
+    // Due is measured against the database server's time, which the service's rows carry.
+    await new DatabaseClock(db, log).sync();
+    const scrubber = new DataScrubber(
+      { images: new ImagesRepo(db), delayedDeletes: new DelayedDeletesRepo(db), stores, log },
+      { intervalSeconds: 60, graceSeconds: 60, scrubTimeSeconds: Math.max(0, config.get('DEFAULT', 'scrub_time')) },
+    );
+    const done = await scrubber.run();
+    print(`gaze: ${done.imagesDeleted} deleted images ended, ${done.locationsRemoved} locations' data removed, ${done.locationsKept} kept for a later pass`);
+    if (done.locationsKept || !done.complete) process.exitCode = 1;
+  } finally {
+    await db.close();
+    await stores.close();
+  }
+}
+
+/** `gaze scrub --restore ID`, as `glance-scrubber --restore ID`. */
+async function restoreCommand(config: Config, id: string): Promise<void> {
+  if (!id) throw new Error('scrub --restore needs an image id');
   const stores = await StoreRegistry.create(config);
   const db = openDatabase(databaseUrl(config));
   try {

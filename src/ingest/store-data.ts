@@ -167,7 +167,11 @@ async function intoNewLocation<R extends IngestResult | null>(
  * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
  * forgotten. Data on a store this service never writes to (http) is not its to remove: only the row goes.
  */
-export async function scrubLocation(deps: DataDeps, location: ImageLocation, store = deps.stores.forLocation(location)): Promise<boolean> {
+export async function scrubLocation(
+  deps: Pick<DataDeps, 'images' | 'stores' | 'log'>,
+  location: ImageLocation,
+  store = deps.stores.forLocation(location),
+): Promise<boolean> {
   try {
     if (!store) throw new Error('its store is not configured on this node');
     if (store.ownsData) await store.delete(location.url);

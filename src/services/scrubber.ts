@@ -1,6 +1,18 @@
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
+
+/** What the scrubber works with: the image rows, the delayed deletes, the stores and the log. */
+export type ScrubDeps = Pick<ServiceDeps, 'images' | 'delayedDeletes' | 'stores' | 'log'>;
+
+/** What one pass did: delayed deletes ended, locations whose data went, those kept for a later pass, and whether it got to its end. */
+export interface ScrubPass {
+  imagesDeleted: number;
+  locationsRemoved: number;
+  locationsKept: number;
+  complete: boolean;
+}
 import { scrubLocation } from '../ingest/store-data.ts';
+import type { ImageLocation } from '../domain/image.ts';
 
 /**
  * Removes queued data (locations in pending_delete: deleted images, failed imports, store deletes that
@@ -13,10 +25,10 @@ import { scrubLocation } from '../ingest/store-data.ts';
  */
 export class DataScrubber {
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private running: Promise<ScrubPass> | null = null;
 
   constructor(
-    private readonly deps: ServiceDeps,
+    private readonly deps: ScrubDeps,
     /** `alsoSweep`: more of the same kind of cleanup, run on every pass (orphaned parts in object stores). */
     private readonly opts: { intervalSeconds: number; graceSeconds: number; scrubTimeSeconds?: number; alsoSweep?: () => Promise<void> },
   ) {}
@@ -34,29 +46,41 @@ export class DataScrubber {
   }
 
   /** One pass; concurrent calls share it. */
-  run(): Promise<void> {
+  run(): Promise<ScrubPass> {
     this.running ??= this.pass().finally(() => {
       this.running = null;
     });
     return this.running;
   }
 
-  private async endDelayedDelete(id: string): Promise<void> {
-    for (const location of (await this.deps.delayedDeletes.finish(id)) ?? []) await scrubLocation(this.deps, location);
-  }
-
-  private async pass(): Promise<void> {
+  private async pass(): Promise<ScrubPass> {
+    const done: ScrubPass = { imagesDeleted: 0, locationsRemoved: 0, locationsKept: 0, complete: false };
+    const scrub = async (location: ImageLocation) => {
+      if (await scrubLocation(this.deps, location)) done.locationsRemoved++;
+      else done.locationsKept++;
+    };
+    let failures = 0;
     try {
       const deletedBefore = addSeconds(nowTimestamp(), -Math.max(this.opts.graceSeconds, this.opts.scrubTimeSeconds ?? 0));
       for (const id of await this.deps.delayedDeletes.due(deletedBefore, 100)) {
-        // One image that fails (a deadlock, say) is tried again next time; the others go on.
-        await this.endDelayedDelete(id).catch((err: unknown) => this.deps.log.error({ err }, `could not end the delayed delete of image ${id}`));
+        try {
+          const locations = await this.deps.delayedDeletes.finish(id);
+          if (!locations) continue; // restored meanwhile
+          for (const location of locations) await scrub(location);
+          done.imagesDeleted++;
+        } catch (err) {
+          // One image that fails (a deadlock, say) is tried again next time; the others go on.
+          failures++;
+          this.deps.log.error({ err }, `could not end the delayed delete of image ${id}`);
+        }
       }
       const settledBefore = addSeconds(nowTimestamp(), -this.opts.graceSeconds);
-      for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrubLocation(this.deps, location);
+      for (const location of await this.deps.images.locationsToScrub(500, settledBefore)) await scrub(location);
       await this.opts.alsoSweep?.();
+      done.complete = failures === 0;
     } catch (err) {
       this.deps.log.error({ err }, 'the data scrubber failed');
     }
+    return done;
   }
 }

@@ -1,6 +1,7 @@
 // kill -9 of a `gaze serve` process right after a delayed delete (delayed_delete = True): the restarted
 // service, and its scrubber's first pass at start, keep the image pending_delete with its data until
-// scrub_time has passed, and the operator's `gaze scrub --restore` still brings it back whole.
+// scrub_time has passed, and the operator's `gaze scrub --restore` still brings it back whole. And
+// `gaze scrub` run once, as an operator's cron runs glance-scrubber.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
+import Database from 'better-sqlite3';
 
 const run = promisify(execFile);
 const gazeBin = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
@@ -47,3 +49,38 @@ test('kill -9 after a delayed delete: after the restart the data is kept, hidden
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'gaze scrub, as glance-scrubber run once (from cron): a delayed delete that is due loses its data, one not yet due keeps it',
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-scrub-once-'));
+    const file = (id: string) => path.join(dir, 'data', 'images', id);
+    const scrub = (...args: string[]) => run(process.execPath, [gazeBin, 'scrub', ...args, '--config', path.join(dir, 'gaze.conf')]);
+    try {
+      const gaze = await startGazeProcess(sections, { dir });
+      const api = client(gaze.url);
+      const [due, kept] = [await api.createImage({ name: 'due' }), await api.createImage({ name: 'not yet due' })];
+      for (const image of [due, kept]) {
+        assert.equal((await api.upload(image.id, randomBytes(1000))).status, 204);
+        assert.equal((await api.del(`/v2/images/${image.id}`)).status, 204);
+      }
+      await gaze.stop();
+      // As if `due` had been deleted two hours ago: past scrub_time (an hour).
+      const db = new Database(path.join(dir, 'data', 'gaze.db'));
+      const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
+      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE id = ?').run(twoHoursAgo, due.id).changes, 1);
+      db.close();
+
+      const { stdout } = await scrub();
+      assert.match(stdout, /^gaze: 1 deleted images ended, 1 locations' data removed, 0 kept for a later pass$/m);
+      assert.ok(!existsSync(file(due.id)), 'the due image has no data left');
+      assert.ok(existsSync(file(kept.id)), 'the other keeps its data');
+      await assert.rejects(scrub('--restore', due.id), (err: { stderr: string }) => /cannot restore the image from deleted to active/.test(err.stderr));
+      assert.match((await scrub('--restore', kept.id)).stdout, /is active again/);
+      assert.match((await scrub()).stdout, /^gaze: 0 deleted images ended, 0 locations' data removed, 0 kept for a later pass$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
