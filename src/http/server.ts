@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { healthcheckBody } from './healthcheck.ts';
 import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
 import { headerSafeUrl, publicBase } from './public-base.ts';
+import { answerParserError, headerTimeouts, ResourceTable } from './parser-errors.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -88,6 +89,8 @@ export function locationOf(request: FastifyRequest, path: string): string {
 
 export function createServer(opts: ServerOptions): FastifyInstance {
   const prefixes = allowedPrefixes(opts.versions);
+  // Filled by resource() once the app exists; read by the parser's error handler, which the app is made with.
+  const resources = new ResourceTable();
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new AccessLog(),
@@ -122,27 +125,30 @@ export function createServer(opts: ServerOptions): FastifyInstance {
         .end(body);
     },
     // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
-    clientErrorHandler: answerMalformedRequest,
+    clientErrorHandler: (err, socket) => answerParserError(err, socket, (url: string) => resources.allowOn(routedUrl(url))),
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
-    rewriteUrl(req) {
-      // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
-      const raw = (req.url ?? '/').replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
-      const q = raw.indexOf('?');
-      // Glance routes the decoded path without empty segments: an encoded slash is a slash, `//` is one.
-      const pathname = (q < 0 ? raw : raw.slice(0, q)).replace(/%2f/gi, '/').replace(/\/{2,}/g, '/');
-      const query = q < 0 ? '' : raw.slice(q);
-      const url = pathname + query;
-      const [first = '', ...rest] = pathname.split('/').slice(1);
-      if (first === '' || first === 'versions' || first === 'healthcheck') return url;
-      if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
-      return MULTIPLE_CHOICES;
-    },
+    rewriteUrl: (req) => routedUrl(req.url ?? '/'),
   });
+
+  function routedUrl(requested: string): string {
+    // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
+    const raw = requested.replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
+    const q = raw.indexOf('?');
+    // Glance routes the decoded path without empty segments: an encoded slash is a slash, `//` is one.
+    const pathname = (q < 0 ? raw : raw.slice(0, q)).replace(/%2f/gi, '/').replace(/\/{2,}/g, '/');
+    const query = q < 0 ? '' : raw.slice(q);
+    const url = pathname + query;
+    const [first = '', ...rest] = pathname.split('/').slice(1);
+    if (first === '' || first === 'versions' || first === 'healthcheck') return url;
+    if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
+    return MULTIPLE_CHOICES;
+  }
 
   // Every body is read by the route itself (JSON whatever the Content-Type, or a raw image stream).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
+  RESOURCES.set(app, resources);
   app.decorateRequest('ctx', null as unknown as RequestContext);
   app.decorateRequest('requestId', '');
   app.decorateRequest('declaredContentType', undefined);
@@ -242,12 +248,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   return app;
 }
 
-/** Node's limits on a request's headers: client_socket_timeout, but never more than Node's own 60 s. */
-function headerTimeouts(idleMs: number): { headersTimeout: number; connectionsCheckingInterval: number } {
-  const headersTimeout = idleMs > 0 ? Math.min(idleMs, 60_000) : 60_000;
-  // Node checks the connections this often: often enough for the limit to mean what it says.
-  return { headersTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(250, headersTimeout / 4)) };
-}
+/** Each app's resources (see createServer). */
+const RESOURCES = new WeakMap<FastifyInstance, ResourceTable>();
 
 /** A path no route takes: OPTIONS 200, an unknown method 501, anything else Glance's bare 404. */
 function answerNoRoute(request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -279,6 +281,7 @@ export function noContent(reply: FastifyReply): FastifyReply {
  */
 export function resource(app: FastifyInstance, url: string, handlers: Handlers, opts: { othersUnrouted?: boolean } = {}): void {
   const allow = Object.keys(handlers).join(', ');
+  RESOURCES.get(app)?.add(url, opts.othersUnrouted ? null : allow);
   app.route({
     method: ROUTED_METHODS,
     url,
@@ -303,26 +306,6 @@ async function refuseMethod(request: FastifyRequest, allow: string): Promise<nev
 }
 
 /** What the HTTP parser could not read: 431 for oversized headers, else 400; the connection ends. */
-function answerMalformedRequest(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  // Headers that did not arrive within Node's headersTimeout (an idle or slow-header connection) are a
-  // 408, as a body that stops is; over-long headers a 431; anything else broken framing.
-  const [status, text] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'The request headers are too large.']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'The request was not received in time.']
-        : [400, 'The request could not be read: its HTTP framing is malformed.'];
-  const { contentType, body } = renderError(status, text, undefined);
-  socket.end(
-    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: ${contentType}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
 // How much of a body left unread is still read (and thrown away) after the answer, so that a client
 // that sends everything before it reads (python-requests, openstacksdk) sees the answer and not a
 // reset; beyond either bound the connection is closed.

@@ -138,3 +138,17 @@ test('headers that do not arrive within client_socket_timeout get 408; requests 
   const expect = await exchange('GET /versions HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n', 10_000);
   assert.match(expect ?? '', /^HTTP\/1\.1 200 OK\r\n[\s\S]*"versions"/);
 });
+
+test("a method Node's parser does not know gets what Glance's router gives any other: 405 with Allow on a resource, 501 elsewhere", async () => {
+  const image = await api.createImage({ name: 'for FOO' });
+  const answers = await Promise.all(
+    [`/v2/images`, `/v2.9/images/${image.id}`, `/v2/images/${image.id}/tags/x`, '/v2/nothing/here'].map((path) =>
+      exchange(`FOO ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, 10_000),
+    ),
+  );
+  const [list, one, tag, nowhere] = answers.map((a) => a ?? '');
+  assert.match(list!, /^HTTP\/1\.1 405 Method Not Allowed\r\nAllow: GET, POST\r\n[\s\S]*The method FOO is not allowed for this resource\./);
+  assert.match(one!, /^HTTP\/1\.1 405 Method Not Allowed\r\nAllow: GET, PATCH, DELETE\r\n/);
+  assert.match(tag!, /^HTTP\/1\.1 405 Method Not Allowed\r\nAllow: PUT, DELETE\r\n/);
+  assert.match(nowhere!, /^HTTP\/1\.1 501 Not Implemented\r\n[\s\S]*The request method FOO is not implemented for this server\./);
+});
