@@ -1,4 +1,4 @@
-import type { Config } from './config/index.ts';
+import { boolOption, type Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
@@ -11,7 +11,8 @@ import { createKeystoneAuthenticator } from './auth/keystone.ts';
 import { LogNotificationDriver, Notifier, type NotificationDriver } from './notify/notifier.ts';
 import type { CacheSettings } from './services/image-cache.ts';
 import type { Metrics } from './util/metrics.ts';
-import { AmqpNotificationDriver, amqpUrls, tlsVersions } from './notify/amqp.ts';
+import { AmqpNotificationDriver, amqpUrls, tlsVersions, transportQuery } from './notify/amqp.ts';
+import { GLANCE_OPTION_NAMES } from './config/glance-option-names.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
 import { whenReachable } from './db/connection.ts';
@@ -56,7 +57,8 @@ export function whenDatabaseReachable<T>(config: Config, log: Logger, first: () 
 function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
   const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
   if (!url) return new LogNotificationDriver(log.child({ component: 'notifications' }));
-  const tls = brokerTls(config);
+  const rabbit = rabbitOptions(config, transportQuery(url), log);
+  const tls = brokerTls(config, rabbit, log);
   let urls: string[];
   try {
     urls = amqpUrls(url, tls !== null);
@@ -69,39 +71,78 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
     exchange: config.get('DEFAULT', 'control_exchange'),
     topics: config.get('oslo_messaging_notifications', 'topics'),
     envelope: name === 'messagingv2',
-    durable: config.get('oslo_messaging_rabbit', 'amqp_durable_queues'),
+    durable: rabbit.amqp_durable_queues,
     maxQueued: 10_000,
     log: log.child({ component: 'notifications' }),
   });
 }
 
 /**
- * [oslo_messaging_rabbit] ssl and its files as the broker connections' TLS options (null without ssl).
- * As oslo.messaging: the certificate chain is checked, against ssl_ca_file or else the system's CAs; the
- * broker's name only with ssl_enforce_hostname_verification and a CA file; the key may sit in the
- * certificate's file.
+ * The [oslo_messaging_rabbit] options Gaze reads, with transport_url's query parameters taking their
+ * place (`?ssl=1&ssl_ca_file=…`, as oslo.messaging's rabbit driver reads them). A parameter that is no
+ * option of the section stops start-up, as it stops oslo.messaging's driver; one Gaze does not read is
+ * ignored with a warning, as in a file.
  */
-function brokerTls(config: Config): ConnectionOptions | null {
+function rabbitOptions(config: Config, query: Record<string, string>, log: Logger) {
   const section = 'oslo_messaging_rabbit';
-  if (!config.get(section, 'ssl')) return null;
+  const refuse = (why: string) => config.refuse('oslo_messaging_notifications', 'transport_url', why);
+  const flag = (option: 'ssl' | 'ssl_enforce_hostname_verification' | 'amqp_durable_queues') =>
+    query[option] === undefined ? config.get(section, option) : boolOption(query[option], false, `transport_url's ${option}`);
+  const text = (option: 'ssl_ca_file' | 'ssl_cert_file' | 'ssl_key_file' | 'ssl_version') => query[option] || config.get(section, option);
+  const read = ['ssl', 'ssl_enforce_hostname_verification', 'amqp_durable_queues', 'ssl_ca_file', 'ssl_cert_file', 'ssl_key_file', 'ssl_version'];
+  for (const key of Object.keys(query)) {
+    if (read.includes(key)) continue;
+    if (!GLANCE_OPTION_NAMES[section]?.includes(key)) refuse(`its query parameter ${key} is no option of [${section}]`);
+    log.warn(`transport_url's ${key} is an [${section}] option Gaze does not implement; it is ignored`);
+  }
+  try {
+    return {
+      ssl: flag('ssl'),
+      ssl_enforce_hostname_verification: flag('ssl_enforce_hostname_verification'),
+      amqp_durable_queues: flag('amqp_durable_queues'),
+      ssl_ca_file: text('ssl_ca_file'),
+      ssl_cert_file: text('ssl_cert_file'),
+      ssl_key_file: text('ssl_key_file'),
+      ssl_version: text('ssl_version'),
+    };
+  } catch (err) {
+    return refuse((err as Error).message);
+  }
+}
+
+/**
+ * [oslo_messaging_rabbit] ssl and its files as the broker connections' TLS options (null without ssl),
+ * as oslo.messaging with py-amqp uses them: the certificate chain is checked against ssl_ca_file, or
+ * else the system's CAs, except that an ssl_version without ssl_ca_file checks nothing (py-amqp's
+ * context for a fixed protocol verifies no certificate: warned about at start); the broker's name only
+ * with ssl_enforce_hostname_verification and a CA file; the key may sit in the certificate's file.
+ */
+function brokerTls(config: Config, rabbit: ReturnType<typeof rabbitOptions>, log: Logger): ConnectionOptions | null {
+  const section = 'oslo_messaging_rabbit';
+  if (!rabbit.ssl) return null;
   const read = (option: 'ssl_ca_file' | 'ssl_cert_file' | 'ssl_key_file') => {
-    const file = config.get(section, option);
+    const file = rabbit[option];
     return file ? readPemFile(file, `[${section}] ${option}`) : undefined;
   };
   const ca = read('ssl_ca_file');
   const cert = read('ssl_cert_file');
   let versions: ReturnType<typeof tlsVersions>;
   try {
-    versions = tlsVersions(config.get(section, 'ssl_version') ?? '');
+    versions = tlsVersions(rabbit.ssl_version ?? '');
   } catch (err) {
     return config.refuse(section, 'ssl_version', (err as Error).message);
   }
-  const checkName = ca !== undefined && config.get(section, 'ssl_enforce_hostname_verification');
+  const unchecked = ca === undefined && Boolean(rabbit.ssl_version?.trim());
+  if (unchecked)
+    log.warn(
+      `[${section}] ssl_version without ssl_ca_file: the broker's certificate is not checked, as oslo.messaging does not check it; set ssl_ca_file to check it`,
+    );
+  const checkName = ca !== undefined && rabbit.ssl_enforce_hostname_verification;
   return {
     ca,
     cert,
     key: cert && (read('ssl_key_file') ?? cert),
-    rejectUnauthorized: true,
+    rejectUnauthorized: !unchecked,
     ...(checkName ? {} : { checkServerIdentity: () => undefined }),
     ...versions,
   };

@@ -27,12 +27,25 @@ export interface AmqpNotifierOptions {
 const BATCH = 100;
 const MAX_BACKOFF_MS = 30_000;
 
-/** `rabbit://user:pass@host:port[,user:pass@host:port]/vhost` → one amqp (or, with TLS, amqps) URL per host. */
+/** transport_url's query: options of [oslo_messaging_rabbit] that override the configuration's (oslo.messaging's ConfigOptsProxy). */
+export function transportQuery(transportUrl: string): Record<string, string> {
+  const q = transportUrl.indexOf('?');
+  return q < 0 ? {} : Object.fromEntries(new URLSearchParams(transportUrl.slice(q + 1)));
+}
+
+/**
+ * `rabbit://user:pass@host:port[,user:pass@host:port]/vhost[?query]` → one amqp (or, with TLS, amqps)
+ * URL per host. A host without a port gets 5672, TLS or not, as oslo.messaging gives it.
+ */
 export function amqpUrls(transportUrl: string, tls = false): string[] {
-  const m = /^(?:rabbit|amqp|kombu)(?:\+\w+)?:\/\/([^/]*)(?:\/(.*))?$/.exec(transportUrl.trim());
+  const m = /^(?:rabbit|amqp|kombu)(?:\+\w+)?:\/\/([^/?]*)(?:\/([^?]*))?(?:\?.*)?$/.exec(transportUrl.trim());
   if (!m) throw new Error(`transport_url '${transportUrl}' is not rabbit://user:password@host:port/vhost`);
   const vhost = m[2] ?? '';
-  return m[1]!.split(',').map((host) => `${tls ? 'amqps' : 'amqp'}://${host}${vhost === '' ? '' : `/${encodeURIComponent(decodeURIComponent(vhost))}`}`);
+  return m[1]!.split(',').map((host) => {
+    const hostPort = host.slice(host.lastIndexOf('@') + 1);
+    const port = /:\d+$/.test(hostPort) ? '' : ':5672';
+    return `${tls ? 'amqps' : 'amqp'}://${host}${port}${vhost === '' ? '' : `/${encodeURIComponent(decodeURIComponent(vhost))}`}`;
+  });
 }
 
 /**

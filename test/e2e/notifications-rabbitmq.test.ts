@@ -87,13 +87,16 @@ function capturedLog() {
   return { log: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }), text: () => lines.join('') };
 }
 
-/** Starts a Gaze sending to the broker's TLS port (as `host`) with these [oslo_messaging_rabbit] options, creates an image, and stops. */
-async function imageCreatedOverTls(rabbitOptions: Record<string, string>, host = '127.0.0.1') {
-  const port = rabbit.tls!.split(':')[1];
+/**
+ * Starts a Gaze sending to the broker's TLS port (as `host`) with these [oslo_messaging_rabbit] options,
+ * creates an image, and stops. `query` ends the transport_url (`?ssl=1&…`); `port` the plain one.
+ */
+async function imageCreatedOverTls(rabbitOptions: Record<string, string>, host = '127.0.0.1', opts: { query?: string; port?: string } = {}) {
+  const port = opts.port ?? rabbit.tls!.split(':')[1];
   const captured = capturedLog();
   const gaze = await startGazeInProcess(
     {
-      oslo_messaging_notifications: { driver: 'messagingv2', transport_url: `rabbit://guest:guest@${host}:${port}/` },
+      oslo_messaging_notifications: { driver: 'messagingv2', transport_url: `rabbit://guest:guest@${host}:${port}/${opts.query ?? ''}` },
       oslo_messaging_rabbit: { ssl: 'True', ...rabbitOptions },
     },
     { log: captured.log },
@@ -132,6 +135,25 @@ test('[oslo_messaging_rabbit] ssl: the chain is checked (system CAs without ssl_
   const withoutClientCertificate = await imageCreatedOverTls({ ssl_ca_file: files.ca });
   assert.equal(withoutClientCertificate.arrived, false);
   assert.match(withoutClientCertificate.log, /certificate required|handshake failure/);
+});
+
+test("transport_url's query sets [oslo_messaging_rabbit] options as oslo.messaging reads it: ?ssl=1 and its files, ?ssl=0; a parameter that is no option stops start-up", async () => {
+  const query = `?ssl=1&ssl_ca_file=${encodeURIComponent(files.ca)}&ssl_cert_file=${encodeURIComponent(files.cert)}&ssl_key_file=${encodeURIComponent(files.key)}`;
+  const byQuery = await imageCreatedOverTls({ ssl: 'False' }, '127.0.0.1', { query });
+  assert.equal(byQuery.arrived, true, byQuery.log);
+  // ssl = True in the file, ?ssl=0 in the URL: plain AMQP, to the plain port.
+  const plain = await imageCreatedOverTls({}, '127.0.0.1', { query: '?ssl=0', port: new URL(rabbit.url).port });
+  assert.equal(plain.arrived, true, plain.log);
+  await assert.rejects(
+    imageCreatedOverTls({}, '127.0.0.1', { query: '?ssl=1&no_such_option=1' }),
+    /transport_url.*its query parameter no_such_option is no option of \[oslo_messaging_rabbit\]/,
+  );
+});
+
+test('[oslo_messaging_rabbit] ssl_version without ssl_ca_file checks no certificate, as oslo.messaging with py-amqp does, and says so at start', async () => {
+  const sent = await imageCreatedOverTls({ ssl_version: 'TLSv1_2', ssl_cert_file: files.cert, ssl_key_file: files.key });
+  assert.equal(sent.arrived, true, sent.log);
+  assert.match(sent.log, /ssl_version without ssl_ca_file: the broker's certificate is not checked/);
 });
 
 test("[oslo_messaging_rabbit] ssl_enforce_hostname_verification: the broker's name is checked only when asked, as oslo.messaging does", async () => {

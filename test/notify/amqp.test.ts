@@ -2,7 +2,7 @@
 // reached (nothing listens): sending returns at once, the queue is bounded and counts what it drops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmqpNotificationDriver, amqpUrls, tlsVersions } from '../../src/notify/amqp.ts';
+import { AmqpNotificationDriver, amqpUrls, tlsVersions, transportQuery } from '../../src/notify/amqp.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { freePort } from '../helpers/keystone.ts';
 
@@ -13,6 +13,13 @@ test('transport_url: hosts, credentials and the virtual host as amqp URLs', () =
   assert.deepEqual(amqpUrls('rabbit://u:p@h:5672/%2F'), ['amqp://u:p@h:5672/%2F']);
   assert.throws(() => amqpUrls('http://example.com'), /is not rabbit:\/\//);
   assert.deepEqual(amqpUrls('rabbit://u:p@h1:5671,u:p@h2:5671/', true), ['amqps://u:p@h1:5671', 'amqps://u:p@h2:5671']);
+  // A host without a port is 5672, with TLS too, as oslo.messaging reads it (amqplib would take 5671).
+  assert.deepEqual(amqpUrls('rabbit://u:p@h1,u:p@[::1]/', true), ['amqps://u:p@h1:5672', 'amqps://u:p@[::1]:5672']);
+  // The query is options, not part of the virtual host.
+  assert.deepEqual(amqpUrls('rabbit://u:p@h:5671//glance?ssl=1&ssl_ca_file=/etc/ca.pem', true), ['amqps://u:p@h:5671/%2Fglance']);
+  assert.deepEqual(amqpUrls('rabbit://u:p@h:5672/?ssl=0'), ['amqp://u:p@h:5672']);
+  assert.deepEqual(transportQuery('rabbit://u:p@h:5671//glance?ssl=1&ssl_ca_file=%2Fetc%2Fca.pem'), { ssl: '1', ssl_ca_file: '/etc/ca.pem' });
+  assert.deepEqual(transportQuery('rabbit://u:p@h:5671/'), {});
 });
 
 test("ssl_version: Python's protocol names as the TLS versions a connection may use", () => {
