@@ -55,6 +55,8 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
       resolve(Buffer.concat(chunks));
     };
     const onError = (err: NodeJS.ErrnoException) => fail(err.code === 'ECONNRESET' || err.message === 'aborted' ? gazeError('BODY_CUT_OFF') : err);
+    // Closed before its end: a client that hung up, perhaps before this read began (during authentication).
+    const onClose = () => fail(gazeError('BODY_CUT_OFF'));
     const fail = (err: unknown) => {
       done();
       reject(err);
@@ -64,10 +66,16 @@ function readBytes(request: FastifyRequest): Promise<Buffer> {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
+    if (req.destroyed || req.readableAborted) {
+      fail(gazeError('BODY_CUT_OFF'));
+      return;
+    }
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 
@@ -82,33 +90,18 @@ function stalledBody(idleMs: number) {
  */
 const MAX_JSON_DEPTH = 1000;
 
-/** Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings do not count). */
-function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // an escaped character never ends the string
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) {
-      depth--;
-    }
-  }
-  return false;
-}
-
 /** Python refuses to read an integer of more digits (int_max_str_digits), so Glance's JSON parser fails. */
 const PYTHON_INT_MAX_DIGITS = 4300;
 
-/** Whether valid JSON text holds an integer literal (outside strings) longer than Python reads. */
-function hasHugeInteger(text: string): boolean {
+/**
+ * What valid JSON text holds that Glance's parser could not read, or Gaze could not walk: arrays and
+ * objects nested deeper than MAX_JSON_DEPTH, or an integer literal longer than Python reads. One pass
+ * over the text outside its strings; short texts can hold neither.
+ */
+function unreadableJson(text: string): 'too-deep' | 'huge-integer' | null {
+  if (text.length <= Math.min(PYTHON_INT_MAX_DIGITS, 2 * MAX_JSON_DEPTH)) return null;
   const number = /-?(\d+)(\.\d+)?([eE][+-]?\d+)?/y;
+  let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
@@ -118,15 +111,19 @@ function hasHugeInteger(text: string): boolean {
       else if (c === '"') inString = false;
     } else if (c === '"') {
       inString = true;
+    } else if (c === '[' || c === '{') {
+      if (++depth > MAX_JSON_DEPTH) return 'too-deep';
+    } else if (c === ']' || c === '}') {
+      depth--;
     } else if (c === '-' || (c >= '0' && c <= '9')) {
       number.lastIndex = i;
       const m = number.exec(text)!;
       // A fraction or an exponent makes a float, which Python reads at any length.
-      if (!m[2] && !m[3] && m[1]!.length > PYTHON_INT_MAX_DIGITS) return true;
+      if (!m[2] && !m[3] && m[1]!.length > PYTHON_INT_MAX_DIGITS) return 'huge-integer';
       i = number.lastIndex - 1;
     }
   }
-  return false;
+  return null;
 }
 
 /**
@@ -150,8 +147,9 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
   } catch {
     throw gazeError('MALFORMED_JSON');
   }
-  if (text.length > PYTHON_INT_MAX_DIGITS && hasHugeInteger(text)) throw gazeError('MALFORMED_JSON');
-  if (text.length > 2 * MAX_JSON_DEPTH && nestsDeeperThan(text, MAX_JSON_DEPTH)) throw gazeError('JSON_TOO_DEEP', MAX_JSON_DEPTH);
+  const unreadable = unreadableJson(text);
+  if (unreadable === 'huge-integer') throw gazeError('MALFORMED_JSON');
+  if (unreadable === 'too-deep') throw gazeError('JSON_TOO_DEEP', MAX_JSON_DEPTH);
   if (value === null || typeof value !== 'object') throw gazeError('UNEXPECTED_BODY_TYPE');
   return value;
 }

@@ -5,11 +5,12 @@ import type { IncomingHttpHeaders } from 'node:http';
  * headers Glance writes absolute. Behind a proxy with [oslo_middleware] enable_proxy_headers_parsing,
  * what the proxy says, as oslo.middleware's HTTPProxyToWSGI reads it: the first element of an RFC 7239
  * Forwarded header (proto=, host=), else X-Forwarded-Proto and X-Forwarded-Host; and X-Forwarded-Prefix
- * before the path. Without the option none of them is believed, as in Glance.
+ * before the path. Without the option none of them is believed, as in Glance. A request without Host
+ * gets the address it reached (`local`, host:port), as Glance's server names itself.
  */
-export function publicBase(headers: IncomingHttpHeaders, proxyHeaders: boolean): string {
+export function publicBase(headers: IncomingHttpHeaders, proxyHeaders: boolean, local: string): string {
   let proto = 'http';
-  let host = one(headers.host) ?? '127.0.0.1';
+  let host = one(headers.host) || local;
   let prefix = '';
   if (proxyHeaders) {
     const forwarded = one(headers.forwarded);

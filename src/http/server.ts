@@ -158,7 +158,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
   app.addHook('onRequest', (request, _reply, done) => {
-    request.publicBase = publicBase(request.raw.headers, opts.proxyHeaders ?? false);
+    const { localAddress = '127.0.0.1', localPort } = request.raw.socket;
+    const local = `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}`;
+    request.publicBase = publicBase(request.raw.headers, opts.proxyHeaders ?? false, local);
     request.bodyIdleMs = opts.bodyIdleMs ?? 0;
     request.declaredContentType = request.raw.headers['content-type'];
     delete request.raw.headers['content-type'];

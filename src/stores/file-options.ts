@@ -92,6 +92,14 @@ function mountpointMetadata(storeId: string, file: string | undefined): Mountpoi
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields) || typeof fields.id !== 'string' || typeof fields.mountpoint !== 'string') {
       throw new ConfigError(`${where}: entry ${i} is not an object with string "id" and "mountpoint"`);
     }
+    if (!onlyText(fields)) throw new ConfigError(`${where}: entry ${i} holds a value that is not text, an object or a list (glance_store takes no other)`);
   }
   return entries as MountpointMetadata[];
+}
+
+/** glance_store's check_location_metadata: strings, and objects and lists of them, all the way down. */
+function onlyText(value: unknown): boolean {
+  if (typeof value === 'string') return true;
+  if (Array.isArray(value)) return value.every(onlyText);
+  return typeof value === 'object' && value !== null && Object.values(value).every(onlyText);
 }

@@ -117,8 +117,9 @@ export class SwiftStoreDriver implements StoreDriver {
         await this.finish(key, old, signal);
         return { url: this.urlFor(key), size: bytes };
       }
+      // Data that ends within the in-memory limit is one object too, unless it reaches large_object_size.
       const first = await reader.readUpTo(Math.min(INLINE_LIMIT, this.segmentSize));
-      if (reader.ended) {
+      if (reader.ended && first.reduce((n, chunk) => n + chunk.length, 0) < this.largeObjectSize) {
         const data = Buffer.concat(first);
         const old = await this.containers.oldSegments(key);
         await this.swift.expect(
@@ -191,15 +192,18 @@ export class SwiftStoreDriver implements StoreDriver {
     const first = await this.open(url, range);
     const length = Number(first.headers['content-length']);
     if (this.retryGetCount === 0 || !Number.isSafeInteger(length)) return first.body;
-    return Readable.from(this.resuming(url, first.body, range?.start ?? 0, length), { objectMode: false });
+    const out = Readable.from(this.resuming(url, first, range?.start ?? 0, length), { objectMode: false });
+    // Given up before its first read, the generator never starts: the response it was given goes here.
+    out.once('close', () => first.body.destroy());
+    return out;
   }
 
-  /** The GET of an object, or of a range of it, answered 200 or 206 (its body not yet read). */
-  private async open(url: string, range?: ByteRange): Promise<HttpResponse> {
+  /** The GET of an object, or of a range of it (only while its etag is `ifMatch`), answered 200 or 206 (its body not yet read). */
+  private async open(url: string, range?: ByteRange, ifMatch?: string): Promise<HttpResponse> {
     const key = this.keyOf(url);
     try {
       const res = await this.swift.call('GET', this.containers.objectPath(this.container, key), {
-        headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
+        headers: { ...(range ? { range: `bytes=${range.start}-${range.end}` } : {}), ...(ifMatch ? { 'if-match': ifMatch } : {}) },
       });
       await this.swift.expect(res, range ? [200, 206] : [200], `reading ${url}`);
       if (range && res.statusCode === 200) {
@@ -216,25 +220,33 @@ export class SwiftStoreDriver implements StoreDriver {
   /**
    * The `length` bytes from `start` on, read again from where they stopped when the connection breaks,
    * up to swift_store_retry_get_count times (glance_store's swift_retry_iter, which also resumes with a
-   * Range request). Past that, the read fails: bytes are never silently missing.
+   * Range request). A resumed read asks for the object the first one read (If-Match its etag), so that
+   * an object replaced meanwhile fails the read instead of splicing two versions. Past the retries, the
+   * read fails: bytes are never silently missing.
    */
-  private async *resuming(url: string, body: Readable, start: number, length: number): AsyncGenerator<Buffer> {
+  private async *resuming(url: string, first: HttpResponse, start: number, length: number): AsyncGenerator<Buffer> {
+    const etag = typeof first.headers.etag === 'string' ? first.headers.etag : undefined;
+    let body = first.body;
     let done = 0;
-    for (let retries = 0; ; retries++) {
-      let broken: unknown = null;
-      try {
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          done += chunk.length;
-          yield chunk;
+    try {
+      for (let retries = 0; ; retries++) {
+        let broken: unknown = null;
+        try {
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            done += chunk.length;
+            yield chunk;
+          }
+        } catch (err) {
+          broken = err;
         }
-      } catch (err) {
-        broken = err;
+        if (done >= length) return;
+        if (retries >= this.retryGetCount) {
+          throw broken ?? new StoreError('FAILED', `reading ${url}: the data ended after ${done} of ${length} bytes`);
+        }
+        body = (await this.open(url, { start: start + done, end: start + length - 1 }, etag)).body;
       }
-      if (done >= length) return;
-      if (retries >= this.retryGetCount) {
-        throw broken ?? new StoreError('FAILED', `reading ${url}: the data ended after ${done} of ${length} bytes`);
-      }
-      body = (await this.open(url, { start: start + done, end: start + length - 1 })).body;
+    } finally {
+      body.destroy();
     }
   }
 

@@ -124,6 +124,7 @@ test('filesystem_store_metadata_file: a location gets the entry whose mountpoint
       ['[{"id": "x"}]', /entry 0 is not an object with string "id" and "mountpoint"/],
       ['[{"id": 1, "mountpoint": "/m"}]', /entry 0 is not an object/],
       ['"text"', /entry 0 is not an object/],
+      ['{"id": "x", "mountpoint": "/m", "size": 5}', /entry 0 holds a value that is not text, an object or a list/],
     ] as const) {
       writeFileSync(path.join(metadataDir, 'bad.json'), content);
       await assert.rejects(

@@ -279,6 +279,14 @@ test('swift: data of a known size below swift_store_large_object_size is one obj
   assert.equal(listed.filter((name) => name.startsWith('segment:unknown/')).length, 6);
   assert.equal(listed.filter((name) => name.startsWith('segment:at/')).length, 6);
 
+  // Data of unknown size that ends within the in-memory limit (4 MiB) is one object only below
+  // large_object_size: 3 MiB against a 2 MiB threshold is a segmented object.
+  const bigSegments = driverFor({ segmentSize: 5 * MiB, largeObjectSize: 2 * MiB });
+  const threeMiB = randomBytes(3 * MiB);
+  await bigSegments.write('small-but-large', chunks(threeMiB, 65536));
+  assert.ok((await buffer(await bigSegments.read(bigSegments.urlFor('small-but-large')))).equals(threeMiB));
+  assert.equal((await listAll(bigSegments)).filter((name) => name.startsWith('segment:small-but-large/')).length, 1);
+
   // Replacing a segmented object with one of known size removes the old segments.
   const smaller = randomBytes(2 * MiB);
   await driver.write('unknown', chunks(smaller, 65536), { sizeHint: smaller.length });
@@ -331,11 +339,25 @@ test('swift: swift_store_retry_get_count resumes a read that breaks off with a R
     assert.ok((await buffer(await driver.read(url, range))).equals(data.subarray(range.start, range.end + 1)));
     assert.match(gets().at(-1)!.headers.range!, new RegExp(`^bytes=\\d+-${range.end}$`));
 
+    // A resumed read asks for the same object (If-Match the first answer's etag).
+    const firstEtag = gets()[0]!.headers['if-match'];
+    assert.equal(firstEtag, undefined);
+    assert.ok(gets().at(-1)!.headers['if-match'], 'the resumed GET names the etag it continues');
+
     // More breaks than retries: the read fails rather than handing out fewer bytes.
+    // The broken connection's own error, as the last attempt met it.
+    const cutOff = (err: unknown) => err instanceof Error && err.message === 'aborted';
     proxy.cutGets(2, 300_000, /\/flaky$/);
-    await assert.rejects(buffer(await through(1).read(url)));
+    await assert.rejects(buffer(await through(1).read(url)), cutOff);
     proxy.cutGets(1, 300_000, /\/flaky$/);
-    await assert.rejects(buffer(await through(0).read(url)));
+    await assert.rejects(buffer(await through(0).read(url)), cutOff);
+
+    // A read given up before it is read lets go of its connection.
+    const idle = through(2);
+    (await idle.read(url)).destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const sockets = (idle as unknown as { swift: { agents: { http: { sockets: Record<string, unknown[]> } } } }).swift.agents.http.sockets;
+    assert.equal(Object.values(sockets).flat().length, 0, 'no socket is held busy');
   } finally {
     await proxy.close();
   }
