@@ -117,35 +117,40 @@ function rabbitOptions(config: Config, query: Record<string, string>, log: Logge
  * context for a fixed protocol verifies no certificate: warned about at start); the broker's name only
  * with ssl_enforce_hostname_verification and a CA file; the key may sit in the certificate's file.
  */
-function brokerTls(config: Config, rabbit: ReturnType<typeof rabbitOptions>, log: Logger): ConnectionOptions | null {
+function brokerTls(config: Config, rabbit: ReturnType<typeof rabbitOptions>, log: Logger): (() => ConnectionOptions) | null {
   const section = 'oslo_messaging_rabbit';
   if (!rabbit.ssl) return null;
   const read = (option: 'ssl_ca_file' | 'ssl_cert_file' | 'ssl_key_file') => {
     const file = rabbit[option];
     return file ? readPemFile(file, `[${section}] ${option}`) : undefined;
   };
-  const ca = read('ssl_ca_file');
-  const cert = read('ssl_cert_file');
   let versions: ReturnType<typeof tlsVersions>;
   try {
     versions = tlsVersions(rabbit.ssl_version ?? '');
   } catch (err) {
     return config.refuse(section, 'ssl_version', (err as Error).message);
   }
-  const unchecked = ca === undefined && Boolean(rabbit.ssl_version?.trim());
+  const hasCa = Boolean(rabbit.ssl_ca_file);
+  const unchecked = !hasCa && Boolean(rabbit.ssl_version?.trim());
   if (unchecked)
     log.warn(
       `[${section}] ssl_version without ssl_ca_file: the broker's certificate is not checked, as oslo.messaging does not check it; set ssl_ca_file to check it`,
     );
-  const checkName = ca !== undefined && rabbit.ssl_enforce_hostname_verification;
-  return {
-    ca,
-    cert,
-    key: cert && (read('ssl_key_file') ?? cert),
-    rejectUnauthorized: !unchecked,
-    ...(checkName ? {} : { checkServerIdentity: () => undefined }),
-    ...versions,
+  const checkName = hasCa && rabbit.ssl_enforce_hostname_verification;
+  // The files are read again for each connection, so that renewed certificates are used without a restart.
+  const options = (): ConnectionOptions => {
+    const cert = read('ssl_cert_file');
+    return {
+      ca: read('ssl_ca_file'),
+      cert,
+      key: cert && (read('ssl_key_file') ?? cert),
+      rejectUnauthorized: !unchecked,
+      ...(checkName ? {} : { checkServerIdentity: () => undefined }),
+      ...versions,
+    };
   };
+  options(); // a file that cannot be read stops start-up
+  return options;
 }
 
 /** Glance's paste flavors: '' (no auth) or keystone, each alone or with caching / cachemanagement. */

@@ -12,8 +12,8 @@ import type { Notification, NotificationDriver } from './notifier.ts';
 export interface AmqpNotifierOptions {
   /** transport_url's hosts as amqp URLs (amqps with TLS), tried in turn. */
   urls: string[];
-  /** TLS options of the broker connections ([oslo_messaging_rabbit] ssl and its files). */
-  tls?: ConnectionOptions;
+  /** TLS options of each broker connection ([oslo_messaging_rabbit] ssl and its files, read for each). */
+  tls?: () => ConnectionOptions;
   exchange: string;
   topics: string[];
   /** messagingv2: the oslo.messaging 2.0 envelope; messaging: the bare message. */
@@ -159,7 +159,7 @@ export class AmqpNotificationDriver implements NotificationDriver {
     const url = this.opts.urls[this.nextUrl++ % this.opts.urls.length]!;
     // Loaded when a transport is configured: about 2 MiB of every process that sends no notifications.
     const { connect } = await import('amqplib');
-    const model = await connect(url, { timeout: 10_000, ...this.opts.tls });
+    const model = await connect(url, { timeout: 10_000, ...this.opts.tls?.() });
     model.on('error', () => {
       /* reported through the failed publish */
     });

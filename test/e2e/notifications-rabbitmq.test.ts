@@ -156,6 +156,27 @@ test('[oslo_messaging_rabbit] ssl_version without ssl_ca_file checks no certific
   assert.match(sent.log, /ssl_version without ssl_ca_file: the broker's certificate is not checked/);
 });
 
+test('broker TLS files are read for each connection: a CA file renewed after start is the one used', async () => {
+  const renewed = path.join(tlsDir, 'renewed-ca.pem');
+  writeFileSync(renewed, certificateAuthority().ca); // another CA's, at start
+  const captured = capturedLog();
+  const gaze = await startGazeInProcess(
+    {
+      oslo_messaging_notifications: { driver: 'messagingv2', transport_url: `rabbit://guest:guest@${rabbit.tls}/` },
+      oslo_messaging_rabbit: { ssl: 'True', ssl_ca_file: renewed, ssl_cert_file: files.cert, ssl_key_file: files.key },
+    },
+    { log: captured.log },
+  );
+  try {
+    writeFileSync(renewed, authority.ca); // the broker's, before the first connection
+    const image = await client(gaze.url).createImage({ name: 'after renewal' });
+    await until(() => (eventsOf(image.id).includes('image.create') ? true : undefined), 'the notification over the renewed CA', 30_000);
+    assert.doesNotMatch(captured.text(), /cannot reach the message broker/);
+  } finally {
+    await gaze.stop();
+  }
+});
+
 test("[oslo_messaging_rabbit] ssl_enforce_hostname_verification: the broker's name is checked only when asked, as oslo.messaging does", async () => {
   // The certificate names 127.0.0.1 only: reached as localhost, the chain holds and the name does not.
   const tls = { ssl_ca_file: files.ca, ssl_cert_file: files.cert, ssl_key_file: files.key };
