@@ -158,8 +158,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
   app.addHook('onRequest', (request, _reply, done) => {
-    const { localAddress = '127.0.0.1', localPort } = request.raw.socket;
-    const local = `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}`;
+    const { localAddress, localPort } = request.raw.socket ?? {};
+    const local = localAddress && localPort ? `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}` : '127.0.0.1';
     request.publicBase = publicBase(request.raw.headers, opts.proxyHeaders ?? false, local);
     request.bodyIdleMs = opts.bodyIdleMs ?? 0;
     request.declaredContentType = request.raw.headers['content-type'];
@@ -307,7 +307,6 @@ async function refuseMethod(request: FastifyRequest, allow: string): Promise<nev
   throw gazeError('METHOD_NOT_ALLOWED', request.method).withHeaders({ Allow: allow });
 }
 
-/** What the HTTP parser could not read: 431 for oversized headers, else 400; the connection ends. */
 // How much of a body left unread is still read (and thrown away) after the answer, so that a client
 // that sends everything before it reads (python-requests, openstacksdk) sees the answer and not a
 // reset; beyond either bound the connection is closed.

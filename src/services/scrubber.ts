@@ -1,5 +1,7 @@
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
+import { scrubLocation } from '../ingest/store-data.ts';
+import type { ImageLocation } from '../domain/image.ts';
 
 /** What the scrubber works with: the image rows, the delayed deletes, the stores and the log. */
 export type ScrubDeps = Pick<ServiceDeps, 'images' | 'delayedDeletes' | 'stores' | 'log'>;
@@ -11,8 +13,6 @@ export interface ScrubPass {
   locationsKept: number;
   complete: boolean;
 }
-import { scrubLocation } from '../ingest/store-data.ts';
-import type { ImageLocation } from '../domain/image.ts';
 
 /**
  * Removes queued data (locations in pending_delete: deleted images, failed imports, store deletes that
