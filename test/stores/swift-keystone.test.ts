@@ -256,6 +256,13 @@ test('swift keystone: a Gaze reads the operator glance-swift.conf beside its con
     for (let i = 0; i < 300 && (await api.get(`/v2/images/${staged.id}`)).json.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 50));
     const stagedDownload = await fetch(`${gaze.url}/v2/images/${staged.id}/file`);
     assert.ok(Buffer.from(await stagedDownload.arrayBuffer()).equals(stagedData));
+    // The staged object goes after the activation, before the task succeeds: wait for the task's end.
+    const tasks = async () => (await api.get(`/v2/images/${staged.id}/tasks`)).json.tasks as Array<{ status: string }>;
+    for (let i = 0; i < 300 && (await tasks()).some((t) => t.status !== 'success'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(
+      (await tasks()).map((t) => t.status),
+      ['success'],
+    );
     assert.deepEqual(await listing(demo, `${container}-staging`), []);
   } finally {
     await gaze.stop();
