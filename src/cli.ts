@@ -3,14 +3,14 @@ import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
 import { createApp } from './app.ts';
-import { configuredParts, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
+import { configuredParts, databaseUrl, pasteFlavor, scrubTime, whenDatabaseReachable } from './configured-parts.ts';
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { openDatabase, syncSchema } from './db/connection.ts';
+import { openDatabase, syncSchema, type Db } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
@@ -233,39 +233,42 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
   }
 }
 
-/** `gaze scrub`, as `glance-scrubber` run once (from cron): the pass the service itself makes every minute. */
-async function scrubCommand(config: Config): Promise<void> {
+/** Runs a command with the configured stores and the database, and closes both afterwards. */
+async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry, db: Db) => Promise<void>): Promise<void> {
   const stores = await StoreRegistry.create(config);
   const db = openDatabase(databaseUrl(config));
   try {
-    const log = plainLogger();
-    // Due is measured against the database server's time, which the service's rows carry.
-    await new DatabaseClock(db, log).sync();
-    const scrubber = new DataScrubber(
-      { images: new ImagesRepo(db), delayedDeletes: new DelayedDeletesRepo(db), stores, log },
-      { intervalSeconds: 60, graceSeconds: 60, scrubTimeSeconds: Math.max(0, config.get('DEFAULT', 'scrub_time')) },
-    );
-    const done = await scrubber.run();
-    print(`gaze: ${done.imagesDeleted} deleted images ended, ${done.locationsRemoved} locations' data removed, ${done.locationsKept} kept for a later pass`);
-    if (done.locationsKept || !done.complete) process.exitCode = 1;
+    await run(stores, db);
   } finally {
     await db.close();
     await stores.close();
   }
 }
 
+/** `gaze scrub`, as `glance-scrubber` run once (from cron): the pass the service itself makes every minute. */
+async function scrubCommand(config: Config): Promise<void> {
+  const scrubTimeSeconds = scrubTime(config);
+  await withStoresAndDatabase(config, async (stores, db) => {
+    const log = plainLogger();
+    // Due is measured against the database server's time, which the service's rows carry.
+    await new DatabaseClock(db, log).sync();
+    const scrubber = new DataScrubber(
+      { images: new ImagesRepo(db), delayedDeletes: new DelayedDeletesRepo(db), stores, log },
+      { intervalSeconds: 60, graceSeconds: 60, scrubTimeSeconds },
+    );
+    const done = await scrubber.run();
+    print(`gaze: ${done.imagesDeleted} deleted images ended, ${done.locationsRemoved} locations' data removed, ${done.locationsKept} kept for a later pass`);
+    if (done.locationsKept || !done.complete) process.exitCode = 1;
+  });
+}
+
 /** `gaze scrub --restore ID`, as `glance-scrubber --restore ID`. */
 async function restoreCommand(config: Config, id: string): Promise<void> {
   if (!id) throw new Error('scrub --restore needs an image id');
-  const stores = await StoreRegistry.create(config);
-  const db = openDatabase(databaseUrl(config));
-  try {
+  await withStoresAndDatabase(config, async (stores, db) => {
     const restored = await restoreDeletedImage({ delayedDeletes: new DelayedDeletesRepo(db), stores }, id);
     print(`gaze: image ${id} is active again, with its data at ${restored.map((l) => l.url).join(', ')}`);
-  } finally {
-    await db.close();
-    await stores.close();
-  }
+  });
 }
 
 async function metadefsCommand(config: Config, command: string, operands: string[], opts: LoadOptions): Promise<void> {

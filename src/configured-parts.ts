@@ -53,6 +53,13 @@ export function whenDatabaseReachable<T>(config: Config, log: Logger, first: () 
   });
 }
 
+/** [DEFAULT] scrub_time: how long a delayed delete keeps its data, in seconds (the service's and `gaze scrub`'s). */
+export function scrubTime(config: Config): number {
+  const seconds = config.get('DEFAULT', 'scrub_time');
+  if (seconds < 0) config.refuse('DEFAULT', 'scrub_time', 'must be 0 or more');
+  return seconds;
+}
+
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
 function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
   const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
@@ -83,13 +90,16 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
  * option of the section stops start-up, as it stops oslo.messaging's driver; one Gaze does not read is
  * ignored with a warning, as in a file.
  */
+const RABBIT_FLAGS = ['ssl', 'ssl_enforce_hostname_verification', 'amqp_durable_queues'] as const;
+const RABBIT_TEXTS = ['ssl_ca_file', 'ssl_cert_file', 'ssl_key_file', 'ssl_version'] as const;
+
 function rabbitOptions(config: Config, query: Record<string, string>, log: Logger) {
   const section = 'oslo_messaging_rabbit';
   const refuse = (why: string) => config.refuse('oslo_messaging_notifications', 'transport_url', why);
-  const flag = (option: 'ssl' | 'ssl_enforce_hostname_verification' | 'amqp_durable_queues') =>
+  const flag = (option: (typeof RABBIT_FLAGS)[number]) =>
     query[option] === undefined ? config.get(section, option) : boolOption(query[option], false, `transport_url's ${option}`);
-  const text = (option: 'ssl_ca_file' | 'ssl_cert_file' | 'ssl_key_file' | 'ssl_version') => query[option] || config.get(section, option);
-  const read = ['ssl', 'ssl_enforce_hostname_verification', 'amqp_durable_queues', 'ssl_ca_file', 'ssl_cert_file', 'ssl_key_file', 'ssl_version'];
+  const text = (option: (typeof RABBIT_TEXTS)[number]) => query[option] || config.get(section, option);
+  const read: readonly string[] = [...RABBIT_FLAGS, ...RABBIT_TEXTS];
   for (const key of Object.keys(query)) {
     if (read.includes(key)) continue;
     if (!GLANCE_OPTION_NAMES[section]?.includes(key)) refuse(`its query parameter ${key} is no option of [${section}]`);
@@ -209,8 +219,7 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
   databasePoolSize(config); // refuses a negative max_pool_size before anything is opened
   // How long a delayed delete keeps the data (oslo.config's minimum for Glance's option is 0).
-  const scrubTimeSeconds = config.get('DEFAULT', 'scrub_time');
-  if (scrubTimeSeconds < 0) config.refuse('DEFAULT', 'scrub_time', 'must be 0 or more');
+  const scrubTimeSeconds = scrubTime(config);
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = Policy.fromFiles(
     policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -79,6 +79,11 @@ test(
       await assert.rejects(scrub('--restore', due.id), (err: { stderr: string }) => /cannot restore the image from deleted to active/.test(err.stderr));
       assert.match((await scrub('--restore', kept.id)).stdout, /is active again/);
       assert.match((await scrub()).stdout, /^gaze: 0 deleted images ended, 0 locations' data removed, 0 kept for a later pass$/m);
+      // A scrub_time the service refuses, `gaze scrub` refuses too.
+      const negative = path.join(dir, 'negative.conf');
+      writeFileSync(negative, '[DEFAULT]\nscrub_time = -1\n');
+      const refused = run(process.execPath, [gazeBin, 'scrub', '--config', path.join(dir, 'gaze.conf'), '--config', negative]);
+      await assert.rejects(refused, (err: { stderr: string }) => /scrub_time/.test(err.stderr) && /must be 0 or more/.test(err.stderr));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
