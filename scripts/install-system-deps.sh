@@ -5,7 +5,7 @@
 # qemu-img and the tools the image tests and plugins use (genisoimage, sfdisk, zip/unzip, bzip2, xz), the
 # OpenStack command-line clients, and the reference Glance (glance-api: its shipped config files and
 # metadefs are test inputs, and the bench measures Gaze against it), RabbitMQ and oslo.messaging (the
-# notifications' broker and a real consumer), HAProxy (the multi-node test's load balancer), libfaketime (a process whose host clock is off), iproute2 (ss reads socket options back). Idempotent; quiet when everything is present.
+# notifications' broker and a real consumer), HAProxy (the multi-node test's load balancer), libfaketime (a process whose host clock is off), iproute2 (ss reads socket options back), openssl (the tests' certificates and CA). Idempotent; quiet when everything is present.
 set -euo pipefail
 
 packages=(
@@ -20,6 +20,7 @@ packages=(
   haproxy
   faketime
   iproute2
+  openssl
 )
 
 exec bash "$(dirname "$0")/apt-install.sh" "${packages[@]}"
