@@ -68,6 +68,8 @@ export interface App {
   drain(): void;
   /** One pass of what runs every 30 s while the node runs: uploads of writers gone since are queued again. */
   recoverAbandonedUploads(): Promise<void>;
+  /** One pass of the import engine's recovery sweep, which runs every few seconds while the node runs. */
+  recoverImports(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -277,6 +279,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       draining = true;
     },
     recoverAbandonedUploads: recoverAbandoned,
+    recoverImports: () => runner.recover(),
     async close() {
       await runner.stop();
       await scrubber.stop();

@@ -174,7 +174,10 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
-  /** Staged data of images that are gone, or that no longer wait for an import (finished, reverted). */
+  /**
+   * Staged data of images that are gone, or that no longer wait for an import (finished, reverted). An
+   * image whose import lock is held is left alone: a copy-image stages the data of an active image.
+   */
   private async removeOrphanedStagedData(): Promise<void> {
     // Writes in progress (dot-names of local staging) are not listed; they are swept at start. A staging
     // store that cannot be listed now must not hold up the resumption of tasks: the next sweep tries again.
@@ -185,7 +188,8 @@ export class ImportRunner implements ImportEngine {
     for (const name of names) {
       // `<id>.<suffix>` is a plugin's work file (a conversion's output): it belongs to image <id>.
       const image = await this.deps.images.get(name.split('.')[0]!);
-      if (!image || !['uploading', 'importing'].includes(image.status)) await this.staging.remove(name);
+      const awaited = image && (['uploading', 'importing'].includes(image.status) || image.properties[IMPORT_LOCK]);
+      if (!awaited) await this.staging.remove(name);
     }
   }
 
