@@ -171,6 +171,7 @@ export const OPTIONS = {
     s3_store_secret_key: { type: 'string', default: null, secret: true },
     s3_store_bucket: { type: 'string', default: null },
     s3_store_create_bucket_on_put: { type: 'string', default: null },
+    s3_store_large_object_size: { type: 'string', default: null },
     s3_store_large_object_chunk_size: { type: 'string', default: null },
     s3_store_thread_pools: { type: 'string', default: null },
     s3_store_region_name: { type: 'string', default: null },

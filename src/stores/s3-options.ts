@@ -9,6 +9,7 @@ const MiB = 1024 * 1024;
  *   s3_store_access_key / s3_store_secret_key
  *   s3_store_bucket
  *   s3_store_create_bucket_on_put     create the bucket on the first write (default false)
+ *   s3_store_large_object_size        data of a known size below this many MiB is one PutObject (default 100)
  *   s3_store_large_object_chunk_size  part size in MiB (default 64: objects up to 625 GiB in 10,000 parts)
  *   s3_store_thread_pools             parts uploaded at once per write (default 2; Glance's default is 10)
  *   s3_store_region_name              signing region (default us-east-1)
@@ -33,6 +34,7 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
     region: options.s3_store_region_name?.trim() || 'us-east-1',
     createBucketOnPut: boolOption(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
     partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
+    largeObjectSize: intOption(options.s3_store_large_object_size, 100, `store ${storeId}: s3_store_large_object_size`, 1) * MiB,
     queueSize: intOption(options.s3_store_thread_pools, undefined, `store ${storeId}: s3_store_thread_pools`, 1),
     forcePathStyle: format !== 'virtual',
   });

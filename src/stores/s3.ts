@@ -1,15 +1,14 @@
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -18,12 +17,15 @@ import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type W
 import { toStoreError } from './s3-errors.ts';
 import { orphanedUploads } from './s3-orphans.ts';
 import { s3KeyOf } from './s3-url.ts';
+import { byteCounter, cancellableClient } from './s3-write-parts.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
 const MIN_PART_SIZE = 5 * MiB;
-/** S3's largest part. */
+/** S3's largest part, and its largest single PUT. */
 const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** glance_store's default s3_store_large_object_size (100 "MB" of MiB). */
+const DEFAULT_LARGE_OBJECT_SIZE = 100 * MiB;
 
 export interface S3StoreOptions {
   /** Endpoint URL, e.g. http://127.0.0.1:8080 or https://s3.example.com. */
@@ -40,6 +42,11 @@ export interface S3StoreOptions {
    */
   partSize?: number;
   /**
+   * Data of a known size below this many bytes is sent as one PutObject, streamed (Glance's
+   * s3_store_large_object_size, default 100 MiB); other data as a multipart upload.
+   */
+  largeObjectSize?: number;
+  /**
    * Parts uploaded at once (default 2). A write holds about (queueSize + 2) × partSize bytes at most
    * (measured: 1 GiB with 64 MiB parts peaked at 423 MiB RSS with 2, 358 MiB with 1, 555 MiB with 4).
    */
@@ -51,8 +58,9 @@ export interface S3StoreOptions {
 }
 
 /**
- * Objects in one S3 bucket (AWS S3, Ceph RGW, Swift's s3api, MinIO …), written with streamed multipart
- * uploads (@aws-sdk/lib-storage) so memory stays bounded whatever the image size.
+ * Objects in one S3 bucket (AWS S3, Ceph RGW, Swift's s3api, MinIO …), written with a streamed PUT
+ * (data of a known size below large_object_size) or streamed multipart uploads (@aws-sdk/lib-storage),
+ * so memory stays bounded whatever the image size.
  *
  * Locations are `s3://<bucket>/<key>`. Unlike Glance (`s3://ACCESS:SECRET@HOST/BUCKET/KEY`) no
  * credentials or host go into the url: they would be stored in the database and shown to admins in
@@ -66,6 +74,7 @@ export class S3StoreDriver implements StoreDriver {
   readonly bucket: string;
   readonly client: S3Client;
   readonly partSize: number;
+  readonly largeObjectSize: number;
   readonly queueSize: number;
   private readonly createBucketOnPut: boolean;
   private readonly endpointHost: string;
@@ -75,6 +84,10 @@ export class S3StoreDriver implements StoreDriver {
     this.bucket = opts.bucket;
     this.partSize = opts.partSize ?? 64 * MiB;
     this.queueSize = opts.queueSize ?? 2;
+    this.largeObjectSize = opts.largeObjectSize ?? DEFAULT_LARGE_OBJECT_SIZE;
+    if (!Number.isInteger(this.largeObjectSize) || this.largeObjectSize < 1) {
+      throw new ConfigError(`s3 large object size must be positive (got ${this.largeObjectSize} bytes)`);
+    }
     if (!Number.isInteger(this.partSize) || this.partSize < MIN_PART_SIZE || this.partSize > MAX_PART_SIZE) {
       throw new ConfigError(`s3 part size must be between 5 MiB and 5 GiB (got ${this.partSize} bytes)`);
     }
@@ -124,13 +137,10 @@ export class S3StoreDriver implements StoreDriver {
       throw err;
     }
 
-    let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
+    // Glance's rule: data of a known size below large_object_size is one object (S3 takes 5 GiB at most so).
+    const { sizeHint } = opts;
+    const whole = sizeHint !== undefined && sizeHint >= 0 && sizeHint < this.largeObjectSize && sizeHint <= MAX_PART_SIZE;
+    const counter = byteCounter(key, whole ? sizeHint : undefined);
     // What went wrong first decides what the caller is told.
     const state: { failure: { kind: 'source' | 'request'; err: unknown } | null } = { failure: null };
     // Requests of this write are cancelled through this when the write fails or is aborted.
@@ -156,32 +166,20 @@ export class S3StoreDriver implements StoreDriver {
     };
     const onAbort = () => cancel.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const client = this.client;
-    const scoped = Object.create(client) as S3Client;
-    scoped.send = ((command: Parameters<S3Client['send']>[0], options?: object) => {
-      // Creating, completing and aborting an upload are short and must not be cut off half-way: the
-      // server might create or complete it without us learning of it. Parts and single PUTs are cut off.
-      const cancellable = !(
-        command instanceof CreateMultipartUploadCommand ||
-        command instanceof CompleteMultipartUploadCommand ||
-        command instanceof AbortMultipartUploadCommand
-      );
-      const sent = client.send(command, cancellable ? { ...options, abortSignal: cancel.signal } : options);
-      return sent.catch((err: unknown) => {
-        fail(err);
-        throw err;
-      });
-    }) as S3Client['send'];
+    const scoped = cancellableClient(this.client, cancel.signal, fail);
 
-    const upload = new Upload({
-      client: scoped,
-      params: { Bucket: this.bucket, Key: key, Body: counter },
-      partSize: this.partSizeFor(opts.sizeHint),
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+    const upload = whole
+      ? null
+      : new Upload({
+          client: scoped,
+          params: { Bucket: this.bucket, Key: key, Body: counter },
+          partSize: this.partSizeFor(sizeHint),
+          queueSize: this.queueSize,
+          leavePartsOnError: false,
+        });
     try {
-      await upload.done();
+      if (upload) await upload.done();
+      else await scoped.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: counter, ContentLength: sizeHint }));
       await feeding;
       if (signal?.aborted) {
         // Aborted after the last byte was read: the object is whole but no longer wanted.
@@ -196,7 +194,7 @@ export class S3StoreDriver implements StoreDriver {
       state.failure ??= { kind: 'request', err };
       // lib-storage aborts the multipart upload itself (leavePartsOnError: false); do it again in case
       // that request failed, so no parts are left behind.
-      if (upload.uploadId) await this.abortUpload(key, upload.uploadId);
+      if (upload?.uploadId) await this.abortUpload(key, upload.uploadId);
       if (signal?.aborted) {
         throw err instanceof StoreError && err.code === 'ABORTED' ? err : new StoreError('ABORTED', `write of ${key} aborted`, { cause: err });
       }
@@ -211,7 +209,7 @@ export class S3StoreDriver implements StoreDriver {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    return { url: this.urlFor(key), size };
+    return { url: this.urlFor(key), size: counter.bytes };
   }
 
   /** The url an object of this key has (or would have) in this store. */
@@ -292,7 +290,7 @@ export class S3StoreDriver implements StoreDriver {
   properties(): Record<string, unknown> {
     // In bytes, as Glance's discovery shows them.
     return {
-      s3_store_large_object_size: this.partSize,
+      s3_store_large_object_size: this.largeObjectSize,
       s3_store_large_object_chunk_size: this.partSize,
       s3_store_thread_pools: this.queueSize,
     };

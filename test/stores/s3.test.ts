@@ -62,7 +62,7 @@ function bucketName(): string {
   return `gaze-${process.pid}-${n++}-${randomBytes(3).toString('hex')}`;
 }
 
-async function freshDriver(opts: { partSize?: number; queueSize?: number } = {}): Promise<S3StoreDriver> {
+async function freshDriver(opts: { partSize?: number; queueSize?: number; largeObjectSize?: number } = {}): Promise<S3StoreDriver> {
   const bucket = bucketName();
   await admin.send(new CreateBucketCommand({ Bucket: bucket }));
   return new S3StoreDriver({ endpoint: swift.s3.endpoint, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket, ...opts });
@@ -149,6 +149,39 @@ test('s3: a source that fails after several parts leaves nothing and its own err
   assert.deepEqual(await listAll(driver), []);
 });
 
+test('s3: data of a known size below s3_store_large_object_size is one streamed PUT; from that size on, parts', async () => {
+  const driver = await freshDriver({ partSize: 5 * MiB, largeObjectSize: 12 * MiB + 1 });
+  const data = randomBytes(12 * MiB);
+  const { url, size } = await driver.write('one-put', chunks(data, 64 * 1024), { sizeHint: data.length });
+  assert.equal(size, data.length);
+  assert.ok((await buffer(await driver.read(url))).equals(data));
+  assert.deepEqual(await listAll(driver), ['one-put'], 'one object, no segments of a multipart upload');
+  await driver.write('in-parts', chunks(Buffer.concat([data, Buffer.from('!')]), 64 * 1024), { sizeHint: data.length + 1 });
+  assert.equal((await listAll(driver)).filter((name) => name.startsWith('segment:in-parts/')).length, 3);
+  assert.equal(await uploadsInProgress(driver), 0);
+});
+
+test('s3: a one-PUT write whose data is not the size announced fails cleanly and leaves nothing', { timeout: 60_000 }, async () => {
+  const driver = await freshDriver({ largeObjectSize: 100 * MiB });
+  const data = randomBytes(3 * MiB);
+  const wrongLength = (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /not the \d+ bytes announced/.test(err.message);
+  await assert.rejects(driver.write('short', chunks(data, 64 * 1024), { sizeHint: data.length + 1 }), wrongLength);
+  await assert.rejects(driver.write('long', chunks(data, 64 * 1024), { sizeHint: data.length - 1 }), wrongLength);
+  await assert.rejects(
+    driver.write('cut', failingAfter(data, 'connection reset by peer'), { sizeHint: 2 * data.length }),
+    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',
+  );
+  assert.deepEqual(await listAll(driver), []);
+  const controller = new AbortController();
+  const stalling = stallingAfter(MiB);
+  const writing = driver.write('aborted', stalling, { signal: controller.signal, sizeHint: 10 * MiB });
+  writing.catch(() => {});
+  await new Promise((r) => setTimeout(r, 300));
+  controller.abort();
+  await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
+  assert.deepEqual(await listAll(driver), []);
+});
+
 test('s3: rewriting a multi-part object with a small one replaces it (Swift keeps the old segments)', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB });
   await driver.write('swap', chunks(randomBytes(11 * MiB), MiB));
@@ -177,6 +210,7 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
       s3_store_bucket: bucket,
       s3_store_create_bucket_on_put: 'True',
       s3_store_large_object_chunk_size: '8',
+      s3_store_large_object_size: '50',
       s3_store_thread_pools: '3',
     },
     config,
@@ -185,7 +219,8 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
   assert.equal(driver.partSize, 8 * MiB);
   assert.equal(driver.queueSize, 3);
   // Discovery (/v2/info/stores/detail) shows sizes in bytes, as Glance's does.
-  assert.deepEqual(driver.properties(), { s3_store_large_object_size: 8 * MiB, s3_store_large_object_chunk_size: 8 * MiB, s3_store_thread_pools: 3 });
+  assert.equal(driver.largeObjectSize, 50 * MiB);
+  assert.deepEqual(driver.properties(), { s3_store_large_object_size: 50 * MiB, s3_store_large_object_chunk_size: 8 * MiB, s3_store_thread_pools: 3 });
   await assert.rejects(admin.send(new HeadBucketCommand({ Bucket: bucket })));
   const { url } = await driver.write('first', Readable.from([Buffer.from('hello')]));
   await admin.send(new HeadBucketCommand({ Bucket: bucket }));
