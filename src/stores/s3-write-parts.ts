@@ -6,18 +6,25 @@ import { StoreError } from './driver.ts';
 
 /**
  * Passes the data on and counts it. With `declared`, the data must be exactly that long: a PUT of a
- * declared length given fewer bytes would wait for the rest, and more would be cut off.
+ * declared length given fewer bytes would wait for the rest, and more would be cut off. The chunk that
+ * completes the declared length is held until the source ends: were more to come, the PUT must not
+ * have got all its bytes (the server would keep the object).
  */
 export function byteCounter(key: string, declared: number | undefined): Transform & { readonly bytes: number } {
   let bytes = 0;
+  let last: Buffer | null = null;
   const wrongLength = () => new StoreError('FAILED', `the data of ${key} was not the ${declared} bytes announced (${bytes} or more)`);
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
-      done(declared !== undefined && bytes > declared ? wrongLength() : null, chunk);
+      if (declared === undefined) return done(null, chunk);
+      if (bytes > declared) return done(wrongLength());
+      if (bytes === declared) last = chunk;
+      done(null, bytes === declared ? undefined : chunk);
     },
     flush(done) {
-      done(declared !== undefined && bytes !== declared ? wrongLength() : null);
+      if (declared !== undefined && bytes !== declared) return done(wrongLength());
+      done(null, last ?? undefined);
     },
   });
   return Object.defineProperty(counter, 'bytes', { get: () => bytes }) as Transform & { readonly bytes: number };

@@ -19,7 +19,8 @@ export interface Segment {
  * PUTs `initial` (read ahead) and then the source, up to `limit` bytes in all, as the object at `path`,
  * streamed (only the current chunk is in memory), and checks Swift's etag against the MD5 of the bytes
  * sent. A source that fails breaks the request off before its last chunk, so Swift keeps nothing; an
- * object that arrived corrupted is deleted again.
+ * object that arrived corrupted is deleted again. With `exact`, `limit` is the data's announced size:
+ * it is sent as the Content-Length (as Glance does), and data of another length fails the write.
  */
 export async function putStreamed(
   swift: SwiftSession,
@@ -29,8 +30,11 @@ export async function putStreamed(
   reader: ChunkReader,
   limit: number,
   signal: AbortSignal | undefined,
+  exact = false,
 ): Promise<{ etag: string; bytes: number }> {
   const hash = createHash('md5');
+  // Kept: the request that the generator breaks off fails with the socket's own words.
+  let wrongLength: StoreError | null = null;
   let bytes = 0;
   const body = Readable.from(
     (async function* () {
@@ -41,20 +45,25 @@ export async function putStreamed(
       }
       while (bytes < limit) {
         const chunk = await reader.read(limit - bytes);
-        if (!chunk) return;
+        if (!chunk) break;
+        // Data of another length breaks the request off before its end, so Swift keeps nothing: the
+        // last bytes go out only once the source is known to end with them.
+        if (exact && bytes + chunk.length === limit && (await reader.read(1)) !== null) break;
         hash.update(chunk);
         bytes += chunk.length;
         yield chunk;
       }
+      if (exact && bytes !== limit) throw (wrongLength = new StoreError('FAILED', `${what}: the data was not the ${limit} bytes announced`));
     })(),
     { objectMode: false },
   );
-  const res = await swift.call('PUT', path, { body, headers: { 'content-type': 'application/octet-stream' }, signal }).catch((err: unknown) => {
-    throw reader.error ?? err;
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...(exact ? { 'content-length': String(limit) } : {}) };
+  const res = await swift.call('PUT', path, { body, headers, signal }).catch((err: unknown) => {
+    throw reader.error ?? wrongLength ?? err;
   });
-  if (reader.error) {
+  if (reader.error || wrongLength) {
     await res.body.dump().catch(() => {});
-    throw reader.error;
+    throw reader.error ?? wrongLength;
   }
   await swift.expect(res, [201], what);
   const etag = hash.digest('hex');

@@ -113,7 +113,7 @@ export class SwiftStoreDriver implements StoreDriver {
       const { sizeHint } = opts;
       if (sizeHint !== undefined && sizeHint > 0 && sizeHint < this.largeObjectSize) {
         const old = await this.containers.oldSegments(key);
-        const { bytes } = await putStreamed(this.swift, objectPath, `writing ${key}`, [], reader, Infinity, signal);
+        const { bytes } = await putStreamed(this.swift, objectPath, `writing ${key}`, [], reader, sizeHint, signal, true);
         await this.finish(key, old, signal);
         return { url: this.urlFor(key), size: bytes };
       }

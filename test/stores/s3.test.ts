@@ -101,6 +101,8 @@ async function pendingUploads(driver: S3StoreDriver): Promise<string[]> {
 const config = {} as Config;
 
 runStoreConformance({ name: 's3', make: () => freshDriver(), listAll });
+// Every write with its size (below large_object_size): each is one streamed PUT.
+runStoreConformance({ name: 's3 (known sizes: one PUT each)', make: () => freshDriver(), listAll, knownSizes: true });
 
 test('s3: a multi-part object (5 MiB parts, 12 MiB) round-trips, ranges cross part boundaries, delete removes its segments', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB });
@@ -167,6 +169,8 @@ test('s3: a one-PUT write whose data is not the size announced fails cleanly and
   const wrongLength = (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /not the \d+ bytes announced/.test(err.message);
   await assert.rejects(driver.write('short', chunks(data, 64 * 1024), { sizeHint: data.length + 1 }), wrongLength);
   await assert.rejects(driver.write('long', chunks(data, 64 * 1024), { sizeHint: data.length - 1 }), wrongLength);
+  // More data after exactly the announced bytes: the PUT must not have been completed meanwhile.
+  await assert.rejects(driver.write('longer', Readable.from([data, Buffer.from('more')]), { sizeHint: data.length }), wrongLength);
   await assert.rejects(
     driver.write('cut', failingAfter(data, 'connection reset by peer'), { sizeHint: 2 * data.length }),
     (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',

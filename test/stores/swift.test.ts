@@ -65,13 +65,8 @@ async function listAll(driver: StoreDriver): Promise<string[]> {
 // 1 MiB segments: the conformance suite's 3 MiB object and its aborted write go through segments.
 runStoreConformance({ name: 'swift', make: async () => driverFor({ segmentSize: MiB }), listAll });
 
-/** The driver, with every write told a size below large_object_size: each is streamed as one object. */
-function sizedWrites(driver: SwiftStoreDriver): SwiftStoreDriver {
-  const sized = Object.create(driver) as SwiftStoreDriver;
-  sized.write = (key, source, opts) => driver.write(key, source, { ...opts, sizeHint: 1 });
-  return sized;
-}
-runStoreConformance({ name: 'swift (known sizes: one object each)', make: async () => sizedWrites(driverFor({ segmentSize: MiB })), listAll });
+// Every write with its size (below large_object_size): each is streamed as one object.
+runStoreConformance({ name: 'swift (known sizes: one object each)', make: async () => driverFor({ segmentSize: MiB }), listAll, knownSizes: true });
 
 test('swift: a large object (5 MiB segments, 12 MiB) round-trips, ranges cross segments, delete removes the segments', async () => {
   const driver = driverFor({ segmentSize: 5 * MiB });
@@ -292,6 +287,20 @@ test('swift: data of a known size below swift_store_large_object_size is one obj
   await driver.write('unknown', chunks(smaller, 65536), { sizeHint: smaller.length });
   assert.ok((await buffer(await driver.read(driver.urlFor('unknown')))).equals(smaller));
   assert.equal((await listAll(driver)).filter((name) => name.startsWith('segment:unknown/')).length, 0);
+});
+
+test('swift: a one-object write is sent with its Content-Length; data not of that length fails the write and leaves nothing', async () => {
+  const driver = driverFor({ segmentSize: MiB });
+  const data = randomBytes(2 * MiB + 5);
+  const wrongLength = (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /not the \d+ bytes announced/.test(err.message);
+  await assert.rejects(driver.write('short', chunks(data, 65536), { sizeHint: data.length + 1 }), wrongLength);
+  await assert.rejects(driver.write('long', chunks(data, 65536), { sizeHint: data.length - 1 }), wrongLength);
+  // More data after exactly the announced bytes: the PUT must not have been completed meanwhile.
+  await assert.rejects(driver.write('longer', Readable.from([data, Buffer.from('more')]), { sizeHint: data.length }), wrongLength);
+  assert.deepEqual(await listAll(driver), []);
+  const { size } = await driver.write('exact', chunks(data, 65536), { sizeHint: data.length });
+  assert.equal(size, data.length);
+  assert.deepEqual(await listAll(driver), ['exact']);
 });
 
 test('swift: a streamed one-object write whose source fails or is aborted leaves no object and keeps the old one', async () => {
