@@ -87,7 +87,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   // Before anything is stamped: every node writes times on the database server's clock.
   const clock = new DatabaseClock(db, log);
   await clock.sync();
-  const stagingArea = await stagingAreaFromConfig(config, stores);
+  const stagingArea = await stagingAreaFromConfig(config, stores, log);
 
   const diskFormats = config.get('image_format', 'disk_formats');
   const containerFormats = config.get('image_format', 'container_formats');

@@ -235,7 +235,7 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
 
 /** Runs a command with the configured stores and the database, and closes both afterwards. */
 async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry, db: Db) => Promise<void>): Promise<void> {
-  const stores = await StoreRegistry.create(config);
+  const stores = await StoreRegistry.create(config, { log: plainLogger() });
   const db = openDatabase(databaseUrl(config));
   try {
     await run(stores, db);

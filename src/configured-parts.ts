@@ -232,7 +232,10 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     policy,
   );
   for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
-  const stores = await StoreRegistry.create(config, metrics && ((store, direction, bytes) => metrics.storeBytes.inc({ store, direction }, bytes)));
+  const stores = await StoreRegistry.create(config, {
+    countBytes: metrics && ((store, direction, bytes) => metrics.storeBytes.inc({ store, direction }, bytes)),
+    log,
+  });
   const notificationDrivers = config
     .get('oslo_messaging_notifications', 'driver')
     .map((name) => {

@@ -1,4 +1,5 @@
 import { readdir, rm } from 'node:fs/promises';
+import type { Logger } from '../util/logger.ts';
 import path from 'node:path';
 import { ConfigError, fileUriToPath, type Config } from '../config/index.ts';
 import { StoreRegistry } from '../stores/registry.ts';
@@ -14,7 +15,7 @@ import { StagingArea } from './staging-area.ts';
  * - files: `[os_glance_staging_store] filesystem_store_datadir` (multi-store, as Glance), else
  *   `node_staging_uri`, else `<data_dir>/staging`.
  */
-export async function stagingAreaFromConfig(config: Config, stores: StoreRegistry): Promise<StagingArea> {
+export async function stagingAreaFromConfig(config: Config, stores: StoreRegistry, log?: Logger): Promise<StagingArea> {
   const hashAlgo = config.get('DEFAULT', 'hashing_algorithm');
   // Plugins' local copies of object-staged data; files are worked on where they are staged.
   const workDir = () => processWorkDir(config.dataPath('staging-work'));
@@ -44,7 +45,7 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
   // A Swift account is named inline or by a reference of glance-swift.conf.
   const type = section.s3_store_host ? 's3' : section.swift_store_auth_address || section.swift_store_config_file ? 'swift' : null;
   if (type) {
-    const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config);
+    const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config, log);
     const dir = await workDir();
     return configured(() => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: true }));
   }

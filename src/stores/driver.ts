@@ -35,6 +35,15 @@ export interface ByteRange {
   end: number;
 } // inclusive, as in HTTP
 
+/**
+ * How a driver reports what went wrong beside an operation that still succeeds (a segment it could not
+ * delete, permissions it could not set): the service's log, through the registry.
+ */
+export type Warn = (message: string) => void;
+
+/** Where a driver made outside the registry (a test, a tool) warns. */
+export const processWarning: Warn = (message) => process.emitWarning(message);
+
 export interface WriteOptions {
   signal?: AbortSignal;
   /** The size the data will have, when known beforehand (drivers that buffer parts size them by it). */

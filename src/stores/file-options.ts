@@ -2,6 +2,7 @@ import { boolOption, ConfigError } from '../config/index.ts';
 import type { Config } from '../config/index.ts';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
+import type { Warn } from './driver.ts';
 import { FileStoreDriver, type DataDir, type MountpointMetadata } from './file.ts';
 
 /**
@@ -17,8 +18,9 @@ import { FileStoreDriver, type DataDir, type MountpointMetadata } from './file.t
  *                               location gets the one whose mountpoint holds its file, for the same
  *                               services
  */
-export function createFileDriver(storeId: string, options: Record<string, string>, config: Config): FileStoreDriver {
+export function createFileDriver(storeId: string, options: Record<string, string>, config: Config, warn?: Warn): FileStoreDriver {
   const mode = {
+    warn,
     fileMode: fileMode(storeId, options.filesystem_store_file_perm),
     sparse: boolOption(options.filesystem_thin_provisioning, false, `store ${storeId}: filesystem_thin_provisioning`),
     mountpoints: mountpointMetadata(storeId, options.filesystem_store_metadata_file),

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { processTag, processTagGone } from '../util/process.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
@@ -45,8 +45,12 @@ export class FileStoreDriver implements StoreDriver {
   private readonly sparse: boolean;
   /** filesystem_store_metadata_file's entries: a new location gets the one whose mountpoint holds its file. */
   private readonly mountpoints: readonly MountpointMetadata[];
+  private readonly warn: Warn;
 
-  constructor(dirs: string | readonly DataDir[], opts: { fileMode?: number | null; sparse?: boolean; mountpoints?: readonly MountpointMetadata[] } = {}) {
+  constructor(
+    dirs: string | readonly DataDir[],
+    opts: { fileMode?: number | null; sparse?: boolean; mountpoints?: readonly MountpointMetadata[]; warn?: Warn } = {},
+  ) {
     const list = typeof dirs === 'string' ? [{ path: dirs, priority: 0 }] : dirs;
     if (list.length === 0) throw new Error('a file store needs a directory');
     // Highest priority first; the order given among equals (sort is stable).
@@ -55,6 +59,7 @@ export class FileStoreDriver implements StoreDriver {
     this.fileMode = opts.fileMode ?? null;
     this.sparse = opts.sparse ?? false;
     this.mountpoints = opts.mountpoints ?? [];
+    this.warn = opts.warn ?? processWarning;
   }
 
   /**
@@ -74,7 +79,7 @@ export class FileStoreDriver implements StoreDriver {
       for (const { path: dir } of this.dirs.filter((d) => d.priority === priority)) {
         const info = tryIt(() => statfsSync(dir));
         if (!info) {
-          if (!this.unreadable.has(dir)) process.emitWarning(`filesystem_store_datadirs: ${dir} cannot be read; it takes no data`);
+          if (!this.unreadable.has(dir)) this.warn(`filesystem_store_datadirs: ${dir} cannot be read; it takes no data`);
           this.unreadable.add(dir);
           continue;
         }
@@ -124,7 +129,7 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   private permissionsNotSet(file: string, err: Error): void {
-    process.emitWarning(`filesystem_store_file_perm: could not set the permissions of ${file} (${err.message})`);
+    this.warn(`filesystem_store_file_perm: could not set the permissions of ${file} (${err.message})`);
   }
 
   async write(key: string, source: Readable, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -203,7 +208,7 @@ export class FileStoreDriver implements StoreDriver {
     if (this.mountpoints.length === 0) return {};
     const file = this.pathOf(url);
     const entry = this.mountpoints.find((m) => file.startsWith(m.mountpoint));
-    if (!entry) process.emitWarning(`filesystem_store_metadata_file: no mountpoint holds ${file}; its location gets no metadata`);
+    if (!entry) this.warn(`filesystem_store_metadata_file: no mountpoint holds ${file}; its location gets no metadata`);
     return entry ? { ...entry } : {};
   }
 

@@ -2,10 +2,16 @@ import type { Config } from '../config/index.ts';
 import { ConfigError } from '../config/index.ts';
 import { createFileDriver } from './file-options.ts';
 import { Store } from './store.ts';
-import type { ByteRange, StoreDriver } from './driver.ts';
+import type { ByteRange, StoreDriver, Warn } from './driver.ts';
+import type { Logger } from '../util/logger.ts';
 import type { Readable } from 'node:stream';
 
-export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config) => StoreDriver;
+export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config, warn: Warn) => StoreDriver;
+
+/** A driver's warnings in the log, naming its store; without a log, as process warnings. */
+function warnerFor(storeId: string, log: Logger | undefined): Warn {
+  return log ? (message) => log.warn({ store: storeId }, message) : (message) => process.emitWarning(`store ${storeId}: ${message}`);
+}
 
 // Drivers by enabled_backends type name. Loaded only when a store uses them: the AWS SDK alone costs
 // a few tens of MiB that a file-only service need not carry.
@@ -34,7 +40,10 @@ export class StoreRegistry {
   private readonly typePreference: string[] | null;
 
   /** Loads the drivers the configuration names, then builds the registry. */
-  static async create(config: Config, countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void): Promise<StoreRegistry> {
+  static async create(
+    config: Config,
+    opts: { countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void; log?: Logger } = {},
+  ): Promise<StoreRegistry> {
     const backends = config.get('DEFAULT', 'enabled_backends');
     const types = backends.length
       ? backends.map((e) => e.split(':')[1]?.trim() ?? '')
@@ -45,23 +54,23 @@ export class StoreRegistry {
       if (!load) throw new ConfigError(`unknown store type '${type}': use file, s3, swift or http`);
       loaded[type] = await load();
     }
-    return new StoreRegistry(config, loaded, countBytes);
+    return new StoreRegistry(config, loaded, opts);
   }
 
   /**
    * A store outside the registry (not an image store: the staging area's own), of the given type, from
    * options written as in a store's section.
    */
-  static async standalone(id: string, type: string, options: Record<string, string>, config: Config): Promise<Store> {
+  static async standalone(id: string, type: string, options: Record<string, string>, config: Config, log?: Logger): Promise<Store> {
     const load = factories[type];
     if (!load) throw new ConfigError(`unknown store type '${type}' for ${id}`);
-    return new Store(id, (await load())(id, options, config));
+    return new Store(id, (await load())(id, options, config, warnerFor(id, log)));
   }
 
   private constructor(
     config: Config,
     private readonly loaded: Record<string, DriverFactory>,
-    private readonly countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void,
+    private readonly opts: { countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void; log?: Logger },
   ) {
     const strategy = config.get('DEFAULT', 'location_strategy');
     if (strategy !== 'location_order' && strategy !== 'store_type') {
@@ -97,10 +106,10 @@ export class StoreRegistry {
     const factory = this.loaded[type];
     if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
     const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
-    const count = this.countBytes;
+    const count = this.opts.countBytes;
     this.stores.set(
       id,
-      new Store(id, factory(id, options, config), {
+      new Store(id, factory(id, options, config, warnerFor(id, this.opts.log)), {
         readOnly,
         description: options.store_description,
         countBytes: count && ((direction, bytes) => count(id, direction, bytes)),

@@ -1,4 +1,5 @@
 import { boolOption, ConfigError, intOption, type Config } from '../config/index.ts';
+import type { Warn } from './driver.ts';
 import { S3StoreDriver } from './s3.ts';
 
 const MiB = 1024 * 1024;
@@ -15,7 +16,7 @@ const MiB = 1024 * 1024;
  *   s3_store_region_name              signing region (default us-east-1)
  *   s3_store_bucket_url_format        'path' (default) or 'virtual'; 'auto' means path here
  */
-export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config): S3StoreDriver {
+export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config, warn?: Warn): S3StoreDriver {
   const need = (option: string): string => {
     const value = options[option]?.trim();
     if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for an s3 store`);
@@ -37,5 +38,6 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
     largeObjectSize: intOption(options.s3_store_large_object_size, 100, `store ${storeId}: s3_store_large_object_size`, 1) * MiB,
     queueSize: intOption(options.s3_store_thread_pools, undefined, `store ${storeId}: s3_store_thread_pools`, 1),
     forcePathStyle: format !== 'virtual',
+    warn,
   });
 }

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { toStoreError } from './s3-errors.ts';
 import { orphanedUploads } from './s3-orphans.ts';
 import { s3KeyOf } from './s3-url.ts';
@@ -55,6 +55,7 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Tries per request (the SDK's retries, default 3). */
   maxAttempts?: number;
+  warn?: Warn;
 }
 
 /**
@@ -77,6 +78,7 @@ export class S3StoreDriver implements StoreDriver {
   readonly largeObjectSize: number;
   readonly queueSize: number;
   private readonly createBucketOnPut: boolean;
+  private readonly warn: Warn;
   private readonly endpointHost: string;
   private bucketReady: Promise<void> | null = null;
 
@@ -93,6 +95,7 @@ export class S3StoreDriver implements StoreDriver {
     }
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new ConfigError(`s3 queue size must be at least 1 (got ${this.queueSize})`);
     this.createBucketOnPut = opts.createBucketOnPut ?? false;
+    this.warn = opts.warn ?? processWarning;
     const endpoint = /^https?:\/\//i.test(opts.endpoint) ? opts.endpoint : `https://${opts.endpoint}`;
     try {
       this.endpointHost = new URL(endpoint).host.toLowerCase();
@@ -339,7 +342,7 @@ export class S3StoreDriver implements StoreDriver {
     } catch (err) {
       // NoSuchUpload: lib-storage already aborted it.
       if (toStoreError(err, '').code !== 'NOT_FOUND') {
-        process.emitWarning(`s3: could not abort multipart upload ${uploadId} of ${key} in ${this.bucket}: ${(err as Error).message}`);
+        this.warn(`s3: could not abort multipart upload ${uploadId} of ${key} in ${this.bucket}: ${(err as Error).message}`);
       }
     }
   }

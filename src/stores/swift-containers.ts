@@ -1,4 +1,5 @@
 import { request } from '../net/http-client.ts';
+import type { Warn } from './driver.ts';
 import { isTrue, type SwiftSession } from './swift-session.ts';
 
 /**
@@ -15,6 +16,7 @@ export class SwiftContainers {
     private readonly swift: SwiftSession,
     readonly container: string,
     private readonly createOnPut: boolean,
+    private readonly warn: Warn,
   ) {
     this.segmentContainer = `${container}_segments`;
   }
@@ -69,9 +71,9 @@ export class SwiftContainers {
         try {
           const res = await this.swift.call('DELETE', this.objectPath(this.segmentContainer, name));
           await res.body.dump();
-          if (res.statusCode !== 204 && res.statusCode !== 404) process.emitWarning(`swift: could not delete segment ${name}: HTTP ${res.statusCode}`);
+          if (res.statusCode !== 204 && res.statusCode !== 404) this.warn(`swift: could not delete segment ${name}: HTTP ${res.statusCode}`);
         } catch (err) {
-          process.emitWarning(`swift: could not delete segment ${name}: ${(err as Error).message}`);
+          this.warn(`swift: could not delete segment ${name}: ${(err as Error).message}`);
         }
       }
     };

@@ -2,6 +2,7 @@ import { boolOption, ConfigError, intOption, type Config } from '../config/index
 import { besideConfigOrAsGiven } from '../config/find-file.ts';
 import { readSwiftReference } from './swift-references.ts';
 import type { SwiftAuth } from './swift-login.ts';
+import type { Warn } from './driver.ts';
 import { SwiftStoreDriver } from './swift.ts';
 import { readPemFile } from '../net/tls-fetch.ts';
 
@@ -27,7 +28,7 @@ const SWIFT_MB = 1000 * 1024;
  *   swift_store_auth_insecure            skip TLS certificate checks (default false)
  *   swift_store_cacert                   CA certificates (PEM) to check the auth service and Swift with
  */
-export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config): SwiftStoreDriver {
+export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config, warn?: Warn): SwiftStoreDriver {
   const where = (option: string) => `store ${storeId}: ${option}`;
   const cacert = options.swift_store_cacert?.trim();
   if (boolOption(options.swift_store_multi_tenant, false, where('swift_store_multi_tenant'))) {
@@ -44,6 +45,7 @@ export function createSwiftDriver(storeId: string, options: Record<string, strin
     endpoint: options.swift_store_endpoint?.trim() || undefined,
     insecure: boolOption(options.swift_store_auth_insecure, false, where('swift_store_auth_insecure')),
     ca: cacert ? readPemFile(cacert, where('swift_store_cacert')) : undefined,
+    warn,
   });
 }
 

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { keepAliveAgents, type HttpResponse } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
-import { StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import { SwiftSession, isTrue, md5 } from './swift-session.ts';
 import { statusCode, toStoreError } from './swift-errors.ts';
@@ -20,6 +20,8 @@ export interface SwiftStoreOptions {
   /** The account: tempauth (e.g. http://127.0.0.1:8080/auth/v1.0, user test:tester) or Keystone v3. */
   auth: SwiftAuth;
   container: string;
+  /** Where what goes wrong beside a write that succeeds is reported (segments that could not be removed). */
+  warn?: Warn;
   /** Create the container (and its `_segments` container) on the first write. */
   createContainerOnPut?: boolean;
   /** Bytes per segment of a static large object (default Glance's 200 "MB" of 1000 KiB, at most 5 GiB). */
@@ -82,7 +84,7 @@ export class SwiftStoreDriver implements StoreDriver {
     this.largeObjectSize = opts.largeObjectSize ?? 5120 * 1000 * 1024;
     this.retryGetCount = opts.retryGetCount ?? 0;
     this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }), opts.expireSoonMs ?? 60_000);
-    this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false);
+    this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false, opts.warn ?? processWarning);
     this.segmentContainer = this.containers.segmentContainer;
   }
 

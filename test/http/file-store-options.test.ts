@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, wri
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino, type Logger } from 'pino';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 
@@ -92,8 +93,8 @@ test('filesystem_store_metadata_file: a location gets the entry whose mountpoint
   const onlyA = path.join(metadataDir, 'only-a.json');
   writeFileSync(both, JSON.stringify(entries));
   writeFileSync(onlyA, JSON.stringify(entries[0])); // one object, not a list: Glance takes it too
-  const uploadedLocations = async (sections: Record<string, Record<string, string>>) => {
-    const gaze = await startGazeInProcess({ ...sections, DEFAULT: { ...sections.DEFAULT, show_multiple_locations: 'True' } });
+  const uploadedLocations = async (sections: Record<string, Record<string, string>>, log?: Logger) => {
+    const gaze = await startGazeInProcess({ ...sections, DEFAULT: { ...sections.DEFAULT, show_multiple_locations: 'True' } }, { log });
     try {
       const api = client(gaze.url);
       const image = await api.createImage({ name: 'located' });
@@ -116,8 +117,15 @@ test('filesystem_store_metadata_file: a location gets the entry whose mountpoint
       fast: { filesystem_store_datadir: dirs[0]!, filesystem_store_metadata_file: onlyA },
     });
     assert.deepEqual(inFast!.metadata, { ...entries[0], store: 'fast' });
-    const [unmatched] = await uploadedLocations({ glance_store: { filesystem_store_datadir: dirs[1]!, filesystem_store_metadata_file: onlyA } });
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const [unmatched] = await uploadedLocations({ glance_store: { filesystem_store_datadir: dirs[1]!, filesystem_store_metadata_file: onlyA } }, log);
     assert.deepEqual(unmatched!.metadata, {});
+    // Said in the service's log (log_file, when set), as a warning naming the store.
+    const warning = lines.find((l) => /^filesystem_store_metadata_file: no mountpoint holds /.test(String(l.msg)));
+    assert.ok(warning, JSON.stringify(lines.map((l) => l.msg)));
+    assert.equal(warning.level, 40);
+    assert.equal(warning.store, 'file');
 
     for (const [content, reason] of [
       ['{"id": "x"', /is not valid JSON/],
