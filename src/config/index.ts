@@ -271,9 +271,12 @@ export function boolOption(value: string | undefined, fallback: boolean, where: 
 /** An optional integer option of a section without a fixed schema, at least `min` (oslo.config's IntOpt with min). */
 export function intOption<T extends number | undefined>(value: string | undefined, fallback: T, where: string, min: number): number | T {
   if (value === undefined || value.trim() === '') return fallback;
-  const text = value.trim();
-  if (!/^[+-]?\d+$/.test(text)) throw new ConfigError(`${where}: '${text}' is not an integer`);
-  const n = Number(text);
+  let n: number;
+  try {
+    n = parseValue('int', value);
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`);
+  }
   if (n < min) throw new ConfigError(`${where}: ${n} is less than the minimum of ${min}`);
   return n;
 }
