@@ -166,21 +166,21 @@ async function intoNewLocation<R extends IngestResult | null>(
  * Removes a location's data from its store and then its row. A store that cannot remove it now (down,
  * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
  * forgotten. Data on a store this service never writes to (http) is not its to remove: only the row goes.
+ * `purged-elsewhere`: another scrubber (another node, `gaze scrub`) removed the row meanwhile.
  */
 export async function scrubLocation(
   deps: Pick<DataDeps, 'images' | 'stores' | 'log'>,
   location: ImageLocation,
   store = deps.stores.forLocation(location),
-): Promise<boolean> {
+): Promise<'removed' | 'kept' | 'purged-elsewhere'> {
   try {
     if (!store) throw new Error('its store is not configured on this node');
     if (store.ownsData) await store.delete(location.url);
-    await deps.images.purgeLocation(location.id);
-    return true;
+    return (await deps.images.purgeLocation(location.id)) ? 'removed' : 'purged-elsewhere';
   } catch (err) {
     deps.log.error({ err }, `could not remove image data at ${location.url} (kept for a later retry)`);
     await deps.images.discardLocation(location.id).catch(() => {});
-    return false;
+    return 'kept';
   }
 }
 

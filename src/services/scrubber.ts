@@ -56,8 +56,9 @@ export class DataScrubber {
   private async pass(): Promise<ScrubPass> {
     const done: ScrubPass = { imagesDeleted: 0, locationsRemoved: 0, locationsKept: 0, complete: false };
     const scrub = async (location: ImageLocation) => {
-      if (await scrubLocation(this.deps, location)) done.locationsRemoved++;
-      else done.locationsKept++;
+      const outcome = await scrubLocation(this.deps, location);
+      if (outcome === 'removed') done.locationsRemoved++;
+      else if (outcome === 'kept') done.locationsKept++;
     };
     let failures = 0;
     try {

@@ -89,3 +89,50 @@ test(
     }
   },
 );
+
+test(
+  'two gaze scrub runs at once (overlapping cron runs, or cron on two hosts) on SQLite: each image is ended and its data removed once',
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-scrub-twice-'));
+    const file = (id: string) => path.join(dir, 'data', 'images', id);
+    const scrub = () => run(process.execPath, [gazeBin, 'scrub', '--config', path.join(dir, 'gaze.conf')]);
+    try {
+      const gaze = await startGazeProcess(sections, { dir });
+      const api = client(gaze.url);
+      const ids: string[] = [];
+      for (let i = 0; i < 16; i++) {
+        const image = await api.createImage({ name: `due-${i}` });
+        assert.equal((await api.upload(image.id, randomBytes(5000 + i))).status, 204);
+        assert.equal((await api.del(`/v2/images/${image.id}`)).status, 204);
+        ids.push(image.id);
+      }
+      await gaze.stop();
+      const db = new Database(path.join(dir, 'data', 'gaze.db'));
+      const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
+      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE status = ?').run(twoHoursAgo, 'pending_delete').changes, ids.length);
+      db.close();
+
+      const runs = await Promise.all([scrub(), scrub()]);
+      const counts = runs.map(({ stdout, stderr }) => {
+        assert.equal(stderr, '');
+        const m = /^gaze: (\d+) deleted images ended, (\d+) locations' data removed, 0 kept for a later pass$/m.exec(stdout);
+        assert.ok(m, stdout);
+        return [Number(m[1]), Number(m[2])];
+      });
+      assert.equal(counts[0]![0]! + counts[1]![0]!, ids.length, JSON.stringify(counts));
+      assert.equal(counts[0]![1]! + counts[1]![1]!, ids.length, JSON.stringify(counts));
+      for (const id of ids) assert.ok(!existsSync(file(id)), `no data left for ${id}`);
+      const after = new Database(path.join(dir, 'data', 'gaze.db'), { readonly: true });
+      try {
+        const placeholders = ids.map(() => '?').join(',');
+        assert.deepEqual(after.prepare(`SELECT DISTINCT status FROM images WHERE id IN (${placeholders})`).all(...ids), [{ status: 'deleted' }]);
+        assert.equal((after.prepare(`SELECT count(*) AS n FROM image_locations WHERE image_id IN (${placeholders})`).get(...ids) as { n: number }).n, 0);
+      } finally {
+        after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

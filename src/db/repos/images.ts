@@ -313,8 +313,10 @@ export class ImagesRepo {
     return locationsToScrub(this.k, limit, settledBefore);
   }
 
-  async purgeLocation(locationId: string): Promise<void> {
-    await this.k.deleteFrom('image_locations').where('id', '=', locationId).execute();
+  /** Deletes a location's row; false when it was already gone. */
+  async purgeLocation(locationId: string): Promise<boolean> {
+    const res = await this.k.deleteFrom('image_locations').where('id', '=', locationId).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
   }
 
   list(query: ListQuery): Promise<Image[]> {
