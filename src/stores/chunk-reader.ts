@@ -11,11 +11,12 @@ export class ChunkReader {
     this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
 
-  /** At most `max` bytes, or null at the end. Throws (and keeps) the source's error. */
+  /** At most `max` bytes (never none), or null at the end. Throws (and keeps) the source's error. */
   async read(max: number): Promise<Buffer | null> {
     let chunk = this.rest;
     this.rest = null;
-    if (!chunk) {
+    // An empty chunk (an object-mode source may yield one) is no data: the next one is read.
+    while (!chunk?.length) {
       if (this.ended) return null;
       try {
         const next = await this.it.next();

@@ -9,7 +9,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError } from '../config/index.ts';
@@ -17,7 +17,7 @@ import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn
 import { toStoreError } from './s3-errors.ts';
 import { orphanedUploads } from './s3-orphans.ts';
 import { s3KeyOf } from './s3-url.ts';
-import { byteCounter, cancellableClient } from './s3-write-parts.ts';
+import { byteCounter, cancellableClient, s3Client } from './s3-client.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -42,8 +42,8 @@ export interface S3StoreOptions {
    */
   partSize?: number;
   /**
-   * Data of a known size below this many bytes is sent as one PutObject, streamed (Glance's
-   * s3_store_large_object_size, default 100 MiB); other data as a multipart upload.
+   * Data of a known size below this many bytes is one object (Glance's s3_store_large_object_size,
+   * default 100 MiB), sent from memory when it fits in a part, else streamed; other data in parts.
    */
   largeObjectSize?: number;
   /**
@@ -53,15 +53,16 @@ export interface S3StoreOptions {
   queueSize?: number;
   /** Path-style addressing (http://host/bucket/key, default) rather than virtual-hosted (bucket.host). */
   forcePathStyle?: boolean;
-  /** Tries per request (the SDK's retries, default 3). */
+  /** Tries per request (the SDK's retries, default 3); a streamed PUT (one object above a part) is tried once. */
   maxAttempts?: number;
+  /** Where what goes wrong beside a write is reported (an upload that could not be aborted, the SDK's warnings). */
   warn?: Warn;
 }
 
 /**
- * Objects in one S3 bucket (AWS S3, Ceph RGW, Swift's s3api, MinIO …), written with a streamed PUT
- * (data of a known size below large_object_size) or streamed multipart uploads (@aws-sdk/lib-storage),
- * so memory stays bounded whatever the image size.
+ * Objects in one S3 bucket (AWS S3, Ceph RGW, Swift's s3api, MinIO …), written with one PUT (data of
+ * a known size below large_object_size) or streamed multipart uploads (@aws-sdk/lib-storage), so memory
+ * stays bounded whatever the image size.
  *
  * Locations are `s3://<bucket>/<key>`. Unlike Glance (`s3://ACCESS:SECRET@HOST/BUCKET/KEY`) no
  * credentials or host go into the url: they would be stored in the database and shown to admins in
@@ -102,17 +103,7 @@ export class S3StoreDriver implements StoreDriver {
     } catch {
       throw new ConfigError(`s3 endpoint '${opts.endpoint}' is not a URL`);
     }
-    this.client = new S3Client({
-      endpoint,
-      region: opts.region ?? 'us-east-1',
-      forcePathStyle: opts.forcePathStyle ?? true,
-      credentials: { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey },
-      maxAttempts: opts.maxAttempts ?? 3,
-      // The SDK's defaults (since 3.729) send streamed bodies as aws-chunked with CRC32 trailers, which
-      // Swift's s3api (and other S3 implementations) refuse with 501; only checksum what S3 requires.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    this.client = s3Client({ ...opts, endpoint }, this.warn);
   }
 
   /** Aborts the multipart uploads of writes that died (see s3-orphans.ts); how many. */
@@ -140,10 +131,13 @@ export class S3StoreDriver implements StoreDriver {
       throw err;
     }
 
-    // Glance's rule: data of a known size below large_object_size is one object (S3 takes 5 GiB at most so).
+    // Glance's rule: data of a known size below large_object_size is one object (S3 takes 5 GiB at most
+    // so). What fits in one part is sent from memory, as a part is, which the SDK can send again after a
+    // failure; more is streamed with its exact length, and a stream cannot be sent twice (no retries).
     const { sizeHint } = opts;
-    const whole = sizeHint !== undefined && sizeHint >= 0 && sizeHint < this.largeObjectSize && sizeHint <= MAX_PART_SIZE;
-    const counter = byteCounter(key, whole ? sizeHint : undefined);
+    const oneObject = sizeHint !== undefined && sizeHint >= 0 && sizeHint < this.largeObjectSize && sizeHint <= MAX_PART_SIZE;
+    const streamed = oneObject && sizeHint >= this.partSize;
+    const counter = byteCounter(key, oneObject ? sizeHint : undefined);
     // What went wrong first decides what the caller is told.
     const state: { failure: { kind: 'source' | 'request'; err: unknown } | null } = { failure: null };
     // Requests of this write are cancelled through this when the write fails or is aborted.
@@ -171,12 +165,13 @@ export class S3StoreDriver implements StoreDriver {
     signal?.addEventListener('abort', onAbort, { once: true });
     const scoped = cancellableClient(this.client, cancel.signal, fail);
 
-    const upload = whole
+    const upload = streamed
       ? null
       : new Upload({
           client: scoped,
           params: { Bucket: this.bucket, Key: key, Body: counter },
-          partSize: this.partSizeFor(sizeHint),
+          // A part that holds the whole object makes lib-storage send one PutObject.
+          partSize: oneObject ? this.partSize : this.partSizeFor(sizeHint),
           queueSize: this.queueSize,
           leavePartsOnError: false,
         });

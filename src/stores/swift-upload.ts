@@ -46,9 +46,10 @@ export async function putStreamed(
       while (bytes < limit) {
         const chunk = await reader.read(limit - bytes);
         if (!chunk) break;
-        // Data of another length breaks the request off before its end, so Swift keeps nothing: the
-        // last bytes go out only once the source is known to end with them.
-        if (exact && bytes + chunk.length === limit && (await reader.read(1)) !== null) break;
+        // The last bytes of an exact-length PUT are held back until the source has ended: if more data
+        // comes, the request is broken off one chunk short, and Swift keeps nothing.
+        const last = bytes + chunk.length === limit;
+        if (exact && last && (await reader.read(1)) !== null) break;
         hash.update(chunk);
         bytes += chunk.length;
         yield chunk;

@@ -1,6 +1,7 @@
 // A loopback HTTP proxy in front of a real server, for faults a real server does not make on demand: it
-// records every request it forwards, and can break off the next GET answers after some bytes of their
-// body, as a connection that dies mid-transfer.
+// records every request it forwards, can break off the next GET answers after some bytes of their body,
+// as a connection that dies mid-transfer, and can answer the next requests itself with an error, as a
+// server that is briefly overloaded.
 
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,20 +19,37 @@ export interface CuttingProxy {
   requests: ForwardedRequest[];
   /** Breaks off the body of the next `count` GET answers (of paths matching `path`) after `afterBytes` bytes. */
   cutGets(count: number, afterBytes: number, path?: RegExp): void;
+  /** Answers the next `count` requests of `method` (to paths matching `path`) with `status` and `body`, after reading their body. */
+  refuse(count: number, method: string, path: RegExp, status: number, body: string): void;
   close(): Promise<void>;
 }
 
-export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
+/** `keepHost`: the request's own Host goes on (a signed request, as S3's, signs it). */
+export async function startCuttingProxy(target: string, opts: { keepHost?: boolean } = {}): Promise<CuttingProxy> {
   const upstream = new URL(target);
   const requests: ForwardedRequest[] = [];
   let cuts = { left: 0, afterBytes: 0, path: /./ };
+  let refusals = { left: 0, method: '', path: /./, status: 503, body: '' };
   const server = createServer((req, res) => {
     const forwarded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
     requests.push(forwarded);
+    if (refusals.left > 0 && forwarded.method === refusals.method && refusals.path.test(forwarded.path)) {
+      refusals.left--;
+      const { status, body } = refusals;
+      req.resume();
+      req.once('end', () => res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body));
+      return;
+    }
     const cut = forwarded.method === 'GET' && cuts.left > 0 && cuts.path.test(forwarded.path);
     if (cut) cuts.left--;
     const out = request(
-      { host: upstream.hostname, port: upstream.port, method: forwarded.method, path: forwarded.path, headers: { ...req.headers, host: upstream.host } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: forwarded.method,
+        path: forwarded.path,
+        headers: { ...req.headers, host: opts.keepHost ? req.headers.host : upstream.host },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         if (!cut) {
@@ -63,6 +81,9 @@ export async function startCuttingProxy(target: string): Promise<CuttingProxy> {
     requests,
     cutGets: (count, afterBytes, path = /./) => {
       cuts = { left: count, afterBytes, path };
+    },
+    refuse: (count, method, path, status, body) => {
+      refusals = { left: count, method, path, status, body };
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -35,6 +35,7 @@ import { createTestEngine } from '../helpers/databases.ts';
 import { imageRecord } from '../helpers/images.ts';
 import { taskRow } from '../helpers/tasks.ts';
 import { chunks, failingAfter, stallingAfter } from './sources.ts';
+import { startCuttingProxy } from '../helpers/cutting-proxy.ts';
 
 const MiB = 1024 * 1024;
 let swift: RunningSwift;
@@ -151,31 +152,40 @@ test('s3: a source that fails after several parts leaves nothing and its own err
   assert.deepEqual(await listAll(driver), []);
 });
 
-test('s3: data of a known size below s3_store_large_object_size is one streamed PUT; from that size on, parts', async () => {
+test('s3: data of a known size below s3_store_large_object_size is one PUT; from that size on, parts', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB, largeObjectSize: 12 * MiB + 1 });
   const data = randomBytes(12 * MiB);
   const { url, size } = await driver.write('one-put', chunks(data, 64 * 1024), { sizeHint: data.length });
   assert.equal(size, data.length);
   assert.ok((await buffer(await driver.read(url))).equals(data));
-  assert.deepEqual(await listAll(driver), ['one-put'], 'one object, no segments of a multipart upload');
+  const small = randomBytes(3 * MiB); // within one part
+  await driver.write('small', chunks(small, 64 * 1024), { sizeHint: small.length });
+  assert.ok((await buffer(await driver.read(driver.urlFor('small')))).equals(small));
+  assert.deepEqual(await listAll(driver), ['one-put', 'small'], 'one object each, no segments of a multipart upload');
   await driver.write('in-parts', chunks(Buffer.concat([data, Buffer.from('!')]), 64 * 1024), { sizeHint: data.length + 1 });
   assert.equal((await listAll(driver)).filter((name) => name.startsWith('segment:in-parts/')).length, 3);
   assert.equal(await uploadsInProgress(driver), 0);
 });
 
 test('s3: a one-PUT write whose data is not the size announced fails cleanly and leaves nothing', { timeout: 60_000 }, async () => {
-  const driver = await freshDriver({ largeObjectSize: 100 * MiB });
-  const data = randomBytes(3 * MiB);
-  const wrongLength = (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /not the \d+ bytes announced/.test(err.message);
-  await assert.rejects(driver.write('short', chunks(data, 64 * 1024), { sizeHint: data.length + 1 }), wrongLength);
-  await assert.rejects(driver.write('long', chunks(data, 64 * 1024), { sizeHint: data.length - 1 }), wrongLength);
-  // More data after exactly the announced bytes: the PUT must not have been completed meanwhile.
-  await assert.rejects(driver.write('longer', Readable.from([data, Buffer.from('more')]), { sizeHint: data.length }), wrongLength);
-  await assert.rejects(
-    driver.write('cut', failingAfter(data, 'connection reset by peer'), { sizeHint: 2 * data.length }),
-    (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',
-  );
-  assert.deepEqual(await listAll(driver), []);
+  // 3 MiB within a part of 5 (sent from memory), 6 MiB above it (streamed): the same rule for both.
+  const driver = await freshDriver({ partSize: 5 * MiB, largeObjectSize: 100 * MiB });
+  for (const data of [randomBytes(3 * MiB), randomBytes(6 * MiB)]) {
+    const wrongLength = (err: unknown) => err instanceof StoreError && err.code === 'FAILED' && /not the \d+ bytes announced/.test(err.message);
+    await assert.rejects(driver.write('short', chunks(data, 64 * 1024), { sizeHint: data.length + 1 }), wrongLength);
+    await assert.rejects(driver.write('long', chunks(data, 64 * 1024), { sizeHint: data.length - 1 }), wrongLength);
+    // More data after exactly the announced bytes: the PUT must not have been completed meanwhile.
+    await assert.rejects(driver.write('longer', Readable.from([data, Buffer.from('more')]), { sizeHint: data.length }), wrongLength);
+    await assert.rejects(
+      driver.write('cut', failingAfter(data, 'connection reset by peer'), { sizeHint: 2 * data.length }),
+      (err: unknown) => !(err instanceof StoreError) && (err as Error).message === 'connection reset by peer',
+    );
+    assert.deepEqual(await listAll(driver), []);
+    // An empty chunk after the last bytes (an object-mode source) is no data: the write is whole.
+    await driver.write('trailing-empty', Readable.from([data, Buffer.alloc(0)]), { sizeHint: data.length });
+    assert.ok((await buffer(await driver.read(driver.urlFor('trailing-empty')))).equals(data));
+    await driver.delete(driver.urlFor('trailing-empty'));
+  }
   const controller = new AbortController();
   const stalling = stallingAfter(MiB);
   const writing = driver.write('aborted', stalling, { signal: controller.signal, sizeHint: 10 * MiB });
@@ -184,6 +194,43 @@ test('s3: a one-PUT write whose data is not the size announced fails cleanly and
   controller.abort();
   await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
   assert.deepEqual(await listAll(driver), []);
+});
+
+test('s3: a one-PUT write within a part is sent again after a 503; a streamed one is not, fails cleanly, and the SDK stays out of the console', async () => {
+  const bucket = bucketName();
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  const proxy = await startCuttingProxy(swift.s3.endpoint, { keepHost: true });
+  const warnings: string[] = [];
+  const driver = new S3StoreDriver({
+    endpoint: proxy.url,
+    accessKey: swift.s3.accessKey,
+    secretKey: swift.s3.secretKey,
+    bucket,
+    partSize: 5 * MiB,
+    warn: (message) => void warnings.push(message),
+  });
+  const slowDown = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+  const puts = (key: string) => proxy.requests.filter((r) => r.method === 'PUT' && new RegExp(`/${key}(\\?|$)`).test(r.path)).length;
+  try {
+    const small = randomBytes(MiB);
+    proxy.refuse(1, 'PUT', /\/small(\?|$)/, 503, slowDown);
+    await driver.write('small', chunks(small, 64 * 1024), { sizeHint: small.length });
+    assert.equal(puts('small'), 2, 'refused once, then sent again');
+    assert.ok((await buffer(await driver.read(driver.urlFor('small')))).equals(small));
+
+    const big = randomBytes(6 * MiB);
+    proxy.refuse(1, 'PUT', /\/big(\?|$)/, 503, slowDown);
+    await assert.rejects(
+      driver.write('big', chunks(big, 64 * 1024), { sizeHint: big.length }),
+      (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE' && /SlowDown/.test(err.message),
+    );
+    assert.equal(puts('big'), 1, 'a stream is sent once');
+    assert.deepEqual(warnings, []);
+    assert.equal(await driver.stat(driver.urlFor('big')), null);
+  } finally {
+    await driver.close();
+    await proxy.close();
+  }
 });
 
 test('s3: rewriting a multi-part object with a small one replaces it (Swift keeps the old segments)', async () => {

@@ -300,7 +300,10 @@ test('swift: a one-object write is sent with its Content-Length; data not of tha
   assert.deepEqual(await listAll(driver), []);
   const { size } = await driver.write('exact', chunks(data, 65536), { sizeHint: data.length });
   assert.equal(size, data.length);
-  assert.deepEqual(await listAll(driver), ['exact']);
+  // An empty chunk after the last bytes (an object-mode source) is no data: the write is whole.
+  await driver.write('trailing-empty', Readable.from([data, Buffer.alloc(0)]), { sizeHint: data.length });
+  assert.ok((await buffer(await driver.read(driver.urlFor('trailing-empty')))).equals(data));
+  assert.deepEqual(await listAll(driver), ['exact', 'trailing-empty']);
 });
 
 test('swift: a streamed one-object write whose source fails or is aborted leaves no object and keeps the old one', async () => {

@@ -1,8 +1,41 @@
 import { Transform } from 'node:stream';
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
-import { StoreError } from './driver.ts';
+import { format } from 'node:util';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { StoreError, type Warn } from './driver.ts';
 
-// Pieces of the s3 driver's write: what counts the bytes on their way, and the client its requests go through.
+// The s3 driver's client, as the driver makes it and as one write uses it, and what counts a write's bytes.
+
+/** The driver's client: an endpoint and credentials, the SDK's retries, and its warnings in the service's log. */
+export function s3Client(
+  opts: { endpoint: string; region?: string; forcePathStyle?: boolean; accessKey: string; secretKey: string; maxAttempts?: number },
+  warn: Warn,
+): S3Client {
+  return new S3Client({
+    endpoint: opts.endpoint,
+    region: opts.region ?? 'us-east-1',
+    forcePathStyle: opts.forcePathStyle ?? true,
+    credentials: { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey },
+    maxAttempts: opts.maxAttempts ?? 3,
+    // The SDK's defaults (since 3.729) send streamed bodies as aws-chunked with CRC32 trailers, which
+    // Swift's s3api (and other S3 implementations) refuse with 501; only checksum what S3 requires.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    logger: sdkLogger(warn),
+  });
+}
+
+/**
+ * The SDK's own warnings, in the service's log rather than on the console. Its `error` lines repeat the
+ * failures the driver reports (or expects: a HEAD of a missing object), and a streamed PUT that fails is
+ * reported by the write itself, so the remark that it could not be retried is left out too.
+ */
+function sdkLogger(warn: Warn): NonNullable<S3ClientConfig['logger']> {
+  const say = (...content: unknown[]) => {
+    const text = format(...content);
+    if (!text.startsWith('An error was encountered in a non-retryable streaming request')) warn(`s3: ${text}`);
+  };
+  return { debug: () => {}, info: () => {}, warn: say, error: () => {} };
+}
 
 /**
  * Passes the data on and counts it. With `declared`, the data must be exactly that long: a PUT of a
@@ -13,9 +46,10 @@ import { StoreError } from './driver.ts';
 export function byteCounter(key: string, declared: number | undefined): Transform & { readonly bytes: number } {
   let bytes = 0;
   let last: Buffer | null = null;
-  const wrongLength = () => new StoreError('FAILED', `the data of ${key} was not the ${declared} bytes announced (${bytes} or more)`);
+  const wrongLength = () => new StoreError('FAILED', `the data of ${key} was not the ${declared} bytes announced (${bytes} bytes came)`);
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      if (chunk.length === 0) return done(); // no data: it must not take the place of a held last chunk
       bytes += chunk.length;
       if (declared === undefined) return done(null, chunk);
       if (bytes > declared) return done(wrongLength());
