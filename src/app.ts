@@ -177,6 +177,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
     limits: { default: deps.settings.limitParamDefault, max: deps.settings.apiLimitMax },
   };
+  const staging = new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl });
   const api: Api = {
     images,
     imageUpdates: new ImageUpdateService(deps, images),
@@ -184,11 +185,11 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     imageData: new ImageDataService(deps, uploads, imageCache),
     cache: imageCache,
     members: new MemberService(deps),
-    staging: new StagingService(deps, uploads, stagingArea, { importMethods, selfUrl }),
+    staging,
     locations: new LocationApiService(deps, runner),
     imports: new ImportService(deps, runner, {
       importMethods,
-      staging: { selfUrl, shared: stagingArea.shared },
+      staging: staging.place,
       uriFilter: downloadOptions.filter,
       resolveTimeoutMs: downloadOptions.connectTimeoutMs,
     }),

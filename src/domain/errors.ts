@@ -231,6 +231,7 @@ const table = {
   IMPORT_COPY_NOT_ACTIVE: { status: 409, message: () => 'Only images with status active can be targeted for copying' },
   IMPORT_NEEDS_QUEUED: { status: 409, message: (method: string) => `Image needs to be in 'queued' state to use '${method}' method` },
   IMPORT_NEEDS_STAGING: { status: 409, message: () => "Image needs to be staged before 'glance-direct' method can be used" },
+  IMPORT_STAGE_UNFINISHED: { status: 409, message: (id: string) => `No staged data found for image ${id}: its stage has not finished` },
   IMPORT_FORMAT_REQUIRED: { status: 409, message: (attr: string) => `'${attr}' needs to be set before import` },
   IMPORT_ACTIVE_TASK: { status: 409, message: () => 'Image has active task' },
   IMPORT_LOCK_LOST: { status: 409, message: (id: string) => `New operation on image '${id}' is not permitted as prior operation is still in progress` },

@@ -94,12 +94,15 @@ export async function fanOut(
       }
     } catch (err) {
       if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
-      // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store failed.
-      if (err instanceof ImageGone && !(await deps.images.get(image.id))) throw err;
+      // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store
+      // failed, and the task says what happened to the image, not that it was deleted.
+      const now = err instanceof ImageGone ? await deps.images.get(image.id) : null;
+      if (err instanceof ImageGone && !now) throw err;
+      const failure = now ? new ImportStopped(`Image ${image.id} is ${now.status} now, no longer ${writableIn.join(' or ')}; its data was not kept.`) : err;
       await record({ failed: [store.id] });
       await notifyImage(deps, 'image.update', image.id);
-      if (mustAll) throw err;
-      lastError = err;
+      if (mustAll) throw failure;
+      lastError = failure;
     }
   }
   if (!stored) throw lastError ?? new ImportStopped('None of the uploads finished!');

@@ -65,9 +65,30 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
 }
 
 /**
+ * Fails a task that has not begun (pending), then undoes what its acceptance did (its import lock): nobody
+ * else will, as a process that dequeues it later finds it ended and leaves it. False when it had begun
+ * meanwhile: its runner stops and reverts it.
+ */
+export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow, message: string): Promise<boolean> {
+  const { deps } = f;
+  const ended = await deps.tasks.transition(task.id, ['pending'], {
+    status: 'failure',
+    message,
+    expires_at: expiry(f),
+    lease_owner: null,
+    lease_expires_at: null,
+  });
+  if (!ended) return false;
+  await revert(f, task, task.image_id ? await deps.images.get(task.image_id) : null);
+  await notifyTask(deps, 'task.failure', task.id);
+  return true;
+}
+
+/**
  * The revert of an import (and of a location import, which has no `input` to give): staged data and any
- * data it already wrote are removed, the image goes back to queued (copy-image leaves it active) with
- * the formats and properties the import had overwritten, its unfinished stores are listed as failed,
+ * data it already wrote are removed, the image goes back to queued (copy-image leaves it active, and
+ * takes back the copies it made unless all_stores_must_succeed was false) with the formats and
+ * properties the import had overwritten, its unfinished and taken-back stores are listed as failed,
  * and the lock is dropped.
  */
 export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | null, input: Partial<ImportInput>): Promise<null> {
@@ -87,8 +108,19 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     // glance-download copied formats and properties from the remote image: the old ones go back.
     const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
     await deps.images.updateFields(image.id, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
-  } else if (unfinished.length) {
-    await deps.images.setProperties(image.id, progress);
+  } else {
+    // A copy to every store or none (Glance reverts each store's copy): the image's other locations
+    // were there before, as a copy never writes to a store that has the image.
+    const takesBack = input.import_req?.method.name === 'copy-image' && input.import_req.all_stores_must_succeed !== false;
+    const targets = new Set(input.backend ?? []);
+    const copies = takesBack ? (await deps.images.locationsOf(image.id)).filter((l) => targets.has(deps.stores.forLocation(l)?.id ?? null)) : [];
+    for (const location of copies) {
+      await deps.images.discardLocation(location.id);
+      await scrubLocation(deps, location);
+    }
+    const takenBack = copies.map((l) => deps.stores.forLocation(l)!.id);
+    if (unfinished.length || takenBack.length)
+      await deps.images.setProperties(image.id, storeProgress(image.properties, { failed: [...unfinished, ...takenBack] }));
   }
   // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy) while the
   // task still holds its lock.

@@ -14,6 +14,8 @@ export interface ImportEngine {
   newTask(fields: NewTask): TaskRow;
   /** Runs an inserted task. `caller` (glance-download's token and catalog) stays in memory only. */
   submit(task: TaskRow, caller?: CallerCredentials): void;
+  /** Fails a task that has not begun and undoes its acceptance (the import lock); false when it has begun. */
+  cancelPending(task: TaskRow, reason: string): Promise<boolean>;
   /** Stops this process's work on an image's import at once (others notice on their next heartbeat). */
   cancel(imageId: string, reason: string): void;
   /** Removes the data staged for an image (it was deleted); nothing staged is no error. */

@@ -8,7 +8,7 @@ import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { taskPayload } from '../notify/payloads.ts';
-import { failAndRevert, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
+import { failAndRevert, failUnstarted, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import type { CallerCredentials, EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
@@ -92,6 +92,13 @@ export class ImportRunner implements ImportEngine {
     if (caller) this.callers.set(task.id, caller);
     this.queue.push(task);
     this.pump();
+  }
+
+  async cancelPending(task: TaskRow, reason: string): Promise<boolean> {
+    if (!(await failUnstarted(this.finish, revertOf(task), task, reason))) return false;
+    const queued = this.queue.findIndex((t) => t.id === task.id);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    return true;
   }
 
   cancel(imageId: string, reason: string): void {
@@ -224,7 +231,8 @@ export class ImportRunner implements ImportEngine {
     heartbeat.unref();
     try {
       if (!(await this.holdLease(task.id))) return;
-      await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'processing', attempts: task.attempts + 1 });
+      // Ended while it waited (a cancel): whoever ended it has reverted it.
+      if (!(await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'processing', attempts: task.attempts + 1 }))) return;
       await notifyTask(this.deps, 'task.processing', task.id);
       const job = {
         deps: this.deps,

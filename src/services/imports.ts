@@ -44,10 +44,14 @@ export class ImportService {
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await takeOverStaleLock(this.deps, image);
     const backend = this.resolveStores(image, request, method, storeHeader);
-    if (backend.length === 0) return {}; // copy-image to all stores, and every store has it already: nothing to do
+    // copy-image to stores that all have it already: nothing to do. Another method given no store gets a
+    // task, which fails as Glance's does ("None of the uploads finished!") and puts the image back.
+    if (backend.length === 0 && method === 'copy-image') return {};
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
     const stageHost = stagedElsewhere(image, this.opts.staging);
     if (method === 'glance-direct' && stageHost) return { forwardTo: stageHost };
+    // The image is uploading from the start of its stage: until the stage has ended there is nothing to import.
+    if (method === 'glance-direct' && (await this.opts.staging.stagedSize(id)) === null) throw gazeError('IMPORT_STAGE_UNFINISHED', id);
     if (method === 'web-download' && !(await passesFilterResolved(request.method.uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }
@@ -146,6 +150,8 @@ export class ImportService {
     const task = holder ? await this.deps.tasks.getRaw(holder) : null;
     if (!task || isTerminal(task.status)) throw gazeError('IMPORT_NOT_RUNNING', id);
     const message = 'Import cancelled by the user.';
+    // A task still waiting for a slot is ended and undone here (no runner would undo it).
+    if (task.status === 'pending' && (await this.engine.cancelPending(task, message))) return;
     // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
     await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message });
     this.engine.cancel(id, message);

@@ -14,6 +14,8 @@ import type { StagingArea } from '../import/staging-area.ts';
 export interface StagingPlace {
   selfUrl: string | null;
   shared: boolean;
+  /** The size of the data staged for an image where this node sees it (null: none, or not yet whole). */
+  stagedSize(imageId: string): Promise<number | null>;
 }
 
 /**
@@ -35,7 +37,7 @@ export class StagingService {
   ) {}
 
   get place(): StagingPlace {
-    return { selfUrl: this.opts.selfUrl, shared: this.staging.shared };
+    return { selfUrl: this.opts.selfUrl, shared: this.staging.shared, stagedSize: (imageId) => this.staging.size(imageId) };
   }
 
   /** Checks that come before the content type is even looked at. */

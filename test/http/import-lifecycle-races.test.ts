@@ -1,0 +1,197 @@
+// The import lifecycle when a client acts at the wrong moment: an import while the stage is still
+// arriving, an empty list of stores, a cancel of a task still waiting for a slot, a copy that fails at
+// its last store, and a deactivation during a copy. Each ends in a clear answer or a clean revert.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { ServerResponse } from 'node:http';
+import { startGazeInProcess } from '../helpers/gaze.ts';
+import { startFileServer, type FileServer } from '../helpers/file-server.ts';
+import { client, expectError, JSON_ACCEPT } from '../helpers/http.ts';
+
+let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
+let api: ReturnType<typeof client>;
+let files: FileServer;
+
+before(async () => {
+  files = await startFileServer();
+  gaze = await startGazeInProcess({
+    DEFAULT: { enabled_backends: 'fast:file, far:file, broken:file' },
+    glance_store: { default_backend: 'fast' },
+    fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
+    far: { filesystem_store_datadir: '__DIR__/stores/far' },
+    // A store whose directory can never be created: every write to it fails.
+    broken: { filesystem_store_datadir: '/dev/null/gaze-broken' },
+    os_glance_staging_store: { filesystem_store_datadir: '__DIR__/staging' },
+    // One import at a time: a second one waits, pending, for the slot.
+    wsgi: { task_pool_threads: '1' },
+    import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
+  });
+  api = client(gaze.url);
+});
+after(async () => {
+  await gaze.stop();
+  await files.close();
+});
+
+const importImage = (id: string, body: unknown) => api.call('POST', `/v2/images/${id}/import`, { json: body, headers: JSON_ACCEPT });
+const stagingFiles = () => readdirSync(path.join(gaze.dir, 'staging'));
+const holds = (store: string, id: string) => existsSync(path.join(gaze.dir, 'stores', store, id));
+
+async function settled(id: string): Promise<any> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const image = (await api.get(`/v2/images/${id}`)).json;
+    if (!('os_glance_import_task' in image) && !['importing', 'saving'].includes(image.status)) return image;
+    assert.ok(Date.now() < deadline, `image ${id} did not settle: ${JSON.stringify(image)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+const lastTask = async (id: string) => (await api.get(`/v2/images/${id}/tasks`)).json.tasks[0];
+
+/** Takes the one import slot with a web-download that trickles until released; the image importing it. */
+async function takeTheSlot(route: string): Promise<{ release: () => void; busy: string }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  files.routes.set(route, (res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 });
+    res.write('a');
+    void released.then(() => res.end('b'));
+  });
+  const busy = await api.createImage({ name: 'holds the slot' });
+  assert.equal((await importImage(busy.id, { method: { name: 'web-download', uri: files.url(route) } })).status, 202);
+  for (let i = 0; (await lastTask(busy.id))?.status !== 'processing'; i++) {
+    assert.ok(i < 400, 'the slot was never taken');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { release, busy: busy.id };
+}
+
+test('glance-direct while the stage is still arriving: 409, the stage ends whole, and then the import runs', async () => {
+  const image = await api.createImage({ name: 'staged slowly' });
+  const data = randomBytes(3 * 1024 * 1024);
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(data.subarray(0, 1024 * 1024));
+      await held;
+      controller.enqueue(data.subarray(1024 * 1024));
+      controller.close();
+    },
+  });
+  const staging = fetch(`${gaze.url}/v2/images/${image.id}/stage`, {
+    method: 'PUT',
+    body,
+    duplex: 'half',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
+  } as RequestInit);
+  for (let i = 0; (await api.get(`/v2/images/${image.id}`)).json.status !== 'uploading'; i++) {
+    assert.ok(i < 400, 'the stage never began');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expectError(
+    await importImage(image.id, { method: { name: 'glance-direct' } }),
+    409,
+    `No staged data found for image ${image.id}: its stage has not finished`,
+  );
+  assert.deepEqual((await api.get(`/v2/images/${image.id}/tasks`)).json.tasks, [], 'no task was made');
+  // The image did not move: a second stage is still refused, as while any stage runs.
+  assert.equal((await api.put(`/v2/images/${image.id}/stage`, { body: 'other', headers: { 'content-type': 'application/octet-stream' } })).status, 409);
+  release();
+  assert.equal((await staging).status, 204);
+  assert.equal((await importImage(image.id, { method: { name: 'glance-direct' } })).status, 202);
+  const done = await settled(image.id);
+  assert.equal(done.status, 'active');
+  assert.equal(done.size, data.length);
+});
+
+test('"stores": [] for glance-direct: a task that fails as Glance\'s does, and the image back to queued', async () => {
+  const image = await api.createImage({ name: 'no stores' });
+  assert.equal(
+    (await api.put(`/v2/images/${image.id}/stage`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status,
+    204,
+  );
+  assert.equal((await importImage(image.id, { method: { name: 'glance-direct' }, stores: [] })).status, 202);
+  const done = await settled(image.id);
+  assert.equal(done.status, 'queued');
+  const task = await lastTask(image.id);
+  assert.equal(task.status, 'failure');
+  assert.equal(task.message, 'None of the uploads finished!');
+  assert.ok(!stagingFiles().includes(image.id), 'the staged data went with the revert');
+});
+
+test('cancel of an import still waiting for the slot: the task fails, the image is unlocked at once and can be imported', async () => {
+  const { release: finish, busy } = await takeTheSlot('/slow.raw');
+  const waiting = await api.createImage({ name: 'waits' });
+  assert.equal(
+    (await api.put(`/v2/images/${waiting.id}/stage`, { body: randomBytes(2000), headers: { 'content-type': 'application/octet-stream' } })).status,
+    204,
+  );
+  try {
+    assert.equal((await importImage(waiting.id, { method: { name: 'glance-direct' } })).status, 202);
+    assert.equal((await lastTask(waiting.id)).status, 'pending');
+    assert.equal((await api.del(`/v2/images/${waiting.id}/import`)).status, 202);
+    const task = await lastTask(waiting.id);
+    assert.equal(task.status, 'failure');
+    assert.equal(task.message, 'Import cancelled by the user.');
+    const image = (await api.get(`/v2/images/${waiting.id}`)).json;
+    assert.ok(!('os_glance_import_task' in image), `unlocked at once: ${JSON.stringify(image)}`);
+    assert.equal(image.status, 'queued');
+  } finally {
+    finish();
+  }
+  assert.equal((await settled(busy)).status, 'active');
+  // The cancelled task is not run when the slot frees: the image stays as the cancel left it.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await api.get(`/v2/images/${waiting.id}`)).json.status, 'queued');
+  assert.equal((await lastTask(waiting.id)).status, 'failure');
+  // And it can be staged and imported again.
+  const data = randomBytes(3000);
+  assert.equal((await api.put(`/v2/images/${waiting.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+  assert.equal((await importImage(waiting.id, { method: { name: 'glance-direct' } })).status, 202);
+  assert.equal((await settled(waiting.id)).status, 'active');
+});
+
+test('copy-image whose last store fails (all_stores_must_succeed): the copies it made are taken back', async () => {
+  const image = await api.createImage({ name: 'copied' });
+  assert.equal((await api.upload(image.id, randomBytes(50_000))).status, 204);
+  assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far', 'broken'] })).status, 202);
+  const done = await settled(image.id);
+  assert.equal((await lastTask(image.id)).status, 'failure');
+  assert.equal(done.status, 'active');
+  assert.equal(done.stores, 'fast');
+  assert.equal(done.os_glance_failed_import, 'broken,far');
+  assert.ok(!holds('far', image.id), 'the copy in far is removed');
+  assert.ok(holds('fast', image.id));
+
+  // Without all_stores_must_succeed, what was copied stays.
+  assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far', 'broken'], all_stores_must_succeed: false })).status, 202);
+  const kept = await settled(image.id);
+  assert.equal(kept.stores, 'fast,far');
+  assert.equal(kept.os_glance_failed_import, 'broken');
+  assert.ok(holds('far', image.id));
+});
+
+test('deactivated before its copy ran: the task says the image is no longer active, not that it was deleted', async () => {
+  const { release, busy } = await takeTheSlot('/slow-copy.raw');
+  const image = await api.createImage({ name: 'deactivated while its copy waits' });
+  try {
+    assert.equal((await api.upload(image.id, randomBytes(100_000))).status, 204);
+    assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far'] })).status, 202);
+    assert.equal((await lastTask(image.id)).status, 'pending');
+    assert.equal((await api.post(`/v2/images/${image.id}/actions/deactivate`, undefined)).status, 204);
+  } finally {
+    release();
+  }
+  assert.equal((await settled(busy)).status, 'active');
+  const done = await settled(image.id);
+  assert.equal(done.status, 'deactivated');
+  const task = await lastTask(image.id);
+  assert.equal(task.status, 'failure');
+  assert.equal(task.message, `Image ${image.id} is deactivated now, no longer active; its data was not kept.`);
+  assert.equal(done.os_glance_failed_import, 'far');
+  assert.ok(!holds('far', image.id));
+});
