@@ -5,7 +5,8 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
-import { processTag, processTagGone } from '../util/process.ts';
+import { processTagGone } from '../util/process.ts';
+import { parsePartialName, partialName, type TempFile } from './file-partials.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
 
@@ -284,8 +285,9 @@ export class FileStoreDriver implements StoreDriver {
   private async partials(): Promise<TempFile[]> {
     const found: TempFile[] = [];
     for (const { path: dir } of this.dirs) {
-      for (const name of (await namesIn(dir).catch(() => [] as string[])).filter((n) => n.startsWith(PARTIAL))) {
-        found.push({ file: path.join(dir, name), key: name.slice(PARTIAL.length).split('-').slice(0, -2).join('-'), writer: name.split('-').at(-2) ?? '' });
+      for (const name of await namesIn(dir).catch(() => [] as string[])) {
+        const partial = parsePartialName(name);
+        if (partial) found.push({ file: path.join(dir, name), ...partial });
       }
     }
     return found;
@@ -337,18 +339,4 @@ async function namesIn(dir: string): Promise<string[]> {
     if (err.code === 'ENOENT') return [] as string[];
     throw err;
   });
-}
-
-const PARTIAL = '.partial-';
-
-/** A write's temp file: `.partial-<key>-<process tag>-<time>` (the key may hold dashes; the tag and time do not). */
-function partialName(key: string): string {
-  return `${PARTIAL}${key}-${processTag()}-${Date.now()}`;
-}
-
-interface TempFile {
-  file: string;
-  key: string;
-  /** The process tag of the writer. */
-  writer: string;
 }

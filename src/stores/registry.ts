@@ -2,7 +2,7 @@ import type { Config } from '../config/index.ts';
 import { ConfigError } from '../config/index.ts';
 import { createFileDriver } from './file-options.ts';
 import { Store } from './store.ts';
-import type { ByteRange, StoreDriver, Warn } from './driver.ts';
+import { processWarning, type ByteRange, type StoreDriver, type Warn } from './driver.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Readable } from 'node:stream';
 
@@ -10,7 +10,7 @@ export type DriverFactory = (storeId: string, options: Record<string, string>, c
 
 /** A driver's warnings in the log, naming its store; without a log, as process warnings. */
 function warnerFor(storeId: string, log: Logger | undefined): Warn {
-  return log ? (message) => log.warn({ store: storeId }, message) : (message) => process.emitWarning(`store ${storeId}: ${message}`);
+  return log ? (message) => log.warn({ store: storeId }, message) : (message) => processWarning(`store ${storeId}: ${message}`);
 }
 
 // Drivers by enabled_backends type name. Loaded only when a store uses them: the AWS SDK alone costs

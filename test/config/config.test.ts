@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, fileUriToPath, ConfigError, configFiles } from '../../src/config/index.ts';
+import { loadConfig, fileUriToPath, ConfigError, configFiles, intOption } from '../../src/config/index.ts';
 import { parseIni } from '../../src/config/ini.ts';
 import { OPTIONS } from '../../src/config/options.ts';
 import { configuredParts } from '../../src/configured-parts.ts';
@@ -381,4 +381,17 @@ test('etc/gaze.conf.sample shows every option Gaze reads, and only those', () =>
     [],
     'sample options Gaze does not read',
   );
+});
+
+test("a store's integer option (intOption) is read as oslo.config reads an IntOpt: quotes and digit groups; a minimum", () => {
+  assert.equal(intOption(undefined, 7, 'x', 0), 7);
+  assert.equal(intOption('  ', 7, 'x', 0), 7);
+  assert.equal(intOption(' 42 ', 7, 'x', 0), 42);
+  assert.equal(intOption('"5"', 7, 'x', 0), 5);
+  assert.equal(intOption('1_000', 7, 'x', 0), 1000);
+  assert.throws(
+    () => intOption('1.5', 7, 'store s: swift_store_retry_get_count', 0),
+    /^ConfigError: store s: swift_store_retry_get_count: '1\.5' is not an integer$/,
+  );
+  assert.throws(() => intOption('-1', 7, 'store s: thread pools', 1), /store s: thread pools: -1 is less than the minimum of 1/);
 });

@@ -32,7 +32,7 @@ after(async () => {
 });
 
 test('the recovery sweep leaves the staged data of a running copy-image alone', { timeout: 60_000 }, async () => {
-  const data = randomBytes(96 * 1024 * 1024);
+  const data = randomBytes(48 * 1024 * 1024);
   const image = await api.createImage();
   assert.equal((await api.upload(image.id, data)).status, 204);
   const res = await api.call('POST', `/v2/images/${image.id}/import`, {
@@ -49,6 +49,9 @@ test('the recovery sweep leaves the staged data of a running copy-image alone', 
     await new Promise((r) => setTimeout(r, 2));
   }
   await gaze.app.recoverImports();
+  // The sweep ran while the copy did: this test proves nothing otherwise.
+  const during = (await api.get(`/v2/images/${image.id}`)).json;
+  assert.ok('os_glance_import_task' in during, `the copy had already ended: ${JSON.stringify(during)}`);
 
   let now: any;
   for (;;) {

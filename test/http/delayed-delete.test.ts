@@ -158,8 +158,19 @@ forEachEngine((engine) => {
       // Earlier tests may have left images due too (one whose data was lost): they are ended as well.
       const due = await gaze.app.deps.delayedDeletes.due(addSeconds(nowTimestamp(), -SCRUB_TIME), 100);
       assert.ok(ids.every((id) => due.includes(id)));
+      let locations = 0;
+      for (const id of due) locations += (await gaze.app.deps.delayedDeletes.keptLocations(id)).length;
+      const oneLocation = (await gaze.app.deps.delayedDeletes.keptLocations(ids[11]!))[0]!.id;
       // The other scrubber has its own connections to the same database, as another process would.
       const otherDb = openDatabase(databaseUrl);
+      // Half of the images' data queued for removal long ago (a store that was down then): both scrubbers
+      // list the same locations, and race for each.
+      const queuedLongAgo = await otherDb.kysely
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: addSeconds(nowTimestamp(), -3600) })
+        .where('image_id', 'in', ids.slice(0, 6))
+        .executeTakeFirst();
+      assert.equal(Number(queuedLongAgo.numUpdatedRows), 6);
       const errors: string[] = [];
       const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
       try {
@@ -178,7 +189,7 @@ forEachEngine((engine) => {
         );
         // Between them: every image ended and every location's data removed, none counted twice.
         assert.equal(passes[0]!.imagesDeleted + passes[1]!.imagesDeleted, due.length, JSON.stringify(passes));
-        assert.equal(passes[0]!.locationsRemoved + passes[1]!.locationsRemoved, due.length, JSON.stringify(passes));
+        assert.equal(passes[0]!.locationsRemoved + passes[1]!.locationsRemoved, locations, JSON.stringify(passes));
       } finally {
         await otherDb.close();
       }
@@ -187,6 +198,7 @@ forEachEngine((engine) => {
         assert.ok(!existsSync(files[i]!), `no data left for ${id}`);
       }
       assert.deepEqual(await gaze.app.deps.images.locationsToScrub(500, '9999-12-31 00:00:00.000000'), []);
+      assert.equal(await gaze.app.deps.images.purgeLocation(oneLocation), false, 'a row already purged is not purged again');
     },
   );
 

@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import Database from 'better-sqlite3';
@@ -111,6 +111,22 @@ test(
       const db = new Database(path.join(dir, 'data', 'gaze.db'));
       const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
       assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE status = ?').run(twoHoursAgo, 'pending_delete').changes, ids.length);
+      // Half of the data queued for removal long ago (a store that was down then): both runs list those
+      // locations, past gaze scrub's minute of grace, and race for each.
+      const half = ids.slice(0, 8);
+      const queued = db
+        .prepare(`UPDATE image_locations SET status = 'pending_delete', updated_at = ? WHERE image_id IN (${half.map(() => '?').join(',')})`)
+        .run(twoHoursAgo, ...half);
+      assert.equal(queued.changes, half.length);
+      // And many more of them (copies that failed long ago), so that the two runs' passes overlap.
+      const insert = db.prepare(
+        "INSERT INTO image_locations (id, image_id, position, url, metadata, status, created_at, updated_at) VALUES (?, ?, ?, ?, '{}', 'pending_delete', ?, ?)",
+      );
+      for (let i = 0; i < 400; i++) {
+        const leftover = path.join(dir, 'data', 'images', `leftover-${i}`);
+        writeFileSync(leftover, 'x');
+        insert.run(randomUUID(), ids[i % ids.length], 100 + i, pathToFileURL(leftover).href, twoHoursAgo, twoHoursAgo);
+      }
       db.close();
 
       const runs = await Promise.all([scrub(), scrub()]);
@@ -121,7 +137,12 @@ test(
         return [Number(m[1]), Number(m[2])];
       });
       assert.equal(counts[0]![0]! + counts[1]![0]!, ids.length, JSON.stringify(counts));
-      assert.equal(counts[0]![1]! + counts[1]![1]!, ids.length, JSON.stringify(counts));
+      assert.equal(counts[0]![1]! + counts[1]![1]!, ids.length + 400, JSON.stringify(counts));
+      assert.ok(
+        counts.every(([, removed]) => removed! > 0),
+        `both runs took part: ${JSON.stringify(counts)}`,
+      );
+      assert.deepEqual(readdirSync(path.join(dir, 'data', 'images')), []);
       for (const id of ids) assert.ok(!existsSync(file(id)), `no data left for ${id}`);
       const after = new Database(path.join(dir, 'data', 'gaze.db'), { readonly: true });
       try {
