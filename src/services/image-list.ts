@@ -224,7 +224,9 @@ export class ImageListService {
     let marker: Image | null = null;
     const markerId = get('marker');
     if (markerId !== undefined) {
-      marker = markerId.length <= 36 ? await this.deps.images.get(markerId) : null;
+      // An admin's marker may be an image deleted since the last page: the paging goes on after it, as
+      // Glance's does (an admin context sees deleted rows there).
+      if (markerId.length <= 36) marker = (await this.deps.images.get(markerId)) ?? (ctx.isAdmin ? await this.deps.images.getRow(markerId) : null);
       if (!marker) throw gazeError('MARKER_NOT_FOUND', markerId);
       if (!(await canSee(this.deps, ctx, marker))) throw gazeError('MARKER_NOT_VISIBLE', markerId);
     }

@@ -212,6 +212,24 @@ test('limit and marker page through the list with first and next links', async (
   );
 });
 
+test('an admin pages on after a marker image deleted since the last page, as in Glance; for others it is not found', async () => {
+  const made: string[] = [];
+  for (const name of ['paging-a', 'paging-b', 'paging-c', 'paging-d']) made.push((await api.createImage({ name, visibility: 'public' }, {})).id);
+  const first = await api.get('/v2/images?name=in:paging-a,paging-b,paging-c,paging-d&sort=name:asc&limit=2');
+  assert.deepEqual(
+    first.json.images.map((i: any) => i.name),
+    ['paging-a', 'paging-b'],
+  );
+  assert.equal((await api.del(`/v2/images/${made[1]}`)).status, 204);
+  const next = await api.get(first.json.next);
+  assert.equal(next.status, 200, next.text);
+  assert.deepEqual(
+    next.json.images.map((i: any) => i.name),
+    ['paging-c', 'paging-d'],
+  );
+  expectError(await api.get(`/v2/images?marker=${made[1]}`, { as: alice, headers: JSON_ACCEPT }), 400, `No image found with ID ${made[1]}`);
+});
+
 test('show hides other projects private images as 404', async () => {
   expectError(await api.get(`/v2/images/${ids['bob-private']}`, { as: alice, headers: JSON_ACCEPT }), 404, `No image found with ID ${ids['bob-private']}`);
   assert.equal((await api.get(`/v2/images/${ids['bob-community']}`, { as: alice })).status, 200);

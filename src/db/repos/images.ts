@@ -68,6 +68,12 @@ export class ImagesRepo {
     return rows[0] ? rowWithRelationsToImage(rows[0]) : null;
   }
 
+  /** An image's own row, deleted or not (a deleted one has no properties, tags or locations left). */
+  async getRow(id: string): Promise<Image | null> {
+    const row = await this.k.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToImage(row) : null;
+  }
+
   /** The image, which work in progress needs: gone (deleted meanwhile) is an `ImageGone`. */
   async require(id: string): Promise<Image> {
     const image = await this.get(id);
