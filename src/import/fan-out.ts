@@ -7,7 +7,7 @@ import { notifyImage } from '../notify/image-events.ts';
 import { imageDataPayload, imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
 import { HandedOn, ImportStopped } from './failures.ts';
-import type { ImportJob } from './job.ts';
+import { saveInput, type ImportJob } from './job.ts';
 
 const PROGRESS_MS = 2000;
 
@@ -76,6 +76,11 @@ export async function fanOut(
       } catch (err) {
         await scrubLocation(deps, location, store);
         throw err;
+      }
+      if (opts.copying) {
+        // Recorded as it is made: a failed copy takes back exactly these (finish.ts).
+        job.input.copies = [...(job.input.copies ?? []), location.id];
+        await saveInput(job);
       }
       // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
       await report(result.size);

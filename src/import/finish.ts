@@ -109,11 +109,13 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
     await deps.images.updateFields(image.id, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
   } else {
-    // A copy to every store or none (Glance reverts each store's copy): the image's other locations
-    // were there before, as a copy never writes to a store that has the image.
+    // A copy to every store or none (Glance reverts each store's copy): the copies this task made, as it
+    // recorded them, go, unless the image would be left without data (its source removed meanwhile).
     const takesBack = input.import_req?.method.name === 'copy-image' && input.import_req.all_stores_must_succeed !== false;
-    const targets = new Set(input.backend ?? []);
-    const copies = takesBack ? (await deps.images.locationsOf(image.id)).filter((l) => targets.has(deps.stores.forLocation(l)?.id ?? null)) : [];
+    const made = new Set(input.copies ?? []);
+    const locations = await deps.images.locationsOf(image.id);
+    const keepsData = locations.some((l) => l.status === 'active' && !made.has(l.id));
+    const copies = takesBack && keepsData ? locations.filter((l) => made.has(l.id)) : [];
     for (const location of copies) {
       await deps.images.discardLocation(location.id);
       await scrubLocation(deps, location);

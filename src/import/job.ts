@@ -18,6 +18,8 @@ export interface ImportInput {
   roles?: string[];
   /** Formats and properties the import overwrote, put back if it fails (glance-download, plugins). */
   previous?: PreviousValues;
+  /** The locations a copy-image made (ids), taken back if it fails with all_stores_must_succeed. */
+  copies?: string[];
 }
 
 export interface PreviousValues {
@@ -79,6 +81,7 @@ const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
     },
     backend: { type: 'array', items: nullableString },
     roles: { type: 'array', items: { type: 'string' } },
+    copies: { type: 'array', items: { type: 'string' } },
     previous: {
       type: 'object',
       required: ['disk_format', 'container_format', 'properties'],

@@ -156,7 +156,8 @@ export class ImportRunner implements ImportEngine {
           .map((task) => ({ task, deadOwner: task.lease_owner })),
       ];
       for (const { task, deadOwner } of candidates) {
-        if (this.running.has(task.id)) continue;
+        // One waiting here for a slot (its lease runs out meanwhile) is not queued a second time.
+        if (this.running.has(task.id) || this.queue.some((queued) => queued.id === task.id)) continue;
         const claimed = deadOwner ? await this.deps.tasks.claimFrom(task.id, deadOwner, nodeId, this.leaseUntil()) : await this.holdLease(task.id);
         if (!claimed) continue;
         if (task.attempts >= MAX_ATTEMPTS) {

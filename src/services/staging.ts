@@ -10,12 +10,15 @@ import type { UploadRegistry } from './uploads.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 
+/** A local staged file that changed this recently is a stage still being written (as the upload recovery judges it). */
+const STAGE_LIVE_MS = 60_000;
+
 /** How this node finds where staged data is: its own URL, and whether staging is shared by every node. */
 export interface StagingPlace {
   selfUrl: string | null;
   shared: boolean;
-  /** The size of the data staged for an image where this node sees it (null: none, or not yet whole). */
-  stagedSize(imageId: string): Promise<number | null>;
+  /** Whether a stage of the image is being written where this node can tell (this process, or a live local file). */
+  stageRunning(imageId: string): Promise<boolean>;
 }
 
 /**
@@ -37,7 +40,11 @@ export class StagingService {
   ) {}
 
   get place(): StagingPlace {
-    return { selfUrl: this.opts.selfUrl, shared: this.staging.shared, stagedSize: (imageId) => this.staging.size(imageId) };
+    return {
+      selfUrl: this.opts.selfUrl,
+      shared: this.staging.shared,
+      stageRunning: async (imageId) => this.uploads.has(imageId) || (await this.staging.writeInProgress(imageId, STAGE_LIVE_MS)),
+    };
   }
 
   /** Checks that come before the content type is even looked at. */
@@ -63,6 +70,8 @@ export class StagingService {
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) {
+        // An import (in another worker) took the data the moment it was whole: the stage did its part.
+        if ((await this.deps.images.get(id))?.status === 'importing') return;
         await this.staging.remove(id).catch(() => {});
         throw gazeError('DELETED_DURING_UPLOAD', id);
       }

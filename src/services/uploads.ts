@@ -16,6 +16,11 @@ export class UploadRegistry {
     if (set && set.size === 0) this.active.delete(imageId);
   }
 
+  /** Whether an upload or stage of the image is being written by this process. */
+  has(imageId: string): boolean {
+    return this.active.has(imageId);
+  }
+
   abort(imageId: string): void {
     for (const c of this.active.get(imageId) ?? []) c.abort(new Error(`image ${imageId} was deleted`));
   }

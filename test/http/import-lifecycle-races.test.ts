@@ -8,6 +8,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { startGazeInProcess } from '../helpers/gaze.ts';
+import { revertImport } from '../../src/import/finish.ts';
+import type { StagingArea } from '../../src/import/staging-area.ts';
+import type { TaskRow } from '../../src/db/repos/tasks.ts';
 import { startFileServer, type FileServer } from '../helpers/file-server.ts';
 import { client, expectError, JSON_ACCEPT } from '../helpers/http.ts';
 
@@ -95,7 +98,7 @@ test('glance-direct while the stage is still arriving: 409, the stage ends whole
   expectError(
     await importImage(image.id, { method: { name: 'glance-direct' } }),
     409,
-    `No staged data found for image ${image.id}: its stage has not finished`,
+    `The data of image ${image.id} is still being staged; import it once the stage has finished`,
   );
   assert.deepEqual((await api.get(`/v2/images/${image.id}/tasks`)).json.tasks, [], 'no task was made');
   // The image did not move: a second stage is still refused, as while any stage runs.
@@ -194,4 +197,65 @@ test('deactivated before its copy ran: the task says the image is no longer acti
   assert.equal(task.message, `Image ${image.id} is deactivated now, no longer active; its data was not kept.`);
   assert.equal(done.os_glance_failed_import, 'far');
   assert.ok(!holds('far', image.id));
+});
+
+test("a failed copy takes back only the copies it recorded making, and never the image's last data", async () => {
+  const image = await api.createImage({ name: 'copied, then its source removed' });
+  assert.equal((await api.upload(image.id, randomBytes(20_000))).status, 204);
+  assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far'] })).status, 202);
+  assert.equal((await settled(image.id)).stores, 'fast,far');
+  const { deps } = gaze.app;
+  const farLocation = () => deps.images.locationsOf(image.id).then((all) => all.find((l) => deps.stores.forLocation(l)?.id === 'far')!);
+  // The revert of a copy-image task that made the copy in far and then failed.
+  const revertCopy = async (copies: string[]) => {
+    const task = { id: crypto.randomUUID(), image_id: image.id } as TaskRow;
+    assert.ok(await deps.images.takeImportLock(image.id, task.id));
+    const finish = { deps, staging: { remove: async () => {} } as unknown as StagingArea, taskTimeToLiveHours: 1 };
+    await revertImport(finish, task, await deps.images.get(image.id), { import_req: { method: { name: 'copy-image' } }, backend: ['far'], copies });
+  };
+
+  // Its source was removed meanwhile (DELETE /v2/stores/fast): far holds the image's only data, and stays.
+  assert.equal((await api.del(`/v2/stores/fast/${image.id}`)).status, 204);
+  await revertCopy([(await farLocation()).id]);
+  let now = (await api.get(`/v2/images/${image.id}`)).json;
+  assert.equal(now.stores, 'far');
+  assert.ok(!('os_glance_import_task' in now), 'the lock is released');
+  assert.ok(holds('far', image.id));
+
+  // With the data in fast again, a copy it did not record making is not its to take back...
+  assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['fast'] })).status, 202);
+  assert.equal((await settled(image.id)).stores, 'far,fast');
+  await revertCopy([]);
+  assert.equal((await api.get(`/v2/images/${image.id}`)).json.stores, 'far,fast');
+  // ...and one it recorded goes, listed as failed.
+  await revertCopy([(await farLocation()).id]);
+  now = (await api.get(`/v2/images/${image.id}`)).json;
+  assert.equal(now.stores, 'fast');
+  assert.equal(now.os_glance_failed_import, 'far');
+  assert.ok(!holds('far', image.id));
+});
+
+test('a task waiting for a slot past its lease is not queued again by the recovery sweep (it would run twice at once)', { timeout: 60_000 }, async () => {
+  const queueDepth = async () => {
+    const text = await gaze.app.metrics.registry.getSingleMetricAsString('gaze_import_queue_depth');
+    return Number(/^gaze_import_queue_depth (\d+)$/m.exec(text)?.[1]);
+  };
+  const { release, busy } = await takeTheSlot('/slow-lease.raw');
+  const image = await api.createImage({ name: 'waits past its lease' });
+  try {
+    assert.equal((await api.upload(image.id, randomBytes(20_000))).status, 204);
+    assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far'] })).status, 202);
+    assert.equal(await queueDepth(), 1);
+    await new Promise((r) => setTimeout(r, 11_000)); // the lease (10 s) runs out while it waits
+    await gaze.app.recoverImports();
+    await gaze.app.recoverImports();
+    assert.equal(await queueDepth(), 1, 'queued once');
+  } finally {
+    release();
+  }
+  assert.equal((await settled(busy)).status, 'active');
+  const done = await settled(image.id);
+  assert.equal(done.stores, 'fast,far');
+  const task = await lastTask(image.id);
+  assert.equal(task.status, 'success', JSON.stringify(task));
 });
