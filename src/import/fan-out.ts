@@ -103,7 +103,11 @@ export async function fanOut(
       // failed, and the task says what happened to the image, not that it was deleted.
       const now = err instanceof ImageGone ? await deps.images.get(image.id) : null;
       if (err instanceof ImageGone && !now) throw err;
-      const failure = now ? new ImportStopped(`Image ${image.id} is ${now.status} now, no longer ${writableIn.join(' or ')}; its data was not kept.`) : err;
+      const failure = !now
+        ? err
+        : writableIn.includes(now.status)
+          ? new ImportStopped(`The data written to store ${store.id} was removed meanwhile; it was not kept.`)
+          : new ImportStopped(`Image ${image.id} is ${now.status} now, no longer ${writableIn.join(' or ')}; its data was not kept.`);
       await record({ failed: [store.id] });
       await notifyImage(deps, 'image.update', image.id);
       if (mustAll) throw failure;
