@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { forEachEngine } from '../helpers/databases.ts';
@@ -25,8 +25,12 @@ const md5OfSevens = createHash('md5').update(Buffer.alloc(TOTAL, 7)).digest('hex
 forEachEngine((engine) => {
   if (engine.name === 'sqlite') return;
   const processes: GazeProcess[] = [];
+  const faked: number[] = [];
   after(async () => {
     for (const gaze of processes) await gaze.stop();
+    // libfaketime keeps its clock in /dev/shm (a segment and a semaphore named by the pid), which a
+    // process stopped by a signal leaves behind.
+    for (const pid of faked) for (const name of [`faketime_shm_${pid}`, `sem.faketime_sem_${pid}`]) rmSync(path.join('/dev/shm', name), { force: true });
   });
 
   test('a process whose host clock runs a minute ahead stamps the database’s time and leaves a live lease alone', async () => {
@@ -47,6 +51,7 @@ forEachEngine((engine) => {
       processes.push(onTime);
       const ahead = await startGazeProcess(sections, { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: '+60s' } });
       processes.push(ahead);
+      if (ahead.child.pid) faked.push(ahead.child.pid);
       assert.match(ahead.output(), /clock is 6\d\.\d s ahead of the database server's/, 'the fast process measured its offset');
 
       // Its records carry the database's time, not its own.
