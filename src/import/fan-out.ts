@@ -72,15 +72,15 @@ export async function fanOut(
         // Fencing: a process paused past its lease must not activate data beside its successor's.
         if (!(await job.holdsLease())) throw new HandedOn('the lease was taken over by another process');
         if (mismatch) throw mismatch;
+        if (opts.copying && !job.input.copies?.includes(location.id)) {
+          // Recorded before it is made visible: a failed copy takes back exactly these (finish.ts).
+          job.input.copies = [...(job.input.copies ?? []), location.id];
+          await saveInput(job);
+        }
         await deps.images.activateLocation(image.id, location.id, writableIn);
       } catch (err) {
         await scrubLocation(deps, location, store);
         throw err;
-      }
-      if (opts.copying) {
-        // Recorded as it is made: a failed copy takes back exactly these (finish.ts).
-        job.input.copies = [...(job.input.copies ?? []), location.id];
-        await saveInput(job);
       }
       // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
       await report(result.size);

@@ -120,7 +120,8 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
       await deps.images.discardLocation(location.id);
       await scrubLocation(deps, location);
     }
-    const takenBack = copies.map((l) => deps.stores.forLocation(l)!.id);
+    // A store this node lacks keeps its location for the scrubber of a node that has it (scrubLocation).
+    const takenBack = copies.map((l) => deps.stores.forLocation(l)?.id).filter((id): id is string => id !== undefined);
     if (unfinished.length || takenBack.length)
       await deps.images.setProperties(image.id, storeProgress(image.properties, { failed: [...unfinished, ...takenBack] }));
   }

@@ -109,7 +109,10 @@ export function parseImportInput(text: string | null): ImportInput {
   return value;
 }
 
-/** Writes the task's input back (the values to put back if it fails, which the run adds to it). */
+/**
+ * Writes the task's input back (the values to put back if it fails, which the run adds to it), whatever
+ * the task's status: a cancel may have ended it a moment ago, and its revert reads them.
+ */
 export async function saveInput(job: ImportJob): Promise<void> {
-  await job.deps.tasks.transition(job.task.id, ['processing'], { input: JSON.stringify(job.input) });
+  await job.deps.tasks.setInput(job.task.id, JSON.stringify(job.input));
 }

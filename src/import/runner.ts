@@ -34,6 +34,7 @@ export class ImportRunner implements ImportEngine {
   private readonly callers = new Map<string, CallerCredentials>();
   private readonly queue: TaskRow[] = [];
   private recoveryTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
   private stopped = false;
   private readonly finish: FinishDeps;
 
@@ -77,7 +78,8 @@ export class ImportRunner implements ImportEngine {
   /** Starts the recovery sweep: now, and then periodically. */
   start(): void {
     void this.recover();
-    this.recoveryTimer = setInterval(() => void this.recover(), RECOVERY_MS);
+    // A pass still running (a slow database) is not joined by another: they would queue one task twice.
+    this.recoveryTimer = setInterval(() => void (this.sweeping ?? this.recover()), RECOVERY_MS);
     this.recoveryTimer.unref();
   }
 
@@ -140,8 +142,16 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
-  /** Unfinished tasks nobody holds: resume them (a few times) or fail them cleanly. */
+  /** Unfinished tasks nobody holds: resume them (a few times) or fail them cleanly. One pass at a time. */
   async recover(): Promise<void> {
+    while (this.sweeping) await this.sweeping;
+    this.sweeping = this.sweep().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweep(): Promise<void> {
     if (this.stopped) return;
     try {
       await this.revertAbandonedImports();

@@ -71,7 +71,8 @@ export class StagingService {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) {
         // An import (in another worker) took the data the moment it was whole: the stage did its part.
-        if ((await this.deps.images.get(id))?.status === 'importing') return;
+        const now = await this.deps.images.get(id);
+        if (now && (now.status === 'importing' || now.status === 'active')) return;
         await this.staging.remove(id).catch(() => {});
         throw gazeError('DELETED_DURING_UPLOAD', id);
       }

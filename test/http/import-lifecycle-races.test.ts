@@ -233,6 +233,16 @@ test("a failed copy takes back only the copies it recorded making, and never the
   assert.equal(now.stores, 'fast');
   assert.equal(now.os_glance_failed_import, 'far');
   assert.ok(!holds('far', image.id));
+
+  // A recorded copy in a store this node does not have: the revert still ends, and the lock goes; its
+  // location waits, hidden, for the scrubber of a node that has the store.
+  const elsewhere = await deps.images.reserveLocation(image.id, `file:///srv/another-node/${image.id}`, { store: 'remote' }, ['active']);
+  await deps.images.activateLocation(image.id, elsewhere.id, ['active']);
+  await revertCopy([elsewhere.id]);
+  now = (await api.get(`/v2/images/${image.id}`)).json;
+  assert.ok(!('os_glance_import_task' in now), `the lock is released: ${JSON.stringify(now)}`);
+  assert.equal(now.stores, 'fast');
+  assert.ok(!(await deps.images.locationsOf(image.id)).some((l) => l.id === elsewhere.id && l.status === 'active'));
 });
 
 test('a task waiting for a slot past its lease is not queued again by the recovery sweep (it would run twice at once)', { timeout: 60_000 }, async () => {

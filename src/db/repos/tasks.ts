@@ -88,6 +88,10 @@ export class TasksRepo {
     return Number(res.numUpdatedRows) === 1;
   }
 
+  async setInput(id: string, input: string): Promise<void> {
+    await this.k.updateTable('tasks').set({ input, updated_at: nowTimestamp() }).where('id', '=', id).execute();
+  }
+
   async setMessage(id: string, message: string): Promise<void> {
     await this.k.updateTable('tasks').set({ message, updated_at: nowTimestamp() }).where('id', '=', id).execute();
   }
