@@ -234,11 +234,12 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
 }
 
 /** Runs a command with the configured stores and the database, and closes both afterwards. */
-async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry, db: Db) => Promise<void>): Promise<void> {
-  const stores = await StoreRegistry.create(config, { log: plainLogger() });
+async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry, db: Db, log: Logger) => Promise<void>): Promise<void> {
+  const log = plainLogger();
+  const stores = await StoreRegistry.create(config, { log });
   const db = openDatabase(databaseUrl(config));
   try {
-    await run(stores, db);
+    await run(stores, db, log);
   } finally {
     await db.close();
     await stores.close();
@@ -248,8 +249,7 @@ async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry
 /** `gaze scrub`, as `glance-scrubber` run once (from cron): the pass the service itself makes every minute. */
 async function scrubCommand(config: Config): Promise<void> {
   const scrubTimeSeconds = scrubTime(config);
-  await withStoresAndDatabase(config, async (stores, db) => {
-    const log = plainLogger();
+  await withStoresAndDatabase(config, async (stores, db, log) => {
     // Due is measured against the database server's time, which the service's rows carry.
     await new DatabaseClock(db, log).sync();
     const scrubber = new DataScrubber(

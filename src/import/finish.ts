@@ -24,7 +24,8 @@ export async function notifyTask(deps: ImportDeps, event: string, taskId: string
   if (task) deps.notifier.info(event, taskPayload(task));
 }
 
-const expiry = (f: FinishDeps) => addSeconds(nowTimestamp(), f.taskTimeToLiveHours * 3600);
+/** What every ended task gets: its expiry, and no lease. */
+const ended = (f: FinishDeps) => ({ expires_at: addSeconds(nowTimestamp(), f.taskTimeToLiveHours * 3600), lease_owner: null, lease_expires_at: null });
 
 /**
  * Ends the task, then releases the image's import lock if the task holds it: Glance's last step, in
@@ -35,9 +36,7 @@ export async function succeed(f: FinishDeps, task: TaskRow, imageId: string): Pr
   await deps.tasks.transition(task.id, ['processing'], {
     status: 'success',
     result: JSON.stringify({ image_id: imageId }),
-    expires_at: expiry(f),
-    lease_owner: null,
-    lease_expires_at: null,
+    ...ended(f),
   });
   await notifyTask(deps, 'task.success', task.id);
   await deps.images.releaseImportLock(imageId, task.id);
@@ -54,13 +53,7 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
   const image = task.image_id ? await deps.images.get(task.image_id) : null;
   const said = revert ? await revert(f, task, image) : null;
   if (said) message = `${message} ${said}`;
-  const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], {
-    status: 'failure',
-    message,
-    expires_at: expiry(f),
-    lease_owner: null,
-    lease_expires_at: null,
-  });
+  const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message, ...ended(f) });
   if (failed) await notifyTask(deps, 'task.failure', task.id);
 }
 
@@ -71,14 +64,7 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
  */
 export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow, message: string): Promise<boolean> {
   const { deps } = f;
-  const ended = await deps.tasks.transition(task.id, ['pending'], {
-    status: 'failure',
-    message,
-    expires_at: expiry(f),
-    lease_owner: null,
-    lease_expires_at: null,
-  });
-  if (!ended) return false;
+  if (!(await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, ...ended(f) }))) return false;
   await revert(f, task, task.image_id ? await deps.images.get(task.image_id) : null);
   await notifyTask(deps, 'task.failure', task.id);
   return true;

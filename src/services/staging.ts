@@ -9,9 +9,7 @@ import { notifyImage } from '../notify/image-events.ts';
 import type { UploadRegistry } from './uploads.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
-
-/** A local staged file that changed this recently is a stage still being written (as the upload recovery judges it). */
-const STAGE_LIVE_MS = 60_000;
+import { LIVE_WRITE_MS } from './upload-recovery.ts';
 
 /** How this node finds where staged data is: its own URL, and whether staging is shared by every node. */
 export interface StagingPlace {
@@ -43,7 +41,7 @@ export class StagingService {
     return {
       selfUrl: this.opts.selfUrl,
       shared: this.staging.shared,
-      stageRunning: async (imageId) => this.uploads.has(imageId) || (await this.staging.writeInProgress(imageId, STAGE_LIVE_MS)),
+      stageRunning: async (imageId) => this.uploads.has(imageId) || (await this.staging.writeInProgress(imageId, LIVE_WRITE_MS)),
     };
   }
 

@@ -5,7 +5,7 @@ import type { ServiceDeps } from './deps.ts';
 import type { Store } from '../stores/store.ts';
 
 // A temp file unchanged for this long belongs to no running write (another worker's writes touch theirs).
-const LIVE_WRITE_MS = 60_000;
+export const LIVE_WRITE_MS = 60_000;
 
 /** Tells which upload writers (node names) are known to be gone (services/node-liveness.ts). */
 export interface WriterLiveness {

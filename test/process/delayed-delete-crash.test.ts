@@ -19,6 +19,8 @@ import Database from 'better-sqlite3';
 const run = promisify(execFile);
 const gazeBin = fileURLToPath(new URL('../../bin/gaze.js', import.meta.url));
 const sections = { DEFAULT: { delayed_delete: 'True', scrub_time: '3600' } };
+/** Two hours ago, as the service writes times in the database: past scrub_time (an hour) and the minute of grace. */
+const twoHoursAgo = () => new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
 
 test('kill -9 after a delayed delete: after the restart the data is kept, hidden, and restorable', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-delayed-crash-'));
@@ -68,8 +70,7 @@ test(
       await gaze.stop();
       // As if `due` had been deleted two hours ago: past scrub_time (an hour).
       const db = new Database(path.join(dir, 'data', 'gaze.db'));
-      const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
-      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE id = ?').run(twoHoursAgo, due.id).changes, 1);
+      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE id = ?').run(twoHoursAgo(), due.id).changes, 1);
       db.close();
 
       const { stdout } = await scrub();
@@ -109,14 +110,14 @@ test(
       }
       await gaze.stop();
       const db = new Database(path.join(dir, 'data', 'gaze.db'));
-      const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString().replace('T', ' ').replace('Z', '000');
-      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE status = ?').run(twoHoursAgo, 'pending_delete').changes, ids.length);
+      const longAgo = twoHoursAgo();
+      assert.equal(db.prepare('UPDATE images SET deleted_at = ? WHERE status = ?').run(longAgo, 'pending_delete').changes, ids.length);
       // Half of the data queued for removal long ago (a store that was down then): both runs list those
       // locations, past gaze scrub's minute of grace, and race for each.
       const half = ids.slice(0, 8);
       const queued = db
         .prepare(`UPDATE image_locations SET status = 'pending_delete', updated_at = ? WHERE image_id IN (${half.map(() => '?').join(',')})`)
-        .run(twoHoursAgo, ...half);
+        .run(longAgo, ...half);
       assert.equal(queued.changes, half.length);
       // And many more of them (copies that failed long ago), so that the two runs' passes overlap.
       const insert = db.prepare(
@@ -125,7 +126,7 @@ test(
       for (let i = 0; i < 400; i++) {
         const leftover = path.join(dir, 'data', 'images', `leftover-${i}`);
         writeFileSync(leftover, 'x');
-        insert.run(randomUUID(), ids[i % ids.length], 100 + i, pathToFileURL(leftover).href, twoHoursAgo, twoHoursAgo);
+        insert.run(randomUUID(), ids[i % ids.length], 100 + i, pathToFileURL(leftover).href, longAgo, longAgo);
       }
       db.close();
 
