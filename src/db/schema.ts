@@ -32,7 +32,7 @@ export interface ImagesTable {
 export interface ImagePropertiesTable {
   image_id: string;
   name: string;
-  value: string;
+  value: string | null;
 }
 
 export interface ImageTagsTable {

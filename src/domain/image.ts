@@ -33,10 +33,16 @@ export interface Image {
   /** Internal timestamps: `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (see domain/time.ts). */
   created_at: string;
   updated_at: string;
-  properties: Record<string, string>;
+  properties: ImageProperties;
   tags: string[];
   locations: ImageLocation[];
 }
+
+/**
+ * An image's extra properties. A value is null only where the image schema allows it (`kernel_id`,
+ * `ramdisk_id`): Glance stores and shows that null.
+ */
+export type ImageProperties = Record<string, string | null>;
 
 // The legal status transitions of spec README's state machine; anything else is refused.
 const TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
@@ -229,7 +235,7 @@ export function isBaseProperty(key: string): boolean {
 }
 
 /** Extra properties counted against image_property_quota (spec §3.2). */
-export function countedPropertyKeys(properties: Record<string, string>): number {
+export function countedPropertyKeys(properties: ImageProperties): number {
   return Object.keys(properties).filter((k) => !isReservedNamespace(k)).length;
 }
 

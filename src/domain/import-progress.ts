@@ -1,3 +1,4 @@
+import type { ImageProperties } from './image.ts';
 // Which stores an import still writes to and which failed, as Glance shows them on the image:
 // os_glance_importing_to_stores / os_glance_failed_import, sorted and comma-joined.
 
@@ -14,8 +15,8 @@ export interface StoreProgressChange {
 }
 
 /** The two progress properties after `change`, from the image's properties before it. */
-export function storeProgress(properties: Readonly<Record<string, string>>, change: StoreProgressChange): Record<string, string> {
-  const split = (v: string | undefined) => new Set((v ?? '').split(',').filter((x) => x !== ''));
+export function storeProgress(properties: Readonly<ImageProperties>, change: StoreProgressChange): Record<string, string> {
+  const split = (v: string | null | undefined) => new Set((v ?? '').split(',').filter((x) => x !== ''));
   const importing = split(properties[IMPORTING_TO_STORES]);
   const failed = split(properties[FAILED_IMPORT]);
   for (const id of change.importing ?? []) importing.add(id);

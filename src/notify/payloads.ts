@@ -35,7 +35,7 @@ export function imagePayload(image: Image): Record<string, unknown> {
  * that failed (as lists), and for image.prepare with several stores the store written to.
  */
 export function imageDataPayload(image: Image, backend?: string): Record<string, unknown> {
-  const list = (value: string | undefined) => (value ? value.split(',') : []);
+  const list = (value: string | null | undefined) => (value ? value.split(',') : []);
   return {
     ...imagePayload(image),
     [IMPORTING_TO_STORES]: list(image.properties[IMPORTING_TO_STORES]),

@@ -92,8 +92,7 @@ export class ImageUpdateService {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
       this.guard(ctx, this.deps.propertyProtections?.writeOperation(key, key in image.properties, ctx) ?? 'create', key);
-      if (value === null) delete image.properties[key];
-      else image.properties[key] = value as string;
+      image.properties[key] = value as string | null;
       return;
     }
     const target = await targetFor(this.deps, ctx, image);

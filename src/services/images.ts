@@ -12,6 +12,7 @@ import {
   countedPropertyKeys,
   isReservedNamespace,
   type Image,
+  type ImageProperties,
   type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -44,7 +45,7 @@ export class ImageService {
     for (const key of Object.keys(body)) if ((CREATE_DISALLOWED as readonly string[]).includes(key)) throw gazeError('ATTRIBUTE_READ_ONLY', key);
     this.deps.imageValidator.validate(body);
 
-    const properties: Record<string, string> = {};
+    const properties: ImageProperties = {};
     const extraKeys: string[] = [];
     for (const [key, value] of Object.entries(body)) {
       if ((USER_BASE_PROPERTIES as readonly string[]).includes(key) || (CREATE_READ_ONLY as readonly string[]).includes(key)) continue;
@@ -53,8 +54,8 @@ export class ImageService {
       if ((RESERVED_PROPERTIES as readonly string[]).includes(key) || isReservedNamespace(key)) throw gazeError('ATTRIBUTE_RESERVED_ON_CREATE', key);
       checkPropertyName(key);
       extraKeys.push(key);
-      // Schema-declared extras (kernel_id, …) may be null; a null extra is simply not stored.
-      if (value !== null) properties[key] = value as string;
+      // The schema lets some extras be null (kernel_id, …): Glance keeps that null, so does Gaze.
+      properties[key] = value as string | null;
     }
     checkExpectedDigest(body.os_hash_algo, body.os_hash_value, this.deps.settings.hashingAlgorithm);
     // As Glance's image is built (min_disk, then min_ram), then as its row is written.
@@ -126,7 +127,7 @@ export class ImageService {
     return (await this.deps.images.get(id)) !== null;
   }
 
-  checkQuotas(properties: Record<string, string>, tags: string[]): void {
+  checkQuotas(properties: ImageProperties, tags: string[]): void {
     const { imagePropertyQuota, imageTagQuota } = this.deps.settings;
     const props = countedPropertyKeys(properties);
     if (imagePropertyQuota >= 0 && props > imagePropertyQuota) throw gazeError('PROPERTY_QUOTA', props, imagePropertyQuota);

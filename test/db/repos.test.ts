@@ -105,6 +105,7 @@ forEachEngine((engine) => {
       '0005_metadefs',
       '0006_nodes',
       '0007_images_status',
+      '0008_null_property_values',
     ]);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
@@ -112,7 +113,7 @@ forEachEngine((engine) => {
     assert.deepEqual(await images.list(query()), []);
   });
 
-  test('schema sync upgrades an older schema and keeps its rows (0004 renames deleted locations)', async () => {
+  test('schema sync upgrades an older schema and keeps its rows (0004 renames deleted locations; 0008 keeps the properties)', async () => {
     const db = await engine.open({ sync: false });
     const { results } = await new Migrator({ db: db.kysely, provider: migrationProvider }).migrateTo('0003_image_reservations');
     assert.deepEqual(
@@ -129,10 +130,21 @@ forEachEngine((engine) => {
       .insertInto('image_locations')
       .values({ id: uuid(1), image_id: image.id, position: 0, url: 'file:///gone', metadata: '{}', status: 'deleted', created_at: now, updated_at: now })
       .execute();
-    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs', '0006_nodes', '0007_images_status']);
+    await db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'debian' }).execute();
+    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs', '0006_nodes', '0007_images_status', '0008_null_property_values']);
     const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
     assert.equal(row.status, 'pending_delete');
     assert.equal((await new ImagesRepo(db).get(image.id))?.size, FIVE_TIB);
+    // The rebuilt (SQLite) or altered property table kept its row and now takes a null value.
+    const upgraded = await new ImagesRepo(db).require(image.id);
+    assert.deepEqual(upgraded.properties, { os_distro: 'debian' });
+    assert.ok(await new ImagesRepo(db).save({ ...upgraded, properties: { ...upgraded.properties, kernel_id: null } }));
+    assert.deepEqual((await new ImagesRepo(db).require(image.id)).properties, { os_distro: 'debian', kernel_id: null });
+    await assert.rejects(
+      db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'again' }).execute(),
+      /UNIQUE|duplicate/i,
+      'the primary key is still there',
+    );
   });
 
   describe('images: aggregate round trip and writes', () => {

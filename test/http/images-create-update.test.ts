@@ -227,6 +227,44 @@ test('PATCH v2.1 add/replace/remove of base and extra properties', async () => {
   assert.equal(escaped.json['a/b~c'], 'v');
 });
 
+test('kernel_id and ramdisk_id may be null, and stay so, as in Glance; another property may not be null', async () => {
+  const img = await api.createImage({ name: 'ami', kernel_id: null, ramdisk_id: null }, alice);
+  assert.equal(img.kernel_id, null);
+  assert.equal(img.ramdisk_id, null);
+  const shown = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.ok('kernel_id' in shown && 'ramdisk_id' in shown, 'a null property is shown');
+  assert.equal(shown.kernel_id, null);
+  const listed = (await api.get('/v2/images?name=ami', { as: alice })).json.images;
+  assert.equal(listed.find((i: { id: string }) => i.id === img.id)?.ramdisk_id, null);
+
+  const removed = await api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/kernel_id' }], { as: alice });
+  assert.equal(removed.status, 200, removed.text);
+  assert.ok(!('kernel_id' in removed.json));
+  const added = await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/kernel_id', value: null }], { as: alice });
+  assert.equal(added.status, 200, added.text);
+  assert.ok('kernel_id' in added.json && added.json.kernel_id === null);
+  const kernel = '0b4cf1a4-95e0-4a04-9b4f-0e3b8a0f6e9a';
+  const replaced = await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/ramdisk_id', value: kernel }], { as: alice });
+  assert.equal(replaced.json.ramdisk_id, kernel);
+  const back = await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/ramdisk_id', value: null }], { as: alice });
+  assert.equal(back.json.ramdisk_id, null);
+
+  // A null property counts against image_property_quota (3 here) as any other.
+  await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/os_distro', value: 'debian' }], { as: alice });
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/architecture', value: 'x86_64' }], { as: alice, headers: JSON_ACCEPT }),
+    413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 4, Maximum: 3',
+  );
+
+  expectError(await api.post('/v2/images', { name: 'x', hw_disk_bus: null }, { headers: JSON_ACCEPT }), 400, /None is not of type 'string'/);
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/hw_disk_bus', value: null }], { as: alice, headers: JSON_ACCEPT }),
+    400,
+    /None is not of type/,
+  );
+});
+
 test('PATCH v2.0 media type uses draft-04 operations and refuses add of existing properties', async () => {
   const img = await api.createImage({ foo: 'bar' });
   const v20 = { mediaType: 'application/openstack-images-v2.0-json-patch', headers: JSON_ACCEPT };

@@ -230,6 +230,29 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ix_images_status').on('images').columns(['status', 'deleted']).execute();
     },
   },
+  '0008_null_property_values': {
+    async up(db: Kysely<any>) {
+      // The image schema lets kernel_id and ramdisk_id be null, and Glance keeps that null as the value.
+      const adapter = db.getExecutor().adapter;
+      if (adapter instanceof PostgresAdapter) {
+        await sql`alter table image_properties alter column value drop not null`.execute(db);
+      } else if (adapter instanceof MysqlAdapter) {
+        await sql`alter table image_properties modify value text null`.execute(db);
+      } else {
+        // SQLite cannot drop a NOT NULL: the table is made again, with its rows and index.
+        await createTable(db, 'image_properties_new')
+          .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
+          .addColumn('name', 'varchar(255)', (c) => c.notNull())
+          .addColumn('value', 'text')
+          .addPrimaryKeyConstraint('pk_image_properties', ['image_id', 'name'])
+          .execute();
+        await sql`insert into image_properties_new (image_id, name, value) select image_id, name, value from image_properties`.execute(db);
+        await db.schema.dropTable('image_properties').execute();
+        await db.schema.alterTable('image_properties_new').renameTo('image_properties').execute();
+        await db.schema.createIndex('ix_image_properties_name').on('image_properties').columns(['name', 'value']).execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

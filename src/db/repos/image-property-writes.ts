@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
+import type { ImageProperties } from '../../domain/image.ts';
 
 // The rows of an image's properties and tags, written inside the caller's transaction.
 
@@ -8,13 +9,13 @@ import type { Database } from '../schema.ts';
  * as such, and the column holds text, as Glance's does: its value reads back as PostgreSQL casts it
  * (4 as "4", true as "true") on every engine (SQLite would keep the number and refuse the boolean).
  */
-function storedText(value: unknown): string {
-  if (typeof value === 'string') return value;
+function storedText(value: unknown): string | null {
+  if (typeof value === 'string' || value === null) return value;
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-/** Adds properties the image does not have yet (a new image, or names just cleared). */
-export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: Record<string, string>): Promise<void> {
+/** Adds properties the image does not have yet (a new image, or names just cleared); null stays null. */
+export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: ImageProperties): Promise<void> {
   const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value: storedText(value) }));
   if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
 }

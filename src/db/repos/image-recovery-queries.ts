@@ -37,6 +37,7 @@ export function locksOfFinishedTasks(k: Kysely<Database>, before: string, limit:
     .innerJoin('images as i', 'i.id', 'p.image_id')
     .select(['p.image_id as imageId', 'p.value as taskId'])
     .where('p.name', '=', IMPORT_LOCK)
+    .$narrowType<{ taskId: string }>()
     .where('t.status', 'in', ['success', 'failure'])
     .where('t.updated_at', '<', before)
     .where('i.status', '<>', 'importing')
