@@ -25,11 +25,14 @@ const VERBS: PatchVerb[] = ['add', 'remove', 'replace'];
 function decodePointer(pointer: unknown): Path {
   if (typeof pointer !== 'string') throw gazeError('BAD_REQUEST', `Pointer \`${String(pointer)}\` does not start with "/".`);
   if (!pointer.startsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` does not start with "/".`);
-  if (pointer.includes('//')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains adjacent "/".`);
+  // Glance's checks, in its order: adjacent slashes are looked for after the first character, and every
+  // leading slash goes before the split (so `//name` is `name`).
+  if (/\/\s*?\//.test(pointer.slice(1))) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains adjacent "/".`);
   if (pointer.length > 1 && pointer.endsWith('/')) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` end with "/".`);
+  if (pointer.slice(1).trim() === '/') throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` does not contains valid token.`);
   if (/~(?![01])/.test(pointer)) throw gazeError('BAD_REQUEST', `Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`);
   const [first, ...rest] = pointer
-    .slice(1)
+    .replace(/^\/+/, '')
     .split('/')
     .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~').trim());
   return [first ?? '', ...rest];

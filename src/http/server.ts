@@ -76,6 +76,8 @@ class AccessLog extends LogController {
 }
 
 const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
+/** `/v2` (or `/v2.N`) with nothing after it, which Glance's router redirects to `/v2/`. */
+const VERSION_ROOT = '/__gaze_version_root';
 const UNAUTHENTICATED = new Set(['/', '/versions', '/healthcheck', MULTIPLE_CHOICES]);
 
 export function requestBase(request: FastifyRequest): string {
@@ -139,8 +141,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     const query = q < 0 ? '' : raw.slice(q);
     const url = pathname + query;
     const [first = '', ...rest] = pathname.split('/').slice(1);
-    if (first === '' || first === 'versions' || first === 'healthcheck') return url;
-    if (prefixes.has(first)) return `/v2/${rest.join('/')}${query}`;
+    if (first === '' || first === 'healthcheck') return url;
+    // Glance answers the version document under /versions/ and below too.
+    if (first === 'versions') return `/versions${query}`;
+    if (prefixes.has(first)) return rest.length ? `/v2/${rest.join('/')}${query}` : VERSION_ROOT;
     return MULTIPLE_CHOICES;
   }
 
@@ -233,6 +237,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   resource(app, '/', everyMethod(versions(300)));
   resource(app, MULTIPLE_CHOICES, everyMethod(versions(300)));
   resource(app, '/versions', everyMethod(versions(200)));
+  // Behind the authentication, as in Glance (its router answers after the auth middleware).
+  resource(
+    app,
+    VERSION_ROOT,
+    everyMethod(async (request, reply) =>
+      reply.code(302).header('content-type', 'text/plain; charset=utf8').header('location', locationOf(request, '/v2/')).send(),
+    ),
+  );
   resource(
     app,
     '/healthcheck',

@@ -123,11 +123,11 @@ function parseSort(pairs: QueryPairs): SortKey[] {
   };
   if (sort.length) {
     if (sortKeys.length || sortDirs.length) throw gazeError('BAD_REQUEST', 'Old and new sorting syntax cannot be combined');
-    for (const part of sort.join(',').split(',')) {
-      const [key = '', dir = 'desc'] = part
-        .trim()
-        .split(':')
-        .map((s) => s.trim());
+    // As Glance's partition(':'): a direction left empty is the default one; `name:asc:x` has "asc:x".
+    for (const part of sort.join(',').trim().split(',')) {
+      const colon = part.indexOf(':');
+      const key = (colon < 0 ? part : part.slice(0, colon)).trim();
+      const dir = (colon < 0 || colon === part.length - 1 ? 'desc' : part.slice(colon + 1)).trim();
       checkKey(key);
       checkDir(dir);
       keys.push({ key: key as SortKey['key'], dir: dir as 'asc' | 'desc' });

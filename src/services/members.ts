@@ -22,6 +22,16 @@ export class MemberService {
     return this.deps.policy.check(rule, ctx, target);
   }
 
+  /**
+   * A membership as Glance's member repository finds it: only the owner's (and an admin) see every one,
+   * a member only its own; any other is not found (404).
+   */
+  private async visibleMember(ctx: RequestContext, image: Image, memberId: string): Promise<MemberRow> {
+    const member = await this.deps.members.get(image.id, memberId);
+    if (!member || !(ctx.isAdmin || image.owner === ctx.projectId || memberId === ctx.projectId)) throw gazeError('MEMBER_NOT_FOUND', memberId, image.id);
+    return member;
+  }
+
   async list(ctx: RequestContext, imageId: string): Promise<MemberRow[]> {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
@@ -33,12 +43,10 @@ export class MemberService {
 
   async show(ctx: RequestContext, imageId: string, memberId: string): Promise<MemberRow> {
     const image = await this.image(ctx, imageId);
-    const member = await this.deps.members.get(imageId, memberId);
-    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Not shared, not permitted or not found all answer 404 here (Glance turns the 403 into 404).
-    if (image.visibility !== 'shared' || !member || (!isOwner && memberId !== ctx.projectId) || !(await this.allowed(ctx, 'get_member', image, memberId))) {
-      throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
-    }
+    if (image.visibility !== 'shared') throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    const member = await this.visibleMember(ctx, image, memberId);
+    if (!(await this.allowed(ctx, 'get_member', image, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     return member;
   }
 
@@ -74,9 +82,10 @@ export class MemberService {
     if (!('status' in body)) throw gazeError('BAD_REQUEST', 'Status not specified');
     const status = (body as { status: unknown }).status;
     const image = await this.image(ctx, imageId);
-    const member = await this.deps.members.get(imageId, memberId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
-    if (!member) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    // With the deprecated rules Glance holds the owner back before it looks for the membership.
+    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && image.owner === ctx.projectId) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
+    await this.visibleMember(ctx, image, memberId);
     // Only the member project itself (or an admin) decides whether it accepts an image.
     if (!(ctx.isAdmin || memberId === ctx.projectId) || !(await this.allowed(ctx, 'modify_member', image, memberId))) {
       throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
@@ -92,13 +101,11 @@ export class MemberService {
   async remove(ctx: RequestContext, imageId: string, memberId: string): Promise<void> {
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
-    if (image.visibility !== 'shared' || !isOwner || !(await this.allowed(ctx, 'delete_member', image))) {
-      const member = await this.deps.members.get(imageId, memberId);
-      if (!member && isOwner) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
-      throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
-    }
-    const row = await this.deps.members.get(imageId, memberId);
-    if (!row || !(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
+    if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
+    const row = await this.visibleMember(ctx, image, memberId);
+    if (!isOwner || !(await this.allowed(ctx, 'delete_member', image))) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
+    if (!(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     this.deps.notifier.info('image.member.delete', memberPayload(row, true));
   }
 }

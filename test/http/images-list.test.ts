@@ -165,6 +165,14 @@ test('sorting: keys, directions, both syntaxes, and their errors', async () => {
   assert.deepEqual(asc, [...asc].sort());
   assert.deepEqual(await list('?sort=name:desc'), [...asc].reverse());
   assert.deepEqual(await list('?sort=name:asc'), asc);
+  // An empty direction is the default one, as in Glance; a blank one is not a direction, unless it ends
+  // the parameter (Glance strips the whole parameter first).
+  assert.deepEqual(await list('?sort=name:'), [...asc].reverse());
+  assert.deepEqual(await list('?sort=name:,id:'), [...asc].reverse());
+  assert.deepEqual(await list('?sort=%20name%20:%20asc%20'), asc);
+  assert.deepEqual(await list('?sort=name:%20'), [...asc].reverse());
+  expectError(await api.get('/v2/images?sort=name:%20,id:asc', { headers: JSON_ACCEPT }), 400, 'Invalid sort direction: ');
+  expectError(await api.get('/v2/images?sort=name:asc:x', { headers: JSON_ACCEPT }), 400, 'Invalid sort direction: asc:x');
   const byDefault = (await api.get('/v2/images', { as: alice })).json.images;
   const created = byDefault.map((i: any) => i.created_at);
   assert.deepEqual(created, [...created].sort().reverse(), 'default order is created_at desc');

@@ -73,10 +73,13 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   expectError(await update({ status: 'maybe' }), 400, 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
   expectError(await update(['accepted']), 400, 'Expected a status in the form: {"status": "status"}');
   expectError(await update({ status: 'accepted' }, 'bob-project', alice), 403, `Not allowed to update members for image ${img.id}.`);
-  expectError(await update({ status: 'accepted' }, 'bob-project', carol), 403, `Not allowed to update members for image ${img.id}.`);
+  // Another member does not find bob's membership at all, as in Glance (its repository shows a member
+  // only its own): 404 whatever the status says.
+  expectError(await update({ status: 'accepted' }, 'bob-project', carol), 404, `bob-project not found in the member list of the image ${img.id}.`);
   expectError(await update({ status: 'accepted' }, 'nobody', alice), 404, /nobody/);
   // The status's value is judged after the image, the member and the caller, as in Glance.
-  expectError(await update({ status: true }, 'bob-project', carol), 403, `Not allowed to update members for image ${img.id}.`);
+  expectError(await update({ status: true }, 'bob-project', carol), 404, /bob-project not found/);
+  expectError(await update({ status: true }, 'bob-project', alice), 403, `Not allowed to update members for image ${img.id}.`);
   const hiddenUpdate = await api.put(`/v2/images/${hidden.id}/members/bob-project`, { json: { status: true }, as: bob, headers: JSON_ACCEPT });
   expectError(hiddenUpdate, 404, `Image ${hidden.id} not found.`);
   expectError(await update({ status: true }), 400, 'Expected a status in the form: {"status": "status"}');
@@ -94,6 +97,11 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
     404,
     `nobody not found in the member list of the image ${img.id}.`,
   );
+  // A member looks for another's membership (or none) before the policy is asked: not found.
+  expectError(await api.del(`/v2/images/${img.id}/members/carol-project`, { as: bob, headers: JSON_ACCEPT }), 404, /carol-project not found/);
+  expectError(await api.del(`/v2/images/${img.id}/members/nobody`, { as: bob, headers: JSON_ACCEPT }), 404, /nobody not found/);
+  const stillThere = (await api.get(`/v2/images/${img.id}/members`, { as: alice })).json.members.map((m: any) => m.member_id);
+  assert.deepEqual(stillThere.sort(), ['bob-project', 'carol-project']);
 
   const priv = await api.createImage({ visibility: 'private' }, alice);
   expectError(

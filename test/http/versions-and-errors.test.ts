@@ -30,6 +30,24 @@ test('GET / answers 300 with the version document; /versions answers 200', async
   const versions = await api.get('/versions');
   assert.equal(versions.status, 200);
   assert.deepEqual(versions.json, root.json);
+  // Glance answers the document under /versions/ and below it too.
+  for (const path of ['/versions/', '/versions/anything?x=1']) {
+    const below = await api.get(path);
+    assert.equal(below.status, 200, path);
+    assert.deepEqual(below.json, root.json, path);
+  }
+});
+
+test('/v2 and /v2.N without a trailing slash redirect to /v2/ (302), as Glance; /v2/ itself is 404', async () => {
+  for (const path of ['/v2', '/v2.1', '/v2?a=b']) {
+    const r = await rawRequest(gaze.url, 'GET', path, {});
+    assert.equal(r.status, 302, path);
+    assert.equal(r.headers.get('location'), `${gaze.url}/v2/`, path);
+    assert.equal(r.headers.get('content-type'), 'text/plain; charset=utf8');
+    assert.equal(r.text, '');
+  }
+  assert.equal((await rawRequest(gaze.url, 'POST', '/v2', { 'content-length': 0 })).status, 302, 'whatever the method');
+  assert.equal((await api.get('/v2/')).status, 404);
 });
 
 test('unknown version prefixes get the 300 document, known ones are aliases of /v2', async () => {
