@@ -114,7 +114,11 @@ export async function fanOut(
       lastError = failure;
     }
   }
-  if (!stored) throw lastError ?? new ImportStopped('None of the uploads finished!');
+  if (stored) return;
+  // Glance's import ends by checking the image is active: a copy that wrote nowhere (no store given, or
+  // each failed with all_stores_must_succeed off) still ends well while its image stays active.
+  if (opts.copying && (await deps.images.get(image.id))?.status === 'active') return;
+  throw lastError ?? new ImportStopped('None of the uploads finished!');
 }
 
 /** importing → active with the stored data's fields, and the store progress, in one write. */

@@ -44,9 +44,10 @@ export class ImportService {
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await takeOverStaleLock(this.deps, image);
     const backend = this.resolveStores(image, request, method, storeHeader);
-    // copy-image to stores that all have it already: nothing to do. Another method given no store gets a
-    // task, which fails as Glance's does ("None of the uploads finished!") and puts the image back.
-    if (backend.length === 0 && method === 'copy-image') return {};
+    // copy-image to all stores, which all have it already: nothing to do, and no task. Given no store
+    // otherwise, a task as in Glance: a copy's succeeds (the image is still active); another method's
+    // fails ("None of the uploads finished!") and puts the image back.
+    if (backend.length === 0 && method === 'copy-image' && request.all_stores === true) return {};
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
     const stageHost = stagedElsewhere(image, this.opts.staging);
     if (method === 'glance-direct' && stageHost) return { forwardTo: stageHost };

@@ -126,6 +126,22 @@ test('"stores": [] for glance-direct: a task that fails as Glance\'s does, and t
   assert.ok(!stagingFiles().includes(image.id), 'the staged data went with the revert');
 });
 
+test('copy-image given an empty list of stores: a task that copies nothing and succeeds, as in Glance', async () => {
+  const image = await api.createImage({ name: 'copied nowhere', disk_format: 'raw', container_format: 'bare' });
+  assert.equal(
+    (await api.put(`/v2/images/${image.id}/file`, { body: randomBytes(1000), headers: { 'content-type': 'application/octet-stream' } })).status,
+    204,
+  );
+  assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: [] })).status, 202);
+  const done = await settled(image.id);
+  const task = await lastTask(image.id);
+  assert.equal(task?.status, 'success', JSON.stringify(task));
+  assert.equal(done.status, 'active');
+  assert.equal(done.stores, 'fast');
+  assert.equal(done.os_glance_failed_import, '');
+  assert.equal(done.os_glance_importing_to_stores, '');
+});
+
 test('cancel of an import still waiting for the slot: the task fails, the image is unlocked at once and can be imported', async () => {
   const { release: finish, busy } = await takeTheSlot('/slow.raw');
   const waiting = await api.createImage({ name: 'waits' });
