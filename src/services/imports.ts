@@ -51,9 +51,10 @@ export class ImportService {
     if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
     const stageHost = stagedElsewhere(image, this.opts.staging);
     if (method === 'glance-direct' && stageHost) return { forwardTo: stageHost };
-    // The image is uploading from the start of its stage: while the stage is still written there is
-    // nothing whole to import (a stage whose data was lost still gets a task, which fails and requeues the image).
-    if (method === 'glance-direct' && (await this.opts.staging.stageRunning(id))) throw gazeError('IMPORT_STAGE_UNFINISHED', id);
+    // The image is uploading from the start of its stage: while the stage is still written (through
+    // any node) there is nothing whole to import (a stage whose data was lost still gets a task, which
+    // fails and requeues the image).
+    if (method === 'glance-direct' && (await this.opts.staging.stageRunning(image))) throw gazeError('IMPORT_STAGE_UNFINISHED', id);
     if (method === 'web-download' && !(await passesFilterResolved(request.method.uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
       throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
     }

@@ -15,8 +15,12 @@ import { LIVE_WRITE_MS } from './upload-recovery.ts';
 export interface StagingPlace {
   selfUrl: string | null;
   shared: boolean;
-  /** Whether a stage of the image is being written where this node can tell (this process, or a live local file). */
-  stageRunning(imageId: string): Promise<boolean>;
+  /**
+   * Whether a stage of the image is still being written, on any node: this process's, or one that named
+   * its writer on the image and has not finished (a stage's end forgets the writer; a writer that died
+   * is forgotten by the upload recovery). A live local partial file counts too.
+   */
+  stageRunning(image: Image): Promise<boolean>;
 }
 
 /**
@@ -41,7 +45,10 @@ export class StagingService {
     return {
       selfUrl: this.opts.selfUrl,
       shared: this.staging.shared,
-      stageRunning: async (imageId) => this.uploads.has(imageId) || (await this.staging.writeInProgress(imageId, LIVE_WRITE_MS)),
+      stageRunning: async (image) =>
+        this.uploads.has(image.id) ||
+        (image.status === 'uploading' && typeof image.properties[UPLOAD_NODE] === 'string' && (await this.staging.size(image.id)) === null) ||
+        (await this.staging.writeInProgress(image.id, LIVE_WRITE_MS)),
     };
   }
 
@@ -67,7 +74,8 @@ export class StagingService {
     const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
-      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) {
+      // The stage has ended: its writer is forgotten (an import through any node may take the data now).
+      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }, { [UPLOAD_NODE]: null }))) {
         // An import (in another worker) took the data the moment it was whole: the stage did its part.
         const now = await this.deps.images.get(id);
         if (now && (now.status === 'importing' || now.status === 'active')) return;

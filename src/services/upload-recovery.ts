@@ -71,6 +71,8 @@ async function revertUploadsOfGoneWriters(
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
+    // Whole data whose writer died before it could say the stage had ended: it has now.
+    if (staged !== null && staged !== undefined && writer) await images.updateFields(id, 'uploading', {}, { [UPLOAD_NODE]: null }, sameWriter(writer));
     if (staged !== null) continue;
     await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer));
   }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, stalledUpload } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, stalledUpload } from '../helpers/http.ts';
 import { until } from '../helpers/wait.ts';
 import { NodesRepo } from '../../src/db/repos/nodes.ts';
 import { moveTo, UPLOAD_NODE, type ImageStatus } from '../../src/domain/image.ts';
@@ -38,10 +38,15 @@ forEachEngine((engine) => {
 
     /** An image another node is writing: the state its upload (saving) or stage (uploading) left. */
     const writtenBy = async (name: string, status: ImageStatus, writer: string) => {
-      const { id } = await api.createImage({ name });
+      const { id } = await api.createImage({ name, disk_format: 'raw', container_format: 'bare' });
       assert.ok(await images.updateFields(id, 'queued', moveTo(status, 1 << 20), { [UPLOAD_NODE]: writer }));
       return id as string;
     };
+    // Data staged in full whose writer stopped before it could say so (the stage's end forgets it).
+    const { id: wholeStage } = await api.createImage({ name: 'whole-stage', disk_format: 'raw', container_format: 'bare' });
+    assert.equal((await api.put(`/v2/images/${wholeStage}/stage`, { body: 'whole', headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+    assert.equal((await images.get(wholeStage))?.properties[UPLOAD_NODE], undefined, 'a stage that ended forgets its writer');
+    await images.setProperty(wholeStage, UPLOAD_NODE, writers.stopped);
     const ids = {
       stoppedUpload: await writtenBy('stopped-upload', 'saving', writers.stopped),
       stoppedStage: await writtenBy('stopped-stage', 'uploading', writers.stopped),
@@ -58,6 +63,15 @@ forEachEngine((engine) => {
     assert.equal(await status(ids.runningUpload), 'saving');
     assert.equal(await status(ids.runningStage), 'uploading');
     assert.equal(await status(ids.unknownUpload), 'saving');
+    // Another node's stage still runs: an import through this node is refused until it ends.
+    const early = await api.call('POST', `/v2/images/${ids.runningStage}/import`, { json: { method: { name: 'glance-direct' } }, headers: JSON_ACCEPT });
+    expectError(early, 409, `The data of image ${ids.runningStage} is still being staged; import it once the stage has finished`);
+    assert.deepEqual((await api.get(`/v2/images/${ids.runningStage}/tasks`)).json.tasks, [], 'no task was made');
+    // The whole staged data is kept, its dead writer forgotten, and it imports.
+    assert.equal(await status(wholeStage), 'uploading');
+    assert.equal((await images.get(wholeStage))?.properties[UPLOAD_NODE], undefined);
+    assert.equal((await api.post(`/v2/images/${wholeStage}/import`, { method: { name: 'glance-direct' } })).status, 202);
+    await until(async () => ((await status(wholeStage)) === 'active' ? true : undefined), 'the whole stage to be imported');
     const reverted = await images.get(ids.stoppedUpload);
     assert.equal(reverted?.properties[UPLOAD_NODE], undefined, 'the dead writer is forgotten');
     const row = await gaze.app.db.kysely.selectFrom('images').select('reserved_bytes').where('id', '=', ids.stoppedUpload).executeTakeFirst();

@@ -156,6 +156,30 @@ test('data staged through one node is imported by another after the first was ki
   await noneStaged();
 });
 
+test('an import through one node while another still stages: 409, no task, and the import once the stage ended', async () => {
+  const image = await client(nodeB.url).createImage({ name: 'staged-slowly-on-b' });
+  const halves = twoHalves();
+  const staging = client(nodeB.url).put(`/v2/images/${image.id}/stage`, {
+    body: halves.body as never,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  try {
+    await until(async () => ((await statusOn(nodeA.url, image.id)) === 'uploading' ? true : undefined), 'the stage to begin');
+    const early = await client(nodeA.url).call('POST', `/v2/images/${image.id}/import`, {
+      json: { method: { name: 'glance-direct' } },
+      headers: { accept: 'application/json' },
+    });
+    assert.equal(early.status, 409, early.text);
+    assert.match(early.json.message, /is still being staged/);
+    assert.deepEqual((await client(nodeA.url).get(`/v2/images/${image.id}/tasks`)).json.tasks, []);
+  } finally {
+    halves.sendRest();
+  }
+  assert.equal((await staging).status, 204);
+  assert.equal((await importAndWait(nodeA.url, image.id)).checksum, md5(halves.data));
+  await noneStaged();
+});
+
 test('an import plugin rewrites object-staged data on a local copy: a gzip staged on one node is stored decompressed', async () => {
   const raw = randomBytes(2 * 1024 * 1024 + 9);
   const image = await client(nodeA.url).createImage({ name: 'gzipped', disk_format: 'raw', container_format: 'bare' });
