@@ -125,11 +125,15 @@ export function locationActivation(size: number, digests: Partial<Pick<ImageData
 
 /**
  * The properties a status change ends, to be removed with it: who writes the data
- * (os_glance_upload_node) means something only while the image is saving or uploading.
+ * (os_glance_upload_node) means something only while the image is saving or uploading, and the node
+ * that holds its staged data (os_glance_stage_host) only while it is uploading.
  */
 export function propertiesEndedBy(from: readonly ImageStatus[], to: ImageStatus): Record<string, null> {
   const writing = (status: ImageStatus) => status === 'saving' || status === 'uploading';
-  return from.some(writing) && !writing(to) ? { [UPLOAD_NODE]: null } : {};
+  return {
+    ...(from.some(writing) && !writing(to) ? { [UPLOAD_NODE]: null } : {}),
+    ...(from.includes('uploading') && to !== 'uploading' ? { [STAGE_HOST]: null } : {}),
+  };
 }
 
 /** Refuses (as a programming error) a status write that the state machine does not allow. */

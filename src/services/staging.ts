@@ -28,6 +28,7 @@ export interface StagingPlace {
  * it), or null when this node can act on it: here, or in staging every node shares.
  */
 export function stagedElsewhere(image: Image, place: StagingPlace): string | null {
+  if (image.status !== 'uploading') return null; // only an uploading image has staged data to go to
   const stageHost = image.properties[STAGE_HOST];
   return !place.shared && stageHost && stageHost !== place.selfUrl ? stageHost : null;
 }

@@ -536,6 +536,13 @@ forEachEngine((engine) => {
       assert.deepEqual((await images.get(starting.id))?.properties, { other: 'kept', os_glance_upload_node: 'node-s' });
       assert.equal(await images.updateFields(staged.id, 'uploading', moveTo('importing')), true);
       assert.deepEqual((await images.get(staged.id))?.properties, { other: 'kept' });
+
+      // The node holding staged data matters only while the image is uploading: a cancelled import
+      // that puts the image back forgets it (a later delete or import is not sent there).
+      const hosted = makeImage({ status: 'uploading', properties: { os_glance_stage_host: 'http://n1:9292', other: 'kept' } });
+      await images.insert(hosted);
+      assert.equal(await images.updateFields(hosted.id, ['importing', 'uploading'], resetToQueued()), true);
+      assert.deepEqual((await images.get(hosted.id))?.properties, { other: 'kept' });
     });
 
     test('writesInStatuses: the images of some statuses with their status, writer and stage host, in one query', async () => {

@@ -54,12 +54,14 @@ test('data needs both formats', () => {
   assert.doesNotThrow(() => assertFormatsForData({ disk_format: 'raw', container_format: 'bare' }));
 });
 
-test("leaving saving or uploading ends the writer's property; other changes end nothing", () => {
+test("leaving saving or uploading ends the writer's property, leaving uploading the stage host's; other changes end nothing", () => {
   const writerEnds = { os_glance_upload_node: null };
+  const stageEnds = { os_glance_upload_node: null, os_glance_stage_host: null };
   assert.deepEqual(propertiesEndedBy(['saving'], 'queued'), writerEnds);
   assert.deepEqual(propertiesEndedBy(['saving'], 'active'), writerEnds);
-  assert.deepEqual(propertiesEndedBy(['uploading'], 'importing'), writerEnds);
-  assert.deepEqual(propertiesEndedBy(['importing', 'uploading'], 'queued'), writerEnds);
+  assert.deepEqual(propertiesEndedBy(['uploading'], 'importing'), stageEnds);
+  assert.deepEqual(propertiesEndedBy(['importing', 'uploading'], 'queued'), stageEnds);
+  assert.deepEqual(propertiesEndedBy(['importing'], 'queued'), {});
   assert.deepEqual(propertiesEndedBy(['queued'], 'saving'), {});
   assert.deepEqual(propertiesEndedBy(['queued'], 'uploading'), {});
   assert.deepEqual(propertiesEndedBy(['importing'], 'active'), {});
