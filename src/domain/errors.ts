@@ -6,11 +6,9 @@ type Template = (...args: any[]) => string;
  * How WebOb lays the message out in the body: as its explanation (the default), as its detail after
  * the status's standard explanation (`detail`: Glance raises `HTTPForbidden(msg)`), as the whole body
  * (`whole`: WebOb's own template for the status, or Glance's `body_template='${explanation}'`), or as
- * the detail under WebOb's 415 sentence, which names the request's Content-Type (`media-type`), or not
- * at all (`media-type-only`: Glance gives its 415s an explanation, which WebOb's 415 body never shows;
- * the message is for the log).
+ * the detail under WebOb's 415 sentence, which names the request's Content-Type (`media-type`: every 415).
  */
-export type ErrorLayout = 'explanation' | 'detail' | 'whole' | 'media-type' | 'media-type-only';
+export type ErrorLayout = 'explanation' | 'detail' | 'whole' | 'media-type';
 
 interface ErrorSpec {
   status: number;
@@ -50,8 +48,8 @@ const table = {
   },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
-  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}`, layout: 'media-type-only' },
-  PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}`, layout: 'media-type-only' },
+  INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}`, layout: 'media-type' },
+  PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}`, layout: 'media-type' },
   UNAUTHORIZED: {
     status: 401,
     message: () =>

@@ -103,8 +103,8 @@ export function renderError(
   const explanation = layout === 'detail' ? (EXPLANATIONS[status] ?? title) : text;
   const detailText = layout === 'detail' ? text : '';
   const escaped = (f: (t: string) => string) =>
-    layout === 'media-type' || layout === 'media-type-only'
-      ? `The request media type ${f(requestContentType ?? 'text/plain')} is not supported by this server.\n<br /><br />\n${layout === 'media-type' ? f(text) : ''}`
+    layout === 'media-type'
+      ? `The request media type ${f(requestContentType ?? 'text/plain')} is not supported by this server.\n<br /><br />\n${f(text)}`
       : layout === 'whole'
         ? text // a template's own markup, with only a method name or a fixed sentence in it
         : `${f(explanation)}<br /><br />\n${f(detailText)}\n\n`;

@@ -187,11 +187,12 @@ test('PATCH needs one of the two json-patch media types (415 with Accept-Patch)'
   const r = await api.patch(`/v2/images/${img.id}`, [], { mediaType: 'application/json', headers: JSON_ACCEPT });
   assert.equal(r.status, 415);
   assert.equal(r.headers.get('accept-patch'), 'application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch');
-  // WebOb's 415 sentence names the request's type; the explanation Glance gives is not shown (WebOb's
-  // 415 body has no place for it), so the two types it takes are only in Accept-Patch.
-  assert.equal(r.json.message, 'The request media type application/json is not supported by this server.\n<br /><br />\n');
-  const html = await api.patch(`/v2/images/${img.id}`, [], { mediaType: 'application/json', headers: { accept: 'text/html' } });
-  assert.match(html.text, /is not supported by this server\.\n<br \/><br \/>\n\n <\/body>/);
+  // WebOb's 415 sentence names the request's type; Glance's detail names the two it takes.
+  assert.equal(
+    r.json.message,
+    'The request media type application/json is not supported by this server.\n<br /><br />\n' +
+      'Image PATCH expects Content-Type one of: application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch',
+  );
   const empty = await api.patch(`/v2/images/${img.id}`, []);
   assert.equal(empty.status, 200);
   assert.equal(empty.json.updated_at, img.updated_at);

@@ -92,7 +92,11 @@ test('glance-direct: stage then import; the image becomes active with the staged
 
 test('stage refuses wrong content types, wrong states, and data over image_size_cap', async () => {
   const img = await api.createImage();
-  expectError(await api.put(`/v2/images/${img.id}/stage`, { body: 'x', headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }), 415, '');
+  expectError(
+    await api.put(`/v2/images/${img.id}/stage`, { body: 'x', headers: { 'content-type': 'text/plain', ...JSON_ACCEPT } }),
+    415,
+    'Invalid content type text/plain',
+  );
   expectError(await stage(img.id, Buffer.alloc(CAP + 1)), 413, 'The incoming image is too large: The provided image is too large.');
   const after = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(after.status, 'queued');
