@@ -178,8 +178,9 @@ export async function scrubLocation(
     if (store.ownsData) await store.delete(location.url);
     return (await deps.images.purgeLocation(location.id)) ? 'removed' : 'purged-elsewhere';
   } catch (err) {
+    // A scrubber that raced this one may have removed the data and its row meanwhile: nothing is kept.
+    if (!(await deps.images.discardLocation(location.id).catch(() => true))) return 'purged-elsewhere';
     deps.log.error({ err }, `could not remove image data at ${location.url} (kept for a later retry)`);
-    await deps.images.discardLocation(location.id).catch(() => {});
     return 'kept';
   }
 }

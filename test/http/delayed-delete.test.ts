@@ -18,6 +18,8 @@ import { pino } from 'pino';
 import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
 import { restoreDeletedImage } from '../../src/services/delayed-delete.ts';
 import { GazeError } from '../../src/domain/errors.ts';
+import { scrubLocation } from '../../src/ingest/store-data.ts';
+import type { Store } from '../../src/stores/store.ts';
 
 const SCRUB_TIME = 2;
 
@@ -141,6 +143,24 @@ forEachEngine((engine) => {
     assert.equal((await gaze.app.deps.delayedDeletes.keptLocations(id)).length, 1, 'its data is still kept');
     assert.ok(dataFile(dataRoot(), id));
     assert.equal((await restore(id)).length, 1, 'a node with the store restores it');
+  });
+
+  test('a scrubber whose store delete fails after another scrubber took the location counts nothing kept, and logs nothing', async () => {
+    const id = await imageWithData('raced', randomBytes(2000));
+    const [location] = await gaze.app.deps.images.locationsOf(id);
+    assert.ok(location);
+    const logged: string[] = [];
+    const log = pino({}, { write: (line: string) => logged.push(JSON.parse(line).msg) });
+    // A store that answers a transient error (a 503 from an object store) for every delete.
+    const failing = { ownsData: true, delete: async () => Promise.reject(new Error('503 Service Unavailable')) } as unknown as Store;
+    const deps = { ...gaze.app.deps, log };
+    assert.equal(await scrubLocation(deps, location, failing), 'kept', 'the row is still there: kept for a later pass');
+    assert.equal(logged.length, 1);
+    assert.equal((await gaze.app.deps.images.locationsToScrub(1000, addSeconds(nowTimestamp(), 1))).filter((l) => l.id === location.id).length, 1);
+    // The other scrubber removed the data and purged the row meanwhile.
+    assert.equal(await gaze.app.deps.images.purgeLocation(location.id), true);
+    assert.equal(await scrubLocation(deps, location, failing), 'purged-elsewhere');
+    assert.equal(logged.length, 1, 'nothing logged as kept');
   });
 
   // On SQLite each process has one connection, and better-sqlite3 waits for a lock on its thread: two

@@ -309,9 +309,17 @@ export class ImagesRepo {
     return liveLocationsOf(this.k, imageId);
   }
 
-  /** Hides a location and queues its data for removal (pending_delete), whatever the image's state. */
-  async discardLocation(locationId: string): Promise<void> {
-    await this.k.updateTable('image_locations').set({ status: 'pending_delete', updated_at: nowTimestamp() }).where('id', '=', locationId).execute();
+  /**
+   * Hides a location and queues its data for removal (pending_delete), whatever the image's state;
+   * false when its row is gone (another scrubber purged it).
+   */
+  async discardLocation(locationId: string): Promise<boolean> {
+    const res = await this.k
+      .updateTable('image_locations')
+      .set({ status: 'pending_delete', updated_at: nowTimestamp() })
+      .where('id', '=', locationId)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   }
 
   /** Locations queued for removal from stores before `settledBefore` (see image-location-rows.ts). */
