@@ -43,10 +43,12 @@ export class CacheIndex {
     const t = now();
     this.db
       .prepare(
-        `INSERT INTO cached_images (image_id, size, checksum, hits, last_accessed, last_modified) VALUES (?, ?, ?, 0, 0, ?)
-         ON CONFLICT (image_id) DO UPDATE SET size = excluded.size, checksum = excluded.checksum, hits = 0, last_accessed = 0, last_modified = excluded.last_modified`,
+        // A new entry was last accessed when it was cached, as in both of Glance's cache drivers.
+        `INSERT INTO cached_images (image_id, size, checksum, hits, last_accessed, last_modified) VALUES (?, ?, ?, 0, ?, ?)
+         ON CONFLICT (image_id) DO UPDATE SET size = excluded.size, checksum = excluded.checksum, hits = 0,
+           last_accessed = excluded.last_accessed, last_modified = excluded.last_modified`,
       )
-      .run(id, size, checksum, t);
+      .run(id, size, checksum, t, t);
   }
 
   hit(id: string): void {

@@ -91,10 +91,10 @@ export class MetadefNamespaceService {
     }
     const sortKey = get('sort_key') ?? 'created_at';
     if (!(NAMESPACE_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, NAMESPACE_SORT_KEYS.join(', '));
+    // An empty name matches no resource type (`?resource_types=` lists nothing), as in Glance.
     const resourceTypes = get('resource_types')
       ?.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+      .map((s) => s.trim());
     const rows = await this.deps.namespaces.list({
       caller: ctx,
       visibility: visibility as 'public' | 'private' | undefined,

@@ -80,6 +80,9 @@ test('create with contents: 201 with Location, the sections echoed as Glance nor
   );
   assert.equal(listed.json.first, `${NS}?resource_types=OS%3A%3AGlance%3A%3AImage&limit=1000&sort_key=namespace&sort_dir=asc`);
   assert.equal(listed.json.schema, '/v2/schemas/metadefs/namespaces');
+  // An empty name is a resource type no namespace has, as in Glance (not "no filter").
+  assert.deepEqual((await api.get(`${NS}?resource_types=`, { as: alice })).json.namespaces, []);
+  assert.ok((await api.get(NS, { as: alice })).json.namespaces.some((n: any) => n.namespace === 'Test::CPU'));
   assert.ok(!('properties' in listed.json.namespaces[0]), 'a list shows associations only');
   const shown = (await api.get(`${NS}/Test::CPU?resource_type=OS::Glance::Image`, { as: alice })).json;
   assert.deepEqual(Object.keys(shown.properties), ['hw_cpu_policy']);
