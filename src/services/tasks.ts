@@ -95,14 +95,12 @@ export class TaskService {
    * input's fields, the source's scheme, and the import filter, the host's resolved addresses included.
    */
   private async checkLegacyInput(input: Record<string, unknown>): Promise<void> {
-    for (const key of ['import_from', 'import_from_format', 'image_properties']) {
-      if (!(key in input)) throw gazeError('BAD_REQUEST', `Input does not contain '${key}' field`);
+    // The source first, as Glance checks it before the task exists (an empty one: "Invalid location: None").
+    const from = input.import_from;
+    if (from === undefined || from === null || from === '' || from === false || from === 0) {
+      throw gazeError('BAD_REQUEST', `Invalid location: ${from === undefined || from === null ? 'None' : from === false ? 'False' : String(from)}`);
     }
-    const properties = input.image_properties;
-    if (properties === null || typeof properties !== 'object' || Array.isArray(properties))
-      throw gazeError('BAD_REQUEST', "'image_properties' must be an object");
-    const uri = typeof input.import_from === 'string' ? input.import_from : '';
-    if (uri === '') throw gazeError('BAD_REQUEST', `Invalid location: ${JSON.stringify(input.import_from ?? null)}`);
+    const uri = typeof from === 'string' ? from : '';
     if (uri.startsWith('file:') || uri.startsWith('filesystem:')) {
       throw gazeError('BAD_REQUEST', 'File based imports are not allowed. Please use a non-local source of image data.');
     }
@@ -112,6 +110,13 @@ export class TaskService {
     if (!(await passesFilterResolved(uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
       throw gazeError('BAD_REQUEST', `URI for legacy import task does not pass filtering: ${uri}`);
     }
+    // Glance's task would fail at once without these; Gaze refuses it instead.
+    for (const key of ['import_from_format', 'image_properties']) {
+      if (!(key in input)) throw gazeError('BAD_REQUEST', `Input does not contain '${key}' field`);
+    }
+    const properties = input.image_properties;
+    if (properties === null || typeof properties !== 'object' || Array.isArray(properties))
+      throw gazeError('BAD_REQUEST', "'image_properties' must be an object");
   }
 
   /**

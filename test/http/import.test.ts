@@ -438,7 +438,10 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   for (const uri of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/x', `http://127.0.0.1:1/x`, 'http://[::1]/x']) {
     expectError(await legacy({ import_from: uri, ...fields }), 400, `URI for legacy import task does not pass filtering: ${uri}`);
   }
-  expectError(await legacy({ import_from_format: 'raw', image_properties: {} }), 400, "Input does not contain 'import_from' field");
+  // The source is checked first, as in Glance: a missing or empty one is an invalid location.
+  expectError(await legacy({ import_from_format: 'raw', image_properties: {} }), 400, 'Invalid location: None');
+  expectError(await legacy({}), 400, 'Invalid location: None');
+  expectError(await legacy({ import_from: '', import_from_format: 'raw', image_properties: {} }), 400, 'Invalid location: ');
   expectError(await legacy({ import_from: files.url('/legacy.raw'), image_properties: {} }), 400, "Input does not contain 'import_from_format' field");
   expectError(await legacy({ import_from: files.url('/legacy.raw'), import_from_format: 'raw' }), 400, "Input does not contain 'image_properties' field");
   assert.equal((await api.get('/v2/tasks?limit=1000')).json.tasks.length, before, 'no task was created');
