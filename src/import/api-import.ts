@@ -1,4 +1,4 @@
-import { IMPORT_LOCK, moveTo } from '../domain/image.ts';
+import { IMPORT_LOCK, moveTo, STAGE_HOST } from '../domain/image.ts';
 import { storeProgress } from '../domain/import-progress.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import { imagePayload } from '../notify/payloads.ts';
@@ -40,10 +40,10 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   });
   const storeIds = input.backend.filter((id): id is string => id !== null);
 
-  // One write starts the import: the status (a copy leaves it) and the stores it writes to; the stage's
-  // writer and host end with the status (propertiesEndedBy).
+  // One write starts the import: the status (a copy leaves it), the stores it writes to, and the end of
+  // any stage host (as Glance pops it at every import's start; a stage's writer ends with the status).
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
-  const starting = storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds });
+  const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
   if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
     const now = await deps.images.require(image.id); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);

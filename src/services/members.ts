@@ -44,7 +44,7 @@ export class MemberService {
   async show(ctx: RequestContext, imageId: string, memberId: string): Promise<MemberRow> {
     const image = await this.image(ctx, imageId);
     // Not shared, not permitted or not found all answer 404 here (Glance turns the 403 into 404).
-    if (image.visibility !== 'shared') throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
+    if (image.visibility !== 'shared') throw gazeError('MEMBERS_ONLY_SHARED');
     const member = await this.visibleMember(ctx, image, memberId);
     if (!(await this.allowed(ctx, 'get_member', image, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     return member;

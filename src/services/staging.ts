@@ -46,10 +46,16 @@ export class StagingService {
     return {
       selfUrl: this.opts.selfUrl,
       shared: this.staging.shared,
-      stageRunning: async (image) =>
-        this.uploads.has(image.id) ||
-        (image.status === 'uploading' && typeof image.properties[UPLOAD_NODE] === 'string' && (await this.staging.size(image.id)) === null) ||
-        (await this.staging.writeInProgress(image.id, LIVE_WRITE_MS)),
+      stageRunning: async (image) => {
+        if (this.uploads.has(image.id)) return true;
+        // Another node's stage names it until it ends; one whose writer died is forgotten by the upload
+        // recovery. A staging store that cannot answer now leaves the judgement to the import's task.
+        const writer = image.properties[UPLOAD_NODE];
+        if (image.status === 'uploading' && typeof writer === 'string' && writer !== this.deps.nodeId) {
+          return (await this.staging.size(image.id).catch(() => 0)) === null;
+        }
+        return this.staging.writeInProgress(image.id, LIVE_WRITE_MS);
+      },
     };
   }
 
@@ -75,29 +81,34 @@ export class StagingService {
     const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
-      // The stage has ended: its writer is forgotten (an import through any node may take the data now).
-      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }, { [UPLOAD_NODE]: null }))) {
-        // An import (in another worker) took the data the moment it was whole: the stage did its part.
-        const now = await this.deps.images.get(id);
-        if (now && (now.status === 'importing' || now.status === 'active')) return;
-        await this.staging.remove(id).catch(() => {});
-        throw gazeError('DELETED_DURING_UPLOAD', id);
-      }
+      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) return await this.lost(id);
       // Stages that ran side by side were each checked against the same remaining quota: with this
       // one's size now counted, check again.
       if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
-      // Local staging: the node that holds the data is where imports and deletes are replayed to.
-      if (!this.staging.shared && this.opts.selfUrl) await this.deps.images.setProperty(id, STAGE_HOST, this.opts.selfUrl);
+      // One write ends the stage, while this node still holds the image: its writer is forgotten (an
+      // import through any node may take the data now) and, with local staging, the node that holds the
+      // data is named (imports and deletes are replayed to it).
+      const ended = { [UPLOAD_NODE]: null, ...(!this.staging.shared && this.opts.selfUrl ? { [STAGE_HOST]: this.opts.selfUrl } : {}) };
+      if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { name: UPLOAD_NODE, value: this.deps.nodeId }))) return await this.lost(id);
       await notifyImage(this.deps, 'image.update', id);
     } catch (err) {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'uploading', resetToQueued());
+      // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
+      await this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;
     } finally {
       this.uploads.end(id, controller);
     }
+  }
+
+  /** The image left `uploading` under a finished stage: taken by an import (the stage did its part), or deleted. */
+  private async lost(id: string): Promise<void> {
+    const now = await this.deps.images.get(id);
+    if (now && (now.status === 'importing' || now.status === 'active')) return;
+    await this.staging.remove(id).catch(() => {});
+    throw gazeError('DELETED_DURING_UPLOAD', id);
   }
 }

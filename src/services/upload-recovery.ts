@@ -1,4 +1,4 @@
-import { resetToQueued, UPLOAD_NODE } from '../domain/image.ts';
+import { resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -71,8 +71,12 @@ async function revertUploadsOfGoneWriters(
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
-    // Whole data whose writer died before it could say the stage had ended: it has now.
-    if (staged !== null && staged !== undefined && writer) await images.updateFields(id, 'uploading', {}, { [UPLOAD_NODE]: null }, sameWriter(writer));
+    // Whole data whose writer died before it could end the stage: it is ended here, as the stage would
+    // have (its size, the node that holds local staging).
+    if (staged !== null && staged !== undefined && writer) {
+      const ended = { [UPLOAD_NODE]: null, ...(!staging.shared && selfUrl ? { [STAGE_HOST]: selfUrl } : {}) };
+      await images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, ended, sameWriter(writer));
+    }
     if (staged !== null) continue;
     await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer));
   }

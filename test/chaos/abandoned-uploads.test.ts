@@ -46,7 +46,8 @@ forEachEngine((engine) => {
     const { id: wholeStage } = await api.createImage({ name: 'whole-stage', disk_format: 'raw', container_format: 'bare' });
     assert.equal((await api.put(`/v2/images/${wholeStage}/stage`, { body: 'whole', headers: { 'content-type': 'application/octet-stream' } })).status, 204);
     assert.equal((await images.get(wholeStage))?.properties[UPLOAD_NODE], undefined, 'a stage that ended forgets its writer');
-    await images.setProperty(wholeStage, UPLOAD_NODE, writers.stopped);
+    // As a writer that died before it ended its stage leaves it: its name, the size it announced, its reservation.
+    assert.ok(await images.updateFields(wholeStage, 'uploading', { size: 1 << 20, reserved_bytes: 1 << 20 }, { [UPLOAD_NODE]: writers.stopped }));
     const ids = {
       stoppedUpload: await writtenBy('stopped-upload', 'saving', writers.stopped),
       stoppedStage: await writtenBy('stopped-stage', 'uploading', writers.stopped),
@@ -69,7 +70,11 @@ forEachEngine((engine) => {
     assert.deepEqual((await api.get(`/v2/images/${ids.runningStage}/tasks`)).json.tasks, [], 'no task was made');
     // The whole staged data is kept, its dead writer forgotten, and it imports.
     assert.equal(await status(wholeStage), 'uploading');
-    assert.equal((await images.get(wholeStage))?.properties[UPLOAD_NODE], undefined);
+    const ended = await images.get(wholeStage);
+    assert.equal(ended?.properties[UPLOAD_NODE], undefined);
+    assert.equal(ended?.size, 'whole'.length, 'the size of the staged data, as the stage would have written it');
+    const reserved = await gaze.app.db.kysely.selectFrom('images').select('reserved_bytes').where('id', '=', wholeStage).executeTakeFirst();
+    assert.equal(reserved?.reserved_bytes, null);
     assert.equal((await api.post(`/v2/images/${wholeStage}/import`, { method: { name: 'glance-direct' } })).status, 202);
     await until(async () => ((await status(wholeStage)) === 'active' ? true : undefined), 'the whole stage to be imported');
     const reverted = await images.get(ids.stoppedUpload);

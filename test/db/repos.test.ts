@@ -131,6 +131,8 @@ forEachEngine((engine) => {
       .values({ id: uuid(1), image_id: image.id, position: 0, url: 'file:///gone', metadata: '{}', status: 'deleted', created_at: now, updated_at: now })
       .execute();
     await db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'debian' }).execute();
+    // What a rebuild cut off by a crash before this one's transaction might have left.
+    if (engine.name === 'sqlite') await sql`create table image_properties_new (leftover integer)`.execute(db.kysely);
     assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs', '0006_nodes', '0007_images_status', '0008_null_property_values']);
     const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
     assert.equal(row.status, 'pending_delete');
@@ -145,6 +147,22 @@ forEachEngine((engine) => {
       /UNIQUE|duplicate/i,
       'the primary key is still there',
     );
+    await assert.rejects(
+      db.kysely
+        .insertInto('image_properties')
+        .values({ image_id: uuid(9), name: 'orphan', value: null })
+        .execute(),
+      /FOREIGN KEY|foreign key/i,
+      'and the reference to images',
+    );
+    if (engine.name === 'sqlite') {
+      const indexes = await sql<{ name: string }>`pragma index_list(image_properties)`.execute(db.kysely);
+      assert.ok(
+        indexes.rows.some((i) => i.name === 'ix_image_properties_name'),
+        JSON.stringify(indexes.rows),
+      );
+      assert.equal((await sql`select name from sqlite_master where name = 'image_properties_new'`.execute(db.kysely)).rows.length, 0);
+    }
   });
 
   describe('images: aggregate round trip and writes', () => {

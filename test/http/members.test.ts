@@ -115,4 +115,5 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
     `Not allowed to list members for image ${priv.id}: Only shared images have members.`,
   );
   expectError(await api.get(`/v2/images/${priv.id}/members`, { as: bob, headers: JSON_ACCEPT }), 404, `Image ${priv.id} not found.`);
+  expectError(await api.get(`/v2/images/${priv.id}/members/bob-project`, { as: alice, headers: JSON_ACCEPT }), 404, 'Only shared images have members.');
 });
