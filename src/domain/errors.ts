@@ -210,7 +210,12 @@ const table = {
   // tags
   TAG_UPDATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to update tags for image ${id}.` },
   TAG_DELETE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to delete tags for image ${id}.` },
-  TAG_LIMIT: { status: 413, message: (id: string, detail: string) => `Image tag limit exceeded for image ${id}: ${detail}` },
+  // Glance's words, its quota error's inside, and its closing colon.
+  TAG_LIMIT: {
+    status: 413,
+    message: (id: string, attempted: number, maximum: number) =>
+      `Image tag limit exceeded for image ${id}: The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${maximum}:`,
+  },
 
   // members
   MEMBER_CREATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to create members for image ${id}.` },

@@ -198,7 +198,7 @@ export class ImageService {
     if (image.tags.includes(tag)) return;
     const limit = this.deps.settings.imageTagQuota;
     if (limit >= 0 && image.tags.length + 1 > limit) {
-      throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${image.tags.length + 1}, Maximum: ${limit}`);
+      throw gazeError('TAG_LIMIT', id, image.tags.length + 1, limit);
     }
     checkNoFourByteUnicode({}, [tag]);
     const updated = { ...image, tags: [...image.tags, tag] };
@@ -206,7 +206,7 @@ export class ImageService {
     // that concurrent requests added.
     const verify = (saved: Image) => {
       if (limit >= 0 && saved.tags.length > limit) {
-        throw gazeError('TAG_LIMIT', id, `Maximum number of tags exceeded. Attempted: ${saved.tags.length}, Maximum: ${limit}`);
+        throw gazeError('TAG_LIMIT', id, saved.tags.length, limit);
       }
     };
     if (!(await this.deps.images.save(updated, { original: image, verify }))) throw gazeError('IMAGE_NOT_FOUND_SHORT', id);

@@ -76,7 +76,7 @@ export class TaskService {
     let marker: TaskRow | undefined;
     if (markerId !== undefined) {
       marker = (await this.deps.tasks.get(markerId)) ?? undefined;
-      if (!marker) throw gazeError('BAD_REQUEST', `Invalid marker. Task ${markerId} could not be found.`);
+      if (!marker) throw gazeError('BAD_REQUEST', `Task with the given id ${markerId} was not found`);
     }
     const tasks = await this.deps.tasks.list({
       owner: ctx.isAdmin ? null : ctx.projectId,
@@ -126,7 +126,9 @@ export class TaskService {
   async create(ctx: RequestContext, readBody: () => Promise<unknown>): Promise<TaskRow> {
     this.access(ctx);
     const body = await readBody();
-    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BODY_EXPECTED');
+    // A list has no 'type' for Glance's check either; what is no JSON container at all has no body here.
+    if (Array.isArray(body)) throw gazeError('BAD_REQUEST', "Task 'type' is required");
+    if (body === undefined || body === null || typeof body !== 'object') throw gazeError('BODY_EXPECTED');
     const request = body as Record<string, unknown>;
     if (!('type' in request)) throw gazeError('BAD_REQUEST', "Task 'type' is required");
     if (!('input' in request)) throw gazeError('BAD_REQUEST', "Task 'input' is required");

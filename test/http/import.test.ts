@@ -379,6 +379,7 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   });
   assert.equal(malformed.status, 403);
   expectError(await api.post('/v2/tasks', { input: {} }, { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
+  expectError(await api.post('/v2/tasks', [], { headers: JSON_ACCEPT }), 400, "Task 'type' is required");
   expectError(await api.post('/v2/tasks', { type: 'import' }, { headers: JSON_ACCEPT }), 400, "Task 'input' is required");
   expectError(
     await api.post('/v2/tasks', { type: 'export', input: {} }, { headers: JSON_ACCEPT }),
@@ -473,6 +474,8 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   expectError(await api.get('/v2/tasks?status=done', { headers: JSON_ACCEPT }), 400, 'Invalid status value: done');
   expectError(await api.get('/v2/tasks?type=api_image_import', { headers: JSON_ACCEPT }), 400, 'Invalid type value: api_image_import');
   expectError(await api.get('/v2/tasks?marker=zzz', { headers: JSON_ACCEPT }), 400, 'Invalid marker format');
+  const unknown = '00000000-0000-4000-8000-000000000000';
+  expectError(await api.get(`/v2/tasks?marker=${unknown}`, { headers: JSON_ACCEPT }), 400, `Task with the given id ${unknown} was not found`);
   // Glance's order and words: the sort key is looked at by its database layer, after the limit.
   expectError(await api.get('/v2/tasks?sort_key=input', { headers: JSON_ACCEPT }), 400, 'Sort key supplied was not valid.');
   expectError(await api.get('/v2/tasks?sort_key=input&limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
