@@ -227,7 +227,7 @@ test('glance image-create-via-import --import-method web-download --uri: lock vi
   // Another import while this one runs is refused (the image is no longer queued).
   const again = await fetch(`${gaze.url}/v2/images/${id}/import`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify({ method: { name: 'web-download', uri } }),
   });
   const againText = await again.text();

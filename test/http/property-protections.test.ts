@@ -79,7 +79,7 @@ test('create with a property the caller may not create: 403 "Attribute \'<k>\' i
   assert.deepEqual({ code: denied.json.code, title: denied.json.title }, { code: '403 Forbidden', title: 'Forbidden' });
   const html = await api.post('/v2/images', { foo: 'bar' }, { as: member });
   assert.equal(html.status, 403);
-  assert.match(html.text, /Attribute 'foo' is reserved\./);
+  assert.match(html.text, /Attribute &#x27;foo&#x27; is reserved\./, 'quoted as WebOb escapes HTML');
   // admins are governed too
   expectError(await api.post('/v2/images', { x_owner_ok: '1', x_frozen: 'x' }, { as: admin, ...AS_JSON }), 403, "Attribute 'x_frozen' is reserved.");
   expectError(

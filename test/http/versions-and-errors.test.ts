@@ -89,6 +89,14 @@ test('error bodies follow the Accept header: JSON, HTML or plain text', async ()
   const plain = await api.get('/v2/images/x', { headers: { accept: '' } });
   assert.equal(plain.headers.get('content-type'), 'text/plain; charset=UTF-8');
   assert.equal(plain.text, '404 Not Found\n\nNo image found with ID x\n\n   ');
+
+  // Quotes are escaped in HTML only, as WebOb escapes them (the CLI shows what it gets).
+  const quoted = (accept: string) => api.post('/v2/images', { name: 5 }, { headers: { accept } });
+  const htmlQuoted = (await quoted('text/html')).text;
+  assert.match(htmlQuoted, /Provided object does not match schema &#x27;image&#x27;: 5 is not of type &#x27;null&#x27;, &#x27;string&#x27;/);
+  assert.ok(!htmlQuoted.includes("'"));
+  assert.match((await quoted('text/plain')).text, /schema 'image': 5 is not of type 'null', 'string'/);
+  assert.match((await quoted('application/json')).json.message, /schema 'image': 5 is not of type 'null', 'string'/);
 });
 
 test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown method on an unknown path 501; an unknown path 404', async () => {
