@@ -136,6 +136,14 @@ export function propertiesEndedBy(from: readonly ImageStatus[], to: ImageStatus)
   };
 }
 
+/**
+ * The properties a whole stage ends with: its writer is forgotten (an import through any node may take
+ * the data), and with local staging (`localHost`, this node's URL) the node that holds the data is named.
+ */
+export function stageEnded(localHost: string | null): Record<string, string | null> {
+  return { [UPLOAD_NODE]: null, ...(localHost ? { [STAGE_HOST]: localHost } : {}) };
+}
+
 /** Refuses (as a programming error) a status write that the state machine does not allow. */
 export function checkStatusChange(expected: readonly ImageStatus[] | null, to: ImageStatus): asserts expected is readonly ImageStatus[] {
   if (expected === null) throw new Error(`a status change to ${to} must name the status it leaves`);

@@ -62,6 +62,16 @@ export function pyRepr(value: Json, sorted = false, depth = 0): string {
   return `{${entries.map(([k, v]) => `${strRepr(k)}: ${pyRepr(v, sorted, depth + 1)}`).join(', ')}}`;
 }
 
+/** Whether a JSON value is false for Python (`not value`): None, False, 0, "", [] and {}. */
+export function isPythonFalsy(value: Json): boolean {
+  return !value || (typeof value === 'object' && Object.keys(value).length === 0);
+}
+
+/** Python's str() of a JSON value, as `%s` formats it: a string as it is, anything else as its repr. */
+export function pyStr(value: Json): string {
+  return typeof value === 'string' ? value : pyRepr(value);
+}
+
 /** pprint.pformat(value, width): CPython's PrettyPrinter (indent 1, dicts sorted) for JSON values. */
 export function pformat(value: Json, width = 80): string {
   const whole = pyRepr(value, true);

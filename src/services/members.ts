@@ -5,6 +5,7 @@ import type { MemberRow } from '../db/repos/members.ts';
 import { memberPayload } from '../notify/payloads.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage, targetFor } from './access.ts';
+import { isPythonFalsy } from '../schemas/python-repr.ts';
 
 const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'];
 
@@ -55,9 +56,8 @@ export class MemberService {
       throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (!('member' in body)) throw gazeError('BAD_REQUEST', 'Member to be added not specified');
     const memberId = (body as { member: unknown }).member;
-    // Glance tests the value's truth first (Python's: null, false, 0, "", [] and {} are all empty).
-    const empty = !memberId || (typeof memberId === 'object' && Object.keys(memberId).length === 0);
-    if (empty || (typeof memberId === 'string' && memberId.trim() === '')) throw gazeError('BAD_REQUEST', "Member can't be empty");
+    // Glance tests the value's truth first.
+    if (isPythonFalsy(memberId) || (typeof memberId === 'string' && memberId.trim() === '')) throw gazeError('BAD_REQUEST', "Member can't be empty");
     // The value itself is looked at once the image is found and the caller may share it, as in Glance.
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
-import { moveTo, resetToQueued, assertTransition, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { moveTo, resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
@@ -85,10 +85,9 @@ export class StagingService {
       // Stages that ran side by side were each checked against the same remaining quota: with this
       // one's size now counted, check again.
       if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
-      // One write ends the stage, while this node still holds the image: its writer is forgotten (an
-      // import through any node may take the data now) and, with local staging, the node that holds the
-      // data is named (imports and deletes are replayed to it).
-      const ended = { [UPLOAD_NODE]: null, ...(!this.staging.shared && this.opts.selfUrl ? { [STAGE_HOST]: this.opts.selfUrl } : {}) };
+      // One write ends the stage, while this node still holds the image (imports and deletes of local
+      // staged data are replayed to the node it names).
+      const ended = stageEnded(this.staging.shared ? null : this.opts.selfUrl);
       if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { name: UPLOAD_NODE, value: this.deps.nodeId }))) return await this.lost(id);
       await notifyImage(this.deps, 'image.update', id);
     } catch (err) {

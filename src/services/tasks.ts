@@ -11,6 +11,7 @@ import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
 import { taskSchema } from '../schemas/others.ts';
+import { isPythonFalsy, pyStr } from '../schemas/python-repr.ts';
 
 /** A new task's body: Glance validates it with the served schema, closed to other properties. */
 const taskBody = new SchemaValidator('task', { ...taskSchema, additionalProperties: false });
@@ -97,9 +98,7 @@ export class TaskService {
   private async checkLegacyInput(input: Record<string, unknown>): Promise<void> {
     // The source first, as Glance checks it before the task exists (an empty one: "Invalid location: None").
     const from = input.import_from;
-    if (from === undefined || from === null || from === '' || from === false || from === 0) {
-      throw gazeError('BAD_REQUEST', `Invalid location: ${from === undefined || from === null ? 'None' : from === false ? 'False' : String(from)}`);
-    }
+    if (isPythonFalsy(from)) throw gazeError('BAD_REQUEST', `Invalid location: ${pyStr(from)}`);
     const uri = typeof from === 'string' ? from : '';
     if (uri.startsWith('file:') || uri.startsWith('filesystem:')) {
       throw gazeError('BAD_REQUEST', 'File based imports are not allowed. Please use a non-local source of image data.');

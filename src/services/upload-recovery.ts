@@ -1,4 +1,4 @@
-import { resetToQueued, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { resetToQueued, stageEnded, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -73,9 +73,8 @@ async function revertUploadsOfGoneWriters(
     const staged = await staging.size(id).catch(() => undefined);
     // Whole data whose writer died before it could end the stage: it is ended here, as the stage would
     // have (its size, the node that holds local staging).
-    if (staged !== null && staged !== undefined && writer) {
-      const ended = { [UPLOAD_NODE]: null, ...(!staging.shared && selfUrl ? { [STAGE_HOST]: selfUrl } : {}) };
-      await images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, ended, sameWriter(writer));
+    if (typeof staged === 'number' && writer) {
+      await images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer));
     }
     if (staged !== null) continue;
     await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer));

@@ -442,6 +442,7 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   // The source is checked first, as in Glance: a missing or empty one is an invalid location.
   expectError(await legacy({ import_from_format: 'raw', image_properties: {} }), 400, 'Invalid location: None');
   expectError(await legacy({}), 400, 'Invalid location: None');
+  expectError(await legacy({ import_from: [], ...fields }), 400, 'Invalid location: []');
   expectError(await legacy({ import_from: '', import_from_format: 'raw', image_properties: {} }), 400, 'Invalid location: ');
   expectError(await legacy({ import_from: files.url('/legacy.raw'), image_properties: {} }), 400, "Input does not contain 'import_from_format' field");
   expectError(await legacy({ import_from: files.url('/legacy.raw'), import_from_format: 'raw' }), 400, "Input does not contain 'image_properties' field");
