@@ -44,6 +44,12 @@ export interface Image {
  */
 export type ImageProperties = Record<string, string | null>;
 
+/** In a property write, a property kept with the value null (a plain null in a write removes the property). */
+export const NULL_VALUE: unique symbol = Symbol('property whose value is null');
+
+/** Properties to write: a string sets one, null removes one, NULL_VALUE keeps one whose value is null. */
+export type PropertyWrites = Record<string, string | null | typeof NULL_VALUE>;
+
 // The legal status transitions of spec README's state machine; anything else is refused.
 const TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
   queued: ['saving', 'uploading', 'importing', 'active', 'deleted'],

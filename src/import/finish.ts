@@ -6,7 +6,7 @@ import { scrubLocation } from '../ingest/store-data.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import type { ImportDeps } from './deps.ts';
-import type { ImportInput } from './job.ts';
+import { previousPropertyWrites, type ImportInput } from './job.ts';
 import type { StagingArea } from './staging-area.ts';
 
 // How a task ends: success, or failure with the revert of what the import did to the image.
@@ -93,7 +93,12 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     }
     // glance-download copied formats and properties from the remote image: the old ones go back.
     const formats = input.previous ? { disk_format: input.previous.disk_format, container_format: input.previous.container_format } : {};
-    await deps.images.updateFields(image.id, ['importing', 'uploading'], { ...resetToQueued(), ...formats }, { ...input.previous?.properties, ...progress });
+    await deps.images.updateFields(
+      image.id,
+      ['importing', 'uploading'],
+      { ...resetToQueued(), ...formats },
+      { ...previousPropertyWrites(input.previous), ...progress },
+    );
   } else {
     // A copy to every store or none (Glance reverts each store's copy): the copies this task made, as it
     // recorded them, go, unless the image would be left without data (its source removed meanwhile).

@@ -77,11 +77,11 @@ export async function openRemoteData(remote: RemoteImage, imageId: string, token
   }
 }
 
-/** The remote properties glance-download copies: matching a configured prefix, never os_glance*. */
-export function copiedProperties(metadata: Record<string, unknown>, prefixes: string[]): Record<string, string> {
-  const copied: Record<string, string> = {};
+/** The remote properties glance-download copies: matching a configured prefix, never os_glance*; a null stays null. */
+export function copiedProperties(metadata: Record<string, unknown>, prefixes: string[]): Record<string, string | null> {
+  const copied: Record<string, string | null> = {};
   for (const [key, value] of Object.entries(metadata)) {
-    if (key.startsWith('os_glance') || typeof value !== 'string') continue;
+    if (key.startsWith('os_glance') || (typeof value !== 'string' && value !== null)) continue;
     if (prefixes.some((prefix) => key.startsWith(prefix))) copied[key] = value;
   }
   return copied;

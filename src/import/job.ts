@@ -7,6 +7,7 @@ import type { ImportPlugin } from './plugins/index.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { Metrics } from '../util/metrics.ts';
 import { ImportStopped } from './failures.ts';
+import { NULL_VALUE, type PropertyWrites } from '../domain/image.ts';
 
 // What one running import carries from step to step.
 
@@ -25,7 +26,17 @@ export interface ImportInput {
 export interface PreviousValues {
   disk_format: string | null;
   container_format: string | null;
+  /** The overwritten properties' earlier values (null: the value null, or no such property where `absent` is missing). */
   properties: Record<string, string | null>;
+  /** Which of them the image did not have (inputs written before this field read null as absent). */
+  absent?: string[];
+}
+
+/** The writes that put back the properties an import overwrote. */
+export function previousPropertyWrites(previous: PreviousValues | undefined): PropertyWrites {
+  if (!previous) return {};
+  const absent = new Set(previous.absent ?? Object.keys(previous.properties).filter((k) => previous.properties[k] === null));
+  return Object.fromEntries(Object.entries(previous.properties).map(([k, v]) => [k, absent.has(k) ? null : (v ?? NULL_VALUE)]));
 }
 
 /** The caller's token and catalog (glance-download): kept in memory only, never in the task row. */
@@ -89,6 +100,7 @@ const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
         disk_format: nullableString,
         container_format: nullableString,
         properties: { type: 'object', additionalProperties: nullableString },
+        absent: { type: 'array', items: { type: 'string' } },
       },
     },
   },

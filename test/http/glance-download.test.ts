@@ -24,6 +24,7 @@ before(async () => {
     DEFAULT: { enabled_import_methods: 'glance-direct,web-download,glance-download' },
     glance_download_opts: { region_endpoints: `RegionOne:${remote.url}, Liar:${fake.url('')}` },
     import_filtering_opts: { allowed_ports: `80,443,${remote.port},${fake.port}` },
+    glance_download_properties: { extra_properties: 'hw_,trait:,os_distro,os_secure_boot,os_type,kernel_id,ramdisk_id' },
   });
   r1 = client(remote.url);
   api = client(local.url);
@@ -36,6 +37,7 @@ before(async () => {
     os_distro: 'debian',
     'trait:CUSTOM_X': 'required',
     unrelated: 'stays home',
+    kernel_id: null,
   });
   assert.equal((await r1.upload(src.id, data)).status, 204);
   sourceId = src.id;
@@ -48,6 +50,8 @@ before(async () => {
     os_hash_algo: 'sha512',
     os_hash_value: '0'.repeat(128),
     checksum: '0'.repeat(32),
+    kernel_id: null,
+    ramdisk_id: '22222222-3333-4444-8555-666666666666',
   };
   fake.routes.set(`/v2/images/${FAKE_ID}`, Buffer.from(JSON.stringify(fakeMeta)));
   fake.routes.set(`/v2/images/${FAKE_ID}/file`, Buffer.from('lies!'));
@@ -80,6 +84,7 @@ test('glance-download copies the data, the formats and the configured properties
   assert.equal(done.hw_disk_bus, 'scsi');
   assert.equal(done.os_distro, 'debian');
   assert.equal(done['trait:CUSTOM_X'], 'required');
+  assert.ok('kernel_id' in done && done.kernel_id === null, 'a remote null is copied as null');
   assert.ok(!('unrelated' in done), 'properties outside the prefixes are not copied');
   assert.equal(done.name, 'here', 'the name is not copied');
   const [task] = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
@@ -110,12 +115,14 @@ test('a missing remote image, a wrong region, or lying data each fail the task c
     [{ glance_image_id: FAKE_ID, glance_region: 'Liar' }, /^sha512 of the data is [0-9a-f]{128}, not the expected 0{128}; the data was not kept\.$/],
   ];
   for (const [method, reason] of cases) {
-    const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' });
+    const img = await api.createImage({ disk_format: 'raw', container_format: 'bare', ramdisk_id: null });
     assert.equal((await gd(img.id, method)).status, 202);
     const after = await settle(img.id);
     assert.equal(after.status, 'queued', String(reason));
     assert.equal(after.disk_format, 'raw', 'formats restored');
     assert.ok(!('hw_disk_bus' in after));
+    assert.ok(!('kernel_id' in after), 'a property the image did not have is removed again');
+    assert.ok('ramdisk_id' in after && after.ramdisk_id === null, 'a property that was null is null again');
     const [task] = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
     assert.equal(task.status, 'failure');
     assert.match(task.message, reason);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseImportInput } from '../../src/import/job.ts';
+import { parseImportInput, previousPropertyWrites } from '../../src/import/job.ts';
+import { NULL_VALUE } from '../../src/domain/image.ts';
 
 // An import task's input is read back from the database by whichever process resumes or reverts it:
 // it is checked, not trusted.
@@ -35,4 +36,16 @@ test('a stored input that is not what the engine wrote stops the task with a cle
       String(text),
     );
   }
+});
+
+test('the revert tells a property that was null from one the image did not have', () => {
+  const properties = { hw_a: 'b', kernel_id: null, gone: null };
+  assert.deepEqual(previousPropertyWrites({ disk_format: null, container_format: null, properties, absent: ['gone'] }), {
+    hw_a: 'b',
+    kernel_id: NULL_VALUE,
+    gone: null,
+  });
+  // An input written before `absent` existed meant "absent" by null.
+  assert.deepEqual(previousPropertyWrites({ disk_format: null, container_format: null, properties }), { hw_a: 'b', kernel_id: null, gone: null });
+  assert.deepEqual(previousPropertyWrites(undefined), {});
 });

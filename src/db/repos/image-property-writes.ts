@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database } from '../schema.ts';
-import type { ImageProperties } from '../../domain/image.ts';
+import { NULL_VALUE, type ImageProperties, type PropertyWrites } from '../../domain/image.ts';
 
 // The rows of an image's properties and tags, written inside the caller's transaction.
 
@@ -20,14 +20,14 @@ export async function insertProperties(trx: Transaction<Database>, imageId: stri
   if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
 }
 
-/** Sets each property to its value, or removes it for null. */
-export async function setPropertiesIn(trx: Transaction<Database>, imageId: string, properties: Record<string, string | null>): Promise<void> {
+/** Sets each property to its value, removes it for null, or keeps it with the value null for NULL_VALUE. */
+export async function setPropertiesIn(trx: Transaction<Database>, imageId: string, properties: PropertyWrites): Promise<void> {
   for (const [name, value] of Object.entries(properties)) {
     await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', '=', name).execute();
     if (value !== null)
       await trx
         .insertInto('image_properties')
-        .values({ image_id: imageId, name, value: storedText(value) })
+        .values({ image_id: imageId, name, value: value === NULL_VALUE ? null : storedText(value) })
         .execute();
   }
 }

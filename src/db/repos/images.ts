@@ -3,7 +3,7 @@ import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { checkStatusChange, ImageGone, IMPORT_LOCK, propertiesEndedBy } from '../../domain/image.ts';
-import type { Image, ImageLocation, ImageStatus, StatusChange } from '../../domain/image.ts';
+import type { Image, ImageLocation, ImageStatus, PropertyWrites, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
@@ -150,7 +150,7 @@ export class ImagesRepo {
     id: string,
     expectStatus: ImageStatus | ImageStatus[] | null,
     fields: ImageFieldUpdate,
-    properties?: Record<string, string | null>,
+    properties?: PropertyWrites,
     /** Only if the image still has this property with this value (who writes its data, say). */
     expectProperty?: { name: string; value: string },
   ): Promise<boolean> {
@@ -171,7 +171,7 @@ export class ImagesRepo {
   }
 
   /** updateFields() for work that must find the image as it left it: otherwise it is an `ImageGone`. */
-  async requireUpdate(id: string, expectStatus: ImageStatus, fields: ImageFieldUpdate, properties?: Record<string, string | null>): Promise<void> {
+  async requireUpdate(id: string, expectStatus: ImageStatus, fields: ImageFieldUpdate, properties?: PropertyWrites): Promise<void> {
     if (!(await this.updateFields(id, expectStatus, fields, properties))) throw new ImageGone(id);
   }
 
@@ -180,7 +180,7 @@ export class ImagesRepo {
   }
 
   /** Sets several properties in one transaction (null removes one). */
-  async setProperties(id: string, properties: Record<string, string | null>): Promise<void> {
+  async setProperties(id: string, properties: PropertyWrites): Promise<void> {
     await this.k.transaction().execute((trx) => setPropertiesIn(trx, id, properties));
   }
 

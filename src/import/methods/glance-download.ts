@@ -1,6 +1,7 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
 import { ImportStopped } from '../failures.ts';
 import { saveInput } from '../job.ts';
+import { NULL_VALUE, type PropertyWrites } from '../../domain/image.ts';
 import type { ImportMethod } from './method.ts';
 
 /**
@@ -37,13 +38,16 @@ export const glanceDownload: ImportMethod = {
       disk_format: image.disk_format,
       container_format: image.container_format,
       properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
+      absent: Object.keys(copied).filter((k) => !(k in image.properties)),
     };
     await saveInput(job);
     const formats = {
       disk_format: String(remote.metadata.disk_format ?? image.disk_format),
       container_format: String(remote.metadata.container_format ?? image.container_format),
     };
-    await deps.images.requireUpdate(image.id, 'importing', formats, copied);
+    // A remote null (kernel_id, ramdisk_id) is copied as null, as Glance does.
+    const writes: PropertyWrites = Object.fromEntries(Object.entries(copied).map(([k, v]) => [k, v ?? NULL_VALUE]));
+    await deps.images.requireUpdate(image.id, 'importing', formats, writes);
 
     await staging.remove(image.id);
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
