@@ -268,7 +268,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   runner.start();
   scrubber.start();
   imageCache.start();
-  const recoverAbandoned = () => recoverAbandonedUploads(deps, stagingArea, selfUrl, liveness);
+  const recoverAbandoned = () => recoverAbandonedUploads(deps, stagingArea, selfUrl, liveness, uploads);
   liveness.start(recoverAbandoned);
 
   return {

@@ -5,6 +5,8 @@ import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
+import type { ByteBudget } from '../quota/quotas.ts';
+import type { Store } from '../stores/store.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import { DigestMismatch, storeAndActivate } from '../ingest/store-data.ts';
@@ -38,6 +40,24 @@ export class ImageDataService {
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
+    // Registered before the image names this node its writer: the abandoned-uploads pass puts back an
+    // image that names this node while no upload of it is registered (one whose own reset failed).
+    const controller = this.uploads.begin(id);
+    try {
+      await this.write(id, source, store, controller, sizeHint, budget);
+    } finally {
+      this.uploads.end(id, controller);
+    }
+  }
+
+  private async write(
+    id: string,
+    source: Readable,
+    store: Store,
+    controller: AbortController,
+    sizeHint: number | undefined,
+    budget: ByteBudget | null,
+  ): Promise<void> {
     // Who writes is recorded with the status: another node's start must not take a live upload for a dead one.
     if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
@@ -52,7 +72,6 @@ export class ImageDataService {
     this.deps.notifier.info('image.update', imagePayload(saving));
     this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
 
-    const controller = this.uploads.begin(id);
     try {
       await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
@@ -64,7 +83,8 @@ export class ImageDataService {
     } catch (err) {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
-      await this.deps.images.updateFields(id, 'saving', resetToQueued()); // an expected digest stays expected
+      // Only while this upload still holds the image; an expected digest stays expected.
+      await this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
@@ -74,8 +94,6 @@ export class ImageDataService {
         throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`).withCause(err);
       }
       throw err;
-    } finally {
-      this.uploads.end(id, controller);
     }
   }
 

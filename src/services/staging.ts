@@ -7,6 +7,7 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import type { UploadRegistry } from './uploads.ts';
+import type { ByteBudget } from '../quota/quotas.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import { LIVE_WRITE_MS } from './upload-recovery.ts';
@@ -71,6 +72,17 @@ export class StagingService {
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
+    // Registered before the image names this node its writer, as an upload is (ImageDataService).
+    const controller = this.uploads.begin(id);
+    try {
+      await this.write(image, source, controller, sizeHint, budget);
+    } finally {
+      this.uploads.end(id, controller);
+    }
+  }
+
+  private async write(image: Image, source: Readable, controller: AbortController, sizeHint: number | undefined, budget: ByteBudget | null): Promise<void> {
+    const id = image.id;
     // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
     if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
@@ -78,7 +90,6 @@ export class StagingService {
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
     await notifyImage(this.deps, 'image.update', id);
-    const controller = this.uploads.begin(id);
     try {
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) return await this.lost(id);
@@ -98,8 +109,6 @@ export class StagingService {
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;
-    } finally {
-      this.uploads.end(id, controller);
     }
   }
 

@@ -97,6 +97,34 @@ forEachEngine((engine) => {
     live.destroy();
     await until(async () => ((await status(liveId)) === 'queued' ? true : undefined), 'the cut-off upload to be queued again');
 
+    // An upload of this node whose own reset failed (the database away at that moment) keeps naming this
+    // node, which runs on: its next pass puts the image back, as it does a stage left so.
+    const { id: failedReset } = await api.createImage({ name: 'failed-reset' });
+    const updateFields = images.updateFields.bind(images);
+    let refused = 0;
+    images.updateFields = async (...args: Parameters<typeof updateFields>) => {
+      if (args[0] === failedReset && args[2].status === 'queued') {
+        refused++;
+        throw new Error('the database is away');
+      }
+      return updateFields(...args);
+    };
+    try {
+      const cut = await stalledUpload(gaze.url, failedReset, 64 * 1024);
+      cut.destroy();
+      await until(async () => (refused ? true : undefined), 'the cut-off upload to try its reset');
+    } finally {
+      images.updateFields = updateFields;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await status(failedReset), 'saving', 'the reset failed');
+    const ownStage = await writtenBy('own-stage', 'uploading', gaze.app.deps.nodeId);
+    await gaze.app.recoverAbandonedUploads();
+    for (const id of [failedReset, ownStage]) {
+      assert.equal(await status(id), 'queued');
+      assert.equal((await images.get(id))?.properties[UPLOAD_NODE], undefined);
+    }
+
     // The running node renewed its own row at start: it is not among the stopped.
     assert.equal((await nodes.expiredAmong([gaze.app.deps.nodeId])).size, 0);
     assert.ok(await gaze.app.db.kysely.selectFrom('nodes').select('name').where('name', '=', gaze.app.deps.nodeId).executeTakeFirst());
