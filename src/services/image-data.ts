@@ -128,7 +128,8 @@ type RangeRequest = { start: number; end: number | null } | { suffix: number } |
 
 function parseRangeHeader(header: string): RangeRequest {
   if (header.includes(',')) throw gazeError('RANGE_MULTIPLE');
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
+  // WebOb's pattern, matched from the start only: `Bytes=-5-10` is the last 5 bytes in Glance.
+  const m = /^bytes *= *(\d*) *- *(\d*)/i.exec(header);
   if (!m || (m[1] === '' && m[2] === '')) throw gazeError('RANGE_INVALID');
   if (m[1] === '') return { suffix: Number(m[2]) };
   const start = Number(m[1]);
@@ -139,7 +140,7 @@ function parseRangeHeader(header: string): RangeRequest {
 
 /** The legacy request header `Content-Range: bytes a-b/*` that Glance also honours. */
 function parseContentRangeHeader(header: string): RangeRequest {
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/.exec(header);
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)/.exec(header);
   const total = m?.[3] === '*' ? null : Number(m?.[3]);
   // WebOb's ContentRange: the end not before the start, and inside the length when one is given.
   if (!m || Number(m[2]) < Number(m[1]) || (total !== null && Number(m[2]) >= total)) throw gazeError('CONTENT_RANGE_INVALID');

@@ -90,6 +90,15 @@ test('ranges: 206 with Content-Range, suffix and open ranges, 416 and 400 for ba
   assert.equal((await get({ range: 'bytes=-2' })).text, '89');
   assert.equal((await get({ range: 'bytes=8-100' })).text, '89');
   assert.equal((await get({ 'content-range': 'bytes 1-2/*' })).text, '12');
+  // WebOb's patterns, matched from the start only (checked against Glance 25): the range in any case,
+  // with spaces, and whatever follows it ignored; the legacy header in lower case with single spaces.
+  assert.equal((await get({ range: 'bytes=-5-10' })).text, '56789');
+  assert.equal((await get({ range: 'BYTES = 2 - 4' })).text, '234');
+  assert.equal((await get({ range: 'bytes=2-4xyz' })).text, '234');
+  expectError(await get({ range: 'bytes\t=2-4' }), 416, 'Invalid Range header.');
+  assert.equal((await get({ 'content-range': 'bytes 1-2/5 trailing' })).text, '12');
+  expectError(await get({ 'content-range': 'Bytes 1-2/*' }), 416, 'Invalid Content-Range header.');
+  expectError(await get({ 'content-range': 'bytes  1-2/*' }), 416, 'Invalid Content-Range header.');
   expectError(await get({ range: 'bytes=10-' }), 416, 'Invalid start position in Range header. Start position MUST be in the inclusive range [0, 9].');
   expectError(await get({ range: 'pages=1-2' }), 416, 'Invalid Range header.');
   // WebOb's 416, as Glance raises it: its explanation, the detail, its title and reason phrase.
