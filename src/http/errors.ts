@@ -147,5 +147,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
   // WebOb's reason phrase in the status line ("413 Request Entity Too Large", not Node's "Payload Too Large").
   reply.raw.statusMessage = statusTitle(gz.status);
-  return reply.code(gz.status).header('content-type', contentType).send(body);
+  // WebOb renders an error to a HEAD request with no body at all: Content-Length 0, as Glance sends it.
+  return reply
+    .code(gz.status)
+    .header('content-type', contentType)
+    .send(request.method === 'HEAD' ? '' : body);
 }

@@ -112,7 +112,8 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   // Glance answers OPTIONS with 200 (without credentials); Gaze adds the path's methods.
   for (const [path, allow] of [
     ['/v2/images', 'GET, POST'],
-    ['/v2/images/x/file', 'PUT, GET'],
+    ['/v2/images/x/file', 'GET, PUT'],
+    ['/v2/cache/x', 'DELETE, PUT'],
     ['/v2/images/x/tags/t', 'PUT, DELETE'],
   ]) {
     const opts = await rawRequest(gaze.url, 'OPTIONS', path, {});
@@ -124,7 +125,7 @@ test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown 
   for (const method of ['TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'QUERY']) {
     const refused = await rawRequest(gaze.url, method, '/v2/images/x/file', { accept: 'application/json' });
     assert.equal(refused.status, 405, method);
-    assert.equal(refused.headers.get('allow'), 'PUT, GET');
+    assert.equal(refused.headers.get('allow'), 'GET, PUT', "in the order of Glance's router");
     assert.equal(refused.json?.message, `The method ${method} is not allowed for this resource. <br /><br />\n`);
     const nowhere = await rawRequest(gaze.url, method, '/v2/nothing-here', { accept: 'application/json' });
     assert.equal(nowhere.status, 501, method);
@@ -263,6 +264,10 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
   const headImage = await rawRequest(gaze.url, 'HEAD', '/v2/images/00000000-0000-4000-8000-000000000000', {});
   assert.equal(headImage.status, 405);
   assert.equal(headImage.headers.get('allow'), 'GET, PATCH, DELETE');
+  // WebOb's errors to a HEAD request have no body: Content-Length 0, where a GET's would be counted.
+  assert.equal(headImage.headers.get('content-length'), '0');
+  assert.equal((await rawRequest(gaze.url, 'HEAD', '/v2/nothing-here', {})).headers.get('content-length'), '0');
+  assert.notEqual((await rawRequest(gaze.url, 'HEAD', '/versions', {})).headers.get('content-length'), '0');
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'QUERY']) {
     assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);

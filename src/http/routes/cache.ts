@@ -17,18 +17,23 @@ export function cacheRoutes(app: FastifyInstance, api: Api): void {
     },
   });
 
-  resource(app, '/v2/cache/:id', {
-    async PUT(request, reply) {
-      await readUnusedBody(request);
-      const { id } = request.params as { id: string };
-      await api.cache.queue(request.ctx, id);
-      return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+  resource(
+    app,
+    '/v2/cache/:id',
+    {
+      async PUT(request, reply) {
+        await readUnusedBody(request);
+        const { id } = request.params as { id: string };
+        await api.cache.queue(request.ctx, id);
+        return reply.code(202).header('content-type', 'text/html; charset=UTF-8').send('');
+      },
+      async DELETE(request, reply) {
+        await readUnusedBody(request);
+        const { id } = request.params as { id: string };
+        await api.cache.remove(request.ctx, id);
+        return noContent(reply);
+      },
     },
-    async DELETE(request, reply) {
-      await readUnusedBody(request);
-      const { id } = request.params as { id: string };
-      await api.cache.remove(request.ctx, id);
-      return noContent(reply);
-    },
-  });
+    { allow: 'DELETE, PUT' },
+  );
 }
