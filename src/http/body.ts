@@ -10,14 +10,20 @@ export function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined && ['POST', 'PUT', 'PATCH'].includes(request.method);
 }
 
-/** The media type the client declared, without parameters, lower case ('' when it declared none). */
+/**
+ * The media type the client declared, without parameters ('' when it declared none), as WebOb's
+ * `content_type` reads it: compared as written, so `Application/Octet-Stream` is not the same (Glance
+ * answers it 415).
+ */
 export function declaredMediaType(request: FastifyRequest): string {
-  return (request.declaredContentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return (request.declaredContentType ?? '').split(';')[0]!;
 }
 
 /** Image bytes (uploads, staging, the format check) come as application/octet-stream, or get a 415. */
 export function assertOctetStream(request: FastifyRequest): void {
-  if (declaredMediaType(request) !== 'application/octet-stream') throw gazeError('INVALID_CONTENT_TYPE', request.declaredContentType);
+  if (declaredMediaType(request) !== 'application/octet-stream') {
+    throw gazeError('INVALID_CONTENT_TYPE', request.declaredContentType === undefined ? undefined : declaredMediaType(request));
+  }
 }
 
 /** Routes that take no body refuse one (Glance: "A body is not expected with this request."). */

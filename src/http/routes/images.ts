@@ -42,7 +42,9 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
     },
     async PATCH(request, reply) {
       const { id } = request.params as IdParams['Params'];
-      const dialect = PATCH_MEDIA_TYPES[declaredMediaType(request) as keyof typeof PATCH_MEDIA_TYPES];
+      const mediaType = declaredMediaType(request);
+      // Own keys only: `constructor` or `__proto__` is no dialect.
+      const dialect = Object.hasOwn(PATCH_MEDIA_TYPES, mediaType) ? PATCH_MEDIA_TYPES[mediaType as keyof typeof PATCH_MEDIA_TYPES] : undefined;
       if (!dialect) {
         throw gazeError('PATCH_MEDIA_TYPE', ACCEPT_PATCH).withHeaders({ 'Accept-Patch': ACCEPT_PATCH });
       }
