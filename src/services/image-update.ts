@@ -78,7 +78,7 @@ export class ImageUpdateService {
 
   private readable(ctx: RequestContext, image: Image, key: string): boolean {
     const protections = this.deps.propertyProtections;
-    return key in image.properties && (!protections || protections.allows('read', key, ctx));
+    return Object.hasOwn(image.properties, key) && (!protections || protections.allows('read', key, ctx));
   }
 
   /** property_protection_file: 403 "Attribute '<key>' is reserved." when the operation is not granted. */
@@ -91,7 +91,7 @@ export class ImageUpdateService {
     if (!isBase(key)) {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
-      this.guard(ctx, this.deps.propertyProtections?.writeOperation(key, key in image.properties, ctx) ?? 'create', key);
+      this.guard(ctx, this.deps.propertyProtections?.writeOperation(key, Object.hasOwn(image.properties, key), ctx) ?? 'create', key);
       image.properties[key] = value as string | null;
       return;
     }

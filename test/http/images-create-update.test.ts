@@ -324,6 +324,11 @@ test('PATCH rejects malformed operations with Glance messages', async () => {
   expectError(await p([{ op: 'add', path: '/os_glance_foo', value: 'x' }]), 403, "Attribute 'os_glance_foo' is reserved.");
   expectError(await p([{ op: 'replace', path: '/missing', value: 'x' }]), 409, 'Property missing does not exist.');
   expectError(await p([{ op: 'remove', path: '/missing' }]), 409, 'Property missing does not exist.');
+  // Names an object inherits are no properties of the image (Glance 25 answers these 409 too).
+  for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+    expectError(await p([{ op: 'remove', path: `/${name}` }]), 409, `Property ${name} does not exist.`);
+    expectError(await p([{ op: 'replace', path: `/${name}`, value: 'x' }]), 409, `Property ${name} does not exist.`);
+  }
   expectError(await p([{ op: 'remove', path: '/name' }]), 403, 'Property name may not be removed.');
   expectError(await p([{ op: 'add', path: '/min_disk', value: 'x' }]), 400, /'x' is not of type 'integer'/);
   expectError(await p([{ op: 'add', path: '/min_disk', value: -5 }]), 400, "Invalid value '-5' for parameter 'min_disk': Cannot be a negative value");

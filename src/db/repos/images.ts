@@ -117,7 +117,11 @@ export class ImagesRepo {
       const before = original.properties;
       const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
       if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
-      await insertProperties(trx, image.id, Object.fromEntries(changedKeys.filter((k) => k in image.properties).map((k) => [k, image.properties[k] ?? null])));
+      await insertProperties(
+        trx,
+        image.id,
+        Object.fromEntries(changedKeys.filter((k) => Object.hasOwn(image.properties, k)).map((k) => [k, image.properties[k] ?? null])),
+      );
       const removedTags = original.tags.filter((t) => !image.tags.includes(t));
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];

@@ -31,14 +31,14 @@ export const glanceDownload: ImportMethod = {
     const protections = deps.propertyProtections;
     const copied = Object.fromEntries(
       Object.entries(copiedProperties(remote.metadata, extraProperties)).filter(
-        ([key]) => !protections || protections.mayWrite(key, key in image.properties, { roles: input.roles ?? [] }),
+        ([key]) => !protections || protections.mayWrite(key, Object.hasOwn(image.properties, key), { roles: input.roles ?? [] }),
       ),
     );
     input.previous = {
       disk_format: image.disk_format,
       container_format: image.container_format,
-      properties: Object.fromEntries(Object.keys(copied).map((k) => [k, image.properties[k] ?? null])),
-      absent: Object.keys(copied).filter((k) => !(k in image.properties)),
+      properties: Object.fromEntries(Object.keys(copied).map((k) => [k, Object.hasOwn(image.properties, k) ? (image.properties[k] ?? null) : null])),
+      absent: Object.keys(copied).filter((k) => !Object.hasOwn(image.properties, k)),
     };
     await saveInput(job);
     const formats = {
