@@ -86,7 +86,7 @@ export class ImageService {
     if (readOnly) throw gazeError('ATTRIBUTE_READ_ONLY', readOnly);
     if ('locations' in body) throw gazeError('ATTRIBUTE_RESERVED', 'locations');
 
-    const id = (body.id as string | undefined)?.toLowerCase() ?? crypto.randomUUID();
+    const id = (body.id as string | undefined) ?? crypto.randomUUID(); // as sent: Glance keeps the case of a given id
     if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
     const now = nowTimestamp();
     const image: Image = {

@@ -169,6 +169,11 @@ test('create enforces ownership, publicize policy, id uniqueness and quotas', as
   expectError(await api.post('/v2/images', { id }, { headers: JSON_ACCEPT }), 409, `Image ID ${id} already exists!`);
   assert.equal((await api.del(`/v2/images/${id}`)).status, 204);
   expectError(await api.post('/v2/images', { id }, { headers: JSON_ACCEPT }), 409, `Image ID ${id} already exists!`);
+  // A given id keeps its case, as in Glance: the client finds the image by the id it chose.
+  const upper = 'B0000000-0000-4000-8000-0000000000AB';
+  const made = await api.post('/v2/images', { id: upper });
+  assert.equal(made.json.id, upper);
+  assert.equal((await api.get(`/v2/images/${upper}`)).json.id, upper);
 
   expectError(
     await api.post('/v2/images', { a: '1', b: '2', c: '3', d: '4' }, { headers: JSON_ACCEPT }),
