@@ -15,30 +15,29 @@ const RANGE_COLUMNS: ImageColumn[] = ['size', 'virtual_size', 'min_ram', 'min_di
 const TIME_OPS: CompareOp[] = ['gt', 'gte', 'eq', 'neq', 'lt', 'lte'];
 const MEMBER_STATUSES = ['pending', 'accepted', 'rejected', 'all'] as const;
 
-/** Splits Glance's `in:a,b,"c,d"` value list, with its quoting rules. */
-function splitInValues(text: string): string[] {
-  const values: string[] = [];
-  let i = 0;
-  while (i <= text.length) {
-    if (text[i] === '"') {
-      const end = text.indexOf('"', i + 1);
-      if (end < 0) throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. The quote is not closed.`);
-      values.push(text.slice(i + 1, end));
-      i = end + 1;
-      if (i < text.length && text[i] !== ',') {
-        throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. A comma separator is missing after the quoted value.`);
-      }
-      i += 1;
-    } else {
-      const end = text.indexOf(',', i);
-      const part = end < 0 ? text.slice(i) : text.slice(i, end);
-      if (part.includes('"')) throw gazeError('BAD_REQUEST', `Invalid filter value ${text}. There is no comma before opening quotation mark.`);
-      values.push(part);
-      if (end < 0) break;
-      i = end + 1;
-    }
+/**
+ * Glance's check of the quotes in an `in:` list: each unescaped quote that opens follows a comma (or
+ * starts the list), each that closes is followed by one (or ends it), and none is left open.
+ */
+function validateQuotes(text: string): void {
+  const invalid = (why: string) => gazeError('BAD_REQUEST', `Invalid filter value ${text}. ${why}`);
+  let opening = true;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '"' || (i > 0 && text[i - 1] === '\\')) continue;
+    if (opening && i > 0 && text[i - 1] !== ',') throw invalid('There is no comma before opening quotation mark.');
+    if (!opening && i + 1 !== text.length && text[i + 1] !== ',') throw invalid('There is no comma after closing quotation mark.');
+    opening = !opening;
   }
-  return values;
+  if (!opening) throw invalid('The quote is not closed.');
+}
+
+/** A quoted value (escapes kept as written), a run of non-commas, or a lone comma (the empty value); each eats one following comma. */
+const IN_VALUE = /"([^"\\]*(?:\\.[^"\\]*)*)",?|([^,]+),?|,/g;
+
+/** Splits Glance's `in:a,b,"c,d"` value list as Glance does: `a,` is one value, and an empty list matches nothing. */
+function splitInValues(text: string): string[] {
+  validateQuotes(text);
+  return [...text.matchAll(IN_VALUE)].map((m) => m[1] || m[2] || '');
 }
 
 /** `op:value` with ops in/eq for the exact-match columns (a value holding ':' needs an explicit `eq:`). */

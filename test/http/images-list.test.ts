@@ -107,6 +107,26 @@ test('os_hidden, protected, tag, property and column filters', async () => {
   assert.deepEqual(await names('?os_distro=ubuntu', alice), ['alice-shared']);
   assert.deepEqual(await names('?name=alice-private', alice), ['alice-private']);
   assert.deepEqual(await names('?name=in:alice-private,"alice-shared"', alice), ['alice-private', 'alice-shared']);
+  // Glance's split of an `in:` list: a trailing comma adds no value, an empty list matches nothing, a
+  // lone comma is the empty value, and an escaped quote stays in its value.
+  const unnamed = await api.createImage({ name: '', os_distro: 'in-list' }, alice);
+  assert.deepEqual(await names('?name=in:alice-private,', alice), ['alice-private']);
+  assert.deepEqual(await names('?os_distro=in-list&name=in:alice-private,', alice), []);
+  assert.deepEqual(await names('?os_distro=in-list&name=in:"alice-private",', alice), []);
+  assert.deepEqual(await names('?os_distro=in-list&name=in:', alice), []);
+  assert.deepEqual(await names('?os_distro=in-list&name=in:x,,y', alice), ['']);
+  assert.deepEqual(await names(`?name=in:${encodeURIComponent('"q\\"uote"')}`, alice), []);
+  assert.equal((await api.del(`/v2/images/${unnamed.id}`, { as: alice })).status, 204);
+  expectError(
+    await api.get('/v2/images?name=in:"alice"x', { headers: JSON_ACCEPT }),
+    400,
+    'Invalid filter value "alice"x. There is no comma after closing quotation mark.',
+  );
+  expectError(
+    await api.get('/v2/images?name=in:a"b"', { headers: JSON_ACCEPT }),
+    400,
+    'Invalid filter value a"b". There is no comma before opening quotation mark.',
+  );
   assert.deepEqual(await names('?name=eq:alice-shared', alice), ['alice-shared']);
   assert.deepEqual(await names('?disk_format=qcow2', {}), ['bob-private']);
   assert.deepEqual(await names('?status=active', alice), ['admin-public']);
