@@ -31,17 +31,43 @@ export function rawRowTime(stored: string | null): string | null {
   return stored === null ? null : `${stored.slice(0, 19).replace(' ', 'T')}.000000`;
 }
 
-/** Parses an ISO 8601 timestamp; returns the stored-format string of its whole second, or null when invalid. */
-export function parseIsoSecond(text: string): string | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
-  if (!m) return null;
-  const [, y, mo, d, h = '00', mi = '00', s = '00', zone] = m;
-  let iso = `${y}-${mo}-${d}T${h}:${mi}:${s}`;
-  if (zone && zone !== 'Z') iso += zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
-  else iso += 'Z';
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return null;
-  return nowTimestamp(date).slice(0, 19) + '.000000';
+// The ISO 8601 forms Glance's filters read (oslo's parse_isotime, through the iso8601 library): a year
+// alone, month and day with dashes (one or two digits) or without, a time with or without colons and
+// fraction (`.` or `,`), Z or an offset with optional minutes. Python's `$` also matches before a final
+// newline.
+const ISO8601 =
+  /^(?<year>[0-9]{4})(?:(?:-(?<monthDash>[0-9]{1,2})|(?<month>[0-9]{2})(?!\n?$))(?:(?:-(?<dayDash>[0-9]{1,2})|(?<day>[0-9]{2}))(?:[ T](?<hour>[0-9]{2})(?::?(?<minute>[0-9]{2}))?(?::?(?<second>[0-9]{1,2})(?:[.,](?<fraction>[0-9]+))?)?(?<zone>Z|(?<sign>[-+])(?<zoneHour>[0-9]{2}):?(?<zoneMinute>[0-9]{2})?)?)?)?)?\n?$/;
+
+/** An instant read as Glance reads a time filter: its whole second (the stored format) and whether microseconds follow it. */
+export interface FilterTime {
+  second: string;
+  fractional: boolean;
+}
+
+/** Parses a time filter's value as Glance does; null where Glance answers 400 (no match, or no such date, as Python's datetime judges it). */
+export function parseFilterTime(text: string): FilterTime | null {
+  const g = ISO8601.exec(text)?.groups;
+  if (!g) return null;
+  const num = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
+  const year = num(g.year, 0);
+  const month = num(g.month ?? g.monthDash, 1);
+  const day = num(g.day ?? g.dayDash, 1);
+  const [hour, minute, second] = [num(g.hour, 0), num(g.minute, 0), num(g.second, 0)];
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return null;
+  const offsetMinutes = g.sign ? (g.sign === '-' ? -1 : 1) * (Number(g.zoneHour) * 60 + num(g.zoneMinute, 0)) : 0;
+  if (Math.abs(offsetMinutes) >= 24 * 60) return null;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute - offsetMinutes, second, 0);
+  if (date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) return null;
+  // Python keeps six digits of the fraction; only those can move the instant past its second.
+  const fractional = Number((g.fraction ?? '').padEnd(6, '0').slice(0, 6)) > 0;
+  return { second: nowTimestamp(date).slice(0, 19) + '.000000', fractional };
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
 export function addSeconds(stored: string, seconds: number): string {

@@ -3,7 +3,7 @@ import { lastValue, type QueryPairs } from './query.ts';
 import type { Image } from '../domain/image.ts';
 import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
-import { parseIsoSecond, addSeconds } from '../domain/time.ts';
+import { parseFilterTime, addSeconds } from '../domain/time.ts';
 import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
@@ -51,16 +51,27 @@ function columnFilter(column: ImageColumn, raw: string): ColumnCondition {
   throw gazeError('BAD_REQUEST', `Unable to filter by unknown operator '${op}'.`);
 }
 
-/** created_at/updated_at: `op:ISO8601`; compared at whole seconds, as Glance stores them. */
+/**
+ * created_at/updated_at: `op:ISO8601`, read in Glance's order: a value that is a time as a whole is
+ * `eq` (its offset has a colon too); otherwise the operator is what comes before the first colon, the
+ * time is checked, then the operator. Stored times are whole seconds, as Glance stores them: a
+ * threshold with microseconds lies between two of them.
+ */
 function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCondition[] {
-  const m = /^([a-z]+):(.*)$/.exec(raw);
-  const [, op = 'eq', text = raw] = m ?? [];
-  if (m) {
-    if (!TIME_OPS.includes(op as CompareOp)) throw gazeError('BAD_REQUEST', 'Unable to filter on a unknown operator.');
-  }
-  const second = parseIsoSecond(text);
-  if (!second) throw gazeError('BAD_REQUEST', `Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`);
+  const whole = parseFilterTime(raw);
+  const colon = raw.indexOf(':');
+  const op = whole || colon < 0 ? 'eq' : raw.slice(0, colon);
+  const time = whole ?? parseFilterTime(colon < 0 ? raw : raw.slice(colon + 1));
+  if (!time) throw gazeError('BAD_REQUEST', `Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`);
+  if (!TIME_OPS.includes(op as CompareOp)) throw gazeError('BAD_REQUEST', 'Unable to filter on a unknown operator.');
+  const { second, fractional } = time;
   const next = addSeconds(second, 1);
+  if (fractional) {
+    // No stored time equals it: gt and gte start at the next second, lt and lte end there.
+    if (op === 'eq') return [{ column, op: 'in', values: [] }];
+    if (op === 'neq') return [];
+    return [{ column, op: op.startsWith('g') ? 'gte' : 'lt', values: [next] }];
+  }
   switch (op) {
     case 'eq':
       return [

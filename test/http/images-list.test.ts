@@ -177,6 +177,29 @@ test('created_at and updated_at filters take ISO 8601 with operators', async () 
     'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.',
   );
   expectError(await api.get('/v2/images?created_at=near:2020-01-01T00:00:00Z', { headers: JSON_ACCEPT }), 400, 'Unable to filter on a unknown operator.');
+  // Glance's order (checked against Glance 25): a value that is a time as a whole is eq; else the time
+  // after the first colon is checked before the operator, which is case-sensitive.
+  const bad = (column: string) => `Bad "${column}" query filter format. Use ISO 8601 DateTime notation.`;
+  expectError(await api.get('/v2/images?updated_at=file:///etc/passwd', { headers: JSON_ACCEPT }), 400, bad('updated_at'));
+  expectError(await api.get('/v2/images?created_at=foo:bar', { headers: JSON_ACCEPT }), 400, bad('created_at'));
+  for (const op of ['GT', '']) {
+    expectError(await api.get(`/v2/images?created_at=${op}:2020-01-01T00:00:00Z`, { headers: JSON_ACCEPT }), 400, 'Unable to filter on a unknown operator.');
+  }
+  // The iso8601 forms oslo reads, and Python's calendar (no rolling over to another day).
+  const second = created.slice(0, 19);
+  const compact = second.replace(/[-:]/g, '');
+  for (const form of [`${compact}Z`, `${second},0Z`, `${second}-00`, `${second}+00:00`, `${second.slice(0, 10)} ${second.slice(11)}`]) {
+    assert.ok((await names(`?created_at=eq:${encodeURIComponent(form)}`, alice)).includes('alice-private'), form);
+  }
+  assert.ok((await names('?created_at=gte:2020', alice)).includes('alice-private'));
+  for (const impossible of ['2020-02-30T00:00:00Z', '2020-01-01T24:00:00Z', '2019-02-29', '2020-13-01']) {
+    expectError(await api.get(`/v2/images?created_at=gte:${impossible}`, { headers: JSON_ACCEPT }), 400, bad('created_at'));
+  }
+  // A threshold with microseconds lies between two stored seconds: never equal, before the next.
+  assert.ok(!(await names(`?created_at=eq:${second}.5Z`, alice)).includes('alice-private'));
+  assert.ok((await names(`?created_at=neq:${second}.5Z`, alice)).includes('alice-private'));
+  assert.ok((await names(`?created_at=lt:${second}.5Z`, alice)).includes('alice-private'));
+  assert.ok(!(await names(`?created_at=gt:${second}.5Z`, alice)).includes('alice-private'));
 });
 
 test('sorting: keys, directions, both syntaxes, and their errors', async () => {
