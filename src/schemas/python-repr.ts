@@ -168,3 +168,32 @@ export function pformat(value: Json, width = 80): string {
     if (level === 1) out.push(')');
   }
 }
+
+// The spaces int() ignores around a number (JavaScript's \s differs: it has U+FEFF and lacks U+0085).
+const PY_SPACE = '[\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*';
+const PY_INT = new RegExp(`^${PY_SPACE}([+-]?)(\\p{Nd}+(?:_\\p{Nd}+)*)${PY_SPACE}$`, 'u');
+/** Python refuses to read an integer of more digits than this (sys.int_info.default_max_str_digits). */
+const PY_INT_MAX_DIGITS = 4300;
+
+/**
+ * Python's int() of a string, as Glance reads a query's numbers: spaces around, a sign, decimal digits of
+ * any script (`２` is 2) with single underscores between them. Null where Python raises ValueError.
+ */
+export function pythonInt(text: string): number | null {
+  const m = PY_INT.exec(text);
+  if (!m) return null;
+  const digits = [...m[2]!.replace(/_/g, '')].map(digitValue).join('');
+  if (digits.length > PY_INT_MAX_DIGITS) return null;
+  return Number(`${m[1]}${digits}`) + 0; // -0 is 0
+}
+
+/** The value of a decimal digit of any script: Unicode puts each script's 0–9 in runs of ten. */
+function digitValue(ch: string): number {
+  let cp = ch.codePointAt(0)!;
+  let run = 0;
+  while (/\p{Nd}/u.test(String.fromCodePoint(cp - 1))) {
+    cp--;
+    run++;
+  }
+  return run % 10;
+}

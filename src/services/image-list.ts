@@ -3,6 +3,7 @@ import { lastValue, type QueryPairs } from './query.ts';
 import type { Image } from '../domain/image.ts';
 import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
+import { pythonInt } from '../schemas/python-repr.ts';
 import { parseFilterTime, addSeconds } from '../domain/time.ts';
 import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -91,12 +92,8 @@ function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCo
   }
 }
 
-/** What Python's int() reads: a sign, digits with single underscores between them, spaces around. */
-const PYTHON_INT = /^\s*[+-]?\d+(?:_\d+)*\s*$/;
-
-/** A number that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
-function numericFilter(column: ImageColumn, param: string, text: string): number {
-  const value = Number(text.replace(/_/g, ''));
+/** A number (as Python's int() reads it) that fits the column (32-bit for min_ram/min_disk), so no engine fails on the comparison. */
+function numericFilter(column: ImageColumn, param: string, text: string, value: number): number {
   const max = column === 'min_ram' || column === 'min_disk' ? MAX_INT32 : Number.MAX_SAFE_INTEGER;
   if (value > max) throw gazeError('VALUE_TOO_LARGE', text.trim(), param, max);
   // Below every value the column can hold: the same answer as the smallest, and a number the database takes.
@@ -180,8 +177,9 @@ export class ImageListService {
     let limit = settings.limitParamDefault;
     const limitText = get('limit');
     if (limitText !== undefined) {
-      if (!/^-?\d+$/.test(limitText.trim())) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
-      limit = Number(limitText);
+      const given = pythonInt(limitText);
+      if (given === null) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      limit = given;
       if (limit < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
     }
     limit = Math.min(limit, settings.apiLimitMax);
@@ -218,12 +216,14 @@ export class ImageListService {
         conditions.push(...timeFilters(key, value));
       } else if (/_(min|max)$/.test(key) && RANGE_COLUMNS.includes(key.slice(0, -4) as ImageColumn)) {
         const column = key.slice(0, -4) as ImageColumn;
-        if (!PYTHON_INT.test(value)) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
-        conditions.push({ column, op: key.endsWith('_min') ? 'gte' : 'lte', values: [numericFilter(column, key, value)] });
+        const number = pythonInt(value);
+        if (number === null) throw gazeError('BAD_REQUEST', 'Unable to filter on a range with a non-numeric value.');
+        conditions.push({ column, op: key.endsWith('_min') ? 'gte' : 'lte', values: [numericFilter(column, key, value, number)] });
       } else if (EXACT_COLUMNS.includes(key as ImageColumn)) {
         const numeric = RANGE_COLUMNS.includes(key as ImageColumn);
-        if (numeric && !PYTHON_INT.test(value)) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
-        conditions.push({ column: key as ImageColumn, op: 'eq', values: [numeric ? numericFilter(key as ImageColumn, key, value) : value] });
+        const number = numeric ? pythonInt(value) : null;
+        if (numeric && number === null) throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${key}' filter.`);
+        conditions.push({ column: key as ImageColumn, op: 'eq', values: [number !== null ? numericFilter(key as ImageColumn, key, value, number) : value] });
       } else {
         properties.push({ name: key, value });
         // A property the caller may not read cannot be filtered on: as if no image had it.

@@ -52,6 +52,7 @@ export class MemberService {
   }
 
   async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRow> {
+    if (body === undefined) throw gazeError('BODY_EXPECTED');
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (!('member' in body)) throw gazeError('BAD_REQUEST', 'Member to be added not specified');
@@ -78,6 +79,7 @@ export class MemberService {
   }
 
   async update(ctx: RequestContext, imageId: string, memberId: string, body: unknown): Promise<MemberRow> {
+    if (body === undefined) throw gazeError('BODY_EXPECTED');
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!('status' in body)) throw gazeError('BAD_REQUEST', 'Status not specified');
     const status = (body as { status: unknown }).status;

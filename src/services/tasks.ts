@@ -11,7 +11,7 @@ import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
 import { taskSchema } from '../schemas/others.ts';
-import { isPythonFalsy, pyStr } from '../schemas/python-repr.ts';
+import { isPythonFalsy, pyStr, pythonInt } from '../schemas/python-repr.ts';
 
 /** A new task's body: Glance validates it with the served schema, closed to other properties. */
 const taskBody = new SchemaValidator('task', { ...taskSchema, additionalProperties: false });
@@ -63,14 +63,16 @@ export class TaskService {
     if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
     const type = get('type') || undefined;
     if (type !== undefined && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
-    const markerId = get('marker') || undefined;
-    if (markerId !== undefined && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
+    // An empty marker skips the format check and is then looked up, as in Glance.
+    const markerId = get('marker');
+    if (markerId && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
     let limit = limits.default;
     const limitText = get('limit');
     if (limitText !== undefined) {
-      if (!/^\s*[+-]?\d+\s*$/.test(limitText)) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
-      if (Number(limitText) < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
-      limit = Math.min(Number(limitText), limits.max);
+      const given = pythonInt(limitText);
+      if (given === null) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
+      if (given < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
+      limit = Math.min(given, limits.max);
     }
     const sortKey = get('sort_key') ?? 'created_at';
     if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');

@@ -253,6 +253,10 @@ test('limit and marker page through the list with first and next links', async (
   assert.equal(pages, Math.floor(full.length / 2) + 1, 'a final short (or empty) page ends the walk');
   assert.equal((await api.get('/v2/images')).json.first, '/v2/images');
   expectError(await api.get('/v2/images?limit=x', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
+  // What Python's int() reads is a limit: underscores between digits, digits of any script.
+  for (const limit of ['1_0', '%EF%BC%92', '+2', '%202%20']) assert.equal((await api.get(`/v2/images?limit=${limit}`)).status, 200, limit);
+  assert.equal((await api.get('/v2/images?limit=%EF%BC%91')).json.images.length, 1);
+  expectError(await api.get('/v2/images?limit=1__0', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
   expectError(await api.get('/v2/images?limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
   const missing = '3f0b1c1e-1111-4222-8333-444455556666';
   expectError(await api.get(`/v2/images?marker=${missing}`, { headers: JSON_ACCEPT }), 400, `No image found with ID ${missing}`);

@@ -57,6 +57,10 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   for (const member of [null, false, 0, [], {}]) expectError(await add({ member }), 400, "Member can't be empty");
   expectError(await add({ member: 5 }), 400, 'Expected a member in the form: {"member": "image_id"}');
   expectError(await add(['x']), 400, 'Expected a member in the form: {"member": "image_id"}');
+  // No body at all is Glance's deserializer's own 400, before the image is looked at.
+  const bare = { as: alice, headers: JSON_ACCEPT };
+  expectError(await api.call('POST', `/v2/images/${img.id}/members`, bare), 400, 'Body expected in request.');
+  expectError(await api.call('PUT', `/v2/images/${img.id}/members/bob-project`, bare), 400, 'Body expected in request.');
   assert.equal((await add({ member: 'bob-project' })).status, 200);
   expectError(await add({ member: 'bob-project' }), 409, `Member bob-project is duplicated for image ${img.id}`);
   assert.equal((await add({ member: 'carol-project' })).status, 200);

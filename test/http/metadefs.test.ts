@@ -249,6 +249,7 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   assert.deepEqual((await api.get(`${P}/tags?limit=1&sort_key=name&sort_dir=asc&marker=x1`)).json.tags, [{ name: 'x2' }]);
   expectError(await api.get(`${P}/tags?marker=nope`, json), 404, 'Could not find metadata tag nope');
   expectError(await api.get(`${P}/tags?limit=x`, json), 400, 'limit param must be an integer');
+  assert.deepEqual((await api.get(`${P}/tags?limit=%EF%BC%91&sort_key=name&sort_dir=asc`)).json.tags, [{ name: 'x1' }], 'a fullwidth 1, as int() reads it');
   expectError(await api.get(`${NS}/Nowhere/tags?sort_key=colour`, json), 404, 'Namespace Nowhere not found');
   expectError(await api.get(`${NS}?sort_key=colour&visibility=shared`, json), 400, 'Invalid visibility value: shared');
   expectError(await put('/tags/x1', { name: 'X2' }), 409, /name=X2 already exists/);

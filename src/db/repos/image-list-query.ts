@@ -2,6 +2,7 @@ import { type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { Db, Engine } from '../connection.ts';
 import { int64, orderNullsLow } from '../dialect.ts';
+import { afterMarker } from '../keyset.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import { imageToRow, rowWithRelationsToImage, withRelations } from './image-rows.ts';
 
@@ -70,17 +71,6 @@ function toStored(column: ImageColumn, value: string | number | boolean | null):
   return typeof value === 'boolean' ? Number(value) : value;
 }
 
-function after(eb: EB, column: SortKey['key'], dir: 'asc' | 'desc', value: unknown): Expression<SqlBool> {
-  const ref = eb.ref(`images.${column}`);
-  if (dir === 'asc') return value === null ? eb(ref, 'is not', null) : eb(ref, '>', value as never);
-  return value === null ? eb.lit(false) : eb.or([eb(ref, '<', value as never), eb(ref, 'is', null)]);
-}
-
-function same(eb: EB, column: SortKey['key'], value: unknown): Expression<SqlBool> {
-  const ref = eb.ref(`images.${column}`);
-  return value === null ? eb(ref, 'is', null) : eb(ref, '=', value as never);
-}
-
 export async function listImages(db: Db, query: ListQuery): Promise<Image[]> {
   let q = db.kysely.selectFrom('images').selectAll('images').where('images.deleted', '=', 0).where('images.status', 'not in', ['deleted', 'killed']);
 
@@ -108,13 +98,8 @@ export async function listImages(db: Db, query: ListQuery): Promise<Image[]> {
   if (query.marker) {
     const marker = imageToRow(query.marker) as unknown as Record<string, unknown>;
     // Keyset paging: rows strictly after the marker in the full sort order.
-    q = q.where((eb) =>
-      eb.or(
-        query.sort.map((key, i) =>
-          eb.and([...query.sort.slice(0, i).map((s) => same(eb, s.key, marker[s.key])), after(eb, key.key, key.dir, marker[key.key])]),
-        ),
-      ),
-    );
+    const keys = query.sort.map((s) => ({ column: `images.${s.key}`, dir: s.dir }));
+    q = q.where((eb) => afterMarker(eb, keys, (column) => marker[column.slice('images.'.length)]));
   }
   // NULL sorts as the smallest value on every engine, so the keyset comparisons can assume it.
   for (const s of query.sort) q = q.orderBy(orderNullsLow(db.engine, `images.${s.key}`, s.dir));

@@ -1,12 +1,27 @@
 import type { Db } from '../connection.ts';
 import type { TasksTable } from '../schema.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { orderNullsLow } from '../dialect.ts';
+import { afterMarker } from '../keyset.ts';
 import { checkTaskStatusChange } from '../../domain/task.ts';
 
 export type TaskRow = TasksTable;
 
-/** The task columns a list may be sorted by: Glance's task columns that always hold a value. */
-export const TASK_SORT_KEYS = ['id', 'type', 'status', 'owner', 'created_at', 'updated_at'] as const;
+/** The task columns a list may be sorted by: every column of Glance's task model (its paginator takes any). */
+export const TASK_SORT_KEYS = [
+  'id',
+  'type',
+  'status',
+  'owner',
+  'expires_at',
+  'image_id',
+  'request_id',
+  'user_id',
+  'created_at',
+  'updated_at',
+  'deleted_at',
+  'deleted',
+] as const;
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
 
 export interface TaskListQuery {
@@ -68,11 +83,10 @@ export class TasksRepo {
     const keys = [...new Set<TaskSortKey>([q.sortKey, 'created_at', 'id'])];
     if (q.marker) {
       const m = q.marker;
-      const cmp = q.sortDir === 'desc' ? '<' : '>';
-      // After the marker in that order: beyond it on the first key that differs.
-      query = query.where((eb) => eb.or(keys.map((key, i) => eb.and([...keys.slice(0, i).map((before) => eb(before, '=', m[before])), eb(key, cmp, m[key])]))));
+      const keyset = keys.map((column) => ({ column, dir: q.sortDir }));
+      query = query.where((eb) => afterMarker(eb, keyset, (column) => m[column as TaskSortKey]));
     }
-    for (const key of keys) query = query.orderBy(key, q.sortDir);
+    for (const key of keys) query = query.orderBy(orderNullsLow(this.db.engine, key, q.sortDir));
     return query.limit(q.limit).execute();
   }
 

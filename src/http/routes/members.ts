@@ -14,7 +14,7 @@ export function memberRoutes(app: FastifyInstance, api: Api): void {
     },
     async POST(request, reply) {
       const { id } = request.params as { id: string };
-      const row = await api.members.add(request.ctx, id, (await readJson(request)) ?? null);
+      const row = await api.members.add(request.ctx, id, await readJson(request));
       return reply.code(200).send(memberView(row));
     },
   });
@@ -27,7 +27,7 @@ export function memberRoutes(app: FastifyInstance, api: Api): void {
     },
     async PUT(request, reply) {
       const { id, member } = request.params as { id: string; member: string };
-      const row = await api.members.update(request.ctx, id, member, (await readJson(request)) ?? null);
+      const row = await api.members.update(request.ctx, id, member, await readJson(request));
       return reply.send(memberView(row));
     },
     async DELETE(request, reply) {
