@@ -1,5 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
-import { lastValue, type QueryPairs } from './query.ts';
+import { popFirst, type QueryPairs } from './query.ts';
 import type { Image } from '../domain/image.ts';
 import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -15,6 +15,8 @@ const EXACT_COLUMNS: ImageColumn[] = ['checksum', 'os_hash_value', 'os_hash_algo
 const RANGE_COLUMNS: ImageColumn[] = ['size', 'virtual_size', 'min_ram', 'min_disk'];
 const TIME_OPS: CompareOp[] = ['gt', 'gte', 'eq', 'neq', 'lt', 'lte'];
 const MEMBER_STATUSES = ['pending', 'accepted', 'rejected', 'all'] as const;
+/** Read by the sorting, apart from the filters. */
+const SORT_PARAMS = ['sort_key', 'sort_dir', 'sort'];
 
 /**
  * Glance's check of the quotes in an `in:` list: each unescaped quote that opens follows a comma (or
@@ -106,8 +108,9 @@ function checkScopeFilter(key: 'visibility' | 'changes-since', value: string): v
   if (![...VISIBILITIES, 'all'].includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid visibility value: ${value}`);
 }
 
-function checkMemberStatus(value: string): void {
+function checkMemberStatus(value: string): ListQuery['scope']['memberStatus'] {
   if (!MEMBER_STATUSES.includes(value as never)) throw gazeError('BAD_REQUEST', `Invalid status: ${value}`);
+  return value as ListQuery['scope']['memberStatus'];
 }
 
 function parseBool(name: string, value: string, caseSensitive: boolean): boolean {
@@ -164,18 +167,23 @@ export class ImageListService {
   async list(ctx: RequestContext, pairs: QueryPairs): Promise<{ images: Image[]; hasMore: boolean }> {
     this.deps.policy.enforce('get_images', ctx, { project_id: ctx.projectId });
     const { settings } = this.deps;
-    const get = (name: string) => lastValue(pairs, name);
+    // Glance's deserializer pops the first limit, marker and member_status and every tag; the sorting
+    // parameters are read apart. What is left are the filters, each by its last value (a Python dict
+    // made of the MultiDict), a repeated limit, marker or member_status among them as a property.
+    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'member_status']);
+    const tags = rest.filter(([key]) => key === 'tag').map(([, value]) => value.trim());
+    const filters = new Map(rest.filter(([key]) => key !== 'tag' && !SORT_PARAMS.includes(key)));
+    const get = (name: string) => filters.get(name);
 
-    // Glance's deserializer checks visibility and changes-since, then member_status, then the limit and
-    // the sorting; the other filters only once the query runs. The first of several faults is named.
-    // Each by its last value, as Glance's MultiDict gives it.
+    // It checks visibility and changes-since, then member_status, then the limit and the sorting; the
+    // other filters only once the query runs. The first of several faults is named.
     for (const key of ['visibility', 'changes-since'] as const) {
       const value = get(key);
       if (value) checkScopeFilter(key, value); // an empty one is no fault to Glance
     }
-    for (const [key, value] of pairs) if (key === 'member_status') checkMemberStatus(value);
+    const memberStatus = checkMemberStatus(popped.get('member_status') ?? 'accepted');
     let limit = settings.limitParamDefault;
-    const limitText = get('limit');
+    const limitText = popped.get('limit');
     if (limitText !== undefined) {
       const given = pythonInt(limitText);
       if (given === null) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
@@ -192,24 +200,18 @@ export class ImageListService {
     if (protectedText !== undefined) parseBool('protected', protectedText, true);
     const conditions: ColumnCondition[] = [];
     const properties: Array<{ name: string; value: string }> = [];
-    const tags: string[] = [];
     let visibility: ListQuery['scope']['visibility'] = null;
-    let memberStatus: ListQuery['scope']['memberStatus'] = 'accepted';
     let osHidden = false;
     let unreadableFilter = false;
 
-    for (const [key, value] of pairs) {
-      if (['limit', 'marker', 'sort_key', 'sort_dir', 'sort', 'changes-since'].includes(key)) continue;
+    for (const [key, value] of filters) {
+      if (key === 'changes-since') continue;
       if (key === 'visibility') {
-        visibility = value as NonNullable<typeof visibility>; // its last value was checked above
-      } else if (key === 'member_status') {
-        memberStatus = value as typeof memberStatus; // each was checked above
+        visibility = value as NonNullable<typeof visibility>; // checked above
       } else if (key === 'protected') {
         conditions.push({ column: 'protected', op: 'eq', values: [parseBool('protected', value, true)] });
       } else if (key === 'os_hidden') {
         osHidden = parseBool('os_hidden', value, false);
-      } else if (key === 'tag') {
-        tags.push(value);
       } else if (IN_FILTER_COLUMNS.includes(key as ImageColumn)) {
         conditions.push(columnFilter(key as ImageColumn, value));
       } else if (key === 'created_at' || key === 'updated_at') {
@@ -232,7 +234,7 @@ export class ImageListService {
     }
 
     let marker: Image | null = null;
-    const markerId = get('marker');
+    const markerId = popped.get('marker');
     if (markerId !== undefined) {
       // An admin's marker may be an image deleted since the last page: the paging goes on after it, as
       // Glance's does (an admin context sees deleted rows there).

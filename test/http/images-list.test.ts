@@ -257,6 +257,18 @@ test('limit and marker page through the list with first and next links', async (
   for (const limit of ['1_0', '%EF%BC%92', '+2', '%202%20']) assert.equal((await api.get(`/v2/images?limit=${limit}`)).status, 200, limit);
   assert.equal((await api.get('/v2/images?limit=%EF%BC%91')).json.images.length, 1);
   expectError(await api.get('/v2/images?limit=1__0', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
+  // Repeats, as Glance's MultiDict reads them (checked against Glance 25): the first limit, marker and
+  // member_status are the parameters, a repeat is a property filter no image has; other filters take
+  // their last value; tags are all taken, trimmed.
+  assert.equal((await api.get('/v2/images?limit=1&limit=2')).json.images.length, 0);
+  assert.equal((await api.get('/v2/images?limit=2&limit=x')).json.images.length, 0);
+  expectError(await api.get('/v2/images?limit=x&limit=2', { headers: JSON_ACCEPT }), 400, 'limit param must be an integer');
+  assert.equal((await api.get('/v2/images?member_status=all&member_status=bogus')).json.images.length, 0);
+  assert.deepEqual(await names('?name=bob-private&name=admin-public', {}), ['admin-public']);
+  assert.deepEqual(await names('?os_hidden=bogus&os_hidden=false&name=admin-public', {}), ['admin-public']);
+  assert.deepEqual(await names('?size_min=x&size_min=1', {}), ['admin-public']);
+  assert.deepEqual(await names('?tag=%20blue%20&tag=big', alice), ['alice-private']);
+  expectError(await api.get('/v2/images?marker=bogus&marker=', { headers: JSON_ACCEPT }), 400, 'No image found with ID bogus');
   expectError(await api.get('/v2/images?limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
   const missing = '3f0b1c1e-1111-4222-8333-444455556666';
   expectError(await api.get(`/v2/images?marker=${missing}`, { headers: JSON_ACCEPT }), 400, `No image found with ID ${missing}`);
