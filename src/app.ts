@@ -66,7 +66,7 @@ export interface App {
   metrics: Metrics;
   /** From now on /healthcheck answers 503 (the node is about to stop); everything else is still served. */
   drain(): void;
-  /** One pass of what runs every 30 s while the node runs: uploads of writers gone since are queued again. */
+  /** One pass of what runs every 30 s while the node runs: uploads of writers gone since, and this node's failed resets, are queued again. */
   recoverAbandonedUploads(): Promise<void>;
   /** One pass of the import engine's recovery sweep, which runs every few seconds while the node runs. */
   recoverImports(): Promise<void>;
@@ -268,7 +268,10 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   runner.start();
   scrubber.start();
   imageCache.start();
-  const recoverAbandoned = () => recoverAbandonedUploads(deps, stagingArea, selfUrl, liveness, uploads);
+  const recoverAbandoned = async () => {
+    await uploads.retryResets(log);
+    await recoverAbandonedUploads(deps, stagingArea, selfUrl, liveness);
+  };
   liveness.start(recoverAbandoned);
 
   return {

@@ -40,10 +40,11 @@ export class ImageDataService {
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
-    // Registered before the image names this node its writer: the abandoned-uploads pass puts back an
-    // image that names this node while no upload of it is registered (one whose own reset failed).
+    // Registered before the image names this node its writer, and after any retried reset of the
+    // image's last write: for all that time an import through this node sees a write running.
     const controller = this.uploads.begin(id);
     try {
+      await this.uploads.settled(id);
       await this.write(id, source, store, controller, sizeHint, budget);
     } finally {
       this.uploads.end(id, controller);
@@ -84,7 +85,8 @@ export class ImageDataService {
       if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       // Only while this upload still holds the image; an expected digest stays expected.
-      await this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      const reset = () => this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      await this.uploads.putBack(id, reset, this.deps.log);
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;

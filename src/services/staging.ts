@@ -75,6 +75,7 @@ export class StagingService {
     // Registered before the image names this node its writer, as an upload is (ImageDataService).
     const controller = this.uploads.begin(id);
     try {
+      await this.uploads.settled(id);
       await this.write(image, source, controller, sizeHint, budget);
     } finally {
       this.uploads.end(id, controller);
@@ -105,7 +106,8 @@ export class StagingService {
       if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
       // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
-      await this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      const reset = () => this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      await this.uploads.putBack(id, reset, this.deps.log);
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

@@ -12,11 +12,6 @@ export interface WriterLiveness {
   goneAmong(names: string[], probeProcesses: boolean): Promise<Set<string>>;
 }
 
-/** The uploads and stages this node is writing now (services/uploads.ts). */
-export interface OwnWrites {
-  has(imageId: string): boolean;
-}
-
 /**
  * After a crash or kill: uploads and stages that were streaming are gone, so their images go back to
  * `queued` (never stuck in `saving`/`uploading`), and half-written files are removed (orphaned staged
@@ -33,17 +28,10 @@ export async function recoverInterruptedUploads(deps: ServiceDeps, staging: Stag
 
 /**
  * The same, while the node runs: the uploads and stages of writers gone since (on any host: a node
- * whose host died for good never comes back to recover its own), and this node's own that it no longer
- * writes. Only named writers are judged.
+ * whose host died for good never comes back to recover its own). Only named writers are judged.
  */
-export async function recoverAbandonedUploads(
-  deps: ServiceDeps,
-  staging: StagingArea,
-  selfUrl: string | null,
-  liveness: WriterLiveness,
-  ownWrites: OwnWrites,
-): Promise<void> {
-  await revertUploadsOfGoneWriters(deps, staging, selfUrl, liveness, false, ownWrites);
+export async function recoverAbandonedUploads(deps: ServiceDeps, staging: StagingArea, selfUrl: string | null, liveness: WriterLiveness): Promise<void> {
+  await revertUploadsOfGoneWriters(deps, staging, selfUrl, liveness, false);
 }
 
 async function revertUploadsOfGoneWriters(
@@ -53,12 +41,6 @@ async function revertUploadsOfGoneWriters(
   liveness: WriterLiveness,
   /** At a node's start: this host's dead processes are probed, and writes that name no writer judged by the stores. */
   atStart: boolean,
-  /**
-   * While running: an image that names this node but that it is not writing was left so by an upload
-   * or a stage whose own reset failed (the database away at that moment). Registered before the image
-   * names the node, a write is never judged in between.
-   */
-  ownWrites?: OwnWrites,
 ): Promise<void> {
   const { images, stores } = deps;
   const writes = await images.writesInStatuses(['saving', 'uploading']);
@@ -68,14 +50,14 @@ async function revertUploadsOfGoneWriters(
     [...saving, ...uploading].flatMap(({ writer }) => (writer ? [writer] : [])),
     atStart,
   );
-  const writerGone = async (id: string, writer: string | null, unnamedWriteLive: () => Promise<boolean>) =>
-    writer ? gone.has(writer) || (ownWrites !== undefined && writer === deps.nodeId && !ownWrites.has(id)) : atStart && !(await unnamedWriteLive());
+  const writerGone = async (writer: string | null, unnamedWriteLive: () => Promise<boolean>) =>
+    writer ? gone.has(writer) : atStart && !(await unnamedWriteLive());
   // Only while the same writer holds it: another node may have recovered the image, and a new upload
   // begun, since the list was read.
   const sameWriter = (writer: string | null) => (writer ? { name: UPLOAD_NODE, value: writer } : undefined);
 
   for (const { id, writer } of saving) {
-    if (!(await writerGone(id, writer, () => writeInProgress(stores.all(), id)))) continue;
+    if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
     if (!(await images.updateFields(id, 'saving', resetToQueued(), {}, sameWriter(writer)))) continue;
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
@@ -85,7 +67,7 @@ async function revertUploadsOfGoneWriters(
   }
   for (const { id, writer, stageHost } of uploading) {
     if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
-    if (!(await writerGone(id, writer, () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
+    if (!(await writerGone(writer, () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);

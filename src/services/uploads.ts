@@ -1,6 +1,14 @@
-/** Uploads streaming right now in this process, so that a delete can stop them at once. */
+import type { Logger } from '../util/logger.ts';
+
+/**
+ * Uploads and stages this process is writing, so that a delete can stop them at once, and the resets to
+ * `queued` that failed when their write did.
+ */
 export class UploadRegistry {
   private readonly active = new Map<string, Set<AbortController>>();
+  /** Resets that failed (the database away): until one is done the image names this live process as its writer. */
+  private readonly failedResets = new Map<string, () => Promise<unknown>>();
+  private readonly retrying = new Map<string, Promise<unknown>>();
 
   begin(imageId: string): AbortController {
     const controller = new AbortController();
@@ -23,5 +31,44 @@ export class UploadRegistry {
 
   abort(imageId: string): void {
     for (const c of this.active.get(imageId) ?? []) c.abort(new Error(`image ${imageId} was deleted`));
+  }
+
+  /**
+   * Puts an image back after its write failed. `reset` is a compare-and-set that holds only while the
+   * image still names this process as its writer; one that fails is tried again by retryResets(), since
+   * no other node puts back the image of a live writer.
+   */
+  async putBack(imageId: string, reset: () => Promise<unknown>, log: Logger): Promise<void> {
+    try {
+      await reset();
+    } catch (err) {
+      log.error({ err, image: imageId }, 'putting the image back to queued failed; retried every 30 s');
+      this.failedResets.set(imageId, reset);
+    }
+  }
+
+  /**
+   * Waits for a retried reset of the image to finish: a new write takes the image only after it (its
+   * compare-and-set must not meet the new write's claim).
+   */
+  async settled(imageId: string): Promise<void> {
+    await this.retrying.get(imageId)?.catch(() => {});
+  }
+
+  /** Tries the failed resets again (the node's periodic pass); one whose image is being written again waits. */
+  async retryResets(log: Logger): Promise<void> {
+    for (const [imageId, reset] of this.failedResets) {
+      if (this.has(imageId)) continue;
+      const attempt = reset();
+      this.retrying.set(imageId, attempt);
+      try {
+        await attempt;
+        this.failedResets.delete(imageId);
+      } catch (err) {
+        log.error({ err, image: imageId }, 'putting the image back to queued failed again');
+      } finally {
+        this.retrying.delete(imageId);
+      }
+    }
   }
 }
