@@ -30,22 +30,58 @@ export class ResourceTable {
   }
 }
 
-/** An error of Node's HTTP parser: its code, and the bytes it was reading. */
-type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer };
+/** An error of Node's HTTP parser: its code, the bytes it was reading, and where in them it stopped. */
+type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
 
-/** Answers a request the parser refused and closes the connection; `allowOn` gives a routed path's Allow. */
+/** A server's socket: Node names the answer it is writing on it (pipelined answers wait their turn). */
+type ServerSocket = Socket & { _httpMessage?: NodeJS.EventEmitter | null };
+
+/** Connections whose refused request is answered already: the parser may refuse what follows too. */
+const answered = new WeakSet<Socket>();
+
+/**
+ * Answers a request the parser refused and closes the connection; `allowOn` gives a routed path's Allow.
+ * Requests read whole before it on the same connection (pipelined, or a body longer than its
+ * Content-Length) get their answers first, as Glance gives them.
+ */
 export function answerParserError(error: unknown, socket: Socket, allowOn: (url: string) => string | null): void {
   const err = error as ParserError;
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
+  if (answered.has(socket)) return;
+  answered.add(socket);
   const { status, message, layout, headers } = answerOf(err, allowOn);
   const { contentType, body } = renderError(status, message, undefined, layout);
-  socket.end(
-    `HTTP/1.1 ${status} ${statusTitle(status)}\r\n${headers}Content-Type: ${contentType}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  afterPendingAnswers(socket, () => {
+    if (!socket.writable) return void socket.destroy();
+    socket.end(
+      `HTTP/1.1 ${status} ${statusTitle(status)}\r\n${headers}Content-Type: ${contentType}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
+
+function afterPendingAnswers(socket: ServerSocket, then: () => void): void {
+  const pending = socket._httpMessage;
+  if (!pending) return then();
+  let done = false;
+  const next = () => {
+    if (done) return;
+    done = true;
+    // The next pipelined answer, if any, takes the socket once this one is out.
+    setImmediate(() => afterPendingAnswers(socket, then));
+  };
+  pending.once('finish', next);
+  pending.once('close', next);
+}
+
+/** The line the parser stopped in: the request line of a refused method, wherever its request began in the bytes read. */
+function refusedLine(err: ParserError): string {
+  const text = err.rawPacket?.toString('latin1') ?? '';
+  const stop = Math.min(err.bytesParsed ?? 0, text.length);
+  return text.slice(text.lastIndexOf('\n', stop - 1) + 1);
 }
 
 /**
@@ -57,8 +93,7 @@ export function answerParserError(error: unknown, socket: Socket, allowOn: (url:
 function answerOf(err: ParserError, allowOn: (url: string) => string | null): { status: number; message: string; layout?: ErrorLayout; headers: string } {
   if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, message: 'The request headers are too large.', headers: '' };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, message: 'The request was not received in time.', headers: '' };
-  const line =
-    err.code === 'HPE_INVALID_METHOD' ? /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]\r?\n/.exec(err.rawPacket?.toString('latin1') ?? '') : null;
+  const line = err.code === 'HPE_INVALID_METHOD' ? /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]\r?\n/.exec(refusedLine(err)) : null;
   if (line) {
     const allow = allowOn(line[2]!);
     const refused = gazeError(allow ? 'METHOD_NOT_ALLOWED' : 'NOT_IMPLEMENTED', line[1]!);
