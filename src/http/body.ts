@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { gazeError } from '../domain/errors.ts';
+// Python refuses to read an integer of more digits, so Glance's JSON parser fails on one.
+import { PY_INT_MAX_DIGITS } from '../schemas/python-repr.ts';
 
 const MAX_JSON_BYTES = 8 << 20;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
@@ -96,16 +98,13 @@ function stalledBody(idleMs: number) {
  */
 const MAX_JSON_DEPTH = 1000;
 
-/** Python refuses to read an integer of more digits (int_max_str_digits), so Glance's JSON parser fails. */
-const PYTHON_INT_MAX_DIGITS = 4300;
-
 /**
  * What valid JSON text holds that Glance's parser could not read, or Gaze could not walk: arrays and
  * objects nested deeper than MAX_JSON_DEPTH, or an integer literal longer than Python reads. One pass
  * over the text outside its strings; short texts can hold neither.
  */
 function unreadableJson(text: string): 'too-deep' | 'huge-integer' | null {
-  if (text.length <= Math.min(PYTHON_INT_MAX_DIGITS, 2 * MAX_JSON_DEPTH)) return null;
+  if (text.length <= Math.min(PY_INT_MAX_DIGITS, 2 * MAX_JSON_DEPTH)) return null;
   const number = /-?(\d+)(\.\d+)?([eE][+-]?\d+)?/y;
   let depth = 0;
   let inString = false;
@@ -125,7 +124,7 @@ function unreadableJson(text: string): 'too-deep' | 'huge-integer' | null {
       number.lastIndex = i;
       const m = number.exec(text)!;
       // A fraction or an exponent makes a float, which Python reads at any length.
-      if (!m[2] && !m[3] && m[1]!.length > PYTHON_INT_MAX_DIGITS) return 'huge-integer';
+      if (!m[2] && !m[3] && m[1]!.length > PY_INT_MAX_DIGITS) return 'huge-integer';
       i = number.lastIndex - 1;
     }
   }

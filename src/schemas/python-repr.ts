@@ -173,11 +173,12 @@ export function pformat(value: Json, width = 80): string {
 const PY_SPACE = '[\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*';
 const PY_INT = new RegExp(`^${PY_SPACE}([+-]?)(\\p{Nd}+(?:_\\p{Nd}+)*)${PY_SPACE}$`, 'u');
 /** Python refuses to read an integer of more digits than this (sys.int_info.default_max_str_digits). */
-const PY_INT_MAX_DIGITS = 4300;
+export const PY_INT_MAX_DIGITS = 4300;
 
 /**
  * Python's int() of a string, as Glance reads a query's numbers: spaces around, a sign, decimal digits of
- * any script (`２` is 2) with single underscores between them. Null where Python raises ValueError.
+ * any script (`２` is 2; Node's Unicode tables may know a few digit sets newer than the Python a Glance
+ * runs on) with single underscores between them. Null where Python raises ValueError.
  */
 export function pythonInt(text: string): number | null {
   const m = PY_INT.exec(text);

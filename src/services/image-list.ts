@@ -35,7 +35,7 @@ function validateQuotes(text: string): void {
 }
 
 /** A quoted value (escapes kept as written), a run of non-commas, or a lone comma (the empty value); each eats one following comma. */
-const IN_VALUE = /"([^"\\]*(?:\\.[^"\\]*)*)",?|([^,]+),?|,/g;
+const IN_VALUE = /"([^"\\]*(?:\\[^\n][^"\\]*)*)",?|([^,]+),?|,/g; // Python's . is anything but \n
 
 /** Splits Glance's `in:a,b,"c,d"` value list as Glance does: `a,` is one value, and an empty list matches nothing. */
 function splitInValues(text: string): string[] {

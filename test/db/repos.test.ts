@@ -1369,6 +1369,30 @@ forEachEngine((engine) => {
           .reverse()
           .map((t) => t.id),
       );
+      // A nullable key (image_id): null sorts lowest on every engine, and paging walks across it both ways.
+      const imaged = `imaged-${crypto.randomUUID()}`;
+      const withNulls = [
+        task({ owner: imaged, image_id: null, created_at: ts(1) }),
+        task({ owner: imaged, image_id: 'b-image', created_at: ts(2) }),
+        task({ owner: imaged, image_id: null, created_at: ts(3) }),
+        task({ owner: imaged, image_id: 'a-image', created_at: ts(4) }),
+      ];
+      for (const row of withNulls) await tasks.insert(row);
+      const [n1, b, n3, a] = withNulls.map((t) => t.id);
+      for (const [dir, order] of [
+        ['asc', [n1, n3, a, b]],
+        ['desc', [b, a, n3, n1]],
+      ] as const) {
+        const walked: string[] = [];
+        let at: TaskRow | undefined;
+        for (;;) {
+          const page = await tasks.list({ owner: imaged, sortKey: 'image_id', sortDir: dir, limit: 1, marker: at });
+          walked.push(...page.map((t) => t.id));
+          if (page.length < 1) break;
+          at = page.at(-1);
+        }
+        assert.deepEqual(walked, order, dir);
+      }
     });
   });
 });

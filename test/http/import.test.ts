@@ -480,13 +480,22 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   // Glance's order and words: the sort key is looked at by its database layer, after the limit.
   expectError(await api.get('/v2/tasks?sort_key=input', { headers: JSON_ACCEPT }), 400, 'Sort key supplied was not valid.');
   // Any column of Glance's task model sorts, the nullable ones too, and pages on after a marker.
+  // Both directions, from a marker in the middle (null and non-null values meet: legacy tasks have no image).
   for (const key of ['expires_at', 'image_id', 'request_id', 'user_id', 'deleted_at', 'deleted']) {
-    const all = (await api.get(`/v2/tasks?sort_key=${key}&limit=1000`)).json.tasks.map((t: any) => t.id);
-    assert.ok(all.length >= 2, key);
-    const first = await api.get(`/v2/tasks?sort_key=${key}&limit=1`);
-    const rest = (await api.get(`/v2/tasks?sort_key=${key}&limit=1000&marker=${first.json.tasks[0].id}`)).json.tasks.map((t: any) => t.id);
-    assert.deepEqual([first.json.tasks[0].id, ...rest], all, key);
+    for (const dir of ['asc', 'desc']) {
+      const all = (await api.get(`/v2/tasks?sort_key=${key}&sort_dir=${dir}&limit=1000`)).json.tasks.map((t: any) => t.id);
+      assert.ok(all.length >= 3, key);
+      const middle = Math.floor(all.length / 2);
+      const rest = (await api.get(`/v2/tasks?sort_key=${key}&sort_dir=${dir}&limit=1000&marker=${all[middle]}`)).json.tasks.map((t: any) => t.id);
+      assert.deepEqual(rest, all.slice(middle + 1), `${key} ${dir}`);
+    }
   }
+  // sort_key=id is created_at, then id, as Glance's task paginator orders it.
+  const byId = (await api.get('/v2/tasks?sort_key=id&limit=1000')).json.tasks.map((t: any) => t.id);
+  assert.deepEqual(
+    byId,
+    (await api.get('/v2/tasks?limit=1000')).json.tasks.map((t: any) => t.id),
+  );
   expectError(await api.get('/v2/tasks?marker=', { headers: JSON_ACCEPT }), 400, 'Task with the given id  was not found');
   assert.equal((await api.get('/v2/tasks?limit=1_0')).status, 200);
   expectError(await api.get('/v2/tasks?sort_key=input&limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');

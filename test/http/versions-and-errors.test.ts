@@ -267,7 +267,7 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
   // WebOb's errors to a HEAD request have no body: Content-Length 0, where a GET's would be counted.
   assert.equal(headImage.headers.get('content-length'), '0');
   assert.equal((await rawRequest(gaze.url, 'HEAD', '/v2/nothing-here', {})).headers.get('content-length'), '0');
-  assert.notEqual((await rawRequest(gaze.url, 'HEAD', '/versions', {})).headers.get('content-length'), '0');
+  assert.ok(Number((await rawRequest(gaze.url, 'HEAD', '/versions', {})).headers.get('content-length')) > 0, 'a success keeps its length');
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'QUERY']) {
     assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);

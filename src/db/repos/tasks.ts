@@ -79,8 +79,9 @@ export class TasksRepo {
     if (q.owner !== null) query = query.where('owner', '=', q.owner);
     if (q.status) query = query.where('status', '=', q.status);
     if (q.type) query = query.where('type', '=', q.type);
-    // The given key, then created_at and id (Glance's tie-breakers), all in the one direction.
-    const keys = [...new Set<TaskSortKey>([q.sortKey, 'created_at', 'id'])];
+    // created_at and id, after the given key unless it is one of them (sort_key=id is created_at, id
+    // in Glance), all in the one direction.
+    const keys: TaskSortKey[] = q.sortKey === 'created_at' || q.sortKey === 'id' ? ['created_at', 'id'] : [q.sortKey, 'created_at', 'id'];
     if (q.marker) {
       const m = q.marker;
       const keyset = keys.map((column) => ({ column, dir: q.sortDir }));
