@@ -5,6 +5,7 @@ import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError, statusTitle } from './errors.ts';
 import { readUnusedBody } from './body.ts';
+import { awaitingContinue, continueOnFirstRead } from './expect-continue.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { healthcheckBody } from './healthcheck.ts';
@@ -176,6 +177,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   // An Expect other than 100-continue is ignored, as by Glance's server: Node would answer a bare 417.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
+  continueOnFirstRead(app.server);
 
   const keepIdle = opts.tcpKeepIdleSeconds ?? 0;
   // As Glance's server: a client that vanished without closing (a rebooted host) is found and let go.
@@ -213,9 +215,11 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId);
   });
 
-  // Glance answers `application/json` without a charset parameter.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Glance answers `application/json` without a charset parameter, and closes a connection whose
+  // client still waits for 100 Continue (it will send the body nobody reads, or nothing).
+  app.addHook('onSend', async (request, reply, payload) => {
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
+    if (awaitingContinue(request.raw)) reply.raw.shouldKeepAlive = false;
     return payload;
   });
 
@@ -329,7 +333,7 @@ const DRAIN_MAX_BYTES = 64 << 20;
 const DRAIN_MAX_MS = 10_000;
 
 function drainUnreadBody(req: IncomingMessage): void {
-  if (req.complete || req.destroyed || req.socket.destroyed) return;
+  if (req.complete || req.destroyed || req.socket.destroyed || awaitingContinue(req)) return;
   req.unpipe();
   let drained = 0;
   const stop = () => req.socket.destroy();

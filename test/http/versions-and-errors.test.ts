@@ -343,6 +343,36 @@ test('requests read whole before bytes the parser refuses get their own answers 
   assert.match(short, /Malformed JSON in request body/);
 });
 
+test('Expect: 100-continue gets 100 only once the body is read: a refusal comes alone and closes the connection, as from Glance', async () => {
+  const { port } = new URL(gaze.url);
+  /** Sends the headers only; the body follows once the server says 100 Continue. Resolves with all the server wrote. */
+  const expectingUpload = (path: string, body: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write(
+          `PUT ${path} HTTP/1.1\r\nHost: x\r\nX-Roles: admin\r\nX-Project-Id: p\r\nContent-Type: application/octet-stream\r\n` +
+            `Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+        ),
+      );
+      let answer = '';
+      socket.on('data', (d) => {
+        answer += d.toString('latin1');
+        if (answer === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write(body);
+        if (/\r\n\r\n[\s\S]*HTTP\/1\.1 204|^HTTP\/1\.1 204/.test(answer)) socket.end();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(answer));
+      setTimeout(() => socket.destroy(), 3000).unref();
+    });
+  const refused = await expectingUpload('/v2/images/00000000-0000-4000-8000-000000000000/file', 'hello');
+  assert.match(refused, /^HTTP\/1\.1 404 Not Found\r\n/, 'no 100 Continue before the refusal');
+  assert.match(refused, /\r\nConnection: close\r\n/i);
+  const img = await api.createImage();
+  const taken = await expectingUpload(`/v2/images/${img.id}/file`, 'hello');
+  assert.match(taken, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 204 No Content\r\n/);
+  assert.equal((await api.get(`/v2/images/${img.id}`)).json.size, 5);
+});
+
 /**
  * A client that writes its whole request before it reads anything (python-requests, openstacksdk):
  * one raw socket, the request, then the answer; a second request on the same socket must work too.
