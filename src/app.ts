@@ -228,6 +228,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     authenticator: auth,
     versions: { cache: imageCache.cache !== null, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
+    maxHeaderLine: config.get('DEFAULT', 'max_header_line'),
     bodyIdleMs: config.get('DEFAULT', 'client_socket_timeout') * 1000,
     healthcheckDisableFile: config.get('healthcheck', 'disable_by_file_path'),
     draining: () => draining,

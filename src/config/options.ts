@@ -76,6 +76,7 @@ export const OPTIONS = {
     worker_self_reference_url: { type: 'string', default: null },
     use_keystone_limits: { type: 'bool', default: false },
     max_request_id_length: { type: 'int', default: 64 },
+    max_header_line: { type: 'int', default: 16384 },
     default_publisher_id: { type: 'string', default: 'image.localhost' },
     // oslo.messaging's: the broker notifications go to (unless [oslo_messaging_notifications] names
     // another), and the exchange (Glance's default is glance).

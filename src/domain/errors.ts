@@ -47,6 +47,7 @@ const table = {
     message: () => 'Error decoding your request. Either the URL or the request body contained characters that could not be decoded by Glance',
   },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
+  HEADER_LINE_TOO_LONG: { status: 400, message: () => 'Header Line Too Long' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).
   INVALID_CONTENT_TYPE: { status: 415, message: (ct: string | undefined) => `Invalid content type ${ct ?? 'None'}`, layout: 'media-type' },
   PATCH_MEDIA_TYPE: { status: 415, message: (allowed: string) => `Image PATCH expects Content-Type one of: ${allowed}`, layout: 'media-type' },

@@ -5,6 +5,7 @@ import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError, statusTitle } from './errors.ts';
 import { readUnusedBody } from './body.ts';
+import { checkHeadLimits, MAX_HEAD_SIZE } from './request-limits.ts';
 import { awaitingContinue, continueOnFirstRead } from './expect-continue.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -43,6 +44,8 @@ export interface ServerOptions {
   authenticator: Authenticator;
   versions: VersionOptions;
   maxRequestIdLength: number;
+  /** [DEFAULT] max_header_line: the longest header line read (0: no limit). */
+  maxHeaderLine?: number;
   healthcheckDisableFile: string;
   /** True once the node drains (stopping): /healthcheck answers 503 while requests are still served. */
   draining?: () => boolean;
@@ -108,7 +111,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     requestTimeout: 0,
     // A request without Host is served, as Glance's eventlet server serves it (Node would answer a bare 400).
     // Headers that do not arrive within client_socket_timeout (Node's 60 s at most) are a 408.
-    http: { requireHostHeader: false, ...headerTimeouts(opts.bodyIdleMs ?? 0) },
+    http: { requireHostHeader: false, maxHeaderSize: MAX_HEAD_SIZE, ...headerTimeouts(opts.bodyIdleMs ?? 0) },
     bodyLimit: 8 << 20,
     // Tags and member ids travel in the path; Glance validates their length itself (400, not 414).
     routerOptions: { maxParamLength: 8192 },
@@ -206,6 +209,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   }
 
   app.addHook('onRequest', async (request, reply) => {
+    checkHeadLimits(request.raw, opts.maxHeaderLine ?? 16384);
     // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
     if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0] ?? '')) return;
     const given = givenRequestId(request.headers);

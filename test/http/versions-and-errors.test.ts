@@ -343,6 +343,19 @@ test('requests read whole before bytes the parser refuses get their own answers 
   assert.match(short, /Malformed JSON in request body/);
 });
 
+test("a request's head has the sizes Glance's server allows: lines, not their sum", async () => {
+  // Two Keystone-sized tokens of 9000 bytes each are read (Node's default would refuse 16 KiB in all).
+  const long = 'a'.repeat(9000);
+  assert.equal((await rawRequest(gaze.url, 'GET', '/v2/schemas/member', { 'x-auth-token': long, 'x-service-token': long })).status, 200);
+  const tooLong = await rawRequest(gaze.url, 'GET', '/v2/schemas/member', { 'x-foo': 'b'.repeat(16400), accept: 'application/json' });
+  assert.equal(tooLong.status, 400);
+  assert.equal(message(tooLong), 'Header Line Too Long');
+  assert.equal(tooLong.headers.get('connection'), 'close');
+  // The request line: under 8192 bytes is read, at 8192 or more a 414.
+  assert.equal((await rawRequest(gaze.url, 'GET', `/v2/images?x=${'q'.repeat(8100)}`, {})).status, 200);
+  for (const size of [8300, 20_000]) assert.equal((await rawRequest(gaze.url, 'GET', `/v2/images?x=${'q'.repeat(size)}`, {})).status, 414, String(size));
+});
+
 test('Expect: 100-continue gets 100 only once the body is read: a refusal comes alone and closes the connection, as from Glance', async () => {
   const { port } = new URL(gaze.url);
   /** Sends the headers only; the body follows once the server says 100 Continue. Resolves with all the server wrote. */
