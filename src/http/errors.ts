@@ -32,33 +32,39 @@ export function statusTitle(status: number): string {
 
 type Shape = 'json' | 'html' | 'plain';
 
-/** WebOb's choice among its offers, text/html first, by the client's Accept q-values. */
+// WebOb 1.8's grammar of Accept (RFC 7231 with RFC 7230's list rule), by which it picks an error's body.
+const OWS = '[ \\t]*';
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+const QVALUE = '(?:0(?:\\.[0-9]{0,3})?)|(?:1(?:\\.0{0,3})?)';
+const MEDIA_RANGE = `(${TOKEN}/${TOKEN})((?:${OWS};${OWS}(?![qQ]=)${TOKEN}=(?:${TOKEN}|${QUOTED}))*)`;
+const ACCEPT_EXT = `${OWS};${OWS}${TOKEN}(?:=(?:${TOKEN}|${QUOTED}))?`;
+const ELEMENT = `${MEDIA_RANGE}(?:${OWS};${OWS}[qQ]=(${QVALUE})((?:${ACCEPT_EXT})*))?`;
+const VALID_ACCEPT = new RegExp(`^(?:$|(?:,|(?:${ELEMENT}))(?:${OWS},(?:${OWS}${ELEMENT})?)*$)`);
+/** WebOb's offers for an error body, in its order (the first wins a tie). */
+const OFFERS: Array<[Shape, string]> = [
+  ['html', 'text/html'],
+  ['json', 'application/json'],
+];
+
+/**
+ * WebOb's choice of an error body: each offer takes the q of the most specific range that matches it
+ * (a range with parameters matches neither), the highest q wins, text/html on a tie; no acceptable
+ * offer is plain text, and a header WebOb cannot parse accepts anything (text/html).
+ */
 export function errorShape(accept: string | undefined): Shape {
-  if (!accept || accept.trim() === '') return 'plain';
-  const offers: Array<[Shape, string]> = [
-    ['html', 'text/html'],
-    ['json', 'application/json'],
-    ['plain', 'text/plain'],
-  ];
-  let best: { shape: Shape; q: number; specificity: number } | null = null;
-  for (const part of accept.split(',')) {
-    const [range = '', ...params] = part
-      .trim()
-      .toLowerCase()
-      .split(';')
-      .map((s) => s.trim());
-    const qParam = params.find((p) => p.startsWith('q='));
-    const q = qParam ? Number(qParam.slice(2)) : 1;
-    if (!(q > 0)) continue;
-    for (const [shape, type] of offers) {
-      const [t, s] = type.split('/');
-      const [rt, rs] = range.split('/');
-      const matches = range === '*/*' || (rt === t && (rs === '*' || rs === s));
-      if (!matches) continue;
-      const specificity = range === '*/*' ? 0 : rs === '*' ? 1 : 2;
-      if (!best || q > best.q || (q === best.q && specificity > best.specificity)) best = { shape, q, specificity };
-      if (range === '*/*') break; // */* picks the first offer (text/html)
+  const header = accept ?? '';
+  if (!VALID_ACCEPT.test(header)) return 'html';
+  const ranges = [...header.matchAll(new RegExp(ELEMENT, 'g'))].map((m) => ({ range: m[1]!.toLowerCase(), params: m[2] !== '', q: Number(m[3] ?? 1) }));
+  let best: { shape: Shape; q: number } | null = null;
+  for (const [shape, offer] of OFFERS) {
+    const [type] = offer.split('/');
+    let matched: { q: number; specificity: number } | null = null;
+    for (const { range, params, q } of ranges) {
+      const specificity = range === offer ? (params ? 0 : 3) : range === `${type}/*` ? 2 : range === '*/*' ? 1 : 0;
+      if (specificity > (matched?.specificity ?? 0)) matched = { q, specificity };
     }
+    if (matched && matched.q > 0 && (!best || matched.q > best.q)) best = { shape, q: matched.q };
   }
   return best?.shape ?? 'plain';
 }
