@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { gazeError, type ErrorLayout } from '../domain/errors.ts';
 import { renderError, statusTitle } from './errors.ts';
@@ -34,7 +35,7 @@ export class ResourceTable {
 type ParserError = NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number };
 
 /** A server's socket: Node names the answer it is writing on it (pipelined answers wait their turn). */
-type ServerSocket = Socket & { _httpMessage?: NodeJS.EventEmitter | null };
+type ServerSocket = Socket & { _httpMessage?: ServerResponse | null };
 
 /** Connections whose refused request is answered already: the parser may refuse what follows too. */
 const answered = new WeakSet<Socket>();
@@ -54,7 +55,11 @@ export function answerParserError(error: unknown, socket: Socket, allowOn: (url:
   answered.add(socket);
   const { status, message, layout, headers } = answerOf(err, allowOn);
   const { contentType, body } = renderError(status, message, undefined, layout);
-  afterPendingAnswers(socket, () => {
+  // A request whose body was still arriving is the one refused (cut off, or broken framing): its
+  // handler learns it from the closing connection.
+  const current = (socket as ServerSocket)._httpMessage?.req;
+  const wait = current?.complete ? afterPendingAnswers : (_: Socket, then: () => void) => then();
+  wait(socket, () => {
     if (!socket.writable) return void socket.destroy();
     socket.end(
       `HTTP/1.1 ${status} ${statusTitle(status)}\r\n${headers}Content-Type: ${contentType}\r\n` +

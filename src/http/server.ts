@@ -224,6 +224,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json');
     if (awaitingContinue(request.raw)) reply.raw.shouldKeepAlive = false;
+    if (reply.statusCode === 204) reply.header('content-length', '0'); // as WebOb sends a 204 (an HTTP/1.0 client then keeps its connection)
     return payload;
   });
 

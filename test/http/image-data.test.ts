@@ -144,6 +144,11 @@ test('download of an image without data answers 204', async () => {
   const r = await api.get(`/v2/images/${img.id}/file`);
   assert.equal(r.status, 204);
   assert.equal(r.text, '');
+  // As WebOb sends a 204: Content-Length 0 (so an HTTP/1.0 client may keep its connection).
+  assert.equal(r.headers.get('content-length'), '0');
+  const uploaded = await api.upload(img.id, 'data');
+  assert.equal(uploaded.status, 204);
+  assert.equal(uploaded.headers.get('content-length'), '0');
 });
 
 test('upload checks content type, formats, status, ownership', async () => {
