@@ -124,7 +124,11 @@ export function imagesSchema(image: JsonSchema): JsonSchema {
   return {
     name: 'images',
     properties: {
-      images: { type: 'array', items: { type: 'object', properties: image.properties, additionalProperties: image.additionalProperties, links: image.links } },
+      // The image schema itself, as Glance's CollectionSchema nests it (its name, no type).
+      images: {
+        type: 'array',
+        items: { name: image.name, properties: image.properties, additionalProperties: image.additionalProperties, links: image.links },
+      },
       first: { type: 'string' },
       next: { type: 'string' },
       schema: { type: 'string' },

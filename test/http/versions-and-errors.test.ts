@@ -289,6 +289,12 @@ test('schemas are served, with the custom properties marked is_base false', asyn
   assert.deepEqual(image.properties.disk_format.enum, [null, 'ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']);
   const images = (await api.get('/v2/schemas/images')).json;
   assert.deepEqual(images.properties.images.items.properties, image.properties);
+  assert.deepEqual(
+    Object.keys(images.properties.images.items),
+    ['name', 'properties', 'additionalProperties', 'links'],
+    "Glance's nesting of the image schema",
+  );
+  assert.equal(images.properties.images.items.name, 'image');
 });
 
 test('a request the HTTP parser refuses (a Content-Length that is not a number) gets a Glance-shaped 400', async () => {
