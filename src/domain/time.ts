@@ -53,21 +53,17 @@ export function parseFilterTime(text: string): FilterTime | null {
   const month = num(g.month ?? g.monthDash, 1);
   const day = num(g.day ?? g.dayDash, 1);
   const [hour, minute, second] = [num(g.hour, 0), num(g.minute, 0), num(g.second, 0)];
-  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return null;
   const offsetMinutes = g.sign ? (g.sign === '-' ? -1 : 1) * (Number(g.zoneHour) * 60 + num(g.zoneMinute, 0)) : 0;
-  if (Math.abs(offsetMinutes) >= 24 * 60) return null;
+  if (year < 1 || hour > 23 || minute > 59 || second > 59 || Math.abs(offsetMinutes) >= 24 * 60) return null;
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
+  // A month or a day the calendar lacks (13, 0, February 30) rolls over to another: no such date.
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
   date.setUTCHours(hour, minute - offsetMinutes, second, 0);
   if (date.getUTCFullYear() < 1 || date.getUTCFullYear() > 9999) return null;
   // Python keeps six digits of the fraction; only those can move the instant past its second.
   const fractional = Number((g.fraction ?? '').padEnd(6, '0').slice(0, 6)) > 0;
   return { second: nowTimestamp(date).slice(0, 19) + '.000000', fractional };
-}
-
-function isLeapYear(year: number): boolean {
-  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
 export function addSeconds(stored: string, seconds: number): string {
