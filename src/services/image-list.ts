@@ -1,5 +1,5 @@
 import type { RequestContext } from '../auth/context.ts';
-import { popFirst, type QueryPairs } from './query.ts';
+import { limitParam, popFirst, type QueryPairs } from './query.ts';
 import type { Image } from '../domain/image.ts';
 import { MAX_INT32, VISIBILITIES } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -182,15 +182,8 @@ export class ImageListService {
       if (value) checkScopeFilter(key, value); // an empty one is no fault to Glance
     }
     const memberStatus = checkMemberStatus(popped.get('member_status') ?? 'accepted');
-    let limit = settings.limitParamDefault;
     const limitText = popped.get('limit');
-    if (limitText !== undefined) {
-      const given = pythonInt(limitText);
-      if (given === null) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
-      limit = given;
-      if (limit < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
-    }
-    limit = Math.min(limit, settings.apiLimitMax);
+    const limit = Math.min(limitText === undefined ? settings.limitParamDefault : limitParam(limitText), settings.apiLimitMax);
 
     const sort = parseSort(pairs);
     // Then Glance's controller: os_hidden (any case), then protected, each by its last value.

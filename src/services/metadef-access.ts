@@ -5,7 +5,7 @@ import type { MetadefNamespacesRepo } from '../db/repos/metadef-namespaces.ts';
 import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
 import type { SchemaValidator } from '../schemas/validate.ts';
 import { gazeError, isGazeError, type ErrorCode } from '../domain/errors.ts';
-import { pythonInt } from '../schemas/python-repr.ts';
+import { limitParam } from './query.ts';
 import { checkNoFourByteUnicode } from '../domain/image.ts';
 import { canSeeNamespace, PROPERTY_FIELDS, type MetadefNamespace, type MetadefObject, type PropertyDefinition } from '../domain/metadefs.ts';
 import { apiTime, nowTimestamp } from '../domain/time.ts';
@@ -189,9 +189,7 @@ export function associationPayload(
 /** Query values of a list: limit as Glance checks it. */
 export function parseLimit(text: string | undefined, limits: { default: number; max: number } | null): number | undefined {
   if (text === undefined || text === '') return limits?.default;
-  const n = pythonInt(text);
-  if (n === null) throw gazeError('LIMIT_NOT_INTEGER');
-  if (n < 0) throw gazeError('LIMIT_NOT_POSITIVE');
+  const n = limitParam(text);
   return limits ? Math.min(n, limits.max) : n;
 }
 

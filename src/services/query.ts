@@ -1,3 +1,6 @@
+import { gazeError } from '../domain/errors.ts';
+import { pythonInt } from '../schemas/python-repr.ts';
+
 /** A query string as its name/value pairs, in order, repeats kept. */
 export type QueryPairs = Array<[string, string]>;
 
@@ -18,4 +21,12 @@ export function popFirst(pairs: QueryPairs, names: readonly string[]): { popped:
     else rest.push([key, value]);
   }
   return { popped, rest };
+}
+
+/** A list's `limit` as Glance's deserializers read it: Python's int(), and not below 0. */
+export function limitParam(text: string): number {
+  const limit = pythonInt(text);
+  if (limit === null) throw gazeError('LIMIT_NOT_INTEGER');
+  if (limit < 0) throw gazeError('LIMIT_NOT_POSITIVE');
+  return limit;
 }

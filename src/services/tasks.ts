@@ -6,12 +6,12 @@ import { TASK_SORT_KEYS, type TaskRow, type TaskSortKey } from '../db/repos/task
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
-import { lastValue, type QueryPairs } from './query.ts';
+import { lastValue, limitParam, type QueryPairs } from './query.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
 import { taskSchema } from '../schemas/others.ts';
-import { isPythonFalsy, pyStr, pythonInt } from '../schemas/python-repr.ts';
+import { isPythonFalsy, pyStr } from '../schemas/python-repr.ts';
 
 /** A new task's body: Glance validates it with the served schema, closed to other properties. */
 const taskBody = new SchemaValidator('task', { ...taskSchema, additionalProperties: false });
@@ -66,14 +66,8 @@ export class TaskService {
     // An empty marker skips the format check and is then looked up, as in Glance.
     const markerId = get('marker');
     if (markerId && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
-    let limit = limits.default;
     const limitText = get('limit');
-    if (limitText !== undefined) {
-      const given = pythonInt(limitText);
-      if (given === null) throw gazeError('BAD_REQUEST', 'limit param must be an integer');
-      if (given < 0) throw gazeError('BAD_REQUEST', 'limit param must be positive');
-      limit = Math.min(given, limits.max);
-    }
+    const limit = limitText === undefined ? limits.default : Math.min(limitParam(limitText), limits.max);
     const sortKey = get('sort_key') ?? 'created_at';
     if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');
     let marker: TaskRow | undefined;
