@@ -40,15 +40,7 @@ export class ImageDataService {
     assertTransition(image.status, 'saving');
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
-    // Registered before the image names this node its writer, and after any retried reset of the
-    // image's last write: for all that time an import through this node sees a write running.
-    const controller = this.uploads.begin(id);
-    try {
-      await this.uploads.settled(id);
-      await this.write(id, source, store, controller, sizeHint, budget);
-    } finally {
-      this.uploads.end(id, controller);
-    }
+    await this.uploads.writing(id, (controller) => this.write(id, source, store, controller, sizeHint, budget));
   }
 
   private async write(

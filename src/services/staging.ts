@@ -72,14 +72,7 @@ export class StagingService {
     assertTransition(image.status, 'uploading');
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
-    // Registered before the image names this node its writer, as an upload is (ImageDataService).
-    const controller = this.uploads.begin(id);
-    try {
-      await this.uploads.settled(id);
-      await this.write(image, source, controller, sizeHint, budget);
-    } finally {
-      this.uploads.end(id, controller);
-    }
+    await this.uploads.writing(id, (controller) => this.write(image, source, controller, sizeHint, budget));
   }
 
   private async write(image: Image, source: Readable, controller: AbortController, sizeHint: number | undefined, budget: ByteBudget | null): Promise<void> {

@@ -29,6 +29,21 @@ export class UploadRegistry {
     return this.active.has(imageId);
   }
 
+  /**
+   * Runs a write of the image registered for all of its life: from before the image names this process
+   * as its writer (an import through this node sees it running), and after any retried reset of the
+   * image's last write (whose compare-and-set must not meet this write's claim).
+   */
+  async writing<T>(imageId: string, write: (controller: AbortController) => Promise<T>): Promise<T> {
+    const controller = this.begin(imageId);
+    try {
+      await this.settled(imageId);
+      return await write(controller);
+    } finally {
+      this.end(imageId, controller);
+    }
+  }
+
   abort(imageId: string): void {
     for (const c of this.active.get(imageId) ?? []) c.abort(new Error(`image ${imageId} was deleted`));
   }
@@ -47,11 +62,8 @@ export class UploadRegistry {
     }
   }
 
-  /**
-   * Waits for a retried reset of the image to finish: a new write takes the image only after it (its
-   * compare-and-set must not meet the new write's claim).
-   */
-  async settled(imageId: string): Promise<void> {
+  /** Waits for a retried reset of the image to finish. */
+  private async settled(imageId: string): Promise<void> {
     await this.retrying.get(imageId)?.catch(() => {});
   }
 

@@ -36,14 +36,20 @@ test('a failed reset is retried, not while the image is being written again, and
   fail = false;
   hold = true;
   const pass = uploads.retryResets(log);
-  let settled = false;
-  const claim = uploads.settled('img').then(() => (settled = true));
+  let claimed = false;
+  const write = uploads.writing('img', async () => {
+    claimed = true;
+    assert.ok(uploads.has('img'), 'registered while it writes');
+    return 'written';
+  });
   await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(settled, false, 'the claim waits for the retry');
+  assert.equal(claimed, false, 'the claim waits for the retry');
+  assert.ok(uploads.has('img'), 'registered from the start');
   release();
-  await Promise.all([pass, claim]);
-  assert.equal(settled, true);
+  const [, written] = await Promise.all([pass, write]);
+  assert.equal(claimed, true);
+  assert.equal(written, 'written');
+  assert.ok(!uploads.has('img'), 'no longer registered once written');
   await uploads.retryResets(log);
   assert.deepEqual(calls, ['reset', 'reset', 'reset']);
-  await uploads.settled('img');
 });
