@@ -56,12 +56,8 @@ export const tasksSchema: JsonSchema = {
       },
     },
     schema: { type: 'string' },
-    first: { type: 'string' },
-    next: { type: 'string' },
   },
-  links: [
-    { rel: 'first', href: '{first}' },
-    { rel: 'next', href: '{next}' },
-    { rel: 'describedby', href: '{schema}' },
-  ],
+  // Glance serves the task and member collections in their minimal form: no first and next, though a
+  // task list carries them.
+  links: [{ rel: 'describedby', href: '{schema}' }],
 };

@@ -295,6 +295,16 @@ test('schemas are served, with the custom properties marked is_base false', asyn
     "Glance's nesting of the image schema",
   );
   assert.equal(images.properties.images.items.name, 'image');
+  // The task and member collections as Glance's minimal form: no first and next links.
+  for (const [name, items] of [
+    ['tasks', 'task'],
+    ['members', 'member'],
+  ]) {
+    const collection = (await api.get(`/v2/schemas/${name}`)).json;
+    assert.deepEqual(Object.keys(collection.properties), [name, 'schema'], name);
+    assert.deepEqual(collection.links, [{ rel: 'describedby', href: '{schema}' }], name);
+    assert.equal(collection.properties[name].items.name, items);
+  }
 });
 
 test('a request the HTTP parser refuses (a Content-Length that is not a number) gets a Glance-shaped 400', async () => {
