@@ -91,7 +91,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
 
   const diskFormats = config.get('image_format', 'disk_formats');
   const containerFormats = config.get('image_format', 'container_formats');
-  const image = imageSchema(diskFormats, containerFormats, customProperties);
+  const image = imageSchema(diskFormats, containerFormats, customProperties, stores.multistore);
 
   const deps: ServiceDeps = {
     images: new ImagesRepo(db),

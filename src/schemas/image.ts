@@ -44,8 +44,20 @@ export const SHIPPED_CUSTOM_PROPERTIES: Record<string, JsonSchema> = {
   },
 };
 
-/** `custom`: the schema-image.json properties, which Glance marks `is_base: false` after the base ones. */
-export function imageSchema(diskFormats: string[], containerFormats: string[], custom: Record<string, JsonSchema> = SHIPPED_CUSTOM_PROPERTIES): JsonSchema {
+/**
+ * `custom`: the schema-image.json properties, which Glance marks `is_base: false` after the base ones.
+ * `listsStores`: whether the read-only `stores` is listed, as Glance always lists it. Debian's
+ * python-glanceclient 4.1, given a token and an image URL but no auth URL, reads the schema it cached
+ * for its options and then fails every command ("argument --stores: conflicting option string"),
+ * against Glance too; its image-create-via-import --stores needs the property (it pops it from the
+ * fields the schema names). So it is listed where several stores make --stores mean something.
+ */
+export function imageSchema(
+  diskFormats: string[],
+  containerFormats: string[],
+  custom: Record<string, JsonSchema> = SHIPPED_CUSTOM_PROPERTIES,
+  listsStores = true,
+): JsonSchema {
   return {
     name: 'image',
     properties: {
@@ -81,8 +93,14 @@ export function imageSchema(diskFormats: string[], containerFormats: string[], c
       min_disk: { type: 'integer', description: 'Amount of disk space (in GB) required to boot image.' },
       self: { type: 'string', readOnly: true, description: 'An image self url' },
       file: { type: 'string', readOnly: true, description: 'An image file url' },
-      // Glance also lists a read-only `stores` here; python-glanceclient 4.x then builds a `--stores`
-      // option from it that clashes with its own and every later `glance` command fails. Left out.
+      ...(listsStores && {
+        stores: {
+          type: 'string',
+          readOnly: true,
+          description:
+            'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
+        },
+      }),
       schema: { type: 'string', readOnly: true, description: 'An image schema url' },
       locations: {
         type: 'array',

@@ -297,3 +297,37 @@ test('glance image-create --file --store s3: the data goes straight into S3 and 
   ok(await glance(['image-delete', id]));
   assert.ok(!(await bucketKeys()).some((k) => k.includes(id)), 'the S3 object went with the image');
 });
+
+test(
+  'glance image-create-via-import --file --stores cheap,s3: imported into both (the CLI needs `stores` in the image schema)',
+  { timeout: 120_000 },
+  async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    const file = path.join(work, 'via-import.raw');
+    writeFileSync(file, data);
+    const created = ok(
+      await glance([
+        'image-create-via-import',
+        '--import-method',
+        'glance-direct',
+        '--file',
+        file,
+        '--stores',
+        'cheap,s3',
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        '--name',
+        'via-import-stores',
+      ]),
+    );
+    const id = parsePropertyTable(created).id;
+    const image = await settled(id);
+    assertData(image, data);
+    assert.equal(image.stores, 'cheap,s3');
+    assert.deepEqual((await imageTasks(id))[0]?.input?.backend, ['cheap', 's3']);
+    assert.ok((await objectOf(id)).equals(data), 'the S3 object holds the image');
+    ok(await glance(['image-delete', id]));
+  },
+);

@@ -59,6 +59,16 @@ test('discovery lists the stores with Glance flags; details are admin-only; crea
   assert.equal(created.headers.get('openstack-image-store-ids'), 'fast,cheap,archive,broken');
 });
 
+test('with several stores the image schema lists the read-only stores, where Glance does (glanceclient needs it)', async () => {
+  const schema = (await api.get('/v2/schemas/image')).json as { properties: Record<string, Record<string, unknown>> };
+  const names = Object.keys(schema.properties);
+  assert.deepEqual(names.slice(names.indexOf('file'), names.indexOf('file') + 3), ['file', 'stores', 'schema']);
+  assert.equal(schema.properties.stores!.type, 'string');
+  assert.equal(schema.properties.stores!.readOnly, true);
+  const images = (await api.get('/v2/schemas/images')).json as { properties: { images: { items: { properties: Record<string, unknown> } } } };
+  assert.ok('stores' in images.properties.images.items.properties);
+});
+
 test('upload goes to the default store or the one X-Image-Meta-Store names; the image shows its stores', async () => {
   const a = await api.createImage();
   assert.equal((await api.upload(a.id, 'to the default')).status, 204);

@@ -286,6 +286,8 @@ test('schemas are served, with the custom properties marked is_base false', asyn
   assert.deepEqual(image.additionalProperties, { type: 'string' });
   assert.equal(image.properties.os_distro.is_base, false);
   assert.equal(image.properties.name.is_base, undefined);
+  // One store: no `stores`, which Debian's glanceclient 4.1 would turn into a clashing --stores option.
+  assert.equal(image.properties.stores, undefined);
   assert.deepEqual(image.properties.disk_format.enum, [null, 'ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop']);
   const images = (await api.get('/v2/schemas/images')).json;
   assert.deepEqual(images.properties.images.items.properties, image.properties);
