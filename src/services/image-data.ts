@@ -33,7 +33,8 @@ export class ImageDataService {
 
   /** PUT /v2/images/{id}/file. The caller has checked the content type. */
   async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string, sizeHint?: number): Promise<void> {
-    const store = storeId && this.deps.stores.multistore ? this.deps.stores.get(storeId) : this.deps.stores.default();
+    // An X-Image-Meta-Store that is there but empty names no store (Glance: 400), rather than the default.
+    const store = storeId !== undefined && this.deps.stores.multistore ? this.deps.stores.get(storeId) : this.deps.stores.default();
     if (!store) throw gazeError('STORE_UNKNOWN', storeId!);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'upload_image', image, () => gazeError('UPLOAD_NOT_ALLOWED', id));

@@ -28,9 +28,11 @@ export class StoreInfoService {
     this.policy.enforce('get_image_location', ctx, target);
     this.policy.enforce('delete_image_location', ctx, target);
     if (image.status !== 'active') throw gazeError('STORE_DELETE_NOT_ACTIVE');
+    // An image with one location hears that first, whichever store is named, as in Glance.
+    if (image.locations.length === 1) throw gazeError('STORE_DELETE_LAST');
     const here = image.locations.filter((l) => this.stores.forLocation(l)?.id === storeId);
     if (here.length === 0) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
-    if (image.locations.length - here.length < 1) throw gazeError('STORE_DELETE_LAST');
+    if (image.locations.length === here.length) throw gazeError('STORE_DELETE_LAST');
     for (const location of here) {
       await this.deps.images.discardLocation(location.id);
       await scrubLocation(this.deps, location, store);

@@ -90,6 +90,16 @@ test('upload goes to the default store or the one X-Image-Meta-Store names; the 
     400,
     'Store for identifier nowhere not found',
   );
+  // A header that is there but empty names no store: refused too, not taken for the default.
+  expectError(
+    await api.put(`/v2/images/${c.id}/file`, {
+      body: 'x',
+      headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': '', ...JSON_ACCEPT },
+    }),
+    400,
+    'Store for identifier  not found',
+  );
+  assert.equal((await api.get(`/v2/images/${c.id}`)).json.status, 'queued');
 });
 
 test('glance-direct into several stores; store selection errors', async () => {
@@ -110,7 +120,8 @@ test('glance-direct into several stores; store selection errors', async () => {
     400,
     "Stores parameter and x-image-meta-store header can't be both specified",
   );
-  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['nowhere'] }), 409, /nowhere/);
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['nowhere'] }), 409, 'Store for identifier nowhere not found');
+  expectError(await importImage(img.id, { method: { name: 'glance-direct' } }, { 'x-image-meta-store': '' }), 409, 'Store for identifier  not found');
   expectError(
     await importImage(img.id, { method: { name: 'glance-direct' }, stores: ['archive'] }),
     409,
@@ -201,6 +212,12 @@ test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', a
   assert.ok(!holds('fast', img.id) && holds('cheap', img.id));
   expectError(
     await api.del(`/v2/stores/cheap/${img.id}`, { headers: JSON_ACCEPT }),
+    403,
+    'Cannot delete image data from the only store containing it. Consider deleting the image instead.',
+  );
+  // One location: that answer comes first, even for a store the image is not in (as in Glance).
+  expectError(
+    await api.del(`/v2/stores/fast/${img.id}`, { headers: JSON_ACCEPT }),
     403,
     'Cannot delete image data from the only store containing it. Consider deleting the image instead.',
   );
