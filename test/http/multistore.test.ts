@@ -191,6 +191,10 @@ test('copy-image: admin only, copies an active image into more stores without ch
   const tasks = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
   const lenientCopy = tasks.find((t: any) => t.input.import_req.all_stores === true);
   assert.equal(lenientCopy?.status, 'success', JSON.stringify(tasks));
+  // The input as the user gave it, as Glance shows it: not the copies the engine recorded for a revert.
+  const firstCopy = tasks.find((t: any) => t.input.backend?.[0] === 'cheap');
+  assert.deepEqual(Object.keys(firstCopy.input).sort(), ['backend', 'image_id', 'import_req'], JSON.stringify(firstCopy));
+  assert.deepEqual(Object.keys((await api.get(`/v2/tasks/${firstCopy.id}`)).json.input).sort(), ['backend', 'image_id', 'import_req']);
 });
 
 test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', async () => {
