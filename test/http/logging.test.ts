@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -45,6 +47,42 @@ test('every answered request logs one line with its request id, method, URL and 
     assert.equal(typeof second?.ms, 'number');
   } finally {
     await gaze.stop();
+  }
+});
+
+test('a failed import task logs one warning with its task, its image and the reason the task gives', async () => {
+  const lines: Line[] = [];
+  // A source that answers 404: the import is accepted, then its task fails.
+  const source = createServer((_req, res) => res.writeHead(404).end());
+  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  const port = (source.address() as AddressInfo).port;
+  const gaze = await startGazeInProcess(
+    { DEFAULT: { enabled_import_methods: 'web-download' }, import_filtering_opts: { allowed_hosts: '127.0.0.0/8', allowed_ports: String(port) } },
+    { log: capture(lines) },
+  );
+  try {
+    const api = client(gaze.url);
+    const image = await api.createImage();
+    const started = await api.call('POST', `/v2/images/${image.id}/import`, {
+      json: { method: { name: 'web-download', uri: `http://127.0.0.1:${port}/missing.raw` } },
+    });
+    assert.equal(started.status, 202, started.text);
+    let task: Record<string, any> | undefined;
+    for (let i = 0; i < 200 && task?.status !== 'failure'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      task = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks[0];
+    }
+    assert.equal(task?.status, 'failure', JSON.stringify(task));
+    const logged = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('import task failed'));
+    assert.equal(logged.length, 1, JSON.stringify(lines.slice(-5)));
+    assert.deepEqual(
+      { task: logged[0]!.task, image: logged[0]!.image, level: logged[0]!.level, msg: logged[0]!.msg },
+      { task: task!.id, image: image.id, level: 40, msg: `import task failed: ${task!.message}` },
+    );
+    assert.match(task!.message, /404/);
+  } finally {
+    await gaze.stop();
+    source.close();
   }
 });
 
