@@ -54,7 +54,14 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
   const said = revert ? await revert(f, task, image) : null;
   if (said) message = `${message} ${said}`;
   const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message, ...ended(f) });
-  if (failed) await notifyTask(deps, 'task.failure', task.id);
+  if (!failed) return; // ended meanwhile (by a cancel, or by the process that took it over)
+  logFailure(f, task, message);
+  await notifyTask(deps, 'task.failure', task.id);
+}
+
+/** One line for the operator per failed task, whatever the cause (Glance logs every failed task). */
+function logFailure(f: FinishDeps, task: TaskRow, message: string): void {
+  f.deps.log.warn({ task: task.id, image: task.image_id }, `import task failed: ${message}`);
 }
 
 /**
@@ -65,6 +72,7 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
 export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow, message: string): Promise<boolean> {
   const { deps } = f;
   if (!(await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, ...ended(f) }))) return false;
+  logFailure(f, task, message);
   await revert(f, task, task.image_id ? await deps.images.get(task.image_id) : null);
   await notifyTask(deps, 'task.failure', task.id);
   return true;

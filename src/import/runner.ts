@@ -268,10 +268,7 @@ export class ImportRunner implements ImportEngine {
       if (reason instanceof HandedOn) return;
       outcome = 'failure';
       const log = this.deps.log.child({ task: task.id, image: task.image_id });
-      const message = describeFailure(reason, log);
-      // One line for the operator whatever the cause (Glance logs every failed task), beside the task message.
-      log.warn(`import task failed: ${message}`);
-      await failAndRevert(this.finish, revertOf(task), task, message).catch((e) => log.error({ err: e }, 'could not fail the task'));
+      await failAndRevert(this.finish, revertOf(task), task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));
     } finally {
       const labels = { method, outcome };
       this.opts.metrics?.importTasks.inc(labels);

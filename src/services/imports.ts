@@ -111,11 +111,12 @@ export class ImportService {
     }
     // Read here, after the image's status and the policy, as Glance reads them (and only with several stores).
     const listed: unknown = request.stores;
+    if (request.all_stores === true && (listed !== undefined || header !== undefined)) throw gazeError('IMPORT_ALL_STORES_WITH_STORES');
+    if (listed !== undefined && header !== undefined) throw gazeError('IMPORT_STORES_AND_HEADER');
+    // Where Glance would look each entry up as a store name (a string letter by letter).
     if (listed !== undefined && (!Array.isArray(listed) || listed.some((s) => typeof s !== 'string'))) {
       throw gazeError('BAD_REQUEST', "'stores' must be a list of store identifiers");
     }
-    if (request.all_stores === true && (listed !== undefined || header !== undefined)) throw gazeError('IMPORT_ALL_STORES_WITH_STORES');
-    if (listed !== undefined && header !== undefined) throw gazeError('IMPORT_STORES_AND_HEADER');
     let stores: string[];
     if (request.all_stores === true) {
       stores = this.deps.stores
@@ -156,7 +157,9 @@ export class ImportService {
     // A task still waiting for a slot is ended and undone here (no runner would undo it).
     if (task.status === 'pending' && (await this.engine.cancelPending(task, message))) return;
     // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
-    await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message });
+    if (await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message })) {
+      this.deps.log.warn({ task: task.id, image: id }, `import task failed: ${message}`);
+    }
     this.engine.cancel(id, message);
   }
 }

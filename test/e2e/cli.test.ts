@@ -365,6 +365,25 @@ test('glance CLI: image-create --file, image-download, image-show, image-delete'
   assert.match(failed(gone), new RegExp(`HTTP 404 Not Found: No image found with ID ${id}`));
 });
 
+test(
+  'glance CLI in token mode, runs sharing one HOME: its cached image schema (no stores with one store) keeps later runs working',
+  { timeout: 120_000 },
+  async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'gaze-cli-shared-home-'));
+    try {
+      const glance = tokenGlance(gaze.url);
+      ok(await glance(['image-list'], { env: { HOME: home } }));
+      // Debian's glanceclient 4.1 builds its options from this file from now on: a `stores` in it would
+      // clash with image-create-via-import's own --stores, and every run would fail.
+      const cached = JSON.parse(readFileSync(path.join(home, '.glanceclient', 'image_schema.json'), 'utf8')) as { properties: Record<string, unknown> };
+      assert.ok('name' in cached.properties && !('stores' in cached.properties));
+      ok(await glance(['image-list'], { env: { HOME: home } }));
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  },
+);
+
 test('data that is not what its disk_format claims is refused: the CLI shows the 415 and its reason', { timeout: 120_000 }, async () => {
   const name = `gaze-liar-${randomUUID()}`;
   const liar = await openstack(['image', 'create', '--file', smallFile, '--disk-format', 'qcow2', '--container-format', 'bare', name, '-f', 'json']);

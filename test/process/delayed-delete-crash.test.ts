@@ -165,6 +165,15 @@ test(
           started.map(({ child }) => child.pid!),
           path.join(dir, 'data', 'gaze.db'),
         );
+        // Both still there when the lock goes: they run side by side from here, not one after the other.
+        assert.deepEqual(
+          started.map(({ child }) => child.exitCode),
+          [null, null],
+        );
+      } catch (err) {
+        for (const { child } of started) child.kill();
+        await Promise.allSettled(started);
+        throw err;
       } finally {
         lock.exec('COMMIT');
         lock.close();
