@@ -1,3 +1,4 @@
+import { logTaskFailure } from '../util/logger.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
 import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
@@ -55,13 +56,8 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
   if (said) message = `${message} ${said}`;
   const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message, ...ended(f) });
   if (!failed) return; // ended meanwhile (by a cancel, or by the process that took it over)
-  logFailure(f, task, message);
+  logTaskFailure(deps.log, task.id, task.image_id, message);
   await notifyTask(deps, 'task.failure', task.id);
-}
-
-/** One line for the operator per failed task, whatever the cause (Glance logs every failed task). */
-function logFailure(f: FinishDeps, task: TaskRow, message: string): void {
-  f.deps.log.warn({ task: task.id, image: task.image_id }, `import task failed: ${message}`);
 }
 
 /**
@@ -72,7 +68,7 @@ function logFailure(f: FinishDeps, task: TaskRow, message: string): void {
 export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow, message: string): Promise<boolean> {
   const { deps } = f;
   if (!(await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, ...ended(f) }))) return false;
-  logFailure(f, task, message);
+  logTaskFailure(deps.log, task.id, task.image_id, message);
   await revert(f, task, task.image_id ? await deps.images.get(task.image_id) : null);
   await notifyTask(deps, 'task.failure', task.id);
   return true;

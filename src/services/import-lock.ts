@@ -1,3 +1,4 @@
+import { logTaskFailure } from '../util/logger.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
@@ -22,11 +23,9 @@ export async function takeOverStaleLock(deps: ServiceDeps, image: Image): Promis
   if (task) {
     const minutes = task.status === 'pending' ? STALE_PENDING_LOCK_MINUTES : STALE_LOCK_MINUTES;
     if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp()) throw gazeError('IMPORT_ACTIVE_TASK');
-    if (
-      !isTerminal(task.status) &&
-      (await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message: 'Expired lock preempted' }))
-    ) {
-      deps.log.warn({ task: task.id, image: image.id }, 'import task failed: Expired lock preempted');
+    const message = 'Expired lock preempted';
+    if (!isTerminal(task.status) && (await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message }))) {
+      logTaskFailure(deps.log, task.id, image.id, message);
     }
   }
   if (!(await deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');

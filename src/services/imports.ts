@@ -1,3 +1,4 @@
+import { logTaskFailure } from '../util/logger.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -158,7 +159,7 @@ export class ImportService {
     if (task.status === 'pending' && (await this.engine.cancelPending(task, message))) return;
     // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
     if (await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message })) {
-      this.deps.log.warn({ task: task.id, image: id }, `import task failed: ${message}`);
+      logTaskFailure(this.deps.log, task.id, id, message);
     }
     this.engine.cancel(id, message);
   }

@@ -57,3 +57,8 @@ function checkWritable(file: string, option: 'log_file' | 'log_dir'): void {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/** The operator's one line for a failed import task, by whichever path ends it (Glance logs every failed task). */
+export function logTaskFailure(log: Logger, taskId: string, imageId: string | null, message: string): void {
+  log.warn({ task: taskId, image: imageId }, `import task failed: ${message}`);
+}
