@@ -77,11 +77,8 @@ export interface App {
 export async function createApp(config: Config, opts: { log?: Logger } = {}): Promise<App> {
   const log = opts.log ?? createLogger(logOptions(config));
   const metrics = new Metrics();
-  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties } = await configuredParts(
-    config,
-    log,
-    metrics,
-  );
+  const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas } =
+    await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config), { maxConnections: databasePoolSize(config) });
   await whenDatabaseReachable(config, log, () => syncSchema(db));
   // Before anything is stamped: every node writes times on the database server's clock.
@@ -103,7 +100,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     notifier,
     imageValidator: new SchemaValidator('image', image),
     propertyProtections,
-    quotas: quotasFromConfig(config, new UsageRepo(db)),
+    quotas: quotasFromConfig(quotas, new UsageRepo(db)),
     nodeId: nodeName(),
     log,
     metrics,

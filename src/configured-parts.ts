@@ -1,7 +1,8 @@
-import { boolOption, type Config } from './config/index.ts';
+import { boolOption, ConfigError, type Config } from './config/index.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { Policy } from './auth/policy.ts';
+import { Policy, withPolicyAdmin } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
+import { quotaSettings } from './quota/from-config.ts';
 import { besideConfigOrAsGiven } from './config/find-file.ts';
 import { customImageProperties } from './schemas/custom-properties.ts';
 import { loadPropertyProtections } from './auth/property-protections.ts';
@@ -187,6 +188,16 @@ export function pasteFlavor(config: Config): { keystone: boolean; caching: boole
   );
 }
 
+/** A rules file that cannot be read is a configuration error (exit code 2), named with its option. */
+function refusedIfThrows<T>(config: Config, section: string, option: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return config.refuse(section, option, (err as Error).message);
+  }
+}
+
 function authenticator(config: Config): Authenticator {
   if (!pasteFlavor(config).keystone) return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
   return createKeystoneAuthenticator(config);
@@ -221,17 +232,22 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   // How long a delayed delete keeps the data (oslo.config's minimum for Glance's option is 0).
   const scrubTimeSeconds = scrubTime(config);
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
-  const policy = Policy.fromFiles(
-    policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
-    { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
+  const policy = refusedIfThrows(config, 'oslo_policy', 'policy_file', () =>
+    Policy.fromFiles(
+      policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
+      { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
+    ),
   );
   const protectionFile = config.get('DEFAULT', 'property_protection_file');
-  const propertyProtections = loadPropertyProtections(
-    protectionFile === null ? null : besideConfigOrAsGiven(config.files, protectionFile),
-    config.get('DEFAULT', 'property_protection_rule_format'),
-    policy,
+  const propertyProtections = refusedIfThrows(config, 'DEFAULT', 'property_protection_file', () =>
+    loadPropertyProtections(
+      protectionFile === null ? null : besideConfigOrAsGiven(config.files, protectionFile),
+      config.get('DEFAULT', 'property_protection_rule_format'),
+      policy,
+    ),
   );
   for (const warning of propertyProtections?.warnings ?? []) log.warn(`property_protection_file: ${warning}`);
+  for (const warning of policy.warnings) log.warn(`policy: ${warning}`);
   const stores = await StoreRegistry.create(config, {
     countBytes: metrics && ((store, direction, bytes) => metrics.storeBytes.inc({ store, direction }, bytes)),
     log,
@@ -266,8 +282,9 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     vmdkAllowedTypes: formatPolicy.vmdkAllowedTypes,
     refuse: (section, option, reason) => config.refuse(section, option, reason),
   });
-  const auth = authenticator(config);
+  const quotas = quotaSettings(config);
+  const auth = withPolicyAdmin(authenticator(config), policy);
   const cache = cacheConfig(config);
   const customProperties = customImageProperties(config.files);
-  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties };
+  return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas };
 }

@@ -9,7 +9,6 @@ const READ_NAMESPACE = `${ADMIN} or (role:reader and (project_id:%(project_id)s 
 export const DEFAULT_RULES: Record<string, string> = {
   context_is_admin: ADMIN,
   default: '',
-  admin_or_owner: 'is_admin:True or project_id:%(owner)s',
   add_image: `${ADMIN} or (${PROJECT_MEMBER} and project_id:%(owner)s)`,
   get_image:
     `${ADMIN} or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s` +

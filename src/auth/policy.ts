@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { RequestContext } from './context.ts';
+import type { Authenticator, RequestContext } from './context.ts';
 import { DEFAULT_RULES, DEPRECATED_RULES } from './policy-rules.ts';
 import { gazeError } from '../domain/errors.ts';
 
@@ -19,7 +19,8 @@ function tokenize(text: string): string[] {
   return spaced.split(/\s+/).filter((t) => t !== '');
 }
 
-function parseRule(text: string): Node {
+/** Parses a check string; what cannot be understood denies, as in oslo.policy, and is told in `problems`. */
+function parseRule(text: string, problems: string[]): Node {
   const tokens = tokenize(text);
   if (tokens.length === 0) return { kind: 'true' };
   let pos = 0;
@@ -58,12 +59,36 @@ function parseRule(text: string): Node {
     if (token === '@') return { kind: 'true' };
     if (token === '!') return { kind: 'false' };
     const colon = token.indexOf(':');
-    if (colon < 0) throw new Error(`cannot parse policy check '${token}' in '${text}'`);
+    if (colon < 0) {
+      // oslo.policy denies just this check and logs that it failed to understand it.
+      problems.push(`cannot parse policy check '${token}' in '${text}': that check denies`);
+      return { kind: 'false' };
+    }
     return { kind: 'check', left: token.slice(0, colon), right: token.slice(colon + 1) };
   };
-  const node = parseOr();
-  if (pos !== tokens.length) throw new Error(`unexpected '${tokens[pos]}' in policy rule '${text}'`);
-  return node;
+  try {
+    const node = parseOr();
+    if (pos !== tokens.length) throw new Error(`unexpected '${tokens[pos]}' in policy rule '${text}'`);
+    return node;
+  } catch (err) {
+    problems.push(`${(err as Error).message}: the rule denies`);
+    return { kind: 'false' };
+  }
+}
+
+/** The `rule:NAME` references of a parsed rule. */
+function references(node: Node): string[] {
+  switch (node.kind) {
+    case 'not':
+      return references(node.expr);
+    case 'and':
+    case 'or':
+      return node.items.flatMap(references);
+    case 'check':
+      return node.left === 'rule' ? [node.right] : [];
+    default:
+      return [];
+  }
 }
 
 export class Policy {
@@ -73,14 +98,23 @@ export class Policy {
    * checks apply (only an image's owner or an admin changes it).
    */
   readonly legacyDefaults: boolean;
+  /** What an operator should know of the policy files that does not stop the service (oslo.policy logs them). */
+  readonly warnings: string[] = [];
 
   constructor(overrides: Record<string, string> = {}, opts: { enforceNewDefaults?: boolean } = {}) {
     this.legacyDefaults = opts.enforceNewDefaults === false;
     for (const [name, text] of Object.entries({ ...DEFAULT_RULES, ...overrides })) {
-      const rule = parseRule(String(text));
+      const problems: string[] = [];
+      const rule = parseRule(String(text), problems);
+      this.warnings.push(...problems.map((p) => `rule '${name}': ${p}`));
       const deprecated = DEPRECATED_RULES[name];
       const orDeprecated = this.legacyDefaults && deprecated !== undefined && !(name in overrides) && deprecated !== text;
-      this.rules.set(name, orDeprecated ? { kind: 'or', items: [rule, parseRule(deprecated)] } : rule);
+      this.rules.set(name, orDeprecated ? { kind: 'or', items: [rule, parseRule(deprecated, [])] } : rule);
+    }
+    for (const [name, rule] of this.rules) {
+      for (const missing of new Set(references(rule).filter((ref) => !this.rules.has(ref)))) {
+        this.warnings.push(`rule '${name}' refers to rule '${missing}', which is not defined: the 'default' rule decides in its place`);
+      }
     }
   }
 
@@ -104,9 +138,18 @@ export class Policy {
     return this.rules.has(rule);
   }
 
+  /** Glance's `is_admin`: the `context_is_admin` rule, with the caller's own credentials as the target. */
+  isAdmin(ctx: RequestContext): boolean {
+    return this.check(
+      'context_is_admin',
+      { ...ctx, isAdmin: false },
+      { project_id: ctx.projectId, user_id: ctx.userId, tenant: ctx.projectId, user: ctx.userId },
+    );
+  }
+
   check(rule: string, ctx: RequestContext, target: PolicyTarget = {}): boolean {
     const node = this.rules.get(rule) ?? this.rules.get('default')!;
-    return this.evaluate(node, ctx, target, 0);
+    return this.evaluate(node, ctx, target, 0, !this.rules.has(rule));
   }
 
   /** Throws 403 "You are not authorized to complete <rule> action." when denied. */
@@ -114,7 +157,7 @@ export class Policy {
     if (!this.check(rule, ctx, target)) throw gazeError('POLICY_DENIED', rule);
   }
 
-  private evaluate(node: Node, ctx: RequestContext, target: PolicyTarget, depth: number): boolean {
+  private evaluate(node: Node, ctx: RequestContext, target: PolicyTarget, depth: number, fallback = false): boolean {
     if (depth > 20) throw new Error('policy rules refer to each other in a loop');
     switch (node.kind) {
       case 'true':
@@ -122,20 +165,22 @@ export class Policy {
       case 'false':
         return false;
       case 'not':
-        return !this.evaluate(node.expr, ctx, target, depth);
+        return !this.evaluate(node.expr, ctx, target, depth, fallback);
       case 'and':
-        return node.items.every((n) => this.evaluate(n, ctx, target, depth));
+        return node.items.every((n) => this.evaluate(n, ctx, target, depth, fallback));
       case 'or':
-        return node.items.some((n) => this.evaluate(n, ctx, target, depth));
+        return node.items.some((n) => this.evaluate(n, ctx, target, depth, fallback));
       case 'check':
-        return this.check1(node.left, node.right, ctx, target, depth);
+        return this.check1(node.left, node.right, ctx, target, depth, fallback);
     }
   }
 
-  private check1(left: string, right: string, ctx: RequestContext, target: PolicyTarget, depth: number): boolean {
+  private check1(left: string, right: string, ctx: RequestContext, target: PolicyTarget, depth: number, fallback: boolean): boolean {
     if (left === 'rule') {
-      const node = this.rules.get(right);
-      return node ? this.evaluate(node, ctx, target, depth + 1) : false;
+      // oslo.policy's rules fall back to `default` for a name they do not have; once, so that a
+      // `default` that names a missing rule denies rather than loops.
+      const node = this.rules.get(right) ?? (right !== 'default' && !fallback ? this.rules.get('default') : undefined);
+      return node ? this.evaluate(node, ctx, target, depth + 1, fallback || !this.rules.has(right)) : false;
     }
     if (left === 'role') return ctx.roles.includes(interpolate(right, target).toLowerCase());
     const expected = interpolate(right, target);
@@ -168,5 +213,16 @@ export function imageTarget(image: { owner: string | null; visibility: string },
     visibility: image.visibility,
     // Glance puts the caller's project as member_id when the caller is a member of the image.
     member_id: memberId ?? null,
+  };
+}
+
+/** An authenticator whose contexts are admin by the policy's `context_is_admin` rule, as Glance decides it. */
+export function withPolicyAdmin(auth: Authenticator, policy: Policy): Authenticator {
+  return {
+    async authenticate(headers, requestId) {
+      const ctx = await auth.authenticate(headers, requestId);
+      return { ...ctx, isAdmin: policy.isAdmin(ctx) };
+    },
+    ...(auth.close && { close: () => auth.close!() }),
   };
 }

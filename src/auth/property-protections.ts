@@ -40,7 +40,6 @@ export class PropertyProtections {
   private constructor(
     private readonly sections: Section[],
     private readonly policy: ProtectionPolicy,
-    private readonly unknownRules: ReadonlySet<string>,
   ) {}
 
   /** Parses the INI text of a protection file; throws PropertyProtectionConfigError when Glance would refuse it. */
@@ -52,6 +51,7 @@ export class PropertyProtections {
     const { defaults, sections: raw } = parseIni(text, source);
     const warnings: string[] = [];
     const unknown = new Set<string>();
+    const userSections = raw.filter(([name]) => !name.startsWith('os_glance')).length;
     const everyone: Permission = { kind: 'everyone' };
     const sections: Section[] = [
       {
@@ -75,16 +75,20 @@ export class PropertyProtections {
         if (p.kind === 'roles' && p.roles.size === 0) {
           warnings.push(`[${name}] ${op} is empty: no role will be allowed to perform this operation`);
         }
-        if (p.kind === 'policy' && !knowsRule(policy, p.rule) && !unknown.has(p.rule)) {
-          // oslo.policy fails closed on `rule:<unknown>`, so Glance denies instead of refusing to start.
+        if (p.kind === 'policy' && !policy.has(p.rule) && !unknown.has(p.rule)) {
+          // Glance enforces `rule:<name>`, which oslo.policy resolves to its `default` rule when the name is unknown.
           unknown.add(p.rule);
-          warnings.push(`[${name}] ${op} names policy rule '${p.rule}', which is not defined: the operation is denied`);
+          warnings.push(`[${name}] ${op} names policy rule '${p.rule}', which is not defined: the 'default' rule decides in its place`);
         }
       }
       sections.push({ name, pattern, ops });
     }
-    if (sections.length === 1) warnings.push('the file defines no sections: every extra property is denied');
-    const protections = new PropertyProtections(sections, policy, unknown);
+    if (userSections === 0) {
+      // Glance checks nothing when the file has no rules at all.
+      warnings.push('the file defines no sections: every extra property is allowed to everyone');
+      sections.push({ name: '.*', pattern: /(?:)/, ops: { create: everyone, read: everyone, update: everyone, delete: everyone } });
+    }
+    const protections = new PropertyProtections(sections, policy);
     protections.warnings.push(...warnings);
     return protections;
   }
@@ -100,9 +104,9 @@ export class PropertyProtections {
       case 'no-one':
         return false;
       case 'roles':
-        return ctx.roles.some((r) => permission.roles.has(r.trim().toLowerCase()));
+        // A service's roles (X-Service-Token) count beside the user's, as in Glance.
+        return [...ctx.roles, ...(ctx.serviceRoles ?? [])].some((r) => permission.roles.has(r.trim().toLowerCase()));
       case 'policy':
-        if (this.unknownRules.has(permission.rule)) return false;
         // Glance enforces the rule with an empty target: only the caller's credentials count.
         return this.policy.check(permission.rule, fullContext(ctx), {});
     }
@@ -155,14 +159,8 @@ function policyPermission(section: string, op: string, value: string, source: st
   return { kind: 'policy', rule: value };
 }
 
-// Policy.check falls back to `default` (allow) for an unknown name, where oslo.policy's `rule:x` denies:
-// look the name up so that a typo never opens a property to everyone.
-function knowsRule(policy: ProtectionPolicy, rule: string): boolean {
-  return policy.has(rule);
-}
-
 function fullContext(ctx: ProtectionCaller): RequestContext {
-  const roles = ctx.roles.map((r) => r.trim().toLowerCase());
+  const roles = [...ctx.roles, ...(ctx.serviceRoles ?? [])].map((r) => r.trim().toLowerCase());
   return {
     userId: ctx.userId ?? null,
     projectId: ctx.projectId ?? null,
@@ -189,6 +187,8 @@ function compilePattern(name: string, source: string): RegExp {
     text = text.slice(inline[0].length);
   }
   text = text.replace(/\(\?P<(\w+)>/g, '(?<$1>').replace(/\(\?P=(\w+)\)/g, '\\k<$1>');
+  // Python's \A and \Z: the very start and end of the name (an escaped backslash before them is a literal).
+  text = text.replace(/\\[\s\S]/g, (escape) => (escape === '\\A' ? '(?<![\\s\\S])' : escape === '\\Z' ? '(?![\\s\\S])' : escape));
   try {
     return new RegExp(text, flags);
   } catch (err) {

@@ -6,13 +6,25 @@ import { KeystoneLimits } from './keystone-limits.ts';
 import { QuotaService, parseStorageQuota } from './quotas.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 
+/** What the config asks of quotas, checked without touching a database or Keystone. */
+export interface QuotaSettings {
+  source: LimitSource | null;
+  /** user_storage_quota in bytes; 0 = unlimited. */
+  storageQuota: number;
+}
+
 /** Quotas as the config asks: Keystone unified limits, [project_limits], and/or user_storage_quota. */
-export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService {
+export function quotasFromConfig({ source, storageQuota }: QuotaSettings, usage: UsageRepo): QuotaService {
+  return new QuotaService(usage, source, storageQuota);
+}
+
+/** Reads the quota options; a value that cannot be used stops start-up (and `gaze config check`). */
+export function quotaSettings(config: Config): QuotaSettings {
   let source: LimitSource | null = null;
   if (config.get('DEFAULT', 'use_keystone_limits')) {
     const opt = (name: StringOptionName<'oslo_limit'>) => config.get('oslo_limit', name) || null;
     for (const name of ['auth_url', 'username', 'password'] as const) {
-      if (!opt(name)) throw new Error(`[oslo_limit] ${name} is required with use_keystone_limits`);
+      if (!opt(name)) config.refuse('oslo_limit', name, 'is required with use_keystone_limits');
     }
     source = new KeystoneLimits({
       authUrl: opt('auth_url')!,
@@ -34,5 +46,8 @@ export function quotasFromConfig(config: Config, usage: UsageRepo): QuotaService
     const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, config.get('project_limits', n)])) as Limits;
     if (Object.values(limits).some((v) => v >= 0)) source = new ConfigLimits(limits);
   }
-  return new QuotaService(usage, source, parseStorageQuota(config.get('DEFAULT', 'user_storage_quota')));
+  const text = config.get('DEFAULT', 'user_storage_quota');
+  const storageQuota = parseStorageQuota(text);
+  if (storageQuota === null) config.refuse('DEFAULT', 'user_storage_quota', `'${text}' is not a size such as 10GB`);
+  return { source, storageQuota };
 }

@@ -108,7 +108,12 @@ export class QuotaService {
     return [
       {
         bytes: Math.max(0, limit * MiB - usedBytes),
-        exceeded: (attempted) => gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, current, Math.ceil(attempted / MiB))]),
+        exceeded: (attempted) => {
+          const delta = Math.ceil(attempted / MiB);
+          // Bytes decide; where whole MiB would not show it, the usage's started MiB counts, so the sentence adds up.
+          const usage = current + delta > limit ? current : Math.ceil(usedBytes / MiB);
+          return gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, usage, delta)]);
+        },
       },
     ];
   }
@@ -150,10 +155,10 @@ function tightest(budgets: ByteBudget[]): ByteBudget | null {
   return budgets.reduce<ByteBudget | null>((best, b) => (best === null || b.bytes < best.bytes ? b : best), null);
 }
 
-/** `user_storage_quota`: a byte count with an optional 1024-based unit (B, KB, MB, GB, TB), as Glance reads it. */
-export function parseStorageQuota(text: string): number {
+/** `user_storage_quota`: a byte count with an optional 1024-based unit (B, KB, MB, GB, TB), as Glance reads it; null when it is none. */
+export function parseStorageQuota(text: string): number | null {
   const m = /^(\d+)(B|KB|MB|GB|TB)?$/.exec(text.trim());
-  if (!m) throw new Error(`[DEFAULT] user_storage_quota '${text}' is not a size such as 10GB`);
+  if (!m) return null;
   const power = { B: 0, KB: 1, MB: 2, GB: 3, TB: 4 }[(m[2] ?? 'B') as 'B'];
   return Number(m[1]) * 1024 ** power;
 }

@@ -62,7 +62,9 @@ export class MemberService {
     // The value itself is looked at once the image is found and the caller may share it, as in Glance.
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
-    if (image.visibility !== 'shared' || !isOwner || !(await this.allowed(ctx, 'add_member', image))) {
+    // Glance checks the owner itself only with the deprecated rules; else add_member alone decides.
+    const ownerRefused = this.deps.policy.legacyDefaults && !isOwner;
+    if (image.visibility !== 'shared' || ownerRefused || !(await this.allowed(ctx, 'add_member', image))) {
       throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
     }
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
@@ -106,7 +108,7 @@ export class MemberService {
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
     if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
     const row = await this.visibleMember(ctx, image, memberId);
-    if (!isOwner || !(await this.allowed(ctx, 'delete_member', image))) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
+    if (!(await this.allowed(ctx, 'delete_member', image))) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
     if (!(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     this.deps.notifier.info('image.member.delete', memberPayload(row, true));
   }

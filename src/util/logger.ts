@@ -2,7 +2,7 @@
 // `request.log`, which carries the request id (`reqId`) on every line; background work (imports, the
 // scrubber) logs through a child with the task or image it concerns.
 
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
@@ -36,18 +36,20 @@ export function logDestination(opts: LogOptions): string | number {
 
 export function createLogger(opts: LogOptions): Logger {
   const dest = logDestination(opts);
-  if (typeof dest === 'string') checkWritable(dest, opts.logFile ? 'log_file' : 'log_dir');
+  // The file is opened here, before pino: a destination still opening when the process exits (a
+  // configuration error found a moment later) makes pino's exit flush throw.
+  const fd = typeof dest === 'string' ? openForAppend(dest, opts.logFile ? 'log_file' : 'log_dir') : dest;
   return pino(
     { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest, mkdir: typeof dest === 'string', sync: false }),
+    pino.destination({ dest: fd, sync: false }),
   );
 }
 
 /** A log file that cannot be written stops start-up with the reason (pino would lose every line). */
-function checkWritable(file: string, option: 'log_file' | 'log_dir'): void {
+function openForAppend(file: string, option: 'log_file' | 'log_dir'): number {
   try {
     mkdirSync(path.dirname(file), { recursive: true });
-    closeSync(openSync(file, 'a'));
+    return openSync(file, 'a');
   } catch (err) {
     throw new ConfigError(`cannot write the log file ${file}: ${(err as Error).message}`, { section: 'DEFAULT', option });
   }

@@ -94,8 +94,23 @@ test('roles are compared case-insensitively; an empty list allows no one', () =>
 test('a property matching no section is denied every operation, for admins too', () => {
   const pp = parse('[^x_]\ncreate = @\nread = @\nupdate = @\ndelete = @\n');
   for (const op of ['create', 'read', 'update', 'delete'] as const) assert.ok(!pp.allows(op, 'other', roles('admin')), op);
-  const empty = parse('# nothing here\n');
-  assert.ok(!empty.allows('read', 'anything', roles('admin')));
+});
+
+test('a file without sections protects nothing, as in Glance, and says so', () => {
+  for (const text of ['', '# nothing here\n', '[DEFAULT]\ncreate = admin\n']) {
+    const empty = parse(text);
+    for (const op of ['create', 'read', 'update', 'delete'] as const) assert.ok(empty.allows(op, 'anything', roles('member')), `${JSON.stringify(text)} ${op}`);
+    assert.ok(empty.warnings.some((w) => /defines no sections: every extra property is allowed to everyone/.test(w)));
+  }
+});
+
+test("a service's roles (X-Service-Token) count beside the user's", () => {
+  const pp = parse('[^x_]\ncreate = service\nread = @\nupdate = service\ndelete = service\n');
+  assert.ok(!pp.allows('create', 'x_a', roles('member')));
+  assert.ok(pp.allows('create', 'x_a', makeContext({ requestId: 'r', roles: ['member'], serviceRoles: ['service'] })));
+  const policies = parse('[^x_]\ncreate = by_service\nread = @\nupdate = @\ndelete = @\n', 'policies', new Policy({ by_service: 'role:service' }));
+  assert.ok(policies.allows('create', 'x_a', makeContext({ requestId: 'r', roles: ['member'], serviceRoles: ['service'] })));
+  assert.ok(!policies.allows('create', 'x_a', makeContext({ requestId: 'r', roles: ['member'] })));
 });
 
 test('os_glance properties are always allowed; os_glance sections in the file are ignored', () => {
@@ -128,6 +143,14 @@ test('Python-only regex spellings are translated', () => {
   const pp = parse('[(?i)^secret_(?P<n>\\d+)$]\ncreate = @\nread = @\nupdate = @\ndelete = @\n');
   assert.ok(pp.allows('read', 'SECRET_12', roles()));
   assert.ok(!pp.allows('read', 'secret_x', roles()));
+  // \A and \Z are the ends of the name (JavaScript has neither); an escaped backslash stays a backslash
+  const ends = parse(
+    '[\\Ax_end\\Z]\ncreate = !\nread = @\nupdate = @\ndelete = @\n[x\\\\Z]\ncreate = !\nread = @\nupdate = @\ndelete = @\n[.*]\ncreate = @\nread = @\nupdate = @\ndelete = @\n',
+  );
+  assert.ok(!ends.allows('create', 'x_end', roles()));
+  assert.ok(ends.allows('create', 'x_endZ', roles()));
+  assert.ok(ends.allows('create', 'a_x_end', roles()));
+  assert.ok(!ends.allows('create', 'x\\Z', roles()), 'a backslash, then Z');
 });
 
 test('policies format: each operation names one rule of the policy engine', () => {
@@ -157,9 +180,12 @@ delete = no_such_rule
   assert.ok(pp.allows('delete', 'spl_a', makeContext({ requestId: 'r', projectId: 'p1', roles: ['member'] })));
   assert.ok(!pp.allows('delete', 'spl_a', makeContext({ requestId: 'r', projectId: 'p2', roles: ['admin'] })));
   assert.ok(!pp.allows('delete', 'spl_a', roles('admin')));
-  // oslo.policy fails closed on an unknown rule (the `default` rule, empty = allow, must not apply)
-  assert.ok(!pp.allows('create', 'x_typo', roles('admin')));
-  assert.ok(pp.warnings.some((w) => /'no_such_rule', which is not defined/.test(w)));
+  // Glance enforces `rule:no_such_rule`, which oslo.policy hands to the `default` rule (empty: allow)
+  assert.ok(pp.allows('create', 'x_typo', roles('member')));
+  assert.ok(pp.warnings.some((w) => /'no_such_rule', which is not defined: the 'default' rule decides/.test(w)));
+  const strict = parse('[^x_typo]\ncreate = no_such_rule\nread = @\nupdate = @\ndelete = @\n', 'policies', new Policy({ default: 'role:admin' }));
+  assert.ok(!strict.allows('create', 'x_typo', roles('member')));
+  assert.ok(strict.allows('create', 'x_typo', roles('admin')));
   assert.throws(() => parse('[^x]\ncreate = a,b\nread = @\nupdate = @\ndelete = @\n', 'policies'), /one policy rule per operation/);
 });
 

@@ -259,6 +259,48 @@ test('a config that cannot be used stops `gaze serve` and `gaze config check` wi
   assert.equal(unknown.stderr.trim(), `gaze: ${conf}:3: unknown section [glance_stroe]`);
 });
 
+test('a rules file or a quota value that cannot be used stops both commands with exit code 2 and one line, a log file set or not', async () => {
+  const dir = path.join(root, 'bad-rules');
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'glance-api.conf');
+  const log = path.join(dir, 'gaze.log');
+  writeFileSync(path.join(dir, 'protections.conf'), '[x_(]\ncreate = @\nread = @\nupdate = @\ndelete = @\n');
+  const cases: Array<[string, RegExp]> = [
+    ['user_storage_quota = 1mb\n', new RegExp(`^gaze: ${conf}:2: \\[DEFAULT\\] user_storage_quota: '1mb' is not a size such as 10GB$`)],
+    ['user_storage_quota = 1.5MB\n', /user_storage_quota: '1\.5MB' is not a size such as 10GB$/],
+    [
+      'property_protection_file = protections.conf\n',
+      /\[DEFAULT\] property_protection_file: Invalid configuration in property protection file .*malformed property protection rule \[x_\(\]/,
+    ],
+    ['use_keystone_limits = true\n', /\[oslo_limit\] auth_url: is required with use_keystone_limits$/],
+  ];
+  for (const [text, expected] of cases) {
+    for (const withLog of [false, true]) {
+      writeFileSync(conf, `[DEFAULT]\n${text}${withLog ? `log_file = ${log}\n` : ''}`);
+      for (const command of [['config', 'check'], ['serve']]) {
+        const run = await runGaze([...command, '--config-file', conf], { cwd: dir });
+        const what = `${command.join(' ')} ${JSON.stringify(text)} log_file ${withLog}`;
+        assert.equal(run.code, 2, `${what}: ${run.stderr}`);
+        // one line, and no trace of a log stream closed before it opened
+        assert.equal(run.stderr.trim().split('\n').length, 1, `${what}: ${run.stderr}`);
+        assert.match(run.stderr.trim(), expected, what);
+      }
+    }
+  }
+});
+
+test('a policy rule that cannot be parsed, or that names an undefined rule, is a warning of config check, not a stop', async () => {
+  const dir = path.join(root, 'policy-warnings');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'policy.yaml'), '"communitize_image": "role:admin and or ((("\n"add_member": "rule:admin_or_owner"\n');
+  writeFileSync(path.join(dir, 'glance-api.conf'), '[DEFAULT]\nbind_port = 9\n');
+  const run = await runGaze(['config', 'check', '--config-file', path.join(dir, 'glance-api.conf')], { cwd: dir });
+  assert.equal(run.code, 0, run.stderr);
+  const out = run.stdout + run.stderr;
+  assert.match(out, /rule 'communitize_image': .*the rule denies/);
+  assert.match(out, /rule 'add_member' refers to rule 'admin_or_owner', which is not defined: the 'default' rule decides in its place/);
+});
+
 test('gaze config show prints set credentials, and URLs that may hold them, as ****', async () => {
   const dir = path.join(root, 'secrets');
   mkdirSync(dir, { recursive: true });

@@ -1,0 +1,55 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { client, expectError, JSON_ACCEPT, type Caller } from '../helpers/http.ts';
+import type { App } from '../../src/app.ts';
+
+// An operator's policy.yaml means what it means to Glance 25 (compared side by side with it): who is
+// admin comes from context_is_admin, a rule naming an undefined rule falls to `default`, and a rule
+// that cannot be parsed denies its action alone while the service runs.
+const POLICY = `
+"context_is_admin": "role:cloud_admin"
+"add_member": "rule:admin_or_owner"
+"communitize_image": "role:admin and or ((("
+`;
+
+const owner: Caller = { project: 'qb', roles: 'member,reader', user: 'ub' };
+const admin: Caller = { project: 'qa', roles: 'admin,member,reader', user: 'ua' };
+const cloudAdmin: Caller = { project: 'qa', roles: 'cloud_admin,member,reader', user: 'uc' };
+const sharedWith: Caller = { project: 'qm', roles: 'member,reader', user: 'um' };
+
+let gaze: RunningGaze & { app: App };
+let api: ReturnType<typeof client>;
+before(async () => {
+  gaze = await startGazeInProcess({ oslo_policy: { policy_file: 'policy.yaml' } }, { besideConfig: { 'policy.yaml': POLICY } });
+  api = client(gaze.url);
+});
+after(() => gaze.stop());
+
+test('context_is_admin decides who is admin: role admin loses the view of other projects, cloud_admin gains it', async () => {
+  const image = await api.createImage({ name: 'private-of-qb', visibility: 'private' }, owner);
+  const listed = async (as: Caller) => ((await api.get('/v2/images?name=private-of-qb', { as })).json as { images: unknown[] }).images.length;
+
+  assert.equal(await listed(admin), 0);
+  // not admin any more: the image is not found at all (Glance's database finds no such image)
+  expectError(await api.get(`/v2/images/${image.id}`, { as: admin, headers: JSON_ACCEPT }), 404, `No image found with ID ${image.id}`);
+  assert.equal(await listed(cloudAdmin), 1);
+  // cloud_admin sees it, but Glance's default get_image names role:admin: the policy hides it, with Glance's bare 404
+  expectError(await api.get(`/v2/images/${image.id}`, { as: cloudAdmin, headers: JSON_ACCEPT }), 404, 'The resource could not be found.');
+  assert.equal((await api.get(`/v2/images/${image.id}`, { as: owner })).status, 200);
+});
+
+test('a rule that names an undefined rule is decided by `default` (allow), as oslo.policy does', async () => {
+  const image = await api.createImage({ name: 'shared-of-qb', visibility: 'shared' }, owner);
+  assert.equal((await api.post(`/v2/images/${image.id}/members`, { member: sharedWith.project }, { as: owner })).status, 200);
+  // Glance 25 has no admin_or_owner rule: a member that is not the owner may add members too
+  const added = await api.post(`/v2/images/${image.id}/members`, { member: 'qz' }, { as: sharedWith });
+  assert.equal(added.status, 200, added.text);
+  assert.equal((added.json as { member_id: string }).member_id, 'qz');
+});
+
+test('a rule that cannot be parsed denies its own action; the others work', async () => {
+  const refused = await api.post('/v2/images', { name: 'c', visibility: 'community' }, { as: cloudAdmin, headers: JSON_ACCEPT });
+  expectError(refused, 403, 'You are not authorized to complete communitize_image action.');
+  assert.equal((await api.post('/v2/images', { name: 'c', visibility: 'private' }, { as: owner })).status, 201);
+});
