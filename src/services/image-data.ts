@@ -111,6 +111,7 @@ export class ImageDataService {
     const stream = await this.deps.stores.openFirst(image.locations, {
       range: byteRange,
       length,
+      size: image.size,
       failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
     });
     if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange, delivered };

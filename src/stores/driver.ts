@@ -75,8 +75,11 @@ export interface StoreDriver {
    * write is then given that url (WriteOptions.at).
    */
   urlFor(key: string, sizeHint?: number): string;
-  /** The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. */
-  read(url: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The data at url, or the given range of it. Throws StoreError NOT_FOUND when absent. `wholeLength`:
+   * the length the whole data must have, which a driver of data it does not own checks before any byte.
+   */
+  read(url: string, range?: ByteRange, wholeLength?: number): Promise<Readable>;
   /** Removes the data; absent data is not an error. */
   delete(url: string): Promise<void>;
   /** Size in bytes, or null when absent. */

@@ -43,13 +43,19 @@ export class HttpStoreDriver implements StoreDriver {
     }
   }
 
-  async read(url: string, range?: ByteRange): Promise<Readable> {
+  async read(url: string, range?: ByteRange, wholeLength?: number): Promise<Readable> {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
     let answer;
     try {
       answer = await safeDownload(url, { ...this.limits, headers });
     } catch (err) {
       throw storeError(err, url);
+    }
+    // The web server's file changed since it became the image's data: refused before a byte is sent.
+    const announced = answer.status === 200 ? answer.contentLength : null;
+    if (wholeLength !== undefined && announced !== null && announced !== wholeLength) {
+      answer.body.destroy();
+      throw new StoreError('FAILED', `${url} holds ${announced} bytes now, the image has ${wholeLength}`);
     }
     if (!range) return answer.body;
     if (answer.status === 206) {

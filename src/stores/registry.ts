@@ -154,13 +154,13 @@ export class StoreRegistry {
    */
   async openFirst(
     locations: Array<{ url: string; metadata: Record<string, unknown> }>,
-    opts: { range?: ByteRange; length: number; failed(url: string, err: unknown): void },
+    opts: { range?: ByteRange; length: number; size: number; failed(url: string, err: unknown): void },
   ): Promise<Readable | null> {
     for (const location of this.readOrder(locations)) {
       const store = this.forLocation(location);
       if (!store) continue;
       try {
-        return await store.read(location.url, opts.range, opts.length);
+        return await store.read(location.url, opts.range, opts.length, opts.size);
       } catch (err) {
         opts.failed(location.url, err);
       }

@@ -87,13 +87,20 @@ export class Store {
   /**
    * The data at url. With `length` (the bytes the read must deliver), they count as read when the stream
    * ends, and data this service does not own (a web server's) that ends at another length fails the
-   * stream instead of passing for the image.
+   * stream instead of passing for the image; `wholeLength` (the image's size) lets its driver refuse
+   * such data before the first byte.
    */
-  read(url: string, range?: ByteRange, length?: number): Promise<Readable> {
+  read(url: string, range?: ByteRange, length?: number, wholeLength?: number): Promise<Readable> {
     return wrap(this.id, async () => {
-      let stream = await this.driver.read(url, range);
+      let stream = await this.driver.read(url, range, wholeLength);
       if (length === undefined) return stream;
-      if (!this.ownsData) stream = guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url });
+      if (!this.ownsData) {
+        stream = guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url });
+        // Data that fails before its first byte fails this read, so that the next location is tried
+        // (nothing has gone to the reader yet). Only here: a file store's reader recycles its chunks
+        // and must not be read ahead.
+        await firstBytes(stream);
+      }
       const count = this.options.countBytes;
       if (count) stream.once('end', () => count('out', length));
       return stream;
@@ -135,4 +142,20 @@ async function wrap<T>(storeId: string, fn: () => Promise<T>): Promise<T> {
     mapped.storeId = storeId;
     throw mapped;
   }
+}
+
+/** Resolves once the stream has data buffered (or has ended), rejects if it fails first; nothing is consumed. */
+function firstBytes(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      stream.off('readable', ready).off('error', settle).off('close', closed);
+      if (err) {
+        stream.destroy();
+        reject(err);
+      } else resolve();
+    };
+    const ready = () => settle();
+    const closed = () => settle(new Error('the data stream closed before its first byte'));
+    stream.on('readable', ready).on('error', settle).on('close', closed);
+  });
 }

@@ -292,13 +292,36 @@ test('multi-store: an http store in enabled_backends names itself on the locatio
   }
 });
 
-test('a web server whose data changed after it was registered fails the download instead of serving other bytes', async () => {
+test('a web server whose data changed after it was registered: the next location serves, else 503, never other bytes', async () => {
   const image = await api.createImage({ name: 'changed' });
   web.routes.set('/changing.img', data);
+  web.routes.set('/steady.img', data);
   assert.equal((await add(image.id, at('/changing.img'))).status, 200);
-  web.routes.set('/changing.img', Buffer.concat([data, Buffer.from('appended')]));
-  const r = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
-  await assert.rejects(r.arrayBuffer());
+  assert.equal((await add(image.id, at('/steady.img'))).status, 200);
+  // The server announces the new length: refused before a byte is sent.
+  for (const [what, changed] of [
+    ['grown', Buffer.concat([data, Buffer.from('appended')])],
+    ['shrunk', data.subarray(0, 1000)],
+  ] as const) {
+    web.routes.set('/changing.img', changed);
+    web.routes.set('/steady.img', data);
+    const served = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+    assert.equal(served.status, 200, what);
+    assert.deepEqual(Buffer.from(await served.arrayBuffer()), data, `${what}: the intact location serves`);
+    web.routes.delete('/steady.img');
+    const refused = await api.get(`/v2/images/${image.id}/file`, { headers: JSON_ACCEPT });
+    expectError(refused, 503, `Image data for image ${image.id} is not available from any of its locations.`);
+  }
+  // Without a length the change shows only once the bytes go past the image's size: the download has
+  // begun by then, and it fails rather than end as if it were whole.
+  web.routes.set('/changing.img', (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(data.subarray(0, 1000));
+    setTimeout(() => res.end(Buffer.concat([data.subarray(1000), Buffer.from('appended')])), 50);
+  });
+  const cut = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+  assert.equal(cut.status, 200);
+  await assert.rejects(cut.arrayBuffer());
 });
 
 test('location_strategy = store_type reads from the preferred store type first; location_order keeps the list order', async () => {
