@@ -27,7 +27,7 @@ function parseRule(text: string, problems: string[]): Node {
   const peek = () => tokens[pos];
   const parseOr = (): Node => {
     const items = [parseAnd()];
-    while (peek() === 'or') {
+    while (peek()?.toLowerCase() === 'or') {
       pos++;
       items.push(parseAnd());
     }
@@ -35,14 +35,14 @@ function parseRule(text: string, problems: string[]): Node {
   };
   const parseAnd = (): Node => {
     const items = [parseNot()];
-    while (peek() === 'and') {
+    while (peek()?.toLowerCase() === 'and') {
       pos++;
       items.push(parseNot());
     }
     return items.length === 1 ? items[0]! : { kind: 'and', items };
   };
   const parseNot = (): Node => {
-    if (peek() === 'not') {
+    if (peek()?.toLowerCase() === 'not') {
       pos++;
       return { kind: 'not', expr: parseNot() };
     }
@@ -56,15 +56,7 @@ function parseRule(text: string, problems: string[]): Node {
       if (tokens[pos++] !== ')') throw new Error(`unbalanced parentheses in policy rule '${text}'`);
       return inner;
     }
-    if (token === '@') return { kind: 'true' };
-    if (token === '!') return { kind: 'false' };
-    const colon = token.indexOf(':');
-    if (colon < 0) {
-      // oslo.policy denies just this check and logs that it failed to understand it.
-      problems.push(`cannot parse policy check '${token}' in '${text}': that check denies`);
-      return { kind: 'false' };
-    }
-    return { kind: 'check', left: token.slice(0, colon), right: token.slice(colon + 1) };
+    return parseCheck(token, text, problems);
   };
   try {
     const node = parseOr();
@@ -74,6 +66,36 @@ function parseRule(text: string, problems: string[]): Node {
     problems.push(`${(err as Error).message}: the rule denies`);
     return { kind: 'false' };
   }
+}
+
+/** One check (`@`, `!`, `kind:match`); one that cannot be understood denies alone, as oslo.policy's does. */
+function parseCheck(token: string, text: string, problems: string[]): Node {
+  if (token === '@') return { kind: 'true' };
+  if (token === '!') return { kind: 'false' };
+  const colon = token.indexOf(':');
+  if (colon < 0) {
+    problems.push(`cannot parse policy check '${token}' in '${text}': that check denies`);
+    return { kind: 'false' };
+  }
+  return { kind: 'check', left: token.slice(0, colon), right: token.slice(colon + 1) };
+}
+
+/**
+ * A rule in oslo.policy's old list syntax: an OR of ANDs of single checks (`[["role:a", "role:b"], ["role:c"]]`,
+ * a bare string standing for a list of one); the empty list allows.
+ */
+function parseListRule(rule: unknown[], problems: string[]): Node {
+  if (rule.length === 0) return { kind: 'true' };
+  const text = JSON.stringify(rule);
+  const alternatives = rule
+    .map((inner) => (typeof inner === 'string' ? [inner] : Array.isArray(inner) ? inner : [String(inner)]))
+    .filter((inner) => inner.length > 0)
+    .map((inner): Node => {
+      const checks = inner.map((check) => parseCheck(String(check).replace(/%\((\w+)\)s/g, '%{$1}s'), text, problems));
+      return checks.length === 1 ? checks[0]! : { kind: 'and', items: checks };
+    });
+  if (alternatives.length === 0) return { kind: 'false' };
+  return alternatives.length === 1 ? alternatives[0]! : { kind: 'or', items: alternatives };
 }
 
 /** The `rule:NAME` references of a parsed rule. */
@@ -101,11 +123,11 @@ export class Policy {
   /** What an operator should know of the policy files that does not stop the service (oslo.policy logs them). */
   readonly warnings: string[] = [];
 
-  constructor(overrides: Record<string, string> = {}, opts: { enforceNewDefaults?: boolean } = {}) {
+  constructor(overrides: Record<string, unknown> = {}, opts: { enforceNewDefaults?: boolean } = {}) {
     this.legacyDefaults = opts.enforceNewDefaults === false;
     for (const [name, text] of Object.entries({ ...DEFAULT_RULES, ...overrides })) {
       const problems: string[] = [];
-      const rule = parseRule(String(text), problems);
+      const rule = Array.isArray(text) ? parseListRule(text, problems) : parseRule(String(text), problems);
       this.warnings.push(...problems.map((p) => `rule '${name}': ${p}`));
       const deprecated = DEPRECATED_RULES[name];
       const orDeprecated = this.legacyDefaults && deprecated !== undefined && !(name in overrides) && deprecated !== text;
@@ -123,10 +145,15 @@ export class Policy {
     if (files.length === 0) return new Policy({}, opts);
     // The YAML parser (about 4 MiB of memory) is loaded only when an operator has a policy file.
     const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-    const overrides: Record<string, string> = {};
+    const overrides: Record<string, unknown> = {};
     for (const file of files) {
       // A file of comments alone (Debian's policy.d/00_default_policy.yaml) sets nothing.
-      const rules: unknown = parse(readFileSync(file, 'utf8')) ?? {};
+      let rules: unknown;
+      try {
+        rules = parse(readFileSync(file, 'utf8')) ?? {};
+      } catch (err) {
+        throw new Error(`${file}: ${(err as Error).message}`);
+      }
       if (typeof rules !== 'object' || Array.isArray(rules)) throw new Error(`${file}: policy file must map rule names to check strings`);
       Object.assign(overrides, rules);
     }
@@ -140,11 +167,7 @@ export class Policy {
 
   /** Glance's `is_admin`: the `context_is_admin` rule, with the caller's own credentials as the target. */
   isAdmin(ctx: RequestContext): boolean {
-    return this.check(
-      'context_is_admin',
-      { ...ctx, isAdmin: false },
-      { project_id: ctx.projectId, user_id: ctx.userId, tenant: ctx.projectId, user: ctx.userId },
-    );
+    return this.check('context_is_admin', ctx, { project_id: ctx.projectId, user_id: ctx.userId, tenant: ctx.projectId, user: ctx.userId });
   }
 
   check(rule: string, ctx: RequestContext, target: PolicyTarget = {}): boolean {
@@ -186,10 +209,10 @@ export class Policy {
     const expected = interpolate(right, target);
     // `'literal':%(field)s` compares a constant with a target field.
     if (/^'.*'$/.test(left)) return left.slice(1, -1) === expected;
+    // oslo.context's policy values: `is_admin` is not among them, so `is_admin:True` never matches in Glance.
     const credentials: Record<string, string | boolean | null> = {
       project_id: ctx.projectId,
       user_id: ctx.userId,
-      is_admin: ctx.isAdmin,
     };
     const actual = credentials[left];
     if (actual === undefined || actual === null) return false;

@@ -51,7 +51,6 @@ export class PropertyProtections {
     const { defaults, sections: raw } = parseIni(text, source);
     const warnings: string[] = [];
     const unknown = new Set<string>();
-    const userSections = raw.filter(([name]) => !name.startsWith('os_glance')).length;
     const everyone: Permission = { kind: 'everyone' };
     const sections: Section[] = [
       {
@@ -83,11 +82,9 @@ export class PropertyProtections {
       }
       sections.push({ name, pattern, ops });
     }
-    if (userSections === 0) {
-      // Glance checks nothing when the file has no rules at all.
-      warnings.push('the file defines no sections: every extra property is allowed to everyone');
-      sections.push({ name: '.*', pattern: /(?:)/, ops: { create: everyone, read: everyone, update: everyone, delete: everyone } });
-    }
+    // Current Glance's own os_glance section means a file always has rules (Glance 25 checked nothing
+    // for a file without sections): no other property matches one, so none is allowed.
+    if (sections.length === 1) warnings.push('the file defines no sections: every extra property is denied');
     const protections = new PropertyProtections(sections, policy);
     protections.warnings.push(...warnings);
     return protections;

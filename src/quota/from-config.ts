@@ -26,6 +26,13 @@ export function quotaSettings(config: Config): QuotaSettings {
     for (const name of ['auth_url', 'username', 'password'] as const) {
       if (!opt(name)) config.refuse('oslo_limit', name, 'is required with use_keystone_limits');
     }
+    if (!opt('endpoint_id') && !opt('endpoint_service_type')) {
+      config.refuse(
+        'oslo_limit',
+        'endpoint_id',
+        'is required with use_keystone_limits, unless endpoint_service_type (and endpoint_region_name) name the endpoint',
+      );
+    }
     source = new KeystoneLimits({
       authUrl: opt('auth_url')!,
       username: opt('username')!,

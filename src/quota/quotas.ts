@@ -108,12 +108,9 @@ export class QuotaService {
     return [
       {
         bytes: Math.max(0, limit * MiB - usedBytes),
-        exceeded: (attempted) => {
-          const delta = Math.ceil(attempted / MiB);
-          // Bytes decide; where whole MiB would not show it, the usage's started MiB counts, so the sentence adds up.
-          const usage = current + delta > limit ? current : Math.ceil(usedBytes / MiB);
-          return gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, usage, delta)]);
-        },
+        // Bytes decide; the delta is told in the MiB it starts beyond the usage (as /v2/info/usage counts
+        // it), so that the sentence adds up.
+        exceeded: (attempted) => gazeError('OVER_LIMIT', projectId, [overLimitText(name, limit, current, Math.ceil((usedBytes + attempted) / MiB) - current)]),
       },
     ];
   }

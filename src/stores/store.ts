@@ -100,6 +100,8 @@ export class Store {
         // (nothing has gone to the reader yet). Only here: a file store's reader recycles its chunks
         // and must not be read ahead.
         await firstBytes(stream);
+        // It may have failed since, in the same turn: the read fails then too.
+        if (stream.errored) throw stream.errored;
       }
       const count = this.options.countBytes;
       if (count) stream.once('end', () => count('out', length));
@@ -152,7 +154,11 @@ function firstBytes(stream: Readable): Promise<void> {
       if (err) {
         stream.destroy();
         reject(err);
-      } else resolve();
+      } else {
+        // Until its reader listens (a moment later), an error must not go unheard: it would end the process.
+        stream.on('error', () => {});
+        resolve();
+      }
     };
     const ready = () => settle();
     const closed = () => settle(new Error('the data stream closed before its first byte'));

@@ -59,6 +59,40 @@ test('a rule that cannot be understood denies, as in oslo.policy, and says so; t
   assert.deepEqual(new Policy().warnings, [], "Glance's own defaults need no warning");
 });
 
+test("oslo.policy's other spellings: operators in any case, the old list syntax; is_admin is no credential", () => {
+  const policy = new Policy({
+    upper: 'role:x OR role:y',
+    negated: 'NOT role:banned AND role:x',
+    listed: [['role:x', 'project_id:%(project_id)s'], 'role:y'],
+    openList: [],
+    asAdmin: 'is_admin:True',
+  });
+  assert.equal(policy.check('upper', ctx('p', ['y']), {}), true);
+  assert.equal(policy.check('negated', ctx('p', ['x']), {}), true);
+  assert.equal(policy.check('negated', ctx('p', ['x', 'banned']), {}), false);
+  assert.equal(policy.check('listed', ctx('p', ['x']), { project_id: 'p' }), true);
+  assert.equal(policy.check('listed', ctx('p', ['x']), { project_id: 'q' }), false);
+  assert.equal(policy.check('listed', ctx('q', ['y']), { project_id: 'p' }), true);
+  assert.equal(policy.check('openList', ctx('p', []), {}), true);
+  // oslo.context's policy values have no is_admin: such a check never matches in Glance 25
+  assert.equal(policy.check('asAdmin', ctx('p', ['admin']), {}), false);
+  assert.deepEqual(policy.warnings, []);
+});
+
+test('a policy file that is not valid YAML is named in the error', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-policy-'));
+  try {
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(file, '"a": [unclosed\n');
+    assert.throws(
+      () => Policy.fromFiles([file]),
+      (err: Error) => err.message.startsWith(`${file}: `),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a reference to a rule nobody defined is decided by the 'default' rule, as oslo.policy does", () => {
   // Glance 25 has no admin_or_owner: legacy files that use it without defining it get `default` (allow).
   const open = new Policy({ add_member: 'rule:admin_or_owner' });

@@ -96,11 +96,12 @@ test('a property matching no section is denied every operation, for admins too',
   for (const op of ['create', 'read', 'update', 'delete'] as const) assert.ok(!pp.allows(op, 'other', roles('admin')), op);
 });
 
-test('a file without sections protects nothing, as in Glance, and says so', () => {
-  for (const text of ['', '# nothing here\n', '[DEFAULT]\ncreate = admin\n']) {
+test('a file without sections denies every extra property, as current Glance does, and says so', () => {
+  for (const text of ['', '# nothing here\n', '[DEFAULT]\ncreate = admin\n', '[os_glance_x]\ncreate = @\nread = @\nupdate = @\ndelete = @\n']) {
     const empty = parse(text);
-    for (const op of ['create', 'read', 'update', 'delete'] as const) assert.ok(empty.allows(op, 'anything', roles('member')), `${JSON.stringify(text)} ${op}`);
-    assert.ok(empty.warnings.some((w) => /defines no sections: every extra property is allowed to everyone/.test(w)));
+    for (const op of ['create', 'read', 'update', 'delete'] as const) assert.ok(!empty.allows(op, 'anything', roles('admin')), `${JSON.stringify(text)} ${op}`);
+    assert.ok(empty.allows('update', 'os_glance_importing_to_stores', roles('member')));
+    assert.ok(empty.warnings.some((w) => /defines no sections: every extra property is denied/.test(w)));
   }
 });
 

@@ -266,17 +266,21 @@ test('a rules file or a quota value that cannot be used stops both commands with
   const log = path.join(dir, 'gaze.log');
   writeFileSync(path.join(dir, 'protections.conf'), '[x_(]\ncreate = @\nread = @\nupdate = @\ndelete = @\n');
   const cases: Array<[string, RegExp]> = [
-    ['user_storage_quota = 1mb\n', new RegExp(`^gaze: ${conf}:2: \\[DEFAULT\\] user_storage_quota: '1mb' is not a size such as 10GB$`)],
+    ['user_storage_quota = 1mb\n', new RegExp(`^gaze: ${conf}:\\d: \\[DEFAULT\\] user_storage_quota: '1mb' is not a size such as 10GB$`)],
     ['user_storage_quota = 1.5MB\n', /user_storage_quota: '1\.5MB' is not a size such as 10GB$/],
     [
       'property_protection_file = protections.conf\n',
       /\[DEFAULT\] property_protection_file: Invalid configuration in property protection file .*malformed property protection rule \[x_\(\]/,
     ],
     ['use_keystone_limits = true\n', /\[oslo_limit\] auth_url: is required with use_keystone_limits$/],
+    [
+      'use_keystone_limits = true\n[oslo_limit]\nauth_url = http://127.0.0.1:9/v3\nusername = u\npassword = p\n',
+      /\[oslo_limit\] endpoint_id: is required with use_keystone_limits, unless endpoint_service_type/,
+    ],
   ];
   for (const [text, expected] of cases) {
     for (const withLog of [false, true]) {
-      writeFileSync(conf, `[DEFAULT]\n${text}${withLog ? `log_file = ${log}\n` : ''}`);
+      writeFileSync(conf, `[DEFAULT]\n${withLog ? `log_file = ${log}\n` : ''}${text}`);
       for (const command of [['config', 'check'], ['serve']]) {
         const run = await runGaze([...command, '--config-file', conf], { cwd: dir });
         const what = `${command.join(' ')} ${JSON.stringify(text)} log_file ${withLog}`;

@@ -324,6 +324,44 @@ test('a web server whose data changed after it was registered: the next location
   await assert.rejects(cut.arrayBuffer());
 });
 
+test('a location that fails before its first byte, without a length, passes the read to the next; a short body never ends the process', async () => {
+  const image = await api.createImage({ name: 'flaky' });
+  web.routes.set('/flaky.img', data);
+  web.routes.set('/good.img', data);
+  assert.equal((await add(image.id, at('/flaky.img'))).status, 200);
+  assert.equal((await add(image.id, at('/good.img'))).status, 200);
+  web.routes.set('/flaky.img', (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.flushHeaders();
+    setTimeout(() => res.socket?.destroy(), 30);
+  });
+  for (const range of [undefined, 'bytes=10-70009']) {
+    const r = await fetch(`${gaze.url}/v2/images/${image.id}/file`, { headers: range ? { range } : {} });
+    assert.equal(r.status, range ? 206 : 200);
+    assert.deepEqual(Buffer.from(await r.arrayBuffer()), range ? data.subarray(10, 70010) : data, range ?? 'whole');
+  }
+  // A short body that arrives with its end at once fails between the first bytes and the reader.
+  web.routes.set('/flaky.img', (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(data.subarray(0, 500));
+  });
+  web.routes.delete('/good.img');
+  const uncaught: unknown[] = [];
+  const record = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', record);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+      await r.arrayBuffer().catch(() => null);
+      assert.ok(r.status === 503 || r.status === 200, `${r.status}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } finally {
+    process.off('uncaughtException', record);
+  }
+  assert.deepEqual(uncaught.map(String), []);
+});
+
 test('location_strategy = store_type reads from the preferred store type first; location_order keeps the list order', async () => {
   const bytes = randomBytes(50_000);
   web.routes.set('/mirror.img', bytes);

@@ -11,6 +11,7 @@ const POLICY = `
 "context_is_admin": "role:cloud_admin"
 "add_member": "rule:admin_or_owner"
 "communitize_image": "role:admin and or ((("
+"delete_member": "role:member"
 `;
 
 const owner: Caller = { project: 'qb', roles: 'member,reader', user: 'ub' };
@@ -46,6 +47,10 @@ test('a rule that names an undefined rule is decided by `default` (allow), as os
   const added = await api.post(`/v2/images/${image.id}/members`, { member: 'qz' }, { as: sharedWith });
   assert.equal(added.status, 200, added.text);
   assert.equal((added.json as { member_id: string }).member_id, 'qz');
+  // and with delete_member opened to any member, a member that is not the owner may remove its own
+  // membership: no owner check of Gaze's own (the default rule keeps it to the owner)
+  assert.equal((await api.del(`/v2/images/${image.id}/members/${sharedWith.project}`, { as: sharedWith })).status, 204);
+  expectError(await api.get(`/v2/images/${image.id}/members/${sharedWith.project}`, { as: owner, headers: JSON_ACCEPT }), 404, /not found/);
 });
 
 test('a rule that cannot be parsed denies its own action; the others work', async () => {

@@ -127,8 +127,8 @@ test('image_size_total: refused up front with the unified-limits 413; within the
   const b = await api.createImage({}, alice);
   const refused = await announceOnly(`${gaze.url}/v2/images/${b.id}/file`, 600 * 1024, 'alice-project');
   assert.equal(refused.status, 413, refused.body);
-  // 600 KiB used and 600 KiB more: bytes decide, and the sentence counts the started MiB so that it adds up
-  assert.match(JSON.parse(refused.body).message, /Resource image_size_total is over limit of 1 due to current usage 1 and delta 1\]/);
+  // 600 KiB used and 600 KiB more: bytes decide, and the sentence adds up (0 MiB used, as the usage says, and 2 started)
+  assert.match(JSON.parse(refused.body).message, /Resource image_size_total is over limit of 1 due to current usage 0 and delta 2\]/);
   assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'images')), [a.id]);
   const usage = await api.get('/v2/info/usage', { as: alice });
   assert.deepEqual(usage.json.usage.image_size_total, { limit: 1, usage: 0 }); // 600 KiB: 0 whole MiB, as Glance counts
