@@ -98,3 +98,39 @@ test("creating an image for another project: the legacy owner check's words afte
     "You are not permitted to create images owned by 'bob-project'",
   );
 });
+
+test('with the deprecated rules, removing an image from one store is for its owner: a member of a shared or community image hears 403 and the copy stays', async () => {
+  const stores = await startGazeInProcess({
+    DEFAULT: { enabled_backends: 'fast:file, cheap:file' },
+    glance_store: { default_backend: 'fast' },
+    fast: { filesystem_store_datadir: '__DIR__/fast' },
+    cheap: { filesystem_store_datadir: '__DIR__/cheap' },
+    oslo_policy: { enforce_new_defaults: 'False' },
+  });
+  try {
+    const api = client(stores.url);
+    for (const visibility of ['community', 'shared']) {
+      const img = await api.createImage({ name: `in two stores, ${visibility}`, visibility }, alice);
+      assert.equal((await api.upload(img.id, Buffer.from('two copies'), alice)).status, 204);
+      const copy = await api.post(
+        `/v2/images/${img.id}/import`,
+        { method: { name: 'copy-image' }, stores: ['cheap'] },
+        { as: { ...alice, roles: 'admin,member,reader' } },
+      );
+      assert.equal(copy.status, 202, copy.text);
+      const inBoth = async () => ((await api.get(`/v2/images/${img.id}`, { as: alice })).json as { stores?: string }).stores === 'fast,cheap';
+      for (let i = 0; i < 100 && !(await inBoth()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(await inBoth(), 'the copy-image finished');
+      if (visibility === 'shared') {
+        assert.equal((await api.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice })).status, 200);
+        assert.equal((await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'accepted' }, as: bob })).status, 200);
+      }
+      expectError(await api.del(`/v2/stores/fast/${img.id}`, { as: bob, headers: JSON_ACCEPT }), 403, 'You do not own this image');
+      assert.ok(await inBoth(), 'nothing was removed');
+      assert.equal((await api.del(`/v2/stores/fast/${img.id}`, { as: alice })).status, 204);
+      assert.equal(((await api.get(`/v2/images/${img.id}`, { as: alice })).json as { stores?: string }).stores, 'cheap');
+    }
+  } finally {
+    await stores.stop();
+  }
+});
