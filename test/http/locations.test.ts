@@ -292,12 +292,18 @@ test('multi-store: an http store in enabled_backends names itself on the locatio
   }
 });
 
+/** An image whose data is `data` at two web locations, in this order. */
+async function imageAtTwoLocations(name: string, first: string, second: string): Promise<{ id: string }> {
+  const image = await api.createImage({ name });
+  for (const path of [first, second]) {
+    web.routes.set(path, data);
+    assert.equal((await add(image.id, at(path))).status, 200);
+  }
+  return image;
+}
+
 test('a web server whose data changed after it was registered: the next location serves, else 503, never other bytes', async () => {
-  const image = await api.createImage({ name: 'changed' });
-  web.routes.set('/changing.img', data);
-  web.routes.set('/steady.img', data);
-  assert.equal((await add(image.id, at('/changing.img'))).status, 200);
-  assert.equal((await add(image.id, at('/steady.img'))).status, 200);
+  const image = await imageAtTwoLocations('changed', '/changing.img', '/steady.img');
   // The server announces the new length: refused before a byte is sent.
   for (const [what, changed] of [
     ['grown', Buffer.concat([data, Buffer.from('appended')])],
@@ -325,11 +331,7 @@ test('a web server whose data changed after it was registered: the next location
 });
 
 test('a location that fails before its first byte, without a length, passes the read to the next; a short body never ends the process', async () => {
-  const image = await api.createImage({ name: 'flaky' });
-  web.routes.set('/flaky.img', data);
-  web.routes.set('/good.img', data);
-  assert.equal((await add(image.id, at('/flaky.img'))).status, 200);
-  assert.equal((await add(image.id, at('/good.img'))).status, 200);
+  const image = await imageAtTwoLocations('flaky', '/flaky.img', '/good.img');
   web.routes.set('/flaky.img', (res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     res.flushHeaders();
