@@ -17,6 +17,8 @@ export interface ImportInput {
   backend: Array<string | null>;
   /** The importing user's roles, for the plugins that depend on them (inject_image_metadata). */
   roles?: string[];
+  /** The roles of a service calling for the user (X-Service-Token): property protections count them too. */
+  service_roles?: string[];
   /** Formats and properties the import overwrote, put back if it fails (glance-download, plugins). */
   previous?: PreviousValues;
   /** The locations a copy-image made (ids), taken back if it fails with all_stores_must_succeed. */
@@ -92,6 +94,7 @@ const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
     },
     backend: { type: 'array', items: nullableString },
     roles: { type: 'array', items: { type: 'string' } },
+    service_roles: { type: 'array', items: { type: 'string' } },
     copies: { type: 'array', items: { type: 'string' } },
     previous: {
       type: 'object',

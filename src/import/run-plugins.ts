@@ -46,7 +46,7 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
       sizeCap,
       updateImage: (fields) => deps.images.requireUpdate(image.id, 'importing', fields),
       setProperties: (props) => deps.images.requireUpdate(image.id, 'importing', {}, props),
-      mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles }) ?? true,
+      mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles, serviceRoles: job.input.service_roles ?? [] }) ?? true,
       inspectFile,
       judge: (report, claimed) => judge(report, claimed, deps.settings.formatPolicy),
       warn: (message) => deps.log.warn({ task: job.task.id, image: image.id, plugin: plugin.name }, message),

@@ -70,6 +70,7 @@ export class ImportService {
     }
 
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
+    if (ctx.serviceRoles.length) input.service_roles = ctx.serviceRoles;
     await startLockedTask(this.deps, this.engine, ctx, id, 'api_image_import', input);
     return {};
   }

@@ -22,6 +22,11 @@ before(async () => {
       'read = member',
       'update = member',
       'delete = member',
+      '[^injected_by_service$]',
+      'create = service',
+      'read = member',
+      'update = service',
+      'delete = service',
       '[^x_]',
       'create = member',
       'read = member',
@@ -41,7 +46,7 @@ before(async () => {
     fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
     cheap: { filesystem_store_datadir: '__DIR__/stores/cheap' },
     image_import_opts: { image_import_plugins: 'image_conversion,inject_image_metadata' },
-    inject_metadata_properties: { inject: 'injected_ok:yes,injected_admin_only:no', ignore_user_roles: '' },
+    inject_metadata_properties: { inject: 'injected_ok:yes,injected_admin_only:no,injected_by_service:svc', ignore_user_roles: '' },
   });
   api = client(gaze.url);
 });
@@ -74,6 +79,24 @@ test('inject_image_metadata writes only the properties the importing user may cr
   assert.equal(image.injected_ok, 'yes');
   assert.equal(image.injected_admin_only, undefined, 'a member may not create it, so it is not injected');
   assert.equal((await api.get(`/v2/images/${img.id}`)).json.injected_admin_only, undefined, 'not stored either');
+  assert.equal(image.injected_by_service, undefined, 'nor what only a service may create');
+});
+
+test("a service's roles (X-Service-Token) count for what inject_image_metadata may write, as the user's do", async () => {
+  const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
+  const staged = await api.put(`/v2/images/${img.id}/stage`, {
+    body: readFileSync(path.join(corpus, 'raw.img')),
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(staged.status, 204);
+  const asService = { as: alice, headers: { 'x-service-roles': 'service' } };
+  assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, asService)).status, 202);
+  const { tasks, image } = await settle(img.id, alice);
+  assert.equal(tasks[0].status, 'success', tasks[0].message);
+  assert.equal(image.injected_by_service, 'svc');
+  assert.equal(image.injected_admin_only, undefined);
+  assert.equal('service_roles' in tasks[0].input, false, 'the roles stay out of the task shown');
 });
 
 test('copy-image runs no plugin: a qcow2 is copied as qcow2, byte for byte, with nothing injected', async () => {

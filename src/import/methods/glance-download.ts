@@ -31,7 +31,9 @@ export const glanceDownload: ImportMethod = {
     const protections = deps.propertyProtections;
     const copied = Object.fromEntries(
       Object.entries(copiedProperties(remote.metadata, extraProperties)).filter(
-        ([key]) => !protections || protections.mayWrite(key, Object.hasOwn(image.properties, key), { roles: input.roles ?? [] }),
+        ([key]) =>
+          !protections ||
+          protections.mayWrite(key, Object.hasOwn(image.properties, key), { roles: input.roles ?? [], serviceRoles: input.service_roles ?? [] }),
       ),
     );
     input.previous = {
