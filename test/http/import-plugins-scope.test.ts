@@ -65,7 +65,8 @@ async function settle(id: string, as: Caller): Promise<any> {
   throw new Error(`import of ${id} did not settle`);
 }
 
-test('inject_image_metadata writes only the properties the importing user may create', async () => {
+/** Alice stages a raw image and imports it by glance-direct, with these headers on the import; its end. */
+async function importedByAlice(importHeaders: Record<string, string> = {}): Promise<{ id: string; tasks: any[]; image: any }> {
   const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
   const staged = await api.put(`/v2/images/${img.id}/stage`, {
     body: readFileSync(path.join(corpus, 'raw.img')),
@@ -73,26 +74,22 @@ test('inject_image_metadata writes only the properties the importing user may cr
     headers: { 'content-type': 'application/octet-stream' },
   });
   assert.equal(staged.status, 204);
-  assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice })).status, 202);
-  const { tasks, image } = await settle(img.id, alice);
+  const imported = await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, { as: alice, headers: importHeaders });
+  assert.equal(imported.status, 202);
+  return { id: img.id, ...(await settle(img.id, alice)) };
+}
+
+test('inject_image_metadata writes only the properties the importing user may create', async () => {
+  const { id, tasks, image } = await importedByAlice();
   assert.equal(tasks[0].status, 'success', tasks[0].message);
   assert.equal(image.injected_ok, 'yes');
   assert.equal(image.injected_admin_only, undefined, 'a member may not create it, so it is not injected');
-  assert.equal((await api.get(`/v2/images/${img.id}`)).json.injected_admin_only, undefined, 'not stored either');
+  assert.equal((await api.get(`/v2/images/${id}`)).json.injected_admin_only, undefined, 'not stored either');
   assert.equal(image.injected_by_service, undefined, 'nor what only a service may create');
 });
 
 test("a service's roles (X-Service-Token) count for what inject_image_metadata may write, as the user's do", async () => {
-  const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
-  const staged = await api.put(`/v2/images/${img.id}/stage`, {
-    body: readFileSync(path.join(corpus, 'raw.img')),
-    as: alice,
-    headers: { 'content-type': 'application/octet-stream' },
-  });
-  assert.equal(staged.status, 204);
-  const asService = { as: alice, headers: { 'x-service-roles': 'service' } };
-  assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' } }, asService)).status, 202);
-  const { tasks, image } = await settle(img.id, alice);
+  const { tasks, image } = await importedByAlice({ 'x-service-roles': 'service' });
   assert.equal(tasks[0].status, 'success', tasks[0].message);
   assert.equal(image.injected_by_service, 'svc');
   assert.equal(image.injected_admin_only, undefined);
