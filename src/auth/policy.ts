@@ -202,7 +202,7 @@ export class Policy {
     if (left === 'rule') {
       // oslo.policy's rules fall back to `default` for a name they do not have; once, so that a
       // `default` that names a missing rule denies rather than loops.
-      const node = this.rules.get(right) ?? (right !== 'default' && !fallback ? this.rules.get('default') : undefined);
+      const node = this.rules.get(right) ?? (fallback ? undefined : this.rules.get('default'));
       return node ? this.evaluate(node, ctx, target, depth + 1, fallback || !this.rules.has(right)) : false;
     }
     if (left === 'role') return ctx.roles.includes(interpolate(right, target).toLowerCase());

@@ -101,8 +101,7 @@ export class PropertyProtections {
       case 'no-one':
         return false;
       case 'roles':
-        // A service's roles (X-Service-Token) count beside the user's, as in Glance.
-        return [...ctx.roles, ...(ctx.serviceRoles ?? [])].some((r) => permission.roles.has(r.trim().toLowerCase()));
+        return callerRoles(ctx).some((r) => permission.roles.has(r));
       case 'policy':
         // Glance enforces the rule with an empty target: only the caller's credentials count.
         return this.policy.check(permission.rule, fullContext(ctx), {});
@@ -156,8 +155,13 @@ function policyPermission(section: string, op: string, value: string, source: st
   return { kind: 'policy', rule: value };
 }
 
+/** The caller's roles as Glance weighs them here: a service's (X-Service-Token) beside the user's, lower-cased. */
+function callerRoles(ctx: ProtectionCaller): string[] {
+  return [...ctx.roles, ...(ctx.serviceRoles ?? [])].map((r) => r.trim().toLowerCase());
+}
+
 function fullContext(ctx: ProtectionCaller): RequestContext {
-  const roles = [...ctx.roles, ...(ctx.serviceRoles ?? [])].map((r) => r.trim().toLowerCase());
+  const roles = callerRoles(ctx);
   return {
     userId: ctx.userId ?? null,
     projectId: ctx.projectId ?? null,

@@ -4,6 +4,7 @@ import type { CatalogService } from '../auth/context.ts';
 import type { SafeDownloadOptions } from '../net/safe-download.ts';
 import type { ImportDeps } from './deps.ts';
 import type { ImportPlugin } from './plugins/index.ts';
+import type { ProtectionCaller } from '../auth/property-protections.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { Metrics } from '../util/metrics.ts';
 import { ImportStopped } from './failures.ts';
@@ -39,6 +40,11 @@ export function previousPropertyWrites(previous: PreviousValues | undefined): Pr
   if (!previous) return {};
   const absent = new Set(previous.absent ?? Object.keys(previous.properties).filter((k) => previous.properties[k] === null));
   return Object.fromEntries(Object.entries(previous.properties).map(([k, v]) => [k, absent.has(k) ? null : (v ?? NULL_VALUE)]));
+}
+
+/** Who an import writes properties for, as property protections ask it (the user's and a service's roles). */
+export function importCaller(input: ImportInput): ProtectionCaller {
+  return { roles: input.roles ?? [], serviceRoles: input.service_roles ?? [] };
 }
 
 /** The caller's token and catalog (glance-download): kept in memory only, never in the task row. */

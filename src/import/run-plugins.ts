@@ -1,7 +1,7 @@
 import type { Image } from '../domain/image.ts';
 import { inspectFile } from '../formats/inspector.ts';
 import { judge } from '../formats/verdict.ts';
-import { saveInput, type ImportJob } from './job.ts';
+import { importCaller, saveInput, type ImportJob } from './job.ts';
 
 /**
  * The configured import plugins, in order, on the staged file (never for copy-image: those bytes are
@@ -46,7 +46,7 @@ async function runEach(job: ImportJob, image: Image, opts: { stagedPath: string;
       sizeCap,
       updateImage: (fields) => deps.images.requireUpdate(image.id, 'importing', fields),
       setProperties: (props) => deps.images.requireUpdate(image.id, 'importing', {}, props),
-      mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, { roles, serviceRoles: job.input.service_roles ?? [] }) ?? true,
+      mayWriteProperty: (name, exists) => protections?.mayWrite(name, exists, importCaller(job.input)) ?? true,
       inspectFile,
       judge: (report, claimed) => judge(report, claimed, deps.settings.formatPolicy),
       warn: (message) => deps.log.warn({ task: job.task.id, image: image.id, plugin: plugin.name }, message),

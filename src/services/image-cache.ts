@@ -193,7 +193,6 @@ export class ImageCacheService {
     const fill = cache.beginFill(image);
     if (!fill) return false;
     const source = await this.deps.stores.openFirst(image.locations, {
-      length: image.size,
       size: image.size,
       failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${url} to cache it; trying the next location`),
     });

@@ -110,7 +110,6 @@ export class ImageDataService {
     if (cached) return { image, stream: cached, range: byteRange, delivered };
     const stream = await this.deps.stores.openFirst(image.locations, {
       range: byteRange,
-      length,
       size: image.size,
       failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
     });

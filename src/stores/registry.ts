@@ -150,17 +150,17 @@ export class StoreRegistry {
 
   /**
    * The data of the first of an image's locations, in read order, that its store opens; null when none
-   * does (each failure is reported to `failed`). `length` as for Store.read.
+   * does (each failure is reported to `failed`). `size` as for Store.read.
    */
   async openFirst(
     locations: Array<{ url: string; metadata: Record<string, unknown> }>,
-    opts: { range?: ByteRange; length: number; size: number; failed(url: string, err: unknown): void },
+    opts: { range?: ByteRange; size: number; failed(url: string, err: unknown): void },
   ): Promise<Readable | null> {
     for (const location of this.readOrder(locations)) {
       const store = this.forLocation(location);
       if (!store) continue;
       try {
-        return await store.read(location.url, opts.range, opts.length, opts.size);
+        return await store.read(location.url, opts.range, opts.size);
       } catch (err) {
         opts.failed(location.url, err);
       }

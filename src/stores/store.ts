@@ -85,15 +85,16 @@ export class Store {
   }
 
   /**
-   * The data at url. With `length` (the bytes the read must deliver), they count as read when the stream
-   * ends, and data this service does not own (a web server's) that ends at another length fails the
-   * stream instead of passing for the image; `wholeLength` (the image's size) lets its driver refuse
-   * such data before the first byte.
+   * The data at url. With `size` (the whole data's, the image's size), the bytes the read delivers (the
+   * range, or all) count as read when the stream ends, and data this service does not own (a web
+   * server's) that has another length fails the read, before its first byte where that can be seen, else
+   * the stream, instead of passing for the image.
    */
-  read(url: string, range?: ByteRange, length?: number, wholeLength?: number): Promise<Readable> {
+  read(url: string, range?: ByteRange, size?: number): Promise<Readable> {
     return wrap(this.id, async () => {
-      let stream = await this.driver.read(url, range, wholeLength);
-      if (length === undefined) return stream;
+      let stream = await this.driver.read(url, range, size);
+      if (size === undefined) return stream;
+      const length = range ? range.end - range.start + 1 : size;
       if (!this.ownsData) {
         stream = guardBody(stream, { expectedLength: length, maxBytes: length, readTimeoutMs: 0, url });
         // Data that fails before its first byte fails this read, so that the next location is tried

@@ -1,6 +1,6 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
 import { ImportStopped } from '../failures.ts';
-import { saveInput } from '../job.ts';
+import { importCaller, saveInput } from '../job.ts';
 import { NULL_VALUE, type PropertyWrites } from '../../domain/image.ts';
 import type { ImportMethod } from './method.ts';
 
@@ -31,9 +31,7 @@ export const glanceDownload: ImportMethod = {
     const protections = deps.propertyProtections;
     const copied = Object.fromEntries(
       Object.entries(copiedProperties(remote.metadata, extraProperties)).filter(
-        ([key]) =>
-          !protections ||
-          protections.mayWrite(key, Object.hasOwn(image.properties, key), { roles: input.roles ?? [], serviceRoles: input.service_roles ?? [] }),
+        ([key]) => !protections || protections.mayWrite(key, Object.hasOwn(image.properties, key), importCaller(input)),
       ),
     );
     input.previous = {
