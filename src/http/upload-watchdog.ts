@@ -16,6 +16,9 @@ export interface UploadWatchdogOptions {
  */
 export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: UploadWatchdogOptions): Transform {
   const watchdog = new UploadWatchdog(opts);
+  // A failure of the body is its reader's to report. A client that hangs up after the reader has gone
+  // (the answer sent, or the upload ended another way) must not end the process with an unheard error.
+  watchdog.on('error', () => {});
   req.on('error', (err) => watchdog.destroy(err));
   req.on('aborted', () => watchdog.destroy(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' })));
   req.pipe(watchdog);
