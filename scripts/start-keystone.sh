@@ -4,6 +4,7 @@
 #   usage: scripts/start-keystone.sh DIR [PORT]      (PORT defaults to 5000)
 #   env:   GAZE_REGION_ONE_PORT / GAZE_REGION_TWO_PORT  ports of the image endpoints (9292 / 9293)
 #          KEYSTONE_ADMIN_PASSWORD                      bootstrap admin password (admin-secret)
+#          KEYSTONE_TOKEN_EXPIRATION                    seconds a token lives ([token] expiration, 3600)
 # Idempotent-ish: when a Keystone started for DIR already answers on PORT it does nothing but print READY;
 # a stopped DIR is started again with its database (the seeding finds what exists and fixes URLs).
 # Stop it with scripts/stop-keystone.sh DIR. Logs: DIR/uwsgi.log, DIR/keystone.log, DIR/seed.log;
@@ -85,7 +86,7 @@ key_repository = $dir/fernet-keys
 key_repository = $dir/credential-keys
 
 [token]
-expiration = 3600
+expiration = ${KEYSTONE_TOKEN_EXPIRATION:-3600}
 
 # bcrypt only uses 72 bytes; the default (4096) makes Keystone log a warning on every password check.
 [identity]

@@ -1,3 +1,5 @@
+import { gazeError } from '../domain/errors.ts';
+
 // Who is calling: built once per request by the authenticator (no-auth headers or a Keystone token).
 
 export interface CatalogEndpoint {
@@ -50,4 +52,9 @@ export function makeContext(fields: Partial<RequestContext> & { requestId: strin
 export interface Authenticator {
   authenticate(headers: Record<string, string | string[] | undefined>, requestId: string): Promise<RequestContext>;
   close?(): Promise<void>;
+}
+
+/** Glance's `mutating` guard: a caller let in without a valid token (allow_anonymous_access) only reads. */
+export function refuseReadOnlyCaller(ctx: RequestContext): void {
+  if (ctx.readOnly) throw gazeError('READ_ONLY');
 }

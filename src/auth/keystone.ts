@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
-import { gazeError, type GazeError } from '../domain/errors.ts';
+import { gazeError, GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
 import { keystoneBase, passwordAuthBody } from './keystone-password.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
@@ -50,6 +50,9 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const maxCached = opts.maxCachedTokens ?? 10_000;
   const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken');
   const now = opts.now ?? Date.now;
+  const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles').map((r) => r.toLowerCase()));
+  const serviceTokenRolesRequired = config.get('keystone_authtoken', 'service_token_roles_required');
+  const allowAnonymous = config.get('DEFAULT', 'allow_anonymous_access');
 
   const serviceAuthBody = passwordAuthBody({
     username: opt('username')!,
@@ -61,9 +64,9 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
 
   const unauthorized = (): GazeError => gazeError('UNAUTHORIZED').withHeaders({ 'WWW-Authenticate': wwwAuthenticate });
 
-  async function call(method: string, headers: Record<string, string>, body?: string): Promise<Response> {
+  async function call(method: string, headers: Record<string, string>, body?: string, query = ''): Promise<Response> {
     try {
-      return await doFetch(`${authUrl}/v3/auth/tokens`, {
+      return await doFetch(`${authUrl}/v3/auth/tokens${query}`, {
         method,
         headers: { Accept: 'application/json', ...headers },
         body,
@@ -124,16 +127,17 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     cache.set(key, { value: info, expiresAt });
   }
 
-  async function validate(userToken: string): Promise<{ info: TokenInfo; expiresAt: number }> {
+  /** `allowExpired`: Keystone answers for a token expired within its allow_expired_window too. */
+  async function validate(userToken: string, allowExpired: boolean): Promise<{ info: TokenInfo; expiresAt: number }> {
     for (let attempt = 0; ; attempt++) {
       const service = await getServiceToken();
-      const res = await call('GET', { 'X-Auth-Token': service, 'X-Subject-Token': userToken });
+      const res = await call('GET', { 'X-Auth-Token': service, 'X-Subject-Token': userToken }, undefined, allowExpired ? '?allow_expired=1' : '');
       if (res.status === 200) {
         const body = await readJson(res);
         const token = body?.token;
         if (!token?.user?.id) throw new KeystoneUnavailable('token validation answer without a user');
         const expiresAt = Date.parse(token.expires_at);
-        if (!(expiresAt > now())) throw unauthorized();
+        if (!allowExpired && !(expiresAt > now())) throw unauthorized();
         return { info: toInfo(token, userToken), expiresAt };
       }
       await res.body?.cancel();
@@ -148,15 +152,28 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     }
   }
 
-  /** A token's facts: from the cache while they are fresh, else from Keystone. */
-  async function known(token: string): Promise<TokenInfo> {
+  /** A token's facts: from the cache while they are fresh, else from Keystone (an expired token is never cached). */
+  async function known(token: string, allowExpired = false): Promise<TokenInfo> {
     const key = createHash('sha256').update(token).digest('hex');
     const hit = cache.get(key);
     if (hit && hit.expiresAt > now()) return hit.value;
     if (hit) cache.delete(key);
-    const { info, expiresAt } = await validate(token);
+    const { info, expiresAt } = await validate(token, allowExpired);
     remember(key, info, expiresAt);
     return info;
+  }
+
+  /** The roles of a valid X-Service-Token, or none. */
+  async function validServiceRoles(token: string | null): Promise<string[]> {
+    if (token === null || !/^[\x21-\x7e]+$/.test(token)) return [];
+    let roles: string[];
+    try {
+      roles = (await known(token)).roles;
+    } catch (err) {
+      if (err instanceof GazeError && err.status === 401) return [];
+      throw err;
+    }
+    return serviceTokenRolesRequired && !roles.some((role) => serviceTokenRoles.has(role)) ? [] : roles;
   }
 
   return {
@@ -164,17 +181,23 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       // keystonemiddleware also accepts the Swift-era X-Storage-Token.
       const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
       // Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header.
-      if (!userToken || !/^[\x21-\x7e]+$/.test(userToken)) throw unauthorized();
-
       try {
-        const info = await known(userToken);
-        // A service calling on a user's behalf adds its own token; a bad one is refused, as keystonemiddleware does.
-        const serviceToken = header(headers, 'x-service-token');
-        if (serviceToken !== null && !/^[\x21-\x7e]+$/.test(serviceToken)) throw unauthorized();
-        const serviceRoles = serviceToken === null ? [] : (await known(serviceToken)).roles;
+        if (!userToken || !/^[\x21-\x7e]+$/.test(userToken)) throw unauthorized();
+        // A service calling on a user's behalf adds its own token. One holding a service role
+        // (service_token_roles) may bring a user token that has expired meanwhile (Nova's snapshot after
+        // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
+        // that is not valid only adds no roles; neither does one without a service role when
+        // service_token_roles_required is set.
+        const serviceRoles = await validServiceRoles(header(headers, 'x-service-token'));
+        const info = await known(
+          userToken,
+          serviceRoles.some((role) => serviceTokenRoles.has(role)),
+        );
         return makeContext({ ...info, serviceRoles, requestId });
       } catch (err) {
         if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
+        // Glance's allow_anonymous_access: no valid token reads as nobody (no project, no roles), read-only.
+        if (allowAnonymous && err instanceof GazeError && err.code === 'UNAUTHORIZED') return makeContext({ requestId, readOnly: true });
         throw err;
       }
     },

@@ -87,6 +87,9 @@ export const OPTIONS = {
     noauth_default_project_id: { type: 'string', default: 'admin' },
     // Gaze: no-auth mode makes every anonymous caller an admin, so listening beyond loopback must be asked for.
     noauth_allow_remote: { type: 'bool', default: false },
+    // Glance's: with Keystone, a request without a valid token reads as an anonymous caller (no
+    // project, no roles) instead of a 401; every write is then 403 "Read-only access".
+    allow_anonymous_access: { type: 'bool', default: false },
     property_protection_file: { type: 'string', default: null },
     property_protection_rule_format: { type: 'string', default: 'roles' },
     // Glance's WSGI socket timeout; Gaze applies it to request bodies: an upload or stage that sends no
@@ -239,6 +242,10 @@ export const OPTIONS = {
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },
+    // keystonemiddleware's: an X-Service-Token holding one of these roles lets an expired user token
+    // through (Nova's snapshot after a long conversion); with _required, a service token without them is 401.
+    service_token_roles: { type: 'list', default: ['service'] },
+    service_token_roles_required: { type: 'bool', default: false },
     ...KEYSTONEAUTH_TLS,
   },
   oslo_policy: {

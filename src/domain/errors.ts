@@ -57,6 +57,7 @@ const table = {
       'This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.',
   },
   FORBIDDEN: { status: 403, message: (text: string) => text },
+  READ_ONLY: { status: 403, message: () => 'Read-only access', layout: 'detail' },
   POLICY_DENIED: { status: 403, message: (rule: string) => `You are not authorized to complete ${rule} action.` },
   CONFLICT: { status: 409, message: (text: string) => text },
   INTERNAL: { status: 500, message: () => 'The server has either erred or is incapable of performing the requested operation.' },

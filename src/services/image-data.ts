@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { moveTo, resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -33,6 +33,7 @@ export class ImageDataService {
 
   /** PUT /v2/images/{id}/file. The caller has checked the content type. */
   async upload(ctx: RequestContext, id: string, source: Readable, storeId?: string, sizeHint?: number): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     // An X-Image-Meta-Store that is there but empty names no store (Glance: 400), rather than the default.
     const store = storeId !== undefined && this.deps.stores.multistore ? this.deps.stores.get(storeId) : this.deps.stores.default();
     if (!store) throw gazeError('STORE_UNKNOWN', storeId!);

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { PropertyOperation } from '../auth/property-protections.ts';
 import { USER_BASE_PROPERTIES, checkMinimum, checkNoFourByteUnicode, checkPropertyName, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -24,6 +24,7 @@ export class ImageUpdateService {
   }
 
   async update(ctx: RequestContext, id: string, body: unknown, dialect: PatchDialect): Promise<Image> {
+    refuseReadOnlyCaller(ctx);
     const ops = parsePatch(body, dialect);
     for (const op of ops) {
       if (op.op === 'remove') continue;

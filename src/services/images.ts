@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import {
   CREATE_DISALLOWED,
   CREATE_READ_ONLY,
@@ -39,6 +39,7 @@ export class ImageService {
   ) {}
 
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
+    refuseReadOnlyCaller(ctx);
     // Glance's order: the attributes no request may set, the schema, the custom properties' names; then
     // (in its image factory, after the policy, the quotas and the property protections) the read-only
     // attributes and `locations`.
@@ -146,6 +147,7 @@ export class ImageService {
    * lives there (unless `local`: the replay failed and the image is deleted here regardless).
    */
   async delete(ctx: RequestContext, id: string, opts: { staging: StagingPlace; local?: boolean }): Promise<{ forwardTo?: string }> {
+    refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_TO_DELETE');
     await authorizeOnImage(this.deps, ctx, 'delete_image', image);
     const stageHost = stagedElsewhere(image, opts.staging);
@@ -174,6 +176,7 @@ export class ImageService {
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'deactivate', image);
     if (image.status === 'deactivated') return;
@@ -184,6 +187,7 @@ export class ImageService {
   }
 
   async reactivate(ctx: RequestContext, id: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'reactivate', image);
     if (image.status === 'active') return;
@@ -193,6 +197,7 @@ export class ImageService {
   }
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
     await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_UPDATE_FORBIDDEN', id));
     if (tag.length > TAG_MAX) throw gazeError('SCHEMA_MISMATCH', 'image', `'${tag}' is too long`);
@@ -215,6 +220,7 @@ export class ImageService {
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
     await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_DELETE_FORBIDDEN', id));
     if (!image.tags.includes(tag)) throw gazeError('NOT_FOUND');

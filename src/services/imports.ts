@@ -1,5 +1,5 @@
 import { logTaskFailure } from '../util/logger.ts';
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/task.ts';
@@ -34,6 +34,7 @@ export class ImportService {
    * Returns the worker to replay the request to when the staged data of a glance-direct lives there.
    */
   async start(ctx: RequestContext, id: string, body: unknown, storeHeader?: string): Promise<{ forwardTo?: string }> {
+    refuseReadOnlyCaller(ctx);
     const request = this.parse(body);
     const method = request.method.name;
     const image = await findVisibleImage(this.deps, ctx, id);

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { MemberRow } from '../db/repos/members.ts';
@@ -52,6 +52,7 @@ export class MemberService {
   }
 
   async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRow> {
+    refuseReadOnlyCaller(ctx);
     if (body === undefined) throw gazeError('BODY_EXPECTED');
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
@@ -81,6 +82,7 @@ export class MemberService {
   }
 
   async update(ctx: RequestContext, imageId: string, memberId: string, body: unknown): Promise<MemberRow> {
+    refuseReadOnlyCaller(ctx);
     if (body === undefined) throw gazeError('BODY_EXPECTED');
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!('status' in body)) throw gazeError('BAD_REQUEST', 'Status not specified');
@@ -103,6 +105,7 @@ export class MemberService {
   }
 
   async remove(ctx: RequestContext, imageId: string, memberId: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     const image = await this.image(ctx, imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import {
   normalizeProperty,
@@ -113,6 +113,7 @@ export class MetadefNamespaceService {
   }
 
   async create(ctx: RequestContext, raw: unknown): Promise<CreatedNamespace> {
+    refuseReadOnlyCaller(ctx);
     const body = bodyOf(raw);
     refuseReadOnly(body, NAMESPACE_READ_ONLY);
     validated(this.deps, 'namespace', raw);

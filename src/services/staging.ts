@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import { moveTo, resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
@@ -66,6 +66,7 @@ export class StagingService {
   }
 
   async stage(ctx: RequestContext, id: string, source: Readable, sizeHint?: number): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     this.assertAvailable();
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);

@@ -1,4 +1,4 @@
-import type { RequestContext } from '../auth/context.ts';
+import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { Policy } from '../auth/policy.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -19,6 +19,7 @@ export class StoreInfoService {
 
   /** Removes an image's data from one store (spec images-api.md §14). */
   async deleteFromStore(ctx: RequestContext, storeId: string, imageId: string): Promise<void> {
+    refuseReadOnlyCaller(ctx);
     if (!this.stores.multistore) throw gazeError('NOT_FOUND');
     const store = this.stores.get(storeId);
     if (!store) throw gazeError('STORE_NOT_AVAILABLE', storeId);

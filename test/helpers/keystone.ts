@@ -13,6 +13,8 @@ export interface KeystoneOptions {
   /** Ports the image endpoints of RegionOne / RegionTwo name in the catalog (defaults 9292 / 9293). */
   regionOnePort?: number;
   regionTwoPort?: number;
+  /** Seconds a token lives ([token] expiration; 3600 by default): short, to test expired tokens. */
+  tokenExpiration?: number;
 }
 
 export interface RunningKeystone {
@@ -61,6 +63,7 @@ export async function startKeystone(opts: KeystoneOptions = {}): Promise<Running
     const out = await runScript('start-keystone.sh', [dir, String(port)], 180_000, {
       GAZE_REGION_ONE_PORT: String(opts.regionOnePort ?? 9292),
       GAZE_REGION_TWO_PORT: String(opts.regionTwoPort ?? 9293),
+      KEYSTONE_TOKEN_EXPIRATION: String(opts.tokenExpiration ?? 3600),
     });
     if (!/^READY$/m.test(out)) throw new Error(`start-keystone.sh did not print READY:\n${out}`);
   } catch (err) {
