@@ -225,7 +225,11 @@ const table = {
   MEMBER_UPDATE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to update members for image ${id}.` },
   MEMBER_DELETE_FORBIDDEN: { status: 403, message: (id: string) => `Not allowed to delete members for image ${id}.` },
   MEMBER_DUPLICATE: { status: 409, message: (member: string, id: string) => `Member ${member} is duplicated for image ${id}` },
-  MEMBER_LIMIT: { status: 413, message: (id: string, detail: string) => `Image member limit exceeded for image ${id}: ${detail}` },
+  MEMBER_LIMIT: {
+    status: 413,
+    message: (id: string, attempted: number, maximum: number) =>
+      `Image member limit exceeded for image ${id}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${attempted}, Maximum: ${maximum}:`,
+  },
   /** GET of one membership of an image that is not shared: Glance turns its 403 into a 404, words kept. */
   MEMBERS_ONLY_SHARED: { status: 404, message: () => 'Only shared images have members.' },
   MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `${member} not found in the member list of the image ${id}.` },

@@ -118,6 +118,7 @@ export class ImageUpdateService {
         image[key] = value as number;
         return;
       case 'tags':
+        this.images.checkTagQuota(value as string[]);
         image.tags = [...new Set(value as string[])];
         return;
       case 'name':

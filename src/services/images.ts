@@ -77,12 +77,13 @@ export class ImageService {
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
 
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });
-    const tags = [...new Set((body.tags as string[] | undefined) ?? [])];
+    const givenTags = (body.tags as string[] | undefined) ?? [];
+    const tags = [...new Set(givenTags)];
     // Property protections come after the policy checks and before the property quota, as in Glance.
     for (const key of extraKeys) {
       if (this.deps.propertyProtections && !this.deps.propertyProtections.allows('create', key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
     }
-    this.checkQuotas(properties, tags);
+    this.checkQuotas(properties, givenTags);
     const readOnly = CREATE_READ_ONLY.find((key) => key in body);
     if (readOnly) throw gazeError('ATTRIBUTE_READ_ONLY', readOnly);
     if ('locations' in body) throw gazeError('ATTRIBUTE_RESERVED', 'locations');
@@ -128,10 +129,16 @@ export class ImageService {
     return (await this.deps.images.get(id)) !== null;
   }
 
-  checkQuotas(properties: ImageProperties, tags: string[]): void {
-    const { imagePropertyQuota, imageTagQuota } = this.deps.settings;
+  checkQuotas(properties: ImageProperties, tags: readonly string[]): void {
+    const { imagePropertyQuota } = this.deps.settings;
     const props = countedPropertyKeys(properties);
     if (imagePropertyQuota >= 0 && props > imagePropertyQuota) throw gazeError('PROPERTY_QUOTA', props, imagePropertyQuota);
+    this.checkTagQuota(tags);
+  }
+
+  /** image_tag_quota, counted as Glance counts a list it is given: a duplicate too. */
+  checkTagQuota(tags: readonly string[]): void {
+    const { imageTagQuota } = this.deps.settings;
     if (imageTagQuota >= 0 && tags.length > imageTagQuota) throw gazeError('TAG_QUOTA', tags.length, imageTagQuota);
   }
 

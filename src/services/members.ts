@@ -73,7 +73,7 @@ export class MemberService {
     const quota = this.deps.settings.imageMemberQuota;
     if (quota >= 0) {
       const count = await this.deps.members.count(imageId);
-      if (count + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, `Maximum number of members exceeded. Attempted: ${count + 1}, Maximum: ${quota}`);
+      if (count + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, count + 1, quota);
     }
     const row = await this.deps.members.add(imageId, memberId);
     if (!row) throw gazeError('MEMBER_DUPLICATE', memberId, imageId);
