@@ -205,9 +205,12 @@ export const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum
 
 export const DIGEST_HEX_LENGTH: Record<string, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
 
-/** Checks an expected digest given on create: both fields, the service's algorithm, hex of the right length. */
+/**
+ * Checks an expected digest given on create: both fields, the service's algorithm, hex of the right
+ * length. Both null is none given (a queued image's fields, as a client copying one sends them back).
+ */
 export function checkExpectedDigest(algo: unknown, value: unknown, hashingAlgorithm: string): void {
-  if (algo === undefined && value === undefined) return;
+  if ((algo ?? null) === null && (value ?? null) === null) return;
   if (typeof algo !== 'string' || typeof value !== 'string') {
     throw gazeError('BAD_REQUEST', 'os_hash_algo and os_hash_value must be given together, as strings.');
   }
