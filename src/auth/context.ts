@@ -50,7 +50,8 @@ export function makeContext(fields: Partial<RequestContext> & { requestId: strin
 
 /** Turns request headers into a context, or throws GazeError UNAUTHORIZED. */
 export interface Authenticator {
-  authenticate(headers: Record<string, string | string[] | undefined>, requestId: string): Promise<RequestContext>;
+  /** `request`: what is asked (its path without the query), for tokens whose access rules name what they may call. */
+  authenticate(headers: Record<string, string | string[] | undefined>, requestId: string, request?: { method: string; path: string }): Promise<RequestContext>;
   close?(): Promise<void>;
 }
 

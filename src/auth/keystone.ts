@@ -10,6 +10,7 @@ import type { StringOptionName } from '../config/options.ts';
 import { keystoneBase, passwordAuthBody } from './keystone-password.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
+import { ACCESS_RULES_HEADER, accessRulesAllow, accessRulesOf, type AccessRule } from './access-rules.ts';
 
 export interface KeystoneAuthenticatorOptions {
   fetch?: typeof fetch;
@@ -19,8 +20,8 @@ export interface KeystoneAuthenticatorOptions {
   maxCachedTokens?: number;
 }
 
-/** What a validation yields that does not depend on the request. */
-type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly' | 'serviceRoles'>;
+/** What a validation yields that does not depend on the request; `accessRules` are checked per request. */
+type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly' | 'serviceRoles'> & { accessRules: AccessRule[] | null };
 
 interface Expiring<T> {
   value: T;
@@ -53,6 +54,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles').map((r) => r.toLowerCase()));
   const serviceTokenRolesRequired = config.get('keystone_authtoken', 'service_token_roles_required');
   const allowAnonymous = config.get('DEFAULT', 'allow_anonymous_access');
+  const serviceType = opt('service_type');
 
   const serviceAuthBody = passwordAuthBody({
     username: opt('username')!,
@@ -131,7 +133,8 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   async function validate(userToken: string, allowExpired: boolean): Promise<{ info: TokenInfo; expiresAt: number }> {
     for (let attempt = 0; ; attempt++) {
       const service = await getServiceToken();
-      const res = await call('GET', { 'X-Auth-Token': service, 'X-Subject-Token': userToken }, undefined, allowExpired ? '?allow_expired=1' : '');
+      const headers = { 'X-Auth-Token': service, 'X-Subject-Token': userToken, ...ACCESS_RULES_HEADER };
+      const res = await call('GET', headers, undefined, allowExpired ? '?allow_expired=1' : '');
       if (res.status === 200) {
         const body = await readJson(res);
         const token = body?.token;
@@ -177,7 +180,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   }
 
   return {
-    async authenticate(headers, requestId) {
+    async authenticate(headers, requestId, request) {
       // keystonemiddleware also accepts the Swift-era X-Storage-Token.
       const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
       // Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header.
@@ -188,11 +191,14 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
         // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
         // that is not valid only adds no roles; neither does one without a service role when
         // service_token_roles_required is set.
-        const serviceRoles = await validServiceRoles(header(headers, 'x-service-token'));
-        const info = await known(
+        const serviceTokenGiven = header(headers, 'x-service-token');
+        const serviceRoles = await validServiceRoles(serviceTokenGiven);
+        const { accessRules, ...info } = await known(
           userToken,
           serviceRoles.some((role) => serviceTokenRoles.has(role)),
         );
+        // An application credential's access rules name what its tokens may call here.
+        if (accessRules && !accessRulesAllow(accessRules, serviceType, info.serviceCatalog, request, serviceTokenGiven !== null)) throw unauthorized();
         return makeContext({ ...info, serviceRoles, requestId });
       } catch (err) {
         if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
@@ -240,5 +246,6 @@ function toInfo(token: any, authToken: string): TokenInfo {
     isAdmin: roles.includes('admin'),
     authToken,
     serviceCatalog,
+    accessRules: accessRulesOf(token),
   };
 }

@@ -242,8 +242,8 @@ export function imageTarget(image: { owner: string | null; visibility: string },
 /** An authenticator whose contexts are admin by the policy's `context_is_admin` rule, as Glance decides it. */
 export function withPolicyAdmin(auth: Authenticator, policy: Policy): Authenticator {
   return {
-    async authenticate(headers, requestId) {
-      const ctx = await auth.authenticate(headers, requestId);
+    async authenticate(headers, requestId, request) {
+      const ctx = await auth.authenticate(headers, requestId, request);
       return { ...ctx, isAdmin: policy.isAdmin(ctx) };
     },
     ...(auth.close && { close: () => auth.close!() }),

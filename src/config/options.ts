@@ -245,6 +245,9 @@ export const OPTIONS = {
     // keystonemiddleware's: an X-Service-Token holding one of these roles lets an expired user token
     // through (Nova's snapshot after a long conversion); with _required, a service token without them is 401.
     service_token_roles: { type: 'list', default: ['service'] },
+    // keystonemiddleware's: this service's type in the catalog ("image"), which application credentials'
+    // access rules name; unset, a token whose credential has access rules is refused.
+    service_type: { type: 'string', default: null },
     service_token_roles_required: { type: 'bool', default: false },
     ...KEYSTONEAUTH_TLS,
   },

@@ -216,7 +216,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
     request.requestId = request.id;
     reply.header('x-openstack-request-id', request.requestId);
-    request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId);
+    request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId, { method: request.method, path: request.url.split('?')[0] ?? '' });
   });
 
   // Glance answers `application/json` without a charset parameter, and closes a connection whose

@@ -3,7 +3,8 @@
 // meanwhile is accepted beside an X-Service-Token holding a service role (Nova uploading a snapshot after
 // a long conversion); a service token that is not valid, or (with service_token_roles_required) holds no
 // service role, adds nothing; with allow_anonymous_access, a request without a valid token reads as
-// nobody and every write is 403 "Read-only access". Checked side by side with Glance 25. Users
+// nobody and every write is 403 "Read-only access"; an application credential's access rules name the
+// methods and paths its tokens may call (with service_type set). Checked side by side with Glance 25. Users
 // (test/helpers/keystone.ts): admin, demo (member), alt (member), nova (service role, project service).
 
 import { test, before, after } from 'node:test';
@@ -22,6 +23,8 @@ const TOKEN_LIFE_S = 8;
 let keystone: RunningKeystone;
 let gaze: RunningGaze;
 let strict: RunningGaze;
+/** [keystone_authtoken] service_type = image: application credentials' access rules are enforced. */
+let ruled: RunningGaze;
 /** allow_anonymous_access, with the deprecated rules (Glance 25's defaults), under which anonymous callers read public images. */
 let open: RunningGaze;
 /** demo's token, expired before the tests run. */
@@ -43,6 +46,7 @@ before(
     const sections = keystoneAuthSections(keystone.url);
     gaze = await startGazeInProcess(sections);
     strict = await startGazeInProcess({ ...sections, keystone_authtoken: { ...sections.keystone_authtoken!, service_token_roles_required: 'True' } });
+    ruled = await startGazeInProcess({ ...sections, keystone_authtoken: { ...sections.keystone_authtoken!, service_type: 'image' } });
     open = await startGazeInProcess({ ...sections, DEFAULT: { allow_anonymous_access: 'True' }, oslo_policy: { enforce_new_defaults: 'False' } });
     const demo = await keystone.token('demo', 'demo-secret', 'demo');
     const created = await call(
@@ -65,6 +69,7 @@ after(async () => {
   await gaze?.stop();
   await strict?.stop();
   await open?.stop();
+  await ruled?.stop();
   await keystone?.stop();
 });
 
@@ -179,4 +184,54 @@ test('allow_anonymous_access: no valid token reads public images as nobody; ever
   assert.deepEqual([still.json.name, still.json.status, still.json.tags], ['pub', 'active', []]);
   // Without the option, the same request is refused as unauthenticated.
   assertUnauthorized(await call(gaze.url, 'GET', '/v2/images', {}));
+});
+
+/** A token of a new application credential of demo's, with these access rules (none: a credential without rules). */
+async function applicationCredentialToken(accessRules?: Array<{ service: string; method: string; path: string }>): Promise<string> {
+  const { token, userId } = await keystone.login('demo', 'demo-secret', 'demo');
+  const credential = { name: `cred-${Math.random()}`, ...(accessRules && { access_rules: accessRules }) };
+  const made = await call(
+    keystone.url,
+    'POST',
+    `/v3/users/${userId}/application_credentials`,
+    { 'x-auth-token': token, 'content-type': 'application/json' },
+    JSON.stringify({ application_credential: credential }),
+  );
+  assert.equal(made.status, 201, made.text);
+  const { id, secret } = made.json.application_credential;
+  const auth = { auth: { identity: { methods: ['application_credential'], application_credential: { id, secret } } } };
+  const issued = await call(keystone.url, 'POST', '/v3/auth/tokens', { 'content-type': 'application/json' }, JSON.stringify(auth));
+  assert.equal(issued.status, 201, issued.text);
+  return issued.headers.get('x-subject-token')!;
+}
+
+test("an application credential's access rules name what its tokens may call; without service_type such a token is refused", async () => {
+  const demo = await keystone.token('demo', 'demo-secret', 'demo');
+  const json = { 'content-type': 'application/json' };
+  const made = await call(ruled.url, 'POST', '/v2/images', { 'x-auth-token': demo, ...json }, '{"name": "ruled"}');
+  const id = made.json.id as string;
+  const token = await applicationCredentialToken([
+    { service: 'image', method: 'GET', path: '/v2/images' },
+    { service: 'image', method: 'GET', path: '/v2/images/*' },
+    { service: 'image', method: 'PUT', path: '/v2/images/{id}/tags/**' },
+  ]);
+  const asked = async (method: string, path: string, extra: Record<string, string> = {}) =>
+    (await call(ruled.url, method, path, { 'x-auth-token': token, ...json, ...extra }, method === 'POST' ? '{"name": "x"}' : undefined)).status;
+  assert.equal(await asked('GET', '/v2/images'), 200);
+  assert.equal(await asked('GET', '/v2/images?limit=1'), 200, 'the query is not part of the path');
+  assert.equal(await asked('GET', `/v2/images/${id}`), 200);
+  assert.equal(await asked('PUT', `/v2/images/${id}/tags/a`), 204);
+  assert.equal(await asked('GET', `/v2/images/${id}/members`), 401, '* is one segment');
+  assert.equal(await asked('POST', '/v2/images'), 401);
+  assert.equal(await asked('GET', '/v2/schemas/image'), 401);
+  // A service calling on the user's behalf is a chain of calls: the rules were checked at its start.
+  assert.equal(await asked('POST', '/v2/images', { 'x-service-token': await nova() }), 201);
+  assertUnauthorized(await call(ruled.url, 'POST', '/v2/images', { 'x-auth-token': token, ...json }, '{}'));
+
+  // Without service_type the rules cannot be checked: such a token is refused everywhere, as in Glance.
+  assertUnauthorized(await call(gaze.url, 'GET', '/v2/images', { 'x-auth-token': token }));
+  // A credential without rules is a user's token like any other, service_type or not.
+  const free = await applicationCredentialToken();
+  for (const server of [gaze, ruled])
+    assert.equal((await call(server.url, 'POST', '/v2/images', { 'x-auth-token': free, ...json }, '{"name": "free"}')).status, 201);
 });
