@@ -243,12 +243,12 @@ export const OPTIONS = {
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },
     // keystonemiddleware's: an X-Service-Token holding one of these roles lets an expired user token
-    // through (Nova's snapshot after a long conversion); with _required, a service token without them is 401.
+    // through (Nova's snapshot after a long conversion); with _required, one without them adds no roles.
     service_token_roles: { type: 'list', default: ['service'] },
+    service_token_roles_required: { type: 'bool', default: false },
     // keystonemiddleware's: this service's type in the catalog ("image"), which application credentials'
     // access rules name; unset, a token whose credential has access rules is refused.
     service_type: { type: 'string', default: null },
-    service_token_roles_required: { type: 'bool', default: false },
     ...KEYSTONEAUTH_TLS,
   },
   oslo_policy: {
