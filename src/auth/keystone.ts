@@ -35,8 +35,9 @@ class KeystoneUnavailable extends Error {}
 
 export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
   const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
-  if (config.get('keystone_authtoken', 'auth_type') !== 'password') {
-    throw new ConfigError(`[keystone_authtoken] auth_type ${config.get('keystone_authtoken', 'auth_type')} is not supported: use password`);
+  // keystoneauth's generic `password` and its v3-only `v3password` take the same options.
+  if (!['password', 'v3password'].includes(config.get('keystone_authtoken', 'auth_type'))) {
+    throw new ConfigError(`[keystone_authtoken] auth_type ${config.get('keystone_authtoken', 'auth_type')} is not supported: use password or v3password`);
   }
   const authUrlOption = opt('auth_url');
   if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');

@@ -237,7 +237,7 @@ export const OPTIONS = {
     project_domain_name: { type: 'string', default: null },
     project_domain_id: { type: 'string', default: null },
     region_name: { type: 'string', default: null },
-    // keystoneauth's plugin; only password is supported.
+    // keystoneauth's plugin; password and v3password are supported.
     auth_type: { type: 'string', default: 'password' },
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },

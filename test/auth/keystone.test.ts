@@ -194,6 +194,16 @@ test('a service token Keystone rejects is replaced once', async () => {
   );
 });
 
+test('auth_type: password and v3password log in alike; another plugin stops the start with a clear error', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const ctx = await createKeystoneAuthenticator(config({ auth_type: 'v3password' })).authenticate({ 'x-auth-token': token }, 'r');
+  assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+  assert.throws(() => createKeystoneAuthenticator(config({ auth_type: 'v3applicationcredential' })), {
+    name: 'ConfigError',
+    message: /\[keystone_authtoken\] auth_type v3applicationcredential is not supported: use password or v3password/,
+  });
+});
+
 test("wrong service credentials are 503, not the caller's fault", async () => {
   const auth = createKeystoneAuthenticator(config({ password: 'wrong' }));
   const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
