@@ -227,7 +227,8 @@ export const OPTIONS = {
     flavor: { type: 'string', default: '' },
   },
   keystone_authtoken: {
-    www_authenticate_uri: { type: 'string', default: null },
+    // keystonemiddleware's; `auth_uri` is its deprecated name, still in older deployments' files.
+    www_authenticate_uri: { type: 'string', default: null, aliases: [['keystone_authtoken', 'auth_uri']] },
     auth_url: { type: 'string', default: null },
     username: { type: 'string', default: null },
     password: { type: 'string', default: null, secret: true },

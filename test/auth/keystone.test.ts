@@ -121,6 +121,10 @@ test('a bogus token is 401 with WWW-Authenticate', async () => {
   const withUri = createKeystoneAuthenticator(config({ www_authenticate_uri: 'http://keystone.example:5000' }));
   const err2 = await rejectsWith(withUri.authenticate({ 'x-auth-token': 'nope' }, 'r'), 401);
   assert.equal(err2.headers['WWW-Authenticate'], 'Keystone uri="http://keystone.example:5000"');
+  // keystonemiddleware's deprecated name for it, still in older deployments' files.
+  const withOldName = createKeystoneAuthenticator(config({ auth_uri: 'http://old.example:5000' }));
+  const err3 = await rejectsWith(withOldName.authenticate({ 'x-auth-token': 'nope' }, 'r'), 401);
+  assert.equal(err3.headers['WWW-Authenticate'], 'Keystone uri="http://old.example:5000"');
 });
 
 test('a missing or empty token is 401 without asking Keystone', async () => {
