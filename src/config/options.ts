@@ -239,7 +239,7 @@ export const OPTIONS = {
     project_domain_id: { type: 'string', default: null },
     region_name: { type: 'string', default: null },
     // keystoneauth's plugin; password and v3password are supported.
-    auth_type: { type: 'string', default: 'password' },
+    auth_type: { type: 'string', default: 'password', aliases: [['keystone_authtoken', 'auth_plugin']] },
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },

@@ -202,7 +202,8 @@ test('auth_type: password and v3password log in alike; another plugin stops the 
   const token = await keystone.token('demo', 'demo-secret', 'demo');
   const ctx = await createKeystoneAuthenticator(config({ auth_type: 'v3password' })).authenticate({ 'x-auth-token': token }, 'r');
   assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
-  assert.throws(() => createKeystoneAuthenticator(config({ auth_type: 'v3applicationcredential' })), {
+  // `auth_plugin` is keystoneauth's deprecated name for it.
+  assert.throws(() => createKeystoneAuthenticator(config({ auth_plugin: 'v3applicationcredential' })), {
     name: 'ConfigError',
     message: /\[keystone_authtoken\] auth_type v3applicationcredential is not supported: use password or v3password/,
   });
