@@ -283,9 +283,10 @@ export const OPTIONS = {
   oslo_messaging_notifications: {
     // Glance's option: `log` writes each notification as a JSON line to the service log; `messagingv2`
     // (and `messaging`) send them to RabbitMQ; empty sends none.
-    driver: { type: 'list', default: [] },
-    transport_url: { type: 'string', default: null, secret: true },
-    topics: { type: 'list', default: ['notifications'] },
+    // oslo.messaging's deprecated names in [DEFAULT], still in older deployments' files.
+    driver: { type: 'list', default: [], aliases: [['DEFAULT', 'notification_driver']] },
+    transport_url: { type: 'string', default: null, secret: true, aliases: [['DEFAULT', 'notification_transport_url']] },
+    topics: { type: 'list', default: ['notifications'], aliases: [['DEFAULT', 'notification_topics']] },
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: { type: 'bool', default: false },

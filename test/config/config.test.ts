@@ -252,10 +252,17 @@ test('a multi-valued option (filesystem_store_datadirs) takes a value per line, 
   });
 });
 
-test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats", () => {
+test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats and notification options, keystonemiddleware's auth_uri", () => {
   withFile(
     `[DEFAULT]
 disk_formats = raw,qcow2
+notification_driver = messagingv2
+notification_transport_url = rabbit://u:p@127.0.0.1:5672/
+notification_topics = notifications,audit
+
+[keystone_authtoken]
+auth_uri = http://keystone.example:5000
+auth_plugin = v3password
 
 [glance_download_properties]
 extra_properties_prefixes = [ 'hw_', 'os_' ]
@@ -264,7 +271,12 @@ extra_properties_prefixes = [ 'hw_', 'os_' ]
       const config = loadConfig(file, {});
       assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'os_']);
       assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
-      assert.equal(config.warnings.length, 2);
+      assert.deepEqual(config.get('oslo_messaging_notifications', 'driver'), ['messagingv2']);
+      assert.equal(config.get('oslo_messaging_notifications', 'transport_url'), 'rabbit://u:p@127.0.0.1:5672/');
+      assert.deepEqual(config.get('oslo_messaging_notifications', 'topics'), ['notifications', 'audit']);
+      assert.equal(config.get('keystone_authtoken', 'www_authenticate_uri'), 'http://keystone.example:5000');
+      assert.equal(config.get('keystone_authtoken', 'auth_type'), 'v3password');
+      assert.equal(config.warnings.length, 7);
       assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
     },
   );
