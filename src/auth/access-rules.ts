@@ -20,21 +20,26 @@ export function accessRulesOf(token: { application_credential?: { access_rules?:
   return rules.map((r: Partial<AccessRule>) => ({ service: String(r.service ?? ''), method: String(r.method ?? ''), path: String(r.path ?? '') }));
 }
 
+/** What the rules are weighed against. */
+export interface AccessCheck {
+  /** [keystone_authtoken] service_type: this service's type in the catalog. */
+  serviceType: string | null;
+  /** The token's catalog. */
+  catalog: readonly CatalogService[];
+  /** What is asked: the method and the path without the query. */
+  request: { method: string; path: string } | undefined;
+  /** A service calls for the user (a valid X-Service-Token with a service role): a chain of calls. */
+  fromService: boolean;
+}
+
 /**
- * Whether the rules let this request through: `serviceType` ([keystone_authtoken] service_type) must be
- * set and in the token's catalog; a request that carries a service token is part of a chain of calls
- * and passes; otherwise one rule must name this service, the method and the path (`*` one segment,
- * `**` any number, `{name}` one segment).
+ * Whether the rules let this request through: `serviceType` must be set and in the token's catalog; a
+ * call a service makes for the user passes; otherwise one rule must name this service, the method and
+ * the path (`*` one segment, `**` any number, `{name}` one segment).
  */
-export function accessRulesAllow(
-  rules: readonly AccessRule[],
-  serviceType: string | null,
-  catalog: readonly CatalogService[],
-  request: { method: string; path: string } | undefined,
-  withServiceToken: boolean,
-): boolean {
+export function accessRulesAllow(rules: readonly AccessRule[], { serviceType, catalog, request, fromService }: AccessCheck): boolean {
   if (!serviceType || !catalog.some((s) => s.type === serviceType)) return false;
-  if (withServiceToken) return true;
+  if (fromService) return true;
   if (!request) return false;
   return rules.some((r) => r.service === serviceType && r.method === request.method && pathPattern(r.path).test(request.path));
 }

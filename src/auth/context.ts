@@ -1,6 +1,6 @@
-import { gazeError } from '../domain/errors.ts';
-
 // Who is calling: built once per request by the authenticator (no-auth headers or a Keystone token).
+
+import { gazeError } from '../domain/errors.ts';
 
 export interface CatalogEndpoint {
   url: string;

@@ -192,14 +192,13 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
         // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
         // that is not valid only adds no roles; neither does one without a service role when
         // service_token_roles_required is set.
-        const serviceTokenGiven = header(headers, 'x-service-token');
-        const serviceRoles = await validServiceRoles(serviceTokenGiven);
-        const { accessRules, ...info } = await known(
-          userToken,
-          serviceRoles.some((role) => serviceTokenRoles.has(role)),
-        );
-        // An application credential's access rules name what its tokens may call here.
-        if (accessRules && !accessRulesAllow(accessRules, serviceType, info.serviceCatalog, request, serviceTokenGiven !== null)) throw unauthorized();
+        const serviceRoles = await validServiceRoles(header(headers, 'x-service-token'));
+        const fromService = serviceRoles.some((role) => serviceTokenRoles.has(role));
+        const { accessRules, ...info } = await known(userToken, fromService);
+        // An application credential's access rules name what its tokens may call here. A call a service
+        // makes for the user passes them (keystonemiddleware lets any X-Service-Token header do that;
+        // Gaze asks for a valid one holding a service role).
+        if (accessRules && !accessRulesAllow(accessRules, { serviceType, catalog: info.serviceCatalog, request, fromService })) throw unauthorized();
         return makeContext({ ...info, serviceRoles, requestId });
       } catch (err) {
         if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);

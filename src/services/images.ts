@@ -41,8 +41,8 @@ export class ImageService {
   async create(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
     refuseReadOnlyCaller(ctx);
     // Glance's order: the attributes no request may set, the schema, the custom properties' names; then
-    // (in its image factory, after the policy, the quotas and the property protections) the read-only
-    // attributes and `locations`.
+    // (in its image factory, after the policy, the property protections and the tag quota) the read-only
+    // attributes and `locations`; the property quota last, as its repository adds the image.
     for (const key of Object.keys(body)) if ((CREATE_DISALLOWED as readonly string[]).includes(key)) throw gazeError('ATTRIBUTE_READ_ONLY', key);
     this.deps.imageValidator.validate(body);
 
@@ -79,14 +79,14 @@ export class ImageService {
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });
     const givenTags = (body.tags as string[] | undefined) ?? [];
     const tags = [...new Set(givenTags)];
-    // Property protections come after the policy checks and before the property quota, as in Glance.
     for (const key of extraKeys) {
       if (this.deps.propertyProtections && !this.deps.propertyProtections.allows('create', key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
     }
-    this.checkQuotas(properties, givenTags);
+    this.checkTagQuota(givenTags);
     const readOnly = CREATE_READ_ONLY.find((key) => key in body);
     if (readOnly) throw gazeError('ATTRIBUTE_READ_ONLY', readOnly);
     if ('locations' in body) throw gazeError('ATTRIBUTE_RESERVED', 'locations');
+    this.checkPropertyQuota(properties);
 
     const id = (body.id as string | undefined) ?? crypto.randomUUID(); // as sent: Glance keeps the case of a given id
     if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
@@ -130,10 +130,14 @@ export class ImageService {
   }
 
   checkQuotas(properties: ImageProperties, tags: readonly string[]): void {
+    this.checkPropertyQuota(properties);
+    this.checkTagQuota(tags);
+  }
+
+  checkPropertyQuota(properties: ImageProperties): void {
     const { imagePropertyQuota } = this.deps.settings;
     const props = countedPropertyKeys(properties);
     if (imagePropertyQuota >= 0 && props > imagePropertyQuota) throw gazeError('PROPERTY_QUOTA', props, imagePropertyQuota);
-    this.checkTagQuota(tags);
   }
 
   /** image_tag_quota, counted as Glance counts a list it is given: a duplicate too. */

@@ -185,6 +185,11 @@ test('create enforces ownership, publicize policy, id uniqueness and quotas', as
     413,
     'The limit has been exceeded on the number of allowed image tags. Attempted: 3, Maximum: 2',
   );
+  // Glance's order: the tag quota (its image factory), the read-only attributes, then the property quota
+  // (as its repository adds the image).
+  const tooMuch = { a: '1', b: '2', c: '3', d: '4' };
+  expectError(await api.post('/v2/images', { ...tooMuch, tags: ['1', '2', '3'] }, { headers: JSON_ACCEPT }), 413, /allowed image tags/);
+  expectError(await api.post('/v2/images', { ...tooMuch, status: 'active' }, { headers: JSON_ACCEPT }), 403, "Attribute 'status' is read-only.");
   // Glance counts the list as given, before duplicates collapse (compared with Glance 25).
   expectError(
     await api.post('/v2/images', { tags: ['a', 'a', 'b', 'b'] }, { headers: JSON_ACCEPT }),
