@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { PropertyOperation } from '../auth/property-protections.ts';
 import { USER_BASE_PROPERTIES, checkMinimum, checkNoFourByteUnicode, checkPropertyName, type Image } from '../domain/image.ts';
@@ -9,6 +10,10 @@ import type { ImageService } from './images.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { LocationEditor } from './image-locations.ts';
+
+// A save that lost a race re-reads the image and applies its patch again (ten writers at once settle).
+const MAX_ATTEMPTS = 12;
+const RETRY_SPREAD_MS = 10;
 
 const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
 
@@ -52,7 +57,9 @@ export class ImageUpdateService {
         for (const dropped of image.locations.filter((l) => !kept.has(l.id))) await scrubLocation(this.deps, dropped);
         return updated;
       }
-      if (attempt >= 3) throw gazeError('CONFLICT', `Image ${id} changed while it was being updated; try again.`);
+      if (attempt >= MAX_ATTEMPTS - 1) throw gazeError('CONFLICT', `Image ${id} changed while it was being updated; try again.`);
+      // Writers of one image's locations go one after the other: spread their next tries.
+      await sleep(Math.random() * RETRY_SPREAD_MS * (attempt + 1));
     }
   }
 

@@ -4,20 +4,66 @@ import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeProcess, type GazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import { until } from '../helpers/wait.ts';
+import { startFileServer, type FileServer } from '../helpers/file-server.ts';
 
 // Real concurrency against a real `gaze serve` on each database: parallel clients that each change
 // something of their own on the same image. Every acknowledged change must be kept.
 
 const N = 20;
 
+/** The data every http location of the location races serves (one size for all of an image's locations). */
+const LOCATION_DATA = Buffer.from('the same bytes at every location');
+
 forEachEngine((engine) => {
   let gaze: GazeProcess;
   let api: ReturnType<typeof client>;
+  let web: FileServer;
   before(async () => {
-    gaze = await startGazeProcess({ database: { connection: await engine.url() }, DEFAULT: { image_property_quota: '12', image_tag_quota: '12' } });
+    web = await startFileServer();
+    for (let i = 0; i < N; i++) web.routes.set(`/loc${i}.img`, LOCATION_DATA);
+    gaze = await startGazeProcess({
+      database: { connection: await engine.url() },
+      DEFAULT: { image_property_quota: '12', image_tag_quota: '12', show_multiple_locations: 'True', image_location_quota: '10' },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+    });
     api = client(gaze.url);
   });
-  after(() => gaze.stop());
+  after(async () => {
+    await gaze.stop();
+    await web.close();
+  });
+
+  const addLocation = (id: string, n: number) =>
+    api.patch(`/v2/images/${id}`, [{ op: 'add', path: '/locations/-', value: { url: web.url(`/loc${n}.img`), metadata: {} } }]);
+  const urlsOf = async (id: string) => ((await api.get(`/v2/images/${id}`)).json.locations as Array<{ url: string }>).map((l) => l.url.replace(/^.*\//, ''));
+
+  test('parallel location patches go one after the other: nothing lost, nothing twice, the first location stays first', async () => {
+    const image = await api.createImage({ name: 'located' });
+    assert.equal((await addLocation(image.id, 0)).status, 200);
+    // Ten distinct additions to a quota of ten: nine kept in full, one refused; none reorders the list.
+    const adds = await Promise.all(Array.from({ length: 10 }, (_, i) => addLocation(image.id, i + 1)));
+    const statuses = adds.map((r) => r.status);
+    assert.deepEqual([statuses.filter((s) => s === 200).length, statuses.filter((s) => s === 413).length], [9, 1], statuses.join(','));
+    const urls = await urlsOf(image.id);
+    assert.equal(urls[0], 'loc0.img', urls.join(','));
+    assert.deepEqual(urls.slice(1).sort(), adds.flatMap((r, i) => (r.status === 200 ? [`loc${i + 1}.img`] : [])).sort());
+
+    // The same location five times at once: one addition, four refusals as for a duplicate added alone.
+    const other = await api.createImage({ name: 'twice' });
+    assert.equal((await addLocation(other.id, 0)).status, 200);
+    const same = await Promise.all(Array.from({ length: 5 }, () => addLocation(other.id, 1)));
+    assert.deepEqual(same.map((r) => r.status).sort(), [200, 400, 400, 400, 400]);
+    assert.deepEqual(await urlsOf(other.id), ['loc0.img', 'loc1.img']);
+
+    // Two removals that would each leave one location: the second sees the first and keeps the last one.
+    const removes = await Promise.all([0, 1].map((n) => api.patch(`/v2/images/${other.id}`, [{ op: 'remove', path: `/locations/${n}` }])));
+    // The loser is refused as it would be alone: the last location (403) or an index no longer there.
+    const [won, lost] = removes.map((r) => r.status).sort();
+    assert.equal(won, 200, removes.map((r) => r.text).join(' | '));
+    assert.ok(lost! >= 400 && lost! < 500, removes.map((r) => r.text).join(' | '));
+    assert.equal((await urlsOf(other.id)).length, 1);
+    assert.equal((await api.get(`/v2/images/${other.id}`)).json.status, 'active');
+  });
 
   test(`${N} parallel PATCHes, each adding its own property: all answered 200, all kept`, async () => {
     const image = await api.createImage({ name: 'patched' });

@@ -12,6 +12,21 @@ export function locationsChanged(before: ImageLocation[], after: ImageLocation[]
 }
 
 /**
+ * Whether the image's visible (active) locations are still `expected`, in that order. A location list
+ * is edited on what its writer read; a change another writer made since then means reading it again.
+ */
+export async function locationsUnchangedSince(trx: Transaction<Database>, imageId: string, expected: ImageLocation[]): Promise<boolean> {
+  const rows = await trx
+    .selectFrom('image_locations')
+    .select('id')
+    .where('image_id', '=', imageId)
+    .where('status', '=', 'active')
+    .orderBy('position')
+    .execute();
+  return rows.length === expected.length && rows.every((row, i) => row.id === expected[i]!.id);
+}
+
+/**
  * Writes a changed location list (JSON-patch on /locations): new ones inserted active, dropped ones
  * queued for removal (pending_delete, the scrubber's work), all in the list's order. Locations being
  * written meanwhile (pending) are left as they are.

@@ -17,8 +17,11 @@ import {
   urlHeldByOtherImage,
 } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
-import { locationsChanged, writeLocationList } from './image-location-writes.ts';
+import { locationsChanged, locationsUnchangedSince, writeLocationList } from './image-location-writes.ts';
 import { dropRelations, insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
+
+/** Thrown inside a save to roll it back: the image's locations changed since the saved copy was read. */
+class LocationsMovedOn extends Error {}
 
 export type { ColumnCondition, CompareOp, ImageColumn, ListQuery, ListScope, SortKey } from './image-list-query.ts';
 
@@ -87,7 +90,8 @@ export class ImagesRepo {
    * saves that change different fields all keep their changes (no lost update), and `verify` sees the
    * result with everyone's committed changes before it commits (throw to refuse). Without `original`
    * the whole aggregate is replaced. With `expectStatus` the write only happens while the stored status
-   * still is that one (compare-and-set); returns false otherwise, or when the image is gone.
+   * still is that one (compare-and-set); returns false otherwise, or when the image is gone, or when a
+   * changed location list was edited on locations another writer has changed since.
    */
   async save(
     image: Image,
@@ -95,7 +99,7 @@ export class ImagesRepo {
   ): Promise<boolean> {
     if (opts.touch !== false) image.updated_at = nowTimestamp();
     const { original } = opts;
-    return this.k.transaction().execute(async (trx) => {
+    const saving = this.k.transaction().execute(async (trx) => {
       const row = imageToRow(image);
       const columns = original ? changedColumns(imageToRow(original), row) : row;
       let q = trx
@@ -106,7 +110,12 @@ export class ImagesRepo {
       if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
-      if (original && locationsChanged(original.locations, image.locations)) await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
+      if (original && locationsChanged(original.locations, image.locations)) {
+        // Under the row lock just taken: another writer's location change since `original` was read
+        // undoes this whole save, and the caller reads and applies its patch again.
+        if (!(await locationsUnchangedSince(trx, image.id, original.locations))) throw new LocationsMovedOn();
+        await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
+      }
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
         await insertProperties(trx, image.id, image.properties);
@@ -143,6 +152,10 @@ export class ImagesRepo {
         opts.verify({ ...rowToImage(saved), properties: Object.fromEntries(props.map((p) => [p.name, p.value])), tags: tags.map((t) => t.value) });
       }
       return true;
+    });
+    return saving.catch((err: unknown) => {
+      if (err instanceof LocationsMovedOn) return false;
+      throw err;
     });
   }
 
