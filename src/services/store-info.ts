@@ -35,10 +35,13 @@ export class StoreInfoService {
     const here = image.locations.filter((l) => this.stores.forLocation(l)?.id === storeId);
     if (here.length === 0) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
     if (image.locations.length === here.length) throw gazeError('STORE_DELETE_LAST');
-    for (const location of here) {
-      await this.deps.images.discardLocation(location.id);
-      await scrubLocation(this.deps, location, store);
-    }
+    // Checked again under the image's lock: another store's removal may have run meanwhile.
+    const discarded = await this.deps.images.discardLocationsKeepingOne(
+      image.id,
+      here.map((l) => l.id),
+    );
+    if (discarded !== 'discarded') throw gazeError(discarded === 'last' ? 'STORE_DELETE_LAST' : 'STORE_DELETE_NOT_ACTIVE');
+    for (const location of here) await scrubLocation(this.deps, location, store);
     this.deps.notifier.info('image.update', imagePayload(image));
   }
 

@@ -33,6 +33,36 @@ forEachEngine((engine) => {
     await web.close();
   });
 
+  // A second Gaze with two file stores, on a database of its own.
+  let twoStores: GazeProcess;
+  let twoApi: ReturnType<typeof client>;
+  before(async () => {
+    twoStores = await startGazeProcess({
+      database: { connection: await engine.url() },
+      DEFAULT: { enabled_backends: 'fast:file, cheap:file' },
+      glance_store: { default_backend: 'fast' },
+    });
+    twoApi = client(twoStores.url);
+  });
+  after(() => twoStores.stop());
+
+  test('two removals of one image from its two stores at once: one is refused, the data stays in the other', async () => {
+    for (let round = 0; round < 3; round++) {
+      const image = await twoApi.createImage({ name: 'in two stores', disk_format: 'raw', container_format: 'bare' });
+      const data = Buffer.from(`bytes of round ${round}`);
+      const put = await twoApi.put(`/v2/images/${image.id}/file`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(put.status, 204, put.text);
+      assert.equal((await twoApi.post(`/v2/images/${image.id}/import`, { method: { name: 'copy-image' }, stores: ['cheap'] })).status, 202);
+      await until(async () => ((await twoApi.get(`/v2/images/${image.id}`)).json.stores?.split(',').length === 2 ? true : undefined), 'the copy to cheap');
+      const removals = await Promise.all(['fast', 'cheap'].map((store) => twoApi.del(`/v2/stores/${store}/${image.id}`)));
+      assert.deepEqual(removals.map((r) => r.status).sort(), [204, 403], removals.map((r) => r.text).join(' | '));
+      const after = (await twoApi.get(`/v2/images/${image.id}`)).json;
+      assert.equal(after.stores.split(',').length, 1);
+      const read = await fetch(`${twoStores.url}/v2/images/${image.id}/file`);
+      assert.deepEqual(Buffer.from(await read.arrayBuffer()), data);
+    }
+  });
+
   const addLocation = (id: string, n: number) =>
     api.patch(`/v2/images/${id}`, [{ op: 'add', path: '/locations/-', value: { url: web.url(`/loc${n}.img`), metadata: {} } }]);
   const urlsOf = async (id: string) => ((await api.get(`/v2/images/${id}`)).json.locations as Array<{ url: string }>).map((l) => l.url.replace(/^.*\//, ''));

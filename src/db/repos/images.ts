@@ -339,6 +339,32 @@ export class ImagesRepo {
     return Number(res.numUpdatedRows) > 0;
   }
 
+  /**
+   * discardLocation() for several locations of an active image at once, under its row lock, and only
+   * while another of its locations stays visible: two removals from two stores at once cannot leave
+   * it without data. `last` when nothing else would stay, `not-active` when the image is no longer active.
+   */
+  async discardLocationsKeepingOne(imageId: string, locationIds: readonly string[]): Promise<'discarded' | 'last' | 'not-active'> {
+    return this.k.transaction().execute(async (trx) => {
+      if (!(await this.updateRow(trx, imageId, ['active']))) return 'not-active';
+      const staying = await trx
+        .selectFrom('image_locations')
+        .select('id')
+        .where('image_id', '=', imageId)
+        .where('status', '=', 'active')
+        .where('id', 'not in', [...locationIds])
+        .executeTakeFirst();
+      if (!staying) return 'last';
+      await trx
+        .updateTable('image_locations')
+        .set({ status: 'pending_delete', updated_at: nowTimestamp() })
+        .where('image_id', '=', imageId)
+        .where('id', 'in', [...locationIds])
+        .execute();
+      return 'discarded';
+    });
+  }
+
   /** Locations queued for removal from stores before `settledBefore` (see image-location-rows.ts). */
   locationsToScrub(limit: number, settledBefore: string): Promise<ImageLocation[]> {
     return locationsToScrub(this.k, limit, settledBefore);
