@@ -30,6 +30,16 @@ export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: I
   return imageTarget(image, isMember ? ctx.projectId : null);
 }
 
+/**
+ * A policy rule on an existing image, as Glance's image policy enforces it: a caller the policy does not
+ * even let read the image (`get_image`) hears that it does not exist (the bare 404), others 403.
+ */
+export function enforceOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, target: PolicyTarget, denied?: () => Error): void {
+  if (deps.policy.check(rule, ctx, target)) return;
+  if (rule === 'get_image' || !deps.policy.check('get_image', ctx, target)) throw gazeError('NOT_FOUND');
+  throw denied ? denied() : gazeError('POLICY_DENIED', rule);
+}
+
 /** The rules after which Glance's legacy policy also holds an image to its owner (check_is_image_mutable). */
 const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'upload_image', 'deactivate', 'reactivate', 'delete_image_location']);
 
@@ -39,7 +49,7 @@ const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'u
  * are then held to its owner (or an admin), as Glance does in that mode.
  */
 export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
-  if (!deps.policy.check(rule, ctx, await targetFor(deps, ctx, image))) throw denied ? denied() : gazeError('POLICY_DENIED', rule);
+  enforceOnImage(deps, ctx, rule, await targetFor(deps, ctx, image), denied);
   if (!deps.policy.legacyDefaults || !OWNER_ONLY_WITH_LEGACY_RULES.has(rule) || ctx.isAdmin) return;
   if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
 }

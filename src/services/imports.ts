@@ -4,7 +4,7 @@ import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/task.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { authorizeOnImage, enforceOnImage, findVisibleImage, targetFor } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
 import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
@@ -42,7 +42,7 @@ export class ImportService {
     if (!image.container_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'container_format');
     if (!image.disk_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'disk_format');
     if (method === 'glance-download') this.checkGlanceDownload(request.method);
-    if (method === 'copy-image') this.deps.policy.enforce('copy_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility });
+    if (method === 'copy-image') enforceOnImage(this.deps, ctx, 'copy_image', await targetFor(this.deps, ctx, image));
     else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     await takeOverStaleLock(this.deps, image);
     const backend = this.resolveStores(image, request, method, storeHeader);

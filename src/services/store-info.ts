@@ -3,7 +3,7 @@ import type { StoreRegistry } from '../stores/registry.ts';
 import type { Policy } from '../auth/policy.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, canSee, targetFor } from './access.ts';
+import { authorizeOnImage, canSee, enforceOnImage, targetFor } from './access.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 
@@ -26,7 +26,7 @@ export class StoreInfoService {
     const image = imageId.length <= 36 ? await this.deps.images.get(imageId) : null;
     if (!image || !(await canSee(this.deps, ctx, image))) throw gazeError('STORE_IMAGE_NOT_FOUND', imageId);
     const target = await targetFor(this.deps, ctx, image);
-    this.policy.enforce('get_image_location', ctx, target);
+    enforceOnImage(this.deps, ctx, 'get_image_location', target);
     // With the deprecated rules this also holds the image to its owner, as Glance's delete_locations does.
     await authorizeOnImage(this.deps, ctx, 'delete_image_location', image);
     if (image.status !== 'active') throw gazeError('STORE_DELETE_NOT_ACTIVE');

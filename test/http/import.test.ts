@@ -145,6 +145,22 @@ test('import: every synchronous check of the spec, with its status and message',
     'You are not authorized to complete modify_image action.',
   );
   expectError(await importImage(active.id, { method: { name: 'copy-image' } }, alice), 403, 'You are not authorized to complete copy_image action.');
+  // A caller the policy does not even let read an image (a service's own project with only the service
+  // role) hears that it does not exist, as from Glance 25 with the new defaults: the bare 404.
+  const serviceOnly = { project: 'service-project', roles: 'service', user: 'nova' };
+  const pubActive = await api.createImage({ visibility: 'public', disk_format: 'raw', container_format: 'bare' });
+  assert.equal((await api.upload(pubActive.id, 'public bytes')).status, 204);
+  for (const [image, method] of [
+    [pub, { name: 'web-download', uri: files.url('/x') }],
+    [pubActive, { name: 'copy-image' }],
+  ] as const) {
+    expectError(await importImage(image.id, { method }, serviceOnly), 404, 'The resource could not be found.');
+  }
+  const serviceCall = (method: string, path: string, body?: unknown) =>
+    api.call(method, path, { as: serviceOnly, headers: JSON_ACCEPT, ...(body === undefined ? {} : { json: body }) });
+  expectError(await serviceCall('DELETE', `/v2/images/${pub.id}`), 404, 'The resource could not be found.');
+  expectError(await serviceCall('PUT', `/v2/images/${pub.id}/tags/t`), 404, 'The resource could not be found.');
+  expectError(await serviceCall('POST', `/v2/images/${pub.id}/actions/deactivate`), 404, 'The resource could not be found.');
   expectError(
     await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice),
     400,
