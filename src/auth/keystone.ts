@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
-import { keystoneBase, passwordAuthBody } from './keystone-password.ts';
+import { applicationCredentialAuthBody, keystoneBase, passwordAuthBody } from './keystone-password.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 import { ACCESS_RULES_HEADER, accessRulesAllow, accessRulesOf, type AccessRule } from './access-rules.ts';
@@ -35,15 +35,9 @@ class KeystoneUnavailable extends Error {}
 
 export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
   const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
-  // keystoneauth's generic `password` and its v3-only `v3password` take the same options.
-  if (!['password', 'v3password'].includes(config.get('keystone_authtoken', 'auth_type'))) {
-    throw new ConfigError(`[keystone_authtoken] auth_type ${config.get('keystone_authtoken', 'auth_type')} is not supported: use password or v3password`);
-  }
   const authUrlOption = opt('auth_url');
   if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');
-  for (const name of ['username', 'password', 'project_name'] as const) {
-    if (!opt(name)) throw new ConfigError(`[keystone_authtoken] ${name} is required with Keystone authentication`);
-  }
+  const serviceAuthBody = serviceLogin(config);
   // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
   const authUrl = keystoneBase(authUrlOption);
   const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
@@ -56,14 +50,6 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const serviceTokenRolesRequired = config.get('keystone_authtoken', 'service_token_roles_required');
   const allowAnonymous = config.get('DEFAULT', 'allow_anonymous_access');
   const serviceType = opt('service_type');
-
-  const serviceAuthBody = passwordAuthBody({
-    username: opt('username')!,
-    password: opt('password')!,
-    userDomainId: opt('user_domain_id'),
-    userDomainName: opt('user_domain_name'),
-    scope: { projectName: opt('project_name')!, projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name') },
-  });
 
   const unauthorized = (): GazeError => gazeError('UNAUTHORIZED').withHeaders({ 'WWW-Authenticate': wwwAuthenticate });
 
@@ -212,6 +198,36 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       serviceToken = null;
     },
   };
+}
+
+/**
+ * The body that logs Gaze in to validate tokens, by keystoneauth's plugin in auth_type: `password` and
+ * its v3-only `v3password` (the same options), or `v3applicationcredential` (a credential named by id;
+ * it carries its own scope).
+ */
+function serviceLogin(config: Config): string {
+  const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
+  const required = (name: StringOptionName<'keystone_authtoken'>, why: string) => {
+    const value = opt(name);
+    if (!value) throw new ConfigError(`[keystone_authtoken] ${name} is required ${why}`);
+    return value;
+  };
+  const authType = config.get('keystone_authtoken', 'auth_type');
+  if (authType === 'v3applicationcredential') {
+    const why = 'with auth_type v3applicationcredential (a credential named by application_credential_name is not supported)';
+    return applicationCredentialAuthBody(required('application_credential_id', why), required('application_credential_secret', why));
+  }
+  if (authType !== 'password' && authType !== 'v3password') {
+    throw new ConfigError(`[keystone_authtoken] auth_type ${authType} is not supported: use password, v3password or v3applicationcredential`);
+  }
+  const why = 'with Keystone authentication';
+  return passwordAuthBody({
+    username: required('username', why),
+    password: required('password', why),
+    userDomainId: opt('user_domain_id'),
+    userDomainName: opt('user_domain_name'),
+    scope: { projectName: required('project_name', why), projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name') },
+  });
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {

@@ -238,8 +238,11 @@ export const OPTIONS = {
     project_domain_name: { type: 'string', default: null },
     project_domain_id: { type: 'string', default: null },
     region_name: { type: 'string', default: null },
-    // keystoneauth's plugin; password and v3password are supported.
+    // keystoneauth's plugin: password and v3password (username, password, project_name, domains), or
+    // v3applicationcredential (application_credential_id and _secret).
     auth_type: { type: 'string', default: 'password', aliases: [['keystone_authtoken', 'auth_plugin']] },
+    application_credential_id: { type: 'string', default: null },
+    application_credential_secret: { type: 'string', default: null, secret: true },
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },

@@ -198,14 +198,36 @@ test('a service token Keystone rejects is replaced once', async () => {
   );
 });
 
-test('auth_type: password and v3password log in alike; another plugin stops the start with a clear error', async () => {
+test('auth_type: password and v3password log in alike, v3applicationcredential with a credential id; another plugin stops the start', async () => {
   const token = await keystone.token('demo', 'demo-secret', 'demo');
   const ctx = await createKeystoneAuthenticator(config({ auth_type: 'v3password' })).authenticate({ 'x-auth-token': token }, 'r');
   assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
-  // `auth_plugin` is keystoneauth's deprecated name for it.
-  assert.throws(() => createKeystoneAuthenticator(config({ auth_plugin: 'v3applicationcredential' })), {
+
+  // Gaze's own user makes an application credential (it holds the service project's admin role).
+  const gaze = await keystone.login('gaze', 'gaze-secret', 'service');
+  const made = await fetch(`${keystone.url}/v3/users/${gaze.userId}/application_credentials`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': gaze.token },
+    body: JSON.stringify({ application_credential: { name: `gaze-${Date.now()}` } }),
+  });
+  assert.equal(made.status, 201);
+  const { id, secret } = ((await made.json()) as { application_credential: { id: string; secret: string } }).application_credential;
+  const withCredential = (extra: Record<string, string>) =>
+    loadConfig(undefined, {}, { keystone_authtoken: { auth_url: `${keystone.url}/v3`, auth_type: 'v3applicationcredential', ...extra } });
+  const byCredential = await createKeystoneAuthenticator(withCredential({ application_credential_id: id, application_credential_secret: secret })).authenticate(
+    { 'x-auth-token': token },
+    'r',
+  );
+  assert.deepEqual([byCredential.userId, [...byCredential.roles].sort()], [ctx.userId, ['member', 'reader']]);
+  assert.throws(() => createKeystoneAuthenticator(withCredential({ application_credential_id: id })), {
     name: 'ConfigError',
-    message: /\[keystone_authtoken\] auth_type v3applicationcredential is not supported: use password or v3password/,
+    message: /\[keystone_authtoken\] application_credential_secret is required with auth_type v3applicationcredential/,
+  });
+
+  // `auth_plugin` is keystoneauth's deprecated name for auth_type.
+  assert.throws(() => createKeystoneAuthenticator(config({ auth_plugin: 'v3token' })), {
+    name: 'ConfigError',
+    message: /\[keystone_authtoken\] auth_type v3token is not supported: use password, v3password or v3applicationcredential/,
   });
 });
 
