@@ -181,7 +181,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       if (found.name[0] !== section || found.name[1] !== option) {
         warnings.push(`[${found.name[0]}] ${found.name[1]} is another name of [${section}] ${option}; it was read as that`);
       }
-      const text = spec.type === 'multistring' ? multiValues(section, option)! : textOf(section, option, place)!;
+      const text = spec.type === 'multistring' ? multiValues(found.name[0], found.name[1])! : textOf(section, option, place)!;
       let value: unknown;
       try {
         value = parseValue(spec.type, text);

@@ -287,7 +287,8 @@ export const OPTIONS = {
     // Glance's option: `log` writes each notification as a JSON line to the service log; `messagingv2`
     // (and `messaging`) send them to RabbitMQ; empty sends none.
     // oslo.messaging's deprecated names in [DEFAULT], still in older deployments' files.
-    driver: { type: 'list', default: [], aliases: [['DEFAULT', 'notification_driver']] },
+    // A MultiStrOpt in oslo.messaging: one driver per line, the option repeated for several.
+    driver: { type: 'multistring', default: [], aliases: [['DEFAULT', 'notification_driver']] },
     transport_url: { type: 'string', default: null, secret: true, aliases: [['DEFAULT', 'notification_transport_url']] },
     topics: { type: 'list', default: ['notifications'], aliases: [['DEFAULT', 'notification_topics']] },
   },
@@ -383,12 +384,12 @@ export const OPTIONS = {
   },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
-/** The MultiStrOpts Gaze reads (type multistring, in any section): set once per value (ini.ts). */
+/** The MultiStrOpts Gaze reads (type multistring, in any section, and their other names): set once per value (ini.ts). */
 export const MULTI_VALUED: ReadonlySet<string> = new Set(
   Object.values(OPTIONS as Record<string, Record<string, OptionSpec>>).flatMap((specs) =>
     Object.entries(specs)
       .filter(([, spec]) => spec.type === 'multistring')
-      .map(([name]) => name),
+      .flatMap(([name, spec]) => [name, ...(spec.aliases ?? []).map(([, alias]) => alias)]),
   ),
 );
 

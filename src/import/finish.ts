@@ -108,13 +108,18 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     // recorded them, go, unless the image would be left without data (its source removed meanwhile).
     const takesBack = input.import_req?.method.name === 'copy-image' && input.import_req.all_stores_must_succeed !== false;
     const made = new Set(input.copies ?? []);
-    const locations = await deps.images.locationsOf(image.id);
-    const keepsData = locations.some((l) => l.status === 'active' && !made.has(l.id));
-    const copies = takesBack && keepsData ? locations.filter((l) => made.has(l.id)) : [];
-    for (const location of copies) {
-      await deps.images.discardLocation(location.id);
-      await scrubLocation(deps, location);
-    }
+    const candidates = takesBack ? (await deps.images.locationsOf(image.id)).filter((l) => made.has(l.id)) : [];
+    // Decided under the image's lock: a removal from another store racing this revert must not leave
+    // the image without data either.
+    const discarded =
+      candidates.length > 0 &&
+      (await deps.images.discardLocationsKeepingOne(
+        image.id,
+        candidates.map((l) => l.id),
+        null,
+      )) === 'discarded';
+    const copies = discarded ? candidates : [];
+    for (const location of copies) await scrubLocation(deps, location);
     // A store this node lacks keeps its location for the scrubber of a node that has it (scrubLocation).
     const takenBack = copies.map((l) => deps.stores.forLocation(l)?.id).filter((id): id is string => id !== undefined);
     if (unfinished.length || takenBack.length)

@@ -13,8 +13,11 @@ const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'];
 export class MemberService {
   constructor(private readonly deps: ServiceDeps) {}
 
+  /** The image whose members are asked for; as Glance's member policy, a caller who may not read it hears it does not exist. */
   private async image(ctx: RequestContext, id: string): Promise<Image> {
-    return findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
+    const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
+    if (!this.deps.policy.check('get_image', ctx, await targetFor(this.deps, ctx, image))) throw gazeError('NOT_FOUND');
+    return image;
   }
 
   private async allowed(ctx: RequestContext, rule: string, image: Image, memberId?: string): Promise<boolean> {

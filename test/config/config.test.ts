@@ -257,6 +257,7 @@ test("other names: the design documents' extra_properties_prefixes, Glance's dep
     `[DEFAULT]
 disk_formats = raw,qcow2
 notification_driver = messagingv2
+notification_driver = log
 notification_transport_url = rabbit://u:p@127.0.0.1:5672/
 notification_topics = notifications,audit
 
@@ -271,7 +272,8 @@ extra_properties_prefixes = [ 'hw_', 'os_' ]
       const config = loadConfig(file, {});
       assert.deepEqual(config.get('glance_download_properties', 'extra_properties'), ['hw_', 'os_']);
       assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
-      assert.deepEqual(config.get('oslo_messaging_notifications', 'driver'), ['messagingv2']);
+      // A MultiStrOpt: one driver per line, the option repeated.
+      assert.deepEqual(config.get('oslo_messaging_notifications', 'driver'), ['messagingv2', 'log']);
       assert.equal(config.get('oslo_messaging_notifications', 'transport_url'), 'rabbit://u:p@127.0.0.1:5672/');
       assert.deepEqual(config.get('oslo_messaging_notifications', 'topics'), ['notifications', 'audit']);
       assert.equal(config.get('keystone_authtoken', 'www_authenticate_uri'), 'http://keystone.example:5000');

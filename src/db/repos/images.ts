@@ -340,13 +340,17 @@ export class ImagesRepo {
   }
 
   /**
-   * discardLocation() for several locations of an active image at once, under its row lock, and only
-   * while another of its locations stays visible: two removals from two stores at once cannot leave
-   * it without data. `last` when nothing else would stay, `not-active` when the image is no longer active.
+   * discardLocation() for several locations of an image at once, under its row lock, and only while
+   * another of its locations stays visible: two removals at once cannot leave it without data. `last`
+   * when nothing else would stay, `not-active` when the image is gone or not in `statuses` (null: any).
    */
-  async discardLocationsKeepingOne(imageId: string, locationIds: readonly string[]): Promise<'discarded' | 'last' | 'not-active'> {
+  async discardLocationsKeepingOne(
+    imageId: string,
+    locationIds: readonly string[],
+    statuses: readonly ImageStatus[] | null = ['active'],
+  ): Promise<'discarded' | 'last' | 'not-active'> {
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, imageId, ['active']))) return 'not-active';
+      if (!(await this.updateRow(trx, imageId, statuses))) return 'not-active';
       const staying = await trx
         .selectFrom('image_locations')
         .select('id')
