@@ -50,11 +50,32 @@ export async function findOrInsertPendingLocation(
   return toLocation(row);
 }
 
-/** Makes a reserved (or already active) location of the image visible; false when it is not there. */
+/**
+ * Makes a reserved (or already active) location of the image visible, last in its list (a location list
+ * saved while the data was written renumbered the others past it); false when it is not there.
+ */
 export async function activateLocationRow(trx: Transaction<Database>, imageId: string, locationId: string): Promise<boolean> {
+  const others = await trx
+    .selectFrom('image_locations')
+    .select((eb) => eb.fn.max('position').as('p'))
+    .where('image_id', '=', imageId)
+    .where('id', '!=', locationId)
+    .where('status', 'in', LIVE)
+    .executeTakeFirst();
   const res = await trx
     .updateTable('image_locations')
-    .set({ status: 'active', updated_at: nowTimestamp() })
+    .set((eb) => ({
+      // Only a reserved location moves: an active one keeps its place. Set first: MySQL evaluates the
+      // assignments in order, and would otherwise see the new status.
+      position: eb
+        .case()
+        .when('status', '=', 'pending')
+        .then(Number(others?.p ?? -1) + 1)
+        .else(eb.ref('position'))
+        .end(),
+      status: 'active',
+      updated_at: nowTimestamp(),
+    }))
     .where('id', '=', locationId)
     .where('image_id', '=', imageId)
     .where('status', 'in', LIVE)

@@ -18,12 +18,15 @@ export function locationsChanged(before: ImageLocation[], after: ImageLocation[]
 export async function locationsUnchangedSince(trx: Transaction<Database>, imageId: string, expected: ImageLocation[]): Promise<boolean> {
   const rows = await trx
     .selectFrom('image_locations')
-    .select('id')
+    .select(['id', 'metadata'])
     .where('image_id', '=', imageId)
     .where('status', '=', 'active')
     .orderBy('position')
     .execute();
-  return rows.length === expected.length && rows.every((row, i) => row.id === expected[i]!.id);
+  // A change of metadata alone counts too: the list written would put the older metadata back.
+  const same = (row: { id: string; metadata: string }, location: ImageLocation) =>
+    row.id === location.id && JSON.stringify(JSON.parse(row.metadata)) === JSON.stringify(location.metadata);
+  return rows.length === expected.length && rows.every((row, i) => same(row, expected[i]!));
 }
 
 /**
