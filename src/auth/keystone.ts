@@ -33,8 +33,16 @@ const SERVICE_TOKEN_MARGIN_MS = 60_000;
 
 class KeystoneUnavailable extends Error {}
 
+/** A [keystone_authtoken] option's text, null when unset or empty. */
+function authtokenOption(config: Config, name: StringOptionName<'keystone_authtoken'>): string | null {
+  return config.get('keystone_authtoken', name) || null;
+}
+
+/** Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header. */
+const TOKEN_TEXT = /^[\x21-\x7e]+$/;
+
 export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
-  const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
+  const opt = (name: StringOptionName<'keystone_authtoken'>) => authtokenOption(config, name);
   const authUrlOption = opt('auth_url');
   if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');
   const serviceAuthBody = serviceLogin(config);
@@ -48,6 +56,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const now = opts.now ?? Date.now;
   const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles').map((r) => r.toLowerCase()));
   const serviceTokenRolesRequired = config.get('keystone_authtoken', 'service_token_roles_required');
+  const holdsServiceRole = (roles: readonly string[]) => roles.some((role) => serviceTokenRoles.has(role));
   const allowAnonymous = config.get('DEFAULT', 'allow_anonymous_access');
   const serviceType = opt('service_type');
 
@@ -155,7 +164,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
 
   /** The roles of a valid X-Service-Token, or none. */
   async function validServiceRoles(token: string | null): Promise<string[]> {
-    if (token === null || !/^[\x21-\x7e]+$/.test(token)) return [];
+    if (token === null || !TOKEN_TEXT.test(token)) return [];
     let roles: string[];
     try {
       roles = (await known(token)).roles;
@@ -163,23 +172,22 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       if (err instanceof GazeError && err.status === 401) return [];
       throw err;
     }
-    return serviceTokenRolesRequired && !roles.some((role) => serviceTokenRoles.has(role)) ? [] : roles;
+    return serviceTokenRolesRequired && !holdsServiceRole(roles) ? [] : roles;
   }
 
   return {
     async authenticate(headers, requestId, request) {
       // keystonemiddleware also accepts the Swift-era X-Storage-Token.
       const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
-      // Tokens are printable ASCII (Fernet, JWS); anything else could not even be sent on as a header.
       try {
-        if (!userToken || !/^[\x21-\x7e]+$/.test(userToken)) throw unauthorized();
+        if (!userToken || !TOKEN_TEXT.test(userToken)) throw unauthorized();
         // A service calling on a user's behalf adds its own token. One holding a service role
         // (service_token_roles) may bring a user token that has expired meanwhile (Nova's snapshot after
         // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
         // that is not valid only adds no roles; neither does one without a service role when
         // service_token_roles_required is set.
         const serviceRoles = await validServiceRoles(header(headers, 'x-service-token'));
-        const fromService = serviceRoles.some((role) => serviceTokenRoles.has(role));
+        const fromService = holdsServiceRole(serviceRoles);
         const { accessRules, ...info } = await known(userToken, fromService);
         // An application credential's access rules name what its tokens may call here. A call a service
         // makes for the user passes them (keystonemiddleware lets any X-Service-Token header do that;
@@ -206,7 +214,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
  * it carries its own scope).
  */
 function serviceLogin(config: Config): string {
-  const opt = (name: StringOptionName<'keystone_authtoken'>) => config.get('keystone_authtoken', name) || null;
+  const opt = (name: StringOptionName<'keystone_authtoken'>) => authtokenOption(config, name);
   const required = (name: StringOptionName<'keystone_authtoken'>, why: string) => {
     const value = opt(name);
     if (!value) throw new ConfigError(`[keystone_authtoken] ${name} is required ${why}`);

@@ -15,6 +15,16 @@ export const LIVE = ['pending', 'active'] as const;
 /** Locations of an image deleted with delayed_delete: their data waits for the scrubber or a restore. */
 export const DELAYED = 'delayed_delete';
 
+/** The position after every row of the image's: a location put there comes last in its list. */
+export async function nextPosition(trx: Transaction<Database>, imageId: string): Promise<number> {
+  const max = await trx
+    .selectFrom('image_locations')
+    .select((eb) => eb.fn.max('position').as('p'))
+    .where('image_id', '=', imageId)
+    .executeTakeFirst();
+  return Number(max?.p ?? -1) + 1;
+}
+
 /** The image's row for `url` (a resumed write), or a new pending one at the end of its list. */
 export async function findOrInsertPendingLocation(
   trx: Transaction<Database>,
@@ -31,15 +41,10 @@ export async function findOrInsertPendingLocation(
     .executeTakeFirst();
   if (existing) return toLocation(existing);
   const now = nowTimestamp();
-  const max = await trx
-    .selectFrom('image_locations')
-    .select((eb) => eb.fn.max('position').as('p'))
-    .where('image_id', '=', imageId)
-    .executeTakeFirst();
   const row = {
     id: crypto.randomUUID(),
     image_id: imageId,
-    position: Number(max?.p ?? -1) + 1,
+    position: await nextPosition(trx, imageId),
     url,
     metadata: JSON.stringify(metadata),
     status: 'pending',
@@ -55,24 +60,13 @@ export async function findOrInsertPendingLocation(
  * saved while the data was written renumbered the others past it); false when it is not there.
  */
 export async function activateLocationRow(trx: Transaction<Database>, imageId: string, locationId: string): Promise<boolean> {
-  const others = await trx
-    .selectFrom('image_locations')
-    .select((eb) => eb.fn.max('position').as('p'))
-    .where('image_id', '=', imageId)
-    .where('id', '!=', locationId)
-    .where('status', 'in', LIVE)
-    .executeTakeFirst();
+  const last = await nextPosition(trx, imageId);
   const res = await trx
     .updateTable('image_locations')
     .set((eb) => ({
       // Only a reserved location moves: an active one keeps its place. Set first: MySQL evaluates the
       // assignments in order, and would otherwise see the new status.
-      position: eb
-        .case()
-        .when('status', '=', 'pending')
-        .then(Number(others?.p ?? -1) + 1)
-        .else(eb.ref('position'))
-        .end(),
+      position: eb.case().when('status', '=', 'pending').then(last).else(eb.ref('position')).end(),
       status: 'active',
       updated_at: nowTimestamp(),
     }))

@@ -3,6 +3,8 @@ import type { Database } from '../schema.ts';
 import type { Image, ImageLocation } from '../../domain/image.ts';
 import { gazeError } from '../../domain/errors.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { nextPosition } from './image-location-rows.ts';
+import { toLocation } from './image-rows.ts';
 
 // The location list of an image as a JSON patch left it, written inside the image's save.
 
@@ -16,17 +18,9 @@ export function locationsChanged(before: ImageLocation[], after: ImageLocation[]
  * is edited on what its writer read; a change another writer made since then means reading it again.
  */
 export async function locationsUnchangedSince(trx: Transaction<Database>, imageId: string, expected: ImageLocation[]): Promise<boolean> {
-  const rows = await trx
-    .selectFrom('image_locations')
-    .select(['id', 'metadata'])
-    .where('image_id', '=', imageId)
-    .where('status', '=', 'active')
-    .orderBy('position')
-    .execute();
+  const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', '=', 'active').orderBy('position').execute();
   // A change of metadata alone counts too: the list written would put the older metadata back.
-  const same = (row: { id: string; metadata: string }, location: ImageLocation) =>
-    row.id === location.id && JSON.stringify(JSON.parse(row.metadata)) === JSON.stringify(location.metadata);
-  return rows.length === expected.length && rows.every((row, i) => same(row, expected[i]!));
+  return !locationsChanged(rows.map(toLocation), expected);
 }
 
 /**
@@ -47,12 +41,7 @@ export async function writeLocationList(trx: Transaction<Database>, image: Image
       .where('status', '=', 'active')
       .execute();
   }
-  const max = await trx
-    .selectFrom('image_locations')
-    .select((eb) => eb.fn.max('position').as('p'))
-    .where('image_id', '=', image.id)
-    .executeTakeFirst();
-  const base = Number(max?.p ?? -1) + 1;
+  const base = await nextPosition(trx, image.id);
   const existing = new Set(original.locations.map((l) => l.id));
   for (const [index, location] of image.locations.entries()) {
     const fields = { position: base + index, metadata: JSON.stringify(location.metadata), updated_at: now };
