@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
-import { applicationCredentialAuthBody, keystoneBase, passwordAuthBody } from './keystone-password.ts';
+import { keystoneBase } from './keystone-password.ts';
+import { authPluginOptions, serviceLogin } from './service-login.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
 import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
 import { ACCESS_RULES_HEADER, accessRulesAllow, accessRulesOf, type AccessRule } from './access-rules.ts';
@@ -43,9 +44,11 @@ const TOKEN_TEXT = /^[\x21-\x7e]+$/;
 
 export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthenticatorOptions = {}): Authenticator {
   const opt = (name: StringOptionName<'keystone_authtoken'>) => authtokenOption(config, name);
-  const authUrlOption = opt('auth_url');
-  if (!authUrlOption) throw new ConfigError('[keystone_authtoken] auth_url is required with Keystone authentication');
-  const serviceAuthBody = serviceLogin(config);
+  const pluginOption = authPluginOptions(config);
+  const authUrlOption = pluginOption('auth_url');
+  if (!authUrlOption) throw new ConfigError(`${pluginOption.section} auth_url is required with Keystone authentication`);
+  const login = serviceLogin(pluginOption);
+  const catalogQuery = config.get('keystone_authtoken', 'include_service_catalog') ? [] : ['nocatalog'];
   // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
   const authUrl = keystoneBase(authUrlOption);
   const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
@@ -91,11 +94,11 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   let serviceTokenPending: Promise<string> | null = null;
 
   async function fetchServiceToken(): Promise<string> {
-    const res = await call('POST', { 'Content-Type': 'application/json' }, serviceAuthBody);
+    const res = await call('POST', { 'Content-Type': 'application/json' }, login.body);
     if (res.status !== 201) {
       await res.body?.cancel();
       // Wrong service credentials are an operator problem, not the caller's: 503 like keystonemiddleware.
-      throw new KeystoneUnavailable(`service authentication as '${opt('username')}' failed with HTTP ${res.status}`);
+      throw new KeystoneUnavailable(`service authentication as ${login.who} failed with HTTP ${res.status}`);
     }
     const token = res.headers.get('x-subject-token');
     const body = await readJson(res);
@@ -130,7 +133,8 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     for (let attempt = 0; ; attempt++) {
       const service = await getServiceToken();
       const headers = { 'X-Auth-Token': service, 'X-Subject-Token': userToken, ...ACCESS_RULES_HEADER };
-      const res = await call('GET', headers, undefined, allowExpired ? '?allow_expired=1' : '');
+      const flags = [...(allowExpired ? ['allow_expired=1'] : []), ...catalogQuery];
+      const res = await call('GET', headers, undefined, flags.length ? `?${flags.join('&')}` : '');
       if (res.status === 200) {
         const body = await readJson(res);
         const token = body?.token;
@@ -206,36 +210,6 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       serviceToken = null;
     },
   };
-}
-
-/**
- * The body that logs Gaze in to validate tokens, by keystoneauth's plugin in auth_type: `password` and
- * its v3-only `v3password` (the same options), or `v3applicationcredential` (a credential named by id;
- * it carries its own scope).
- */
-function serviceLogin(config: Config): string {
-  const opt = (name: StringOptionName<'keystone_authtoken'>) => authtokenOption(config, name);
-  const required = (name: StringOptionName<'keystone_authtoken'>, why: string) => {
-    const value = opt(name);
-    if (!value) throw new ConfigError(`[keystone_authtoken] ${name} is required ${why}`);
-    return value;
-  };
-  const authType = config.get('keystone_authtoken', 'auth_type');
-  if (authType === 'v3applicationcredential') {
-    const why = 'with auth_type v3applicationcredential (a credential named by application_credential_name is not supported)';
-    return applicationCredentialAuthBody(required('application_credential_id', why), required('application_credential_secret', why));
-  }
-  if (authType !== 'password' && authType !== 'v3password') {
-    throw new ConfigError(`[keystone_authtoken] auth_type ${authType} is not supported: use password, v3password or v3applicationcredential`);
-  }
-  const why = 'with Keystone authentication';
-  return passwordAuthBody({
-    username: required('username', why),
-    password: required('password', why),
-    userDomainId: opt('user_domain_id'),
-    userDomainName: opt('user_domain_name'),
-    scope: { projectName: required('project_name', why), projectDomainId: opt('project_domain_id'), projectDomainName: opt('project_domain_name') },
-  });
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {

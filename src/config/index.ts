@@ -200,7 +200,14 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   // Sections and options nothing reads: an unknown section stops the service (a misspelt section
   // would silently lose every option in it); an unknown option only warns, once.
   const stores = new Set((values.get('DEFAULT.enabled_backends')!.value as string[]).map((e) => sectionKey((e.split(':')[0] ?? '').trim())));
-  const freeForm = (section: string) => stores.has(section) || section.startsWith('os_glance_') || PASTE_SECTION.test(section) || section.startsWith('cors.');
+  // keystonemiddleware reads its auth plugin's options from the section auth_section names.
+  const authSection = values.get('keystone_authtoken.auth_section')!.value as string | null;
+  const freeForm = (section: string) =>
+    stores.has(section) ||
+    section.startsWith('os_glance_') ||
+    PASTE_SECTION.test(section) ||
+    section.startsWith('cors.') ||
+    (authSection !== null && section === sectionKey(authSection));
   const aliasNames = new Set(Object.values(DECLARED).flatMap((specs) => Object.values(specs).flatMap((s) => (s.aliases ?? []).map(([a, b]) => `${a}.${b}`))));
   const warned = new Set<string>();
   for (const layer of layers) {

@@ -229,20 +229,30 @@ export const OPTIONS = {
   keystone_authtoken: {
     // keystonemiddleware's; `auth_uri` is its deprecated name, still in older deployments' files.
     www_authenticate_uri: { type: 'string', default: null, aliases: [['keystone_authtoken', 'auth_uri']] },
+    // keystoneauth's plugin and its options (service-login.ts): password and v3password (a user and a
+    // project, each by id or by name), or v3applicationcredential (by id, or by name with its user).
+    // auth_section names another section to read all of them from instead, auth_type included.
+    auth_section: { type: 'string', default: null },
+    auth_type: { type: 'string', default: 'password', aliases: [['keystone_authtoken', 'auth_plugin']] },
     auth_url: { type: 'string', default: null },
+    user_id: { type: 'string', default: null },
     username: { type: 'string', default: null },
     password: { type: 'string', default: null, secret: true },
+    project_id: { type: 'string', default: null },
     project_name: { type: 'string', default: null },
     user_domain_name: { type: 'string', default: null },
     user_domain_id: { type: 'string', default: null },
     project_domain_name: { type: 'string', default: null },
     project_domain_id: { type: 'string', default: null },
-    region_name: { type: 'string', default: null },
-    // keystoneauth's plugin: password and v3password (username, password, project_name, domains), or
-    // v3applicationcredential (application_credential_id and _secret).
-    auth_type: { type: 'string', default: 'password', aliases: [['keystone_authtoken', 'auth_plugin']] },
+    default_domain_id: { type: 'string', default: null },
+    default_domain_name: { type: 'string', default: null },
     application_credential_id: { type: 'string', default: null },
+    application_credential_name: { type: 'string', default: null },
     application_credential_secret: { type: 'string', default: null, secret: true },
+    region_name: { type: 'string', default: null },
+    // keystonemiddleware's: false validates tokens without their catalog (glance-download then finds no
+    // other region).
+    include_service_catalog: { type: 'bool', default: true },
     // keystonemiddleware's name; seconds a validated token is trusted without asking Keystone again.
     token_cache_time: { type: 'int', default: 300 },
     http_connect_timeout: { type: 'int', default: 10 },

@@ -81,7 +81,7 @@ async function keystoneLogin(auth: Extract<SwiftAuth, { version: '3' }>, agents:
   // Deployments write the address with or without the version, as for keystone_authtoken.
   const url = `${keystoneBase(auth.url)}/v3/auth/tokens`;
   const body = auth.applicationCredential
-    ? applicationCredentialAuthBody(auth.applicationCredential.id, auth.applicationCredential.secret)
+    ? applicationCredentialAuthBody({ id: auth.applicationCredential.id }, auth.applicationCredential.secret)
     : passwordAuthBody(auth.password!);
   const res = await call(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, agents });
   if (res.statusCode !== 201) {

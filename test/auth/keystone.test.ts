@@ -231,6 +231,96 @@ test('auth_type: password and v3password log in alike, v3applicationcredential w
   });
 });
 
+test('the service user by id and its project by id; a credential by name with its user; the plugin from auth_section', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const gaze = await keystone.login('gaze', 'gaze-secret', 'service');
+  const byIds = createKeystoneAuthenticator(
+    loadConfig(undefined, {}, { keystone_authtoken: { auth_url: keystone.url, user_id: gaze.userId, password: 'gaze-secret', project_id: gaze.projectId } }),
+  );
+  const ctx = await byIds.authenticate({ 'x-auth-token': token }, 'r');
+  assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
+
+  const name = `gaze-named-${Date.now()}`;
+  const made = await fetch(`${keystone.url}/v3/users/${gaze.userId}/application_credentials`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': gaze.token },
+    body: JSON.stringify({ application_credential: { name } }),
+  });
+  assert.equal(made.status, 201);
+  const { secret } = ((await made.json()) as { application_credential: { secret: string } }).application_credential;
+  const named = (user: Record<string, string>) =>
+    loadConfig(
+      undefined,
+      {},
+      {
+        keystone_authtoken: {
+          auth_url: keystone.url,
+          auth_type: 'v3applicationcredential',
+          application_credential_name: name,
+          application_credential_secret: secret,
+          ...user,
+        },
+      },
+    );
+  const users: Array<Record<string, string>> = [{ username: 'gaze', user_domain_name: 'Default' }, { user_id: gaze.userId }];
+  for (const user of users) {
+    const byName = await createKeystoneAuthenticator(named(user)).authenticate({ 'x-auth-token': token }, 'r');
+    assert.equal(byName.userId, ctx.userId, JSON.stringify(user));
+  }
+  // Keystone finds a credential by name only within its user's.
+  assert.throws(() => createKeystoneAuthenticator(named({})), {
+    name: 'ConfigError',
+    message: /^\[keystone_authtoken\] user_id or username is required with application_credential_name/,
+  });
+  const wrongUser = createKeystoneAuthenticator(named({ username: 'demo', user_domain_id: 'default' }));
+  await rejectsWith(wrongUser.authenticate({ 'x-auth-token': token }, 'r'), 503);
+
+  // auth_section: every plugin option comes from the section it names, and [keystone_authtoken]'s own
+  // (a wrong password here) are not read; that section does not stop the start as an unknown one.
+  const shared = {
+    auth_url: keystone.url,
+    auth_plugin: 'v3password',
+    username: 'gaze',
+    password: 'gaze-secret',
+    project_name: 'service',
+    default_domain_id: 'default',
+  };
+  const viaSection = loadConfig(undefined, {}, { keystone_authtoken: { auth_section: 'glance_service_user', password: 'wrong' }, glance_service_user: shared });
+  const fromSection = await createKeystoneAuthenticator(viaSection).authenticate({ 'x-auth-token': token }, 'r');
+  assert.equal(fromSection.userId, ctx.userId);
+  assert.throws(() => loadConfig(undefined, {}, { keystone_authtoken: {}, glance_service_user: shared }), {
+    name: 'ConfigError',
+    message: /unknown section \[glance_service_user\]/,
+  });
+  assert.throws(
+    () =>
+      createKeystoneAuthenticator(
+        loadConfig(undefined, {}, { keystone_authtoken: { auth_section: 'glance_service_user' }, glance_service_user: { ...shared, project_name: '' } }),
+      ),
+    {
+      name: 'ConfigError',
+      message: /^\[glance_service_user\] \(the auth_section of \[keystone_authtoken\]\) project_name or project_id is required/,
+    },
+  );
+});
+
+test('include_service_catalog = false validates tokens without their catalog', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const counter = countingFetch();
+  const without = await createKeystoneAuthenticator(config({ include_service_catalog: 'false' }), { fetch: counter.fetch }).authenticate(
+    { 'x-auth-token': token },
+    'r',
+  );
+  assert.deepEqual(without.serviceCatalog, []);
+  assert.ok(
+    counter.calls.some((c) => c.startsWith('GET ') && c.endsWith('/v3/auth/tokens?nocatalog')),
+    counter.calls.join('\n'),
+  );
+  assert.deepEqual([...without.roles].sort(), ['member', 'reader']);
+  const withIt = await createKeystoneAuthenticator(config()).authenticate({ 'x-auth-token': token }, 'r');
+  assert.ok(withIt.serviceCatalog.some((s) => s.type === 'image'));
+});
+
 test("wrong service credentials are 503, not the caller's fault", async () => {
   const auth = createKeystoneAuthenticator(config({ password: 'wrong' }));
   const err = await rejectsWith(auth.authenticate({ 'x-auth-token': 'anything' }, 'r'), 503);
