@@ -27,16 +27,15 @@ export class LocationEditor {
 
   async apply(ctx: RequestContext, image: Image, op: PatchOp): Promise<void> {
     if (op.op === 'replace' && Array.isArray(op.value) && op.value.length === 0) throw gazeError('LOCATIONS_EMPTY');
+    // Glance asks the policy before it looks whether locations are shown at all.
+    await authorizeOnImage(this.deps, ctx, op.op === 'remove' ? 'delete_image_location' : 'set_image_location', image);
     if (!this.deps.settings.showMultipleLocations) throw gazeError('LOCATIONS_INVISIBLE', VERBS[op.op]);
     switch (op.op) {
       case 'replace':
-        await authorizeOnImage(this.deps, ctx, 'set_image_location', image);
         return this.replace(image, op.value as LocationInput[]);
       case 'add':
-        await authorizeOnImage(this.deps, ctx, 'set_image_location', image);
         return this.add(image, op.path[1]!, op.value as LocationInput);
       case 'remove':
-        await authorizeOnImage(this.deps, ctx, 'delete_image_location', image);
         return this.remove(image, op.path[1]!);
     }
   }

@@ -15,6 +15,9 @@ import { LocationEditor } from './image-locations.ts';
 const MAX_ATTEMPTS = 12;
 const RETRY_SPREAD_MS = 10;
 
+/** The visibilities with a policy rule of their own. */
+const VISIBILITY_RULES: Partial<Record<string, string>> = { public: 'publicize_image', community: 'communitize_image' };
+
 const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
 
 /** PATCH /v2/images/{id}: every operation is applied to a copy; the copy is saved only if all succeed. */
@@ -40,10 +43,16 @@ export class ImageUpdateService {
     // A concurrent status change (an upload finishing) makes the compare-and-set fail: re-read and re-apply.
     for (let attempt = 0; ; attempt++) {
       const image = await findVisibleImage(this.deps, ctx, id);
-      if (ops.some((op) => op.path[0] !== 'locations')) await authorizeOnImage(this.deps, ctx, 'modify_image', image);
       if (ops.length === 0) return image;
+      // Glance asks modify_image with each change of a property, after that change's own checks; once is
+      // enough here, as the answer does not change within one request.
+      let modifyChecked = false;
+      const mayModify = async () => {
+        if (!modifyChecked) await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+        modifyChecked = true;
+      };
       const updated: Image = structuredClone(image);
-      for (const op of ops) await this.apply(ctx, updated, op, dialect);
+      for (const op of ops) await this.apply(ctx, updated, op, dialect, mayModify);
       this.images.checkQuotas(updated.properties, updated.tags);
       checkNoFourByteUnicode({ name: updated.name, ...updated.properties }, updated.tags);
       // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
@@ -63,9 +72,16 @@ export class ImageUpdateService {
     }
   }
 
-  private async apply(ctx: RequestContext, image: Image, op: PatchOp, dialect: PatchDialect): Promise<void> {
+  private async apply(ctx: RequestContext, image: Image, op: PatchOp, dialect: PatchDialect, mayModify: () => Promise<void>): Promise<void> {
     const key = op.path[0];
     if (key === 'locations') return this.locations.apply(ctx, image, op);
+    // Glance's order for one change: an owner replaced by a non-admin, then the rule of the visibility
+    // asked for (publicize_image even when the image is already public; its 403 is not hidden as a 404),
+    // then modify_image, then the property itself.
+    if (key === 'owner' && op.op === 'replace' && !ctx.isAdmin) throw gazeError('OWNER_ADMIN_ONLY');
+    const rule = op.op === 'remove' ? undefined : VISIBILITY_RULES[op.value as string];
+    if (key === 'visibility' && rule) this.deps.policy.enforce(rule, ctx, await targetFor(this.deps, ctx, image));
+    await mayModify();
     // A property the caller may not read looks absent, as in Glance: replace/remove answer 409 and add creates.
     const exists = isBase(key) || this.readable(ctx, image, key);
     switch (op.op) {
@@ -95,7 +111,7 @@ export class ImageUpdateService {
     if (protections && !protections.allows(op, key, ctx)) throw gazeError('PROPERTY_PROTECTED', key);
   }
 
-  private async set(ctx: RequestContext, image: Image, key: string, value: unknown): Promise<void> {
+  private set(ctx: RequestContext, image: Image, key: string, value: unknown): void {
     if (!isBase(key)) {
       if (key.length > 255) throw gazeError('PROPERTY_KEY_TOO_LONG');
       checkPropertyName(key);
@@ -103,15 +119,12 @@ export class ImageUpdateService {
       image.properties[key] = value as string | null;
       return;
     }
-    const target = await targetFor(this.deps, ctx, image);
     switch (key) {
       case 'owner':
         if (!ctx.isAdmin) throw gazeError('OWNER_ADMIN_ONLY');
         image.owner = value as string | null;
         return;
       case 'visibility':
-        if (value === 'public' && image.visibility !== 'public') this.deps.policy.enforce('publicize_image', ctx, target);
-        if (value === 'community' && image.visibility !== 'community') this.deps.policy.enforce('communitize_image', ctx, target);
         image.visibility = value as Image['visibility'];
         return;
       case 'disk_format':

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
 
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
@@ -421,6 +421,47 @@ test('PATCH policy: owner-only changes, admin-only owner, formats only while que
   );
   const moved = await api.patch(`/v2/images/${bobs.id}`, [{ op: 'replace', path: '/owner', value: 'alice-project' }]);
   assert.equal(moved.json.owner, 'alice-project');
+
+  // Glance's order for each change, checked against Glance 25 (new defaults and Zed's): the owner by a
+  // non-admin, then the rule of the visibility asked for (even the one the image has), then
+  // modify_image, then the property; for locations the policy before show_multiple_locations.
+  const patchAs = async (who: typeof bob, id: string, ops: unknown[]) => api.patch(`/v2/images/${id}`, ops, { as: who, headers: JSON_ACCEPT });
+  expectError(await patchAs(bob, img.id, [{ op: 'replace', path: '/owner', value: 'bob-project' }]), 403, "Owner can't be updated by non admin.");
+  expectError(
+    await patchAs(bob, img.id, [{ op: 'replace', path: '/visibility', value: 'public' }]),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
+  expectError(
+    await patchAs(bob, img.id, [{ op: 'replace', path: '/visibility', value: 'community' }]),
+    403,
+    'You are not authorized to complete communitize_image action.',
+  );
+  const bobsPublic = await api.createImage({ visibility: 'public', owner: 'bob-project' });
+  expectError(
+    await patchAs(bob, bobsPublic.id, [{ op: 'add', path: '/visibility', value: 'public' }]),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
+  assert.equal((await patchAs(bob, bobsPublic.id, [{ op: 'replace', path: '/visibility', value: 'shared' }])).json.visibility, 'shared');
+  const carols = await api.createImage({ visibility: 'private', owner: 'carol-project' });
+  expectError(
+    await patchAs(carol, carols.id, [{ op: 'replace', path: '/visibility', value: 'public' }]),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  );
+  expectError(await patchAs(carol, carols.id, [{ op: 'remove', path: '/nothing' }]), 403, 'You are not authorized to complete modify_image action.');
+  expectError(
+    await patchAs(carol, carols.id, [{ op: 'add', path: '/locations/-', value: { url: 'http://127.0.0.1:9/x', metadata: {} } }]),
+    403,
+    'You are not authorized to complete set_image_location action.',
+  );
+  expectError(
+    await patchAs(carol, carols.id, [{ op: 'remove', path: '/locations/0' }]),
+    403,
+    'You are not authorized to complete delete_image_location action.',
+  );
+  assert.equal((await patchAs(carol, carols.id, [])).status, 200);
 
   const active = await api.createImage();
   assert.equal((await api.upload(active.id, 'data')).status, 204);
