@@ -271,7 +271,8 @@ export const OPTIONS = {
     policy_file: { type: 'string', default: null },
     policy_dirs: { type: 'multistring', default: ['policy.d'] },
     // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
-    enforce_new_defaults: { type: 'bool', default: true },
+    // Zed's files also say it as [DEFAULT] enforce_secure_rbac, which Zed holds equal to this one.
+    enforce_new_defaults: { type: 'bool', default: true, aliases: [['DEFAULT', 'enforce_secure_rbac']] },
   },
   image_format: {
     container_formats: {

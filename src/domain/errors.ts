@@ -232,6 +232,8 @@ const table = {
   },
   /** GET of one membership of an image that is not shared: Glance turns its 403 into a 404, words kept. */
   MEMBERS_ONLY_SHARED: { status: 404, message: () => 'Only shared images have members.' },
+  /** GET of one membership the member policy refuses: Glance turns its 403 into a 404, words kept. */
+  MEMBER_POLICY_HIDDEN: { status: 404, message: (rule: string) => `You are not authorized to complete ${rule} action.` },
   MEMBER_NOT_FOUND: { status: 404, message: (member: string, id: string) => `${member} not found in the member list of the image ${id}.` },
 
   // import

@@ -34,22 +34,23 @@ export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: I
  * A policy rule on an existing image, as Glance's image policy enforces it: a caller the policy does not
  * even let read the image (`get_image`) hears that it does not exist (the bare 404), others 403.
  */
-export function enforceOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, target: PolicyTarget, denied?: () => Error): void {
+export function enforceOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, target: PolicyTarget): void {
   if (deps.policy.check(rule, ctx, target)) return;
   if (rule === 'get_image' || !deps.policy.check('get_image', ctx, target)) throw gazeError('NOT_FOUND');
-  throw denied ? denied() : gazeError('POLICY_DENIED', rule);
+  throw gazeError('POLICY_DENIED', rule);
 }
 
 /** The rules after which Glance's legacy policy also holds an image to its owner (check_is_image_mutable). */
 const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'upload_image', 'deactivate', 'reactivate', 'delete_image_location']);
 
 /**
- * Enforces a policy rule on an image, replacing Glance's generic 403 text with the call's own when given.
- * With the deprecated rules (enforce_new_defaults off) most rules pass anyone, and changes to an image
- * are then held to its owner (or an admin), as Glance does in that mode.
+ * Enforces a policy rule on an image. With the deprecated rules (enforce_new_defaults off) most rules
+ * pass anyone, and changes to an image are then held to its owner (or an admin), as Glance does in that
+ * mode; that refusal is a domain error in Glance, which some calls word their own way (`denied`), where
+ * a refusal by the rule itself keeps the rule's generic sentence.
  */
 export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
-  enforceOnImage(deps, ctx, rule, await targetFor(deps, ctx, image), denied);
+  enforceOnImage(deps, ctx, rule, await targetFor(deps, ctx, image));
   if (!deps.policy.legacyDefaults || !OWNER_ONLY_WITH_LEGACY_RULES.has(rule) || ctx.isAdmin) return;
   if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
 }

@@ -149,7 +149,7 @@ export class ImageService {
   async show(ctx: RequestContext, id: string): Promise<Image> {
     const image = await findVisibleImage(this.deps, ctx, id);
     // A policy that hides an image it found is Glance's bare 404, not its "no image" sentence.
-    await authorizeOnImage(this.deps, ctx, 'get_image', image, () => gazeError('NOT_FOUND'));
+    await authorizeOnImage(this.deps, ctx, 'get_image', image);
     return image;
   }
 

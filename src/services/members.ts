@@ -1,6 +1,6 @@
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
-import { gazeError } from '../domain/errors.ts';
+import { GazeError, gazeError } from '../domain/errors.ts';
 import type { MemberRow } from '../db/repos/members.ts';
 import { memberPayload } from '../notify/payloads.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -13,17 +13,28 @@ const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'];
 export class MemberService {
   constructor(private readonly deps: ServiceDeps) {}
 
-  /** The image whose members are asked for; as Glance's member policy, a caller who may not read it hears it does not exist. */
-  private async image(ctx: RequestContext, id: string): Promise<Image> {
-    const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
-    if (!this.deps.policy.check('get_image', ctx, await targetFor(this.deps, ctx, image))) throw gazeError('NOT_FOUND');
-    return image;
+  /** The image whose members are asked for, if the caller may see it. */
+  private image(ctx: RequestContext, id: string): Promise<Image> {
+    return findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
   }
 
-  private async allowed(ctx: RequestContext, rule: string, image: Image, memberId?: string): Promise<boolean> {
+  /**
+   * Glance's member policy: `get_image` first (a caller who may not read the image hears that it does
+   * not exist, the bare 404), then the member rule (its 403 names the rule). Each call asks it after
+   * the image's visibility, as Glance's member controller does.
+   */
+  private async enforce(ctx: RequestContext, rule: string, image: Image): Promise<void> {
+    // member_id is the caller's own project when it is a member, whichever membership it asks for, as
+    // Glance's image target has it.
     const target = await targetFor(this.deps, ctx, image);
-    if (memberId !== undefined) target.member_id = memberId;
-    return this.deps.policy.check(rule, ctx, target);
+    if (!this.deps.policy.check('get_image', ctx, target)) throw gazeError('NOT_FOUND');
+    if (!this.deps.policy.check(rule, ctx, target)) throw gazeError('POLICY_DENIED', rule);
+  }
+
+  /** One membership, as Glance's member lookup: the get_member rule, then the membership itself. */
+  private async lookupMember(ctx: RequestContext, image: Image, memberId: string): Promise<MemberRow> {
+    await this.enforce(ctx, 'get_member', image);
+    return this.visibleMember(ctx, image, memberId);
   }
 
   /**
@@ -39,7 +50,7 @@ export class MemberService {
   async list(ctx: RequestContext, imageId: string): Promise<MemberRow[]> {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
-    if (!(await this.allowed(ctx, 'get_members', image))) throw gazeError('POLICY_DENIED', 'get_members');
+    await this.enforce(ctx, 'get_members', image);
     const members = await this.deps.members.list(imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     return isOwner ? members : members.filter((m) => m.member === ctx.projectId);
@@ -47,11 +58,14 @@ export class MemberService {
 
   async show(ctx: RequestContext, imageId: string, memberId: string): Promise<MemberRow> {
     const image = await this.image(ctx, imageId);
-    // Not shared, not permitted or not found all answer 404 here (Glance turns the 403 into 404).
+    // Not shared, not permitted or not found all answer 404 here (Glance turns its 403s into 404s).
     if (image.visibility !== 'shared') throw gazeError('MEMBERS_ONLY_SHARED');
-    const member = await this.visibleMember(ctx, image, memberId);
-    if (!(await this.allowed(ctx, 'get_member', image, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
-    return member;
+    try {
+      return await this.lookupMember(ctx, image, memberId);
+    } catch (err) {
+      if (err instanceof GazeError && err.code === 'POLICY_DENIED') throw gazeError('MEMBER_POLICY_HIDDEN', 'get_member');
+      throw err;
+    }
   }
 
   async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRow> {
@@ -68,9 +82,8 @@ export class MemberService {
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Glance checks the owner itself only with the deprecated rules; else add_member alone decides.
     const ownerRefused = this.deps.policy.legacyDefaults && !isOwner;
-    if (image.visibility !== 'shared' || ownerRefused || !(await this.allowed(ctx, 'add_member', image))) {
-      throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
-    }
+    if (image.visibility !== 'shared' || ownerRefused) throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
+    await this.enforce(ctx, 'add_member', image);
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const quota = this.deps.settings.imageMemberQuota;
@@ -94,11 +107,9 @@ export class MemberService {
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     // With the deprecated rules Glance holds the owner back before it looks for the membership.
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && image.owner === ctx.projectId) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
-    await this.visibleMember(ctx, image, memberId);
-    // Only the member project itself (or an admin) decides whether it accepts an image.
-    if (!(ctx.isAdmin || memberId === ctx.projectId) || !(await this.allowed(ctx, 'modify_member', image, memberId))) {
-      throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
-    }
+    await this.lookupMember(ctx, image, memberId);
+    // Who may accept (the member project itself, under both defaults) is modify_member's to say, as in Glance.
+    await this.enforce(ctx, 'modify_member', image);
     // The value is judged last, as Glance's member does when its status is set.
     if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
@@ -113,8 +124,8 @@ export class MemberService {
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
     if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
-    const row = await this.visibleMember(ctx, image, memberId);
-    if (!(await this.allowed(ctx, 'delete_member', image))) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
+    const row = await this.lookupMember(ctx, image, memberId);
+    await this.enforce(ctx, 'delete_member', image);
     if (!(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     this.deps.notifier.info('image.member.delete', memberPayload(row, true));
   }

@@ -252,7 +252,7 @@ test('a multi-valued option (filesystem_store_datadirs) takes a value per line, 
   });
 });
 
-test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats and notification options, keystonemiddleware's auth_uri", () => {
+test("other names: the design documents' extra_properties_prefixes, Glance's deprecated [DEFAULT] formats, notification options and enforce_secure_rbac, keystonemiddleware's auth_uri", () => {
   withFile(
     `[DEFAULT]
 disk_formats = raw,qcow2
@@ -260,6 +260,8 @@ notification_driver = messagingv2
 notification_driver = log
 notification_transport_url = rabbit://u:p@127.0.0.1:5672/
 notification_topics = notifications,audit
+
+enforce_secure_rbac = false
 
 [keystone_authtoken]
 auth_uri = http://keystone.example:5000
@@ -278,7 +280,9 @@ extra_properties_prefixes = [ 'hw_', 'os_' ]
       assert.deepEqual(config.get('oslo_messaging_notifications', 'topics'), ['notifications', 'audit']);
       assert.equal(config.get('keystone_authtoken', 'www_authenticate_uri'), 'http://keystone.example:5000');
       assert.equal(config.get('keystone_authtoken', 'auth_type'), 'v3password');
-      assert.equal(config.warnings.length, 7);
+      // Glance 25 starts only when it equals enforce_new_defaults (False by default there): Zed's rules.
+      assert.equal(config.get('oslo_policy', 'enforce_new_defaults'), false);
+      assert.equal(config.warnings.length, 8);
       assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
     },
   );

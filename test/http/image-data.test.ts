@@ -191,7 +191,7 @@ test('upload checks content type, formats, status, ownership', async () => {
   expectError(
     await api.put(`/v2/images/${pub.id}/file`, { body: 'x', as: alice, headers: { 'content-type': 'application/octet-stream', ...JSON_ACCEPT } }),
     403,
-    `Not allowed to upload image data for image ${pub.id}`,
+    'You are not authorized to complete upload_image action.',
   );
 });
 

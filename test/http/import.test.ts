@@ -161,9 +161,14 @@ test('import: every synchronous check of the spec, with its status and message',
   expectError(await serviceCall('DELETE', `/v2/images/${pub.id}`), 404, 'The resource could not be found.');
   expectError(await serviceCall('PUT', `/v2/images/${pub.id}/tags/t`), 404, 'The resource could not be found.');
   expectError(await serviceCall('POST', `/v2/images/${pub.id}/actions/deactivate`), 404, 'The resource could not be found.');
-  // Glance's member policy asks get_image first, whatever the image's visibility.
-  expectError(await serviceCall('GET', `/v2/images/${pub.id}/members`), 404, 'The resource could not be found.');
-  expectError(await serviceCall('POST', `/v2/images/${pub.id}/members`, { member: 'x' }), 404, 'The resource could not be found.');
+  // Glance's member calls look at the image's visibility before the member policy (and its get_image):
+  // a public image has no members, which Glance 25 says even to this caller.
+  expectError(
+    await serviceCall('GET', `/v2/images/${pub.id}/members`),
+    403,
+    `Not allowed to list members for image ${pub.id}: Only shared images have members.`,
+  );
+  expectError(await serviceCall('POST', `/v2/images/${pub.id}/members`, { member: 'x' }), 403, `Not allowed to create members for image ${pub.id}.`);
   expectError(
     await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice),
     400,

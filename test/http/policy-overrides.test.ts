@@ -12,6 +12,7 @@ const POLICY = `
 "add_member": "rule:admin_or_owner"
 "communitize_image": "role:admin and or ((("
 "delete_member": "role:member"
+"get_member": "role:member"
 `;
 
 const owner: Caller = { project: 'qb', roles: 'member,reader', user: 'ub' };
@@ -57,4 +58,19 @@ test('a rule that cannot be parsed denies its own action; the others work', asyn
   const refused = await api.post('/v2/images', { name: 'c', visibility: 'community' }, { as: cloudAdmin, headers: JSON_ACCEPT });
   expectError(refused, 403, 'You are not authorized to complete communitize_image action.');
   assert.equal((await api.post('/v2/images', { name: 'c', visibility: 'private' }, { as: owner })).status, 201);
+});
+
+test("a membership the get_member rule refuses: hidden as not found on GET (the rule's sentence kept), 403 on PUT, as Glance's member controller", async () => {
+  const image = await api.createImage({ name: 'shared-of-qb', visibility: 'shared' }, owner);
+  assert.equal((await api.post(`/v2/images/${image.id}/members`, { member: 'qm' }, { as: owner })).status, 200);
+  const readerOfQm: Caller = { project: 'qm', roles: 'reader', user: 'ur' };
+  const member = `/v2/images/${image.id}/members/qm`;
+  assert.equal((await api.get(`/v2/images/${image.id}`, { as: readerOfQm })).status, 200, 'get_image lets it read the image');
+  expectError(await api.get(member, { as: readerOfQm, headers: JSON_ACCEPT }), 404, 'You are not authorized to complete get_member action.');
+  expectError(
+    await api.put(member, { json: { status: 'accepted' }, as: readerOfQm, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete get_member action.',
+  );
+  assert.equal((await api.put(member, { json: { status: 'accepted' }, as: sharedWith })).status, 200);
 });
