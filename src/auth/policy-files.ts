@@ -2,18 +2,21 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { besideConfigOrAsGiven, findBesideConfig } from '../config/find-file.ts';
 
+const DEFAULT_POLICY_FILE = 'policy.yaml';
+
 /**
  * The policy files oslo.policy would read for this configuration, in order (later rules win):
  * `policy_file` (default `policy.yaml`), then every file of each `policy_dirs` directory (default
  * `policy.d`), in name order, dot-files and subdirectories left out. Both are looked for beside the
- * configuration files (findBesideConfig). A missing default is no error; a policy_file that names a
- * file that cannot be found is (Glance would quietly enforce its defaults instead).
+ * configuration files (findBesideConfig). A missing default is no error, also when a file writes the
+ * default name out (as generated glance-api.conf files do); a policy_file that names another file that
+ * cannot be found is (Glance would quietly enforce its defaults instead).
  */
 export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: readonly string[] }): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
-  if (!opts.policyFile) {
-    const found = find('policy.yaml');
+  if (!opts.policyFile || opts.policyFile === DEFAULT_POLICY_FILE) {
+    const found = find(DEFAULT_POLICY_FILE);
     if (found) files.push(found);
   } else {
     // Beside the configuration files first, then from the working directory (as Gaze read it before).

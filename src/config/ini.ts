@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.ts';
-import { MULTI_VALUED } from './options.ts';
+import { MULTI_VALUED, OPTIONS } from './options.ts';
+import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
 // oslo.config's INI dialect, as its iniparser reads Glance's files:
 //  - `[section]` headers; a section name is lower-cased, except the exact name DEFAULT;
@@ -11,7 +12,13 @@ import { MULTI_VALUED } from './options.ts';
 //    quotes mean more, as in `"k":"v","k2":"v2"`).
 // What oslo accepts silently but is almost always a mistake is refused here with its file and line:
 // the same option twice in one section of one file. Options that oslo declares multi-valued
-// (MultiStrOpt) are the exception: each line adds a value, and the values are kept one per line.
+// (MultiStrOpt) are the exception: each line adds a value, and the values are kept one per line; so
+// are Glance's options Gaze does not read (the last value is kept, as oslo keeps it).
+
+function isIgnoredGlanceOption(section: string, key: string): boolean {
+  const declared: Record<string, Record<string, unknown>> = OPTIONS;
+  return GLANCE_OPTION_NAMES[section]?.includes(key) === true && declared[section]?.[key] === undefined;
+}
 
 /** One value as written: where it came from, and its text (continuation lines joined with \n). */
 export interface RawValue {
@@ -47,7 +54,11 @@ export function parseIni(text: string, file: string): { sections: IniSections; h
       pending = null;
       return;
     }
-    if (earlier) fail(pending.line, `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`);
+    // An option Gaze does not read may be one oslo declares multi-valued (oslo.messaging's pre_settled):
+    // it is only warned about, so it must not stop the start either.
+    if (earlier && !isIgnoredGlanceOption(section!, pending.key)) {
+      fail(pending.line, `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`);
+    }
     options.set(pending.key, { text, file, line: pending.line });
     pending = null;
   };

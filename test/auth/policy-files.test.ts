@@ -52,6 +52,10 @@ test('policy.yaml and policy.d beside the configuration files, in name order; do
       () => policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'missing.yaml', policyDirs: ['policy.d'] }),
       /\[oslo_policy\] policy_file missing\.yaml was not found/,
     );
+    // The default name written out, as a generated glance-api.conf has it: missing is no error.
+    const emptyEtc = path.join(dir, 'empty');
+    mkdirSync(emptyEtc);
+    assert.deepEqual(policyFiles({ configFiles: [path.join(emptyEtc, 'glance-api.conf')], policyFile: 'policy.yaml', policyDirs: ['policy.d'] }), []);
   });
 });
 

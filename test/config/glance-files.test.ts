@@ -150,6 +150,36 @@ test(
   },
 );
 
+test(
+  "Debian's glance-api.conf with every value its comments give written out (Glance's defaults, as a generated file spells them): Gaze starts and reads them as Glance does",
+  { skip: !existsSync(`${ETC_GLANCE}/glance-api.conf`) && 'glance-common is not installed' },
+  async () => {
+    const dir = path.join(root, 'written-out');
+    mkdirSync(dir, { recursive: true });
+    // `#option = value` becomes `option = value`; `<None>` marks an option with no default, left alone.
+    const written = readFileSync(path.join(ETC_GLANCE, 'glance-api.conf'), 'utf8').replace(/^#([a-z][a-z0-9_.-]*) = (?!.*<None>)(.*)$/gm, '$1 = $2');
+    writeFileSync(path.join(dir, 'glance-api.conf'), written);
+    // Among them oslo.messaging's pre_settled, a MultiStrOpt Gaze does not read, set on two lines, and
+    // [oslo_policy] policy_file = policy.yaml, oslo.policy's default name, with no such file.
+    assert.match(written, /^pre_settled = rpc-cast\npre_settled = rpc-reply$/m);
+    assert.match(written, /^policy_file = policy\.yaml$/m);
+    writeFileSync(
+      path.join(dir, 'local.conf'),
+      `[DEFAULT]\nnode_staging_uri = file://${dir}/staging\n[database]\nconnection = sqlite:///${dir}/glance.db\n` +
+        `[glance_store]\nfilesystem_store_datadir = ${dir}/images\n[keystone_authtoken]\npassword = secret\n`,
+    );
+    const files = ['--config-file', path.join(dir, 'glance-api.conf'), '--config-file', path.join(dir, 'local.conf')];
+    const check = await runGaze(['config', 'check', ...files], { cwd: dir });
+    assert.equal(check.code, 0, check.stderr);
+    const shown = await runGaze(['config', 'show', ...files], { cwd: dir });
+    assert.equal(shown.code, 0, shown.stderr);
+    // Zed's defaults where they differ from Gaze's own: the deprecated rules, the sqlite cache index.
+    assert.match(shown.stdout, /^enforce_new_defaults = false {4}# \S+glance-api\.conf:\d+$/m);
+    assert.match(shown.stdout, /^image_cache_driver = sqlite {4}# \S+glance-api\.conf:\d+$/m);
+    assert.match(shown.stdout, /^flavor = keystone {4}# \S+glance-api\.conf:\d+$/m);
+  },
+);
+
 test("a deployment tool's config (brackets everywhere, multi-line quoted lists, quoted dicts): each option takes effect", async () => {
   const dir = path.join(root, 'tool');
   mkdirSync(dir, { recursive: true });
