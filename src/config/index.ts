@@ -40,6 +40,8 @@ interface Layer {
 // reserved stores.
 const PASTE_SECTION = /^(pipeline|filter|app|composite|filter-app|server|loader):/;
 const DECLARED: Record<string, Record<string, OptionSpec>> = OPTIONS;
+// Options Glance's generated samples list under a section its code does not read them from.
+const SAMPLE_MISPLACED: Partial<Record<string, string>> = { 'glance_download_opts.extra_properties': '[glance_download_properties]' };
 
 function readLayer(file: string): Layer {
   let text: string;
@@ -221,10 +223,13 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         const key = `${section}.${option}`;
         if (DECLARED[section]?.[option] || aliasNames.has(key) || warned.has(key)) continue;
         warned.add(key);
+        const readFrom = SAMPLE_MISPLACED[key];
         warnings.push(
-          GLANCE_OPTION_NAMES[section]?.includes(option)
-            ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
-            : `unknown option [${section}] ${option} ignored`,
+          readFrom
+            ? `[${section}] ${option} is ignored, as Glance ignores it there: it is read from ${readFrom} (Glance's sample file shows it in the wrong section)`
+            : GLANCE_OPTION_NAMES[section]?.includes(option)
+              ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
+              : `unknown option [${section}] ${option} ignored`,
         );
       }
     }

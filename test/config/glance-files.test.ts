@@ -159,6 +159,11 @@ test(
     // `#option = value` becomes `option = value`; `<None>` marks an option with no default, left alone.
     const written = readFileSync(path.join(ETC_GLANCE, 'glance-api.conf'), 'utf8').replace(/^#([a-z][a-z0-9_.-]*) = (?!.*<None>)(.*)$/gm, '$1 = $2');
     writeFileSync(path.join(dir, 'glance-api.conf'), written);
+    // The import and scrubber files written out the same way, as an operator passes them.
+    for (const name of ['glance-image-import.conf', 'glance-scrubber.conf']) {
+      const sample = readFileSync(path.join(ETC_GLANCE, name), 'utf8');
+      writeFileSync(path.join(dir, name), sample.replace(/^#([a-z][a-z0-9_.-]*) = (?!.*<None>)(.*)$/gm, '$1 = $2'));
+    }
     // Among them oslo.messaging's pre_settled, a MultiStrOpt Gaze does not read, set on two lines, and
     // [oslo_policy] policy_file = policy.yaml, oslo.policy's default name, with no such file.
     assert.match(written, /^pre_settled = rpc-cast\npre_settled = rpc-reply$/m);
@@ -168,15 +173,25 @@ test(
       `[DEFAULT]\nnode_staging_uri = file://${dir}/staging\n[database]\nconnection = sqlite:///${dir}/glance.db\n` +
         `[glance_store]\nfilesystem_store_datadir = ${dir}/images\n[keystone_authtoken]\npassword = secret\n`,
     );
-    const files = ['--config-file', path.join(dir, 'glance-api.conf'), '--config-file', path.join(dir, 'local.conf')];
+    const files = ['glance-api.conf', 'glance-image-import.conf', 'glance-scrubber.conf', 'local.conf'].flatMap((name) => [
+      '--config-file',
+      path.join(dir, name),
+    ]);
     const check = await runGaze(['config', 'check', ...files], { cwd: dir });
     assert.equal(check.code, 0, check.stderr);
+    assert.doesNotMatch(check.stderr, /unknown option/);
     const shown = await runGaze(['config', 'show', ...files], { cwd: dir });
     assert.equal(shown.code, 0, shown.stderr);
     // Zed's defaults where they differ from Gaze's own: the deprecated rules, the sqlite cache index.
-    assert.match(shown.stdout, /^enforce_new_defaults = false {4}# \S+glance-api\.conf:\d+$/m);
-    assert.match(shown.stdout, /^image_cache_driver = sqlite {4}# \S+glance-api\.conf:\d+$/m);
-    assert.match(shown.stdout, /^flavor = keystone {4}# \S+glance-api\.conf:\d+$/m);
+    assert.match(shown.stdout, /^enforce_new_defaults = false {4}# \S+\.conf:\d+$/m);
+    assert.match(shown.stdout, /^image_cache_driver = sqlite {4}# \S+\.conf:\d+$/m);
+    assert.match(shown.stdout, /^flavor = keystone {4}# \S+\.conf:\d+$/m);
+    // Glance's sample shows glance-download's extra_properties in a section Glance does not read it from.
+    assert.match(
+      check.stderr,
+      /\[glance_download_opts\] extra_properties is ignored, as Glance ignores it there: it is read from \[glance_download_properties\]/,
+    );
+    assert.match(check.stderr, /\[DEFAULT\] wakeup_time is a Glance option Gaze does not implement/);
   },
 );
 
