@@ -198,6 +198,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       showImageDirectUrl: deps.settings.showImageDirectUrl,
       multistore: stores.multistore,
       propertyProtections,
+      locationOrder: (locations) => stores.readOrder(locations),
     },
     metadefNamespaces: new MetadefNamespaceService(metadefs),
     metadefContents: new MetadefContentService(metadefs),

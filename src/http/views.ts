@@ -11,6 +11,8 @@ export interface ImageViewOptions {
   multistore: boolean;
   /** property_protection_file rules: extra properties the caller may not read are left out. */
   propertyProtections?: PropertyProtections | null;
+  /** location_strategy: the order reads try locations in, which answers list them in (as listed when absent). */
+  locationOrder?: (locations: Image['locations']) => Image['locations'];
 }
 
 /** An image as Glance's API shows it (spec images-api.md §3.1). */
@@ -45,7 +47,8 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   view.self = `/v2/images/${image.id}`;
   view.file = `/v2/images/${image.id}/file`;
   view.schema = '/v2/schemas/image';
-  const active = image.locations.filter((l) => l.status === 'active');
+  const listed = image.locations.filter((l) => l.status === 'active');
+  const active = opts.locationOrder ? opts.locationOrder(listed) : listed;
   if (opts.showMultipleLocations) {
     const hidden = image.status === 'deactivated' && !ctx.isAdmin;
     view.locations = hidden ? [] : active.map((l) => ({ url: l.url, metadata: l.metadata }));
@@ -53,7 +56,7 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   const first = active[0];
   if (opts.showImageDirectUrl && first) view.direct_url = first.url;
   if (opts.multistore) {
-    // In the locations' order (the order reads try them), as Glance lists them.
+    // In the order reads try the locations, as Glance lists them.
     const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');
     if (stores.length) view.stores = stores.join(',');
   }

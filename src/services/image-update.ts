@@ -52,6 +52,8 @@ export class ImageUpdateService {
         modifyChecked = true;
       };
       const updated: Image = structuredClone(image);
+      // A location patch's positions count in the order answers list them (location_strategy), as in Glance.
+      if (ops.some((op) => op.path[0] === 'locations')) updated.locations = this.deps.stores.readOrder(updated.locations);
       for (const op of ops) await this.apply(ctx, updated, op, dialect, mayModify);
       this.images.checkQuotas(updated.properties, updated.tags);
       checkNoFourByteUnicode({ name: updated.name, ...updated.properties }, updated.tags);

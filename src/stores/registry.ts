@@ -137,8 +137,9 @@ export class StoreRegistry {
   /**
    * The order in which a read tries an image's locations (Glance's location_strategy): as listed, or
    * with store_type, the types of store_type_preference first in its order, the rest after, as listed.
+   * Answers list locations, direct_url and stores in this order too, as Glance's do.
    */
-  private readOrder<L extends { url: string; metadata: Record<string, unknown> }>(locations: L[]): L[] {
+  readOrder<L extends { url: string; metadata: Record<string, unknown> }>(locations: L[]): L[] {
     const preference = this.typePreference;
     if (!preference) return locations;
     const rank = (l: L) => {

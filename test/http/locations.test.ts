@@ -364,12 +364,12 @@ test('a location that fails before its first byte, without a length, passes the 
   assert.deepEqual(uncaught.map(String), []);
 });
 
-test('location_strategy = store_type reads from the preferred store type first; location_order keeps the list order', async () => {
+test('location_strategy = store_type reads from the preferred store type first and lists locations, direct_url and stores so; location_order keeps the list order', async () => {
   const bytes = randomBytes(50_000);
   web.routes.set('/mirror.img', bytes);
   for (const strategy of ['store_type', 'location_order']) {
     const multi = await startGazeInProcess({
-      DEFAULT: { enabled_backends: 'fast:file, web:http', show_multiple_locations: 'True', location_strategy: strategy },
+      DEFAULT: { enabled_backends: 'fast:file, web:http', show_multiple_locations: 'True', show_image_direct_url: 'True', location_strategy: strategy },
       store_type_location_strategy: { store_type_preference: 'http, file' },
       glance_store: { default_backend: 'fast' },
       fast: { filesystem_store_datadir: '__DIR__/stores/fast' },
@@ -384,6 +384,26 @@ test('location_strategy = store_type reads from the preferred store type first; 
       const r = await fetch(`${multi.url}/v2/images/${image.id}/file`);
       assert.deepEqual(Buffer.from(await r.arrayBuffer()), bytes);
       assert.deepEqual(web.requests.slice(before), strategy === 'store_type' ? ['GET /mirror.img'] : [], strategy);
+      // Glance 25 lists them in the strategy's order too (its database layer orders them).
+      const shown = (await c.get(`/v2/images/${image.id}`)).json;
+      const urls = shown.locations.map((l: { url: string }) => l.url);
+      const mirror = at('/mirror.img').url;
+      assert.deepEqual(urls[0] === mirror, strategy === 'store_type', JSON.stringify(urls));
+      assert.equal(shown.direct_url, urls[0]);
+      assert.equal(shown.stores, strategy === 'store_type' ? 'web,fast' : 'fast,web');
+      // A page of images lists them in the same order.
+      const listed = (await c.get(`/v2/images?name=${strategy}`)).json.images[0];
+      assert.deepEqual(
+        listed.locations.map((l: { url: string }) => l.url),
+        urls,
+      );
+      // A patch's positions count in that order: /locations/0 is the first location shown.
+      const removed = await c.patch(`/v2/images/${image.id}`, [{ op: 'remove', path: '/locations/0' }]);
+      assert.equal(removed.status, 200);
+      assert.deepEqual(
+        removed.json.locations.map((l: { url: string }) => l.url),
+        urls.slice(1),
+      );
     } finally {
       await multi.stop();
     }
