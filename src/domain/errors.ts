@@ -89,8 +89,8 @@ const table = {
   PROPERTY_KEY_TOO_LONG: { status: 400, message: () => 'Custom property should not be greater than 255 characters.' },
   NEGATIVE_VALUE: { status: 400, message: (value: unknown, param: string) => `Invalid value '${value}' for parameter '${param}': Cannot be a negative value` },
   OWNER_NOT_PERMITTED: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'.` },
-  // The add_image rule's refusal of another project's owner: Glance's words, without the full stop.
-  OWNER_NOT_PERMITTED_BY_RULE: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'` },
+  // The add_image rule's refusal of another project's owner: Glance's words, without the full stop, as a detail.
+  OWNER_NOT_PERMITTED_BY_RULE: { status: 403, message: (owner: string) => `You are not permitted to create images owned by '${owner}'`, layout: 'detail' },
   OWNER_ADMIN_ONLY: { status: 403, message: () => "Owner can't be updated by non admin.", layout: 'detail' },
   FORMAT_ONLY_QUEUED: { status: 403, message: (attr: string) => `Attribute ${attr} can be only replaced for a queued image.` },
   IMAGE_PROTECTED: { status: 403, message: (id: string) => `Image ${id} is protected and cannot be deleted.` },

@@ -42,7 +42,8 @@ export class ImageService {
     refuseReadOnlyCaller(ctx);
     // Glance's order: the attributes no request may set, the schema, the custom properties' names; then
     // (in its image factory, after the policy, the property protections and the tag quota) the read-only
-    // attributes and `locations`; the property quota last, as its repository adds the image.
+    // attributes, `locations` and the minimums; the property quota as its repository adds the image; the
+    // sizes its database columns take last.
     for (const key of Object.keys(body)) if ((CREATE_DISALLOWED as readonly string[]).includes(key)) throw gazeError('ATTRIBUTE_READ_ONLY', key);
     this.deps.imageValidator.validate(body);
 
@@ -59,11 +60,6 @@ export class ImageService {
       properties[key] = value as string | null;
     }
     checkExpectedDigest(body.os_hash_algo, body.os_hash_value, this.deps.settings.hashingAlgorithm);
-    // As Glance's image is built (min_disk, then min_ram), then as its row is written.
-    checkNotNegative('min_disk', body.min_disk);
-    checkNotNegative('min_ram', body.min_ram);
-    checkFitsColumn('min_disk', body.min_disk);
-    checkFitsColumn('min_ram', body.min_ram);
 
     // Glance's order: the add_image rule (naming the owner when it is another project's), the
     // visibility's rule, then with the deprecated rules its legacy check of the owner.
@@ -86,7 +82,12 @@ export class ImageService {
     const readOnly = CREATE_READ_ONLY.find((key) => key in body);
     if (readOnly) throw gazeError('ATTRIBUTE_READ_ONLY', readOnly);
     if ('locations' in body) throw gazeError('ATTRIBUTE_RESERVED', 'locations');
+    // As Glance's image is built (min_disk, then min_ram), its repository adds it, and its row is written.
+    checkNotNegative('min_disk', body.min_disk);
+    checkNotNegative('min_ram', body.min_ram);
     this.checkPropertyQuota(properties);
+    checkFitsColumn('min_disk', body.min_disk);
+    checkFitsColumn('min_ram', body.min_ram);
 
     const id = (body.id as string | undefined) ?? crypto.randomUUID(); // as sent: Glance keeps the case of a given id
     if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
