@@ -15,9 +15,13 @@ const DEFAULT_POLICY_FILE = 'policy.yaml';
 export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: readonly string[] }): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
-  if (!opts.policyFile || opts.policyFile === DEFAULT_POLICY_FILE) {
+  if (!opts.policyFile) {
     const found = find(DEFAULT_POLICY_FILE);
     if (found) files.push(found);
+  } else if (opts.policyFile === DEFAULT_POLICY_FILE) {
+    // Written out, the default name is looked for as a named file is, but may be missing.
+    const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);
+    if (existsSync(found)) files.push(path.resolve(found));
   } else {
     // Beside the configuration files first, then from the working directory (as Gaze read it before).
     const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);

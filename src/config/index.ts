@@ -235,6 +235,27 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     }
   }
 
+  // Zed's two switches of its new rules must agree: Glance 25 stops when they do not, and so does Gaze
+  // rather than pick one.
+  const secureRbac = find([['DEFAULT', 'enforce_secure_rbac']]);
+  const newDefaults = find([['oslo_policy', 'enforce_new_defaults']]);
+  if (secureRbac && newDefaults) {
+    const place = placeOf(secureRbac.raw, 'DEFAULT', 'enforce_secure_rbac');
+    const asBool = (raw: RawValue, section: string, option: string) => {
+      try {
+        return parseValue('bool', raw.text);
+      } catch (err) {
+        throw new ConfigError((err as Error).message, placeOf(raw, section, option));
+      }
+    };
+    if (asBool(secureRbac.raw, 'DEFAULT', 'enforce_secure_rbac') !== asBool(newDefaults.raw, 'oslo_policy', 'enforce_new_defaults')) {
+      throw new ConfigError(
+        '[DEFAULT] enforce_secure_rbac does not match [oslo_policy] enforce_new_defaults: set both to true for the new rules, or both to false',
+        place,
+      );
+    }
+  }
+
   const dataDir = path.resolve(values.get('DEFAULT.data_dir')!.value as string);
   return {
     get<S extends SectionName, O extends OptionName<S>>(section: S, option: O): OptionValue<S, O> {

@@ -44,13 +44,23 @@ export function enforceOnImage(deps: ServiceDeps, ctx: RequestContext, rule: str
 const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'upload_image', 'deactivate', 'reactivate', 'delete_image_location']);
 
 /**
+ * Glance's database check on every change to an image, whatever the policy let through (the deprecated
+ * rules' set_image_location passes anyone, an operator's rules may let anyone modify): only its owner
+ * or an admin; else 403 "You do not own this image", or the call's own words (`denied`). Each call makes
+ * it where Glance saves the image, after its own checks of the request.
+ */
+export function refuseUnlessOwner(ctx: RequestContext, image: Image, denied?: () => Error): void {
+  if (ctx.isAdmin) return;
+  if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
+}
+
+/**
  * Enforces a policy rule on an image. With the deprecated rules (enforce_new_defaults off) most rules
- * pass anyone, and changes to an image are then held to its owner (or an admin), as Glance does in that
- * mode; that refusal is a domain error in Glance, which some calls word their own way (`denied`), where
- * a refusal by the rule itself keeps the rule's generic sentence.
+ * pass anyone, and changes to an image are then held to its owner (or an admin) at once, as Glance does
+ * in that mode; that refusal is a domain error in Glance, which some calls word their own way
+ * (`denied`), where a refusal by the rule itself keeps the rule's generic sentence.
  */
 export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
   enforceOnImage(deps, ctx, rule, await targetFor(deps, ctx, image));
-  if (!deps.policy.legacyDefaults || !OWNER_ONLY_WITH_LEGACY_RULES.has(rule) || ctx.isAdmin) return;
-  if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
+  if (deps.policy.legacyDefaults && OWNER_ONLY_WITH_LEGACY_RULES.has(rule)) refuseUnlessOwner(ctx, image, denied);
 }

@@ -3,7 +3,7 @@ import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { moveTo, resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 import type { Store } from '../stores/store.ts';
@@ -40,6 +40,7 @@ export class ImageDataService {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'upload_image', image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
     assertTransition(image.status, 'saving');
+    refuseUnlessOwner(ctx, image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
     await this.uploads.writing(id, (controller) => this.write(id, source, store, controller, sizeHint, budget));

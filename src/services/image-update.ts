@@ -5,7 +5,7 @@ import { USER_BASE_PROPERTIES, checkMinimum, checkNoFourByteUnicode, checkProper
 import { gazeError } from '../domain/errors.ts';
 import { parsePatch, type PatchDialect, type PatchOp } from '../domain/patch.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, findVisibleImage, targetFor } from './access.ts';
+import { authorizeOnImage, findVisibleImage, refuseUnlessOwner, targetFor } from './access.ts';
 import type { ImageService } from './images.ts';
 import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
@@ -16,7 +16,10 @@ const MAX_ATTEMPTS = 12;
 const RETRY_SPREAD_MS = 10;
 
 /** The visibilities with a policy rule of their own. */
-const VISIBILITY_RULES: Partial<Record<string, string>> = { public: 'publicize_image', community: 'communitize_image' };
+const VISIBILITY_RULES = new Map([
+  ['public', 'publicize_image'],
+  ['community', 'communitize_image'],
+]);
 
 const isBase = (key: string) => (USER_BASE_PROPERTIES as readonly string[]).includes(key);
 
@@ -44,8 +47,9 @@ export class ImageUpdateService {
     for (let attempt = 0; ; attempt++) {
       const image = await findVisibleImage(this.deps, ctx, id);
       if (ops.length === 0) return image;
-      // Glance asks modify_image with each change of a property, after that change's own checks; once is
-      // enough here, as the answer does not change within one request.
+      // Glance asks modify_image with each change of a property, after that change's own checks, against
+      // the image as changed so far; here once, against the image as read (a change of owner, the one
+      // change that could move the answer, is an admin's, who passes either way).
       let modifyChecked = false;
       const mayModify = async () => {
         if (!modifyChecked) await authorizeOnImage(this.deps, ctx, 'modify_image', image);
@@ -57,6 +61,9 @@ export class ImageUpdateService {
       for (const op of ops) await this.apply(ctx, updated, op, dialect, mayModify);
       this.images.checkQuotas(updated.properties, updated.tags);
       checkNoFourByteUnicode({ name: updated.name, ...updated.properties }, updated.tags);
+      // Glance's database takes changes only from the owner or an admin, also where the policy let
+      // another caller through (the deprecated rules' set_image_location passes anyone).
+      refuseUnlessOwner(ctx, image);
       // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
       // other fields keep theirs, and the quotas are checked again with everyone's changes counted.
       const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);
@@ -81,7 +88,7 @@ export class ImageUpdateService {
     // asked for (publicize_image even when the image is already public; its 403 is not hidden as a 404),
     // then modify_image, then the property itself.
     if (key === 'owner' && op.op === 'replace' && !ctx.isAdmin) throw gazeError('OWNER_ADMIN_ONLY');
-    const rule = op.op === 'remove' ? undefined : VISIBILITY_RULES[op.value as string];
+    const rule = op.op === 'remove' ? undefined : VISIBILITY_RULES.get(op.value as string);
     if (key === 'visibility' && rule) this.deps.policy.enforce(rule, ctx, await targetFor(this.deps, ctx, image));
     await mayModify();
     // A property the caller may not read looks absent, as in Glance: replace/remove answer 409 and add creates.

@@ -18,7 +18,7 @@ import {
 import { gazeError } from '../domain/errors.ts';
 import { nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import type { ImportEngine } from '../import/port.ts';
@@ -170,6 +170,9 @@ export class ImageService {
     if (this.deps.settings.delayedDelete && image.locations.length > 0 && !canTransition(image.status, 'pending_delete')) {
       throw gazeError('DELETE_STATUS_TRANSITION', image.status, 'pending_delete');
     }
+    // Glance deletes nothing of another project's image its policy let through: its database does not
+    // find the image to delete.
+    refuseUnlessOwner(ctx, image, () => gazeError('IMAGE_NOT_FOUND_TO_DELETE', id));
     const delayed = this.deps.settings.delayedDelete && (await this.deps.delayedDeletes.mark(id));
     const queued = delayed ? [] : await this.deps.images.markDeleted(id);
     if (!queued) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
@@ -191,8 +194,9 @@ export class ImageService {
     refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'deactivate', image);
+    if (image.status !== 'active' && image.status !== 'deactivated') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    refuseUnlessOwner(ctx, image); // Glance saves even when nothing changes
     if (image.status === 'deactivated') return;
-    if (image.status !== 'active') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     await this.cache?.forget(id);
     this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'deactivated' }));
@@ -202,8 +206,9 @@ export class ImageService {
     refuseReadOnlyCaller(ctx);
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'reactivate', image);
+    if (image.status !== 'active' && image.status !== 'deactivated') throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
+    refuseUnlessOwner(ctx, image);
     if (image.status === 'active') return;
-    if (image.status !== 'deactivated') throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
     if (!(await this.deps.images.updateFields(id, 'deactivated', moveTo('active')))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
     this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'active' }));
   }
@@ -213,12 +218,14 @@ export class ImageService {
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
     await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_UPDATE_FORBIDDEN', id));
     if (tag.length > TAG_MAX) throw gazeError('SCHEMA_MISMATCH', 'image', `'${tag}' is too long`);
-    if (image.tags.includes(tag)) return;
+    const present = image.tags.includes(tag);
     const limit = this.deps.settings.imageTagQuota;
-    if (limit >= 0 && image.tags.length + 1 > limit) {
+    if (!present && limit >= 0 && image.tags.length + 1 > limit) {
       throw gazeError('TAG_LIMIT', id, image.tags.length + 1, limit);
     }
-    checkNoFourByteUnicode({}, [tag]);
+    if (!present) checkNoFourByteUnicode({}, [tag]);
+    refuseUnlessOwner(ctx, image, () => gazeError('TAG_UPDATE_FORBIDDEN', id));
+    if (present) return;
     const updated = { ...image, tags: [...image.tags, tag] };
     // Only this tag is written, under the image's row lock; the limit is checked again with the tags
     // that concurrent requests added.
@@ -236,6 +243,7 @@ export class ImageService {
     const image = await findVisibleImage(this.deps, ctx, id, 'IMAGE_NOT_FOUND_SHORT');
     await authorizeOnImage(this.deps, ctx, 'modify_image', image, () => gazeError('TAG_DELETE_FORBIDDEN', id));
     if (!image.tags.includes(tag)) throw gazeError('NOT_FOUND');
+    refuseUnlessOwner(ctx, image, () => gazeError('TAG_DELETE_FORBIDDEN', id));
     const updated = { ...image, tags: image.tags.filter((t) => t !== tag) };
     if (!(await this.deps.images.save(updated, { original: image }))) throw gazeError('IMAGE_NOT_FOUND_SHORT', id);
     this.deps.notifier.info('image.update', imagePayload(updated));

@@ -43,6 +43,6 @@ export class LocationApiService {
   async list(ctx: RequestContext, id: string): Promise<Array<{ url: string; metadata: Record<string, unknown> }>> {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'fetch_image_location', image);
-    return image.locations.map((l) => ({ url: l.url, metadata: l.metadata }));
+    return this.deps.stores.readOrder(image.locations).map((l) => ({ url: l.url, metadata: l.metadata }));
   }
 }

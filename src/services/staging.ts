@@ -4,7 +4,7 @@ import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import { moveTo, resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import type { UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
@@ -71,6 +71,7 @@ export class StagingService {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
     assertTransition(image.status, 'uploading');
+    refuseUnlessOwner(ctx, image);
     if ((await this.staging.size(id)) !== null) throw gazeError('STAGED_DATA_EXISTS', id);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'stage', sizeHint);
     await this.uploads.writing(id, (controller) => this.write(image, source, controller, sizeHint, budget));

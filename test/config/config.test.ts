@@ -246,7 +246,14 @@ test('a multi-valued option (filesystem_store_datadirs) takes a value per line, 
     });
     assert.equal(fromEnv.section('glance_store').filesystem_store_datadirs, '/env:1');
     assert.deepEqual(fromEnv.get('glance_store', 'filesystem_store_datadirs'), ['/env:1']);
-    // Any other option set twice in one file is still the mistake it almost always is.
+    // Any other option set twice in one file is still the mistake it almost always is, under another
+    // name of it too; a Glance option Gaze does not read is not refused (oslo keeps the last value).
+    refused(
+      () => loadConfig([write('alias.conf', '[keystone_authtoken]\nauth_uri = http://a\nauth_uri = http://b\n')], {}),
+      /alias\.conf:3: \[keystone_authtoken\] auth_uri is set twice in this file/,
+    );
+    const ignored = loadConfig([write('ignored.conf', '[DEFAULT]\npydev_worker_debug_host = a\npydev_worker_debug_host = b\n')], {});
+    assert.ok(ignored.warnings.some((w) => w.includes('pydev_worker_debug_host is a Glance option Gaze does not implement')));
     const twice = write('twice.conf', '[glance_store]\nfilesystem_store_datadir = /a\nfilesystem_store_datadir = /b\n');
     refused(() => loadConfig([twice], {}), /twice\.conf:3: \[glance_store\] filesystem_store_datadir is set twice in this file \(also at line 2\)$/);
   });
@@ -282,6 +289,12 @@ extra_properties_prefixes = [ 'hw_', 'os_' ]
       assert.equal(config.get('keystone_authtoken', 'auth_type'), 'v3password');
       // Glance 25 starts only when it equals enforce_new_defaults (False by default there): Zed's rules.
       assert.equal(config.get('oslo_policy', 'enforce_new_defaults'), false);
+      // Both written and not equal: Glance 25 does not start, nor does Gaze.
+      refused(
+        () => loadConfig([file], {}, { oslo_policy: { enforce_new_defaults: 'true' } }),
+        /\[DEFAULT\] enforce_secure_rbac does not match \[oslo_policy\] enforce_new_defaults/,
+      );
+      assert.equal(loadConfig([file], {}, { oslo_policy: { enforce_new_defaults: 'false' } }).get('oslo_policy', 'enforce_new_defaults'), false);
       assert.equal(config.warnings.length, 8);
       assert.match(config.warnings.join('\n'), /\[DEFAULT\] disk_formats is another name of \[image_format\] disk_formats/);
     },

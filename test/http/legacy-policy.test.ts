@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
+import { startFileServer } from '../helpers/file-server.ts';
 
 // `[oslo_policy] enforce_new_defaults = False`: Glance ORs each deprecated rule (mostly the empty
 // `default`) into its rule, and holds changes to an image to its owner with its legacy checks. Compared
@@ -132,5 +133,72 @@ test('with the deprecated rules, removing an image from one store is for its own
     }
   } finally {
     await stores.stop();
+  }
+});
+
+test("another project's change the policy lets through is still refused: Glance's database takes changes only from an image's owner or an admin", async () => {
+  const web = await startFileServer();
+  web.routes.set('/same.img', Buffer.from('data'));
+  // The deprecated rules' set_image_location passes anyone; Glance's database then refuses the save.
+  const withLocations = await startGazeInProcess({
+    oslo_policy: { enforce_new_defaults: 'False' },
+    DEFAULT: { show_multiple_locations: 'True' },
+    import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+  });
+  // An operator's rule that lets any member modify (or delete) images: Glance's database still refuses.
+  const permissive = await startGazeInProcess(
+    { oslo_policy: { policy_file: 'policy.yaml' } },
+    { besideConfig: { 'policy.yaml': '"modify_image": "role:member"\n"delete_image": "role:member"\n' } },
+  );
+  try {
+    const old = client(withLocations.url);
+    const img = await old.createImage({ name: 'shared', visibility: 'shared', disk_format: 'raw', container_format: 'bare' }, alice);
+    assert.equal((await old.upload(img.id, Buffer.from('data'), alice)).status, 204);
+    assert.equal((await old.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice })).status, 200);
+    const added = await old.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/locations/-', value: { url: web.url('/same.img'), metadata: {} } }], {
+      as: bob,
+      headers: JSON_ACCEPT,
+    });
+    expectError(added, 403, 'You do not own this image');
+    assert.equal((await old.get(`/v2/images/${img.id}`, { as: alice })).json.locations.length, 1);
+    // The owner may.
+    const byOwner = await old.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/locations/-', value: { url: web.url('/same.img'), metadata: {} } }], {
+      as: alice,
+    });
+    assert.equal(byOwner.status, 200, byOwner.text);
+
+    const api = client(permissive.url);
+    const pub = await api.createImage({ visibility: 'public', owner: 'alice-project' });
+    expectError(
+      await api.patch(`/v2/images/${pub.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: bob, headers: JSON_ACCEPT }),
+      403,
+      'You do not own this image',
+    );
+    // Glance's database does not find another project's image to delete (compared with Glance 25, whose
+    // delete removes the data first; here nothing is touched).
+    expectError(await api.call('DELETE', `/v2/images/${pub.id}`, { as: bob, headers: JSON_ACCEPT }), 404, `Failed to find image ${pub.id} to delete`);
+    // The request's own faults come first: Glance refuses the save only after applying the changes.
+    expectError(
+      await api.patch(
+        `/v2/images/${pub.id}`,
+        [
+          { op: 'add', path: '/k', value: 'v' },
+          { op: 'remove', path: '/nope' },
+        ],
+        { as: bob, headers: JSON_ACCEPT },
+      ),
+      409,
+      'Property nope does not exist.',
+    );
+    expectError(
+      await api.call('PUT', `/v2/images/${pub.id}/tags/t`, { as: bob, headers: JSON_ACCEPT }),
+      403,
+      `Not allowed to update tags for image ${pub.id}.`,
+    );
+    assert.equal((await api.patch(`/v2/images/${pub.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: alice })).status, 200);
+  } finally {
+    await withLocations.stop();
+    await permissive.stop();
+    await web.close();
   }
 });
