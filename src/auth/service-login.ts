@@ -1,6 +1,7 @@
 // How Gaze logs in to Keystone to validate callers' tokens: keystoneauth's plugin named by auth_type,
-// with that plugin's options read, as keystonemiddleware reads them, from [keystone_authtoken] or from
-// the section its auth_section names (one set of credentials several sections share).
+// with that plugin's options read from [keystone_authtoken], or from the section its auth_section names
+// (keystoneauth's way of sharing one set of credentials between sections; keystonemiddleware names the
+// option, but in Glance 25 it fails on it, the plugin's options being registered in no other section).
 
 import { ConfigError, type Config } from '../config/index.ts';
 import { applicationCredentialAuthBody, passwordAuthBody, type UserName } from './keystone-password.ts';
