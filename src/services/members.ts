@@ -51,6 +51,8 @@ export class MemberService {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
     await this.enforce(ctx, 'get_members', image);
+    // Glance lists only the members its get_member rule shows (the rule weighs the image, not the member).
+    if (!this.deps.policy.check('get_member', ctx, await targetFor(this.deps, ctx, image))) return [];
     const members = await this.deps.members.list(imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     return isOwner ? members : members.filter((m) => m.member === ctx.projectId);

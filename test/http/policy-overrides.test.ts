@@ -72,5 +72,10 @@ test("a membership the get_member rule refuses: hidden as not found on GET (the 
     403,
     'You are not authorized to complete get_member action.',
   );
+  // The list shows only what get_member lets it see: nothing.
+  const listed = await api.get(`/v2/images/${image.id}/members`, { as: readerOfQm });
+  assert.equal(listed.status, 200);
+  assert.deepEqual(listed.json.members, []);
+  assert.equal((await api.get(`/v2/images/${image.id}/members`, { as: sharedWith })).json.members.length, 1);
   assert.equal((await api.put(member, { json: { status: 'accepted' }, as: sharedWith })).status, 200);
 });
