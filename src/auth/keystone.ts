@@ -22,7 +22,11 @@ export interface KeystoneAuthenticatorOptions {
 }
 
 /** What a validation yields that does not depend on the request; `accessRules` are checked per request. */
-type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly' | 'serviceRoles'> & { accessRules: AccessRule[] | null };
+type TokenInfo = Omit<RequestContext, 'requestId' | 'readOnly' | 'serviceRoles'> & {
+  accessRules: AccessRule[] | null;
+  /** The roles as Keystone names them (`roles` are lower-cased, as oslo.policy compares them). */
+  roleNames: string[];
+};
 
 interface Expiring<T> {
   value: T;
@@ -57,9 +61,10 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const maxCached = opts.maxCachedTokens ?? 10_000;
   const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken');
   const now = opts.now ?? Date.now;
-  const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles').map((r) => r.toLowerCase()));
+  // Compared with Keystone's names exactly, as keystonemiddleware compares them.
+  const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles'));
   const serviceTokenRolesRequired = config.get('keystone_authtoken', 'service_token_roles_required');
-  const holdsServiceRole = (roles: readonly string[]) => roles.some((role) => serviceTokenRoles.has(role));
+  const holdsServiceRole = (roleNames: readonly string[]) => roleNames.some((name) => serviceTokenRoles.has(name));
   const allowAnonymous = config.get('DEFAULT', 'allow_anonymous_access');
   const serviceType = opt('service_type');
 
@@ -166,17 +171,19 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     return info;
   }
 
-  /** The roles of a valid X-Service-Token, or none. */
-  async function validServiceRoles(token: string | null): Promise<string[]> {
-    if (token === null || !TOKEN_TEXT.test(token)) return [];
-    let roles: string[];
+  /** The roles of a valid X-Service-Token (none otherwise), and whether it holds a service role. */
+  async function serviceTokenOf(token: string | null): Promise<{ roles: string[]; fromService: boolean }> {
+    const none = { roles: [], fromService: false };
+    if (token === null || !TOKEN_TEXT.test(token)) return none;
+    let info: TokenInfo;
     try {
-      roles = (await known(token)).roles;
+      info = await known(token);
     } catch (err) {
-      if (err instanceof GazeError && err.status === 401) return [];
+      if (err instanceof GazeError && err.status === 401) return none;
       throw err;
     }
-    return serviceTokenRolesRequired && !holdsServiceRole(roles) ? [] : roles;
+    const fromService = holdsServiceRole(info.roleNames);
+    return serviceTokenRolesRequired && !fromService ? none : { roles: info.roles, fromService };
   }
 
   return {
@@ -190,9 +197,8 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
         // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
         // that is not valid only adds no roles; neither does one without a service role when
         // service_token_roles_required is set.
-        const serviceRoles = await validServiceRoles(header(headers, 'x-service-token'));
-        const fromService = holdsServiceRole(serviceRoles);
-        const { accessRules, ...info } = await known(userToken, fromService);
+        const { roles: serviceRoles, fromService } = await serviceTokenOf(header(headers, 'x-service-token'));
+        const { accessRules, roleNames: _names, ...info } = await known(userToken, fromService);
         // An application credential's access rules name what its tokens may call here. A call a service
         // makes for the user passes them (keystonemiddleware lets any X-Service-Token header do that;
         // Gaze asks for a valid one holding a service role).
@@ -224,7 +230,8 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
 
 /** Keystone v3 token body → the request-independent part of a context. */
 function toInfo(token: any, authToken: string): TokenInfo {
-  const roles: string[] = (token.roles ?? []).map((r: { name: string }) => String(r.name).toLowerCase());
+  const roleNames: string[] = (token.roles ?? []).map((r: { name: string }) => String(r.name));
+  const roles = roleNames.map((name) => name.toLowerCase());
   const serviceCatalog: CatalogService[] = (token.catalog ?? []).map((s: any) => ({
     type: s.type,
     name: s.name,
@@ -245,5 +252,6 @@ function toInfo(token: any, authToken: string): TokenInfo {
     authToken,
     serviceCatalog,
     accessRules: accessRulesOf(token),
+    roleNames,
   };
 }

@@ -106,6 +106,13 @@ test("a service token beside the user's token adds its roles as service roles; a
   assert.deepEqual([...ctx.roles].sort(), ['member', 'reader']);
   assert.deepEqual(ctx.serviceRoles, ['service']);
   assert.equal((await auth.authenticate({ 'x-auth-token': user }, 'r')).serviceRoles.length, 0);
+  // service_token_roles name Keystone's roles exactly, as keystonemiddleware compares them: `Service` is
+  // not nova's `service`, so under service_token_roles_required its token adds nothing.
+  const exact = createKeystoneAuthenticator(config({ service_token_roles: 'Service', service_token_roles_required: 'true' }));
+  const withNova = { 'x-auth-token': user, 'x-service-token': await keystone.token('nova', 'nova-secret', 'service') };
+  assert.deepEqual((await exact.authenticate(withNova, 'r')).serviceRoles, []);
+  const named = createKeystoneAuthenticator(config({ service_token_roles: 'service', service_token_roles_required: 'true' }));
+  assert.deepEqual((await named.authenticate(withNova, 'r')).serviceRoles, ['service']);
   for (const bad of ['not-a-token', 'caf\u00e9']) {
     const ctx = await auth.authenticate({ 'x-auth-token': user, 'x-service-token': bad }, 'r');
     assert.deepEqual([ctx.userId, ctx.serviceRoles], [(await auth.authenticate({ 'x-auth-token': user }, 'r')).userId, []]);
