@@ -41,7 +41,17 @@ export function accessRulesAllow(rules: readonly AccessRule[], { serviceType, ca
   if (!serviceType || !catalog.some((s) => s.type === serviceType)) return false;
   if (fromService) return true;
   if (!request) return false;
-  return rules.some((r) => r.service === serviceType && r.method === request.method && pathPattern(r.path).test(request.path));
+  // The path as the application sees it, %-escapes decoded, as keystonemiddleware reads WSGI's PATH_INFO.
+  const path = decodedPath(request.path);
+  return rules.some((r) => r.service === serviceType && r.method === request.method && pathPattern(r.path).test(path));
+}
+
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path; // a malformed escape is left as sent, as the router leaves it
+  }
 }
 
 function pathPattern(pattern: string): RegExp {
