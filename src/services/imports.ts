@@ -4,7 +4,7 @@ import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import { isTerminal } from '../domain/task.ts';
 import type { ServiceDeps } from './deps.ts';
-import { authorizeOnImage, enforceOnImage, findVisibleImage, targetFor } from './access.ts';
+import { authorizeOnImage, refuseUnlessOwner, enforceOnImage, findVisibleImage, targetFor } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
 import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
@@ -43,7 +43,12 @@ export class ImportService {
     if (!image.disk_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'disk_format');
     if (method === 'glance-download') this.checkGlanceDownload(request.method);
     if (method === 'copy-image') enforceOnImage(this.deps, ctx, 'copy_image', await targetFor(this.deps, ctx, image));
-    else await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+    else {
+      await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+      // Another project's import the rules let through would change an image that is not its own
+      // (Glance accepts it, and its task then fails on its database's owner check).
+      refuseUnlessOwner(ctx, image);
+    }
     await takeOverStaleLock(this.deps, image);
     const backend = this.resolveStores(image, request, method, storeHeader);
     // copy-image to all stores, which all have it already: nothing to do, and no task. Given no store
@@ -153,6 +158,7 @@ export class ImportService {
   async cancel(ctx: RequestContext, id: string): Promise<void> {
     const image = await findVisibleImage(this.deps, ctx, id);
     await authorizeOnImage(this.deps, ctx, 'modify_image', image);
+    refuseUnlessOwner(ctx, image);
     const holder = image.properties[IMPORT_LOCK];
     const task = holder ? await this.deps.tasks.getRaw(holder) : null;
     if (!task || isTerminal(task.status)) throw gazeError('IMPORT_NOT_RUNNING', id);

@@ -196,6 +196,15 @@ test("another project's change the policy lets through is still refused: Glance'
       `Not allowed to update tags for image ${pub.id}.`,
     );
     assert.equal((await api.patch(`/v2/images/${pub.id}`, [{ op: 'add', path: '/k', value: 'v' }], { as: alice })).status, 200);
+    // Nor does it import into another project's image (Glance accepts, and its task fails).
+    const queued = await api.createImage({ visibility: 'public', owner: 'alice-project', disk_format: 'raw', container_format: 'bare' });
+    const imported = await api.call('POST', `/v2/images/${queued.id}/import`, {
+      json: { method: { name: 'web-download', uri: 'http://127.0.0.1:9/x' } },
+      as: bob,
+      headers: JSON_ACCEPT,
+    });
+    expectError(imported, 403, 'You do not own this image');
+    assert.equal((await api.get(`/v2/images/${queued.id}`, { as: alice })).json.status, 'queued');
   } finally {
     await withLocations.stop();
     await permissive.stop();
