@@ -18,15 +18,14 @@ export function policyFiles(opts: { configFiles: readonly string[]; policyFile: 
   if (!opts.policyFile) {
     const found = find(DEFAULT_POLICY_FILE);
     if (found) files.push(found);
-  } else if (opts.policyFile === DEFAULT_POLICY_FILE) {
-    // Written out, the default name is looked for as a named file is, but may be missing.
-    const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);
-    if (existsSync(found)) files.push(path.resolve(found));
   } else {
     // Beside the configuration files first, then from the working directory (as Gaze read it before).
+    // The default name written out may be missing, as when it is not written.
     const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);
-    if (!existsSync(found)) throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
-    files.push(path.resolve(found));
+    if (existsSync(found)) files.push(path.resolve(found));
+    else if (opts.policyFile !== DEFAULT_POLICY_FILE) {
+      throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
+    }
   }
   for (const name of opts.policyDirs) {
     const dir = find(name);

@@ -4,7 +4,7 @@ import { ConfigError, type ConfigPlace } from './errors.ts';
 import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
 import { interpolate } from './interpolate.ts';
 import { parseValue, unquote } from './values.ts';
-import { MULTI_VALUED, OPTIONS, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
+import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
 export { ConfigError } from './errors.ts';
@@ -210,7 +210,6 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     PASTE_SECTION.test(section) ||
     section.startsWith('cors.') ||
     (authSection !== null && section === sectionKey(authSection));
-  const aliasNames = new Set(Object.values(DECLARED).flatMap((specs) => Object.values(specs).flatMap((s) => (s.aliases ?? []).map(([a, b]) => `${a}.${b}`))));
   const warned = new Set<string>();
   for (const layer of layers) {
     for (const [section, options] of layer.sections) {
@@ -221,7 +220,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       }
       for (const option of options.keys()) {
         const key = `${section}.${option}`;
-        if (DECLARED[section]?.[option] || aliasNames.has(key) || warned.has(key)) continue;
+        if (READ_OPTION_NAMES.has(key) || warned.has(key)) continue;
         warned.add(key);
         const readFrom = SAMPLE_MISPLACED[key];
         warnings.push(

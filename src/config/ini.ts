@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.ts';
-import { MULTI_VALUED, OPTIONS } from './options.ts';
+import { MULTI_VALUED, READ_OPTION_NAMES } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
 // oslo.config's INI dialect, as its iniparser reads Glance's files:
@@ -15,18 +15,8 @@ import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 // (MultiStrOpt) are the exception: each line adds a value, and the values are kept one per line; so
 // are Glance's options Gaze does not read (the last value is kept, as oslo keeps it).
 
-/** `section.option` of every name Gaze reads an option under: its own, and its other (older) names. */
-const READ_NAMES = new Set(
-  Object.entries(OPTIONS).flatMap(([section, specs]) =>
-    Object.entries(specs as Record<string, { aliases?: ReadonlyArray<readonly [string, string]> }>).flatMap(([option, spec]) => [
-      `${section}.${option}`,
-      ...(spec.aliases ?? []).map(([s, o]) => `${s}.${o}`),
-    ]),
-  ),
-);
-
 function isIgnoredGlanceOption(section: string, key: string): boolean {
-  return GLANCE_OPTION_NAMES[section]?.includes(key) === true && !READ_NAMES.has(`${section}.${key}`);
+  return GLANCE_OPTION_NAMES[section]?.includes(key) === true && !READ_OPTION_NAMES.has(`${section}.${key}`);
 }
 
 /** One value as written: where it came from, and its text (continuation lines joined with \n). */

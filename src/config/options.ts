@@ -404,6 +404,13 @@ export const MULTI_VALUED: ReadonlySet<string> = new Set(
   ),
 );
 
+/** `section.option` of every name Gaze reads an option under: its own, and its other (older) names. */
+export const READ_OPTION_NAMES: ReadonlySet<string> = new Set(
+  Object.entries(OPTIONS as Record<string, Record<string, OptionSpec>>).flatMap(([section, specs]) =>
+    Object.entries(specs).flatMap(([option, spec]) => [`${section}.${option}`, ...(spec.aliases ?? []).map(([s, o]) => `${s}.${o}`)]),
+  ),
+);
+
 export type Options = typeof OPTIONS;
 export type SectionName = keyof Options;
 export type OptionName<S extends SectionName> = keyof Options[S] & string;
