@@ -5,6 +5,7 @@ import type { MemberRow } from '../db/repos/members.ts';
 import { memberPayload } from '../notify/payloads.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage, targetFor } from './access.ts';
+import type { PolicyTarget } from '../auth/policy.ts';
 import { isPythonFalsy } from '../schemas/python-repr.ts';
 
 const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'];
@@ -21,19 +22,18 @@ export class MemberService {
   /**
    * Glance's member policy: `get_image` first (a caller who may not read the image hears that it does
    * not exist, the bare 404), then the member rule (its 403 names the rule). Each call asks it after
-   * the image's visibility, as Glance's member controller does.
+   * the image's visibility, as Glance's member controller does. The target is the image's (targetFor):
+   * member_id is the caller's own project when it is a member, whichever membership it asks for, as
+   * Glance's image target has it; one per request.
    */
-  private async enforce(ctx: RequestContext, rule: string, image: Image): Promise<void> {
-    // member_id is the caller's own project when it is a member, whichever membership it asks for, as
-    // Glance's image target has it.
-    const target = await targetFor(this.deps, ctx, image);
+  private enforce(ctx: RequestContext, rule: string, target: PolicyTarget): void {
     if (!this.deps.policy.check('get_image', ctx, target)) throw gazeError('NOT_FOUND');
     if (!this.deps.policy.check(rule, ctx, target)) throw gazeError('POLICY_DENIED', rule);
   }
 
   /** One membership, as Glance's member lookup: the get_member rule, then the membership itself. */
-  private async lookupMember(ctx: RequestContext, image: Image, memberId: string): Promise<MemberRow> {
-    await this.enforce(ctx, 'get_member', image);
+  private async lookupMember(ctx: RequestContext, image: Image, target: PolicyTarget, memberId: string): Promise<MemberRow> {
+    this.enforce(ctx, 'get_member', target);
     return this.visibleMember(ctx, image, memberId);
   }
 
@@ -50,9 +50,10 @@ export class MemberService {
   async list(ctx: RequestContext, imageId: string): Promise<MemberRow[]> {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
-    await this.enforce(ctx, 'get_members', image);
+    const target = await targetFor(this.deps, ctx, image);
+    this.enforce(ctx, 'get_members', target);
     // Glance lists only the members its get_member rule shows (the rule weighs the image, not the member).
-    if (!this.deps.policy.check('get_member', ctx, await targetFor(this.deps, ctx, image))) return [];
+    if (!this.deps.policy.check('get_member', ctx, target)) return [];
     const members = await this.deps.members.list(imageId);
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     return isOwner ? members : members.filter((m) => m.member === ctx.projectId);
@@ -63,7 +64,7 @@ export class MemberService {
     // Not shared, not permitted or not found all answer 404 here (Glance turns its 403s into 404s).
     if (image.visibility !== 'shared') throw gazeError('MEMBERS_ONLY_SHARED');
     try {
-      return await this.lookupMember(ctx, image, memberId);
+      return await this.lookupMember(ctx, image, await targetFor(this.deps, ctx, image), memberId);
     } catch (err) {
       if (err instanceof GazeError && err.code === 'POLICY_DENIED') throw gazeError('MEMBER_POLICY_HIDDEN', 'get_member');
       throw err;
@@ -85,7 +86,7 @@ export class MemberService {
     // Glance checks the owner itself only with the deprecated rules; else add_member alone decides.
     const ownerRefused = this.deps.policy.legacyDefaults && !isOwner;
     if (image.visibility !== 'shared' || ownerRefused) throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
-    await this.enforce(ctx, 'add_member', image);
+    this.enforce(ctx, 'add_member', await targetFor(this.deps, ctx, image));
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const quota = this.deps.settings.imageMemberQuota;
@@ -109,9 +110,10 @@ export class MemberService {
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     // With the deprecated rules Glance holds the owner back before it looks for the membership.
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && image.owner === ctx.projectId) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
-    await this.lookupMember(ctx, image, memberId);
+    const target = await targetFor(this.deps, ctx, image);
+    await this.lookupMember(ctx, image, target, memberId);
     // Who may accept (the member project itself, under both defaults) is modify_member's to say, as in Glance.
-    await this.enforce(ctx, 'modify_member', image);
+    this.enforce(ctx, 'modify_member', target);
     // The value is judged last, as Glance's member does when its status is set.
     if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
@@ -126,8 +128,9 @@ export class MemberService {
     const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
     if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
-    const row = await this.lookupMember(ctx, image, memberId);
-    await this.enforce(ctx, 'delete_member', image);
+    const target = await targetFor(this.deps, ctx, image);
+    const row = await this.lookupMember(ctx, image, target, memberId);
+    this.enforce(ctx, 'delete_member', target);
     if (!(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);
     this.deps.notifier.info('image.member.delete', memberPayload(row, true));
   }
