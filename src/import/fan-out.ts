@@ -30,7 +30,7 @@ export async function fanOut(
   targets: Store[],
   opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number },
 ): Promise<void> {
-  const { deps, staging, task, signal } = job;
+  const { deps } = job;
   const mustAll = job.input.import_req.all_stores_must_succeed !== false;
   // Data lands while the image imports; with all_stores_must_succeed off it is active after the first
   // store, and a copy only ever writes to an active image.
@@ -49,65 +49,14 @@ export async function fanOut(
     const backend = deps.stores.multistore ? store.id : undefined;
     deps.notifier.info('image.prepare', imageDataPayload({ ...image, properties }, backend));
     try {
-      const report = (copied: number) => deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
-      // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
-      // the file as it is (a file store on the same filesystem) gets it without a copy.
-      const facts = await staging.facts(image.id);
-      const { result, location } =
-        (facts && (await adoptData(deps, image, store, writableIn, staging.path(image.id), facts))) ||
-        (await writeData(deps, image, store, writableIn, {
-          source: await staging.read(image.id),
-          onBytes: throttled(PROGRESS_MS, report),
-          sizeCap: deps.settings.imageSizeCap,
-          hashAlgo: deps.settings.hashingAlgorithm,
-          formatCheck: formatCheckFor(image, deps),
-          signal,
-          sizeHint: opts.stagedSize,
-        }));
-      const digests = result.digests!;
-      // A copy must be the very bytes the image has; new data must match a digest given at create,
-      // and glance-download's data the remote image's digest.
-      const mismatch = digestMismatch(digests, opts.expected, expectedAtCreate(image));
-      try {
-        // Fencing: a process paused past its lease must not activate data beside its successor's.
-        if (!(await job.holdsLease())) throw new HandedOn('the lease was taken over by another process');
-        if (mismatch) throw mismatch;
-        if (opts.copying && !job.input.copies?.includes(location.id)) {
-          // Recorded before it is made visible: a failed copy takes back exactly these (finish.ts).
-          job.input.copies = [...(job.input.copies ?? []), location.id];
-          await saveInput(job);
-        }
-        await deps.images.activateLocation(image.id, location.id, writableIn);
-      } catch (err) {
-        await scrubLocation(deps, location, store);
-        throw err;
-      }
-      // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
-      await report(result.size);
       const first = stored === null;
-      stored = { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
+      stored = await writeToStore(job, image, store, writableIn, opts);
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
       await record({ done: store.id }, activates ? stored : undefined);
-      const now = deps.notifier.sends('image.upload', 'image.activate', 'image.update') ? await deps.images.get(image.id) : null;
-      if (now) {
-        // Glance announces the data while the store is still listed as importing; its next save takes it off.
-        const announced = { ...now, properties: { ...now.properties, [IMPORTING_TO_STORES]: importingBefore } };
-        deps.notifier.info('image.upload', imageDataPayload(announced));
-        if (activates) deps.notifier.info('image.activate', imagePayload(announced));
-        deps.notifier.info('image.update', imagePayload(now)); // the save of this store's outcome
-      }
+      await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
-      if (signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
-      // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store
-      // failed, and the task says what happened to the image, not that it was deleted.
-      const now = err instanceof ImageGone ? await deps.images.get(image.id) : null;
-      if (err instanceof ImageGone && !now) throw err;
-      const failure = !now
-        ? err
-        : writableIn.includes(now.status)
-          ? new ImportStopped(`The data written to store ${store.id} was removed meanwhile; it was not kept.`)
-          : new ImportStopped(`Image ${image.id} is ${now.status} now, no longer ${writableIn.join(' or ')}; its data was not kept.`);
+      const failure = await storeFailure(job, image.id, store, writableIn, err);
       await record({ failed: [store.id] });
       await notifyImage(deps, 'image.update', image.id);
       if (mustAll) throw failure;
@@ -119,6 +68,86 @@ export async function fanOut(
   // each failed with all_stores_must_succeed off) still ends well while its image stays active.
   if (opts.copying && (await deps.images.get(image.id))?.status === 'active') return;
   throw lastError ?? new ImportStopped('None of the uploads finished!');
+}
+
+/**
+ * One store's copy of the staged data, made visible: written (or adopted as the staged file itself),
+ * its digests checked, and its location activated while this process still holds the task's lease.
+ * Whatever fails after the write removes what was written.
+ */
+async function writeToStore(
+  job: ImportJob,
+  image: Image,
+  store: Store,
+  writableIn: ImageStatus[],
+  opts: { copying: boolean; expected: ExpectedDigest | null; stagedSize: number },
+): Promise<StoredData> {
+  const { deps, staging, task, signal } = job;
+  const report = (copied: number) => deps.tasks.setMessage(task.id, `Copied ${Math.floor(copied / 1048576)} MiB`);
+  // Staged bytes that nothing rewrote are already digested and inspected: a store that can take
+  // the file as it is (a file store on the same filesystem) gets it without a copy.
+  const facts = await staging.facts(image.id);
+  const { result, location } =
+    (facts && (await adoptData(deps, image, store, writableIn, staging.path(image.id), facts))) ||
+    (await writeData(deps, image, store, writableIn, {
+      source: await staging.read(image.id),
+      onBytes: throttled(PROGRESS_MS, report),
+      sizeCap: deps.settings.imageSizeCap,
+      hashAlgo: deps.settings.hashingAlgorithm,
+      formatCheck: formatCheckFor(image, deps),
+      signal,
+      sizeHint: opts.stagedSize,
+    }));
+  const digests = result.digests!;
+  // A copy must be the very bytes the image has; new data must match a digest given at create,
+  // and glance-download's data the remote image's digest.
+  const mismatch = digestMismatch(digests, opts.expected, expectedAtCreate(image));
+  try {
+    // Fencing: a process paused past its lease must not activate data beside its successor's.
+    if (!(await job.holdsLease())) throw new HandedOn('the lease was taken over by another process');
+    if (mismatch) throw mismatch;
+    if (opts.copying && !job.input.copies?.includes(location.id)) {
+      // Recorded before it is made visible: a failed copy takes back exactly these (finish.ts).
+      job.input.copies = [...(job.input.copies ?? []), location.id];
+      await saveInput(job);
+    }
+    await deps.images.activateLocation(image.id, location.id, writableIn);
+  } catch (err) {
+    await scrubLocation(deps, location, store);
+    throw err;
+  }
+  // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").
+  await report(result.size);
+  return { size: result.size, digests, virtualSize: result.inspection?.virtualSize ?? null };
+}
+
+/** The notifications of one store's data, sent after its outcome was saved. */
+async function announceStored(job: ImportJob, imageId: string, importingBefore: string, activates: boolean): Promise<void> {
+  const { notifier, images } = job.deps;
+  if (!notifier.sends('image.upload', 'image.activate', 'image.update')) return;
+  const now = await images.get(imageId);
+  if (!now) return;
+  // Glance announces the data while the store is still listed as importing; its next save takes it off.
+  const announced = { ...now, properties: { ...now.properties, [IMPORTING_TO_STORES]: importingBefore } };
+  notifier.info('image.upload', imageDataPayload(announced));
+  if (activates) notifier.info('image.activate', imagePayload(announced));
+  notifier.info('image.update', imagePayload(now)); // the save of this store's outcome
+}
+
+/**
+ * What one store's failure means for the import: rethrown when the whole import must stop (aborted,
+ * handed on, image deleted); otherwise the error the task reports if no store succeeds.
+ */
+async function storeFailure(job: ImportJob, imageId: string, store: Store, writableIn: ImageStatus[], err: unknown): Promise<unknown> {
+  if (job.signal.aborted || err instanceof ImportStopped || err instanceof HandedOn) throw err;
+  // Deleted: no other store is worth writing. Only moved on (deactivated during a copy): this store
+  // failed, and the task says what happened to the image, not that it was deleted.
+  const now = err instanceof ImageGone ? await job.deps.images.get(imageId) : null;
+  if (err instanceof ImageGone && !now) throw err;
+  if (!now) return err;
+  return writableIn.includes(now.status)
+    ? new ImportStopped(`The data written to store ${store.id} was removed meanwhile; it was not kept.`)
+    : new ImportStopped(`Image ${imageId} is ${now.status} now, no longer ${writableIn.join(' or ')}; its data was not kept.`);
 }
 
 /** importing → active with the stored data's fields, and the store progress, in one write. */
