@@ -1,3 +1,4 @@
+import { glanceAsciiJson } from './glance-json.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { GazeError, gazeError, isGazeError, type ErrorLayout } from '../domain/errors.ts';
@@ -69,11 +70,6 @@ export function errorShape(accept: string | undefined): Shape {
   return best?.shape ?? 'plain';
 }
 
-/** A JSON string as Python's json.dumps writes it (ensure_ascii: everything beyond ASCII as \\uXXXX). */
-function pythonJson(text: string): string {
-  return JSON.stringify(text).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 /** As WebOb escapes the texts of its HTML bodies (Python's html.escape, quotes included). */
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
@@ -120,7 +116,7 @@ export function renderError(
     case 'json':
       return {
         contentType: 'application/json',
-        body: `{"message": ${pythonJson(body)}, "code": ${pythonJson(code)}, "title": ${pythonJson(title)}}`,
+        body: glanceAsciiJson({ message: body, code, title }),
       };
     case 'html':
       return {

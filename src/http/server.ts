@@ -1,3 +1,4 @@
+import { glanceAsciiJson, glanceJson } from './glance-json.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { existsSync } from 'node:fs';
 import { METHODS as httpMethods } from 'node:http';
@@ -234,6 +235,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // sending, and most clients only read the answer once they have sent everything.
   app.addHook('onResponse', async (request) => drainUnreadBody(request.raw));
 
+  app.setReplySerializer((payload) => glanceJson(payload));
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   app.setNotFoundHandler(answerNoRoute);
 
@@ -241,7 +243,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     reply
       .code(status)
       .header('content-type', 'application/json')
-      .send(JSON.stringify(versionDocument(opts.versions, requestBase(request))));
+      .send(glanceAsciiJson(versionDocument(opts.versions, requestBase(request))));
   // Glance's version documents and its healthcheck answer whatever the method.
   resource(app, '/', everyMethod(versions(300)));
   resource(app, MULTIPLE_CHOICES, everyMethod(versions(300)));

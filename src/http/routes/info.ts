@@ -3,13 +3,14 @@ import { noContent, resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readUnusedBody } from '../body.ts';
 import { gazeError } from '../../domain/errors.ts';
+import { sendAsciiJson } from '../glance-json.ts';
 
 /** Discovery (import methods, stores, usage: spec import.md §1) and removing data from one store. */
 export function infoRoutes(app: FastifyInstance, api: Api): void {
   resource(app, '/v2/info/import', {
     async GET(request, reply) {
       assertNoBody(request);
-      return reply.send({ 'import-methods': { description: 'Import methods available.', type: 'array', value: api.importMethods } });
+      return sendAsciiJson(reply, { 'import-methods': { description: 'Import methods available.', type: 'array', value: api.importMethods } });
     },
   });
 
@@ -17,7 +18,7 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
     async GET(request, reply) {
       assertNoBody(request);
       if (!api.storeInfo.multistore) throw gazeError('MULTISTORE_UNSUPPORTED');
-      return reply.send({ stores: api.storeInfo.list(false) });
+      return sendAsciiJson(reply, { stores: api.storeInfo.list(false) });
     },
   });
 
@@ -26,7 +27,7 @@ export function infoRoutes(app: FastifyInstance, api: Api): void {
       assertNoBody(request);
       if (!api.storeInfo.multistore) throw gazeError('MULTISTORE_UNSUPPORTED');
       api.storeInfo.authorizeDetail(request.ctx);
-      return reply.send({ stores: api.storeInfo.list(true) });
+      return sendAsciiJson(reply, { stores: api.storeInfo.list(true) });
     },
   });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { resource } from '../server.ts';
 import type { Api } from '../api.ts';
 import { assertNoBody, readUnusedBody } from '../body.ts';
+import { sendAsciiJson } from '../glance-json.ts';
 
 export function schemaRoutes(app: FastifyInstance, api: Api): void {
   for (const [name, schema] of Object.entries(api.schemas)) {
@@ -10,7 +11,7 @@ export function schemaRoutes(app: FastifyInstance, api: Api): void {
         // Glance refuses a body on every schema but the task ones, whose default deserializer reads it.
         if (name.startsWith('task')) await readUnusedBody(request);
         else assertNoBody(request);
-        return reply.send(schema);
+        return sendAsciiJson(reply, schema);
       },
     });
   }
