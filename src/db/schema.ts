@@ -33,6 +33,8 @@ export interface ImagePropertiesTable {
   image_id: string;
   name: string;
   value: string | null;
+  /** The order in which the image's properties were first set (Glance lists them so); 0 before 0009. */
+  position: Generated<number>;
 }
 
 export interface ImageTagsTable {

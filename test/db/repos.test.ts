@@ -106,6 +106,7 @@ forEachEngine((engine) => {
       '0006_nodes',
       '0007_images_status',
       '0008_null_property_values',
+      '0009_property_positions',
     ]);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
@@ -133,7 +134,14 @@ forEachEngine((engine) => {
     await db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'debian' }).execute();
     // What a rebuild cut off by a crash before this one's transaction might have left.
     if (engine.name === 'sqlite') await sql`create table image_properties_new (leftover integer)`.execute(db.kysely);
-    assert.deepEqual(await syncSchema(db), ['0004_location_lifecycle', '0005_metadefs', '0006_nodes', '0007_images_status', '0008_null_property_values']);
+    assert.deepEqual(await syncSchema(db), [
+      '0004_location_lifecycle',
+      '0005_metadefs',
+      '0006_nodes',
+      '0007_images_status',
+      '0008_null_property_values',
+      '0009_property_positions',
+    ]);
     const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
     assert.equal(row.status, 'pending_delete');
     assert.equal((await new ImagesRepo(db).get(image.id))?.size, FIVE_TIB);
@@ -142,6 +150,7 @@ forEachEngine((engine) => {
     assert.deepEqual(upgraded.properties, { os_distro: 'debian' });
     assert.ok(await new ImagesRepo(db).save({ ...upgraded, properties: { ...upgraded.properties, kernel_id: null } }));
     assert.deepEqual((await new ImagesRepo(db).require(image.id)).properties, { os_distro: 'debian', kernel_id: null });
+    assert.deepEqual(Object.keys((await new ImagesRepo(db).require(image.id)).properties), ['os_distro', 'kernel_id'], 'an older row comes first');
     await assert.rejects(
       db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'again' }).execute(),
       /UNIQUE|duplicate/i,
@@ -185,6 +194,36 @@ forEachEngine((engine) => {
       // A NUL inside JSON text is its escape, which every engine stores.
       const { rows } = await sql<{ v: string }>`select ${JSON.stringify('p\0q')} as v`.execute(db.kysely);
       assert.equal(JSON.parse(rows[0]!.v), 'p\0q');
+    });
+
+    test("properties read back in the order they were first set, as Glance lists them (its rows' ids), whatever writes them", async () => {
+      const image = makeImage({ properties: { zeta: '1', alpha: '2', mid: '3' } });
+      await images.insert(image);
+      const order = async () => Object.keys((await images.require(image.id)).properties);
+      assert.deepEqual(await order(), ['zeta', 'alpha', 'mid'], 'as created, not by name');
+      const read = await images.require(image.id);
+      // An edit keeps each property's place; a new one goes last; removed and set again in one save, it keeps its place.
+      delete read.properties.alpha;
+      assert.ok(
+        await images.save({ ...read, properties: { ...read.properties, beta: 'b', zeta: '9', alpha: 'again' } }, { original: await images.require(image.id) }),
+      );
+      assert.deepEqual(await order(), ['zeta', 'alpha', 'mid', 'beta']);
+      assert.equal((await images.require(image.id)).properties.zeta, '9');
+      await images.setProperties(image.id, { aaa: 'new', mid: 'changed', zeta: null });
+      assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa']);
+      assert.ok(await images.takeImportLock(image.id, 'task-1'));
+      assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task']);
+      assert.equal(await images.takeImportLock(image.id, 'task-2'), false, 'still one lock');
+      // A property removed by an earlier save comes back last (Glance would give it its first place again).
+      await images.setProperties(image.id, { zeta: 'back' });
+      assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'zeta']);
+      assert.deepEqual(
+        (await images.list(query({ scope: { isAdmin: true }, conditions: [{ column: 'id', op: 'eq', values: [image.id] }] }))).map((i) =>
+          Object.keys(i.properties),
+        ),
+        [['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'zeta']],
+        'a list reads them in the same order',
+      );
     });
 
     test('save writes an edited location list: new ones active in order, dropped ones queued for removal, a write in progress untouched', async () => {

@@ -258,6 +258,16 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0009_property_positions': {
+    async up(db: Kysely<any>) {
+      // Glance lists an image's properties in the order they were first set; rows written before this
+      // have 0 and keep the order by name.
+      await db.schema
+        .alterTable('image_properties')
+        .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -14,22 +14,49 @@ function storedText(value: unknown): string | null {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
-/** Adds properties the image does not have yet (a new image, or names just cleared); null stays null. */
-export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: ImageProperties): Promise<void> {
-  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value: storedText(value) }));
-  if (rows.length) await trx.insertInto('image_properties').values(rows).execute();
+/**
+ * Adds properties the image does not have yet (a new image, or names just cleared); null stays null.
+ * Each goes after those the image has: Glance lists properties in the order they were first set (its
+ * rows' ids). `firstPosition` saves the lookup where the image has none yet.
+ */
+export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: ImageProperties, firstPosition?: number): Promise<void> {
+  const entries = Object.entries(properties);
+  if (!entries.length) return;
+  const first = firstPosition ?? (await nextPosition(trx, imageId));
+  const rows = entries.map(([name, value], i) => ({ image_id: imageId, name, value: storedText(value), position: first + i }));
+  await trx.insertInto('image_properties').values(rows).execute();
 }
 
-/** Sets each property to its value, removes it for null, or keeps it with the value null for NULL_VALUE. */
+async function nextPosition(trx: Transaction<Database>, imageId: string): Promise<number> {
+  const row = await trx
+    .selectFrom('image_properties')
+    .select((eb) => eb.fn.max('position').as('last'))
+    .where('image_id', '=', imageId)
+    .executeTakeFirst();
+  return Number(row?.last ?? 0) + 1;
+}
+
+/**
+ * Sets each property to its value, removes it for null, or keeps it with the value null for NULL_VALUE.
+ * A property the image has changes in place, keeping its place in the list.
+ */
 export async function setPropertiesIn(trx: Transaction<Database>, imageId: string, properties: PropertyWrites): Promise<void> {
+  const added: ImageProperties = {};
   for (const [name, value] of Object.entries(properties)) {
-    await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', '=', name).execute();
-    if (value !== null)
-      await trx
-        .insertInto('image_properties')
-        .values({ image_id: imageId, name, value: value === NULL_VALUE ? null : storedText(value) })
-        .execute();
+    if (value === null) {
+      await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', '=', name).execute();
+      continue;
+    }
+    const stored = value === NULL_VALUE ? null : storedText(value);
+    const updated = await trx
+      .updateTable('image_properties')
+      .set({ value: stored })
+      .where('image_id', '=', imageId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) added[name] = stored;
   }
+  await insertProperties(trx, imageId, added);
 }
 
 /** Adds tags (each once). */

@@ -92,7 +92,9 @@ export function withRelations<O extends Row>(db: Db, q: SelectQueryBuilder<Datab
   if (db.engine === 'mysql') return withRelationsMysql(q);
   const arrayFrom = db.engine === 'postgresql' ? pgJsonArrayFrom : sqliteJsonArrayFrom;
   return q.select((eb) => [
-    arrayFrom(eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id')).as('rel_properties'),
+    arrayFrom(
+      eb.selectFrom('image_properties as p').select(['p.name', 'p.value']).whereRef('p.image_id', '=', 'images.id').orderBy('p.position').orderBy('p.name'),
+    ).as('rel_properties'),
     arrayFrom(eb.selectFrom('image_tags as t').select(['t.value']).whereRef('t.image_id', '=', 'images.id')).as('rel_tags'),
     arrayFrom(
       eb
@@ -115,7 +117,7 @@ function withRelationsMysql<O extends Row>(q: SelectQueryBuilder<Database, 'imag
     return sql<unknown>`(select coalesce(json_arrayagg(json_object(${fields}) ${orderBy}), '[]') from ${sql.table(table)} as r where r.image_id = images.id ${where})`;
   };
   return q.select([
-    arrayOf('image_properties', ['name', 'value']).as('rel_properties'),
+    arrayOf('image_properties', ['name', 'value'], sql``, sql`order by r.position, r.name`).as('rel_properties'),
     arrayOf('image_tags', ['value']).as('rel_tags'),
     arrayOf(
       'image_locations',

@@ -2,7 +2,7 @@ import type { CompiledQuery, Kysely } from 'kysely';
 import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { checkStatusChange, ImageGone, IMPORT_LOCK, propertiesEndedBy } from '../../domain/image.ts';
+import { checkStatusChange, ImageGone, IMPORT_LOCK, NULL_VALUE, propertiesEndedBy } from '../../domain/image.ts';
 import type { Image, ImageLocation, ImageStatus, PropertyWrites, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
@@ -55,7 +55,7 @@ export class ImagesRepo {
         .insertInto('images')
         .values({ ...imageToRow(image), deleted: 0, deleted_at: null })
         .execute();
-      await insertProperties(trx, image.id, image.properties);
+      await insertProperties(trx, image.id, image.properties, 1);
       await insertTags(trx, image.id, image.tags);
     });
   }
@@ -118,19 +118,15 @@ export class ImagesRepo {
       }
       if (!original) {
         await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
-        await insertProperties(trx, image.id, image.properties);
+        await insertProperties(trx, image.id, image.properties, 1);
         await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
         await insertTags(trx, image.id, image.tags);
         return true;
       }
       const before = original.properties;
       const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
-      if (changedKeys.length) await trx.deleteFrom('image_properties').where('image_id', '=', image.id).where('name', 'in', changedKeys).execute();
-      await insertProperties(
-        trx,
-        image.id,
-        Object.fromEntries(changedKeys.filter((k) => Object.hasOwn(image.properties, k)).map((k) => [k, image.properties[k] ?? null])),
-      );
+      const propertyWrite = (key: string) => (!Object.hasOwn(image.properties, key) ? null : (image.properties[key] ?? NULL_VALUE));
+      await setPropertiesIn(trx, image.id, Object.fromEntries(changedKeys.map((key) => [key, propertyWrite(key)])));
       const removedTags = original.tags.filter((t) => !image.tags.includes(t));
       if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
       const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
@@ -204,7 +200,8 @@ export class ImagesRepo {
   /** Takes the import lock (`os_glance_import_task`) atomically: false when any task already holds it. */
   async takeImportLock(id: string, taskId: string): Promise<boolean> {
     try {
-      await this.k.insertInto('image_properties').values({ image_id: id, name: IMPORT_LOCK, value: taskId }).execute();
+      // The key's uniqueness makes it atomic; it goes after the image's other properties, as in Glance.
+      await this.k.transaction().execute((trx) => insertProperties(trx, id, { [IMPORT_LOCK]: taskId }));
       return true;
     } catch {
       return false;
