@@ -2,7 +2,7 @@
 // Keystone with the same tokens and the same fixtures; prints where their status codes differ, grouped by
 // method, route and the pair of codes, with one example each. A tool for finding where Gaze is not yet
 // a drop-in, not a test: some differences are Glance's own faults (its 500s) or newer API versions.
-//   [GAZE_FUZZ_WORDS=1] [GAZE_FUZZ_LEGACY=1] node --import tsx scripts/fuzz-against-glance.ts [REQUESTS] [SEED]
+//   [GAZE_FUZZ_WORDS=1] [GAZE_FUZZ_BODIES=1] [GAZE_FUZZ_LEGACY=1] node --import tsx scripts/fuzz-against-glance.ts [REQUESTS] [SEED]
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,8 @@ const REQUESTS = Number(process.argv[2] ?? 3000);
 const SEED = Number(process.argv[3] ?? 1);
 /** GAZE_FUZZ_WORDS=1: also list the errors both answer with one status but word differently. */
 const SAME_STATUS_WORDS = process.env.GAZE_FUZZ_WORDS === '1';
+/** GAZE_FUZZ_BODIES=1: also list the successes whose bodies differ (ids, times and addresses put back as references). */
+const SAME_STATUS_BODIES = process.env.GAZE_FUZZ_BODIES === '1';
 
 interface Target {
   name: 'Glance' | 'Gaze';
@@ -28,6 +30,23 @@ interface Target {
 /** Ids are written as `fuzzref-KIND-N-` in requests (encodeURIComponent keeps them whole) and replaced per service. */
 const ref = (kind: string, n: number) => `fuzzref-${kind}-${n}-`;
 const resolve = (t: Target, text: string) => text.replace(/fuzzref-\w+-\d+-/g, (r) => t.refs.get(r) ?? r);
+
+/** A success's body with this service's ids, times and address written alike for both. */
+function comparableBody(t: Target, text: string): string {
+  for (const [placeholder, id] of t.refs) text = text.replaceAll(id, placeholder);
+  return text
+    .replaceAll(t.url, 'BASE')
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?/g, 'TIME')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'UUID');
+}
+
+/** Where two texts first part, with some of each around it. */
+function firstDifference(a: string, b: string): string {
+  let at = 0;
+  while (at < a.length && a[at] === b[at]) at++;
+  const from = Math.max(0, at - 60);
+  return `at ${at}: Glance …${a.slice(from, at + 100)}… | Gaze …${b.slice(from, at + 100)}…`;
+}
 
 async function call(t: Target, method: string, urlPath: string, headers: Record<string, string>, body?: string | Buffer): Promise<Reply> {
   const resolvedBody = typeof body === 'string' ? resolve(t, body) : body;
@@ -117,6 +136,7 @@ async function main(): Promise<void> {
     const gen = requestGenerator(SEED, ids, allows, callers);
 
     const groups = new Map<string, { count: number; example: string }>();
+    const bodyDifferences = new Map<string, string>();
     let same = 0;
     for (let i = 0; i < REQUESTS; i++) {
       const r = gen.request();
@@ -141,8 +161,16 @@ async function main(): Promise<void> {
           return text;
         };
         same++;
-        if (glance.status < 400 || !SAME_STATUS_WORDS || words(targets[0]!, glance) === words(targets[1]!, ours)) continue;
-        key = `${r.method} ${route.length > 90 ? `${route.slice(0, 90)}…` : route}: both ${glance.status}, other words`;
+        if (glance.status < 400) {
+          if (!SAME_STATUS_BODIES) continue;
+          const [a, b] = [comparableBody(targets[0]!, glance.text), comparableBody(targets[1]!, ours.text)];
+          if (a === b) continue;
+          key = `${r.method} ${route.length > 90 ? `${route.slice(0, 90)}…` : route}: both ${glance.status}, other body`;
+          bodyDifferences.set(key, bodyDifferences.get(key) ?? firstDifference(a, b));
+        } else {
+          if (!SAME_STATUS_WORDS || words(targets[0]!, glance) === words(targets[1]!, ours)) continue;
+          key = `${r.method} ${route.length > 90 ? `${route.slice(0, 90)}…` : route}: both ${glance.status}, other words`;
+        }
       } else {
         key = `${r.method} ${route.length > 90 ? `${route.slice(0, 90)}…` : route}: Glance ${glance.status}, Gaze ${ours.status}`;
       }
@@ -158,7 +186,8 @@ async function main(): Promise<void> {
         group.example =
           `request ${i}: ${r.method} ${r.path.slice(0, 200)} [caller ${['admin', 'admin', 'demo', 'alt', 'reader'][caller] ?? '?'}; ${headers}] ${body}\n` +
           `      Glance: ${glance.text.replace(/\s+/g, ' ').slice(0, 240)}\n` +
-          `      Gaze:   ${ours.text.replace(/\s+/g, ' ').slice(0, 240)}`;
+          `      Gaze:   ${ours.text.replace(/\s+/g, ' ').slice(0, 240)}` +
+          (bodyDifferences.has(key) ? `\n      ${bodyDifferences.get(key)!.replace(/\s+/g, ' ')}` : '');
       }
       groups.set(key, group);
     }
