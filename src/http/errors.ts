@@ -70,9 +70,18 @@ export function errorShape(accept: string | undefined): Shape {
   return best?.shape ?? 'plain';
 }
 
-/** As WebOb escapes the texts of its HTML bodies (Python's html.escape, quotes included). */
+/**
+ * As WebOb escapes the texts of its HTML bodies: Python's html.escape (quotes included), then every
+ * character beyond ASCII as a decimal character reference (é as &#233;).
+ */
 function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#x27;')
+    .replace(/[^\x00-\x7f]/gu, (c) => `&#${c.codePointAt(0)};`);
 }
 
 // WebOb's standard explanation of a status, shown before a detail.

@@ -97,6 +97,14 @@ test('error bodies follow the Accept header: JSON, HTML or plain text', async ()
   assert.ok(!htmlQuoted.includes("'"));
   assert.match((await quoted('text/plain')).text, /schema 'image': 5 is not of type 'null', 'string'/);
   assert.match((await quoted('application/json')).json.message, /schema 'image': 5 is not of type 'null', 'string'/);
+
+  // Beyond ASCII: character references in HTML (WebOb's), \u escapes in JSON, the characters in plain text.
+  const img = await api.createImage({ name: 'n' });
+  const nonAscii = (accept: string) => api.post(`/v2/images/${img.id}/members`, { member: 'é💥' }, { headers: { accept } });
+  assert.equal((await nonAscii('text/html')).status, 200);
+  assert.match((await nonAscii('text/html')).text, /\n {2}Member &#233;&#128165; is duplicated for image [0-9a-f-]{36}<br \/>/);
+  assert.match((await nonAscii('application/json')).text, /^\{"message": "Member \\u00e9\\ud83d\\udca5 is duplicated/);
+  assert.match((await nonAscii('text/plain')).text, /Member é💥 is duplicated/);
 });
 
 test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown method on an unknown path 501; an unknown path 404', async () => {
