@@ -39,7 +39,7 @@ type Method = (typeof SUPPORTED_METHODS)[number];
  * does; on an unknown path an unknown method is 501.
  */
 const ROUTED_METHODS = httpMethods.filter((m) => m !== 'CONNECT');
-export type Handlers = Partial<Record<Method, RouteHandlerMethod>>;
+export type Handlers = Partial<Record<Method | 'OPTIONS', RouteHandlerMethod>>;
 
 export interface ServerOptions {
   authenticator: Authenticator;
@@ -244,10 +244,14 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       .code(status)
       .header('content-type', 'application/json')
       .send(glanceAsciiJson(versionDocument(opts.versions, requestBase(request))));
-  // Glance's version documents and its healthcheck answer whatever the method.
-  resource(app, '/', everyMethod(versions(300)));
+  // Glance's version documents and its healthcheck answer whatever the method (OPTIONS on / an empty 200).
+  resource(
+    app,
+    '/',
+    everyMethod(versions(300), async (_request, reply) => reply.code(200).send()),
+  );
   resource(app, MULTIPLE_CHOICES, everyMethod(versions(300)));
-  resource(app, '/versions', everyMethod(versions(200)));
+  resource(app, '/versions', everyMethod(versions(200), versions(200)));
   // Behind the authentication, as in Glance (its router answers after the auth middleware).
   resource(
     app,
@@ -256,20 +260,17 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       reply.code(302).header('content-type', 'text/plain; charset=utf8').header('location', locationOf(request, '/v2/')).send(),
     ),
   );
-  resource(
-    app,
-    '/healthcheck',
-    everyMethod(async (request, reply) => {
-      const reason = existsSync(opts.healthcheckDisableFile) ? 'DISABLED BY FILE' : opts.draining?.() ? 'DRAINING' : 'OK';
-      const healthy = reason === 'OK';
-      if (request.method === 'HEAD') return reply.code(healthy ? 204 : 503).send();
-      const { contentType, body } = healthcheckBody(reason, request.headers.accept);
-      return reply
-        .code(healthy ? 200 : 503)
-        .header('content-type', contentType)
-        .send(body);
-    }),
-  );
+  const healthcheck: RouteHandlerMethod = async (request, reply) => {
+    const reason = existsSync(opts.healthcheckDisableFile) ? 'DISABLED BY FILE' : opts.draining?.() ? 'DRAINING' : 'OK';
+    const healthy = reason === 'OK';
+    if (request.method === 'HEAD') return reply.code(healthy ? 204 : 503).send();
+    const { contentType, body } = healthcheckBody(reason, request.headers.accept);
+    return reply
+      .code(healthy ? 200 : 503)
+      .header('content-type', contentType)
+      .send(body);
+  };
+  resource(app, '/healthcheck', everyMethod(healthcheck, healthcheck));
   return app;
 }
 
@@ -288,9 +289,13 @@ function routable(params: unknown): boolean {
   return Object.values((params ?? {}) as Record<string, string>).every((value) => value !== '');
 }
 
-/** The same handler for every method routed, HEAD included (OPTIONS stays the Allow answer). */
-function everyMethod(handler: RouteHandlerMethod): Handlers {
-  return Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'OPTIONS').map((m) => [m, handler]));
+/**
+ * The same handler for every method routed, HEAD included. OPTIONS stays the Allow answer unless
+ * `options` answers it (Glance's middleware answering whatever the method).
+ */
+function everyMethod(handler: RouteHandlerMethod, options?: RouteHandlerMethod): Handlers {
+  const handlers: Handlers = Object.fromEntries(ROUTED_METHODS.filter((m) => m !== 'OPTIONS').map((m) => [m, handler]));
+  return options ? { ...handlers, OPTIONS: options } : handlers;
 }
 
 /** A 204 as Glance's serializers answer it: WebOb's default content type, on no body. */
@@ -313,7 +318,7 @@ export function resource(app: FastifyInstance, url: string, handlers: Handlers, 
     url,
     handler(request, reply) {
       if (!routable(request.params)) return answerNoRoute(request, reply);
-      if (request.method === 'OPTIONS') return reply.code(200).header('allow', allow).send();
+      if (request.method === 'OPTIONS' && !handlers.OPTIONS) return reply.code(200).header('allow', allow).send();
       // HEAD is no method of the API's resources: Glance's router answers it 405, as any other.
       const handler = handlers[request.method as keyof Handlers];
       if (!handler) {

@@ -281,6 +281,19 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
     assert.equal((await rawRequest(gaze.url, method, '/versions', {})).status, 200, method);
     assert.equal((await rawRequest(gaze.url, method, '/', {})).status, 300, method);
   }
+  // OPTIONS too (Glance 25): the healthcheck and /versions answer with their bodies, / with an empty 200; no Allow.
+  const options = await Promise.all(['/healthcheck', '/versions', '/'].map((path) => rawRequest(gaze.url, 'OPTIONS', path, {})));
+  assert.deepEqual(
+    options.map((o) => [o.status, o.headers.get('allow')]),
+    [
+      [200, null],
+      [200, null],
+      [200, null],
+    ],
+  );
+  assert.equal(options[0]!.text, 'OK');
+  assert.match(options[1]!.text, /^\{"versions": \[\{"id": "v2\.\d+", "status": "(CURRENT|SUPPORTED)"/);
+  assert.equal(options[2]!.text, '');
 });
 
 test('schemas are served, with the custom properties marked is_base false', async () => {
