@@ -19,25 +19,25 @@ function shownInput(row: TaskRow): unknown {
   return Object.fromEntries(Object.entries(input).filter(([key]) => !INTERNAL_INPUT_KEYS.includes(key)));
 }
 
-/** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set). */
+/** The full task view of /v2/tasks/{id} (timestamps with Z; optional keys only when set), in Glance's key order. */
 export function taskView(row: TaskRow): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id: row.id,
+    input: shownInput(row),
     type: row.type,
     status: row.status,
     owner: row.owner,
-    input: shownInput(row),
-    result: parse(row.result),
     message: row.message,
+    result: parse(row.result),
     created_at: apiTime(row.created_at),
     updated_at: apiTime(row.updated_at),
     self: `/v2/tasks/${row.id}`,
     schema: '/v2/schemas/task',
   };
-  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
   if (row.image_id) view.image_id = row.image_id;
   if (row.request_id) view.request_id = row.request_id;
   if (row.user_id) view.user_id = row.user_id;
+  if (row.expires_at) view.expires_at = apiTime(row.expires_at);
   return view;
 }
 

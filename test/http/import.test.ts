@@ -445,6 +445,32 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   assert.equal(image.status, 'active');
   assert.equal(image.checksum, md5(data));
   assert.match(task.expires_at, /Z$/);
+  // In the order of Glance's task view (its JSON text has them so); user_id and request_id only where known.
+  const glanceOrder = [
+    'id',
+    'input',
+    'type',
+    'status',
+    'owner',
+    'message',
+    'result',
+    'created_at',
+    'updated_at',
+    'self',
+    'schema',
+    'image_id',
+    'request_id',
+    'user_id',
+    'expires_at',
+  ];
+  assert.deepEqual(
+    Object.keys(task),
+    glanceOrder.filter((key) => key in task),
+  );
+  assert.ok(
+    ['id', 'input', 'message', 'result', 'self', 'schema', 'expires_at'].every((key) => key in task),
+    Object.keys(task).join(),
+  );
 
   // Refused before any task exists, as Glance does.
   const before = (await api.get('/v2/tasks?limit=1000')).json.tasks.length;

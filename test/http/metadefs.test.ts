@@ -111,6 +111,32 @@ test('create with contents: 201 with Location, the sections echoed as Glance nor
   assert.ok(types.includes('OS::Glance::Image') && types.includes('OS::Nova::Flavor'));
 });
 
+test("a namespace's properties and objects are listed by name, as Glance's (unique name) index gives them; the create echoes the body's order", async () => {
+  const created = await create({
+    namespace: 'Test::Order',
+    properties: { zz: { type: 'string', title: 'z' }, aa: { type: 'string', title: 'a' }, mm: { type: 'string', title: 'm' } },
+    objects: [{ name: 'zo', properties: { z2: { type: 'string', title: 'z2' }, a2: { type: 'string', title: 'a2' } } }, { name: 'ao' }],
+  });
+  assert.equal(created.status, 201, created.text);
+  assert.deepEqual(Object.keys(created.json.properties), ['zz', 'aa', 'mm']);
+  assert.equal((await api.post(`${NS}/Test::Order/properties`, { name: 'bb', type: 'string', title: 'b' })).status, 201);
+  const shown = (await api.get(`${NS}/Test::Order`)).json;
+  assert.deepEqual(Object.keys(shown.properties), ['aa', 'bb', 'mm', 'zz']);
+  assert.deepEqual(
+    shown.objects.map((o: any) => [o.name, Object.keys(o.properties ?? {})]),
+    [
+      ['ao', []],
+      ['zo', ['z2', 'a2']],
+    ],
+    "an object's own properties keep its order",
+  );
+  assert.deepEqual(Object.keys((await api.get(`${NS}/Test::Order/properties`)).json.properties), ['aa', 'bb', 'mm', 'zz']);
+  assert.deepEqual(
+    (await api.get(`${NS}/Test::Order/objects`)).json.objects.map((o: any) => o.name),
+    ['ao', 'zo'],
+  );
+});
+
 test("create is all or nothing; duplicates, read-only keys, schema and 4-byte refusals use Glance's words", async () => {
   expectError(
     await create({ namespace: 'Dup', tags: [{ name: 'a' }, { name: 'A' }] }),
@@ -216,8 +242,8 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   assert.equal(objects.json.schema, 'v2/schemas/metadefs/objects', 'Glance names it without the leading slash');
   assert.deepEqual(
     objects.json.objects.map((x: any) => x.name),
-    ['O2', 'O1b'],
-    'objects ignore paging and come in creation order',
+    ['O1b', 'O2'],
+    'objects ignore paging and come by name (Glance 25 answers this so)',
   );
   expectError(await api.get(`${P}/objects?limit=0`, json), 400, 'limit param must be positive');
   expectError(await api.get(`${P}/objects?visibility=x`, json), 400, 'Invalid visibility value: x');

@@ -43,8 +43,9 @@ export class MetadefContentsRepo {
     return trx ?? this.db.kysely;
   }
 
+  /** By name: Glance's query has no order, and its unique (namespace, name) index gives it that one. */
   async objects(namespaceId: number, trx: Executor = null): Promise<MetadefObject[]> {
-    return (await this.x(trx).selectFrom('metadef_objects').selectAll().where('namespace_id', '=', namespaceId).orderBy('id').execute()).map(toObject);
+    return (await this.x(trx).selectFrom('metadef_objects').selectAll().where('namespace_id', '=', namespaceId).orderBy('name').execute()).map(toObject);
   }
 
   async object(namespaceId: number, name: string, trx: Executor = null): Promise<MetadefObject | null> {
@@ -81,8 +82,9 @@ export class MetadefContentsRepo {
       .execute();
   }
 
+  /** By name, as objects(). */
   async properties(namespaceId: number, trx: Executor = null): Promise<MetadefProperty[]> {
-    return (await this.x(trx).selectFrom('metadef_properties').selectAll().where('namespace_id', '=', namespaceId).orderBy('id').execute()).map(toProperty);
+    return (await this.x(trx).selectFrom('metadef_properties').selectAll().where('namespace_id', '=', namespaceId).orderBy('name').execute()).map(toProperty);
   }
 
   async property(namespaceId: number, name: string, trx: Executor = null): Promise<MetadefProperty | null> {
