@@ -81,6 +81,7 @@ class AccessLog extends LogController {
 }
 
 const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
+const VERSIONED_MEDIA_TYPE = 'application/vnd.openstack.images-';
 /** `/v2` (or `/v2.N`) with nothing after it, which Glance's router redirects to `/v2/`. */
 const VERSION_ROOT = '/__gaze_version_root';
 const UNAUTHENTICATED = new Set(['/', '/versions', '/healthcheck', MULTIPLE_CHOICES]);
@@ -134,10 +135,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
     clientErrorHandler: (err, socket) => answerParserError(err, socket, (url: string) => resources.allowOn(routedUrl(url))),
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
-    rewriteUrl: (req) => routedUrl(req.url ?? '/'),
+    rewriteUrl: (req) => routedUrl(req.url ?? '/', req.headers.accept),
   });
 
-  function routedUrl(requested: string): string {
+  function routedUrl(requested: string, accept?: string): string {
     // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
     const raw = requested.replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
     const q = raw.indexOf('?');
@@ -146,9 +147,16 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     const query = q < 0 ? '' : raw.slice(q);
     const url = pathname + query;
     const [first = '', ...rest] = pathname.split('/').slice(1);
-    if (first === '' || first === 'healthcheck') return url;
+    if (first === 'healthcheck') return url;
     // Glance answers the version document under /versions/ and below too.
     if (first === 'versions') return `/versions${query}`;
+    // Media-type versioning, which Glance tries before the path's: the whole Accept header names the
+    // version (application/vnd.openstack.images-v2.1), and the path, whatever it is, goes under /v2.
+    if (accept?.startsWith(VERSIONED_MEDIA_TYPE)) {
+      const version = accept.slice(VERSIONED_MEDIA_TYPE.length);
+      return prefixes.has(version) ? routedUrl(`/v2${pathname}${query}`) : MULTIPLE_CHOICES;
+    }
+    if (first === '') return url;
     if (prefixes.has(first)) return rest.length ? `/v2/${rest.join('/')}${query}` : VERSION_ROOT;
     return MULTIPLE_CHOICES;
   }

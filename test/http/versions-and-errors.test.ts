@@ -60,6 +60,27 @@ test('unknown version prefixes get the 300 document, known ones are aliases of /
   assert.equal((await api.get('/v2.14/images')).status, 300, 'v2.14 comes with the image cache, which Gaze has not');
 });
 
+test('the version may come as a media type in Accept instead of the path, as Glance reads it first', async () => {
+  const vnd = (path: string, accept: string) => api.get(path, { headers: { accept } });
+  const listed = await vnd('/images?limit=1', 'application/vnd.openstack.images-v2.1');
+  assert.equal(listed.status, 200, listed.text);
+  assert.equal(listed.json.first, '/v2/images?limit=1');
+  assert.equal((await vnd('/images', 'application/vnd.openstack.images-v2')).status, 200);
+  const created = await api.post('/images', { name: 'by media type' }, { headers: { accept: 'application/vnd.openstack.images-v2.3' } });
+  assert.equal(created.status, 201, created.text);
+  assert.equal((await api.get(`/v2/images/${created.json.id}`)).json.name, 'by media type');
+  // The whole header must name a version this service has; anything else gets the version document.
+  for (const accept of ['application/vnd.openstack.images-v2.1+json', 'application/vnd.openstack.images-v3', 'application/vnd.openstack.images-v2.14']) {
+    const r = await vnd('/images', accept);
+    assert.equal(r.status, 300, accept);
+    assert.ok(Array.isArray(r.json.versions), accept);
+  }
+  // The path goes under /v2 whatever it holds (a versioned path then names nothing); /versions stays itself.
+  assert.equal((await vnd('/v2/images', 'application/vnd.openstack.images-v2.1')).status, 404);
+  assert.equal((await vnd('/versions', 'application/vnd.openstack.images-v2.1')).status, 200);
+  assert.equal((await vnd('/healthcheck', 'application/vnd.openstack.images-v2.1')).text, 'OK');
+});
+
 test('every API response carries a request id; a given one is reused with the req- prefix', async () => {
   const r = await api.get('/v2/images');
   assert.match(r.headers.get('x-openstack-request-id')!, /^req-[0-9a-f-]{36}$/);
