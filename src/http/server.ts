@@ -11,7 +11,7 @@ import { awaitingContinue, continueOnFirstRead } from './expect-continue.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { healthcheckBody } from './healthcheck.ts';
-import { allowedPrefixes, versionDocument, type VersionOptions } from './versions.ts';
+import { MULTIPLE_CHOICES, VERSION_ROOT, versionDocument, versionRouter, type VersionOptions } from './versions.ts';
 import { headerSafeUrl, publicBase } from './public-base.ts';
 import { answerParserError, headerTimeouts, ResourceTable } from './parser-errors.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
@@ -80,10 +80,6 @@ class AccessLog extends LogController {
   }
 }
 
-const MULTIPLE_CHOICES = '/__gaze_multiple_choices';
-const VERSIONED_MEDIA_TYPE = 'application/vnd.openstack.images-';
-/** `/v2` (or `/v2.N`) with nothing after it, which Glance's router redirects to `/v2/`. */
-const VERSION_ROOT = '/__gaze_version_root';
 const UNAUTHENTICATED = new Set(['/', '/versions', '/healthcheck', MULTIPLE_CHOICES]);
 
 export function requestBase(request: FastifyRequest): string {
@@ -96,7 +92,7 @@ export function locationOf(request: FastifyRequest, path: string): string {
 }
 
 export function createServer(opts: ServerOptions): FastifyInstance {
-  const prefixes = allowedPrefixes(opts.versions);
+  const routedUrl = versionRouter(opts.versions);
   // Filled by resource() once the app exists; read by the parser's error handler, which the app is made with.
   const resources = new ResourceTable();
   const app = Fastify({
@@ -137,29 +133,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     // Version negotiation: /v2.N/... maps to /v2/...; an unknown version (or none) gets the 300 document.
     rewriteUrl: (req) => routedUrl(req.url ?? '/', req.headers.accept),
   });
-
-  function routedUrl(requested: string, accept?: string): string {
-    // A % that starts no escape stands for itself, as Python's unquote reads it (fastify would refuse it).
-    const raw = requested.replace(/%(?![0-9A-Fa-f]{2})/g, '%25');
-    const q = raw.indexOf('?');
-    // Glance routes the decoded path without empty segments: an encoded slash is a slash, `//` is one.
-    const pathname = (q < 0 ? raw : raw.slice(0, q)).replace(/%2f/gi, '/').replace(/\/{2,}/g, '/');
-    const query = q < 0 ? '' : raw.slice(q);
-    const url = pathname + query;
-    const [first = '', ...rest] = pathname.split('/').slice(1);
-    if (first === 'healthcheck') return url;
-    // Glance answers the version document under /versions/ and below too.
-    if (first === 'versions') return `/versions${query}`;
-    // Media-type versioning, which Glance tries before the path's: the whole Accept header names the
-    // version (application/vnd.openstack.images-v2.1), and the path, whatever it is, goes under /v2.
-    if (accept?.startsWith(VERSIONED_MEDIA_TYPE)) {
-      const version = accept.slice(VERSIONED_MEDIA_TYPE.length);
-      return prefixes.has(version) ? routedUrl(`/v2${pathname}${query}`) : MULTIPLE_CHOICES;
-    }
-    if (first === '') return url;
-    if (prefixes.has(first)) return rest.length ? `/v2/${rest.join('/')}${query}` : VERSION_ROOT;
-    return MULTIPLE_CHOICES;
-  }
 
   // Every body is read by the route itself (JSON whatever the Content-Type, or a raw image stream).
   app.removeAllContentTypeParsers();
