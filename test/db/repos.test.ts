@@ -94,20 +94,23 @@ async function count(
   return Number(row.n);
 }
 
+/** Every migration, in the order they apply. */
+const MIGRATIONS = [
+  '0001_initial',
+  '0002_task_attempts',
+  '0003_image_reservations',
+  '0004_location_lifecycle',
+  '0005_metadefs',
+  '0006_nodes',
+  '0007_images_status',
+  '0008_null_property_values',
+  '0009_property_positions',
+];
+
 forEachEngine((engine) => {
   test('schema sync applies the migrations once; a second sync applies nothing', async () => {
     const db = await engine.open({ sync: false });
-    assert.deepEqual(await syncSchema(db), [
-      '0001_initial',
-      '0002_task_attempts',
-      '0003_image_reservations',
-      '0004_location_lifecycle',
-      '0005_metadefs',
-      '0006_nodes',
-      '0007_images_status',
-      '0008_null_property_values',
-      '0009_property_positions',
-    ]);
+    assert.deepEqual(await syncSchema(db), MIGRATIONS);
     assert.deepEqual(await syncSchema(db), []);
     // The tables are there and usable.
     const images = new ImagesRepo(db);
@@ -119,7 +122,7 @@ forEachEngine((engine) => {
     const { results } = await new Migrator({ db: db.kysely, provider: migrationProvider }).migrateTo('0003_image_reservations');
     assert.deepEqual(
       results?.map((r) => r.migrationName),
-      ['0001_initial', '0002_task_attempts', '0003_image_reservations'],
+      MIGRATIONS.slice(0, 3),
     );
     const image = makeImage({ status: 'active', size: FIVE_TIB });
     const now = nowTimestamp();
@@ -134,14 +137,7 @@ forEachEngine((engine) => {
     await db.kysely.insertInto('image_properties').values({ image_id: image.id, name: 'os_distro', value: 'debian' }).execute();
     // What a rebuild cut off by a crash before this one's transaction might have left.
     if (engine.name === 'sqlite') await sql`create table image_properties_new (leftover integer)`.execute(db.kysely);
-    assert.deepEqual(await syncSchema(db), [
-      '0004_location_lifecycle',
-      '0005_metadefs',
-      '0006_nodes',
-      '0007_images_status',
-      '0008_null_property_values',
-      '0009_property_positions',
-    ]);
+    assert.deepEqual(await syncSchema(db), MIGRATIONS.slice(3));
     const row = await db.kysely.selectFrom('image_locations').select('status').where('id', '=', uuid(1)).executeTakeFirstOrThrow();
     assert.equal(row.status, 'pending_delete');
     assert.equal((await new ImagesRepo(db).get(image.id))?.size, FIVE_TIB);
