@@ -26,7 +26,7 @@ export function apiTime(stored: string | null): string | null {
   return stored === null ? null : `${stored.slice(0, 19).replace(' ', 'T')}Z`;
 }
 
-/** `2015-11-29T22:21:42.000000`, the raw-row format of GET /v2/images/{id}/tasks (Glance keeps whole seconds). */
+/** `2015-11-29T22:21:42.000000`, the raw-row format of GET /v2/images/{id}/tasks (whole seconds, as Glance's MySQL DATETIME keeps them). */
 export function rawRowTime(stored: string | null): string | null {
   return stored === null ? null : `${stored.slice(0, 19).replace(' ', 'T')}.000000`;
 }

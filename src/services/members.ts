@@ -1,5 +1,5 @@
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
-import type { Image } from '../domain/image.ts';
+import { checkNoFourByteUnicode, type Image } from '../domain/image.ts';
 import { GazeError, gazeError } from '../domain/errors.ts';
 import type { MemberRow } from '../db/repos/members.ts';
 import { memberPayload } from '../notify/payloads.ts';
@@ -94,6 +94,8 @@ export class MemberService {
       const count = await this.deps.members.count(imageId);
       if (count + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, count + 1, quota);
     }
+    // Glance's database layer refuses characters beyond the Basic Multilingual Plane (MySQL's utf8).
+    checkNoFourByteUnicode({ member: memberId });
     const row = await this.deps.members.add(imageId, memberId);
     if (!row) throw gazeError('MEMBER_DUPLICATE', memberId, imageId);
     this.deps.notifier.info('image.member.create', memberPayload(row));

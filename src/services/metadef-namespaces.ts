@@ -45,7 +45,8 @@ export interface CreatedNamespace {
   sections: {
     associations?: Array<{ name: string; prefix: string | null; properties_target: string | null }>;
     properties?: Record<string, PropertyDefinition>;
-    objects?: Array<{ name: string; description: string | null; required: string[]; properties: Record<string, PropertyDefinition> }>;
+    /** Each with the fields the request gave, which the answer echoes (and only those). */
+    objects?: Array<{ name: string; description: string | null; required: string[]; properties: Record<string, PropertyDefinition>; given: Set<string> }>;
     tags?: string[];
   };
 }
@@ -151,6 +152,7 @@ export class MetadefNamespaceService {
         description: (o.description as string | undefined) ?? null,
         required: (o.required as string[] | undefined) ?? [],
         properties: normalizeProperties(o.properties, `object ${String(o.name)}`),
+        given: new Set(Object.keys(o)),
       }));
     }
     if ('tags' in body) sections.tags = (body.tags as Array<{ name: string }>).map((t) => t.name);

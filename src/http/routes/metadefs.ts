@@ -38,11 +38,12 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       if (sections.associations) body.resource_type_associations = sections.associations.map(associationView);
       if (sections.properties) body.properties = propertiesView(sections.properties);
       if (sections.objects) {
+        // As Glance echoes them: the fields each object was given, and no others.
         body.objects = sections.objects.map((o) => ({
           name: o.name,
-          required: o.required,
-          ...(o.description ? { description: o.description } : {}),
-          properties: propertiesView(o.properties),
+          ...(o.given.has('required') ? { required: o.required } : {}),
+          ...(o.given.has('description') ? { description: o.description } : {}),
+          ...(o.given.has('properties') ? { properties: propertiesView(o.properties) } : {}),
         }));
       }
       if (sections.tags) body.tags = sections.tags.map((name) => ({ name }));
