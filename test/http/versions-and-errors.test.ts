@@ -121,11 +121,15 @@ test('error bodies follow the Accept header: JSON, HTML or plain text', async ()
 
   // Beyond ASCII: character references in HTML (WebOb's), \u escapes in JSON, the characters in plain text.
   const img = await api.createImage({ name: 'n' });
-  const nonAscii = (accept: string) => api.post(`/v2/images/${img.id}/members`, { member: 'é💥' }, { headers: { accept } });
+  const nonAscii = (accept: string) => api.post(`/v2/images/${img.id}/members`, { member: 'é☃' }, { headers: { accept } });
   assert.equal((await nonAscii('text/html')).status, 200);
-  assert.match((await nonAscii('text/html')).text, /\n {2}Member &#233;&#128165; is duplicated for image [0-9a-f-]{36}<br \/>/);
-  assert.match((await nonAscii('application/json')).text, /^\{"message": "Member \\u00e9\\ud83d\\udca5 is duplicated/);
-  assert.match((await nonAscii('text/plain')).text, /Member é💥 is duplicated/);
+  assert.match((await nonAscii('text/html')).text, /\n {2}Member &#233;&#9731; is duplicated for image [0-9a-f-]{36}<br \/>/);
+  assert.match((await nonAscii('application/json')).text, /^\{"message": "Member \\u00e9\\u2603 is duplicated/);
+  assert.match((await nonAscii('text/plain')).text, /Member é☃ is duplicated/);
+  // A character beyond the Basic Multilingual Plane is one reference, by its code point.
+  const astral = await api.get('/v2/images/%F0%9F%92%A5', { headers: { accept: 'text/html' } });
+  assert.equal(astral.status, 404);
+  assert.match(astral.text, /No image found with ID &#128165;<br \/>/);
 });
 
 test('a wrong method answers 405 with Allow; OPTIONS 200 with Allow; an unknown method on an unknown path 501; an unknown path 404', async () => {
