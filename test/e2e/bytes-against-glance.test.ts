@@ -28,13 +28,16 @@ let keystone: RunningKeystone;
 let glanceDir: string;
 let stopGaze: (() => Promise<void>) | null = null;
 const services: Service[] = [];
-const tokens: Record<'admin' | 'demo', string> = { admin: '', demo: '' };
+const tokens: Record<'admin' | 'demo' | 'alt', string> = { admin: '', demo: '', alt: '' };
+let altProject = '';
 
 before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'gaze-bytes-'));
   keystone = await startKeystone();
   tokens.admin = await keystone.token('admin', 'admin-secret', 'admin');
   tokens.demo = await keystone.token('demo', 'demo-secret', 'demo');
+  tokens.alt = await keystone.token('alt', 'alt-secret', 'alt');
+  altProject = await projectOf(tokens.alt);
   glanceDir = path.join(work, 'glance');
   const glancePort = await freePort();
   await runScript('start-glance.sh', [glanceDir, String(glancePort)], 600_000, { GLANCE_KEYSTONE: keystone.url, GLANCE_WORKERS: '1' });
@@ -53,6 +56,12 @@ after(async () => {
   await keystone?.stop();
   rmSync(work, { recursive: true, force: true });
 });
+
+/** The project a token is scoped to (Keystone answers its own token's details). */
+async function projectOf(token: string): Promise<string> {
+  const reply = await rawRequest(keystone.url, 'GET', '/v3/auth/tokens', { 'x-auth-token': token, 'x-subject-token': token });
+  return (reply.json as { token: { project: { id: string } } }).token.project.id;
+}
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
@@ -75,7 +84,7 @@ interface Call {
   label: string;
   method: string;
   path: string;
-  as?: 'admin' | 'demo';
+  as?: 'admin' | 'demo' | 'alt';
   body?: unknown;
   contentType?: string;
   accept?: string;
@@ -190,6 +199,78 @@ test("images, members, imports and tasks: Glance 25's bytes", async () => {
   await same({ label: 'image tasks', method: 'GET', path: '/v2/images/{imported}/tasks', as: 'admin', keep: 'task', status: 200 });
   await same({ label: 'task', method: 'GET', path: '/v2/tasks/{task}', as: 'admin', status: 200 });
   await same({ label: 'import info', method: 'GET', path: '/v2/info/import', status: 200 });
+});
+
+test("tags, sharing, deactivation and refusals: Glance 25's bytes", async () => {
+  await same({
+    label: 'create',
+    method: 'POST',
+    path: '/v2/images',
+    body: { name: 'shared one', visibility: 'shared', tags: ['x'], disk_format: 'raw', container_format: 'bare' },
+    keep: 'image',
+    status: 201,
+  });
+  await same({ label: 'tag', method: 'PUT', path: '/v2/images/{image}/tags/y', status: 204 });
+  await same({ label: 'untag', method: 'DELETE', path: '/v2/images/{image}/tags/x', status: 204 });
+  await same({ label: 'untag missing', method: 'DELETE', path: '/v2/images/{image}/tags/x', status: 404 });
+  await same({ label: 'share', method: 'POST', path: '/v2/images/{image}/members', body: { member: altProject }, status: 200 });
+  await same({ label: 'member sees it pending', method: 'GET', path: `/v2/images/{image}/members/${altProject}`, as: 'alt', status: 200 });
+  await same({
+    label: 'member accepts',
+    method: 'PUT',
+    path: `/v2/images/{image}/members/${altProject}`,
+    as: 'alt',
+    body: { status: 'accepted' },
+    status: 200,
+  });
+  await same({ label: 'member lists it', method: 'GET', path: '/v2/images?visibility=shared&member_status=accepted', as: 'alt', status: 200 });
+  await same({
+    label: 'member may not patch',
+    method: 'PATCH',
+    path: '/v2/images/{image}',
+    as: 'alt',
+    contentType: 'application/openstack-images-v2.1-json-patch',
+    body: [{ op: 'replace', path: '/name', value: 'n' }],
+    status: 403,
+  });
+  await same({
+    label: 'upload',
+    method: 'PUT',
+    path: '/v2/images/{image}/file',
+    contentType: 'application/octet-stream',
+    body: Buffer.from('0123456789'),
+    status: 204,
+  });
+  await same({ label: 'deactivate', method: 'POST', path: '/v2/images/{image}/actions/deactivate', status: 204 });
+  await same({ label: 'download deactivated', method: 'GET', path: '/v2/images/{image}/file', as: 'alt', status: 403 });
+  await same({ label: 'reactivate', method: 'POST', path: '/v2/images/{image}/actions/reactivate', status: 204 });
+  await same({
+    label: 'bad op',
+    method: 'PATCH',
+    path: '/v2/images/{image}',
+    contentType: 'application/openstack-images-v2.1-json-patch',
+    body: [{ op: 'move', path: '/name', from: '/x' }],
+    status: 400,
+  });
+  await same({
+    label: 'bad path',
+    method: 'PATCH',
+    path: '/v2/images/{image}',
+    contentType: 'application/openstack-images-v2.1-json-patch',
+    body: [{ op: 'add', path: 'name', value: 'n' }],
+    status: 400,
+  });
+  await same({ label: 'bad limit', method: 'GET', path: '/v2/images?limit=-1', status: 400 });
+  await same({ label: 'bad sort', method: 'GET', path: '/v2/images?sort_key=bogus', status: 400 });
+  await same({
+    label: 'protected',
+    method: 'PATCH',
+    path: '/v2/images/{image}',
+    contentType: 'application/openstack-images-v2.1-json-patch',
+    body: [{ op: 'replace', path: '/protected', value: true }],
+    status: 200,
+  });
+  await same({ label: 'delete protected', method: 'DELETE', path: '/v2/images/{image}', status: 403 });
 });
 
 test("errors and metadata definitions: Glance 25's bytes", async () => {
