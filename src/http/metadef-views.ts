@@ -62,18 +62,27 @@ export function propertiesView(properties: Array<[string, PropertyDefinition]> |
   return Object.fromEntries(entries.map(([name, def]) => [name, propertyView(def)]));
 }
 
-export function objectView(ns: string, o: MetadefObject, given?: Set<string>): View {
+/** An object's own fields; with `given`, only those a request gave (what Glance echoes on a write). */
+export function objectFieldsView(o: Pick<MetadefObject, 'name' | 'required' | 'description' | 'properties'>, given?: Set<string>): View {
   const show = (field: string) => !given || given.has(field);
   return present([
     ['name', o.name],
     ['required', show('required') ? o.required : undefined],
     ['description', show('description') ? o.description : undefined],
     ['properties', show('properties') ? propertiesView(o.properties) : undefined],
-    ['created_at', time(o.created_at)],
-    ['updated_at', time(o.updated_at)],
-    ['self', `/v2/metadefs/namespaces/${ns}/objects/${o.name}`],
-    ['schema', '/v2/schemas/metadefs/object'],
   ]);
+}
+
+export function objectView(ns: string, o: MetadefObject, given?: Set<string>): View {
+  return {
+    ...objectFieldsView(o, given),
+    ...present([
+      ['created_at', time(o.created_at)],
+      ['updated_at', time(o.updated_at)],
+      ['self', `/v2/metadefs/namespaces/${ns}/objects/${o.name}`],
+      ['schema', '/v2/schemas/metadefs/object'],
+    ]),
+  };
 }
 
 export function tagView(t: MetadefTag): View {

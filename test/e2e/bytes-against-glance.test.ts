@@ -111,6 +111,11 @@ async function send(service: Service, call: Omit<Call, 'status'>): Promise<Reply
   return rawRequest(service.url, call.method, urlPath, headers, body);
 }
 
+/** A JSON-patch (Glance's v2.1 media type) of the image kept under `image`. */
+function patch(label: string, image: string, body: unknown[], status: number, as?: Call['as']): Call {
+  return { label, method: 'PATCH', path: `/v2/images/{${image}}`, contentType: 'application/openstack-images-v2.1-json-patch', body, status, as };
+}
+
 /** Sends the call to both services in turn and asserts the same answer, byte for byte once normalised. */
 async function same(call: Call): Promise<void> {
   const [glance, gaze] = [await send(services[0]!, call), await send(services[1]!, call)];
@@ -151,18 +156,18 @@ test("images, members, imports and tasks: Glance 25's bytes", async () => {
     status: 201,
   });
   await same({ label: 'show', method: 'GET', path: '/v2/images/{image}', status: 200 });
-  await same({
-    label: 'patch',
-    method: 'PATCH',
-    path: '/v2/images/{image}',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [
-      { op: 'replace', path: '/zeta', value: '9' },
-      { op: 'add', path: '/beta', value: 'é' },
-      { op: 'replace', path: '/min_ram', value: 64 },
-    ],
-    status: 200,
-  });
+  await same(
+    patch(
+      'patch',
+      'image',
+      [
+        { op: 'replace', path: '/zeta', value: '9' },
+        { op: 'add', path: '/beta', value: 'é' },
+        { op: 'replace', path: '/min_ram', value: 64 },
+      ],
+      200,
+    ),
+  );
   await same({ label: 'show after patch', method: 'GET', path: '/v2/images/{image}', status: 200 });
   await same({ label: 'member', method: 'POST', path: '/v2/images/{image}/members', body: { member: 'some-project' }, status: 200 });
   await same({ label: 'members', method: 'GET', path: '/v2/images/{image}/members', status: 200 });
@@ -224,15 +229,7 @@ test("tags, sharing, deactivation and refusals: Glance 25's bytes", async () => 
     status: 200,
   });
   await same({ label: 'member lists it', method: 'GET', path: '/v2/images?visibility=shared&member_status=accepted', as: 'alt', status: 200 });
-  await same({
-    label: 'member may not patch',
-    method: 'PATCH',
-    path: '/v2/images/{image}',
-    as: 'alt',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [{ op: 'replace', path: '/name', value: 'n' }],
-    status: 403,
-  });
+  await same(patch('member may not patch', 'image', [{ op: 'replace', path: '/name', value: 'n' }], 403, 'alt'));
   await same({
     label: 'upload',
     method: 'PUT',
@@ -244,32 +241,11 @@ test("tags, sharing, deactivation and refusals: Glance 25's bytes", async () => 
   await same({ label: 'deactivate', method: 'POST', path: '/v2/images/{image}/actions/deactivate', status: 204 });
   await same({ label: 'download deactivated', method: 'GET', path: '/v2/images/{image}/file', as: 'alt', status: 403 });
   await same({ label: 'reactivate', method: 'POST', path: '/v2/images/{image}/actions/reactivate', status: 204 });
-  await same({
-    label: 'bad op',
-    method: 'PATCH',
-    path: '/v2/images/{image}',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [{ op: 'move', path: '/name', from: '/x' }],
-    status: 400,
-  });
-  await same({
-    label: 'bad path',
-    method: 'PATCH',
-    path: '/v2/images/{image}',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [{ op: 'add', path: 'name', value: 'n' }],
-    status: 400,
-  });
+  await same(patch('bad op', 'image', [{ op: 'move', path: '/name', from: '/x' }], 400));
+  await same(patch('bad path', 'image', [{ op: 'add', path: 'name', value: 'n' }], 400));
   await same({ label: 'bad limit', method: 'GET', path: '/v2/images?limit=-1', status: 400 });
   await same({ label: 'bad sort', method: 'GET', path: '/v2/images?sort_key=bogus', status: 400 });
-  await same({
-    label: 'protected',
-    method: 'PATCH',
-    path: '/v2/images/{image}',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [{ op: 'replace', path: '/protected', value: true }],
-    status: 200,
-  });
+  await same(patch('protected', 'image', [{ op: 'replace', path: '/protected', value: true }], 200));
   await same({ label: 'delete protected', method: 'DELETE', path: '/v2/images/{image}', status: 403 });
 });
 
@@ -302,12 +278,5 @@ test("errors and metadata definitions: Glance 25's bytes", async () => {
     await same({ label: `member é again (${accept})`, method: 'POST', path: '/v2/images/{shared}/members', body: { member: 'é' }, accept, status: 409 });
     await same({ label: `member 💥 (${accept})`, method: 'POST', path: '/v2/images/{shared}/members', body: { member: 'é💥' }, accept, status: 400 });
   }
-  await same({
-    label: 'bad patch',
-    method: 'PATCH',
-    path: '/v2/images/{shared}',
-    contentType: 'application/openstack-images-v2.1-json-patch',
-    body: [{ op: 'replace', path: '/status', value: 'x' }],
-    status: 403,
-  });
+  await same(patch('bad patch', 'shared', [{ op: 'replace', path: '/status', value: 'x' }], 403));
 });

@@ -4,7 +4,7 @@ import type { Api } from '../api.ts';
 import { assertNoBody, readJson, readUnusedBody } from '../body.ts';
 import { pagingLink, queryPairs, sendPage } from '../paging.ts';
 import { truthy } from '../../services/metadef-contents.ts';
-import { associationView, namespaceBase, namespaceLinks, objectView, propertiesView, propertyView, tagView } from '../metadef-views.ts';
+import { associationView, namespaceBase, namespaceLinks, objectFieldsView, objectView, propertiesView, propertyView, tagView } from '../metadef-views.ts';
 
 // The metadata definitions API (/v2/metadefs/…), as Glance routes it.
 
@@ -38,13 +38,7 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
       if (sections.associations) body.resource_type_associations = sections.associations.map(associationView);
       if (sections.properties) body.properties = propertiesView(sections.properties);
       if (sections.objects) {
-        // As Glance echoes them: the fields each object was given, and no others.
-        body.objects = sections.objects.map((o) => ({
-          name: o.name,
-          ...(o.given.has('required') ? { required: o.required } : {}),
-          ...(o.given.has('description') ? { description: o.description } : {}),
-          ...(o.given.has('properties') ? { properties: propertiesView(o.properties) } : {}),
-        }));
+        body.objects = sections.objects.map((o) => objectFieldsView(o, o.given));
       }
       if (sections.tags) body.tags = sections.tags.map((name) => ({ name }));
       Object.assign(body, namespaceLinks(namespace.namespace));
