@@ -14,7 +14,8 @@ export interface CacheRecord extends CachedImage {
   checksum: string;
 }
 
-const now = () => Date.now() / 1000;
+// Seconds to the clock's full precision, as Python's time.time() gives Glance's cache index (the API shows them).
+const now = () => (performance.timeOrigin + performance.now()) / 1000;
 
 /**
  * The cache's own small database on the node (Glance's image_cache_sqlite_db): what is cached, how

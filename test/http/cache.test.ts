@@ -58,7 +58,8 @@ test('a first download fills the cache; the next ones (and ranges) are served fr
   assert.deepEqual(part.body, data.subarray(100, 200));
   const after = await cachedEntry(id);
   assert.equal(after.hits, 2);
-  assert.ok(after.last_accessed > 0);
+  assert.ok(after.last_accessed > entry.last_accessed, 'a hit moves last_accessed on');
+  assert.equal(after.last_modified, entry.last_modified);
 });
 
 test('a cached copy that does not match the image is never served: it is evicted and the store serves', async () => {
