@@ -43,10 +43,7 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   view.id = image.id;
   view.created_at = apiTime(image.created_at);
   view.updated_at = apiTime(image.updated_at);
-  view.tags = [...image.tags];
-  view.self = `/v2/images/${image.id}`;
-  view.file = `/v2/images/${image.id}/file`;
-  view.schema = '/v2/schemas/image';
+  // Glance's key order: locations and direct_url between the times and the tags, stores last.
   const listed = image.locations.filter((l) => l.status === 'active');
   const active = opts.locationOrder ? opts.locationOrder(listed) : listed;
   if (opts.showMultipleLocations) {
@@ -55,6 +52,10 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   }
   const first = active[0];
   if (opts.showImageDirectUrl && first) view.direct_url = first.url;
+  view.tags = [...image.tags];
+  view.self = `/v2/images/${image.id}`;
+  view.file = `/v2/images/${image.id}/file`;
+  view.schema = '/v2/schemas/image';
   if (opts.multistore) {
     // In the order reads try the locations, as Glance lists them.
     const stores = active.map((l) => l.metadata.store).filter((s): s is string => typeof s === 'string');

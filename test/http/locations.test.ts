@@ -52,6 +52,8 @@ test('a location added to a queued image makes it active, sized by HEAD, served 
   assert.equal(r.json.checksum, null, 'no digest is invented for data the service never read');
   assert.deepEqual(r.json.locations, [at('/a.img')]);
   assert.equal(r.json.direct_url, web.url('/a.img'));
+  const keys = Object.keys(r.json);
+  assert.deepEqual(keys.slice(keys.indexOf('updated_at')), ['updated_at', 'locations', 'direct_url', 'tags', 'self', 'file', 'schema'], "Glance's key order");
   assert.ok(web.requests.includes('HEAD /a.img'), 'its size comes from a HEAD');
 
   const file = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
