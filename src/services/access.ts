@@ -4,11 +4,20 @@ import { gazeError, type ErrorCode } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { imageTarget, type PolicyTarget } from '../auth/policy.ts';
 
+/** Whether the caller's project owns the image (an image without an owner is nobody's). */
+export function ownsImage(ctx: RequestContext, image: Pick<Image, 'owner'>): boolean {
+  return ctx.projectId !== null && image.owner === ctx.projectId;
+}
+
+/** Glance's owner rule: the image's owner or an admin. */
+export function ownerOrAdmin(ctx: RequestContext, image: Pick<Image, 'owner'>): boolean {
+  return ctx.isAdmin || ownsImage(ctx, image);
+}
+
 /** Glance's visibility rule: who may know an image exists. */
 export async function canSee(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<boolean> {
-  if (ctx.isAdmin) return true;
+  if (ownerOrAdmin(ctx, image)) return true;
   if (image.visibility === 'public' || image.visibility === 'community') return true;
-  if (ctx.projectId !== null && image.owner === ctx.projectId) return true;
   if (image.visibility === 'shared' && ctx.projectId !== null) return (await deps.members.get(image.id, ctx.projectId)) !== null;
   return false;
 }
@@ -26,7 +35,7 @@ export async function findVisibleImage(deps: ServiceDeps, ctx: RequestContext, i
 
 /** The policy target of an image for this caller (member_id is the caller's project when it is a member). */
 export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<PolicyTarget> {
-  const isMember = ctx.projectId !== null && image.owner !== ctx.projectId && (await deps.members.get(image.id, ctx.projectId)) !== null;
+  const isMember = ctx.projectId !== null && !ownsImage(ctx, image) && (await deps.members.get(image.id, ctx.projectId)) !== null;
   return imageTarget(image, isMember ? ctx.projectId : null);
 }
 
@@ -50,8 +59,7 @@ const OWNER_ONLY_WITH_LEGACY_RULES = new Set(['modify_image', 'delete_image', 'u
  * it where Glance saves the image, after its own checks of the request.
  */
 export function refuseUnlessOwner(ctx: RequestContext, image: Image, denied?: () => Error): void {
-  if (ctx.isAdmin) return;
-  if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
+  if (!ownerOrAdmin(ctx, image)) throw denied ? denied() : gazeError('IMAGE_NOT_OWNED');
 }
 
 /**

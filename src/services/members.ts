@@ -4,7 +4,7 @@ import { GazeError, gazeError } from '../domain/errors.ts';
 import type { MemberRow } from '../db/repos/members.ts';
 import { memberPayload } from '../notify/payloads.ts';
 import type { ServiceDeps } from './deps.ts';
-import { findVisibleImage, targetFor } from './access.ts';
+import { findVisibleImage, ownerOrAdmin, ownsImage, targetFor } from './access.ts';
 import type { PolicyTarget } from '../auth/policy.ts';
 import { isPythonFalsy } from '../schemas/python-repr.ts';
 
@@ -43,7 +43,7 @@ export class MemberService {
    */
   private async visibleMember(ctx: RequestContext, image: Image, memberId: string): Promise<MemberRow> {
     const member = await this.deps.members.get(image.id, memberId);
-    if (!member || !(ctx.isAdmin || image.owner === ctx.projectId || memberId === ctx.projectId)) throw gazeError('MEMBER_NOT_FOUND', memberId, image.id);
+    if (!member || !(ownerOrAdmin(ctx, image) || memberId === ctx.projectId)) throw gazeError('MEMBER_NOT_FOUND', memberId, image.id);
     return member;
   }
 
@@ -55,7 +55,7 @@ export class MemberService {
     // Glance lists only the members its get_member rule shows (the rule weighs the image, not the member).
     if (!this.deps.policy.check('get_member', ctx, target)) return [];
     const members = await this.deps.members.list(imageId);
-    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    const isOwner = ownerOrAdmin(ctx, image);
     return isOwner ? members : members.filter((m) => m.member === ctx.projectId);
   }
 
@@ -82,7 +82,7 @@ export class MemberService {
     if (isPythonFalsy(memberId) || (typeof memberId === 'string' && memberId.trim() === '')) throw gazeError('BAD_REQUEST', "Member can't be empty");
     // The value itself is looked at once the image is found and the caller may share it, as in Glance.
     const image = await this.image(ctx, imageId);
-    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    const isOwner = ownerOrAdmin(ctx, image);
     // Glance checks the owner itself only with the deprecated rules; else add_member alone decides.
     const ownerRefused = this.deps.policy.legacyDefaults && !isOwner;
     if (image.visibility !== 'shared' || ownerRefused) throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
@@ -111,7 +111,7 @@ export class MemberService {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     // With the deprecated rules Glance holds the owner back before it looks for the membership.
-    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && image.owner === ctx.projectId) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
+    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && ownsImage(ctx, image)) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     const target = await targetFor(this.deps, ctx, image);
     await this.lookupMember(ctx, image, target, memberId);
     // Who may accept (the member project itself, under both defaults) is modify_member's to say, as in Glance.
@@ -127,7 +127,7 @@ export class MemberService {
   async remove(ctx: RequestContext, imageId: string, memberId: string): Promise<void> {
     refuseReadOnlyCaller(ctx);
     const image = await this.image(ctx, imageId);
-    const isOwner = ctx.isAdmin || image.owner === ctx.projectId;
+    const isOwner = ownerOrAdmin(ctx, image);
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
     if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
     const target = await targetFor(this.deps, ctx, image);
