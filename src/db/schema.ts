@@ -37,6 +37,13 @@ export interface ImagePropertiesTable {
   position: Generated<number>;
 }
 
+/** The place a removed property had in its image's list, given back when it is set again. */
+export interface ImagePropertySlotsTable {
+  image_id: string;
+  name: string;
+  position: number;
+}
+
 export interface ImageTagsTable {
   image_id: string;
   value: string;
@@ -132,6 +139,7 @@ export interface NodesTable {
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
+  image_property_slots: ImagePropertySlotsTable;
   image_tags: ImageTagsTable;
   image_members: ImageMembersTable;
   image_locations: ImageLocationsTable;

@@ -81,7 +81,7 @@ function compareBy(sort: SortKey[]) {
 /** Rows of one table, straight from the database (to see what the repositories left behind). */
 async function count(
   db: Db,
-  table: 'image_properties' | 'image_tags' | 'image_members' | 'image_locations',
+  table: 'image_properties' | 'image_property_slots' | 'image_tags' | 'image_members' | 'image_locations',
   imageId: string,
   status?: string,
 ): Promise<number> {
@@ -105,6 +105,7 @@ const MIGRATIONS = [
   '0007_images_status',
   '0008_null_property_values',
   '0009_property_positions',
+  '0010_property_slots',
 ];
 
 forEachEngine((engine) => {
@@ -210,14 +211,24 @@ forEachEngine((engine) => {
       assert.ok(await images.takeImportLock(image.id, 'task-1'));
       assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task']);
       assert.equal(await images.takeImportLock(image.id, 'task-2'), false, 'still one lock');
-      // A property removed by an earlier save comes back last (Glance would give it its first place again).
-      await images.setProperties(image.id, { zeta: 'back' });
-      assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'zeta']);
+      // A property removed by an earlier save gets its first place back, as Glance's soft-deleted row does.
+      await images.setProperties(image.id, { zeta: 'back', later: 'x' });
+      assert.deepEqual(await order(), ['zeta', 'alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'later']);
+      // So does the import lock, taken again by the next import, and a name removed twice.
+      assert.equal(await images.releaseImportLock(image.id, 'task-2'), false, 'only its holder drops the lock');
+      assert.ok(await images.releaseImportLock(image.id, 'task-1'));
+      await images.setProperties(image.id, { zeta: null });
+      await images.setProperties(image.id, { last: 'y' });
+      assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'later', 'last']);
+      assert.ok(await images.takeImportLock(image.id, 'task-3'));
+      await images.setProperties(image.id, { zeta: 'again' });
+      const expected = ['zeta', 'alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'later', 'last'];
+      assert.deepEqual(await order(), expected);
       assert.deepEqual(
         (await images.list(query({ scope: { isAdmin: true }, conditions: [{ column: 'id', op: 'eq', values: [image.id] }] }))).map((i) =>
           Object.keys(i.properties),
         ),
-        [['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'zeta']],
+        [expected],
         'a list reads them in the same order',
       );
     });
@@ -333,9 +344,11 @@ forEachEngine((engine) => {
 
     test('idExists is true for a live image and still true after markDeleted; get then returns null', async () => {
       const members = new MembersRepo(db);
-      const image = makeImage({ properties: { a: '1' }, tags: ['t'] });
+      const image = makeImage({ properties: { a: '1', b: '2' }, tags: ['t'] });
       assert.equal(await images.idExists(image.id), false);
       await images.insert(image);
+      await images.setProperties(image.id, { b: null });
+      assert.equal(await count(db, 'image_property_slots', image.id), 1, 'the removed property left its place');
       const location = await images.reserveLocation(image.id, 'file:///store/x', { store: 'fs' }, ['queued']);
       await images.activateLocation(image.id, location.id, ['queued']);
       assert.ok(await members.add(image.id, 'bob'));
@@ -352,6 +365,7 @@ forEachEngine((engine) => {
       assert.equal(await images.markDeleted(image.id), null, 'a deleted image cannot be deleted again');
       // Its relations are gone; its location is left for the store scrubber, queued as pending_delete.
       assert.equal(await count(db, 'image_properties', image.id), 0);
+      assert.equal(await count(db, 'image_property_slots', image.id), 0);
       assert.equal(await count(db, 'image_tags', image.id), 0);
       assert.equal(await count(db, 'image_members', image.id), 0);
       assert.equal(await count(db, 'image_locations', image.id, 'pending_delete'), 1);

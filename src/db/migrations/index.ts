@@ -268,6 +268,18 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0010_property_slots': {
+    async up(db: Kysely<any>) {
+      // Glance only marks a removed property's row deleted: set again, the property gets its row, and
+      // its place in the list, back. Here a removed property leaves its place behind in this table.
+      await createTable(db, 'image_property_slots')
+        .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pk_image_property_slots', ['image_id', 'name'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

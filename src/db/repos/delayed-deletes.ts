@@ -6,7 +6,7 @@ import { checkStatusChange, IMPORT_LOCK } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 import { toLocation } from './image-rows.ts';
 import { DELAYED, LIVE, moveLocations } from './image-location-rows.ts';
-import { dropRelations } from './image-property-writes.ts';
+import { dropRelations, removeProperty } from './image-property-writes.ts';
 
 // Glance's delayed delete ([DEFAULT] delayed_delete): a deleted image that has data becomes
 // pending_delete. It is hidden as a deleted image is (deleted = 1), but keeps its properties, tags,
@@ -137,7 +137,7 @@ export class DelayedDeletesRepo {
         .where('status', '=', DELAYED)
         .execute();
       await moveLocations(trx, id, now, [DELAYED], 'pending_delete');
-      await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', IMPORT_LOCK).execute();
+      await removeProperty(trx, id, IMPORT_LOCK);
       return true;
     });
   }

@@ -18,7 +18,7 @@ import {
 } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, locationsUnchangedSince, writeLocationList } from './image-location-writes.ts';
-import { dropRelations, insertProperties, insertTags, setPropertiesIn } from './image-property-writes.ts';
+import { clearProperties, dropRelations, insertProperties, insertTags, removeProperty, setPropertiesIn } from './image-property-writes.ts';
 
 /** Thrown inside a save to roll it back: the image's locations changed since the saved copy was read. */
 class LocationsMovedOn extends Error {}
@@ -117,7 +117,7 @@ export class ImagesRepo {
         await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
       }
       if (!original) {
-        await trx.deleteFrom('image_properties').where('image_id', '=', image.id).execute();
+        await clearProperties(trx, image.id);
         await insertProperties(trx, image.id, image.properties, 1);
         await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
         await insertTags(trx, image.id, image.tags);
@@ -210,13 +210,7 @@ export class ImagesRepo {
 
   /** Drops the lock only if `taskId` still holds it (compare by value); true when it did. */
   async releaseImportLock(id: string, taskId: string): Promise<boolean> {
-    const res = await this.k
-      .deleteFrom('image_properties')
-      .where('image_id', '=', id)
-      .where('name', '=', IMPORT_LOCK)
-      .where('value', '=', taskId)
-      .executeTakeFirst();
-    return Number(res.numDeletedRows) === 1;
+    return this.k.transaction().execute((trx) => removeProperty(trx, id, IMPORT_LOCK, taskId));
   }
 
   /**
