@@ -11,6 +11,8 @@ export interface ImageLocation {
   url: string;
   metadata: Record<string, unknown>;
   status: string; // active | pending_delete | deleted
+  /** The value the request that set this location wrote, as Glance's answer to that request shows it; never stored. */
+  asGiven?: Record<string, unknown>;
 }
 
 export interface Image {

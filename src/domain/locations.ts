@@ -86,11 +86,6 @@ export function validationDataChanges(image: Image, locations: LocationInput[], 
   return changes;
 }
 
-/** The current locations as Glance prints them in "Original locations is not empty". */
-export function describeLocations(locations: ImageLocation[]): string {
-  return JSON.stringify(locations.map((l) => ({ url: l.url, metadata: l.metadata })));
-}
-
 /** Glance's checks of the digest given to the locations API: hex, of the length its algorithm (or the service's) makes. */
 export function checkGivenDigest(given: { os_hash_algo?: string; os_hash_value?: string }, hashingAlgorithm: string): void {
   const value = given.os_hash_value;

@@ -48,7 +48,7 @@ export function imageView(image: Image, ctx: RequestContext, opts: ImageViewOpti
   const active = opts.locationOrder ? opts.locationOrder(listed) : listed;
   if (opts.showMultipleLocations) {
     const hidden = image.status === 'deactivated' && !ctx.isAdmin;
-    view.locations = hidden ? [] : active.map((l) => ({ url: l.url, metadata: l.metadata }));
+    view.locations = hidden ? [] : active.map((l) => l.asGiven ?? { url: l.url, metadata: l.metadata });
   }
   const first = active[0];
   if (opts.showImageDirectUrl && first) view.direct_url = first.url;

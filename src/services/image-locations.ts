@@ -1,16 +1,8 @@
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
+import { pyRepr } from '../schemas/python-repr.ts';
 import { assertFormatsForData, assertTransition, locationActivation, type Image, type ImageLocation } from '../domain/image.ts';
-import {
-  addPosition,
-  describeLocations,
-  removePosition,
-  sameLocation,
-  sameUrls,
-  validationDataChanges,
-  type LocationInput,
-  type ValidationData,
-} from '../domain/locations.ts';
+import { addPosition, removePosition, sameLocation, sameUrls, validationDataChanges, type LocationInput, type ValidationData } from '../domain/locations.ts';
 import type { PatchOp } from '../domain/patch.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage } from './access.ts';
@@ -22,6 +14,15 @@ const VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
  * JSON-patch operations on `/locations` (spec images-api.md §5.4), applied to the working copy of a PATCH:
  * Glance's rules, order of checks and messages (the store checks: ingest/external-location.ts).
  */
+/**
+ * A location's value as the request wrote it, in its key order and with its validation_data: Glance's
+ * answer shows the dicts it was given (with the store named in the metadata); a later read shows url
+ * and metadata.
+ */
+function asGiven(input: LocationInput, metadata: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).map(([key, value]) => [key, key === 'metadata' ? metadata : value]));
+}
+
 export class LocationEditor {
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -48,7 +49,7 @@ export class LocationEditor {
     this.checkQuota(image.locations.length + 1);
     const { size, ...location } = await this.checked(image, input);
     if (image.locations.some((l) => sameLocation(l, location))) throw gazeError('LOCATION_DUPLICATE', location.url);
-    image.locations.splice(position, 0, location);
+    image.locations.splice(position, 0, { ...location, asGiven: asGiven(input, location.metadata) });
     await this.activateIfQueued(image, size, digests);
   }
 
@@ -65,11 +66,14 @@ export class LocationEditor {
           unused.findIndex((l) => l.url === input.url),
           1,
         )[0]!;
-        return { ...match, metadata: withStoreId(this.deps, input.url, input.metadata) };
+        const metadata = withStoreId(this.deps, input.url, input.metadata);
+        return { ...match, metadata, asGiven: asGiven(input, metadata) };
       });
       return;
     }
-    if (current.length > 0) throw gazeError('LOCATIONS_NOT_EMPTY', describeLocations(current));
+    // Glance's words show its location rows as Python writes them (theirs with an integer id).
+    const rows = current.map((l) => ({ id: l.id, url: l.url, metadata: l.metadata, status: l.status }));
+    if (current.length > 0) throw gazeError('LOCATIONS_NOT_EMPTY', pyRepr(rows));
     const checked: Array<ImageLocation & { size: number }> = [];
     for (const input of inputs) {
       const location = await this.checked(image, input);
@@ -78,7 +82,7 @@ export class LocationEditor {
       }
       checked.push(location);
     }
-    image.locations = checked.map(({ size: _size, ...location }) => location);
+    image.locations = checked.map(({ size: _size, ...location }, i) => ({ ...location, asGiven: asGiven(inputs[i]!, location.metadata) }));
     await this.activateIfQueued(image, checked[0]!.size, digests);
   }
 
