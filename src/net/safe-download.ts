@@ -294,8 +294,8 @@ export async function safeHead(url: string, opts: SafeDownloadOptions): Promise<
 }
 
 /**
- * Whether `uri` passes the filter with the addresses its host resolves to now (a name that does not
- * resolve now is left to the download, which resolves and checks again before it connects).
+ * Whether `uri` passes the filter with the addresses its host resolves to now; a name that does not
+ * resolve does not pass, as in Glance 25 (the download resolves and checks again before it connects).
  */
 export async function passesFilterResolved(
   uri: string | null | undefined,
@@ -310,7 +310,7 @@ export async function passesFilterResolved(
   try {
     addresses = await resolveHost(host, opts.lookup ?? systemLookup, opts.timeoutMs, undefined, check.url.href);
   } catch {
-    return true;
+    return false;
   }
   return addresses.every((a) => addressPassesFilter(a.address, check.url.hostname, filter));
 }

@@ -2,11 +2,11 @@ import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { TASK_STATUSES } from '../domain/task.ts';
-import { TASK_SORT_KEYS, type TaskRow, type TaskSortKey } from '../db/repos/tasks.ts';
+import { TASK_FILTER_COLUMNS, TASK_SORT_KEYS, type TaskFilterColumn, type TaskRow, type TaskSortKey } from '../db/repos/tasks.ts';
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
-import { lastValue, limitParam, type QueryPairs } from './query.ts';
+import { lastValue, limitParam, popFirst, type QueryPairs } from './query.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
@@ -54,31 +54,35 @@ export class TaskService {
 
   async list(ctx: RequestContext, pairs: QueryPairs, limits: { default: number; max: number }): Promise<{ tasks: TaskRow[]; hasMore: boolean }> {
     this.access(ctx);
-    const get = (name: string) => lastValue(pairs, name);
+    // As Glance's deserializer pops them from the query: the first limit, marker, direction and key;
+    // every other parameter is a filter (its status and type checked by their last value).
+    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'sort_dir', 'sort_key']);
     // Glance's order: the direction, the status and type filters (when not empty), the marker's form,
     // the limit; the sort key and the marker itself only when the database is asked.
-    const sortDir = get('sort_dir') ?? 'desc';
+    const sortDir = popped.get('sort_dir') ?? 'desc';
     if (sortDir !== 'asc' && sortDir !== 'desc') throw gazeError('INVALID_SORT_DIR', sortDir);
-    const status = get('status') || undefined;
-    if (status !== undefined && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
-    const type = get('type') || undefined;
-    if (type !== undefined && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
+    const status = lastValue(rest, 'status');
+    if (status && !(TASK_STATUSES as readonly string[]).includes(status)) throw gazeError('BAD_REQUEST', `Invalid status value: ${status}`);
+    const type = lastValue(rest, 'type');
+    if (type && type !== 'import') throw gazeError('BAD_REQUEST', `Invalid type value: ${type}`);
     // An empty marker skips the format check and is then looked up, as in Glance.
-    const markerId = get('marker');
+    const markerId = popped.get('marker');
     if (markerId && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
-    const limitText = get('limit');
+    const limitText = popped.get('limit');
     const limit = limitText === undefined ? limits.default : Math.min(limitParam(limitText), limits.max);
-    const sortKey = get('sort_key') ?? 'created_at';
+    const sortKey = popped.get('sort_key') ?? 'created_at';
     if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');
     let marker: TaskRow | undefined;
     if (markerId !== undefined) {
       marker = (await this.deps.tasks.get(markerId)) ?? undefined;
       if (!marker) throw gazeError('BAD_REQUEST', `Task with the given id ${markerId} was not found`);
     }
+    // Glance's database layer compares each filter that names a task column, empty values and repeats
+    // included (`status=` matches nothing); the others are ignored.
+    const filters = rest.filter((pair): pair is [TaskFilterColumn, string] => (TASK_FILTER_COLUMNS as readonly string[]).includes(pair[0]));
     const tasks = await this.deps.tasks.list({
       owner: ctx.isAdmin ? null : ctx.projectId,
-      status,
-      type,
+      filters,
       sortKey: sortKey as TaskSortKey,
       sortDir,
       limit,

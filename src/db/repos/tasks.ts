@@ -24,10 +24,14 @@ export const TASK_SORT_KEYS = [
 ] as const;
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
 
+/** The columns a list query parameter filters on, as Glance's task_get_all compares any column of its model (`deleted` aside). */
+export const TASK_FILTER_COLUMNS = TASK_SORT_KEYS.filter((column) => column !== 'deleted');
+export type TaskFilterColumn = Exclude<TaskSortKey, 'deleted'>;
+
 export interface TaskListQuery {
   owner: string | null; // null: every owner (admin)
-  status?: string;
-  type?: string;
+  /** Each column equal to its value (a column may come more than once). */
+  filters?: ReadonlyArray<readonly [TaskFilterColumn, string]>;
   sortKey: TaskSortKey;
   sortDir: 'asc' | 'desc';
   limit: number;
@@ -77,8 +81,7 @@ export class TasksRepo {
       .where('deleted', '=', 0)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', nowTimestamp())]));
     if (q.owner !== null) query = query.where('owner', '=', q.owner);
-    if (q.status) query = query.where('status', '=', q.status);
-    if (q.type) query = query.where('type', '=', q.type);
+    for (const [column, value] of q.filters ?? []) query = query.where(column, '=', value);
     // created_at and id, after the given key unless it is one of them (sort_key=id is created_at, id
     // in Glance), all in the one direction.
     const keys: TaskSortKey[] = q.sortKey === 'created_at' || q.sortKey === 'id' ? ['created_at', 'id'] : [q.sortKey, 'created_at', 'id'];
