@@ -270,6 +270,7 @@ const table = {
 
   // metadata definitions
   MD_NAMESPACE_NOT_FOUND: { status: 404, message: (ns: string) => `Metadata definition namespace=${ns} was not found.` },
+  MD_NAMESPACE_ID_NOT_FOUND: { status: 404, message: (id: string) => `Metadata definition namespace not found for id=${id}` },
   MD_NAMESPACE_NOT_FOUND_SHORT: { status: 404, message: (ns: string) => `Namespace ${ns} not found` },
   MD_NAMESPACE_EXISTS: { status: 409, message: (ns: string) => `The metadata definition namespace=${ns} already exists.` },
   MD_NAMESPACE_RENAME_CONFLICT: {

@@ -199,6 +199,7 @@ export function parseSortDir(text: string | undefined): 'asc' | 'desc' {
   return dir;
 }
 
+/** A visibility parameter as Glance checks it: only a value that is not empty. */
 export function checkVisibilityParam(text: string | undefined, allowed: readonly string[]): void {
-  if (text !== undefined && !allowed.includes(text)) throw gazeError('MD_INVALID_VISIBILITY', text);
+  if (text && !allowed.includes(text)) throw gazeError('MD_INVALID_VISIBILITY', text);
 }

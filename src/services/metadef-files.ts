@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { opendirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { MetadefNamespacesRepo } from '../db/repos/metadef-namespaces.ts';
 import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
@@ -29,14 +29,24 @@ interface NamespaceFile {
   tags?: Array<{ name: string }>;
 }
 
-/** The JSON files of a directory (not recursive), or the one file named. */
+/**
+ * The JSON files of a directory (not recursive), or the one file named. In the directory's own order,
+ * as Python's os.listdir() gives Glance's loader them: the load order is the namespaces' default list
+ * order (newest first).
+ */
 function filesAt(source: string): string[] {
   if (statSync(source).isFile()) return [source];
-  return readdirSync(source)
+  const dir = opendirSync(source);
+  const names: string[] = [];
+  try {
+    for (let entry = dir.readSync(); entry; entry = dir.readSync()) names.push(entry.name);
+  } finally {
+    dir.closeSync();
+  }
+  return names
     .filter((n) => n.endsWith('.json'))
     .map((n) => path.join(source, n))
-    .filter((f) => statSync(f).isFile())
-    .sort();
+    .filter((f) => statSync(f).isFile());
 }
 
 const normalized = (map: Record<string, PropertyDefinition> | undefined, file: string) =>

@@ -28,7 +28,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import { lastValue, type QueryPairs } from './query.ts';
+import { lastValue, popFirst, type QueryPairs } from './query.ts';
 
 /** A namespace with what GET shows of it. */
 export interface NamespaceDetail {
@@ -74,31 +74,36 @@ export class MetadefNamespaceService {
     ctx: RequestContext,
     pairs: QueryPairs,
   ): Promise<{ namespaces: Array<{ namespace: MetadefNamespace; associations: MetadefAssociation[] }>; hasMore: boolean }> {
-    const get = (name: string) => lastValue(pairs, name);
+    // As Glance's deserializer pops them: the first limit, marker, direction and sort key; the other
+    // parameters are filters, checked by their last value and applied by their first (visibility) or
+    // last (resource_types), as its MultiDict hands them on.
+    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'sort_dir', 'sort_key']);
     // Glance's order: the limit, the direction and the visibility; the policies and the marker; the sort
     // key when the database is asked.
-    const limit = parseLimit(get('limit'), this.deps.limits)!;
-    const sortDir = parseSortDir(get('sort_dir'));
-    const visibility = get('visibility');
-    checkVisibilityParam(visibility, ['public', 'private']);
+    const limit = parseLimit(popped.get('limit'), this.deps.limits)!;
+    const sortDir = parseSortDir(popped.get('sort_dir'));
+    checkVisibilityParam(lastValue(rest, 'visibility'), ['public', 'private']);
     enforce(this.deps, 'get_metadef_namespaces', ctx, null);
     enforce(this.deps, 'list_metadef_resource_types', ctx, null);
-    const markerName = get('marker');
+    const markerName = popped.get('marker');
     let marker: MetadefNamespace | undefined;
     if (markerName !== undefined) {
       marker = (await this.deps.namespaces.get(markerName)) ?? undefined;
-      if (!marker) throw gazeError('MD_NAMESPACE_NOT_FOUND', markerName);
+      // An empty marker skips Glance's lookup by name, and its database finds no namespace of that id.
+      if (!marker) throw markerName === '' ? gazeError('MD_NAMESPACE_ID_NOT_FOUND', markerName) : gazeError('MD_NAMESPACE_NOT_FOUND', markerName);
       if (!ctx.isAdmin && marker.owner !== ctx.projectId && marker.visibility !== 'public') throw gazeError('MD_MARKER_NOT_VISIBLE', markerName);
     }
-    const sortKey = get('sort_key') ?? 'created_at';
+    const sortKey = popped.get('sort_key') ?? 'created_at';
     if (!(NAMESPACE_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, NAMESPACE_SORT_KEYS.join(', '));
-    // An empty name matches no resource type (`?resource_types=` lists nothing), as in Glance.
-    const resourceTypes = get('resource_types')
+    // An empty name matches no resource type (`?resource_types=` lists nothing), nor does an empty
+    // visibility match a namespace, as in Glance.
+    const visibility = rest.find(([key]) => key === 'visibility')?.[1];
+    const resourceTypes = lastValue(rest, 'resource_types')
       ?.split(',')
       .map((s) => s.trim());
     const rows = await this.deps.namespaces.list({
       caller: ctx,
-      visibility: visibility as 'public' | 'private' | undefined,
+      visibility,
       resourceTypes,
       sortKey: sortKey as NamespaceSortKey,
       sortDir,

@@ -2,6 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { forEachEngine } from '../helpers/databases.ts';
 import { MetadefNamespacesRepo } from '../../src/db/repos/metadef-namespaces.ts';
@@ -32,6 +33,17 @@ forEachEngine((engine) => {
     assert.deepEqual(first, { loaded: 33, skipped: 0, failed: 0 });
     const namespaces = await all();
     assert.equal(namespaces.length, 33);
+    // Loaded in the directory's own order, as Glance's loader takes Python's os.listdir(): the default
+    // newest-first list then reads the same on both.
+    const listdir = JSON.parse(
+      execFileSync('/usr/bin/python3', ['-c', `import json, os; print(json.dumps(os.listdir(${JSON.stringify(SHIPPED)})))`], { encoding: 'utf8' }),
+    );
+    const fileOf = new Map(readdirSync(SHIPPED).map((f) => [JSON.parse(readFileSync(path.join(SHIPPED, f), 'utf8')).namespace, f]));
+    const byId = [...namespaces].sort((a, b) => a.id - b.id).map((n) => fileOf.get(n.namespace));
+    assert.deepEqual(
+      byId,
+      listdir.filter((f: string) => f.endsWith('.json')),
+    );
     const libvirt = namespaces.find((n) => n.namespace === 'OS::Compute::Libvirt')!;
     assert.equal(libvirt.owner, 'admin');
     assert.equal(libvirt.updated_at, null, 'loaded rows have no updated_at, as with glance-manage');

@@ -388,6 +388,24 @@ test('visibility and policy: readers see public and own namespaces, only admins 
   expectError(await api.get(`${NS}?limit=-1`, json), 400, 'limit param must be positive');
   expectError(await api.get(`${NS}?marker=nobody`, json), 404, 'Metadata definition namespace=nobody was not found.');
   assert.deepEqual((await api.get(`${NS}?visibility=private&limit=1000`, { as: bob })).json.namespaces, []);
+  // As Glance hands its query on: the first limit, marker, direction and sort key count; the visibility
+  // is checked by its last value and applied by its first; an empty one passes the check, matches nothing.
+  const listed = async (query: string) => {
+    const r = await api.get(`${NS}?${query}`, { as: ADMIN });
+    assert.equal(r.status, 200, r.text);
+    return r.json.namespaces.map((n: any) => [n.namespace, n.visibility]);
+  };
+  assert.deepEqual(await listed('visibility=&limit=1000'), []);
+  const privateFirst = await listed('visibility=private&visibility=public&limit=1000');
+  assert.ok(privateFirst.some(([name]: string[]) => name === 'Alice::Private'));
+  assert.deepEqual(new Set(privateFirst.map(([, visibility]: string[]) => visibility)), new Set(['private']));
+  expectError(await api.get(`${NS}?visibility=private&visibility=shared`, json), 400, 'Invalid visibility value: shared');
+  const firstTwo = await listed('sort_key=namespace&sort_dir=asc&limit=2');
+  assert.equal(firstTwo.length, 2);
+  assert.deepEqual(await listed('sort_key=namespace&sort_key=created_at&sort_dir=asc&sort_dir=desc&limit=2&limit=5'), firstTwo);
+  expectError(await api.get(`${NS}?marker=&limit=2`, json), 404, 'Metadata definition namespace not found for id=');
+  // The other lists check an empty visibility as Glance does: not at all.
+  assert.equal((await api.get(`${NS}/Everyone/tags?visibility=`, json)).status, 200);
 });
 
 test('resource type associations: list, associate (types made on the way), duplicates; every metadefs schema is served', async () => {

@@ -12,7 +12,8 @@ export type NamespaceSortKey = (typeof NAMESPACE_SORT_KEYS)[number];
 export interface NamespaceListQuery {
   /** Admins see every namespace; others their project's and the public ones. */
   caller: { isAdmin: boolean; projectId: string | null };
-  visibility?: 'public' | 'private';
+  /** Namespaces of exactly this visibility (an empty one matches none). */
+  visibility?: string;
   /** Only namespaces associated with one of these resource types. */
   resourceTypes?: string[];
   sortKey: NamespaceSortKey;
@@ -58,7 +59,7 @@ export class MetadefNamespacesRepo {
         caller.projectId === null ? eb('visibility', '=', 'public') : eb.or([eb('owner', '=', caller.projectId), eb('visibility', '=', 'public')]),
       );
     }
-    if (q.visibility) query = query.where('visibility', '=', q.visibility);
+    if (q.visibility !== undefined) query = query.where('visibility', '=', q.visibility);
     if (q.resourceTypes?.length) {
       query = query.where((eb) =>
         eb.exists(
