@@ -15,8 +15,10 @@ const EXACT_COLUMNS: ImageColumn[] = ['checksum', 'os_hash_value', 'os_hash_algo
 const RANGE_COLUMNS: ImageColumn[] = ['size', 'virtual_size', 'min_ram', 'min_disk'];
 const TIME_OPS: CompareOp[] = ['gt', 'gte', 'eq', 'neq', 'lt', 'lte'];
 const MEMBER_STATUSES = ['pending', 'accepted', 'rejected', 'all'] as const;
-/** Read by the sorting, apart from the filters. */
-const SORT_PARAMS = ['sort_key', 'sort_dir', 'sort'];
+/** Read by the sorting, apart from the filters (with the first `sort`). */
+const CLASSIC_SORT_PARAMS = ['sort_key', 'sort_dir'];
+/** Filters Glance's image_get_all pops (the first value) before the others are read as a dict (the last value). */
+const FIRST_VALUE_FILTERS = ['visibility', 'checksum', 'os_hash_value'] as const;
 
 /**
  * Glance's check of the quotes in an `in:` list: each unescaped quote that opens follows a comma (or
@@ -120,10 +122,11 @@ function parseBool(name: string, value: string, caseSensitive: boolean): boolean
   throw gazeError('BAD_REQUEST', `Invalid value '${value}' for '${name}' filter. Valid values are 'true' or 'false'.`);
 }
 
-function parseSort(pairs: QueryPairs): SortKey[] {
+/** The sort keys of the classic parameters, or of `sort` (its first value, the one Glance pops). */
+function parseSort(pairs: QueryPairs, sortParam: string | undefined): SortKey[] {
   const sortKeys = pairs.filter(([k]) => k === 'sort_key').map(([, v]) => v);
   const sortDirs = pairs.filter(([k]) => k === 'sort_dir').map(([, v]) => v);
-  const sort = pairs.filter(([k]) => k === 'sort').map(([, v]) => v);
+  const sort = sortParam === undefined ? [] : [sortParam];
   const keys: SortKey[] = [];
   const checkKey = (key: string) => {
     if (!SORT_KEYS.includes(key as SortKey['key'])) throw gazeError('INVALID_SORT_KEY', key, SORT_KEYS.join(', '));
@@ -167,13 +170,25 @@ export class ImageListService {
   async list(ctx: RequestContext, pairs: QueryPairs): Promise<{ images: Image[]; hasMore: boolean }> {
     this.deps.policy.enforce('get_images', ctx, { project_id: ctx.projectId });
     const { settings } = this.deps;
-    // Glance's deserializer pops the first limit, marker and member_status and every tag; the sorting
-    // parameters are read apart. What is left are the filters, each by its last value (a Python dict
-    // made of the MultiDict), a repeated limit, marker or member_status among them as a property.
-    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'member_status']);
+    // Glance's deserializer pops the first limit, marker and member_status and every tag. What is left
+    // are the filters, each by its last value (a Python dict made of the MultiDict), a repeated limit,
+    // marker, member_status or sort among them as a property.
+    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'member_status', 'sort']);
     const tags = rest.filter(([key]) => key === 'tag').map(([, value]) => value.trim());
-    const filters = new Map(rest.filter(([key]) => key !== 'tag' && !SORT_PARAMS.includes(key)));
+    // The sorting parser pops the first `sort` (a repeat stays, a filter on a property named so) and
+    // every sort_key and sort_dir. The controller sets `deleted` itself.
+    const remaining = rest.filter(([key]) => key !== 'tag' && !CLASSIC_SORT_PARAMS.includes(key) && key !== 'deleted');
+    const filters = new Map(remaining);
     const get = (name: string) => filters.get(name);
+    // Glance's database pops these by their first value before it makes a dict of the rest: a repeat's
+    // last value is then a second condition on the same column.
+    const applied = new Map(filters);
+    const repeats: ColumnCondition[] = [];
+    for (const name of FIRST_VALUE_FILTERS) {
+      const values = remaining.filter(([key]) => key === name).map(([, value]) => value);
+      if (values.length) applied.set(name, values[0]!);
+      if (values.length > 1) repeats.push({ column: name, op: 'eq', values: [values.at(-1)!] });
+    }
 
     // It checks visibility and changes-since, then member_status, then the limit and the sorting; the
     // other filters only once the query runs. The first of several faults is named.
@@ -185,19 +200,19 @@ export class ImageListService {
     const limitText = popped.get('limit');
     const limit = Math.min(limitText === undefined ? settings.limitParamDefault : limitParam(limitText), settings.apiLimitMax);
 
-    const sort = parseSort(pairs);
+    const sort = parseSort(pairs, popped.get('sort'));
     // Then Glance's controller: os_hidden (any case), then protected, each by its last value.
     const hiddenText = get('os_hidden');
     if (hiddenText !== undefined) parseBool('os_hidden', hiddenText, false);
     const protectedText = get('protected');
     if (protectedText !== undefined) parseBool('protected', protectedText, true);
-    const conditions: ColumnCondition[] = [];
+    const conditions: ColumnCondition[] = [...repeats];
     const properties: Array<{ name: string; value: string }> = [];
     let visibility: ListQuery['scope']['visibility'] = null;
     let osHidden = false;
     let unreadableFilter = false;
 
-    for (const [key, value] of filters) {
+    for (const [key, value] of applied) {
       if (key === 'changes-since') continue;
       if (key === 'visibility') {
         visibility = value as NonNullable<typeof visibility>; // checked above

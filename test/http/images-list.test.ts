@@ -271,6 +271,21 @@ test('limit and marker page through the list with first and next links', async (
   assert.deepEqual(await names('?os_hidden=bogus&os_hidden=false&name=admin-public', {}), ['admin-public']);
   assert.deepEqual(await names('?size_min=x&size_min=1', {}), ['admin-public']);
   assert.deepEqual(await names('?tag=%20blue%20&tag=big', alice), ['alice-private']);
+  // Glance's database pops visibility, checksum and os_hash_value (their first value) before its dict
+  // of the rest: a repeat is a second condition on the column. The sorting pops the first `sort` (a
+  // second is a property filter); `deleted` is the controller's.
+  assert.deepEqual(await names('?visibility=public&visibility=public&name=admin-public', {}), ['admin-public']);
+  assert.deepEqual(await names('?visibility=all&visibility=public&name=admin-public', {}), ['admin-public']);
+  assert.deepEqual(await names('?visibility=public&visibility=private&name=admin-public', {}), []);
+  assert.deepEqual(await names('?visibility=private&visibility=public&name=admin-public', {}), []);
+  expectError(await api.get('/v2/images?visibility=public&visibility=bogus', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: bogus');
+  const checksum = (await api.get(`/v2/images/${ids['admin-public']}`)).json.checksum;
+  assert.deepEqual(await names(`?checksum=${checksum}&checksum=${checksum}`, {}), ['admin-public']);
+  assert.deepEqual(await names(`?checksum=${checksum}&checksum=nothing`, {}), []);
+  assert.deepEqual(await names(`?checksum=nothing&checksum=${checksum}`, {}), []);
+  assert.equal((await api.get('/v2/images?sort=name:asc&sort=name:desc')).json.images.length, 0);
+  assert.equal((await api.get('/v2/images?sort=name:asc&sort=')).status, 200, 'only the first sort is parsed');
+  assert.deepEqual(await names('?deleted=true&name=admin-public', {}), ['admin-public']);
   expectError(await api.get('/v2/images?marker=bogus&marker=', { headers: JSON_ACCEPT }), 400, 'No image found with ID bogus');
   expectError(await api.get('/v2/images?limit=-1', { headers: JSON_ACCEPT }), 400, 'limit param must be positive');
   const missing = '3f0b1c1e-1111-4222-8333-444455556666';
