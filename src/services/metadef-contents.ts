@@ -19,7 +19,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import { lastValue, type QueryPairs } from './query.ts';
+import { lastValue, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
 
 const OBJECT_READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'] as const;
 const OBJECT_NOT_FOUND = { missing: 'MD_NAMESPACE_NOT_FOUND', hidden: 'MD_NAMESPACE_NOT_FOUND_SHORT' } as const;
@@ -36,11 +36,14 @@ export class MetadefContentService {
   // --- objects
 
   async objects(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefObject[]> {
-    const get = (name: string) => lastValue(pairs, name);
+    const { popped, rest } = popFirst(pairs, LIST_PARAMS);
     // Checked as Glance checks them, then (as in Glance) not used: objects come in creation order.
-    if (parseLimit(get('limit'), null) === 0) throw gazeError('LIMIT_NOT_POSITIVE');
-    parseSortDir(get('sort_dir'));
-    checkVisibilityParam(get('visibility'), ['public', 'private', 'shared']);
+    // An empty limit is no integer here (Glance reads any limit given).
+    const limitText = popped.get('limit');
+    if (limitText === '') throw gazeError('LIMIT_NOT_INTEGER');
+    if (parseLimit(limitText, null) === 0) throw gazeError('LIMIT_NOT_POSITIVE');
+    parseSortDir(popped.get('sort_dir'));
+    checkVisibilityParam(lastValue(rest, 'visibility'), ['public', 'private', 'shared']);
     const ns = await findNamespace(this.deps, ctx, name, OBJECT_NOT_FOUND);
     enforce(this.deps, 'get_metadef_objects', ctx, ns);
     return this.deps.policy.check('get_metadef_object', ctx, { project_id: ns.owner, visibility: ns.visibility }) ? this.deps.contents.objects(ns.id) : [];
@@ -190,16 +193,17 @@ export class MetadefContentService {
   // --- tags
 
   async tags(ctx: RequestContext, name: string, pairs: QueryPairs): Promise<MetadefTag[]> {
-    const get = (name: string) => lastValue(pairs, name);
+    const { popped, rest } = popFirst(pairs, LIST_PARAMS);
     // Glance's order: the direction, the visibility and the limit; the sort key once the namespace is found.
-    const sortDir = parseSortDir(get('sort_dir'));
-    checkVisibilityParam(get('visibility'), ['public', 'private', 'shared']);
-    const limit = parseLimit(get('limit'), null);
+    const sortDir = parseSortDir(popped.get('sort_dir'));
+    checkVisibilityParam(lastValue(rest, 'visibility'), ['public', 'private', 'shared']);
+    const limit = parseLimit(popped.get('limit'), null);
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'get_metadef_tags', ctx, ns);
-    const sortKey = get('sort_key') ?? 'created_at';
+    const sortKey = popped.get('sort_key') ?? 'created_at';
     if (!(TAG_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, TAG_SORT_KEYS.join(', '));
-    const markerName = get('marker');
+    // An empty marker is none, as Glance reads it.
+    const markerName = popped.get('marker') || undefined;
     const marker = markerName === undefined ? undefined : await this.deps.contents.tag(ns.id, markerName);
     if (marker === null) throw gazeError('MD_TAG_NOT_FOUND', markerName!);
     return this.deps.contents.tags(ns.id, { sortKey: sortKey as TagSortKey, sortDir, limit, marker });

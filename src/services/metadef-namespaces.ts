@@ -28,7 +28,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import { lastValue, popFirst, type QueryPairs } from './query.ts';
+import { lastValue, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
 
 /** A namespace with what GET shows of it. */
 export interface NamespaceDetail {
@@ -77,7 +77,7 @@ export class MetadefNamespaceService {
     // As Glance's deserializer pops them: the first limit, marker, direction and sort key; the other
     // parameters are filters, checked by their last value and applied by their first (visibility) or
     // last (resource_types), as its MultiDict hands them on.
-    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'sort_dir', 'sort_key']);
+    const { popped, rest } = popFirst(pairs, LIST_PARAMS);
     // Glance's order: the limit, the direction and the visibility; the policies and the marker; the sort
     // key when the database is asked.
     const limit = parseLimit(popped.get('limit'), this.deps.limits)!;

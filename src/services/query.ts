@@ -23,6 +23,9 @@ export function popFirst(pairs: QueryPairs, names: readonly string[]): { popped:
   return { popped, rest };
 }
 
+/** What Glance's task and metadata-definition list deserializers pop (the first of each); the rest are filters. */
+export const LIST_PARAMS = ['limit', 'marker', 'sort_dir', 'sort_key'] as const;
+
 /** A list's `limit` as Glance's deserializers read it: Python's int(), and not below 0. */
 export function limitParam(text: string): number {
   const limit = pythonInt(text);

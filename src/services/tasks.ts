@@ -6,7 +6,7 @@ import { TASK_FILTER_COLUMNS, TASK_SORT_KEYS, type TaskFilterColumn, type TaskRo
 import type { ServiceDeps } from './deps.ts';
 import { findVisibleImage } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
-import { lastValue, limitParam, popFirst, type QueryPairs } from './query.ts';
+import { lastValue, limitParam, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
@@ -56,7 +56,7 @@ export class TaskService {
     this.access(ctx);
     // As Glance's deserializer pops them from the query: the first limit, marker, direction and key;
     // every other parameter is a filter (its status and type checked by their last value).
-    const { popped, rest } = popFirst(pairs, ['limit', 'marker', 'sort_dir', 'sort_key']);
+    const { popped, rest } = popFirst(pairs, LIST_PARAMS);
     // Glance's order: the direction, the status and type filters (when not empty), the marker's form,
     // the limit; the sort key and the marker itself only when the database is asked.
     const sortDir = popped.get('sort_dir') ?? 'desc';

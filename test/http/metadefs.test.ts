@@ -274,6 +274,13 @@ test("properties, objects and tags: create, show, rename, replace, delete, with 
   );
   assert.deepEqual((await api.get(`${P}/tags?limit=1&sort_key=name&sort_dir=asc&marker=x1`)).json.tags, [{ name: 'x2' }]);
   expectError(await api.get(`${P}/tags?marker=nope`, json), 404, 'Could not find metadata tag nope');
+  // As Glance's deserializer pops them: the first limit, marker, direction and key count; an empty marker is none.
+  const tagNames = async (query: string) => (await api.get(`${P}/tags?${query}`)).json.tags.map((t: any) => t.name);
+  assert.deepEqual(await tagNames('sort_key=name&sort_key=created_at&sort_dir=asc&sort_dir=desc&limit=2&limit=3'), ['x1', 'x2']);
+  assert.deepEqual(await tagNames('sort_key=name&sort_dir=asc&marker=x1&marker=x2'), ['x2', 'x3']);
+  assert.deepEqual(await tagNames('sort_key=name&sort_dir=asc&marker='), ['x1', 'x2', 'x3']);
+  for (const kind of ['tags', 'objects']) expectError(await api.get(`${P}/${kind}?sort_dir=x&sort_dir=asc`, json), 400, 'Invalid sort direction: x');
+  expectError(await api.get(`${P}/objects?limit=`, json), 400, 'limit param must be an integer');
   expectError(await api.get(`${P}/tags?limit=x`, json), 400, 'limit param must be an integer');
   assert.deepEqual((await api.get(`${P}/tags?limit=%EF%BC%91&sort_key=name&sort_dir=asc`)).json.tags, [{ name: 'x1' }], 'a fullwidth 1, as int() reads it');
   expectError(await api.get(`${NS}/Nowhere/tags?sort_key=colour`, json), 404, 'Namespace Nowhere not found');
