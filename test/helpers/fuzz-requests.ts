@@ -364,6 +364,8 @@ export function requestGenerator(seed: number, ids: Record<string, string[]>, al
       const v = chance(0.2) ? pick([...ids.image!, ...ids.task!]) : pick(WEIRD_STRINGS);
       return chance(0.15) ? `${key}=${v}` : `${encodeURIComponent(key)}=${encodeURIComponent(v)}`;
     });
+    // A parameter given twice: Glance reads some repeats by their first value, others by their last.
+    if (chance(0.25)) pairs.push(`${pick(pairs).split('=')[0]}=${encodeURIComponent(pick(WEIRD_STRINGS))}`);
     return `?${pairs.join('&')}`;
   }
   function headers(caller: Record<string, string>): Record<string, string> {
