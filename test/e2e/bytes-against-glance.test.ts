@@ -280,3 +280,76 @@ test("errors and metadata definitions: Glance 25's bytes", async () => {
   }
   await same(patch('bad patch', 'shared', [{ op: 'replace', path: '/status', value: 'x' }], 403));
 });
+
+test("repeated query parameters, properties set again and list filters: Glance 25's bytes", async () => {
+  const image = (name: string, keep: string, extra: Record<string, unknown>): Call => ({
+    label: `create ${name}`,
+    method: 'POST',
+    path: '/v2/images',
+    body: { name, tags: ['rep'], disk_format: 'raw', container_format: 'bare', ...extra },
+    keep,
+    status: 201,
+  });
+  await same(image('rep-a', 'a', { p1: 'a', p2: 'b', p3: 'c' }));
+  await same(image('rep-b', 'b', { visibility: 'private' }));
+  // A property removed and set again gets its first place back (Glance's soft-deleted row).
+  await same(patch('remove p1', 'a', [{ op: 'remove', path: '/p1' }], 200));
+  await same(patch('add p4', 'a', [{ op: 'add', path: '/p4', value: 'd' }], 200));
+  await same(patch('p1 again', 'a', [{ op: 'add', path: '/p1', value: 'again' }], 200));
+  await same({ label: 'show a', method: 'GET', path: '/v2/images/{a}', status: 200 });
+  // Repeats: some by their first value, some by their last, some both.
+  for (const query of [
+    'visibility=private&visibility=shared',
+    'visibility=shared&visibility=shared',
+    'sort=name:asc&sort=name:desc',
+    'limit=1&limit=2&sort=name:asc',
+    'deleted=true&sort=name:desc',
+    'name=rep-a&name=rep-b',
+  ]) {
+    await same({ label: `list ${query}`, method: 'GET', path: `/v2/images?tag=rep&${query}`, status: 200 });
+  }
+  // A name that does not resolve is refused before any task exists.
+  await same({
+    label: 'web-download from nowhere',
+    method: 'POST',
+    path: '/v2/images/{b}/import',
+    body: { method: { name: 'web-download', uri: 'http://nonexistent.invalid/x' } },
+    status: 400,
+  });
+  for (const query of ['status=&type=', 'limit=1&limit=3', 'type=import&type=import', 'sort_key=status&sort_dir=asc&sort_dir=x']) {
+    await same({ label: `tasks ${query}`, method: 'GET', path: `/v2/tasks?${query}`, as: 'admin', status: 200 });
+  }
+
+  for (const [namespace, visibility] of [
+    ['Rep::A', 'public'],
+    ['Rep::B', 'private'],
+  ]) {
+    await same({
+      label: `namespace ${namespace}`,
+      method: 'POST',
+      path: '/v2/metadefs/namespaces',
+      as: 'admin',
+      body: { namespace, visibility, tags: [{ name: 'b' }, { name: 'a' }, { name: 'c' }] },
+      status: 201,
+    });
+  }
+  for (const query of [
+    'visibility=&limit=5',
+    'visibility=private&visibility=public',
+    'sort_key=namespace&sort_key=created_at&sort_dir=asc&sort_dir=desc',
+    'limit=1&limit=5&sort_key=namespace',
+  ]) {
+    await same({ label: `namespaces ${query}`, method: 'GET', path: `/v2/metadefs/namespaces?${query}`, as: 'admin', status: 200 });
+  }
+  await same({ label: 'namespaces marker=', method: 'GET', path: '/v2/metadefs/namespaces?marker=&limit=2', as: 'admin', status: 404 });
+  for (const query of [
+    'sort_key=name&sort_key=created_at&sort_dir=asc&sort_dir=desc&limit=2&limit=5',
+    'marker=&sort_key=name&sort_dir=asc',
+    'marker=b&marker=a&sort_key=name&sort_dir=asc',
+  ]) {
+    await same({ label: `tags ${query}`, method: 'GET', path: `/v2/metadefs/namespaces/Rep::A/tags?${query}`, as: 'admin', status: 200 });
+  }
+  for (const namespace of ['Rep::A', 'Rep::B']) {
+    await same({ label: `${namespace} deleted`, method: 'DELETE', path: `/v2/metadefs/namespaces/${namespace}`, as: 'admin', status: 204 });
+  }
+});
