@@ -16,6 +16,7 @@ import {
   type Visibility,
 } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
+import { pyStr } from '../schemas/python-repr.ts';
 import { nowTimestamp } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
@@ -63,14 +64,15 @@ export class ImageService {
 
     // Glance's order: the add_image rule (naming the owner when it is another project's), the
     // visibility's rule, then with the deprecated rules its legacy check of the owner.
-    const owner = (body.owner as string | null | undefined) ?? ctx.projectId;
+    // An owner given as null stays null (an admin's image of no project), as in Glance.
+    const owner = 'owner' in body ? (body.owner as string | null) : ctx.projectId;
     if (!this.deps.policy.check('add_image', ctx, { project_id: owner, owner })) {
-      throw owner !== ctx.projectId ? gazeError('OWNER_NOT_PERMITTED_BY_RULE', String(owner)) : gazeError('POLICY_DENIED', 'add_image');
+      throw owner !== ctx.projectId ? gazeError('OWNER_NOT_PERMITTED_BY_RULE', pyStr(owner)) : gazeError('POLICY_DENIED', 'add_image');
     }
     const visibility = (body.visibility as Visibility | undefined) ?? 'shared';
     if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, { project_id: owner, owner });
     if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
-    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', String(owner));
+    if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', pyStr(owner));
 
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });
     const givenTags = (body.tags as string[] | undefined) ?? [];

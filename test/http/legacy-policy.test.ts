@@ -98,6 +98,22 @@ test("creating an image for another project: the legacy owner check's words afte
     403,
     "You are not permitted to create images owned by 'bob-project'",
   );
+  // An owner given as null is no owner given: Glance weighs it as None, which is an admin's to give.
+  expectError(
+    await old.post('/v2/images', { owner: null }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'None'.",
+  );
+  expectError(
+    await now.post('/v2/images', { owner: null }, { as: alice, headers: JSON_ACCEPT }),
+    403,
+    "You are not permitted to create images owned by 'None'",
+  );
+  const admin = { ...alice, roles: 'admin,member,reader' };
+  const ownerless = await now.post('/v2/images', { owner: null }, { as: admin });
+  assert.equal(ownerless.status, 201, ownerless.text);
+  assert.equal(ownerless.json.owner, null);
+  assert.equal((await now.get(`/v2/images/${ownerless.json.id}`, { as: admin })).json.owner, null);
 });
 
 test('with the deprecated rules, removing an image from one store is for its owner: a member of a shared or community image hears 403 and the copy stays', async () => {
