@@ -11,10 +11,6 @@ import { checkExternalLocation, withStoreId } from '../ingest/external-location.
 const VERBS = { add: 'add', remove: 'remove', replace: 'update' } as const;
 
 /**
- * JSON-patch operations on `/locations` (spec images-api.md §5.4), applied to the working copy of a PATCH:
- * Glance's rules, order of checks and messages (the store checks: ingest/external-location.ts).
- */
-/**
  * A location's value as the request wrote it, in its key order and with its validation_data: Glance's
  * answer shows the dicts it was given (with the store named in the metadata); a later read shows url
  * and metadata.
@@ -23,6 +19,10 @@ function asGiven(input: LocationInput, metadata: Record<string, unknown>): Recor
   return Object.fromEntries(Object.entries(input).map(([key, value]) => [key, key === 'metadata' ? metadata : value]));
 }
 
+/**
+ * JSON-patch operations on `/locations` (spec images-api.md §5.4), applied to the working copy of a PATCH:
+ * Glance's rules, order of checks and messages (the store checks: ingest/external-location.ts).
+ */
 export class LocationEditor {
   constructor(private readonly deps: ServiceDeps) {}
 

@@ -23,14 +23,7 @@ function storedText(value: unknown): string | null {
 export async function insertProperties(trx: Transaction<Database>, imageId: string, properties: ImageProperties, firstPosition?: number): Promise<void> {
   const entries = Object.entries(properties);
   if (!entries.length) return;
-  const slots =
-    firstPosition === undefined
-      ? await slotsOf(
-          trx,
-          imageId,
-          entries.map(([name]) => name),
-        )
-      : new Map<string, number>();
+  const slots = firstPosition === undefined ? await slotsOf(trx, imageId, Object.keys(properties)) : new Map<string, number>();
   let next = firstPosition ?? (await nextPosition(trx, imageId));
   const rows = entries.map(([name, value]) => ({ image_id: imageId, name, value: storedText(value), position: slots.get(name) ?? next++ }));
   await trx.insertInto('image_properties').values(rows).execute();
