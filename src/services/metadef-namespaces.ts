@@ -28,7 +28,7 @@ import {
   WRITE_NOT_FOUND,
   type MetadefDeps,
 } from './metadef-access.ts';
-import { lastValue, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
+import { firstValue, lastValue, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
 
 /** A namespace with what GET shows of it. */
 export interface NamespaceDetail {
@@ -97,7 +97,7 @@ export class MetadefNamespaceService {
     if (!(NAMESPACE_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('INVALID_SORT_KEY', sortKey, NAMESPACE_SORT_KEYS.join(', '));
     // An empty name matches no resource type (`?resource_types=` lists nothing), nor does an empty
     // visibility match a namespace, as in Glance.
-    const visibility = rest.find(([key]) => key === 'visibility')?.[1];
+    const visibility = firstValue(rest, 'visibility');
     const resourceTypes = lastValue(rest, 'resource_types')
       ?.split(',')
       .map((s) => s.trim());

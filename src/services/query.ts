@@ -9,6 +9,11 @@ export function lastValue(pairs: QueryPairs, name: string): string | undefined {
   return pairs.filter(([key]) => key === name).at(-1)?.[1];
 }
 
+/** A parameter's first value, as Glance's MultiDict pops it (`params.pop(name)`, `filters.pop(name)`). */
+export function firstValue(pairs: QueryPairs, name: string): string | undefined {
+  return pairs.find(([key]) => key === name)?.[1];
+}
+
 /**
  * Glance's `params.pop(name)` on a MultiDict copy: the first value of each named parameter, and the
  * pairs left without those occurrences (a repeat stays, and is read on as a filter).
