@@ -35,6 +35,7 @@ import { schemaRoutes } from './http/routes/schemas.ts';
 import { closeHashWorkers } from './ingest/hashing.ts';
 import { stagingAreaFromConfig } from './import/staging-config.ts';
 import { ImportRunner } from './import/runner.ts';
+import type { ImportEngine } from './import/port.ts';
 import { nodeName } from './util/process.ts';
 import { StagingService } from './services/staging.ts';
 import { orphanSweepEvery, recoverAbandonedUploads, recoverInterruptedUploads, sweepOrphanedParts } from './services/upload-recovery.ts';
@@ -70,6 +71,8 @@ export interface App {
   recoverAbandonedUploads(): Promise<void>;
   /** One pass of the import engine's recovery sweep, which runs every few seconds while the node runs. */
   recoverImports(): Promise<void>;
+  /** The import engine, as the services see it. */
+  imports: ImportEngine;
   close(): Promise<void>;
 }
 
@@ -283,6 +286,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     },
     recoverAbandonedUploads: recoverAbandoned,
     recoverImports: () => runner.recover(),
+    imports: runner,
     async close() {
       await runner.stop();
       await scrubber.stop();

@@ -104,7 +104,7 @@ async function writeToStore(
   const mismatch = digestMismatch(digests, opts.expected, expectedAtCreate(image));
   try {
     // Fencing: a process paused past its lease must not activate data beside its successor's.
-    if (!(await job.holdsLease())) throw new HandedOn('the lease was taken over by another process');
+    await job.keepLease();
     if (mismatch) throw mismatch;
     if (opts.copying && !job.input.copies?.includes(location.id)) {
       // Recorded before it is made visible: a failed copy takes back exactly these (finish.ts).

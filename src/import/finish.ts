@@ -61,6 +61,20 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
 }
 
 /**
+ * Fails a task still pending or processing from outside its run (a cancel, a stale lock taken over), as
+ * every failed task ends: announced, with its expiry, without its claim. Its run, in whichever process,
+ * notices on its next beat (or before it makes data visible) and reverts what it did. False when it had
+ * ended already.
+ */
+export async function failUnfinished(f: FinishDeps, task: TaskRow, message: string): Promise<boolean> {
+  const { deps } = f;
+  if (!(await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message, ...ended(f) }))) return false;
+  logTaskFailure(deps.log, task.id, task.image_id, message);
+  await notifyTask(deps, 'task.failure', task.id);
+  return true;
+}
+
+/**
  * Fails a task that has not begun (pending), then undoes what its acceptance did (its import lock): nobody
  * else will, as a process that dequeues it later finds it ended and leaves it. False when it had begun
  * meanwhile: its runner stops and reverts it.
@@ -79,13 +93,22 @@ export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow
  * data it already wrote are removed, the image goes back to queued (copy-image leaves it active, and
  * takes back the copies it made unless all_stores_must_succeed was false) with the formats and
  * properties the import had overwritten, its unfinished and taken-back stores are listed as failed,
- * and the lock is dropped.
+ * and the lock is dropped. Only while the task holds the image's lock: staged data of an image another
+ * import holds now is that import's.
  */
 export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | null, input: Partial<ImportInput>): Promise<null> {
   const { deps, staging } = f;
-  const imageId = task.image_id;
-  if (imageId) await staging.remove(imageId).catch(() => {});
-  if (!image || image.properties[IMPORT_LOCK] !== task.id) return null;
+  if (!image) {
+    if (task.image_id) await staging.remove(task.image_id).catch(() => {}); // deleted: whatever this import staged goes
+    return null;
+  }
+  if (image.properties[IMPORT_LOCK] !== task.id) return null;
+  if (image.status === 'uploading' && input.import_req?.method.name !== 'glance-direct') {
+    // Staged by the user while this import waited for its turn: it never began, and the stage is not its own.
+    await deps.images.releaseImportLock(image.id, task.id);
+    return null;
+  }
+  await staging.remove(image.id).catch(() => {});
   // The stores this import was still writing to; all of them where its input is not known.
   const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (!input.backend || input.backend.includes(id)));
   const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};

@@ -81,8 +81,11 @@ export interface ImportJob {
   input: ImportInput;
   signal: AbortSignal;
   caller: CallerCredentials | undefined;
-  /** Renews this process's lease; false when another process holds the task now. */
-  holdsLease(): Promise<boolean>;
+  /**
+   * Renews this process's lease; throws when this process may no longer act for the task: HandedOn when
+   * another process holds it now, ImportStopped when it was ended meanwhile (a cancel through another node).
+   */
+  keepLease(): Promise<void>;
 }
 
 // The input an import task keeps in its row is read back by whichever process resumes or reverts it:

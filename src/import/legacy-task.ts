@@ -1,5 +1,5 @@
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { moveTo, type Image } from '../domain/image.ts';
+import { moveTo, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { scrubLocation, storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
 import { imageDataPayload, imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
@@ -48,9 +48,14 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
     task.image_id = image.id;
     job.trackImage(image.id);
   }
-  if (image.status !== 'saving' && !(await deps.images.updateFields(image.id, 'queued', moveTo('saving')))) {
-    throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
-  }
+  // The image names its writer, as an upload does: a node that starts meanwhile must not take this live
+  // write for one a crash left behind (a resumed task names itself in place of the dead one).
+  const writer = { [UPLOAD_NODE]: job.opts.nodeId };
+  const started =
+    image.status === 'saving'
+      ? await deps.images.updateFields(image.id, 'saving', {}, writer)
+      : await deps.images.updateFields(image.id, 'queued', moveTo('saving'), writer);
+  if (!started) throw new ImportStopped(`Image ${image.id} is ${image.status}; the import cannot start.`);
   // Glance's notifications of this task, in its order: the save to saving, the data's events, and the
   // two saves of its flow once the image is active.
   const saving = (await deps.images.get(image.id)) ?? image;

@@ -60,6 +60,12 @@ async function addLocation(job: LocationJob): Promise<string> {
   const input = parseLocationInput(task.input);
   let image = await deps.images.require(input.image_id);
   if (image.properties[IMPORT_LOCK] !== task.id) throw new ImportStopped('Task was aborted externally');
+  // Active with this location: a run that activated it and stopped before it ended (resumed here).
+  // Otherwise the image got data another way (a stage or an upload) while the task waited for its turn.
+  const resumed = image.status === 'active' && image.locations.some((l) => l.url === input.loc_url);
+  if (image.status !== 'queued' && image.status !== 'importing' && !resumed) {
+    throw new ImportStopped(`Image ${image.id} is ${image.status} now; its location was not added.`);
+  }
   const algorithm = input.validation_data.os_hash_algo ?? deps.settings.hashingAlgorithm;
   // A digest the image has expected since it was created must be met too (Gaze's check, end to end).
   const expected = image.status !== 'active' && image.os_hash_algo === algorithm ? (image.os_hash_value ?? undefined) : undefined;

@@ -16,6 +16,10 @@ export interface ImportEngine {
   submit(task: TaskRow, caller?: CallerCredentials): void;
   /** Fails a task that has not begun and undoes its acceptance (the import lock); false when it has begun. */
   cancelPending(task: TaskRow, reason: string): Promise<boolean>;
+  /** Fails an unfinished task from outside its run (a cancel, a stale lock taken over); false when it had ended already. */
+  failUnfinished(task: TaskRow, reason: string): Promise<boolean>;
+  /** Whether a process works on this task now (it keeps renewing its claim), however long since it last reported. */
+  isWorkedOn(task: TaskRow): boolean;
   /** Stops this process's work on an image's import at once (others notice on their next heartbeat). */
   cancel(imageId: string, reason: string): void;
   /** Removes the data staged for an image (it was deleted); nothing staged is no error. */

@@ -21,14 +21,14 @@ export async function runPlugins(job: ImportJob, image: Image): Promise<Image> {
   // What a plugin writes to staging must fit the project's staging quota as well as image_size_cap.
   const stageBudget = await deps.quotas.stageBudget(image.owner, image.id);
   const sizeCap = Math.min(deps.settings.imageSizeCap, stageBudget?.bytes ?? Infinity);
-  const stagedPath = await staging.checkOut(image.id);
+  const stagedPath = await staging.checkOut(image.id, job.signal);
   try {
     await runEach(job, image, { stagedPath, sizeCap, roles });
   } catch (err) {
     await staging.release(image.id);
     throw err;
   }
-  await staging.checkIn(image.id);
+  await staging.checkIn(image.id, job.signal);
   return deps.images.require(image.id);
 }
 

@@ -8,7 +8,7 @@ import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { taskPayload } from '../notify/payloads.ts';
-import { failAndRevert, failUnstarted, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
+import { failAndRevert, failUnfinished, failUnstarted, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import type { CallerCredentials, EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
@@ -73,6 +73,14 @@ export class ImportRunner implements ImportEngine {
       lease_expires_at: this.leaseUntil(),
       attempts: 0,
     };
+  }
+
+  failUnfinished(task: TaskRow, reason: string): Promise<boolean> {
+    return failUnfinished(this.finish, task, reason);
+  }
+
+  isWorkedOn(task: TaskRow): boolean {
+    return task.status === 'processing' && task.lease_expires_at !== null && task.lease_expires_at > nowTimestamp();
   }
 
   /** Starts the recovery sweep: now, and then periodically. */
@@ -252,7 +260,9 @@ export class ImportRunner implements ImportEngine {
         task,
         signal: controller.signal,
         caller: this.callers.get(task.id),
-        holdsLease: () => this.holdLease(task.id),
+        keepLease: async () => {
+          if (!(await this.holdLease(task.id))) throw await this.whyLeaseLost(task.id);
+        },
         finish: this.finish,
         createImage: this.createImage,
         trackImage: (imageId: string) => this.running.set(task.id, { imageId, controller }),
@@ -280,16 +290,22 @@ export class ImportRunner implements ImportEngine {
     }
   }
 
+  /**
+   * A refused renewal: another process took the task over (it goes on there; nothing is undone here), or
+   * the task was ended meanwhile (a cancel, a stale lock taken over), which this process then reverts.
+   */
+  private async whyLeaseLost(taskId: string): Promise<Error> {
+    const row = await this.deps.tasks.getRaw(taskId);
+    const live = row && (row.status === 'processing' || row.status === 'pending');
+    return live ? new HandedOn('the lease was taken over by another process') : new ImportStopped(row?.message || 'The import task was stopped.');
+  }
+
   /** Renews the lease; aborts when the task was cancelled or failed elsewhere, or the image was deleted. */
   private async beat(task: TaskRow, controller: AbortController): Promise<void> {
     try {
       // One write when all is well; only a refused renewal is looked into.
       if (!(await this.holdLease(task.id))) {
-        const row = await this.deps.tasks.getRaw(task.id);
-        const live = row && (row.status === 'processing' || row.status === 'pending');
-        controller.abort(
-          live ? new HandedOn('the lease was taken over by another process') : new ImportStopped(row?.message || 'The import task was stopped.'),
-        );
+        controller.abort(await this.whyLeaseLost(task.id));
         return;
       }
       const imageId = this.running.get(task.id)?.imageId ?? task.image_id;

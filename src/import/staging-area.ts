@@ -119,25 +119,31 @@ export class StagingArea {
 
   /**
    * A local file of the staged data for the import plugins, which may rewrite it (or write `<id>.<suffix>`
-   * files beside it). File staging: the staged file itself. Object staging: a copy, put back by checkIn().
+   * files beside it). File staging: the staged file itself. Object staging: a copy, put back by checkIn();
+   * a copy that fails or is stopped half-way is removed.
    */
-  async checkOut(imageId: string): Promise<string> {
+  async checkOut(imageId: string, signal: AbortSignal): Promise<string> {
     if (this.fileDriver) return this.path(imageId);
     await mkdir(this.workDir, { recursive: true });
     const file = path.join(this.workDir, imageId);
-    await pipeline(await this.read(imageId), createWriteStream(file));
+    try {
+      await pipeline(await this.read(imageId), createWriteStream(file), { signal });
+    } catch (err) {
+      await rm(file, { force: true });
+      throw err;
+    }
     const copied = await stat(file);
     this.workCopies.set(imageId, { file, size: copied.size, mtimeMs: copied.mtimeMs });
     return file;
   }
 
   /** Puts back what the plugins made of a checked-out copy (when they changed it) and drops the copy. */
-  async checkIn(imageId: string): Promise<void> {
+  async checkIn(imageId: string, signal: AbortSignal): Promise<void> {
     const copy = this.workCopies.get(imageId);
     if (!copy) return;
     try {
       const now = await stat(copy.file);
-      if (now.size !== copy.size || now.mtimeMs !== copy.mtimeMs) await this.store.write(this.key(imageId), createReadStream(copy.file));
+      if (now.size !== copy.size || now.mtimeMs !== copy.mtimeMs) await this.store.write(this.key(imageId), createReadStream(copy.file), { signal });
     } finally {
       await this.release(imageId);
     }

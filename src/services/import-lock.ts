@@ -1,4 +1,3 @@
-import { logTaskFailure } from '../util/logger.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
@@ -15,18 +14,18 @@ import type { ServiceDeps } from './deps.ts';
 const STALE_LOCK_MINUTES = 60;
 const STALE_PENDING_LOCK_MINUTES = 120;
 
-/** 409 while a live task holds the image; a stale lock is taken over (its task failed) as Glance does. */
-export async function takeOverStaleLock(deps: ServiceDeps, image: Image): Promise<void> {
+/**
+ * 409 while a live task holds the image; a stale lock is taken over (its task failed) as Glance does. A
+ * task a process still works on is never stale here (a long copy reports nothing while it stages).
+ */
+export async function takeOverStaleLock(deps: ServiceDeps, engine: Pick<ImportEngine, 'isWorkedOn' | 'failUnfinished'>, image: Image): Promise<void> {
   const holder = image.properties[IMPORT_LOCK];
   if (!holder) return;
   const task = await deps.tasks.getRaw(holder);
   if (task) {
     const minutes = task.status === 'pending' ? STALE_PENDING_LOCK_MINUTES : STALE_LOCK_MINUTES;
-    if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp()) throw gazeError('IMPORT_ACTIVE_TASK');
-    const message = 'Expired lock preempted';
-    if (!isTerminal(task.status) && (await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message }))) {
-      logTaskFailure(deps.log, task.id, image.id, message);
-    }
+    if (addSeconds(task.updated_at, minutes * 60) > nowTimestamp() || engine.isWorkedOn(task)) throw gazeError('IMPORT_ACTIVE_TASK');
+    if (!isTerminal(task.status)) await engine.failUnfinished(task, 'Expired lock preempted');
   }
   if (!(await deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
 }

@@ -1,4 +1,3 @@
-import { logTaskFailure } from '../util/logger.ts';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { IMPORT_LOCK, type Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -49,7 +48,7 @@ export class ImportService {
       // (Glance accepts it, and its task then fails on its database's owner check).
       refuseUnlessOwner(ctx, image);
     }
-    await takeOverStaleLock(this.deps, image);
+    await takeOverStaleLock(this.deps, this.engine, image);
     const backend = this.resolveStores(image, request, method, storeHeader);
     // copy-image to all stores, which all have it already: nothing to do, and no task. Given no store
     // otherwise, a task as in Glance: a copy's succeeds (the image is still active); another method's
@@ -166,9 +165,7 @@ export class ImportService {
     // A task still waiting for a slot is ended and undone here (no runner would undo it).
     if (task.status === 'pending' && (await this.engine.cancelPending(task, message))) return;
     // Marking the task is what stops it, in whichever process runs it (its heartbeat re-reads the row).
-    if (await this.deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message })) {
-      logTaskFailure(this.deps.log, task.id, id, message);
-    }
+    await this.engine.failUnfinished(task, message);
     this.engine.cancel(id, message);
   }
 }

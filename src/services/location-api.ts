@@ -35,7 +35,7 @@ export class LocationApiService {
       throw gazeError('LOCATION_API_HTTP_ONLY');
     }
     checkGivenDigest(given, this.deps.settings.hashingAlgorithm);
-    await takeOverStaleLock(this.deps, image);
+    await takeOverStaleLock(this.deps, this.engine, image);
     const input: LocationImportInput = { image_id: id, loc_url: url, validation_data: given };
     await startLockedTask(this.deps, this.engine, ctx, id, 'location_import', input);
   }

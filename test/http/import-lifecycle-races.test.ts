@@ -3,7 +3,7 @@
 // its last store, and a deactivation during a copy. Each ends in a clear answer or a clean revert.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
@@ -13,6 +13,7 @@ import type { StagingArea } from '../../src/import/staging-area.ts';
 import type { TaskRow } from '../../src/db/repos/tasks.ts';
 import { startFileServer, type FileServer } from '../helpers/file-server.ts';
 import { client, expectError, JSON_ACCEPT } from '../helpers/http.ts';
+import { nowTimestamp } from '../../src/domain/time.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
@@ -284,4 +285,85 @@ test('a task waiting for a slot past its lease is not queued again by the recove
   assert.equal(done.stores, 'fast,far');
   const task = await lastTask(image.id);
   assert.equal(task.status, 'success', JSON.stringify(task));
+});
+
+test("a stage made while a web-download waits for its turn is the user's: the task fails without touching it, and a glance-direct import of it runs", async () => {
+  const { release, busy } = await takeTheSlot('/slow-stage.raw');
+  const image = await api.createImage({ name: 'staged while its web-download waits' });
+  const data = randomBytes(5000);
+  try {
+    files.routes.set('/small-stage.raw', Buffer.from('small'));
+    assert.equal((await importImage(image.id, { method: { name: 'web-download', uri: files.url('/small-stage.raw') } })).status, 202);
+    assert.equal((await lastTask(image.id)).status, 'pending');
+    assert.equal((await api.put(`/v2/images/${image.id}/stage`, { body: data, headers: { 'content-type': 'application/octet-stream' } })).status, 204);
+  } finally {
+    release();
+  }
+  assert.equal((await settled(busy)).status, 'active');
+  const kept = await settled(image.id);
+  const task = await lastTask(image.id);
+  assert.equal(task.status, 'failure');
+  assert.equal(task.message, `Image ${image.id} is uploading, not queued; the import cannot start.`);
+  assert.equal(kept.status, 'uploading', 'the stage stays');
+  assert.equal(kept.size, data.length);
+  assert.ok(stagingFiles().includes(image.id), 'the staged data stays');
+  assert.equal((await importImage(image.id, { method: { name: 'glance-direct' } })).status, 202);
+  const done = await settled(image.id);
+  assert.equal(done.status, 'active');
+  assert.equal(done.checksum, createHash('md5').update(data).digest('hex'));
+});
+
+test('a copy ended through another node (DELETE /import there) is reverted by the process that runs it', async () => {
+  // A second node on the same database and stores: its cancel marks the task; this node runs the copy.
+  const other = await startGazeInProcess({
+    database: { connection: `sqlite:///${path.join(gaze.dir, 'data', 'gaze.db')}` },
+    DEFAULT: { enabled_backends: 'fast:file, far:file' },
+    glance_store: { default_backend: 'fast' },
+    fast: { filesystem_store_datadir: path.join(gaze.dir, 'stores', 'fast') },
+    far: { filesystem_store_datadir: path.join(gaze.dir, 'stores', 'far') },
+  });
+  try {
+    const image = await api.createImage({ name: 'copy cancelled elsewhere' });
+    assert.equal((await api.upload(image.id, randomBytes(64 * 1024 * 1024))).status, 204);
+    const { tasks } = gaze.app.deps;
+    assert.equal((await importImage(image.id, { method: { name: 'copy-image' }, stores: ['far'] })).status, 202);
+    const task = (await lastTask(image.id)).id as string;
+    for (let i = 0; (await tasks.getRaw(task))!.status !== 'processing'; i++) {
+      assert.ok(i < 2000, 'the copy never began');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.equal((await client(other.url).del(`/v2/images/${image.id}/import`)).status, 202);
+    const done = await settled(image.id);
+    assert.equal(done.status, 'active');
+    assert.equal(done.stores, 'fast');
+    assert.equal(done.os_glance_importing_to_stores, '');
+    assert.equal(done.os_glance_failed_import, 'far');
+    assert.ok(!holds('far', image.id), 'the copy it made is taken back');
+    const ended = (await tasks.getRaw(task))!;
+    assert.equal(ended.status, 'failure');
+    assert.equal(ended.message, 'Import cancelled by the user.');
+    assert.ok(ended.expires_at !== null, 'it expires as every ended task does');
+  } finally {
+    await other.stop();
+  }
+});
+
+test('the engine counts a task as worked on while its process renews the claim, however long since the task reported', async () => {
+  const { release, busy } = await takeTheSlot('/slow-silent.raw');
+  const { tasks } = gaze.app.deps;
+  const holder = (await lastTask(busy)).id as string;
+  try {
+    await gaze.app.db.kysely
+      .updateTable('tasks')
+      .set({ updated_at: nowTimestamp(new Date(Date.now() - 3 * 3600_000)) })
+      .where('id', '=', holder)
+      .execute();
+    const row = (await tasks.getRaw(holder))!;
+    assert.equal(gaze.app.imports.isWorkedOn(row), true);
+    assert.equal(gaze.app.imports.isWorkedOn({ ...row, lease_expires_at: nowTimestamp(new Date(Date.now() - 1000)) }), false, 'a claim run out');
+  } finally {
+    release();
+  }
+  assert.equal((await settled(busy)).status, 'active');
+  assert.equal(gaze.app.imports.isWorkedOn((await tasks.getRaw(holder))!), false, 'ended');
 });

@@ -8,8 +8,10 @@ import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts
 import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { taskRow } from '../helpers/tasks.ts';
+import { takeOverStaleLock } from '../../src/services/import-lock.ts';
+import { GazeError } from '../../src/domain/errors.ts';
 import type { TaskRow } from '../../src/db/repos/tasks.ts';
-import { moveTo } from '../../src/domain/image.ts';
+import { moveTo, UPLOAD_NODE } from '../../src/domain/image.ts';
 import { IMPORTING_TO_STORES } from '../../src/domain/import-progress.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
@@ -219,14 +221,15 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   expectError(await importImage(locked.id, { method: { name: 'web-download', uri: files.url('/slow-lock') } }), 409, 'Image has active task');
   assert.equal((await tasks.getRaw(liveTask))!.status, 'processing', 'a live lock is not preempted');
 
-  // A lock whose task was last touched two hours ago is stale: the new import takes over.
+  // A lock whose task was last touched three hours ago is stale: the new import takes over. (Pending: a
+  // processing task whose claim is renewed is worked on, however old; see import-lock's own test below.)
   const stale = await api.createImage();
   const oldTask = crypto.randomUUID();
   const old = nowTimestamp(new Date(Date.now() - 3 * 3600_000));
   await tasks.insert(
     taskRow({
       id: oldTask,
-      status: 'processing',
+      status: 'pending',
       owner: 'admin',
       image_id: stale.id,
       created_at: old,
@@ -243,6 +246,42 @@ test('the import lock: a second import while one runs gets 409; a stale lock is 
   const preempted = await tasks.getRaw(oldTask);
   assert.equal(preempted!.status, 'failure');
   assert.equal(preempted!.message, 'Expired lock preempted');
+});
+
+test('a lock whose processing task is over an hour old is taken over only when no process works on the task', async () => {
+  const { images, tasks } = gaze.app.deps;
+  const image = await api.createImage();
+  const holder = crypto.randomUUID();
+  const old = nowTimestamp(new Date(Date.now() - 2 * 3600_000));
+  await tasks.insert(
+    taskRow({
+      id: holder,
+      status: 'processing',
+      owner: 'admin',
+      image_id: image.id,
+      created_at: old,
+      updated_at: old,
+      lease_owner: 'somebody-else',
+      lease_expires_at: nowTimestamp(new Date(Date.now() + 3600_000)),
+      attempts: 1,
+    }),
+  );
+  assert.ok(await images.takeImportLock(image.id, holder));
+  const locked = (await images.get(image.id))!;
+  const failUnfinished = (task: TaskRow, reason: string) => gaze.app.imports.failUnfinished(task, reason);
+  // The engine's answer decides (a claim still renewed, in the real one).
+  await assert.rejects(
+    takeOverStaleLock(gaze.app.deps, { isWorkedOn: () => true, failUnfinished }, locked),
+    (err: unknown) => err instanceof GazeError && err.code === 'IMPORT_ACTIVE_TASK' && err.status === 409,
+  );
+  assert.equal((await tasks.getRaw(holder))!.status, 'processing');
+  assert.equal((await images.get(image.id))!.properties.os_glance_import_task, holder);
+  await takeOverStaleLock(gaze.app.deps, { isWorkedOn: () => false, failUnfinished }, locked);
+  const preempted = (await tasks.getRaw(holder))!;
+  assert.equal(preempted.status, 'failure');
+  assert.equal(preempted.message, 'Expired lock preempted');
+  assert.ok(preempted.expires_at !== null, 'it expires as every ended task does');
+  assert.ok(!('os_glance_import_task' in (await images.get(image.id))!.properties), 'the lock is released');
 });
 
 test('a lock left by a task that had already ended (its process stopped before the release) is released by the recovery sweep', async () => {
@@ -585,4 +624,44 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
     404,
     'Could not find task 00000000-0000-4000-8000-000000000000',
   );
+});
+
+test("a legacy import task names its writer on the image while it saves, as an upload does (a node's start leaves it alone)", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  files.routes.set('/legacy-held.raw', (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 });
+    res.write('a');
+    void released.then(() => res.end('b'));
+  });
+  const created = await api.post('/v2/tasks', {
+    type: 'import',
+    input: {
+      import_from: files.url('/legacy-held.raw'),
+      import_from_format: 'raw',
+      image_properties: { name: 'held', disk_format: 'raw', container_format: 'bare' },
+    },
+  });
+  assert.equal(created.status, 201);
+  const { images, tasks } = gaze.app.deps;
+  let imageId: string | null = null;
+  try {
+    for (let i = 0; ; i++) {
+      imageId = (await tasks.getRaw(created.json.id))!.image_id;
+      if (imageId && (await images.get(imageId))?.status === 'saving') break;
+      assert.ok(i < 400, 'the task never began saving');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal((await images.get(imageId))!.properties[UPLOAD_NODE], gaze.app.deps.nodeId);
+  } finally {
+    release();
+  }
+  for (let i = 0; (await tasks.getRaw(created.json.id))!.status !== 'success'; i++) {
+    assert.ok(i < 400, 'the task did not succeed');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const done = (await images.get(imageId))!;
+  assert.equal(done.status, 'active');
+  assert.equal(done.size, 2);
+  assert.ok(!(UPLOAD_NODE in done.properties), 'the writer is forgotten once the data is in');
 });

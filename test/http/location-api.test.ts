@@ -195,3 +195,33 @@ test('do_secure_hash = False: the digests given are taken as they are, and nothi
     await trusting.stop();
   }
 });
+
+test('an image staged before its location task ran: the task fails, and the stage and the image are left as they were', async () => {
+  const created = await queuedImage();
+  const { tasks, images } = gaze.app.deps;
+  // A task accepted and waiting for its turn (as behind busy import slots), then a stage of the same image.
+  const task = gaze.app.imports.newTask({
+    type: 'location_import',
+    owner: created.owner,
+    input: JSON.stringify({ image_id: created.id, loc_url: web.url('/disk.raw'), validation_data: {} }),
+    image_id: created.id,
+    request_id: null,
+    user_id: null,
+  });
+  await tasks.insert(task);
+  assert.ok(await images.takeImportLock(created.id, task.id));
+  const staged = randomBytes(3000);
+  assert.equal(
+    (await api.put(`/v2/images/${created.id}/stage`, { body: staged, headers: { 'content-type': 'application/octet-stream' }, as: alice })).status,
+    204,
+  );
+  gaze.app.imports.submit(task);
+  const ended = await settled(created.id);
+  assert.equal(ended.status, 'failure');
+  assert.equal(ended.message, `Image ${created.id} is uploading now; its location was not added.`);
+  const now = (await images.get(created.id))!;
+  assert.equal(now.status, 'uploading');
+  assert.equal(now.size, staged.length);
+  assert.deepEqual(now.locations, []);
+  assert.ok(!('os_glance_import_task' in now.properties), 'the lock is released');
+});
