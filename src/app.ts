@@ -91,7 +91,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
 
   const diskFormats = config.get('image_format', 'disk_formats');
   const containerFormats = config.get('image_format', 'container_formats');
-  const image = imageSchema(diskFormats, containerFormats, customProperties, stores.multistore);
+  const image = imageSchema(diskFormats, containerFormats, customProperties, stores.multistore, config.get('DEFAULT', 'allow_additional_image_properties'));
 
   const deps: ServiceDeps = {
     images: new ImagesRepo(db),
@@ -231,7 +231,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     maxHeaderLine: config.get('DEFAULT', 'max_header_line'),
     bodyIdleMs: config.get('DEFAULT', 'client_socket_timeout') * 1000,
-    healthcheckDisableFile: config.get('healthcheck', 'disable_by_file_path'),
+    // oslo.middleware takes its paste filter's setting (Debian's glance-api-paste.ini has one) over the option.
+    healthcheckDisableFile: config.section('filter:healthcheck').disable_by_file_path ?? config.get('healthcheck', 'disable_by_file_path'),
     draining: () => draining,
     logger: log,
     metrics,

@@ -97,6 +97,16 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
     : { file: raw.file, line: raw.line || undefined, section, option };
 }
 
+/** Sections only older names of options live in ([sql], [rpc_notifier2]). */
+const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
+
+/** oslo.config's IntOpt bounds, in its words. */
+function checkBounds(spec: OptionSpec, value: unknown): void {
+  if (typeof value !== 'number') return;
+  if (spec.min !== undefined && value < spec.min) throw new Error(`${value} is not valid: Should be greater than or equal to ${spec.min}`);
+  if (spec.max !== undefined && value > spec.max) throw new Error(`${value} is not valid: Should be less than or equal to ${spec.max}`);
+}
+
 function defaultText(spec: OptionSpec): string {
   const d = spec.default;
   if (d === null) return '';
@@ -155,20 +165,31 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     const resolved =
       dot > 0 ? textOf(sectionKey(ref.slice(0, dot)), ref.slice(dot + 1), place) : (textOf(section, ref, place) ?? textOf('DEFAULT', ref, place));
     if (resolved === null) throw new ConfigError(`$${ref} refers to no option`, place);
-    return resolved;
+    // oslo.config substitutes the value its INI layer read, without the quotes around it.
+    return unquote(resolved);
   };
 
   /**
-   * A multi-valued option's values, one per line, each interpolated: those of every file in order
-   * (oslo.config's MultiStrOpt), unless the environment or the overrides set it, which replace them.
+   * A multi-valued option's values, one per line, each interpolated: those of every file in order, under
+   * any of its names (oslo.config's MultiStrOpt: in each file, its older names' values come before its
+   * own), unless the environment or the overrides set it, which replace them.
    */
-  const multiValues = (section: string, option: string, read: (text: string) => string = (t) => t): string | undefined => {
-    const given = (layer: Layer) => layer.sections.get(section)?.get(option);
-    const replacing = layers.filter((l) => l.file === null && given(l)).at(-1);
-    const raws = (replacing ? [replacing] : layers.filter((l) => l.file !== null)).flatMap((l) => given(l) ?? []);
+  const multiValues = (names: ReadonlyArray<readonly [string, string]>, read: (text: string) => string = (t) => t): string | undefined => {
+    const given = (layer: Layer, [section, option]: readonly [string, string]) => layer.sections.get(section)?.get(option);
+    const replacing = layers.filter((l) => l.file === null && names.some((name) => given(l, name))).at(-1);
+    const olderFirst = [...names].reverse();
+    const raws = (replacing ? [replacing] : layers.filter((l) => l.file !== null)).flatMap((l) =>
+      olderFirst.flatMap((name) => {
+        const raw = given(l, name);
+        return raw ? [{ raw, name }] : [];
+      }),
+    );
     if (raws.length === 0) return undefined;
-    const one = (raw: RawValue) => (text: string) => read(interpolate(text, (ref) => reference(section, ref, placeOf(raw, section, option))));
-    return raws.flatMap((raw) => raw.text.split('\n').map(one(raw))).join('\n');
+    const one =
+      ({ raw, name: [section, option] }: { raw: RawValue; name: readonly [string, string] }) =>
+      (text: string) =>
+        read(interpolate(text, (ref) => reference(section, ref, placeOf(raw, section, option))));
+    return raws.flatMap((found) => found.raw.text.split('\n').map(one(found))).join('\n');
   };
 
   const values = new Map<string, { value: unknown; from: string; place: ConfigPlace }>();
@@ -183,10 +204,12 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       if (found.name[0] !== section || found.name[1] !== option) {
         warnings.push(`[${found.name[0]}] ${found.name[1]} is another name of [${section}] ${option}; it was read as that`);
       }
-      const text = spec.type === 'multistring' ? multiValues(found.name[0], found.name[1])! : textOf(section, option, place)!;
+      const text = spec.type === 'multistring' ? multiValues([[section, option], ...(spec.aliases ?? [])])! : textOf(section, option, place)!;
       let value: unknown;
       try {
-        value = parseValue(spec.type, text);
+        // An integer set to nothing is oslo.config's None: the option's default applies.
+        value = spec.type === 'int' && text.trim() === '' ? spec.default : parseValue(spec.type, text);
+        checkBounds(spec, value);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);
@@ -214,7 +237,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   for (const layer of layers) {
     for (const [section, options] of layer.sections) {
       if (freeForm(section)) continue;
-      if (!DECLARED[section] && !GLANCE_OPTION_NAMES[section]) {
+      if (!DECLARED[section] && !GLANCE_OPTION_NAMES[section] && !READ_SECTIONS.has(section)) {
         const hint = section.toUpperCase() === 'DEFAULT' ? ' (the default section is spelt [DEFAULT])' : '';
         throw new ConfigError(`unknown section [${section}]${hint}`, { file: layer.file ?? [...options.values()][0]?.file, line: layer.headers.get(section) });
       }
@@ -268,7 +291,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       for (const layer of layers) {
         for (const [option, raw] of layer.sections.get(section) ?? []) {
           // A multi-valued option's values come from every layer at once: read once.
-          if (MULTI_VALUED.has(option)) merged[option] ??= multiValues(section, option, unquote)!;
+          if (MULTI_VALUED.has(option)) merged[option] ??= multiValues([[section, option]], unquote)!;
           else merged[option] = unquote(interpolate(raw.text, (ref) => reference(section, ref, placeOf(raw, section, option))));
         }
       }

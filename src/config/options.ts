@@ -12,6 +12,9 @@ export interface OptionSpec {
   aliases?: ReadonlyArray<readonly [string, string]>;
   /** Credentials, or a URL that may hold them: `gaze config show` prints **** (oslo.config's secret=True). */
   secret?: boolean;
+  /** An integer's bounds, as oslo.config's IntOpt checks them (Glance stops at start outside them). */
+  min?: number;
+  max?: number;
 }
 
 // keystoneauth's TLS options, for a Keystone served over https with a CA of the cloud's own: the same in
@@ -26,8 +29,8 @@ const KEYSTONEAUTH_TLS = {
 export const OPTIONS = {
   DEFAULT: {
     bind_host: { type: 'string', default: '127.0.0.1' },
-    bind_port: { type: 'int', default: 9292 },
-    workers: { type: 'int', default: 1 },
+    bind_port: { type: 'int', default: 9292, min: 0, max: 65535 },
+    workers: { type: 'int', default: 1, min: 0 },
     // Gaze: on SIGTERM, /healthcheck answers 503 for this long while requests are still served, so a
     // load balancer takes the node out before it stops accepting.
     drain_seconds: { type: 'int', default: 0 },
@@ -38,7 +41,7 @@ export const OPTIONS = {
     metadata_source_path: { type: 'string', default: '/etc/glance/metadefs/' },
     // Gaze: where the embedded defaults keep the database, the file store and staging.
     data_dir: { type: 'string', default: './data' },
-    image_size_cap: { type: 'int', default: 1099511627776 },
+    image_size_cap: { type: 'int', default: 1099511627776, min: 1 },
     node_staging_uri: { type: 'string', default: null },
     // Gaze: an S3 or Swift store of this node's stores that keeps staged data (shared by every node, so
     // imports need no forwarding). Default: files, per node (node_staging_uri).
@@ -49,6 +52,8 @@ export const OPTIONS = {
     show_multiple_locations: { type: 'bool', default: false },
     user_storage_quota: { type: 'string', default: '0' },
     image_member_quota: { type: 'int', default: 128 },
+    // Glance 25's deprecated switch: false refuses any property its image schema does not name.
+    allow_additional_image_properties: { type: 'bool', default: true },
     image_property_quota: { type: 'int', default: 128 },
     image_tag_quota: { type: 'int', default: 128 },
     image_location_quota: { type: 'int', default: 10 },
@@ -61,22 +66,22 @@ export const OPTIONS = {
     do_secure_hash: { type: 'bool', default: true },
     // The local image cache of this node (on when set, with a caching paste flavor for downloads).
     image_cache_dir: { type: 'string', default: null },
-    image_cache_max_size: { type: 'int', default: 10737418240 },
-    image_cache_stall_time: { type: 'int', default: 86400 },
+    image_cache_max_size: { type: 'int', default: 10737418240, min: 0 },
+    image_cache_stall_time: { type: 'int', default: 86400, min: 0 },
     image_cache_driver: { type: 'string', default: 'centralized_db' },
     image_cache_sqlite_db: { type: 'string', default: 'cache.db' },
     cache_prefetcher_interval: { type: 'int', default: 300 },
     // Which location of an image a read tries first: the list's order, or by store type.
     location_strategy: { type: 'string', default: 'location_order' },
     http_retries: { type: 'int', default: 3 },
-    limit_param_default: { type: 'int', default: 25 },
-    api_limit_max: { type: 'int', default: 1000 },
+    limit_param_default: { type: 'int', default: 25, min: 1 },
+    api_limit_max: { type: 'int', default: 1000, min: 1 },
     hashing_algorithm: { type: 'string', default: 'sha512' },
     public_endpoint: { type: 'string', default: null },
     worker_self_reference_url: { type: 'string', default: null },
     use_keystone_limits: { type: 'bool', default: false },
-    max_request_id_length: { type: 'int', default: 64 },
-    max_header_line: { type: 'int', default: 16384 },
+    max_request_id_length: { type: 'int', default: 64, min: 0 },
+    max_header_line: { type: 'int', default: 16384, min: 0 },
     default_publisher_id: { type: 'string', default: 'image.localhost' },
     // oslo.messaging's: the broker notifications go to (unless [oslo_messaging_notifications] names
     // another), and the exchange (Glance's default is glance).
@@ -94,19 +99,19 @@ export const OPTIONS = {
     property_protection_rule_format: { type: 'string', default: 'roles' },
     // Glance's WSGI socket timeout; Gaze applies it to request bodies: an upload or stage that sends no
     // byte for this many seconds is cut off (slowloris), and the image goes back to where it was.
-    client_socket_timeout: { type: 'int', default: 900 },
+    client_socket_timeout: { type: 'int', default: 900, min: 0 },
     // Glance's: false answers every request with `Connection: close` and closes the connection.
     http_keepalive: { type: 'bool', default: true },
     // Glance's server socket: the listen queue (capped by net.core.somaxconn), and TCP keepalive probes
     // on every client connection after this many idle seconds.
-    backlog: { type: 'int', default: 4096 },
-    tcp_keepidle: { type: 'int', default: 600 },
+    backlog: { type: 'int', default: 4096, min: 1 },
+    tcp_keepidle: { type: 'int', default: 600, min: 1 },
     // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
     upload_min_rate: { type: 'int', default: 1024 },
     // oslo.log: the level, and where lines go (a file, else stdout, or stderr with use_stderr).
     debug: { type: 'bool', default: false },
-    log_file: { type: 'string', default: null },
-    log_dir: { type: 'string', default: null },
+    log_file: { type: 'string', default: null, aliases: [['DEFAULT', 'logfile']] },
+    log_dir: { type: 'string', default: null, aliases: [['DEFAULT', 'logdir']] },
     use_stderr: { type: 'bool', default: false },
   },
   cors: {
@@ -135,11 +140,28 @@ export const OPTIONS = {
     },
   },
   database: {
-    connection: { type: 'string', default: null, secret: true },
+    // oslo.db's older names: a glance-api.conf of an old deployment may still use them.
+    connection: {
+      type: 'string',
+      default: null,
+      secret: true,
+      aliases: [
+        ['DEFAULT', 'sql_connection'],
+        ['database', 'sql_connection'],
+        ['sql', 'connection'],
+      ],
+    },
     // oslo.db's pool: max_pool_size connections kept and max_overflow more when busy (5 and 50 in
     // oslo.db); Gaze's pool holds up to their sum, and 10 when neither is set.
     max_pool_size: { type: 'int', default: null },
-    max_overflow: { type: 'int', default: null },
+    max_overflow: {
+      type: 'int',
+      default: null,
+      aliases: [
+        ['DEFAULT', 'sql_max_overflow'],
+        ['database', 'sqlalchemy_max_overflow'],
+      ],
+    },
     // oslo.db's wait for the server at start: attempts (-1: no end) and seconds between them.
     max_retries: {
       type: 'int',
@@ -236,10 +258,11 @@ export const OPTIONS = {
     auth_type: { type: 'string', default: 'password', aliases: [['keystone_authtoken', 'auth_plugin']] },
     auth_url: { type: 'string', default: null },
     user_id: { type: 'string', default: null },
-    username: { type: 'string', default: null },
+    // keystoneauth's older names (tenant for project) are read as well.
+    username: { type: 'string', default: null, aliases: [['keystone_authtoken', 'user_name']] },
     password: { type: 'string', default: null, secret: true },
-    project_id: { type: 'string', default: null },
-    project_name: { type: 'string', default: null },
+    project_id: { type: 'string', default: null, aliases: [['keystone_authtoken', 'tenant_id']] },
+    project_name: { type: 'string', default: null, aliases: [['keystone_authtoken', 'tenant_name']] },
     user_domain_name: { type: 'string', default: null },
     user_domain_id: { type: 'string', default: null },
     project_domain_name: { type: 'string', default: null },
@@ -268,8 +291,8 @@ export const OPTIONS = {
   oslo_policy: {
     // oslo.policy's: looked for beside the configuration files (policy.yaml when unset), then every
     // file of each policy_dirs directory (a MultiStrOpt: once per directory), later rules winning.
-    policy_file: { type: 'string', default: null },
-    policy_dirs: { type: 'multistring', default: ['policy.d'] },
+    policy_file: { type: 'string', default: null, aliases: [['DEFAULT', 'policy_file']] },
+    policy_dirs: { type: 'multistring', default: ['policy.d'], aliases: [['DEFAULT', 'policy_dirs']] },
     // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
     // Zed's files also say it as [DEFAULT] enforce_secure_rbac, which Zed holds equal to this one.
     enforce_new_defaults: { type: 'bool', default: true, aliases: [['DEFAULT', 'enforce_secure_rbac']] },
@@ -301,7 +324,14 @@ export const OPTIONS = {
     // A MultiStrOpt in oslo.messaging: one driver per line, the option repeated for several.
     driver: { type: 'multistring', default: [], aliases: [['DEFAULT', 'notification_driver']] },
     transport_url: { type: 'string', default: null, secret: true, aliases: [['DEFAULT', 'notification_transport_url']] },
-    topics: { type: 'list', default: ['notifications'], aliases: [['DEFAULT', 'notification_topics']] },
+    topics: {
+      type: 'list',
+      default: ['notifications'],
+      aliases: [
+        ['DEFAULT', 'notification_topics'],
+        ['rpc_notifier2', 'topics'],
+      ],
+    },
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: { type: 'bool', default: false },
@@ -368,7 +398,7 @@ export const OPTIONS = {
   oslo_limit: {
     // Where Keystone's unified limits are read when use_keystone_limits is on (oslo.limit's names).
     auth_url: { type: 'string', default: null },
-    username: { type: 'string', default: null },
+    username: { type: 'string', default: null, aliases: [['oslo_limit', 'user_name']] },
     password: { type: 'string', default: null, secret: true },
     user_domain_id: { type: 'string', default: null },
     user_domain_name: { type: 'string', default: null },
@@ -391,7 +421,7 @@ export const OPTIONS = {
     image_count_uploading: { type: 'int', default: -1 },
   },
   wsgi: {
-    task_pool_threads: { type: 'int', default: 16 },
+    task_pool_threads: { type: 'int', default: 16, min: 1 },
   },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 

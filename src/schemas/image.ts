@@ -57,6 +57,8 @@ export function imageSchema(
   containerFormats: string[],
   custom: Record<string, JsonSchema> = SHIPPED_CUSTOM_PROPERTIES,
   listsStores = true,
+  /** [DEFAULT] allow_additional_image_properties: false makes Glance's strict schema (no other properties, no links). */
+  additionalProperties = true,
 ): JsonSchema {
   return {
     name: 'image',
@@ -129,12 +131,16 @@ export function imageSchema(
       },
       ...withIsBase(custom),
     },
-    additionalProperties: { type: 'string' },
-    links: [
-      { rel: 'self', href: '{self}' },
-      { rel: 'enclosure', href: '{file}' },
-      { rel: 'describedby', href: '{schema}' },
-    ],
+    ...(additionalProperties
+      ? {
+          additionalProperties: { type: 'string' },
+          links: [
+            { rel: 'self', href: '{self}' },
+            { rel: 'enclosure', href: '{file}' },
+            { rel: 'describedby', href: '{schema}' },
+          ],
+        }
+      : { additionalProperties: false }),
   };
 }
 

@@ -426,3 +426,80 @@ test("a store's integer option (intOption) is read as oslo.config reads an IntOp
   );
   assert.throws(() => intOption('-1', 7, 'store s: thread pools', 1), /store s: thread pools: -1 is less than the minimum of 1/);
 });
+
+test("Glance's older names of oslo.db, oslo.policy, oslo.log and keystoneauth options are read (an old glance-api.conf must not open another database)", () => {
+  const read = (text: string) => {
+    let out!: ReturnType<typeof loadConfig>;
+    withFile(text, (file) => (out = loadConfig(file, {})));
+    return out;
+  };
+  const old = read(
+    `[DEFAULT]
+sql_connection = postgresql://glance:pw@db/glance
+sql_max_overflow = 7
+policy_file = /etc/glance/custom-policy.yaml
+policy_dirs = /etc/glance/extra.d
+logfile = /var/log/glance/api.log
+logdir = /var/log/glance
+[keystone_authtoken]
+user_name = glance
+tenant_name = service
+tenant_id = 1234
+`,
+  );
+  assert.equal(old.get('database', 'connection'), 'postgresql://glance:pw@db/glance');
+  assert.equal(old.get('database', 'max_overflow'), 7);
+  assert.equal(old.get('oslo_policy', 'policy_file'), '/etc/glance/custom-policy.yaml');
+  assert.deepEqual(old.get('oslo_policy', 'policy_dirs'), ['/etc/glance/extra.d']);
+  assert.equal(old.get('DEFAULT', 'log_file'), '/var/log/glance/api.log');
+  assert.equal(old.get('DEFAULT', 'log_dir'), '/var/log/glance');
+  assert.deepEqual(
+    [old.get('keystone_authtoken', 'username'), old.get('keystone_authtoken', 'project_name'), old.get('keystone_authtoken', 'project_id')],
+    ['glance', 'service', '1234'],
+  );
+  assert.match(old.warnings.join('\n'), /\[DEFAULT\] sql_connection is another name of \[database\] connection/);
+  // [DATABASE] is [database] to oslo.config; [sql] is a section of older names only.
+  assert.equal(read('[DATABASE]\nsql_connection = postgresql://x@db3/glance\n').get('database', 'connection'), 'postgresql://x@db3/glance');
+  assert.equal(read('[sql]\nconnection = postgresql://x@db2/glance\n').get('database', 'connection'), 'postgresql://x@db2/glance');
+  // The option's own name wins over an older one in the same file, as in oslo.config.
+  assert.equal(read('[DEFAULT]\nsql_connection = a://old\n[database]\nconnection = b://new\n').get('database', 'connection'), 'b://new');
+});
+
+test("a multi-valued option set under its old and new names keeps every value, in oslo.config's order", () => {
+  // The expected lists are oslo.config 9's answers for the same files.
+  withDir((_dir, write) => {
+    const both = write('both.conf', '[DEFAULT]\nnotification_driver = log\n[oslo_messaging_notifications]\ndriver = messagingv2\ndriver = noop\n');
+    assert.deepEqual(loadConfig(both, {}).get('oslo_messaging_notifications', 'driver'), ['log', 'messagingv2', 'noop']);
+    const newFirst = write('new-first.conf', '[oslo_messaging_notifications]\ndriver = a\n[DEFAULT]\nnotification_driver = b\nnotification_driver = c\n');
+    const old = write('old.conf', '[DEFAULT]\nnotification_driver = x\n');
+    const current = write('new.conf', '[oslo_messaging_notifications]\ndriver = y\n');
+    assert.deepEqual(loadConfig([newFirst, old, current], {}).get('oslo_messaging_notifications', 'driver'), ['b', 'c', 'a', 'x', 'y']);
+    assert.deepEqual(loadConfig([current, old], {}).get('oslo_messaging_notifications', 'driver'), ['y', 'x']);
+  });
+});
+
+test('$ interpolation substitutes the value without the quotes around it, as oslo.config does', () => {
+  withFile('[DEFAULT]\nbind_host = "10.0.0.5"\nbind_port = 9393\npublic_endpoint = http://$bind_host:${bind_port}/\n', (file) => {
+    const config = loadConfig(file, {});
+    assert.equal(config.get('DEFAULT', 'public_endpoint'), 'http://10.0.0.5:9393/');
+    assert.equal(config.get('DEFAULT', 'bind_host'), '10.0.0.5');
+  });
+});
+
+test("integer options outside oslo.config's bounds stop start-up where they were set; an empty one is unset", () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['DEFAULT', 'limit_param_default = 0', /gaze\.conf:2: \[DEFAULT\] limit_param_default: 0 is not valid: Should be greater than or equal to 1$/],
+    ['DEFAULT', 'api_limit_max = 0', /\[DEFAULT\] api_limit_max: 0 is not valid: Should be greater than or equal to 1$/],
+    ['DEFAULT', 'image_size_cap = 0', /\[DEFAULT\] image_size_cap: 0 is not valid: Should be greater than or equal to 1$/],
+    ['DEFAULT', 'bind_port = 70000', /\[DEFAULT\] bind_port: 70000 is not valid: Should be less than or equal to 65535$/],
+    ['DEFAULT', 'backlog = 0', /\[DEFAULT\] backlog: 0 is not valid: Should be greater than or equal to 1$/],
+    ['wsgi', 'task_pool_threads = 0', /\[wsgi\] task_pool_threads: 0 is not valid: Should be greater than or equal to 1$/],
+  ];
+  for (const [section, line, message] of cases) withFile(`[${section}]\n${line}\n`, (file) => refused(() => loadConfig(file, {}), message));
+  withFile('[DEFAULT]\nworkers =\nbind_port = 65535\napi_limit_max = 1\n', (file) => {
+    const config = loadConfig(file, {});
+    assert.equal(config.get('DEFAULT', 'workers'), 1, 'the default');
+    assert.equal(config.get('DEFAULT', 'bind_port'), 65535);
+    assert.equal(config.get('DEFAULT', 'api_limit_max'), 1);
+  });
+});

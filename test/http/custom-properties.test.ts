@@ -85,3 +85,39 @@ test('a schema-image.json that redefines a base property, or is not a map of sch
     await assert.rejects(startGazeInProcess({}, { besideConfig: { 'schema-image.json': text } }), message);
   }
 });
+
+test('allow_additional_image_properties = false: the strict image schema of Glance 25 (no other properties, no links), enforced on create and patch', async () => {
+  const gaze = await startGazeInProcess({ DEFAULT: { allow_additional_image_properties: 'false' } }, { besideConfig: { 'schema-image.json': CUSTOM } });
+  try {
+    const api = client(gaze.url);
+    const schema = (await api.get('/v2/schemas/image')).json as Record<string, unknown>;
+    assert.deepEqual(Object.keys(schema), ['name', 'properties', 'additionalProperties']);
+    assert.equal(schema.additionalProperties, false);
+    const items = ((await api.get('/v2/schemas/images')).json as { properties: { images: { items: Record<string, unknown> } } }).properties.images.items;
+    assert.deepEqual(Object.keys(items), ['name', 'properties', 'additionalProperties']);
+
+    const extra = await api.call('POST', '/v2/images', { json: { name: 'x', foo: 'bar' }, headers: JSON_ACCEPT });
+    assert.equal(extra.status, 400);
+    assert.ok(
+      extra.json.message.startsWith(
+        "Provided object does not match schema 'image': Additional properties are not allowed ('foo' was unexpected)\n\nFailed validating 'additionalProperties' in schema:\n    {'additionalProperties': False,\n     'name': 'image',",
+      ),
+      extra.json.message.slice(0, 300),
+    );
+    const image = await api.createImage({ name: 'named properties only', hw_disk_bus: 'scsi' });
+    assert.equal(image.hw_disk_bus, 'scsi');
+    const patched = await api.call('PATCH', `/v2/images/${image.id}`, {
+      json: [{ op: 'add', path: '/foo', value: 'bar' }],
+      headers: { 'content-type': 'application/openstack-images-v2.1-json-patch', ...JSON_ACCEPT },
+    });
+    assert.equal(patched.status, 400);
+    assert.match(patched.json.message, /^Provided object does not match schema 'image': Additional properties are not allowed \('foo' was unexpected\)/);
+    const typed = await api.call('PATCH', `/v2/images/${image.id}`, {
+      json: [{ op: 'add', path: '/os_type', value: 'linux' }],
+      headers: { 'content-type': 'application/openstack-images-v2.1-json-patch', ...JSON_ACCEPT },
+    });
+    assert.equal(typed.status, 200, typed.text);
+  } finally {
+    await gaze.stop();
+  }
+});
