@@ -238,6 +238,12 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     for (const [section, options] of layer.sections) {
       if (freeForm(section)) continue;
       if (!DECLARED[section] && !GLANCE_OPTION_NAMES[section] && !READ_SECTIONS.has(section)) {
+        // A header left with nothing under it (older generated samples have [matchmaker_redis]) loses nothing.
+        if (options.size === 0) {
+          if (!warned.has(section)) warnings.push(`unknown section [${section}] ignored: it sets nothing`);
+          warned.add(section);
+          continue;
+        }
         const hint = section.toUpperCase() === 'DEFAULT' ? ' (the default section is spelt [DEFAULT])' : '';
         throw new ConfigError(`unknown section [${section}]${hint}`, { file: layer.file ?? [...options.values()][0]?.file, line: layer.headers.get(section) });
       }

@@ -503,3 +503,15 @@ test("integer options outside oslo.config's bounds stop start-up where they were
     assert.equal(config.get('DEFAULT', 'api_limit_max'), 1);
   });
 });
+
+test('an unknown section with nothing under it (a leftover header of an older sample) only warns; with an option it stops start-up', () => {
+  withFile('[DEFAULT]\nbind_port = 9292\n[matchmaker_redis]\n# sentinel_hosts =\n[oslo_messaging_zmq]\n', (file) => {
+    const config = loadConfig(file, {});
+    assert.equal(config.get('DEFAULT', 'bind_port'), 9292);
+    assert.deepEqual(
+      config.warnings.filter((w) => w.startsWith('unknown section')),
+      ['unknown section [matchmaker_redis] ignored: it sets nothing', 'unknown section [oslo_messaging_zmq] ignored: it sets nothing'],
+    );
+  });
+  withFile('[matchmaker_redis]\nhost = redis\n', (file) => refused(() => loadConfig(file, {}), /gaze\.conf:1: unknown section \[matchmaker_redis\]$/));
+});
