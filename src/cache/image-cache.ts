@@ -1,5 +1,5 @@
-import { createReadStream, mkdirSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CacheFill, type FillTarget } from './cache-fill.ts';
@@ -45,10 +45,17 @@ export class ImageCache {
     return false;
   }
 
-  /** The cached bytes (a range, inclusive, or all); counts as a hit. */
-  read(id: string, range?: { start: number; end: number }): Readable {
+  /**
+   * The cached bytes (a range, inclusive, or all), opened before anything is answered: a copy evicted
+   * since holds() looked (a prune, a delete, another process's `gaze cache clear`) is null, and the
+   * download goes to the store, where a stream that fails at its first read would have been a 500.
+   * Counts as a hit.
+   */
+  async read(id: string, range?: { start: number; end: number }): Promise<Readable | null> {
+    const file = await open(this.paths(id).final, 'r').catch(() => null);
+    if (!file) return null;
     this.index.hit(id);
-    return createReadStream(this.paths(id).final, { ...range, highWaterMark: 1024 * 1024 });
+    return file.createReadStream({ ...range, highWaterMark: 1024 * 1024 });
   }
 
   /** Starts putting an image into the cache; null when it is being filled already. */

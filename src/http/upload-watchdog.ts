@@ -15,13 +15,14 @@ export interface UploadWatchdogOptions {
  * open, so the route can still answer (408, or a refusal such as 413) and the image can be put back.
  */
 export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: UploadWatchdogOptions): Transform {
-  const watchdog = new UploadWatchdog(opts);
+  // The body is taken from the request only once the service reads it, after its checks: reading it is
+  // what sends `100 Continue` (expect-continue.ts), which a refusal must not be preceded by.
+  const watchdog = new UploadWatchdog(opts, () => req.pipe(watchdog));
   // A failure of the body is its reader's to report. A client that hangs up after the reader has gone
   // (the answer sent, or the upload ended another way) must not end the process with an unheard error.
   watchdog.on('error', () => {});
   req.on('error', (err) => watchdog.destroy(err));
   req.on('aborted', () => watchdog.destroy(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' })));
-  req.pipe(watchdog);
   res.on('finish', () => {
     if (req.complete) return;
     // A service that refused before reading never consumes the watchdog: free its buffers and timer.
@@ -35,13 +36,27 @@ export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: Upl
 class UploadWatchdog extends Transform {
   private lastByteAt = Date.now();
   private windowBytes = 0;
-  private readonly timer: NodeJS.Timeout | null;
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: UploadWatchdogOptions) {
+  constructor(
+    private readonly opts: UploadWatchdogOptions,
+    private start: (() => void) | null,
+  ) {
     super({ highWaterMark: INGEST_BUFFER_BYTES });
-    // 0 (or less) means wait forever, as Glance reads client_socket_timeout.
-    this.timer = opts.idleMs > 0 ? setInterval(() => this.check(), opts.idleMs) : null;
-    this.timer?.unref();
+  }
+
+  /** The first read starts the body, and the clock that judges it. */
+  override _read(size: number): void {
+    if (this.start) {
+      const start = this.start;
+      this.start = null;
+      this.lastByteAt = Date.now();
+      // 0 (or less) means wait forever, as Glance reads client_socket_timeout.
+      this.timer = this.opts.idleMs > 0 ? setInterval(() => this.check(), this.opts.idleMs) : null;
+      this.timer?.unref();
+      start();
+    }
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {

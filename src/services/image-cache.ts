@@ -43,7 +43,8 @@ export class ImageCacheService {
       return null;
     }
     if (!(await this.cache.holds(image))) return null;
-    const stream = this.cache.read(image.id, range);
+    const stream = await this.cache.read(image.id, range);
+    if (!stream) return null;
     stream.once('end', () => this.deps.metrics?.storeBytes.inc({ store: 'cache', direction: 'out' }, length));
     return stream;
   }

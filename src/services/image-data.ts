@@ -4,7 +4,7 @@ import { moveTo, resetToQueued, assertFormatsForData, assertTransition, ImageGon
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
-import type { UploadRegistry } from './uploads.ts';
+import { isDeleted, type UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 import type { Store } from '../stores/store.ts';
 import type { ImageCacheService } from './image-cache.ts';
@@ -60,15 +60,15 @@ export class ImageDataService {
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');
     }
-    // Read again: a PATCH could change the formats until the image left queued; now they are fixed,
-    // and the data is judged by these.
-    const saving = await this.deps.images.get(id);
-    if (!saving) throw gazeError('DELETED_DURING_UPLOAD', id);
-    // Glance's order: the save to saving, then the data's events, then the save of the result.
-    this.deps.notifier.info('image.update', imagePayload(saving));
-    this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
-
+    // From the claim on, any failure (the database's too) puts the image back: never left saving.
     try {
+      // Read again: a PATCH could change the formats until the image left queued; now they are fixed,
+      // and the data is judged by these.
+      const saving = await this.deps.images.get(id);
+      if (!saving) throw new ImageGone(id);
+      // Glance's order: the save to saving, then the data's events, then the save of the result.
+      this.deps.notifier.info('image.update', imagePayload(saving));
+      this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
       await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
       if (done) {
@@ -77,7 +77,7 @@ export class ImageDataService {
         this.deps.notifier.info('image.update', imagePayload(done));
       }
     } catch (err) {
-      if (err instanceof ImageGone || controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      if (err instanceof ImageGone || controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       // Only while this upload still holds the image; an expected digest stays expected.
       const reset = () => this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });

@@ -6,7 +6,7 @@ import { moveTo, resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
-import type { UploadRegistry } from './uploads.ts';
+import { isDeleted, type UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
@@ -85,8 +85,8 @@ export class StagingService {
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
-    await notifyImage(this.deps, 'image.update', id);
     try {
+      await notifyImage(this.deps, 'image.update', id);
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) return await this.lost(id);
       // Stages that ran side by side were each checked against the same remaining quota: with this
@@ -98,7 +98,7 @@ export class StagingService {
       if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { name: UPLOAD_NODE, value: this.deps.nodeId }))) return await this.lost(id);
       await notifyImage(this.deps, 'image.update', id);
     } catch (err) {
-      if (controller.signal.aborted || !(await this.deps.images.get(id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      if (controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       await this.staging.remove(id).catch(() => {});
       // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
       const reset = () => this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });

@@ -84,3 +84,11 @@ export class UploadRegistry {
     }
   }
 }
+
+/**
+ * Whether a failed upload's or stage's image was deleted meanwhile. A read that fails (the database away)
+ * counts as not deleted: the write is then put back, or its reset retried, rather than left saving.
+ */
+export async function isDeleted(deps: { images: { get(id: string): Promise<unknown> } }, imageId: string): Promise<boolean> {
+  return (await deps.images.get(imageId).catch(() => 'unknown')) === null;
+}

@@ -37,7 +37,7 @@ test('a fill becomes an entry only with the right size and md5; a wrong one land
   const good = id();
   assert.equal(await fill(good, data), true);
   assert.equal(await cache.holds({ id: good, size: data.length, checksum: md5(data) }), true);
-  assert.deepEqual(await bytes(cache.read(good, { start: 10, end: 19 })), data.subarray(10, 20));
+  assert.deepEqual(await bytes((await cache.read(good, { start: 10, end: 19 }))!), data.subarray(10, 20));
   assert.equal(cache.list().find((e) => e.image_id === good)?.hits, 1);
 
   const wrong = id();
@@ -71,7 +71,7 @@ test('prune evicts the least recently used entries first, down to the size asked
   await cache.clearCached();
   const [a, b, c] = [id(), id(), id()];
   for (const image of [a, b, c]) assert.equal(await fill(image, randomBytes(1000)), true);
-  cache.read(a).destroy(); // a hit: a is now the most recently used
+  (await cache.read(a))!.destroy(); // a hit: a is now the most recently used
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await cache.prune(2000), [b]);
   assert.equal(cache.totalSize(), 2000);
@@ -113,4 +113,19 @@ test('the queue keeps its order and each id once', () => {
   assert.equal(cache.dequeue(a), true);
   assert.equal(cache.clearQueued(), 1);
   assert.deepEqual(cache.queued(), []);
+});
+
+test('a copy evicted after holds() looked is no stream (the download goes to the store), and no hit', async () => {
+  const data = randomBytes(5000);
+  const gone = id();
+  assert.equal(await fill(gone, data), true);
+  assert.equal(await cache.holds({ id: gone, size: data.length, checksum: md5(data) }), true);
+  await cache.evict(gone);
+  assert.equal(await cache.read(gone), null);
+  // Opened before anything is answered: a copy removed while it is read is still read whole.
+  const kept = id();
+  assert.equal(await fill(kept, data), true);
+  const reading = (await cache.read(kept))!;
+  await cache.evict(kept);
+  assert.deepEqual(await bytes(reading), data);
 });
