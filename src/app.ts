@@ -186,7 +186,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     cache: imageCache,
     members: new MemberService(deps),
     staging,
-    locations: new LocationApiService(deps, runner),
+    locations: new LocationApiService(deps, runner, { uriFilter: downloadOptions.filter, resolveTimeoutMs: downloadOptions.connectTimeoutMs }),
     imports: new ImportService(deps, runner, {
       importMethods,
       staging: staging.place,

@@ -253,6 +253,7 @@ const table = {
   IMPORT_BOOLEAN: { status: 400, message: (field: string) => `'${field}' must be boolean value only` },
   IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE: { status: 400, message: () => 'All_stores_must_succeed can only be set with enabled_backends None' },
   IMPORT_URI_FILTERED: { status: 400, message: (uri: string) => `URI for web-download does not pass filtering: ${uri}` },
+  LOCATION_URI_FILTERED: { status: 400, message: (uri: string) => `URI for add location does not pass filtering: ${uri}` },
   IMPORT_ALREADY_IN_STORE: { status: 400, message: (store: string) => `Image is already present at store '${store}'` },
   IMPORT_NOT_RUNNING: { status: 409, message: (id: string) => `Image ${id} has no import in progress.` },
   IMPORT_ALL_STORES_WITH_STORES: { status: 400, message: () => "All_stores parameter can't be used with x-image-meta-store header or stores parameter" },

@@ -43,7 +43,7 @@ type Limits = Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTim
  * addresses (regions commonly reach each other on internal networks).
  */
 function trusted(limits: Limits): Limits {
-  return { ...limits, filter: { ...limits.filter, refuseInternal: false } };
+  return { ...limits, filter: { ...limits.filter, refuseInternal: false, trustedEndpoint: true } };
 }
 
 /** GET <endpoint>/v2/images/<id> with the caller's token; the remote image must be active with a size. */

@@ -60,6 +60,9 @@ export class LocationSizeChanged extends Error {
 
 /** Reads a location whole and computes its md5 and `algorithm` digests (on the hash workers). */
 export async function digestLocation(store: Store, url: string, expectedSize: number, algorithm: string, signal: AbortSignal): Promise<Digests> {
+  // Read as the image's size: a web server that sends more (or never stops) fails the read.
+  const source = await store.read(url, undefined, expectedSize);
+  // Made once the read began: a hasher nobody pipes would hold its hash worker's slots for good.
   const hasher = new HashingStream(['md5', algorithm]);
   let seen = 0;
   const sink = new Writable({
@@ -68,7 +71,7 @@ export async function digestLocation(store: Store, url: string, expectedSize: nu
       done();
     },
   });
-  await pipeline(await store.read(url), hasher, sink, { signal });
+  await pipeline(source, hasher, sink, { signal });
   if (seen !== expectedSize) throw new LocationSizeChanged(url, expectedSize, seen);
   return hasher.digests;
 }

@@ -27,8 +27,13 @@ export interface UriFilterOptions {
   disallowedHosts: string[];
   allowedPorts: number[];
   disallowedPorts: number[];
-  /** Refuse internal destinations unless allowed_hosts lists them (Gaze; Glance has no such default). */
+  /**
+   * Refuse internal destinations unless allowed_hosts lists them (Gaze's default). Off, loopback and
+   * link-local destinations are still refused, as Glance 25 refuses them.
+   */
   refuseInternal: boolean;
+  /** An endpoint the operator's catalog named (glance-download), which may be any address. */
+  trustedEndpoint?: boolean;
 }
 
 export function uriFilterFromConfig(config: Config): UriFilterOptions {
@@ -128,6 +133,7 @@ const INTERNAL_V6: Array<[string, number]> = [
   ['100::', 64],
   ['2001::', 23],
   ['2001:db8::', 32],
+  ['::ffff:0:0:0', 96],
   ['fc00::', 7],
   ['fe80::', 10],
   ['fec0::', 10],
@@ -136,6 +142,22 @@ const INTERNAL_V6: Array<[string, number]> = [
 const internal = new BlockList();
 for (const [net, prefix] of INTERNAL_V4) internal.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of INTERNAL_V6) internal.addSubnet(net, prefix, 'ipv6');
+
+// What Glance 25 refuses whatever its configuration (loopback, link-local and so cloud metadata), and
+// the addresses that reach this host as well (0.0.0.0, ::).
+const ALWAYS_REFUSED = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+] as const)
+  ALWAYS_REFUSED.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 127],
+  ['fe80::', 10],
+  ['::ffff:0:0:0', 96],
+] as const)
+  ALWAYS_REFUSED.addSubnet(net, prefix, 'ipv6');
 
 /** The IPv4 address an IPv6 address carries (NAT64 64:ff9b::/96, 6to4 2002::/16), if any. */
 function embeddedIPv4(v6: string): string | null {
@@ -159,12 +181,23 @@ function expandIPv6(v6: string): Groups | null {
   return groups.length === 8 && groups.every((g) => Number.isInteger(g)) ? (groups as Groups) : null;
 }
 
+/** Whether a canonical address (see canonicalAddress) is in `list`, directly or as the IPv4 address it carries. */
+function listsAddress(list: BlockList, canonical: string): boolean {
+  if (isIPv4(canonical)) return list.check(canonical, 'ipv4');
+  if (list.check(canonical, 'ipv6')) return true;
+  const carried = embeddedIPv4(canonical);
+  return carried !== null && list.check(carried, 'ipv4');
+}
+
 /** Whether a canonical address (see canonicalAddress) is internal: not a public internet destination. */
 export function isInternalAddress(canonical: string): boolean {
-  if (isIPv4(canonical)) return internal.check(canonical, 'ipv4');
-  if (internal.check(canonical, 'ipv6')) return true;
-  const carried = embeddedIPv4(canonical);
-  return carried !== null && internal.check(carried, 'ipv4');
+  return listsAddress(internal, canonical);
+}
+
+/** Whether the filter refuses this canonical address unless allowed_hosts lists it (see UriFilterOptions). */
+function refusedDestination(opts: UriFilterOptions, canonical: string): boolean {
+  if (opts.refuseInternal) return isInternalAddress(canonical);
+  return !opts.trustedEndpoint && listsAddress(ALWAYS_REFUSED, canonical);
 }
 
 /** A host-list entry written as a network (`10.0.0.0/8`, `fd00::/8`): a Gaze extension of allowed_hosts. */
@@ -246,7 +279,7 @@ export function checkUri(uri: string | null | undefined, opts: UriFilterOptions)
     return { ok: false, reason: `host '${host}' is not allowed` };
   }
   if (hosts.deny.has(host)) return { ok: false, reason: `host '${host}' is disallowed` };
-  if (opts.refuseInternal && isIP(host) !== 0 && isInternalAddress(host) && !allowListed(opts, host, host)) {
+  if (isIP(host) !== 0 && refusedDestination(opts, host) && !allowListed(opts, host, host)) {
     return { ok: false, reason: `host '${host}' is an internal address` };
   }
 
@@ -277,7 +310,7 @@ export function addressPassesFilter(address: string, hostname: string, opts: Uri
   const canonical = canonicalAddress(address);
   if (canonical === null) return false;
   const host = canonicalHostname(hostname);
-  if (opts.refuseInternal && isInternalAddress(canonical) && !allowListed(opts, host, canonical)) return false;
+  if (refusedDestination(opts, canonical) && !allowListed(opts, host, canonical)) return false;
   const hosts = effective(opts.allowedHosts.map(canonicalHostEntry), opts.disallowedHosts.map(canonicalHostEntry));
   if (hosts.allow.size > 0) return allowListed(opts, host, canonical);
   return !hosts.deny.has(canonical);

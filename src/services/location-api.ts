@@ -6,6 +6,8 @@ import type { LocationImportInput } from '../import/location-import.ts';
 import { SchemaValidator } from '../schemas/validate.ts';
 import { LOCATION_API_SCHEMA } from '../schemas/location.ts';
 import type { ServiceDeps } from './deps.ts';
+import { passesFilterResolved } from '../net/safe-download.ts';
+import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { authorizeOnImage, findVisibleImage } from './access.ts';
 import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
 
@@ -20,6 +22,7 @@ export class LocationApiService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly engine: ImportEngine,
+    private readonly opts: { uriFilter: UriFilterOptions; resolveTimeoutMs: number },
   ) {}
 
   async add(ctx: RequestContext, id: string, body: unknown): Promise<void> {
@@ -35,6 +38,11 @@ export class LocationApiService {
       throw gazeError('LOCATION_API_HTTP_ONLY');
     }
     checkGivenDigest(given, this.deps.settings.hashingAlgorithm);
+    // A web server's url the import filter refuses is refused now, as a web-download's (Glance's fix of
+    // LP #2161330), rather than by the task later with a bare "Invalid location".
+    if (/^https?:/i.test(url) && !(await passesFilterResolved(url, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
+      throw gazeError('LOCATION_URI_FILTERED', url);
+    }
     await takeOverStaleLock(this.deps, this.engine, image);
     const input: LocationImportInput = { image_id: id, loc_url: url, validation_data: given };
     await startLockedTask(this.deps, this.engine, ctx, id, 'location_import', input);

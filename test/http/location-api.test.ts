@@ -126,6 +126,11 @@ test('refusals before any task: status, policy, non-http urls for non-services, 
   expectError(await post(id, { url }, bob), 404, `No image found with ID ${id}`);
   const shared = await api.createImage({ name: 'community', visibility: 'community' }, alice);
   expectError(await post(shared.id, { url }, bob), 403, 'You are not authorized to complete add_image_location action.');
+  // A web server the import filter refuses (here an allow-list of this test's own server).
+  for (const refused of ['http://10.1.2.3/disk.raw', 'http://169.254.169.254/latest/meta-data/', `http://127.0.0.1:1/disk.raw`]) {
+    expectError(await post(id, { url: refused }), 400, `URI for add location does not pass filtering: ${refused}`);
+    expectError(await post(id, { url: refused }, alice), 400, `URI for add location does not pass filtering: ${refused}`);
+  }
   assert.deepEqual(await tasksOf(id), [], 'no task was made');
 
   assert.equal((await post(id, { url })).status, 202);
@@ -224,4 +229,32 @@ test('an image staged before its location task ran: the task fails, and the stag
   assert.equal(now.size, staged.length);
   assert.deepEqual(now.locations, []);
   assert.ok(!('os_glance_import_task' in now.properties), 'the lock is released');
+});
+
+test('a web server that announces one size and sends without end: the digest read stops at the size, and the task fails', async () => {
+  let sent = 0;
+  web.routes.set('/endless.raw', (res, req) => {
+    if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': 1000 }).end();
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const pump = () => {
+      while (!res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  const { id } = await queuedImage();
+  const vouched = digest('sha256', Buffer.alloc(1000, 1));
+  assert.equal((await post(id, { url: web.url('/endless.raw'), validation_data: { os_hash_algo: 'sha256', os_hash_value: vouched } })).status, 202);
+  const task = await settled(id);
+  assert.equal(task.status, 'failure');
+  assert.equal(task.message, `Hash calculation failed for image ${id} data`);
+  const now = await image(id);
+  assert.equal(now.status, 'queued');
+  assert.ok(!('os_glance_import_task' in now));
+  const after = sent;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(sent - after < 4 * 1024 * 1024, 'nothing keeps reading it');
 });

@@ -11,8 +11,8 @@ import {
   type UriFilterOptions,
 } from '../../src/net/uri-filter.ts';
 
-// Glance's defaults, and its list semantics: most tests here check those, without Gaze's default
-// refusal of internal addresses (which has tests of its own below).
+// Glance's defaults, and its list semantics: most tests here check those, without any refusal of
+// internal or loopback addresses (which have tests of their own below).
 const DEFAULTS: UriFilterOptions = {
   allowedSchemes: ['http', 'https'],
   disallowedSchemes: [],
@@ -21,6 +21,7 @@ const DEFAULTS: UriFilterOptions = {
   allowedPorts: [80, 443],
   disallowedPorts: [],
   refuseInternal: false,
+  trustedEndpoint: true,
 };
 
 function filter(overrides: Partial<UriFilterOptions>): UriFilterOptions {
@@ -38,7 +39,8 @@ function table(opts: UriFilterOptions, rows: Array<[string | null | undefined, b
 }
 
 test('uriFilterFromConfig reads [import_filtering_opts] with Glance defaults, and Gaze refuses internal addresses by default', () => {
-  assert.deepEqual(uriFilterFromConfig(loadConfig(undefined, {})), { ...DEFAULTS, refuseInternal: true });
+  const { trustedEndpoint: _trusted, ...glanceDefaults } = DEFAULTS;
+  assert.deepEqual(uriFilterFromConfig(loadConfig(undefined, {})), { ...glanceDefaults, refuseInternal: true });
   assert.equal(uriFilterFromConfig(loadConfig(undefined, {}, { import_filtering_opts: { refuse_internal_addresses: 'false' } })).refuseInternal, false);
   const config = loadConfig(
     undefined,
@@ -322,4 +324,31 @@ test('internal addresses are refused by default, in every spelling, unless allow
   assert.equal(addressPassesFilter('127.0.0.1', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['files.internal'] })), true);
   assert.equal(addressPassesFilter('10.9.8.7', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['10.9.0.0/16'] })), true);
   assert.equal(addressPassesFilter('10.10.8.7', 'files.internal', filter({ refuseInternal: true, allowedHosts: ['10.9.0.0/16'] })), false);
+});
+
+test('refuse_internal_addresses = false: loopback and link-local stay refused, as Glance 25 refuses them; private networks pass', () => {
+  const glance = filter({ refuseInternal: false, trustedEndpoint: false });
+  table(glance, [
+    ['http://127.0.0.1/', false],
+    ['http://127.1/', false],
+    ['http://2130706433/', false],
+    ['http://[::1]/', false],
+    ['http://[::ffff:127.0.0.1]/', false],
+    ['http://[::ffff:0:127.0.0.1]/', false],
+    ['http://169.254.169.254/latest/meta-data/', false],
+    ['http://[fe80::1]/', false],
+    ['http://0.0.0.0/', false],
+    ['http://[::]/', false],
+    ['http://10.1.2.3/', true],
+    ['http://192.168.1.1/', true],
+    ['http://images.example.com/', true],
+  ]);
+  assert.equal(addressPassesFilter('127.0.0.1', 'localhost', glance), false);
+  assert.equal(addressPassesFilter('169.254.169.254', 'metadata.internal', glance), false);
+  assert.equal(addressPassesFilter('10.0.0.5', 'files.internal', glance), true);
+  // allowed_hosts still lets a loopback server through, as in Glance.
+  assert.equal(passesUriFilter('http://127.0.0.1/', { ...glance, allowedHosts: ['127.0.0.1'] }), true);
+  assert.equal(addressPassesFilter('127.0.0.1', 'localhost', { ...glance, allowedHosts: ['localhost'] }), true);
+  // The IPv4-translated form is internal under the default refusal too.
+  assert.equal(passesUriFilter('http://[::ffff:0:127.0.0.1]/', filter({ refuseInternal: true, trustedEndpoint: false })), false);
 });

@@ -26,7 +26,8 @@ export const copyImage: ImportMethod = {
       const store = deps.stores.forLocation(location);
       if (!store) continue;
       try {
-        await staging.write({ source: await store.read(location.url), key: image.id, sizeCap: deps.settings.imageSizeCap, signal });
+        const source = await store.read(location.url, undefined, image.size ?? undefined);
+        await staging.write({ source, key: image.id, sizeCap: deps.settings.imageSizeCap, signal });
         return staged();
       } catch (err) {
         if (signal.aborted) throw err;
