@@ -113,7 +113,7 @@ async function writeToStore(
     }
     await deps.images.activateLocation(image.id, location.id, writableIn);
   } catch (err) {
-    await scrubLocation(deps, location, store);
+    await scrubLocation(deps, location, store, { whilePending: true });
     throw err;
   }
   // The last progress message stays on the finished task, as in Glance ("Copied 200 MiB").

@@ -4,7 +4,7 @@ import { gazeError } from '../domain/errors.ts';
 import type { Image, ImageLocation } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
 import { HashingStream, type Digests } from './hashing.ts';
-import type { DataDeps } from './store-data.ts';
+import { locationsSharing, type DataDeps } from './store-data.ts';
 
 // Data that was not written here but registered as a location (JSON patch on /locations, or the
 // locations API): which store vouches for it, how big it is, and its digests when they are wanted.
@@ -42,7 +42,7 @@ export async function checkExternalLocation(deps: DataDeps, image: Image, url: s
   }
   if (size === null || size <= 0) throw gazeError('LOCATION_INVALID');
   if (image.size !== null && image.size !== size) throw gazeError('LOCATION_SIZE_MISMATCH', url, size, image.size);
-  if (store.ownsData && (await deps.images.urlHeldByOtherImage(url, image.id))) throw gazeError('LOCATION_INVALID');
+  if (store.ownsData && (await locationsSharing(deps, store, url)).some((l) => l.imageId !== image.id)) throw gazeError('LOCATION_INVALID');
   return { location: { id: crypto.randomUUID(), url, metadata: named, status: 'active' }, store, size };
 }
 

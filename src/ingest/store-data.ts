@@ -157,25 +157,49 @@ async function intoNewLocation<R extends IngestResult | null>(
     if (result === null) await deps.images.purgeLocation(location.id);
     return { result, location };
   } catch (err) {
-    await scrubLocation(deps, location, store);
+    await scrubLocation(deps, location, store, { whilePending: true });
     throw translateIngestError(err);
   }
 }
 
 /**
+ * The other locations, of any image, that hold data or may hold it again and name the object `url`
+ * names in `store` (the same url, or another spelling of it).
+ */
+export async function locationsSharing(
+  deps: Pick<DataDeps, 'images' | 'stores'>,
+  store: Store,
+  url: string,
+  exceptLocationId?: string,
+): Promise<Array<ImageLocation & { imageId: string }>> {
+  const candidates = await deps.images.locationsEndingAs(url);
+  return candidates.filter((l) => l.id !== exceptLocationId && deps.stores.forLocation(l) === store && store.sameObject(l.url, url));
+}
+
+/**
  * Removes a location's data from its store and then its row. A store that cannot remove it now (down,
  * read-only) leaves the row queued as pending_delete, for the scrubber to try again: data is never
- * forgotten. Data on a store this service never writes to (http) is not its to remove: only the row goes.
+ * forgotten. Data on a store this service never writes to (http) is not its to remove: only the row goes;
+ * nor is data another location still names (of this image or another: the same url written again after
+ * a failed removal, a location added back, a delayed delete that may be restored): only the row goes.
+ * `whilePending`: a writer's cleanup of the row it reserved, which a successor that reused the row
+ * (the same url) may have made active since: then nothing is removed (`not-ours`).
  * `purged-elsewhere`: another scrubber (another node, `gaze scrub`) removed the row meanwhile.
  */
 export async function scrubLocation(
   deps: Pick<DataDeps, 'images' | 'stores' | 'log'>,
   location: ImageLocation,
   store = deps.stores.forLocation(location),
-): Promise<'removed' | 'kept' | 'purged-elsewhere'> {
+  opts: { whilePending?: boolean } = {},
+): Promise<'removed' | 'kept' | 'purged-elsewhere' | 'not-ours'> {
+  // Queued for removal by a delete meanwhile, or purged with its data by a scrubber (this write may have
+  // put the data back since): still this writer's to remove. Active: its successor's.
+  if (opts.whilePending && !(await deps.images.discardLocation(location.id, ['pending', 'pending_delete']))) {
+    if ((await deps.images.locationStatus(location.id)) !== null) return 'not-ours';
+  }
   try {
     if (!store) throw new Error('its store is not configured on this node');
-    if (store.ownsData) await store.delete(location.url);
+    if (store.ownsData && (await locationsSharing(deps, store, location.url, location.id)).length === 0) await store.delete(location.url);
     return (await deps.images.purgeLocation(location.id)) ? 'removed' : 'purged-elsewhere';
   } catch (err) {
     // A scrubber that raced this one may have removed the data and its row meanwhile: nothing is kept.
@@ -233,7 +257,7 @@ export async function storeAndActivate(
       from,
     );
   } catch (err) {
-    await scrubLocation(deps, location, store);
+    await scrubLocation(deps, location, store, { whilePending: true });
     throw err;
   }
 }

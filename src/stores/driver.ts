@@ -87,6 +87,12 @@ export interface StoreDriver {
   /** Whether this driver's url scheme and place match (used to route a location to its store). */
   owns(url: string): boolean;
   /**
+   * The object a url of this store names (its key, or its file), the same for every spelling of it
+   * (Glance's URL forms with credentials and host, another case of the scheme): two locations name one
+   * object when this is equal. Absent: the url itself.
+   */
+  objectOf?(url: string): string | null;
+  /**
    * Takes a finished, synced local file as the object `key` without copying its bytes, when the driver
    * can (the file store, on the same filesystem: a hard link). Null: it cannot; write() it instead.
    * The file itself is left where it is.

@@ -246,11 +246,14 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   owns(url: string): boolean {
+    return this.objectOf(url) !== null;
+  }
+
+  objectOf(url: string): string | null {
     try {
-      this.pathOf(url);
-      return true;
+      return this.pathOf(url);
     } catch {
-      return false;
+      return null;
     }
   }
 

@@ -257,6 +257,10 @@ export class S3StoreDriver implements StoreDriver {
     return this.parse(url) !== null;
   }
 
+  objectOf(url: string): string | null {
+    return this.parse(url);
+  }
+
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;

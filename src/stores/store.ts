@@ -29,6 +29,14 @@ export class Store {
     return this.driver.capabilities.writable && !this.options.readOnly;
   }
 
+  /** Whether two urls of this store name one object (two spellings of it, or the same url). */
+  sameObject(a: string, b: string): boolean {
+    if (a === b) return true;
+    const object = (url: string) => (this.driver.objectOf ? this.driver.objectOf(url) : url);
+    const first = object(a);
+    return first !== null && first === object(b);
+  }
+
   write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);

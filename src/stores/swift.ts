@@ -295,6 +295,10 @@ export class SwiftStoreDriver implements StoreDriver {
     return this.parse(url) !== null;
   }
 
+  objectOf(url: string): string | null {
+    return this.parse(url);
+  }
+
   async list(prefix: string): Promise<string[]> {
     try {
       return await this.containers.names(this.container, prefix);

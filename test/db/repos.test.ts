@@ -267,9 +267,11 @@ forEachEngine((engine) => {
         [writing.id],
         'the write in progress keeps its row',
       );
-      assert.equal(await images.urlHeldByOtherImage('s3://bucket/copy', image.id), false);
-      assert.equal(await images.urlHeldByOtherImage('s3://bucket/copy', crypto.randomUUID()), true);
-      assert.equal(await images.urlHeldByOtherImage('http://web/b', crypto.randomUUID()), false, 'a dropped location holds nothing');
+      const holding = async (url: string) => (await images.locationsEndingAs(url)).map((l) => [l.imageId, l.url]);
+      assert.deepEqual(await holding('s3://bucket/copy'), [[image.id, 's3://bucket/copy']]);
+      assert.deepEqual(await holding('S3+https://key:secret@host/bucket/copy'), [[image.id, 's3://bucket/copy']], 'every spelling ends with the key');
+      assert.deepEqual(await holding('s3://bucket/other-copy'), [], 'the whole last segment, not a part of it');
+      assert.deepEqual(await holding('http://web/b'), [], 'a dropped location holds nothing');
     });
 
     test('insert then get returns the same image: booleans, null vs 0, BIGINT sizes, properties, tags', async () => {

@@ -1,4 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Db } from '../connection.ts';
 import type { Database } from '../schema.ts';
 import type { ImageLocation } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
@@ -109,14 +110,22 @@ export async function locationsToScrub(k: Kysely<Database>, limit: number, settl
   return rows.map(toLocation);
 }
 
-/** Whether a live location of another image points at `url`. */
-export async function urlHeldByOtherImage(k: Kysely<Database>, url: string, imageId: string): Promise<boolean> {
-  const row = await k
+/** Locations that hold data or may hold it again (a delayed delete can be restored). */
+export const HOLDING = [...LIVE, DELAYED] as const;
+
+/**
+ * The locations, of any image, in `statuses`, whose url ends as `url` does after its last '/': every
+ * spelling of one object ends with its key, so these are the candidates for naming the same object.
+ */
+export async function locationsEndingAs(db: Db, url: string, statuses: readonly string[]): Promise<Array<ImageLocation & { imageId: string }>> {
+  const tail = url.slice(url.lastIndexOf('/') + 1);
+  const chars = [...tail].length;
+  const ending = db.engine === 'sqlite' ? sql<string>`substr(url, ${-chars})` : sql<string>`right(url, ${chars})`;
+  const rows = await db.kysely
     .selectFrom('image_locations')
-    .select('id')
-    .where('url', '=', url)
-    .where('image_id', '!=', imageId)
-    .where('status', 'in', LIVE)
-    .executeTakeFirst();
-  return row !== undefined;
+    .selectAll()
+    .where('status', 'in', [...statuses])
+    .where(ending, '=', tail)
+    .execute();
+  return rows.map((row) => ({ ...toLocation(row), imageId: row.image_id }));
 }

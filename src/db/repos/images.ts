@@ -14,7 +14,8 @@ import {
   liveLocationsOf,
   locationsToScrub,
   moveLocations,
-  urlHeldByOtherImage,
+  HOLDING,
+  locationsEndingAs,
 } from './image-location-rows.ts';
 import { locksOfFinishedTasks, writesInStatuses, type WriteInProgress } from './image-recovery-queries.ts';
 import { locationsChanged, locationsUnchangedSince, writeLocationList } from './image-location-writes.ts';
@@ -317,16 +318,21 @@ export class ImagesRepo {
     return liveLocationsOf(this.k, imageId);
   }
 
+  /** The status of a location's row; null when there is none. */
+  async locationStatus(locationId: string): Promise<string | null> {
+    const row = await this.k.selectFrom('image_locations').select('status').where('id', '=', locationId).executeTakeFirst();
+    return row?.status ?? null;
+  }
+
   /**
-   * Hides a location and queues its data for removal (pending_delete), whatever the image's state;
-   * false when its row is gone (another scrubber purged it).
+   * Hides a location and queues its data for removal (pending_delete), whatever the image's state (and
+   * only while the row is in one of `from`, when given); false when its row is gone (another scrubber
+   * purged it) or in another status.
    */
-  async discardLocation(locationId: string): Promise<boolean> {
-    const res = await this.k
-      .updateTable('image_locations')
-      .set({ status: 'pending_delete', updated_at: nowTimestamp() })
-      .where('id', '=', locationId)
-      .executeTakeFirst();
+  async discardLocation(locationId: string, from?: readonly string[]): Promise<boolean> {
+    let query = this.k.updateTable('image_locations').set({ status: 'pending_delete', updated_at: nowTimestamp() }).where('id', '=', locationId);
+    if (from) query = query.where('status', 'in', [...from]);
+    const res = await query.executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
   }
 
@@ -375,8 +381,11 @@ export class ImagesRepo {
     return listImages(this.db, query);
   }
 
-  /** Whether a live location (active, or being written) of another image points at `url`. */
-  urlHeldByOtherImage(url: string, imageId: string): Promise<boolean> {
-    return urlHeldByOtherImage(this.k, url, imageId);
+  /**
+   * The locations, of any image, that hold data or may hold it again (pending, active, delayed_delete)
+   * and may name the object `url` names (see locationsEndingAs; the store tells which do).
+   */
+  locationsEndingAs(url: string): Promise<Array<ImageLocation & { imageId: string }>> {
+    return locationsEndingAs(this.db, url, HOLDING);
   }
 }
