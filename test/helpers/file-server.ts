@@ -59,6 +59,20 @@ export async function startFileServer(): Promise<FileServer> {
   };
 }
 
+/** A two-byte body whose second byte waits for `release()`: a download a test holds while it acts. */
+export function held(): { serve: (res: ServerResponse) => void; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  return {
+    serve: (res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 });
+      res.write('a');
+      void released.then(() => res.end('b'));
+    },
+    release,
+  };
+}
+
 /** Sends `total` bytes in small pieces every `everyMs`, so a test can act while the download runs. */
 export function trickle(total: number, everyMs: number, piece = 64 * 1024): (res: ServerResponse) => void {
   return (res) => {

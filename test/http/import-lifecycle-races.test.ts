@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { ServerResponse } from 'node:http';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { revertImport } from '../../src/import/finish.ts';
 import type { StagingArea } from '../../src/import/staging-area.ts';
 import type { TaskRow } from '../../src/db/repos/tasks.ts';
-import { startFileServer, type FileServer } from '../helpers/file-server.ts';
+import { held, startFileServer, type FileServer } from '../helpers/file-server.ts';
 import { client, expectError, JSON_ACCEPT } from '../helpers/http.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 
@@ -57,13 +56,8 @@ const lastTask = async (id: string) => (await api.get(`/v2/images/${id}/tasks`))
 
 /** Takes the one import slot with a web-download that trickles until released; the image importing it. */
 async function takeTheSlot(route: string): Promise<{ release: () => void; busy: string }> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  files.routes.set(route, (res: ServerResponse) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 });
-    res.write('a');
-    void released.then(() => res.end('b'));
-  });
+  const { serve, release } = held();
+  files.routes.set(route, serve);
   const busy = await api.createImage({ name: 'holds the slot' });
   assert.equal((await importImage(busy.id, { method: { name: 'web-download', uri: files.url(route) } })).status, 202);
   for (let i = 0; (await lastTask(busy.id))?.status !== 'processing'; i++) {

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob } from '../helpers/http.ts';
-import { startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
+import { held, startFileServer, trickle, type FileServer } from '../helpers/file-server.ts';
 import { nowTimestamp } from '../../src/domain/time.ts';
 import { taskRow } from '../helpers/tasks.ts';
 import { takeOverStaleLock } from '../../src/services/import-lock.ts';
@@ -627,13 +627,8 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
 });
 
 test("a legacy import task names its writer on the image while it saves, as an upload does (a node's start leaves it alone)", async () => {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  files.routes.set('/legacy-held.raw', (res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 2 });
-    res.write('a');
-    void released.then(() => res.end('b'));
-  });
+  const { serve, release } = held();
+  files.routes.set('/legacy-held.raw', serve);
   const created = await api.post('/v2/tasks', {
     type: 'import',
     input: {
