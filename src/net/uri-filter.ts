@@ -139,25 +139,27 @@ const INTERNAL_V6: Array<[string, number]> = [
   ['fec0::', 10],
   ['ff00::', 8],
 ];
-const internal = new BlockList();
-for (const [net, prefix] of INTERNAL_V4) internal.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of INTERNAL_V6) internal.addSubnet(net, prefix, 'ipv6');
-
+function blockList(v4: Array<[string, number]>, v6: Array<[string, number]>): BlockList {
+  const list = new BlockList();
+  for (const [net, prefix] of v4) list.addSubnet(net, prefix, 'ipv4');
+  for (const [net, prefix] of v6) list.addSubnet(net, prefix, 'ipv6');
+  return list;
+}
+const internal = blockList(INTERNAL_V4, INTERNAL_V6);
 // What Glance 25 refuses whatever its configuration (loopback, link-local and so cloud metadata), and
 // the addresses that reach this host as well (0.0.0.0, ::).
-const ALWAYS_REFUSED = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-] as const)
-  ALWAYS_REFUSED.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 127],
-  ['fe80::', 10],
-  ['::ffff:0:0:0', 96],
-] as const)
-  ALWAYS_REFUSED.addSubnet(net, prefix, 'ipv6');
+const ALWAYS_REFUSED = blockList(
+  [
+    ['0.0.0.0', 8],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+  ],
+  [
+    ['::', 127],
+    ['fe80::', 10],
+    ['::ffff:0:0:0', 96],
+  ],
+);
 
 /** The IPv4 address an IPv6 address carries (NAT64 64:ff9b::/96, 6to4 2002::/16), if any. */
 function embeddedIPv4(v6: string): string | null {
