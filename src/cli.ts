@@ -57,18 +57,12 @@ Configuration (oslo.config's INI, Glance's option names), later files winning:
                        when present, then DIR/glance-api.conf
 Without any of these, the embedded defaults apply: SQLite and a file store under ./data, no Keystone.`;
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 async function serve(config: Config): Promise<void> {
   const log = createLogger(logOptions(config));
   for (const warning of config.warnings) log.warn(warning);
   const host = config.get('DEFAULT', 'bind_host');
   const port = config.get('DEFAULT', 'bind_port');
   const noAuth = !pasteFlavor(config).keystone;
-  // Without authentication every caller is an admin: only loopback unless the operator says otherwise.
-  if (noAuth && !LOOPBACK.test(host) && !config.get('DEFAULT', 'noauth_allow_remote')) {
-    throw new Error(`refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`);
-  }
   const workers = config.get('DEFAULT', 'workers');
   if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
   if (cluster.isWorker) answerSupervisor();
@@ -121,23 +115,44 @@ function displayUrl(host: string, port: number): string {
  * The schema is synced once here so that workers do not race on it.
  */
 async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
+  // What every worker would refuse stops the service here, once, with its one line (exit code 2).
+  await (await configuredParts(config, log)).auth.close?.();
   await dbSync(config, log, true);
   let stopping = false;
-  const start = () =>
-    cluster.fork().on('exit', (code, signal) => {
-      if (stopping) return;
-      log.error(`worker exited (${signal ?? code}); starting another`);
-      setTimeout(start, 1000);
-    });
-  for (let i = 0; i < workers; i++) start();
-  // The supervisor answers /metrics with every worker's figures added up.
-  const metricsServer = await startMetrics(config, workersMetrics(), log);
-  log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
+  let metricsServer: Server | null = null;
+  const restarts = new Set<NodeJS.Timeout>();
   const stop = () => {
     stopping = true;
+    for (const timer of restarts) clearTimeout(timer);
     metricsServer?.close();
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
   };
+  const start = () => {
+    if (stopping) return;
+    cluster.fork().on('exit', (code, signal) => {
+      // The supervisor ends with its workers' worst code (1: cut off by graceful_shutdown_timeout).
+      if (code) process.exitCode = Math.max(Number(process.exitCode ?? 0), code);
+      if (stopping) return;
+      // A worker that stopped on the configuration (exit 2) would stop again: so does the service, as
+      // one process would, instead of starting workers for ever.
+      if (code === 2) {
+        log.error('a worker stopped on the configuration (above); stopping');
+        return stop();
+      }
+      log.error(`worker exited (${signal ?? code}); starting another`);
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        start();
+      }, 1000);
+      restarts.add(timer);
+    });
+  };
+  for (let i = 0; i < workers; i++) start();
+  // The supervisor answers /metrics with every worker's figures added up.
+  metricsServer = await startMetrics(config, workersMetrics(), log);
+  if (stopping)
+    metricsServer?.close(); // a worker stopped on the configuration meanwhile
+  else log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

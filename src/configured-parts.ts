@@ -1,4 +1,5 @@
 import { boolOption, ConfigError, type Config } from './config/index.ts';
+import { withoutPasswords } from './util/redact.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy, withPolicyAdmin } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
@@ -24,7 +25,16 @@ import type { ConnectionOptions } from 'node:tls';
 // cache settings), shared by `gaze serve` (app.ts) and the commands that check or use the configuration.
 
 export function databaseUrl(config: Config): string {
-  return config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
+  const url = config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
+  // Refused here, where the option's file and line are known (and before anything is opened).
+  if (!/^(sqlite:|postgres(ql)?(\+\w+)?:\/\/|mysql(\+\w+)?:\/\/)/.test(url)) {
+    config.refuse(
+      'database',
+      'connection',
+      `unsupported scheme in '${withoutPasswords(url)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`,
+    );
+  }
+  return url;
 }
 
 /**
@@ -229,6 +239,16 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  */
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
   databasePoolSize(config); // refuses a negative max_pool_size before anything is opened
+  databaseUrl(config); // and a connection of no engine Gaze has
+  // Without authentication every caller is an admin: only loopback unless the operator says otherwise.
+  const host = config.get('DEFAULT', 'bind_host');
+  if (!pasteFlavor(config).keystone && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host) && !config.get('DEFAULT', 'noauth_allow_remote')) {
+    config.refuse(
+      'DEFAULT',
+      'bind_host',
+      `refusing to serve without authentication on ${host}: set [DEFAULT] noauth_allow_remote = true, or use [paste_deploy] flavor = keystone`,
+    );
+  }
   // How long a delayed delete keeps the data (oslo.config's minimum for Glance's option is 0).
   const scrubTimeSeconds = scrubTime(config);
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.

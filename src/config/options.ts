@@ -243,7 +243,7 @@ export const OPTIONS = {
   metrics: {
     enabled: { type: 'bool', default: false },
     bind_host: { type: 'string', default: '127.0.0.1' },
-    bind_port: { type: 'int', default: 9393 },
+    bind_port: { type: 'int', default: 9393, min: 0, max: 65535 },
   },
   paste_deploy: {
     flavor: { type: 'string', default: '' },

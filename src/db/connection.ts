@@ -1,8 +1,9 @@
 import path from 'node:path';
+import { withoutPasswords } from '../util/redact.ts';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely';
 import { RefuseNulPlugin } from './refuse-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
@@ -46,7 +47,7 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
+    const kysely = new Kysely<Database>({ dialect: new TransactionalDdlSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
@@ -57,7 +58,7 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
   if (/^mysql(\+\w+)?:\/\//.test(connection)) return openMysql(connection, maxConnections);
-  throw new Error(`unsupported [database] connection '${connection}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
+  throw new Error(`unsupported [database] connection '${withoutPasswords(connection)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
 }
 
 function openMysql(connection: string, maxConnections: number): Db {
@@ -106,12 +107,35 @@ function openMysql(connection: string, maxConnections: number): Db {
   return { kysely, engine: 'mysql', close: () => kysely.destroy(), poolUsage };
 }
 
-/** Applies pending migrations; returns the names applied. */
+/**
+ * SQLite changes its schema inside transactions too (Kysely assumes it cannot): each migration then
+ * applies whole or not at all, so a `db sync` killed half-way leaves a schema the next one completes.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): SqliteAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/**
+ * Applies pending migrations; returns the names applied. Two processes that sync one SQLite file at
+ * once (Kysely takes no lock there): the one whose transaction lost answers SQLITE_BUSY, reads the
+ * schema again and finds it done.
+ */
 export async function syncSchema(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db: db.kysely, provider: migrationProvider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    const busy = db.engine === 'sqlite' && String((error as { code?: unknown } | undefined)?.code ?? '').startsWith('SQLITE_BUSY');
+    if (busy && attempt < 10) continue;
+    if (error) throw error;
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
 }
 
 // Failures to reach the server at all (oslo.db's DBConnectionError): refused, unresolvable, cut, timed

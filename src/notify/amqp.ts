@@ -1,4 +1,5 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { withoutPasswords } from '../util/redact.ts';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../util/logger.ts';
 import type { Notification, NotificationDriver } from './notifier.ts';
@@ -39,7 +40,7 @@ export function transportQuery(transportUrl: string): Record<string, string> {
  */
 export function amqpUrls(transportUrl: string, tls = false): string[] {
   const m = /^(?:rabbit|amqp|kombu)(?:\+\w+)?:\/\/([^/?]*)(?:\/([^?]*))?(?:\?.*)?$/.exec(transportUrl.trim());
-  if (!m) throw new Error(`transport_url '${transportUrl}' is not rabbit://user:password@host:port/vhost`);
+  if (!m) throw new Error(`transport_url '${withoutPasswords(transportUrl)}' is not rabbit://user:password@host:port/vhost`);
   const vhost = m[2] ?? '';
   return m[1]!.split(',').map((host) => {
     const hostPort = host.slice(host.lastIndexOf('@') + 1);

@@ -515,3 +515,26 @@ test('an unknown section with nothing under it (a leftover header of an older sa
   });
   withFile('[matchmaker_redis]\nhost = redis\n', (file) => refused(() => loadConfig(file, {}), /gaze\.conf:1: unknown section \[matchmaker_redis\]$/));
 });
+
+test('a database connection or transport_url that cannot be used stops start-up where it was set, without its password', async () => {
+  await assert.rejects(
+    configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\n[database]\nconnection = mariadb+pymysql://glance:S3cretDbPw@127.0.0.1:1/glance\n`),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /gaze\.conf:4: \[database\] connection: unsupported scheme in 'mariadb\+pymysql:\/\/glance:\*\*\*\*@127\.0\.0\.1:1\/glance'/);
+      assert.ok(!err.message.includes('S3cretDbPw'));
+      return true;
+    },
+  );
+  await assert.rejects(
+    configuredPartsOf(
+      (dir) => `[DEFAULT]\ndata_dir = ${dir}\n[oslo_messaging_notifications]\ndriver = messagingv2\ntransport_url = kafka://glance:K4fkaPw@127.0.0.1:1/\n`,
+    ),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /\[oslo_messaging_notifications\] transport_url: transport_url 'kafka:\/\/glance:\*\*\*\*@127\.0\.0\.1:1\/'/);
+      assert.ok(!err.message.includes('K4fkaPw'));
+      return true;
+    },
+  );
+});

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { startGazeProcess } from '../helpers/gaze.ts';
+import { runGaze, startGazeProcess } from '../helpers/gaze.ts';
 import { client, stalledUpload } from '../helpers/http.ts';
 
 const run = promisify(execFile);
@@ -50,10 +50,13 @@ test('gaze db sync creates the schema once; no-auth mode refuses a non-loopback 
     assert.match(firstSync.stdout, /applied 0001_initial/);
     const again = await run(process.execPath, [gazeBin, 'db', 'sync'], { env: { ...process.env, GAZE_CONFIG: conf } });
     assert.match(again.stdout, /up to date/);
-    await assert.rejects(
-      run(process.execPath, [gazeBin, 'serve', '--config', conf]),
-      (err: any) => err.code === 1 && /refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr),
-    );
+    // A configuration it refuses, with the one line naming the option (exit code 2), as `config check` says.
+    for (const command of [['serve'], ['config', 'check']]) {
+      await assert.rejects(
+        run(process.execPath, [gazeBin, ...command, '--config', conf]),
+        (err: any) => err.code === 2 && /gaze\.conf:3: \[DEFAULT\] bind_host: refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr),
+      );
+    }
     await assert.rejects(run(process.execPath, [gazeBin, 'frobnicate']), (err: any) => /unknown command 'frobnicate'/.test(err.stderr));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -73,4 +76,50 @@ test('workers = 2 serves from two processes that share one database', async () =
   } finally {
     await gaze.stop();
   }
+});
+
+/** The worker processes of a `workers = N` supervisor. */
+function workersOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test(
+  'workers = 2 with a configuration a worker refuses: the service stops with the one line and exit code 2, as one process does',
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-workers-refused-'));
+    try {
+      const conf = path.join(dir, 'gaze.conf');
+      writeFileSync(conf, `[DEFAULT]\nworkers = 2\nbind_port = 0\ndata_dir = ${dir}/data\n[oslo_policy]\npolicy_file = ${dir}/missing-policy.json\n`);
+      const started = Date.now();
+      const { code, stderr, stdout } = await runGaze(['serve', '--config-file', conf], { cwd: dir });
+      assert.equal(code, 2, stdout + stderr);
+      assert.match(stdout + stderr, /missing-policy\.json/);
+      assert.ok(Date.now() - started < 30_000, 'it stopped instead of starting workers for ever');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test('workers = 2: SIGTERM while a killed worker waits to be started again stops the supervisor, and no worker is left', { timeout: 60_000 }, async () => {
+  const gaze = await startGazeProcess({ DEFAULT: { workers: '2' } });
+  const supervisor = gaze.child.pid!;
+  const [first, second] = workersOf(supervisor);
+  assert.ok(first && second, 'two workers');
+  process.kill(first, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  const stopping = gaze.kill('SIGTERM');
+  const ended = await Promise.race([stopping.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+  if (!ended) process.kill(supervisor, 'SIGKILL');
+  assert.ok(ended, `the supervisor stopped:\n${gaze.output()}`);
+  assert.equal(alive(second), false, 'its other worker stopped too');
 });

@@ -239,22 +239,20 @@ const migrations: Record<string, Migration> = {
       } else if (adapter instanceof MysqlAdapter) {
         await sql`alter table image_properties modify value text null`.execute(db);
       } else {
-        // SQLite cannot drop a NOT NULL: the table is made again, with its rows and index, in one
-        // transaction (the migrator runs SQLite's steps without one): a crash leaves the old table whole,
-        // and no other process writes a property between the copy and the switch.
-        await db.transaction().execute(async (trx) => {
-          await trx.schema.dropTable('image_properties_new').ifExists().execute();
-          await createTable(trx, 'image_properties_new')
-            .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
-            .addColumn('name', 'varchar(255)', (c) => c.notNull())
-            .addColumn('value', 'text')
-            .addPrimaryKeyConstraint('pk_image_properties', ['image_id', 'name'])
-            .execute();
-          await sql`insert into image_properties_new (image_id, name, value) select image_id, name, value from image_properties`.execute(trx);
-          await trx.schema.dropTable('image_properties').execute();
-          await trx.schema.alterTable('image_properties_new').renameTo('image_properties').execute();
-          await trx.schema.createIndex('ix_image_properties_name').on('image_properties').columns(['name', 'value']).execute();
-        });
+        // SQLite cannot drop a NOT NULL: the table is made again, with its rows and index, in the
+        // migration's transaction (connection.ts): a crash leaves the old table whole, and no other
+        // process writes a property between the copy and the switch.
+        await db.schema.dropTable('image_properties_new').ifExists().execute();
+        await createTable(db, 'image_properties_new')
+          .addColumn('image_id', 'varchar(36)', (c) => c.notNull().references('images.id'))
+          .addColumn('name', 'varchar(255)', (c) => c.notNull())
+          .addColumn('value', 'text')
+          .addPrimaryKeyConstraint('pk_image_properties', ['image_id', 'name'])
+          .execute();
+        await sql`insert into image_properties_new (image_id, name, value) select image_id, name, value from image_properties`.execute(db);
+        await db.schema.dropTable('image_properties').execute();
+        await db.schema.alterTable('image_properties_new').renameTo('image_properties').execute();
+        await db.schema.createIndex('ix_image_properties_name').on('image_properties').columns(['name', 'value']).execute();
       }
     },
   },
