@@ -159,8 +159,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
         regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
       },
     },
-    (owner, properties) =>
-      images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, roles: ['admin', 'member', 'reader'] }), properties),
+    (owner, properties, submitter) => images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, ...submitter }), properties),
   );
   const metadefs: MetadefDeps = {
     namespaces: new MetadefNamespacesRepo(db),

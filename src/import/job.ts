@@ -51,6 +51,9 @@ export function importCaller(input: ImportInput): ProtectionCaller {
 export interface CallerCredentials {
   token: string | null;
   catalog: CatalogService[];
+  /** Who submitted a legacy task: its image is made with their rights, as Glance makes it. */
+  roles?: string[];
+  isAdmin?: boolean;
 }
 
 export interface EngineOptions {

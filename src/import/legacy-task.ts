@@ -43,7 +43,10 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   if (task.image_id) {
     image = await deps.images.require(task.image_id);
   } else {
-    image = await job.createImage(task.owner, properties as Record<string, unknown>);
+    // The submitter's rights (property protections, visibility, owner); a task resumed by another
+    // process no longer knows them, and gets a member's.
+    const submitter = { roles: job.caller?.roles ?? ['member', 'reader'], isAdmin: job.caller?.isAdmin ?? false };
+    image = await job.createImage(task.owner, properties as Record<string, unknown>, submitter);
     await deps.tasks.transition(task.id, ['processing'], { image_id: image.id });
     task.image_id = image.id;
     job.trackImage(image.id);

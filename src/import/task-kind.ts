@@ -3,8 +3,8 @@ import type { Image } from '../domain/image.ts';
 import type { FinishDeps, Revert } from './finish.ts';
 import type { ImportJob } from './job.ts';
 
-/** Creates the image of a legacy task, as the image service does for POST /v2/images. */
-export type CreateImage = (owner: string, properties: Record<string, unknown>) => Promise<Image>;
+/** Creates the image of a legacy task, as the image service does for POST /v2/images from its submitter. */
+export type CreateImage = (owner: string, properties: Record<string, unknown>, submitter: { roles: string[]; isAdmin: boolean }) => Promise<Image>;
 
 /** What the scheduler hands every kind of task. */
 export interface TaskJob extends Omit<ImportJob, 'input'> {

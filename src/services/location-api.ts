@@ -8,7 +8,7 @@ import { LOCATION_API_SCHEMA } from '../schemas/location.ts';
 import type { ServiceDeps } from './deps.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
-import { authorizeOnImage, findVisibleImage } from './access.ts';
+import { authorizeOnImage, findVisibleImage, refuseUnlessOwner } from './access.ts';
 import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
 
 const bodyValidator = new SchemaValidator('location', LOCATION_API_SCHEMA);
@@ -32,6 +32,10 @@ export class LocationApiService {
     const image = await findVisibleImage(this.deps, ctx, id);
     if (image.status !== 'queued') throw gazeError('LOCATIONS_STATUS', 'add', image.status);
     await authorizeOnImage(this.deps, ctx, 'add_image_location', image);
+    // The rule passes any service user; the data of another project's image is still not theirs to set
+    // (Glance's database refuses a non-admin who does not own the image). Nova and Cinder call with the
+    // user's token, whose project owns the image.
+    refuseUnlessOwner(ctx, image);
     // Callers without the service role (their own, or their service token's) may only name data on a web
     // server (Glance's rule).
     if (![...ctx.roles, ...ctx.serviceRoles].includes('service') && !(url.startsWith('http') && this.deps.stores.all().some((s) => s.type === 'http'))) {

@@ -146,7 +146,7 @@ export class TaskService {
     });
     await this.deps.tasks.insert(task);
     this.deps.notifier.info('task.create', taskPayload(task));
-    this.engine.submit(task);
+    this.engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog, roles: ctx.roles, isAdmin: ctx.isAdmin });
     return task;
   }
 }

@@ -258,3 +258,16 @@ test('a web server that announces one size and sends without end: the digest rea
   await new Promise((r) => setTimeout(r, 200));
   assert.ok(sent - after < 4 * 1024 * 1024, 'nothing keeps reading it');
 });
+
+test("a service user cannot register data for another project's image it can see (community, or shared with it): 403, and the image stays queued", async () => {
+  const nova: Caller = { project: 'service-project', roles: 'service', user: 'nova' };
+  for (const visibility of ['community', 'shared'] as const) {
+    const victim = await api.createImage({ name: `victim ${visibility}`, visibility }, alice);
+    if (visibility === 'shared') {
+      assert.equal((await api.post(`/v2/images/${victim.id}/members`, { member: 'service-project' }, { as: alice })).status, 200);
+    }
+    expectError(await post(victim.id, { url: web.url('/disk.raw') }, nova), 403, 'You do not own this image');
+    assert.deepEqual(await tasksOf(victim.id), [], 'no task was made');
+    assert.equal((await image(victim.id)).status, 'queued');
+  }
+});
