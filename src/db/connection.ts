@@ -185,6 +185,16 @@ export async function whenReachable<T>(
   }
 }
 
+/**
+ * Whether a write failed on a value longer than its column holds (PostgreSQL's varchar, MariaDB's
+ * varchar and 64 KiB TEXT, which reports a long multi-byte text cut mid-character as a bad string;
+ * SQLite keeps any length).
+ */
+export function isValueTooLong(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '22001' || code === 'ER_DATA_TOO_LONG' || code === 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD';
+}
+
 /** Whether a write failed on a unique constraint (a concurrent or duplicate insert), on either engine. */
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

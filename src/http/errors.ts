@@ -2,6 +2,7 @@ import { glanceAsciiJson } from './glance-json.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { GazeError, gazeError, isGazeError, type ErrorLayout } from '../domain/errors.ts';
+import { isValueTooLong } from '../db/connection.ts';
 
 // Errors are rendered as WebOb renders Glance's: a JSON, HTML or plain-text body chosen by Accept.
 
@@ -143,6 +144,7 @@ export function renderError(
 /** Maps anything thrown by a handler (or by fastify itself) to a Glance-shaped error. */
 export function toGazeError(err: unknown): GazeError {
   if (isGazeError(err)) return err;
+  if (isValueTooLong(err)) return gazeError('BAD_REQUEST', 'A value in the request is too long for the database (or holds characters it cannot store).');
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return gazeError('REQUEST_TOO_LARGE');
   if (e?.code === 'FST_ERR_BAD_URL' || e?.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return gazeError('BAD_REQUEST', e.message ?? 'Bad request');

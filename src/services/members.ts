@@ -119,7 +119,8 @@ export class MemberService {
     // The value is judged last, as Glance's member does when its status is set.
     if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
     if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
-    const row = (await this.deps.members.setStatus(imageId, memberId, status))!;
+    const row = await this.deps.members.setStatus(imageId, memberId, status);
+    if (!row) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId); // removed since it was looked up
     this.deps.notifier.info('image.member.update', memberPayload(row));
     return row;
   }

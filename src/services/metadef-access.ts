@@ -190,7 +190,8 @@ export function associationPayload(
 export function parseLimit(text: string | undefined, limits: { default: number; max: number } | null): number | undefined {
   if (text === undefined || text === '') return limits?.default;
   const n = limitParam(text);
-  return limits ? Math.min(n, limits.max) : n;
+  // Uncapped (the tag list, as in Glance) still within what every database takes as a LIMIT.
+  return Math.min(n, limits?.max ?? Number.MAX_SAFE_INTEGER);
 }
 
 export function parseSortDir(text: string | undefined): 'asc' | 'desc' {

@@ -114,4 +114,33 @@ forEachEngine((engine) => {
     assert.deepEqual(await loadMetadefs(repos, out, none, quiet), { loaded: 33, skipped: 0, failed: 0 });
     rmSync(dir, { recursive: true, force: true });
   });
+
+  test('tags loaded from a file (no updated_at) page by updated_at without repeating or losing any, both ways', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'gaze-metadef-tags-')), 'tags.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        namespace: 'Paging::Tags',
+        display_name: 'p',
+        visibility: 'public',
+        protected: false,
+        tags: [{ name: 't1' }, { name: 't2' }, { name: 't3' }],
+      }),
+    );
+    assert.deepEqual(await loadMetadefs(repos, file, none, quiet), { loaded: 1, skipped: 0, failed: 0 });
+    const ns = (await repos.namespaces.get('Paging::Tags'))!;
+    await repos.contents.insertTag(ns.id, 't4');
+    for (const sortDir of ['asc', 'desc'] as const) {
+      const seen: string[] = [];
+      let marker: Awaited<ReturnType<typeof repos.contents.tags>>[number] | undefined;
+      for (let page = 0; page < 10; page++) {
+        const [tag] = await repos.contents.tags(ns.id, { sortKey: 'updated_at', sortDir, limit: 1, marker });
+        if (!tag) break;
+        seen.push(tag.name);
+        marker = tag;
+      }
+      assert.deepEqual([...seen].sort(), ['t1', 't2', 't3', 't4'], `${sortDir}: ${seen.join(',')}`);
+      assert.equal(seen.at(sortDir === 'asc' ? -1 : 0), 't4', 'no updated_at sorts lowest');
+    }
+  });
 });

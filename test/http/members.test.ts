@@ -1,9 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import type { App } from '../../src/app.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
 
-let gaze: RunningGaze;
+let gaze: RunningGaze & { app: App };
 let api: ReturnType<typeof client>;
 before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { image_member_quota: '2' } });
@@ -152,5 +153,26 @@ test("the member API weighs an image's visibility before the member policy, as G
     ['DELETE', own],
   ] as Array<[string, string, unknown?]>) {
     expectError(await call(method, path, json), 404, 'The resource could not be found.');
+  }
+});
+
+test('a member removed while its status change is under way: 404, as for a member that is not there', async () => {
+  const img = await api.createImage({ name: 'removed meanwhile', visibility: 'shared' }, alice);
+  assert.equal((await api.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice })).status, 200);
+  const members = gaze.app.deps.members;
+  const setStatus = members.setStatus.bind(members);
+  // The owner's DELETE commits between the member's lookup and its status write.
+  members.setStatus = async (imageId, member, status) => {
+    await members.remove(imageId, member);
+    return setStatus(imageId, member, status);
+  };
+  try {
+    expectError(
+      await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'accepted' }, as: bob, headers: JSON_ACCEPT }),
+      404,
+      `bob-project not found in the member list of the image ${img.id}.`,
+    );
+  } finally {
+    members.setStatus = setStatus;
   }
 });

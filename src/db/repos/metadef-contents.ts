@@ -1,7 +1,8 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, MetadefObjectsTable, MetadefPropertiesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
-import { insertReturningId } from '../dialect.ts';
+import { insertReturningId, orderNullsLow } from '../dialect.ts';
+import { afterMarker } from '../keyset.ts';
 import type { MetadefObject, MetadefProperty, MetadefTag, PropertyDefinition } from '../../domain/metadefs.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
@@ -125,20 +126,17 @@ export class MetadefContentsRepo {
     const keys = [...new Set<TagSortKey>([q.sortKey, 'created_at', 'id'])];
     let query = this.db.kysely.selectFrom('metadef_tags').select(['id', 'name', 'created_at', 'updated_at']).where('namespace_id', '=', namespaceId);
     if (q.marker) {
+      // Tags a file loaded have no updated_at: NULL sorts lowest on every engine, as in the other lists.
       const marker = q.marker as unknown as Record<string, unknown>;
-      const cmp = q.sortDir === 'asc' ? '>' : '<';
       query = query.where((eb) =>
-        eb.or(
-          keys.map((key, i) =>
-            eb.and([
-              ...keys.slice(0, i).map((k) => (marker[k] === null ? eb(k, 'is', null) : eb(k, '=', marker[k] as never))),
-              marker[key] === null ? eb.lit(q.sortDir === 'asc') : eb(key, cmp, marker[key] as never),
-            ]),
-          ),
+        afterMarker(
+          eb,
+          keys.map((column) => ({ column, dir: q.sortDir })),
+          (column) => marker[column],
         ),
       );
     }
-    for (const key of keys) query = query.orderBy(sql`${sql.ref(key)} ${sql.raw(q.sortDir)}`);
+    for (const key of keys) query = query.orderBy(orderNullsLow(this.db.engine, key, q.sortDir));
     if (q.limit !== undefined) query = query.limit(q.limit);
     return query.execute();
   }

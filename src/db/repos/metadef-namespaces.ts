@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Database, MetadefNamespacesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import { insertReturningId, orderNullsLow } from '../dialect.ts';
+import { afterMarker } from '../keyset.ts';
 import type { MetadefAssociation, MetadefNamespace, MetadefResourceType } from '../../domain/metadefs.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
@@ -76,22 +77,12 @@ export class MetadefNamespacesRepo {
     const keys = [...new Set<NamespaceSortKey>([q.sortKey, 'created_at', 'id'])];
     if (q.marker) {
       const marker = q.marker as unknown as Record<string, unknown>;
-      const value = (key: NamespaceSortKey) => (key === 'protected' && marker.protected !== null ? Number(marker.protected) : marker[key]);
-      const cmp = q.sortDir === 'asc' ? '>' : '<';
+      const value = (key: string) => (key === 'protected' && marker.protected !== null ? Number(marker.protected) : marker[key]);
       query = query.where((eb) =>
-        eb.or(
-          keys.map((key, i) =>
-            eb.and([
-              ...keys.slice(0, i).map((k) => (value(k) === null ? eb(k, 'is', null) : eb(k, '=', value(k) as never))),
-              value(key) === null
-                ? q.sortDir === 'asc'
-                  ? eb(key, 'is not', null)
-                  : eb.lit(false)
-                : q.sortDir === 'asc'
-                  ? eb(key, cmp, value(key) as never)
-                  : eb.or([eb(key, cmp, value(key) as never), eb(key, 'is', null)]),
-            ]),
-          ),
+        afterMarker(
+          eb,
+          keys.map((column) => ({ column, dir: q.sortDir })),
+          value,
         ),
       );
     }
