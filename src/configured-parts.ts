@@ -17,7 +17,7 @@ import { AmqpNotificationDriver, amqpUrls, tlsVersions, transportQuery } from '.
 import { GLANCE_OPTION_NAMES } from './config/glance-option-names.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
-import { whenReachable } from './db/connection.ts';
+import { engineOf, whenReachable } from './db/connection.ts';
 import { readPemFile } from './net/tls-fetch.ts';
 import type { ConnectionOptions } from 'node:tls';
 
@@ -27,7 +27,7 @@ import type { ConnectionOptions } from 'node:tls';
 export function databaseUrl(config: Config): string {
   const url = config.get('database', 'connection') ?? `sqlite:///${config.dataPath('gaze.db')}`;
   // Refused here, where the option's file and line are known (and before anything is opened).
-  if (!/^(sqlite:|postgres(ql)?(\+\w+)?:\/\/|mysql(\+\w+)?:\/\/)/.test(url)) {
+  if (engineOf(url) === null) {
     config.refuse(
       'database',
       'connection',

@@ -36,9 +36,18 @@ function loadPg(): typeof import('pg') {
  * `postgresql://user:pw@host:port/db` (`postgresql+psycopg2://` is accepted too), or MySQL/MariaDB as
  * Glance writes it: `mysql+pymysql://user:pw@host:port/db` (or `mysql://`).
  */
+/** The engine a `[database] connection` names by its scheme; null for none Gaze has. */
+export function engineOf(connection: string): Engine | null {
+  if (connection.startsWith('sqlite:')) return 'sqlite';
+  if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) return 'postgresql';
+  if (/^mysql(\+\w+)?:\/\//.test(connection)) return 'mysql';
+  return null;
+}
+
 export function openDatabase(connection: string, opts: { maxConnections?: number } = {}): Db {
   const maxConnections = opts.maxConnections ?? 10;
-  if (connection.startsWith('sqlite:')) {
+  const engine = engineOf(connection);
+  if (engine === 'sqlite') {
     const rest = connection.replace(/^sqlite:\/\//, '');
     const file = rest === '' || rest === '/:memory:' ? ':memory:' : rest.replace(/^\//, '');
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -50,14 +59,14 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
     const kysely = new Kysely<Database>({ dialect: new TransactionalDdlSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
-  if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) {
+  if (engine === 'postgresql') {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
     const pool = new (loadPg().Pool)({ connectionString: url, max: maxConnections });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
-  if (/^mysql(\+\w+)?:\/\//.test(connection)) return openMysql(connection, maxConnections);
+  if (engine === 'mysql') return openMysql(connection, maxConnections);
   throw new Error(`unsupported [database] connection '${withoutPasswords(connection)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
 }
 

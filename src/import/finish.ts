@@ -54,10 +54,8 @@ export async function failAndRevert(f: FinishDeps, revert: Revert | null, stale:
   const image = task.image_id ? await deps.images.get(task.image_id) : null;
   const said = revert ? await revert(f, task, image) : null;
   if (said) message = `${message} ${said}`;
-  const failed = await deps.tasks.transition(task.id, ['pending', 'processing'], { status: 'failure', message, ...ended(f) });
-  if (!failed) return; // ended meanwhile (by a cancel, or by the process that took it over)
-  logTaskFailure(deps.log, task.id, task.image_id, message);
-  await notifyTask(deps, 'task.failure', task.id);
+  // Nothing more when it ended meanwhile (by a cancel, or by the process that took it over).
+  await failUnfinished(f, task, message);
 }
 
 /**
