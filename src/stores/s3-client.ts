@@ -65,20 +65,29 @@ export function byteCounter(key: string, declared: number | undefined): Transfor
 }
 
 /**
+ * How long a request whose body is already whole in memory (a part, a small object) may go on after
+ * its write is cancelled. The server may have the whole body and store it although its client stopped
+ * waiting; were such a part stored after the multipart upload's abort, it would stay behind for good.
+ */
+export const WHOLE_BODY_GRACE_MS = 10_000;
+
+/**
  * The client as one write uses it: its requests are cancelled by `cancel`, and the first that fails
  * is reported to `failed`. Creating, completing and aborting a multipart upload are short and must not
- * be cut off half-way (the server might create or complete it without us learning of it); parts and
- * single PUTs are.
+ * be cut off half-way (the server might create or complete it without us learning of it). A request
+ * that streams the source is cut off at once; one whose body is whole in memory is given
+ * `wholeBodyGraceMs` to finish, so that what it stores is there when the write cleans up after itself.
  */
-export function cancellableClient(client: S3Client, cancel: AbortSignal, failed: (err: unknown) => void): S3Client {
+export function cancellableClient(client: S3Client, cancel: AbortSignal, failed: (err: unknown) => void, wholeBodyGraceMs = WHOLE_BODY_GRACE_MS): S3Client {
+  const late = new AbortController();
+  cancel.addEventListener('abort', () => setTimeout(() => late.abort(), wholeBodyGraceMs).unref(), { once: true });
   const scoped = Object.create(client) as S3Client;
   scoped.send = ((command: Parameters<S3Client['send']>[0], options?: object) => {
-    const cancellable = !(
-      command instanceof CreateMultipartUploadCommand ||
-      command instanceof CompleteMultipartUploadCommand ||
-      command instanceof AbortMultipartUploadCommand
-    );
-    const sent = client.send(command, cancellable ? { ...options, abortSignal: cancel } : options);
+    const uncancellable =
+      command instanceof CreateMultipartUploadCommand || command instanceof CompleteMultipartUploadCommand || command instanceof AbortMultipartUploadCommand;
+    const body: unknown = (command.input as { Body?: unknown }).Body;
+    const whole = typeof body === 'string' || body instanceof Uint8Array;
+    const sent = client.send(command, uncancellable ? options : { ...options, abortSignal: whole ? late.signal : cancel });
     return sent.catch((err: unknown) => {
       failed(err);
       throw err;

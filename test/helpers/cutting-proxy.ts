@@ -21,6 +21,16 @@ export interface CuttingProxy {
   cutGets(count: number, afterBytes: number, path?: RegExp): void;
   /** Answers the next `count` requests of `method` (to paths matching `path`) with `status` and `body`, after reading their body. */
   refuse(count: number, method: string, path: RegExp, status: number, body: string): void;
+  /**
+   * Holds back the last byte of the next `count` request bodies of `method` (to paths matching `path`)
+   * for `ms` after the client sent it, then sends it on even if the client has gone: a server that got
+   * a whole body and finishes the request after its client stopped waiting.
+   */
+  holdBodyEnds(count: number, method: string, path: RegExp, ms: number): void;
+  /** How many bodies are being held back now. */
+  readonly holding: number;
+  /** Resolves once every request forwarded so far has been answered upstream (or failed). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,6 +40,9 @@ export async function startCuttingProxy(target: string, opts: { keepHost?: boole
   const requests: ForwardedRequest[] = [];
   let cuts = { left: 0, afterBytes: 0, path: /./ };
   let refusals = { left: 0, method: '', path: /./, status: 503, body: '' };
+  let holds = { left: 0, method: '', path: /./, ms: 0 };
+  let holding = 0;
+  const upstreamDone: Promise<void>[] = [];
   const server = createServer((req, res) => {
     const forwarded = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
     requests.push(forwarded);
@@ -72,7 +85,28 @@ export async function startCuttingProxy(target: string, opts: { keepHost?: boole
       },
     );
     out.on('error', () => res.socket?.destroy());
-    req.pipe(out);
+    upstreamDone.push(new Promise<void>((resolve) => out.once('close', resolve)));
+    const hold = holds.left > 0 && forwarded.method === holds.method && holds.path.test(forwarded.path);
+    if (!hold) {
+      req.pipe(out);
+      return;
+    }
+    holds.left--;
+    const { ms } = holds;
+    let last: Buffer | null = null;
+    req.on('data', (chunk: Buffer) => {
+      if (chunk.length === 0) return;
+      if (last) out.write(last);
+      out.write(chunk.subarray(0, chunk.length - 1));
+      last = chunk.subarray(chunk.length - 1);
+    });
+    req.once('end', () => {
+      holding++;
+      setTimeout(() => {
+        holding--;
+        out.end(last ?? undefined);
+      }, ms);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -84,6 +118,15 @@ export async function startCuttingProxy(target: string, opts: { keepHost?: boole
     },
     refuse: (count, method, path, status, body) => {
       refusals = { left: count, method, path, status, body };
+    },
+    holdBodyEnds: (count, method, path, ms) => {
+      holds = { left: count, method, path, ms };
+    },
+    get holding() {
+      return holding;
+    },
+    settled: async () => {
+      await Promise.all(upstreamDone);
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -142,6 +142,35 @@ test('s3: aborting a multi-part write mid-way leaves no multipart upload or segm
   assert.deepEqual(await listAll(driver), []);
 });
 
+test('s3: an abort while the server still finishes a part it got whole leaves no segment behind', async () => {
+  // A part whose body the server has whole is stored even if its client stops waiting; an abort of the
+  // multipart upload made before that part is stored does not remove it. Each part's last byte is held
+  // back here, as a busy server would finish it late.
+  const proxy = await startCuttingProxy(swift.s3.endpoint, { keepHost: true });
+  try {
+    const bucket = bucketName();
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+    const driver = new S3StoreDriver({ endpoint: proxy.url, accessKey: swift.s3.accessKey, secretKey: swift.s3.secretKey, bucket, partSize: 5 * MiB });
+    proxy.holdBodyEnds(2, 'PUT', /[?&]partNumber=/, 1_000);
+    const controller = new AbortController();
+    const stalling = stallingAfter(11 * MiB); // two whole parts, then nothing
+    const writing = driver.write('finished-late', stalling, { signal: controller.signal });
+    writing.catch(() => {});
+    const deadline = Date.now() + 20_000;
+    while (proxy.holding < 2) {
+      assert.ok(Date.now() < deadline, 'the two parts never reached the server');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    controller.abort();
+    await assert.rejects(writing, (err: unknown) => err instanceof StoreError && err.code === 'ABORTED');
+    await proxy.settled();
+    assert.deepEqual(await listAll(driver), []);
+    await driver.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('s3: a source that fails after several parts leaves nothing and its own error reaches the caller', async () => {
   const driver = await freshDriver({ partSize: 5 * MiB });
   const failing = failingAfter(randomBytes(12 * MiB), 'connection reset by peer');
