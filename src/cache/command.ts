@@ -39,7 +39,9 @@ export async function runCacheCommand(verb: string | undefined, operands: string
         return;
       case 'delete':
         for (const id of need(operands, 'delete')) {
-          const found = (await cache.evict(id)) || cache.dequeue(id);
+          const evicted = await cache.evict(id);
+          const dequeued = cache.dequeue(id);
+          const found = evicted || dequeued;
           print(found ? `gaze: image ${id} removed from the cache` : `gaze: image ${id} is neither cached nor queued`);
         }
         return;

@@ -21,13 +21,17 @@ export interface ImageFacts {
 
 export class ImageCache {
   private readonly index: CacheIndex;
+  private readonly databasePath: string;
+  /** The fills running in this process, so that evicting an image also gives up its fill. */
+  private readonly fills = new Map<string, CacheFill>();
 
   constructor(
     readonly dir: string,
     databaseName = 'cache.db',
   ) {
     for (const sub of ['', 'incomplete', 'invalid']) mkdirSync(path.join(dir, sub), { recursive: true });
-    this.index = new CacheIndex(path.isAbsolute(databaseName) ? databaseName : path.join(dir, databaseName));
+    this.databasePath = path.isAbsolute(databaseName) ? databaseName : path.join(dir, databaseName);
+    this.index = new CacheIndex(this.databasePath);
   }
 
   private paths(id: string) {
@@ -61,11 +65,20 @@ export class ImageCache {
   /** Starts putting an image into the cache; null when it is being filled already. */
   beginFill(image: ImageFacts & { size: number }): CacheFill | null {
     const target: FillTarget = { size: image.size, checksum: image.checksum };
-    return CacheFill.begin(image.id, this.paths(image.id), target, (size, checksum) => this.index.put(image.id, size, checksum));
+    const fill = CacheFill.begin(image.id, this.paths(image.id), target, {
+      commit: (size, checksum) => {
+        this.index.put(image.id, size, checksum);
+        this.index.dequeue(image.id); // queued meanwhile: it is there now
+      },
+      over: () => this.fills.delete(image.id),
+    });
+    if (fill) this.fills.set(image.id, fill);
+    return fill;
   }
 
-  /** Removes an image's copy; whether there was one. */
+  /** Removes an image's copy, and gives up a fill of it under way; whether there was a copy. */
   async evict(id: string): Promise<boolean> {
+    this.fills.get(id)?.abandon();
     const had = this.index.remove(id);
     await rm(this.paths(id).final, { force: true });
     return had;
@@ -79,8 +92,9 @@ export class ImageCache {
     return this.index.get(id) !== undefined;
   }
 
+  /** Queues an image for the prefetcher, unless it is cached already (as Glance's queue_image). */
   queue(id: string): void {
-    this.index.queue(id);
+    if (!this.isCached(id)) this.index.queue(id);
   }
 
   dequeue(id: string): boolean {
@@ -137,7 +151,7 @@ export class ImageCache {
       result.invalid++;
     }
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
-      if (!entry.isFile() || !IMAGE_ID.test(entry.name) || this.index.get(entry.name)) continue;
+      if (!entry.isFile() || !IMAGE_ID.test(entry.name) || this.index.get(entry.name) || this.isIndexFile(entry.name)) continue;
       // A fill that has just put its file in place writes its row a moment later.
       const info = await stat(path.join(this.dir, entry.name)).catch(() => null);
       if (info && Date.now() - info.mtimeMs > UNINDEXED_GRACE_MS) {
@@ -146,6 +160,12 @@ export class ImageCache {
       }
     }
     return result;
+  }
+
+  /** The index's own files (image_cache_sqlite_db may be a name an image id could have, such as `db`). */
+  private isIndexFile(name: string): boolean {
+    const file = path.join(this.dir, name);
+    return file === this.databasePath || file.startsWith(`${this.databasePath}-`);
   }
 
   close(): void {

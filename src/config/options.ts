@@ -70,7 +70,7 @@ export const OPTIONS = {
     image_cache_stall_time: { type: 'int', default: 86400, min: 0 },
     image_cache_driver: { type: 'string', default: 'centralized_db' },
     image_cache_sqlite_db: { type: 'string', default: 'cache.db' },
-    cache_prefetcher_interval: { type: 'int', default: 300 },
+    cache_prefetcher_interval: { type: 'int', default: 300, min: 1 },
     // Which location of an image a read tries first: the list's order, or by store type.
     location_strategy: { type: 'string', default: 'location_order' },
     http_retries: { type: 'int', default: 3 },

@@ -3,7 +3,7 @@ import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError } from '../domain/errors.ts';
 import type { ImageCache, CachedImage } from '../cache/image-cache.ts';
-import type { CacheFill } from '../cache/cache-fill.ts';
+import type { CacheFill, FillOutcome } from '../cache/cache-fill.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
@@ -49,21 +49,34 @@ export class ImageCacheService {
     return stream;
   }
 
-  /** A whole download from a store, copied into the cache as it passes, without ever holding the client back. */
+  /**
+   * A whole download from a store, copied into the cache as it passes, without ever holding the client
+   * back. Its last byte waits for the copy's check: data that is not the image's (a store that changed
+   * it) is cut off before its end, so the client sees a broken transfer, as from Glance's cache.
+   */
   passThrough(image: Image, stream: Readable): Readable {
     if (!this.cache || !this.settings.serveDownloads || image.status !== 'active' || image.size === null) return stream;
     const fill = this.cache.beginFill({ id: image.id, size: image.size, checksum: image.checksum });
     if (!fill) return stream; // being filled by another reader already
     let ended = false;
+    let held: Buffer | null = null;
     const tee = new Transform({
       transform(chunk: Buffer, _enc, done) {
         fill.offer(chunk);
-        done(null, chunk);
+        if (chunk.length === 0) return done();
+        // Only the last byte is held: the answer's headers go out with the first chunk.
+        if (held) this.push(held);
+        held = chunk.subarray(chunk.length - 1);
+        done(null, chunk.subarray(0, chunk.length - 1));
       },
       flush: (done) => {
         ended = true;
-        if (!fill.fellBehind) void this.finishFill(fill);
-        done();
+        if (fill.fellBehind) return done(null, held ?? undefined);
+        this.finishFill(fill).then(
+          (outcome) =>
+            done(outcome === 'mismatch' ? new Error(`the data of image ${image.id} is not the image's (size or checksum)`) : null, held ?? undefined),
+          () => done(null, held ?? undefined),
+        );
       },
     });
     tee.on('close', () => {
@@ -82,9 +95,11 @@ export class ImageCacheService {
     return stream.pipe(tee);
   }
 
-  private async finishFill(fill: CacheFill): Promise<void> {
-    if (await fill.finish()) await this.cache!.prune(this.settings.maxBytes);
-    else this.deps.log.warn({ image: fill.imageId }, 'the cached copy did not match the image and was discarded');
+  private async finishFill(fill: CacheFill): Promise<FillOutcome> {
+    const outcome = await fill.finish();
+    if (outcome === 'kept') await this.cache!.prune(this.settings.maxBytes);
+    if (outcome === 'mismatch') this.deps.log.warn({ image: fill.imageId }, 'the data read for the cache did not match the image and was discarded');
+    return outcome;
   }
 
   /** The image is gone or not active any more: its copy must never be served. */
@@ -201,7 +216,7 @@ export class ImageCacheService {
       fill.abandon();
       return false;
     }
-    if (!(await fill.consume(source, this.stopping.signal))) return false;
+    if ((await fill.consume(source, this.stopping.signal)) !== 'kept') return false;
     await cache.prune(this.settings.maxBytes);
     return true;
   }

@@ -1,5 +1,6 @@
 // The cache's files and index on a real directory: fills that become entries only when whole and right,
-// one fill per image, LRU pruning, and the sweep of stalled fills, invalid copies and unindexed files.
+// one fill per image, fills given up by an evict, the queue, LRU pruning, the sweep of stalled fills,
+// invalid copies and unindexed files, and `gaze cache delete`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,6 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageCache } from '../../src/cache/image-cache.ts';
+import { CacheIndex } from '../../src/cache/cache-index.ts';
+import { runCacheCommand } from '../../src/cache/command.ts';
+import type { ImagesRepo } from '../../src/db/repos/images.ts';
 import { closeHashWorkers } from '../../src/ingest/hashing.ts';
 
 let dir: string;
@@ -29,7 +33,7 @@ after(async () => {
 async function fill(imageId: string, data: Buffer, checksum: string | null = md5(data), size = data.length): Promise<boolean> {
   const f = cache.beginFill({ id: imageId, size, checksum });
   assert.ok(f);
-  return f.consume(Readable.from([data]), new AbortController().signal);
+  return (await f.consume(Readable.from([data]), new AbortController().signal)) === 'kept';
 }
 
 test('a fill becomes an entry only with the right size and md5; a wrong one lands in invalid/, not in the cache', async () => {
@@ -102,6 +106,65 @@ test('sweep removes stalled fills, invalid copies and old files the index does n
   );
   rmSync(fresh);
   rmSync(justPlaced);
+});
+
+test('evicting an image gives up its fill under way: the copy never lands, and its image may be filled again', async () => {
+  const data = randomBytes(50_000);
+  const image = id();
+  const filling = cache.beginFill({ id: image, size: data.length, checksum: md5(data) });
+  assert.ok(filling);
+  filling.offer(data.subarray(0, 20_000));
+  assert.equal(await cache.evict(image), false, 'nothing was cached yet');
+  filling.offer(data.subarray(20_000));
+  assert.equal(await filling.finish(), 'dropped');
+  assert.equal(cache.isCached(image), false);
+  assert.equal(existsSync(path.join(dir, image)), false);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(readdirSync(path.join(dir, 'incomplete')), []);
+  assert.equal(await fill(image, data), true, 'a later fill is not given up by the evict before it');
+  assert.equal(cache.isCached(image), true);
+});
+
+test('a fill that lands takes its image off the queue, and a cached image is not queued again', async () => {
+  const data = randomBytes(5000);
+  const image = id();
+  cache.queue(image);
+  assert.equal(await fill(image, data), true);
+  assert.equal(cache.queued().includes(image), false);
+  cache.queue(image);
+  assert.equal(cache.queued().includes(image), false);
+});
+
+test('gaze cache delete of an image both cached and queued (queued by another process as it landed) removes both', async () => {
+  const data = randomBytes(5000);
+  const image = id();
+  assert.equal(await fill(image, data), true);
+  const other = new CacheIndex(path.join(dir, 'cache.db'));
+  other.queue(image);
+  other.close();
+  const lines: string[] = [];
+  const opts = { dir, database: 'cache.db', maxBytes: 1e9, stallSeconds: 60, images: {} as ImagesRepo, print: (l: string) => lines.push(l) };
+  await runCacheCommand('delete', [image], undefined, opts);
+  assert.deepEqual(lines, [`gaze: image ${image} removed from the cache`]);
+  assert.equal(cache.isCached(image), false);
+  assert.equal(cache.queued().includes(image), false, 'not fetched again by the prefetcher');
+});
+
+test("sweep leaves the index's own files alone, even under a name an image id could have", async () => {
+  const hexDir = mkdtempSync(path.join(tmpdir(), 'gaze-cache-'));
+  const named = new ImageCache(hexDir, 'db');
+  try {
+    named.queue(id());
+    const old = new Date(Date.now() - 3_600_000);
+    for (const name of readdirSync(hexDir)) if (name.startsWith('db')) utimesSync(path.join(hexDir, name), old, old);
+    const swept = await named.sweep(60_000);
+    assert.equal(swept.unknown, 0);
+    assert.ok(existsSync(path.join(hexDir, 'db')));
+    assert.equal(named.queued().length, 1);
+  } finally {
+    named.close();
+    rmSync(hexDir, { recursive: true, force: true });
+  }
 });
 
 test('the queue keeps its order and each id once', () => {

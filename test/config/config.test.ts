@@ -494,6 +494,8 @@ test("integer options outside oslo.config's bounds stop start-up where they were
     ['DEFAULT', 'bind_port = 70000', /\[DEFAULT\] bind_port: 70000 is not valid: Should be less than or equal to 65535$/],
     ['DEFAULT', 'backlog = 0', /\[DEFAULT\] backlog: 0 is not valid: Should be greater than or equal to 1$/],
     ['wsgi', 'task_pool_threads = 0', /\[wsgi\] task_pool_threads: 0 is not valid: Should be greater than or equal to 1$/],
+    // Gaze's own: the prefetcher's period (0 ran it every millisecond).
+    ['DEFAULT', 'cache_prefetcher_interval = 0', /\[DEFAULT\] cache_prefetcher_interval: 0 is not valid: Should be greater than or equal to 1$/],
   ];
   for (const [section, line, message] of cases) withFile(`[${section}]\n${line}\n`, (file) => refused(() => loadConfig(file, {}), message));
   withFile('[DEFAULT]\nworkers =\nbind_port = 65535\napi_limit_max = 1\n', (file) => {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice } from '../helpers/http.ts';
@@ -89,6 +89,44 @@ test('deactivated and deleted images leave the cache and are not served from it'
   await whenCached(id);
   assert.equal((await api.del(`/v2/images/${id}`)).status, 204);
   assert.equal(await cachedEntry(id), undefined);
+});
+
+test('an image deleted or deactivated while a download fills the cache is not cached when that download ends', async () => {
+  for (const end of ['delete', 'deactivate'] as const) {
+    const data = randomBytes(8_000_000);
+    const id = await uploaded(data);
+    const res = await fetch(`${gaze.url}/v2/images/${id}/file`);
+    const reader = res.body!.getReader();
+    const first = await reader.read(); // the client holds the rest back: the fill is under way
+    const ended = end === 'delete' ? await api.del(`/v2/images/${id}`) : await api.post(`/v2/images/${id}/actions/deactivate`);
+    assert.equal(ended.status, 204);
+    const rest: Uint8Array[] = [first.value!];
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest.push(chunk.value);
+    assert.deepEqual(Buffer.concat(rest), data, 'the download under way still gets its bytes');
+    await until(async () => (readdirSync(path.join(cacheDir(), 'incomplete')).length === 0 ? true : undefined), 'the fill to end');
+    assert.equal(await cachedEntry(id), undefined, `${end}: no entry`);
+    assert.equal(existsSync(path.join(cacheDir(), id)), false, `${end}: no file`);
+  }
+});
+
+test('a download that fills the cache from store data that is not the image (same size) is cut off before its end', async () => {
+  const data = randomBytes(600_000);
+  const id = await uploaded(data);
+  const changed = Buffer.from(data);
+  changed.write('XXXX', 300_000);
+  writeFileSync(storeFile(id), changed);
+  const res = await fetch(`${gaze.url}/v2/images/${id}/file`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-length'), String(data.length));
+  await assert.rejects(res.arrayBuffer(), 'the client sees a broken transfer, not a whole 200');
+  assert.equal(await cachedEntry(id), undefined);
+  const refused = path.join(cacheDir(), 'invalid', id);
+  assert.ok(existsSync(refused), 'the copy was refused');
+  rmSync(refused); // the periodic sweep's job; the next tests expect invalid/ empty
+  // A good copy of the image downloads whole again and fills the cache.
+  writeFileSync(storeFile(id), data);
+  assert.deepEqual((await download(id)).body, data);
+  await whenCached(id);
 });
 
 test('concurrent misses of one image fill the cache once, and every reader gets the whole image', async () => {
