@@ -25,6 +25,7 @@ const MARKER_EOS = 0;
 const MARKER_FOOTER = 3;
 const SUPPORTED_SUBFORMATS = new Set(['monolithicsparse', 'streamoptimized']);
 const EXTENT_ACCESS = new Set(['rw', 'rdonly', 'noaccess']);
+const PARENT = 'VMDK has a parent (backing file)';
 
 type Mode = 'undecided' | 'sparse' | 'text' | 'none';
 
@@ -102,6 +103,8 @@ interface Descriptor {
   createType: string | null;
   nonAscii: boolean;
   tooLarge: boolean;
+  /** createType named more than once, or read otherwise by qemu (the first, case-sensitive `createType`). */
+  ambiguousType: boolean;
 }
 
 export class VmdkInspector implements FormatInspector {
@@ -164,7 +167,9 @@ export class VmdkInspector implements FormatInspector {
     }
     this.sparse = h;
     this.capacitySectors = head.readBigUInt64LE(12);
-    const declared = h.descriptorSectors * BigInt(SECTOR);
+    // Of capacity 0, qemu opens the file as a descriptor file: from the descriptor's place up to a NUL,
+    // whatever length the header declares (up to its cap). The check must read what qemu reads.
+    const declared = this.capacitySectors === 0n ? BigInt(VMDK_DESCRIPTOR_MAX) + 1n : h.descriptorSectors * BigInt(SECTOR);
     this.descTruncated = declared > BigInt(VMDK_DESCRIPTOR_MAX);
     const length = this.descTruncated ? VMDK_DESCRIPTOR_MAX : Number(declared);
     if (length > 0) this.descRegion = new CapturedRegion(EMBEDDED_DESCRIPTOR_OFFSET, length);
@@ -191,7 +196,9 @@ export class VmdkInspector implements FormatInspector {
       const tooLarge = this.mode === 'text' ? !ended && this.total > VMDK_DESCRIPTOR_MAX : this.descTruncated && !ended;
       const original = data.toString('latin1');
       const text = original.toLowerCase();
-      result = { text, createType: findCreateType(original, text), nonAscii: data.some((b) => b > 0x7f), tooLarge };
+      const createType = findCreateType(original, text);
+      const ambiguousType = text.split('createtype').length > 2 || qemuCreateType(original) !== createType;
+      result = { text, createType, nonAscii: data.some((b) => b > 0x7f), tooLarge, ambiguousType };
     }
     if (this.finished) this.descriptor = result;
     return result;
@@ -244,7 +251,11 @@ export class VmdkInspector implements FormatInspector {
     if (desc.tooLarge) return 'VMDK descriptor too large';
     const type = desc.createType?.toLowerCase();
     if (!type || !SUPPORTED_SUBFORMATS.has(type)) return 'Unsupported subformat';
-    if (desc.nonAscii) return 'Invalid VMDK descriptor data';
+    if (desc.nonAscii || desc.ambiguousType) return 'Invalid VMDK descriptor data';
+    // qemu follows a parent as qcow2 follows a backing file: another host file, or a URL (json: names).
+    if (desc.text.includes('parentfilenamehint')) return PARENT;
+    const parentCid = /^[ \t]*parentcid[ \t]*=[ \t]*"?([^"\s]*)/m.exec(desc.text)?.[1];
+    if (parentCid !== undefined && parentCid !== 'ffffffff') return PARENT;
     let extents = 0;
     let unsafeExtent = false;
     for (const raw of desc.text.split('\n')) {
@@ -288,6 +299,18 @@ function isMarker(sector: Buffer, type: number, valueMustBeZero: boolean): boole
   if (sector.readUInt32LE(8) !== 0 || sector.readUInt32LE(12) !== type) return false;
   for (let i = 16; i < SECTOR; i++) if (sector[i] !== 0) return false;
   return true;
+}
+
+/**
+ * createType as qemu reads it: after the first `createType` (case-sensitive, anywhere), two characters
+ * on (`="`), up to the next quote; null when qemu finds none.
+ */
+function qemuCreateType(original: string): string | null {
+  const at = original.indexOf('createType');
+  if (at < 0) return null;
+  const start = at + 'createType'.length + 2;
+  const end = original.indexOf('"', start);
+  return start < original.length && end >= 0 ? original.slice(start, end) : null;
 }
 
 /** createType="..." (case-insensitive key); null when absent or longer than oslo accepts (64). */

@@ -262,11 +262,11 @@ describe('vmdk edge cases', () => {
   const good = ['# Disk DescriptorFile', 'version=1', 'createType="monolithicSparse"', 'RW 100 SPARSE "disk.vmdk"'];
   const check = (d: Buffer) => feedAll(new VmdkInspector(), d);
 
-  function sparse(text: string, opts: { version?: number; descSector?: number; descSectors?: number } = {}): Buffer {
+  function sparse(text: string, opts: { version?: number; descSector?: number; descSectors?: number; capacity?: bigint } = {}): Buffer {
     const d = Buffer.alloc(512 * 24);
     d.write('KDMV', 0, 'latin1');
     d.writeUInt32LE(opts.version ?? 1, 4);
-    d.writeBigUInt64LE(2048n, 12);
+    d.writeBigUInt64LE(opts.capacity ?? 2048n, 12);
     d.writeBigUInt64LE(BigInt(opts.descSector ?? 1), 28);
     d.writeBigUInt64LE(BigInt(opts.descSectors ?? 20), 36);
     d.write(text, 512, 'latin1');
@@ -313,6 +313,34 @@ describe('vmdk edge cases', () => {
     const unterminated = Buffer.concat([d, Buffer.alloc(VMDK_DESCRIPTOR_MAX, 'a')]);
     unterminated.fill('#', 512 + descriptor(good).length);
     assert.deepEqual(check(unterminated).failures, [{ check: 'descriptor', message: 'VMDK descriptor too large' }]);
+  });
+  test('createType is read as qemu reads it (the first, case-sensitive); a descriptor naming it twice fails', () => {
+    const msg = (lines: string[]) => check(descriptor(lines)).failures.map((f) => f.message);
+    // qemu takes createType="monolithicFlat" here, and reads the relative extent "x" beside the image.
+    const twoCases = ['# Disk DescriptorFile', 'CREATETYPE="monolithicSparse"', 'createType="monolithicFlat"', 'RW 8 FLAT "x" 0'];
+    assert.deepEqual(msg(twoCases), ['Invalid VMDK descriptor data']);
+    assert.deepEqual(msg([...good, 'createType="monolithicSparse"']), ['Invalid VMDK descriptor data']);
+    assert.deepEqual(msg(['# Disk DescriptorFile', 'CreateType="monolithicSparse"', good[3]!]), ['Invalid VMDK descriptor data']);
+  });
+  test('a vmdk with a parent (a backing file, which qemu follows) fails the check', () => {
+    const msg = (lines: string[]) => check(descriptor(lines)).failures.map((f) => f.message);
+    assert.deepEqual(msg([...good.slice(0, 3), 'parentCID=ffffffff', 'parentFileNameHint="/var/lib/secret.vmdk"', good[3]!]), [
+      'VMDK has a parent (backing file)',
+    ]);
+    assert.deepEqual(msg([...good.slice(0, 3), "parentFileNameHint=\"json:{'driver':'http'}\"", good[3]!]), ['VMDK has a parent (backing file)']);
+    assert.deepEqual(msg([...good.slice(0, 3), 'parentCID=1234abcd', good[3]!]), ['VMDK has a parent (backing file)']);
+    assert.deepEqual(msg([...good.slice(0, 3), 'parentCID=ffffffff', good[3]!]), []);
+  });
+  test('a sparse header of capacity 0 has its descriptor read as qemu reads it then: up to a NUL, past the sectors declared', () => {
+    // One declared sector of descriptor, not NUL-terminated, then an extent naming a host file.
+    const declared = `${good.join('\n')}\n# `.padEnd(512, 'p'); // a comment to the sector's end
+    const hidden = sparse(declared + '\nRW 8 FLAT "/etc/passwd" 0\n', { capacity: 0n, descSectors: 1 });
+    assert.deepEqual(check(hidden).failures, [{ check: 'descriptor', message: 'Invalid extent filenames found' }]);
+    // With capacity, qemu reads only the sectors declared, and so does the check.
+    assert.deepEqual(check(sparse(declared + '\nRW 8 FLAT "/etc/passwd" 0\n', { descSectors: 1 })).failures, []);
+    // An honest empty disk (qemu-img create -f vmdk x 0) still passes, with a virtual size of 0.
+    const empty = check(sparse(descriptor(good).toString('latin1'), { capacity: 0n }));
+    assert.deepEqual(empty, { matches: true, virtualSize: 0, failures: [], subformat: 'monolithicSparse' });
   });
   test('unsupported versions and descriptor places are not vmdk (as oslo.utils)', () => {
     assert.equal(check(sparse('', { version: 4 })).matches, false);

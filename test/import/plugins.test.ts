@@ -15,6 +15,7 @@ import { judge as realJudge, type FormatPolicy, type Verdict } from '../../src/f
 import { createPlugins, type PluginOptions } from '../../src/import/plugins/index.ts';
 import { PluginFailed, type ImportPlugin, type PluginContext } from '../../src/import/plugins/plugin.ts';
 import { detectCompression } from '../../src/import/plugins/decompression.ts';
+import { qemuImgInfo } from '../../src/import/plugins/qemu-img.ts';
 import { imageRecord } from '../helpers/images.ts';
 import { runLimited, ProcessOutputTooLarge } from '../../src/util/limited-process.ts';
 
@@ -399,6 +400,18 @@ test('image_conversion refuses a raw output larger than image_size_cap before wr
   const r = context(join(d, 'big.qcow2'), { disk_format: 'qcow2' }, { sizeCap: 16 * MiB });
   await rejectsWith(plugin('image_conversion').run(r.ctx), `The converted image is larger than image_size_cap (${16 * MiB} bytes)`);
   assert.deepEqual(await readdir(d), ['big.qcow2']);
+});
+
+test('qemu-img info that does not finish (a FIFO it waits on) is killed after its wall-clock limit, and the task told', async () => {
+  const d = await workdir();
+  const fifo = join(d, 'waits');
+  execFileSync('mkfifo', [fifo]);
+  const limits = { infoCpuSeconds: 8, convertCpuSeconds: 30, addressSpaceMiB: 1024, convertAddressSpaceMiB: 2048, infoWallSeconds: 1 };
+  await assert.rejects(
+    qemuImgInfo(fifo, 'raw', limits, new AbortController().signal),
+    (err: unknown) => err instanceof PluginFailed && err.message === 'qemu-img info did not finish within 1 seconds',
+  );
+  assert.deepEqual(await processesMentioning(fifo), [], 'qemu-img is gone');
 });
 
 /** Pids of running processes whose command line mentions `needle`. */

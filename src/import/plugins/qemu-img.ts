@@ -10,7 +10,15 @@ export interface QemuImgLimits {
   addressSpaceMiB: number;
   /** Address space of `convert`, which runs I/O threads. */
   convertAddressSpaceMiB: number;
+  /** Wall-clock limit of `info` (120 s unless a test says otherwise). */
+  infoWallSeconds?: number;
 }
+
+/**
+ * `info` reads headers and should take moments; the CPU limit does not stop one that waits (a FIFO or
+ * a hung mount named by an image), which would hold its task slot for ever.
+ */
+const INFO_WALL_SECONDS = 120;
 
 /** The parts of `qemu-img info --output=json` the plugin looks at. */
 export interface QemuImgInfo {
@@ -27,12 +35,17 @@ export function qemuDriver(diskFormat: string): string {
 }
 
 export async function qemuImgInfo(path: string, diskFormat: string, limits: QemuImgLimits, signal: AbortSignal): Promise<QemuImgInfo> {
+  const wallSeconds = limits.infoWallSeconds ?? INFO_WALL_SECONDS;
+  const tooLong = AbortSignal.timeout(wallSeconds * 1000);
   const { stdout, stderr } = await run(
     ['info', '-f', qemuDriver(diskFormat), '--output=json', path],
     { cpuSeconds: limits.infoCpuSeconds, addressSpaceBytes: limits.addressSpaceMiB * 1024 * 1024 },
     path,
-    signal,
-  );
+    AbortSignal.any([signal, tooLong]),
+  ).catch((err: unknown) => {
+    if (tooLong.aborted && !signal.aborted) throw new PluginFailed(`qemu-img info did not finish within ${wallSeconds} seconds`, { cause: err });
+    throw err;
+  });
   // Glance treats any diagnostic from info as a failure: it may mean qemu-img saw something odd.
   if (stderr.trim()) throw new PluginFailed(hidePath(stderr.trim(), path));
   try {
