@@ -1,22 +1,42 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Authenticator, RequestContext } from './context.ts';
+import type { Image } from '../domain/image.ts';
 import { DEFAULT_RULES, DEPRECATED_RULES } from './policy-rules.ts';
 import { gazeError } from '../domain/errors.ts';
 
 // A small evaluator for oslo.policy check strings: `role:x`, `rule:x`, `field:%(target)s`,
-// `'literal':%(target)s`, `@`, `!`, `not`, `and`, `or` and parentheses. Rules are parsed once.
+// `'literal':%(target)s`, `@`, `!`, `not`, `and`, `or` and parentheses. Rules are parsed once, as
+// oslo.policy parses them (its tokens, its literals, its credentials), so that a rule means the same.
 
 type Node =
   { kind: 'true' } | { kind: 'false' } | { kind: 'not'; expr: Node } | { kind: 'and' | 'or'; items: Node[] } | { kind: 'check'; left: string; right: string };
 
-export type PolicyTarget = Record<string, string | boolean | null | undefined>;
+/** What `%(name)s` in a check reads; a name it lacks fails the check (oslo's KeyError). */
+export type PolicyTarget = Record<string, unknown>;
 
-function tokenize(text: string): string[] {
-  // `%(field)s` holds parentheses that are not grouping: protect them as `%{field}s` first.
-  const protectedText = text.replace(/%\((\w+)\)s/g, '%{$1}s');
-  const spaced = protectedText.replace(/\(/g, ' ( ').replace(/\)/g, ' ) ');
-  return spaced.split(/\s+/).filter((t) => t !== '');
+type Token = { type: '(' | ')' | 'and' | 'or' | 'not' | 'string'; text: string } | { type: 'check'; text: string };
+
+/**
+ * oslo.policy's tokens: words split at white space; parentheses count only at a word's start and end
+ * (`or(role:x)` is one check, not an operator); a quoted word is a string, which no rule may hold.
+ */
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  for (const word of text.split(/\s+/)) {
+    if (word === '') continue;
+    const clean = word.replace(/^\(+/, '');
+    for (let i = 0; i < word.length - clean.length; i++) tokens.push({ type: '(', text: '(' });
+    if (clean === '') continue;
+    const core = clean.replace(/\)+$/, '');
+    const lowered = core.toLowerCase();
+    if (lowered === 'and' || lowered === 'or' || lowered === 'not') tokens.push({ type: lowered, text: core });
+    else if (core !== '' && clean.length >= 2 && (clean[0] === '"' || clean[0] === "'") && clean.at(-1) === clean[0])
+      tokens.push({ type: 'string', text: clean });
+    else if (core !== '') tokens.push({ type: 'check', text: core });
+    for (let i = 0; i < clean.length - core.length; i++) tokens.push({ type: ')', text: ')' });
+  }
+  return tokens;
 }
 
 /** Parses a check string; what cannot be understood denies, as in oslo.policy, and is told in `problems`. */
@@ -24,10 +44,10 @@ function parseRule(text: string, problems: string[]): Node {
   const tokens = tokenize(text);
   if (tokens.length === 0) return { kind: 'true' };
   let pos = 0;
-  const peek = () => tokens[pos];
+  const peek = () => tokens[pos]?.type;
   const parseOr = (): Node => {
     const items = [parseAnd()];
-    while (peek()?.toLowerCase() === 'or') {
+    while (peek() === 'or') {
       pos++;
       items.push(parseAnd());
     }
@@ -35,14 +55,14 @@ function parseRule(text: string, problems: string[]): Node {
   };
   const parseAnd = (): Node => {
     const items = [parseNot()];
-    while (peek()?.toLowerCase() === 'and') {
+    while (peek() === 'and') {
       pos++;
       items.push(parseNot());
     }
     return items.length === 1 ? items[0]! : { kind: 'and', items };
   };
   const parseNot = (): Node => {
-    if (peek()?.toLowerCase() === 'not') {
+    if (peek() === 'not') {
       pos++;
       return { kind: 'not', expr: parseNot() };
     }
@@ -51,16 +71,17 @@ function parseRule(text: string, problems: string[]): Node {
   const parseAtom = (): Node => {
     const token = tokens[pos++];
     if (token === undefined) throw new Error(`unexpected end of policy rule '${text}'`);
-    if (token === '(') {
+    if (token.type === '(') {
       const inner = parseOr();
-      if (tokens[pos++] !== ')') throw new Error(`unbalanced parentheses in policy rule '${text}'`);
+      if (tokens[pos++]?.type !== ')') throw new Error(`unbalanced parentheses in policy rule '${text}'`);
       return inner;
     }
-    return parseCheck(token, text, problems);
+    if (token.type !== 'check') throw new Error(`unexpected '${token.text}' in policy rule '${text}'`);
+    return parseCheck(token.text, text, problems);
   };
   try {
     const node = parseOr();
-    if (pos !== tokens.length) throw new Error(`unexpected '${tokens[pos]}' in policy rule '${text}'`);
+    if (pos !== tokens.length) throw new Error(`unexpected '${tokens[pos]!.text}' in policy rule '${text}'`);
     return node;
   } catch (err) {
     problems.push(`${(err as Error).message}: the rule denies`);
@@ -91,7 +112,7 @@ function parseListRule(rule: unknown[], problems: string[]): Node {
     .map((inner) => (typeof inner === 'string' ? [inner] : Array.isArray(inner) ? inner : [String(inner)]))
     .filter((inner) => inner.length > 0)
     .map((inner): Node => {
-      const checks = inner.map((check) => parseCheck(String(check).replace(/%\((\w+)\)s/g, '%{$1}s'), text, problems));
+      const checks = inner.map((check) => parseCheck(String(check), text, problems));
       return checks.length === 1 ? checks[0]! : { kind: 'and', items: checks };
     });
   if (alternatives.length === 0) return { kind: 'false' };
@@ -205,39 +226,120 @@ export class Policy {
       const node = this.rules.get(right) ?? (fallback ? undefined : this.rules.get('default'));
       return node ? this.evaluate(node, ctx, target, depth + 1, fallback || !this.rules.has(right)) : false;
     }
-    if (left === 'role') return ctx.roles.includes(interpolate(right, target).toLowerCase());
     const expected = interpolate(right, target);
-    // `'literal':%(field)s` compares a constant with a target field.
-    if (/^'.*'$/.test(left)) return left.slice(1, -1) === expected;
-    // oslo.context's policy values: `is_admin` is not among them, so `is_admin:True` never matches in Glance.
-    const credentials: Record<string, string | boolean | null> = {
-      project_id: ctx.projectId,
-      user_id: ctx.userId,
-    };
-    const actual = credentials[left];
-    if (actual === undefined || actual === null) return false;
-    if (typeof actual === 'boolean') return String(actual).toLowerCase() === expected.toLowerCase();
-    return actual === expected;
+    if (expected === null) return false; // the target lacks a field the check names
+    if (left === 'role') return ctx.roles.includes(expected.toLowerCase());
+    // `'public':%(visibility)s`, `True:%(protected)s`: a Python literal compared with the target's field.
+    const literal = pythonLiteral(left);
+    if (literal !== undefined) return literal === expected;
+    // Otherwise a credential, by a dotted path; of a list, any element.
+    return credentialMatches(policyValues(ctx), left.split('.'), expected);
   }
 }
 
-function interpolate(text: string, target: PolicyTarget): string {
-  return text.replace(/%\{(\w+)\}s/g, (_, key: string) => {
-    const value = target[key];
-    return value === undefined || value === null ? '\u0000missing' : String(value);
-  });
-}
-
-/** The policy target of an image, as Glance builds it. */
-export function imageTarget(image: { owner: string | null; visibility: string }, memberId?: string | null): PolicyTarget {
+/**
+ * oslo.context's policy values (`to_policy_values`): `is_admin` is not among them, so `is_admin:True`
+ * never matches in Glance. What Gaze's contexts do not carry is None there too.
+ */
+function policyValues(ctx: RequestContext): Record<string, unknown> {
   return {
-    project_id: image.owner,
-    owner: image.owner,
-    visibility: image.visibility,
-    // Glance puts the caller's project as member_id when the caller is a member of the image.
-    member_id: memberId ?? null,
+    user_id: ctx.userId,
+    user_domain_id: null,
+    system_scope: null,
+    domain_id: null,
+    project_id: ctx.projectId,
+    project_domain_id: null,
+    roles: ctx.roles,
+    // keystonemiddleware's default when Keystone names no admin project.
+    is_admin_project: true,
+    service_user_id: null,
+    service_user_domain_id: null,
+    service_project_id: null,
+    service_project_domain_id: null,
+    service_roles: ctx.serviceRoles,
   };
 }
+
+function credentialMatches(value: unknown, path: string[], expected: string): boolean {
+  // A credential the caller lacks (a token without a project) matches nothing, not even a target's
+  // None: oslo.policy lets "None" meet "None" (a documented difference).
+  if (path.length === 0) return value !== null && value !== undefined && pythonStr(value) === expected;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const [key, ...rest] = path;
+  if (!Object.hasOwn(value, key!)) return false;
+  const next = (value as Record<string, unknown>)[key!];
+  if (Array.isArray(next)) return next.some((item) => credentialMatches(item, rest, expected));
+  return credentialMatches(next, rest, expected);
+}
+
+/** What Python's `str()` gives for a value, as `%(name)s` and oslo's comparisons see it. */
+function pythonStr(value: unknown): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (Array.isArray(value)) return `[${value.map((v) => (typeof v === 'string' ? `'${v}'` : pythonStr(v))).join(', ')}]`;
+  return String(value);
+}
+
+/** `ast.literal_eval` of a check's left side for the literals a rule can hold; undefined when it is none. */
+function pythonLiteral(text: string): string | undefined {
+  if (text === 'True' || text === 'False' || text === 'None') return text;
+  if (/^[+-]?\d+$/.test(text)) return String(BigInt(text));
+  if (text.length >= 2 && (text[0] === "'" || text[0] === '"') && text.at(-1) === text[0] && !text.slice(1, -1).includes(text[0]!)) {
+    return text.slice(1, -1);
+  }
+  return undefined;
+}
+
+/** `match % target`: null when the target lacks a field the match names. */
+function interpolate(text: string, target: PolicyTarget): string | null {
+  let missing = false;
+  const result = text.replace(/%\((\w+)\)s/g, (_, key: string) => {
+    if (!Object.hasOwn(target, key) || target[key] === undefined) {
+      missing = true;
+      return '';
+    }
+    return pythonStr(target[key]);
+  });
+  return missing ? null : result;
+}
+
+/**
+ * The policy target of an image, as Glance's ImageTarget gives it: the image's fields (`id`, and
+ * `project_id` for its owner), then its extra properties; `member_id` is the caller's project when the
+ * caller is a member of the image.
+ */
+export function imageTarget(image: ImageFields, memberId?: string | null): PolicyTarget {
+  const fields: PolicyTarget = {
+    id: image.id,
+    name: image.name,
+    status: image.status,
+    visibility: image.visibility,
+    protected: image.protected,
+    os_hidden: image.os_hidden,
+    checksum: image.checksum,
+    os_hash_algo: image.os_hash_algo,
+    os_hash_value: image.os_hash_value,
+    owner: image.owner,
+    size: image.size,
+    virtual_size: image.virtual_size,
+    container_format: image.container_format,
+    disk_format: image.disk_format,
+    min_ram: image.min_ram,
+    min_disk: image.min_disk,
+    created_at: image.created_at,
+    updated_at: image.updated_at,
+  };
+  const target: PolicyTarget = {};
+  for (const [key, value] of Object.entries(image.properties ?? {})) target[key] = value;
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) target[key] = value;
+  target.project_id = image.owner;
+  target.member_id = memberId ?? null;
+  return target;
+}
+
+/** The image as a policy target reads it; tests and callers without a whole image give what they have. */
+export type ImageFields = { owner: string | null; visibility: string } & Partial<Omit<Image, 'owner' | 'visibility'>>;
 
 /** An authenticator whose contexts are admin by the policy's `context_is_admin` rule, as Glance decides it. */
 export function withPolicyAdmin(auth: Authenticator, policy: Policy): Authenticator {

@@ -1,3 +1,4 @@
+import { imageTarget } from '../auth/policy.ts';
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
@@ -151,7 +152,7 @@ export class ImageCacheService {
   }
 
   private enforce(ctx: RequestContext, rule: string, image?: Image): void {
-    const target = image ? { project_id: image.owner, owner: image.owner, visibility: image.visibility } : {};
+    const target = image ? imageTarget(image) : {};
     this.deps.policy.enforce(rule, ctx, target);
   }
 

@@ -1,3 +1,4 @@
+import { imageTarget } from '../auth/policy.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
@@ -28,7 +29,7 @@ export class TaskService {
 
   async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
     const image = await findVisibleImage(this.deps, ctx, imageId, 'NOT_FOUND');
-    if (!this.deps.policy.check('get_image', ctx, { project_id: image.owner, owner: image.owner, visibility: image.visibility, member_id: ctx.projectId })) {
+    if (!this.deps.policy.check('get_image', ctx, imageTarget(image, ctx.projectId))) {
       throw gazeError('NOT_FOUND');
     }
     const rows = await this.deps.tasks.listForImage(imageId);

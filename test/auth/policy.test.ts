@@ -27,6 +27,10 @@ test('Glance default rules: members modify their own images, readers only read, 
 test('a missing target field never matches, even against a missing credential', () => {
   const policy = new Policy({ odd: 'project_id:%(nothing)s' });
   assert.equal(policy.check('odd', makeContext({ requestId: 'r', projectId: null, roles: [] }), {}), false);
+  // Nor does a credential the caller lacks meet a target's None (oslo.policy lets "None" meet "None").
+  const noProject = makeContext({ requestId: 'r', projectId: null, roles: ['reader'] });
+  assert.equal(new Policy().check('get_images', noProject, { project_id: null }), false);
+  assert.equal(new Policy().check('get_image', noProject, imageTarget({ owner: null, visibility: 'private' })), false);
 });
 
 test('check strings: not, parentheses, @, !, rule references and literals', () => {
@@ -77,6 +81,50 @@ test("oslo.policy's other spellings: operators in any case, the old list syntax;
   // oslo.context's policy values have no is_admin: such a check never matches in Glance 25
   assert.equal(policy.check('asAdmin', ctx('p', ['admin']), {}), false);
   assert.deepEqual(policy.warnings, []);
+});
+
+test("rules mean what they mean to Debian's oslo.policy: its tokens, its literals, its credentials, Glance's image target", () => {
+  // Each answer below is oslo.policy's own (3.x, Glance 25's), for a member of p1 and this target.
+  const target = { project_id: 'p1', owner: 'p1', visibility: 'public', protected: true, license: 'restricted', member_id: null, os_hidden: false, min_ram: 0 };
+  const member = makeContext({ requestId: 'r', projectId: 'p1', userId: 'u', roles: ['member'] });
+  const answers: Array<[string, boolean]> = [
+    ['role:admin or(role:member)', false], // `or(role:member` is one check, and the `)` after it unbalanced
+    ['(role:admin)or(role:member)', false], // one role check, of the role `admin)or(role:member`
+    ['role:admin or (role:member)', true],
+    ["not 'restricted':%(license)s", false],
+    ['not True:%(protected)s', false],
+    ['True:%(protected)s', true],
+    ['False:%(os_hidden)s', true],
+    ['not is_admin_project:True', false],
+    ["'public':%(visibility)s", true],
+    ['"public":%(visibility)s', true],
+    ['0:%(min_ram)s', true],
+    ['roles:member', true],
+    ['project_id:%(member_id)s', false],
+    ['None:%(member_id)s', true],
+    ["role:member and 'x y':%(visibility)s", false], // a quoted word with a space: the rule cannot be read
+    ["not 'restricted':%(nothing)s", true], // a field the target lacks fails its check
+    ['(((role:member)))', true],
+    ['role:member)', false],
+  ];
+  for (const [rule, expected] of answers) assert.equal(new Policy({ r: rule }).check('r', member, target), expected, rule);
+  // Glance's ImageTarget: the image's fields and its extra properties, `id` and `project_id` among them.
+  const image = imageTarget({
+    id: 'i1',
+    owner: 'p1',
+    visibility: 'shared',
+    protected: true,
+    os_hidden: false,
+    status: 'active',
+    disk_format: 'qcow2',
+    min_ram: 512,
+    properties: { license: 'restricted', owner: 'not-this' },
+  });
+  const download = new Policy({ download_image: "role:member and project_id:%(project_id)s and not 'restricted':%(license)s" });
+  assert.equal(download.check('download_image', member, image), false);
+  assert.equal(download.check('download_image', member, imageTarget({ owner: 'p1', visibility: 'shared', properties: {} })), true);
+  const fields = new Policy({ r: "True:%(protected)s and 'qcow2':%(disk_format)s and 512:%(min_ram)s and 'i1':%(id)s and project_id:%(owner)s" });
+  assert.equal(fields.check('r', member, image), true, 'a core field wins over an extra property of its name');
 });
 
 test('a policy file that is not valid YAML is named in the error', () => {
