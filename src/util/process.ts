@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** Whether a process of this host with that pid is running (signal 0 probes without signalling). */
@@ -24,29 +24,46 @@ const BOOT_ID = (() => {
 })();
 
 /**
- * This process's name among the nodes sharing one database: `host:pid:boot:random`. Host, pid and boot
- * let a neighbour on the same host see that it is gone; the random part tells apart the processes a
- * pid stood for.
+ * The process-id namespace this process sees pids in. Containers that share a host name (host
+ * networking, or replicas given one name) share the boot but not the pids: a pid of another namespace
+ * cannot be probed from here, and would look dead.
+ */
+const PID_NAMESPACE = (() => {
+  try {
+    return /\d+/.exec(readlinkSync('/proc/self/ns/pid'))?.[0] ?? 'unknown-pid-namespace';
+  } catch {
+    return 'unknown-pid-namespace';
+  }
+})();
+
+/**
+ * This process's name among the nodes sharing one database: `host:pid:boot:pidns:random`. Host, pid,
+ * boot and pid namespace let a neighbour in the same host and namespace see that it is gone; the random
+ * part tells apart the processes a pid stood for.
  */
 export function nodeName(): string {
-  return `${hostname()}:${process.pid}:${BOOT_ID}:${crypto.randomUUID()}`;
+  return `${hostname()}:${process.pid}:${BOOT_ID}:${PID_NAMESPACE}:${crypto.randomUUID()}`;
 }
 
 /**
  * Whether the node of that name is known to be gone: it ran on this host, and the host has rebooted
- * since or its process no longer runs. A node of another host cannot be probed from here (false): that
- * host's own next start recovers what its dead processes left.
+ * since or its process (of this pid namespace) no longer runs. A node of another host, or of another pid
+ * namespace of this one, cannot be probed from here (false): it is judged by its row and leases alone.
  */
 export function nodeGone(name: string): boolean {
   const [host, pid, ...rest] = name.split(':');
   if (host !== hostname()) return false;
-  const boot = rest.length > 1 ? rest[0] : undefined; // names of `host:pid:random` (older nodes) carry none
-  return (boot !== undefined && boot !== BOOT_ID) || !processAlive(Number(pid));
+  // Older nodes' names: `host:pid:boot:random`, and before them `host:pid:random`.
+  const boot = rest.length > 1 ? rest[0] : undefined;
+  if (boot !== undefined && boot !== BOOT_ID) return true;
+  const pidNamespace = rest.length > 2 ? rest[1] : undefined;
+  if (pidNamespace !== undefined && pidNamespace !== PID_NAMESPACE) return false;
+  return !processAlive(Number(pid));
 }
 
-const HOST_TAG = createHash('sha256').update(`${hostname()}/${BOOT_ID}`).digest('hex').slice(0, 8);
+const HOST_TAG = createHash('sha256').update(`${hostname()}/${BOOT_ID}/${PID_NAMESPACE}`).digest('hex').slice(0, 8);
 
-/** `pid.host` (the host and boot as a short hash): names a temporary file that nodes of other hosts may see. */
+/** `pid.host` (the host, boot and pid namespace as a short hash): names a temporary file that nodes of other hosts may see. */
 export function processTag(): string {
   return `${process.pid}.${HOST_TAG}`;
 }
