@@ -64,6 +64,12 @@ const table = {
   SERVICE_UNAVAILABLE: { status: 503, message: (text: string) => text },
   STAGE_HOST_TIMEOUT: { status: 504, message: () => 'Stage host is unavailable', layout: 'detail' },
   STAGE_HOST_BAD_GATEWAY: { status: 502, message: () => 'Stage host is unavailable', layout: 'detail' },
+  STAGE_HOST_LOOP: {
+    status: 502,
+    message: (host: string) =>
+      `Stage host is unavailable: this request was forwarded here by another node, and this node would forward it again, to ${host} (does worker_self_reference_url name each node as the others reach it?)`,
+    layout: 'detail',
+  },
 
   // images
   IMAGE_NOT_FOUND: { status: 404, message: (id: string) => `No image found with ID ${id}` },

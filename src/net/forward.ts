@@ -5,7 +5,19 @@ import { gazeError, GazeError } from '../domain/errors.ts';
 // Distributed import (spec import.md §7): a request that needs data staged on another worker is replayed
 // there, with the caller's identity, and that worker's answer is passed back.
 
-const FORWARDED_HEADERS = ['x-auth-token', 'x-project-id', 'x-tenant-id', 'x-user-id', 'x-roles', 'x-openstack-request-id', 'x-image-meta-store'];
+// keystonemiddleware takes the token from X-Storage-Token too: a client that sends it is the same caller there.
+const FORWARDED_HEADERS = [
+  'x-auth-token',
+  'x-storage-token',
+  'x-project-id',
+  'x-tenant-id',
+  'x-user-id',
+  'x-roles',
+  'x-openstack-request-id',
+  'x-image-meta-store',
+];
+/** Marks a forwarded request: one hop only, so that two nodes that name each other wrongly never loop. */
+const FORWARDED_MARK = 'x-gaze-forwarded';
 const TIMEOUT_MS = 60_000;
 
 export interface Forwarded {
@@ -14,7 +26,8 @@ export interface Forwarded {
 }
 
 export async function forwardToStageHost(stageHost: string, incoming: FastifyRequest, body: unknown): Promise<Forwarded> {
-  const headers: Record<string, string> = {};
+  if (incoming.headers[FORWARDED_MARK] !== undefined) throw gazeError('STAGE_HOST_LOOP', stageHost);
+  const headers: Record<string, string> = { [FORWARDED_MARK]: '1' };
   for (const name of FORWARDED_HEADERS) {
     const value = incoming.headers[name];
     if (typeof value === 'string') headers[name] = value;

@@ -54,6 +54,43 @@ test('stage on one worker, import and delete through the other', async () => {
   }
 });
 
+test('a node named under another address (worker_self_reference_url changed) forwards once, never in a loop', async () => {
+  const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
+  const port = await freePort();
+  try {
+    const sections = (selfUrl: string) => ({
+      DEFAULT: { worker_self_reference_url: selfUrl, node_staging_uri: `file://${path.join(shared, 'staging')}` },
+      database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
+      glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+    });
+    const before = await startGazeProcess(sections(`http://localhost:${port}`), { port });
+    const img = await client(before.url).createImage();
+    await client(before.url).put(`/v2/images/${img.id}/stage`, { body: Buffer.from('x'), headers: { 'content-type': 'application/octet-stream' } });
+    await before.stop();
+    // The same node, now calling itself 127.0.0.1: the image's stage host (localhost) is itself by another name.
+    const after = await startGazeProcess(sections(`http://127.0.0.1:${port}`), { port });
+    try {
+      const importing = { json: { method: { name: 'glance-direct' } }, headers: { accept: 'application/json' } };
+      const hop = await client(after.url).call('POST', `/v2/images/${img.id}/import`, {
+        ...importing,
+        headers: { ...importing.headers, 'x-gaze-forwarded': '1' },
+      });
+      assert.equal(hop.status, 502);
+      assert.match(
+        hop.json.message,
+        /this request was forwarded here by another node, and this node would forward it again, to http:\/\/localhost:\d+ \(does worker_self_reference_url/,
+      );
+      const r = await client(after.url).call('POST', `/v2/images/${img.id}/import`, importing);
+      assert.equal(r.status, 502, 'the first hop passes the refusal of the second on');
+      assert.equal((await client(after.url).get(`/v2/images/${img.id}`)).json.status, 'uploading', 'nothing was imported or lost');
+    } finally {
+      await after.stop();
+    }
+  } finally {
+    rmSync(shared, { recursive: true, force: true });
+  }
+});
+
 test('a stage host that cannot be reached: import answers 504, delete still deletes', async () => {
   const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
   const deadPort = await freePort();
