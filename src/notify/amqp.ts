@@ -84,6 +84,8 @@ export class AmqpNotificationDriver implements NotificationDriver {
   dropped = 0;
   private model: ChannelModel | null = null;
   private channel: ConfirmChannel | null = null;
+  /** The routing keys whose queue was declared on this connection. */
+  private readonly declared = new Set<string>();
   private pumping: Promise<void> | null = null;
   private retry: NodeJS.Timeout | null = null;
   private backoffMs = 500;
@@ -130,6 +132,7 @@ export class AmqpNotificationDriver implements NotificationDriver {
       while (this.queue.length && !this.closed) {
         const channel = this.channel ?? (await this.open());
         const batch = this.queue.slice(0, BATCH);
+        for (const routingKey of new Set(batch.map((m) => m.routingKey))) await this.declareQueueOnce(routingKey);
         for (const m of batch) {
           channel.publish(this.opts.exchange, m.routingKey, m.body, {
             contentType: 'application/json',
@@ -177,10 +180,36 @@ export class AmqpNotificationDriver implements NotificationDriver {
     return channel;
   }
 
+  /**
+   * As oslo.messaging does before its first notification of each routing key on a connection: a queue of
+   * that name bound to the exchange, so that what is sent before any consumer exists (Ceilometer not yet
+   * started, a new broker) waits there instead of being dropped by the broker, which confirms it all the
+   * same. Declared on a channel of its own: a queue that exists with other arguments (a quorum queue an
+   * operator made) is left as it is, with a warning, and publishing goes on.
+   */
+  private async declareQueueOnce(routingKey: string): Promise<void> {
+    const model = this.model;
+    if (!model || this.declared.has(routingKey)) return;
+    const side = await model.createChannel();
+    side.on('error', () => {
+      /* reported below */
+    });
+    try {
+      await side.assertQueue(routingKey, { durable: this.opts.durable, autoDelete: false });
+      await side.bindQueue(routingKey, this.opts.exchange, routingKey);
+    } catch (err) {
+      this.opts.log.warn({ err, queue: routingKey }, 'the notification queue could not be declared; notifications are sent to the exchange all the same');
+    } finally {
+      await side.close().catch(() => {});
+    }
+    this.declared.add(routingKey);
+  }
+
   private drop(): void {
     const model = this.model;
     this.model = null;
     this.channel = null;
+    this.declared.clear();
     model?.close().catch(() => {});
   }
 

@@ -81,6 +81,28 @@ test("messagingv2: image and task events reach an oslo.messaging listener with G
   }
 });
 
+test("notifications sent before any consumer exists wait in the topic's queue, declared as oslo.messaging declares it", async () => {
+  const topic = `early_${randomBytes(4).toString('hex')}`;
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'messagingv2', transport_url: rabbit.url, topics: topic } });
+  let image: { id: string };
+  try {
+    image = await client(gaze.url).createImage({ name: 'before anyone listens' });
+  } finally {
+    await gaze.stop(); // sends what is queued before it closes
+  }
+  // Ceilometer starting later: its queue (`<topic>.info`) already holds what was sent.
+  const late = await listenForNotifications(rabbit.url, { topic });
+  try {
+    await until(
+      () => (late.received.some((n) => n.event_type === 'image.create' && n.payload.id === image.id) ? true : undefined),
+      'image.create to arrive',
+      30_000,
+    );
+  } finally {
+    await late.stop();
+  }
+});
+
 /** Log lines of a Gaze, as text. */
 function capturedLog() {
   const lines: string[] = [];
