@@ -157,6 +157,9 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       glanceDownload: {
         extraProperties: config.get('glance_download_properties', 'extra_properties'),
         regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),
+        diskFormats,
+        containerFormats,
+        propertyQuota: config.get('DEFAULT', 'image_property_quota'),
       },
     },
     (owner, properties, submitter) => images.create(makeContext({ requestId: `req-${crypto.randomUUID()}`, projectId: owner, ...submitter }), properties),

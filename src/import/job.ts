@@ -59,7 +59,15 @@ export interface CallerCredentials {
 export interface EngineOptions {
   /** [image_import_opts] image_import_plugins, in order. */
   plugins: ImportPlugin[];
-  glanceDownload: { extraProperties: string[]; regionEndpoints: string[] };
+  glanceDownload: {
+    extraProperties: string[];
+    regionEndpoints: string[];
+    /** This cloud's formats, which a remote image's must be among. */
+    diskFormats: string[];
+    containerFormats: string[];
+    /** image_property_quota (-1: none), which the copied properties must keep to. */
+    propertyQuota: number;
+  };
   download: Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'>;
   concurrency: number;
   taskTimeToLiveHours: number;

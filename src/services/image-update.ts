@@ -59,14 +59,22 @@ export class ImageUpdateService {
       // A location patch's positions count in the order answers list them (location_strategy), as in Glance.
       if (ops.some((op) => op.path[0] === 'locations')) updated.locations = this.deps.stores.readOrder(updated.locations);
       for (const op of ops) await this.apply(ctx, updated, op, dialect, mayModify);
-      this.images.checkQuotas(updated.properties, updated.tags);
+      // As Glance: the property quota when a property is added, the tag quota when the tags are set; an
+      // image already over a quota (lowered since) can still lose properties or change its name.
+      const addsProperty = Object.keys(updated.properties).some((key) => !Object.hasOwn(image.properties, key));
+      const setsTags = updated.tags.length !== image.tags.length || updated.tags.some((tag, i) => tag !== image.tags[i]);
+      const checkQuotas = (target: Image) => {
+        if (addsProperty) this.images.checkPropertyQuota(target.properties);
+        if (setsTags) this.images.checkTagQuota(target.tags);
+      };
+      checkQuotas(updated);
       checkNoFourByteUnicode({ name: updated.name, ...updated.properties }, updated.tags);
       // Glance's database takes changes only from the owner or an admin, also where the policy let
       // another caller through (the deprecated rules' set_image_location passes anyone).
       refuseUnlessOwner(ctx, image);
       // Only what this request changed is written, under the image's row lock: concurrent PATCHes of
       // other fields keep theirs, and the quotas are checked again with everyone's changes counted.
-      const verify = (saved: Image) => this.images.checkQuotas(saved.properties, saved.tags);
+      const verify = checkQuotas;
       const maxLocations = this.deps.settings.imageLocationQuota;
       if (await this.deps.images.save(updated, { expectStatus: image.status, original: image, verify, maxLocations })) {
         this.deps.notifier.info('image.update', imagePayload(updated));

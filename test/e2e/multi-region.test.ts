@@ -71,7 +71,12 @@ before(
       REGIONS.map((region) =>
         startGazeProcess(
           {
-            DEFAULT: { enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download' },
+            DEFAULT: {
+              enabled_import_methods: 'glance-direct,web-download,copy-image,glance-download',
+              // RegionTwo takes fewer formats and properties than RegionOne has: what it copies must keep to them.
+              ...(region === 'RegionTwo' ? { image_property_quota: '5' } : {}),
+            },
+            ...(region === 'RegionTwo' ? { image_format: { disk_formats: 'ami,ari,aki,vhd,vmdk,raw,qcow2,vdi,iso,ploop' } } : {}),
             ...keystoneAuthSections(keystone.url, region),
             // glance-download's remote endpoint passes the web-download URI filter (spec import.md §5.3 step 4).
             import_filtering_opts: { allowed_ports: `80,443,${ports.RegionOne},${ports.RegionTwo}` },
@@ -333,6 +338,27 @@ test('glance-download: a remote image that is not active fails the task, image q
   const queued = await createRecord('RegionOne', 'demo', { name: 'mr-queued', disk_format: 'raw', container_format: 'bare' });
   await expectFailedImport('RegionOne', queued.id, /^Source image status should be active instead of queued$/);
 });
+
+test(
+  'glance-download: a remote image whose format this region does not take, or whose properties exceed its quota, fails the task',
+  { timeout: 120_000 },
+  async () => {
+    const vhdx = await createRecord('RegionOne', 'demo', { name: 'mr-vhdx', disk_format: 'vhdx', container_format: 'ovf' });
+    let res = await api('RegionOne', 'demo', 'PUT', `/v2/images/${vhdx.id}/file`, randomBytes(4096), 'application/octet-stream');
+    assert.equal(res.status, 204, await res.text());
+    await expectFailedImport(
+      'RegionOne',
+      vhdx.id,
+      /^The remote image's disk_format 'vhdx' is not one of this cloud's: ami, ari, aki, vhd, vmdk, raw, qcow2, vdi, iso, ploop\.$/,
+    );
+
+    const hw = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((x) => [`hw_${x}`, x]));
+    const many = await createRecord('RegionOne', 'demo', { name: 'mr-many', disk_format: 'raw', container_format: 'bare', ...hw });
+    res = await api('RegionOne', 'demo', 'PUT', `/v2/images/${many.id}/file`, randomBytes(4096), 'application/octet-stream');
+    assert.equal(res.status, 204, await res.text());
+    await expectFailedImport('RegionOne', many.id, /^The limit has been exceeded on the number of allowed image properties\. Attempted: 6, Maximum: 5$/);
+  },
+);
 
 test("glance-download: alt's private image in RegionOne is not demo's to copy; alt may copy it", { timeout: 180_000 }, async () => {
   const altData = randomBytes(64 * 1024 + 5);

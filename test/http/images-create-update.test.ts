@@ -1,9 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
 
-let gaze: RunningGaze;
+let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
 before(async () => {
   gaze = await startGazeInProcess({ DEFAULT: { image_property_quota: '3', image_tag_quota: '2' } });
@@ -480,6 +480,23 @@ test('PATCH policy: owner-only changes, admin-only owner, formats only while que
   );
   const queued = await api.createImage();
   assert.equal((await api.patch(`/v2/images/${queued.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }])).json.disk_format, 'qcow2');
+});
+
+test('an image over its property quota (lowered since) may still lose properties and change its name; adding one is 413', async () => {
+  const img = await api.createImage({ name: 'over' }, alice);
+  // Five properties where the quota is now 3, as after an operator lowered it.
+  assert.equal(await gaze.app.deps.images.updateFields(img.id, 'queued', {}, { p1: '1', p2: '2', p3: '3', p4: '4', p5: '5' }), true);
+  const patched = await api.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/p1' }], { as: alice });
+  assert.equal(patched.status, 200, patched.text);
+  assert.equal((await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/name', value: 'renamed' }], { as: alice })).status, 200);
+  assert.equal((await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/p2', value: 'two' }], { as: alice })).status, 200);
+  expectError(
+    await api.patch(`/v2/images/${img.id}`, [{ op: 'add', path: '/p6', value: '6' }], { as: alice, headers: JSON_ACCEPT }),
+    413,
+    'The limit has been exceeded on the number of allowed image properties. Attempted: 5, Maximum: 3',
+  );
+  const shown = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+  assert.deepEqual([shown.name, shown.p1, shown.p2, shown.p6], ['renamed', undefined, 'two', undefined]);
 });
 
 test('tags: add is idempotent, remove of an absent tag is 404, quota and length checked', async () => {

@@ -1,7 +1,7 @@
 import { copiedProperties, fetchRemoteImage, openRemoteData, remoteEndpoint } from '../glance-download.ts';
 import { ImportStopped } from '../failures.ts';
 import { importCaller, saveInput } from '../job.ts';
-import { NULL_VALUE, type PropertyWrites } from '../../domain/image.ts';
+import { countedPropertyKeys, NULL_VALUE, type PropertyWrites } from '../../domain/image.ts';
 import type { ImportMethod } from './method.ts';
 
 /**
@@ -34,6 +34,17 @@ export const glanceDownload: ImportMethod = {
         ([key]) => !protections || protections.mayWrite(key, Object.hasOwn(image.properties, key), importCaller(input)),
       ),
     );
+    // What the remote image says must be what this cloud takes: its formats, and properties within quota.
+    const formats = {
+      disk_format: acceptedFormat(remote.metadata.disk_format, image.disk_format, job.opts.glanceDownload.diskFormats, 'disk_format'),
+      container_format: acceptedFormat(remote.metadata.container_format, image.container_format, job.opts.glanceDownload.containerFormats, 'container_format'),
+    };
+    const { propertyQuota } = job.opts.glanceDownload;
+    const adds = Object.keys(copied).some((key) => !Object.hasOwn(image.properties, key));
+    const attempted = countedPropertyKeys({ ...image.properties, ...copied });
+    if (adds && propertyQuota >= 0 && attempted > propertyQuota) {
+      throw new ImportStopped(`The limit has been exceeded on the number of allowed image properties. Attempted: ${attempted}, Maximum: ${propertyQuota}`);
+    }
     input.previous = {
       disk_format: image.disk_format,
       container_format: image.container_format,
@@ -41,10 +52,6 @@ export const glanceDownload: ImportMethod = {
       absent: Object.keys(copied).filter((k) => !Object.hasOwn(image.properties, k)),
     };
     await saveInput(job);
-    const formats = {
-      disk_format: String(remote.metadata.disk_format ?? image.disk_format),
-      container_format: String(remote.metadata.container_format ?? image.container_format),
-    };
     // A remote null (kernel_id, ramdisk_id) is copied as null, as Glance does.
     const writes: PropertyWrites = Object.fromEntries(Object.entries(copied).map(([k, v]) => [k, v ?? NULL_VALUE]));
     await deps.images.requireUpdate(image.id, 'importing', formats, writes);
@@ -65,3 +72,13 @@ export const glanceDownload: ImportMethod = {
     return { image: await deps.images.require(image.id), expected };
   },
 };
+
+/** The remote image's format (its own when the remote has none), if this cloud's formats list it. */
+function acceptedFormat(remote: unknown, own: string | null, allowed: readonly string[], field: 'disk_format' | 'container_format'): string | null {
+  if (remote === null || remote === undefined) return own;
+  if (typeof remote !== 'string' || !allowed.includes(remote)) {
+    const shown = typeof remote === 'string' ? remote.slice(0, 64) : JSON.stringify(remote).slice(0, 64);
+    throw new ImportStopped(`The remote image's ${field} '${shown}' is not one of this cloud's: ${allowed.join(', ')}.`);
+  }
+  return remote;
+}
