@@ -111,7 +111,11 @@ export function resetToQueued(): StatusChange {
 }
 
 /** Active with the stored data's facts; the reservation ends. */
-export function activation(data: { size: number; checksum: string; hashAlgo: string; hashValue: string; virtualSize: number | null }): StatusChange {
+export function activation(
+  data: { size: number; checksum: string; hashAlgo: string; hashValue: string; virtualSize: number | null },
+  /** Bytes still held for the stores an import writes to after this one (all_stores_must_succeed off). */
+  stillReserved: number | null = null,
+): StatusChange {
   return change({
     status: 'active',
     size: data.size,
@@ -119,7 +123,7 @@ export function activation(data: { size: number; checksum: string; hashAlgo: str
     os_hash_algo: data.hashAlgo,
     os_hash_value: data.hashValue,
     virtual_size: data.virtualSize,
-    reserved_bytes: null,
+    reserved_bytes: stillReserved,
   });
 }
 

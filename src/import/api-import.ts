@@ -55,10 +55,13 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   image = method.runsPlugins ? await runPlugins(job, staged.image) : staged.image;
   const stagedSize = await job.staging.size(image.id);
   if (stagedSize === null) throw new ImportStopped(`No staged data found for image ${image.id}; stage it again.`);
-  // Every copy counts against the project's storage: refuse before the first byte is written. A copy
-  // adds to the image's existing data; an import replaces whatever the image had.
-  if (!method.copying) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: stagedSize * targets.length });
-  await deps.quotas.refuseOversized(image.owner, method.copying ? null : image.id, { stored: stagedSize * targets.length });
+  // Every copy counts against the project's storage: reserved first, so that imports and copies running
+  // side by side see each other, then checked before the first byte is written. A copy adds to the
+  // image's existing data; an import replaces whatever the image had.
+  const adding = stagedSize * targets.length;
+  await deps.images.updateFields(image.id, method.copying ? 'active' : 'importing', { reserved_bytes: adding });
+  const existing = method.copying ? (image.size ?? 0) * image.locations.filter((l) => l.status === 'active').length : 0;
+  await deps.quotas.refuseOversized(image.owner, image.id, { stored: adding + existing });
 
   await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
   // Glance's import ends by checking the image is active, with a save (and so an image.update) of its own.

@@ -39,9 +39,9 @@ export async function fanOut(
   let lastError: unknown = null;
   // The import holds the image's lock: nobody else writes these properties meanwhile.
   let properties = image.properties;
-  const record = async (change: Parameters<typeof storeProgress>[1], activateWith?: StoredData) => {
+  const record = async (change: Parameters<typeof storeProgress>[1], activateWith?: StoredData, storesLeft = 0) => {
     const progress = storeProgress(properties, change);
-    if (activateWith) await activate(job, image.id, activateWith, progress);
+    if (activateWith) await activate(job, image.id, activateWith, progress, storesLeft > 0 ? activateWith.size * storesLeft : null);
     else await deps.images.setProperties(image.id, progress);
     properties = { ...properties, ...progress };
   };
@@ -53,7 +53,7 @@ export async function fanOut(
       stored = await writeToStore(job, image, store, writableIn, opts);
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
-      await record({ done: store.id }, activates ? stored : undefined);
+      await record({ done: store.id }, activates ? stored : undefined, targets.length - index - 1);
       await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
       const failure = await storeFailure(job, image.id, store, writableIn, err);
@@ -151,15 +151,18 @@ async function storeFailure(job: ImportJob, imageId: string, store: Store, writa
 }
 
 /** importing → active with the stored data's fields, and the store progress, in one write. */
-async function activate(job: ImportJob, imageId: string, stored: StoredData, progress: Record<string, string>): Promise<void> {
+async function activate(job: ImportJob, imageId: string, stored: StoredData, progress: Record<string, string>, stillReserved: number | null): Promise<void> {
   const { digests } = stored;
-  const fields = activation({
-    size: stored.size,
-    checksum: digests.checksum,
-    hashAlgo: digests.hashAlgo,
-    hashValue: digests.hashValue,
-    virtualSize: stored.virtualSize,
-  });
+  const fields = activation(
+    {
+      size: stored.size,
+      checksum: digests.checksum,
+      hashAlgo: digests.hashAlgo,
+      hashValue: digests.hashValue,
+      virtualSize: stored.virtualSize,
+    },
+    stillReserved,
+  );
   if (!(await job.deps.images.updateFields(imageId, 'importing', fields, progress))) {
     await job.deps.images.require(imageId); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${imageId} is no longer importing; its data was not activated.`);

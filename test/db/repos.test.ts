@@ -11,6 +11,7 @@ import { migrationProvider } from '../../src/db/migrations/index.ts';
 import { imageToRow } from '../../src/db/repos/image-rows.ts';
 import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
 import { MembersRepo } from '../../src/db/repos/members.ts';
+import { UsageRepo } from '../../src/db/repos/usage.ts';
 import { DelayedDeletesRepo } from '../../src/db/repos/delayed-deletes.ts';
 import { TasksRepo, type TaskRow } from '../../src/db/repos/tasks.ts';
 import { activation, ImageGone, moveTo, resetToQueued, type Image } from '../../src/domain/image.ts';
@@ -191,6 +192,23 @@ forEachEngine((engine) => {
       // A NUL inside JSON text is its escape, which every engine stores.
       const { rows } = await sql<{ v: string }>`select ${JSON.stringify('p\0q')} as v`.execute(db.kysely);
       assert.equal(JSON.parse(rows[0]!.v), 'p\0q');
+    });
+
+    test('usage: an image active after its first store holds the bytes of the stores still to write, until they are written', async () => {
+      const usage = new UsageRepo(db);
+      const owner = `usage-${crypto.randomUUID()}`;
+      const image = makeImage({ owner, status: 'importing', properties: { os_glance_importing_to_stores: 'b,c' } });
+      await images.insert(image);
+      const data = { size: 100, checksum: 'c', hashAlgo: 'sha512', hashValue: 'h', virtualSize: null };
+      // Stored in `a` (its location is not active in this row-level test): two stores of 100 bytes to go.
+      assert.equal(await images.updateFields(image.id, 'importing', activation(data, 200), { os_glance_importing_to_stores: 'b,c' }), true);
+      assert.equal((await usage.forProject(owner)).storedBytes, 200);
+      await images.setProperties(image.id, { os_glance_importing_to_stores: '' });
+      assert.equal((await usage.forProject(owner)).storedBytes, 0, 'the copies are done: their locations count now, not the reservation');
+      // A copy to more stores of an active image holds its bytes the same way.
+      await images.updateFields(image.id, 'active', { reserved_bytes: 300 }, { os_glance_importing_to_stores: 'd' });
+      assert.equal((await usage.forProject(owner)).storedBytes, 300);
+      assert.equal((await usage.forProject(owner, image.id)).storedBytes, 0, 'the image being written is left out when asked');
     });
 
     test("properties read back in the order they were first set, as Glance lists them (its rows' ids), whatever writes them", async () => {

@@ -1,10 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, expectError, alice, bob } from '../helpers/http.ts';
+import { client, expectError, alice, bob, ADMIN, type Caller } from '../helpers/http.ts';
 import { startFileServer } from '../helpers/file-server.ts';
 import { testCorpus } from '../helpers/corpus.ts';
 
@@ -242,6 +242,81 @@ test('uploads running side by side cannot together go over the quota', async () 
     const now = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
     assert.ok(now.status === 'active' || (now.status === 'queued' && now.size === null), JSON.stringify(now));
   }
+});
+
+/** Polls an image's one task until it ends; its status and message. */
+async function taskOutcome(api: ReturnType<typeof client>, id: string, as: Caller = alice): Promise<{ status: string; message: string }> {
+  for (let i = 0; i < 400; i++) {
+    const task = (await api.get(`/v2/images/${id}/tasks`, { as })).json.tasks[0];
+    if (task?.status === 'failure' || task?.status === 'success') return task;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the task of ${id} did not end`);
+}
+
+test('web-downloads running side by side cannot together stage more than image_stage_total', async () => {
+  const files = await startFileServer();
+  // Two sources of 1.5 MiB, sent without a length: the first MiB, then the rest once both downloads run.
+  let release!: () => void;
+  const bothRunning = new Promise<void>((r) => (release = r));
+  const source = (res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(Buffer.alloc(MiB, 1));
+    void bothRunning.then(() => res.end(Buffer.alloc(MiB / 2, 2)));
+  };
+  files.routes.set('/one.img', source);
+  files.routes.set('/two.img', source);
+  try {
+    const { gaze, api } = await start({
+      project_limits: { image_stage_total: '2' },
+      import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
+    });
+    const images = [await api.createImage({}, alice), await api.createImage({}, alice)];
+    for (const [i, img] of images.entries()) {
+      const started = await api.post(
+        `/v2/images/${img.id}/import`,
+        { method: { name: 'web-download', uri: files.url(i ? '/two.img' : '/one.img') } },
+        { as: alice },
+      );
+      assert.equal(started.status, 202, started.text);
+    }
+    for (let i = 0; files.requests.length < 2; i++) {
+      assert.ok(i < 400, 'both downloads started');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    release();
+    const outcomes = await Promise.all(images.map((img) => taskOutcome(api, img.id)));
+    assert.ok(outcomes.filter((t) => t.status === 'success').length <= 1, `both downloads were kept: ${JSON.stringify(outcomes)}`);
+    for (const failed of outcomes.filter((t) => t.status === 'failure')) assert.match(failed.message, /Resource image_stage_total is over limit of 2/);
+    for (const img of images) {
+      const now = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
+      assert.ok(now.status === 'active' || now.status === 'queued', now.status);
+    }
+    assert.ok(filesIn(path.join(gaze.dir, 'data', 'staging')).length === 0, 'staging is empty afterwards');
+  } finally {
+    await files.close();
+  }
+});
+
+test('copy-image runs side by side cannot together store more than image_size_total', async () => {
+  const { api } = await start({
+    DEFAULT: { enabled_backends: 'a:file, b:file' },
+    glance_store: { default_backend: 'a' },
+    a: { filesystem_store_datadir: '__DIR__/stores/a' },
+    b: { filesystem_store_datadir: '__DIR__/stores/b' },
+    os_glance_staging_store: { filesystem_store_datadir: '__DIR__/staging' },
+    project_limits: { image_size_total: '24' },
+  });
+  // 16 MiB stored; one more copy of 8 MiB fits exactly, two do not.
+  const images = [await api.createImage({}, alice), await api.createImage({}, alice)];
+  for (const img of images) assert.equal((await api.upload(img.id, Buffer.alloc(8 * MiB, 3), alice)).status, 204);
+  const answers = await Promise.all(images.map((img) => api.post(`/v2/images/${img.id}/import`, { method: { name: 'copy-image' }, stores: ['b'] })));
+  for (const answer of answers) assert.equal(answer.status, 202, answer.text);
+  const outcomes = await Promise.all(images.map((img) => taskOutcome(api, img.id, ADMIN)));
+  assert.ok(outcomes.filter((t) => t.status === 'success').length <= 1, `both copies were made: ${JSON.stringify(outcomes)}`);
+  for (const failed of outcomes.filter((t) => t.status === 'failure')) assert.match(failed.message, /Resource image_size_total is over limit of 24/);
+  const usage = (await api.get('/v2/info/usage', { as: alice })).json.usage.image_size_total;
+  assert.ok(usage.usage <= 24, JSON.stringify(usage));
 });
 
 test('an import refused by a quota after image_conversion puts the claimed formats back', async () => {

@@ -54,10 +54,11 @@ export class UsageRepo {
       )
       .where('size', '>', 0)
       .executeTakeFirst();
-    // What running uploads and imports are about to store counts already (see reserved_bytes).
+    // What running uploads, imports and copies to more stores are about to store counts already (see
+    // reserved_bytes): an image active after its first store still has the others to write.
     const reserved = await live
       .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
-      .where('status', 'in', ['saving', 'importing'])
+      .where((eb) => eb.or([eb('status', 'in', ['saving', 'importing']), copying(eb)]))
       .executeTakeFirst();
     const staged = await live
       .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))

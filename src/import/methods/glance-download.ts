@@ -3,6 +3,7 @@ import { ImportStopped } from '../failures.ts';
 import { importCaller, saveInput } from '../job.ts';
 import { countedPropertyKeys, NULL_VALUE, type PropertyWrites } from '../../domain/image.ts';
 import type { ImportMethod } from './method.ts';
+import { holdStaged } from './stage-quota.ts';
 
 /**
  * glance-download: finds the remote region's Image service, copies the remote image's formats and
@@ -57,8 +58,10 @@ export const glanceDownload: ImportMethod = {
     await deps.images.requireUpdate(image.id, 'importing', formats, writes);
 
     await staging.remove(image.id);
+    if (stageBudget) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: remote.size });
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
     const staged = await staging.write({ source: response.body, key: image.id, sizeCap: deps.settings.imageSizeCap, signal, budget: stageBudget });
+    if (stageBudget) await holdStaged(deps, image, staged.size);
     if (staged.size !== remote.size) {
       throw new ImportStopped(`Downloaded data size ${staged.size} is different from the remote image size ${remote.size}.`);
     }

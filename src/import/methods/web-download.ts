@@ -1,5 +1,6 @@
 import { safeDownload } from '../../net/safe-download.ts';
 import type { ImportMethod } from './method.ts';
+import { holdStaged } from './stage-quota.ts';
 
 /** web-download: the service fetches the URL itself, through the filtered client, into staging. */
 export const webDownload: ImportMethod = {
@@ -16,8 +17,11 @@ export const webDownload: ImportMethod = {
       response.body.destroy();
       throw budget.exceeded(response.contentLength);
     }
-    // The image's size comes with its data's activation: while it imports it has none, as in Glance.
-    await staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
+    // The image's size comes with its data's activation: while it imports it has none, as in Glance;
+    // what it stages is held against the quotas meanwhile, so that downloads side by side see it.
+    if (budget && response.contentLength !== null) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: response.contentLength });
+    const staged = await staging.write({ source: response.body, key: image.id, sizeCap, signal, budget });
+    if (budget) await holdStaged(deps, image, staged.size);
     return { image, expected: null };
   },
 };
