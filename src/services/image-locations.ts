@@ -49,6 +49,13 @@ export class LocationEditor {
     this.checkQuota(image.locations.length + 1);
     const { size, ...location } = await this.checked(image, input);
     if (image.locations.some((l) => sameLocation(l, location))) throw gazeError('LOCATION_DUPLICATE', location.url);
+    if (image.status === 'active') {
+      // One more location of the image's data counts against the project's storage, as Glance's
+      // locations quota proxy checks it on every add.
+      const budget = await this.deps.quotas.storeBudget(image.owner, null);
+      const more = image.size ?? size;
+      if (budget && more > budget.bytes) throw budget.exceeded(more);
+    }
     image.locations.splice(position, 0, { ...location, asGiven: asGiven(input, location.metadata) });
     await this.activateIfQueued(image, size, digests);
   }

@@ -215,6 +215,32 @@ test('image_location_quota holds for concurrent additions: with room for two mor
   assert.equal((await api.get(`/v2/images/${image.id}`)).json.locations.length, 3);
 });
 
+test('a location added to an active image counts against user_storage_quota, as in Glance: 413 when its data does not fit', async () => {
+  const kib = randomBytes(1024);
+  for (const name of ['/kib1.img', '/kib2.img']) web.routes.set(name, kib);
+  const limited = await startGazeInProcess({
+    DEFAULT: { show_multiple_locations: 'True', user_storage_quota: '1500B' },
+    import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+  });
+  try {
+    const api2 = client(limited.url);
+    const image = await api2.createImage({ name: 'kib' }, alice);
+    const first = await api2.patch(`/v2/images/${image.id}`, [{ op: 'add', path: '/locations/-', value: at('/kib1.img') }], {
+      as: alice,
+      headers: JSON_ACCEPT,
+    });
+    assert.equal(first.status, 200, first.text);
+    const second = await api2.patch(`/v2/images/${image.id}`, [{ op: 'add', path: '/locations/-', value: at('/kib2.img') }], {
+      as: alice,
+      headers: JSON_ACCEPT,
+    });
+    expectError(second, 413, 'Image exceeds the storage quota: The size of the data 1024 will exceed the limit. 476 bytes remaining.');
+    assert.deepEqual((await api2.get(`/v2/images/${image.id}`, { as: alice })).json.locations, [at('/kib1.img')]);
+  } finally {
+    await limited.stop();
+  }
+});
+
 test('policies: owners set locations of their images, only admins remove them; others get 403 or 404', async () => {
   const mine = await api.createImage({ name: 'alice', visibility: 'community' }, alice);
   assert.equal((await add(mine.id, at('/a.img'), '-', alice)).status, 200);
