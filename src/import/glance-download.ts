@@ -40,10 +40,11 @@ type Limits = Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTim
 /**
  * The remote endpoint comes from the caller's Keystone catalog or the operator's region table, never
  * from the request: the operator's filter applies, but not Gaze's default refusal of internal
- * addresses (regions commonly reach each other on internal networks).
+ * addresses (regions commonly reach each other on internal networks). Only the endpoint's own origin:
+ * a redirect from it to elsewhere (the metadata service, say) is filtered as any other URL.
  */
-function trusted(limits: Limits): Limits {
-  return { ...limits, filter: { ...limits.filter, refuseInternal: false, trustedEndpoint: true } };
+function trusted(limits: Limits, url: string): Limits & Pick<SafeDownloadOptions, 'trustedOrigin'> {
+  return { ...limits, trustedOrigin: new URL(url).origin };
 }
 
 /** GET <endpoint>/v2/images/<id> with the caller's token; the remote image must be active with a size. */
@@ -51,7 +52,7 @@ export async function fetchRemoteImage(endpoint: string, imageId: string, token:
   const url = `${endpoint}/v2/images/${imageId}`;
   let body: string;
   try {
-    const response = await safeDownload(url, { ...trusted(limits), maxBytes: 1 << 20, signal, headers: authHeaders(token, 'application/json') });
+    const response = await safeDownload(url, { ...trusted(limits, url), maxBytes: 1 << 20, signal, headers: authHeaders(token, 'application/json') });
     body = await text(response.body);
   } catch (err) {
     throw describe(err, url, imageId);
@@ -71,7 +72,7 @@ export async function fetchRemoteImage(endpoint: string, imageId: string, token:
 export async function openRemoteData(remote: RemoteImage, imageId: string, token: string | null, limits: Limits, signal: AbortSignal, maxBytes: number) {
   const url = `${remote.endpoint}/v2/images/${imageId}/file`;
   try {
-    return await safeDownload(url, { ...trusted(limits), maxBytes, signal, headers: authHeaders(token, 'application/octet-stream') });
+    return await safeDownload(url, { ...trusted(limits, url), maxBytes, signal, headers: authHeaders(token, 'application/octet-stream') });
   } catch (err) {
     throw describe(err, url, imageId);
   }

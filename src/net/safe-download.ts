@@ -38,6 +38,23 @@ export interface SafeDownloadOptions {
   lookup?: HostLookup;
   /** https: the CA certificates (PEM) to check servers with instead of the system's, or no check at all. */
   tls?: { ca?: Buffer; insecure?: boolean };
+  /**
+   * An origin the operator named (glance-download's catalog endpoint): it may be any address, internal
+   * ones too. A redirect elsewhere meets the filter as every other URL does.
+   */
+  trustedOrigin?: string;
+}
+
+/** The filter for one URL: the operator's, relaxed for the addresses of a trusted origin. */
+function filterFor(url: URL | string, opts: SafeDownloadOptions): UriFilterOptions {
+  if (opts.trustedOrigin === undefined) return opts.filter;
+  let origin: string;
+  try {
+    origin = (typeof url === 'string' ? new URL(url) : url).origin;
+  } catch {
+    return opts.filter;
+  }
+  return origin === opts.trustedOrigin ? { ...opts.filter, refuseInternal: false, trustedEndpoint: true } : opts.filter;
 }
 
 export interface DownloadResult {
@@ -128,7 +145,8 @@ async function fetchOnce(
     isIP(host) !== 0
       ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 }]
       : await resolveHost(host, opts.lookup ?? systemLookup, opts.connectTimeoutMs, opts.signal, href);
-  if (!addresses.every((a) => addressPassesFilter(a.address, url.hostname, opts.filter))) throw filteredError();
+  const filter = filterFor(url, opts);
+  if (!addresses.every((a) => addressPassesFilter(a.address, url.hostname, filter))) throw filteredError();
   if (opts.signal?.aborted) throw abortedError(href);
 
   // Credentials in the URL are sent as Basic authentication, not in the request line.
@@ -212,7 +230,7 @@ function cleanHeaders(headers: Record<string, string> | undefined): Record<strin
 /** Follows `url` through filtered redirects to the first response that is not a redirect (which must be 2xx). */
 async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOptions): Promise<{ hop: Hop; finalUrl: URL }> {
   if (opts.signal?.aborted) throw abortedError(url);
-  const first = checkUri(url, opts.filter);
+  const first = checkUri(url, filterFor(url, opts));
   if (!first.ok || !SUPPORTED_PROTOCOLS.has(first.url.protocol)) {
     throw new DownloadError('FILTERED', `URI does not pass filtering: ${url}`, { url });
   }
@@ -239,7 +257,7 @@ async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOpt
       let written = next.href;
       if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(location.trim())) written = location;
       else if (/^\s*[/\\]{2}/.test(location)) written = `${current.protocol}${location.trim()}`;
-      const check = checkUri(written, opts.filter);
+      const check = checkUri(written, filterFor(next, opts));
       if (!check.ok || !SUPPORTED_PROTOCOLS.has(next.protocol)) {
         throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${next.href}`, { url: next.href });
       }

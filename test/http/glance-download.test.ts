@@ -16,6 +16,9 @@ let api: ReturnType<typeof client>;
 const data = randomBytes(400_000);
 let sourceId: string;
 const FAKE_ID = '11111111-2222-4333-8444-555555555555';
+const REDIRECTING_ID = '11111111-2222-4333-8444-666666666666';
+const LONGER_ID = '11111111-2222-4333-8444-777777777777';
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 before(async () => {
   remote = await startGazeInProcess();
@@ -105,8 +108,23 @@ test('glance-download field checks answer 400 before anything starts', async () 
   );
 });
 
-test('a missing remote image, a wrong region, or lying data each fail the task clearly and revert the image', async () => {
+test('a missing remote image, a wrong region, lying data or a redirect away from the endpoint each fail the task clearly and revert the image', async () => {
+  // The catalog's endpoint may be internal; where it redirects to may not (another internal service,
+  // the metadata service): it meets the URL filter as any other URL.
+  const redirectedMeta = { id: REDIRECTING_ID, status: 'active', size: data.length, disk_format: 'raw', container_format: 'bare', checksum: md5(data) };
+  fake.routes.set(`/v2/images/${REDIRECTING_ID}`, Buffer.from(JSON.stringify(redirectedMeta)));
+  const away = `${remote.url}/v2/images/${sourceId}/file`;
+  fake.routes.set(`/v2/images/${REDIRECTING_ID}/file`, (res) => res.writeHead(302, { location: away }).end());
+  // A remote that sends more than its image's size is cut off there, not at image_size_cap.
+  const longerMeta = { ...redirectedMeta, id: LONGER_ID, size: 5 };
+  fake.routes.set(`/v2/images/${LONGER_ID}`, Buffer.from(JSON.stringify(longerMeta)));
+  fake.routes.set(`/v2/images/${LONGER_ID}/file`, (res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(Buffer.alloc(3 * 1024 * 1024, 1));
+  });
   const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ glance_image_id: LONGER_ID, glance_region: 'Liar' }, /^Downloading the image failed: download exceeds the limit of 5 bytes$/],
+    [{ glance_image_id: REDIRECTING_ID, glance_region: 'Liar' }, new RegExp(`Redirect to disallowed URL: ${away.replace(/[.?]/g, '\\$&')}$`)],
     [
       { glance_image_id: '99999999-9999-4999-8999-999999999999', glance_region: 'RegionOne' },
       /^Remote image 99999999-9999-4999-8999-999999999999 was not found \(HTTP 404/,

@@ -424,6 +424,22 @@ test('a redirect to a forbidden host, port or scheme is refused with REDIRECT_FI
   assert.equal(forbidden.connections.length, 0);
 });
 
+test('a trusted origin (a catalog endpoint) may be internal; its redirects elsewhere meet the filter as any URL', async (t) => {
+  const elsewhere = await httpServer(t, (_req, res) => res.end('metadata'));
+  const endpoint = await httpServer(t, (req, res) => {
+    if (req.url === '/here') return res.writeHead(302, { location: '/data' }).end();
+    if (req.url === '/away') return res.writeHead(302, { location: elsewhere.url('/latest/meta-data/') }).end();
+    res.end('image data');
+  });
+  // The operator's filter: loopback refused (Gaze's default); the endpoint's origin is trusted alone.
+  const filter: UriFilterOptions = { ...openFilter([endpoint.port, elsewhere.port]), refuseInternal: true, trustedEndpoint: false };
+  const trusted = options([], { filter, trustedOrigin: `http://127.0.0.1:${endpoint.port}` });
+  assert.equal((await readAll((await safeDownload(endpoint.url('/here'), trusted)).body)).toString(), 'image data');
+  await rejectsWith(safeDownload(endpoint.url('/away'), trusted), 'REDIRECT_FILTERED', `Redirect to disallowed URL: ${elsewhere.url('/latest/meta-data/')}`);
+  assert.equal(elsewhere.connections.length, 0);
+  await rejectsWith(safeDownload(endpoint.url('/here'), options([], { filter })), 'FILTERED');
+});
+
 test('credentials do not follow a redirect to another origin', async (t) => {
   const other = await httpServer(t, (_req, res) => res.end('other'));
   const server = await httpServer(t, (req, res) => {

@@ -59,7 +59,8 @@ export const glanceDownload: ImportMethod = {
 
     await staging.remove(image.id);
     if (stageBudget) await deps.images.updateFields(image.id, 'importing', { reserved_bytes: remote.size });
-    const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, deps.settings.imageSizeCap);
+    // No more than the remote image's size: a remote that sends more cannot fill staging meanwhile.
+    const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, Math.min(remote.size, deps.settings.imageSizeCap));
     const staged = await staging.write({ source: response.body, key: image.id, sizeCap: deps.settings.imageSizeCap, signal, budget: stageBudget });
     if (stageBudget) await holdStaged(deps, image, staged.size);
     if (staged.size !== remote.size) {
