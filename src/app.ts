@@ -173,6 +173,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       namespace: new SchemaValidator('namespace', namespaceSchema),
       object: new SchemaValidator('object', objectSchema),
       property: new SchemaValidator('property', propertySchema),
+      // Glance checks each property of a new object against the property schema, without its name.
+      object_property: new SchemaValidator('property', { ...propertySchema, required: ['type', 'title'] }),
       tag: new SchemaValidator('tag', tagSchema),
       tags: new SchemaValidator('tags', tagsRequestSchema),
       resource_type_association: new SchemaValidator('resource_type_association', associationSchema),

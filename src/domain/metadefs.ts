@@ -96,6 +96,11 @@ function pythonStr(value: string | number | boolean): string {
   return String(value);
 }
 
+/** Glance's model keeps an enum of strings; a null among them (JSON's) it keeps too. */
+function isTextEnum(value: unknown): boolean {
+  return !Array.isArray(value) || value.every((v) => typeof v === 'string' || v === null);
+}
+
 /**
  * A property definition as Glance's model keeps it: `default` as text (true → "True", 3 → "3"; a list,
  * an object or null → null), numeric bounds as integers, `enum` of strings, `items` of type and enum
@@ -110,11 +115,12 @@ export function normalizeProperty(def: PropertyDefinition, where: string): Prope
       value = value === null || typeof value === 'object' ? null : pythonStr(value as string | number | boolean);
     } else if (INTEGER_FIELDS.has(field) && typeof value === 'number') {
       value = Math.trunc(value);
-    } else if (field === 'enum' && Array.isArray(value) && value.some((v) => typeof v !== 'string')) {
+    } else if (field === 'enum' && !isTextEnum(value)) {
       throw gazeError('BAD_REQUEST', `${where}: enum values must be strings`);
     } else if (field === 'items' && value && typeof value === 'object') {
       const extra = Object.keys(value).filter((k) => k !== 'type' && k !== 'enum');
       if (extra.length) throw gazeError('BAD_REQUEST', `${where}: items may only hold type and enum, not ${extra.join(', ')}`);
+      if ('enum' in value && !isTextEnum((value as { enum: unknown }).enum)) throw gazeError('BAD_REQUEST', `${where}: items enum values must be strings`);
     }
     out[field] = value;
   }

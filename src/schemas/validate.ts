@@ -33,6 +33,15 @@ function describe(err: ErrorObject, data: unknown, root: unknown): string {
     case 'required':
       text = `${pyRepr(params.missingProperty)} is a required property`;
       break;
+    case 'minimum':
+      text = `${pyRepr(value)} is less than the minimum of ${pyRepr(params.limit)}`;
+      break;
+    case 'maximum':
+      text = `${pyRepr(value)} is greater than the maximum of ${pyRepr(params.limit)}`;
+      break;
+    case 'uniqueItems':
+      text = `${pyRepr(value)} has non-unique elements`;
+      break;
     case 'additionalProperties': {
       const extras = [params.additionalProperty].flat();
       text = `Additional properties are not allowed (${extras.map((extra) => pyRepr(extra)).join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;

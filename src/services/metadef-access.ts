@@ -16,7 +16,7 @@ export interface MetadefDeps {
   contents: MetadefContentsRepo;
   policy: Policy;
   notifier: Notifier;
-  validators: Record<'namespace' | 'object' | 'property' | 'tag' | 'tags' | 'resource_type_association', SchemaValidator>;
+  validators: Record<'namespace' | 'object' | 'object_property' | 'property' | 'tag' | 'tags' | 'resource_type_association', SchemaValidator>;
   limits: { default: number; max: number };
 }
 
@@ -71,6 +71,20 @@ export function refuseFourByte(what: string, fields: Record<string, unknown>, ne
     if (isGazeError(err)) throw gazeError('MD_WRITE_REFUSED', what, err.message);
     throw err;
   }
+}
+
+/**
+ * What Glance's database layer sees of an object for its 4-byte check: name, description, the required
+ * list (stored as text), then each property definition's text fields, but not the properties' names
+ * (keys of a nested dict, which it skips).
+ */
+export function objectFourByteFields(object: { name: string; description: string | null; required: string[] }): Record<string, unknown> {
+  return { name: object.name, description: object.description, required: JSON.stringify(object.required) };
+}
+
+/** A property definition's text fields (title, description, pattern, default…), as Glance checks them. */
+export function definitionText(definition: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(definition).filter(([, value]) => typeof value === 'string'));
 }
 
 /** The body of a write, validated against its schema (an object: anything else is 400). */

@@ -13,6 +13,8 @@ import {
   parseSortDir,
   propertyPayload,
   refuseFourByte,
+  objectFourByteFields,
+  definitionText,
   refuseReadOnly,
   tagPayload,
   validated,
@@ -65,12 +67,11 @@ export class MetadefContentService {
     const body = bodyOf(raw);
     refuseReadOnly(body, OBJECT_READ_ONLY);
     validated(this.deps, 'object', raw);
+    for (const property of Object.values((body.properties ?? {}) as Record<string, unknown>)) validated(this.deps, 'object_property', property);
     const ns = await findNamespace(this.deps, ctx, name, OBJECT_NOT_FOUND);
     enforce(this.deps, 'add_metadef_object', ctx, ns);
     const fields = this.objectFields(body);
-    refuseFourByte('create metadata object', { name: fields.name, description: fields.description }, [
-      Object.fromEntries(Object.keys(fields.properties).map((k) => [k, ''])),
-    ]);
+    refuseFourByte('create metadata object', objectFourByteFields(fields), Object.values(fields.properties).map(definitionText));
     if (await this.deps.contents.object(ns.id, fields.name)) throw gazeError('MD_OBJECT_EXISTS', fields.name, name);
     const object = await this.insertUnique(
       () => this.deps.contents.insertObject(ns.id, fields),
@@ -98,7 +99,7 @@ export class MetadefContentService {
     const current = await this.deps.contents.object(ns.id, objectName);
     if (!current) throw gazeError('MD_OBJECT_NOT_FOUND', objectName);
     const fields = this.objectFields(body);
-    refuseFourByte('update metadata object', { name: fields.name, description: fields.description });
+    refuseFourByte('update metadata object', objectFourByteFields(fields), Object.values(fields.properties).map(definitionText));
     const conflict = () => gazeError('MD_OBJECT_RENAME_CONFLICT', current.name, name);
     if (fields.name !== current.name && (await this.deps.contents.object(ns.id, fields.name))) throw conflict();
     await this.insertUnique(() => this.deps.contents.updateObject(current.id, fields), conflict);
@@ -137,7 +138,7 @@ export class MetadefContentService {
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     enforce(this.deps, 'add_metadef_property', ctx, ns);
     const pname = definition.name as string;
-    refuseFourByte('create metadata property', { name: pname, title: definition.title, description: definition.description });
+    refuseFourByte('create metadata property', { name: pname, ...definitionText(definition) });
     if (await this.deps.contents.property(ns.id, pname)) throw gazeError('MD_PROPERTY_EXISTS', pname, name);
     const property = await this.insertUnique(
       () => this.deps.contents.insertProperty(ns.id, pname, definition),
@@ -172,7 +173,7 @@ export class MetadefContentService {
     const current = await this.deps.contents.property(ns.id, propertyName);
     if (!current) throw gazeError('MD_PROPERTY_NOT_FOUND', propertyName);
     const pname = definition.name as string;
-    refuseFourByte('update metadata property', { name: pname, title: definition.title, description: definition.description });
+    refuseFourByte('update metadata property', { name: pname, ...definitionText(definition) });
     const conflict = () => gazeError('MD_PROPERTY_RENAME_CONFLICT', current.name, name);
     if (pname !== current.name && (await this.deps.contents.property(ns.id, pname))) throw conflict();
     await this.insertUnique(() => this.deps.contents.updateProperty(current.id, pname, definition), conflict);

@@ -22,6 +22,8 @@ import {
   parseSortDir,
   propertyPayload,
   refuseFourByte,
+  objectFourByteFields,
+  definitionText,
   refuseReadOnly,
   tagPayload,
   validated,
@@ -140,7 +142,8 @@ export class MetadefNamespaceService {
       description: (body.description as string | undefined) ?? null,
       visibility: (body.visibility as string | undefined) ?? 'private',
       protected: (body.protected as boolean | undefined) ?? false,
-      owner: (body.owner as string | undefined) ?? ctx.projectId ?? '',
+      // Glance's `owner or context.owner`: an empty owner is the caller's project too.
+      owner: (body.owner as string | undefined) || (ctx.projectId ?? ''),
     };
     const sections: CreatedNamespace['sections'] = {};
     if ('resource_type_associations' in body) {
@@ -161,11 +164,11 @@ export class MetadefNamespaceService {
       }));
     }
     if ('tags' in body) sections.tags = (body.tags as Array<{ name: string }>).map((t) => t.name);
+    // As Glance's database layer checks each part it writes (resource type associations it does not check).
     refuseFourByte('create metadata namespace', fields, [
       ...(sections.tags ?? []).map((t) => ({ name: t })),
-      ...(sections.objects ?? []).map((o) => ({ name: o.name, description: o.description })),
-      ...(sections.associations ?? []).map((a) => ({ ...a })),
-      Object.fromEntries(Object.keys(sections.properties ?? {}).map((k) => [k, ''])),
+      ...(sections.objects ?? []).flatMap((o) => [objectFourByteFields(o), ...Object.values(o.properties).map(definitionText)]),
+      ...Object.entries(sections.properties ?? {}).map(([name, definition]) => ({ name, ...definitionText(definition) })),
     ]);
     const duplicate = <T>(items: T[], key: (t: T) => string) => items.map(key).find((k, i, all) => all.indexOf(k) !== i);
     const dupObject = duplicate(sections.objects ?? [], (o) => o.name);
@@ -242,7 +245,8 @@ export class MetadefNamespaceService {
       description: (body.description as string | undefined) ?? null,
       visibility: (body.visibility as string | undefined) ?? 'private',
       protected: (body.protected as boolean | undefined) ?? false,
-      owner: (body.owner as string | undefined) ?? ctx.projectId ?? '',
+      // Glance's `owner or context.owner`: an empty owner is the caller's project too.
+      owner: (body.owner as string | undefined) || (ctx.projectId ?? ''),
     };
     refuseFourByte('update metadata namespace', fields);
     try {
@@ -298,7 +302,6 @@ export class MetadefNamespaceService {
       prefix: (body.prefix as string | undefined) ?? null,
       properties_target: (body.properties_target as string | undefined) ?? null,
     };
-    refuseFourByte('create metadata resource type association', association);
     let created: MetadefAssociation;
     try {
       created = await this.deps.namespaces.transaction((trx) => this.deps.namespaces.associate(ns.id, association, trx));

@@ -415,6 +415,57 @@ test('visibility and policy: readers see public and own namespaces, only admins 
   assert.equal((await api.get(`${NS}/Everyone/tags?visibility=`, json)).status, 200);
 });
 
+test("a new object's properties meet the property schema, as in Glance; a namespace PUT with an empty owner gives it to the caller's project", async () => {
+  assert.equal((await create({ namespace: 'Strict', owner: 'admin-project' })).status, 201);
+  const objects = `${NS}/Strict/objects`;
+  const extra = await api.call('POST', objects, {
+    json: { name: 'c2', properties: { x: { type: 'string', title: 'X', confidential: false } } },
+    as: ADMIN,
+    headers: JSON_ACCEPT,
+  });
+  expectError(extra, 400, /Additional properties are not allowed \('confidential' was unexpected\)/);
+  const untitled = await api.call('POST', objects, { json: { name: 'c3', properties: { x: { type: 'string' } } }, as: ADMIN, headers: JSON_ACCEPT });
+  expectError(untitled, 400, /'title' is a required property/);
+  const fine = await api.call('POST', objects, { json: { name: 'c4', properties: { x: { type: 'string', title: 'X' } } }, as: ADMIN, headers: JSON_ACCEPT });
+  assert.equal(fine.status, 201, fine.text);
+  assert.deepEqual(
+    (await api.get(objects, { as: ADMIN })).json.objects.map((o: { name: string }) => o.name),
+    ['c4'],
+    'the refused ones were not made',
+  );
+
+  // 4-byte characters, where Glance's database layer looks for them: an object's text and its
+  // properties' text fields, not its properties' names; never a resource type association.
+  const smile = '\u{1F600}';
+  const post = (path: string, body: unknown) => api.call('POST', `${NS}/Strict${path}`, { json: body, as: ADMIN, headers: JSON_ACCEPT });
+  expectError(
+    await post('/objects', { name: 'e1', properties: { x: { type: 'string', title: smile } } }),
+    400,
+    /Title can't contain 4 byte unicode characters\.$/,
+  );
+  expectError(await post('/objects', { name: 'e2', required: [smile] }), 400, /Required can't contain 4 byte unicode characters\.$/);
+  expectError(await post('/properties', { name: 'e3', type: 'string', title: 'T', pattern: smile }), 400, /Pattern can't contain 4 byte unicode characters\.$/);
+  assert.equal((await post('/objects', { name: 'e4', properties: { [smile]: { type: 'string', title: 'T' } } })).status, 201);
+  assert.equal((await post('/resource_types', { name: `OS::Smile${smile}`, prefix: `p${smile}_` })).status, 201);
+  // jsonschema's words for bounds and uniqueness, as Glance shows them.
+  expectError(await post('/properties', { name: 'b1', type: 'string', title: 'B', minLength: -1 }), 400, /: -1 is less than the minimum of 0\n/);
+  expectError(await post('/objects', { name: 'b2', required: ['a', 'a'] }), 400, /: \['a', 'a'\] has non-unique elements\n/);
+  // An enum may hold JSON's null beside strings (Glance keeps it); an items enum holds strings too.
+  const nullable = await post('/properties', { name: 'n1', type: 'string', title: 'N', enum: ['a', null] });
+  assert.equal(nullable.status, 201, nullable.text);
+  assert.deepEqual(nullable.json.enum, ['a', null]);
+  expectError(
+    await post('/properties', { name: 'n2', type: 'array', title: 'N', items: { type: 'string', enum: [1] } }),
+    400,
+    /items enum values must be strings/,
+  );
+
+  const renamed = await api.call('PUT', `${NS}/Strict`, { json: { namespace: 'Strict', owner: '' }, as: ADMIN, headers: JSON_ACCEPT });
+  assert.equal(renamed.status, 200, renamed.text);
+  assert.equal(renamed.json.owner, 'admin-project');
+  assert.equal((await api.get(`${NS}/Strict`, { as: ADMIN })).json.owner, 'admin-project');
+});
+
 test('resource type associations: list, associate (types made on the way), duplicates; every metadefs schema is served', async () => {
   assert.equal((await create({ namespace: 'Assoc', visibility: 'public' })).status, 201);
   const A = `${NS}/Assoc/resource_types`;
