@@ -160,6 +160,17 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     done();
   });
 
+  // Requests pipelined on one connection run one after another, as Glance's server runs them: Node would
+  // start the next (a DELETE after an upload's body, say) while the one before it is still at work.
+  const lastOnConnection = new WeakMap<Socket, Promise<void>>();
+  app.addHook('onRequest', async (request, reply) => {
+    const socket = request.raw.socket;
+    if (!socket) return;
+    const before = lastOnConnection.get(socket);
+    lastOnConnection.set(socket, new Promise<void>((resolve) => reply.raw.once('close', () => resolve())));
+    if (before) await before;
+  });
+
   // An Expect other than 100-continue is ignored, as by Glance's server: Node would answer a bare 417.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
   continueOnFirstRead(app.server);

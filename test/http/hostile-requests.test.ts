@@ -151,6 +151,53 @@ test('headers that do not arrive within client_socket_timeout get 408; requests 
   assert.match(expect ?? '', /^HTTP\/1\.1 200 OK\r\n[\s\S]*"versions"/);
 });
 
+test('a connection refused for slow headers is closed on the service side even while its client keeps its own half open', async () => {
+  const { port } = new URL(gaze.url);
+  const server = (gaze as Awaited<ReturnType<typeof startGazeInProcess>>).app.server.server;
+  // The service's side of this test's connection, found by the client's port.
+  const serverSide = new Promise<Socket>((resolve) => {
+    const onConnection = (s: Socket) => {
+      if (s.remotePort === socket.localPort) {
+        server.off('connection', onConnection);
+        resolve(s);
+      }
+    };
+    server.on('connection', onConnection);
+  });
+  // The client never closes its side: it reads the 408 and its end, and stays.
+  const socket = connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true }, () => socket.write('GET /v2/images HTTP/1.1\r\nX-A: a'));
+  socket.on('error', () => {});
+  let received = '';
+  socket.on('data', (d) => (received += d.toString('latin1')));
+  await new Promise((resolve) => socket.once('end', resolve));
+  assert.match(received, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  const held = await serverSide;
+  const deadline = Date.now() + 8_000;
+  while (!held.destroyed) {
+    assert.ok(Date.now() < deadline, 'the service still holds the connection');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  socket.destroy();
+});
+
+test('requests pipelined after an upload on one connection run after it, as in Glance: a GET sees the image active', async () => {
+  const image = await api.createImage({ disk_format: 'raw', container_format: 'bare' });
+  const body = Buffer.alloc(3_000_000, 1);
+  const head = `PUT /v2/images/${image.id}/file HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const next = `GET /v2/images/${image.id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+  const { port } = new URL(gaze.url);
+  const answers = await new Promise<string>((resolve, reject) => {
+    // Written, not ended: the GET's `Connection: close` ends the exchange.
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from(head), body, Buffer.from(next)])));
+    let received = '';
+    socket.on('data', (d) => (received += d.toString('latin1')));
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+  assert.match(answers, /^HTTP\/1\.1 204 No Content\r\n[\s\S]*HTTP\/1\.1 200 OK\r\n/);
+  assert.match(answers, /"status": "active"/, 'the GET ran once the upload was done');
+});
+
 test("a method Node's parser does not know gets what Glance's router gives any other: 405 with Allow on a resource, 501 elsewhere", async () => {
   const image = await api.createImage({ name: 'for FOO' });
   const answers = await Promise.all(
