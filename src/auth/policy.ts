@@ -310,33 +310,34 @@ function interpolate(text: string, target: PolicyTarget): string | null {
  * caller is a member of the image.
  */
 export function imageTarget(image: ImageFields, memberId?: string | null): PolicyTarget {
-  const fields: PolicyTarget = {
-    id: image.id,
-    name: image.name,
-    status: image.status,
-    visibility: image.visibility,
-    protected: image.protected,
-    os_hidden: image.os_hidden,
-    checksum: image.checksum,
-    os_hash_algo: image.os_hash_algo,
-    os_hash_value: image.os_hash_value,
-    owner: image.owner,
-    size: image.size,
-    virtual_size: image.virtual_size,
-    container_format: image.container_format,
-    disk_format: image.disk_format,
-    min_ram: image.min_ram,
-    min_disk: image.min_disk,
-    created_at: image.created_at,
-    updated_at: image.updated_at,
-  };
-  const target: PolicyTarget = {};
-  for (const [key, value] of Object.entries(image.properties ?? {})) target[key] = value;
-  for (const [key, value] of Object.entries(fields)) if (value !== undefined) target[key] = value;
+  const target: PolicyTarget = { ...image.properties };
+  for (const field of TARGET_FIELDS) if (image[field] !== undefined) target[field] = image[field];
   target.project_id = image.owner;
   target.member_id = memberId ?? null;
   return target;
 }
+
+/** The image's own fields in Glance's target; a field wins over an extra property of its name. */
+const TARGET_FIELDS = [
+  'id',
+  'name',
+  'status',
+  'visibility',
+  'protected',
+  'os_hidden',
+  'checksum',
+  'os_hash_algo',
+  'os_hash_value',
+  'owner',
+  'size',
+  'virtual_size',
+  'container_format',
+  'disk_format',
+  'min_ram',
+  'min_disk',
+  'created_at',
+  'updated_at',
+] as const;
 
 /** The image as a policy target reads it; tests and callers without a whole image give what they have. */
 export type ImageFields = { owner: string | null; visibility: string } & Partial<Omit<Image, 'owner' | 'visibility'>>;

@@ -59,7 +59,7 @@ function columnFilter(column: ImageColumn, raw: string): ColumnCondition {
 /**
  * created_at/updated_at: `op:ISO8601`, read in Glance's order: a value that is a time as a whole is
  * `eq` (its offset has a colon too); otherwise the operator is what comes before the first colon, the
- * time is checked, then the operator. Stored times are whole seconds, as Glance stores them: a
+ * time is checked, then the operator. Times compare as whole seconds, as Glance on MySQL stores them: a
  * threshold with microseconds lies between two of them.
  */
 function timeFilters(column: 'created_at' | 'updated_at', raw: string): ColumnCondition[] {
@@ -124,8 +124,9 @@ function parseBool(name: string, value: string, caseSensitive: boolean): boolean
 
 /** The sort keys of the classic parameters, or of `sort` (its first value, the one Glance pops). */
 function parseSort(pairs: QueryPairs, sortParam: string | undefined): SortKey[] {
-  const sortKeys = pairs.filter(([k]) => k === 'sort_key').map(([, v]) => v);
-  const sortDirs = pairs.filter(([k]) => k === 'sort_dir').map(([, v]) => v);
+  // Glance strips each value, and checks every key before any direction.
+  const sortKeys = pairs.filter(([k]) => k === 'sort_key').map(([, v]) => v.trim());
+  const sortDirs = pairs.filter(([k]) => k === 'sort_dir').map(([, v]) => v.trim());
   const sort = sortParam === undefined ? [] : [sortParam];
   const keys: SortKey[] = [];
   const checkKey = (key: string) => {
@@ -146,6 +147,7 @@ function parseSort(pairs: QueryPairs, sortParam: string | undefined): SortKey[] 
       keys.push({ key: key as SortKey['key'], dir: dir as 'asc' | 'desc' });
     }
   } else {
+    sortKeys.forEach(checkKey);
     sortDirs.forEach(checkDir);
     if (sortDirs.length > 1 && sortDirs.length !== sortKeys.length) {
       throw gazeError('BAD_REQUEST', 'Number of sort dirs does not match the number of sort keys');

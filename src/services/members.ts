@@ -117,8 +117,9 @@ export class MemberService {
     // Who may accept (the member project itself, under both defaults) is modify_member's to say, as in Glance.
     this.enforce(ctx, 'modify_member', target);
     // The value is judged last, as Glance's member does when its status is set.
-    if (typeof status !== 'string') throw gazeError('BAD_REQUEST', 'Expected a status in the form: {"status": "status"}');
-    if (!MEMBER_STATUSES.includes(status)) throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
+    if (typeof status !== 'string' || !MEMBER_STATUSES.includes(status)) {
+      throw gazeError('BAD_REQUEST', 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
+    }
     const row = await this.deps.members.setStatus(imageId, memberId, status);
     if (!row) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId); // removed since it was looked up
     this.deps.notifier.info('image.member.update', memberPayload(row));

@@ -228,6 +228,10 @@ test('sorting: keys, directions, both syntaxes, and their errors', async () => {
     'Invalid sort key: colour. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at.',
   );
   expectError(await api.get('/v2/images?sort_dir=up', { headers: JSON_ACCEPT }), 400, 'Invalid sort direction: up');
+  // Glance strips each key and direction, and checks every key before any direction.
+  const spaced = (await api.get('/v2/images?sort_key=%20name&sort_dir=asc%20', { as: alice })).json.images.map((i: any) => i.name);
+  assert.deepEqual(spaced, [...spaced].sort());
+  expectError(await api.get('/v2/images?sort_dir=up&sort_key=bogus', { headers: JSON_ACCEPT }), 400, /^Invalid sort key: bogus\./);
   expectError(
     await api.get('/v2/images?sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc', { headers: JSON_ACCEPT }),
     400,
@@ -279,6 +283,12 @@ test('limit and marker page through the list with first and next links', async (
   assert.deepEqual(await names('?visibility=public&visibility=private&name=admin-public', {}), []);
   assert.deepEqual(await names('?visibility=private&visibility=public&name=admin-public', {}), []);
   expectError(await api.get('/v2/images?visibility=public&visibility=bogus', { headers: JSON_ACCEPT }), 400, 'Invalid visibility value: bogus');
+  // The last is checked, the first applied: a bogus first value matches nothing (for anyone), never a 500.
+  for (const as of [undefined, alice]) {
+    const r = await api.get('/v2/images?visibility=bogus&visibility=all', { as, headers: JSON_ACCEPT });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.images, []);
+  }
   const checksum = (await api.get(`/v2/images/${ids['admin-public']}`)).json.checksum;
   assert.deepEqual(await names(`?checksum=${checksum}&checksum=${checksum}`, {}), ['admin-public']);
   assert.deepEqual(await names(`?checksum=${checksum}&checksum=nothing`, {}), []);

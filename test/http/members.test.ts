@@ -96,7 +96,10 @@ test('member calls refuse bad bodies, duplicates, non-owners and non-shared imag
   expectError(await update({ status: true }, 'bob-project', alice), 403, 'You are not authorized to complete modify_member action.');
   const hiddenUpdate = await api.put(`/v2/images/${hidden.id}/members/bob-project`, { json: { status: true }, as: bob, headers: JSON_ACCEPT });
   expectError(hiddenUpdate, 404, `Image ${hidden.id} not found.`);
-  expectError(await update({ status: true }), 400, 'Expected a status in the form: {"status": "status"}');
+  // A status of another type is refused as a wrong value, as Glance's member refuses it.
+  for (const status of [true, null, 1, ['accepted']]) {
+    expectError(await update({ status }), 400, 'Incorrect request: Status must be "pending", "accepted" or "rejected".');
+  }
 
   expectError(await api.get(`/v2/images/${img.id}/members/carol-project`, { as: bob, headers: JSON_ACCEPT }), 404, /carol-project/);
   const bobSees = (await api.get(`/v2/images/${img.id}/members`, { as: bob })).json.members.map((m: any) => m.member_id);

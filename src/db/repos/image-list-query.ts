@@ -143,6 +143,10 @@ function scopeCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
       return eb.and([vis('private'), owned]);
     case 'shared':
       return eb.or([eb.and([vis('shared'), owned]), sharedWithMe]);
+    default:
+      // A value Glance's API never checked (the first of several; it checks the last): its database
+      // filter on it matches nothing.
+      return eb('images.visibility', '=', String(visibility));
   }
 }
 
