@@ -1,5 +1,5 @@
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { moveTo, UPLOAD_NODE, type Image } from '../domain/image.ts';
+import { assertFormatsForData, moveTo, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { scrubLocation, storeAndActivate } from '../ingest/store-data.ts';
 import { safeDownload } from '../net/safe-download.ts';
 import { imageDataPayload, imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
@@ -35,7 +35,7 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   }
   const uri = String(input.import_from);
   if (uri.startsWith('file:')) throw new ImportStopped('File based imports are not allowed. Please use a non-local source of image data.');
-  if (!/^https?:\/\//i.test(uri))
+  if (!/^https?:\/\//.test(uri))
     throw new ImportStopped("The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
   const properties = input.image_properties;
   if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) throw new ImportStopped("'image_properties' must be an object");
@@ -51,6 +51,11 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
     task.image_id = image.id;
     job.trackImage(image.id);
   }
+  // As an upload: formats before any data, and the project's quotas (checked before the image takes
+  // data, then against the announced size, and the stream cut where they end).
+  assertFormatsForData(image);
+  const budget =
+    image.status === 'saving' ? await deps.quotas.storeBudget(image.owner, image.id) : await deps.quotas.admitWrite(image.owner, image.id, 'store');
   // The image names its writer, as an upload does: a node that starts meanwhile must not take this live
   // write for one a crash left behind (a resumed task names itself in place of the dead one).
   const writer = { [UPLOAD_NODE]: job.opts.nodeId };
@@ -65,7 +70,11 @@ async function downloadIntoNewImage(job: TaskJob): Promise<string> {
   deps.notifier.info('image.update', imagePayload(saving));
   deps.notifier.info('image.prepare', imageDataPayload(saving));
   const response = await safeDownload(uri, { ...job.opts.download, maxBytes: deps.settings.imageSizeCap, signal });
-  await storeAndActivate(deps, image, response.body, deps.stores.default(), 'saving', signal, response.contentLength ?? undefined);
+  if (budget && response.contentLength !== null && response.contentLength > budget.bytes) {
+    response.body.destroy();
+    throw budget.exceeded(response.contentLength);
+  }
+  await storeAndActivate(deps, image, response.body, deps.stores.default(), 'saving', signal, response.contentLength ?? undefined, budget);
   const active = (await deps.images.get(image.id)) ?? image;
   deps.notifier.info('image.upload', imageDataPayload(active));
   deps.notifier.info('image.activate', imagePayload(active));

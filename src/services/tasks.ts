@@ -77,6 +77,9 @@ export class TaskService {
     if (markerId !== undefined) {
       marker = (await this.deps.tasks.get(markerId)) ?? undefined;
       if (!marker) throw gazeError('BAD_REQUEST', `Task with the given id ${markerId} was not found`);
+      if (!ctx.isAdmin && marker.owner !== null && marker.owner !== ctx.projectId) {
+        throw gazeError('FORBIDDEN', `Forbidding request, task ${markerId} is not visible`);
+      }
     }
     // Glance's database layer compares each filter that names a task column, empty values and repeats
     // included (`status=` matches nothing); the others are ignored.
@@ -104,7 +107,8 @@ export class TaskService {
     if (uri.startsWith('file:') || uri.startsWith('filesystem:')) {
       throw gazeError('BAD_REQUEST', 'File based imports are not allowed. Please use a non-local source of image data.');
     }
-    if (!/^https?:\/\//i.test(uri)) {
+    // As Glance's startswith: the scheme in lower case.
+    if (!/^https?:\/\//.test(uri)) {
       throw gazeError('BAD_REQUEST', "The given uri is not valid. Please specify a valid uri from the following list of supported uri ['http']");
     }
     if (!(await passesFilterResolved(uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {

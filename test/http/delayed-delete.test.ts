@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
+import { UsageRepo } from '../../src/db/repos/usage.ts';
 import { alice, bob, client } from '../helpers/http.ts';
 import { forEachEngine } from '../helpers/databases.ts';
 import { DataScrubber } from '../../src/services/scrubber.ts';
@@ -57,6 +58,22 @@ forEachEngine((engine) => {
     assert.equal((await api.post(`/v2/images/${image.id}/members`, { member: bob.project }, { as: alice })).status, 200);
     return image.id;
   }
+
+  test("a pending_delete image still counts against its project's storage and image count until it is scrubbed, as in Glance", async () => {
+    const usage = new UsageRepo(gaze.app.db);
+    const project = alice.project!;
+    const before = await usage.forProject(project);
+    const data = randomBytes(64 * 1024);
+    const id = await imageWithData('counted', data);
+    assert.equal((await api.del(`/v2/images/${id}`, { as: alice })).status, 204);
+    const pending = await usage.forProject(project);
+    assert.equal(pending.storedBytes - before.storedBytes, data.length, 'its data is still kept');
+    assert.equal(pending.imageCount - before.imageCount, 1);
+    await new Promise((r) => setTimeout(r, (SCRUB_TIME + 1) * 1000));
+    await scrubPass();
+    const scrubbed = await usage.forProject(project);
+    assert.deepEqual([scrubbed.storedBytes, scrubbed.imageCount], [before.storedBytes, before.imageCount]);
+  });
 
   test('DELETE of an image with data: gone from the API, its data kept; a restore brings it back whole', async () => {
     const data = randomBytes(3 * 1024 * 1024 + 11);

@@ -15,8 +15,11 @@ const admin: Caller = { project: 'alice-project', roles: 'admin,member,reader', 
 before(async () => {
   files = await startFileServer();
   files.routes.set('/disk.raw', Buffer.from('legacy task data'));
+  files.routes.set('/big.raw', Buffer.alloc(2048, 1));
   gaze = await startGazeInProcess(
     {
+      // Room for the small tasks here, not for big.raw.
+      DEFAULT: { user_storage_quota: '1KB' },
       oslo_policy: { policy_file: 'policy.yaml' },
       import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(files.port) },
     },
@@ -29,10 +32,10 @@ after(async () => {
   await files.close();
 });
 
-async function runTask(as: Caller, imageProperties: Record<string, unknown>): Promise<any> {
+async function runTask(as: Caller, imageProperties: Record<string, unknown>, from = '/disk.raw'): Promise<any> {
   const created = await api.post(
     '/v2/tasks',
-    { type: 'import', input: { import_from: files.url('/disk.raw'), import_from_format: 'raw', image_properties: imageProperties } },
+    { type: 'import', input: { import_from: files.url(from), import_from_format: 'raw', image_properties: imageProperties } },
     { as, headers: JSON_ACCEPT },
   );
   assert.equal(created.status, 201, created.text);
@@ -59,4 +62,33 @@ test("a member's task creates the image of the member's project, with what a mem
   assert.equal(task.status, 'success', task.message);
   const image = (await api.get(`/v2/images/${task.result.image_id}`, { as: alice })).json;
   assert.deepEqual([image.owner, image.visibility, image.status], ['alice-project', 'shared', 'active']);
+});
+
+test('a task meets what an upload meets: formats set before any data, and the storage quota', async () => {
+  const unformatted = await runTask(alice, { name: 'no formats' });
+  assert.equal(unformatted.status, 'failure');
+  assert.match(unformatted.message, /Properties disk_format, container_format must be set prior to saving data\./);
+  const carol: Caller = { project: 'carol-project', roles: 'member,reader', user: 'carol' };
+  const big = await runTask(carol, { name: 'too big', disk_format: 'raw', container_format: 'bare' }, '/big.raw');
+  assert.equal(big.status, 'failure');
+  assert.match(big.message, /The size of the data 2048 will exceed the limit\. 1024 bytes remaining\./);
+  for (const task of [unformatted, big]) {
+    const image = task.result?.image_id ? (await api.get(`/v2/images/${task.result.image_id}`, { as: admin })).json : null;
+    assert.notEqual(image?.status, 'active', JSON.stringify(image));
+  }
+});
+
+test("a source in upper case is refused as Glance refuses it; another project's task is no marker", async () => {
+  const upper = await api.post(
+    '/v2/tasks',
+    { type: 'import', input: { import_from: files.url('/disk.raw').replace('http://', 'HTTP://'), import_from_format: 'raw', image_properties: {} } },
+    { as: alice, headers: JSON_ACCEPT },
+  );
+  assert.equal(upper.status, 400, upper.text);
+  const bob: Caller = { project: 'bob-project', roles: 'member,reader', user: 'bob' };
+  const bobs = await runTask(bob, { name: 'of bob', disk_format: 'raw', container_format: 'bare' });
+  const listed = await api.get(`/v2/tasks?marker=${bobs.id}`, { as: alice, headers: JSON_ACCEPT });
+  assert.equal(listed.status, 403, listed.text);
+  assert.match(listed.text, new RegExp(`Forbidding request, task ${bobs.id} is not visible`));
+  assert.equal((await api.get(`/v2/tasks?marker=${bobs.id}`, { as: bob })).status, 200);
 });

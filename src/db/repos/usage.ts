@@ -4,17 +4,19 @@ import type { Database } from '../schema.ts';
 
 /** What one project uses, counted as Glance counts it for quotas (spec plugins-and-safety §4). */
 export interface ProjectUsage {
-  /** Σ size × active locations of the owner's live images, plus what running writes reserved (bytes). */
+  /** Σ size × locations holding data of the owner's images (pending_delete ones too), plus what running writes reserved (bytes). */
   storedBytes: number;
   /** Bytes in staging (or reserved there by a running stage): images uploading/importing or copying to more stores. */
   stagedBytes: number;
-  /** Live images (not killed or deleted). */
+  /** Images not killed or deleted (pending_delete ones count, as in Glance). */
   imageCount: number;
   /** Images taking data right now: saving, uploading, importing, or copying to more stores. */
   uploadingCount: number;
 }
 
-const GONE = ['killed', 'deleted', 'pending_delete'];
+const GONE = ['killed', 'deleted'];
+/** Locations whose data is still kept: live ones, and a delayed delete's until it is scrubbed. */
+const HOLDING_DATA = ['active', 'delayed_delete'];
 const TAKING_DATA = ['saving', 'uploading', 'importing'];
 const COPYING = 'os_glance_importing_to_stores';
 
@@ -39,18 +41,20 @@ export class UsageRepo {
 
   /** `excludeImageId`: the image being written, whose old size must not count against its own new data. */
   async forProject(owner: string, excludeImageId: string | null = null): Promise<ProjectUsage> {
+    // As Glance counts them: an image deleted with delayed_delete (pending_delete, hidden as deleted)
+    // still counts, with its data, until the scrubber ends its delete.
     const live = this.k
       .selectFrom('images')
       .where('owner', '=', owner)
-      .where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('deleted', '=', 0), eb('status', '=', 'pending_delete')]))
       .where('status', 'not in', GONE)
       .where('id', '!=', excludeImageId ?? '');
 
     const stored = await live
       .select(
-        sql<string | number | null>`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status = 'active'))`.as(
-          'bytes',
-        ),
+        sql<
+          string | number | null
+        >`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status in (${sql.join(HOLDING_DATA)})))`.as('bytes'),
       )
       .where('size', '>', 0)
       .executeTakeFirst();
