@@ -10,7 +10,7 @@ import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { openDatabase, syncSchema, type Db } from './db/connection.ts';
+import { openDatabase, pendingMigrations, syncSchema, type Db } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
@@ -18,6 +18,7 @@ import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
+import { withoutPasswords } from './util/redact.ts';
 import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
 import type { Server } from 'node:http';
 
@@ -25,7 +26,40 @@ import type { Server } from 'node:http';
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const complain = (line: string) => process.stderr.write(`${line}\n`);
 /** For commands run by a person: warnings as plain `gaze: …` lines on stderr. */
-const plainLogger = (): Logger => pino({ level: 'warn' }, { write: (line: string) => complain(`gaze: ${(JSON.parse(line) as { msg: string }).msg}`) });
+const plainLogger = (): Logger =>
+  pino(
+    { level: 'warn' },
+    {
+      write: (line: string) => {
+        const { msg, err } = JSON.parse(line) as { msg: string; err?: { message?: string } };
+        complain(`gaze: ${msg}${err?.message ? `: ${err.message}` : ''}`);
+      },
+    },
+  );
+
+/** Bad usage (an unknown command or option): exit code 2, as glance-manage's. */
+class UsageError extends Error {}
+
+/**
+ * The database as every command but `db sync` and `serve` uses it: it must exist and have Gaze's whole
+ * schema (as glance-manage's commands need db_sync first); nothing is created or upgraded here.
+ */
+async function openSyncedDatabase(config: Config): Promise<Db> {
+  const url = databaseUrl(config);
+  const db = openDatabase(url, { mustExist: true });
+  let pending: string[];
+  try {
+    pending = await pendingMigrations(db);
+  } catch (err) {
+    await db.close();
+    throw new Error(`cannot read the database ${withoutPasswords(url)}: ${(err as Error).message}`, { cause: err });
+  }
+  if (pending.length) {
+    await db.close();
+    throw new Error(`the database ${withoutPasswords(url)} does not have Gaze's schema (${pending.length} migrations to apply): run \`gaze db sync\` first`);
+  }
+  return db;
+}
 
 const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
 
@@ -168,10 +202,13 @@ async function startMetrics(config: Config, source: MetricsSource, log: Logger):
 }
 
 async function dbSync(config: Config, log: Logger, quiet = false): Promise<void> {
-  const db = openDatabase(databaseUrl(config));
+  const url = databaseUrl(config);
+  const db = openDatabase(url);
   try {
     // As glance-manage through oslo.db: a database still starting is waited for.
-    const applied = await whenDatabaseReachable(config, log, () => syncSchema(db));
+    const applied = await whenDatabaseReachable(config, log, () => syncSchema(db)).catch((err: unknown) => {
+      throw new Error(`cannot bring the database ${withoutPasswords(url)} to Gaze's schema: ${(err as Error).message}`, { cause: err });
+    });
     if (!quiet) print(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
   } finally {
     await db.close();
@@ -179,22 +216,24 @@ async function dbSync(config: Config, log: Logger, quiet = false): Promise<void>
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values, positionals, tokens } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    tokens: true,
-    options: {
-      config: { type: 'string', short: 'c', multiple: true },
-      'config-file': { type: 'string', multiple: true },
-      'config-dir': { type: 'string', multiple: true },
-      merge: { type: 'boolean' },
-      'prefer-new': { type: 'boolean' },
-      overwrite: { type: 'boolean' },
-      target: { type: 'string' },
-      restore: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals, tokens } = asUsage(() =>
+    parseArgs({
+      args: argv,
+      allowPositionals: true,
+      tokens: true,
+      options: {
+        config: { type: 'string', short: 'c', multiple: true },
+        'config-file': { type: 'string', multiple: true },
+        'config-dir': { type: 'string', multiple: true },
+        merge: { type: 'boolean' },
+        'prefer-new': { type: 'boolean' },
+        overwrite: { type: 'boolean' },
+        target: { type: 'string' },
+        restore: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
   const [first, second, ...operands] = positionals;
   const command = [first, second].filter(Boolean).join(' ');
   if (values.help || command === '') {
@@ -210,7 +249,7 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig(configFiles(args));
   if (command === 'serve') return serve(config);
   for (const warning of config.warnings) complain(`gaze: ${warning}`);
-  if (command === 'db sync') return dbSync(config, createLogger(logOptions(config)));
+  if (command === 'db sync') return dbSync(config, plainLogger());
   if (command === 'config check') {
     // Everything `serve` builds from the configuration alone, without opening the database.
     await (await configuredParts(config, plainLogger())).auth.close?.();
@@ -227,13 +266,24 @@ async function main(argv: string[]): Promise<void> {
       overwrite: values.overwrite ?? false,
     });
   }
-  throw new Error(`unknown command '${command}'\n\n${USAGE}`);
+  if (first === 'db' && second === undefined) throw new UsageError(`db needs a command: sync, load-metadefs, unload-metadefs or export-metadefs\n\n${USAGE}`);
+  throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
+}
+
+/** node's parseArgs refuses an unknown option or a missing value: bad usage. */
+function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+    throw err;
+  }
 }
 
 async function cacheCommand(config: Config, verb: string | undefined, operands: string[], target: string | undefined): Promise<void> {
   const dir = config.get('DEFAULT', 'image_cache_dir');
   if (!dir) throw new ConfigError('[DEFAULT] image_cache_dir is not set: this node has no image cache');
-  const db = openDatabase(databaseUrl(config));
+  const db = await openSyncedDatabase(config);
   try {
     await runCacheCommand(verb, operands, target, {
       dir,
@@ -252,7 +302,13 @@ async function cacheCommand(config: Config, verb: string | undefined, operands: 
 async function withStoresAndDatabase(config: Config, run: (stores: StoreRegistry, db: Db, log: Logger) => Promise<void>): Promise<void> {
   const log = plainLogger();
   const stores = await StoreRegistry.create(config, { log });
-  const db = openDatabase(databaseUrl(config));
+  let db: Db;
+  try {
+    db = await openSyncedDatabase(config);
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
   try {
     await run(stores, db, log);
   } finally {
@@ -287,9 +343,8 @@ async function restoreCommand(config: Config, id: string): Promise<void> {
 }
 
 async function metadefsCommand(config: Config, command: string, operands: string[], opts: LoadOptions): Promise<void> {
-  const db = openDatabase(databaseUrl(config));
+  const db = await openSyncedDatabase(config);
   try {
-    await syncSchema(db);
     // The rows it writes carry the database server's time, as the service's do (and a far clock is told).
     await new DatabaseClock(db, createLogger(logOptions(config))).sync();
     const repos = { namespaces: new MetadefNamespacesRepo(db), contents: new MetadefContentsRepo(db) };
@@ -339,5 +394,5 @@ function showConfig(config: Config): void {
 main(process.argv.slice(2)).catch((err) => {
   complain(`gaze: ${err instanceof Error ? err.message : String(err)}`);
   // A configuration that cannot be used is the operator's to fix: exit code 2, as for bad usage.
-  process.exit(err instanceof ConfigError ? 2 : 1);
+  process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { withoutPasswords } from '../util/redact.ts';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely';
@@ -44,12 +44,16 @@ export function engineOf(connection: string): Engine | null {
   return null;
 }
 
-export function openDatabase(connection: string, opts: { maxConnections?: number } = {}): Db {
+/** `mustExist`: a SQLite file is opened, never created (commands other than `db sync` and `serve`). */
+export function openDatabase(connection: string, opts: { maxConnections?: number; mustExist?: boolean } = {}): Db {
   const maxConnections = opts.maxConnections ?? 10;
   const engine = engineOf(connection);
   if (engine === 'sqlite') {
     const rest = connection.replace(/^sqlite:\/\//, '');
     const file = rest === '' || rest === '/:memory:' ? ':memory:' : rest.replace(/^\//, '');
+    if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
+      throw new Error(`the database file ${path.resolve(file)} does not exist: run \`gaze db sync\` first`);
+    }
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const sqlite = new SQLite(file);
     // WAL lets readers go on while an upload's final write commits; a busy timeout instead of SQLITE_BUSY.
@@ -145,6 +149,12 @@ export async function syncSchema(db: Db): Promise<string[]> {
     if (error) throw error;
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
+}
+
+/** The migrations this database has yet to apply (all of them for an empty one); nothing is created. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const migrations = await new Migrator({ db: db.kysely, provider: migrationProvider }).getMigrations();
+  return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
 
 // Failures to reach the server at all (oslo.db's DBConnectionError): refused, unresolvable, cut, timed

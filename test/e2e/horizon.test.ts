@@ -87,6 +87,9 @@ before(
         .join('\n'),
     );
     // Horizon's image pages list the namespaces for OS::Glance::Image; Update Metadata needs them.
+    // As glance-manage's: the schema first, then the definitions.
+    const synced = await runGaze(['db', 'sync', '--config', conf], { cwd: gazeDir });
+    assert.equal(synced.code, 0, `gaze db sync: ${synced.stdout}${synced.stderr}`);
     const loaded = await runGaze(['db', 'load-metadefs', '--config', conf], { cwd: gazeDir });
     assert.equal(loaded.code, 0, `gaze db load-metadefs: ${loaded.stdout}${loaded.stderr}`);
     // Gaze logs one JSON line per request with its status, read by gazeStatuses().

@@ -57,7 +57,41 @@ test('gaze db sync creates the schema once; no-auth mode refuses a non-loopback 
         (err: any) => err.code === 2 && /gaze\.conf:3: \[DEFAULT\] bind_host: refusing to serve without authentication on 0\.0\.0\.0/.test(err.stderr),
       );
     }
-    await assert.rejects(run(process.execPath, [gazeBin, 'frobnicate']), (err: any) => /unknown command 'frobnicate'/.test(err.stderr));
+    // Bad usage exits 2, as glance-manage's.
+    await assert.rejects(run(process.execPath, [gazeBin, 'frobnicate']), (err: any) => err.code === 2 && /unknown command 'frobnicate'/.test(err.stderr));
+    await assert.rejects(run(process.execPath, [gazeBin, 'db']), (err: any) => err.code === 2 && /db needs a command: sync/.test(err.stderr));
+    await assert.rejects(
+      run(process.execPath, [gazeBin, 'db', 'sync', '--frobnicate']),
+      (err: any) => err.code === 2 && /Unknown option '--frobnicate'/.test(err.stderr),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('commands other than db sync and serve never create or upgrade a database: a missing one is named, with what to run', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-cli-'));
+  try {
+    const conf = path.join(dir, 'gaze.conf');
+    const typo = path.join(dir, 'typo.db');
+    writeFileSync(conf, `[database]\nconnection = sqlite:///${typo}\n[DEFAULT]\nimage_cache_dir = ${path.join(dir, 'cache')}\n`);
+    for (const command of [
+      ['db', 'unload-metadefs'],
+      ['db', 'load-metadefs', dir],
+      ['db', 'export-metadefs', path.join(dir, 'out')],
+      ['scrub'],
+      ['cache', 'list'],
+    ]) {
+      await assert.rejects(
+        run(process.execPath, [gazeBin, ...command, '--config', conf]),
+        (err: any) => err.code === 1 && err.stderr.includes(`the database file ${typo} does not exist: run \`gaze db sync\` first`),
+        command.join(' '),
+      );
+    }
+    assert.deepEqual(readdirSync(dir).sort(), ['gaze.conf'], 'no database file, no directory was made');
+    await run(process.execPath, [gazeBin, 'db', 'sync', '--config', conf]);
+    const unloaded = await run(process.execPath, [gazeBin, 'db', 'unload-metadefs', '--config', conf]);
+    assert.match(unloaded.stdout, /every metadata definition was removed/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
