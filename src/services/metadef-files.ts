@@ -46,11 +46,30 @@ function filesAt(source: string): string[] {
   return names
     .filter((n) => n.endsWith('.json'))
     .map((n) => path.join(source, n))
-    .filter((f) => statSync(f).isFile());
+    .filter((f) => statSync(f, { throwIfNoEntry: false })?.isFile() === true); // a dangling link is no file
 }
 
 const normalized = (map: Record<string, PropertyDefinition> | undefined, file: string) =>
-  Object.fromEntries(Object.entries(map ?? {}).map(([k, v]) => [k, normalizeProperty(v, `${file}: property ${k}`)]));
+  Object.fromEntries(
+    Object.entries(map ?? {}).map(([k, v]) => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`property ${k} is not a definition (a JSON object)`);
+      return [k, normalizeProperty(v, `${file}: property ${k}`)];
+    }),
+  );
+
+/** What a file must hold before any of it is written: a namespace, and a name for each thing in it. */
+function checkShape(doc: NamespaceFile): void {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('it is not a namespace (a JSON object)');
+  if (typeof doc.namespace !== 'string') throw new Error('it names no namespace');
+  const named = (items: unknown, what: string, one: string) => {
+    if (items === undefined) return;
+    if (!Array.isArray(items)) throw new Error(`its ${what} are not a list`);
+    if (items.some((item) => typeof (item as { name?: unknown } | null)?.name !== 'string')) throw new Error(`${one} has no name`);
+  };
+  named(doc.objects, 'objects', 'an object');
+  named(doc.resource_type_associations, 'resource type associations', 'a resource type association');
+  named(doc.tags, 'tags', 'a tag');
+}
 
 /**
  * Loads namespace files as `glance-manage db load_metadefs` does: idempotent by default (a namespace
@@ -75,7 +94,7 @@ export async function loadMetadefs(
     let objects: Array<{ name: string; description: string | null; required: string[]; properties: Record<string, PropertyDefinition> }>;
     try {
       doc = JSON.parse(readFileSync(file, 'utf8')) as NamespaceFile;
-      if (typeof doc.namespace !== 'string') throw new Error('it names no namespace');
+      checkShape(doc);
       properties = normalized(doc.properties, file);
       // As glance-manage does, an object's `required` is not loaded.
       objects = (doc.objects ?? []).map((o) => ({
@@ -97,39 +116,45 @@ export async function loadMetadefs(
       protected: doc.protected ?? null,
       owner: doc.owner ?? 'admin',
     };
-    const outcome = await namespaces.transaction(async (trx) => {
-      let ns = await namespaces.get(doc.namespace, trx);
-      if (ns && opts.overwrite) {
-        await namespaces.delete(ns.id, trx);
-        ns = null;
-      }
-      if (ns && !opts.merge) return 'skipped' as const;
-      if (!ns) ns = await namespaces.insert(fields, trx, { updated: false });
-      else if (opts.preferNew) await namespaces.update(ns.id, fields, trx);
-      const prefer = opts.preferNew;
-      const associations = await namespaces.associations(ns.id, trx);
-      for (const a of doc.resource_type_associations ?? []) {
-        const wanted = { name: a.name, prefix: a.prefix ?? null, properties_target: a.properties_target ?? null };
-        if (!associations.some((x) => x.name === a.name)) await namespaces.associate(ns.id, wanted, trx, { protectedType: true, updated: false });
-        else if (prefer) await namespaces.updateAssociation(ns.id, a.name, wanted, trx);
-      }
-      for (const [name, def] of Object.entries(properties)) {
-        const existing = await contents.property(ns.id, name, trx);
-        if (!existing) await contents.insertProperty(ns.id, name, def, trx, { updated: false });
-        else if (prefer) await contents.updateProperty(existing.id, name, def, trx);
-      }
-      for (const o of objects) {
-        const existing = await contents.object(ns.id, o.name, trx);
-        if (!existing) await contents.insertObject(ns.id, o, trx, { updated: false });
-        else if (prefer) await contents.updateObject(existing.id, o, trx);
-      }
-      for (const t of doc.tags ?? []) {
-        const existing = await contents.tag(ns.id, t.name, trx);
-        if (!existing) await contents.insertTag(ns.id, t.name, trx, { updated: false });
-        else if (prefer) await contents.renameTag(existing.id, t.name, trx);
-      }
-      return 'loaded' as const;
-    });
+    // One file is one transaction: one the database refuses is named and left out, and the others load.
+    const outcome = await namespaces
+      .transaction(async (trx) => {
+        let ns = await namespaces.get(doc.namespace, trx);
+        if (ns && opts.overwrite) {
+          await namespaces.delete(ns.id, trx);
+          ns = null;
+        }
+        if (ns && !opts.merge) return 'skipped' as const;
+        if (!ns) ns = await namespaces.insert(fields, trx, { updated: false });
+        else if (opts.preferNew) await namespaces.update(ns.id, fields, trx);
+        const prefer = opts.preferNew;
+        const associations = await namespaces.associations(ns.id, trx);
+        for (const a of doc.resource_type_associations ?? []) {
+          const wanted = { name: a.name, prefix: a.prefix ?? null, properties_target: a.properties_target ?? null };
+          if (!associations.some((x) => x.name === a.name)) await namespaces.associate(ns.id, wanted, trx, { protectedType: true, updated: false });
+          else if (prefer) await namespaces.updateAssociation(ns.id, a.name, wanted, trx);
+        }
+        for (const [name, def] of Object.entries(properties)) {
+          const existing = await contents.property(ns.id, name, trx);
+          if (!existing) await contents.insertProperty(ns.id, name, def, trx, { updated: false });
+          else if (prefer) await contents.updateProperty(existing.id, name, def, trx);
+        }
+        for (const o of objects) {
+          const existing = await contents.object(ns.id, o.name, trx);
+          if (!existing) await contents.insertObject(ns.id, o, trx, { updated: false });
+          else if (prefer) await contents.updateObject(existing.id, o, trx);
+        }
+        for (const t of doc.tags ?? []) {
+          const existing = await contents.tag(ns.id, t.name, trx);
+          if (!existing) await contents.insertTag(ns.id, t.name, trx, { updated: false });
+          else if (prefer) await contents.renameTag(existing.id, t.name, trx);
+        }
+        return 'loaded' as const;
+      })
+      .catch((err: unknown) => {
+        log(`${file}: refused: ${(err as Error).message}`);
+        return 'failed' as const;
+      });
     if (outcome === 'skipped') log(`Skipping namespace ${doc.namespace}. It already exists in the database.`);
     counts[outcome] += 1;
   }

@@ -1,6 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -98,6 +98,36 @@ forEachEngine((engine) => {
     const lines: string[] = [];
     assert.deepEqual(await loadMetadefs(repos, path.join(dir, 'broken.json'), none, (l) => lines.push(l)), { loaded: 0, skipped: 0, failed: 1 });
     assert.match(lines[0], /broken\.json: skipped/);
+  });
+
+  test('a directory load names each file it cannot take and loads the rest: no name, a null, a string property, a dangling link', async () => {
+    const mixed = mkdtempSync(path.join(tmpdir(), 'gaze-metadefs-mixed-'));
+    const files: Record<string, unknown> = {
+      'a-good.json': { namespace: 'Mixed::Good', tags: [{ name: 't1' }] },
+      'b-nameless-object.json': { namespace: 'Mixed::NoObjectName', objects: [{ description: 'x' }] },
+      'c-nameless-association.json': { namespace: 'Mixed::NoAssociationName', resource_type_associations: [{ prefix: 'p_' }] },
+      'd-null.json': null,
+      'e-string-property.json': { namespace: 'Mixed::StringProperty', properties: { p: 'notanobject' } },
+      'f-good.json': { namespace: 'Mixed::AlsoGood' },
+    };
+    for (const [name, doc] of Object.entries(files)) writeFileSync(path.join(mixed, name), JSON.stringify(doc));
+    symlinkSync(path.join(mixed, 'gone.json'), path.join(mixed, 'g-dangling.json'));
+    const lines: string[] = [];
+    assert.deepEqual(await loadMetadefs(repos, mixed, none, (l) => lines.push(l)), { loaded: 2, skipped: 0, failed: 4 });
+    assert.deepEqual(
+      lines.map((l) => l.replace(`${mixed}/`, '')).sort(), // in the directory's own order, as Glance's loader reads it
+      [
+        'b-nameless-object.json: skipped: an object has no name',
+        'c-nameless-association.json: skipped: a resource type association has no name',
+        'd-null.json: skipped: it is not a namespace (a JSON object)',
+        'e-string-property.json: skipped: property p is not a definition (a JSON object)',
+      ],
+    );
+    const loaded = (await all()).filter((n) => n.namespace.startsWith('Mixed::'));
+    assert.deepEqual(loaded.map((n) => n.namespace).sort(), ['Mixed::AlsoGood', 'Mixed::Good']);
+    // The tests after this one count the namespaces of Debian's files.
+    for (const ns of loaded) await repos.namespaces.delete(ns.id);
+    rmSync(mixed, { recursive: true, force: true });
   });
 
   test('export writes one file per namespace (no owner); unload removes everything; the export loads back', { skip }, async () => {
