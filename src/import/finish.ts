@@ -142,9 +142,9 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     const copies = discarded ? candidates : [];
     for (const location of copies) await scrubLocation(deps, location);
     // A store this node lacks keeps its location for the scrubber of a node that has it (scrubLocation).
-    const takenBack = copies.map((l) => deps.stores.forLocation(l)?.id).filter((id): id is string => id !== undefined);
-    if (unfinished.length || takenBack.length)
-      await deps.images.setProperties(image.id, storeProgress(image.properties, { failed: [...unfinished, ...takenBack] }));
+    // Only the stores whose copy failed are listed as failed, as Glance's revert lists them; the copies
+    // taken back are simply no longer there.
+    if (unfinished.length) await deps.images.setProperties(image.id, storeProgress(image.properties, { failed: unfinished }));
   }
   // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy) while the
   // task still holds its lock.

@@ -136,8 +136,9 @@ export class ImportService {
       for (const id of stores) {
         const store = this.deps.stores.get(id);
         if (!store) throw gazeError('IMPORT_STORE_UNKNOWN', id);
-        if (!store.writable) throw gazeError('IMPORT_STORE_READ_ONLY', id);
+        // Already there before read-only, as Glance checks them.
         if (method === 'copy-image' && heldBy.has(id)) throw gazeError('IMPORT_ALREADY_IN_STORE', id);
+        if (!store.writable) throw gazeError('IMPORT_STORE_READ_ONLY', id);
       }
     }
     return [...new Set(stores)];

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client, expectError, JSON_ACCEPT, alice } from '../helpers/http.ts';
@@ -131,6 +131,13 @@ test('glance-direct into several stores; store selection errors', async () => {
   assert.ok(holds('fast', img.id) && holds('cheap', img.id));
   const [task] = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
   assert.deepEqual(task.input.backend, ['fast', 'cheap']);
+
+  // A copy to a read-only store that holds the image already: "already present" first, as Glance checks.
+  mkdirSync(dirOf('archive'), { recursive: true });
+  copyFileSync(path.join(dirOf('fast'), img.id), path.join(dirOf('archive'), img.id));
+  const archived = await gaze.app.deps.images.reserveLocation(img.id, `file://${path.join(dirOf('archive'), img.id)}`, { store: 'archive' }, ['active']);
+  await gaze.app.deps.images.activateLocation(img.id, archived.id, ['active']);
+  expectError(await importImage(img.id, { method: { name: 'copy-image' }, stores: ['archive'] }), 400, "Image is already present at store 'archive'");
 });
 
 test('a store that fails: with all_stores_must_succeed the import reverts; without, the image is active elsewhere', async () => {
