@@ -61,21 +61,19 @@ export function answerParserError(error: unknown, socket: Socket, allowOn: (url:
   const wait = current?.complete ? afterPendingAnswers : (_: Socket, then: () => void) => then();
   wait(socket, () => {
     if (!socket.writable) return void socket.destroy();
-    // Closed for good once the answer is out (or soon, for a client that reads nothing): a client that
-    // keeps its half of the connection open must not keep the socket (slowloris, one header timeout
-    // after another).
-    const close = () => socket.destroy();
-    setTimeout(close, CLOSE_AFTER_ANSWER_MS).unref();
+    // Closed for good a moment after the answer: a client that keeps its half of the connection open
+    // must not keep the socket (slowloris, one header timeout after another). Not at once: a client
+    // still sending would get a reset that may discard the answer before it is read.
+    setTimeout(() => socket.destroy(), CLOSE_AFTER_ANSWER_MS).unref();
     socket.end(
       `HTTP/1.1 ${status} ${statusTitle(status)}\r\n${headers}Content-Type: ${contentType}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      close,
     );
   });
 }
 
-/** How long a refused request's answer may take to go out before its connection is cut. */
-const CLOSE_AFTER_ANSWER_MS = 5_000;
+/** How long a refused request's connection stays after its answer (its client should close it first). */
+const CLOSE_AFTER_ANSWER_MS = 2_000;
 
 function afterPendingAnswers(socket: ServerSocket, then: () => void): void {
   const pending = socket._httpMessage;

@@ -45,6 +45,12 @@ export async function fanOut(
     else await deps.images.setProperties(image.id, progress);
     properties = { ...properties, ...progress };
   };
+  // Once the image is active (a copy, or an import after its first store), what it holds for the stores
+  // still to write goes down with each store done: the stores written count by their locations.
+  const holdForStoresAfter = (index: number) => {
+    const left = targets.length - index - 1;
+    return deps.images.updateFields(image.id, 'active', { reserved_bytes: left > 0 ? opts.stagedSize * left : null });
+  };
   for (const [index, store] of targets.entries()) {
     const backend = deps.stores.multistore ? store.id : undefined;
     deps.notifier.info('image.prepare', imageDataPayload({ ...image, properties }, backend));
@@ -54,10 +60,12 @@ export async function fanOut(
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
       await record({ done: store.id }, activates ? stored : undefined, targets.length - index - 1);
+      if (!activates) await holdForStoresAfter(index);
       await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
       const failure = await storeFailure(job, image.id, store, writableIn, err);
       await record({ failed: [store.id] });
+      await holdForStoresAfter(index);
       await notifyImage(deps, 'image.update', image.id);
       if (mustAll) throw failure;
       lastError = failure;

@@ -9,6 +9,9 @@ import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee } from './access.ts';
 
+/** How long a filling download's last bytes wait for the copy's check. */
+const LAST_BYTES_WAIT_MS = 30_000;
+
 export interface CacheSettings {
   /** image_cache_max_size: pruned down to this after each fill and periodically. */
   maxBytes: number;
@@ -52,7 +55,7 @@ export class ImageCacheService {
 
   /**
    * A whole download from a store, copied into the cache as it passes, without ever holding the client
-   * back. Its last byte waits for the copy's check: data that is not the image's (a store that changed
+   * back. Its last bytes wait for the copy's check: data that is not the image's (a store that changed
    * it) is cut off before its end, so the client sees a broken transfer, as from Glance's cache.
    */
   passThrough(image: Image, stream: Readable): Readable {
@@ -65,18 +68,28 @@ export class ImageCacheService {
       transform(chunk: Buffer, _enc, done) {
         fill.offer(chunk);
         if (chunk.length === 0) return done();
-        // Only the last byte is held: the answer's headers go out with the first chunk.
-        if (held) this.push(held);
-        held = chunk.subarray(chunk.length - 1);
-        done(null, chunk.subarray(0, chunk.length - 1));
+        // Each chunk goes out when the next comes; the first but its last byte at once, so that the
+        // answer's headers are not held back.
+        const previous = held ?? chunk.subarray(0, chunk.length - 1);
+        held = held ? chunk : chunk.subarray(chunk.length - 1);
+        done(null, previous.length ? previous : undefined);
       },
       flush: (done) => {
         ended = true;
         if (fill.fellBehind) return done(null, held ?? undefined);
+        // A cache disk that hangs must not hold the client's last bytes for ever: after a while they go
+        // unchecked (the fill finishes, or not, on its own).
+        let answered = false;
+        const answer = (err: Error | null) => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(timer);
+          done(err, held ?? undefined);
+        };
+        const timer = setTimeout(() => answer(null), LAST_BYTES_WAIT_MS);
         this.finishFill(fill).then(
-          (outcome) =>
-            done(outcome === 'mismatch' ? new Error(`the data of image ${image.id} is not the image's (size or checksum)`) : null, held ?? undefined),
-          () => done(null, held ?? undefined),
+          (outcome) => answer(outcome === 'mismatch' ? new Error(`the data of image ${image.id} is not the image's (size or checksum)`) : null),
+          () => answer(null),
         );
       },
     });

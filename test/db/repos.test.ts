@@ -209,6 +209,10 @@ forEachEngine((engine) => {
       await images.updateFields(image.id, 'active', { reserved_bytes: 300 }, { os_glance_importing_to_stores: 'd' });
       assert.equal((await usage.forProject(owner)).storedBytes, 300);
       assert.equal((await usage.forProject(owner, image.id)).storedBytes, 0, 'the image being written is left out when asked');
+      // Deleted with delayed_delete while it copied: its data counts until scrubbed, its copy's bytes do not.
+      await db.kysely.updateTable('images').set({ status: 'pending_delete', deleted: 1 }).where('id', '=', image.id).execute();
+      const pending = await usage.forProject(owner);
+      assert.deepEqual([pending.storedBytes, pending.stagedBytes, pending.uploadingCount, pending.imageCount], [0, 0, 0, 1]);
     });
 
     test("properties read back in the order they were first set, as Glance lists them (its rows' ids), whatever writes them", async () => {

@@ -132,6 +132,12 @@ test('glance-direct into several stores; store selection errors', async () => {
   const [task] = (await api.get(`/v2/images/${img.id}/tasks`)).json.tasks;
   assert.deepEqual(task.input.backend, ['fast', 'cheap']);
 
+  // What a copy holds against the quotas goes as each store is done, whether its copy landed or failed.
+  assert.equal((await importImage(img.id, { method: { name: 'copy-image' }, stores: ['broken'], all_stores_must_succeed: false })).status, 202);
+  await settle(img.id);
+  const row = await gaze.app.db.kysely.selectFrom('images').select('reserved_bytes').where('id', '=', img.id).executeTakeFirstOrThrow();
+  assert.equal(row.reserved_bytes, null);
+
   // A copy to a read-only store that holds the image already: "already present" first, as Glance checks.
   mkdirSync(dirOf('archive'), { recursive: true });
   copyFileSync(path.join(dirOf('fast'), img.id), path.join(dirOf('archive'), img.id));

@@ -60,16 +60,18 @@ export class UsageRepo {
       .executeTakeFirst();
     // What running uploads, imports and copies to more stores are about to store counts already (see
     // reserved_bytes): an image active after its first store still has the others to write.
-    const reserved = await live
+    // The rest is about writes under way: a pending_delete image has none (whatever its rows still say).
+    const writable = live.where('deleted', '=', 0);
+    const reserved = await writable
       .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
       .where((eb) => eb.or([eb('status', 'in', ['saving', 'importing']), copying(eb)]))
       .executeTakeFirst();
-    const staged = await live
+    const staged = await writable
       .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))
       .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]))
       .executeTakeFirst();
     const count = await live.select(sql<string | number>`count(*)`.as('n')).executeTakeFirst();
-    const uploading = await live
+    const uploading = await writable
       .select(sql<string | number>`count(*)`.as('n'))
       .where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]))
       .executeTakeFirst();
