@@ -358,8 +358,11 @@ async function metadefsCommand(config: Config, command: string, operands: string
       print('gaze: every metadata definition was removed');
     } else {
       if (!operands[0]) throw new Error('db export-metadefs needs a directory');
-      const files = await exportMetadefs(repos, operands[0]);
-      print(`gaze: ${files.length} namespaces written to ${operands[0]}`);
+      const files = await exportMetadefs(repos, operands[0], (line) => complain(`gaze: ${line}`));
+      const distinct = new Set(files).size;
+      print(
+        `gaze: ${files.length} namespaces written to ${operands[0]}${distinct < files.length ? ` (into ${distinct} files: some names map to the same file)` : ''}`,
+      );
     }
   } finally {
     await db.close();

@@ -1,4 +1,4 @@
-import { opendirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, opendirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { MetadefNamespacesRepo } from '../db/repos/metadef-namespaces.ts';
 import type { MetadefContentsRepo } from '../db/repos/metadef-contents.ts';
@@ -170,7 +170,11 @@ export async function unloadMetadefs(namespaces: MetadefNamespacesRepo): Promise
  * One JSON file per namespace in `dir`, named after its display name (letters and digits only), as
  * `glance-manage db export_metadefs` writes them (owners are not exported, nor objects' required).
  */
-export async function exportMetadefs(repos: { namespaces: MetadefNamespacesRepo; contents: MetadefContentsRepo }, dir: string): Promise<string[]> {
+export async function exportMetadefs(
+  repos: { namespaces: MetadefNamespacesRepo; contents: MetadefContentsRepo },
+  dir: string,
+  log: (line: string) => void = () => {},
+): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   const all = await repos.namespaces.list({ caller: { isAdmin: true, projectId: null }, sortKey: 'id', sortDir: 'asc', limit: Number.MAX_SAFE_INTEGER });
@@ -191,6 +195,9 @@ export async function exportMetadefs(repos: { namespaces: MetadefNamespacesRepo;
       tags: (await repos.contents.tags(ns.id)).map((t) => ({ name: t.name })),
     };
     const file = path.join(dir, `${(ns.display_name ?? ns.namespace).replace(/[\W_]/g, '') || `namespace${ns.id}`}.json`);
+    // A file there already (an earlier export, or a namespace whose name maps to the same file) is
+    // said, as glance-manage says it.
+    if (existsSync(file)) log(`Overwriting: ${file}`);
     writeFileSync(file, JSON.stringify(doc));
     written.push(file);
   }

@@ -8,6 +8,9 @@ import { imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 
 /** GET /v2/info/stores[/detail] and DELETE /v2/stores/{store}/{image}: the enabled backends. */
+/** Glance's reserved stores of multi-store mode, which hold no image's data. */
+const RESERVED_STORES = new Set(['os_glance_staging_store', 'os_glance_tasks_store']);
+
 export class StoreInfoService {
   private readonly stores: StoreRegistry;
   private readonly policy: Policy;
@@ -22,7 +25,8 @@ export class StoreInfoService {
     refuseReadOnlyCaller(ctx);
     if (!this.stores.multistore) throw gazeError('NOT_FOUND');
     const store = this.stores.get(storeId);
-    if (!store) throw gazeError('STORE_NOT_AVAILABLE', storeId);
+    // Glance knows its reserved stores as stores: an image is simply not stored there (404 below).
+    if (!store && !RESERVED_STORES.has(storeId)) throw gazeError('STORE_NOT_AVAILABLE', storeId);
     const image = imageId.length <= 36 ? await this.deps.images.get(imageId) : null;
     if (!image || !(await canSee(this.deps, ctx, image))) throw gazeError('STORE_IMAGE_NOT_FOUND', imageId);
     const target = await targetFor(this.deps, ctx, image);
@@ -33,7 +37,7 @@ export class StoreInfoService {
     // An image with one location hears that first, whichever store is named, as in Glance.
     if (image.locations.length === 1) throw gazeError('STORE_DELETE_LAST');
     const here = image.locations.filter((l) => this.stores.forLocation(l)?.id === storeId);
-    if (here.length === 0) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
+    if (here.length === 0 || !store) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
     if (image.locations.length === here.length) throw gazeError('STORE_DELETE_LAST');
     // Checked again under the image's lock: another store's removal may have run meanwhile.
     const discarded = await this.deps.images.discardLocationsKeepingOne(

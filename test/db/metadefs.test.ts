@@ -132,8 +132,14 @@ forEachEngine((engine) => {
 
   test('export writes one file per namespace (no owner); unload removes everything; the export loads back', { skip }, async () => {
     const out = path.join(dir, 'export');
-    const files = await exportMetadefs(repos, out);
+    const said: string[] = [];
+    const files = await exportMetadefs(repos, out, (line) => said.push(line));
     assert.equal(files.length, 33);
+    assert.equal(said.length, 0, 'nothing was there to overwrite');
+    // A second export over the first says what it overwrites, as glance-manage says it.
+    await exportMetadefs(repos, out, (line) => said.push(line));
+    assert.equal(said.length, 33);
+    assert.ok(said.every((line) => line.startsWith(`Overwriting: ${out}/`)));
     assert.ok(readdirSync(out).includes('libvirtDriverOptionsforImages.json'));
     const doc = JSON.parse(readFileSync(path.join(out, 'libvirtDriverOptionsforImages.json'), 'utf8'));
     assert.equal(doc.namespace, 'OS::Compute::LibvirtImage', 'named after the display name, letters and digits only');

@@ -217,6 +217,12 @@ test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', a
   );
   expectError(await api.del(`/v2/stores/fast/${img.id}`, { as: alice, headers: JSON_ACCEPT }), 404, `Failed to find image ${img.id}`);
   expectError(await api.del(`/v2/stores/archive/${img.id}`, { headers: JSON_ACCEPT }), 404, `Image ${img.id} is not stored in store archive.`);
+  // Glance's reserved stores are stores to it, holding no image's data.
+  expectError(
+    await api.del(`/v2/stores/os_glance_staging_store/${img.id}`, { headers: JSON_ACCEPT }),
+    404,
+    `Image ${img.id} is not stored in store os_glance_staging_store.`,
+  );
   assert.equal((await api.del(`/v2/stores/fast/${img.id}`)).status, 204);
   const after = (await api.get(`/v2/images/${img.id}`)).json;
   assert.equal(after.stores, 'cheap');
