@@ -142,8 +142,8 @@ export class MetadefNamespaceService {
       description: (body.description as string | undefined) ?? null,
       visibility: (body.visibility as string | undefined) ?? 'private',
       protected: (body.protected as boolean | undefined) ?? false,
-      // Glance's `owner or context.owner`: an empty owner is the caller's project too.
-      owner: (body.owner as string | undefined) || (ctx.projectId ?? ''),
+      // Glance's create takes the caller's project only when no owner is given: an empty one stays empty.
+      owner: (body.owner as string | undefined) ?? ctx.projectId ?? '',
     };
     const sections: CreatedNamespace['sections'] = {};
     if ('resource_type_associations' in body) {

@@ -464,6 +464,10 @@ test("a new object's properties meet the property schema, as in Glance; a namesp
   assert.equal(renamed.status, 200, renamed.text);
   assert.equal(renamed.json.owner, 'admin-project');
   assert.equal((await api.get(`${NS}/Strict`, { as: ADMIN })).json.owner, 'admin-project');
+  // On create Glance takes the caller's project only when no owner is given: an empty one is kept.
+  const unowned = await create({ namespace: 'Unowned', owner: '' });
+  assert.equal(unowned.status, 201, unowned.text);
+  assert.equal(unowned.json.owner, '');
 });
 
 test('resource type associations: list, associate (types made on the way), duplicates; every metadefs schema is served', async () => {
