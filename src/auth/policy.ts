@@ -4,6 +4,7 @@ import type { Authenticator, RequestContext } from './context.ts';
 import type { Image } from '../domain/image.ts';
 import { DEFAULT_RULES, DEPRECATED_RULES } from './policy-rules.ts';
 import { gazeError } from '../domain/errors.ts';
+import { pyStr } from '../schemas/python-repr.ts';
 
 // A small evaluator for oslo.policy check strings: `role:x`, `rule:x`, `field:%(target)s`,
 // `'literal':%(target)s`, `@`, `!`, `not`, `and`, `or` and parentheses. Rules are parsed once, as
@@ -263,22 +264,13 @@ function policyValues(ctx: RequestContext): Record<string, unknown> {
 function credentialMatches(value: unknown, path: string[], expected: string): boolean {
   // A credential the caller lacks (a token without a project) matches nothing, not even a target's
   // None: oslo.policy lets "None" meet "None" (a documented difference).
-  if (path.length === 0) return value !== null && value !== undefined && pythonStr(value) === expected;
+  if (path.length === 0) return value !== null && value !== undefined && pyStr(value) === expected;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const [key, ...rest] = path;
   if (!Object.hasOwn(value, key!)) return false;
   const next = (value as Record<string, unknown>)[key!];
   if (Array.isArray(next)) return next.some((item) => credentialMatches(item, rest, expected));
   return credentialMatches(next, rest, expected);
-}
-
-/** What Python's `str()` gives for a value, as `%(name)s` and oslo's comparisons see it. */
-function pythonStr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (Array.isArray(value)) return `[${value.map((v) => (typeof v === 'string' ? `'${v}'` : pythonStr(v))).join(', ')}]`;
-  return String(value);
 }
 
 /** `ast.literal_eval` of a check's left side for the literals a rule can hold; undefined when it is none. */
@@ -299,7 +291,7 @@ function interpolate(text: string, target: PolicyTarget): string | null {
       missing = true;
       return '';
     }
-    return pythonStr(target[key]);
+    return pyStr(target[key]);
   });
   return missing ? null : result;
 }

@@ -39,17 +39,18 @@ export async function fanOut(
   let lastError: unknown = null;
   // The import holds the image's lock: nobody else writes these properties meanwhile.
   let properties = image.properties;
-  const record = async (change: Parameters<typeof storeProgress>[1], activateWith?: StoredData, storesLeft = 0) => {
+  // Once the image is active (a copy, or an import after its first store), it holds against the quotas
+  // only what the stores still to write will hold: the stores written count by their locations.
+  const heldAfter = (index: number) => {
+    const left = targets.length - index - 1;
+    return left > 0 ? opts.stagedSize * left : null;
+  };
+  const holdForStoresAfter = (index: number) => deps.images.updateFields(image.id, 'active', { reserved_bytes: heldAfter(index) });
+  const record = async (change: Parameters<typeof storeProgress>[1], activateWith?: StoredData, stillReserved: number | null = null) => {
     const progress = storeProgress(properties, change);
-    if (activateWith) await activate(job, image.id, activateWith, progress, storesLeft > 0 ? activateWith.size * storesLeft : null);
+    if (activateWith) await activate(job, image.id, activateWith, progress, stillReserved);
     else await deps.images.setProperties(image.id, progress);
     properties = { ...properties, ...progress };
-  };
-  // Once the image is active (a copy, or an import after its first store), what it holds for the stores
-  // still to write goes down with each store done: the stores written count by their locations.
-  const holdForStoresAfter = (index: number) => {
-    const left = targets.length - index - 1;
-    return deps.images.updateFields(image.id, 'active', { reserved_bytes: left > 0 ? opts.stagedSize * left : null });
   };
   for (const [index, store] of targets.entries()) {
     const backend = deps.stores.multistore ? store.id : undefined;
@@ -59,7 +60,7 @@ export async function fanOut(
       stored = await writeToStore(job, image, store, writableIn, opts);
       const activates = !opts.copying && (mustAll ? index === targets.length - 1 : first);
       const importingBefore = properties[IMPORTING_TO_STORES] ?? '';
-      await record({ done: store.id }, activates ? stored : undefined, targets.length - index - 1);
+      await record({ done: store.id }, activates ? stored : undefined, heldAfter(index));
       if (!activates) await holdForStoresAfter(index);
       await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
