@@ -145,7 +145,12 @@ export async function syncSchema(db: Db): Promise<string[]> {
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     const busy = db.engine === 'sqlite' && String((error as { code?: unknown } | undefined)?.code ?? '').startsWith('SQLITE_BUSY');
-    if (busy && attempt < 10) continue;
+    if (busy && attempt < 10) {
+      // WAL answers a write that lost the race at once, without busy_timeout's wait: pause, a little
+      // longer each time and apart from the others, so that three syncs at once do not use their tries up together.
+      await new Promise((resolve) => setTimeout(resolve, attempt * (20 + Math.random() * 80)));
+      continue;
+    }
     if (error) throw error;
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
