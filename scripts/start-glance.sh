@@ -12,6 +12,10 @@
 #          GLANCE_ALLOWED_HOSTS / GLANCE_ALLOWED_PORTS   [import_filtering_opts] for web-download
 #          GLANCE_NOTIFICATIONS  an oslo.messaging notification driver (`log` writes them to its log)
 #          GLANCE_BACKENDS    several file stores by name (`fast,cheap`: multi-store, the first the default)
+#          GLANCE_TRUSTED_HEADERS=1  without Keystone, take the caller from headers as keystonemiddleware
+#                             would leave them (X-Identity-Status: Confirmed, X-Project-Id, X-User-Id,
+#                             X-Roles), so that a side-by-side probe can act as a member, a reader or an
+#                             admin; unset, Glance's no-auth mode gives every request no roles
 # Prints READY when it answers. Stop it with scripts/stop-glance.sh DIR. Logs: DIR/glance-api.log.
 set -euo pipefail
 
@@ -80,6 +84,14 @@ filesystem_store_datadir = $dir/images-$name"
 fi
 flavor=
 auth=
+paste=/etc/glance/glance-api-paste.ini
+if [ -n "${GLANCE_TRUSTED_HEADERS:-}" ] && [ -z "${GLANCE_KEYSTONE:-}" ]; then
+  # Glance's keystone pipeline without authtoken: its context middleware reads the identity headers.
+  flavor=trusted
+  paste="$dir/glance-api-paste.ini"
+  cp /etc/glance/glance-api-paste.ini "$paste"
+  printf '\n[pipeline:glance-api-trusted]\npipeline = cors healthcheck http_proxy_to_wsgi versionnegotiation osprofiler context rootapp\n' >>"$paste"
+fi
 if [ -n "${GLANCE_KEYSTONE:-}" ]; then
   flavor=keystone
   auth="[keystone_authtoken]
@@ -127,7 +139,7 @@ driver = ${GLANCE_NOTIFICATIONS:-noop}
 
 [paste_deploy]
 flavor = ${flavor}
-config_file = /etc/glance/glance-api-paste.ini
+config_file = ${paste}
 
 ${auth}
 EOF
