@@ -176,8 +176,12 @@ export class ImageService {
     // find the image to delete.
     refuseUnlessOwner(ctx, image, () => gazeError('IMAGE_NOT_FOUND_TO_DELETE', id));
     const delayed = this.deps.settings.delayedDelete && (await this.deps.delayedDeletes.mark(id));
-    const queued = delayed ? [] : await this.deps.images.markDeleted(id);
-    if (!queued) throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
+    const queued = delayed ? [] : await this.deps.images.markDeleted(id, { unlessProtected: true });
+    if (!queued) {
+      // Protected since it was read (a concurrent PATCH), or deleted by another request.
+      if ((await this.deps.images.get(id))?.protected) throw gazeError('IMAGE_PROTECTED', id);
+      throw gazeError('IMAGE_NOT_FOUND_TO_DELETE', id);
+    }
     // An upload still streaming into this image is stopped (its request then answers 410), and so is an
     // import running here (one running in another process sees the deletion on its next heartbeat).
     this.uploads.abort(id);

@@ -129,6 +129,34 @@ forEachEngine((engine) => {
     for (let i = 0; i < 8; i++) assert.equal(got[`q${i}`], 'v');
   });
 
+  test('a delete racing a PATCH that protects the image: an acknowledged protection is never lost', async () => {
+    const outcomes = new Set<string>();
+    for (let round = 0; round < N; round++) {
+      const image = await api.createImage({ name: `protect or delete ${round}` });
+      const [protect, remove] = await Promise.all([
+        api.patch(`/v2/images/${image.id}`, [{ op: 'replace', path: '/protected', value: true }]),
+        api.del(`/v2/images/${image.id}`),
+      ]);
+      const left = await api.get(`/v2/images/${image.id}`);
+      outcomes.add(`${protect.status}/${remove.status}`);
+      if (protect.status === 200) {
+        // The protection was acknowledged: the delete must have been refused and the image kept.
+        assert.equal(remove.status, 403, `round ${round}: PATCH 200 but DELETE ${remove.status} ${remove.text}`);
+        assert.equal(left.status, 200);
+        assert.equal(left.json.protected, true);
+        assert.equal((await api.patch(`/v2/images/${image.id}`, [{ op: 'replace', path: '/protected', value: false }])).status, 200);
+      } else {
+        assert.equal(protect.status, 404, protect.text);
+        assert.equal(remove.status, 204, remove.text);
+        assert.equal(left.status, 404);
+      }
+    }
+    assert.ok(
+      [...outcomes].every((o) => ['200/403', '404/204'].includes(o)),
+      [...outcomes].join(','),
+    );
+  });
+
   test(`${N} parallel tag PUTs with different tags: within the tag limit all are kept`, async () => {
     const image = await api.createImage({ name: 'tagged' });
     const replies = await Promise.all(Array.from({ length: N }, (_, i) => api.put(`/v2/images/${image.id}/tags/t${i}`)));

@@ -36,7 +36,8 @@ export class DelayedDeletesRepo {
 
   /**
    * Deletes the image as pending_delete, keeping its data: true when it was active with data, false
-   * when it is gone, in another status or without data (the caller deletes it at once then).
+   * when it is gone, protected, in another status or without data (the caller deletes it at once then,
+   * unless it is protected).
    */
   async mark(id: string): Promise<boolean> {
     checkStatusChange(WITH_DATA, 'pending_delete');
@@ -49,6 +50,7 @@ export class DelayedDeletesRepo {
           .set({ status: 'pending_delete', deleted: 1, deleted_at: now, updated_at: now })
           .where('id', '=', id)
           .where('deleted', '=', 0)
+          .where('protected', '=', 0)
           .where('status', 'in', [...WITH_DATA])
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) return false;

@@ -217,12 +217,14 @@ export class ImagesRepo {
   /**
    * Deletes the image and queues the data of all its locations for removal. Returns the queued
    * locations with the status each had (a `pending` one is a write still under way, which cleans up
-   * after itself), or null when the image was already gone.
+   * after itself), or null when the image was already gone (or, with `unlessProtected`, is protected:
+   * a PATCH that protected it after the caller looked must win over the delete).
    */
-  async markDeleted(id: string): Promise<ImageLocation[] | null> {
+  async markDeleted(id: string, opts: { unlessProtected?: boolean } = {}): Promise<ImageLocation[] | null> {
     const now = nowTimestamp();
     return this.k.transaction().execute(async (trx) => {
-      if (!(await this.updateRow(trx, id, null, { status: 'deleted', deleted: 1, deleted_at: now }))) return null;
+      const fields = { status: 'deleted', deleted: 1, deleted_at: now } as const;
+      if (!(await this.updateRow(trx, id, null, fields, undefined, opts.unlessProtected))) return null;
       await dropRelations(trx, id);
       const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
       await moveLocations(trx, id, now, LIVE, 'pending_delete');
@@ -241,12 +243,14 @@ export class ImagesRepo {
     statuses: readonly ImageStatus[] | null,
     fields: Partial<Omit<Row, 'id'>> = {},
     expectProperty?: { name: string; value: string },
+    unlessProtected = false,
   ): Promise<boolean> {
     let q = db
       .updateTable('images')
       .set({ ...fields, updated_at: nowTimestamp() })
       .where('id', '=', id)
       .where('deleted', '=', 0);
+    if (unlessProtected) q = q.where('protected', '=', 0);
     if (statuses) q = q.where('status', 'in', [...statuses]);
     if (expectProperty) {
       q = q.where((eb) =>
