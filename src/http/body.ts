@@ -4,7 +4,8 @@ import { gazeError } from '../domain/errors.ts';
 import { PY_INT_MAX_DIGITS } from '../schemas/python-repr.ts';
 
 const MAX_JSON_BYTES = 8 << 20;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+// The byte order mark is kept, for the parse to refuse as Python's json.loads does.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
@@ -145,6 +146,7 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
     if (err instanceof TypeError) throw gazeError('MALFORMED_JSON');
     throw err;
   }
+  if (text.startsWith('\ufeff')) throw gazeError('MALFORMED_JSON');
   if (text.trim() === '') return undefined;
   let value: unknown;
   try {

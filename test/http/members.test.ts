@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import type { App } from '../../src/app.ts';
 import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
+import { setClockOffset } from '../../src/domain/time.ts';
 
 let gaze: RunningGaze & { app: App };
 let api: ReturnType<typeof client>;
@@ -47,6 +48,23 @@ test('the owner shares an image; the member accepts it and then sees it in its l
 
   assert.equal((await api.del(`/v2/images/${img.id}/members/bob-project`, { as: alice })).status, 204);
   assert.equal((await api.get(`/v2/images/${img.id}`, { as: bob })).status, 404, 'no longer a member: invisible');
+});
+
+test('a status set to the one the member already has changes nothing, not even updated_at (as in Glance)', async () => {
+  const img = await api.createImage({ name: 'same status' }, alice);
+  const added = await api.post(`/v2/images/${img.id}/members`, { member: 'bob-project' }, { as: alice });
+  setClockOffset(5_000); // later, as seen by the service's clock
+  try {
+    const same = await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'pending' }, as: bob });
+    assert.equal(same.status, 200);
+    assert.equal(same.json.updated_at, added.json.updated_at);
+    assert.equal((await api.get(`/v2/images/${img.id}/members/bob-project`, { as: alice })).json.updated_at, added.json.updated_at);
+    const changed = await api.put(`/v2/images/${img.id}/members/bob-project`, { json: { status: 'accepted' }, as: bob });
+    assert.notEqual(changed.json.updated_at, added.json.updated_at);
+    assert.equal(changed.json.created_at, added.json.created_at);
+  } finally {
+    setClockOffset(0);
+  }
 });
 
 test('member calls refuse bad bodies, duplicates, non-owners and non-shared images', async () => {

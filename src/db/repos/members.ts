@@ -39,12 +39,14 @@ export class MembersRepo {
     return row;
   }
 
+  /** Setting the status a member already has changes nothing, not even updated_at (as in Glance). */
   async setStatus(imageId: string, member: string, status: string): Promise<MemberRow | null> {
     await this.db.kysely
       .updateTable('image_members')
       .set({ status, updated_at: nowTimestamp() })
       .where('image_id', '=', imageId)
       .where('member', '=', member)
+      .where('status', '!=', status)
       .execute();
     return this.get(imageId, member);
   }
