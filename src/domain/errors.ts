@@ -28,6 +28,7 @@ const table = {
   BODY_CUT_OFF: { status: 400, message: () => 'The request body ended before its announced length: the client closed the connection.' },
   UNEXPECTED_BODY_TYPE: { status: 400, message: () => 'Unexpected body type. Expected list/dict.' },
   BODY_NOT_EXPECTED: { status: 400, message: () => 'A body is not expected with this request.' },
+  JSON_LONE_SURROGATE: { status: 400, message: () => 'Malformed JSON in request body: a string holds half of a UTF-16 surrogate pair.' },
   BODY_EXPECTED: { status: 400, message: () => 'Body expected in request.' },
   SCHEMA_MISMATCH: { status: 400, message: (name: string, detail: string) => `Provided object does not match schema '${name}': ${detail}` },
   REQUEST_TOO_LARGE: { status: 413, message: () => 'Request is too large.' },

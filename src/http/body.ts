@@ -132,6 +132,22 @@ function unreadableJson(text: string): 'too-deep' | 'huge-integer' | null {
   return null;
 }
 
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+// With the u flag a surrogate pair is one code point: only a surrogate alone matches.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Whether a string or key holds half of a surrogate pair (`"\ud800"` is valid JSON): no database
+ * stores it as written (SQLite keeps replacement characters, so two keys would become one; Glance
+ * fails with a 500).
+ */
+function holdsLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  return Object.entries(value).some(([key, v]) => LONE_SURROGATE.test(key) || holdsLoneSurrogate(v));
+}
+
 /**
  * The request's JSON body, whatever its Content-Type (as Glance parses it). Must be an object or an
  * array; `undefined` when the request has no body at all.
@@ -146,8 +162,8 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
     if (err instanceof TypeError) throw gazeError('MALFORMED_JSON');
     throw err;
   }
-  if (text.startsWith('\ufeff')) throw gazeError('MALFORMED_JSON');
-  if (text.trim() === '') return undefined;
+  // A body of whitespace (or an empty chunked one) is no JSON, as Python's json.loads finds.
+  if (text.startsWith('\ufeff') || text.trim() === '') throw gazeError('MALFORMED_JSON');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -157,6 +173,7 @@ export async function readJson(request: FastifyRequest): Promise<unknown> {
   const unreadable = unreadableJson(text);
   if (unreadable === 'huge-integer') throw gazeError('MALFORMED_JSON');
   if (unreadable === 'too-deep') throw gazeError('JSON_TOO_DEEP', MAX_JSON_DEPTH);
+  if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) throw gazeError('JSON_LONE_SURROGATE');
   if (value === null || typeof value !== 'object') throw gazeError('UNEXPECTED_BODY_TYPE');
   return value;
 }

@@ -231,8 +231,8 @@ export class ImageService {
     }
     if (!present) checkNoFourByteUnicode({}, [tag]);
     refuseUnlessOwner(ctx, image, () => gazeError('TAG_UPDATE_FORBIDDEN', id));
-    if (present) return;
-    const updated = { ...image, tags: [...image.tags, tag] };
+    // A tag the image has is saved all the same, as Glance saves it: updated_at moves, image.update is sent.
+    const updated = { ...image, tags: present ? image.tags : [...image.tags, tag] };
     // Only this tag is written, under the image's row lock; the limit is checked again with the tags
     // that concurrent requests added.
     const verify = (saved: Image) => {

@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGazeInProcess } from '../helpers/gaze.ts';
-import { client, expectError, JSON_ACCEPT, alice, bob, carol } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT, alice, bob, carol, rawRequest } from '../helpers/http.ts';
+import { setClockOffset } from '../../src/domain/time.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
@@ -122,6 +123,12 @@ test('create validates against the image schema (400) and Glance rules', async (
   // A UTF-8 byte order mark is no JSON whitespace: Python's json.loads refuses it (checked against Glance 25).
   expectError(await body('\ufeff{"name": "bom"}'), 400, 'Malformed JSON in request body.');
   expectError(await body('\ufeff'), 400, 'Malformed JSON in request body.');
+  expectError(await body(' '), 400, 'Malformed JSON in request body.');
+  const before = (await api.get('/v2/images')).json.images.length;
+  expectError(await api.post('/v2/images', { name: 'x\ud800', tags: ['ok'] }, { headers: JSON_ACCEPT }), 400, /half of a UTF-16 surrogate pair/);
+  expectError(await api.post('/v2/images', { tags: ['\udbff'] }, { headers: JSON_ACCEPT }), 400, /half of a UTF-16 surrogate pair/);
+  expectError(await api.post('/v2/images', { ['k\udfff']: 'v' }, { headers: JSON_ACCEPT }), 400, /half of a UTF-16 surrogate pair/);
+  assert.equal((await api.get('/v2/images')).json.images.length, before);
   // Up to 4,300 digits Python reads the integer, and Glance says it is out of range; JavaScript reads
   // Infinity there, which fails the schema (both 400).
   expectError(await body(`{"min_ram": ${'1'.repeat(4300)}}`), 400, /^Provided object does not match schema 'image': inf is not of type 'integer'/);
@@ -336,6 +343,16 @@ test('PATCH rejects malformed operations with Glance messages', async () => {
   const img = await api.createImage({ extra: 'e' });
   const p = (ops: unknown) => api.patch(`/v2/images/${img.id}`, ops, { headers: JSON_ACCEPT });
   expectError(await p({ op: 'add' }), 400, 'Request body must be a JSON array of operation objects.');
+  // No body, a body of whitespace, an empty chunked body: Glance's deserializer's answers.
+  const raw = (body: string | undefined, headers: Record<string, string> = {}) =>
+    rawRequest(gaze.url, 'PATCH', `/v2/images/${img.id}`, { ...JSON_ACCEPT, 'content-type': 'application/openstack-images-v2.1-json-patch', ...headers }, body);
+  expectError(await raw(undefined), 400, 'Body expected in request.');
+  expectError(await raw(' \n'), 400, 'Malformed JSON in request body.');
+  expectError(await raw('', { 'transfer-encoding': 'chunked' }), 400, 'Malformed JSON in request body.');
+  // Half of a surrogate pair is valid JSON that no database keeps as written: refused, nothing stored.
+  expectError(await p([{ op: 'add', path: '/k\ud800', value: 'a' }]), 400, 'Malformed JSON in request body: a string holds half of a UTF-16 surrogate pair.');
+  expectError(await p([{ op: 'add', path: '/k', value: 'x\udc00y' }]), 400, /half of a UTF-16 surrogate pair/);
+  assert.equal((await p([{ op: 'replace', path: '/name', value: 'caf\u00e9' }])).json.name, 'café');
   expectError(await p(['x']), 400, 'Operations must be JSON objects.');
   expectError(
     await p([{ path: '/name', value: 'x' }]),
@@ -507,6 +524,15 @@ test('tags: add is idempotent, remove of an absent tag is 404, quota and length 
   assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
   assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
   assert.deepEqual((await api.get(`/v2/images/${img.id}`, { as: alice })).json.tags, ['one']);
+  // Glance saves the image all the same: its updated_at moves on.
+  const before = (await api.get(`/v2/images/${img.id}`, { as: alice })).json.updated_at;
+  setClockOffset(5_000);
+  try {
+    assert.equal((await api.put(`/v2/images/${img.id}/tags/one`, { as: alice })).status, 204);
+    assert.notEqual((await api.get(`/v2/images/${img.id}`, { as: alice })).json.updated_at, before);
+  } finally {
+    setClockOffset(0);
+  }
   assert.equal((await api.put(`/v2/images/${img.id}/tags/two`, { as: alice })).status, 204);
   expectError(
     await api.put(`/v2/images/${img.id}/tags/three`, { as: alice, headers: JSON_ACCEPT }),

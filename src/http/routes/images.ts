@@ -49,7 +49,8 @@ export function imageRoutes(app: FastifyInstance, api: Api): void {
         throw gazeError('PATCH_MEDIA_TYPE', ACCEPT_PATCH).withHeaders({ 'Accept-Patch': ACCEPT_PATCH });
       }
       const body = await readJson(request);
-      const image = await api.imageUpdates.update(request.ctx, id, body ?? null, dialect);
+      if (body === undefined) throw gazeError('BODY_EXPECTED');
+      const image = await api.imageUpdates.update(request.ctx, id, body, dialect);
       return reply.send(imageView(image, request.ctx, api.view));
     },
     async DELETE(request, reply) {
