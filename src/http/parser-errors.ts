@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { gazeError, type ErrorLayout } from '../domain/errors.ts';
 import { renderError, statusTitle } from './errors.ts';
@@ -53,12 +53,26 @@ export function answerParserError(error: unknown, socket: Socket, allowOn: (url:
   }
   if (answered.has(socket)) return;
   answered.add(socket);
-  const { status, message, layout, headers } = answerOf(err, allowOn);
-  const { contentType, body } = renderError(status, message, undefined, layout);
   // A request whose body was still arriving is the one refused (cut off, or broken framing): its
   // handler learns it from the closing connection.
   const current = (socket as ServerSocket)._httpMessage?.req;
-  const wait = current?.complete ? afterPendingAnswers : (_: Socket, then: () => void) => then();
+  answerAndClose(socket, answerOf(err, allowOn), current?.complete === true);
+}
+
+/**
+ * CONNECT, which Node hands to its own event and would otherwise drop unanswered, is refused as an
+ * unknown method is: 405 with Allow on a resource's path, else 501; the connection then closes.
+ */
+export function answerConnect(req: IncomingMessage, socket: Socket, allowOn: (url: string) => string | null): void {
+  if (!socket.writable) return void socket.destroy();
+  answered.add(socket);
+  answerAndClose(socket, refusedMethod('CONNECT', req.url ?? '', allowOn), true);
+}
+
+function answerAndClose(socket: Socket, answer: RawAnswer, afterPending: boolean): void {
+  const { status, message, layout, headers } = answer;
+  const { contentType, body } = renderError(status, message, undefined, layout);
+  const wait = afterPending ? afterPendingAnswers : (_: Socket, then: () => void) => then();
   wait(socket, () => {
     if (!socket.writable) return void socket.destroy();
     // Closed for good a moment after the answer: a client that keeps its half of the connection open
@@ -102,14 +116,23 @@ function refusedLine(err: ParserError): string {
  * to Glance's server) gets what the router would give it: 405 with Allow on a resource's path, else 501.
  * Anything else is broken framing.
  */
-function answerOf(err: ParserError, allowOn: (url: string) => string | null): { status: number; message: string; layout?: ErrorLayout; headers: string } {
+interface RawAnswer {
+  status: number;
+  message: string;
+  layout?: ErrorLayout;
+  headers: string;
+}
+
+function refusedMethod(method: string, url: string, allowOn: (url: string) => string | null): RawAnswer {
+  const allow = allowOn(url);
+  const refused = gazeError(allow ? 'METHOD_NOT_ALLOWED' : 'NOT_IMPLEMENTED', method);
+  return { status: refused.status, message: refused.message, layout: refused.layout, headers: allow ? `Allow: ${allow}\r\n` : '' };
+}
+
+function answerOf(err: ParserError, allowOn: (url: string) => string | null): RawAnswer {
   if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, message: 'The request headers are too large.', headers: '' };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, message: 'The request was not received in time.', headers: '' };
   const line = err.code === 'HPE_INVALID_METHOD' ? /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.[01]\r?\n/.exec(refusedLine(err)) : null;
-  if (line) {
-    const allow = allowOn(line[2]!);
-    const refused = gazeError(allow ? 'METHOD_NOT_ALLOWED' : 'NOT_IMPLEMENTED', line[1]!);
-    return { status: refused.status, message: refused.message, layout: refused.layout, headers: allow ? `Allow: ${allow}\r\n` : '' };
-  }
+  if (line) return refusedMethod(line[1]!, line[2]!, allowOn);
   return { status: 400, message: 'The request could not be read: its HTTP framing is malformed.', headers: '' };
 }

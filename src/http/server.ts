@@ -13,7 +13,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { healthcheckBody } from './healthcheck.ts';
 import { MULTIPLE_CHOICES, VERSION_ROOT, versionDocument, versionRouter, type VersionOptions } from './versions.ts';
 import { headerSafeUrl, publicBase } from './public-base.ts';
-import { answerParserError, headerTimeouts, ResourceTable } from './parser-errors.ts';
+import { answerConnect, answerParserError, headerTimeouts, ResourceTable } from './parser-errors.ts';
 import { corsHooks, type CorsOptions } from './cors.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Metrics } from '../util/metrics.ts';
@@ -174,6 +174,12 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // An Expect other than 100-continue is ignored, as by Glance's server: Node would answer a bare 417.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res));
   continueOnFirstRead(app.server);
+  app.server.on('connect', (req: IncomingMessage, socket: Socket) => answerConnect(req, socket, (url: string) => resources.allowOn(routedUrl(url))));
+  // A client that sent its whole request and closed its side (shutdown, or close before reading) is
+  // answered, as Glance's server answers it: Node would abort the requests under way and end the
+  // connection, losing a stage whose body had all arrived. A body cut short is still a parse error.
+  // (A property of Node's http.Server since its first versions that its types leave out.)
+  (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   const keepIdle = opts.tcpKeepIdleSeconds ?? 0;
   // As Glance's server: a client that vanished without closing (a rebooted host) is found and let go.

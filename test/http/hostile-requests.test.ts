@@ -212,6 +212,13 @@ test("a method Node's parser does not know gets what Glance's router gives any o
   assert.match(nowhere!, /^HTTP\/1\.1 501 Not Implemented\r\n[\s\S]*The request method FOO is not implemented for this server\./);
 });
 
+test('CONNECT, which Node keeps off its routes, is answered as an unknown method (not dropped): 405 with Allow, or 501', async () => {
+  const [images, host] = await Promise.all(['/v2/images', '127.0.0.1:443'].map((target) => exchange(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, 10_000)));
+  assert.match(images ?? '', /^HTTP\/1\.1 405 Method Not Allowed\r\nAllow: GET, POST\r\n[\s\S]*The method CONNECT is not allowed for this resource\./);
+  assert.match(host ?? '', /^HTTP\/1\.1 501 Not Implemented\r\n[\s\S]*The request method CONNECT is not implemented for this server\./);
+  assert.equal((await api.get('/v2/images')).status, 200, 'the server goes on');
+});
+
 test('a JSON body whose client hung up before the read began (while it was authenticated) is cut off at once, not after client_socket_timeout', async () => {
   const gone = new IncomingMessage(new Socket());
   gone.destroy();
