@@ -253,8 +253,10 @@ function authorityIsPlain(raw: string): boolean {
 }
 
 /** The filter with its reason; `passesUriFilter` is the boolean form. Pure: no DNS. */
-export function checkUri(uri: string | null | undefined, opts: UriFilterOptions): UriCheck {
+export function checkUri(uri: unknown, opts: UriFilterOptions): UriCheck {
   if (!uri) return { ok: false, reason: 'empty URI' };
+  // A list or a number would pass through URL's string conversion.
+  if (typeof uri !== 'string') return { ok: false, reason: 'not a valid URI' };
   let url: URL;
   try {
     url = new URL(uri);

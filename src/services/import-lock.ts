@@ -49,7 +49,11 @@ export async function startLockedTask(
   });
   await deps.tasks.insert(task);
   if (!(await deps.images.takeImportLock(imageId, task.id))) {
-    await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message: 'Another import took the image first.' });
+    // The request is refused (409): its task goes too, as in Glance, which records a task only once it
+    // holds the lock. (It is recorded first here so that the lock never names a task that is not there.)
+    const now = nowTimestamp();
+    const message = 'Another import took the image first.';
+    await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, deleted: 1, deleted_at: now });
     throw gazeError('IMPORT_LOCK_LOST', imageId);
   }
   deps.notifier.info('task.create', taskPayload(task));

@@ -8,6 +8,7 @@ import type { ImportEngine } from '../import/port.ts';
 import type { ImportInput } from '../import/job.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
 import { passesFilterResolved } from '../net/safe-download.ts';
+import { pyStr } from '../schemas/python-repr.ts';
 import { stagedElsewhere, type StagingPlace } from './staging.ts';
 import { startLockedTask, takeOverStaleLock } from './import-lock.ts';
 
@@ -62,7 +63,7 @@ export class ImportService {
     // fails and requeues the image).
     if (method === 'glance-direct' && (await this.opts.staging.stageRunning(image))) throw gazeError('IMPORT_STAGE_UNFINISHED', id);
     if (method === 'web-download' && !(await passesFilterResolved(request.method.uri, this.opts.uriFilter, { timeoutMs: this.opts.resolveTimeoutMs }))) {
-      throw gazeError('IMPORT_URI_FILTERED', String(request.method.uri ?? 'None'));
+      throw gazeError('IMPORT_URI_FILTERED', pyStr(request.method.uri ?? null));
     }
 
     // A glance-direct image already counts as uploading (it is); the other methods start taking data now.
@@ -98,8 +99,8 @@ export class ImportService {
     const method = request.method;
     if (method === undefined || method === null || typeof method !== 'object' || Array.isArray(method)) throw gazeError('IMPORT_METHOD_REQUIRED');
     const name = (method as Record<string, unknown>).name;
-    if (name === undefined || name === null) throw gazeError('IMPORT_NAME_REQUIRED');
-    if (typeof name !== 'string' || !this.opts.importMethods.includes(name)) throw gazeError('IMPORT_METHOD_UNKNOWN', String(name));
+    if (name === undefined) throw gazeError('IMPORT_NAME_REQUIRED');
+    if (typeof name !== 'string' || !this.opts.importMethods.includes(name)) throw gazeError('IMPORT_METHOD_UNKNOWN', pyStr(name));
     for (const field of ['all_stores_must_succeed', 'all_stores']) {
       if (field in request && typeof request[field] !== 'boolean') throw gazeError('IMPORT_BOOLEAN', field);
     }

@@ -121,6 +121,9 @@ test('import: every synchronous check of the spec, with its status and message',
   expectError(await importImage(queued.id, {}, alice), 400, "Import request requires a 'method' field.");
   expectError(await importImage(queued.id, { method: {} }, alice), 400, "Import request requires a 'name' field.");
   expectError(await importImage(queued.id, { method: { name: 'magic' } }, alice), 400, "Unknown import method name 'magic'.");
+  // Glance's str() of the name: None, or a list that holds an enabled method's name.
+  expectError(await importImage(queued.id, { method: { name: null } }, alice), 400, "Unknown import method name 'None'.");
+  expectError(await importImage(queued.id, { method: { name: ['glance-direct'] } }, alice), 400, "Unknown import method name '['glance-direct']'.");
   expectError(await importImage(queued.id, { method: { name: 'glance-direct' }, all_stores: 'yes' }, alice), 400, "'all_stores' must be boolean value only");
   expectError(
     await importImage('00000000-0000-4000-8000-000000000000', { method: { name: 'glance-direct' } }, alice),
@@ -183,6 +186,13 @@ test('import: every synchronous check of the spec, with its status and message',
       `URI for web-download does not pass filtering: ${uri ?? 'None'}`,
     );
   }
+  // A uri that is no string (Glance: 500) is refused, even one that would read as an allowed URL.
+  expectError(
+    await importImage(queued.id, { method: { name: 'web-download', uri: [files.url('/x')] } }, alice),
+    400,
+    `URI for web-download does not pass filtering: ['${files.url('/x')}']`,
+  );
+  expectError(await importImage(queued.id, { method: { name: 'web-download', uri: 123 } }, alice), 400, 'URI for web-download does not pass filtering: 123');
   assert.equal((await tasksOf(queued.id, alice)).length, 0, 'no check that failed created a task');
   assert.equal((await api.get(`/v2/images/${queued.id}`, { as: alice })).json.status, 'queued');
 });
