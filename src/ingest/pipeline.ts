@@ -89,7 +89,9 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // Errors reach us through pipeline() or the write promise; these listeners keep a late one from being
   // an uncaught 'error' event, and note which side failed first: the data (its source, a limit, the
   // inspector) or the store (which tears down its input first).
-  let firstFailure: 'data' | 'store' | null = null;
+  // A source that failed or closed before this began (a client gone while the request waited) did so
+  // before any store was involved.
+  let firstFailure: 'data' | 'store' | null = req.source.destroyed && !req.source.readableEnded ? 'data' : null;
   req.source.once('error', () => {
     firstFailure ??= 'data';
   });

@@ -95,6 +95,27 @@ test('a source that closes before its end, without an error, is a cut-off source
   assert.deepEqual(readdirSync(dir), []);
 });
 
+test('a source that failed before the ingest began (a client gone while the stage waited) is a cut-off source, not a store failure', async () => {
+  const dir = path.join(root, 'failed-before');
+  const store = new Store('s', new FileStoreDriver(dir));
+  const failed = new Readable({ read() {} });
+  failed.on('error', () => {}); // the request's own listener, as the upload watchdog's
+  failed.destroy(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' }));
+  await new Promise((r) => setImmediate(r)); // its 'error' and 'close' are over before ingest listens
+  await assert.rejects(
+    ingest({ source: failed, key: 'k', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: null }),
+    (err: unknown) => err instanceof IngestAborted,
+  );
+  const closed = new Readable({ read() {} });
+  closed.destroy();
+  await new Promise((r) => setImmediate(r));
+  await assert.rejects(
+    ingest({ source: closed, key: 'k2', store, sizeCap: 1e9, hashAlgo: 'sha512', formatCheck: null }),
+    (err: unknown) => err instanceof IngestAborted,
+  );
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test('a store that fails before reading stops an endless source at once, with the store error', async () => {
   const store = new Store('broken', new FileStoreDriver('/dev/null/gaze-never'));
   const started = Date.now();
