@@ -91,7 +91,7 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // inspector) or the store (which tears down its input first).
   // A source that failed or closed before this began (a client gone while the request waited) did so
   // before any store was involved.
-  let firstFailure: 'data' | 'store' | null = req.source.destroyed && !req.source.readableEnded ? 'data' : null;
+  let firstFailure = (req.source.destroyed && !req.source.readableEnded ? 'data' : null) as 'data' | 'store' | null;
   req.source.once('error', () => {
     firstFailure ??= 'data';
   });

@@ -41,6 +41,7 @@ export function errorCode(err: unknown): string | undefined {
 
 export function errorText(err: unknown): string {
   const code = errorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
+  // OpenSSL's messages end with the source file and line they came from: of no use to a user.
+  const message = (err instanceof Error ? err.message : String(err)).replace(/:[^\s:]*\.c:\d+:?\s*$/, '');
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }

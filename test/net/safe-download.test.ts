@@ -415,6 +415,12 @@ test('a redirect to a forbidden host, port or scheme is refused with REDIRECT_FI
   }
   assert.deepEqual(lookup.calls, ['internal.gaze.test']);
   assert.equal(forbidden.connections.length, 0);
+  // The refused target's password is not shown.
+  await rejectsWith(
+    safeDownload(go(302, `http://mirror:t0ken@127.0.0.1:${forbidden.port}/x`), options([p], { filter })),
+    'REDIRECT_FILTERED',
+    `Redirect to disallowed URL: http://mirror:****@127.0.0.1:${forbidden.port}/x`,
+  );
   // relative Locations are resolved first: a relative redirect to a denied port
   await rejectsWith(
     safeDownload(go(302, `//127.0.0.1:${forbidden.port}/secret`), options([p], { filter })),
@@ -486,9 +492,20 @@ test('a final status other than 2xx is HTTP_STATUS', async (t) => {
   }
   assert.equal((await rejectsWith(safeDownload(server.url('/no-location'), options([server.port])), 'HTTP_STATUS')).status, 302);
   assert.equal((await rejectsWith(safeDownload(server.url('/not-modified'), options([server.port])), 'HTTP_STATUS')).status, 304);
+  // The message (a task's, which its project reads) never shows the password of the URL's userinfo.
+  const withUser = server.url('/500').replace('//', '//user:s3cret@');
+  const shown = await rejectsWith(safeDownload(withUser, options([server.port])), 'HTTP_STATUS');
+  assert.equal(shown.message, `HTTP status 500 from ${withUser.replace('s3cret', '****')}`);
   const ok = await safeDownload(server.url('/204'), options([server.port]));
   assert.equal(ok.status, 204);
   assert.equal((await readAll(ok.body)).length, 0);
+});
+
+test("TLS spoken to a server that does not speak it: a NETWORK error whose message leaves out OpenSSL's source file", async (t) => {
+  const server = await httpServer(t, (_req, res) => res.end('plain'));
+  const err = await rejectsWith(safeDownload(server.url('/').replace('http:', 'https:'), options([server.port])), 'NETWORK');
+  assert.match(err.message, /^request to 127\.0\.0\.1:\d+ failed: .*(wrong version number|packet length too long)/);
+  assert.doesNotMatch(err.message, /\.c:\d+/);
 });
 
 test('a server that accepts but never answers: READ_TIMEOUT within the configured time', async (t) => {
