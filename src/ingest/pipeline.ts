@@ -92,12 +92,14 @@ export async function ingest(req: IngestRequest): Promise<IngestResult> {
   // A source that failed or closed before this began (a client gone while the request waited) did so
   // before any store was involved.
   let firstFailure = (req.source.destroyed && !req.source.readableEnded ? 'data' : null) as 'data' | 'store' | null;
+  // A failure of the source counts unless the store tore its input down first (a driver that stops
+  // reading when its service fails): the pipeline then destroys the source with an error of its own.
   req.source.once('error', () => {
-    firstFailure ??= 'data';
+    if (!checked.destroyed) firstFailure ??= 'data';
   });
   // A source may also just close before its end (a stream destroyed without an error).
   req.source.once('close', () => {
-    if (!req.source.readableEnded) firstFailure ??= 'data';
+    if (!req.source.readableEnded && !checked.destroyed) firstFailure ??= 'data';
   });
   checked.on('error', () => {
     firstFailure ??= checked.failedItself ? 'data' : 'store';

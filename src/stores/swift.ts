@@ -137,6 +137,10 @@ export class SwiftStoreDriver implements StoreDriver {
         return { url: this.urlFor(key), size: data.length };
       }
 
+      // Segments are streamed and cannot be sent again after a 401: a bodiless request first renews a
+      // token Swift no longer knows (a restarted Swift or memcached, a revocation).
+      const head = await this.swift.call('HEAD', `/${encodeURIComponent(this.segmentContainer)}`);
+      await this.swift.expect(head, [200, 204], `checking container ${this.segmentContainer}`);
       const { segments, size } = await writeSegments(this.swift, this.containers, key, first, reader, { segmentSize: this.segmentSize, signal, written });
       if (signal?.aborted) throw aborted();
 

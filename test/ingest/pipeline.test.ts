@@ -126,6 +126,37 @@ test('a store that fails before reading stops an endless source at once, with th
   assert.ok(Date.now() - started < 5000);
 });
 
+test('a driver that stops reading its input (destroyed without an error) and then fails: the store error, not a cut-off source', async () => {
+  // As the Swift and S3 drivers stop reading when their service fails mid-write.
+  class FailingMidWay extends FileStoreDriver {
+    override async write(_key: string, source: Readable): Promise<never> {
+      await new Promise((resolve) => source.once('readable', resolve));
+      source.read(); // some data taken, then the service "fails"
+      source.destroy();
+      throw new StoreError('UNAVAILABLE', 'the storage went away');
+    }
+  }
+  for (const chunkCount of [1, 50]) {
+    const store = new Store('s', new FailingMidWay(path.join(root, 'failing')));
+    const source = Readable.from(Array.from({ length: chunkCount }, () => Buffer.alloc(64 * 1024, 1)));
+    await assert.rejects(
+      ingest({ source, key: 'k', store, sizeCap: 1e12, hashAlgo: 'sha512', formatCheck: null }),
+      (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE',
+    );
+  }
+  await assert.rejects(
+    ingest({
+      source: endless(),
+      key: 'k',
+      store: new Store('s', new FailingMidWay(path.join(root, 'failing'))),
+      sizeCap: 1e12,
+      hashAlgo: 'sha512',
+      formatCheck: null,
+    }),
+    (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE',
+  );
+});
+
 test('the size cap cuts an endless source, and nothing is left in the store', async () => {
   const dir = path.join(root, 'capped');
   const store = new Store('s', new FileStoreDriver(dir));

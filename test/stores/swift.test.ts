@@ -160,6 +160,18 @@ test('swift: an expired or revoked token is renewed on 401', async () => {
   assert.notEqual((await internal.current).token, 'AUTH_tk00000000000000000000000000000000');
 });
 
+test('swift: a token Swift no longer knows is renewed before a segmented write (its streamed segments cannot be sent twice)', async () => {
+  const driver = driverFor({ segmentSize: MiB });
+  await driver.write('first', Readable.from([Buffer.from('log in')]));
+  const internal = (driver as unknown as { swift: { current: Promise<{ storageUrl: string; token: string; expiresAt: number }> } }).swift;
+  const session = await internal.current;
+  internal.current = Promise.resolve({ ...session, token: 'AUTH_tk00000000000000000000000000000000' });
+  const data = randomBytes(3 * MiB + 7);
+  const { url, size } = await driver.write('segmented', chunks(data, 65536));
+  assert.equal(size, data.length);
+  assert.ok((await buffer(await driver.read(url))).equals(data));
+});
+
 test('swift: createSwiftDriver reads Glance option names; the containers are created on the first write', async () => {
   const container = containerName();
   const driver = createSwiftDriver(
