@@ -330,7 +330,7 @@ export function boolOption(value: string | undefined, fallback: boolean, where: 
 }
 
 /** An optional integer option of a section without a fixed schema, at least `min` (oslo.config's IntOpt with min). */
-export function intOption<T extends number | undefined>(value: string | undefined, fallback: T, where: string, min: number): number | T {
+export function intOption<T extends number | undefined>(value: string | undefined, fallback: T, where: string, min: number, max = Infinity): number | T {
   if (value === undefined || value.trim() === '') return fallback;
   let n: number;
   try {
@@ -339,6 +339,7 @@ export function intOption<T extends number | undefined>(value: string | undefine
     throw new ConfigError(`${where}: ${(err as Error).message}`);
   }
   if (n < min) throw new ConfigError(`${where}: ${n} is less than the minimum of ${min}`);
+  if (n > max) throw new ConfigError(`${where}: ${n} is greater than the maximum of ${max}`);
   return n;
 }
 

@@ -224,6 +224,7 @@ export const OPTIONS = {
     swift_store_endpoint_type: { type: 'string', default: null },
     swift_store_service_type: { type: 'string', default: null },
     swift_store_multi_tenant: { type: 'string', default: null },
+    swift_store_multiple_containers_seed: { type: 'string', default: null },
     swift_store_application_credential_id: { type: 'string', default: null, secret: true },
     swift_store_application_credential_secret: { type: 'string', default: null, secret: true },
   },

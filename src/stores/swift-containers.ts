@@ -16,7 +16,7 @@ export class SwiftContainers {
     private readonly swift: SwiftSession,
     readonly container: string,
     private readonly createOnPut: boolean,
-    private readonly warn: Warn,
+    readonly warn: Warn,
   ) {
     this.segmentContainer = `${container}_segments`;
   }

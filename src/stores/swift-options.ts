@@ -27,6 +27,8 @@ const SWIFT_MB = 1000 * 1024;
  *   swift_store_endpoint                 storage URL to use instead of the one auth returns
  *   swift_store_auth_insecure            skip TLS certificate checks (default false)
  *   swift_store_cacert                   CA certificates (PEM) to check the auth service and Swift with
+ *   swift_store_multiple_containers_seed Glance's containers per id prefix (0-32): read and deleted there;
+ *                                        new data goes to swift_store_container
  */
 export function createSwiftDriver(storeId: string, options: Record<string, string>, config: Config, warn?: Warn): SwiftStoreDriver {
   const where = (option: string) => `store ${storeId}: ${option}`;
@@ -45,6 +47,8 @@ export function createSwiftDriver(storeId: string, options: Record<string, strin
     endpoint: options.swift_store_endpoint?.trim() || undefined,
     insecure: boolOption(options.swift_store_auth_insecure, false, where('swift_store_auth_insecure')),
     ca: cacert ? readPemFile(cacert, where('swift_store_cacert')) : undefined,
+    reference: options.swift_store_config_file?.trim() ? options.default_swift_reference?.trim() || 'ref1' : undefined,
+    containerSeed: intOption(options.swift_store_multiple_containers_seed, 0, where('swift_store_multiple_containers_seed'), 0, 32),
     warn,
   });
 }

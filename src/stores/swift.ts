@@ -38,6 +38,13 @@ export interface SwiftStoreOptions {
   insecure?: boolean;
   /** CA certificates (PEM) the auth service's and Swift's certificates are checked against (swift_store_cacert). */
   ca?: Buffer;
+  /** The glance-swift.conf reference of the account: `swift+config://` locations of other references are not this store's. */
+  reference?: string;
+  /**
+   * Glance's swift_store_multiple_containers_seed: Glance kept each image in `<container>_<the first
+   * seed characters of its id>`; such locations are read and deleted (new data goes to the container).
+   */
+  containerSeed?: number;
 }
 
 /**
@@ -68,6 +75,10 @@ export class SwiftStoreDriver implements StoreDriver {
   /** Segment prefixes known to make an object (sweepOrphans reads each object's manifest once). */
   private readonly wholeWrites = new Set<string>();
   private readonly containers: SwiftContainers;
+  private readonly reference: string | undefined;
+  private readonly containerSeed: number;
+  /** host[:port]/path of the auth address, as Glance's swift+http(s) locations write it. */
+  private readonly authAddress: string;
 
   constructor(opts: SwiftStoreOptions) {
     try {
@@ -77,6 +88,10 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
     this.container = opts.container;
+    this.reference = opts.reference?.toLowerCase();
+    this.containerSeed = opts.containerSeed ?? 0;
+    const auth = new URL(opts.auth.url);
+    this.authAddress = `${auth.host}${auth.pathname}`.replace(/\/+$/, '');
     this.segmentSize = opts.segmentSize ?? 200 * 1000 * 1024;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
@@ -206,9 +221,9 @@ export class SwiftStoreDriver implements StoreDriver {
 
   /** The GET of an object, or of a range of it (only while its etag is `ifMatch`), answered 200 or 206 (its body not yet read). */
   private async open(url: string, range?: ByteRange, ifMatch?: string): Promise<HttpResponse> {
-    const key = this.keyOf(url);
+    const path = this.pathOf(url);
     try {
-      const res = await this.swift.call('GET', this.containers.objectPath(this.container, key), {
+      const res = await this.swift.call('GET', path, {
         headers: { ...(range ? { range: `bytes=${range.start}-${range.end}` } : {}), ...(ifMatch ? { 'if-match': ifMatch } : {}) },
       });
       await this.swift.expect(res, range ? [200, 206] : [200], `reading ${url}`);
@@ -257,8 +272,8 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   async delete(url: string): Promise<void> {
-    const key = this.keyOf(url);
-    const path = this.containers.objectPath(this.container, key);
+    const { container, key } = this.locate(url);
+    const path = this.containers.objectPath(container, key);
     try {
       const head = await this.swift.call('HEAD', path);
       await head.body.dump();
@@ -275,6 +290,8 @@ export class SwiftStoreDriver implements StoreDriver {
         }
         return;
       }
+      const manifest = head.headers['x-object-manifest'];
+      if (typeof manifest === 'string') await this.deleteGlanceSegments(container, key, manifest);
       const res = await this.swift.call('DELETE', path);
       await this.swift.expect(res, [204, 404], `deleting ${url}`);
     } catch (err) {
@@ -282,10 +299,27 @@ export class SwiftStoreDriver implements StoreDriver {
     }
   }
 
+  /**
+   * The segments of a dynamic large object, as Glance writes one (`<id>-00001`… beside the manifest,
+   * which names `<container>/<id>-`), deleted before the manifest as Glance does, so that a failure
+   * leaves the manifest for the next try. A manifest naming anything else is left to its owner.
+   */
+  private async deleteGlanceSegments(container: string, key: string, manifest: string): Promise<void> {
+    if (decodeURIComponent(manifest) !== `${container}/${key}-`) {
+      this.containers.warn(`swift: the manifest ${container}/${key} names segments ${manifest}, which are not deleted with it`);
+      return;
+    }
+    const names = await this.containers.names(container, `${key}-`);
+    for (const name of names) {
+      const res = await this.swift.call('DELETE', this.containers.objectPath(container, name));
+      await this.swift.expect(res, [204, 404], `deleting segment ${name}`);
+    }
+  }
+
   async stat(url: string): Promise<number | null> {
-    const key = this.keyOf(url);
+    const path = this.pathOf(url);
     try {
-      const res = await this.swift.call('HEAD', this.containers.objectPath(this.container, key));
+      const res = await this.swift.call('HEAD', path);
       await res.body.dump();
       if (res.statusCode === 404) return null;
       await this.swift.expect(res, [200], `checking ${url}`);
@@ -300,7 +334,7 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   objectOf(url: string): string | null {
-    return this.parse(url);
+    return this.parse(url)?.key ?? null;
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -327,29 +361,48 @@ export class SwiftStoreDriver implements StoreDriver {
     return { container: this.container, large_object_size: this.largeObjectSize, large_object_chunk_size: this.segmentSize };
   }
 
-  private keyOf(url: string): string {
-    const key = this.parse(url);
-    if (key === null) throw new StoreError('INVALID_URL', `${url} is not a location in container ${this.container}`);
-    return key;
+  private locate(url: string): { container: string; key: string } {
+    const found = this.parse(url);
+    if (found === null) throw new StoreError('INVALID_URL', `${url} is not a location in container ${this.container}`);
+    return found;
   }
 
-  /** The key of a url in this store's container, or null. */
-  private parse(url: string): string | null {
+  private pathOf(url: string): string {
+    const { container, key } = this.locate(url);
+    return this.containers.objectPath(container, key);
+  }
+
+  /** The container and key of a url of this store's account and container, or null. */
+  private parse(url: string): { container: string; key: string } | null {
     const m = /^(swift|swift\+https?|swift\+config):\/\/(.*)$/i.exec(url);
     if (!m) return null;
-    const scheme = m[1]!;
+    const scheme = m[1]!.toLowerCase();
     let rest = m[2]!;
     // Glance's forms: credentials up to the last '@', then the auth address (which has path segments
-    // of its own), then container/object: the container and object are the last two segments.
+    // of its own), or the reference; then container/object: the container and object are the last two segments.
     const parts = rest.slice(rest.lastIndexOf('@') + 1).split('/');
-    if (scheme.toLowerCase() !== 'swift' || rest.includes('@') || parts.length > 2) {
+    if (scheme !== 'swift' || rest.includes('@') || parts.length > 2) {
       if (parts.length < 3) return null;
+      const account = parts.slice(0, -2).join('/').replace(/\/+$/, '');
+      // Another reference, or another auth address, is another account (which may have a container of the same name).
+      if (scheme === 'swift+config' && this.reference !== undefined && account.toLowerCase() !== this.reference) return null;
+      if (scheme.startsWith('swift+http') && account.toLowerCase() !== this.authAddress.toLowerCase()) return null;
       rest = parts.slice(-2).join('/');
     }
     const slash = rest.indexOf('/');
-    if (slash < 0 || rest.slice(0, slash) !== this.container) return null;
+    if (slash < 0) return null;
+    const container = rest.slice(0, slash);
     const key = rest.slice(slash + 1);
     if (key === '' || key.includes('/') || key === '.' || key === '..') return null;
-    return key;
+    if (container !== this.container && container !== this.seedContainer(key)) return null;
+    return { container, key };
+  }
+
+  /** Glance's container for an image id under swift_store_multiple_containers_seed (null when unset). */
+  private seedContainer(key: string): string | null {
+    if (this.containerSeed === 0) return null;
+    const id = key.toLowerCase();
+    const prefix = id.slice(0, this.containerSeed + (id.slice(0, this.containerSeed).match(/-/g)?.length ?? 0));
+    return `${this.container}_${prefix}`;
   }
 }

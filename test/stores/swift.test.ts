@@ -227,6 +227,70 @@ test('swift: owns() matches its container only; urls carry no credentials; Glanc
   await assert.rejects(driver.read('swift://other/img'), (err: unknown) => err instanceof StoreError && err.code === 'INVALID_URL');
 });
 
+/** A PUT straight to the Swift API (as Glance wrote its objects), in account AUTH_test. */
+async function swiftPut(objectPath: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+  const auth = await fetch(swift.swift.authUrl, { headers: { 'X-Storage-User': swift.swift.user, 'X-Storage-Pass': swift.swift.key } });
+  await auth.arrayBuffer();
+  const res = await fetch(`${swift.url}/v1/AUTH_test${objectPath}`, {
+    method: 'PUT',
+    body,
+    headers: { ...headers, 'X-Auth-Token': auth.headers.get('x-auth-token') ?? '' },
+  });
+  await res.arrayBuffer();
+  assert.ok(res.status === 201 || res.status === 202, `PUT ${objectPath}: HTTP ${res.status}`);
+}
+
+test("swift: Glance's locations of another reference or auth address are not this store's, even with the same container", async () => {
+  const driver = driverFor({ reference: 'ref1' });
+  const { url } = await driver.write('img', Readable.from([Buffer.from('data')]));
+  assert.ok(driver.owns(url));
+  assert.ok(driver.owns(`swift+config://ref1/${driver.container}/img`));
+  assert.ok(driver.owns(`swift+config://REF1/${driver.container}/img`), 'configparser-style references are found in any case here');
+  assert.ok(!driver.owns(`swift+config://ref2/${driver.container}/img`));
+  const host = new URL(swift.url).host;
+  assert.ok(driver.owns(`swift+http://test%3Atester:testing@${host}/auth/v1.0/${driver.container}/img`));
+  assert.ok(!driver.owns(`swift+http://test%3Atester:testing@other.example:8080/auth/v1.0/${driver.container}/img`));
+  assert.ok(!driver.owns(`swift+http://test%3Atester:testing@${host}/v3/${driver.container}/img`));
+});
+
+test("swift: with Glance's swift_store_multiple_containers_seed, its images in <container>_<id prefix> are read and deleted, their DLO segments with them", async () => {
+  const driver = driverFor({ containerSeed: 3, reference: 'ref1' });
+  const id = 'a-bcdef01-2345-6789-abcd-ef0123456789';
+  const seeded = `${driver.container}_a-bc`; // three characters of the id, its dash not counted
+  await swiftPut(`/${seeded}`, '');
+  // A dynamic large object as Glance writes one: <id>-00001… beside a manifest naming <container>/<id>-.
+  await swiftPut(`/${seeded}/${id}-00001`, 'first half, ');
+  await swiftPut(`/${seeded}/${id}-00002`, 'second half');
+  await swiftPut(`/${seeded}/${id}`, '', { 'X-Object-Manifest': `${seeded}/${id}-` });
+  await swiftPut(`/${seeded}/unrelated`, 'stays');
+  const location = `swift+config://ref1/${seeded}/${id}`;
+  assert.ok(driver.owns(location));
+  assert.ok(!driver.owns(`swift+config://ref1/${driver.container}_zz/${id}`), 'not the container of that id');
+  assert.equal((await buffer(await driver.read(location))).toString(), 'first half, second half');
+  assert.equal(await driver.stat(location), 23);
+  await driver.delete(location);
+  assert.deepEqual(await listing(seeded), ['unrelated']);
+  assert.equal(await driver.stat(location), null);
+  assert.throws(
+    () =>
+      createSwiftDriver(
+        'x',
+        { swift_store_auth_address: swift.swift.authUrl, swift_store_user: 'a:b', swift_store_key: 'k', swift_store_multiple_containers_seed: '33' },
+        config,
+      ),
+    /swift_store_multiple_containers_seed: 33 is greater than the maximum of 32/,
+  );
+});
+
+test('swift: a dynamic large object whose manifest names other segments: the manifest goes, the segments are left to their owner', async () => {
+  const driver = driverFor();
+  await swiftPut(`/${driver.container}`, '');
+  await swiftPut(`/${driver.container}/shared-1`, 'not ours');
+  await swiftPut(`/${driver.container}/odd`, '', { 'X-Object-Manifest': `${driver.container}/shared-` });
+  await driver.delete(`swift://${driver.container}/odd`);
+  assert.deepEqual(await listing(driver.container), ['shared-1']);
+});
+
 test('swift: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)', async () => {
   const driver = driverFor();
   await assert.rejects(driver.read(`swift://${driver.container}/absent`), (err: unknown) => err instanceof StoreError && err.code === 'NOT_FOUND');
