@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ConfigError, type ConfigPlace } from './errors.ts';
 import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
 import { interpolate } from './interpolate.ts';
-import { parseValue, unquote } from './values.ts';
+import { osloPlainList, parseValue, unquote } from './values.ts';
 import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
@@ -99,6 +99,25 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
+
+/**
+ * Gaze reads a list as it was plainly meant (brackets, quoted items, items on lines of their own);
+ * oslo.config keeps brackets, quotes and empty items as parts of the items of the lists Glance
+ * declares without brackets, so Glance may read the same line as other items: said at start.
+ */
+function warnIfOsloListDiffers(section: string, option: string, text: string, value: string[], warnings: string[]): void {
+  const glance = osloPlainList(text);
+  if (glance.length === value.length && glance.every((item, i) => item === value[i])) return;
+  warnings.push(
+    `[${section}] ${option}: Glance (oslo.config) reads this list as ${pythonList(glance)}, keeping its brackets, quotes or empty ` +
+      `items as written; Gaze reads ${pythonList(value)}. Write it as plain comma-separated items so that both read the same.`,
+  );
+}
+
+/** A list of strings as Python prints it. */
+function pythonList(items: string[]): string {
+  return `[${items.map((item) => (item.includes("'") && !item.includes('"') ? `"${item}"` : `'${item.replaceAll("'", "\\'")}'`)).join(', ')}]`;
+}
 
 /** oslo.config's IntOpt bounds, in its words. */
 function checkBounds(spec: OptionSpec, value: unknown): void {
@@ -210,6 +229,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         // An integer set to nothing is oslo.config's None: the option's default applies.
         value = spec.type === 'int' && text.trim() === '' ? spec.default : parseValue(spec.type, text);
         checkBounds(spec, value);
+        if (spec.type === 'list' && !spec.bracketed) warnIfOsloListDiffers(section, option, text, value as string[], warnings);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);

@@ -12,6 +12,8 @@ export interface OptionSpec {
   aliases?: ReadonlyArray<readonly [string, string]>;
   /** Credentials, or a URL that may hold them: `gaze config show` prints **** (oslo.config's secret=True). */
   secret?: boolean;
+  /** A list Glance declares with `bounds=True`: written in `[ ]`, its items' quotes removed. */
+  bracketed?: boolean;
   /** An integer's bounds, as oslo.config's IntOpt checks them (Glance stops at start outside them). */
   min?: number;
   max?: number;
@@ -47,7 +49,7 @@ export const OPTIONS = {
     // imports need no forwarding). Default: files, per node (node_staging_uri).
     staging_store: { type: 'string', default: null },
     enabled_backends: { type: 'list', default: [] },
-    enabled_import_methods: { type: 'list', default: ['glance-direct', 'web-download', 'copy-image'] },
+    enabled_import_methods: { type: 'list', default: ['glance-direct', 'web-download', 'copy-image'], bracketed: true },
     show_image_direct_url: { type: 'bool', default: false },
     show_multiple_locations: { type: 'bool', default: false },
     user_storage_quota: { type: 'string', default: '0' },
@@ -349,12 +351,12 @@ export const OPTIONS = {
     task_time_to_live: { type: 'int', default: 48, aliases: [['DEFAULT', 'task_time_to_live']] },
   },
   import_filtering_opts: {
-    allowed_schemes: { type: 'list', default: ['http', 'https'] },
-    disallowed_schemes: { type: 'list', default: [] },
-    allowed_hosts: { type: 'list', default: [] },
-    disallowed_hosts: { type: 'list', default: [] },
-    allowed_ports: { type: 'intlist', default: [80, 443] },
-    disallowed_ports: { type: 'intlist', default: [] },
+    allowed_schemes: { type: 'list', default: ['http', 'https'], bracketed: true },
+    disallowed_schemes: { type: 'list', default: [], bracketed: true },
+    allowed_hosts: { type: 'list', default: [], bracketed: true },
+    disallowed_hosts: { type: 'list', default: [], bracketed: true },
+    allowed_ports: { type: 'intlist', default: [80, 443], bracketed: true },
+    disallowed_ports: { type: 'intlist', default: [], bracketed: true },
     // Gaze: refuse destinations that are not on the public internet (loopback, private, link-local and
     // metadata, CGNAT, unique-local, multicast, reserved) unless allowed_hosts lists the host, the
     // address or a network (CIDR) holding it. Glance has no such default; false restores its behaviour.
@@ -369,6 +371,7 @@ export const OPTIONS = {
     // The glance-download design names it extra_properties_prefixes; Glance shipped extra_properties.
     extra_properties: {
       type: 'list',
+      bracketed: true,
       default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'],
       aliases: [['glance_download_properties', 'extra_properties_prefixes']],
     },
@@ -379,7 +382,7 @@ export const OPTIONS = {
     region_endpoints: { type: 'list', default: [] },
   },
   image_import_opts: {
-    image_import_plugins: { type: 'list', default: [] },
+    image_import_plugins: { type: 'list', default: [], bracketed: true },
   },
   inject_metadata_properties: {
     inject: { type: 'dict', default: {} },

@@ -83,12 +83,23 @@ function list(text: string): string[] {
     .filter((s) => s !== '');
 }
 
+/**
+ * The items oslo.config's ListOpt (without bounds) makes of a value: one pair of quotes around the
+ * whole value removed (by its INI layer), split at every comma, each item trimmed and nothing else: brackets, quotes and empty
+ * items stay.
+ */
+export function osloPlainList(text: string): string[] {
+  const s = unquote(text).trim().replace(/,+$/, '');
+  return s === '' ? [] : s.split(',').map((x) => x.trim());
+}
+
 function integer(text: string): number {
   const t = unquote(text);
   if (!/^[+-]?\d+(_\d+)*$/.test(t)) throw new Error(`'${t}' is not an integer`);
+  // oslo.config takes any integer (Debian's glance-api.conf gives 9223372036854775808 as the maximum
+  // of image_size_cap); beyond 2^53 it is read as the largest integer counted exactly (8 PiB as bytes).
   const n = Number(t.replaceAll('_', ''));
-  if (!Number.isSafeInteger(n)) throw new Error(`${t} is too large`);
-  return n;
+  return Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, n));
 }
 
 function boolean(text: string): boolean {

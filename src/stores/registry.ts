@@ -22,10 +22,54 @@ const factories: Record<string, () => Promise<DriverFactory>> = {
   http: async () => (await import('./http.ts')).createHttpDriver,
 };
 
-/** Single-store mode: `[glance_store] stores` (Glance's default `file, http`) adds the read-only http store beside the default one. */
-function singleStoreExtras(config: Config): string[] {
-  const defaultType = config.get('glance_store', 'default_store');
-  return config.get('glance_store', 'stores').includes('http') && defaultType !== 'http' ? ['http'] : [];
+// The names glance_store finds a store by in single-store mode: the schemes of its locations
+// (default_store's choices) and the entry points `[glance_store] stores` may list, old ones included.
+const STORE_NAMES: Record<string, string> = {
+  file: 'file',
+  filesystem: 'file',
+  'glance.store.filesystem.Store': 'file',
+  http: 'http',
+  https: 'http',
+  'glance.store.http.Store': 'http',
+  swift: 'swift',
+  'swift+http': 'swift',
+  'swift+https': 'swift',
+  'swift+config': 'swift',
+  'glance.store.swift.Store': 'swift',
+  s3: 's3',
+  's3+http': 's3',
+  's3+https': 's3',
+  'glance.store.s3.Store': 's3',
+};
+
+/** The driver type of a store name of single-store mode; null for a store Gaze has no driver for (rbd, cinder, vsphere). */
+function storeTypeOf(name: string): string | null {
+  return Object.hasOwn(STORE_NAMES, name) ? STORE_NAMES[name]! : null;
+}
+
+/** Single-store mode: the store `[glance_store] default_store` names (`filesystem` is `file`). */
+function singleStoreType(config: Config): string {
+  const name = config.get('glance_store', 'default_store');
+  const type = storeTypeOf(name);
+  if (!type) throw new ConfigError(`[glance_store] default_store: unknown store type '${name}': use file, s3, swift or http`);
+  return type;
+}
+
+/**
+ * Single-store mode: the other stores `[glance_store] stores` lists (Glance's default `file, http`
+ * adds the read-only http store), each read with [glance_store]'s options, so that locations written
+ * there are read and deleted (as when moving from one store to another). Stores Gaze has no driver for
+ * are named in the log.
+ */
+function singleStoreExtras(config: Config, warn: Warn): string[] {
+  const defaultType = singleStoreType(config);
+  const extras = new Set<string>();
+  for (const name of config.get('glance_store', 'stores')) {
+    const type = storeTypeOf(name);
+    if (type === null) warn(`[glance_store] stores lists '${name}', a store Gaze has no driver for: its locations cannot be read`);
+    else if (type !== defaultType) extras.add(type);
+  }
+  return [...extras];
 }
 
 /**
@@ -45,9 +89,7 @@ export class StoreRegistry {
     opts: { countBytes?: (store: string, direction: 'in' | 'out', bytes: number) => void; log?: Logger } = {},
   ): Promise<StoreRegistry> {
     const backends = config.get('DEFAULT', 'enabled_backends');
-    const types = backends.length
-      ? backends.map((e) => e.split(':')[1]?.trim() ?? '')
-      : [config.get('glance_store', 'default_store'), ...singleStoreExtras(config)];
+    const types = backends.length ? backends.map((e) => e.split(':')[1]?.trim() ?? '') : [singleStoreType(config), ...singleStoreExtras(config, () => {})];
     const loaded: Record<string, DriverFactory> = {};
     for (const type of new Set(types)) {
       const load = factories[type];
@@ -80,12 +122,21 @@ export class StoreRegistry {
     const backends = config.get('DEFAULT', 'enabled_backends');
     this.multistore = backends.length > 0;
     if (!this.multistore) {
-      const type = config.get('glance_store', 'default_store');
+      const type = singleStoreType(config);
       const options = { ...config.section('glance_store') };
       if (options.filesystem_store_datadirs === undefined) options.filesystem_store_datadir ??= config.dataPath('images');
       this.add(type, type, options, config);
-      // The http store's options (https_insecure, …) are [glance_store]'s too.
-      for (const extra of singleStoreExtras(config)) this.add(extra, extra, options, config);
+      // The other stores' options (https_insecure, swift_store_*, …) are [glance_store]'s too. One that
+      // cannot be set up with them is left out, as glance_store leaves it out, and said.
+      const warn = warnerFor('glance_store', this.opts.log);
+      for (const extra of singleStoreExtras(config, warn)) {
+        try {
+          this.add(extra, extra, options, config);
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          warn(`the ${extra} store that [glance_store] stores lists is left out, its locations unread: ${err.message}`);
+        }
+      }
       this.defaultId = type;
       return;
     }
@@ -93,6 +144,8 @@ export class StoreRegistry {
       const [id, type] = entry.split(':').map((s) => s.trim());
       if (!id || !type) throw new ConfigError(`enabled_backends entry '${entry}' is not id:type`);
       if (id.startsWith('os_glance_')) throw new ConfigError(`store id ${id} is reserved`);
+      // A dict option to oslo.config: a key given twice stops Glance ("Duplicate key").
+      if (this.stores.has(id)) throw new ConfigError(`enabled_backends names store ${id} twice`);
       this.add(id, type, config.section(id), config);
     }
     const wanted = config.get('glance_store', 'default_backend');

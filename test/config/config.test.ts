@@ -135,6 +135,34 @@ ignore_user_roles = admin,
   );
 });
 
+test('a list Glance declares without brackets, written with brackets, quotes or empty items: read as meant, and a warning says how Glance reads it', () => {
+  withFile(
+    `[DEFAULT]
+disabled_notifications = [image.create, image.update]
+[cors]
+allowed_origin = "https://a.example", "https://b.example"
+[image_format]
+disk_formats = raw,,qcow2
+[keystone_authtoken]
+service_token_roles = service, admin
+[glance_store]
+stores = file,
+  http
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.deepEqual(config.get('DEFAULT', 'disabled_notifications'), ['image.create', 'image.update']);
+      assert.deepEqual(config.get('cors', 'allowed_origin'), ['https://a.example', 'https://b.example']);
+      assert.deepEqual(config.get('image_format', 'disk_formats'), ['raw', 'qcow2']);
+      assert.deepEqual(config.warnings.sort(), [
+        `[DEFAULT] disabled_notifications: Glance (oslo.config) reads this list as ['[image.create', 'image.update]'], keeping its brackets, quotes or empty items as written; Gaze reads ['image.create', 'image.update']. Write it as plain comma-separated items so that both read the same.`,
+        `[cors] allowed_origin: Glance (oslo.config) reads this list as ['https://a.example"', '"https://b.example'], keeping its brackets, quotes or empty items as written; Gaze reads ['https://a.example', 'https://b.example']. Write it as plain comma-separated items so that both read the same.`,
+        `[image_format] disk_formats: Glance (oslo.config) reads this list as ['raw', '', 'qcow2'], keeping its brackets, quotes or empty items as written; Gaze reads ['raw', 'qcow2']. Write it as plain comma-separated items so that both read the same.`,
+      ]);
+    },
+  );
+});
+
 test('$ interpolation: same section, [DEFAULT], ${section.option}, $$ and \\$', () => {
   withFile(
     `[DEFAULT]
@@ -483,6 +511,18 @@ test('$ interpolation substitutes the value without the quotes around it, as osl
     const config = loadConfig(file, {});
     assert.equal(config.get('DEFAULT', 'public_endpoint'), 'http://10.0.0.5:9393/');
     assert.equal(config.get('DEFAULT', 'bind_host'), '10.0.0.5');
+  });
+});
+
+test("an integer beyond 2^53 (the maximum Debian's glance-api.conf shows for image_size_cap) is read as the largest exact one", () => {
+  withFile('[DEFAULT]\nimage_size_cap = 9223372036854775808\n', (file) => {
+    assert.equal(loadConfig(file, {}).get('DEFAULT', 'image_size_cap'), Number.MAX_SAFE_INTEGER);
+  });
+  withFile('[DEFAULT]\nimage_cache_max_size = 18446744073709551616\n', (file) => {
+    assert.equal(loadConfig(file, {}).get('DEFAULT', 'image_cache_max_size'), Number.MAX_SAFE_INTEGER);
+  });
+  withFile('[DEFAULT]\nbind_port = 99999999999999999999\n', (file) => {
+    refused(() => loadConfig(file, {}), /bind_port/);
   });
 });
 
