@@ -101,6 +101,24 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
 
 /**
+ * Sections of older samples and of other OpenStack services' libraries that operators' files still
+ * carry (oslo.messaging's removed drivers, os-brick's privsep, keystonemiddleware's audit, oslo.service's
+ * TLS): Glance 25 reads nothing in them, so they only warn.
+ */
+const FOREIGN_SECTIONS: ReadonlySet<string> = new Set([
+  'matchmaker_redis',
+  'matchmaker_ring',
+  'oslo_messaging_zmq',
+  'oslo_messaging_qpid',
+  'privsep',
+  'privsep_osbrick',
+  'audit_middleware_notifications',
+  'ssl',
+  'service_user',
+  'coordination',
+]);
+
+/**
  * Gaze reads a list as it was plainly meant (brackets, quoted items, items on lines of their own);
  * oslo.config keeps brackets, quotes and empty items as parts of the items of the lists Glance
  * declares without brackets, so Glance may read the same line as other items: said at start.
@@ -227,7 +245,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       let value: unknown;
       try {
         // An integer set to nothing is oslo.config's None: the option's default applies.
-        value = spec.type === 'int' && text.trim() === '' ? spec.default : parseValue(spec.type, text);
+        value = spec.type === 'int' && unquote(text).trim() === '' ? spec.default : parseValue(spec.type, text);
         checkBounds(spec, value);
         if (spec.type === 'list' && !spec.bracketed) warnIfOsloListDiffers(section, option, text, value as string[], warnings);
       } catch (err) {
@@ -257,6 +275,11 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   for (const layer of layers) {
     for (const [section, options] of layer.sections) {
       if (freeForm(section)) continue;
+      if (FOREIGN_SECTIONS.has(section)) {
+        if (!warned.has(section)) warnings.push(`[${section}] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)`);
+        warned.add(section);
+        continue;
+      }
       if (!DECLARED[section] && !GLANCE_OPTION_NAMES[section] && !READ_SECTIONS.has(section)) {
         // A header left with nothing under it (older generated samples have [matchmaker_redis]) loses nothing.
         if (options.size === 0) {

@@ -94,7 +94,7 @@ export function osloPlainList(text: string): string[] {
 }
 
 function integer(text: string): number {
-  const t = unquote(text);
+  const t = unquote(text).trim();
   if (!/^[+-]?\d+(_\d+)*$/.test(t)) throw new Error(`'${t}' is not an integer`);
   // oslo.config takes any integer (Debian's glance-api.conf gives 9223372036854775808 as the maximum
   // of image_size_cap); beyond 2^53 it is read as the largest integer counted exactly (8 PiB as bytes).

@@ -546,16 +546,34 @@ test("integer options outside oslo.config's bounds stop start-up where they were
   });
 });
 
-test('an unknown section with nothing under it (a leftover header of an older sample) only warns; with an option it stops start-up', () => {
-  withFile('[DEFAULT]\nbind_port = 9292\n[matchmaker_redis]\n# sentinel_hosts =\n[oslo_messaging_zmq]\n', (file) => {
+test('an unknown section with nothing under it only warns; with an option it stops start-up, unless Glance 25 is known to read nothing there', () => {
+  withFile('[DEFAULT]\nbind_port = 9292\n[glance_stroe]\n# a misspelt header, nothing under it\n', (file) => {
     const config = loadConfig(file, {});
     assert.equal(config.get('DEFAULT', 'bind_port'), 9292);
     assert.deepEqual(
       config.warnings.filter((w) => w.startsWith('unknown section')),
-      ['unknown section [matchmaker_redis] ignored: it sets nothing', 'unknown section [oslo_messaging_zmq] ignored: it sets nothing'],
+      ['unknown section [glance_stroe] ignored: it sets nothing'],
     );
   });
-  withFile('[matchmaker_redis]\nhost = redis\n', (file) => refused(() => loadConfig(file, {}), /gaze\.conf:1: unknown section \[matchmaker_redis\]$/));
+  // A misspelt section would lose every option in it.
+  withFile('[glance_stroe]\ndefault_store = swift\n', (file) => refused(() => loadConfig(file, {}), /gaze\.conf:1: unknown section \[glance_stroe\]$/));
+  // Sections of older samples and other services' libraries, which Glance 25 starts with and ignores.
+  withFile('[matchmaker_redis]\nhost = redis\n[oslo_messaging_zmq]\nrpc_zmq_host = x\n[ssl]\nca_file = /x\n[privsep_osbrick]\nhelper_command = x\n', (file) => {
+    assert.deepEqual(loadConfig(file, {}).warnings.sort(), [
+      '[matchmaker_redis] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)',
+      '[oslo_messaging_zmq] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)',
+      '[privsep_osbrick] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)',
+      '[ssl] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)',
+    ]);
+  });
+});
+
+test('an integer written as quoted spaces is unset, and quoted digits with spaces are the number, as oslo.config reads them', () => {
+  withFile('[DEFAULT]\nbind_port = ""\nimage_tag_quota = \' 13 \'\n', (file) => {
+    const config = loadConfig(file, {});
+    assert.equal(config.get('DEFAULT', 'bind_port'), 9292);
+    assert.equal(config.get('DEFAULT', 'image_tag_quota'), 13);
+  });
 });
 
 test('a database connection or transport_url that cannot be used stops start-up where it was set, without its password', async () => {
