@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { ConfigError, type ConfigPlace } from './errors.ts';
 import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
@@ -44,15 +45,30 @@ const DECLARED: Record<string, Record<string, OptionSpec>> = OPTIONS;
 const SAMPLE_MISPLACED: Partial<Record<string, string>> = { 'glance_download_opts.extra_properties': '[glance_download_properties]' };
 
 function readLayer(file: string): Layer {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new ConfigError(`cannot read the config file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, {
       file,
     });
   }
+  // Not UTF-8 stops Glance (a UnicodeDecodeError): a Latin-1 password would otherwise be read wrong.
+  if (!isUtf8(bytes)) throw new ConfigError('the file is not UTF-8 text', { file, line: firstLineNotUtf8(bytes) });
+  const text = bytes.toString('utf8');
   return { ...parseIni(text, file), file };
+}
+
+/** The number of the first line that is not UTF-8. */
+function firstLineNotUtf8(bytes: Buffer): number {
+  let line = 1;
+  for (let start = 0; start < bytes.length; line++) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end < 0 ? bytes.length : end;
+    if (!isUtf8(bytes.subarray(start, stop))) return line;
+    start = stop + 1;
+  }
+  return line;
 }
 
 /**

@@ -365,6 +365,13 @@ test('bad input: one line naming the file, line and option', () => {
       refused(() => loadConfig(file, {}), message);
     }
     refused(() => loadConfig(path.join(dir, 'nonexistent.conf'), {}), /nonexistent\.conf: cannot read the config file: it does not exist$/);
+    // Not UTF-8 (a Latin-1 password): Glance stops on it, and so does Gaze, naming the line.
+    const latin1 = path.join(dir, 'latin1.conf');
+    writeFileSync(
+      latin1,
+      Buffer.concat([Buffer.from('[DEFAULT]\n# caf\u00e9 is fine\n[database]\nconnection = mysql+pymysql://u:'), Buffer.from([0xe9]), Buffer.from('@h/db\n')]),
+    );
+    refused(() => loadConfig(latin1, {}), /latin1\.conf:4: the file is not UTF-8 text$/);
   });
 });
 
