@@ -5,7 +5,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
-import { processTagGone } from '../util/process.ts';
+import { processTagGone, processTagRunsBeside } from '../util/process.ts';
 import { parsePartialName, partialName, type TempFile } from './file-partials.ts';
 import { DurableFileWriter } from './durable-writer.ts';
 import { FileRangeReader } from './file-reader.ts';
@@ -297,10 +297,13 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   /**
-   * A temp file is live while it keeps changing and the process named in it runs. A process of another
-   * host sharing the directory cannot be probed: its file is judged by its changes alone.
+   * A temp file is live while another process of this host named in it runs (an upload may pause for
+   * client_socket_timeout between bytes), or while it keeps changing. A process of another host sharing
+   * the directory cannot be probed: its file is judged by its changes alone, and so is one of this
+   * process (a leftover of an earlier process of the same pid, or a write of its own still changing).
    */
   private async partialIsLive(partial: TempFile, idleMs: number): Promise<boolean> {
+    if (processTagRunsBeside(partial.writer)) return true;
     if (processTagGone(partial.writer)) return false;
     const info = await stat(partial.file).catch(() => null);
     // idleMs 0 keeps nothing for its recency: a file's mtime can read a fraction of a ms past Date.now().

@@ -68,6 +68,17 @@ export function processTag(): string {
   return `${process.pid}.${HOST_TAG}`;
 }
 
+/**
+ * Whether the tag names another process of this host (and boot and pid namespace) that is running: its
+ * work is its own, however long it pauses. (A pid reused since by an unrelated process keeps a leftover
+ * only until that process ends.)
+ */
+export function processTagRunsBeside(tag: string): boolean {
+  const [pid, host] = tag.split('.');
+  // An older tag without its host part says too little to keep a file for.
+  return host === HOST_TAG && Number(pid) !== process.pid && processAlive(Number(pid));
+}
+
 /** Whether the process a tag names is known to be gone; a tag without its host part is of this host. */
 export function processTagGone(tag: string): boolean {
   const [pid, host] = tag.split('.');

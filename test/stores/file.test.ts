@@ -1,4 +1,5 @@
 import { test, after } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -176,6 +177,28 @@ test('file: a shared directory: partials of another host are judged by their cha
   assert.equal(await driver.writeInProgress('c', 60_000), false, 'a write of a dead process of this host is not');
   assert.equal(await driver.sweepPartials(60_000), 2);
   assert.deepEqual(readdirSync(dir).sort(), [foreignFresh, localLive, 'kept'].sort());
+});
+
+test('file: a partial of another running process of this host is its write, however long it has been idle (an upload may pause for client_socket_timeout)', async () => {
+  const dir = path.join(root, 'paused');
+  const driver = new FileStoreDriver(dir);
+  await driver.write('kept', Readable.from([Buffer.from('whole')]));
+  const writer = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const paused = `.partial-e-${writer.pid}.${processTag().split('.')[1]}-${Date.now()}`;
+    writeFileSync(path.join(dir, paused), 'half');
+    const longAgo = new Date(Date.now() - 600_000);
+    utimesSync(path.join(dir, paused), longAgo, longAgo);
+    assert.equal(await driver.sweepPartials(60_000), 0, 'a start of another process beside it keeps it');
+    assert.equal(await driver.sweepOrphans(() => false, 60_000), 0, 'so does the hourly sweep');
+    assert.equal(await driver.writeInProgress('e', 60_000), true);
+    writer.kill('SIGKILL');
+    await new Promise((resolve) => writer.once('exit', resolve));
+    assert.equal(await driver.sweepPartials(60_000), 1, 'once its process is gone, it goes');
+    assert.deepEqual(readdirSync(dir), ['kept']);
+  } finally {
+    writer.kill('SIGKILL');
+  }
 });
 
 test('file: sweepOrphans (run hourly) removes idle partials of keys no write is under way for, from any host', async () => {
