@@ -83,7 +83,8 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas } =
     await configuredParts(config, log, metrics);
   const db = openDatabase(databaseUrl(config), { maxConnections: databasePoolSize(config) });
-  await whenDatabaseReachable(config, log, () => syncSchema(db));
+  const applied = await whenDatabaseReachable(config, log, () => syncSchema(db));
+  if (applied.length) log.info(`database schema upgraded: applied ${applied.join(', ')}`);
   // Before anything is stamped: every node writes times on the database server's clock.
   const clock = new DatabaseClock(db, log);
   await clock.sync();

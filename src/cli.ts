@@ -1,26 +1,22 @@
-import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
-import { createApp } from './app.ts';
-import { configuredParts, databaseUrl, pasteFlavor, scrubTime, whenDatabaseReachable } from './configured-parts.ts';
+import { configuredParts, databaseUrl, scrubTime } from './configured-parts.ts';
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { openDatabase, pendingMigrations, syncSchema, type Db } from './db/connection.ts';
+import { openDatabase, pendingMigrations, type Db } from './db/connection.ts';
 import { DatabaseClock } from './db/clock.ts';
-import { startHashWorkers } from './ingest/hashing.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
 import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
 import { withoutPasswords } from './util/redact.ts';
-import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
-import type { Server } from 'node:http';
+import { dbSync, serve } from './serve.ts';
 
 // What a command prints for the person who ran it; `serve` logs through the logger instead.
 const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -91,130 +87,6 @@ Configuration (oslo.config's INI, Glance's option names), later files winning:
                        when present, then DIR/glance-api.conf
 Without any of these, the embedded defaults apply: SQLite and a file store under ./data, no Keystone.`;
 
-async function serve(config: Config): Promise<void> {
-  const log = createLogger(logOptions(config));
-  for (const warning of config.warnings) log.warn(warning);
-  const host = config.get('DEFAULT', 'bind_host');
-  const port = config.get('DEFAULT', 'bind_port');
-  const noAuth = !pasteFlavor(config).keystone;
-  const workers = config.get('DEFAULT', 'workers');
-  if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
-  if (cluster.isWorker) answerSupervisor();
-  const app = await createApp(config, { log });
-  startHashWorkers(log);
-  await app.server.listen({ host, port, backlog: config.get('DEFAULT', 'backlog') });
-  const metricsServer = cluster.isPrimary ? await startMetrics(config, ownMetrics(app.metrics), log) : null;
-  if (cluster.isWorker) app.metrics.shareWithSupervisor();
-  if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    // Draining: the load balancer sees 503 on /healthcheck and moves clients away; then the service
-    // stops accepting, hands running imports back (their leases) and exits.
-    app.drain();
-    const drainMs = config.get('DEFAULT', 'drain_seconds') * 1000;
-    if (drainMs > 0) log.info(`draining for ${drainMs / 1000} s before stopping`);
-    setTimeout(() => void close(), drainMs);
-  };
-  const close = () => {
-    const graceMs = config.get('DEFAULT', 'graceful_shutdown_timeout') * 1000;
-    if (graceMs > 0) {
-      setTimeout(() => {
-        // What was cut off is recovered as after a crash: its image goes back to queued at the next start.
-        log.warn(`requests still running ${graceMs / 1000} s after the stop began (graceful_shutdown_timeout); exiting`);
-        log.flush(() => process.exit(1));
-      }, graceMs).unref();
-    }
-    metricsServer?.close();
-    return app.close().then(
-      () => log.flush(() => process.exit(0)),
-      (err: unknown) => {
-        log.error({ err }, 'stopping failed');
-        log.flush(() => process.exit(1));
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-function displayUrl(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-}
-
-/**
- * `workers = N` (N > 1): N processes share the listening socket; the database is the only shared state
- * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
- * The schema is synced once here so that workers do not race on it.
- */
-async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
-  // What every worker would refuse stops the service here, once, with its one line (exit code 2).
-  await (await configuredParts(config, log)).auth.close?.();
-  await dbSync(config, log, true);
-  let stopping = false;
-  let metricsServer: Server | null = null;
-  const restarts = new Set<NodeJS.Timeout>();
-  const stop = () => {
-    stopping = true;
-    for (const timer of restarts) clearTimeout(timer);
-    metricsServer?.close();
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
-  };
-  const start = () => {
-    if (stopping) return;
-    cluster.fork().on('exit', (code, signal) => {
-      // The supervisor ends with its workers' worst code (1: cut off by graceful_shutdown_timeout).
-      if (code) process.exitCode = Math.max(Number(process.exitCode ?? 0), code);
-      if (stopping) return;
-      // A worker that stopped on the configuration (exit 2) would stop again: so does the service, as
-      // one process would, instead of starting workers for ever.
-      if (code === 2) {
-        log.error('a worker stopped on the configuration (above); stopping');
-        return stop();
-      }
-      log.error(`worker exited (${signal ?? code}); starting another`);
-      const timer = setTimeout(() => {
-        restarts.delete(timer);
-        start();
-      }, 1000);
-      restarts.add(timer);
-    });
-  };
-  for (let i = 0; i < workers; i++) start();
-  // The supervisor answers /metrics with every worker's figures added up.
-  metricsServer = await startMetrics(config, workersMetrics(), log);
-  if (stopping)
-    metricsServer?.close(); // a worker stopped on the configuration meanwhile
-  else log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-/** [metrics] enabled: GET /metrics on its own address; null when off. */
-async function startMetrics(config: Config, source: MetricsSource, log: Logger): Promise<Server | null> {
-  if (!config.get('metrics', 'enabled')) return null;
-  const host = config.get('metrics', 'bind_host');
-  const port = config.get('metrics', 'bind_port');
-  const server = await serveMetrics(source, host, port);
-  log.info(`serving metrics on ${displayUrl(host, port)}metrics`);
-  return server;
-}
-
-async function dbSync(config: Config, log: Logger, quiet = false): Promise<void> {
-  const url = databaseUrl(config);
-  const db = openDatabase(url);
-  try {
-    // As glance-manage through oslo.db: a database still starting is waited for.
-    const applied = await whenDatabaseReachable(config, log, () => syncSchema(db)).catch((err: unknown) => {
-      throw new Error(`cannot bring the database ${withoutPasswords(url)} to Gaze's schema: ${(err as Error).message}`, { cause: err });
-    });
-    if (!quiet) print(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
-  } finally {
-    await db.close();
-  }
-}
-
 async function main(argv: string[]): Promise<void> {
   const { values, positionals, tokens } = asUsage(() =>
     parseArgs({
@@ -249,7 +121,7 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig(configFiles(args));
   if (command === 'serve') return serve(config);
   for (const warning of config.warnings) complain(`gaze: ${warning}`);
-  if (command === 'db sync') return dbSync(config, plainLogger());
+  if (command === 'db sync') return dbSync(config, plainLogger(), print);
   if (command === 'config check') {
     // Everything `serve` builds from the configuration alone, without opening the database.
     await (await configuredParts(config, plainLogger())).auth.close?.();

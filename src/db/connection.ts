@@ -151,6 +151,16 @@ export async function syncSchema(db: Db): Promise<string[]> {
       await new Promise((resolve) => setTimeout(resolve, attempt * (20 + Math.random() * 80)));
       continue;
     }
+    // Kysely calls a migration it does not have "corrupted": it is one a newer Gaze applied.
+    const unknown = /previously executed migration (\S+) is missing/.exec(String((error as Error | undefined)?.message ?? ''));
+    if (unknown) {
+      throw new Error(
+        `the database has schema migration ${unknown[1]}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one`,
+        {
+          cause: error,
+        },
+      );
+    }
     if (error) throw error;
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }

@@ -59,6 +59,7 @@ async function revertUploadsOfGoneWriters(
   for (const { id, writer } of saving) {
     if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
     if (!(await images.updateFields(id, 'saving', resetToQueued(), {}, sameWriter(writer)))) continue;
+    deps.log.warn({ image: id }, `an upload cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
       await images.discardLocation(location.id);
@@ -77,7 +78,9 @@ async function revertUploadsOfGoneWriters(
       await images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer));
     }
     if (staged !== null) continue;
-    await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer));
+    if (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer))) {
+      deps.log.warn({ image: id }, `a stage cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
+    }
   }
 }
 

@@ -34,15 +34,36 @@ export function logDestination(opts: LogOptions): string | number {
   return opts.useStderr ? 2 : 1;
 }
 
+/** How each logger that writes a file opens it again (SIGHUP, after logrotate moved it away). */
+const reopeners = new WeakMap<Logger, () => void>();
+
 export function createLogger(opts: LogOptions): Logger {
   const dest = logDestination(opts);
+  const options = { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (typeof dest !== 'string') return pino(options, pino.destination({ dest, sync: false }));
   // The file is opened here, before pino: a destination still opening when the process exits (a
   // configuration error found a moment later) makes pino's exit flush throw.
-  const fd = typeof dest === 'string' ? openForAppend(dest, opts.logFile ? 'log_file' : 'log_dir') : dest;
-  return pino(
-    { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: fd, sync: false }),
-  );
+  const fd = openForAppend(dest, opts.logFile ? 'log_file' : 'log_dir');
+  let log: Logger;
+  const file = pino.destination({ dest: fd, sync: !!opts.useStderr });
+  if (opts.useStderr) {
+    // oslo.log writes to stderr too when use_stderr is set beside a log file. (Written at once: pino
+    // cannot flush the two at exit.)
+    const streams = [file, pino.destination({ dest: 2, sync: true })].map((stream) => ({ level: options.level as 'debug' | 'info', stream }));
+    log = pino(options, pino.multistream(streams));
+  } else {
+    log = pino(options, file);
+  }
+  // sonic-boom reopens a destination it was given as a path: this one was given as the descriptor
+  // opened above, so it is told the path now.
+  Object.assign(file, { file: dest });
+  reopeners.set(log, () => file.reopen(dest));
+  return log;
+}
+
+/** Opens the log file again under its name (lines written meanwhile go to the old file); no file, nothing to do. */
+export function reopenLogFile(log: Logger): void {
+  reopeners.get(log)?.();
 }
 
 /** A log file that cannot be written stops start-up with the reason (pino would lose every line). */

@@ -38,3 +38,17 @@ test('three `gaze db sync` at once on one new SQLite file: each succeeds, the sc
     assert.equal(runs.filter((r) => /applied 0001_initial/.test(r.stdout)).length, 1, runs.map((r) => r.stdout).join('\n'));
   }
 });
+
+test('a database a newer Gaze upgraded: the sync says so, not "corrupted migrations"', async () => {
+  const db = openDatabase(`sqlite:///${path.join(dir, 'newer.db')}`);
+  try {
+    await syncSchema(db);
+    await sql`insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')`.execute(db.kysely);
+    await assert.rejects(
+      syncSchema(db),
+      /the database has schema migration 9999_from_the_future, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one/,
+    );
+  } finally {
+    await db.close();
+  }
+});

@@ -100,10 +100,13 @@ test('a real gaze serve with log_file writes its start, its warnings and its req
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-log-'));
   const logFile = path.join(dir, 'logs', 'gaze-api.log');
   try {
-    const gaze = await startGazeProcess({ DEFAULT: { log_file: logFile }, oslo_concurrency: { lock_path: '/tmp' } }, { dir });
+    // use_stderr beside log_file: both, as oslo.log writes them.
+    const gaze = await startGazeProcess({ DEFAULT: { log_file: logFile, use_stderr: 'true' }, oslo_concurrency: { lock_path: '/tmp' } }, { dir });
     const reply = await client(gaze.url).get('/v2/images', { headers: { 'x-openstack-request-id': 'req-from-the-test' } });
     assert.equal(reply.status, 200);
     await gaze.stop(); // SIGTERM: the log is flushed before the process exits
+    assert.match(gaze.output(), /"reqId":"req-from-the-test"/, 'stderr has the lines too');
+    assert.match(gaze.output(), /"msg":"SIGTERM: stopping"/);
     const lines = readFileSync(logFile, 'utf8')
       .trim()
       .split('\n')

@@ -1,0 +1,195 @@
+import cluster from 'node:cluster';
+import type { Server } from 'node:http';
+import type { Config } from './config/index.ts';
+import { createApp } from './app.ts';
+import { configuredParts, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
+import { openDatabase, syncSchema } from './db/connection.ts';
+import { startHashWorkers } from './ingest/hashing.ts';
+import { createLogger, logOptions, reopenLogFile, type Logger } from './util/logger.ts';
+import { withoutPasswords } from './util/redact.ts';
+import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
+
+// `gaze serve`: one process, or a supervisor of `workers` processes; and the signals an operator sends.
+
+/** A worker's word to its supervisor that it listens (prom-client's own messages are of another shape). */
+const LISTENING = { gaze: 'listening' } as const;
+
+export async function serve(config: Config): Promise<void> {
+  const log = createLogger(logOptions(config));
+  for (const warning of config.warnings) log.warn(warning);
+  const host = config.get('DEFAULT', 'bind_host');
+  const port = config.get('DEFAULT', 'bind_port');
+  const noAuth = !pasteFlavor(config).keystone;
+  const workers = config.get('DEFAULT', 'workers');
+  if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
+  if (cluster.isWorker) answerSupervisor();
+  const app = await createApp(config, { log });
+  startHashWorkers(log);
+  await app.server.listen({ host, port, backlog: config.get('DEFAULT', 'backlog') });
+  const metricsServer = cluster.isPrimary ? await startMetrics(config, ownMetrics(app.metrics), log) : null;
+  if (cluster.isWorker) {
+    app.metrics.shareWithSupervisor();
+    process.send?.(LISTENING);
+  }
+  if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    // Draining: the load balancer sees 503 on /healthcheck and moves clients away; then the service
+    // stops accepting, hands running imports back (their leases) and exits.
+    app.drain();
+    const drainMs = config.get('DEFAULT', 'drain_seconds') * 1000;
+    log.info(drainMs > 0 ? `${signal}: draining for ${drainMs / 1000} s before stopping` : `${signal}: stopping`);
+    setTimeout(() => void close(), drainMs);
+  };
+  const close = () => {
+    const graceMs = config.get('DEFAULT', 'graceful_shutdown_timeout') * 1000;
+    if (graceMs > 0) {
+      setTimeout(() => {
+        // What was cut off is recovered as after a crash: its image goes back to queued at the next start.
+        log.warn(`requests still running ${graceMs / 1000} s after the stop began (graceful_shutdown_timeout); exiting`);
+        log.flush(() => process.exit(1));
+      }, graceMs).unref();
+    }
+    metricsServer?.close();
+    return app.close().then(
+      () => log.flush(() => process.exit(0)),
+      (err: unknown) => {
+        log.error({ err }, 'stopping failed');
+        log.flush(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  handleOperatorSignals(log);
+}
+
+/**
+ * What Node would do on its own with an operator's other signals is stop the process (SIGHUP,
+ * SIGUSR2) or open its inspector to anyone on the host (SIGUSR1). Instead: SIGHUP reopens the log file
+ * (logrotate's move-then-signal; the configuration is read at start only), SIGUSR2 logs a report (as
+ * Glance's Guru Meditation report does), SIGUSR1 is refused. A supervisor passes each on to its workers.
+ */
+function handleOperatorSignals(log: Logger, workers?: () => Iterable<{ process: { kill(signal: NodeJS.Signals): unknown } }>): void {
+  const passOn = (signal: NodeJS.Signals) => {
+    for (const worker of workers?.() ?? []) worker.process.kill(signal);
+  };
+  process.on('SIGHUP', () => {
+    reopenLogFile(log);
+    log.info('SIGHUP: the log file was reopened; the configuration is read at start only (restart to apply changes)');
+    passOn('SIGHUP');
+  });
+  process.on('SIGUSR2', () => {
+    const memory = process.memoryUsage();
+    log.info(
+      {
+        report: {
+          pid: process.pid,
+          uptimeSeconds: Math.round(process.uptime()),
+          node: process.version,
+          memory,
+          resources: process.resourceUsage(),
+          activeResources: process.getActiveResourcesInfo().length,
+        },
+      },
+      `SIGUSR2: status report (rss ${Math.round(memory.rss / 2 ** 20)} MiB)`,
+    );
+    passOn('SIGUSR2');
+  });
+  process.on('SIGUSR1', () => log.warn('SIGUSR1 ignored: the Node inspector stays closed'));
+}
+
+function displayUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+}
+
+/**
+ * `workers = N` (N > 1): N processes share the listening socket; the database is the only shared state
+ * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
+ * The schema is synced once here so that workers do not race on it.
+ */
+async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
+  // What every worker would refuse stops the service here, once, with its one line (exit code 2).
+  await (await configuredParts(config, log)).auth.close?.();
+  await dbSync(config, log);
+  // Each worker accepts its own connections from the shared socket, as Glance's children do: with
+  // Node's default the supervisor accepts and hands them over, and one handed to a worker that has
+  // just died (kill -9, the OOM killer) is never answered.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let stopping = false;
+  let announced = false;
+  let metricsServer: Server | null = null;
+  const restarts = new Set<NodeJS.Timeout>();
+  const stop = () => {
+    stopping = true;
+    for (const timer of restarts) clearTimeout(timer);
+    metricsServer?.close();
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+  };
+  const start = () => {
+    if (stopping) return;
+    let listening = false;
+    const worker = cluster.fork();
+    worker.on('message', (message: unknown) => {
+      if ((message as { gaze?: unknown } | null)?.gaze !== LISTENING.gaze) return;
+      listening = true;
+      if (announced || stopping) return;
+      announced = true;
+      log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
+    });
+    worker.on('exit', (code, signal) => {
+      // The supervisor ends with its workers' worst code (1: cut off by graceful_shutdown_timeout).
+      if (code) process.exitCode = Math.max(Number(process.exitCode ?? 0), code);
+      if (stopping) return;
+      // A worker that stopped on the configuration (exit 2), or before it could serve at all (the port
+      // taken, the database unreachable), would stop again: so does the service, as one process would,
+      // instead of starting workers for ever.
+      if (code === 2 || !listening) {
+        log.error(`a worker stopped ${code === 2 ? 'on the configuration' : 'before it could serve'} (above); stopping`);
+        process.exitCode = Math.max(Number(process.exitCode ?? 0), code || 1);
+        return stop();
+      }
+      log.error(`worker exited (${signal ?? code}); starting another`);
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        start();
+      }, 1000);
+      restarts.add(timer);
+    });
+  };
+  for (let i = 0; i < workers; i++) start();
+  // The supervisor answers /metrics with every worker's figures added up.
+  metricsServer = await startMetrics(config, workersMetrics(), log);
+  if (stopping) metricsServer?.close(); // a worker stopped meanwhile
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  handleOperatorSignals(log, () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined));
+}
+
+/** [metrics] enabled: GET /metrics on its own address; null when off. */
+async function startMetrics(config: Config, source: MetricsSource, log: Logger): Promise<Server | null> {
+  if (!config.get('metrics', 'enabled')) return null;
+  const host = config.get('metrics', 'bind_host');
+  const port = config.get('metrics', 'bind_port');
+  const server = await serveMetrics(source, host, port);
+  log.info(`serving metrics on ${displayUrl(host, port)}metrics`);
+  return server;
+}
+
+/** Creates or upgrades the schema; `report` is told what was applied (`gaze db sync` prints it). */
+export async function dbSync(config: Config, log: Logger, report?: (line: string) => void): Promise<void> {
+  const url = databaseUrl(config);
+  const db = openDatabase(url);
+  try {
+    // As glance-manage through oslo.db: a database still starting is waited for.
+    const applied = await whenDatabaseReachable(config, log, () => syncSchema(db)).catch((err: unknown) => {
+      throw new Error(`cannot bring the database ${withoutPasswords(url)} to Gaze's schema: ${(err as Error).message}`, { cause: err });
+    });
+    if (applied.length) log.info(`database schema upgraded: applied ${applied.join(', ')}`);
+    report?.(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');
+  } finally {
+    await db.close();
+  }
+}
