@@ -74,7 +74,19 @@ class AccessLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const fields = { method: request.method, url: request.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    // Who asked and from where, and how much was sent, as Glance's access line has them.
+    const ctx = request.ctx as RequestContext | null;
+    const length = reply.getHeader('content-length');
+    const fields = {
+      method: request.method,
+      url: request.originalUrl,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+      remote: request.socket?.remoteAddress,
+      user: ctx?.userId ?? undefined,
+      project: ctx?.projectId ?? undefined,
+      bytes: length === undefined ? undefined : Number(length),
+    };
     if (error) reply.log.error({ ...fields, err: error }, 'request errored');
     else reply.log.info(fields, 'request completed');
   }

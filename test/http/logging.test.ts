@@ -24,12 +24,15 @@ const capture = (lines: Line[]) =>
     },
   );
 
-test('every answered request logs one line with its request id, method, URL and status', async () => {
+test('every answered request logs one line with its request id, method, URL, status, caller, client address and size', async () => {
   const lines: Line[] = [];
   const gaze = await startGazeInProcess({}, { log: capture(lines) });
   try {
     const api = client(gaze.url);
-    const given = await api.get('/v2/images', { headers: { 'x-openstack-request-id': 'req-4b1f4c0e-1111-2222-3333-444455556666' } });
+    const given = await api.get('/v2/images', {
+      headers: { 'x-openstack-request-id': 'req-4b1f4c0e-1111-2222-3333-444455556666' },
+      as: { project: 'the-project', user: 'the-user', roles: 'member,reader' },
+    });
     assert.equal(given.headers.get('x-openstack-request-id'), 'req-4b1f4c0e-1111-2222-3333-444455556666');
     const missing = await api.get('/v2/images/00000000-0000-4000-8000-000000000000');
     assert.equal(missing.status, 404);
@@ -41,6 +44,10 @@ test('every answered request logs one line with its request id, method, URL and 
     assert.deepEqual(
       { method: first?.method, url: first?.url, status: first?.status, level: first?.level },
       { method: 'GET', url: '/v2/images', status: 200, level: 30 },
+    );
+    assert.deepEqual(
+      { user: first?.user, project: first?.project, remote: first?.remote, bytes: first?.bytes },
+      { user: 'the-user', project: 'the-project', remote: '127.0.0.1', bytes: Buffer.byteLength(given.text) },
     );
     const second = completed.find((l) => l.reqId === made);
     assert.equal(second?.status, 404);
