@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
 import { withoutPasswords } from './util/redact.ts';
 import { dbSync, serve } from './serve.ts';
+import { shownValue } from './config/shown.ts';
 
 // What a command prints for the person who ran it; `serve` logs through the logger instead.
 const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -249,20 +250,7 @@ function showConfig(config: Config): void {
       print(`${section ? '\n' : ''}[${entry.section}]`);
       section = entry.section;
     }
-    const value = entry.value;
-    const text =
-      entry.secret && value !== null
-        ? '****'
-        : value === null
-          ? ''
-          : Array.isArray(value)
-            ? `[${value.join(', ')}]`
-            : typeof value === 'object'
-              ? Object.entries(value)
-                  .map(([k, v]) => `${k}:${v}`)
-                  .join(', ')
-              : String(value);
-    print(`${entry.option} = ${text}    # ${entry.from}`);
+    print(`${entry.option} = ${shownValue(entry)}    # ${entry.from}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Config } from './config/index.ts';
+import { shownValue } from './config/shown.ts';
 import { createApp } from './app.ts';
 import { configuredParts, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
@@ -17,11 +18,18 @@ const LISTENING = { gaze: 'listening' } as const;
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(logOptions(config));
   for (const warning of config.warnings) log.warn(warning);
+  // [DEFAULT] debug: every option's value and where it came from, as Glance logs its configuration.
+  if (log.isLevelEnabled('debug') && cluster.isPrimary) {
+    for (const entry of config.entries()) log.debug(`[${entry.section}] ${entry.option} = ${shownValue(entry)} (${entry.from})`);
+  }
   const host = config.get('DEFAULT', 'bind_host');
   const port = config.get('DEFAULT', 'bind_port');
   const noAuth = !pasteFlavor(config).keystone;
   const workers = config.get('DEFAULT', 'workers');
-  if (workers > 1 && cluster.isPrimary) return supervise(config, log, workers, host, port, noAuth);
+  const supervising = workers > 1 && cluster.isPrimary;
+  // At once: a signal that came while the process is still starting must not stop it either.
+  handleOperatorSignals(log, supervising ? () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined) : undefined);
+  if (supervising) return supervise(config, log, workers, host, port, noAuth);
   if (cluster.isWorker) answerSupervisor();
   const app = await createApp(config, { log });
   startHashWorkers(log);
@@ -63,7 +71,6 @@ export async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  handleOperatorSignals(log);
 }
 
 /**
@@ -165,7 +172,6 @@ async function supervise(config: Config, log: Logger, workers: number, host: str
   if (stopping) metricsServer?.close(); // a worker stopped meanwhile
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  handleOperatorSignals(log, () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined));
 }
 
 /** [metrics] enabled: GET /metrics on its own address; null when off. */

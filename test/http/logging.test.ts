@@ -135,6 +135,31 @@ test('a real gaze serve with log_file writes its start, its warnings and its req
   }
 });
 
+test('debug = true logs every option at start, as Glance logs its configuration, credentials as ****', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-debug-'));
+  const logFile = path.join(dir, 'gaze.log');
+  try {
+    const gaze = await startGazeProcess({ DEFAULT: { log_file: logFile, debug: 'true' }, keystone_authtoken: { password: 'sekrit-pw' } }, { dir });
+    await gaze.stop();
+    const text = readFileSync(logFile, 'utf8');
+    const debug = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line)
+      .filter((l) => l.level === 20)
+      .map((l) => String(l.msg));
+    assert.ok(
+      debug.some((m) => /^\[DEFAULT\] debug = true \(.*gaze\.conf:\d+\)$/.test(m)),
+      debug.slice(0, 5).join('\n'),
+    );
+    assert.ok(debug.includes('[keystone_authtoken] password = **** (' + debug.find((m) => m.startsWith('[keystone_authtoken] password'))!.split('(')[1]));
+    assert.ok(debug.some((m) => m.startsWith('[DEFAULT] bind_port = ')));
+    assert.doesNotMatch(text, /sekrit-pw/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a log file that cannot be written stops gaze serve at start with exit code 2 and the reason', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-log-'));
   try {
