@@ -26,6 +26,11 @@ const MARKER_FOOTER = 3;
 const SUPPORTED_SUBFORMATS = new Set(['monolithicsparse', 'streamoptimized']);
 const EXTENT_ACCESS = new Set(['rw', 'rdonly', 'noaccess']);
 const PARENT = 'VMDK has a parent (backing file)';
+/**
+ * qemu looks for a sparse extent's parent (parentFileNameHint, parentCID) in 20 sectors from 0x200, up
+ * to a NUL, whatever length or place the header declares for the descriptor.
+ */
+const QEMU_PARENT_BYTES = 20 * SECTOR;
 
 type Mode = 'undecided' | 'sparse' | 'text' | 'none';
 
@@ -118,6 +123,10 @@ export class VmdkInspector implements FormatInspector {
   private descRegion: CapturedRegion | null = null;
   /** Sparse: the header declares more descriptor than we read. */
   private descTruncated = false;
+  /** Sparse: where qemu looks for a parent. */
+  private parentRegion: CapturedRegion | null = null;
+  /** Sparse: a header qemu opens (or probes) as VMDK that no check here vouches for. */
+  private unsupported: string | null = null;
   private tail: TailBuffer | null = null;
   private total = 0;
   private finished = false;
@@ -132,6 +141,7 @@ export class VmdkInspector implements FormatInspector {
       if (this.decide(this.header.data.subarray(0, offset)) === 'none') return;
     }
     this.descRegion?.feed(chunk, offset);
+    this.parentRegion?.feed(chunk, offset);
     this.tail?.push(chunk);
   }
 
@@ -145,9 +155,14 @@ export class VmdkInspector implements FormatInspector {
   /** Picks sparse/text/none from the header bytes; `before` is the stream up to the current chunk. */
   private decide(before: Buffer): Mode {
     const head = this.header.bytes;
-    if (head.length >= 4 && head.toString('latin1', 0, 4) === 'KDMV') {
+    const magic = head.length >= 4 ? head.toString('latin1', 0, 4) : '';
+    if (magic === 'KDMV') {
       this.mode = this.openSparse(head, before);
-    } else if (head.length >= 4 && head.every(isTextByte)) {
+    } else if (magic === 'COWD') {
+      // VMDK3: qemu probes and opens it (and its parent); nothing here reads it.
+      this.mode = 'sparse';
+      this.unsupported = 'VMDK3 (COWD) images are not supported';
+    } else if (head.length >= 4 && (head.every(isTextByte) || qemuProbesTextDescriptor(head))) {
       // Not a sparse extent but all text so far: maybe a bare descriptor file, which qemu also opens.
       this.mode = 'text';
       this.descRegion = new CapturedRegion(0, VMDK_DESCRIPTOR_MAX);
@@ -161,11 +176,15 @@ export class VmdkInspector implements FormatInspector {
   private openSparse(head: Buffer, before: Buffer): Mode {
     if (head.length < MIN_SPARSE_HEADER) return 'sparse'; // too short to hold a descriptor: fails the check
     const h = parseSparseHeader(head);
-    // Like oslo (and qemu), other versions and descriptor places are not VMDK we can read.
-    if (h.version < 1 || h.version > 3 || h.descriptorSector * BigInt(SECTOR) !== BigInt(EMBEDDED_DESCRIPTOR_OFFSET)) {
-      return 'none';
-    }
+    // oslo reads other versions and descriptor places as not VMDK at all; qemu still probes the file as
+    // VMDK (and opens versions 0 to 3 with the descriptor at 0x200 whatever the header says): refused
+    // as VMDK, so that such data claimed raw is refused too.
+    if (h.version > 3) this.unsupported = `Unsupported VMDK version ${h.version}`;
+    else if (h.descriptorSector * BigInt(SECTOR) !== BigInt(EMBEDDED_DESCRIPTOR_OFFSET)) this.unsupported = 'Unsupported VMDK descriptor place';
+    else if (h.version < 1) this.unsupported = `Unsupported VMDK version ${h.version}`;
+    if (this.unsupported) return 'sparse';
     this.sparse = h;
+    this.parentRegion = new CapturedRegion(EMBEDDED_DESCRIPTOR_OFFSET, QEMU_PARENT_BYTES);
     this.capacitySectors = head.readBigUInt64LE(12);
     // Of capacity 0, qemu opens the file as a descriptor file: from the descriptor's place up to a NUL,
     // whatever length the header declares (up to its cap). The check must read what qemu reads.
@@ -212,7 +231,7 @@ export class VmdkInspector implements FormatInspector {
 
   virtualSize(): number | null {
     if (this.mode === 'sparse') {
-      if (!this.sparse) return null;
+      if (!this.sparse || this.unsupported) return null;
       return exactSize(this.capacitySectors * BigInt(SECTOR));
     }
     if (this.mode !== 'text') return null;
@@ -235,6 +254,7 @@ export class VmdkInspector implements FormatInspector {
   }
 
   safetyFailures(): SafetyFailure[] {
+    if (this.unsupported) return [{ check: 'descriptor', message: this.unsupported }];
     const failures: SafetyFailure[] = [];
     const descriptorProblem = this.checkDescriptor();
     if (descriptorProblem) failures.push({ check: 'descriptor', message: descriptorProblem });
@@ -253,9 +273,13 @@ export class VmdkInspector implements FormatInspector {
     if (!type || !SUPPORTED_SUBFORMATS.has(type)) return 'Unsupported subformat';
     if (desc.nonAscii || desc.ambiguousType) return 'Invalid VMDK descriptor data';
     // qemu follows a parent as qcow2 follows a backing file: another host file, or a URL (json: names).
-    if (desc.text.includes('parentfilenamehint')) return PARENT;
-    const parentCid = /^[ \t]*parentcid[ \t]*=[ \t]*"?([^"\s]*)/m.exec(desc.text)?.[1];
-    if (parentCid !== undefined && parentCid !== 'ffffffff') return PARENT;
+    // It looks for one where it reads it, which for a sparse extent may run past the declared descriptor.
+    for (const text of [desc.text, this.parentText()]) {
+      if (text.includes('parentfilenamehint')) return PARENT;
+      // oslo reads parentCID as a line of its own; qemu wherever `parentCID=` stands (sscanf after strstr).
+      const cids = [/^[ \t]*parentcid[ \t]*=[ \t]*"?([^"\s]*)/m.exec(text)?.[1], /parentcid=\s*([0-9a-f]+)/.exec(text)?.[1]];
+      if (cids.some((cid) => cid !== undefined && cid !== 'ffffffff')) return PARENT;
+    }
     let extents = 0;
     let unsafeExtent = false;
     for (const raw of desc.text.split('\n')) {
@@ -276,6 +300,13 @@ export class VmdkInspector implements FormatInspector {
     return null;
   }
 
+  /** Sparse: the bytes qemu searches for a parent, up to their first NUL, lower-cased ('' for text). */
+  private parentText(): string {
+    const data = this.parentRegion?.bytes ?? Buffer.alloc(0);
+    const nul = data.indexOf(0);
+    return (nul >= 0 ? data.subarray(0, nul) : data).toString('latin1').toLowerCase();
+  }
+
   private checkFooter(): string | null {
     const tail = this.tail!.bytes();
     if (tail.length < FOOTER_BYTES || !this.sparse) return 'Footer not found';
@@ -286,11 +317,37 @@ export class VmdkInspector implements FormatInspector {
     if (h.descriptorSector !== f.descriptorSector || h.descriptorSectors !== f.descriptorSectors) {
       return 'Footer specifies a different descriptor than header';
     }
+    // qemu takes the whole header from the footer: its capacity is the disk's.
+    if (tail.readBigUInt64LE(SECTOR + 12) !== this.capacitySectors) return 'Footer specifies a different capacity than header';
     if (f.gdOffset === GD_AT_END) return 'Footer indicates another footer';
     if (!isMarker(tail.subarray(0, SECTOR), MARKER_FOOTER, false)) return 'Footer marker is invalid';
     if (!isMarker(tail.subarray(2 * SECTOR), MARKER_EOS, true)) return 'End-of-stream marker is invalid';
     return null;
   }
+}
+
+/**
+ * qemu's probe of a text descriptor: comment lines (whatever bytes they hold) and blank lines, then
+ * `version=1`, `2` or `3` on a line of its own. A probe that runs out of bytes in comments counts too.
+ */
+function qemuProbesTextDescriptor(head: Buffer): boolean {
+  let p = 0;
+  while (p < head.length) {
+    if (head[p] === 0x23) {
+      const eol = head.indexOf(0x0a, p);
+      if (eol < 0) return true;
+      p = eol + 1;
+    } else if (head[p] === 0x20) {
+      while (p < head.length && head[p] === 0x20) p++;
+      if (p < head.length && head[p] === 0x0d) p++;
+      if (p >= head.length) return true;
+      if (head[p] !== 0x0a) return false;
+      p++;
+    } else {
+      return /^version=[123]\r?\n/.test(head.toString('latin1', p, p + 11));
+    }
+  }
+  return true;
 }
 
 /** A stream marker sector: u64 value, u32 size (0), u32 type, then 496 zero bytes. */

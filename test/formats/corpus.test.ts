@@ -342,9 +342,55 @@ describe('vmdk edge cases', () => {
     const empty = check(sparse(descriptor(good).toString('latin1'), { capacity: 0n }));
     assert.deepEqual(empty, { matches: true, virtualSize: 0, failures: [], subformat: 'monolithicSparse' });
   });
-  test('unsupported versions and descriptor places are not vmdk (as oslo.utils)', () => {
-    assert.equal(check(sparse('', { version: 4 })).matches, false);
-    assert.equal(check(sparse('', { descSector: 2 })).matches, false);
+  test('headers qemu probes as vmdk but nothing here reads are vmdk that fails its check (oslo.utils calls them not vmdk, so raw)', () => {
+    // qemu opens versions 0 to 3 with the descriptor at 0x200 whatever the header says, and VMDK3 (COWD)
+    // files too, following their parents: such data claimed raw must be refused as a mismatch.
+    const unsupported = (d: Buffer, message: string) =>
+      assert.deepEqual(check(d), { matches: true, virtualSize: null, failures: [{ check: 'descriptor', message }], subformat: null });
+    unsupported(sparse(descriptor(good).toString('latin1'), { version: 0 }), 'Unsupported VMDK version 0');
+    unsupported(sparse(descriptor(good).toString('latin1'), { version: 4 }), 'Unsupported VMDK version 4');
+    unsupported(sparse(descriptor(good).toString('latin1'), { descSector: 2 }), 'Unsupported VMDK descriptor place');
+    const cowd = sparse(descriptor(good).toString('latin1'));
+    cowd.write('COWD', 0, 'latin1');
+    unsupported(cowd, 'VMDK3 (COWD) images are not supported');
+  });
+  test('a parent past the declared descriptor, where qemu looks for it (20 sectors from 0x200, up to a NUL), fails the check', () => {
+    // One declared sector of descriptor with no NUL in it, then parentFileNameHint in the next sector.
+    const declared = `${good.slice(0, 3).join('\n')}\nparentCID=ffffffff\n${good[3]}\n#`.padEnd(512, 'x');
+    const hidden = sparse(`${declared}parentFileNameHint="/var/lib/secret.vmdk"\n`, { descSectors: 1 });
+    assert.deepEqual(check(hidden).failures, [{ check: 'descriptor', message: 'VMDK has a parent (backing file)' }]);
+    // qemu reads the first parentCID= it finds, wherever it stands.
+    const withoutCid = `${good.join('\n')}\n#`.padEnd(512, 'x');
+    const hiddenCid = sparse(`${withoutCid}parentCID=0badc0de\n`, { descSectors: 1 });
+    assert.deepEqual(check(hiddenCid).failures, [{ check: 'descriptor', message: 'VMDK has a parent (backing file)' }]);
+    // Past a NUL qemu reads nothing: what follows it is no parent.
+    const afterNul = sparse(`${declared.slice(0, 511)}\0parentFileNameHint="/x"\n`, { descSectors: 1 });
+    assert.deepEqual(check(afterNul).failures, []);
+  });
+  test('a streamOptimized footer (whose header qemu takes whole) must give the capacity the header gives', () => {
+    const stream = (footerCapacity: bigint) => {
+      const head = sparse(descriptor(['# Disk DescriptorFile', 'version=1', 'createType="streamOptimized"', 'RW 2048 SPARSE "s.vmdk"']).toString('latin1'));
+      head.writeBigUInt64LE(0xffffffffffffffffn, 56); // gdOffset: in the footer
+      const marker = Buffer.alloc(512);
+      marker.writeBigUInt64LE(1n, 0);
+      marker.writeUInt32LE(3, 12); // the footer marker
+      const footer = Buffer.from(head.subarray(0, 512));
+      footer.writeBigUInt64LE(footerCapacity, 12);
+      footer.writeBigUInt64LE(21n, 56);
+      return Buffer.concat([head, marker, footer, Buffer.alloc(512)]);
+    };
+    assert.deepEqual(check(stream(2048n)).failures, []);
+    assert.deepEqual(check(stream(1n << 31n)).failures, [{ check: 'footer', message: 'Footer specifies a different capacity than header' }]);
+  });
+  test("a text descriptor whose comment holds binary bytes is still a descriptor to qemu's probe: vmdk, refused", () => {
+    const d = Buffer.concat([
+      Buffer.from('#\xff\xfe\x01\n', 'latin1'),
+      descriptor(['version=1', 'createType="monolithicSparse"', 'RW 8 SPARSE "/etc/passwd"']),
+    ]);
+    const got = check(d);
+    assert.equal(got.matches, true);
+    assert.deepEqual(got.failures, [{ check: 'descriptor', message: 'Invalid VMDK descriptor data' }]);
+    assert.equal(check(Buffer.from('#\xff\xfe comment\nnot a version line\n', 'latin1')).matches, false);
   });
   test('binary data is not vmdk', () => {
     assert.equal(check(Buffer.from([0, 1, 2, 3, 4, 5])).matches, false);

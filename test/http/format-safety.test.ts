@@ -113,6 +113,25 @@ test('the exact 415 of a mismatch and of a failed safety check', async () => {
   );
 });
 
+test('a VMDK header qemu probes (version 0) uploaded as raw is refused as the vmdk it is, not stored as raw', async () => {
+  const vmdk = Buffer.alloc(64 * 1024);
+  vmdk.write('KDMV', 0, 'latin1');
+  vmdk.writeUInt32LE(0, 4); // version 0: oslo.utils calls it not VMDK; qemu opens it, parent and all
+  vmdk.writeBigUInt64LE(128n, 12);
+  vmdk.writeBigUInt64LE(1n, 28);
+  vmdk.writeBigUInt64LE(20n, 36);
+  vmdk.write('# Disk DescriptorFile\nversion=1\nparentFileNameHint="/etc/passwd"\ncreateType="monolithicSparse"\nRW 128 SPARSE "x.vmdk"\n', 512, 'latin1');
+  const image = await api.createImage({ disk_format: 'raw', container_format: 'bare' }, alice);
+  const put = await api.put(`/v2/images/${image.id}/file`, {
+    body: vmdk,
+    as: alice,
+    headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
+  });
+  assert.equal(put.status, 415, put.text);
+  assert.match(put.json.message, /Image disk_format raw does not match stream data vmdk/);
+  assert.equal((await api.get(`/v2/images/${image.id}`, { as: alice })).json.status, 'queued');
+});
+
 test('dry-run format check: reports format, virtual size and verdict, and stores nothing', async () => {
   const before = filesIn(storeDir()).length;
   const check = async (file: string, query = '') =>
