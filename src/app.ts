@@ -1,4 +1,5 @@
 import { quotasFromConfig } from './quota/from-config.ts';
+import { timerMs } from './domain/time.ts';
 import { UsageRepo } from './db/repos/usage.ts';
 import type { FastifyInstance } from 'fastify';
 import { type Config } from './config/index.ts';
@@ -224,7 +225,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     quotas: deps.quotas,
     formatCheck: new FormatCheckService(deps, { diskFormats, formatPolicy: deps.settings.formatPolicy }),
     uploadWatchdog: {
-      idleMs: config.get('DEFAULT', 'client_socket_timeout') * 1000,
+      idleMs: timerMs(config.get('DEFAULT', 'client_socket_timeout')),
       minBytesPerSecond: config.get('DEFAULT', 'upload_min_rate'),
     },
   };
@@ -235,7 +236,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
     versions: { cache: imageCache.cache !== null, publicEndpoint: config.get('DEFAULT', 'public_endpoint') },
     maxRequestIdLength: config.get('DEFAULT', 'max_request_id_length'),
     maxHeaderLine: config.get('DEFAULT', 'max_header_line'),
-    bodyIdleMs: config.get('DEFAULT', 'client_socket_timeout') * 1000,
+    bodyIdleMs: timerMs(config.get('DEFAULT', 'client_socket_timeout')),
     // oslo.middleware takes its paste filter's setting (Debian's glance-api-paste.ini has one) over the option.
     healthcheckDisableFile: config.section('filter:healthcheck').disable_by_file_path ?? config.get('healthcheck', 'disable_by_file_path'),
     draining: () => draining,

@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Config } from './config/index.ts';
 import { shownValue } from './config/shown.ts';
@@ -8,6 +8,7 @@ import { openDatabase, syncSchema } from './db/connection.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { createLogger, logOptions, reopenLogFile, type Logger } from './util/logger.ts';
 import { withoutPasswords } from './util/redact.ts';
+import { timerMs } from './domain/time.ts';
 import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
 
 // `gaze serve`: one process, or a supervisor of `workers` processes; and the signals an operator sends.
@@ -27,9 +28,11 @@ export async function serve(config: Config): Promise<void> {
   const noAuth = !pasteFlavor(config).keystone;
   const workers = config.get('DEFAULT', 'workers');
   const supervising = workers > 1 && cluster.isPrimary;
+  // Workers that listen, and so handle the operator's signals (one still loading would die of them).
+  const serving = new Set<Worker>();
   // At once: a signal that came while the process is still starting must not stop it either.
-  handleOperatorSignals(log, supervising ? () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined) : undefined);
-  if (supervising) return supervise(config, log, workers, host, port, noAuth);
+  handleOperatorSignals(log, supervising ? () => serving : undefined);
+  if (supervising) return supervise(config, log, workers, host, port, noAuth, serving);
   if (cluster.isWorker) answerSupervisor();
   const app = await createApp(config, { log });
   startHashWorkers(log);
@@ -38,6 +41,7 @@ export async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) {
     app.metrics.shareWithSupervisor();
     process.send?.(LISTENING);
+    log.info('worker serving');
   }
   if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
@@ -47,12 +51,12 @@ export async function serve(config: Config): Promise<void> {
     // Draining: the load balancer sees 503 on /healthcheck and moves clients away; then the service
     // stops accepting, hands running imports back (their leases) and exits.
     app.drain();
-    const drainMs = config.get('DEFAULT', 'drain_seconds') * 1000;
+    const drainMs = timerMs(config.get('DEFAULT', 'drain_seconds'));
     log.info(drainMs > 0 ? `${signal}: draining for ${drainMs / 1000} s before stopping` : `${signal}: stopping`);
     setTimeout(() => void close(), drainMs);
   };
   const close = () => {
-    const graceMs = config.get('DEFAULT', 'graceful_shutdown_timeout') * 1000;
+    const graceMs = timerMs(config.get('DEFAULT', 'graceful_shutdown_timeout'));
     if (graceMs > 0) {
       setTimeout(() => {
         // What was cut off is recovered as after a crash: its image goes back to queued at the next start.
@@ -79,13 +83,17 @@ export async function serve(config: Config): Promise<void> {
  * (logrotate's move-then-signal; the configuration is read at start only), SIGUSR2 logs a report (as
  * Glance's Guru Meditation report does), SIGUSR1 is refused. A supervisor passes each on to its workers.
  */
-function handleOperatorSignals(log: Logger, workers?: () => Iterable<{ process: { kill(signal: NodeJS.Signals): unknown } }>): void {
+function handleOperatorSignals(log: Logger, workers?: () => Iterable<Worker>): void {
   const passOn = (signal: NodeJS.Signals) => {
     for (const worker of workers?.() ?? []) worker.process.kill(signal);
   };
   process.on('SIGHUP', () => {
-    reopenLogFile(log);
-    log.info('SIGHUP: the log file was reopened; the configuration is read at start only (restart to apply changes)');
+    try {
+      reopenLogFile(log);
+      log.info('SIGHUP: the log file was reopened; the configuration is read at start only (restart to apply changes)');
+    } catch (err) {
+      log.warn({ err }, 'SIGHUP: the log file could not be reopened; lines still go to the one open');
+    }
     passOn('SIGHUP');
   });
   process.on('SIGUSR2', () => {
@@ -117,7 +125,7 @@ function displayUrl(host: string, port: number): string {
  * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
  * The schema is synced once here so that workers do not race on it.
  */
-async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean): Promise<void> {
+async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean, serving: Set<Worker>): Promise<void> {
   // What every worker would refuse stops the service here, once, with its one line (exit code 2).
   await (await configuredParts(config, log)).auth.close?.();
   await dbSync(config, log);
@@ -129,6 +137,8 @@ async function supervise(config: Config, log: Logger, workers: number, host: str
   let announced = false;
   let metricsServer: Server | null = null;
   const restarts = new Set<NodeJS.Timeout>();
+  // Replacements that failed to start in a row: each waits longer (1 s, 2 s, … 30 s).
+  let failedStarts = 0;
   const stop = () => {
     stopping = true;
     for (const timer of restarts) clearTimeout(timer);
@@ -142,27 +152,33 @@ async function supervise(config: Config, log: Logger, workers: number, host: str
     worker.on('message', (message: unknown) => {
       if ((message as { gaze?: unknown } | null)?.gaze !== LISTENING.gaze) return;
       listening = true;
+      failedStarts = 0;
+      serving.add(worker);
       if (announced || stopping) return;
       announced = true;
       log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
     });
     worker.on('exit', (code, signal) => {
+      serving.delete(worker);
       // The supervisor ends with its workers' worst code (1: cut off by graceful_shutdown_timeout).
       if (code) process.exitCode = Math.max(Number(process.exitCode ?? 0), code);
       if (stopping) return;
-      // A worker that stopped on the configuration (exit 2), or before it could serve at all (the port
-      // taken, the database unreachable), would stop again: so does the service, as one process would,
-      // instead of starting workers for ever.
-      if (code === 2 || !listening) {
+      // A worker that stopped on the configuration (exit 2), or, before the service ever served, one
+      // that could not serve at all (the port taken, the database unreachable), would stop again: so
+      // does the service, as one process would, instead of starting workers for ever. Once serving, a
+      // replacement that fails is tried again, later each time, beside the workers that serve.
+      if (code === 2 || (!listening && !announced)) {
         log.error(`a worker stopped ${code === 2 ? 'on the configuration' : 'before it could serve'} (above); stopping`);
         process.exitCode = Math.max(Number(process.exitCode ?? 0), code || 1);
         return stop();
       }
-      log.error(`worker exited (${signal ?? code}); starting another`);
+      if (!listening) failedStarts++;
+      const delayMs = Math.min(30_000, 1000 * 2 ** Math.max(0, failedStarts - 1));
+      log.error(`worker exited (${signal ?? code}); starting another${delayMs > 1000 ? ` in ${delayMs / 1000} s` : ''}`);
       const timer = setTimeout(() => {
         restarts.delete(timer);
         start();
-      }, 1000);
+      }, delayMs);
       restarts.add(timer);
     });
   };

@@ -15,6 +15,11 @@ export function clockNow(): Date {
   return new Date(Date.now() + clockOffsetMs);
 }
 
+/** Seconds as a timer's milliseconds: Node runs a longer timer at once (its limit is 2^31 - 1 ms, 24.8 days). */
+export function timerMs(seconds: number): number {
+  return Math.min(seconds * 1000, 2 ** 31 - 1);
+}
+
 export function nowTimestamp(date = clockNow()): string {
   return date.toISOString().replace('T', ' ').replace('Z', '000').slice(0, 26);
 }

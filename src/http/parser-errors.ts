@@ -64,6 +64,9 @@ export function answerParserError(error: unknown, socket: Socket, allowOn: (url:
  * unknown method is: 405 with Allow on a resource's path, else 501; the connection then closes.
  */
 export function answerConnect(req: IncomingMessage, socket: Socket, allowOn: (url: string) => string | null): void {
+  // Node took its own error handler off the socket before handing it over: a client that resets it
+  // must not be an uncaught error.
+  socket.on('error', () => socket.destroy());
   if (!socket.writable) return void socket.destroy();
   answered.add(socket);
   answerAndClose(socket, refusedMethod('CONNECT', req.url ?? '', allowOn), true);
@@ -110,12 +113,6 @@ function refusedLine(err: ParserError): string {
   return text.slice(text.lastIndexOf('\n', stop - 1) + 1);
 }
 
-/**
- * Headers that did not arrive within Node's headersTimeout (an idle or slow-header connection) are a
- * 408, as a body that stops is; over-long headers a 431. A method Node does not know (any token is one
- * to Glance's server) gets what the router would give it: 405 with Allow on a resource's path, else 501.
- * Anything else is broken framing.
- */
 interface RawAnswer {
   status: number;
   message: string;
@@ -129,6 +126,12 @@ function refusedMethod(method: string, url: string, allowOn: (url: string) => st
   return { status: refused.status, message: refused.message, layout: refused.layout, headers: allow ? `Allow: ${allow}\r\n` : '' };
 }
 
+/**
+ * Headers that did not arrive within Node's headersTimeout (an idle or slow-header connection) are a
+ * 408, as a body that stops is; over-long headers a 431. A method Node does not know (any token is one
+ * to Glance's server) gets what the router would give it: 405 with Allow on a resource's path, else 501.
+ * Anything else is broken framing.
+ */
 function answerOf(err: ParserError, allowOn: (url: string) => string | null): RawAnswer {
   if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, message: 'The request headers are too large.', headers: '' };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, message: 'The request was not received in time.', headers: '' };

@@ -57,6 +57,9 @@ export function createLogger(opts: LogOptions): Logger {
   // sonic-boom reopens a destination it was given as a path: this one was given as the descriptor
   // opened above, so it is told the path now.
   Object.assign(file, { file: dest });
+  // A reopen that fails (a file logrotate left unwritable, a full disk) must not be an uncaught error:
+  // said on stderr, and lines go on to the descriptor still open.
+  file.on('error', (err: Error) => process.stderr.write(`gaze: the log file ${dest}: ${err.message}\n`));
   reopeners.set(log, () => file.reopen(dest));
   return log;
 }

@@ -219,6 +219,24 @@ test('CONNECT, which Node keeps off its routes, is answered as an unknown method
   assert.equal((await api.get('/v2/images')).status, 200, 'the server goes on');
 });
 
+test('a CONNECT whose client resets the connection at once is no uncaught error (the server goes on)', async () => {
+  const { port } = new URL(gaze.url);
+  for (let i = 0; i < 30; i++) {
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('CONNECT /v2/images HTTP/1.1\r\nHost: x\r\n\r\n', () => {
+          if (i % 2) socket.resetAndDestroy();
+          else setImmediate(() => socket.resetAndDestroy());
+        });
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+    });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await api.get('/v2/images')).status, 200);
+});
+
 test('a JSON body whose client hung up before the read began (while it was authenticated) is cut off at once, not after client_socket_timeout', async () => {
   const gone = new IncomingMessage(new Socket());
   gone.destroy();

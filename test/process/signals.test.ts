@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,10 +22,19 @@ for (const workers of [1, 2]) {
     try {
       const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
       await until(() => (/serving the Image API/.test(lines(logFile)) ? true : undefined), 'the start line');
+      // The supervisor passes signals on to the workers that serve (one still loading would die of them).
+      if (workers > 1) await until(() => (lines(logFile).split('worker serving').length - 1 === workers ? true : undefined), 'every worker serving');
       renameSync(logFile, `${logFile}.1`);
       gaze.child.kill('SIGHUP');
-      await until(() => (/SIGHUP: the log file was reopened/.test(lines(logFile)) ? true : undefined), 'the new log file');
-      // Every worker reopens its own: a request's access line reaches the new file.
+      // Every process reopens its own (the supervisor and each worker): one line from each pid.
+      const reopenedBy = () =>
+        new Set(
+          lines(logFile)
+            .split('\n')
+            .filter((l) => l.includes('SIGHUP: the log file was reopened'))
+            .map((l) => JSON.parse(l).pid),
+        );
+      await until(() => (reopenedBy().size === (workers === 1 ? 1 : workers + 1) ? true : undefined), 'every process to reopen the log file');
       for (let i = 0; i < 4; i++) assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200);
       await until(() => (/"url":"\/v2\/images"/.test(lines(logFile)) ? true : undefined), 'a request line in the new file');
       assert.doesNotMatch(lines(logFile), /serving the Image API/, 'the old lines stayed in the moved file');
@@ -36,6 +45,14 @@ for (const workers of [1, 2]) {
       assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200);
       assert.equal(gaze.child.exitCode, null);
       assert.doesNotMatch(gaze.output(), /Debugger listening/);
+      // A log file that cannot be opened again (its place taken by a directory): said, and the service goes on.
+      renameSync(logFile, `${logFile}.2`);
+      mkdirSync(logFile);
+      gaze.child.kill('SIGHUP');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200);
+      assert.equal(gaze.child.exitCode, null);
+      assert.match(gaze.output(), /the log file .*gaze\.log: EISDIR|could not be reopened/);
     } finally {
       await gaze.stop();
       rmSync(dir, { recursive: true, force: true });
