@@ -90,8 +90,7 @@ export class SwiftStoreDriver implements StoreDriver {
     this.container = opts.container;
     this.reference = opts.reference?.toLowerCase();
     this.containerSeed = opts.containerSeed ?? 0;
-    const auth = new URL(opts.auth.url);
-    this.authAddress = `${auth.host}${auth.pathname}`.replace(/\/+$/, '');
+    this.authAddress = accountAddress(opts.auth.url);
     this.segmentSize = opts.segmentSize ?? 200 * 1000 * 1024;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
@@ -155,6 +154,7 @@ export class SwiftStoreDriver implements StoreDriver {
       // Segments are streamed and cannot be sent again after a 401: a bodiless request first renews a
       // token Swift no longer knows (a restarted Swift or memcached, a revocation).
       const head = await this.swift.call('HEAD', `/${encodeURIComponent(this.segmentContainer)}`);
+      await head.body.dump();
       await this.swift.expect(head, [200, 204], `checking container ${this.segmentContainer}`);
       const { segments, size } = await writeSegments(this.swift, this.containers, key, first, reader, { segmentSize: this.segmentSize, signal, written });
       if (signal?.aborted) throw aborted();
@@ -385,8 +385,12 @@ export class SwiftStoreDriver implements StoreDriver {
       if (parts.length < 3) return null;
       const account = parts.slice(0, -2).join('/').replace(/\/+$/, '');
       // Another reference, or another auth address, is another account (which may have a container of the same name).
-      if (scheme === 'swift+config' && this.reference !== undefined && account.toLowerCase() !== this.reference) return null;
-      if (scheme.startsWith('swift+http') && account.toLowerCase() !== this.authAddress.toLowerCase()) return null;
+      if (scheme === 'swift+config') {
+        if (this.reference !== undefined && account.toLowerCase() !== this.reference) return null;
+      } else if (accountAddress(`${scheme === 'swift+http' ? 'http' : 'https'}://${account}`) !== this.authAddress) {
+        // swift+http(s):// and Glance's oldest swift://user:key@auth/… name the account by its auth address.
+        return null;
+      }
       rest = parts.slice(-2).join('/');
     }
     const slash = rest.indexOf('/');
@@ -404,5 +408,18 @@ export class SwiftStoreDriver implements StoreDriver {
     const id = key.toLowerCase();
     const prefix = id.slice(0, this.containerSeed + (id.slice(0, this.containerSeed).match(/-/g)?.length ?? 0));
     return `${this.container}_${prefix}`;
+  }
+}
+
+/**
+ * An auth address as locations are compared by it: host (its default port left out, as URL leaves it)
+ * and path, lower-cased; '' when it cannot be read.
+ */
+function accountAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`.replace(/\/+$/, '').toLowerCase();
+  } catch {
+    return '';
   }
 }

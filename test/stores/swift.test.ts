@@ -251,6 +251,14 @@ test("swift: Glance's locations of another reference or auth address are not thi
   assert.ok(driver.owns(`swift+http://test%3Atester:testing@${host}/auth/v1.0/${driver.container}/img`));
   assert.ok(!driver.owns(`swift+http://test%3Atester:testing@other.example:8080/auth/v1.0/${driver.container}/img`));
   assert.ok(!driver.owns(`swift+http://test%3Atester:testing@${host}/v3/${driver.container}/img`));
+  // Glance's oldest form, swift://user:key@auth/…, names its account by the auth address too.
+  assert.ok(driver.owns(`swift://test%3Atester:testing@${host}/auth/v1.0/${driver.container}/img`));
+  assert.ok(!driver.owns(`swift://test%3Atester:testing@other.example/auth/v1.0/${driver.container}/img`));
+  // A default port written or not is the same auth address.
+  const onDefaultPort = driverFor({ authUrl: 'https://keystone.example:443/v3', container: driver.container });
+  assert.ok(onDefaultPort.owns(`swift+https://u:k@keystone.example:443/v3/${driver.container}/img`));
+  assert.ok(onDefaultPort.owns(`swift+https://u:k@keystone.example/v3/${driver.container}/img`));
+  assert.ok(onDefaultPort.owns(`swift+https://u:k@KEYSTONE.example/v3/${driver.container}/img`));
 });
 
 test("swift: with Glance's swift_store_multiple_containers_seed, its images in <container>_<id prefix> are read and deleted, their DLO segments with them", async () => {
