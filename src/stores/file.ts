@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, statfsSync } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
@@ -29,6 +29,9 @@ export interface DataDir {
  * priority that has room for it (of equal priorities, the one with the most free space), and data is
  * read from any of them.
  */
+/** How long a temporary file of another running process of this host is kept unchanged (its upload paused). */
+const OTHER_PROCESS_PARTIAL_MAX_IDLE_MS = 24 * 3600 * 1000;
+
 export class FileStoreDriver implements StoreDriver {
   readonly type = 'file';
   readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: true };
@@ -234,7 +237,11 @@ export class FileStoreDriver implements StoreDriver {
   }
 
   async delete(url: string): Promise<void> {
-    await rm(this.pathOf(url), { force: true });
+    // unlink, not rm: rm answers a refused unlink with the error of its directory fallback (ENOTDIR of
+    // scandir) instead of EPERM. A path under something that is no directory holds no file.
+    await unlink(this.pathOf(url)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw err;
+    });
   }
 
   async stat(url: string): Promise<number | null> {
@@ -303,9 +310,10 @@ export class FileStoreDriver implements StoreDriver {
    * process (a leftover of an earlier process of the same pid, or a write of its own still changing).
    */
   private async partialIsLive(partial: TempFile, idleMs: number): Promise<boolean> {
-    if (processTagRunsBeside(partial.writer)) return true;
     if (processTagGone(partial.writer)) return false;
     const info = await stat(partial.file).catch(() => null);
+    // Kept for a day at most: the pid may have been taken since by a process that writes nothing.
+    if (info !== null && processTagRunsBeside(partial.writer) && Date.now() - info.mtimeMs < OTHER_PROCESS_PARTIAL_MAX_IDLE_MS) return true;
     // idleMs 0 keeps nothing for its recency: a file's mtime can read a fraction of a ms past Date.now().
     return info !== null && idleMs > 0 && Date.now() - info.mtimeMs < idleMs;
   }

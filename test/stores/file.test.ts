@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { buffer } from 'node:stream/consumers';
@@ -15,7 +15,7 @@ import { ConfigError, loadConfig, type Config } from '../../src/config/index.ts'
 import { StoreRegistry } from '../../src/stores/registry.ts';
 import { Store } from '../../src/stores/store.ts';
 import { StoreError } from '../../src/stores/driver.ts';
-import { processTag } from '../../src/util/process.ts';
+import { processAlive, processTag } from '../../src/util/process.ts';
 import { runStoreConformance } from './conformance.ts';
 import { chunks } from './sources.ts';
 
@@ -192,6 +192,11 @@ test('file: a partial of another running process of this host is its write, howe
     assert.equal(await driver.sweepPartials(60_000), 0, 'a start of another process beside it keeps it');
     assert.equal(await driver.sweepOrphans(() => false, 60_000), 0, 'so does the hourly sweep');
     assert.equal(await driver.writeInProgress('e', 60_000), true);
+    // Unchanged for more than a day, it is no upload of that process's (its pid may have been reused).
+    const longer = new Date(Date.now() - 25 * 3600 * 1000);
+    utimesSync(path.join(dir, paused), longer, longer);
+    assert.equal(await driver.writeInProgress('e', 60_000), false);
+    utimesSync(path.join(dir, paused), longAgo, longAgo);
     writer.kill('SIGKILL');
     await new Promise((resolve) => writer.once('exit', resolve));
     assert.equal(await driver.sweepPartials(60_000), 1, 'once its process is gone, it goes');
@@ -284,4 +289,30 @@ test('filesystem_store_file_perm: each image file gets the mode, whatever the um
   } finally {
     process.umask(umask);
   }
+});
+
+test('file: deleting data under a path that is no directory (a store that could never be written) is done, not an error retried for ever', async () => {
+  const driver = new FileStoreDriver('/dev/null/gaze-never');
+  await driver.delete('file:///dev/null/gaze-never/some-image');
+});
+
+test('a zombie (killed, not yet reaped) is a process that runs no more', async () => {
+  // A child whose exit this process has not reaped yet: Node reaps it only when its event loop turns.
+  const child = spawn('sh', ['-c', 'exit 0'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  const deadline = Date.now() + 5000;
+  let state = '';
+  while (Date.now() < deadline) {
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]![0]!;
+    } catch {
+      state = 'gone';
+    }
+    if (state === 'Z' || state === 'gone') break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // block, so Node cannot reap it
+  }
+  assert.equal(state, 'Z', 'the child is a zombie while this process blocks');
+  assert.equal(processAlive(pid), false);
+  await new Promise((resolve) => child.once('exit', resolve));
+  assert.equal(processAlive(pid), false);
 });
