@@ -121,6 +121,31 @@ const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((n
  * carry (oslo.messaging's removed drivers, os-brick's privsep, keystonemiddleware's audit, oslo.service's
  * TLS): Glance 25 reads nothing in them, so they only warn.
  */
+/** Options of a store's own section (multi-store): glance_store's, which [glance_store] holds too. */
+const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
+  ...(GLANCE_OPTION_NAMES.glance_store ?? []),
+  ...Object.keys(DECLARED.glance_store ?? {}),
+  'read_only',
+  'store_description',
+]);
+
+/** Whether a section name is one or two edits from a section Glance or Gaze reads: a misspelling, which must stop start-up. */
+function nearKnownSection(section: string): boolean {
+  return [...Object.keys(DECLARED), ...Object.keys(GLANCE_OPTION_NAMES)].some((known) => editDistance(section.toLowerCase(), known.toLowerCase()) <= 2);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 const FOREIGN_SECTIONS: ReadonlySet<string> = new Set([
   'matchmaker_redis',
   'matchmaker_ring',
@@ -293,6 +318,12 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       if (freeForm(section)) continue;
       if (FOREIGN_SECTIONS.has(section)) {
         if (!warned.has(section)) warnings.push(`[${section}] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)`);
+        warned.add(section);
+        continue;
+      }
+      // A store's section left behind when its store was taken out of enabled_backends: Glance ignores it.
+      if (!DECLARED[section] && !nearKnownSection(section) && [...options.keys()].every((option) => STORE_OPTION_NAMES.has(option))) {
+        if (!warned.has(section)) warnings.push(`[${section}] is ignored: it holds store options, but enabled_backends names no store ${section}`);
         warned.add(section);
         continue;
       }

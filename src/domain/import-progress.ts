@@ -12,6 +12,8 @@ export interface StoreProgressChange {
   clearFailed?: string[];
   done?: string;
   failed?: string[];
+  /** Stores the import no longer writes to, without having failed there (it stopped before their turn). */
+  dropped?: string[];
 }
 
 /** The two progress properties after `change`, from the image's properties before it. */
@@ -22,6 +24,7 @@ export function storeProgress(properties: Readonly<ImageProperties>, change: Sto
   for (const id of change.importing ?? []) importing.add(id);
   for (const id of change.clearFailed ?? []) failed.delete(id);
   if (change.done) importing.delete(change.done);
+  for (const id of change.dropped ?? []) importing.delete(id);
   for (const id of change.failed ?? []) {
     importing.delete(id);
     failed.add(id);

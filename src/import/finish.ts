@@ -107,9 +107,11 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     return null;
   }
   await staging.remove(image.id).catch(() => {});
-  // The stores this import was still writing to; all of them where its input is not known.
+  // The stores this import had still to write to (all of them where its input is not known). The one
+  // that failed is listed as failed already (fan-out.ts); as in Glance's revert, the others are not
+  // failures, and here they are no longer listed as being imported to either.
   const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (!input.backend || input.backend.includes(id)));
-  const progress = unfinished.length ? storeProgress(image.properties, { failed: unfinished }) : {};
+  const progress = unfinished.length ? storeProgress(image.properties, { dropped: unfinished }) : {};
   if (image.status === 'importing' || image.status === 'uploading') {
     // A queued image holds no data: whatever this import already wrote goes.
     for (const location of await deps.images.locationsOf(image.id)) {
@@ -144,7 +146,7 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     // A store this node lacks keeps its location for the scrubber of a node that has it (scrubLocation).
     // Only the stores whose copy failed are listed as failed, as Glance's revert lists them; the copies
     // taken back are simply no longer there.
-    if (unfinished.length) await deps.images.setProperties(image.id, storeProgress(image.properties, { failed: unfinished }));
+    if (unfinished.length) await deps.images.setProperties(image.id, progress);
   }
   // Glance's revert saves the image it put back (queued, or the stores' outcome on a copy) while the
   // task still holds its lock.

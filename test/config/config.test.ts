@@ -575,6 +575,20 @@ test('an unknown section with nothing under it only warns; with an option it sto
   });
 });
 
+test("a store's section left behind when its store was taken out of enabled_backends only warns (Glance ignores it); a misspelt section still stops start-up", () => {
+  withFile(
+    '[DEFAULT]\nenabled_backends = fast:file\n[glance_store]\ndefault_backend = fast\n[fast]\nfilesystem_store_datadir = /srv/fast\n[slow]\nfilesystem_store_datadir = /srv/slow\nstore_description = the old disks\n',
+    (file) => {
+      assert.deepEqual(loadConfig(file, {}).warnings, ['[slow] is ignored: it holds store options, but enabled_backends names no store slow']);
+    },
+  );
+  // Anything else in such a section is a section nobody reads: start-up stops, as for any unknown section.
+  withFile('[DEFAULT]\nenabled_backends = fast:file\n[slow]\nfilesystem_store_datadir = /srv/slow\nbind_port = 1\n', (file) =>
+    refused(() => loadConfig(file, {}), /unknown section \[slow\]/),
+  );
+  withFile('[glance_stroe]\nfilesystem_store_datadir = /srv/x\n', (file) => refused(() => loadConfig(file, {}), /unknown section \[glance_stroe\]/));
+});
+
 test('an integer written as quoted spaces is unset, and quoted digits with spaces are the number, as oslo.config reads them', () => {
   withFile('[DEFAULT]\nbind_port = ""\nimage_tag_quota = \' 13 \'\n', (file) => {
     const config = loadConfig(file, {});

@@ -158,6 +158,16 @@ test('a store that fails: with all_stores_must_succeed the import reverts; witho
   assert.ok(!holds('fast', strict.id), 'the data already written to fast was removed again');
   assert.equal((await api.get(`/v2/images/${strict.id}/tasks`)).json.tasks[0].status, 'failure');
 
+  // The store that failed is the one listed as failed: one not tried yet is not (as in Glance's revert),
+  // nor still listed as being imported to.
+  const firstFails = await api.createImage();
+  await stage(firstFails.id, data);
+  assert.equal((await importImage(firstFails.id, { method: { name: 'glance-direct' }, stores: ['broken', 'cheap'] })).status, 202);
+  const untried = await settle(firstFails.id);
+  assert.equal(untried.status, 'queued');
+  assert.equal(untried.os_glance_failed_import, 'broken');
+  assert.equal(untried.os_glance_importing_to_stores, '');
+
   const lenient = await api.createImage();
   await stage(lenient.id, data);
   assert.equal((await importImage(lenient.id, { method: { name: 'glance-direct' }, all_stores: true, all_stores_must_succeed: false })).status, 202);
@@ -244,4 +254,27 @@ test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', a
     409,
     "It's not allowed to remove image data from store if image status is not 'active'",
   );
+});
+
+test('DELETE /v2/stores/{store}/{image} keeps the last copy this node can read: copies in a store taken out of the configuration do not count', async () => {
+  const img = await api.createImage();
+  await api.upload(img.id, 'kept readable');
+  await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
+  assert.equal((await settle(img.id)).stores, 'fast,cheap');
+  // As if cheap had been removed from enabled_backends: its location names a store, and a directory, this node lacks.
+  await gaze.app.db.kysely
+    .updateTable('image_locations')
+    .set({ metadata: JSON.stringify({ store: 'retired' }), url: `file://${path.join(gaze.dir, 'stores', 'retired', img.id)}` })
+    .where('image_id', '=', img.id)
+    .where('url', 'like', '%/cheap/%')
+    .execute();
+  expectError(
+    await api.del(`/v2/stores/fast/${img.id}`, { headers: JSON_ACCEPT }),
+    403,
+    'Cannot delete image data from the only store containing it. Consider deleting the image instead.',
+  );
+  assert.ok(holds('fast', img.id));
+  const read = await api.get(`/v2/images/${img.id}/file`);
+  assert.equal(read.status, 200);
+  assert.equal(read.text, 'kept readable');
 });
