@@ -1,8 +1,8 @@
 import { boolOption, ConfigError } from '../config/index.ts';
 import type { Config } from '../config/index.ts';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import type { Warn } from './driver.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { processWarning, type Warn } from './driver.ts';
 import { FileStoreDriver, type DataDir, type MountpointMetadata } from './file.ts';
 
 /**
@@ -31,10 +31,38 @@ export function createFileDriver(storeId: string, options: Record<string, string
     // Glance refuses both; its default datadir makes it refuse datadirs unless datadir is emptied, which
     // Gaze, whose default directory is its own, does not ask for.
     if (dir) throw new ConfigError(`store ${storeId}: specify either filesystem_store_datadir or filesystem_store_datadirs`);
-    return new FileStoreDriver(dataDirs(storeId, dirs), mode);
+    const driver = new FileStoreDriver(dataDirs(storeId, dirs), mode);
+    warnOfDirsNeverCreated(driver, warn);
+    return driver;
   }
   if (dir === '') throw new ConfigError(`store ${storeId}: specify at least filesystem_store_datadir or filesystem_store_datadirs`);
-  return new FileStoreDriver(dir ?? config.dataPath('stores', storeId), mode);
+  const driver = new FileStoreDriver(dir ?? config.dataPath('stores', storeId), mode);
+  warnOfDirsNeverCreated(driver, warn);
+  return driver;
+}
+
+/**
+ * Said at start, as glance_store logs a store it could not configure: a directory that can never be
+ * made, its nearest existing ancestor being no directory. (Looked at, not made: `config check` writes nothing.)
+ */
+function warnOfDirsNeverCreated(driver: FileStoreDriver, warn: Warn | undefined): void {
+  for (const { path: dir } of driver.dirs) {
+    for (let place = dir; ; place = path.dirname(place)) {
+      let info;
+      try {
+        info = statSync(place, { throwIfNoEntry: false });
+      } catch (err) {
+        // Below something that is no directory: look further up. Anything else is not this check's to say.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') break;
+      }
+      if (info) {
+        if (!info.isDirectory())
+          (warn ?? processWarning)(`the directory ${dir} cannot be created (${place} is no directory): adding images to this store is refused`);
+        break;
+      }
+      if (path.dirname(place) === place) break;
+    }
+  }
 }
 
 /** filesystem_store_datadirs' lines, `path[:priority]` each, as glance_store reads them. */

@@ -109,7 +109,13 @@ export class FileStoreDriver implements StoreDriver {
    * enter the directory (g+x, o+x), as Glance's store sets it (checked once per process).
    */
   private async prepareDir(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // A place that can never be a directory (under a file): as glance_store disables adding to a
+      // store it could not configure, writes are refused as such (410), not as a passing failure (503).
+      if (err.code === 'ENOTDIR' || err.code === 'EEXIST')
+        throw new StoreError('READ_ONLY', `the store directory ${dir} cannot be created: ${err.message}`, { cause: err });
+      throw err;
+    });
     const fileMode = this.fileMode;
     if (fileMode === null) return;
     let opened = this.dirsOpened.get(dir);

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess } from '../helpers/gaze.ts';
+import { createFileDriver } from '../../src/stores/file-options.ts';
+import type { Config } from '../../src/config/index.ts';
 import { client, expectError, JSON_ACCEPT, alice } from '../helpers/http.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
@@ -91,6 +93,24 @@ test('upload goes to the default store or the one X-Image-Meta-Store names; the 
     expectError(refused, 400, `Store for identifier ${named} not found`);
   }
   assert.equal((await api.get(`/v2/images/${c.id}`)).json.status, 'queued');
+  // A store whose directory can never be made takes no images, as Glance's store it could not
+  // configure: 410, which clients do not retry (a 503 they would).
+  const disabled = await api.put(`/v2/images/${c.id}/file`, {
+    body: 'x',
+    headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': 'broken', ...JSON_ACCEPT },
+  });
+  expectError(disabled, 410, 'Error in store configuration. Adding images to store is disabled.');
+  assert.equal((await api.get(`/v2/images/${c.id}`)).json.status, 'queued');
+});
+
+test('a store whose directory can never be made is said at start', () => {
+  const lines: string[] = [];
+  createFileDriver('broken', { filesystem_store_datadir: '/dev/null/gaze-broken' }, {} as Config, (message) => lines.push(message));
+  assert.deepEqual(lines, ['the directory /dev/null/gaze-broken cannot be created (/dev/null is no directory): adding images to this store is refused']);
+  const fine: string[] = [];
+  createFileDriver('fine', { filesystem_store_datadir: path.join(gaze.dir, 'not-yet', 'made') }, {} as Config, (message) => fine.push(message));
+  assert.deepEqual(fine, []);
+  assert.ok(!existsSync(path.join(gaze.dir, 'not-yet')), 'looked at, not made');
 });
 
 test('glance-direct into several stores; store selection errors', async () => {
