@@ -1,4 +1,5 @@
 import { boolOption, ConfigError, type Config } from './config/index.ts';
+import { timerMs } from './domain/time.ts';
 import { withoutPasswords } from './util/redact.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy, withPolicyAdmin } from './auth/policy.ts';
@@ -59,7 +60,7 @@ export function whenDatabaseReachable<T>(config: Config, log: Logger, first: () 
   const intervalSeconds = config.get('database', 'retry_interval');
   return whenReachable(first, {
     maxRetries: config.get('database', 'max_retries'),
-    intervalMs: intervalSeconds * 1000,
+    intervalMs: timerMs(intervalSeconds),
     onRetry: (err, left) => log.warn({ err }, `the database cannot be reached; trying again in ${intervalSeconds} s (${left ?? 'unlimited'} attempts left)`),
   });
 }

@@ -13,8 +13,9 @@ import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type Metric
 
 // `gaze serve`: one process, or a supervisor of `workers` processes; and the signals an operator sends.
 
-/** A worker's word to its supervisor that it listens (prom-client's own messages are of another shape). */
+/** A worker's words to its supervisor: it listens; it handles the operator's signals (prom-client's own messages are of another shape). */
 const LISTENING = { gaze: 'listening' } as const;
+const SIGNALS_HANDLED = { gaze: 'signals-handled' } as const;
 
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(logOptions(config));
@@ -28,11 +29,12 @@ export async function serve(config: Config): Promise<void> {
   const noAuth = !pasteFlavor(config).keystone;
   const workers = config.get('DEFAULT', 'workers');
   const supervising = workers > 1 && cluster.isPrimary;
-  // Workers that listen, and so handle the operator's signals (one still loading would die of them).
-  const serving = new Set<Worker>();
+  // Workers that handle the operator's signals (one still loading its modules would die of them).
+  const handling = new Set<Worker>();
   // At once: a signal that came while the process is still starting must not stop it either.
-  handleOperatorSignals(log, supervising ? () => serving : undefined);
-  if (supervising) return supervise(config, log, workers, host, port, noAuth, serving);
+  handleOperatorSignals(log, supervising ? () => handling : undefined);
+  if (cluster.isWorker) process.send?.(SIGNALS_HANDLED);
+  if (supervising) return supervise(config, log, workers, host, port, noAuth, handling);
   if (cluster.isWorker) answerSupervisor();
   const app = await createApp(config, { log });
   startHashWorkers(log);
@@ -125,7 +127,7 @@ function displayUrl(host: string, port: number): string {
  * (a delete on one worker still ends an upload running on another: its final compare-and-set fails).
  * The schema is synced once here so that workers do not race on it.
  */
-async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean, serving: Set<Worker>): Promise<void> {
+async function supervise(config: Config, log: Logger, workers: number, host: string, port: number, noAuth: boolean, handling: Set<Worker>): Promise<void> {
   // What every worker would refuse stops the service here, once, with its one line (exit code 2).
   await (await configuredParts(config, log)).auth.close?.();
   await dbSync(config, log);
@@ -150,16 +152,17 @@ async function supervise(config: Config, log: Logger, workers: number, host: str
     let listening = false;
     const worker = cluster.fork();
     worker.on('message', (message: unknown) => {
-      if ((message as { gaze?: unknown } | null)?.gaze !== LISTENING.gaze) return;
+      const word = (message as { gaze?: unknown } | null)?.gaze;
+      if (word === SIGNALS_HANDLED.gaze) handling.add(worker);
+      if (word !== LISTENING.gaze) return;
       listening = true;
       failedStarts = 0;
-      serving.add(worker);
       if (announced || stopping) return;
       announced = true;
       log.info(`serving the Image API on ${displayUrl(host, port)} with ${workers} workers (${noAuth ? 'no auth' : 'keystone'})`);
     });
     worker.on('exit', (code, signal) => {
-      serving.delete(worker);
+      handling.delete(worker);
       // The supervisor ends with its workers' worst code (1: cut off by graceful_shutdown_timeout).
       if (code) process.exitCode = Math.max(Number(process.exitCode ?? 0), code);
       if (stopping) return;

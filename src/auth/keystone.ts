@@ -4,6 +4,7 @@
 // per token_cache_time, not one per request.
 
 import { createHash } from 'node:crypto';
+import { timerMs } from '../domain/time.ts';
 import { ConfigError, type Config } from '../config/index.ts';
 import { gazeError, GazeError } from '../domain/errors.ts';
 import type { StringOptionName } from '../config/options.ts';
@@ -56,7 +57,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   // Deployments write auth_url both with and without the version; requests below add /v3 themselves.
   const authUrl = keystoneBase(authUrlOption);
   const wwwAuthenticate = `Keystone uri="${opt('www_authenticate_uri') ?? authUrlOption}"`;
-  const timeoutMs = Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')) * 1000;
+  const timeoutMs = timerMs(Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')));
   const cacheTtlMs = config.get('keystone_authtoken', 'token_cache_time') * 1000;
   const maxCached = opts.maxCachedTokens ?? 10_000;
   const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken');

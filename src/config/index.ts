@@ -129,9 +129,14 @@ const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
   'store_description',
 ]);
 
-/** Whether a section name is one or two edits from a section Glance or Gaze reads: a misspelling, which must stop start-up. */
-function nearKnownSection(section: string): boolean {
-  return [...Object.keys(DECLARED), ...Object.keys(GLANCE_OPTION_NAMES)].some((known) => editDistance(section.toLowerCase(), known.toLowerCase()) <= 2);
+/**
+ * Whether a section name is a near miss of a section store options belong in (an enabled store's,
+ * [glance_store], the reserved stores'): a misspelling, whose store would silently run on defaults.
+ */
+function nearStoreSection(section: string, enabledStores: ReadonlySet<string>): boolean {
+  const candidates = [...enabledStores, 'glance_store', 'os_glance_staging_store', 'os_glance_tasks_store'];
+  const allowed = section.length < 4 ? 1 : 2;
+  return candidates.some((known) => editDistance(section.toLowerCase(), known.toLowerCase()) <= allowed);
 }
 
 function editDistance(a: string, b: string): number {
@@ -322,7 +327,12 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         continue;
       }
       // A store's section left behind when its store was taken out of enabled_backends: Glance ignores it.
-      if (!DECLARED[section] && !nearKnownSection(section) && [...options.keys()].every((option) => STORE_OPTION_NAMES.has(option))) {
+      if (
+        !DECLARED[section] &&
+        options.size > 0 &&
+        !nearStoreSection(section, stores) &&
+        [...options.keys()].every((option) => STORE_OPTION_NAMES.has(option))
+      ) {
         if (!warned.has(section)) warnings.push(`[${section}] is ignored: it holds store options, but enabled_backends names no store ${section}`);
         warned.add(section);
         continue;

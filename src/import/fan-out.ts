@@ -64,8 +64,10 @@ export async function fanOut(
       if (!activates) await holdForStoresAfter(index);
       await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
+      // The store being written is listed as failed whatever stopped the import (a cancel, the image
+      // moved on, this store's own failure), unless another process took the import over.
+      if (!(err instanceof HandedOn)) await record({ failed: [store.id] }).catch(() => {});
       const failure = await storeFailure(job, image.id, store, writableIn, err);
-      await record({ failed: [store.id] });
       await holdForStoresAfter(index);
       await notifyImage(deps, 'image.update', image.id);
       if (mustAll) throw failure;

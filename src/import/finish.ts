@@ -1,7 +1,7 @@
 import { logTaskFailure } from '../util/logger.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
-import { IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
+import { FAILED_IMPORT, IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { notifyImage } from '../notify/image-events.ts';
@@ -90,7 +90,8 @@ export async function failUnstarted(f: FinishDeps, revert: Revert, task: TaskRow
  * The revert of an import (and of a location import, which has no `input` to give): staged data and any
  * data it already wrote are removed, the image goes back to queued (copy-image leaves it active, and
  * takes back the copies it made unless all_stores_must_succeed was false) with the formats and
- * properties the import had overwritten, its unfinished and taken-back stores are listed as failed,
+ * properties the import had overwritten, the store that failed listed as failed (fan-out.ts) and those
+ * not yet written no longer listed as being imported to,
  * and the lock is dropped. Only while the task holds the image's lock: staged data of an image another
  * import holds now is that import's.
  */
@@ -107,11 +108,15 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     return null;
   }
   await staging.remove(image.id).catch(() => {});
-  // The stores this import had still to write to (all of them where its input is not known). The one
-  // that failed is listed as failed already (fan-out.ts); as in Glance's revert, the others are not
-  // failures, and here they are no longer listed as being imported to either.
+  // The stores this import had still to write to (all of them where its input is not known). When the
+  // import recorded where it failed (fan-out.ts; its stores' earlier failures were cleared as it began),
+  // the others were never tried: as in Glance's revert they are no failures, and here no longer listed
+  // as being imported to either. When it recorded nothing (its process died, its task vanished), which
+  // store it was writing is not known: all of them are listed as failed.
   const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (!input.backend || input.backend.includes(id)));
-  const progress = unfinished.length ? storeProgress(image.properties, { dropped: unfinished }) : {};
+  const failedNow = new Set((image.properties[FAILED_IMPORT] ?? '').split(','));
+  const failureRecorded = (input.backend ?? []).some((id) => id !== null && failedNow.has(id));
+  const progress = unfinished.length ? storeProgress(image.properties, failureRecorded ? { dropped: unfinished } : { failed: unfinished }) : {};
   if (image.status === 'importing' || image.status === 'uploading') {
     // A queued image holds no data: whatever this import already wrote goes.
     for (const location of await deps.images.locationsOf(image.id)) {

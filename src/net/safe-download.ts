@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { timerMs } from '../domain/time.ts';
 import type { Readable } from 'node:stream';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -71,8 +72,8 @@ export function downloadOptionsFromConfig(config: Config): Pick<SafeDownloadOpti
   const s = 'import_filtering_opts';
   return {
     filter: uriFilterFromConfig(config),
-    connectTimeoutMs: config.get(s, 'connect_timeout') * 1000,
-    readTimeoutMs: config.get(s, 'read_timeout') * 1000,
+    connectTimeoutMs: timerMs(config.get(s, 'connect_timeout')),
+    readTimeoutMs: timerMs(config.get(s, 'read_timeout')),
     maxRedirects: config.get(s, 'max_redirects'),
   };
 }

@@ -1,4 +1,5 @@
 import { imageTarget } from '../auth/policy.ts';
+import { timerMs } from '../domain/time.ts';
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
@@ -180,7 +181,7 @@ export class ImageCacheService {
     if (!this.cache) return;
     const tick = () => void this.prefetch().then(() => this.cleanUp());
     tick();
-    this.timer = setInterval(tick, this.settings.prefetchIntervalSeconds * 1000);
+    this.timer = setInterval(tick, timerMs(this.settings.prefetchIntervalSeconds));
     this.timer.unref();
   }
 

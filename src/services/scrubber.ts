@@ -1,4 +1,5 @@
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
+import { timerMs } from '../domain/time.ts';
 import type { ServiceDeps } from './deps.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import type { ImageLocation } from '../domain/image.ts';
@@ -35,7 +36,7 @@ export class DataScrubber {
 
   start(): void {
     void this.run();
-    this.timer = setInterval(() => void this.run(), this.opts.intervalSeconds * 1000);
+    this.timer = setInterval(() => void this.run(), timerMs(this.opts.intervalSeconds));
     this.timer.unref();
   }
 

@@ -46,6 +46,8 @@ export class StoreInfoService {
     const discarded = await this.deps.images.discardLocationsKeepingOne(
       image.id,
       here.map((l) => l.id),
+      undefined,
+      (l) => this.stores.forLocation(l) !== undefined,
     );
     if (discarded !== 'discarded') throw gazeError(discarded === 'last' ? 'STORE_DELETE_LAST' : 'STORE_DELETE_NOT_ACTIVE');
     for (const location of here) await scrubLocation(this.deps, location, store);

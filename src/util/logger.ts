@@ -2,7 +2,7 @@
 // `request.log`, which carries the request id (`reqId`) on every line; background work (imports, the
 // scrubber) logs through a child with the task or image it concerns.
 
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
@@ -59,8 +59,18 @@ export function createLogger(opts: LogOptions): Logger {
   Object.assign(file, { file: dest });
   // A reopen that fails (a file logrotate left unwritable, a full disk) must not be an uncaught error:
   // said on stderr, and lines go on to the descriptor still open.
-  file.on('error', (err: Error) => process.stderr.write(`gaze: the log file ${dest}: ${err.message}\n`));
-  reopeners.set(log, () => file.reopen(dest));
+  let saidAt = 0;
+  file.on('error', (err: Error) => {
+    if (Date.now() - saidAt < 60_000) return; // a full disk fails every line: said once a minute
+    saidAt = Date.now();
+    process.stderr.write(`gaze: the log file ${dest}: ${err.message}\n`);
+  });
+  reopeners.set(log, () => {
+    // Tried first: a reopen sonic-boom fails leaves a listener behind that closes the old descriptor
+    // again at the next one (another file's, by then). This throws to the caller instead.
+    closeSync(openSync(dest, 'a'));
+    file.reopen(dest);
+  });
   return log;
 }
 

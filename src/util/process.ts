@@ -13,7 +13,9 @@ export function processAlive(pid: number): boolean {
   }
   // A zombie (killed, not yet reaped by its parent) answers signal 0 but runs no more.
   try {
-    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The state follows the name in parentheses, which may itself hold ") Z ".
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
@@ -75,8 +77,8 @@ export function processTag(): string {
 
 /**
  * Whether the tag names another process of this host (and boot and pid namespace) that is running: its
- * work is its own, however long it pauses. (A pid reused since by an unrelated process keeps a leftover
- * only until that process ends.)
+ * work is its own while it pauses. (A pid may have been reused since by an unrelated process: callers
+ * bound how long they believe it.)
  */
 export function processTagRunsBeside(tag: string): boolean {
   const [pid, host] = tag.split('.');

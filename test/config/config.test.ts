@@ -8,6 +8,7 @@ import { parseIni } from '../../src/config/ini.ts';
 import { OPTIONS } from '../../src/config/options.ts';
 import { configuredParts } from '../../src/configured-parts.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import { downloadOptionsFromConfig } from '../../src/net/safe-download.ts';
 
 function withDir(fn: (dir: string, write: (name: string, text: string) => string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-config-'));
@@ -587,6 +588,25 @@ test("a store's section left behind when its store was taken out of enabled_back
     refused(() => loadConfig(file, {}), /unknown section \[slow\]/),
   );
   withFile('[glance_stroe]\nfilesystem_store_datadir = /srv/x\n', (file) => refused(() => loadConfig(file, {}), /unknown section \[glance_stroe\]/));
+  // A near miss of an enabled store's name would leave that store on its defaults: refused.
+  withFile('[DEFAULT]\nenabled_backends = cheap:file\n[chaep]\nfilesystem_store_datadir = /srv/cheap\n', (file) =>
+    refused(() => loadConfig(file, {}), /unknown section \[chaep\]/),
+  );
+  // Glance's own example names ([fast]) are no near miss of other sections ([task]); an empty section still sets nothing.
+  withFile('[DEFAULT]\nenabled_backends = cheap:file\n[fast]\nfilesystem_store_datadir = /srv/fast\n[foobar]\n', (file) => {
+    assert.deepEqual(loadConfig(file, {}).warnings.sort(), [
+      '[fast] is ignored: it holds store options, but enabled_backends names no store fast',
+      'unknown section [foobar] ignored: it sets nothing',
+    ]);
+  });
+});
+
+test("second options that feed timers are capped at Node's limit (a longer timer runs at once)", () => {
+  withFile('[import_filtering_opts]\nconnect_timeout = 99999999999\nread_timeout = 30\n', (file) => {
+    const options = downloadOptionsFromConfig(loadConfig(file, {}));
+    assert.equal(options.connectTimeoutMs, 2 ** 31 - 1);
+    assert.equal(options.readTimeoutMs, 30_000);
+  });
 });
 
 test('an integer written as quoted spaces is unset, and quoted digits with spaces are the number, as oslo.config reads them', () => {

@@ -297,4 +297,29 @@ test('DELETE /v2/stores/{store}/{image} keeps the last copy this node can read: 
   const read = await api.get(`/v2/images/${img.id}/file`);
   assert.equal(read.status, 200);
   assert.equal(read.text, 'kept readable');
+
+  // Two removals at once, of the two copies this node can read beside a retired one: one is refused
+  // (decided under the image's lock), and the image stays readable.
+  for (let round = 0; round < 5; round++) {
+    const both = await api.createImage();
+    await api.upload(both.id, `round ${round}`);
+    await importImage(both.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
+    assert.equal((await settle(both.id)).stores, 'fast,cheap');
+    await gaze.app.db.kysely
+      .insertInto('image_locations')
+      .values({
+        id: crypto.randomUUID(),
+        image_id: both.id,
+        position: 9,
+        url: `file://${path.join(gaze.dir, 'stores', 'retired', both.id)}`,
+        metadata: JSON.stringify({ store: 'retired' }),
+        status: 'active',
+        created_at: '2026-01-01 00:00:00.000000',
+        updated_at: '2026-01-01 00:00:00.000000',
+      })
+      .execute();
+    const removals = await Promise.all(['fast', 'cheap'].map((store) => api.del(`/v2/stores/${store}/${both.id}`)));
+    assert.deepEqual(removals.map((r) => r.status).sort(), [204, 403], removals.map((r) => r.text).join(' | '));
+    assert.equal((await api.get(`/v2/images/${both.id}/file`)).text, `round ${round}`);
+  }
 });

@@ -349,17 +349,19 @@ export class ImagesRepo {
     imageId: string,
     locationIds: readonly string[],
     statuses: readonly ImageStatus[] | null = ['active'],
+    /** Which staying locations count as a copy kept (one a store of this node reads); all by default. */
+    counts: (location: ImageLocation) => boolean = () => true,
   ): Promise<'discarded' | 'last' | 'not-active'> {
     return this.k.transaction().execute(async (trx) => {
       if (!(await this.updateRow(trx, imageId, statuses))) return 'not-active';
       const staying = await trx
         .selectFrom('image_locations')
-        .select('id')
+        .selectAll()
         .where('image_id', '=', imageId)
         .where('status', '=', 'active')
         .where('id', 'not in', [...locationIds])
-        .executeTakeFirst();
-      if (!staying) return 'last';
+        .execute();
+      if (!staying.map(toLocation).some(counts)) return 'last';
       await trx
         .updateTable('image_locations')
         .set({ status: 'pending_delete', updated_at: nowTimestamp() })
