@@ -151,8 +151,10 @@ forEachEngine((engine) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('tags loaded from a file (no updated_at) page by updated_at without repeating or losing any, both ways', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'gaze-metadef-tags-')), 'tags.json');
+  test('tags loaded from a file (no updated_at) page by updated_at without repeating or losing any, both ways', async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-metadef-tags-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'tags.json');
     writeFileSync(
       file,
       JSON.stringify({

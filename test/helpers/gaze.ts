@@ -85,7 +85,14 @@ export async function startGazeProcess(
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'gaze-e2e-'));
   const port = opts.port ?? (await freePort());
   const configFile = writeConfig(dir, port, sections);
-  const gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port, env: opts.env });
+  let gaze: Awaited<ReturnType<typeof launchGaze>>;
+  try {
+    gaze = await launchGaze({ args: ['--config', configFile], cwd: dir, port, env: opts.env });
+  } catch (err) {
+    // A start that failed (as some tests want) leaves no directory behind.
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     ...gaze,
     dir,

@@ -154,6 +154,7 @@ test('workers = 2: SIGTERM while a killed worker waits to be started again stops
   const stopping = gaze.kill('SIGTERM');
   const ended = await Promise.race([stopping.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
   if (!ended) process.kill(supervisor, 'SIGKILL');
+  await gaze.stop(); // its directory goes
   assert.ok(ended, `the supervisor stopped:\n${gaze.output()}`);
   assert.equal(alive(second), false, 'its other worker stopped too');
 });
