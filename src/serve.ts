@@ -91,8 +91,8 @@ function handleOperatorSignals(log: Logger, workers?: () => Iterable<Worker>): v
   };
   process.on('SIGHUP', () => {
     try {
-      reopenLogFile(log);
-      log.info('SIGHUP: the log file was reopened; the configuration is read at start only (restart to apply changes)');
+      const what = reopenLogFile(log) ? 'the log file was reopened' : 'no log file to reopen (the log goes to stdout or stderr)';
+      log.info(`SIGHUP: ${what}; the configuration is read at start only (restart to apply changes)`);
     } catch (err) {
       log.warn({ err }, 'SIGHUP: the log file could not be reopened; lines still go to the one open');
     }

@@ -74,9 +74,11 @@ export function createLogger(opts: LogOptions): Logger {
   return log;
 }
 
-/** Opens the log file again under its name (lines written meanwhile go to the old file); no file, nothing to do. */
-export function reopenLogFile(log: Logger): void {
-  reopeners.get(log)?.();
+/** Opens the log file again under its name (lines written meanwhile go to the old file); false when the log is no file. */
+export function reopenLogFile(log: Logger): boolean {
+  const reopen = reopeners.get(log);
+  reopen?.();
+  return reopen !== undefined;
 }
 
 /** A log file that cannot be written stops start-up with the reason (pino would lose every line). */

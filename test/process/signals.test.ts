@@ -103,3 +103,14 @@ test('workers = 2 on a port already taken: the supervisor stops with an error in
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGHUP with the log on stdout says there is no log file to reopen, and the service goes on', async () => {
+  const gaze = await startGazeProcess();
+  try {
+    gaze.child.kill('SIGHUP');
+    await until(() => (/SIGHUP: no log file to reopen/.test(gaze.output()) ? true : undefined), 'the SIGHUP line');
+    assert.equal((await fetch(`${gaze.url}/v2/images`)).status, 200);
+  } finally {
+    await gaze.stop();
+  }
+});
