@@ -1,17 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import { ConfigError, type ConfigPlace } from './errors.ts';
-import { parseIni, sectionKey, type IniSections, type RawValue } from './ini.ts';
+import { sectionKey, type RawValue } from './ini.ts';
 import { interpolate } from './interpolate.ts';
-import { osloPlainList, parseValue, unquote } from './values.ts';
+import { parseValue, unquote } from './values.ts';
 import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
+import { envLayer, overrideLayer, readLayer, type Layer, type RawSections } from './layers.ts';
+import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, warnIfOsloListDiffers } from './glance-reading.ts';
 
 export { ConfigError } from './errors.ts';
 export { configFiles } from './sources.ts';
 
-export type RawSections = Record<string, Record<string, string>>;
+export type { RawSections } from './layers.ts';
 
 /** Typed view of the configuration: declared options parsed, other sections (per-store) kept as text. */
 export interface Config {
@@ -29,13 +29,6 @@ export interface Config {
   refuse(section: string, option: string, reason: string): never;
 }
 
-/** One source of values: a file, the environment, or the overrides a test passes. */
-interface Layer {
-  sections: IniSections;
-  headers: Map<string, number>;
-  file: string | null;
-}
-
 // Sections a config may hold besides Gaze's and Glance's own: the paste-deploy pipeline of
 // glance-api-paste.ini (Glance reads that file as configuration too), extra CORS origins, and Glance's
 // reserved stores.
@@ -43,69 +36,6 @@ const PASTE_SECTION = /^(pipeline|filter|app|composite|filter-app|server|loader)
 const DECLARED: Record<string, Record<string, OptionSpec>> = OPTIONS;
 // Options Glance's generated samples list under a section its code does not read them from.
 const SAMPLE_MISPLACED: Partial<Record<string, string>> = { 'glance_download_opts.extra_properties': '[glance_download_properties]' };
-
-function readLayer(file: string): Layer {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new ConfigError(`cannot read the config file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`, {
-      file,
-    });
-  }
-  // Not UTF-8 stops Glance (a UnicodeDecodeError): a Latin-1 password would otherwise be read wrong.
-  if (!isUtf8(bytes)) throw new ConfigError('the file is not UTF-8 text', { file, line: firstLineNotUtf8(bytes) });
-  const text = bytes.toString('utf8');
-  return { ...parseIni(text, file), file };
-}
-
-/** The number of the first line that is not UTF-8. */
-function firstLineNotUtf8(bytes: Buffer): number {
-  let line = 1;
-  for (let start = 0; start < bytes.length; line++) {
-    const end = bytes.indexOf(0x0a, start);
-    const stop = end < 0 ? bytes.length : end;
-    if (!isUtf8(bytes.subarray(start, stop))) return line;
-    start = stop + 1;
-  }
-  return line;
-}
-
-/**
- * `GAZE__<section>__<option>=value` (any section) and oslo.config's `OS_<SECTION>__<OPTION>=value` (for
- * the options Gaze declares) override the files.
- */
-function envLayer(env: NodeJS.ProcessEnv): Layer {
-  const sections: IniSections = new Map();
-  const put = (section: string, option: string, text: string, name: string) => {
-    if (!sections.has(section)) sections.set(section, new Map());
-    sections.get(section)!.set(option, { text, file: `environment ${name}`, line: 0 });
-  };
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined) continue;
-    const gaze = /^GAZE__([^_].*?)__(.+)$/.exec(name);
-    if (gaze) {
-      const [, section = '', option = ''] = gaze;
-      const declared = Object.keys(DECLARED).find((s) => s.toLowerCase() === section.toLowerCase());
-      put(declared ?? sectionKey(section), option.toLowerCase(), value, name);
-      continue;
-    }
-    const oslo = /^OS_([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(name);
-    if (!oslo) continue;
-    const section = Object.keys(DECLARED).find((s) => s.toUpperCase() === oslo[1]);
-    const option = (oslo[2] ?? '').toLowerCase();
-    if (section && DECLARED[section]?.[option]) put(section, option, value, name);
-  }
-  return { sections, headers: new Map(), file: null };
-}
-
-function overrideLayer(overrides: RawSections): Layer {
-  const sections: IniSections = new Map();
-  for (const [section, options] of Object.entries(overrides)) {
-    sections.set(sectionKey(section), new Map(Object.entries(options).map(([k, v]) => [k, { text: v, file: 'overrides', line: 0 }])));
-  }
-  return { sections, headers: new Map(), file: null };
-}
 
 function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
   return raw.file.startsWith('environment ')
@@ -115,73 +45,6 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
-
-/**
- * Sections of older samples and of other OpenStack services' libraries that operators' files still
- * carry (oslo.messaging's removed drivers, os-brick's privsep, keystonemiddleware's audit, oslo.service's
- * TLS): Glance 25 reads nothing in them, so they only warn.
- */
-/** Options of a store's own section (multi-store): glance_store's, which [glance_store] holds too. */
-const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
-  ...(GLANCE_OPTION_NAMES.glance_store ?? []),
-  ...Object.keys(DECLARED.glance_store ?? {}),
-  'read_only',
-  'store_description',
-]);
-
-/**
- * Whether a section name is a near miss of a section store options belong in (an enabled store's,
- * [glance_store], the reserved stores'): a misspelling, whose store would silently run on defaults.
- */
-function nearStoreSection(section: string, enabledStores: ReadonlySet<string>): boolean {
-  const candidates = [...enabledStores, 'glance_store', 'os_glance_staging_store', 'os_glance_tasks_store'];
-  const allowed = section.length < 4 ? 1 : 2;
-  return candidates.some((known) => editDistance(section.toLowerCase(), known.toLowerCase()) <= allowed);
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-const FOREIGN_SECTIONS: ReadonlySet<string> = new Set([
-  'matchmaker_redis',
-  'matchmaker_ring',
-  'oslo_messaging_zmq',
-  'oslo_messaging_qpid',
-  'privsep',
-  'privsep_osbrick',
-  'audit_middleware_notifications',
-  'ssl',
-  'service_user',
-  'coordination',
-]);
-
-/**
- * Gaze reads a list as it was plainly meant (brackets, quoted items, items on lines of their own);
- * oslo.config keeps brackets, quotes and empty items as parts of the items of the lists Glance
- * declares without brackets, so Glance may read the same line as other items: said at start.
- */
-function warnIfOsloListDiffers(section: string, option: string, text: string, value: string[], warnings: string[]): void {
-  const glance = osloPlainList(text);
-  if (glance.length === value.length && glance.every((item, i) => item === value[i])) return;
-  warnings.push(
-    `[${section}] ${option}: Glance (oslo.config) reads this list as ${pythonList(glance)}, keeping its brackets, quotes or empty ` +
-      `items as written; Gaze reads ${pythonList(value)}. Write it as plain comma-separated items so that both read the same.`,
-  );
-}
-
-/** A list of strings as Python prints it. */
-function pythonList(items: string[]): string {
-  return `[${items.map((item) => (item.includes("'") && !item.includes('"') ? `"${item}"` : `'${item.replaceAll("'", "\\'")}'`)).join(', ')}]`;
-}
 
 /** oslo.config's IntOpt bounds, in its words. */
 function checkBounds(spec: OptionSpec, value: unknown): void {

@@ -16,7 +16,7 @@ export class SwiftContainers {
     private readonly swift: SwiftSession,
     readonly container: string,
     private readonly createOnPut: boolean,
-    readonly warn: Warn,
+    private readonly warn: Warn,
   ) {
     this.segmentContainer = `${container}_segments`;
   }
@@ -60,6 +60,23 @@ export class SwiftContainers {
       if (page.length === 0) return names;
       names.push(...page.map((entry) => entry.name));
       marker = page[page.length - 1]!.name;
+    }
+  }
+
+  /**
+   * The segments of a dynamic large object, as Glance writes one (`<id>-00001`… beside the manifest,
+   * which names `<container>/<id>-`), deleted before the manifest as Glance does, so that a failure
+   * leaves the manifest for the next try. A manifest naming anything else is left to its owner.
+   */
+  async deleteDynamicSegments(container: string, key: string, manifest: string): Promise<void> {
+    if (decodeURIComponent(manifest) !== `${container}/${key}-`) {
+      this.warn(`swift: the manifest ${container}/${key} names segments ${manifest}, which are not deleted with it`);
+      return;
+    }
+    const names = await this.names(container, `${key}-`);
+    for (const name of names) {
+      const res = await this.swift.call('DELETE', this.objectPath(container, name));
+      await this.swift.expect(res, [204, 404], `deleting segment ${name}`);
     }
   }
 

@@ -9,6 +9,7 @@ import type { SwiftAuth } from './swift-login.ts';
 import { SwiftContainers } from './swift-containers.ts';
 import { orphanedSegments } from './swift-orphans.ts';
 import { putStreamed, writeSegments } from './swift-upload.ts';
+import { accountAddress, parseSwiftLocation, type SwiftLocationScope } from './swift-locations.ts';
 
 const MiB = 1024 * 1024;
 /** Objects whose data ends within this many bytes are written as one plain object (buffered in memory). */
@@ -75,10 +76,8 @@ export class SwiftStoreDriver implements StoreDriver {
   /** Segment prefixes known to make an object (sweepOrphans reads each object's manifest once). */
   private readonly wholeWrites = new Set<string>();
   private readonly containers: SwiftContainers;
-  private readonly reference: string | undefined;
-  private readonly containerSeed: number;
-  /** host[:port]/path of the auth address, as Glance's swift+http(s) locations write it. */
-  private readonly authAddress: string;
+  /** The account and container its locations name (swift-locations.ts). */
+  private readonly scope: SwiftLocationScope;
 
   constructor(opts: SwiftStoreOptions) {
     try {
@@ -88,9 +87,12 @@ export class SwiftStoreDriver implements StoreDriver {
     }
     if (!opts.container || opts.container.includes('/')) throw new ConfigError(`invalid swift container name '${opts.container}'`);
     this.container = opts.container;
-    this.reference = opts.reference?.toLowerCase();
-    this.containerSeed = opts.containerSeed ?? 0;
-    this.authAddress = accountAddress(opts.auth.url);
+    this.scope = {
+      container: opts.container,
+      reference: opts.reference?.toLowerCase(),
+      authAddress: accountAddress(opts.auth.url),
+      containerSeed: opts.containerSeed ?? 0,
+    };
     this.segmentSize = opts.segmentSize ?? 200 * 1000 * 1024;
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < 1 || this.segmentSize > MAX_SEGMENT_SIZE) {
       throw new ConfigError(`swift segment size must be between 1 byte and 5 GiB (got ${this.segmentSize})`);
@@ -291,28 +293,11 @@ export class SwiftStoreDriver implements StoreDriver {
         return;
       }
       const manifest = head.headers['x-object-manifest'];
-      if (typeof manifest === 'string') await this.deleteGlanceSegments(container, key, manifest);
+      if (typeof manifest === 'string') await this.containers.deleteDynamicSegments(container, key, manifest);
       const res = await this.swift.call('DELETE', path);
       await this.swift.expect(res, [204, 404], `deleting ${url}`);
     } catch (err) {
       throw toStoreError(err, `deleting ${url}`);
-    }
-  }
-
-  /**
-   * The segments of a dynamic large object, as Glance writes one (`<id>-00001`… beside the manifest,
-   * which names `<container>/<id>-`), deleted before the manifest as Glance does, so that a failure
-   * leaves the manifest for the next try. A manifest naming anything else is left to its owner.
-   */
-  private async deleteGlanceSegments(container: string, key: string, manifest: string): Promise<void> {
-    if (decodeURIComponent(manifest) !== `${container}/${key}-`) {
-      this.containers.warn(`swift: the manifest ${container}/${key} names segments ${manifest}, which are not deleted with it`);
-      return;
-    }
-    const names = await this.containers.names(container, `${key}-`);
-    for (const name of names) {
-      const res = await this.swift.call('DELETE', this.containers.objectPath(container, name));
-      await this.swift.expect(res, [204, 404], `deleting segment ${name}`);
     }
   }
 
@@ -374,52 +359,6 @@ export class SwiftStoreDriver implements StoreDriver {
 
   /** The container and key of a url of this store's account and container, or null. */
   private parse(url: string): { container: string; key: string } | null {
-    const m = /^(swift|swift\+https?|swift\+config):\/\/(.*)$/i.exec(url);
-    if (!m) return null;
-    const scheme = m[1]!.toLowerCase();
-    let rest = m[2]!;
-    // Glance's forms: credentials up to the last '@', then the auth address (which has path segments
-    // of its own), or the reference; then container/object: the container and object are the last two segments.
-    const parts = rest.slice(rest.lastIndexOf('@') + 1).split('/');
-    if (scheme !== 'swift' || rest.includes('@') || parts.length > 2) {
-      if (parts.length < 3) return null;
-      const account = parts.slice(0, -2).join('/').replace(/\/+$/, '');
-      // Another reference, or another auth address, is another account (which may have a container of the same name).
-      if (scheme === 'swift+config') {
-        if (this.reference !== undefined && account.toLowerCase() !== this.reference) return null;
-      } else if (accountAddress(`${scheme === 'swift+http' ? 'http' : 'https'}://${account}`) !== this.authAddress) {
-        // swift+http(s):// and Glance's oldest swift://user:key@auth/… name the account by its auth address.
-        return null;
-      }
-      rest = parts.slice(-2).join('/');
-    }
-    const slash = rest.indexOf('/');
-    if (slash < 0) return null;
-    const container = rest.slice(0, slash);
-    const key = rest.slice(slash + 1);
-    if (key === '' || key.includes('/') || key === '.' || key === '..') return null;
-    if (container !== this.container && container !== this.seedContainer(key)) return null;
-    return { container, key };
-  }
-
-  /** Glance's container for an image id under swift_store_multiple_containers_seed (null when unset). */
-  private seedContainer(key: string): string | null {
-    if (this.containerSeed === 0) return null;
-    const id = key.toLowerCase();
-    const prefix = id.slice(0, this.containerSeed + (id.slice(0, this.containerSeed).match(/-/g)?.length ?? 0));
-    return `${this.container}_${prefix}`;
-  }
-}
-
-/**
- * An auth address as locations are compared by it: host (its default port left out, as URL leaves it)
- * and path, lower-cased; '' when it cannot be read.
- */
-function accountAddress(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.host}${parsed.pathname}`.replace(/\/+$/, '').toLowerCase();
-  } catch {
-    return '';
+    return parseSwiftLocation(url, this.scope);
   }
 }

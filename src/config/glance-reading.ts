@@ -1,0 +1,74 @@
+// Where Gaze reads a configuration as it was plainly meant, or as Glance 25 in effect does, while
+// oslo.config's letter says otherwise: sections Glance reads nothing in, a store's section left
+// behind, lists oslo.config would split otherwise.
+
+import { osloPlainList } from './values.ts';
+import { OPTIONS } from './options.ts';
+import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
+
+/** Options of a store's own section (multi-store): glance_store's, which [glance_store] holds too. */
+export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
+  ...(GLANCE_OPTION_NAMES.glance_store ?? []),
+  ...Object.keys(OPTIONS.glance_store),
+  'read_only',
+  'store_description',
+]);
+
+/**
+ * Whether a section name is a near miss of a section store options belong in (an enabled store's,
+ * [glance_store], the reserved stores'): a misspelling, whose store would silently run on defaults.
+ */
+export function nearStoreSection(section: string, enabledStores: ReadonlySet<string>): boolean {
+  const candidates = [...enabledStores, 'glance_store', 'os_glance_staging_store', 'os_glance_tasks_store'];
+  const allowed = section.length < 4 ? 1 : 2;
+  return candidates.some((known) => editDistance(section.toLowerCase(), known.toLowerCase()) <= allowed);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * Sections of older samples and of other OpenStack services' libraries that operators' files still
+ * carry (oslo.messaging's removed drivers, os-brick's privsep, keystonemiddleware's audit, oslo.service's
+ * TLS): Glance 25 reads nothing in them, so they only warn.
+ */
+export const FOREIGN_SECTIONS: ReadonlySet<string> = new Set([
+  'matchmaker_redis',
+  'matchmaker_ring',
+  'oslo_messaging_zmq',
+  'oslo_messaging_qpid',
+  'privsep',
+  'privsep_osbrick',
+  'audit_middleware_notifications',
+  'ssl',
+  'service_user',
+  'coordination',
+]);
+
+/**
+ * Gaze reads a list as it was plainly meant (brackets, quoted items, items on lines of their own);
+ * oslo.config keeps brackets, quotes and empty items as parts of the items of the lists Glance
+ * declares without brackets, so Glance may read the same line as other items: said at start.
+ */
+export function warnIfOsloListDiffers(section: string, option: string, text: string, value: string[], warnings: string[]): void {
+  const glance = osloPlainList(text);
+  if (glance.length === value.length && glance.every((item, i) => item === value[i])) return;
+  warnings.push(
+    `[${section}] ${option}: Glance (oslo.config) reads this list as ${pythonList(glance)}, keeping its brackets, quotes or empty ` +
+      `items as written; Gaze reads ${pythonList(value)}. Write it as plain comma-separated items so that both read the same.`,
+  );
+}
+
+/** A list of strings as Python prints it. */
+function pythonList(items: string[]): string {
+  return `[${items.map((item) => (item.includes("'") && !item.includes('"') ? `"${item}"` : `'${item.replaceAll("'", "\\'")}'`)).join(', ')}]`;
+}
