@@ -6,7 +6,7 @@ import { adoptData, digestMismatch, expectedAtCreate, formatCheckFor, scrubLocat
 import { notifyImage } from '../notify/image-events.ts';
 import { imageDataPayload, imagePayload } from '../notify/payloads.ts';
 import type { Store } from '../stores/store.ts';
-import { HandedOn, ImportStopped } from './failures.ts';
+import { HandedOn, IMAGE_DELETED, ImportStopped } from './failures.ts';
 import { saveInput, type ImportJob } from './job.ts';
 
 const PROGRESS_MS = 2000;
@@ -65,8 +65,10 @@ export async function fanOut(
       await announceStored(job, image.id, importingBefore, activates);
     } catch (err) {
       // The store being written is listed as failed whatever stopped the import (a cancel, the image
-      // moved on, this store's own failure), unless another process took the import over.
-      if (!(err instanceof HandedOn)) await record({ failed: [store.id] }).catch(() => {});
+      // moved on, this store's own failure), unless another process took the import over or the image
+      // was deleted (a write to its rows then only contends with the delete's).
+      const deleted = err instanceof ImageGone || (job.signal.reason as Error | undefined)?.message === IMAGE_DELETED;
+      if (!(err instanceof HandedOn) && !deleted) await record({ failed: [store.id] }).catch(() => {});
       const failure = await storeFailure(job, image.id, store, writableIn, err);
       await holdForStoresAfter(index);
       await notifyImage(deps, 'image.update', image.id);

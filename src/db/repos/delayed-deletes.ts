@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { retryOnDeadlock } from '../deadlock.ts';
 import type { Database } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { ImageLocation } from '../../domain/image.ts';
@@ -43,22 +44,24 @@ export class DelayedDeletesRepo {
     checkStatusChange(WITH_DATA, 'pending_delete');
     const now = nowTimestamp();
     try {
-      return await this.k.transaction().execute(async (trx) => {
-        // The update first: it takes the image's row lock, as every write to the image's rows does.
-        const res = await trx
-          .updateTable('images')
-          .set({ status: 'pending_delete', deleted: 1, deleted_at: now, updated_at: now })
-          .where('id', '=', id)
-          .where('deleted', '=', 0)
-          .where('protected', '=', 0)
-          .where('status', 'in', [...WITH_DATA])
-          .executeTakeFirst();
-        if (Number(res.numUpdatedRows) !== 1) return false;
-        const data = await trx.selectFrom('image_locations').select('id').where('image_id', '=', id).where('status', '=', 'active').executeTakeFirst();
-        if (!data) throw new NoData();
-        await moveLocations(trx, id, now, LIVE, DELAYED);
-        return true;
-      });
+      return await retryOnDeadlock(() =>
+        this.k.transaction().execute(async (trx) => {
+          // The update first: it takes the image's row lock, as every write to the image's rows does.
+          const res = await trx
+            .updateTable('images')
+            .set({ status: 'pending_delete', deleted: 1, deleted_at: now, updated_at: now })
+            .where('id', '=', id)
+            .where('deleted', '=', 0)
+            .where('protected', '=', 0)
+            .where('status', 'in', [...WITH_DATA])
+            .executeTakeFirst();
+          if (Number(res.numUpdatedRows) !== 1) return false;
+          const data = await trx.selectFrom('image_locations').select('id').where('image_id', '=', id).where('status', '=', 'active').executeTakeFirst();
+          if (!data) throw new NoData();
+          await moveLocations(trx, id, now, LIVE, DELAYED);
+          return true;
+        }),
+      );
     } catch (err) {
       if (err instanceof NoData) return false;
       throw err;

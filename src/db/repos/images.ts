@@ -1,4 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely';
+import { retryOnDeadlock } from '../deadlock.ts';
 import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
@@ -222,14 +223,16 @@ export class ImagesRepo {
    */
   async markDeleted(id: string, opts: { unlessProtected?: boolean } = {}): Promise<ImageLocation[] | null> {
     const now = nowTimestamp();
-    return this.k.transaction().execute(async (trx) => {
-      const fields = { status: 'deleted', deleted: 1, deleted_at: now } as const;
-      if (!(await this.updateRow(trx, id, null, fields, undefined, opts.unlessProtected))) return null;
-      await dropRelations(trx, id);
-      const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
-      await moveLocations(trx, id, now, LIVE, 'pending_delete');
-      return queued.map(toLocation);
-    });
+    return retryOnDeadlock(() =>
+      this.k.transaction().execute(async (trx) => {
+        const fields = { status: 'deleted', deleted: 1, deleted_at: now } as const;
+        if (!(await this.updateRow(trx, id, null, fields, undefined, opts.unlessProtected))) return null;
+        await dropRelations(trx, id);
+        const queued = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', 'in', LIVE).execute();
+        await moveLocations(trx, id, now, LIVE, 'pending_delete');
+        return queued.map(toLocation);
+      }),
+    );
   }
 
   /**
