@@ -16,11 +16,15 @@ export interface StoreProgressChange {
   dropped?: string[];
 }
 
+/** The stores one of the two progress properties lists. */
+export function storesListed(properties: Readonly<ImageProperties>, property: typeof IMPORTING_TO_STORES | typeof FAILED_IMPORT): Set<string> {
+  return new Set((properties[property] ?? '').split(',').filter((x) => x !== ''));
+}
+
 /** The two progress properties after `change`, from the image's properties before it. */
 export function storeProgress(properties: Readonly<ImageProperties>, change: StoreProgressChange): Record<string, string> {
-  const split = (v: string | null | undefined) => new Set((v ?? '').split(',').filter((x) => x !== ''));
-  const importing = split(properties[IMPORTING_TO_STORES]);
-  const failed = split(properties[FAILED_IMPORT]);
+  const importing = storesListed(properties, IMPORTING_TO_STORES);
+  const failed = storesListed(properties, FAILED_IMPORT);
   for (const id of change.importing ?? []) importing.add(id);
   for (const id of change.clearFailed ?? []) failed.delete(id);
   if (change.done) importing.delete(change.done);

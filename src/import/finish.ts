@@ -1,7 +1,7 @@
 import { logTaskFailure } from '../util/logger.ts';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { IMPORT_LOCK, resetToQueued, type Image } from '../domain/image.ts';
-import { FAILED_IMPORT, IMPORTING_TO_STORES, storeProgress } from '../domain/import-progress.ts';
+import { FAILED_IMPORT, IMPORTING_TO_STORES, storeProgress, storesListed } from '../domain/import-progress.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { notifyImage } from '../notify/image-events.ts';
@@ -113,8 +113,8 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
   // the others were never tried: as in Glance's revert they are no failures, and here no longer listed
   // as being imported to either. When it recorded nothing (its process died, its task vanished), which
   // store it was writing is not known: all of them are listed as failed.
-  const unfinished = (image.properties[IMPORTING_TO_STORES] ?? '').split(',').filter((id) => id !== '' && (!input.backend || input.backend.includes(id)));
-  const failedNow = new Set((image.properties[FAILED_IMPORT] ?? '').split(','));
+  const unfinished = [...storesListed(image.properties, IMPORTING_TO_STORES)].filter((id) => !input.backend || input.backend.includes(id));
+  const failedNow = storesListed(image.properties, FAILED_IMPORT);
   const failureRecorded = (input.backend ?? []).some((id) => id !== null && failedNow.has(id));
   const progress = unfinished.length ? storeProgress(image.properties, failureRecorded ? { dropped: unfinished } : { failed: unfinished }) : {};
   if (image.status === 'importing' || image.status === 'uploading') {

@@ -39,10 +39,9 @@ export class StoreInfoService {
     const here = image.locations.filter((l) => this.stores.forLocation(l)?.id === storeId);
     if (here.length === 0 || !store) throw gazeError('STORE_DELETE_ABSENT', imageId, storeId);
     if (image.locations.length === here.length) throw gazeError('STORE_DELETE_LAST');
-    // The copies left must include one a store of this node can read: copies in stores taken out of
-    // the configuration are no copies to remove the last readable one for.
-    if (!image.locations.some((l) => !here.includes(l) && this.stores.forLocation(l))) throw gazeError('STORE_DELETE_LAST');
-    // Checked again under the image's lock: another store's removal may have run meanwhile.
+    // Decided under the image's lock (another store's removal may have run meanwhile): one of the copies
+    // left must be one a store of this node reads; copies in stores taken out of the configuration are
+    // no copies to remove the last readable one for.
     const discarded = await this.deps.images.discardLocationsKeepingOne(
       image.id,
       here.map((l) => l.id),
