@@ -44,16 +44,11 @@ export function createLogger(opts: LogOptions): Logger {
   // The file is opened here, before pino: a destination still opening when the process exits (a
   // configuration error found a moment later) makes pino's exit flush throw.
   const fd = openForAppend(dest, opts.logFile ? 'log_file' : 'log_dir');
-  let log: Logger;
   const file = pino.destination({ dest: fd, sync: !!opts.useStderr });
-  if (opts.useStderr) {
-    // oslo.log writes to stderr too when use_stderr is set beside a log file. (Written at once: pino
-    // cannot flush the two at exit.)
-    const streams = [file, pino.destination({ dest: 2, sync: true })].map((stream) => ({ level: options.level as 'debug' | 'info', stream }));
-    log = pino(options, pino.multistream(streams));
-  } else {
-    log = pino(options, file);
-  }
+  // oslo.log writes to stderr too when use_stderr is set beside a log file. (Written at once: pino
+  // cannot flush the two at exit.)
+  const both = () => [file, pino.destination({ dest: 2, sync: true })].map((stream) => ({ level: options.level as 'debug' | 'info', stream }));
+  const log = opts.useStderr ? pino(options, pino.multistream(both())) : pino(options, file);
   // sonic-boom reopens a destination it was given as a path: this one was given as the descriptor
   // opened above, so it is told the path now.
   Object.assign(file, { file: dest });
