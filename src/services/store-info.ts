@@ -48,7 +48,10 @@ export class StoreInfoService {
       undefined,
       (l) => this.stores.forLocation(l) !== undefined,
     );
-    if (discarded !== 'discarded') throw gazeError(discarded === 'last' ? 'STORE_DELETE_LAST' : 'STORE_DELETE_NOT_ACTIVE');
+    if (discarded === 'last') throw gazeError('STORE_DELETE_LAST');
+    // Not active under the lock: an image deleted meanwhile is answered as one already gone.
+    if (discarded === 'not-active')
+      throw (await this.deps.images.get(image.id)) ? gazeError('STORE_DELETE_NOT_ACTIVE') : gazeError('STORE_IMAGE_NOT_FOUND', imageId);
     for (const location of here) await scrubLocation(this.deps, location, store);
     this.deps.notifier.info('image.update', imagePayload(image));
   }

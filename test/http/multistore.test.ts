@@ -276,6 +276,25 @@ test('DELETE /v2/stores/{store}/{image} removes one copy, with Glance checks', a
   );
 });
 
+test('DELETE /v2/stores/{store}/{image} losing to a delete of the image answers 404, as for an image already gone', async () => {
+  const img = await api.createImage();
+  await api.upload(img.id, 'deleted meanwhile');
+  await importImage(img.id, { method: { name: 'copy-image' }, stores: ['cheap'] });
+  assert.equal((await settle(img.id)).stores, 'fast,cheap');
+  // The image is deleted after the removal read it and before it takes the image's lock.
+  const images = gaze.app.deps.images;
+  const discard = images.discardLocationsKeepingOne.bind(images);
+  images.discardLocationsKeepingOne = async (...args) => {
+    assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
+    return discard(...args);
+  };
+  try {
+    expectError(await api.del(`/v2/stores/fast/${img.id}`, { headers: JSON_ACCEPT }), 404, `Failed to find image ${img.id}`);
+  } finally {
+    images.discardLocationsKeepingOne = discard;
+  }
+});
+
 test('DELETE /v2/stores/{store}/{image} keeps the last copy this node can read: copies in a store taken out of the configuration do not count', async () => {
   const img = await api.createImage();
   await api.upload(img.id, 'kept readable');
