@@ -33,10 +33,18 @@ export async function findVisibleImage(deps: ServiceDeps, ctx: RequestContext, i
   return image;
 }
 
-/** The policy target of an image for this caller (member_id is the caller's project when it is a member). */
-export async function targetFor(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<PolicyTarget> {
-  const isMember = ctx.projectId !== null && !ownsImage(ctx, image) && (await deps.members.get(image.id, ctx.projectId)) !== null;
-  return imageTarget(image, isMember ? ctx.projectId : null);
+/**
+ * The policy target of an image for this caller, as Glance's ImageTarget makes it: `member_id` is the
+ * caller's project on a shared image it does not own (it found the image as a member, or as an admin),
+ * and the extra properties are those property protections let the caller read, so a rule naming one
+ * it may not read fails as on a missing key.
+ */
+export function targetFor(deps: Pick<ServiceDeps, 'propertyProtections'>, ctx: RequestContext, image: Image): PolicyTarget {
+  const memberId = image.visibility === 'shared' && !ownsImage(ctx, image) ? ctx.projectId : null;
+  const protections = deps.propertyProtections;
+  if (!protections) return imageTarget(image, memberId);
+  const readable = Object.fromEntries(Object.entries(image.properties).filter(([name]) => protections.allows('read', name, ctx)));
+  return imageTarget({ ...image, properties: readable }, memberId);
 }
 
 /**
@@ -69,6 +77,6 @@ export function refuseUnlessOwner(ctx: RequestContext, image: Image, denied?: ()
  * (`denied`), where a refusal by the rule itself keeps the rule's generic sentence.
  */
 export async function authorizeOnImage(deps: ServiceDeps, ctx: RequestContext, rule: string, image: Image, denied?: () => Error): Promise<void> {
-  enforceOnImage(deps, ctx, rule, await targetFor(deps, ctx, image));
+  enforceOnImage(deps, ctx, rule, targetFor(deps, ctx, image));
   if (deps.policy.legacyDefaults && OWNER_ONLY_WITH_LEGACY_RULES.has(rule)) refuseUnlessOwner(ctx, image, denied);
 }

@@ -1,4 +1,3 @@
-import { imageTarget } from '../auth/policy.ts';
 import { timerMs } from '../domain/time.ts';
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
@@ -8,7 +7,7 @@ import type { ImageCache, CachedImage } from '../cache/image-cache.ts';
 import type { CacheFill, FillOutcome } from '../cache/cache-fill.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
-import { canSee } from './access.ts';
+import { canSee, targetFor } from './access.ts';
 
 /** How long a filling download's last bytes wait for the copy's check. */
 const LAST_BYTES_WAIT_MS = 30_000;
@@ -166,7 +165,7 @@ export class ImageCacheService {
   }
 
   private enforce(ctx: RequestContext, rule: string, image?: Image): void {
-    const target = image ? imageTarget(image) : {};
+    const target = image ? targetFor(this.deps, ctx, image) : {};
     this.deps.policy.enforce(rule, ctx, target);
   }
 

@@ -7,7 +7,7 @@ import { pythonInt } from '../schemas/python-repr.ts';
 import { parseFilterTime, addSeconds } from '../domain/time.ts';
 import type { ColumnCondition, CompareOp, ImageColumn, ListQuery, SortKey } from '../db/repos/images.ts';
 import type { ServiceDeps } from './deps.ts';
-import { canSee } from './access.ts';
+import { canSee, targetFor } from './access.ts';
 
 const SORT_KEYS: SortKey['key'][] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
 const IN_FILTER_COLUMNS: ImageColumn[] = ['name', 'id', 'status', 'container_format', 'disk_format'];
@@ -265,6 +265,9 @@ export class ImageListService {
       marker,
       scope: { isAdmin: ctx.isAdmin, projectId: ctx.projectId, visibility, memberStatus },
     });
-    return { images: rows, hasMore: rows.length === limit && limit > 0 };
+    // Glance then drops each image the caller may not get (an operator's narrower get_image hides images
+    // from lists too); the next page starts after the last image kept.
+    const images = rows.filter((image) => this.deps.policy.check('get_image', ctx, targetFor(this.deps, ctx, image)));
+    return { images, hasMore: images.length > 0 && rows.length === limit };
   }
 }

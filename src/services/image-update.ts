@@ -97,7 +97,7 @@ export class ImageUpdateService {
     // then modify_image, then the property itself.
     if (key === 'owner' && op.op === 'replace' && !ctx.isAdmin) throw gazeError('OWNER_ADMIN_ONLY');
     const rule = op.op === 'remove' ? undefined : VISIBILITY_RULES.get(op.value as string);
-    if (key === 'visibility' && rule) this.deps.policy.enforce(rule, ctx, await targetFor(this.deps, ctx, image));
+    if (key === 'visibility' && rule) this.deps.policy.enforce(rule, ctx, targetFor(this.deps, ctx, image));
     await mayModify();
     // A property the caller may not read looks absent, as in Glance: replace/remove answer 409 and add creates.
     const exists = isBase(key) || this.readable(ctx, image, key);

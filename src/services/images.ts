@@ -65,13 +65,15 @@ export class ImageService {
     // Glance's order: the add_image rule (naming the owner when it is another project's), the
     // visibility's rule, then with the deprecated rules its legacy check of the owner.
     // An owner given as null stays null (an admin's image of no project), as in Glance.
+    // The rules' target names the visibility asked for, 'private' when none is (the image is 'shared').
     const owner = 'owner' in body ? (body.owner as string | null) : ctx.projectId;
-    if (!this.deps.policy.check('add_image', ctx, { project_id: owner, owner })) {
+    const target = { project_id: owner, owner, visibility: (body.visibility as Visibility | undefined) ?? 'private' };
+    if (!this.deps.policy.check('add_image', ctx, target)) {
       throw owner !== ctx.projectId ? gazeError('OWNER_NOT_PERMITTED_BY_RULE', pyStr(owner)) : gazeError('POLICY_DENIED', 'add_image');
     }
     const visibility = (body.visibility as Visibility | undefined) ?? 'shared';
-    if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, { project_id: owner, owner });
-    if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, { project_id: owner, owner });
+    if (visibility === 'public') this.deps.policy.enforce('publicize_image', ctx, target);
+    if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, target);
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', pyStr(owner));
 
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });

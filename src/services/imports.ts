@@ -42,7 +42,7 @@ export class ImportService {
     if (!image.container_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'container_format');
     if (!image.disk_format) throw gazeError('IMPORT_FORMAT_REQUIRED', 'disk_format');
     if (method === 'glance-download') this.checkGlanceDownload(request.method);
-    if (method === 'copy-image') enforceOnImage(this.deps, ctx, 'copy_image', await targetFor(this.deps, ctx, image));
+    if (method === 'copy-image') enforceOnImage(this.deps, ctx, 'copy_image', targetFor(this.deps, ctx, image));
     else {
       await authorizeOnImage(this.deps, ctx, 'modify_image', image);
       // Another project's import the rules let through would change an image that is not its own

@@ -50,7 +50,7 @@ export class MemberService {
   async list(ctx: RequestContext, imageId: string): Promise<MemberRow[]> {
     const image = await this.image(ctx, imageId);
     if (image.visibility !== 'shared') throw gazeError('MEMBER_LIST_FORBIDDEN', imageId);
-    const target = await targetFor(this.deps, ctx, image);
+    const target = targetFor(this.deps, ctx, image);
     this.enforce(ctx, 'get_members', target);
     // Glance lists only the members its get_member rule shows (the rule weighs the image, not the member).
     if (!this.deps.policy.check('get_member', ctx, target)) return [];
@@ -64,7 +64,7 @@ export class MemberService {
     // Not shared, not permitted or not found all answer 404 here (Glance turns its 403s into 404s).
     if (image.visibility !== 'shared') throw gazeError('MEMBERS_ONLY_SHARED');
     try {
-      return await this.lookupMember(ctx, image, await targetFor(this.deps, ctx, image), memberId);
+      return await this.lookupMember(ctx, image, targetFor(this.deps, ctx, image), memberId);
     } catch (err) {
       if (err instanceof GazeError && err.code === 'POLICY_DENIED') throw gazeError('MEMBER_POLICY_HIDDEN', 'get_member');
       throw err;
@@ -86,7 +86,7 @@ export class MemberService {
     // Glance checks the owner itself only with the deprecated rules; else add_member alone decides.
     const ownerRefused = this.deps.policy.legacyDefaults && !isOwner;
     if (image.visibility !== 'shared' || ownerRefused) throw gazeError('MEMBER_CREATE_FORBIDDEN', imageId);
-    this.enforce(ctx, 'add_member', await targetFor(this.deps, ctx, image));
+    this.enforce(ctx, 'add_member', targetFor(this.deps, ctx, image));
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const quota = this.deps.settings.imageMemberQuota;
@@ -112,7 +112,7 @@ export class MemberService {
     if (image.visibility !== 'shared') throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
     // With the deprecated rules Glance holds the owner back before it looks for the membership.
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && ownsImage(ctx, image)) throw gazeError('MEMBER_UPDATE_FORBIDDEN', imageId);
-    const target = await targetFor(this.deps, ctx, image);
+    const target = targetFor(this.deps, ctx, image);
     await this.lookupMember(ctx, image, target, memberId);
     // Who may accept (the member project itself, under both defaults) is modify_member's to say, as in Glance.
     this.enforce(ctx, 'modify_member', target);
@@ -132,7 +132,7 @@ export class MemberService {
     const isOwner = ownerOrAdmin(ctx, image);
     // Glance's order: the visibility (and with the deprecated rules the owner), the membership, the policy.
     if (image.visibility !== 'shared' || (this.deps.policy.legacyDefaults && !isOwner)) throw gazeError('MEMBER_DELETE_FORBIDDEN', imageId);
-    const target = await targetFor(this.deps, ctx, image);
+    const target = targetFor(this.deps, ctx, image);
     const row = await this.lookupMember(ctx, image, target, memberId);
     this.enforce(ctx, 'delete_member', target);
     if (!(await this.deps.members.remove(imageId, memberId))) throw gazeError('MEMBER_NOT_FOUND', memberId, imageId);

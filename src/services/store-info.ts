@@ -29,7 +29,7 @@ export class StoreInfoService {
     if (!store && !RESERVED_STORES.has(storeId)) throw gazeError('STORE_NOT_AVAILABLE', storeId);
     const image = imageId.length <= 36 ? await this.deps.images.get(imageId) : null;
     if (!image || !(await canSee(this.deps, ctx, image))) throw gazeError('STORE_IMAGE_NOT_FOUND', imageId);
-    const target = await targetFor(this.deps, ctx, image);
+    const target = targetFor(this.deps, ctx, image);
     enforceOnImage(this.deps, ctx, 'get_image_location', target);
     // With the deprecated rules this also holds the image to its owner, as Glance's delete_locations does.
     await authorizeOnImage(this.deps, ctx, 'delete_image_location', image);

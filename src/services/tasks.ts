@@ -1,11 +1,10 @@
-import { imageTarget } from '../auth/policy.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import type { RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { TASK_STATUSES } from '../domain/task.ts';
 import { TASK_FILTER_COLUMNS, TASK_SORT_KEYS, type TaskFilterColumn, type TaskRow, type TaskSortKey } from '../db/repos/tasks.ts';
 import type { ServiceDeps } from './deps.ts';
-import { findVisibleImage } from './access.ts';
+import { findVisibleImage, targetFor } from './access.ts';
 import type { ImportEngine } from '../import/port.ts';
 import { lastValue, limitParam, LIST_PARAMS, popFirst, type QueryPairs } from './query.ts';
 import type { UriFilterOptions } from '../net/uri-filter.ts';
@@ -29,7 +28,7 @@ export class TaskService {
 
   async forImage(ctx: RequestContext, imageId: string): Promise<TaskRow[]> {
     const image = await findVisibleImage(this.deps, ctx, imageId, 'NOT_FOUND');
-    if (!this.deps.policy.check('get_image', ctx, imageTarget(image, ctx.projectId))) {
+    if (!this.deps.policy.check('get_image', ctx, targetFor(this.deps, ctx, image))) {
       throw gazeError('NOT_FOUND');
     }
     const rows = await this.deps.tasks.listForImage(imageId);
@@ -59,7 +58,7 @@ export class TaskService {
     // every other parameter is a filter (its status and type checked by their last value).
     const { popped, rest } = popFirst(pairs, LIST_PARAMS);
     // Glance's order: the direction, the status and type filters (when not empty), the marker's form,
-    // the limit; the sort key and the marker itself only when the database is asked.
+    // the limit; the marker itself, then the sort key, only when the database is asked.
     const sortDir = popped.get('sort_dir') ?? 'desc';
     if (sortDir !== 'asc' && sortDir !== 'desc') throw gazeError('INVALID_SORT_DIR', sortDir);
     const status = lastValue(rest, 'status');
@@ -71,8 +70,6 @@ export class TaskService {
     if (markerId && !UUID_LIKE.test(markerId)) throw gazeError('BAD_REQUEST', 'Invalid marker format');
     const limitText = popped.get('limit');
     const limit = limitText === undefined ? limits.default : Math.min(limitParam(limitText), limits.max);
-    const sortKey = popped.get('sort_key') ?? 'created_at';
-    if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');
     let marker: TaskRow | undefined;
     if (markerId !== undefined) {
       marker = (await this.deps.tasks.get(markerId)) ?? undefined;
@@ -81,6 +78,8 @@ export class TaskService {
         throw gazeError('FORBIDDEN', `Forbidding request, task ${markerId} is not visible`);
       }
     }
+    const sortKey = popped.get('sort_key') ?? 'created_at';
+    if (!(TASK_SORT_KEYS as readonly string[]).includes(sortKey)) throw gazeError('SORT_KEY_NOT_VALID');
     // Glance's database layer compares each filter that names a task column, empty values and repeats
     // included (`status=` matches nothing); the others are ignored.
     const filters = rest.filter((pair): pair is [TaskFilterColumn, string] => (TASK_FILTER_COLUMNS as readonly string[]).includes(pair[0]));

@@ -578,6 +578,8 @@ test('legacy tasks API: admin only, validated, runs an import that creates an ac
   expectError(await api.get(`/v2/tasks?marker=${unknown}`, { headers: JSON_ACCEPT }), 400, `Task with the given id ${unknown} was not found`);
   // Glance's order and words: the sort key is looked at by its database layer, after the limit.
   expectError(await api.get('/v2/tasks?sort_key=input', { headers: JSON_ACCEPT }), 400, 'Sort key supplied was not valid.');
+  // and after the marker is looked up.
+  expectError(await api.get(`/v2/tasks?sort_key=input&marker=${unknown}`, { headers: JSON_ACCEPT }), 400, `Task with the given id ${unknown} was not found`);
   // Any column of Glance's task model sorts, the nullable ones too, and pages on after a marker.
   // Both directions, from a marker in the middle (null and non-null values meet: legacy tasks have no image).
   for (const key of ['expires_at', 'image_id', 'request_id', 'user_id', 'deleted_at', 'deleted']) {

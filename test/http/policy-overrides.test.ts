@@ -13,6 +13,9 @@ const POLICY = `
 "communitize_image": "role:admin and or ((("
 "delete_member": "role:member"
 "get_member": "role:member"
+"get_image": "role:cloud_admin or (not 'yes':%(x_hide)s and ((role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)) or 'public':%(visibility)s))"
+"add_image": "role:cloud_admin or (role:member and 'private':%(visibility)s) or (role:member and 'shared':%(visibility)s)"
+"publicize_image": "'public':%(visibility)s"
 `;
 
 const owner: Caller = { project: 'qb', roles: 'member,reader', user: 'ub' };
@@ -36,9 +39,11 @@ test('context_is_admin decides who is admin: role admin loses the view of other 
   // not admin any more: the image is not found at all (Glance's database finds no such image)
   expectError(await api.get(`/v2/images/${image.id}`, { as: admin, headers: JSON_ACCEPT }), 404, `No image found with ID ${image.id}`);
   assert.equal(await listed(cloudAdmin), 1);
-  // cloud_admin sees it, but Glance's default get_image names role:admin: the policy hides it, with Glance's bare 404
-  expectError(await api.get(`/v2/images/${image.id}`, { as: cloudAdmin, headers: JSON_ACCEPT }), 404, 'The resource could not be found.');
+  assert.equal((await api.get(`/v2/images/${image.id}`, { as: cloudAdmin })).status, 200);
   assert.equal((await api.get(`/v2/images/${image.id}`, { as: owner })).status, 200);
+  // get_image names no role admin here: the policy hides the image from an admin of its project without reader, with Glance's bare 404
+  const adminOfQb: Caller = { project: 'qb', roles: 'admin', user: 'ub2' };
+  expectError(await api.get(`/v2/images/${image.id}`, { as: adminOfQb, headers: JSON_ACCEPT }), 404, 'The resource could not be found.');
 });
 
 test('a rule that names an undefined rule is decided by `default` (allow), as oslo.policy does', async () => {
@@ -78,4 +83,45 @@ test("a membership the get_member rule refuses: hidden as not found on GET (the 
   assert.deepEqual(listed.json.members, []);
   assert.equal((await api.get(`/v2/images/${image.id}/members`, { as: sharedWith })).json.members.length, 1);
   assert.equal((await api.put(member, { json: { status: 'accepted' }, as: sharedWith })).status, 200);
+});
+
+test('the list leaves out each image get_image refuses, as Glance filters its page; the next link follows the last image kept', async () => {
+  const hidden = await api.createImage({ name: 'listed-or-not', visibility: 'public', x_hide: 'yes' }, cloudAdmin);
+  const shown = await api.createImage({ name: 'listed-or-not', visibility: 'public' }, cloudAdmin);
+  const names = async (as: Caller, query = '') => {
+    const reply = await api.get(`/v2/images?name=listed-or-not&sort=created_at:asc${query}`, { as });
+    assert.equal(reply.status, 200, reply.text);
+    return reply.json as { images: Array<{ id: string }>; next?: string };
+  };
+  assert.deepEqual(
+    (await names(sharedWith)).images.map((i) => i.id),
+    [shown.id],
+  );
+  expectError(await api.get(`/v2/images/${hidden.id}`, { as: sharedWith, headers: JSON_ACCEPT }), 404, 'The resource could not be found.');
+  assert.deepEqual(
+    (await names(cloudAdmin)).images.map((i) => i.id),
+    [hidden.id, shown.id],
+  );
+  // A page whose every image is left out ends the listing (no next link), as Glance's does.
+  const first = await names(sharedWith, '&limit=1');
+  assert.deepEqual(first.images, []);
+  assert.equal(first.next, undefined);
+  const page = await names(cloudAdmin, '&limit=1');
+  assert.deepEqual(
+    page.images.map((i) => i.id),
+    [hidden.id],
+  );
+  assert.match(page.next ?? '', new RegExp(`marker=${hidden.id}`));
+});
+
+test("add_image and publicize_image see the visibility asked for, 'private' when none is", async () => {
+  assert.equal((await api.post('/v2/images', { name: 'no-visibility' }, { as: owner })).status, 201);
+  assert.equal((await api.post('/v2/images', { name: 'private', visibility: 'private' }, { as: owner })).status, 201);
+  expectError(
+    await api.post('/v2/images', { name: 'community', visibility: 'community' }, { as: owner, headers: JSON_ACCEPT }),
+    403,
+    'You are not authorized to complete add_image action.',
+  );
+  const made = await api.post('/v2/images', { name: 'public', visibility: 'public' }, { as: cloudAdmin });
+  assert.equal(made.status, 201, made.text);
 });

@@ -222,6 +222,38 @@ test('base attributes and os_glance handling are unaffected', async () => {
   );
 });
 
+test("a policy rule naming a property the caller may not read sees no such property, as in Glance's protected image target", async () => {
+  // x_none_read: a member may create it, nobody may read it.
+  const policy = [
+    `"get_image": "role:admin or (role:reader and project_id:%(project_id)s and not 'yes':%(x_none_read)s)"`,
+    `"modify_image": "'yes':%(x_none_read)s"`,
+    `"download_image": "not 'restricted':%(x_none_read)s"`,
+  ].join('\n');
+  const own = await startGazeInProcess(
+    { DEFAULT: { property_protection_file: path.join(dir, 'property-protections.conf') }, oslo_policy: { policy_file: 'policy.yaml' } },
+    { besideConfig: { 'policy.yaml': policy } },
+  );
+  try {
+    const ownApi = client(own.url);
+    const marked = await ownApi.createImage({ name: 'marked', x_none_read: 'yes' }, member);
+    // get_image: the rule's `not 'yes':…` holds, since the caller sees no x_none_read at all
+    assert.equal((await ownApi.get(`/v2/images/${marked.id}`, { as: member })).status, 200);
+    // modify_image: `'yes':…` fails for the same reason
+    expectError(
+      await ownApi.patch(`/v2/images/${marked.id}`, [{ op: 'replace', path: '/name', value: 'renamed' }], { as: member, ...AS_JSON }),
+      403,
+      'You are not authorized to complete modify_image action.',
+    );
+    const restricted = await ownApi.createImage({ name: 'restricted', disk_format: 'raw', container_format: 'bare', x_none_read: 'restricted' }, member);
+    assert.equal((await ownApi.upload(restricted.id, 'restricted bytes', admin)).status, 204);
+    const download = await ownApi.get(`/v2/images/${restricted.id}/file`, { as: member });
+    assert.equal(download.status, 200, download.text);
+    assert.equal(download.text, 'restricted bytes');
+  } finally {
+    await own.stop();
+  }
+});
+
 test("the service refuses to start when a rule list holds both '@' and '!'", async () => {
   const bad = mkdtempSync(path.join(tmpdir(), 'gaze-pp-bad-'));
   try {
