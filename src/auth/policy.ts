@@ -302,10 +302,11 @@ function interpolate(text: string, target: PolicyTarget): string | null {
  * caller is a member of the image.
  */
 export function imageTarget(image: ImageFields, memberId?: string | null): PolicyTarget {
-  const target: PolicyTarget = { ...image.properties };
+  const target: PolicyTarget = {};
   for (const field of TARGET_FIELDS) if (image[field] !== undefined) target[field] = image[field];
   target.project_id = image.owner;
   target.member_id = memberId ?? null;
+  for (const name in image.properties) if (!Object.hasOwn(target, name)) target[name] = image.properties[name];
   return target;
 }
 
