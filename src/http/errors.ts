@@ -160,9 +160,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   for (const [k, v] of Object.entries(gz.headers)) reply.header(k, v);
   // WebOb's reason phrase in the status line ("413 Request Entity Too Large", not Node's "Payload Too Large").
   reply.raw.statusMessage = statusTitle(gz.status);
-  // WebOb renders an error to a HEAD request with no body at all: Content-Length 0, as Glance sends it.
-  return reply
-    .code(gz.status)
-    .header('content-type', contentType)
-    .send(request.method === 'HEAD' ? '' : body);
+  // WebOb answers an error to a HEAD request as a bare response: its default content type, no body
+  // (Content-Length 0), whatever the Accept header asks for.
+  if (request.method === 'HEAD') return reply.code(gz.status).header('content-type', 'text/html; charset=UTF-8').send('');
+  return reply.code(gz.status).header('content-type', contentType).send(body);
 }

@@ -299,7 +299,13 @@ test("healthcheck answers OK without authentication, as oslo.middleware's: any m
   assert.equal(headImage.headers.get('allow'), 'GET, PATCH, DELETE');
   // WebOb's errors to a HEAD request have no body: Content-Length 0, where a GET's would be counted.
   assert.equal(headImage.headers.get('content-length'), '0');
-  assert.equal((await rawRequest(gaze.url, 'HEAD', '/v2/nothing-here', {})).headers.get('content-length'), '0');
+  // and WebOb's default content type, whatever the Accept header asks for.
+  assert.equal(headImage.headers.get('content-type'), 'text/html; charset=UTF-8');
+  const headMissing = await rawRequest(gaze.url, 'HEAD', '/v2/nothing-here', { accept: 'application/json' });
+  assert.deepEqual(
+    [headMissing.status, headMissing.headers.get('content-length'), headMissing.headers.get('content-type')],
+    [404, '0', 'text/html; charset=UTF-8'],
+  );
   assert.ok(Number((await rawRequest(gaze.url, 'HEAD', '/versions', {})).headers.get('content-length')) > 0, 'a success keeps its length');
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND', 'QUERY']) {
     assert.equal((await rawRequest(gaze.url, method, '/healthcheck', {})).status, 200, method);
