@@ -152,7 +152,8 @@ export class MetadefContentService {
   async property(ctx: RequestContext, name: string, propertyName: string, resourceType?: string): Promise<MetadefProperty> {
     const ns = await findNamespace(this.deps, ctx, name, WRITE_NOT_FOUND);
     let stored = propertyName;
-    if (resourceType !== undefined) {
+    // An empty ?resource_type= is no filter to Glance (it tests the value, not its presence).
+    if (resourceType) {
       enforce(this.deps, 'get_metadef_resource_type', ctx, ns);
       if (!(await this.deps.namespaces.resourceType(resourceType))) throw gazeError('MD_RESOURCE_TYPE_NOT_FOUND', resourceType);
       const association = (await this.deps.namespaces.associations(ns.id)).find((a) => a.name === resourceType);

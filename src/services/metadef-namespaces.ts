@@ -90,8 +90,9 @@ export class MetadefNamespaceService {
     const markerName = popped.get('marker');
     let marker: MetadefNamespace | undefined;
     if (markerName !== undefined) {
-      marker = (await this.deps.namespaces.get(markerName)) ?? undefined;
-      // An empty marker skips Glance's lookup by name, and its database finds no namespace of that id.
+      // An empty marker skips Glance's lookup by name, and its database finds no namespace of that id
+      // (even when a namespace is named "").
+      marker = markerName === '' ? undefined : ((await this.deps.namespaces.get(markerName)) ?? undefined);
       if (!marker) throw markerName === '' ? gazeError('MD_NAMESPACE_ID_NOT_FOUND', markerName) : gazeError('MD_NAMESPACE_NOT_FOUND', markerName);
       if (!ctx.isAdmin && marker.owner !== ctx.projectId && marker.visibility !== 'public') throw gazeError('MD_MARKER_NOT_VISIBLE', markerName);
     }

@@ -497,3 +497,29 @@ test('resource type associations: list, associate (types made on the way), dupli
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get('allow'), 'GET, PUT, DELETE');
 });
+
+// Last in this file: a namespace named "" cannot be addressed to delete it, and admins list it.
+test('a namespace named "": a page ending with it has an empty `next`, and an empty marker is no lookup of it; an empty ?resource_type= is no filter', async () => {
+  assert.equal((await create({ namespace: '', owner: 'empty-name-project' })).status, 201);
+  const page = await api.get(`${NS}?sort_key=namespace&sort_dir=asc&limit=1`, { as: ADMIN });
+  assert.deepEqual(
+    page.json.namespaces.map((n: any) => n.namespace),
+    [''],
+  );
+  assert.equal(page.json.next, '');
+  expectError(await api.get(`${NS}?marker=&limit=2`, { as: ADMIN, ...json }), 404, 'Metadata definition namespace not found for id=');
+
+  assert.equal(
+    (
+      await create({
+        namespace: 'Prefixed',
+        resource_type_associations: [{ name: 'OS::Glance::Image', prefix: 'p_' }],
+        properties: { speed: { title: 'Speed', type: 'string' } },
+      })
+    ).status,
+    201,
+  );
+  const plain = await api.get(`${NS}/Prefixed/properties/speed?resource_type=`, { as: ADMIN });
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(plain.json.name, 'speed');
+});

@@ -27,7 +27,12 @@ export function metadefRoutes(app: FastifyInstance, api: Api): void {
           ...namespaceLinks(namespace.namespace),
         })),
       };
-      if (hasMore) body.next = pagingLink('/v2/metadefs/namespaces', pairs, found[found.length - 1]!.namespace.namespace);
+      if (hasMore) {
+        // A page ending with a namespace named "" gets Glance's empty `next` (its falsy marker makes no
+        // link), which ends a client's walk: a link without a marker would start it over.
+        const last = found[found.length - 1]!.namespace.namespace;
+        body.next = last === '' ? '' : pagingLink('/v2/metadefs/namespaces', pairs, last);
+      }
       body.schema = '/v2/schemas/metadefs/namespaces';
       body.first = pagingLink('/v2/metadefs/namespaces', pairs);
       return sendPage(reply, body);
