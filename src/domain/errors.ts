@@ -258,7 +258,8 @@ const table = {
   IMPORT_ACTIVE_TASK: { status: 409, message: () => 'Image has active task' },
   IMPORT_LOCK_LOST: { status: 409, message: (id: string) => `New operation on image '${id}' is not permitted as prior operation is still in progress` },
   IMPORT_BOOLEAN: { status: 400, message: (field: string) => `'${field}' must be boolean value only` },
-  IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE: { status: 400, message: () => 'All_stores_must_succeed can only be set with enabled_backends None' },
+  // Glance's sentence ends with the request's uri (a slip of its format string: None for most methods).
+  IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE: { status: 400, message: (uri: string) => `All_stores_must_succeed can only be set with enabled_backends ${uri}` },
   IMPORT_URI_FILTERED: { status: 400, message: (uri: string) => `URI for web-download does not pass filtering: ${uri}` },
   LOCATION_URI_FILTERED: { status: 400, message: (uri: string) => `URI for add location does not pass filtering: ${uri}` },
   IMPORT_ALREADY_IN_STORE: { status: 400, message: (store: string) => `Image is already present at store '${store}'` },

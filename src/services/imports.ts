@@ -55,7 +55,8 @@ export class ImportService {
     // otherwise, a task as in Glance: a copy's succeeds (the image is still active); another method's
     // fails ("None of the uploads finished!") and puts the image back.
     if (backend.length === 0 && method === 'copy-image' && request.all_stores === true) return {};
-    if (request.all_stores_must_succeed === false && !this.deps.stores.multistore) throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE');
+    if (request.all_stores_must_succeed === false && !this.deps.stores.multistore)
+      throw gazeError('IMPORT_ALL_STORES_MUST_SUCCEED_SINGLE', pyStr(request.method.uri ?? null));
     const stageHost = stagedElsewhere(image, this.opts.staging);
     if (method === 'glance-direct' && stageHost) return { forwardTo: stageHost };
     // The image is uploading from the start of its stage: while the stage is still written (through

@@ -177,8 +177,9 @@ test('import: every synchronous check of the spec, with its status and message',
   expectError(
     await importImage(queued.id, { method: { name: 'web-download', uri: files.url('/x') }, all_stores_must_succeed: false }, alice),
     400,
-    'All_stores_must_succeed can only be set with enabled_backends None',
+    `All_stores_must_succeed can only be set with enabled_backends ${files.url('/x')}`,
   );
+
   for (const uri of ['file:///etc/passwd', 'ftp://127.0.0.1/x', `http://127.0.0.1:1/x`, 'http:///nohost', undefined]) {
     expectError(
       await importImage(queued.id, { method: { name: 'web-download', uri } }, alice),
