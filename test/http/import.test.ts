@@ -673,3 +673,32 @@ test("a legacy import task names its writer on the image while it saves, as an u
   assert.equal(done.size, 2);
   assert.ok(!(UPLOAD_NODE in done.properties), 'the writer is forgotten once the data is in');
 });
+
+test('an expired task: gone from the lists, still read by an admin by its id and usable as its marker (Glance ignores the expiry there)', async () => {
+  const { tasks } = gaze.app.deps;
+  const hour = 3600_000;
+  const expired = taskRow({
+    id: crypto.randomUUID(),
+    status: 'success',
+    owner: 'elsewhere',
+    expires_at: nowTimestamp(new Date(Date.now() - hour)),
+    created_at: nowTimestamp(new Date(Date.now() - 2 * hour)),
+  });
+  const later = taskRow({
+    id: crypto.randomUUID(),
+    status: 'success',
+    owner: 'elsewhere',
+    expires_at: nowTimestamp(new Date(Date.now() + hour)),
+    created_at: nowTimestamp(new Date(Date.now() - hour)),
+  });
+  await tasks.insert(expired);
+  await tasks.insert(later);
+  const shown = await api.get(`/v2/tasks/${expired.id}`);
+  assert.equal(shown.status, 200, shown.text);
+  assert.equal(shown.json.id, expired.id);
+  const listed = (await api.get('/v2/tasks?limit=1000')).json.tasks.map((t: any) => t.id);
+  assert.ok(listed.includes(later.id) && !listed.includes(expired.id));
+  const after = await api.get(`/v2/tasks?sort_dir=asc&limit=1000&marker=${expired.id}`);
+  assert.equal(after.status, 200, after.text);
+  assert.ok(after.json.tasks.some((t: any) => t.id === later.id));
+});

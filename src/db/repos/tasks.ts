@@ -50,10 +50,10 @@ export class TasksRepo {
     await this.k.insertInto('tasks').values(row).execute();
   }
 
-  /** A visible task: not deleted and not expired. */
-  async get(id: string): Promise<TaskRow | null> {
+  /** A visible task: not deleted, and not expired unless `expiredToo`. */
+  async get(id: string, opts: { expiredToo?: boolean } = {}): Promise<TaskRow | null> {
     const row = await this.k.selectFrom('tasks').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
-    if (!row || (row.expires_at !== null && row.expires_at <= nowTimestamp())) return null;
+    if (!row || (!opts.expiredToo && row.expires_at !== null && row.expires_at <= nowTimestamp())) return null;
     return row;
   }
 
