@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,6 +57,17 @@ export class HttpTimeoutError extends Error {
   }
 }
 
+/**
+ * A connection error after the response began reaches the request, not the response, and Node's parser
+ * then ends a body framed by the connection's close as if it were complete: a reset mid-body would pass
+ * for the end of the data. This fails such a body instead.
+ */
+export function failBodyOnConnectionError(req: ClientRequest, res: IncomingMessage): void {
+  req.on('error', (err) => {
+    if (!res.complete) res.destroy(err);
+  });
+}
+
 function asBody(res: IncomingMessage): ResponseBody {
   // Errors reach whoever reads the body; without a reader they must not be unhandled events.
   res.on('error', () => {});
@@ -81,6 +92,7 @@ export function request(url: string | URL, opts: HttpRequestOptions & { agents?:
     let timer: NodeJS.Timeout | undefined;
     const req = (secure ? httpsRequest : httpRequest)(target, { method: opts.method ?? 'GET', headers: opts.headers, agent, signal: opts.signal }, (res) => {
       if (timer) clearTimeout(timer);
+      failBodyOnConnectionError(req, res);
       resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: asBody(res) });
     });
     req.on('error', (err) => {

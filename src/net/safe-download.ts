@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { timerMs } from '../domain/time.ts';
 import type { Readable } from 'node:stream';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { failBodyOnConnectionError } from './http-client.ts';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/index.ts';
 import { addressPassesFilter, checkUri, uriFilterFromConfig, type UriFilterOptions } from './uri-filter.ts';
@@ -203,6 +204,7 @@ async function fetchOnce(
         res.on('error', () => {
           /* reported through the body guard */
         });
+        failBodyOnConnectionError(req, res);
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
       },
     );

@@ -378,12 +378,20 @@ test('web-download from hostile sources ends with the image queued and the reaso
   files.routes.set('/silent', () => {
     /* never answers */
   });
+  // No length and no chunks: the body ends with the connection, and a reset is no end of it.
+  files.routes.set('/reset-unframed', (res) => {
+    const socket = res.socket!;
+    socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n');
+    socket.write(Buffer.alloc(100_000));
+    setTimeout(() => socket.resetAndDestroy(), 50);
+  });
   const cases: Array<[string, RegExp]> = [
     ['/missing', /HTTP status 404/],
     ['/redirect-out', /Redirect to disallowed URL: http:\/\/127\.0\.0\.1:1\/elsewhere/],
     ['/too-big', /too large|larger than|exceeds/i],
     ['/cut', /different from expected|closed|ended/i],
     ['/silent', /no response from 127\.0\.0\.1:\d+ within 1000 ms/],
+    ['/reset-unframed', /connection closed after 100000 bytes before the body was complete/],
   ];
   const ids = await Promise.all(
     cases.map(async ([route]) => {
