@@ -2,7 +2,7 @@
 // oslo.config's letter says otherwise: sections Glance reads nothing in, a store's section left
 // behind, lists oslo.config would split otherwise.
 
-import { osloPlainList } from './values.ts';
+import { osloPlainList, unquote } from './values.ts';
 import { OPTIONS } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 
@@ -65,6 +65,20 @@ export function warnIfOsloListDiffers(section: string, option: string, text: str
   warnings.push(
     `[${section}] ${option}: Glance (oslo.config) reads this list as ${pythonList(glance)}, keeping its brackets, quotes or empty ` +
       `items as written; Gaze reads ${pythonList(value)}. Write it as plain comma-separated items so that both read the same.`,
+  );
+}
+
+/**
+ * A list Glance declares with brackets (oslo.config's bounds=True) cannot be read by Glance without them,
+ * empty included ("Value should start with \"[\""): it fails when it first reads the option. Gaze reads
+ * what was written, and says so.
+ */
+export function warnIfBracketsMissing(section: string, option: string, text: string, warnings: string[]): void {
+  const written = unquote(text).trim();
+  if (written.startsWith('[')) return;
+  warnings.push(
+    `[${section}] ${option}: Glance (oslo.config) reads this list only in brackets and fails on it when it first reads the option ` +
+      `(for the import filter: every web-download and http location is refused); Gaze reads it as written. Write it as [${written}] so that both read the same.`,
   );
 }
 

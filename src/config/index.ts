@@ -6,7 +6,7 @@ import { parseValue, unquote } from './values.ts';
 import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 import { envLayer, overrideLayer, readLayer, type Layer, type RawSections } from './layers.ts';
-import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, warnIfOsloListDiffers } from './glance-reading.ts';
+import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, warnIfBracketsMissing, warnIfOsloListDiffers } from './glance-reading.ts';
 
 export { ConfigError } from './errors.ts';
 export { configFiles } from './sources.ts';
@@ -46,8 +46,9 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
 
-/** oslo.config's IntOpt bounds, in its words. */
+/** oslo.config's IntOpt bounds, and those of an integer list's items, in its words. */
 function checkBounds(spec: OptionSpec, value: unknown): void {
+  if (Array.isArray(value)) return value.forEach((item) => checkBounds(spec, item));
   if (typeof value !== 'number') return;
   if (spec.min !== undefined && value < spec.min) throw new Error(`${value} is not valid: Should be greater than or equal to ${spec.min}`);
   if (spec.max !== undefined && value > spec.max) throw new Error(`${value} is not valid: Should be less than or equal to ${spec.max}`);
@@ -157,6 +158,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         value = spec.type === 'int' && unquote(text).trim() === '' ? spec.default : parseValue(spec.type, text);
         checkBounds(spec, value);
         if (spec.type === 'list' && !spec.bracketed) warnIfOsloListDiffers(section, option, text, value as string[], warnings);
+        if (spec.bracketed) warnIfBracketsMissing(section, option, text, warnings);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);

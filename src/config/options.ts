@@ -14,7 +14,10 @@ export interface OptionSpec {
   secret?: boolean;
   /** A list Glance declares with `bounds=True`: written in `[ ]`, its items' quotes removed. */
   bracketed?: boolean;
-  /** An integer's bounds, as oslo.config's IntOpt checks them (Glance stops at start outside them). */
+  /**
+   * An integer's bounds, as oslo.config's IntOpt checks them (Glance stops at start outside them); of an
+   * integer list, each item's (Glance fails when it first reads the option: Gaze stops at start).
+   */
   min?: number;
   max?: number;
 }
@@ -355,8 +358,9 @@ export const OPTIONS = {
     disallowed_schemes: { type: 'list', default: [], bracketed: true },
     allowed_hosts: { type: 'list', default: [], bracketed: true },
     disallowed_hosts: { type: 'list', default: [], bracketed: true },
-    allowed_ports: { type: 'intlist', default: [80, 443], bracketed: true },
-    disallowed_ports: { type: 'intlist', default: [], bracketed: true },
+    // Ports, each from 1 to 65535 (Glance's item type): another refuses every web-download there.
+    allowed_ports: { type: 'intlist', default: [80, 443], bracketed: true, min: 1, max: 65535 },
+    disallowed_ports: { type: 'intlist', default: [], bracketed: true, min: 1, max: 65535 },
     // Gaze: refuse destinations that are not on the public internet (loopback, private, link-local and
     // metadata, CGNAT, unique-local, multicast, reserved) unless allowed_hosts lists the host, the
     // address or a network (CIDR) holding it. Glance has no such default; false restores its behaviour.

@@ -54,7 +54,7 @@ test('Glance option names are read from the INI file; Glance options Gaze lacks 
     `[DEFAULT]
 bind_port = 9393
 image_size_cap = 1024
-enabled_import_methods = glance-direct, web-download
+enabled_import_methods = [glance-direct, web-download]
 show_image_direct_url = True
 bogus_option = 1
 scrub_pool_size = 4
@@ -638,4 +638,44 @@ test('a database connection or transport_url that cannot be used stops start-up 
       return true;
     },
   );
+});
+
+test('a list Glance declares with brackets is read without them too, with a warning that Glance cannot; port lists hold ports', () => {
+  withFile(
+    `[DEFAULT]
+enabled_import_methods = glance-direct
+
+[import_filtering_opts]
+allowed_hosts =
+allowed_ports = [19496, 443]
+disallowed_ports = 8080
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.deepEqual(config.get('DEFAULT', 'enabled_import_methods'), ['glance-direct']);
+      assert.deepEqual(config.get('import_filtering_opts', 'allowed_hosts'), []);
+      assert.deepEqual(config.get('import_filtering_opts', 'allowed_ports'), [19496, 443]);
+      assert.deepEqual(config.get('import_filtering_opts', 'disallowed_ports'), [8080]);
+      assert.deepEqual(
+        config.warnings.map((w) => w.replace(/:.*Write it as/, ': … Write it as')),
+        [
+          '[DEFAULT] enabled_import_methods: … Write it as [glance-direct] so that both read the same.',
+          '[import_filtering_opts] allowed_hosts: … Write it as [] so that both read the same.',
+          '[import_filtering_opts] disallowed_ports: … Write it as [8080] so that both read the same.',
+        ],
+      );
+      assert.match(config.warnings[0]!, /Glance \(oslo\.config\) reads this list only in brackets/);
+    },
+  );
+  for (const [ports, reason] of [
+    ['[80, 70000]', /70000 is not valid: Should be less than or equal to 65535/],
+    ['[0]', /0 is not valid: Should be greater than or equal to 1/],
+  ] as const) {
+    withFile(`[import_filtering_opts]\nallowed_ports = ${ports}\n`, (file) => {
+      assert.throws(
+        () => loadConfig(file, {}),
+        (err: Error) => err instanceof ConfigError && reason.test(err.message) && /allowed_ports/.test(err.message),
+      );
+    });
+  }
 });
