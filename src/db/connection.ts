@@ -66,6 +66,9 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
   if (engine === 'postgresql') {
     const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
     const pool = new (loadPg().Pool)({ connectionString: url, max: maxConnections });
+    // An idle connection the server ended (a restart, an administrator, an idle timeout) is reported
+    // here; the pool has dropped it and opens another when next needed. Unheard, it would end the process.
+    pool.on('error', () => {});
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };

@@ -57,3 +57,35 @@ forEachEngine((engine) => {
     }
   });
 });
+
+forEachEngine((engine) => {
+  if (engine.name === 'sqlite') return;
+  test('idle connections the server ends (a DBA, a restart, an idle timeout) are dropped, and the next query opens another', async () => {
+    const url = await engine.url();
+    const db = openDatabase(url, { maxConnections: 3 });
+    const admin = openDatabase(url, { maxConnections: 1 });
+    try {
+      const idle = sql<{ n: number }>`select 1 as n`;
+      await Promise.all(Array.from({ length: 3 }, () => idle.execute(db.kysely)));
+      // Every other session of this database is ended by the server.
+      if (engine.name === 'postgresql') {
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(admin.kysely);
+      } else {
+        const { rows } = await sql<{ id: number }>`select id from information_schema.processlist where db = database() and id <> connection_id()`.execute(
+          admin.kysely,
+        );
+        assert.ok(rows.length >= 1);
+        for (const { id } of rows) await sql.raw(`kill ${Number(id)}`).execute(admin.kysely);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A query that meets a dead connection may fail; one after it runs on a new one.
+      const results = await Promise.allSettled(Array.from({ length: 3 }, () => idle.execute(db.kysely)));
+      assert.ok(results.length === 3);
+      const again = await idle.execute(db.kysely);
+      assert.equal(Number(again.rows[0]!.n), 1);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
+  });
+});
