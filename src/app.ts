@@ -59,7 +59,7 @@ import { FormatCheckService } from './services/format-check.ts';
 import { makeContext } from './auth/context.ts';
 import { downloadOptionsFromConfig } from './net/safe-download.ts';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { configuredParts, databasePoolSize, databaseUrl, whenDatabaseReachable } from './configured-parts.ts';
+import { configuredParts, databaseOptions, databaseUrl, whenDatabaseReachable } from './configured-parts.ts';
 
 export interface App {
   server: FastifyInstance;
@@ -83,7 +83,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const metrics = new Metrics();
   const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas } =
     await configuredParts(config, log, metrics);
-  const db = openDatabase(databaseUrl(config), { maxConnections: databasePoolSize(config) });
+  const db = openDatabase(databaseUrl(config), databaseOptions(config));
   const applied = await whenDatabaseReachable(config, log, () => syncSchema(db));
   if (applied.length) log.info(`database schema upgraded: applied ${applied.join(', ')}`);
   // Before anything is stamped: every node writes times on the database server's clock.

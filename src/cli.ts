@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
-import { configuredParts, databaseUrl, scrubTime } from './configured-parts.ts';
+import { configuredParts, databaseOptions, databaseUrl, scrubTime } from './configured-parts.ts';
 import { runCacheCommand } from './cache/command.ts';
 import { ImagesRepo } from './db/repos/images.ts';
 import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
@@ -15,7 +15,7 @@ import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { withoutPasswords } from './util/redact.ts';
+import { databaseUrlShown } from './db/connection-url.ts';
 import { dbSync, serve } from './serve.ts';
 import { shownValue } from './config/shown.ts';
 
@@ -43,17 +43,17 @@ class UsageError extends Error {}
  */
 async function openSyncedDatabase(config: Config): Promise<Db> {
   const url = databaseUrl(config);
-  const db = openDatabase(url, { mustExist: true });
+  const db = openDatabase(url, { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
   let pending: string[];
   try {
     pending = await pendingMigrations(db);
   } catch (err) {
     await db.close();
-    throw new Error(`cannot read the database ${withoutPasswords(url)}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot read the database ${databaseUrlShown(url)}: ${(err as Error).message}`, { cause: err });
   }
   if (pending.length) {
     await db.close();
-    throw new Error(`the database ${withoutPasswords(url)} does not have Gaze's schema (${pending.length} migrations to apply): run \`gaze db sync\` first`);
+    throw new Error(`the database ${databaseUrlShown(url)} does not have Gaze's schema (${pending.length} migrations to apply): run \`gaze db sync\` first`);
   }
   return db;
 }

@@ -1,6 +1,6 @@
 import { boolOption, ConfigError, type Config } from './config/index.ts';
 import { timerMs } from './domain/time.ts';
-import { withoutPasswords } from './util/redact.ts';
+import { databaseUrlShown } from './db/connection-url.ts';
 import { StoreRegistry } from './stores/registry.ts';
 import { Policy, withPolicyAdmin } from './auth/policy.ts';
 import { policyFiles } from './auth/policy-files.ts';
@@ -18,7 +18,7 @@ import { AmqpNotificationDriver, amqpUrls, tlsVersions, transportQuery } from '.
 import { GLANCE_OPTION_NAMES } from './config/glance-option-names.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
-import { engineOf, whenReachable } from './db/connection.ts';
+import { checkConnection, engineOf, whenReachable } from './db/connection.ts';
 import { readPemFile } from './net/tls-fetch.ts';
 import type { ConnectionOptions } from 'node:tls';
 
@@ -32,9 +32,10 @@ export function databaseUrl(config: Config): string {
     config.refuse(
       'database',
       'connection',
-      `unsupported scheme in '${withoutPasswords(url)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`,
+      `unsupported scheme in '${databaseUrlShown(url)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`,
     );
   }
+  refusedIfThrows(config, 'database', 'connection', () => checkConnection(url));
   return url;
 }
 
@@ -43,6 +44,12 @@ export function databaseUrl(config: Config): string {
  * for the one not set; as SQLAlchemy reads them, a max_pool_size of 0 and a negative max_overflow mean
  * no limit), or Gaze's 10 when neither is set.
  */
+/** How the database is opened: the pool's size and oslo.db's MySQL session mode. */
+export function databaseOptions(config: Config): { maxConnections?: number; mysqlSqlMode: string | null } {
+  const mode = config.get('database', 'mysql_sql_mode');
+  return { maxConnections: databasePoolSize(config), mysqlSqlMode: mode === null || mode.trim() === '' ? null : mode };
+}
+
 export function databasePoolSize(config: Config): number | undefined {
   const size = config.get('database', 'max_pool_size');
   const overflow = config.get('database', 'max_overflow');

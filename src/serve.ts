@@ -3,11 +3,11 @@ import type { Server } from 'node:http';
 import type { Config } from './config/index.ts';
 import { shownValue } from './config/shown.ts';
 import { createApp } from './app.ts';
-import { configuredParts, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
+import { configuredParts, databaseOptions, databaseUrl, pasteFlavor, whenDatabaseReachable } from './configured-parts.ts';
 import { openDatabase, syncSchema } from './db/connection.ts';
 import { startHashWorkers } from './ingest/hashing.ts';
 import { createLogger, logOptions, reopenLogFile, type Logger } from './util/logger.ts';
-import { withoutPasswords } from './util/redact.ts';
+import { databaseUrlShown } from './db/connection-url.ts';
 import { timerMs } from './domain/time.ts';
 import { answerSupervisor, ownMetrics, serveMetrics, workersMetrics, type MetricsSource } from './util/metrics.ts';
 
@@ -206,11 +206,11 @@ async function startMetrics(config: Config, source: MetricsSource, log: Logger):
 /** Creates or upgrades the schema; `report` is told what was applied (`gaze db sync` prints it). */
 export async function dbSync(config: Config, log: Logger, report?: (line: string) => void): Promise<void> {
   const url = databaseUrl(config);
-  const db = openDatabase(url);
+  const db = openDatabase(url, { mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
   try {
     // As glance-manage through oslo.db: a database still starting is waited for.
     const applied = await whenDatabaseReachable(config, log, () => syncSchema(db)).catch((err: unknown) => {
-      throw new Error(`cannot bring the database ${withoutPasswords(url)} to Gaze's schema: ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot bring the database ${databaseUrlShown(url)} to Gaze's schema: ${(err as Error).message}`, { cause: err });
     });
     if (applied.length) log.info(`database schema upgraded: applied ${applied.join(', ')}`);
     report?.(applied.length ? `gaze: applied ${applied.join(', ')}` : 'gaze: database schema is up to date');

@@ -167,6 +167,8 @@ export const OPTIONS = {
         ['database', 'sqlalchemy_max_overflow'],
       ],
     },
+    // oslo.db's SQL mode of each MySQL session; empty: the server's own.
+    mysql_sql_mode: { type: 'string', default: 'TRADITIONAL' },
     // oslo.db's wait for the server at start: attempts (-1: no end) and seconds between them.
     max_retries: {
       type: 'int',

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { withoutPasswords } from '../util/redact.ts';
+import { databaseUrlShown, parseDatabaseUrl } from './connection-url.ts';
+import { mysqlOptions, postgresOptions } from './client-options.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
@@ -32,25 +33,42 @@ function loadPg(): typeof import('pg') {
 }
 
 /**
+ * The engine a `[database] connection` names by its scheme; null for none Gaze has:
  * `sqlite:////abs/path.db` (SQLAlchemy's form: four slashes for an absolute path), `sqlite://` for memory,
  * `postgresql://user:pw@host:port/db` (`postgresql+psycopg2://` is accepted too), or MySQL/MariaDB as
- * Glance writes it: `mysql+pymysql://user:pw@host:port/db` (or `mysql://`).
+ * Glance writes it: `mysql+pymysql://user:pw@host:port/db` (or `mysql://`, `mariadb+pymysql://`).
  */
-/** The engine a `[database] connection` names by its scheme; null for none Gaze has. */
 export function engineOf(connection: string): Engine | null {
   if (connection.startsWith('sqlite:')) return 'sqlite';
   if (/^postgres(ql)?(\+\w+)?:\/\//.test(connection)) return 'postgresql';
-  if (/^mysql(\+\w+)?:\/\//.test(connection)) return 'mysql';
+  if (/^(mysql|mariadb)(\+\w+)?:\/\//.test(connection)) return 'mysql';
   return null;
 }
 
+/** Throws an Error saying why a connection of an engine Gaze has cannot be used (before anything opens it). */
+export function checkConnection(connection: string): void {
+  const url = parseDatabaseUrl(connection);
+  const engine = engineOf(connection);
+  if (engine === 'sqlite' && (url.host !== null || url.username !== null || url.port !== null)) {
+    throw new Error(`invalid SQLite URL '${databaseUrlShown(connection)}': write sqlite:///relative/path.db or sqlite:////absolute/path.db`);
+  }
+  // The client's options: an unknown sslmode, a certificate file that cannot be read.
+  if (engine === 'postgresql') postgresOptions(url, 1);
+  if (engine === 'mysql') mysqlOptions(url, 1);
+}
+
 /** `mustExist`: a SQLite file is opened, never created (commands other than `db sync` and `serve`). */
-export function openDatabase(connection: string, opts: { maxConnections?: number; mustExist?: boolean } = {}): Db {
+export function openDatabase(
+  connection: string,
+  opts: { maxConnections?: number; mustExist?: boolean; /** oslo.db's; null sets none. */ mysqlSqlMode?: string | null } = {},
+): Db {
   const maxConnections = opts.maxConnections ?? 10;
   const engine = engineOf(connection);
+  if (engine !== null) checkConnection(connection);
   if (engine === 'sqlite') {
-    const rest = connection.replace(/^sqlite:\/\//, '');
-    const file = rest === '' || rest === '/:memory:' ? ':memory:' : rest.replace(/^\//, '');
+    // SQLAlchemy's database part: a relative path, an absolute one (`////abs`), or none for memory; the
+    // query's options (pysqlite's) are not part of the file's name.
+    const file = parseDatabaseUrl(connection).database ?? ':memory:';
     if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new Error(`the database file ${path.resolve(file)} does not exist: run \`gaze db sync\` first`);
     }
@@ -64,8 +82,7 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (engine === 'postgresql') {
-    const url = connection.replace(/^postgres(ql)?(\+\w+)?:/, 'postgresql:');
-    const pool = new (loadPg().Pool)({ connectionString: url, max: maxConnections });
+    const pool = new (loadPg().Pool)(postgresOptions(parseDatabaseUrl(connection), maxConnections));
     // An idle connection the server ended (a restart, an administrator, an idle timeout) is reported
     // here; the pool has dropped it and opens another when next needed. Unheard, it would end the process.
     pool.on('error', () => {});
@@ -73,24 +90,15 @@ export function openDatabase(connection: string, opts: { maxConnections?: number
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
-  if (engine === 'mysql') return openMysql(connection, maxConnections);
-  throw new Error(`unsupported [database] connection '${withoutPasswords(connection)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
+  if (engine === 'mysql') return openMysql(connection, maxConnections, opts.mysqlSqlMode === undefined ? 'TRADITIONAL' : opts.mysqlSqlMode);
+  throw new Error(`unsupported [database] connection '${databaseUrlShown(connection)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
 }
 
-function openMysql(connection: string, maxConnections: number): Db {
-  const url = new URL(connection.replace(/^mysql(\+\w+)?:/, 'mysql:'));
-  // Query parameters as SQLAlchemy's: `unix_socket` is honoured; `charset` is always utf8mb4 here.
-  const socketPath = url.searchParams.get('unix_socket') ?? undefined;
+function openMysql(connection: string, maxConnections: number, sqlMode: string | null): Db {
   const { createPool } = require('mysql2') as typeof import('mysql2');
   const pool = createPool({
-    host: url.hostname || '127.0.0.1',
-    port: url.port ? Number(url.port) : 3306,
-    socketPath,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
-    // mysql2's 0 is no limit.
-    connectionLimit: Number.isFinite(maxConnections) ? maxConnections : 0,
+    // mysql2's 0 is no limit. The query's `charset` is always utf8mb4 here.
+    ...mysqlOptions(parseDatabaseUrl(connection), Number.isFinite(maxConnections) ? maxConnections : 0),
     charset: 'utf8mb4',
     // affectedRows counts the rows a WHERE matched, as on the other engines (not only the changed ones):
     // a guarded update that rewrites a row with equal values still reports that it found it.
@@ -108,6 +116,8 @@ function openMysql(connection: string, maxConnections: number): Db {
         await conn.executeQuery(CompiledQuery.raw(`SET NAMES utf8mb4 COLLATE ${MYSQL_COLLATION}`));
         // JSON_ARRAYAGG (an image's properties in one column) is cut at this length, 1 MiB by default.
         await conn.executeQuery(CompiledQuery.raw('SET SESSION group_concat_max_len = 67108864'));
+        // oslo.db's mysql_sql_mode (TRADITIONAL): a value too long for its column is an error, not cut.
+        if (sqlMode !== null) await conn.executeQuery(CompiledQuery.raw('SET SESSION sql_mode = ?', [sqlMode]));
       },
     }),
   });
@@ -144,6 +154,7 @@ class TransactionalDdlSqliteDialect extends SqliteDialect {
  * schema again and finds it done.
  */
 export async function syncSchema(db: Db): Promise<string[]> {
+  await refuseForeignSchema(db);
   const migrator = new Migrator({ db: db.kysely, provider: migrationProvider });
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
@@ -167,6 +178,18 @@ export async function syncSchema(db: Db): Promise<string[]> {
     if (error) throw error;
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
+}
+
+/**
+ * A database that already holds tables of the same names without Gaze's migrations (Glance's own, made by
+ * glance-manage db_sync) is refused before anything is written to it: Gaze keeps its images in a
+ * database of its own.
+ */
+async function refuseForeignSchema(db: Db): Promise<void> {
+  const tables = new Set((await db.kysely.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name));
+  if (tables.has('kysely_migration') || !tables.has('images')) return;
+  const whose = tables.has('alembic_version') ? "Glance's schema (glance-manage db_sync made it)" : 'an `images` table of another application';
+  throw new Error(`the database holds ${whose}: Gaze needs a database of its own (create an empty one and name it in [database] connection)`);
 }
 
 /** The migrations this database has yet to apply (all of them for an empty one); nothing is created. */

@@ -1,0 +1,182 @@
+// [database] as an operator's glance-api.conf writes it: oslo.db's pool and session options, the
+// connection URL as SQLAlchemy reads it, and the database the schema goes into.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sql } from 'kysely';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../src/config/index.ts';
+import { databasePoolSize } from '../../src/configured-parts.ts';
+import { checkConnection, openDatabase, syncSchema } from '../../src/db/connection.ts';
+import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
+import { mysqlOptions, postgresOptions } from '../../src/db/client-options.ts';
+import { forEachEngine } from '../helpers/databases.ts';
+
+function poolSizeOf(lines: string): number | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-pool-'));
+  try {
+    writeFileSync(path.join(dir, 'gaze.conf'), `[database]\n${lines}\n`);
+    return databasePoolSize(loadConfig(path.join(dir, 'gaze.conf'), {}));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('max_pool_size and max_overflow: their sum, with oslo.db defaults for the one not set; 10 when neither is', () => {
+  assert.equal(poolSizeOf(''), undefined);
+  assert.equal(poolSizeOf('max_pool_size = 3\nmax_overflow = 2'), 5);
+  assert.equal(poolSizeOf('max_pool_size = 3'), 53);
+  assert.equal(poolSizeOf('max_overflow = 0'), 5);
+  assert.equal(poolSizeOf('max_pool_size = 0'), Infinity, "oslo.db's 0: no limit");
+  assert.equal(poolSizeOf('max_pool_size = 3\nmax_overflow = -1'), Infinity, "SQLAlchemy's -1: no limit to the overflow");
+  assert.throws(
+    () => poolSizeOf('max_pool_size = -1'),
+    (err: unknown) => err instanceof ConfigError && /max_pool_size: must be 0 \(no limit\) or more/.test(err.message),
+  );
+});
+
+forEachEngine((engine) => {
+  if (engine.name === 'sqlite') return; // one connection, whatever the options
+  test('a pool of 3 opens no more than 3 connections for 8 queries at once, and all of them run', async () => {
+    const db = openDatabase(await engine.url(), { maxConnections: 3 });
+    try {
+      const sleep = engine.name === 'postgresql' ? sql`select pg_sleep(0.2)` : sql`select sleep(0.2)`;
+      let peak = 0;
+      let queued = 0;
+      const sampler = setInterval(() => {
+        const usage = db.poolUsage();
+        peak = Math.max(peak, usage.total);
+        queued = Math.max(queued, usage.waiting);
+      }, 5);
+      const results = await Promise.all(Array.from({ length: 8 }, () => sleep.execute(db.kysely)));
+      clearInterval(sampler);
+      assert.equal(results.length, 8);
+      assert.equal(db.poolUsage().max, 3);
+      assert.ok(peak <= 3 && peak >= 2, `connections open at once: ${peak}`);
+      assert.ok(queued >= 1, 'the other queries waited for a connection');
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+forEachEngine((engine) => {
+  if (engine.name === 'sqlite') return;
+  test('idle connections the server ends (a DBA, a restart, an idle timeout) are dropped, and the next query opens another', async () => {
+    const url = await engine.url();
+    const db = openDatabase(url, { maxConnections: 3 });
+    const admin = openDatabase(url, { maxConnections: 1 });
+    try {
+      const idle = sql<{ n: number }>`select 1 as n`;
+      await Promise.all(Array.from({ length: 3 }, () => idle.execute(db.kysely)));
+      // Every other session of this database is ended by the server.
+      if (engine.name === 'postgresql') {
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(admin.kysely);
+      } else {
+        const { rows } = await sql<{ id: number }>`select id from information_schema.processlist where db = database() and id <> connection_id()`.execute(
+          admin.kysely,
+        );
+        assert.ok(rows.length >= 1);
+        for (const { id } of rows) await sql.raw(`kill ${Number(id)}`).execute(admin.kysely);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A query that meets a dead connection may fail; one after it runs on a new one.
+      const results = await Promise.allSettled(Array.from({ length: 3 }, () => idle.execute(db.kysely)));
+      assert.ok(results.length === 3);
+      const again = await idle.execute(db.kysely);
+      assert.equal(Number(again.rows[0]!.n), 1);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
+  });
+});
+
+test("connection URLs as SQLAlchemy's make_url reads them: passwords with / and #, an empty host, IPv6, the query", () => {
+  const parts = (text: string) => {
+    const u = parseDatabaseUrl(text);
+    return [u.username, u.password, u.host, u.port, u.database, Object.fromEntries(u.query)];
+  };
+  assert.deepEqual(parts('mysql+pymysql://gaze:s3c#ret/pw@127.0.0.1:3306/glance?charset=utf8&unix_socket=/x/y.sock'), [
+    'gaze',
+    's3c#ret/pw',
+    '127.0.0.1',
+    3306,
+    'glance',
+    { charset: 'utf8', unix_socket: '/x/y.sock' },
+  ]);
+  assert.deepEqual(parts('mysql+pymysql://gaze:pw@/gaze?unix_socket=/run/mysqld.sock'), [
+    'gaze',
+    'pw',
+    null,
+    null,
+    'gaze',
+    { unix_socket: '/run/mysqld.sock' },
+  ]);
+  assert.deepEqual(parts('mysql+pymysql://gaze:pa%40ss+x@[::1]:3306/gl%20ance'), ['gaze', 'pa@ss+x', '::1', 3306, 'gl%20ance', {}]);
+  assert.deepEqual(parts('postgresql://u@/db?host=/tmp/dir&port=5433'), ['u', null, null, null, 'db', { host: '/tmp/dir', port: '5433' }]);
+  assert.deepEqual(parts('sqlite:///rel.db?timeout=5'), [null, null, null, null, 'rel.db', { timeout: '5' }]);
+  assert.deepEqual(parts('sqlite:////abs/x.db'), [null, null, null, null, '/abs/x.db', {}]);
+  assert.deepEqual(parts('sqlite://'), [null, null, null, null, null, {}]);
+  assert.throws(() => parseDatabaseUrl('postgresql://u:p@h:/db'), /port '' is not a number/);
+  // what the clients are given
+  const socket = mysqlOptions(parseDatabaseUrl('mysql+pymysql://gaze:pw@/gaze?unix_socket=/run/mysqld.sock&connect_timeout=5'), 3);
+  assert.deepEqual([socket.socketPath, socket.user, socket.password, socket.database, socket.connectTimeout], ['/run/mysqld.sock', 'gaze', 'pw', 'gaze', 5000]);
+  assert.equal(mysqlOptions(parseDatabaseUrl('mysql://u:p@[::1]:3307/g'), 3).host, '::1');
+  const pg = postgresOptions(parseDatabaseUrl('postgresql+psycopg2://u:p%2Fq@db.example:6432/glance?host=/run/postgresql&application_name=gaze'), 4);
+  assert.deepEqual(
+    [pg.user, pg.password, pg.host, pg.port, pg.database, pg.application_name, pg.ssl],
+    ['u', 'p/q', '/run/postgresql', 6432, 'glance', 'gaze', false],
+  );
+});
+
+test("a URL's password is masked wherever it ends; URLs Gaze cannot use are refused with the reason before anything opens", () => {
+  for (const [url, shown] of [
+    ['mysql+pymysql://gaze:Sec,ret99@127.0.0.1:3306/gaze', 'mysql+pymysql://gaze:****@127.0.0.1:3306/gaze'],
+    ['postgresql://gaze:Sec/ret99@h/gaze?sslmode=disable', 'postgresql://gaze:****@h/gaze?sslmode=disable'],
+    ['mysql://gaze:s3c#ret@h/g', 'mysql://gaze:****@h/g'],
+    ['sqlite:////abs/x.db', 'sqlite:////abs/x.db'],
+  ]) {
+    assert.equal(databaseUrlShown(url!), shown);
+  }
+  assert.throws(() => checkConnection('sqlite://host/x.db'), /invalid SQLite URL 'sqlite:\/\/host\/x\.db'/);
+  assert.throws(() => checkConnection('postgresql://u:secret@h/db?sslmode=verify'), /invalid sslmode value: "verify"/);
+  assert.throws(
+    () => checkConnection('mysql+pymysql://u:secret@h/db?ssl_ca=/nonexistent/ca.pem'),
+    (err: Error) => /ssl_ca \/nonexistent\/ca\.pem cannot be read: ENOENT/.test(err.message) && !err.message.includes('secret'),
+  );
+  const tls = postgresOptions(parseDatabaseUrl('postgresql://u@h/db?sslmode=require'), 1).ssl;
+  assert.deepEqual(tls, { cert: undefined, key: undefined, rejectUnauthorized: false });
+});
+
+forEachEngine((engine) => {
+  test("a database holding Glance's tables is refused before anything is written to it", async () => {
+    const db = openDatabase(await engine.url());
+    try {
+      await sql`create table alembic_version (version_num varchar(32) not null)`.execute(db.kysely);
+      await sql`create table images (id varchar(36) not null primary key)`.execute(db.kysely);
+      await assert.rejects(syncSchema(db), /the database holds Glance's schema \(glance-manage db_sync made it\): Gaze needs a database of its own/);
+      const tables = (await db.kysely.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name).sort();
+      assert.deepEqual(tables, ['alembic_version', 'images']);
+    } finally {
+      await db.close();
+    }
+  });
+  if (engine.name !== 'mysql') return;
+  test("each MySQL session takes oslo.db's mysql_sql_mode (TRADITIONAL), or the server's own when it is empty", async () => {
+    const url = await engine.url();
+    const modeOf = async (mysqlSqlMode?: string | null) => {
+      const db = openDatabase(url, { mysqlSqlMode });
+      try {
+        return String((await sql<{ mode: string }>`select @@session.sql_mode as mode`.execute(db.kysely)).rows[0]!.mode);
+      } finally {
+        await db.close();
+      }
+    };
+    assert.match(await modeOf(), /STRICT_ALL_TABLES/);
+    const server = await modeOf(null);
+    assert.doesNotMatch(server, /STRICT_ALL_TABLES/, 'the test server keeps its own default');
+    assert.equal(await modeOf('ANSI_QUOTES'), 'ANSI_QUOTES');
+  });
+});
