@@ -244,6 +244,15 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // An answer given before the body was read (413, 400, 408, a refusal): the client may still be
   // sending, and most clients only read the answer once they have sent everything.
   app.addHook('onResponse', async (request) => drainUnreadBody(request.raw));
+  // A client that stops reading an answer (a download) for client_socket_timeout is given up, as the
+  // socket timeout of Glance's server does: else it would hold the answer's buffers and its file for ever.
+  const sendIdleMs = opts.bodyIdleMs ?? 0;
+  if (sendIdleMs > 0) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      reply.raw.setTimeout(sendIdleMs, () => reply.raw.destroy());
+      return payload;
+    });
+  }
 
   app.setReplySerializer((payload) => glanceJson(payload));
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));

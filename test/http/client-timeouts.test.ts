@@ -1,13 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { client, alice } from '../helpers/http.ts';
 
 // client_socket_timeout = 1 s and a minimum of 2000 bytes/s: a stalled and a trickling client are cut
-// off; the image goes back to queued with nothing kept.
+// off; the image goes back to queued with nothing kept. A download whose client stops reading is given up.
 let gaze: RunningGaze;
 let api: ReturnType<typeof client>;
 before(async () => {
@@ -128,4 +129,28 @@ test('client_socket_timeout = 0 turns both cut-offs off, as in Glance: 1.5 s pau
   } finally {
     await patient.stop();
   }
+});
+
+test("a download whose client stops reading is given up after client_socket_timeout, as by the socket timeout of Glance's server", async () => {
+  const img = await api.createImage({ disk_format: 'raw', container_format: 'bare' });
+  const size = 64 << 20;
+  assert.equal((await api.upload(img.id, Buffer.alloc(size, 7))).status, 204);
+  // The client reads nothing for 3 s, then everything the server still sends.
+  const received = await new Promise<number>((resolve) => {
+    const socket = connect(gaze.port, '127.0.0.1');
+    let bytes = 0;
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(bytes));
+    socket.pause();
+    socket.write(`GET /v2/images/${img.id}/file HTTP/1.1\r\nHost: gaze\r\nConnection: close\r\n\r\n`);
+    setTimeout(() => {
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.resume();
+    }, 3000);
+  });
+  assert.ok(received > 0 && received < size, `received ${received} of ${size} bytes`);
+  // the image is untouched and a reading client gets all of it
+  const whole = await api.get(`/v2/images/${img.id}/file`);
+  assert.equal(whole.status, 200);
+  assert.equal(Number(whole.headers.get('content-length')), size);
 });
