@@ -82,7 +82,7 @@ export class StagingService {
     // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
     if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
-      if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
+      if (!now) throw gazeError('IMAGE_NOT_FOUND', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
     try {
@@ -98,7 +98,7 @@ export class StagingService {
       if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { name: UPLOAD_NODE, value: this.deps.nodeId }))) return await this.lost(id);
       await notifyImage(this.deps, 'image.update', id);
     } catch (err) {
-      if (controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('DELETED_DURING_UPLOAD', id);
+      if (controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('IMAGE_NOT_FOUND', id);
       await this.staging.remove(id).catch(() => {});
       // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
       const reset = () => this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
@@ -109,11 +109,14 @@ export class StagingService {
     }
   }
 
-  /** The image left `uploading` under a finished stage: taken by an import (the stage did its part), or deleted. */
+  /**
+   * The image left `uploading` under a finished stage: taken by an import (the stage did its part), or
+   * deleted (Glance's stage then answers its 404 for an image it cannot find, where an upload says 410).
+   */
   private async lost(id: string): Promise<void> {
     const now = await this.deps.images.get(id);
     if (now && (now.status === 'importing' || now.status === 'active')) return;
     await this.staging.remove(id).catch(() => {});
-    throw gazeError('DELETED_DURING_UPLOAD', id);
+    throw gazeError('IMAGE_NOT_FOUND', id);
   }
 }

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import type { App } from '../../src/app.ts';
@@ -20,6 +20,7 @@ after(async () => {
 });
 
 const storeFiles = () => readdirSync(path.join(gaze.dir, 'data', 'images'));
+const stagingFiles = () => (existsSync(path.join(gaze.dir, 'data', 'staging')) ? readdirSync(path.join(gaze.dir, 'data', 'staging')) : []);
 const waitFor = async (check: () => Promise<boolean>, what: string) => {
   for (let i = 0; i < 200; i++) {
     if (await check()) return;
@@ -32,13 +33,13 @@ const waitFor = async (check: () => Promise<boolean>, what: string) => {
  * Starts an upload that sends `first` bytes and then waits; returns a function that either finishes it or
  * cuts the connection, plus the promise of the server's reply (null when the connection was cut).
  */
-function openUpload(id: string, declared: number, first: Buffer) {
+function openUpload(id: string, declared: number, first: Buffer, target: 'file' | 'stage' = 'file') {
   let resolveReply!: (r: { status: number; body: string } | null) => void;
   const reply = new Promise<{ status: number; body: string } | null>((r) => {
     resolveReply = r;
   });
   const req = httpRequest(
-    `${gaze.url}/v2/images/${id}/file`,
+    `${gaze.url}/v2/images/${id}/${target}`,
     {
       method: 'PUT',
       agent: false,
@@ -235,6 +236,19 @@ test('a delete during an upload answers the uploader 410 and removes the data', 
   assert.match(JSON.parse(reply!.body).message, new RegExp(`^Image ${img.id} could not be found after upload`));
   await waitFor(async () => !storeFiles().some((f) => f.includes(img.id)), 'data removed');
   assert.equal((await api.get(`/v2/images/${img.id}`)).status, 404);
+});
+
+test('a delete during a stage answers the stager 404, as Glance, and removes the staged data', async () => {
+  const img = await api.createImage();
+  const stage = openUpload(img.id, 500_000, randomBytes(100_000), 'stage');
+  await waitFor(async () => (await api.get(`/v2/images/${img.id}`)).json.status === 'uploading', 'uploading');
+  assert.equal((await api.del(`/v2/images/${img.id}`)).status, 204);
+  stage.finish(randomBytes(400_000));
+  const reply = await stage.reply;
+  assert.ok(reply, 'the stager gets an answer');
+  assert.equal(reply!.status, 404);
+  assert.equal(JSON.parse(reply!.body).message, `No image found with ID ${img.id}<br /><br />\n\n\n`);
+  await waitFor(async () => !stagingFiles().some((f) => f.includes(img.id)), 'staged data removed');
 });
 
 test('two concurrent uploads to one image: one wins, the other gets 409, the data is the winner', async () => {
