@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/index.ts';
@@ -11,7 +12,9 @@ import { databasePoolSize } from '../../src/configured-parts.ts';
 import { checkConnection, openDatabase, syncSchema } from '../../src/db/connection.ts';
 import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
 import { mysqlOptions, postgresOptions } from '../../src/db/client-options.ts';
-import { forEachEngine } from '../helpers/databases.ts';
+import { forEachEngine, testEngines } from '../helpers/databases.ts';
+import { startPostgres } from '../helpers/postgres.ts';
+import { runScript } from '../helpers/scripts.ts';
 
 function poolSizeOf(lines: string): number | undefined {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-pool-'));
@@ -180,3 +183,59 @@ forEachEngine((engine) => {
     assert.equal(await modeOf('ANSI_QUOTES'), 'ANSI_QUOTES');
   });
 });
+
+test(
+  "PostgreSQL over TLS as libpq's sslmode means it: prefer plain, require encrypted without a check, verify-full against sslrootcert",
+  { skip: !testEngines().includes('postgresql') },
+  async () => {
+    const server = await startPostgres();
+    try {
+      const data = path.join(server.dir, 'data');
+      const crt = path.join(data, 'server.crt');
+      const key = path.join(data, 'server.key');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          crt,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const owner = statSync(data);
+      for (const file of [crt, key]) chownSync(file, owner.uid, owner.gid);
+      chmodSync(key, 0o600);
+      appendFileSync(path.join(data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+      await runScript('stop-postgres.sh', [server.dir], 60_000);
+      await runScript('start-postgres.sh', [server.dir, String(server.port)], 60_000);
+      const encrypted = async (query: string) => {
+        const db = openDatabase(`${server.url}?${query}`, { maxConnections: 1 });
+        try {
+          return (await sql<{ ssl: boolean }>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`.execute(db.kysely)).rows[0]!.ssl;
+        } finally {
+          await db.close();
+        }
+      };
+      assert.equal(await encrypted('sslmode=prefer'), false);
+      assert.equal(await encrypted('application_name=gaze'), false, "libpq's default, prefer");
+      assert.equal(await encrypted('sslmode=require'), true);
+      assert.equal(await encrypted(`sslmode=verify-full&sslrootcert=${crt}`), true);
+      assert.equal(await encrypted(`sslmode=require&sslrootcert=${crt}`), true);
+      await assert.rejects(encrypted('sslmode=verify-full'), /self.signed certificate/);
+    } finally {
+      await server.stop();
+    }
+  },
+);
