@@ -44,12 +44,6 @@ export function databaseUrl(config: Config): string {
  * for the one not set; as SQLAlchemy reads them, a max_pool_size of 0 and a negative max_overflow mean
  * no limit), or Gaze's 10 when neither is set.
  */
-/** How the database is opened: the pool's size and oslo.db's MySQL session mode. */
-export function databaseOptions(config: Config): { maxConnections?: number; mysqlSqlMode: string | null } {
-  const mode = config.get('database', 'mysql_sql_mode');
-  return { maxConnections: databasePoolSize(config), mysqlSqlMode: mode === null || mode.trim() === '' ? null : mode };
-}
-
 export function databasePoolSize(config: Config): number | undefined {
   const size = config.get('database', 'max_pool_size');
   const overflow = config.get('database', 'max_overflow');
@@ -57,6 +51,12 @@ export function databasePoolSize(config: Config): number | undefined {
   if (size !== null && size < 0) config.refuse('database', 'max_pool_size', 'must be 0 (no limit) or more');
   if (size === 0 || (overflow !== null && overflow < 0)) return Infinity;
   return (size ?? 5) + (overflow ?? 50);
+}
+
+/** How the database is opened: the pool's size and oslo.db's MySQL session mode. */
+export function databaseOptions(config: Config): { maxConnections?: number; mysqlSqlMode: string | null } {
+  const mode = config.get('database', 'mysql_sql_mode');
+  return { maxConnections: databasePoolSize(config), mysqlSqlMode: mode === null || mode.trim() === '' ? null : mode };
 }
 
 /**
