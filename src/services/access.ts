@@ -14,9 +14,13 @@ export function ownerOrAdmin(ctx: RequestContext, image: Pick<Image, 'owner'>): 
   return ctx.isAdmin || ownsImage(ctx, image);
 }
 
-/** Glance's visibility rule: who may know an image exists. */
+/**
+ * Glance's visibility rule: who may know an image exists. An image without an owner (an admin's, made
+ * with `owner: null`) is known to everyone, as in Glance ("no owner == image visible"); the policy's
+ * get_image then decides who reads it. Lists leave it out for others all the same, as Glance's query does.
+ */
 export async function canSee(deps: ServiceDeps, ctx: RequestContext, image: Image): Promise<boolean> {
-  if (ownerOrAdmin(ctx, image)) return true;
+  if (ownerOrAdmin(ctx, image) || image.owner === null) return true;
   if (image.visibility === 'public' || image.visibility === 'community') return true;
   if (image.visibility === 'shared' && ctx.projectId !== null) return (await deps.members.get(image.id, ctx.projectId)) !== null;
   return false;

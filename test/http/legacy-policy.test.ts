@@ -227,3 +227,28 @@ test("another project's change the policy lets through is still refused: Glance'
     await web.close();
   }
 });
+
+test('an image without an owner is found by its id by every project, as Glance\'s "no owner == image visible"; the rules then decide, and lists leave it out', async () => {
+  const admin = { ...alice, roles: 'admin,member,reader' };
+  const outsider = { project: 'q3-project', roles: 'member,reader', user: 'q3' };
+  const ownerless = async (api: ReturnType<typeof client>, visibility: string) => {
+    const made = await api.post('/v2/images', { owner: null, visibility, name: `ownerless ${visibility}` }, { as: admin });
+    assert.equal(made.status, 201, made.text);
+    return made.json.id as string;
+  };
+  const old = client(legacy.url);
+  const oldPrivate = await ownerless(old, 'private');
+  assert.equal((await old.get(`/v2/images/${oldPrivate}`, { as: outsider })).status, 200, 'the deprecated get_image lets anyone read it');
+  expectError(await old.del(`/v2/images/${oldPrivate}`, { as: outsider, headers: JSON_ACCEPT }), 403, /You do not own this image/);
+
+  const now = client(current.url);
+  const nowPrivate = await ownerless(now, 'private');
+  expectError(await now.get(`/v2/images/${nowPrivate}`, { as: outsider, headers: JSON_ACCEPT }), 404, 'The resource could not be found.');
+  const nowShared = await ownerless(now, 'shared');
+  assert.equal((await now.get(`/v2/images/${nowShared}`, { as: outsider })).status, 200);
+  const members = await now.get(`/v2/images/${nowShared}/members`, { as: outsider });
+  assert.equal(members.status, 200, members.text);
+  assert.deepEqual(members.json.members, []);
+  const listed = (await now.get('/v2/images?limit=1000', { as: outsider })).json.images.map((i: any) => i.id);
+  assert.ok(!listed.includes(nowShared) && !listed.includes(nowPrivate));
+});
