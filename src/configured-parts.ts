@@ -263,7 +263,7 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   const policy = refusedIfThrows(config, 'oslo_policy', 'policy_file', () =>
     Policy.fromFiles(
       policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
-      { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults') },
+      { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults'), enforceScope: config.get('oslo_policy', 'enforce_scope') },
     ),
   );
   const protectionFile = config.get('DEFAULT', 'property_protection_file');

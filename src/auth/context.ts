@@ -31,6 +31,24 @@ export interface RequestContext {
   readOnly: boolean;
   /** Roles of the X-Service-Token a service (Nova, Cinder) sent beside the user's token; lower-cased. */
   serviceRoles: string[];
+  /** What a Keystone token says beyond its project (policy credentials); absent without a token. */
+  scope?: TokenScope;
+}
+
+/**
+ * oslo.context's policy values a token gives besides the project and roles: its admin-project mark
+ * (keystonemiddleware's true when Keystone names no admin project), a system or domain scope, the
+ * domains of its user and project, and the identity of the X-Service-Token beside it.
+ */
+export interface TokenScope {
+  isAdminProject: boolean;
+  /** `all` for a system-scoped token. */
+  systemScope: string | null;
+  /** The domain of a domain-scoped token. */
+  domainId: string | null;
+  userDomainId: string | null;
+  projectDomainId: string | null;
+  service: { userId: string | null; userDomainId: string | null; projectId: string | null; projectDomainId: string | null } | null;
 }
 
 export function makeContext(fields: Partial<RequestContext> & { requestId: string }): RequestContext {
@@ -45,6 +63,7 @@ export function makeContext(fields: Partial<RequestContext> & { requestId: strin
     requestId: fields.requestId,
     readOnly: fields.readOnly ?? false,
     serviceRoles: (fields.serviceRoles ?? []).map((r) => r.trim().toLowerCase()).filter((r) => r !== ''),
+    ...(fields.scope && { scope: fields.scope }),
   };
 }
 

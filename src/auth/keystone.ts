@@ -11,7 +11,7 @@ import type { StringOptionName } from '../config/options.ts';
 import { keystoneBase } from './keystone-password.ts';
 import { authPluginOptions, serviceLogin } from './service-login.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
-import { makeContext, type Authenticator, type CatalogService, type RequestContext } from './context.ts';
+import { makeContext, type Authenticator, type CatalogService, type RequestContext, type TokenScope } from './context.ts';
 import { ACCESS_RULES_HEADER, accessRulesAllow, accessRulesOf, type AccessRule } from './access-rules.ts';
 
 export interface KeystoneAuthenticatorOptions {
@@ -173,8 +173,8 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   }
 
   /** The roles of a valid X-Service-Token (none otherwise), and whether it holds a service role. */
-  async function serviceTokenOf(token: string | null): Promise<{ roles: string[]; fromService: boolean }> {
-    const none = { roles: [], fromService: false };
+  async function serviceTokenOf(token: string | null): Promise<{ roles: string[]; fromService: boolean; identity: TokenScope['service'] }> {
+    const none = { roles: [], fromService: false, identity: null };
     if (token === null || !TOKEN_TEXT.test(token)) return none;
     let info: TokenInfo;
     try {
@@ -184,13 +184,16 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       throw err;
     }
     const fromService = holdsServiceRole(info.roleNames);
-    return serviceTokenRolesRequired && !fromService ? none : { roles: info.roles, fromService };
+    if (serviceTokenRolesRequired && !fromService) return none;
+    const identity = { userId: info.userId, userDomainId: info.scope?.userDomainId ?? null, projectId: info.projectId, projectDomainId: info.scope?.projectDomainId ?? null };
+    return { roles: info.roles, fromService, identity };
   }
 
   return {
     async authenticate(headers, requestId, request) {
-      // keystonemiddleware also accepts the Swift-era X-Storage-Token.
-      const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
+      // keystonemiddleware also accepts the Swift-era X-Storage-Token, when no X-Auth-Token is sent (an
+      // empty one included: it is no token, and no reason to look at the other header).
+      const userToken = hasHeader(headers, 'x-auth-token') ? header(headers, 'x-auth-token') : header(headers, 'x-storage-token');
       try {
         if (!userToken || !TOKEN_TEXT.test(userToken)) throw unauthorized();
         // A service calling on a user's behalf adds its own token. One holding a service role
@@ -198,13 +201,13 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
         // a long conversion). As in Glance (keystonemiddleware deferring its decision), a service token
         // that is not valid only adds no roles; neither does one without a service role when
         // service_token_roles_required is set.
-        const { roles: serviceRoles, fromService } = await serviceTokenOf(header(headers, 'x-service-token'));
+        const { roles: serviceRoles, fromService, identity: service } = await serviceTokenOf(header(headers, 'x-service-token'));
         const { accessRules, roleNames: _names, ...info } = await known(userToken, fromService);
         // An application credential's access rules name what its tokens may call here. A call a service
         // makes for the user passes them (keystonemiddleware lets any X-Service-Token header do that;
         // Gaze asks for a valid one holding a service role).
         if (accessRules && !accessRulesAllow(accessRules, { serviceType, catalog: info.serviceCatalog, request, fromService })) throw unauthorized();
-        return makeContext({ ...info, serviceRoles, requestId });
+        return makeContext({ ...info, serviceRoles, requestId, scope: info.scope && { ...info.scope, service } });
       } catch (err) {
         if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
         // Glance's allow_anonymous_access: no valid token reads as nobody (no project, no roles), read-only.
@@ -217,6 +220,10 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
       serviceToken = null;
     },
   };
+}
+
+function hasHeader(headers: Record<string, string | string[] | undefined>, name: string): boolean {
+  return headers[name] !== undefined || Object.keys(headers).some((k) => k.toLowerCase() === name && headers[k] !== undefined);
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {
@@ -254,5 +261,14 @@ function toInfo(token: any, authToken: string): TokenInfo {
     serviceCatalog,
     accessRules: accessRulesOf(token),
     roleNames,
+    scope: {
+      // keystoneauth's is_admin_project: true unless the token says otherwise.
+      isAdminProject: token.is_admin_project !== false,
+      systemScope: token.system?.all === true ? 'all' : null,
+      domainId: token.domain?.id ?? null,
+      userDomainId: token.user?.domain?.id ?? null,
+      projectDomainId: token.project?.domain?.id ?? null,
+      service: null,
+    },
   };
 }

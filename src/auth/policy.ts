@@ -135,6 +135,14 @@ function references(node: Node): string[] {
   }
 }
 
+export interface PolicyOptions {
+  enforceNewDefaults?: boolean;
+  enforceScope?: boolean;
+}
+
+/** The rules Glance registers without scope_types (oslo.policy checks no scope for them). */
+const UNSCOPED_RULES: ReadonlySet<string> = new Set(['default', 'context_is_admin', 'metadef_default', 'metadef_admin']);
+
 export class Policy {
   private readonly rules = new Map<string, Node>();
   /**
@@ -145,8 +153,12 @@ export class Policy {
   /** What an operator should know of the policy files that does not stop the service (oslo.policy logs them). */
   readonly warnings: string[] = [];
 
-  constructor(overrides: Record<string, unknown> = {}, opts: { enforceNewDefaults?: boolean } = {}) {
+  /** `[oslo_policy] enforce_scope`: a token of another scope than a rule's fails it. */
+  readonly enforceScope: boolean;
+
+  constructor(overrides: Record<string, unknown> = {}, opts: PolicyOptions = {}) {
     this.legacyDefaults = opts.enforceNewDefaults === false;
+    this.enforceScope = opts.enforceScope === true;
     for (const [name, text] of Object.entries({ ...DEFAULT_RULES, ...overrides })) {
       const problems: string[] = [];
       const rule = Array.isArray(text) ? parseListRule(text, problems) : parseRule(String(text), problems);
@@ -163,7 +175,7 @@ export class Policy {
   }
 
   /** Reads policy.yaml / policy.json files of rule overrides, in order: a rule of a later file wins. */
-  static fromFiles(files: readonly string[], opts: { enforceNewDefaults?: boolean } = {}): Policy {
+  static fromFiles(files: readonly string[], opts: PolicyOptions = {}): Policy {
     if (files.length === 0) return new Policy({}, opts);
     // The YAML parser (about 4 MiB of memory) is loaded only when an operator has a policy file.
     const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
@@ -193,6 +205,9 @@ export class Policy {
   }
 
   check(rule: string, ctx: RequestContext, target: PolicyTarget = {}): boolean {
+    // Every rule Glance registers is for project-scoped tokens but these; with enforce_scope, a system-
+    // or domain-scoped token fails the others whatever they say (oslo.policy's InvalidScope).
+    if (this.enforceScope && !UNSCOPED_RULES.has(rule) && tokenScope(ctx) !== 'project') return false;
     const node = this.rules.get(rule) ?? this.rules.get('default')!;
     return this.evaluate(node, ctx, target, 0, !this.rules.has(rule));
   }
@@ -240,25 +255,33 @@ export class Policy {
 
 /**
  * oslo.context's policy values (`to_policy_values`): `is_admin` is not among them, so `is_admin:True`
- * never matches in Glance. What Gaze's contexts do not carry is None there too.
+ * never matches in Glance. What the caller's token does not say is None there too; a caller without a
+ * token counts as of the admin project, as keystonemiddleware says when Keystone names none.
  */
 function policyValues(ctx: RequestContext): Record<string, unknown> {
+  const scope = ctx.scope;
   return {
     user_id: ctx.userId,
-    user_domain_id: null,
-    system_scope: null,
-    domain_id: null,
+    user_domain_id: scope?.userDomainId ?? null,
+    system_scope: scope?.systemScope ?? null,
+    domain_id: scope?.domainId ?? null,
     project_id: ctx.projectId,
-    project_domain_id: null,
+    project_domain_id: scope?.projectDomainId ?? null,
     roles: ctx.roles,
-    // keystonemiddleware's default when Keystone names no admin project.
-    is_admin_project: true,
-    service_user_id: null,
-    service_user_domain_id: null,
-    service_project_id: null,
-    service_project_domain_id: null,
+    is_admin_project: scope?.isAdminProject ?? true,
+    service_user_id: scope?.service?.userId ?? null,
+    service_user_domain_id: scope?.service?.userDomainId ?? null,
+    service_project_id: scope?.service?.projectId ?? null,
+    service_project_domain_id: scope?.service?.projectDomainId ?? null,
     service_roles: ctx.serviceRoles,
   };
+}
+
+/** oslo.policy's scope of a token: system, domain, or (any other, unscoped ones too) project. */
+function tokenScope(ctx: RequestContext): 'system' | 'domain' | 'project' {
+  if (ctx.scope?.systemScope) return 'system';
+  if (ctx.scope?.domainId) return 'domain';
+  return 'project';
 }
 
 function credentialMatches(value: unknown, path: string[], expected: string): boolean {

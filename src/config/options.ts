@@ -304,6 +304,9 @@ export const OPTIONS = {
     // oslo.policy's default since 2024.2; False also weighs the deprecated rules, as Glance then does.
     // Zed's files also say it as [DEFAULT] enforce_secure_rbac, which Zed holds equal to this one.
     enforce_new_defaults: { type: 'bool', default: true, aliases: [['DEFAULT', 'enforce_secure_rbac']] },
+    // oslo.policy's default since 2024.2, with the new defaults: a system- or domain-scoped token is
+    // refused by every rule of Glance's, which are for project-scoped tokens.
+    enforce_scope: { type: 'bool', default: true },
   },
   image_format: {
     container_formats: {

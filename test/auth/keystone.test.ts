@@ -7,6 +7,8 @@ import { createServer, type Socket } from 'node:net';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { GazeError } from '../../src/domain/errors.ts';
 import { createKeystoneAuthenticator } from '../../src/auth/keystone.ts';
+import { Policy } from '../../src/auth/policy.ts';
+import { makeContext } from '../../src/auth/context.ts';
 import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
 
 let keystone: RunningKeystone;
@@ -137,7 +139,9 @@ test('a bogus token is 401 with WWW-Authenticate', async () => {
 test('a missing or empty token is 401 without asking Keystone', async () => {
   const counter = countingFetch();
   const auth = createKeystoneAuthenticator(config(), { fetch: counter.fetch });
-  for (const headers of [{}, { 'x-auth-token': '' }, { 'x-auth-token': undefined }]) {
+  // An empty X-Auth-Token is no token, and no reason to take X-Storage-Token instead (keystonemiddleware).
+  const storage = await keystone.token('demo', 'demo-secret', 'demo');
+  for (const headers of [{}, { 'x-auth-token': '' }, { 'x-auth-token': undefined }, { 'x-auth-token': '', 'x-storage-token': storage }]) {
     const err = await rejectsWith(auth.authenticate(headers, 'r'), 401);
     assert.match(err.headers['WWW-Authenticate'], /^Keystone uri="/);
   }
@@ -364,6 +368,72 @@ test('a Keystone that never answers is 503 after http_connect_timeout', async ()
     for (const s of sockets) s.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+/** A token of the bootstrap admin with any scope Keystone's API takes. */
+async function adminToken(scope: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${keystone.url}/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: 'admin-secret' } } }, scope },
+    }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return res.headers.get('x-subject-token')!;
+}
+
+test("the scope of a token reaches the policy: system and domain scopes, the domains of user and project, the service token's identity; enforce_scope refuses the other scopes", async () => {
+  const auth = createKeystoneAuthenticator(config());
+  const demo = await auth.authenticate(
+    { 'x-auth-token': await keystone.token('demo', 'demo-secret', 'demo'), 'x-service-token': await keystone.token('nova', 'nova-secret', 'service') },
+    'r',
+  );
+  const nova = await auth.authenticate({ 'x-auth-token': await keystone.token('nova', 'nova-secret', 'service') }, 'r');
+  assert.deepEqual(demo.scope, {
+    isAdminProject: true, // Keystone names no admin project here: keystonemiddleware's default
+    systemScope: null,
+    domainId: null,
+    userDomainId: 'default',
+    projectDomainId: 'default',
+    service: { userId: nova.userId, userDomainId: 'default', projectId: nova.projectId, projectDomainId: 'default' },
+  });
+
+  const system = await auth.authenticate({ 'x-auth-token': await adminToken({ system: { all: true } }) }, 'r');
+  assert.deepEqual([system.projectId, system.scope?.systemScope, system.scope?.domainId], [null, 'all', null]);
+  // The admin role on the default domain, then a domain-scoped token.
+  const projectAdmin = await adminToken({ project: { name: 'admin', domain: { id: 'default' } } });
+  const lookup = async (path: string) => (await (await fetch(`${keystone.url}/v3/${path}`, { headers: { 'x-auth-token': projectAdmin } })).json()) as any;
+  const userId = (await lookup('users?name=admin')).users[0].id;
+  const roleId = (await lookup('roles?name=admin')).roles[0].id;
+  const grant = await fetch(`${keystone.url}/v3/domains/default/users/${userId}/roles/${roleId}`, { method: 'PUT', headers: { 'x-auth-token': projectAdmin } });
+  assert.equal(grant.status, 204);
+  const domain = await auth.authenticate({ 'x-auth-token': await adminToken({ domain: { id: 'default' } }) }, 'r');
+  assert.deepEqual([domain.projectId, domain.scope?.systemScope, domain.scope?.domainId], [null, null, 'default']);
+
+  const policy = new Policy(
+    { get_images: 'user_domain_id:default or system_scope:all', add_image: 'project_domain_id:default', get_tasks: 'service_user_id:%(service)s' },
+    { enforceScope: false },
+  );
+  assert.ok(policy.check('get_images', demo) && policy.check('get_images', system) && policy.check('add_image', demo));
+  assert.ok(policy.check('get_tasks', demo, { service: nova.userId! }));
+  assert.ok(!policy.check('add_image', system));
+  // enforce_scope: Glance's rules are for project-scoped tokens; context_is_admin is checked for any.
+  const scoped = new Policy({}, { enforceScope: true });
+  for (const ctx of [system, domain]) {
+    assert.equal(scoped.check('get_images', ctx), false);
+    assert.equal(scoped.isAdmin(ctx), true);
+  }
+  assert.equal(scoped.check('get_images', demo, { project_id: demo.projectId }), true);
+});
+
+test("is_admin_project from the token: an admin of another project than Keystone's admin project is no cloud admin to a rule that asks", () => {
+  const policy = new Policy({ context_is_admin: 'role:admin and is_admin_project:True', publicize_image: 'rule:context_is_admin' });
+  const scope = { systemScope: null, domainId: null, userDomainId: 'default', projectDomainId: 'default', service: null };
+  const elsewhere = makeContext({ requestId: 'r', projectId: 'demo', roles: ['admin'], scope: { ...scope, isAdminProject: false } });
+  const cloud = makeContext({ requestId: 'r', projectId: 'admin', roles: ['admin'], scope: { ...scope, isAdminProject: true } });
+  assert.deepEqual([policy.isAdmin(elsewhere), policy.check('publicize_image', elsewhere)], [false, false]);
+  assert.deepEqual([policy.isAdmin(cloud), policy.check('publicize_image', cloud)], [true, true]);
 });
 
 test('Keystone stopped → 503', async () => {
