@@ -83,7 +83,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
   const metrics = new Metrics();
   const { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas } =
     await configuredParts(config, log, metrics);
-  const db = openDatabase(databaseUrl(config), databaseOptions(config));
+  const db = openDatabase(databaseUrl(config), databaseOptions(config, log));
   const applied = await whenDatabaseReachable(config, log, () => syncSchema(db));
   if (applied.length) log.info(`database schema upgraded: applied ${applied.join(', ')}`);
   // Before anything is stamped: every node writes times on the database server's clock.

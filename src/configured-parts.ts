@@ -18,7 +18,7 @@ import { AmqpNotificationDriver, amqpUrls, tlsVersions, transportQuery } from '.
 import { GLANCE_OPTION_NAMES } from './config/glance-option-names.ts';
 import { createPlugins } from './import/plugins/index.ts';
 import type { Logger } from './util/logger.ts';
-import { checkConnection, engineOf, whenReachable } from './db/connection.ts';
+import { checkConnection, connectionNotes, engineOf, whenReachable } from './db/connection.ts';
 import { readPemFile } from './net/tls-fetch.ts';
 import type { ConnectionOptions } from 'node:tls';
 
@@ -54,9 +54,16 @@ export function databasePoolSize(config: Config): number | undefined {
 }
 
 /** How the database is opened: the pool's size and oslo.db's MySQL session mode. */
-export function databaseOptions(config: Config): { maxConnections?: number; mysqlSqlMode: string | null } {
+export function databaseOptions(
+  config: Config,
+  log?: Logger,
+): { maxConnections?: number; mysqlSqlMode: string | null; onConnectionLost?: (err: Error) => void } {
   const mode = config.get('database', 'mysql_sql_mode');
-  return { maxConnections: databasePoolSize(config), mysqlSqlMode: mode === null || mode.trim() === '' ? null : mode };
+  return {
+    maxConnections: databasePoolSize(config),
+    mysqlSqlMode: mode === null || mode.trim() === '' ? null : mode,
+    onConnectionLost: log && ((err) => log.warn(`a database connection was ended by the server (${err.message}); another is opened when needed`)),
+  };
 }
 
 /**
@@ -247,7 +254,7 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
  */
 export async function configuredParts(config: Config, log: Logger, metrics?: Metrics) {
   databasePoolSize(config); // refuses a negative max_pool_size before anything is opened
-  databaseUrl(config); // and a connection of no engine Gaze has
+  for (const note of connectionNotes(databaseUrl(config))) log.warn(note); // and a connection of no engine Gaze has
   // Without authentication every caller is an admin: only loopback unless the operator says otherwise.
   const host = config.get('DEFAULT', 'bind_host');
   if (!pasteFlavor(config).keystone && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host) && !config.get('DEFAULT', 'noauth_allow_remote')) {

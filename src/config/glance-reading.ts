@@ -76,9 +76,10 @@ export function warnIfOsloListDiffers(section: string, option: string, text: str
 export function warnIfBracketsMissing(section: string, option: string, text: string, warnings: string[]): void {
   const written = unquote(text).trim();
   if (written.startsWith('[')) return;
+  const consequence = section === 'import_filtering_opts' ? ' (every web-download and http location is then refused)' : '';
   warnings.push(
-    `[${section}] ${option}: Glance (oslo.config) reads this list only in brackets and fails on it when it first reads the option ` +
-      `(for the import filter: every web-download and http location is refused); Gaze reads it as written. Write it as [${written}] so that both read the same.`,
+    `[${section}] ${option}: Glance (oslo.config) reads this list only in brackets and fails on it when it first reads the option${consequence}; ` +
+      `Gaze reads it as written. Write it as [${written}] so that both read the same.`,
   );
 }
 

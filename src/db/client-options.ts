@@ -8,7 +8,10 @@ import type { DatabaseUrl } from './connection-url.ts';
 // as options of Node's clients (pg, mysql2). Options neither has a meaning for here are ignored, as
 // unknown query options are by the Python drivers' callers.
 
-/** psycopg2's (libpq's): the query's host, port and dbname win over the URL's, as SQLAlchemy passes them. */
+/**
+ * psycopg2's (libpq's): the query's host, port and dbname win over the URL's, as SQLAlchemy passes them.
+ * connect_timeout: postgresConnectTimeoutMs.
+ */
 export function postgresOptions(url: DatabaseUrl, max: number): PoolConfig {
   const q = url.query;
   const port = q.get('port') ?? url.port;
@@ -22,8 +25,12 @@ export function postgresOptions(url: DatabaseUrl, max: number): PoolConfig {
     database: q.get('dbname') ?? url.database ?? undefined,
     application_name: q.get('application_name'),
     ssl: postgresTls(q),
-    connectionTimeoutMillis: seconds(q.get('connect_timeout')),
   };
+}
+
+/** libpq's connect_timeout, in ms: a bound on opening a connection (not on waiting for one of the pool's). */
+export function postgresConnectTimeoutMs(url: DatabaseUrl): number | undefined {
+  return seconds(url.query.get('connect_timeout'));
 }
 
 /**

@@ -37,14 +37,16 @@ export function parseDatabaseUrl(text: string): DatabaseUrl {
     host: g.ipv6 ?? g.host ?? null,
     port,
     database: g.database === undefined || g.database === '' ? null : g.database,
-    query: new Map(new URLSearchParams(g.query ?? '')),
+    // parse_qsl's: options without a value are left out.
+    query: new Map([...new URLSearchParams(g.query ?? '')].filter(([, value]) => value !== '')),
   };
 }
 
 /** The URL as a message may show it: its password as ****, wherever the password's characters would end a URL's. */
 export function databaseUrlShown(text: string): string {
-  // Up to the last `@` before the query: a password may hold `/`, `#` and `,` as written.
-  const m = /^([\w+]+:\/\/[^:/@]*:)[^?]*@/.exec(text);
+  // Where SQLAlchemy ends it: at the first `@` after the user's `:` (the user may hold `@`, the password
+  // `/`, `#`, `,` or `?`).
+  const m = /^([\w+]+:\/\/[^:/]*:)[^@]*@/.exec(text);
   return m ? `${m[1]}****@${text.slice(m[0].length)}` : text;
 }
 

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { databaseUrlShown, parseDatabaseUrl } from './connection-url.ts';
-import { mysqlOptions, postgresOptions } from './client-options.ts';
+import { mysqlOptions, postgresConnectTimeoutMs, postgresOptions } from './client-options.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import { RefuseNulPlugin } from './refuse-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
@@ -24,6 +24,15 @@ export interface Db {
 // 8 MiB of every process that uses neither (SQLite, the embedded default). Synchronous require (both
 // are CommonJS) keeps openDatabase synchronous.
 const require = createRequire(import.meta.url);
+
+/** pg's Client, each connection of it opened within `ms`. */
+function clientWithConnectTimeout(Base: typeof import('pg').Client, ms: number): typeof import('pg').Client {
+  return class extends Base {
+    constructor(config?: string | import('pg').ClientConfig) {
+      super({ ...(typeof config === 'string' ? { connectionString: config } : config), connectionTimeoutMillis: ms });
+    }
+  };
+}
 
 function loadPg(): typeof import('pg') {
   const pg = require('pg') as typeof import('pg');
@@ -57,10 +66,26 @@ export function checkConnection(connection: string): void {
   if (engine === 'mysql') mysqlOptions(url, 1);
 }
 
+/** What an operator should hear at start about a connection Gaze uses otherwise than its Python driver would. */
+export function connectionNotes(connection: string): string[] {
+  if (engineOf(connection) !== 'postgresql') return [];
+  const mode = parseDatabaseUrl(connection).query.get('sslmode');
+  return mode === 'prefer' || mode === 'allow'
+    ? [`[database] connection: sslmode=${mode} connects without TLS here (libpq would try TLS first); write sslmode=require to encrypt`]
+    : [];
+}
+
 /** `mustExist`: a SQLite file is opened, never created (commands other than `db sync` and `serve`). */
 export function openDatabase(
   connection: string,
-  opts: { maxConnections?: number; mustExist?: boolean; /** oslo.db's; null sets none. */ mysqlSqlMode?: string | null } = {},
+  opts: {
+    maxConnections?: number;
+    mustExist?: boolean;
+    /** oslo.db's; null sets none. */
+    mysqlSqlMode?: string | null;
+    /** Told of an idle connection the server ended (the pool opens another when next needed). */
+    onConnectionLost?: (err: Error) => void;
+  } = {},
 ): Db {
   const maxConnections = opts.maxConnections ?? 10;
   const engine = engineOf(connection);
@@ -82,10 +107,16 @@ export function openDatabase(
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (engine === 'postgresql') {
-    const pool = new (loadPg().Pool)(postgresOptions(parseDatabaseUrl(connection), maxConnections));
+    const url = parseDatabaseUrl(connection);
+    const pg = loadPg();
+    const connectTimeoutMs = postgresConnectTimeoutMs(url);
+    // The timeout goes to each connection: the pool's own option would also bound a query's wait for a
+    // free connection, which libpq's does not.
+    const Client = connectTimeoutMs === undefined ? pg.Client : clientWithConnectTimeout(pg.Client, connectTimeoutMs);
+    const pool = new pg.Pool({ ...postgresOptions(url, maxConnections), Client });
     // An idle connection the server ended (a restart, an administrator, an idle timeout) is reported
     // here; the pool has dropped it and opens another when next needed. Unheard, it would end the process.
-    pool.on('error', () => {});
+    pool.on('error', (err) => opts.onConnectionLost?.(err));
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
@@ -183,10 +214,16 @@ export async function syncSchema(db: Db): Promise<string[]> {
 /**
  * A database that already holds tables of the same names without Gaze's migrations (Glance's own, made by
  * glance-manage db_sync) is refused before anything is written to it: Gaze keeps its images in a
- * database of its own.
+ * database of its own. Only the schema Gaze writes into counts (PostgreSQL's current one).
  */
 async function refuseForeignSchema(db: Db): Promise<void> {
-  const tables = new Set((await db.kysely.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name));
+  const names =
+    db.engine === 'sqlite'
+      ? sql<{ name: string }>`select name from sqlite_master where type = 'table'`
+      : sql<{
+          name: string;
+        }>`select table_name as name from information_schema.tables where table_schema = ${db.engine === 'postgresql' ? sql`current_schema()` : sql`database()`}`;
+  const tables = new Set((await names.execute(db.kysely)).rows.map((row) => row.name));
   if (tables.has('kysely_migration') || !tables.has('images')) return;
   const whose = tables.has('alembic_version') ? "Glance's schema (glance-manage db_sync made it)" : 'an `images` table of another application';
   throw new Error(`the database holds ${whose}: Gaze needs a database of its own (create an empty one and name it in [database] connection)`);

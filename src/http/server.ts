@@ -249,7 +249,13 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   const sendIdleMs = opts.bodyIdleMs ?? 0;
   if (sendIdleMs > 0) {
     app.addHook('onSend', async (_request, reply, payload) => {
+      const socket = reply.raw.socket;
       reply.raw.setTimeout(sendIdleMs, () => reply.raw.destroy());
+      // Node gives a finished answer's socket its keep-alive timeout, but not while a pipelined request
+      // waits on it: that one's handler must not inherit this timeout.
+      reply.raw.once('finish', () => {
+        if (socket && !socket.destroyed && socket.timeout === sendIdleMs) socket.setTimeout(0);
+      });
       return payload;
     });
   }

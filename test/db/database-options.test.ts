@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/index.ts';
 import { databasePoolSize } from '../../src/configured-parts.ts';
-import { checkConnection, openDatabase, syncSchema } from '../../src/db/connection.ts';
+import { checkConnection, connectionNotes, openDatabase, syncSchema } from '../../src/db/connection.ts';
 import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
 import { mysqlOptions, postgresOptions } from '../../src/db/client-options.ts';
 import { forEachEngine, testEngines } from '../helpers/databases.ts';
@@ -140,6 +140,10 @@ test("a URL's password is masked wherever it ends; URLs Gaze cannot use are refu
     ['postgresql://gaze:Sec/ret99@h/gaze?sslmode=disable', 'postgresql://gaze:****@h/gaze?sslmode=disable'],
     ['mysql://gaze:s3c#ret@h/g', 'mysql://gaze:****@h/g'],
     ['sqlite:////abs/x.db', 'sqlite:////abs/x.db'],
+    ['mysql+pymysql://glance:pa?ss@db/glance', 'mysql+pymysql://glance:****@db/glance'],
+    ['postgresql://u:p?w@h/db?sslmode=require', 'postgresql://u:****@h/db?sslmode=require'],
+    ['mysql://us@r:pw@h/db', 'mysql://us@r:****@h/db'],
+    ['postgresql://u@h/db?x=a@b', 'postgresql://u@h/db?x=a@b'],
   ]) {
     assert.equal(databaseUrlShown(url!), shown);
   }
@@ -149,6 +153,13 @@ test("a URL's password is masked wherever it ends; URLs Gaze cannot use are refu
     () => checkConnection('mysql+pymysql://u:secret@h/db?ssl_ca=/nonexistent/ca.pem'),
     (err: Error) => /ssl_ca \/nonexistent\/ca\.pem cannot be read: ENOENT/.test(err.message) && !err.message.includes('secret'),
   );
+  // Options without a value are none (parse_qsl's): no TLS from a blank ssl_ca, libpq's default sslmode.
+  assert.equal(mysqlOptions(parseDatabaseUrl('mysql://u:p@h/db?ssl_ca=&ssl_verify_cert'), 1).ssl, undefined);
+  assert.equal(postgresOptions(parseDatabaseUrl('postgresql://u@h/db?sslmode='), 1).ssl, false);
+  assert.deepEqual(connectionNotes('postgresql://u@h/db?sslmode=prefer'), [
+    '[database] connection: sslmode=prefer connects without TLS here (libpq would try TLS first); write sslmode=require to encrypt',
+  ]);
+  assert.deepEqual(connectionNotes('postgresql://u@h/db'), []);
   const tls = postgresOptions(parseDatabaseUrl('postgresql://u@h/db?sslmode=require'), 1).ssl;
   assert.deepEqual(tls, { cert: undefined, key: undefined, rejectUnauthorized: false });
 });
@@ -166,6 +177,24 @@ forEachEngine((engine) => {
       await db.close();
     }
   });
+  if (engine.name === 'postgresql') {
+    test("tables of those names in another schema of the database are not Gaze's business; connect_timeout bounds a connection, not the wait for a free one", async () => {
+      const url = await engine.url();
+      const db = openDatabase(`${url}?connect_timeout=1`, { maxConnections: 1 });
+      try {
+        await sql`create schema other`.execute(db.kysely);
+        await sql`create table other.alembic_version (version_num varchar(32) not null)`.execute(db.kysely);
+        await sql`create table other.images (id varchar(36) not null primary key)`.execute(db.kysely);
+        assert.ok((await syncSchema(db)).length > 0);
+        // One connection, busy for 1.5 s: the second query waits for it longer than connect_timeout.
+        const [slow, waiting] = await Promise.all([sql`select pg_sleep(1.5)`.execute(db.kysely), sql<{ n: number }>`select 2 as n`.execute(db.kysely)]);
+        assert.equal(slow.rows.length, 1);
+        assert.equal(Number(waiting.rows[0]!.n), 2);
+      } finally {
+        await db.close();
+      }
+    });
+  }
   if (engine.name !== 'mysql') return;
   test("each MySQL session takes oslo.db's mysql_sql_mode (TRADITIONAL), or the server's own when it is empty", async () => {
     const url = await engine.url();
