@@ -185,7 +185,12 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     }
     const fromService = holdsServiceRole(info.roleNames);
     if (serviceTokenRolesRequired && !fromService) return none;
-    const identity = { userId: info.userId, userDomainId: info.scope?.userDomainId ?? null, projectId: info.projectId, projectDomainId: info.scope?.projectDomainId ?? null };
+    const identity = {
+      userId: info.userId,
+      userDomainId: info.scope?.userDomainId ?? null,
+      projectId: info.projectId,
+      projectDomainId: info.scope?.projectDomainId ?? null,
+    };
     return { roles: info.roles, fromService, identity };
   }
 
