@@ -329,7 +329,12 @@ export function imageTarget(image: ImageFields, memberId?: string | null): Polic
   for (const field of TARGET_FIELDS) if (image[field] !== undefined) target[field] = image[field];
   target.project_id = image.owner;
   target.member_id = memberId ?? null;
-  for (const name in image.properties) if (!Object.hasOwn(target, name)) target[name] = image.properties[name];
+  for (const name in image.properties) {
+    if (Object.hasOwn(target, name)) continue;
+    // A property named __proto__ is a property here too, not the target's prototype.
+    if (name === '__proto__') Object.defineProperty(target, name, { value: image.properties[name], enumerable: true, writable: true, configurable: true });
+    else target[name] = image.properties[name];
+  }
   return target;
 }
 

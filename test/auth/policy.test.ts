@@ -208,3 +208,12 @@ test("enforce_new_defaults off: each deprecated rule is OR'd in, unless the poli
   assert.equal(strictDefault.check('modify_image', ctx('p1', ['reader']), image('p1')), false);
   assert.equal(strictDefault.check('modify_image', ctx('p1', ['member']), image('p1')), true, 'the new rule still passes a member');
 });
+
+test('an image property named __proto__ is a property of the target like any other', () => {
+  const policy = new Policy({ get_image: "'x':%(__proto__)s" });
+  const ctx = makeContext({ requestId: 'r', projectId: 'p', roles: ['reader'] });
+  const image = { owner: 'p', visibility: 'private', properties: JSON.parse('{"__proto__": "x"}') as Record<string, string> };
+  const target = imageTarget(image);
+  assert.equal(Object.getPrototypeOf(target), Object.prototype);
+  assert.equal(policy.check('get_image', ctx, target), true);
+});
