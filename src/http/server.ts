@@ -1,3 +1,4 @@
+import { giveUpUnreadAnswers } from './send-timeout.ts';
 import { glanceAsciiJson, glanceJson } from './glance-json.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { existsSync } from 'node:fs';
@@ -244,21 +245,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // An answer given before the body was read (413, 400, 408, a refusal): the client may still be
   // sending, and most clients only read the answer once they have sent everything.
   app.addHook('onResponse', async (request) => drainUnreadBody(request.raw));
-  // A client that stops reading an answer (a download) for client_socket_timeout is given up, as the
-  // socket timeout of Glance's server does: else it would hold the answer's buffers and its file for ever.
-  const sendIdleMs = opts.bodyIdleMs ?? 0;
-  if (sendIdleMs > 0) {
-    app.addHook('onSend', async (_request, reply, payload) => {
-      const socket = reply.raw.socket;
-      reply.raw.setTimeout(sendIdleMs, () => reply.raw.destroy());
-      // Node gives a finished answer's socket its keep-alive timeout, but not while a pipelined request
-      // waits on it: that one's handler must not inherit this timeout.
-      reply.raw.once('finish', () => {
-        if (socket && !socket.destroyed && socket.timeout === sendIdleMs) socket.setTimeout(0);
-      });
-      return payload;
-    });
-  }
+  giveUpUnreadAnswers(app, opts.bodyIdleMs ?? 0);
 
   app.setReplySerializer((payload) => glanceJson(payload));
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
