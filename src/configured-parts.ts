@@ -89,7 +89,13 @@ export function scrubTime(config: Config): number {
 /** RabbitMQ when a transport_url names one; without a broker, each notification as a log line. */
 function messagingDriver(config: Config, name: string, log: Logger): NotificationDriver {
   const url = config.get('oslo_messaging_notifications', 'transport_url') ?? config.get('DEFAULT', 'transport_url');
-  if (!url) return new LogNotificationDriver(log.child({ component: 'notifications' }));
+  if (!url) {
+    // oslo.messaging's own default would be rabbit:// on this host.
+    log.warn(
+      `[oslo_messaging_notifications] driver = ${name} without a transport_url: notifications are written to the log (Glance would send them to a RabbitMQ on localhost)`,
+    );
+    return new LogNotificationDriver(log.child({ component: 'notifications' }));
+  }
   const rabbit = rabbitOptions(config, transportQuery(url), log);
   const tls = brokerTls(config, rabbit, log);
   let urls: string[];

@@ -17,11 +17,14 @@ export interface NotificationDriver {
   close?(): Promise<void>;
 }
 
-/** Each notification as one log line at its priority, as oslo.messaging's log driver writes them. */
+/**
+ * Each notification as one log line at its priority, as oslo.messaging's log driver writes them: with
+ * the values of secret-looking keys (`password`, `admin_pass`, `token`, … anywhere in an object) as ***.
+ */
 export class LogNotificationDriver implements NotificationDriver {
   constructor(private readonly log: Logger) {}
   send(n: Notification): void {
-    const fields = { notification: n.event_type, priority: n.priority, payload: n.payload };
+    const fields = { notification: n.event_type, priority: n.priority, payload: maskSecrets(n.payload) };
     if (n.priority === 'ERROR') this.log.error(fields, n.event_type);
     else this.log.info(fields, n.event_type);
   }
@@ -66,4 +69,55 @@ export class Notifier {
       }
     }
   }
+}
+
+// oslo.utils' _SANITIZE_KEYS: a key holding any of them (in any case) names a secret.
+const SECRET_KEYS = [
+  'adminpass',
+  'admin_pass',
+  'password',
+  'admin_password',
+  'auth_token',
+  'new_pass',
+  'auth_password',
+  'secret_uuid',
+  'secret',
+  'sys_pswd',
+  'token',
+  'configdrive',
+  'chappassword',
+  'encrypted_key',
+  'private_key',
+  'fernetkey',
+  'sslkey',
+  'passphrase',
+  'cephclusterfsid',
+  'octaviaheartbeatkey',
+  'rabbitcookie',
+  'cephmanilaclientkey',
+  'pacemakerremoteauthkey',
+  'designaterndckey',
+  'cephadminkey',
+  'heatauthencryptionkey',
+  'cephclientkey',
+  'keystonecredential',
+  'barbicansimplecryptokek',
+  'cephrgwkey',
+  'swifthashsuffix',
+  'migrationsshkey',
+  'cephmdskey',
+  'cephmonkey',
+];
+
+/** oslo.utils' mask_dict_password: objects are copied with secret keys' values as ***, recursively. */
+export function maskSecrets(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => {
+      // An object is masked within, whatever its key (as oslo.utils does).
+      if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) return [key, maskSecrets(inner)];
+      const lower = key.toLowerCase();
+      return [key, SECRET_KEYS.some((secret) => lower.includes(secret)) ? '***' : inner];
+    }),
+  );
 }

@@ -57,7 +57,9 @@ export function imageSendPayload(image: Image, bytesSent: number, reader: { proj
 
 /** image.delete's payload: the image, deleted now (whole seconds, as Glance's isotime()). */
 export function imageDeletedPayload(image: Image, status: 'deleted' | 'pending_delete' = 'deleted'): Record<string, unknown> {
-  return { ...imagePayload(image), status, deleted: true, deleted_at: apiTime(nowTimestamp()) };
+  // The delete is the image's last update, as Glance's payload tells (its updated_at is the deleted_at).
+  const at = apiTime(nowTimestamp());
+  return { ...imagePayload(image), updated_at: at, status, deleted: true, deleted_at: at };
 }
 
 /** Glance's payload of an image member (image.member.*); a deletion says when. */

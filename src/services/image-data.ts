@@ -13,6 +13,7 @@ import { DigestMismatch, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imageDataPayload, imagePayload, imageSendPayload } from '../notify/payloads.ts';
+import { notifyImage } from '../notify/image-events.ts';
 
 export interface Download {
   image: Image;
@@ -81,8 +82,10 @@ export class ImageDataService {
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       // Only while this upload still holds the image; an expected digest stays expected.
       const reset = () => this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
-      await this.uploads.putBack(id, reset, this.deps.log);
+      const queued = await this.uploads.putBack(id, reset, this.deps.log);
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
+      // As Glance's restore: the image back to queued is an update too.
+      if (queued) await notifyImage(this.deps, 'image.update', id);
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');

@@ -24,6 +24,7 @@ import type { UploadRegistry } from './uploads.ts';
 import type { ImageCacheService } from './image-cache.ts';
 import type { ImportEngine } from '../import/port.ts';
 import { stagedElsewhere, type StagingPlace } from './staging.ts';
+import { notifyImage } from '../notify/image-events.ts';
 import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { canTransition, moveTo } from '../domain/image.ts';
@@ -207,7 +208,8 @@ export class ImageService {
     if (image.status === 'deactivated') return;
     if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     await this.cache?.forget(id);
-    this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'deactivated' }));
+    // The image as written (its updated_at the deactivation's), as Glance's payload shows it.
+    await notifyImage(this.deps, 'image.update', id);
   }
 
   async reactivate(ctx: RequestContext, id: string): Promise<void> {
@@ -218,7 +220,7 @@ export class ImageService {
     refuseUnlessOwner(ctx, image);
     if (image.status === 'active') return;
     if (!(await this.deps.images.updateFields(id, 'deactivated', moveTo('active')))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
-    this.deps.notifier.info('image.update', imagePayload({ ...image, status: 'active' }));
+    await notifyImage(this.deps, 'image.update', id);
   }
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {

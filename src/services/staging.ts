@@ -102,7 +102,7 @@ export class StagingService {
       await this.staging.remove(id).catch(() => {});
       // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
       const reset = () => this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
-      await this.uploads.putBack(id, reset, this.deps.log);
+      if (await this.uploads.putBack(id, reset, this.deps.log)) await notifyImage(this.deps, 'image.update', id);
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
       throw err;

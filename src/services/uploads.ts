@@ -51,14 +51,15 @@ export class UploadRegistry {
   /**
    * Puts an image back after its write failed. `reset` is a compare-and-set that holds only while the
    * image still names this process as its writer; one that fails is tried again by retryResets(), since
-   * no other node puts back the image of a live writer.
+   * no other node puts back the image of a live writer. True when the image is back now.
    */
-  async putBack(imageId: string, reset: () => Promise<unknown>, log: Logger): Promise<void> {
+  async putBack(imageId: string, reset: () => Promise<unknown>, log: Logger): Promise<boolean> {
     try {
-      await reset();
+      return (await reset()) !== false;
     } catch (err) {
       log.error({ err, image: imageId }, 'putting the image back to queued failed; retried every 30 s');
       this.failedResets.set(imageId, reset);
+      return false;
     }
   }
 

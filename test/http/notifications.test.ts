@@ -445,3 +445,63 @@ test("metadefs emit Glance's metadef_* events with its payloads", async () => {
   assert.equal(deleted.payload.deleted, true);
   assert.match(deleted.payload.deleted_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });
+
+test("a failed upload or stage notifies the image back to queued, as Glance's restore; (de)activate and delete carry the time of their own write; the log driver masks secrets", async () => {
+  const lines: string[] = [];
+  const gaze = await startGazeInProcess({ oslo_messaging_notifications: { driver: 'log' } }, { log: notificationLog(lines) });
+  const cutOff = (id: string, target: 'file' | 'stage') =>
+    new Promise<void>((resolve) => {
+      const req = http.request(`${gaze.url}/v2/images/${id}/${target}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': 100_000 },
+      });
+      req.on('error', () => resolve());
+      req.on('response', () => resolve());
+      req.write(Buffer.alloc(5_000));
+      setTimeout(() => req.destroy(), 200);
+    });
+  try {
+    const api = client(gaze.url);
+    const img = await api.createImage({ name: 'cut', password: 's3cret', nested_token: 'tok' });
+    await cutOff(img.id, 'file');
+    await untilNoted(lines, 'image.upload');
+    for (let i = 0; i < 200 && (await api.get(`/v2/images/${img.id}`)).json.status !== 'queued'; i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'image.update', 2);
+    const staged = await api.createImage({ name: 'cut stage' });
+    await cutOff(staged.id, 'stage');
+    for (let i = 0; i < 200 && (await api.get(`/v2/images/${staged.id}`)).json.status !== 'queued'; i++) await new Promise((r) => setTimeout(r, 25));
+    await untilNoted(lines, 'image.update', 4);
+    const of = (id: string) =>
+      lines.map((l) => JSON.parse(l)).filter((n) => n.payload?.id === id || (n.notification === 'image.upload' && n.priority === 'ERROR'));
+    assert.deepEqual(sequence(of(img.id)), [
+      ['image.create', 'queued'],
+      ['image.update', 'saving'],
+      ['image.prepare', 'saving'],
+      ['image.upload', null],
+      ['image.update', 'queued'],
+    ]);
+    assert.deepEqual(sequence(of(staged.id).filter((n) => n.payload?.id === staged.id)), [
+      ['image.create', 'queued'],
+      ['image.update', 'uploading'],
+      ['image.update', 'queued'],
+    ]);
+    const created = lines.map((l) => JSON.parse(l)).find((n) => n.notification === 'image.create' && n.payload.id === img.id);
+    assert.deepEqual([created.payload.properties.password, created.payload.properties.nested_token], ['***', '***']);
+
+    const active = await api.createImage({ name: 'times', disk_format: 'raw', container_format: 'bare' });
+    await api.upload(active.id, 'bytes');
+    await new Promise((r) => setTimeout(r, 1100)); // the API's times are whole seconds
+    assert.equal((await api.post(`/v2/images/${active.id}/actions/deactivate`)).status, 204);
+    assert.equal((await api.del(`/v2/images/${active.id}`)).status, 204);
+    await untilNoted(lines, 'image.delete');
+    const notes = lines.map((l) => JSON.parse(l)).filter((n) => n.payload?.id === active.id);
+    const deactivated = notes.filter((n) => n.notification === 'image.update').at(-1);
+    const activated = notes.find((n) => n.notification === 'image.activate');
+    assert.equal(deactivated.payload.status, 'deactivated');
+    assert.ok(deactivated.payload.updated_at > activated.payload.updated_at, `${deactivated.payload.updated_at} after ${activated.payload.updated_at}`);
+    const deleted = notes.find((n) => n.notification === 'image.delete');
+    assert.equal(deleted.payload.updated_at, deleted.payload.deleted_at);
+  } finally {
+    await gaze.stop();
+  }
+});
