@@ -66,9 +66,10 @@ export async function fanOut(
     } catch (err) {
       // The store being written is listed as failed whatever stopped the import (a cancel, the image
       // moved on, this store's own failure), unless another process took the import over or the image
-      // was deleted (a write to its rows then only contends with the delete's).
+      // was deleted (a write to its rows then only contends with the delete's). A single store is no
+      // store by name (Glance's None), listed nowhere.
       const deleted = err instanceof ImageGone || (job.signal.reason as Error | undefined)?.message === IMAGE_DELETED;
-      if (!(err instanceof HandedOn) && !deleted) await record({ failed: [store.id] }).catch(() => {});
+      if (backend !== undefined && !(err instanceof HandedOn) && !deleted) await record({ failed: [store.id] }).catch(() => {});
       const failure = await storeFailure(job, image.id, store, writableIn, err);
       await holdForStoresAfter(index);
       await notifyImage(deps, 'image.update', image.id);

@@ -69,9 +69,17 @@ test('the checks of an import hold on that path: the claimed format, an expected
   const claimedRaw = await api.createImage({ name: 'claimed-raw', disk_format: 'raw' });
   assert.equal((await stage(claimedRaw.id, qcow2)).status, 204);
   await importDirect(claimedRaw.id);
-  assert.equal((await settled(claimedRaw.id)).status, 'queued');
+  const refused = await settled(claimedRaw.id);
+  assert.equal(refused.status, 'queued');
+  // One store is no store by name: a failure lists none, as Glance's None is dropped from the list.
+  assert.equal(refused.os_glance_failed_import, '');
   assert.match((await lastTask(claimedRaw.id)).message, /does not match|qcow2/);
   assert.ok(!existsSync(path.join(gaze.dir, 'data', 'images', claimedRaw.id)), 'nothing stored');
+  const good = randomBytes(64 * 1024);
+  assert.equal((await stage(claimedRaw.id, good)).status, 204);
+  await importDirect(claimedRaw.id);
+  const imported = await settled(claimedRaw.id);
+  assert.deepEqual([imported.status, imported.os_glance_failed_import], ['active', '']);
 
   // An os_hash_value given at create that the data does not have.
   const data = randomBytes(64 * 1024);
