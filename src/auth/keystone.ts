@@ -198,7 +198,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
     async authenticate(headers, requestId, request) {
       // keystonemiddleware also accepts the Swift-era X-Storage-Token, when no X-Auth-Token is sent (an
       // empty one included: it is no token, and no reason to look at the other header).
-      const userToken = hasHeader(headers, 'x-auth-token') ? header(headers, 'x-auth-token') : header(headers, 'x-storage-token');
+      const userToken = sentHeader(headers, 'x-auth-token') !== undefined ? header(headers, 'x-auth-token') : header(headers, 'x-storage-token');
       try {
         if (!userToken || !TOKEN_TEXT.test(userToken)) throw unauthorized();
         // A service calling on a user's behalf adds its own token. One holding a service role
@@ -227,16 +227,16 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   };
 }
 
-function hasHeader(headers: Record<string, string | string[] | undefined>, name: string): boolean {
-  return headers[name] !== undefined || Object.keys(headers).some((k) => k.toLowerCase() === name && headers[k] !== undefined);
+/** A header as it was sent, whatever the case of its name; undefined when it was not sent. */
+function sentHeader(headers: Record<string, string | string[] | undefined>, name: string): string | string[] | undefined {
+  if (headers[name] !== undefined) return headers[name];
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === name && headers[k] !== undefined);
+  return key === undefined ? undefined : headers[key];
 }
 
+/** A header's first value, trimmed; null when it was not sent or is blank. */
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {
-  let value = headers[name];
-  if (value === undefined) {
-    const key = Object.keys(headers).find((k) => k.toLowerCase() === name);
-    value = key === undefined ? undefined : headers[key];
-  }
+  const value = sentHeader(headers, name);
   const first = (Array.isArray(value) ? value[0] : value)?.trim();
   return first ? first : null;
 }

@@ -54,16 +54,28 @@ export function engineOf(connection: string): Engine | null {
   return null;
 }
 
-/** Throws an Error saying why a connection of an engine Gaze has cannot be used (before anything opens it). */
+/**
+ * Throws an Error saying why a connection of an engine Gaze has cannot be used, before anything opens
+ * it: what openDatabase would refuse (a SQLite URL with a host, an unknown sslmode, a certificate file
+ * that cannot be read).
+ */
 export function checkConnection(connection: string): void {
   const url = parseDatabaseUrl(connection);
   const engine = engineOf(connection);
-  if (engine === 'sqlite' && (url.host !== null || url.username !== null || url.port !== null)) {
-    throw new Error(`invalid SQLite URL '${databaseUrlShown(connection)}': write sqlite:///relative/path.db or sqlite:////absolute/path.db`);
-  }
-  // The client's options: an unknown sslmode, a certificate file that cannot be read.
+  if (engine === 'sqlite') sqliteFile(connection, url);
   if (engine === 'postgresql') postgresOptions(url, 1);
   if (engine === 'mysql') mysqlOptions(url, 1);
+}
+
+/**
+ * SQLAlchemy's database part of a SQLite URL: a relative path, an absolute one (`////abs`), or none for
+ * memory; the query's options (pysqlite's) are not part of the file's name. A host, user or port: refused.
+ */
+function sqliteFile(connection: string, url = parseDatabaseUrl(connection)): string {
+  if (url.host !== null || url.username !== null || url.port !== null) {
+    throw new Error(`invalid SQLite URL '${databaseUrlShown(connection)}': write sqlite:///relative/path.db or sqlite:////absolute/path.db`);
+  }
+  return url.database ?? ':memory:';
 }
 
 /** What an operator should hear at start about a connection Gaze uses otherwise than its Python driver would. */
@@ -89,11 +101,8 @@ export function openDatabase(
 ): Db {
   const maxConnections = opts.maxConnections ?? 10;
   const engine = engineOf(connection);
-  if (engine !== null) checkConnection(connection);
   if (engine === 'sqlite') {
-    // SQLAlchemy's database part: a relative path, an absolute one (`////abs`), or none for memory; the
-    // query's options (pysqlite's) are not part of the file's name.
-    const file = parseDatabaseUrl(connection).database ?? ':memory:';
+    const file = sqliteFile(connection);
     if (opts.mustExist && file !== ':memory:' && !existsSync(file)) {
       throw new Error(`the database file ${path.resolve(file)} does not exist: run \`gaze db sync\` first`);
     }
