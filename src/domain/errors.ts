@@ -47,6 +47,7 @@ const table = {
     status: 400,
     message: () => 'Error decoding your request. Either the URL or the request body contained characters that could not be decoded by Glance',
   },
+  TRANSFER_CODING_NOT_IMPLEMENTED: { status: 501, message: (coding: string) => `Transfer-Encoding ${coding} is not implemented.` },
   URI_TOO_LONG: { status: 414, message: () => 'The request URL is too long.' },
   HEADER_LINE_TOO_LONG: { status: 400, message: () => 'Header Line Too Long' },
   // Both 415s: WebOb's sentence about the request's Content-Type comes first (http/errors.ts).

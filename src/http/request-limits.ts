@@ -21,3 +21,17 @@ export function checkHeadLimits(req: IncomingMessage, maxHeaderLine: number): vo
     if (line >= maxHeaderLine) throw gazeError('HEADER_LINE_TOO_LONG').withHeaders({ Connection: 'close' });
   }
 }
+
+/**
+ * A request body in a transfer coding other than chunked (Node's parser reads the chunks and hands on
+ * the still-encoded bytes) is refused, as RFC 9112 asks: stored, they would become the image's data.
+ */
+export function checkTransferCoding(req: IncomingMessage): void {
+  const codings = req.headers['transfer-encoding'];
+  if (codings === undefined) return;
+  const other = codings
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .find((coding) => coding !== '' && coding !== 'chunked');
+  if (other !== undefined) throw gazeError('TRANSFER_CODING_NOT_IMPLEMENTED', other).withHeaders({ Connection: 'close' });
+}

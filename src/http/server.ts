@@ -7,7 +7,7 @@ import type { Authenticator, RequestContext } from '../auth/context.ts';
 import { gazeError } from '../domain/errors.ts';
 import { renderError, sendError, statusTitle } from './errors.ts';
 import { readUnusedBody } from './body.ts';
-import { checkHeadLimits, MAX_HEAD_SIZE } from './request-limits.ts';
+import { checkHeadLimits, checkTransferCoding, MAX_HEAD_SIZE } from './request-limits.ts';
 import { awaitingContinue, continueOnFirstRead } from './expect-continue.ts';
 import type { Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -222,6 +222,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     checkHeadLimits(request.raw, opts.maxHeaderLine ?? 16384);
+    checkTransferCoding(request.raw);
     // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
     if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0] ?? '')) return;
     const given = givenRequestId(request.headers);
