@@ -4,7 +4,8 @@ import { mysqlOptions, postgresConnectTimeoutMs, postgresOptions } from './clien
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import type { DatabaseConnection, SqliteDialectConfig } from 'kysely';
 import { RefuseNulPlugin } from './refuse-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
@@ -112,7 +113,7 @@ export function openDatabase(
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const kysely = new Kysely<Database>({ dialect: new TransactionalDdlSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
+    const kysely = new Kysely<Database>({ dialect: new GazeSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (engine === 'postgresql') {
@@ -182,9 +183,28 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
     return true;
   }
 }
-class TransactionalDdlSqliteDialect extends SqliteDialect {
+/**
+ * Every transaction takes SQLite's write lock as it begins (waiting up to busy_timeout for another
+ * process's): one that read first and wrote afterwards would otherwise fail at its first write, at once
+ * and without the wait, whenever another process wrote meanwhile (WAL's SQLITE_BUSY_SNAPSHOT). So the
+ * transactions of all processes on one file run one after the other, as checks that count rows need.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+class GazeSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
   override createAdapter(): SqliteAdapter {
     return new TransactionalDdlSqliteAdapter();
+  }
+  override createDriver(): SqliteDriver {
+    return new ImmediateSqliteDriver(this.#config);
   }
 }
 

@@ -59,9 +59,8 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   // side by side see each other, then checked before the first byte is written. A copy adds to the
   // image's existing data; an import replaces whatever the image had.
   const adding = stagedSize * targets.length;
-  await deps.images.updateFields(image.id, method.copying ? 'active' : 'importing', { reserved_bytes: adding });
   const existing = method.copying ? (image.size ?? 0) * image.locations.filter((l) => l.status === 'active').length : 0;
-  await deps.quotas.refuseOversized(image.owner, image.id, { stored: adding + existing });
+  await deps.quotas.hold(image.owner, image.id, [method.copying ? 'active' : 'importing'], { reserved_bytes: adding }, { stored: adding + existing });
 
   await fanOut(job, image, targets, { copying: method.copying, expected: staged.expected, stagedSize });
   // Glance's import ends by checking the image is active, with a save (and so an image.update) of its own.

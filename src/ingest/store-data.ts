@@ -237,13 +237,9 @@ export async function storeAndActivate(
     const digests = result.digests!;
     const mismatch = digestMismatch(digests, expectedAtCreate(image));
     if (mismatch) throw mismatch;
-    if (budget) {
-      // Writes that ran side by side were each checked against the same remaining quota: reserve what
-      // was written, then check again with everyone else's reservations counted.
-      await deps.images.updateFields(image.id, from, { reserved_bytes: result.size });
-      const now = await deps.quotas.storeBudget(image.owner, image.id);
-      if (now && result.size > now.bytes) throw now.exceeded(result.size);
-    }
+    // Writes that ran side by side were each checked against the same remaining quota: what was
+    // written is held, and checked again with everyone else's holds counted.
+    if (budget) await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: result.size }, { stored: result.size });
     await deps.images.activateWithData(
       image.id,
       activation({

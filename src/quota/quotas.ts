@@ -1,8 +1,9 @@
-import type { UsageRepo, ProjectUsage } from '../db/repos/usage.ts';
+import type { HeldBytes, UsageRepo, ProjectUsage } from '../db/repos/usage.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
 import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
 import { LimitsUnavailable } from './keystone-limits.ts';
+import type { ImageStatus } from '../domain/image.ts';
 
 const MiB = 1024 * 1024;
 
@@ -51,20 +52,52 @@ export class QuotaService {
   async storeBudget(projectId: string | null, excludeImageId: string | null): Promise<ByteBudget | null> {
     if (!projectId) return null;
     const used = await this.usage.forProject(projectId, excludeImageId);
-    const budgets: ByteBudget[] = [];
-    if (!this.source && this.legacyStorageBytes > 0) {
-      const remaining = Math.max(0, this.legacyStorageBytes - used.storedBytes);
-      budgets.push({ bytes: remaining, exceeded: (attempted) => gazeError('STORAGE_QUOTA', attempted, remaining) });
-    }
-    if (this.source) budgets.push(...this.unifiedBudget(projectId, 'image_size_total', await this.limits(projectId), used));
-    return tightest(budgets);
+    return this.storeBudgetFrom(projectId, used, this.source ? await this.limits(projectId) : null);
   }
 
   /** Bytes the project may still put in staging (stage, web-download, glance-download). */
   async stageBudget(projectId: string | null, imageId: string): Promise<ByteBudget | null> {
     if (!this.source || !projectId) return null;
     const used = await this.usage.forProject(projectId, imageId);
-    return tightest(this.unifiedBudget(projectId, 'image_stage_total', await this.limits(projectId), used));
+    return this.stageBudgetFrom(projectId, used, await this.limits(projectId));
+  }
+
+  /**
+   * Holds bytes against the quotas for the image's running write (while it is in one of `statuses`),
+   * so that writes side by side see each other, and refuses (413, holding nothing) when `sizes` do not
+   * fit beside what the project stores and everyone else holds: `staged` bytes into staging, `stored`
+   * bytes into the stores. One project's holds are checked one after the other: of writes that end
+   * together, those that fit are kept. False when the image has left `statuses`.
+   */
+  async hold(
+    projectId: string | null,
+    imageId: string,
+    statuses: ImageStatus[],
+    held: HeldBytes,
+    sizes: { staged?: number; stored?: number },
+  ): Promise<boolean> {
+    const checked = projectId !== null && this.limitsBytes && (sizes.staged !== undefined || sizes.stored !== undefined);
+    if (!checked) return this.usage.reserve(projectId ?? '', imageId, statuses, held, null);
+    const limits = this.source ? await this.limits(projectId) : null;
+    return this.usage.reserve(projectId, imageId, statuses, held, (used) => {
+      if (sizes.staged !== undefined && limits) refuseOver(this.stageBudgetFrom(projectId, used, limits), sizes.staged);
+      if (sizes.stored !== undefined) refuseOver(this.storeBudgetFrom(projectId, used, limits), sizes.stored);
+    });
+  }
+
+  /** `limits`: the unified limits, when they are on. */
+  private storeBudgetFrom(projectId: string, used: ProjectUsage, limits: Limits | null): ByteBudget | null {
+    const budgets: ByteBudget[] = [];
+    if (!limits && this.legacyStorageBytes > 0) {
+      const remaining = Math.max(0, this.legacyStorageBytes - used.storedBytes);
+      budgets.push({ bytes: remaining, exceeded: (attempted) => gazeError('STORAGE_QUOTA', attempted, remaining) });
+    }
+    if (limits) budgets.push(...this.unifiedBudget(projectId, 'image_size_total', limits, used));
+    return tightest(budgets);
+  }
+
+  private stageBudgetFrom(projectId: string, used: ProjectUsage, limits: Limits): ByteBudget | null {
+    return tightest(this.unifiedBudget(projectId, 'image_stage_total', limits, used));
   }
 
   /**

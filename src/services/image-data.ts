@@ -56,7 +56,7 @@ export class ImageDataService {
     budget: ByteBudget | null,
   ): Promise<void> {
     // Who writes is recorded with the status: another node's start must not take a live upload for a dead one.
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');
@@ -70,6 +70,9 @@ export class ImageDataService {
       // Glance's order: the save to saving, then the data's events, then the save of the result.
       this.deps.notifier.info('image.update', imagePayload(saving));
       this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
+      // The announced size is held, checked beside the holds of other writes: of uploads that begin
+      // together, those that fit go on (the check before the claim saw none of the others).
+      if (sizeHint !== undefined) await this.deps.quotas.hold(saving.owner, id, ['saving'], { reserved_bytes: sizeHint }, budget ? { stored: sizeHint } : {});
       await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
       if (done) {

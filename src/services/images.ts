@@ -27,7 +27,7 @@ import { stagedElsewhere, type StagingPlace } from './staging.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import { imageDeletedPayload, imagePayload } from '../notify/payloads.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
-import { canTransition, moveTo } from '../domain/image.ts';
+import { canTransition, moveTo, type ImageStatus } from '../domain/image.ts';
 import { IMAGE_DELETED } from '../import/port.ts';
 
 const TAG_MAX = 255;
@@ -206,7 +206,11 @@ export class ImageService {
     if (image.status !== 'active' && image.status !== 'deactivated') throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
     refuseUnlessOwner(ctx, image); // Glance saves even when nothing changes
     if (image.status === 'deactivated') return;
-    if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) throw gazeError('DEACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'active', moveTo('deactivated')))) {
+      const now = await this.statusAfterLostRace(ctx, id);
+      if (now === 'deactivated') return;
+      throw gazeError('DEACTIVATE_NOT_ALLOWED', now);
+    }
     await this.cache?.forget(id);
     // The image as written (its updated_at the deactivation's), as Glance's payload shows it.
     await notifyImage(this.deps, 'image.update', id);
@@ -219,8 +223,20 @@ export class ImageService {
     if (image.status !== 'active' && image.status !== 'deactivated') throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
     refuseUnlessOwner(ctx, image);
     if (image.status === 'active') return;
-    if (!(await this.deps.images.updateFields(id, 'deactivated', moveTo('active')))) throw gazeError('REACTIVATE_NOT_ALLOWED', image.status);
+    if (!(await this.deps.images.updateFields(id, 'deactivated', moveTo('active')))) {
+      const now = await this.statusAfterLostRace(ctx, id);
+      if (now === 'active') return;
+      throw gazeError('REACTIVATE_NOT_ALLOWED', now);
+    }
     await notifyImage(this.deps, 'image.update', id);
+  }
+
+  /**
+   * The status another request gave the image since it was read (a 404 when it is gone): the same
+   * change made by a request alongside is this one's too, as when it comes after.
+   */
+  private async statusAfterLostRace(ctx: RequestContext, id: string): Promise<ImageStatus> {
+    return (await findVisibleImage(this.deps, ctx, id)).status;
   }
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {

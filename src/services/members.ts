@@ -90,13 +90,12 @@ export class MemberService {
     if (typeof memberId !== 'string') throw gazeError('BAD_REQUEST', 'Expected a member in the form: {"member": "image_id"}');
     if (memberId.length > 255) throw gazeError('BAD_REQUEST', 'Member id should not be greater than 255 characters.');
     const quota = this.deps.settings.imageMemberQuota;
-    if (quota >= 0) {
-      const count = await this.deps.members.count(imageId);
-      if (count + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, count + 1, quota);
-    }
+    const withinQuota = (members: number) => {
+      if (members + 1 > quota) throw gazeError('MEMBER_LIMIT', imageId, members + 1, quota);
+    };
     // Glance's database layer refuses characters beyond the Basic Multilingual Plane (MySQL's utf8).
     checkNoFourByteUnicode({ member: memberId });
-    const row = await this.deps.members.add(imageId, memberId);
+    const row = await this.deps.members.add(imageId, memberId, quota >= 0 ? withinQuota : undefined);
     if (!row) throw gazeError('MEMBER_DUPLICATE', memberId, imageId);
     this.deps.notifier.info('image.member.create', memberPayload(row));
     return row;

@@ -80,18 +80,27 @@ export class StagingService {
   private async write(image: Image, source: Readable, controller: AbortController, sizeHint: number | undefined, budget: ByteBudget | null): Promise<void> {
     const id = image.id;
     // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', sizeHint ?? null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
+    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('IMAGE_NOT_FOUND', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');
     }
     try {
       await notifyImage(this.deps, 'image.update', id);
+      // The announced size is held, checked beside the holds of other stages: of stages that begin
+      // together, those that fit go on (the check before the claim saw none of the others).
+      if (sizeHint !== undefined) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: sizeHint }, budget ? { staged: sizeHint } : {});
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
-      if (!(await this.deps.images.updateFields(id, 'uploading', { size: result.size, reserved_bytes: null }))) return await this.lost(id);
       // Stages that ran side by side were each checked against the same remaining quota: with this
-      // one's size now counted, check again.
-      if (budget) await this.deps.quotas.refuseOversized(image.owner, id, { staged: result.size });
+      // one's size now counted, it is checked again beside the others'.
+      const held = await this.deps.quotas.hold(
+        image.owner,
+        id,
+        ['uploading'],
+        { size: result.size, reserved_bytes: null },
+        budget ? { staged: result.size } : {},
+      );
+      if (!held) return await this.lost(id);
       // One write ends the stage, while this node still holds the image (imports and deletes of local
       // staged data are replayed to the node it names).
       const ended = stageEnded(this.staging.shared ? null : this.opts.selfUrl);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startGazeInProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
 import type { ImagesRepo } from '../../src/db/repos/images.ts';
+import type { QuotaService } from '../../src/quota/quotas.ts';
 
 let gaze: Awaited<ReturnType<typeof startGazeInProcess>>;
 let api: ReturnType<typeof client>;
@@ -92,16 +93,19 @@ test("an upload whose activation fails, and then the read that asks whether the 
 test('a stage whose size cannot be saved, and then the read that asks whether the image was deleted: back to queued, and it can be staged again', async () => {
   const { id } = await api.createImage({ name: 'stage blip' });
   const stage = (body: string) => api.put(`/v2/images/${id}/stage`, { body, headers: { 'content-type': 'application/octet-stream' } });
+  // The staged size is written with its hold against the quotas.
+  const { quotas } = gaze.app.deps;
+  const hold = quotas.hold;
+  let readFails = false;
+  quotas.hold = async (...args: Parameters<QuotaService['hold']>) => {
+    if (args[1] === id && 'size' in args[3] && args[3].size === 5) {
+      readFails = true;
+      throw blip();
+    }
+    return hold.apply(quotas, args);
+  };
   const answer = await withRepo(
     (images, original) => {
-      let readFails = false;
-      images.updateFields = async (...args: Parameters<ImagesRepo['updateFields']>) => {
-        if (args[0] === id && args[2]?.size === 5) {
-          readFails = true;
-          throw blip();
-        }
-        return original.updateFields(...args);
-      };
       images.get = async (imageId: string) => {
         if (imageId === id && readFails) {
           readFails = false;
@@ -111,7 +115,7 @@ test('a stage whose size cannot be saved, and then the read that asks whether th
       };
     },
     () => stage('hello'),
-  );
+  ).finally(() => (quotas.hold = hold));
   assert.equal(answer.status, 500);
   assert.equal(await statusOf(id), 'queued');
   assert.equal((await stage('again')).status, 204);

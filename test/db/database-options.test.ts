@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
+import SQLite from 'better-sqlite3';
 import { appendFileSync, chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -268,3 +269,25 @@ test(
     }
   },
 );
+
+test("a SQLite transaction holds the write lock from its start: another process's write waits for it, and its own read-then-write never fails half-way", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-immediate-'));
+  const file = path.join(dir, 'gaze.db');
+  const db = openDatabase(`sqlite:///${file}`);
+  // Another process on the same file, as a second worker is (with a short wait for the lock).
+  const other = new SQLite(file);
+  try {
+    other.pragma('busy_timeout = 100');
+    other.exec('create table probe (n integer)');
+    await db.kysely.transaction().execute(async (trx) => {
+      await sql`select count(*) from probe`.execute(trx);
+      assert.throws(() => other.prepare('insert into probe values (1)').run(), { code: 'SQLITE_BUSY' });
+      await sql`insert into probe values (2)`.execute(trx);
+    });
+    assert.deepEqual(other.prepare('select n from probe').all(), [{ n: 2 }]);
+  } finally {
+    other.close();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -233,6 +233,8 @@ forEachEngine((engine) => {
       assert.ok(await images.takeImportLock(image.id, 'task-1'));
       assert.deepEqual(await order(), ['alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task']);
       assert.equal(await images.takeImportLock(image.id, 'task-2'), false, 'still one lock');
+      // Any other refused write is an error, never taken for a lock another task holds.
+      await assert.rejects(images.takeImportLock('no-such-image', 'task-2'), /foreign key/i);
       // A property removed by an earlier save gets its first place back, as Glance's soft-deleted row does.
       await images.setProperties(image.id, { zeta: 'back', later: 'x' });
       assert.deepEqual(await order(), ['zeta', 'alpha', 'mid', 'beta', 'aaa', 'os_glance_import_task', 'later']);

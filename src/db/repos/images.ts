@@ -2,7 +2,7 @@ import type { CompiledQuery, Kysely } from 'kysely';
 import { retryOnDeadlock } from '../deadlock.ts';
 import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
-import type { Db } from '../connection.ts';
+import { isUniqueViolation, type Db } from '../connection.ts';
 import { checkStatusChange, ImageGone, IMPORT_LOCK, NULL_VALUE, propertiesEndedBy } from '../../domain/image.ts';
 import type { Image, ImageLocation, ImageStatus, PropertyWrites, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
@@ -205,8 +205,10 @@ export class ImagesRepo {
       // The key's uniqueness makes it atomic; it goes after the image's other properties, as in Glance.
       await this.k.transaction().execute((trx) => insertProperties(trx, id, { [IMPORT_LOCK]: taskId }));
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // Only the key's uniqueness says another task holds it: a database error is no answer about the lock.
+      if (isUniqueViolation(err)) return false;
+      throw err;
     }
   }
 

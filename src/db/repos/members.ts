@@ -1,5 +1,7 @@
-import type { Db } from '../connection.ts';
-import type { ImageMembersTable } from '../schema.ts';
+import { isUniqueViolation, type Db } from '../connection.ts';
+import { serializedBy } from '../serialized.ts';
+import type { Kysely } from 'kysely';
+import type { Database, ImageMembersTable } from '../schema.ts';
 import { nowTimestamp } from '../../domain/time.ts';
 
 export type MemberRow = ImageMembersTable;
@@ -17,23 +19,28 @@ export class MembersRepo {
     );
   }
 
-  async count(imageId: string): Promise<number> {
-    const row = await this.db.kysely
-      .selectFrom('image_members')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('image_id', '=', imageId)
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
+  count(imageId: string): Promise<number> {
+    return countOf(this.db.kysely, imageId);
   }
 
-  /** Returns null when the member already exists (unique constraint), so the caller can answer 409. */
-  async add(imageId: string, member: string): Promise<MemberRow | null> {
+  /**
+   * Returns null when the member already exists (unique constraint), so the caller can answer 409. With
+   * `checkCount`, which is given the image's number of members and throws to refuse one more (a quota),
+   * the adds to one image are checked one after the other, across processes: the quota holds.
+   */
+  async add(imageId: string, member: string, checkCount?: (members: number) => void): Promise<MemberRow | null> {
     const now = nowTimestamp();
     const row: MemberRow = { id: crypto.randomUUID(), image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
     try {
-      await this.db.kysely.insertInto('image_members').values(row).execute();
+      if (!checkCount) await this.db.kysely.insertInto('image_members').values(row).execute();
+      else {
+        await serializedBy(this.db, `members:${imageId}`, async (trx) => {
+          checkCount(await countOf(trx, imageId));
+          await trx.insertInto('image_members').values(row).execute();
+        });
+      }
     } catch (err) {
-      if (await this.get(imageId, member)) return null;
+      if (isUniqueViolation(err) && (await this.get(imageId, member))) return null;
       throw err;
     }
     return row;
@@ -55,4 +62,13 @@ export class MembersRepo {
     const res = await this.db.kysely.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
   }
+}
+
+async function countOf(k: Kysely<Database>, imageId: string): Promise<number> {
+  const row = await k
+    .selectFrom('image_members')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('image_id', '=', imageId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }

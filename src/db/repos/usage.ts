@@ -1,6 +1,9 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { Db } from '../connection.ts';
 import type { Database } from '../schema.ts';
+import type { ImageStatus } from '../../domain/image.ts';
+import { serializedBy } from '../serialized.ts';
+import { nowTimestamp } from '../../domain/time.ts';
 
 /** What one project uses, counted as Glance counts it for quotas (spec plugins-and-safety §4). */
 export interface ProjectUsage {
@@ -32,54 +35,82 @@ function copying(eb: ExpressionBuilder<Database, 'images'>) {
   );
 }
 
+/** What a running write holds: bytes it is about to store, or the size of the data it staged. */
+export type HeldBytes = { reserved_bytes: number } | { size: number; reserved_bytes: null };
+
 export class UsageRepo {
   constructor(private readonly db: Db) {}
 
-  private get k() {
-    return this.db.kysely;
-  }
-
   /** `excludeImageId`: the image being written, whose old size must not count against its own new data. */
-  async forProject(owner: string, excludeImageId: string | null = null): Promise<ProjectUsage> {
-    // As Glance counts them: an image deleted with delayed_delete (pending_delete, hidden as deleted)
-    // still counts, with its data, until the scrubber ends its delete.
-    const live = this.k
-      .selectFrom('images')
-      .where('owner', '=', owner)
-      .where((eb) => eb.or([eb('deleted', '=', 0), eb('status', '=', 'pending_delete')]))
-      .where('status', 'not in', GONE)
-      .where('id', '!=', excludeImageId ?? '');
-
-    const stored = await live
-      .select(
-        sql<
-          string | number | null
-        >`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status in (${sql.join(HOLDING_DATA)})))`.as('bytes'),
-      )
-      .where('size', '>', 0)
-      .executeTakeFirst();
-    // What running uploads, imports and copies to more stores are about to store counts already (see
-    // reserved_bytes): an image active after its first store still has the others to write.
-    // The rest is about writes under way: a pending_delete image has none (whatever its rows still say).
-    const writable = live.where('deleted', '=', 0);
-    const reserved = await writable
-      .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
-      .where((eb) => eb.or([eb('status', 'in', ['saving', 'importing']), copying(eb)]))
-      .executeTakeFirst();
-    const staged = await writable
-      .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))
-      .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]))
-      .executeTakeFirst();
-    const count = await live.select(sql<string | number>`count(*)`.as('n')).executeTakeFirst();
-    const uploading = await writable
-      .select(sql<string | number>`count(*)`.as('n'))
-      .where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]))
-      .executeTakeFirst();
-    return {
-      storedBytes: Number(stored?.bytes ?? 0) + Number(reserved?.bytes ?? 0),
-      stagedBytes: Number(staged?.bytes ?? 0),
-      imageCount: Number(count?.n ?? 0),
-      uploadingCount: Number(uploading?.n ?? 0),
-    };
+  forProject(owner: string, excludeImageId: string | null = null): Promise<ProjectUsage> {
+    return usageOf(this.db.kysely, owner, excludeImageId);
   }
+
+  /**
+   * Holds bytes against the quotas for the image's running write (its reserved_bytes, or the size of
+   * its staged data), while it is in one of `statuses`; false when it is not (or is gone). With
+   * `check`, the hold is taken only if `check` (given the owner's usage beside it: everyone else's
+   * holds counted, the image's own not) does not throw, and the holds of one owner are checked one
+   * after the other, across processes: of writes that end together, those that fit are kept, instead
+   * of each refusing itself for the others' holds.
+   */
+  async reserve(owner: string, imageId: string, statuses: ImageStatus[], held: HeldBytes, check: ((usage: ProjectUsage) => void) | null): Promise<boolean> {
+    const hold = (k: Kysely<Database>) =>
+      k
+        .updateTable('images')
+        .set({ ...held, updated_at: nowTimestamp() })
+        .where('id', '=', imageId)
+        .where('deleted', '=', 0)
+        .where('status', 'in', statuses)
+        .executeTakeFirst();
+    if (!check) return Number((await hold(this.db.kysely)).numUpdatedRows) === 1;
+    return serializedBy(this.db, `quota:${owner}`, async (trx) => {
+      if (Number((await hold(trx)).numUpdatedRows) !== 1) return false;
+      check(await usageOf(trx, owner, imageId));
+      return true;
+    });
+  }
+}
+
+async function usageOf(k: Kysely<Database>, owner: string, excludeImageId: string | null): Promise<ProjectUsage> {
+  // As Glance counts them: an image deleted with delayed_delete (pending_delete, hidden as deleted)
+  // still counts, with its data, until the scrubber ends its delete.
+  const live = k
+    .selectFrom('images')
+    .where('owner', '=', owner)
+    .where((eb) => eb.or([eb('deleted', '=', 0), eb('status', '=', 'pending_delete')]))
+    .where('status', 'not in', GONE)
+    .where('id', '!=', excludeImageId ?? '');
+
+  const stored = await live
+    .select(
+      sql<
+        string | number | null
+      >`sum(images.size * (select count(*) from image_locations l where l.image_id = images.id and l.status in (${sql.join(HOLDING_DATA)})))`.as('bytes'),
+    )
+    .where('size', '>', 0)
+    .executeTakeFirst();
+  // What running uploads, imports and copies to more stores are about to store counts already (see
+  // reserved_bytes): an image active after its first store still has the others to write.
+  // The rest is about writes under way: a pending_delete image has none (whatever its rows still say).
+  const writable = live.where('deleted', '=', 0);
+  const reserved = await writable
+    .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
+    .where((eb) => eb.or([eb('status', 'in', ['saving', 'importing']), copying(eb)]))
+    .executeTakeFirst();
+  const staged = await writable
+    .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))
+    .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]))
+    .executeTakeFirst();
+  const count = await live.select(sql<string | number>`count(*)`.as('n')).executeTakeFirst();
+  const uploading = await writable
+    .select(sql<string | number>`count(*)`.as('n'))
+    .where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]))
+    .executeTakeFirst();
+  return {
+    storedBytes: Number(stored?.bytes ?? 0) + Number(reserved?.bytes ?? 0),
+    stagedBytes: Number(staged?.bytes ?? 0),
+    imageCount: Number(count?.n ?? 0),
+    uploadingCount: Number(uploading?.n ?? 0),
+  };
 }
