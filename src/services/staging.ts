@@ -89,7 +89,7 @@ export class StagingService {
       await notifyImage(this.deps, 'image.update', id);
       // The announced size is held, checked beside the holds of other stages: of stages that begin
       // together, those that fit go on (the check before the claim saw none of the others).
-      if (sizeHint !== undefined) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: sizeHint }, budget ? { staged: sizeHint } : {});
+      if (budget && sizeHint !== undefined) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: sizeHint }, { staged: sizeHint });
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
       // Stages that ran side by side were each checked against the same remaining quota: with this
       // one's size now counted, it is checked again beside the others'.

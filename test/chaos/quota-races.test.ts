@@ -51,6 +51,33 @@ forEachEngine((engine) => {
     }
   });
 
+  test(`${N} stages at once against a unified image_stage_total three fit in: exactly three are staged, the others answer 413`, async () => {
+    const staging = await startGazeProcess({
+      database: { connection: await engine.url() },
+      DEFAULT: { workers: '2' },
+      project_limits: { image_stage_total: '1' },
+    });
+    try {
+      const stageApi = client(staging.url);
+      const project = 'stages';
+      const ids = await Promise.all(
+        Array.from({ length: N }, async (_, i) => {
+          const created = await stageApi.post('/v2/images', { name: `s${i}`, disk_format: 'raw', container_format: 'bare' }, { as: caller(project) });
+          return created.json.id as string;
+        }),
+      );
+      const stages = await Promise.all(
+        ids.map((id) => stageApi.put(`/v2/images/${id}/stage`, { body: Buffer.alloc(SIZE, 5), headers: octets, as: caller(project) })),
+      );
+      const statuses = stages.map((r) => r.status);
+      assert.deepEqual([statuses.filter((s) => s === 204).length, statuses.filter((s) => s === 413).length], [3, N - 3], statuses.join(','));
+      const shown = await Promise.all(ids.map(async (id) => (await stageApi.get(`/v2/images/${id}`, { as: caller(project) })).json.status as string));
+      assert.deepEqual(shown.filter((s) => s === 'uploading').length, 3, shown.join(','));
+    } finally {
+      await staging.stop();
+    }
+  });
+
   test(`${N} glance-direct imports at once against a storage quota three fit in: exactly three turn active`, async () => {
     const project = 'imports';
     const ids = await Promise.all(Array.from({ length: N }, (_, i) => createIn(project, `i${i}`)));
