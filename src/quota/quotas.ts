@@ -1,4 +1,4 @@
-import type { HeldBytes, UsageRepo, ProjectUsage } from '../db/repos/usage.ts';
+import type { HeldBytes, UsageCheck, UsageRepo, ProjectUsage } from '../db/repos/usage.ts';
 import { gazeError, type GazeError } from '../domain/errors.ts';
 import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
@@ -53,6 +53,24 @@ export class QuotaService {
     if (!projectId) return null;
     const used = await this.usage.forProject(projectId, excludeImageId);
     return this.storeBudgetFrom(projectId, used, this.source ? await this.limits(projectId) : null);
+  }
+
+  /**
+   * The check a new image of the project meets when image_count_total limits it, run with the insert
+   * (null when nothing limits the count): images created side by side never pass the limit.
+   */
+  async imageCountCheck(projectId: string | null): Promise<UsageCheck | null> {
+    if (!this.source || !projectId) return null;
+    const limit = (await this.limits(projectId)).image_count_total;
+    if (limit < 0) return null;
+    return {
+      owner: projectId,
+      check(used) {
+        // The new image is counted already.
+        const before = used.imageCount - 1;
+        if (before + 1 > limit) throw gazeError('OVER_LIMIT', projectId, [overLimitText('image_count_total', limit, before, 1)]);
+      },
+    };
   }
 
   /** Bytes the project may still put in staging (stage, web-download, glance-download). */

@@ -77,6 +77,7 @@ export class ImageService {
     if (visibility === 'community') this.deps.policy.enforce('communitize_image', ctx, target);
     if (this.deps.policy.legacyDefaults && !ctx.isAdmin && owner !== ctx.projectId) throw gazeError('OWNER_NOT_PERMITTED', pyStr(owner));
 
+    // Checked now in Glance's order of refusals, and again with the insert (see imageCountCheck).
     await this.deps.quotas.enforce(owner, { image_count_total: 1 });
     const givenTags = (body.tags as string[] | undefined) ?? [];
     const tags = [...new Set(givenTags)];
@@ -121,8 +122,9 @@ export class ImageService {
       locations: [],
     };
     checkNoFourByteUnicode({ name: image.name, ...image.properties }, image.tags);
+    const countCheck = await this.deps.quotas.imageCountCheck(owner);
     try {
-      await this.deps.images.insert(image);
+      await this.deps.images.insert(image, countCheck ?? undefined);
     } catch (err) {
       if (await this.deps.images.idExists(id)) throw gazeError('IMAGE_ID_EXISTS', id);
       throw err;

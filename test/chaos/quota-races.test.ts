@@ -51,11 +51,11 @@ forEachEngine((engine) => {
     }
   });
 
-  test(`${N} stages at once against a unified image_stage_total three fit in: exactly three are staged, the others answer 413`, async () => {
+  test(`unified limits under parallel clients: of ${N} stages three fit in image_stage_total and are staged, of 30 creates exactly image_count_total (12) are made`, async () => {
     const staging = await startGazeProcess({
       database: { connection: await engine.url() },
       DEFAULT: { workers: '2' },
-      project_limits: { image_stage_total: '1' },
+      project_limits: { image_stage_total: '1', image_count_total: '12' },
     });
     try {
       const stageApi = client(staging.url);
@@ -71,6 +71,8 @@ forEachEngine((engine) => {
       );
       const statuses = stages.map((r) => r.status);
       assert.deepEqual([statuses.filter((s) => s === 204).length, statuses.filter((s) => s === 413).length], [3, N - 3], statuses.join(','));
+      const creates = await Promise.all(Array.from({ length: 30 }, (_, i) => stageApi.post('/v2/images', { name: `c${i}` }, { as: caller('counted') })));
+      assert.deepEqual(creates.map((r) => r.status).filter((st) => st === 201).length, 12, creates.map((r) => r.status).join(','));
       const shown = await Promise.all(ids.map(async (id) => (await stageApi.get(`/v2/images/${id}`, { as: caller(project) })).json.status as string));
       assert.deepEqual(shown.filter((s) => s === 'uploading').length, 3, shown.join(','));
     } finally {

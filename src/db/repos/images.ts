@@ -1,4 +1,4 @@
-import type { CompiledQuery, Kysely } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import { retryOnDeadlock } from '../deadlock.ts';
 import { refuseNulValue } from '../refuse-nul.ts';
 import type { Database, ImagesTable } from '../schema.ts';
@@ -6,6 +6,8 @@ import { isUniqueViolation, type Db } from '../connection.ts';
 import { checkStatusChange, ImageGone, IMPORT_LOCK, NULL_VALUE, propertiesEndedBy } from '../../domain/image.ts';
 import type { Image, ImageLocation, ImageStatus, PropertyWrites, StatusChange } from '../../domain/image.ts';
 import { nowTimestamp } from '../../domain/time.ts';
+import { serializedBy } from '../serialized.ts';
+import { quotaLockKey, usageOf, type UsageCheck } from './usage.ts';
 import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 import {
@@ -51,14 +53,20 @@ export class ImagesRepo {
     return row !== undefined;
   }
 
-  async insert(image: Image): Promise<void> {
-    await this.k.transaction().execute(async (trx) => {
+  /** With `quota`, the insert is checked by it, one after the other with the owner's other quota checks. */
+  async insert(image: Image, quota?: UsageCheck): Promise<void> {
+    const insert = async (trx: Transaction<Database>) => {
       await trx
         .insertInto('images')
         .values({ ...imageToRow(image), deleted: 0, deleted_at: null })
         .execute();
       await insertProperties(trx, image.id, image.properties, 1);
       await insertTags(trx, image.id, image.tags);
+    };
+    if (!quota) return this.k.transaction().execute(insert);
+    return serializedBy(this.db, quotaLockKey(quota.owner), async (trx) => {
+      await insert(trx);
+      quota.check(await usageOf(trx, quota.owner, null));
     });
   }
 

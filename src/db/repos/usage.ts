@@ -35,6 +35,20 @@ function copying(eb: ExpressionBuilder<Database, 'images'>) {
   );
 }
 
+/**
+ * A quota check that runs in the owner's serialized transaction (see `serializedBy`), given the usage
+ * as that transaction sees it, its own write included: it throws to refuse, undoing the write.
+ */
+export interface UsageCheck {
+  owner: string;
+  check(usage: ProjectUsage): void;
+}
+
+/** The key that serializes one owner's quota checks. */
+export function quotaLockKey(owner: string): string {
+  return `quota:${owner}`;
+}
+
 /** What a running write holds: bytes it is about to store, or the size of the data it staged. */
 export type HeldBytes = { reserved_bytes: number } | { size: number; reserved_bytes: null };
 
@@ -64,7 +78,7 @@ export class UsageRepo {
         .where('status', 'in', statuses)
         .executeTakeFirst();
     if (!check) return Number((await hold(this.db.kysely)).numUpdatedRows) === 1;
-    return serializedBy(this.db, `quota:${owner}`, async (trx) => {
+    return serializedBy(this.db, quotaLockKey(owner), async (trx) => {
       if (Number((await hold(trx)).numUpdatedRows) !== 1) return false;
       check(await usageOf(trx, owner, imageId));
       return true;
@@ -72,7 +86,7 @@ export class UsageRepo {
   }
 }
 
-async function usageOf(k: Kysely<Database>, owner: string, excludeImageId: string | null): Promise<ProjectUsage> {
+export async function usageOf(k: Kysely<Database>, owner: string, excludeImageId: string | null): Promise<ProjectUsage> {
   // As Glance counts them: an image deleted with delayed_delete (pending_delete, hidden as deleted)
   // still counts, with its data, until the scrubber ends its delete.
   const live = k
