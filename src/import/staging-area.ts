@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FileStoreDriver } from '../stores/file.ts';
-import { Store } from '../stores/store.ts';
+import { STAGED_OBJECT_PREFIX, Store } from '../stores/store.ts';
 import { ingest, type IngestRequest, type IngestResult } from '../ingest/pipeline.ts';
 import type { StagedFacts } from '../ingest/store-data.ts';
 
@@ -13,9 +13,6 @@ export type { StagedFacts };
 
 /** Staged files remembered at once (a few hundred bytes each); the oldest are forgotten first. */
 const MAX_KNOWN = 10_000;
-
-/** Where staged data waits in an object store shared with images: beside them, never under an image's own key. */
-const SHARED_STORE_PREFIX = 'os_glance_staging-';
 
 /** A local copy of an object-stored staged image, for the import plugins that work on files. */
 interface WorkCopy {
@@ -59,7 +56,7 @@ export class StagingArea {
   /** `dedicated`: the store holds staged data only (its own section); else it is an image store too. */
   static inStore(store: Store, opts: { workDir: string; hashAlgo: string; dedicated: boolean }): StagingArea {
     if (!store.writable || !store.driver.capabilities.list) throw new Error(`store ${store.id} cannot hold staged data (it must be writable and listable)`);
-    return new StagingArea(store, opts.hashAlgo, null, opts.workDir, opts.dedicated ? '' : SHARED_STORE_PREFIX);
+    return new StagingArea(store, opts.hashAlgo, null, opts.workDir, opts.dedicated ? '' : STAGED_OBJECT_PREFIX);
   }
 
   private key(name: string): string {

@@ -5,6 +5,7 @@ import { ConfigError, fileUriToPath, type Config } from '../config/index.ts';
 import { StoreRegistry } from '../stores/registry.ts';
 import { processAlive } from '../util/process.ts';
 import { StagingArea } from './staging-area.ts';
+import { placeWithin } from '../stores/places.ts';
 
 /**
  * The staging area the configuration asks for, in this order:
@@ -46,10 +47,27 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
   const type = section.s3_store_host ? 's3' : section.swift_store_auth_address || section.swift_store_config_file ? 'swift' : null;
   if (type) {
     const store = await StoreRegistry.standalone('os_glance_staging_store', type, section, config, log);
+    refuseImagesWithin(config, store.driver.places, stores, ['os_glance_staging_store', type === 's3' ? 's3_store_bucket' : 'swift_store_container']);
     const dir = await workDir();
     return configured(() => StagingArea.inStore(store, { workDir: dir, hashAlgo, dedicated: true }));
   }
-  return StagingArea.onFiles(stagingDir(config), hashAlgo);
+  const dir = path.resolve(stagingDir(config));
+  const option: [string, string] = reservedStagingDir(config) ? ['os_glance_staging_store', 'filesystem_store_datadir'] : ['DEFAULT', 'node_staging_uri'];
+  refuseImagesWithin(config, [`file:${dir}`], stores, option);
+  return StagingArea.onFiles(dir, hashAlgo);
+}
+
+/**
+ * A staging area of its own (every object in it is staged data) must not hold an image store's data:
+ * the sweep of staged data nobody waits for would remove every image's.
+ */
+function refuseImagesWithin(config: Config, stagingPlaces: readonly string[], stores: StoreRegistry, [section, option]: [string, string]): void {
+  for (const store of stores.all()) {
+    const shared = placeWithin(store.driver.places, stagingPlaces);
+    if (shared) {
+      config.refuse(section, option, `staged data would be kept where store '${store.id}' keeps images (${shared}): give staging a place of its own`);
+    }
+  }
 }
 
 /** A staging area whose construction failed on its settings is a configuration error. */
@@ -61,10 +79,15 @@ function configured(make: () => StagingArea): StagingArea {
   }
 }
 
-export function stagingDir(config: Config): string {
-  // Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section).
+/** Multi-store mode names staging as a reserved store (Glance's os_glance_staging_store section). */
+function reservedStagingDir(config: Config): string | null {
   const reserved = config.section('os_glance_staging_store').filesystem_store_datadir;
-  if (config.get('DEFAULT', 'enabled_backends').length > 0 && reserved) return reserved;
+  return config.get('DEFAULT', 'enabled_backends').length > 0 && reserved ? reserved : null;
+}
+
+export function stagingDir(config: Config): string {
+  const reserved = reservedStagingDir(config);
+  if (reserved) return reserved;
   const uri = config.get('DEFAULT', 'node_staging_uri');
   return uri ? fileUriToPath(uri) : config.dataPath('staging');
 }

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gazeError } from '../domain/errors.ts';
 import type { Image, ImageLocation } from '../domain/image.ts';
-import type { Store } from '../stores/store.ts';
+import { STAGED_OBJECT_PREFIX, type Store } from '../stores/store.ts';
 import { HashingStream, type Digests } from './hashing.ts';
 import { locationsSharing, type DataDeps } from './store-data.ts';
 
@@ -27,12 +27,14 @@ export function withStoreId(deps: Pick<DataDeps, 'stores'>, url: string, metadat
  * them: a client must not point an image at the server's own disk), when an http url does not pass
  * the web-download filter, or when the store cannot tell a size. Beyond Glance: the size must be the
  * image's when it has one, and a url that another image's location holds in a store this service
- * writes to is refused (removing the location would delete that image's data).
+ * writes to is refused (removing the location would delete that image's data), as is staged data.
  */
 export async function checkExternalLocation(deps: DataDeps, image: Image, url: string, metadata: Record<string, unknown>): Promise<CheckedLocation> {
   const named = withStoreId(deps, url, metadata);
   const store = deps.stores.forLocation({ url, metadata: named });
   if (!store || store.type === 'file') throw gazeError('LOCATION_INVALID');
+  // Another image's staged data, waiting in a store shared with images: never a location.
+  if (store.driver.objectOf?.(url)?.startsWith(STAGED_OBJECT_PREFIX)) throw gazeError('LOCATION_INVALID');
   let size: number | null;
   try {
     size = await store.stat(url);

@@ -87,7 +87,7 @@ async function revertUploadsOfGoneWriters(
 /**
  * Unfinished parts that writes killed mid-way left in object stores (S3 multipart uploads): an image
  * being written, staged, imported or copied, by any node, keeps its own, and so does a write begun less
- * than `minAgeMs` ago. Run with the data scrubber (see orphanSweepEvery), on the image stores and the
+ * than `minAgeMs` ago and a write of a key that is no image of this service's. Run with the data scrubber (see orphanSweepEvery), on the image stores and the
  * staging store.
  */
 export async function sweepOrphanedParts(
@@ -103,9 +103,10 @@ export async function sweepOrphanedParts(
     ...(await images.idsInStatus('importing')),
     ...(await deps.tasks.unfinishedImageIds()),
   ]);
-  const inUse = (key: string) => writing.has(staging.imageOf(key));
+  // A key that is no image of this service's is another's write (a Glance sharing the bucket).
+  const keep = async (key: string) => writing.has(staging.imageOf(key)) || !(await images.idExists(staging.imageOf(key)));
   for (const store of new Set(stores)) {
-    const aborted = await store.sweepOrphans(inUse, minAgeMs);
+    const aborted = await store.sweepOrphans(keep, minAgeMs);
     if (aborted) deps.log.info(`store ${store.id}: removed ${aborted} unfinished upload(s) of writes that died`);
   }
 }

@@ -39,6 +39,9 @@ export interface ByteRange {
  * How a driver reports what went wrong beside an operation that still succeeds (a segment it could not
  * delete, permissions it could not set): the service's log, through the registry.
  */
+/** Whether the unfinished parts of a write of this key are to be kept (see StoreDriver.sweepOrphans). */
+export type KeepKey = (key: string) => boolean | Promise<boolean>;
+
 export type Warn = (message: string) => void;
 
 /** Where a driver made outside the registry (a test, a tool) warns. */
@@ -64,6 +67,11 @@ export interface WriteResult {
 export interface StoreDriver {
   readonly type: string;
   readonly capabilities: StoreCapabilities;
+  /**
+   * Where this store keeps its objects (`file:/abs/dir`, `s3:host/bucket`, `swift:account/container`),
+   * to tell stores that would share them apart (see places.ts); none for data it does not own.
+   */
+  readonly places: readonly string[];
   /**
    * Streams `source` into the store. The object is visible under the returned url only once it is whole:
    * on a source error or an abort nothing is left behind, not even a partial temporary object.
@@ -103,10 +111,11 @@ export interface StoreDriver {
   /** Whether a write of `key` is still going (its temporary file changed within `idleMs`). */
   writeInProgress?(key: string, idleMs: number): Promise<boolean>;
   /**
-   * Removes the unfinished parts of writes that died, except for keys `inUse` says are being written
-   * and writes begun less than `minAgeMs` ago; how many.
+   * Removes the unfinished parts of writes that died, except for keys `keep` says to keep (being
+   * written, or no image of this service's: another service's write in a shared bucket) and writes
+   * begun less than `minAgeMs` ago; how many.
    */
-  sweepOrphans?(inUse: (key: string) => boolean, minAgeMs: number): Promise<number>;
+  sweepOrphans?(keep: KeepKey, minAgeMs: number): Promise<number>;
   /** The keys of the whole objects this store holds that begin with `prefix` (no temporary or segment objects). */
   list?(prefix: string): Promise<string[]>;
   /** Releases connections; the driver is not used afterwards. */

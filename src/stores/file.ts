@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type KeepKey, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { processTagGone, processTagRunsBeside } from '../util/process.ts';
 import { parsePartialName, partialName, type TempFile } from './file-partials.ts';
 import { DurableFileWriter } from './durable-writer.ts';
@@ -37,6 +37,7 @@ export class FileStoreDriver implements StoreDriver {
   readonly capabilities = { writable: true, rangeRead: true, adopt: true, localPartials: true, closable: false, list: true, orphans: true };
   /** The first directory of the highest priority (the only one, usually). */
   readonly dir: string;
+  readonly places: readonly string[];
   readonly dirs: readonly DataDir[];
   /** filesystem_store_file_perm: the mode each image file gets (null: the process's default). */
   private readonly fileMode: number | null;
@@ -60,6 +61,7 @@ export class FileStoreDriver implements StoreDriver {
     // Highest priority first; the order given among equals (sort is stable).
     this.dirs = list.map((d) => ({ path: path.resolve(d.path), priority: d.priority })).sort((a, b) => b.priority - a.priority);
     this.dir = this.dirs[0]!.path;
+    this.places = this.dirs.map((d) => `file:${d.path}`);
     this.fileMode = opts.fileMode ?? null;
     this.sparse = opts.sparse ?? false;
     this.mountpoints = opts.mountpoints ?? [];
@@ -280,11 +282,11 @@ export class FileStoreDriver implements StoreDriver {
 
   /**
    * The same while the service runs, for a directory shared by several hosts: a host that died for good
-   * never sweeps its own at a restart. Only partials of keys no write is under way for (`inUse`, from
+   * never sweeps its own at a restart. Only partials of keys `keep` lets go (no write under way, from
    * the database), unchanged for `minAgeMs`, go.
    */
-  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
-    return this.removePartials(async (partial) => !inUse(partial.key) && !(await this.partialIsLive(partial, minAgeMs)));
+  async sweepOrphans(keep: KeepKey, minAgeMs: number): Promise<number> {
+    return this.removePartials(async (partial) => !(await keep(partial.key)) && !(await this.partialIsLive(partial, minAgeMs)));
   }
 
   private async removePartials(dead: (partial: TempFile) => Promise<boolean>): Promise<number> {

@@ -13,6 +13,7 @@ type FetchLimits = Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 're
  */
 export class HttpStoreDriver implements StoreDriver {
   readonly type = 'http';
+  readonly places = [];
   readonly capabilities = { writable: false, rangeRead: true, adopt: false, localPartials: false, closable: false, list: false, orphans: false };
 
   constructor(private readonly limits: FetchLimits) {}

@@ -5,9 +5,12 @@ import { StoreError, type Warn } from './driver.ts';
 
 // The s3 driver's client, as the driver makes it and as one write uses it, and what counts a write's bytes.
 
+/** How long connecting, or a connection with nothing moving either way, may take. */
+export const S3_TIMEOUT_MS = 60_000;
+
 /** The driver's client: an endpoint and credentials, the SDK's retries, and its warnings in the service's log. */
 export function s3Client(
-  opts: { endpoint: string; region?: string; forcePathStyle?: boolean; accessKey: string; secretKey: string; maxAttempts?: number },
+  opts: { endpoint: string; region?: string; forcePathStyle?: boolean; accessKey: string; secretKey: string; maxAttempts?: number; timeoutMs?: number },
   warn: Warn,
 ): S3Client {
   return new S3Client({
@@ -16,6 +19,9 @@ export function s3Client(
     forcePathStyle: opts.forcePathStyle ?? true,
     credentials: { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey },
     maxAttempts: opts.maxAttempts ?? 3,
+    // As botocore's defaults (Glance's client): a server that accepts and then never answers, or stops
+    // sending or reading mid-body, fails the request after a minute instead of holding it for ever.
+    requestHandler: { connectionTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS, socketTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS },
     // The SDK's defaults (since 3.729) send streamed bodies as aws-chunked with CRC32 trailers, which
     // Swift's s3api (and other S3 implementations) refuse with 501; only checksum what S3 requires.
     requestChecksumCalculation: 'WHEN_REQUIRED',

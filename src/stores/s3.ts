@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError } from '../config/index.ts';
-import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type KeepKey, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { toStoreError } from './s3-errors.ts';
 import { orphanedUploads } from './s3-orphans.ts';
 import { s3KeyOf } from './s3-url.ts';
@@ -55,6 +55,8 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Tries per request (the SDK's retries, default 3); a streamed PUT (one object above a part) is tried once. */
   maxAttempts?: number;
+  /** How long connecting, or a connection with nothing moving, may take (default S3_TIMEOUT_MS, a minute). */
+  timeoutMs?: number;
   /** Where what goes wrong beside a write is reported (an upload that could not be aborted, the SDK's warnings). */
   warn?: Warn;
 }
@@ -106,9 +108,13 @@ export class S3StoreDriver implements StoreDriver {
     this.client = s3Client({ ...opts, endpoint }, this.warn);
   }
 
+  get places(): readonly string[] {
+    return [`s3:${this.endpointHost}/${this.bucket}`];
+  }
+
   /** Aborts the multipart uploads of writes that died (see s3-orphans.ts); how many. */
-  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
-    const orphans = await orphanedUploads(this.client, this.bucket, inUse, minAgeMs);
+  async sweepOrphans(keep: KeepKey, minAgeMs: number): Promise<number> {
+    const orphans = await orphanedUploads(this.client, this.bucket, keep, minAgeMs);
     for (const { key, uploadId } of orphans) await this.abortUpload(key, uploadId);
     return orphans.length;
   }
@@ -279,14 +285,15 @@ export class S3StoreDriver implements StoreDriver {
   }
 
   /**
-   * Parts are held in memory while they upload: with a known size, the smallest part (8 MiB at least)
-   * that keeps the object within S3's 10,000 parts; otherwise the configured size, which must fit the
-   * largest images.
+   * Parts are held in memory while they upload: with a known size, the smallest part (8 MiB at least,
+   * or the configured size when smaller) that keeps the object within S3's 10,000 parts, beyond the
+   * configured size when need be (as Glance's: S3 refuses part 10,001 after all the others were sent);
+   * otherwise the configured size, which must fit the largest images.
    */
   partSizeFor(sizeHint?: number): number {
     if (sizeHint === undefined || !Number.isFinite(sizeHint) || sizeHint < 0) return this.partSize;
     const needed = Math.ceil(sizeHint / 9000 / MiB) * MiB;
-    return Math.min(this.partSize, Math.max(8 * MiB, needed));
+    return Math.min(MAX_PART_SIZE, Math.max(needed, Math.min(this.partSize, 8 * MiB)));
   }
 
   properties(): Record<string, unknown> {

@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 import { guardBody } from '../net/body-guard.ts';
-import { ABILITY_METHODS, StoreError, type ByteRange, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+import { ABILITY_METHODS, StoreError, type ByteRange, type KeepKey, type StoreDriver, type WriteOptions, type WriteResult } from './driver.ts';
+
+/** Where staged data waits in an object store shared with images: beside them, never under an image's own key. */
+export const STAGED_OBJECT_PREFIX = 'os_glance_staging-';
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -69,8 +72,8 @@ export class Store {
   }
 
   /** Unfinished parts a dead write left in the store itself (multipart uploads), where the driver has them (0 otherwise). */
-  sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
-    return wrap(this.id, async () => (this.driver.capabilities.orphans ? this.driver.sweepOrphans!(inUse, minAgeMs) : 0));
+  sweepOrphans(keep: KeepKey, minAgeMs: number): Promise<number> {
+    return wrap(this.id, async () => (this.driver.capabilities.orphans ? this.driver.sweepOrphans!(keep, minAgeMs) : 0));
   }
 
   /** The keys of the objects whose names begin with `prefix`; null when the driver cannot list. */

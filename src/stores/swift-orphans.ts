@@ -1,4 +1,5 @@
 import type { SwiftContainers } from './swift-containers.ts';
+import type { KeepKey } from './driver.ts';
 
 // Segments are named `<key>/<write>/<n>`, the write being `<start time in base 36>-<random>`.
 
@@ -9,16 +10,11 @@ export function newWriteId(now = Date.now()): string {
 
 /**
  * The segments of writes that died (a process killed mid-write never deletes them), grouped by write.
- * A write is left alone while its key is in use (an image being written, staged, imported or copied, by
+ * A write is left alone when `keep` says so (an image being written, staged, imported or copied, by
  * any node), when it began less than `minAgeMs` ago, and when the object at its key is made of it.
  * `whole` remembers the writes found to make an object, so that each object's manifest is read once.
  */
-export async function orphanedSegments(
-  containers: SwiftContainers,
-  inUse: (key: string) => boolean,
-  minAgeMs: number,
-  whole: Set<string>,
-): Promise<string[][]> {
+export async function orphanedSegments(containers: SwiftContainers, keep: KeepKey, minAgeMs: number, whole: Set<string>): Promise<string[][]> {
   const writes = new Map<string, { key: string; write: string; names: string[] }>();
   for (const name of await containers.names(containers.segmentContainer)) {
     const [key, write, n, ...rest] = name.split('/');
@@ -31,7 +27,7 @@ export async function orphanedSegments(
   const orphans: string[][] = [];
   for (const [prefix, { key, write, names }] of writes) {
     const started = parseInt(write.split('-')[0]!, 36);
-    if (whole.has(prefix) || inUse(key) || !Number.isFinite(started) || Date.now() - started < minAgeMs) continue;
+    if (whole.has(prefix) || !Number.isFinite(started) || Date.now() - started < minAgeMs || (await keep(key))) continue;
     if ((await containers.oldSegments(key)).some((name) => name.startsWith(prefix))) {
       whole.add(prefix);
       continue;

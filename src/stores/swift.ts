@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { keepAliveAgents, type HttpResponse } from '../net/http-client.ts';
 import { ConfigError } from '../config/index.ts';
-import { processWarning, StoreError, type ByteRange, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
+import { processWarning, StoreError, type ByteRange, type KeepKey, type StoreDriver, type Warn, type WriteOptions, type WriteResult } from './driver.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import { SwiftSession, isTrue, md5 } from './swift-session.ts';
 import { statusCode, toStoreError } from './swift-errors.ts';
@@ -69,6 +69,7 @@ export class SwiftStoreDriver implements StoreDriver {
   readonly capabilities = { writable: true, rangeRead: true, adopt: false, localPartials: false, closable: true, list: true, orphans: true };
   readonly container: string;
   readonly segmentContainer: string;
+  readonly places: readonly string[];
   readonly segmentSize: number;
   readonly largeObjectSize: number;
   private readonly retryGetCount: number;
@@ -102,6 +103,7 @@ export class SwiftStoreDriver implements StoreDriver {
     this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }), opts.expireSoonMs ?? 60_000);
     this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false, opts.warn ?? processWarning);
     this.segmentContainer = this.containers.segmentContainer;
+    this.places = [this.container, this.segmentContainer].map((container) => `swift:${this.scope.authAddress}/${container}`);
   }
 
   /** Closes the driver's connections. */
@@ -331,9 +333,9 @@ export class SwiftStoreDriver implements StoreDriver {
   }
 
   /** Deletes the segments of writes that died (see swift-orphans.ts); how many writes they were. */
-  async sweepOrphans(inUse: (key: string) => boolean, minAgeMs: number): Promise<number> {
+  async sweepOrphans(keep: KeepKey, minAgeMs: number): Promise<number> {
     try {
-      const writes = await orphanedSegments(this.containers, inUse, minAgeMs, this.wholeWrites);
+      const writes = await orphanedSegments(this.containers, keep, minAgeMs, this.wholeWrites);
       await this.containers.removeSegments(writes.flat());
       return writes.length;
     } catch (err) {

@@ -19,6 +19,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function objectStaging(read: 'fails' | 'stalls', workDir: string): StagingArea {
   const driver: StoreDriver = {
     type: 'test',
+    places: ['test:staging'],
     capabilities: { writable: true, rangeRead: false, adopt: false, localPartials: false, closable: false, list: true, orphans: false },
     write: async (key) => ({ url: `test://${key}`, size: 0 }),
     urlFor: (key) => `test://${key}`,

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import {
@@ -36,6 +37,8 @@ import { imageRecord } from '../helpers/images.ts';
 import { taskRow } from '../helpers/tasks.ts';
 import { chunks, failingAfter, stallingAfter } from './sources.ts';
 import { startCuttingProxy } from '../helpers/cutting-proxy.ts';
+import { startGazeInProcess } from '../helpers/gaze.ts';
+import { client } from '../helpers/http.ts';
 
 const MiB = 1024 * 1024;
 let swift: RunningSwift;
@@ -373,17 +376,38 @@ test('s3: errors map to StoreError codes (NOT_FOUND, PERMISSION, UNAVAILABLE)', 
   await assert.rejects(down.write('x', Readable.from([Buffer.from('x')])), (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE');
 });
 
-test('s3: with a known size the part is the smallest that fits 10,000 parts (8 MiB at least); unknown: the configured size', () => {
+test('s3: a server that accepts connections and never answers fails requests after the timeout (UNAVAILABLE), not never', async () => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as AddressInfo;
+  const driver = new S3StoreDriver({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'a', secretKey: 'b', bucket: 'b', maxAttempts: 1, timeoutMs: 300 });
+  try {
+    const unavailable = (err: unknown) => err instanceof StoreError && err.code === 'UNAVAILABLE';
+    await assert.rejects(driver.stat('s3://b/x'), unavailable);
+    await assert.rejects(driver.read('s3://b/x'), unavailable);
+    await assert.rejects(driver.write('x', Readable.from([Buffer.from('x')]), { sizeHint: 1 }), unavailable);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+test('s3: with a known size the part is the smallest that fits 10,000 parts (8 MiB at least, beyond the configured size when needed); unknown: the configured size', () => {
   const driver = new S3StoreDriver({ endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 'b', bucket: 'x', partSize: 64 * 1048576 });
   const MiB = 1048576;
   assert.equal(driver.partSizeFor(undefined), 64 * MiB);
   assert.equal(driver.partSizeFor(512 * MiB), 8 * MiB);
   assert.equal(driver.partSizeFor(100 * 1024 * MiB), 12 * MiB, '100 GiB in at most 9,000 parts of 12 MiB');
-  assert.equal(driver.partSizeFor(900 * 1024 * MiB), 64 * MiB, 'never more than the configured size');
-  assert.ok(Math.ceil((100 * 1024 * MiB) / driver.partSizeFor(100 * 1024 * MiB)) <= 10_000);
+  // Beyond 64 MiB × 10,000, the part grows: S3 refuses the 10,001st part after all the others were sent.
+  assert.equal(driver.partSizeFor(900 * 1024 * MiB), 103 * MiB);
+  for (const gib of [60, 100, 700, 900, 4096]) assert.ok(Math.ceil((gib * 1024 * MiB) / driver.partSizeFor(gib * 1024 * MiB)) <= 10_000, `${gib} GiB`);
 });
 
-test('s3: the multipart uploads of writes that died are aborted; those of images being written, and new ones, stay', async () => {
+test("s3: the multipart uploads of writes that died are aborted; those of images being written, new ones, and another service's, stay", async () => {
   const driver = await freshDriver();
   const store = new Store('objects', driver);
   const staging = StagingArea.inStore(store, { workDir: path.join(tmpdir(), `gaze-s3-work-${process.pid}`), hashAlgo: 'sha512', dedicated: false });
@@ -399,12 +423,14 @@ test('s3: the multipart uploads of writes that died are aborted; those of images
     for (const image of [saving, staged, copying, idle]) await images.insert(image);
     await tasks.insert(taskRow({ status: 'processing', image_id: copying.id }));
     const begin = (key: string) => admin.send(new CreateMultipartUploadCommand({ Bucket: driver.bucket, Key: key }));
-    const keys = [saving.id, `os_glance_staging-${staged.id}`, copying.id, idle.id, `os_glance_staging-${idle.id}`, 'stray'];
+    // `theirs`: no image of this service's (a Glance writing into a shared bucket).
+    const theirs = crypto.randomUUID();
+    const keys = [saving.id, `os_glance_staging-${staged.id}`, copying.id, idle.id, `os_glance_staging-${idle.id}`, theirs];
     for (const key of keys) await begin(key);
     await new Promise((r) => setTimeout(r, 1100)); // Swift's s3api gives Initiated in whole seconds, rounded up
 
     await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [store, staging.store], staging, 0);
-    assert.deepEqual(await pendingUploads(driver), [saving.id, copying.id, `os_glance_staging-${staged.id}`].sort());
+    assert.deepEqual(await pendingUploads(driver), [saving.id, copying.id, `os_glance_staging-${staged.id}`, theirs].sort());
 
     await begin('just-begun');
     await sweepOrphanedParts({ images, tasks, log: silentLogger() }, [store], staging, 60_000);
@@ -431,5 +457,53 @@ test('s3: the multipart uploads of writes that died are aborted; those of images
     rmSync(filesDir, { recursive: true, force: true });
   } finally {
     await engine.cleanup();
+  }
+});
+
+test("s3: another image's staged data, in the store staging shares with images, is never taken as a location", async () => {
+  const bucket = bucketName();
+  const gaze = await startGazeInProcess({
+    DEFAULT: { enabled_backends: 'objects:s3', staging_store: 'objects', show_multiple_locations: 'True' },
+    glance_store: { default_backend: 'objects' },
+    objects: {
+      s3_store_host: swift.s3.endpoint,
+      s3_store_access_key: swift.s3.accessKey,
+      s3_store_secret_key: swift.s3.secretKey,
+      s3_store_bucket: bucket,
+      s3_store_create_bucket_on_put: 'True',
+    },
+  });
+  try {
+    const api = client(gaze.url);
+    const owner = { project: 'owner-project', roles: 'member,reader', user: 'owner' };
+    const other = { project: 'other-project', roles: 'member,reader', user: 'other' };
+    const staged = await api.createImage({ name: 'staged', visibility: 'public' }, { ...owner, roles: 'admin,member,reader' });
+    const secret = Buffer.from('staged bytes nobody else may read');
+    const stage = await api.put(`/v2/images/${staged.id}/stage`, { body: secret, as: owner, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(stage.status, 204, stage.text);
+    // The staged object is there, under the staging prefix.
+    const objects = await admin.send(new ListObjectsV2Command({ Bucket: bucket }));
+    assert.deepEqual(
+      (objects.Contents ?? []).map((o) => o.Key),
+      [`os_glance_staging-${staged.id}`],
+    );
+
+    const mine = await api.createImage({ name: 'thief' }, other);
+    const add = await api.patch(
+      `/v2/images/${mine.id}`,
+      [{ op: 'add', path: '/locations/-', value: { url: `s3://${bucket}/os_glance_staging-${staged.id}`, metadata: {} } }],
+      {
+        as: other,
+      },
+    );
+    assert.equal(add.status, 400, add.text);
+    assert.equal((await api.get(`/v2/images/${mine.id}`, { as: other })).json.status, 'queued');
+    // The staged data is intact: its own import still makes the image.
+    assert.equal((await api.post(`/v2/images/${staged.id}/import`, { method: { name: 'glance-direct' } }, { as: owner })).status, 202);
+    for (let i = 0; i < 100 && (await api.get(`/v2/images/${staged.id}`, { as: owner })).json.status !== 'active'; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await api.get(`/v2/images/${staged.id}/file`, { as: owner })).text, secret.toString());
+  } finally {
+    await gaze.stop();
   }
 });

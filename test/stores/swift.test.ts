@@ -334,7 +334,7 @@ test('swift: the segments of writes that died are deleted; those of objects, of 
   const kept = [`busy/${longAgo}/00000001`, `fresh/${newWriteId()}/00000001`];
   for (const name of [...dead, ...kept]) await putSegment(name);
 
-  assert.equal(await driver.sweepOrphans((key) => key === 'busy', 60_000), 2, 'two dead writes');
+  assert.equal(await driver.sweepOrphans((key: string) => key === 'busy', 60_000), 2, 'two dead writes');
   assert.deepEqual((await listing(driver.segmentContainer)).sort(), [...ownSegments, ...kept].sort());
   assert.ok((await buffer(await driver.read(driver.urlFor('whole')))).equals(whole), 'the object that was whole still is');
 });
