@@ -8,7 +8,9 @@ import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { openDatabase, pendingMigrations, type Db } from './db/connection.ts';
+import { migrationState, openDatabase, pendingMigrations, type Db } from './db/connection.ts';
+import { PurgeRepo } from './db/repos/purge.ts';
+import { addSeconds, nowTimestamp } from './domain/time.ts';
 import { DatabaseClock } from './db/clock.ts';
 import { MetadefNamespacesRepo } from './db/repos/metadef-namespaces.ts';
 import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
@@ -63,7 +65,15 @@ const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR].
 commands:
   serve          start the Image API service
   db sync        create or upgrade the database schema
-  db load-metadefs [PATH] [--merge [--prefer-new | --overwrite]]
+  db version     print the last schema migration applied
+  db check       say whether db sync has work to do (exit 3 when it has), like glance-manage db check
+  db purge [--age_in_days N] [--max_rows M]
+                 remove tasks that expired more than N days ago (30), at most M rows (100; -1: all),
+                 like glance-manage db purge
+  db purge-images-table [--age_in_days N] [--max_rows M]
+                 remove the rows of images deleted more than N days ago (180) whose data is gone, at
+                 most M (100; -1: all): their ids may then be used again
+  db load-metadefs [PATH | --path PATH] [--merge [--prefer-new | --overwrite]]
                  load Glance's metadata definition files (default: [DEFAULT] metadata_source_path,
                  /etc/glance/metadefs): a namespace that exists is skipped, unless --merge
   db unload-metadefs           remove every metadata definition
@@ -86,12 +96,26 @@ Configuration (oslo.config's INI, Glance's option names), later files winning:
   GAZE_CONFIG=FILE     when no option names a file
   OS_GLANCE_CONFIG_DIR=DIR   Glance's layout: DIR/glance-api-paste.ini and DIR/glance-image-import.conf
                        when present, then DIR/glance-api.conf
+glance-manage's spellings are read too: load_metadefs, --prefer_new, purge_images_table, …
 Without any of these, the embedded defaults apply: SQLite and a file store under ./data, no Keystone.`;
+
+/** Options whose value may be a negative number: argparse reads `--max_rows -1` as one, parseArgs as a second option. */
+const SIGNED_OPTIONS = new Set(['--age-in-days', '--age_in_days', '--max-rows', '--max_rows']);
+
+function joinSignedValues(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (SIGNED_OPTIONS.has(argv[i]!) && next !== undefined && /^-\d/.test(next)) joined.push(`${argv[i]}=${argv[++i]}`);
+    else joined.push(argv[i]!);
+  }
+  return joined;
+}
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals, tokens } = asUsage(() =>
     parseArgs({
-      args: argv,
+      args: joinSignedValues(argv),
       allowPositionals: true,
       tokens: true,
       options: {
@@ -101,13 +125,23 @@ async function main(argv: string[]): Promise<void> {
         merge: { type: 'boolean' },
         'prefer-new': { type: 'boolean' },
         overwrite: { type: 'boolean' },
+        // glance-manage's spellings, so that an operator's scripts run unchanged.
+        prefer_new: { type: 'boolean' },
+        path: { type: 'string' },
+        'age-in-days': { type: 'string' },
+        age_in_days: { type: 'string' },
+        'max-rows': { type: 'string' },
+        max_rows: { type: 'string' },
         target: { type: 'string' },
         restore: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }),
   );
-  const [first, second, ...operands] = positionals;
+  const [first, givenSecond, ...given] = positionals;
+  // glance-manage's command names (load_metadefs, purge_images_table) are Gaze's with dashes.
+  const second = first === 'db' ? givenSecond?.replaceAll('_', '-') : givenSecond;
+  const operands = values.path !== undefined ? [values.path, ...given] : given;
   const command = [first, second].filter(Boolean).join(' ');
   if (values.help || command === '') {
     print(USAGE);
@@ -135,12 +169,65 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'db load-metadefs' || command === 'db unload-metadefs' || command === 'db export-metadefs') {
     return metadefsCommand(config, command, operands, {
       merge: values.merge ?? false,
-      preferNew: values['prefer-new'] ?? false,
+      preferNew: values['prefer-new'] ?? values.prefer_new ?? false,
       overwrite: values.overwrite ?? false,
     });
   }
-  if (first === 'db' && second === undefined) throw new UsageError(`db needs a command: sync, load-metadefs, unload-metadefs or export-metadefs\n\n${USAGE}`);
+  if (command === 'db purge' || command === 'db purge-images-table') {
+    const age = intOption('age_in_days', values['age-in-days'] ?? values.age_in_days, command === 'db purge' ? 30 : 180);
+    return purgeCommand(config, command === 'db purge' ? 'tasks' : 'images', age, intOption('max_rows', values['max-rows'] ?? values.max_rows, 100));
+  }
+  if (command === 'db version' || command === 'db check') return schemaCommand(config, command);
+  if (first === 'db' && second === undefined) {
+    throw new UsageError(`db needs a command: sync, version, check, purge, purge-images-table, load-metadefs, unload-metadefs or export-metadefs\n\n${USAGE}`);
+  }
   throw new UsageError(`unknown command '${command}'\n\n${USAGE}`);
+}
+
+/** An integer option, as argparse's type=int reads it (bad usage otherwise); `fallback` when absent. */
+function intOption(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\s*[-+]?\d+\s*$/.test(text)) throw new UsageError(`argument --${name}: invalid int value: '${text}'`);
+  return Number(text);
+}
+
+/**
+ * `gaze db purge` (expired tasks) and `gaze db purge-images-table` (rows of deleted images whose data is
+ * gone), as glance-manage's, with its checks of the arguments and its defaults (30 and 180 days, 100 rows).
+ */
+async function purgeCommand(config: Config, what: 'tasks' | 'images', ageInDays: number, maxRows: number): Promise<void> {
+  if (ageInDays < 0) throw new Error('Must supply a non-negative value for age.');
+  if (ageInDays >= Date.now() / 86_400_000) throw new Error('Maximal age is count of days since epoch.');
+  if (maxRows < -1) throw new Error('Minimal rows limit is -1.');
+  const db = await openSyncedDatabase(config);
+  try {
+    // The cutoff is on the database server's clock, which the rows' times are on.
+    await new DatabaseClock(db, plainLogger()).sync();
+    const cutoff = addSeconds(nowTimestamp(), -ageInDays * 86_400);
+    const repo = new PurgeRepo(db);
+    const purged = what === 'tasks' ? await repo.purgeTasks(cutoff, maxRows) : await repo.purgeImages(cutoff, maxRows);
+    print(`gaze: purged ${purged} row(s) from ${what === 'tasks' ? 'tasks expired' : 'images deleted'} before ${cutoff.slice(0, 19)}`);
+  } finally {
+    await db.close();
+  }
+}
+
+/** `gaze db version` (the last migration applied) and `gaze db check` (exit 3 when `db sync` has work to do), as glance-manage's. */
+async function schemaCommand(config: Config, command: 'db version' | 'db check'): Promise<void> {
+  const db = openDatabase(databaseUrl(config), { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
+  try {
+    const { applied, pending } = await migrationState(db);
+    if (command === 'db version') {
+      print(applied.at(-1) ?? 'The database has none of Gaze\'s schema yet: run "gaze db sync".');
+    } else if (pending.length === 0) {
+      print('Database is up to date. No upgrades needed.');
+    } else {
+      print(`Your database is not up to date (${pending.length} migrations to apply). Your next step is to run \`gaze db sync\`.`);
+      process.exitCode = 3;
+    }
+  } finally {
+    await db.close();
+  }
 }
 
 /** node's parseArgs refuses an unknown option or a missing value: bad usage. */

@@ -260,8 +260,16 @@ async function refuseForeignSchema(db: Db): Promise<void> {
 
 /** The migrations this database has yet to apply (all of them for an empty one); nothing is created. */
 export async function pendingMigrations(db: Db): Promise<string[]> {
+  return (await migrationState(db)).pending;
+}
+
+/** The names of the migrations applied, in order, and of those still to apply. */
+export async function migrationState(db: Db): Promise<{ applied: string[]; pending: string[] }> {
   const migrations = await new Migrator({ db: db.kysely, provider: migrationProvider }).getMigrations();
-  return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  return {
+    applied: migrations.filter((m) => m.executedAt !== undefined).map((m) => m.name),
+    pending: migrations.filter((m) => m.executedAt === undefined).map((m) => m.name),
+  };
 }
 
 // Failures to reach the server at all (oslo.db's DBConnectionError): refused, unresolvable, cut, timed

@@ -194,7 +194,8 @@ export async function exportMetadefs(
       objects: (await repos.contents.objects(ns.id)).map((o) => ({ name: o.name, description: o.description, properties: o.properties })),
       tags: (await repos.contents.tags(ns.id)).map((t) => ({ name: t.name })),
     };
-    const file = path.join(dir, `${(ns.display_name ?? ns.namespace).replace(/[\W_]/g, '') || `namespace${ns.id}`}.json`);
+    // Python's \W, as glance-manage's pattern: letters and digits of every script are kept.
+    const file = path.join(dir, `${(ns.display_name ?? ns.namespace).replace(/[^\p{L}\p{N}]/gu, '') || `namespace${ns.id}`}.json`);
     // A file there already (an earlier export, or a namespace whose name maps to the same file) is
     // said, as glance-manage says it.
     if (existsSync(file)) log(`Overwriting: ${file}`);
