@@ -10,8 +10,9 @@ const MYSQL_LOCK_WAIT_SECONDS = 30;
  * Runs `work` in a transaction that no other holder of `key` runs beside, in this process or another
  * on the same database: a check that counts rows and then writes (a quota) sees everything the previous
  * holder committed. PostgreSQL: a transaction-scoped advisory lock. MySQL: a named lock of the
- * connection, released once the transaction has ended. SQLite: every transaction holds the write lock
- * (see connection.ts), so all of them run one after the other anyway.
+ * connection, released once the transaction has ended (unserialized where a Galera cluster refuses
+ * named locks). SQLite: every transaction holds the write lock (see connection.ts), so all of them
+ * run one after the other anyway.
  */
 export async function serializedBy<T>(db: Db, key: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
   if (db.engine === 'postgresql') {
@@ -24,12 +25,22 @@ export async function serializedBy<T>(db: Db, key: string, work: (trx: Transacti
     // Names are at most 64 characters: the key's digest stands for it.
     const name = `gaze:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
     return db.kysely.connection().execute(async (conn) => {
-      const { rows } = await sql<{ held: number | null }>`select get_lock(${name}, ${MYSQL_LOCK_WAIT_SECONDS}) as held`.execute(conn);
-      if (Number(rows[0]?.held) !== 1) throw new Error(`waited ${MYSQL_LOCK_WAIT_SECONDS} s for database lock ${name}`);
+      let held: boolean;
+      try {
+        const { rows } = await sql<{ held: number | null }>`select get_lock(${name}, ${MYSQL_LOCK_WAIT_SECONDS}) as held`.execute(conn);
+        if (Number(rows[0]?.held) !== 1) throw new Error(`waited ${MYSQL_LOCK_WAIT_SECONDS} s for database lock ${name}`);
+        held = true;
+      } catch (err) {
+        // Some MariaDB Galera releases refuse GET_LOCK (ER_NOT_SUPPORTED_YET): the work then runs
+        // unserialized, as Glance's own checks do, rather than fail.
+        if ((err as { code?: unknown }).code !== 'ER_NOT_SUPPORTED_YET') throw err;
+        held = false;
+      }
       try {
         return await conn.transaction().execute(work);
       } finally {
-        await sql`select release_lock(${name})`.execute(conn);
+        // A connection that failed meanwhile lost its lock with its session: the work's error stands.
+        if (held) await sql`select release_lock(${name})`.execute(conn).catch(() => {});
       }
     });
   }

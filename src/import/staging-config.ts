@@ -6,6 +6,7 @@ import { StoreRegistry } from '../stores/registry.ts';
 import { processAlive } from '../util/process.ts';
 import { StagingArea } from './staging-area.ts';
 import { placeWithin } from '../stores/places.ts';
+import { parseDatabaseUrl } from '../db/connection-url.ts';
 
 /**
  * The staging area the configuration asks for, in this order:
@@ -54,7 +55,21 @@ export async function stagingAreaFromConfig(config: Config, stores: StoreRegistr
   const dir = path.resolve(stagingDir(config));
   const option: [string, string] = reservedStagingDir(config) ? ['os_glance_staging_store', 'filesystem_store_datadir'] : ['DEFAULT', 'node_staging_uri'];
   refuseImagesWithin(config, [`file:${dir}`], stores, option);
+  const own = ownFiles(config).find((place) => placeWithin([`file:${place}`], [`file:${dir}`]));
+  if (own)
+    config.refuse(option[0], option[1], `the staging directory would hold ${own}, whose files its sweep would remove: give staging a directory of its own`);
   return StagingArea.onFiles(dir, hashAlgo);
+}
+
+/** The directories of the service's own files: data_dir, the image cache, a SQLite database's. */
+function ownFiles(config: Config): string[] {
+  const places = [config.dataPath()];
+  const cache = config.get('DEFAULT', 'image_cache_dir');
+  if (cache) places.push(cache);
+  const connection = config.get('database', 'connection');
+  const sqliteFile = connection?.startsWith('sqlite:') ? parseDatabaseUrl(connection).database : null;
+  if (sqliteFile) places.push(path.dirname(sqliteFile));
+  return places.map((place) => path.resolve(place));
 }
 
 /**

@@ -5,8 +5,11 @@ import { StoreError, type Warn } from './driver.ts';
 
 // The s3 driver's client, as the driver makes it and as one write uses it, and what counts a write's bytes.
 
-/** How long connecting, or a connection with nothing moving either way, may take. */
+/** How long connecting, and a request until its answer's head, may take. */
 export const S3_TIMEOUT_MS = 60_000;
+
+/** The slowest pace a body whole in memory is given on top of the timeout: a part of 64 MiB gets 11 minutes more. */
+const MIN_BODY_BYTES_PER_SECOND = 100 * 1024;
 
 /** The driver's client: an endpoint and credentials, the SDK's retries, and its warnings in the service's log. */
 export function s3Client(
@@ -19,9 +22,12 @@ export function s3Client(
     forcePathStyle: opts.forcePathStyle ?? true,
     credentials: { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey },
     maxAttempts: opts.maxAttempts ?? 3,
-    // As botocore's defaults (Glance's client): a server that accepts and then never answers, or stops
-    // sending or reading mid-body, fails the request after a minute instead of holding it for ever.
-    requestHandler: { connectionTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS, socketTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS },
+    // A server that accepts and then never answers fails the request instead of holding it for ever:
+    // connecting, and a request until its answer's head arrives, may take a minute each (botocore's
+    // defaults, Glance's client). An answer's body then takes the time its reader takes (a download to
+    // a slow client), and a body sent from a stream its source's (see cancellableClient); no idle timer
+    // cuts either.
+    requestHandler: { connectionTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS, requestTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS, throwOnRequestTimeout: true },
     // The SDK's defaults (since 3.729) send streamed bodies as aws-chunked with CRC32 trailers, which
     // Swift's s3api (and other S3 implementations) refuse with 501; only checksum what S3 requires.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -84,7 +90,14 @@ export const WHOLE_BODY_GRACE_MS = 10_000;
  * that streams the source is cut off at once; one whose body is whole in memory is given
  * `wholeBodyGraceMs` to finish, so that what it stores is there when the write cleans up after itself.
  */
-export function cancellableClient(client: S3Client, cancel: AbortSignal, failed: (err: unknown) => void, wholeBodyGraceMs = WHOLE_BODY_GRACE_MS): S3Client {
+export function cancellableClient(
+  client: S3Client,
+  cancel: AbortSignal,
+  failed: (err: unknown) => void,
+  opts: { timeoutMs?: number; wholeBodyGraceMs?: number } = {},
+): S3Client {
+  const timeoutMs = opts.timeoutMs ?? S3_TIMEOUT_MS;
+  const wholeBodyGraceMs = opts.wholeBodyGraceMs ?? WHOLE_BODY_GRACE_MS;
   const late = new AbortController();
   cancel.addEventListener('abort', () => setTimeout(() => late.abort(), wholeBodyGraceMs).unref(), { once: true });
   const scoped = Object.create(client) as S3Client;
@@ -93,7 +106,11 @@ export function cancellableClient(client: S3Client, cancel: AbortSignal, failed:
       command instanceof CreateMultipartUploadCommand || command instanceof CompleteMultipartUploadCommand || command instanceof AbortMultipartUploadCommand;
     const body: unknown = (command.input as { Body?: unknown }).Body;
     const whole = typeof body === 'string' || body instanceof Uint8Array;
-    const sent = client.send(command, uncancellable ? options : { ...options, abortSignal: whole ? late.signal : cancel });
+    // A body from the source goes at the source's pace (a client's upload may pause for minutes): only
+    // its write's own timeouts end it. One in memory has the time its size needs at the slowest pace.
+    const streamed = body !== undefined && !whole;
+    const requestTimeout = streamed ? 0 : whole ? timeoutMs + Math.ceil((Buffer.byteLength(body) / MIN_BODY_BYTES_PER_SECOND) * 1000) : undefined;
+    const sent = client.send(command, uncancellable ? options : { ...options, abortSignal: whole ? late.signal : cancel, requestTimeout });
     return sent.catch((err: unknown) => {
       failed(err);
       throw err;

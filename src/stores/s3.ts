@@ -17,7 +17,7 @@ import { processWarning, StoreError, type ByteRange, type KeepKey, type StoreDri
 import { toStoreError } from './s3-errors.ts';
 import { orphanedUploads } from './s3-orphans.ts';
 import { s3KeyOf } from './s3-url.ts';
-import { byteCounter, cancellableClient, s3Client } from './s3-client.ts';
+import { byteCounter, cancellableClient, S3_TIMEOUT_MS, s3Client } from './s3-client.ts';
 
 const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
@@ -80,6 +80,7 @@ export class S3StoreDriver implements StoreDriver {
   readonly partSize: number;
   readonly largeObjectSize: number;
   readonly queueSize: number;
+  private readonly timeoutMs: number;
   private readonly createBucketOnPut: boolean;
   private readonly warn: Warn;
   private readonly endpointHost: string;
@@ -89,6 +90,7 @@ export class S3StoreDriver implements StoreDriver {
     this.bucket = opts.bucket;
     this.partSize = opts.partSize ?? 64 * MiB;
     this.queueSize = opts.queueSize ?? 2;
+    this.timeoutMs = opts.timeoutMs ?? S3_TIMEOUT_MS;
     this.largeObjectSize = opts.largeObjectSize ?? DEFAULT_LARGE_OBJECT_SIZE;
     if (!Number.isInteger(this.largeObjectSize) || this.largeObjectSize < 1) {
       throw new ConfigError(`s3 large object size must be positive (got ${this.largeObjectSize} bytes)`);
@@ -169,7 +171,7 @@ export class S3StoreDriver implements StoreDriver {
     };
     const onAbort = () => cancel.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const scoped = cancellableClient(this.client, cancel.signal, fail);
+    const scoped = cancellableClient(this.client, cancel.signal, fail, { timeoutMs: this.timeoutMs });
 
     const upload = streamed
       ? null

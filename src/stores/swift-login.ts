@@ -34,6 +34,20 @@ export function whoLogsIn(auth: SwiftAuth): string {
   return `${typeof scope === 'string' ? 'system' : scope.projectName}:${auth.password!.username}`;
 }
 
+/**
+ * The account a login reaches, as far as the configuration tells: the tempauth account (`account:user`),
+ * or the Keystone project (by id, or by domain and name), or the application credential. Two logins of
+ * one account may name it differently (an id and a name): then they are taken for two accounts.
+ */
+export function accountOf(auth: SwiftAuth): string {
+  if (auth.version === '1') return `tempauth:${auth.user.split(':')[0]}`;
+  if (auth.applicationCredential) return `application-credential:${auth.applicationCredential.id}`;
+  const scope = auth.password!.scope;
+  if (scope === 'system') return 'system';
+  if (scope.projectId) return `project:${scope.projectId}`;
+  return `project:${scope.projectDomainId ?? scope.projectDomainName ?? 'default'}/${scope.projectName ?? ''}`;
+}
+
 /** A new session; `storageUrl` is the operator's swift_store_endpoint when given, else what the login names. */
 export async function logIn(auth: SwiftAuth, endpoint: string | undefined, agents: Agents): Promise<Session> {
   const session = auth.version === '1' ? await tempauthLogin(auth, agents) : await keystoneLogin(auth, agents, endpoint !== undefined);

@@ -5,7 +5,7 @@ import { processWarning, StoreError, type ByteRange, type KeepKey, type StoreDri
 import { ChunkReader } from './chunk-reader.ts';
 import { SwiftSession, isTrue, md5 } from './swift-session.ts';
 import { statusCode, toStoreError } from './swift-errors.ts';
-import type { SwiftAuth } from './swift-login.ts';
+import { accountOf, type SwiftAuth } from './swift-login.ts';
 import { SwiftContainers } from './swift-containers.ts';
 import { orphanedSegments } from './swift-orphans.ts';
 import { putStreamed, writeSegments } from './swift-upload.ts';
@@ -103,7 +103,9 @@ export class SwiftStoreDriver implements StoreDriver {
     this.swift = new SwiftSession(opts.auth, opts.endpoint, keepAliveAgents({ insecure: opts.insecure, ca: opts.ca }), opts.expireSoonMs ?? 60_000);
     this.containers = new SwiftContainers(this.swift, opts.container, opts.createContainerOnPut ?? false, opts.warn ?? processWarning);
     this.segmentContainer = this.containers.segmentContainer;
-    this.places = [this.container, this.segmentContainer].map((container) => `swift:${this.scope.authAddress}/${container}`);
+    // The account: its storage URL when the operator names it, else the login's at this auth address.
+    const account = opts.endpoint ? opts.endpoint.replace(/\/+$/, '') : `${this.scope.authAddress}/${accountOf(opts.auth)}`;
+    this.places = [this.container, this.segmentContainer].map((container) => `swift:${account}/${container}`);
   }
 
   /** Closes the driver's connections. */

@@ -28,6 +28,21 @@ test("node_staging_uri in the file store's directory, or around it, stops the st
   }
 });
 
+test("a staging directory that is data_dir, or holds the SQLite database, stops the start: its sweep would remove the service's own files", async () => {
+  await assertRefused(
+    { DEFAULT: { node_staging_uri: 'file://__DIR__/data' }, glance_store: { filesystem_store_datadir: '__DIR__/images' } },
+    /\[DEFAULT\] node_staging_uri: the staging directory would hold .*\/data, whose files its sweep would remove/,
+  );
+  await assertRefused(
+    {
+      DEFAULT: { node_staging_uri: 'file://__DIR__/shared' },
+      glance_store: { filesystem_store_datadir: '__DIR__/images' },
+      database: { connection: 'sqlite:///__DIR__/shared/db/gaze.db' },
+    },
+    /the staging directory would hold .*\/shared\/db, whose files/,
+  );
+});
+
 test("a staging directory inside the store's directory is its own place: the start goes on and images keep their data", async () => {
   const gaze = await startGazeInProcess({
     DEFAULT: { node_staging_uri: 'file://__DIR__/images/staging' },
@@ -70,5 +85,26 @@ test('a dedicated S3 staging store in the bucket of an S3 image store on the sam
     /\[os_glance_staging_store\] s3_store_bucket: staged data would be kept where store 'objects' keeps images \(s3:127\.0\.0\.1:9\/images\)/,
   );
   const apart = await startGazeInProcess(sections('staging'));
+  await apart.stop();
+});
+
+test('a dedicated Swift staging store: the same container of the same account stops the start; of another account it is apart', async () => {
+  const swift = (user: string) => ({
+    swift_store_auth_address: 'http://127.0.0.1:9/auth/v1.0',
+    swift_store_auth_version: '1',
+    swift_store_user: user,
+    swift_store_key: 'k',
+  });
+  const sections = (stagingUser: string) => ({
+    DEFAULT: { enabled_backends: 'objects:swift' },
+    glance_store: { default_backend: 'objects' },
+    objects: swift('service:glance'),
+    os_glance_staging_store: swift(stagingUser),
+  });
+  await assertRefused(
+    sections('service:stager'),
+    /\[os_glance_staging_store\] swift_store_container: staged data would be kept where store 'objects' keeps images \(swift:.*tempauth:service\/glance\)/,
+  );
+  const apart = await startGazeInProcess(sections('staging:stager'));
   await apart.stop();
 });

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import {
@@ -393,6 +394,32 @@ test('s3: a server that accepts connections and never answers fails requests aft
   } finally {
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+test('s3: a download read slowly is not cut by the timeout: only the wait for the answer is bounded', async () => {
+  const size = 8 * MiB;
+  const data = randomBytes(size);
+  // A server that answers every GET with the data at once (no S3 semantics needed for this).
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream', etag: '"x"' });
+    res.end(req.method === 'HEAD' ? undefined : data);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const driver = new S3StoreDriver({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'a', secretKey: 'b', bucket: 'b', maxAttempts: 1, timeoutMs: 300 });
+  try {
+    const body = await driver.read('s3://b/x');
+    const chunks: Buffer[] = [];
+    const iterator = body[Symbol.asyncIterator]();
+    chunks.push((await iterator.next()).value as Buffer);
+    // The reader stops for three timeouts' worth, as a slow client does (the socket idles meanwhile).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) chunks.push(next.value as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
   }
 });
 
