@@ -30,7 +30,12 @@ export async function takeOverStaleLock(deps: ServiceDeps, engine: Pick<ImportEn
   if (!(await deps.images.releaseImportLock(image.id, holder))) throw gazeError('IMPORT_ACTIVE_TASK');
 }
 
-/** Records a task for the image, takes the image's lock for it (409 if another took it first) and hands it to the engine. */
+/**
+ * Records a task for the image, takes the image's lock for it (409 if another took it first) and hands
+ * it to the engine. `stillStartable` looks at the image again once the lock is held and throws when the
+ * task may no longer start: another import may have begun, ended and let the lock go since the caller
+ * read the image (it turned active meanwhile).
+ */
 export async function startLockedTask(
   deps: ServiceDeps,
   engine: ImportEngine,
@@ -38,6 +43,7 @@ export async function startLockedTask(
   imageId: string,
   type: string,
   input: unknown,
+  stillStartable: (image: Image) => void = () => {},
 ): Promise<void> {
   const task = engine.newTask({
     type,
@@ -48,13 +54,21 @@ export async function startLockedTask(
     user_id: ctx.userId,
   });
   await deps.tasks.insert(task);
-  if (!(await deps.images.takeImportLock(imageId, task.id))) {
-    // The request is refused (409): its task goes too, as in Glance, which records a task only once it
-    // holds the lock. (It is recorded first here so that the lock never names a task that is not there.)
-    const now = nowTimestamp();
+  // A request refused here (409) takes its task with it, as in Glance, which records a task only once it
+  // holds the lock. (It is recorded first here so that the lock never names a task that is not there.)
+  const refuse = async (error: unknown) => {
     const message = 'Another import took the image first.';
-    await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, deleted: 1, deleted_at: now });
-    throw gazeError('IMPORT_LOCK_LOST', imageId);
+    await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, deleted: 1, deleted_at: nowTimestamp() });
+    throw error;
+  };
+  if (!(await deps.images.takeImportLock(imageId, task.id))) return refuse(gazeError('IMPORT_LOCK_LOST', imageId));
+  try {
+    const now = await deps.images.get(imageId);
+    if (!now) throw gazeError('IMAGE_NOT_FOUND', imageId);
+    stillStartable(now);
+  } catch (err) {
+    await deps.images.releaseImportLock(imageId, task.id);
+    return refuse(err);
   }
   deps.notifier.info('task.create', taskPayload(task));
   engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });

@@ -78,7 +78,7 @@ export class ImportService {
 
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
     if (ctx.serviceRoles.length) input.service_roles = ctx.serviceRoles;
-    await startLockedTask(this.deps, this.engine, ctx, id, 'api_image_import', input);
+    await startLockedTask(this.deps, this.engine, ctx, id, 'api_image_import', input, (now) => this.checkStatus(now, method));
     return {};
   }
 

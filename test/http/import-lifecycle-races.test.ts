@@ -361,3 +361,30 @@ test('the engine counts a task as worked on while its process renews the claim, 
   assert.equal((await settled(busy)).status, 'active');
   assert.equal(gaze.app.imports.isWorkedOn((await tasks.getRaw(holder))!), false, 'ended');
 });
+
+test('an import whose image another import made active while it took the lock is refused (409), with no task left and the lock free', async () => {
+  const image = await api.createImage({ name: 'overtaken', disk_format: 'raw', container_format: 'bare' });
+  assert.equal(
+    (await api.put(`/v2/images/${image.id}/stage`, { body: Buffer.from('staged'), headers: { 'content-type': 'application/octet-stream' } })).status,
+    204,
+  );
+  const tasksBefore = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.length;
+  // Between this request's look at the image and its lock, another import runs to its end: the image
+  // is active and the lock free again (as when a small import finishes among parallel requests).
+  const { images } = gaze.app.deps;
+  const take = images.takeImportLock;
+  images.takeImportLock = async (id: string, taskId: string) => {
+    images.takeImportLock = take;
+    await gaze.app.db.kysely.updateTable('images').set({ status: 'active', size: 6 }).where('id', '=', id).execute();
+    return take.call(images, id, taskId);
+  };
+  try {
+    const answer = await api.post(`/v2/images/${image.id}/import`, { method: { name: 'glance-direct' } });
+    assert.equal(answer.status, 409, answer.text);
+    assert.match(answer.text, /Image with status active cannot be target for import/);
+  } finally {
+    images.takeImportLock = take;
+  }
+  assert.equal((await api.get(`/v2/images/${image.id}/tasks`)).json.tasks.length, tasksBefore, 'no task recorded');
+  assert.equal((await api.get(`/v2/images/${image.id}`)).json.os_glance_import_task, undefined, 'the lock is free');
+});
