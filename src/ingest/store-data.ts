@@ -224,6 +224,10 @@ export async function storeAndActivate(
   sizeHint?: number,
   budget?: ByteBudget | null,
 ): Promise<void> {
+  // An announced size is held before the write, checked beside the holds of other writes: of writes
+  // that begin together, those that fit go on (the check before the claim saw none of the others).
+  const heldBefore = budget && sizeHint !== undefined ? sizeHint : null;
+  if (heldBefore !== null) await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: heldBefore }, { stored: heldBefore });
   const { result, location } = await writeData(deps, image, store, [from], {
     source,
     sizeCap: deps.settings.imageSizeCap,
@@ -237,9 +241,11 @@ export async function storeAndActivate(
     const digests = result.digests!;
     const mismatch = digestMismatch(digests, expectedAtCreate(image));
     if (mismatch) throw mismatch;
-    // Writes that ran side by side were each checked against the same remaining quota: what was
-    // written is held, and checked again with everyone else's holds counted.
-    if (budget) await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: result.size }, { stored: result.size });
+    // A write of unknown size (or more than announced) ran beside others checked against the same
+    // remaining quota: what was written is held, and checked again with everyone else's holds counted.
+    if (budget && (heldBefore === null || result.size > heldBefore)) {
+      await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: result.size }, { stored: result.size });
+    }
     await deps.images.activateWithData(
       image.id,
       activation({

@@ -50,7 +50,8 @@ export class QuotaService {
    * `excludeImageId`: the image whose data is being replaced, so its old size does not count twice.
    */
   async storeBudget(projectId: string | null, excludeImageId: string | null): Promise<ByteBudget | null> {
-    if (!projectId) return null;
+    // No usage to count when no quota limits bytes (it costs five queries over the project's images).
+    if (!projectId || !this.limitsBytes) return null;
     const used = await this.usage.forProject(projectId, excludeImageId);
     return this.storeBudgetFrom(projectId, used, this.source ? await this.limits(projectId) : null);
   }

@@ -70,9 +70,6 @@ export class ImageDataService {
       // Glance's order: the save to saving, then the data's events, then the save of the result.
       this.deps.notifier.info('image.update', imagePayload(saving));
       this.deps.notifier.info('image.prepare', imageDataPayload(saving, this.deps.stores.multistore ? store.id : undefined));
-      // The announced size is held, checked beside the holds of other writes: of uploads that begin
-      // together, those that fit go on (the check before the claim saw none of the others).
-      if (budget && sizeHint !== undefined) await this.deps.quotas.hold(saving.owner, id, ['saving'], { reserved_bytes: sizeHint }, { stored: sizeHint });
       await storeAndActivate(this.deps, saving, source, store, 'saving', controller.signal, sizeHint, budget);
       const done = await this.deps.images.get(id);
       if (done) {

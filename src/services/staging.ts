@@ -89,16 +89,18 @@ export class StagingService {
       await notifyImage(this.deps, 'image.update', id);
       // The announced size is held, checked beside the holds of other stages: of stages that begin
       // together, those that fit go on (the check before the claim saw none of the others).
-      if (budget && sizeHint !== undefined) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: sizeHint }, { staged: sizeHint });
+      const heldBefore = budget && sizeHint !== undefined ? sizeHint : null;
+      if (heldBefore !== null) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: heldBefore }, { staged: heldBefore });
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
-      // Stages that ran side by side were each checked against the same remaining quota: with this
-      // one's size now counted, it is checked again beside the others'.
+      // A stage of unknown size (or more than announced) ran beside others checked against the same
+      // remaining quota: with its size now counted, it is checked again beside the others'.
+      const recheck = budget && (heldBefore === null || result.size > heldBefore);
       const held = await this.deps.quotas.hold(
         image.owner,
         id,
         ['uploading'],
         { size: result.size, reserved_bytes: null },
-        budget ? { staged: result.size } : {},
+        recheck ? { staged: result.size } : {},
       );
       if (!held) return await this.lost(id);
       // One write ends the stage, while this node still holds the image (imports and deletes of local
