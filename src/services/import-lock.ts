@@ -56,19 +56,19 @@ export async function startLockedTask(
   await deps.tasks.insert(task);
   // A request refused here (409) takes its task with it, as in Glance, which records a task only once it
   // holds the lock. (It is recorded first here so that the lock never names a task that is not there.)
-  const refuse = async (error: unknown) => {
-    const message = 'Another import took the image first.';
+  const refuse = async (error: unknown, message: string) => {
     await deps.tasks.transition(task.id, ['pending'], { status: 'failure', message, deleted: 1, deleted_at: nowTimestamp() });
     throw error;
   };
-  if (!(await deps.images.takeImportLock(imageId, task.id))) return refuse(gazeError('IMPORT_LOCK_LOST', imageId));
+  if (!(await deps.images.takeImportLock(imageId, task.id))) return refuse(gazeError('IMPORT_LOCK_LOST', imageId), 'Another import took the image first.');
+  const now = await deps.images.get(imageId);
   try {
-    const now = await deps.images.get(imageId);
     if (!now) throw gazeError('IMAGE_NOT_FOUND', imageId);
     stillStartable(now);
   } catch (err) {
     await deps.images.releaseImportLock(imageId, task.id);
-    return refuse(err);
+    // The task says why, as one that had started would (Glance's words for a deleted image).
+    return refuse(err, now ? (err as Error).message : 'Image has been deleted, aborting import.');
   }
   deps.notifier.info('task.create', taskPayload(task));
   engine.submit(task, { token: ctx.authToken, catalog: ctx.serviceCatalog });
