@@ -142,3 +142,58 @@ export async function stalledUpload(base: string, id: string, sent: number): Pro
   assert.equal((await api.get(`/v2/images/${id}`)).json.status, 'saving', 'the upload began');
   return req;
 }
+
+/**
+ * A raw PUT of `caller`'s that announces `declared` bytes, sends `chunk` at once and then every
+ * `everyMs` (without a chunk: only the headers), until the server answers. An answer that comes before
+ * the body shows the service decided without reading it (or cut off a client that sent too little).
+ */
+export function announcedPut(
+  url: string,
+  opts: { declared: number; caller: Caller; chunk?: Buffer; everyMs?: number | null },
+): Promise<{ status: number; body: string; connection: string | undefined; sent: number }> {
+  const { declared, chunk, everyMs = null } = opts;
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const req = httpRequest(
+      url,
+      {
+        method: 'PUT',
+        agent: false,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': declared,
+          accept: 'application/json',
+          'x-project-id': opts.caller.project!,
+          'x-roles': opts.caller.roles!,
+        },
+      },
+      (res) => {
+        clearInterval(timer);
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode!, body, connection: res.headers.connection, sent });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', (err) => {
+      clearInterval(timer);
+      reject(err);
+    });
+    if (!chunk) {
+      req.flushHeaders();
+      return;
+    }
+    const send = () => {
+      if (sent + chunk.length <= declared) {
+        req.write(chunk);
+        sent += chunk.length;
+      }
+    };
+    send();
+    if (everyMs !== null) timer = setInterval(send, everyMs);
+  });
+}

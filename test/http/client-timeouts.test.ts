@@ -1,11 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, alice } from '../helpers/http.ts';
+import { announcedPut, client, alice } from '../helpers/http.ts';
 
 // client_socket_timeout = 1 s and a minimum of 2000 bytes/s: a stalled and a trickling client are cut
 // off; the image goes back to queued with nothing kept. A download whose client stops reading is given up.
@@ -21,53 +20,8 @@ after(async () => {
 
 const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 
-/** A PUT that announces `declared` bytes, then sends `chunk` every `everyMs` until the server answers. */
-function slowUpload(
-  url: string,
-  declared: number,
-  chunk: Buffer,
-  everyMs: number | null,
-): Promise<{ status: number; body: string; connection: string | undefined; sent: number }> {
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const req = httpRequest(
-      url,
-      {
-        method: 'PUT',
-        agent: false,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': declared,
-          accept: 'application/json',
-          'x-project-id': alice.project!,
-          'x-roles': alice.roles!,
-        },
-      },
-      (res) => {
-        clearInterval(timer);
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => {
-          resolve({ status: res.statusCode!, body, connection: res.headers.connection, sent });
-          req.destroy();
-        });
-      },
-    );
-    req.on('error', (err) => {
-      clearInterval(timer);
-      reject(err);
-    });
-    const send = () => {
-      if (sent + chunk.length <= declared) {
-        req.write(chunk);
-        sent += chunk.length;
-      }
-    };
-    send();
-    if (everyMs !== null) timer = setInterval(send, everyMs);
-  });
-}
+/** A PUT of alice's that announces `declared` bytes, then sends `chunk` every `everyMs` until the server answers. */
+const slowUpload = (url: string, declared: number, chunk: Buffer, everyMs: number | null) => announcedPut(url, { declared, caller: alice, chunk, everyMs });
 
 test('an upload that stalls is cut off with 408; the image is queued again and nothing is stored', async () => {
   const img = await api.createImage({}, alice);

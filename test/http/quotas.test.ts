@@ -1,10 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { client, expectError, alice, bob, ADMIN, type Caller } from '../helpers/http.ts';
+import { announcedPut, client, expectError, alice, bob, ADMIN, type Caller } from '../helpers/http.ts';
 import { startFileServer } from '../helpers/file-server.ts';
 import { testCorpus } from '../helpers/corpus.ts';
 
@@ -24,39 +24,6 @@ const filesIn = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const OVER_LIMIT = (project: string, detail: string) =>
   'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.' +
   `\n\nThe response body:\nProject ${project} is over a limit for [${detail}]`;
-
-/**
- * Sends only the headers of a PUT that announces `declared` bytes, and waits for the answer: a reply
- * that arrives proves the service refused before reading (or writing) any of the body.
- */
-function announceOnly(url: string, declared: number, project: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      {
-        method: 'PUT',
-        agent: false,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': declared,
-          accept: 'application/json',
-          'x-project-id': project,
-          'x-roles': 'member,reader',
-        },
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => {
-          resolve({ status: res.statusCode!, body });
-          req.destroy();
-        });
-      },
-    );
-    req.on('error', reject);
-    req.flushHeaders();
-  });
-}
 
 test('image_count_total: the next create is refused with 413; usage shows count and limit', async () => {
   const { api } = await start({ project_limits: { image_count_total: '2' } });
@@ -91,7 +58,7 @@ test('user_storage_quota: an announced size over the quota is refused before any
   assert.equal((await api.upload(first.id, Buffer.alloc(700 * 1024, 1), alice)).status, 204);
 
   const second = await api.createImage({}, alice);
-  const refused = await announceOnly(`${gaze.url}/v2/images/${second.id}/file`, 2 * MiB, 'alice-project');
+  const refused = await announcedPut(`${gaze.url}/v2/images/${second.id}/file`, { declared: 2 * MiB, caller: alice });
   assert.equal(refused.status, 413, refused.body);
   assert.equal(
     JSON.parse(refused.body).message.replace(/<br \/>.*$/s, ''),
@@ -125,7 +92,7 @@ test('image_size_total: refused up front with the unified-limits 413; within the
   const a = await api.createImage({}, alice);
   assert.equal((await api.upload(a.id, Buffer.alloc(600 * 1024, 1), alice)).status, 204);
   const b = await api.createImage({}, alice);
-  const refused = await announceOnly(`${gaze.url}/v2/images/${b.id}/file`, 600 * 1024, 'alice-project');
+  const refused = await announcedPut(`${gaze.url}/v2/images/${b.id}/file`, { declared: 600 * 1024, caller: alice });
   assert.equal(refused.status, 413, refused.body);
   // 600 KiB used and 600 KiB more: bytes decide, and the sentence adds up (0 MiB used, as the usage says, and 2 started)
   assert.match(JSON.parse(refused.body).message, /Resource image_size_total is over limit of 1 due to current usage 0 and delta 2\]/);
@@ -138,7 +105,7 @@ test('image_stage_total and image_count_uploading guard staging; a refused stage
   const { gaze, api } = await start({ project_limits: { image_stage_total: '1', image_count_uploading: '1' } });
   const staging = path.join(gaze.dir, 'data', 'staging');
   const big = await api.createImage({}, alice);
-  const refused = await announceOnly(`${gaze.url}/v2/images/${big.id}/stage`, 2 * MiB, 'alice-project');
+  const refused = await announcedPut(`${gaze.url}/v2/images/${big.id}/stage`, { declared: 2 * MiB, caller: alice });
   assert.equal(refused.status, 413, refused.body);
   assert.match(JSON.parse(refused.body).message, /Resource image_stage_total is over limit of 1 due to current usage 0 and delta 2/);
   assert.equal((await api.get(`/v2/images/${big.id}`, { as: alice })).json.status, 'queued');
