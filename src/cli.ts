@@ -39,13 +39,18 @@ const plainLogger = (): Logger =>
 /** Bad usage (an unknown command or option): exit code 2, as glance-manage's. */
 class UsageError extends Error {}
 
+/** The configured database, which must exist (a SQLite file is never created here). */
+function openExistingDatabase(config: Config, url = databaseUrl(config)): Db {
+  return openDatabase(url, { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
+}
+
 /**
  * The database as every command but `db sync` and `serve` uses it: it must exist and have Gaze's whole
  * schema (as glance-manage's commands need db_sync first); nothing is created or upgraded here.
  */
 async function openSyncedDatabase(config: Config): Promise<Db> {
   const url = databaseUrl(config);
-  const db = openDatabase(url, { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
+  const db = openExistingDatabase(config, url);
   let pending: string[];
   try {
     pending = await pendingMigrations(db);
@@ -214,7 +219,7 @@ async function purgeCommand(config: Config, what: 'tasks' | 'images', ageInDays:
 
 /** `gaze db version` (the last migration applied) and `gaze db check` (exit 3 when `db sync` has work to do), as glance-manage's. */
 async function schemaCommand(config: Config, command: 'db version' | 'db check'): Promise<void> {
-  const db = openDatabase(databaseUrl(config), { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
+  const db = openExistingDatabase(config);
   try {
     const { applied, pending } = await migrationState(db);
     if (command === 'db version') {

@@ -79,6 +79,13 @@ function sqliteFile(connection: string, url = parseDatabaseUrl(connection)): str
   return url.database ?? ':memory:';
 }
 
+/** The file a SQLite connection keeps its database in; null for another engine, or memory. */
+export function sqliteDatabaseFile(connection: string): string | null {
+  if (engineOf(connection) !== 'sqlite') return null;
+  const file = sqliteFile(connection);
+  return file === ':memory:' ? null : file;
+}
+
 /** What an operator should hear at start about a connection Gaze uses otherwise than its Python driver would. */
 export function connectionNotes(connection: string): string[] {
   if (engineOf(connection) !== 'postgresql') return [];

@@ -6,7 +6,7 @@ import { StoreRegistry } from '../stores/registry.ts';
 import { processAlive } from '../util/process.ts';
 import { StagingArea } from './staging-area.ts';
 import { placeWithin } from '../stores/places.ts';
-import { parseDatabaseUrl } from '../db/connection-url.ts';
+import { sqliteDatabaseFile } from '../db/connection.ts';
 
 /**
  * The staging area the configuration asks for, in this order:
@@ -67,7 +67,7 @@ function ownFiles(config: Config): string[] {
   const cache = config.get('DEFAULT', 'image_cache_dir');
   if (cache) places.push(cache);
   const connection = config.get('database', 'connection');
-  const sqliteFile = connection?.startsWith('sqlite:') ? parseDatabaseUrl(connection).database : null;
+  const sqliteFile = connection ? sqliteDatabaseFile(connection) : null;
   if (sqliteFile) places.push(path.dirname(sqliteFile));
   return places.map((place) => path.resolve(place));
 }

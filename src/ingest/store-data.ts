@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Image, ImageLocation, ImageStatus } from '../domain/image.ts';
 import type { Store } from '../stores/store.ts';
 import { acceptFormat, ingest, translateIngestError, type Digests, type FormatCheck, type IngestRequest, type IngestResult } from './pipeline.ts';
-import type { ByteBudget, QuotaService } from '../quota/quotas.ts';
+import { checkAgain, type ByteBudget, type QuotaService } from '../quota/quotas.ts';
 import type { ImagesRepo } from '../db/repos/images.ts';
 import type { StoreRegistry } from '../stores/registry.ts';
 import type { FormatReport } from '../formats/types.ts';
@@ -224,10 +224,7 @@ export async function storeAndActivate(
   sizeHint?: number,
   budget?: ByteBudget | null,
 ): Promise<void> {
-  // An announced size is held before the write, checked beside the holds of other writes: of writes
-  // that begin together, those that fit go on (the check before the claim saw none of the others).
-  const heldBefore = budget && sizeHint !== undefined ? sizeHint : null;
-  if (heldBefore !== null) await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: heldBefore }, { stored: heldBefore });
+  const heldBefore = await deps.quotas.holdAnnounced(image.owner, image.id, from, budget, sizeHint, 'stored');
   const { result, location } = await writeData(deps, image, store, [from], {
     source,
     sizeCap: deps.settings.imageSizeCap,
@@ -241,9 +238,7 @@ export async function storeAndActivate(
     const digests = result.digests!;
     const mismatch = digestMismatch(digests, expectedAtCreate(image));
     if (mismatch) throw mismatch;
-    // A write of unknown size (or more than announced) ran beside others checked against the same
-    // remaining quota: what was written is held, and checked again with everyone else's holds counted.
-    if (budget && (heldBefore === null || result.size > heldBefore)) {
+    if (checkAgain(budget, heldBefore, result.size)) {
       await deps.quotas.hold(image.owner, image.id, [from], { reserved_bytes: result.size }, { stored: result.size });
     }
     await deps.images.activateWithData(

@@ -104,6 +104,24 @@ export class QuotaService {
     });
   }
 
+  /**
+   * A transfer's announced size, held before its first byte and checked beside the holds of other
+   * writes (of transfers that begin together, those that fit go on: the check before the claim saw none
+   * of the others). Returns what is held: null without a budget or an announced size.
+   */
+  async holdAnnounced(
+    projectId: string | null,
+    imageId: string,
+    status: ImageStatus,
+    budget: ByteBudget | null | undefined,
+    sizeHint: number | undefined,
+    target: 'stored' | 'staged',
+  ): Promise<number | null> {
+    if (!budget || sizeHint === undefined) return null;
+    await this.hold(projectId, imageId, [status], { reserved_bytes: sizeHint }, { [target]: sizeHint });
+    return sizeHint;
+  }
+
   /** `limits`: the unified limits, when they are on. */
   private storeBudgetFrom(projectId: string, used: ProjectUsage, limits: Limits | null): ByteBudget | null {
     const budgets: ByteBudget[] = [];
@@ -198,6 +216,14 @@ function overLimitText(name: LimitName, limit: number, usage: number, delta: num
 /** 413 with the budget's message when `bytes` (if known) do not fit. */
 function refuseOver(budget: ByteBudget | null, bytes: number | undefined): void {
   if (budget && bytes !== undefined && bytes > budget.bytes) throw budget.exceeded(bytes);
+}
+
+/**
+ * Whether what a transfer wrote must be held and checked again: it ran beside others checked against
+ * the same remaining quota, and announced nothing (or wrote more than it announced and held).
+ */
+export function checkAgain(budget: ByteBudget | null | undefined, heldBefore: number | null, written: number): boolean {
+  return !!budget && (heldBefore === null || written > heldBefore);
 }
 
 function tightest(budgets: ByteBudget[]): ByteBudget | null {

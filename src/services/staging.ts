@@ -7,7 +7,7 @@ import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
 import { isDeleted, type UploadRegistry } from './uploads.ts';
-import type { ByteBudget } from '../quota/quotas.ts';
+import { checkAgain, type ByteBudget } from '../quota/quotas.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import { LIVE_WRITE_MS } from './upload-recovery.ts';
@@ -87,14 +87,10 @@ export class StagingService {
     }
     try {
       await notifyImage(this.deps, 'image.update', id);
-      // The announced size is held, checked beside the holds of other stages: of stages that begin
-      // together, those that fit go on (the check before the claim saw none of the others).
-      const heldBefore = budget && sizeHint !== undefined ? sizeHint : null;
-      if (heldBefore !== null) await this.deps.quotas.hold(image.owner, id, ['uploading'], { reserved_bytes: heldBefore }, { staged: heldBefore });
+      const heldBefore = await this.deps.quotas.holdAnnounced(image.owner, id, 'uploading', budget, sizeHint, 'staged');
       const result = await this.staging.write({ source, key: id, sizeCap: this.deps.settings.imageSizeCap, signal: controller.signal, sizeHint, budget });
-      // A stage of unknown size (or more than announced) ran beside others checked against the same
-      // remaining quota: with its size now counted, it is checked again beside the others'.
-      const recheck = budget && (heldBefore === null || result.size > heldBefore);
+      // The staged size replaces the hold; checked again when the stage may have taken more than it held.
+      const recheck = checkAgain(budget, heldBefore, result.size);
       const held = await this.deps.quotas.hold(
         image.owner,
         id,

@@ -87,8 +87,8 @@ async function revertUploadsOfGoneWriters(
 /**
  * Unfinished parts that writes killed mid-way left in object stores (S3 multipart uploads): an image
  * being written, staged, imported or copied, by any node, keeps its own, and so does a write begun less
- * than `minAgeMs` ago and a write of a key that is no image of this service's. Run with the data scrubber (see orphanSweepEvery), on the image stores and the
- * staging store.
+ * than `minAgeMs` ago and a write of a key that is no image of this service's. Run with the data
+ * scrubber (see orphanSweepEvery), on the image stores and the staging store.
  */
 export async function sweepOrphanedParts(
   deps: Pick<ServiceDeps, 'images' | 'tasks' | 'log'>,
@@ -104,7 +104,10 @@ export async function sweepOrphanedParts(
     ...(await deps.tasks.unfinishedImageIds()),
   ]);
   // A key that is no image of this service's is another's write (a Glance sharing the bucket).
-  const keep = async (key: string) => writing.has(staging.imageOf(key)) || !(await images.idExists(staging.imageOf(key)));
+  const keep = async (key: string) => {
+    const id = staging.imageOf(key);
+    return writing.has(id) || !(await images.idExists(id));
+  };
   for (const store of new Set(stores)) {
     const aborted = await store.sweepOrphans(keep, minAgeMs);
     if (aborted) deps.log.info(`store ${store.id}: removed ${aborted} unfinished upload(s) of writes that died`);
