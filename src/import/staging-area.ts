@@ -55,7 +55,9 @@ export class StagingArea {
 
   /** `dedicated`: the store holds staged data only (its own section); else it is an image store too. */
   static inStore(store: Store, opts: { workDir: string; hashAlgo: string; dedicated: boolean }): StagingArea {
-    if (!store.writable || !store.driver.capabilities.list) throw new Error(`store ${store.id} cannot hold staged data (it must be writable and listable)`);
+    if (!store.writable || store.options.addDisabled !== undefined || !store.driver.capabilities.list) {
+      throw new Error(`store ${store.id} cannot hold staged data (it must be writable, with adding enabled, and listable)`);
+    }
     return new StagingArea(store, opts.hashAlgo, null, opts.workDir, opts.dedicated ? '' : STAGED_OBJECT_PREFIX);
   }
 

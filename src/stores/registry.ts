@@ -3,6 +3,7 @@ import { ConfigError } from '../config/index.ts';
 import { createFileDriver } from './file-options.ts';
 import { Store } from './store.ts';
 import { processWarning, type ByteRange, type StoreDriver, type Warn } from './driver.ts';
+import { StoreAddDisabled, unconfiguredDriver } from './add-disabled.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Readable } from 'node:stream';
 
@@ -160,10 +161,22 @@ export class StoreRegistry {
     if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
     const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
     const count = this.opts.countBytes;
+    const warn = warnerFor(id, this.opts.log);
+    let driver: StoreDriver;
+    let addDisabled: string | undefined;
+    try {
+      driver = factory(id, options, config, warn);
+    } catch (err) {
+      if (!(err instanceof StoreAddDisabled)) throw err;
+      warn(`Failed to configure store correctly: ${err.reason} Disabling add method.`);
+      driver = err.readable ?? unconfiguredDriver(type);
+      addDisabled = err.reason;
+    }
     this.stores.set(
       id,
-      new Store(id, factory(id, options, config, warnerFor(id, this.opts.log)), {
+      new Store(id, driver, {
         readOnly,
+        addDisabled,
         description: options.store_description,
         countBytes: count && ((direction, bytes) => count(id, direction, bytes)),
       }),

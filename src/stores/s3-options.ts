@@ -1,12 +1,16 @@
 import { boolOption, ConfigError, intOption, type Config } from '../config/index.ts';
 import type { Warn } from './driver.ts';
 import { S3StoreDriver } from './s3.ts';
+import { StoreAddDisabled } from './add-disabled.ts';
 
 const MiB = 1024 * 1024;
+// S3's bounds on a part of a multipart upload (glance_store checks the lower one).
+const MIN_CHUNK_MiB = 5;
+const MAX_CHUNK_MiB = 5 * 1024;
 
 /**
  * The registry factory. Options of the store's section, with Glance's s3 store names:
- *   s3_store_host                     endpoint URL (http://host:port; https:// is assumed without a scheme)
+ *   s3_store_host                     endpoint URL (http://host:port; http:// is assumed without a scheme, as glance_store does)
  *   s3_store_access_key / s3_store_secret_key
  *   s3_store_bucket
  *   s3_store_create_bucket_on_put     create the bucket on the first write (default false)
@@ -17,27 +21,50 @@ const MiB = 1024 * 1024;
  *   s3_store_bucket_url_format        'path' (default) or 'virtual'; 'auto' means path here
  */
 export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config, warn?: Warn): S3StoreDriver {
-  const need = (option: string): string => {
-    const value = options[option]?.trim();
-    if (!value) throw new ConfigError(`store ${storeId}: ${option} is required for an s3 store`);
-    return value;
-  };
-  const chunkMiB = intOption(options.s3_store_large_object_chunk_size, undefined, `store ${storeId}: s3_store_large_object_chunk_size`, 1);
+  const where = (option: string) => `store ${storeId}: ${option}`;
+  // Values oslo.config cannot read stop the start, as in Glance; values glance_store then refuses
+  // (missing, or out of range) disable writing to the store (see add-disabled.ts), in its words.
+  const chunkMiB = intOption(options.s3_store_large_object_chunk_size, 64, where('s3_store_large_object_chunk_size'), -Infinity);
+  const largeMiB = intOption(options.s3_store_large_object_size, 100, where('s3_store_large_object_size'), -Infinity);
+  const threads = intOption(options.s3_store_thread_pools, 2, where('s3_store_thread_pools'), -Infinity);
+  const createBucketOnPut = boolOption(options.s3_store_create_bucket_on_put, false, where('s3_store_create_bucket_on_put'));
   const format = (options.s3_store_bucket_url_format ?? 'path').trim().toLowerCase() || 'path';
   if (!['path', 'virtual', 'auto'].includes(format)) {
     throw new ConfigError(`store ${storeId}: s3_store_bucket_url_format must be path, virtual or auto`);
   }
-  return new S3StoreDriver({
-    endpoint: need('s3_store_host'),
-    accessKey: need('s3_store_access_key'),
-    secretKey: need('s3_store_secret_key'),
-    bucket: need('s3_store_bucket'),
-    region: options.s3_store_region_name?.trim() || 'us-east-1',
-    createBucketOnPut: boolOption(options.s3_store_create_bucket_on_put, false, `store ${storeId}: s3_store_create_bucket_on_put`),
-    partSize: chunkMiB === undefined ? undefined : chunkMiB * MiB,
-    largeObjectSize: intOption(options.s3_store_large_object_size, 100, `store ${storeId}: s3_store_large_object_size`, 1) * MiB,
-    queueSize: intOption(options.s3_store_thread_pools, undefined, `store ${storeId}: s3_store_thread_pools`, 1),
-    forcePathStyle: format !== 'virtual',
-    warn,
-  });
+  const given = (option: string) => options[option]?.trim() ?? '';
+  const placeOptions = ['s3_store_host', 's3_store_access_key', 's3_store_secret_key', 's3_store_bucket'];
+  const missing = placeOptions.find((option) => given(option) === '');
+  const sizeProblem = outOfRange(largeMiB, chunkMiB, threads);
+  const driver = (sizes: boolean) =>
+    new S3StoreDriver({
+      endpoint: given('s3_store_host'),
+      accessKey: given('s3_store_access_key'),
+      secretKey: given('s3_store_secret_key'),
+      bucket: given('s3_store_bucket'),
+      region: options.s3_store_region_name?.trim() || 'us-east-1',
+      createBucketOnPut,
+      partSize: sizes ? chunkMiB * MiB : undefined,
+      largeObjectSize: sizes ? largeMiB * MiB : undefined,
+      queueSize: sizes ? threads : undefined,
+      forcePathStyle: format !== 'virtual',
+      warn,
+    });
+  if (missing) throw new StoreAddDisabled(`Could not find ${missing} in configuration options.`, null);
+  // Sizes out of range: the store's locations are still read, with the default sizes.
+  if (sizeProblem) throw new StoreAddDisabled(sizeProblem, driver(false));
+  return driver(true);
+}
+
+/** What glance_store says of sizes it refuses (a zero reads to it as a missing option); null when none. */
+function outOfRange(largeMiB: number, chunkMiB: number, threads: number): string | null {
+  const notFound = (option: string) => `Could not find ${option} in configuration options.`;
+  if (largeMiB === 0) return notFound('s3_store_large_object_size');
+  if (largeMiB < 0) return `s3_store_large_object_size must be positive. ${largeMiB}`;
+  if (chunkMiB === 0) return notFound('s3_store_large_object_chunk_size');
+  if (chunkMiB < MIN_CHUNK_MiB) return `s3_store_large_object_chunk_size must be at least ${MIN_CHUNK_MiB} MB.`;
+  if (chunkMiB > MAX_CHUNK_MiB) return `s3_store_large_object_chunk_size must be at most ${MAX_CHUNK_MiB} MB (S3 takes no larger part).`;
+  if (threads === 0) return notFound('s3_store_thread_pools');
+  if (threads < 0) return `s3_store_thread_pools must be a positive integer. ${threads}`;
+  return null;
 }

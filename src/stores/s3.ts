@@ -101,7 +101,8 @@ export class S3StoreDriver implements StoreDriver {
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new ConfigError(`s3 queue size must be at least 1 (got ${this.queueSize})`);
     this.createBucketOnPut = opts.createBucketOnPut ?? false;
     this.warn = opts.warn ?? processWarning;
-    const endpoint = /^https?:\/\//i.test(opts.endpoint) ? opts.endpoint : `https://${opts.endpoint}`;
+    // glance_store talks plain HTTP to a host given without a scheme (its location scheme is then s3, not s3+https).
+    const endpoint = /^https?:\/\//i.test(opts.endpoint) ? opts.endpoint : `http://${opts.endpoint}`;
     try {
       this.endpointHost = new URL(endpoint).host.toLowerCase();
     } catch {

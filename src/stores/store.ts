@@ -12,7 +12,13 @@ export class Store {
   constructor(
     readonly id: string,
     readonly driver: StoreDriver,
-    readonly options: { readOnly?: boolean; description?: string; countBytes?: (direction: 'in' | 'out', bytes: number) => void } = {},
+    readonly options: {
+      readOnly?: boolean;
+      /** Why the store's options disable writing to it (glance_store's BadStoreConfiguration); reads go on. */
+      addDisabled?: string;
+      description?: string;
+      countBytes?: (direction: 'in' | 'out', bytes: number) => void;
+    } = {},
   ) {
     for (const [ability, methods] of Object.entries(ABILITY_METHODS)) {
       if (!driver.capabilities[ability as keyof typeof ABILITY_METHODS]) continue;
@@ -32,6 +38,20 @@ export class Store {
     return this.driver.capabilities.writable && !this.options.readOnly;
   }
 
+  private refuseUnwritable(): void {
+    if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+  }
+
+  /**
+   * A store whose options disable adding is still offered for imports and listed as writable, as
+   * Glance offers it: each write fails as a read-only store's (an upload gets 410, an import fails that store).
+   */
+  private refuseAdding(): void {
+    const disabled = this.options.addDisabled;
+    if (disabled !== undefined) throw new StoreError('READ_ONLY', `store ${this.id}: adding images is disabled: ${disabled}`);
+    this.refuseUnwritable();
+  }
+
   /** Whether two urls of this store name one object (two spellings of it, or the same url). */
   sameObject(a: string, b: string): boolean {
     if (a === b) return true;
@@ -43,7 +63,7 @@ export class Store {
   write(key: string, source: Readable, opts?: WriteOptions): Promise<WriteResult> {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
-      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      this.refuseAdding();
       const written = await this.driver.write(key, source, opts);
       this.options.countBytes?.('in', written.size);
       return written;
@@ -54,7 +74,7 @@ export class Store {
   adopt(key: string, file: string, at?: string): Promise<WriteResult | null> {
     return wrap(this.id, async () => {
       if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
-      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      this.refuseAdding();
       const adopted = this.driver.capabilities.adopt ? await this.driver.adopt!(key, file, at) : null;
       if (adopted) this.options.countBytes?.('in', adopted.size);
       return adopted;
@@ -92,6 +112,8 @@ export class Store {
 
   urlFor(key: string, sizeHint?: number): string {
     if (!SAFE_KEY.test(key)) throw new StoreError('INVALID_KEY', `invalid object key '${key}'`);
+    // Asked for a new object's place only: a store that takes none says so first.
+    this.refuseAdding();
     return this.driver.urlFor(key, sizeHint);
   }
 
@@ -123,7 +145,7 @@ export class Store {
 
   delete(url: string): Promise<void> {
     return wrap(this.id, async () => {
-      if (!this.writable) throw new StoreError('READ_ONLY', `store ${this.id} is read-only`);
+      this.refuseUnwritable();
       return this.driver.delete(url);
     });
   }

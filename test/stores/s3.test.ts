@@ -13,6 +13,7 @@ import {
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,8 @@ import { S3StoreDriver } from '../../src/stores/s3.ts';
 import { createS3Driver } from '../../src/stores/s3-options.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
 import { StoreError } from '../../src/stores/driver.ts';
-import type { Config } from '../../src/config/index.ts';
+import { ConfigError, type Config } from '../../src/config/index.ts';
+import { StoreAddDisabled } from '../../src/stores/add-disabled.ts';
 import { startSwift, type RunningSwift } from '../helpers/swift.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { runStoreConformance } from './conformance.ts';
@@ -39,7 +41,8 @@ import { taskRow } from '../helpers/tasks.ts';
 import { chunks, failingAfter, stallingAfter } from './sources.ts';
 import { startCuttingProxy } from '../helpers/cutting-proxy.ts';
 import { startGazeInProcess } from '../helpers/gaze.ts';
-import { client } from '../helpers/http.ts';
+import { client, expectError, JSON_ACCEPT } from '../helpers/http.ts';
+import { pino } from 'pino';
 
 const MiB = 1024 * 1024;
 let swift: RunningSwift;
@@ -310,28 +313,76 @@ test('s3: createS3Driver reads Glance option names and creates the bucket on the
   await admin.send(new HeadBucketCommand({ Bucket: bucket }));
   assert.equal((await buffer(await driver.read(url))).toString(), 'hello');
 
-  assert.throws(() => createS3Driver('x', { s3_store_host: swift.s3.endpoint }, config), /s3_store_access_key is required/);
-  assert.throws(
-    () =>
-      createS3Driver(
-        'x',
-        {
-          s3_store_host: swift.s3.endpoint,
-          s3_store_access_key: 'a',
-          s3_store_secret_key: 'b',
-          s3_store_bucket: 'c',
-          s3_store_large_object_chunk_size: '4',
-        },
-        config,
-      ),
-    /between 5 MiB and 5 GiB/,
-  );
+  // Values oslo.config cannot read stop the start, as they stop Glance's.
   const base = { s3_store_host: swift.s3.endpoint, s3_store_access_key: 'a', s3_store_secret_key: 'b', s3_store_bucket: 'c' };
-  assert.throws(() => createS3Driver('x', { ...base, s3_store_thread_pools: '0' }, config), /s3_store_thread_pools: 0 is less than the minimum of 1/);
   assert.throws(
     () => createS3Driver('x', { ...base, s3_store_large_object_chunk_size: '8M' }, config),
-    /s3_store_large_object_chunk_size: '8M' is not an integer/,
+    (err: unknown) =>
+      err instanceof ConfigError && !(err instanceof StoreAddDisabled) && /s3_store_large_object_chunk_size: '8M' is not an integer/.test(err.message),
   );
+});
+
+test("s3: options glance_store refuses (missing, out of range) disable adding, in glance_store's words; sizes out of range still read", async () => {
+  const base = { s3_store_host: swift.s3.endpoint, s3_store_access_key: swift.s3.accessKey, s3_store_secret_key: swift.s3.secretKey, s3_store_bucket: 'c' };
+  const disabled = (options: Record<string, string>): StoreAddDisabled => {
+    try {
+      createS3Driver('x', options, config);
+    } catch (err) {
+      if (err instanceof StoreAddDisabled) return err;
+      throw err;
+    }
+    assert.fail(`created a driver from ${JSON.stringify(options)}`);
+  };
+  for (const option of ['s3_store_host', 's3_store_access_key', 's3_store_secret_key', 's3_store_bucket']) {
+    for (const value of [undefined, ' ']) {
+      const options: Record<string, string> = { ...base };
+      if (value === undefined) delete options[option];
+      else options[option] = value;
+      const err = disabled(options);
+      assert.equal(err.reason, `Could not find ${option} in configuration options.`);
+      assert.equal(err.readable, null, 'no place to read from');
+    }
+  }
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ s3_store_large_object_size: '0' }, 'Could not find s3_store_large_object_size in configuration options.'],
+    [{ s3_store_large_object_size: '-3' }, 's3_store_large_object_size must be positive. -3'],
+    [{ s3_store_large_object_chunk_size: '0' }, 'Could not find s3_store_large_object_chunk_size in configuration options.'],
+    [{ s3_store_large_object_chunk_size: '4' }, 's3_store_large_object_chunk_size must be at least 5 MB.'],
+    [{ s3_store_large_object_chunk_size: '5121' }, 's3_store_large_object_chunk_size must be at most 5120 MB (S3 takes no larger part).'],
+    [{ s3_store_thread_pools: '0' }, 'Could not find s3_store_thread_pools in configuration options.'],
+    [{ s3_store_thread_pools: '-2' }, 's3_store_thread_pools must be a positive integer. -2'],
+  ];
+  const source = await freshDriver();
+  const { url } = await source.write('kept', Readable.from([Buffer.from('still readable')]));
+  for (const [sizes, reason] of cases) {
+    const err = disabled({ ...base, s3_store_bucket: source.bucket, ...sizes });
+    assert.equal(err.reason, reason);
+    assert.ok(err.readable instanceof S3StoreDriver);
+    assert.equal(err.readable.partSize, 64 * MiB, 'the default sizes stand in');
+    assert.equal((await buffer(await err.readable.read(url))).toString(), 'still readable');
+  }
+  // Within range, at the bounds: a driver.
+  assert.equal(createS3Driver('x', { ...base, s3_store_large_object_chunk_size: '5', s3_store_thread_pools: '1' }, config).partSize, 5 * MiB);
+});
+
+test('s3: a host without a scheme is reached over plain HTTP, as glance_store reaches it', async () => {
+  const bucket = bucketName();
+  const schemeless = swift.s3.endpoint.replace(/^http:\/\//, '');
+  assert.notEqual(schemeless, swift.s3.endpoint);
+  const driver = createS3Driver(
+    'x',
+    {
+      s3_store_host: schemeless,
+      s3_store_access_key: swift.s3.accessKey,
+      s3_store_secret_key: swift.s3.secretKey,
+      s3_store_bucket: bucket,
+      s3_store_create_bucket_on_put: 'true',
+    },
+    config,
+  );
+  const { url } = await driver.write('plain', Readable.from([Buffer.from('over http')]));
+  assert.equal((await buffer(await driver.read(url))).toString(), 'over http');
+  await driver.close();
 });
 
 test('s3: a missing bucket without create_bucket_on_put fails the write clearly', async () => {
@@ -534,3 +585,76 @@ test("s3: another image's staged data, in the store staging shares with images, 
     await gaze.stop();
   }
 });
+
+test(
+  's3: stores whose options glance_store refuses are kept as Glance keeps them: said at start, listed, writes refused with 410, imports fail that store, locations read',
+  { timeout: 60_000 },
+  async () => {
+    const held = bucketName();
+    await admin.send(new CreateBucketCommand({ Bucket: held }));
+    await admin.send(new PutObjectCommand({ Bucket: held, Key: 'before', Body: 'written before the options changed' }));
+    const credentials = { s3_store_access_key: swift.s3.accessKey, s3_store_secret_key: swift.s3.secretKey };
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const gaze = await startGazeInProcess(
+      {
+        DEFAULT: { enabled_backends: 'good:s3, nohost:s3, small:s3', show_multiple_locations: 'True' },
+        glance_store: { default_backend: 'good' },
+        good: {
+          s3_store_host: swift.s3.endpoint.replace(/^http:\/\//, ''),
+          ...credentials,
+          s3_store_bucket: bucketName(),
+          s3_store_create_bucket_on_put: 'True',
+        },
+        nohost: { ...credentials, s3_store_bucket: bucketName() },
+        small: { s3_store_host: swift.s3.endpoint, ...credentials, s3_store_bucket: held, s3_store_large_object_chunk_size: '4' },
+        os_glance_staging_store: { filesystem_store_datadir: '__DIR__/staging' },
+      },
+      { log },
+    );
+    try {
+      const said = (store: string) => lines.filter((l) => l.store === store && l.level === 40).map((l) => l.msg);
+      assert.deepEqual(said('nohost'), ['Failed to configure store correctly: Could not find s3_store_host in configuration options. Disabling add method.']);
+      assert.deepEqual(said('small'), ['Failed to configure store correctly: s3_store_large_object_chunk_size must be at least 5 MB. Disabling add method.']);
+      assert.deepEqual(said('good'), []);
+      const api = client(gaze.url);
+      // Listed as Glance lists them: not read-only.
+      assert.deepEqual((await api.get('/v2/info/stores')).json.stores, [{ id: 'good', default: 'true' }, { id: 'nohost' }, { id: 'small' }]);
+
+      const image = await api.createImage();
+      for (const store of ['nohost', 'small']) {
+        const refused = await api.put(`/v2/images/${image.id}/file`, {
+          body: 'x',
+          headers: { 'content-type': 'application/octet-stream', 'x-image-meta-store': store, ...JSON_ACCEPT },
+        });
+        expectError(refused, 410, 'Error in store configuration. Adding images to store is disabled.');
+        assert.equal((await api.get(`/v2/images/${image.id}`)).json.status, 'queued');
+      }
+      // The default store, its host given without a scheme, takes the data over plain HTTP.
+      const data = randomBytes(32 * 1024).toString('hex');
+      assert.equal((await api.upload(image.id, data)).status, 204);
+      assert.equal((await api.get(`/v2/images/${image.id}/file`)).text, data);
+
+      // A copy to the disabled store is taken and fails that store, as in Glance.
+      const copy = await api.post(`/v2/images/${image.id}/import`, { method: { name: 'copy-image' }, stores: ['small'], all_stores_must_succeed: false });
+      assert.equal(copy.status, 202, copy.text);
+      let after = (await api.get(`/v2/images/${image.id}`)).json;
+      for (let i = 0; i < 100 && after.os_glance_failed_import !== 'small'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = (await api.get(`/v2/images/${image.id}`)).json;
+      }
+      assert.equal(after.os_glance_failed_import, 'small');
+      assert.equal(after.stores, 'good');
+      assert.equal(after.status, 'active');
+
+      // Data the store held before is still read, with the default sizes.
+      const located = await api.createImage();
+      const add = await api.patch(`/v2/images/${located.id}`, [{ op: 'add', path: '/locations/-', value: { url: `s3://${held}/before`, metadata: {} } }]);
+      assert.equal(add.status, 200, add.text);
+      assert.equal(add.json.stores, 'small');
+      assert.equal((await api.get(`/v2/images/${located.id}/file`)).text, 'written before the options changed');
+    } finally {
+      await gaze.stop();
+    }
+  },
+);
