@@ -4,6 +4,8 @@ import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
 import { LimitsUnavailable } from './keystone-limits.ts';
 import type { ImageStatus } from '../domain/image.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
 
 const MiB = 1024 * 1024;
 
@@ -72,6 +74,22 @@ export class QuotaService {
         if (before + 1 > limit) throw gazeError('OVER_LIMIT', projectId, [overLimitText('image_count_total', limit, before, 1)]);
       },
     };
+  }
+
+  /**
+   * Runs `claim`, the write that makes an image one taking data (queued to saving or uploading), and
+   * refuses it (413, the claim undone) when image_count_uploading would then be exceeded. Claims of one
+   * project are checked one after the other: of images that begin together, only as many as the limit
+   * leaves go on. False when `claim` found the image no longer as it expected.
+   */
+  async claimTakingData(projectId: string | null, claim: (within?: Transaction<Database>) => Promise<boolean>): Promise<boolean> {
+    const limit = this.source && projectId ? (await this.limits(projectId)).image_count_uploading : -1;
+    if (projectId === null || limit < 0) return claim();
+    return this.usage.checkedWrite(projectId, claim, (used) => {
+      // The claimed image is counted already.
+      const before = used.uploadingCount - 1;
+      if (before + 1 > limit) throw gazeError('OVER_LIMIT', projectId, [overLimitText('image_count_uploading', limit, before, 1)]);
+    });
   }
 
   /** Bytes the project may still put in staging (stage, web-download, glance-download). */

@@ -44,11 +44,12 @@ export class ImageDataService {
     refuseUnlessOwner(ctx, image, () => gazeError('UPLOAD_NOT_ALLOWED', id));
     assertFormatsForData(image);
     const budget = await this.deps.quotas.admitWrite(image.owner, id, 'store', sizeHint);
-    await this.uploads.writing(id, (controller) => this.write(id, source, store, controller, sizeHint, budget));
+    await this.uploads.writing(id, (controller) => this.write(id, image.owner, source, store, controller, sizeHint, budget));
   }
 
   private async write(
     id: string,
+    owner: string | null,
     source: Readable,
     store: Store,
     controller: AbortController,
@@ -56,7 +57,10 @@ export class ImageDataService {
     budget: ByteBudget | null,
   ): Promise<void> {
     // Who writes is recorded with the status: another node's start must not take a live upload for a dead one.
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('saving', null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
+    const claimed = await this.deps.quotas.claimTakingData(owner, (within) =>
+      this.deps.images.updateFields(id, 'queued', moveTo('saving', null), { [UPLOAD_NODE]: this.deps.nodeId }, undefined, within),
+    );
+    if (!claimed) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');

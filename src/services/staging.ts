@@ -80,7 +80,10 @@ export class StagingService {
   private async write(image: Image, source: Readable, controller: AbortController, sizeHint: number | undefined, budget: ByteBudget | null): Promise<void> {
     const id = image.id;
     // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
-    if (!(await this.deps.images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: this.deps.nodeId }))) {
+    const claimed = await this.deps.quotas.claimTakingData(image.owner, (within) =>
+      this.deps.images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: this.deps.nodeId }, undefined, within),
+    );
+    if (!claimed) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('IMAGE_NOT_FOUND', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');

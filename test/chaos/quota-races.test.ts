@@ -80,6 +80,63 @@ forEachEngine((engine) => {
     }
   });
 
+  test(`image_count_uploading under parallel clients: of ${N} stages at once exactly three are taken; of ${N} slow uploads at once never more than three`, async () => {
+    const limited = await startGazeProcess({
+      database: { connection: await engine.url() },
+      DEFAULT: { workers: '2' },
+      project_limits: { image_count_uploading: '3' },
+    });
+    try {
+      const limitedApi = client(limited.url);
+      const createInLimited = async (project: string, name: string) => {
+        const created = await limitedApi.post('/v2/images', { name, disk_format: 'raw', container_format: 'bare' }, { as: caller(project) });
+        assert.equal(created.status, 201, created.text);
+        return created.json.id as string;
+      };
+      const overLimit = /Resource image_count_uploading is over limit of 3 due to current usage 3 and delta 1/;
+      const expectThreeTaken = (replies: Array<{ status: number; text: string }>, what: string) => {
+        const statuses = replies.map((r) => r.status);
+        // Staged images stay uploading (they count until imported): exactly three, whatever the timing.
+        if (what === 'stages')
+          assert.deepEqual([statuses.filter((st) => st === 204).length, statuses.filter((st) => st === 413).length], [3, N - 3], statuses.join(','));
+        // An upload stops counting when it ends: its body is slow, so that all of them run at once.
+        else assert.ok(statuses.filter((st) => st === 204).length <= 3 && statuses.includes(204), statuses.join(','));
+        for (const r of replies) if (r.status !== 204) assert.match(r.text, overLimit);
+      };
+
+      const staged = await Promise.all(Array.from({ length: N }, (_, i) => createInLimited('stagers', `s${i}`)));
+      const stages = await Promise.all(
+        staged.map((id) => limitedApi.put(`/v2/images/${id}/stage`, { body: Buffer.alloc(SIZE, 3), headers: octets, as: caller('stagers') })),
+      );
+      expectThreeTaken(stages, 'stages');
+      const shown = await Promise.all(staged.map(async (id) => (await limitedApi.get(`/v2/images/${id}`, { as: caller('stagers') })).json.status as string));
+      // The refused claims were undone: queued, not left uploading.
+      assert.deepEqual([shown.filter((st) => st === 'uploading').length, shown.filter((st) => st === 'queued').length], [3, N - 3], shown.join(','));
+
+      const uploaded = await Promise.all(Array.from({ length: N }, (_, i) => createInLimited('uploaders', `u${i}`)));
+      const slowBody = () =>
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new Uint8Array(SIZE / 2));
+            await new Promise((r) => setTimeout(r, 1500));
+            c.enqueue(new Uint8Array(SIZE / 2));
+            c.close();
+          },
+        });
+      const uploads = await Promise.all(
+        uploaded.map((id) => limitedApi.put(`/v2/images/${id}/file`, { body: slowBody(), headers: octets, as: caller('uploaders') })),
+      );
+      expectThreeTaken(uploads, 'uploads');
+      const ended = await Promise.all(
+        uploaded.map(async (id) => (await limitedApi.get(`/v2/images/${id}`, { as: caller('uploaders') })).json.status as string),
+      );
+      assert.equal(ended.filter((st) => st === 'active').length, uploads.filter((r) => r.status === 204).length, ended.join(','));
+      assert.equal(ended.filter((st) => st === 'queued').length, uploads.filter((r) => r.status === 413).length, ended.join(','));
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test(`${N} glance-direct imports at once against a storage quota three fit in: exactly three turn active`, async () => {
     const project = 'imports';
     const ids = await Promise.all(Array.from({ length: N }, (_, i) => createIn(project, `i${i}`)));

@@ -176,6 +176,8 @@ export class ImagesRepo {
     properties?: PropertyWrites,
     /** Only if the image still has this property with this value (who writes its data, say). */
     expectProperty?: { name: string; value: string },
+    /** A transaction to write in (a quota check's, which undoes the change when it refuses). */
+    within?: Transaction<Database>,
   ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     let ended: Record<string, null> = {};
@@ -185,12 +187,13 @@ export class ImagesRepo {
     }
     const toSet = Object.keys(ended).length ? { ...ended, ...properties } : properties;
     if (expected?.length === 0) return false;
-    if (!toSet) return this.updateRow(this.k, id, expected, fields, expectProperty);
-    return this.k.transaction().execute(async (trx) => {
+    if (!toSet) return this.updateRow(within ?? this.k, id, expected, fields, expectProperty);
+    const write = async (trx: Transaction<Database>) => {
       if (!(await this.updateRow(trx, id, expected, fields, expectProperty))) return false;
       await setPropertiesIn(trx, id, toSet);
       return true;
-    });
+    };
+    return within ? write(within) : this.k.transaction().execute(write);
   }
 
   /** updateFields() for work that must find the image as it left it: otherwise it is an `ImageGone`. */

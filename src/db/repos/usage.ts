@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import type { Db } from '../connection.ts';
 import type { Database } from '../schema.ts';
 import type { ImageStatus } from '../../domain/image.ts';
@@ -78,9 +78,23 @@ export class UsageRepo {
         .where('status', 'in', statuses)
         .executeTakeFirst();
     if (!check) return Number((await hold(this.db.kysely)).numUpdatedRows) === 1;
+    return this.checkedWrite(owner, async (trx) => Number((await hold(trx)).numUpdatedRows) === 1, check, imageId);
+  }
+
+  /**
+   * Runs `write` (false: it found nothing to change) and then `check`, given the owner's usage with the
+   * write counted (but `excludeImageId`'s data, when given), in the owner's serialized transaction: a
+   * check that throws undoes the write, and writes checked side by side see each other.
+   */
+  checkedWrite(
+    owner: string,
+    write: (trx: Transaction<Database>) => Promise<boolean>,
+    check: (usage: ProjectUsage) => void,
+    excludeImageId: string | null = null,
+  ): Promise<boolean> {
     return serializedBy(this.db, quotaLockKey(owner), async (trx) => {
-      if (Number((await hold(trx)).numUpdatedRows) !== 1) return false;
-      check(await usageOf(trx, owner, imageId));
+      if (!(await write(trx))) return false;
+      check(await usageOf(trx, owner, excludeImageId));
       return true;
     });
   }
