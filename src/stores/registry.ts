@@ -132,7 +132,7 @@ export class StoreRegistry {
       const warn = warnerFor('glance_store', this.opts.log);
       for (const extra of singleStoreExtras(config, warn)) {
         try {
-          this.add(extra, extra, options, config);
+          this.add(extra, extra, options, config, { leaveOutUnreadable: true });
         } catch (err) {
           if (!(err instanceof ConfigError)) throw err;
           warn(`the ${extra} store that [glance_store] stores lists is left out, its locations unread: ${err.message}`);
@@ -156,7 +156,8 @@ export class StoreRegistry {
     this.defaultId = wanted;
   }
 
-  private add(id: string, type: string, options: Record<string, string>, config: Config): void {
+  /** `leaveOutUnreadable`: a store whose options disable adding and name no place to read is not added (thrown instead). */
+  private add(id: string, type: string, options: Record<string, string>, config: Config, opts: { leaveOutUnreadable?: boolean } = {}): void {
     const factory = this.loaded[type];
     if (!factory) throw new ConfigError(`store ${id}: unknown store type '${type}'`);
     const readOnly = /^(true|1|yes)$/i.test(options.read_only ?? '') || type === 'http';
@@ -167,8 +168,8 @@ export class StoreRegistry {
     try {
       driver = factory(id, options, config, warn);
     } catch (err) {
-      if (!(err instanceof StoreAddDisabled)) throw err;
-      warn(`Failed to configure store correctly: ${err.reason} Disabling add method.`);
+      if (!(err instanceof StoreAddDisabled) || (opts.leaveOutUnreadable && !err.readable)) throw err;
+      warn(`Failed to configure store correctly: ${err.reason.replace(/[^.]$/, '$&.')} Disabling add method.`);
       driver = err.readable ?? unconfiguredDriver(type);
       addDisabled = err.reason;
     }

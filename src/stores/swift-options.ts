@@ -4,6 +4,7 @@ import { readSwiftReference } from './swift-references.ts';
 import type { SwiftAuth } from './swift-login.ts';
 import type { Warn } from './driver.ts';
 import { SwiftStoreDriver } from './swift.ts';
+import { StoreAddDisabled } from './add-disabled.ts';
 import { readPemFile } from '../net/tls-fetch.ts';
 
 /** glance_store's swift "MB" for its size options: 1000 KiB ("the mixed meaning of MB"), kept so that a size means the same bytes. */
@@ -64,9 +65,10 @@ export function swiftAuth(storeId: string, options: Record<string, string>, conf
   const where = configFile ? `store ${storeId}: [${reference}] of ${configFile}` : `store ${storeId}`;
   const account = configFile ? readSwiftReference(besideConfigOrAsGiven(configFiles, configFile), reference) : null;
   const value = (refName: string, inlineName: string) => given(account ? account(refName) : options[inlineName]);
+  // A missing address or credential disables adding to the store, as glance_store's BadStoreConfiguration.
   const need = (refName: string, inlineName: string): string => {
     const found = value(refName, inlineName);
-    if (!found) throw new ConfigError(`${where}: ${account ? refName : inlineName} is required for a swift store`);
+    if (!found) throw new StoreAddDisabled(`${where}: ${account ? refName : inlineName} is required for a swift store`, null);
     return found;
   };
 

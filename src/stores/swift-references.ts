@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.ts';
 import { parseIni } from '../config/ini.ts';
+import { StoreAddDisabled } from './add-disabled.ts';
 
 // glance-swift.conf (swift_store_config_file): one section per Swift account, named by a reference
 // (default_swift_reference picks the one a store writes with), so that no credentials are kept in
@@ -26,8 +27,10 @@ export function readSwiftReference(file: string, reference: string): SwiftRefere
   const wanted = reference.toLowerCase();
   if (wanted === 'default' || !sections.has(wanted)) {
     const known = [...sections.keys()].filter((s) => s !== 'DEFAULT');
-    throw new ConfigError(
+    // glance_store then has no auth address: the store stays, with adding disabled.
+    throw new StoreAddDisabled(
       `swift config file ${file} has no reference [${reference}] (default_swift_reference); it has ${known.length ? known.map((s) => `[${s}]`).join(', ') : 'none'}`,
+      null,
     );
   }
   const raw = new Map([...defaults, ...lowered(wanted)]);

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { StoreRegistry } from '../../src/stores/registry.ts';
+import { StoreError } from '../../src/stores/driver.ts';
+import { Readable } from 'node:stream';
 
 const root = mkdtempSync(path.join(tmpdir(), 'gaze-registry-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -97,5 +99,51 @@ test('enabled_backends naming one store twice stops start-up, as the dict option
   await assert.rejects(
     StoreRegistry.create(config),
     (err: unknown) => err instanceof ConfigError && /enabled_backends names store fast twice/.test(err.message),
+  );
+});
+
+test('a store whose address or credentials are missing is kept with adding disabled, as glance_store keeps it; writes are refused as read-only', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const config = loadConfig(
+    undefined,
+    {},
+    {
+      DEFAULT: { data_dir: root, enabled_backends: 'fast:file, objects:swift, default:swift' },
+      glance_store: { default_backend: 'default' },
+      objects: { swift_store_auth_address: 'http://127.0.0.1:1/v3' },
+      default: {},
+    },
+  );
+  const stores = await StoreRegistry.create(config, { log });
+  assert.deepEqual(
+    stores.all().map((s) => [s.id, s.type, s.options.addDisabled ?? null]),
+    [
+      ['fast', 'file', null],
+      ['objects', 'swift', 'store objects: swift_store_user is required for a swift store'],
+      ['default', 'swift', 'store default: swift_store_auth_address is required for a swift store'],
+    ],
+  );
+  // Still the default, still offered (Glance lists it as writable); it owns no location.
+  assert.equal(stores.default().id, 'default');
+  assert.equal(stores.default().writable, true);
+  assert.equal(stores.forLocation({ url: 'swift+https://127.0.0.1/v1/AUTH_x/glance/abc', metadata: {} }), undefined);
+  await assert.rejects(
+    stores.default().write('abc', Readable.from([Buffer.from('x')])),
+    (err: unknown) =>
+      err instanceof StoreError &&
+      err.code === 'READ_ONLY' &&
+      /adding images is disabled: store default: swift_store_auth_address is required/.test(err.message),
+  );
+  assert.throws(
+    () => stores.get('objects')!.urlFor('abc'),
+    (err: unknown) => err instanceof StoreError && err.code === 'READ_ONLY',
+  );
+  assert.deepEqual(
+    lines.filter((l) => l.level === 40).map((l) => [l.store, l.msg]),
+    [
+      ['objects', 'Failed to configure store correctly: store objects: swift_store_user is required for a swift store. Disabling add method.'],
+      ['default', 'Failed to configure store correctly: store default: swift_store_auth_address is required for a swift store. Disabling add method.'],
+    ],
   );
 });

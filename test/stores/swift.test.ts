@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { SwiftStoreDriver, type SwiftStoreOptions } from '../../src/stores/swift.ts';
 import { createSwiftDriver } from '../../src/stores/swift-options.ts';
+import { StoreAddDisabled } from '../../src/stores/add-disabled.ts';
 import { newWriteId } from '../../src/stores/swift-orphans.ts';
 import type { StoreDriver } from '../../src/stores/driver.ts';
 import { StoreError } from '../../src/stores/driver.ts';
@@ -195,7 +196,11 @@ test('swift: createSwiftDriver reads Glance option names; the containers are cre
   assert.ok((await buffer(await driver.read(url))).equals(data));
   assert.equal((await listing(`${container}_segments`)).length, 3);
 
-  assert.throws(() => createSwiftDriver('x', { swift_store_auth_address: swift.swift.authUrl }, config), /swift_store_user is required/);
+  // Missing credentials disable adding (the registry keeps the store, as glance_store does); the rest stops the start.
+  assert.throws(
+    () => createSwiftDriver('x', { swift_store_auth_address: swift.swift.authUrl }, config),
+    (err: unknown) => err instanceof StoreAddDisabled && /swift_store_user is required/.test(err.message),
+  );
   const v3 = { swift_store_auth_address: 'http://127.0.0.1:5000/v3', swift_store_user: 'demo:demo', swift_store_key: 'k' };
   // Glance 25's default version, 2, is Keystone's v2.0 API, which Keystone no longer has.
   assert.throws(() => createSwiftDriver('x', { ...v3, swift_store_auth_version: '2' }, config), /auth_version 2 \(Keystone v2.0\) is not supported/);
