@@ -7,6 +7,7 @@ import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
 import { announcedPut, client, expectError, alice, bob, ADMIN, type Caller } from '../helpers/http.ts';
 import { startFileServer } from '../helpers/file-server.ts';
 import { testCorpus } from '../helpers/corpus.ts';
+import type { QuotaService } from '../../src/quota/quotas.ts';
 
 const MiB = 1 << 20;
 const running: RunningGaze[] = [];
@@ -233,11 +234,32 @@ test('web-downloads running side by side cannot together stage more than image_s
   };
   files.routes.set('/one.img', source);
   files.routes.set('/two.img', source);
+  let restore = () => {};
   try {
     const { gaze, api } = await start({
       project_limits: { image_stage_total: '2' },
       import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
     });
+    // Each download's size is held (and checked) once it has ended. Both are checked only once both
+    // have ended: otherwise the first could finish its import, and leave staging, before the second's
+    // check, and both would rightly pass, one after the other.
+    const { quotas } = gaze.app.deps;
+    const hold = quotas.hold;
+    let stagedHolds = 0;
+    let bothEnded!: () => void;
+    const ended = new Promise<void>((r) => (bothEnded = r));
+    const failSafe = setTimeout(bothEnded, 20_000);
+    quotas.hold = async (...args: Parameters<QuotaService['hold']>) => {
+      if (args[4].staged !== undefined) {
+        if (++stagedHolds === 2) bothEnded();
+        await ended;
+      }
+      return hold.apply(quotas, args);
+    };
+    restore = () => {
+      clearTimeout(failSafe);
+      quotas.hold = hold;
+    };
     const images = [await api.createImage({}, alice), await api.createImage({}, alice)];
     for (const [i, img] of images.entries()) {
       const started = await api.post(
@@ -253,7 +275,8 @@ test('web-downloads running side by side cannot together stage more than image_s
     }
     release();
     const outcomes = await Promise.all(images.map((img) => taskOutcome(api, img.id)));
-    assert.ok(outcomes.filter((t) => t.status === 'success').length <= 1, `both downloads were kept: ${JSON.stringify(outcomes)}`);
+    assert.equal(stagedHolds, 2);
+    assert.equal(outcomes.filter((t) => t.status === 'success').length, 1, `not exactly one download was kept: ${JSON.stringify(outcomes)}`);
     for (const failed of outcomes.filter((t) => t.status === 'failure')) assert.match(failed.message, /Resource image_stage_total is over limit of 2/);
     for (const img of images) {
       const now = (await api.get(`/v2/images/${img.id}`, { as: alice })).json;
@@ -261,6 +284,7 @@ test('web-downloads running side by side cannot together stage more than image_s
     }
     assert.ok(filesIn(path.join(gaze.dir, 'data', 'staging')).length === 0, 'staging is empty afterwards');
   } finally {
+    restore();
     await files.close();
   }
 });
