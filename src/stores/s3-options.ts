@@ -17,7 +17,8 @@ const MAX_CHUNK_MiB = 5 * 1024;
  *   s3_store_large_object_size        data of a known size below this many MiB is one PutObject (default 100)
  *   s3_store_large_object_chunk_size  part size in MiB (default 64: objects up to 625 GiB in 10,000 parts)
  *   s3_store_thread_pools             parts uploaded at once per write (default 2; Glance's default is 10)
- *   s3_store_region_name              signing region (default us-east-1)
+ *   s3_store_region_name              signing region (default: an AWS host's own, s3-<region>.amazonaws.com, as
+ *                                     glance_store finds it; else us-east-1)
  *   s3_store_bucket_url_format        'path' (default) or 'virtual'; 'auto' means path here
  */
 export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config, warn?: Warn): S3StoreDriver {
@@ -42,7 +43,7 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
       accessKey: given('s3_store_access_key'),
       secretKey: given('s3_store_secret_key'),
       bucket: given('s3_store_bucket'),
-      region: options.s3_store_region_name?.trim() || 'us-east-1',
+      region: options.s3_store_region_name?.trim() || awsRegionOf(given('s3_store_host')) || 'us-east-1',
       createBucketOnPut,
       partSize: sizes ? chunkMiB * MiB : undefined,
       largeObjectSize: sizes ? largeMiB * MiB : undefined,
@@ -67,4 +68,14 @@ function outOfRange(largeMiB: number, chunkMiB: number, threads: number): string
   if (threads === 0) return notFound('s3_store_thread_pools');
   if (threads < 0) return `s3_store_thread_pools must be a positive integer. ${threads}`;
   return null;
+}
+
+/** The region of an AWS endpoint named as s3-<region>.amazonaws.com[.cn] (glance_store reads it from the host); null for others. */
+export function awsRegionOf(host: string): string | null {
+  const bare = host
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/$/, '')
+    .replace(/:\d+$/, '')
+    .toLowerCase();
+  return /^s3-([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/.exec(bare)?.[1] ?? null;
 }

@@ -365,6 +365,18 @@ test("s3: options glance_store refuses (missing, out of range) disable adding, i
   assert.equal(createS3Driver('x', { ...base, s3_store_large_object_chunk_size: '5', s3_store_thread_pools: '1' }, config).partSize, 5 * MiB);
 });
 
+test("s3: the signing region is an AWS host's own (s3-<region>.amazonaws.com) unless s3_store_region_name says, as glance_store reads it", async () => {
+  const keys = { s3_store_access_key: 'a', s3_store_secret_key: 'b', s3_store_bucket: 'c' };
+  const regionOf = (options: Record<string, string>) => createS3Driver('x', { ...keys, ...options }, config).client.config.region();
+  assert.equal(await regionOf({ s3_store_host: 's3-eu-west-1.amazonaws.com' }), 'eu-west-1');
+  assert.equal(await regionOf({ s3_store_host: 'https://s3-ap-northeast-2.amazonaws.com:443/' }), 'ap-northeast-2');
+  assert.equal(await regionOf({ s3_store_host: 's3-cn-north-1.amazonaws.com.cn' }), 'cn-north-1');
+  assert.equal(await regionOf({ s3_store_host: 's3.amazonaws.com' }), 'us-east-1');
+  assert.equal(await regionOf({ s3_store_host: swift.s3.endpoint }), 'us-east-1');
+  assert.equal(await regionOf({ s3_store_host: 'other.s3-eu-west-1.amazonaws.com' }), 'us-east-1');
+  assert.equal(await regionOf({ s3_store_host: 's3-eu-west-1.amazonaws.com', s3_store_region_name: 'eu-central-1' }), 'eu-central-1');
+});
+
 test('s3: a host without a scheme is reached over plain HTTP, as glance_store reaches it', async () => {
   const bucket = bucketName();
   const schemeless = swift.s3.endpoint.replace(/^http:\/\//, '');
