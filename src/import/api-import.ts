@@ -44,7 +44,9 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   // any stage host (as Glance pops it at every import's start; a stage's writer ends with the status).
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
   const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
-  if (!(await deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting))) {
+  const start = (within?: Parameters<typeof deps.images.updateFields>[5]) =>
+    deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, undefined, within);
+  if (!(await (method.takesData ? deps.quotas.claimTakingData(image.owner, start, { staging: true }) : start()))) {
     const now = await deps.images.require(image.id); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
   }

@@ -77,18 +77,27 @@ export class QuotaService {
   }
 
   /**
-   * Runs `claim`, the write that makes an image one taking data (queued to saving or uploading), and
-   * refuses it (413, the claim undone) when image_count_uploading would then be exceeded. Claims of one
-   * project are checked one after the other: of images that begin together, only as many as the limit
-   * leaves go on. False when `claim` found the image no longer as it expected.
+   * Runs `claim`, the write that makes an image one taking data (an upload's or a stage's queued to
+   * saving or uploading, an import's start), and refuses it (413, the claim undone) when the project is
+   * then over image_count_uploading, counting the image, as Glance counts it once it has marked the
+   * image ("delta 0"); with `staging`, over image_stage_total too (an import that stages: Glance checks
+   * both as it starts one). Claims of one project are checked one after the other: of images that begin
+   * together, only as many as the limit leaves go on. False when `claim` found the image changed.
    */
-  async claimTakingData(projectId: string | null, claim: (within?: Transaction<Database>) => Promise<boolean>): Promise<boolean> {
-    const limit = this.source && projectId ? (await this.limits(projectId)).image_count_uploading : -1;
-    if (projectId === null || limit < 0) return claim();
+  async claimTakingData(
+    projectId: string | null,
+    claim: (within?: Transaction<Database>) => Promise<boolean>,
+    opts: { staging?: boolean } = {},
+  ): Promise<boolean> {
+    const limits = this.source && projectId ? await this.limits(projectId) : null;
+    const checked = limits !== null && (limits.image_count_uploading >= 0 || (opts.staging && limits.image_stage_total >= 0));
+    if (projectId === null || !limits || !checked) return claim();
+    const names: LimitName[] = opts.staging ? ['image_stage_total', 'image_count_uploading'] : ['image_count_uploading'];
     return this.usage.checkedWrite(projectId, claim, (used) => {
-      // The claimed image is counted already.
-      const before = used.uploadingCount - 1;
-      if (before + 1 > limit) throw gazeError('OVER_LIMIT', projectId, [overLimitText('image_count_uploading', limit, before, 1)]);
+      for (const name of names) {
+        const usage = usageIn(name, used);
+        if (limits[name] >= 0 && usage > limits[name]) throw gazeError('OVER_LIMIT', projectId, [overLimitText(name, limits[name], usage, 0)]);
+      }
     });
   }
 
@@ -113,13 +122,28 @@ export class QuotaService {
     held: HeldBytes,
     sizes: { staged?: number; stored?: number },
   ): Promise<boolean> {
+    return this.holdWith(projectId, imageId, (within) => this.usage.setHeld(imageId, statuses, held, within), sizes);
+  }
+
+  /** hold(), with the caller's own `write` (which records what is held) in place of the plain one. */
+  async holdWith(
+    projectId: string | null,
+    imageId: string,
+    write: (within?: Transaction<Database>) => Promise<boolean>,
+    sizes: { staged?: number; stored?: number },
+  ): Promise<boolean> {
     const checked = projectId !== null && this.limitsBytes && (sizes.staged !== undefined || sizes.stored !== undefined);
-    if (!checked) return this.usage.reserve(projectId ?? '', imageId, statuses, held, null);
+    if (!checked) return write();
     const limits = this.source ? await this.limits(projectId) : null;
-    return this.usage.reserve(projectId, imageId, statuses, held, (used) => {
-      if (sizes.staged !== undefined && limits) refuseOver(this.stageBudgetFrom(projectId, used, limits), sizes.staged);
-      if (sizes.stored !== undefined) refuseOver(this.storeBudgetFrom(projectId, used, limits), sizes.stored);
-    });
+    return this.usage.checkedWrite(
+      projectId,
+      write,
+      (used) => {
+        if (sizes.staged !== undefined && limits) refuseOver(this.stageBudgetFrom(projectId, used, limits), sizes.staged);
+        if (sizes.stored !== undefined) refuseOver(this.storeBudgetFrom(projectId, used, limits), sizes.stored);
+      },
+      imageId,
+    );
   }
 
   /**
@@ -156,12 +180,13 @@ export class QuotaService {
   }
 
   /**
-   * The checks before an upload (`store`) or a stage (`stage`) takes data: one more image taking data,
-   * and an announced size within what remains (413 before anything changes). Returns the budget the
-   * stream is then cut at, or null when no quota limits bytes.
+   * The checks before an upload (`store`) or a stage (`stage`) claims the image: the project not over its
+   * limit already, and an announced size within what remains (413 before anything changes; the count of
+   * images taking data is checked with the claim, see claimTakingData). Returns the budget the stream is then cut at, or null when no quota limits bytes.
    */
   async admitWrite(projectId: string | null, imageId: string, target: 'store' | 'stage', sizeHint?: number): Promise<ByteBudget | null> {
-    await this.enforce(projectId, { image_count_uploading: 1 });
+    // Glance's check first: a project over its limit already takes nothing, not even empty data ("delta 0").
+    await this.enforce(projectId, target === 'store' ? { image_size_total: 0 } : { image_stage_total: 0 }, imageId);
     const budget = target === 'store' ? await this.storeBudget(projectId, imageId) : await this.stageBudget(projectId, imageId);
     refuseOver(budget, sizeHint);
     return budget;

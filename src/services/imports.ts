@@ -67,8 +67,9 @@ export class ImportService {
       throw gazeError('IMPORT_URI_FILTERED', pyStr(request.method.uri ?? null));
     }
 
-    // A glance-direct image already counts as uploading (it is); the other methods start taking data now.
-    await this.deps.quotas.enforce(image.owner, { image_size_total: 0, image_stage_total: 0, image_count_uploading: method === 'glance-direct' ? 0 : 1 });
+    // As Glance: the stored total now; staging and the count of images taking data when the task starts
+    // taking data (see the engine's start).
+    await this.deps.quotas.enforce(image.owner, { image_size_total: 0 });
     if (method === 'glance-download' && this.deps.quotas.limitsBytes) {
       // Beyond Glance: the remote size is known now, so a download that cannot fit is refused with 413
       // instead of failing its task later.

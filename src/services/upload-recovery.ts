@@ -1,5 +1,6 @@
 import { resetToQueued, stageEnded, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
+import { isGazeError } from '../domain/errors.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { Store } from '../stores/store.ts';
@@ -66,19 +67,31 @@ async function revertUploadsOfGoneWriters(
       await scrubLocation(deps, location);
     }
   }
-  for (const { id, writer, stageHost } of uploading) {
+  for (const { id, writer, stageHost, owner } of uploading) {
     if (stageHost && stageHost !== selfUrl) continue; // staged on another node: its data is there
     if (!(await writerGone(writer, () => staging.writeInProgress(id, LIVE_WRITE_MS)))) continue;
     // Data staged in full waits for its import; a staging store that cannot answer now leaves the image
     // as it is (the next pass looks again).
     const staged = await staging.size(id).catch(() => undefined);
     // Whole data whose writer died before it could end the stage: it is ended here, as the stage would
-    // have (its size, the node that holds local staging).
+    // have (its size, the node that holds local staging), and held against the quotas as the stage would
+    // have held it: data that does not fit goes, as the stage would have refused it.
+    let fits = true;
     if (typeof staged === 'number' && writer) {
-      await images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer));
+      const end = (within?: Parameters<typeof images.updateFields>[5]) =>
+        images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer), within);
+      fits = await deps.quotas.holdWith(owner, id, end, { staged }).catch((err: unknown) => {
+        if (!isGazeError(err) || err.code !== 'OVER_LIMIT') throw err;
+        deps.log.warn(
+          { image: id },
+          `a stage cut off by the end of its process (${writer}) wrote ${staged} bytes the project's quota has no room for: they are removed`,
+        );
+        return false;
+      });
     }
-    if (staged !== null) continue;
+    if (staged !== null && fits) continue;
     if (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer))) {
+      if (staged !== null) await staging.remove(id);
       deps.log.warn({ image: id }, `a stage cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
     }
   }

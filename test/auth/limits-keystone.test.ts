@@ -110,3 +110,60 @@ test('/v2/info/usage shows the limits Keystone holds and the project usage', asy
     },
   });
 });
+
+test("limits lowered below a project's usage: what it staged still imports (Glance checks only image_size_total then); an upload, even an empty one, is refused with delta 0", async () => {
+  const admin = await systemAdminToken(keystone.url);
+  const serviceId = (await keystoneCall(admin, 'GET', '/v3/services?type=image')).services[0].id;
+  const altProject = (await keystoneCall(admin, 'GET', '/v3/projects?name=alt')).projects[0].id;
+  const call = async (method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${gaze.url}${path}`, {
+      method,
+      headers: { 'X-Auth-Token': altToken, Accept: 'application/json', ...headers },
+      body: body as BodyInit | undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  };
+  const ids: string[] = (await call('GET', '/v2/images')).json.images.map((i: { id: string }) => i.id);
+  assert.equal(ids.length, 3, 'the three images of the first test');
+  const [first, second, third] = ids as [string, string, string];
+  for (const id of [first, second]) {
+    const staged = await call('PUT', `/v2/images/${id}/stage`, Buffer.alloc(1024 * 1024, 7), { 'Content-Type': 'application/octet-stream' });
+    assert.equal(staged.status, 204);
+  }
+  const lowered = ['image_stage_total', 'image_count_uploading'].map((resource_name) => ({
+    service_id: serviceId,
+    region_id: 'RegionOne',
+    project_id: altProject,
+    resource_name,
+    resource_limit: 1,
+  }));
+  await keystoneCall(admin, 'POST', '/v3/limits', { limits: lowered });
+  const usage = (await call('GET', '/v2/info/usage')).json.usage;
+  assert.deepEqual(
+    [usage.image_stage_total, usage.image_count_uploading],
+    [
+      { limit: 1, usage: 2 },
+      { limit: 1, usage: 2 },
+    ],
+  );
+  const imported = await call('POST', `/v2/images/${first}/import`, JSON.stringify({ method: { name: 'glance-direct' } }), {
+    'Content-Type': 'application/json',
+  });
+  assert.equal(imported.status, 202);
+  let status = '';
+  for (let i = 0; i < 200 && status !== 'active'; i++) {
+    status = (await call('GET', `/v2/images/${first}`)).json.status;
+    if (status !== 'active') await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(status, 'active');
+
+  // 1 MiB stored against a limit of 0: an upload of nothing is refused as Glance refuses it.
+  await keystoneCall(admin, 'POST', '/v3/limits', {
+    limits: [{ service_id: serviceId, region_id: 'RegionOne', project_id: altProject, resource_name: 'image_size_total', resource_limit: 0 }],
+  });
+  const empty = await call('PUT', `/v2/images/${third}/file`, Buffer.alloc(0), { 'Content-Type': 'application/octet-stream' });
+  assert.equal(empty.status, 413);
+  assert.match(empty.json.message, /Resource image_size_total is over limit of 0 due to current usage 1 and delta 0\]/);
+  assert.equal((await call('GET', `/v2/images/${third}`)).json.status, 'queued');
+});

@@ -122,8 +122,56 @@ test('image_stage_total and image_count_uploading guard staging; a refused stage
     as: alice,
     headers: { 'content-type': 'application/octet-stream', accept: 'application/json' },
   });
-  expectError(second, 413, /Resource image_count_uploading is over limit of 1 due to current usage 1 and delta 1/);
+  // Counted as Glance counts it, once the image is marked: the image itself in the usage, delta 0.
+  expectError(second, 413, /Resource image_count_uploading is over limit of 1 due to current usage 2 and delta 0/);
+  assert.equal((await api.get(`/v2/images/${two.id}`, { as: alice })).json.status, 'queued');
   assert.deepEqual(filesIn(staging), [one.id]);
+});
+
+test('imports that take data count against image_count_uploading as they start, one start at a time: those over the limit fail their task, as in Glance', async () => {
+  const files = await startFileServer();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  files.routes.set('/slow.img', (res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(Buffer.alloc(64 * 1024, 1));
+    void released.then(() => res.end(Buffer.alloc(64 * 1024, 2)));
+  });
+  try {
+    const { api } = await start({
+      project_limits: { image_count_uploading: '2' },
+      import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
+    });
+    const images = await Promise.all(Array.from({ length: 6 }, () => api.createImage({}, alice)));
+    const answers = await Promise.all(
+      images.map((img) => api.post(`/v2/images/${img.id}/import`, { method: { name: 'web-download', uri: files.url('/slow.img') } }, { as: alice })),
+    );
+    // Asked for while under the limit: accepted, as Glance accepts them; the count is the tasks' to check.
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      images.map(() => 202),
+    );
+    // Every task either downloads (and waits for the rest of its source) or has failed.
+    const task = async (id: string) => (await api.get(`/v2/images/${id}/tasks`, { as: alice })).json.tasks[0];
+    for (let i = 0; ; i++) {
+      const failed = (await Promise.all(images.map((img) => task(img.id)))).filter((t) => t?.status === 'failure').length;
+      if (failed + files.requests.length >= images.length) break;
+      assert.ok(i < 400, `tasks stuck: ${failed} failed, ${files.requests.length} downloading`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(files.requests.length, 2, 'two downloads at a time');
+    release();
+    const outcomes = await Promise.all(images.map((img) => taskOutcome(api, img.id)));
+    assert.deepEqual(outcomes.map((t) => t.status).sort(), ['failure', 'failure', 'failure', 'failure', 'success', 'success']);
+    for (const failed of outcomes.filter((t) => t.status === 'failure')) {
+      assert.match(failed.message, /Resource image_count_uploading is over limit of 2 due to current usage 3 and delta 0/);
+    }
+    const shown = await Promise.all(images.map(async (img) => (await api.get(`/v2/images/${img.id}`, { as: alice })).json.status as string));
+    assert.deepEqual(shown.sort(), ['active', 'active', 'queued', 'queued', 'queued', 'queued']);
+  } finally {
+    release();
+    await files.close();
+  }
 });
 
 test('web-download: a remote size over the stage limit fails the task before anything is downloaded', async () => {

@@ -11,6 +11,7 @@ export interface WriteInProgress {
   writer: string | null;
   /** The node whose own staging holds the staged data (os_glance_stage_host). */
   stageHost: string | null;
+  owner: string | null;
 }
 
 /** The images in these statuses with their writer and stage host. */
@@ -19,11 +20,11 @@ export async function writesInStatuses(k: Kysely<Database>, statuses: readonly I
     .selectFrom('images')
     .leftJoin('image_properties as w', (join) => join.onRef('w.image_id', '=', 'images.id').on('w.name', '=', UPLOAD_NODE))
     .leftJoin('image_properties as h', (join) => join.onRef('h.image_id', '=', 'images.id').on('h.name', '=', STAGE_HOST))
-    .select(['images.id', 'images.status', 'w.value as writer', 'h.value as stageHost'])
+    .select(['images.id', 'images.status', 'images.owner', 'w.value as writer', 'h.value as stageHost'])
     .where('images.status', 'in', [...statuses])
     .where('images.deleted', '=', 0)
     .execute();
-  return rows.map((row) => ({ id: row.id, status: row.status as ImageStatus, writer: row.writer ?? null, stageHost: row.stageHost ?? null }));
+  return rows.map((row) => ({ id: row.id, status: row.status as ImageStatus, writer: row.writer ?? null, stageHost: row.stageHost ?? null, owner: row.owner }));
 }
 
 /**

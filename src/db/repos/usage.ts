@@ -61,24 +61,19 @@ export class UsageRepo {
   }
 
   /**
-   * Holds bytes against the quotas for the image's running write (its reserved_bytes, or the size of
-   * its staged data), while it is in one of `statuses`; false when it is not (or is gone). With
-   * `check`, the hold is taken only if `check` (given the owner's usage beside it: everyone else's
-   * holds counted, the image's own not) does not throw, and the holds of one owner are checked one
-   * after the other, across processes: of writes that end together, those that fit are kept, instead
-   * of each refusing itself for the others' holds.
+   * Records what the image's running write holds against the quotas (its reserved_bytes, or the size
+   * of its staged data), while it is in one of `statuses`; false when it is not (or is gone). Checked
+   * against the quotas by running it inside checkedWrite (see QuotaService.hold).
    */
-  async reserve(owner: string, imageId: string, statuses: ImageStatus[], held: HeldBytes, check: ((usage: ProjectUsage) => void) | null): Promise<boolean> {
-    const hold = (k: Kysely<Database>) =>
-      k
-        .updateTable('images')
-        .set({ ...held, updated_at: nowTimestamp() })
-        .where('id', '=', imageId)
-        .where('deleted', '=', 0)
-        .where('status', 'in', statuses)
-        .executeTakeFirst();
-    if (!check) return Number((await hold(this.db.kysely)).numUpdatedRows) === 1;
-    return this.checkedWrite(owner, async (trx) => Number((await hold(trx)).numUpdatedRows) === 1, check, imageId);
+  async setHeld(imageId: string, statuses: ImageStatus[], held: HeldBytes, within?: Transaction<Database>): Promise<boolean> {
+    const result = await (within ?? this.db.kysely)
+      .updateTable('images')
+      .set({ ...held, updated_at: nowTimestamp() })
+      .where('id', '=', imageId)
+      .where('deleted', '=', 0)
+      .where('status', 'in', statuses)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /**

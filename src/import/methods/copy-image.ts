@@ -9,6 +9,7 @@ import type { ImportMethod } from './method.ts';
  */
 export const copyImage: ImportMethod = {
   copying: true,
+  takesData: true,
   from: 'active',
   runsPlugins: false,
   async stage(job, image) {

@@ -12,6 +12,7 @@ import { holdStaged } from './stage-quota.ts';
  */
 export const glanceDownload: ImportMethod = {
   copying: false,
+  takesData: true,
   from: 'queued',
   runsPlugins: true,
   async stage(job, image) {

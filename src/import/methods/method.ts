@@ -8,6 +8,11 @@ export interface ImportMethod {
   readonly copying: boolean;
   /** The status the image leaves when its import starts (not for copying). */
   readonly from: ImageStatus;
+  /**
+   * Whether the import begins taking data into staging as it starts: the image then counts against
+   * image_count_uploading and image_stage_total, checked with the start (glance-direct's counted since its stage).
+   */
+  readonly takesData: boolean;
   /** Whether the configured import plugins run on the staged data. */
   readonly runsPlugins: boolean;
   /** Puts the bytes into staging; returns the image as it now is and a digest the bytes must have, if any. */

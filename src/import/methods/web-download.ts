@@ -5,6 +5,7 @@ import { holdStaged } from './stage-quota.ts';
 /** web-download: the service fetches the URL itself, through the filtered client, into staging. */
 export const webDownload: ImportMethod = {
   copying: false,
+  takesData: true,
   from: 'queued',
   runsPlugins: true,
   async stage(job, image) {
