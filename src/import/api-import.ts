@@ -46,7 +46,9 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
   const start = (within?: Parameters<typeof deps.images.updateFields>[5]) =>
     deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, undefined, within);
-  if (!(await (method.takesData ? deps.quotas.claimTakingData(image.owner, start, { staging: true }) : start()))) {
+  // Checked when it first starts taking data; a start resumed after a restart counted itself already.
+  const firstStart = method.takesData && (method.copying || image.status !== 'importing');
+  if (!(await (firstStart ? deps.quotas.claimTakingData(image.owner, start, { staging: true }) : start()))) {
     const now = await deps.images.require(image.id); // deleted meanwhile: says so
     throw new ImportStopped(`Image ${image.id} is ${now.status}, not ${method.from}; the import cannot start.`);
   }

@@ -102,8 +102,10 @@ export async function revertImport(f: FinishDeps, task: TaskRow, image: Image | 
     return null;
   }
   if (image.properties[IMPORT_LOCK] !== task.id) return null;
-  if (image.status === 'uploading' && input.import_req?.method.name !== 'glance-direct') {
-    // Staged by the user while this import waited for its turn: it never began, and the stage is not its own.
+  const notGlanceDirect = input.import_req?.method.name !== 'glance-direct';
+  if (image.status === 'queued' || (image.status === 'uploading' && notGlanceDirect)) {
+    // It never began (its start was refused, or the user staged while it waited for its turn): nothing
+    // of it to undo, and data staged meanwhile is not its own.
     await deps.images.releaseImportLock(image.id, task.id);
     return null;
   }

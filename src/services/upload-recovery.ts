@@ -76,22 +76,32 @@ async function revertUploadsOfGoneWriters(
     // Whole data whose writer died before it could end the stage: it is ended here, as the stage would
     // have (its size, the node that holds local staging), and held against the quotas as the stage would
     // have held it: data that does not fit goes, as the stage would have refused it.
-    let fits = true;
     if (typeof staged === 'number' && writer) {
       const end = (within?: Parameters<typeof images.updateFields>[5]) =>
         images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer), within);
-      fits = await deps.quotas.holdWith(owner, id, end, { staged }).catch((err: unknown) => {
-        if (!isGazeError(err) || err.code !== 'OVER_LIMIT') throw err;
+      const over = await deps.quotas.holdWith(owner, id, end, { staged }).then(
+        () => false,
+        (err: unknown) => {
+          if (isGazeError(err) && err.code === 'OVER_LIMIT') return true;
+          // The limits cannot be read now (Keystone away): the next pass looks again.
+          deps.log.warn(
+            { image: id, err },
+            `a stage cut off by the end of its process (${writer}) could not be held against the quotas; left for the next pass`,
+          );
+          return false;
+        },
+      );
+      if (over && (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer)))) {
+        await staging.remove(id);
         deps.log.warn(
           { image: id },
-          `a stage cut off by the end of its process (${writer}) wrote ${staged} bytes the project's quota has no room for: they are removed`,
+          `a stage cut off by the end of its process (${writer}) wrote ${staged} bytes the project's quota has no room for: they are removed and image ${id} is queued again`,
         );
-        return false;
-      });
+      }
+      continue;
     }
-    if (staged !== null && fits) continue;
+    if (staged !== null) continue;
     if (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer))) {
-      if (staged !== null) await staging.remove(id);
       deps.log.warn({ image: id }, `a stage cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
     }
   }

@@ -51,13 +51,19 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
       forcePathStyle: format !== 'virtual',
       warn,
     });
+  if (!/^https?:\/\//i.test(given('s3_store_host')) && given('s3_store_host') !== '') {
+    warn?.(`s3_store_host ${given('s3_store_host')} names no scheme: it is reached over plain HTTP, as glance_store reaches it (write https:// for TLS)`);
+  }
   if (missing) throw new StoreAddDisabled(`Could not find ${missing} in configuration options.`, null);
   // Sizes out of range: the store's locations are still read, with the default sizes.
   if (sizeProblem) throw new StoreAddDisabled(sizeProblem, driver(false));
   return driver(true);
 }
 
-/** What glance_store says of sizes it refuses (a zero reads to it as a missing option); null when none. */
+/**
+ * What glance_store says of sizes it refuses (a zero reads to it as a missing option), and of two it
+ * takes but S3 would fail every write with (a negative large object size, parts above 5 GiB); null when none.
+ */
 function outOfRange(largeMiB: number, chunkMiB: number, threads: number): string | null {
   const notFound = (option: string) => `Could not find ${option} in configuration options.`;
   if (largeMiB === 0) return notFound('s3_store_large_object_size');

@@ -9,7 +9,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { forEachEngine } from '../helpers/databases.ts';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { alice, client } from '../helpers/http.ts';
+import { alice, bob, client } from '../helpers/http.ts';
+import { gazeError } from '../../src/domain/errors.ts';
 import { NodesRepo } from '../../src/db/repos/nodes.ts';
 import { moveTo, UPLOAD_NODE } from '../../src/domain/image.ts';
 import { addSeconds, nowTimestamp } from '../../src/domain/time.ts';
@@ -67,5 +68,30 @@ forEachEngine((engine) => {
     // The removed image can be staged again once there is room.
     assert.equal((await api.del(`/v2/images/${first}`, { as: alice })).status, 204);
     assert.equal((await api.put(`/v2/images/${removed[0]!.id}/stage`, { body: Buffer.alloc(SIZE, 3), headers: octets, as: alice })).status, 204);
+  });
+
+  test('limits that cannot be read leave such a stage for the next pass, and the pass goes on', async () => {
+    const api = client(gaze.url);
+    const { images, quotas } = gaze.app.deps;
+    const stopped = `far-host-${randomUUID().slice(0, 8)}:4242:some-boot:${randomUUID()}`;
+    await new NodesRepo(gaze.app.db).beat(stopped, addSeconds(nowTimestamp(), -1));
+    const id = (await api.createImage({ name: 'dead-while-keystone-away' }, bob)).id as string;
+    writeFileSync(path.join(gaze.dir, 'data', 'staging', id), Buffer.alloc(KiB, 4));
+    assert.ok(await images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: stopped }));
+    const holdWith = quotas.holdWith;
+    quotas.holdWith = async () => {
+      throw gazeError('LIMITS_UNAVAILABLE', 'Keystone is away');
+    };
+    try {
+      await gaze.app.recoverAbandonedUploads();
+    } finally {
+      quotas.holdWith = holdWith;
+    }
+    const left = await images.get(id);
+    assert.equal(left?.status, 'uploading');
+    assert.equal(left?.properties[UPLOAD_NODE], stopped, 'still named as the dead writer, for the next pass');
+    await gaze.app.recoverAbandonedUploads();
+    const ended = await images.get(id);
+    assert.deepEqual([ended?.status, ended?.size, ended?.properties[UPLOAD_NODE]], ['uploading', KiB, undefined]);
   });
 });

@@ -638,10 +638,10 @@ forEachEngine((engine) => {
       assert.deepEqual((await images.get(hosted.id))?.properties, { other: 'kept' });
     });
 
-    test('writesInStatuses: the images of some statuses with their status, writer and stage host, in one query', async () => {
+    test('writesInStatuses: the images of some statuses with their status, writer, stage host and owner, in one query', async () => {
       const marker = `node-${crypto.randomUUID()}`;
-      const named = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker, other: 'x' } });
-      const unnamed = makeImage({ status: 'saving', properties: { other: 'x' } });
+      const named = makeImage({ status: 'saving', owner: 'project-a', properties: { os_glance_upload_node: marker, other: 'x' } });
+      const unnamed = makeImage({ status: 'saving', owner: null, properties: { other: 'x' } });
       const staged = makeImage({ status: 'uploading', properties: { os_glance_upload_node: marker, os_glance_stage_host: 'http://n1:9292' } });
       const active = makeImage({ status: 'active', properties: { os_glance_upload_node: marker } });
       const deleted = makeImage({ status: 'saving', properties: { os_glance_upload_node: marker } });
@@ -652,13 +652,13 @@ forEachEngine((engine) => {
       assert.deepEqual(
         mine(await images.writesInStatuses(['saving', 'uploading'])).sort(byId),
         [
-          { id: named.id, status: 'saving', writer: marker, stageHost: null },
-          { id: unnamed.id, status: 'saving', writer: null, stageHost: null },
-          { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292' },
+          { id: named.id, status: 'saving', writer: marker, stageHost: null, owner: 'project-a' },
+          { id: unnamed.id, status: 'saving', writer: null, stageHost: null, owner: null },
+          { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292', owner: staged.owner },
         ].sort(byId),
       );
       assert.deepEqual(mine(await images.writesInStatuses(['uploading'])), [
-        { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292' },
+        { id: staged.id, status: 'uploading', writer: marker, stageHost: 'http://n1:9292', owner: staged.owner },
       ]);
     });
 

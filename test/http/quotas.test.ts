@@ -8,6 +8,8 @@ import { announcedPut, client, expectError, alice, bob, ADMIN, type Caller } fro
 import { startFileServer } from '../helpers/file-server.ts';
 import { testCorpus } from '../helpers/corpus.ts';
 import type { QuotaService } from '../../src/quota/quotas.ts';
+import { IMPORT_LOCK } from '../../src/domain/image.ts';
+import { FAILED_IMPORT, IMPORTING_TO_STORES } from '../../src/domain/import-progress.ts';
 
 const MiB = 1 << 20;
 const running: RunningGaze[] = [];
@@ -138,7 +140,7 @@ test('imports that take data count against image_count_uploading as they start, 
     void released.then(() => res.end(Buffer.alloc(64 * 1024, 2)));
   });
   try {
-    const { api } = await start({
+    const { gaze, api } = await start({
       project_limits: { image_count_uploading: '2' },
       import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
     });
@@ -168,6 +170,14 @@ test('imports that take data count against image_count_uploading as they start, 
     }
     const shown = await Promise.all(images.map(async (img) => (await api.get(`/v2/images/${img.id}`, { as: alice })).json.status as string));
     assert.deepEqual(shown.sort(), ['active', 'active', 'queued', 'queued', 'queued', 'queued']);
+    // The refused ones are as they were: no import lock left, no store listed as being imported to or failed.
+    for (const img of images) {
+      const now = await gaze.app.deps.images.get(img.id);
+      if (now?.status !== 'queued') continue;
+      assert.equal(now.properties[IMPORT_LOCK], undefined);
+      assert.equal(now.properties[IMPORTING_TO_STORES] ?? '', '');
+      assert.equal(now.properties[FAILED_IMPORT] ?? '', '');
+    }
   } finally {
     release();
     await files.close();
