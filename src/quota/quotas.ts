@@ -182,7 +182,8 @@ export class QuotaService {
   /**
    * The checks before an upload (`store`) or a stage (`stage`) claims the image: the project not over its
    * limit already, and an announced size within what remains (413 before anything changes; the count of
-   * images taking data is checked with the claim, see claimTakingData). Returns the budget the stream is then cut at, or null when no quota limits bytes.
+   * images taking data is checked with the claim, see claimTakingData). Returns the budget the stream is
+   * then cut at, or null when no quota limits bytes.
    */
   async admitWrite(projectId: string | null, imageId: string, target: 'store' | 'stage', sizeHint?: number): Promise<ByteBudget | null> {
     // Glance's check first: a project over its limit already takes nothing, not even empty data ("delta 0").

@@ -24,7 +24,7 @@ const MAX_CHUNK_MiB = 5 * 1024;
 export function createS3Driver(storeId: string, options: Record<string, string>, _config: Config, warn?: Warn): S3StoreDriver {
   const where = (option: string) => `store ${storeId}: ${option}`;
   // Values oslo.config cannot read stop the start, as in Glance; values glance_store then refuses
-  // (missing, or out of range) disable writing to the store (see add-disabled.ts), in its words.
+  // (missing, or out of range), and sizes S3 cannot take, disable writing to the store (add-disabled.ts).
   const chunkMiB = intOption(options.s3_store_large_object_chunk_size, 64, where('s3_store_large_object_chunk_size'), -Infinity);
   const largeMiB = intOption(options.s3_store_large_object_size, 100, where('s3_store_large_object_size'), -Infinity);
   const threads = intOption(options.s3_store_thread_pools, 2, where('s3_store_thread_pools'), -Infinity);
