@@ -9,6 +9,7 @@ import { parseImportInput, type ImportInput, type ImportJob } from './job.ts';
 import { IMPORT_METHODS } from './methods/index.ts';
 import { runPlugins } from './run-plugins.ts';
 import type { TaskJob, TaskKind } from './task-kind.ts';
+import type { ClaimWrite } from '../quota/quotas.ts';
 
 /** The interoperable import's task (`api_image_import`): every import method, the same way. */
 export const apiImport: TaskKind = {
@@ -44,8 +45,7 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   // any stage host (as Glance pops it at every import's start; a stage's writer ends with the status).
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
   const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
-  const start = (within?: Parameters<typeof deps.images.updateFields>[5]) =>
-    deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, undefined, within);
+  const start: ClaimWrite = (within) => deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, undefined, within);
   // Checked when it first starts taking data; a start resumed after a restart counted itself already.
   const firstStart = method.takesData && (method.copying || image.status !== 'importing');
   if (!(await (firstStart ? deps.quotas.claimTakingData(image.owner, start, { staging: true }) : start()))) {

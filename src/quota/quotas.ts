@@ -9,6 +9,9 @@ import type { Database } from '../db/schema.ts';
 
 const MiB = 1024 * 1024;
 
+/** A write that makes or records a claim, run inside the quota check's transaction when one applies (false: the image changed). */
+export type ClaimWrite = (within?: Transaction<Database>) => Promise<boolean>;
+
 /**
  * How many more bytes a write may take before a quota stops it, and the error that says so. Callers that
  * know the size refuse up front; the ingest pipeline cuts a stream of unknown size at `bytes`.
@@ -39,12 +42,7 @@ export class QuotaService {
   async enforce(projectId: string | null, deltas: Partial<Record<LimitName, number>>, excludeImageId: string | null = null): Promise<void> {
     if (!this.source || !projectId) return;
     const [limits, used] = await Promise.all([this.limits(projectId), this.usage.forProject(projectId, excludeImageId)]);
-    const over: string[] = [];
-    for (const [name, delta = 0] of Object.entries(deltas) as Array<[LimitName, number | undefined]>) {
-      const current = usageIn(name, used);
-      if (limits[name] >= 0 && current + delta > limits[name]) over.push(overLimitText(name, limits[name], current, delta));
-    }
-    if (over.length) throw gazeError('OVER_LIMIT', projectId, over);
+    refuseOverLimits(projectId, limits, used, deltas);
   }
 
   /**
@@ -84,20 +82,16 @@ export class QuotaService {
    * both as it starts one). Claims of one project are checked one after the other: of images that begin
    * together, only as many as the limit leaves go on. False when `claim` found the image changed.
    */
-  async claimTakingData(
-    projectId: string | null,
-    claim: (within?: Transaction<Database>) => Promise<boolean>,
-    opts: { staging?: boolean } = {},
-  ): Promise<boolean> {
-    const limits = this.source && projectId ? await this.limits(projectId) : null;
-    const checked = limits !== null && (limits.image_count_uploading >= 0 || (opts.staging && limits.image_stage_total >= 0));
-    if (projectId === null || !limits || !checked) return claim();
-    const names: LimitName[] = opts.staging ? ['image_stage_total', 'image_count_uploading'] : ['image_count_uploading'];
+  async claimTakingData(projectId: string | null, claim: ClaimWrite, opts: { staging?: boolean } = {}): Promise<boolean> {
+    if (!this.source || projectId === null) return claim();
+    const limits = await this.limits(projectId);
+    // In Glance's order, the first one over is said.
+    const names = (opts.staging ? (['image_stage_total', 'image_count_uploading'] as const) : (['image_count_uploading'] as const)).filter(
+      (n) => limits[n] >= 0,
+    );
+    if (names.length === 0) return claim();
     return this.usage.checkedWrite(projectId, claim, (used) => {
-      for (const name of names) {
-        const usage = usageIn(name, used);
-        if (limits[name] >= 0 && usage > limits[name]) throw gazeError('OVER_LIMIT', projectId, [overLimitText(name, limits[name], usage, 0)]);
-      }
+      for (const name of names) refuseOverLimits(projectId, limits, used, { [name]: 0 });
     });
   }
 
@@ -126,12 +120,7 @@ export class QuotaService {
   }
 
   /** hold(), with the caller's own `write` (which records what is held) in place of the plain one. */
-  async holdWith(
-    projectId: string | null,
-    imageId: string,
-    write: (within?: Transaction<Database>) => Promise<boolean>,
-    sizes: { staged?: number; stored?: number },
-  ): Promise<boolean> {
+  async holdWith(projectId: string | null, imageId: string, write: ClaimWrite, sizes: { staged?: number; stored?: number }): Promise<boolean> {
     const checked = projectId !== null && this.limitsBytes && (sizes.staged !== undefined || sizes.stored !== undefined);
     if (!checked) return write();
     const limits = this.source ? await this.limits(projectId) : null;
@@ -186,9 +175,14 @@ export class QuotaService {
    * then cut at, or null when no quota limits bytes.
    */
   async admitWrite(projectId: string | null, imageId: string, target: 'store' | 'stage', sizeHint?: number): Promise<ByteBudget | null> {
+    // Staging has unified limits only; the stores the legacy user_storage_quota too.
+    const limited = target === 'store' ? this.limitsBytes : this.source !== null;
+    if (!projectId || !limited) return null;
+    // One read of the limits and the usage for both checks.
+    const [limits, used] = await Promise.all([this.source ? this.limits(projectId) : null, this.usage.forProject(projectId, imageId)]);
     // Glance's check first: a project over its limit already takes nothing, not even empty data ("delta 0").
-    await this.enforce(projectId, target === 'store' ? { image_size_total: 0 } : { image_stage_total: 0 }, imageId);
-    const budget = target === 'store' ? await this.storeBudget(projectId, imageId) : await this.stageBudget(projectId, imageId);
+    if (limits) refuseOverLimits(projectId, limits, used, target === 'store' ? { image_size_total: 0 } : { image_stage_total: 0 });
+    const budget = target === 'store' ? this.storeBudgetFrom(projectId, used, limits) : this.stageBudgetFrom(projectId, used, limits!);
     refuseOver(budget, sizeHint);
     return budget;
   }
@@ -250,6 +244,16 @@ function usageIn(name: LimitName, used: ProjectUsage): number {
     case 'image_count_uploading':
       return used.uploadingCount;
   }
+}
+
+/** 413 naming every limit `deltas` would take `used` over, as oslo.limit checks it (usage + delta > limit; -1: none). */
+function refuseOverLimits(projectId: string, limits: Limits, used: ProjectUsage, deltas: Partial<Record<LimitName, number>>): void {
+  const over: string[] = [];
+  for (const [name, delta = 0] of Object.entries(deltas) as Array<[LimitName, number | undefined]>) {
+    const current = usageIn(name, used);
+    if (limits[name] >= 0 && current + delta > limits[name]) over.push(overLimitText(name, limits[name], current, delta));
+  }
+  if (over.length) throw gazeError('OVER_LIMIT', projectId, over);
 }
 
 /** oslo.limit's wording of one resource over its limit. */

@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
-import { moveTo, resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
+import { resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
-import { isDeleted, type UploadRegistry } from './uploads.ts';
+import { claimForWrite, isDeleted, type UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 import type { Store } from '../stores/store.ts';
 import type { ImageCacheService } from './image-cache.ts';
@@ -56,11 +56,7 @@ export class ImageDataService {
     sizeHint: number | undefined,
     budget: ByteBudget | null,
   ): Promise<void> {
-    // Who writes is recorded with the status: another node's start must not take a live upload for a dead one.
-    const claimed = await this.deps.quotas.claimTakingData(owner, (within) =>
-      this.deps.images.updateFields(id, 'queued', moveTo('saving', null), { [UPLOAD_NODE]: this.deps.nodeId }, undefined, within),
-    );
-    if (!claimed) {
+    if (!(await claimForWrite(this.deps, owner, id, 'saving'))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('DELETED_DURING_UPLOAD', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'saving');

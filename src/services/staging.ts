@@ -2,11 +2,11 @@ import type { Readable } from 'node:stream';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import type { Image } from '../domain/image.ts';
 import { gazeError, isGazeError } from '../domain/errors.ts';
-import { moveTo, resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
+import { resetToQueued, assertTransition, stageEnded, STAGE_HOST, UPLOAD_NODE } from '../domain/image.ts';
 import type { ServiceDeps } from './deps.ts';
 import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.ts';
 import { notifyImage } from '../notify/image-events.ts';
-import { isDeleted, type UploadRegistry } from './uploads.ts';
+import { claimForWrite, isDeleted, type UploadRegistry } from './uploads.ts';
 import { checkAgain, type ByteBudget } from '../quota/quotas.ts';
 import { IngestAborted } from '../ingest/pipeline.ts';
 import type { StagingArea } from '../import/staging-area.ts';
@@ -79,11 +79,7 @@ export class StagingService {
 
   private async write(image: Image, source: Readable, controller: AbortController, sizeHint: number | undefined, budget: ByteBudget | null): Promise<void> {
     const id = image.id;
-    // Who stages is recorded with the status: another node's start must not take a live stage for a dead one.
-    const claimed = await this.deps.quotas.claimTakingData(image.owner, (within) =>
-      this.deps.images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: this.deps.nodeId }, undefined, within),
-    );
-    if (!claimed) {
+    if (!(await claimForWrite(this.deps, image.owner, id, 'uploading'))) {
       const now = await this.deps.images.get(id);
       if (!now) throw gazeError('IMAGE_NOT_FOUND', id);
       throw gazeError('STATUS_TRANSITION', now.status, 'uploading');

@@ -1,6 +1,7 @@
 import { resetToQueued, stageEnded, UPLOAD_NODE } from '../domain/image.ts';
 import { scrubLocation } from '../ingest/store-data.ts';
 import { isGazeError } from '../domain/errors.ts';
+import type { ClaimWrite } from '../quota/quotas.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { Store } from '../stores/store.ts';
@@ -77,7 +78,7 @@ async function revertUploadsOfGoneWriters(
     // have (its size, the node that holds local staging), and held against the quotas as the stage would
     // have held it: data that does not fit goes, as the stage would have refused it.
     if (typeof staged === 'number' && writer) {
-      const end = (within?: Parameters<typeof images.updateFields>[5]) =>
+      const end: ClaimWrite = (within) =>
         images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer), within);
       const over = await deps.quotas.holdWith(owner, id, end, { staged }).then(
         () => false,

@@ -1,4 +1,6 @@
 import type { Logger } from '../util/logger.ts';
+import { moveTo, UPLOAD_NODE } from '../domain/image.ts';
+import type { ServiceDeps } from './deps.ts';
 
 /**
  * Uploads and stages this process is writing, so that a delete can stop them at once, and the resets to
@@ -92,4 +94,20 @@ export class UploadRegistry {
  */
 export async function isDeleted(deps: { images: { get(id: string): Promise<unknown> } }, imageId: string): Promise<boolean> {
   return (await deps.images.get(imageId).catch(() => 'unknown')) === null;
+}
+
+/**
+ * Takes a queued image for this node's upload (`saving`) or stage (`uploading`): who writes is recorded
+ * with the status, so that another node's start never takes a live write for a dead one. Checked against
+ * image_count_uploading with the claim (413, the claim undone). False when the image was no longer queued.
+ */
+export function claimForWrite(
+  deps: Pick<ServiceDeps, 'quotas' | 'images' | 'nodeId'>,
+  owner: string | null,
+  imageId: string,
+  to: 'saving' | 'uploading',
+): Promise<boolean> {
+  return deps.quotas.claimTakingData(owner, (within) =>
+    deps.images.updateFields(imageId, 'queued', moveTo(to, null), { [UPLOAD_NODE]: deps.nodeId }, undefined, within),
+  );
 }

@@ -35,13 +35,13 @@ export interface ByteRange {
   end: number;
 } // inclusive, as in HTTP
 
+/** Whether the unfinished parts of a write of this key are to be kept (see StoreDriver.sweepOrphans). */
+export type KeepKey = (key: string) => boolean | Promise<boolean>;
+
 /**
  * How a driver reports what went wrong beside an operation that still succeeds (a segment it could not
  * delete, permissions it could not set): the service's log, through the registry.
  */
-/** Whether the unfinished parts of a write of this key are to be kept (see StoreDriver.sweepOrphans). */
-export type KeepKey = (key: string) => boolean | Promise<boolean>;
-
 export type Warn = (message: string) => void;
 
 /** Where a driver made outside the registry (a test, a tool) warns. */

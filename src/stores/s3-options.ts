@@ -51,9 +51,6 @@ export function createS3Driver(storeId: string, options: Record<string, string>,
       forcePathStyle: format !== 'virtual',
       warn,
     });
-  if (!/^https?:\/\//i.test(given('s3_store_host')) && given('s3_store_host') !== '') {
-    warn?.(`s3_store_host ${given('s3_store_host')} names no scheme: it is reached over plain HTTP, as glance_store reaches it (write https:// for TLS)`);
-  }
   if (missing) throw new StoreAddDisabled(`Could not find ${missing} in configuration options.`, null);
   // Sizes out of range: the store's locations are still read, with the default sizes.
   if (sizeProblem) throw new StoreAddDisabled(sizeProblem, driver(false));

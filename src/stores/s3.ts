@@ -101,8 +101,12 @@ export class S3StoreDriver implements StoreDriver {
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new ConfigError(`s3 queue size must be at least 1 (got ${this.queueSize})`);
     this.createBucketOnPut = opts.createBucketOnPut ?? false;
     this.warn = opts.warn ?? processWarning;
-    // glance_store talks plain HTTP to a host given without a scheme (its location scheme is then s3, not s3+https).
-    const endpoint = /^https?:\/\//i.test(opts.endpoint) ? opts.endpoint : `http://${opts.endpoint}`;
+    // glance_store talks plain HTTP to a host given without a scheme (its location scheme is then s3, not
+    // s3+https); said, since one may have meant TLS.
+    const schemeGiven = /^https?:\/\//i.test(opts.endpoint);
+    if (!schemeGiven)
+      this.warn(`s3_store_host ${opts.endpoint} names no scheme: it is reached over plain HTTP, as glance_store reaches it (write https:// for TLS)`);
+    const endpoint = schemeGiven ? opts.endpoint : `http://${opts.endpoint}`;
     try {
       this.endpointHost = new URL(endpoint).host.toLowerCase();
     } catch {
