@@ -27,6 +27,8 @@ export interface ImagesTable {
   deleted: number;
   /** Bytes a running upload, stage or import reserved against the quotas; null when none runs. */
   reserved_bytes: number | null;
+  /** Bytes a running stage or download into staging holds against the staging quota, while the image has no size. */
+  staged_bytes: number | null;
 }
 
 export interface ImagePropertiesTable {

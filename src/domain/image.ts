@@ -92,6 +92,7 @@ export interface ImageDataFields {
   os_hash_algo: string | null;
   os_hash_value: string | null;
   reserved_bytes: number | null;
+  staged_bytes: number | null;
 }
 export type StatusChange = Partial<ImageDataFields> & { status: ImageStatus; readonly [statusChangeBrand]: true };
 
@@ -107,7 +108,7 @@ export function moveTo(status: ImageStatus, reservedBytes?: number | null): Stat
  * nothing reserved. A digest given at create (os_hash_algo/os_hash_value) stays: it is still expected.
  */
 export function resetToQueued(): StatusChange {
-  return change({ status: 'queued', size: null, virtual_size: null, checksum: null, reserved_bytes: null });
+  return change({ status: 'queued', size: null, virtual_size: null, checksum: null, reserved_bytes: null, staged_bytes: null });
 }
 
 /** Active with the stored data's facts; the reservation ends. */
@@ -124,6 +125,7 @@ export function activation(
     os_hash_value: data.hashValue,
     virtual_size: data.virtualSize,
     reserved_bytes: stillReserved,
+    staged_bytes: null,
   });
 }
 

@@ -149,7 +149,8 @@ export class QuotaService {
     target: 'stored' | 'staged',
   ): Promise<number | null> {
     if (!budget || sizeHint === undefined) return null;
-    await this.hold(projectId, imageId, [status], { reserved_bytes: sizeHint }, { [target]: sizeHint });
+    const held = target === 'staged' ? { staged_bytes: sizeHint } : { reserved_bytes: sizeHint };
+    await this.hold(projectId, imageId, [status], held, { [target]: sizeHint });
     return sizeHint;
   }
 

@@ -94,7 +94,7 @@ export class StagingService {
         image.owner,
         id,
         ['uploading'],
-        { size: result.size, reserved_bytes: null },
+        { size: result.size, reserved_bytes: null, staged_bytes: null },
         recheck ? { staged: result.size } : {},
       );
       if (!held) return await this.lost(id);

@@ -79,7 +79,14 @@ async function revertUploadsOfGoneWriters(
     // have held it: data that does not fit goes, as the stage would have refused it.
     if (typeof staged === 'number' && writer) {
       const end: ClaimWrite = (within) =>
-        images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null }, stageEnded(staging.shared ? null : selfUrl), sameWriter(writer), within);
+        images.updateFields(
+          id,
+          'uploading',
+          { size: staged, reserved_bytes: null, staged_bytes: null },
+          stageEnded(staging.shared ? null : selfUrl),
+          sameWriter(writer),
+          within,
+        );
       const over = await deps.quotas.holdWith(owner, id, end, { staged }).then(
         () => false,
         (err: unknown) => {

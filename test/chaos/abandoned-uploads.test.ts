@@ -47,7 +47,7 @@ forEachEngine((engine) => {
     assert.equal((await api.put(`/v2/images/${wholeStage}/stage`, { body: 'whole', headers: { 'content-type': 'application/octet-stream' } })).status, 204);
     assert.equal((await images.get(wholeStage))?.properties[UPLOAD_NODE], undefined, 'a stage that ended forgets its writer');
     // As a writer that died before it ended its stage leaves it: its name, the size it announced, its reservation.
-    assert.ok(await images.updateFields(wholeStage, 'uploading', { size: 1 << 20, reserved_bytes: 1 << 20 }, { [UPLOAD_NODE]: writers.stopped }));
+    assert.ok(await images.updateFields(wholeStage, 'uploading', { size: 1 << 20, staged_bytes: 1 << 20 }, { [UPLOAD_NODE]: writers.stopped }));
     const ids = {
       stoppedUpload: await writtenBy('stopped-upload', 'saving', writers.stopped),
       stoppedStage: await writtenBy('stopped-stage', 'uploading', writers.stopped),
@@ -73,8 +73,8 @@ forEachEngine((engine) => {
     const ended = await images.get(wholeStage);
     assert.equal(ended?.properties[UPLOAD_NODE], undefined);
     assert.equal(ended?.size, 'whole'.length, 'the size of the staged data, as the stage would have written it');
-    const reserved = await gaze.app.db.kysely.selectFrom('images').select('reserved_bytes').where('id', '=', wholeStage).executeTakeFirst();
-    assert.equal(reserved?.reserved_bytes, null);
+    const held = await gaze.app.db.kysely.selectFrom('images').select(['reserved_bytes', 'staged_bytes']).where('id', '=', wholeStage).executeTakeFirst();
+    assert.deepEqual(held, { reserved_bytes: null, staged_bytes: null }, 'the size counts now, not the hold');
     assert.equal((await api.post(`/v2/images/${wholeStage}/import`, { method: { name: 'glance-direct' } })).status, 202);
     await until(async () => ((await status(wholeStage)) === 'active' ? true : undefined), 'the whole stage to be imported');
     const reverted = await images.get(ids.stoppedUpload);

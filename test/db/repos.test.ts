@@ -107,6 +107,7 @@ const MIGRATIONS = [
   '0008_null_property_values',
   '0009_property_positions',
   '0010_property_slots',
+  '0011_staged_bytes',
 ];
 
 forEachEngine((engine) => {
@@ -213,6 +214,21 @@ forEachEngine((engine) => {
       await db.kysely.updateTable('images').set({ status: 'pending_delete', deleted: 1 }).where('id', '=', image.id).execute();
       const pending = await usage.forProject(owner);
       assert.deepEqual([pending.storedBytes, pending.stagedBytes, pending.uploadingCount, pending.imageCount], [0, 0, 0, 1]);
+    });
+
+    test('usage: an import that staged its data and holds two stores counts the staged bytes once and the stores twice', async () => {
+      const usage = new UsageRepo(db);
+      const owner = `usage-${crypto.randomUUID()}`;
+      const image = makeImage({ owner, status: 'importing' });
+      await images.insert(image);
+      assert.equal(await images.updateFields(image.id, 'importing', { staged_bytes: 100 }), true);
+      assert.deepEqual([(await usage.forProject(owner)).stagedBytes, (await usage.forProject(owner)).storedBytes], [100, 0], 'downloaded into staging');
+      assert.equal(await images.updateFields(image.id, 'importing', { reserved_bytes: 200 }), true);
+      assert.deepEqual([(await usage.forProject(owner)).stagedBytes, (await usage.forProject(owner)).storedBytes], [100, 200], 'and held for two stores');
+      const data = { size: 100, checksum: 'c', hashAlgo: 'sha512', hashValue: 'h', virtualSize: null };
+      assert.equal(await images.updateFields(image.id, 'importing', activation(data)), true);
+      const row = await db.kysely.selectFrom('images').select(['reserved_bytes', 'staged_bytes']).where('id', '=', image.id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { reserved_bytes: null, staged_bytes: null }, 'activation ends both holds');
     });
 
     test("properties read back in the order they were first set, as Glance lists them (its rows' ids), whatever writes them", async () => {

@@ -347,6 +347,60 @@ test('web-downloads running side by side cannot together stage more than image_s
   }
 });
 
+test('a web-download writing to several stores counts its staged data once against image_stage_total, not once per store', async () => {
+  const files = await startFileServer();
+  files.routes.set('/one.img', Buffer.alloc(1.5 * MiB, 1));
+  let restore = () => {};
+  try {
+    const { gaze, api } = await start({
+      DEFAULT: { enabled_backends: 'a:file, b:file' },
+      glance_store: { default_backend: 'a' },
+      a: { filesystem_store_datadir: '__DIR__/stores/a' },
+      b: { filesystem_store_datadir: '__DIR__/stores/b' },
+      os_glance_staging_store: { filesystem_store_datadir: '__DIR__/staging' },
+      project_limits: { image_stage_total: '2', image_size_total: '10' },
+      import_filtering_opts: { allowed_ports: String(files.port), allowed_hosts: '127.0.0.1' },
+    });
+    const img = await api.createImage({}, alice);
+    const other = await api.createImage({}, alice);
+    // Once the import holds its two stores' bytes, and before it writes them: 1.5 MiB staged, 3 MiB to store.
+    const { quotas } = gaze.app.deps;
+    const hold = quotas.hold;
+    let during: { usage: any; stage: number } | null = null;
+    quotas.hold = async (...args: Parameters<QuotaService['hold']>) => {
+      const held = await hold.apply(quotas, args);
+      if (args[1] === img.id && args[4].stored !== undefined && !during) {
+        const usage = (await api.get('/v2/info/usage', { as: alice })).json.usage;
+        const stage = await api.put(`/v2/images/${other.id}/stage`, {
+          body: Buffer.alloc(MiB / 4, 2),
+          as: alice,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        during = { usage, stage: stage.status };
+      }
+      return held;
+    };
+    restore = () => (quotas.hold = hold);
+    const started = await api.post(
+      `/v2/images/${img.id}/import`,
+      { method: { name: 'web-download', uri: files.url('/one.img') }, stores: ['a', 'b'] },
+      { as: alice },
+    );
+    assert.equal(started.status, 202, started.text);
+    const outcome = await taskOutcome(api, img.id);
+    assert.equal(outcome.status, 'success', outcome.message);
+    assert.ok(during, 'the fan-out held its bytes');
+    const seen = during as { usage: any; stage: number };
+    assert.deepEqual(seen.usage.image_stage_total, { limit: 2, usage: 1 }, 'the staged 1.5 MiB, once');
+    assert.deepEqual(seen.usage.image_size_total, { limit: 10, usage: 3 }, 'two stores of 1.5 MiB to write');
+    assert.equal(seen.stage, 204, 'a quarter MiB more fits beside the 1.5 MiB staged');
+    assert.equal((await api.get(`/v2/info/usage`, { as: alice })).json.usage.image_stage_total.usage, 0, 'the import left staging');
+  } finally {
+    restore();
+    await files.close();
+  }
+});
+
 test('copy-image runs side by side cannot together store more than image_size_total', async () => {
   const { api } = await start({
     DEFAULT: { enabled_backends: 'a:file, b:file' },

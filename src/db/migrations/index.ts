@@ -278,6 +278,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0011_staged_bytes': {
+    async up(db: Kysely<any>) {
+      // The bytes a stage or a download into staging holds against image_stage_total while the image
+      // has no size yet, apart from reserved_bytes: an import writing to several stores holds those
+      // stores' bytes, and its staged data must still count once.
+      await db.schema.alterTable('images').addColumn('staged_bytes', 'bigint').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -56,7 +56,7 @@ export function toLocation(row: ImageLocationsTable): ImageLocation {
   return { id: row.id, url: row.url, metadata: JSON.parse(row.metadata), status: row.status };
 }
 
-export function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes'> {
+export function imageToRow(image: Image): Omit<Row, 'deleted' | 'deleted_at' | 'reserved_bytes' | 'staged_bytes'> {
   return {
     id: image.id,
     name: image.name,

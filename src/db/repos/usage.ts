@@ -49,8 +49,8 @@ export function quotaLockKey(owner: string): string {
   return `quota:${owner}`;
 }
 
-/** What a running write holds: bytes it is about to store, or the size of the data it staged. */
-export type HeldBytes = { reserved_bytes: number } | { size: number; reserved_bytes: null };
+/** What a running write holds: bytes it is about to store, bytes it is staging, or the size of the data it staged. */
+export type HeldBytes = { reserved_bytes: number } | { staged_bytes: number } | { size: number; reserved_bytes: null; staged_bytes: null };
 
 export class UsageRepo {
   constructor(private readonly db: Db) {}
@@ -120,7 +120,7 @@ export async function usageOf(k: Kysely<Database>, owner: string, excludeImageId
     .select(sql<string | number | null>`sum(images.reserved_bytes)`.as('bytes'))
     .where((eb) => eb.or([eb('status', 'in', ['saving', 'importing']), copying(eb)]));
   const staged = writable
-    .select(sql<string | number | null>`sum(coalesce(images.size, images.reserved_bytes))`.as('bytes'))
+    .select(sql<string | number | null>`sum(coalesce(images.size, images.staged_bytes))`.as('bytes'))
     .where((eb) => eb.or([eb('status', 'in', ['uploading', 'importing']), copying(eb)]));
   const count = live.select(sql<string | number>`count(*)`.as('n'));
   const uploading = writable.select(sql<string | number>`count(*)`.as('n')).where((eb) => eb.or([eb('status', 'in', TAKING_DATA), copying(eb)]));

@@ -59,7 +59,7 @@ export const glanceDownload: ImportMethod = {
     await deps.images.requireUpdate(image.id, 'importing', formats, writes);
 
     await staging.remove(image.id);
-    if (stageBudget) await deps.quotas.hold(image.owner, image.id, ['importing'], { reserved_bytes: remote.size }, { staged: remote.size });
+    if (stageBudget) await deps.quotas.hold(image.owner, image.id, ['importing'], { staged_bytes: remote.size }, { staged: remote.size });
     // No more than the remote image's size: a remote that sends more cannot fill staging meanwhile.
     const response = await openRemoteData(remote, remoteId, caller.token, job.opts.download, signal, Math.min(remote.size, deps.settings.imageSizeCap));
     const staged = await staging.write({ source: response.body, key: image.id, sizeCap: deps.settings.imageSizeCap, signal, budget: stageBudget });

@@ -7,5 +7,5 @@ import type { ImportDeps } from '../deps.ts';
  * that still fit beside the others keep their hold, the rest fail, as a stage does.
  */
 export async function holdStaged(deps: ImportDeps, image: Image, size: number): Promise<void> {
-  await deps.quotas.hold(image.owner, image.id, ['importing'], { reserved_bytes: size }, { staged: size });
+  await deps.quotas.hold(image.owner, image.id, ['importing'], { staged_bytes: size }, { staged: size });
 }

@@ -19,7 +19,7 @@ export const webDownload: ImportMethod = {
     // size that does not fit is refused before the download).
     if (budget && response.contentLength !== null) {
       const size = response.contentLength;
-      await deps.quotas.hold(image.owner, image.id, ['importing'], { reserved_bytes: size }, { staged: size }).catch((err: unknown) => {
+      await deps.quotas.hold(image.owner, image.id, ['importing'], { staged_bytes: size }, { staged: size }).catch((err: unknown) => {
         response.body.destroy();
         throw err;
       });
