@@ -45,7 +45,7 @@ async function runImport(job: ImportJob & Pick<TaskJob, 'finish'>): Promise<void
   // any stage host (as Glance pops it at every import's start; a stage's writer ends with the status).
   const begin = method.copying || image.status === 'importing' ? null : moveTo('importing');
   const starting = { ...storeProgress(image.properties, { importing: storeIds, clearFailed: storeIds }), [STAGE_HOST]: null };
-  const start: ClaimWrite = (within) => deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, undefined, within);
+  const start: ClaimWrite = (within) => deps.images.updateFields(image.id, begin ? method.from : null, begin ?? {}, starting, { within });
   // Checked when it first starts taking data; a start resumed after a restart counted itself already.
   const firstStart = method.takesData && (method.copying || image.status !== 'importing');
   if (!(await (firstStart ? deps.quotas.claimTakingData(image.owner, start, { staging: true }) : start()))) {

@@ -81,7 +81,7 @@ export class ImageDataService {
       if (err instanceof ImageGone || controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('DELETED_DURING_UPLOAD', id);
       // Any failure while the bytes flowed puts the image back to queued with no data (never killed).
       // Only while this upload still holds the image; an expected digest stays expected.
-      const reset = () => this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      const reset = () => this.deps.images.updateFields(id, 'saving', resetToQueued(), {}, { expectProperty: { name: UPLOAD_NODE, value: this.deps.nodeId } });
       const queued = await this.uploads.putBack(id, reset, this.deps.log);
       this.deps.notifier.error('image.upload', err instanceof Error ? err.message : String(err));
       // As Glance's restore: the image back to queued is an update too.

@@ -101,13 +101,15 @@ export class StagingService {
       // One write ends the stage, while this node still holds the image (imports and deletes of local
       // staged data are replayed to the node it names).
       const ended = stageEnded(this.staging.shared ? null : this.opts.selfUrl);
-      if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { name: UPLOAD_NODE, value: this.deps.nodeId }))) return await this.lost(id);
+      if (!(await this.deps.images.updateFields(id, 'uploading', {}, ended, { expectProperty: { name: UPLOAD_NODE, value: this.deps.nodeId } })))
+        return await this.lost(id);
       await notifyImage(this.deps, 'image.update', id);
     } catch (err) {
       if (controller.signal.aborted || (await isDeleted(this.deps, id))) throw gazeError('IMAGE_NOT_FOUND', id);
       await this.staging.remove(id).catch(() => {});
       // Only while this stage still holds the image (another node may have recovered it, and a new stage begun).
-      const reset = () => this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { name: UPLOAD_NODE, value: this.deps.nodeId });
+      const reset = () =>
+        this.deps.images.updateFields(id, 'uploading', resetToQueued(), {}, { expectProperty: { name: UPLOAD_NODE, value: this.deps.nodeId } });
       if (await this.uploads.putBack(id, reset, this.deps.log)) await notifyImage(this.deps, 'image.update', id);
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');

@@ -60,7 +60,7 @@ async function revertUploadsOfGoneWriters(
 
   for (const { id, writer } of saving) {
     if (!(await writerGone(writer, () => writeInProgress(stores.all(), id)))) continue;
-    if (!(await images.updateFields(id, 'saving', resetToQueued(), {}, sameWriter(writer)))) continue;
+    if (!(await images.updateFields(id, 'saving', resetToQueued(), {}, { expectProperty: sameWriter(writer) }))) continue;
     deps.log.warn({ image: id }, `an upload cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
     // Whatever the interrupted upload had already put in place goes.
     for (const location of await images.locationsOf(id)) {
@@ -79,14 +79,10 @@ async function revertUploadsOfGoneWriters(
     // have held it: data that does not fit goes, as the stage would have refused it.
     if (typeof staged === 'number' && writer) {
       const end: ClaimWrite = (within) =>
-        images.updateFields(
-          id,
-          'uploading',
-          { size: staged, reserved_bytes: null, staged_bytes: null },
-          stageEnded(staging.shared ? null : selfUrl),
-          sameWriter(writer),
+        images.updateFields(id, 'uploading', { size: staged, reserved_bytes: null, staged_bytes: null }, stageEnded(staging.shared ? null : selfUrl), {
+          expectProperty: sameWriter(writer),
           within,
-        );
+        });
       const over = await deps.quotas.holdWith(owner, id, end, { staged }).then(
         () => false,
         (err: unknown) => {
@@ -99,7 +95,7 @@ async function revertUploadsOfGoneWriters(
           return false;
         },
       );
-      if (over && (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer)))) {
+      if (over && (await images.updateFields(id, 'uploading', resetToQueued(), {}, { expectProperty: sameWriter(writer) }))) {
         await staging.remove(id);
         deps.log.warn(
           { image: id },
@@ -109,7 +105,7 @@ async function revertUploadsOfGoneWriters(
       continue;
     }
     if (staged !== null) continue;
-    if (await images.updateFields(id, 'uploading', resetToQueued(), {}, sameWriter(writer))) {
+    if (await images.updateFields(id, 'uploading', resetToQueued(), {}, { expectProperty: sameWriter(writer) })) {
       deps.log.warn({ image: id }, `a stage cut off by the end of its process (${writer ?? 'unnamed'}): image ${id} is queued again`);
     }
   }

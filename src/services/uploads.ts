@@ -108,6 +108,6 @@ export function claimForWrite(
   to: 'saving' | 'uploading',
 ): Promise<boolean> {
   return deps.quotas.claimTakingData(owner, (within) =>
-    deps.images.updateFields(imageId, 'queued', moveTo(to, null), { [UPLOAD_NODE]: deps.nodeId }, undefined, within),
+    deps.images.updateFields(imageId, 'queued', moveTo(to, null), { [UPLOAD_NODE]: deps.nodeId }, { within }),
   );
 }

@@ -621,11 +621,20 @@ forEachEngine((engine) => {
       const image = makeImage({ status: 'saving', properties: { os_glance_upload_node: 'node-c' } });
       await images.insert(image);
       const byDeadWriter = { name: 'os_glance_upload_node', value: 'node-w' };
-      assert.equal(await images.updateFields(image.id, 'saving', resetToQueued(), { os_glance_upload_node: null }, byDeadWriter), false);
+      assert.equal(await images.updateFields(image.id, 'saving', resetToQueued(), { os_glance_upload_node: null }, { expectProperty: byDeadWriter }), false);
       const untouched = await images.get(image.id);
       assert.equal(untouched?.status, 'saving', 'another writer holds the image now');
       assert.equal(untouched?.properties.os_glance_upload_node, 'node-c');
-      assert.equal(await images.updateFields(image.id, 'saving', resetToQueued(), { os_glance_upload_node: null }, { ...byDeadWriter, value: 'node-c' }), true);
+      assert.equal(
+        await images.updateFields(
+          image.id,
+          'saving',
+          resetToQueued(),
+          { os_glance_upload_node: null },
+          { expectProperty: { ...byDeadWriter, value: 'node-c' } },
+        ),
+        true,
+      );
       const reverted = await images.get(image.id);
       assert.equal(reverted?.status, 'queued');
       assert.equal(reverted?.properties.os_glance_upload_node, undefined);

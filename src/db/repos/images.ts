@@ -174,10 +174,15 @@ export class ImagesRepo {
     expectStatus: ImageStatus | ImageStatus[] | null,
     fields: ImageFieldUpdate,
     properties?: PropertyWrites,
-    /** Only if the image still has this property with this value (who writes its data, say). */
-    expectProperty?: { name: string; value: string },
-    /** A transaction to write in (a quota check's, which undoes the change when it refuses). */
-    within?: Transaction<Database>,
+    {
+      expectProperty,
+      within,
+    }: {
+      /** Only if the image still has this property with this value (who writes its data, say). */
+      expectProperty?: { name: string; value: string };
+      /** A transaction to write in (a quota check's, which undoes the change when it refuses). */
+      within?: Transaction<Database>;
+    } = {},
   ): Promise<boolean> {
     const expected = expectStatus === null ? null : Array.isArray(expectStatus) ? expectStatus : [expectStatus];
     let ended: Record<string, null> = {};
