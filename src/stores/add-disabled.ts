@@ -16,6 +16,13 @@ export class StoreAddDisabled extends ConfigError {
 }
 
 /**
+ * Thrown by a driver factory for a store glance_store does not load at all (its loader skips a store
+ * whose driver cannot be built): in multi-store mode the store is left out of the list, and the start
+ * fails only when it is the default store, as Glance's does ("Store for identifier ... not found").
+ */
+export class StoreLeftOut extends ConfigError {}
+
+/**
  * Stands for a store whose options name no place to reach: it owns no location. Declared writable so
  * that the store is listed and offered as Glance lists it; the facade refuses its writes (addDisabled).
  */

@@ -3,7 +3,7 @@ import { ConfigError } from '../config/index.ts';
 import { createFileDriver } from './file-options.ts';
 import { Store } from './store.ts';
 import { processWarning, type ByteRange, type StoreDriver, type Warn } from './driver.ts';
-import { StoreAddDisabled, unconfiguredDriver } from './add-disabled.ts';
+import { StoreAddDisabled, StoreLeftOut, unconfiguredDriver } from './add-disabled.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Readable } from 'node:stream';
 
@@ -141,15 +141,24 @@ export class StoreRegistry {
       this.defaultId = type;
       return;
     }
+    const leftOut = new Map<string, string>();
     for (const entry of backends) {
       const [id, type] = entry.split(':').map((s) => s.trim());
       if (!id || !type) throw new ConfigError(`enabled_backends entry '${entry}' is not id:type`);
       if (id.startsWith('os_glance_')) throw new ConfigError(`store id ${id} is reserved`);
       // A dict option to oslo.config: a key given twice stops Glance ("Duplicate key").
-      if (this.stores.has(id)) throw new ConfigError(`enabled_backends names store ${id} twice`);
-      this.add(id, type, config.section(id), config);
+      if (this.stores.has(id) || leftOut.has(id)) throw new ConfigError(`enabled_backends names store ${id} twice`);
+      try {
+        this.add(id, type, config.section(id), config);
+      } catch (err) {
+        if (!(err instanceof StoreLeftOut)) throw err;
+        warnerFor(id, this.opts.log)(`the store is left out, its locations unread: ${err.message}`);
+        leftOut.set(id, err.message);
+      }
     }
     const wanted = config.get('glance_store', 'default_backend');
+    const whyNot = wanted ? leftOut.get(wanted) : undefined;
+    if (whyNot) throw new ConfigError(`[glance_store] default_backend ${wanted} cannot be set up: ${whyNot}`);
     if (!wanted || !this.stores.has(wanted)) {
       throw new ConfigError(`[glance_store] default_backend must name one of enabled_backends (got '${wanted ?? ''}')`);
     }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.ts';
 import { parseIni } from '../config/ini.ts';
-import { StoreAddDisabled } from './add-disabled.ts';
+import { StoreAddDisabled, StoreLeftOut } from './add-disabled.ts';
 
 // glance-swift.conf (swift_store_config_file): one section per Swift account, named by a reference
 // (default_swift_reference picks the one a store writes with), so that no credentials are kept in
@@ -13,15 +13,23 @@ import { StoreAddDisabled } from './add-disabled.ts';
 export type SwiftReference = (option: string) => string | undefined;
 
 export function readSwiftReference(file: string, reference: string): SwiftReference {
+  // glance_store's reading: a file that is not there, or that configparser cannot parse, leaves the
+  // store out; one that is there but cannot be opened reads as empty (configparser skips it), and the
+  // store has no account to add with.
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `swift config file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`,
-    );
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreLeftOut(`swift config file ${file} cannot be read: it does not exist`);
+    throw new StoreAddDisabled(`swift config file ${file} cannot be read (${(err as Error).message}): it names no reference [${reference}]`, null);
   }
-  const { sections } = parseIni(text, file);
+  let sections: ReturnType<typeof parseIni>['sections'];
+  try {
+    sections = parseIni(text, file).sections;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new StoreLeftOut(err.message);
+    throw err;
+  }
   const lowered = (name: string) => new Map([...(sections.get(name) ?? new Map()).entries()].map(([key, value]) => [key.toLowerCase(), value.text]));
   const defaults = lowered('DEFAULT');
   const wanted = reference.toLowerCase();

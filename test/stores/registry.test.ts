@@ -147,3 +147,29 @@ test('a store whose address or credentials are missing is kept with adding disab
     ],
   );
 });
+
+test('a swift store whose glance-swift.conf is missing is left out of the stores, as glance_store leaves it out; as the default store it stops the start', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const sections = (defaultBackend: string) => ({
+    DEFAULT: { data_dir: root, enabled_backends: 'fast:file, objects:swift' },
+    glance_store: { default_backend: defaultBackend },
+    objects: { swift_store_config_file: path.join(root, 'no-such-swift.conf') },
+  });
+  const stores = await StoreRegistry.create(loadConfig(undefined, {}, sections('fast')), { log });
+  assert.deepEqual(
+    stores.all().map((s) => s.id),
+    ['fast'],
+  );
+  assert.equal(stores.get('objects'), undefined);
+  assert.deepEqual(
+    lines.filter((l) => l.level === 40).map((l) => [l.store, l.msg]),
+    [['objects', `the store is left out, its locations unread: swift config file ${path.join(root, 'no-such-swift.conf')} cannot be read: it does not exist`]],
+  );
+  await assert.rejects(
+    StoreRegistry.create(loadConfig(undefined, {}, sections('objects'))),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /\[glance_store\] default_backend objects cannot be set up: swift config file .*no-such-swift.conf cannot be read/.test(err.message),
+  );
+});

@@ -4,12 +4,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { swiftAuth } from '../../src/stores/swift-options.ts';
 import { ConfigError } from '../../src/config/index.ts';
-import { StoreAddDisabled } from '../../src/stores/add-disabled.ts';
+import { StoreAddDisabled, StoreLeftOut } from '../../src/stores/add-disabled.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'gaze-swift-refs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -164,12 +164,27 @@ test('glance-swift.conf: what would stop Glance, or make it use another account,
   );
   refused({ default_swift_reference: 'good', swift_store_endpoint_type: 'private' }, /swift_store_endpoint_type 'private' is not one of publicURL/);
   assert.equal(fromFile(files, { default_swift_reference: 'good' }).version, '3');
+});
+
+test('glance-swift.conf that is missing or that configparser cannot parse leaves the store out; one that cannot be opened reads as empty and disables adding', () => {
+  const files = beside('user = demo:demo\n');
   assert.throws(
     () => swiftAuth('swift1', { swift_store_config_file: 'missing-swift.conf' }, files),
+    (err: unknown) => err instanceof StoreLeftOut && /swift config file missing-swift.conf cannot be read: it does not exist/.test(err.message),
+  );
+  assert.throws(
+    () => fromFile(files),
+    (err: unknown) => err instanceof StoreLeftOut && /glance-swift.conf/.test(err.message),
+    'an option before any section header',
+  );
+  const folder = path.join(path.dirname(files[0]!), 'swift.d');
+  mkdirSync(folder);
+  assert.throws(
+    () => swiftAuth('swift1', { swift_store_config_file: 'swift.d' }, files),
     (err: unknown) =>
-      err instanceof ConfigError &&
-      !(err instanceof StoreAddDisabled) &&
-      /swift config file missing-swift.conf cannot be read: it does not exist/.test(err.message),
+      err instanceof StoreAddDisabled &&
+      err.readable === null &&
+      /swift config file .*swift\.d cannot be read \(.*\): it names no reference \[ref1\]/.test(err.message),
   );
 });
 
