@@ -15,31 +15,41 @@ import type { DatabaseUrl } from './connection-url.ts';
 export function postgresOptions(url: DatabaseUrl, max: number): PoolConfig {
   const q = url.query;
   const port = q.get('port') ?? url.port;
+  const host = postgresHost(url);
   return {
     max,
     user: url.username ?? undefined,
     password: url.password ?? undefined,
     // A host that is a directory is libpq's unix socket directory (`?host=/run/postgresql`); pg reads it so too.
-    host: q.get('host') ?? url.host ?? undefined,
+    host,
     port: port === null ? undefined : Number(port),
     database: q.get('dbname') ?? url.database ?? undefined,
     application_name: q.get('application_name'),
-    ssl: postgresTls(q),
+    ssl: postgresTls(q, host?.startsWith('/') === true),
   };
 }
+
+const postgresHost = (url: DatabaseUrl): string | undefined => url.query.get('host') ?? url.host ?? undefined;
 
 /** libpq's connect_timeout, in ms: a bound on opening a connection (not on waiting for one of the pool's). */
 export function postgresConnectTimeoutMs(url: DatabaseUrl): number | undefined {
   return seconds(url.query.get('connect_timeout'));
 }
 
+/** sslmode=prefer, libpq's default, over TCP: the options are TLS's, used if the server offers TLS (TlsIfOffered). */
+export function postgresPrefersTls(url: DatabaseUrl): boolean {
+  return (url.query.get('sslmode') ?? 'prefer') === 'prefer' && postgresHost(url)?.startsWith('/') !== true;
+}
+
 /**
- * libpq's sslmode: `disable`, `allow` and `prefer` (libpq's default, which falls back to plain when the
- * server has no TLS) connect without TLS here; `require` encrypts without checking the certificate
+ * libpq's sslmode: `disable` and `allow` (which tries TLS only when the server refuses plain) connect
+ * without TLS here; `prefer` (libpq's default) tries TLS without checking the certificate, and falls
+ * back to plain when the server declines it (see postgresPrefersTls), and is plain over a Unix socket,
+ * where libpq never uses TLS; `require` encrypts without checking the certificate
  * (unless sslrootcert names a CA, as libpq then checks it), `verify-ca` checks the certificate against
  * sslrootcert (else the system's CAs) and `verify-full` its name too. sslcert and sslkey: the client's.
  */
-function postgresTls(q: Map<string, string>): TlsOptions | false {
+function postgresTls(q: Map<string, string>, overSocket: boolean): TlsOptions | false {
   const mode = q.get('sslmode') ?? 'prefer';
   const ca = fileOption(q, 'sslrootcert');
   const client = { cert: fileOption(q, 'sslcert'), key: fileOption(q, 'sslkey') };
@@ -47,8 +57,9 @@ function postgresTls(q: Map<string, string>): TlsOptions | false {
   switch (mode) {
     case 'disable':
     case 'allow':
-    case 'prefer':
       return false;
+    case 'prefer':
+      return overSocket ? false : { ...client, rejectUnauthorized: false };
     case 'require':
       return ca ? verifyCa : { ...client, rejectUnauthorized: false };
     case 'verify-ca':

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { databaseUrlShown, parseDatabaseUrl } from './connection-url.ts';
-import { mysqlOptions, postgresConnectTimeoutMs, postgresOptions } from './client-options.ts';
+import { mysqlOptions, postgresConnectTimeoutMs, postgresOptions, postgresPrefersTls } from './client-options.ts';
+import { TlsIfOffered, type PgPoolLike } from './tls-if-offered.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
@@ -89,9 +90,8 @@ export function sqliteDatabaseFile(connection: string): string | null {
 /** What an operator should hear at start about a connection Gaze uses otherwise than its Python driver would. */
 export function connectionNotes(connection: string): string[] {
   if (engineOf(connection) !== 'postgresql') return [];
-  const mode = parseDatabaseUrl(connection).query.get('sslmode');
-  return mode === 'prefer' || mode === 'allow'
-    ? [`[database] connection: sslmode=${mode} connects without TLS here (libpq would try TLS first); write sslmode=require to encrypt`]
+  return parseDatabaseUrl(connection).query.get('sslmode') === 'allow'
+    ? ['[database] connection: sslmode=allow connects without TLS here (libpq would try TLS when the server refuses plain); write sslmode=require to encrypt']
     : [];
 }
 
@@ -130,10 +130,15 @@ export function openDatabase(
     // The timeout goes to each connection: the pool's own option would also bound a query's wait for a
     // free connection, which libpq's does not.
     const Client = connectTimeoutMs === undefined ? pg.Client : clientWithConnectTimeout(pg.Client, connectTimeoutMs);
-    const pool = new pg.Pool({ ...postgresOptions(url, maxConnections), Client });
-    // An idle connection the server ended (a restart, an administrator, an idle timeout) is reported
-    // here; the pool has dropped it and opens another when next needed. Unheard, it would end the process.
-    pool.on('error', (err) => opts.onConnectionLost?.(err));
+    const config = { ...postgresOptions(url, maxConnections), Client };
+    const makePool = (tls: boolean) => {
+      const made = new pg.Pool(tls ? config : { ...config, ssl: false });
+      // An idle connection the server ended (a restart, an administrator, an idle timeout) is reported
+      // here; the pool has dropped it and opens another when next needed. Unheard, it would end the process.
+      made.on('error', (err) => opts.onConnectionLost?.(err));
+      return made;
+    };
+    const pool: PgPoolLike = postgresPrefersTls(url) ? new TlsIfOffered(makePool) : makePool(true);
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), plugins: [new RefuseNulPlugin()] });
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
+import type { PgPoolLike } from './tls-if-offered.ts';
 
 /** A statement run this often is prepared on each connection that runs it again. */
 const HOT_AFTER = 3;
@@ -54,7 +54,7 @@ function isStalePlan(err: unknown): boolean {
 }
 
 /** A pg pool as Kysely's PostgreSQL dialect takes it, running hot statements as prepared ones. */
-export function preparingPool(pool: pg.Pool, hot = new HotStatements()): PostgresPool {
+export function preparingPool(pool: PgPoolLike, hot = new HotStatements()): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();

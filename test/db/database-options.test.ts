@@ -12,7 +12,7 @@ import { loadConfig, ConfigError } from '../../src/config/index.ts';
 import { databasePoolSize } from '../../src/configured-parts.ts';
 import { checkConnection, connectionNotes, openDatabase, syncSchema } from '../../src/db/connection.ts';
 import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
-import { mysqlOptions, postgresOptions } from '../../src/db/client-options.ts';
+import { mysqlOptions, postgresOptions, postgresPrefersTls } from '../../src/db/client-options.ts';
 import { forEachEngine, testEngines } from '../helpers/databases.ts';
 import { startPostgres } from '../helpers/postgres.ts';
 import { runScript } from '../helpers/scripts.ts';
@@ -132,6 +132,7 @@ test("connection URLs as SQLAlchemy's make_url reads them: passwords with / and 
   assert.deepEqual(
     [pg.user, pg.password, pg.host, pg.port, pg.database, pg.application_name, pg.ssl],
     ['u', 'p/q', '/run/postgresql', 6432, 'glance', 'gaze', false],
+    'prefer over a Unix socket is plain, as libpq never uses TLS there',
   );
 });
 
@@ -156,10 +157,13 @@ test("a URL's password is masked wherever it ends; URLs Gaze cannot use are refu
   );
   // Options without a value are none (parse_qsl's): no TLS from a blank ssl_ca, libpq's default sslmode.
   assert.equal(mysqlOptions(parseDatabaseUrl('mysql://u:p@h/db?ssl_ca=&ssl_verify_cert'), 1).ssl, undefined);
-  assert.equal(postgresOptions(parseDatabaseUrl('postgresql://u@h/db?sslmode='), 1).ssl, false);
-  assert.deepEqual(connectionNotes('postgresql://u@h/db?sslmode=prefer'), [
-    '[database] connection: sslmode=prefer connects without TLS here (libpq would try TLS first); write sslmode=require to encrypt',
+  const blank = parseDatabaseUrl('postgresql://u@h/db?sslmode=');
+  assert.deepEqual([postgresOptions(blank, 1).ssl, postgresPrefersTls(blank)], [{ cert: undefined, key: undefined, rejectUnauthorized: false }, true]);
+  assert.equal(postgresPrefersTls(parseDatabaseUrl('postgresql://u@h/db?sslmode=require')), false);
+  assert.deepEqual(connectionNotes('postgresql://u@h/db?sslmode=allow'), [
+    '[database] connection: sslmode=allow connects without TLS here (libpq would try TLS when the server refuses plain); write sslmode=require to encrypt',
   ]);
+  assert.deepEqual(connectionNotes('postgresql://u@h/db?sslmode=prefer'), []);
   assert.deepEqual(connectionNotes('postgresql://u@h/db'), []);
   const tls = postgresOptions(parseDatabaseUrl('postgresql://u@h/db?sslmode=require'), 1).ssl;
   assert.deepEqual(tls, { cert: undefined, key: undefined, rejectUnauthorized: false });
@@ -215,11 +219,32 @@ forEachEngine((engine) => {
 });
 
 test(
-  "PostgreSQL over TLS as libpq's sslmode means it: prefer plain, require encrypted without a check, verify-full against sslrootcert",
+  "PostgreSQL over TLS as libpq's sslmode means it: prefer (the default) TLS when the server offers it and plain when not, require encrypted without a check, verify-full against sslrootcert",
   { skip: !testEngines().includes('postgresql') },
   async () => {
     const server = await startPostgres();
     try {
+      /** Whether each of `parallel` sessions opened at once through one pool is encrypted. */
+      const encryptedEach = async (query: string, parallel: number) => {
+        const db = openDatabase(`${server.url}?${query}`, { maxConnections: parallel });
+        try {
+          const session = () =>
+            db.kysely.transaction().execute(async (trx) => {
+              // Held a moment, so that the pool opens a connection for each.
+              await sql`select pg_sleep(0.2)`.execute(trx);
+              return (await sql<{ ssl: boolean }>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`.execute(trx)).rows[0]!.ssl;
+            });
+          return await Promise.all(Array.from({ length: parallel }, session));
+        } finally {
+          await db.close();
+        }
+      };
+      const encrypted = async (query: string) => (await encryptedEach(query, 1))[0];
+      // A server without TLS: prefer (and the default) fall back to plain, the first connections included.
+      assert.deepEqual(await encryptedEach('sslmode=prefer', 3), [false, false, false]);
+      assert.equal(await encrypted('application_name=gaze'), false);
+      await assert.rejects(encrypted('sslmode=require'), /does not support SSL/);
+
       const data = path.join(server.dir, 'data');
       const crt = path.join(data, 'server.crt');
       const key = path.join(data, 'server.key');
@@ -250,16 +275,9 @@ test(
       appendFileSync(path.join(data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
       await runScript('stop-postgres.sh', [server.dir], 60_000);
       await runScript('start-postgres.sh', [server.dir, String(server.port)], 60_000);
-      const encrypted = async (query: string) => {
-        const db = openDatabase(`${server.url}?${query}`, { maxConnections: 1 });
-        try {
-          return (await sql<{ ssl: boolean }>`select ssl from pg_stat_ssl where pid = pg_backend_pid()`.execute(db.kysely)).rows[0]!.ssl;
-        } finally {
-          await db.close();
-        }
-      };
-      assert.equal(await encrypted('sslmode=prefer'), false);
-      assert.equal(await encrypted('application_name=gaze'), false, "libpq's default, prefer");
+      assert.deepEqual(await encryptedEach('sslmode=prefer', 3), [true, true, true]);
+      assert.equal(await encrypted('application_name=gaze'), true, "libpq's default, prefer");
+      assert.equal(await encrypted('sslmode=allow'), false);
       assert.equal(await encrypted('sslmode=require'), true);
       assert.equal(await encrypted(`sslmode=verify-full&sslrootcert=${crt}`), true);
       assert.equal(await encrypted(`sslmode=require&sslrootcert=${crt}`), true);
