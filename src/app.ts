@@ -156,6 +156,7 @@ export async function createApp(config: Config, opts: { log?: Logger } = {}): Pr
       locationImport: { secureHash: config.get('DEFAULT', 'do_secure_hash'), retries: config.get('DEFAULT', 'http_retries') },
       metrics,
       nodeId: deps.nodeId,
+      selfUrl,
       glanceDownload: {
         extraProperties: config.get('glance_download_properties', 'extra_properties'),
         regionEndpoints: config.get('glance_download_opts', 'region_endpoints'),

@@ -10,7 +10,7 @@ function parse(json: string | null): unknown {
 // What the service keeps in a task's input for its own use (the importing user's roles for the plugins,
 // the values a glance-download overwrote, the locations a copy made): never part of the input the user
 // gave, so never shown.
-const INTERNAL_INPUT_KEYS = ['roles', 'service_roles', 'previous', 'copies'];
+const INTERNAL_INPUT_KEYS = ['roles', 'service_roles', 'previous', 'copies', 'staged_on'];
 
 function shownInput(row: TaskRow): unknown {
   const input = parse(row.input);

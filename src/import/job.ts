@@ -24,6 +24,11 @@ export interface ImportInput {
   previous?: PreviousValues;
   /** The locations a copy-image made (ids), taken back if it fails with all_stores_must_succeed. */
   copies?: string[];
+  /**
+   * The node (its worker_self_reference_url) whose own staging holds the data a glance-direct imports:
+   * an interrupted task is resumed there, never by a node that cannot see the data.
+   */
+  staged_on?: string;
 }
 
 export interface PreviousValues {
@@ -74,6 +79,8 @@ export interface EngineOptions {
   locationImport: LocationImportOptions;
   metrics?: Metrics;
   nodeId: string;
+  /** This node's worker_self_reference_url: the tasks pinned to it (staged_on) are resumed here only. */
+  selfUrl: string | null;
 }
 
 /** The locations API's task (location-import.ts). */
@@ -116,6 +123,7 @@ const validInput = new Ajv({ allErrors: false }).compile<ImportInput>({
     roles: { type: 'array', items: { type: 'string' } },
     service_roles: { type: 'array', items: { type: 'string' } },
     copies: { type: 'array', items: { type: 'string' } },
+    staged_on: { type: 'string' },
     previous: {
       type: 'object',
       required: ['disk_format', 'container_format', 'properties'],

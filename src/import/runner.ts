@@ -176,6 +176,7 @@ export class ImportRunner implements ImportEngine {
       for (const { task, deadOwner } of candidates) {
         // One waiting here for a slot (its lease runs out meanwhile) is not queued a second time.
         if (this.running.has(task.id) || this.queue.some((queued) => queued.id === task.id)) continue;
+        if (this.pinnedElsewhere(task)) continue;
         const claimed = deadOwner ? await this.deps.tasks.claimFrom(task.id, deadOwner, nodeId, this.leaseUntil()) : await this.holdLease(task.id);
         if (!claimed) continue;
         if (task.attempts >= MAX_ATTEMPTS) {
@@ -187,6 +188,21 @@ export class ImportRunner implements ImportEngine {
     } catch (err) {
       this.deps.log.error({ err }, 'import recovery sweep failed');
     }
+  }
+
+  /**
+   * A glance-direct whose data is in another node's own staging waits for that node (its restart
+   * resumes it), as a finished stage waits for it: here it could only fail and lose the data.
+   */
+  private pinnedElsewhere(task: TaskRow): boolean {
+    if (task.type !== 'api_image_import') return false;
+    let stagedOn: unknown;
+    try {
+      stagedOn = (JSON.parse(task.input ?? 'null') as { staged_on?: unknown } | null)?.staged_on;
+    } catch {
+      return false; // its run fails it on the input, wherever it runs
+    }
+    return typeof stagedOn === 'string' && stagedOn !== this.opts.selfUrl;
   }
 
   /**

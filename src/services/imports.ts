@@ -79,6 +79,8 @@ export class ImportService {
 
     const input: ImportInput = { image_id: id, import_req: request, backend, roles: ctx.roles };
     if (ctx.serviceRoles.length) input.service_roles = ctx.serviceRoles;
+    // Not forwarded: the data is in this node's own staging, which only this node can import from.
+    if (method === 'glance-direct' && !this.opts.staging.shared && this.opts.staging.selfUrl) input.staged_on = this.opts.staging.selfUrl;
     await startLockedTask(this.deps, this.engine, ctx, id, 'api_image_import', input, (now) => this.checkStatus(now, method));
     return {};
   }

@@ -7,6 +7,10 @@ import path from 'node:path';
 import { startGazeProcess } from '../helpers/gaze.ts';
 import { freePort } from '../helpers/keystone.ts';
 import { client } from '../helpers/http.ts';
+import { until } from '../helpers/wait.ts';
+import { gzipSync } from 'node:zlib';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Two workers share the database and the image store but each stages locally: a glance-direct import
 // (and a delete) sent to the worker without the staged data is replayed to the one that has it.
@@ -119,6 +123,76 @@ test('a stage host that cannot be reached: import answers 504, delete still dele
       await b.stop();
     }
   } finally {
+    rmSync(shared, { recursive: true, force: true });
+  }
+});
+
+test('a glance-direct whose node is killed mid-import waits for that node, which resumes it; the other node never fails it or loses the staged data', async () => {
+  const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
+  const [portA, portB] = [await freePort(), await freePort()];
+  const sections = (name: string, port: number) => ({
+    DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${port}`, node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` },
+    database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
+    glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+    // Decompressing, then storing and hashing, 256 MiB: an import that lasts long enough to be killed in.
+    image_import_opts: { image_import_plugins: 'image_decompression' },
+  });
+  const size = 256 << 20;
+  const zeros = Buffer.alloc(size);
+  const gzipped = gzipSync(zeros, { level: 1 });
+  const md5 = createHash('md5').update(zeros).digest('hex');
+  let a = await startGazeProcess(sections('a', portA), { port: portA });
+  const b = await startGazeProcess(sections('b', portB), { port: portB });
+  const apiB = client(b.url);
+  try {
+    const img = await client(a.url).createImage({ name: 'staged-on-a', disk_format: 'raw', container_format: 'bare' });
+    assert.equal(
+      (await client(a.url).put(`/v2/images/${img.id}/stage`, { body: gzipped, headers: { 'content-type': 'application/octet-stream' } })).status,
+      204,
+    );
+    // Sent to B, run by A, where the data is.
+    assert.equal((await apiB.call('POST', `/v2/images/${img.id}/import`, { json: { method: { name: 'glance-direct' } } })).status, 202);
+    const seen = await until(async () => {
+      const now = (await apiB.get(`/v2/images/${img.id}`)).json;
+      return now.status === 'importing' || now.status === 'active' ? now.status : undefined;
+    }, 'the import to start');
+    a.child.kill('SIGKILL');
+    assert.equal(seen, 'importing', 'killed while it imported');
+    await a.stop();
+
+    // B sees A's process gone at once (same host) and the lease expire (10 s); its sweeps run every 5 s.
+    await sleep(16_000);
+    const waiting = (await apiB.get(`/v2/images/${img.id}`)).json;
+    assert.equal(waiting.status, 'importing', 'B left the import to A');
+    const [task] = (await apiB.get(`/v2/images/${img.id}/tasks`)).json.tasks;
+    assert.equal(task.status, 'processing', task.message);
+    assert.equal(task.input.staged_on, undefined, 'where the data is staged is not shown');
+    assert.ok(
+      readdirSync(path.join(shared, 'staging-a')).some((name) => name.startsWith(img.id)),
+      'the staged data is still on A',
+    );
+
+    a = await startGazeProcess(sections('a', portA), { port: portA });
+    const done = await until(
+      async () => {
+        const now = (await apiB.get(`/v2/images/${img.id}`)).json;
+        return now.status === 'active' || now.status === 'queued' ? now : undefined;
+      },
+      'A to resume the import',
+      90_000,
+    );
+    assert.equal(done.status, 'active');
+    assert.equal(done.size, size);
+    assert.equal(done.checksum, md5);
+    const finished = await until(async () => {
+      const [latest] = (await apiB.get(`/v2/images/${img.id}/tasks`)).json.tasks;
+      return latest.status === 'processing' ? undefined : latest;
+    }, 'the task to end');
+    assert.equal(finished.status, 'success', finished.message);
+    await until(() => (readdirSync(path.join(shared, 'staging-a')).length === 0 ? true : undefined), "A's staging to be emptied");
+  } finally {
+    await a.stop();
+    await b.stop();
     rmSync(shared, { recursive: true, force: true });
   }
 });
