@@ -66,6 +66,8 @@ const table = {
   SERVICE_UNAVAILABLE: { status: 503, message: (text: string) => text },
   STAGE_HOST_TIMEOUT: { status: 504, message: () => 'Stage host is unavailable', layout: 'detail' },
   STAGE_HOST_BAD_GATEWAY: { status: 502, message: () => 'Stage host is unavailable', layout: 'detail' },
+  // The stage host's own refusal, with its status (set where it is raised) and, as Glance's, no text.
+  STAGE_HOST_REFUSED: { status: 502, message: () => '' },
   STAGE_HOST_LOOP: {
     status: 502,
     message: (host: string) =>

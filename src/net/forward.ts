@@ -1,4 +1,4 @@
-import { request, type HttpResponse } from './http-client.ts';
+import { HttpTimeoutError, request, type HttpResponse } from './http-client.ts';
 import type { FastifyRequest } from 'fastify';
 import { gazeError, GazeError } from '../domain/errors.ts';
 
@@ -25,8 +25,22 @@ export interface Forwarded {
   requestId: string | null;
 }
 
+/**
+ * Glance's answers when the stage host cannot be asked: 504 when no connection could be made (requests'
+ * ConnectionError: refused, unreachable, a name that does not resolve, a TLS handshake that failed, a
+ * connection reset), 502 for the rest (no answer in time once connected, a URL that is not one).
+ */
+export function unavailable(err: unknown): GazeError {
+  const code = (err as { code?: unknown }).code;
+  const notAUrl = err instanceof TypeError || code === 'ERR_INVALID_URL' || code === 'ERR_INVALID_PROTOCOL';
+  const noAnswerInTime = err instanceof HttpTimeoutError || ['TimeoutError', 'AbortError'].includes((err as Error).name);
+  return gazeError(notAUrl || noAnswerInTime ? 'STAGE_HOST_BAD_GATEWAY' : 'STAGE_HOST_TIMEOUT');
+}
+
 export async function forwardToStageHost(stageHost: string, incoming: FastifyRequest, body: unknown): Promise<Forwarded> {
   if (incoming.headers[FORWARDED_MARK] !== undefined) throw gazeError('STAGE_HOST_LOOP', stageHost);
+  const url = `${stageHost.replace(/\/+$/, '')}${incoming.url}`;
+  incoming.log.info(`Proxying ${incoming.method} request to host ${stageHost} which has image staged`);
   const headers: Record<string, string> = { [FORWARDED_MARK]: '1' };
   for (const name of FORWARDED_HEADERS) {
     const value = incoming.headers[name];
@@ -35,7 +49,7 @@ export async function forwardToStageHost(stageHost: string, incoming: FastifyReq
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response: HttpResponse;
   try {
-    response = await request(`${stageHost.replace(/\/+$/, '')}${incoming.url}`, {
+    response = await request(url, {
       method: incoming.method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -45,16 +59,15 @@ export async function forwardToStageHost(stageHost: string, incoming: FastifyReq
     });
     await response.body.dump();
   } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    const unreachable =
-      ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code) || ['TimeoutError', 'AbortError'].includes((err as Error).name);
-    throw gazeError(unreachable ? 'STAGE_HOST_TIMEOUT' : 'STAGE_HOST_BAD_GATEWAY');
+    incoming.log.error({ err }, `Failed to proxy to ${url}: ${(err as Error).message}`);
+    throw unavailable(err);
   }
   const requestId = response.headers['x-openstack-request-id'];
   if (response.statusCode >= 200 && response.statusCode < 300) {
     return { status: response.statusCode, requestId: typeof requestId === 'string' ? requestId : null };
   }
   // The stage host's refusal, as Glance passes it on: its status, without its body.
-  const err = gazeError('BAD_REQUEST', `The stage host ${stageHost} refused the request.`);
-  throw new GazeError(err.code, response.statusCode, err.message);
+  incoming.log.warn(`The stage host ${stageHost} answered ${response.statusCode} to ${incoming.method} ${incoming.url}`);
+  const refused = gazeError('STAGE_HOST_REFUSED');
+  throw new GazeError(refused.code, response.statusCode, refused.message);
 }
