@@ -15,14 +15,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Two workers share the database and the image store but each stages locally: a glance-direct import
 // (and a delete) sent to the worker without the staged data is replayed to the one that has it.
 
+/** Node `name`'s sections: its own URL and staging directory; the database and the store in `shared`. */
+const nodeSections = (shared: string, name: string, port: number) => ({
+  DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${port}`, node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` },
+  database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
+  glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+});
+
 test('stage on one worker, import and delete through the other', async () => {
   const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
   const [portA, portB] = [await freePort(), await freePort()];
-  const sections = (name: string, port: number) => ({
-    DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${port}`, node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` },
-    database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
-    glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
-  });
+  const sections = (name: string, port: number) => nodeSections(shared, name, port);
   const a = await startGazeProcess(sections('a', portA), { port: portA });
   const b = await startGazeProcess(sections('b', portB), { port: portB });
   try {
@@ -131,9 +134,7 @@ test('a glance-direct whose node is killed mid-import waits for that node, which
   const shared = mkdtempSync(path.join(tmpdir(), 'gaze-distributed-'));
   const [portA, portB] = [await freePort(), await freePort()];
   const sections = (name: string, port: number) => ({
-    DEFAULT: { worker_self_reference_url: `http://127.0.0.1:${port}`, node_staging_uri: `file://${path.join(shared, `staging-${name}`)}` },
-    database: { connection: `sqlite:///${path.join(shared, 'gaze.db')}` },
-    glance_store: { filesystem_store_datadir: path.join(shared, 'images') },
+    ...nodeSections(shared, name, port),
     // Decompressing, then storing and hashing, 256 MiB: an import that lasts long enough to be killed in.
     image_import_opts: { image_import_plugins: 'image_decompression' },
   });
