@@ -10,7 +10,7 @@ import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { taskPayload } from '../notify/payloads.ts';
 import { failAndRevert, failUnfinished, failUnstarted, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
-import type { CallerCredentials, EngineOptions } from './job.ts';
+import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import type { StagingArea } from './staging-area.ts';
 import type { CreateImage, TaskKind } from './task-kind.ts';
@@ -196,13 +196,13 @@ export class ImportRunner implements ImportEngine {
    */
   private pinnedElsewhere(task: TaskRow): boolean {
     if (task.type !== 'api_image_import') return false;
-    let stagedOn: unknown;
+    let stagedOn: string | undefined;
     try {
-      stagedOn = (JSON.parse(task.input ?? 'null') as { staged_on?: unknown } | null)?.staged_on;
+      stagedOn = parseImportInput(task.input).staged_on;
     } catch {
       return false; // its run fails it on the input, wherever it runs
     }
-    return typeof stagedOn === 'string' && stagedOn !== this.opts.selfUrl;
+    return stagedOn !== undefined && stagedOn !== this.opts.selfUrl;
   }
 
   /**
