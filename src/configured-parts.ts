@@ -275,7 +275,12 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
   // Policy and property protections first: a bad rules file stops start-up before anything is opened.
   const policy = refusedIfThrows(config, 'oslo_policy', 'policy_file', () =>
     Policy.fromFiles(
-      policyFiles({ configFiles: config.files, policyFile: config.get('oslo_policy', 'policy_file'), policyDirs: config.get('oslo_policy', 'policy_dirs') }),
+      policyFiles({
+        configFiles: config.files,
+        policyFile: config.get('oslo_policy', 'policy_file'),
+        policyDirs: config.get('oslo_policy', 'policy_dirs'),
+        warn: (message) => log.warn(message),
+      }),
       { enforceNewDefaults: config.get('oslo_policy', 'enforce_new_defaults'), enforceScope: config.get('oslo_policy', 'enforce_scope') },
     ),
   );

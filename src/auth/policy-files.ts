@@ -10,9 +10,15 @@ const DEFAULT_POLICY_FILE = 'policy.yaml';
  * `policy.d`), in name order, dot-files and subdirectories left out. Both are looked for beside the
  * configuration files (findBesideConfig). A missing default is no error, also when a file writes the
  * default name out (as generated glance-api.conf files do); a policy_file that names another file that
- * cannot be found is (Glance would quietly enforce its defaults instead).
+ * cannot be found leaves the default rules in force, as in Glance, but said aloud (`warn`), where
+ * oslo.policy says it only at debug level.
  */
-export function policyFiles(opts: { configFiles: readonly string[]; policyFile: string | null; policyDirs: readonly string[] }): string[] {
+export function policyFiles(opts: {
+  configFiles: readonly string[];
+  policyFile: string | null;
+  policyDirs: readonly string[];
+  warn: (message: string) => void;
+}): string[] {
   const find = (name: string) => findBesideConfig(opts.configFiles, name);
   const files: string[] = [];
   if (!opts.policyFile) {
@@ -24,7 +30,9 @@ export function policyFiles(opts: { configFiles: readonly string[]; policyFile: 
     const found = besideConfigOrAsGiven(opts.configFiles, opts.policyFile);
     if (existsSync(found)) files.push(path.resolve(found));
     else if (opts.policyFile !== DEFAULT_POLICY_FILE) {
-      throw new Error(`[oslo_policy] policy_file ${opts.policyFile} was not found beside the configuration files`);
+      opts.warn(
+        `[oslo_policy] policy_file ${opts.policyFile} was not found (${path.resolve(found)}): its rules are not in force, only the defaults and policy_dirs, as in Glance`,
+      );
     }
   }
   for (const name of opts.policyDirs) {

@@ -30,7 +30,8 @@ export function logOptions(config: Config): LogOptions {
 /** Where log lines go, as oslo.log decides it: a file when one is named, else stderr or stdout. */
 export function logDestination(opts: LogOptions): string | number {
   if (opts.logFile) return opts.logDir ? path.resolve(opts.logDir, opts.logFile) : opts.logFile;
-  if (opts.logDir) return path.join(opts.logDir, 'gaze.log');
+  // oslo.log names the file after the program: Glance's API writes <log_dir>/glance-api.log.
+  if (opts.logDir) return path.join(opts.logDir, 'glance-api.log');
   return opts.useStderr ? 2 : 1;
 }
 

@@ -10,6 +10,8 @@ import { Policy } from '../../src/auth/policy.ts';
 import { makeContext } from '../../src/auth/context.ts';
 import { loadConfig } from '../../src/config/index.ts';
 
+const noWarning = (message: string) => assert.fail(`unexpected warning: ${message}`);
+
 function withTree(body: (dir: string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'gaze-policy-files-'));
   try {
@@ -31,7 +33,7 @@ test('policy.yaml and policy.d beside the configuration files, in name order; do
     writeFileSync(path.join(etc, 'policy.d', '10-comments.yaml'), '# nothing but comments, as Debian ships it\n#"default": ""\n');
     writeFileSync(path.join(etc, 'policy.d', '.hidden.yaml'), '"publicize_image": "!"\n');
     writeFileSync(path.join(etc, 'policy.d', 'nested', 'x.yaml'), '"publicize_image": "!"\n');
-    const files = policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: null, policyDirs: ['policy.d'] });
+    const files = policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: null, policyDirs: ['policy.d'], warn: noWarning });
     assert.deepEqual(
       files.map((f) => path.relative(etc, f)),
       ['policy.yaml', 'policy.d/10-comments.yaml', 'policy.d/20-json.json'],
@@ -44,18 +46,28 @@ test('policy.yaml and policy.d beside the configuration files, in name order; do
     writeFileSync(path.join(etc, 'local.yaml'), '"add_image": "role:member"\n');
     mkdirSync(path.join(dir, 'rules'));
     writeFileSync(path.join(dir, 'rules', 'a.yaml'), '"publicize_image": "!"\n');
-    assert.deepEqual(policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'local.yaml', policyDirs: [path.join(dir, 'rules')] }), [
-      path.join(etc, 'local.yaml'),
-      path.join(dir, 'rules', 'a.yaml'),
-    ]);
-    assert.throws(
-      () => policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'missing.yaml', policyDirs: ['policy.d'] }),
-      /\[oslo_policy\] policy_file missing\.yaml was not found/,
+    assert.deepEqual(
+      policyFiles({ configFiles: [path.join(etc, 'glance-api.conf')], policyFile: 'local.yaml', policyDirs: [path.join(dir, 'rules')], warn: noWarning }),
+      [path.join(etc, 'local.yaml'), path.join(dir, 'rules', 'a.yaml')],
     );
+    // Not found: the default rules, as in Glance, said at start.
+    const warnings: string[] = [];
+    const read = policyFiles({
+      configFiles: [path.join(etc, 'glance-api.conf')],
+      policyFile: 'missing.yaml',
+      policyDirs: ['policy.d'],
+      warn: (m) => warnings.push(m),
+    });
+    assert.deepEqual(read, [path.join(etc, 'policy.d', '10-comments.yaml'), path.join(etc, 'policy.d', '20-json.json')], 'policy_dirs still apply');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^\[oslo_policy\] policy_file missing\.yaml was not found \(.*missing\.yaml\): its rules are not in force/);
     // The default name written out, as a generated glance-api.conf has it: missing is no error.
     const emptyEtc = path.join(dir, 'empty');
     mkdirSync(emptyEtc);
-    assert.deepEqual(policyFiles({ configFiles: [path.join(emptyEtc, 'glance-api.conf')], policyFile: 'policy.yaml', policyDirs: ['policy.d'] }), []);
+    assert.deepEqual(
+      policyFiles({ configFiles: [path.join(emptyEtc, 'glance-api.conf')], policyFile: 'policy.yaml', policyDirs: ['policy.d'], warn: noWarning }),
+      [],
+    );
   });
 });
 
@@ -71,7 +83,7 @@ test('policy_dirs set once per directory (a MultiStrOpt), in every file: each di
     const configFiles = [path.join(etc, 'glance-api.conf'), path.join(etc, 'override.conf')];
     const config = loadConfig(configFiles, {});
     assert.deepEqual(config.get('oslo_policy', 'policy_dirs'), ['policy.d', 'site.d', 'extra']);
-    const files = policyFiles({ configFiles, policyFile: null, policyDirs: config.get('oslo_policy', 'policy_dirs') });
+    const files = policyFiles({ configFiles, policyFile: null, policyDirs: config.get('oslo_policy', 'policy_dirs'), warn: noWarning });
     assert.deepEqual(
       files.map((f) => path.relative(etc, f)),
       ['policy.d/50.yaml', 'site.d/10.yaml', 'extra/10.yaml'],
@@ -86,10 +98,10 @@ test('policy_dirs set once per directory (a MultiStrOpt), in every file: each di
 
 test('the embedded defaults read no policy file, and a configuration without policy.yaml or policy.d none', () => {
   withTree((dir) => {
-    assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: ['policy.d'] }), []);
+    assert.deepEqual(policyFiles({ configFiles: [], policyFile: null, policyDirs: ['policy.d'], warn: noWarning }), []);
     writeFileSync(path.join(dir, 'gaze.conf'), '[DEFAULT]\n');
-    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: ['policy.d'] }), []);
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: null, policyDirs: ['policy.d'], warn: noWarning }), []);
     // Empty values (`policy_file =`) name no file: not the configuration's directory itself.
-    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: '', policyDirs: [''] }), []);
+    assert.deepEqual(policyFiles({ configFiles: [path.join(dir, 'gaze.conf')], policyFile: '', policyDirs: [''], warn: noWarning }), []);
   });
 });

@@ -98,7 +98,7 @@ test('log_file, log_dir, use_stderr and debug are read as oslo.log reads them', 
   assert.equal(logDestination({ debug: false, logFile: null, logDir: null, useStderr: true }), 2);
   assert.equal(logDestination({ debug: false, logFile: '/var/log/gaze/api.log', logDir: null, useStderr: true }), '/var/log/gaze/api.log');
   assert.equal(logDestination({ debug: false, logFile: 'api.log', logDir: '/var/log/gaze', useStderr: false }), '/var/log/gaze/api.log');
-  assert.equal(logDestination({ debug: false, logFile: null, logDir: '/var/log/gaze', useStderr: false }), '/var/log/gaze/gaze.log');
+  assert.equal(logDestination({ debug: false, logFile: null, logDir: '/var/log/gaze', useStderr: false }), '/var/log/gaze/glance-api.log');
   assert.equal(createLogger({ debug: true, logFile: null, logDir: null, useStderr: true }).level, 'debug');
   assert.equal(createLogger({ debug: false, logFile: null, logDir: null, useStderr: true }).level, 'info');
 });

@@ -132,11 +132,12 @@ test(
     const dir = mkdtempSync(path.join(tmpdir(), 'gaze-workers-refused-'));
     try {
       const conf = path.join(dir, 'gaze.conf');
-      writeFileSync(conf, `[DEFAULT]\nworkers = 2\nbind_port = 0\ndata_dir = ${dir}/data\n[oslo_policy]\npolicy_file = ${dir}/missing-policy.json\n`);
+      writeFileSync(path.join(dir, 'broken-policy.yaml'), '"add_image": [\n');
+      writeFileSync(conf, `[DEFAULT]\nworkers = 2\nbind_port = 0\ndata_dir = ${dir}/data\n[oslo_policy]\npolicy_file = ${dir}/broken-policy.yaml\n`);
       const started = Date.now();
       const { code, stderr, stdout } = await runGaze(['serve', '--config-file', conf], { cwd: dir });
       assert.equal(code, 2, stdout + stderr);
-      assert.match(stdout + stderr, /missing-policy\.json/);
+      assert.match(stdout + stderr, /broken-policy\.yaml/);
       assert.ok(Date.now() - started < 30_000, 'it stopped instead of starting workers for ever');
     } finally {
       rmSync(dir, { recursive: true, force: true });
