@@ -183,7 +183,22 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     section.startsWith('cors.') ||
     (authSection !== null && section === sectionKey(authSection));
   const warned = new Set<string>();
+  // A file none of whose sections Glance reads, nor looks like one misspelt, is another tool's, read
+  // because it sits in a --config-dir (glance-swift.conf, property-protections-*.conf, rootwrap's):
+  // oslo.config ignores what it does not know, and so is it here, said once.
+  const glanceLike = (section: string) =>
+    freeForm(section) ||
+    FOREIGN_SECTIONS.has(section) ||
+    !!DECLARED[section] ||
+    !!GLANCE_OPTION_NAMES[section] ||
+    READ_SECTIONS.has(section) ||
+    section.toUpperCase() === 'DEFAULT' ||
+    nearStoreSection(section, stores);
   for (const layer of layers) {
+    if (layer.file && layer.sections.size > 0 && ![...layer.sections.keys()].some(glanceLike)) {
+      warnings.push(`${layer.file} is ignored: none of its sections is one Glance reads (a file of another tool's beside the configuration)`);
+      continue;
+    }
     for (const [section, options] of layer.sections) {
       if (freeForm(section)) continue;
       if (FOREIGN_SECTIONS.has(section)) {

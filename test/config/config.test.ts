@@ -191,6 +191,25 @@ filesystem_store_datadir = $data_dir/images
   );
 });
 
+test("--config-dir of Glance's own /etc/glance: other tools' files there (glance-swift.conf, property protections) are ignored, warned; a misspelt section still stops", () => {
+  withDir((dir, write) => {
+    write('etc/glance-api.conf', '[DEFAULT]\nbind_port = 9393\n[glance_store]\nstores = file,swift\n');
+    const swift = write('etc/glance-swift.conf', '[ref1]\nuser = service:glance\nkey = secret\nauth_address = http://127.0.0.1:5000/v3\n');
+    const roles = write('etc/property-protections-roles.conf', '[^x_.*]\ncreate = admin,member\nread = admin,member\n');
+    const config = loadConfig(configFiles([{ kind: 'dir', path: path.join(dir, 'etc') }], {}), {});
+    assert.equal(config.get('DEFAULT', 'bind_port'), 9393);
+    for (const file of [swift, roles]) {
+      assert.ok(
+        config.warnings.includes(`${file} is ignored: none of its sections is one Glance reads (a file of another tool's beside the configuration)`),
+        config.warnings.join('\n'),
+      );
+    }
+    // A file whose only section is a near miss of [glance_store] is a mistake, not another tool's file.
+    write('etc/zz-store.conf', '[glance_stroe]\nfilesystem_store_datadir = /srv/images\n');
+    refused(() => loadConfig(configFiles([{ kind: 'dir', path: path.join(dir, 'etc') }], {}), {}), /unknown section \[glance_stroe\]/);
+  });
+});
+
 test("later files win; --config-dir reads every *.conf in sorted order; Glance's layout in OS_GLANCE_CONFIG_DIR", () => {
   withDir((dir, write) => {
     const a = write('a.conf', '[DEFAULT]\nbind_port = 1111\nworkers = 2\n');
