@@ -229,9 +229,9 @@ function refusedIfThrows<T>(config: Config, section: string, option: string, rea
   }
 }
 
-function authenticator(config: Config): Authenticator {
+function authenticator(config: Config, log: Logger): Authenticator {
   if (!pasteFlavor(config).keystone) return createNoAuthAuthenticator(config.get('DEFAULT', 'noauth_default_project_id'));
-  return createKeystoneAuthenticator(config);
+  return createKeystoneAuthenticator(config, { warn: (message) => log.warn(message) });
 }
 
 /** The node's image cache: on when image_cache_dir is set (the API); downloads use it with a caching flavor. */
@@ -329,7 +329,7 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     refuse: (section, option, reason) => config.refuse(section, option, reason),
   });
   const quotas = quotaSettings(config);
-  const auth = withPolicyAdmin(authenticator(config), policy);
+  const auth = withPolicyAdmin(authenticator(config, log), policy);
   const cache = cacheConfig(config);
   const customProperties = customImageProperties(config.files);
   return { policy, propertyProtections, stores, notifier, formatPolicy, plugins, auth, cache, scrubTimeSeconds, customProperties, quotas };

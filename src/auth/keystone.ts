@@ -20,6 +20,8 @@ export interface KeystoneAuthenticatorOptions {
   now?: () => number;
   /** Validated tokens kept in memory; the oldest is dropped beyond this. */
   maxCachedTokens?: number;
+  /** Told what start-up found odd but not fatal (a cafile that is not there). */
+  warn?: (message: string) => void;
 }
 
 /** What a validation yields that does not depend on the request; `accessRules` are checked per request. */
@@ -60,7 +62,7 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
   const timeoutMs = timerMs(Math.max(1, config.get('keystone_authtoken', 'http_connect_timeout')));
   const cacheTtlMs = config.get('keystone_authtoken', 'token_cache_time') * 1000;
   const maxCached = opts.maxCachedTokens ?? 10_000;
-  const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken');
+  const doFetch = opts.fetch ?? fetchWithTls(tlsOptionsOf(config, 'keystone_authtoken'), 'keystone_authtoken', opts.warn);
   const now = opts.now ?? Date.now;
   // Compared with Keystone's names exactly, as keystonemiddleware compares them.
   const serviceTokenRoles = new Set(config.get('keystone_authtoken', 'service_token_roles'));

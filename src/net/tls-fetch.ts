@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, type Config } from '../config/index.ts';
 
 /** keystoneauth's TLS options of a section ([keystone_authtoken], [oslo_limit]). */
@@ -32,12 +32,17 @@ export function readPemFile(file: string, where: string): Buffer {
  * whose connections verify the server with `cafile` (and only it, as keystoneauth's verify=cafile does),
  * show `certfile`, or skip the check. As keystoneauth, a keyfile without a certfile is not used.
  */
-export function fetchWithTls(tls: TlsOptions, section: string): typeof fetch {
+export function fetchWithTls(tls: TlsOptions, section: string, warn?: (message: string) => void): typeof fetch {
   if (!tls.cafile && !tls.certfile && !tls.insecure) return fetch;
   const read = (option: string, file: string | null) => (file ? readPemFile(file, `[${section}] ${option}`) : undefined);
   const cert = read('certfile', tls.certfile);
+  // A cafile that is not there (devstack names one whether or not TLS is on) is keystoneauth's problem
+  // only over https, where no certificate can then be verified: said, not refused, when `warn` is given.
+  const missingCa = warn && tls.cafile && !existsSync(tls.cafile);
+  if (missingCa)
+    warn(`[${section}] cafile ${tls.cafile} does not exist: https connections of ${section} will fail their certificate check; http ones do not use it`);
   const connect = {
-    ca: read('cafile', tls.cafile),
+    ca: missingCa ? [] : read('cafile', tls.cafile),
     cert,
     key: cert && (tls.keyfile ? read('keyfile', tls.keyfile) : cert),
     rejectUnauthorized: !tls.insecure,

@@ -56,7 +56,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function authenticator(tls: Record<string, string>, url = httpsUrl) {
+function authenticator(tls: Record<string, string>, url = httpsUrl, warn?: (message: string) => void) {
   const sections: RawSections = {
     keystone_authtoken: {
       auth_url: `${url}/v3`,
@@ -68,7 +68,7 @@ function authenticator(tls: Record<string, string>, url = httpsUrl) {
       ...tls,
     },
   };
-  return createKeystoneAuthenticator(loadConfig(undefined, {}, sections));
+  return createKeystoneAuthenticator(loadConfig(undefined, {}, sections), { warn });
 }
 
 test('[keystone_authtoken] cafile: tokens are validated over https with the CA named; without it, or with another CA, Keystone is unavailable (503)', async () => {
@@ -148,5 +148,20 @@ test('a TLS file that cannot be read stops start-up', () => {
   assert.throws(
     () => authenticator({ cafile: path.join(dir, 'absent.pem') }),
     (err: unknown) => err instanceof ConfigError && /cafile/.test(err.message),
+  );
+});
+
+test('a cafile that is not there (devstack names one whether or not TLS is on): said at start; over http tokens are validated, over https none can be', async () => {
+  const token = await keystone.token('demo', 'demo-secret', 'demo');
+  const absent = path.join(dir, 'ca-bundle.pem');
+  const warnings: string[] = [];
+  const overHttp = authenticator({ cafile: absent }, keystone.url, (m) => warnings.push(m));
+  assert.deepEqual(warnings, [
+    `[keystone_authtoken] cafile ${absent} does not exist: https connections of keystone_authtoken will fail their certificate check; http ones do not use it`,
+  ]);
+  assert.deepEqual([...(await overHttp.authenticate({ 'x-auth-token': token }, 'r')).roles].sort(), ['member', 'reader']);
+  await assert.rejects(
+    authenticator({ cafile: absent }, httpsUrl, () => {}).authenticate({ 'x-auth-token': token }, 'r'),
+    (err: unknown) => err instanceof GazeError && err.status === 503 && /^Keystone is unavailable: /.test(err.message),
   );
 });
