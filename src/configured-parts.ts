@@ -110,10 +110,23 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
     exchange: config.get('DEFAULT', 'control_exchange'),
     topics: config.get('oslo_messaging_notifications', 'topics'),
     envelope: name === 'messagingv2',
-    durable: rabbit.amqp_durable_queues,
+    // oslo.messaging: a quorum queue is durable, and so then is everything else.
+    durable: rabbit.amqp_durable_queues || rabbit.rabbit_quorum_queue,
+    queueArguments: rabbit.rabbit_quorum_queue ? quorumArguments(config) : {},
     maxQueued: 10_000,
     log: log.child({ component: 'notifications' }),
   });
+}
+
+/** oslo.messaging's arguments of a quorum queue: its type, and each of its limits that is set. */
+function quorumArguments(config: Config): Record<string, string | number> {
+  const limit = (option: 'rabbit_quorum_delivery_limit' | 'rabbit_quorum_max_memory_length' | 'rabbit_quorum_max_memory_bytes') =>
+    config.get('oslo_messaging_rabbit', option);
+  const args: Record<string, string | number> = { 'x-queue-type': 'quorum' };
+  if (limit('rabbit_quorum_delivery_limit')) args['x-delivery-limit'] = limit('rabbit_quorum_delivery_limit');
+  if (limit('rabbit_quorum_max_memory_length')) args['x-max-in-memory-length'] = limit('rabbit_quorum_max_memory_length');
+  if (limit('rabbit_quorum_max_memory_bytes')) args['x-max-in-memory-bytes'] = limit('rabbit_quorum_max_memory_bytes');
+  return args;
 }
 
 /**
@@ -122,7 +135,7 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
  * option of the section stops start-up, as it stops oslo.messaging's driver; one Gaze does not read is
  * ignored with a warning, as in a file.
  */
-const RABBIT_FLAGS = ['ssl', 'ssl_enforce_hostname_verification', 'amqp_durable_queues'] as const;
+const RABBIT_FLAGS = ['ssl', 'ssl_enforce_hostname_verification', 'amqp_durable_queues', 'rabbit_quorum_queue'] as const;
 const RABBIT_TEXTS = ['ssl_ca_file', 'ssl_cert_file', 'ssl_key_file', 'ssl_version'] as const;
 
 function rabbitOptions(config: Config, query: Record<string, string>, log: Logger) {
@@ -142,6 +155,7 @@ function rabbitOptions(config: Config, query: Record<string, string>, log: Logge
       ssl: flag('ssl'),
       ssl_enforce_hostname_verification: flag('ssl_enforce_hostname_verification'),
       amqp_durable_queues: flag('amqp_durable_queues'),
+      rabbit_quorum_queue: flag('rabbit_quorum_queue'),
       ssl_ca_file: text('ssl_ca_file'),
       ssl_cert_file: text('ssl_cert_file'),
       ssl_key_file: text('ssl_key_file'),

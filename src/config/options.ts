@@ -346,6 +346,12 @@ export const OPTIONS = {
   },
   oslo_messaging_rabbit: {
     amqp_durable_queues: { type: 'bool', default: false },
+    // Quorum queues (x-queue-type: quorum, durable, with the exchange), as kolla and openstack-ansible
+    // turn them on; the three limits are set on the queue when above 0.
+    rabbit_quorum_queue: { type: 'bool', default: false },
+    rabbit_quorum_delivery_limit: { type: 'int', default: 0, min: 0 },
+    rabbit_quorum_max_memory_length: { type: 'int', default: 0, min: 0 },
+    rabbit_quorum_max_memory_bytes: { type: 'int', default: 0, min: 0 },
     // TLS to the broker, as oslo.messaging reads it: the chain is checked (against ssl_ca_file, else the
     // system's CAs), the broker's name only with ssl_enforce_hostname_verification and a CA file.
     ssl: { type: 'bool', default: false, aliases: [['oslo_messaging_rabbit', 'rabbit_use_ssl']] },

@@ -21,6 +21,8 @@ export interface AmqpNotifierOptions {
   envelope: boolean;
   /** [oslo_messaging_rabbit] amqp_durable_queues: the exchange is durable, messages persistent. */
   durable: boolean;
+  /** Arguments the notification queues are declared with (a quorum queue's type and limits). */
+  queueArguments?: Record<string, string | number>;
   maxQueued: number;
   log: Logger;
 }
@@ -195,7 +197,7 @@ export class AmqpNotificationDriver implements NotificationDriver {
       /* reported below */
     });
     try {
-      await side.assertQueue(routingKey, { durable: this.opts.durable, autoDelete: false });
+      await side.assertQueue(routingKey, { durable: this.opts.durable, autoDelete: false, arguments: this.opts.queueArguments ?? {} });
       await side.bindQueue(routingKey, this.opts.exchange, routingKey);
     } catch (err) {
       this.opts.log.warn({ err, queue: routingKey }, 'the notification queue could not be declared; notifications are sent to the exchange all the same');

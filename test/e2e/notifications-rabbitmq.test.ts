@@ -242,3 +242,34 @@ test('a broker that is away: API calls answer at once, notifications wait in mem
     await durable.stop();
   }
 });
+
+test('[oslo_messaging_rabbit] rabbit_quorum_queue: the topic queue is a durable quorum queue with the limits set, as oslo.messaging declares it', async () => {
+  const topic = `quorum_${randomBytes(4).toString('hex')}`;
+  const gaze = await startGazeInProcess({
+    DEFAULT: { control_exchange: 'glance-quorum' },
+    oslo_messaging_notifications: { driver: 'messagingv2', transport_url: rabbit.url, topics: topic },
+    oslo_messaging_rabbit: { rabbit_quorum_queue: 'True', rabbit_quorum_delivery_limit: '5' },
+  });
+  try {
+    await client(gaze.url).createImage({ name: 'into a quorum queue' });
+  } finally {
+    await gaze.stop(); // sends what is queued before it closes
+  }
+  const amqp = await import('amqplib');
+  const connection = await amqp.connect(rabbit.url.replace(/^rabbit:/, 'amqp:'));
+  try {
+    // The same declaration is accepted (and finds what was sent waiting); any other is refused by the broker.
+    const same = await (
+      await connection.createChannel()
+    ).assertQueue(`${topic}.info`, {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 },
+    });
+    assert.ok(same.messageCount >= 1, `waiting: ${same.messageCount}`);
+    const other = await connection.createChannel();
+    other.on('error', () => {});
+    await assert.rejects(other.assertQueue(`${topic}.info`, { durable: true, arguments: { 'x-queue-type': 'classic' } }), /PRECONDITION_FAILED/);
+  } finally {
+    await connection.close().catch(() => {});
+  }
+});
