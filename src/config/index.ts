@@ -184,7 +184,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     (authSection !== null && section === sectionKey(authSection));
   const warned = new Set<string>();
   // A file none of whose sections Glance reads, nor looks like one misspelt, is another tool's, read
-  // because it sits in a --config-dir (glance-swift.conf, property-protections-*.conf, rootwrap's):
+  // because it sits in a --config-dir (glance-swift.conf, property-protections-*.conf):
   // oslo.config ignores what it does not know, and so is it here, said once.
   const glanceLike = (section: string) =>
     freeForm(section) ||
