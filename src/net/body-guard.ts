@@ -37,6 +37,10 @@ class GuardedBody extends Readable {
     super({ highWaterMark: 64 * 1024 });
     this.#source = source;
     this.#opts = opts;
+    // A failure reaches whoever reads the body (a pipeline started later still sees it): a body not
+    // read yet, while a quota check runs between the response and the read, must not turn it into an
+    // unhandled 'error' event, which ends the process.
+    this.on('error', () => {});
     source.pause();
     source.on('data', (chunk: Buffer | string) => this.#onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
     source.on('end', () => this.#onEnd());
