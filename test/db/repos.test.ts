@@ -6,7 +6,7 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Db } from '../../src/db/connection.ts';
 import { CompiledQuery, Migrator, sql } from 'kysely';
-import { syncSchema } from '../../src/db/connection.ts';
+import { openDatabase, syncSchema } from '../../src/db/connection.ts';
 import { migrationProvider } from '../../src/db/migrations/index.ts';
 import { imageToRow } from '../../src/db/repos/image-rows.ts';
 import { ImagesRepo, type ListQuery, type ListScope, type SortKey, type ColumnCondition } from '../../src/db/repos/images.ts';
@@ -108,6 +108,7 @@ const MIGRATIONS = [
   '0009_property_positions',
   '0010_property_slots',
   '0011_staged_bytes',
+  '0012_locations_by_image_and_status',
 ];
 
 forEachEngine((engine) => {
@@ -1495,4 +1496,20 @@ forEachEngine((engine) => {
       }
     });
   });
+});
+
+test("SQLite finds an image's active locations through the image's own index, not by scanning every active location", async () => {
+  const db = openDatabase('sqlite://');
+  try {
+    await syncSchema(db);
+    const plan = await sql<{
+      detail: string;
+    }>`explain query plan select id from image_locations l where l.image_id = ${'x'} and l.status = ${'active'} order by l.position`.execute(db.kysely);
+    assert.deepEqual(
+      plan.rows.map((row) => row.detail),
+      ['SEARCH l USING INDEX ix_image_locations_image_status (image_id=? AND status=?)'],
+    );
+  } finally {
+    await db.close();
+  }
 });

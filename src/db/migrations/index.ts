@@ -286,6 +286,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('images').addColumn('staged_bytes', 'bigint').execute();
     },
   },
+  '0012_locations_by_image_and_status': {
+    async up(db: Kysely<any>) {
+      // An image's active locations, in order, for every image a list returns: without it SQLite reads
+      // them through ix_image_locations_status, every active location of every image for each image,
+      // which made a list filtered by status (all its rows sorted before the limit) grow with the square
+      // of the images.
+      await db.schema.createIndex('ix_image_locations_image_status').on('image_locations').columns(['image_id', 'status', 'position']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
