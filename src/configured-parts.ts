@@ -118,14 +118,20 @@ function messagingDriver(config: Config, name: string, log: Logger): Notificatio
   });
 }
 
+/** The quorum queue limits of [oslo_messaging_rabbit], and the queue arguments oslo.messaging sets them as. */
+const QUORUM_LIMITS = [
+  ['rabbit_quorum_delivery_limit', 'x-delivery-limit'],
+  ['rabbit_quorum_max_memory_length', 'x-max-in-memory-length'],
+  ['rabbit_quorum_max_memory_bytes', 'x-max-in-memory-bytes'],
+] as const;
+
 /** oslo.messaging's arguments of a quorum queue: its type, and each of its limits that is set. */
 function quorumArguments(config: Config): Record<string, string | number> {
-  const limit = (option: 'rabbit_quorum_delivery_limit' | 'rabbit_quorum_max_memory_length' | 'rabbit_quorum_max_memory_bytes') =>
-    config.get('oslo_messaging_rabbit', option);
   const args: Record<string, string | number> = { 'x-queue-type': 'quorum' };
-  if (limit('rabbit_quorum_delivery_limit')) args['x-delivery-limit'] = limit('rabbit_quorum_delivery_limit');
-  if (limit('rabbit_quorum_max_memory_length')) args['x-max-in-memory-length'] = limit('rabbit_quorum_max_memory_length');
-  if (limit('rabbit_quorum_max_memory_bytes')) args['x-max-in-memory-bytes'] = limit('rabbit_quorum_max_memory_bytes');
+  for (const [option, argument] of QUORUM_LIMITS) {
+    const limit = config.get('oslo_messaging_rabbit', option);
+    if (limit) args[argument] = limit;
+  }
   return args;
 }
 
