@@ -348,7 +348,7 @@ export async function configuredParts(config: Config, log: Logger, metrics?: Met
     vmdkAllowedTypes: formatPolicy.vmdkAllowedTypes,
     refuse: (section, option, reason) => config.refuse(section, option, reason),
   });
-  const quotas = quotaSettings(config);
+  const quotas = quotaSettings(config, (message) => log.warn(message));
   const auth = withPolicyAdmin(authenticator(config, log), policy);
   const cache = cacheConfig(config);
   const customProperties = customImageProperties(config.files);

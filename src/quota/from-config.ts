@@ -5,6 +5,7 @@ import { ConfigLimits, LIMIT_NAMES, type LimitSource, type Limits } from './limi
 import { KeystoneLimits } from './keystone-limits.ts';
 import { QuotaService, parseStorageQuota } from './quotas.ts';
 import { fetchWithTls, tlsOptionsOf } from '../net/tls-fetch.ts';
+import { authPluginOptions, serviceLogin } from '../auth/service-login.ts';
 
 /** What the config asks of quotas, checked without touching a database or Keystone. */
 export interface QuotaSettings {
@@ -19,12 +20,19 @@ export function quotasFromConfig({ source, storageQuota }: QuotaSettings, usage:
 }
 
 /** Reads the quota options; a value that cannot be used stops start-up (and `gaze config check`). */
-export function quotaSettings(config: Config): QuotaSettings {
+export function quotaSettings(config: Config, warn: (message: string) => void = () => {}): QuotaSettings {
   let source: LimitSource | null = null;
   if (config.get('DEFAULT', 'use_keystone_limits')) {
     const opt = (name: StringOptionName<'oslo_limit'>) => config.get('oslo_limit', name) || null;
-    for (const name of ['auth_url', 'username', 'password'] as const) {
-      if (!opt(name)) config.refuse('oslo_limit', name, 'is required with use_keystone_limits');
+    const login = authPluginOptions(config, 'oslo_limit');
+    const authUrl = login('auth_url') ?? config.refuse('oslo_limit', 'auth_url', 'is required with use_keystone_limits');
+    const limitsLogin = serviceLogin(login, 'with use_keystone_limits');
+    // Keystone lists a project-scoped token only its own project's limits: as with oslo.limit, every
+    // other project then gets the registered defaults, its own limits unseen.
+    if (!limitsLogin.systemScoped) {
+      warn(
+        `${login.section} logs in with a project-scoped token (${limitsLogin.who}): Keystone shows it no other project's limits, so other projects get the registered defaults; a user with system_scope = all reads them all`,
+      );
     }
     if (!opt('endpoint_id') && !opt('endpoint_service_type')) {
       config.refuse(
@@ -34,15 +42,8 @@ export function quotaSettings(config: Config): QuotaSettings {
       );
     }
     source = new KeystoneLimits({
-      authUrl: opt('auth_url')!,
-      username: opt('username')!,
-      password: opt('password')!,
-      userDomainId: opt('user_domain_id'),
-      userDomainName: opt('user_domain_name'),
-      systemScope: opt('system_scope'),
-      projectName: opt('project_name'),
-      projectDomainId: opt('project_domain_id'),
-      projectDomainName: opt('project_domain_name'),
+      authUrl,
+      login: limitsLogin,
       endpointId: opt('endpoint_id'),
       endpointServiceType: opt('endpoint_service_type'),
       endpointRegionName: opt('endpoint_region_name'),

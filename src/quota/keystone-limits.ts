@@ -1,4 +1,5 @@
-import { keystoneBase, passwordAuthBody } from '../auth/keystone-password.ts';
+import { keystoneBase } from '../auth/keystone-password.ts';
+import type { ServiceLogin } from '../auth/service-login.ts';
 import type { LimitName, Limits, LimitSource } from './limits.ts';
 import { LIMIT_NAMES } from './limits.ts';
 
@@ -8,15 +9,8 @@ import { LIMIT_NAMES } from './limits.ts';
 
 export interface KeystoneLimitsOptions {
   authUrl: string;
-  username: string;
-  password: string;
-  userDomainId: string | null;
-  userDomainName: string | null;
-  /** `all` for a system-scoped token (what reading other projects' limits needs); else project scope. */
-  systemScope: string | null;
-  projectName: string | null;
-  projectDomainId: string | null;
-  projectDomainName: string | null;
+  /** Who logs in (keystoneauth's plugin of [oslo_limit]); reading other projects' limits needs a system-scoped token or an admin. */
+  login: ServiceLogin;
   endpointId: string | null;
   endpointServiceType: string | null;
   endpointRegionName: string | null;
@@ -98,19 +92,12 @@ export class KeystoneLimits implements LimitSource {
 
   private async authToken(): Promise<string> {
     if (this.token && this.token.expiresAt - Date.now() > TOKEN_MARGIN_MS) return this.token.value;
-    const o = this.opts;
-    const body = passwordAuthBody({
-      username: o.username,
-      password: o.password,
-      userDomainId: o.userDomainId,
-      userDomainName: o.userDomainName,
-      scope: o.systemScope ? 'system' : { projectName: o.projectName ?? '', projectDomainId: o.projectDomainId, projectDomainName: o.projectDomainName },
-    });
+    const { body, who } = this.opts.login;
     const res = await this.call('/v3/auth/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
     const token = res.headers.get('x-subject-token');
     if (res.status !== 201 || !token) {
       await res.body?.cancel();
-      throw new LimitsUnavailable(`authentication to Keystone as ${o.username} for unified limits failed with HTTP ${res.status}`);
+      throw new LimitsUnavailable(`authentication to Keystone as ${who} for unified limits failed with HTTP ${res.status}`);
     }
     const expires = Date.parse(((await res.json()) as { token?: { expires_at?: string } }).token?.expires_at ?? '');
     this.token = { value: token, expiresAt: Number.isFinite(expires) ? expires : Date.now() + 3_600_000 };

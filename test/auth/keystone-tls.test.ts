@@ -12,6 +12,7 @@ import { GazeError } from '../../src/domain/errors.ts';
 import { createKeystoneAuthenticator } from '../../src/auth/keystone.ts';
 import { KeystoneLimits, LimitsUnavailable } from '../../src/quota/keystone-limits.ts';
 import { fetchWithTls } from '../../src/net/tls-fetch.ts';
+import { passwordAuthBody } from '../../src/auth/keystone-password.ts';
 import { freePort, startKeystone, type RunningKeystone } from '../helpers/keystone.ts';
 import { startHaproxyWith, type RunningHaproxy } from '../helpers/haproxy.ts';
 import { selfSignedCertificate } from '../helpers/tls.ts';
@@ -108,14 +109,11 @@ test('[oslo_limit] cafile: unified limits are read over https with the CA named'
   const limits = (cafile: string) =>
     new KeystoneLimits({
       authUrl: httpsUrl,
-      username: 'admin',
-      password: 'admin-secret',
-      userDomainId: 'default',
-      userDomainName: null,
-      systemScope: 'all',
-      projectName: null,
-      projectDomainId: null,
-      projectDomainName: null,
+      login: {
+        body: passwordAuthBody({ username: 'admin', password: 'admin-secret', userDomainId: 'default', scope: 'system' }),
+        who: "'admin'",
+        systemScoped: true,
+      },
       endpointId: null,
       endpointServiceType: 'image',
       endpointRegionName: 'RegionOne',

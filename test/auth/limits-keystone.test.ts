@@ -2,6 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKeystone, keystoneAuthSections, type RunningKeystone } from '../helpers/keystone.ts';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { quotaSettings } from '../../src/quota/from-config.ts';
 
 // Unified limits read from a real Keystone (use_keystone_limits): registered defaults, a project
 // override, usage in /v2/info/usage, and the 413 of a project over its limit.
@@ -96,6 +98,57 @@ test('a project limit in Keystone overrides the registered default; the next ima
   // alt has no override: the registered default of 3 applies.
   for (let i = 0; i < 3; i++) assert.equal((await createImage(altToken)).status, 201);
   assert.equal((await createImage(altToken)).status, 413);
+});
+
+test('[oslo_limit] auth_type v3applicationcredential: the limits are read with an application credential, by id or by name with its user', async () => {
+  const { token, userId } = await keystone.login('admin', 'admin-secret', 'admin');
+  const { application_credential: credential } = await keystoneCall(token, 'POST', `/v3/users/${userId}/application_credentials`, {
+    application_credential: { name: 'gaze-limits' },
+  });
+  const { projects } = await keystoneCall(await systemAdminToken(keystone.url), 'GET', '/v3/projects?name=demo');
+  const endpoint = { endpoint_service_type: 'image', endpoint_region_name: 'RegionOne', endpoint_interface: 'public' };
+  const warnings: string[] = [];
+  const limitsWith = (login: Record<string, string>, projectId = projects[0].id) => {
+    const config = loadConfig([], {}, { DEFAULT: { use_keystone_limits: 'true' }, oslo_limit: { auth_url: keystone.url, ...endpoint, ...login } });
+    return quotaSettings(config, (message) => warnings.push(message)).source!.limitsFor(projectId);
+  };
+  // An application credential's token is its project's (admin here): Keystone lists that token no
+  // other project's limits, so demo's own limit (1 image) is unseen and the registered defaults apply,
+  // as with oslo.limit; start-up says so.
+  const expected = { image_size_total: 100, image_stage_total: 100, image_count_total: 3, image_count_uploading: 2 };
+  const secret = credential.secret as string;
+  const byId = { auth_type: 'v3applicationcredential', application_credential_id: credential.id, application_credential_secret: secret };
+  assert.deepEqual(await limitsWith(byId), expected);
+  const byName = { auth_type: 'v3applicationcredential', application_credential_name: 'gaze-limits', username: 'admin', user_domain_id: 'default' };
+  assert.deepEqual(await limitsWith({ ...byName, application_credential_secret: secret }), expected);
+  assert.deepEqual(warnings, [
+    `[oslo_limit] logs in with a project-scoped token (application credential ${credential.id}): Keystone shows it no other project's limits, so other projects get the registered defaults; a user with system_scope = all reads them all`,
+    "[oslo_limit] logs in with a project-scoped token (application credential 'gaze-limits'): Keystone shows it no other project's limits, so other projects get the registered defaults; a user with system_scope = all reads them all",
+  ]);
+  // Its own project's limits it reads.
+  const systemAdmin = await systemAdminToken(keystone.url);
+  const adminProject = (await keystoneCall(systemAdmin, 'GET', '/v3/projects?name=admin')).projects[0].id;
+  const serviceId = (await keystoneCall(systemAdmin, 'GET', '/v3/services?type=image')).services[0].id;
+  await keystoneCall(systemAdmin, 'POST', '/v3/limits', {
+    limits: [{ service_id: serviceId, region_id: 'RegionOne', project_id: adminProject, resource_name: 'image_size_total', resource_limit: 50 }],
+  });
+  assert.deepEqual(await limitsWith(byId, adminProject), { ...expected, image_size_total: 50 });
+  // Keystone refuses a wrong secret: the limits cannot be read, and the message names the credential.
+  await assert.rejects(limitsWith({ ...byId, application_credential_secret: 'wrong' }), (err: Error) => {
+    assert.match(err.message, new RegExp(`^authentication to Keystone as application credential ${credential.id} for unified limits failed with HTTP 401$`));
+    return true;
+  });
+  // Without its secret (or without a user for a name) the start stops, naming the option.
+  const refusedWith = (message: string) => (err: unknown) => err instanceof ConfigError && err.message === message;
+  assert.throws(() => limitsWith(byName), refusedWith('[oslo_limit] application_credential_secret is required with auth_type v3applicationcredential'));
+  assert.throws(
+    () => limitsWith({ auth_type: 'v3applicationcredential', application_credential_name: 'gaze-limits', application_credential_secret: secret }),
+    refusedWith('[oslo_limit] user_id or username is required with application_credential_name'),
+  );
+  assert.throws(
+    () => limitsWith({ username: 'admin', password: 'admin-secret' }),
+    refusedWith('[oslo_limit] project_name or project_id is required with use_keystone_limits'),
+  );
 });
 
 test('/v2/info/usage shows the limits Keystone holds and the project usage', async () => {

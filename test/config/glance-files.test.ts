@@ -319,7 +319,7 @@ test('a rules file or a quota value that cannot be used stops both commands with
     ],
     ['use_keystone_limits = true\n', /\[oslo_limit\] auth_url: is required with use_keystone_limits$/],
     [
-      'use_keystone_limits = true\n[oslo_limit]\nauth_url = http://127.0.0.1:9/v3\nusername = u\npassword = p\n',
+      'use_keystone_limits = true\n[oslo_limit]\nauth_url = http://127.0.0.1:9/v3\nusername = u\npassword = p\nsystem_scope = all\n',
       /\[oslo_limit\] endpoint_id: is required with use_keystone_limits, unless endpoint_service_type/,
     ],
   ];
