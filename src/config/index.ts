@@ -43,6 +43,16 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
     : { file: raw.file, line: raw.line || undefined, section, option };
 }
 
+/** Where a value was set, as `gaze config show` says it: file:line, the environment's variable, or overrides. */
+function fromText(raw: RawValue): string {
+  return raw.file === 'overrides' ? 'overrides' : raw.line ? `${raw.file}:${raw.line}` : raw.file;
+}
+
+/** A store section's option that holds a credential: Gaze's secret ones, and Glance's other stores' users, keys and passwords. */
+function storeOptionIsSecret(option: string): boolean {
+  return (DECLARED.glance_store?.[option]?.secret ?? false) || /(password|secret|key|user|user_name|username)$/.test(option);
+}
+
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
 
@@ -163,25 +173,22 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         if (err instanceof ConfigError) throw err;
         throw new ConfigError((err as Error).message, place);
       }
-      values.set(`${section}.${option}`, {
-        value,
-        place,
-        from: found.raw.file === 'overrides' ? 'overrides' : found.raw.line ? `${found.raw.file}:${found.raw.line}` : found.raw.file,
-      });
+      values.set(`${section}.${option}`, { value, place, from: fromText(found.raw) });
     }
   }
 
   // Sections and options nothing reads: an unknown section stops the service (a misspelt section
   // would silently lose every option in it); an unknown option only warns, once.
   const stores = new Set((values.get('DEFAULT.enabled_backends')!.value as string[]).map((e) => sectionKey((e.split(':')[0] ?? '').trim())));
-  // keystonemiddleware reads its auth plugin's options from the section auth_section names.
-  const authSection = values.get('keystone_authtoken.auth_section')!.value as string | null;
+  // keystoneauth reads a login's plugin options from the section its auth_section names.
+  const authSections = new Set(
+    (['keystone_authtoken', 'oslo_limit'] as const).flatMap((owner) => {
+      const named = values.get(`${owner}.auth_section`)!.value as string | null;
+      return named ? [sectionKey(named)] : [];
+    }),
+  );
   const freeForm = (section: string) =>
-    stores.has(section) ||
-    section.startsWith('os_glance_') ||
-    PASTE_SECTION.test(section) ||
-    section.startsWith('cors.') ||
-    (authSection !== null && section === sectionKey(authSection));
+    stores.has(section) || section.startsWith('os_glance_') || PASTE_SECTION.test(section) || section.startsWith('cors.') || authSections.has(section);
   const warned = new Set<string>();
   // A file none of whose sections Glance reads, nor looks like one misspelt, is another tool's, read
   // because it sits in a --config-dir (glance-swift.conf, property-protections-*.conf):
@@ -265,7 +272,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   }
 
   const dataDir = path.resolve(values.get('DEFAULT.data_dir')!.value as string);
-  return {
+  const config: Config = {
     get<S extends SectionName, O extends OptionName<S>>(section: S, option: O): OptionValue<S, O> {
       const entry = values.get(`${section}.${option}`);
       if (!entry) throw new Error(`option [${section}] ${option} is not declared`);
@@ -289,14 +296,23 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     refuse(section: string, option: string, reason: string): never {
       throw new ConfigError(reason, values.get(`${section}.${option}`)?.place ?? { section, option });
     },
-    entries: () =>
-      [...values].map(([key, { value, from }]) => {
+    entries: () => [
+      ...[...values].map(([key, { value, from }]) => {
         const dot = key.indexOf('.');
         const section = key.slice(0, dot);
         const option = key.slice(dot + 1);
         return { section, option, value, from, secret: DECLARED[section]?.[option]?.secret === true };
       }),
+      // Each store's own section, as set (its defaults are the store driver's).
+      ...[...stores].flatMap((section) => {
+        const text = config.section(section);
+        const from = new Map<string, string>();
+        for (const layer of layers) for (const [option, raw] of layer.sections.get(section) ?? []) from.set(option, fromText(raw));
+        return Object.entries(text).map(([option, value]) => ({ section, option, value, from: from.get(option)!, secret: storeOptionIsSecret(option) }));
+      }),
+    ],
   };
+  return config;
 }
 
 /** An optional boolean option of a section without a fixed schema (a store's), read as oslo.config does. */

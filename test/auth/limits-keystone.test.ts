@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKeystone, keystoneAuthSections, type RunningKeystone } from '../helpers/keystone.ts';
 import { startGazeInProcess, type RunningGaze } from '../helpers/gaze.ts';
-import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { ConfigError, loadConfig, type RawSections } from '../../src/config/index.ts';
 import { quotaSettings } from '../../src/quota/from-config.ts';
 
 // Unified limits read from a real Keystone (use_keystone_limits): registered defaults, a project
@@ -108,8 +108,8 @@ test('[oslo_limit] auth_type v3applicationcredential: the limits are read with a
   const { projects } = await keystoneCall(await systemAdminToken(keystone.url), 'GET', '/v3/projects?name=demo');
   const endpoint = { endpoint_service_type: 'image', endpoint_region_name: 'RegionOne', endpoint_interface: 'public' };
   const warnings: string[] = [];
-  const limitsWith = (login: Record<string, string>, projectId = projects[0].id) => {
-    const config = loadConfig([], {}, { DEFAULT: { use_keystone_limits: 'true' }, oslo_limit: { auth_url: keystone.url, ...endpoint, ...login } });
+  const limitsWith = (login: Record<string, string>, projectId = projects[0].id, more: RawSections = {}) => {
+    const config = loadConfig([], {}, { DEFAULT: { use_keystone_limits: 'true' }, oslo_limit: { auth_url: keystone.url, ...endpoint, ...login }, ...more });
     return quotaSettings(config, (message) => warnings.push(message)).source!.limitsFor(projectId);
   };
   // An application credential's token is its project's (admin here): Keystone lists that token no
@@ -121,6 +121,12 @@ test('[oslo_limit] auth_type v3applicationcredential: the limits are read with a
   assert.deepEqual(await limitsWith(byId), expected);
   const byName = { auth_type: 'v3applicationcredential', application_credential_name: 'gaze-limits', username: 'admin', user_domain_id: 'default' };
   assert.deepEqual(await limitsWith({ ...byName, application_credential_secret: secret }), expected);
+  // The plugin's options may live in the section auth_section names, as keystoneauth reads them.
+  assert.deepEqual(
+    await limitsWith({ auth_url: '', auth_section: 'limits_login' }, projects[0].id, { limits_login: { auth_url: keystone.url, ...byId } }),
+    expected,
+  );
+  warnings.pop();
   assert.deepEqual(warnings, [
     `[oslo_limit] logs in with a project-scoped token (application credential ${credential.id}): Keystone shows it no other project's limits, so other projects get the registered defaults; a user with system_scope = all reads them all`,
     "[oslo_limit] logs in with a project-scoped token (application credential 'gaze-limits'): Keystone shows it no other project's limits, so other projects get the registered defaults; a user with system_scope = all reads them all",

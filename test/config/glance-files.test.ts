@@ -368,12 +368,27 @@ test('gaze config show prints set credentials, and URLs that may hold them, as *
       'swift_store_user = project:glance',
       'swift_store_key = swift-pw',
       's3_store_secret_key = s3-pw',
+      '[DEFAULT]',
+      'enabled_backends = fast:file, cloud:s3',
+      '[fast]',
+      'filesystem_store_datadir = /srv/fast',
+      '[cloud]',
+      's3_store_host = http://127.0.0.1:8080',
+      's3_store_access_key = cloud-access',
+      's3_store_secret_key = cloud-pw',
       '',
     ].join('\n'),
   );
   const shown = await runGaze(['config', 'show', '--config-file', conf], { cwd: dir });
   assert.equal(shown.code, 0, shown.stderr);
-  for (const secret of ['rabbit-pw', 'db-pw', 'keystone-pw', 'swift-pw', 's3-pw', 'project:glance']) assert.ok(!shown.stdout.includes(secret), secret);
+  for (const secret of ['rabbit-pw', 'db-pw', 'keystone-pw', 'swift-pw', 's3-pw', 'project:glance', 'cloud-access', 'cloud-pw'])
+    assert.ok(!shown.stdout.includes(secret), secret);
+  // Each store's own section is shown as set, with where, its credentials hidden.
+  assert.match(shown.stdout, /^\[fast\]\nfilesystem_store_datadir = \/srv\/fast +# .*glance-api\.conf:15$/m);
+  assert.match(
+    shown.stdout,
+    /^\[cloud\]\ns3_store_host = http:\/\/127\.0\.0\.1:8080 +# .*glance-api\.conf:17\ns3_store_access_key = \*\*\*\* +# .*:18\ns3_store_secret_key = \*\*\*\* +# .*:19$/m,
+  );
   for (const option of ['transport_url', 'connection', 'password', 'swift_store_user', 'swift_store_key', 's3_store_secret_key']) {
     assert.match(shown.stdout, new RegExp(`^${option} = \\*\\*\\*\\* +# .*glance-api\\.conf:\\d+$`, 'm'), option);
   }
