@@ -111,7 +111,8 @@ export const OPTIONS = {
     // on every client connection after this many idle seconds.
     backlog: { type: 'int', default: 4096, min: 1 },
     tcp_keepidle: { type: 'int', default: 600, min: 1 },
-    // Gaze: and an upload slower than this many bytes per second over such a window is cut off too.
+    // Gaze: and an upload slower than this many bytes per second over such a window is cut off too; the
+    // service's own downloads as well, over each read_timeout of waiting ([import_filtering_opts]).
     upload_min_rate: { type: 'int', default: 1024 },
     // oslo.log: the level, and where lines go (a file, else stdout, or stderr with use_stderr).
     debug: { type: 'bool', default: false },

@@ -7,6 +7,8 @@ export interface BodyGuardOptions {
   expectedLength: number | null;
   /** Longest wait for the next bytes while the reader wants them (0: none). */
   readTimeoutMs: number;
+  /** Over each readTimeoutMs spent waiting for the source, at least this many bytes per second (0 or absent: no minimum). */
+  minBytesPerSecond?: number;
   signal?: AbortSignal;
   url?: string;
   /** Called once when the guarded stream closes, however it ends. */
@@ -15,9 +17,10 @@ export interface BodyGuardOptions {
 
 /**
  * Wraps a response body: fails with TOO_LARGE as soon as more than maxBytes arrived, READ_TIMEOUT
- * when no byte arrives for readTimeoutMs while the reader is waiting (time spent paused by a slow
- * reader does not count), CLOSED_EARLY when the body ends before Content-Length, ABORTED on the
- * signal. Destroying the guard destroys the source.
+ * when no byte arrives for readTimeoutMs while the reader is waiting, TOO_SLOW when fewer than
+ * minBytesPerSecond arrive on average over readTimeoutMs of waiting (a trickle would otherwise hold
+ * an import for ever; time spent paused by a slow reader counts for neither), CLOSED_EARLY when the
+ * body ends before Content-Length, ABORTED on the signal. Destroying the guard destroys the source.
  */
 export function guardBody(source: Readable, opts: BodyGuardOptions): Readable {
   return new GuardedBody(source, opts);
@@ -28,6 +31,10 @@ class GuardedBody extends Readable {
   readonly #opts: BodyGuardOptions;
   #received = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The rate's window: time spent waiting for the source (since when, now), and what arrived meanwhile. */
+  #waitingSince: number | null = null;
+  #waitedMs = 0;
+  #windowBytes = 0;
   #sourceDone = false;
   readonly #onAbort = (): void => {
     this.destroy(abortedError(this.#opts.url));
@@ -68,6 +75,7 @@ class GuardedBody extends Readable {
   #arm(): void {
     const ms = this.#opts.readTimeoutMs;
     if (ms <= 0 || this.#sourceDone) return;
+    this.#waitingSince ??= Date.now();
     if (this.#timer) this.#timer.refresh();
     else {
       this.#timer = setTimeout(() => {
@@ -80,6 +88,26 @@ class GuardedBody extends Readable {
   #disarm(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#waitingSince !== null) this.#waitedMs += Date.now() - this.#waitingSince;
+    this.#waitingSince = null;
+  }
+
+  /** Counts bytes into the rate's window; at its end, fails the body when they were too few. */
+  #tooSlow(bytes: number): boolean {
+    const rate = this.#opts.minBytesPerSecond ?? 0;
+    const window = this.#opts.readTimeoutMs;
+    if (rate <= 0 || window <= 0) return false;
+    this.#windowBytes += bytes;
+    if (this.#waitedMs < window) return false;
+    const seconds = this.#waitedMs / 1000;
+    if (this.#windowBytes < rate * seconds) {
+      const message = `fewer than ${rate} bytes per second arrived over ${+seconds.toFixed(1)} seconds (${this.#windowBytes} bytes, ${this.#received} in all)`;
+      this.destroy(new DownloadError('TOO_SLOW', message, this.#extra()));
+      return true;
+    }
+    this.#waitedMs = 0;
+    this.#windowBytes = 0;
+    return false;
   }
 
   override _read(): void {
@@ -97,6 +125,7 @@ class GuardedBody extends Readable {
       this.destroy(new DownloadError('TOO_LARGE', `download exceeds the limit of ${max} bytes`, this.#extra()));
       return;
     }
+    if (this.#tooSlow(chunk.length)) return;
     if (this.push(chunk)) this.#arm();
     else this.#source.pause();
   }

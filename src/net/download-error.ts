@@ -7,6 +7,8 @@ export type DownloadErrorCode =
   | 'HTTP_STATUS'
   | 'CONNECT_TIMEOUT'
   | 'READ_TIMEOUT'
+  /** The body arrives more slowly than the minimum rate. */
+  | 'TOO_SLOW'
   | 'TOO_LARGE'
   | 'CLOSED_EARLY'
   | 'DNS'

@@ -32,6 +32,8 @@ export interface SafeDownloadOptions {
   connectTimeoutMs: number;
   /** Longest wait for the response headers, and longest idle time between body bytes (0: none). */
   readTimeoutMs: number;
+  /** The body's minimum rate over each readTimeoutMs of waiting for it (0 or absent: none). */
+  minBytesPerSecond?: number;
   maxRedirects: number;
   /** Refuse bodies larger than this, whatever Content-Length says. */
   maxBytes?: number;
@@ -69,12 +71,17 @@ export interface DownloadResult {
 }
 
 /** The limits of [import_filtering_opts] (seconds there, milliseconds here). */
-export function downloadOptionsFromConfig(config: Config): Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'maxRedirects'> {
+export function downloadOptionsFromConfig(
+  config: Config,
+): Pick<SafeDownloadOptions, 'filter' | 'connectTimeoutMs' | 'readTimeoutMs' | 'minBytesPerSecond' | 'maxRedirects'> {
   const s = 'import_filtering_opts';
   return {
     filter: uriFilterFromConfig(config),
     connectTimeoutMs: timerMs(config.get(s, 'connect_timeout')),
     readTimeoutMs: timerMs(config.get(s, 'read_timeout')),
+    // The uploads' minimum rate holds for the service's own downloads too: a source that trickles
+    // would hold an import (and its slot) for ever.
+    minBytesPerSecond: config.get('DEFAULT', 'upload_min_rate'),
     maxRedirects: config.get(s, 'max_redirects'),
   };
 }
@@ -302,6 +309,7 @@ export async function safeDownload(url: string, opts: SafeDownloadOptions): Prom
     maxBytes: opts.maxBytes,
     expectedLength: contentLength,
     readTimeoutMs: opts.readTimeoutMs,
+    minBytesPerSecond: opts.minBytesPerSecond,
     signal: opts.signal,
     url: finalUrl.href,
   });

@@ -203,6 +203,9 @@ test('the limits come from [import_filtering_opts]', () => {
   assert.equal(o.maxRedirects, 3);
   assert.deepEqual(o.filter.allowedPorts, [8080]);
   assert.deepEqual(downloadOptionsFromConfig(loadConfig(undefined, {})).filter.allowedPorts, [80, 443]);
+  // The uploads' minimum rate, for the service's own downloads too.
+  assert.equal(downloadOptionsFromConfig(loadConfig(undefined, {})).minBytesPerSecond, 1024);
+  assert.equal(downloadOptionsFromConfig(loadConfig(undefined, {}, { DEFAULT: { upload_min_rate: '0' } })).minBytesPerSecond, 0);
 });
 
 test('other schemes are refused before any connection', async (t) => {
@@ -580,6 +583,51 @@ test('the body stops with READ_TIMEOUT when the server stalls, but a slow reader
   const chunks: Buffer[] = [];
   let pauses = 0;
   for await (const chunk of slow.body) {
+    chunks.push(chunk as Buffer);
+    if (pauses < 2) {
+      pauses++;
+      await sleep(TIMEOUT * 2);
+    }
+  }
+  assert.ok(Buffer.concat(chunks).equals(big));
+});
+
+test('a body that trickles below minBytesPerSecond over a read timeout of waiting is TOO_SLOW; a steady source and a slow reader are not', async (t) => {
+  const big = randomBytes(4 * 1024 * 1024);
+  const server = await httpServer(t, (req, res) => {
+    // 10 bytes (trickle) or 100 bytes (steady) every 30 ms: about 330 or 3,300 bytes per second.
+    const step = req.url === '/trickle' ? 10 : req.url === '/steady' ? 100 : 0;
+    if (step === 0) {
+      res.writeHead(200, { 'content-length': big.length });
+      res.end(big);
+      return;
+    }
+    res.writeHead(200, { 'content-length': 3000 });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(Buffer.alloc(step));
+      sent += step;
+      if (sent >= 3000) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 30);
+    res.on('close', () => clearInterval(timer));
+  });
+  const limits = { readTimeoutMs: TIMEOUT, minBytesPerSecond: 1000 };
+  const trickle = await safeDownload(server.url('/trickle'), options([server.port], limits));
+  const { received } = await bodyFails(trickle.body, 'TOO_SLOW', /^fewer than 1000 bytes per second arrived over 0\.3 seconds \(\d+ bytes, \d+ in all\)$/);
+  assert.ok(received > 0 && received < 300, `received ${received}`);
+  await until(() => server.closed() === 1, 'the socket to be released');
+
+  const steady = await safeDownload(server.url('/steady'), options([server.port], limits));
+  assert.equal((await readAll(steady.body)).length, 3000);
+
+  // The reader pauses longer than a window twice: its own slowness, not the source's.
+  const slowReader = await safeDownload(server.url('/big'), options([server.port], limits));
+  const chunks: Buffer[] = [];
+  let pauses = 0;
+  for await (const chunk of slowReader.body) {
     chunks.push(chunk as Buffer);
     if (pauses < 2) {
       pauses++;
