@@ -39,7 +39,12 @@ interface Expiring<T> {
 // A service token this close to expiry is replaced before use, so it cannot expire in flight.
 const SERVICE_TOKEN_MARGIN_MS = 60_000;
 
-class KeystoneUnavailable extends Error {}
+class KeystoneUnavailable extends Error {
+  override name = 'KeystoneUnavailable';
+}
+
+/** What a caller is told when its token cannot be validated now (the cause is logged). */
+export const KEYSTONE_UNAVAILABLE = 'Keystone is unavailable: the token cannot be validated now; try again later.';
 
 /** A [keystone_authtoken] option's text, null when unset or empty. */
 function authtokenOption(config: Config, name: StringOptionName<'keystone_authtoken'>): string | null {
@@ -216,7 +221,8 @@ export function createKeystoneAuthenticator(config: Config, opts: KeystoneAuthen
         if (accessRules && !accessRulesAllow(accessRules, { serviceType, catalog: info.serviceCatalog, request, fromService })) throw unauthorized();
         return makeContext({ ...info, serviceRoles, requestId, scope: info.scope && { ...info.scope, service } });
       } catch (err) {
-        if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', `Keystone is unavailable: ${err.message}`);
+        // Why is the operator's (the log's): Keystone's address and the service user are not the caller's to see.
+        if (err instanceof KeystoneUnavailable) throw gazeError('SERVICE_UNAVAILABLE', KEYSTONE_UNAVAILABLE).withCause(err);
         // Glance's allow_anonymous_access: no valid token reads as nobody (no project, no roles), read-only.
         if (allowAnonymous && err instanceof GazeError && err.code === 'UNAUTHORIZED') return makeContext({ requestId, readOnly: true });
         throw err;

@@ -183,7 +183,8 @@ const table = {
       'The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota threshold was breached.' +
       `\n\nThe response body:\nProject ${projectId} is over a limit for [${over.join(', ')}]`,
   },
-  LIMITS_UNAVAILABLE: { status: 503, message: (why: string) => `Unified limits cannot be read: ${why}` },
+  // Why (Keystone's address, the service user) is logged, not told.
+  LIMITS_UNAVAILABLE: { status: 503, message: () => 'Unified limits cannot be read now; try again later.' },
   STORE_ADD_DISABLED: { status: 410, message: () => 'Error in store configuration. Adding images to store is disabled.' },
   STORAGE_FULL: { status: 413, message: (detail: string) => `Image storage media is full: ${detail}` },
   STORAGE_PERMISSION: { status: 503, message: (detail: string) => `Insufficient permissions on image storage media: ${detail}` },

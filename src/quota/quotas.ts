@@ -228,7 +228,7 @@ export class QuotaService {
     try {
       return await this.source!.limitsFor(projectId);
     } catch (err) {
-      if (err instanceof LimitsUnavailable) throw gazeError('LIMITS_UNAVAILABLE', err.message);
+      if (err instanceof LimitsUnavailable) throw gazeError('LIMITS_UNAVAILABLE').withCause(err);
       throw err;
     }
   }

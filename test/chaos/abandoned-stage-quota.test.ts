@@ -80,7 +80,7 @@ forEachEngine((engine) => {
     assert.ok(await images.updateFields(id, 'queued', moveTo('uploading', null), { [UPLOAD_NODE]: stopped }));
     const holdWith = quotas.holdWith;
     quotas.holdWith = async () => {
-      throw gazeError('LIMITS_UNAVAILABLE', 'Keystone is away');
+      throw gazeError('LIMITS_UNAVAILABLE');
     };
     try {
       await gaze.app.recoverAbandonedUploads();

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { runGaze, startGazeInProcess, startGazeProcess } from '../helpers/gaze.ts';
 import { client } from '../helpers/http.ts';
+import { keystoneAuthSections } from '../helpers/keystone.ts';
 import { createLogger, logDestination } from '../../src/util/logger.ts';
 
 // One structured logger: a line per answered request carrying the OpenStack request id, background
@@ -90,6 +91,32 @@ test('a failed import task logs one warning with its task, its image and the rea
   } finally {
     await gaze.stop();
     source.close();
+  }
+});
+
+test("Keystone unavailable: the caller gets a 503 that names no address nor service user; the cause is logged with the request's id", async () => {
+  // A port nothing listens on: connection refused.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const keystoneUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise((resolve) => closed.close(resolve));
+  const lines: Line[] = [];
+  const gaze = await startGazeInProcess(keystoneAuthSections(keystoneUrl), { log: capture(lines) });
+  try {
+    const res = await fetch(`${gaze.url}/v2/images`, { headers: { 'X-Auth-Token': 'some-token', Accept: 'application/json' } });
+    assert.equal(res.status, 503);
+    const text = await res.text();
+    assert.deepEqual(JSON.parse(text), {
+      code: '503 Service Unavailable',
+      title: 'Service Unavailable',
+      message: 'Keystone is unavailable: the token cannot be validated now; try again later.<br /><br />\n\n\n',
+    });
+    const reqId = res.headers.get('x-openstack-request-id');
+    const logged = lines.find((l) => l.reqId === reqId && l.level === 40);
+    assert.equal(logged?.msg, 'Keystone is unavailable: the token cannot be validated now; try again later.');
+    assert.match(logged?.err?.message ?? '', new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${keystoneUrl.split(':')[2]}`));
+  } finally {
+    await gaze.stop();
   }
 });
 
