@@ -27,7 +27,8 @@ export function parseDatabaseUrl(text: string): DatabaseUrl {
   const g = m.groups;
   let port: number | null = null;
   if (g.port !== undefined) {
-    if (!/^\d+$/.test(g.port)) throw new Error(`the database URL's port '${g.port}' is not a number`);
+    // Not echoed: a password whose `@` is missing would read as the port.
+    if (!/^\d+$/.test(g.port)) throw new Error(`the database URL's port (after ${g.scheme}://${g.ipv6 ?? g.host ?? ''}:) is not a number`);
     port = Number(g.port);
   }
   return {
@@ -47,7 +48,9 @@ export function databaseUrlShown(text: string): string {
   // Where SQLAlchemy ends it: at the first `@` after the user's `:` (the user may hold `@`, the password
   // `/`, `#`, `,` or `?`).
   const m = /^([\w+]+:\/\/[^:/]*:)[^@]*@/.exec(text);
-  return m ? `${m[1]}****@${text.slice(m[0].length)}` : text;
+  const shown = m ? `${m[1]}****@${text.slice(m[0].length)}` : text;
+  // A client option may carry the password too (`?password=`).
+  return shown.replace(/([?&]password=)[^&]*/gi, '$1****');
 }
 
 /** Python's urllib unquote: %XX sequences as UTF-8, anything else (`+` included) as written. */

@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../util/redact.ts';
 import { Ajv } from 'ajv';
 import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
@@ -122,7 +123,10 @@ async function digestWithRetries(job: LocationJob, store: Store, url: string, si
       return await digestLocation(store, url, size, algorithm, job.signal);
     } catch (err) {
       if (job.signal.aborted || attempt >= Math.max(1, job.options.retries)) throw err;
-      job.deps.log.info({ err, attempt }, `reading ${url} to compute its digests failed; trying again`);
+      job.deps.log.info(
+        { err, attempt, task: job.task.id, image: job.task.image_id },
+        `reading ${withoutPasswords(url)} to compute its digests failed; trying again`,
+      );
     }
   }
 }

@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../util/redact.ts';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gazeError } from '../domain/errors.ts';
@@ -39,7 +40,7 @@ export async function checkExternalLocation(deps: DataDeps, image: Image, url: s
   try {
     size = await store.stat(url);
   } catch (err) {
-    deps.log.info({ err }, `location ${url} of image ${image.id} refused: its store cannot read it`);
+    deps.log.info({ err }, `location ${withoutPasswords(url)} of image ${image.id} refused: its store cannot read it`);
     throw gazeError('LOCATION_INVALID');
   }
   if (size === null || size <= 0) throw gazeError('LOCATION_INVALID');

@@ -1,5 +1,7 @@
 // How a download the service makes fails: one error with a code, for the task message and the log.
 
+import { withoutPasswords } from '../util/redact.ts';
+
 export type DownloadErrorCode =
   | 'FILTERED'
   | 'REDIRECT_FILTERED'
@@ -25,7 +27,8 @@ export class DownloadError extends Error {
   readonly url?: string;
 
   constructor(code: DownloadErrorCode, message: string, extra: { status?: number; url?: string; cause?: unknown } = {}) {
-    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    // The URL being fetched may hold a password (web-download's, a location's): never in a message.
+    super(withoutPasswords(message), extra.cause === undefined ? undefined : { cause: extra.cause });
     this.code = code;
     if (extra.status !== undefined) this.status = extra.status;
     if (extra.url !== undefined) this.url = extra.url;

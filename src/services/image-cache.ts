@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../util/redact.ts';
 import { timerMs } from '../domain/time.ts';
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
@@ -224,7 +225,7 @@ export class ImageCacheService {
     if (!fill) return false;
     const source = await this.deps.stores.openFirst(image.locations, {
       size: image.size,
-      failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${url} to cache it; trying the next location`),
+      failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${withoutPasswords(url)} to cache it; trying the next location`),
     });
     if (!source) {
       fill.abandon();

@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../util/redact.ts';
 import type { Readable } from 'node:stream';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
@@ -116,7 +117,7 @@ export class ImageDataService {
     const stream = await this.deps.stores.openFirst(image.locations, {
       range: byteRange,
       size: image.size,
-      failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
+      failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${withoutPasswords(url)}; trying the next location`),
     });
     if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange, delivered };
     throw gazeError('DATA_UNAVAILABLE', id);

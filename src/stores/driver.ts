@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../util/redact.ts';
 import type { Readable } from 'node:stream';
 
 /**
@@ -150,7 +151,8 @@ export class StoreError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    // A location's URL may hold a password (Glance's http and swift locations): never in a message.
+    super(withoutPasswords(message), options);
     this.name = 'StoreError';
   }
 

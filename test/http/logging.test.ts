@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { runGaze, startGazeInProcess, startGazeProcess } from '../helpers/gaze.ts';
-import { client } from '../helpers/http.ts';
+import { client, JSON_ACCEPT } from '../helpers/http.ts';
 import { keystoneAuthSections } from '../helpers/keystone.ts';
+import { startFileServer } from '../helpers/file-server.ts';
 import { createLogger, logDestination } from '../../src/util/logger.ts';
 
 // One structured logger: a line per answered request carrying the OpenStack request id, background
@@ -117,6 +118,48 @@ test("Keystone unavailable: the caller gets a 503 that names no address nor serv
     assert.match(logged?.err?.message ?? '', new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${keystoneUrl.split(':')[2]}`));
   } finally {
     await gaze.stop();
+  }
+});
+
+test("a location's password is never logged: not in a read that falls over, nor in a location refused, nor in the errors logged with them", async () => {
+  const web = await startFileServer();
+  const data = Buffer.alloc(5000, 3);
+  web.routes.set('/flaky.img', data);
+  web.routes.set('/good.img', data);
+  const lines: Line[] = [];
+  const gaze = await startGazeInProcess(
+    {
+      DEFAULT: { show_multiple_locations: 'True' },
+      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
+    },
+    { log: capture(lines) },
+  );
+  try {
+    const api = client(gaze.url);
+    const secret = 'pa,ss;wo=rd';
+    const withPassword = (file: string) => web.url(file).replace('http://', `http://webuser:${secret}@`);
+    const add = (id: string, url: string) =>
+      api.patch(`/v2/images/${id}`, [{ op: 'add', path: '/locations/-', value: { url, metadata: {} } }], { headers: JSON_ACCEPT });
+    const image = await api.createImage({ name: 'secret-locations' });
+    assert.equal((await add(image.id, withPassword('/flaky.img'))).status, 200);
+    assert.equal((await add(image.id, withPassword('/good.img'))).status, 200);
+    web.routes.delete('/flaky.img');
+    const file = await fetch(`${gaze.url}/v2/images/${image.id}/file`);
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), data);
+    web.routes.set('/broken.img', (res) => res.writeHead(500).end());
+    const refused = await add(image.id, withPassword('/broken.img'));
+    assert.equal(refused.status, 400, refused.text);
+    assert.ok(!refused.text.includes(secret), refused.text);
+    await new Promise((r) => setTimeout(r, 50));
+    const fellOver = lines.find((l) => /^cannot read .*flaky\.img; trying the next location$/.test(l.msg));
+    assert.equal(fellOver?.msg, `cannot read ${web.url('/flaky.img').replace('http://', 'http://webuser:****@')}; trying the next location`);
+    assert.match(fellOver?.err?.message ?? '', /^http:\/\/webuser:\*\*\*\*@127\.0\.0\.1:\d+\/flaky\.img: /);
+    assert.ok(lines.some((l) => /^location http:\/\/webuser:\*\*\*\*@.*broken\.img of image .* refused/.test(l.msg)));
+    const leaked = lines.filter((l) => JSON.stringify(l).includes('ss;wo'));
+    assert.deepEqual(leaked, []);
+  } finally {
+    await gaze.stop();
+    await web.close();
   }
 });
 
