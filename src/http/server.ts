@@ -137,9 +137,12 @@ export function createServer(opts: ServerOptions): FastifyInstance {
         .writeHead(gz.status, statusTitle(gz.status), {
           'content-type': contentType,
           'content-length': Buffer.byteLength(body),
-          'x-openstack-request-id': `req-${crypto.randomUUID()}`,
+          'x-openstack-request-id': request.id,
         })
         .end(body);
+      // The access line fastify writes for no hijacked answer.
+      const fields = { method: request.method, url: request.raw.url, status: gz.status, remote: request.socket?.remoteAddress };
+      request.log.info(fields, 'request completed');
     },
     // A request Node's parser refuses (a bad Content-Length, broken framing) still gets Glance's error shape.
     clientErrorHandler: (err, socket) => answerParserError(err, socket, (url: string) => resources.allowOn(routedUrl(url))),
@@ -225,10 +228,11 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     checkTransferCoding(request.raw);
     // OPTIONS is answered without credentials (as Glance does; a CORS preflight carries none).
     if (request.method === 'OPTIONS' || UNAUTHENTICATED.has(request.url.split('?')[0] ?? '')) return;
-    const given = givenRequestId(request.headers);
-    if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
+    // Every answer carries the request's id, a refusal of the client's own one too (a fresh one then).
     request.requestId = request.id;
     reply.header('x-openstack-request-id', request.requestId);
+    const given = givenRequestId(request.headers);
+    if (given && given.length > opts.maxRequestIdLength) throw gazeError('REQUEST_ID_TOO_LONG', opts.maxRequestIdLength);
     request.ctx = await opts.authenticator.authenticate(request.headers, request.requestId, { method: request.method, path: request.url.split('?')[0] ?? '' });
   });
 

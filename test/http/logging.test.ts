@@ -59,6 +59,29 @@ test('every answered request logs one line with its request id, method, URL, sta
   }
 });
 
+test('an answer the router gives itself (a URL it cannot decode, a path too long) logs its line too, with the id it answered with', async () => {
+  const lines: Line[] = [];
+  const gaze = await startGazeInProcess({}, { log: capture(lines) });
+  try {
+    const undecodable = await fetch(`${gaze.url}/v2/images/%ff`);
+    const tooLong = await fetch(`${gaze.url}/v2/images/${'a'.repeat(10_000)}`);
+    assert.deepEqual([undecodable.status, tooLong.status], [400, 414]);
+    await new Promise((r) => setTimeout(r, 50));
+    for (const [res, url] of [
+      [undecodable, '/v2/images/%ff'],
+      [tooLong, `/v2/images/${'a'.repeat(10_000)}`],
+    ] as const) {
+      const line = lines.find((l) => l.reqId === res.headers.get('x-openstack-request-id'));
+      assert.deepEqual(
+        { msg: line?.msg, method: line?.method, url: line?.url, status: line?.status, remote: line?.remote },
+        { msg: 'request completed', method: 'GET', url, status: res.status, remote: '127.0.0.1' },
+      );
+    }
+  } finally {
+    await gaze.stop();
+  }
+});
+
 test('a failed import task logs one warning with its task, its image and the reason the task gives', async () => {
   const lines: Line[] = [];
   // A source that answers 404: the import is accepted, then its task fails.

@@ -92,6 +92,7 @@ test('every API response carries a request id; a given one is reused with the re
   const long = await api.get('/v2/images', { headers: { 'x-openstack-request-id': 'x'.repeat(65), accept: 'application/json' } });
   assert.equal(long.status, 431);
   assert.equal(message(long), 'x-openstack-request-id is too long, max size 64');
+  assert.match(long.headers.get('x-openstack-request-id')!, /^req-[0-9a-f-]{36}$/, 'a fresh id, the given one refused');
 });
 
 test('error bodies follow the Accept header: JSON, HTML or plain text', async () => {
@@ -202,6 +203,8 @@ test('URLs the router cannot decode, and over-long path parameters, get Glance-s
     assert.match(message(r), decoding);
     assert.ok(r.headers.get('x-openstack-request-id')?.startsWith('req-'));
   }
+  const given = await rawRequest(gaze.url, 'GET', '/v2/images/%ff', { 'x-openstack-request-id': 'req-given-one' });
+  assert.equal(given.headers.get('x-openstack-request-id'), 'req-given-one');
   // A % that starts no escape is itself, as Python's unquote reads it.
   for (const [path, text] of [
     ['/v2/images/%', 'No image found with ID %'],
