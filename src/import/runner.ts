@@ -1,3 +1,4 @@
+import { forRequest } from '../util/log-context.ts';
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { ImageGone, IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
@@ -146,7 +147,9 @@ export class ImportRunner implements ImportEngine {
   private pump(): void {
     while (!this.stopped && this.queue.length && this.running.size < this.opts.concurrency) {
       const task = this.queue.shift()!;
-      void this.execute(task);
+      // Each task logs for the request that made it (a recovered one for none), not for whichever
+      // task's end let it start.
+      void forRequest(task.request_id, () => this.execute(task));
     }
   }
 

@@ -1,3 +1,4 @@
+import { forRequest } from '../util/log-context.ts';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { withoutPasswords } from '../util/redact.ts';
 import type { ConnectionOptions } from 'node:tls';
@@ -125,7 +126,8 @@ export class AmqpNotificationDriver implements NotificationDriver {
 
   private pump(): void {
     if (this.pumping || this.retry || this.closed) return;
-    this.pumping = this.deliver().finally(() => (this.pumping = null));
+    // The connection and its retries outlive the request whose notification started them: they log for none.
+    this.pumping = forRequest(null, () => this.deliver()).finally(() => (this.pumping = null));
   }
 
   /** Sends what is queued, in batches confirmed by the broker; on failure, tries again later. */
