@@ -1,4 +1,3 @@
-import { forRequest } from '../util/log-context.ts';
 import { giveUpUnreadAnswers } from './send-timeout.ts';
 import { glanceAsciiJson, glanceJson } from './glance-json.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
@@ -164,8 +163,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // Glance reads JSON whatever the Content-Type says, and ignores it where no body is read; fastify would
   // answer 415 to one it cannot parse ("garbage") before any route runs. The routes that care about
   // the type (uploads, PATCH) read the declared one.
-  // First: what the request's handling logs, wherever it logs from, names the request.
-  app.addHook('onRequest', (request, _reply, done) => forRequest(request.id, done));
   app.addHook('onRequest', (request, _reply, done) => {
     const { localAddress, localPort } = request.raw.socket ?? {};
     const local = localAddress && localPort ? `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}` : '127.0.0.1';

@@ -1,4 +1,3 @@
-import { forRequest } from '../util/log-context.ts';
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
 import { ImageGone, IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
@@ -147,9 +146,7 @@ export class ImportRunner implements ImportEngine {
   private pump(): void {
     while (!this.stopped && this.queue.length && this.running.size < this.opts.concurrency) {
       const task = this.queue.shift()!;
-      // Each task logs for the request that made it (a recovered one for none), not for whichever
-      // task's end let it start.
-      void forRequest(task.request_id, () => this.execute(task));
+      void this.execute(task);
     }
   }
 

@@ -1,4 +1,3 @@
-import { forRequest } from '../util/log-context.ts';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { withoutPasswords } from '../util/redact.ts';
 import type { ConnectionOptions } from 'node:tls';
@@ -126,8 +125,7 @@ export class AmqpNotificationDriver implements NotificationDriver {
 
   private pump(): void {
     if (this.pumping || this.retry || this.closed) return;
-    // The connection and its retries outlive the request whose notification started them: they log for none.
-    this.pumping = forRequest(null, () => this.deliver()).finally(() => (this.pumping = null));
+    this.pumping = this.deliver().finally(() => (this.pumping = null));
   }
 
   /** Sends what is queued, in batches confirmed by the broker; on failure, tries again later. */

@@ -6,7 +6,6 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
-import { requestIdMixin } from './log-context.ts';
 
 export type { Logger };
 
@@ -41,12 +40,7 @@ const reopeners = new WeakMap<Logger, () => void>();
 
 export function createLogger(opts: LogOptions): Logger {
   const dest = logDestination(opts);
-  const options = {
-    level: opts.debug ? 'debug' : 'info',
-    base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    mixin: requestIdMixin,
-  };
+  const options = { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (typeof dest !== 'string') return pino(options, pino.destination({ dest, sync: false }));
   // The file is opened here, before pino: a destination still opening when the process exits (a
   // configuration error found a moment later) makes pino's exit flush throw.

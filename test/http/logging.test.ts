@@ -10,9 +10,7 @@ import { runGaze, startGazeInProcess, startGazeProcess } from '../helpers/gaze.t
 import { client, JSON_ACCEPT } from '../helpers/http.ts';
 import { keystoneAuthSections } from '../helpers/keystone.ts';
 import { startFileServer } from '../helpers/file-server.ts';
-import { until } from '../helpers/wait.ts';
 import { createLogger, logDestination } from '../../src/util/logger.ts';
-import { forRequest, requestIdMixin } from '../../src/util/log-context.ts';
 
 // One structured logger: a line per answered request carrying the OpenStack request id, background
 // work logged with what it concerns, and oslo.log's options deciding level and destination.
@@ -20,7 +18,7 @@ import { forRequest, requestIdMixin } from '../../src/util/log-context.ts';
 type Line = Record<string, any>;
 const capture = (lines: Line[]) =>
   pino(
-    { level: 'debug', mixin: requestIdMixin },
+    { level: 'debug' },
     {
       write: (line: string) => {
         lines.push(JSON.parse(line));
@@ -177,7 +175,6 @@ test("a location's password is never logged: not in a read that falls over, nor 
     assert.ok(!refused.text.includes(secret), refused.text);
     await new Promise((r) => setTimeout(r, 50));
     const fellOver = lines.find((l) => /^cannot read .*flaky\.img; trying the next location$/.test(l.msg));
-    assert.equal(fellOver?.reqId, file.headers.get('x-openstack-request-id'), "the service's line names the request it served");
     assert.equal(fellOver?.msg, `cannot read ${web.url('/flaky.img').replace('http://', 'http://webuser:****@')}; trying the next location`);
     assert.match(fellOver?.err?.message ?? '', /^http:\/\/webuser:\*\*\*\*@127\.0\.0\.1:\d+\/flaky\.img: /);
     assert.ok(lines.some((l) => /^location http:\/\/webuser:\*\*\*\*@.*broken\.img of image .* refused/.test(l.msg)));
@@ -186,72 +183,6 @@ test("a location's password is never logged: not in a read that falls over, nor 
   } finally {
     await gaze.stop();
     await web.close();
-  }
-});
-
-test('the lines a request causes name it: its notifications, and the import task it starts (a queued one too), each line once', async () => {
-  const lines: Line[] = [];
-  const web = await startFileServer();
-  // The first import holds the only task slot a moment: the second waits in the queue meanwhile.
-  web.routes.set('/slow.raw', (res) => {
-    setTimeout(() => res.writeHead(200, { 'content-length': 4096 }).end(Buffer.alloc(4096, 1)), 300);
-  });
-  web.routes.set('/disk.raw', Buffer.alloc(4096, 2));
-  const gaze = await startGazeInProcess(
-    {
-      oslo_messaging_notifications: { driver: 'log' },
-      import_filtering_opts: { allowed_hosts: '127.0.0.1', allowed_ports: String(web.port) },
-      wsgi: { task_pool_threads: '1' },
-    },
-    { log: capture(lines) },
-  );
-  try {
-    const api = client(gaze.url);
-    const call = (path: string, reqId: string, body: unknown) =>
-      fetch(`${gaze.url}${path}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Openstack-Request-Id': reqId },
-        body: JSON.stringify(body),
-      });
-    const created = await call('/v2/images', 'req-11111111-2222-3333-4444-555555555555', { name: 'named', disk_format: 'raw', container_format: 'bare' });
-    const { id: first } = (await created.json()) as { id: string };
-    const second = (await api.createImage({ name: 'queued', disk_format: 'raw', container_format: 'bare' })).id as string;
-    const importOf = (id: string, file: string, reqId: string) =>
-      call(`/v2/images/${id}/import`, reqId, { method: { name: 'web-download', uri: web.url(file) } });
-    assert.equal((await importOf(first, '/slow.raw', 'req-66666666-7777-8888-9999-000000000000')).status, 202);
-    assert.equal((await importOf(second, '/disk.raw', 'req-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee')).status, 202);
-    for (const id of [first, second]) {
-      await until(async () => ((await api.get(`/v2/images/${id}`)).json.status === 'active' ? true : undefined), 'the imports to end', 20_000);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    const createLine = lines.find((l) => l.msg === 'image.create' && l.payload?.id === first);
-    assert.equal(createLine?.reqId, 'req-11111111-2222-3333-4444-555555555555');
-    const activation = (id: string) => lines.find((l) => l.msg === 'image.activate' && l.payload?.id === id)?.reqId;
-    assert.equal(activation(first), 'req-66666666-7777-8888-9999-000000000000', 'the task runs for the import request');
-    assert.equal(activation(second), 'req-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee', 'a queued task runs for its own request, not the one whose end let it start');
-    // Never twice on one line (fastify's request logger carries it already).
-    for (const line of lines.filter((l) => l.msg === 'request completed')) assert.equal(JSON.stringify(line).split('"reqId"').length, 2);
-  } finally {
-    await gaze.stop();
-    await web.close();
-  }
-});
-
-test('the service logger names the request of the work it logs for; outside a request, no request', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-log-context-'));
-  try {
-    const file = path.join(dir, 'gaze.log');
-    const log = createLogger({ debug: false, logFile: file, logDir: null, useStderr: true });
-    forRequest('req-abc', () => log.info('inside'));
-    log.info('outside');
-    log.flush();
-    const [inside, outside] = readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Line);
-    assert.deepEqual([inside?.msg, inside?.reqId, outside?.msg, outside?.reqId], ['inside', 'req-abc', 'outside', undefined]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
