@@ -2,7 +2,7 @@
 // `request.log`, which carries the request id (`reqId`) on every line; background work (imports, the
 // scrubber) logs through a child with the task or image it concerns.
 
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
@@ -41,26 +41,24 @@ const reopeners = new WeakMap<Logger, () => void>();
 export function createLogger(opts: LogOptions): Logger {
   const dest = logDestination(opts);
   const options = { level: opts.debug ? 'debug' : 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (typeof dest !== 'string') return pino(options, pino.destination({ dest, sync: false }));
+  if (typeof dest !== 'string') {
+    return pino(options, outlivesWriteErrors(pino.destination({ dest, sync: false, maxLength: MAX_WAITING }), dest === 2 ? 'stderr' : 'stdout'));
+  }
   // The file is opened here, before pino: a destination still opening when the process exits (a
   // configuration error found a moment later) makes pino's exit flush throw.
   const fd = openForAppend(dest, opts.logFile ? 'log_file' : 'log_dir');
-  const file = pino.destination({ dest: fd, sync: !!opts.useStderr });
+  const file = outlivesWriteErrors(pino.destination({ dest: fd, sync: !!opts.useStderr, maxLength: MAX_WAITING }), `the log file ${dest}`);
   // oslo.log writes to stderr too when use_stderr is set beside a log file. (Written at once: pino
   // cannot flush the two at exit.)
-  const both = () => [file, pino.destination({ dest: 2, sync: true })].map((stream) => ({ level: options.level as 'debug' | 'info', stream }));
+  const both = () =>
+    [file, outlivesWriteErrors(pino.destination({ dest: 2, sync: true, maxLength: MAX_WAITING }), 'stderr')].map((stream) => ({
+      level: options.level as 'debug' | 'info',
+      stream,
+    }));
   const log = opts.useStderr ? pino(options, pino.multistream(both())) : pino(options, file);
   // sonic-boom reopens a destination it was given as a path: this one was given as the descriptor
   // opened above, so it is told the path now.
   Object.assign(file, { file: dest });
-  // A reopen that fails (a file logrotate left unwritable, a full disk) must not be an uncaught error:
-  // said on stderr, and lines go on to the descriptor still open.
-  let saidAt = 0;
-  file.on('error', (err: Error) => {
-    if (Date.now() - saidAt < 60_000) return; // a full disk fails every line: said once a minute
-    saidAt = Date.now();
-    process.stderr.write(`gaze: the log file ${dest}: ${err.message}\n`);
-  });
   reopeners.set(log, () => {
     // Tried first: a reopen sonic-boom fails leaves a listener behind that closes the old descriptor
     // again at the next one (another file's, by then). This throws to the caller instead.
@@ -68,6 +66,40 @@ export function createLogger(opts: LogOptions): Logger {
     file.reopen(dest);
   });
   return log;
+}
+
+/** Log lines waiting for a destination that cannot take them (a full disk): beyond this, new ones are dropped. */
+const MAX_WAITING = 16 << 20;
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/**
+ * A destination that fails to write (a full disk, a reopen logrotate left unwritable) must not end the
+ * service, nor stop it from stopping: said on stderr once a minute, its lines wait (up to MAX_WAITING)
+ * and go out once it writes again. sonic-boom's flushSync, pino's at exit, tries a failed write again
+ * for ever whatever the error: while writes fail it flushes nothing (the lines waiting are lost).
+ */
+function outlivesWriteErrors(stream: Destination, what: string): Destination {
+  let failing = false;
+  let saidAt = 0;
+  stream.on('write', () => {
+    failing = false;
+  });
+  stream.on('error', (err: Error) => {
+    failing = true;
+    if (Date.now() - saidAt < 60_000) return;
+    saidAt = Date.now();
+    try {
+      writeSync(2, `gaze: ${what}: ${err.message}\n`);
+    } catch {
+      // stderr cannot be written either
+    }
+  });
+  const flushSync = stream.flushSync.bind(stream);
+  stream.flushSync = () => {
+    if (!failing) flushSync();
+  };
+  return stream;
 }
 
 /** Opens the log file again under its name (lines written meanwhile go to the old file); false when the log is no file. */

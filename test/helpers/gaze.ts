@@ -21,7 +21,7 @@ export interface RunningGaze {
 }
 
 /** Writes the INI file; `__DIR__` in a value stands for the test's temp dir. */
-function writeConfig(dir: string, port: number, sections: RawSections): string {
+export function writeConfig(dir: string, port: number, sections: RawSections): string {
   const merged: RawSections = {
     ...sections,
     DEFAULT: { bind_host: '127.0.0.1', bind_port: String(port), data_dir: path.join(dir, 'data'), ...sections.DEFAULT },
@@ -107,15 +107,21 @@ export async function startGazeProcess(
  * `gaze serve` with the given arguments and environment, listening on `port` (which its configuration
  * must name); resolves once it answers. Its output is kept in `output()`.
  */
-export async function launchGaze(opts: { args: string[]; cwd: string; port: number; env?: NodeJS.ProcessEnv }) {
+export async function launchGaze(opts: {
+  args: string[];
+  cwd: string;
+  port: number;
+  env?: NodeJS.ProcessEnv;
+  /** A descriptor for its stdout instead of a pipe. */ stdout?: number;
+}) {
   // Through the launcher an operator uses (bin/gaze, which execs node: the child's pid is the service's).
   const child = spawn(path.join(repo, 'bin/gaze'), ['serve', ...opts.args], {
     cwd: opts.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
     env: { ...process.env, GAZE_NODE: process.execPath, ...opts.env },
   });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
+  child.stdout?.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const url = `http://127.0.0.1:${opts.port}`;
   const deadline = Date.now() + 30_000;
