@@ -205,6 +205,19 @@ class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
+
+  /**
+   * SQLite ends a transaction itself on some errors (a full disk, an I/O error): the rollback after
+   * them has nothing to undo, and its own error ("cannot rollback - no transaction is active") would
+   * take the place of the one that says what happened.
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await super.rollbackTransaction(connection);
+    } catch (err) {
+      if (!/no transaction is active/.test((err as Error).message)) throw err;
+    }
+  }
 }
 class GazeSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
