@@ -27,10 +27,14 @@ const LEASE_SECONDS = 10;
 const HEARTBEAT_MS = 2000;
 const RECOVERY_MS = 5000;
 const MAX_ATTEMPTS = 3;
+/** How long a stopping service waits for its running tasks to see the stop (and give their attempt back). */
+const STOP_WAIT_MS = 5000;
 
 export class ImportRunner implements ImportEngine {
   /** Task id → its image and abort switch, for the tasks this process runs. */
   private readonly running = new Map<string, { imageId: string | null; controller: AbortController }>();
+  /** The runs under way (they end soon after a stop aborts them). */
+  private readonly executing = new Set<Promise<void>>();
   private readonly callers = new Map<string, CallerCredentials>();
   private readonly queue: TaskRow[] = [];
   private recoveryTimer: NodeJS.Timeout | null = null;
@@ -96,6 +100,7 @@ export class ImportRunner implements ImportEngine {
     if (this.recoveryTimer) clearInterval(this.recoveryTimer);
     // Work in progress is left to the lease: another process (or this one after a restart) resumes it.
     for (const { controller } of this.running.values()) controller.abort(new HandedOn('service stopping'));
+    await Promise.race([Promise.allSettled([...this.executing]), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   submit(task: TaskRow, caller?: CallerCredentials): void {
@@ -146,7 +151,9 @@ export class ImportRunner implements ImportEngine {
   private pump(): void {
     while (!this.stopped && this.queue.length && this.running.size < this.opts.concurrency) {
       const task = this.queue.shift()!;
-      void this.execute(task);
+      const run = this.execute(task);
+      this.executing.add(run);
+      void run.finally(() => this.executing.delete(run));
     }
   }
 
@@ -291,7 +298,12 @@ export class ImportRunner implements ImportEngine {
       this.deps.notifier.info('task.run', taskPayload(task));
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
-      if (reason instanceof HandedOn) return;
+      if (reason instanceof HandedOn) {
+        // A stop of the service is no fault of the task's: it does not count towards MAX_ATTEMPTS,
+        // which is there for a task that takes its process down (a rolling restart would fail imports).
+        if (this.stopped) await this.deps.tasks.transition(task.id, ['processing'], { attempts: task.attempts }).catch(() => {});
+        return;
+      }
       outcome = 'failure';
       const log = this.deps.log.child({ task: task.id, image: task.image_id });
       await failAndRevert(this.finish, revertOf(task), task, describeFailure(reason, log)).catch((e) => log.error({ err: e }, 'could not fail the task'));

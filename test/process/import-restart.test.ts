@@ -84,3 +84,51 @@ test('kill -9 right after a glance-direct import starts: after the restart the i
   assert.equal(image.size, data.length);
   assert.equal(image.checksum, createHash('md5').update(data).digest('hex'));
 });
+
+test(
+  'three stops of the service (SIGTERM) in the middle of a web-download use up none of its attempts: the fourth start completes it',
+  { timeout: 180_000 },
+  async () => {
+    const files = await startFileServer();
+    // Slow until the fourth download: each stop comes while one is under way.
+    let downloads = 0;
+    const slow = trickle(3_000_000, 100, 16 * 1024);
+    files.routes.set('/disk', (res) => {
+      downloads++;
+      if (downloads <= 3) slow(res);
+      else res.writeHead(200, { 'content-length': 3_000_000 }).end(Buffer.alloc(3_000_000, 7));
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-import-stops-'));
+    const sections = { import_filtering_opts: { allowed_ports: `80,443,${files.port}`, allowed_hosts: '127.0.0.1' } };
+    try {
+      let gaze = await startGazeProcess(sections, { dir });
+      const port = gaze.port;
+      const image = await client(gaze.url).createImage({ name: 'stopped-thrice' });
+      assert.equal(
+        (await client(gaze.url).call('POST', `/v2/images/${image.id}/import`, { json: { method: { name: 'web-download', uri: files.url('/disk') } } })).status,
+        202,
+      );
+      for (let stop = 1; stop <= 3; stop++) {
+        await until(() => (downloads === stop ? true : undefined), `download ${stop} under way`);
+        await gaze.stop();
+        assert.equal(gaze.child.exitCode, 0, gaze.output());
+        gaze = await startGazeProcess(sections, { dir, port });
+      }
+      try {
+        const api = client(gaze.url);
+        const done = await until(async () => {
+          const img = (await api.get(`/v2/images/${image.id}`)).json;
+          return ['active', 'queued'].includes(img.status) ? img : undefined;
+        }, 'the import to end');
+        const [task] = (await api.get(`/v2/images/${image.id}/tasks`)).json.tasks;
+        assert.deepEqual([done.status, done.size, task.status], ['active', 3_000_000, 'success'], task.message);
+        assert.equal(downloads, 4);
+      } finally {
+        await gaze.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await files.close();
+    }
+  },
+);
