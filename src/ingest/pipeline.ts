@@ -148,6 +148,15 @@ export class IngestAborted extends Error {
   }
 }
 
+/**
+ * A store's refusal of an upload's or a stage's data, as the API answers it: a store that takes no data
+ * 410, any other failure 503 (full and unwritable ones were answered by translateIngestError already).
+ */
+export function storeWriteRefusal(err: StoreError): GazeError {
+  if (err.code === 'READ_ONLY') return gazeError('STORE_ADD_DISABLED').withCause(err);
+  return gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`).withCause(err);
+}
+
 /** What a failed write means to the API (store errors with their codes; a cut-off source). */
 export function translateIngestError(err: unknown): Error {
   if (err instanceof GazeError) return err;

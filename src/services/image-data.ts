@@ -9,7 +9,7 @@ import { claimForWrite, isDeleted, type UploadRegistry } from './uploads.ts';
 import type { ByteBudget } from '../quota/quotas.ts';
 import type { Store } from '../stores/store.ts';
 import type { ImageCacheService } from './image-cache.ts';
-import { IngestAborted } from '../ingest/pipeline.ts';
+import { IngestAborted, storeWriteRefusal } from '../ingest/pipeline.ts';
 import { DigestMismatch, storeAndActivate } from '../ingest/store-data.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
@@ -90,10 +90,7 @@ export class ImageDataService {
       if (err instanceof DigestMismatch) throw gazeError('CHECKSUM_MISMATCH', 'os_hash_value');
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
-      if (err instanceof StoreError && err.code === 'READ_ONLY') throw gazeError('STORE_ADD_DISABLED').withCause(err);
-      if (err instanceof StoreError) {
-        throw gazeError('SERVICE_UNAVAILABLE', `Error storing image data: ${err.publicMessage}`).withCause(err);
-      }
+      if (err instanceof StoreError) throw storeWriteRefusal(err);
       throw err;
     }
   }

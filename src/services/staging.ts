@@ -8,7 +8,8 @@ import { authorizeOnImage, refuseUnlessOwner, findVisibleImage } from './access.
 import { notifyImage } from '../notify/image-events.ts';
 import { claimForWrite, isDeleted, type UploadRegistry } from './uploads.ts';
 import { checkAgain, type ByteBudget } from '../quota/quotas.ts';
-import { IngestAborted } from '../ingest/pipeline.ts';
+import { IngestAborted, storeWriteRefusal } from '../ingest/pipeline.ts';
+import { StoreError } from '../stores/driver.ts';
 import type { StagingArea } from '../import/staging-area.ts';
 import { LIVE_WRITE_MS } from './upload-recovery.ts';
 
@@ -113,6 +114,7 @@ export class StagingService {
       if (await this.uploads.putBack(id, reset, this.deps.log)) await notifyImage(this.deps, 'image.update', id);
       if (isGazeError(err)) throw err;
       if (err instanceof IngestAborted) throw gazeError('BAD_REQUEST', 'The upload was cut off before all image data arrived.');
+      if (err instanceof StoreError) throw storeWriteRefusal(err);
       throw err;
     }
   }

@@ -165,7 +165,8 @@ async function wrap<T>(storeId: string, fn: () => Promise<T>): Promise<T> {
     }
     const e = err as NodeJS.ErrnoException;
     const code =
-      e.code === 'ENOSPC' || e.code === 'EDQUOT'
+      // A file size limit (EFBIG) is full as well, as glance_store's file store says it.
+      e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'EFBIG'
         ? 'FULL'
         : e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS'
           ? 'PERMISSION'

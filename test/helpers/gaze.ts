@@ -112,10 +112,18 @@ export async function launchGaze(opts: {
   cwd: string;
   port: number;
   env?: NodeJS.ProcessEnv;
-  /** A descriptor for its stdout instead of a pipe. */ stdout?: number;
+  /** A descriptor for its stdout instead of a pipe. */
+  stdout?: number;
+  /** The largest file it may write, in KiB (the shell's ulimit -f): a write beyond fails with EFBIG. */
+  fileSizeLimitKiB?: number;
 }) {
   // Through the launcher an operator uses (bin/gaze, which execs node: the child's pid is the service's).
-  const child = spawn(path.join(repo, 'bin/gaze'), ['serve', ...opts.args], {
+  const launcher = path.join(repo, 'bin/gaze');
+  const [command, args] =
+    opts.fileSizeLimitKiB === undefined
+      ? [launcher, ['serve', ...opts.args]]
+      : ['/bin/sh', ['-c', `ulimit -f ${opts.fileSizeLimitKiB} && exec "$@"`, 'sh', launcher, 'serve', ...opts.args]];
+  const child = spawn(command, args, {
     cwd: opts.cwd,
     stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
     env: { ...process.env, GAZE_NODE: process.execPath, ...opts.env },
