@@ -221,9 +221,13 @@ async function purgeCommand(config: Config, what: 'tasks' | 'images', ageInDays:
 async function schemaCommand(config: Config, command: 'db version' | 'db check'): Promise<void> {
   const db = openExistingDatabase(config);
   try {
-    const { applied, pending } = await migrationState(db);
+    const { applied, pending, unknown } = await migrationState(db);
     if (command === 'db version') {
-      print(applied.at(-1) ?? 'The database has none of Gaze\'s schema yet: run "gaze db sync".');
+      print(unknown.at(-1) ?? applied.at(-1) ?? 'The database has none of Gaze\'s schema yet: run "gaze db sync".');
+    } else if (unknown.length > 0) {
+      // As serve and db sync refuse it.
+      print(`The database has schema migration ${unknown.at(-1)}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one.`);
+      process.exitCode = 1;
     } else if (pending.length === 0) {
       print('Database is up to date. No upgrades needed.');
     } else {

@@ -271,16 +271,21 @@ export async function syncSchema(db: Db): Promise<string[]> {
  * database of its own. Only the schema Gaze writes into counts (PostgreSQL's current one).
  */
 async function refuseForeignSchema(db: Db): Promise<void> {
+  const tables = await tableNames(db);
+  if (tables.has('kysely_migration') || !tables.has('images')) return;
+  const whose = tables.has('alembic_version') ? "Glance's schema (glance-manage db_sync made it)" : 'an `images` table of another application';
+  throw new Error(`the database holds ${whose}: Gaze needs a database of its own (create an empty one and name it in [database] connection)`);
+}
+
+/** The tables of the database (its current schema). */
+async function tableNames(db: Db): Promise<Set<string>> {
   const names =
     db.engine === 'sqlite'
       ? sql<{ name: string }>`select name from sqlite_master where type = 'table'`
       : sql<{
           name: string;
         }>`select table_name as name from information_schema.tables where table_schema = ${db.engine === 'postgresql' ? sql`current_schema()` : sql`database()`}`;
-  const tables = new Set((await names.execute(db.kysely)).rows.map((row) => row.name));
-  if (tables.has('kysely_migration') || !tables.has('images')) return;
-  const whose = tables.has('alembic_version') ? "Glance's schema (glance-manage db_sync made it)" : 'an `images` table of another application';
-  throw new Error(`the database holds ${whose}: Gaze needs a database of its own (create an empty one and name it in [database] connection)`);
+  return new Set((await names.execute(db.kysely)).rows.map((row) => row.name));
 }
 
 /** The migrations this database has yet to apply (all of them for an empty one); nothing is created. */
@@ -289,11 +294,17 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
 }
 
 /** The names of the migrations applied, in order, and of those still to apply. */
-export async function migrationState(db: Db): Promise<{ applied: string[]; pending: string[] }> {
+export async function migrationState(db: Db): Promise<{ applied: string[]; pending: string[]; unknown: string[] }> {
   const migrations = await new Migrator({ db: db.kysely, provider: migrationProvider }).getMigrations();
+  const known = new Set(migrations.map((m) => m.name));
+  // Applied by a newer Gaze: this one does not have them.
+  const recorded = (await tableNames(db)).has('kysely_migration')
+    ? (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db.kysely)).rows
+    : [];
   return {
     applied: migrations.filter((m) => m.executedAt !== undefined).map((m) => m.name),
     pending: migrations.filter((m) => m.executedAt === undefined).map((m) => m.name),
+    unknown: recorded.map((row) => row.name).filter((name) => !known.has(name)),
   };
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { openDatabase } from '../../src/db/connection.ts';
 import { ImagesRepo } from '../../src/db/repos/images.ts';
 import { TasksRepo } from '../../src/db/repos/tasks.ts';
@@ -46,6 +47,24 @@ test('db check says whether db sync has work to do (exit 3 when it has); db vers
     assert.equal((await gaze('db', 'check')).stdout, 'Database is up to date. No upgrades needed.\n');
     const version = (await gaze('db', 'version')).stdout.trim();
     assert.match(version, /^\d{4}/, 'a migration name');
+
+    // A newer Gaze upgraded it: version names its newest migration, check says so and fails, as serve and sync refuse it.
+    const db = openDatabase(`sqlite:///${dbFile}`);
+    try {
+      await sql`insert into kysely_migration (name, timestamp) values ('9999_from_a_newer_gaze', '2030-01-01T00:00:00.000Z')`.execute(db.kysely);
+    } finally {
+      await db.close();
+    }
+    assert.equal((await gaze('db', 'version')).stdout, '9999_from_a_newer_gaze\n');
+    await assert.rejects(gaze('db', 'check'), (err: any) => {
+      assert.equal(err.code, 1);
+      assert.equal(
+        err.stdout,
+        'The database has schema migration 9999_from_a_newer_gaze, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one.\n',
+      );
+      return true;
+    });
+    await assert.rejects(gaze('db', 'sync'), (err: any) => /which this Gaze does not know/.test(err.stderr));
   });
 });
 
