@@ -35,6 +35,8 @@ export function watchUpload(req: IncomingMessage, res: ServerResponse, opts: Upl
 
 class UploadWatchdog extends Transform {
   private lastByteAt = Date.now();
+  /** The rate's window: since when, and the bytes that arrived in it. */
+  private windowStartedAt = Date.now();
   private windowBytes = 0;
   private timer: NodeJS.Timeout | null = null;
 
@@ -50,9 +52,11 @@ class UploadWatchdog extends Transform {
     if (this.start) {
       const start = this.start;
       this.start = null;
-      this.lastByteAt = Date.now();
-      // 0 (or less) means wait forever, as Glance reads client_socket_timeout.
-      this.timer = this.opts.idleMs > 0 ? setInterval(() => this.check(), this.opts.idleMs) : null;
+      this.lastByteAt = this.windowStartedAt = Date.now();
+      // 0 (or less) means wait forever, as Glance reads client_socket_timeout. Looked at a few times per
+      // timeout: a body that stops just after a look is cut off soon after the timeout, not a whole one later.
+      const every = Math.min(this.opts.idleMs, Math.max(250, Math.min(this.opts.idleMs / 4, 5_000)));
+      this.timer = this.opts.idleMs > 0 ? setInterval(() => this.check(), every) : null;
       this.timer?.unref();
       start();
     }
@@ -77,16 +81,23 @@ class UploadWatchdog extends Transform {
 
   private check(): void {
     const seconds = this.opts.idleMs / 1000;
+    const now = Date.now();
     // Downstream backpressure (a slow store) is not the client's fault: only judge while we wait for it.
     if (this.writableLength > 0 || this.readableLength >= this.readableHighWaterMark) {
+      this.lastByteAt = this.windowStartedAt = now;
       this.windowBytes = 0;
       return;
     }
-    if (Date.now() - this.lastByteAt >= this.opts.idleMs) {
+    if (now - this.lastByteAt >= this.opts.idleMs) {
       this.destroy(stalled(`no data arrived for ${seconds} seconds`));
-    } else if (this.opts.minBytesPerSecond > 0 && this.windowBytes < this.opts.minBytesPerSecond * seconds) {
-      this.destroy(stalled(`fewer than ${this.opts.minBytesPerSecond} bytes per second arrived over ${seconds} seconds`));
+      return;
     }
+    if (now - this.windowStartedAt < this.opts.idleMs) return;
+    if (this.opts.minBytesPerSecond > 0 && this.windowBytes < (this.opts.minBytesPerSecond * (now - this.windowStartedAt)) / 1000) {
+      this.destroy(stalled(`fewer than ${this.opts.minBytesPerSecond} bytes per second arrived over ${seconds} seconds`));
+      return;
+    }
+    this.windowStartedAt = now;
     this.windowBytes = 0;
   }
 }

@@ -38,6 +38,25 @@ test('an upload that stalls is cut off with 408; the image is queued again and n
   assert.deepEqual(filesIn(path.join(gaze.dir, 'data', 'images')), []);
 });
 
+test('an upload that sends plenty and then stops is cut off soon after client_socket_timeout, not a whole timeout later', async () => {
+  const patient = await startGazeInProcess({ DEFAULT: { client_socket_timeout: '4', upload_min_rate: '2000' } });
+  try {
+    const img = await client(patient.url).createImage({}, alice);
+    const started = Date.now();
+    // 400 kB now and 400 kB half a second later (far above the rate asked for; a third would pass the
+    // length announced), then nothing.
+    const r = await slowUpload(`${patient.url}/v2/images/${img.id}/file`, 1_000_000, Buffer.alloc(400_000, 1), 500);
+    const took = Date.now() - started;
+    assert.equal(r.status, 408, r.body);
+    assert.equal(r.sent, 800_000);
+    assert.match(JSON.parse(r.body).message, /no data arrived for 4 seconds/);
+    // Looked at every second: cut about 5 s in, 4 to 5 s after the last byte (a look every 4 s cut it at 8).
+    assert.ok(took >= 4_400 && took < 7_000, `cut off after ${took} ms`);
+  } finally {
+    await patient.stop();
+  }
+});
+
 test('an upload that trickles (slowloris) is cut off too', async () => {
   const img = await api.createImage({}, alice);
   // 100 bytes every 100 ms: never idle, but 1000 bytes/s, under the 2000 asked for.
