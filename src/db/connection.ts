@@ -115,11 +115,14 @@ export function openDatabase(
       throw new Error(`the database file ${path.resolve(file)} does not exist: run \`gaze db sync\` first`);
     }
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const sqlite = new SQLite(file);
-    // WAL lets readers go on while an upload's final write commits; a busy timeout instead of SQLITE_BUSY.
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('busy_timeout = 5000');
-    sqlite.pragma('foreign_keys = ON');
+    const sqlite = namingTheFile(file, () => {
+      const opened = new SQLite(file);
+      // WAL lets readers go on while an upload's final write commits; a busy timeout instead of SQLITE_BUSY.
+      opened.pragma('journal_mode = WAL');
+      opened.pragma('busy_timeout = 5000');
+      opened.pragma('foreign_keys = ON');
+      return opened;
+    });
     const kysely = new Kysely<Database>({ dialect: new GazeSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
@@ -184,6 +187,15 @@ function openMysql(connection: string, maxConnections: number, sqlMode: string |
     };
   };
   return { kysely, engine: 'mysql', close: () => kysely.destroy(), poolUsage };
+}
+
+/** SQLite's errors at opening ("unable to open database file", "file is not a database") say which file. */
+function namingTheFile<T>(file: string, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    throw new Error(`the SQLite database ${file === ':memory:' ? file : path.resolve(file)}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

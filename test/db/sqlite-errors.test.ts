@@ -1,8 +1,8 @@
-// A transaction that SQLite ends itself (a full disk: here its page limit) fails with SQLite's own
+// SQLite's failures say what they are and which file. A transaction that SQLite ends itself (a full disk: here its page limit) fails with SQLite's own
 // reason, not with the error of a rollback that had nothing left to undo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -26,6 +26,24 @@ test('a SQLite file that is full: the transaction fails with "database or disk i
     assert.deepEqual((await sql<{ n: number }>`select count(*) as n from filler`.execute(db.kysely)).rows, [{ n: 1 }]);
   } finally {
     await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a file that is no SQLite database, or a directory: the error names the file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-sqlite-open-'));
+  try {
+    const notDb = path.join(dir, 'not.db');
+    writeFileSync(notDb, 'x'.repeat(200));
+    assert.throws(
+      () => openDatabase(`sqlite:///${notDb}`),
+      (err: Error) => err.message === `the SQLite database ${notDb}: file is not a database`,
+    );
+    assert.throws(
+      () => openDatabase(`sqlite:///${dir}`),
+      (err: Error) => err.message === `the SQLite database ${dir}: unable to open database file`,
+    );
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
