@@ -48,7 +48,13 @@ export async function serve(config: Config): Promise<void> {
   if (cluster.isPrimary) log.info(`serving the Image API on ${displayUrl(host, port)} (${noAuth ? 'no auth' : 'keystone'})`);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal (Ctrl-C twice) does not wait for the running requests: what it cuts off is
+      // recovered as after a crash (its image goes back to queued at the next start).
+      log.warn(`${signal} again while stopping: exiting now`);
+      log.flush(() => process.exit(1));
+      return;
+    }
     stopping = true;
     // Draining: the load balancer sees 503 on /healthcheck and moves clients away; then the service
     // stops accepting, hands running imports back (their leases) and exits.

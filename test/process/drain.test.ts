@@ -63,3 +63,23 @@ test('a stalled upload holds the stop for graceful_shutdown_timeout at most; its
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a second SIGTERM (or SIGINT) while a stalled upload holds the stop ends the process at once', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-stop-twice-'));
+  try {
+    const gaze = await startGazeProcess({ DEFAULT: { graceful_shutdown_timeout: '60' } }, { dir });
+    const image = await client(gaze.url).createImage({ name: 'stalled-twice' });
+    const upload = await stalledUpload(gaze.url, image.id, 1_000_000);
+    const exited = new Promise<number | null>((resolve) => gaze.child.once('exit', (code) => resolve(code)));
+    gaze.child.kill('SIGTERM');
+    await until(() => (/SIGTERM: stopping/.test(gaze.output()) ? true : undefined), 'the stop to begin', 10_000);
+    const second = Date.now();
+    gaze.child.kill('SIGINT');
+    assert.equal(await exited, 1);
+    assert.ok(Date.now() - second < 10_000, 'not after graceful_shutdown_timeout');
+    assert.match(gaze.output(), /SIGINT again while stopping: exiting now/);
+    upload.destroy();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
