@@ -53,6 +53,14 @@ function storeOptionIsSecret(option: string): boolean {
   return (DECLARED.glance_store?.[option]?.secret ?? false) || /(password|secret|key|user|user_name|username)$/.test(option);
 }
 
+/** An auth_section's option that holds a credential (keystoneauth's password and secrets). */
+function loginOptionIsSecret(option: string): boolean {
+  return (DECLARED.keystone_authtoken?.[option]?.secret ?? false) || /(password|secret)$/.test(option);
+}
+
+/** The options a store's own section may set that Gaze's drivers read: [glance_store]'s, and the two only a store section has. */
+const STORE_OPTIONS_READ: ReadonlySet<string> = new Set([...Object.keys(OPTIONS.glance_store), 'read_only', 'store_description']);
+
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));
 
@@ -207,6 +215,20 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       continue;
     }
     for (const [section, options] of layer.sections) {
+      // A store's section holds store options: one misspelt would leave the store on its default.
+      if (stores.has(section)) {
+        for (const option of options.keys()) {
+          const key = `${section}.${option}`;
+          if (STORE_OPTIONS_READ.has(option) || warned.has(key)) continue;
+          warned.add(key);
+          warnings.push(
+            STORE_OPTION_NAMES.has(option)
+              ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
+              : `unknown option [${section}] ${option} ignored`,
+          );
+        }
+        continue;
+      }
       if (freeForm(section)) continue;
       if (FOREIGN_SECTIONS.has(section)) {
         if (!warned.has(section)) warnings.push(`[${section}] is ignored: Glance 25 reads nothing in it (a section of an older sample or of another service)`);
@@ -272,6 +294,12 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
   }
 
   const dataDir = path.resolve(values.get('DEFAULT.data_dir')!.value as string);
+  /** A section without a fixed schema, as `entries` lists it: each option set, with where. */
+  const sectionAsSet = (section: string, isSecret: (option: string) => boolean) => {
+    const from = new Map<string, string>();
+    for (const layer of layers) for (const [option, raw] of layer.sections.get(section) ?? []) from.set(option, fromText(raw));
+    return Object.entries(config.section(section)).map(([option, value]) => ({ section, option, value, from: from.get(option)!, secret: isSecret(option) }));
+  };
   const config: Config = {
     get<S extends SectionName, O extends OptionName<S>>(section: S, option: O): OptionValue<S, O> {
       const entry = values.get(`${section}.${option}`);
@@ -303,13 +331,9 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         const option = key.slice(dot + 1);
         return { section, option, value, from, secret: DECLARED[section]?.[option]?.secret === true };
       }),
-      // Each store's own section, as set (its defaults are the store driver's).
-      ...[...stores].flatMap((section) => {
-        const text = config.section(section);
-        const from = new Map<string, string>();
-        for (const layer of layers) for (const [option, raw] of layer.sections.get(section) ?? []) from.set(option, fromText(raw));
-        return Object.entries(text).map(([option, value]) => ({ section, option, value, from: from.get(option)!, secret: storeOptionIsSecret(option) }));
-      }),
+      // Each store's own section, and the sections logins read their options from, as set.
+      ...[...stores].flatMap((section) => sectionAsSet(section, storeOptionIsSecret)),
+      ...[...authSections].flatMap((section) => sectionAsSet(section, loginOptionIsSecret)),
     ],
   };
   return config;

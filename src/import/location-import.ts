@@ -1,4 +1,3 @@
-import { withoutPasswords } from '../util/redact.ts';
 import { Ajv } from 'ajv';
 import { assertFormatsForData, IMPORT_LOCK, locationActivation, moveTo } from '../domain/image.ts';
 import { checkExternalLocation, digestLocation } from '../ingest/external-location.ts';
@@ -8,6 +7,7 @@ import { ImportStopped } from './failures.ts';
 import { revertImport, succeed } from './finish.ts';
 import type { ImportJob, LocationImportOptions } from './job.ts';
 import type { TaskKind } from './task-kind.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 // The `location_import` task of the locations API (Glance 2024.2, POST /v2/images/{id}/locations): data
 // that a client (Nova, Cinder) wrote itself becomes the image's. Its location is checked like a JSON-patch

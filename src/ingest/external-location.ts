@@ -1,4 +1,3 @@
-import { withoutPasswords } from '../util/redact.ts';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gazeError } from '../domain/errors.ts';
@@ -6,6 +5,7 @@ import type { Image, ImageLocation } from '../domain/image.ts';
 import { STAGED_OBJECT_PREFIX, type Store } from '../stores/store.ts';
 import { HashingStream, type Digests } from './hashing.ts';
 import { locationsSharing, type DataDeps } from './store-data.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 // Data that was not written here but registered as a location (JSON patch on /locations, or the
 // locations API): which store vouches for it, how big it is, and its digests when they are wanted.

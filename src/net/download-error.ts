@@ -1,6 +1,6 @@
 // How a download the service makes fails: one error with a code, for the task message and the log.
 
-import { withoutPasswords } from '../util/redact.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 export type DownloadErrorCode =
   | 'FILTERED'

@@ -11,7 +11,7 @@ import { pinnedLookup, resolveHost, systemLookup, type HostLookup, type Resolved
 
 export type { HostLookup, ResolvedAddress } from './resolve.ts';
 import { guardBody } from './body-guard.ts';
-import { withoutPasswords } from '../util/redact.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 export { DownloadError, type DownloadErrorCode } from './download-error.ts';
 export { guardBody, type BodyGuardOptions } from './body-guard.ts';

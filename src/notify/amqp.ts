@@ -1,5 +1,5 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
-import { withoutPasswords } from '../util/redact.ts';
+import { withoutPasswords } from '../config/redact.ts';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../util/logger.ts';
 import type { Notification, NotificationDriver } from './notifier.ts';

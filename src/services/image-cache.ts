@@ -1,4 +1,3 @@
-import { withoutPasswords } from '../util/redact.ts';
 import { timerMs } from '../domain/time.ts';
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.ts';
@@ -9,6 +8,7 @@ import type { CacheFill, FillOutcome } from '../cache/cache-fill.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee, targetFor } from './access.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 /** How long a filling download's last bytes wait for the copy's check. */
 const LAST_BYTES_WAIT_MS = 30_000;

@@ -1,4 +1,3 @@
-import { withoutPasswords } from '../util/redact.ts';
 import type { Readable } from 'node:stream';
 import { refuseReadOnlyCaller, type RequestContext } from '../auth/context.ts';
 import { resetToQueued, assertFormatsForData, assertTransition, ImageGone, UPLOAD_NODE, type Image } from '../domain/image.ts';
@@ -15,6 +14,7 @@ import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imageDataPayload, imagePayload, imageSendPayload } from '../notify/payloads.ts';
 import { notifyImage } from '../notify/image-events.ts';
+import { withoutPasswords } from '../config/redact.ts';
 
 export interface Download {
   image: Image;

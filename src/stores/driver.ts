@@ -1,5 +1,5 @@
-import { withoutPasswords } from '../util/redact.ts';
 import type { Readable } from 'node:stream';
+import { withoutPasswords } from '../config/redact.ts';
 
 /**
  * What a driver can do, as data: the facade (Store) reads these, never the driver's class. A driver that

@@ -85,6 +85,31 @@ lock_path = /var/lock/glance
   );
 });
 
+test("a store's own section: a misspelt option, or one of Glance's Gaze does not implement, warns as in [glance_store]; the store's own are read", () => {
+  withFile(
+    `[DEFAULT]
+enabled_backends = fast:file
+
+[glance_store]
+default_backend = fast
+
+[fast]
+filesystem_store_datdir = /srv/ssd/images
+filesystem_store_chunk_size = 65536
+filesystem_store_datadir = /srv/fast
+store_description = SSD
+`,
+    (file) => {
+      const config = loadConfig(file, {});
+      assert.equal(config.section('fast').filesystem_store_datadir, '/srv/fast');
+      assert.deepEqual(config.warnings.sort(), [
+        '[fast] filesystem_store_chunk_size is a Glance option Gaze does not implement; it is ignored',
+        'unknown option [fast] filesystem_store_datdir ignored',
+      ]);
+    },
+  );
+});
+
 test('oslo.config values: bracketed and quoted lists, multi-line values, quoted dicts, booleans, integers, comments', () => {
   withFile(
     `# a comment

@@ -370,6 +370,12 @@ test('gaze config show prints set credentials, and URLs that may hold them, as *
       's3_store_secret_key = s3-pw',
       '[DEFAULT]',
       'enabled_backends = fast:file, cloud:s3',
+      'public_endpoint = http://proxy:url-pw@images.example.org/',
+      '[oslo_limit]',
+      'auth_section = limits_login',
+      '[limits_login]',
+      'username = limits',
+      'password = login-pw',
       '[fast]',
       'filesystem_store_datadir = /srv/fast',
       '[cloud]',
@@ -381,13 +387,16 @@ test('gaze config show prints set credentials, and URLs that may hold them, as *
   );
   const shown = await runGaze(['config', 'show', '--config-file', conf], { cwd: dir });
   assert.equal(shown.code, 0, shown.stderr);
-  for (const secret of ['rabbit-pw', 'db-pw', 'keystone-pw', 'swift-pw', 's3-pw', 'project:glance', 'cloud-access', 'cloud-pw'])
+  for (const secret of ['rabbit-pw', 'db-pw', 'keystone-pw', 'swift-pw', 's3-pw', 'project:glance', 'cloud-access', 'cloud-pw', 'url-pw', 'login-pw'])
     assert.ok(!shown.stdout.includes(secret), secret);
   // Each store's own section is shown as set, with where, its credentials hidden.
-  assert.match(shown.stdout, /^\[fast\]\nfilesystem_store_datadir = \/srv\/fast +# .*glance-api\.conf:15$/m);
+  assert.match(shown.stdout, /^\[fast\]\nfilesystem_store_datadir = \/srv\/fast +# .*glance-api\.conf:21$/m);
+  // The section an auth_section names, as set; a URL's password, in any option.
+  assert.match(shown.stdout, /^\[limits_login\]\nusername = limits +# .*glance-api\.conf:18\npassword = \*\*\*\* +# .*:19$/m);
+  assert.match(shown.stdout, /^public_endpoint = http:\/\/proxy:\*\*\*\*@images\.example\.org\/ +# /m);
   assert.match(
     shown.stdout,
-    /^\[cloud\]\ns3_store_host = http:\/\/127\.0\.0\.1:8080 +# .*glance-api\.conf:17\ns3_store_access_key = \*\*\*\* +# .*:18\ns3_store_secret_key = \*\*\*\* +# .*:19$/m,
+    /^\[cloud\]\ns3_store_host = http:\/\/127\.0\.0\.1:8080 +# .*glance-api\.conf:23\ns3_store_access_key = \*\*\*\* +# .*:24\ns3_store_secret_key = \*\*\*\* +# .*:25$/m,
   );
   for (const option of ['transport_url', 'connection', 'password', 'swift_store_user', 'swift_store_key', 's3_store_secret_key']) {
     assert.match(shown.stdout, new RegExp(`^${option} = \\*\\*\\*\\* +# .*glance-api\\.conf:\\d+$`, 'm'), option);

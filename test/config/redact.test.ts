@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withoutPasswords } from '../../src/util/redact.ts';
+import { withoutPasswords } from '../../src/config/redact.ts';
 import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
 import { StoreError } from '../../src/stores/driver.ts';
 import { DownloadError } from '../../src/net/download-error.ts';
