@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { configFiles, ConfigError, loadConfig, type Config } from './config/index.ts';
 import type { ConfigArg } from './config/sources.ts';
@@ -8,7 +9,8 @@ import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { migrationState, openDatabase, pendingMigrations, type Db } from './db/connection.ts';
+import { migrationState, openDatabase, sqliteDatabaseFile, type Db } from './db/connection.ts';
+import { migrationProvider } from './db/migrations/index.ts';
 import { PurgeRepo } from './db/repos/purge.ts';
 import { addSeconds, nowTimestamp } from './domain/time.ts';
 import { DatabaseClock } from './db/clock.ts';
@@ -51,16 +53,25 @@ function openExistingDatabase(config: Config, url = databaseUrl(config)): Db {
 async function openSyncedDatabase(config: Config): Promise<Db> {
   const url = databaseUrl(config);
   const db = openExistingDatabase(config, url);
-  let pending: string[];
+  let state: Awaited<ReturnType<typeof migrationState>>;
   try {
-    pending = await pendingMigrations(db);
+    state = await migrationState(db);
   } catch (err) {
     await db.close();
     throw new Error(`cannot read the database ${databaseUrlShown(url)}: ${(err as Error).message}`, { cause: err });
   }
-  if (pending.length) {
+  if (state.pending.length) {
     await db.close();
-    throw new Error(`the database ${databaseUrlShown(url)} does not have Gaze's schema (${pending.length} migrations to apply): run \`gaze db sync\` first`);
+    throw new Error(
+      `the database ${databaseUrlShown(url)} does not have Gaze's schema (${state.pending.length} migrations to apply): run \`gaze db sync\` first`,
+    );
+  }
+  // A newer Gaze's schema: this one's commands (scrub, purge) could act on what they do not know.
+  if (state.unknown.length) {
+    await db.close();
+    throw new Error(
+      `the database ${databaseUrlShown(url)} has schema migration ${state.unknown.at(-1)}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one`,
+    );
   }
   return db;
 }
@@ -219,6 +230,13 @@ async function purgeCommand(config: Config, what: 'tasks' | 'images', ageInDays:
 
 /** `gaze db version` (the last migration applied) and `gaze db check` (exit 3 when `db sync` has work to do), as glance-manage's. */
 async function schemaCommand(config: Config, command: 'db version' | 'db check'): Promise<void> {
+  // A SQLite file not made yet has the whole schema to come (db sync makes it): said as for an empty one.
+  const file = sqliteDatabaseFile(databaseUrl(config));
+  if (file && !existsSync(file)) {
+    if (command === 'db version') print('The database has none of Gaze\'s schema yet: run "gaze db sync".');
+    else notUpToDate(Object.keys(await migrationProvider.getMigrations()).length);
+    return;
+  }
   const db = openExistingDatabase(config);
   try {
     const { applied, pending, unknown } = await migrationState(db);
@@ -231,12 +249,17 @@ async function schemaCommand(config: Config, command: 'db version' | 'db check')
     } else if (pending.length === 0) {
       print('Database is up to date. No upgrades needed.');
     } else {
-      print(`Your database is not up to date (${pending.length} migrations to apply). Your next step is to run \`gaze db sync\`.`);
-      process.exitCode = 3;
+      notUpToDate(pending.length);
     }
   } finally {
     await db.close();
   }
+}
+
+/** db check's answer when db sync has work (glance-manage's exit code 3). */
+function notUpToDate(migrations: number): void {
+  print(`Your database is not up to date (${migrations} migrations to apply). Your next step is to run \`gaze db sync\`.`);
+  process.exitCode = 3;
 }
 
 /** node's parseArgs refuses an unknown option or a missing value: bad usage. */

@@ -300,12 +300,7 @@ async function tableNames(db: Db): Promise<Set<string>> {
   return new Set((await names.execute(db.kysely)).rows.map((row) => row.name));
 }
 
-/** The migrations this database has yet to apply (all of them for an empty one); nothing is created. */
-export async function pendingMigrations(db: Db): Promise<string[]> {
-  return (await migrationState(db)).pending;
-}
-
-/** The names of the migrations applied, in order, and of those still to apply. */
+/** The names of the migrations applied, in order, of those still to apply, and of those a newer Gaze applied. */
 export async function migrationState(db: Db): Promise<{ applied: string[]; pending: string[]; unknown: string[] }> {
   const migrations = await new Migrator({ db: db.kysely, provider: migrationProvider }).getMigrations();
   const known = new Set(migrations.map((m) => m.name));

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,7 +35,11 @@ async function withConfig(work: (gaze: Gaze, dir: string, dbFile: string) => Pro
 }
 
 test('db check says whether db sync has work to do (exit 3 when it has); db version names the last migration applied', async () => {
-  await withConfig(async (gaze, _dir, dbFile) => {
+  await withConfig(async (gaze, dir, dbFile) => {
+    // No file yet: db sync has all of its work to do (and check makes nothing).
+    await assert.rejects(gaze('db', 'check'), (err: any) => err.code === 3 && /Your database is not up to date \(\d+ migrations to apply\)/.test(err.stdout));
+    assert.match((await gaze('db', 'version')).stdout, /none of Gaze's schema yet/);
+    assert.equal(existsSync(dbFile), false);
     writeFileSync(dbFile, ''); // a database without Gaze's schema
     await assert.rejects(
       gaze('db', 'check'),
@@ -65,6 +69,14 @@ test('db check says whether db sync has work to do (exit 3 when it has); db vers
       return true;
     });
     await assert.rejects(gaze('db', 'sync'), (err: any) => /which this Gaze does not know/.test(err.stderr));
+    // Nor do this Gaze's other commands act on it.
+    for (const command of [['db', 'purge'], ['scrub'], ['db', 'export-metadefs', dir]]) {
+      await assert.rejects(
+        gaze(...command),
+        (err: any) => err.code === 1 && /has schema migration 9999_from_a_newer_gaze, which this Gaze does not know/.test(err.stderr),
+        command.join(' '),
+      );
+    }
   });
 });
 
