@@ -91,7 +91,7 @@ export function serviceLogin(opt: PluginOptions, why = 'with Keystone authentica
   const who = required(['username', 'user_id'], why);
   // keystoneauth asks for the whole system with system_scope (only `all` exists), else for a project.
   const system = opt('system_scope') !== null;
-  if (!system) required(['project_name', 'project_id'], why);
+  if (!system) required(['project_name', 'project_id'], `${why} (or system_scope = all)`);
   const body = passwordAuthBody({
     ...user,
     password: required(['password'], why),

@@ -153,7 +153,7 @@ test('[oslo_limit] auth_type v3applicationcredential: the limits are read with a
   );
   assert.throws(
     () => limitsWith({ username: 'admin', password: 'admin-secret' }),
-    refusedWith('[oslo_limit] project_name or project_id is required with use_keystone_limits'),
+    refusedWith('[oslo_limit] project_name or project_id is required with use_keystone_limits (or system_scope = all)'),
   );
 });
 

@@ -103,6 +103,16 @@ async function readAll(body: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Reads a body whole, pausing twice the read timeout after each of its first two chunks (a slow reader). */
+async function readPausingTwice(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    if (chunks.length <= 2) await sleep(TIMEOUT * 2);
+  }
+  return Buffer.concat(chunks);
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: DownloadErrorCode, message?: RegExp | string): Promise<DownloadError> {
   try {
     await promise;
@@ -580,16 +590,7 @@ test('the body stops with READ_TIMEOUT when the server stalls, but a slow reader
 
   // the reader takes longer than the read timeout between reads: back-pressure, not a stall
   const slow = await safeDownload(server.url('/big'), options([server.port], { readTimeoutMs: TIMEOUT }));
-  const chunks: Buffer[] = [];
-  let pauses = 0;
-  for await (const chunk of slow.body) {
-    chunks.push(chunk as Buffer);
-    if (pauses < 2) {
-      pauses++;
-      await sleep(TIMEOUT * 2);
-    }
-  }
-  assert.ok(Buffer.concat(chunks).equals(big));
+  assert.ok((await readPausingTwice(slow.body)).equals(big));
 });
 
 test('a body that trickles below minBytesPerSecond over a read timeout of waiting is TOO_SLOW; a steady source and a slow reader are not', async (t) => {
@@ -625,16 +626,7 @@ test('a body that trickles below minBytesPerSecond over a read timeout of waitin
 
   // The reader pauses longer than a window twice: its own slowness, not the source's.
   const slowReader = await safeDownload(server.url('/big'), options([server.port], limits));
-  const chunks: Buffer[] = [];
-  let pauses = 0;
-  for await (const chunk of slowReader.body) {
-    chunks.push(chunk as Buffer);
-    if (pauses < 2) {
-      pauses++;
-      await sleep(TIMEOUT * 2);
-    }
-  }
-  assert.ok(Buffer.concat(chunks).equals(big));
+  assert.ok((await readPausingTwice(slowReader.body)).equals(big));
 });
 
 test('maxBytes: TOO_LARGE from Content-Length, without it, and as soon as exceeded', async (t) => {
