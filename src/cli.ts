@@ -9,7 +9,7 @@ import { DelayedDeletesRepo } from './db/repos/delayed-deletes.ts';
 import { restoreDeletedImage } from './services/delayed-delete.ts';
 import { DataScrubber } from './services/scrubber.ts';
 import { StoreRegistry } from './stores/registry.ts';
-import { migrationState, openDatabase, sqliteDatabaseFile, type Db } from './db/connection.ts';
+import { migrationState, newerSchema, openDatabase, openWithSchema, sqliteDatabaseFile, type Db } from './db/connection.ts';
 import { migrationProvider } from './db/migrations/index.ts';
 import { PurgeRepo } from './db/repos/purge.ts';
 import { addSeconds, nowTimestamp } from './domain/time.ts';
@@ -19,7 +19,6 @@ import { MetadefContentsRepo } from './db/repos/metadef-contents.ts';
 import { exportMetadefs, loadMetadefs, unloadMetadefs, type LoadOptions } from './services/metadef-files.ts';
 import { pino } from 'pino';
 import { createLogger, logOptions, type Logger } from './util/logger.ts';
-import { databaseUrlShown } from './db/connection-url.ts';
 import { dbSync, serve } from './serve.ts';
 import { shownValue } from './config/shown.ts';
 
@@ -46,34 +45,9 @@ function openExistingDatabase(config: Config, url = databaseUrl(config)): Db {
   return openDatabase(url, { mustExist: true, mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
 }
 
-/**
- * The database as every command but `db sync` and `serve` uses it: it must exist and have Gaze's whole
- * schema (as glance-manage's commands need db_sync first); nothing is created or upgraded here.
- */
-async function openSyncedDatabase(config: Config): Promise<Db> {
-  const url = databaseUrl(config);
-  const db = openExistingDatabase(config, url);
-  let state: Awaited<ReturnType<typeof migrationState>>;
-  try {
-    state = await migrationState(db);
-  } catch (err) {
-    await db.close();
-    throw new Error(`cannot read the database ${databaseUrlShown(url)}: ${(err as Error).message}`, { cause: err });
-  }
-  if (state.pending.length) {
-    await db.close();
-    throw new Error(
-      `the database ${databaseUrlShown(url)} does not have Gaze's schema (${state.pending.length} migrations to apply): run \`gaze db sync\` first`,
-    );
-  }
-  // A newer Gaze's schema: this one's commands (scrub, purge) could act on what they do not know.
-  if (state.unknown.length) {
-    await db.close();
-    throw new Error(
-      `the database ${databaseUrlShown(url)} has schema migration ${state.unknown.at(-1)}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one`,
-    );
-  }
-  return db;
+/** The database as every command but `db sync` and `serve` uses it: existing, with all of Gaze's schema and no newer one. */
+function openSyncedDatabase(config: Config): Promise<Db> {
+  return openWithSchema(databaseUrl(config), { mysqlSqlMode: databaseOptions(config).mysqlSqlMode });
 }
 
 const USAGE = `usage: gaze <command> [--config-file FILE]... [--config-dir DIR]...
@@ -244,7 +218,7 @@ async function schemaCommand(config: Config, command: 'db version' | 'db check')
       print(unknown.at(-1) ?? applied.at(-1) ?? 'The database has none of Gaze\'s schema yet: run "gaze db sync".');
     } else if (unknown.length > 0) {
       // As serve and db sync refuse it.
-      print(`The database has schema migration ${unknown.at(-1)}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one.`);
+      print(`The database has ${newerSchema(unknown.at(-1)!)}.`);
       process.exitCode = 1;
     } else if (pending.length === 0) {
       print('Database is up to date. No upgrades needed.');

@@ -14,6 +14,9 @@ export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
   'store_description',
 ]);
 
+/** The options a store's own section may set that Gaze's drivers read: [glance_store]'s, and the two only a store section has. */
+export const STORE_OPTIONS_READ: ReadonlySet<string> = new Set([...Object.keys(OPTIONS.glance_store), 'read_only', 'store_description']);
+
 /**
  * Whether a section name is a near miss of a section store options belong in (an enabled store's,
  * [glance_store], the reserved stores'): a misspelling, whose store would silently run on defaults.

@@ -6,7 +6,8 @@ import { parseValue, unquote } from './values.ts';
 import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 import { envLayer, overrideLayer, readLayer, type Layer, type RawSections } from './layers.ts';
-import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, warnIfBracketsMissing, warnIfOsloListDiffers } from './glance-reading.ts';
+import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, STORE_OPTIONS_READ, warnIfBracketsMissing, warnIfOsloListDiffers } from './glance-reading.ts';
+import { loginOptionIsSecret, storeOptionIsSecret } from './shown.ts';
 
 export { ConfigError } from './errors.ts';
 export { configFiles } from './sources.ts';
@@ -47,19 +48,6 @@ function placeOf(raw: RawValue, section: string, option: string): ConfigPlace {
 function fromText(raw: RawValue): string {
   return raw.file === 'overrides' ? 'overrides' : raw.line ? `${raw.file}:${raw.line}` : raw.file;
 }
-
-/** A store section's option that holds a credential: Gaze's secret ones, and Glance's other stores' users, keys and passwords. */
-function storeOptionIsSecret(option: string): boolean {
-  return (DECLARED.glance_store?.[option]?.secret ?? false) || /(password|secret|key|user|user_name|username)$/.test(option);
-}
-
-/** An auth_section's option that holds a credential (keystoneauth's password and secrets). */
-function loginOptionIsSecret(option: string): boolean {
-  return (DECLARED.keystone_authtoken?.[option]?.secret ?? false) || /(password|secret)$/.test(option);
-}
-
-/** The options a store's own section may set that Gaze's drivers read: [glance_store]'s, and the two only a store section has. */
-const STORE_OPTIONS_READ: ReadonlySet<string> = new Set([...Object.keys(OPTIONS.glance_store), 'read_only', 'store_description']);
 
 /** Sections only older names of options live in ([sql], [rpc_notifier2]). */
 const READ_SECTIONS: ReadonlySet<string> = new Set([...READ_OPTION_NAMES].map((name) => name.slice(0, name.indexOf('.'))));

@@ -4,13 +4,12 @@ import { mysqlOptions, postgresConnectTimeoutMs, postgresOptions, postgresPrefer
 import { TlsIfOffered, type PgPoolLike } from './tls-if-offered.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
-import type { DatabaseConnection, SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, MysqlDialect, PostgresDialect, sql } from 'kysely';
 import { RefuseNulPlugin } from './refuse-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, MYSQL_COLLATION } from './migrations/index.ts';
 import { preparingPool } from './prepared-statements.ts';
+import { openSqlite } from './sqlite.ts';
 
 export type Engine = 'sqlite' | 'postgresql' | 'mysql';
 
@@ -115,15 +114,7 @@ export function openDatabase(
       throw new Error(`the database file ${path.resolve(file)} does not exist: run \`gaze db sync\` first`);
     }
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const sqlite = namingTheFile(file, () => {
-      const opened = new SQLite(file);
-      // WAL lets readers go on while an upload's final write commits; a busy timeout instead of SQLITE_BUSY.
-      opened.pragma('journal_mode = WAL');
-      opened.pragma('busy_timeout = 5000');
-      opened.pragma('foreign_keys = ON');
-      return opened;
-    });
-    const kysely = new Kysely<Database>({ dialect: new GazeSqliteDialect({ database: sqlite }), plugins: [new RefuseNulPlugin()] });
+    const kysely = openSqlite(file);
     return { kysely, engine: 'sqlite', close: () => kysely.destroy(), poolUsage: () => ({ total: 1, idle: 0, waiting: 0, max: 1 }) };
   }
   if (engine === 'postgresql') {
@@ -189,62 +180,6 @@ function openMysql(connection: string, maxConnections: number, sqlMode: string |
   return { kysely, engine: 'mysql', close: () => kysely.destroy(), poolUsage };
 }
 
-/** SQLite's errors at opening ("unable to open database file", "file is not a database") say which file. */
-function namingTheFile<T>(file: string, open: () => T): T {
-  try {
-    return open();
-  } catch (err) {
-    throw new Error(`the SQLite database ${file === ':memory:' ? file : path.resolve(file)}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/**
- * SQLite changes its schema inside transactions too (Kysely assumes it cannot): each migration then
- * applies whole or not at all, so a `db sync` killed half-way leaves a schema the next one completes.
- */
-class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
-}
-/**
- * Every transaction takes SQLite's write lock as it begins (waiting up to busy_timeout for another
- * process's): one that read first and wrote afterwards would otherwise fail at its first write, at once
- * and without the wait, whenever another process wrote meanwhile (WAL's SQLITE_BUSY_SNAPSHOT). So the
- * transactions of all processes on one file run one after the other, as checks that count rows need.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-
-  /**
-   * SQLite ends a transaction itself on some errors (a full disk, an I/O error): the rollback after
-   * them has nothing to undo, and its own error ("cannot rollback - no transaction is active") would
-   * take the place of the one that says what happened.
-   */
-  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    try {
-      await super.rollbackTransaction(connection);
-    } catch (err) {
-      if (!/no transaction is active/.test((err as Error).message)) throw err;
-    }
-  }
-}
-class GazeSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
-  }
-  override createAdapter(): SqliteAdapter {
-    return new TransactionalDdlSqliteAdapter();
-  }
-  override createDriver(): SqliteDriver {
-    return new ImmediateSqliteDriver(this.#config);
-  }
-}
-
 /**
  * Applies pending migrations; returns the names applied. Two processes that sync one SQLite file at
  * once (Kysely takes no lock there): the one whose transaction lost answers SQLITE_BUSY, reads the
@@ -265,12 +200,7 @@ export async function syncSchema(db: Db): Promise<string[]> {
     // Kysely calls a migration it does not have "corrupted": it is one a newer Gaze applied.
     const unknown = /previously executed migration (\S+) is missing/.exec(String((error as Error | undefined)?.message ?? ''));
     if (unknown) {
-      throw new Error(
-        `the database has schema migration ${unknown[1]}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one`,
-        {
-          cause: error,
-        },
-      );
+      throw new Error(`the database has ${newerSchema(unknown[1]!)}`, { cause: error });
     }
     if (error) throw error;
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -287,6 +217,37 @@ async function refuseForeignSchema(db: Db): Promise<void> {
   if (tables.has('kysely_migration') || !tables.has('images')) return;
   const whose = tables.has('alembic_version') ? "Glance's schema (glance-manage db_sync made it)" : 'an `images` table of another application';
   throw new Error(`the database holds ${whose}: Gaze needs a database of its own (create an empty one and name it in [database] connection)`);
+}
+
+/** A database a newer Gaze upgraded, as every command that refuses it says it. */
+export function newerSchema(migration: string): string {
+  return `schema migration ${migration}, which this Gaze does not know: a newer Gaze upgraded it; run that version or a newer one`;
+}
+
+/**
+ * The database as the commands other than `db sync` and `serve` use it: it must exist and have Gaze's
+ * whole schema (as glance-manage's commands need db_sync first), and no newer Gaze's (they could act on
+ * what they do not know); nothing is created or upgraded here.
+ */
+export async function openWithSchema(url: string, opts: { mysqlSqlMode?: string | null } = {}): Promise<Db> {
+  const db = openDatabase(url, { mustExist: true, ...opts });
+  const refuse = async (why: string, cause?: unknown) => {
+    await db.close();
+    return new Error(why, cause === undefined ? undefined : { cause });
+  };
+  let state: Awaited<ReturnType<typeof migrationState>>;
+  try {
+    state = await migrationState(db);
+  } catch (err) {
+    throw await refuse(`cannot read the database ${databaseUrlShown(url)}: ${(err as Error).message}`, err);
+  }
+  if (state.pending.length) {
+    throw await refuse(
+      `the database ${databaseUrlShown(url)} does not have Gaze's schema (${state.pending.length} migrations to apply): run \`gaze db sync\` first`,
+    );
+  }
+  if (state.unknown.length) throw await refuse(`the database ${databaseUrlShown(url)} has ${newerSchema(state.unknown.at(-1)!)}`);
+  return db;
 }
 
 /** The tables of the database (its current schema). */
