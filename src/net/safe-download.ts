@@ -11,7 +11,6 @@ import { pinnedLookup, resolveHost, systemLookup, type HostLookup, type Resolved
 
 export type { HostLookup, ResolvedAddress } from './resolve.ts';
 import { guardBody } from './body-guard.ts';
-import { withoutPasswords } from '../config/redact.ts';
 
 export { DownloadError, type DownloadErrorCode } from './download-error.ts';
 export { guardBody, type BodyGuardOptions } from './body-guard.ts';
@@ -255,13 +254,13 @@ async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOpt
     if (REDIRECT_STATUSES.has(hop.status) && location !== undefined) {
       discard(hop);
       if (redirects >= opts.maxRedirects) {
-        throw new DownloadError('TOO_MANY_REDIRECTS', `more than ${opts.maxRedirects} redirects fetching ${withoutPasswords(url)}`, { url: current.href });
+        throw new DownloadError('TOO_MANY_REDIRECTS', `more than ${opts.maxRedirects} redirects fetching ${url}`, { url: current.href });
       }
       let next: URL;
       try {
         next = new URL(location, current);
       } catch {
-        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${withoutPasswords(location)}`, { url: current.href });
+        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${location}`, { url: current.href });
       }
       // Filter the Location as written when it is absolute (an explicit default port must count,
       // as in Glance), the resolved URL otherwise.
@@ -270,7 +269,7 @@ async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOpt
       else if (/^\s*[/\\]{2}/.test(location)) written = `${current.protocol}${location.trim()}`;
       const check = checkUri(written, filterFor(next, opts));
       if (!check.ok || !SUPPORTED_PROTOCOLS.has(next.protocol)) {
-        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${withoutPasswords(next.href)}`, { url: next.href });
+        throw new DownloadError('REDIRECT_FILTERED', `Redirect to disallowed URL: ${next.href}`, { url: next.href });
       }
       if (next.origin !== current.origin) {
         headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.has(name)));
@@ -282,7 +281,7 @@ async function follow(url: string, method: 'GET' | 'HEAD', opts: SafeDownloadOpt
 
     if (hop.status < 200 || hop.status > 299) {
       discard(hop);
-      throw new DownloadError('HTTP_STATUS', `HTTP status ${hop.status} from ${withoutPasswords(current.href)}`, { status: hop.status, url: current.href });
+      throw new DownloadError('HTTP_STATUS', `HTTP status ${hop.status} from ${current.href}`, { status: hop.status, url: current.href });
     }
     return { hop, finalUrl: current };
   }

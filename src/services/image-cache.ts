@@ -8,7 +8,6 @@ import type { CacheFill, FillOutcome } from '../cache/cache-fill.ts';
 import type { ByteRange } from '../stores/driver.ts';
 import type { ServiceDeps } from './deps.ts';
 import { canSee, targetFor } from './access.ts';
-import { withoutPasswords } from '../config/redact.ts';
 
 /** How long a filling download's last bytes wait for the copy's check. */
 const LAST_BYTES_WAIT_MS = 30_000;
@@ -225,7 +224,7 @@ export class ImageCacheService {
     if (!fill) return false;
     const source = await this.deps.stores.openFirst(image.locations, {
       size: image.size,
-      failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${withoutPasswords(url)} to cache it; trying the next location`),
+      failed: (url, err) => this.deps.log.warn({ err, image: image.id }, `cannot read ${url} to cache it; trying the next location`),
     });
     if (!source) {
       fill.abandon();

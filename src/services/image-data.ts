@@ -14,7 +14,6 @@ import type { ByteRange } from '../stores/driver.ts';
 import { StoreError } from '../stores/driver.ts';
 import { imageDataPayload, imagePayload, imageSendPayload } from '../notify/payloads.ts';
 import { notifyImage } from '../notify/image-events.ts';
-import { withoutPasswords } from '../config/redact.ts';
 
 export interface Download {
   image: Image;
@@ -114,7 +113,7 @@ export class ImageDataService {
     const stream = await this.deps.stores.openFirst(image.locations, {
       range: byteRange,
       size: image.size,
-      failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${withoutPasswords(url)}; trying the next location`),
+      failed: (url, err) => this.deps.log.error({ err, image: id }, `cannot read ${url}; trying the next location`),
     });
     if (stream) return { image, stream: byteRange || !this.cache ? stream : this.cache.passThrough(image, stream), range: byteRange, delivered };
     throw gazeError('DATA_UNAVAILABLE', id);

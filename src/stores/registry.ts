@@ -6,6 +6,7 @@ import { processWarning, type ByteRange, type StoreDriver, type Warn } from './d
 import { StoreAddDisabled, StoreLeftOut, unconfiguredDriver } from './add-disabled.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Readable } from 'node:stream';
+import { withoutPasswords } from '../config/redact.ts';
 
 export type DriverFactory = (storeId: string, options: Record<string, string>, config: Config, warn: Warn) => StoreDriver;
 
@@ -227,7 +228,8 @@ export class StoreRegistry {
 
   /**
    * The data of the first of an image's locations, in read order, that its store opens; null when none
-   * does (each failure is reported to `failed`). `size` as for Store.read.
+   * does (each failure is reported to `failed`, with the location as a message may show it: its
+   * password masked). `size` as for Store.read.
    */
   async openFirst(
     locations: Array<{ url: string; metadata: Record<string, unknown> }>,
@@ -239,7 +241,7 @@ export class StoreRegistry {
       try {
         return await store.read(location.url, opts.range, opts.size);
       } catch (err) {
-        opts.failed(location.url, err);
+        opts.failed(withoutPasswords(location.url), err);
       }
     }
     return null;
