@@ -82,7 +82,8 @@ commands:
 
 Configuration (oslo.config's INI, Glance's option names), later files winning:
   --config-file FILE   a file (repeatable; --config FILE is the same)
-  --config-dir DIR     every *.conf in DIR, in sorted order (repeatable)
+  --config-dir DIR     every *.conf in DIR, in sorted order (repeatable); without one, the *.conf of
+                       glance.conf.d and glance-api.conf.d (in ~/.glance, ~, /etc/glance or /etc) first
   GAZE_CONFIG=FILE     when no option names a file
   OS_GLANCE_CONFIG_DIR=DIR   Glance's layout: DIR/glance-api-paste.ini and DIR/glance-image-import.conf
                        when present, then DIR/glance-api.conf

@@ -302,6 +302,45 @@ test("later files win; --config-dir reads every *.conf in sorted order; Glance's
   });
 });
 
+test('without --config-dir, the glance.conf.d and glance-api.conf.d directories oslo.config finds are read, the named files winning', () => {
+  withDir((dir, write) => {
+    const home = path.join(dir, 'home');
+    const etc = path.join(dir, 'etc');
+    const main = write('main.conf', '[DEFAULT]\nbind_port = 1111\n');
+    // Each directory is read from the first place it is found: ~/.glance, ~, /etc/glance, /etc.
+    const glanceD = write('home/glance.conf.d/10-members.conf', '[DEFAULT]\nimage_member_quota = 9\n');
+    write('etc/glance/glance.conf.d/10-members.conf', '[DEFAULT]\nimage_member_quota = 1\n');
+    const apiD = write('etc/glance/glance-api.conf.d/50-local.conf', '[DEFAULT]\nbind_port = 7777\nworkers = 3\n');
+    write('etc/glance/glance-api.conf.d/notes.txt', 'not read');
+    const files = configFiles([{ kind: 'file', path: main }], { HOME: home }, etc);
+    assert.deepEqual(files, [glanceD, apiD, main]);
+    const config = loadConfig(files, {});
+    assert.equal(config.get('DEFAULT', 'bind_port'), 1111, 'a named file wins, as in oslo.config');
+    assert.equal(config.get('DEFAULT', 'workers'), 3);
+    assert.equal(config.get('DEFAULT', 'image_member_quota'), 9);
+    // A --config-dir replaces them; without files named, the embedded defaults read nothing.
+    const own = path.join(dir, 'own.d');
+    const ownFile = write('own.d/a.conf', '[DEFAULT]\nworkers = 5\n');
+    assert.deepEqual(
+      configFiles(
+        [
+          { kind: 'file', path: main },
+          { kind: 'dir', path: own },
+        ],
+        { HOME: home },
+        etc,
+      ),
+      [main, ownFile],
+    );
+    assert.deepEqual(configFiles([], { HOME: home }, etc), []);
+    // Glance's layout (its WSGI application): glance.conf.d after glance-api.conf, so it wins there.
+    const api = write('layout/glance-api.conf', '[DEFAULT]\nimage_member_quota = 2\n');
+    const layout = configFiles([], { HOME: home, OS_GLANCE_CONFIG_DIR: path.dirname(api) }, etc);
+    assert.deepEqual(layout, [api, glanceD]);
+    assert.equal(loadConfig(layout, {}).get('DEFAULT', 'image_member_quota'), 9);
+  });
+});
+
 test('a multi-valued option (filesystem_store_datadirs) takes a value per line, from every file, each read on its own', () => {
   withDir((_dir, write) => {
     const a = write('a.conf', "[DEFAULT]\nroot = /srv\n\n[glance_store]\nfilesystem_store_datadirs = $root/a:200\nfilesystem_store_datadirs = '/srv/b'\n");
