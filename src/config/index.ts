@@ -79,7 +79,7 @@ function defaultText(spec: OptionSpec): string {
 export function loadConfig(files?: string | readonly string[], env: NodeJS.ProcessEnv = process.env, overrides: RawSections = {}): Config {
   const fileList = files === undefined ? [] : typeof files === 'string' ? [files] : [...files];
   const layers: Layer[] = [...fileList.map(readLayer), envLayer(env), overrideLayer(overrides)];
-  const warnings: string[] = [];
+  const warnings: string[] = layers.flatMap((layer) => layer.warnings ?? []);
 
   /** The newest value of any name of the option, with the name it was found under. */
   const find = (candidates: ReadonlyArray<readonly [string, string]>): { raw: RawValue; name: readonly [string, string] } | null => {

@@ -10,10 +10,13 @@ import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 //    line ends it;
 //  - one pair of quotes around a value is removed (by the typed readers here, which know when the
 //    quotes mean more, as in `"k":"v","k2":"v2"`).
-// What oslo accepts silently but is almost always a mistake is refused here with its file and line:
-// the same option twice in one section of one file. Options that oslo declares multi-valued
-// (MultiStrOpt) are the exception: each line adds a value, and the values are kept one per line; so
-// are Glance's options Gaze does not read (the last value is kept, as oslo keeps it).
+// The same option twice in one section of one file: oslo.config keeps the last value without a word,
+// which is almost always a mistake. Glance's own files are read as Glance reads them (the last value,
+// and a warning naming both lines); Python's configparser, which reads Glance's other files
+// (glance-swift.conf), refuses it, and so does parseIni without `onRepeat`. Options that oslo declares
+// multi-valued (MultiStrOpt) are the exception: each line adds a value, kept one per line; Glance's
+// options Gaze does not read keep their last value without a warning (oslo.messaging's pre_settled is
+// multi-valued).
 
 function isIgnoredGlanceOption(section: string, key: string): boolean {
   return GLANCE_OPTION_NAMES[section]?.includes(key) === true && !READ_OPTION_NAMES.has(`${section}.${key}`);
@@ -33,7 +36,7 @@ export function sectionKey(name: string): string {
   return name === 'DEFAULT' ? name : name.toLowerCase();
 }
 
-export function parseIni(text: string, file: string): { sections: IniSections; headers: Map<string, number> } {
+export function parseIni(text: string, file: string, onRepeat?: (warning: string) => void): { sections: IniSections; headers: Map<string, number> } {
   const sections: IniSections = new Map();
   const headers = new Map<string, number>();
   let section: string | null = null;
@@ -53,10 +56,10 @@ export function parseIni(text: string, file: string): { sections: IniSections; h
       pending = null;
       return;
     }
-    // An option Gaze does not read may be one oslo declares multi-valued (oslo.messaging's pre_settled):
-    // it is only warned about, so it must not stop the start either.
     if (earlier && !isIgnoredGlanceOption(section!, pending.key)) {
-      fail(pending.line, `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`);
+      const repeated = `[${section}] ${pending.key} is set twice in this file (also at line ${earlier.line})`;
+      if (onRepeat) onRepeat(`${file}:${pending.line}: ${repeated}; the last value is used, as oslo.config uses it`);
+      else fail(pending.line, repeated);
     }
     options.set(pending.key, { text, file, line: pending.line });
     pending = null;

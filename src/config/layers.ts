@@ -14,6 +14,8 @@ export interface Layer {
   sections: IniSections;
   headers: Map<string, number>;
   file: string | null;
+  /** Warnings of the file itself (an option set twice). */
+  warnings?: string[];
 }
 
 export function readLayer(file: string): Layer {
@@ -28,7 +30,8 @@ export function readLayer(file: string): Layer {
   // Not UTF-8 stops Glance (a UnicodeDecodeError): a Latin-1 password would otherwise be read wrong.
   if (!isUtf8(bytes)) throw new ConfigError('the file is not UTF-8 text', { file, line: firstLineNotUtf8(bytes) });
   const text = bytes.toString('utf8');
-  return { ...parseIni(text, file), file };
+  const warnings: string[] = [];
+  return { ...parseIni(text, file, (warning) => warnings.push(warning)), file, warnings };
 }
 
 /** The number of the first line that is not UTF-8. */
