@@ -259,7 +259,8 @@ function cacheConfig(config: Config): { dir: string | null; database: string; se
   const dir = config.get('DEFAULT', 'image_cache_dir');
   const { caching } = pasteFlavor(config);
   if (caching && !dir) return config.refuse('DEFAULT', 'image_cache_dir', 'must be set for a paste flavor with caching or cachemanagement');
-  const driver = config.get('DEFAULT', 'image_cache_driver');
+  // Glance's choices ignore case.
+  const driver = config.get('DEFAULT', 'image_cache_driver').toLowerCase();
   if (!['centralized_db', 'sqlite', 'xattr'].includes(driver)) return config.refuse('DEFAULT', 'image_cache_driver', 'must be centralized_db, sqlite or xattr');
   return {
     dir,

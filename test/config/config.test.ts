@@ -505,6 +505,14 @@ test("a negative scrub_time stops start-up where it was set (oslo.config's minim
   );
 });
 
+test("image_cache_driver takes Glance's choices in any case, and refuses another", async () => {
+  await configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\nimage_cache_driver = SQLite\n`);
+  await assert.rejects(
+    configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\nimage_cache_driver = memcached\n`),
+    (err: unknown) => err instanceof ConfigError && /gaze\.conf:3: \[DEFAULT\] image_cache_driver: must be centralized_db, sqlite or xattr$/.test(err.message),
+  );
+});
+
 test('empty policy_file, policy_dirs and property_protection_file values name no file', async () => {
   const parts = await configuredPartsOf((dir) => `[DEFAULT]\ndata_dir = ${dir}\nproperty_protection_file =\n\n[oslo_policy]\npolicy_file =\npolicy_dirs =\n`);
   assert.equal(parts.propertyProtections, null);
