@@ -1,27 +1,27 @@
 import { hostname } from 'node:os';
 import type { TaskRow } from '../db/repos/tasks.ts';
-import { ImageGone, IMPORT_LOCK, resetToQueued } from '../domain/image.ts';
-import { IMPORTING_TO_STORES } from '../domain/import-progress.ts';
-import { isTerminal } from '../domain/task.ts';
+import { ImageGone } from '../domain/image.ts';
 import { addSeconds, nowTimestamp } from '../domain/time.ts';
 import { nodeGone } from '../util/process.ts';
 import type { ImportDeps } from './deps.ts';
 import { HandedOn, ImportStopped, describeFailure } from './failures.ts';
 import { taskPayload } from '../notify/payloads.ts';
-import { failAndRevert, failUnfinished, failUnstarted, notifyTask, revertImport, type FinishDeps, type Revert } from './finish.ts';
+import { failAndRevert, failUnfinished, failUnstarted, notifyTask, type FinishDeps } from './finish.ts';
 import { fetchRemoteImage, remoteEndpoint } from './glance-download.ts';
 import { parseImportInput, type CallerCredentials, type EngineOptions } from './job.ts';
 import type { ImportEngine, NewTask } from './port.ts';
 import type { StagingArea } from './staging-area.ts';
-import type { CreateImage, TaskKind } from './task-kind.ts';
-import { TASK_KINDS } from './task-kinds.ts';
+import type { CreateImage } from './task-kind.ts';
+import { kindOf, methodOf, revertOf } from './task-kinds.ts';
+import { mendLeftovers } from './leftovers.ts';
 
 // Runs import tasks in the background. A task row is the source of truth: the process that runs it
 // holds a lease (renewed by a heartbeat, which reads the row when the renewal is refused and checks the
 // image on every beat), so a cancel or a delete made through any process stops the work. Tasks whose
 // holder died are resumed by whoever sees the lease expire (a few times at most), or failed cleanly.
-// This file is the scheduler (queue, leases, heartbeat, recovery sweeps); each kind of task runs from
-// its own file (task-kinds.ts), the interoperable import's one sequence in api-import.ts.
+// This file is the scheduler (queue, leases, heartbeat, the recovery sweep, which first mends what
+// stopped processes left behind: leftovers.ts); each kind of task runs from its own file
+// (task-kinds.ts), the interoperable import's one sequence in api-import.ts.
 
 const LEASE_SECONDS = 10;
 const HEARTBEAT_MS = 2000;
@@ -169,9 +169,7 @@ export class ImportRunner implements ImportEngine {
   private async sweep(): Promise<void> {
     if (this.stopped) return;
     try {
-      await this.revertAbandonedImports();
-      await this.releaseLocksOfFinishedTasks();
-      await this.removeOrphanedStagedData();
+      await mendLeftovers(this.finish);
       const nodeId = this.opts.nodeId;
       const candidates: Array<{ task: TaskRow; deadOwner: string | null }> = [
         ...(await this.deps.tasks.orphaned(50)).map((task) => ({ task, deadOwner: null })),
@@ -210,57 +208,6 @@ export class ImportRunner implements ImportEngine {
       return false; // its run fails it on the input, wherever it runs
     }
     return stagedOn !== undefined && stagedOn !== this.opts.selfUrl;
-  }
-
-  /**
-   * A task ends, then its lock goes: a process stopped in between leaves the image locked by a finished
-   * task, which Glance keeps refusing imports for (409) until the lock is an hour old. Released here a
-   * minute after the task ended.
-   */
-  private async releaseLocksOfFinishedTasks(): Promise<void> {
-    for (const { imageId, taskId } of await this.deps.images.locksOfFinishedTasks(addSeconds(nowTimestamp(), -60), 50)) {
-      await this.deps.images.releaseImportLock(imageId, taskId);
-    }
-  }
-
-  /**
-   * Staged data of images that are gone, or that no longer wait for an import (finished, reverted). An
-   * image whose import lock is held is left alone: a copy-image stages the data of an active image.
-   */
-  private async removeOrphanedStagedData(): Promise<void> {
-    // Writes in progress (dot-names of local staging) are not listed; they are swept at start. A staging
-    // store that cannot be listed now must not hold up the resumption of tasks: the next sweep tries again.
-    const names = await this.staging.names().catch((err: unknown) => {
-      this.deps.log.warn({ err }, 'could not list the staging area; its sweep waits for the next round');
-      return [] as string[];
-    });
-    for (const name of names) {
-      // `<id>.<suffix>` is a plugin's work file (a conversion's output): it belongs to image <id>.
-      const image = await this.deps.images.get(name.split('.')[0]!);
-      const awaited = image && (['uploading', 'importing'].includes(image.status) || image.properties[IMPORT_LOCK]);
-      if (!awaited) await this.staging.remove(name);
-    }
-  }
-
-  /**
-   * Images left `importing` by a task that ended without reverting them (its kind's revert, as if it had
-   * failed now), or whose task vanished (back to queued, without the stores it was writing to).
-   */
-  private async revertAbandonedImports(): Promise<void> {
-    for (const id of await this.deps.images.idsInStatus('importing')) {
-      const image = await this.deps.images.get(id);
-      if (!image) continue;
-      const holder = image.properties[IMPORT_LOCK];
-      const task = holder ? await this.deps.tasks.getRaw(holder) : null;
-      if (task && !isTerminal(task.status)) continue; // running, or resumable by the orphan sweep
-      if (task) {
-        await failAndRevert(this.finish, revertOf(task), task, task.message); // its kind's revert; the task itself stays as it ended
-        continue;
-      }
-      await this.staging.remove(id).catch(() => {});
-      await this.deps.images.updateFields(id, 'importing', resetToQueued(), { [IMPORTING_TO_STORES]: '' });
-      if (holder) await this.deps.images.releaseImportLock(id, holder);
-    }
   }
 
   private async execute(task: TaskRow): Promise<void> {
@@ -342,21 +289,4 @@ export class ImportRunner implements ImportEngine {
       /* a missed beat is harmless; the lease is long enough for the next */
     }
   }
-}
-
-function kindOf(task: TaskRow): TaskKind | undefined {
-  return Object.hasOwn(TASK_KINDS, task.type) ? TASK_KINDS[task.type] : undefined;
-}
-
-/**
- * How a failed task of this kind is undone. A type this engine does not run (a row another version
- * wrote) gets an import's revert, which acts only on an image whose import lock the task holds.
- */
-function revertOf(task: TaskRow): Revert {
-  return kindOf(task)?.revert ?? ((f, row, image) => revertImport(f, row, image, {}));
-}
-
-/** The import method a task runs (its type for the legacy and location tasks), for metrics. */
-function methodOf(task: TaskRow): string {
-  return kindOf(task)?.method?.(task) ?? task.type;
 }
