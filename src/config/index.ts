@@ -11,6 +11,7 @@ import { loginOptionIsSecret, storeOptionIsSecret } from './shown.ts';
 
 export { ConfigError } from './errors.ts';
 export { configFiles } from './sources.ts';
+export { boolOption, fileUriToPath, intOption } from './free-options.ts';
 
 export type { RawSections } from './layers.ts';
 
@@ -325,34 +326,4 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
     ],
   };
   return config;
-}
-
-/** An optional boolean option of a section without a fixed schema (a store's), read as oslo.config does. */
-export function boolOption(value: string | undefined, fallback: boolean, where: string): boolean {
-  if (value === undefined || value.trim() === '') return fallback;
-  try {
-    return parseValue('bool', value);
-  } catch (err) {
-    throw new ConfigError(`${where}: ${(err as Error).message}`);
-  }
-}
-
-/** An optional integer option of a section without a fixed schema, at least `min` (oslo.config's IntOpt with min). */
-export function intOption<T extends number | undefined>(value: string | undefined, fallback: T, where: string, min: number, max = Infinity): number | T {
-  if (value === undefined || value.trim() === '') return fallback;
-  let n: number;
-  try {
-    n = parseValue('int', value);
-  } catch (err) {
-    throw new ConfigError(`${where}: ${(err as Error).message}`);
-  }
-  if (n < min) throw new ConfigError(`${where}: ${n} is less than the minimum of ${min}`);
-  if (n > max) throw new ConfigError(`${where}: ${n} is greater than the maximum of ${max}`);
-  return n;
-}
-
-/** `file:///abs/dir` (Glance's form) to a directory path. */
-export function fileUriToPath(uri: string): string {
-  if (!uri.startsWith('file://')) throw new ConfigError(`'${uri}' is not a file:// URI`);
-  return path.resolve(decodeURIComponent(uri.slice('file://'.length)));
 }
