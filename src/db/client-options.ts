@@ -3,6 +3,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { PoolConfig } from 'pg';
 import type { PoolOptions, SslOptions } from 'mysql2';
 import type { DatabaseUrl } from './connection-url.ts';
+import { mysqlOptionFile } from './mysql-option-file.ts';
 
 // What the drivers Glance's URLs name (psycopg2, PyMySQL) make of a URL's parts and query options,
 // as options of Node's clients (pg, mysql2). Options neither has a meaning for here are ignored, as
@@ -72,20 +73,22 @@ function postgresTls(q: Map<string, string>, overSocket: boolean): TlsOptions | 
 }
 
 /**
- * PyMySQL's, as SQLAlchemy passes them: `unix_socket`, `connect_timeout`, and TLS as soon as one of
+ * PyMySQL's, as SQLAlchemy passes them: `unix_socket`, `connect_timeout`, `read_default_file`, and TLS as soon as one of
  * ssl_ca, ssl_cert, ssl_key, ssl_verify_cert or ssl_verify_identity is given: the certificate is
  * checked when ssl_verify_cert says so, or by default when a CA is named; its name when
  * ssl_verify_identity (or ssl_check_hostname) says so, or by default when a CA is named.
  */
 export function mysqlOptions(url: DatabaseUrl, connectionLimit: number): PoolOptions {
-  const q = url.query;
+  // What the URL leaves out, an option file it names may give (read_default_file).
+  const file = mysqlOptionFile(url.query);
+  const q = new Map([...Object.entries(file), ...url.query]);
   return {
-    host: url.host ?? '127.0.0.1',
-    port: url.port ?? 3306,
+    host: url.host ?? file.host ?? '127.0.0.1',
+    port: url.port ?? (file.port ? Number(file.port) : 3306),
     socketPath: q.get('unix_socket'),
-    user: url.username ?? undefined,
-    password: url.password ?? undefined,
-    database: url.database ?? undefined,
+    user: url.username || file.user,
+    password: url.password || file.password,
+    database: url.database || file.database,
     connectionLimit,
     connectTimeout: seconds(q.get('connect_timeout')),
     ssl: mysqlTls(q),

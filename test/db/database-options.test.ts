@@ -136,6 +136,54 @@ test("connection URLs as SQLAlchemy's make_url reads them: passwords with / and 
   );
 });
 
+test("read_default_file: the option file's group fills what the URL leaves out (PyMySQL's reading), a missing file nothing", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gaze-mycnf-'));
+  try {
+    const cnf = path.join(dir, 'my.cnf');
+    writeFileSync(
+      cnf,
+      [
+        '# a comment',
+        '!includedir /etc/mysql/conf.d/',
+        '[mysqld]',
+        'user = mysql',
+        '[client]',
+        'USER = fromfile',
+        "password = 'se:cr=et'",
+        'socket = /run/mysqld/mysqld.sock',
+        'port: 3307',
+        'database = filedb',
+        'ssl-ca = ' + cnf,
+        'no-auto-rehash',
+        '[galera]',
+        'user = other',
+        '',
+      ].join('\n'),
+    );
+    const fromFile = mysqlOptions(parseDatabaseUrl(`mysql+pymysql://@/?read_default_file=${cnf}`), 1);
+    assert.deepEqual(
+      [
+        fromFile.user,
+        fromFile.password,
+        fromFile.socketPath,
+        fromFile.port,
+        fromFile.database,
+        typeof fromFile.ssl === 'object' ? fromFile.ssl.rejectUnauthorized : fromFile.ssl,
+      ],
+      ['fromfile', 'se:cr=et', '/run/mysqld/mysqld.sock', 3307, 'filedb', true],
+    );
+    // The URL's own values win; read_default_group picks another group.
+    const urlWins = mysqlOptions(parseDatabaseUrl(`mysql+pymysql://u:p@h:3306/db?unix_socket=/s&read_default_file=${cnf}&read_default_group=galera`), 1);
+    assert.deepEqual([urlWins.user, urlWins.password, urlWins.host, urlWins.port, urlWins.socketPath, urlWins.ssl], ['u', 'p', 'h', 3306, '/s', undefined]);
+    const otherGroup = mysqlOptions(parseDatabaseUrl(`mysql+pymysql://@h/db?read_default_file=${cnf}&read_default_group=galera`), 1);
+    assert.equal(otherGroup.user, 'other');
+    const missing = mysqlOptions(parseDatabaseUrl(`mysql+pymysql://@h/db?read_default_file=${path.join(dir, 'none.cnf')}`), 1);
+    assert.deepEqual([missing.user, missing.password, missing.port], [undefined, undefined, 3306]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a URL's password is masked wherever it ends; URLs Gaze cannot use are refused with the reason before anything opens", () => {
   for (const [url, shown] of [
     ['mysql+pymysql://gaze:Sec,ret99@127.0.0.1:3306/gaze', 'mysql+pymysql://gaze:****@127.0.0.1:3306/gaze'],
@@ -201,6 +249,23 @@ forEachEngine((engine) => {
     });
   }
   if (engine.name !== 'mysql') return;
+  test('a URL without credentials logs in with those of the option file its read_default_file names, as PyMySQL does', async () => {
+    const url = parseDatabaseUrl(await engine.url());
+    const dir = mkdtempSync(path.join(tmpdir(), 'gaze-mycnf-'));
+    try {
+      const cnf = path.join(dir, 'my.cnf');
+      writeFileSync(cnf, `[client]\nuser = ${url.username}\npassword = "${url.password}"\n`);
+      const db = openDatabase(`mysql+pymysql://${url.host}:${url.port}/${url.database}?read_default_file=${cnf}`);
+      try {
+        const rows = (await sql<{ who: string }>`select current_user() as who`.execute(db.kysely)).rows;
+        assert.match(String(rows[0]!.who), new RegExp(`^${url.username}@`));
+      } finally {
+        await db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   test("each MySQL session takes oslo.db's mysql_sql_mode (TRADITIONAL), or the server's own when it is empty", async () => {
     const url = await engine.url();
     const modeOf = async (mysqlSqlMode?: string | null) => {
