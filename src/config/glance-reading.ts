@@ -17,6 +17,44 @@ export const STORE_OPTION_NAMES: ReadonlySet<string> = new Set([
 /** The options a store's own section may set that Gaze's drivers read: [glance_store]'s, and the two only a store section has. */
 export const STORE_OPTIONS_READ: ReadonlySet<string> = new Set([...Object.keys(OPTIONS.glance_store), 'read_only', 'store_description']);
 
+/** keystoneauth's plugin options Gaze reads in a section an auth_section names (password, v3password, v3applicationcredential). */
+const AUTH_PLUGIN_OPTIONS_READ: ReadonlySet<string> = new Set([
+  'auth_type',
+  'auth_plugin',
+  'auth_url',
+  'user_id',
+  'username',
+  'password',
+  'user_domain_id',
+  'user_domain_name',
+  'project_id',
+  'project_name',
+  'project_domain_id',
+  'project_domain_name',
+  'default_domain_id',
+  'default_domain_name',
+  'application_credential_id',
+  'application_credential_name',
+  'application_credential_secret',
+  'system_scope',
+]);
+
+/** What a section without a fixed schema may hold: the options Gaze reads, and the others Glance's libraries know. */
+export interface FreeFormOptions {
+  read: ReadonlySet<string>;
+  known: ReadonlySet<string>;
+}
+
+/** A store's own section, and the reserved staging store's (Gaze reads its store options). */
+export const STORE_SECTION_OPTIONS: FreeFormOptions = { read: STORE_OPTIONS_READ, known: STORE_OPTION_NAMES };
+/** The reserved tasks store's: Glance's legacy tasks' work directory, which Gaze has no use for. */
+export const TASKS_STORE_SECTION_OPTIONS: FreeFormOptions = { read: STORE_OPTION_NAMES, known: STORE_OPTION_NAMES };
+/** A section an auth_section names: keystoneauth's plugin options (the password and application credential plugins'). */
+export const AUTH_SECTION_OPTIONS: FreeFormOptions = {
+  read: AUTH_PLUGIN_OPTIONS_READ,
+  known: new Set([...AUTH_PLUGIN_OPTIONS_READ, 'domain_id', 'domain_name', 'trust_id']),
+};
+
 /**
  * Whether a section name is a near miss of a section store options belong in (an enabled store's,
  * [glance_store], the reserved stores'): a misspelling, whose store would silently run on defaults.

@@ -6,7 +6,17 @@ import { parseValue, unquote } from './values.ts';
 import { MULTI_VALUED, OPTIONS, READ_OPTION_NAMES, type OptionName, type OptionSpec, type OptionValue, type SectionName } from './options.ts';
 import { GLANCE_OPTION_NAMES } from './glance-option-names.ts';
 import { envLayer, overrideLayer, readLayer, type Layer, type RawSections } from './layers.ts';
-import { FOREIGN_SECTIONS, nearStoreSection, STORE_OPTION_NAMES, STORE_OPTIONS_READ, warnIfBracketsMissing, warnIfOsloListDiffers } from './glance-reading.ts';
+import {
+  AUTH_SECTION_OPTIONS,
+  FOREIGN_SECTIONS,
+  nearStoreSection,
+  STORE_OPTION_NAMES,
+  STORE_SECTION_OPTIONS,
+  TASKS_STORE_SECTION_OPTIONS,
+  warnIfBracketsMissing,
+  warnIfOsloListDiffers,
+  type FreeFormOptions,
+} from './glance-reading.ts';
 import { loginOptionIsSecret, storeOptionIsSecret } from './shown.ts';
 
 export { ConfigError } from './errors.ts';
@@ -184,6 +194,10 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       return named ? [sectionKey(named)] : [];
     }),
   );
+  const freeFormChecks = new Map<string, FreeFormOptions>([
+    ['os_glance_tasks_store', TASKS_STORE_SECTION_OPTIONS],
+    ...[...authSections].filter((section) => !DECLARED[section]).map((section) => [section, AUTH_SECTION_OPTIONS] as const),
+  ]);
   const freeForm = (section: string) =>
     stores.has(section) || section.startsWith('os_glance_') || PASTE_SECTION.test(section) || section.startsWith('cors.') || authSections.has(section);
   const warned = new Set<string>();
@@ -204,14 +218,16 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
       continue;
     }
     for (const [section, options] of layer.sections) {
-      // A store's section holds store options: one misspelt would leave the store on its default.
-      if (stores.has(section)) {
+      // A store's section holds store options, an auth_section's a login's: one misspelt would leave
+      // the store on its default, or the login without it.
+      const allowed = stores.has(section) || section === 'os_glance_staging_store' ? STORE_SECTION_OPTIONS : freeFormChecks.get(section);
+      if (allowed) {
         for (const option of options.keys()) {
           const key = `${section}.${option}`;
-          if (STORE_OPTIONS_READ.has(option) || warned.has(key)) continue;
+          if (allowed.read.has(option) || warned.has(key)) continue;
           warned.add(key);
           warnings.push(
-            STORE_OPTION_NAMES.has(option)
+            allowed.known.has(option)
               ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
               : `unknown option [${section}] ${option} ignored`,
           );

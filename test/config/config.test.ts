@@ -85,7 +85,7 @@ lock_path = /var/lock/glance
   );
 });
 
-test("a store's own section: a misspelt option, or one of Glance's Gaze does not implement, warns as in [glance_store]; the store's own are read", () => {
+test("a store's own section (the reserved stores' and an auth_section's too): a misspelt option, or one of Glance's Gaze does not implement, warns as in [glance_store]; the store's own are read", () => {
   withFile(
     `[DEFAULT]
 enabled_backends = fast:file
@@ -98,13 +98,37 @@ filesystem_store_datdir = /srv/ssd/images
 filesystem_store_chunk_size = 65536
 filesystem_store_datadir = /srv/fast
 store_description = SSD
+
+[os_glance_staging_store]
+filesystem_store_datadir = /srv/staging
+filesystem_stor_datadir = /srv/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = /srv/tasks
+filesystem_store_datadr = /srv/tasks
+
+[keystone_authtoken]
+auth_section = service_login
+
+[service_login]
+auth_type = password
+auth_url = http://127.0.0.1:5000
+username = glance
+pasword = secret
+trust_id = 1234
 `,
     (file) => {
       const config = loadConfig(file, {});
       assert.equal(config.section('fast').filesystem_store_datadir, '/srv/fast');
+      // The reserved stores' sections and an auth_section's are checked too: a misspelt option there
+      // would leave staging on its default directory, or the login without its password.
       assert.deepEqual(config.warnings.sort(), [
         '[fast] filesystem_store_chunk_size is a Glance option Gaze does not implement; it is ignored',
+        '[service_login] trust_id is a Glance option Gaze does not implement; it is ignored',
         'unknown option [fast] filesystem_store_datdir ignored',
+        'unknown option [os_glance_staging_store] filesystem_stor_datadir ignored',
+        'unknown option [os_glance_tasks_store] filesystem_store_datadr ignored',
+        'unknown option [service_login] pasword ignored',
       ]);
     },
   );
