@@ -232,6 +232,23 @@ forEachEngine((engine) => {
       assert.deepEqual(row, { reserved_bytes: null, staged_bytes: null }, 'activation ends both holds');
     });
 
+    test('an image whose properties add up to more than MariaDB hands back in one aggregate (16 MiB) reads whole, alone and in a list', async () => {
+      // 43 values of 64 KiB of a control character, each written \u0001 in JSON: 17 MB of aggregate.
+      const properties = Object.fromEntries(Array.from({ length: 43 }, (_, i) => [`big_${String(i).padStart(2, '0')}`, '\x01'.repeat(65535)]));
+      const image = makeImage({ properties: { ...properties, small: 'x' }, tags: ['t'] });
+      await images.insert(image);
+      const read = await images.require(image.id);
+      assert.deepEqual(Object.keys(read.properties), [...Object.keys(properties), 'small']);
+      assert.ok(Object.values(read.properties).every((v) => v === 'x' || v === '\x01'.repeat(65535)));
+      assert.deepEqual(read.tags, ['t']);
+      const listed = await images.list(query({ scope: { isAdmin: true }, conditions: [{ column: 'id', op: 'eq', values: [image.id] }] }));
+      assert.deepEqual(
+        listed.map((i) => [Object.keys(i.properties).length, i.tags]),
+        [[44, ['t']]],
+      );
+      assert.ok(await images.markDeleted(image.id));
+    });
+
     test("properties read back in the order they were first set, as Glance lists them (its rows' ids), whatever writes them", async () => {
       const image = makeImage({ properties: { zeta: '1', alpha: '2', mid: '3' } });
       await images.insert(image);

@@ -4,7 +4,7 @@ import type { Db, Engine } from '../connection.ts';
 import { int64, orderNullsLow } from '../dialect.ts';
 import { afterMarker } from '../keyset.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
-import { imageToRow, rowWithRelationsToImage, withRelations } from './image-rows.ts';
+import { imagesFromRows, imageToRow, withRelations } from './image-rows.ts';
 
 // GET /v2/images as one query: visibility scopes, column, property and tag filters, sorting, and keyset
 // paging after a marker.
@@ -103,8 +103,7 @@ export async function listImages(db: Db, query: ListQuery): Promise<Image[]> {
   }
   // NULL sorts as the smallest value on every engine, so the keyset comparisons can assume it.
   for (const s of query.sort) q = q.orderBy(orderNullsLow(db.engine, `images.${s.key}`, s.dir));
-  const rows = await withRelations(db, q.limit(query.limit)).execute();
-  return rows.map(rowWithRelationsToImage);
+  return imagesFromRows(db.kysely, await withRelations(db, q.limit(query.limit)).execute());
 }
 
 function scopeCondition(eb: EB, scope: ListScope): Expression<SqlBool> {

@@ -1,6 +1,6 @@
 import { jsonArrayFrom as pgJsonArrayFrom } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArrayFrom } from 'kysely/helpers/sqlite';
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { Database, ImageLocationsTable, ImagesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../../domain/image.ts';
@@ -44,12 +44,50 @@ function jsonColumn<T>(value: unknown): T[] {
 /** An image row with its relations as JSON array columns (withRelations()). */
 export type RowWithRelations = Row & { rel_properties: unknown; rel_tags: unknown; rel_locations: unknown };
 
-export function rowWithRelationsToImage(row: RowWithRelations): Image {
+function rowWithRelationsToImage(row: RowWithRelations): Image {
   const image = rowToImage(row);
   for (const p of jsonColumn<{ name: string; value: string }>(row.rel_properties)) image.properties[p.name] = p.value;
   for (const t of jsonColumn<{ value: string }>(row.rel_tags)) image.tags.push(t.value);
   for (const l of jsonColumn<ImageLocationsTable>(row.rel_locations)) image.locations.push(toLocation(l));
   return image;
+}
+
+/**
+ * The images of rows read withRelations(). MariaDB cuts an aggregate at max_allowed_packet (16 MiB by
+ * default), which an image's properties can pass (128 values of 64 KiB, escaped): the cut text is no
+ * JSON, and that image's relations are read again, one plain query each.
+ */
+export async function imagesFromRows(k: Kysely<Database>, rows: readonly RowWithRelations[]): Promise<Image[]> {
+  const images: Image[] = [];
+  for (const row of rows) {
+    try {
+      images.push(rowWithRelationsToImage(row));
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      images.push(rowWithRelationsToImage({ ...row, ...(await relationsOf(k, row.id)) }));
+    }
+  }
+  return images;
+}
+
+async function relationsOf(k: Kysely<Database>, imageId: string): Promise<Pick<RowWithRelations, 'rel_properties' | 'rel_tags' | 'rel_locations'>> {
+  return {
+    rel_properties: await k
+      .selectFrom('image_properties')
+      .select(['name', 'value'])
+      .where('image_id', '=', imageId)
+      .orderBy('position')
+      .orderBy('name')
+      .execute(),
+    rel_tags: await k.selectFrom('image_tags').select('value').where('image_id', '=', imageId).execute(),
+    rel_locations: await k
+      .selectFrom('image_locations')
+      .select(['id', 'image_id', 'url', 'metadata', 'status', 'position', 'created_at', 'updated_at'])
+      .where('image_id', '=', imageId)
+      .where('status', '=', 'active')
+      .orderBy('position')
+      .execute(),
+  };
 }
 
 export function toLocation(row: ImageLocationsTable): ImageLocation {

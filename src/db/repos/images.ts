@@ -8,7 +8,7 @@ import type { Image, ImageLocation, ImageStatus, PropertyWrites, StatusChange } 
 import { nowTimestamp } from '../../domain/time.ts';
 import { serializedBy } from '../serialized.ts';
 import { quotaLockKey, usageOf, type UsageCheck } from './usage.ts';
-import { changedColumns, imageToRow, rowToImage, rowWithRelationsToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
+import { changedColumns, imageToRow, imagesFromRows, rowToImage, toLocation, withRelations, type RowWithRelations } from './image-rows.ts';
 import { listImages, type ListQuery } from './image-list-query.ts';
 import {
   activateLocationRow,
@@ -78,7 +78,7 @@ export class ImagesRepo {
     const query = this.compiledGet;
     refuseNulValue(id); // a compiled query runs past the plugin that checks the others
     const { rows } = await this.k.executeQuery<RowWithRelations>({ ...query, parameters: query.parameters.map((p) => (p === ID_SLOT ? id : p)) });
-    return rows[0] ? rowWithRelationsToImage(rows[0]) : null;
+    return (await imagesFromRows(this.k, rows))[0] ?? null;
   }
 
   /** An image's own row, deleted or not (a deleted one has no properties, tags or locations left). */
