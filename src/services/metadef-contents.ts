@@ -3,6 +3,7 @@ import { gazeError } from '../domain/errors.ts';
 import { normalizeProperty, type MetadefObject, type MetadefProperty, type MetadefTag, type PropertyDefinition } from '../domain/metadefs.ts';
 import { TAG_SORT_KEYS, type TagSortKey } from '../db/repos/metadef-contents.ts';
 import { isUniqueViolation } from '../db/connection.ts';
+import { retryOnDeadlock } from '../db/deadlock.ts';
 import {
   bodyOf,
   checkVisibilityParam,
@@ -296,7 +297,7 @@ export class MetadefContentService {
   /** A write that a concurrent one can beat to a name: the unique constraint decides, with the caller's 409. */
   private async insertUnique<T>(write: () => Promise<T>, conflict: () => Error): Promise<T> {
     try {
-      return await write();
+      return await retryOnDeadlock(write);
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict();
       throw err;

@@ -226,4 +226,35 @@ forEachEngine((engine) => {
     assert.ok(clash.every((r) => r.status === 201 || r.status === 409));
     assert.equal((await api.get('/v2/metadefs/namespaces/Race/tags')).json.tags.length, N + 1);
   });
+
+  test('one member added, removed and accepted by parallel clients: each answers as one of them alone would, never 500', async () => {
+    const image = await api.createImage({ name: 'shared', visibility: 'shared' });
+    const member = 'racing-member';
+    const memberPath = `/v2/images/${image.id}/members/${member}`;
+    for (let round = 0; round < 25; round++) {
+      const calls = await Promise.all([
+        ...Array.from({ length: 6 }, () => api.post(`/v2/images/${image.id}/members`, { member }).then((r) => ['add', r] as const)),
+        ...Array.from({ length: 6 }, () => api.del(memberPath).then((r) => ['remove', r] as const)),
+        ...Array.from({ length: 2 }, () => api.put(memberPath, { json: { status: 'accepted' }, as: { project: member } }).then((r) => ['accept', r] as const)),
+      ]);
+      const allowed = { add: [200, 409], remove: [204, 404], accept: [200, 404] };
+      for (const [what, reply] of calls) assert.ok(allowed[what].includes(reply.status), `${what}: ${reply.status} ${reply.text}`);
+    }
+  });
+
+  test('the tags of one namespace replaced, deleted and added to by parallel clients: never 500, and a replace is whole', async () => {
+    assert.equal((await api.post('/v2/metadefs/namespaces', { namespace: 'TagRace' })).status, 201);
+    const tags = '/v2/metadefs/namespaces/TagRace/tags';
+    for (let round = 0; round < 6; round++) {
+      const calls = await Promise.all([
+        ...Array.from({ length: 4 }, () => api.post(tags, { tags: [{ name: 'a' }, { name: 'b' }] }).then((r) => ['replace', r] as const)),
+        ...Array.from({ length: 2 }, () => api.del(tags).then((r) => ['delete', r] as const)),
+        ...Array.from({ length: 2 }, (_, i) => api.post(`${tags}/c${i}`).then((r) => ['add', r] as const)),
+      ]);
+      const allowed = { replace: [201, 409], delete: [204], add: [201, 409] };
+      for (const [what, reply] of calls) assert.ok(allowed[what].includes(reply.status), `${what}: ${reply.status} ${reply.text}`);
+      const names: string[] = (await api.get(tags)).json.tags.map((t: { name: string }) => t.name);
+      assert.equal(names.includes('a'), names.includes('b'), `a replace's tags come together: ${names.join(',')}`);
+    }
+  });
 });

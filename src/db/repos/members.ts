@@ -1,4 +1,5 @@
 import { isUniqueViolation, type Db } from '../connection.ts';
+import { retryOnDeadlock } from '../deadlock.ts';
 import { serializedBy } from '../serialized.ts';
 import type { Kysely } from 'kysely';
 import type { Database, ImageMembersTable } from '../schema.ts';
@@ -29,37 +30,46 @@ export class MembersRepo {
    * the adds to one image are checked one after the other, across processes: the quota holds.
    */
   async add(imageId: string, member: string, checkCount?: (members: number) => void): Promise<MemberRow | null> {
-    const now = nowTimestamp();
-    const row: MemberRow = { id: crypto.randomUUID(), image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
-    try {
-      if (!checkCount) await this.db.kysely.insertInto('image_members').values(row).execute();
-      else {
-        await serializedBy(this.db, `members:${imageId}`, async (trx) => {
-          checkCount(await countOf(trx, imageId));
-          await trx.insertInto('image_members').values(row).execute();
-        });
+    for (let attempt = 1; ; attempt++) {
+      const now = nowTimestamp();
+      const row: MemberRow = { id: crypto.randomUUID(), image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
+      try {
+        await retryOnDeadlock<unknown>(() =>
+          checkCount
+            ? serializedBy(this.db, `members:${imageId}`, async (trx) => {
+                checkCount(await countOf(trx, imageId));
+                await trx.insertInto('image_members').values(row).execute();
+              })
+            : this.db.kysely.insertInto('image_members').values(row).execute(),
+        );
+        return row;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        if (await this.get(imageId, member)) return null;
+        // The member in the way was removed meanwhile (a remove racing this add): the add goes again.
+        if (attempt >= 5) throw err;
       }
-    } catch (err) {
-      if (isUniqueViolation(err) && (await this.get(imageId, member))) return null;
-      throw err;
     }
-    return row;
   }
 
   /** Setting the status a member already has changes nothing, not even updated_at (as in Glance). */
   async setStatus(imageId: string, member: string, status: string): Promise<MemberRow | null> {
-    await this.db.kysely
-      .updateTable('image_members')
-      .set({ status, updated_at: nowTimestamp() })
-      .where('image_id', '=', imageId)
-      .where('member', '=', member)
-      .where('status', '!=', status)
-      .execute();
+    await retryOnDeadlock(() =>
+      this.db.kysely
+        .updateTable('image_members')
+        .set({ status, updated_at: nowTimestamp() })
+        .where('image_id', '=', imageId)
+        .where('member', '=', member)
+        .where('status', '!=', status)
+        .execute(),
+    );
     return this.get(imageId, member);
   }
 
   async remove(imageId: string, member: string): Promise<boolean> {
-    const res = await this.db.kysely.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
+    const res = await retryOnDeadlock(() =>
+      this.db.kysely.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst(),
+    );
     return Number(res.numDeletedRows) > 0;
   }
 }

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database, MetadefObjectsTable, MetadefPropertiesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
+import { retryOnDeadlock } from '../deadlock.ts';
 import { insertReturningId, orderNullsLow } from '../dialect.ts';
 import { afterMarker } from '../keyset.ts';
 import type { MetadefObject, MetadefProperty, MetadefTag, PropertyDefinition } from '../../domain/metadefs.ts';
@@ -169,6 +170,8 @@ export class MetadefContentsRepo {
   }
 
   async deleteAll(table: 'metadef_objects' | 'metadef_properties' | 'metadef_tags', namespaceId: number, trx: Executor = null): Promise<void> {
-    await this.x(trx).deleteFrom(table).where('namespace_id', '=', namespaceId).execute();
+    const remove = () => this.x(trx).deleteFrom(table).where('namespace_id', '=', namespaceId).execute();
+    // Within a transaction, its owner retries the whole of it.
+    await (trx ? remove() : retryOnDeadlock(remove));
   }
 }

@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Database, MetadefNamespacesTable } from '../schema.ts';
 import type { Db } from '../connection.ts';
+import { retryOnDeadlock } from '../deadlock.ts';
 import { insertReturningId, orderNullsLow } from '../dialect.ts';
 import { afterMarker } from '../keyset.ts';
 import type { MetadefAssociation, MetadefNamespace, MetadefResourceType } from '../../domain/metadefs.ts';
@@ -42,9 +43,12 @@ export class MetadefNamespacesRepo {
     return this.db.kysely;
   }
 
-  /** Runs `fn` in one transaction (namespace create with its contents is all or nothing). */
+  /**
+   * Runs `fn` in one transaction (namespace create with its contents is all or nothing), again when the
+   * database chose it as a deadlock's victim (a tags replace beside a tags delete, on MariaDB and PostgreSQL).
+   */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.k.transaction().execute(fn);
+    return retryOnDeadlock(() => this.k.transaction().execute(fn));
   }
 
   async get(name: string, trx: Transaction<Database> | null = null): Promise<MetadefNamespace | null> {
