@@ -137,11 +137,12 @@ export function openDatabase(
     const poolUsage = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: maxConnections });
     return { kysely, engine: 'postgresql', close: () => kysely.destroy(), poolUsage };
   }
-  if (engine === 'mysql') return openMysql(connection, maxConnections, opts.mysqlSqlMode === undefined ? 'TRADITIONAL' : opts.mysqlSqlMode);
+  if (engine === 'mysql')
+    return openMysql(connection, maxConnections, opts.mysqlSqlMode === undefined ? 'TRADITIONAL' : opts.mysqlSqlMode, opts.onConnectionLost);
   throw new Error(`unsupported [database] connection '${databaseUrlShown(connection)}': use sqlite:////path.db, postgresql://... or mysql+pymysql://...`);
 }
 
-function openMysql(connection: string, maxConnections: number, sqlMode: string | null): Db {
+function openMysql(connection: string, maxConnections: number, sqlMode: string | null, onConnectionLost?: (err: Error) => void): Db {
   const { createPool } = require('mysql2') as typeof import('mysql2');
   const pool = createPool({
     // mysql2's 0 is no limit. The query's `charset` is always utf8mb4 here.
@@ -151,6 +152,8 @@ function openMysql(connection: string, maxConnections: number, sqlMode: string |
     // a guarded update that rewrites a row with equal values still reports that it found it.
     flags: ['FOUND_ROWS'],
   });
+  // A connection the server ended (a restart, KILL, wait_timeout): the pool drops it and opens another.
+  pool.on('connection', (conn) => conn.on('error', (err: Error) => onConnectionLost?.(err)));
   const kysely = new Kysely<Database>({
     plugins: [new RefuseNulPlugin()],
     dialect: new MysqlDialect({

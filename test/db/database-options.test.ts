@@ -69,7 +69,8 @@ forEachEngine((engine) => {
   if (engine.name === 'sqlite') return;
   test('idle connections the server ends (a DBA, a restart, an idle timeout) are dropped, and the next query opens another', async () => {
     const url = await engine.url();
-    const db = openDatabase(url, { maxConnections: 3 });
+    const lost: string[] = [];
+    const db = openDatabase(url, { maxConnections: 3, onConnectionLost: (err) => lost.push(err.message) });
     const admin = openDatabase(url, { maxConnections: 1 });
     try {
       const idle = sql<{ n: number }>`select 1 as n`;
@@ -85,6 +86,7 @@ forEachEngine((engine) => {
         for (const { id } of rows) await sql.raw(`kill ${Number(id)}`).execute(admin.kysely);
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(lost.length >= 1, 'each ended connection is told of (the service logs it)');
       // A query that meets a dead connection may fail; one after it runs on a new one.
       const results = await Promise.allSettled(Array.from({ length: 3 }, () => idle.execute(db.kysely)));
       assert.ok(results.length === 3);
