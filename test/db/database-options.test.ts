@@ -2,7 +2,7 @@
 // connection URL as SQLAlchemy reads it, and the database the schema goes into.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import { appendFileSync, chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { loadConfig, ConfigError } from '../../src/config/index.ts';
 import { databasePoolSize } from '../../src/configured-parts.ts';
 import { checkConnection, connectionNotes, openDatabase, syncSchema } from '../../src/db/connection.ts';
 import { databaseUrlShown, parseDatabaseUrl } from '../../src/db/connection-url.ts';
+import { migrationProvider } from '../../src/db/migrations/index.ts';
 import { mysqlOptions, postgresOptions, postgresPrefersTls } from '../../src/db/client-options.ts';
 import { forEachEngine, testEngines } from '../helpers/databases.ts';
 import { startPostgres } from '../helpers/postgres.ts';
@@ -251,6 +252,22 @@ forEachEngine((engine) => {
     });
   }
   if (engine.name !== 'mysql') return;
+  test('a db sync cut off midway (each DDL statement committed, the migration not recorded) is completed by the next sync', async () => {
+    const db = openDatabase(await engine.url());
+    try {
+      const migrations = await migrationProvider.getMigrations();
+      const names = Object.keys(migrations).sort();
+      await new Migrator({ db: db.kysely, provider: migrationProvider }).migrateTo('0004_location_lifecycle');
+      // Every later migration made whole, as MariaDB finishes a statement whose client died, and none recorded.
+      const later = names.slice(names.indexOf('0004_location_lifecycle') + 1);
+      for (const name of later) await migrations[name]!.up(db.kysely);
+      assert.deepEqual(await syncSchema(db), later);
+      assert.deepEqual(await syncSchema(db), []);
+      assert.equal(Number((await sql<{ n: number }>`select count(*) as n from metadef_namespaces`.execute(db.kysely)).rows[0]!.n), 0);
+    } finally {
+      await db.close();
+    }
+  });
   test('a URL without credentials logs in with those of the option file its read_default_file names, as PyMySQL does', async () => {
     const url = parseDatabaseUrl(await engine.url());
     const dir = mkdtempSync(path.join(tmpdir(), 'gaze-mycnf-'));
