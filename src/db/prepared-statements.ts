@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
+import { isStalePlan } from './deadlock.ts';
 import type { PgPoolLike } from './tls-if-offered.ts';
 
 /** A statement run this often is prepared on each connection that runs it again. */
@@ -45,14 +46,6 @@ export class HotStatements {
   }
 }
 
-/**
- * PostgreSQL refuses to run a prepared statement whose result columns changed since it was prepared (a
- * schema upgrade by another node, under a `select *`): the statement then runs unnamed.
- */
-function isStalePlan(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
-}
-
 /** A pg pool as Kysely's PostgreSQL dialect takes it, running hot statements as prepared ones. */
 export function preparingPool(pool: PgPoolLike, hot = new HotStatements()): PostgresPool {
   return {
@@ -66,10 +59,15 @@ export function preparingPool(pool: PgPoolLike, hot = new HotStatements()): Post
           const name = hot.nameFor(sql);
           const run = (as?: string) => client.query({ text: sql, values, name: as }) as unknown as Promise<PostgresQueryResult<unknown>>;
           if (!name) return run();
+          // A stale statement runs unnamed from now on. Within a transaction the refusal has ended the
+          // transaction: the run again fails on that, and the refusal goes to the caller, who runs the
+          // whole transaction again (retryOnDeadlock).
           return run(name).catch((err: unknown) => {
             if (!isStalePlan(err)) throw err;
             hot.retire(sql);
-            return run();
+            return run().catch((again: unknown) => {
+              throw (again as { code?: unknown } | null)?.code === '25P02' ? err : again;
+            });
           });
         }) as PostgresPoolClient['query'],
         release: () => client.release(),

@@ -2,6 +2,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { HotStatements } from '../../src/db/prepared-statements.ts';
+import { openDatabase, syncSchema } from '../../src/db/connection.ts';
+import { ImagesRepo } from '../../src/db/repos/images.ts';
+import { imageRecord } from '../helpers/images.ts';
 import { createTestEngine, testEngines } from '../helpers/databases.ts';
 
 // PostgreSQL parses and plans every unnamed statement; the statements Gaze runs often are prepared once
@@ -61,6 +64,24 @@ if (testEngines().includes('postgresql')) {
         assert.equal(after.name, 'one');
         assert.ok('added_later' in after);
       });
+    });
+
+    test('a save whose transaction meets a statement made stale by a schema upgrade runs again and is kept', async () => {
+      // One connection: every save runs on the one that prepared its statements.
+      const db = openDatabase(await engine.url(), { maxConnections: 1 });
+      after(() => db.close());
+      await syncSchema(db);
+      const images = new ImagesRepo(db);
+      await images.insert(imageRecord({ id: 'img-2', name: 'two' }));
+      // The save's read-back (verify) is a select * in its transaction, prepared after a few saves.
+      const rename = async (name: string) => {
+        const original = await images.require('img-2');
+        return images.save({ ...original, name }, { original, verify: (saved) => assert.equal(saved.name, name) });
+      };
+      for (let i = 0; i < 4; i++) assert.ok(await rename(`name ${i}`));
+      await sql`alter table images add column added_by_sync integer`.execute(db.kysely);
+      assert.ok(await rename('after the upgrade'));
+      assert.equal((await images.require('img-2')).name, 'after the upgrade');
     });
   });
 }

@@ -109,56 +109,59 @@ export class ImagesRepo {
   ): Promise<boolean> {
     if (opts.touch !== false) image.updated_at = nowTimestamp();
     const { original } = opts;
-    const saving = this.k.transaction().execute(async (trx) => {
-      const row = imageToRow(image);
-      const columns = original ? changedColumns(imageToRow(original), row) : row;
-      let q = trx
-        .updateTable('images')
-        .set({ ...columns, updated_at: image.updated_at })
-        .where('id', '=', image.id)
-        .where('deleted', '=', 0);
-      if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
-      const res = await q.executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      if (original && locationsChanged(original.locations, image.locations)) {
-        // Under the row lock just taken: another writer's location change since `original` was read
-        // undoes this whole save, and the caller reads and applies its patch again.
-        if (!(await locationsUnchangedSince(trx, image.id, original.locations))) throw new LocationsMovedOn();
-        await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
-      }
-      if (!original) {
-        await clearProperties(trx, image.id);
-        await insertProperties(trx, image.id, image.properties, 1);
-        await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
-        await insertTags(trx, image.id, image.tags);
+    // Run again when it loses a deadlock (a writer locking the same rows in another order, a schema upgrade's transaction).
+    const saving = retryOnDeadlock(() =>
+      this.k.transaction().execute(async (trx) => {
+        const row = imageToRow(image);
+        const columns = original ? changedColumns(imageToRow(original), row) : row;
+        let q = trx
+          .updateTable('images')
+          .set({ ...columns, updated_at: image.updated_at })
+          .where('id', '=', image.id)
+          .where('deleted', '=', 0);
+        if (opts.expectStatus) q = q.where('status', '=', opts.expectStatus);
+        const res = await q.executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
+        if (original && locationsChanged(original.locations, image.locations)) {
+          // Under the row lock just taken: another writer's location change since `original` was read
+          // undoes this whole save, and the caller reads and applies its patch again.
+          if (!(await locationsUnchangedSince(trx, image.id, original.locations))) throw new LocationsMovedOn();
+          await writeLocationList(trx, image, original, opts.maxLocations ?? -1);
+        }
+        if (!original) {
+          await clearProperties(trx, image.id);
+          await insertProperties(trx, image.id, image.properties, 1);
+          await trx.deleteFrom('image_tags').where('image_id', '=', image.id).execute();
+          await insertTags(trx, image.id, image.tags);
+          return true;
+        }
+        const before = original.properties;
+        const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
+        const propertyWrite = (key: string) => (!Object.hasOwn(image.properties, key) ? null : (image.properties[key] ?? NULL_VALUE));
+        await setPropertiesIn(trx, image.id, Object.fromEntries(changedKeys.map((key) => [key, propertyWrite(key)])));
+        const removedTags = original.tags.filter((t) => !image.tags.includes(t));
+        if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
+        const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
+        if (addedTags.length) {
+          const insert = trx.insertInto('image_tags').values(addedTags.map((value) => ({ image_id: image.id, value })));
+          // A tag another writer added meanwhile is no conflict.
+          await (
+            this.db.engine === 'mysql'
+              ? insert.onDuplicateKeyUpdate({ value: (eb) => eb.ref('image_tags.value') })
+              : insert.onConflict((oc) => oc.columns(['image_id', 'value']).doNothing())
+          ).execute();
+        }
+        if (opts.verify) {
+          const saved = await trx.selectFrom('images').selectAll().where('id', '=', image.id).executeTakeFirstOrThrow();
+          const [props, tags] = await Promise.all([
+            trx.selectFrom('image_properties').selectAll().where('image_id', '=', image.id).execute(),
+            trx.selectFrom('image_tags').selectAll().where('image_id', '=', image.id).execute(),
+          ]);
+          opts.verify({ ...rowToImage(saved), properties: Object.fromEntries(props.map((p) => [p.name, p.value])), tags: tags.map((t) => t.value) });
+        }
         return true;
-      }
-      const before = original.properties;
-      const changedKeys = [...new Set([...Object.keys(before), ...Object.keys(image.properties)])].filter((key) => before[key] !== image.properties[key]);
-      const propertyWrite = (key: string) => (!Object.hasOwn(image.properties, key) ? null : (image.properties[key] ?? NULL_VALUE));
-      await setPropertiesIn(trx, image.id, Object.fromEntries(changedKeys.map((key) => [key, propertyWrite(key)])));
-      const removedTags = original.tags.filter((t) => !image.tags.includes(t));
-      if (removedTags.length) await trx.deleteFrom('image_tags').where('image_id', '=', image.id).where('value', 'in', removedTags).execute();
-      const addedTags = [...new Set(image.tags.filter((t) => !original.tags.includes(t)))];
-      if (addedTags.length) {
-        const insert = trx.insertInto('image_tags').values(addedTags.map((value) => ({ image_id: image.id, value })));
-        // A tag another writer added meanwhile is no conflict.
-        await (
-          this.db.engine === 'mysql'
-            ? insert.onDuplicateKeyUpdate({ value: (eb) => eb.ref('image_tags.value') })
-            : insert.onConflict((oc) => oc.columns(['image_id', 'value']).doNothing())
-        ).execute();
-      }
-      if (opts.verify) {
-        const saved = await trx.selectFrom('images').selectAll().where('id', '=', image.id).executeTakeFirstOrThrow();
-        const [props, tags] = await Promise.all([
-          trx.selectFrom('image_properties').selectAll().where('image_id', '=', image.id).execute(),
-          trx.selectFrom('image_tags').selectAll().where('image_id', '=', image.id).execute(),
-        ]);
-        opts.verify({ ...rowToImage(saved), properties: Object.fromEntries(props.map((p) => [p.name, p.value])), tags: tags.map((t) => t.value) });
-      }
-      return true;
-    });
+      }),
+    );
     return saving.catch((err: unknown) => {
       if (err instanceof LocationsMovedOn) return false;
       throw err;
@@ -198,7 +201,7 @@ export class ImagesRepo {
       await setPropertiesIn(trx, id, toSet);
       return true;
     };
-    return within ? write(within) : this.k.transaction().execute(write);
+    return within ? write(within) : retryOnDeadlock(() => this.k.transaction().execute(write));
   }
 
   /** updateFields() for work that must find the image as it left it: otherwise it is an `ImageGone`. */
