@@ -73,8 +73,8 @@ function postgresTls(q: Map<string, string>, overSocket: boolean): TlsOptions | 
 }
 
 /**
- * PyMySQL's, as SQLAlchemy passes them: `unix_socket`, `connect_timeout`, `read_default_file`, and TLS as soon as one of
- * ssl_ca, ssl_cert, ssl_key, ssl_verify_cert or ssl_verify_identity is given: the certificate is
+ * PyMySQL's, as SQLAlchemy passes them: `unix_socket`, `connect_timeout`, `read_default_file`, and
+ * TLS as soon as one of ssl_ca, ssl_cert, ssl_key, ssl_verify_cert or ssl_verify_identity is given: the certificate is
  * checked when ssl_verify_cert says so, or by default when a CA is named; its name when
  * ssl_verify_identity (or ssl_check_hostname) says so, or by default when a CA is named.
  */
