@@ -71,6 +71,11 @@ function checkBounds(spec: OptionSpec, value: unknown): void {
   if (spec.max !== undefined && value > spec.max) throw new Error(`${value} is not valid: Should be less than or equal to ${spec.max}`);
 }
 
+/** The warning for an option Gaze does not read: one Glance knows (`known`), or a misspelling. */
+function ignoredOption(section: string, option: string, known: boolean): string {
+  return known ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored` : `unknown option [${section}] ${option} ignored`;
+}
+
 function defaultText(spec: OptionSpec): string {
   const d = spec.default;
   if (d === null) return '';
@@ -226,11 +231,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
           const key = `${section}.${option}`;
           if (allowed.read.has(option) || warned.has(key)) continue;
           warned.add(key);
-          warnings.push(
-            allowed.known.has(option)
-              ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
-              : `unknown option [${section}] ${option} ignored`,
-          );
+          warnings.push(ignoredOption(section, option, allowed.known.has(option)));
         }
         continue;
       }
@@ -269,9 +270,7 @@ export function loadConfig(files?: string | readonly string[], env: NodeJS.Proce
         warnings.push(
           readFrom
             ? `[${section}] ${option} is ignored, as Glance ignores it there: it is read from ${readFrom} (Glance's sample file shows it in the wrong section)`
-            : GLANCE_OPTION_NAMES[section]?.includes(option)
-              ? `[${section}] ${option} is a Glance option Gaze does not implement; it is ignored`
-              : `unknown option [${section}] ${option} ignored`,
+            : ignoredOption(section, option, GLANCE_OPTION_NAMES[section]?.includes(option) === true),
         );
       }
     }

@@ -36,6 +36,9 @@ export function rowToImage(row: Row): Image {
   };
 }
 
+/** The columns of an image's locations its aggregate carries (withRelations()). */
+const LOCATION_COLUMNS = ['id', 'image_id', 'url', 'metadata', 'status', 'position', 'created_at', 'updated_at'] as const;
+
 /** SQLite and MySQL hand the JSON arrays back as text, PostgreSQL already parsed. */
 function jsonColumn<T>(value: unknown): T[] {
   return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as T[];
@@ -82,7 +85,7 @@ async function relationsOf(k: Kysely<Database>, imageId: string): Promise<Pick<R
     rel_tags: await k.selectFrom('image_tags').select('value').where('image_id', '=', imageId).execute(),
     rel_locations: await k
       .selectFrom('image_locations')
-      .select(['id', 'image_id', 'url', 'metadata', 'status', 'position', 'created_at', 'updated_at'])
+      .select(LOCATION_COLUMNS)
       .where('image_id', '=', imageId)
       .where('status', '=', 'active')
       .orderBy('position')
@@ -157,11 +160,6 @@ function withRelationsMysql<O extends Row>(q: SelectQueryBuilder<Database, 'imag
   return q.select([
     arrayOf('image_properties', ['name', 'value'], sql``, sql`order by r.position, r.name`).as('rel_properties'),
     arrayOf('image_tags', ['value']).as('rel_tags'),
-    arrayOf(
-      'image_locations',
-      ['id', 'image_id', 'url', 'metadata', 'status', 'position', 'created_at', 'updated_at'],
-      sql`and r.status = 'active'`,
-      sql`order by r.position`,
-    ).as('rel_locations'),
+    arrayOf('image_locations', LOCATION_COLUMNS, sql`and r.status = 'active'`, sql`order by r.position`).as('rel_locations'),
   ]);
 }
